@@ -1,0 +1,471 @@
+/*
+ * tollgate.h: the public C API of libtollgate. This header is the documentation.
+ *
+ * Tollgate enforces spending budgets on AI agents at run time. Every paid action
+ * passes a gate that prices it, holds its worst-case cost against every budget
+ * from its own up to the root (reserve), lets it run or refuses it, and then
+ * charges what it really cost (commit) or drops the hold (release).
+ *
+ * Conventions, kept by every function below:
+ *   - Money is int64_t micro-units of the budget's currency (1 USD = 1,000,000),
+ *     never floating point. Fractions are int64_t parts per million (ppm).
+ *   - Time is passed in as Unix milliseconds (`now_ms`); the library reads no
+ *     clock of its own, so a decision is reproducible from its inputs.
+ *   - Fallible functions return tg_status. TG_OK is 0. A failed call leaves its
+ *     outputs untouched, frees what it allocated, and changes no ledger state.
+ *     An optional `tg_error *err` receives a human sentence on failure.
+ *   - Handles are opaque, made by an open or new function and freed by the
+ *     matching close or free function; passing NULL to those is a no-op.
+ *   - Strings passed in are copied; pointers returned are owned by the library
+ *     unless the declaration says "caller frees".
+ *   - Thread safety: a tg_engine is not thread-safe. Use one engine from one
+ *     thread at a time (the daemon owns it on its event-loop thread).
+ */
+#ifndef TOLLGATE_H
+#define TOLLGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION "0.1.0"
+
+/* ---- Status codes --------------------------------------------------------- */
+
+typedef enum {
+    TG_OK = 0,
+    TG_ERR_INVALID = -1,     /* bad argument: malformed path, negative amount, ... */
+    TG_ERR_NOT_FOUND = -2,   /* no such budget or hold */
+    TG_ERR_EXISTS = -3,      /* already exists (e.g. creating a budget twice) */
+    TG_ERR_CONFLICT = -4,    /* idempotency key reused with different arguments */
+    TG_ERR_STATE = -5,       /* not allowed now (hold already closed, budget has children) */
+    TG_ERR_RANGE = -6,       /* number out of range or a sum would overflow */
+    TG_ERR_FULL = -7,        /* a table reached its configured maximum */
+    TG_ERR_NOMEM = -8,       /* out of memory */
+    TG_ERR_IO = -9,          /* the store failed; the engine refuses writes until reopened */
+    TG_ERR_TZ = -10,         /* unknown or malformed time zone */
+    TG_ERR_CORRUPT = -11,    /* the store's content is inconsistent */
+    TG_ERR_UNSUPPORTED = -12 /* the store cannot do this (e.g. history in memory) */
+} tg_status;
+
+/* A stable lowercase name for a status ("ok", "invalid", ...). Never NULL. */
+const char *tg_status_str(tg_status status);
+
+#define TG_ERROR_MESSAGE_SIZE 256
+
+/* Detail of a failure, filled by a function that fails when the caller passes one. */
+typedef struct {
+    tg_status status;                      /* same value the function returned */
+    char message[TG_ERROR_MESSAGE_SIZE];   /* a sentence for a person; NUL-terminated */
+} tg_error;
+
+/* ---- Limits ------------------------------------------------------------------ */
+
+#define TG_PATH_SIZE_MAX 256       /* bytes in a budget path, NUL included */
+#define TG_PATH_DEPTH_MAX 8        /* segments in a budget path */
+#define TG_SEGMENT_SIZE_MAX 64     /* bytes in one path segment */
+#define TG_NAME_SIZE_MAX 128       /* bytes in a tool or model name, NUL included */
+#define TG_KEY_SIZE_MAX 128        /* bytes in an idempotency key, NUL included */
+#define TG_ALERTS_MAX 8            /* alert thresholds per budget */
+#define TG_AMOUNT_MAX INT64_C(1000000000000000) /* 1e15 micros = 1e9 currency units per call */
+#define TG_LIMIT_MAX INT64_C(1000000000000000000) /* 1e18: any limit or counter */
+#define TG_PPM 1000000             /* 1.0 as parts per million */
+#define TG_NONE (-1)               /* "not set" for an optional int64 field */
+
+/* ---- Vocabulary ------------------------------------------------------------- */
+
+typedef enum {
+    TG_CLASS_LOW = 0,
+    TG_CLASS_NORMAL = 1,
+    TG_CLASS_HIGH = 2,
+    TG_CLASS_CRITICAL = 3,
+    TG_CLASS_AUTO = 4 /* in a request: let the policy rules decide */
+} tg_class;
+#define TG_CLASS_COUNT 4
+
+typedef enum {
+    TG_WINDOW_LIFETIME = 0,
+    TG_WINDOW_HOUR = 1,
+    TG_WINDOW_DAY = 2,
+    TG_WINDOW_WEEK = 3, /* ISO weeks: from Monday 00:00 local */
+    TG_WINDOW_MONTH = 4
+} tg_window_kind;
+
+typedef enum {
+    TG_REASON_NONE = 0,
+    TG_REASON_CEILING = 1, /* spend + holds + amount would pass the cost limit */
+    TG_REASON_REVOKED = 2, /* ... would pass this class's ceiling (below the limit) */
+    TG_REASON_FROZEN = 3,  /* an admin froze the budget */
+    TG_REASON_CALLS = 4,   /* the call limit is reached */
+    TG_REASON_TOKENS = 5   /* the token limit would be passed */
+} tg_reason;
+
+/* Stable lowercase names, and the reverse; a parse returns TG_ERR_INVALID on unknown text. */
+const char *tg_class_str(tg_class c);
+const char *tg_window_str(tg_window_kind w);
+const char *tg_reason_str(tg_reason r);
+tg_status tg_class_parse(const char *text, tg_class *out);
+tg_status tg_window_parse(const char *text, tg_window_kind *out);
+
+/*
+ * Parses a decimal money amount ("12.5", "0.000001", "500") into micros, exactly
+ * (no floating point). More than 6 decimals, a sign, or a value past
+ * TG_LIMIT_MAX give TG_ERR_INVALID or TG_ERR_RANGE.
+ */
+tg_status tg_money_parse(const char *text, int64_t *micros_out);
+/* Parses a fraction ("0.8", "1", "0.955") into ppm (0..TG_PPM), exactly. */
+tg_status tg_fraction_parse(const char *text, int64_t *ppm_out);
+/* Formats micros as "12.500000" into buf (at least 32 bytes). Returns buf. */
+char *tg_money_format(int64_t micros, char *buf, size_t size);
+
+/* ---- Budgets -------------------------------------------------------------- */
+
+/*
+ * A threshold or a class ceiling: either an absolute amount in micros or a
+ * fraction (ppm) of the cost limit. Exactly one of the two is >= 0; both
+ * TG_NONE means "not set" (use the default).
+ */
+typedef struct {
+    int64_t micros; /* absolute amount, or TG_NONE */
+    int64_t ppm;    /* fraction of the cost limit in ppm, or TG_NONE */
+} tg_level;
+
+/*
+ * What an operator declares about a budget. Start from tg_budget_spec_init(),
+ * which sets every optional field to "not set".
+ */
+typedef struct {
+    int64_t cost_limit_micros;          /* spend limit per window, or TG_NONE for none */
+    int64_t calls_limit;                /* calls per window, or TG_NONE */
+    int64_t tokens_limit;               /* tokens per window, or TG_NONE */
+    tg_window_kind window;              /* when spend resets */
+    char timezone[64];                  /* IANA zone name for window alignment; "" = UTC */
+    tg_level revoke_at;                 /* revocation threshold; unset = the whole limit */
+    tg_level class_ceiling[TG_CLASS_COUNT]; /* per-class overrides; unset = default */
+    int64_t alerts_ppm[TG_ALERTS_MAX];  /* alert thresholds as fractions of the limit */
+    int alerts_count;                   /* how many of alerts_ppm are used */
+} tg_budget_spec;
+
+/* Fills *spec with the defaults: no limits, lifetime window, UTC, no alerts. */
+void tg_budget_spec_init(tg_budget_spec *spec);
+
+/* A budget as it stands, from tg_budget_get(). Plain data; the caller owns it. */
+typedef struct {
+    char path[TG_PATH_SIZE_MAX];  /* e.g. "acme/support/agent-7" */
+    tg_budget_spec spec;          /* as declared */
+    bool frozen;                  /* frozen by an admin: everything refused */
+    int64_t window_start_ms;      /* current window [start, end); INT64_MIN/MAX for lifetime */
+    int64_t window_end_ms;
+    int64_t spent_micros;         /* charged in this window */
+    int64_t held_micros;          /* sum of open holds that include this budget */
+    int64_t calls_used;           /* calls charged in this window */
+    int64_t calls_held;           /* open holds */
+    int64_t tokens_used;          /* tokens charged in this window */
+    int64_t tokens_held;          /* tokens held by open holds */
+    int64_t threshold_micros;     /* effective revocation threshold, TG_NONE without a limit */
+    int64_t ceiling_micros[TG_CLASS_COUNT];   /* effective per-class ceilings, TG_NONE = none */
+    int64_t remaining_micros[TG_CLASS_COUNT]; /* what each class could still hold here now */
+    bool revoked[TG_CLASS_COUNT]; /* classes revoked here by spend in this window */
+} tg_budget_info;
+
+/* One closed window, from tg_budget_history(). */
+typedef struct {
+    int64_t window_start_ms;
+    int64_t window_end_ms;
+    int64_t spent_micros;
+    int64_t calls_used;
+    int64_t tokens_used;
+} tg_window_record;
+
+/* ---- Policy: who decides a call's impact class ------------------------------ */
+
+/*
+ * A rule gives a class to an action whose tool, model and budget path match its
+ * glob patterns ('*' any run of characters, '?' one character; NULL or "" or
+ * "*" matches anything). Rules are tried in order; the first match wins; no
+ * match gives the policy's default class.
+ */
+typedef struct {
+    const char *tool_glob;
+    const char *model_glob;
+    const char *budget_glob;
+    tg_class cls;
+} tg_policy_rule;
+
+#define TG_POLICY_RULES_MAX 1024
+
+/* ---- Events ----------------------------------------------------------------- */
+
+typedef enum {
+    TG_EVENT_THRESHOLD_CROSSED = 0, /* spend passed an alert threshold (once per window) */
+    TG_EVENT_REVOKED = 1,           /* a class's ceiling was reached on a budget */
+    TG_EVENT_REINSTATED = 2,        /* a revoked class may spend again */
+    TG_EVENT_DENIED = 3,            /* a reserve or record was refused */
+    TG_EVENT_OVERRUN = 4,           /* a charge passed its hold, or left spend above a limit */
+    TG_EVENT_HOLD_EXPIRED = 5,      /* a hold reached its deadline and was released */
+    TG_EVENT_WINDOW_ROLLED = 6,     /* a budget's window closed and spend reset */
+    TG_EVENT_BUDGET_CHANGED = 7     /* created, updated, deleted, frozen or unfrozen */
+} tg_event_kind;
+
+const char *tg_event_kind_str(tg_event_kind kind);
+
+/*
+ * An event. Fields that do not apply to a kind are TG_NONE (numbers), -1
+ * (class, reason) or "" (strings). Passed to the callback by pointer; valid
+ * only during the call.
+ */
+typedef struct {
+    uint64_t id;                  /* increasing, unique per ledger; for de-duplication */
+    tg_event_kind kind;
+    int64_t time_ms;              /* the `now_ms` of the operation that caused it */
+    char budget[TG_PATH_SIZE_MAX];/* the budget it is about */
+    int cls;                      /* tg_class, or -1 */
+    int reason;                   /* tg_reason for denied, or -1 */
+    uint64_t hold_id;             /* the hold concerned, or 0 */
+    int64_t amount_micros;        /* asked (denied), actual (overrun), released (expired) */
+    int64_t held_micros;          /* the hold's amount (overrun) */
+    int64_t spent_micros;         /* the budget's spend after the operation */
+    int64_t limit_micros;         /* the budget's cost limit, or TG_NONE */
+    int64_t threshold_micros;     /* alert level crossed, or the class ceiling revoked at */
+    int64_t count;                /* holds told to cancel (revoked); alert ppm (threshold) */
+    char tool[TG_NAME_SIZE_MAX];  /* tool or model of the hold concerned */
+    char detail[TG_NAME_SIZE_MAX];/* e.g. "created", "frozen", "limit raised" */
+} tg_event;
+
+/* Called for every event, on the engine's thread, after the event is decided. */
+typedef void (*tg_event_fn)(void *user, const tg_event *event);
+
+/* ---- Engine ----------------------------------------------------------------- */
+
+typedef struct tg_engine tg_engine;
+
+typedef enum {
+    TG_DURABILITY_STRICT = 0,  /* a mutation returns only after it is on disk (fsync) */
+    TG_DURABILITY_RELAXED = 1  /* returns at once; synced within sync_interval_ms */
+} tg_durability;
+
+typedef struct {
+    const char *store;            /* "memory" or "sqlite" */
+    const char *path;             /* SQLite file path (sqlite only) */
+    tg_durability durability;     /* default strict */
+    int64_t sync_interval_ms;     /* relaxed: longest time before a sync; default 50 */
+    const char *zoneinfo_dir;     /* where TZif files live; default /usr/share/zoneinfo */
+    int64_t holds_max;            /* open holds at once; default 1,000,000 */
+    int64_t budgets_max;          /* budgets; default 100,000 */
+    int64_t idempotency_max;      /* remembered keys; default 1,000,000 */
+    int64_t idempotency_ttl_ms;   /* how long a key is remembered; default 24 h */
+    int64_t default_hold_ttl_ms;  /* hold ttl when a request gives none; default 10 min */
+    int64_t max_hold_ttl_ms;      /* longest ttl a request may ask; default 24 h */
+    tg_event_fn on_event;         /* optional */
+    void *on_event_user;          /* passed to on_event */
+} tg_engine_options;
+
+/* Fills *options with the defaults above (store "memory"). */
+void tg_engine_options_init(tg_engine_options *options);
+
+/*
+ * Opens an engine. With the sqlite store, creates the file if it does not
+ * exist, migrates its schema, and replays it into exactly the state last
+ * acknowledged. `now_ms` is the time of opening (holds past their deadline are
+ * expired by the first operation). *out is freed with tg_engine_close().
+ */
+tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_engine **out,
+                         tg_error *err);
+
+/* Syncs what is pending, then frees the engine. NULL is a no-op. */
+void tg_engine_close(tg_engine *engine);
+
+/*
+ * Does the time-driven work up to `now_ms`: expires holds past their deadline,
+ * rolls windows that have closed, and in relaxed mode syncs when the interval
+ * has passed. Call it periodically (the daemon does every 10 ms).
+ */
+tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err);
+
+/*
+ * Group commit. Between tg_engine_batch_begin() and tg_engine_batch_end(), the
+ * mutations of a strict engine are not yet durable and must not be acknowledged
+ * to anyone; tg_engine_batch_end() writes them all in one transaction with one
+ * fsync and returns TG_OK only when they are on disk. Without a batch, each
+ * strict mutation is its own transaction. A failed batch_end puts the engine in
+ * TG_ERR_IO: every later mutation fails until it is closed and reopened, which
+ * restores the last durable state.
+ */
+void tg_engine_batch_begin(tg_engine *engine);
+tg_status tg_engine_batch_end(tg_engine *engine, tg_error *err);
+
+/* Writes everything pending now, in any mode. */
+tg_status tg_engine_sync(tg_engine *engine, tg_error *err);
+
+/* ---- Budgets and policy ------------------------------------------------------- */
+
+/*
+ * Creates or updates the budget at `path` ("acme/support/agent-7": segments of
+ * [A-Za-z0-9._-], 1..63 bytes each, at most TG_PATH_DEPTH_MAX). The parent must
+ * exist (TG_ERR_NOT_FOUND otherwise): a typo never creates a phantom tree.
+ * Updating keeps spend, holds and the window; a cost limit below what is spent
+ * now is TG_ERR_INVALID. Changing the window kind or zone starts a new window.
+ */
+tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                        int64_t now_ms, tg_error *err);
+
+/* Deletes a budget without children or open holds (TG_ERR_STATE otherwise). */
+tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err);
+
+/* Freezes (everything refused) or unfreezes a budget and so its subtree. */
+tg_status tg_budget_freeze(tg_engine *engine, const char *path, bool frozen, int64_t now_ms,
+                           tg_error *err);
+
+/* The budget as it stands at `now_ms` (rolling its window first if it closed). */
+tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_budget_info *out,
+                        tg_error *err);
+
+/*
+ * Lists budget paths starting with `prefix` ("" for all), in path order.
+ * Calls fn for each; stops early when fn returns false.
+ */
+tg_status tg_budget_list(tg_engine *engine, const char *prefix,
+                         bool (*fn)(void *user, const char *path), void *user, tg_error *err);
+
+/*
+ * Closed windows of a budget, newest first, at most `max` into out[];
+ * *count_out says how many. Needs a persistent store (TG_ERR_UNSUPPORTED on
+ * "memory").
+ */
+tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,
+                            size_t *count_out, tg_error *err);
+
+/* Replaces the policy rules (copied). count <= TG_POLICY_RULES_MAX. */
+tg_status tg_policy_set(tg_engine *engine, const tg_policy_rule *rules, size_t count,
+                        tg_class default_class, tg_error *err);
+
+/* The class the policy gives to an action (tool, model may be NULL). */
+tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const char *tool,
+                            const char *model);
+
+/* ---- Holds and charges -------------------------------------------------------- */
+
+typedef struct {
+    const char *budget;          /* path of the budget the action is charged to */
+    int64_t amount_micros;       /* worst-case cost to hold, 0..TG_AMOUNT_MAX */
+    int64_t tokens;              /* worst-case tokens, 0 if not counted */
+    tg_class cls;                /* TG_CLASS_AUTO: the policy decides from tool/model */
+    const char *tool;            /* optional: tool name (policy, events, charges) */
+    const char *model;           /* optional: model name */
+    int64_t ttl_ms;              /* 0: the engine's default; at most max_hold_ttl_ms */
+    const char *idempotency_key; /* optional */
+} tg_reserve_request;
+
+/* Why a request was refused, filled when a reserve or record is refused. */
+typedef struct {
+    tg_reason reason;
+    char budget[TG_PATH_SIZE_MAX]; /* the first budget from the leaf up that refused */
+    int64_t max_amount_micros;     /* the largest amount that would pass now for this class */
+    int64_t retry_after_ms;        /* when a retry could succeed, or TG_NONE: only a person can help */
+} tg_refusal;
+
+typedef struct {
+    bool granted;               /* false: see refusal */
+    uint64_t hold_id;           /* granted: the hold, > 0 */
+    int64_t expires_at_ms;      /* granted: the hold's deadline */
+    tg_class cls;               /* the class the action was given */
+    tg_refusal refusal;         /* !granted */
+    bool replayed;              /* an idempotent repeat: this is the first answer */
+} tg_reserve_result;
+
+/*
+ * Reserve (authorize): walks from the budget to the root and refuses at the
+ * first budget where it is frozen, the call or token limit would be passed, or
+ * spend + holds + amount would pass the limit (ceiling) or the class's ceiling
+ * (revoked). Otherwise holds the amount on every budget of the path atomically.
+ * A refusal returns TG_OK with granted=false and changes nothing (so a refusal
+ * is not remembered under its idempotency key: a retry decides afresh).
+ * Errors: TG_ERR_INVALID, TG_ERR_NOT_FOUND (budget), TG_ERR_CONFLICT
+ * (key reused with other arguments), TG_ERR_FULL (holds_max), TG_ERR_IO.
+ */
+tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64_t now_ms,
+                     tg_reserve_result *out, tg_error *err);
+
+typedef struct {
+    uint64_t hold_id;
+    int64_t actual_micros;       /* what the action really cost, 0..TG_AMOUNT_MAX */
+    int64_t tokens_in;           /* actual tokens, for the record and token limits */
+    int64_t tokens_out;
+    const char *idempotency_key; /* optional */
+} tg_commit_request;
+
+typedef struct {
+    int64_t charged_micros;     /* = actual */
+    int64_t overrun_micros;     /* actual above the hold, 0 if none */
+    uint64_t charge_id;         /* the charge row */
+    bool replayed;
+} tg_commit_result;
+
+/*
+ * Commit (capture): releases the hold and charges the actual cost on every
+ * budget of its path. Actual above the hold is still charged (the money is
+ * spent) and reported as an overrun event; so is a commit that leaves a budget
+ * above its limit (possible only if an admin lowered the limit under open holds). TG_ERR_NOT_FOUND for an unknown,
+ * expired or already closed hold (an idempotent repeat returns the first answer).
+ */
+tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
+                    tg_commit_result *out, tg_error *err);
+
+/* Release (void): drops a hold; nothing is charged. */
+tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotency_key,
+                     int64_t now_ms, bool *replayed_out, tg_error *err);
+
+typedef struct {
+    const char *budget;
+    int64_t cost_micros;         /* 0..TG_AMOUNT_MAX */
+    int64_t tokens_in;
+    int64_t tokens_out;
+    tg_class cls;                /* TG_CLASS_AUTO: policy */
+    const char *tool;
+    const char *model;
+    bool force;                  /* charge even past limits (the money is already spent) */
+    const char *idempotency_key;
+} tg_record_request;
+
+typedef struct {
+    bool charged;               /* false: refused (only without force), see refusal */
+    uint64_t charge_id;
+    tg_refusal refusal;
+    bool replayed;
+} tg_record_result;
+
+/*
+ * Record: charges a cost that happened without a hold. Without `force` it is
+ * checked like a reserve and refused the same way; with `force` it is always
+ * charged (a cost already incurred), which may pass a limit: that is reported
+ * as an overrun event.
+ */
+tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
+                    tg_record_result *out, tg_error *err);
+
+/* A hold as it stands. */
+typedef struct {
+    uint64_t id;
+    char budget[TG_PATH_SIZE_MAX];
+    int64_t amount_micros;
+    int64_t tokens;
+    tg_class cls;
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+    int64_t created_at_ms;
+    int64_t expires_at_ms;
+    bool cancel_requested; /* its class was revoked on a budget of its path: stop the work */
+} tg_hold_info;
+
+/* An open hold. TG_ERR_NOT_FOUND once it is committed, released or expired. */
+tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TOLLGATE_H */

@@ -1,0 +1,513 @@
+/*
+ * budget: the budget tree, its windows, and the levels that spend crosses
+ * (alert thresholds, class ceilings). Decisions about single actions live in
+ * holds.c; this file answers "what may each class still spend here".
+ */
+#include <string.h>
+
+#include "core/ledger_internal.h"
+
+static bool budget_path_eq(const void *table, int32_t value, const void *key) {
+    const tg__budget *budgets = table;
+    return strcmp(budgets[value].path, key) == 0;
+}
+
+int32_t tg__budget_find(const tg__ledger *ledger, const char *path) {
+    return tg__map_get(&ledger->budget_index, tg__hash_str(path), budget_path_eq, ledger->budgets,
+                       path);
+}
+
+int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PATH_DEPTH_MAX]) {
+    int depth = 0;
+    for (int32_t slot = leaf; slot >= 0; slot = ledger->budgets[slot].parent) {
+        TG_VERIFY(depth < TG_PATH_DEPTH_MAX);
+        chain[depth++] = slot;
+    }
+    return depth;
+}
+
+void tg__budget_mark(tg__ledger *ledger, tg__budget *budget) {
+    (void)ledger;
+    budget->dirty = true;
+}
+
+/* level -> micros, for a limit; rounds down so a ceiling is never above what was declared. */
+static int64_t level_micros(tg_level level, int64_t limit_micros) {
+    if (level.micros >= 0) {
+        return level.micros;
+    }
+    if (level.ppm >= 0) {
+        return (int64_t)((__int128)limit_micros * level.ppm / TG_PPM);
+    }
+    return TG_NONE;
+}
+
+static int64_t min_i64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+void tg__budget_derive(tg__budget *budget) {
+    int64_t limit = budget->spec.cost_limit_micros;
+    if (limit < 0) {
+        budget->threshold_micros = TG_NONE;
+        for (int c = 0; c < TG_CLASS_COUNT; c++) {
+            budget->ceiling_micros[c] = TG_NONE;
+        }
+        return;
+    }
+    int64_t threshold = level_micros(budget->spec.revoke_at, limit);
+    threshold = threshold < 0 ? limit : min_i64(threshold, limit);
+    budget->threshold_micros = threshold;
+    /* Defaults: routine work stops at the threshold, high half-way, critical at the limit. */
+    int64_t defaults[TG_CLASS_COUNT] = {threshold, threshold, threshold + (limit - threshold) / 2,
+                                        limit};
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        int64_t ceiling = level_micros(budget->spec.class_ceiling[c], limit);
+        budget->ceiling_micros[c] = ceiling < 0 ? defaults[c] : min_i64(ceiling, limit);
+    }
+}
+
+static tg_status level_check(tg_level level, const char *what, int64_t limit, tg_error *err) {
+    if (level.micros < TG_NONE || level.ppm < TG_NONE || (level.micros >= 0 && level.ppm >= 0)) {
+        return tg__fail(err, TG_ERR_INVALID, "%s: give either an amount or a fraction", what);
+    }
+    if (level.ppm > TG_PPM) {
+        return tg__fail(err, TG_ERR_INVALID, "%s: a fraction must be between 0 and 1", what);
+    }
+    if (level.micros > TG_LIMIT_MAX) {
+        return tg__fail(err, TG_ERR_RANGE, "%s: amount is too large", what);
+    }
+    if ((level.micros >= 0 || level.ppm >= 0) && limit < 0) {
+        return tg__fail(err, TG_ERR_INVALID, "%s needs a cost limit", what);
+    }
+    if (level.micros > limit && limit >= 0) {
+        return tg__fail(err, TG_ERR_INVALID, "%s is above the cost limit", what);
+    }
+    return TG_OK;
+}
+
+static tg_status limit_check(int64_t value, const char *what, tg_error *err) {
+    if (value < TG_NONE) {
+        return tg__fail(err, TG_ERR_INVALID, "%s may not be negative", what);
+    }
+    if (value > TG_LIMIT_MAX) {
+        return tg__fail(err, TG_ERR_RANGE, "%s is above the maximum of %lld", what,
+                        (long long)TG_LIMIT_MAX);
+    }
+    return TG_OK;
+}
+
+tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err) {
+    tg_status status;
+    if ((status = limit_check(spec->cost_limit_micros, "cost limit", err)) != TG_OK ||
+        (status = limit_check(spec->calls_limit, "calls limit", err)) != TG_OK ||
+        (status = limit_check(spec->tokens_limit, "tokens limit", err)) != TG_OK) {
+        return status;
+    }
+    if ((unsigned)spec->window > TG_WINDOW_MONTH) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown window kind %d", (int)spec->window);
+    }
+    if (memchr(spec->timezone, '\0', sizeof spec->timezone) == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "time zone name is too long");
+    }
+    int64_t limit = spec->cost_limit_micros;
+    if ((status = level_check(spec->revoke_at, "revocation threshold", limit, err)) != TG_OK) {
+        return status;
+    }
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        if ((status = level_check(spec->class_ceiling[c], tg_class_str((tg_class)c), limit,
+                                  err)) != TG_OK) {
+            return status;
+        }
+    }
+    if (spec->alerts_count < 0 || spec->alerts_count > TG_ALERTS_MAX) {
+        return tg__fail(err, TG_ERR_INVALID, "at most %d alert thresholds", TG_ALERTS_MAX);
+    }
+    for (int i = 0; i < spec->alerts_count; i++) {
+        if (spec->alerts_ppm[i] <= 0 || spec->alerts_ppm[i] > TG_PPM) {
+            return tg__fail(err, TG_ERR_INVALID, "alert thresholds are fractions in (0, 1]");
+        }
+        if (limit < 0) {
+            return tg__fail(err, TG_ERR_INVALID, "alert thresholds need a cost limit");
+        }
+    }
+    return TG_OK;
+}
+
+void tg_budget_spec_init(tg_budget_spec *spec) {
+    memset(spec, 0, sizeof *spec);
+    spec->cost_limit_micros = TG_NONE;
+    spec->calls_limit = TG_NONE;
+    spec->tokens_limit = TG_NONE;
+    spec->window = TG_WINDOW_LIFETIME;
+    spec->revoke_at = (tg_level){TG_NONE, TG_NONE};
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        spec->class_ceiling[c] = (tg_level){TG_NONE, TG_NONE};
+    }
+}
+
+static void set_window(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
+    tg__window_bounds(budget->tz, budget->spec.window, now_ms, &budget->window_start_ms,
+                      &budget->window_end_ms);
+    if (budget->window_end_ms < ledger->next_window_end_ms) {
+        ledger->next_window_end_ms = budget->window_end_ms;
+    }
+}
+
+/* Lifts revocations whose ceiling is above spend again (window rolled, limit raised). */
+static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        if ((budget->revoked & (1u << c)) == 0) {
+            continue;
+        }
+        int64_t ceiling = budget->ceiling_micros[c];
+        if (ceiling >= 0 && budget->spent_micros >= ceiling) {
+            continue;
+        }
+        budget->revoked &= ~(1u << c);
+        tg_event event;
+        tg__event_init(&event, TG_EVENT_REINSTATED, now_ms, budget->path);
+        event.cls = c;
+        event.spent_micros = budget->spent_micros;
+        event.limit_micros = budget->spec.cost_limit_micros;
+        event.threshold_micros = ceiling;
+        tg__ledger_emit(ledger, &event);
+    }
+}
+
+void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
+    if (now_ms < budget->window_end_ms) {
+        return;
+    }
+    tg__window_row *row = TG_JOURNAL_PUSH(ledger, windows);
+    if (row != NULL) {
+        memcpy(row->budget, budget->path, sizeof row->budget);
+        row->window = (tg_window_record){budget->window_start_ms, budget->window_end_ms,
+                                         budget->spent_micros, budget->calls_used,
+                                         budget->tokens_used};
+    }
+    tg_event event;
+    tg__event_init(&event, TG_EVENT_WINDOW_ROLLED, now_ms, budget->path);
+    event.spent_micros = budget->spent_micros;
+    event.limit_micros = budget->spec.cost_limit_micros;
+    event.count = budget->calls_used;
+    tg__ledger_emit(ledger, &event);
+    budget->spent_micros = 0;
+    budget->calls_used = 0;
+    budget->tokens_used = 0;
+    budget->alerts_fired = 0;
+    set_window(ledger, budget, now_ms);
+    reinstate(ledger, budget, now_ms);
+    tg__budget_mark(ledger, budget);
+}
+
+/* Tells every open hold of class `cls` under this budget to cancel; returns how many. */
+static int64_t cancel_holds(tg__ledger *ledger, int32_t slot, int cls) {
+    int64_t told = 0;
+    if (ledger->budgets[slot].holds == 0) {
+        return 0;
+    }
+    for (int32_t i = 0; i < ledger->holds_capacity; i++) {
+        tg__hold *hold = &ledger->holds[i];
+        if (hold->id == 0 || hold->cls != cls || hold->cancel_requested ||
+            !tg__hold_on_path(ledger, hold, slot)) {
+            continue;
+        }
+        hold->cancel_requested = true;
+        tg__hold_journal_put(ledger, hold);
+        told++;
+    }
+    return told;
+}
+
+static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
+    int64_t limit = budget->spec.cost_limit_micros;
+    for (int i = 0; i < budget->spec.alerts_count; i++) {
+        /* Rounded up: "80% reached" means at least 80% was spent. */
+        int64_t level = (int64_t)(((__int128)limit * budget->spec.alerts_ppm[i] + TG_PPM - 1) /
+                                  TG_PPM);
+        if ((budget->alerts_fired & (1u << i)) || budget->spent_micros < level) {
+            continue;
+        }
+        budget->alerts_fired |= 1u << i;
+        tg_event event;
+        tg__event_init(&event, TG_EVENT_THRESHOLD_CROSSED, now_ms, budget->path);
+        event.spent_micros = budget->spent_micros;
+        event.limit_micros = limit;
+        event.threshold_micros = level;
+        event.count = budget->spec.alerts_ppm[i];
+        tg__ledger_emit(ledger, &event);
+        tg__budget_mark(ledger, budget);
+    }
+}
+
+void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
+    tg__budget *budget = &ledger->budgets[slot];
+    if (budget->spec.cost_limit_micros < 0) {
+        return;
+    }
+    fire_alerts(ledger, budget, now_ms);
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        int64_t ceiling = budget->ceiling_micros[c];
+        if ((budget->revoked & (1u << c)) || budget->spent_micros < ceiling) {
+            continue;
+        }
+        budget->revoked |= 1u << c;
+        tg__budget_mark(ledger, budget);
+        tg_event event;
+        tg__event_init(&event, TG_EVENT_REVOKED, now_ms, budget->path);
+        event.cls = c;
+        event.spent_micros = budget->spent_micros;
+        event.limit_micros = budget->spec.cost_limit_micros;
+        event.threshold_micros = ceiling;
+        event.count = cancel_holds(ledger, slot, c);
+        tg__ledger_emit(ledger, &event);
+    }
+    reinstate(ledger, budget, now_ms);
+}
+
+static void budget_changed(tg__ledger *ledger, const char *path, const char *detail,
+                           int64_t now_ms) {
+    tg_event event;
+    tg__event_init(&event, TG_EVENT_BUDGET_CHANGED, now_ms, path);
+    tg__copy_name(event.detail, sizeof event.detail, detail);
+    tg__ledger_emit(ledger, &event);
+}
+
+static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *out,
+                                 tg_error *err) {
+    if (ledger->budgets_live >= ledger->options.budgets_max) {
+        return tg__fail(err, TG_ERR_FULL, "the ledger holds its maximum of %lld budgets",
+                        (long long)ledger->options.budgets_max);
+    }
+    if (ledger->budgets_free < 0) {
+        int32_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity * 2 : 16;
+        tg__budget *budgets = realloc(ledger->budgets, (size_t)capacity * sizeof *budgets);
+        if (budgets == NULL) {
+            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
+        }
+        for (int32_t i = capacity - 1; i >= ledger->budgets_capacity; i--) {
+            memset(&budgets[i], 0, sizeof budgets[i]);
+            budgets[i].next_free = ledger->budgets_free;
+            ledger->budgets_free = i;
+        }
+        ledger->budgets = budgets;
+        ledger->budgets_capacity = capacity;
+    }
+    int32_t slot = ledger->budgets_free;
+    if (tg__map_put(&ledger->budget_index, tg__hash_str(path), slot) != TG_OK) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
+    }
+    tg__budget *budget = &ledger->budgets[slot];
+    ledger->budgets_free = budget->next_free;
+    memset(budget, 0, sizeof *budget);
+    memcpy(budget->path, path, strlen(path) + 1);
+    budget->live = true;
+    budget->parent = -1;
+    ledger->budgets_live++;
+    *out = slot;
+    return TG_OK;
+}
+
+/* Finds the parent a new budget at `path` needs: -1 for a root, -2 when missing. */
+static int32_t parent_slot(const tg__ledger *ledger, const char *path) {
+    size_t len = tg__path_parent_len(path);
+    if (len == 0) {
+        return -1;
+    }
+    char parent[TG_PATH_SIZE_MAX];
+    memcpy(parent, path, len);
+    parent[len] = '\0';
+    int32_t slot = tg__budget_find(ledger, parent);
+    return slot < 0 ? -2 : slot;
+}
+
+static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *out,
+                               tg_error *err) {
+    int32_t parent = parent_slot(ledger, path);
+    if (parent == -2) {
+        return tg__fail(err, TG_ERR_NOT_FOUND,
+                        "the parent of budget '%s' does not exist; create it first", path);
+    }
+    tg_status status = budget_slot_new(ledger, path, out, err);
+    if (status == TG_OK) {
+        ledger->budgets[*out].parent = parent;
+        if (parent >= 0) {
+            ledger->budgets[parent].children++;
+        }
+    }
+    return status;
+}
+
+tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
+                                const tg__tz *tz, int64_t now_ms, tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK || (status = tg__budget_spec_check(spec, err)) != TG_OK) {
+        return status;
+    }
+    tg__holds_expire(ledger, now_ms);
+    int32_t slot = tg__budget_find(ledger, path);
+    bool created = slot < 0;
+    if (!created) {
+        tg__budget *budget = &ledger->budgets[slot];
+        tg__budget_roll(ledger, budget, now_ms);
+        if (spec->cost_limit_micros >= 0 && spec->cost_limit_micros < budget->spent_micros) {
+            return tg__fail(err, TG_ERR_INVALID,
+                            "cost limit %lld is below what '%s' has spent this window (%lld)",
+                            (long long)spec->cost_limit_micros, path,
+                            (long long)budget->spent_micros);
+        }
+    } else if ((status = budget_create(ledger, path, &slot, err)) != TG_OK) {
+        return status;
+    }
+    tg__budget *budget = &ledger->budgets[slot];
+    bool window_changed = created || budget->spec.window != spec->window || budget->tz != tz;
+    budget->spec = *spec;
+    budget->tz = tz;
+    if (window_changed) {
+        /* Spend is kept across a change of window: changing it never frees money. */
+        set_window(ledger, budget, now_ms);
+    }
+    tg__budget_derive(budget);
+    tg__budget_mark(ledger, budget);
+    budget_changed(ledger, path, created ? "created" : "updated", now_ms);
+    tg__budget_check_levels(ledger, slot, now_ms);
+    return TG_OK;
+}
+
+tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                   tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__holds_expire(ledger, now_ms);
+    int32_t slot = tg__budget_find(ledger, path);
+    if (slot < 0) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    }
+    tg__budget *budget = &ledger->budgets[slot];
+    if (budget->children > 0 || budget->holds > 0) {
+        return tg__fail(err, TG_ERR_STATE, "budget '%s' has %d children and %d open holds", path,
+                        budget->children, budget->holds);
+    }
+    tg__path_row *row = TG_JOURNAL_PUSH(ledger, budgets_deleted);
+    if (row != NULL) {
+        memcpy(row->path, budget->path, sizeof row->path);
+    }
+    budget_changed(ledger, path, "deleted", now_ms);
+    tg__map_remove(&ledger->budget_index, tg__hash_str(path), slot);
+    if (budget->parent >= 0) {
+        ledger->budgets[budget->parent].children--;
+    }
+    budget->live = false;
+    budget->dirty = false;
+    budget->path[0] = '\0';
+    budget->next_free = ledger->budgets_free;
+    ledger->budgets_free = slot;
+    ledger->budgets_live--;
+    return TG_OK;
+}
+
+tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool frozen,
+                                   int64_t now_ms, tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    int32_t slot = tg__budget_find(ledger, path);
+    if (slot < 0) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    }
+    tg__budget *budget = &ledger->budgets[slot];
+    if (budget->frozen != frozen) {
+        budget->frozen = frozen;
+        tg__budget_mark(ledger, budget);
+        budget_changed(ledger, path, frozen ? "frozen" : "unfrozen", now_ms);
+    }
+    return TG_OK;
+}
+
+/* What class `cls` could still hold on the whole path from `leaf`, or TG_NONE if unlimited. */
+int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls) {
+    int32_t chain[TG_PATH_DEPTH_MAX];
+    int depth = tg__budget_chain(ledger, leaf, chain);
+    int64_t headroom = TG_NONE;
+    for (int i = 0; i < depth; i++) {
+        const tg__budget *budget = &ledger->budgets[chain[i]];
+        if (budget->frozen || (budget->revoked & (1u << cls))) {
+            return 0;
+        }
+        int64_t ceiling = budget->ceiling_micros[cls];
+        if (ceiling < 0) {
+            continue;
+        }
+        int64_t room = ceiling - budget->spent_micros - budget->held_micros;
+        room = room < 0 ? 0 : room;
+        headroom = headroom < 0 ? room : min_i64(headroom, room);
+    }
+    return headroom;
+}
+
+tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                tg_budget_info *out, tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__holds_expire(ledger, now_ms);
+    int32_t slot = tg__budget_find(ledger, path);
+    if (slot < 0) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    }
+    int32_t chain[TG_PATH_DEPTH_MAX];
+    int depth = tg__budget_chain(ledger, slot, chain);
+    for (int i = 0; i < depth; i++) {
+        tg__budget_roll(ledger, &ledger->budgets[chain[i]], now_ms);
+    }
+    const tg__budget *budget = &ledger->budgets[slot];
+    memset(out, 0, sizeof *out);
+    memcpy(out->path, budget->path, sizeof out->path);
+    out->spec = budget->spec;
+    out->frozen = budget->frozen;
+    out->window_start_ms = budget->window_start_ms;
+    out->window_end_ms = budget->window_end_ms;
+    out->spent_micros = budget->spent_micros;
+    out->held_micros = budget->held_micros;
+    out->calls_used = budget->calls_used;
+    out->calls_held = budget->calls_held;
+    out->tokens_used = budget->tokens_used;
+    out->tokens_held = budget->tokens_held;
+    out->threshold_micros = budget->threshold_micros;
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        out->ceiling_micros[c] = budget->ceiling_micros[c];
+        out->remaining_micros[c] = tg__budget_headroom(ledger, slot, c);
+        out->revoked[c] = (budget->revoked & (1u << c)) != 0;
+    }
+    return TG_OK;
+}
+
+static int path_compare(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+tg_status tg__ledger_budget_list(tg__ledger *ledger, const char *prefix,
+                                 bool (*fn)(void *user, const char *path), void *user,
+                                 tg_error *err) {
+    const char **paths = malloc((size_t)(ledger->budgets_live + 1) * sizeof *paths);
+    if (paths == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory listing budgets");
+    }
+    size_t count = 0, prefix_len = prefix ? strlen(prefix) : 0;
+    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
+        const tg__budget *budget = &ledger->budgets[i];
+        if (budget->live && strncmp(budget->path, prefix ? prefix : "", prefix_len) == 0) {
+            paths[count++] = budget->path;
+        }
+    }
+    qsort(paths, count, sizeof *paths, path_compare);
+    for (size_t i = 0; i < count && fn(user, paths[i]); i++) {
+    }
+    free(paths);
+    return TG_OK;
+}

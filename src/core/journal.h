@@ -1,0 +1,125 @@
+/*
+ * journal: the rows a batch of ledger mutations leaves behind, for a store to
+ * write in one transaction. Core fills it; stores read it; neither knows the
+ * other. The rows mirror the SQLite tables one to one, so a person reading the
+ * database with plain SQL sees what the engine saw.
+ */
+#ifndef TG_CORE_JOURNAL_H
+#define TG_CORE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tollgate.h"
+
+/* A budget's declared spec and persisted state (held amounts are derived from holds). */
+typedef struct {
+    char path[TG_PATH_SIZE_MAX];
+    tg_budget_spec spec;
+    bool frozen;
+    int64_t window_start_ms;
+    int64_t window_end_ms;
+    int64_t spent_micros;
+    int64_t calls_used;
+    int64_t tokens_used;
+    uint32_t alerts_fired; /* bit i: alert i reported in this window */
+    uint32_t revoked;      /* bit c: class c revoked in this window */
+} tg__budget_row;
+
+typedef struct {
+    uint64_t id;
+    char budget[TG_PATH_SIZE_MAX];
+    int64_t amount_micros;
+    int64_t tokens;
+    int cls;
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+    int64_t created_at_ms;
+    int64_t expires_at_ms;
+    bool cancel_requested;
+} tg__hold_row;
+
+typedef enum { TG__HOLD_PUT, TG__HOLD_DELETE } tg__hold_op_kind;
+
+typedef struct {
+    tg__hold_op_kind kind;
+    tg__hold_row row; /* DELETE uses row.id only */
+} tg__hold_op;
+
+typedef struct {
+    uint64_t id;
+    int64_t time_ms;
+    char budget[TG_PATH_SIZE_MAX];
+    uint64_t hold_id; /* 0 for a record without a hold */
+    int cls;
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+    int64_t tokens_in;
+    int64_t tokens_out;
+    int64_t cost_micros;
+    int64_t held_micros; /* the hold's amount, 0 without a hold */
+} tg__charge_row;
+
+typedef struct {
+    char budget[TG_PATH_SIZE_MAX];
+    tg_window_record window;
+} tg__window_row;
+
+/* What an idempotent operation answered the first time. */
+typedef enum { TG__OP_RESERVE = 1, TG__OP_COMMIT, TG__OP_RELEASE, TG__OP_RECORD } tg__op_kind;
+
+typedef struct {
+    char key[TG_KEY_SIZE_MAX];
+    int op;             /* tg__op_kind */
+    uint64_t args_hash; /* the arguments of the first call */
+    int64_t created_ms;
+    uint64_t hold_id;   /* reserve */
+    int64_t expires_at_ms;
+    int cls;
+    int64_t charged_micros; /* commit */
+    int64_t overrun_micros;
+    uint64_t charge_id; /* commit, record */
+} tg__idem_row;
+
+typedef struct {
+    uint64_t next_hold_id;
+    uint64_t next_charge_id;
+    uint64_t next_event_id;
+} tg__meta_row;
+
+/* A budget path or an idempotency key as a row of its own (deletions). */
+typedef struct {
+    char path[TG_PATH_SIZE_MAX];
+} tg__path_row;
+
+typedef struct {
+    char key[TG_KEY_SIZE_MAX];
+} tg__key_row;
+
+/* Growable array of rows, each with a maximum; from malloc, owned by the journal. */
+#define TG__ROWS(type)                                                                             \
+    struct {                                                                                       \
+        type *items;                                                                               \
+        uint32_t count;                                                                            \
+        uint32_t capacity;                                                                         \
+    }
+
+typedef struct {
+    TG__ROWS(tg__path_row) budgets_deleted; /* applied before budgets */
+    TG__ROWS(tg__budget_row) budgets;                 /* latest state of each changed budget */
+    TG__ROWS(tg__hold_op) holds;                      /* in order */
+    TG__ROWS(tg__charge_row) charges;
+    TG__ROWS(tg_event) events;
+    TG__ROWS(tg__window_row) windows;
+    TG__ROWS(tg__idem_row) idem_put;
+    TG__ROWS(tg__key_row) idem_deleted; /* forgotten after their ttl */
+    tg__meta_row meta;
+} tg__journal;
+
+/* True when the journal holds nothing to write. */
+bool tg__journal_empty(const tg__journal *journal);
+/* Forgets the rows, keeping the allocations for the next batch. */
+void tg__journal_clear(tg__journal *journal);
+void tg__journal_free(tg__journal *journal);
+
+#endif

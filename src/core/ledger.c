@@ -1,0 +1,244 @@
+/*
+ * ledger: creation, events, the journal hand-off, restoring a persisted state,
+ * the time-driven tick, and the invariant check. Decisions are in decide.c,
+ * the budget tree in budget.c, the hold table in holds.c.
+ */
+#include <string.h>
+
+#include "core/ledger_internal.h"
+
+tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
+    tg__ledger *ledger = calloc(1, sizeof *ledger);
+    if (ledger == NULL) {
+        return NULL;
+    }
+    ledger->options = *options;
+    ledger->budgets_free = -1;
+    ledger->holds_free = -1;
+    ledger->keys_free = -1;
+    ledger->keys_oldest = -1;
+    ledger->keys_newest = -1;
+    ledger->default_class = TG_CLASS_NORMAL;
+    ledger->next_window_end_ms = INT64_MAX;
+    ledger->next_hold_id = 1;
+    ledger->next_charge_id = 1;
+    ledger->next_event_id = 1;
+    return ledger;
+}
+
+void tg__ledger_free(tg__ledger *ledger) {
+    if (ledger == NULL) {
+        return;
+    }
+    free(ledger->budgets);
+    tg__map_free(&ledger->budget_index);
+    free(ledger->holds);
+    free(ledger->heap);
+    tg__map_free(&ledger->hold_index);
+    tg__idem_free(ledger);
+    tg__policy_free(ledger);
+    tg__journal_free(&ledger->journal);
+    free(ledger);
+}
+
+void tg__event_init(tg_event *event, tg_event_kind kind, int64_t now_ms, const char *budget) {
+    memset(event, 0, sizeof *event);
+    event->kind = kind;
+    event->time_ms = now_ms;
+    tg__copy_name(event->budget, sizeof event->budget, budget);
+    event->cls = -1;
+    event->reason = -1;
+    event->amount_micros = TG_NONE;
+    event->held_micros = TG_NONE;
+    event->spent_micros = TG_NONE;
+    event->limit_micros = TG_NONE;
+    event->threshold_micros = TG_NONE;
+    event->count = TG_NONE;
+}
+
+void tg__ledger_emit(tg__ledger *ledger, tg_event *event) {
+    event->id = ledger->next_event_id++;
+    tg_event *row = TG_JOURNAL_PUSH(ledger, events);
+    if (row != NULL) {
+        *row = *event;
+    }
+    if (ledger->options.on_event != NULL) {
+        ledger->options.on_event(ledger->options.on_event_user, event);
+    }
+}
+
+static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
+    memcpy(row->path, budget->path, sizeof row->path);
+    row->spec = budget->spec;
+    row->frozen = budget->frozen;
+    row->window_start_ms = budget->window_start_ms;
+    row->window_end_ms = budget->window_end_ms;
+    row->spent_micros = budget->spent_micros;
+    row->calls_used = budget->calls_used;
+    row->tokens_used = budget->tokens_used;
+    row->alerts_fired = budget->alerts_fired;
+    row->revoked = budget->revoked;
+}
+
+tg__journal *tg__ledger_journal(tg__ledger *ledger) {
+    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
+        tg__budget *budget = &ledger->budgets[i];
+        if (!budget->live || !budget->dirty) {
+            continue;
+        }
+        budget->dirty = false;
+        tg__budget_row *row = TG_JOURNAL_PUSH(ledger, budgets);
+        if (row != NULL) {
+            budget_to_row(budget, row);
+        }
+    }
+    ledger->journal.meta = (tg__meta_row){ledger->next_hold_id, ledger->next_charge_id,
+                                          ledger->next_event_id};
+    return &ledger->journal;
+}
+
+bool tg__ledger_journal_broken(const tg__ledger *ledger) {
+    return ledger->journal_broken;
+}
+
+int64_t tg__ledger_holds_open(const tg__ledger *ledger) {
+    return ledger->holds_live;
+}
+
+void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms) {
+    tg__holds_expire(ledger, now_ms);
+    if (now_ms < ledger->next_window_end_ms) {
+        return;
+    }
+    int64_t next = INT64_MAX;
+    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
+        tg__budget *budget = &ledger->budgets[i];
+        if (!budget->live) {
+            continue;
+        }
+        tg__budget_roll(ledger, budget, now_ms);
+        next = budget->window_end_ms < next ? budget->window_end_ms : next;
+    }
+    ledger->next_window_end_ms = next;
+}
+
+/* ---- restoring ------------------------------------------------------------ */
+
+void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta) {
+    ledger->next_hold_id = meta->next_hold_id > 0 ? meta->next_hold_id : 1;
+    ledger->next_charge_id = meta->next_charge_id > 0 ? meta->next_charge_id : 1;
+    ledger->next_event_id = meta->next_event_id > 0 ? meta->next_event_id : 1;
+}
+
+tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row,
+                                    const tg__tz *tz, tg_error *err) {
+    tg_status status = tg__path_check(row->path, err);
+    if (status != TG_OK || (status = tg__budget_spec_check(&row->spec, err)) != TG_OK) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' is invalid", row->path);
+    }
+    if (row->spent_micros < 0 || row->calls_used < 0 || row->tokens_used < 0 ||
+        row->window_end_ms <= row->window_start_ms) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has negative counters",
+                        row->path);
+    }
+    /* Created through the ledger without journaling or events, then overwritten. */
+    bool journal = ledger->options.journal;
+    tg_event_fn on_event = ledger->options.on_event;
+    ledger->options.journal = false;
+    ledger->options.on_event = NULL;
+    uint64_t next_event_id = ledger->next_event_id;
+    status = tg__ledger_budget_put(ledger, row->path, &row->spec, tz, row->window_start_ms, err);
+    ledger->options.journal = journal;
+    ledger->options.on_event = on_event;
+    ledger->next_event_id = next_event_id;
+    if (status != TG_OK) {
+        return status == TG_ERR_NOT_FOUND ? tg__fail(err, TG_ERR_CORRUPT,
+                                                     "stored budget '%s' has no parent", row->path)
+                                          : status;
+    }
+    tg__budget *budget = &ledger->budgets[tg__budget_find(ledger, row->path)];
+    budget->frozen = row->frozen;
+    budget->window_start_ms = row->window_start_ms;
+    budget->window_end_ms = row->window_end_ms;
+    budget->spent_micros = row->spent_micros;
+    budget->calls_used = row->calls_used;
+    budget->tokens_used = row->tokens_used;
+    budget->alerts_fired = row->alerts_fired;
+    budget->revoked = row->revoked;
+    budget->dirty = false;
+    if (budget->window_end_ms < ledger->next_window_end_ms) {
+        ledger->next_window_end_ms = budget->window_end_ms;
+    }
+    return TG_OK;
+}
+
+tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err) {
+    int32_t leaf = tg__budget_find(ledger, row->budget);
+    if (leaf < 0 || row->id == 0 || row->amount_micros < 0 || row->tokens < 0 ||
+        (unsigned)row->cls >= TG_CLASS_COUNT || tg__hold_find(ledger, row->id) >= 0) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored hold %llu is invalid",
+                        (unsigned long long)row->id);
+    }
+    int32_t slot;
+    tg_status status = tg__hold_slot_acquire(ledger, &slot, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__hold *hold = &ledger->holds[slot];
+    hold->id = row->id;
+    hold->budget = leaf;
+    hold->cls = row->cls;
+    hold->amount_micros = row->amount_micros;
+    hold->tokens = row->tokens;
+    hold->created_at_ms = row->created_at_ms;
+    hold->expires_at_ms = row->expires_at_ms;
+    memcpy(hold->tool, row->tool, sizeof hold->tool);
+    memcpy(hold->model, row->model, sizeof hold->model);
+    hold->tool[sizeof hold->tool - 1] = hold->model[sizeof hold->model - 1] = '\0';
+    bool journal = ledger->options.journal;
+    ledger->options.journal = false;
+    tg__hold_open(ledger, slot);
+    ledger->options.journal = journal;
+    hold->cancel_requested = row->cancel_requested;
+    if (row->id >= ledger->next_hold_id) {
+        ledger->next_hold_id = row->id + 1;
+    }
+    return TG_OK;
+}
+
+/* ---- invariants ----------------------------------------------------------- */
+
+tg_status tg__ledger_check(const tg__ledger *ledger, tg_error *err) {
+    int64_t *held = calloc((size_t)ledger->budgets_capacity + 1, 3 * sizeof(int64_t));
+    if (held == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory checking the ledger");
+    }
+    tg_status status = TG_OK;
+    for (int32_t i = 0; i < ledger->holds_capacity; i++) {
+        const tg__hold *hold = &ledger->holds[i];
+        if (hold->id == 0) {
+            continue;
+        }
+        for (int32_t s = hold->budget; s >= 0; s = ledger->budgets[s].parent) {
+            held[3 * s] += hold->amount_micros;
+            held[3 * s + 1] += 1;
+            held[3 * s + 2] += hold->tokens;
+        }
+    }
+    for (int32_t i = 0; i < ledger->budgets_capacity && status == TG_OK; i++) {
+        const tg__budget *b = &ledger->budgets[i];
+        if (!b->live) {
+            continue;
+        }
+        if (b->held_micros != held[3 * i] || b->calls_held != held[3 * i + 1] ||
+            b->tokens_held != held[3 * i + 2] || b->spent_micros < 0 || b->calls_used < 0 ||
+            b->tokens_used < 0 || b->window_end_ms <= b->window_start_ms) {
+            status = tg__fail(err, TG_ERR_CORRUPT,
+                              "budget '%s': held %lld but its holds sum to %lld (or a negative "
+                              "counter)",
+                              b->path, (long long)b->held_micros, (long long)held[3 * i]);
+        }
+    }
+    free(held);
+    return status;
+}

@@ -1,0 +1,88 @@
+/*
+ * ledger: the budgets, holds and rules that decide whether a paid action may
+ * run. Pure: no I/O, no clock (every call takes now_ms), no threads. The engine
+ * wraps it with a store and time zone files; tests drive it directly.
+ *
+ * Every mutation leaves rows in the ledger's journal (when journaling is on),
+ * which the engine hands to a store as one transaction.
+ */
+#ifndef TG_CORE_LEDGER_H
+#define TG_CORE_LEDGER_H
+
+#include "core/journal.h"
+#include "core/tz.h"
+#include "tollgate.h"
+
+typedef struct tg__ledger tg__ledger;
+
+typedef struct {
+    int64_t holds_max;
+    int64_t budgets_max;
+    int64_t idempotency_max;
+    int64_t idempotency_ttl_ms;
+    int64_t default_hold_ttl_ms;
+    int64_t max_hold_ttl_ms;
+    bool journal;        /* keep rows for a store; off for the memory store */
+    tg_event_fn on_event;
+    void *on_event_user;
+} tg__ledger_options;
+
+/* From malloc; free with tg__ledger_free. NULL on OOM. */
+tg__ledger *tg__ledger_new(const tg__ledger_options *options);
+void tg__ledger_free(tg__ledger *ledger);
+
+/* The journal of mutations since the last tg__journal_clear. Finishes it first:
+ * appends the latest rows of every changed budget and the id counters. */
+tg__journal *tg__ledger_journal(tg__ledger *ledger);
+
+/* Budgets. `tz` is owned by the caller and must outlive the ledger. */
+tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
+                                const tg__tz *tz, int64_t now_ms, tg_error *err);
+tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                   tg_error *err);
+tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool frozen,
+                                   int64_t now_ms, tg_error *err);
+tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                tg_budget_info *out, tg_error *err);
+tg_status tg__ledger_budget_list(tg__ledger *ledger, const char *prefix,
+                                 bool (*fn)(void *user, const char *path), void *user,
+                                 tg_error *err);
+
+tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules, size_t count,
+                                tg_class default_class, tg_error *err);
+tg_class tg__ledger_classify(const tg__ledger *ledger, const char *budget, const char *tool,
+                             const char *model);
+
+/* Operations, as documented for their tg_ counterparts in tollgate.h. */
+tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *request, int64_t now_ms,
+                             tg_reserve_result *out, tg_error *err);
+tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *request, int64_t now_ms,
+                            tg_commit_result *out, tg_error *err);
+tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key,
+                             int64_t now_ms, bool *replayed_out, tg_error *err);
+tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *request, int64_t now_ms,
+                            tg_record_result *out, tg_error *err);
+tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info *out,
+                              tg_error *err);
+
+/* Expires holds past their deadline and rolls closed windows, up to now_ms. */
+void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms);
+
+/* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys. */
+void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta);
+tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row,
+                                    const tg__tz *tz, tg_error *err);
+tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err);
+tg_status tg__ledger_restore_idem(tg__ledger *ledger, const tg__idem_row *row, tg_error *err);
+
+/* Checks every invariant (sums of holds, no negative counters); TG_ERR_CORRUPT with a
+ * sentence if one fails. O(budgets + holds): for tests and after restoring. */
+tg_status tg__ledger_check(const tg__ledger *ledger, tg_error *err);
+
+/* True when a journal row was lost to OOM: the engine must fail and reopen. */
+bool tg__ledger_journal_broken(const tg__ledger *ledger);
+
+/* Open holds now. */
+int64_t tg__ledger_holds_open(const tg__ledger *ledger);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * ledger_internal: the ledger's tables, shared by the files that implement it
+ * (ledger.c, budget.c, holds.c, idempotency.c, policy.c). Nothing outside
+ * src/core/ includes this.
+ *
+ * Tables are arrays of slots addressed by int32 index, with a hash index on top
+ * (core/map.h): budgets by path, holds by id, keys by text. Slots are reused
+ * through free lists, so a ledger's memory is bounded by its maximums.
+ */
+#ifndef TG_CORE_LEDGER_INTERNAL_H
+#define TG_CORE_LEDGER_INTERNAL_H
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/ledger.h"
+#include "core/map.h"
+#include "core/path.h"
+
+/* Cheap invariant checks stay on in release builds: a broken ledger must stop, not spend. */
+#define TG_VERIFY(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "tollgate: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,       \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+typedef struct {
+    char path[TG_PATH_SIZE_MAX]; /* full path; "" for a free slot */
+    int32_t parent;              /* slot of the parent, -1 for a root */
+    int32_t children;            /* live children */
+    int32_t next_free;           /* free list link when the slot is free */
+    int32_t holds;               /* open holds whose path includes this budget */
+    bool live;                   /* slot in use */
+    bool dirty;                  /* changed since the journal was last finished */
+    bool frozen;                 /* frozen by an admin */
+    tg_budget_spec spec;         /* as declared */
+    const tg__tz *tz;            /* window zone; owned by the engine */
+    int64_t window_start_ms;     /* current window [start, end) */
+    int64_t window_end_ms;
+    int64_t spent_micros;        /* charged in this window */
+    int64_t held_micros;         /* open holds on this budget */
+    int64_t calls_used;
+    int64_t calls_held;
+    int64_t tokens_used;
+    int64_t tokens_held;
+    int64_t threshold_micros;               /* derived: TG_NONE without a cost limit */
+    int64_t ceiling_micros[TG_CLASS_COUNT]; /* derived per class: TG_NONE = unlimited */
+    uint32_t alerts_fired;                  /* bit i: alert i reported this window */
+    uint32_t revoked;                       /* bit c: class c revoked this window */
+} tg__budget;
+
+typedef struct {
+    uint64_t id;                 /* 0 for a free slot */
+    int32_t budget;              /* leaf budget slot */
+    int32_t heap_pos;            /* position in the expiry heap */
+    int32_t next_free;
+    int32_t cls;
+    bool cancel_requested;       /* its class was revoked on its path */
+    int64_t amount_micros;
+    int64_t tokens;
+    int64_t created_at_ms;
+    int64_t expires_at_ms;
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+} tg__hold;
+
+typedef struct {
+    tg__idem_row row;            /* key "" for a free slot */
+    int32_t next_free;
+    int32_t fifo_next;           /* insertion order, for forgetting after the ttl */
+} tg__idem;
+
+typedef struct {
+    char *tool_glob;             /* from malloc, or NULL */
+    char *model_glob;
+    char *budget_glob;
+    tg_class cls;
+} tg__rule;
+
+struct tg__ledger {
+    tg__ledger_options options;
+
+    tg__budget *budgets;         /* from malloc, grows up to budgets_max */
+    int32_t budgets_capacity;
+    int32_t budgets_live;
+    int32_t budgets_free;        /* free list head, -1 when empty */
+    tg__map budget_index;        /* path -> slot */
+    int64_t next_window_end_ms;  /* earliest window end over all budgets (tick) */
+
+    tg__hold *holds;             /* from malloc, grows up to holds_max */
+    int32_t holds_capacity;
+    int32_t holds_live;
+    int32_t holds_free;
+    tg__map hold_index;          /* id -> slot */
+    int32_t *heap;               /* hold slots ordered by expires_at_ms */
+
+    tg__idem *keys;              /* idempotency keys */
+    int32_t keys_capacity;
+    int32_t keys_live;
+    int32_t keys_free;
+    int32_t keys_oldest;         /* FIFO head, -1 when empty */
+    int32_t keys_newest;
+    tg__map key_index;
+
+    tg__rule *rules;
+    size_t rules_count;
+    tg_class default_class;
+
+    uint64_t next_hold_id;
+    uint64_t next_charge_id;
+    uint64_t next_event_id;
+
+    tg__journal journal;
+    bool journal_broken;         /* a row could not be kept: nothing may be acknowledged */
+};
+
+/* budget.c */
+int32_t tg__budget_find(const tg__ledger *ledger, const char *path);
+/* Fills chain[] with the slots from the leaf to the root; returns the depth. */
+int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PATH_DEPTH_MAX]);
+/* Rolls the budget's window if now_ms is past its end. */
+void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms);
+/* Reports alerts and revocations that the budget's spend has reached. */
+void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms);
+void tg__budget_mark(tg__ledger *ledger, tg__budget *budget);
+/* What class `cls` could still hold on the path from `leaf`; TG_NONE when unlimited. */
+int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls);
+void tg__budget_derive(tg__budget *budget);
+tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err);
+
+/* holds.c */
+int32_t tg__hold_find(const tg__ledger *ledger, uint64_t id);
+/* Takes a free slot, growing the table; fill it, then tg__hold_open (which cannot fail). */
+tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err);
+void tg__hold_open(tg__ledger *ledger, int32_t slot);
+/* Removes a live hold's amounts from its path and frees its slot. */
+void tg__hold_close(tg__ledger *ledger, int32_t slot);
+void tg__holds_expire(tg__ledger *ledger, int64_t now_ms);
+void tg__hold_journal_put(tg__ledger *ledger, const tg__hold *hold);
+bool tg__hold_on_path(const tg__ledger *ledger, const tg__hold *hold, int32_t budget);
+
+/* idempotency.c */
+/* Looks a key up. TG_OK with *found NULL when new; TG_ERR_CONFLICT when its
+ * arguments differ. Forgets keys older than the ttl first. */
+tg_status tg__idem_lookup(tg__ledger *ledger, const char *key, tg__op_kind op, uint64_t args_hash,
+                          int64_t now_ms, const tg__idem_row **found, tg_error *err);
+/* Makes sure a following tg__idem_remember for `key` cannot fail (no-op without a key). */
+tg_status tg__idem_prepare(tg__ledger *ledger, const char *key, tg_error *err);
+tg_status tg__idem_remember(tg__ledger *ledger, const tg__idem_row *row);
+tg_status tg__idem_check_key(const char *key, tg_error *err);
+void tg__idem_free(tg__ledger *ledger);
+
+/* policy.c */
+void tg__policy_free(tg__ledger *ledger);
+
+/* ledger.c */
+/* Emits an event: gives it an id, journals it, calls the callback. */
+void tg__ledger_emit(tg__ledger *ledger, tg_event *event);
+/* An event with every optional field set to "not applicable". */
+void tg__event_init(tg_event *event, tg_event_kind kind, int64_t now_ms, const char *budget);
+/*
+ * Appends a zeroed row to a journal array and returns it, or NULL when not
+ * journaling. On OOM it marks the journal broken (the engine then refuses to
+ * acknowledge anything and must be reopened) and returns NULL.
+ */
+void *tg__journal_push(tg__ledger *ledger, void *rows, size_t item_size);
+
+#define TG_JOURNAL_PUSH(ledger, array)                                                             \
+    ((ledger)->options.journal                                                                     \
+         ? tg__journal_push((ledger), &(ledger)->journal.array,                                    \
+                            sizeof(*(ledger)->journal.array.items))                                \
+         : NULL)
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * engine: the ledger (pure decisions) + a store (durability) + time zone files.
+ * The one place that turns a decision into an acknowledged fact: a strict
+ * mutation returns only after its journal is written and synced; a batch
+ * shares one transaction; a relaxed engine syncs within sync_interval_ms.
+ *
+ * If a write fails, the in-memory ledger is ahead of the disk. The engine then
+ * refuses every later mutation with TG_ERR_IO, so nothing unsynced is ever
+ * acknowledged; reopening replays the disk, the last acknowledged state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger.h"
+#include "core/path.h"
+#include "engine/zones.h"
+#include "store/store.h"
+
+struct tg_engine {
+    tg_engine_options options;  /* as given, strings replaced by our copies */
+    char *path;                 /* from strdup */
+    const tg__store_ops *ops;   /* the backend */
+    tg__store *store;           /* owned */
+    tg__ledger *ledger;         /* owned */
+    tg__zones *zones;           /* loaded time zones; owned, outlive the ledger's use */
+    int batch_depth;            /* > 0 inside tg_engine_batch_begin/end */
+    bool failed;                /* a write failed: refuse mutations until reopened */
+    int64_t pending_since_ms;   /* relaxed: time of the oldest unsynced mutation, or TG_NONE */
+};
+
+void tg_engine_options_init(tg_engine_options *options) {
+    memset(options, 0, sizeof *options);
+    options->store = "memory";
+    options->durability = TG_DURABILITY_STRICT;
+    options->sync_interval_ms = 50;
+    options->zoneinfo_dir = "/usr/share/zoneinfo";
+    options->holds_max = 1000000;
+    options->budgets_max = 100000;
+    options->idempotency_max = 1000000;
+    options->idempotency_ttl_ms = 24 * 3600 * 1000;
+    options->default_hold_ttl_ms = 10 * 60 * 1000;
+    options->max_hold_ttl_ms = 24 * 3600 * 1000;
+}
+
+static tg_status options_check(const tg_engine_options *o, tg_error *err) {
+    const struct {
+        int64_t value;
+        int64_t max;
+        const char *name;
+    } limits[] = {
+        {o->holds_max, INT32_MAX / 2, "holds_max"},
+        {o->budgets_max, INT32_MAX / 2, "budgets_max"},
+        {o->idempotency_max, INT32_MAX / 2, "idempotency_max"},
+        {o->idempotency_ttl_ms, INT64_C(365) * 86400000, "idempotency_ttl_ms"},
+        {o->default_hold_ttl_ms, o->max_hold_ttl_ms, "default_hold_ttl_ms"},
+        {o->max_hold_ttl_ms, INT64_C(365) * 86400000, "max_hold_ttl_ms"},
+        {o->sync_interval_ms, 60000, "sync_interval_ms"},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        if (limits[i].value < 1 || limits[i].value > limits[i].max) {
+            return tg__fail(err, TG_ERR_INVALID, "%s must be between 1 and %lld", limits[i].name,
+                            (long long)limits[i].max);
+        }
+    }
+    if (o->durability != TG_DURABILITY_STRICT && o->durability != TG_DURABILITY_RELAXED) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown durability mode %d", (int)o->durability);
+    }
+    return TG_OK;
+}
+
+static const tg__store_ops *store_by_name(const char *name) {
+    static const tg__store_ops *const all[] = {&tg__store_memory, &tg__store_sqlite};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (name != NULL && strcmp(all[i]->name, name) == 0) {
+            return all[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static void load_meta(void *user, const tg__meta_row *row) {
+    tg__ledger_restore_meta(((tg_engine *)user)->ledger, row);
+}
+
+static tg_status load_budget(void *user, const tg__budget_row *row, tg_error *err) {
+    tg_engine *engine = user;
+    const tg__tz *tz;
+    tg_status status = tg__zones_get(engine->zones, row->spec.timezone, &tz, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    return tg__ledger_restore_budget(engine->ledger, row, tz, err);
+}
+
+static tg_status load_hold(void *user, const tg__hold_row *row, tg_error *err) {
+    return tg__ledger_restore_hold(((tg_engine *)user)->ledger, row, err);
+}
+
+static tg_status load_idem(void *user, const tg__idem_row *row, tg_error *err) {
+    return tg__ledger_restore_idem(((tg_engine *)user)->ledger, row, err);
+}
+
+static tg_status engine_load(tg_engine *engine, tg_error *err) {
+    tg__store_loader loader = {engine, load_meta, load_budget, load_hold, load_idem};
+    tg_status status = engine->ops->load(engine->store, &loader, err);
+    if (status == TG_OK) {
+        status = tg__ledger_check(engine->ledger, err);
+    }
+    return status;
+}
+
+tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_engine **out,
+                         tg_error *err) {
+    (void)now_ms;
+    tg_status status = options_check(options, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    const tg__store_ops *ops = store_by_name(options->store);
+    if (ops == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown store '%s' (memory or sqlite)",
+                        options->store ? options->store : "(null)");
+    }
+    tg_engine *engine = calloc(1, sizeof *engine);
+    if (engine == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the engine");
+    }
+    engine->options = *options;
+    engine->ops = ops;
+    engine->pending_since_ms = TG_NONE;
+    engine->path = options->path ? strdup(options->path) : NULL;
+    engine->options.path = engine->path;
+    tg__ledger_options lo = {options->holds_max,          options->budgets_max,
+                             options->idempotency_max,    options->idempotency_ttl_ms,
+                             options->default_hold_ttl_ms, options->max_hold_ttl_ms,
+                             ops->persistent,             options->on_event,
+                             options->on_event_user};
+    engine->ledger = tg__ledger_new(&lo);
+    engine->zones = tg__zones_new(options->zoneinfo_dir);
+    if ((options->path && engine->path == NULL) || engine->ledger == NULL ||
+        engine->zones == NULL) {
+        tg_engine_close(engine);
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the engine");
+    }
+    engine->options.zoneinfo_dir = NULL; /* owned by zones now */
+    if ((status = ops->open(&engine->options, &engine->store, err)) != TG_OK ||
+        (status = engine_load(engine, err)) != TG_OK) {
+        tg_engine_close(engine);
+        return status;
+    }
+    *out = engine;
+    return TG_OK;
+}
+
+void tg_engine_close(tg_engine *engine) {
+    if (engine == NULL) {
+        return;
+    }
+    if (engine->store != NULL && !engine->failed) {
+        tg_engine_sync(engine, NULL);
+    }
+    if (engine->store != NULL) {
+        engine->ops->close(engine->store);
+    }
+    tg__ledger_free(engine->ledger);
+    tg__zones_free(engine->zones);
+    free(engine->path);
+    free(engine);
+}
+
+/* ---- durability -------------------------------------------------------------- */
+
+/* Refusals alone need no fsync: they changed nothing. Their events ride with the next write. */
+static bool journal_needs_sync(const tg__journal *j) {
+    if (j->budgets_deleted.count || j->budgets.count || j->holds.count || j->charges.count ||
+        j->windows.count || j->idem_put.count || j->idem_deleted.count) {
+        return true;
+    }
+    for (uint32_t i = 0; i < j->events.count; i++) {
+        if (j->events.items[i].kind != TG_EVENT_DENIED) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static tg_status write_journal(tg_engine *engine, bool force, tg_error *err) {
+    if (engine->failed) {
+        return tg__fail(err, TG_ERR_IO, "the store failed earlier; reopen the engine");
+    }
+    if (tg__ledger_journal_broken(engine->ledger)) {
+        engine->failed = true;
+        return tg__fail(err, TG_ERR_IO, "out of memory keeping the journal; reopen the engine");
+    }
+    tg__journal *journal = tg__ledger_journal(engine->ledger);
+    if (!journal_needs_sync(journal) && !(force && !tg__journal_empty(journal))) {
+        return TG_OK;
+    }
+    tg_status status = engine->ops->write(engine->store, journal, err);
+    tg__journal_clear(journal);
+    engine->pending_since_ms = TG_NONE;
+    if (status != TG_OK) {
+        engine->failed = true;
+        return tg__fail(err, TG_ERR_IO, "the store could not write: %s",
+                        err ? err->message : tg_status_str(status));
+    }
+    return TG_OK;
+}
+
+tg_status tg_engine_sync(tg_engine *engine, tg_error *err) {
+    return write_journal(engine, true, err);
+}
+
+/* After every call that may have changed the ledger: make it durable as the mode says. */
+static tg_status settle(tg_engine *engine, tg_status status, int64_t now_ms, tg_error *err) {
+    if (engine->batch_depth > 0 || engine->failed) {
+        return engine->failed && status == TG_OK
+                   ? tg__fail(err, TG_ERR_IO, "the store failed; reopen the engine")
+                   : status;
+    }
+    tg_error sync_err;
+    tg_status synced = TG_OK;
+    if (engine->options.durability == TG_DURABILITY_STRICT) {
+        synced = write_journal(engine, false, &sync_err);
+    } else {
+        if (engine->pending_since_ms == TG_NONE) {
+            engine->pending_since_ms = now_ms;
+        }
+        if (now_ms - engine->pending_since_ms >= engine->options.sync_interval_ms) {
+            synced = write_journal(engine, false, &sync_err);
+        }
+    }
+    if (synced != TG_OK) {
+        if (err != NULL) {
+            *err = sync_err;
+        }
+        return synced;
+    }
+    return status;
+}
+
+/* Mutations are refused up front once the store has failed. */
+static tg_status usable(const tg_engine *engine, tg_error *err) {
+    return engine->failed ? tg__fail(err, TG_ERR_IO, "the store failed; reopen the engine") : TG_OK;
+}
+
+void tg_engine_batch_begin(tg_engine *engine) {
+    engine->batch_depth++;
+}
+
+tg_status tg_engine_batch_end(tg_engine *engine, tg_error *err) {
+    if (engine->batch_depth > 0 && --engine->batch_depth > 0) {
+        return TG_OK;
+    }
+    if (engine->options.durability == TG_DURABILITY_RELAXED) {
+        return usable(engine, err); /* synced by the interval, as every relaxed mutation */
+    }
+    return write_journal(engine, false, err);
+}
+
+tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__ledger_tick(engine->ledger, now_ms);
+    return settle(engine, TG_OK, now_ms, err);
+}
+
+/* ---- the API ------------------------------------------------------------------ */
+
+#define MUTATE(engine, now_ms, err, call)                                                          \
+    do {                                                                                           \
+        tg_status status_ = usable((engine), (err));                                               \
+        if (status_ != TG_OK) {                                                                    \
+            return status_;                                                                        \
+        }                                                                                          \
+        return settle((engine), (call), (now_ms), (err));                                          \
+    } while (0)
+
+tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                        int64_t now_ms, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (spec == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no budget spec given");
+    }
+    if (memchr(spec->timezone, '\0', sizeof spec->timezone) == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "time zone name is too long");
+    }
+    const tg__tz *tz;
+    if ((status = tg__zones_get(engine->zones, spec->timezone, &tz, err)) != TG_OK) {
+        return status;
+    }
+    MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
+}
+
+tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err) {
+    MUTATE(engine, now_ms, err, tg__ledger_budget_delete(engine->ledger, path, now_ms, err));
+}
+
+tg_status tg_budget_freeze(tg_engine *engine, const char *path, bool frozen, int64_t now_ms,
+                           tg_error *err) {
+    MUTATE(engine, now_ms, err,
+           tg__ledger_budget_freeze(engine->ledger, path, frozen, now_ms, err));
+}
+
+tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_budget_info *out,
+                        tg_error *err) {
+    /* Reading may roll a window, which is a change like any other. */
+    MUTATE(engine, now_ms, err, tg__ledger_budget_get(engine->ledger, path, now_ms, out, err));
+}
+
+tg_status tg_budget_list(tg_engine *engine, const char *prefix,
+                         bool (*fn)(void *user, const char *path), void *user, tg_error *err) {
+    return tg__ledger_budget_list(engine->ledger, prefix, fn, user, err);
+}
+
+tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,
+                            size_t *count_out, tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    /* Windows closed in this batch are not on disk yet; write them first. */
+    if ((status = tg_engine_sync(engine, err)) != TG_OK) {
+        return status;
+    }
+    return engine->ops->history(engine->store, path, out, max, count_out, err);
+}
+
+tg_status tg_policy_set(tg_engine *engine, const tg_policy_rule *rules, size_t count,
+                        tg_class default_class, tg_error *err) {
+    return tg__ledger_policy_set(engine->ledger, rules, count, default_class, err);
+}
+
+tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const char *tool,
+                            const char *model) {
+    return tg__ledger_classify(engine->ledger, budget, tool, model);
+}
+
+tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64_t now_ms,
+                     tg_reserve_result *out, tg_error *err) {
+    MUTATE(engine, now_ms, err, tg__ledger_reserve(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
+                    tg_commit_result *out, tg_error *err) {
+    MUTATE(engine, now_ms, err, tg__ledger_commit(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotency_key,
+                     int64_t now_ms, bool *replayed_out, tg_error *err) {
+    MUTATE(engine, now_ms, err,
+           tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out,
+                              err));
+}
+
+tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
+                    tg_record_result *out, tg_error *err) {
+    MUTATE(engine, now_ms, err, tg__ledger_record(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err) {
+    return tg__ledger_hold_get(engine->ledger, hold_id, out, err);
+}

@@ -1,0 +1,217 @@
+/*
+ * api: the JSON API (/v1/...): authentication, routing and /v1/batch. Each handler
+ * validates its input fully (types, unknown fields, ranges) before it calls the
+ * engine, so bad input is always a clear 4xx and never reaches an assertion.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/api.h"
+
+/* ---- Routing ------------------------------------------------------------------ */
+
+static bool authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out) {
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
+        return false;
+    }
+    const char *secret = authorization + 7;
+    const tg__key *key = tg__key_find(daemon->config->keys, daemon->config->keys_count, secret);
+    if (key != NULL) {
+        *out = (tg__caller){key->role, key->scope};
+        return true;
+    }
+    if (daemon->admin_secret != NULL) {
+        unsigned char want[TG__SHA256_SIZE];
+        tg__key admin = {.role = TG__ROLE_ADMIN};
+        tg__key_hash(daemon->admin_secret, want);
+        memcpy(admin.sha256, want, sizeof want);
+        if (tg__key_find(&admin, 1, secret) != NULL) {
+            *out = (tg__caller){TG__ROLE_ADMIN, ""};
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_id(const char *text, uint64_t *out) {
+    char *end = NULL;
+    if (*text < '0' || *text > '9') {
+        return false;
+    }
+    unsigned long long value = strtoull(text, &end, 10);
+    *out = value;
+    return value > 0 && (*end == '\0' || *end == '/');
+}
+
+/* Reads `name=` from a query string into out (at most size bytes). No decoding needed
+ * for paths and numbers; anything else is rejected by the engine's own checks. */
+static void query_get(const char *query, const char *name, char *out, size_t size) {
+    out[0] = '\0';
+    size_t length = strlen(name);
+    for (const char *at = query; at != NULL && *at != '\0';) {
+        if (strncmp(at, name, length) == 0 && at[length] == '=') {
+            const char *value = at + length + 1;
+            size_t value_length = strcspn(value, "&");
+            if (value_length < size) {
+                memcpy(out, value, value_length);
+                out[value_length] = '\0';
+            }
+            return;
+        }
+        at = strchr(at, '&');
+        at = at ? at + 1 : NULL;
+    }
+}
+
+static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
+                       const char *query, json_t *body, int64_t now_ms);
+
+static tg__reply batch(tg__daemon *daemon, const tg__caller *caller, json_t *body, int64_t now_ms) {
+    json_t *operations = json_object_get(body, "operations");
+    if (json_object_size(body) != 1 || !json_is_array(operations)) {
+        return tg__api_error(400, "invalid_field", "the body must be {\"operations\": [...]}");
+    }
+    if (json_array_size(operations) > TG__BATCH_ITEMS_MAX) {
+        return tg__api_error(413, "batch_too_large", "at most 1000 operations per batch");
+    }
+    json_t *results = json_array();
+    size_t i;
+    json_t *operation;
+    json_array_foreach(operations, i, operation) {
+        json_t *op = json_object_get(operation, "op");
+        json_t *args = json_object_get(operation, "body");
+        tg__reply reply;
+        char path[TG_PATH_SIZE_MAX + 64];
+        if (!json_is_object(operation) || !json_is_string(op) ||
+            (args != NULL && !json_is_object(args))) {
+            reply = tg__api_error(400, "invalid_operation",
+                                  "each operation is {\"op\": \"hold|commit|release|charge\", "
+                                  "\"hold_id\": n, \"body\": {...}}");
+        } else {
+            const char *name = json_string_value(op);
+            json_int_t hold_id = json_integer_value(json_object_get(operation, "hold_id"));
+            json_t *empty = args ? json_incref(args) : json_object();
+            if (strcmp(name, "hold") == 0 || strcmp(name, "charge") == 0) {
+                snprintf(path, sizeof path, "/v1/%s", name[0] == 'h' ? "holds" : "charges");
+            } else {
+                snprintf(path, sizeof path, "/v1/holds/%lld/%s", (long long)hold_id, name);
+            }
+            bool by_hold = strcmp(name, "commit") == 0 || strcmp(name, "release") == 0;
+            if (strcmp(name, "hold") && strcmp(name, "charge") && !by_hold) {
+                reply = tg__api_error(400, "invalid_operation",
+                                      "'op' must be hold, commit, release or charge");
+            } else if (by_hold && hold_id <= 0) {
+                reply = tg__api_error(400, "invalid_operation",
+                                      "commit and release need a positive integer 'hold_id'");
+            } else {
+                reply = route(daemon, caller, "POST", path, "", empty, now_ms);
+            }
+            json_decref(empty);
+        }
+        json_array_append_new(results, json_pack("{s:i,s:o}", "status", reply.status, "body",
+                                                 reply.body ? reply.body : json_null()));
+    }
+    return tg__api_ok(json_pack("{s:o}", "results", results));
+}
+
+static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
+                       const char *query, json_t *body, int64_t now_ms) {
+    bool post = strcmp(method, "POST") == 0;
+    bool get = strcmp(method, "GET") == 0;
+    uint64_t id = 0;
+    if (strcmp(path, "/v1/holds") == 0 && post) {
+        return tg__api_post_hold(daemon, caller, body, now_ms);
+    }
+    if (strncmp(path, "/v1/holds/", 10) == 0 && parse_id(path + 10, &id)) {
+        const char *rest = strchr(path + 10, '/');
+        if (rest == NULL && get) {
+            return tg__api_get_hold(daemon, caller, id);
+        }
+        if (rest != NULL && strcmp(rest, "/commit") == 0 && post) {
+            return tg__api_post_commit(daemon, caller, id, body, now_ms);
+        }
+        if (rest != NULL && strcmp(rest, "/release") == 0 && post) {
+            return tg__api_post_release(daemon, caller, id, body, now_ms);
+        }
+    }
+    if (strcmp(path, "/v1/charges") == 0 && post) {
+        return tg__api_post_charge(daemon, caller, body, now_ms);
+    }
+    if (strcmp(path, "/v1/batch") == 0 && post) {
+        return batch(daemon, caller, body, now_ms);
+    }
+    if (strcmp(path, "/v1/budgets") == 0 && get) {
+        char prefix[TG_PATH_SIZE_MAX];
+        query_get(query, "prefix", prefix, sizeof prefix);
+        return tg__api_list_budgets(daemon, caller, prefix, now_ms);
+    }
+    if (strncmp(path, "/v1/budgets/", 12) == 0 && path[12] != '\0') {
+        return tg__api_budget_route(daemon, caller, method, path + 12, body, now_ms);
+    }
+    if (strcmp(path, "/v1/charges") == 0 && get) {
+        char budget[TG_PATH_SIZE_MAX];
+        char number[4][32];
+        static const char *const names[4] = {"since", "until", "after", "limit"};
+        query_get(query, "budget", budget, sizeof budget);
+        for (int i = 0; i < 4; i++) {
+            query_get(query, names[i], number[i], sizeof number[i]);
+        }
+        return tg__charges_list(daemon, caller, budget, strtoll(number[0], NULL, 10),
+                                number[1][0] ? strtoll(number[1], NULL, 10) : INT64_MAX,
+                                strtoll(number[2], NULL, 10), strtoll(number[3], NULL, 10));
+    }
+    if (strcmp(path, "/v1/events") == 0 && get) {
+        char since[32];
+        char limit[32];
+        query_get(query, "since", since, sizeof since);
+        query_get(query, "limit", limit, sizeof limit);
+        uint64_t count = limit[0] ? strtoull(limit, NULL, 10) : 100;
+        return tg__api_list_events(daemon, caller, strtoull(since, NULL, 10),
+                                   count == 0 || count > 1000 ? 1000 : count);
+    }
+    return tg__api_error(404, "no_route", "no such route; see docs/api.md");
+}
+
+tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri,
+                         const char *authorization, const char *body, size_t body_size,
+                         int64_t now_ms) {
+    char path[1024];
+    const char *question = strchr(uri, '?');
+    size_t path_size = question ? (size_t)(question - uri) : strlen(uri);
+    if (path_size >= sizeof path) {
+        return tg__api_error(414, "uri_too_long", "the request path is too long");
+    }
+    memcpy(path, uri, path_size);
+    path[path_size] = '\0';
+    const char *query = question ? question + 1 : "";
+    if (strcmp(path, "/healthz") == 0) {
+        return tg__api_ok(json_pack("{s:s,s:s}", "status", "ok", "version", TG_VERSION));
+    }
+    tg__caller caller;
+    if (!authenticate(daemon, authorization, &caller)) {
+        return tg__api_error(401, "unauthorized", "send 'Authorization: Bearer <key>'");
+    }
+    json_t *json = NULL;
+    if (body_size > 0) {
+        json_error_t parse_error;
+        json = json_loadb(body, body_size, JSON_REJECT_DUPLICATES, &parse_error);
+        if (json == NULL) {
+            char message[200];
+            snprintf(message, sizeof message, "malformed JSON at line %d column %d: %s",
+                     parse_error.line, parse_error.column, parse_error.text);
+            return tg__api_error(400, "malformed_json", message);
+        }
+        if (!json_is_object(json)) {
+            json_decref(json);
+            return tg__api_error(400, "invalid_body", "the body must be a JSON object");
+        }
+    }
+    bool needs_body = strcmp(method, "POST") == 0;
+    json_t *empty = (json == NULL && needs_body) ? json_object() : NULL;
+    tg__reply reply = route(daemon, &caller, method, path, query, json ? json : empty, now_ms);
+    json_decref(json);
+    json_decref(empty);
+    return reply;
+}

@@ -1,0 +1,52 @@
+/*
+ * api.h: what the JSON API's files share: typed field readers and reply builders
+ * (api_fields.c) and the handlers the router (api.c) calls.
+ */
+#ifndef TG_SERVER_API_H
+#define TG_SERVER_API_H
+
+#include "server/daemon.h"
+
+/* A request body being read; `message` says what was wrong when a reader fails. */
+typedef struct {
+    json_t *object;    /* borrowed: the request's JSON object */
+    char message[200]; /* set when a reader returns false */
+} tg__fields;
+
+/* False (with a message) when the body has a field outside `allowed` (NULL-ended). */
+bool tg__fields_only(tg__fields *in, const char *const *allowed);
+/* Optional readers: a missing or null field leaves *out alone and returns true. */
+bool tg__field_text(tg__fields *in, const char *name, const char **out, size_t size_max);
+bool tg__field_int(tg__fields *in, const char *name, int64_t *out, int64_t max);
+/* `<name>_micros` as an integer or `<name>` as a decimal string. */
+bool tg__field_money(tg__fields *in, const char *name, int64_t *out, int64_t max);
+bool tg__field_bool(tg__fields *in, const char *name, bool *out);
+
+tg__reply tg__api_ok(json_t *body);
+tg__reply tg__api_bad_field(const tg__fields *in);
+tg__reply tg__api_forbidden(const char *message);
+/* Maps an engine status to an HTTP status and a stable code. */
+tg__reply tg__api_from_status(tg_status status, const tg_error *err);
+/* JSON null for TG_NONE, else the integer. */
+json_t *tg__json_optional(int64_t value);
+/* True when the caller may act on `budget` (admin, or inside its scope). */
+bool tg__may_touch(const tg__caller *caller, const char *budget);
+
+tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                            int64_t now_ms);
+tg__reply tg__api_get_hold(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id);
+tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
+                              json_t *body, int64_t now_ms);
+tg__reply tg__api_post_release(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
+                               json_t *body, int64_t now_ms);
+tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                              int64_t now_ms);
+/* `path` is modified (an action suffix is cut off). */
+tg__reply tg__api_budget_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
+                               char *path, json_t *body, int64_t now_ms);
+tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, const char *prefix,
+                               int64_t now_ms);
+tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,
+                              uint64_t limit);
+
+#endif

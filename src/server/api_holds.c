@@ -1,0 +1,226 @@
+/*
+ * api_holds: POST /v1/holds, GET /v1/holds/{id}, commit, release and POST
+ * /v1/charges. A refusal is 402 with the engine's fields, never a 4xx/5xx.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/api.h"
+
+static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused) {
+    daemon->metrics.refused[refused->reason <= TG_REASON_TOKENS ? refused->reason : 0]++;
+    tg__reply reply = {402, NULL, refused->retry_after_ms};
+    reply.body =
+        json_pack("{s:b,s:{s:s,s:s,s:s,s:I,s:o}}", "granted", 0, "refusal", "code", "refused",
+                  "reason", tg_reason_str(refused->reason), "budget", refused->budget,
+                  "max_amount_micros", (json_int_t)refused->max_amount_micros, "retry_after_ms",
+                  tg__json_optional(refused->retry_after_ms));
+    return reply;
+}
+
+static json_t *hold_json(const tg_hold_info *hold) {
+    return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:b}", "hold_id", (json_int_t)hold->id,
+                     "budget", hold->budget, "amount_micros", (json_int_t)hold->amount_micros,
+                     "tokens", (json_int_t)hold->tokens, "class", tg_class_str(hold->cls), "tool",
+                     hold->tool, "model", hold->model, "created_at_ms",
+                     (json_int_t)hold->created_at_ms, "expires_at_ms",
+                     (json_int_t)hold->expires_at_ms, "cancel_requested", hold->cancel_requested);
+}
+
+/* ---- Holds and charges -------------------------------------------------------- */
+
+tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                            int64_t now_ms) {
+    static const char *const allowed[] = {
+        "budget", "amount_micros", "amount", "tokens",          "class",
+        "tool",   "model",         "ttl_ms", "idempotency_key", NULL};
+    tg__fields in = {body, ""};
+    tg_reserve_request request = {.cls = TG_CLASS_AUTO};
+    const char *class_text = NULL;
+    if (!tg__fields_only(&in, allowed) ||
+        !tg__field_text(&in, "budget", &request.budget, TG_PATH_SIZE_MAX) ||
+        !tg__field_money(&in, "amount", &request.amount_micros, TG_AMOUNT_MAX) ||
+        !tg__field_int(&in, "tokens", &request.tokens, TG_LIMIT_MAX) ||
+        !tg__field_text(&in, "class", &class_text, 16) ||
+        !tg__field_text(&in, "tool", &request.tool, TG_NAME_SIZE_MAX) ||
+        !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
+        !tg__field_int(&in, "ttl_ms", &request.ttl_ms, TG_LIMIT_MAX) ||
+        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        return tg__api_bad_field(&in);
+    }
+    if (request.budget == NULL) {
+        return tg__api_error(400, "missing_field", "'budget' is required");
+    }
+    if (caller->role == TG__ROLE_READ || !tg__may_touch(caller, request.budget)) {
+        return tg__api_forbidden("this key may not hold on that budget");
+    }
+    if (class_text != NULL) {
+        /* The class comes from policy; only an admin may set it by hand. */
+        if (caller->role != TG__ROLE_ADMIN) {
+            return tg__api_forbidden("only an admin key may set 'class'; the policy decides it");
+        }
+        if (tg_class_parse(class_text, &request.cls) != TG_OK) {
+            return tg__api_error(400, "invalid_field",
+                                 "'class' must be low, normal, high, "
+                                 "critical or auto");
+        }
+    }
+    tg_reserve_result result;
+    tg_error err = {0};
+    tg_status status = tg_reserve(daemon->engine, &request, now_ms, &result, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    if (!result.granted) {
+        return refusal(daemon, &result.refusal);
+    }
+    daemon->metrics.granted++;
+    return tg__api_ok(json_pack("{s:b,s:I,s:I,s:s,s:b}", "granted", 1, "hold_id",
+                                (json_int_t)result.hold_id, "expires_at_ms",
+                                (json_int_t)result.expires_at_ms, "class", tg_class_str(result.cls),
+                                "replayed", result.replayed));
+}
+
+static tg__reply hold_in_scope(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
+                               tg_hold_info *hold) {
+    tg_error err = {0};
+    tg_status status = tg_hold_get(daemon->engine, hold_id, hold, &err);
+    if (status == TG_OK && !tg__may_touch(caller, hold->budget)) {
+        return tg__api_forbidden("this key may not touch that hold");
+    }
+    if (status != TG_OK && status != TG_ERR_NOT_FOUND) {
+        return tg__api_from_status(status, &err);
+    }
+    /* A closed hold is left to the engine, which replays idempotent repeats. */
+    return (tg__reply){0, NULL, TG_NONE};
+}
+
+tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
+                              json_t *body, int64_t now_ms) {
+    static const char *const allowed[] = {"actual_micros", "actual",          "tokens_in",
+                                          "tokens_out",    "idempotency_key", NULL};
+    tg__fields in = {body, ""};
+    tg_commit_request request = {.hold_id = hold_id};
+    bool has_actual = json_object_get(body, "actual_micros") || json_object_get(body, "actual");
+    if (!tg__fields_only(&in, allowed) ||
+        !tg__field_money(&in, "actual", &request.actual_micros, TG_AMOUNT_MAX) ||
+        !tg__field_int(&in, "tokens_in", &request.tokens_in, TG_LIMIT_MAX) ||
+        !tg__field_int(&in, "tokens_out", &request.tokens_out, TG_LIMIT_MAX) ||
+        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        return tg__api_bad_field(&in);
+    }
+    if (!has_actual) {
+        return tg__api_error(400, "missing_field", "'actual_micros' is required");
+    }
+    if (caller->role == TG__ROLE_READ) {
+        return tg__api_forbidden("a read-only key may not commit");
+    }
+    tg_hold_info hold;
+    tg__reply denied = hold_in_scope(daemon, caller, hold_id, &hold);
+    if (denied.status != 0) {
+        return denied;
+    }
+    tg_commit_result result;
+    tg_error err = {0};
+    tg_status status = tg_commit(daemon->engine, &request, now_ms, &result, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    return tg__api_ok(json_pack("{s:I,s:I,s:I,s:b}", "charged_micros",
+                                (json_int_t)result.charged_micros, "overrun_micros",
+                                (json_int_t)result.overrun_micros, "charge_id",
+                                (json_int_t)result.charge_id, "replayed", result.replayed));
+}
+
+tg__reply tg__api_post_release(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
+                               json_t *body, int64_t now_ms) {
+    static const char *const allowed[] = {"idempotency_key", NULL};
+    tg__fields in = {body, ""};
+    const char *key = NULL;
+    if (!tg__fields_only(&in, allowed) ||
+        !tg__field_text(&in, "idempotency_key", &key, TG_KEY_SIZE_MAX)) {
+        return tg__api_bad_field(&in);
+    }
+    if (caller->role == TG__ROLE_READ) {
+        return tg__api_forbidden("a read-only key may not release");
+    }
+    tg_hold_info hold;
+    tg__reply denied = hold_in_scope(daemon, caller, hold_id, &hold);
+    if (denied.status != 0) {
+        return denied;
+    }
+    bool replayed = false;
+    tg_error err = {0};
+    tg_status status = tg_release(daemon->engine, hold_id, key, now_ms, &replayed, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    return tg__api_ok(json_pack("{s:b,s:b}", "released", 1, "replayed", replayed));
+}
+
+tg__reply tg__api_get_hold(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id) {
+    tg_hold_info hold;
+    tg_error err = {0};
+    tg_status status = tg_hold_get(daemon->engine, hold_id, &hold, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    if (!tg__may_touch(caller, hold.budget)) {
+        return tg__api_forbidden("this key may not read that hold");
+    }
+    return tg__api_ok(hold_json(&hold));
+}
+
+tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                              int64_t now_ms) {
+    static const char *const allowed[] = {"budget",     "cost_micros",     "cost", "tokens_in",
+                                          "tokens_out", "class",           "tool", "model",
+                                          "force",      "idempotency_key", NULL};
+    tg__fields in = {body, ""};
+    tg_record_request request = {.cls = TG_CLASS_AUTO};
+    const char *class_text = NULL;
+    if (!tg__fields_only(&in, allowed) ||
+        !tg__field_text(&in, "budget", &request.budget, TG_PATH_SIZE_MAX) ||
+        !tg__field_money(&in, "cost", &request.cost_micros, TG_AMOUNT_MAX) ||
+        !tg__field_int(&in, "tokens_in", &request.tokens_in, TG_LIMIT_MAX) ||
+        !tg__field_int(&in, "tokens_out", &request.tokens_out, TG_LIMIT_MAX) ||
+        !tg__field_text(&in, "class", &class_text, 16) ||
+        !tg__field_text(&in, "tool", &request.tool, TG_NAME_SIZE_MAX) ||
+        !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
+        !tg__field_bool(&in, "force", &request.force) ||
+        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        return tg__api_bad_field(&in);
+    }
+    if (request.budget == NULL) {
+        return tg__api_error(400, "missing_field", "'budget' is required");
+    }
+    if (caller->role == TG__ROLE_READ || !tg__may_touch(caller, request.budget)) {
+        return tg__api_forbidden("this key may not charge that budget");
+    }
+    if (class_text != NULL) {
+        if (caller->role != TG__ROLE_ADMIN) {
+            return tg__api_forbidden("only an admin key may set 'class'; the policy decides it");
+        }
+        if (tg_class_parse(class_text, &request.cls) != TG_OK) {
+            return tg__api_error(400, "invalid_field", "'class' is not an impact class");
+        }
+    }
+    if (request.force && caller->role != TG__ROLE_ADMIN) {
+        /* force may pass a limit, so it is an admin's decision, never an agent's. */
+        return tg__api_forbidden("only an admin key may force a charge past the limits");
+    }
+    tg_record_result result;
+    tg_error err = {0};
+    tg_status status = tg_record(daemon->engine, &request, now_ms, &result, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    if (!result.charged) {
+        return refusal(daemon, &result.refusal);
+    }
+    daemon->metrics.granted++;
+    return tg__api_ok(json_pack("{s:b,s:I,s:b}", "charged", 1, "charge_id",
+                                (json_int_t)result.charge_id, "replayed", result.replayed));
+}

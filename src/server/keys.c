@@ -1,0 +1,72 @@
+/*
+ * keys: bearer keys are never stored, only their SHA-256; a request's secret is
+ * hashed and compared with CRYPTO_memcmp so the time taken reveals nothing.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "server/server.h"
+
+void tg__key_hash(const char *secret, unsigned char out[TG__SHA256_SIZE]) {
+    SHA256((const unsigned char *)secret, strlen(secret), out);
+}
+
+void tg__hex_encode(const unsigned char in[TG__SHA256_SIZE], char out[65]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < TG__SHA256_SIZE; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool tg__hex_decode(const char *text, unsigned char out[TG__SHA256_SIZE]) {
+    if (strlen(text) != 2 * TG__SHA256_SIZE) {
+        return false;
+    }
+    for (int i = 0; i < TG__SHA256_SIZE; i++) {
+        int high = hex_value(text[2 * i]);
+        int low = hex_value(text[2 * i + 1]);
+        if (high < 0 || low < 0) {
+            return false;
+        }
+        out[i] = (unsigned char)(high << 4 | low);
+    }
+    return true;
+}
+
+const tg__key *tg__key_find(const tg__key *keys, int count, const char *secret) {
+    unsigned char hash[TG__SHA256_SIZE];
+    tg__key_hash(secret, hash);
+    const tg__key *found = NULL;
+    /* Every key is compared, matched or not, so timing does not depend on position. */
+    for (int i = 0; i < count; i++) {
+        if (CRYPTO_memcmp(hash, keys[i].sha256, TG__SHA256_SIZE) == 0 && found == NULL) {
+            found = &keys[i];
+        }
+    }
+    return found;
+}
+
+bool tg__path_in_scope(const char *scope, const char *path) {
+    size_t length = strlen(scope);
+    if (length == 0) {
+        return true;
+    }
+    return strncmp(scope, path, length) == 0 && (path[length] == '\0' || path[length] == '/');
+}

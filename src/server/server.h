@@ -1,0 +1,91 @@
+/*
+ * server: the daemon behind `tollgate serve`. One libevent loop thread owns the
+ * engine; HTTP requests are decided on it, their replies queued, and every
+ * loop turn's mutations group-committed (tg_engine_batch_end) before the
+ * queued replies go out, so nothing is acknowledged before it is durable.
+ */
+#ifndef TG_SERVER_SERVER_H
+#define TG_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tollgate.h"
+
+#define TG__KEYS_MAX 256     /* keys declared in the config */
+#define TG__BUDGETS_MAX 4096 /* budgets declared in the config */
+#define TG__RULES_MAX TG_POLICY_RULES_MAX
+#define TG__REPLIES_MAX 4096     /* replies waiting for one group commit */
+#define TG__EVENTS_KEPT 4096     /* recent events kept for GET /v1/events */
+#define TG__BATCH_ITEMS_MAX 1000 /* operations in one POST /v1/batch */
+#define TG__SHA256_SIZE 32
+
+typedef enum { TG__ROLE_ADMIN = 0, TG__ROLE_AGENT = 1, TG__ROLE_READ = 2 } tg__role;
+
+/* A bearer key as configured: only its SHA-256 is ever kept. */
+typedef struct {
+    char name[64];                         /* for logs and `keys list` */
+    unsigned char sha256[TG__SHA256_SIZE]; /* hash of the bearer secret */
+    tg__role role;                         /* what it may do */
+    char scope[TG_PATH_SIZE_MAX];          /* agent: the subtree it may touch; "" = all */
+} tg__key;
+
+/* A budget declared in the config file. */
+typedef struct {
+    char path[TG_PATH_SIZE_MAX];
+    tg_budget_spec spec;
+} tg__budget_decl;
+
+/* A policy rule with its strings owned here (tg_policy_rule only borrows). */
+typedef struct {
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+    char budget[TG_PATH_SIZE_MAX];
+    tg_class cls;
+} tg__rule_decl;
+
+/* Everything `tollgate serve` reads from its YAML file. Heap-allocated (large). */
+typedef struct {
+    char address[64];      /* listen address, default 127.0.0.1 */
+    int port;              /* listen port, default 8420; 0 = any free port */
+    char store[16];        /* "sqlite" or "memory" */
+    char store_path[1024]; /* SQLite file */
+    tg_durability durability;
+    int64_t sync_interval_ms;
+    int64_t holds_max, budgets_max, idempotency_max;
+    int64_t default_hold_ttl_ms, max_hold_ttl_ms;
+    int64_t header_size_max_bytes; /* request line + headers */
+    int64_t body_size_max_bytes;   /* request body */
+    int64_t request_timeout_s;     /* time to read a request or write a reply */
+    int64_t connections_max;       /* open connections at once */
+    tg__key keys[TG__KEYS_MAX];
+    int keys_count;
+    tg__budget_decl budgets[TG__BUDGETS_MAX];
+    int budgets_count;
+    tg__rule_decl rules[TG__RULES_MAX];
+    int rules_count;
+    tg_class default_class;
+} tg__config;
+
+/* Fills *config with safe defaults. */
+void tg__config_defaults(tg__config *config);
+/* Reads a YAML file over the defaults already in *config. Unknown keys are errors. */
+tg_status tg__config_load(const char *file, tg__config *config, tg_error *err);
+/* Applies budgets (tg_budget_put keeps spend) and policy to the engine. */
+tg_status tg__config_apply(const tg__config *config, tg_engine *engine, int64_t now_ms,
+                           tg_error *err);
+
+/* SHA-256 of a bearer secret. */
+void tg__key_hash(const char *secret, unsigned char out[TG__SHA256_SIZE]);
+/* Hex text of 32 bytes into 65 bytes; and back (false on bad text). */
+void tg__hex_encode(const unsigned char in[TG__SHA256_SIZE], char out[65]);
+bool tg__hex_decode(const char *text, unsigned char out[TG__SHA256_SIZE]);
+/* Finds the key whose hash matches the secret, comparing in constant time. */
+const tg__key *tg__key_find(const tg__key *keys, int count, const char *secret);
+/* True when `path` is `scope` or below it ("" scope covers everything). */
+bool tg__path_in_scope(const char *scope, const char *path);
+
+/* Runs the daemon until SIGTERM/SIGINT. Returns a process exit code. */
+int tg__serve(const char *config_file, tg__config *config);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * store: where the ledger's state lives between runs. One function table,
+ * several backends (memory, sqlite; redis later), chosen by name at open.
+ * The engine is the only caller. A store never decides anything: it writes the
+ * journal of a batch in one transaction, and reads everything back at open.
+ */
+#ifndef TG_STORE_STORE_H
+#define TG_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/journal.h"
+#include "tollgate.h"
+
+typedef struct tg__store tg__store;
+
+/* Receives the persisted state at open, in this order: meta, budgets (parents
+ * before children: ORDER BY path does it), holds, idempotency keys. A callback
+ * that fails stops the load with its status. */
+typedef struct {
+    void *user;
+    void (*meta)(void *user, const tg__meta_row *row);
+    tg_status (*budget)(void *user, const tg__budget_row *row, tg_error *err);
+    tg_status (*hold)(void *user, const tg__hold_row *row, tg_error *err);
+    tg_status (*idem)(void *user, const tg__idem_row *row, tg_error *err);
+} tg__store_loader;
+
+/* A charge as read back for reports (GET /v1/charges). */
+typedef tg__charge_row tg__charge_info;
+
+typedef struct {
+    const char *name; /* "memory", "sqlite" */
+    /* Opens the backend; *out is freed by close. */
+    tg_status (*open)(const tg_engine_options *options, tg__store **out, tg_error *err);
+    void (*close)(tg__store *store);
+    /* Replays the persisted state through the loader. */
+    tg_status (*load)(tg__store *store, const tg__store_loader *loader, tg_error *err);
+    /* Writes one batch in one transaction; returns after it is durable. */
+    tg_status (*write)(tg__store *store, const tg__journal *journal, tg_error *err);
+    /* Closed windows of a budget, newest first (TG_ERR_UNSUPPORTED if not kept). */
+    tg_status (*history)(tg__store *store, const char *path, tg_window_record *out, size_t max,
+                         size_t *count_out, tg_error *err);
+    bool persistent; /* false: the engine need not journal at all */
+} tg__store_ops;
+
+extern const tg__store_ops tg__store_memory;
+extern const tg__store_ops tg__store_sqlite;
+
+#endif

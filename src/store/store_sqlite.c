@@ -1,0 +1,441 @@
+/*
+ * store_sqlite: the ledger in one SQLite file. WAL with synchronous=FULL, so a
+ * COMMIT returns only after its WAL frames are fsync'ed; each journal is one
+ * BEGIN IMMEDIATE transaction with cached prepared statements. The tables are
+ * meant to be read by people with plain SQL: names over numbers, NULL for "no
+ * limit", one row per thing (see docs/architecture.md, "SQLite schema").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/path.h"
+#include "store/store_sqlite.h"
+
+/* The schema, by version: user_version counts the steps applied. Add a step at
+ * the end for every change; never edit a step that has shipped. */
+static const char *const migrations[] = {
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE budgets ("
+    " path TEXT PRIMARY KEY, cost_limit_micros INTEGER, calls_limit INTEGER,"
+    " tokens_limit INTEGER, window TEXT NOT NULL, timezone TEXT NOT NULL,"
+    " revoke_at_micros INTEGER, revoke_at_ppm INTEGER,"
+    " low_ceiling_micros INTEGER, low_ceiling_ppm INTEGER,"
+    " normal_ceiling_micros INTEGER, normal_ceiling_ppm INTEGER,"
+    " high_ceiling_micros INTEGER, high_ceiling_ppm INTEGER,"
+    " critical_ceiling_micros INTEGER, critical_ceiling_ppm INTEGER,"
+    " alerts_ppm TEXT NOT NULL, frozen INTEGER NOT NULL,"
+    " window_start_ms INTEGER NOT NULL, window_end_ms INTEGER NOT NULL,"
+    " spent_micros INTEGER NOT NULL, calls_used INTEGER NOT NULL, tokens_used INTEGER NOT NULL,"
+    " alerts_fired INTEGER NOT NULL, revoked INTEGER NOT NULL);"
+    "CREATE TABLE holds ("
+    " id INTEGER PRIMARY KEY, budget TEXT NOT NULL, amount_micros INTEGER NOT NULL,"
+    " tokens INTEGER NOT NULL, class TEXT NOT NULL, tool TEXT NOT NULL, model TEXT NOT NULL,"
+    " created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,"
+    " cancel_requested INTEGER NOT NULL);"
+    "CREATE TABLE charges ("
+    " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, budget TEXT NOT NULL,"
+    " hold_id INTEGER NOT NULL, class TEXT NOT NULL, tool TEXT NOT NULL, model TEXT NOT NULL,"
+    " tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, cost_micros INTEGER NOT NULL,"
+    " held_micros INTEGER NOT NULL);"
+    "CREATE INDEX charges_by_budget ON charges (budget, time_ms);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY, kind TEXT NOT NULL, time_ms INTEGER NOT NULL, budget TEXT NOT NULL,"
+    " class TEXT, reason TEXT, hold_id INTEGER NOT NULL, amount_micros INTEGER,"
+    " held_micros INTEGER, spent_micros INTEGER, limit_micros INTEGER, threshold_micros INTEGER,"
+    " count INTEGER, tool TEXT NOT NULL, detail TEXT NOT NULL, delivered_at_ms INTEGER);"
+    "CREATE TABLE windows ("
+    " budget TEXT NOT NULL, window_start_ms INTEGER NOT NULL, window_end_ms INTEGER NOT NULL,"
+    " spent_micros INTEGER NOT NULL, calls_used INTEGER NOT NULL, tokens_used INTEGER NOT NULL,"
+    " PRIMARY KEY (budget, window_start_ms));"
+    "CREATE TABLE idempotency ("
+    " key TEXT PRIMARY KEY, op INTEGER NOT NULL, args_hash INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, hold_id INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,"
+    " class INTEGER NOT NULL, charged_micros INTEGER NOT NULL, overrun_micros INTEGER NOT NULL,"
+    " charge_id INTEGER NOT NULL);",
+};
+#define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+static const char *const statements_sql[TG__SQL_COUNT] = {
+    [TG__SQL_BEGIN] = "BEGIN IMMEDIATE",
+    [TG__SQL_COMMIT] = "COMMIT",
+    [TG__SQL_ROLLBACK] = "ROLLBACK",
+    [TG__SQL_BUDGET_DELETE] = "DELETE FROM budgets WHERE path = ?1",
+    [TG__SQL_BUDGET_WINDOWS_DELETE] = "DELETE FROM windows WHERE budget = ?1",
+    [TG__SQL_BUDGET_PUT] =
+        "INSERT OR REPLACE INTO budgets VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+    [TG__SQL_HOLD_PUT] =
+        "INSERT OR REPLACE INTO holds VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [TG__SQL_HOLD_DELETE] = "DELETE FROM holds WHERE id = ?1",
+    [TG__SQL_CHARGE_PUT] =
+        "INSERT INTO charges VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [TG__SQL_EVENT_PUT] = "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                          "?11, ?12, ?13, ?14, ?15, NULL)",
+    [TG__SQL_WINDOW_PUT] = "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [TG__SQL_IDEM_PUT] =
+        "INSERT OR REPLACE INTO idempotency VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [TG__SQL_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
+    [TG__SQL_META_PUT] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+    [TG__SQL_HISTORY] = "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, "
+                        "tokens_used FROM windows WHERE budget = ?1 "
+                        "ORDER BY window_start_ms DESC LIMIT ?2",
+};
+
+tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing) {
+    return tg__fail(err, TG_ERR_IO, "sqlite %s: %s while %s", store->path,
+                    store->db ? sqlite3_errmsg(store->db) : "cannot allocate", doing);
+}
+
+void tg__sqlite_bind_optional(sqlite3_stmt *statement, int index, int64_t value) {
+    if (value == TG_NONE) {
+        sqlite3_bind_null(statement, index);
+    } else {
+        sqlite3_bind_int64(statement, index, value);
+    }
+}
+
+int64_t tg__sqlite_column_optional(sqlite3_stmt *statement, int index) {
+    return sqlite3_column_type(statement, index) == SQLITE_NULL
+               ? TG_NONE
+               : sqlite3_column_int64(statement, index);
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+static tg_status migrate(tg__store *store, tg_error *err) {
+    sqlite3_stmt *version_statement = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &version_statement, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(version_statement) == SQLITE_ROW) {
+        version = sqlite3_column_int(version_statement, 0);
+    }
+    sqlite3_finalize(version_statement);
+    if (version < 0) {
+        return tg__sqlite_fail(store, err, "reading the schema version");
+    }
+    if (version > MIGRATIONS_COUNT) {
+        return tg__fail(err, TG_ERR_CORRUPT,
+                        "%s has schema version %d; this tollgate knows up to %d (newer file?)",
+                        store->path, version, MIGRATIONS_COUNT);
+    }
+    for (int step = version; step < MIGRATIONS_COUNT; step++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", step + 1);
+        if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            return tg__sqlite_fail(store, err, "starting a schema migration");
+        }
+        if (sqlite3_exec(store->db, migrations[step], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(store->db, bump, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            tg_status status = tg__sqlite_fail(store, err, "migrating the schema");
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+static void sqlite_close(tg__store *store) {
+    if (store == NULL) {
+        return;
+    }
+    for (int i = 0; i < TG__SQL_COUNT; i++) {
+        sqlite3_finalize(store->statements[i]);
+    }
+    sqlite3_close(store->db);
+    free(store);
+}
+
+static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, tg_error *err) {
+    if (options->path == NULL || options->path[0] == '\0') {
+        return tg__fail(err, TG_ERR_INVALID, "the sqlite store needs a file path");
+    }
+    if (strlen(options->path) >= sizeof(((tg__store *)0)->path)) {
+        return tg__fail(err, TG_ERR_INVALID, "the sqlite file path is too long");
+    }
+    tg__store *store = calloc(1, sizeof *store);
+    if (store == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the sqlite store");
+    }
+    strcpy(store->path, options->path);
+    tg_status status = TG_OK;
+    if (sqlite3_open_v2(options->path, &store->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        status = tg__sqlite_fail(store, err, "opening");
+        goto fail;
+    }
+    /* Another process (tollgate report, a person with sqlite3) may read the file:
+     * wait for its locks a little rather than fail a write at once. */
+    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_stmt *mode = NULL;
+    bool wal =
+        sqlite3_prepare_v2(store->db, "PRAGMA journal_mode = WAL", -1, &mode, NULL) == SQLITE_OK &&
+        sqlite3_step(mode) == SQLITE_ROW &&
+        strcmp((const char *)sqlite3_column_text(mode, 0), "wal") == 0;
+    sqlite3_finalize(mode);
+    if (!wal) {
+        status = tg__sqlite_fail(store, err, "switching to WAL (is the folder writable?)");
+        goto fail;
+    }
+    if (sqlite3_exec(store->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        status = tg__sqlite_fail(store, err, "setting synchronous=FULL");
+        goto fail;
+    }
+    if ((status = migrate(store, err)) != TG_OK) {
+        goto fail;
+    }
+    for (int i = 0; i < TG__SQL_COUNT; i++) {
+        if (sqlite3_prepare_v3(store->db, statements_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &store->statements[i], NULL) != SQLITE_OK) {
+            status = tg__sqlite_fail(store, err, "preparing statements (damaged schema?)");
+            goto fail;
+        }
+    }
+    *out = store;
+    return TG_OK;
+fail:
+    sqlite_close(store);
+    return status;
+}
+
+/* ---- writes ---------------------------------------------------------------- */
+
+/* Runs a bound statement to completion and resets it for the next use. */
+static bool step_done(sqlite3_stmt *statement) {
+    int rc = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    return rc == SQLITE_DONE;
+}
+
+static const char *class_text(int cls) {
+    return cls >= 0 && cls < TG_CLASS_COUNT ? tg_class_str((tg_class)cls) : NULL;
+}
+
+static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
+    if (text == NULL) {
+        sqlite3_bind_null(statement, index);
+    } else {
+        sqlite3_bind_text(statement, index, text, -1, SQLITE_STATIC);
+    }
+}
+
+static bool write_budget(tg__store *store, const tg__budget_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_PUT];
+    const tg_budget_spec *spec = &row->spec;
+    char alerts[TG_ALERTS_MAX * 12 + 1] = "";
+    size_t used = 0;
+    for (int i = 0; i < spec->alerts_count && i < TG_ALERTS_MAX; i++) {
+        used += (size_t)snprintf(alerts + used, sizeof alerts - used, "%s%lld", i ? "," : "",
+                                 (long long)spec->alerts_ppm[i]);
+    }
+    bind_text(s, 1, row->path);
+    tg__sqlite_bind_optional(s, 2, spec->cost_limit_micros);
+    tg__sqlite_bind_optional(s, 3, spec->calls_limit);
+    tg__sqlite_bind_optional(s, 4, spec->tokens_limit);
+    bind_text(s, 5, tg_window_str(spec->window));
+    bind_text(s, 6, spec->timezone);
+    tg__sqlite_bind_optional(s, 7, spec->revoke_at.micros);
+    tg__sqlite_bind_optional(s, 8, spec->revoke_at.ppm);
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        tg__sqlite_bind_optional(s, 9 + 2 * c, spec->class_ceiling[c].micros);
+        tg__sqlite_bind_optional(s, 10 + 2 * c, spec->class_ceiling[c].ppm);
+    }
+    bind_text(s, 17, alerts);
+    sqlite3_bind_int(s, 18, row->frozen);
+    sqlite3_bind_int64(s, 19, row->window_start_ms);
+    sqlite3_bind_int64(s, 20, row->window_end_ms);
+    sqlite3_bind_int64(s, 21, row->spent_micros);
+    sqlite3_bind_int64(s, 22, row->calls_used);
+    sqlite3_bind_int64(s, 23, row->tokens_used);
+    sqlite3_bind_int64(s, 24, row->alerts_fired);
+    sqlite3_bind_int64(s, 25, row->revoked);
+    return step_done(s);
+}
+
+static bool write_hold(tg__store *store, const tg__hold_op *op) {
+    if (op->kind == TG__HOLD_DELETE) {
+        sqlite3_stmt *s = store->statements[TG__SQL_HOLD_DELETE];
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->row.id);
+        return step_done(s);
+    }
+    const tg__hold_row *row = &op->row;
+    sqlite3_stmt *s = store->statements[TG__SQL_HOLD_PUT];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
+    bind_text(s, 2, row->budget);
+    sqlite3_bind_int64(s, 3, row->amount_micros);
+    sqlite3_bind_int64(s, 4, row->tokens);
+    bind_text(s, 5, class_text(row->cls));
+    bind_text(s, 6, row->tool);
+    bind_text(s, 7, row->model);
+    sqlite3_bind_int64(s, 8, row->created_at_ms);
+    sqlite3_bind_int64(s, 9, row->expires_at_ms);
+    sqlite3_bind_int(s, 10, row->cancel_requested);
+    return step_done(s);
+}
+
+static bool write_charge(tg__store *store, const tg__charge_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_CHARGE_PUT];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
+    sqlite3_bind_int64(s, 2, row->time_ms);
+    bind_text(s, 3, row->budget);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)row->hold_id);
+    bind_text(s, 5, class_text(row->cls));
+    bind_text(s, 6, row->tool);
+    bind_text(s, 7, row->model);
+    sqlite3_bind_int64(s, 8, row->tokens_in);
+    sqlite3_bind_int64(s, 9, row->tokens_out);
+    sqlite3_bind_int64(s, 10, row->cost_micros);
+    sqlite3_bind_int64(s, 11, row->held_micros);
+    return step_done(s);
+}
+
+static bool write_event(tg__store *store, const tg_event *event) {
+    sqlite3_stmt *s = store->statements[TG__SQL_EVENT_PUT];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)event->id);
+    bind_text(s, 2, tg_event_kind_str(event->kind));
+    sqlite3_bind_int64(s, 3, event->time_ms);
+    bind_text(s, 4, event->budget);
+    bind_text(s, 5, class_text(event->cls));
+    bind_text(s, 6, event->reason >= 0 ? tg_reason_str((tg_reason)event->reason) : NULL);
+    sqlite3_bind_int64(s, 7, (sqlite3_int64)event->hold_id);
+    tg__sqlite_bind_optional(s, 8, event->amount_micros);
+    tg__sqlite_bind_optional(s, 9, event->held_micros);
+    tg__sqlite_bind_optional(s, 10, event->spent_micros);
+    tg__sqlite_bind_optional(s, 11, event->limit_micros);
+    tg__sqlite_bind_optional(s, 12, event->threshold_micros);
+    tg__sqlite_bind_optional(s, 13, event->count);
+    bind_text(s, 14, event->tool);
+    bind_text(s, 15, event->detail);
+    return step_done(s);
+}
+
+static bool write_window(tg__store *store, const tg__window_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_WINDOW_PUT];
+    bind_text(s, 1, row->budget);
+    sqlite3_bind_int64(s, 2, row->window.window_start_ms);
+    sqlite3_bind_int64(s, 3, row->window.window_end_ms);
+    sqlite3_bind_int64(s, 4, row->window.spent_micros);
+    sqlite3_bind_int64(s, 5, row->window.calls_used);
+    sqlite3_bind_int64(s, 6, row->window.tokens_used);
+    return step_done(s);
+}
+
+static bool write_idem(tg__store *store, const tg__idem_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_IDEM_PUT];
+    bind_text(s, 1, row->key);
+    sqlite3_bind_int(s, 2, row->op);
+    /* The hash is 64 bits; SQLite keeps it as the same bits in a signed integer. */
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)row->args_hash);
+    sqlite3_bind_int64(s, 4, row->created_ms);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)row->hold_id);
+    sqlite3_bind_int64(s, 6, row->expires_at_ms);
+    sqlite3_bind_int(s, 7, row->cls);
+    sqlite3_bind_int64(s, 8, row->charged_micros);
+    sqlite3_bind_int64(s, 9, row->overrun_micros);
+    sqlite3_bind_int64(s, 10, (sqlite3_int64)row->charge_id);
+    return step_done(s);
+}
+
+static bool write_meta(tg__store *store, const tg__meta_row *meta) {
+    const struct {
+        const char *name;
+        uint64_t value;
+    } values[] = {{"next_hold_id", meta->next_hold_id},
+                  {"next_charge_id", meta->next_charge_id},
+                  {"next_event_id", meta->next_event_id}};
+    sqlite3_stmt *s = store->statements[TG__SQL_META_PUT];
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        bind_text(s, 1, values[i].name);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)values[i].value);
+        if (!step_done(s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool write_path(sqlite3_stmt *statement, const char *text) {
+    bind_text(statement, 1, text);
+    return step_done(statement);
+}
+
+/* Every row of the journal, in the order that keeps the tables consistent. */
+static bool write_rows(tg__store *store, const tg__journal *j) {
+    for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
+        const char *path = j->budgets_deleted.items[i].path;
+        if (!write_path(store->statements[TG__SQL_BUDGET_DELETE], path) ||
+            !write_path(store->statements[TG__SQL_BUDGET_WINDOWS_DELETE], path)) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->budgets.count; i++) {
+        if (!write_budget(store, &j->budgets.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->holds.count; i++) {
+        if (!write_hold(store, &j->holds.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->charges.count; i++) {
+        if (!write_charge(store, &j->charges.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->events.count; i++) {
+        if (!write_event(store, &j->events.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->windows.count; i++) {
+        if (!write_window(store, &j->windows.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->idem_deleted.count; i++) {
+        if (!write_path(store->statements[TG__SQL_IDEM_DELETE], j->idem_deleted.items[i].key)) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->idem_put.count; i++) {
+        if (!write_idem(store, &j->idem_put.items[i])) {
+            return false;
+        }
+    }
+    return write_meta(store, &j->meta);
+}
+
+static tg_status sqlite_write(tg__store *store, const tg__journal *journal, tg_error *err) {
+    if (!step_done(store->statements[TG__SQL_BEGIN])) {
+        return tg__sqlite_fail(store, err, "starting a transaction");
+    }
+    if (!write_rows(store, journal)) {
+        tg_status status = tg__sqlite_fail(store, err, "writing the ledger");
+        step_done(store->statements[TG__SQL_ROLLBACK]);
+        return status;
+    }
+    if (!step_done(store->statements[TG__SQL_COMMIT])) {
+        tg_status status = tg__sqlite_fail(store, err, "committing");
+        if (!sqlite3_get_autocommit(store->db)) {
+            step_done(store->statements[TG__SQL_ROLLBACK]);
+        }
+        return status;
+    }
+    return TG_OK;
+}
+
+const tg__store_ops tg__store_sqlite = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .load = tg__sqlite_load,
+    .write = sqlite_write,
+    .history = tg__sqlite_history,
+    .persistent = true,
+};
