@@ -115,8 +115,8 @@ tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err) {
         return status;
     }
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
-        if ((status = level_check(spec->class_ceiling[c], tg_class_str((tg_class)c), limit,
-                                  err)) != TG_OK) {
+        if ((status = level_check(spec->class_ceiling[c], tg_class_str((tg_class)c), limit, err)) !=
+            TG_OK) {
             return status;
         }
     }
@@ -165,6 +165,7 @@ static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
             continue;
         }
         budget->revoked &= ~(1u << c);
+        tg__budget_mark(ledger, budget);
         tg_event event;
         tg__event_init(&event, TG_EVENT_REINSTATED, now_ms, budget->path);
         event.cls = c;
@@ -182,9 +183,9 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     tg__window_row *row = TG_JOURNAL_PUSH(ledger, windows);
     if (row != NULL) {
         memcpy(row->budget, budget->path, sizeof row->budget);
-        row->window = (tg_window_record){budget->window_start_ms, budget->window_end_ms,
-                                         budget->spent_micros, budget->calls_used,
-                                         budget->tokens_used};
+        row->window =
+            (tg_window_record){budget->window_start_ms, budget->window_end_ms, budget->spent_micros,
+                               budget->calls_used, budget->tokens_used};
     }
     tg_event event;
     tg__event_init(&event, TG_EVENT_WINDOW_ROLLED, now_ms, budget->path);
@@ -224,8 +225,8 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
     int64_t limit = budget->spec.cost_limit_micros;
     for (int i = 0; i < budget->spec.alerts_count; i++) {
         /* Rounded up: "80% reached" means at least 80% was spent. */
-        int64_t level = (int64_t)(((__int128)limit * budget->spec.alerts_ppm[i] + TG_PPM - 1) /
-                                  TG_PPM);
+        int64_t level =
+            (int64_t)(((__int128)limit * budget->spec.alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
         if ((budget->alerts_fired & (1u << i)) || budget->spent_micros < level) {
             continue;
         }
@@ -244,6 +245,8 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
     tg__budget *budget = &ledger->budgets[slot];
     if (budget->spec.cost_limit_micros < 0) {
+        /* No limit, no ceiling reached: a limit removed by an admin lifts every revocation. */
+        reinstate(ledger, budget, now_ms);
         return;
     }
     fire_alerts(ledger, budget, now_ms);
@@ -322,8 +325,7 @@ static int32_t parent_slot(const tg__ledger *ledger, const char *path) {
     return slot < 0 ? -2 : slot;
 }
 
-static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *out,
-                               tg_error *err) {
+static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *out, tg_error *err) {
     int32_t parent = parent_slot(ledger, path);
     if (parent == -2) {
         return tg__fail(err, TG_ERR_NOT_FOUND,
@@ -337,6 +339,26 @@ static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *ou
         }
     }
     return status;
+}
+
+/*
+ * The fired bits of `old_spec`'s alerts moved to the positions of the same
+ * fractions in `new_spec`: alerts are reported once per window by fraction, so a
+ * list that is reordered or extended must not report a fraction a second time.
+ * Bits of fractions no longer listed are dropped.
+ */
+static uint32_t alerts_carry(const tg_budget_spec *old_spec, uint32_t old_fired,
+                             const tg_budget_spec *new_spec) {
+    uint32_t fired = 0;
+    for (int j = 0; j < new_spec->alerts_count; j++) {
+        for (int i = 0; i < old_spec->alerts_count; i++) {
+            if ((old_fired & (1u << i)) && old_spec->alerts_ppm[i] == new_spec->alerts_ppm[j]) {
+                fired |= 1u << j;
+                break;
+            }
+        }
+    }
+    return fired;
 }
 
 tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
@@ -362,6 +384,7 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     }
     tg__budget *budget = &ledger->budgets[slot];
     bool window_changed = created || budget->spec.window != spec->window || budget->tz != tz;
+    budget->alerts_fired = alerts_carry(&budget->spec, budget->alerts_fired, spec);
     budget->spec = *spec;
     budget->tz = tz;
     if (window_changed) {
@@ -428,14 +451,28 @@ tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool fr
     return TG_OK;
 }
 
-/* What class `cls` could still hold on the whole path from `leaf`, or TG_NONE if unlimited. */
-int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls) {
+/*
+ * What class `cls` could still hold now on the whole path from `leaf` with a call
+ * of `tokens` tokens, or TG_NONE if unlimited. Nothing passes a budget that is
+ * frozen, has the class revoked, or cannot take one more call or those tokens.
+ */
+int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t tokens) {
     int32_t chain[TG_PATH_DEPTH_MAX];
     int depth = tg__budget_chain(ledger, leaf, chain);
     int64_t headroom = TG_NONE;
     for (int i = 0; i < depth; i++) {
         const tg__budget *budget = &ledger->budgets[chain[i]];
         if (budget->frozen || (budget->revoked & (1u << cls))) {
+            return 0;
+        }
+        if (budget->spec.calls_limit >= 0 &&
+            budget->calls_used + budget->calls_held + 1 > budget->spec.calls_limit) {
+            return 0;
+        }
+        /* 128-bit: a commit may charge more tokens than were held. */
+        if (budget->spec.tokens_limit >= 0 &&
+            (__int128)budget->tokens_used + budget->tokens_held + tokens >
+                budget->spec.tokens_limit) {
             return 0;
         }
         int64_t ceiling = budget->ceiling_micros[cls];
@@ -481,7 +518,7 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
     out->threshold_micros = budget->threshold_micros;
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
         out->ceiling_micros[c] = budget->ceiling_micros[c];
-        out->remaining_micros[c] = tg__budget_headroom(ledger, slot, c);
+        out->remaining_micros[c] = tg__budget_headroom(ledger, slot, c, 0);
         out->revoked[c] = (budget->revoked & (1u << c)) != 0;
     }
     return TG_OK;

@@ -60,10 +60,11 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
     int64_t never = TG_NONE;
     if (b->frozen) {
         *refusal = (tg_refusal){TG_REASON_FROZEN, "", 0, never};
-    } else if (b->spec.calls_limit >= 0 && b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
-        *refusal = (tg_refusal){TG_REASON_CALLS, "", 0,
-                                retry_after(ledger, slot, b->calls_used, 1, b->spec.calls_limit,
-                                            true, now_ms)};
+    } else if (b->spec.calls_limit >= 0 &&
+               b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
+        *refusal = (tg_refusal){
+            TG_REASON_CALLS, "", 0,
+            retry_after(ledger, slot, b->calls_used, 1, b->spec.calls_limit, true, now_ms)};
     } else if (b->spec.tokens_limit >= 0 &&
                (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec.tokens_limit) {
         *refusal = (tg_refusal){TG_REASON_TOKENS, "", 0,
@@ -74,17 +75,17 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
         /* 128-bit: spend and holds are bounded by TG_LIMIT_MAX each, so the sum cannot wrap. */
         __int128 total = (__int128)b->spent_micros + b->held_micros + a->amount_micros;
         bool revoked = (b->revoked & (1u << a->cls)) != 0;
-        if (total > limit) {
-            *refusal = (tg_refusal){TG_REASON_CEILING, "", 0,
-                                    retry_after(ledger, slot, b->spent_micros, a->amount_micros,
-                                                limit, true, now_ms)};
-        } else if (revoked || total > ceiling) {
-            *refusal = (tg_refusal){TG_REASON_REVOKED, "", 0,
-                                    retry_after(ledger, slot, b->spent_micros, a->amount_micros,
-                                                ceiling, !revoked, now_ms)};
-        } else {
+        if (total <= limit && !revoked && total <= ceiling) {
             return true;
         }
+        /*
+         * Either way a retry of this class passes only under its own ceiling (which
+         * is at most the limit), and a revoked class waits for the window whatever
+         * the holds do.
+         */
+        *refusal = (tg_refusal){total > limit ? TG_REASON_CEILING : TG_REASON_REVOKED, "", 0,
+                                retry_after(ledger, slot, b->spent_micros, a->amount_micros,
+                                            ceiling, !revoked, now_ms)};
     } else {
         return true;
     }
@@ -99,7 +100,7 @@ static bool path_admits(tg__ledger *ledger, const int32_t *chain, int depth, con
         if (!budget_admits(ledger, chain[i], a, now_ms, refusal)) {
             if (refusal->reason == TG_REASON_CEILING || refusal->reason == TG_REASON_REVOKED) {
                 /* The largest amount that passes the whole path, not only this budget. */
-                int64_t room = tg__budget_headroom(ledger, chain[0], a->cls);
+                int64_t room = tg__budget_headroom(ledger, chain[0], a->cls, a->tokens);
                 refusal->max_amount_micros = room < 0 ? 0 : room;
             }
             return false;
@@ -133,8 +134,7 @@ static tg_status path_room(const tg__ledger *ledger, const int32_t *chain, int d
         if ((__int128)b->held_micros + held_delta > TG_LIMIT_MAX ||
             (__int128)b->spent_micros + spent_delta > TG_LIMIT_MAX ||
             (__int128)b->tokens_used + b->tokens_held + tokens_delta > TG_LIMIT_MAX) {
-            return tg__fail(err, TG_ERR_RANGE, "budget '%s' cannot count that much more",
-                            b->path);
+            return tg__fail(err, TG_ERR_RANGE, "budget '%s' cannot count that much more", b->path);
         }
     }
     return TG_OK;
@@ -246,8 +246,8 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     hash_i64(&hash, r->cls), hash_str(&hash, r->tool), hash_str(&hash, r->model);
     hash_i64(&hash, r->ttl_ms);
     const tg__idem_row *first = NULL;
-    status = tg__idem_lookup(ledger, r->idempotency_key, TG__OP_RESERVE, hash.h, now_ms, &first,
-                             err);
+    status =
+        tg__idem_lookup(ledger, r->idempotency_key, TG__OP_RESERVE, hash.h, now_ms, &first, err);
     if (status != TG_OK || first != NULL) {
         if (first != NULL) {
             reserve_answer(first, out);
@@ -262,8 +262,9 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     }
     const char *tool = r->tool && r->tool[0] ? r->tool : r->model;
     ask a = {r->amount_micros, r->tokens,
-             r->cls == TG_CLASS_AUTO ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
-                                     : (int)r->cls};
+             r->cls == TG_CLASS_AUTO
+                 ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
+                 : (int)r->cls};
     tg_refusal refusal;
     if (!path_admits(ledger, chain, depth, &a, now_ms, &refusal)) {
         emit_denied(ledger, &refusal, &a, tool, now_ms);
@@ -383,8 +384,8 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     hash_i64(&hash, (int64_t)r->hold_id), hash_i64(&hash, r->actual_micros);
     hash_i64(&hash, r->tokens_in), hash_i64(&hash, r->tokens_out);
     const tg__idem_row *first = NULL;
-    status = tg__idem_lookup(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &first,
-                             err);
+    status =
+        tg__idem_lookup(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &first, err);
     if (status != TG_OK || first != NULL) {
         if (first != NULL) {
             commit_answer(first, out);
@@ -405,31 +406,33 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     for (int i = 0; i < depth; i++) {
         tg__budget_roll(ledger, &ledger->budgets[chain[i]], now_ms);
     }
-    if ((status = path_room(ledger, chain, depth, 0, r->actual_micros,
-                            r->tokens_in + r->tokens_out, err)) != TG_OK ||
+    if ((status = path_room(ledger, chain, depth, 0, r->actual_micros, r->tokens_in + r->tokens_out,
+                            err)) != TG_OK ||
         (status = tg__idem_prepare(ledger, r->idempotency_key, err)) != TG_OK) {
         return status;
     }
-    tg__charge_row charge = {.hold_id = hold->id, .cls = hold->cls,
-                             .tokens_in = r->tokens_in, .tokens_out = r->tokens_out,
-                             .cost_micros = r->actual_micros, .held_micros = hold->amount_micros};
+    tg__charge_row charge = {.hold_id = hold->id,
+                             .cls = hold->cls,
+                             .tokens_in = r->tokens_in,
+                             .tokens_out = r->tokens_out,
+                             .cost_micros = r->actual_micros,
+                             .held_micros = hold->amount_micros};
     memcpy(charge.budget, ledger->budgets[hold->budget].path, sizeof charge.budget);
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
     tg__idem_row row = {.charged_micros = r->actual_micros};
     row.charge_id = charge_path(ledger, chain, depth, &charge, now_ms);
-    row.overrun_micros = r->actual_micros > charge.held_micros
-                             ? r->actual_micros - charge.held_micros
-                             : 0;
+    row.overrun_micros =
+        r->actual_micros > charge.held_micros ? r->actual_micros - charge.held_micros : 0;
     report_overrun(ledger, chain, depth, &charge, row.overrun_micros > 0, now_ms);
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &row) == TG_OK);
     commit_answer(&row, out);
     return TG_OK;
 }
 
-tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key,
-                             int64_t now_ms, bool *replayed_out, tg_error *err) {
+tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key, int64_t now_ms,
+                             bool *replayed_out, tg_error *err) {
     tg_status status = tg__idem_check_key(key, err);
     if (status != TG_OK) {
         return status;
@@ -497,8 +500,8 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
     hash_i64(&hash, r->tokens_out), hash_i64(&hash, r->cls), hash_str(&hash, r->tool);
     hash_str(&hash, r->model), hash_i64(&hash, r->force);
     const tg__idem_row *first = NULL;
-    status = tg__idem_lookup(ledger, r->idempotency_key, TG__OP_RECORD, hash.h, now_ms, &first,
-                             err);
+    status =
+        tg__idem_lookup(ledger, r->idempotency_key, TG__OP_RECORD, hash.h, now_ms, &first, err);
     if (status != TG_OK || first != NULL) {
         if (first != NULL) {
             memset(out, 0, sizeof *out);
@@ -516,8 +519,9 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
         return status;
     }
     ask a = {r->cost_micros, tokens,
-             r->cls == TG_CLASS_AUTO ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
-                                     : (int)r->cls};
+             r->cls == TG_CLASS_AUTO
+                 ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
+                 : (int)r->cls};
     tg_refusal refusal;
     if (!r->force && !path_admits(ledger, chain, depth, &a, now_ms, &refusal)) {
         emit_denied(ledger, &refusal, &a, r->tool && r->tool[0] ? r->tool : r->model, now_ms);
@@ -528,8 +532,10 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
     if ((status = tg__idem_prepare(ledger, r->idempotency_key, err)) != TG_OK) {
         return status;
     }
-    tg__charge_row charge = {.cls = a.cls, .tokens_in = r->tokens_in,
-                             .tokens_out = r->tokens_out, .cost_micros = r->cost_micros};
+    tg__charge_row charge = {.cls = a.cls,
+                             .tokens_in = r->tokens_in,
+                             .tokens_out = r->tokens_out,
+                             .cost_micros = r->cost_micros};
     memcpy(charge.budget, ledger->budgets[chain[0]].path, sizeof charge.budget);
     tg__copy_name(charge.tool, sizeof charge.tool, r->tool);
     tg__copy_name(charge.model, sizeof charge.model, r->model);

@@ -41,8 +41,8 @@ typedef struct {
     const tg__tz *tz;            /* window zone; owned by the engine */
     int64_t window_start_ms;     /* current window [start, end) */
     int64_t window_end_ms;
-    int64_t spent_micros;        /* charged in this window */
-    int64_t held_micros;         /* open holds on this budget */
+    int64_t spent_micros; /* charged in this window */
+    int64_t held_micros;  /* open holds on this budget */
     int64_t calls_used;
     int64_t calls_held;
     int64_t tokens_used;
@@ -54,12 +54,12 @@ typedef struct {
 } tg__budget;
 
 typedef struct {
-    uint64_t id;                 /* 0 for a free slot */
-    int32_t budget;              /* leaf budget slot */
-    int32_t heap_pos;            /* position in the expiry heap */
+    uint64_t id;      /* 0 for a free slot */
+    int32_t budget;   /* leaf budget slot */
+    int32_t heap_pos; /* position in the expiry heap */
     int32_t next_free;
     int32_t cls;
-    bool cancel_requested;       /* its class was revoked on its path */
+    bool cancel_requested; /* its class was revoked on its path */
     int64_t amount_micros;
     int64_t tokens;
     int64_t created_at_ms;
@@ -69,13 +69,13 @@ typedef struct {
 } tg__hold;
 
 typedef struct {
-    tg__idem_row row;            /* key "" for a free slot */
+    tg__idem_row row; /* key "" for a free slot */
     int32_t next_free;
-    int32_t fifo_next;           /* insertion order, for forgetting after the ttl */
+    int32_t fifo_next; /* insertion order, for forgetting after the ttl */
 } tg__idem;
 
 typedef struct {
-    char *tool_glob;             /* from malloc, or NULL */
+    char *tool_glob; /* from malloc, or NULL */
     char *model_glob;
     char *budget_glob;
     tg_class cls;
@@ -84,25 +84,25 @@ typedef struct {
 struct tg__ledger {
     tg__ledger_options options;
 
-    tg__budget *budgets;         /* from malloc, grows up to budgets_max */
+    tg__budget *budgets; /* from malloc, grows up to budgets_max */
     int32_t budgets_capacity;
     int32_t budgets_live;
-    int32_t budgets_free;        /* free list head, -1 when empty */
-    tg__map budget_index;        /* path -> slot */
-    int64_t next_window_end_ms;  /* earliest window end over all budgets (tick) */
+    int32_t budgets_free;       /* free list head, -1 when empty */
+    tg__map budget_index;       /* path -> slot */
+    int64_t next_window_end_ms; /* earliest window end over all budgets (tick) */
 
-    tg__hold *holds;             /* from malloc, grows up to holds_max */
+    tg__hold *holds; /* from malloc, grows up to holds_max */
     int32_t holds_capacity;
     int32_t holds_live;
     int32_t holds_free;
-    tg__map hold_index;          /* id -> slot */
-    int32_t *heap;               /* hold slots ordered by expires_at_ms */
+    tg__map hold_index; /* id -> slot */
+    int32_t *heap;      /* hold slots ordered by expires_at_ms */
 
-    tg__idem *keys;              /* idempotency keys */
+    tg__idem *keys; /* idempotency keys */
     int32_t keys_capacity;
     int32_t keys_live;
     int32_t keys_free;
-    int32_t keys_oldest;         /* FIFO head, -1 when empty */
+    int32_t keys_oldest; /* FIFO head, -1 when empty */
     int32_t keys_newest;
     tg__map key_index;
 
@@ -115,7 +115,7 @@ struct tg__ledger {
     uint64_t next_event_id;
 
     tg__journal journal;
-    bool journal_broken;         /* a row could not be kept: nothing may be acknowledged */
+    bool journal_broken; /* a row could not be kept: nothing may be acknowledged */
 };
 
 /* budget.c */
@@ -127,8 +127,10 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms);
 /* Reports alerts and revocations that the budget's spend has reached. */
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms);
 void tg__budget_mark(tg__ledger *ledger, tg__budget *budget);
-/* What class `cls` could still hold on the path from `leaf`; TG_NONE when unlimited. */
-int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls);
+/* What class `cls` could still hold on the path from `leaf` with a call of `tokens`
+ * tokens: 0 when a budget is frozen, has the class revoked, or is out of calls or
+ * tokens; TG_NONE when unlimited. */
+int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t tokens);
 void tg__budget_derive(tg__budget *budget);
 tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err);
 
@@ -170,9 +172,8 @@ void tg__event_init(tg_event *event, tg_event_kind kind, int64_t now_ms, const c
 void *tg__journal_push(tg__ledger *ledger, void *rows, size_t item_size);
 
 #define TG_JOURNAL_PUSH(ledger, array)                                                             \
-    ((ledger)->options.journal                                                                     \
-         ? tg__journal_push((ledger), &(ledger)->journal.array,                                    \
-                            sizeof(*(ledger)->journal.array.items))                                \
-         : NULL)
+    ((ledger)->options.journal ? tg__journal_push((ledger), &(ledger)->journal.array,              \
+                                                  sizeof(*(ledger)->journal.array.items))          \
+                               : NULL)
 
 #endif

@@ -7,16 +7,25 @@
 
 #include "tollgate.h"
 
-/* Parses "123", "123.", "123.4567" with at most `decimals` fraction digits, scaled by 10^decimals. */
+/* Parses "123", "123.", "123.4567" with at most `decimals` fraction digits, scaled by 10^decimals.
+ */
 static tg_status parse_fixed(const char *text, int decimals, int64_t max, int64_t *out) {
     if (text == NULL || *text == '\0') {
         return TG_ERR_INVALID;
     }
     int64_t value = 0;
     const char *p = text;
-    int whole_digits = 0;
+    bool whole_seen = false; /* any digit before the point */
+    /* Leading zeros do not change the value, so only the digits after them count
+     * toward the 19 that an int64 can hold. */
+    while (*p == '0') {
+        whole_seen = true;
+        p++;
+    }
+    int significant_digits = 0;
     while (*p >= '0' && *p <= '9') {
-        if (whole_digits++ > 19) {
+        whole_seen = true;
+        if (++significant_digits > 19) {
             return TG_ERR_RANGE;
         }
         if (__builtin_mul_overflow(value, 10, &value) ||
@@ -36,11 +45,11 @@ static tg_status parse_fixed(const char *text, int decimals, int64_t max, int64_
             fraction = fraction * 10 + (*p - '0');
             p++;
         }
-        if (fraction_digits == 0 && whole_digits == 0) {
+        if (fraction_digits == 0 && !whole_seen) {
             return TG_ERR_INVALID;
         }
     }
-    if (*p != '\0' || (whole_digits == 0 && fraction_digits == 0)) {
+    if (*p != '\0' || (!whole_seen && fraction_digits == 0)) {
         return TG_ERR_INVALID;
     }
     for (int i = fraction_digits; i < decimals; i++) {

@@ -28,12 +28,10 @@
  * from scratch each time it is needed. Where the documents are silent, the
  * model follows the implementation and says so in a "Decision:" comment.
  *
- * Where the implementation disagrees with the documents (see the failing tests
- * in test_ledger_ops.c), the model can play either side: by default it
- * reproduces the implementation's behaviour ("quirks") so that this test keeps
- * checking everything else. TG_MODEL_STRICT is a bit set that makes the model
- * follow the documents instead: 1 retry_after, 2 max_amount and remaining,
- * 4 removing a cost limit (7: all three).
+ * Where the implementation once disagreed with the documents (retry_after of a
+ * `ceiling` refusal, max_amount and remaining ignoring calls and tokens,
+ * removing a cost limit leaving classes revoked; see test_ledger_ops.c,
+ * test_ledger_rules.c), the model follows the documents.
  *
  * Deterministic: TG_MODEL_SEED (default below) and TG_MODEL_SEQUENCES (default
  * 3000). A failure prints the sequence's seed, the step, and the last steps.
@@ -215,9 +213,6 @@ typedef struct {
 } m_answer;
 
 typedef struct {
-    bool quirk_retry_limit;    /* impl: retry_after of a `ceiling` refusal uses the limit */
-    bool quirk_room_cost_only; /* impl: max_amount and remaining ignore calls and tokens */
-    bool quirk_removed_limit;  /* impl: removing a cost limit leaves classes revoked */
     m_budget budgets[M_BUDGETS_MAX];
     int budgets_count;
     m_hold holds[M_HOLDS_MAX]; /* every hold ever made; holds[i].id == i + 1 */
@@ -419,14 +414,12 @@ static int64_t m_room(const model *m, int leaf, int cls, int64_t tokens) {
         if (b->frozen || b->revoked[cls]) {
             return 0;
         }
-        if (!m->quirk_room_cost_only) {
-            if (b->spec.calls_limit >= 0 && b->calls_used + calls_held + 1 > b->spec.calls_limit) {
-                return 0;
-            }
-            if (b->spec.tokens_limit >= 0 &&
-                b->tokens_used + tokens_held + tokens > b->spec.tokens_limit) {
-                return 0;
-            }
+        if (b->spec.calls_limit >= 0 && b->calls_used + calls_held + 1 > b->spec.calls_limit) {
+            return 0;
+        }
+        if (b->spec.tokens_limit >= 0 &&
+            b->tokens_used + tokens_held + tokens > b->spec.tokens_limit) {
+            return 0;
         }
         int64_t ceiling = m_ceiling(b, cls);
         if (ceiling < 0) {
@@ -473,15 +466,11 @@ static bool m_walk(const model *m, int leaf, int64_t amount, int64_t tokens, int
             } else if (b->revoked[cls] || total > ceiling) {
                 refusal->reason = TG_REASON_REVOKED;
             }
-            if (refusal->reason == TG_REASON_CEILING && m->quirk_retry_limit) {
-                refusal->retry_after_ms = m_retry(m, i, b->spent, amount, limit, true);
-            } else if (refusal->reason != TG_REASON_NONE) {
+            if (refusal->reason != TG_REASON_NONE) {
                 /* The documents: a retry of this class passes only under its ceiling,
                  * and a revoked class waits for the window whatever the holds do. */
                 refusal->retry_after_ms =
                     m_retry(m, i, b->spent, amount, ceiling, !b->revoked[cls]);
-            }
-            if (refusal->reason != TG_REASON_NONE) {
                 int64_t room = m_room(m, leaf, cls, tokens);
                 refusal->max_amount_micros = room < 0 ? 0 : room;
             }
@@ -920,7 +909,7 @@ static tg_status m_update(model *m, int index, const tg_budget_spec *spec) {
     m_event *e = m_emit(m, TG_EVENT_BUDGET_CHANGED, b->path);
     snprintf(e->detail, sizeof e->detail, "updated");
     m_levels(m, index);
-    if (limit < 0 && !m->quirk_removed_limit) {
+    if (limit < 0) {
         /* The documents: no limit, nothing reached; a revocation lifts. */
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
             if (b->revoked[c]) {
@@ -1757,14 +1746,11 @@ static void play_step(model *m, fx *f, rng *r, history *h, int64_t tempo, stats 
     s->steps++;
 }
 
-static void run_sequence(uint64_t seed, uint64_t strict, stats *s) {
+static void run_sequence(uint64_t seed, stats *s) {
     static model m; /* large: not on the stack */
     static history h;
     memset(&m, 0, sizeof m);
     memset(&h, 0, sizeof h);
-    m.quirk_retry_limit = (strict & 1) == 0;
-    m.quirk_room_cost_only = (strict & 2) == 0;
-    m.quirk_removed_limit = (strict & 4) == 0;
     m.next_charge_id = 1;
     ctx.seed = seed;
     ctx.step = 0;
@@ -1799,20 +1785,17 @@ static void test_model_random_sequences(void **state) {
     (void)state;
     uint64_t seed = env_u64("TG_MODEL_SEED", 20250101);
     uint64_t sequences = env_u64("TG_MODEL_SEQUENCES", 3000);
-    /* A bit set (see the top of the file): 0 reproduces the implementation's quirks. */
-    uint64_t strict = env_u64("TG_MODEL_STRICT", 0);
     stats s = {0};
     for (uint64_t i = 0; i < sequences; i++) {
-        run_sequence(seed + i, strict, &s);
+        run_sequence(seed + i, &s);
     }
-    print_message("model: %" PRIu64 " sequences from seed %" PRIu64 " (strict %" PRIu64
-                  "), %ld steps: %ld reserves "
+    print_message("model: %" PRIu64 " sequences from seed %" PRIu64 ", %ld steps: %ld reserves "
                   "(%ld granted), %ld refusals, %ld commits (%ld overrun events), %ld releases, "
                   "%ld records (%ld forced), %ld repeats (%ld conflicts), %ld failed calls, "
                   "%ld expiries, %ld rollovers, %ld revocations, %ld freezes, %ld updates\n",
-                  sequences, seed, strict, s.steps, s.reserves, s.granted, s.refused, s.commits,
-                  s.overruns, s.releases, s.records, s.forced, s.replays, s.conflicts, s.failures,
-                  s.expiries, s.rolls, s.revocations, s.freezes, s.updates);
+                  sequences, seed, s.steps, s.reserves, s.granted, s.refused, s.commits, s.overruns,
+                  s.releases, s.records, s.forced, s.replays, s.conflicts, s.failures, s.expiries,
+                  s.rolls, s.revocations, s.freezes, s.updates);
     print_message("model: refusals by reason: ceiling %ld, revoked %ld, frozen %ld, calls %ld, "
                   "tokens %ld; failed calls: reserve %ld, commit %ld, release %ld, record %ld\n",
                   s.by_reason[TG_REASON_CEILING], s.by_reason[TG_REASON_REVOKED],
