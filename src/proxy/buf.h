@@ -1,0 +1,39 @@
+/*
+ * buf: a growable byte buffer with a hard maximum. The proxy builds SSE events,
+ * error bodies and parser lines from network input; every one of them has a
+ * named size limit, and this is where the limit is kept.
+ */
+#ifndef TG_PROXY_BUF_H
+#define TG_PROXY_BUF_H
+
+#include <stddef.h>
+
+#include "tollgate.h"
+
+typedef struct {
+    char *data;      /* from malloc, NUL-terminated when size > 0; owned here */
+    size_t size;     /* bytes in use, terminating NUL not counted */
+    size_t capacity; /* bytes allocated */
+    size_t size_max; /* appends past this fail with TG_ERR_FULL */
+} tg__buf;
+
+/* An empty buffer that will hold at most size_max bytes. Allocates nothing. */
+void tg__buf_init(tg__buf *buf, size_t size_max);
+
+/* Appends bytes. TG_ERR_FULL past size_max, TG_ERR_NOMEM; buf unchanged then. */
+tg_status tg__buf_append(tg__buf *buf, const void *bytes, size_t size);
+
+/* Appends a NUL-terminated string. */
+tg_status tg__buf_puts(tg__buf *buf, const char *text);
+
+/* Appends printf-formatted text. */
+tg_status tg__buf_printf(tg__buf *buf, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Empties the buffer, keeping its memory. */
+void tg__buf_reset(tg__buf *buf);
+
+/* Frees the memory; the buffer is empty and usable again. NULL is a no-op. */
+void tg__buf_free(tg__buf *buf);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * plan: the over-budget policies. Lowering divides what fits by the number of
+ * choices, because every choice may run to the cap; a cap below the operator's
+ * minimum is refused instead (a reasoning model given 3 tokens answers nothing,
+ * and that would still cost its prompt).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/path.h"
+#include "proxy/plan.h"
+
+static const char *cap_field(const tg__request_info *info) {
+    if (info->max_output_field != NULL) {
+        return info->max_output_field;
+    }
+    if (info->route == TG__ROUTE_OPENAI_CHAT) {
+        return "max_completion_tokens";
+    }
+    return info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens" : "max_tokens";
+}
+
+/* The largest cap per choice that fits, or 0 when none of at least `minimum` does. */
+static tg_status fitting_cap(const tg__request_info *info, const tg__model_price *price,
+                             int64_t available_micros, int64_t minimum, int64_t *cap_out) {
+    int64_t total;
+    tg_status status =
+        tg__cost_output_fit(price, info->prompt_tokens_estimate, available_micros, &total);
+    if (status != TG_OK) {
+        return status;
+    }
+    int64_t cap = total / info->choices;
+    int64_t bound = tg__request_output_bound(info, price);
+    if (bound > 0 && cap > bound / info->choices) {
+        cap = bound / info->choices; /* never raise a cap */
+    }
+    *cap_out = cap >= minimum ? cap : 0;
+    return TG_OK;
+}
+
+static tg_status lowered(const tg__request_info *info, const tg__model_price *price, int64_t cap,
+                         tg__plan *out) {
+    tg_status status = tg__cost_worst_case(price, info->prompt_tokens_estimate, cap * info->choices,
+                                           &out->worst_case_micros);
+    out->max_output_tokens = cap;
+    return status;
+}
+
+tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *price,
+                        int64_t available_micros, const tg__plan_options *options, tg__plan *out,
+                        tg_error *err) {
+    tg__plan plan = {.action = TG__PLAN_REFUSED, .max_output_tokens = TG_NONE};
+    snprintf(plan.model, sizeof plan.model, "%s", info->model);
+    int64_t minimum = options->min_output_tokens > 0 ? options->min_output_tokens : 1;
+    tg_status status = tg__request_worst_case(info, price, &plan.worst_case_micros, NULL);
+    if (status == TG_OK && plan.worst_case_micros <= available_micros) {
+        plan.action = TG__PLAN_AS_IS;
+        *out = plan;
+        return TG_OK;
+    }
+    plan.worst_case_micros = status == TG_OK ? plan.worst_case_micros : TG_NONE; /* unbounded */
+    status = TG_OK;
+    int64_t cap = 0;
+    if (options->policy == TG__OVER_LOWER) {
+        status = fitting_cap(info, price, available_micros, minimum, &cap);
+        if (status == TG_OK && cap > 0) {
+            plan.action = TG__PLAN_LOWERED;
+            status = lowered(info, price, cap, &plan);
+            snprintf(plan.header, sizeof plan.header, "lowered %s to %lld", cap_field(info),
+                     (long long)cap);
+        }
+    } else if (options->policy == TG__OVER_SWITCH) {
+        if (options->switch_model == NULL || options->switch_price == NULL ||
+            strlen(options->switch_model) >= TG_NAME_SIZE_MAX) {
+            return tg__fail(err, TG_ERR_INVALID, "switch policy without a model to switch to");
+        }
+        status = fitting_cap(info, options->switch_price, available_micros, minimum, &cap);
+        if (status == TG_OK && cap > 0) {
+            int64_t bound = tg__request_output_bound(info, options->switch_price);
+            bool full = bound >= 0 && cap * info->choices >= bound;
+            plan.action = TG__PLAN_SWITCHED;
+            snprintf(plan.model, sizeof plan.model, "%s", options->switch_model);
+            status = lowered(info, options->switch_price, cap, &plan);
+            plan.max_output_tokens = full ? TG_NONE : cap; /* the model's own bound holds */
+            snprintf(plan.header, sizeof plan.header, "switched model %s to %s", info->model,
+                     options->switch_model);
+            if (plan.max_output_tokens != TG_NONE) {
+                size_t used = strlen(plan.header);
+                snprintf(plan.header + used, sizeof plan.header - used, ", %s %lld",
+                         cap_field(info), (long long)cap);
+            }
+        }
+    }
+    if (status != TG_OK) {
+        return tg__fail(err, status, "cannot plan this call: cost out of range");
+    }
+    *out = plan;
+    return TG_OK;
+}
+
+tg_status tg__plan_apply(const tg__plan *plan, tg__request *request) {
+    tg_status status = TG_OK;
+    if (plan->action == TG__PLAN_SWITCHED) {
+        status = tg__request_set_model(request, plan->model);
+    }
+    if (status == TG_OK && plan->max_output_tokens != TG_NONE &&
+        (plan->action == TG__PLAN_LOWERED || plan->action == TG__PLAN_SWITCHED)) {
+        status = tg__request_set_max_output(request, plan->max_output_tokens);
+    }
+    return status;
+}

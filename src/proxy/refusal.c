@@ -1,0 +1,188 @@
+/*
+ * refusal: error bodies. Built with jansson so every message is escaped, and
+ * money is given both as exact micros (for programs) and as decimal text (for
+ * people reading a log), never as a float.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/refusal.h"
+
+typedef struct {
+    int status;
+    const char *openai;    /* OpenAI error type */
+    const char *anthropic; /* Anthropic error type */
+} error_type;
+
+static const error_type ERROR_TYPES[] = {
+    {400, "invalid_request_error", "invalid_request_error"},
+    {401, "invalid_request_error", "authentication_error"},
+    {402, "insufficient_quota", "billing_error"},
+    {403, "invalid_request_error", "permission_error"},
+    {404, "invalid_request_error", "not_found_error"},
+    {413, "invalid_request_error", "request_too_large"},
+    {429, "insufficient_quota", "rate_limit_error"},
+    {529, "server_error", "overloaded_error"},
+};
+
+static const char *type_for(tg__wire wire, int status) {
+    for (size_t i = 0; i < sizeof ERROR_TYPES / sizeof ERROR_TYPES[0]; i++) {
+        if (ERROR_TYPES[i].status == status) {
+            return wire == TG__WIRE_ANTHROPIC ? ERROR_TYPES[i].anthropic : ERROR_TYPES[i].openai;
+        }
+    }
+    if (status >= 500) {
+        return wire == TG__WIRE_ANTHROPIC ? "api_error" : "server_error";
+    }
+    return "invalid_request_error";
+}
+
+static tg_status put_json(tg__buf *body, json_t *json) {
+    if (json == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    if (text == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    tg_status status = tg__buf_puts(body, text);
+    free(text);
+    return status;
+}
+
+/* The error object; `details` (taken) goes beside code for OpenAI, under
+ * "details" for Anthropic (where its spend-limit errors carry error_code). */
+static json_t *error_body(tg__wire wire, int status, const char *code, const char *message,
+                          json_t *details) {
+    const char *type = type_for(wire, status);
+    if (details == NULL) {
+        details = json_object();
+    }
+    if (wire == TG__WIRE_ANTHROPIC) {
+        json_object_set_new(details, "error_code", json_string(code));
+        return json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "error", "error", "type", type, "message",
+                         message, "details", details);
+    }
+    json_t *error =
+        json_pack("{s:s,s:s,s:n,s:s}", "message", message, "type", type, "param", "code", code);
+    if (error != NULL) {
+        json_object_update(error, details);
+    }
+    json_decref(details);
+    return error ? json_pack("{s:o}", "error", error) : NULL;
+}
+
+tg_status tg__error_write(tg__wire wire, int http_status, const char *code, const char *message,
+                          tg__buf *body) {
+    return put_json(body, error_body(wire, http_status, code, message, NULL));
+}
+
+static void money_text(int64_t micros, char *out, size_t size) {
+    char digits[32];
+    snprintf(out, size, "$%s", tg_money_format(micros, digits, sizeof digits));
+}
+
+static json_t *refusal_details(const tg__refusal *refusal) {
+    json_t *details = json_pack("{s:s,s:s}", "budget", refusal->budget ? refusal->budget : "",
+                                "reason", refusal->reason ? refusal->reason : "");
+    if (details == NULL) {
+        return NULL;
+    }
+    char text[48];
+    if (refusal->needed_micros >= 0) {
+        money_text(refusal->needed_micros, text, sizeof text);
+        json_object_set_new(details, "needed_micros", json_integer(refusal->needed_micros));
+        json_object_set_new(details, "needed", json_string(text));
+    }
+    if (refusal->remaining_micros >= 0) {
+        money_text(refusal->remaining_micros, text, sizeof text);
+        json_object_set_new(details, "remaining_micros", json_integer(refusal->remaining_micros));
+        json_object_set_new(details, "remaining", json_string(text));
+    }
+    json_object_set_new(details, "retry_after_ms",
+                        refusal->retry_after_ms >= 0 ? json_integer(refusal->retry_after_ms)
+                                                     : json_null());
+    return details;
+}
+
+static void refusal_message(const tg__refusal *refusal, char *out, size_t size) {
+    char needed[48] = "", remaining[48] = "";
+    if (refusal->needed_micros >= 0) {
+        money_text(refusal->needed_micros, needed, sizeof needed);
+    }
+    if (refusal->remaining_micros >= 0) {
+        money_text(refusal->remaining_micros, remaining, sizeof remaining);
+    }
+    int n =
+        snprintf(out, size, "Tollgate: budget %s refused this call (%s)",
+                 refusal->budget ? refusal->budget : "?", refusal->reason ? refusal->reason : "?");
+    if (n >= 0 && (size_t)n < size && needed[0] && remaining[0]) {
+        n += snprintf(out + n, size - (size_t)n, ": it may cost up to %s and %s remains", needed,
+                      remaining);
+    }
+    if (n >= 0 && (size_t)n < size) {
+        snprintf(out + n, size - (size_t)n,
+                 refusal->retry_after_ms >= 0 ? ". Retry later."
+                                              : ". An administrator must raise the limit.");
+    }
+}
+
+static void fill_headers(const tg__refusal *refusal, int64_t retry_automatic_ms_max,
+                         tg__refusal_headers *headers) {
+    memset(headers, 0, sizeof *headers);
+    headers->http_status = 429;
+    int64_t wait_ms = refusal->retry_after_ms;
+    bool soon = wait_ms >= 0 && wait_ms <= retry_automatic_ms_max;
+    snprintf(headers->should_retry, sizeof headers->should_retry, "%s", soon ? "true" : "false");
+    if (wait_ms >= 0) {
+        snprintf(headers->retry_after, sizeof headers->retry_after, "%lld",
+                 (long long)(wait_ms / 1000 + (wait_ms % 1000 != 0)));
+        snprintf(headers->retry_after_ms, sizeof headers->retry_after_ms, "%lld",
+                 (long long)wait_ms);
+    }
+}
+
+tg_status tg__refusal_write(tg__wire wire, const tg__refusal *refusal,
+                            int64_t retry_automatic_ms_max, tg__buf *body,
+                            tg__refusal_headers *headers) {
+    char message[512];
+    refusal_message(refusal, message, sizeof message);
+    const char *code = refusal->code ? refusal->code : "budget_exceeded";
+    tg_status status =
+        put_json(body, error_body(wire, 429, code, message, refusal_details(refusal)));
+    if (status == TG_OK) {
+        fill_headers(refusal, retry_automatic_ms_max, headers);
+    }
+    return status;
+}
+
+tg_status tg__error_write_event(tg__route route, const char *code, const char *message,
+                                int64_t sequence_number, tg__buf *out) {
+    json_t *event;
+    const char *name = NULL;
+    if (route == TG__ROUTE_OPENAI_RESPONSES) {
+        name = "error";
+        event = json_pack("{s:s,s:s,s:s,s:n,s:I}", "type", "error", "code", code, "message",
+                          message, "param", "sequence_number", (json_int_t)sequence_number);
+    } else if (tg__route_wire(route) == TG__WIRE_ANTHROPIC) {
+        name = "error";
+        event = error_body(TG__WIRE_ANTHROPIC, 500, code, message, NULL);
+    } else {
+        event = error_body(TG__WIRE_OPENAI, 500, code, message, NULL);
+    }
+    if (event == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    char *text = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    if (text == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    tg_status status = name ? tg__buf_printf(out, "event: %s\ndata: %s\n\n", name, text)
+                            : tg__buf_printf(out, "data: %s\n\n", text);
+    free(text);
+    return status;
+}

@@ -1,0 +1,278 @@
+/*
+ * request: reading and rewriting request bodies. Rewrites go through jansson,
+ * which keeps key order; numbers written back are the same doubles the client
+ * sent (jansson prints them with round-trip precision).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/path.h"
+#include "proxy/estimate.h"
+#include "proxy/request.h"
+
+/* Reads an optional non-negative integer field; null counts as absent. */
+static tg_status read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
+                            tg_error *err) {
+    const json_t *value = json_object_get(body, key);
+    *out = TG_NONE;
+    if (value == NULL || json_is_null(value)) {
+        return TG_OK;
+    }
+    if (!json_is_integer(value) || json_integer_value(value) < 0 ||
+        json_integer_value(value) > max) {
+        return tg__fail(err, TG_ERR_INVALID, "%s must be an integer from 0 to %lld", key,
+                        (long long)max);
+    }
+    *out = json_integer_value(value);
+    return TG_OK;
+}
+
+static tg_status read_flag(const json_t *object, const char *key, bool *out, tg_error *err) {
+    const json_t *value = json_object_get(object, key);
+    *out = false;
+    if (value == NULL || json_is_null(value)) {
+        return TG_OK;
+    }
+    if (!json_is_boolean(value)) {
+        return tg__fail(err, TG_ERR_INVALID, "%s must be true or false", key);
+    }
+    *out = json_is_true(value);
+    return TG_OK;
+}
+
+/* The output cap, from the route's field(s). */
+static tg_status read_output_cap(tg__request_info *info, const json_t *body, tg_error *err) {
+    int64_t a = TG_NONE, b = TG_NONE;
+    tg_status status = TG_OK;
+    switch (info->route) {
+    case TG__ROUTE_OPENAI_CHAT:
+        status = read_count(body, "max_completion_tokens", TG__USAGE_COUNT_MAX, &a, err);
+        if (status == TG_OK) {
+            status = read_count(body, "max_tokens", TG__USAGE_COUNT_MAX, &b, err);
+        }
+        info->max_output_field = a != TG_NONE   ? "max_completion_tokens"
+                                 : b != TG_NONE ? "max_tokens"
+                                                : NULL;
+        break;
+    case TG__ROUTE_OPENAI_RESPONSES:
+        status = read_count(body, "max_output_tokens", TG__USAGE_COUNT_MAX, &a, err);
+        info->max_output_field = a != TG_NONE ? "max_output_tokens" : NULL;
+        break;
+    case TG__ROUTE_OPENAI_COMPLETIONS:
+    case TG__ROUTE_ANTHROPIC_MESSAGES:
+        status = read_count(body, "max_tokens", TG__USAGE_COUNT_MAX, &a, err);
+        info->max_output_field = a != TG_NONE ? "max_tokens" : NULL;
+        break;
+    default:
+        break;
+    }
+    info->max_output_tokens = a > b ? a : b;
+    return status;
+}
+
+static tg_status read_choices(tg__request_info *info, const json_t *body, tg_error *err) {
+    int64_t n = TG_NONE, best_of = TG_NONE;
+    tg_status status = TG_OK;
+    if (info->route == TG__ROUTE_OPENAI_CHAT || info->route == TG__ROUTE_OPENAI_COMPLETIONS) {
+        status = read_count(body, "n", TG__REQUEST_CHOICES_MAX, &n, err);
+    }
+    if (status == TG_OK && info->route == TG__ROUTE_OPENAI_COMPLETIONS) {
+        status = read_count(body, "best_of", TG__REQUEST_CHOICES_MAX, &best_of, err);
+    }
+    int64_t choices = n > best_of ? n : best_of;
+    info->choices = choices > 1 ? choices : 1;
+    return status;
+}
+
+static tg_status read_info(tg__request_info *info, const json_t *body, tg_error *err) {
+    const json_t *model = json_object_get(body, "model");
+    if (model != NULL && (!json_is_string(model) || json_string_length(model) == 0 ||
+                          json_string_length(model) >= TG_NAME_SIZE_MAX)) {
+        return tg__fail(err, TG_ERR_INVALID, "model must be a name of 1 to %d bytes",
+                        TG_NAME_SIZE_MAX - 1);
+    }
+    if (model == NULL && tg__route_metered(info->route)) {
+        return tg__fail(err, TG_ERR_INVALID, "model is required");
+    }
+    if (model != NULL) {
+        memcpy(info->model, json_string_value(model), json_string_length(model) + 1);
+    }
+    tg_status status = read_flag(body, "stream", &info->stream, err);
+    const json_t *options = json_object_get(body, "stream_options");
+    if (status == TG_OK && options != NULL && !json_is_null(options)) {
+        status = json_is_object(options)
+                     ? read_flag(options, "include_usage", &info->stream_usage, err)
+                     : tg__fail(err, TG_ERR_INVALID, "stream_options must be an object");
+    }
+    if (status == TG_OK) {
+        status = read_output_cap(info, body, err);
+    }
+    if (status == TG_OK) {
+        status = read_choices(info, body, err);
+    }
+    if (status == TG_OK) {
+        info->prompt_tokens_estimate = tg__prompt_tokens_estimate(info->route, info->model, body);
+    }
+    return status;
+}
+
+tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__request *out,
+                            tg_error *err) {
+    if (size > TG__REQUEST_BODY_SIZE_MAX) {
+        return tg__fail(err, TG_ERR_FULL, "request body larger than %d bytes",
+                        TG__REQUEST_BODY_SIZE_MAX);
+    }
+    json_error_t json_err;
+    json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &json_err);
+    if (root == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "request body is not valid JSON: %s", json_err.text);
+    }
+    tg__request request = {.body = root, .info = {.route = route}};
+    tg_status status = json_is_object(root)
+                           ? read_info(&request.info, root, err)
+                           : tg__fail(err, TG_ERR_INVALID, "request body must be a JSON object");
+    if (status != TG_OK) {
+        json_decref(root);
+        return status;
+    }
+    *out = request;
+    return TG_OK;
+}
+
+void tg__request_free(tg__request *request) {
+    if (request != NULL) {
+        json_decref(request->body);
+        request->body = NULL;
+    }
+}
+
+static int64_t smaller_known(int64_t a, int64_t b) {
+    if (a <= 0) {
+        return b;
+    }
+    return b > 0 && b < a ? b : a;
+}
+
+int64_t tg__request_output_bound(const tg__request_info *info, const tg__model_price *price) {
+    if (info->route == TG__ROUTE_OPENAI_EMBEDDINGS || !tg__route_metered(info->route)) {
+        return 0;
+    }
+    int64_t per_choice = smaller_known(price->max_output_tokens, price->context_window_tokens);
+    if (info->max_output_tokens != TG_NONE) {
+        per_choice = per_choice > 0 && per_choice < info->max_output_tokens
+                         ? per_choice
+                         : info->max_output_tokens;
+    }
+    if (per_choice < 0 || (per_choice == 0 && info->max_output_tokens == TG_NONE)) {
+        return -1;
+    }
+    if (per_choice > TG__USAGE_COUNT_MAX / info->choices) {
+        return TG__USAGE_COUNT_MAX;
+    }
+    return per_choice * info->choices;
+}
+
+tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_price *price,
+                                 int64_t *cost_micros_out, tg_error *err) {
+    int64_t output = tg__request_output_bound(info, price);
+    if (output < 0) {
+        return tg__fail(err, TG_ERR_RANGE,
+                        "the request sets no output limit and model %s has no known maximum: "
+                        "set %s",
+                        info->model,
+                        info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens"
+                                                                  : "max_tokens");
+    }
+    tg_status status =
+        tg__cost_worst_case(price, info->prompt_tokens_estimate, output, cost_micros_out);
+    if (status != TG_OK) {
+        return tg__fail(err, status, "the worst-case cost of this call is out of range");
+    }
+    return TG_OK;
+}
+
+static tg_status set_integer(json_t *body, const char *key, int64_t value) {
+    return json_object_set_new(body, key, json_integer(value)) == 0 ? TG_OK : TG_ERR_NOMEM;
+}
+
+tg_status tg__request_set_max_output(tg__request *request, int64_t tokens) {
+    tg__request_info *info = &request->info;
+    const char *field;
+    tg_status status = TG_OK;
+    switch (info->route) {
+    case TG__ROUTE_OPENAI_CHAT: {
+        /* Lower max_tokens too when present; keep it alone when the client used only it. */
+        const json_t *legacy_value = json_object_get(request->body, "max_tokens");
+        bool legacy = legacy_value != NULL && !json_is_null(legacy_value);
+        bool only_legacy = legacy && info->max_output_field != NULL &&
+                           strcmp(info->max_output_field, "max_tokens") == 0;
+        if (legacy) {
+            status = set_integer(request->body, "max_tokens", tokens); /* frees legacy_value */
+        }
+        field = only_legacy ? "max_tokens" : "max_completion_tokens";
+        break;
+    }
+    case TG__ROUTE_OPENAI_RESPONSES:
+        field = "max_output_tokens";
+        break;
+    case TG__ROUTE_OPENAI_COMPLETIONS:
+    case TG__ROUTE_ANTHROPIC_MESSAGES:
+        field = "max_tokens";
+        break;
+    default:
+        return TG_ERR_INVALID;
+    }
+    if (status == TG_OK) {
+        status = set_integer(request->body, field, tokens);
+    }
+    if (status == TG_OK) {
+        info->max_output_tokens = tokens;
+        info->max_output_field = field;
+        request->changed = true;
+    }
+    return status;
+}
+
+tg_status tg__request_set_model(tg__request *request, const char *model) {
+    size_t size = strlen(model);
+    if (size == 0 || size >= TG_NAME_SIZE_MAX) {
+        return TG_ERR_INVALID;
+    }
+    if (json_object_set_new(request->body, "model", json_string(model)) != 0) {
+        return TG_ERR_NOMEM;
+    }
+    memcpy(request->info.model, model, size + 1);
+    request->changed = true;
+    return TG_OK;
+}
+
+tg_status tg__request_ensure_stream_usage(tg__request *request) {
+    tg__route route = request->info.route;
+    if (!request->info.stream ||
+        (route != TG__ROUTE_OPENAI_CHAT && route != TG__ROUTE_OPENAI_COMPLETIONS) ||
+        request->info.stream_usage) {
+        return TG_OK;
+    }
+    json_t *options = json_object_get(request->body, "stream_options");
+    if (!json_is_object(options)) {
+        options = json_object();
+        if (options == NULL || json_object_set_new(request->body, "stream_options", options) != 0) {
+            return TG_ERR_NOMEM;
+        }
+    }
+    if (json_object_set_new(options, "include_usage", json_true()) != 0) {
+        return TG_ERR_NOMEM;
+    }
+    request->changed = true;
+    return TG_OK;
+}
+
+tg_status tg__request_serialize(const tg__request *request, char **body_out, size_t *size_out) {
+    char *text = json_dumps(request->body, JSON_COMPACT);
+    if (text == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    *body_out = text;
+    *size_out = strlen(text);
+    return TG_OK;
+}

@@ -1,0 +1,87 @@
+/*
+ * stream: follows a streamed LLM response event by event (after the SSE parser
+ * has split it), so the proxy knows at every moment how much output has gone
+ * by, what the provider reported, and how to end the stream cleanly.
+ *
+ * Counting: providers report usage at the end (OpenAI with
+ * stream_options.include_usage, the Responses API in response.completed) or as
+ * running totals (Anthropic's message_start and message_delta). Until then, and
+ * when a stream breaks before it, output is estimated from the streamed text
+ * (tg__usage_output_estimate) and the input from the request; a charge that uses
+ * an estimate is marked estimated.
+ *
+ * Ending: tg__stream_write_end writes the events a provider itself would send at
+ * an output limit, so the official SDKs finish without error: OpenAI chat a last
+ * chunk per open choice with finish_reason "length" (and the usage chunk when
+ * the client asked for it), then "data: [DONE]"; Responses a response.incomplete
+ * carrying the output so far; Anthropic content_block_stop for an open block,
+ * message_delta with stop_reason "max_tokens", and message_stop.
+ */
+#ifndef TG_PROXY_STREAM_H
+#define TG_PROXY_STREAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/buf.h"
+#include "proxy/cost.h"
+#include "proxy/sse.h"
+#include "proxy/wire.h"
+#include "tollgate.h"
+
+#define TG__STREAM_CHOICES_MAX 128                     /* OpenAI choices (n) followed */
+#define TG__STREAM_SNAPSHOT_SIZE_MAX (8 * 1024 * 1024) /* Responses output text kept */
+
+typedef struct {
+    tg__route route;                         /* how to read the events */
+    bool client_wants_usage;                 /* OpenAI: the client asked for the usage chunk */
+    tg__usage reported;                      /* what the provider reported so far */
+    bool input_reported;                     /* reported holds the real input counts */
+    bool output_final;                       /* reported holds the final output counts */
+    int64_t text_bytes;                      /* output text streamed so far */
+    int64_t text_events;                     /* events that carried output text */
+    bool started;                            /* the provider's first event arrived */
+    bool finished;                           /* its last event arrived, or an ending was written */
+    bool failed;                             /* it sent an error event */
+    char id[128];                            /* the upstream's id for the call, "" unknown */
+    char model[TG_NAME_SIZE_MAX];            /* the model as reported (else as requested) */
+    int64_t created;                         /* OpenAI "created" (Unix seconds), 0 unknown */
+    uint8_t choices[TG__STREAM_CHOICES_MAX]; /* OpenAI: 0 unseen, 1 open, 2 finished */
+    int64_t sequence_number;                 /* Responses: the last seen, -1 none */
+    int64_t open_block;                      /* Anthropic: started, unstopped block, -1 none */
+    json_t *snapshot;                        /* Responses: the response so far; owned */
+    int64_t snapshot_bytes;                  /* text appended to the snapshot */
+} tg__stream;
+
+/* Starts following a stream of `route`, for `model` as requested. */
+void tg__stream_init(tg__stream *stream, tg__route route, const char *model,
+                     bool client_wants_usage);
+
+/*
+ * Reads one event from the upstream. *forward (may be NULL) is set false for an
+ * event the client must not see: the usage-only chunk the proxy asked for on
+ * the client's behalf. Data that is not JSON is forwarded and otherwise ignored
+ * (the client's SDK will report it). TG_ERR_NOMEM only.
+ */
+tg_status tg__stream_event(tg__stream *stream, const tg__sse_event *event, bool *forward);
+
+/* Output tokens so far: reported when final, else the larger of report and estimate. */
+int64_t tg__stream_output_tokens(const tg__stream *stream);
+
+/* The usage to charge now (see the header comment); estimated parts marked. */
+void tg__stream_usage(const tg__stream *stream, int64_t prompt_tokens_estimate, tg__usage *out);
+
+/*
+ * Appends to `out` the events that end the stream now in the provider's own
+ * format, reporting `usage` (now_ms dates events when the upstream sent none).
+ * Does nothing when the stream already finished; marks it finished. On an error
+ * `out` may hold part of the ending. TG_ERR_FULL (out's limit), TG_ERR_NOMEM.
+ */
+tg_status tg__stream_write_end(tg__stream *stream, const tg__usage *usage, int64_t now_ms,
+                               tg__buf *out);
+
+/* Frees what the stream holds. NULL is a no-op. */
+void tg__stream_free(tg__stream *stream);
+
+#endif

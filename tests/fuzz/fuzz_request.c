@@ -1,0 +1,67 @@
+/*
+ * fuzz_request: request bodies of every route. A body that parses must give a
+ * worst case or a clear error, survive every rewrite, and serialize to a body
+ * that parses again to the same model, cap and stream flag.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/plan.h"
+#include "proxy/request.h"
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void exercise(tg__route route, const char *bytes, size_t size) {
+    tg__request request;
+    if (tg__request_parse(route, bytes, size, &request, NULL) != TG_OK) {
+        return;
+    }
+    tg__model_price price;
+    tg__model_price_init(&price);
+    tg__model_price_set(&price, TG__UNIT_INPUT, 2500000);
+    tg__model_price_set(&price, TG__UNIT_OUTPUT, 10000000);
+    price.context_window_tokens = 128000;
+    FUZZ_CHECK(request.info.prompt_tokens_estimate >= 0 && request.info.choices >= 1);
+    int64_t worst = -1;
+    if (tg__request_worst_case(&request.info, &price, &worst, NULL) == TG_OK) {
+        FUZZ_CHECK(worst >= 0);
+    }
+    tg__plan plan;
+    tg__plan_options lower = {.policy = TG__OVER_LOWER, .min_output_tokens = 1};
+    if (tg__plan_make(&request.info, &price, 5000, &lower, &plan, NULL) == TG_OK &&
+        plan.action == TG__PLAN_LOWERED) {
+        FUZZ_CHECK(plan.worst_case_micros <= 5000);
+        FUZZ_CHECK(tg__plan_apply(&plan, &request) == TG_OK);
+    }
+    (void)tg__request_ensure_stream_usage(&request);
+    char *text = NULL;
+    size_t text_size = 0;
+    if (tg__request_serialize(&request, &text, &text_size) == TG_OK) {
+        tg__request again;
+        FUZZ_CHECK(tg__request_parse(route, text, text_size, &again, NULL) == TG_OK);
+        FUZZ_CHECK(strcmp(again.info.model, request.info.model) == 0);
+        FUZZ_CHECK(again.info.max_output_tokens == request.info.max_output_tokens);
+        FUZZ_CHECK(again.info.stream == request.info.stream);
+        tg__request_free(&again);
+        free(text);
+    }
+    tg__request_free(&request);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 1 << 20) {
+        return 0;
+    }
+    for (int route = 0; route < TG__ROUTE_COUNT; route++) {
+        exercise((tg__route)route, (const char *)data, size);
+    }
+    return 0;
+}

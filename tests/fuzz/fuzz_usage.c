@@ -1,0 +1,46 @@
+/*
+ * fuzz_usage: usage read from response bodies. Whatever is read must be counts
+ * in range, and pricing them must give a cost or a range error, never a crash
+ * or a negative charge.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "proxy/usage.h"
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 1 << 20) {
+        return 0;
+    }
+    static const tg__route ROUTES[] = {TG__ROUTE_OPENAI_CHAT, TG__ROUTE_OPENAI_RESPONSES,
+                                       TG__ROUTE_OPENAI_EMBEDDINGS, TG__ROUTE_ANTHROPIC_MESSAGES};
+    tg__model_price price;
+    tg__model_price_init(&price);
+    for (int u = 0; u < TG__UNIT_COUNT; u++) {
+        tg__model_price_set(&price, (tg__unit)u, 1000000 * (u + 1));
+    }
+    for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
+        tg__usage usage;
+        if (tg__usage_from_body(ROUTES[r], (const char *)data, size, &usage, NULL) != TG_OK) {
+            continue;
+        }
+        for (int u = 0; u < TG__UNIT_COUNT; u++) {
+            FUZZ_CHECK(usage.counts[u] >= 0 && usage.counts[u] <= 4 * TG__USAGE_COUNT_MAX);
+        }
+        int64_t cost = -1;
+        tg_status status = tg__cost_micros(&price, &usage, &cost);
+        FUZZ_CHECK(status == TG_ERR_RANGE || (status == TG_OK && cost >= 0));
+        json_t *json = tg__usage_to_json(ROUTES[r], &usage);
+        json_decref(json);
+    }
+    return 0;
+}

@@ -1,0 +1,315 @@
+/*
+ * test_proxy_request: reading requests of every route (model, stream, output
+ * cap in each field, choices), refusing malformed or ambiguous ones, the output
+ * bound and worst case, the prompt estimate, the rewrites (cap, model, stream
+ * usage), and the refuse / lower / switch plans.
+ */
+#include "proxy/estimate.h"
+#include "proxy/plan.h"
+#include "proxy/request.h"
+#include "proxy_fixture.h"
+
+static tg__request parse(tg__route route, const char *body) {
+    tg__request r;
+    tg_error err = {0};
+    if (tg__request_parse(route, body, strlen(body), &r, &err) != TG_OK) {
+        print_error("%s\n", err.message);
+        fail();
+    }
+    return r;
+}
+
+static tg__model_price price_gpt4o(void) {
+    tg__model_price p;
+    tg__model_price_init(&p);
+    tg__model_price_set(&p, TG__UNIT_INPUT, 2500000);
+    tg__model_price_set(&p, TG__UNIT_CACHE_READ, 1250000);
+    tg__model_price_set(&p, TG__UNIT_OUTPUT, 10000000);
+    p.context_window_tokens = 128000;
+    p.max_output_tokens = 16384;
+    return p;
+}
+
+static void test_request_fields(void **state) {
+    (void)state;
+    tg__request r = parse(TG__ROUTE_OPENAI_CHAT,
+                          "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+                          "\"hi\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                          "\"max_completion_tokens\":500,\"max_tokens\":300,\"n\":3}");
+    assert_string_equal(r.info.model, "gpt-4o");
+    assert_true(r.info.stream);
+    assert_true(r.info.stream_usage);
+    assert_i64(r.info.max_output_tokens, 500); /* the larger of the two */
+    assert_string_equal(r.info.max_output_field, "max_completion_tokens");
+    assert_i64(r.info.choices, 3);
+    assert_false(r.changed);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_OPENAI_RESPONSES,
+              "{\"model\":\"o3\",\"input\":\"hi\",\"max_output_tokens\":null}");
+    assert_i64(r.info.max_output_tokens, TG_NONE);
+    assert_null(r.info.max_output_field);
+    assert_false(r.info.stream);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_OPENAI_COMPLETIONS,
+              "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"x\",\"max_tokens\":16,\"n\":2,"
+              "\"best_of\":5}");
+    assert_i64(r.info.choices, 5); /* best_of are all generated and billed */
+    assert_i64(r.info.max_output_tokens, 16);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_ANTHROPIC_MESSAGES,
+              "{\"model\":\"claude-sonnet-4-0\",\"max_tokens\":1024,\"messages\":[]}");
+    assert_i64(r.info.max_output_tokens, 1024);
+    assert_string_equal(r.info.max_output_field, "max_tokens");
+    assert_i64(r.info.choices, 1);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_ANTHROPIC_COUNT, "{\"messages\":[]}"); /* not metered: model optional */
+    assert_string_equal(r.info.model, "");
+    tg__request_free(&r);
+    tg__request_free(NULL);
+}
+
+static void test_request_refused(void **state) {
+    (void)state;
+    const struct {
+        tg__route route;
+        const char *body, *why;
+    } bad[] = {
+        {TG__ROUTE_OPENAI_CHAT, "", "not valid JSON"},
+        {TG__ROUTE_OPENAI_CHAT, "[1]", "JSON object"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"messages\":[]}", "model is required"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"\"}", "model must be"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":7}", "model must be"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"max_tokens\":-1}", "max_tokens"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"max_tokens\":\"100\"}", "max_tokens"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"max_tokens\":1.5}", "max_tokens"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"n\":129}", "n must"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"stream\":\"yes\"}", "stream must"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"stream_options\":1}", "stream_options"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"a\",\"max_tokens\":5,\"max_tokens\":99999}",
+         "duplicate"},
+        {TG__ROUTE_ANTHROPIC_MESSAGES, "{\"model\":\"a\",\"max_tokens\":1e9}", "max_tokens"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg__request r = {.body = NULL};
+        tg_error err = {0};
+        tg_status status =
+            tg__request_parse(bad[i].route, bad[i].body, strlen(bad[i].body), &r, &err);
+        if (status != TG_ERR_INVALID || r.body != NULL || strstr(err.message, bad[i].why) == NULL) {
+            print_error("case %zu: %s \"%s\", expected about \"%s\"\n", i, tg_status_str(status),
+                        err.message, bad[i].why);
+            fail();
+        }
+    }
+}
+
+static void test_output_bound_and_worst_case(void **state) {
+    (void)state;
+    tg__model_price p = price_gpt4o();
+    tg__request r = parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[]}");
+    assert_i64(tg__request_output_bound(&r.info, &p), 16384); /* the model's maximum */
+    p.max_output_tokens = 0;
+    assert_i64(tg__request_output_bound(&r.info, &p), 128000); /* else its context window */
+    p.context_window_tokens = 0;
+    assert_i64(tg__request_output_bound(&r.info, &p), -1); /* nothing bounds it */
+    int64_t cost = 0;
+    tg_error err = {0};
+    assert_status(tg__request_worst_case(&r.info, &p, &cost, &err), TG_ERR_RANGE);
+    assert_contains(err.message, "max_tokens");
+    tg__request_free(&r);
+    p = price_gpt4o();
+    r = parse(TG__ROUTE_OPENAI_CHAT,
+              "{\"model\":\"gpt-4o\",\"messages\":[],\"max_tokens\":100000,\"n\":2}");
+    assert_i64(tg__request_output_bound(&r.info, &p), 2 * 16384); /* the smaller, per choice */
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[],\"max_tokens\":100}");
+    assert_i64(tg__request_output_bound(&r.info, &p), 100);
+    int64_t prompt = r.info.prompt_tokens_estimate;
+    assert_ok(tg__request_worst_case(&r.info, &p, &cost, NULL));
+    assert_i64(cost, (prompt * 2500000 + 100 * 10000000 + 999999) / 1000000);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_OPENAI_EMBEDDINGS, "{\"model\":\"e\",\"input\":[[1,2,3],[4,5]]}");
+    assert_i64(tg__request_output_bound(&r.info, &p), 0);
+    assert_i64(r.info.prompt_tokens_estimate, 5 + TG__ESTIMATE_FIXED_TOKENS + 2 * 4);
+    tg__request_free(&r);
+}
+
+static void test_prompt_estimate(void **state) {
+    (void)state;
+    /* 400 bytes of text: 100 tokens, +10%, + fixed, + 1 message. */
+    char body[1024];
+    char text[401];
+    memset(text, 'a', 400);
+    text[400] = '\0';
+    snprintf(
+        body, sizeof body,
+        "{\"model\":\"m\",\"metadata\":{\"ignored\":\"%s\"},\"messages\":[{\"content\":\"%s\"}]}",
+        text, text);
+    json_t *json = json_loads(body, 0, NULL);
+    int64_t tokens = tg__prompt_tokens_estimate(TG__ROUTE_OPENAI_CHAT, "m", json);
+    int64_t keys = (int64_t)strlen("content");
+    int64_t text_tokens = (400 + keys + 3) / 4;
+    assert_i64(tokens, text_tokens + (text_tokens * 10 + 99) / 100 + 16 + 4);
+    json_decref(json);
+    /* An image counts a fixed amount, not its base64 bytes. */
+    json = json_loads("{\"messages\":[{\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":"
+                      "\"data:image/png;base64,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}]}]}",
+                      0, NULL);
+    tokens = tg__prompt_tokens_estimate(TG__ROUTE_OPENAI_CHAT, "m", json);
+    assert_i64(tokens, 16 + 4 + TG__ESTIMATE_MEDIA_TOKENS + (7 + 3) / 4 + 1);
+    json_decref(json);
+}
+
+static void test_rewrites(void **state) {
+    (void)state;
+    tg__request r =
+        parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"temperature\":0.7,\"messages\":[],"
+                                     "\"max_tokens\":900,\"stream\":true}");
+    assert_ok(tg__request_set_max_output(&r, 250));
+    assert_ok(tg__request_ensure_stream_usage(&r));
+    assert_false(r.info.stream_usage); /* the client's own wish is kept */
+    assert_ok(tg__request_set_model(&r, "gpt-4o-mini"));
+    assert_status(tg__request_set_model(&r, ""), TG_ERR_INVALID);
+    assert_true(r.changed);
+    char *text;
+    size_t size;
+    assert_ok(tg__request_serialize(&r, &text, &size));
+    assert_i64(size, strlen(text));
+    /* Key order kept; max_tokens (the field the client used) lowered in place. */
+    assert_string_equal(text, "{\"model\":\"gpt-4o-mini\",\"temperature\":0.69999999999999996,"
+                              "\"messages\":[],\"max_tokens\":250,\"stream\":true,"
+                              "\"stream_options\":{\"include_usage\":true}}");
+    free(text);
+    tg__request_free(&r);
+    /* A chat request without a cap gets max_completion_tokens; others their field. */
+    const struct {
+        tg__route route;
+        const char *body, *expected;
+    } caps[] = {
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"m\"}",
+         "{\"model\":\"m\",\"max_completion_tokens\":9}"},
+        {TG__ROUTE_OPENAI_CHAT, "{\"model\":\"m\",\"max_completion_tokens\":50,\"max_tokens\":60}",
+         "{\"model\":\"m\",\"max_completion_tokens\":9,\"max_tokens\":9}"},
+        {TG__ROUTE_OPENAI_RESPONSES, "{\"model\":\"m\"}",
+         "{\"model\":\"m\",\"max_output_tokens\":9}"},
+        {TG__ROUTE_OPENAI_COMPLETIONS, "{\"model\":\"m\"}", "{\"model\":\"m\",\"max_tokens\":9}"},
+        {TG__ROUTE_ANTHROPIC_MESSAGES, "{\"model\":\"m\",\"max_tokens\":4096}",
+         "{\"model\":\"m\",\"max_tokens\":9}"},
+    };
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        r = parse(caps[i].route, caps[i].body);
+        assert_ok(tg__request_set_max_output(&r, 9));
+        assert_i64(r.info.max_output_tokens, 9);
+        assert_ok(tg__request_serialize(&r, &text, &size));
+        assert_string_equal(text, caps[i].expected);
+        free(text);
+        tg__request_free(&r);
+    }
+    /* Stream usage only where it exists, and kept when the client set it. */
+    r = parse(TG__ROUTE_OPENAI_CHAT,
+              "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    assert_ok(tg__request_ensure_stream_usage(&r));
+    assert_false(r.changed);
+    tg__request_free(&r);
+    r = parse(TG__ROUTE_ANTHROPIC_MESSAGES, "{\"model\":\"m\",\"stream\":true}");
+    assert_ok(tg__request_ensure_stream_usage(&r));
+    assert_false(r.changed);
+    tg__request_free(&r);
+}
+
+static void test_plans(void **state) {
+    (void)state;
+    tg__model_price p = price_gpt4o();
+    tg__model_price mini;
+    tg__model_price_init(&mini);
+    tg__model_price_set(&mini, TG__UNIT_INPUT, 150000);
+    tg__model_price_set(&mini, TG__UNIT_OUTPUT, 600000);
+    mini.max_output_tokens = 16384;
+    tg__request r =
+        parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[],\"max_tokens\":1000}");
+    int64_t full;
+    assert_ok(tg__request_worst_case(&r.info, &p, &full, NULL));
+    tg__plan plan;
+    tg__plan_options refuse = {.policy = TG__OVER_REFUSE};
+    assert_ok(tg__plan_make(&r.info, &p, full, &refuse, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_AS_IS); /* it fits after all */
+    assert_string_equal(plan.header, "");
+    assert_ok(tg__plan_make(&r.info, &p, full - 1, &refuse, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_REFUSED);
+    assert_i64(plan.worst_case_micros, full);
+    /* Lower: the largest cap that fits. */
+    tg__plan_options lower = {.policy = TG__OVER_LOWER, .min_output_tokens = 50};
+    assert_ok(tg__plan_make(&r.info, &p, 5000, &lower, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_LOWERED);
+    assert_true(plan.worst_case_micros <= 5000);
+    assert_true(plan.max_output_tokens > 400 && plan.max_output_tokens < 500);
+    int64_t one_more;
+    assert_ok(tg__cost_worst_case(&p, r.info.prompt_tokens_estimate, plan.max_output_tokens + 1,
+                                  &one_more));
+    assert_true(one_more > 5000);
+    assert_contains(plan.header, "lowered max_tokens to ");
+    assert_ok(tg__plan_apply(&plan, &r));
+    assert_i64(r.info.max_output_tokens, plan.max_output_tokens);
+    /* Below the minimum: refused. */
+    assert_ok(tg__plan_make(&r.info, &p, 200, &lower, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_REFUSED);
+    tg__request_free(&r);
+    /* Switch: the cheaper model, with its cap when it fits in full. */
+    r = parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[],\"max_tokens\":1000}");
+    tg__plan_options sw = {
+        .policy = TG__OVER_SWITCH, .switch_model = "gpt-4o-mini", .switch_price = &mini};
+    assert_ok(tg__plan_make(&r.info, &p, 1000, &sw, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_SWITCHED);
+    assert_string_equal(plan.model, "gpt-4o-mini");
+    assert_i64(plan.max_output_tokens, TG_NONE);
+    assert_string_equal(plan.header, "switched model gpt-4o to gpt-4o-mini");
+    assert_ok(tg__plan_apply(&plan, &r));
+    assert_string_equal(r.info.model, "gpt-4o-mini");
+    assert_i64(r.info.max_output_tokens, 1000);
+    /* ... and lowered on the cheaper model too when needed. */
+    assert_ok(tg__plan_make(&r.info, &p, 100, &sw, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_SWITCHED);
+    assert_true(plan.max_output_tokens > 0 && plan.max_output_tokens < 1000);
+    assert_true(plan.worst_case_micros <= 100);
+    tg__plan_options broken = {.policy = TG__OVER_SWITCH};
+    assert_status(tg__plan_make(&r.info, &p, 100, &broken, &plan, NULL), TG_ERR_INVALID);
+    tg__request_free(&r);
+    /* A request without a cap on a model without limits: lower gives it one. */
+    tg__model_price open = price_gpt4o();
+    open.max_output_tokens = open.context_window_tokens = 0;
+    r = parse(TG__ROUTE_OPENAI_RESPONSES, "{\"model\":\"x\",\"input\":\"hi\"}");
+    assert_ok(tg__plan_make(&r.info, &open, 10000, &lower, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_LOWERED);
+    assert_contains(plan.header, "max_output_tokens");
+    assert_ok(tg__plan_make(&r.info, &open, 10000, &refuse, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_REFUSED);
+    assert_i64(plan.worst_case_micros, TG_NONE);
+    tg__request_free(&r);
+}
+
+static void test_routes(void **state) {
+    (void)state;
+    tg__route route;
+    assert_ok(tg__route_find("POST", "/v1/chat/completions", &route));
+    assert_int_equal(route, TG__ROUTE_OPENAI_CHAT);
+    assert_ok(tg__route_find("POST", "/v1/messages/count_tokens", &route));
+    assert_int_equal(tg__route_wire(route), TG__WIRE_ANTHROPIC);
+    assert_false(tg__route_metered(route));
+    assert_ok(tg__route_find("GET", "/v1/models", &route));
+    assert_string_equal(tg__route_name(route), "openai.models");
+    assert_status(tg__route_find("GET", "/v1/chat/completions", &route), TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("POST", "/v1/images/generations", &route), TG_ERR_NOT_FOUND);
+    assert_true(tg__route_metered(TG__ROUTE_ANTHROPIC_MESSAGES));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_fields),
+        cmocka_unit_test(test_request_refused),
+        cmocka_unit_test(test_output_bound_and_worst_case),
+        cmocka_unit_test(test_prompt_estimate),
+        cmocka_unit_test(test_rewrites),
+        cmocka_unit_test(test_plans),
+        cmocka_unit_test(test_routes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,673 @@
+#!/usr/bin/env node
+// fake_llm: a local stand-in for the OpenAI and Anthropic APIs, for Tollgate's proxy
+// tests and benchmarks. It speaks both wire formats as the official SDKs expect them
+// (tests/upstream/fake_llm.test.js proves it with the real `openai` and
+// `@anthropic-ai/sdk` packages): response headers, JSON bodies, SSE framing and event
+// order, usage fields (cached, cache-write and reasoning tokens), errors in each
+// provider's shape, slow and broken streams. Node built-ins only.
+//
+// Routes: POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings,
+// GET /v1/models; POST /v1/messages, /v1/messages/count_tokens. Test helpers:
+// GET /_fake/requests (what it received, newest last), DELETE /_fake/requests.
+//
+// Behaviour per request, from headers (forwarded by the proxy) or, for clients that
+// cannot set headers, from special model names:
+//   x-fake-output-tokens: N    tokens to generate (default 12), one word each; a
+//                              smaller max_tokens / max_output_tokens truncates
+//   x-fake-input-tokens: N     prompt tokens to report (default: request text / 4)
+//   x-fake-cached-tokens: N    of those, read from cache (OpenAI cached_tokens,
+//                              Anthropic cache_read_input_tokens)
+//   x-fake-cache-write-tokens: N  Anthropic cache_creation_input_tokens
+//   x-fake-reasoning-tokens: N extra hidden reasoning tokens (OpenAI)
+//   x-fake-usage: none         report no usage at all
+//   x-fake-delay-ms: N         wait N ms before each streamed event (slow streams)
+//   x-fake-first-byte-ms: N    wait N ms before answering
+//   x-fake-error: STATUS       answer with the provider's error for STATUS
+//   x-fake-error-after: N      streams: send an error event after N text events
+//   x-fake-drop-after: N       streams: cut the connection after N text events
+//   x-fake-hang: 1             never answer (timeouts)
+//   models "fake-error-STATUS", "fake-hang", "fake-slow" (100 ms per event),
+//   "fake-no-usage", "fake-unknown" (404 model not found)
+//
+// Use: const { startFakeLlm } = require('./fake_llm.js');
+//      const fake = await startFakeLlm({ port: 0 }); fake.url; fake.requests; await fake.close();
+// or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY]
+//      (prints "fake_llm listening on http://HOST:PORT" once ready).
+'use strict';
+
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+const WORDS = ['Hello', ' from', ' the', ' fake', ' upstream', ',', ' counting', ' tokens', ' one',
+    ' by', ' one', '.'];
+const BODY_SIZE_MAX = 32 * 1024 * 1024;
+
+function randomId(prefix, size = 24) {
+    return prefix + crypto.randomBytes(size).toString('hex').slice(0, size);
+}
+
+function intHeader(req, name, fallback) {
+    const value = req.headers[name];
+    if (value === undefined) {
+        return fallback;
+    }
+    const n = Number.parseInt(value, 10);
+    return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+// All per-request knobs in one place: headers first, then the model name.
+function behaviour(req, body) {
+    const model = typeof body.model === 'string' ? body.model : '';
+    const b = {
+        outputTokens: intHeader(req, 'x-fake-output-tokens', 12),
+        inputTokens: intHeader(req, 'x-fake-input-tokens', null),
+        cachedTokens: intHeader(req, 'x-fake-cached-tokens', 0),
+        cacheWriteTokens: intHeader(req, 'x-fake-cache-write-tokens', 0),
+        reasoningTokens: intHeader(req, 'x-fake-reasoning-tokens', 0),
+        usage: req.headers['x-fake-usage'] !== 'none' && model !== 'fake-no-usage',
+        delayMs: intHeader(req, 'x-fake-delay-ms', model === 'fake-slow' ? 100 : 0),
+        firstByteMs: intHeader(req, 'x-fake-first-byte-ms', 0),
+        error: intHeader(req, 'x-fake-error', null),
+        errorAfter: intHeader(req, 'x-fake-error-after', null),
+        dropAfter: intHeader(req, 'x-fake-drop-after', null),
+        hang: req.headers['x-fake-hang'] === '1' || model === 'fake-hang',
+    };
+    const m = /^fake-error-(\d{3})$/.exec(model);
+    if (m && b.error === null) {
+        b.error = Number(m[1]);
+    }
+    if (model === 'fake-unknown' && b.error === null) {
+        b.error = 404;
+    }
+    return b;
+}
+
+// Prompt tokens the fake reports: a deterministic count of the request's text.
+function countInputTokens(body) {
+    let bytes = 0;
+    const walk = (v) => {
+        if (typeof v === 'string') {
+            bytes += Buffer.byteLength(v);
+        } else if (Array.isArray(v)) {
+            v.forEach(walk);
+        } else if (v && typeof v === 'object') {
+            Object.values(v).forEach(walk);
+        }
+    };
+    for (const key of ['messages', 'system', 'input', 'prompt', 'instructions', 'tools']) {
+        walk(body[key]);
+    }
+    return Math.max(1, Math.ceil(bytes / 4));
+}
+
+function tokensOut(b, cap) {
+    const limit = typeof cap === 'number' && cap >= 0 ? cap : Infinity;
+    const count = Math.min(b.outputTokens, limit);
+    const words = [];
+    for (let i = 0; i < count; i++) {
+        words.push(WORDS[i % WORDS.length]);
+    }
+    return { words, truncated: b.outputTokens > limit };
+}
+
+// ---- Provider-shaped errors ------------------------------------------------------------
+
+const OPENAI_ERRORS = {
+    400: ['invalid_request_error', null], 401: ['invalid_request_error', 'invalid_api_key'],
+    403: ['invalid_request_error', 'unsupported_country_region_territory'],
+    404: ['invalid_request_error', 'model_not_found'], 429: ['requests', 'rate_limit_exceeded'],
+    500: ['server_error', null], 503: ['server_error', null],
+};
+const ANTHROPIC_ERRORS = {
+    400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error',
+    403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large',
+    429: 'rate_limit_error', 500: 'api_error', 504: 'timeout_error', 529: 'overloaded_error',
+};
+
+function openaiError(status, message, code) {
+    const [type, defaultCode] = OPENAI_ERRORS[status] || [status >= 500 ? 'server_error' : 'invalid_request_error', null];
+    return { error: { message, type, param: null, code: code === undefined ? defaultCode : code } };
+}
+
+function anthropicError(status, message, requestId) {
+    const type = ANTHROPIC_ERRORS[status] || (status >= 500 ? 'api_error' : 'invalid_request_error');
+    return { type: 'error', error: { type, message }, request_id: requestId };
+}
+
+// ---- Responses and headers ---------------------------------------------------------------
+
+function commonHeaders(wire, requestId) {
+    if (wire === 'anthropic') {
+        return {
+            'request-id': requestId,
+            'anthropic-organization-id': '00000000-0000-4000-8000-000000000000',
+            'anthropic-ratelimit-requests-limit': '4000',
+            'anthropic-ratelimit-requests-remaining': '3999',
+        };
+    }
+    return {
+        'x-request-id': requestId,
+        'openai-organization': 'fake-org',
+        'openai-processing-ms': '1',
+        'openai-version': '2020-10-01',
+        'x-ratelimit-limit-requests': '10000',
+        'x-ratelimit-remaining-requests': '9999',
+    };
+}
+
+function sendJson(ctx, status, payload, extra = {}) {
+    const text = JSON.stringify(payload);
+    ctx.res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        ...commonHeaders(ctx.wire, ctx.requestId),
+        ...extra,
+    });
+    ctx.res.end(text);
+}
+
+function sendError(ctx, status, message) {
+    const extra = status === 429 ? { 'retry-after': '1' } : {};
+    const payload = ctx.wire === 'anthropic' ? anthropicError(status, message, ctx.requestId)
+        : openaiError(status, message);
+    sendJson(ctx, status, payload, extra);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Streams events with the configured delay; stops when the client goes away.
+class EventStream {
+    constructor(ctx) {
+        this.ctx = ctx;
+        this.textEvents = 0;
+        ctx.res.writeHead(200, {
+            'content-type': 'text/event-stream; charset=utf-8',
+            'cache-control': 'no-cache',
+            connection: 'keep-alive',
+            ...commonHeaders(ctx.wire, ctx.requestId),
+        });
+    }
+
+    get closed() {
+        return this.ctx.res.destroyed || this.ctx.res.writableEnded || this.ctx.entry.disconnected;
+    }
+
+    async send(name, data, isText = false) {
+        if (this.closed) {
+            return false;
+        }
+        const b = this.ctx.b;
+        if (b.delayMs > 0) {
+            await sleep(b.delayMs);
+            if (this.closed) {
+                return false;
+            }
+        }
+        if (isText && b.dropAfter !== null && this.textEvents >= b.dropAfter) {
+            this.ctx.entry.dropped = true;
+            this.ctx.res.socket.destroy();
+            return false;
+        }
+        if (isText && b.errorAfter !== null && this.textEvents >= b.errorAfter) {
+            this.sendError();
+            return false;
+        }
+        const payload = typeof data === 'string' ? data : JSON.stringify(data);
+        this.ctx.res.write(name ? `event: ${name}\ndata: ${payload}\n\n` : `data: ${payload}\n\n`);
+        if (isText) {
+            this.textEvents++;
+            this.ctx.entry.textEvents = this.textEvents;
+        }
+        return true;
+    }
+
+    sendError() {
+        const ctx = this.ctx;
+        const message = 'The fake upstream failed mid-stream.';
+        if (ctx.wire === 'anthropic') {
+            ctx.res.write(`event: error\ndata: ${JSON.stringify(anthropicError(529, 'Overloaded', ctx.requestId))}\n\n`);
+        } else if (ctx.route === 'responses') {
+            ctx.res.write(`event: error\ndata: ${JSON.stringify({ type: 'error', code: 'server_error', message, param: null, sequence_number: ctx.sequence++ })}\n\n`);
+        } else {
+            ctx.res.write(`data: ${JSON.stringify(openaiError(500, message))}\n\n`);
+        }
+        ctx.entry.erroredMidStream = true;
+        ctx.res.end();
+    }
+
+    end(tail) {
+        if (!this.closed) {
+            this.ctx.res.end(tail);
+            this.ctx.entry.completed = true;
+        }
+    }
+}
+
+// ---- OpenAI --------------------------------------------------------------------------------
+
+function chatUsage(ctx, completionTokens) {
+    const b = ctx.b;
+    return {
+        prompt_tokens: ctx.inputTokens,
+        completion_tokens: completionTokens + b.reasoningTokens,
+        total_tokens: ctx.inputTokens + completionTokens + b.reasoningTokens,
+        prompt_tokens_details: { cached_tokens: Math.min(b.cachedTokens, ctx.inputTokens), audio_tokens: 0 },
+        completion_tokens_details: {
+            reasoning_tokens: b.reasoningTokens, audio_tokens: 0,
+            accepted_prediction_tokens: 0, rejected_prediction_tokens: 0,
+        },
+    };
+}
+
+async function openaiChat(ctx) {
+    const body = ctx.body;
+    if (!Array.isArray(body.messages)) {
+        return sendError(ctx, 400, "Missing required parameter: 'messages'.");
+    }
+    const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
+    const cap = body.max_completion_tokens ?? body.max_tokens;
+    const { words, truncated } = tokensOut(ctx.b, cap);
+    const finish = truncated ? 'length' : 'stop';
+    const id = randomId('chatcmpl-');
+    const created = Math.floor(Date.now() / 1000);
+    const base = { id, created, model: body.model, system_fingerprint: 'fp_fake', service_tier: 'default' };
+    if (!body.stream) {
+        const choices = [];
+        for (let i = 0; i < n; i++) {
+            choices.push({
+                index: i,
+                message: { role: 'assistant', content: words.join(''), refusal: null, annotations: [] },
+                logprobs: null, finish_reason: finish,
+            });
+        }
+        const reply = { ...base, object: 'chat.completion', choices };
+        if (ctx.b.usage) {
+            reply.usage = chatUsage(ctx, words.length * n);
+        }
+        return sendJson(ctx, 200, reply);
+    }
+    const withUsage = ctx.b.usage && body.stream_options && body.stream_options.include_usage === true;
+    const chunk = (choices) => ({ ...base, object: 'chat.completion.chunk', choices, ...(withUsage ? { usage: null } : {}) });
+    const stream = new EventStream(ctx);
+    for (let i = 0; i < n; i++) {
+        if (!await stream.send(null, chunk([{ index: i, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]))) {
+            return;
+        }
+    }
+    for (const word of words) {
+        for (let i = 0; i < n; i++) {
+            if (!await stream.send(null, chunk([{ index: i, delta: { content: word }, logprobs: null, finish_reason: null }]), true)) {
+                return;
+            }
+        }
+    }
+    for (let i = 0; i < n; i++) {
+        if (!await stream.send(null, chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finish }]))) {
+            return;
+        }
+    }
+    if (withUsage && !await stream.send(null, { ...base, object: 'chat.completion.chunk', choices: [], usage: chatUsage(ctx, words.length * n) })) {
+        return;
+    }
+    if (await stream.send(null, '[DONE]')) {
+        stream.end();
+    }
+}
+
+async function openaiCompletions(ctx) {
+    const body = ctx.body;
+    if (body.prompt === undefined) {
+        return sendError(ctx, 400, "Missing required parameter: 'prompt'.");
+    }
+    const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
+    const { words, truncated } = tokensOut(ctx.b, body.max_tokens ?? 16);
+    const finish = truncated ? 'length' : 'stop';
+    const base = { id: randomId('cmpl-'), object: 'text_completion', created: Math.floor(Date.now() / 1000), model: body.model, system_fingerprint: 'fp_fake' };
+    const usage = { prompt_tokens: ctx.inputTokens, completion_tokens: words.length * n, total_tokens: ctx.inputTokens + words.length * n };
+    if (!body.stream) {
+        const choices = [];
+        for (let i = 0; i < n; i++) {
+            choices.push({ text: words.join(''), index: i, logprobs: null, finish_reason: finish });
+        }
+        return sendJson(ctx, 200, { ...base, choices, ...(ctx.b.usage ? { usage } : {}) });
+    }
+    const withUsage = ctx.b.usage && body.stream_options && body.stream_options.include_usage === true;
+    const stream = new EventStream(ctx);
+    for (let w = 0; w <= words.length; w++) {
+        for (let i = 0; i < n; i++) {
+            const last = w === words.length;
+            const choice = { text: last ? '' : words[w], index: i, logprobs: null, finish_reason: last ? finish : null };
+            if (!await stream.send(null, { ...base, choices: [choice], ...(withUsage ? { usage: null } : {}) }, !last)) {
+                return;
+            }
+        }
+    }
+    if (withUsage && !await stream.send(null, { ...base, choices: [], usage })) {
+        return;
+    }
+    if (await stream.send(null, '[DONE]')) {
+        stream.end();
+    }
+}
+
+function responseObject(ctx, status, output, usage) {
+    const body = ctx.body;
+    return {
+        id: ctx.responseId, object: 'response', created_at: ctx.created, status, background: false,
+        error: null,
+        incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+        instructions: body.instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
+        model: body.model, output, parallel_tool_calls: true, previous_response_id: null,
+        reasoning: { effort: null, summary: null }, store: true, temperature: 1,
+        text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], top_p: 1,
+        truncation: 'disabled', usage, user: null, metadata: {},
+    };
+}
+
+function responsesUsage(ctx, outputTokens) {
+    const b = ctx.b;
+    return {
+        input_tokens: ctx.inputTokens,
+        input_tokens_details: { cached_tokens: Math.min(b.cachedTokens, ctx.inputTokens) },
+        output_tokens: outputTokens + b.reasoningTokens,
+        output_tokens_details: { reasoning_tokens: b.reasoningTokens },
+        total_tokens: ctx.inputTokens + outputTokens + b.reasoningTokens,
+    };
+}
+
+async function openaiResponses(ctx) {
+    const body = ctx.body;
+    if (body.input === undefined) {
+        return sendError(ctx, 400, "Missing required parameter: 'input'.");
+    }
+    const { words, truncated } = tokensOut(ctx.b, body.max_output_tokens);
+    const status = truncated ? 'incomplete' : 'completed';
+    ctx.responseId = randomId('resp_', 32);
+    ctx.created = Math.floor(Date.now() / 1000);
+    const itemId = randomId('msg_', 32);
+    const part = (text) => ({ type: 'output_text', annotations: [], logprobs: [], text });
+    const item = (itemStatus, content) => ({ id: itemId, type: 'message', status: itemStatus, content, role: 'assistant' });
+    const usage = ctx.b.usage ? responsesUsage(ctx, words.length) : null;
+    const text = words.join('');
+    if (!body.stream) {
+        return sendJson(ctx, 200, responseObject(ctx, status, [item(truncated ? 'incomplete' : 'completed', [part(text)])], usage));
+    }
+    ctx.sequence = 0;
+    const stream = new EventStream(ctx);
+    const send = (type, fields, isText = false) => stream.send(type, { type, sequence_number: ctx.sequence++, ...fields }, isText);
+    const steps = [
+        () => send('response.created', { response: responseObject(ctx, 'in_progress', [], null) }),
+        () => send('response.in_progress', { response: responseObject(ctx, 'in_progress', [], null) }),
+        () => send('response.output_item.added', { output_index: 0, item: item('in_progress', []) }),
+        () => send('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part: part('') }),
+    ];
+    for (const word of words) {
+        steps.push(() => send('response.output_text.delta', { item_id: itemId, output_index: 0, content_index: 0, delta: word, logprobs: [] }, true));
+    }
+    const doneItem = item(truncated ? 'incomplete' : 'completed', [part(text)]);
+    steps.push(
+        () => send('response.output_text.done', { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] }),
+        () => send('response.content_part.done', { item_id: itemId, output_index: 0, content_index: 0, part: part(text) }),
+        () => send('response.output_item.done', { output_index: 0, item: doneItem }),
+        () => send(`response.${status}`, { response: responseObject(ctx, status, [doneItem], usage) }),
+    );
+    for (const step of steps) {
+        if (!await step()) {
+            return;
+        }
+    }
+    stream.end();
+}
+
+function openaiEmbeddings(ctx) {
+    const body = ctx.body;
+    if (body.input === undefined) {
+        return sendError(ctx, 400, "Missing required parameter: 'input'.");
+    }
+    const inputs = Array.isArray(body.input) && (body.input.length === 0 || typeof body.input[0] !== 'number') ? body.input : [body.input];
+    const dimensions = Number.isInteger(body.dimensions) && body.dimensions > 0 ? body.dimensions : 8;
+    const data = inputs.map((_, index) => {
+        const vector = Array.from({ length: dimensions }, (__, d) => ((index + 1) * (d + 1)) / 100);
+        let embedding = vector;
+        if (body.encoding_format === 'base64') {
+            // The SDKs ask for base64 by default: little-endian float32s.
+            embedding = Buffer.from(new Float32Array(vector).buffer).toString('base64');
+        }
+        return { object: 'embedding', index, embedding };
+    });
+    const reply = { object: 'list', data, model: body.model };
+    if (ctx.b.usage) {
+        reply.usage = { prompt_tokens: ctx.inputTokens, total_tokens: ctx.inputTokens };
+    }
+    sendJson(ctx, 200, reply);
+}
+
+function openaiModels(ctx) {
+    const created = 1715367049;
+    const ids = ['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'o3', 'text-embedding-3-small', 'gpt-3.5-turbo-instruct'];
+    sendJson(ctx, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: 'system' })) });
+}
+
+// ---- Anthropic -----------------------------------------------------------------------------
+
+function anthropicUsage(ctx, outputTokens) {
+    const b = ctx.b;
+    const cacheRead = b.cachedTokens;
+    const cacheWrite = b.cacheWriteTokens;
+    return {
+        input_tokens: ctx.inputTokens, // Anthropic: the uncached part only
+        cache_creation_input_tokens: cacheWrite,
+        cache_read_input_tokens: cacheRead,
+        cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
+        output_tokens: outputTokens,
+        service_tier: 'standard',
+    };
+}
+
+async function anthropicMessages(ctx) {
+    const body = ctx.body;
+    if (!Number.isInteger(body.max_tokens)) {
+        return sendError(ctx, 400, 'max_tokens: Field required');
+    }
+    if (!Array.isArray(body.messages)) {
+        return sendError(ctx, 400, 'messages: Field required');
+    }
+    const { words, truncated } = tokensOut(ctx.b, body.max_tokens);
+    const stopReason = truncated ? 'max_tokens' : 'end_turn';
+    const id = randomId('msg_01', 22);
+    const message = (content, stop, usage) => ({
+        id, type: 'message', role: 'assistant', model: body.model, content,
+        stop_reason: stop, stop_sequence: null, ...(usage ? { usage } : {}),
+    });
+    if (!body.stream) {
+        const usage = ctx.b.usage ? anthropicUsage(ctx, words.length) : null;
+        return sendJson(ctx, 200, message([{ type: 'text', text: words.join('') }], stopReason, usage));
+    }
+    const stream = new EventStream(ctx);
+    const startUsage = ctx.b.usage ? anthropicUsage(ctx, 1) : null;
+    const steps = [
+        () => stream.send('message_start', { type: 'message_start', message: message([], null, startUsage) }),
+        () => stream.send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+        () => stream.send('ping', { type: 'ping' }),
+    ];
+    for (const word of words) {
+        steps.push(() => stream.send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: word } }, true));
+    }
+    steps.push(
+        () => stream.send('content_block_stop', { type: 'content_block_stop', index: 0 }),
+        () => stream.send('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: ctx.b.usage ? { output_tokens: words.length } : { output_tokens: 0 } }),
+        () => stream.send('message_stop', { type: 'message_stop' }),
+    );
+    for (const step of steps) {
+        if (!await step()) {
+            return;
+        }
+    }
+    stream.end();
+}
+
+function anthropicCountTokens(ctx) {
+    if (!Array.isArray(ctx.body.messages)) {
+        return sendError(ctx, 400, 'messages: Field required');
+    }
+    sendJson(ctx, 200, { input_tokens: ctx.inputTokens });
+}
+
+// ---- Server --------------------------------------------------------------------------------
+
+const ROUTES = {
+    'POST /v1/chat/completions': ['openai', 'chat', openaiChat],
+    'POST /v1/completions': ['openai', 'completions', openaiCompletions],
+    'POST /v1/responses': ['openai', 'responses', openaiResponses],
+    'POST /v1/embeddings': ['openai', 'embeddings', openaiEmbeddings],
+    'GET /v1/models': ['openai', 'models', openaiModels],
+    'POST /v1/messages': ['anthropic', 'messages', anthropicMessages],
+    'POST /v1/messages/count_tokens': ['anthropic', 'count_tokens', anthropicCountTokens],
+};
+
+function readBody(req) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        let size = 0;
+        req.on('data', (chunk) => {
+            size += chunk.length;
+            if (size > BODY_SIZE_MAX) {
+                reject(new Error('body too large'));
+                req.destroy();
+                return;
+            }
+            chunks.push(chunk);
+        });
+        req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        req.on('error', reject);
+    });
+}
+
+function authorized(wire, req, apiKey) {
+    if (!apiKey) {
+        return true;
+    }
+    // Anthropic takes x-api-key; its newer SDKs send Authorization: Bearer instead.
+    const bearer = req.headers.authorization === `Bearer ${apiKey}`;
+    return wire === 'anthropic' ? bearer || req.headers['x-api-key'] === apiKey : bearer;
+}
+
+async function handle(state, req, res) {
+    const path = req.url.split('?')[0];
+    if (path === '/_fake/requests') {
+        if (req.method === 'DELETE') {
+            state.requests.length = 0;
+        }
+        const text = JSON.stringify(state.requests);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(req.method === 'DELETE' ? '[]' : text);
+        return;
+    }
+    const route = ROUTES[`${req.method} ${path}`];
+    const wire = route ? route[0] : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
+    const raw = await readBody(req);
+    const entry = {
+        method: req.method, path, headers: req.headers, rawBody: raw, body: null,
+        at_ms: Date.now(), textEvents: 0, completed: false, disconnected: false,
+    };
+    state.requests.push(entry);
+    if (state.requests.length > state.requestsMax) {
+        state.requests.shift();
+    }
+    const ctx = { req, res, wire, entry, requestId: randomId('req_'), route: route ? route[1] : null, body: {} };
+    res.on('close', () => {
+        if (!res.writableEnded) {
+            entry.disconnected = true;
+        }
+    });
+    if (!route) {
+        return sendError(ctx, 404, `Unknown request URL: ${req.method} ${path}`);
+    }
+    if (!authorized(wire, req, state.apiKey)) {
+        return sendError(ctx, 401, 'Incorrect API key provided.');
+    }
+    if (req.method === 'POST') {
+        try {
+            ctx.body = raw ? JSON.parse(raw) : {};
+        } catch (e) {
+            return sendError(ctx, 400, 'We could not parse the JSON body of your request.');
+        }
+        entry.body = ctx.body;
+    }
+    ctx.b = behaviour(req, ctx.body);
+    if (ctx.b.hang) {
+        return; // never answered: the socket stays open until the client or close() ends it
+    }
+    if (ctx.b.firstByteMs > 0) {
+        await sleep(ctx.b.firstByteMs);
+    }
+    if (ctx.b.error !== null) {
+        return sendError(ctx, ctx.b.error, ctx.b.error === 404
+            ? `The model \`${ctx.body.model}\` does not exist or you do not have access to it.`
+            : `The fake upstream answered ${ctx.b.error} as asked.`);
+    }
+    if (req.method === 'POST' && path !== '/v1/messages/count_tokens' && typeof ctx.body.model !== 'string') {
+        return sendError(ctx, 400, wire === 'anthropic' ? 'model: Field required' : "Missing required parameter: 'model'.");
+    }
+    ctx.inputTokens = ctx.b.inputTokens ?? countInputTokens(ctx.body);
+    await route[2](ctx);
+}
+
+// Starts a fake upstream; resolves to { url, port, requests, close() }.
+function startFakeLlm(options = {}) {
+    const state = { requests: [], requestsMax: options.requestsMax || 10000, apiKey: options.apiKey || null };
+    const sockets = new Set();
+    const server = http.createServer((req, res) => {
+        handle(state, req, res).catch((e) => {
+            if (!res.headersSent) {
+                res.writeHead(500, { 'content-type': 'application/json' });
+                res.end(JSON.stringify(openaiError(500, String(e && e.message))));
+            } else {
+                res.destroy();
+            }
+        });
+    });
+    server.keepAliveTimeout = 60000;
+    server.on('connection', (socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+    });
+    return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port || 0, options.host || '127.0.0.1', () => {
+            const { address, port } = server.address();
+            resolve({
+                url: `http://${address}:${port}`,
+                port,
+                requests: state.requests,
+                close: () => new Promise((done) => {
+                    for (const socket of sockets) {
+                        socket.destroy();
+                    }
+                    server.close(() => done());
+                }),
+            });
+        });
+    });
+}
+
+module.exports = { startFakeLlm };
+
+if (require.main === module) {
+    const args = process.argv.slice(2);
+    const option = (name) => {
+        const i = args.indexOf(name);
+        return i >= 0 ? args[i + 1] : undefined;
+    };
+    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key') })
+        .then((fake) => {
+            console.log(`fake_llm listening on ${fake.url}`);
+            const stop = () => fake.close().then(() => process.exit(0));
+            process.on('SIGTERM', stop);
+            process.on('SIGINT', stop);
+        })
+        .catch((e) => {
+            console.error(`fake_llm: ${e.message}`);
+            process.exit(1);
+        });
+}
