@@ -61,7 +61,10 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
     [TG__SQL_COMMIT] = "COMMIT",
     [TG__SQL_ROLLBACK] = "ROLLBACK",
     [TG__SQL_BUDGET_DELETE] = "DELETE FROM budgets WHERE path = ?1",
-    [TG__SQL_BUDGET_WINDOWS_DELETE] = "DELETE FROM windows WHERE budget = ?1",
+    /* The windows a deleted budget closed up to its deletion; a budget of the same path
+     * created again in the same batch keeps the windows it closes after that. */
+    [TG__SQL_BUDGET_WINDOWS_DELETE] = "DELETE FROM windows WHERE budget = ?1 AND "
+                                      "window_end_ms <= ?2",
     [TG__SQL_BUDGET_PUT] =
         "INSERT OR REPLACE INTO budgets VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
         "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
@@ -83,7 +86,10 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
 };
 
 tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing) {
-    return tg__fail(err, TG_ERR_IO, "sqlite %s: %s while %s", store->path,
+    /* A file that is not a database, or a damaged one, is content to repair, not I/O to retry. */
+    int code = store->db ? sqlite3_errcode(store->db) & 0xff : SQLITE_NOMEM;
+    tg_status status = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? TG_ERR_CORRUPT : TG_ERR_IO;
+    return tg__fail(err, status, "sqlite %s: %s while %s", store->path,
                     store->db ? sqlite3_errmsg(store->db) : "cannot allocate", doing);
 }
 
@@ -95,25 +101,42 @@ void tg__sqlite_bind_optional(sqlite3_stmt *statement, int index, int64_t value)
     }
 }
 
-int64_t tg__sqlite_column_optional(sqlite3_stmt *statement, int index) {
-    return sqlite3_column_type(statement, index) == SQLITE_NULL
-               ? TG_NONE
-               : sqlite3_column_int64(statement, index);
-}
-
 /* ---- open / close --------------------------------------------------------- */
+
+/* True when the file has tables of its own (or cannot tell): not a fresh file. */
+static bool has_tables(tg__store *store) {
+    sqlite3_stmt *s = NULL;
+    bool found = sqlite3_prepare_v2(store->db,
+                                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name "
+                                    "NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1",
+                                    -1, &s, NULL) != SQLITE_OK ||
+                 sqlite3_step(s) != SQLITE_DONE;
+    sqlite3_finalize(s);
+    return found;
+}
 
 static tg_status migrate(tg__store *store, tg_error *err) {
     sqlite3_stmt *version_statement = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &version_statement, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(version_statement) == SQLITE_ROW) {
+    int version = 0;
+    bool read = sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &version_statement,
+                                   NULL) == SQLITE_OK &&
+                sqlite3_step(version_statement) == SQLITE_ROW;
+    if (read) {
         version = sqlite3_column_int(version_statement, 0);
     }
     sqlite3_finalize(version_statement);
-    if (version < 0) {
+    if (!read) {
         return tg__sqlite_fail(store, err, "reading the schema version");
+    }
+    if (version < 0) {
+        return tg__fail(err, TG_ERR_CORRUPT, "%s has schema version %d, which no tollgate writes",
+                        store->path, version);
+    }
+    if (version == 0 && has_tables(store)) {
+        return tg__fail(err, TG_ERR_CORRUPT,
+                        "%s is an SQLite file with tables but no tollgate schema version: another "
+                        "program's database? (tollgate leaves it alone)",
+                        store->path);
     }
     if (version > MIGRATIONS_COUNT) {
         return tg__fail(err, TG_ERR_CORRUPT,
@@ -177,7 +200,10 @@ static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, 
         strcmp((const char *)sqlite3_column_text(mode, 0), "wal") == 0;
     sqlite3_finalize(mode);
     if (!wal) {
-        status = tg__sqlite_fail(store, err, "switching to WAL (is the folder writable?)");
+        bool foreign = (sqlite3_errcode(store->db) & 0xff) == SQLITE_NOTADB;
+        status = tg__sqlite_fail(store, err,
+                                 foreign ? "opening (is it a tollgate ledger?)"
+                                         : "switching to WAL (is the folder writable?)");
         goto fail;
     }
     if (sqlite3_exec(store->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF", NULL, NULL,
@@ -191,7 +217,11 @@ static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, 
     for (int i = 0; i < TG__SQL_COUNT; i++) {
         if (sqlite3_prepare_v3(store->db, statements_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &store->statements[i], NULL) != SQLITE_OK) {
-            status = tg__sqlite_fail(store, err, "preparing statements (damaged schema?)");
+            /* The schema is at the current version yet lacks a table or column: edited by hand. */
+            status =
+                (sqlite3_errcode(store->db) & 0xff) == SQLITE_ERROR ? TG_ERR_CORRUPT : TG_ERR_IO;
+            tg__fail(err, status, "sqlite %s: %s while preparing statements (damaged schema?)",
+                     store->path, sqlite3_errmsg(store->db));
             goto fail;
         }
     }
@@ -364,12 +394,50 @@ static bool write_path(sqlite3_stmt *statement, const char *text) {
     return step_done(statement);
 }
 
+/*
+ * Up to when the windows of deleted budget `path` go: all of them (INT64_MAX),
+ * unless a budget of the same path was created again in this batch; then those
+ * closed before the last deletion (its "deleted" event), since the new
+ * budget's windows end after it was created.
+ */
+static int64_t deleted_at_ms(const tg__journal *j, const char *path) {
+    bool created_again = false;
+    for (uint32_t i = 0; i < j->budgets.count && !created_again; i++) {
+        created_again = strcmp(j->budgets.items[i].path, path) == 0;
+    }
+    for (uint32_t i = j->events.count; created_again && i-- > 0;) {
+        const tg_event *event = &j->events.items[i];
+        if (event->kind == TG_EVENT_BUDGET_CHANGED && strcmp(event->detail, "deleted") == 0 &&
+            strcmp(event->budget, path) == 0) {
+            return event->time_ms;
+        }
+    }
+    return INT64_MAX;
+}
+
+/*
+ * A deleted budget's closed windows go with it, including those it closed
+ * earlier in this batch (their rows come after the deletion in write order).
+ * Run after the windows are written.
+ */
+static bool delete_windows(tg__store *store, const tg__journal *j) {
+    sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_WINDOWS_DELETE];
+    for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
+        const char *path = j->budgets_deleted.items[i].path;
+        bind_text(s, 1, path);
+        sqlite3_bind_int64(s, 2, deleted_at_ms(j, path));
+        if (!step_done(s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Every row of the journal, in the order that keeps the tables consistent. */
 static bool write_rows(tg__store *store, const tg__journal *j) {
     for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
-        const char *path = j->budgets_deleted.items[i].path;
-        if (!write_path(store->statements[TG__SQL_BUDGET_DELETE], path) ||
-            !write_path(store->statements[TG__SQL_BUDGET_WINDOWS_DELETE], path)) {
+        if (!write_path(store->statements[TG__SQL_BUDGET_DELETE],
+                        j->budgets_deleted.items[i].path)) {
             return false;
         }
     }
@@ -397,6 +465,9 @@ static bool write_rows(tg__store *store, const tg__journal *j) {
         if (!write_window(store, &j->windows.items[i])) {
             return false;
         }
+    }
+    if (!delete_windows(store, j)) {
+        return false;
     }
     for (uint32_t i = 0; i < j->idem_deleted.count; i++) {
         if (!write_path(store->statements[TG__SQL_IDEM_DELETE], j->idem_deleted.items[i].key)) {

@@ -43,8 +43,8 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
 tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_record *out, size_t max,
                              size_t *count_out, tg_error *err);
 
-/* NULL columns stand for TG_NONE, so `SELECT` shows "no limit" as NULL. */
+/* NULL columns stand for TG_NONE, so `SELECT` shows "no limit" as NULL (the reader
+ * checks them column by column). */
 void tg__sqlite_bind_optional(sqlite3_stmt *statement, int index, int64_t value);
-int64_t tg__sqlite_column_optional(sqlite3_stmt *statement, int index);
 
 #endif

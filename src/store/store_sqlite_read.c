@@ -1,9 +1,11 @@
 /*
  * store_sqlite_read: reads the SQLite file back at open (meta, budgets parents
  * first, holds, idempotency keys) and serves budget history. Every column is
- * checked on the way in: text too long for its field, an unknown class or
- * window name, or a malformed alert list is TG_ERR_CORRUPT naming the row, so a
- * damaged or hand-edited file stops the engine instead of skewing the ledger.
+ * checked on the way in: an integer column must hold an integer in its range
+ * (NULL only where "not set" is allowed), text must fit its field, and class
+ * and window names must be known. A bad value is TG_ERR_CORRUPT naming the
+ * table, the row, the column and the value, so a damaged or hand-edited file
+ * stops the engine instead of skewing the ledger.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,33 +14,180 @@
 #include "core/path.h"
 #include "store/store_sqlite.h"
 
-/* Copies a text column into a fixed field; false when it is NULL or too long. */
-static bool column_text(sqlite3_stmt *s, int index, char *dst, size_t size) {
-    const unsigned char *text = sqlite3_column_text(s, index);
-    if (text == NULL) {
-        return false;
+/* The columns read, in the order of the SELECTs below; names for error messages. */
+static const char *const budget_columns[] = {
+    "path",
+    "cost_limit_micros",
+    "calls_limit",
+    "tokens_limit",
+    "window",
+    "timezone",
+    "revoke_at_micros",
+    "revoke_at_ppm",
+    "low_ceiling_micros",
+    "low_ceiling_ppm",
+    "normal_ceiling_micros",
+    "normal_ceiling_ppm",
+    "high_ceiling_micros",
+    "high_ceiling_ppm",
+    "critical_ceiling_micros",
+    "critical_ceiling_ppm",
+    "alerts_ppm",
+    "frozen",
+    "window_start_ms",
+    "window_end_ms",
+    "spent_micros",
+    "calls_used",
+    "tokens_used",
+    "alerts_fired",
+    "revoked",
+};
+#define BUDGET_COLUMNS_COUNT ((int)(sizeof budget_columns / sizeof budget_columns[0]))
+
+static const char *const hold_columns[] = {
+    "id",   "budget", "amount_micros", "tokens",        "class",
+    "tool", "model",  "created_at_ms", "expires_at_ms", "cancel_requested",
+};
+#define HOLD_COLUMNS_COUNT ((int)(sizeof hold_columns / sizeof hold_columns[0]))
+
+static const char *const idem_columns[] = {
+    "key",           "op",    "args_hash",      "created_ms",     "hold_id",
+    "expires_at_ms", "class", "charged_micros", "overrun_micros", "charge_id",
+};
+#define IDEM_COLUMNS_COUNT ((int)(sizeof idem_columns / sizeof idem_columns[0]))
+
+/* Window bounds a real clock can produce (about ±31,000 years); the lifetime
+ * window's INT64_MIN/INT64_MAX are allowed separately. Keeps the time zone
+ * arithmetic of a hand-edited row far from overflow. */
+#define WINDOW_MS_MAX INT64_C(1000000000000000)
+
+#define ROW_COLUMNS_MAX 32
+
+/* One row being read: the first bad column stops it with a message naming it. */
+typedef struct {
+    sqlite3_stmt *statement;
+    const char *table;          /* "budgets", "holds", "idempotency" */
+    const char *const *columns; /* names by index */
+    int types[ROW_COLUMNS_MAX]; /* SQLITE_INTEGER, ... as stored, before any conversion */
+    char row_name[96];          /* how the row is named in messages: path, id, key */
+    const char *file;           /* the file, for messages */
+    tg_error *err;
+    bool ok; /* false after the first bad column */
+} row_reader;
+
+/*
+ * Starts reading a row. The storage classes are taken first, because
+ * sqlite3_column_type() is undefined once a column has been converted; the row
+ * is then named by the text of column 0 (its key) in messages.
+ */
+static void row_reader_init(row_reader *r, sqlite3_stmt *statement, const char *table,
+                            const char *const *columns, int count, const char *file,
+                            tg_error *err) {
+    memset(r, 0, sizeof *r);
+    r->statement = statement;
+    r->table = table;
+    r->columns = columns;
+    r->file = file;
+    r->err = err;
+    r->ok = true;
+    for (int i = 0; i < count && i < ROW_COLUMNS_MAX; i++) {
+        r->types[i] = sqlite3_column_type(statement, i);
     }
-    return tg__copy_name(dst, size, (const char *)text);
+    const unsigned char *key = sqlite3_column_text(statement, 0);
+    size_t length = key ? strlen((const char *)key) : 0;
+    snprintf(r->row_name, sizeof r->row_name, "'%.64s%s'", key ? (const char *)key : "",
+             length > 64 ? "..." : "");
 }
 
-static bool column_class(sqlite3_stmt *s, int index, int *cls) {
-    const unsigned char *text = sqlite3_column_text(s, index);
-    tg_class parsed;
-    if (text == NULL || tg_class_parse((const char *)text, &parsed) != TG_OK ||
-        parsed >= TG_CLASS_COUNT) {
+static bool bad_column(row_reader *r, int index, const char *expected) {
+    if (!r->ok) {
         return false;
     }
-    *cls = (int)parsed;
+    r->ok = false;
+    const unsigned char *text = sqlite3_column_text(r->statement, index);
+    tg__fail(r->err, TG_ERR_CORRUPT, "%s: %s row %s: column %s is %s%.40s%s%s (expected %s)",
+             r->file, r->table, r->row_name, r->columns[index], text ? "'" : "",
+             text ? (const char *)text : "NULL", text ? "'" : "",
+             text && strlen((const char *)text) > 40 ? "..." : "", expected);
+    return false;
+}
+
+/* An INTEGER column in [min, max]. */
+static bool read_int(row_reader *r, int index, int64_t min, int64_t max, int64_t *out) {
+    if (!r->ok) {
+        return false;
+    }
+    int64_t value =
+        r->types[index] == SQLITE_INTEGER ? sqlite3_column_int64(r->statement, index) : 0;
+    if (r->types[index] != SQLITE_INTEGER || value < min || value > max) {
+        char expected[96];
+        snprintf(expected, sizeof expected, "an integer from %lld to %lld", (long long)min,
+                 (long long)max);
+        return bad_column(r, index, expected);
+    }
+    *out = value;
     return true;
 }
 
-/* "800000,950000" → alerts; empty text is no alerts. */
+/* NULL ("not set", TG_NONE) or an INTEGER in [0, max]. */
+static bool read_optional(row_reader *r, int index, int64_t max, int64_t *out) {
+    if (r->ok && r->types[index] == SQLITE_NULL) {
+        *out = TG_NONE;
+        return true;
+    }
+    return read_int(r, index, 0, max, out);
+}
+
+static bool read_bool(row_reader *r, int index, bool *out) {
+    int64_t value = 0;
+    if (!read_int(r, index, 0, 1, &value)) {
+        return false;
+    }
+    *out = value != 0;
+    return true;
+}
+
+/* A TEXT column that fits `size` bytes with its NUL and has no NUL inside. */
+static bool read_text(row_reader *r, int index, char *dst, size_t size) {
+    if (!r->ok) {
+        return false;
+    }
+    const unsigned char *text =
+        r->types[index] == SQLITE_TEXT ? sqlite3_column_text(r->statement, index) : NULL;
+    int bytes = text != NULL ? sqlite3_column_bytes(r->statement, index) : 0;
+    if (text == NULL || strlen((const char *)text) != (size_t)bytes ||
+        !tg__copy_name(dst, size, (const char *)text)) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "text of at most %zu bytes, without NUL", size - 1);
+        return bad_column(r, index, expected);
+    }
+    return true;
+}
+
+static bool read_class(row_reader *r, int index, int *out) {
+    char name[16];
+    tg_class parsed;
+    if (!read_text(r, index, name, sizeof name)) {
+        return false;
+    }
+    if (tg_class_parse(name, &parsed) != TG_OK || parsed >= TG_CLASS_COUNT) {
+        return bad_column(r, index, "low, normal, high or critical");
+    }
+    *out = (int)parsed;
+    return true;
+}
+
+/* "800000,950000" → alerts; empty text is no alerts. Ranges are the spec check's. */
 static bool parse_alerts(const char *text, tg_budget_spec *spec) {
     spec->alerts_count = 0;
     while (*text != '\0') {
         char *end = NULL;
+        if (*text < '0' || *text > '9') {
+            return false;
+        }
         long long value = strtoll(text, &end, 10);
-        if (end == text || spec->alerts_count == TG_ALERTS_MAX || (*end != ',' && *end != '\0')) {
+        if (spec->alerts_count == TG_ALERTS_MAX || value > TG_PPM ||
+            (*end != ',' && *end != '\0') || (*end == ',' && end[1] == '\0')) {
             return false;
         }
         spec->alerts_ppm[spec->alerts_count++] = value;
@@ -49,17 +198,17 @@ static bool parse_alerts(const char *text, tg_budget_spec *spec) {
 
 /* Runs `sql`, handing each row to `row`; a row that fails stops the load. */
 static tg_status each_row(tg__store *store, const char *sql,
-                          tg_status (*row)(sqlite3_stmt *s, const tg__store_loader *loader,
-                                           tg_error *err),
+                          tg_status (*row)(tg__store *store, sqlite3_stmt *s,
+                                           const tg__store_loader *loader, tg_error *err),
                           const tg__store_loader *loader, tg_error *err) {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(store->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        return tg__sqlite_fail(store, err, "preparing the load");
+        return tg__sqlite_fail(store, err, "preparing the load (damaged schema?)");
     }
     tg_status status = TG_OK;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((status = row(s, loader, err)) != TG_OK) {
+        if ((status = row(store, s, loader, err)) != TG_OK) {
             break;
         }
     }
@@ -70,104 +219,171 @@ static tg_status each_row(tg__store *store, const char *sql,
     return status;
 }
 
-static tg_status budget_row(sqlite3_stmt *s, const tg__store_loader *loader, tg_error *err) {
+static bool budget_spec_columns(row_reader *r, tg_budget_spec *spec) {
+    char window[16], alerts[TG_ALERTS_MAX * 24];
+    if (!read_optional(r, 1, TG_LIMIT_MAX, &spec->cost_limit_micros) ||
+        !read_optional(r, 2, TG_LIMIT_MAX, &spec->calls_limit) ||
+        !read_optional(r, 3, TG_LIMIT_MAX, &spec->tokens_limit) ||
+        !read_text(r, 4, window, sizeof window)) {
+        return false;
+    }
+    if (tg_window_parse(window, &spec->window) != TG_OK) {
+        return bad_column(r, 4, "lifetime, hour, day, week or month");
+    }
+    if (!read_text(r, 5, spec->timezone, sizeof spec->timezone) ||
+        !read_optional(r, 6, TG_LIMIT_MAX, &spec->revoke_at.micros) ||
+        !read_optional(r, 7, TG_PPM, &spec->revoke_at.ppm)) {
+        return false;
+    }
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        if (!read_optional(r, 8 + 2 * c, TG_LIMIT_MAX, &spec->class_ceiling[c].micros) ||
+            !read_optional(r, 9 + 2 * c, TG_PPM, &spec->class_ceiling[c].ppm)) {
+            return false;
+        }
+    }
+    if (!read_text(r, 16, alerts, sizeof alerts)) {
+        return false;
+    }
+    if (!parse_alerts(alerts, spec)) {
+        return bad_column(r, 16, "up to 8 fractions in ppm separated by commas");
+    }
+    return true;
+}
+
+static bool budget_state_columns(row_reader *r, tg__budget_row *row) {
+    int64_t fired = 0, revoked = 0;
+    bool lifetime = row->spec.window == TG_WINDOW_LIFETIME;
+    int64_t start_min = lifetime ? INT64_MIN : -WINDOW_MS_MAX;
+    int64_t start_max = lifetime ? INT64_MIN : WINDOW_MS_MAX;
+    int64_t end_min = lifetime ? INT64_MAX : -WINDOW_MS_MAX;
+    int64_t end_max = lifetime ? INT64_MAX : WINDOW_MS_MAX;
+    if (!read_bool(r, 17, &row->frozen) ||
+        !read_int(r, 18, start_min, start_max, &row->window_start_ms) ||
+        !read_int(r, 19, end_min, end_max, &row->window_end_ms) ||
+        !read_int(r, 20, 0, TG_LIMIT_MAX, &row->spent_micros) ||
+        !read_int(r, 21, 0, TG_LIMIT_MAX, &row->calls_used) ||
+        !read_int(r, 22, 0, TG_LIMIT_MAX, &row->tokens_used) ||
+        !read_int(r, 23, 0, (INT64_C(1) << TG_ALERTS_MAX) - 1, &fired) ||
+        !read_int(r, 24, 0, (INT64_C(1) << TG_CLASS_COUNT) - 1, &revoked)) {
+        return false;
+    }
+    if (row->window_end_ms <= row->window_start_ms) {
+        return bad_column(r, 19, "a time after window_start_ms");
+    }
+    row->alerts_fired = (uint32_t)fired;
+    row->revoked = (uint32_t)revoked;
+    return true;
+}
+
+static tg_status budget_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
+                            tg_error *err) {
     tg__budget_row row;
     memset(&row, 0, sizeof row);
     tg_budget_spec_init(&row.spec);
-    tg_budget_spec *spec = &row.spec;
-    char window[16], alerts[TG_ALERTS_MAX * 24];
-    bool ok = column_text(s, 0, row.path, sizeof row.path) &&
-              column_text(s, 4, window, sizeof window) &&
-              tg_window_parse(window, &spec->window) == TG_OK &&
-              column_text(s, 5, spec->timezone, sizeof spec->timezone) &&
-              column_text(s, 16, alerts, sizeof alerts) && parse_alerts(alerts, spec);
-    if (!ok) {
-        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' has a malformed column",
-                        row.path);
+    row_reader r;
+    row_reader_init(&r, s, "budgets", budget_columns, BUDGET_COLUMNS_COUNT, store->path, err);
+    if (!read_text(&r, 0, row.path, sizeof row.path) || !budget_spec_columns(&r, &row.spec) ||
+        !budget_state_columns(&r, &row)) {
+        return TG_ERR_CORRUPT;
     }
-    spec->cost_limit_micros = tg__sqlite_column_optional(s, 1);
-    spec->calls_limit = tg__sqlite_column_optional(s, 2);
-    spec->tokens_limit = tg__sqlite_column_optional(s, 3);
-    spec->revoke_at.micros = tg__sqlite_column_optional(s, 6);
-    spec->revoke_at.ppm = tg__sqlite_column_optional(s, 7);
-    for (int c = 0; c < TG_CLASS_COUNT; c++) {
-        spec->class_ceiling[c].micros = tg__sqlite_column_optional(s, 8 + 2 * c);
-        spec->class_ceiling[c].ppm = tg__sqlite_column_optional(s, 9 + 2 * c);
-    }
-    row.frozen = sqlite3_column_int(s, 17) != 0;
-    row.window_start_ms = sqlite3_column_int64(s, 18);
-    row.window_end_ms = sqlite3_column_int64(s, 19);
-    row.spent_micros = sqlite3_column_int64(s, 20);
-    row.calls_used = sqlite3_column_int64(s, 21);
-    row.tokens_used = sqlite3_column_int64(s, 22);
-    row.alerts_fired = (uint32_t)sqlite3_column_int64(s, 23);
-    row.revoked = (uint32_t)sqlite3_column_int64(s, 24);
     return loader->budget(loader->user, &row, err);
 }
 
-static tg_status hold_row(sqlite3_stmt *s, const tg__store_loader *loader, tg_error *err) {
+static tg_status hold_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
+                          tg_error *err) {
     tg__hold_row row;
     memset(&row, 0, sizeof row);
-    row.id = (uint64_t)sqlite3_column_int64(s, 0);
-    if (!column_text(s, 1, row.budget, sizeof row.budget) || !column_class(s, 4, &row.cls) ||
-        !column_text(s, 5, row.tool, sizeof row.tool) ||
-        !column_text(s, 6, row.model, sizeof row.model)) {
-        return tg__fail(err, TG_ERR_CORRUPT, "stored hold %llu has a malformed column",
-                        (unsigned long long)row.id);
+    row_reader r;
+    row_reader_init(&r, s, "holds", hold_columns, HOLD_COLUMNS_COUNT, store->path, err);
+    int64_t id = 0;
+    if (!read_int(&r, 0, 1, INT64_MAX, &id) || !read_text(&r, 1, row.budget, sizeof row.budget) ||
+        !read_int(&r, 2, 0, TG_AMOUNT_MAX, &row.amount_micros) ||
+        !read_int(&r, 3, 0, TG_AMOUNT_MAX, &row.tokens) || !read_class(&r, 4, &row.cls) ||
+        !read_text(&r, 5, row.tool, sizeof row.tool) ||
+        !read_text(&r, 6, row.model, sizeof row.model) ||
+        !read_int(&r, 7, INT64_MIN, INT64_MAX, &row.created_at_ms) ||
+        !read_int(&r, 8, INT64_MIN, INT64_MAX, &row.expires_at_ms) ||
+        !read_bool(&r, 9, &row.cancel_requested)) {
+        return TG_ERR_CORRUPT;
     }
-    row.amount_micros = sqlite3_column_int64(s, 2);
-    row.tokens = sqlite3_column_int64(s, 3);
-    row.created_at_ms = sqlite3_column_int64(s, 7);
-    row.expires_at_ms = sqlite3_column_int64(s, 8);
-    row.cancel_requested = sqlite3_column_int(s, 9) != 0;
+    row.id = (uint64_t)id;
     return loader->hold(loader->user, &row, err);
 }
 
-static tg_status idem_row(sqlite3_stmt *s, const tg__store_loader *loader, tg_error *err) {
+static tg_status idem_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
+                          tg_error *err) {
     tg__idem_row row;
     memset(&row, 0, sizeof row);
-    if (!column_text(s, 0, row.key, sizeof row.key)) {
-        return tg__fail(err, TG_ERR_CORRUPT, "a stored idempotency key is malformed");
+    row_reader r;
+    row_reader_init(&r, s, "idempotency", idem_columns, IDEM_COLUMNS_COUNT, store->path, err);
+    int64_t op = 0, args_hash = 0, hold_id = 0, cls = 0, charge_id = 0;
+    if (!read_text(&r, 0, row.key, sizeof row.key) ||
+        !read_int(&r, 1, TG__OP_RESERVE, TG__OP_RECORD, &op) ||
+        !read_int(&r, 2, INT64_MIN, INT64_MAX, &args_hash) ||
+        !read_int(&r, 3, INT64_MIN, INT64_MAX, &row.created_ms) ||
+        !read_int(&r, 4, 0, INT64_MAX, &hold_id) ||
+        !read_int(&r, 5, INT64_MIN, INT64_MAX, &row.expires_at_ms) ||
+        !read_int(&r, 6, 0, TG_CLASS_COUNT - 1, &cls) ||
+        !read_int(&r, 7, 0, TG_AMOUNT_MAX, &row.charged_micros) ||
+        !read_int(&r, 8, 0, TG_AMOUNT_MAX, &row.overrun_micros) ||
+        !read_int(&r, 9, 0, INT64_MAX, &charge_id)) {
+        return TG_ERR_CORRUPT;
     }
-    row.op = sqlite3_column_int(s, 1);
-    if (row.op < TG__OP_RESERVE || row.op > TG__OP_RECORD) {
-        return tg__fail(err, TG_ERR_CORRUPT, "stored idempotency key '%s' has operation %d",
-                        row.key, row.op);
-    }
-    row.args_hash = (uint64_t)sqlite3_column_int64(s, 2);
-    row.created_ms = sqlite3_column_int64(s, 3);
-    row.hold_id = (uint64_t)sqlite3_column_int64(s, 4);
-    row.expires_at_ms = sqlite3_column_int64(s, 5);
-    row.cls = sqlite3_column_int(s, 6);
-    row.charged_micros = sqlite3_column_int64(s, 7);
-    row.overrun_micros = sqlite3_column_int64(s, 8);
-    row.charge_id = (uint64_t)sqlite3_column_int64(s, 9);
+    /* The hash is 64 bits kept as the same bits in a signed integer. */
+    row.op = (int)op;
+    row.args_hash = (uint64_t)args_hash;
+    row.hold_id = (uint64_t)hold_id;
+    row.cls = (int)cls;
+    row.charge_id = (uint64_t)charge_id;
     return loader->idem(loader->user, &row, err);
 }
 
-/* Meta rows are few and known by name; an unknown name is ignored (a newer
- * minor version may add counters that this one does not need). */
+/* The largest id in `table` plus one, 1 when empty: a floor for its counter. */
+static tg_status next_id_floor(tg__store *store, const char *sql, uint64_t *out, tg_error *err) {
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(store->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t max = sqlite3_column_int64(s, 0);
+        *out = max > 0 && max < INT64_MAX ? (uint64_t)max + 1 : 1;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? TG_OK : tg__sqlite_fail(store, err, "reading the largest ids");
+}
+
+/*
+ * Meta rows are few and known by name; an unknown name is ignored (a newer
+ * minor version may add counters that this one does not need). The charge and
+ * event counters never go below the largest id on file: a counter behind its
+ * table (a meta row restored from an older copy) would make every later write
+ * collide with an existing row and fail.
+ */
 static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_error *err) {
     tg__meta_row meta = {1, 1, 1};
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(store->db, "SELECT name, value FROM meta", -1, &s, NULL) != SQLITE_OK) {
-        return tg__sqlite_fail(store, err, "reading meta");
+        return tg__sqlite_fail(store, err, "reading meta (damaged schema?)");
     }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bool integer = sqlite3_column_type(s, 1) == SQLITE_INTEGER; /* before any conversion */
         const char *name = (const char *)sqlite3_column_text(s, 0);
-        int64_t value = sqlite3_column_int64(s, 1);
+        int64_t value = integer ? sqlite3_column_int64(s, 1) : 0;
         uint64_t *field = name == NULL                          ? NULL
                           : strcmp(name, "next_hold_id") == 0   ? &meta.next_hold_id
                           : strcmp(name, "next_charge_id") == 0 ? &meta.next_charge_id
                           : strcmp(name, "next_event_id") == 0  ? &meta.next_event_id
                                                                 : NULL;
+        if (field != NULL && (!integer || value < 1)) {
+            const char *text = (const char *)sqlite3_column_text(s, 1);
+            tg_status status = tg__fail(err, TG_ERR_CORRUPT,
+                                        "%s: meta row '%s': column value is %.40s (expected an "
+                                        "integer of at least 1)",
+                                        store->path, name, text ? text : "NULL");
+            sqlite3_finalize(s);
+            return status;
+        }
         if (field != NULL) {
-            if (value < 1) {
-                sqlite3_finalize(s);
-                return tg__fail(err, TG_ERR_CORRUPT, "stored meta %s is %lld", name,
-                                (long long)value);
-            }
             *field = (uint64_t)value;
         }
     }
@@ -175,26 +391,56 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
     if (rc != SQLITE_DONE) {
         return tg__sqlite_fail(store, err, "reading meta");
     }
+    uint64_t charges_floor = 1, events_floor = 1;
+    tg_status status = next_id_floor(store, "SELECT max(id) FROM charges", &charges_floor, err);
+    if (status == TG_OK) {
+        status = next_id_floor(store, "SELECT max(id) FROM events", &events_floor, err);
+    }
+    if (status != TG_OK) {
+        return status;
+    }
+    meta.next_charge_id = meta.next_charge_id > charges_floor ? meta.next_charge_id : charges_floor;
+    meta.next_event_id = meta.next_event_id > events_floor ? meta.next_event_id : events_floor;
     loader->meta(loader->user, &meta);
     return TG_OK;
 }
 
 tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+    _Static_assert(BUDGET_COLUMNS_COUNT == 25 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
+                   "budgets has 25 columns");
+    _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
+    _Static_assert(IDEM_COLUMNS_COUNT == 10, "idempotency has 10 columns");
     /* A read transaction, so the four reads see one state of the file. */
     if (sqlite3_exec(store->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         return tg__sqlite_fail(store, err, "starting the load");
     }
     tg_status status = load_meta(store, loader, err);
-    /* ORDER BY path puts "a" before "a/b": a parent is restored before its children. */
+    /* ORDER BY path puts "a" before "a/b" (a prefix sorts first in BINARY order): a
+     * parent is restored before its children. Columns are named, not `*`, so a
+     * column added by hand does not shift the others. */
     if (status == TG_OK) {
-        status = each_row(store, "SELECT * FROM budgets ORDER BY path", budget_row, loader, err);
+        status = each_row(store,
+                          "SELECT path, cost_limit_micros, calls_limit, tokens_limit, window, "
+                          "timezone, revoke_at_micros, revoke_at_ppm, low_ceiling_micros, "
+                          "low_ceiling_ppm, normal_ceiling_micros, normal_ceiling_ppm, "
+                          "high_ceiling_micros, high_ceiling_ppm, critical_ceiling_micros, "
+                          "critical_ceiling_ppm, alerts_ppm, frozen, window_start_ms, "
+                          "window_end_ms, spent_micros, calls_used, tokens_used, alerts_fired, "
+                          "revoked FROM budgets ORDER BY path",
+                          budget_row, loader, err);
     }
     if (status == TG_OK) {
-        status = each_row(store, "SELECT * FROM holds ORDER BY id", hold_row, loader, err);
+        status = each_row(store,
+                          "SELECT id, budget, amount_micros, tokens, class, tool, model, "
+                          "created_at_ms, expires_at_ms, cancel_requested FROM holds ORDER BY id",
+                          hold_row, loader, err);
     }
     if (status == TG_OK) {
-        status = each_row(store, "SELECT * FROM idempotency ORDER BY created_ms, key", idem_row,
-                          loader, err);
+        status = each_row(store,
+                          "SELECT key, op, args_hash, created_ms, hold_id, expires_at_ms, class, "
+                          "charged_micros, overrun_micros, charge_id FROM idempotency "
+                          "ORDER BY created_ms, key",
+                          idem_row, loader, err);
     }
     sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
     return status;
@@ -206,8 +452,8 @@ tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_recor
     sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)(max > INT32_MAX ? INT32_MAX : max));
     size_t count = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < max) {
+    int rc = SQLITE_DONE;
+    while (count < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         out[count].window_start_ms = sqlite3_column_int64(s, 0);
         out[count].window_end_ms = sqlite3_column_int64(s, 1);
         out[count].spent_micros = sqlite3_column_int64(s, 2);
@@ -215,9 +461,12 @@ tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_recor
         out[count].tokens_used = sqlite3_column_int64(s, 4);
         count++;
     }
+    if (count == max) {
+        rc = SQLITE_DONE; /* LIMIT ?2 stopped the query; nothing more was read */
+    }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE) {
         return tg__sqlite_fail(store, err, "reading history");
     }
     *count_out = count;
