@@ -5,9 +5,13 @@
  * meant to be read by people with plain SQL: names over numbers, NULL for "no
  * limit", one row per thing (see docs/architecture.md, "SQLite schema").
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "core/path.h"
 #include "store/store_sqlite.h"
@@ -160,6 +164,21 @@ static tg_status migrate(tg__store *store, tg_error *err) {
     return TG_OK;
 }
 
+static tg_status lock_file(tg__store *store, tg_error *err) {
+    store->lock_fd = open(store->path, O_RDWR | O_CLOEXEC);
+    if (store->lock_fd < 0) {
+        return tg__fail(err, TG_ERR_IO, "cannot open %s to lock it: %s", store->path,
+                        strerror(errno));
+    }
+    if (flock(store->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        return tg__fail(err, TG_ERR_STATE,
+                        "%s is in use by another tollgate process (a daemon or an mcp gateway): "
+                        "each ledger file has one writer",
+                        store->path);
+    }
+    return TG_OK;
+}
+
 static void sqlite_close(tg__store *store) {
     if (store == NULL) {
         return;
@@ -168,6 +187,11 @@ static void sqlite_close(tg__store *store) {
         sqlite3_finalize(store->statements[i]);
     }
     sqlite3_close(store->db);
+    /* Only after SQLite is closed: closing any descriptor of the file drops the
+     * process's POSIX locks on it, SQLite's included. */
+    if (store->lock_fd >= 0) {
+        close(store->lock_fd);
+    }
     free(store);
 }
 
@@ -183,11 +207,18 @@ static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, 
         return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the sqlite store");
     }
     strcpy(store->path, options->path);
+    store->lock_fd = -1;
     tg_status status = TG_OK;
     if (sqlite3_open_v2(options->path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
         status = tg__sqlite_fail(store, err, "opening");
+        goto fail;
+    }
+    /* Two engines writing one file would each trust their own ledger in memory and
+     * drift apart silently; the second one is refused. Readers (tollgate report,
+     * the daemon's read connections, sqlite3) do not take this lock. */
+    if ((status = lock_file(store, err)) != TG_OK) {
         goto fail;
     }
     /* Another process (tollgate report, a person with sqlite3) may read the file:

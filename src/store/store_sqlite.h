@@ -33,6 +33,7 @@ enum {
 struct tg__store {
     sqlite3 *db;
     sqlite3_stmt *statements[TG__SQL_COUNT];
+    int lock_fd; /* flock'ed for the connection's life: one writer process per file */
     char path[4096];
 };
 

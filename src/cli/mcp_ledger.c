@@ -1,0 +1,207 @@
+/*
+ * mcp_ledger: the stdio gateway embeds the engine on its own SQLite file (there
+ * is no daemon-client mode yet: docs/mcp.md). The SQLite store locks the file
+ * for as long as the gateway runs, because two engines on one file would each
+ * believe they own the ledger and it would silently diverge.
+ *
+ * One YAML file serves both: budgets and policy are read by the daemon's own
+ * reader (src/server/config.c), the `mcp:` section by src/mcp/config.c. The
+ * daemon's reader refuses sections it does not know, so it is given the file
+ * without `mcp:` (a copy in a memfd). Once the daemon reads `mcp:` itself
+ * (for MCP over HTTP), that copy can go.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <libfyaml.h>
+
+#include "cli/mcp.h"
+
+/* Sentences may be cut at TG_ERROR_MESSAGE_SIZE; vsnprintf keeps that from being an error. */
+__attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
+                                                            const char *format, ...) {
+    if (err != NULL) {
+        va_list args;
+        va_start(args, format);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, format, args);
+        va_end(args);
+    }
+    return status;
+}
+
+/* The root mapping of `document` without its `mcp` pair, as YAML text (caller frees). */
+static char *without_mcp(struct fy_document *document) {
+    struct fy_node *root = fy_document_root(document);
+    struct fy_document *copy = fy_document_create(NULL);
+    struct fy_node *mapping = copy != NULL ? fy_node_create_mapping(copy) : NULL;
+    if (mapping == NULL || fy_document_set_root(copy, mapping) != 0) {
+        fy_document_destroy(copy);
+        return NULL;
+    }
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(root, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair);
+        const char *name = fy_node_is_scalar(key) ? fy_node_get_scalar0(key) : NULL;
+        if (name != NULL && strcmp(name, "mcp") == 0) {
+            continue;
+        }
+        fy_node_mapping_append(mapping, fy_node_copy(copy, key),
+                               fy_node_copy(copy, fy_node_pair_value(pair)));
+    }
+    char *text = fy_emit_document_to_string(copy, FYECF_DEFAULT);
+    fy_document_destroy(copy);
+    return text;
+}
+
+/* Reads budgets and policy with the daemon's reader from `text` via a memfd. */
+static tg_status load_daemon_text(const char *text, const char *file, tg__config *out,
+                                  tg_error *err) {
+    int fd = memfd_create("tollgate-config", MFD_CLOEXEC);
+    size_t size = strlen(text);
+    if (fd < 0 || write(fd, text, size) != (ssize_t)size) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return fail(err, TG_ERR_IO, "config: cannot copy '%s' for reading", file);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    tg_status status = tg__config_load(path, out, err);
+    close(fd);
+    return status;
+}
+
+static tg_status load_daemon_part(const char *file, tg__config *out, tg_error *err) {
+    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
+    struct fy_document *document = fy_document_build_from_file(&parse, file);
+    if (document == NULL) {
+        return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML file '%s'", file);
+    }
+    struct fy_node *root = fy_document_root(document);
+    tg_status status;
+    if (root == NULL || !fy_node_is_mapping(root) ||
+        fy_node_mapping_lookup_by_string(root, "mcp", FY_NT) == NULL) {
+        status = tg__config_load(file, out, err);
+    } else {
+        char *text = without_mcp(document);
+        status = text != NULL ? load_daemon_text(text, file, out, err)
+                              : fail(err, TG_ERR_NOMEM, "config: out of memory reading '%s'", file);
+        free(text);
+    }
+    fy_document_destroy(document);
+    return status;
+}
+
+tg_status tg__mcp_cli_load(tg__mcp_cli *cli, tg_error *err) {
+    tg__config_defaults(cli->daemon);
+    tg__mcp_config_defaults(cli->mcp);
+    if (cli->config_file == NULL) {
+        return TG_OK;
+    }
+    tg_status status = load_daemon_part(cli->config_file, cli->daemon, err);
+    if (status == TG_OK) {
+        status = tg__mcp_config_load(cli->config_file, cli->mcp, err);
+    }
+    return status;
+}
+
+/* The task's budget: `budget/task`, its call limit the per-task cap (made if missing). */
+static tg_status make_task_budget(tg__mcp_cli *cli, int64_t now_ms, tg_error *err) {
+    if (snprintf(cli->charged, sizeof cli->charged, "%s/%s", cli->budget, cli->task) >=
+        (int)sizeof cli->charged) {
+        return fail(err, TG_ERR_INVALID, "the task's budget path %s/%s is too long", cli->budget,
+                    cli->task);
+    }
+    tg_budget_info info;
+    tg_budget_spec spec;
+    tg_status status = tg_budget_get(cli->engine, cli->charged, now_ms, &info, NULL);
+    if (status == TG_OK) {
+        spec = info.spec; /* keep what an operator declared; only the cap is ours */
+    } else {
+        tg_budget_spec_init(&spec);
+    }
+    spec.calls_limit = cli->mcp->calls_per_task;
+    return tg_budget_put(cli->engine, cli->charged, &spec, now_ms, err);
+}
+
+/* Applies cli->daemon over `previous` (NULL at start: nothing is deleted), as the daemon does. */
+static tg_status apply(tg__mcp_cli *cli, const tg__config *previous, int64_t now_ms,
+                       tg_error *err) {
+    tg_status status = tg__config_apply(cli->daemon, previous, cli->engine, now_ms, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg_budget_info info;
+    if (tg_budget_get(cli->engine, cli->budget, now_ms, &info, NULL) != TG_OK) {
+        return fail(err, TG_ERR_NOT_FOUND,
+                    "budget %s does not exist in %s: declare it under budgets: in the config file",
+                    cli->budget, cli->mcp->database);
+    }
+    if (cli->task != NULL) {
+        return make_task_budget(cli, now_ms, err);
+    }
+    if (strlen(cli->budget) >= sizeof cli->charged) {
+        return fail(err, TG_ERR_INVALID, "--budget: the path is too long");
+    }
+    memcpy(cli->charged, cli->budget, strlen(cli->budget) + 1);
+    return TG_OK;
+}
+
+tg_status tg__mcp_cli_open(tg__mcp_cli *cli, tg_event_fn on_event, void *user, int64_t now_ms,
+                           tg_error *err) {
+    if (cli->database != NULL) {
+        if (strlen(cli->database) >= sizeof cli->mcp->database) {
+            return fail(err, TG_ERR_INVALID, "--database: the path is too long");
+        }
+        memcpy(cli->mcp->database, cli->database, strlen(cli->database) + 1);
+    }
+    /* The store locks the file: a second gateway (or a daemon) on it is refused. */
+    tg_engine_options options;
+    tg_engine_options_init(&options);
+    options.store = "sqlite";
+    options.path = cli->mcp->database;
+    options.durability = cli->mcp->durability;
+    options.on_event = on_event;
+    options.on_event_user = user;
+    tg_status status = tg_engine_open(&options, now_ms, &cli->engine, err);
+    return status == TG_OK ? apply(cli, NULL, now_ms, err) : status;
+}
+
+tg_status tg__mcp_cli_reload(tg__mcp_cli *cli, int64_t now_ms, tg_error *err) {
+    tg__mcp_cli fresh = *cli;
+    fresh.mcp = malloc(sizeof *fresh.mcp);
+    fresh.daemon = malloc(sizeof *fresh.daemon);
+    tg_status status = fresh.mcp != NULL && fresh.daemon != NULL
+                           ? tg__mcp_cli_load(&fresh, err)
+                           : fail(err, TG_ERR_NOMEM, "out of memory");
+    if (status == TG_OK) {
+        /* The ledger file and durability stay as opened; everything else is taken. */
+        memcpy(fresh.mcp->database, cli->mcp->database, sizeof fresh.mcp->database);
+        fresh.mcp->durability = cli->mcp->durability;
+        status = apply(&fresh, cli->daemon, now_ms, err);
+    }
+    if (status == TG_OK) {
+        /* The session holds cli->mcp: update it in place (same thread, between messages). */
+        *cli->mcp = *fresh.mcp;
+        *cli->daemon = *fresh.daemon;
+    }
+    free(fresh.mcp);
+    free(fresh.daemon);
+    return status;
+}
+
+void tg__mcp_cli_close(tg__mcp_cli *cli) {
+    tg_engine_close(cli->engine);
+    cli->engine = NULL;
+    free(cli->mcp);
+    free(cli->daemon);
+    cli->mcp = NULL;
+    cli->daemon = NULL;
+}

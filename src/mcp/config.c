@@ -1,0 +1,255 @@
+/*
+ * config: reads `mcp:` with libfyaml. Every number is checked against a named
+ * maximum here, so the relay can trust its configuration.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "mcp/config.h"
+
+__attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
+                                                            const char *format, ...) {
+    if (err != NULL) {
+        va_list args;
+        va_start(args, format);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, format, args);
+        va_end(args);
+    }
+    return status;
+}
+
+void tg__mcp_config_defaults(tg__mcp_config *config) {
+    memset(config, 0, sizeof *config);
+    config->call_timeout_ms = TG__MCP_CALL_TIMEOUT_MS_DEFAULT;
+    config->calls_per_task = TG_NONE;
+    config->message_size_max_bytes = 4 * 1024 * 1024;
+    config->calls_in_flight_max = TG__MCP_CALLS_IN_FLIGHT_DEFAULT;
+    snprintf(config->database, sizeof config->database, "tollgate-mcp.db");
+    config->durability = TG_DURABILITY_STRICT;
+}
+
+static const char *scalar(struct fy_node *node) {
+    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
+}
+
+/* A whole number in [low, high]. */
+static tg_status read_int(struct fy_node *node, const char *what, int64_t low, int64_t high,
+                          int64_t *out, tg_error *err) {
+    const char *text = scalar(node);
+    char *end = NULL;
+    long long value = text != NULL && *text != '\0' ? strtoll(text, &end, 10) : 0;
+    if (text == NULL || *text == '\0' || *end != '\0' || value < low || value > high) {
+        return fail(err, TG_ERR_INVALID, "config: mcp.%s must be a whole number in %lld..%lld",
+                    what, (long long)low, (long long)high);
+    }
+    *out = value;
+    return TG_OK;
+}
+
+static tg_status read_class(const char *text, const char *glob, tg_class *out, tg_error *err) {
+    if (text == NULL || tg_class_parse(text, out) != TG_OK || *out == TG_CLASS_AUTO) {
+        return fail(err, TG_ERR_INVALID,
+                    "config: mcp.tools '%s': class must be low, normal, high or critical", glob);
+    }
+    return TG_OK;
+}
+
+static tg_status read_cost(const char *text, const char *glob, int64_t *out, tg_error *err) {
+    if (text == NULL || tg_money_parse(text, out) != TG_OK || *out > TG_AMOUNT_MAX) {
+        return fail(err, TG_ERR_INVALID, "config: mcp.tools '%s': cost '%s' is not an amount", glob,
+                    text != NULL ? text : "?");
+    }
+    return TG_OK;
+}
+
+/* `glob: {cost: "0.01", class: low, charge: fixed|result}` */
+static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule, tg_error *err) {
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(value, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        const char *text = scalar(fy_node_pair_value(pair));
+        tg_status status = TG_OK;
+        if (key != NULL && strcmp(key, "cost") == 0) {
+            status = read_cost(text, rule->glob, &rule->cost_micros, err);
+        } else if (key != NULL && strcmp(key, "class") == 0) {
+            status = read_class(text, rule->glob, &rule->cls, err);
+        } else if (key != NULL && strcmp(key, "charge") == 0 && text != NULL &&
+                   (strcmp(text, "fixed") == 0 || strcmp(text, "result") == 0)) {
+            rule->charge =
+                strcmp(text, "fixed") == 0 ? TG__MCP_CHARGE_FIXED : TG__MCP_CHARGE_RESULT;
+        } else {
+            status = fail(err, TG_ERR_INVALID,
+                          "config: mcp.tools '%s': unknown or malformed field '%s' (cost, class, "
+                          "charge: fixed|result)",
+                          rule->glob, key != NULL ? key : "?");
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+/* One `glob: ...` entry: a mapping of fields, or a bare class or amount. */
+static tg_status read_rule(struct fy_node_pair *pair, tg__mcp_tool_rule *rule, tg_error *err) {
+    const char *glob = scalar(fy_node_pair_key(pair));
+    struct fy_node *value = fy_node_pair_value(pair);
+    if (glob == NULL || *glob == '\0' || strlen(glob) >= sizeof rule->glob) {
+        return fail(err, TG_ERR_INVALID,
+                    "config: mcp.tools keys must be tool name globs of 1..%d "
+                    "bytes",
+                    TG_NAME_SIZE_MAX - 1);
+    }
+    memset(rule, 0, sizeof *rule);
+    memcpy(rule->glob, glob, strlen(glob) + 1);
+    rule->cls = TG_CLASS_AUTO;
+    rule->charge = TG__MCP_CHARGE_FIXED;
+    if (value != NULL && fy_node_is_mapping(value)) {
+        return read_rule_fields(value, rule, err);
+    }
+    const char *text = scalar(value);
+    if (text != NULL && tg_class_parse(text, &rule->cls) == TG_OK && rule->cls != TG_CLASS_AUTO) {
+        return TG_OK;
+    }
+    rule->cls = TG_CLASS_AUTO;
+    return read_cost(text, glob, &rule->cost_micros, err);
+}
+
+static tg_status read_tools(struct fy_node *node, tg__mcp_tools *tools, tg_error *err) {
+    if (node == NULL || !fy_node_is_mapping(node)) {
+        return fail(err, TG_ERR_INVALID, "config: mcp.tools must be a mapping of glob: rule");
+    }
+    tools->rules_count = 0;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        if (tools->rules_count >= TG__MCP_TOOL_RULES_MAX) {
+            return fail(err, TG_ERR_FULL, "config: mcp.tools holds more than %d rules",
+                        TG__MCP_TOOL_RULES_MAX);
+        }
+        tg_status status = read_rule(pair, &tools->rules[tools->rules_count], err);
+        if (status != TG_OK) {
+            return status;
+        }
+        tools->rules_count++;
+    }
+    return TG_OK;
+}
+
+static tg_status read_text(struct fy_node *node, const char *what, char *out, size_t size,
+                           tg_error *err) {
+    const char *text = scalar(node);
+    if (text == NULL || *text == '\0' || strlen(text) >= size) {
+        return fail(err, TG_ERR_INVALID, "config: mcp.%s must be text of 1..%zu bytes", what,
+                    size - 1);
+    }
+    memcpy(out, text, strlen(text) + 1);
+    return TG_OK;
+}
+
+static tg_status read_durability(struct fy_node *node, tg_durability *out, tg_error *err) {
+    const char *text = scalar(node);
+    if (text != NULL && strcmp(text, "strict") == 0) {
+        *out = TG_DURABILITY_STRICT;
+    } else if (text != NULL && strcmp(text, "relaxed") == 0) {
+        *out = TG_DURABILITY_RELAXED;
+    } else {
+        return fail(err, TG_ERR_INVALID, "config: mcp.durability must be strict or relaxed");
+    }
+    return TG_OK;
+}
+
+static tg_status read_field(const char *key, struct fy_node *value, tg__mcp_config *config,
+                            tg_error *err) {
+    if (strcmp(key, "tools") == 0) {
+        return read_tools(value, &config->tools, err);
+    } else if (strcmp(key, "database") == 0) {
+        return read_text(value, key, config->database, sizeof config->database, err);
+    } else if (strcmp(key, "durability") == 0) {
+        return read_durability(value, &config->durability, err);
+    } else if (strcmp(key, "call_timeout_ms") == 0) {
+        return read_int(value, key, 1, 86400000, &config->call_timeout_ms, err);
+    } else if (strcmp(key, "calls_per_task") == 0) {
+        return read_int(value, key, 1, TG_LIMIT_MAX, &config->calls_per_task, err);
+    } else if (strcmp(key, "message_size_max_bytes") == 0) {
+        return read_int(value, key, 1024, TG__MCP_MESSAGE_SIZE_MAX, &config->message_size_max_bytes,
+                        err);
+    } else if (strcmp(key, "calls_in_flight_max") == 0) {
+        return read_int(value, key, 1, TG__MCP_CALLS_IN_FLIGHT_MAX, &config->calls_in_flight_max,
+                        err);
+    }
+    return fail(err, TG_ERR_INVALID,
+                "config: unknown mcp field '%s' (tools, database, durability, call_timeout_ms, "
+                "calls_per_task, message_size_max_bytes, calls_in_flight_max)",
+                key);
+}
+
+static tg_status read_section(struct fy_node *section, tg__mcp_config *config, tg_error *err) {
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(section, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        if (key == NULL) {
+            return fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
+        }
+        tg_status status = read_field(key, fy_node_pair_value(pair), config, err);
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, tg_error *err) {
+    if (section == NULL || !fy_node_is_mapping(section)) {
+        return fail(err, TG_ERR_INVALID, "config: mcp must be a mapping");
+    }
+    /* Read into a copy so that a failure leaves *config as it was. */
+    tg__mcp_config *work = malloc(sizeof *work);
+    if (work == NULL) {
+        return fail(err, TG_ERR_NOMEM, "config: out of memory");
+    }
+    *work = *config;
+    tg_status status = read_section(section, work, err);
+    if (status == TG_OK) {
+        *config = *work;
+    }
+    free(work);
+    return status;
+}
+
+static tg_status read_document(struct fy_document *document, const char *name,
+                               tg__mcp_config *config, tg_error *err) {
+    if (document == NULL) {
+        return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML '%s'", name);
+    }
+    struct fy_node *root = fy_document_root(document);
+    tg_status status = TG_OK;
+    if (root != NULL && !fy_node_is_mapping(root)) {
+        status = fail(err, TG_ERR_INVALID, "config: '%s' must hold a mapping", name);
+    } else if (root != NULL) {
+        struct fy_node *section = fy_node_mapping_lookup_by_string(root, "mcp", FY_NT);
+        if (section != NULL) {
+            status = tg__mcp_config_read(section, config, err);
+        }
+    }
+    fy_document_destroy(document);
+    return status;
+}
+
+tg_status tg__mcp_config_parse(const char *yaml, size_t size, tg__mcp_config *config,
+                               tg_error *err) {
+    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
+    return read_document(fy_document_build_from_string(&parse, yaml, size), "(text)", config, err);
+}
+
+tg_status tg__mcp_config_load(const char *file, tg__mcp_config *config, tg_error *err) {
+    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
+    return read_document(fy_document_build_from_file(&parse, file), file, config, err);
+}

@@ -1,0 +1,49 @@
+/*
+ * config: the `mcp:` section of a Tollgate YAML file (docs/mcp.md): tool
+ * prices and classes, the per-task call cap, timeouts and limits, and where the
+ * embedded ledger lives. Kept apart from the daemon's reader (src/server/config.c)
+ * so the daemon can hand its `mcp:` node to tg__mcp_config_read when it serves
+ * MCP over HTTP. Unknown keys are errors: a typo never leaves a tool free.
+ */
+#ifndef TG_MCP_CONFIG_H
+#define TG_MCP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcp/policy.h"
+#include "tollgate.h"
+
+struct fy_node;
+
+#define TG__MCP_CALL_TIMEOUT_MS_DEFAULT 60000
+#define TG__MCP_CALLS_IN_FLIGHT_DEFAULT 1024
+#define TG__MCP_CALLS_IN_FLIGHT_MAX 65536
+#define TG__MCP_MESSAGE_SIZE_MAX (64 * 1024 * 1024) /* the largest message_size_max_bytes */
+
+/* Everything the gateway reads from `mcp:`. Large (the rules): allocate it. */
+typedef struct {
+    tg__mcp_tools tools;            /* prices and classes by tool name */
+    int64_t call_timeout_ms;        /* a tools/call unanswered this long is cancelled */
+    int64_t calls_per_task;         /* most granted calls per task, or TG_NONE */
+    int64_t message_size_max_bytes; /* longest JSON-RPC message, either direction */
+    int64_t calls_in_flight_max;    /* agent requests awaiting an answer at once */
+    char database[1024];            /* the embedded ledger's SQLite file */
+    tg_durability durability;       /* of the embedded ledger */
+} tg__mcp_config;
+
+/* Fills *config with the defaults: no rules, 60 s timeout, no cap, 4 MiB, tollgate-mcp.db. */
+void tg__mcp_config_defaults(tg__mcp_config *config);
+
+/* Reads the value of an `mcp:` key (a mapping) over what *config holds. */
+tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, tg_error *err);
+
+/*
+ * Reads the `mcp:` section of a whole YAML document in memory (tests, fuzzing)
+ * or in a file. A document without `mcp:` leaves *config as it was.
+ */
+tg_status tg__mcp_config_parse(const char *yaml, size_t size, tg__mcp_config *config,
+                               tg_error *err);
+tg_status tg__mcp_config_load(const char *file, tg__mcp_config *config, tg_error *err);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * refusal: what the agent reads when Tollgate stops a tool call. A refusal is
+ * an ordinary tool result with isError: true (not a JSON-RPC error), so the
+ * model sees it and can plan around it: which budget, why, and when a retry
+ * could pass. The same facts go, for programs, into
+ * result._meta["tollgate/refusal"]. Pure: time is passed in.
+ */
+#ifndef TG_MCP_REFUSAL_H
+#define TG_MCP_REFUSAL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tollgate.h"
+
+/* Why the gateway stopped a call that the ledger did not refuse. */
+typedef enum {
+    TG__MCP_STOP_CAP = 0,     /* the task's call cap is reached */
+    TG__MCP_STOP_REVOKED = 1, /* its class was revoked while it ran */
+    TG__MCP_STOP_TIMEOUT = 2, /* the server did not answer within call_timeout_ms */
+    TG__MCP_STOP_SERVER = 3,  /* the server exited before answering */
+    TG__MCP_STOP_LEDGER = 4,  /* the ledger could not decide (fail closed) */
+    TG__MCP_STOP_BUSY = 5     /* too many calls in flight */
+} tg__mcp_stop;
+
+/* The tool error result for a call the ledger refused. New reference, NULL on no memory. */
+json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
+                               const tg_refusal *refusal, int64_t now_ms);
+
+/*
+ * The tool error result for a call stopped for `stop`. `budget` is the budget
+ * charged, `detail` an optional extra sentence (NULL for none), `number` the
+ * cap or the timeout when those apply.
+ */
+json_t *tg__mcp_stop_result(const json_t *id, const char *tool, const char *budget,
+                            tg__mcp_stop stop, int64_t number, const char *detail);
+
+/* Stable names of the stops, used as `reason` in _meta. */
+const char *tg__mcp_stop_str(tg__mcp_stop stop);
+
+#endif
