@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// bench/tokenizer.js: Tollgate's C tokenizer side by side with the JavaScript and WASM
+// tokenizers from npm (@dqbd/tiktoken: tiktoken's Rust core in WASM; gpt-tokenizer;
+// ai-tokenizer), in one run, on the same corpus parts: MB/s and tokens/s, cold and warm,
+// for cl100k_base and o200k_base. Figures go to docs/benchmarks-tokenizer.md.
+//
+// warm: the best of repeated encodes (at least 5 and 0.5 s, or one if a pass is slow).
+// cold: a fresh process: load the library and its ranks, then encode the part once.
+// Every library's token count is compared with Tollgate's; a difference is flagged.
+//
+// Usage: node bench/tokenizer.js [--bin build/bench_tokenizer] [--parts a,b] [--no-cold]
+'use strict';
+
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const ENCODINGS = ['cl100k_base', 'o200k_base'];
+const LIBRARIES = ['@dqbd/tiktoken', 'gpt-tokenizer', 'ai-tokenizer'];
+const SLOW_PASS_SECONDS = 2; // one pass this slow: no repeats
+const MIB = 1 << 20;
+
+function random(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+// The corpus parts: the conformance corpus repeated to size, and generated inputs.
+function makeParts() {
+    const corpus = (name) => fs.readFileSync(path.join(ROOT, 'tests/tokenizer/corpus', name), 'utf8');
+    const toSize = (text, bytes) => {
+        let out = text;
+        while (Buffer.byteLength(out) < bytes) {
+            out += text;
+        }
+        return out;
+    };
+    const next = random(7);
+    const word = (n, alphabet) => Array.from({ length: n }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+    const code = ['code_c.c', 'code_py.py', 'code_js.js', 'code_rust.rs', 'code_go.go', 'code_sql_sh.txt'].map(corpus).join('\n');
+    const bytes = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < bytes.length; i++) {
+        bytes[i] = Math.floor(next() * 256);
+    }
+    // Special-token text is left out: two of the libraries refuse it by default.
+    const mixed = (corpus('mixed.txt') + corpus('emoji.txt') + corpus('data.json')).replace(/<\|/g, '< |');
+    return {
+        prose: toSize(corpus('prose.txt'), MIB),
+        code: toSize(code, MIB),
+        cjk: toSize(corpus('chinese.txt') + corpus('japanese.txt'), MIB),
+        mixed: toSize(mixed, MIB / 2),
+        'random-bytes': bytes.toString('utf8'),
+        'adv-run-a-64k': 'a'.repeat(64 * 1024),
+        'adv-word-64k': word(64 * 1024, 'abcdefghijklmnopqrstuvwxyz'),
+        'adv-cjk-run-64k': word(22 * 1024, '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年'),
+        'adv-spaces-64k': ' '.repeat(64 * 1024) + 'x',
+        'adv-run-a-1m': 'a'.repeat(MIB),
+        'adv-word-1m': word(MIB, 'abcdefghijklmnopqrstuvwxyz'),
+    };
+}
+
+// Parts too slow for the reference implementations (quadratic merges): C only.
+const C_ONLY = new Set(['adv-run-a-1m', 'adv-word-1m']);
+
+function loadEncoder(library, encoding) {
+    if (library === '@dqbd/tiktoken') {
+        const encoder = require('@dqbd/tiktoken').get_encoding(encoding);
+        return (text) => encoder.encode_ordinary(text).length;
+    }
+    if (library === 'gpt-tokenizer') {
+        const module = require(`gpt-tokenizer/encoding/${encoding}`);
+        return (text) => module.encode(text).length;
+    }
+    if (library === 'ai-tokenizer') {
+        const { Tokenizer } = require('ai-tokenizer');
+        const tokenizer = new Tokenizer(require(`ai-tokenizer/encoding/${encoding}`));
+        return (text) => tokenizer.encodeOrdinary(text).length;
+    }
+    throw new Error(`unknown library ${library}`);
+}
+
+function warm(encode, text) {
+    let best = Infinity;
+    let tokens = 0;
+    let spent = 0;
+    for (let run = 0; run < 5 || spent < 0.5; run++) {
+        const start = process.hrtime.bigint();
+        tokens = encode(text);
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        best = Math.min(best, seconds);
+        spent += seconds;
+        if (seconds > SLOW_PASS_SECONDS) {
+            break;
+        }
+    }
+    return { seconds: best, tokens };
+}
+
+// Child mode: one cold measurement in this fresh process.
+function coldChild(library, encoding, file) {
+    const text = fs.readFileSync(file, 'utf8');
+    const start = process.hrtime.bigint();
+    const encode = loadEncoder(library, encoding);
+    const tokens = encode(text);
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    process.stdout.write(JSON.stringify({ seconds, tokens }));
+}
+
+function parseArgs() {
+    const args = { bin: path.join(ROOT, 'build', 'bench_tokenizer'), parts: null, cold: true };
+    for (let i = 2; i < process.argv.length; i++) {
+        const a = process.argv[i];
+        if (a === '--bin') {
+            args.bin = process.argv[++i];
+        } else if (a === '--parts') {
+            args.parts = new Set(process.argv[++i].split(','));
+        } else if (a === '--no-cold') {
+            args.cold = false;
+        } else {
+            throw new Error(`unknown argument ${a}`);
+        }
+    }
+    return args;
+}
+
+function cMeasure(bin, encoding, file, cold) {
+    const out = execFileSync(bin, ['--json', ...(cold ? ['--cold'] : []), '--encoding', encoding, file]);
+    return JSON.parse(out.toString().trim());
+}
+
+function mbps(bytes, seconds) {
+    return (bytes / 1e6 / seconds).toFixed(1);
+}
+
+function main() {
+    if (process.argv[2] === '--cold-child') {
+        coldChild(process.argv[3], process.argv[4], process.argv[5]);
+        return;
+    }
+    const args = parseArgs();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-bench-'));
+    const parts = Object.entries(makeParts()).filter(([name]) => !args.parts || args.parts.has(name));
+    console.log(`# tokenizer benchmark: ${os.cpus()[0].model}, node ${process.version}, one core`);
+    console.log('# columns: MB/s warm (Mtokens/s) | cold ms; "!" marks a token count that differs from Tollgate\'s\n');
+    for (const encoding of ENCODINGS) {
+        console.log(`## ${encoding}\n`);
+        console.log(`| part | MB | tollgate (C) | ${LIBRARIES.join(' | ')} |`);
+        console.log(`|---|---:|---:|${LIBRARIES.map(() => '---:').join('|')}|`);
+        for (const [name, text] of parts) {
+            const file = path.join(dir, `${name}.txt`);
+            fs.writeFileSync(file, text);
+            const bytes = Buffer.byteLength(text);
+            const c = cMeasure(args.bin, encoding, file, false);
+            const cells = [`${mbps(bytes, c.warm_s)} (${(c.tokens / 1e6 / c.warm_s).toFixed(2)})`];
+            const colds = [];
+            if (args.cold) {
+                colds.push(`${(cMeasure(args.bin, encoding, file, true).cold_s * 1e3).toFixed(1)}`);
+            }
+            for (const library of LIBRARIES) {
+                if (C_ONLY.has(name)) {
+                    cells.push('n/a');
+                    colds.push('n/a');
+                    continue;
+                }
+                const result = warm(loadEncoder(library, encoding), text);
+                const flag = result.tokens === c.tokens ? '' : ` ! ${result.tokens}`;
+                cells.push(`${mbps(bytes, result.seconds)} (${(result.tokens / 1e6 / result.seconds).toFixed(2)})${flag}`);
+                if (args.cold) {
+                    const out = execFileSync(process.execPath, [__filename, '--cold-child', library, encoding, file]);
+                    colds.push((JSON.parse(out.toString()).seconds * 1e3).toFixed(1));
+                }
+            }
+            console.log(`| ${name} | ${(bytes / 1e6).toFixed(2)} | ${cells.join(' | ')} |`);
+            if (args.cold) {
+                console.log(`| ${name} cold ms | | ${colds.join(' | ')} |`);
+            }
+        }
+        console.log('');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main();

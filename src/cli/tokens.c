@@ -1,0 +1,207 @@
+/*
+ * tokens: `tollgate tokens`, token counts from the command line: of a text file
+ * (with OpenAI's o200k_base or cl100k_base, byte-exact with tiktoken), or of a whole
+ * API request body, framed as the provider bills it (docs/tokenizer.md). Works
+ * offline; no daemon needed.
+ */
+#include "cli/tokens.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tollgate_tokens.h"
+
+#define EXIT_USAGE 2
+#define TEXT_SIZE_MAX ((size_t)256 << 20)
+
+static const char usage[] =
+    "usage: tollgate tokens [options] [FILE | -]\n"
+    "  counts the tokens of FILE (default: standard input)\n"
+    "  --encoding NAME    o200k_base or cl100k_base (default: from --model, else o200k_base)\n"
+    "  --model MODEL      the model the text is for (picks the encoding and, with\n"
+    "                     --request, the framing and image billing)\n"
+    "  --request KIND     FILE is a request body: chat, responses, embeddings or anthropic;\n"
+    "                     prints its prompt tokens as the provider would bill them\n"
+    "  --special          text such as <|endoftext|> becomes the special token\n"
+    "  --ids              print the token ids instead of their count\n"
+    "  --json             print JSON\n"
+    "examples:\n"
+    "  tollgate tokens README.md\n"
+    "  tollgate tokens --model gpt-4 --ids notes.txt\n"
+    "  tollgate tokens --request chat body.json\n"
+    "exit codes: 0 ok, 1 failure, 2 usage error\n";
+
+typedef struct {
+    const char *file;     /* NULL or "-": standard input */
+    const char *model;    /* --model, or NULL */
+    const char *encoding; /* --encoding, or NULL */
+    const char *request;  /* --request kind, or NULL */
+    unsigned flags;       /* TG_TOKENS_SPECIAL */
+    int ids;              /* --ids */
+    int json;             /* --json */
+} options;
+
+static int parse(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--model") == 0 && more) {
+            o->model = argv[++i];
+        } else if (strcmp(a, "--encoding") == 0 && more) {
+            o->encoding = argv[++i];
+        } else if (strcmp(a, "--request") == 0 && more) {
+            o->request = argv[++i];
+        } else if (strcmp(a, "--special") == 0) {
+            o->flags |= TG_TOKENS_SPECIAL;
+        } else if (strcmp(a, "--ids") == 0) {
+            o->ids = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if ((a[0] != '-' || strcmp(a, "-") == 0) && o->file == NULL) {
+            o->file = a;
+        } else {
+            fprintf(stderr, "tollgate tokens: unknown option '%s'\n%s", a, usage);
+            return EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* Reads all of a file (or stdin) up to size_max. *text_out: from malloc, caller frees. */
+static int read_all(const char *file, size_t size_max, char **text_out, size_t *len_out) {
+    FILE *f = file == NULL || strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "tollgate tokens: %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    size_t capacity = 1 << 16, len = 0;
+    char *text = malloc(capacity);
+    while (text != NULL) {
+        len += fread(text + len, 1, capacity - len, f);
+        if (len < capacity || capacity > size_max) {
+            break;
+        }
+        char *bigger = realloc(text, capacity * 2);
+        if (bigger == NULL) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = bigger;
+        capacity *= 2;
+    }
+    int failed = f != stdin ? fclose(f) != 0 : ferror(f);
+    if (text == NULL || failed || len > size_max) {
+        fprintf(stderr, "tollgate tokens: %s\n",
+                text == NULL ? "out of memory"
+                : failed     ? "read error"
+                             : "input too large");
+        free(text);
+        return 1;
+    }
+    *text_out = text;
+    *len_out = len;
+    return 0;
+}
+
+static const char *quality_name(tg_count_quality q) {
+    return q == TG_COUNT_EXACT ? "exact" : q == TG_COUNT_FRAMED ? "framed" : "estimate";
+}
+
+static int count_request(const options *o, const char *body, size_t len) {
+    static const struct {
+        const char *name;
+        tg_request_kind kind;
+    } kinds[] = {{"chat", TG_REQUEST_CHAT_COMPLETIONS},
+                 {"responses", TG_REQUEST_RESPONSES},
+                 {"embeddings", TG_REQUEST_EMBEDDINGS},
+                 {"anthropic", TG_REQUEST_ANTHROPIC_MESSAGES}};
+    size_t k = 0;
+    while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].name, o->request) != 0) {
+        k++;
+    }
+    if (k == sizeof kinds / sizeof kinds[0]) {
+        fprintf(stderr, "tollgate tokens: --request must be chat, responses, embeddings or "
+                        "anthropic\n");
+        return EXIT_USAGE;
+    }
+    tg_prompt_count c;
+    tg_error err = {0};
+    if (tg_tokens_count_request(kinds[k].kind, o->model, body, len, &c, &err) != TG_OK) {
+        fprintf(stderr, "tollgate tokens: %s\n", err.message);
+        return 1;
+    }
+    if (o->json) {
+        printf("{\"prompt_tokens\":%lld,\"text_tokens\":%lld,\"image_tokens\":%lld,"
+               "\"images\":%lld,\"images_unsized\":%lld,\"encoding\":\"%s\",\"quality\":\"%s\"}\n",
+               (long long)c.prompt_tokens, (long long)c.text_tokens, (long long)c.image_tokens,
+               (long long)c.images, (long long)c.images_unsized, tg_encoding_name(c.encoding),
+               quality_name(c.quality));
+    } else {
+        printf("%lld prompt tokens (text %lld, images %lld; %s, %s)\n", (long long)c.prompt_tokens,
+               (long long)c.text_tokens, (long long)c.image_tokens, quality_name(c.quality),
+               tg_encoding_name(c.encoding));
+    }
+    return 0;
+}
+
+static int count_text(const options *o, tg_encoding encoding, const char *text, size_t len) {
+    const tg_tokenizer *tokenizer = tg_tokenizer_shared(encoding);
+    uint32_t *ids = NULL;
+    size_t count = 0;
+    tg_status status = tokenizer == NULL ? TG_ERR_UNSUPPORTED
+                       : o->ids ? tg_tokens_encode(tokenizer, text, len, o->flags, &ids, &count)
+                                : tg_tokens_count(tokenizer, text, len, o->flags, &count);
+    if (status != TG_OK) {
+        fprintf(stderr, "tollgate tokens: %s\n", tg_status_str(status));
+        return 1;
+    }
+    if (o->json) {
+        printf("{\"tokens\":%zu,\"encoding\":\"%s\"", count, tg_encoding_name(encoding));
+        if (o->ids) {
+            fputs(",\"ids\":[", stdout);
+            for (size_t i = 0; i < count; i++) {
+                printf(i ? ",%u" : "%u", ids[i]);
+            }
+            putchar(']');
+        }
+        puts("}");
+    } else if (o->ids) {
+        for (size_t i = 0; i < count; i++) {
+            printf(i ? " %u" : "%u", ids[i]);
+        }
+        putchar('\n');
+    } else {
+        printf("%zu\n", count);
+    }
+    free(ids);
+    return 0;
+}
+
+int tg__cli_tokens(int argc, char **argv) {
+    options o;
+    int code = parse(argc, argv, &o);
+    if (code >= 0) {
+        return code;
+    }
+    tg_encoding encoding;
+    tg_encoding_for_model(o.model, &encoding); /* unknown models: o200k_base */
+    if (o.encoding != NULL && tg_encoding_parse(o.encoding, &encoding) != TG_OK) {
+        fprintf(stderr, "tollgate tokens: --encoding must be o200k_base or cl100k_base\n");
+        return EXIT_USAGE;
+    }
+    char *text;
+    size_t len;
+    if (read_all(o.file, o.request ? TG_REQUEST_BODY_SIZE_MAX : TEXT_SIZE_MAX, &text, &len) != 0) {
+        return 1;
+    }
+    code = o.request ? count_request(&o, text, len) : count_text(&o, encoding, text, len);
+    free(text);
+    return code;
+}

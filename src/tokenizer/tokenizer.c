@@ -1,0 +1,342 @@
+/*
+ * tokenizer: open, close, encode, count and decode for tollgate_tokens.h. The
+ * work is pre-tokenization (split.c) and byte-pair merging of each piece (bpe.c);
+ * this file walks the text, cuts it at special tokens when asked, and collects ids.
+ */
+#include "tokenizer/tokenizer_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/split.h"
+#include "tokenizer/unicode.h"
+
+/* The embedded rank blobs (tokenizer_data.c, generated in the build directory). */
+extern const uint8_t tg__ranks_cl100k[];
+extern const uint64_t tg__ranks_cl100k_size;
+extern const uint8_t tg__ranks_o200k[];
+extern const uint64_t tg__ranks_o200k_size;
+
+#define SPECIAL(text, id)                                                                          \
+    { text, sizeof text - 1, id }
+
+/* tiktoken_ext/openai_public.py: the special tokens of each encoding. */
+static const tg__special specials_cl100k[] = {
+    SPECIAL("<|endoftext|>", TG_TOKEN_ENDOFTEXT_CL100K),
+    SPECIAL("<|fim_prefix|>", 100258),
+    SPECIAL("<|fim_middle|>", 100259),
+    SPECIAL("<|fim_suffix|>", 100260),
+    SPECIAL("<|endofprompt|>", TG_TOKEN_ENDOFPROMPT_CL100K),
+};
+static const tg__special specials_o200k[] = {
+    SPECIAL("<|endoftext|>", TG_TOKEN_ENDOFTEXT_O200K),
+    SPECIAL("<|endofprompt|>", TG_TOKEN_ENDOFPROMPT_O200K),
+};
+
+const char *tg_encoding_name(tg_encoding encoding) {
+    switch (encoding) {
+    case TG_ENCODING_CL100K_BASE:
+        return "cl100k_base";
+    case TG_ENCODING_O200K_BASE:
+        return "o200k_base";
+    }
+    return "unknown";
+}
+
+tg_status tg_encoding_parse(const char *name, tg_encoding *encoding_out) {
+    if (name != NULL && strcmp(name, "cl100k_base") == 0) {
+        *encoding_out = TG_ENCODING_CL100K_BASE;
+        return TG_OK;
+    }
+    if (name != NULL && strcmp(name, "o200k_base") == 0) {
+        *encoding_out = TG_ENCODING_O200K_BASE;
+        return TG_OK;
+    }
+    return TG_ERR_INVALID;
+}
+
+tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) {
+    const uint8_t *blob;
+    uint64_t size;
+    tg_tokenizer t = {.encoding = encoding};
+    if (encoding == TG_ENCODING_CL100K_BASE) {
+        blob = tg__ranks_cl100k, size = tg__ranks_cl100k_size;
+        t.split = tg__split_cl100k;
+        t.specials = specials_cl100k;
+        t.specials_count = sizeof specials_cl100k / sizeof specials_cl100k[0];
+    } else if (encoding == TG_ENCODING_O200K_BASE) {
+        blob = tg__ranks_o200k, size = tg__ranks_o200k_size;
+        t.split = tg__split_o200k;
+        t.specials = specials_o200k;
+        t.specials_count = sizeof specials_o200k / sizeof specials_o200k[0];
+    } else {
+        return TG_ERR_INVALID;
+    }
+    if (size == 0) {
+        return TG_ERR_UNSUPPORTED;
+    }
+    tg_tokenizer *tokenizer = malloc(sizeof *tokenizer);
+    t.cache = malloc(sizeof *t.cache);
+    if (tokenizer == NULL || t.cache == NULL) {
+        free(tokenizer);
+        free(t.cache);
+        return TG_ERR_NOMEM;
+    }
+    tg_status status = tg__vocab_open(&t.vocab, blob, size);
+    if (status != TG_OK) {
+        free(tokenizer);
+        free(t.cache);
+        return status;
+    }
+    tg__piece_cache_init(t.cache);
+    *tokenizer = t;
+    *tokenizer_out = tokenizer;
+    return TG_OK;
+}
+
+void tg_tokenizer_close(tg_tokenizer *tokenizer) {
+    if (tokenizer == NULL) {
+        return;
+    }
+    tg__vocab_close(&tokenizer->vocab);
+    tg__piece_cache_free(tokenizer->cache);
+    free(tokenizer->cache);
+    free(tokenizer);
+}
+
+tg_encoding tg_tokenizer_encoding(const tg_tokenizer *tokenizer) {
+    return tokenizer->encoding;
+}
+
+static tg_tokenizer *shared_cl100k;
+static tg_tokenizer *shared_o200k;
+static pthread_once_t shared_cl100k_once = PTHREAD_ONCE_INIT;
+static pthread_once_t shared_o200k_once = PTHREAD_ONCE_INIT;
+
+static void open_shared_cl100k(void) {
+    if (tg_tokenizer_open(TG_ENCODING_CL100K_BASE, &shared_cl100k) != TG_OK) {
+        shared_cl100k = NULL;
+    }
+}
+
+static void open_shared_o200k(void) {
+    if (tg_tokenizer_open(TG_ENCODING_O200K_BASE, &shared_o200k) != TG_OK) {
+        shared_o200k = NULL;
+    }
+}
+
+const tg_tokenizer *tg_tokenizer_shared(tg_encoding encoding) {
+    if (encoding == TG_ENCODING_CL100K_BASE) {
+        pthread_once(&shared_cl100k_once, open_shared_cl100k);
+        return shared_cl100k;
+    }
+    if (encoding == TG_ENCODING_O200K_BASE) {
+        pthread_once(&shared_o200k_once, open_shared_o200k);
+        return shared_o200k;
+    }
+    return NULL;
+}
+
+/* Where ids go: stored in a growing array, or only counted. */
+typedef struct {
+    uint32_t *ids;           /* from malloc; NULL when only counting */
+    size_t count;            /* tokens so far */
+    size_t capacity;         /* room in ids */
+    bool store;              /* whether to keep ids */
+    tg__bpe_scratch scratch; /* for long pieces */
+} sink;
+
+static tg_status reserve(sink *out, size_t more) {
+    if (!out->store || out->capacity - out->count >= more) {
+        return TG_OK;
+    }
+    size_t capacity = out->capacity < 64 ? 64 : out->capacity;
+    while (capacity - out->count < more) {
+        capacity *= 2;
+    }
+    uint32_t *ids = realloc(out->ids, capacity * sizeof *ids);
+    if (ids == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    out->ids = ids;
+    out->capacity = capacity;
+    return TG_OK;
+}
+
+/* Merges a long piece through the tokenizer's piece cache. */
+static tg_status merge_cached(const tg_tokenizer *t, const uint8_t *p, size_t len,
+                              const uint8_t *end, sink *out, size_t *got) {
+    uint32_t *ids = out->store ? out->ids + out->count : NULL;
+    uint64_t hash = tg__piece_hash(p, len);
+    if (tg__piece_cache_get(t->cache, hash, p, len, ids, got)) {
+        return TG_OK;
+    }
+    uint32_t *own = ids == NULL ? malloc(len * sizeof *own) : NULL;
+    tg_status status = tg__bpe(&t->vocab, p, len, end, &out->scratch, ids ? ids : own, got);
+    if (status == TG_OK && (ids != NULL || own != NULL)) {
+        tg__piece_cache_put(t->cache, hash, p, len, ids ? ids : own, *got);
+    }
+    free(own);
+    return status;
+}
+
+/* Encodes s[0..n), ordinary text; end is the end of the whole buffer. */
+static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t n,
+                                 const uint8_t *end, sink *out) {
+    for (size_t i = 0; i < n;) {
+        size_t stop = t->split(s, n, i);
+        size_t got;
+        tg_status status = reserve(out, stop - i);
+        if (status == TG_OK && stop - i >= TG__PIECE_CACHE_MIN_BYTES) {
+            status = merge_cached(t, s + i, stop - i, end, out, &got);
+        } else if (status == TG_OK) {
+            status = tg__bpe(&t->vocab, s + i, stop - i, end, &out->scratch,
+                             out->store ? out->ids + out->count : NULL, &got);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+        out->count += got;
+        i = stop;
+    }
+    return TG_OK;
+}
+
+/* The first special token at or after s[from], or NULL; *at_out: its offset. */
+static const tg__special *next_special(const tg_tokenizer *t, const uint8_t *s, size_t n,
+                                       size_t from, size_t *at_out) {
+    for (size_t i = from; i + 1 < n;) {
+        const uint8_t *open = memmem(s + i, n - i, "<|", 2);
+        if (open == NULL) {
+            return NULL;
+        }
+        size_t at = (size_t)(open - s);
+        for (size_t k = 0; k < t->specials_count; k++) {
+            const tg__special *sp = &t->specials[k];
+            if (n - at >= sp->len && memcmp(s + at, sp->text, sp->len) == 0) {
+                *at_out = at;
+                return sp;
+            }
+        }
+        i = at + 1;
+    }
+    return NULL;
+}
+
+static tg_status encode(const tg_tokenizer *t, const char *text, size_t len, unsigned flags,
+                        sink *out) {
+    if (text == NULL && len > 0) {
+        return TG_ERR_INVALID;
+    }
+    if (len > TG_TOKENS_INPUT_SIZE_MAX) {
+        return TG_ERR_RANGE;
+    }
+    const uint8_t *s = (const uint8_t *)text;
+    if ((flags & TG_TOKENS_SPECIAL) == 0) {
+        return encode_ordinary(t, s, len, s + len, out);
+    }
+    size_t from = 0;
+    for (;;) {
+        size_t at = len;
+        const tg__special *sp = next_special(t, s, len, from, &at);
+        tg_status status = encode_ordinary(t, s + from, at - from, s + len, out);
+        if (status == TG_OK && sp != NULL && (status = reserve(out, 1)) == TG_OK) {
+            if (out->store) {
+                out->ids[out->count] = sp->id;
+            }
+            out->count++;
+        }
+        if (status != TG_OK || sp == NULL) {
+            return status;
+        }
+        from = at + sp->len;
+    }
+}
+
+tg_status tg_tokens_encode(const tg_tokenizer *tokenizer, const char *text, size_t len,
+                           unsigned flags, uint32_t **ids_out, size_t *count_out) {
+    sink out = {.store = true};
+    tg_status status = encode(tokenizer, text, len, flags, &out);
+    tg__bpe_scratch_free(&out.scratch);
+    if (status != TG_OK) {
+        free(out.ids);
+        return status;
+    }
+    if (out.count == 0) {
+        free(out.ids);
+        out.ids = NULL;
+    }
+    *ids_out = out.ids;
+    *count_out = out.count;
+    return TG_OK;
+}
+
+tg_status tg_tokens_count(const tg_tokenizer *tokenizer, const char *text, size_t len,
+                          unsigned flags, size_t *count_out) {
+    sink out = {.store = false};
+    tg_status status = encode(tokenizer, text, len, flags, &out);
+    tg__bpe_scratch_free(&out.scratch);
+    if (status == TG_OK) {
+        *count_out = out.count;
+    }
+    return status;
+}
+
+tg_status tg__count_text(const tg_tokenizer *tokenizer, const char *text, size_t len,
+                         int64_t *count_out) {
+    size_t count;
+    tg_status status = tg_tokens_count(tokenizer, text, len, 0, &count);
+    if (status == TG_OK) {
+        *count_out = (int64_t)count;
+    }
+    return status;
+}
+
+/* The bytes of one id, or NULL for an id that is no token. */
+static const uint8_t *token_bytes(const tg_tokenizer *t, uint32_t id, size_t *len_out) {
+    const tg__vocab *v = &t->vocab;
+    if (id < v->count) {
+        *len_out = v->offsets[id + 1] - v->offsets[id];
+        return v->bytes + v->offsets[id];
+    }
+    for (size_t k = 0; k < t->specials_count; k++) {
+        if (t->specials[k].id == id) {
+            *len_out = t->specials[k].len;
+            return (const uint8_t *)t->specials[k].text;
+        }
+    }
+    return NULL;
+}
+
+tg_status tg_tokens_decode(const tg_tokenizer *tokenizer, const uint32_t *ids, size_t count,
+                           char **text_out, size_t *len_out) {
+    size_t total = 0;
+    for (size_t k = 0; k < count; k++) {
+        size_t len;
+        if (token_bytes(tokenizer, ids[k], &len) == NULL) {
+            return TG_ERR_INVALID;
+        }
+        total += len;
+    }
+    char *text = malloc(total + 1);
+    if (text == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < count; k++) {
+        size_t len;
+        const uint8_t *bytes = token_bytes(tokenizer, ids[k], &len);
+        memcpy(text + at, bytes, len);
+        at += len;
+    }
+    text[total] = '\0';
+    *text_out = text;
+    *len_out = total;
+    return TG_OK;
+}
+
+const char *tg_tokens_unicode_version(void) {
+    return tg__unicode_version;
+}

@@ -1,0 +1,301 @@
+/*
+ * test_tokenizer: the tokenizer's API: known encodings (ids from tiktoken itself, and
+ * the OpenAI cookbook's worked examples), special tokens, decoding, invalid UTF-8,
+ * long adversarial runs, model names and the image formulas. The full comparison
+ * with tiktoken is tests/tokenizer/conformance.test.js.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tollgate_tokens.h"
+
+static tg_tokenizer *cl100k;
+static tg_tokenizer *o200k;
+
+static int setup(void **state) {
+    (void)state;
+    if (tg_tokenizer_open(TG_ENCODING_CL100K_BASE, &cl100k) != TG_OK ||
+        tg_tokenizer_open(TG_ENCODING_O200K_BASE, &o200k) != TG_OK) {
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    tg_tokenizer_close(cl100k);
+    tg_tokenizer_close(o200k);
+    return 0;
+}
+
+#define ARRAY_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void expect_ids(const tg_tokenizer *t, const char *text, unsigned flags,
+                       const uint32_t *expected, size_t expected_count) {
+    uint32_t *ids = NULL;
+    size_t count = 0;
+    assert_int_equal(tg_tokens_encode(t, text, strlen(text), flags, &ids, &count), TG_OK);
+    assert_int_equal(count, expected_count);
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal(ids[i], expected[i]);
+    }
+    size_t counted = 0;
+    assert_int_equal(tg_tokens_count(t, text, strlen(text), flags, &counted), TG_OK);
+    assert_int_equal(counted, expected_count);
+    char *back = NULL;
+    size_t back_len = 0;
+    assert_int_equal(tg_tokens_decode(t, ids, count, &back, &back_len), TG_OK);
+    assert_int_equal(back_len, strlen(text));
+    assert_memory_equal(back, text, back_len);
+    free(back);
+    free(ids);
+}
+
+static void known_encodings(void **state) {
+    (void)state;
+    static const uint32_t hello_cl[] = {15339, 1917};
+    static const uint32_t hello_o[] = {24912, 2375};
+    expect_ids(cl100k, "hello world", 0, hello_cl, ARRAY_COUNT(hello_cl));
+    expect_ids(o200k, "hello world", 0, hello_o, ARRAY_COUNT(hello_o));
+    /* The cookbook's examples. */
+    static const uint32_t great_cl[] = {83, 1609, 5963, 374, 2294, 0};
+    static const uint32_t great_o[] = {83, 8251, 2488, 382, 2212, 0};
+    expect_ids(cl100k, "tiktoken is great!", 0, great_cl, ARRAY_COUNT(great_cl));
+    expect_ids(o200k, "tiktoken is great!", 0, great_o, ARRAY_COUNT(great_o));
+    static const uint32_t birthday_cl[] = {33334, 45918, 243,   21990, 9080,
+                                           33334, 62004, 16556, 78699};
+    static const uint32_t birthday_o[] = {8930, 9697, 243, 128225, 8930, 17693, 4344, 48669};
+    const char *birthday = "\xe3\x81\x8a\xe8\xaa\x95\xe7\x94\x9f\xe6\x97\xa5\xe3\x81\x8a\xe3\x82"
+                           "\x81\xe3\x81\xa7\xe3\x81\xa8\xe3\x81\x86"; /* お誕生日おめでとう */
+    expect_ids(cl100k, birthday, 0, birthday_cl, ARRAY_COUNT(birthday_cl));
+    expect_ids(o200k, birthday, 0, birthday_o, ARRAY_COUNT(birthday_o));
+    /* Contractions, digits in threes, white space before a word. */
+    const char *mixed = "I'm here, it's 2024: 12345 ok?\n\n  done";
+    static const uint32_t mixed_cl[] = {40, 2846, 1618, 11,   433,  596,  220, 2366, 19,
+                                        25, 220,  4513, 1774, 5509, 1980, 220, 2884};
+    static const uint32_t mixed_o[] = {15390, 2105, 11,   4275, 220,  1323, 19,  25,
+                                       220,   7633, 2548, 4763, 1715, 220,  4167};
+    expect_ids(cl100k, mixed, 0, mixed_cl, ARRAY_COUNT(mixed_cl));
+    expect_ids(o200k, mixed, 0, mixed_o, ARRAY_COUNT(mixed_o));
+    /* U+017F LONG S folds to 's' in a contraction; U+01C5 is title case (Lt). */
+    const char *folds = "\xc5\xbf'S Hello WORLD \xc7\x85ungla";
+    static const uint32_t folds_cl[] = {129, 123, 13575, 22691, 51991, 220, 131, 227, 2234, 4355};
+    static const uint32_t folds_o[] = {70067, 31233, 32949, 79618, 220, 131, 227, 988, 1675};
+    expect_ids(cl100k, folds, 0, folds_cl, ARRAY_COUNT(folds_cl));
+    expect_ids(o200k, folds, 0, folds_o, ARRAY_COUNT(folds_o));
+}
+
+static void special_tokens(void **state) {
+    (void)state;
+    static const uint32_t plain_cl[] = {27, 91, 8862, 728, 428, 91, 29};
+    static const uint32_t plain_o[] = {27, 91, 419, 1440, 919, 91, 29};
+    expect_ids(cl100k, "<|endoftext|>", 0, plain_cl, ARRAY_COUNT(plain_cl));
+    expect_ids(o200k, "<|endoftext|>", 0, plain_o, ARRAY_COUNT(plain_o));
+    static const uint32_t special_cl[] = {64, TG_TOKEN_ENDOFTEXT_CL100K, 65};
+    static const uint32_t special_o[] = {64, TG_TOKEN_ENDOFTEXT_O200K, 65};
+    expect_ids(cl100k, "a<|endoftext|>b", TG_TOKENS_SPECIAL, special_cl, ARRAY_COUNT(special_cl));
+    expect_ids(o200k, "a<|endoftext|>b", TG_TOKENS_SPECIAL, special_o, ARRAY_COUNT(special_o));
+    static const uint32_t prompt_o[] = {TG_TOKEN_ENDOFPROMPT_O200K};
+    expect_ids(o200k, "<|endofprompt|>", TG_TOKENS_SPECIAL, prompt_o, 1);
+}
+
+static void decode_rejects_unknown_ids(void **state) {
+    (void)state;
+    uint32_t ids[] = {15339, 100256}; /* 100256 is between the ranks and the specials */
+    char *text = (char *)"untouched";
+    size_t len = 99;
+    assert_int_equal(tg_tokens_decode(cl100k, ids, 2, &text, &len), TG_ERR_INVALID);
+    assert_string_equal(text, "untouched");
+    assert_int_equal(len, 99);
+    ids[1] = 300000;
+    assert_int_equal(tg_tokens_decode(o200k, ids, 2, &text, &len), TG_ERR_INVALID);
+}
+
+static void roundtrip(const tg_tokenizer *t, const char *text, size_t len) {
+    uint32_t *ids = NULL;
+    size_t count = 0, counted = 0;
+    assert_int_equal(tg_tokens_encode(t, text, len, 0, &ids, &count), TG_OK);
+    assert_int_equal(tg_tokens_count(t, text, len, 0, &counted), TG_OK);
+    assert_int_equal(count, counted);
+    char *back = NULL;
+    size_t back_len = 0;
+    assert_int_equal(tg_tokens_decode(t, ids, count, &back, &back_len), TG_OK);
+    assert_int_equal(back_len, len);
+    assert_memory_equal(back, text, len);
+    free(back);
+    free(ids);
+}
+
+static void invalid_utf8_roundtrips(void **state) {
+    (void)state;
+    const char bytes[] = "\xff\xfe a\x80\xc3 \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 ok \xc0\xaf";
+    roundtrip(cl100k, bytes, sizeof bytes - 1);
+    roundtrip(o200k, bytes, sizeof bytes - 1);
+    roundtrip(o200k, "", 0);
+    uint32_t *ids = (uint32_t *)1;
+    size_t count = 1;
+    assert_int_equal(tg_tokens_encode(o200k, NULL, 0, 0, &ids, &count), TG_OK);
+    assert_null(ids);
+    assert_int_equal(count, 0);
+    assert_int_equal(tg_tokens_encode(o200k, NULL, 5, 0, &ids, &count), TG_ERR_INVALID);
+}
+
+/* Long pieces take the heap merge: these finish in milliseconds where a quadratic merge
+ * would take minutes. Only correctness is asserted; bench/tokenizer times them. */
+static void adversarial_runs(void **state) {
+    (void)state;
+    size_t len = 1 << 20;
+    char *text = malloc(len);
+    assert_non_null(text);
+    memset(text, 'a', len);
+    roundtrip(cl100k, text, len);
+    roundtrip(o200k, text, len);
+    uint32_t seed = 12345;
+    for (size_t i = 0; i < len; i++) {
+        seed = seed * 1103515245u + 12345u;
+        text[i] = (char)('a' + (seed >> 16) % 26);
+    }
+    roundtrip(o200k, text, len);
+    for (size_t i = 0; i + 3 <= len; i += 3) {
+        memcpy(text + i, "\xe6\x88\x91", 3); /* 我 */
+    }
+    roundtrip(o200k, text, len - len % 3);
+    memset(text, ' ', len);
+    roundtrip(cl100k, text, len);
+    free(text);
+}
+
+static void encodings_for_models(void **state) {
+    (void)state;
+    tg_encoding e;
+    assert_int_equal(tg_encoding_for_model("gpt-4o-mini-2024-07-18", &e), TG_OK);
+    assert_int_equal(e, TG_ENCODING_O200K_BASE);
+    assert_int_equal(tg_encoding_for_model("gpt-4-0613", &e), TG_OK);
+    assert_int_equal(e, TG_ENCODING_CL100K_BASE);
+    assert_int_equal(tg_encoding_for_model("openai/gpt-4.1", &e), TG_OK);
+    assert_int_equal(e, TG_ENCODING_O200K_BASE);
+    assert_int_equal(tg_encoding_for_model("text-embedding-3-small", &e), TG_OK);
+    assert_int_equal(e, TG_ENCODING_CL100K_BASE);
+    assert_int_equal(tg_encoding_for_model("some-new-model", &e), TG_ERR_NOT_FOUND);
+    assert_int_equal(e, TG_ENCODING_O200K_BASE);
+    assert_int_equal(tg_encoding_parse("o200k_base", &e), TG_OK);
+    assert_int_equal(tg_encoding_parse("p50k_base", &e), TG_ERR_INVALID);
+    assert_string_equal(tg_encoding_name(TG_ENCODING_CL100K_BASE), "cl100k_base");
+    assert_int_equal(tg_tokenizer_encoding(o200k), TG_ENCODING_O200K_BASE);
+    assert_ptr_equal(tg_tokenizer_shared(TG_ENCODING_O200K_BASE),
+                     tg_tokenizer_shared(TG_ENCODING_O200K_BASE));
+}
+
+/* The worked examples of OpenAI's vision guide. */
+static void image_formulas(void **state) {
+    (void)state;
+    assert_int_equal(tg_tokens_image("gpt-4o", "high", 1024, 1024), 765);
+    assert_int_equal(tg_tokens_image("gpt-4o", "high", 2048, 4096), 1105);
+    assert_int_equal(tg_tokens_image("gpt-4o", "low", 4096, 8192), 85);
+    assert_int_equal(tg_tokens_image("gpt-4o", NULL, 128, 64), 255); /* not scaled up */
+    assert_int_equal(tg_tokens_image("gpt-4o", NULL, 0, 0), 85 + 8 * 170);
+    assert_int_equal(tg_tokens_image("gpt-4o-mini", "high", 1024, 1024), 2833 + 4 * 5667);
+    assert_int_equal(tg_tokens_image("gpt-4.1-mini", NULL, 1024, 1024), 1659); /* 1024 x 1.62 */
+    assert_int_equal(tg_tokens_image("gpt-4.1-mini", NULL, 1800, 2400), 2353); /* 1452 x 1.62 */
+    assert_int_equal(tg_tokens_image("gpt-4.1-nano", NULL, 0, 0), 3779);       /* 1536 x 2.46 */
+    assert_int_equal(tg_tokens_image("claude-sonnet-4-5", NULL, 1000, 1000), 1334); /* / 750 */
+    assert_int_equal(tg_tokens_image("claude-sonnet-4-5", NULL, 0, 0), 1600);
+}
+
+/* A 1 x 1 PNG and a 3 x 2 GIF sent inline are sized from their headers. */
+static void inline_images_are_sized(void **state) {
+    (void)state;
+    const char *body =
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"What is this?\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
+        "rkJggg==\"}},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/gif;base64,R0lGODlhAwACAIAAAP"
+        "///wAAACH5BAEAAAAALAAAAAADAAIAAAICjF8AOw==\",\"detail\":\"low\"}}]}]}";
+    tg_prompt_count count;
+    tg_error err = {0};
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_CHAT_COMPLETIONS, NULL, body, strlen(body),
+                                             &count, &err),
+                     TG_OK);
+    assert_int_equal(count.images, 2);
+    assert_int_equal(count.images_unsized, 0);
+    assert_int_equal(count.image_tokens, 255 + 85);
+    assert_int_equal(count.prompt_tokens, count.text_tokens + count.image_tokens);
+    assert_int_equal(count.quality, TG_COUNT_FRAMED);
+}
+
+static void request_shapes(void **state) {
+    (void)state;
+    tg_prompt_count count;
+    tg_error err = {0};
+    const char *embeddings = "{\"model\":\"text-embedding-3-small\",\"input\":[\"hello world\","
+                             "[1,2,3]]}";
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_EMBEDDINGS, NULL, embeddings,
+                                             strlen(embeddings), &count, &err),
+                     TG_OK);
+    assert_int_equal(count.prompt_tokens, 2 + 3);
+    assert_int_equal(count.encoding, TG_ENCODING_CL100K_BASE);
+    /* A string input is one user message: the same count as that chat request. */
+    const char *responses = "{\"model\":\"gpt-4o\",\"input\":\"Hello!\"}";
+    const char *chat = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"Hello!\"}]}";
+    tg_prompt_count chat_count;
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_RESPONSES, NULL, responses,
+                                             strlen(responses), &count, &err),
+                     TG_OK);
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_CHAT_COMPLETIONS, NULL, chat, strlen(chat),
+                                             &chat_count, &err),
+                     TG_OK);
+    assert_int_equal(count.prompt_tokens, chat_count.prompt_tokens);
+    assert_int_equal(chat_count.prompt_tokens, 3 + 1 + 2 + 3);
+    assert_int_equal(chat_count.quality, TG_COUNT_EXACT);
+    assert_int_equal(count.quality, TG_COUNT_FRAMED);
+    /* Anthropic: an estimate above the o200k count. */
+    const char *messages = "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"system\":"
+                           "\"Be brief.\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "[{\"type\":\"text\",\"text\":\"Hello, Claude\"}]}]}";
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_ANTHROPIC_MESSAGES, NULL, messages,
+                                             strlen(messages), &count, &err),
+                     TG_OK);
+    assert_int_equal(count.quality, TG_COUNT_ESTIMATE);
+    assert_true(count.prompt_tokens > 3 + 3 + 1 + 3 + 3 + 3);
+    /* Errors name the problem and leave the output alone. */
+    count.prompt_tokens = -7;
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_CHAT_COMPLETIONS, NULL,
+                                             "{\"messages\":", 12, &count, &err),
+                     TG_ERR_INVALID);
+    assert_int_equal(count.prompt_tokens, -7);
+    assert_non_null(strstr(err.message, "not a JSON object"));
+    assert_int_equal(tg_tokens_count_request(TG_REQUEST_CHAT_COMPLETIONS, NULL, "{\"messages\":1}",
+                                             14, &count, &err),
+                     TG_ERR_INVALID);
+    assert_non_null(strstr(err.message, "messages"));
+}
+
+int main(void) {
+    tg_tokenizer *probe;
+    if (tg_tokenizer_open(TG_ENCODING_O200K_BASE, &probe) == TG_ERR_UNSUPPORTED) {
+        print_message("built without the rank tables (run scripts/setup): skipped\n");
+        return 0;
+    }
+    tg_tokenizer_close(probe);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(known_encodings),
+        cmocka_unit_test(special_tokens),
+        cmocka_unit_test(decode_rejects_unknown_ids),
+        cmocka_unit_test(invalid_utf8_roundtrips),
+        cmocka_unit_test(adversarial_runs),
+        cmocka_unit_test(encodings_for_models),
+        cmocka_unit_test(image_formulas),
+        cmocka_unit_test(inline_images_are_sized),
+        cmocka_unit_test(request_shapes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
