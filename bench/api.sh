@@ -19,7 +19,7 @@ YAML
 TOLLGATE_ADMIN_KEY=bench "$binary" serve --config "$work/bench.yaml" > "$work/out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.05; done
+for _ in $(seq 100); do grep -qs listening "$work/out" && break; sleep 0.05; done
 url=$(sed -n 's/.*listening on //p' "$work/out")
 echo "store=$store threads=2 duration=${seconds}s url=$url"
 for batch in 0 100; do

@@ -19,7 +19,8 @@
  *   - Strings passed in are copied; pointers returned are owned by the library
  *     unless the declaration says "caller frees".
  *   - Thread safety: a tg_engine is not thread-safe. Use one engine from one
- *     thread at a time (the daemon owns it on its event-loop thread).
+ *     thread at a time (the daemon owns it on its event-loop thread). The one
+ *     exception is tg_group_commit_write(), made to run on a writer thread.
  */
 #ifndef TOLLGATE_H
 #define TOLLGATE_H
@@ -59,22 +60,22 @@ const char *tg_status_str(tg_status status);
 
 /* Detail of a failure, filled by a function that fails when the caller passes one. */
 typedef struct {
-    tg_status status;                      /* same value the function returned */
-    char message[TG_ERROR_MESSAGE_SIZE];   /* a sentence for a person; NUL-terminated */
+    tg_status status;                    /* same value the function returned */
+    char message[TG_ERROR_MESSAGE_SIZE]; /* a sentence for a person; NUL-terminated */
 } tg_error;
 
 /* ---- Limits ------------------------------------------------------------------ */
 
-#define TG_PATH_SIZE_MAX 256       /* bytes in a budget path, NUL included */
-#define TG_PATH_DEPTH_MAX 8        /* segments in a budget path */
-#define TG_SEGMENT_SIZE_MAX 64     /* bytes in one path segment */
-#define TG_NAME_SIZE_MAX 128       /* bytes in a tool or model name, NUL included */
-#define TG_KEY_SIZE_MAX 128        /* bytes in an idempotency key, NUL included */
-#define TG_ALERTS_MAX 8            /* alert thresholds per budget */
-#define TG_AMOUNT_MAX INT64_C(1000000000000000) /* 1e15 micros = 1e9 currency units per call */
+#define TG_PATH_SIZE_MAX 256                      /* bytes in a budget path, NUL included */
+#define TG_PATH_DEPTH_MAX 8                       /* segments in a budget path */
+#define TG_SEGMENT_SIZE_MAX 64                    /* bytes in one path segment */
+#define TG_NAME_SIZE_MAX 128                      /* bytes in a tool or model name, NUL included */
+#define TG_KEY_SIZE_MAX 128                       /* bytes in an idempotency key, NUL included */
+#define TG_ALERTS_MAX 8                           /* alert thresholds per budget */
+#define TG_AMOUNT_MAX INT64_C(1000000000000000)   /* 1e15 micros = 1e9 currency units per call */
 #define TG_LIMIT_MAX INT64_C(1000000000000000000) /* 1e18: any limit or counter */
-#define TG_PPM 1000000             /* 1.0 as parts per million */
-#define TG_NONE (-1)               /* "not set" for an optional int64 field */
+#define TG_PPM 1000000                            /* 1.0 as parts per million */
+#define TG_NONE (-1)                              /* "not set" for an optional int64 field */
 
 /* ---- Vocabulary ------------------------------------------------------------- */
 
@@ -139,15 +140,15 @@ typedef struct {
  * which sets every optional field to "not set".
  */
 typedef struct {
-    int64_t cost_limit_micros;          /* spend limit per window, or TG_NONE for none */
-    int64_t calls_limit;                /* calls per window, or TG_NONE */
-    int64_t tokens_limit;               /* tokens per window, or TG_NONE */
-    tg_window_kind window;              /* when spend resets */
-    char timezone[64];                  /* IANA zone name for window alignment; "" = UTC */
-    tg_level revoke_at;                 /* revocation threshold; unset = the whole limit */
+    int64_t cost_limit_micros;              /* spend limit per window, or TG_NONE for none */
+    int64_t calls_limit;                    /* calls per window, or TG_NONE */
+    int64_t tokens_limit;                   /* tokens per window, or TG_NONE */
+    tg_window_kind window;                  /* when spend resets */
+    char timezone[64];                      /* IANA zone name for window alignment; "" = UTC */
+    tg_level revoke_at;                     /* revocation threshold; unset = the whole limit */
     tg_level class_ceiling[TG_CLASS_COUNT]; /* per-class overrides; unset = default */
-    int64_t alerts_ppm[TG_ALERTS_MAX];  /* alert thresholds as fractions of the limit */
-    int alerts_count;                   /* how many of alerts_ppm are used */
+    int64_t alerts_ppm[TG_ALERTS_MAX];      /* alert thresholds as fractions of the limit */
+    int alerts_count;                       /* how many of alerts_ppm are used */
 } tg_budget_spec;
 
 /* Fills *spec with the defaults: no limits, lifetime window, UTC, no alerts. */
@@ -155,21 +156,21 @@ void tg_budget_spec_init(tg_budget_spec *spec);
 
 /* A budget as it stands, from tg_budget_get(). Plain data; the caller owns it. */
 typedef struct {
-    char path[TG_PATH_SIZE_MAX];  /* e.g. "acme/support/agent-7" */
-    tg_budget_spec spec;          /* as declared */
-    bool frozen;                  /* frozen by an admin: everything refused */
-    int64_t window_start_ms;      /* current window [start, end); INT64_MIN/MAX for lifetime */
+    char path[TG_PATH_SIZE_MAX]; /* e.g. "acme/support/agent-7" */
+    tg_budget_spec spec;         /* as declared */
+    bool frozen;                 /* frozen by an admin: everything refused */
+    int64_t window_start_ms;     /* current window [start, end); INT64_MIN/MAX for lifetime */
     int64_t window_end_ms;
-    int64_t spent_micros;         /* charged in this window */
-    int64_t held_micros;          /* sum of open holds that include this budget */
-    int64_t calls_used;           /* calls charged in this window */
-    int64_t calls_held;           /* open holds */
-    int64_t tokens_used;          /* tokens charged in this window */
-    int64_t tokens_held;          /* tokens held by open holds */
-    int64_t threshold_micros;     /* effective revocation threshold, TG_NONE without a limit */
+    int64_t spent_micros;     /* charged in this window */
+    int64_t held_micros;      /* sum of open holds that include this budget */
+    int64_t calls_used;       /* calls charged in this window */
+    int64_t calls_held;       /* open holds */
+    int64_t tokens_used;      /* tokens charged in this window */
+    int64_t tokens_held;      /* tokens held by open holds */
+    int64_t threshold_micros; /* effective revocation threshold, TG_NONE without a limit */
     int64_t ceiling_micros[TG_CLASS_COUNT];   /* effective per-class ceilings, TG_NONE = none */
     int64_t remaining_micros[TG_CLASS_COUNT]; /* what each class could still hold here now */
-    bool revoked[TG_CLASS_COUNT]; /* classes revoked here by spend in this window */
+    bool revoked[TG_CLASS_COUNT];             /* classes revoked here by spend in this window */
 } tg_budget_info;
 
 /* One closed window, from tg_budget_history(). */
@@ -219,21 +220,21 @@ const char *tg_event_kind_str(tg_event_kind kind);
  * only during the call.
  */
 typedef struct {
-    uint64_t id;                  /* increasing, unique per ledger; for de-duplication */
+    uint64_t id; /* increasing, unique per ledger; for de-duplication */
     tg_event_kind kind;
-    int64_t time_ms;              /* the `now_ms` of the operation that caused it */
-    char budget[TG_PATH_SIZE_MAX];/* the budget it is about */
-    int cls;                      /* tg_class, or -1 */
-    int reason;                   /* tg_reason for denied, or -1 */
-    uint64_t hold_id;             /* the hold concerned, or 0 */
-    int64_t amount_micros;        /* asked (denied), actual (overrun), released (expired) */
-    int64_t held_micros;          /* the hold's amount (overrun) */
-    int64_t spent_micros;         /* the budget's spend after the operation */
-    int64_t limit_micros;         /* the budget's cost limit, or TG_NONE */
-    int64_t threshold_micros;     /* alert level crossed, or the class ceiling revoked at */
-    int64_t count;                /* holds told to cancel (revoked); alert ppm (threshold) */
-    char tool[TG_NAME_SIZE_MAX];  /* tool or model of the hold concerned */
-    char detail[TG_NAME_SIZE_MAX];/* e.g. "created", "frozen", "limit raised" */
+    int64_t time_ms;               /* the `now_ms` of the operation that caused it */
+    char budget[TG_PATH_SIZE_MAX]; /* the budget it is about */
+    int cls;                       /* tg_class, or -1 */
+    int reason;                    /* tg_reason for denied, or -1 */
+    uint64_t hold_id;              /* the hold concerned, or 0 */
+    int64_t amount_micros;         /* asked (denied), actual (overrun), released (expired) */
+    int64_t held_micros;           /* the hold's amount (overrun) */
+    int64_t spent_micros;          /* the budget's spend after the operation */
+    int64_t limit_micros;          /* the budget's cost limit, or TG_NONE */
+    int64_t threshold_micros;      /* alert level crossed, or the class ceiling revoked at */
+    int64_t count;                 /* holds told to cancel (revoked); alert ppm (threshold) */
+    char tool[TG_NAME_SIZE_MAX];   /* tool or model of the hold concerned */
+    char detail[TG_NAME_SIZE_MAX]; /* e.g. "created", "frozen", "limit raised" */
 } tg_event;
 
 /* Called for every event, on the engine's thread, after the event is decided. */
@@ -244,24 +245,24 @@ typedef void (*tg_event_fn)(void *user, const tg_event *event);
 typedef struct tg_engine tg_engine;
 
 typedef enum {
-    TG_DURABILITY_STRICT = 0,  /* a mutation returns only after it is on disk (fsync) */
-    TG_DURABILITY_RELAXED = 1  /* returns at once; synced within sync_interval_ms */
+    TG_DURABILITY_STRICT = 0, /* a mutation returns only after it is on disk (fsync) */
+    TG_DURABILITY_RELAXED = 1 /* returns at once; synced within sync_interval_ms */
 } tg_durability;
 
 typedef struct {
-    const char *store;            /* "memory" or "sqlite" */
-    const char *path;             /* SQLite file path (sqlite only) */
-    tg_durability durability;     /* default strict */
-    int64_t sync_interval_ms;     /* relaxed: longest time before a sync; default 50 */
-    const char *zoneinfo_dir;     /* where TZif files live; default /usr/share/zoneinfo */
-    int64_t holds_max;            /* open holds at once; default 1,000,000 */
-    int64_t budgets_max;          /* budgets; default 100,000 */
-    int64_t idempotency_max;      /* remembered keys; default 1,000,000 */
-    int64_t idempotency_ttl_ms;   /* how long a key is remembered; default 24 h */
-    int64_t default_hold_ttl_ms;  /* hold ttl when a request gives none; default 10 min */
-    int64_t max_hold_ttl_ms;      /* longest ttl a request may ask; default 24 h */
-    tg_event_fn on_event;         /* optional */
-    void *on_event_user;          /* passed to on_event */
+    const char *store;           /* "memory" or "sqlite" */
+    const char *path;            /* SQLite file path (sqlite only) */
+    tg_durability durability;    /* default strict */
+    int64_t sync_interval_ms;    /* relaxed: longest time before a sync; default 50 */
+    const char *zoneinfo_dir;    /* where TZif files live; default /usr/share/zoneinfo */
+    int64_t holds_max;           /* open holds at once; default 1,000,000 */
+    int64_t budgets_max;         /* budgets; default 100,000 */
+    int64_t idempotency_max;     /* remembered keys; default 1,000,000 */
+    int64_t idempotency_ttl_ms;  /* how long a key is remembered; default 24 h */
+    int64_t default_hold_ttl_ms; /* hold ttl when a request gives none; default 10 min */
+    int64_t max_hold_ttl_ms;     /* longest ttl a request may ask; default 24 h */
+    tg_event_fn on_event;        /* optional */
+    void *on_event_user;         /* passed to on_event */
 } tg_engine_options;
 
 /* Fills *options with the defaults above (store "memory"). */
@@ -298,8 +299,64 @@ tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err);
 void tg_engine_batch_begin(tg_engine *engine);
 tg_status tg_engine_batch_end(tg_engine *engine, tg_error *err);
 
-/* Writes everything pending now, in any mode. */
+/*
+ * Writes everything pending now, in any mode. TG_ERR_STATE while a detached
+ * commit is in flight (see below): the engine never writes beside a writer.
+ */
 tg_status tg_engine_sync(tg_engine *engine, tg_error *err);
+
+/*
+ * Pipelined group commit: decide on one thread, write on another (the daemon
+ * does this; a program that can block on fsync needs none of it).
+ *
+ * tg_engine_batch_detach() ends a batch like tg_engine_batch_end() but writes
+ * nothing: the batch's rows move into *commit_out, and the engine goes on
+ * deciding the next batch into a fresh journal at once. tg_group_commit_write()
+ * writes a commit in one transaction with one fsync; it may run on any thread,
+ * touches only the store (never the ledger), and is the only user of the
+ * store's connection while commits are in flight. tg_engine_commit_done() hands
+ * the commit back, on the engine's thread, with the status tg_group_commit_write()
+ * returned; its buffers are reused by a later detach.
+ *
+ * What a caller must keep:
+ *   - The mutations of a detached batch are not durable, and must not be
+ *     acknowledged, until tg_group_commit_write() of its commit returned TG_OK.
+ *   - Commits are written one at a time, in the order they were detached (one
+ *     writer thread does it). Once one fails, every later one fails without
+ *     writing, and tg_engine_commit_done() with a failure puts the engine in
+ *     TG_ERR_IO as a failed tg_engine_batch_end() would.
+ *   - At most TG_COMMITS_IN_FLIGHT_MAX commits are detached and not yet done
+ *     (TG_ERR_FULL beyond).
+ *   - While a commit is in flight the engine writes nothing itself: mutate
+ *     inside a batch (a strict mutation outside one returns TG_ERR_STATE and
+ *     its rows wait for the next commit), and tg_engine_sync() and
+ *     tg_budget_history() return TG_ERR_STATE.
+ *   - Every detached commit is done before tg_engine_close().
+ *
+ * *commit_out is NULL when there is nothing to write now: when the batch holds
+ * nothing that needs an fsync (refusals only leave `denied` events, which ride
+ * with the next commit unless `force`), and in relaxed mode also while the oldest
+ * pending mutation is younger than sync_interval_ms (`force` does not shorten
+ * it), so a relaxed caller acknowledges at once and detaches on a timer.
+ * Errors: TG_ERR_IO (the engine failed earlier), TG_ERR_FULL, TG_ERR_NOMEM.
+ */
+typedef struct tg_group_commit tg_group_commit;
+
+#define TG_COMMITS_IN_FLIGHT_MAX 4
+
+tg_status tg_engine_batch_detach(tg_engine *engine, int64_t now_ms, bool force,
+                                 tg_group_commit **commit_out, tg_error *err);
+tg_status tg_group_commit_write(tg_group_commit *commit, tg_error *err);
+void tg_engine_commit_done(tg_engine *engine, tg_group_commit *commit, tg_status status);
+
+/* Counts for monitoring, read on the engine's thread. */
+typedef struct {
+    int64_t holds_open;        /* holds granted and not yet committed, released or expired */
+    int64_t budgets;           /* budgets in the tree */
+    int64_t commits_in_flight; /* detached and not yet done */
+} tg_engine_stats;
+
+void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);
 
 /* ---- Budgets and policy ------------------------------------------------------- */
 
@@ -334,7 +391,8 @@ tg_status tg_budget_list(tg_engine *engine, const char *prefix,
 /*
  * Closed windows of a budget, newest first, at most `max` into out[];
  * *count_out says how many. Needs a persistent store (TG_ERR_UNSUPPORTED on
- * "memory").
+ * "memory"). Writes what is pending first, so TG_ERR_STATE while a detached
+ * commit is in flight.
  */
 tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,
                             size_t *count_out, tg_error *err);
@@ -365,16 +423,16 @@ typedef struct {
     tg_reason reason;
     char budget[TG_PATH_SIZE_MAX]; /* the first budget from the leaf up that refused */
     int64_t max_amount_micros;     /* the largest amount that would pass now for this class */
-    int64_t retry_after_ms;        /* when a retry could succeed, or TG_NONE: only a person can help */
+    int64_t retry_after_ms; /* when a retry could succeed, or TG_NONE: only a person can help */
 } tg_refusal;
 
 typedef struct {
-    bool granted;               /* false: see refusal */
-    uint64_t hold_id;           /* granted: the hold, > 0 */
-    int64_t expires_at_ms;      /* granted: the hold's deadline */
-    tg_class cls;               /* the class the action was given */
-    tg_refusal refusal;         /* !granted */
-    bool replayed;              /* an idempotent repeat: this is the first answer */
+    bool granted;          /* false: see refusal */
+    uint64_t hold_id;      /* granted: the hold, > 0 */
+    int64_t expires_at_ms; /* granted: the hold's deadline */
+    tg_class cls;          /* the class the action was given */
+    tg_refusal refusal;    /* !granted */
+    bool replayed;         /* an idempotent repeat: this is the first answer */
 } tg_reserve_result;
 
 /*
@@ -392,16 +450,16 @@ tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64
 
 typedef struct {
     uint64_t hold_id;
-    int64_t actual_micros;       /* what the action really cost, 0..TG_AMOUNT_MAX */
-    int64_t tokens_in;           /* actual tokens, for the record and token limits */
+    int64_t actual_micros; /* what the action really cost, 0..TG_AMOUNT_MAX */
+    int64_t tokens_in;     /* actual tokens, for the record and token limits */
     int64_t tokens_out;
     const char *idempotency_key; /* optional */
 } tg_commit_request;
 
 typedef struct {
-    int64_t charged_micros;     /* = actual */
-    int64_t overrun_micros;     /* actual above the hold, 0 if none */
-    uint64_t charge_id;         /* the charge row */
+    int64_t charged_micros; /* = actual */
+    int64_t overrun_micros; /* actual above the hold, 0 if none */
+    uint64_t charge_id;     /* the charge row */
     bool replayed;
 } tg_commit_result;
 
@@ -409,8 +467,8 @@ typedef struct {
  * Commit (capture): releases the hold and charges the actual cost on every
  * budget of its path. Actual above the hold is still charged (the money is
  * spent) and reported as an overrun event; so is a commit that leaves a budget
- * above its limit (possible only if an admin lowered the limit under open holds). TG_ERR_NOT_FOUND for an unknown,
- * expired or already closed hold (an idempotent repeat returns the first answer).
+ * above its limit (possible only if an admin lowered the limit under open holds). TG_ERR_NOT_FOUND
+ * for an unknown, expired or already closed hold (an idempotent repeat returns the first answer).
  */
 tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
                     tg_commit_result *out, tg_error *err);
@@ -421,18 +479,18 @@ tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotenc
 
 typedef struct {
     const char *budget;
-    int64_t cost_micros;         /* 0..TG_AMOUNT_MAX */
+    int64_t cost_micros; /* 0..TG_AMOUNT_MAX */
     int64_t tokens_in;
     int64_t tokens_out;
-    tg_class cls;                /* TG_CLASS_AUTO: policy */
+    tg_class cls; /* TG_CLASS_AUTO: policy */
     const char *tool;
     const char *model;
-    bool force;                  /* charge even past limits (the money is already spent) */
+    bool force; /* charge even past limits (the money is already spent) */
     const char *idempotency_key;
 } tg_record_request;
 
 typedef struct {
-    bool charged;               /* false: refused (only without force), see refusal */
+    bool charged; /* false: refused (only without force), see refusal */
     uint64_t charge_id;
     tg_refusal refusal;
     bool replayed;

@@ -5,6 +5,8 @@
 #ifndef TG_CLI_CLI_H
 #define TG_CLI_CLI_H
 
+#include <jansson.h>
+
 /* Exit codes, documented in docs/cli.md. */
 enum {
     TG__EXIT_OK = 0,
@@ -16,5 +18,17 @@ enum {
 
 /* Runs a remote command (argv[0] is the command name). Returns an exit code. */
 int tg__cli_remote(int argc, char **argv);
+
+/* `tollgate report ...` (report.c) and `tollgate keys ...` (keys.c). Exit codes. */
+int tg__cli_report(int argc, char **argv);
+int tg__cli_keys(int argc, char **argv);
+
+/*
+ * One HTTP call to the daemon at base_url with a bearer key. *out receives the
+ * parsed JSON answer (NULL if none; caller decrefs). Returns the HTTP status, or
+ * -1 when the daemon cannot be reached (said on stderr). curl_global_init first.
+ */
+long tg__cli_call(const char *base_url, const char *key, const char *method, const char *path,
+                  json_t *body, json_t **out);
 
 #endif

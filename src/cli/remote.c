@@ -51,15 +51,14 @@ static size_t collect(char *data, size_t size, size_t count, void *user) {
     return length;
 }
 
-/* One HTTP call. *out receives the parsed JSON (caller decrefs); returns the status or -1. */
-static long call(const command *cmd, const char *method, const char *path, json_t *body,
-                 json_t **out) {
+long tg__cli_call(const char *base_url, const char *key, const char *method, const char *path,
+                  json_t *body, json_t **out) {
     CURL *curl = curl_easy_init();
     response answer = {NULL, 0};
     char url[2048];
     char authorization[512];
-    snprintf(url, sizeof url, "%s%s", cmd->url, path);
-    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", cmd->key);
+    snprintf(url, sizeof url, "%s%s", base_url, path);
+    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", key);
     struct curl_slist *headers = curl_slist_append(NULL, authorization);
     headers = curl_slist_append(headers, "Content-Type: application/json");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -78,13 +77,18 @@ static long call(const command *cmd, const char *method, const char *path, json_
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         *out = answer.data ? json_loads(answer.data, 0, NULL) : NULL;
     } else {
-        fprintf(stderr, "tollgate: cannot reach %s: %s\n", cmd->url, curl_easy_strerror(code));
+        fprintf(stderr, "tollgate: cannot reach %s: %s\n", base_url, curl_easy_strerror(code));
     }
     free(answer.data);
     free(text);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     return status;
+}
+
+static long call(const command *cmd, const char *method, const char *path, json_t *body,
+                 json_t **out) {
+    return tg__cli_call(cmd->url, cmd->key, method, path, body, out);
 }
 
 static const char *option(const command *cmd, const char *name) {

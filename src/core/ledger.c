@@ -92,8 +92,8 @@ tg__journal *tg__ledger_journal(tg__ledger *ledger) {
             budget_to_row(budget, row);
         }
     }
-    ledger->journal.meta = (tg__meta_row){ledger->next_hold_id, ledger->next_charge_id,
-                                          ledger->next_event_id};
+    ledger->journal.meta =
+        (tg__meta_row){ledger->next_hold_id, ledger->next_charge_id, ledger->next_event_id};
     return &ledger->journal;
 }
 
@@ -103,6 +103,16 @@ bool tg__ledger_journal_broken(const tg__ledger *ledger) {
 
 int64_t tg__ledger_holds_open(const tg__ledger *ledger) {
     return ledger->holds_live;
+}
+
+int64_t tg__ledger_budgets_count(const tg__ledger *ledger) {
+    return ledger->budgets_live;
+}
+
+void tg__ledger_journal_swap(tg__ledger *ledger, tg__journal *other) {
+    tg__journal held = ledger->journal;
+    ledger->journal = *other;
+    *other = held;
 }
 
 void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms) {
@@ -130,16 +140,17 @@ void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta) {
     ledger->next_event_id = meta->next_event_id > 0 ? meta->next_event_id : 1;
 }
 
-tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row,
-                                    const tg__tz *tz, tg_error *err) {
-    tg_status status = tg__path_check(row->path, err);
-    if (status != TG_OK || (status = tg__budget_spec_check(&row->spec, err)) != TG_OK) {
-        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' is invalid", row->path);
+tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row, const tg__tz *tz,
+                                    tg_error *err) {
+    tg_error why = {0};
+    tg_status status = tg__path_check(row->path, &why);
+    if (status != TG_OK || (status = tg__budget_spec_check(&row->spec, &why)) != TG_OK) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' is invalid: %s", row->path,
+                        why.message);
     }
     if (row->spent_micros < 0 || row->calls_used < 0 || row->tokens_used < 0 ||
         row->window_end_ms <= row->window_start_ms) {
-        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has negative counters",
-                        row->path);
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has negative counters", row->path);
     }
     /* Created through the ledger without journaling or events, then overwritten. */
     bool journal = ledger->options.journal;
@@ -152,9 +163,9 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     ledger->options.on_event = on_event;
     ledger->next_event_id = next_event_id;
     if (status != TG_OK) {
-        return status == TG_ERR_NOT_FOUND ? tg__fail(err, TG_ERR_CORRUPT,
-                                                     "stored budget '%s' has no parent", row->path)
-                                          : status;
+        return status == TG_ERR_NOT_FOUND
+                   ? tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has no parent", row->path)
+                   : status;
     }
     tg__budget *budget = &ledger->budgets[tg__budget_find(ledger, row->path)];
     budget->frozen = row->frozen;
@@ -174,10 +185,26 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
 
 tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err) {
     int32_t leaf = tg__budget_find(ledger, row->budget);
-    if (leaf < 0 || row->id == 0 || row->amount_micros < 0 || row->tokens < 0 ||
-        (unsigned)row->cls >= TG_CLASS_COUNT || tg__hold_find(ledger, row->id) >= 0) {
+    if (leaf < 0) {
+        return tg__fail(err, TG_ERR_CORRUPT,
+                        "stored hold %llu is on budget '%.64s', which is missing",
+                        (unsigned long long)row->id, row->budget);
+    }
+    if (row->id == 0 || row->amount_micros < 0 || row->amount_micros > TG_AMOUNT_MAX ||
+        row->tokens < 0 || row->tokens > TG_AMOUNT_MAX || (unsigned)row->cls >= TG_CLASS_COUNT ||
+        tg__hold_find(ledger, row->id) >= 0) {
         return tg__fail(err, TG_ERR_CORRUPT, "stored hold %llu is invalid",
                         (unsigned long long)row->id);
+    }
+    /* What reserve's path_room keeps true; many hand-made holds could break it. */
+    for (int32_t slot = leaf; slot >= 0; slot = ledger->budgets[slot].parent) {
+        const tg__budget *budget = &ledger->budgets[slot];
+        if (budget->held_micros + row->amount_micros > TG_LIMIT_MAX ||
+            budget->tokens_held + row->tokens > TG_LIMIT_MAX) {
+            return tg__fail(err, TG_ERR_CORRUPT,
+                            "stored holds on budget '%s' add up to more than %lld (at hold %llu)",
+                            budget->path, (long long)TG_LIMIT_MAX, (unsigned long long)row->id);
+        }
     }
     int32_t slot;
     tg_status status = tg__hold_slot_acquire(ledger, &slot, err);

@@ -22,7 +22,7 @@ typedef struct {
     int64_t idempotency_ttl_ms;
     int64_t default_hold_ttl_ms;
     int64_t max_hold_ttl_ms;
-    bool journal;        /* keep rows for a store; off for the memory store */
+    bool journal; /* keep rows for a store; off for the memory store */
     tg_event_fn on_event;
     void *on_event_user;
 } tg__ledger_options;
@@ -58,8 +58,8 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *reque
                              tg_reserve_result *out, tg_error *err);
 tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *request, int64_t now_ms,
                             tg_commit_result *out, tg_error *err);
-tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key,
-                             int64_t now_ms, bool *replayed_out, tg_error *err);
+tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key, int64_t now_ms,
+                             bool *replayed_out, tg_error *err);
 tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *request, int64_t now_ms,
                             tg_record_result *out, tg_error *err);
 tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info *out,
@@ -70,8 +70,8 @@ void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms);
 
 /* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys. */
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta);
-tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row,
-                                    const tg__tz *tz, tg_error *err);
+tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row, const tg__tz *tz,
+                                    tg_error *err);
 tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err);
 tg_status tg__ledger_restore_idem(tg__ledger *ledger, const tg__idem_row *row, tg_error *err);
 
@@ -84,5 +84,17 @@ bool tg__ledger_journal_broken(const tg__ledger *ledger);
 
 /* Open holds now. */
 int64_t tg__ledger_holds_open(const tg__ledger *ledger);
+
+/* Live budgets now. */
+int64_t tg__ledger_budgets_count(const tg__ledger *ledger);
+
+/*
+ * Exchanges the ledger's journal with *other, rows and buffers: the ledger keeps
+ * journaling into what *other held (normally an empty journal whose buffers are
+ * warm), and *other receives the batch just decided, for another thread to
+ * write. Finish the journal first (tg__ledger_journal). Core keeps no pointer
+ * into journal rows, so the swap is safe between any two operations.
+ */
+void tg__ledger_journal_swap(tg__ledger *ledger, tg__journal *other);
 
 #endif

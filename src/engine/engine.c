@@ -7,26 +7,13 @@
  * If a write fails, the in-memory ledger is ahead of the disk. The engine then
  * refuses every later mutation with TG_ERR_IO, so nothing unsynced is ever
  * acknowledged; reopening replays the disk, the last acknowledged state.
+ * The pipelined path (detach, write on another thread, done) is in commit.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ledger.h"
 #include "core/path.h"
-#include "engine/zones.h"
-#include "store/store.h"
-
-struct tg_engine {
-    tg_engine_options options;  /* as given, strings replaced by our copies */
-    char *path;                 /* from strdup */
-    const tg__store_ops *ops;   /* the backend */
-    tg__store *store;           /* owned */
-    tg__ledger *ledger;         /* owned */
-    tg__zones *zones;           /* loaded time zones; owned, outlive the ledger's use */
-    int batch_depth;            /* > 0 inside tg_engine_batch_begin/end */
-    bool failed;                /* a write failed: refuse mutations until reopened */
-    int64_t pending_since_ms;   /* relaxed: time of the oldest unsynced mutation, or TG_NONE */
-};
+#include "engine/engine_internal.h"
 
 void tg_engine_options_init(tg_engine_options *options) {
     memset(options, 0, sizeof *options);
@@ -132,10 +119,14 @@ tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_en
     engine->pending_since_ms = TG_NONE;
     engine->path = options->path ? strdup(options->path) : NULL;
     engine->options.path = engine->path;
-    tg__ledger_options lo = {options->holds_max,          options->budgets_max,
-                             options->idempotency_max,    options->idempotency_ttl_ms,
-                             options->default_hold_ttl_ms, options->max_hold_ttl_ms,
-                             ops->persistent,             options->on_event,
+    tg__ledger_options lo = {options->holds_max,
+                             options->budgets_max,
+                             options->idempotency_max,
+                             options->idempotency_ttl_ms,
+                             options->default_hold_ttl_ms,
+                             options->max_hold_ttl_ms,
+                             ops->persistent,
+                             options->on_event,
                              options->on_event_user};
     engine->ledger = tg__ledger_new(&lo);
     engine->zones = tg__zones_new(options->zoneinfo_dir);
@@ -158,12 +149,14 @@ void tg_engine_close(tg_engine *engine) {
     if (engine == NULL) {
         return;
     }
-    if (engine->store != NULL && !engine->failed) {
+    /* With a commit still in flight a writer may be using the store: leave it be. */
+    if (engine->store != NULL && !engine->failed && engine->commits_in_flight == 0) {
         tg_engine_sync(engine, NULL);
     }
-    if (engine->store != NULL) {
+    if (engine->store != NULL && engine->commits_in_flight == 0) {
         engine->ops->close(engine->store);
     }
+    tg__engine_commits_free(engine);
     tg__ledger_free(engine->ledger);
     tg__zones_free(engine->zones);
     free(engine->path);
@@ -171,20 +164,6 @@ void tg_engine_close(tg_engine *engine) {
 }
 
 /* ---- durability -------------------------------------------------------------- */
-
-/* Refusals alone need no fsync: they changed nothing. Their events ride with the next write. */
-static bool journal_needs_sync(const tg__journal *j) {
-    if (j->budgets_deleted.count || j->budgets.count || j->holds.count || j->charges.count ||
-        j->windows.count || j->idem_put.count || j->idem_deleted.count) {
-        return true;
-    }
-    for (uint32_t i = 0; i < j->events.count; i++) {
-        if (j->events.items[i].kind != TG_EVENT_DENIED) {
-            return true;
-        }
-    }
-    return false;
-}
 
 static tg_status write_journal(tg_engine *engine, bool force, tg_error *err) {
     if (engine->failed) {
@@ -195,16 +174,23 @@ static tg_status write_journal(tg_engine *engine, bool force, tg_error *err) {
         return tg__fail(err, TG_ERR_IO, "out of memory keeping the journal; reopen the engine");
     }
     tg__journal *journal = tg__ledger_journal(engine->ledger);
-    if (!journal_needs_sync(journal) && !(force && !tg__journal_empty(journal))) {
+    if (!tg__engine_journal_needs_sync(journal) && !(force && !tg__journal_empty(journal))) {
         return TG_OK;
     }
-    tg_status status = engine->ops->write(engine->store, journal, err);
+    if (engine->commits_in_flight > 0) {
+        /* A writer thread owns the store until its commits are done; writing beside it
+         * would interleave transactions and land rows out of order. The rows wait. */
+        return tg__fail(err, TG_ERR_STATE,
+                        "a detached commit is being written; mutate inside a batch until it is "
+                        "done");
+    }
+    tg_error store_err = {0};
+    tg_status status = engine->ops->write(engine->store, journal, &store_err);
     tg__journal_clear(journal);
     engine->pending_since_ms = TG_NONE;
     if (status != TG_OK) {
         engine->failed = true;
-        return tg__fail(err, TG_ERR_IO, "the store could not write: %s",
-                        err ? err->message : tg_status_str(status));
+        return tg__fail(err, TG_ERR_IO, "the store could not write: %s", store_err.message);
     }
     return TG_OK;
 }
@@ -215,6 +201,10 @@ tg_status tg_engine_sync(tg_engine *engine, tg_error *err) {
 
 /* After every call that may have changed the ledger: make it durable as the mode says. */
 static tg_status settle(tg_engine *engine, tg_status status, int64_t now_ms, tg_error *err) {
+    if (engine->options.durability == TG_DURABILITY_RELAXED &&
+        engine->pending_since_ms == TG_NONE) {
+        engine->pending_since_ms = now_ms; /* a detach or a later settle syncs by the interval */
+    }
     if (engine->batch_depth > 0 || engine->failed) {
         return engine->failed && status == TG_OK
                    ? tg__fail(err, TG_ERR_IO, "the store failed; reopen the engine")
@@ -225,9 +215,6 @@ static tg_status settle(tg_engine *engine, tg_status status, int64_t now_ms, tg_
     if (engine->options.durability == TG_DURABILITY_STRICT) {
         synced = write_journal(engine, false, &sync_err);
     } else {
-        if (engine->pending_since_ms == TG_NONE) {
-            engine->pending_since_ms = now_ms;
-        }
         if (now_ms - engine->pending_since_ms >= engine->options.sync_interval_ms) {
             synced = write_journal(engine, false, &sync_err);
         }
@@ -326,6 +313,11 @@ tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_recor
     if (status != TG_OK) {
         return status;
     }
+    if (engine->commits_in_flight > 0) {
+        /* The store's connection belongs to the writer thread until its commits are done. */
+        return tg__fail(err, TG_ERR_STATE,
+                        "a detached commit is being written; read history when it is done");
+    }
     /* Windows closed in this batch are not on disk yet; write them first. */
     if ((status = tg_engine_sync(engine, err)) != TG_OK) {
         return status;
@@ -356,8 +348,7 @@ tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t
 tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotency_key,
                      int64_t now_ms, bool *replayed_out, tg_error *err) {
     MUTATE(engine, now_ms, err,
-           tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out,
-                              err));
+           tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out, err));
 }
 
 tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,

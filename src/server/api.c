@@ -45,24 +45,107 @@ static bool parse_id(const char *text, uint64_t *out) {
     return value > 0 && (*end == '\0' || *end == '/');
 }
 
-/* Reads `name=` from a query string into out (at most size bytes). No decoding needed
- * for paths and numbers; anything else is rejected by the engine's own checks. */
-static void query_get(const char *query, const char *name, char *out, size_t size) {
+/*
+ * Percent-decodes `length` bytes of URL text into out (size bytes, NUL-terminated);
+ * '+' is a space in a query. False on a malformed escape, an encoded NUL, or text
+ * that does not fit.
+ */
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static bool url_decode(const char *text, size_t length, bool query, char *out, size_t size) {
+    size_t used = 0;
+    for (size_t i = 0; i < length; i++) {
+        int c = (unsigned char)text[i];
+        if (c == '%') {
+            int high = i + 2 < length ? hex_digit(text[i + 1]) : -1;
+            int low = i + 2 < length ? hex_digit(text[i + 2]) : -1;
+            if (high < 0 || low < 0 || (high | low) == 0) {
+                return false;
+            }
+            c = high << 4 | low;
+            i += 2;
+        } else if (c == '+' && query) {
+            c = ' ';
+        }
+        if (used + 1 >= size) {
+            return false;
+        }
+        out[used++] = (char)c;
+    }
+    out[used] = '\0';
+    return true;
+}
+
+/* Reads `name=` from a query string, decoded, into out. Absent: "" and true. */
+static bool query_text(const char *query, const char *name, char *out, size_t size) {
     out[0] = '\0';
     size_t length = strlen(name);
     for (const char *at = query; at != NULL && *at != '\0';) {
         if (strncmp(at, name, length) == 0 && at[length] == '=') {
             const char *value = at + length + 1;
-            size_t value_length = strcspn(value, "&");
-            if (value_length < size) {
-                memcpy(out, value, value_length);
-                out[value_length] = '\0';
-            }
-            return;
+            return url_decode(value, strcspn(value, "&"), true, out, size);
         }
         at = strchr(at, '&');
         at = at ? at + 1 : NULL;
     }
+    return true;
+}
+
+/* Reads a whole number `name=` in 0..max; absent leaves *out alone. */
+static bool query_number(const char *query, const char *name, int64_t max, int64_t *out) {
+    char text[32];
+    if (!query_text(query, name, text, sizeof text)) {
+        return false;
+    }
+    if (text[0] == '\0') {
+        return true;
+    }
+    char *end = NULL;
+    long long value = strtoll(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || value > max) {
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+static tg__reply bad_query(const char *what) {
+    char message[160];
+    snprintf(message, sizeof message, "query parameter %s", what);
+    return tg__api_error(400, "invalid_query", message);
+}
+
+static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, const char *query) {
+    char budget[TG_PATH_SIZE_MAX];
+    int64_t since = 0, until = INT64_MAX, after = 0, limit = 100;
+    if (!query_text(query, "budget", budget, sizeof budget)) {
+        return bad_query("'budget' is not a budget path");
+    }
+    if (!query_number(query, "since", INT64_MAX, &since) ||
+        !query_number(query, "until", INT64_MAX, &until) ||
+        !query_number(query, "after", INT64_MAX, &after)) {
+        return bad_query("'since', 'until' (ms) and 'after' (an id) are whole numbers");
+    }
+    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
+        return bad_query("'limit' is 1..1000");
+    }
+    return tg__charges_list(daemon, caller, budget, since, until, after, limit);
+}
+
+static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const char *query) {
+    int64_t since = 0, limit = 100;
+    if (!query_number(query, "since", INT64_MAX, &since)) {
+        return bad_query("'since' is an event id (a whole number)");
+    }
+    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
+        return bad_query("'limit' is 1..1000");
+    }
+    return tg__api_list_events(daemon, caller, (uint64_t)since, (uint64_t)limit);
 }
 
 static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
@@ -144,32 +227,27 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
     }
     if (strcmp(path, "/v1/budgets") == 0 && get) {
         char prefix[TG_PATH_SIZE_MAX];
-        query_get(query, "prefix", prefix, sizeof prefix);
+        if (!query_text(query, "prefix", prefix, sizeof prefix)) {
+            return bad_query("'prefix' is not a budget path prefix");
+        }
         return tg__api_list_budgets(daemon, caller, prefix, now_ms);
     }
     if (strncmp(path, "/v1/budgets/", 12) == 0 && path[12] != '\0') {
         return tg__api_budget_route(daemon, caller, method, path + 12, body, now_ms);
     }
     if (strcmp(path, "/v1/charges") == 0 && get) {
-        char budget[TG_PATH_SIZE_MAX];
-        char number[4][32];
-        static const char *const names[4] = {"since", "until", "after", "limit"};
-        query_get(query, "budget", budget, sizeof budget);
-        for (int i = 0; i < 4; i++) {
-            query_get(query, names[i], number[i], sizeof number[i]);
-        }
-        return tg__charges_list(daemon, caller, budget, strtoll(number[0], NULL, 10),
-                                number[1][0] ? strtoll(number[1], NULL, 10) : INT64_MAX,
-                                strtoll(number[2], NULL, 10), strtoll(number[3], NULL, 10));
+        return list_charges(daemon, caller, query);
     }
     if (strcmp(path, "/v1/events") == 0 && get) {
-        char since[32];
-        char limit[32];
-        query_get(query, "since", since, sizeof since);
-        query_get(query, "limit", limit, sizeof limit);
-        uint64_t count = limit[0] ? strtoull(limit, NULL, 10) : 100;
-        return tg__api_list_events(daemon, caller, strtoull(since, NULL, 10),
-                                   count == 0 || count > 1000 ? 1000 : count);
+        return list_events(daemon, caller, query);
+    }
+    static const char *const known[] = {"/v1/holds", "/v1/charges", "/v1/batch", "/v1/budgets",
+                                        "/v1/events"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(path, known[i]) == 0) {
+            return tg__api_error(405, "method_not_allowed",
+                                 "that method is not allowed on this resource");
+        }
     }
     return tg__api_error(404, "no_route", "no such route; see docs/api.md");
 }
@@ -183,8 +261,9 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
     if (path_size >= sizeof path) {
         return tg__api_error(414, "uri_too_long", "the request path is too long");
     }
-    memcpy(path, uri, path_size);
-    path[path_size] = '\0';
+    if (!url_decode(uri, path_size, false, path, sizeof path)) {
+        return tg__api_error(400, "invalid_path", "the request path has a malformed %-escape");
+    }
     const char *query = question ? question + 1 : "";
     if (strcmp(path, "/healthz") == 0) {
         return tg__api_ok(json_pack("{s:s,s:s}", "status", "ok", "version", TG_VERSION));

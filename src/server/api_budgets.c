@@ -1,11 +1,14 @@
 /*
  * api_budgets: /v1/budgets (put, patch, get, list, delete, freeze, unfreeze,
  * history). Only an admin changes a budget; others read inside their scope.
+ * History is read from the SQLite file (reader.c), not through the engine.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "server/api.h"
 
@@ -159,66 +162,131 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, con
     return tg__api_ok(json_pack("{s:o}", "budgets", walk.list));
 }
 
-static tg__reply budget_history(tg__daemon *daemon, const char *path) {
-    /* Static: 40 kB is too much for a stack frame, and only the loop thread calls this. */
-    static tg_window_record records[1000];
-    size_t count = 0;
+static const char history_sql[] =
+    "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, tokens_used FROM windows "
+    "WHERE budget = ?1 ORDER BY window_start_ms DESC LIMIT ?2";
+
+/* Closed windows, newest first, from the SQLite file through the read-only connection:
+ * the engine's own connection belongs to the writer thread. */
+static tg__reply budget_history(tg__daemon *daemon, const char *path, int64_t now_ms) {
+    tg_budget_info info;
     tg_error err = {0};
-    tg_status status = tg_budget_history(daemon->engine, path, records, 1000, &count, &err);
+    tg_status status = tg_budget_get(daemon->engine, path, now_ms, &info, &err);
     if (status != TG_OK) {
         return tg__api_from_status(status, &err);
     }
+    tg__reply error;
+    sqlite3 *db = tg__reader(daemon, &error);
+    sqlite3_stmt *s = NULL;
+    if (db == NULL) {
+        return error;
+    }
+    if (sqlite3_prepare_v2(db, history_sql, -1, &s, NULL) != SQLITE_OK) {
+        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
+    }
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, TG__PAGE_MAX);
     json_t *windows = json_array();
-    for (size_t i = 0; i < count; i++) {
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         json_array_append_new(windows,
                               json_pack("{s:I,s:I,s:I,s:I,s:I}", "window_start_ms",
-                                        (json_int_t)records[i].window_start_ms, "window_end_ms",
-                                        (json_int_t)records[i].window_end_ms, "spent_micros",
-                                        (json_int_t)records[i].spent_micros, "calls_used",
-                                        (json_int_t)records[i].calls_used, "tokens_used",
-                                        (json_int_t)records[i].tokens_used));
+                                        (json_int_t)sqlite3_column_int64(s, 0), "window_end_ms",
+                                        (json_int_t)sqlite3_column_int64(s, 1), "spent_micros",
+                                        (json_int_t)sqlite3_column_int64(s, 2), "calls_used",
+                                        (json_int_t)sqlite3_column_int64(s, 3), "tokens_used",
+                                        (json_int_t)sqlite3_column_int64(s, 4)));
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        json_decref(windows);
+        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
     }
     return tg__api_ok(json_pack("{s:s,s:o}", "budget", path, "windows", windows));
 }
 
+static const char *const reserved_names[] = {"freeze", "unfreeze", "history"};
+
+bool tg__path_reserved(const char *path, const char **segment) {
+    for (const char *at = path; *at != '\0';) {
+        size_t length = strcspn(at, "/");
+        for (size_t i = 0; i < sizeof reserved_names / sizeof reserved_names[0]; i++) {
+            if (strlen(reserved_names[i]) == length &&
+                strncmp(at, reserved_names[i], length) == 0) {
+                *segment = reserved_names[i];
+                return true;
+            }
+        }
+        at += length + (at[length] == '/');
+    }
+    return false;
+}
+
+/*
+ * /v1/budgets/PATH and /v1/budgets/PATH/ACTION. The last segment names an action
+ * when it is freeze, unfreeze or history; no budget may have a segment so named
+ * (PUT refuses it with 400 reserved_name), so the two never collide.
+ */
 tg__reply tg__api_budget_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
                                char *path, json_t *body, int64_t now_ms) {
-    char *action = NULL;
-    size_t length = strlen(path);
-    const char *suffixes[] = {"/freeze", "/unfreeze", "/history"};
-    for (int i = 0; i < 3; i++) {
-        size_t suffix = strlen(suffixes[i]);
-        if (length > suffix && strcmp(path + length - suffix, suffixes[i]) == 0) {
-            action = path + length - suffix + 1;
-            path[length - suffix] = '\0';
+    const char *action = NULL;
+    char *slash = strrchr(path, '/');
+    for (size_t i = 0; slash != NULL && i < sizeof reserved_names / sizeof reserved_names[0]; i++) {
+        if (strcmp(slash + 1, reserved_names[i]) == 0) {
+            action = reserved_names[i];
+            *slash = '\0';
         }
     }
     if (!tg__may_touch(caller, path)) {
         return tg__api_forbidden("this key may not see that budget");
     }
     bool read = strcmp(method, "GET") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    bool put = strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+    if (action != NULL && put) {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "'%s' is reserved for /v1/budgets/PATH/%s; name the budget otherwise", action,
+                 action);
+        return tg__api_error(400, "reserved_name", message);
+    }
+    if (action != NULL) {
+        if (action[0] == 'h' ? !read : !post) {
+            return tg__api_error(405, "method_not_allowed",
+                                 action[0] == 'h' ? "history is read with GET"
+                                                  : "freeze and unfreeze are POST actions");
+        }
+        if (action[0] == 'h') {
+            return budget_history(daemon, path, now_ms);
+        }
+    }
     if (!read && caller->role != TG__ROLE_ADMIN) {
         return tg__api_forbidden("only an admin key may change budgets");
     }
     tg_error err = {0};
-    if (action != NULL && strcmp(action, "history") == 0 && read) {
-        return budget_history(daemon, path);
-    }
-    if (action != NULL && strcmp(method, "POST") == 0 && strcmp(action, "history") != 0) {
+    if (action != NULL) {
         tg_status status = tg_budget_freeze(daemon->engine, path, action[0] == 'f', now_ms, &err);
         return status == TG_OK ? show_budget(daemon, path, now_ms)
                                : tg__api_from_status(status, &err);
     }
-    if (action == NULL && read) {
+    if (read) {
         return show_budget(daemon, path, now_ms);
     }
-    if (action == NULL && (strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
+    if (put) {
+        const char *reserved = NULL;
+        if (tg__path_reserved(path, &reserved)) {
+            char message[160];
+            snprintf(message, sizeof message,
+                     "'%s' is reserved for /v1/budgets/PATH/%s; name the budget otherwise",
+                     reserved, reserved);
+            return tg__api_error(400, "reserved_name", message);
+        }
         if (body == NULL) {
             return tg__api_error(400, "missing_body", "a JSON object body is required");
         }
         return put_budget(daemon, path, body, method[1] == 'A', now_ms);
     }
-    if (action == NULL && strcmp(method, "DELETE") == 0) {
+    if (strcmp(method, "DELETE") == 0) {
         tg_status status = tg_budget_delete(daemon->engine, path, now_ms, &err);
         return status == TG_OK ? tg__api_ok(json_pack("{s:b}", "deleted", 1))
                                : tg__api_from_status(status, &err);

@@ -97,22 +97,50 @@ static tg__reply hold_in_scope(tg__daemon *daemon, const tg__caller *caller, uin
     return (tg__reply){0, NULL, TG_NONE};
 }
 
+/* The cost of tokens at the config's price for `model`; a 400 reply when it has none. */
+static tg__reply price_tokens(tg__daemon *daemon, const char *model, int64_t tokens_in,
+                              int64_t tokens_out, int64_t *cost_micros) {
+    const tg__price *price = tg__price_find(daemon->config, model);
+    char message[TG_ERROR_MESSAGE_SIZE];
+    if (price == NULL) {
+        snprintf(message, sizeof message,
+                 "no price for model '%.100s': add it under prices: in the config, or send the "
+                 "cost itself",
+                 model);
+        return tg__api_error(400, "unpriced_model", message);
+    }
+    tg_error err = {0};
+    if (tg__price_cost(price, tokens_in, tokens_out, cost_micros, &err) != TG_OK) {
+        return tg__api_error(400, "invalid_field", err.message);
+    }
+    return (tg__reply){0, NULL, TG_NONE};
+}
+
 tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
                               json_t *body, int64_t now_ms) {
-    static const char *const allowed[] = {"actual_micros", "actual",          "tokens_in",
-                                          "tokens_out",    "idempotency_key", NULL};
+    static const char *const allowed[] = {
+        "actual_micros", "actual", "tokens_in", "tokens_out", "model", "idempotency_key", NULL};
     tg__fields in = {body, ""};
     tg_commit_request request = {.hold_id = hold_id};
+    const char *model = NULL;
     bool has_actual = json_object_get(body, "actual_micros") || json_object_get(body, "actual");
     if (!tg__fields_only(&in, allowed) ||
         !tg__field_money(&in, "actual", &request.actual_micros, TG_AMOUNT_MAX) ||
         !tg__field_int(&in, "tokens_in", &request.tokens_in, TG_LIMIT_MAX) ||
         !tg__field_int(&in, "tokens_out", &request.tokens_out, TG_LIMIT_MAX) ||
+        !tg__field_text(&in, "model", &model, TG_NAME_SIZE_MAX) ||
         !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
         return tg__api_bad_field(&in);
     }
-    if (!has_actual) {
-        return tg__api_error(400, "missing_field", "'actual_micros' is required");
+    if (has_actual && model != NULL) {
+        return tg__api_error(400, "invalid_field",
+                             "send the cost ('actual_micros') or the 'model' to price the tokens "
+                             "with, not both");
+    }
+    if (!has_actual && model == NULL) {
+        return tg__api_error(400, "missing_field",
+                             "'actual_micros' is required, or 'model' with tokens_in and "
+                             "tokens_out to price");
     }
     if (caller->role == TG__ROLE_READ) {
         return tg__api_forbidden("a read-only key may not commit");
@@ -121,6 +149,13 @@ tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint
     tg__reply denied = hold_in_scope(daemon, caller, hold_id, &hold);
     if (denied.status != 0) {
         return denied;
+    }
+    if (model != NULL) {
+        tg__reply unpriced = price_tokens(daemon, model, request.tokens_in, request.tokens_out,
+                                          &request.actual_micros);
+        if (unpriced.status != 0) {
+            return unpriced;
+        }
     }
     tg_commit_result result;
     tg_error err = {0};
@@ -198,6 +233,15 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
     }
     if (caller->role == TG__ROLE_READ || !tg__may_touch(caller, request.budget)) {
         return tg__api_forbidden("this key may not charge that budget");
+    }
+    bool has_cost = json_object_get(body, "cost_micros") || json_object_get(body, "cost");
+    if (!has_cost && request.model != NULL) {
+        /* No cost given: the tokens are priced at the model's configured price. */
+        tg__reply unpriced = price_tokens(daemon, request.model, request.tokens_in,
+                                          request.tokens_out, &request.cost_micros);
+        if (unpriced.status != 0) {
+            return unpriced;
+        }
     }
     if (class_text != NULL) {
         if (caller->role != TG__ROLE_ADMIN) {

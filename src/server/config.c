@@ -181,6 +181,12 @@ static tg_status read_budget(struct fy_node *node, tg__budget_decl *out, tg_erro
     if (status == TG_OK && out->path[0] == '\0') {
         return fail(err, TG_ERR_INVALID, "config: every budget needs a path%s%s", "", "");
     }
+    const char *reserved = NULL;
+    if (status == TG_OK && tg__path_reserved(out->path, &reserved)) {
+        return fail(err, TG_ERR_INVALID,
+                    "config: budget '%s': '%s' is reserved for /v1/budgets/PATH/ACTION routes",
+                    out->path, reserved);
+    }
     return status;
 }
 
@@ -331,6 +337,11 @@ static tg_status read_store(struct fy_node *node, tg__config *config, tg_error *
 
 static tg_status read_list(struct fy_node *node, tg__config *config, const char *what,
                            tg_error *err) {
+    const char *empty = scalar(node);
+    if (node == NULL || (empty != NULL && (empty[0] == '\0' || strcmp(empty, "null") == 0 ||
+                                           strcmp(empty, "~") == 0))) {
+        return TG_OK; /* `keys:` with its last entry removed is an empty list */
+    }
     if (!fy_node_is_sequence(node)) {
         return fail(err, TG_ERR_INVALID, "config: '%s' must be a list%s", what, "");
     }
@@ -414,12 +425,39 @@ static tg_status read_root(struct fy_node *root, tg__config *config, tg_error *e
             status = read_policy(value, config, err);
         } else if (strcmp(key, "budgets") == 0 || strcmp(key, "keys") == 0) {
             status = read_list(value, config, key, err);
+        } else if (strcmp(key, "prices") == 0) {
+            status = tg__prices_read(value, config, err);
+        } else if (strcmp(key, "notify") == 0) {
+            /* Read and checked by src/notify (tg__notify_start_file in serve.c). */
         } else {
             status =
                 fail(err, TG_ERR_INVALID, "config: unknown or malformed section '%s'%s", key, "");
         }
         if (status != TG_OK) {
             return status;
+        }
+    }
+    return TG_OK;
+}
+
+/* Limits outside these ranges are mistakes (or would let one client take the daemon). */
+static tg_status check_limits(const tg__config *config, tg_error *err) {
+    const struct {
+        const char *name;
+        int64_t value, min, max;
+    } ranges[] = {
+        {"connections_max", config->connections_max, 1, TG__CONNECTIONS_MAX},
+        {"header_size_max_bytes", config->header_size_max_bytes, 1024, 1 << 20},
+        {"body_size_max_bytes", config->body_size_max_bytes, 1024, 1 << 30},
+        {"request_timeout_s", config->request_timeout_s, 1, 3600},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        if (ranges[i].value < ranges[i].min || ranges[i].value > ranges[i].max) {
+            char range[64];
+            snprintf(range, sizeof range, "%lld..%lld", (long long)ranges[i].min,
+                     (long long)ranges[i].max);
+            return fail(err, TG_ERR_INVALID, "config: limits.%s must be in %s", ranges[i].name,
+                        range);
         }
     }
     return TG_OK;
@@ -439,24 +477,5 @@ tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
         status = read_root(root, config, err);
     }
     fy_document_destroy(document);
-    return status;
-}
-
-tg_status tg__config_apply(const tg__config *config, tg_engine *engine, int64_t now_ms,
-                           tg_error *err) {
-    for (int i = 0; i < config->budgets_count; i++) {
-        tg_status status =
-            tg_budget_put(engine, config->budgets[i].path, &config->budgets[i].spec, now_ms, err);
-        if (status != TG_OK) {
-            return status;
-        }
-    }
-    /* Static: too large for the stack; the engine copies the rules, and only the loop
-     * thread applies a config. */
-    static tg_policy_rule rules[TG__RULES_MAX];
-    for (int i = 0; i < config->rules_count; i++) {
-        const tg__rule_decl *rule = &config->rules[i];
-        rules[i] = (tg_policy_rule){rule->tool, rule->model, rule->budget, rule->cls};
-    }
-    return tg_policy_set(engine, rules, (size_t)config->rules_count, config->default_class, err);
+    return status == TG_OK ? check_limits(config, err) : status;
 }

@@ -1,46 +1,69 @@
 /*
- * http: the daemon's loop. libevent's evhttp parses requests on one thread that
- * owns the engine. The first request of a loop turn opens a group-commit batch
- * and activates a lowest-priority "flush" event; it runs after every request of
- * the turn, writes the batch (one transaction, one fsync), and only then sends
- * the replies: nothing is acknowledged before it is durable.
+ * http: requests in, replies out, and the group-commit pipeline between them.
+ *
+ * Every request is decided on the loop thread the moment evhttp hands it over;
+ * its reply joins the open batch. A lowest-priority "flush" event runs after the
+ * loop turn's requests: it detaches the batch's mutations as one group commit
+ * (tg_engine_batch_detach) and gives it to the writer thread. The loop goes on
+ * deciding the next batch while the writer writes; when the writer reports, the
+ * written batch's replies are sent and the batch that grew meanwhile is
+ * detached. So at most one commit is in flight, each fsync carries everything
+ * that arrived during the previous one, and no reply is sent before its
+ * mutations are on disk (strict). Relaxed mode answers at once.
+ *
+ * Limits are answered here, in JSON: headers and bodies past the configured
+ * maximum (libevent is given a higher cap, see docs/api.md), connections past
+ * connections_max (connections.c).
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
-#include <signal.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "server/daemon.h"
+#include "notify/notify.h"
+#include "server/connections.h"
+#include "server/http.h"
+#include "server/writer.h"
 
-#define TICK_INTERVAL_US 10000 /* tg_engine_tick every 10 ms */
-#define DRAIN_US 200000        /* at SIGTERM: time to finish requests already read */
+#define READ_SLACK_BYTES (64 * 1024) /* read past a limit, to answer it in JSON */
 
-/* A reply waiting for the group commit. */
+/* A reply waiting for its batch's commit. */
 typedef struct {
-    struct evhttp_request *request; /* NULL once its connection closed */
-    struct evhttp_connection *connection;
+    struct evhttp_request *request; /* gone once conn->closed */
+    tg__conn *conn;                 /* holds a reference until sent or dropped */
     tg__reply reply;
+    int64_t started_us; /* when the request was handed over, for the latency histogram */
 } pending;
 
 typedef struct {
-    tg__daemon daemon;
-    const char *config_file;
+    pending items[TG__REPLIES_MAX];
+    int count;
+} reply_list;
+
+struct tg__http {
+    tg__daemon *daemon;
     struct event_base *base;
-    struct evhttp *http;
+    struct evhttp *server;
+    tg__conns *conns;
+    tg__writer *writer;
     struct event *flush; /* lowest priority: runs after a turn's requests */
-    struct event *tick;
-    struct evhttp_bound_socket *listener; /* closed first at SIGTERM */
-    bool batch_open;
-    pending replies[TG__REPLIES_MAX];
-    int replies_count;
-} loop;
+    reply_list lists[2];
+    reply_list *open;    /* replies of the batch being decided */
+    reply_list *writing; /* replies of the batch the writer is writing */
+    bool strict;         /* replies wait for their commit */
+    int64_t header_size_max_bytes;
+    int64_t body_size_max_bytes;
+    bool store_failed; /* said once on stderr */
+    bool stopping;     /* the writer is stopping: nothing more is detached */
+};
 
 int64_t tg__now_ms(void) {
     struct timespec now;
@@ -54,10 +77,15 @@ static int64_t monotonic_us(void) {
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-static void send_reply(struct evhttp_request *request, tg__reply *reply) {
+/* ---- replies ---------------------------------------------------------------------- */
+
+static void send_reply(struct evhttp_request *request, tg__reply *reply, bool close) {
     struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
     evhttp_add_header(headers, "Content-Type", "application/json");
-    if (reply->status == 402 && reply->retry_after_ms != TG_NONE) {
+    if (close) {
+        evhttp_add_header(headers, "Connection", "close");
+    }
+    if ((reply->status == 402 || reply->status == 503) && reply->retry_after_ms != TG_NONE) {
         char seconds[32];
         snprintf(seconds, sizeof seconds, "%" PRId64, (reply->retry_after_ms + 999) / 1000);
         evhttp_add_header(headers, "Retry-After", seconds);
@@ -75,261 +103,309 @@ static void send_reply(struct evhttp_request *request, tg__reply *reply) {
     reply->body = NULL;
 }
 
-static void connection_closed(struct evhttp_connection *connection, void *user) {
-    loop *self = user;
-    for (int i = 0; i < self->replies_count; i++) {
-        if (self->replies[i].connection == connection) {
-            self->replies[i].request = NULL;
-        }
+static void send_pending(tg__http *h, pending *item) {
+    if (!item->conn->closed) {
+        send_reply(item->request, &item->reply, false);
+    } else {
+        json_decref(item->reply.body);
+    }
+    tg__histogram_observe(&h->daemon->metrics.latency, monotonic_us() - item->started_us);
+    tg__conn_release(item->conn);
+}
+
+static void send_all(tg__http *h, reply_list *list) {
+    for (int i = 0; i < list->count; i++) {
+        send_pending(h, &list->items[i]);
+    }
+    list->count = 0;
+}
+
+/* The store failed: no reply of the batch may claim success. */
+static void fail_all(reply_list *list) {
+    for (int i = 0; i < list->count; i++) {
+        json_decref(list->items[i].reply.body);
+        list->items[i].reply = tg__api_error(503, "store_unavailable",
+                                             "the store failed to write; nothing was acknowledged");
     }
 }
 
-static void flush_replies(evutil_socket_t fd, short what, void *user) {
+/* ---- the pipeline ------------------------------------------------------------------ */
+
+/* Ends the open batch: detaches its commit for the writer, or answers it at once. */
+static void flush(tg__http *h, bool force) {
+    if (!h->strict) {
+        send_all(h, h->open); /* relaxed: acknowledged first, synced within the interval */
+    }
+    if (h->stopping || tg__writer_busy(h->writer)) {
+        return; /* the writer's report flushes again: this batch keeps growing until then */
+    }
+    tg_engine *engine = h->daemon->engine;
+    tg_group_commit *commit = NULL;
+    tg_error err = {0};
+    tg_status status = tg_engine_batch_detach(engine, tg__now_ms(), force, &commit, &err);
+    tg_engine_batch_begin(engine); /* the engine is always inside a batch: it never writes */
+    if (status != TG_OK) {
+        if (!h->store_failed) {
+            fprintf(stderr, "tollgate: the store failed; every write is refused: %s\n",
+                    err.message);
+            h->store_failed = true;
+        }
+        fail_all(h->open);
+        send_all(h, h->open);
+        return;
+    }
+    if (commit == NULL) {
+        send_all(h, h->open); /* nothing in this batch needs a disk to be true */
+        return;
+    }
+    reply_list *written = h->open;
+    h->open = h->writing;
+    h->writing = written;
+    h->daemon->metrics.commit_replies += (uint64_t)written->count;
+    tg__writer_submit(h->writer, commit);
+}
+
+/* The writer's report, on the loop thread. */
+static void on_written(void *user, tg_group_commit *commit, tg_status status, const char *message,
+                       int64_t write_us) {
+    tg__http *h = user;
+    tg_engine_commit_done(h->daemon->engine, commit, status);
+    if (status == TG_OK) {
+        tg__notify_wake(h->daemon->notifier);
+    }
+    tg__metrics *metrics = &h->daemon->metrics;
+    metrics->commits++;
+    tg__histogram_observe(&metrics->commit_latency, write_us);
+    if (status != TG_OK) {
+        metrics->commit_failures++;
+        fprintf(stderr, "tollgate: group commit failed: %s\n", message);
+        fail_all(h->writing);
+    }
+    send_all(h, h->writing);
+    flush(h, false); /* at once: what arrived during this write is the next group, and the
+                      * writer starts on it while the loop decides what comes next */
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
-    loop *self = user;
-    int64_t started_us = monotonic_us();
-    tg_error err = {0};
-    tg_status status = self->batch_open ? tg_engine_batch_end(self->daemon.engine, &err) : TG_OK;
-    self->batch_open = false;
-    self->daemon.metrics.commits++;
-    self->daemon.metrics.commit_latency_sum_us += (uint64_t)(monotonic_us() - started_us);
-    if (status != TG_OK) {
-        fprintf(stderr, "tollgate: group commit failed: %s\n", err.message);
-    }
-    for (int i = 0; i < self->replies_count; i++) {
-        pending *item = &self->replies[i];
-        if (status != TG_OK) {
-            json_decref(item->reply.body);
-            item->reply = tg__api_error(503, "store_unavailable",
-                                        "the store failed to write; nothing was acknowledged");
-        }
-        if (item->request != NULL) {
-            evhttp_connection_set_closecb(item->connection, NULL, NULL);
-            send_reply(item->request, &item->reply);
-        } else {
-            json_decref(item->reply.body);
-        }
-    }
-    self->replies_count = 0;
+    flush(user, false);
 }
 
-static void observe_latency(tg__metrics *metrics, int64_t latency_us) {
-    static const int64_t bounds_us[7] = {50, 100, 250, 500, 1000, 5000, 25000};
-    int bucket = 0;
-    while (bucket < 7 && latency_us > bounds_us[bucket]) {
-        bucket++;
-    }
-    metrics->latency_buckets[bucket]++;
-    metrics->latency_count++;
-    metrics->latency_sum_us += (uint64_t)latency_us;
-}
+/* ---- requests ---------------------------------------------------------------------- */
 
-static void on_request(struct evhttp_request *request, void *user) {
-    loop *self = user;
-    int64_t started_us = monotonic_us();
-    const char *method = "OTHER";
+static const char *method_name(struct evhttp_request *request) {
     switch (evhttp_request_get_command(request)) {
     case EVHTTP_REQ_GET:
-        method = "GET";
-        break;
+        return "GET";
     case EVHTTP_REQ_POST:
-        method = "POST";
-        break;
+        return "POST";
     case EVHTTP_REQ_PUT:
-        method = "PUT";
-        break;
+        return "PUT";
     case EVHTTP_REQ_PATCH:
-        method = "PATCH";
-        break;
+        return "PATCH";
     case EVHTTP_REQ_DELETE:
-        method = "DELETE";
-        break;
+        return "DELETE";
     default:
-        break;
+        return "OTHER";
     }
-    if (strcmp(evhttp_request_get_uri(request), "/metrics") == 0) {
-        char *text = tg__metrics_text(&self->daemon, tg__now_ms());
-        struct evbuffer *out = evbuffer_new();
-        evbuffer_add(out, text, strlen(text));
-        free(text);
-        evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type",
-                          "text/plain; version=0.0.4");
-        evhttp_send_reply(request, 200, "OK", out);
-        evbuffer_free(out);
-        return;
+}
+
+/* Bytes of the request line and headers, as the client sent them (near enough). */
+static size_t header_bytes(struct evhttp_request *request) {
+    size_t total = strlen(evhttp_request_get_uri(request)) + 16;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(request), next) {
+        total += strlen(header->key) + strlen(header->value) + 4;
+    }
+    return total;
+}
+
+static void send_metrics(tg__http *h, struct evhttp_request *request) {
+    char *text = tg__metrics_text(h->daemon, tg__now_ms());
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, text, strlen(text));
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(request, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static tg__reply decide(tg__http *h, struct evhttp_request *request) {
+    char message[160];
+    if (header_bytes(request) > (size_t)h->header_size_max_bytes) {
+        snprintf(message, sizeof message,
+                 "the request line and headers pass limits.header_size_max_bytes (%" PRId64 ")",
+                 h->header_size_max_bytes);
+        return tg__api_error(431, "headers_too_large", message);
     }
     struct evbuffer *input = evhttp_request_get_input_buffer(request);
     size_t body_size = evbuffer_get_length(input);
+    if (body_size > (size_t)h->body_size_max_bytes) {
+        snprintf(message, sizeof message,
+                 "the body is %zu bytes; limits.body_size_max_bytes is %" PRId64, body_size,
+                 h->body_size_max_bytes);
+        return tg__api_error(413, "body_too_large", message);
+    }
     const char *body = body_size ? (const char *)evbuffer_pullup(input, -1) : NULL;
     const char *authorization =
         evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
-    if (!self->batch_open) {
-        tg_engine_batch_begin(self->daemon.engine);
-        self->batch_open = true;
-    }
-    tg__reply reply = tg__api_handle(&self->daemon, method, evhttp_request_get_uri(request),
-                                     authorization, body, body_size, tg__now_ms());
-    self->daemon.metrics.requests++;
-    if (reply.status != 200 && reply.status != 402) {
-        self->daemon.metrics.errors++;
-    }
-    observe_latency(&self->daemon.metrics, monotonic_us() - started_us);
-    if (self->replies_count == TG__REPLIES_MAX) {
-        flush_replies(-1, 0, self); /* a full queue commits early rather than grow */
-        tg_engine_batch_begin(self->daemon.engine);
-        self->batch_open = true;
-    }
-    struct evhttp_connection *connection = evhttp_request_get_connection(request);
-    evhttp_connection_set_closecb(connection, connection_closed, self);
-    self->replies[self->replies_count++] = (pending){request, connection, reply};
-    event_active(self->flush, EV_WRITE, 0);
+    return tg__api_handle(h->daemon, method_name(request), evhttp_request_get_uri(request),
+                          authorization, body, body_size, tg__now_ms());
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *user) {
-    (void)fd;
-    (void)what;
-    loop *self = user;
-    tg_error err = {0};
-    if (self->batch_open) {
-        return; /* the flush of this turn comes first; the next tick catches up */
+static void on_request(struct evhttp_request *request, void *user) {
+    tg__http *h = user;
+    int64_t started_us = monotonic_us();
+    tg__conn *conn = tg__conns_adopt(h->conns, request);
+    if (conn == NULL || conn->refused) {
+        h->daemon->metrics.connections_refused++;
+        tg__reply refused =
+            tg__api_error(503, "too_many_connections",
+                          "the daemon holds limits.connections_max connections; retry shortly");
+        refused.retry_after_ms = 1000;
+        send_reply(request, &refused, true);
+        return;
     }
-    if (tg_engine_tick(self->daemon.engine, tg__now_ms(), &err) != TG_OK) {
+    if (strcmp(evhttp_request_get_uri(request), "/metrics") == 0) {
+        send_metrics(h, request);
+        return;
+    }
+    tg__reply reply = decide(h, request);
+    h->daemon->metrics.requests++;
+    if (reply.status != 200 && reply.status != 402) {
+        h->daemon->metrics.errors++;
+    }
+    if (h->open->count == TG__REPLIES_MAX) {
+        /* Backpressure: a full batch waits for the writer rather than grow. */
+        if (tg__writer_busy(h->writer)) {
+            tg__writer_wait(h->writer); /* reports, and flushes the full batch */
+        } else {
+            flush(h, false);
+        }
+    }
+    tg__conn_hold(conn);
+    h->open->items[h->open->count++] = (pending){request, conn, reply, started_us};
+    event_active(h->flush, EV_WRITE, 0);
+}
+
+/* ---- the daemon's calls ---------------------------------------------------------------- */
+
+void tg__http_tick(tg__http *h) {
+    tg_error err = {0};
+    if (tg_engine_tick(h->daemon->engine, tg__now_ms(), &err) != TG_OK && !h->store_failed) {
         fprintf(stderr, "tollgate: tick: %s\n", err.message);
     }
+    tg__conns_expire(h->conns);
+    flush(h, true); /* expired holds, rolled windows, and refusal events go to disk */
 }
 
-static void on_reload(evutil_socket_t fd, short what, void *user) {
-    (void)fd;
-    (void)what;
-    loop *self = user;
-    tg__config *fresh = malloc(sizeof *fresh);
-    tg_error err = {0};
-    if (fresh == NULL) {
-        return;
-    }
-    tg__config_defaults(fresh);
-    if (tg__config_load(self->config_file, fresh, &err) != TG_OK ||
-        tg__config_apply(fresh, self->daemon.engine, tg__now_ms(), &err) != TG_OK ||
-        tg_engine_sync(self->daemon.engine, &err) != TG_OK) {
-        fprintf(stderr, "tollgate: reload refused, keeping the old config: %s\n", err.message);
-        free(fresh);
-        return;
-    }
-    /* Listen address and store cannot change without a restart; keys and budgets can. */
-    free(self->daemon.config);
-    self->daemon.config = fresh;
-    fprintf(stderr, "tollgate: reloaded %s\n", self->config_file);
+void tg__http_flush_soon(tg__http *h) {
+    event_active(h->flush, EV_WRITE, 0);
 }
 
-static void on_stop(evutil_socket_t fd, short what, void *user) {
-    (void)fd;
-    (void)what;
-    loop *self = user;
-    /* Stop accepting, then keep the loop running for a short drain so requests
-     * already read are decided, committed and their replies written out. */
-    if (self->listener != NULL) {
-        evhttp_del_accept_socket(self->http, self->listener);
-        self->listener = NULL;
-    }
-    struct timeval drain = {0, DRAIN_US};
-    event_base_loopexit(self->base, &drain);
+void tg__http_stop_listening(tg__http *h) {
+    tg__conns_stop_listening(h->conns);
 }
 
-static bool open_engine(loop *self, tg__config *config) {
-    tg_engine_options options;
-    tg_engine_options_init(&options);
-    options.store = config->store;
-    options.path = config->store_path;
-    options.durability = config->durability;
-    options.sync_interval_ms = config->sync_interval_ms;
-    options.holds_max = config->holds_max;
-    options.budgets_max = config->budgets_max;
-    options.idempotency_max = config->idempotency_max;
-    options.default_hold_ttl_ms = config->default_hold_ttl_ms;
-    options.max_hold_ttl_ms = config->max_hold_ttl_ms;
-    options.on_event = tg__daemon_on_event;
-    options.on_event_user = &self->daemon;
-    tg_error err = {0};
-    if (tg_engine_open(&options, tg__now_ms(), &self->daemon.engine, &err) != TG_OK ||
-        tg__config_apply(config, self->daemon.engine, tg__now_ms(), &err) != TG_OK ||
-        tg_engine_sync(self->daemon.engine, &err) != TG_OK) {
-        fprintf(stderr, "tollgate: cannot start: %s\n", err.message);
-        return false;
-    }
-    return true;
+bool tg__http_idle(const tg__http *h) {
+    return !tg__writer_busy(h->writer) && h->open->count == 0 && h->writing->count == 0;
 }
 
-static bool start_http(loop *self, tg__config *config) {
-    self->http = evhttp_new(self->base);
-    evhttp_set_max_headers_size(self->http, (ev_ssize_t)config->header_size_max_bytes);
-    evhttp_set_max_body_size(self->http, (ev_ssize_t)config->body_size_max_bytes);
-    evhttp_set_timeout(self->http, (int)config->request_timeout_s);
-    evhttp_set_allowed_methods(self->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
-    evhttp_set_gencb(self->http, on_request, self);
+static bool bind_listener(tg__http *h, const tg__config *config, int port) {
     struct evhttp_bound_socket *socket =
-        evhttp_bind_socket_with_handle(self->http, config->address, (ev_uint16_t)config->port);
+        evhttp_bind_socket_with_handle(h->server, config->address, (ev_uint16_t)port);
     if (socket == NULL) {
-        fprintf(stderr, "tollgate: cannot listen on %s:%d\n", config->address, config->port);
+        fprintf(stderr, "tollgate: cannot listen on %s:%d\n", config->address, port);
         return false;
     }
-    self->listener = socket;
+    if (!tg__conns_listen(h->conns, socket)) {
+        fprintf(stderr, "tollgate: cannot start the overflow listener\n");
+        return false;
+    }
     struct sockaddr_storage address;
     ev_socklen_t length = sizeof address;
     getsockname(evhttp_bound_socket_get_fd(socket), (struct sockaddr *)&address, &length);
-    int port = ntohs(((struct sockaddr_in *)&address)->sin_port);
     /* Tests and scripts read this line to find a port chosen by the kernel. */
-    printf("tollgate: listening on http://%s:%d\n", config->address, port);
-    bool has_admin = getenv("TOLLGATE_ADMIN_KEY") != NULL;
-    for (int i = 0; i < config->keys_count; i++) {
-        has_admin = has_admin || config->keys[i].role == TG__ROLE_ADMIN;
-    }
-    if (!has_admin) {
-        fprintf(stderr, "tollgate: no admin key: restart with TOLLGATE_ADMIN_KEY=<secret>, "
-                        "or add one with `tollgate keys create NAME --role admin`\n");
-    }
+    printf("tollgate: listening on http://%s:%d\n", config->address,
+           ntohs(((struct sockaddr_in *)&address)->sin_port));
     fflush(stdout);
     return true;
 }
 
-int tg__serve(const char *config_file, tg__config *config) {
-    static loop self; /* large (reply queue); one per process */
-    self.config_file = config_file;
-    self.daemon.config = config;
-    self.daemon.admin_secret = getenv("TOLLGATE_ADMIN_KEY");
-    signal(SIGPIPE, SIG_IGN);
-    self.base = event_base_new();
-    event_base_priority_init(self.base, 3);
-    if (!open_engine(&self, config) || !start_http(&self, config)) {
-        tg_engine_close(self.daemon.engine);
-        return 1;
+tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__config *config,
+                         int port) {
+    tg__http *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        return NULL;
     }
-    self.flush = event_new(self.base, -1, 0, flush_replies, &self);
-    event_priority_set(self.flush, 2);
-    self.tick = event_new(self.base, -1, EV_PERSIST, on_tick, &self);
-    struct timeval interval = {0, TICK_INTERVAL_US};
-    event_add(self.tick, &interval);
-    struct event *term = evsignal_new(self.base, SIGTERM, on_stop, &self);
-    struct event *interrupt = evsignal_new(self.base, SIGINT, on_stop, &self);
-    struct event *hangup = evsignal_new(self.base, SIGHUP, on_reload, &self);
-    event_add(term, NULL);
-    event_add(interrupt, NULL);
-    event_add(hangup, NULL);
-    event_base_dispatch(self.base);
-    if (self.replies_count > 0) {
-        flush_replies(-1, 0, &self);
+    h->daemon = daemon;
+    h->base = base;
+    h->open = &h->lists[0];
+    h->writing = &h->lists[1];
+    h->strict = config->durability == TG_DURABILITY_STRICT;
+    h->header_size_max_bytes = config->header_size_max_bytes;
+    h->body_size_max_bytes = config->body_size_max_bytes;
+    tg__conns_options limits = {config->connections_max, config->request_timeout_s,
+                                2 * config->header_size_max_bytes + READ_SLACK_BYTES,
+                                2 * config->body_size_max_bytes + READ_SLACK_BYTES};
+    h->server = evhttp_new(base);
+    h->conns = h->server ? tg__conns_new(base, h->server, &limits) : NULL;
+    h->writer = tg__writer_start(base, on_written, h);
+    h->flush = event_new(base, -1, 0, on_flush, h);
+    if (h->server == NULL || h->conns == NULL || h->writer == NULL || h->flush == NULL) {
+        fprintf(stderr, "tollgate: cannot start the HTTP server (out of memory or threads)\n");
+        tg__http_finish(h);
+        return NULL;
     }
-    evhttp_free(self.http);
+    daemon->conns = h->conns;
+    event_priority_set(h->flush, 2);
+    /* libevent answers its own limits with HTML; given caps above ours, it reads a little
+     * past them so that decide() can answer in JSON. */
+    evhttp_set_max_headers_size(h->server, (ev_ssize_t)limits.header_read_max_bytes);
+    evhttp_set_max_body_size(h->server, (ev_ssize_t)limits.body_read_max_bytes);
+    evhttp_set_timeout(h->server, (int)config->request_timeout_s);
+    /* Every method reaches the router, which answers 405 in JSON. */
+    evhttp_set_allowed_methods(h->server, 0xffff);
+    evhttp_set_gencb(h->server, on_request, h);
+    if (!bind_listener(h, config, port >= 0 ? port : config->port)) {
+        tg__http_finish(h);
+        return NULL;
+    }
+    return h;
+}
+
+bool tg__http_finish(tg__http *h) {
+    if (h == NULL) {
+        return true;
+    }
+    if (h->writer != NULL) {
+        /* Whatever is still decided but unanswered: commit it and answer it. */
+        while (tg__writer_busy(h->writer) || h->open->count > 0) {
+            tg__writer_wait(h->writer);
+            flush(h, true);
+        }
+        h->stopping = true;
+        tg__writer_stop(h->writer);
+        h->writer = NULL;
+    }
+    send_all(h, h->open);
+    send_all(h, h->writing);
+    /* The pipeline kept the engine inside a batch; with no writer left, end it here. */
     tg_error err = {0};
-    int code = tg_engine_sync(self.daemon.engine, &err) == TG_OK ? 0 : 1;
-    tg_engine_close(self.daemon.engine);
-    event_free(term);
-    event_free(interrupt);
-    event_free(hangup);
-    event_free(self.flush);
-    event_free(self.tick);
-    event_base_free(self.base);
-    free(self.daemon.config);
-    return code;
+    bool ok = tg_engine_batch_end(h->daemon->engine, &err) == TG_OK && !h->store_failed;
+    if (h->conns != NULL) {
+        tg__conns_stop_listening(h->conns);
+    }
+    if (h->server != NULL) {
+        evhttp_free(h->server); /* closes every connection; their close callbacks run */
+    }
+    tg__conns_free(h->conns);
+    if (h->flush != NULL) {
+        event_free(h->flush);
+    }
+    h->daemon->conns = NULL;
+    free(h);
+    return ok;
 }

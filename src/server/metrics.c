@@ -1,15 +1,30 @@
 /*
  * metrics: GET /metrics in the Prometheus text format, built from plain
- * counters the loop thread keeps (no locks: only that thread touches them).
+ * counters the loop thread keeps (no locks: only that thread touches them) and
+ * from the engine's own state read at scrape time (budgets, holds open).
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/connections.h"
 #include "server/daemon.h"
 
-#define METRICS_SIZE_MAX (4 * 1024 * 1024) /* text for about 20k budgets */
+#define METRICS_SIZE_MAX (8 * 1024 * 1024) /* text for about 20k budgets */
+
+static const int64_t bounds_us[TG__LATENCY_BUCKETS - 1] = TG__LATENCY_BOUNDS_US;
+
+void tg__histogram_observe(tg__histogram *histogram, int64_t us) {
+    int bucket = 0;
+    while (bucket < TG__LATENCY_BUCKETS - 1 && us > bounds_us[bucket]) {
+        bucket++;
+    }
+    histogram->buckets[bucket]++;
+    histogram->count++;
+    histogram->sum_us += (uint64_t)(us > 0 ? us : 0);
+}
 
 typedef struct {
     char *text;
@@ -19,7 +34,6 @@ typedef struct {
 
 static void append(text_buffer *out, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
-#include <stdarg.h>
 static void append(text_buffer *out, const char *format, ...) {
     va_list args;
     va_start(args, format);
@@ -30,26 +44,84 @@ static void append(text_buffer *out, const char *format, ...) {
     }
 }
 
+static void metric(text_buffer *out, const char *name, const char *type, const char *help) {
+    append(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void histogram(text_buffer *out, const char *name, const char *help,
+                      const tg__histogram *h) {
+    metric(out, name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (int b = 0; b < TG__LATENCY_BUCKETS; b++) {
+        cumulative += h->buckets[b];
+        if (b < TG__LATENCY_BUCKETS - 1) {
+            char seconds[32]; /* "0.00025", not "2.5e-04" */
+            int length = snprintf(seconds, sizeof seconds, "%.6f", (double)bounds_us[b] / 1e6);
+            while (length > 1 && seconds[length - 1] == '0' && seconds[length - 2] != '.') {
+                seconds[--length] = '\0';
+            }
+            append(out, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, seconds, cumulative);
+        } else {
+            append(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
+        }
+    }
+    append(out, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)h->sum_us / 1e6, name,
+           h->count);
+}
+
 typedef struct {
     tg__daemon *daemon;
     text_buffer *out;
     int64_t now_ms;
+    int pass; /* which per-budget metric this walk writes */
 } walk;
 
+/* One line per budget for the metric of this pass; Prometheus wants a metric's lines
+ * together, so each metric is its own walk over the budgets. */
 static bool one_budget(void *user, const char *path) {
     walk *state = user;
     tg_budget_info info;
-    if (tg_budget_get(state->daemon->engine, path, state->now_ms, &info, NULL) == TG_OK) {
-        append(state->out, "tollgate_budget_spent_micros{budget=\"%s\"} %" PRId64 "\n", path,
-               info.spent_micros);
-        append(state->out, "tollgate_budget_held_micros{budget=\"%s\"} %" PRId64 "\n", path,
-               info.held_micros);
-        if (info.spec.cost_limit_micros != TG_NONE) {
-            append(state->out, "tollgate_budget_remaining_micros{budget=\"%s\"} %" PRId64 "\n",
-                   path, info.spec.cost_limit_micros - info.spent_micros - info.held_micros);
-        }
+    if (tg_budget_get(state->daemon->engine, path, state->now_ms, &info, NULL) != TG_OK) {
+        return true;
+    }
+    static const char *const names[] = {
+        "tollgate_budget_spent_micros", "tollgate_budget_held_micros",
+        "tollgate_budget_limit_micros", "tollgate_budget_remaining_micros"};
+    int64_t value = state->pass == 0   ? info.spent_micros
+                    : state->pass == 1 ? info.held_micros
+                                       : info.spec.cost_limit_micros;
+    if (state->pass == 3 && value != TG_NONE) {
+        value = info.spec.cost_limit_micros - info.spent_micros - info.held_micros;
+        value = value < 0 ? 0 : value;
+    }
+    if (value != TG_NONE) {
+        append(state->out, "%s{budget=\"%s\"} %" PRId64 "\n", names[state->pass], path, value);
     }
     return state->out->used + 1024 < state->out->size;
+}
+
+static void budgets(text_buffer *out, tg__daemon *daemon, int64_t now_ms) {
+    static const char *const help[][2] = {
+        {"tollgate_budget_spent_micros", "spend charged in the current window"},
+        {"tollgate_budget_held_micros", "held by open holds"},
+        {"tollgate_budget_limit_micros", "the cost limit (budgets with one)"},
+        {"tollgate_budget_remaining_micros", "limit - spent - held, at least 0"},
+    };
+    for (int pass = 0; pass < 4; pass++) {
+        metric(out, help[pass][0], "gauge", help[pass][1]);
+        walk state = {daemon, out, now_ms, pass};
+        tg_budget_list(daemon->engine, "", one_budget, &state, NULL);
+    }
+}
+
+static void decisions(text_buffer *out, const tg__metrics *m) {
+    metric(out, "tollgate_decisions_total", "counter",
+           "holds and charges decided, by outcome and refusal reason");
+    append(out, "tollgate_decisions_total{outcome=\"granted\"} %" PRIu64 "\n", m->granted);
+    for (int r = 1; r <= TG_REASON_TOKENS; r++) {
+        append(out, "tollgate_decisions_total{outcome=\"refused\",reason=\"%s\"} %" PRIu64 "\n",
+               tg_reason_str((tg_reason)r), m->refused[r]);
+    }
 }
 
 char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
@@ -59,32 +131,35 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     }
     out.text[0] = '\0';
     const tg__metrics *m = &daemon->metrics;
-    append(&out, "# TYPE tollgate_decisions_total counter\n");
-    append(&out, "tollgate_decisions_total{outcome=\"granted\"} %" PRIu64 "\n", m->granted);
-    for (int r = 1; r <= TG_REASON_TOKENS; r++) {
-        append(&out, "tollgate_decisions_total{outcome=\"refused\",reason=\"%s\"} %" PRIu64 "\n",
-               tg_reason_str((tg_reason)r), m->refused[r]);
-    }
-    append(&out, "# TYPE tollgate_requests_total counter\ntollgate_requests_total %" PRIu64 "\n",
-           m->requests);
+    decisions(&out, m);
+    metric(&out, "tollgate_requests_total", "counter", "HTTP requests answered");
+    append(&out, "tollgate_requests_total %" PRIu64 "\n", m->requests);
+    metric(&out, "tollgate_request_errors_total", "counter", "answers other than 200 and 402");
     append(&out, "tollgate_request_errors_total %" PRIu64 "\n", m->errors);
-    static const char *const bounds[8] = {"0.00005", "0.0001", "0.00025", "0.0005",
-                                          "0.001",   "0.005",  "0.025",   "+Inf"};
-    append(&out, "# TYPE tollgate_request_seconds histogram\n");
-    uint64_t cumulative = 0;
-    for (int b = 0; b < 8; b++) {
-        cumulative += m->latency_buckets[b];
-        append(&out, "tollgate_request_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", bounds[b],
-               cumulative);
-    }
-    append(&out, "tollgate_request_seconds_sum %.6f\n", (double)m->latency_sum_us / 1e6);
-    append(&out, "tollgate_request_seconds_count %" PRIu64 "\n", m->latency_count);
-    append(&out, "# TYPE tollgate_store_commits_total counter\n");
+    histogram(&out, "tollgate_request_seconds",
+              "from a request read to its reply sent, group commit included", &m->latency);
+    tg_engine_stats stats;
+    tg_engine_stats_get(daemon->engine, &stats);
+    metric(&out, "tollgate_holds_open", "gauge", "holds granted and not yet closed");
+    append(&out, "tollgate_holds_open %" PRId64 "\n", stats.holds_open);
+    metric(&out, "tollgate_budgets", "gauge", "budgets in the tree");
+    append(&out, "tollgate_budgets %" PRId64 "\n", stats.budgets);
+    metric(&out, "tollgate_store_commits_total", "counter", "group commits written");
     append(&out, "tollgate_store_commits_total %" PRIu64 "\n", m->commits);
-    append(&out, "tollgate_store_commit_seconds_sum %.6f\n",
-           (double)m->commit_latency_sum_us / 1e6);
-    append(&out, "# TYPE tollgate_budget_spent_micros gauge\n");
-    walk state = {daemon, &out, now_ms};
-    tg_budget_list(daemon->engine, "", one_budget, &state, NULL);
+    metric(&out, "tollgate_store_commit_failures_total", "counter", "group commits refused");
+    append(&out, "tollgate_store_commit_failures_total %" PRIu64 "\n", m->commit_failures);
+    metric(&out, "tollgate_store_commit_replies_total", "counter",
+           "replies that waited for a group commit");
+    append(&out, "tollgate_store_commit_replies_total %" PRIu64 "\n", m->commit_replies);
+    histogram(&out, "tollgate_store_commit_seconds",
+              "one group commit on the writer thread: transaction and fsync", &m->commit_latency);
+    metric(&out, "tollgate_connections_open", "gauge", "HTTP connections open");
+    append(&out, "tollgate_connections_open %" PRId64 "\n",
+           daemon->conns ? tg__conns_open(daemon->conns) : 0);
+    metric(&out, "tollgate_connections_refused_total", "counter",
+           "connections answered 503 past limits.connections_max");
+    append(&out, "tollgate_connections_refused_total %" PRIu64 "\n",
+           m->connections_refused + (daemon->conns ? tg__conns_refused(daemon->conns) : 0));
+    budgets(&out, daemon, now_ms);
     return out.text;
 }

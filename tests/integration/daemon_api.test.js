@@ -148,6 +148,8 @@ test('budgets: put, patch, list, freeze, unfreeze, delete, history', async () =>
   assert.equal(patch.json.threshold_micros, 4500000);
   const list = await call('GET', '/v1/budgets?prefix=team/');
   assert.deepEqual(list.json.budgets.map((b) => b.path), ['team/a', 'team/b', 'team/c']);
+  const encoded = await call('GET', '/v1/budgets?prefix=team%2Fc');
+  assert.deepEqual(encoded.json.budgets.map((b) => b.path), ['team/c'], 'the query is URL-decoded');
   const f = await call('POST', '/v1/budgets/team/c/freeze');
   assert.equal(f.json.frozen, true);
   const refused = await call('POST', '/v1/holds', { budget: 'team/c', amount_micros: 1 });
@@ -242,6 +244,12 @@ test('errors: auth, JSON, types, fields, size, routes', async () => {
   await expect(call('POST', '/v1/batch', { ops: [] }), 400, 'invalid_field');
   const big = await call('POST', '/v1/holds', undefined, ADMIN, JSON.stringify({ budget: 'team/a', tool: 'x'.repeat(8000) }));
   assert.equal(big.status, 413, 'a body past body_size_max_bytes is refused');
+  assert.equal(big.json.error.code, 'body_too_large', 'in JSON, not libevent\'s page');
+  await expect(call('GET', '/v1/events?since=abc'), 400, 'invalid_query');
+  await expect(call('GET', '/v1/budgets?prefix=%zz'), 400, 'invalid_query');
+  await expect(call('GET', '/v1/budgets/team%'), 400, 'invalid_path');
+  await expect(call('DELETE', '/v1/holds'), 405, 'method_not_allowed');
+  await expect(call('PUT', '/v1/budgets/team/history', { limit: '1' }), 400, 'reserved_name');
 });
 
 test('SIGHUP reloads budgets without losing spend; SIGTERM exits 0', async () => {

@@ -38,7 +38,8 @@ function cli(...args) {
 
 test('help at every level, usage errors exit 2', () => {
   for (const args of [['--help'], ['serve', '--help'], ['budget', '--help'], ['hold', '--help'],
-    ['commit', '--help'], ['release', '--help'], ['charge', '--help'], ['events', '--help'], ['status', '--help']]) {
+    ['commit', '--help'], ['release', '--help'], ['charge', '--help'], ['events', '--help'], ['status', '--help'],
+    ['report', '--help'], ['keys', '--help'], ['keys', 'list', '--help']]) {
     const r = spawnSync(binary, args, { encoding: 'utf8' });
     assert.equal(r.status, 0, args.join(' '));
     assert.match(r.stdout, /usage|example/);

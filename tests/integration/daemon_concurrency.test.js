@@ -1,30 +1,27 @@
-// Concurrency test of `tollgate serve`: 200 concurrent clients hold and commit
-// random amounts on a small tree for a few seconds. Afterwards no budget's spend
-// passes its limit, and each budget's spend equals the sum of the acknowledged
-// commits below it (nothing acknowledged was lost, nothing charged twice).
+// Concurrency test of `tollgate serve` on the SQLite store in strict mode: 200
+// concurrent clients hold and commit random amounts on a small tree for a few
+// seconds. Afterwards no budget's spend passes its limit, each budget's spend equals
+// the sum of the acknowledged commits below it, and the charges table holds exactly
+// the acknowledged commits: each one, by id, with its amount, and nothing else.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const http = require('node:http');
+const path = require('node:path');
+const { tempDir, startDaemon, sql } = require('./daemon_helpers');
 
-const binary = process.env.TG_BINARY || 'build/tollgate';
 const CLIENTS = 200;
 const SECONDS = Number(process.env.TG_CONCURRENCY_SECONDS || 3);
 const LEAVES = ['t/a/x', 't/a/y', 't/b'];
+const LIMITS = { t: 50e6, 't/a': 30e6, 't/a/x': 20e6, 't/a/y': 20e6, 't/b': 40e6 };
 
-test('200 clients never push spend past a limit, and spend = acknowledged commits', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-conc-'));
+test('200 clients never push spend past a limit, and every acknowledged commit is in the file', async () => {
+  const dir = tempDir('conc');
   const config = path.join(dir, 'c.yaml');
   const db = path.join(dir, 'db.sqlite');
-  // SQLite by default, so acknowledged commits can be checked in the file; the memory
-  // store when the SQLite store is not built into this tree.
-  const launch = (store) => {
-    fs.writeFileSync(config, `port: 0
-store: {kind: ${store}, path: ${db}}
+  fs.writeFileSync(config, `port: 0
+store: {kind: sqlite, path: ${db}, durability: strict}
 limits: {connections_max: 1024}
 budgets:
   - {path: t, limit: "50.00"}
@@ -33,33 +30,11 @@ budgets:
   - {path: t/a/y, limit: "20.00"}
   - {path: t/b, limit: "40.00"}
 `);
-    const child = spawn(binary, ['serve', '--config', config], {
-      env: { ...process.env, TOLLGATE_ADMIN_KEY: 'k' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (c) => { err += c; });
-    const ready = new Promise((resolve) => {
-      let text = '';
-      child.stdout.on('data', (c) => { text += c; const m = text.match(/:(\d+)\n/); if (m) resolve(Number(m[1])); });
-      child.on('exit', () => resolve(null));
-    });
-    return { child, ready, stderr: () => err };
-  };
-  let store = process.env.TG_STORE || 'sqlite';
-  let started = launch(store);
-  let port = await started.ready;
-  if (port === null && store === 'sqlite' && /unknown store/.test(started.stderr())) {
-    store = 'memory';
-    started = launch(store);
-    port = await started.ready;
-  }
-  assert.ok(port, started.stderr());
-  const daemon = started.child;
-  const exited = new Promise((resolve) => daemon.on('exit', resolve));
+  const daemon = await startDaemon(config, { admin: 'k' });
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   const post = (url, body) => new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request({ port, host: '127.0.0.1', path: url, method: 'POST', agent,
+    const req = http.request({ port: daemon.port, host: '127.0.0.1', path: url, method: 'POST', agent,
       headers: { Authorization: 'Bearer k', 'Content-Length': Buffer.byteLength(data) } }, (res) => {
       let text = '';
       res.on('data', (c) => { text += c; });
@@ -69,6 +44,7 @@ budgets:
     req.end(data);
   });
   const committed = Object.fromEntries(LEAVES.map((l) => [l, 0]));
+  const acknowledged = new Map(); // charge id -> [budget, cost]
   let grants = 0, refusals = 0;
   const deadline = Date.now() + SECONDS * 1000;
   const client = async () => {
@@ -77,37 +53,41 @@ budgets:
       const amount = 1 + Math.floor(Math.random() * 200000);
       const h = await post('/v1/holds', { budget: leaf, amount_micros: amount });
       if (h.status === 402) { refusals++; continue; }
-      assert.equal(h.status, 200);
+      assert.equal(h.status, 200, JSON.stringify(h.json));
       grants++;
       const actual = Math.floor(Math.random() * (amount + 1));
       const c = await post(`/v1/holds/${h.json.hold_id}/commit`, { actual_micros: actual });
-      assert.equal(c.status, 200);
+      assert.equal(c.status, 200, JSON.stringify(c.json));
+      assert.ok(!acknowledged.has(c.json.charge_id), 'charge ids are unique');
+      acknowledged.set(c.json.charge_id, [leaf, actual]);
       committed[leaf] += actual;
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, client));
   agent.destroy();
-  const get = async (p) => (await fetch(`http://127.0.0.1:${port}/v1/budgets/${p}`, { headers: { Authorization: 'Bearer k' } })).json();
   const expected = { 't/a/x': committed['t/a/x'], 't/a/y': committed['t/a/y'], 't/b': committed['t/b'] };
   expected['t/a'] = expected['t/a/x'] + expected['t/a/y'];
   expected.t = expected['t/a'] + expected['t/b'];
   for (const [p, spent] of Object.entries(expected)) {
-    const b = await get(p);
-    assert.ok(b.spent_micros <= b.limit_micros, `${p} spent ${b.spent_micros} > limit ${b.limit_micros}`);
+    const b = (await daemon.call('GET', `/v1/budgets/${p}`, undefined, 'k')).json;
+    assert.ok(b.spent_micros <= LIMITS[p], `${p} spent ${b.spent_micros} > limit ${LIMITS[p]}`);
     assert.equal(b.spent_micros, spent, `${p}: spend equals the sum of acknowledged commits`);
     assert.equal(b.held_micros, 0);
   }
   assert.ok(grants > 100 && refusals > 0, `grants ${grants}, refusals ${refusals}: the limits were reached`);
-  console.log(`# ${grants} holds granted and committed, ${refusals} refused, ${CLIENTS} clients, ${SECONDS} s`);
-  daemon.kill('SIGTERM');
-  assert.equal(await exited, 0);
-  if (store === 'sqlite') {
-    const sql = spawnSync('sqlite3', [db, 'SELECT budget, sum(cost_micros) FROM charges GROUP BY budget'], { encoding: 'utf8' });
-    assert.equal(sql.status, 0, sql.stderr);
-    const rows = Object.fromEntries(sql.stdout.trim().split('\n').map((l) => l.split('|')));
-    for (const leaf of LEAVES) {
-      assert.equal(Number(rows[leaf] || 0), committed[leaf], `${leaf}: every acknowledged commit is in the database`);
-    }
+  assert.equal(await daemon.stop(), 0);
+
+  // The file: exactly the acknowledged charges, and budgets whose spend matches them.
+  const rows = sql(db, 'SELECT id, budget, cost_micros FROM charges ORDER BY id');
+  assert.equal(rows.length, acknowledged.size, 'one row per acknowledged commit, no more');
+  for (const row of rows) {
+    assert.deepEqual([row.budget, row.cost_micros], acknowledged.get(row.id), `charge ${row.id}`);
   }
-  console.log(`# store: ${store}`);
+  const spent = Object.fromEntries(sql(db, 'SELECT path, spent_micros FROM budgets').map((r) => [r.path, r.spent_micros]));
+  for (const [p, total] of Object.entries(expected)) {
+    assert.equal(spent[p], total, `${p}: spend in the file`);
+    assert.ok(spent[p] <= LIMITS[p]);
+  }
+  assert.equal(sql(db, 'SELECT count(*) AS n FROM holds')[0].n, 0);
+  console.log(`# ${grants} holds granted and committed, ${refusals} refused, ${CLIENTS} clients, ${SECONDS} s, sqlite strict`);
 });

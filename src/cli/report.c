@@ -1,0 +1,362 @@
+/*
+ * report: `tollgate report`, spend grouped by budget, tool, model or day, as a
+ * table, CSV or JSON. The charges come from the daemon (GET /v1/charges, paged)
+ * or, with --db, straight from a SQLite ledger file opened read-only (no daemon
+ * needed; safe while one runs: WAL readers never block its writer). Both paths
+ * sum the same rows, so they print the same report.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <sqlite3.h>
+
+#include "cli/cli.h"
+#include "tollgate.h"
+
+#define ROWS_MAX 100000 /* distinct groups a report may show */
+
+static const char usage[] =
+    "usage: tollgate report [--by budget|tool|model|day] [--budget PREFIX]\n"
+    "                       [--since WHEN] [--until WHEN] [--format table|csv|json]\n"
+    "                       [--db FILE] [--url URL] [--key KEY]\n"
+    "\n"
+    "Sums the charges (what was really spent: commits and recorded costs) by one\n"
+    "column. Each charge counts once, on the budget it was made to; --budget keeps\n"
+    "that budget and its subtree. WHEN is a date (2026-11-28, UTC midnight) or Unix\n"
+    "milliseconds; --since is inclusive, --until exclusive.\n"
+    "\n"
+    "The charges come from the daemon (TOLLGATE_URL, TOLLGATE_KEY; any role that may\n"
+    "read them), or with --db from the SQLite ledger file itself, read-only, with no\n"
+    "daemon running or while one runs.\n"
+    "\n"
+    "examples:\n"
+    "  tollgate report                                   # spend per budget, all time\n"
+    "  tollgate report --by day --since 2026-11-01 --budget team/support-agent\n"
+    "  tollgate report --by model --format csv > models.csv\n"
+    "  tollgate report --db tollgate.db --by tool --format json\n";
+
+typedef struct {
+    char key[TG_PATH_SIZE_MAX];
+    int64_t charges;
+    int64_t cost_micros;
+    int64_t tokens_in;
+    int64_t tokens_out;
+} row;
+
+typedef struct {
+    const char *by;     /* budget, tool, model, day */
+    const char *budget; /* prefix, "" for all */
+    int64_t since_ms;
+    int64_t until_ms;
+    const char *format; /* table, csv, json */
+    const char *db;     /* ledger file, or NULL: ask the daemon */
+    const char *url;
+    const char *key;
+    row *rows; /* from malloc, ROWS_MAX */
+    int count;
+    json_t *index; /* key -> position in rows */
+} report;
+
+/* "2026-11-28" (UTC midnight) or Unix milliseconds. */
+static bool parse_when(const char *text, int64_t *out) {
+    int year, month, day;
+    char tail;
+    if (sscanf(text, "%4d-%2d-%2d%c", &year, &month, &day, &tail) == 3) {
+        struct tm date = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day};
+        time_t seconds = timegm(&date);
+        if (month < 1 || month > 12 || day < 1 || day > 31 || seconds == (time_t)-1) {
+            return false;
+        }
+        *out = (int64_t)seconds * 1000;
+        return true;
+    }
+    char *end = NULL;
+    long long value = strtoll(text, &end, 10);
+    if (*text < '0' || *text > '9' || *end != '\0') {
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+/* Adds one charge (or one group of them) under `key`. False when there are too many groups. */
+static bool add(report *r, const char *key, int64_t charges, int64_t cost, int64_t in,
+                int64_t out) {
+    json_t *at = json_object_get(r->index, key);
+    row *target;
+    if (at != NULL) {
+        target = &r->rows[json_integer_value(at)];
+    } else {
+        if (r->count == ROWS_MAX) {
+            return false;
+        }
+        target = &r->rows[r->count];
+        memset(target, 0, sizeof *target);
+        snprintf(target->key, sizeof target->key, "%s", key);
+        json_object_set_new(r->index, key, json_integer(r->count++));
+    }
+    target->charges += charges;
+    target->cost_micros += cost;
+    target->tokens_in += in;
+    target->tokens_out += out;
+    return true;
+}
+
+static void day_of(int64_t time_ms, char *out, size_t size) {
+    time_t seconds = (time_t)(time_ms / 1000);
+    struct tm date;
+    gmtime_r(&seconds, &date);
+    strftime(out, size, "%Y-%m-%d", &date);
+}
+
+/* ---- from the daemon ------------------------------------------------------------ */
+
+static int from_daemon(report *r) {
+    char path[1024];
+    int64_t after = 0;
+    for (;;) {
+        char *prefix = curl_easy_escape(NULL, r->budget, 0);
+        snprintf(path, sizeof path,
+                 "/v1/charges?budget=%s&since=%" PRId64 "&until=%" PRId64 "&after=%" PRId64
+                 "&limit=1000",
+                 prefix ? prefix : "", r->since_ms, r->until_ms, after);
+        curl_free(prefix);
+        json_t *answer = NULL;
+        long status = tg__cli_call(r->url, r->key, "GET", path, NULL, &answer);
+        if (status != 200) {
+            json_t *error = json_object_get(json_object_get(answer, "error"), "message");
+            if (status > 0) {
+                fprintf(stderr, "tollgate report: the daemon answered %ld: %s\n", status,
+                        error ? json_string_value(error) : "(no message)");
+            }
+            json_decref(answer);
+            return status < 0 || status >= 500 ? TG__EXIT_FAILURE : TG__EXIT_REJECTED;
+        }
+        json_t *charges = json_object_get(answer, "charges");
+        size_t i;
+        json_t *charge;
+        json_array_foreach(charges, i, charge) {
+            char day[16];
+            const char *key;
+            if (strcmp(r->by, "day") == 0) {
+                day_of(json_integer_value(json_object_get(charge, "time_ms")), day, sizeof day);
+                key = day;
+            } else {
+                key = json_string_value(json_object_get(charge, r->by));
+            }
+            if (!add(r, key ? key : "", 1,
+                     json_integer_value(json_object_get(charge, "cost_micros")),
+                     json_integer_value(json_object_get(charge, "tokens_in")),
+                     json_integer_value(json_object_get(charge, "tokens_out")))) {
+                json_decref(answer);
+                fprintf(stderr, "tollgate report: more than %d groups\n", ROWS_MAX);
+                return TG__EXIT_FAILURE;
+            }
+        }
+        size_t got = json_array_size(charges);
+        after = json_integer_value(json_object_get(answer, "next"));
+        json_decref(answer);
+        if (got < 1000) {
+            return TG__EXIT_OK;
+        }
+    }
+}
+
+/* ---- from the file ---------------------------------------------------------------- */
+
+static int from_file(report *r) {
+    static const char *const keys[][2] = {{"budget", "budget"},
+                                          {"tool", "tool"},
+                                          {"model", "model"},
+                                          {"day", "date(time_ms / 1000, 'unixepoch')"}};
+    const char *key = NULL;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        key = strcmp(r->by, keys[i][0]) == 0 ? keys[i][1] : key;
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s, count(*), sum(cost_micros), sum(tokens_in), sum(tokens_out) "
+             "FROM charges WHERE time_ms >= ?1 AND time_ms < ?2 AND "
+             "(?3 = '' OR budget = ?3 OR substr(budget, 1, length(?3) + 1) = ?3 || '/') "
+             "GROUP BY 1 ORDER BY 1",
+             key);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_open_v2(r->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "tollgate report: cannot read %s: %s\n", r->db,
+                db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return TG__EXIT_FAILURE;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_bind_int64(s, 1, r->since_ms);
+    sqlite3_bind_int64(s, 2, r->until_ms);
+    sqlite3_bind_text(s, 3, r->budget, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(s, 0);
+        if (!add(r, text ? (const char *)text : "", sqlite3_column_int64(s, 1),
+                 sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
+                 sqlite3_column_int64(s, 4))) {
+            break;
+        }
+    }
+    int code = rc == SQLITE_DONE ? TG__EXIT_OK : TG__EXIT_FAILURE;
+    if (code != TG__EXIT_OK) {
+        fprintf(stderr, "tollgate report: reading %s: %s\n", r->db, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return code;
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+static int by_key(const void *a, const void *b) {
+    return strcmp(((const row *)a)->key, ((const row *)b)->key);
+}
+
+static void print(report *r) {
+    qsort(r->rows, (size_t)r->count, sizeof r->rows[0], by_key);
+    row total = {.key = "TOTAL"};
+    for (int i = 0; i < r->count; i++) {
+        total.charges += r->rows[i].charges;
+        total.cost_micros += r->rows[i].cost_micros;
+        total.tokens_in += r->rows[i].tokens_in;
+        total.tokens_out += r->rows[i].tokens_out;
+    }
+    char money[40];
+    if (strcmp(r->format, "json") == 0) {
+        json_t *rows = json_array();
+        for (int i = 0; i <= r->count; i++) {
+            const row *x = i < r->count ? &r->rows[i] : &total;
+            json_t *item =
+                json_pack("{s:s,s:I,s:I,s:I,s:I}", "key", x->key, "charges", (json_int_t)x->charges,
+                          "cost_micros", (json_int_t)x->cost_micros, "tokens_in",
+                          (json_int_t)x->tokens_in, "tokens_out", (json_int_t)x->tokens_out);
+            if (i < r->count) {
+                json_array_append_new(rows, item);
+            } else {
+                json_t *whole =
+                    json_pack("{s:s,s:o,s:o}", "by", r->by, "rows", rows, "total", item);
+                char *text = json_dumps(whole, JSON_INDENT(2));
+                printf("%s\n", text ? text : "{}");
+                free(text);
+                json_decref(whole);
+            }
+        }
+        return;
+    }
+    bool csv = strcmp(r->format, "csv") == 0;
+    if (csv) {
+        printf("%s,charges,cost,cost_micros,tokens_in,tokens_out\n", r->by);
+    } else {
+        printf("%-40s %10s %18s %14s %14s\n", r->by, "charges", "cost", "tokens in", "tokens out");
+    }
+    for (int i = 0; i <= r->count; i++) {
+        const row *x = i < r->count ? &r->rows[i] : &total;
+        tg_money_format(x->cost_micros, money, sizeof money);
+        if (csv && i < r->count) {
+            /* Keys are paths, names and dates; quote them anyway, doubling any quote. */
+            putchar('"');
+            for (const char *c = x->key; *c; c++) {
+                if (*c == '"') {
+                    putchar('"');
+                }
+                putchar(*c);
+            }
+            printf("\",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n", x->charges, money,
+                   x->cost_micros, x->tokens_in, x->tokens_out);
+        } else if (!csv) {
+            printf("%-40s %10" PRId64 " %18s %14" PRId64 " %14" PRId64 "\n",
+                   x->key[0] ? x->key : "(none)", x->charges, money, x->tokens_in, x->tokens_out);
+        }
+    }
+}
+
+static int usage_error(const char *message) {
+    fprintf(stderr, "tollgate report: %s\n%s", message, usage);
+    return TG__EXIT_USAGE;
+}
+
+static int parse(report *r, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (value == NULL || strncmp(argv[i], "--", 2) != 0) {
+            return usage_error("options take a value; see --help");
+        }
+        const char *name = argv[i++] + 2;
+        if (strcmp(name, "by") == 0) {
+            r->by = value;
+        } else if (strcmp(name, "budget") == 0) {
+            r->budget = value;
+        } else if (strcmp(name, "format") == 0) {
+            r->format = value;
+        } else if (strcmp(name, "db") == 0) {
+            r->db = value;
+        } else if (strcmp(name, "url") == 0) {
+            r->url = value;
+        } else if (strcmp(name, "key") == 0) {
+            r->key = value;
+        } else if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
+            if (!parse_when(value, name[0] == 's' ? &r->since_ms : &r->until_ms)) {
+                return usage_error("--since and --until take 2026-11-28 or Unix milliseconds");
+            }
+        } else {
+            return usage_error("unknown option");
+        }
+    }
+    if (strcmp(r->by, "budget") && strcmp(r->by, "tool") && strcmp(r->by, "model") &&
+        strcmp(r->by, "day")) {
+        return usage_error("--by is budget, tool, model or day");
+    }
+    if (strcmp(r->format, "table") && strcmp(r->format, "csv") && strcmp(r->format, "json")) {
+        return usage_error("--format is table, csv or json");
+    }
+    return TG__EXIT_OK;
+}
+
+int tg__cli_report(int argc, char **argv) {
+    report r = {.by = "budget",
+                .budget = "",
+                .since_ms = 0,
+                .until_ms = INT64_MAX,
+                .format = "table",
+                .url = getenv("TOLLGATE_URL"),
+                .key = getenv("TOLLGATE_KEY")};
+    int code = parse(&r, argc, argv);
+    if (code != TG__EXIT_OK) {
+        return code < 0 ? TG__EXIT_OK : code;
+    }
+    r.url = r.url ? r.url : "http://127.0.0.1:8420";
+    r.key = r.key ? r.key : "";
+    r.rows = malloc(ROWS_MAX * sizeof *r.rows);
+    r.index = json_object();
+    if (r.rows == NULL || r.index == NULL) {
+        free(r.rows);
+        json_decref(r.index);
+        return TG__EXIT_FAILURE;
+    }
+    if (r.db != NULL) {
+        code = from_file(&r);
+    } else {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        code = from_daemon(&r);
+        curl_global_cleanup();
+    }
+    if (code == TG__EXIT_OK) {
+        print(&r);
+    }
+    free(r.rows);
+    json_decref(r.index);
+    return code;
+}

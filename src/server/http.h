@@ -1,0 +1,42 @@
+/*
+ * http: the daemon's HTTP front and its group-commit pipeline. Requests are
+ * decided on the loop thread as they arrive; their replies wait in the open
+ * batch. At the end of a loop turn the batch is detached as one group commit and
+ * handed to the writer thread, and the loop decides the next batch meanwhile;
+ * a batch's replies go out when its commit is on disk (strict), or at once
+ * (relaxed, or when the batch changed nothing durable).
+ */
+#ifndef TG_SERVER_HTTP_H
+#define TG_SERVER_HTTP_H
+
+#include <event2/event.h>
+
+#include "server/daemon.h"
+
+typedef struct tg__http tg__http;
+
+/* Listens on config's address and port (port >= 0 overrides it), prints the
+ * "listening on" line. The engine must be inside a batch (tg_engine_batch_begin)
+ * from here on: the pipeline keeps it so. NULL after printing why on stderr. */
+tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__config *config,
+                         int port);
+
+/* Time-driven work (serve.c calls it every 10 ms): engine tick, silent connections,
+ * and a commit of what is pending (refusal events included). */
+void tg__http_tick(tg__http *http);
+
+/* Commits what is pending at the end of this loop turn (after a reload). */
+void tg__http_flush_soon(tg__http *http);
+
+/* SIGTERM: stop accepting connections; requests already read are still answered. */
+void tg__http_stop_listening(tg__http *http);
+
+/* True when no commit is in flight and no reply waits. */
+bool tg__http_idle(const tg__http *http);
+
+/* After the loop (or a failed start): waits for the writer, commits and answers what
+ * is left, ends the engine's batch (writing on this thread: the writer is gone),
+ * closes every connection and frees. False if the store failed on the way. */
+bool tg__http_finish(tg__http *http);
+
+#endif

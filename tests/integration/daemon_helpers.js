@@ -1,0 +1,81 @@
+// Shared by the daemon's integration tests: start `tollgate serve` on a free loopback
+// port with a config written to a temp folder, call its JSON API, run the CLI, read
+// the SQLite file with the sqlite3 command. Node's built-ins only.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const binary = process.env.TG_BINARY || 'build/tollgate';
+const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
+
+function tempDir(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `tollgate-${name}-`));
+}
+
+// Starts the daemon; resolves once it prints its address. `extra.port` pins a port.
+async function startDaemon(configFile, { admin = 'admin-secret', args = [], env = {} } = {}) {
+  const child = spawn(binary, ['serve', '--config', configFile, ...args], {
+    env: { ...process.env, TOLLGATE_ADMIN_KEY: admin, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c) => { stderr += c; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const base = await new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      const m = text.match(/listening on (http:\/\/[0-9.]+:\d+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`daemon exited before listening: ${stderr}`)));
+  });
+  const call = async (method, url, body, key = admin, raw) => {
+    const headers = key ? { Authorization: `Bearer ${key}` } : {};
+    const res = await fetch(base + url, {
+      method, headers,
+      body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, json, text, headers: res.headers };
+  };
+  const stop = async (signal = 'SIGTERM') => {
+    if (child.exitCode === null) child.kill(signal);
+    return exited;
+  };
+  return { child, base, port: Number(base.split(':').pop()), call, stop, exited, stderr: () => stderr };
+}
+
+// Runs the tollgate command asynchronously (so the daemon's pipes keep flowing).
+function cli(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { env: { ...process.env, ...env } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+// Rows of a query on the SQLite file, through the sqlite3 command (JSON mode).
+function sql(db, query) {
+  const r = spawnSync('sqlite3', ['-json', db, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+}
+
+// Polls fn until it returns a truthy value (or gives up after `ms`).
+async function eventually(fn, ms = 2000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+module.exports = { binary, sha, tempDir, startDaemon, cli, sql, eventually };

@@ -1,0 +1,61 @@
+// `make run` (scripts/run) without TOLLGATE_ADMIN_KEY: makes a dev admin key in the
+// working folder (mode 0600, never printed), starts `tollgate serve` on 127.0.0.1
+// with examples/tollgate.yaml and its SQLite file in the working folder, prints how
+// to reach it, and the printed way works. A second run reuses the key.
+'use strict';
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { binary, tempDir } = require('./daemon_helpers');
+
+const source = process.env.TG_SOURCE_DIR || path.resolve(__dirname, '..', '..');
+const work = tempDir('run');
+
+function run() {
+  const env = { ...process.env, BUILD: path.dirname(path.resolve(binary)), TOLLGATE_PORT: '0' };
+  delete env.TOLLGATE_ADMIN_KEY;
+  // Its own process group, so the test can stop the script and the daemon together.
+  const child = spawn('bash', [path.join(source, 'scripts', 'run')], { cwd: work, env, detached: true });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', (c) => { out += c; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise((resolve, reject) => {
+    const poll = setInterval(() => {
+      if (/tollgate status/.test(out)) { clearInterval(poll); resolve(); }
+    }, 20);
+    exited.then(() => { clearInterval(poll); reject(new Error(`scripts/run exited: ${out}`)); });
+  });
+  return { child, ready, exited, output: () => out };
+}
+
+test('make run starts the example daemon with a dev admin key made once', async () => {
+  const first = run();
+  await first.ready;
+  const out = first.output();
+  const keyFile = path.join(work, '.tollgate-admin-key');
+  assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600, 'the key file is private');
+  const key = fs.readFileSync(keyFile, 'utf8').trim();
+  assert.match(key, /^dev_[0-9a-f]{48}$/);
+  assert.doesNotMatch(out, new RegExp(key), 'the secret is not printed');
+  const url = out.match(/export TOLLGATE_URL=(http:\/\/127\.0\.0\.1:\d+) TOLLGATE_KEY=\$\(cat (.*)\)/);
+  assert.ok(url, out);
+  assert.equal(url[2], keyFile);
+  assert.match(out, /curl -s -H "Authorization: Bearer \$TOLLGATE_KEY" \$TOLLGATE_URL\/v1\/budgets/);
+  const res = await fetch(`${url[1]}/v1/budgets`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(res.status, 200);
+  const paths = (await res.json()).budgets.map((b) => b.path);
+  assert.deepEqual(paths, ['team', 'team/coding-agent', 'team/data-analysis-agent', 'team/support-agent']);
+  assert.ok(fs.existsSync(path.join(work, 'tollgate.db')), 'the ledger is in the working folder');
+  process.kill(-first.child.pid, 'SIGTERM');
+  await first.exited;
+
+  const second = run();
+  await second.ready;
+  assert.doesNotMatch(second.output(), /made a dev admin key/);
+  assert.equal(fs.readFileSync(keyFile, 'utf8').trim(), key, 'the key is reused');
+  process.kill(-second.child.pid, 'SIGTERM');
+  await second.exited;
+});
