@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build test run bench asan fuzz format format-check clean
+.PHONY: all setup build test run bench indicators asan fuzz format format-check clean
 
 all: build
 
@@ -33,6 +33,11 @@ run: build
 
 bench: build
 	$(BUILD)/bench_ledger
+
+# Every scenario of bench/sim against the daemon; rewrites docs/indicators.md, and
+# writes each scenario's JSON and HTML report (plots) into $(BUILD)/indicators/.
+indicators: build
+	node bench/sim/make_docs.js $(BUILD)/tollgate $(BUILD)/indicators docs/indicators.md
 
 # Coverage-guided fuzzing of every target for FUZZ_SECONDS each (clang + libFuzzer).
 fuzz: setup

@@ -1,0 +1,224 @@
+// Plays a workload plan against a running daemon: every agent concurrently, each
+// call as hold -> run -> commit, refusals answered by the retry policy (shrink to
+// max_amount_micros, wait retry_after_ms, or give up), crashes leaving holds open.
+// Records every request as a trace operation with its send and reply times, and
+// polls GET /v1/events to time notifications.
+'use strict';
+const { performance } = require('node:perf_hooks');
+
+const nowMs = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The retry policy: what to do with refusal `r` of a call asking `amount`.
+// Returns {action: 'shrink'|'wait'|'give_up', amount, wait_ms}.
+function retryAdvice(policy, call, amount, r, attempt, minShrink) {
+  if (attempt >= policy.max_attempts) return { action: 'give_up' };
+  const max = r.max_amount_micros || 0;
+  if (call.shrinkable && max >= minShrink && max < amount) return { action: 'shrink', amount: max };
+  if (r.retry_after_ms !== null && r.retry_after_ms !== undefined && r.retry_after_ms <= policy.max_wait_ms) {
+    return { action: 'wait', amount, wait_ms: r.retry_after_ms };
+  }
+  return { action: 'give_up' };
+}
+
+// A call that outlives a daemon restart: connection errors and 503s are retried
+// (mutations carry idempotency keys, so a retry never applies twice).
+async function reliable(ctx, method, route, body) {
+  const deadline = nowMs() + 15000;
+  for (;;) {
+    try {
+      const res = await ctx.client.call(method, route, body);
+      if (res.status !== 503 || nowMs() > deadline) return res;
+    } catch (e) {
+      if (nowMs() > deadline) throw e;
+    }
+    ctx.retriedRequests++;
+    await sleep(20);
+  }
+}
+
+async function runCall(ctx, agent, key, call) {
+  let amount = call.estimate;
+  for (let attempt = 1; ; attempt++) {
+    const body = { budget: agent.budget, amount_micros: amount, tool: call.tool, idempotency_key: `h-${key}-${attempt}` };
+    if (call.model) body.model = call.model;
+    const t0 = nowMs();
+    const res = await reliable(ctx, 'POST', '/v1/holds', body);
+    const op = { type: 'hold', key, agent: agent.agent, budget: agent.budget, tool: call.tool,
+      label: call.label, cls: call.cls, amount, attempt, t0, t1: nowMs(), status: res.status };
+    ctx.trace.push(op);
+    if (res.status === 200 && res.json.granted) {
+      Object.assign(op, { granted: true, hold_id: res.json.hold_id, expires_at_ms: res.json.expires_at_ms - ctx.offset,
+        daemon_class: res.json.class });
+      return { hold_id: res.json.hold_id, amount };
+    }
+    if (res.status !== 402) throw new Error(`hold: HTTP ${res.status} ${res.text}`);
+    const r = res.json.refusal;
+    Object.assign(op, { granted: false, reason: r.reason, refused_by: r.budget,
+      max_amount: r.max_amount_micros, retry_after_ms: r.retry_after_ms });
+    const advice = retryAdvice(ctx.scenario.retry, call, amount, r, attempt, ctx.minShrink);
+    op.advice = advice.action;
+    if (advice.action === 'give_up') return null;
+    if (advice.action === 'wait') await sleep(advice.wait_ms);
+    amount = advice.amount;
+  }
+}
+
+async function commit(ctx, hold, actual) {
+  const t0 = nowMs();
+  const res = await reliable(ctx, 'POST', `/v1/holds/${hold.hold_id}/commit`,
+    { actual_micros: actual, idempotency_key: `c-${hold.hold_id}` });
+  if (res.status !== 200) throw new Error(`commit: HTTP ${res.status} ${res.text}`);
+  ctx.trace.push({ type: 'commit', hold_id: hold.hold_id, held: hold.amount, actual, t0, t1: nowMs(),
+    charge_id: res.json.charge_id, charged: res.json.charged_micros, overrun: res.json.overrun_micros });
+}
+
+async function runAgent(ctx, agent) {
+  await sleep(agent.start_ms);
+  for (let t = 0; t < agent.tasks.length; t++) {
+    const task = agent.tasks[t];
+    for (let c = 0; c < task.calls.length; c++) {
+      const call = task.calls[c];
+      const hold = await runCall(ctx, agent, `${agent.agent}.${t}.${c}`, call);
+      if (!hold) break; // gave up: the task ends
+      await sleep(call.duration_ms);
+      if (task.crash_at === c) {
+        ctx.trace.push({ type: 'crash', hold_id: hold.hold_id, t0: nowMs(), t1: nowMs() });
+        await sleep(ctx.scenario.restart_ms || 20);
+        break;
+      }
+      const actual = hold.amount < call.estimate ? Math.min(call.actual, hold.amount) : call.actual;
+      await commit(ctx, hold, actual);
+      await sleep(call.think_ms);
+    }
+  }
+}
+
+// Every event, with the time the poller first saw it.
+async function pollEvents(ctx, stopped) {
+  let since = 0;
+  for (;;) {
+    const res = await reliable(ctx, 'GET', `/v1/events?since=${since}&limit=1000`);
+    const seen = nowMs();
+    if (res.status === 200) {
+      for (const e of res.json.events) {
+        ctx.events.push({ ...e, time_ms: e.time_ms - ctx.offset, daemon_time_ms: e.time_ms, seen_ms: seen });
+        if (e.kind === 'revoked' && ctx.scenario.integrity_after_revocation) ctx.integrityChecks.push(checkIntegrity(ctx, e));
+      }
+      if (res.json.next !== null && res.json.next !== undefined) since = res.json.next;
+    }
+    if (stopped() && (res.status !== 200 || res.json.events.length === 0)) return;
+    await sleep(ctx.scenario.poll_ms || 10);
+  }
+}
+
+async function fetchCharges(ctx, roots) {
+  const rows = [];
+  for (const root of roots) {
+    let after = 0;
+    for (;;) {
+      const res = await reliable(ctx, 'GET', `/v1/charges?budget=${encodeURIComponent(root)}&after=${after}&limit=1000`);
+      if (res.status !== 200) throw new Error(`charges: HTTP ${res.status} ${res.text}`);
+      rows.push(...res.json.charges);
+      if (res.json.next === null || res.json.next === undefined || res.json.charges.length === 0) break;
+      after = res.json.next;
+    }
+  }
+  return rows;
+}
+
+// After a revocation: every commit acknowledged so far is in the ledger exactly once.
+async function checkIntegrity(ctx, event) {
+  const acked = ctx.trace.filter((op) => op.type === 'commit');
+  const charges = await fetchCharges(ctx, ctx.roots);
+  const byId = new Map();
+  for (const c of charges) byId.set(c.id, (byId.get(c.id) || 0) + 1);
+  const costOf = new Map(charges.map((c) => [c.id, c.cost_micros]));
+  const bad = acked.filter((op) => byId.get(op.charge_id) !== 1 || costOf.get(op.charge_id) !== op.charged);
+  return { event_id: event.id, acked: acked.length, missing_or_wrong: bad.length };
+}
+
+// Waits (at most `ms`) until every notifiable event the poller saw reached the webhook.
+async function awaitWebhooks(ctx, receiver, ms) {
+  const kinds = new Set(['revoked', 'reinstated', 'threshold_crossed', 'overrun', 'hold_expired', 'window_rolled']);
+  const deadline = nowMs() + ms;
+  for (;;) {
+    const got = new Set(receiver.received.map((w) => w.id));
+    const missing = ctx.events.filter((e) => kinds.has(e.kind) && !got.has(e.id)).length;
+    if (missing === 0 || nowMs() > deadline) return missing;
+    await sleep(20);
+  }
+}
+
+// How far the daemon's clock is ahead of ours (0 unless its clock was shifted): a
+// probe hold of 1 micro on a root budget, released at once, and kept in the trace.
+async function measureOffset(ctx, root) {
+  const ttl = 60000;
+  const t0 = nowMs();
+  const res = await reliable(ctx, 'POST', '/v1/holds', { budget: root, amount_micros: 1, ttl_ms: ttl });
+  const t1 = nowMs();
+  if (res.status !== 200 || !res.json.granted) throw new Error(`clock probe: HTTP ${res.status} ${res.text}`);
+  const offset = res.json.expires_at_ms - ttl - (t0 + t1) / 2;
+  ctx.trace.push({ type: 'hold', key: 'probe', agent: -1, budget: root, tool: null, label: 'routine', cls: 'normal',
+    amount: 1, attempt: 1, t0, t1, status: 200, granted: true, hold_id: res.json.hold_id,
+    expires_at_ms: res.json.expires_at_ms - offset, daemon_class: res.json.class });
+  const r0 = nowMs();
+  await reliable(ctx, 'POST', `/v1/holds/${res.json.hold_id}/release`, {});
+  ctx.trace.push({ type: 'release', hold_id: res.json.hold_id, t0: r0, t1: nowMs() });
+  return offset;
+}
+
+// Window boundaries (our clock) of each budget that fall within `horizonMs` from now.
+async function windowBoundaries(ctx, scenario, horizonMs) {
+  const out = {};
+  for (const b of scenario.budgets) {
+    const res = await reliable(ctx, 'GET', `/v1/budgets/${b.path}`);
+    const end = res.json.window_end_ms === null ? null : res.json.window_end_ms - ctx.offset;
+    out[b.path] = end !== null && end < nowMs() + horizonMs ? [end] : [];
+  }
+  return out;
+}
+
+async function runPlan(client, scenario, plan, receiver = null) {
+  const roots = scenario.budgets.filter((b) => !b.path.includes('/')).map((b) => b.path);
+  const minShrink = Math.round(Number(scenario.retry.shrink_min || '0.01') * 1e6);
+  const ctx = { client, scenario, trace: [], events: [], integrityChecks: [], roots, minShrink, retriedRequests: 0, offset: 0 };
+  if (client.clockShifted) ctx.offset = await measureOffset(ctx, roots[0]);
+  const boundaries = await windowBoundaries(ctx, scenario, 600000);
+  let done = false;
+  const poller = pollEvents(ctx, () => done);
+  const started = nowMs();
+  const restarts = [];
+  let killer = Promise.resolve();
+  if (scenario.kill_at_ms) {
+    killer = sleep(scenario.kill_at_ms).then(async () => {
+      const killed = nowMs();
+      await client.kill9();
+      await client.restart();
+      restarts.push({ killed_ms: killed, back_ms: nowMs() });
+    });
+  }
+  await Promise.all(plan.map((agent) => runAgent(ctx, agent)));
+  await killer;
+  const finished = nowMs();
+  const ttl = scenario.hold_ttl_ms || 600000;
+  // Let crashed agents' holds expire so the ledger's end state is final.
+  if (ctx.trace.some((op) => op.type === 'crash')) await sleep(Math.min(ttl + 300, 5000));
+  done = true;
+  await poller;
+  const webhooksMissing = receiver ? await awaitWebhooks(ctx, receiver, 5000) : null;
+  const charges = (await fetchCharges(ctx, roots)).map((c) => ({ ...c, time_ms: c.time_ms - ctx.offset }));
+  const chargeTime = new Map(charges.map((c) => [c.id, c.time_ms]));
+  for (const op of ctx.trace) if (op.type === 'commit') op.charge_time_ms = chargeTime.get(op.charge_id);
+  const budgets = [];
+  for (const b of scenario.budgets) {
+    const res = await reliable(ctx, 'GET', `/v1/budgets/${b.path}`);
+    budgets.push(res.json);
+  }
+  const integrity = await Promise.all(ctx.integrityChecks);
+  return { started, finished, trace: ctx.trace, events: ctx.events, charges, budgets, integrity, restarts,
+    retried_requests: ctx.retriedRequests, webhooks_missing: webhooksMissing, offset_ms: ctx.offset, boundaries,
+    webhooks: receiver ? receiver.received.map((w) => ({ ...w, time_ms: w.time_ms - ctx.offset })) : [] };
+}
+
+module.exports = { runPlan, retryAdvice, fetchCharges, nowMs };
