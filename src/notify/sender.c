@@ -1,0 +1,528 @@
+/*
+ * sender: the notifier's thread. One loop: read newly durable events from the
+ * outbox, hand each sink's ready messages to libcurl (webhooks) or write them
+ * (JSON lines), collect what finished, save progress every SAVE_INTERVAL_MS,
+ * and sleep in curl_multi_poll until a socket is ready, a retry or digest is
+ * due, the poll interval passes, or tg__notify_wake() (curl_multi_wakeup)
+ * says the engine committed. Everything here runs on that one thread except
+ * start, wake, stop and the status copy, which are marked.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/path.h"
+#include "notify/notify.h"
+#include "notify/schedule.h"
+#include "notify/transport.h"
+
+#define READ_BATCH 512      /* events read from the outbox in one statement */
+#define SAVE_INTERVAL_MS 50 /* progress is saved at most this often (one short transaction) */
+#define BUSY_RETRY_MS 2     /* the store was locked: try again this soon */
+#define ERROR_SIZE 200
+
+struct tg__notifier {
+    tg__notify_config *config; /* owned */
+    char store_path[4096];
+    pthread_t thread;
+    CURLM *multi;                               /* the thread's; woken from any thread */
+    atomic_bool stop;                           /* set by tg__notify_stop */
+    atomic_bool woken;                          /* set by tg__notify_wake */
+    int64_t drain_ms;                           /* written before stop is set */
+    pthread_mutex_t stats_lock;                 /* guards stats */
+    tg__sink_stats stats[TG__NOTIFY_SINKS_MAX]; /* copies for tg__notify_status_json */
+    /* The thread's own, from here on. */
+    tg__outbox *outbox;
+    tg__sink_state *sinks[TG__NOTIFY_SINKS_MAX];
+    tg__jsonl jsonl[TG__NOTIFY_SINKS_MAX]; /* jsonl sinks' files */
+    bool failing[TG__NOTIFY_SINKS_MAX];    /* for logging a failure streak once */
+    tg_event *events;                      /* READ_BATCH, for reading */
+    uint32_t random;                       /* xorshift state: jitter */
+    int64_t next_read_ms;                  /* poll the outbox even without a wake */
+    int64_t last_save_ms;
+    bool dirty;              /* progress to save */
+    uint64_t marked_through; /* events.delivered_at_ms set up to here */
+    uint64_t *unsaved;       /* TG__NOTIFY_WINDOW ids, scratch for saving */
+    int64_t in_flight;       /* webhooks being sent */
+    struct attempt *flying;  /* list of those, for teardown */
+};
+
+/* A webhook attempt's record: which sink and batch it carries. Listed while in flight. */
+typedef struct attempt {
+    int sink;
+    tg__batch batch;
+    tg__webhook *webhook;
+    struct attempt *prev, *next;
+} attempt;
+
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static uint32_t next_random(tg__notifier *n) {
+    uint32_t x = n->random;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    n->random = x;
+    return x;
+}
+
+/* ---- reading the outbox ---------------------------------------------------------------- */
+
+/* Feeds every sink the events after its cursor, as far as its room goes. */
+static void read_events(tg__notifier *n, int64_t now_ms) {
+    for (int s = 0; s < n->config->sinks_count; s++) {
+        for (;;) {
+            size_t room = tg__sink_state_room(n->sinks[s], now_ms);
+            size_t want = room < READ_BATCH ? room : READ_BATCH;
+            size_t count = 0;
+            tg_error err = {0};
+            if (want == 0) {
+                break;
+            }
+            tg_status status = tg__outbox_read(n->outbox, tg__sink_state_cursor(n->sinks[s]),
+                                               n->events, want, &count, &err);
+            if (status == TG_ERR_STATE) {
+                n->next_read_ms = now_ms + BUSY_RETRY_MS; /* locked: soon again */
+                return;
+            }
+            if (status != TG_OK) {
+                fprintf(stderr, "tollgate notify: %s\n", err.message);
+                break;
+            }
+            for (size_t i = 0; i < count; i++) {
+                tg__sink_state_take(n->sinks[s], &n->events[i], now_ms);
+            }
+            n->dirty = n->dirty || count > 0; /* filtered events move done_through too */
+            if (count < want) {
+                break;
+            }
+        }
+    }
+}
+
+/* ---- starting messages ------------------------------------------------------------------ */
+
+static void log_failure(tg__notifier *n, int s, const char *error) {
+    if (!n->failing[s]) {
+        fprintf(stderr, "tollgate notify: sink '%s' failed: %s (retrying with backoff)\n",
+                n->config->sinks[s].name, error);
+        n->failing[s] = true;
+    }
+}
+
+static void log_success(tg__notifier *n, int s) {
+    if (n->failing[s]) {
+        fprintf(stderr, "tollgate notify: sink '%s' delivers again\n", n->config->sinks[s].name);
+        n->failing[s] = false;
+    }
+}
+
+static void finish_batch(tg__notifier *n, int s, tg__batch *batch, bool delivered,
+                         const char *error, int64_t retry_after_ms) {
+    int64_t now_ms = monotonic_ms();
+    if (delivered) {
+        log_success(n, s);
+        tg__sink_state_delivered(n->sinks[s], batch, now_ms);
+    } else {
+        log_failure(n, s, error);
+        tg__sink_state_failed(n->sinks[s], batch, now_ms, next_random(n), error, retry_after_ms);
+    }
+    n->dirty = true;
+}
+
+static void write_jsonl(tg__notifier *n, int s, tg__batch *batch,
+                        const tg__notify_envelope *envelope) {
+    char error[ERROR_SIZE] = "out of memory";
+    size_t total = 0;
+    char *lines = NULL;
+    bool ok = true;
+    for (size_t i = 0; i < batch->items_count && ok; i++) {
+        size_t size = 0;
+        char *line = tg__body_jsonl(envelope, &batch->items[i], &size);
+        char *grown = line ? realloc(lines, total + size + 1) : NULL;
+        ok = grown != NULL;
+        if (ok) {
+            lines = grown;
+            memcpy(lines + total, line, size + 1);
+            total += size;
+        }
+        free(line);
+    }
+    ok = ok && tg__jsonl_write(&n->jsonl[s], lines, total, error, sizeof error);
+    free(lines);
+    finish_batch(n, s, batch, ok, error, TG_NONE);
+}
+
+static void post(tg__notifier *n, int s, tg__batch *batch, const tg__notify_envelope *envelope) {
+    const tg__notify_sink *sink = &n->config->sinks[s];
+    size_t size = 0;
+    char *body = sink->kind == TG__SINK_SLACK
+                     ? tg__body_slack(envelope, batch->items, batch->items_count, &size)
+                     : tg__body_json(envelope, batch->items, batch->items_count, &size);
+    attempt *record = body ? malloc(sizeof *record) : NULL;
+    if (record == NULL) {
+        free(body);
+        finish_batch(n, s, batch, false, "cannot build the message body", TG_NONE);
+        return;
+    }
+    *record = (attempt){s, *batch, NULL, NULL, n->flying};
+    record->webhook = tg__webhook_start(n->multi, sink, body, size, envelope->sent_at_ms / 1000,
+                                        batch->attempt, record);
+    if (record->webhook == NULL) {
+        finish_batch(n, s, &record->batch, false, "cannot set up the HTTP request", TG_NONE);
+        free(record);
+        return;
+    }
+    if (n->flying != NULL) {
+        n->flying->prev = record;
+    }
+    n->flying = record;
+    n->in_flight++;
+}
+
+static void unlink_attempt(tg__notifier *n, attempt *record) {
+    if (record->prev != NULL) {
+        record->prev->next = record->next;
+    } else {
+        n->flying = record->next;
+    }
+    if (record->next != NULL) {
+        record->next->prev = record->prev;
+    }
+    n->in_flight--;
+}
+
+static void send_ready(tg__notifier *n, int64_t now_ms, int64_t *wake_at_ms) {
+    for (int s = 0; s < n->config->sinks_count; s++) {
+        tg__batch batch;
+        while (tg__sink_state_next(n->sinks[s], now_ms, &batch, wake_at_ms)) {
+            for (size_t i = 0; i < batch.items_count; i++) {
+                tg__outbox_enrich(n->outbox, n->config->forecast_window_ms, &batch.items[i]);
+            }
+            tg__notify_envelope envelope = {n->config->sinks[s].name, batch.urgency, wall_ms()};
+            if (n->config->sinks[s].kind == TG__SINK_JSONL) {
+                write_jsonl(n, s, &batch, &envelope);
+            } else {
+                post(n, s, &batch, &envelope);
+            }
+        }
+    }
+}
+
+/* Hands every finished webhook back to its sink; true when any finished. */
+static bool collect(tg__notifier *n) {
+    bool any = false;
+    CURLMsg *message;
+    int left = 0;
+    while ((message = curl_multi_info_read(n->multi, &left)) != NULL) {
+        if (message->msg != CURLMSG_DONE) {
+            continue;
+        }
+        tg__webhook *webhook = NULL;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&webhook);
+        attempt *record = webhook->owner;
+        char error[ERROR_SIZE];
+        int64_t retry_after_ms = TG_NONE;
+        bool delivered = tg__webhook_finish(n->multi, webhook, message->data.result, error,
+                                            sizeof error, &retry_after_ms);
+        unlink_attempt(n, record);
+        finish_batch(n, record->sink, &record->batch, delivered, error, retry_after_ms);
+        free(record);
+        any = true;
+    }
+    return any;
+}
+
+/* ---- saving progress ------------------------------------------------------------------------ */
+
+static void save(tg__notifier *n, int64_t now_ms) {
+    tg__outbox_progress progress[TG__NOTIFY_SINKS_MAX];
+    tg__outbox_dead *dead = NULL;
+    size_t dead_count = 0, unsaved_used = 0;
+    uint64_t lowest = UINT64_MAX;
+    int sinks = n->config->sinks_count;
+    for (int s = 0; s < sinks; s++) {
+        tg__sink_state *state = n->sinks[s];
+        uint64_t done = tg__sink_state_done_through(state);
+        /* One scratch array, shared: each sink gets what the others left. */
+        size_t count = tg__sink_state_unsaved(state, n->unsaved + unsaved_used,
+                                              TG__NOTIFY_WINDOW - unsaved_used);
+        progress[s] =
+            (tg__outbox_progress){n->config->sinks[s].name, done, n->unsaved + unsaved_used, count};
+        unsaved_used += count;
+        lowest = done < lowest ? done : lowest;
+        size_t sink_dead = 0;
+        const tg__outbox_dead *list = tg__sink_state_dead(state, &sink_dead);
+        if (sink_dead == 0) {
+            continue;
+        }
+        tg__outbox_dead *grown = realloc(dead, (dead_count + sink_dead) * sizeof *dead);
+        if (grown == NULL) {
+            free(dead);
+            return; /* out of memory: try again at the next save */
+        }
+        dead = grown;
+        memcpy(dead + dead_count, list, sink_dead * sizeof *dead);
+        dead_count += sink_dead;
+    }
+    tg_error err = {0};
+    tg_status status = tg__outbox_save(n->outbox, progress, (size_t)sinks, dead, dead_count,
+                                       n->marked_through, lowest, wall_ms(), &err);
+    if (status == TG_ERR_STATE) {
+        /* The engine is committing: try again in a moment, not a whole interval later. */
+        free(dead);
+        n->last_save_ms = now_ms - SAVE_INTERVAL_MS + BUSY_RETRY_MS;
+        return;
+    }
+    if (status != TG_OK) {
+        fprintf(stderr, "tollgate notify: %s (will try again)\n", err.message);
+    } else {
+        for (int s = 0; s < sinks; s++) {
+            tg__sink_state_saved(n->sinks[s]);
+        }
+        if (dead_count > 0) {
+            fprintf(stderr,
+                    "tollgate notify: gave up on %zu deliveries (see `tollgate events --failed`)\n",
+                    dead_count);
+        }
+        n->marked_through = lowest > n->marked_through ? lowest : n->marked_through;
+        n->dirty = false;
+    }
+    free(dead);
+    n->last_save_ms = now_ms;
+}
+
+static void publish_stats(tg__notifier *n) {
+    pthread_mutex_lock(&n->stats_lock);
+    for (int s = 0; s < n->config->sinks_count; s++) {
+        tg__sink_state_stats(n->sinks[s], &n->stats[s]);
+    }
+    pthread_mutex_unlock(&n->stats_lock);
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+
+/* One turn; returns how long the thread may sleep. */
+static int64_t turn(tg__notifier *n) {
+    int64_t now_ms = monotonic_ms();
+    if (atomic_exchange(&n->woken, false) || now_ms >= n->next_read_ms) {
+        n->next_read_ms = now_ms + n->config->poll_ms;
+        read_events(n, now_ms);
+    }
+    int64_t wake_at_ms = n->next_read_ms;
+    send_ready(n, now_ms, &wake_at_ms);
+    int running = 0;
+    curl_multi_perform(n->multi, &running);
+    if (collect(n)) {
+        /* Finished messages free lanes and room: plan again before sleeping. */
+        atomic_store(&n->woken, true);
+        wake_at_ms = now_ms;
+    }
+    if (n->dirty) {
+        if (now_ms - n->last_save_ms >= SAVE_INTERVAL_MS) {
+            save(n, now_ms);
+        } else if (n->last_save_ms + SAVE_INTERVAL_MS < wake_at_ms) {
+            wake_at_ms = n->last_save_ms + SAVE_INTERVAL_MS;
+        }
+    }
+    publish_stats(n);
+    return wake_at_ms > now_ms ? wake_at_ms - now_ms : 0;
+}
+
+static void drain(tg__notifier *n) {
+    int64_t deadline_ms = monotonic_ms() + n->drain_ms;
+    while (n->in_flight > 0 && monotonic_ms() < deadline_ms) {
+        int running = 0;
+        curl_multi_perform(n->multi, &running);
+        collect(n);
+        curl_multi_poll(n->multi, NULL, 0, 10, NULL);
+    }
+    /* Past the drain time: abandon what is still in flight; the outbox still has it. */
+    while (n->flying != NULL) {
+        attempt *record = n->flying;
+        char error[ERROR_SIZE];
+        int64_t retry_after_ms = TG_NONE;
+        unlink_attempt(n, record);
+        tg__webhook_finish(n->multi, record->webhook, CURLE_ABORTED_BY_CALLBACK, error,
+                           sizeof error, &retry_after_ms);
+        tg__batch_free(&record->batch); /* not done: done_through stays before it */
+        free(record);
+    }
+    save(n, monotonic_ms());
+}
+
+static void *run(void *user) {
+    tg__notifier *n = user;
+    while (!atomic_load(&n->stop)) {
+        int64_t sleep_ms = turn(n);
+        if (sleep_ms > 0 && !atomic_load(&n->stop)) {
+            curl_multi_poll(n->multi, NULL, 0, (int)(sleep_ms < 60000 ? sleep_ms : 60000), NULL);
+        }
+    }
+    drain(n);
+    return NULL;
+}
+
+/* ---- start, wake, stop (the calling threads) --------------------------------------------- */
+
+static void notifier_free(tg__notifier *n) {
+    for (int s = 0; s < n->config->sinks_count; s++) {
+        tg__sink_state_free(n->sinks[s]);
+        tg__jsonl_close(&n->jsonl[s]);
+    }
+    tg__outbox_close(n->outbox);
+    if (n->multi != NULL) {
+        curl_multi_cleanup(n->multi);
+    }
+    pthread_mutex_destroy(&n->stats_lock);
+    free(n->events);
+    free(n->unsaved);
+    tg__notify_config_free(n->config);
+    free(n);
+    curl_global_cleanup();
+}
+
+/* Loads each sink's saved progress and opens its file: everything that can fail, up front. */
+static tg_status open_sinks(tg__notifier *n, tg_error *err) {
+    int64_t backfill_from_ms = wall_ms() - n->config->backfill_ms;
+    for (int s = 0; s < n->config->sinks_count; s++) {
+        const tg__notify_sink *sink = &n->config->sinks[s];
+        uint64_t done_through = 0, *sent = NULL;
+        size_t sent_count = 0;
+        tg_status status = tg__outbox_sink_load(n->outbox, sink->name, backfill_from_ms,
+                                                &done_through, &sent, &sent_count, err);
+        if (status != TG_OK) {
+            return status;
+        }
+        n->sinks[s] = tg__sink_state_new(n->config, s, done_through, sent, sent_count);
+        if (n->sinks[s] == NULL) {
+            return tg__fail(err, TG_ERR_NOMEM, "notify: out of memory");
+        }
+        n->marked_through =
+            s == 0 || done_through < n->marked_through ? done_through : n->marked_through;
+        char error[ERROR_SIZE];
+        if (sink->kind == TG__SINK_JSONL &&
+            !tg__jsonl_open(&n->jsonl[s], sink, error, sizeof error)) {
+            return tg__fail(err, TG_ERR_IO, "notify: sink '%s': %s", sink->name, error);
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg__notifier **out,
+                           tg_error *err) {
+    if (config->sinks_count == 0) {
+        tg__notify_config_free(config);
+        *out = NULL;
+        return TG_OK;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tg__notify_config_free(config);
+        return tg__fail(err, TG_ERR_IO, "notify: libcurl cannot start");
+    }
+    tg__notifier *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        tg__notify_config_free(config);
+        curl_global_cleanup();
+        return tg__fail(err, TG_ERR_NOMEM, "notify: out of memory");
+    }
+    n->config = config;
+    pthread_mutex_init(&n->stats_lock, NULL);
+    atomic_init(&n->stop, false);
+    atomic_init(&n->woken, true);
+    n->random = (uint32_t)wall_ms() ^ ((uint32_t)getpid() << 16) ^ 0x9e3779b9u;
+    n->random = n->random ? n->random : 1;
+    snprintf(n->store_path, sizeof n->store_path, "%s", store_path);
+    n->events = malloc(READ_BATCH * sizeof *n->events);
+    n->unsaved = malloc(TG__NOTIFY_WINDOW * sizeof *n->unsaved);
+    n->multi = curl_multi_init();
+    tg_status status = TG_OK;
+    if (n->events == NULL || n->unsaved == NULL || n->multi == NULL) {
+        status = tg__fail(err, TG_ERR_NOMEM, "notify: out of memory");
+    } else if ((status = tg__outbox_open(store_path, &n->outbox, err)) == TG_OK) {
+        status = open_sinks(n, err);
+    }
+    if (status == TG_OK && pthread_create(&n->thread, NULL, run, n) != 0) {
+        status = tg__fail(err, TG_ERR_NOMEM, "notify: cannot start the sender thread");
+    }
+    if (status != TG_OK) {
+        notifier_free(n);
+        return status;
+    }
+    *out = n;
+    return TG_OK;
+}
+
+tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
+                                const char *store_path, tg__notifier **out, tg_error *err) {
+    tg__notify_config *config = NULL;
+    tg_status status = tg__notify_config_load(config_file, &config, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (config->sinks_count > 0 && (store_kind == NULL || strcmp(store_kind, "sqlite") != 0)) {
+        tg__notify_config_free(config);
+        return tg__fail(err, TG_ERR_UNSUPPORTED,
+                        "notify: sinks need the sqlite store (its events table is the outbox)");
+    }
+    return tg__notify_start(config, store_path, out, err);
+}
+
+void tg__notify_wake(tg__notifier *notifier) {
+    if (notifier == NULL) {
+        return;
+    }
+    atomic_store(&notifier->woken, true);
+    curl_multi_wakeup(notifier->multi);
+}
+
+void tg__notify_stop(tg__notifier *notifier, int64_t drain_ms) {
+    if (notifier == NULL) {
+        return;
+    }
+    notifier->drain_ms = drain_ms > 0 ? drain_ms : 0;
+    atomic_store(&notifier->stop, true);
+    curl_multi_wakeup(notifier->multi);
+    pthread_join(notifier->thread, NULL);
+    notifier_free(notifier);
+}
+
+char *tg__notify_status_json(tg__notifier *notifier) {
+    static const char *const kinds[] = {"webhook", "slack", "jsonl"};
+    if (notifier == NULL) {
+        return NULL;
+    }
+    json_t *sinks = json_array();
+    pthread_mutex_lock(&notifier->stats_lock);
+    for (int s = 0; s < notifier->config->sinks_count; s++) {
+        const tg__sink_stats *st = &notifier->stats[s];
+        json_array_append_new(
+            sinks,
+            json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "name", notifier->config->sinks[s].name,
+                      "kind", kinds[notifier->config->sinks[s].kind], "waiting",
+                      (json_int_t)st->waiting, "in_flight", (json_int_t)st->in_flight, "failures",
+                      (json_int_t)st->failures, "delivered", (json_int_t)st->delivered, "dead",
+                      (json_int_t)st->dead, "messages", (json_int_t)st->messages));
+    }
+    pthread_mutex_unlock(&notifier->stats_lock);
+    json_t *body = json_pack("{s:o}", "sinks", sinks);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
