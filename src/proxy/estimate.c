@@ -5,10 +5,12 @@
  * Media parts count a fixed amount instead of their base64 bytes, which would
  * otherwise count a small image as tens of thousands of tokens.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/cost.h"
 #include "proxy/estimate.h"
+#include "tollgate_tokens.h"
 
 #define WALK_DEPTH_MAX 64 /* deeper parts are counted as media-sized lumps */
 
@@ -98,8 +100,46 @@ static bool count_token_ids(const json_t *value, tally *t) {
     return true;
 }
 
+/* The exact count of an OpenAI request by the model's own tokenizer (src/tokenizer),
+ * or -1 when the route or model has none: the byte estimate below is used then. */
+static int64_t exact_count(tg__route route, const char *model, const json_t *body) {
+    tg_request_kind kind;
+    switch (route) {
+    case TG__ROUTE_OPENAI_CHAT:
+        kind = TG_REQUEST_CHAT_COMPLETIONS;
+        break;
+    case TG__ROUTE_OPENAI_RESPONSES:
+        kind = TG_REQUEST_RESPONSES;
+        break;
+    case TG__ROUTE_OPENAI_EMBEDDINGS:
+        kind = TG_REQUEST_EMBEDDINGS;
+        break;
+    default:
+        return -1;
+    }
+    tg_encoding encoding;
+    if (model == NULL || tg_encoding_for_model(model, &encoding) != TG_OK) {
+        return -1; /* a model the tokenizer does not know: its guess would not be exact */
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text == NULL) {
+        return -1;
+    }
+    tg_prompt_count count;
+    tg_status status = tg_tokens_count_request(kind, model != NULL && model[0] ? model : NULL, text,
+                                               strlen(text), &count, NULL);
+    free(text);
+    if (status != TG_OK || count.quality == TG_COUNT_ESTIMATE) {
+        return -1;
+    }
+    return count.prompt_tokens;
+}
+
 int64_t tg__prompt_tokens_estimate(tg__route route, const char *model, const json_t *body) {
-    (void)model; /* the tokenizer issue picks an encoding by model */
+    int64_t exact = exact_count(route, model, body);
+    if (exact >= 0) {
+        return exact < TG__USAGE_COUNT_MAX ? exact : TG__USAGE_COUNT_MAX;
+    }
     tally t = {0};
     for (size_t i = 0; i < sizeof PROMPT_FIELDS / sizeof PROMPT_FIELDS[0]; i++) {
         const json_t *field = json_object_get(body, PROMPT_FIELDS[i]);

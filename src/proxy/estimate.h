@@ -1,10 +1,11 @@
 /*
  * estimate: how many prompt tokens a request will be billed for, before the
- * call. For now a byte count: the text the model reads (messages, system,
+ * call. OpenAI chat, responses and embeddings on a model the tokenizer knows
+ * are counted exactly (tg_tokens_count_request, include/tollgate_tokens.h).
+ * Anything else is a byte count: the text the model reads (messages, system,
  * instructions, tools, input, prompt) at four bytes a token, rounded up, plus
  * a margin, a few tokens per message, and a fixed amount per image, audio or
- * file part. The tokenizer issue replaces the inside of this one function with
- * exact counts; nothing else needs to change.
+ * file part.
  */
 #ifndef TG_PROXY_ESTIMATE_H
 #define TG_PROXY_ESTIMATE_H

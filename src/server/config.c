@@ -429,6 +429,8 @@ static tg_status read_root(struct fy_node *root, tg__config *config, tg_error *e
             status = tg__prices_read(value, config, err);
         } else if (strcmp(key, "notify") == 0) {
             /* Read and checked by src/notify (tg__notify_start_file in serve.c). */
+        } else if (strcmp(key, "proxy") == 0 || strcmp(key, "upstreams") == 0) {
+            /* Read and checked by the proxy (proxy_config.c, from serve.c). */
         } else {
             status =
                 fail(err, TG_ERR_INVALID, "config: unknown or malformed section '%s'%s", key, "");

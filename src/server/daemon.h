@@ -46,6 +46,7 @@ typedef struct {
     struct sqlite3 *reader;           /* read-only connection to the SQLite file, or NULL */
     const struct tg__conns *conns;    /* open connections, for /metrics */
     struct tg__notifier *notifier;    /* src/notify's sender (owned by serve.c), or NULL */
+    struct tg__proxy *proxy;          /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
     tg_event events[TG__EVENTS_KEPT]; /* memory store: ring of the latest events */
     uint64_t events_total;            /* events seen since start */
 } tg__daemon;

@@ -31,6 +31,7 @@
 #include "notify/notify.h"
 #include "server/connections.h"
 #include "server/http.h"
+#include "server/proxy.h"
 #include "server/writer.h"
 
 #define READ_SLACK_BYTES (64 * 1024) /* read past a limit, to answer it in JSON */
@@ -270,6 +271,10 @@ static void on_request(struct evhttp_request *request, void *user) {
     }
     if (strcmp(evhttp_request_get_uri(request), "/metrics") == 0) {
         send_metrics(h, request);
+        return;
+    }
+    if (tg__proxy_handle(h->daemon->proxy, request)) {
+        h->daemon->metrics.requests++; /* answered by the proxy when its call ends */
         return;
     }
     tg__reply reply = decide(h, request);

@@ -15,6 +15,7 @@
 
 #include "notify/notify.h"
 #include "server/http.h"
+#include "server/proxy.h"
 
 #define TICK_INTERVAL_US 10000 /* tg__http_tick every 10 ms */
 #define DRAIN_US 200000        /* at SIGTERM: time to finish requests already read */
@@ -143,6 +144,11 @@ static void warn_without_admin(const tg__config *config) {
     }
 }
 
+/* The proxy settled a call: its commit goes out with this loop turn's batch. */
+static void proxy_flush(void *user) {
+    tg__http_flush_soon(((serve_state *)user)->http);
+}
+
 int tg__serve(const char *config_file, tg__config *config, int port) {
     static serve_state self; /* one per process; signal events point at it */
     self.config_file = config_file;
@@ -176,6 +182,16 @@ int tg__serve(const char *config_file, tg__config *config, int port) {
         free(config);
         return 1;
     }
+    tg_error proxy_err = {0};
+    if (tg__proxy_start_file(config_file, self.base, &self.daemon, proxy_flush, &self,
+                             &self.daemon.proxy, &proxy_err) != TG_OK) {
+        fprintf(stderr, "tollgate: cannot start the proxy: %s\n", proxy_err.message);
+        tg__http_finish(self.http);
+        tg_engine_close(self.daemon.engine);
+        event_base_free(self.base);
+        free(config);
+        return 1;
+    }
     warn_without_admin(config);
     struct event *tick = event_new(self.base, -1, EV_PERSIST, on_tick, &self);
     struct timeval interval = {0, TICK_INTERVAL_US};
@@ -188,6 +204,8 @@ int tg__serve(const char *config_file, tg__config *config, int port) {
     event_add(interrupt, NULL);
     event_add(hangup, NULL);
     event_base_dispatch(self.base);
+    tg__proxy_free(self.daemon.proxy); /* in-flight calls settle before the last commit */
+    self.daemon.proxy = NULL;
     bool ok = tg__http_finish(self.http);
     tg_error err = {0};
     ok = tg_engine_sync(self.daemon.engine, &err) == TG_OK && ok;

@@ -7,6 +7,7 @@
 #include "proxy/estimate.h"
 #include "proxy/plan.h"
 #include "proxy/request.h"
+#include "tollgate_tokens.h"
 #include "proxy_fixture.h"
 
 static tg__request parse(tg__route route, const char *body) {
@@ -156,6 +157,19 @@ static void test_prompt_estimate(void **state) {
                       0, NULL);
     tokens = tg__prompt_tokens_estimate(TG__ROUTE_OPENAI_CHAT, "m", json);
     assert_i64(tokens, 16 + 4 + TG__ESTIMATE_MEDIA_TOKENS + (7 + 3) / 4 + 1);
+    json_decref(json);
+    /* A model the tokenizer knows is counted exactly, as tg_tokens_count_request counts. */
+    const char *chat = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"Hello there, how are you today?\"}]}";
+    json = json_loads(chat, 0, NULL);
+    tg_prompt_count count;
+    char *dumped = json_dumps(json, JSON_COMPACT);
+    assert_ok(tg_tokens_count_request(TG_REQUEST_CHAT_COMPLETIONS, "gpt-4o", dumped, strlen(dumped),
+                                      &count, NULL));
+    free(dumped);
+    tokens = tg__prompt_tokens_estimate(TG__ROUTE_OPENAI_CHAT, "gpt-4o", json);
+    assert_i64(tokens, count.prompt_tokens);
+    assert_true(tokens < 20); /* the byte estimate would say 16 fixed + 4 + text */
     json_decref(json);
 }
 

@@ -1,0 +1,297 @@
+/*
+ * proxy: the proxy's place in the daemon: routing requests to it, and driving
+ * libcurl's multi interface from the daemon's libevent loop (one event per
+ * socket curl asks for, one timer for curl's timeouts), the way curl's
+ * hiperfifo example does, so thousands of streams cost no thread.
+ *
+ * A periodic sweep finds calls whose client left (libevent detaches such a
+ * request from its connection) and streams whose class was revoked while the
+ * upstream was silent; both are ended here rather than at the next upstream byte.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event_struct.h>
+
+#include "server/proxy_internal.h"
+
+typedef struct {
+    tg__proxy *proxy;   /* owner */
+    struct event event; /* watches one of curl's sockets */
+} socket_watch;
+
+/* ---- curl on libevent --------------------------------------------------------- */
+
+static void read_done(tg__proxy *proxy) {
+    CURLMsg *message;
+    int left = 0;
+    while ((message = curl_multi_info_read(proxy->multi, &left)) != NULL) {
+        if (message->msg != CURLMSG_DONE) {
+            continue;
+        }
+        proxy_call *call = NULL;
+        CURLcode result = message->data.result;
+        CURL *easy = message->easy_handle;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+        curl_multi_remove_handle(proxy->multi, easy);
+        tg__proxy_call_done(call, result);
+    }
+}
+
+static void on_socket_event(evutil_socket_t fd, short kind, void *user) {
+    tg__proxy *proxy = user;
+    int action =
+        ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(proxy->multi, fd, action, &running);
+    read_done(proxy);
+}
+
+static void on_timeout(evutil_socket_t fd, short kind, void *user) {
+    (void)fd;
+    (void)kind;
+    tg__proxy *proxy = user;
+    int running = 0;
+    curl_multi_socket_action(proxy->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    read_done(proxy);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *user, void *socket_user) {
+    (void)easy;
+    tg__proxy *proxy = user;
+    socket_watch *watch = socket_user;
+    if (what == CURL_POLL_REMOVE) {
+        if (watch != NULL) {
+            event_del(&watch->event);
+            free(watch);
+            curl_multi_assign(proxy->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (watch == NULL) {
+        watch = calloc(1, sizeof *watch);
+        if (watch == NULL) {
+            return -1;
+        }
+        watch->proxy = proxy;
+        curl_multi_assign(proxy->multi, fd, watch);
+    } else {
+        event_del(&watch->event);
+    }
+    short kind = (short)(EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                         ((what & CURL_POLL_OUT) ? EV_WRITE : 0));
+    event_assign(&watch->event, proxy->base, fd, kind, on_socket_event, proxy);
+    event_add(&watch->event, NULL);
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *user) {
+    (void)multi;
+    tg__proxy *proxy = user;
+    if (timeout_ms < 0) {
+        evtimer_del(proxy->timer);
+        return 0;
+    }
+    struct timeval after = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(proxy->timer, &after);
+    return 0;
+}
+
+/* ---- calls ---------------------------------------------------------------------- */
+
+bool tg__proxy_client_gone(proxy_call *call) {
+    if (!call->client_gone && !call->replied &&
+        evhttp_request_get_connection(call->request) == NULL) {
+        call->client_gone = true; /* libevent detached it: the connection closed */
+    }
+    return call->client_gone;
+}
+
+bool tg__proxy_client_slow(proxy_call *call) {
+    struct evhttp_connection *connection = evhttp_request_get_connection(call->request);
+    struct bufferevent *events =
+        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
+    return events != NULL &&
+           evbuffer_get_length(bufferevent_get_output(events)) > TG__PROXY_CLIENT_BUFFERED_MAX;
+}
+
+void tg__proxy_call_free(proxy_call *call) {
+    tg__proxy *proxy = call->proxy;
+    if (call->prev != NULL) {
+        call->prev->next = call->next;
+    } else if (proxy->calls == call) {
+        proxy->calls = call->next;
+    }
+    if (call->next != NULL) {
+        call->next->prev = call->prev;
+    }
+    proxy->calls_count--;
+    if (call->easy != NULL) {
+        curl_easy_cleanup(call->easy);
+    }
+    curl_slist_free_all(call->headers);
+    free(call->body);
+    tg__request_free(&call->parsed);
+    tg__buf_free(&call->response_headers);
+    tg__buf_free(&call->response);
+    tg__buf_free(&call->held);
+    tg__buf_free(&call->out);
+    tg__sse_free(&call->sse);
+    tg__stream_free(&call->stream);
+    free(call);
+}
+
+/* Ends a call from outside curl's callbacks (client gone, revoked, shutdown). */
+static void abort_call(proxy_call *call) {
+    curl_multi_remove_handle(call->proxy->multi, call->easy);
+    tg__proxy_call_done(call, CURLE_ABORTED_BY_CALLBACK);
+}
+
+static void on_sweep(evutil_socket_t fd, short kind, void *user) {
+    (void)fd;
+    (void)kind;
+    tg__proxy *proxy = user;
+    proxy_call *call = proxy->calls;
+    while (call != NULL) {
+        proxy_call *next = call->next;
+        bool revoked = false;
+        if (call->streaming && call->hold_id != 0) {
+            tg_hold_info hold;
+            revoked = tg_hold_get(proxy->daemon->engine, call->hold_id, &hold, NULL) == TG_OK &&
+                      hold.cancel_requested;
+        }
+        if (call->easy != NULL && (tg__proxy_client_gone(call) || revoked)) {
+            call->cut = revoked && !call->client_gone;
+            abort_call(call);
+        } else if (call->paused && !tg__proxy_client_slow(call)) {
+            call->paused = false; /* back-pressure: the client caught up */
+            curl_easy_pause(call->easy, CURLPAUSE_CONT);
+        }
+        call = next;
+    }
+}
+
+/* ---- the daemon's calls ------------------------------------------------------------ */
+
+/* prices.json beside the binary: where the build puts it. */
+static void default_prices_file(char *out, size_t size) {
+    char self[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[length > 0 ? length : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+        slash[1] = '\0';
+    }
+    size_t length_used = strlen(self);
+    if (slash == NULL || length_used + sizeof "prices.json" > size) {
+        snprintf(out, size, "prices.json"); /* the working directory's */
+        return;
+    }
+    memcpy(out, self, length_used);
+    memcpy(out + length_used, "prices.json", sizeof "prices.json");
+}
+
+tg_status tg__proxy_start_file(const char *config_file, struct event_base *base, tg__daemon *daemon,
+                               tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
+                               tg_error *err) {
+    *out = NULL;
+    tg__proxy_config config;
+    bool found = false;
+    tg_status status = tg__proxy_config_load(config_file, &config, &found, err);
+    if (status != TG_OK || !found) {
+        return status;
+    }
+    if (config.prices_file[0] == '\0') {
+        default_prices_file(config.prices_file, sizeof config.prices_file);
+    }
+    tg__proxy *proxy = calloc(1, sizeof *proxy);
+    if (proxy == NULL) {
+        return TG_ERR_NOMEM;
+    }
+    proxy->base = base;
+    proxy->daemon = daemon;
+    proxy->config = config;
+    proxy->flush = flush;
+    proxy->flush_user = flush_user;
+    status = tg__prices_open(config.prices_file, &proxy->prices, err);
+    if (status != TG_OK) {
+        free(proxy);
+        return status;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    proxy->multi = curl_multi_init();
+    proxy->timer = evtimer_new(base, on_timeout, proxy);
+    proxy->sweep = event_new(base, -1, EV_PERSIST, on_sweep, proxy);
+    if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL) {
+        tg__proxy_free(proxy);
+        return TG_ERR_NOMEM;
+    }
+    curl_multi_setopt(proxy->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(proxy->multi, CURLMOPT_SOCKETDATA, proxy);
+    curl_multi_setopt(proxy->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(proxy->multi, CURLMOPT_TIMERDATA, proxy);
+    struct timeval interval = {0, TG__PROXY_SWEEP_INTERVAL_MS * 1000};
+    event_add(proxy->sweep, &interval);
+    fprintf(stderr, "tollgate: proxy: %lld models priced (%s)\n",
+            (long long)tg__prices_models_count(proxy->prices), tg__prices_source(proxy->prices));
+    *out = proxy;
+    return TG_OK;
+}
+
+bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
+    if (proxy == NULL) {
+        return false;
+    }
+    const char *method = NULL;
+    switch (evhttp_request_get_command(request)) {
+    case EVHTTP_REQ_GET:
+        method = "GET";
+        break;
+    case EVHTTP_REQ_POST:
+        method = "POST";
+        break;
+    default:
+        return false;
+    }
+    char path[256];
+    const char *uri = evhttp_request_get_uri(request);
+    size_t length = strcspn(uri, "?");
+    if (length >= sizeof path) {
+        return false;
+    }
+    memcpy(path, uri, length);
+    path[length] = '\0';
+    tg__route route;
+    if (tg__route_find(method, path, &route) != TG_OK) {
+        return false;
+    }
+    tg__proxy_call_start(proxy, request, route);
+    proxy->flush(proxy->flush_user);
+    return true;
+}
+
+void tg__proxy_free(tg__proxy *proxy) {
+    if (proxy == NULL) {
+        return;
+    }
+    while (proxy->calls != NULL) {
+        proxy->calls->client_gone = true; /* shutting down: commit what was used */
+        abort_call(proxy->calls);
+    }
+    if (proxy->multi != NULL) {
+        curl_multi_cleanup(proxy->multi);
+    }
+    if (proxy->timer != NULL) {
+        event_free(proxy->timer);
+    }
+    if (proxy->sweep != NULL) {
+        event_free(proxy->sweep);
+    }
+    tg__prices_close(proxy->prices);
+    free(proxy);
+}

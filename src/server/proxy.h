@@ -1,0 +1,76 @@
+/*
+ * proxy: the LLM routes (docs/proxy.md) served by `tollgate serve` beside the API.
+ * Each call is priced and its worst case held before it is forwarded; the
+ * upstream is called with libcurl's multi interface on the daemon's own event
+ * loop, so a stream costs no thread. What the call really used is committed when
+ * it ends, however it ends (finished, cut, failed, or the client gone).
+ *
+ * Unlike the API's replies, a proxied reply does not wait for its hold's group
+ * commit: the call's latency would include an fsync. A crash before the commit
+ * loses only holds, never a charge already acknowledged by the API.
+ */
+#ifndef TG_SERVER_PROXY_H
+#define TG_SERVER_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "proxy/plan.h"
+#include "server/daemon.h"
+
+#define TG__PROXY_CALLS_MAX 65536      /* calls in flight at once */
+#define TG__PROXY_HEADERS_MAX 64       /* client headers forwarded upstream */
+#define TG__PROXY_URL_SIZE_MAX 512     /* bytes of an upstream base URL */
+#define TG__PROXY_KEY_SIZE_MAX 512     /* bytes of a provider key */
+#define TG__PROXY_SWEEP_INTERVAL_MS 20 /* how often disconnects and revocations are checked */
+
+/* One upstream provider, from the config's `upstreams:` section. */
+typedef struct {
+    bool configured;                       /* the section names it */
+    char base_url[TG__PROXY_URL_SIZE_MAX]; /* "https://api.openai.com" (no /v1) */
+    char api_key[TG__PROXY_KEY_SIZE_MAX];  /* the provider key ("" none) */
+    bool pass_agent_key;                   /* forward the agent's own key instead */
+} tg__upstream;
+
+/* The proxy's settings (`proxy:` and `upstreams:`). */
+typedef struct {
+    tg__upstream openai;                 /* OpenAI routes */
+    tg__upstream anthropic;              /* Anthropic routes */
+    char prices_file[1024];              /* "" = prices.json beside the binary */
+    int64_t timeout_ms;                  /* whole upstream call, streams included */
+    int64_t connect_timeout_ms;          /* connecting to the upstream */
+    tg__over_policy over_budget;         /* refuse | lower | switch */
+    int64_t min_output_tokens;           /* lower: the smallest cap worth calling */
+    char switch_model[TG_NAME_SIZE_MAX]; /* switch: the cheaper model */
+    int64_t retry_automatic_ms_max;      /* SDKs retry a refusal on their own below this */
+} tg__proxy_config;
+
+typedef struct tg__proxy tg__proxy;
+
+/* Called when the engine has work to commit (the daemon flushes its batch soon). */
+typedef void (*tg__proxy_flush_fn)(void *user);
+
+/*
+ * Reads the config file's `proxy:` and `upstreams:` sections and starts the
+ * proxy. *out is NULL (and TG_OK) when the file has no `upstreams:`: the routes
+ * are then not served. TG_ERR_INVALID / TG_ERR_IO with a sentence in err.
+ */
+tg_status tg__proxy_start_file(const char *config_file, struct event_base *base, tg__daemon *daemon,
+                               tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
+                               tg_error *err);
+
+/* Reads the sections into *config (defaults first). *found says whether upstreams: exists. */
+tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
+                                tg_error *err);
+
+/* Takes the request when it is on a proxy route (true); false leaves it to the API.
+ * NULL proxy: always false. */
+bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request);
+
+/* Aborts every call in flight (each commits what it used), frees. NULL is a no-op. */
+void tg__proxy_free(tg__proxy *proxy);
+
+#endif

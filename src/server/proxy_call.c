@@ -1,0 +1,313 @@
+/*
+ * proxy_call: admitting a call. The agent's Tollgate key (Authorization: Bearer,
+ * or Anthropic's x-api-key) selects its budget: the key's scope. A metered call
+ * is parsed, priced (an unpriced model is refused, never counted free), its worst
+ * case held, or re-planned by the over-budget policy, or refused in the
+ * provider's own error shape. Then it is handed to curl.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "proxy/refusal.h"
+#include "proxy/usage.h"
+#include "server/proxy_internal.h"
+
+/* Client headers never forwarded: hop-by-hop, the agent's key, and what curl sets. */
+static const char *const DROPPED_HEADERS[] = {
+    "authorization", "x-api-key",           "host",   "content-length",  "connection",
+    "keep-alive",    "transfer-encoding",   "expect", "accept-encoding", "te",
+    "upgrade",       "proxy-authorization", NULL};
+
+static bool dropped(const char *name) {
+    for (int i = 0; DROPPED_HEADERS[i] != NULL; i++) {
+        if (strcasecmp(name, DROPPED_HEADERS[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The agent's secret from either header both SDKs may send. */
+static const char *agent_secret(struct evhttp_request *request) {
+    struct evkeyvalq *in = evhttp_request_get_input_headers(request);
+    const char *bearer = evhttp_find_header(in, "Authorization");
+    if (bearer != NULL && strncasecmp(bearer, "Bearer ", 7) == 0) {
+        return bearer + 7;
+    }
+    return evhttp_find_header(in, "x-api-key");
+}
+
+static const tg__upstream *upstream_of(const tg__proxy *proxy, tg__wire wire) {
+    return wire == TG__WIRE_ANTHROPIC ? &proxy->config.anthropic : &proxy->config.openai;
+}
+
+/* Headers for the upstream: the client's (less DROPPED_HEADERS) and the provider key. */
+static bool build_headers(proxy_call *call, const char *secret) {
+    const tg__upstream *upstream = upstream_of(call->proxy, call->wire);
+    const char *key = upstream->pass_agent_key ? secret : upstream->api_key;
+    char line[TG__PROXY_KEY_SIZE_MAX + 32];
+    if (call->wire == TG__WIRE_ANTHROPIC) {
+        snprintf(line, sizeof line, "x-api-key: %s", key);
+    } else {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", key);
+    }
+    struct curl_slist *list = curl_slist_append(NULL, line);
+    int count = 0;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(call->request), next) {
+        if (dropped(header->key) || strcasecmp(header->key, "content-type") == 0 ||
+            ++count > TG__PROXY_HEADERS_MAX) {
+            continue;
+        }
+        char *text = malloc(strlen(header->key) + strlen(header->value) + 3);
+        if (text == NULL) {
+            break;
+        }
+        sprintf(text, "%s: %s", header->key, header->value);
+        struct curl_slist *grown = curl_slist_append(list, text);
+        free(text);
+        list = grown ? grown : list;
+    }
+    list = curl_slist_append(list, "Content-Type: application/json");
+    list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
+    call->headers = list;
+    return list != NULL;
+}
+
+static bool start_transfer(proxy_call *call, const char *secret) {
+    tg__proxy *proxy = call->proxy;
+    const tg__upstream *upstream = upstream_of(proxy, call->wire);
+    char url[TG__PROXY_URL_SIZE_MAX + 1024];
+    snprintf(url, sizeof url, "%s%s", upstream->base_url, evhttp_request_get_uri(call->request));
+    CURL *easy = curl_easy_init();
+    if (easy == NULL || !build_headers(call, secret)) {
+        curl_easy_cleanup(easy);
+        return false;
+    }
+    call->easy = easy;
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
+    if (evhttp_request_get_command(call->request) == EVHTTP_REQ_POST) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_size);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->body ? call->body : "");
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, tg__proxy_on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, tg__proxy_on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)proxy->config.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)proxy->config.connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
+        return false;
+    }
+    call->next = proxy->calls;
+    if (proxy->calls != NULL) {
+        proxy->calls->prev = call;
+    }
+    proxy->calls = call;
+    return true;
+}
+
+/* Answers a budget refusal in the provider's shape (429, Retry-After...). */
+static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
+    tg__daemon *daemon = call->proxy->daemon;
+    daemon->metrics.refused[refused->reason <= TG_REASON_TOKENS ? refused->reason : 0]++;
+    tg__refusal refusal = {refused->reason == TG_REASON_FROZEN ? "budget_frozen" : NULL,
+                           refused->budget,
+                           tg_reason_str(refused->reason),
+                           needed_micros,
+                           refused->max_amount_micros,
+                           refused->retry_after_ms};
+    tg__buf body;
+    tg__buf_init(&body, 64 * 1024);
+    tg__refusal_headers headers;
+    if (tg__refusal_write(call->wire, &refusal, call->proxy->config.retry_automatic_ms_max, &body,
+                          &headers) != TG_OK) {
+        tg__buf_free(&body);
+        tg__proxy_send_error(call, 500, "internal_error", "cannot write the refusal");
+        return;
+    }
+    struct evkeyvalq *out = evhttp_request_get_output_headers(call->request);
+    evhttp_add_header(out, "Content-Type", "application/json");
+    if (headers.retry_after[0] != '\0') {
+        evhttp_add_header(out, "Retry-After", headers.retry_after);
+    }
+    if (headers.retry_after_ms[0] != '\0') {
+        evhttp_add_header(out, "retry-after-ms", headers.retry_after_ms);
+    }
+    if (headers.should_retry[0] != '\0') {
+        evhttp_add_header(out, "x-should-retry", headers.should_retry);
+    }
+    struct evbuffer *buffer = evbuffer_new();
+    evbuffer_add(buffer, body.data, body.size);
+    evhttp_send_reply(call->request, headers.http_status, "Refused", buffer);
+    evbuffer_free(buffer);
+    tg__buf_free(&body);
+    call->replied = true;
+}
+
+static int64_t hold_ttl_ms(const tg__proxy *proxy) {
+    int64_t ttl_ms = proxy->config.timeout_ms + 60000; /* outlives the call, then expires */
+    int64_t max_ms = proxy->daemon->config->max_hold_ttl_ms;
+    return ttl_ms < max_ms ? ttl_ms : max_ms;
+}
+
+static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_micros,
+                         tg_reserve_result *result, tg_error *err) {
+    const tg__request_info *info = &call->parsed.info;
+    int64_t output = tg__request_output_bound(info, &call->price);
+    tg_reserve_request request = {.budget = budget,
+                                  .amount_micros = amount_micros,
+                                  .tokens =
+                                      info->prompt_tokens_estimate + (output > 0 ? output : 0),
+                                  .cls = TG_CLASS_AUTO,
+                                  .tool = tg__route_name(call->route),
+                                  .model = info->model,
+                                  .ttl_ms = hold_ttl_ms(call->proxy)};
+    tg_status status = tg_reserve(call->proxy->daemon->engine, &request, tg__now_ms(), result, err);
+    if (status == TG_OK && result->granted) {
+        call->hold_id = result->hold_id;
+        call->hold_micros = amount_micros;
+        call->proxy->daemon->metrics.granted++;
+    }
+    return status;
+}
+
+/* A refused worst case: the over-budget policy may find a call that fits. */
+static bool replan(proxy_call *call, const char *budget, const tg_refusal *refused) {
+    tg__proxy *proxy = call->proxy;
+    if (proxy->config.over_budget == TG__OVER_REFUSE ||
+        (refused->reason != TG_REASON_CEILING && refused->reason != TG_REASON_REVOKED)) {
+        return false;
+    }
+    tg__model_price switch_price;
+    tg__plan_options options = {proxy->config.over_budget, proxy->config.min_output_tokens, NULL,
+                                NULL};
+    if (options.policy == TG__OVER_SWITCH) {
+        if (tg__prices_lookup(proxy->prices, call->price.provider, proxy->config.switch_model,
+                              tg__now_ms(), &switch_price, NULL) != TG_OK) {
+            return false;
+        }
+        options.switch_model = proxy->config.switch_model;
+        options.switch_price = &switch_price;
+    }
+    tg__plan plan;
+    if (tg__plan_make(&call->parsed.info, &call->price, refused->max_amount_micros, &options, &plan,
+                      NULL) != TG_OK ||
+        plan.action == TG__PLAN_REFUSED || tg__plan_apply(&plan, &call->parsed) != TG_OK) {
+        return false;
+    }
+    if (plan.action == TG__PLAN_SWITCHED) {
+        call->price = switch_price;
+    }
+    snprintf(call->plan_header, sizeof call->plan_header, "%s", plan.header);
+    tg_reserve_result result;
+    return reserve(call, budget, plan.worst_case_micros, &result, NULL) == TG_OK && result.granted;
+}
+
+/* Parses, prices and holds a metered call. False after answering the client. */
+static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
+    tg__proxy *proxy = call->proxy;
+    tg_error err = {0};
+    if (tg__request_parse(call->route, body, size, &call->parsed, &err) != TG_OK) {
+        tg__proxy_send_error(call, 400, "invalid_request", err.message);
+        return false;
+    }
+    const char *provider = call->wire == TG__WIRE_ANTHROPIC ? "anthropic" : "openai";
+    if (tg__prices_lookup(proxy->prices, provider, call->parsed.info.model, tg__now_ms(),
+                          &call->price, &err) != TG_OK) {
+        tg__proxy_send_error(call, 400, "model_not_priced", err.message);
+        return false;
+    }
+    if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
+        tg__proxy_send_error(call, 500, "internal_error", "out of memory");
+        return false;
+    }
+    int64_t worst_micros = 0;
+    if (tg__request_worst_case(&call->parsed.info, &call->price, &worst_micros, &err) != TG_OK) {
+        tg__proxy_send_error(call, 400, "output_unbounded", err.message);
+        return false;
+    }
+    tg_reserve_result result;
+    if (reserve(call, key->scope, worst_micros, &result, &err) != TG_OK) {
+        tg__proxy_send_error(call, err.status == TG_ERR_NOT_FOUND ? 403 : 503, "hold_failed",
+                             err.message);
+        return false;
+    }
+    if (!result.granted && !replan(call, key->scope, &result.refusal)) {
+        send_refusal(call, &result.refusal, worst_micros);
+        return false;
+    }
+    return true;
+}
+
+/* The body to send: the client's bytes, or the rewritten request. */
+static bool take_body(proxy_call *call, const char *body, size_t size) {
+    if (call->metered && call->parsed.changed) {
+        return tg__request_serialize(&call->parsed, &call->body, &call->body_size) == TG_OK;
+    }
+    call->body = malloc(size + 1);
+    if (call->body == NULL) {
+        return false;
+    }
+    memcpy(call->body, body ? body : "", size);
+    call->body[size] = '\0';
+    call->body_size = size;
+    return true;
+}
+
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route) {
+    proxy_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        evhttp_send_error(request, 503, "out of memory");
+        return;
+    }
+    call->proxy = proxy;
+    call->request = request;
+    call->route = route;
+    call->wire = tg__route_wire(route);
+    call->metered = tg__route_metered(route);
+    proxy->calls_count++; /* tg__proxy_call_free counts it out */
+    tg__buf_init(&call->response_headers, TG__PROXY_RESPONSE_HEADERS_SIZE_MAX);
+    tg__buf_init(&call->response, TG__RESPONSE_SIZE_MAX);
+    tg__buf_init(&call->held, TG__SSE_EVENT_SIZE_MAX + TG__SSE_LINE_SIZE_MAX);
+    tg__buf_init(&call->out, TG__PROXY_PIECE_OUT_SIZE_MAX);
+    tg__sse_init(&call->sse, 0, 0);
+    const char *secret = agent_secret(request);
+    const tg__daemon *daemon = proxy->daemon;
+    const tg__key *key =
+        secret ? tg__key_find(daemon->config->keys, daemon->config->keys_count, secret) : NULL;
+    struct evbuffer *input = evhttp_request_get_input_buffer(request);
+    size_t size = evbuffer_get_length(input);
+    const char *body = size ? (const char *)evbuffer_pullup(input, -1) : NULL;
+    if (key == NULL || key->role == TG__ROLE_READ) {
+        tg__proxy_send_error(call, 401, "invalid_api_key",
+                             "Tollgate: send an agent key (Authorization: Bearer or x-api-key)");
+    } else if (proxy->calls_count > TG__PROXY_CALLS_MAX) {
+        tg__proxy_send_error(call, 503, "too_many_calls",
+                             "Tollgate: the proxy has TG__PROXY_CALLS_MAX calls in flight");
+    } else if (key->scope[0] == '\0') {
+        tg__proxy_send_error(call, 403, "no_budget",
+                             "Tollgate: this key has no scope, so no budget to charge calls to");
+    } else if (!upstream_of(proxy, call->wire)->configured) {
+        tg__proxy_send_error(call, 404, "no_upstream", "Tollgate: no upstream for this route");
+    } else if (size > (size_t)daemon->config->body_size_max_bytes) {
+        tg__proxy_send_error(call, 413, "body_too_large", "the body passes body_size_max_bytes");
+    } else if (call->metered && !admit(call, key, body, size)) {
+        /* answered */
+    } else if (!take_body(call, body, size) || !start_transfer(call, secret)) {
+        tg__proxy_send_error(call, 503, "internal_error", "cannot start the upstream call");
+    } else {
+        return; /* in flight: proxy_reply.c ends it */
+    }
+    tg__proxy_call_done(call, CURLE_OK);
+}

@@ -1,0 +1,214 @@
+/*
+ * proxy_config: the `proxy:` and `upstreams:` sections of the daemon's YAML file.
+ * Read here rather than in config.c so that the proxy's settings live beside the
+ * code that uses them (as src/notify reads `notify:`); config.c only skips them.
+ *
+ *   upstreams:
+ *     openai:    {base_url: https://api.openai.com, api_key_env: OPENAI_API_KEY}
+ *     anthropic: {base_url: https://api.anthropic.com, api_key: sk-..., pass_agent_key: false}
+ *   proxy:
+ *     prices_file: /var/lib/tollgate/prices.json
+ *     timeout_ms: 600000
+ *     connect_timeout_ms: 10000
+ *     over_budget: refuse            # refuse | lower | switch
+ *     min_output_tokens: 16
+ *     switch_model: gpt-4o-mini
+ *     retry_automatic_ms_max: 2000
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "server/proxy.h"
+
+static tg_status fail(tg_error *err, const char *what, const char *detail) {
+    if (err != NULL) {
+        err->status = TG_ERR_INVALID;
+        snprintf(err->message, sizeof err->message, "config: %s %s", what, detail);
+    }
+    return TG_ERR_INVALID;
+}
+
+static const char *scalar(struct fy_node *node) {
+    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
+}
+
+static tg_status read_text(struct fy_node *node, char *out, size_t size, const char *what,
+                           tg_error *err) {
+    const char *text = scalar(node);
+    if (text == NULL || strlen(text) >= size) {
+        return fail(err, what, "must be text within its size limit");
+    }
+    memcpy(out, text, strlen(text) + 1);
+    return TG_OK;
+}
+
+static tg_status read_count(struct fy_node *node, int64_t *out, const char *what, tg_error *err) {
+    const char *text = scalar(node);
+    char *end = NULL;
+    long long value = text ? strtoll(text, &end, 10) : -1;
+    if (text == NULL || *text == '\0' || *end != '\0' || value < 0 || value > TG_LIMIT_MAX) {
+        return fail(err, what, "must be a whole number >= 0");
+    }
+    *out = value;
+    return TG_OK;
+}
+
+static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error *err) {
+    if (!fy_node_is_mapping(node)) {
+        return fail(err, "upstreams:", "each provider must be a mapping");
+    }
+    out->configured = true;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        struct fy_node *value = fy_node_pair_value(pair);
+        char env[128];
+        tg_status status = TG_OK;
+        if (key == NULL) {
+            status = fail(err, "upstreams:", "keys must be text");
+        } else if (strcmp(key, "base_url") == 0) {
+            status = read_text(value, out->base_url, sizeof out->base_url, "base_url", err);
+        } else if (strcmp(key, "api_key") == 0) {
+            status = read_text(value, out->api_key, sizeof out->api_key, "api_key", err);
+        } else if (strcmp(key, "api_key_env") == 0) {
+            status = read_text(value, env, sizeof env, "api_key_env", err);
+            const char *secret = status == TG_OK ? getenv(env) : NULL;
+            if (secret != NULL && strlen(secret) < sizeof out->api_key) {
+                memcpy(out->api_key, secret, strlen(secret) + 1);
+            }
+        } else if (strcmp(key, "pass_agent_key") == 0) {
+            const char *text = scalar(value);
+            out->pass_agent_key = text != NULL && strcmp(text, "true") == 0;
+            if (text == NULL || (!out->pass_agent_key && strcmp(text, "false") != 0)) {
+                status = fail(err, "pass_agent_key", "must be true or false");
+            }
+        } else {
+            status = fail(err, "upstreams: unknown key", key);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    if (out->base_url[0] == '\0') {
+        return fail(err, "upstreams:", "each provider needs a base_url");
+    }
+    size_t size = strlen(out->base_url);
+    if (out->base_url[size - 1] == '/') {
+        out->base_url[size - 1] = '\0'; /* routes start with a slash */
+    }
+    return TG_OK;
+}
+
+static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
+    if (!fy_node_is_mapping(node)) {
+        return fail(err, "upstreams:", "must be a mapping of providers");
+    }
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        tg__upstream *upstream = NULL;
+        if (key != NULL && strcmp(key, "openai") == 0) {
+            upstream = &config->openai;
+        } else if (key != NULL && strcmp(key, "anthropic") == 0) {
+            upstream = &config->anthropic;
+        } else {
+            return fail(err, "upstreams: unknown provider (openai or anthropic):", key ? key : "");
+        }
+        tg_status status = read_upstream(fy_node_pair_value(pair), upstream, err);
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status read_policy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
+    const char *text = scalar(node);
+    if (text != NULL && strcmp(text, "refuse") == 0) {
+        config->over_budget = TG__OVER_REFUSE;
+    } else if (text != NULL && strcmp(text, "lower") == 0) {
+        config->over_budget = TG__OVER_LOWER;
+    } else if (text != NULL && strcmp(text, "switch") == 0) {
+        config->over_budget = TG__OVER_SWITCH;
+    } else {
+        return fail(err, "proxy.over_budget", "must be refuse, lower or switch");
+    }
+    return TG_OK;
+}
+
+static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
+    if (!fy_node_is_mapping(node)) {
+        return fail(err, "proxy:", "must be a mapping");
+    }
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        struct fy_node *value = fy_node_pair_value(pair);
+        tg_status status = TG_OK;
+        if (key == NULL) {
+            status = fail(err, "proxy:", "keys must be text");
+        } else if (strcmp(key, "prices_file") == 0) {
+            status = read_text(value, config->prices_file, sizeof config->prices_file, key, err);
+        } else if (strcmp(key, "timeout_ms") == 0) {
+            status = read_count(value, &config->timeout_ms, key, err);
+        } else if (strcmp(key, "connect_timeout_ms") == 0) {
+            status = read_count(value, &config->connect_timeout_ms, key, err);
+        } else if (strcmp(key, "over_budget") == 0) {
+            status = read_policy(value, config, err);
+        } else if (strcmp(key, "min_output_tokens") == 0) {
+            status = read_count(value, &config->min_output_tokens, key, err);
+        } else if (strcmp(key, "switch_model") == 0) {
+            status = read_text(value, config->switch_model, sizeof config->switch_model, key, err);
+        } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
+            status = read_count(value, &config->retry_automatic_ms_max, key, err);
+        } else {
+            status = fail(err, "proxy: unknown key", key);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
+                                tg_error *err) {
+    memset(config, 0, sizeof *config);
+    config->timeout_ms = 600000;
+    config->connect_timeout_ms = 10000;
+    config->min_output_tokens = 16;
+    config->retry_automatic_ms_max = 2000;
+    *found = false;
+    struct fy_document *document = fy_document_build_from_file(NULL, config_file);
+    if (document == NULL) {
+        return fail(err, "cannot read", config_file);
+    }
+    struct fy_node *root = fy_document_root(document);
+    tg_status status = TG_OK;
+    if (root != NULL && fy_node_is_mapping(root)) {
+        struct fy_node *upstreams = fy_node_mapping_lookup_by_string(root, "upstreams", -1);
+        struct fy_node *proxy = fy_node_mapping_lookup_by_string(root, "proxy", -1);
+        *found = upstreams != NULL;
+        if (upstreams != NULL) {
+            status = read_upstreams(upstreams, config, err);
+        }
+        if (status == TG_OK && proxy != NULL) {
+            status = read_proxy(proxy, config, err);
+        }
+        if (status == TG_OK && config->over_budget == TG__OVER_SWITCH &&
+            config->switch_model[0] == '\0') {
+            status = fail(err, "proxy.over_budget: switch", "needs proxy.switch_model");
+        }
+        if (status == TG_OK && config->min_output_tokens < 1) {
+            config->min_output_tokens = 1;
+        }
+    }
+    fy_document_destroy(document);
+    return status;
+}

@@ -1,0 +1,91 @@
+/*
+ * proxy_internal: what proxy.c (loop, routing), proxy_call.c (admission and
+ * forwarding) and proxy_reply.c (the upstream's answer, commits) share.
+ */
+#ifndef TG_SERVER_PROXY_INTERNAL_H
+#define TG_SERVER_PROXY_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "proxy/buf.h"
+#include "proxy/prices.h"
+#include "proxy/request.h"
+#include "proxy/sse.h"
+#include "proxy/stream.h"
+#include "server/proxy.h"
+
+#define TG__PROXY_RESPONSE_HEADERS_SIZE_MAX (64 * 1024) /* upstream headers passed on */
+#define TG__PROXY_PIECE_OUT_SIZE_MAX (32 * 1024 * 1024) /* events sent from one piece */
+#define TG__PROXY_CLIENT_BUFFERED_MAX (1024 * 1024) /* unsent bytes before the upstream pauses */
+
+struct tg__proxy {
+    struct event_base *base;  /* the daemon's loop */
+    tg__daemon *daemon;       /* engine, keys, metrics; not owned */
+    tg__proxy_config config;  /* from the config file */
+    tg__price_table *prices;  /* owned */
+    tg__proxy_flush_fn flush; /* asks the daemon to commit its batch soon */
+    void *flush_user;         /* for flush */
+    CURLM *multi;             /* owned; every upstream transfer */
+    struct event *timer;      /* curl's timeout; owned */
+    struct event *sweep;      /* disconnects and revocations; owned */
+    struct proxy_call *calls; /* calls in flight (doubly linked) */
+    int64_t calls_count;      /* length of calls */
+};
+
+/* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
+typedef struct proxy_call {
+    tg__proxy *proxy;               /* owner */
+    struct proxy_call *prev, *next; /* proxy->calls */
+    struct evhttp_request *request; /* the client's; answered exactly once */
+    tg__route route;                /* which route */
+    tg__wire wire;                  /* its wire format */
+    bool metered;                   /* held and charged */
+    tg__request parsed;             /* metered: the request; owned */
+    tg__model_price price;          /* metered: prices of the model called */
+    uint64_t hold_id;               /* metered: the open hold, 0 once closed */
+    int64_t hold_micros;            /* its amount */
+    char plan_header[192];          /* x-tollgate-plan, "" when as is */
+    CURL *easy;                     /* owned; NULL once removed from the multi */
+    struct curl_slist *headers;     /* owned; sent upstream */
+    char *body;                     /* owned; the body sent upstream */
+    size_t body_size;               /* bytes of body */
+    tg__buf response_headers;       /* "name: value\n" lines to pass on */
+    tg__buf response;               /* a non-streamed body (or an error's) */
+    long status;                    /* the upstream's status, 0 until known */
+    bool streaming;                 /* the reply was started as an event stream */
+    tg__sse_parser sse;             /* streaming: the parser */
+    tg__stream stream;              /* streaming: what has gone by */
+    tg__buf held;                   /* streaming: bytes of an event not yet complete */
+    tg__buf out;                    /* streaming: whole events to send from a piece */
+    const char *piece;              /* streaming: the piece being fed */
+    size_t piece_used;              /* bytes of piece already sent or dropped */
+    bool cut;                       /* Tollgate ended the stream */
+    bool client_gone;               /* the client disconnected */
+    bool replied;                   /* the request has been answered */
+    bool paused;                    /* the upstream is paused: the client reads slowly */
+} proxy_call;
+
+/* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route);
+
+/* proxy_reply.c: curl's callbacks for a call's easy handle. */
+size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user);
+size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user);
+
+/* proxy_reply.c: the transfer ended with `result` (after removal from the multi):
+ * answers the client if not yet, commits or releases, frees the call. */
+void tg__proxy_call_done(proxy_call *call, CURLcode result);
+
+/* proxy_reply.c: answers with an error in the route's provider shape. */
+void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message);
+
+/* proxy.c: unlinks and frees a call (its transfer must be removed already). */
+void tg__proxy_call_free(proxy_call *call);
+
+/* proxy.c: true when more than TG__PROXY_CLIENT_BUFFERED_MAX waits to go to the client. */
+bool tg__proxy_client_slow(proxy_call *call);
+
+/* proxy.c: true when the client's connection is gone. */
+bool tg__proxy_client_gone(proxy_call *call);
+
+#endif
