@@ -60,16 +60,16 @@ static void budget(tg_engine *engine, const char *path, int64_t limit, int64_t r
 /* One paid action: hold the worst case, then charge the actual cost. */
 static void action(tg_engine *engine, const char *path, const char *tool, int64_t worst,
                    int64_t actual, int64_t now_ms) {
-    tg_reserve_request request = {.budget = path, .amount_micros = worst, .cls = TG_CLASS_AUTO,
-                                  .tool = tool};
+    tg_reserve_request request = {
+        .budget = path, .amount_micros = worst, .cls = TG_CLASS_AUTO, .tool = tool};
     tg_reserve_result held;
     tg_error err;
     check(tg_reserve(engine, &request, now_ms, &held, &err), &err, "reserve");
     char a[32], b[32], c[32];
     if (!held.granted) {
         printf("  REFUSED %-14s %-8s $%-12s by %s: %s; largest that passes $%s; retry %s\n", tool,
-               tg_class_str(held.cls), tg_money_format(worst, a, sizeof a),
-               held.refusal.budget, tg_reason_str(held.refusal.reason),
+               tg_class_str(held.cls), tg_money_format(worst, a, sizeof a), held.refusal.budget,
+               tg_reason_str(held.refusal.reason),
                tg_money_format(held.refusal.max_amount_micros, b, sizeof b),
                held.refusal.retry_after_ms >= 0 ? "at the next window" : "needs a person");
         return;
@@ -81,8 +81,7 @@ static void action(tg_engine *engine, const char *path, const char *tool, int64_
     check(tg_budget_get(engine, path, now_ms, &info, &err), &err, "get");
     printf("  ok      %-14s %-8s held $%-12s charged $%-12s spent now $%s\n", tool,
            tg_class_str(held.cls), tg_money_format(worst, a, sizeof a),
-           tg_money_format(actual, b, sizeof b),
-           tg_money_format(info.spent_micros, c, sizeof c));
+           tg_money_format(actual, b, sizeof b), tg_money_format(info.spent_micros, c, sizeof c));
 }
 
 /* Calls `tool` at `cost` until the budget refuses, then tries a critical tool once more. */
@@ -102,8 +101,8 @@ static void play(tg_engine *engine, const char *path, const char *routine, int64
         if (i % 5 == 4 || room < 3 * cost) {
             action(engine, path, routine, cost, cost, now_ms);
         } else {
-            tg_record_request quiet = {.budget = path, .cost_micros = cost, .cls = TG_CLASS_AUTO,
-                                       .tool = routine};
+            tg_record_request quiet = {
+                .budget = path, .cost_micros = cost, .cls = TG_CLASS_AUTO, .tool = routine};
             tg_record_result recorded;
             check(tg_record(engine, &quiet, now_ms, &recorded, &err), &err, "record");
         }

@@ -125,8 +125,8 @@ static void hold_apply(tg__ledger *ledger, const tg__hold *hold, int sign) {
         budget->calls_held += sign;
         budget->tokens_held += sign * hold->tokens;
         budget->holds += sign;
-        TG_VERIFY(budget->held_micros >= 0 && budget->calls_held >= 0 &&
-                  budget->tokens_held >= 0 && budget->holds >= 0);
+        TG_VERIFY(budget->held_micros >= 0 && budget->calls_held >= 0 && budget->tokens_held >= 0 &&
+                  budget->holds >= 0);
     }
 }
 
@@ -182,4 +182,3 @@ void tg__holds_expire(tg__ledger *ledger, int64_t now_ms) {
         tg__ledger_emit(ledger, &event);
     }
 }
-

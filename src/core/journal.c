@@ -21,8 +21,8 @@ void *tg__journal_push(tg__ledger *ledger, void *rows_ptr, size_t item_size) {
     rows_any *rows = rows_ptr;
     if (rows->count == rows->capacity) {
         uint32_t capacity = rows->capacity ? rows->capacity * 2 : 64;
-        void *items = capacity <= JOURNAL_ROWS_MAX ? realloc(rows->items, capacity * item_size)
-                                                   : NULL;
+        void *items =
+            capacity <= JOURNAL_ROWS_MAX ? realloc(rows->items, capacity * item_size) : NULL;
         if (items == NULL) {
             ledger->journal_broken = true;
             return NULL;

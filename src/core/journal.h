@@ -73,7 +73,7 @@ typedef struct {
     int op;             /* tg__op_kind */
     uint64_t args_hash; /* the arguments of the first call */
     int64_t created_ms;
-    uint64_t hold_id;   /* reserve */
+    uint64_t hold_id; /* reserve */
     int64_t expires_at_ms;
     int cls;
     int64_t charged_micros; /* commit */
@@ -106,8 +106,8 @@ typedef struct {
 
 typedef struct {
     TG__ROWS(tg__path_row) budgets_deleted; /* applied before budgets */
-    TG__ROWS(tg__budget_row) budgets;                 /* latest state of each changed budget */
-    TG__ROWS(tg__hold_op) holds;                      /* in order */
+    TG__ROWS(tg__budget_row) budgets;       /* latest state of each changed budget */
+    TG__ROWS(tg__hold_op) holds;            /* in order */
     TG__ROWS(tg__charge_row) charges;
     TG__ROWS(tg_event) events;
     TG__ROWS(tg__window_row) windows;

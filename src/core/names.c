@@ -40,11 +40,11 @@ const char *tg_status_str(tg_status status) {
 
 static const char *const class_names[] = {"low", "normal", "high", "critical", "auto"};
 static const char *const window_names[] = {"lifetime", "hour", "day", "week", "month"};
-static const char *const reason_names[] = {"none", "ceiling", "revoked", "frozen", "calls",
-                                           "tokens"};
-static const char *const event_names[] = {"threshold_crossed", "revoked",      "reinstated",
-                                          "denied",            "overrun",      "hold_expired",
-                                          "window_rolled",     "budget_changed"};
+static const char *const reason_names[] = {"none",   "ceiling", "revoked",
+                                           "frozen", "calls",   "tokens"};
+static const char *const event_names[] = {
+    "threshold_crossed", "revoked",      "reinstated",    "denied",
+    "overrun",           "hold_expired", "window_rolled", "budget_changed"};
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -32,8 +32,8 @@ bool tg__copy_name(char *dst, size_t size, const char *src) {
 }
 
 static bool segment_char_ok(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 tg_status tg__path_check(const char *path, tg_error *err) {
@@ -58,8 +58,8 @@ tg_status tg__path_check(const char *path, tg_error *err) {
             }
             if (segment >= TG_SEGMENT_SIZE_MAX) {
                 return tg__fail(err, TG_ERR_INVALID,
-                                "a segment of budget path '%.*s' is longer than %d bytes",
-                                (int)len, path, TG_SEGMENT_SIZE_MAX - 1);
+                                "a segment of budget path '%.*s' is longer than %d bytes", (int)len,
+                                path, TG_SEGMENT_SIZE_MAX - 1);
             }
             if (c == '/' && ++depth > TG_PATH_DEPTH_MAX) {
                 return tg__fail(err, TG_ERR_INVALID, "budget path is deeper than %d levels",
@@ -70,8 +70,8 @@ tg_status tg__path_check(const char *path, tg_error *err) {
         }
         if (!segment_char_ok(c)) {
             return tg__fail(err, TG_ERR_INVALID,
-                            "budget path '%.*s' has a character outside [A-Za-z0-9._-/]",
-                            (int)len, path);
+                            "budget path '%.*s' has a character outside [A-Za-z0-9._-/]", (int)len,
+                            path);
         }
         segment++;
     }

@@ -31,13 +31,16 @@ tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules,
         return tg__fail(err, TG_ERR_INVALID, "at most %d policy rules", TG_POLICY_RULES_MAX);
     }
     if ((unsigned)default_class >= TG_CLASS_COUNT) {
-        return tg__fail(err, TG_ERR_INVALID, "the default class must be low, normal, high or "
-                                             "critical");
+        return tg__fail(err, TG_ERR_INVALID,
+                        "the default class must be low, normal, high or "
+                        "critical");
     }
     for (size_t i = 0; i < count; i++) {
         if ((unsigned)rules[i].cls >= TG_CLASS_COUNT) {
-            return tg__fail(err, TG_ERR_INVALID, "rule %zu: class must be low, normal, high or "
-                                                 "critical", i + 1);
+            return tg__fail(err, TG_ERR_INVALID,
+                            "rule %zu: class must be low, normal, high or "
+                            "critical",
+                            i + 1);
         }
         const char *globs[] = {rules[i].tool_glob, rules[i].model_glob, rules[i].budget_glob};
         for (size_t g = 0; g < 3; g++) {

@@ -47,8 +47,10 @@ static void step(tg__ledger *ledger, const tg__tz *utc, const uint8_t *op, uint6
     int which = op[1] % 4;
     switch (op[0] % 8) {
     case 0: {
-        tg_reserve_request r = {.budget = paths[which], .amount_micros = op[2] * 100,
-                                .cls = (tg_class)(op[3] % 5), .ttl_ms = 1000 + op[3] * 10};
+        tg_reserve_request r = {.budget = paths[which],
+                                .amount_micros = op[2] * 100,
+                                .cls = (tg_class)(op[3] % 5),
+                                .ttl_ms = 1000 + op[3] * 10};
         tg_reserve_result out;
         if (tg__ledger_reserve(ledger, &r, *now_ms, &out, NULL) == TG_OK && out.granted) {
             holds[op[3] % HOLDS_KEPT] = out.hold_id;
@@ -65,8 +67,10 @@ static void step(tg__ledger *ledger, const tg__tz *utc, const uint8_t *op, uint6
         tg__ledger_release(ledger, holds[op[1] % HOLDS_KEPT], NULL, *now_ms, NULL, NULL);
         break;
     case 3: {
-        tg_record_request r = {.budget = paths[which], .cost_micros = op[2] * 100,
-                               .cls = (tg_class)(op[3] % 4), .force = op[3] & 0x80};
+        tg_record_request r = {.budget = paths[which],
+                               .cost_micros = op[2] * 100,
+                               .cls = (tg_class)(op[3] % 4),
+                               .force = op[3] & 0x80};
         tg_record_result out;
         tg__ledger_record(ledger, &r, *now_ms, &out, NULL);
         break;
@@ -88,9 +92,13 @@ static void step(tg__ledger *ledger, const tg__tz *utc, const uint8_t *op, uint6
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tg__tz *utc = tg__tz_utc();
-    tg__ledger_options options = {.holds_max = 64, .budgets_max = 8, .idempotency_max = 64,
-                                  .idempotency_ttl_ms = 60000, .default_hold_ttl_ms = 5000,
-                                  .max_hold_ttl_ms = 60000, .journal = true,
+    tg__ledger_options options = {.holds_max = 64,
+                                  .budgets_max = 8,
+                                  .idempotency_max = 64,
+                                  .idempotency_ttl_ms = 60000,
+                                  .default_hold_ttl_ms = 5000,
+                                  .max_hold_ttl_ms = 60000,
+                                  .journal = true,
                                   .on_event = count_overruns};
     tg__ledger *ledger = tg__ledger_new(&options);
     FUZZ_CHECK(ledger != NULL && utc != NULL);
