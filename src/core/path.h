@@ -33,4 +33,7 @@ tg_status tg__fail(tg_error *err, tg_status status, const char *format, ...)
 /* Copies src into a fixed buffer; false when it does not fit (dst untouched then). */
 bool tg__copy_name(char *dst, size_t size, const char *src);
 
+/* Offset of the first byte that is not valid UTF-8, or `size` when all are. */
+size_t tg__utf8_valid_prefix(const unsigned char *text, size_t size);
+
 #endif

@@ -504,39 +504,6 @@ static tg_status finish(struct fy_document *document, tg__notify_config **out, t
     return TG_OK;
 }
 
-/*
- * YAML is Unicode text. Checked before libfyaml sees it: libfyaml 0.7.12 loops forever
- * on a directive line ("%...") holding bytes that are not UTF-8 (found by
- * fuzz_notify_config). Returns the offset of the first bad byte, or `size`.
- */
-static size_t utf8_valid_prefix(const unsigned char *text, size_t size) {
-    size_t i = 0;
-    while (i < size) {
-        unsigned char c = text[i];
-        size_t length = c < 0x80                 ? 1
-                        : c >= 0xc2 && c <= 0xdf ? 2
-                        : (c & 0xf0) == 0xe0     ? 3
-                        : c >= 0xf0 && c <= 0xf4 ? 4
-                                                 : 0;
-        if (length == 0 || i + length > size) {
-            return i;
-        }
-        for (size_t k = 1; k < length; k++) {
-            if ((text[i + k] & 0xc0) != 0x80) {
-                return i;
-            }
-        }
-        /* Overlong three- and four-byte forms, surrogates, and past U+10FFFF. */
-        unsigned char next = length > 1 ? text[i + 1] : 0;
-        if ((c == 0xe0 && next < 0xa0) || (c == 0xed && next > 0x9f) ||
-            (c == 0xf0 && next < 0x90) || (c == 0xf4 && next > 0x8f)) {
-            return i;
-        }
-        i += length;
-    }
-    return size;
-}
-
 /* Reads a whole file of at most CONFIG_SIZE_MAX bytes; from malloc, caller frees. */
 static tg_status read_file(const char *file, char **text_out, size_t *size_out, tg_error *err) {
     FILE *f = fopen(file, "rb");
@@ -561,7 +528,7 @@ static tg_status read_file(const char *file, char **text_out, size_t *size_out, 
 /* Parses text with a diagnostic object that collects errors instead of printing them. */
 static tg_status build(const char *text, size_t size, const char *source, tg__notify_config **out,
                        tg_error *err) {
-    size_t valid = utf8_valid_prefix((const unsigned char *)text, size);
+    size_t valid = tg__utf8_valid_prefix((const unsigned char *)text, size);
     if (valid < size) {
         return tg__fail(err, TG_ERR_INVALID,
                         "notify config: %s is not UTF-8 text (byte %zu); YAML must be", source,
