@@ -7,6 +7,7 @@
  * idempotency room, overflow) before it changes anything, so a call that fails
  * changes nothing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ledger_internal.h"
@@ -19,35 +20,66 @@ typedef struct {
     int cls;
 } ask;
 
-/* The earliest deadline of an open hold on `budget`'s subtree, or TG_NONE. */
-static int64_t earliest_expiry(const tg__ledger *ledger, int32_t budget) {
-    int64_t earliest = TG_NONE;
-    if (ledger->budgets[budget].holds == 0) {
-        return TG_NONE;
-    }
-    for (int32_t i = 0; i < ledger->holds_live; i++) {
-        const tg__hold *hold = &ledger->holds[ledger->heap[i]];
-        if ((earliest < 0 || hold->expires_at_ms < earliest) &&
-            tg__hold_on_path(ledger, hold, budget)) {
-            earliest = hold->expires_at_ms;
-        }
-    }
-    return earliest;
+/* What a hold frees when it goes, in the dimension a refusal is about. */
+typedef enum { FREES_CALLS, FREES_TOKENS, FREES_MICROS } frees;
+
+static int compare_expiry(const void *a, const void *b) {
+    int64_t x = ((const tg__expiring *)a)->at_ms, y = ((const tg__expiring *)b)->at_ms;
+    return (x > y) - (x < y);
 }
 
 /*
- * When could a retry succeed? If the amount fits under `level` once open holds
- * go, when the first of them expires; if it fits only in a fresh window, when
- * the window rolls; otherwise never without a person (TG_NONE).
+ * The earliest time by which the open holds on `budget`'s subtree that have
+ * expired by then free at least `needed`, the holds still open counted in full;
+ * TG_NONE when all of them together free less. Not the first expiry: that hold
+ * may be one of many, and a retry then would be refused again (docs/ledger.md).
  */
-static int64_t retry_after(const tg__ledger *ledger, int32_t slot, int64_t used, int64_t asked,
-                           int64_t level, bool holds_matter, int64_t now_ms) {
+static int64_t enough_expired(const tg__ledger *ledger, int32_t budget, frees dimension,
+                              int64_t needed) {
+    if (ledger->budgets[budget].holds == 0) {
+        return TG_NONE;
+    }
+    int32_t count = 0;
+    for (int32_t i = 0; i < ledger->holds_live; i++) {
+        const tg__hold *hold = &ledger->holds[ledger->heap[i]];
+        if (tg__hold_on_path(ledger, hold, budget)) {
+            int64_t amount = dimension == FREES_CALLS    ? 1
+                             : dimension == FREES_TOKENS ? hold->tokens
+                                                         : hold->amount_micros;
+            ledger->expiring[count++] = (tg__expiring){hold->expires_at_ms, amount};
+        }
+    }
+    /* Only on a refusal that holds could help, over the holds on one path. */
+    qsort(ledger->expiring, (size_t)count, sizeof *ledger->expiring, compare_expiry);
+    int64_t freed = 0;
+    for (int32_t i = 0; i < count; i++) {
+        freed += ledger->expiring[i].amount; /* each bounded by TG_LIMIT_MAX, as their sum */
+        if (freed >= needed) {
+            return ledger->expiring[i].at_ms;
+        }
+    }
+    return TG_NONE;
+}
+
+/*
+ * When could a retry succeed? `used` is spent, `held` is open holds, `level` the
+ * limit the ask must pass. If the ask fits once holds go, when enough of them
+ * have expired (or sooner, as some commit below their worst case); if it fits
+ * only in a fresh window, or the window rolls first, when the window rolls;
+ * otherwise never without a person (TG_NONE).
+ */
+static int64_t retry_after(const tg__ledger *ledger, int32_t slot, frees dimension, int64_t used,
+                           int64_t held, int64_t asked, int64_t level, bool holds_matter,
+                           int64_t now_ms) {
     const tg__budget *budget = &ledger->budgets[slot];
     int64_t at = TG_NONE;
-    if (holds_matter && used + asked <= level) {
-        at = earliest_expiry(ledger, slot);
+    if (holds_matter && (__int128)used + asked <= level) {
+        /* At most `held`, as the ask fits under the level with no holds at all. */
+        int64_t needed = (int64_t)((__int128)used + held + asked - level);
+        at = enough_expired(ledger, slot, dimension, needed);
     }
-    if (at < 0 && asked <= level && budget->window_end_ms != INT64_MAX) {
+    if (asked <= level && budget->window_end_ms != INT64_MAX &&
+        (at < 0 || budget->window_end_ms < at)) {
         at = budget->window_end_ms;
     }
     return at < 0 ? TG_NONE : (at - now_ms > 1 ? at - now_ms : 1);
@@ -62,14 +94,15 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
         *refusal = (tg_refusal){TG_REASON_FROZEN, "", 0, never};
     } else if (b->spec.calls_limit >= 0 &&
                b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
-        *refusal = (tg_refusal){
-            TG_REASON_CALLS, "", 0,
-            retry_after(ledger, slot, b->calls_used, 1, b->spec.calls_limit, true, now_ms)};
+        *refusal = (tg_refusal){TG_REASON_CALLS, "", 0,
+                                retry_after(ledger, slot, FREES_CALLS, b->calls_used, b->calls_held,
+                                            1, b->spec.calls_limit, true, now_ms)};
     } else if (b->spec.tokens_limit >= 0 &&
                (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec.tokens_limit) {
-        *refusal = (tg_refusal){TG_REASON_TOKENS, "", 0,
-                                retry_after(ledger, slot, b->tokens_used, a->tokens,
-                                            b->spec.tokens_limit, true, now_ms)};
+        *refusal =
+            (tg_refusal){TG_REASON_TOKENS, "", 0,
+                         retry_after(ledger, slot, FREES_TOKENS, b->tokens_used, b->tokens_held,
+                                     a->tokens, b->spec.tokens_limit, true, now_ms)};
     } else if (b->spec.cost_limit_micros >= 0) {
         int64_t limit = b->spec.cost_limit_micros, ceiling = b->ceiling_micros[a->cls];
         /* 128-bit: spend and holds are bounded by TG_LIMIT_MAX each, so the sum cannot wrap. */
@@ -83,9 +116,10 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
          * is at most the limit), and a revoked class waits for the window whatever
          * the holds do.
          */
-        *refusal = (tg_refusal){total > limit ? TG_REASON_CEILING : TG_REASON_REVOKED, "", 0,
-                                retry_after(ledger, slot, b->spent_micros, a->amount_micros,
-                                            ceiling, !revoked, now_ms)};
+        *refusal =
+            (tg_refusal){total > limit ? TG_REASON_CEILING : TG_REASON_REVOKED, "", 0,
+                         retry_after(ledger, slot, FREES_MICROS, b->spent_micros, b->held_micros,
+                                     a->amount_micros, ceiling, !revoked, now_ms)};
     } else {
         return true;
     }

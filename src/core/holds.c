@@ -75,6 +75,11 @@ tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err)
             return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the expiry heap");
         }
         ledger->heap = heap;
+        tg__expiring *expiring = realloc(ledger->expiring, (size_t)capacity * sizeof *expiring);
+        if (expiring == NULL) {
+            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the retry scratch");
+        }
+        ledger->expiring = expiring;
         for (int32_t i = capacity - 1; i >= ledger->holds_capacity; i--) {
             holds[i].id = 0;
             holds[i].next_free = ledger->holds_free;

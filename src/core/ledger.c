@@ -34,6 +34,7 @@ void tg__ledger_free(tg__ledger *ledger) {
     tg__map_free(&ledger->budget_index);
     free(ledger->holds);
     free(ledger->heap);
+    free(ledger->expiring);
     tg__map_free(&ledger->hold_index);
     tg__idem_free(ledger);
     tg__policy_free(ledger);

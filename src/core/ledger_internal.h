@@ -81,6 +81,12 @@ typedef struct {
     tg_class cls;
 } tg__rule;
 
+/* An open hold's expiry and what it frees in one dimension (retry advice, decide.c). */
+typedef struct {
+    int64_t at_ms;
+    int64_t amount;
+} tg__expiring;
+
 struct tg__ledger {
     tg__ledger_options options;
 
@@ -95,8 +101,9 @@ struct tg__ledger {
     int32_t holds_capacity;
     int32_t holds_live;
     int32_t holds_free;
-    tg__map hold_index; /* id -> slot */
-    int32_t *heap;      /* hold slots ordered by expires_at_ms */
+    tg__map hold_index;     /* id -> slot */
+    int32_t *heap;          /* hold slots ordered by expires_at_ms */
+    tg__expiring *expiring; /* holds_capacity scratch rows for retry advice on a refusal */
 
     tg__idem *keys; /* idempotency keys */
     int32_t keys_capacity;

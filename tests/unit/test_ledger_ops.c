@@ -101,6 +101,45 @@ static void test_refusal_retry_after_first_hold_expiry(void **state) {
     fx_close(f);
 }
 
+/* The first hold to expire frees too little: the advice is the expiry that frees
+ * enough, with the holds still open counted in full, and a retry then passes. */
+static void test_refusal_retry_after_enough_holds_expired(void **state) {
+    (void)state;
+    fx *f = fx_open();
+    fx_put(f, "acme", USD(100), TG_NONE, TG_WINDOW_DAY);
+    tg_reserve_request r = fx_reserve_request("acme", USD(10), TG_CLASS_NORMAL);
+    r.ttl_ms = 1 * MINUTE_MS;
+    assert_true(fx_reserve_with(f, &r).granted);
+    r.amount_micros = USD(30);
+    r.ttl_ms = 4 * MINUTE_MS;
+    assert_true(fx_reserve_with(f, &r).granted);
+    r.amount_micros = USD(50);
+    r.ttl_ms = 9 * MINUTE_MS;
+    assert_true(fx_reserve_with(f, &r).granted);
+    /* 90 held; 35 more needs 25 freed: 10 at 1 min is short, 10 + 30 at 4 min is enough. */
+    tg_reserve_result out = fx_reserve(f, "acme", USD(35), TG_CLASS_NORMAL);
+    assert_refusal(out.refusal, TG_REASON_CEILING, "acme", USD(10), 4 * MINUTE_MS);
+    f->now_ms += 1 * MINUTE_MS;
+    assert_false(fx_reserve(f, "acme", USD(35), TG_CLASS_NORMAL).granted);
+    f->now_ms += 3 * MINUTE_MS;
+    assert_true(fx_reserve(f, "acme", USD(35), TG_CLASS_NORMAL).granted);
+    fx_close(f);
+}
+
+/* Holds that would free enough only after the window rolls: the rollover is the advice. */
+static void test_refusal_retry_after_window_before_holds(void **state) {
+    (void)state;
+    fx *f = fx_open();
+    fx_put(f, "hourly", USD(100), TG_NONE, TG_WINDOW_HOUR);
+    tg_reserve_request r = fx_reserve_request("hourly", USD(80), TG_CLASS_NORMAL);
+    r.ttl_ms = 2 * HOUR_MS;
+    assert_true(fx_reserve_with(f, &r).granted);
+    tg_reserve_result out = fx_reserve(f, "hourly", USD(30), TG_CLASS_NORMAL);
+    assert_int_equal(out.refusal.reason, TG_REASON_CEILING);
+    assert_true(out.refusal.retry_after_ms > 0 && out.refusal.retry_after_ms <= HOUR_MS);
+    fx_close(f);
+}
+
 static void test_refusal_retry_after_window_end(void **state) {
     (void)state;
     fx *f = fx_open();
@@ -592,6 +631,8 @@ int main(void) {
         fx_test(test_refusal_frozen_only_a_person_can_help),
         fx_test(test_refusal_max_amount_is_per_class),
         fx_test(test_refusal_retry_after_first_hold_expiry),
+        fx_test(test_refusal_retry_after_enough_holds_expired),
+        fx_test(test_refusal_retry_after_window_before_holds),
         fx_test(test_refusal_retry_after_window_end),
         fx_test(test_refusal_retry_none_when_only_a_person_can_help),
         fx_test(test_refusal_retry_revoked_class_waits_for_the_window),

@@ -382,22 +382,49 @@ static void m_time_work(model *m) {
     }
 }
 
-/* When could a retry succeed, seen from budget b? When the first open hold
- * under b expires, if without the holds `used + asked` fits `level`; else when
- * b's window rolls, if `asked` alone fits; else never without a person. */
-static int64_t m_retry(const model *m, int b, int64_t used, int64_t asked, int64_t level,
-                       bool holds_matter) {
+/* What an open hold frees in the dimension a refusal is about: 'c'alls,
+ * 't'okens or 'm'oney. */
+static int64_t m_frees(const m_hold *h, char dimension) {
+    return dimension == 'c' ? 1 : dimension == 't' ? h->tokens : h->amount;
+}
+
+/* When could a retry succeed, seen from budget b? The documents: if without the
+ * holds `used + asked` fits `level`, at the first time t by which the holds under
+ * b expiring at or before t free enough (the later ones counted in full), unless
+ * b's window rolls first; else when the window rolls, if `asked` alone fits; else
+ * never without a person. Tries every hold's expiry as t (quadratic, on purpose:
+ * not the implementation's sort). */
+static int64_t m_retry(const model *m, int b, char dimension, int64_t used, int64_t asked,
+                       int64_t level, bool holds_matter) {
     int64_t at = TG_NONE;
     if (holds_matter && used + asked <= level) {
+        int64_t held = 0;
         for (int i = 0; i < m->holds_count; i++) {
-            const m_hold *h = &m->holds[i];
-            if (h->open && m_on_path(m, h->leaf, b) && (at < 0 || h->expires < at)) {
-                at = h->expires;
+            if (m->holds[i].open && m_on_path(m, m->holds[i].leaf, b)) {
+                held += m_frees(&m->holds[i], dimension);
+            }
+        }
+        int64_t needed = used + held + asked - level;
+        for (int i = 0; i < m->holds_count; i++) {
+            const m_hold *t = &m->holds[i];
+            if (!t->open || !m_on_path(m, t->leaf, b) || (at >= 0 && t->expires >= at)) {
+                continue;
+            }
+            int64_t freed = 0;
+            for (int j = 0; j < m->holds_count; j++) {
+                const m_hold *h = &m->holds[j];
+                if (h->open && m_on_path(m, h->leaf, b) && h->expires <= t->expires) {
+                    freed += m_frees(h, dimension);
+                }
+            }
+            if (freed >= needed) {
+                at = t->expires;
             }
         }
     }
-    if (at < 0 && asked <= level && m->budgets[b].window_end != INT64_MAX) {
-        at = m->budgets[b].window_end;
+    int64_t window_end = m->budgets[b].window_end;
+    if (asked <= level && window_end != INT64_MAX && (at < 0 || window_end < at)) {
+        at = window_end;
     }
     return at < 0 ? TG_NONE : at - m->now;
 }
@@ -452,12 +479,13 @@ static bool m_walk(const model *m, int leaf, int64_t amount, int64_t tokens, int
         } else if (b->spec.calls_limit >= 0 &&
                    b->calls_used + calls_held + 1 > b->spec.calls_limit) {
             refusal->reason = TG_REASON_CALLS;
-            refusal->retry_after_ms = m_retry(m, i, b->calls_used, 1, b->spec.calls_limit, true);
+            refusal->retry_after_ms =
+                m_retry(m, i, 'c', b->calls_used, 1, b->spec.calls_limit, true);
         } else if (b->spec.tokens_limit >= 0 &&
                    b->tokens_used + tokens_held + tokens > b->spec.tokens_limit) {
             refusal->reason = TG_REASON_TOKENS;
             refusal->retry_after_ms =
-                m_retry(m, i, b->tokens_used, tokens, b->spec.tokens_limit, true);
+                m_retry(m, i, 't', b->tokens_used, tokens, b->spec.tokens_limit, true);
         } else if (b->spec.cost_limit_micros >= 0) {
             int64_t limit = b->spec.cost_limit_micros, ceiling = m_ceiling(b, cls);
             int64_t total = b->spent + held + amount;
@@ -470,7 +498,7 @@ static bool m_walk(const model *m, int leaf, int64_t amount, int64_t tokens, int
                 /* The documents: a retry of this class passes only under its ceiling,
                  * and a revoked class waits for the window whatever the holds do. */
                 refusal->retry_after_ms =
-                    m_retry(m, i, b->spent, amount, ceiling, !b->revoked[cls]);
+                    m_retry(m, i, 'm', b->spent, amount, ceiling, !b->revoked[cls]);
                 int64_t room = m_room(m, leaf, cls, tokens);
                 refusal->max_amount_micros = room < 0 ? 0 : room;
             }
