@@ -179,6 +179,22 @@ async function windowBoundaries(ctx, scenario, horizonMs) {
   return out;
 }
 
+// p50 and p99 of a Prometheus histogram in the daemon's /metrics, as the upper bound
+// (ms) of the bucket that holds them: the latency inside the daemon, without the
+// simulator's own event loop. Counts since the daemon's last start.
+function histogramQuantiles(text, name) {
+  const buckets = [];
+  const re = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm');
+  for (let m = re.exec(text); m; m = re.exec(text)) buckets.push({ le: Number(m[1]), count: Number(m[2]) });
+  const total = buckets.length ? buckets[buckets.length - 1].count : 0;
+  if (!total) return null;
+  const at = (q) => {
+    const b = buckets.find((x) => x.count >= q * total);
+    return b.le === Infinity ? null : b.le * 1000;
+  };
+  return { count: total, p50_ms_at_most: at(0.5), p99_ms_at_most: at(0.99) };
+}
+
 async function runPlan(client, scenario, plan, receiver = null) {
   const roots = scenario.budgets.filter((b) => !b.path.includes('/')).map((b) => b.path);
   const minShrink = Math.round(Number(scenario.retry.shrink_min || '0.01') * 1e6);
@@ -216,9 +232,14 @@ async function runPlan(client, scenario, plan, receiver = null) {
     budgets.push(res.json);
   }
   const integrity = await Promise.all(ctx.integrityChecks);
+  const metrics = await reliable(ctx, 'GET', '/metrics');
+  const daemonLatency = metrics.status === 200 ? {
+    request: histogramQuantiles(metrics.text, 'tollgate_request_seconds'),
+    commit: histogramQuantiles(metrics.text, 'tollgate_store_commit_seconds'),
+  } : null;
   return { started, finished, trace: ctx.trace, events: ctx.events, charges, budgets, integrity, restarts,
-    retried_requests: ctx.retriedRequests, webhooks_missing: webhooksMissing, offset_ms: ctx.offset, boundaries,
+    retried_requests: ctx.retriedRequests, daemon_latency: daemonLatency, webhooks_missing: webhooksMissing, offset_ms: ctx.offset, boundaries,
     webhooks: receiver ? receiver.received.map((w) => ({ ...w, time_ms: w.time_ms - ctx.offset })) : [] };
 }
 
-module.exports = { runPlan, retryAdvice, fetchCharges, nowMs };
+module.exports = { runPlan, retryAdvice, fetchCharges, nowMs, histogramQuantiles };
