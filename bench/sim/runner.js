@@ -185,7 +185,7 @@ async function windowBoundaries(ctx, scenario, horizonMs) {
 function histogramQuantiles(text, name) {
   const buckets = [];
   const re = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm');
-  for (let m = re.exec(text); m; m = re.exec(text)) buckets.push({ le: Number(m[1]), count: Number(m[2]) });
+  for (let m = re.exec(text); m; m = re.exec(text)) buckets.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) });
   const total = buckets.length ? buckets[buckets.length - 1].count : 0;
   if (!total) return null;
   const at = (q) => {

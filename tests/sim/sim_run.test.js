@@ -31,3 +31,20 @@ for (const scenario of ['support', 'data', 'long-day']) {
     assert.ok(!/<script|https?:\/\/(?!www\.w3\.org)/.test(page), 'self-contained: no scripts, no external links');
   });
 }
+
+test('the daemon-side latency reads p50 and p99 off a Prometheus histogram', () => {
+  const { histogramQuantiles } = require('../../bench/sim/runner');
+  const text = [
+    '# TYPE tollgate_request_seconds histogram',
+    'tollgate_request_seconds_bucket{le="0.00005"} 10',
+    'tollgate_request_seconds_bucket{le="0.0001"} 60',
+    'tollgate_request_seconds_bucket{le="0.00025"} 98',
+    'tollgate_request_seconds_bucket{le="0.0005"} 99',
+    'tollgate_request_seconds_bucket{le="+Inf"} 100',
+  ].join('\n');
+  assert.deepEqual(histogramQuantiles(text, 'tollgate_request_seconds'),
+    { count: 100, p50_ms_at_most: 0.1, p99_ms_at_most: 0.5 });
+  const tail = text.replace('le="0.0005"} 99', 'le="0.0005"} 98');
+  assert.equal(histogramQuantiles(tail, 'tollgate_request_seconds').p99_ms_at_most, null, 'p99 in +Inf');
+  assert.equal(histogramQuantiles(text, 'tollgate_store_commit_seconds'), null, 'absent histogram');
+});
