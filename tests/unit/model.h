@@ -19,6 +19,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "assertions.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,30 +36,6 @@
 #define DAY_MS INT64_C(86400000)
 /* 2025-01-01T00:00:00Z (a Wednesday): a UTC midnight and the top of an hour. */
 #define T0_MS INT64_C(1735689600000)
-
-/* ---- assertions that print both sides ------------------------------------------- */
-
-#define assert_i64(actual, expected)                                                               \
-    do {                                                                                           \
-        int64_t actual_ = (int64_t)(actual), expected_ = (int64_t)(expected);                      \
-        if (actual_ != expected_) {                                                                \
-            print_error("%s is %lld, expected %s = %lld\n", #actual, (long long)actual_,           \
-                        #expected, (long long)expected_);                                          \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define assert_status(call, expected)                                                              \
-    do {                                                                                           \
-        tg_status status_ = (call);                                                                \
-        if (status_ != (expected)) {                                                               \
-            print_error("%s returned %s, expected %s\n", #call, tg_status_str(status_),            \
-                        tg_status_str(expected));                                                  \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define assert_ok(call) assert_status((call), TG_OK)
 
 /* ---- the fixture ----------------------------------------------------------------- */
 

@@ -14,52 +14,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "assertions.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "notify/item.h"
 #include "tollgate.h"
-
-#define assert_i64(actual, expected)                                                               \
-    do {                                                                                           \
-        int64_t actual_ = (int64_t)(actual), expected_ = (int64_t)(expected);                      \
-        if (actual_ != expected_) {                                                                \
-            print_error("%s is %lld, expected %s = %lld\n", #actual, (long long)actual_,           \
-                        #expected, (long long)expected_);                                          \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define assert_status(call, expected)                                                              \
-    do {                                                                                           \
-        tg_status status_ = (call);                                                                \
-        if (status_ != (expected)) {                                                               \
-            print_error("%s returned %s, expected %s\n", #call, tg_status_str(status_),            \
-                        tg_status_str(expected));                                                  \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define assert_ok(call) assert_status((call), TG_OK)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (h_ == NULL || strstr(h_, n_) == NULL) {                                                \
-            print_error("%s does not contain \"%s\":\n%s\n", #haystack, n_, h_ ? h_ : "(null)");   \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define assert_lacks(haystack, needle)                                                             \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (h_ != NULL && strstr(h_, n_) != NULL) {                                                \
-            print_error("%s contains \"%s\":\n%s\n", #haystack, n_, h_);                           \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
 
 #define UNITS(x) ((int64_t)(x)*1000000)
 #define NOON_MS INT64_C(1768478400000) /* 2026-01-15T12:00:00Z */

@@ -16,6 +16,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "assertions.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,17 +52,6 @@ static const char *const zones[] = {
 static const tg_window_kind window_kinds[] = {TG_WINDOW_HOUR, TG_WINDOW_DAY, TG_WINDOW_WEEK,
                                               TG_WINDOW_MONTH};
 #define WINDOW_KINDS_COUNT (sizeof window_kinds / sizeof window_kinds[0])
-
-/* Prints both operands as signed 64-bit numbers (cmocka prints them unsigned). */
-#define assert_i64(actual, expected)                                                               \
-    do {                                                                                           \
-        int64_t actual_ = (int64_t)(actual), expected_ = (int64_t)(expected);                      \
-        if (actual_ != expected_) {                                                                \
-            print_error("%s is %lld, expected %s = %lld\n", #actual, (long long)actual_,           \
-                        #expected, (long long)expected_);                                          \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
