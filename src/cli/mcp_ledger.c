@@ -21,6 +21,7 @@
 #include <libfyaml.h>
 
 #include "cli/mcp.h"
+#include "core/text_file.h"
 
 /* Sentences may be cut at TG_ERROR_MESSAGE_SIZE; vsnprintf keeps that from being an error. */
 __attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
@@ -79,9 +80,16 @@ static tg_status load_daemon_text(const char *text, const char *file, tg__config
 }
 
 static tg_status load_daemon_part(const char *file, tg__config *out, tg_error *err) {
+    char *text;
+    size_t size;
+    tg_status read = tg__text_file_read(file, "config", &text, &size, err);
+    if (read != TG_OK) {
+        return read;
+    }
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_file(&parse, file);
+    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
     if (document == NULL) {
+        free(text);
         return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML file '%s'", file);
     }
     struct fy_node *root = fy_document_root(document);
@@ -90,10 +98,11 @@ static tg_status load_daemon_part(const char *file, tg__config *out, tg_error *e
         fy_node_mapping_lookup_by_string(root, "mcp", FY_NT) == NULL) {
         status = tg__config_load(file, out, err);
     } else {
-        char *text = without_mcp(document);
-        status = text != NULL ? load_daemon_text(text, file, out, err)
-                              : fail(err, TG_ERR_NOMEM, "config: out of memory reading '%s'", file);
-        free(text);
+        char *daemon_part = without_mcp(document);
+        status = daemon_part != NULL
+                     ? load_daemon_text(daemon_part, file, out, err)
+                     : fail(err, TG_ERR_NOMEM, "config: out of memory reading '%s'", file);
+        free(daemon_part);
     }
     fy_document_destroy(document);
     return status;

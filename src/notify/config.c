@@ -13,10 +13,10 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
+#include "core/text_file.h"
 #include "notify/config.h"
 
 #define MILLISECONDS_MAX (INT64_C(365) * TG__NOTIFY_DAY_MS) /* any duration in the file */
-#define CONFIG_SIZE_MAX (4 * 1024 * 1024)                   /* the whole YAML file */
 
 void tg__notify_config_defaults(tg__notify_config *config) {
     memset(config, 0, sizeof *config);
@@ -504,27 +504,6 @@ static tg_status finish(struct fy_document *document, tg__notify_config **out, t
     return TG_OK;
 }
 
-/* Reads a whole file of at most CONFIG_SIZE_MAX bytes; from malloc, caller frees. */
-static tg_status read_file(const char *file, char **text_out, size_t *size_out, tg_error *err) {
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        return tg__fail(err, TG_ERR_INVALID, "notify config: cannot read %s", file);
-    }
-    char *text = malloc(CONFIG_SIZE_MAX + 1);
-    size_t size = text ? fread(text, 1, CONFIG_SIZE_MAX + 1, f) : 0;
-    bool failed = text == NULL || ferror(f);
-    fclose(f);
-    if (failed || size > CONFIG_SIZE_MAX) {
-        free(text);
-        return tg__fail(err, TG_ERR_INVALID,
-                        "notify config: cannot read %s (or it is over %d bytes)", file,
-                        CONFIG_SIZE_MAX);
-    }
-    *text_out = text;
-    *size_out = size;
-    return TG_OK;
-}
-
 /* Parses text with a diagnostic object that collects errors instead of printing them. */
 static tg_status build(const char *text, size_t size, const char *source, tg__notify_config **out,
                        tg_error *err) {
@@ -563,7 +542,7 @@ tg_status tg__notify_config_parse(const char *text, size_t size, tg__notify_conf
 tg_status tg__notify_config_load(const char *file, tg__notify_config **out, tg_error *err) {
     char *text = NULL;
     size_t size = 0;
-    tg_status status = read_file(file, &text, &size, err);
+    tg_status status = tg__text_file_read(file, "notify config", &text, &size, err);
     if (status == TG_OK) {
         status = build(text, size, file, out, err); /* the document is destroyed before return */
         free(text);

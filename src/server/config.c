@@ -10,6 +10,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
+#include "core/text_file.h"
 #include "server/server.h"
 
 static tg_status fail(tg_error *err, tg_status status, const char *format, const char *a,
@@ -466,26 +467,12 @@ static tg_status check_limits(const tg__config *config, tg_error *err) {
     return TG_OK;
 }
 
-#define CONFIG_FILE_SIZE_MAX (16 * 1024 * 1024) /* a config file, bytes */
-
 tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
-    /* Read and checked as UTF-8 before libfyaml sees it (tg__utf8_valid_prefix says why). */
-    FILE *f = fopen(file, "rb");
-    char *text = f != NULL ? malloc(CONFIG_FILE_SIZE_MAX + 1) : NULL;
-    size_t size = text != NULL ? fread(text, 1, CONFIG_FILE_SIZE_MAX + 1, f) : 0;
-    if (f != NULL) {
-        fclose(f);
-    }
-    if (text == NULL || size > CONFIG_FILE_SIZE_MAX) {
-        free(text);
-        return tg__fail(err, TG_ERR_INVALID, "config: cannot read '%s' (or it is over %d bytes)",
-                        file, CONFIG_FILE_SIZE_MAX);
-    }
-    size_t valid = tg__utf8_valid_prefix((const unsigned char *)text, size);
-    if (valid < size) {
-        free(text);
-        return tg__fail(err, TG_ERR_INVALID, "config: '%s' is not UTF-8 text (byte %zu)", file,
-                        valid);
+    char *text;
+    size_t size;
+    tg_status read = tg__text_file_read(file, "config", &text, &size, err);
+    if (read != TG_OK) {
+        return read;
     }
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
     struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
