@@ -18,10 +18,27 @@ typedef struct {
     size_t capacity_bytes; /* size of memory */
 } tg__bpe_scratch;
 
-/* Bytes of scratch per byte of piece for pieces over TG__BPE_SMALL_MAX. */
+/* Bytes of scratch per byte of piece for pieces over TG__BPE_SMALL_MAX, plus a fixed
+ * part for the windows that long pieces are merged in. */
 #define TG__BPE_SCRATCH_PER_BYTE 40
+#define TG__BPE_WINDOW_SCRATCH_BYTES (1024 * TG__BPE_SCRATCH_PER_BYTE)
 /* Pieces up to this many bytes merge in a stack buffer with tiktoken's quadratic
- * scan; longer ones with a heap, O(n log n), so no input can make encoding slow. */
+ * scan. Longer ones merge in windows of 32 bytes (bpe.c) that are stitched together
+ * (below), or, if an input keeps the seams from holding, with a heap, O(n log n), so
+ * no input can make encoding slow.
+ *
+ * Why windows may be stitched ("merge" here is the plain merge from single bytes,
+ * without tiktoken's whole-piece shortcut): let A be the merge of bytes L and B that
+ * of bytes R. If the last token a of A and the first token b of B merge to [a, b]
+ * when only their own bytes a ++ b are merged, then the merge of L ++ R is A ++ B.
+ * Merges never cross a boundary between final tokens, so the bytes of a (and of b)
+ * go through the same merges inside L (R) as alone; the first merge across the seam
+ * in L ++ R would be the lowest pair in the span of a ++ b at that moment, and the
+ * merge of a ++ b alone would make it too, so [a, b] would not come out. Conversely
+ * a prefix of A that ends at a token boundary is the merge of its own bytes, which
+ * is what lets a window take back committed tokens when a seam does not hold. The
+ * conformance test, test_tokenizer (windows against the heap) and fuzz_tokenizer
+ * check this on inputs made to break seams. */
 #define TG__BPE_SMALL_MAX 96
 
 /*
@@ -33,5 +50,11 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
                   tg__bpe_scratch *scratch, uint32_t *ids, size_t *count_out);
 
 void tg__bpe_scratch_free(tg__bpe_scratch *scratch);
+
+/* The heap merge alone, for tests that compare the windows against it: merges
+ * p[0..len) (len >= 2) with memory of len * TG__BPE_SCRATCH_PER_BYTE bytes (8-byte
+ * aligned); ids as for tg__bpe. Returns the count. */
+size_t tg__bpe_merge_heap(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *memory, uint32_t *ids);
 
 #endif

@@ -39,8 +39,11 @@ const uint8_t tg__ascii_class[128] = {
     L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, L_LO, 0,    0,    0,    0,    0,
 };
 
-/* End of the run of characters that have any of `kind` bits, from i. */
-static size_t run_of(const uint8_t *s, size_t n, size_t i, unsigned kind) {
+/* End of the run of characters that have any of `kind` bits, from i. The hottest
+ * loop of the tokenizer on prose (every word); aligned to a cache line so unrelated
+ * edits that move it do not swing prose speed (measured: 6% between placements). */
+__attribute__((aligned(64))) static size_t run_of(const uint8_t *s, size_t n, size_t i,
+                                                  unsigned kind) {
     while (i < n) {
         if (s[i] < 0x80) {
             if ((tg__ascii_class[s[i]] & kind) == 0) {
@@ -124,6 +127,16 @@ static size_t whitespace(const uint8_t *s, size_t n, size_t i) {
     size_t after_newline = 0;
     size_t last = i;
     while (end < n) {
+        if (s[end] == ' ') {
+            /* A run of plain spaces (indentation, padding) in one tight loop. */
+            size_t run = end + 1;
+            while (run < n && s[run] == ' ') {
+                run++;
+            }
+            last = run - 1;
+            end = run;
+            continue;
+        }
         tg__char c = tg__char_at(s, n, end);
         if ((c.kind & TG__CLASS_SPACE) == 0) {
             break;
@@ -155,19 +168,22 @@ static size_t digits(const uint8_t *s, size_t n, size_t i) {
     return i;
 }
 
-/* ' '?[^\s\p{L}\p{N}]+[\r\n]* at s[i], or [\r\n/]* at the end with slash set
+/* ' '?[^\s\p{L}\p{N}]+[\r\n]* at the character c, or [\r\n/]* at the end with slash set
  * (o200k). 0 if it does not match. */
-static size_t punctuation(const uint8_t *s, size_t n, size_t i, tg__char c, int slash) {
-    size_t from = i;
+static size_t punctuation(const uint8_t *s, size_t n, tg__char c, int slash) {
+    size_t from;
     if (c.cp == ' ') {
         tg__char d = tg__char_at(s, n, c.next);
         if (!tg__is_other(d.kind)) {
             return 0;
         }
-        from = c.next;
+        from = d.next;
     } else if (!tg__is_other(c.kind)) {
         return 0;
+    } else {
+        from = c.next;
     }
+    /* The first character of the run is known; the scan starts after it. */
     return run_of_newlines(s, n, run_of_other(s, n, from), slash);
 }
 
@@ -193,7 +209,7 @@ size_t tg__split_cl100k(const uint8_t *s, size_t n, size_t i) {
     if (c.kind & TG__CLASS_NUMBER) {
         return digits(s, n, i);
     }
-    size_t end = punctuation(s, n, i, c, 0);
+    size_t end = punctuation(s, n, c, 0);
     if (end != 0) {
         return end;
     }
@@ -244,23 +260,29 @@ size_t tg__split_o200k(const uint8_t *s, size_t n, size_t i) {
     /* The two word alternatives, each first with the optional prefix character
      * taken, then without it (a mark may be both prefix and word character). */
     int prefix = tg__is_prefix(c.kind);
+    /* Both word alternatives need an UPPER or LOWER character where they start: the
+     * test spares punctuation (and random bytes) from decoding each character
+     * four times. */
+    const unsigned word = TG__CLASS_UPPER | TG__CLASS_LOWER;
+    int prefix_word = prefix && c.next < n && (tg__char_at(s, n, c.next).kind & word) != 0;
+    int own_word = (c.kind & word) != 0;
     size_t end;
-    if (prefix && c.next < n && (end = word_lower(s, n, c.next)) != 0) {
+    if (prefix_word && (end = word_lower(s, n, c.next)) != 0) {
         return end;
     }
-    if ((end = word_lower(s, n, i)) != 0) {
+    if (own_word && (end = word_lower(s, n, i)) != 0) {
         return end;
     }
-    if (prefix && c.next < n && (end = word_upper(s, n, c.next)) != 0) {
+    if (prefix_word && (end = word_upper(s, n, c.next)) != 0) {
         return end;
     }
-    if ((end = word_upper(s, n, i)) != 0) {
+    if (own_word && (end = word_upper(s, n, i)) != 0) {
         return end;
     }
     if (c.kind & TG__CLASS_NUMBER) {
         return digits(s, n, i);
     }
-    end = punctuation(s, n, i, c, 1);
+    end = punctuation(s, n, c, 1);
     if (end != 0) {
         return end;
     }

@@ -2,12 +2,15 @@
  * fuzz_tokenizer: arbitrary bytes through both encodings. Checks that
  * decode(encode(x)) == x (with and without special tokens), that counting agrees
  * with encoding, and that every id is one the decoder knows. The first byte picks
- * the encoding so one corpus covers both.
+ * the encoding so one corpus covers both. The bytes are also merged as one long
+ * piece both ways bpe.c can (stitched windows, whole-piece heap), which must agree.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tollgate_tokens.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -37,6 +40,28 @@ static void check(const tg_tokenizer *tokenizer, const char *text, size_t len, u
     free(ids);
 }
 
+/* The window merge of p[0..len) as one piece must equal the heap merge. */
+static void check_windows(const tg_tokenizer *tokenizer, const uint8_t *p, size_t len) {
+    const tg__vocab *vocab = &tokenizer->vocab;
+    if (len <= TG__BPE_SMALL_MAX || tg__vocab_rank(vocab, p, len, p + len) != TG__RANK_NONE) {
+        return; /* short pieces and whole tokens do not take the windows */
+    }
+    uint32_t *windows = malloc(len * sizeof *windows);
+    uint32_t *heap = malloc(len * sizeof *heap);
+    uint32_t *memory = malloc(len * TG__BPE_SCRATCH_PER_BYTE);
+    FUZZ_CHECK(windows != NULL && heap != NULL && memory != NULL);
+    tg__bpe_scratch scratch = {0};
+    size_t count = 0;
+    FUZZ_CHECK(tg__bpe(vocab, p, len, p + len, &scratch, windows, &count) == TG_OK);
+    size_t expected = tg__bpe_merge_heap(vocab, p, len, p + len, memory, heap);
+    FUZZ_CHECK(count == expected);
+    FUZZ_CHECK(memcmp(windows, heap, count * sizeof *heap) == 0);
+    tg__bpe_scratch_free(&scratch);
+    free(memory);
+    free(heap);
+    free(windows);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0 || size > FUZZ_INPUT_SIZE_MAX) {
         return 0;
@@ -49,5 +74,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data + 1;
     check(tokenizer, text, size - 1, 0);
     check(tokenizer, text, size - 1, TG_TOKENS_SPECIAL);
+    check_windows(tokenizer, data + 1, size - 1);
     return 0;
 }

@@ -113,6 +113,16 @@ function generatedCases() {
     cases.push({ name: 'supplementary sweep', text: supplementary.join('') });
     const repeat = (s, n) => s.repeat(n);
     const word = (n, alphabet) => Array.from({ length: n }, () => pick(alphabet)).join('');
+    // Runs of random length (1 to longest) of characters from alphabet: one long piece
+    // whose merges change character often, to test where src/tokenizer/bpe.c stitches
+    // its windows.
+    const runs = (n, alphabet, longest) => {
+        let out = '';
+        while (out.length < n) {
+            out += pick(alphabet).repeat(1 + Math.floor(next() * longest));
+        }
+        return out.slice(0, n);
+    };
     const adversarial = {
         'run of a': repeat('a', 10000),
         'run of spaces then a letter': repeat(' ', 8000) + 'x',
@@ -130,6 +140,12 @@ function generatedCases() {
         'alternating case': repeat('aA', 20000),
         'contractions': repeat("'s'S'ſ'll'LL've're'd'm't ", 3000),
         'mixed white space': repeat('\t \u00a0\u3000\u2028 \n\r', 1000),
+        'two-letter word': word(12000, 'ab'),
+        'word of letter runs': runs(12000, 'abcdefghijklmnopqrstuvwxyz', 40),
+        'punctuation runs': runs(12000, '=-*#/._~', 150),
+        'spaces then letters in runs': runs(6000, 'a ', 200).replace(/ +$/, '') + 'x',
+        'long word of accented letters': word(6000, 'éèàüößçñ'),
+        'run of equals signs': repeat('=', 20000),
     };
     for (const [name, text] of Object.entries(adversarial)) {
         cases.push({ name, text });

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "tollgate_tokens.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer_internal.h"
 
 static tg_tokenizer *cl100k;
 static tg_tokenizer *o200k;
@@ -171,6 +173,78 @@ static void adversarial_runs(void **state) {
     free(text);
 }
 
+/* Long pieces merge in stitched windows (bpe.h); the heap merge is the plain
+ * algorithm. The two must agree on every piece, including inputs made to break the
+ * seams: small alphabets, runs of long tokens (spaces, dashes), runs that change
+ * character, and text that mixes them. Lengths go far past what the conformance
+ * test can ask of the quadratic reference. */
+static void check_windows(const tg_tokenizer *t, const uint8_t *p, size_t len) {
+    uint32_t *windows = malloc(len * sizeof *windows);
+    uint32_t *heap = malloc(len * sizeof *heap);
+    uint32_t *memory = malloc(len * TG__BPE_SCRATCH_PER_BYTE);
+    assert_non_null(windows);
+    assert_non_null(heap);
+    assert_non_null(memory);
+    tg__bpe_scratch scratch = {0};
+    size_t count = 0;
+    size_t counted = 0;
+    assert_int_equal(tg__bpe(&t->vocab, p, len, p + len, &scratch, windows, &count), TG_OK);
+    assert_int_equal(tg__bpe(&t->vocab, p, len, p + len, &scratch, NULL, &counted), TG_OK);
+    size_t expected = tg__bpe_merge_heap(&t->vocab, p, len, p + len, memory, heap);
+    if (tg__vocab_rank(&t->vocab, p, len, p + len) == TG__RANK_NONE) {
+        assert_int_equal(count, expected);
+        assert_memory_equal(windows, heap, count * sizeof *heap);
+    }
+    assert_int_equal(counted, count);
+    tg__bpe_scratch_free(&scratch);
+    free(memory);
+    free(heap);
+    free(windows);
+}
+
+static void windows_match_heap(void **state) {
+    (void)state;
+    static const char *const alphabets[] = {
+        "ab",
+        "abc",
+        "etaoinshrdlu",
+        "abcdefghijklmnopqrstuvwxyz",
+        "a",
+        " ",
+        "=",
+        "-",
+        "-=",
+        "0123456789abcdef",
+        "\xe6\x88\x91\xe7\x9a\x84",
+        "aaaaaaab",
+        "        x",
+        "=====-",
+        "\xef\xbf\xbd",
+        "ab\xc3\xa9",
+    };
+    size_t len_max = 256 * 1024;
+    uint8_t *text = malloc(len_max);
+    assert_non_null(text);
+    uint32_t seed = 2024;
+    for (int round = 0; round < 400; round++) {
+        const char *alphabet = alphabets[round % ARRAY_COUNT(alphabets)];
+        size_t alphabet_len = strlen(alphabet);
+        seed = seed * 1103515245u + 12345u;
+        size_t len = round % 50 == 49 ? len_max : 97 + (seed >> 8) % 6000;
+        size_t stretch = 1 + (seed >> 4) % 300; /* how long a character repeats */
+        size_t at = 0;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            if (round % 3 == 0 || i % stretch == 0) {
+                at = (seed >> 8) % alphabet_len;
+            }
+            text[i] = (uint8_t)alphabet[at];
+        }
+        check_windows(round % 2 ? o200k : cl100k, text, len);
+    }
+    free(text);
+}
+
 static void encodings_for_models(void **state) {
     (void)state;
     tg_encoding e;
@@ -292,6 +366,7 @@ int main(void) {
         cmocka_unit_test(decode_rejects_unknown_ids),
         cmocka_unit_test(invalid_utf8_roundtrips),
         cmocka_unit_test(adversarial_runs),
+        cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(encodings_for_models),
         cmocka_unit_test(image_formulas),
         cmocka_unit_test(inline_images_are_sized),
