@@ -1,17 +1,24 @@
 #!/usr/bin/env node
-// bench/proxy: the latency the proxy adds to a streamed LLM call. The same streamed
-// chat completion (16 output tokens, no artificial delay) is sent straight to the
-// local fake upstream (tests/upstream/fake_llm.js, its own process) and through
-// `tollgate serve` (memory store) at 1, 64 and 512 concurrent streams; p50/p99 of the
-// whole call (request sent to last byte) and of the first byte, and calls per second.
-// Added latency = proxied minus direct at the same percentile. The load generator is
-// one node process; at 512 streams it and the fake upstream are much of the cost.
+// bench/proxy: the latency a gateway adds to an LLM call. The same chat completion
+// (gpt-4o-mini, 16 output tokens, no artificial delay) is sent to the local fake upstream
+// (tests/upstream/fake_llm.js, its own process) directly, through `tollgate serve` (memory
+// store, one budget, one agent key) and through the Portkey AI gateway (npm
+// @portkey-ai/gateway, its node server, forwarding to the same upstream), at 1, 64 and 512
+// concurrent calls, streamed and not. Added latency = through the gateway minus direct, at
+// the same percentile of the whole call (request sent to last byte).
 //
-//   node bench/proxy/run.js [--binary build/tollgate] [--calls N] [--streams 1,64,512]
+// The three targets are measured in interleaved rounds (direct, tollgate, portkey, then
+// again) so that load from other work on the machine falls on all three alike. The load
+// generator is one node process; at 512 calls it and the fake upstream are much of the
+// cost, so the direct figures there are the floor the gateways are compared with.
+//
+//   node bench/proxy/run.js [--binary build/tollgate] [--calls N] [--rounds N]
+//        [--streams 1,64,512] [--modes stream,plain] [--no-portkey]
 'use strict';
 const http = require('node:http');
 const fs = require('node:fs');
 const os = require('node:os');
+const net = require('node:net');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
@@ -22,76 +29,152 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const binary = option('binary', 'build/tollgate');
-const callsPerLevel = Number(option('calls', '4000'));
+const callsPerLevel = Number(option('calls', '3000'));
+const rounds = Number(option('rounds', '3'));
 const levels = option('streams', '1,64,512').split(',').map(Number);
+const modes = option('modes', 'stream,plain').split(',');
 const root = path.join(__dirname, '..', '..');
+const OUTPUT_TOKENS = '16';
+
+const children = []; // killed when the run ends, however it ends
+process.on('exit', () => { for (const child of children) child.kill('SIGTERM'); });
 
 function startChild(command, argv, pattern, env = {}) {
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  children.push(child);
   return new Promise((resolve, reject) => {
     let text = '';
+    let errors = '';
     child.stdout.on('data', (c) => {
       text += c;
-      const m = text.match(pattern);
+      const m = pattern && text.match(pattern);
       if (m) resolve({ child, url: m[1] });
     });
-    child.stderr.on('data', () => {});
-    child.on('exit', (code) => reject(new Error(`${command} exited ${code}`)));
+    child.stderr.on('data', (c) => { if (errors.length < 4096) errors += c; });
+    child.on('exit', (code) => reject(new Error(`${command} exited ${code}: ${errors}`)));
+    if (!pattern) resolve({ child });
   });
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-const BODY = JSON.stringify({
-  model: 'gpt-4o-mini', max_tokens: 64, stream: true,
-  messages: [{ role: 'user', content: 'Say hello in a few words.' }],
-});
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
 
-function once(base, key) {
+async function waitUntilServing(url, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const up = await new Promise((resolve) => {
+      http.get(url, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+// Portkey's node server (build/start-server.js), with the fetch shim it needs to stream on
+// this node (see portkey_fetch_shim.cjs). null when the package is not installed.
+async function startPortkey() {
+  let entry;
+  try {
+    entry = require.resolve('@portkey-ai/gateway/build/start-server.js', { paths: [root] });
+  } catch {
+    return null;
+  }
+  const version = JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')).version;
+  const port = await freePort();
+  const started = await startChild('node', ['-r', path.join(__dirname, 'portkey_fetch_shim.cjs'), entry,
+    `--port=${port}`, '--headless'], null, { NODE_ENV: 'production' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilServing(`${url}/`, 15000);
+  return { ...started, url, version };
+}
+
+function body(stream) {
+  return JSON.stringify({
+    model: 'gpt-4o-mini', max_tokens: 64, stream,
+    messages: [{ role: 'user', content: 'Say hello in a few words.' }],
+  });
+}
+
+// One call; resolves to its latency in µs. A call that did not end as the upstream ends it
+// (status 200, `data: [DONE]` or a JSON body with choices) fails the run rather than count.
+function once(target, payload, stream) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    let first = 0n;
-    const req = http.request(`${base}/v1/chat/completions`, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`,
-        'x-fake-output-tokens': '16', 'content-length': Buffer.byteLength(BODY) },
+    const req = http.request(`${target.url}/v1/chat/completions`, {
+      method: 'POST', agent: target.agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload),
+        'x-fake-output-tokens': OUTPUT_TOKENS, ...target.headers },
     }, (res) => {
-      res.on('data', () => { if (first === 0n) first = process.hrtime.bigint(); });
+      let tail = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { tail = (tail + c).slice(-64); });
       res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
         const end = process.hrtime.bigint();
-        resolve([Number(end - started) / 1000, Number(first - started) / 1000]);
+        const ok = res.statusCode === 200 &&
+          (stream ? tail.includes('data: [DONE]') : tail.trimEnd().endsWith('}'));
+        if (!ok) return reject(new Error(`${target.name}: status ${res.statusCode}, ends ${JSON.stringify(tail)}`));
+        resolve(Number(end - started) / 1000);
       });
     });
     req.on('error', reject);
-    req.end(BODY);
+    req.end(payload);
   });
 }
 
-async function level(base, key, streams, calls) {
-  const totals = [];
-  const firsts = [];
+// `calls` calls from `streams` concurrent callers; latencies appended to `into`.
+async function burst(target, payload, stream, streams, calls, into) {
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(Array.from({ length: streams }, async () => {
     while (next < calls) {
       next++;
-      const [total, first] = await once(base, key);
-      totals.push(total);
-      firsts.push(first);
+      into.push(await once(target, payload, stream));
     }
   }));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const pct = (xs, p) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
-  return { p50: pct(totals, 0.5), p99: pct(totals, 0.99), first50: pct(firsts, 0.5),
-    first99: pct(firsts, 0.99), rate: calls / seconds };
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-// CPU time (user + system) the daemon has used, in µs, from /proc (Linux).
+// CPU time (user + system) a process has used, in µs, from /proc (Linux).
 function cpuUs(pid) {
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 1e6 / 100; // clock ticks of 10 ms
   } catch { return NaN; }
+}
+
+const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const us = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+
+async function measure(targets, stream, streams) {
+  const payload = body(stream);
+  const results = targets.map((t) => ({ target: t, latencies: [], seconds: 0, cpu: 0 }));
+  // Warm-up: every caller opens its keep-alive connection before anything is timed.
+  for (const r of results) await burst(r.target, payload, stream, streams, Math.max(300, 2 * streams), []);
+  const perRound = Math.ceil(callsPerLevel / rounds);
+  for (let round = 0; round < rounds; round++) {
+    for (const r of results) {
+      const cpuBefore = r.target.pid ? cpuUs(r.target.pid) : NaN;
+      r.seconds += await burst(r.target, payload, stream, streams, perRound, r.latencies);
+      r.cpu += r.target.pid ? cpuUs(r.target.pid) - cpuBefore : NaN;
+    }
+  }
+  for (const r of results) {
+    r.latencies.sort((a, b) => a - b);
+    r.p50 = pct(r.latencies, 0.5);
+    r.p99 = pct(r.latencies, 0.99);
+    r.rate = r.latencies.length / r.seconds;
+    r.cpuPerCall = r.cpu / r.latencies.length;
+  }
+  return results;
 }
 
 async function main() {
@@ -105,7 +188,7 @@ port: 0
 store: {kind: memory}
 limits: {connections_max: 4096}
 budgets:
-  - {path: bench, limit: "1000000.00"}
+  - {path: bench, limit: "1000000000.00"}
 keys:
   - {name: bench, role: agent, scope: bench, sha256: ${sha}}
 upstreams:
@@ -113,24 +196,39 @@ upstreams:
 `);
   const daemon = await startChild(binary, ['serve', '--config', path.join(dir, 'tollgate.yaml')],
     /listening on (http:\/\/[0-9.]+:\d+)/, { TOLLGATE_ADMIN_KEY: 'bench-admin' });
-  const us = (x) => `${Math.round(x)}`;
-  console.log(`calls per level: ${callsPerLevel}; ${os.cpus().length} CPUs (${os.cpus()[0].model})`);
-  console.log('| streams | direct p50 / p99 µs | proxied p50 / p99 µs | added p50 / p99 µs | first byte added p50 µs | direct / proxied calls/s | daemon CPU µs/call |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const streams of levels) {
-    await level(fake.url, key, streams, Math.min(200, callsPerLevel)); // warm up both paths
-    await level(daemon.url, key, streams, Math.min(200, callsPerLevel));
-    const direct = await level(fake.url, key, streams, callsPerLevel);
-    const cpuBefore = cpuUs(daemon.child.pid);
-    const proxied = await level(daemon.url, key, streams, callsPerLevel);
-    const cpuPerCall = (cpuUs(daemon.child.pid) - cpuBefore) / callsPerLevel;
-    console.log(`| ${streams} | ${us(direct.p50)} / ${us(direct.p99)} | ${us(proxied.p50)} / ${us(proxied.p99)} | ` +
-      `${us(proxied.p50 - direct.p50)} / ${us(proxied.p99 - direct.p99)} | ${us(proxied.first50 - direct.first50)} | ` +
-      `${Math.round(direct.rate)} / ${Math.round(proxied.rate)} | ${Math.round(cpuPerCall)} |`);
+  const portkey = args.includes('--no-portkey') ? null : await startPortkey();
+  const agent = () => new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const targets = [
+    { name: 'direct', url: fake.url, agent: agent(), headers: { authorization: 'Bearer sk-bench' } },
+    { name: 'tollgate', url: daemon.url, agent: agent(), pid: daemon.child.pid,
+      headers: { authorization: `Bearer ${key}` } },
+  ];
+  if (portkey) {
+    targets.push({ name: 'portkey', url: portkey.url, agent: agent(), pid: portkey.child.pid,
+      headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai',
+        'x-portkey-custom-host': `${fake.url}/v1`, 'x-portkey-forward-headers': 'x-fake-output-tokens' } });
   }
+  console.log(`${callsPerLevel} calls per level and target in ${rounds} interleaved rounds; ` +
+    `${os.cpus().length} CPUs (${os.cpus()[0].model}); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ` +
+    `portkey ${portkey ? portkey.version : 'not run'}`);
+  console.log('| mode | streams | direct p50 / p99 µs | tollgate added p50 / p99 µs | portkey added p50 / p99 µs | ' +
+    'portkey ÷ tollgate added p50 | calls/s direct / tollgate / portkey | CPU µs/call tollgate / portkey |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const mode of modes) {
+    for (const streams of levels) {
+      const [direct, tollgate, pk] = await measure(targets, mode === 'stream', streams);
+      const added = (r) => (r ? `${us(r.p50 - direct.p50)} / ${us(r.p99 - direct.p99)}` : 'n/a');
+      const ratio = pk ? ((pk.p50 - direct.p50) / (tollgate.p50 - direct.p50)).toFixed(0) : 'n/a';
+      console.log(`| ${mode} | ${streams} | ${us(direct.p50)} / ${us(direct.p99)} | ${added(tollgate)} | ${added(pk)} | ` +
+        `${ratio} | ${Math.round(direct.rate)} / ${Math.round(tollgate.rate)} / ${pk ? Math.round(pk.rate) : 'n/a'} | ` +
+        `${us(tollgate.cpuPerCall)} / ${pk ? us(pk.cpuPerCall) : 'n/a'} |`);
+    }
+  }
+  console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (const t of targets) t.agent.destroy();
   daemon.child.kill('SIGTERM');
+  if (portkey) portkey.child.kill('SIGTERM');
   fake.child.kill('SIGTERM');
-  agent.destroy();
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/events.h"
 #include "tollgate.h"
 
 #define RESPONSE_SIZE_MAX (16 * 1024 * 1024) /* largest answer we accept */
@@ -178,8 +179,23 @@ static int status_command(const command *cmd) {
     return TG__EXIT_OK;
 }
 
+static void print_event(json_t *event, void *user) {
+    const command *cmd = user;
+    char *line = json_dumps(event, JSON_COMPACT);
+    if (cmd->json) {
+        printf("%s\n", line);
+    } else {
+        printf("%-6" JSON_INTEGER_FORMAT " %-18s %s %s\n",
+               json_integer_value(json_object_get(event, "id")),
+               json_string_value(json_object_get(event, "kind")),
+               json_string_value(json_object_get(event, "budget")), line);
+    }
+    free(line);
+}
+
 static int events_command(const command *cmd) {
     uint64_t since = option(cmd, "since") ? strtoull(option(cmd, "since"), NULL, 10) : 0;
+    bool stream = cmd->follow; /* after the backlog: the event stream, else polling */
     for (;;) {
         char path[128];
         json_t *answer = NULL;
@@ -190,25 +206,28 @@ static int events_command(const command *cmd) {
         }
         size_t i;
         json_t *event;
-        json_array_foreach(json_object_get(answer, "events"), i, event) {
-            char *line = json_dumps(event, JSON_COMPACT);
-            if (cmd->json) {
-                printf("%s\n", line);
-            } else {
-                printf("%-6" JSON_INTEGER_FORMAT " %-18s %s %s\n",
-                       json_integer_value(json_object_get(event, "id")),
-                       json_string_value(json_object_get(event, "kind")),
-                       json_string_value(json_object_get(event, "budget")), line);
-            }
-            free(line);
+        json_t *events = json_object_get(answer, "events");
+        json_array_foreach(events, i, event) {
+            print_event(event, (void *)cmd);
         }
+        bool caught_up = json_array_size(events) < 1000;
         since = (uint64_t)json_integer_value(json_object_get(answer, "next"));
         json_decref(answer);
         fflush(stdout);
         if (!cmd->follow) {
             return TG__EXIT_OK;
         }
-        sleep(1); /* polling; the SSE stream will replace it */
+        if (stream && caught_up) {
+            int code = tg__cli_events_stream(cmd->url, cmd->key, &since, print_event, (void *)cmd);
+            if (code >= 0) {
+                return code;
+            }
+            stream = false; /* the daemon has no stream (memory store): poll */
+        }
+        if (!caught_up) {
+            continue;
+        }
+        sleep(1);
     }
 }
 

@@ -9,7 +9,13 @@
 
 #include <libfyaml.h>
 
+#include "core/path.h"
+#include "core/text_file.h"
 #include "mcp/config.h"
+
+/* Keys of `mcp:` that only `tollgate serve` reads (src/server/mcp_http_config.c): the
+ * stdio gateway accepts them so that one file can serve both. */
+static const char *const SERVE_KEYS[] = {"servers", "sessions_max", "session_idle_ms", NULL};
 
 __attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
                                                             const char *format, ...) {
@@ -190,13 +196,26 @@ static tg_status read_field(const char *key, struct fy_node *value, tg__mcp_conf
                 key);
 }
 
-static tg_status read_section(struct fy_node *section, tg__mcp_config *config, tg_error *err) {
+static bool listed(const char *key, const char *const *keys) {
+    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
+        if (strcmp(key, keys[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static tg_status read_section(struct fy_node *section, tg__mcp_config *config,
+                              const char *const *skip, tg_error *err) {
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(section, &iter)) != NULL) {
         const char *key = scalar(fy_node_pair_key(pair));
         if (key == NULL) {
             return fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
+        }
+        if (listed(key, skip)) {
+            continue;
         }
         tg_status status = read_field(key, fy_node_pair_value(pair), config, err);
         if (status != TG_OK) {
@@ -207,6 +226,11 @@ static tg_status read_section(struct fy_node *section, tg__mcp_config *config, t
 }
 
 tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, tg_error *err) {
+    return tg__mcp_config_read_except(section, SERVE_KEYS, config, err);
+}
+
+tg_status tg__mcp_config_read_except(struct fy_node *section, const char *const *skip,
+                                     tg__mcp_config *config, tg_error *err) {
     if (section == NULL || !fy_node_is_mapping(section)) {
         return fail(err, TG_ERR_INVALID, "config: mcp must be a mapping");
     }
@@ -216,7 +240,7 @@ tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, t
         return fail(err, TG_ERR_NOMEM, "config: out of memory");
     }
     *work = *config;
-    tg_status status = read_section(section, work, err);
+    tg_status status = read_section(section, work, skip, err);
     if (status == TG_OK) {
         *config = *work;
     }
@@ -245,11 +269,26 @@ static tg_status read_document(struct fy_document *document, const char *name,
 
 tg_status tg__mcp_config_parse(const char *yaml, size_t size, tg__mcp_config *config,
                                tg_error *err) {
+    /* libfyaml 0.7.12 loops forever on some non-UTF-8 input: it never sees any. */
+    size_t valid = tg__utf8_valid_prefix((const unsigned char *)yaml, size);
+    if (valid < size) {
+        return fail(err, TG_ERR_INVALID, "config: the YAML text is not UTF-8 (byte %zu)", valid);
+    }
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
     return read_document(fy_document_build_from_string(&parse, yaml, size), "(text)", config, err);
 }
 
 tg_status tg__mcp_config_load(const char *file, tg__mcp_config *config, tg_error *err) {
+    char *text;
+    size_t size;
+    tg_status status = tg__text_file_read(file, "config", &text, &size, err);
+    if (status != TG_OK) {
+        return status;
+    }
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    return read_document(fy_document_build_from_file(&parse, file), file, config, err);
+    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
+    if (document == NULL) {
+        free(text); /* libfyaml takes the text only when it builds the document */
+    }
+    return read_document(document, file, config, err);
 }

@@ -35,8 +35,14 @@ typedef struct {
 /* Fills *config with the defaults: no rules, 60 s timeout, no cap, 4 MiB, tollgate-mcp.db. */
 void tg__mcp_config_defaults(tg__mcp_config *config);
 
-/* Reads the value of an `mcp:` key (a mapping) over what *config holds. */
+/* Reads the value of an `mcp:` key (a mapping) over what *config holds. The keys only
+ * `tollgate serve` reads (servers, sessions_max, session_idle_ms) are skipped. */
 tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, tg_error *err);
+
+/* The same, skipping the keys listed in `skip` (NULL-terminated) instead: the daemon reads
+ * one entry of `mcp.servers` with it, its own keys (name, command, budget) skipped. */
+tg_status tg__mcp_config_read_except(struct fy_node *section, const char *const *skip,
+                                     tg__mcp_config *config, tg_error *err);
 
 /*
  * Reads the `mcp:` section of a whole YAML document in memory (tests, fuzzing)

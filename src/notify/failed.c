@@ -15,7 +15,9 @@
 static const char list_sql[] =
     "SELECT d.sink, d.event_id, e.kind, e.budget, e.time_ms, d.failed_at_ms, d.attempts,"
     " d.last_error FROM notify_dead d LEFT JOIN events e ON e.id = d.event_id"
-    " WHERE d.event_id > ?1 ORDER BY d.event_id, d.sink LIMIT ?2";
+    " WHERE d.event_id > ?1 AND (?3 = '' OR e.budget = ?3"
+    " OR substr(e.budget, 1, length(?3) + 1) = ?3 || '/')"
+    " ORDER BY d.event_id, d.sink LIMIT ?2";
 
 static json_t *text_or_null(sqlite3_stmt *s, int column) {
     const char *text = (const char *)sqlite3_column_text(s, column);
@@ -41,6 +43,12 @@ static bool no_table(sqlite3 *db) {
 
 tg_status tg__notify_failed_json(const char *store_path, uint64_t after_id, int64_t limit,
                                  char **json_out, tg_error *err) {
+    return tg__notify_failed_json_scoped(store_path, "", after_id, limit, json_out, err);
+}
+
+tg_status tg__notify_failed_json_scoped(const char *store_path, const char *scope,
+                                        uint64_t after_id, int64_t limit, char **json_out,
+                                        tg_error *err) {
     if (limit < 1 || limit > 1000) {
         return tg__fail(err, TG_ERR_INVALID, "limit must be between 1 and 1000");
     }
@@ -63,6 +71,7 @@ tg_status tg__notify_failed_json(const char *store_path, uint64_t after_id, int6
     } else {
         sqlite3_bind_int64(s, 1, (sqlite3_int64)after_id);
         sqlite3_bind_int64(s, 2, limit);
+        sqlite3_bind_text(s, 3, scope, -1, SQLITE_STATIC);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             json_array_append_new(list, row_json(s));

@@ -42,6 +42,27 @@ typedef struct tg__notifier tg__notifier;
 tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
                                 const char *store_path, tg__notifier **out, tg_error *err);
 
+/* The `notify:` section of `config_file`, checked against the store kind as
+ * tg__notify_start_file does, without starting anything. *out from malloc:
+ * tg__notify_config_free, or pass it to tg__notify_start / tg__notify_restart. */
+tg_status tg__notify_config_load_for(const char *config_file, const char *store_kind,
+                                     tg__notify_config **out, tg_error *err);
+
+/*
+ * SIGHUP: runs the sinks of `config` (taken, freed on every path) instead of those
+ * of *notifier (which may be NULL: no sinks yet). An identical config changes
+ * nothing. Otherwise the old sender stops without a drain (messages in flight are
+ * sent again by the new one, with the same ids) and a new one starts from the
+ * delivery state on disk; a sink that is new starts at backfill_ms, a removed one
+ * keeps its rows. If the new sinks cannot start (e.g. a JSON-lines file cannot be
+ * opened), the previous ones start again and the error is returned; if even they
+ * cannot, *notifier is NULL and the error says notifications are off. Call from
+ * the thread that started the notifier (the daemon's loop), which blocks only while
+ * the old sender thread saves its progress and exits.
+ */
+tg_status tg__notify_restart(tg__notifier **notifier, tg__notify_config *config,
+                             const char *store_path, tg_error *err);
+
 /* The same with a config already read; takes `config` (freed by the notifier, or on failure). */
 tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg__notifier **out,
                            tg_error *err);
@@ -78,5 +99,11 @@ char *tg__notify_status_json(tg__notifier *notifier);
  */
 tg_status tg__notify_failed_json(const char *store_path, uint64_t after_id, int64_t limit,
                                  char **json_out, tg_error *err);
+/* The same, only events of budget `scope` and its subtree ("" = every budget): what an
+ * agent key scoped to `scope` may see. A dead letter whose event row is gone is left out
+ * unless scope is "". */
+tg_status tg__notify_failed_json_scoped(const char *store_path, const char *scope,
+                                        uint64_t after_id, int64_t limit, char **json_out,
+                                        tg_error *err);
 
 #endif

@@ -469,8 +469,8 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     return TG_OK;
 }
 
-tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
-                                const char *store_path, tg__notifier **out, tg_error *err) {
+tg_status tg__notify_config_load_for(const char *config_file, const char *store_kind,
+                                     tg__notify_config **out, tg_error *err) {
     tg__notify_config *config = NULL;
     tg_status status = tg__notify_config_load(config_file, &config, err);
     if (status != TG_OK) {
@@ -481,7 +481,56 @@ tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
         return tg__fail(err, TG_ERR_UNSUPPORTED,
                         "notify: sinks need the sqlite store (its events table is the outbox)");
     }
-    return tg__notify_start(config, store_path, out, err);
+    *out = config;
+    return TG_OK;
+}
+
+tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
+                                const char *store_path, tg__notifier **out, tg_error *err) {
+    tg__notify_config *config = NULL;
+    tg_status status = tg__notify_config_load_for(config_file, store_kind, &config, err);
+    return status == TG_OK ? tg__notify_start(config, store_path, out, err) : status;
+}
+
+tg_status tg__notify_restart(tg__notifier **notifier, tg__notify_config *config,
+                             const char *store_path, tg_error *err) {
+    tg__notifier *old = *notifier;
+    /* The config is plain data (no pointers) from zeroed memory: equal bytes, same sinks. */
+    if (old == NULL ? config->sinks_count == 0 : memcmp(old->config, config, sizeof *config) == 0) {
+        tg__notify_config_free(config);
+        return TG_OK;
+    }
+    tg__notify_config *previous = NULL;
+    if (old != NULL) {
+        previous = malloc(sizeof *previous);
+        if (previous == NULL) {
+            tg__notify_config_free(config);
+            return tg__fail(err, TG_ERR_NOMEM, "notify: out of memory; the sinks are unchanged");
+        }
+        memcpy(previous, old->config, sizeof *previous);
+    }
+    /* One sender at a time owns the delivery state on disk, so the old one stops first.
+     * No drain: the loop thread must not wait on a slow receiver, and what was in flight
+     * is sent again by the new sender, with the same ids (receivers de-duplicate). */
+    tg__notify_stop(old, 0);
+    *notifier = NULL;
+    tg_status status = tg__notify_start(config, store_path, notifier, err);
+    if (status != TG_OK && previous != NULL) {
+        tg_error again = {0};
+        if (tg__notify_start(previous, store_path, notifier, &again) != TG_OK) {
+            char first[sizeof again.message];
+            snprintf(first, sizeof first, "%s",
+                     err ? err->message : "notify: the new sinks cannot start");
+            *notifier = NULL;
+            return tg__fail(err, status,
+                            "%s; and the previous sinks could not start again (%s): "
+                            "notifications are off until a reload succeeds",
+                            first, again.message);
+        }
+        return status; /* the previous sinks run again */
+    }
+    tg__notify_config_free(previous);
+    return status;
 }
 
 void tg__notify_wake(tg__notifier *notifier) {

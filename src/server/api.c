@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "notify/notify.h"
 #include "server/api.h"
 
 /* ---- Routing ------------------------------------------------------------------ */
@@ -148,6 +149,33 @@ static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const
     return tg__api_list_events(daemon, caller, (uint64_t)since, (uint64_t)limit);
 }
 
+/* GET /v1/notify/failed?after=ID&limit=N: the dead-letter list (src/notify/failed.c). */
+static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const char *query) {
+    int64_t after = 0, limit = 100;
+    if (!query_number(query, "after", INT64_MAX, &after)) {
+        return bad_query("'after' is an event id (a whole number)");
+    }
+    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
+        return bad_query("'limit' is 1..1000");
+    }
+    if (strcmp(daemon->config->store, "sqlite") != 0) {
+        return tg__api_error(501, "unsupported",
+                             "the memory store has no outbox, so no dead letters");
+    }
+    char *text = NULL;
+    tg_error err = {0};
+    /* An agent key sees the dead letters of its subtree only, as with GET /v1/events. */
+    const char *scope = caller->role == TG__ROLE_ADMIN ? "" : caller->scope;
+    if (tg__notify_failed_json_scoped(daemon->config->store_path, scope, (uint64_t)after, limit,
+                                      &text, &err) != TG_OK) {
+        return tg__api_error(503, "store_unavailable", err.message);
+    }
+    json_t *body = json_loads(text, 0, NULL);
+    free(text);
+    return body ? tg__api_ok(body)
+                : tg__api_error(503, "full", "out of memory listing failed deliveries");
+}
+
 static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
                        const char *query, json_t *body, int64_t now_ms);
 
@@ -241,8 +269,12 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
     if (strcmp(path, "/v1/events") == 0 && get) {
         return list_events(daemon, caller, query);
     }
-    static const char *const known[] = {"/v1/holds", "/v1/charges", "/v1/batch", "/v1/budgets",
-                                        "/v1/events"};
+    if (strcmp(path, "/v1/notify/failed") == 0 && get) {
+        return list_failed(daemon, caller, query);
+    }
+    static const char *const known[] = {"/v1/holds",        "/v1/charges", "/v1/batch",
+                                        "/v1/budgets",      "/v1/events",  "/v1/notify/failed",
+                                        "/v1/events/stream"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(path, known[i]) == 0) {
             return tg__api_error(405, "method_not_allowed",
@@ -293,4 +325,12 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
     json_decref(json);
     json_decref(empty);
     return reply;
+}
+
+bool tg__api_authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out) {
+    return authenticate(daemon, authorization, out);
+}
+
+bool tg__api_query_text(const char *query, const char *name, char *out, size_t size) {
+    return query_text(query, name, out, size);
 }

@@ -49,4 +49,20 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, con
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,
                               uint64_t limit);
 
+/* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
+json_t *tg__event_json(const tg_event *event);
+struct sqlite3;
+/* Up to `limit` events with id > after_id from the events table, oldest first, into out.
+ * False when the read failed (*count_out then says how many were read before). */
+bool tg__events_read(struct sqlite3 *db, uint64_t after_id, int limit, tg_event *out,
+                     int *count_out);
+/* The highest event id in the table (0 when empty). False when the read failed. */
+bool tg__events_last_id(struct sqlite3 *db, uint64_t *out);
+
+/* Authenticates an `Authorization` header value (NULL: none). False: 401. */
+bool tg__api_authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out);
+/* Reads `name=` from a URL query, %-decoded, into out ("" when absent). False when the
+ * value is malformed or does not fit. */
+bool tg__api_query_text(const char *query, const char *name, char *out, size_t size);
+
 #endif

@@ -24,7 +24,7 @@ void tg__daemon_on_event(void *user, const tg_event *event) {
     daemon->events_total++;
 }
 
-static json_t *event_json(const tg_event *e) {
+json_t *tg__event_json(const tg_event *e) {
     return json_pack(
         "{s:I,s:s,s:I,s:s,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s}", "id", (json_int_t)e->id,
         "kind", tg_event_kind_str(e->kind), "time_ms", (json_int_t)e->time_ms, "budget", e->budget,
@@ -49,7 +49,7 @@ static tg__reply from_ring(tg__daemon *daemon, const tg__caller *caller, uint64_
             continue;
         }
         next = event->id;
-        json_array_append_new(list, event_json(event));
+        json_array_append_new(list, tg__event_json(event));
     }
     return tg__api_ok(json_pack("{s:o,s:I}", "events", list, "next", (json_int_t)next));
 }
@@ -129,7 +129,7 @@ static tg__reply from_table(tg__daemon *daemon, sqlite3 *db, const tg__caller *c
         tg_event event;
         event_from_row(s, &event);
         next = event.id;
-        json_array_append_new(list, event_json(&event));
+        json_array_append_new(list, tg__event_json(&event));
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
@@ -137,6 +137,44 @@ static tg__reply from_table(tg__daemon *daemon, sqlite3 *db, const tg__caller *c
         return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
     }
     return tg__api_ok(json_pack("{s:o,s:I}", "events", list, "next", (json_int_t)next));
+}
+
+static const char events_after_sql[] =
+    "SELECT id, kind, time_ms, budget, class, reason, hold_id, amount_micros, held_micros, "
+    "spent_micros, limit_micros, threshold_micros, count, tool, detail FROM events "
+    "WHERE id > ?1 ORDER BY id LIMIT ?2";
+
+bool tg__events_read(sqlite3 *db, uint64_t after_id, int limit, tg_event *out, int *count_out) {
+    sqlite3_stmt *s = NULL;
+    *count_out = 0;
+    if (sqlite3_prepare_v2(db, events_after_sql, -1, &s, NULL) != SQLITE_OK) {
+        return false;
+    }
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)after_id);
+    sqlite3_bind_int64(s, 2, limit);
+    int rc = SQLITE_DONE;
+    int count = 0;
+    while (count < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        event_from_row(s, &out[count++]);
+    }
+    bool ok = count == limit || rc == SQLITE_DONE;
+    sqlite3_finalize(s);
+    *count_out = count;
+    return ok;
+}
+
+bool tg__events_last_id(sqlite3 *db, uint64_t *out) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM events", -1, &s, NULL) !=
+        SQLITE_OK) {
+        return false;
+    }
+    bool ok = sqlite3_step(s) == SQLITE_ROW;
+    if (ok) {
+        *out = (uint64_t)sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return ok;
 }
 
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,

@@ -39,6 +39,9 @@ void tg__config_defaults(tg__config *config) {
     config->body_size_max_bytes = 1048576;
     config->request_timeout_s = 10;
     config->connections_max = 4096;
+    config->event_streams_max = 64;
+    config->event_stream_buffer_max_bytes = 1 << 20;
+    config->event_stream_keepalive_ms = 15000;
     config->default_class = TG_CLASS_NORMAL;
 }
 
@@ -280,6 +283,9 @@ static tg_status read_section_ints(struct fy_node *node, tg__config *config, tg_
         {"body_size_max_bytes", &config->body_size_max_bytes},
         {"request_timeout_s", &config->request_timeout_s},
         {"connections_max", &config->connections_max},
+        {"event_streams_max", &config->event_streams_max},
+        {"event_stream_buffer_max_bytes", &config->event_stream_buffer_max_bytes},
+        {"event_stream_keepalive_ms", &config->event_stream_keepalive_ms},
         {"sync_interval_ms", &config->sync_interval_ms},
     };
     void *iter = NULL;
@@ -433,6 +439,8 @@ static tg_status read_root(struct fy_node *root, tg__config *config, tg_error *e
             /* Read and checked by src/notify (tg__notify_start_file in serve.c). */
         } else if (strcmp(key, "proxy") == 0 || strcmp(key, "upstreams") == 0) {
             /* Read and checked by the proxy (proxy_config.c, from serve.c). */
+        } else if (strcmp(key, "mcp") == 0) {
+            /* Read and checked by MCP over HTTP (mcp_http_config.c, from serve.c). */
         } else {
             status =
                 fail(err, TG_ERR_INVALID, "config: unknown or malformed section '%s'%s", key, "");
@@ -454,6 +462,10 @@ static tg_status check_limits(const tg__config *config, tg_error *err) {
         {"header_size_max_bytes", config->header_size_max_bytes, 1024, 1 << 20},
         {"body_size_max_bytes", config->body_size_max_bytes, 1024, 1 << 30},
         {"request_timeout_s", config->request_timeout_s, 1, 3600},
+        {"event_streams_max", config->event_streams_max, 1, 100000},
+        {"event_stream_buffer_max_bytes", config->event_stream_buffer_max_bytes, 64 * 1024,
+         1 << 30},
+        {"event_stream_keepalive_ms", config->event_stream_keepalive_ms, 100, 3600 * 1000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         if (ranges[i].value < ranges[i].min || ranges[i].value > ranges[i].max) {

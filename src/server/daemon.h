@@ -47,6 +47,8 @@ typedef struct {
     const struct tg__conns *conns;    /* open connections, for /metrics */
     struct tg__notifier *notifier;    /* src/notify's sender (owned by serve.c), or NULL */
     struct tg__proxy *proxy;          /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
+    struct tg__mcp_http *mcp;         /* MCP over HTTP (owned by serve.c), or NULL: mcp_http.h */
+    struct tg__streams *streams;      /* GET /v1/events/stream (owned by serve.c), or NULL */
     tg_event events[TG__EVENTS_KEPT]; /* memory store: ring of the latest events */
     uint64_t events_total;            /* events seen since start */
 } tg__daemon;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -30,7 +31,9 @@
 
 #include "notify/notify.h"
 #include "server/connections.h"
+#include "server/events_stream.h"
 #include "server/http.h"
+#include "server/mcp_http.h"
 #include "server/proxy.h"
 #include "server/writer.h"
 
@@ -173,6 +176,7 @@ static void on_written(void *user, tg_group_commit *commit, tg_status status, co
     tg_engine_commit_done(h->daemon->engine, commit, status);
     if (status == TG_OK) {
         tg__notify_wake(h->daemon->notifier);
+        tg__streams_wake(h->daemon->streams); /* SSE clients see only durable events */
     }
     tg__metrics *metrics = &h->daemon->metrics;
     metrics->commits++;
@@ -277,6 +281,14 @@ static void on_request(struct evhttp_request *request, void *user) {
         h->daemon->metrics.requests++; /* answered by the proxy when its call ends */
         return;
     }
+    if (tg__mcp_http_handle(h->daemon->mcp, request)) {
+        h->daemon->metrics.requests++; /* /mcp/{name}: answered when the MCP server answers */
+        return;
+    }
+    if (tg__streams_handle(h->daemon->streams, request)) {
+        h->daemon->metrics.requests++; /* an error, or a stream kept in events_stream.c */
+        return;
+    }
     tg__reply reply = decide(h, request);
     h->daemon->metrics.requests++;
     if (reply.status != 200 && reply.status != 402) {
@@ -325,6 +337,10 @@ static bool bind_listener(tg__http *h, const tg__config *config, int port) {
         fprintf(stderr, "tollgate: cannot listen on %s:%d\n", config->address, port);
         return false;
     }
+    /* libevent listens with a backlog of 128: a burst of new connections beyond it (512
+     * agents starting at once) loses SYNs and waits a one-second retransmit. Calling
+     * listen again raises the backlog to the system's maximum (net.core.somaxconn). */
+    listen(evhttp_bound_socket_get_fd(socket), SOMAXCONN);
     if (!tg__conns_listen(h->conns, socket)) {
         fprintf(stderr, "tollgate: cannot start the overflow listener\n");
         return false;

@@ -11,6 +11,7 @@
 
 #include "server/connections.h"
 #include "server/daemon.h"
+#include "server/events_stream.h"
 
 #define METRICS_SIZE_MAX (8 * 1024 * 1024) /* text for about 20k budgets */
 
@@ -160,6 +161,12 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
            "connections answered 503 past limits.connections_max");
     append(&out, "tollgate_connections_refused_total %" PRIu64 "\n",
            m->connections_refused + (daemon->conns ? tg__conns_refused(daemon->conns) : 0));
+    metric(&out, "tollgate_event_streams_open", "gauge", "GET /v1/events/stream clients");
+    append(&out, "tollgate_event_streams_open %" PRId64 "\n", tg__streams_count(daemon->streams));
+    metric(&out, "tollgate_event_streams_cut_total", "counter",
+           "event streams cut because their client stopped reading");
+    append(&out, "tollgate_event_streams_cut_total %" PRIu64 "\n",
+           tg__streams_cut_total(daemon->streams));
     budgets(&out, daemon, now_ms);
     return out.text;
 }

@@ -196,6 +196,26 @@ static void default_prices_file(char *out, size_t size) {
     memcpy(out + length_used, "prices.json", sizeof "prices.json");
 }
 
+/* Opens the price table named by `config` and applies its overrides: a table ready to
+ * use, or an error and nothing (so a reload can keep the old table whole). */
+static tg_status prices_load(tg__proxy_config *config, tg__price_table **out, tg_error *err) {
+    if (config->prices_file[0] == '\0') {
+        default_prices_file(config->prices_file, sizeof config->prices_file);
+    }
+    tg__price_table *table = NULL;
+    tg_status status = tg__prices_open(config->prices_file, &table, err);
+    for (int64_t i = 0; status == TG_OK && i < config->overrides_count; i++) {
+        const tg__model_price *price = &config->overrides[i];
+        status = tg__prices_override(table, price->provider, price->model, price, err);
+    }
+    if (status != TG_OK) {
+        tg__prices_close(table);
+        return status;
+    }
+    *out = table;
+    return TG_OK;
+}
+
 tg_status tg__proxy_start_file(const char *config_file, struct event_base *base, tg__daemon *daemon,
                                tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
                                tg_error *err) {
@@ -203,24 +223,26 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     tg__proxy_config config;
     bool found = false;
     tg_status status = tg__proxy_config_load(config_file, &config, &found, err);
-    if (status != TG_OK || !found) {
+    if (status != TG_OK) {
         return status;
     }
-    if (config.prices_file[0] == '\0') {
-        default_prices_file(config.prices_file, sizeof config.prices_file);
+    if (!found) {
+        tg__proxy_config_free(&config);
+        return TG_OK;
     }
     tg__proxy *proxy = calloc(1, sizeof *proxy);
     if (proxy == NULL) {
+        tg__proxy_config_free(&config);
         return TG_ERR_NOMEM;
     }
     proxy->base = base;
     proxy->daemon = daemon;
-    proxy->config = config;
     proxy->flush = flush;
     proxy->flush_user = flush_user;
-    status = tg__prices_open(config.prices_file, &proxy->prices, err);
+    status = prices_load(&config, &proxy->prices, err);
+    proxy->config = config; /* owned by the proxy from here: freed by tg__proxy_free */
     if (status != TG_OK) {
-        free(proxy);
+        tg__proxy_free(proxy);
         return status;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -237,9 +259,41 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     curl_multi_setopt(proxy->multi, CURLMOPT_TIMERDATA, proxy);
     struct timeval interval = {0, TG__PROXY_SWEEP_INTERVAL_MS * 1000};
     event_add(proxy->sweep, &interval);
-    fprintf(stderr, "tollgate: proxy: %lld models priced (%s)\n",
-            (long long)tg__prices_models_count(proxy->prices), tg__prices_source(proxy->prices));
+    fprintf(stderr, "tollgate: proxy: %lld models priced (%s), %lld price overrides\n",
+            (long long)tg__prices_models_count(proxy->prices), tg__prices_source(proxy->prices),
+            (long long)proxy->config.overrides_count);
     *out = proxy;
+    return TG_OK;
+}
+
+tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *err) {
+    if (proxy == NULL) {
+        return TG_OK;
+    }
+    tg__proxy_config fresh;
+    bool found = false;
+    tg_status status = tg__proxy_config_load(config_file, &fresh, &found, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__price_table *table = NULL;
+    status = prices_load(&fresh, &table, err);
+    if (status != TG_OK) {
+        tg__proxy_config_free(&fresh);
+        return status;
+    }
+    /* Calls in flight copied their prices at admission: closing the old table is safe. */
+    tg__prices_close(proxy->prices);
+    proxy->prices = table;
+    /* Upstreams are kept: a call in flight may be on one, and a removed section cannot
+     * stop the routes that are being served. The other settings apply to new calls. */
+    fresh.openai = proxy->config.openai;
+    fresh.anthropic = proxy->config.anthropic;
+    tg__proxy_config_free(&proxy->config);
+    proxy->config = fresh;
+    fprintf(stderr, "tollgate: proxy: reloaded %lld models priced (%s), %lld price overrides\n",
+            (long long)tg__prices_models_count(table), tg__prices_source(table),
+            (long long)fresh.overrides_count);
     return TG_OK;
 }
 
@@ -293,5 +347,6 @@ void tg__proxy_free(tg__proxy *proxy) {
         event_free(proxy->sweep);
     }
     tg__prices_close(proxy->prices);
+    tg__proxy_config_free(&proxy->config);
     free(proxy);
 }

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "proxy/cost.h"
 #include "proxy/plan.h"
 #include "server/daemon.h"
 
@@ -46,6 +47,9 @@ typedef struct {
     int64_t min_output_tokens;           /* lower: the smallest cap worth calling */
     char switch_model[TG_NAME_SIZE_MAX]; /* switch: the cheaper model */
     int64_t retry_automatic_ms_max;      /* SDKs retry a refusal on their own below this */
+    tg__model_price *overrides;          /* proxy.price_overrides (provider, model, rates);
+                                            from malloc, freed by tg__proxy_config_free */
+    int64_t overrides_count;             /* entries in overrides */
 } tg__proxy_config;
 
 typedef struct tg__proxy tg__proxy;
@@ -62,9 +66,24 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
                                tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
                                tg_error *err);
 
-/* Reads the sections into *config (defaults first). *found says whether upstreams: exists. */
+/* Reads the sections into *config (defaults first). *found says whether upstreams: exists.
+ * On success the caller frees *config with tg__proxy_config_free; on failure nothing is
+ * left to free. */
 tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
                                 tg_error *err);
+
+/* Frees what tg__proxy_config_load allocated (the overrides). NULL is a no-op. */
+void tg__proxy_config_free(tg__proxy_config *config);
+
+/*
+ * SIGHUP: re-reads the config file's `proxy:` section and the price table file, and
+ * applies the config's price overrides to the fresh table. All or nothing: on any error
+ * (a bad section, a missing or broken price file) the old table, overrides and settings
+ * stay and err says why. Calls in flight keep the prices they were held with (each call
+ * copied its model's prices at admission). Upstreams and limits take a restart.
+ * NULL proxy: TG_OK (the routes are not served).
+ */
+tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *err);
 
 /* Takes the request when it is on a proxy route (true); false leaves it to the API.
  * NULL proxy: always false. */

@@ -14,6 +14,12 @@
  *     min_output_tokens: 16
  *     switch_model: gpt-4o-mini
  *     retry_automatic_ms_max: 2000
+ *     price_overrides:               # replace or add a model's prices (docs/proxy.md)
+ *       - {provider: openai, model: gpt-4o-mini, input_mtok: 150000, output_mtok: 600000}
+ *
+ * Prices here are integers in the price table's own units (micros per million tokens,
+ * `*_mtok`; micros per thousand requests, `*_kcount`), so an override reads like the
+ * table it overrides and no amount passes through floating point.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,8 @@
 
 #include <libfyaml.h>
 
+#include "core/text_file.h"
+#include "proxy/prices.h"
 #include "server/proxy.h"
 
 static tg_status fail(tg_error *err, const char *what, const char *detail) {
@@ -127,6 +135,95 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
     return TG_OK;
 }
 
+/* One entry of proxy.price_overrides into *price (provider and model in its names). */
+static tg_status read_override(struct fy_node *node, tg__model_price *price, tg_error *err) {
+    if (!fy_node_is_mapping(node)) {
+        return fail(err, "proxy.price_overrides:", "each entry must be a mapping");
+    }
+    tg__model_price_init(price);
+    price->overridden = true;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        struct fy_node *value = fy_node_pair_value(pair);
+        tg_status status = TG_OK;
+        tg__unit unit;
+        int64_t number = 0;
+        if (key == NULL) {
+            status = fail(err, "proxy.price_overrides:", "keys must be text");
+        } else if (strcmp(key, "provider") == 0) {
+            status = read_text(value, price->provider, sizeof price->provider, key, err);
+        } else if (strcmp(key, "model") == 0) {
+            status = read_text(value, price->model, sizeof price->model, key, err);
+        } else if (strcmp(key, "context_window") == 0) {
+            status = read_count(value, &price->context_window_tokens, key, err);
+        } else if (strcmp(key, "max_output_tokens") == 0) {
+            status = read_count(value, &price->max_output_tokens, key, err);
+        } else if (tg__unit_from_price_key(key, &unit) == TG_OK) {
+            status = read_count(value, &number, key, err);
+            if (status == TG_OK) {
+                tg__model_price_set(price, unit, number);
+            }
+        } else {
+            status = fail(err,
+                          "proxy.price_overrides: unknown key (a price key such as "
+                          "input_mtok, or provider, model, context_window, "
+                          "max_output_tokens):",
+                          key);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    if (price->provider[0] == '\0' || price->model[0] == '\0') {
+        return fail(err, "proxy.price_overrides:", "each entry needs a provider and a model");
+    }
+    if (price->priced_mask == 0) {
+        return fail(err, "proxy.price_overrides: no price given for", price->model);
+    }
+    tg_error why = {0};
+    if (tg__model_price_check(price, &why) != TG_OK) {
+        if (err != NULL) { /* bounded parts: the sentence fits err->message whole */
+            err->status = TG_ERR_INVALID;
+            snprintf(err->message, sizeof err->message,
+                     "config: proxy.price_overrides: %.64s: %.120s", price->model, why.message);
+        }
+        return TG_ERR_INVALID;
+    }
+    return TG_OK;
+}
+
+static tg_status read_overrides(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
+    if (!fy_node_is_sequence(node)) {
+        return fail(err, "proxy.price_overrides:", "must be a list");
+    }
+    int count = fy_node_sequence_item_count(node);
+    if (count < 0 || count > TG__PRICE_OVERRIDES_MAX) {
+        return fail(err, "proxy.price_overrides:", "has more entries than 4096");
+    }
+    free(config->overrides);
+    config->overrides = NULL;
+    config->overrides_count = 0;
+    if (count == 0) {
+        return TG_OK;
+    }
+    config->overrides = calloc((size_t)count, sizeof *config->overrides);
+    if (config->overrides == NULL) {
+        return fail(err, "proxy.price_overrides:", "out of memory");
+    }
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+        tg_status status = read_override(item, &config->overrides[config->overrides_count], err);
+        if (status != TG_OK) {
+            return status;
+        }
+        config->overrides_count++;
+    }
+    return TG_OK;
+}
+
 static tg_status read_policy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     const char *text = scalar(node);
     if (text != NULL && strcmp(text, "refuse") == 0) {
@@ -167,6 +264,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_text(value, config->switch_model, sizeof config->switch_model, key, err);
         } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
+        } else if (strcmp(key, "price_overrides") == 0) {
+            status = read_overrides(value, config, err);
         } else {
             status = fail(err, "proxy: unknown key", key);
         }
@@ -185,9 +284,19 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
     *found = false;
-    struct fy_document *document = fy_document_build_from_file(NULL, config_file);
+    /* Read and checked as UTF-8 first: libfyaml 0.7.12 loops forever on some non-UTF-8
+     * input (core/text_file.h), and a SIGHUP reload must never hang the loop. */
+    char *text = NULL;
+    size_t size = 0;
+    tg_status read = tg__text_file_read(config_file, "config", &text, &size, err);
+    if (read != TG_OK) {
+        return read;
+    }
+    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
+    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
     if (document == NULL) {
-        return fail(err, "cannot read", config_file);
+        free(text);
+        return fail(err, "cannot parse YAML in", config_file);
     }
     struct fy_node *root = fy_document_root(document);
     tg_status status = TG_OK;
@@ -210,5 +319,17 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
         }
     }
     fy_document_destroy(document);
+    if (status != TG_OK) {
+        tg__proxy_config_free(config);
+    }
     return status;
+}
+
+void tg__proxy_config_free(tg__proxy_config *config) {
+    if (config == NULL) {
+        return;
+    }
+    free(config->overrides);
+    config->overrides = NULL;
+    config->overrides_count = 0;
 }

@@ -17,7 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "proxy/refusal.h"
@@ -266,7 +271,21 @@ static void end_stream(proxy_call *call, const char *error_code, const char *err
     call->replied = true;
 }
 
+/* A stream goes out as many small writes, each soon after the last: without
+ * TCP_NODELAY, Nagle holds each one until the client acknowledges the one before. */
+static void set_no_delay(proxy_call *call) {
+    struct evhttp_connection *connection = evhttp_request_get_connection(call->request);
+    struct bufferevent *events =
+        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
+    evutil_socket_t fd = events != NULL ? bufferevent_getfd(events) : -1;
+    if (fd >= 0) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+}
+
 static void start_stream(proxy_call *call) {
+    set_no_delay(call);
     tg__stream_init(&call->stream, call->route, call->parsed.info.model,
                     call->parsed.info.stream_usage);
     add_headers(call, true);

@@ -2,8 +2,9 @@
  * serve: `tollgate serve` from start to exit. Opens the engine and applies the
  * config, starts the HTTP pipeline (http.c) on one libevent loop, and handles
  * the signals: SIGHUP re-reads the config (budgets, policy, keys, prices) into
- * the running engine, SIGTERM and SIGINT stop accepting, drain what was read,
- * and exit 0 once everything acknowledged is on disk.
+ * the running engine and restarts the notify sinks when their section changed;
+ * SIGTERM and SIGINT stop accepting, drain what was read, and exit 0 once
+ * everything acknowledged is on disk.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +15,9 @@
 #include <event2/event.h>
 
 #include "notify/notify.h"
+#include "server/events_stream.h"
 #include "server/http.h"
+#include "server/mcp_http.h"
 #include "server/proxy.h"
 
 #define TICK_INTERVAL_US 10000 /* tg__http_tick every 10 ms */
@@ -49,13 +52,27 @@ static void on_reload(evutil_socket_t fd, short what, void *user) {
         return;
     }
     tg__config_defaults(fresh);
+    tg__notify_config *notify = NULL; /* read first: an error in it refuses the whole file */
     /* The engine is inside the pipeline's batch: these changes ride with the next commit. */
     if (tg__config_load(self->config_file, fresh, &err) != TG_OK ||
+        tg__notify_config_load_for(self->config_file, self->daemon.config->store, &notify, &err) !=
+            TG_OK ||
         tg__config_apply(fresh, self->daemon.config, self->daemon.engine, tg__now_ms(), &err) !=
             TG_OK) {
         fprintf(stderr, "tollgate: reload refused, keeping the old config: %s\n", err.message);
+        tg__notify_config_free(notify);
         free(fresh);
         return;
+    }
+    /* The store needs a restart: the sinks keep using the file the engine has open. */
+    if (tg__notify_restart(&self->daemon.notifier, notify, self->daemon.config->store_path, &err) !=
+        TG_OK) {
+        fprintf(stderr, "tollgate: reload: the notify sinks are unchanged: %s\n", err.message);
+    }
+    /* The proxy's price table and overrides: a bad price file keeps the old prices. */
+    if (tg__proxy_reload(self->daemon.proxy, self->config_file, &err) != TG_OK) {
+        fprintf(stderr, "tollgate: reload: the proxy keeps its old prices and settings: %s\n",
+                err.message);
     }
     /* Address, port, store and limits take a restart; keys, budgets, policy, prices do not. */
     free(self->daemon.config);
@@ -88,8 +105,16 @@ static void on_stop(evutil_socket_t fd, short what, void *user) {
     /* Stop accepting, then keep the loop running for a short drain so requests already
      * read are decided, committed and their replies written out. */
     tg__http_stop_listening(self->http);
+    tg__streams_stop(self->daemon.streams); /* clients reconnect elsewhere with Last-Event-ID */
     struct timeval drain = {0, DRAIN_US};
     event_add(self->drain, &drain);
+}
+
+/* The engine's events: kept for the API, and told to MCP sessions (revocation). */
+static void serve_on_event(void *user, const tg_event *event) {
+    serve_state *self = user;
+    tg__daemon_on_event(&self->daemon, event);
+    tg__mcp_http_note_event(self->daemon.mcp, event);
 }
 
 static bool open_engine(serve_state *self, tg__config *config) {
@@ -104,8 +129,8 @@ static bool open_engine(serve_state *self, tg__config *config) {
     options.idempotency_max = config->idempotency_max;
     options.default_hold_ttl_ms = config->default_hold_ttl_ms;
     options.max_hold_ttl_ms = config->max_hold_ttl_ms;
-    options.on_event = tg__daemon_on_event;
-    options.on_event_user = &self->daemon;
+    options.on_event = serve_on_event;
+    options.on_event_user = self;
     tg_error err = {0};
     if (tg_engine_open(&options, tg__now_ms(), &self->daemon.engine, &err) != TG_OK ||
         tg__config_apply(config, NULL, self->daemon.engine, tg__now_ms(), &err) != TG_OK ||
@@ -174,6 +199,16 @@ int tg__serve(const char *config_file, tg__config *config, int port) {
         free(config);
         return 1;
     }
+    /* Before listening, so a bad `mcp:` section stops the start (the flush runs later). */
+    tg_error mcp_err = {0};
+    if (tg__mcp_http_start_file(config_file, self.base, &self.daemon, proxy_flush, &self,
+                                &self.daemon.mcp, &mcp_err) != TG_OK) {
+        fprintf(stderr, "tollgate: cannot start MCP over HTTP: %s\n", mcp_err.message);
+        tg_engine_close(self.daemon.engine);
+        event_base_free(self.base);
+        free(config);
+        return 1;
+    }
     tg_engine_batch_begin(self.daemon.engine); /* the pipeline's batch, ended by finish */
     self.http = tg__http_start(self.base, &self.daemon, config, port);
     if (self.http == NULL) {
@@ -192,6 +227,17 @@ int tg__serve(const char *config_file, tg__config *config, int port) {
         free(config);
         return 1;
     }
+    self.daemon.streams = tg__streams_new(self.base, &self.daemon);
+    if (self.daemon.streams == NULL) {
+        fprintf(stderr, "tollgate: cannot start the event streams: out of memory\n");
+        tg__mcp_http_free(self.daemon.mcp);
+        tg__proxy_free(self.daemon.proxy);
+        tg__http_finish(self.http);
+        tg_engine_close(self.daemon.engine);
+        event_base_free(self.base);
+        free(config);
+        return 1;
+    }
     warn_without_admin(config);
     struct event *tick = event_new(self.base, -1, EV_PERSIST, on_tick, &self);
     struct timeval interval = {0, TICK_INTERVAL_US};
@@ -204,8 +250,12 @@ int tg__serve(const char *config_file, tg__config *config, int port) {
     event_add(interrupt, NULL);
     event_add(hangup, NULL);
     event_base_dispatch(self.base);
+    tg__mcp_http_free(self.daemon.mcp); /* holds of open calls released before the last commit */
+    self.daemon.mcp = NULL;
     tg__proxy_free(self.daemon.proxy); /* in-flight calls settle before the last commit */
     self.daemon.proxy = NULL;
+    tg__streams_free(self.daemon.streams); /* each stream ends with a last chunk */
+    self.daemon.streams = NULL;
     bool ok = tg__http_finish(self.http);
     tg_error err = {0};
     ok = tg_engine_sync(self.daemon.engine, &err) == TG_OK && ok;

@@ -69,6 +69,10 @@ typedef struct {
     int64_t body_size_max_bytes;   /* request body */
     int64_t request_timeout_s;     /* time to read a request or write a reply */
     int64_t connections_max;       /* open connections at once */
+
+    int64_t event_streams_max;             /* GET /v1/events/stream clients at once */
+    int64_t event_stream_buffer_max_bytes; /* unsent bytes of one stream before it is cut */
+    int64_t event_stream_keepalive_ms;     /* a comment line after this much silence */
     tg__key keys[TG__KEYS_MAX];
     int keys_count;
     tg__budget_decl budgets[TG__BUDGETS_MAX];

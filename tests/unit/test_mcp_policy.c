@@ -184,8 +184,30 @@ static void test_refusal_results(void **state) {
     json_decref(id);
 }
 
+/* Bytes that are not UTF-8 never reach libfyaml (0.7.12 can loop forever on them); the
+ * daemon's own keys in `mcp:` are accepted and left to `tollgate serve`. */
+static void test_config_utf8_and_serve_keys(void **state) {
+    (void)state;
+    tg__mcp_config *config = malloc(sizeof *config);
+    tg__mcp_config_defaults(config);
+    tg_error err = {0};
+    const char bad[] = "mcp:\n  tools:\n    \"e\xff\xfe\": low\n";
+    assert_int_equal(tg__mcp_config_parse(bad, sizeof bad - 1, config, &err), TG_ERR_INVALID);
+    assert_non_null(strstr(err.message, "not UTF-8"));
+    const char *serve = "mcp:\n"
+                        "  sessions_max: 8\n"
+                        "  session_idle_ms: 60000\n"
+                        "  servers:\n"
+                        "    - {name: x, command: [x], budget: a}\n"
+                        "  call_timeout_ms: 1234\n";
+    assert_int_equal(tg__mcp_config_parse(serve, strlen(serve), config, &err), TG_OK);
+    assert_int_equal(config->call_timeout_ms, 1234);
+    free(config);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_utf8_and_serve_keys),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_config_and_match),
         cmocka_unit_test(test_config_errors),

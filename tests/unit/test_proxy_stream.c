@@ -332,8 +332,51 @@ static void test_stream_errors_and_junk(void **state) {
     tg__stream_free(NULL);
 }
 
+/* Text deltas read in place (stream.c's fast path) count exactly what the full parse
+ * counts; every other shape falls back to the full parse. */
+#define TEXT_CHUNK(prefix, index, content, suffix)                                                 \
+    "data: {" prefix "\"choices\":[{\"index\":" index ",\"delta\":{\"content\":\"" content         \
+    "\"},\"logprobs\":null,\"finish_reason\":null}]" suffix "}\n\n"
+
+static void test_openai_text_deltas_in_place(void **state) {
+    (void)state;
+    tg__stream s;
+    tg__stream_init(&s, TG__ROUTE_OPENAI_CHAT, "gpt-4o", false);
+    follow_ctx f = feed(
+        &s,
+        "data: {\"id\":\"c-1\",\"model\":\"gpt-4o\",\"created\":7,\"choices\":[{\"index\":0,"
+        "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n" /* */
+        TEXT_CHUNK("\"id\":\"c-1\",", "0", "Hello", ",\"usage\":null") /* in place: 5 */
+        TEXT_CHUNK("\"id\":\"c-1\",", "0", "a\\\"b", "")               /* escaped: full, 3 */
+        TEXT_CHUNK("", "0", "\xc3\xa9", "")                            /* UTF-8: 2 */
+        TEXT_CHUNK("", "0", "\xff", "")                                /* not UTF-8: 0 */
+        TEXT_CHUNK("\"x\":{\"a\":1},", "0", "abc", "")                 /* nested field: 3 */
+        "data: {\"w\":{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"zz\"},\"logprobs\":null,"
+        "\"finish_reason\":null}]}}\n\n"              /* not at the top level: 0 */
+        TEXT_CHUNK("\"id\":\"c-1\",", "3", "hey", "") /* choice 3 opens */
+        TEXT_CHUNK("", "0", "k",
+                   ",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":9,\"total_tokens\":13}"));
+    assert_int_equal(f.forwarded, 9);
+    assert_string_equal(s.id, "c-1");
+    assert_i64(s.text_bytes, 5 + 3 + 2 + 3 + 3 + 1);
+    assert_i64(s.text_events, 6);
+    assert_int_equal(s.choices[0], 1);
+    assert_int_equal(s.choices[3], 1);
+    assert_int_equal(s.choices[1], 0);
+    assert_false(s.failed);
+    tg__usage u;
+    tg__stream_usage(&s, 100, &u);
+    assert_i64(u.counts[TG__UNIT_INPUT], 4); /* the usage object went to the full parse */
+    /* An error field beside a text delta: the full parse marks the stream failed. */
+    feed(&s, TEXT_CHUNK("\"error\":\"x\",", "0", "q", ""));
+    assert_true(s.failed);
+    assert_i64(s.text_events, 6);
+    tg__stream_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_text_deltas_in_place),
         cmocka_unit_test(test_openai_chat_reported),
         cmocka_unit_test(test_openai_chat_cut),
         cmocka_unit_test(test_openai_cut_before_anything),
