@@ -21,10 +21,6 @@ static const char *const ENTRY_KEYS[] = {"name", "command", "budget", NULL};
 /* The section's keys that are not per-server defaults. */
 static const char *const SECTION_KEYS[] = {"servers", "sessions_max", "session_idle_ms", NULL};
 
-static const char *scalar(struct fy_node *node) {
-    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
-}
-
 void tg__mcp_http_config_free(tg__mcp_http_config *config) {
     if (config == NULL) {
         return;
@@ -64,7 +60,7 @@ static tg_status read_command(struct fy_node *node, tg__mcp_http_server *server,
                         server->name, TG__MCP_HTTP_ARGS_MAX);
     }
     for (int i = 0; i < count; i++) {
-        const char *word = scalar(fy_node_sequence_get_by_index(node, i));
+        const char *word = tg__mcp_config_scalar(fy_node_sequence_get_by_index(node, i));
         if (word == NULL || (i == 0 && *word == '\0') ||
             strlen(word) >= TG__MCP_HTTP_ARG_SIZE_MAX) {
             return tg__fail(err, TG_ERR_INVALID,
@@ -89,7 +85,8 @@ static tg_status read_entry(struct fy_node *entry, const tg__mcp_config *default
     tg__mcp_http_server *server = &config->servers[config->servers_count];
     memset(server, 0, sizeof *server);
     config->servers_count++; /* from here on, tg__mcp_http_config_free frees what it holds */
-    const char *name = scalar(fy_node_mapping_lookup_by_string(entry, "name", FY_NT));
+    const char *name =
+        tg__mcp_config_scalar(fy_node_mapping_lookup_by_string(entry, "name", FY_NT));
     if (name == NULL || !name_ok(name)) {
         return tg__fail(err, TG_ERR_INVALID,
                         "config: mcp.servers: name must be 1..%d bytes of A-Z a-z 0-9 . _ -",
@@ -101,7 +98,8 @@ static tg_status read_entry(struct fy_node *entry, const tg__mcp_config *default
             return tg__fail(err, TG_ERR_INVALID, "config: mcp.servers: '%s' is named twice", name);
         }
     }
-    const char *budget = scalar(fy_node_mapping_lookup_by_string(entry, "budget", FY_NT));
+    const char *budget =
+        tg__mcp_config_scalar(fy_node_mapping_lookup_by_string(entry, "budget", FY_NT));
     if (budget == NULL || tg__path_check(budget, NULL) != TG_OK) {
         return tg__fail(err, TG_ERR_INVALID, "config: mcp.servers '%s': budget must be a path",
                         name);
@@ -120,19 +118,6 @@ static tg_status read_entry(struct fy_node *entry, const tg__mcp_config *default
     return tg__mcp_config_read_except(entry, ENTRY_KEYS, server->config, err);
 }
 
-static tg_status read_int(struct fy_node *node, const char *what, int64_t low, int64_t high,
-                          int64_t *out, tg_error *err) {
-    const char *text = scalar(node);
-    char *end = NULL;
-    long long value = text != NULL && *text != '\0' ? strtoll(text, &end, 10) : 0;
-    if (text == NULL || *text == '\0' || *end != '\0' || value < low || value > high) {
-        return tg__fail(err, TG_ERR_INVALID, "config: mcp.%s must be a whole number in %lld..%lld",
-                        what, (long long)low, (long long)high);
-    }
-    *out = value;
-    return TG_OK;
-}
-
 static tg_status read_section(struct fy_node *section, tg__mcp_http_config *config, tg_error *err) {
     if (!fy_node_is_mapping(section)) {
         return tg__fail(err, TG_ERR_INVALID, "config: mcp must be a mapping");
@@ -145,13 +130,13 @@ static tg_status read_section(struct fy_node *section, tg__mcp_http_config *conf
     tg_status status = tg__mcp_config_read_except(section, SECTION_KEYS, defaults, err);
     struct fy_node *node = fy_node_mapping_lookup_by_string(section, "sessions_max", FY_NT);
     if (status == TG_OK && node != NULL) {
-        status = read_int(node, "sessions_max", 1, TG__MCP_HTTP_SESSIONS_LIMIT,
-                          &config->sessions_max, err);
+        status = tg__mcp_config_read_int(node, "sessions_max", 1, TG__MCP_HTTP_SESSIONS_LIMIT,
+                                         &config->sessions_max, err);
     }
     node = fy_node_mapping_lookup_by_string(section, "session_idle_ms", FY_NT);
     if (status == TG_OK && node != NULL) {
-        status =
-            read_int(node, "session_idle_ms", 1000, 7 * 86400000LL, &config->session_idle_ms, err);
+        status = tg__mcp_config_read_int(node, "session_idle_ms", 1000, 7 * 86400000LL,
+                                         &config->session_idle_ms, err);
     }
     struct fy_node *servers = fy_node_mapping_lookup_by_string(section, "servers", FY_NT);
     if (status == TG_OK && servers != NULL && !fy_node_is_sequence(servers)) {
