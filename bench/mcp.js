@@ -16,6 +16,17 @@ const os = require('node:os');
 const path = require('node:path');
 
 const args = process.argv.slice(2);
+const usage = `usage: node bench/mcp.js [--calls 5000] [--rounds 5] [--binary build/tollgate] [--only stdio|http]
+Sequential tools/call "echo" to server-everything, directly and through Tollgate (relaxed and
+strict ledger), over stdio and Streamable HTTP; prints p50/p99 and what Tollgate adds.
+Figures and method: docs/benchmarks-mcp.md.`;
+if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
+for (let i = 0; i < args.length; i += 2) {
+  if (!['--calls', '--rounds', '--binary', '--only'].includes(args[i]) || args[i + 1] === undefined) {
+    console.error(`unknown or incomplete argument ${args[i]}\n${usage}`);
+    process.exit(2);
+  }
+}
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const calls = Number(option('--calls', 5000));
 const warmup = Math.min(500, calls);

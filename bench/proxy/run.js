@@ -24,6 +24,18 @@ const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
 
 const args = process.argv.slice(2);
+const KNOWN = ['--binary', '--calls', '--rounds', '--streams', '--modes'];
+const usage = `usage: node bench/proxy/run.js [--binary build/tollgate] [--calls 3000] [--rounds 3]
+         [--streams 1,64,512] [--modes stream,plain] [--no-portkey]
+Sends the same chat completion to the local fake upstream directly, through tollgate serve
+and through the Portkey gateway, and prints p50/p99 latency, what each gateway adds, calls/s
+and CPU per call. Figures and method: docs/benchmarks-proxy.md.`;
+if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--no-portkey') continue;
+  if (!KNOWN.includes(args[i]) || args[i + 1] === undefined) { console.error(`unknown or incomplete argument ${args[i]}\n${usage}`); process.exit(2); }
+  i++;
+}
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
@@ -33,6 +45,10 @@ const callsPerLevel = Number(option('calls', '3000'));
 const rounds = Number(option('rounds', '3'));
 const levels = option('streams', '1,64,512').split(',').map(Number);
 const modes = option('modes', 'stream,plain').split(',');
+if (!(callsPerLevel > 0) || !(rounds > 0) || levels.some((l) => !(l > 0)) || modes.some((m) => m !== 'stream' && m !== 'plain')) {
+  console.error(`bad --calls, --rounds, --streams or --modes\n${usage}`);
+  process.exit(2);
+}
 const root = path.join(__dirname, '..', '..');
 const OUTPUT_TOKENS = '16';
 
