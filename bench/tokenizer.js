@@ -114,6 +114,10 @@ function coldChild(library, encoding, file) {
     process.stdout.write(JSON.stringify({ seconds, tokens }));
 }
 
+const USAGE = `usage: node bench/tokenizer.js [--bin build/bench_tokenizer] [--parts prose,code,...] [--no-cold]
+Tollgate's tokenizer beside @dqbd/tiktoken, gpt-tokenizer and ai-tokenizer on the same
+corpus parts, warm and cold, both encodings. Figures and method: docs/benchmarks-tokenizer.md.`;
+
 function parseArgs() {
     const args = { bin: path.join(ROOT, 'build', 'bench_tokenizer'), parts: null, cold: true };
     for (let i = 2; i < process.argv.length; i++) {
@@ -124,8 +128,12 @@ function parseArgs() {
             args.parts = new Set(process.argv[++i].split(','));
         } else if (a === '--no-cold') {
             args.cold = false;
+        } else if (a === '--help' || a === '-h') {
+            console.log(USAGE);
+            process.exit(0);
         } else {
-            throw new Error(`unknown argument ${a}`);
+            console.error(`unknown argument ${a}\n${USAGE}`);
+            process.exit(2);
         }
     }
     return args;

@@ -15,6 +15,16 @@ const path = require('node:path');
 const { Receiver } = require('../../tests/integration/notify_receiver.js');
 
 const args = process.argv.slice(2);
+const usage = `usage: node bench/notify/run.js [--binary build/bench_notify] [--revocations 2000] [--gap-us 2000]
+Latency from the decision that revoked to the webhook's receipt (immediate and digest), and
+decision latency with and without sinks. Figures and method: docs/benchmarks-notify.md.`;
+if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
+for (let i = 0; i < args.length; i += 2) {
+  if (!['--binary', '--revocations', '--gap-us'].includes(args[i]) || args[i + 1] === undefined) {
+    console.error(`unknown or incomplete argument ${args[i]}\n${usage}`);
+    process.exit(2);
+  }
+}
 const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
