@@ -21,7 +21,7 @@
 #include <libfyaml.h>
 
 #include "cli/mcp.h"
-#include "core/text_file.h"
+#include "core/yaml_file.h"
 
 /* Sentences may be cut at TG_ERROR_MESSAGE_SIZE; vsnprintf keeps that from being an error. */
 __attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
@@ -80,17 +80,10 @@ static tg_status load_daemon_text(const char *text, const char *file, tg__config
 }
 
 static tg_status load_daemon_part(const char *file, tg__config *out, tg_error *err) {
-    char *text;
-    size_t size;
-    tg_status read = tg__text_file_read(file, "config", &text, &size, err);
+    struct fy_document *document;
+    tg_status read = tg__yaml_file_load(file, "config", &document, err);
     if (read != TG_OK) {
         return read;
-    }
-    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
-    if (document == NULL) {
-        free(text);
-        return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML file '%s'", file);
     }
     struct fy_node *root = fy_document_root(document);
     tg_status status;

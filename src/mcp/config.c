@@ -10,7 +10,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
-#include "core/text_file.h"
+#include "core/yaml_file.h"
 #include "mcp/config.h"
 
 /* Keys of `mcp:` that only `tollgate serve` reads (src/server/mcp_http_config.c): the
@@ -278,16 +278,7 @@ tg_status tg__mcp_config_parse(const char *yaml, size_t size, tg__mcp_config *co
 }
 
 tg_status tg__mcp_config_load(const char *file, tg__mcp_config *config, tg_error *err) {
-    char *text;
-    size_t size;
-    tg_status status = tg__text_file_read(file, "config", &text, &size, err);
-    if (status != TG_OK) {
-        return status;
-    }
-    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
-    if (document == NULL) {
-        free(text); /* libfyaml takes the text only when it builds the document */
-    }
-    return read_document(document, file, config, err);
+    struct fy_document *document;
+    tg_status status = tg__yaml_file_load(file, "config", &document, err);
+    return status != TG_OK ? status : read_document(document, file, config, err);
 }

@@ -10,7 +10,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
-#include "core/text_file.h"
+#include "core/yaml_file.h"
 #include "server/server.h"
 
 static tg_status fail(tg_error *err, tg_status status, const char *format, const char *a,
@@ -480,17 +480,10 @@ static tg_status check_limits(const tg__config *config, tg_error *err) {
 }
 
 tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
-    char *text;
-    size_t size;
-    tg_status read = tg__text_file_read(file, "config", &text, &size, err);
+    struct fy_document *document;
+    tg_status read = tg__yaml_file_load(file, "config", &document, err);
     if (read != TG_OK) {
         return read;
-    }
-    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
-    if (document == NULL) {
-        free(text);
-        return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML file '%s'%s", file, "");
     }
     struct fy_node *root = fy_document_root(document);
     tg_status status = TG_OK;

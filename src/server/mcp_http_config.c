@@ -13,7 +13,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
-#include "core/text_file.h"
+#include "core/yaml_file.h"
 #include "server/mcp_http.h"
 
 /* The keys of a servers: entry that tg__mcp_config_read_except leaves to this file. */
@@ -157,18 +157,10 @@ static tg_status read_section(struct fy_node *section, tg__mcp_http_config *conf
 tg_status tg__mcp_http_config_load(const char *config_file, tg__mcp_http_config **out,
                                    tg_error *err) {
     *out = NULL;
-    char *text;
-    size_t size;
-    /* Read whole and checked as UTF-8 first: libfyaml 0.7.12 can loop on other bytes. */
-    tg_status status = tg__text_file_read(config_file, "config", &text, &size, err);
+    struct fy_document *document;
+    tg_status status = tg__yaml_file_load(config_file, "config", &document, err);
     if (status != TG_OK) {
         return status;
-    }
-    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
-    if (document == NULL) {
-        free(text);
-        return tg__fail(err, TG_ERR_INVALID, "config: cannot parse YAML file '%s'", config_file);
     }
     struct fy_node *root = fy_document_root(document);
     struct fy_node *section = root != NULL && fy_node_is_mapping(root)

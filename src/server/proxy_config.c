@@ -27,7 +27,7 @@
 
 #include <libfyaml.h>
 
-#include "core/text_file.h"
+#include "core/yaml_file.h"
 #include "proxy/prices.h"
 #include "server/proxy.h"
 
@@ -284,19 +284,11 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
     *found = false;
-    /* Read and checked as UTF-8 first: libfyaml 0.7.12 loops forever on some non-UTF-8
-     * input (core/text_file.h), and a SIGHUP reload must never hang the loop. */
-    char *text = NULL;
-    size_t size = 0;
-    tg_status read = tg__text_file_read(config_file, "config", &text, &size, err);
+    /* Through the shared reader: a SIGHUP reload must never hang the loop on bad bytes. */
+    struct fy_document *document;
+    tg_status read = tg__yaml_file_load(config_file, "config", &document, err);
     if (read != TG_OK) {
         return read;
-    }
-    struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
-    struct fy_document *document = fy_document_build_from_malloc_string(&parse, text, size);
-    if (document == NULL) {
-        free(text);
-        return fail(err, "cannot parse YAML in", config_file);
     }
     struct fy_node *root = fy_document_root(document);
     tg_status status = TG_OK;

@@ -114,3 +114,16 @@ test('examples/tollgate.yaml loads: the seed scenarios as budgets', async () => 
   child.kill('SIGTERM');
   assert.equal(await new Promise((r) => child.on('exit', r)), 0);
 });
+
+// Every YAML reader goes through core/yaml_file.h. A syntax error once crashed them all
+// (a double free of the text libfyaml had already freed); each must answer with a sentence.
+test('a config with a YAML syntax error: a sentence and exit 1, from serve and from mcp', () => {
+  const bad = path.join(dir, 'syntax-error.yaml');
+  fs.writeFileSync(bad, 'budgets: [\n');
+  for (const args of [['serve', '--config', bad], ['mcp', '--config', bad, '--budget', 'a', '--', 'true']]) {
+    const r = spawnSync(binary, args, { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.signal, null, `${args[0]} died of ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 1, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /config: cannot read or parse YAML file '.*syntax-error\.yaml'/, args[0]);
+  }
+});
