@@ -11,9 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Receiver, checkDelivery, runDriver, dumpEvents } = require('./notify_receiver.js');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { Receiver, checkDelivery, runDriver, dumpEvents, waitFor } = require('./notify_receiver.js');
 
 test('SIGKILL mid-delivery, restart: nothing lost, duplicates only by id', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-notify-crash-'));
@@ -30,9 +28,9 @@ test('SIGKILL mid-delivery, restart: nothing lost, duplicates only by id', async
 `);
   const db = path.join(dir, 'ledger.db');
   const first = runDriver(['--db', db, '--config', config, 'load', '5000']);
-  await sleep(1200);
+  await waitFor(() => receiver.events().length > 150, 'a first stretch of deliveries');
   receiver.answer = 503;                 // a backlog builds up, retried with backoff ...
-  await sleep(300);
+  await waitFor(() => receiver.refused >= 4, 'retries answered 503');
   first.child.kill('SIGKILL');           // ... when the sender dies, requests still in flight
   receiver.answer = 200;
   const killed = await first.done;
@@ -40,7 +38,10 @@ test('SIGKILL mid-delivery, restart: nothing lost, duplicates only by id', async
   const atKill = receiver.requests.length;
 
   const second = runDriver(['--db', db, '--config', config, '--wait-ms', '60000', 'deliver']);
-  await sleep(300);
+  const exited = { now: false };
+  second.done.then(() => { exited.now = true; });
+  // Killed while delivering the backlog (or, on a fast machine, after it finished).
+  await waitFor(() => exited.now || receiver.requests.length > atKill, 'delivery of the backlog');
   second.child.kill('SIGKILL');
   await second.done;
 

@@ -9,10 +9,9 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Receiver, checkDelivery, dumpEvents } = require('./notify_receiver.js');
+const { Receiver, checkDelivery, dumpEvents, waitFor } = require('./notify_receiver.js');
 
 const binary = process.env.TG_BINARY || 'build/tollgate';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function serve(config) {
   const child = spawn(binary, ['serve', '--config', config, '--port', '0'], {
@@ -69,11 +68,11 @@ notify:
   let base = await daemon.ready;
   assert.ok(base, daemon.stderr());
   await traffic(base, budgets, 32);         // alerts at 20, revocations at 30, refusals
-  for (let i = 0; i < 100 && !receiver.events().some((e) => e.kind === 'revoked'); i++) await sleep(20);
-  assert.ok(receiver.events().some((e) => e.kind === 'revoked'), 'revocations arrived while running');
+  await waitFor(() => receiver.events().some((e) => e.kind === 'revoked'), 'revocations while running');
   assert.ok(receiver.requests.every((r) => r.valid), 'signed');
+  const delivered = receiver.requests.length;
   traffic(base, budgets, 40);               // refusals keep coming ...
-  await sleep(150);
+  await waitFor(() => receiver.requests.length > delivered, 'refusals being delivered');
   daemon.child.kill('SIGKILL');             // ... and the daemon dies mid-delivery
   await new Promise((r) => daemon.child.on('exit', r));
 
@@ -83,11 +82,10 @@ notify:
   await traffic(base, budgets, 2);
   // Wait until the store says every event is delivered.
   let dump = [];
-  for (let i = 0; i < 200; i++) {
+  await waitFor(async () => {
     dump = await dumpEvents(db);
-    if (dump.length > 0 && dump.every((e) => e.delivered_at_ms > 0)) break;
-    await sleep(50);
-  }
+    return dump.length > 0 && dump.every((e) => e.delivered_at_ms > 0);
+  }, 'every event delivered');
   daemon.child.kill('SIGTERM');
   await new Promise((r) => daemon.child.on('exit', r));
   await receiver.stop();

@@ -25,6 +25,7 @@ class Receiver {
     this.port = port;
     this.requests = [];   // {url, headers, text, json, receivedNs, valid}
     this.answer = 200;    // status to answer with; 503 to refuse while "up"
+    this.refused = 0;     // requests answered with a status other than 200
     this.server = null;
   }
 
@@ -41,6 +42,7 @@ class Receiver {
         const valid = this.secret === null ? null : verify(this.secret, req.headers, raw);
         const reply = () => {
           if (this.answer !== 200) {
+            this.refused++;
             res.writeHead(this.answer, { 'Retry-After': '0' }).end('busy');
             return;
           }
@@ -116,10 +118,21 @@ function checkDelivery(dump, items) {
   return { events: dump.length, items: items.length, duplicates };
 }
 
-module.exports = { Receiver, verify, checkDelivery };
+// Polls `condition` every 10 ms until it holds; throws after `timeoutMs` naming `what`.
+// Tests wait for what they need to see, never for a fixed time: on a loaded machine
+// the driver and the sender run late, and a fixed sleep then tests the wrong moment.
+async function waitFor(condition, what, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+module.exports = { Receiver, verify, checkDelivery, waitFor };
 
 // Runs tests/integration/notify_driver (TG_NOTIFY_DRIVER) and resolves with its exit code
-// and output; `child` is there to kill it.
+// and output; `child` is there to kill it, `stderr()` reads what it has printed so far.
 function runDriver(args) {
   const { spawn } = require('node:child_process');
   const binary = process.env.TG_NOTIFY_DRIVER || 'build/notify_driver';
@@ -130,7 +143,7 @@ function runDriver(args) {
   const done = new Promise((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 // The events table as the driver dumps it.
