@@ -123,7 +123,9 @@ static void other(char *buf, size_t size, size_t *used, const tg__notify_item *i
         add_spend(buf, size, used, event);
         break;
     case TG_EVENT_OVERRUN:
-        add(buf, size, used, "overrun on %s: charged %s against a hold of %s", event->budget,
+        /* "capped": the budget charges an agent at most its hold; the rest was only reported. */
+        add(buf, size, used, "overrun on %s: %s %s against a hold of %s", event->budget,
+            strcmp(event->detail, "capped") == 0 ? "claimed (only the hold charged)" : "charged",
             tg__money_text(event->amount_micros != TG_NONE ? event->amount_micros : 0, a, sizeof a),
             tg__money_text(event->held_micros != TG_NONE ? event->held_micros : 0, b, sizeof b));
         add(buf, size, used, "%s%s", event->tool[0] ? " by " : "", event->tool);
