@@ -2,6 +2,9 @@
  * decide: reserve, commit, release and record. Reserve walks from the budget to
  * the root and holds the worst case on every budget, or refuses at the first
  * one that cannot take it and says why, how much would pass, and when to retry.
+ * A budget whose spend an overrun took above its limit takes nothing at all
+ * until spend is back within it; commits and forced records, which settle work
+ * already done, are never refused for their amount (docs/ledger.md, "Overruns").
  *
  * Every operation validates and acquires what can fail (hold slots, index room,
  * idempotency room, overflow) before it changes anything, so a call that fails
@@ -295,7 +298,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         return status;
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
-    int depth;
+    int depth = 0; /* set by path_resolve; 0 keeps a Release build's flow analysis quiet */
     if ((status = path_resolve(ledger, r->budget, now_ms, chain, &depth, err)) != TG_OK ||
         (status = path_room(ledger, chain, depth, r->amount_micros, 0, r->tokens, err)) != TG_OK) {
         return status;
@@ -372,7 +375,7 @@ static void report_levels(tg__ledger *ledger, const int32_t *chain, int depth, i
 }
 
 /* How a charge passed its hold: not at all, charged in full, or capped at the hold. */
-typedef enum { WITHIN_HOLD, ABOVE_HOLD_CHARGED, ABOVE_HOLD_CAPPED } above_hold;
+typedef enum { WITHIN_HOLD, ABOVE_HOLD_CHARGED, ABOVE_HOLD_CAPPED } hold_passed;
 
 /*
  * One overrun event for a charge that went above its hold or left a budget of
@@ -382,7 +385,7 @@ typedef enum { WITHIN_HOLD, ABOVE_HOLD_CHARGED, ABOVE_HOLD_CAPPED } above_hold;
  * is the actual cost given, which a capped commit did not charge in full.
  */
 static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
-                           const tg__charge_row *charge, above_hold above, int64_t claimed_micros,
+                           const tg__charge_row *charge, hold_passed above, int64_t claimed_micros,
                            int64_t now_ms) {
     const tg__budget *named = above != WITHIN_HOLD ? &ledger->budgets[chain[0]] : NULL;
     for (int i = 0; i < depth; i++) {
@@ -471,9 +474,9 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
         return status;
     }
     int64_t held = hold->amount_micros;
-    above_hold above = r->actual_micros <= held                               ? WITHIN_HOLD
-                       : r->agent_reported && path_caps(ledger, chain, depth) ? ABOVE_HOLD_CAPPED
-                                                                              : ABOVE_HOLD_CHARGED;
+    hold_passed above = r->actual_micros <= held                               ? WITHIN_HOLD
+                        : r->agent_reported && path_caps(ledger, chain, depth) ? ABOVE_HOLD_CAPPED
+                                                                               : ABOVE_HOLD_CHARGED;
     tg__charge_row charge = {.hold_id = hold->id,
                              .cls = hold->cls,
                              .tokens_in = r->tokens_in,
@@ -576,7 +579,7 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
         return status;
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
-    int depth;
+    int depth = 0; /* set by path_resolve; 0 keeps a Release build's flow analysis quiet */
     int64_t tokens = r->tokens_in + r->tokens_out;
     if ((status = path_resolve(ledger, r->budget, now_ms, chain, &depth, err)) != TG_OK ||
         (status = path_room(ledger, chain, depth, 0, r->cost_micros, tokens, err)) != TG_OK) {
