@@ -102,15 +102,31 @@ typedef enum {
     TG_REASON_REVOKED = 2, /* ... would pass this class's ceiling (below the limit) */
     TG_REASON_FROZEN = 3,  /* an admin froze the budget */
     TG_REASON_CALLS = 4,   /* the call limit is reached */
-    TG_REASON_TOKENS = 5   /* the token limit would be passed */
+    TG_REASON_TOKENS = 5,  /* the token limit would be passed */
+    TG_REASON_OVERRUN = 6  /* spend is above the cost limit (an overrun): locked for every class */
 } tg_reason;
+#define TG_REASON_COUNT 7
+
+/*
+ * What a commit whose actual cost passes its hold charges, when that cost is the
+ * agent's own word (tg_commit_request.agent_reported). See docs/ledger.md.
+ */
+typedef enum {
+    TG_ABOVE_HOLD_CHARGE = 0, /* the whole actual cost (the default: the money is spent) */
+    TG_ABOVE_HOLD_CAP = 1     /* the hold's amount only; the excess is reported, not charged */
+} tg_above_hold;
 
 /* Stable lowercase names, and the reverse; a parse returns TG_ERR_INVALID on unknown text. */
 const char *tg_class_str(tg_class c);
 const char *tg_window_str(tg_window_kind w);
 const char *tg_reason_str(tg_reason r);
+const char *tg_above_hold_str(tg_above_hold a); /* "charge", "cap" */
 tg_status tg_class_parse(const char *text, tg_class *out);
 tg_status tg_window_parse(const char *text, tg_window_kind *out);
+tg_status tg_above_hold_parse(const char *text, tg_above_hold *out);
+
+/* A sentence for a person saying what a refusal's reason means and what helps. Never NULL. */
+const char *tg_reason_text(tg_reason r);
 
 /*
  * Parses a decimal money amount ("12.5", "0.000001", "500") into micros, exactly
@@ -149,9 +165,10 @@ typedef struct {
     tg_level class_ceiling[TG_CLASS_COUNT]; /* per-class overrides; unset = default */
     int64_t alerts_ppm[TG_ALERTS_MAX];      /* alert thresholds as fractions of the limit */
     int alerts_count;                       /* how many of alerts_ppm are used */
+    tg_above_hold above_hold; /* an agent's commit above its hold, on this budget's subtree */
 } tg_budget_spec;
 
-/* Fills *spec with the defaults: no limits, lifetime window, UTC, no alerts. */
+/* Fills *spec with the defaults: no limits, lifetime window, UTC, no alerts, above_hold charge. */
 void tg_budget_spec_init(tg_budget_spec *spec);
 
 /* A budget as it stands, from tg_budget_get(). Plain data; the caller owns it. */
@@ -171,6 +188,7 @@ typedef struct {
     int64_t ceiling_micros[TG_CLASS_COUNT];   /* effective per-class ceilings, TG_NONE = none */
     int64_t remaining_micros[TG_CLASS_COUNT]; /* what each class could still hold here now */
     bool revoked[TG_CLASS_COUNT];             /* classes revoked here by spend in this window */
+    bool locked; /* spend is above the cost limit: every class refused (reason overrun) */
 } tg_budget_info;
 
 /* One closed window, from tg_budget_history(). */
@@ -234,7 +252,7 @@ typedef struct {
     int64_t threshold_micros;      /* alert level crossed, or the class ceiling revoked at */
     int64_t count;                 /* holds told to cancel (revoked); alert ppm (threshold) */
     char tool[TG_NAME_SIZE_MAX];   /* tool or model of the hold concerned */
-    char detail[TG_NAME_SIZE_MAX]; /* e.g. "created", "frozen", "limit raised" */
+    char detail[TG_NAME_SIZE_MAX]; /* e.g. "created", "frozen"; "capped": overrun not charged */
 } tg_event;
 
 /* Called for every event, on the engine's thread, after the event is decided. */
@@ -364,8 +382,12 @@ void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);
  * Creates or updates the budget at `path` ("acme/support/agent-7": segments of
  * [A-Za-z0-9._-], 1..63 bytes each, at most TG_PATH_DEPTH_MAX). The parent must
  * exist (TG_ERR_NOT_FOUND otherwise): a typo never creates a phantom tree.
- * Updating keeps spend, holds and the window; a cost limit below what is spent
- * now is TG_ERR_INVALID. Changing the window kind or zone starts a new window.
+ * Updating keeps spend, holds and the window. A cost limit below what is spent
+ * now is accepted and locks the budget (every reserve on its subtree refused
+ * with TG_REASON_OVERRUN) until spend is back within the limit: an admin's
+ * decision to stop the spending, never a rewrite of what was spent. Putting
+ * the spec a budget already has changes nothing and reports nothing. Changing
+ * the window kind or zone starts a new window.
  */
 tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
                         int64_t now_ms, tg_error *err);
@@ -437,9 +459,12 @@ typedef struct {
 
 /*
  * Reserve (authorize): walks from the budget to the root and refuses at the
- * first budget where it is frozen, the call or token limit would be passed, or
- * spend + holds + amount would pass the limit (ceiling) or the class's ceiling
- * (revoked). Otherwise holds the amount on every budget of the path atomically.
+ * first budget where it is frozen, its spend is above its cost limit (overrun:
+ * an overrun locked it for every class, critical included, until the window
+ * rolls over or the limit is raised to the spend), the call or token limit
+ * would be passed, or spend + holds + amount would pass the limit (ceiling) or
+ * the class's ceiling (revoked). Otherwise holds the amount on every budget of
+ * the path atomically.
  * A refusal returns TG_OK with granted=false and changes nothing (so a refusal
  * is not remembered under its idempotency key: a retry decides afresh).
  * Errors: TG_ERR_INVALID, TG_ERR_NOT_FOUND (budget), TG_ERR_CONFLICT
@@ -454,12 +479,17 @@ typedef struct {
     int64_t tokens_in;     /* actual tokens, for the record and token limits */
     int64_t tokens_out;
     const char *idempotency_key; /* optional */
+    /* The actual cost is the agent's own word (the daemon sets it for agent keys), not
+     * a cost Tollgate measured (its proxy, its MCP gateway) or an admin's: budgets
+     * whose above_hold is TG_ABOVE_HOLD_CAP then charge at most the hold. */
+    bool agent_reported;
 } tg_commit_request;
 
 typedef struct {
-    int64_t charged_micros; /* = actual */
-    int64_t overrun_micros; /* actual above the hold, 0 if none */
+    int64_t charged_micros; /* what was charged: actual, or the hold's amount when capped */
+    int64_t overrun_micros; /* actual above the hold, 0 if none (charged unless capped) */
     uint64_t charge_id;     /* the charge row */
+    bool capped;            /* the overrun was not charged (above_hold cap on the path) */
     bool replayed;
 } tg_commit_result;
 
@@ -467,8 +497,14 @@ typedef struct {
  * Commit (capture): releases the hold and charges the actual cost on every
  * budget of its path. Actual above the hold is still charged (the money is
  * spent) and reported as an overrun event; so is a commit that leaves a budget
- * above its limit (possible only if an admin lowered the limit under open holds). TG_ERR_NOT_FOUND
- * for an unknown, expired or already closed hold (an idempotent repeat returns the first answer).
+ * above its limit (an admin lowered the limit under open holds). A budget left
+ * above its limit is locked (TG_REASON_OVERRUN) and every class revoked on it
+ * until spend is back within the limit. The one exception: an agent_reported
+ * commit on a path where a budget's above_hold is TG_ABOVE_HOLD_CAP charges the
+ * hold's amount only (capped = true) and reports the rest as an overrun event
+ * whose detail is "capped". Tokens are charged as given either way.
+ * TG_ERR_NOT_FOUND for an unknown, expired or already closed hold (an
+ * idempotent repeat returns the first answer).
  */
 tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
                     tg_commit_result *out, tg_error *err);
@@ -500,7 +536,7 @@ typedef struct {
  * Record: charges a cost that happened without a hold. Without `force` it is
  * checked like a reserve and refused the same way; with `force` it is always
  * charged (a cost already incurred), which may pass a limit: that is reported
- * as an overrun event.
+ * as an overrun event, and locks the budget as a commit above its hold does.
  */
 tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
                     tg_record_result *out, tg_error *err);

@@ -159,9 +159,10 @@ static void print_bar(json_t *budget) {
             }
         }
     }
-    printf("%-40s [%s] %s / %s%s\n", json_string_value(json_object_get(budget, "path")), bar,
+    printf("%-40s [%s] %s / %s%s%s\n", json_string_value(json_object_get(budget, "path")), bar,
            spent_text, limit_text,
-           json_is_true(json_object_get(budget, "frozen")) ? "  FROZEN" : "");
+           json_is_true(json_object_get(budget, "frozen")) ? "  FROZEN" : "",
+           json_is_true(json_object_get(budget, "locked")) ? "  LOCKED (overrun)" : "");
 }
 
 static int status_command(const command *cmd) {

@@ -120,6 +120,9 @@ tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err) {
             return status;
         }
     }
+    if ((unsigned)spec->above_hold > TG_ABOVE_HOLD_CAP) {
+        return tg__fail(err, TG_ERR_INVALID, "above_hold must be charge or cap");
+    }
     if (spec->alerts_count < 0 || spec->alerts_count > TG_ALERTS_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "at most %d alert thresholds", TG_ALERTS_MAX);
     }
@@ -361,6 +364,37 @@ static uint32_t alerts_carry(const tg_budget_spec *old_spec, uint32_t old_fired,
     return fired;
 }
 
+static bool level_same(tg_level a, tg_level b) {
+    return a.micros == b.micros && a.ppm == b.ppm;
+}
+
+/* Field by field: padding and the bytes after a zone name's NUL do not count. */
+static bool spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
+    if (a->cost_limit_micros != b->cost_limit_micros || a->calls_limit != b->calls_limit ||
+        a->tokens_limit != b->tokens_limit || a->window != b->window ||
+        strcmp(a->timezone, b->timezone) != 0 || !level_same(a->revoke_at, b->revoke_at) ||
+        a->alerts_count != b->alerts_count || a->above_hold != b->above_hold) {
+        return false;
+    }
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        if (!level_same(a->class_ceiling[c], b->class_ceiling[c])) {
+            return false;
+        }
+    }
+    for (int i = 0; i < a->alerts_count; i++) {
+        if (a->alerts_ppm[i] != b->alerts_ppm[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A cost limit below what is already spent is accepted: the budget is then
+ * locked (decide.c) until spend is back within the limit. Refusing it made a
+ * ledger that had overrun its limit impossible to reload or restart with the
+ * same config, and an admin who wants spending stopped must be able to say so.
+ */
 tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
                                 const tg__tz *tz, int64_t now_ms, tg_error *err) {
     tg_status status = tg__path_check(path, err);
@@ -373,11 +407,8 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     if (!created) {
         tg__budget *budget = &ledger->budgets[slot];
         tg__budget_roll(ledger, budget, now_ms);
-        if (spec->cost_limit_micros >= 0 && spec->cost_limit_micros < budget->spent_micros) {
-            return tg__fail(err, TG_ERR_INVALID,
-                            "cost limit %lld is below what '%s' has spent this window (%lld)",
-                            (long long)spec->cost_limit_micros, path,
-                            (long long)budget->spent_micros);
+        if (budget->tz == tz && spec_same(&budget->spec, spec)) {
+            return TG_OK; /* a reload of an unchanged config reports nothing */
         }
     } else if ((status = budget_create(ledger, path, &slot, err)) != TG_OK) {
         return status;
@@ -462,7 +493,7 @@ int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t t
     int64_t headroom = TG_NONE;
     for (int i = 0; i < depth; i++) {
         const tg__budget *budget = &ledger->budgets[chain[i]];
-        if (budget->frozen || (budget->revoked & (1u << cls))) {
+        if (budget->frozen || tg__budget_locked(budget) || (budget->revoked & (1u << cls))) {
             return 0;
         }
         if (budget->spec.calls_limit >= 0 &&
@@ -521,6 +552,7 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
         out->remaining_micros[c] = tg__budget_headroom(ledger, slot, c, 0);
         out->revoked[c] = (budget->revoked & (1u << c)) != 0;
     }
+    out->locked = tg__budget_locked(budget);
     return TG_OK;
 }
 

@@ -2,6 +2,9 @@
  * decide: reserve, commit, release and record. Reserve walks from the budget to
  * the root and holds the worst case on every budget, or refuses at the first
  * one that cannot take it and says why, how much would pass, and when to retry.
+ * A budget whose spend an overrun took above its limit takes nothing at all
+ * until spend is back within it; commits and forced records, which settle work
+ * already done, are never refused for their amount (docs/ledger.md, "Overruns").
  *
  * Every operation validates and acquires what can fail (hold slots, index room,
  * idempotency room, overflow) before it changes anything, so a call that fails
@@ -92,6 +95,12 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
     int64_t never = TG_NONE;
     if (b->frozen) {
         *refusal = (tg_refusal){TG_REASON_FROZEN, "", 0, never};
+    } else if (tg__budget_locked(b)) {
+        /* Holds going away leave spend above the limit: only a new window (if the ask
+         * fits the class there) or a person helps. */
+        *refusal = (tg_refusal){TG_REASON_OVERRUN, "", 0,
+                                retry_after(ledger, slot, FREES_MICROS, 0, 0, a->amount_micros,
+                                            b->ceiling_micros[a->cls], false, now_ms)};
     } else if (b->spec.calls_limit >= 0 &&
                b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
         *refusal = (tg_refusal){TG_REASON_CALLS, "", 0,
@@ -289,7 +298,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         return status;
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
-    int depth;
+    int depth = 0; /* set by path_resolve; 0 keeps a Release build's flow analysis quiet */
     if ((status = path_resolve(ledger, r->budget, now_ms, chain, &depth, err)) != TG_OK ||
         (status = path_room(ledger, chain, depth, r->amount_micros, 0, r->tokens, err)) != TG_OK) {
         return status;
@@ -337,7 +346,8 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     return TG_OK;
 }
 
-/* Charges `cost` on every budget of the path, writes the charge row, reports levels. */
+/* Charges `cost` on every budget of the path and writes the charge row; levels are
+ * reported after the overrun (report_levels), so an admin reads cause before effect. */
 static uint64_t charge_path(tg__ledger *ledger, const int32_t *chain, int depth,
                             const tg__charge_row *proto, int64_t now_ms) {
     for (int i = 0; i < depth; i++) {
@@ -354,47 +364,61 @@ static uint64_t charge_path(tg__ledger *ledger, const int32_t *chain, int depth,
         row->id = id;
         row->time_ms = now_ms;
     }
-    for (int i = 0; i < depth; i++) {
-        tg__budget_check_levels(ledger, chain[i], now_ms);
-    }
     return id;
 }
 
-static void emit_overrun(tg__ledger *ledger, const tg__charge_row *charge, int64_t spent,
-                         int64_t limit, int64_t now_ms) {
-    tg_event event;
-    tg__event_init(&event, TG_EVENT_OVERRUN, now_ms, charge->budget);
-    event.cls = charge->cls;
-    event.hold_id = charge->hold_id;
-    event.amount_micros = charge->cost_micros;
-    event.held_micros = charge->held_micros;
-    event.spent_micros = spent;
-    event.limit_micros = limit;
-    tg__copy_name(event.tool, sizeof event.tool, charge->tool[0] ? charge->tool : charge->model);
-    tg__ledger_emit(ledger, &event);
+/* Alerts, and revocations: every class on a budget a charge left above its limit. */
+static void report_levels(tg__ledger *ledger, const int32_t *chain, int depth, int64_t now_ms) {
+    for (int i = 0; i < depth; i++) {
+        tg__budget_check_levels(ledger, chain[i], now_ms);
+    }
 }
 
+/* How a charge passed its hold: not at all, charged in full, or capped at the hold. */
+typedef enum { WITHIN_HOLD, ABOVE_HOLD_CHARGED, ABOVE_HOLD_CAPPED } hold_passed;
+
 /*
- * One overrun event for a charge that went above its hold (`above_hold`) or
- * left a budget of its path above its limit (a forced record, or a commit of a
- * hold granted before an admin lowered the limit), naming the first such
- * budget from the leaf up, or the leaf when only the hold was passed.
+ * One overrun event for a charge that went above its hold or left a budget of
+ * its path above its limit (a forced record, a commit of a hold granted before
+ * an admin lowered the limit), naming the first budget from the leaf up that is
+ * above its limit, or the leaf when only the hold was passed. `claimed_micros`
+ * is the actual cost given, which a capped commit did not charge in full.
  */
 static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
-                           const tg__charge_row *charge, bool above_hold, int64_t now_ms) {
-    const tg__budget *named = above_hold ? &ledger->budgets[chain[0]] : NULL;
+                           const tg__charge_row *charge, hold_passed above, int64_t claimed_micros,
+                           int64_t now_ms) {
+    const tg__budget *named = above != WITHIN_HOLD ? &ledger->budgets[chain[0]] : NULL;
     for (int i = 0; i < depth; i++) {
         const tg__budget *b = &ledger->budgets[chain[i]];
-        if (b->spec.cost_limit_micros >= 0 && b->spent_micros > b->spec.cost_limit_micros) {
+        if (tg__budget_locked(b)) {
             named = b;
             break;
         }
     }
-    if (named != NULL) {
-        tg__charge_row copy = *charge;
-        memcpy(copy.budget, named->path, sizeof copy.budget);
-        emit_overrun(ledger, &copy, named->spent_micros, named->spec.cost_limit_micros, now_ms);
+    if (named == NULL) {
+        return;
     }
+    tg_event event;
+    tg__event_init(&event, TG_EVENT_OVERRUN, now_ms, named->path);
+    event.cls = charge->cls;
+    event.hold_id = charge->hold_id;
+    event.amount_micros = claimed_micros;
+    event.held_micros = charge->held_micros;
+    event.spent_micros = named->spent_micros;
+    event.limit_micros = named->spec.cost_limit_micros;
+    tg__copy_name(event.tool, sizeof event.tool, charge->tool[0] ? charge->tool : charge->model);
+    tg__copy_name(event.detail, sizeof event.detail, above == ABOVE_HOLD_CAPPED ? "capped" : "");
+    tg__ledger_emit(ledger, &event);
+}
+
+/* Does a budget of the path cap an agent's commit above its hold (above_hold: cap)? */
+static bool path_caps(const tg__ledger *ledger, const int32_t *chain, int depth) {
+    for (int i = 0; i < depth; i++) {
+        if (ledger->budgets[chain[i]].spec.above_hold == TG_ABOVE_HOLD_CAP) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void commit_answer(const tg__idem_row *row, tg_commit_result *out) {
@@ -402,6 +426,7 @@ static void commit_answer(const tg__idem_row *row, tg_commit_result *out) {
     out->charged_micros = row->charged_micros;
     out->overrun_micros = row->overrun_micros;
     out->charge_id = row->charge_id;
+    out->capped = row->capped;
 }
 
 tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int64_t now_ms,
@@ -417,6 +442,9 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     args_hash hash = {TG__OP_COMMIT};
     hash_i64(&hash, (int64_t)r->hold_id), hash_i64(&hash, r->actual_micros);
     hash_i64(&hash, r->tokens_in), hash_i64(&hash, r->tokens_out);
+    if (r->agent_reported) {
+        hash_i64(&hash, 1); /* only when set: keys remembered before the flag keep their hash */
+    }
     const tg__idem_row *first = NULL;
     status =
         tg__idem_lookup(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &first, err);
@@ -445,21 +473,26 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
         (status = tg__idem_prepare(ledger, r->idempotency_key, err)) != TG_OK) {
         return status;
     }
+    int64_t held = hold->amount_micros;
+    hold_passed above = r->actual_micros <= held                               ? WITHIN_HOLD
+                        : r->agent_reported && path_caps(ledger, chain, depth) ? ABOVE_HOLD_CAPPED
+                                                                               : ABOVE_HOLD_CHARGED;
     tg__charge_row charge = {.hold_id = hold->id,
                              .cls = hold->cls,
                              .tokens_in = r->tokens_in,
                              .tokens_out = r->tokens_out,
-                             .cost_micros = r->actual_micros,
-                             .held_micros = hold->amount_micros};
+                             .cost_micros = above == ABOVE_HOLD_CAPPED ? held : r->actual_micros,
+                             .held_micros = held};
     memcpy(charge.budget, ledger->budgets[hold->budget].path, sizeof charge.budget);
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
-    tg__idem_row row = {.charged_micros = r->actual_micros};
+    tg__idem_row row = {.charged_micros = charge.cost_micros,
+                        .overrun_micros = above == WITHIN_HOLD ? 0 : r->actual_micros - held,
+                        .capped = above == ABOVE_HOLD_CAPPED};
     row.charge_id = charge_path(ledger, chain, depth, &charge, now_ms);
-    row.overrun_micros =
-        r->actual_micros > charge.held_micros ? r->actual_micros - charge.held_micros : 0;
-    report_overrun(ledger, chain, depth, &charge, row.overrun_micros > 0, now_ms);
+    report_overrun(ledger, chain, depth, &charge, above, r->actual_micros, now_ms);
+    report_levels(ledger, chain, depth, now_ms);
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &row) == TG_OK);
     commit_answer(&row, out);
     return TG_OK;
@@ -546,7 +579,7 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
         return status;
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
-    int depth;
+    int depth = 0; /* set by path_resolve; 0 keeps a Release build's flow analysis quiet */
     int64_t tokens = r->tokens_in + r->tokens_out;
     if ((status = path_resolve(ledger, r->budget, now_ms, chain, &depth, err)) != TG_OK ||
         (status = path_room(ledger, chain, depth, 0, r->cost_micros, tokens, err)) != TG_OK) {
@@ -575,7 +608,8 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
     tg__copy_name(charge.model, sizeof charge.model, r->model);
     tg__idem_row row = {.charged_micros = r->cost_micros};
     row.charge_id = charge_path(ledger, chain, depth, &charge, now_ms);
-    report_overrun(ledger, chain, depth, &charge, false, now_ms);
+    report_overrun(ledger, chain, depth, &charge, WITHIN_HOLD, r->cost_micros, now_ms);
+    report_levels(ledger, chain, depth, now_ms);
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_RECORD, hash.h, now_ms, &row) == TG_OK);
     memset(out, 0, sizeof *out);
     out->charged = true;

@@ -78,6 +78,7 @@ typedef struct {
     int cls;
     int64_t charged_micros; /* commit */
     int64_t overrun_micros;
+    bool capped;        /* commit: the overrun was not charged */
     uint64_t charge_id; /* commit, record */
 } tg__idem_row;
 

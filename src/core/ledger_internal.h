@@ -125,6 +125,16 @@ struct tg__ledger {
     bool journal_broken; /* a row could not be kept: nothing may be acknowledged */
 };
 
+/*
+ * Locked by an overrun: spend is above the cost limit (a commit above its hold, a
+ * forced record, a limit lowered below spend). Derived, never stored, so it holds
+ * across restarts and lifts by itself when the window rolls or the limit is raised.
+ */
+static inline bool tg__budget_locked(const tg__budget *budget) {
+    return budget->spec.cost_limit_micros >= 0 &&
+           budget->spent_micros > budget->spec.cost_limit_micros;
+}
+
 /* budget.c */
 int32_t tg__budget_find(const tg__ledger *ledger, const char *path);
 /* Fills chain[] with the slots from the leaf to the root; returns the depth. */

@@ -40,8 +40,11 @@ const char *tg_status_str(tg_status status) {
 
 static const char *const class_names[] = {"low", "normal", "high", "critical", "auto"};
 static const char *const window_names[] = {"lifetime", "hour", "day", "week", "month"};
-static const char *const reason_names[] = {"none",   "ceiling", "revoked",
-                                           "frozen", "calls",   "tokens"};
+static const char *const reason_names[] = {"none",  "ceiling", "revoked", "frozen",
+                                           "calls", "tokens",  "overrun"};
+static const char *const above_hold_names[] = {"charge", "cap"};
+_Static_assert(sizeof reason_names / sizeof reason_names[0] == TG_REASON_COUNT,
+               "a name for every reason");
 static const char *const event_names[] = {
     "threshold_crossed", "revoked",      "reinstated",    "denied",
     "overrun",           "hold_expired", "window_rolled", "budget_changed"};
@@ -58,6 +61,32 @@ const char *tg_window_str(tg_window_kind w) {
 
 const char *tg_reason_str(tg_reason r) {
     return (unsigned)r < COUNT_OF(reason_names) ? reason_names[r] : "unknown";
+}
+
+const char *tg_above_hold_str(tg_above_hold a) {
+    return (unsigned)a < COUNT_OF(above_hold_names) ? above_hold_names[a] : "unknown";
+}
+
+const char *tg_reason_text(tg_reason r) {
+    switch (r) {
+    case TG_REASON_CEILING:
+        return "the amount would take spend and holds past the budget's cost limit";
+    case TG_REASON_REVOKED:
+        return "the amount would take this impact class past its ceiling on the budget, or the "
+               "class is revoked there until the window rolls over or the limit is raised";
+    case TG_REASON_FROZEN:
+        return "an administrator froze the budget";
+    case TG_REASON_CALLS:
+        return "the budget's call limit is reached";
+    case TG_REASON_TOKENS:
+        return "the budget's token limit would be passed";
+    case TG_REASON_OVERRUN:
+        return "the budget's spend is above its cost limit after an overrun: every class is "
+               "refused until the window rolls over or an administrator raises the limit above "
+               "the spend";
+    default:
+        return "the budget refused it";
+    }
 }
 
 const char *tg_event_kind_str(tg_event_kind kind) {
@@ -91,6 +120,15 @@ tg_status tg_window_parse(const char *text, tg_window_kind *out) {
     tg_status status = find_name(window_names, COUNT_OF(window_names), text, &value);
     if (status == TG_OK) {
         *out = (tg_window_kind)value;
+    }
+    return status;
+}
+
+tg_status tg_above_hold_parse(const char *text, tg_above_hold *out) {
+    int value;
+    tg_status status = find_name(above_hold_names, COUNT_OF(above_hold_names), text, &value);
+    if (status == TG_OK) {
+        *out = (tg_above_hold)value;
     }
     return status;
 }

@@ -22,6 +22,9 @@ static const char *why(tg_reason reason) {
         return "the budget's call limit is reached (the task's call cap)";
     case TG_REASON_TOKENS:
         return "the budget's token limit is reached";
+    case TG_REASON_OVERRUN:
+        return "the budget's spend is above its hard limit after an overrun, so every call is "
+               "refused there until the window rolls over or an administrator raises the limit";
     default:
         return "the budget refused it";
     }

@@ -17,7 +17,7 @@
 #define TG__NOTIFY_TOOLS_MAX 5                 /* tools named in one item */
 #define TG__NOTIFY_SIGNATURE_SIZE 68           /* "v1=" + 64 hex digits + NUL */
 #define TG__NOTIFY_BODY_SIZE_MAX (1024 * 1024) /* a body never grows past this */
-#define TG__NOTIFY_REASONS_COUNT (TG_REASON_TOKENS + 1)
+#define TG__NOTIFY_REASONS_COUNT TG_REASON_COUNT
 
 /* "At the last hour's rate, this budget reaches `target` in eta_ms." */
 typedef struct {

@@ -122,13 +122,20 @@ static void other(char *buf, size_t size, size_t *used, const tg__notify_item *i
         add(buf, size, used, "%s work reinstated on %s", class_name(event->cls), event->budget);
         add_spend(buf, size, used, event);
         break;
-    case TG_EVENT_OVERRUN:
-        add(buf, size, used, "overrun on %s: charged %s against a hold of %s", event->budget,
+    case TG_EVENT_OVERRUN: {
+        /* "capped": the budget charges an agent at most its hold; the rest is only reported. */
+        bool capped = strcmp(event->detail, "capped") == 0;
+        add(buf, size, used,
+            capped ? "overrun on %s: %s claimed against a hold of %s"
+                   : "overrun on %s: charged %s against a hold of %s",
+            event->budget,
             tg__money_text(event->amount_micros != TG_NONE ? event->amount_micros : 0, a, sizeof a),
             tg__money_text(event->held_micros != TG_NONE ? event->held_micros : 0, b, sizeof b));
         add(buf, size, used, "%s%s", event->tool[0] ? " by " : "", event->tool);
+        add(buf, size, used, "%s", capped ? "; only the hold was charged (above_hold: cap)" : "");
         add_spend(buf, size, used, event);
         break;
+    }
     case TG_EVENT_HOLD_EXPIRED:
         add(buf, size, used, "hold %llu on %s expired uncommitted; %s released",
             (unsigned long long)event->hold_id, event->budget,

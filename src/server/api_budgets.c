@@ -28,7 +28,7 @@ static json_t *budget_json(const tg_budget_info *info) {
     const tg_level *revoke = &info->spec.revoke_at;
     return json_pack(
         "{s:s,s:o,s:o,s:o,s:s,s:s,s:{s:o,s:o},s:o,s:b,s:I,s:I,s:I,s:I,s:I,s:o,s:o,"
-        "s:o,s:o}",
+        "s:o,s:o,s:b,s:s}",
         "path", info->path, "limit_micros", tg__json_optional(info->spec.cost_limit_micros),
         "calls_limit", tg__json_optional(info->spec.calls_limit), "tokens_limit",
         tg__json_optional(info->spec.tokens_limit), "window", tg_window_str(info->spec.window),
@@ -41,16 +41,18 @@ static json_t *budget_json(const tg_budget_info *info) {
         info->window_start_ms == INT64_MIN ? json_null() : json_integer(info->window_start_ms),
         "window_end_ms",
         info->window_end_ms == INT64_MAX ? json_null() : json_integer(info->window_end_ms),
-        "classes", classes);
+        "classes", classes, "locked", info->locked, "above_hold",
+        tg_above_hold_str(info->spec.above_hold));
 }
 
 /* ---- Budgets ------------------------------------------------------------------ */
 
 static bool read_spec(tg__fields *in, tg_budget_spec *spec) {
     static const char *const allowed[] = {
-        "limit_micros",     "limit",     "calls_limit",   "tokens_limit", "window", "timezone",
-        "revoke_at_micros", "revoke_at", "revoke_at_ppm", "alerts_ppm",   NULL};
+        "limit_micros",     "limit",     "calls_limit",   "tokens_limit", "window",     "timezone",
+        "revoke_at_micros", "revoke_at", "revoke_at_ppm", "alerts_ppm",   "above_hold", NULL};
     const char *window = NULL;
+    const char *above_hold = NULL;
     const char *zone = NULL;
     int64_t revoke_micros = TG_NONE;
     int64_t revoke_ppm = TG_NONE;
@@ -61,7 +63,12 @@ static bool read_spec(tg__fields *in, tg_budget_spec *spec) {
         !tg__field_text(in, "window", &window, 16) ||
         !tg__field_text(in, "timezone", &zone, sizeof spec->timezone) ||
         !tg__field_money(in, "revoke_at", &revoke_micros, TG_LIMIT_MAX) ||
-        !tg__field_int(in, "revoke_at_ppm", &revoke_ppm, TG_PPM)) {
+        !tg__field_int(in, "revoke_at_ppm", &revoke_ppm, TG_PPM) ||
+        !tg__field_text(in, "above_hold", &above_hold, 16)) {
+        return false;
+    }
+    if (above_hold != NULL && tg_above_hold_parse(above_hold, &spec->above_hold) != TG_OK) {
+        snprintf(in->message, sizeof in->message, "'above_hold' must be charge or cap");
         return false;
     }
     if (window != NULL && tg_window_parse(window, &spec->window) != TG_OK) {

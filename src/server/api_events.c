@@ -100,7 +100,7 @@ static void event_from_row(sqlite3_stmt *s, tg_event *e) {
     e->time_ms = sqlite3_column_int64(s, 2);
     column_copy(s, 3, e->budget, sizeof e->budget);
     e->cls = parse_name(s, 4, class_name, TG_CLASS_COUNT);
-    e->reason = parse_name(s, 5, reason_name, TG_REASON_TOKENS + 1);
+    e->reason = parse_name(s, 5, reason_name, TG_REASON_COUNT);
     e->hold_id = (uint64_t)sqlite3_column_int64(s, 6);
     e->amount_micros = column_optional(s, 7);
     e->held_micros = column_optional(s, 8);

@@ -10,13 +10,13 @@
 #include "server/api.h"
 
 static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused) {
-    daemon->metrics.refused[refused->reason <= TG_REASON_TOKENS ? refused->reason : 0]++;
+    daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__reply reply = {402, NULL, refused->retry_after_ms};
-    reply.body =
-        json_pack("{s:b,s:{s:s,s:s,s:s,s:I,s:o}}", "granted", 0, "refusal", "code", "refused",
-                  "reason", tg_reason_str(refused->reason), "budget", refused->budget,
-                  "max_amount_micros", (json_int_t)refused->max_amount_micros, "retry_after_ms",
-                  tg__json_optional(refused->retry_after_ms));
+    reply.body = json_pack("{s:b,s:{s:s,s:s,s:s,s:s,s:I,s:o}}", "granted", 0, "refusal", "code",
+                           "refused", "reason", tg_reason_str(refused->reason), "message",
+                           tg_reason_text(refused->reason), "budget", refused->budget,
+                           "max_amount_micros", (json_int_t)refused->max_amount_micros,
+                           "retry_after_ms", tg__json_optional(refused->retry_after_ms));
     return reply;
 }
 
@@ -121,7 +121,10 @@ tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint
     static const char *const allowed[] = {
         "actual_micros", "actual", "tokens_in", "tokens_out", "model", "idempotency_key", NULL};
     tg__fields in = {body, ""};
-    tg_commit_request request = {.hold_id = hold_id};
+    /* An agent's actual cost is its own word: a budget may charge it at most the hold
+     * (above_hold: cap). An admin's is trusted, as is what the proxy measures itself. */
+    tg_commit_request request = {.hold_id = hold_id,
+                                 .agent_reported = caller->role == TG__ROLE_AGENT};
     const char *model = NULL;
     bool has_actual = json_object_get(body, "actual_micros") || json_object_get(body, "actual");
     if (!tg__fields_only(&in, allowed) ||
@@ -163,10 +166,10 @@ tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint
     if (status != TG_OK) {
         return tg__api_from_status(status, &err);
     }
-    return tg__api_ok(json_pack("{s:I,s:I,s:I,s:b}", "charged_micros",
-                                (json_int_t)result.charged_micros, "overrun_micros",
-                                (json_int_t)result.overrun_micros, "charge_id",
-                                (json_int_t)result.charge_id, "replayed", result.replayed));
+    return tg__api_ok(
+        json_pack("{s:I,s:I,s:b,s:I,s:b}", "charged_micros", (json_int_t)result.charged_micros,
+                  "overrun_micros", (json_int_t)result.overrun_micros, "capped", result.capped,
+                  "charge_id", (json_int_t)result.charge_id, "replayed", result.replayed));
 }
 
 tg__reply tg__api_post_release(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,

@@ -149,6 +149,11 @@ static tg_status read_budget(struct fy_node *node, tg__budget_decl *out, tg_erro
                 copy_text(value, out->spec.timezone, sizeof out->spec.timezone, "timezone", err);
         } else if (strcmp(key, "revoke_at") == 0) {
             status = read_level(value, &out->spec.revoke_at, "revoke_at", err);
+        } else if (strcmp(key, "above_hold") == 0) {
+            if (text == NULL || tg_above_hold_parse(text, &out->spec.above_hold) != TG_OK) {
+                return fail(err, TG_ERR_INVALID, "config: above_hold '%s' is not charge or cap%s",
+                            text ? text : "?", "");
+            }
         } else if (strcmp(key, "alerts") == 0 && fy_node_is_sequence(value)) {
             void *alert_iter = NULL;
             struct fy_node *alert;

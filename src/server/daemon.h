@@ -26,16 +26,16 @@ typedef struct {
 
 /* Counters for GET /metrics. Plain integers: only the loop thread touches them. */
 typedef struct {
-    uint64_t requests;                      /* HTTP requests answered */
-    uint64_t granted;                       /* holds and charges granted */
-    uint64_t refused[TG_REASON_TOKENS + 1]; /* refusals by reason */
-    uint64_t errors;                        /* 4xx/5xx other than 402 */
-    tg__histogram latency;                  /* request in to reply out, group commit included */
-    uint64_t commits;                       /* group commits written */
-    uint64_t commit_failures;               /* group commits the store refused */
-    uint64_t commit_replies;                /* replies that waited on a group commit */
-    tg__histogram commit_latency;           /* one group commit: transaction and fsync */
-    uint64_t connections_refused;           /* first requests past connections_max */
+    uint64_t requests;                 /* HTTP requests answered */
+    uint64_t granted;                  /* holds and charges granted */
+    uint64_t refused[TG_REASON_COUNT]; /* refusals by reason */
+    uint64_t errors;                   /* 4xx/5xx other than 402 */
+    tg__histogram latency;             /* request in to reply out, group commit included */
+    uint64_t commits;                  /* group commits written */
+    uint64_t commit_failures;          /* group commits the store refused */
+    uint64_t commit_replies;           /* replies that waited on a group commit */
+    tg__histogram commit_latency;      /* one group commit: transaction and fsync */
+    uint64_t connections_refused;      /* first requests past connections_max */
 } tg__metrics;
 
 typedef struct {

@@ -119,7 +119,7 @@ static void decisions(text_buffer *out, const tg__metrics *m) {
     metric(out, "tollgate_decisions_total", "counter",
            "holds and charges decided, by outcome and refusal reason");
     append(out, "tollgate_decisions_total{outcome=\"granted\"} %" PRIu64 "\n", m->granted);
-    for (int r = 1; r <= TG_REASON_TOKENS; r++) {
+    for (int r = 1; r < TG_REASON_COUNT; r++) {
         append(out, "tollgate_decisions_total{outcome=\"refused\",reason=\"%s\"} %" PRIu64 "\n",
                tg_reason_str((tg_reason)r), m->refused[r]);
     }

@@ -120,7 +120,7 @@ static bool start_transfer(proxy_call *call, const char *secret) {
 /* Answers a budget refusal in the provider's shape (429, Retry-After...). */
 static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
-    daemon->metrics.refused[refused->reason <= TG_REASON_TOKENS ? refused->reason : 0]++;
+    daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__refusal refusal = {refused->reason == TG_REASON_FROZEN ? "budget_frozen" : NULL,
                            refused->budget,
                            tg_reason_str(refused->reason),

@@ -51,8 +51,12 @@ static void settle(proxy_call *call, const tg__usage *usage) {
         if (tg__cost_micros(&call->price, usage, &cost_micros) != TG_OK) {
             cost_micros = call->hold_micros; /* a report out of range: charge the worst case */
         }
-        tg_commit_request request = {call->hold_id, cost_micros, usage->counts[TG__UNIT_INPUT],
-                                     usage->counts[TG__UNIT_OUTPUT], NULL};
+        tg_commit_request request = {call->hold_id,
+                                     cost_micros,
+                                     usage->counts[TG__UNIT_INPUT],
+                                     usage->counts[TG__UNIT_OUTPUT],
+                                     NULL,
+                                     false};
         tg_commit_result result;
         status = tg_commit(engine, &request, tg__now_ms(), &result, &err);
     }
@@ -69,7 +73,7 @@ static void settle_worst(proxy_call *call) {
     if (call->hold_id == 0) {
         return;
     }
-    tg_commit_request request = {call->hold_id, call->hold_micros, 0, 0, NULL};
+    tg_commit_request request = {call->hold_id, call->hold_micros, 0, 0, NULL, false};
     tg_commit_result result;
     tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, NULL);
     call->hold_id = 0;

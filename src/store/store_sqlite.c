@@ -57,6 +57,10 @@ static const char *const migrations[] = {
     " created_ms INTEGER NOT NULL, hold_id INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,"
     " class INTEGER NOT NULL, charged_micros INTEGER NOT NULL, overrun_micros INTEGER NOT NULL,"
     " charge_id INTEGER NOT NULL);",
+    /* 2: what an agent's commit above its hold charges on a budget's subtree (docs/ledger.md),
+     * and whether a remembered commit's overrun was capped, for its idempotent repeat. */
+    "ALTER TABLE budgets ADD COLUMN above_hold TEXT NOT NULL DEFAULT 'charge';"
+    "ALTER TABLE idempotency ADD COLUMN capped INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -71,7 +75,7 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
                                       "window_end_ms <= ?2",
     [TG__SQL_BUDGET_PUT] =
         "INSERT OR REPLACE INTO budgets VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     [TG__SQL_HOLD_PUT] =
         "INSERT OR REPLACE INTO holds VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [TG__SQL_HOLD_DELETE] = "DELETE FROM holds WHERE id = ?1",
@@ -81,7 +85,8 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
                           "?11, ?12, ?13, ?14, ?15, NULL)",
     [TG__SQL_WINDOW_PUT] = "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [TG__SQL_IDEM_PUT] =
-        "INSERT OR REPLACE INTO idempotency VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR REPLACE INTO idempotency VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11)",
     [TG__SQL_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
     [TG__SQL_META_PUT] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
     [TG__SQL_HISTORY] = "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, "
@@ -315,6 +320,7 @@ static bool write_budget(tg__store *store, const tg__budget_row *row) {
     sqlite3_bind_int64(s, 23, row->tokens_used);
     sqlite3_bind_int64(s, 24, row->alerts_fired);
     sqlite3_bind_int64(s, 25, row->revoked);
+    bind_text(s, 26, tg_above_hold_str(spec->above_hold));
     return step_done(s);
 }
 
@@ -399,6 +405,7 @@ static bool write_idem(tg__store *store, const tg__idem_row *row) {
     sqlite3_bind_int64(s, 8, row->charged_micros);
     sqlite3_bind_int64(s, 9, row->overrun_micros);
     sqlite3_bind_int64(s, 10, (sqlite3_int64)row->charge_id);
+    sqlite3_bind_int(s, 11, row->capped);
     return step_done(s);
 }
 

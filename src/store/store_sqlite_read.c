@@ -41,6 +41,7 @@ static const char *const budget_columns[] = {
     "tokens_used",
     "alerts_fired",
     "revoked",
+    "above_hold",
 };
 #define BUDGET_COLUMNS_COUNT ((int)(sizeof budget_columns / sizeof budget_columns[0]))
 
@@ -53,6 +54,7 @@ static const char *const hold_columns[] = {
 static const char *const idem_columns[] = {
     "key",           "op",    "args_hash",      "created_ms",     "hold_id",
     "expires_at_ms", "class", "charged_micros", "overrun_micros", "charge_id",
+    "capped",
 };
 #define IDEM_COLUMNS_COUNT ((int)(sizeof idem_columns / sizeof idem_columns[0]))
 
@@ -247,6 +249,13 @@ static bool budget_spec_columns(row_reader *r, tg_budget_spec *spec) {
     if (!parse_alerts(alerts, spec)) {
         return bad_column(r, 16, "up to 8 fractions in ppm separated by commas");
     }
+    char above_hold[16];
+    if (!read_text(r, 25, above_hold, sizeof above_hold)) {
+        return false;
+    }
+    if (tg_above_hold_parse(above_hold, &spec->above_hold) != TG_OK) {
+        return bad_column(r, 25, "charge or cap");
+    }
     return true;
 }
 
@@ -326,7 +335,7 @@ static tg_status idem_row(tg__store *store, sqlite3_stmt *s, const tg__store_loa
         !read_int(&r, 6, 0, TG_CLASS_COUNT - 1, &cls) ||
         !read_int(&r, 7, 0, TG_AMOUNT_MAX, &row.charged_micros) ||
         !read_int(&r, 8, 0, TG_AMOUNT_MAX, &row.overrun_micros) ||
-        !read_int(&r, 9, 0, INT64_MAX, &charge_id)) {
+        !read_int(&r, 9, 0, INT64_MAX, &charge_id) || !read_bool(&r, 10, &row.capped)) {
         return TG_ERR_CORRUPT;
     }
     /* The hash is 64 bits kept as the same bits in a signed integer. */
@@ -406,10 +415,10 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
 }
 
 tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
-    _Static_assert(BUDGET_COLUMNS_COUNT == 25 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
-                   "budgets has 25 columns");
+    _Static_assert(BUDGET_COLUMNS_COUNT == 26 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
+                   "budgets has 26 columns");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
-    _Static_assert(IDEM_COLUMNS_COUNT == 10, "idempotency has 10 columns");
+    _Static_assert(IDEM_COLUMNS_COUNT == 11, "idempotency has 11 columns");
     /* A read transaction, so the four reads see one state of the file. */
     if (sqlite3_exec(store->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         return tg__sqlite_fail(store, err, "starting the load");
@@ -426,7 +435,7 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           "high_ceiling_micros, high_ceiling_ppm, critical_ceiling_micros, "
                           "critical_ceiling_ppm, alerts_ppm, frozen, window_start_ms, "
                           "window_end_ms, spent_micros, calls_used, tokens_used, alerts_fired, "
-                          "revoked FROM budgets ORDER BY path",
+                          "revoked, above_hold FROM budgets ORDER BY path",
                           budget_row, loader, err);
     }
     if (status == TG_OK) {
@@ -438,7 +447,7 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
     if (status == TG_OK) {
         status = each_row(store,
                           "SELECT key, op, args_hash, created_ms, hold_id, expires_at_ms, class, "
-                          "charged_micros, overrun_micros, charge_id FROM idempotency "
+                          "charged_micros, overrun_micros, charge_id, capped FROM idempotency "
                           "ORDER BY created_ms, key",
                           idem_row, loader, err);
     }

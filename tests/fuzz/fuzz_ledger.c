@@ -3,7 +3,8 @@
  * group of the input is one operation (reserve, commit, release, record, time
  * passing, freeze, limit change, tick) on a small tree. After every operation
  * the ledger's own invariant check must pass, and no budget may be above its
- * limit unless an overrun was reported.
+ * limit unless an overrun was reported or its limit was lowered below its spend
+ * (both lock it: nothing more is granted there).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 static const char *const paths[] = {"a", "a/b", "a/b/c", "a/d"};
 static int overruns;
+static bool lowered; /* a limit was put below a budget's spend */
 
 static void count_overruns(void *user, const tg_event *event) {
     (void)user;
@@ -38,6 +40,12 @@ static void put_budget(tg__ledger *ledger, const tg__tz *utc, int which, uint8_t
     spec.window = (tg_window_kind)(shape % 3);
     if (spec.cost_limit_micros >= 0 && (shape & 8)) {
         spec.revoke_at.ppm = 800000;
+    }
+    spec.above_hold = (shape & 16) ? TG_ABOVE_HOLD_CAP : TG_ABOVE_HOLD_CHARGE;
+    tg_budget_info info;
+    if (tg__ledger_budget_get(ledger, paths[which], now_ms, &info, NULL) == TG_OK &&
+        spec.cost_limit_micros >= 0 && spec.cost_limit_micros < info.spent_micros) {
+        lowered = true;
     }
     tg__ledger_budget_put(ledger, paths[which], &spec, utc, now_ms, NULL);
 }
@@ -58,7 +66,9 @@ static void step(tg__ledger *ledger, const tg__tz *utc, const uint8_t *op, uint6
         break;
     }
     case 1: {
-        tg_commit_request r = {.hold_id = holds[op[1] % HOLDS_KEPT], .actual_micros = op[2] * 100};
+        tg_commit_request r = {.hold_id = holds[op[1] % HOLDS_KEPT],
+                               .actual_micros = op[2] * 100,
+                               .agent_reported = op[3] & 1};
         tg_commit_result out;
         tg__ledger_commit(ledger, &r, *now_ms, &out, NULL);
         break;
@@ -103,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tg__ledger *ledger = tg__ledger_new(&options);
     FUZZ_CHECK(ledger != NULL && utc != NULL);
     overruns = 0;
+    lowered = false;
     int64_t now_ms = 1700000000000;
     for (int i = 0; i < 4; i++) {
         put_budget(ledger, utc, i, size > (size_t)i ? data[i] : 100, 0, now_ms);
@@ -115,7 +126,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             tg_budget_info info;
             if (tg__ledger_budget_get(ledger, paths[i], now_ms, &info, NULL) == TG_OK &&
                 info.spec.cost_limit_micros >= 0) {
-                FUZZ_CHECK(info.spent_micros <= info.spec.cost_limit_micros || overruns > 0);
+                FUZZ_CHECK(info.spent_micros <= info.spec.cost_limit_micros || overruns > 0 ||
+                           lowered);
+                FUZZ_CHECK(info.locked == (info.spent_micros > info.spec.cost_limit_micros));
             }
         }
         tg__journal_clear(tg__ledger_journal(ledger));

@@ -407,7 +407,7 @@ typedef struct {
     int killed_before_ready;
     int64_t acked[OP_TICK + 1];
     int64_t refused;
-    int64_t refused_by_reason[TG_REASON_TOKENS + 1];
+    int64_t refused_by_reason[TG_REASON_COUNT];
     int64_t not_found; /* commit or release of a hold that had expired */
     int64_t inflight_applied;
     int64_t inflight_absent;

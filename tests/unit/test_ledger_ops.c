@@ -365,9 +365,9 @@ static void test_commit_above_the_hold_is_charged_and_reported(void **state) {
     assert_string_equal(overrun->budget, "acme");
     assert_i64(overrun->spent_micros, USD(115));
     assert_i64(overrun->limit_micros, USD(100));
-    /* A budget past its limit refuses everything that costs. */
+    /* A budget past its limit is locked: it refuses every class, even for nothing. */
     tg_reserve_result refused = fx_reserve(f, "acme/a", 0, TG_CLASS_CRITICAL);
-    assert_refusal(refused.refusal, TG_REASON_CEILING, "acme", 0, DAY_MS);
+    assert_refusal(refused.refusal, TG_REASON_OVERRUN, "acme", 0, DAY_MS);
     fx_close(f);
 }
 

@@ -89,8 +89,10 @@ static void test_scenario_support_500_a_day_revoked_at_480(void **state) {
     assert_i64(overrun->spent_micros, USD(502));
     assert_i64(overrun->limit_micros, USD(500));
     assert_non_null(fx_find(f, TG_EVENT_REVOKED, "acme/support", TG_CLASS_CRITICAL));
+    /* Above its limit: locked for every class, critical included, until midnight. */
+    assert_true(fx_info(f, "acme/support").locked);
     out = fx_reserve(f, agent, 0, TG_CLASS_CRITICAL);
-    assert_refusal(out.refusal, TG_REASON_CEILING, "acme/support", 0, until_midnight(f));
+    assert_refusal(out.refusal, TG_REASON_OVERRUN, "acme/support", 0, until_midnight(f));
 
     /* Midnight: a new day, every class back. */
     fx_clear_events(f);
@@ -278,7 +280,7 @@ static void test_scenario_data_2000_a_day_revoked_at_1800(void **state) {
     assert_i64(fx_info(f, "acme/data/etl").spent_micros, USD(1450));
     assert_i64(fx_info(f, "acme").spent_micros, USD(2050));
     out = fx_reserve(f, "acme/data/reports", 0, TG_CLASS_CRITICAL);
-    assert_refusal(out.refusal, TG_REASON_CEILING, "acme/data", 0, 13 * HOUR_MS);
+    assert_refusal(out.refusal, TG_REASON_OVERRUN, "acme/data", 0, 13 * HOUR_MS);
 
     /* Midnight: the team starts over. */
     f->now_ms = T0_MS + DAY_MS;

@@ -5,10 +5,11 @@
  * levels, random cost/calls/tokens limits, thresholds absolute or fractional,
  * class overrides, alerts; lifetime, hour or day windows in UTC), then plays
  * about 200 random steps: time passing (sometimes by hours or days), tick,
- * reserve, commit (actual below, at and above the hold), release, record with
- * and without force, freeze and unfreeze, cost limit updates (raised, lowered,
- * removed, refused below spend), idempotent repeats with the same and with
- * other arguments, and calls that must fail. After every step it checks
+ * reserve, commit (actual below, at and above the hold, by an agent or not, on
+ * budgets that charge or cap an agent's overrun), release, record with and
+ * without force, freeze and unfreeze, cost limit updates (raised, lowered,
+ * removed, below spend, the same again), idempotent repeats with the same and
+ * with other arguments, and calls that must fail. After every step it checks
  * that the engine and the model agree on:
  *   - the call's status and every output field (granted, hold id, deadline,
  *     class, refusal reason and budget, max_amount, retry_after, charged,
@@ -16,12 +17,13 @@
  *   - every event of the step (as a multiset: kind, budget, class, reason,
  *     hold, amounts, spend, limit, level, count, tool, detail);
  *   - every budget's state (window, spent, held, calls, tokens, threshold,
- *     ceilings, remaining per class, revoked flags, frozen) and every open hold
- *     (amount, class, deadline, cancel_requested);
+ *     ceilings, remaining per class, revoked flags, locked, frozen) and every open
+ *     hold (amount, class, deadline, cancel_requested);
  * and that no budget's spend passes its limit except by charges reported as
  * overruns (forced records, commits above their hold, commits after an admin
- * lowered the limit), nor its spend and holds except by forced records and
- * commit overruns while its limit was never lowered.
+ * lowered the limit) or by an admin putting the limit below the spend, nor its
+ * spend and holds except by forced records and commit overruns while its limit
+ * was never lowered; and that a budget above its limit has every class revoked.
  *
  * The model is written from include/tollgate.h and DESIGN.md with plain arrays
  * and loops: every derived number (held sums, ceilings, headroom) is recomputed
@@ -152,6 +154,7 @@ typedef struct {
     int tool, model;  /* indexes into tool_names, model_names */
     int64_t ttl;      /* reserve */
     bool force;       /* record */
+    bool agent;       /* commit: the actual cost is the agent's word (agent_reported) */
     uint64_t hold_id; /* commit, release */
 } m_request;
 
@@ -179,6 +182,7 @@ typedef struct {
     bool alert_fired[TG_ALERTS_MAX];
     int64_t slack;    /* this window: forced records and commit overruns charged here */
     int64_t reported; /* this window: costs of charges here that were reported as overruns */
+    int64_t excused;  /* spend above limit + reported left by an admin's last limit update */
     bool lowered;     /* its limit was lowered or added under open holds at some point */
 } m_budget;
 
@@ -201,6 +205,7 @@ typedef struct {
     int64_t expires;
     int cls;
     int64_t charged, overrun;
+    bool capped;
     uint64_t charge_id;
 } m_key;
 
@@ -315,6 +320,12 @@ static int64_t m_ceiling(const m_budget *b, int cls) {
     }
 }
 
+/* The documents: a budget whose spend is above its cost limit is locked by the
+ * overrun, for every class, until spend is back within the limit. */
+static bool m_locked(const m_budget *b) {
+    return b->spec.cost_limit_micros >= 0 && b->spent > b->spec.cost_limit_micros;
+}
+
 static void m_window(tg_window_kind kind, int64_t now, int64_t *start, int64_t *end) {
     int64_t length = kind == TG_WINDOW_HOUR ? HOUR_MS : kind == TG_WINDOW_DAY ? DAY_MS : 0;
     if (length == 0) {
@@ -364,7 +375,7 @@ static void m_time_work(model *m) {
         e->limit = b->spec.cost_limit_micros;
         e->count = b->calls_used;
         b->spent = b->calls_used = b->tokens_used = 0;
-        b->slack = b->reported = 0;
+        b->slack = b->reported = b->excused = 0;
         memset(b->alert_fired, 0, sizeof b->alert_fired);
         m_window(b->spec.window, m->now, &b->window_start, &b->window_end);
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
@@ -438,7 +449,7 @@ static int64_t m_room(const model *m, int leaf, int cls, int64_t tokens) {
         const m_budget *b = &m->budgets[i];
         int64_t held, calls_held, tokens_held;
         m_held(m, i, &held, &calls_held, &tokens_held);
-        if (b->frozen || b->revoked[cls]) {
+        if (b->frozen || m_locked(b) || b->revoked[cls]) {
             return 0;
         }
         if (b->spec.calls_limit >= 0 && b->calls_used + calls_held + 1 > b->spec.calls_limit) {
@@ -461,9 +472,9 @@ static int64_t m_room(const model *m, int leaf, int cls, int64_t tokens) {
 
 /*
  * Walks from the leaf to the root; false with *refusal at the first budget that
- * refuses. Decision (the header lists the reasons, not their order within one
- * budget): frozen, then calls, then tokens, then the cost limit (`ceiling`),
- * then the class's ceiling or a revocation (`revoked`).
+ * refuses. The order within one budget: frozen, then an overrun's lock
+ * (`overrun`, as the header lists them), then calls, then tokens, then the cost
+ * limit (`ceiling`), then the class's ceiling or a revocation (`revoked`).
  */
 static bool m_walk(const model *m, int leaf, int64_t amount, int64_t tokens, int cls,
                    tg_refusal *refusal) {
@@ -476,6 +487,11 @@ static bool m_walk(const model *m, int leaf, int64_t amount, int64_t tokens, int
         if (b->frozen) {
             refusal->reason = TG_REASON_FROZEN;
             refusal->retry_after_ms = TG_NONE;
+        } else if (m_locked(b)) {
+            /* The documents: nothing passes; open holds going away cannot help (they
+             * leave spend where it is), a new window can if the ask fits the class. */
+            refusal->reason = TG_REASON_OVERRUN;
+            refusal->retry_after_ms = m_retry(m, i, 'm', 0, amount, m_ceiling(b, cls), false);
         } else if (b->spec.calls_limit >= 0 &&
                    b->calls_used + calls_held + 1 > b->spec.calls_limit) {
             refusal->reason = TG_REASON_CALLS;
@@ -578,12 +594,13 @@ static void m_levels(model *m, int index) {
 /*
  * Charges `cost` on every budget of the path, then reports what it reached.
  * An overrun (a commit above its hold, or a charge leaving a budget above its
- * limit) is one event. Decision: it names the first budget from the leaf up
- * that is above its limit, else the leaf.
+ * limit) is one event, with the amount claimed (`claimed`), which a capped
+ * commit charged only up to its hold (detail "capped"). Decision: it names the
+ * first budget from the leaf up that is above its limit, else the leaf.
  */
 static uint64_t m_charge(model *m, int leaf, int64_t cost, int64_t tokens, int cls,
                          uint64_t hold_id, int64_t held_amount, bool above_hold, bool forced,
-                         const char *tool) {
+                         const char *tool, int64_t claimed, bool capped) {
     for (int i = leaf; i >= 0; i = m->budgets[i].parent) {
         m_budget *b = &m->budgets[i];
         b->spent += cost;
@@ -612,11 +629,12 @@ static uint64_t m_charge(model *m, int leaf, int64_t cost, int64_t tokens, int c
         m_event *e = m_emit(m, TG_EVENT_OVERRUN, b->path);
         e->cls = cls;
         e->hold_id = hold_id;
-        e->amount = cost;
+        e->amount = claimed;
         e->held = held_amount;
         e->spent = b->spent;
         e->limit = b->spec.cost_limit_micros;
         snprintf(e->tool, sizeof e->tool, "%s", tool);
+        snprintf(e->detail, sizeof e->detail, "%s", capped ? "capped" : "");
     }
     return charge_id;
 }
@@ -663,7 +681,7 @@ static bool m_same_arguments(const m_request *a, const m_request *b) {
                a->cls == b->cls && a->tool == b->tool && a->model == b->model && a->ttl == b->ttl;
     case OP_COMMIT:
         return a->hold_id == b->hold_id && a->amount == b->amount && a->tokens_in == b->tokens_in &&
-               a->tokens_out == b->tokens_out;
+               a->tokens_out == b->tokens_out && a->agent == b->agent;
     case OP_RELEASE:
         return a->hold_id == b->hold_id;
     default:
@@ -733,6 +751,7 @@ static int m_key_lookup(model *m, const m_request *r, m_answer *a) {
         memset(&a->commit, 0, sizeof a->commit);
         a->commit.charged_micros = k->charged;
         a->commit.overrun_micros = k->overrun;
+        a->commit.capped = k->capped;
         a->commit.charge_id = k->charge_id;
         a->commit.replayed = true;
         break;
@@ -833,7 +852,8 @@ static m_hold *m_open_hold(model *m, uint64_t id) {
 }
 
 /* Commit: the hold goes, the actual cost is charged on every budget of its path;
- * above the hold it is still charged, and reported. */
+ * above the hold it is still charged, and reported; unless the cost is the agent's
+ * word and a budget of the path caps that (above_hold cap): then only the hold is. */
 static void m_commit(model *m, const m_request *r, m_answer *a) {
     if (r->amount < 0 || r->tokens_in < 0 || r->tokens_out < 0) {
         a->status = TG_ERR_INVALID;
@@ -848,18 +868,23 @@ static void m_commit(model *m, const m_request *r, m_answer *a) {
         return;
     }
     m_close_hold(h);
-    bool above = r->amount > h->amount;
+    bool above = r->amount > h->amount, capped = false;
+    for (int i = h->leaf; above && r->agent && i >= 0; i = m->budgets[i].parent) {
+        capped = capped || m->budgets[i].spec.above_hold == TG_ABOVE_HOLD_CAP;
+    }
     a->status = TG_OK;
     memset(&a->commit, 0, sizeof a->commit);
-    a->commit.charged_micros = r->amount;
+    a->commit.charged_micros = capped ? h->amount : r->amount;
     a->commit.overrun_micros = above ? r->amount - h->amount : 0;
+    a->commit.capped = capped;
     a->commit.charge_id =
-        m_charge(m, h->leaf, r->amount, r->tokens_in + r->tokens_out, h->cls, h->id, h->amount,
-                 above, false, tool_or_model(h->tool, h->model));
+        m_charge(m, h->leaf, a->commit.charged_micros, r->tokens_in + r->tokens_out, h->cls, h->id,
+                 h->amount, above, false, tool_or_model(h->tool, h->model), r->amount, capped);
     if (r->key[0]) {
         m_key *k = m_key_new(m, r);
         k->charged = a->commit.charged_micros;
         k->overrun = a->commit.overrun_micros;
+        k->capped = capped;
         k->charge_id = a->commit.charge_id;
     }
 }
@@ -913,24 +938,45 @@ static void m_record(model *m, const m_request *r, m_answer *a) {
     }
     a->record.charged = true;
     a->record.charge_id = m_charge(m, r->budget, r->amount, tokens, cls, 0, 0, false, r->force,
-                                   tool_or_model(r->tool, r->model));
+                                   tool_or_model(r->tool, r->model), r->amount, false);
     if (r->key[0]) {
         m_key_new(m, r)->charge_id = a->record.charge_id;
     }
 }
 
+static bool m_level_same(tg_level a, tg_level b) {
+    return a.micros == b.micros && a.ppm == b.ppm;
+}
+
+static bool m_spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
+    bool same = a->cost_limit_micros == b->cost_limit_micros && a->calls_limit == b->calls_limit &&
+                a->tokens_limit == b->tokens_limit && a->window == b->window &&
+                strcmp(a->timezone, b->timezone) == 0 && m_level_same(a->revoke_at, b->revoke_at) &&
+                a->alerts_count == b->alerts_count && a->above_hold == b->above_hold;
+    for (int c = 0; same && c < TG_CLASS_COUNT; c++) {
+        same = m_level_same(a->class_ceiling[c], b->class_ceiling[c]);
+    }
+    for (int i = 0; same && i < a->alerts_count; i++) {
+        same = a->alerts_ppm[i] == b->alerts_ppm[i];
+    }
+    return same;
+}
+
 /*
- * An admin's update of a budget (same window): a cost limit below what is spent
- * is refused; otherwise the new levels apply at once (revocations, lifts, alerts).
+ * An admin's update of a budget (same window): the new levels apply at once
+ * (revocations, lifts, alerts). A cost limit below what is spent is accepted
+ * and locks the budget (the invariant excuses the gap the admin opened); the
+ * same spec again changes and reports nothing (a reload of an unchanged config).
  * Lowering a limit under open holds lets their commits pass it: the invariant's
  * allowance grows by what the holds already had beyond the new limit.
  */
 static tg_status m_update(model *m, int index, const tg_budget_spec *spec) {
     m_budget *b = &m->budgets[index];
     int64_t limit = spec->cost_limit_micros;
-    if (limit >= 0 && limit < b->spent) {
-        return TG_ERR_INVALID;
+    if (m_spec_same(&b->spec, spec)) {
+        return TG_OK;
     }
+    b->excused = limit >= 0 && b->spent > limit + b->reported ? b->spent - limit - b->reported : 0;
     int64_t old_limit = b->spec.cost_limit_micros;
     b->lowered = b->lowered || (limit >= 0 && (old_limit < 0 || limit < old_limit));
     b->spec = *spec;
@@ -962,10 +1008,15 @@ static void m_freeze(model *m, int b, bool frozen) {
 /* ---- building a random tree ----------------------------------------------------------------- */
 
 /* Another cost limit for budget b: raised, lowered (to no less than spent), below
- * spent (refused), removed (with its levels and alerts), added, or the same. */
+ * spent (which locks it), removed (with its levels and alerts), added, or the
+ * same; and sometimes the other above_hold. */
 static tg_budget_spec random_update(rng *r, const model *m, int index) {
     const m_budget *b = &m->budgets[index];
     tg_budget_spec spec = b->spec;
+    if (rng_chance(r, 15)) {
+        spec.above_hold =
+            spec.above_hold == TG_ABOVE_HOLD_CAP ? TG_ABOVE_HOLD_CHARGE : TG_ABOVE_HOLD_CAP;
+    }
     int64_t limit = spec.cost_limit_micros, kind = rng_range(r, 0, 99);
     if (limit < 0) {
         if (kind < 60) {
@@ -984,6 +1035,7 @@ static tg_budget_spec random_update(rng *r, const model *m, int index) {
         spec.calls_limit = b->spec.calls_limit;
         spec.tokens_limit = b->spec.tokens_limit;
         spec.window = b->spec.window;
+        spec.above_hold = b->spec.above_hold;
         return spec;
     }
     int64_t new_limit = spec.cost_limit_micros;
@@ -1017,6 +1069,9 @@ static tg_budget_spec random_spec(rng *r) {
     }
     if (rng_chance(r, 20)) {
         spec.tokens_limit = rng_range(r, 200, 5000);
+    }
+    if (rng_chance(r, 30)) {
+        spec.above_hold = TG_ABOVE_HOLD_CAP;
     }
     if (!rng_chance(r, 85)) {
         return spec;
@@ -1191,6 +1246,7 @@ static void compare_answer(int op, const m_answer *e, const m_answer *x) {
     case OP_COMMIT:
         M_EQ("commit charged_micros", e->commit.charged_micros, x->commit.charged_micros);
         M_EQ("commit overrun_micros", e->commit.overrun_micros, x->commit.overrun_micros);
+        M_EQ("commit capped", e->commit.capped, x->commit.capped);
         M_EQ("commit charge_id", e->commit.charge_id, x->commit.charge_id);
         M_EQ("commit replayed", e->commit.replayed, x->commit.replayed);
         break;
@@ -1235,6 +1291,8 @@ static void compare_budgets(model *m, fx *f) {
         BUDGET_EQ("tokens_used", info.tokens_used, b->tokens_used);
         BUDGET_EQ("tokens_held", info.tokens_held, tokens_held);
         BUDGET_EQ("threshold_micros", info.threshold_micros, m_threshold(b));
+        BUDGET_EQ("locked", info.locked, m_locked(b));
+        BUDGET_EQ("above_hold", info.spec.above_hold, b->spec.above_hold);
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
             snprintf(what, sizeof what, "%.64s ceiling_micros[%s]", b->path,
                      tg_class_str((tg_class)c));
@@ -1250,9 +1308,17 @@ static void compare_budgets(model *m, fx *f) {
          * (forced records, commits above their hold, commits after a lowered limit);
          * and while the limit was never lowered under them, holds stay within it too. */
         int64_t limit = b->spec.cost_limit_micros;
-        if (limit >= 0 && b->spent > limit + b->reported) {
-            m_fail("%s: spent %lld is past limit %lld + reported overruns %lld", b->path,
-                   (long long)b->spent, (long long)limit, (long long)b->reported);
+        if (limit >= 0 && b->spent > limit + b->reported + b->excused) {
+            m_fail("%s: spent %lld is past limit %lld + reported overruns %lld + limit put "
+                   "below spend %lld",
+                   b->path, (long long)b->spent, (long long)limit, (long long)b->reported,
+                   (long long)b->excused);
+        }
+        for (int c = 0; m_locked(b) && c < TG_CLASS_COUNT; c++) {
+            if (!b->revoked[c]) {
+                m_fail("%s is above its limit but %s is not revoked", b->path,
+                       tg_class_str((tg_class)c));
+            }
         }
         if (limit >= 0 && !b->lowered && (held > limit || b->spent + held > limit + b->slack)) {
             m_fail("%s: spent %lld + held %lld is past limit %lld + forced and overrun %lld",
@@ -1328,7 +1394,8 @@ static void engine_call(fx *f, const model *m, const m_request *r, m_answer *a) 
                                .actual_micros = r->amount,
                                .tokens_in = r->tokens_in,
                                .tokens_out = r->tokens_out,
-                               .idempotency_key = key};
+                               .idempotency_key = key,
+                               .agent_reported = r->agent};
         a->status = tg_commit(f->engine, &q, m->now, &a->commit, &err);
         if (a->status != TG_OK && memcmp(&a->commit, &untouched.commit, sizeof a->commit)) {
             m_fail("failed commit touched its output");
@@ -1466,6 +1533,7 @@ static m_request random_commit(rng *r, const model *m, history *h) {
                            : held + rng_range(r, 1, held + 2000);
     q.tokens_in = rng_chance(r, 50) ? 0 : rng_range(r, 0, 500);
     q.tokens_out = rng_chance(r, 50) ? 0 : rng_range(r, 0, 500);
+    q.agent = rng_chance(r, 50);
     random_key(r, h, &q, 25);
     return q;
 }
@@ -1521,6 +1589,7 @@ static bool random_repeat(rng *r, const model *m, history *h, m_request *q) {
     case 5:
         q->ttl = q->ttl == 0 ? M_DEFAULT_TTL_MS : 0; /* the same deadline, asked otherwise */
         q->force = !q->force;
+        q->agent = !q->agent;
         break;
     case 6:
         if (rng_chance(r, 50)) {
@@ -1577,12 +1646,12 @@ static m_request random_invalid(rng *r, const model *m, history *h) {
 
 static void describe(const model *m, const m_request *q) {
     trace("%s%s%s %s amount %lld tokens %lld/%lld/%lld cls %s tool '%s' model '%s' ttl %lld "
-          "%shold %" PRIu64 " now %lld",
+          "%s%shold %" PRIu64 " now %lld",
           op_names[q->op], q->key[0] ? " key " : "", q->key, m_path(m, q->budget),
           (long long)q->amount, (long long)q->tokens, (long long)q->tokens_in,
           (long long)q->tokens_out, tg_class_str((tg_class)q->cls), tool_names[q->tool],
-          model_names[q->model], (long long)q->ttl, q->force ? "force " : "", q->hold_id,
-          (long long)m->now);
+          model_names[q->model], (long long)q->ttl, q->force ? "force " : "",
+          q->agent ? "agent " : "", q->hold_id, (long long)m->now);
 }
 
 /* ---- one sequence
@@ -1642,9 +1711,10 @@ static bool boundary_time(rng *r, const model *m, int64_t *now) {
 
 typedef struct {
     long steps, reserves, granted, refused, commits, overruns, releases, records, forced, replays,
-        conflicts, failures, expiries, rolls, revocations, freezes, updates;
-    long by_reason[6]; /* refusals by reason */
-    long failed_op[5]; /* failed calls by operation */
+        conflicts, failures, expiries, rolls, revocations, freezes, updates, capped,
+        updates_below_spend, locked_steps;
+    long by_reason[TG_REASON_COUNT]; /* refusals by reason */
+    long failed_op[5];               /* failed calls by operation */
 } stats;
 
 static void count_events(const model *m, stats *s) {
@@ -1665,6 +1735,8 @@ static void step_update(model *m, fx *f, rng *r, stats *s) {
           (long long)m->now);
     tg_error err = {0};
     tg_status engine_status = tg_budget_put(f->engine, m->budgets[b].path, &spec, m->now, &err);
+    s->updates_below_spend +=
+        spec.cost_limit_micros >= 0 && spec.cost_limit_micros < m->budgets[b].spent;
     tg_status model_status = m_update(m, b, &spec);
     if (engine_status != model_status) {
         m_fail("update status: engine %s (%s), model %s", tg_status_str(engine_status), err.message,
@@ -1702,6 +1774,7 @@ static void count_answer(const m_request *q, const m_answer *a, stats *s) {
         s->by_reason[q->op == OP_RESERVE ? a->reserve.refusal.reason : a->record.refusal.reason]++;
     }
     s->commits += q->op == OP_COMMIT && ok;
+    s->capped += q->op == OP_COMMIT && ok && a->commit.capped && !a->commit.replayed;
     s->releases += q->op == OP_RELEASE && ok;
     s->records += q->op == OP_RECORD && ok;
     s->forced += q->op == OP_RECORD && q->force && ok;
@@ -1771,6 +1844,11 @@ static void play_step(model *m, fx *f, rng *r, history *h, int64_t tempo, stats 
     compare_holds(m, f, holds_before);
     compare_events(m, f);
     count_events(m, s);
+    bool locked = false;
+    for (int i = 0; i < m->budgets_count; i++) {
+        locked = locked || m_locked(&m->budgets[i]);
+    }
+    s->locked_steps += locked;
     s->steps++;
 }
 
@@ -1825,11 +1903,16 @@ static void test_model_random_sequences(void **state) {
                   s.releases, s.records, s.forced, s.replays, s.conflicts, s.failures, s.expiries,
                   s.rolls, s.revocations, s.freezes, s.updates);
     print_message("model: refusals by reason: ceiling %ld, revoked %ld, frozen %ld, calls %ld, "
-                  "tokens %ld; failed calls: reserve %ld, commit %ld, release %ld, record %ld\n",
+                  "tokens %ld, overrun %ld; failed calls: reserve %ld, commit %ld, release %ld, "
+                  "record %ld\n",
                   s.by_reason[TG_REASON_CEILING], s.by_reason[TG_REASON_REVOKED],
                   s.by_reason[TG_REASON_FROZEN], s.by_reason[TG_REASON_CALLS],
-                  s.by_reason[TG_REASON_TOKENS], s.failed_op[OP_RESERVE], s.failed_op[OP_COMMIT],
-                  s.failed_op[OP_RELEASE], s.failed_op[OP_RECORD]);
+                  s.by_reason[TG_REASON_TOKENS], s.by_reason[TG_REASON_OVERRUN],
+                  s.failed_op[OP_RESERVE], s.failed_op[OP_COMMIT], s.failed_op[OP_RELEASE],
+                  s.failed_op[OP_RECORD]);
+    print_message("model: overruns: %ld steps with a budget locked above its limit, %ld commits "
+                  "capped at their hold, %ld limits put below spend\n",
+                  s.locked_steps, s.capped, s.updates_below_spend);
 }
 
 int main(void) {

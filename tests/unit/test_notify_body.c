@@ -186,6 +186,29 @@ static void test_forecast_rules(void **state) {
     assert_i64(f.eta_ms, TG_NONE);
 }
 
+/* An overrun says what was charged; a capped one says the claim was not charged in full. */
+static void test_overrun_sentences(void **state) {
+    (void)state;
+    tg_event event = event_make(7, TG_EVENT_OVERRUN, "team/a");
+    event.amount_micros = UNITS(15);
+    event.held_micros = UNITS(1);
+    event.spent_micros = UNITS(15);
+    event.limit_micros = UNITS(10);
+    snprintf(event.tool, sizeof event.tool, "search");
+    tg__notify_item item;
+    tg__item_from_event(&item, &event, tg__severity_of(&event));
+    char text[512];
+    tg__item_sentence(&item, text, sizeof text);
+    assert_contains(text, "overrun on team/a: charged 15.00 against a hold of 1.00 by search");
+    assert_i64(tg__severity_of(&event), TG__SEVERITY_CRITICAL); /* spend above the limit */
+    event.spent_micros = UNITS(1);
+    snprintf(event.detail, sizeof event.detail, "capped");
+    tg__item_from_event(&item, &event, tg__severity_of(&event));
+    tg__item_sentence(&item, text, sizeof text);
+    assert_contains(text, "overrun on team/a: 15.00 claimed against a hold of 1.00 by search; "
+                          "only the hold was charged (above_hold: cap); spent 1.00 of 10.00");
+}
+
 static void test_money_text(void **state) {
     (void)state;
     char text[40];
@@ -203,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_json_refusal_summary),
         cmocka_unit_test(test_json_forecast_and_fields),
         cmocka_unit_test(test_forecast_rules),
+        cmocka_unit_test(test_overrun_sentences),
         cmocka_unit_test(test_money_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

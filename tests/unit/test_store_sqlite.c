@@ -392,6 +392,7 @@ static void assert_spec_equal(const tg_budget_spec *a, const tg_budget_spec *e) 
     for (int i = 0; i < e->alerts_count; i++) {
         assert_i64(a->alerts_ppm[i], e->alerts_ppm[i]);
     }
+    assert_i64(a->above_hold, e->above_hold);
 }
 
 static void assert_info_equal(const tg_budget_info *a, const tg_budget_info *e) {
@@ -412,6 +413,7 @@ static void assert_info_equal(const tg_budget_info *a, const tg_budget_info *e) 
         assert_i64(a->remaining_micros[c], e->remaining_micros[c]);
         assert_int_equal(a->revoked[c], e->revoked[c]);
     }
+    assert_int_equal(a->locked, e->locked);
 }
 
 static void assert_hold_equal(const tg_hold_info *a, const tg_hold_info *e) {
@@ -572,7 +574,8 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 1);
+    assert_i64(sql_int("PRAGMA user_version"), 2);
+    assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
                         "Asia/Taipei");
@@ -662,7 +665,7 @@ static void test_newer_schema_is_refused(void **state) {
     sql_close();
     err = open_fails(&o, TG_ERR_CORRUPT);
     assert_message_has(err, "-3");
-    sql_exec("PRAGMA user_version = 1");
+    sql_exec("PRAGMA user_version = 2");
     sql_close();
     fx_close(store_open(T0_MS));
 }
@@ -723,6 +726,8 @@ static const damage damages[] = {
      "INSERT INTO holds SELECT 1000 + i, 'acme/a', 1000000000000000, 0, 'low', '', '', 0, "
      "4102444800000, 0 FROM n",
      TG_ERR_CORRUPT, "hold"},
+    {"UPDATE budgets SET above_hold = 'refuse' WHERE path = 'acme'", TG_ERR_CORRUPT, "above_hold"},
+    {"UPDATE idempotency SET capped = 2", TG_ERR_CORRUPT, "column capped"},
     {"UPDATE idempotency SET op = 9", TG_ERR_CORRUPT, "column op"},
     {"UPDATE idempotency SET class = 7", TG_ERR_CORRUPT, "column class"},
     {"UPDATE idempotency SET key = NULL", TG_ERR_CORRUPT, "column key"},
@@ -868,6 +873,86 @@ static void test_counters_never_go_below_the_largest_id(void **state) {
     fx_close(f);
 }
 
+/* ---- a ledger above its limits -------------------------------------------------------------- */
+
+/*
+ * An overrun left `acme` above its limit (a commit above its hold) and `acme/b`
+ * too (a forced record), and `acme/b` caps agents' commits. Reopening the file
+ * must succeed into the same locked state (the lock is derived from spend and
+ * limit, not stored), and putting the same specs again must change and report
+ * nothing: that is what a daemon does at every restart and SIGHUP.
+ */
+static void test_an_overrun_ledger_reopens_locked(void **state) {
+    (void)state;
+    fx *f = store_open(T0_MS);
+    fx_put(f, "acme", USD(100), USD(80), TG_WINDOW_DAY);
+    tg_budget_spec capped_spec = fx_spec(USD(10), TG_NONE, TG_WINDOW_DAY);
+    capped_spec.above_hold = TG_ABOVE_HOLD_CAP;
+    fx_put(f, "acme/a", TG_NONE, TG_NONE, TG_WINDOW_DAY);
+    fx_put_spec(f, "acme/b", &capped_spec);
+    uint64_t capped_hold = fx_hold(f, "acme/b", USD(2), TG_CLASS_NORMAL);
+    tg_commit_request agent = {.hold_id = capped_hold,
+                               .actual_micros = USD(9),
+                               .idempotency_key = "agent-commit",
+                               .agent_reported = true};
+    tg_commit_result first;
+    assert_ok(tg_commit(f->engine, &agent, f->now_ms, &first, NULL));
+    assert_true(first.capped);
+    uint64_t hold = fx_hold(f, "acme/a", USD(50), TG_CLASS_CRITICAL);
+    fx_commit(f, hold, USD(120)); /* acme: 122 of 100 */
+    /* acme: 132 of 100, acme/b: 12 of 10 */
+    assert_true(fx_record(f, "acme/b", USD(10), TG_CLASS_LOW, true).charged);
+    tg_budget_info before[3] = {fx_info(f, "acme"), fx_info(f, "acme/a"), fx_info(f, "acme/b")};
+    assert_true(before[0].locked && !before[1].locked && before[2].locked);
+    tg_budget_spec specs[3] = {before[0].spec, before[1].spec, before[2].spec};
+    fx_close(f);
+
+    f = store_open(T0_MS + HOUR_MS);
+    const char *paths[3] = {"acme", "acme/a", "acme/b"};
+    for (int i = 0; i < 3; i++) {
+        fx_put_spec(f, paths[i], &specs[i]); /* the same config again */
+        tg_budget_info after = fx_info(f, paths[i]);
+        assert_info_equal(&after, &before[i]);
+    }
+    assert_i64(f->events_count, 0); /* nothing changed, nothing reported */
+    tg_reserve_result out = fx_reserve(f, "acme/a", 0, TG_CLASS_CRITICAL);
+    assert_refusal(out.refusal, TG_REASON_OVERRUN, "acme", 0, 23 * HOUR_MS);
+    tg_commit_result again;
+    assert_ok(tg_commit(f->engine, &agent, f->now_ms, &again, NULL));
+    assert_true(again.replayed && again.capped);
+    assert_i64(again.charged_micros, USD(2));
+    assert_i64(again.overrun_micros, USD(7));
+    assert_i64(again.charge_id, first.charge_id);
+    /* Raised to the spend: unlocked (critical is still revoked, being at its ceiling). */
+    specs[0].cost_limit_micros = USD(132);
+    fx_put_spec(f, "acme", &specs[0]);
+    assert_false(fx_info(f, "acme").locked);
+    assert_i64(fx_reserve(f, "acme/a", 0, TG_CLASS_CRITICAL).refusal.reason, TG_REASON_REVOKED);
+    fx_close(f);
+    assert_i64(sql_int("SELECT spent_micros FROM budgets WHERE path = 'acme'"), USD(132));
+    assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme/b'"), "cap");
+    assert_i64(sql_int("SELECT capped FROM idempotency WHERE key = 'agent-commit'"), 1);
+}
+
+/* A file written before above_hold and capped existed (schema version 1) is migrated:
+ * its budgets charge in full, its remembered commits were not capped. */
+static void test_a_version_1_file_is_migrated(void **state) {
+    (void)state;
+    base_file();
+    sql_exec("ALTER TABLE budgets DROP COLUMN above_hold; ALTER TABLE idempotency DROP COLUMN "
+             "capped; PRAGMA user_version = 1");
+    sql_close();
+    fx *f = store_open(T0_MS);
+    assert_i64(fx_info(f, "acme").spec.above_hold, TG_ABOVE_HOLD_CHARGE);
+    tg_record_result out;
+    assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
+    assert_true(out.replayed);
+    fx_close(f);
+    assert_i64(sql_int("PRAGMA user_version"), 2);
+    assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
+    assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
+}
+
 /* ---- durability modes -------------------------------------------------------------------------
  */
 
@@ -988,6 +1073,8 @@ int main(void) {
         store_test(test_a_folder_that_cannot_hold_the_file_is_io),
         store_test(test_failed_write_stops_the_engine_until_reopened),
         store_test(test_counters_never_go_below_the_largest_id),
+        store_test(test_an_overrun_ledger_reopens_locked),
+        store_test(test_a_version_1_file_is_migrated),
         store_test(test_batch_is_written_at_its_end),
         store_test(test_delete_in_a_batch_takes_the_windows_along),
         store_test(test_relaxed_is_on_disk_after_sync),
