@@ -45,8 +45,9 @@ fuzz: setup
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# Tracked and new C files, as scripts/check-format checks them.
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^tests/tokenizer/corpus/')
+	clang-format -i $$( (git ls-files '*.c' '*.h'; git ls-files --others --exclude-standard '*.c' '*.h') | grep -v '^tests/tokenizer/corpus/' | sort -u)
 
 format-check:
 	scripts/check-format
