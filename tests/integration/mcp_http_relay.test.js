@@ -137,7 +137,7 @@ test('HTTP surface: session ids, 202, errors as JSON-RPC, GET stream, DELETE, se
   }
   // A fresh daemon: a whole session by hand.
   const dir2 = h.tempDir('http-surface2');
-  const daemon2 = await h.startServe(dir2, config(dir2, '  sessions_max: 1\n  message_size_max_bytes: 4096\n'));
+  const daemon2 = await h.startServe(dir2, config(dir2, '  sessions_max: 1\n  message_size_max_bytes: 65536\n'));
   const url2 = `${daemon2.base}/mcp/everything`;
   const post2 = (body, headers = {}) => fetch(url2, {
     method: 'POST', body: JSON.stringify(body),
@@ -165,7 +165,7 @@ test('HTTP surface: session ids, 202, errors as JSON-RPC, GET stream, DELETE, se
     r = await raw(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]));
     assert.equal(r.status, 400);
     assert.equal((await r.json()).error.code, -32700);
-    r = await raw(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(5000) } } }));
+    r = await raw(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(70000) } } }));
     assert.equal(r.status, 413);
     r = await raw(JSON.stringify({ jsonrpc: '2.0', id: 'y'.repeat(300), method: 'ping' }));
     assert.equal(r.status, 400);
