@@ -198,16 +198,19 @@ async function followSurvivesHangup(url) {
   exited.then((e) => { ended = e; });
   const call = async (method, p, body) => fetch(url + p, { method, headers: { Authorization: 'Bearer adm' },
     body: body && JSON.stringify(body) });
-  await call('PUT', '/v1/budgets/team/follow-1', { limit: '1' });
-  assert.ok(await eventually(() => out.includes('team/follow-1'), 10000), `follower printed nothing: ${err}`);
-  process.kill(-child.pid, 'SIGHUP');
-  assert.ok(await eventually(() => /SIGHUP ignored/.test(err), 5000), `no note on stderr: ${err}`);
-  await call('PUT', '/v1/budgets/team/follow-2', { limit: '1' });
-  assert.ok(await eventually(() => out.includes('team/follow-2') || ended, 10000));
-  assert.equal(ended, null, `the follower died: ${JSON.stringify(ended)} ${err}`);
-  assert.ok(out.includes('team/follow-2'), 'events after the SIGHUP are still printed');
-  process.kill(-child.pid, 'SIGTERM');
-  await exited;
+  try {
+    await call('PUT', '/v1/budgets/team/follow-1', { limit: '1' });
+    assert.ok(await eventually(() => out.includes('team/follow-1'), 10000), `follower printed nothing: ${err}`);
+    process.kill(-child.pid, 'SIGHUP');
+    assert.ok(await eventually(() => /SIGHUP ignored/.test(err), 5000), `no note on stderr: ${err}`);
+    await call('PUT', '/v1/budgets/team/follow-2', { limit: '1' });
+    assert.ok(await eventually(() => out.includes('team/follow-2') || ended, 10000));
+    assert.equal(ended, null, `the follower died: ${JSON.stringify(ended)} ${err}`);
+    assert.ok(out.includes('team/follow-2'), 'events after the SIGHUP are still printed');
+  } finally {
+    if (ended === null) process.kill(-child.pid, 'SIGTERM');
+    await exited;
+  }
 }
 
 test('events --follow survives SIGHUP of its process group (stream)', async () => {

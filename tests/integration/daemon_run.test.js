@@ -4,7 +4,7 @@
 // exact lines to export and how to make a budget refuse a call, and the printed lines
 // work as printed. A second run reuses the key.
 'use strict';
-const { test } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -28,9 +28,23 @@ function run() {
       if (/tollgate hold team\/demo 2/.test(out)) { clearInterval(poll); resolve(); }
     }, 20);
     exited.then(() => { clearInterval(poll); reject(new Error(`scripts/run exited: ${out}`)); });
+    setTimeout(() => { clearInterval(poll); reject(new Error(`scripts/run printed no hint in 30 s: ${out}`)); }, 30000).unref();
   });
-  return { child, ready, exited, output: () => out };
+  const runs = { child, ready, exited, output: () => out };
+  started.push(runs);
+  return runs;
 }
+
+// Whatever a failed assertion left running is stopped (its process group, by its id).
+const started = [];
+after(async () => {
+  for (const r of started) {
+    if (r.child.exitCode === null && r.child.signalCode === null) {
+      try { process.kill(-r.child.pid, 'SIGTERM'); } catch { /* gone */ }
+      await r.exited;
+    }
+  }
+});
 
 test('make run starts the example daemon with a dev admin key made once', async () => {
   const first = run();

@@ -42,6 +42,7 @@ before(async () => {
       if (/tollgate hold team\/demo/.test(out)) { clearInterval(poll); resolve(out); }
     }, 20);
     exited.then(() => { clearInterval(poll); reject(new Error(`scripts/run exited: ${out}`)); });
+    setTimeout(() => { clearInterval(poll); reject(new Error(`scripts/run printed no hint in 30 s: ${out}`)); }, 30000).unref();
   });
 });
 
