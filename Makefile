@@ -5,8 +5,9 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 
-.PHONY: all setup build test run bench indicators asan fuzz format format-check clean
+.PHONY: all setup build test run install bench indicators asan fuzz format format-check clean
 
 all: build
 
@@ -31,6 +32,12 @@ asan: setup
 run: build
 	scripts/run
 
+# bin/tollgate, lib/libtollgate.a and .so, include/tollgate*.h and lib/pkgconfig/tollgate.pc
+# under $(DESTDIR)$(PREFIX); then `pkg-config --cflags --libs tollgate` builds against it
+# (tests/integration/install.test.js builds examples/scenarios.c that way).
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
 bench: build
 	$(BUILD)/bench_ledger
 
@@ -45,8 +52,9 @@ fuzz: setup
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# Tracked and new C files, as scripts/check-format checks them.
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^tests/tokenizer/corpus/')
+	clang-format -i $$( (git ls-files '*.c' '*.h'; git ls-files --others --exclude-standard '*.c' '*.h') | grep -v '^tests/tokenizer/corpus/' | sort -u)
 
 format-check:
 	scripts/check-format

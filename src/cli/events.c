@@ -1,16 +1,18 @@
 /*
- * events: `tollgate events --failed` lists the notifications Tollgate gave up
- * on after retrying for retry.give_up_after_ms. With --db FILE (or --config
- * FILE, for its store.path) it reads the store file directly, which works
- * while the daemon runs (WAL) and when it is down; otherwise it asks the
- * daemon (GET /v1/notify/failed) like the other remote commands.
+ * events: `tollgate events`, the event log: one page (--since), or all of it and
+ * then every new event as it happens (--follow, through events_stream.c); and
+ * `tollgate events --failed`, the notifications Tollgate gave up on after
+ * retrying for retry.give_up_after_ms. With --db FILE (or --config FILE, for its
+ * store.path) --failed reads the store file directly, which works while the
+ * daemon runs (WAL) and when it is down; otherwise it asks the daemon.
  *
- * It also holds `tollgate events --follow`'s reader of the daemon's event stream
- * (GET /v1/events/stream): remote.c pages the backlog, then follows here, and
- * reconnects with Last-Event-ID when the daemon restarts, so nothing is missed or
- * printed twice.
+ * A follower lives as long as its terminal: SIGHUP (`kill -HUP` of its process
+ * group, a daemon reload signalled too broadly) is noted on stderr and ignored,
+ * and when its output goes away it says so and ends, instead of dying silently.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,62 +23,44 @@
 
 #include "cli/cli.h"
 #include "cli/events.h"
+#include "cli/remote.h"
 #include "notify/notify.h"
 #include "server/server.h"
 
-static const char usage[] =
-    "usage: tollgate events --failed [--db FILE | --config FILE] [--after ID] [--limit N] "
-    "[--json]\n"
-    "       tollgate events --failed [--url URL] [--key KEY] ...   (ask the daemon)\n"
-    "  lists the notifications given up on: event, sink, attempts and the last error.\n"
-    "example: tollgate events --failed --db tollgate.db\n";
+#define LOG_PAGE 1000 /* events per GET /v1/events page */
 
-typedef struct {
-    const char *db, *config, *url, *key;
-    uint64_t after;
-    int64_t limit;
-    bool json;
-} options;
+static const tg__cli_option options[] = {
+    {"since", "ID", "the log after event id ID (default 0: from the start)"},
+    {"follow", NULL, "after the log, print each new event as it happens (Ctrl-C stops)"},
+    {"failed", NULL, "list the notifications given up on instead (docs/notifications.md)"},
+    {"db", "FILE", "with --failed: read this SQLite ledger file, no daemon needed"},
+    {"config", "FILE", "with --failed: read the ledger file named by this config's store"},
+    {"after", "ID", "with --failed: entries after this event id"},
+    {"limit", "N", "with --failed: at most N entries (1..1000, default 100)"},
+    TG__CLI_REMOTE_OPTIONS,
+    {NULL, NULL, NULL}};
 
-bool tg__cli_events_wants_failed(int argc, char **argv) {
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--failed") == 0) {
-            return true;
-        }
-    }
-    return false;
-}
+static const tg__cli_command command = {
+    .name = "tollgate events",
+    .synopsis = "tollgate events [--since ID] [--follow] [--json]\n"
+                "       tollgate events --failed [--db FILE | --config FILE] [--after ID] "
+                "[--limit N] [--json]",
+    .about = "The event log (one page of up to 1000 after --since), or with --follow all of it\n"
+             "and then every event as it becomes durable, reconnecting when the daemon\n"
+             "restarts; SIGHUP does not stop a follower. --failed lists the notifications\n"
+             "given up on: event, sink, attempts and the last error.\n",
+    .options = options,
+    .positional_max = 0,
+    .examples = "  tollgate events --since 1800\n"
+                "  tollgate events --follow --json\n"
+                "  tollgate events --failed --db tollgate.db\n" TG__CLI_EXIT_CODES};
 
-static bool parse(int argc, char **argv, options *o) {
-    *o = (options){.url = getenv("TOLLGATE_URL"), .key = getenv("TOLLGATE_KEY"), .limit = 100};
-    for (int i = 0; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--failed") == 0) {
-            continue;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            o->json = true;
-        } else if (value != NULL && strcmp(argv[i], "--db") == 0) {
-            o->db = argv[++i];
-        } else if (value != NULL && strcmp(argv[i], "--config") == 0) {
-            o->config = argv[++i];
-        } else if (value != NULL && strcmp(argv[i], "--url") == 0) {
-            o->url = argv[++i];
-        } else if (value != NULL && strcmp(argv[i], "--key") == 0) {
-            o->key = argv[++i];
-        } else if (value != NULL && strcmp(argv[i], "--after") == 0) {
-            o->after = strtoull(argv[++i], NULL, 10);
-        } else if (value != NULL && strcmp(argv[i], "--limit") == 0) {
-            o->limit = atoll(argv[++i]);
-        } else {
-            return false;
-        }
-    }
-    return o->limit >= 1 && o->limit <= 1000;
-}
+/* ---- --failed --------------------------------------------------------------------------- */
 
 /* The store file: --db, or the store.path of --config. */
-static int local_list(const options *o, json_t **out) {
-    const char *path = o->db;
+static int local_list(const char *db, const char *config_file, uint64_t after, int64_t limit,
+                      json_t **out) {
+    const char *path = db;
     tg__config *config = NULL;
     tg_error err = {0};
     if (path == NULL) {
@@ -85,7 +69,7 @@ static int local_list(const options *o, json_t **out) {
             return TG__EXIT_FAILURE;
         }
         tg__config_defaults(config);
-        if (tg__config_load(o->config, config, &err) != TG_OK) {
+        if (tg__config_load(config_file, config, &err) != TG_OK) {
             fprintf(stderr, "tollgate: %s\n", err.message);
             free(config);
             return TG__EXIT_FAILURE;
@@ -93,7 +77,7 @@ static int local_list(const options *o, json_t **out) {
         path = config->store_path;
     }
     char *text = NULL;
-    tg_status status = tg__notify_failed_json(path, o->after, o->limit, &text, &err);
+    tg_status status = tg__notify_failed_json(path, after, limit, &text, &err);
     free(config);
     if (status != TG_OK) {
         fprintf(stderr, "tollgate: %s\n", err.message);
@@ -104,17 +88,17 @@ static int local_list(const options *o, json_t **out) {
     return *out ? TG__EXIT_OK : TG__EXIT_FAILURE;
 }
 
-static int remote_list(const options *o, json_t **out) {
+static int remote_list(const tg__remote *remote, uint64_t after, int64_t limit, json_t **out) {
     char path[128];
-    snprintf(path, sizeof path, "/v1/notify/failed?after=%" PRIu64 "&limit=%" PRId64, o->after,
-             o->limit);
+    snprintf(path, sizeof path, "/v1/notify/failed?after=%" PRIu64 "&limit=%" PRId64, after, limit);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    long status = tg__cli_call(o->url ? o->url : "http://127.0.0.1:8420", o->key ? o->key : "",
-                               "GET", path, NULL, out);
+    long status = tg__remote_call(remote, "GET", path, NULL, out);
     curl_global_cleanup();
     if (status != 200) {
         char *text = *out ? json_dumps(*out, JSON_COMPACT) : NULL;
-        fprintf(stderr, "tollgate: the daemon answered %ld %s\n", status, text ? text : "");
+        if (status > 0) {
+            fprintf(stderr, "tollgate: the daemon answered %ld %s\n", status, text ? text : "");
+        }
         free(text);
         json_decref(*out);
         *out = NULL;
@@ -123,7 +107,7 @@ static int remote_list(const options *o, json_t **out) {
     return TG__EXIT_OK;
 }
 
-static void print_table(json_t *answer) {
+static void print_failed(json_t *answer) {
     json_t *list = json_object_get(answer, "failed");
     if (json_array_size(list) == 0) {
         puts("no failed notifications");
@@ -146,177 +130,155 @@ static void print_table(json_t *answer) {
     }
 }
 
-int tg__cli_events_failed(int argc, char **argv) {
-    options o;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            fputs(usage, stdout);
-            return TG__EXIT_OK;
-        }
-    }
-    if (!parse(argc, argv, &o)) {
-        fputs(usage, stderr);
-        return TG__EXIT_USAGE;
+static int failed(const tg__cli_args *args, const tg__remote *remote) {
+    const char *db = tg__cli_arg(&command, args, "db");
+    const char *config = tg__cli_arg(&command, args, "config");
+    const char *after_text = tg__cli_arg(&command, args, "after");
+    const char *limit_text = tg__cli_arg(&command, args, "limit");
+    int64_t after = 0, limit = 100;
+    if ((after_text != NULL && !tg__cli_whole_number(after_text, INT64_MAX, &after)) ||
+        (limit_text != NULL &&
+         (!tg__cli_whole_number(limit_text, TG__PAGE_MAX, &limit) || limit == 0))) {
+        return tg__cli_usage_error(&command, "--after is an event id and --limit 1..1000");
     }
     json_t *answer = NULL;
-    int code = o.db || o.config ? local_list(&o, &answer) : remote_list(&o, &answer);
+    int code = db != NULL || config != NULL
+                   ? local_list(db, config, (uint64_t)after, limit, &answer)
+                   : remote_list(remote, (uint64_t)after, limit, &answer);
     if (code != TG__EXIT_OK) {
         return code;
     }
-    if (o.json) {
+    if (remote->json) {
         char *text = json_dumps(answer, JSON_INDENT(2));
         printf("%s\n", text ? text : "");
         free(text);
     } else {
-        print_table(answer);
+        print_failed(answer);
     }
     json_decref(answer);
     return TG__EXIT_OK;
 }
 
-/* ---- events --follow: the event stream -------------------------------------------- */
+/* ---- the log -------------------------------------------------------------------------------- */
 
-#define STREAM_LINE_SIZE_MAX (1024 * 1024) /* one SSE line; an event is far smaller */
-#define STREAM_SILENCE_S 60L /* no byte for this long (keep-alives come every 15 s): reconnect */
-
-typedef struct {
-    void (*print)(json_t *event, void *user);
-    void *user;
-    uint64_t *since; /* the last event printed: the Last-Event-ID of a reconnect */
-    CURL *curl;      /* the transfer being read */
-    char *line;      /* the line being read; STREAM_LINE_SIZE_MAX bytes */
-    size_t line_size;
-    uint64_t id;     /* the event being read: its id line */
-    json_t *data;    /* ... and its data line */
-    char error[512]; /* a non-200 answer's body, for the message */
-    size_t error_size;
-    long status;   /* the HTTP status, read at the first body byte */
-    bool overflow; /* a line past the maximum: not a Tollgate stream */
-} stream_reader;
-
-static void stream_line(stream_reader *r) {
-    r->line[r->line_size] = '\0';
-    if (r->line_size == 0) {
-        /* An event ends: printed once (ids only grow, so a repeat is never printed). */
-        if (r->data != NULL && r->id > *r->since) {
-            r->print(r->data, r->user);
-            *r->since = r->id;
-        }
-        json_decref(r->data);
-        r->data = NULL;
-        r->id = 0;
-    } else if (strncmp(r->line, "id: ", 4) == 0) {
-        r->id = strtoull(r->line + 4, NULL, 10);
-    } else if (strncmp(r->line, "data: ", 6) == 0) {
-        json_decref(r->data);
-        r->data = json_loads(r->line + 6, 0, NULL);
-    } /* comments (keep-alives), event: and retry: lines need nothing */
+/* Prints one event; false (said on stderr) when standard output is gone. */
+static bool print_event(json_t *event, void *user) {
+    const tg__remote *remote = user;
+    char *line = json_dumps(event, JSON_COMPACT);
+    if (remote->json) {
+        printf("%s\n", line ? line : "{}");
+    } else {
+        const char *kind = json_string_value(json_object_get(event, "kind"));
+        const char *budget = json_string_value(json_object_get(event, "budget"));
+        printf("%-6" JSON_INTEGER_FORMAT " %-18s %s %s\n",
+               json_integer_value(json_object_get(event, "id")), kind ? kind : "?",
+               budget ? budget : "", line ? line : "{}");
+    }
+    free(line);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tollgate events: stopped: cannot write to standard output: %s\n",
+                strerror(errno));
+        return false;
+    }
+    return true;
 }
 
-static size_t stream_write(char *data, size_t size, size_t count, void *user) {
-    stream_reader *r = user;
-    size_t length = size * count;
-    if (r->status == 0) {
-        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    }
-    if (r->status != 200) {
-        size_t room = sizeof r->error - 1 - r->error_size;
-        size_t take = length < room ? length : room;
-        memcpy(r->error + r->error_size, data, take);
-        r->error_size += take;
-        r->error[r->error_size] = '\0';
-        return length;
-    }
-    for (size_t i = 0; i < length; i++) {
-        if (data[i] == '\n') {
-            stream_line(r);
-            r->line_size = 0;
-        } else if (data[i] != '\r') {
-            if (r->line_size + 1 >= STREAM_LINE_SIZE_MAX) {
-                r->overflow = true;
-                return 0; /* aborts the transfer */
-            }
-            r->line[r->line_size++] = data[i];
-        }
-    }
-    fflush(stdout);
-    return length;
+static void on_hangup(int signal_number) {
+    (void)signal_number;
+    static const char note[] =
+        "tollgate events: SIGHUP ignored, still following (Ctrl-C or SIGTERM stops it)\n";
+    ssize_t wrote = write(STDERR_FILENO, note, sizeof note - 1); /* async-signal-safe */
+    (void)wrote;
 }
 
-/* One connection, read until the stream ends. Returns the HTTP status (0: unreachable). */
-static long stream_once(const char *url, const char *key, stream_reader *r, CURLcode *code) {
-    CURL *curl = curl_easy_init();
-    if (curl == NULL) {
-        *code = CURLE_OUT_OF_MEMORY;
-        return 0;
-    }
-    char address[2048], authorization[1024], last[64];
-    snprintf(address, sizeof address, "%s/v1/events/stream", url);
-    snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", key);
-    snprintf(last, sizeof last, "Last-Event-ID: %" PRIu64, *r->since);
-    struct curl_slist *headers = curl_slist_append(NULL, authorization);
-    headers = curl_slist_append(headers, last);
-    curl_easy_setopt(curl, CURLOPT_URL, address);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, STREAM_SILENCE_S);
-    r->curl = curl;
-    r->status = 0;
-    r->line_size = 0;
-    r->error_size = 0;
-    r->error[0] = '\0';
-    r->overflow = false;
-    *code = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    json_decref(r->data);
-    r->data = NULL;
-    r->id = 0;
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    return status;
+static void survive_hangup(void) {
+    struct sigaction action = {0};
+    action.sa_handler = on_hangup;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGHUP, &action, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed output is a write error, said by print_event */
 }
 
-int tg__cli_events_stream(const char *url, const char *key, uint64_t *since,
-                          void (*print)(json_t *event, void *user), void *user) {
-    stream_reader r = {.print = print, .user = user, .since = since};
-    r.line = malloc(STREAM_LINE_SIZE_MAX);
-    if (r.line == NULL) {
-        return TG__EXIT_FAILURE;
-    }
+static int log_pages(const tg__remote *remote, uint64_t since, bool follow) {
+    bool stream = follow; /* after the backlog: the event stream, else polling */
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int exit_code = TG__EXIT_FAILURE;
-    bool connected = false; /* once the stream ran, an unreachable daemon is waited for */
     for (;;) {
-        CURLcode code = CURLE_OK;
-        long status = stream_once(url, key, &r, &code);
-        if (status == 501) {
-            exit_code = -1; /* no durable events to stream (memory store): the caller polls */
-            break;
+        char path[128];
+        json_t *answer = NULL;
+        snprintf(path, sizeof path, "/v1/events?since=%" PRIu64 "&limit=%d", since, LOG_PAGE);
+        long status = tg__remote_call(remote, "GET", path, NULL, &answer);
+        if (status != 200) {
+            curl_global_cleanup();
+            return tg__remote_finish(remote, status, answer);
         }
-        if (r.overflow) {
-            fprintf(stderr, "tollgate: the event stream sent a line past %d bytes\n",
-                    STREAM_LINE_SIZE_MAX);
-            break;
+        size_t i;
+        json_t *event;
+        json_t *events = json_object_get(answer, "events");
+        bool printed = true;
+        json_array_foreach(events, i, event) {
+            printed = printed && print_event(event, (void *)remote);
         }
-        if (status != 200 && status != 0) {
-            fprintf(stderr, "tollgate: the daemon answered %ld %s\n", status, r.error);
-            exit_code = status >= 400 && status < 500 ? TG__EXIT_REJECTED : TG__EXIT_FAILURE;
-            if (status != 503 || !connected) {
-                break;
+        bool caught_up = json_array_size(events) < LOG_PAGE;
+        since = (uint64_t)json_integer_value(json_object_get(answer, "next"));
+        json_decref(answer);
+        if (!printed || !follow) {
+            curl_global_cleanup();
+            return printed ? TG__EXIT_OK : TG__EXIT_FAILURE;
+        }
+        if (stream && caught_up) {
+            int code = tg__cli_events_stream(remote->url, remote->key, &since, print_event,
+                                             (void *)remote);
+            if (code >= 0) {
+                curl_global_cleanup();
+                return code;
             }
+            stream = false; /* the daemon has no stream (memory store): poll */
         }
-        if (status == 0 && !connected) {
-            fprintf(stderr, "tollgate: cannot reach %s: %s\n", url, curl_easy_strerror(code));
-            break;
+        if (caught_up) {
+            sleep(1);
         }
-        connected = connected || status == 200;
-        sleep(1); /* the daemon restarts, or a stream was cut: resume from the last id */
     }
-    curl_global_cleanup();
-    free(r.line);
-    return exit_code;
+}
+
+int tg__cli_events(int argc, char **argv) {
+    tg__cli_args args;
+    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    if (code >= 0) {
+        return code;
+    }
+    tg__remote remote;
+    tg__remote_from_args(&command, &args, &remote);
+    bool failed_list = tg__cli_flag(&command, &args, "failed");
+    static const char *const log_only[] = {"since", "follow"};
+    static const char *const failed_only[] = {"db", "config", "after", "limit"};
+    const char *const *wrong = failed_list ? log_only : failed_only;
+    size_t wrong_count = failed_list ? 2 : 4;
+    for (size_t i = 0; i < wrong_count; i++) {
+        if (tg__cli_flag(&command, &args, wrong[i])) {
+            return tg__cli_usage_error(
+                &command, "--%s %s", wrong[i],
+                failed_list ? "reads the event log, not --failed (which takes --after)"
+                            : "goes with --failed");
+        }
+    }
+    if (failed_list && tg__cli_flag(&command, &args, "db") &&
+        tg__cli_flag(&command, &args, "config")) {
+        return tg__cli_usage_error(&command,
+                                   "--db and --config both name the ledger file: give one");
+    }
+    if (failed_list) {
+        return failed(&args, &remote);
+    }
+    const char *since_text = tg__cli_arg(&command, &args, "since");
+    int64_t since = 0;
+    if (since_text != NULL && !tg__cli_whole_number(since_text, INT64_MAX, &since)) {
+        return tg__cli_usage_error(
+            &command, "--since takes an event id (a whole number), not '%.64s'", since_text);
+    }
+    bool follow = tg__cli_flag(&command, &args, "follow");
+    if (follow) {
+        survive_hangup();
+    }
+    return log_pages(&remote, (uint64_t)since, follow);
 }

@@ -1,5 +1,5 @@
 /*
- * mcp (cli): `tollgate mcp --budget PATH [--config FILE] -- COMMAND...` runs an
+ * mcp (cli): `tollgate mcp --budget PATH [--config FILE] [--] COMMAND...` runs an
  * MCP server as a child and stands between it and the agent on stdio. Stdout
  * belongs to the MCP protocol, so everything this command says goes to stderr.
  */
@@ -8,21 +8,33 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/mcp.h"
 #include "mcp/stdio.h"
 
-static const char usage[] =
-    "usage: tollgate mcp --budget PATH [--config FILE] [--database FILE] [--task NAME]\n"
-    "                    -- COMMAND [ARGS...]\n"
-    "  Runs the MCP server COMMAND as a child and relays MCP between it and the agent on\n"
-    "  stdin/stdout, pricing and holding every tools/call on budget PATH (docs/mcp.md).\n"
-    "  --config FILE    budgets:, policy: and the mcp: section (tool prices and classes)\n"
-    "  --database FILE  the embedded ledger (default: mcp.database, tollgate-mcp.db)\n"
-    "  --task NAME      charge calls to PATH/NAME, whose call limit is mcp.calls_per_task\n"
-    "  SIGHUP re-reads the config file; SIGTERM stops the server and the gateway.\n"
-    "example:\n"
-    "  tollgate mcp --budget acme/support/agent-7 --config tollgate.yaml \\\n"
-    "      -- npx -y @modelcontextprotocol/server-filesystem /srv/tickets\n";
+static const tg__cli_option option_table[] = {
+    {"budget", "PATH", "the budget every call is charged to (required; must exist)"},
+    {"config", "FILE", "budgets:, policy: and the mcp: section (tool prices and classes)"},
+    {"database", "FILE", "the embedded ledger (default: mcp.database, else tollgate-mcp.db)"},
+    {"task", "NAME", "charge calls to PATH/NAME, whose call limit is mcp.calls_per_task"},
+    {NULL, NULL, NULL}};
+
+static const tg__cli_command command = {
+    .name = "tollgate mcp",
+    .synopsis = "tollgate mcp --budget PATH [--config FILE] [--database FILE] [--task NAME]\n"
+                "                    [--] COMMAND [ARGS...]",
+    .about = "Runs the MCP server COMMAND as a child and relays MCP between it and the agent on\n"
+             "stdin/stdout, pricing and holding every tools/call on budget PATH (docs/mcp.md).\n"
+             "The server's command starts at the first word that is not one of the options\n"
+             "below, so `--` is needed only when COMMAND itself starts with a dash.\n"
+             "SIGHUP re-reads the config file; SIGTERM stops the server and the gateway.\n",
+    .options = option_table,
+    .positional_max = 0,
+    .takes_rest = true,
+    .examples = "  tollgate mcp --budget acme/support/agent-7 --config tollgate.yaml \\\n"
+                "      npx -y @modelcontextprotocol/server-filesystem /srv/tickets\n"
+                "exit codes: 0 the agent or a signal ended it, 1 failure (or the server's own\n"
+                "            code when it exited first), 2 usage error\n"};
 
 /* The session the engine's events go to, once the transport has made it. */
 typedef struct {
@@ -55,29 +67,28 @@ static void on_reload(void *user, int64_t now_ms) {
     }
 }
 
-/* Reads the options before "--"; returns the index of the command or -1. */
-static int parse(int argc, char **argv, tg__mcp_cli *cli) {
-    for (int i = 1; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--") == 0) {
-            return i + 1 < argc ? i + 1 : -1;
-        } else if (strcmp(argv[i], "--budget") == 0 && value != NULL) {
-            cli->budget = argv[++i];
-        } else if (strcmp(argv[i], "--config") == 0 && value != NULL) {
-            cli->config_file = argv[++i];
-        } else if (strcmp(argv[i], "--database") == 0 && value != NULL) {
-            cli->database = argv[++i];
-        } else if (strcmp(argv[i], "--task") == 0 && value != NULL) {
-            cli->task = argv[++i];
-        } else {
-            fprintf(stderr, "tollgate mcp: unknown or incomplete option '%s'\n", argv[i]);
-            return -1;
-        }
+/* Reads the options; an exit code when the command line is not one to run (else -1). */
+static int parse(int argc, char **argv, tg__mcp_cli *cli, char ***server_command) {
+    tg__cli_args args;
+    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    if (code >= 0) {
+        return code;
     }
+    cli->budget = tg__cli_arg(&command, &args, "budget");
+    cli->config_file = tg__cli_arg(&command, &args, "config");
+    cli->database = tg__cli_arg(&command, &args, "database");
+    cli->task = tg__cli_arg(&command, &args, "task");
+    const char *missing = cli->budget == NULL ? "--budget PATH is required"
+                          : args.rest == NULL ? "the MCP server's COMMAND is missing"
+                                              : NULL;
+    if (missing != NULL) {
+        return tg__cli_usage_error(&command, "%s", missing);
+    }
+    *server_command = args.rest;
     return -1;
 }
 
-static int run(tg__mcp_cli *cli, char **command) {
+static int run(tg__mcp_cli *cli, char **server_command) {
     gateway self = {cli, NULL};
     tg_error err = {0};
     if (tg__mcp_cli_load(cli, &err) != TG_OK ||
@@ -86,7 +97,7 @@ static int run(tg__mcp_cli *cli, char **command) {
         return 1;
     }
     tg__mcp_stdio_options options = {
-        .argv = command,
+        .argv = server_command,
         .agent_in = STDIN_FILENO,
         .agent_out = STDOUT_FILENO,
         .session = {.engine = cli->engine,
@@ -103,21 +114,17 @@ static int run(tg__mcp_cli *cli, char **command) {
 }
 
 int tg__cli_mcp(int argc, char **argv) {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     tg__mcp_cli cli = {0};
-    int command = parse(argc, argv, &cli);
-    if (command < 0 || cli.budget == NULL) {
-        fputs(usage, stderr);
-        return 2;
+    char **server_command = NULL;
+    int code = parse(argc, argv, &cli, &server_command);
+    if (code >= 0) {
+        return code;
     }
     cli.mcp = malloc(sizeof *cli.mcp);
     cli.daemon = malloc(sizeof *cli.daemon);
-    int code = 1;
+    code = 1;
     if (cli.mcp != NULL && cli.daemon != NULL) {
-        code = run(&cli, argv + command);
+        code = run(&cli, server_command);
     }
     tg__mcp_cli_close(&cli);
     return code;

@@ -1,69 +1,51 @@
 /*
- * remote: `tollgate budget|hold|commit|release|charge|events|status`. Each is one
- * or a few HTTP calls to the daemon found through --url/TOLLGATE_URL and
- * --key/TOLLGATE_KEY; the answer is printed for people, or as JSON with --json.
+ * remote: `tollgate hold|commit|release|charge|status`, and what every command
+ * that talks to the daemon shares (remote.h): one HTTP call through libcurl to
+ * the daemon found through --url/TOLLGATE_URL with --key/TOLLGATE_KEY, its
+ * answer printed for people or as JSON with --json, its status an exit code.
+ * `budget` is budget.c's, `events` events.c's.
  */
+#include "cli/remote.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
 
 #include "cli/cli.h"
-#include "cli/events.h"
-#include "tollgate.h"
+#include "proxy/buf.h"
 
 #define RESPONSE_SIZE_MAX (16 * 1024 * 1024) /* largest answer we accept */
-#define ARGS_MAX 16                          /* positional arguments */
+#define BAR_WIDTH 40                         /* characters of a status bar */
 
-typedef struct {
-    const char *url;
-    const char *key;
-    bool json;
-    bool follow;
-    const char *options[8][2]; /* --name value pairs not handled here */
-    int options_count;
-    const char *args[ARGS_MAX];
-    int args_count;
-} command;
-
-typedef struct {
-    char *data;
-    size_t size;
-} response;
+/* ---- the call -------------------------------------------------------------------------- */
 
 static size_t collect(char *data, size_t size, size_t count, void *user) {
-    response *out = user;
-    size_t length = size * count;
-    if (out->size + length > RESPONSE_SIZE_MAX) {
-        return 0; /* aborts the transfer */
-    }
-    char *grown = realloc(out->data, out->size + length + 1);
-    if (grown == NULL) {
-        return 0;
-    }
-    out->data = grown;
-    memcpy(out->data + out->size, data, length);
-    out->size += length;
-    out->data[out->size] = '\0';
-    return length;
+    return tg__buf_append(user, data, size * count) == TG_OK ? size * count : 0;
 }
 
 long tg__cli_call(const char *base_url, const char *key, const char *method, const char *path,
                   json_t *body, json_t **out) {
+    *out = NULL;
     CURL *curl = curl_easy_init();
-    response answer = {NULL, 0};
-    char url[2048];
-    char authorization[512];
+    if (curl == NULL) {
+        fprintf(stderr, "tollgate: out of memory\n");
+        return -1;
+    }
+    tg__buf answer;
+    tg__buf_init(&answer, RESPONSE_SIZE_MAX);
+    char url[4096];
+    char authorization[1024];
     snprintf(url, sizeof url, "%s%s", base_url, path);
     snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", key);
     struct curl_slist *headers = curl_slist_append(NULL, authorization);
     headers = curl_slist_append(headers, "Content-Type: application/json");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* The path is built segment by segment (tg__cli_budget_url): never re-read. */
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -76,53 +58,47 @@ long tg__cli_call(const char *base_url, const char *key, const char *method, con
     CURLcode code = curl_easy_perform(curl);
     if (code == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        *out = answer.data ? json_loads(answer.data, 0, NULL) : NULL;
+        *out = answer.size > 0 ? json_loadb(answer.data, answer.size, 0, NULL) : NULL;
     } else {
         fprintf(stderr, "tollgate: cannot reach %s: %s\n", base_url, curl_easy_strerror(code));
     }
-    free(answer.data);
+    tg__buf_free(&answer);
     free(text);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     return status;
 }
 
-static long call(const command *cmd, const char *method, const char *path, json_t *body,
-                 json_t **out) {
-    return tg__cli_call(cmd->url, cmd->key, method, path, body, out);
+void tg__remote_from_args(const tg__cli_command *command, const tg__cli_args *args,
+                          tg__remote *out) {
+    const char *url = tg__cli_arg(command, args, "url");
+    const char *key = tg__cli_arg(command, args, "key");
+    out->url = url ? url : getenv("TOLLGATE_URL");
+    out->key = key ? key : getenv("TOLLGATE_KEY");
+    out->url = out->url && out->url[0] ? out->url : TG__CLI_URL_DEFAULT;
+    out->key = out->key ? out->key : "";
+    out->json = tg__cli_flag(command, args, "json");
 }
 
-static const char *option(const command *cmd, const char *name) {
-    for (int i = 0; i < cmd->options_count; i++) {
-        if (strcmp(cmd->options[i][0], name) == 0) {
-            return cmd->options[i][1];
-        }
-    }
-    return NULL;
+long tg__remote_call(const tg__remote *remote, const char *method, const char *path, json_t *body,
+                     json_t **out) {
+    return tg__cli_call(remote->url, remote->key, method, path, body, out);
 }
 
-static void money(int64_t micros, char *out, size_t size) {
-    char text[40];
-    tg_money_format(micros, text, sizeof text);
-    snprintf(out, size, "%s", text);
-}
-
-/* Prints an answer and turns its status into an exit code. */
-static int finish(const command *cmd, long status, json_t *answer) {
+int tg__remote_finish(const tg__remote *remote, long status, json_t *answer) {
     if (status < 0) {
+        json_decref(answer);
         return TG__EXIT_FAILURE;
     }
-    if (cmd->json || status != 200) {
-        char *text = answer ? json_dumps(answer, JSON_INDENT(2)) : NULL;
-        FILE *stream = status == 200 || cmd->json ? stdout : stderr;
-        fprintf(stream, "%s\n", text ? text : "(no JSON answer)");
-        free(text);
-    } else {
-        char *text = json_dumps(answer, JSON_INDENT(2));
-        printf("%s\n", text ? text : "");
-        free(text);
-    }
+    char *text = answer ? json_dumps(answer, JSON_INDENT(2)) : NULL;
+    FILE *stream = status == 200 || remote->json ? stdout : stderr;
+    fprintf(stream, "%s\n", text ? text : "(no JSON answer)");
+    free(text);
     json_decref(answer);
+    if (status == 401) {
+        fprintf(stderr, "tollgate: the daemon did not accept the key: set TOLLGATE_KEY (or "
+                        "--key) to a key it knows\n");
+    }
     if (status == 402) {
         return TG__EXIT_REFUSED;
     }
@@ -132,6 +108,183 @@ static int finish(const command *cmd, long status, json_t *answer) {
     return status == 200 ? TG__EXIT_OK : TG__EXIT_FAILURE;
 }
 
+/* ---- request paths ------------------------------------------------------------------- */
+
+bool tg__cli_budget_url(const char *prefix, const char *budget, char *out, size_t size, char *error,
+                        size_t error_size) {
+    size_t used = (size_t)snprintf(out, size, "%s", prefix);
+    if (budget[0] == '\0') {
+        snprintf(error, error_size, "the budget path is empty");
+        return false;
+    }
+    for (const char *at = budget;; at++) {
+        size_t length = strcspn(at, "/");
+        if (length == 0 || (length == 1 && at[0] == '.') ||
+            (length == 2 && at[0] == '.' && at[1] == '.')) {
+            snprintf(error, error_size,
+                     "budget path '%.300s': a segment is %s; name each level, as in "
+                     "team/support-agent",
+                     budget, length == 0 ? "empty" : "'.' or '..'");
+            return false;
+        }
+        char *segment = curl_easy_escape(NULL, at, (int)length);
+        if (segment == NULL) {
+            snprintf(error, error_size, "out of memory");
+            return false;
+        }
+        int wrote = snprintf(out + used, used < size ? size - used : 0, "%s%s",
+                             at == budget ? "" : "/", segment);
+        curl_free(segment);
+        used += (size_t)wrote;
+        if (used >= size) {
+            snprintf(error, error_size, "budget path '%.64s...' is too long", budget);
+            return false;
+        }
+        at += length;
+        if (*at == '\0') {
+            return true;
+        }
+    }
+}
+
+bool tg__cli_whole_number(const char *text, int64_t max, int64_t *out) {
+    int64_t value = 0;
+    if (text[0] == '\0' || strlen(text) > 19) {
+        return false;
+    }
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9' || value > (max - (*c - '0')) / 10) {
+            return false;
+        }
+        value = value * 10 + (*c - '0');
+    }
+    *out = value;
+    return true;
+}
+
+/* ---- hold, commit, release, charge -------------------------------------------------------- */
+
+static const tg__cli_option hold_options[] = {
+    {"tool", "NAME", "the tool the money is for (policy rules classify by it)"},
+    {"model", "NAME", "the model the money is for"},
+    {"idempotency-key", "KEY", "a retry with the same key changes nothing and replays"},
+    TG__CLI_REMOTE_OPTIONS,
+    {NULL, NULL, NULL}};
+static const tg__cli_option settle_options[] = {
+    {"idempotency-key", "KEY", "a retry with the same key changes nothing and replays"},
+    TG__CLI_REMOTE_OPTIONS,
+    {NULL, NULL, NULL}};
+
+static const tg__cli_command hold_command = {
+    .name = "tollgate hold",
+    .synopsis = "tollgate hold BUDGET AMOUNT [--tool NAME] [--model NAME] [--idempotency-key KEY]",
+    .about = "Holds AMOUNT (decimal money, \"0.25\") on BUDGET and every budget above it\n"
+             "before a paid action runs; prints the hold's id. Commit or release it after.\n",
+    .options = hold_options,
+    .arguments = "BUDGET AMOUNT",
+    .positional_min = 2,
+    .positional_max = 2,
+    .examples = "  tollgate hold team/coding-agent 0.25 --tool web_search\n" TG__CLI_EXIT_CODES};
+static const tg__cli_command commit_command = {
+    .name = "tollgate commit",
+    .synopsis = "tollgate commit HOLD_ID ACTUAL [--idempotency-key KEY]",
+    .about = "Charges what the held action really cost (ACTUAL, decimal money) and ends the "
+             "hold.\n",
+    .options = settle_options,
+    .arguments = "HOLD_ID ACTUAL",
+    .positional_min = 2,
+    .positional_max = 2,
+    .examples = "  tollgate commit 17 0.19\n" TG__CLI_EXIT_CODES};
+static const tg__cli_command release_command = {
+    .name = "tollgate release",
+    .synopsis = "tollgate release HOLD_ID [--idempotency-key KEY]",
+    .about = "Ends a hold without charging: the action did not run.\n",
+    .options = settle_options,
+    .arguments = "HOLD_ID",
+    .positional_min = 1,
+    .positional_max = 1,
+    .examples = "  tollgate release 17\n" TG__CLI_EXIT_CODES};
+static const tg__cli_command charge_command = {
+    .name = "tollgate charge",
+    .synopsis = "tollgate charge BUDGET COST [--tool NAME] [--model NAME] [--idempotency-key KEY]",
+    .about = "Records a cost that happened without a hold (refused like a hold when the\n"
+             "budget has no room).\n",
+    .options = hold_options,
+    .arguments = "BUDGET COST",
+    .positional_min = 2,
+    .positional_max = 2,
+    .examples = "  tollgate charge team/coding-agent 0.42 --model gpt-4o\n" TG__CLI_EXIT_CODES};
+
+static int action(const tg__cli_command *command, int argc, char **argv) {
+    tg__cli_args args;
+    int code = tg__cli_args_run(command, argc, argv, &args);
+    if (code >= 0) {
+        return code;
+    }
+    tg__remote remote;
+    tg__remote_from_args(command, &args, &remote);
+    bool by_hold = command == &commit_command || command == &release_command;
+    const char *first = args.positional[0];
+    const char *second = args.positional_count > 1 ? args.positional[1] : NULL;
+    char path[TG__CLI_PATH_SIZE_MAX];
+    json_t *body = json_object();
+    if (by_hold) {
+        int64_t id = 0;
+        if (!tg__cli_whole_number(first, INT64_MAX, &id) || id == 0) {
+            json_decref(body);
+            return tg__cli_usage_error(command,
+                                       "HOLD_ID is the number `tollgate hold` printed, "
+                                       "not '%.64s'",
+                                       first);
+        }
+        snprintf(path, sizeof path, "/v1/holds/%" PRId64 "/%s", id, command->name + 9);
+        if (second != NULL) {
+            json_object_set_new(body, "actual", json_string(second));
+        }
+    } else {
+        char error[TG__CLI_ERROR_SIZE + TG_PATH_SIZE_MAX];
+        if (!tg__cli_budget_url("", first, path, sizeof path, error, sizeof error)) {
+            json_decref(body);
+            return tg__cli_usage_error(command, "%s", error);
+        }
+        bool hold = command == &hold_command;
+        snprintf(path, sizeof path, hold ? "/v1/holds" : "/v1/charges");
+        json_object_set_new(body, "budget", json_string(first));
+        json_object_set_new(body, hold ? "amount" : "cost", json_string(second));
+    }
+    static const char *const names[][2] = {
+        {"tool", "tool"}, {"model", "model"}, {"idempotency-key", "idempotency_key"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *value = tg__cli_arg(command, &args, names[i][0]);
+        if (value != NULL) {
+            json_object_set_new(body, names[i][1], json_string(value));
+        }
+    }
+    json_t *answer = NULL;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    long status = tg__remote_call(&remote, "POST", path, body, &answer);
+    curl_global_cleanup();
+    json_decref(body);
+    return tg__remote_finish(&remote, status, answer);
+}
+
+/* ---- status -----------------------------------------------------------------------------------
+ */
+
+/* "low,normal" for the classes revoked on a budget (as GET /v1/budgets shows them). */
+static void revoked_classes(json_t *budget, char *out, size_t size) {
+    json_t *classes = json_object_get(budget, "classes");
+    size_t used = 0;
+    out[0] = '\0';
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        const char *name = tg_class_str((tg_class)c);
+        if (json_is_true(json_object_get(json_object_get(classes, name), "revoked")) &&
+            used < size) {
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used ? "," : "", name);
+        }
+    }
+}
+
 static void print_bar(json_t *budget) {
     int64_t spent = json_integer_value(json_object_get(budget, "spent_micros"));
     int64_t held = json_integer_value(json_object_get(budget, "held_micros"));
@@ -139,37 +292,69 @@ static void print_bar(json_t *budget) {
     json_t *threshold_json = json_object_get(budget, "threshold_micros");
     char spent_text[48];
     char limit_text[48] = "no limit";
-    money(spent, spent_text, sizeof spent_text);
-    char bar[41];
-    memset(bar, ' ', 40);
-    bar[40] = '\0';
+    tg_money_format(spent, spent_text, sizeof spent_text);
+    char bar[BAR_WIDTH + 1];
+    memset(bar, ' ', BAR_WIDTH);
+    bar[BAR_WIDTH] = '\0';
     if (json_is_integer(limit_json) && json_integer_value(limit_json) > 0) {
         int64_t limit = json_integer_value(limit_json);
-        money(limit, limit_text, sizeof limit_text);
+        tg_money_format(limit, limit_text, sizeof limit_text);
         /* '#' spent, '+' held, '|' the revocation threshold. */
-        int filled = (int)(spent >= limit ? 40 : spent * 40 / limit);
-        int holding = (int)((spent + held) >= limit ? 40 : (spent + held) * 40 / limit);
-        for (int i = 0; i < 40; i++) {
+        int filled = (int)(spent >= limit ? BAR_WIDTH : spent * BAR_WIDTH / limit);
+        int holding =
+            (int)((spent + held) >= limit ? BAR_WIDTH : (spent + held) * BAR_WIDTH / limit);
+        for (int i = 0; i < BAR_WIDTH; i++) {
             bar[i] = i < filled ? '#' : i < holding ? '+' : '.';
         }
         if (json_is_integer(threshold_json)) {
-            int64_t mark = json_integer_value(threshold_json) * 40 / limit;
-            if (mark >= 0 && mark < 40) {
+            int64_t mark = json_integer_value(threshold_json) * BAR_WIDTH / limit;
+            if (mark >= 0 && mark < BAR_WIDTH) {
                 bar[mark] = '|';
             }
         }
     }
-    printf("%-40s [%s] %s / %s%s%s\n", json_string_value(json_object_get(budget, "path")), bar,
+    char revoked[64];
+    revoked_classes(budget, revoked, sizeof revoked);
+    printf("%-40s [%s] %s / %s%s%s%s%s\n", json_string_value(json_object_get(budget, "path")), bar,
            spent_text, limit_text,
            json_is_true(json_object_get(budget, "frozen")) ? "  FROZEN" : "",
-           json_is_true(json_object_get(budget, "locked")) ? "  LOCKED (overrun)" : "");
+           json_is_true(json_object_get(budget, "locked")) ? "  LOCKED (overrun)" : "",
+           revoked[0] ? "  REVOKED: " : "", revoked);
 }
 
-static int status_command(const command *cmd) {
+static const tg__cli_option status_options[] = {TG__CLI_REMOTE_OPTIONS, {NULL, NULL, NULL}};
+static const tg__cli_command status_command = {
+    .name = "tollgate status",
+    .synopsis = "tollgate status [PREFIX]",
+    .about = "Every budget (or those under PREFIX) with a bar: '#' spent, '+' held, '|' the\n"
+             "revocation threshold; then spent / limit, FROZEN, and REVOKED: with the impact\n"
+             "classes refused there now.\n",
+    .options = status_options,
+    .arguments = "PREFIX",
+    .positional_min = 0,
+    .positional_max = 1,
+    .examples = "  tollgate status\n  tollgate status team/support-agent\n" TG__CLI_EXIT_CODES};
+
+static int status(int argc, char **argv) {
+    tg__cli_args args;
+    int code = tg__cli_args_run(&status_command, argc, argv, &args);
+    if (code >= 0) {
+        return code;
+    }
+    tg__remote remote;
+    tg__remote_from_args(&status_command, &args, &remote);
+    char path[TG__CLI_PATH_SIZE_MAX] = "/v1/budgets";
+    if (args.positional_count > 0) {
+        char *prefix = curl_easy_escape(NULL, args.positional[0], 0);
+        snprintf(path, sizeof path, "/v1/budgets?prefix=%s", prefix ? prefix : "");
+        curl_free(prefix);
+    }
     json_t *answer = NULL;
-    long status = call(cmd, "GET", "/v1/budgets", NULL, &answer);
-    if (status != 200 || cmd->json) {
-        return finish(cmd, status, answer);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    long http = tg__remote_call(&remote, "GET", path, NULL, &answer);
+    curl_global_cleanup();
+    if (http != 200 || remote.json) {
+        return tg__remote_finish(&remote, http, answer);
     }
     size_t i;
     json_t *budget;
@@ -180,229 +365,23 @@ static int status_command(const command *cmd) {
     return TG__EXIT_OK;
 }
 
-static void print_event(json_t *event, void *user) {
-    const command *cmd = user;
-    char *line = json_dumps(event, JSON_COMPACT);
-    if (cmd->json) {
-        printf("%s\n", line);
-    } else {
-        printf("%-6" JSON_INTEGER_FORMAT " %-18s %s %s\n",
-               json_integer_value(json_object_get(event, "id")),
-               json_string_value(json_object_get(event, "kind")),
-               json_string_value(json_object_get(event, "budget")), line);
-    }
-    free(line);
-}
-
-static int events_command(const command *cmd) {
-    uint64_t since = option(cmd, "since") ? strtoull(option(cmd, "since"), NULL, 10) : 0;
-    bool stream = cmd->follow; /* after the backlog: the event stream, else polling */
-    for (;;) {
-        char path[128];
-        json_t *answer = NULL;
-        snprintf(path, sizeof path, "/v1/events?since=%" PRIu64 "&limit=1000", since);
-        long status = call(cmd, "GET", path, NULL, &answer);
-        if (status != 200) {
-            return finish(cmd, status, answer);
-        }
-        size_t i;
-        json_t *event;
-        json_t *events = json_object_get(answer, "events");
-        json_array_foreach(events, i, event) {
-            print_event(event, (void *)cmd);
-        }
-        bool caught_up = json_array_size(events) < 1000;
-        since = (uint64_t)json_integer_value(json_object_get(answer, "next"));
-        json_decref(answer);
-        fflush(stdout);
-        if (!cmd->follow) {
-            return TG__EXIT_OK;
-        }
-        if (stream && caught_up) {
-            int code = tg__cli_events_stream(cmd->url, cmd->key, &since, print_event, (void *)cmd);
-            if (code >= 0) {
-                return code;
-            }
-            stream = false; /* the daemon has no stream (memory store): poll */
-        }
-        if (!caught_up) {
-            continue;
-        }
-        sleep(1);
-    }
-}
-
-static json_t *spec_body(const command *cmd) {
-    json_t *body = json_object();
-    const char *text;
-    if ((text = option(cmd, "limit")) != NULL) {
-        json_object_set_new(body, "limit", json_string(text));
-    }
-    if ((text = option(cmd, "window")) != NULL) {
-        json_object_set_new(body, "window", json_string(text));
-    }
-    if ((text = option(cmd, "revoke-at")) != NULL) {
-        json_object_set_new(body, "revoke_at", json_string(text));
-    }
-    if ((text = option(cmd, "timezone")) != NULL) {
-        json_object_set_new(body, "timezone", json_string(text));
-    }
-    return body;
-}
-
-static int budget_command(const command *cmd) {
-    const char *verb = cmd->args_count > 0 ? cmd->args[0] : "";
-    const char *target = cmd->args_count > 1 ? cmd->args[1] : NULL;
-    char path[TG_PATH_SIZE_MAX + 64];
-    json_t *answer = NULL;
-    json_t *body = NULL;
-    long status;
-    if (strcmp(verb, "list") == 0) {
-        snprintf(path, sizeof path, "/v1/budgets?prefix=%s", target ? target : "");
-        status = call(cmd, "GET", path, NULL, &answer);
-    } else if (target == NULL) {
-        fputs("usage: tollgate budget set|show|list|freeze|unfreeze|history PATH\n", stderr);
-        return TG__EXIT_USAGE;
-    } else if (strcmp(verb, "show") == 0 || strcmp(verb, "history") == 0) {
-        snprintf(path, sizeof path, "/v1/budgets/%s%s", target, verb[0] == 'h' ? "/history" : "");
-        status = call(cmd, "GET", path, NULL, &answer);
-    } else if (strcmp(verb, "freeze") == 0 || strcmp(verb, "unfreeze") == 0) {
-        snprintf(path, sizeof path, "/v1/budgets/%s/%s", target, verb);
-        status = call(cmd, "POST", path, NULL, &answer);
-    } else if (strcmp(verb, "set") == 0) {
-        snprintf(path, sizeof path, "/v1/budgets/%s", target);
-        body = spec_body(cmd);
-        status = call(cmd, option(cmd, "replace") ? "PUT" : "PATCH", path, body, &answer);
-        if (status == 404 && !option(cmd, "replace")) {
-            json_decref(answer);
-            answer = NULL;
-            status = call(cmd, "PUT", path, body, &answer); /* new budget */
-        }
-    } else {
-        fputs("usage: tollgate budget set|show|list|freeze|unfreeze|history PATH\n", stderr);
-        return TG__EXIT_USAGE;
-    }
-    json_decref(body);
-    return finish(cmd, status, answer);
-}
-
-static int action_command(const char *name, const command *cmd) {
-    json_t *body = json_object();
-    char path[128] = "/v1/holds";
-    const char *first = cmd->args_count > 0 ? cmd->args[0] : NULL;
-    const char *second = cmd->args_count > 1 ? cmd->args[1] : NULL;
-    bool needs_two = strcmp(name, "release") != 0;
-    if (first == NULL || (needs_two && second == NULL)) {
-        fprintf(stderr, "usage: see `tollgate %s --help`\n", name);
-        json_decref(body);
-        return TG__EXIT_USAGE;
-    }
-    if (strcmp(name, "hold") == 0 || strcmp(name, "charge") == 0) {
-        json_object_set_new(body, "budget", json_string(first));
-        json_object_set_new(body, name[0] == 'h' ? "amount" : "cost", json_string(second));
-        if (name[0] == 'c') {
-            snprintf(path, sizeof path, "/v1/charges");
-        }
-    } else {
-        snprintf(path, sizeof path, "/v1/holds/%s/%s", first, name);
-        if (second != NULL) {
-            json_object_set_new(body, "actual", json_string(second));
-        }
-    }
-    const char *names[] = {"tool", "model", "idempotency-key"};
-    const char *fields[] = {"tool", "model", "idempotency_key"};
-    for (int i = 0; i < 3; i++) {
-        if (option(cmd, names[i]) != NULL && (i == 2 || name[0] == 'h' || name[1] == 'h')) {
-            json_object_set_new(body, fields[i], json_string(option(cmd, names[i])));
-        }
-    }
-    json_t *answer = NULL;
-    long status = call(cmd, "POST", path, body, &answer);
-    json_decref(body);
-    return finish(cmd, status, answer);
-}
-
-static const char *help_text(const char *name) {
+int tg__cli_remote(int argc, char **argv) {
+    const char *name = argv[0];
     if (strcmp(name, "budget") == 0) {
-        return "usage: tollgate budget set PATH [--limit 500.00] [--window day] "
-               "[--revoke-at 480.00] [--timezone Europe/Paris] [--replace]\n"
-               "       tollgate budget show|freeze|unfreeze|history PATH\n"
-               "       tollgate budget list [PREFIX]\n"
-               "example: tollgate budget set team/support-agent --limit 500 --revoke-at 480\n";
-    }
-    if (strcmp(name, "hold") == 0) {
-        return "usage: tollgate hold BUDGET AMOUNT [--tool T] [--model M] [--idempotency-key K]\n"
-               "example: tollgate hold team/coding-agent 0.25 --tool web_search\n";
-    }
-    if (strcmp(name, "commit") == 0) {
-        return "usage: tollgate commit HOLD_ID ACTUAL [--idempotency-key K]\n"
-               "example: tollgate commit 17 0.19\n";
-    }
-    if (strcmp(name, "release") == 0) {
-        return "usage: tollgate release HOLD_ID [--idempotency-key K]\nexample: tollgate release "
-               "17\n";
-    }
-    if (strcmp(name, "charge") == 0) {
-        return "usage: tollgate charge BUDGET COST [--tool T] [--model M] [--idempotency-key K]\n"
-               "example: tollgate charge team/coding-agent 0.42 --model gpt-4o\n";
+        return tg__cli_budget(argc, argv);
     }
     if (strcmp(name, "events") == 0) {
-        return "usage: tollgate events [--since ID] [--follow]\nexample: tollgate events "
-               "--follow\n";
+        return tg__cli_events(argc, argv);
     }
-    return "usage: tollgate status\n  every budget with a bar: # spent, + held, | threshold\n";
-}
-
-int tg__cli_remote(int argc, char **argv) {
-    command cmd = {.url = getenv("TOLLGATE_URL"), .key = getenv("TOLLGATE_KEY")};
-    const char *name = argv[0];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            fputs(help_text(name), stdout);
-            fputs("common: --url URL (TOLLGATE_URL), --key KEY (TOLLGATE_KEY), --json\n"
-                  "exit codes: 0 ok, 1 failure, 2 usage, 3 refused (402), 4 rejected (4xx)\n",
-                  stdout);
-            return TG__EXIT_OK;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            cmd.json = true;
-        } else if (strcmp(argv[i], "--follow") == 0) {
-            cmd.follow = true;
-        } else if (strcmp(argv[i], "--replace") == 0 && cmd.options_count < 8) {
-            cmd.options[cmd.options_count][0] = "replace";
-            cmd.options[cmd.options_count++][1] = "1";
-        } else if (strncmp(argv[i], "--", 2) == 0 && i + 1 < argc) {
-            if (strcmp(argv[i], "--url") == 0) {
-                cmd.url = argv[++i];
-            } else if (strcmp(argv[i], "--key") == 0) {
-                cmd.key = argv[++i];
-            } else if (cmd.options_count < 8) {
-                cmd.options[cmd.options_count][0] = argv[i] + 2;
-                cmd.options[cmd.options_count++][1] = argv[++i];
-            }
-        } else if (argv[i][0] != '-' && cmd.args_count < ARGS_MAX) {
-            cmd.args[cmd.args_count++] = argv[i];
-        } else {
-            fprintf(stderr, "tollgate %s: unknown option '%s'\n", name, argv[i]);
-            return TG__EXIT_USAGE;
+    if (strcmp(name, "status") == 0) {
+        return status(argc - 1, argv + 1);
+    }
+    static const tg__cli_command *const actions[] = {&hold_command, &commit_command,
+                                                     &release_command, &charge_command};
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        if (strcmp(actions[i]->name + 9, name) == 0) {
+            return action(actions[i], argc - 1, argv + 1);
         }
     }
-    if (cmd.url == NULL) {
-        cmd.url = "http://127.0.0.1:8420";
-    }
-    if (cmd.key == NULL) {
-        cmd.key = "";
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int code;
-    if (strcmp(name, "budget") == 0) {
-        code = budget_command(&cmd);
-    } else if (strcmp(name, "status") == 0) {
-        code = status_command(&cmd);
-    } else if (strcmp(name, "events") == 0) {
-        code = events_command(&cmd);
-    } else {
-        code = action_command(name, &cmd);
-    }
-    curl_global_cleanup();
-    return code;
+    return TG__EXIT_USAGE;
 }

@@ -14,30 +14,38 @@
 #include <curl/curl.h>
 #include <sqlite3.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "tollgate.h"
 
 #define ROWS_MAX 100000 /* distinct groups a report may show */
 
-static const char usage[] =
-    "usage: tollgate report [--by budget|tool|model|day] [--budget PREFIX]\n"
-    "                       [--since WHEN] [--until WHEN] [--format table|csv|json]\n"
-    "                       [--db FILE] [--url URL] [--key KEY]\n"
-    "\n"
-    "Sums the charges (what was really spent: commits and recorded costs) by one\n"
-    "column. Each charge counts once, on the budget it was made to; --budget keeps\n"
-    "that budget and its subtree. WHEN is a date (2026-11-28, UTC midnight) or Unix\n"
-    "milliseconds; --since is inclusive, --until exclusive.\n"
-    "\n"
-    "The charges come from the daemon (TOLLGATE_URL, TOLLGATE_KEY; any role that may\n"
-    "read them), or with --db from the SQLite ledger file itself, read-only, with no\n"
-    "daemon running or while one runs.\n"
-    "\n"
-    "examples:\n"
-    "  tollgate report                                   # spend per budget, all time\n"
-    "  tollgate report --by day --since 2026-11-01 --budget team/support-agent\n"
-    "  tollgate report --by model --format csv > models.csv\n"
-    "  tollgate report --db tollgate.db --by tool --format json\n";
+static const tg__cli_option options[] = {
+    {"by", "COLUMN", "budget, tool, model or day (UTC): what the rows are (default budget)"},
+    {"budget", "PREFIX", "only this budget and its subtree"},
+    {"since", "WHEN", "charges from WHEN on: a date (2026-11-28, UTC) or Unix milliseconds"},
+    {"until", "WHEN", "charges before WHEN"},
+    {"format", "FORMAT", "table, csv or json (default table)"},
+    {"db", "FILE", "read this SQLite ledger file (read-only) instead of asking the daemon"},
+    {"url", "URL", "the daemon (default: $TOLLGATE_URL, else http://127.0.0.1:8420)"},
+    {"key", "KEY", "the bearer key (default: $TOLLGATE_KEY)"},
+    {NULL, NULL, NULL}};
+
+static const tg__cli_command command = {
+    .name = "tollgate report",
+    .synopsis = "tollgate report [--by budget|tool|model|day] [--budget PREFIX] [--since WHEN]\n"
+                "                       [--until WHEN] [--format table|csv|json] [--db FILE]",
+    .about = "Sums the charges (what was really spent: commits and recorded costs) by one\n"
+             "column. Each charge counts once, on the budget it was made to; --budget keeps\n"
+             "that budget and its subtree. --since is inclusive, --until exclusive.\n"
+             "The charges come from the daemon (any key that may read them), or with --db\n"
+             "from the SQLite ledger file itself, read-only, with or without a daemon.\n",
+    .options = options,
+    .positional_max = 0,
+    .examples = "  tollgate report                                   # spend per budget, all time\n"
+                "  tollgate report --by day --since 2026-11-01 --budget team/support-agent\n"
+                "  tollgate report --by model --format csv > models.csv\n"
+                "  tollgate report --db tollgate.db --by tool --format json\n"};
 
 typedef struct {
     char key[TG_PATH_SIZE_MAX];
@@ -280,40 +288,26 @@ static void print(report *r) {
 }
 
 static int usage_error(const char *message) {
-    fprintf(stderr, "tollgate report: %s\n%s", message, usage);
-    return TG__EXIT_USAGE;
+    return tg__cli_usage_error(&command, "%s", message);
 }
 
 static int parse(report *r, int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--help") == 0) {
-            fputs(usage, stdout);
-            return -1;
-        }
-        if (value == NULL || strncmp(argv[i], "--", 2) != 0) {
-            return usage_error("options take a value; see --help");
-        }
-        const char *name = argv[i++] + 2;
-        if (strcmp(name, "by") == 0) {
-            r->by = value;
-        } else if (strcmp(name, "budget") == 0) {
-            r->budget = value;
-        } else if (strcmp(name, "format") == 0) {
-            r->format = value;
-        } else if (strcmp(name, "db") == 0) {
-            r->db = value;
-        } else if (strcmp(name, "url") == 0) {
-            r->url = value;
-        } else if (strcmp(name, "key") == 0) {
-            r->key = value;
-        } else if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
-            if (!parse_when(value, name[0] == 's' ? &r->since_ms : &r->until_ms)) {
-                return usage_error("--since and --until take 2026-11-28 or Unix milliseconds");
-            }
-        } else {
-            return usage_error("unknown option");
-        }
+    tg__cli_args args;
+    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    if (code >= 0) {
+        return code == 0 ? -1 : code;
+    }
+    static const char *const texts[] = {"by", "budget", "format", "db", "url", "key"};
+    const char **fields[] = {&r->by, &r->budget, &r->format, &r->db, &r->url, &r->key};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *value = tg__cli_arg(&command, &args, texts[i]);
+        *fields[i] = value != NULL ? value : *fields[i];
+    }
+    const char *since = tg__cli_arg(&command, &args, "since");
+    const char *until = tg__cli_arg(&command, &args, "until");
+    if ((since != NULL && !parse_when(since, &r->since_ms)) ||
+        (until != NULL && !parse_when(until, &r->until_ms))) {
+        return usage_error("--since and --until take 2026-11-28 or Unix milliseconds");
     }
     if (strcmp(r->by, "budget") && strcmp(r->by, "tool") && strcmp(r->by, "model") &&
         strcmp(r->by, "day")) {

@@ -11,27 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "tollgate_tokens.h"
 
-#define EXIT_USAGE 2
 #define TEXT_SIZE_MAX ((size_t)256 << 20)
 
-static const char usage[] =
-    "usage: tollgate tokens [options] [FILE | -]\n"
-    "  counts the tokens of FILE (default: standard input)\n"
-    "  --encoding NAME    o200k_base or cl100k_base (default: from --model, else o200k_base)\n"
-    "  --model MODEL      the model the text is for (picks the encoding and, with\n"
-    "                     --request, the framing and image billing)\n"
-    "  --request KIND     FILE is a request body: chat, responses, embeddings or anthropic;\n"
-    "                     prints its prompt tokens as the provider would bill them\n"
-    "  --special          text such as <|endoftext|> becomes the special token\n"
-    "  --ids              print the token ids instead of their count\n"
-    "  --json             print JSON\n"
-    "examples:\n"
-    "  tollgate tokens README.md\n"
-    "  tollgate tokens --model gpt-4 --ids notes.txt\n"
-    "  tollgate tokens --request chat body.json\n"
-    "exit codes: 0 ok, 1 failure, 2 usage error\n";
+static const tg__cli_option option_table[] = {
+    {"encoding", "NAME", "o200k_base or cl100k_base (default: from --model, else o200k_base)"},
+    {"model", "MODEL",
+     "the model the text is for (picks the encoding; with --request, the "
+     "framing)"},
+    {"request", "KIND", "FILE is a request body: chat, responses, embeddings or anthropic"},
+    {"special", NULL, "text such as <|endoftext|> becomes the special token"},
+    {"ids", NULL, "print the token ids instead of their count"},
+    {"json", NULL, "print JSON"},
+    {NULL, NULL, NULL}};
+
+static const tg__cli_command command = {
+    .name = "tollgate tokens",
+    .synopsis = "tollgate tokens [options] [FILE | -]",
+    .about = "Counts the tokens of FILE (default: standard input) offline; with --request,\n"
+             "the prompt tokens of a request body as the provider would bill them.\n",
+    .options = option_table,
+    .arguments = "FILE",
+    .positional_max = 1,
+    .examples = "  tollgate tokens README.md\n"
+                "  tollgate tokens --model gpt-4 --ids notes.txt\n"
+                "  tollgate tokens --request chat body.json\n"
+                "exit codes: 0 ok, 1 failure, 2 usage error\n"};
 
 typedef struct {
     const char *file;     /* NULL or "-": standard input */
@@ -45,31 +52,18 @@ typedef struct {
 
 static int parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (strcmp(a, "--help") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--model") == 0 && more) {
-            o->model = argv[++i];
-        } else if (strcmp(a, "--encoding") == 0 && more) {
-            o->encoding = argv[++i];
-        } else if (strcmp(a, "--request") == 0 && more) {
-            o->request = argv[++i];
-        } else if (strcmp(a, "--special") == 0) {
-            o->flags |= TG_TOKENS_SPECIAL;
-        } else if (strcmp(a, "--ids") == 0) {
-            o->ids = 1;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-        } else if ((a[0] != '-' || strcmp(a, "-") == 0) && o->file == NULL) {
-            o->file = a;
-        } else {
-            fprintf(stderr, "tollgate tokens: unknown option '%s'\n%s", a, usage);
-            return EXIT_USAGE;
-        }
+    tg__cli_args args;
+    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    if (code >= 0) {
+        return code;
     }
+    o->file = args.positional_count > 0 ? args.positional[0] : NULL;
+    o->model = tg__cli_arg(&command, &args, "model");
+    o->encoding = tg__cli_arg(&command, &args, "encoding");
+    o->request = tg__cli_arg(&command, &args, "request");
+    o->flags = tg__cli_flag(&command, &args, "special") ? TG_TOKENS_SPECIAL : 0;
+    o->ids = tg__cli_flag(&command, &args, "ids");
+    o->json = tg__cli_flag(&command, &args, "json");
     return -1;
 }
 
@@ -127,9 +121,8 @@ static int count_request(const options *o, const char *body, size_t len) {
         k++;
     }
     if (k == sizeof kinds / sizeof kinds[0]) {
-        fprintf(stderr, "tollgate tokens: --request must be chat, responses, embeddings or "
-                        "anthropic\n");
-        return EXIT_USAGE;
+        return tg__cli_usage_error(&command,
+                                   "--request must be chat, responses, embeddings or anthropic");
     }
     tg_prompt_count c;
     tg_error err = {0};
@@ -193,8 +186,7 @@ int tg__cli_tokens(int argc, char **argv) {
     tg_encoding encoding;
     tg_encoding_for_model(o.model, &encoding); /* unknown models: o200k_base */
     if (o.encoding != NULL && tg_encoding_parse(o.encoding, &encoding) != TG_OK) {
-        fprintf(stderr, "tollgate tokens: --encoding must be o200k_base or cl100k_base\n");
-        return EXIT_USAGE;
+        return tg__cli_usage_error(&command, "--encoding must be o200k_base or cl100k_base");
     }
     char *text;
     size_t len;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/path.h"
 
@@ -20,9 +21,25 @@ tg_status tg__text_file_read(const char *file, const char *what, char **text_out
         return tg__fail(err, TG_ERR_INVALID, "%s: cannot read '%s': %s", what, file,
                         strerror(errno));
     }
-    /* One byte past the limit tells "too large" from "exactly the limit". */
-    char *text = malloc(TG_TEXT_FILE_SIZE_MAX + 2);
-    size_t size = text != NULL ? fread(text, 1, TG_TEXT_FILE_SIZE_MAX + 1, f) : 0;
+    /* One byte past the limit tells "too large" from "exactly the limit". A regular file
+     * gets a buffer of its size (a config is a few KiB; 16 MiB each time made every reload,
+     * and fuzz_config, touch 16 MiB), and the full one only if it grew since. */
+    size_t capacity = TG_TEXT_FILE_SIZE_MAX + 1;
+    struct stat info;
+    if (fstat(fileno(f), &info) == 0 && S_ISREG(info.st_mode) &&
+        info.st_size < TG_TEXT_FILE_SIZE_MAX) {
+        capacity = (size_t)info.st_size + 1;
+    }
+    char *text = malloc(capacity + 1);
+    size_t size = text != NULL ? fread(text, 1, capacity, f) : 0;
+    if (text != NULL && size == capacity && capacity < TG_TEXT_FILE_SIZE_MAX + 1) {
+        char *bigger = realloc(text, TG_TEXT_FILE_SIZE_MAX + 2);
+        if (bigger == NULL) {
+            free(text);
+        }
+        text = bigger;
+        size += text != NULL ? fread(text + size, 1, TG_TEXT_FILE_SIZE_MAX + 1 - size, f) : 0;
+    }
     bool failed = text == NULL || ferror(f);
     fclose(f);
     if (failed) {

@@ -17,6 +17,7 @@ void tg__calls_init(tg__calls *calls, size_t max) {
 void tg__calls_free(tg__calls *calls) {
     for (size_t i = 0; i < calls->count; i++) {
         json_decref(calls->items[i].id);
+        free(calls->items[i].parked);
     }
     free(calls->items);
     memset(calls, 0, sizeof *calls);
@@ -68,6 +69,7 @@ tg_status tg__calls_add(tg__calls *calls, const char *id_text, json_t *id, tg__c
 
 void tg__calls_remove(tg__calls *calls, size_t index) {
     json_decref(calls->items[index].id);
+    free(calls->items[index].parked);
     calls->items[index] = calls->items[calls->count - 1];
     calls->count--;
 }

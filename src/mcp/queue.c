@@ -24,6 +24,16 @@ void tg__mcp_queue_clear(tg__mcp_queue *queue) {
     queue->size = 0;
 }
 
+void tg__mcp_queue_drop_line(tg__mcp_queue *queue) {
+    const char *first = queue->data + queue->start;
+    const char *newline = queue->size > 0 ? memchr(first, '\n', queue->size) : NULL;
+    if (newline != NULL) {
+        size_t length = (size_t)(newline - first) + 1;
+        queue->start += length;
+        queue->size -= length;
+    }
+}
+
 tg_status tg__mcp_queue_line(tg__mcp_queue *queue, const char *message, size_t size) {
     if (size >= queue->size_max || queue->size > queue->size_max - size - 1) {
         return TG_ERR_FULL;

@@ -25,6 +25,9 @@ void tg__mcp_queue_free(tg__mcp_queue *queue);
 /* Appends a message and a '\n'. TG_ERR_FULL, TG_ERR_NOMEM; the queue is unchanged then. */
 tg_status tg__mcp_queue_line(tg__mcp_queue *queue, const char *message, size_t size);
 
+/* Drops the first line waiting (through its '\n'); nothing when none is whole. */
+void tg__mcp_queue_drop_line(tg__mcp_queue *queue);
+
 /* Drops everything waiting. */
 void tg__mcp_queue_clear(tg__mcp_queue *queue);
 

@@ -69,8 +69,8 @@ json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
 }
 
 const char *tg__mcp_stop_str(tg__mcp_stop stop) {
-    static const char *const names[] = {"call_cap",      "revoked",      "timeout",
-                                        "server_exited", "ledger_error", "busy"};
+    static const char *const names[] = {"call_cap",     "revoked", "timeout", "server_exited",
+                                        "ledger_error", "busy",    "unlisted"};
     return (unsigned)stop < sizeof names / sizeof names[0] ? names[stop] : "stopped";
 }
 
@@ -111,6 +111,13 @@ json_t *tg__mcp_stop_result(const json_t *id, const char *tool, const char *budg
         snprintf(text, sizeof text,
                  "Tollgate could not record the call to tool '%s' on budget %s, so it did not run "
                  "it.%s%s",
+                 tool, budget, space, extra);
+        break;
+    case TG__MCP_STOP_UNLISTED:
+        snprintf(text, sizeof text,
+                 "Tollgate refused the call to tool '%s': the MCP server does not list a tool of "
+                 "that name (tools/list), so the call was not sent and nothing was charged "
+                 "(budget %s). Call one of the tools the server lists.%s%s",
                  tool, budget, space, extra);
         break;
     default:

@@ -21,7 +21,8 @@ typedef enum {
     TG__MCP_STOP_TIMEOUT = 2, /* the server did not answer within call_timeout_ms */
     TG__MCP_STOP_SERVER = 3,  /* the server exited before answering */
     TG__MCP_STOP_LEDGER = 4,  /* the ledger could not decide (fail closed) */
-    TG__MCP_STOP_BUSY = 5     /* too many calls in flight */
+    TG__MCP_STOP_BUSY = 5,    /* too many calls in flight */
+    TG__MCP_STOP_UNLISTED = 6 /* the server does not list a tool of that name */
 } tg__mcp_stop;
 
 /* The tool error result for a call the ledger refused. New reference, NULL on no memory. */

@@ -71,6 +71,11 @@ tg_status tg__mcp_session_new(const tg__mcp_session_options *options, tg__mcp_se
     return TG_OK;
 }
 
+void tg__mcp_session_set_config(tg__mcp_session *session, const tg__mcp_config *config) {
+    session->options.config = config;
+    session->dirty = true;
+}
+
 void tg__mcp_session_free(tg__mcp_session *session, int64_t now_ms) {
     if (session == NULL) {
         return;
@@ -186,11 +191,27 @@ void tg__mcp_session_from_agent(tg__mcp_session *session, const char *line, size
 static void server_response(tg__mcp_session *session, const char *line, size_t size,
                             const tg__rpc_message *message, int64_t now_ms) {
     long found = message->id_too_long ? -1 : tg__calls_find(&session->calls, message->id_text);
+    if (found < 0 && strncmp(message->id_text, "\"tollgate/tools-list/", 21) == 0) {
+        tg__relay_log(session, "dropped a late answer to Tollgate's own tools/list");
+        return;
+    }
     if (found < 0) {
         session->options.to_agent(session->options.user, line, size);
         return;
     }
     tg__call *call = &session->calls.items[found];
+    if (call->kind == TG__CALL_OWN_LIST) {
+        tg__calls_remove(&session->calls, (size_t)found); /* the answer may ask for more pages */
+        tg__relay_own_list_result(session, message, now_ms);
+        return;
+    }
+    if (call->kind == TG__CALL_PARKED) {
+        tg__relay_log(session,
+                      "dropped a response from the server to a request it was never "
+                      "sent (id %s)",
+                      message->id_text);
+        return;
+    }
     bool relay = true;
     if (call->kind == TG__CALL_TOOL) {
         relay = tg__relay_tool_result(session, call, message, now_ms);
@@ -251,6 +272,9 @@ static void server_message(tg__mcp_session *session, const char *line, size_t si
         server_response(session, line, size, &message, now_ms);
         break;
     case TG__RPC_NOTIFICATION:
+        if (strcmp(message.method, "notifications/tools/list_changed") == 0) {
+            session->listed_stale = true; /* a new tool is checked against a fresh listing */
+        }
         if (!stale_progress(session, &message)) {
             session->options.to_agent(session->options.user, line, size);
         }
@@ -311,6 +335,22 @@ void tg__mcp_session_tick(tg__mcp_session *session, int64_t now_ms) {
         if (call->deadline_ms > now_ms) {
             continue;
         }
+        if (call->kind == TG__CALL_OWN_LIST) {
+            tg__relay_log(session, "the server did not answer Tollgate's tools/list in time");
+            tg__calls_remove(&session->calls, i);
+            tg__relay_own_list_failed(session);
+            continue;
+        }
+        if (call->kind == TG__CALL_PARKED) {
+            session->stats.calls_refused++;
+            tg__relay_send_json(
+                session, true,
+                tg__mcp_stop_result(call->id, call->tool, session->budget, TG__MCP_STOP_UNLISTED, 0,
+                                    "(Tollgate asked the server for its tools first, and it "
+                                    "did not answer.)"));
+            tg__calls_remove(&session->calls, i);
+            continue;
+        }
         if (call->state == TG__CALL_LIVE) {
             tg__relay_stop_call(session, call, TG__MCP_STOP_TIMEOUT, now_ms);
         } else {
@@ -336,12 +376,13 @@ int64_t tg__mcp_session_next_deadline_ms(const tg__mcp_session *session) {
 void tg__mcp_session_server_gone(tg__mcp_session *session, int64_t now_ms) {
     for (size_t i = session->calls.count; i-- > 0;) {
         tg__call *call = &session->calls.items[i];
-        if (call->kind == TG__CALL_TOOL && call->state == TG__CALL_LIVE) {
+        if ((call->kind == TG__CALL_TOOL && call->state == TG__CALL_LIVE) ||
+            call->kind == TG__CALL_PARKED) {
             tg__relay_send_json(session, true,
                                 tg__mcp_stop_result(call->id, call->tool, session->budget,
                                                     TG__MCP_STOP_SERVER, 0, NULL));
             session->stats.calls_cancelled++;
-        } else if (call->kind != TG__CALL_TOOL) {
+        } else if (call->kind != TG__CALL_TOOL && call->kind != TG__CALL_OWN_LIST) {
             tg__relay_send_json(session, true,
                                 tg__rpc_error(call->id, TG__RPC_SERVER_GONE,
                                               "the MCP server behind Tollgate exited before "

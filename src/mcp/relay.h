@@ -61,6 +61,10 @@ typedef struct {
     int64_t list_changed;    /* notifications/tools/list_changed sent */
 } tg__mcp_stats;
 
+/* A configuration reload: the session decides with `config` (borrowed) from now on; call
+ * tg__mcp_session_refresh after, since a tool's class may have moved. */
+void tg__mcp_session_set_config(tg__mcp_session *session, const tg__mcp_config *config);
+
 /* A new session; *out is freed with tg__mcp_session_free. TG_ERR_INVALID, TG_ERR_NOMEM. */
 tg_status tg__mcp_session_new(const tg__mcp_session_options *options, tg__mcp_session **out,
                               tg_error *err);

@@ -17,10 +17,11 @@
 #define TG__MCP_HOLD_TTL_EXTRA_MS 60000 /* a hold outlives its call's timeout by this much */
 #define TG__MCP_CLASS_ALL ((1u << TG_CLASS_COUNT) - 1)
 
-/* A tool name the agent was shown or not, from the last tools/list results. */
+/* A tool the server listed, and whether the agent may see it (from tools/list results). */
 typedef struct {
     char name[TG_NAME_SIZE_MAX];
-    bool visible; /* listed to the agent the last time the gateway looked */
+    bool visible;        /* listed to the agent the last time the gateway looked */
+    uint32_t generation; /* the listing that last named it (relay_listed.c) */
 } tg__known_tool;
 
 struct tg__mcp_session {
@@ -29,6 +30,12 @@ struct tg__mcp_session {
     tg__calls calls;                 /* agent requests waiting for the server */
     tg__known_tool *known;           /* from malloc: TG__MCP_KNOWN_TOOLS_MAX slots */
     size_t known_count;              /* slots in use */
+    uint32_t listing;                /* the generation of the listing being read */
+    bool listed;                     /* a whole listing was read: known is the server's tools */
+    bool listed_stale;               /* the server said its list changed since */
+    bool known_full;                 /* a listing named more tools than known holds */
+    bool own_listing;                /* the gateway's own tools/list is in flight */
+    uint64_t own_listings;           /* own tools/list requests sent, for their ids */
     unsigned withdrawn;              /* bit per class: revoked on the budget's path */
     bool dirty;                      /* an event may have changed revocation: refresh */
     bool initialized;                /* the initialize result has gone to the agent */
@@ -60,6 +67,29 @@ void tg__relay_stop_call(tg__mcp_session *session, tg__call *call, tg__mcp_stop 
 
 /* relay_meter.c: releases a call's hold if it still has one. */
 void tg__relay_release(tg__mcp_session *session, tg__call *call, int64_t now_ms);
+
+/* relay_listed.c: a listing's first page starts; each tool named is remembered; a page
+ * without nextCursor ends the listing (tools of older listings are forgotten then). */
+void tg__relay_listing_start(tg__mcp_session *session);
+void tg__relay_listing_remember(tg__mcp_session *session, const char *tool, bool visible);
+void tg__relay_listing_page_done(tg__mcp_session *session, const tg__rpc_message *message);
+
+/*
+ * relay_listed.c: a tools/call for a tool the server never listed is refused without a
+ * charge. True when the call may go on to the ledger; false when it was answered
+ * (refused) or parked until the gateway's own tools/list tells what the server has.
+ */
+bool tg__relay_tool_known(tg__mcp_session *session, const char *tool, const char *line, size_t size,
+                          const tg__rpc_message *message, int64_t now_ms);
+
+/* relay_listed.c: the answer to the gateway's own tools/list (its call already removed):
+ * the next page is asked for, or parked calls go on. */
+void tg__relay_own_list_result(tg__mcp_session *session, const tg__rpc_message *message,
+                               int64_t now_ms);
+
+/* relay_listed.c: the own listing failed (an error, timeout, server gone): parked calls are
+ * refused at the next tick (their deadline is set to the past). */
+void tg__relay_own_list_failed(tg__mcp_session *session);
 
 /* relay_tools.c: the class a tool is given (rule, else the engine's policy). */
 tg_class tg__relay_classify(const tg__mcp_session *session, const char *tool);

@@ -57,6 +57,9 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
                                           "bytes"));
         return;
     }
+    if (!tg__relay_tool_known(session, tool, line, size, message, now_ms)) {
+        return; /* refused (never listed, nothing held), or parked until the server lists */
+    }
     const tg__mcp_config *config = session->options.config;
     int64_t cap = config->calls_per_task;
     if (!session->options.cap_in_ledger && cap != TG_NONE && session->stats.calls_granted >= cap) {

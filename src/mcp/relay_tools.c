@@ -46,32 +46,17 @@ unsigned tg__relay_withdrawn(tg__mcp_session *session, int64_t now_ms) {
     }
 }
 
-/* Remembers a listed tool's visibility (first page of a listing starts afresh). */
-static void remember(tg__mcp_session *session, const char *tool, bool shown) {
-    for (size_t i = 0; i < session->known_count; i++) {
-        if (strcmp(session->known[i].name, tool) == 0) {
-            session->known[i].visible = shown;
-            return;
-        }
-    }
-    if (session->known_count < TG__MCP_KNOWN_TOOLS_MAX) {
-        tg__known_tool *known = &session->known[session->known_count++];
-        snprintf(known->name, sizeof known->name, "%s", tool);
-        known->visible = shown;
-    }
-}
-
 static bool keep_tool(void *user, const char *tool) {
     tg__mcp_session *session = user;
     bool shown = visible(session, tool);
-    remember(session, tool, shown);
+    tg__relay_listing_remember(session, tool, shown);
     return shown;
 }
 
 void tg__relay_tools_list(tg__mcp_session *session, const tg__call *call, const char *line,
                           size_t size, const tg__rpc_message *message) {
     if (call->first_page) {
-        session->known_count = 0;
+        tg__relay_listing_start(session);
     }
     char *filtered = NULL;
     size_t filtered_size = 0;
@@ -90,6 +75,7 @@ void tg__relay_tools_list(tg__mcp_session *session, const tg__call *call, const 
     } else {
         session->options.to_agent(session->options.user, line, size);
     }
+    tg__relay_listing_page_done(session, message);
 }
 
 /* Cancels live calls whose holds the ledger told to stop (their class was revoked). */

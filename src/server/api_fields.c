@@ -7,11 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/path.h"
 #include "server/api.h"
 
 tg__reply tg__api_error(int status, const char *code, const char *message) {
     tg__reply reply = {status, NULL, TG_NONE};
-    reply.body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    /* A message may quote the client's bytes (a path): JSON text must be UTF-8, so what is
+     * not is shown as '?' rather than leaving the reply without a body (found by fuzz_api). */
+    char shown[TG_ERROR_MESSAGE_SIZE];
+    size_t length = strlen(message) < sizeof shown - 1 ? strlen(message) : sizeof shown - 1;
+    memcpy(shown, message, length);
+    shown[length] = '\0';
+    for (size_t at = 0; at < length;) {
+        at += tg__utf8_valid_prefix((const unsigned char *)shown + at, length - at);
+        if (at < length) {
+            shown[at++] = '?';
+        }
+    }
+    reply.body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", shown);
     return reply;
 }
 

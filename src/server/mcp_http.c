@@ -51,56 +51,6 @@ static void empty_reply(struct evhttp_request *request, int status, const char *
     evhttp_send_reply(request, status, status == 202 ? "Accepted" : "OK", NULL);
 }
 
-/* ---- who may use a server ------------------------------------------------------------------- */
-
-/* As the API authenticates (api.c): a configured key, or TOLLGATE_ADMIN_KEY. An agent key
- * may use a server whose budget is inside its scope; a read key none. */
-static int authorize(const tg__daemon *daemon, const tg__mcp_http_server *server,
-                     const char *authorization, const char **why) {
-    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
-        *why = "send Authorization: Bearer <a Tollgate key> (an agent key whose scope covers the "
-               "server's budget, or an admin key)";
-        return 401;
-    }
-    const char *secret = authorization + 7;
-    const tg__key *key = tg__key_find(daemon->config->keys, daemon->config->keys_count, secret);
-    if (key == NULL && daemon->admin_secret != NULL) {
-        tg__key admin = {.role = TG__ROLE_ADMIN};
-        tg__key_hash(daemon->admin_secret, admin.sha256);
-        if (tg__key_find(&admin, 1, secret) != NULL) {
-            return 0;
-        }
-    }
-    if (key == NULL) {
-        *why = "unknown key";
-        return 401;
-    }
-    if (key->role == TG__ROLE_ADMIN ||
-        (key->role == TG__ROLE_AGENT && tg__path_in_scope(key->scope, server->budget))) {
-        return 0;
-    }
-    *why = "this key may not spend on the server's budget (its scope or role does not cover it)";
-    return 403;
-}
-
-/*
- * MCP asks servers to check Origin against DNS rebinding: a web page in a browser
- * sends one. Requests without it (agents, SDKs) pass; with it, its host and port must
- * be the Host the request was sent to.
- */
-static bool origin_allowed(const char *origin, const char *host) {
-    if (origin == NULL) {
-        return true;
-    }
-    const char *authority = strstr(origin, "://");
-    if (authority == NULL || host == NULL) {
-        return false;
-    }
-    authority += 3;
-    size_t length = strcspn(authority, "/");
-    return strlen(host) == length && strncasecmp(authority, host, length) == 0;
-}
-
 /* ---- the routes ------------------------------------------------------------------------------ */
 
 static const tg__mcp_http_server *server_named(const tg__mcp_http *mcp, const char *name,
@@ -277,9 +227,26 @@ static void on_get(tg__mcp_http *mcp, const tg__mcp_http_server *server,
         return;
     }
     mcp_session *session = require_session(mcp, server, request, NULL, caller);
-    if (session != NULL) {
-        tg__mcp_http_session_open_stream(session, request);
+    if (session == NULL) {
+        return;
     }
+    /* Last-Event-ID: the last message of this session's GET stream the client received. */
+    const char *last =
+        evhttp_find_header(evhttp_request_get_input_headers(request), "Last-Event-ID");
+    uint64_t after = 0;
+    if (last != NULL) {
+        char *end = NULL;
+        after = strtoull(last, &end, 10);
+        if (last[0] < '0' || last[0] > '9' || *end != '\0' || strlen(last) > 20 ||
+            after > tg__mcp_http_stream_newest(session)) {
+            tg__mcp_http_error_reply(request, 400, NULL, TG__RPC_INVALID_REQUEST,
+                                     "Last-Event-ID must be the id of a message this session's "
+                                     "stream sent; open the stream without it to get what was "
+                                     "never sent");
+            return;
+        }
+    }
+    tg__mcp_http_session_open_stream(session, request, last != NULL, after);
 }
 
 static void on_delete(tg__mcp_http *mcp, const tg__mcp_http_server *server,
@@ -297,6 +264,12 @@ bool tg__mcp_http_handle(tg__mcp_http *mcp, struct evhttp_request *request) {
     }
     const char *uri = evhttp_request_get_uri(request);
     size_t length = strcspn(uri, "?#");
+    bool metadata = strncmp(uri, TG__MCP_HTTP_METADATA_PATH "/mcp/",
+                            sizeof TG__MCP_HTTP_METADATA_PATH "/mcp/" - 1) == 0;
+    if (metadata) {
+        uri += strlen(TG__MCP_HTTP_METADATA_PATH);
+        length -= strlen(TG__MCP_HTTP_METADATA_PATH);
+    }
     if (length < 4 || strncmp(uri, "/mcp", 4) != 0 || (length > 4 && uri[4] != '/')) {
         return false;
     }
@@ -308,16 +281,30 @@ bool tg__mcp_http_handle(tg__mcp_http *mcp, struct evhttp_request *request) {
                                  "no MCP server of that name: see mcp.servers in the config");
         return true;
     }
+    if (metadata) {
+        if (evhttp_request_get_command(request) != EVHTTP_REQ_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", "GET");
+            tg__mcp_http_error_reply(request, 405, NULL, TG__RPC_INVALID_REQUEST,
+                                     "the protected-resource metadata is read with GET");
+        } else {
+            tg__mcp_http_resource_metadata(request, server);
+        }
+        return true;
+    }
     struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
-    if (!origin_allowed(evhttp_find_header(headers, "Origin"),
-                        evhttp_find_header(headers, "Host"))) {
+    if (!tg__mcp_http_origin_allowed(evhttp_find_header(headers, "Origin"),
+                                     evhttp_find_header(headers, "Host"))) {
         tg__mcp_http_error_reply(request, 403, NULL, TG__RPC_INVALID_REQUEST,
                                  "the Origin header names another host than this daemon");
         return true;
     }
     const char *why = NULL;
     const char *authorization = evhttp_find_header(headers, "Authorization");
-    int denied = authorize(mcp->daemon, server, authorization, &why);
+    int denied = tg__mcp_http_authorize(mcp->daemon, server, authorization, &why);
+    if (denied == 401) {
+        tg__mcp_http_unauthorized(request, server, authorization != NULL, why);
+        return true;
+    }
     if (denied != 0) {
         tg__mcp_http_error_reply(request, denied, NULL, TG__RPC_INVALID_REQUEST, why);
         return true;
@@ -375,15 +362,10 @@ void tg__mcp_http_note_event(tg__mcp_http *mcp, const tg_event *event) {
     event_active(mcp->refresh, EV_WRITE, 0);
 }
 
-tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *base,
-                                  tg__daemon *daemon, tg__mcp_http_flush_fn flush, void *flush_user,
-                                  tg__mcp_http **out, tg_error *err) {
-    *out = NULL;
-    tg__mcp_http_config *config = NULL;
-    tg_status status = tg__mcp_http_config_load(config_file, &config, err);
-    if (status != TG_OK || config == NULL) {
-        return status;
-    }
+/* Serves `config` (taken). */
+static tg_status start(tg__mcp_http_config *config, struct event_base *base, tg__daemon *daemon,
+                       tg__mcp_http_flush_fn flush, void *flush_user, tg__mcp_http **out,
+                       tg_error *err) {
     tg__mcp_http *mcp = calloc(1, sizeof *mcp);
     if (mcp == NULL) {
         tg__mcp_http_config_free(config);
@@ -404,6 +386,78 @@ tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *ba
                 config->servers[i].budget);
     }
     *out = mcp;
+    return TG_OK;
+}
+
+tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *base,
+                                  tg__daemon *daemon, tg__mcp_http_flush_fn flush, void *flush_user,
+                                  tg__mcp_http **out, tg_error *err) {
+    *out = NULL;
+    tg__mcp_http_config *config = NULL;
+    tg_status status = tg__mcp_http_config_load(config_file, &config, err);
+    if (status != TG_OK || config == NULL) {
+        return status;
+    }
+    return start(config, base, daemon, flush, flush_user, out, err);
+}
+
+static bool same_command(const tg__mcp_http_server *a, const tg__mcp_http_server *b) {
+    for (int i = 0; i <= TG__MCP_HTTP_ARGS_MAX; i++) {
+        if (a->argv[i] == NULL || b->argv[i] == NULL) {
+            return a->argv[i] == b->argv[i];
+        }
+        if (strcmp(a->argv[i], b->argv[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Moves each session to its server's entry in `fresh`, or ends it when the entry is gone or
+ * runs another command or budget (the client initializes again and gets the new one). */
+static void move_sessions(tg__mcp_http *mcp, const tg__mcp_http_config *fresh, int64_t now_ms) {
+    for (mcp_session *session = mcp->sessions, *next; session != NULL; session = next) {
+        next = session->next;
+        const tg__mcp_http_server *entry = NULL;
+        for (int i = 0; i < fresh->servers_count && entry == NULL; i++) {
+            if (strcmp(fresh->servers[i].name, session->server->name) == 0) {
+                entry = &fresh->servers[i];
+            }
+        }
+        if (entry == NULL || !same_command(entry, session->server) ||
+            strcmp(entry->budget, session->server->budget) != 0) {
+            tg__mcp_http_session_end(session, entry == NULL
+                                                  ? "its server left the config (SIGHUP)"
+                                                  : "its server's command or budget changed "
+                                                    "(SIGHUP)");
+            continue;
+        }
+        session->server = entry;
+        tg__mcp_session_set_config(session->relay, entry->config);
+        tg__mcp_session_refresh(session->relay, now_ms); /* classes may have moved */
+    }
+}
+
+tg_status tg__mcp_http_reload(tg__mcp_http **mcp, tg__mcp_http_config *fresh,
+                              struct event_base *base, tg__daemon *daemon,
+                              tg__mcp_http_flush_fn flush, void *flush_user, tg_error *err) {
+    if (*mcp == NULL) {
+        return fresh == NULL ? TG_OK : start(fresh, base, daemon, flush, flush_user, mcp, err);
+    }
+    if (fresh == NULL) {
+        tg__mcp_http_free(*mcp); /* no servers any more: every session ends */
+        *mcp = NULL;
+        fprintf(stderr, "tollgate: mcp: the config serves no MCP servers any more\n");
+        return TG_OK;
+    }
+    move_sessions(*mcp, fresh, tg__now_ms());
+    tg__mcp_http_config_free((*mcp)->config);
+    (*mcp)->config = fresh;
+    for (int i = 0; i < fresh->servers_count; i++) {
+        fprintf(stderr, "tollgate: mcp: serving /mcp/%s (budget %s)\n", fresh->servers[i].name,
+                fresh->servers[i].budget);
+    }
+    (*mcp)->flush((*mcp)->flush_user);
     return TG_OK;
 }
 

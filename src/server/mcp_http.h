@@ -70,7 +70,19 @@ tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *ba
                                   tg__daemon *daemon, tg__mcp_http_flush_fn flush, void *flush_user,
                                   tg__mcp_http **out, tg_error *err);
 
-/* Takes the request when its path is /mcp or below (true). NULL: always false. */
+/*
+ * SIGHUP: serves `fresh` (taken; read with tg__mcp_http_config_load, so a bad section
+ * was refused before anything changed; NULL: the file serves no servers). Sessions of
+ * a server whose command and budget are unchanged go on with its new prices, classes
+ * and limits (list_changed if what they may see changed); the others end, and their
+ * clients initialize again. Starts serving (*mcp was NULL) or stops (fresh NULL).
+ */
+tg_status tg__mcp_http_reload(tg__mcp_http **mcp, tg__mcp_http_config *fresh,
+                              struct event_base *base, tg__daemon *daemon,
+                              tg__mcp_http_flush_fn flush, void *flush_user, tg_error *err);
+
+/* Takes the request when its path is /mcp or below, or the protected-resource metadata
+ * of a server (true). NULL: always false. */
 bool tg__mcp_http_handle(tg__mcp_http *mcp, struct evhttp_request *request);
 
 /* The engine's event, for every session (revocation, reinstatement). NULL is a no-op. */

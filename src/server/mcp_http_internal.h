@@ -12,9 +12,10 @@
 #include "mcp/relay.h"
 #include "server/mcp_http.h"
 
-#define TG__MCP_HTTP_SWEEP_MS 20               /* timeouts, gone clients, children reaped */
-#define TG__MCP_HTTP_KEEPALIVE_MS 15000        /* a comment on a silent GET stream */
-#define TG__MCP_HTTP_BACKLOG_BYTES_MAX 1048576 /* messages waiting for a GET stream */
+#define TG__MCP_HTTP_METADATA_PATH "/.well-known/oauth-protected-resource" /* + /mcp/{name} */
+#define TG__MCP_HTTP_SWEEP_MS 20                  /* timeouts, gone clients, children reaped */
+#define TG__MCP_HTTP_KEEPALIVE_MS 15000           /* a comment on a silent GET stream */
+#define TG__MCP_HTTP_STREAM_LOG_BYTES_MAX 1048576 /* GET-stream messages: unsent, then kept */
 #define TG__MCP_HTTP_STREAM_BUFFERED_MAX (8 * 1024 * 1024) /* unsent bytes before a cut */
 #define TG__MCP_HTTP_QUEUE_BYTES (4 * 1024 * 1024)         /* bytes waiting for the child's stdin */
 #define TG__MCP_HTTP_STOP_GRACE_MS 2000 /* stdin closed, then SIGTERM, then SIGKILL */
@@ -56,7 +57,10 @@ typedef struct mcp_session {
     size_t posts_max;              /* calls_in_flight_max + a few for other requests */
     struct evhttp_request *stream; /* the GET stream, or NULL */
     int64_t stream_written_ms;     /* last write to it, for keep-alives */
-    tg__mcp_queue backlog;         /* messages for a GET stream not yet open */
+    tg__mcp_queue stream_log;      /* GET-stream messages as "ID JSON" lines, oldest first:
+                                      unsent ones, and sent ones kept for Last-Event-ID */
+    uint64_t stream_next_id;       /* the id of the next GET-stream message (from 1) */
+    uint64_t stream_sent_id;       /* the last id written to a GET stream */
     int64_t active_ms;             /* last request or open stream, for the idle limit */
     bool server_gone;              /* the child's output ended */
     struct mcp_session *next;
@@ -85,14 +89,45 @@ void tg__mcp_http_session_end(mcp_session *session, const char *why);
 /* A JSON-RPC message from the agent, relayed (a request's POST was registered first). */
 void tg__mcp_http_session_from_agent(mcp_session *session, const char *body, size_t size);
 
-/* Opens the GET stream on request (replacing an older one); sends the backlog. */
-void tg__mcp_http_session_open_stream(mcp_session *session, struct evhttp_request *request);
+/*
+ * Opens the GET stream on request (replacing an older one). It starts with the messages
+ * after id `after_id` still kept (resume: a client's Last-Event-ID, at most
+ * tg__mcp_http_stream_newest), or else with those never sent. mcp_http_stream.c.
+ */
+void tg__mcp_http_session_open_stream(mcp_session *session, struct evhttp_request *request,
+                                      bool resume, uint64_t after_id);
+
+/* A message for the GET stream: numbered, kept, and sent if a stream is open. */
+void tg__mcp_http_stream_message(mcp_session *session, const char *message, size_t size);
+
+/* The newest id a GET-stream message of this session got (0: none yet). */
+uint64_t tg__mcp_http_stream_newest(const mcp_session *session);
+
+/* mcp_http_session.c, for mcp_http_stream.c: SSE framing on a request. */
+void tg__mcp_http_sse_start(mcp_session *session, struct evhttp_request *request);
+void tg__mcp_http_sse_event(struct evhttp_request *request, uint64_t id, const char *message,
+                            size_t size);
+void tg__mcp_http_stream_close(mcp_session *session);
+bool tg__mcp_http_client_gone(struct evhttp_request *request);
+size_t tg__mcp_http_buffered(struct evhttp_request *request);
 
 /* Time-driven work of one session; false when the session ended. */
 bool tg__mcp_http_session_sweep(mcp_session *session, int64_t now_ms);
 
 /* mcp_http_session.c: reaps and signals the children of ended sessions. */
 void tg__mcp_http_dying_sweep(tg__mcp_http *mcp, int64_t now_ms, bool final);
+
+/* mcp_http_auth.c: 0 when the key may use the server, else 401 or 403 with *why. */
+int tg__mcp_http_authorize(const tg__daemon *daemon, const tg__mcp_http_server *server,
+                           const char *authorization, const char **why);
+/* mcp_http_auth.c: false when a browser's Origin names another host than the request's. */
+bool tg__mcp_http_origin_allowed(const char *origin, const char *host);
+/* mcp_http_auth.c: answers 401 with WWW-Authenticate (key_sent: a key was refused). */
+void tg__mcp_http_unauthorized(struct evhttp_request *request, const tg__mcp_http_server *server,
+                               bool key_sent, const char *why);
+/* mcp_http_auth.c: answers GET TG__MCP_HTTP_METADATA_PATH/mcp/{name} (RFC 9728). */
+void tg__mcp_http_resource_metadata(struct evhttp_request *request,
+                                    const tg__mcp_http_server *server);
 
 /* mcp_http.c: replies with a JSON-RPC error body; id_text NULL for null. */
 void tg__mcp_http_error_reply(struct evhttp_request *request, int status, const char *id_text,

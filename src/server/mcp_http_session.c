@@ -32,12 +32,12 @@
 
 /* ---- replies and streams ---------------------------------------------------------------- */
 
-static bool client_gone(struct evhttp_request *request) {
+bool tg__mcp_http_client_gone(struct evhttp_request *request) {
     return request == NULL || evhttp_request_get_connection(request) == NULL;
 }
 
 /* Unsent bytes on the request's connection: a client that stopped reading. */
-static size_t buffered(struct evhttp_request *request) {
+size_t tg__mcp_http_buffered(struct evhttp_request *request) {
     struct evhttp_connection *connection = evhttp_request_get_connection(request);
     struct bufferevent *events =
         connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
@@ -77,11 +77,16 @@ static void sse_start(struct evhttp_request *request, const char *session_id, in
     stream_timeouts(request, timeout_s, true);
 }
 
-/* One message as one SSE event: messages are single-line JSON, so one data: line. */
-static void sse_event(struct evhttp_request *request, const char *message, size_t size) {
+/* One message as one SSE event: messages are single-line JSON, so one data: line; an id
+ * (GET-stream messages: the client resumes after it with Last-Event-ID), or none (0). */
+void tg__mcp_http_sse_event(struct evhttp_request *request, uint64_t id, const char *message,
+                            size_t size) {
     struct evbuffer *out = evbuffer_new();
     if (out == NULL) {
         return;
+    }
+    if (id != 0) {
+        evbuffer_add_printf(out, "id: %" PRIu64 "\n", id);
     }
     evbuffer_add(out, "event: message\ndata: ", 21);
     evbuffer_add(out, message, size);
@@ -100,7 +105,7 @@ static void post_answer(mcp_session *session, mcp_post *post, const char *messag
         return;
     }
     if (post->streaming) {
-        sse_event(post->request, message, size);
+        tg__mcp_http_sse_event(post->request, 0, message, size);
         sse_end(post->request, timeout_s(session));
     } else {
         struct evbuffer *out = evbuffer_new();
@@ -146,34 +151,15 @@ static mcp_post *post_by_progress(mcp_session *session, const char *token) {
     return NULL;
 }
 
-static void stream_close(mcp_session *session) {
+void tg__mcp_http_stream_close(mcp_session *session) {
     if (session->stream != NULL) {
         sse_end(session->stream, timeout_s(session));
         session->stream = NULL;
     }
 }
 
-/* A message for no particular POST: the GET stream, else the backlog. */
-static void to_stream(mcp_session *session, const char *message, size_t size) {
-    if (session->stream != NULL && !client_gone(session->stream)) {
-        if (buffered(session->stream) > TG__MCP_HTTP_STREAM_BUFFERED_MAX) {
-            fprintf(stderr,
-                    "tollgate: mcp session %.8s: the client stopped reading its stream; "
-                    "closed it\n",
-                    session->id);
-            stream_close(session);
-        } else {
-            sse_event(session->stream, message, size);
-            session->stream_written_ms = tg__now_ms();
-            return;
-        }
-    }
-    if (tg__mcp_queue_line(&session->backlog, message, size) != TG_OK) {
-        fprintf(stderr,
-                "tollgate: mcp session %.8s: dropped a %zu-byte message: no GET stream is open "
-                "and %d bytes already wait for one\n",
-                session->id, size, TG__MCP_HTTP_BACKLOG_BYTES_MAX);
-    }
+void tg__mcp_http_sse_start(mcp_session *session, struct evhttp_request *request) {
+    sse_start(request, session->id, timeout_s(session));
 }
 
 /* The relay's message for the agent: routed as the file's comment says. */
@@ -201,15 +187,15 @@ static void send_agent(void *user, const char *message, size_t size) {
     if (post != NULL && post->request == NULL) {
         return; /* progress for a request whose client left: nobody waits for it */
     }
-    if (post != NULL && post->sse_ok && !client_gone(post->request)) {
+    if (post != NULL && post->sse_ok && !tg__mcp_http_client_gone(post->request)) {
         if (!post->streaming) {
             sse_start(post->request, session->id, timeout_s(session));
             post->streaming = true;
         }
-        sse_event(post->request, message, size);
+        tg__mcp_http_sse_event(post->request, 0, message, size);
         return;
     }
-    to_stream(session, message, size);
+    tg__mcp_http_stream_message(session, message, size);
 }
 
 /* ---- the child ---------------------------------------------------------------------------- */
@@ -333,7 +319,7 @@ static void session_free(mcp_session *session) {
     }
     tg__rpc_framer_free(&session->framer);
     tg__mcp_queue_free(&session->to_server);
-    tg__mcp_queue_free(&session->backlog);
+    tg__mcp_queue_free(&session->stream_log);
     free(session);
 }
 
@@ -353,7 +339,8 @@ mcp_session *tg__mcp_http_session_new(tg__mcp_http *mcp, const tg__mcp_http_serv
     tg__rpc_framer_init(&session->framer, (size_t)server->config->message_size_max_bytes);
     tg__mcp_queue_init(&session->to_server, TG__MCP_HTTP_QUEUE_BYTES +
                                                 2 * (size_t)server->config->message_size_max_bytes);
-    tg__mcp_queue_init(&session->backlog, TG__MCP_HTTP_BACKLOG_BYTES_MAX);
+    tg__mcp_queue_init(&session->stream_log, TG__MCP_HTTP_STREAM_LOG_BYTES_MAX);
+    session->stream_next_id = 1;
     if (tg__mcp_child_spawn(server->argv, &session->child, err) != TG_OK) {
         session_free(session);
         return NULL;
@@ -455,7 +442,7 @@ void tg__mcp_http_session_end(mcp_session *session, const char *why) {
         post_answer(session, post, message, (size_t)size < sizeof message ? (size_t)size : 0);
         post_unlink(session, post);
     }
-    stream_close(session);
+    tg__mcp_http_stream_close(session);
     event_del(session->child_read);
     event_del(session->child_write);
     child_retire(mcp, &session->child);
@@ -470,27 +457,6 @@ void tg__mcp_http_session_from_agent(mcp_session *session, const char *body, siz
     session->owner->flush(session->owner->flush_user);
 }
 
-void tg__mcp_http_session_open_stream(mcp_session *session, struct evhttp_request *request) {
-    stream_close(session); /* one GET stream per session: the newest wins */
-    sse_start(request, session->id, timeout_s(session));
-    session->stream = request;
-    session->stream_written_ms = tg__now_ms();
-    session->active_ms = session->stream_written_ms;
-    /* What waited for a stream, message by message (the backlog holds lines). */
-    tg__mcp_queue *backlog = &session->backlog;
-    if (backlog->size == 0) {
-        return;
-    }
-    const char *at = backlog->data + backlog->start;
-    const char *end = at + backlog->size;
-    while (at < end) {
-        const char *newline = memchr(at, '\n', (size_t)(end - at));
-        sse_event(request, at, (size_t)(newline - at));
-        at = newline + 1;
-    }
-    tg__mcp_queue_clear(backlog);
-}
-
 /*
  * POSTs whose client left (an agent that cancelled closes its request): libevent's
  * request is freed now, a late answer is dropped for a while, then the POST is
@@ -503,7 +469,7 @@ static void sweep_posts(mcp_session *session, int64_t now_ms) {
             post_unlink(session, post);
             continue;
         }
-        if (post->request != NULL && client_gone(post->request)) {
+        if (post->request != NULL && tg__mcp_http_client_gone(post->request)) {
             post->gone_ms = now_ms;
             if (post->streaming) {
                 sse_end(post->request, timeout_s(session));
@@ -518,8 +484,8 @@ static void sweep_posts(mcp_session *session, int64_t now_ms) {
 bool tg__mcp_http_session_sweep(mcp_session *session, int64_t now_ms) {
     tg__mcp_session_tick(session->relay, now_ms);
     sweep_posts(session, now_ms);
-    if (session->stream != NULL && client_gone(session->stream)) {
-        stream_close(session);
+    if (session->stream != NULL && tg__mcp_http_client_gone(session->stream)) {
+        tg__mcp_http_stream_close(session);
     } else if (session->stream != NULL &&
                now_ms - session->stream_written_ms >= TG__MCP_HTTP_KEEPALIVE_MS) {
         struct evbuffer *out = evbuffer_new();

@@ -41,6 +41,8 @@ static void on_tick(evutil_socket_t fd, short what, void *user) {
     tg__http_tick(((serve_state *)user)->http);
 }
 
+static void proxy_flush(void *user);
+
 static void on_reload(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
@@ -53,16 +55,24 @@ static void on_reload(evutil_socket_t fd, short what, void *user) {
     }
     tg__config_defaults(fresh);
     tg__notify_config *notify = NULL; /* read first: an error in it refuses the whole file */
+    tg__mcp_http_config *mcp = NULL;  /* likewise */
     /* The engine is inside the pipeline's batch: these changes ride with the next commit. */
     if (tg__config_load(self->config_file, fresh, &err) != TG_OK ||
         tg__notify_config_load_for(self->config_file, self->daemon.config->store, &notify, &err) !=
             TG_OK ||
+        tg__mcp_http_config_load(self->config_file, &mcp, &err) != TG_OK ||
         tg__config_apply(fresh, self->daemon.config, self->daemon.engine, tg__now_ms(), &err) !=
             TG_OK) {
         fprintf(stderr, "tollgate: reload refused, keeping the old config: %s\n", err.message);
         tg__notify_config_free(notify);
+        tg__mcp_http_config_free(mcp);
         free(fresh);
         return;
+    }
+    /* MCP servers, prices and classes (sessions of a changed command or budget end). */
+    if (tg__mcp_http_reload(&self->daemon.mcp, mcp, self->base, &self->daemon, proxy_flush, self,
+                            &err) != TG_OK) {
+        fprintf(stderr, "tollgate: reload: MCP over HTTP is unchanged: %s\n", err.message);
     }
     /* The store needs a restart: the sinks keep using the file the engine has open. */
     if (tg__notify_restart(&self->daemon.notifier, notify, self->daemon.config->store_path, &err) !=

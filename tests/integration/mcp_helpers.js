@@ -24,7 +24,8 @@ function tempDir(name) {
 }
 
 // Starts a gateway. options: dir, config (YAML text), budget, server (argv), task,
-// taps (true: log both sides into dir/agent.tap and dir/server.tap), client options.
+// taps (true: log both sides into dir/agent.tap and dir/server.tap), noDashes (the
+// server's command without a `--` before it), client options.
 async function startGateway(options) {
   const configFile = path.join(options.dir, 'tollgate.yaml');
   fs.writeFileSync(configFile, options.config);
@@ -33,7 +34,7 @@ async function startGateway(options) {
   if (options.taps) server = ['node', path.join(__dirname, 'mcp_tap.js'), path.join(options.dir, 'server.tap'), '--', ...server];
   let command = [binary, 'mcp', '--budget', options.budget, '--config', configFile, '--database', database];
   if (options.task) command.push('--task', options.task);
-  command = [...command, '--', ...server];
+  command = options.noDashes ? [...command, ...server] : [...command, '--', ...server];
   if (options.taps) command = ['node', path.join(__dirname, 'mcp_tap.js'), path.join(options.dir, 'agent.tap'), '--', ...command];
   const transport = new StdioClientTransport({ command: command[0], args: command.slice(1), stderr: 'pipe' });
   const gateway = { transport, configFile, database, stderr: '', listChanged: 0, closed: false };

@@ -64,7 +64,8 @@ static void put_budget(fx *f, const char *path, int64_t limit, int64_t revoke_at
     assert_int_equal(tg_budget_put(f->engine, path, &spec, T0, NULL), TG_OK);
 }
 
-static fx *fx_open(const char *mcp_yaml) {
+/* A session that has not listed the server's tools yet. */
+static fx *fx_open_unlisted(const char *mcp_yaml) {
     fx *f = calloc(1, sizeof *f);
     f->config = malloc(sizeof *f->config);
     tg__mcp_config_defaults(f->config);
@@ -86,6 +87,24 @@ static fx *fx_open(const char *mcp_yaml) {
                                        .to_server = to_server,
                                        .user = f};
     assert_int_equal(tg__mcp_session_new(&session, &f->session, NULL), TG_OK);
+    return f;
+}
+
+static void fx_clear(fx *f);
+
+/* A session whose agent listed the server's tools (as MCP clients do first). */
+static const char *listed_tools = "{\"jsonrpc\":\"2.0\",\"id\":\"L\",\"result\":{\"tools\":[{"
+                                  "\"name\":\"echo\"},{\"name\":\"sum\"},{\"name\":"
+                                  "\"priced\"},{\"name\":\"other\"}]}}";
+
+static fx *fx_open(const char *mcp_yaml) {
+    fx *f = fx_open_unlisted(mcp_yaml);
+    tg__mcp_session_from_agent(
+        f->session, "{\"jsonrpc\":\"2.0\",\"id\":\"L\",\"method\":\"tools/list\"}",
+        strlen("{\"jsonrpc\":\"2.0\",\"id\":\"L\",\"method\":\"tools/list\"}"), T0);
+    tg__mcp_session_from_server(f->session, listed_tools, strlen(listed_tools), T0);
+    assert_int_equal(f->agent_count, 1);
+    fx_clear(f);
     return f;
 }
 
@@ -391,6 +410,122 @@ static void test_server_batch_and_passthrough(void **state) {
     fx_close(f);
 }
 
+/* A tool the server never listed is refused without a hold or a charge, even at a "*" price;
+ * when the gateway has no whole listing (none yet, or the server said its list changed), it
+ * asks the server itself before deciding, and the agent never sees that listing. */
+static const char *star_yaml = "mcp:\n"
+                               "  call_timeout_ms: 1000\n"
+                               "  tools:\n"
+                               "    echo: {cost: \"0.20\", class: low}\n"
+                               "    \"*\": \"0.05\"\n";
+
+static void test_unlisted_tools_are_refused_free(void **state) {
+    (void)state;
+    fx *f = fx_open(star_yaml);
+    call(f, 1, "no_such_tool");
+    assert_int_equal(f->server_count, 0);
+    assert_string_equal(refusal_reason(f->to_agent[0]), "unlisted");
+    assert_non_null(strstr(f->to_agent[0], "nothing was charged"));
+    assert_int_equal(held(f), 0);
+    assert_int_equal(spent(f, "acme/agent"), 0);
+    call(f, 2, "other"); /* listed, priced at "*" */
+    assert_int_equal(f->server_count, 1);
+    assert_int_equal(held(f), 50000);
+    result(f, 2, NULL, T0);
+    /* The server's list changed: a new name is checked against a fresh listing of its own. */
+    fx_clear(f);
+    server(f, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}", T0);
+    assert_int_equal(f->agent_count, 1); /* relayed to the agent */
+    call(f, 3, "fresh");
+    assert_int_equal(f->server_count, 1);
+    assert_non_null(strstr(f->to_server[0], "\"method\":\"tools/list\""));
+    assert_non_null(strstr(f->to_server[0], "\"id\":\"tollgate/tools-list/1\""));
+    assert_int_equal(held(f), 0); /* parked: nothing held yet */
+    server(f,
+           "{\"jsonrpc\":\"2.0\",\"id\":\"tollgate/tools-list/1\",\"result\":{\"tools\":[{\"name\":"
+           "\"echo\"}],\"nextCursor\":\"page2\"}}",
+           T0);
+    assert_int_equal(f->server_count, 2); /* the next page, asked for */
+    assert_non_null(strstr(f->to_server[1], "\"cursor\":\"page2\""));
+    server(f,
+           "{\"jsonrpc\":\"2.0\",\"id\":\"tollgate/tools-list/2\",\"result\":{\"tools\":[{\"name\":"
+           "\"fresh\"}]}}",
+           T0);
+    assert_int_equal(f->agent_count, 1); /* the agent never sees Tollgate's own listing */
+    assert_int_equal(f->server_count, 3);
+    assert_non_null(strstr(f->to_server[2], "\"name\":\"fresh\""));
+    assert_int_equal(held(f), 50000);
+    result(f, 3, NULL, T0);
+    /* "other" and "sum" are gone from the new listing: refused now. */
+    call(f, 4, "other");
+    assert_string_equal(refusal_reason(f->to_agent[f->agent_count - 1]), "unlisted");
+    assert_int_equal(f->server_count, 3);
+    assert_int_equal(spent(f, "acme/agent"), 100000);
+    tg__mcp_stats stats = tg__mcp_session_stats(f->session);
+    assert_int_equal(stats.calls_refused, 2);
+    assert_int_equal(tg__mcp_session_pending(f->session), 0);
+    fx_close(f);
+}
+
+static void test_unlisted_before_any_listing(void **state) {
+    (void)state;
+    /* No listing yet: the call waits for Tollgate's own tools/list, then goes on. */
+    fx *f = fx_open_unlisted(star_yaml);
+    call(f, 1, "echo");
+    call(f, 2, "ghost");
+    assert_int_equal(f->server_count, 1); /* one listing for both */
+    server(f,
+           "{\"jsonrpc\":\"2.0\",\"id\":\"tollgate/tools-list/1\",\"result\":{\"tools\":[{\"name\":"
+           "\"echo\"}]}}",
+           T0);
+    assert_int_equal(f->server_count, 2);
+    assert_non_null(strstr(f->to_server[1], "\"id\":1"));
+    assert_int_equal(f->agent_count, 1);
+    assert_non_null(strstr(f->to_agent[0], "\"id\":2"));
+    assert_string_equal(refusal_reason(f->to_agent[0]), "unlisted");
+    assert_int_equal(held(f), 200000);
+    fx_close(f);
+
+    /* The server answers the listing with an error: parked calls are refused, nothing held. */
+    f = fx_open_unlisted(star_yaml);
+    call(f, 1, "echo");
+    server(f,
+           "{\"jsonrpc\":\"2.0\",\"id\":\"tollgate/tools-list/1\",\"error\":{\"code\":-32601,"
+           "\"message\":\"no tools\"}}",
+           T0);
+    tg__mcp_session_tick(f->session, T0);
+    assert_string_equal(refusal_reason(f->to_agent[0]), "unlisted");
+    assert_int_equal(f->server_count, 1);
+    assert_int_equal(held(f), 0);
+    fx_close(f);
+
+    /* The server never answers it: refused at call_timeout_ms; and a late answer changes
+     * nothing. */
+    f = fx_open_unlisted(star_yaml);
+    call(f, 1, "echo");
+    tg__mcp_session_tick(f->session, T0 + 999);
+    assert_int_equal(f->agent_count, 0);
+    tg__mcp_session_tick(f->session, T0 + 1000);
+    tg__mcp_session_tick(f->session, T0 + 1000);
+    assert_int_equal(f->agent_count, 1);
+    assert_string_equal(refusal_reason(f->to_agent[0]), "unlisted");
+    server(f, "{\"jsonrpc\":\"2.0\",\"id\":\"tollgate/tools-list/1\",\"result\":{\"tools\":[]}}",
+           T0 + 1001);
+    assert_int_equal(f->agent_count, 1); /* the late answer is Tollgate's: dropped */
+    assert_int_equal(held(f), 0);
+    assert_int_equal(tg__mcp_session_pending(f->session), 0);
+    fx_close(f);
+
+    /* The server exits while a call is parked: answered like any waiting call. */
+    f = fx_open_unlisted(star_yaml);
+    call(f, 1, "echo");
+    tg__mcp_session_server_gone(f->session, T0);
+    assert_int_equal(f->agent_count, 1);
+    assert_string_equal(refusal_reason(f->to_agent[0]), "server_exited");
+    assert_int_equal(tg__mcp_session_pending(f->session), 0);
+    fx_close(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_granted_call_is_relayed_and_charged),
@@ -400,6 +535,8 @@ int main(void) {
         cmocka_unit_test(test_timeouts_and_agent_cancel),
         cmocka_unit_test(test_server_gone_answers_everything),
         cmocka_unit_test(test_server_batch_and_passthrough),
+        cmocka_unit_test(test_unlisted_tools_are_refused_free),
+        cmocka_unit_test(test_unlisted_before_any_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,101 @@
+/*
+ * fuzz_config: the daemon's config reader (tg__config_load, src/server/config.c,
+ * and the `mcp:` section's, src/server/mcp_http_config.c) on any bytes, given as
+ * a file the way `tollgate serve --config` gives it. Whatever loads must hold
+ * only checked values (counts within their maxima, keys with a role, limits in
+ * range) and apply to a fresh memory engine or be refused with a sentence;
+ * whatever does not load must say why. Nothing leaks.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "server/mcp_http.h"
+#include "server/server.h"
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_config: %s failed\n", #cond);                                    \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define NOW_MS INT64_C(1767225600000)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static tg__config *config; /* large: allocated once */
+
+static void check(const tg__config *c) {
+    FUZZ_CHECK(c->keys_count >= 0 && c->keys_count <= TG__KEYS_MAX);
+    FUZZ_CHECK(c->budgets_count >= 0 && c->budgets_count <= TG__BUDGETS_MAX);
+    FUZZ_CHECK(c->rules_count >= 0 && c->rules_count <= TG__RULES_MAX);
+    FUZZ_CHECK(c->prices_count >= 0 && c->prices_count <= TG__PRICES_MAX);
+    FUZZ_CHECK(c->connections_max >= 1 && c->connections_max <= TG__CONNECTIONS_MAX);
+    FUZZ_CHECK(c->body_size_max_bytes >= 1024 && c->header_size_max_bytes >= 1024);
+    FUZZ_CHECK(c->port >= 0 && c->port <= 65535);
+    for (int i = 0; i < c->keys_count; i++) {
+        FUZZ_CHECK(c->keys[i].role >= TG__ROLE_ADMIN && c->keys[i].role <= TG__ROLE_READ);
+    }
+    for (int i = 0; i < c->prices_count; i++) {
+        FUZZ_CHECK(c->prices[i].input_micros >= 0 && c->prices[i].output_micros >= 0);
+    }
+}
+
+static void apply(tg__config *c) {
+    tg_engine_options options;
+    tg_engine_options_init(&options);
+    options.store = "memory";
+    options.holds_max = 64;    /* small tables: an input is opened and closed in microseconds */
+    options.budgets_max = 128; /* a config with more is refused by apply: an error path */
+    options.idempotency_max = 64;
+    tg_engine *engine = NULL;
+    FUZZ_CHECK(tg_engine_open(&options, NOW_MS, &engine, NULL) == TG_OK);
+    tg_error err = {0};
+    if (tg__config_apply(c, NULL, engine, NOW_MS, &err) != TG_OK) {
+        FUZZ_CHECK(err.message[0] != '\0');
+    }
+    tg_engine_close(engine);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 65536) {
+        return 0;
+    }
+    if (config == NULL) {
+        config = malloc(sizeof *config);
+        FUZZ_CHECK(config != NULL);
+    }
+    int fd = memfd_create("fuzz-config", MFD_CLOEXEC);
+    FUZZ_CHECK(fd >= 0);
+    FUZZ_CHECK(write(fd, data, size) == (ssize_t)size);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    tg__config_defaults(config);
+    tg_error err = {0};
+    if (tg__config_load(path, config, &err) == TG_OK) {
+        check(config);
+        apply(config);
+    } else {
+        FUZZ_CHECK(err.message[0] != '\0');
+    }
+    tg__mcp_http_config *mcp = NULL;
+    tg_error mcp_err = {0};
+    if (tg__mcp_http_config_load(path, &mcp, &mcp_err) == TG_OK) {
+        FUZZ_CHECK(mcp == NULL ||
+                   (mcp->servers_count >= 1 && mcp->servers_count <= TG__MCP_HTTP_SERVERS_MAX));
+        for (int i = 0; mcp != NULL && i < mcp->servers_count; i++) {
+            FUZZ_CHECK(mcp->servers[i].name[0] != '\0' && mcp->servers[i].argv[0] != NULL);
+            FUZZ_CHECK(mcp->servers[i].config != NULL);
+        }
+        tg__mcp_http_config_free(mcp);
+    } else {
+        FUZZ_CHECK(mcp == NULL && mcp_err.message[0] != '\0');
+    }
+    close(fd);
+    return 0;
+}
