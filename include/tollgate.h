@@ -130,8 +130,9 @@ const char *tg_reason_text(tg_reason r);
 
 /*
  * Parses a decimal money amount ("12.5", "0.000001", "500") into micros, exactly
- * (no floating point). More than 6 decimals, a sign, or a value past
- * TG_LIMIT_MAX give TG_ERR_INVALID or TG_ERR_RANGE.
+ * (no floating point). More than 6 decimals, a sign, a point without digits on
+ * both sides ("1.", ".5"), or a value past TG_LIMIT_MAX give TG_ERR_INVALID or
+ * TG_ERR_RANGE.
  */
 tg_status tg_money_parse(const char *text, int64_t *micros_out);
 /* Parses a fraction ("0.8", "1", "0.955") into ppm (0..TG_PPM), exactly. */
@@ -392,6 +393,15 @@ void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);
 tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
                         int64_t now_ms, tg_error *err);
 
+/*
+ * What tg_budget_put(engine, path, spec, now_ms) would refuse, changing nothing: a
+ * malformed path or spec, an unknown time zone (TG_ERR_TZ), a cost limit below what
+ * the budget has spent in its window, a missing parent (TG_ERR_NOT_FOUND). For a
+ * caller that must apply many budgets all or nothing (the daemon's config).
+ */
+tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                          int64_t now_ms, tg_error *err);
+
 /* Deletes a budget without children or open holds (TG_ERR_STATE otherwise). */
 tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err);
 
@@ -426,6 +436,46 @@ tg_status tg_policy_set(tg_engine *engine, const tg_policy_rule *rules, size_t c
 /* The class the policy gives to an action (tool, model may be NULL). */
 tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const char *tool,
                             const char *model);
+
+/* ---- API keys ------------------------------------------------------------------ */
+
+/*
+ * The bearer keys of a daemon built on the engine, kept with the ledger so that
+ * they are durable like budgets (the `api_keys` table with the SQLite store) and
+ * change in the same group commits. The engine decides nothing with them; it
+ * keeps them, checks their fields and that names and hashes are unique. Only a
+ * key's SHA-256 is kept, never the secret.
+ */
+#define TG_API_KEY_NAME_SIZE_MAX 64 /* bytes in a key's name, NUL included */
+#define TG_API_KEY_ROLE_SIZE_MAX 16 /* bytes in a role name, NUL included */
+#define TG_API_KEYS_MAX 100000      /* keys one ledger keeps */
+#define TG_API_KEY_SHA256_SIZE 32   /* bytes of a key's hash */
+
+typedef struct {
+    char name[TG_API_KEY_NAME_SIZE_MAX];          /* [A-Za-z0-9._-], 1..63 bytes; unique */
+    unsigned char sha256[TG_API_KEY_SHA256_SIZE]; /* SHA-256 of the secret; unique */
+    char role[TG_API_KEY_ROLE_SIZE_MAX];          /* the caller's word for what it may do */
+    char scope[TG_PATH_SIZE_MAX];                 /* a budget path, or "" for every budget */
+    tg_class class_max;                           /* the highest class its actions may get */
+    int64_t created_at_ms;                        /* when made or last given a new secret */
+} tg_api_key;
+
+/*
+ * Adds a key (replace = false: TG_ERR_EXISTS when the name is taken) or replaces
+ * the key of that name (replace = true: TG_ERR_NOT_FOUND when there is none), e.g.
+ * with a new hash to rotate its secret. TG_ERR_EXISTS when another key has the same
+ * hash; TG_ERR_INVALID for a bad name, role, scope or class; TG_ERR_FULL past
+ * TG_API_KEYS_MAX. created_at_ms is set to now_ms.
+ */
+tg_status tg_api_key_put(tg_engine *engine, const tg_api_key *key, bool replace, int64_t now_ms,
+                         tg_error *err);
+
+/* Deletes the key of that name (TG_ERR_NOT_FOUND when there is none). */
+tg_status tg_api_key_delete(tg_engine *engine, const char *name, int64_t now_ms, tg_error *err);
+
+/* Calls fn for each key, in name order; stops early when fn returns false. */
+tg_status tg_api_key_list(tg_engine *engine, bool (*fn)(void *user, const tg_api_key *key),
+                          void *user, tg_error *err);
 
 /* ---- Holds and charges -------------------------------------------------------- */
 

@@ -22,6 +22,8 @@ int tg__cli_remote(int argc, char **argv);
 /* `tollgate report ...` (report.c) and `tollgate keys ...` (keys.c). Exit codes. */
 int tg__cli_report(int argc, char **argv);
 int tg__cli_keys(int argc, char **argv);
+/* `tollgate reload` (reload.c): POST /v1/admin/reload. Exit code. */
+int tg__cli_reload(int argc, char **argv);
 
 /*
  * One HTTP call to the daemon at base_url with a bearer key. *out receives the

@@ -21,10 +21,10 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve [--config FILE] [--port N]   run the daemon (default config: tollgate.yaml)\n"
-    "  keys create NAME --role admin|agent|read [--scope PATH]\n"
-    "                            make a bearer key; prints the secret once and the\n"
-    "                            YAML entry (hash only) to paste under `keys:`\n"
-    "  keys list|revoke [NAME] [--config FILE]   the keys the config file declares\n"
+    "  keys create NAME --role admin|agent|read|metrics [--scope PATH]\n"
+    "                            make a bearer key in the daemon; prints the secret once\n"
+    "  keys list|revoke|rotate [NAME]   the daemon's keys (--config FILE: the file's)\n"
+    "  reload                    the daemon re-reads its config, all or nothing\n"
     "  report [--by budget|tool|model|day] [--format table|csv|json] [--db FILE]\n"
     "                            spend summed from the charges\n"
     "  mcp --budget PATH [--config FILE] COMMAND...   the stdio MCP gateway (docs/mcp.md)\n"
@@ -58,8 +58,9 @@ static const tg__cli_command serve_command = {
              "Budgets, policy, prices and keys come from the YAML file. The admin key comes\n"
              "from TOLLGATE_ADMIN_KEY or an admin entry under keys:.\n"
              "\n"
-             "  SIGHUP    re-read the file: budgets, policy, prices, keys, mcp:; spend is kept,\n"
-             "            and budgets removed from the file are deleted once they have no holds\n"
+             "  tollgate reload (or SIGHUP)   re-read the file, all or nothing: budgets,\n"
+             "            policy, prices, keys, mcp:; spend is kept, and budgets removed from\n"
+             "            the file are deleted once they have no holds\n"
              "  SIGTERM   stop accepting, answer what was read, sync, exit 0\n",
     .options = serve_options,
     .positional_max = 0,
@@ -115,9 +116,10 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    static const char *const commands[] = {"serve",  "mcp",    "keys",    "report",  "tokens",
-                                           "budget", "hold",   "commit",  "release", "charge",
-                                           "events", "status", "version", NULL};
+    /* The first six run here; the rest are the remote commands of remote.c. */
+    static const char *const commands[] = {"serve",  "mcp",    "keys",   "report",  "tokens",
+                                           "reload", "budget", "hold",   "commit",  "release",
+                                           "charge", "events", "status", "version", NULL};
     const char *name = argv[1];
     if (strcmp(name, "serve") == 0) {
         return serve(argc - 2, argv + 2);
@@ -131,13 +133,16 @@ int main(int argc, char **argv) {
     if (strcmp(name, "keys") == 0) {
         return tg__cli_keys(argc - 1, argv + 1);
     }
+    if (strcmp(name, "reload") == 0) {
+        return tg__cli_reload(argc - 1, argv + 1);
+    }
     if (strcmp(name, "report") == 0) {
         return tg__cli_report(argc - 1, argv + 1);
     }
     if (strcmp(name, "tokens") == 0) {
         return tg__cli_tokens(argc - 1, argv + 1);
     }
-    for (size_t i = 5; commands[i] != NULL; i++) {
+    for (size_t i = 6; commands[i] != NULL; i++) {
         if (strcmp(name, commands[i]) == 0) {
             return tg__cli_remote(argc - 1, argv + 1);
         }

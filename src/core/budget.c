@@ -429,6 +429,23 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     return TG_OK;
 }
 
+tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
+                                  const tg_budget_spec *spec, int64_t now_ms, tg_error *err) {
+    (void)now_ms;
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK || (status = tg__budget_spec_check(spec, err)) != TG_OK) {
+        return status;
+    }
+    if (tg__budget_find(ledger, path) >= 0) {
+        return TG_OK; /* a limit below the spend is valid: the budget is locked (overruns) */
+    }
+    if (parent_slot(ledger, path) == -2) {
+        return tg__fail(err, TG_ERR_NOT_FOUND,
+                        "the parent of budget '%s' does not exist; create it first", path);
+    }
+    return TG_OK;
+}
+
 tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
                                    tg_error *err) {
     tg_status status = tg__path_check(path, err);

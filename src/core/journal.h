@@ -97,6 +97,11 @@ typedef struct {
     char key[TG_KEY_SIZE_MAX];
 } tg__key_row;
 
+/* An API key's name, for its deletion. */
+typedef struct {
+    char name[TG_API_KEY_NAME_SIZE_MAX];
+} tg__name_row;
+
 /* Growable array of rows, each with a maximum; from malloc, owned by the journal. */
 #define TG__ROWS(type)                                                                             \
     struct {                                                                                       \
@@ -113,7 +118,9 @@ typedef struct {
     TG__ROWS(tg_event) events;
     TG__ROWS(tg__window_row) windows;
     TG__ROWS(tg__idem_row) idem_put;
-    TG__ROWS(tg__key_row) idem_deleted; /* forgotten after their ttl */
+    TG__ROWS(tg__key_row) idem_deleted;      /* forgotten after their ttl */
+    TG__ROWS(tg__name_row) api_keys_deleted; /* applied before api_keys_put */
+    TG__ROWS(tg_api_key) api_keys_put;
     tg__meta_row meta;
 } tg__journal;
 

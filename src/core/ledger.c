@@ -38,6 +38,7 @@ void tg__ledger_free(tg__ledger *ledger) {
     tg__map_free(&ledger->hold_index);
     tg__idem_free(ledger);
     tg__policy_free(ledger);
+    tg__api_keys_free(ledger);
     tg__journal_free(&ledger->journal);
     free(ledger);
 }

@@ -38,6 +38,10 @@ tg__journal *tg__ledger_journal(tg__ledger *ledger);
 /* Budgets. `tz` is owned by the caller and must outlive the ledger. */
 tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
                                 const tg__tz *tz, int64_t now_ms, tg_error *err);
+/* What tg__ledger_budget_put would refuse now (path, spec, missing parent), changing
+ * nothing. A limit below the spend is not refused: the budget is locked (overruns). */
+tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
+                                  const tg_budget_spec *spec, int64_t now_ms, tg_error *err);
 tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
                                    tg_error *err);
 tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool frozen,
@@ -52,6 +56,14 @@ tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules,
                                 tg_class default_class, tg_error *err);
 tg_class tg__ledger_classify(const tg__ledger *ledger, const char *budget, const char *tool,
                              const char *model);
+
+/* API keys, as documented for their tg_ counterparts in tollgate.h. */
+tg_status tg__ledger_api_key_put(tg__ledger *ledger, const tg_api_key *key, bool replace,
+                                 int64_t now_ms, tg_error *err);
+tg_status tg__ledger_api_key_delete(tg__ledger *ledger, const char *name, tg_error *err);
+tg_status tg__ledger_api_key_list(const tg__ledger *ledger,
+                                  bool (*fn)(void *user, const tg_api_key *key), void *user,
+                                  tg_error *err);
 
 /* Operations, as documented for their tg_ counterparts in tollgate.h. */
 tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *request, int64_t now_ms,
@@ -68,12 +80,14 @@ tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info
 /* Expires holds past their deadline and rolls closed windows, up to now_ms. */
 void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms);
 
-/* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys. */
+/* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys,
+ * API keys. */
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta);
 tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row, const tg__tz *tz,
                                     tg_error *err);
 tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err);
 tg_status tg__ledger_restore_idem(tg__ledger *ledger, const tg__idem_row *row, tg_error *err);
+tg_status tg__ledger_restore_api_key(tg__ledger *ledger, const tg_api_key *row, tg_error *err);
 
 /* Checks every invariant (sums of holds, no negative counters); TG_ERR_CORRUPT with a
  * sentence if one fails. O(budgets + holds): for tests and after restoring. */

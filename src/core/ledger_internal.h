@@ -117,6 +117,12 @@ struct tg__ledger {
     size_t rules_count;
     tg_class default_class;
 
+    tg_api_key *api_keys; /* dense, unordered; from malloc, up to TG_API_KEYS_MAX */
+    int32_t api_keys_count;
+    int32_t api_keys_capacity;
+    tg__map api_key_names;  /* name -> index */
+    tg__map api_key_hashes; /* sha256 -> index */
+
     uint64_t next_hold_id;
     uint64_t next_charge_id;
     uint64_t next_event_id;
@@ -175,6 +181,9 @@ void tg__idem_free(tg__ledger *ledger);
 
 /* policy.c */
 void tg__policy_free(tg__ledger *ledger);
+
+/* api_keys.c */
+void tg__api_keys_free(tg__ledger *ledger);
 
 /* ledger.c */
 /* Emits an event: gives it an id, journals it, calls the callback. */

@@ -7,7 +7,10 @@
 
 #include "tollgate.h"
 
-/* Parses "123", "123.", "123.4567" with at most `decimals` fraction digits, scaled by 10^decimals.
+/*
+ * Parses "123" or "123.4567" with at most `decimals` fraction digits, scaled by
+ * 10^decimals. A point needs digits on both sides: "1." and ".5" are refused, as a
+ * typo ("1." for "1.5"?) must not be read as a different amount.
  */
 static tg_status parse_fixed(const char *text, int decimals, int64_t max, int64_t *out) {
     if (text == NULL || *text == '\0') {
@@ -45,7 +48,7 @@ static tg_status parse_fixed(const char *text, int decimals, int64_t max, int64_
             fraction = fraction * 10 + (*p - '0');
             p++;
         }
-        if (fraction_digits == 0 && !whole_seen) {
+        if (fraction_digits == 0 || !whole_seen) {
             return TG_ERR_INVALID;
         }
     }

@@ -50,6 +50,12 @@ tg_status tg__path_check(const char *path, tg_error *err) {
     for (size_t i = 0; i <= len; i++) {
         char c = path[i];
         if (c == '/' || c == '\0') {
+            /* "." and ".." name no budget of their own: in a URL they would walk the tree. */
+            if ((segment == 1 && path[i - 1] == '.') ||
+                (segment == 2 && path[i - 1] == '.' && path[i - 2] == '.')) {
+                return tg__fail(err, TG_ERR_INVALID, "budget path '%.*s' has a '.' or '..' segment",
+                                (int)len, path);
+            }
             if (segment == 0) {
                 return tg__fail(err, TG_ERR_INVALID,
                                 "budget path '%.*s' has an empty segment (leading, trailing "
@@ -75,7 +81,7 @@ tg_status tg__path_check(const char *path, tg_error *err) {
         }
         segment++;
     }
-    if (strcmp(path, ".") == 0 || strstr(path, "..") != NULL) {
+    if (strstr(path, "..") != NULL) {
         return tg__fail(err, TG_ERR_INVALID, "budget path '%s' may not contain '..'", path);
     }
     return TG_OK;

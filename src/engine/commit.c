@@ -17,7 +17,8 @@
 
 bool tg__engine_journal_needs_sync(const tg__journal *j) {
     if (j->budgets_deleted.count || j->budgets.count || j->holds.count || j->charges.count ||
-        j->windows.count || j->idem_put.count || j->idem_deleted.count) {
+        j->windows.count || j->idem_put.count || j->idem_deleted.count || j->api_keys_put.count ||
+        j->api_keys_deleted.count) {
         return true;
     }
     /* Refusals alone changed nothing; their events ride with the next write. */

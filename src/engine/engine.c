@@ -89,8 +89,12 @@ static tg_status load_idem(void *user, const tg__idem_row *row, tg_error *err) {
     return tg__ledger_restore_idem(((tg_engine *)user)->ledger, row, err);
 }
 
+static tg_status load_api_key(void *user, const tg_api_key *row, tg_error *err) {
+    return tg__ledger_restore_api_key(((tg_engine *)user)->ledger, row, err);
+}
+
 static tg_status engine_load(tg_engine *engine, tg_error *err) {
-    tg__store_loader loader = {engine, load_meta, load_budget, load_hold, load_idem};
+    tg__store_loader loader = {engine, load_meta, load_budget, load_hold, load_idem, load_api_key};
     tg_status status = engine->ops->load(engine->store, &loader, err);
     if (status == TG_OK) {
         status = tg__ledger_check(engine->ledger, err);
@@ -286,6 +290,25 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
     MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
 }
 
+tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                          int64_t now_ms, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (spec == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no budget spec given");
+    }
+    if (memchr(spec->timezone, '\0', sizeof spec->timezone) == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "time zone name is too long");
+    }
+    const tg__tz *tz;
+    if ((status = tg__zones_get(engine->zones, spec->timezone, &tz, err)) != TG_OK) {
+        return status;
+    }
+    return tg__ledger_budget_check(engine->ledger, path, spec, now_ms, err);
+}
+
 tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err) {
     MUTATE(engine, now_ms, err, tg__ledger_budget_delete(engine->ledger, path, now_ms, err));
 }
@@ -354,6 +377,23 @@ tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotenc
 tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
                     tg_record_result *out, tg_error *err) {
     MUTATE(engine, now_ms, err, tg__ledger_record(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg_api_key_put(tg_engine *engine, const tg_api_key *key, bool replace, int64_t now_ms,
+                         tg_error *err) {
+    if (key == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no key given");
+    }
+    MUTATE(engine, now_ms, err, tg__ledger_api_key_put(engine->ledger, key, replace, now_ms, err));
+}
+
+tg_status tg_api_key_delete(tg_engine *engine, const char *name, int64_t now_ms, tg_error *err) {
+    MUTATE(engine, now_ms, err, tg__ledger_api_key_delete(engine->ledger, name, err));
+}
+
+tg_status tg_api_key_list(tg_engine *engine, bool (*fn)(void *user, const tg_api_key *key),
+                          void *user, tg_error *err) {
+    return tg__ledger_api_key_list(engine->ledger, fn, user, err);
 }
 
 tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err) {

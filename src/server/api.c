@@ -3,6 +3,7 @@
  * validates its input fully (types, unknown fields, ranges) before it calls the
  * engine, so bad input is always a clear 4xx and never reaches an assertion.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,37 +14,16 @@
 
 /* ---- Routing ------------------------------------------------------------------ */
 
-static bool authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out) {
-    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
-        return false;
-    }
-    const char *secret = authorization + 7;
-    const tg__key *key = tg__key_find(daemon->config->keys, daemon->config->keys_count, secret);
-    if (key != NULL) {
-        *out = (tg__caller){key->role, key->scope};
-        return true;
-    }
-    if (daemon->admin_secret != NULL) {
-        unsigned char want[TG__SHA256_SIZE];
-        tg__key admin = {.role = TG__ROLE_ADMIN};
-        tg__key_hash(daemon->admin_secret, want);
-        memcpy(admin.sha256, want, sizeof want);
-        if (tg__key_find(&admin, 1, secret) != NULL) {
-            *out = (tg__caller){TG__ROLE_ADMIN, ""};
-            return true;
-        }
-    }
-    return false;
-}
-
+/* A hold id in a path: 1..INT64_MAX (the ids the engine gives), digits only. */
 static bool parse_id(const char *text, uint64_t *out) {
     char *end = NULL;
     if (*text < '0' || *text > '9') {
         return false;
     }
+    errno = 0;
     unsigned long long value = strtoull(text, &end, 10);
     *out = value;
-    return value > 0 && (*end == '\0' || *end == '/');
+    return value > 0 && value <= INT64_MAX && errno != ERANGE && (*end == '\0' || *end == '/');
 }
 
 /*
@@ -107,8 +87,11 @@ static bool query_number(const char *query, const char *name, int64_t max, int64
         return true;
     }
     char *end = NULL;
+    errno = 0;
     long long value = strtoll(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || value > max) {
+    /* strtoll clamps 2^64 to INT64_MAX and says so only in errno: a clamped number is
+     * another number than the client sent, so it is refused, not used. */
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE || value > max) {
         return false;
     }
     *out = value;
@@ -130,7 +113,8 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
     if (!query_number(query, "since", INT64_MAX, &since) ||
         !query_number(query, "until", INT64_MAX, &until) ||
         !query_number(query, "after", INT64_MAX, &after)) {
-        return bad_query("'since', 'until' (ms) and 'after' (an id) are whole numbers");
+        return bad_query("'since', 'until' (ms) and 'after' (an id) are whole numbers from 0 to "
+                         "9223372036854775807");
     }
     if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
         return bad_query("'limit' is 1..1000");
@@ -141,7 +125,7 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
 static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t since = 0, limit = 100;
     if (!query_number(query, "since", INT64_MAX, &since)) {
-        return bad_query("'since' is an event id (a whole number)");
+        return bad_query("'since' is an event id: a whole number from 0 to 9223372036854775807");
     }
     if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
         return bad_query("'limit' is 1..1000");
@@ -153,7 +137,7 @@ static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const
 static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t after = 0, limit = 100;
     if (!query_number(query, "after", INT64_MAX, &after)) {
-        return bad_query("'after' is an event id (a whole number)");
+        return bad_query("'after' is an event id: a whole number from 0 to 9223372036854775807");
     }
     if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
         return bad_query("'limit' is 1..1000");
@@ -232,8 +216,18 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
     bool post = strcmp(method, "POST") == 0;
     bool get = strcmp(method, "GET") == 0;
     uint64_t id = 0;
+    bool handled = false;
+    tg__reply admin = tg__api_admin_route(daemon, caller, method, path, body, now_ms, &handled);
+    if (handled) {
+        return admin;
+    }
     if (strcmp(path, "/v1/holds") == 0 && post) {
         return tg__api_post_hold(daemon, caller, body, now_ms);
+    }
+    size_t digits = strncmp(path, "/v1/holds/", 10) == 0 ? strspn(path + 10, "0123456789") : 0;
+    if (digits > 0 && (path[10 + digits] == '\0' || path[10 + digits] == '/') &&
+        !parse_id(path + 10, &id)) {
+        return tg__api_error(400, "invalid_path", "a hold id is 1..9223372036854775807");
     }
     if (strncmp(path, "/v1/holds/", 10) == 0 && parse_id(path + 10, &id)) {
         const char *rest = strchr(path + 10, '/');
@@ -301,8 +295,11 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
         return tg__api_ok(json_pack("{s:s,s:s}", "status", "ok", "version", TG_VERSION));
     }
     tg__caller caller;
-    if (!authenticate(daemon, authorization, &caller)) {
+    if (!tg__authenticate(daemon, authorization, &caller)) {
         return tg__api_error(401, "unauthorized", "send 'Authorization: Bearer <key>'");
+    }
+    if (caller.role == TG__ROLE_METRICS) {
+        return tg__api_forbidden("a metrics key may read /metrics only");
     }
     json_t *json = NULL;
     if (body_size > 0) {
@@ -325,10 +322,6 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
     json_decref(json);
     json_decref(empty);
     return reply;
-}
-
-bool tg__api_authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out) {
-    return authenticate(daemon, authorization, out);
 }
 
 bool tg__api_query_text(const char *query, const char *name, char *out, size_t size) {

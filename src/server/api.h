@@ -18,9 +18,19 @@ bool tg__fields_only(tg__fields *in, const char *const *allowed);
 /* Optional readers: a missing or null field leaves *out alone and returns true. */
 bool tg__field_text(tg__fields *in, const char *name, const char **out, size_t size_max);
 bool tg__field_int(tg__fields *in, const char *name, int64_t *out, int64_t max);
-/* `<name>_micros` as an integer or `<name>` as a decimal string. */
+/* False (with a message) when more than one of `names` (NULL-ended) is given: two
+ * spellings of one value are ambiguous. */
+bool tg__fields_one_of(tg__fields *in, const char *const *names);
+/* `<name>_micros` as an integer or `<name>` as a decimal string, never both. */
 bool tg__field_money(tg__fields *in, const char *name, int64_t *out, int64_t max);
 bool tg__field_bool(tg__fields *in, const char *name, bool *out);
+/* Bytes of a client's idempotency key, NUL included: the engine's maximum less the caller's
+ * key id and a colon ("<16 hex>:"), which the daemon puts in front. */
+#define TG__CLIENT_KEY_SIZE_MAX (TG_KEY_SIZE_MAX - 17)
+/* Reads `idempotency_key` and scopes it to the caller's key into out; *key_out is out, or
+ * NULL when the field is absent. */
+bool tg__field_idempotency_key(tg__fields *in, const tg__caller *caller, char out[TG_KEY_SIZE_MAX],
+                               const char **key_out);
 
 tg__reply tg__api_ok(json_t *body);
 tg__reply tg__api_bad_field(const tg__fields *in);
@@ -48,6 +58,10 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, con
                                int64_t now_ms);
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,
                               uint64_t limit);
+/* /v1/keys and /v1/admin/reload (api_admin.c): admin only. `path` starts with /v1/. Sets
+ * *handled when the path is one of theirs. */
+tg__reply tg__api_admin_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
+                              const char *path, json_t *body, int64_t now_ms, bool *handled);
 
 /* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
 json_t *tg__event_json(const tg_event *event);
@@ -59,8 +73,6 @@ bool tg__events_read(struct sqlite3 *db, uint64_t after_id, int limit, tg_event 
 /* The highest event id in the table (0 when empty). False when the read failed. */
 bool tg__events_last_id(struct sqlite3 *db, uint64_t *out);
 
-/* Authenticates an `Authorization` header value (NULL: none). False: 401. */
-bool tg__api_authenticate(tg__daemon *daemon, const char *authorization, tg__caller *out);
 /* Reads `name=` from a URL query, %-decoded, into out ("" when absent). False when the
  * value is malformed or does not fit. */
 bool tg__api_query_text(const char *query, const char *name, char *out, size_t size);

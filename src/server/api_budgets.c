@@ -51,12 +51,14 @@ static bool read_spec(tg__fields *in, tg_budget_spec *spec) {
     static const char *const allowed[] = {
         "limit_micros",     "limit",     "calls_limit",   "tokens_limit", "window",     "timezone",
         "revoke_at_micros", "revoke_at", "revoke_at_ppm", "alerts_ppm",   "above_hold", NULL};
+    static const char *const revoke_spellings[] = {"revoke_at_micros", "revoke_at", "revoke_at_ppm",
+                                                   NULL};
     const char *window = NULL;
     const char *above_hold = NULL;
     const char *zone = NULL;
     int64_t revoke_micros = TG_NONE;
     int64_t revoke_ppm = TG_NONE;
-    if (!tg__fields_only(in, allowed) ||
+    if (!tg__fields_only(in, allowed) || !tg__fields_one_of(in, revoke_spellings) ||
         !tg__field_money(in, "limit", &spec->cost_limit_micros, TG_LIMIT_MAX) ||
         !tg__field_int(in, "calls_limit", &spec->calls_limit, TG_LIMIT_MAX) ||
         !tg__field_int(in, "tokens_limit", &spec->tokens_limit, TG_LIMIT_MAX) ||

@@ -103,10 +103,32 @@ bool tg__field_int(tg__fields *in, const char *name, int64_t *out, int64_t max) 
     return true;
 }
 
+bool tg__fields_one_of(tg__fields *in, const char *const *names) {
+    const char *seen = NULL;
+    for (int i = 0; names[i] != NULL; i++) {
+        json_t *value = json_object_get(in->object, names[i]);
+        if (value == NULL || json_is_null(value)) {
+            continue;
+        }
+        if (seen != NULL) {
+            /* Two spellings of one value: which one to believe is a guess, so neither is. */
+            snprintf(in->message, sizeof in->message, "send '%s' or '%s', not both", seen,
+                     names[i]);
+            return false;
+        }
+        seen = names[i];
+    }
+    return true;
+}
+
 /* Money: `<name>_micros` as an integer, or `<name>` as a decimal string ("12.50"). */
 bool tg__field_money(tg__fields *in, const char *name, int64_t *out, int64_t max) {
     char micros_name[64];
     snprintf(micros_name, sizeof micros_name, "%s_micros", name);
+    const char *const spellings[] = {micros_name, name, NULL};
+    if (!tg__fields_one_of(in, spellings)) {
+        return false;
+    }
     if (!tg__field_int(in, micros_name, out, max)) {
         return false;
     }
@@ -119,6 +141,22 @@ bool tg__field_money(tg__fields *in, const char *name, int64_t *out, int64_t max
                  name);
         return false;
     }
+    return true;
+}
+
+bool tg__field_idempotency_key(tg__fields *in, const tg__caller *caller, char out[TG_KEY_SIZE_MAX],
+                               const char **key_out) {
+    const char *key = NULL;
+    if (!tg__field_text(in, "idempotency_key", &key, TG__CLIENT_KEY_SIZE_MAX)) {
+        return false;
+    }
+    if (key == NULL) {
+        *key_out = NULL;
+        return true;
+    }
+    /* The engine's keys are one space; each API key gets its own part of it. */
+    snprintf(out, TG_KEY_SIZE_MAX, "%s:%s", caller->key_id, key);
+    *key_out = out;
     return true;
 }
 

@@ -39,6 +39,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
     tg__fields in = {body, ""};
     tg_reserve_request request = {.cls = TG_CLASS_AUTO};
     const char *class_text = NULL;
+    char scoped_key[TG_KEY_SIZE_MAX];
     if (!tg__fields_only(&in, allowed) ||
         !tg__field_text(&in, "budget", &request.budget, TG_PATH_SIZE_MAX) ||
         !tg__field_money(&in, "amount", &request.amount_micros, TG_AMOUNT_MAX) ||
@@ -47,7 +48,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
         !tg__field_text(&in, "tool", &request.tool, TG_NAME_SIZE_MAX) ||
         !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
         !tg__field_int(&in, "ttl_ms", &request.ttl_ms, TG_LIMIT_MAX) ||
-        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }
     if (request.budget == NULL) {
@@ -66,6 +67,11 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
                                  "'class' must be low, normal, high, "
                                  "critical or auto");
         }
+    }
+    if (request.cls == TG_CLASS_AUTO) {
+        /* The policy names a class from tool and model, which the caller chose: never more
+         * than its key may obtain. */
+        request.cls = tg__caller_class(daemon, caller, request.budget, request.tool, request.model);
     }
     tg_reserve_result result;
     tg_error err = {0};
@@ -126,13 +132,14 @@ tg__reply tg__api_post_commit(tg__daemon *daemon, const tg__caller *caller, uint
     tg_commit_request request = {.hold_id = hold_id,
                                  .agent_reported = caller->role == TG__ROLE_AGENT};
     const char *model = NULL;
+    char scoped_key[TG_KEY_SIZE_MAX];
     bool has_actual = json_object_get(body, "actual_micros") || json_object_get(body, "actual");
     if (!tg__fields_only(&in, allowed) ||
         !tg__field_money(&in, "actual", &request.actual_micros, TG_AMOUNT_MAX) ||
         !tg__field_int(&in, "tokens_in", &request.tokens_in, TG_LIMIT_MAX) ||
         !tg__field_int(&in, "tokens_out", &request.tokens_out, TG_LIMIT_MAX) ||
         !tg__field_text(&in, "model", &model, TG_NAME_SIZE_MAX) ||
-        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }
     if (has_actual && model != NULL) {
@@ -177,8 +184,9 @@ tg__reply tg__api_post_release(tg__daemon *daemon, const tg__caller *caller, uin
     static const char *const allowed[] = {"idempotency_key", NULL};
     tg__fields in = {body, ""};
     const char *key = NULL;
+    char scoped_key[TG_KEY_SIZE_MAX];
     if (!tg__fields_only(&in, allowed) ||
-        !tg__field_text(&in, "idempotency_key", &key, TG_KEY_SIZE_MAX)) {
+        !tg__field_idempotency_key(&in, caller, scoped_key, &key)) {
         return tg__api_bad_field(&in);
     }
     if (caller->role == TG__ROLE_READ) {
@@ -219,6 +227,7 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
     tg__fields in = {body, ""};
     tg_record_request request = {.cls = TG_CLASS_AUTO};
     const char *class_text = NULL;
+    char scoped_key[TG_KEY_SIZE_MAX];
     if (!tg__fields_only(&in, allowed) ||
         !tg__field_text(&in, "budget", &request.budget, TG_PATH_SIZE_MAX) ||
         !tg__field_money(&in, "cost", &request.cost_micros, TG_AMOUNT_MAX) ||
@@ -228,7 +237,7 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
         !tg__field_text(&in, "tool", &request.tool, TG_NAME_SIZE_MAX) ||
         !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
         !tg__field_bool(&in, "force", &request.force) ||
-        !tg__field_text(&in, "idempotency_key", &request.idempotency_key, TG_KEY_SIZE_MAX)) {
+        !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }
     if (request.budget == NULL) {
@@ -253,6 +262,9 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
         if (tg_class_parse(class_text, &request.cls) != TG_OK) {
             return tg__api_error(400, "invalid_field", "'class' is not an impact class");
         }
+    }
+    if (request.cls == TG_CLASS_AUTO) {
+        request.cls = tg__caller_class(daemon, caller, request.budget, request.tool, request.model);
     }
     if (request.force && caller->role != TG__ROLE_ADMIN) {
         /* force may pass a limit, so it is an admin's decision, never an agent's. */

@@ -39,16 +39,21 @@ typedef struct {
 } tg__metrics;
 
 typedef struct {
-    tg_engine *engine;        /* owned; loop thread only */
-    tg__config *config;       /* owned; replaced on SIGHUP */
-    const char *admin_secret; /* TOLLGATE_ADMIN_KEY, or NULL */
+    tg_engine *engine;           /* owned; loop thread only */
+    tg__config *config;          /* owned; replaced by a reload */
+    const char *config_file;     /* the file a reload reads */
+    const char *admin_secret;    /* TOLLGATE_ADMIN_KEY, or NULL */
+    struct tg__keyring *keyring; /* owned: every key accepted now (keyring.h); NULL: none */
     tg__metrics metrics;
-    struct sqlite3 *reader;           /* read-only connection to the SQLite file, or NULL */
-    const struct tg__conns *conns;    /* open connections, for /metrics */
-    struct tg__notifier *notifier;    /* src/notify's sender (owned by serve.c), or NULL */
-    struct tg__proxy *proxy;          /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
-    struct tg__mcp_http *mcp;         /* MCP over HTTP (owned by serve.c), or NULL: mcp_http.h */
-    struct tg__streams *streams;      /* GET /v1/events/stream (owned by serve.c), or NULL */
+    struct sqlite3 *reader;        /* read-only connection to the SQLite file, or NULL */
+    const struct tg__conns *conns; /* open connections, for /metrics */
+    struct tg__notifier *notifier; /* src/notify's sender (owned by serve.c), or NULL */
+    struct tg__proxy *proxy;       /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
+    struct tg__mcp_http *mcp;      /* MCP over HTTP (owned by serve.c), or NULL: mcp_http.h */
+    struct tg__streams *streams;   /* GET /v1/events/stream (owned by serve.c), or NULL */
+    struct event_base *base;       /* the loop (serve.c), for what a reload starts */
+    void (*flush)(void *user);     /* commits a settle made outside a request soon */
+    void *flush_user;
     tg_event events[TG__EVENTS_KEPT]; /* memory store: ring of the latest events */
     uint64_t events_total;            /* events seen since start */
 } tg__daemon;
@@ -60,10 +65,16 @@ typedef struct {
     int64_t retry_after_ms; /* TG_NONE, or a Retry-After to send */
 } tg__reply;
 
-/* The caller's identity after authentication. */
+/* The caller's identity after authentication: a copy, valid whatever the keys do next. */
 typedef struct {
     tg__role role;
-    const char *scope; /* "" for everything */
+    char scope[TG_PATH_SIZE_MAX]; /* "" for everything */
+    tg_class class_max;           /* the highest class its actions may get */
+    char name[64];                /* the key's name, for messages */
+    /* The first 8 bytes of the key's SHA-256 as hex: the caller's own space of
+     * idempotency keys, so that one key can neither take nor read another's. */
+    char key_id[17];
+    unsigned char sha256[TG__SHA256_SIZE]; /* the key's hash, to find it again */
 } tg__caller;
 
 /* Decides one HTTP request. `body` may be NULL. Never fails: errors are replies. */
@@ -91,6 +102,22 @@ void tg__reader_close(tg__daemon *daemon);
 char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms);
 /* Counts one observation of `us` microseconds. */
 void tg__histogram_observe(tg__histogram *histogram, int64_t us);
+
+/*
+ * Authenticates an Authorization header value ("Bearer <secret>"; NULL: none) against
+ * the keyring (auth.c). False: unknown or missing key (answer 401).
+ */
+bool tg__authenticate(const tg__daemon *daemon, const char *authorization, tg__caller *out);
+/* The key of a bearer secret, or NULL. Valid until the keys change. */
+const tg__key *tg__daemon_key_find(const tg__daemon *daemon, const char *secret);
+/* The keys changed (a reload, or a key created, revoked, rotated): rebuilds the keyring and
+ * ends the event streams of keys that are gone or changed. */
+void tg__daemon_keys_changed(tg__daemon *daemon);
+/* The class to ask the engine for an action of `caller`: TG_CLASS_AUTO (the policy decides)
+ * when the policy's class for budget, tool and model is within the key's class_max, else
+ * class_max itself: the policy may lower a key's work, never raise it past that. */
+tg_class tg__caller_class(const tg__daemon *daemon, const tg__caller *caller, const char *budget,
+                          const char *tool, const char *model);
 
 /* The engine's event callback: keeps the event for GET /v1/events (memory store). */
 void tg__daemon_on_event(void *user, const tg_event *event);

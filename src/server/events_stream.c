@@ -39,6 +39,7 @@
 #include "notify/item.h"
 #include "server/api.h"
 #include "server/events_stream.h"
+#include "server/keyring.h"
 
 #define STREAM_PAGE_EVENTS 256             /* events read from the table at once */
 #define STREAM_PAGES_PER_PUMP 4            /* per stream and loop turn, so requests interleave */
@@ -52,12 +53,14 @@ typedef struct stream {
     struct stream *prev, *next;
     struct evhttp_request *request; /* owned by libevent until evhttp_send_reply_end */
     tg__role role;
-    char scope[TG_PATH_SIZE_MAX]; /* the key's subtree; "" = everything */
-    tg__notify_filter filter;     /* from the query: kinds, budget globs, severity */
-    uint64_t last_id;             /* the last event considered: sent or filtered out */
-    bool cut;                     /* reset for not reading; freed once libevent lets go */
-    int64_t full_since_ms;        /* monotonic: since when half the buffer cap is unsent; 0 */
-    int64_t last_write_ms;        /* monotonic: when something was last written */
+    char scope[TG_PATH_SIZE_MAX];          /* the key's subtree; "" = everything */
+    unsigned char sha256[TG__SHA256_SIZE]; /* the key's hash: the stream ends when it goes */
+    uint64_t ahead_of_id;                  /* a Last-Event-ID past the newest event, or 0 */
+    tg__notify_filter filter;              /* from the query: kinds, budget globs, severity */
+    uint64_t last_id;                      /* the last event considered: sent or filtered out */
+    bool cut;                              /* reset for not reading; freed once libevent lets go */
+    int64_t full_since_ms; /* monotonic: since when half the buffer cap is unsent; 0 */
+    int64_t last_write_ms; /* monotonic: when something was last written */
 } stream;
 
 struct tg__streams {
@@ -498,6 +501,19 @@ static void start_stream(tg__streams *hub, stream *st) {
     if (chunk != NULL) {
         evbuffer_add_printf(chunk, "retry: %d\n: tollgate events after %" PRIu64 "\n\n",
                             STREAM_RETRY_MS, st->last_id);
+        if (st->ahead_of_id != 0) {
+            /* The id sets the client's Last-Event-ID back to the newest event, so a
+             * reconnect resumes here; the data says why, for a person reading the log. */
+            evbuffer_add_printf(
+                chunk,
+                "id: %" PRIu64 "\nevent: reset\ndata: {\"reason\":\"ahead\","
+                "\"last_event_id\":%" PRIu64 ",\"newest_event_id\":%" PRIu64
+                ",\"message\":\"Last-Event-ID %" PRIu64 " is past the newest event %" PRIu64
+                " (a ledger restored or replaced?): the stream goes on after %" PRIu64
+                "; take this id as the last one seen\"}\n\n",
+                st->last_id, st->ahead_of_id, st->last_id, st->ahead_of_id, st->last_id,
+                st->last_id);
+        }
         send_chunk(hub, st, chunk);
         evbuffer_free(chunk);
     }
@@ -515,8 +531,12 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
     tg__caller caller;
     const char *authorization =
         evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
-    if (!tg__api_authenticate(hub->daemon, authorization, &caller)) {
+    if (!tg__authenticate(hub->daemon, authorization, &caller)) {
         send_error(request, 401, "unauthorized", "send 'Authorization: Bearer <key>'", 0);
+        return;
+    }
+    if (caller.role == TG__ROLE_METRICS) {
+        send_error(request, 403, "forbidden", "a metrics key may read /metrics only", 0);
         return;
     }
     if (hub->stopping) {
@@ -536,6 +556,7 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
     st->request = request;
     st->role = caller.role;
     snprintf(st->scope, sizeof st->scope, "%s", caller.scope);
+    memcpy(st->sha256, caller.sha256, sizeof st->sha256);
     bool has_start = false;
     char message[400];
     if (!parse_query(request, query, st, &has_start, message, sizeof message)) {
@@ -563,6 +584,11 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
     }
     if (!has_start) {
         st->last_id = table_last_id; /* no resume point: what happens from now on */
+    } else if (st->last_id > table_last_id) {
+        /* Waiting for the table to pass an id it never gave would send nothing, maybe for
+         * ever: go on after the newest event, and say so in the stream (start_stream). */
+        st->ahead_of_id = st->last_id;
+        st->last_id = table_last_id;
     }
     start_stream(hub, st);
 }
@@ -623,6 +649,34 @@ int64_t tg__streams_count(const tg__streams *hub) {
 
 uint64_t tg__streams_cut_total(const tg__streams *hub) {
     return hub != NULL ? hub->cut_total : 0;
+}
+
+/* The stream's key was revoked or changed: a last event says so, then the stream ends. */
+static void end_for_key(tg__streams *hub, stream *st) {
+    struct evbuffer *chunk = evbuffer_new();
+    if (chunk != NULL) {
+        evbuffer_add_printf(chunk, "event: closed\ndata: {\"reason\":\"key_changed\","
+                                   "\"message\":\"the key of this stream was revoked or "
+                                   "changed\"}\n\n");
+        send_chunk(hub, st, chunk);
+        evbuffer_free(chunk);
+    }
+    end_stream(hub, st);
+}
+
+void tg__streams_keys_changed(tg__streams *hub) {
+    if (hub == NULL) {
+        return;
+    }
+    for (stream *st = hub->first, *next = NULL; st != NULL; st = next) {
+        next = st->next;
+        const tg__key *key = tg__keyring_find_hash(hub->daemon->keyring, st->sha256);
+        if (gone(st)) {
+            end_stream(hub, st);
+        } else if (key == NULL || key->role != st->role || strcmp(key->scope, st->scope) != 0) {
+            end_for_key(hub, st);
+        }
+    }
 }
 
 void tg__streams_stop(tg__streams *hub) {

@@ -34,6 +34,10 @@ void tg__streams_wake(tg__streams *streams);
 int64_t tg__streams_count(const tg__streams *streams);
 uint64_t tg__streams_cut_total(const tg__streams *streams);
 
+/* The keys changed (tg__daemon_keys_changed): streams whose key is gone, or now has another
+ * role or scope, get a last `closed` event and end. NULL: no-op. */
+void tg__streams_keys_changed(tg__streams *streams);
+
 /* SIGTERM: ends every stream (a last empty chunk, written during the drain) and refuses
  * new ones (503 stopping). NULL: no-op. */
 void tg__streams_stop(tg__streams *streams);

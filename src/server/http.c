@@ -16,6 +16,7 @@
  * connections_max (connections.c).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,7 +38,9 @@
 #include "server/proxy.h"
 #include "server/writer.h"
 
-#define READ_SLACK_BYTES (64 * 1024) /* read past a limit, to answer it in JSON */
+/* evhttp's own caps, above the guard's (connections.c refuses first, in JSON): evhttp's
+ * answers are HTML, so they must never be the ones a client gets. */
+#define READ_SLACK_BYTES (64 * 1024)
 
 /* A reply waiting for its batch's commit. */
 typedef struct {
@@ -226,7 +229,47 @@ static size_t header_bytes(struct evhttp_request *request) {
     return total;
 }
 
+/* True when the request comes from this host (127.0.0.0/8, ::1). */
+static bool from_loopback(struct evhttp_request *request) {
+    struct evhttp_connection *connection = evhttp_request_get_connection(request);
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    if (connection == NULL) {
+        return false;
+    }
+    evhttp_connection_get_peer(connection, &address, &port);
+    return address != NULL && (strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0 ||
+                               strncmp(address, "::ffff:127.", 11) == 0);
+}
+
+/* /metrics shows every budget's spend: a key that may read (admin, read, metrics), unless
+ * the config opens it to scrapers on this host. 0 when allowed, else the reply's status. */
+static tg__reply metrics_refusal(tg__http *h, struct evhttp_request *request) {
+    tg__reply allowed = {0, NULL, TG_NONE};
+    if (h->daemon->config->metrics_open_on_loopback && from_loopback(request)) {
+        return allowed;
+    }
+    tg__caller caller;
+    const char *authorization =
+        evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+    if (!tg__authenticate(h->daemon, authorization, &caller)) {
+        return tg__api_error(401, "unauthorized",
+                             "send 'Authorization: Bearer <key>' (an admin, read or metrics "
+                             "key), or set metrics: {open_on_loopback: true} for a local scraper");
+    }
+    if (caller.role == TG__ROLE_AGENT) {
+        return tg__api_error(403, "forbidden", "an agent key may not read /metrics");
+    }
+    return allowed;
+}
+
 static void send_metrics(tg__http *h, struct evhttp_request *request) {
+    tg__reply refused = metrics_refusal(h, request);
+    if (refused.status != 0) {
+        h->daemon->metrics.errors++;
+        send_reply(request, &refused, false);
+        return;
+    }
     char *text = tg__metrics_text(h->daemon, tg__now_ms());
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, text, strlen(text));
@@ -273,7 +316,8 @@ static void on_request(struct evhttp_request *request, void *user) {
         send_reply(request, &refused, true);
         return;
     }
-    if (strcmp(evhttp_request_get_uri(request), "/metrics") == 0) {
+    const char *uri = evhttp_request_get_uri(request);
+    if (strncmp(uri, "/metrics", 8) == 0 && (uri[8] == '\0' || uri[8] == '?')) {
         send_metrics(h, request);
         return;
     }
@@ -314,7 +358,6 @@ void tg__http_tick(tg__http *h) {
     if (tg_engine_tick(h->daemon->engine, tg__now_ms(), &err) != TG_OK && !h->store_failed) {
         fprintf(stderr, "tollgate: tick: %s\n", err.message);
     }
-    tg__conns_expire(h->conns);
     flush(h, true); /* expired holds, rolled windows, and refusal events go to disk */
 }
 
@@ -331,10 +374,17 @@ bool tg__http_idle(const tg__http *h) {
 }
 
 static bool bind_listener(tg__http *h, const tg__config *config, int port) {
+    errno = 0;
     struct evhttp_bound_socket *socket =
         evhttp_bind_socket_with_handle(h->server, config->address, (ev_uint16_t)port);
     if (socket == NULL) {
-        fprintf(stderr, "tollgate: cannot listen on %s:%d\n", config->address, port);
+        /* libevent keeps errno from the failed getaddrinfo, socket, bind or listen. */
+        int why = errno;
+        fprintf(stderr, "tollgate: cannot listen on %s:%d: %s%s\n", config->address, port,
+                why != 0 ? strerror(why) : "the address does not resolve to one to listen on",
+                why == EADDRINUSE ? " (is another tollgate or program using this port?)"
+                : why == EACCES   ? " (ports below 1024 need privileges)"
+                                  : "");
         return false;
     }
     /* libevent listens with a backlog of 128: a burst of new connections beyond it (512
@@ -368,9 +418,9 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     h->strict = config->durability == TG_DURABILITY_STRICT;
     h->header_size_max_bytes = config->header_size_max_bytes;
     h->body_size_max_bytes = config->body_size_max_bytes;
-    tg__conns_options limits = {config->connections_max, config->request_timeout_s,
-                                2 * config->header_size_max_bytes + READ_SLACK_BYTES,
-                                2 * config->body_size_max_bytes + READ_SLACK_BYTES};
+    tg__conns_options limits = {config->connections_max, config->header_size_max_bytes,
+                                config->body_size_max_bytes, config->header_timeout_s,
+                                config->body_timeout_s};
     h->server = evhttp_new(base);
     h->conns = h->server ? tg__conns_new(base, h->server, &limits) : NULL;
     h->writer = tg__writer_start(base, on_written, h);
@@ -382,10 +432,10 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     }
     daemon->conns = h->conns;
     event_priority_set(h->flush, 2);
-    /* libevent answers its own limits with HTML; given caps above ours, it reads a little
-     * past them so that decide() can answer in JSON. */
-    evhttp_set_max_headers_size(h->server, (ev_ssize_t)limits.header_read_max_bytes);
-    evhttp_set_max_body_size(h->server, (ev_ssize_t)limits.body_read_max_bytes);
+    evhttp_set_max_headers_size(h->server,
+                                (ev_ssize_t)(2 * config->header_size_max_bytes + READ_SLACK_BYTES));
+    evhttp_set_max_body_size(h->server,
+                             (ev_ssize_t)(2 * config->body_size_max_bytes + READ_SLACK_BYTES));
     evhttp_set_timeout(h->server, (int)config->request_timeout_s);
     /* Every method reaches the router, which answers 405 in JSON. */
     evhttp_set_allowed_methods(h->server, 0xffff);

@@ -1,10 +1,9 @@
 /*
- * keys: bearer keys are never stored, only their SHA-256; a request's secret is
- * hashed and compared with CRYPTO_memcmp so the time taken reveals nothing.
+ * keys: bearer keys are never stored, only their SHA-256 (and its hex in files);
+ * finding a request's key is the keyring's (keyring.c), scopes are here.
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "server/server.h"
@@ -48,19 +47,6 @@ bool tg__hex_decode(const char *text, unsigned char out[TG__SHA256_SIZE]) {
         out[i] = (unsigned char)(high << 4 | low);
     }
     return true;
-}
-
-const tg__key *tg__key_find(const tg__key *keys, int count, const char *secret) {
-    unsigned char hash[TG__SHA256_SIZE];
-    tg__key_hash(secret, hash);
-    const tg__key *found = NULL;
-    /* Every key is compared, matched or not, so timing does not depend on position. */
-    for (int i = 0; i < count; i++) {
-        if (CRYPTO_memcmp(hash, keys[i].sha256, TG__SHA256_SIZE) == 0 && found == NULL) {
-            found = &keys[i];
-        }
-    }
-    return found;
 }
 
 bool tg__path_in_scope(const char *scope, const char *path) {

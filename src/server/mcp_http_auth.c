@@ -30,15 +30,7 @@ int tg__mcp_http_authorize(const tg__daemon *daemon, const tg__mcp_http_server *
                "server's budget, or an admin key)";
         return 401;
     }
-    const char *secret = authorization + 7;
-    const tg__key *key = tg__key_find(daemon->config->keys, daemon->config->keys_count, secret);
-    if (key == NULL && daemon->admin_secret != NULL) {
-        tg__key admin = {.role = TG__ROLE_ADMIN};
-        tg__key_hash(daemon->admin_secret, admin.sha256);
-        if (tg__key_find(&admin, 1, secret) != NULL) {
-            return 0;
-        }
-    }
+    const tg__key *key = tg__daemon_key_find(daemon, authorization + 7); /* auth.c */
     if (key == NULL) {
         *why = "unknown key";
         return 401;

@@ -154,13 +154,25 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     append(&out, "tollgate_store_commit_replies_total %" PRIu64 "\n", m->commit_replies);
     histogram(&out, "tollgate_store_commit_seconds",
               "one group commit on the writer thread: transaction and fsync", &m->commit_latency);
-    metric(&out, "tollgate_connections_open", "gauge", "HTTP connections open");
-    append(&out, "tollgate_connections_open %" PRId64 "\n",
-           daemon->conns ? tg__conns_open(daemon->conns) : 0);
+    tg__conns_stats conns = {0, 0, 0, 0, 0};
+    if (daemon->conns != NULL) {
+        tg__conns_stats_get(daemon->conns, &conns);
+    }
+    metric(&out, "tollgate_connections_open", "gauge", "HTTP connections open, accept to close");
+    append(&out, "tollgate_connections_open %" PRId64 "\n", conns.open);
     metric(&out, "tollgate_connections_refused_total", "counter",
-           "connections answered 503 past limits.connections_max");
+           "connections answered 503 past limits.connections_max or out of descriptors");
     append(&out, "tollgate_connections_refused_total %" PRIu64 "\n",
-           m->connections_refused + (daemon->conns ? tg__conns_refused(daemon->conns) : 0));
+           m->connections_refused + conns.refused);
+    metric(&out, "tollgate_requests_malformed_total", "counter",
+           "requests refused for their HTTP framing (a JSON 4xx/5xx, then closed)");
+    append(&out, "tollgate_requests_malformed_total %" PRIu64 "\n", conns.malformed);
+    metric(&out, "tollgate_requests_timed_out_total", "counter",
+           "requests past limits.header_timeout_s or body_timeout_s (408, then closed)");
+    append(&out, "tollgate_requests_timed_out_total %" PRIu64 "\n", conns.timed_out);
+    metric(&out, "tollgate_accept_backoffs_total", "counter",
+           "times accepting paused for want of file descriptors");
+    append(&out, "tollgate_accept_backoffs_total %" PRIu64 "\n", conns.accept_backoffs);
     metric(&out, "tollgate_event_streams_open", "gauge", "GET /v1/events/stream clients");
     append(&out, "tollgate_event_streams_open %" PRId64 "\n", tg__streams_count(daemon->streams));
     metric(&out, "tollgate_event_streams_cut_total", "counter",

@@ -284,12 +284,11 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     tg__sse_init(&call->sse, 0, 0);
     const char *secret = agent_secret(request);
     const tg__daemon *daemon = proxy->daemon;
-    const tg__key *key =
-        secret ? tg__key_find(daemon->config->keys, daemon->config->keys_count, secret) : NULL;
+    const tg__key *key = tg__daemon_key_find(daemon, secret); /* every key: auth.c */
     struct evbuffer *input = evhttp_request_get_input_buffer(request);
     size_t size = evbuffer_get_length(input);
     const char *body = size ? (const char *)evbuffer_pullup(input, -1) : NULL;
-    if (key == NULL || key->role == TG__ROLE_READ) {
+    if (key == NULL || (key->role != TG__ROLE_AGENT && key->role != TG__ROLE_ADMIN)) {
         tg__proxy_send_error(call, 401, "invalid_api_key",
                              "Tollgate: send an agent key (Authorization: Bearer or x-api-key)");
     } else if (proxy->calls_count > TG__PROXY_CALLS_MAX) {

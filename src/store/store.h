@@ -16,7 +16,7 @@
 typedef struct tg__store tg__store;
 
 /* Receives the persisted state at open, in this order: meta, budgets (parents
- * before children: ORDER BY path does it), holds, idempotency keys. A callback
+ * before children: ORDER BY path does it), holds, idempotency keys, API keys. A callback
  * that fails stops the load with its status. */
 typedef struct {
     void *user;
@@ -24,6 +24,7 @@ typedef struct {
     tg_status (*budget)(void *user, const tg__budget_row *row, tg_error *err);
     tg_status (*hold)(void *user, const tg__hold_row *row, tg_error *err);
     tg_status (*idem)(void *user, const tg__idem_row *row, tg_error *err);
+    tg_status (*api_key)(void *user, const tg_api_key *row, tg_error *err);
 } tg__store_loader;
 
 /* A charge as read back for reports (GET /v1/charges). */

@@ -61,6 +61,10 @@ static const char *const migrations[] = {
      * and whether a remembered commit's overrun was capped, for its idempotent repeat. */
     "ALTER TABLE budgets ADD COLUMN above_hold TEXT NOT NULL DEFAULT 'charge';"
     "ALTER TABLE idempotency ADD COLUMN capped INTEGER NOT NULL DEFAULT 0;",
+    /* 3: the daemon's bearer keys (POST /v1/keys): the SHA-256 of each secret, as hex. */
+    "CREATE TABLE api_keys ("
+    " name TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+    " scope TEXT NOT NULL, class_max TEXT NOT NULL, created_at_ms INTEGER NOT NULL);",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -89,6 +93,8 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
         "?11)",
     [TG__SQL_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
     [TG__SQL_META_PUT] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+    [TG__SQL_API_KEY_PUT] = "INSERT OR REPLACE INTO api_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [TG__SQL_API_KEY_DELETE] = "DELETE FROM api_keys WHERE name = ?1",
     [TG__SQL_HISTORY] = "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, "
                         "tokens_used FROM windows WHERE budget = ?1 "
                         "ORDER BY window_start_ms DESC LIMIT ?2",
@@ -427,6 +433,24 @@ static bool write_meta(tg__store *store, const tg__meta_row *meta) {
     return true;
 }
 
+static bool write_api_key(tg__store *store, const tg_api_key *key) {
+    static const char digits[] = "0123456789abcdef";
+    char hex[2 * TG_API_KEY_SHA256_SIZE + 1];
+    for (int i = 0; i < TG_API_KEY_SHA256_SIZE; i++) {
+        hex[2 * i] = digits[key->sha256[i] >> 4];
+        hex[2 * i + 1] = digits[key->sha256[i] & 15];
+    }
+    hex[sizeof hex - 1] = '\0';
+    sqlite3_stmt *s = store->statements[TG__SQL_API_KEY_PUT];
+    bind_text(s, 1, key->name);
+    bind_text(s, 2, hex);
+    bind_text(s, 3, key->role);
+    bind_text(s, 4, key->scope);
+    bind_text(s, 5, class_text(key->class_max));
+    sqlite3_bind_int64(s, 6, key->created_at_ms);
+    return step_done(s);
+}
+
 static bool write_path(sqlite3_stmt *statement, const char *text) {
     bind_text(statement, 1, text);
     return step_done(statement);
@@ -514,6 +538,17 @@ static bool write_rows(tg__store *store, const tg__journal *j) {
     }
     for (uint32_t i = 0; i < j->idem_put.count; i++) {
         if (!write_idem(store, &j->idem_put.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->api_keys_deleted.count; i++) {
+        if (!write_path(store->statements[TG__SQL_API_KEY_DELETE],
+                        j->api_keys_deleted.items[i].name)) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->api_keys_put.count; i++) {
+        if (!write_api_key(store, &j->api_keys_put.items[i])) {
             return false;
         }
     }

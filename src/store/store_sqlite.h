@@ -27,6 +27,8 @@ enum {
     TG__SQL_IDEM_DELETE,
     TG__SQL_META_PUT,
     TG__SQL_HISTORY,
+    TG__SQL_API_KEY_PUT,
+    TG__SQL_API_KEY_DELETE,
     TG__SQL_COUNT
 };
 

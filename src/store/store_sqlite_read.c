@@ -1,6 +1,6 @@
 /*
  * store_sqlite_read: reads the SQLite file back at open (meta, budgets parents
- * first, holds, idempotency keys) and serves budget history. Every column is
+ * first, holds, idempotency keys, API keys) and serves budget history. Every column is
  * checked on the way in: an integer column must hold an integer in its range
  * (NULL only where "not set" is allowed), text must fit its field, and class
  * and window names must be known. A bad value is TG_ERR_CORRUPT naming the
@@ -57,6 +57,11 @@ static const char *const idem_columns[] = {
     "capped",
 };
 #define IDEM_COLUMNS_COUNT ((int)(sizeof idem_columns / sizeof idem_columns[0]))
+
+static const char *const api_key_columns[] = {
+    "name", "sha256", "role", "scope", "class_max", "created_at_ms",
+};
+#define API_KEY_COLUMNS_COUNT ((int)(sizeof api_key_columns / sizeof api_key_columns[0]))
 
 /* Window bounds a real clock can produce (about ±31,000 years); the lifetime
  * window's INT64_MIN/INT64_MAX are allowed separately. Keeps the time zone
@@ -347,6 +352,43 @@ static tg_status idem_row(tg__store *store, sqlite3_stmt *s, const tg__store_loa
     return loader->idem(loader->user, &row, err);
 }
 
+static bool hex_to_bytes(const char *hex, unsigned char *out, size_t size) {
+    if (strlen(hex) != 2 * size) {
+        return false;
+    }
+    for (size_t i = 0; i < 2 * size; i++) {
+        char c = hex[i];
+        int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (value < 0) {
+            return false;
+        }
+        out[i / 2] = (unsigned char)(i % 2 == 0 ? value << 4 : out[i / 2] | value);
+    }
+    return true;
+}
+
+static tg_status api_key_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
+                             tg_error *err) {
+    tg_api_key row;
+    memset(&row, 0, sizeof row);
+    row_reader r;
+    row_reader_init(&r, s, "api_keys", api_key_columns, API_KEY_COLUMNS_COUNT, store->path, err);
+    char hex[2 * TG_API_KEY_SHA256_SIZE + 1];
+    int cls = 0;
+    if (!read_text(&r, 0, row.name, sizeof row.name) || !read_text(&r, 1, hex, sizeof hex) ||
+        !read_text(&r, 2, row.role, sizeof row.role) ||
+        !read_text(&r, 3, row.scope, sizeof row.scope) || !read_class(&r, 4, &cls) ||
+        !read_int(&r, 5, INT64_MIN, INT64_MAX, &row.created_at_ms)) {
+        return TG_ERR_CORRUPT;
+    }
+    if (!hex_to_bytes(hex, row.sha256, sizeof row.sha256)) {
+        bad_column(&r, 1, "64 lowercase hex digits");
+        return TG_ERR_CORRUPT;
+    }
+    row.class_max = (tg_class)cls;
+    return loader->api_key(loader->user, &row, err);
+}
+
 /* The largest id in `table` plus one, 1 when empty: a floor for its counter. */
 static tg_status next_id_floor(tg__store *store, const char *sql, uint64_t *out, tg_error *err) {
     sqlite3_stmt *s = NULL;
@@ -419,6 +461,7 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                    "budgets has 26 columns");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
     _Static_assert(IDEM_COLUMNS_COUNT == 11, "idempotency has 11 columns");
+    _Static_assert(API_KEY_COLUMNS_COUNT == 6, "api_keys has 6 columns");
     /* A read transaction, so the four reads see one state of the file. */
     if (sqlite3_exec(store->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         return tg__sqlite_fail(store, err, "starting the load");
@@ -450,6 +493,12 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           "charged_micros, overrun_micros, charge_id, capped FROM idempotency "
                           "ORDER BY created_ms, key",
                           idem_row, loader, err);
+    }
+    if (status == TG_OK) {
+        status = each_row(store,
+                          "SELECT name, sha256, role, scope, class_max, created_at_ms "
+                          "FROM api_keys ORDER BY name",
+                          api_key_row, loader, err);
     }
     sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
     return status;

@@ -13,7 +13,7 @@ const path = require('node:path');
 const binary = process.env.TG_BINARY || 'build/tollgate';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-api-'));
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
-const ADMIN = 'admin-secret', AGENT = 'agent-secret', READER = 'read-secret';
+const ADMIN = 'admin-secret', AGENT = 'agent-secret', READER = 'read-secret', SCRAPER = 'metrics-secret';
 const configFile = path.join(dir, 'tollgate.yaml');
 
 function writeConfig(teamLimit) {
@@ -31,6 +31,7 @@ policy:
 keys:
   - {name: bot, role: agent, scope: team/a, sha256: ${sha(AGENT)}}
   - {name: dash, role: read, sha256: ${sha(READER)}}
+  - {name: prometheus, role: metrics, sha256: ${sha(SCRAPER)}}
 `);
 }
 
@@ -64,14 +65,29 @@ async function call(method, url, body, key = ADMIN, raw) {
   return { status: res.status, json, text, headers: res.headers };
 }
 
-test('healthz and metrics need no key', async () => {
+test('healthz needs no key; metrics need an admin, read or metrics key', async () => {
   const h = await call('GET', '/healthz', undefined, null);
   assert.equal(h.status, 200);
   assert.equal(h.json.status, 'ok');
-  const m = await call('GET', '/metrics', undefined, null);
-  assert.equal(m.status, 200);
-  assert.match(m.text, /tollgate_decisions_total\{outcome="granted"\}/);
-  assert.match(m.text, /tollgate_budget_spent_micros\{budget="team\/a"\}/);
+  // /metrics names every budget and its spend: not for anyone who can reach the port.
+  const anonymous = await call('GET', '/metrics', undefined, null);
+  assert.equal(anonymous.status, 401);
+  assert.equal(anonymous.json.error.code, 'unauthorized');
+  assert.doesNotMatch(anonymous.text, /tollgate_budget_spent_micros/);
+  assert.equal((await call('GET', '/metrics', undefined, 'no-such-key')).status, 401);
+  assert.equal((await call('GET', '/metrics', undefined, AGENT)).status, 403, 'an agent key may not');
+  for (const key of [ADMIN, READER, SCRAPER]) {
+    const m = await call('GET', '/metrics', undefined, key);
+    assert.equal(m.status, 200);
+    assert.match(m.text, /tollgate_decisions_total\{outcome="granted"\}/);
+    assert.match(m.text, /tollgate_budget_spent_micros\{budget="team\/a"\}/);
+  }
+  // A metrics key reads /metrics and nothing else.
+  for (const url of ['/v1/budgets/team', '/v1/events?since=0', '/v1/events/stream']) {
+    const r = await call('GET', url, undefined, SCRAPER);
+    assert.equal(r.status, 403, url);
+    assert.equal(r.json.error.code, 'forbidden', url);
+  }
 });
 
 test('hold, read, commit, release, charge', async () => {

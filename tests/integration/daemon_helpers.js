@@ -5,6 +5,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -78,4 +79,44 @@ async function eventually(fn, ms = 2000) {
   }
 }
 
-module.exports = { binary, sha, tempDir, startDaemon, cli, sql, eventually };
+// A keep-alive HTTP/1.1 connection with one request at a time, answers parsed by
+// Content-Length: enough to hold connections open and see exactly what is sent.
+function connect(port, key = 'admin-secret') {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let buffer = '';
+    let waiting = null;
+    const closed = new Promise((r) => socket.on('close', r));
+    const tryParse = () => {
+      const end = buffer.indexOf('\r\n\r\n');
+      if (!waiting || end < 0) return;
+      const head = buffer.slice(0, end);
+      const length = Number((head.match(/content-length: *(\d+)/i) || [0, 0])[1]);
+      if (buffer.length < end + 4 + length) return;
+      const body = buffer.slice(end + 4, end + 4 + length);
+      buffer = buffer.slice(end + 4 + length);
+      const status = Number(head.split(' ')[1]);
+      const resolveAnswer = waiting;
+      waiting = null;
+      let json = null;
+      try { json = JSON.parse(body); } catch { /* not JSON */ }
+      resolveAnswer({ status, head, body, json });
+    };
+    socket.on('data', (chunk) => { buffer += chunk; tryParse(); });
+    socket.on('error', () => {});
+    socket.on('connect', () => resolve({
+      socket, closed,
+      ask(method, url, { headers = {}, body = '', as = key } = {}) {
+        return new Promise((r) => {
+          waiting = r;
+          const lines = [`${method} ${url} HTTP/1.1`, 'Host: x', ...(as ? [`Authorization: Bearer ${as}`] : []),
+            `Content-Length: ${Buffer.byteLength(body)}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+          socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+        });
+      },
+    }));
+    socket.on('error', reject);
+  });
+}
+
+module.exports = { binary, sha, tempDir, startDaemon, cli, sql, eventually, connect };

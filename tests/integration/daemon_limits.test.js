@@ -6,9 +6,8 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const { tempDir, startDaemon, cli } = require('./daemon_helpers');
+const { tempDir, startDaemon, cli, connect } = require('./daemon_helpers');
 
 const dir = tempDir('limits');
 const configFile = path.join(dir, 'tollgate.yaml');
@@ -22,46 +21,6 @@ budgets:
 let daemon;
 before(async () => { daemon = await startDaemon(configFile); });
 after(() => daemon.stop('SIGKILL'));
-
-// A keep-alive HTTP/1.1 connection with one request at a time, answers parsed by
-// Content-Length: enough to hold connections open and see exactly what is sent.
-function connect(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buffer = '';
-    let waiting = null;
-    const closed = new Promise((r) => socket.on('close', r));
-    const tryParse = () => {
-      const end = buffer.indexOf('\r\n\r\n');
-      if (!waiting || end < 0) return;
-      const head = buffer.slice(0, end);
-      const length = Number((head.match(/content-length: *(\d+)/i) || [0, 0])[1]);
-      if (buffer.length < end + 4 + length) return;
-      const body = buffer.slice(end + 4, end + 4 + length);
-      buffer = buffer.slice(end + 4 + length);
-      const status = Number(head.split(' ')[1]);
-      const resolveAnswer = waiting;
-      waiting = null;
-      let json = null;
-      try { json = JSON.parse(body); } catch { /* not JSON */ }
-      resolveAnswer({ status, head, body, json });
-    };
-    socket.on('data', (chunk) => { buffer += chunk; tryParse(); });
-    socket.on('error', () => {});
-    socket.on('connect', () => resolve({
-      socket, closed,
-      ask(method, url, { headers = {}, body = '' } = {}) {
-        return new Promise((r) => {
-          waiting = r;
-          const lines = [`${method} ${url} HTTP/1.1`, 'Host: x', 'Authorization: Bearer admin-secret',
-            `Content-Length: ${Buffer.byteLength(body)}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-          socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
-        });
-      },
-    }));
-    socket.on('error', reject);
-  });
-}
 
 const metric = (text, name) => Number((text.match(new RegExp(`^${name} (\\d+)$`, 'm')) || [0, NaN])[1]);
 
@@ -148,5 +107,5 @@ test('limits outside their range are refused at start', async () => {
   fs.writeFileSync(bad, 'port: 0\nstore: {kind: memory}\nlimits: {connections_max: 0}\n');
   const r = await cli(['serve', '--config', bad]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /connections_max must be in 1\.\.1000000/);
+  assert.match(r.stderr, /bad\.yaml:3:27: 'limits\.connections_max' must be a whole number from 1 to 1000000, not '0'/);
 });

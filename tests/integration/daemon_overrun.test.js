@@ -143,7 +143,7 @@ test('an overrun is charged in full, reported, and locks its budget for every cl
   assert.equal(other.status, 200);
   assert.equal((await call('POST', `/v1/holds/${other.json.hold_id}/commit`, { actual: '0.50' })).status, 200);
   assert.equal((await call('POST', '/v1/holds', { budget: 'org/other', amount: '1.00', class: 'low' })).status, 200);
-  const metrics = (await call('GET', '/metrics', undefined, null)).text;
+  const metrics = (await call('GET', '/metrics')).text;
   assert.match(metrics, /^tollgate_decisions_total\{outcome="refused",reason="overrun"\} [1-9]/m);
 });
 

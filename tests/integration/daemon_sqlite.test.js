@@ -52,7 +52,7 @@ test('a reply is sent only once its charge is in the file', async () => {
 });
 
 test('concurrent requests share group commits, and all of them are durable', async () => {
-  const before = (await daemon.call('GET', '/metrics', undefined, null)).text;
+  const before = (await daemon.call('GET', '/metrics')).text;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
   const post = (body) => new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
@@ -71,7 +71,7 @@ test('concurrent requests share group commits, and all of them are durable', asy
   const ids = answers.map((a) => a.json.charge_id);
   const stored = sql(db, `SELECT count(*) AS n FROM charges WHERE id IN (${ids.join(',')})`);
   assert.equal(stored[0].n, 400, 'every acknowledged charge is in the file');
-  const afterText = (await daemon.call('GET', '/metrics', undefined, null)).text;
+  const afterText = (await daemon.call('GET', '/metrics')).text;
   const commits = metric(afterText, 'tollgate_store_commits_total') - metric(before, 'tollgate_store_commits_total');
   const replies = metric(afterText, 'tollgate_store_commit_replies_total') - metric(before, 'tollgate_store_commit_replies_total');
   assert.ok(replies >= 400, `${replies} replies waited for a commit`);
@@ -219,14 +219,14 @@ test('SIGHUP deletes budgets removed from the file once they have no holds, keep
 test('metrics: holds open, decisions, commit latency', async () => {
   const hold = await daemon.call('POST', '/v1/holds', { budget: 'team/b', amount_micros: 5 });
   assert.equal((await daemon.call('POST', '/v1/holds', { budget: 'team/b', amount: '500.00' })).status, 402);
-  const text = (await daemon.call('GET', '/metrics', undefined, null)).text;
+  const text = (await daemon.call('GET', '/metrics')).text;
   assert.equal(metric(text, 'tollgate_holds_open'), 1);
   assert.match(text, /^tollgate_decisions_total\{outcome="refused",reason="ceiling"\} [1-9]/m);
   assert.match(text, /^tollgate_store_commit_seconds_bucket\{le="\+Inf"\} [1-9]/m);
   assert.match(text, /^tollgate_request_seconds_count [1-9]/m);
   assert.match(text, /^tollgate_budget_remaining_micros\{budget="team\/b"\} \d+$/m);
   await daemon.call('POST', `/v1/holds/${hold.json.hold_id}/release`, {});
-  const after = (await daemon.call('GET', '/metrics', undefined, null)).text;
+  const after = (await daemon.call('GET', '/metrics')).text;
   assert.equal(metric(after, 'tollgate_holds_open'), 0);
 });
 
@@ -259,7 +259,7 @@ test('tollgate keys list and revoke edit the file; SIGHUP applies it', async () 
   assert.equal(listed.status, 0, listed.stderr);
   assert.deepEqual(JSON.parse(listed.stdout).map((k) => [k.name, k.role]), [['bot', 'agent'], ['dash', 'read']]);
   const table = await cli(['keys', 'list', '--config', configFile]);
-  assert.match(table.stdout, /^bot +agent +team\/a +[0-9a-f]{12}\.\.\.$/m);
+  assert.match(table.stdout, /^bot +agent +normal +team\/a +[0-9a-f]{12}\.\.\.$/m);
   assert.equal((await daemon.call('GET', '/v1/budgets/team', undefined, READER)).status, 200);
   const dry = await cli(['keys', 'revoke', 'dash', '--config', configFile, '--dry-run']);
   assert.match(dry.stdout, /would remove .* line \d+: +- \{name: dash/);

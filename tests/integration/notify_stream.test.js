@@ -7,11 +7,11 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const { sha, tempDir, startDaemon, cli, sql, eventually } = require('./daemon_helpers.js');
 const { Receiver } = require('./notify_receiver.js');
+const { SseClient } = require('./sse_client.js');
 
 const AGENT = 'agent-a-secret';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -30,49 +30,6 @@ budgets:
   - {path: t/b, limit: "10.00", revoke_at: "8.00", alerts: ["0.5"]}
 ${notify}`);
   return { db, file };
-}
-
-// A server-sent event client on node's http: events as {id, event, data}, comments counted.
-class SseClient {
-  constructor(base, url, headers = {}) {
-    this.events = [];
-    this.comments = [];
-    this.ended = false;
-    this.status = null;
-    this.buffer = '';
-    this.opened = new Promise((resolve, reject) => {
-      this.request = http.get(base + url, { headers, agent: false }, (res) => {
-        this.status = res.statusCode;
-        this.headers = res.headers;
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => this.feed(chunk));
-        res.on('end', () => { this.ended = true; });
-        res.on('error', () => { this.ended = true; });
-        resolve(this);
-      });
-      this.request.on('error', (e) => { this.ended = true; reject(e); });
-    });
-  }
-
-  feed(chunk) {
-    this.buffer += chunk;
-    let at;
-    while ((at = this.buffer.indexOf('\n\n')) >= 0) {
-      const block = this.buffer.slice(0, at);
-      this.buffer = this.buffer.slice(at + 2);
-      const event = {};
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) this.comments.push(line);
-        else if (line.startsWith('id: ')) event.id = Number(line.slice(4));
-        else if (line.startsWith('event: ')) event.event = line.slice(7);
-        else if (line.startsWith('data: ')) event.data = JSON.parse(line.slice(6));
-      }
-      if (event.id !== undefined) this.events.push(event);
-    }
-  }
-
-  ids() { return this.events.map((e) => e.id); }
-  close() { this.request.destroy(); }
 }
 
 async function charge(d, budget, cost, key) {
@@ -217,14 +174,14 @@ test('a client that stops reading is cut; one that reads gets everything', async
   assert.ok(await eventually(() => closed, 5000), 'the stopped client was disconnected');
   // The daemon is fine and the reading client has every event.
   assert.equal((await d.call('GET', '/healthz', undefined, null)).status, 200);
-  const metrics = (await d.call('GET', '/metrics', undefined, null)).text;
+  const metrics = (await d.call('GET', '/metrics')).text;
   assert.match(metrics, /^tollgate_event_streams_cut_total 1$/m);
   await sleep(300);
   const want = tableIds(db, start);
   assert.ok(await eventually(() => reader.events.length >= want.length, 10000), `${reader.events.length} of ${want.length}`);
   assert.deepEqual(reader.ids(), want);
   // The cut stream's place is freed once libevent has let go of it (the sweep, ≤ 1 s).
-  const open = async () => (await d.call('GET', '/metrics', undefined, null)).text.match(/^tollgate_event_streams_open (\d+)$/m)[1];
+  const open = async () => (await d.call('GET', '/metrics')).text.match(/^tollgate_event_streams_open (\d+)$/m)[1];
   assert.ok(await eventually(async () => (await open()) === '1', 3000), 'only the reader is left');
   reader.close();
 });

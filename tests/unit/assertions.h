@@ -39,6 +39,15 @@
 
 #define assert_ok(call) assert_status((call), TG_OK)
 
+/* A failed call: its status, and the error it filled in. */
+#define assert_fails(call, err, expected)                                                          \
+    do {                                                                                           \
+        memset(&(err), 0, sizeof(err));                                                            \
+        assert_status((call), (expected));                                                         \
+        assert_i64((err).status, (expected));                                                      \
+        assert_true((err).message[0] != '\0');                                                     \
+    } while (0)
+
 #define assert_contains(haystack, needle)                                                          \
     do {                                                                                           \
         const char *h_ = (haystack), *n_ = (needle);                                               \

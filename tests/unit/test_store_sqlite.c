@@ -574,7 +574,7 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 2);
+    assert_i64(sql_int("PRAGMA user_version"), 3);
     assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
@@ -632,6 +632,93 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx_close(f);
 }
 
+/* ---- API keys ----------------------------------------------------------------------------------
+ */
+
+static tg_api_key api_key(const char *name, unsigned char fill, const char *role, const char *scope,
+                          tg_class class_max) {
+    tg_api_key key;
+    memset(&key, 0, sizeof key);
+    snprintf(key.name, sizeof key.name, "%s", name);
+    memset(key.sha256, fill, sizeof key.sha256);
+    snprintf(key.role, sizeof key.role, "%s", role);
+    snprintf(key.scope, sizeof key.scope, "%s", scope);
+    key.class_max = class_max;
+    return key;
+}
+
+typedef struct {
+    tg_api_key keys[8];
+    int count;
+} key_list;
+
+static bool collect_key(void *user, const tg_api_key *key) {
+    key_list *list = user;
+    if (list->count < 8) {
+        list->keys[list->count++] = *key;
+    }
+    return true;
+}
+
+static key_list keys_of(fx *f) {
+    key_list list;
+    memset(&list, 0, sizeof list);
+    assert_ok(tg_api_key_list(f->engine, collect_key, &list, NULL));
+    return list;
+}
+
+static void test_api_keys_are_kept_checked_and_restored(void **state) {
+    (void)state;
+    fx *f = store_open(T0_MS);
+    tg_api_key bot = api_key("bot", 1, "agent", "acme/a", TG_CLASS_NORMAL);
+    tg_api_key admin = api_key("admin-2", 2, "admin", "", TG_CLASS_CRITICAL);
+    assert_ok(tg_api_key_put(f->engine, &bot, false, T0_MS, NULL));
+    assert_ok(tg_api_key_put(f->engine, &admin, false, T0_MS + 1, NULL));
+    /* A name or a hash is taken once; replacing needs the key to be there. */
+    tg_error err;
+    tg_api_key same_name = api_key("bot", 3, "read", "", TG_CLASS_NORMAL);
+    tg_api_key same_hash = api_key("other", 1, "read", "", TG_CLASS_NORMAL);
+    tg_api_key missing = api_key("nobody", 4, "read", "", TG_CLASS_NORMAL);
+    assert_fails(tg_api_key_put(f->engine, &same_name, false, T0_MS, &err), err, TG_ERR_EXISTS);
+    assert_fails(tg_api_key_put(f->engine, &same_hash, false, T0_MS, &err), err, TG_ERR_EXISTS);
+    assert_fails(tg_api_key_put(f->engine, &missing, true, T0_MS, &err), err, TG_ERR_NOT_FOUND);
+    /* Fields a daemon would trip on are refused. */
+    const tg_api_key bad[] = {
+        api_key("", 5, "agent", "", TG_CLASS_NORMAL),
+        api_key("..", 5, "agent", "", TG_CLASS_NORMAL),
+        api_key("a b", 5, "agent", "", TG_CLASS_NORMAL),
+        api_key("x", 5, "", "", TG_CLASS_NORMAL),
+        api_key("x", 5, "agent", "acme/../b", TG_CLASS_NORMAL),
+        api_key("x", 5, "agent", "", TG_CLASS_AUTO),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_fails(tg_api_key_put(f->engine, &bad[i], false, T0_MS, &err), err, TG_ERR_INVALID);
+    }
+    assert_fails(tg_api_key_delete(f->engine, "nobody", T0_MS, &err), err, TG_ERR_NOT_FOUND);
+    /* Rotating: the same name, a new hash; the old hash is free again. */
+    tg_api_key rotated = api_key("bot", 9, "agent", "acme/a", TG_CLASS_HIGH);
+    assert_ok(tg_api_key_put(f->engine, &rotated, true, T0_MS + 2, NULL));
+    assert_ok(tg_api_key_put(f->engine, &same_hash, false, T0_MS + 3, NULL));
+    assert_ok(tg_api_key_delete(f->engine, "other", T0_MS + 4, NULL));
+    assert_i64(sql_int("SELECT count(*) FROM api_keys"), 2);
+    assert_string_equal(sql_text("SELECT sha256 FROM api_keys WHERE name = 'bot'"),
+                        "0909090909090909090909090909090909090909090909090909090909090909");
+    fx_close(f);
+    /* Reopened: the keys as they were, in name order. */
+    f = store_open(T0_MS + 5);
+    key_list list = keys_of(f);
+    assert_int_equal(list.count, 2);
+    assert_string_equal(list.keys[0].name, "admin-2");
+    assert_string_equal(list.keys[1].name, "bot");
+    assert_memory_equal(list.keys[1].sha256, rotated.sha256, sizeof rotated.sha256);
+    assert_string_equal(list.keys[1].scope, "acme/a");
+    assert_int_equal(list.keys[1].class_max, TG_CLASS_HIGH);
+    assert_i64(list.keys[1].created_at_ms, T0_MS + 2);
+    assert_ok(tg_api_key_delete(f->engine, "bot", f->now_ms, NULL));
+    assert_int_equal(keys_of(f).count, 1);
+    fx_close(f);
+}
+
 /* ---- files that are refused -------------------------------------------------------------------
  */
 
@@ -648,6 +735,8 @@ static void base_file(void) {
     fx_put(f, "acme/a", USD(50), TG_NONE, TG_WINDOW_DAY);
     fx_hold(f, "acme/a", USD(5), TG_CLASS_LOW);
     keyed_spend(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1");
+    tg_api_key key = api_key("bot", 7, "agent", "acme/a", TG_CLASS_NORMAL);
+    assert_ok(tg_api_key_put(f->engine, &key, false, f->now_ms, NULL));
     fx_close(f);
 }
 
@@ -665,7 +754,7 @@ static void test_newer_schema_is_refused(void **state) {
     sql_close();
     err = open_fails(&o, TG_ERR_CORRUPT);
     assert_message_has(err, "-3");
-    sql_exec("PRAGMA user_version = 2");
+    sql_exec("PRAGMA user_version = 3");
     sql_close();
     fx_close(store_open(T0_MS));
 }
@@ -733,6 +822,12 @@ static const damage damages[] = {
     {"UPDATE idempotency SET key = NULL", TG_ERR_CORRUPT, "column key"},
     {"UPDATE meta SET value = 0 WHERE name = 'next_hold_id'", TG_ERR_CORRUPT, "next_hold_id"},
     {"UPDATE meta SET value = 'x' WHERE name = 'next_event_id'", TG_ERR_CORRUPT, "next_event_id"},
+    {"UPDATE api_keys SET sha256 = 'not hex'", TG_ERR_CORRUPT, "column sha256"},
+    {"UPDATE api_keys SET class_max = 'supreme'", TG_ERR_CORRUPT, "column class_max"},
+    {"UPDATE api_keys SET scope = 'acme/../x'", TG_ERR_CORRUPT, "API key 'bot'"},
+    {"INSERT INTO api_keys SELECT 'bot2', replace(sha256, '0', 'A'), role, scope, class_max, "
+     "created_at_ms FROM api_keys",
+     TG_ERR_CORRUPT, "column sha256"},
     {"DROP TABLE holds", TG_ERR_CORRUPT, "holds"},
     {"ALTER TABLE charges DROP COLUMN held_micros", TG_ERR_CORRUPT, "charges"},
 };
@@ -741,7 +836,8 @@ static const damage damages[] = {
 #define FINGERPRINT_SQL                                                                            \
     "SELECT (SELECT count(*) FROM events) || '/' || (SELECT count(*) FROM charges) || '/' || "     \
     "(SELECT group_concat(name || '=' || value) FROM meta) || '/' || (SELECT count(*) FROM "       \
-    "budgets) || '/' || (SELECT count(*) FROM idempotency)"
+    "budgets) || '/' || (SELECT count(*) FROM idempotency) || '/' || (SELECT count(*) FROM "       \
+    "api_keys)"
 
 static void test_damaged_rows_are_refused(void **state) {
     (void)state;
@@ -934,13 +1030,14 @@ static void test_an_overrun_ledger_reopens_locked(void **state) {
     assert_i64(sql_int("SELECT capped FROM idempotency WHERE key = 'agent-commit'"), 1);
 }
 
-/* A file written before above_hold and capped existed (schema version 1) is migrated:
- * its budgets charge in full, its remembered commits were not capped. */
+/* A file written before above_hold, capped and api_keys existed (schema version 1) is
+ * migrated: its budgets charge in full, its remembered commits were not capped, it has
+ * no keys made over the API. */
 static void test_a_version_1_file_is_migrated(void **state) {
     (void)state;
     base_file();
     sql_exec("ALTER TABLE budgets DROP COLUMN above_hold; ALTER TABLE idempotency DROP COLUMN "
-             "capped; PRAGMA user_version = 1");
+             "capped; DROP TABLE api_keys; PRAGMA user_version = 1");
     sql_close();
     fx *f = store_open(T0_MS);
     assert_i64(fx_info(f, "acme").spec.above_hold, TG_ABOVE_HOLD_CHARGE);
@@ -948,7 +1045,8 @@ static void test_a_version_1_file_is_migrated(void **state) {
     assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
     assert_true(out.replayed);
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 2);
+    assert_i64(sql_int("PRAGMA user_version"), 3);
+    assert_i64(sql_int("SELECT count(*) FROM api_keys"), 0);
     assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
     assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
 }
@@ -1068,6 +1166,7 @@ int main(void) {
         store_test(test_tables_are_readable_with_sql),
         store_test(test_newer_schema_is_refused),
         store_test(test_damaged_rows_are_refused),
+        store_test(test_api_keys_are_kept_checked_and_restored),
         store_test(test_a_file_that_is_not_a_database_is_refused),
         store_test(test_another_programs_database_is_left_alone),
         store_test(test_a_folder_that_cannot_hold_the_file_is_io),
