@@ -18,6 +18,11 @@ extern const uint8_t tg__ranks_cl100k[];
 extern const uint64_t tg__ranks_cl100k_size;
 extern const uint8_t tg__ranks_o200k[];
 extern const uint64_t tg__ranks_o200k_size;
+/* Their hash tables laid out at build time (vocab_tables.c, by vocab_gen). */
+extern const uint8_t tg__table_cl100k[];
+extern const uint64_t tg__table_cl100k_size;
+extern const uint8_t tg__table_o200k[];
+extern const uint64_t tg__table_o200k_size;
 
 #define SPECIAL(text, id)                                                                          \
     { text, sizeof text - 1, id }
@@ -58,16 +63,18 @@ tg_status tg_encoding_parse(const char *name, tg_encoding *encoding_out) {
 }
 
 tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) {
-    const uint8_t *blob;
-    uint64_t size;
+    const uint8_t *blob, *table;
+    uint64_t size, table_size;
     tg_tokenizer t = {.encoding = encoding};
     if (encoding == TG_ENCODING_CL100K_BASE) {
         blob = tg__ranks_cl100k, size = tg__ranks_cl100k_size;
+        table = tg__table_cl100k, table_size = tg__table_cl100k_size;
         t.split = tg__split_cl100k;
         t.specials = specials_cl100k;
         t.specials_count = sizeof specials_cl100k / sizeof specials_cl100k[0];
     } else if (encoding == TG_ENCODING_O200K_BASE) {
         blob = tg__ranks_o200k, size = tg__ranks_o200k_size;
+        table = tg__table_o200k, table_size = tg__table_o200k_size;
         t.split = tg__split_o200k;
         t.specials = specials_o200k;
         t.specials_count = sizeof specials_o200k / sizeof specials_o200k[0];
@@ -84,7 +91,9 @@ tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) 
         free(t.cache);
         return TG_ERR_NOMEM;
     }
-    tg_status status = tg__vocab_open(&t.vocab, blob, size);
+    /* The table laid out at build time: opening is a few checks, no build. */
+    tg_status status = table_size > 0 ? tg__vocab_map(&t.vocab, blob, size, table, table_size)
+                                      : tg__vocab_open(&t.vocab, blob, size);
     if (status != TG_OK) {
         free(tokenizer);
         free(t.cache);
