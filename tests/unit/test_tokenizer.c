@@ -245,6 +245,46 @@ static void windows_match_heap(void **state) {
     free(text);
 }
 
+/* Runs of one character take the run merge (bpe.c, merge_run): against the heap for
+ * every length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which
+ * reach 128 bytes) and some far longer, on characters of one to four bytes, with and
+ * without tokens for their repeats. */
+static void runs_match_heap(void **state) {
+    (void)state;
+    static const char *const units[] = {
+        " ",
+        "\t",
+        "\n",
+        "=",
+        "-",
+        "a",
+        "*",
+        "\xc2\xa0",
+        "\xe3\x80\x80",
+        "\xe6\x88\x91",
+        "\xf0\x9f\xa6\x84",
+        "\xef\xbf\xbd",
+        "\r",
+        "0",
+        "\x80",
+    };
+    size_t len_max = 200 * 1024;
+    uint8_t *text = malloc(len_max);
+    assert_non_null(text);
+    for (size_t u = 0; u < ARRAY_COUNT(units); u++) {
+        size_t unit = strlen(units[u]);
+        for (size_t len = 97; len < len_max; len += len < 1600 ? 1 : len) {
+            size_t n = len / unit;
+            for (size_t k = 0; k < n; k++) {
+                memcpy(text + k * unit, units[u], unit);
+            }
+            check_windows(cl100k, text, n * unit);
+            check_windows(o200k, text, n * unit);
+        }
+    }
+    free(text);
+}
+
 extern const uint8_t tg__ranks_cl100k[];
 extern const uint64_t tg__ranks_cl100k_size;
 extern const uint8_t tg__ranks_o200k[];
@@ -413,6 +453,7 @@ int main(void) {
         cmocka_unit_test(invalid_utf8_roundtrips),
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
+        cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
         cmocka_unit_test(image_formulas),
