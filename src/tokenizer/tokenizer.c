@@ -94,12 +94,15 @@ tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) 
     /* The table laid out at build time: opening is a few checks, no build. */
     tg_status status = table_size > 0 ? tg__vocab_map(&t.vocab, blob, size, table, table_size)
                                       : tg__vocab_open(&t.vocab, blob, size);
+    if (status == TG_OK && !tg__piece_cache_init(t.cache)) {
+        tg__vocab_close(&t.vocab);
+        status = TG_ERR_NOMEM;
+    }
     if (status != TG_OK) {
         free(tokenizer);
         free(t.cache);
         return status;
     }
-    tg__piece_cache_init(t.cache);
     *tokenizer = t;
     *tokenizer_out = tokenizer;
     return TG_OK;
