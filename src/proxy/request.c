@@ -9,6 +9,7 @@
 #include "core/path.h"
 #include "proxy/estimate.h"
 #include "proxy/request.h"
+#include "tokenizer/json_escapes.h"
 
 /* Reads an optional non-negative integer field; null counts as absent. */
 static tg_status read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
@@ -123,7 +124,7 @@ tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__
                         TG__REQUEST_BODY_SIZE_MAX);
     }
     json_error_t json_err;
-    json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &json_err);
+    json_t *root = tg__json_load_lenient(body, size, JSON_REJECT_DUPLICATES, &json_err);
     if (root == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "request body is not valid JSON: %s", json_err.text);
     }
