@@ -14,7 +14,7 @@ export function SpendBar({ b }) {
   const label = `spent ${money(b.spent_micros)}, held ${money(b.held_micros)}, threshold ${money(threshold)}, limit ${money(limit)}`;
   return (
     <div class="bar" role="img" aria-label={label} title={label}>
-      <div class={`bar-spent ${tone}`} style={{ width: pct(b.spent_micros) }} />
+      <div class={`bar-spent tone-${tone}`} style={{ width: pct(b.spent_micros) }} />
       <div class="bar-held" style={{ left: pct(b.spent_micros), width: pct(b.held_micros) }} />
       {threshold !== null && <div class="bar-threshold" style={{ left: pct(threshold) }} />}
       {scale > limit && <div class="bar-limit" style={{ left: pct(limit) }} />}

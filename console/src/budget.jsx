@@ -14,12 +14,17 @@ const EVENTS_KEPT = 5000;
 
 // The events API pages oldest first and has no budget filter: the latest events are kept
 // here, read forward from where the last read ended, so a page load reads only what is new.
-const eventsSeen = { next: 0, rows: [] };
-async function latestEvents() {
-  const { rows, next } = await pageAll('/v1/events', 'events', 'since', { max: 100000, start: eventsSeen.next });
-  eventsSeen.rows = eventsSeen.rows.concat(rows).slice(-EVENTS_KEPT);
-  eventsSeen.next = next;
-  return eventsSeen.rows;
+// Reads are chained, so two page loads at once never read (and keep) the same events twice.
+const eventsSeen = { next: 0, rows: [], reading: Promise.resolve() };
+function latestEvents() {
+  const read = eventsSeen.reading.catch(() => {}).then(async () => {
+    const { rows, next } = await pageAll('/v1/events', 'events', 'since', { max: 100000, start: eventsSeen.next });
+    eventsSeen.rows = eventsSeen.rows.concat(rows).slice(-EVENTS_KEPT);
+    eventsSeen.next = next;
+    return eventsSeen.rows;
+  });
+  eventsSeen.reading = read;
+  return read;
 }
 
 function Table({ caption, columns, rows, empty, render }) {

@@ -5,7 +5,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './app.css';
-import { api, enc, listBudgets, session } from './api.js';
+import { api, enc, listBudgets, money, session } from './api.js';
 import { startLive } from './live.js';
 import { Budgets } from './budgets.jsx';
 import { Budget } from './budget.jsx';
@@ -107,7 +107,7 @@ function Shell({ who, onSignOut }) {
     const news = (items) => setFeed((old) => [...items, ...old].slice(0, 8));
     const stop = startLive({
       onEvent: (e) => { touch(e.budget); news([{ key: `e${e.id}`, text: `${e.kind} · ${e.budget}${e.class ? ' · ' + e.class : ''}`, kind: e.kind }]); },
-      onCharges: (rows) => { rows.forEach((c) => touch(c.budget)); news(rows.map((c) => ({ key: `c${c.id}`, text: `charge ${c.id} · ${c.budget} · ${(c.cost_micros / 1e6).toFixed(2)}`, kind: 'charge' }))); },
+      onCharges: (rows) => { rows.forEach((c) => touch(c.budget)); news(rows.map((c) => ({ key: `c${c.id}`, text: `charge ${c.id} · ${c.budget} · ${money(c.cost_micros)}`, kind: 'charge' }))); },
       onHolds: (rows) => { rows.forEach((h) => touch(h.budget)); news(rows.map((h) => ({ key: `h${h.id}`, text: `hold ${h.id} · ${h.budget}`, kind: 'hold' }))); },
       onStatus: setLive,
     });

@@ -14,11 +14,11 @@ struct evhttp_request;
 
 /* One file of the console, as served. All static, generated. */
 typedef struct {
-    const char *name;                 /* path under /ui/, e.g. "app.js"; "index.html" for /ui/ */
-    const char *content_type;         /* e.g. "text/javascript; charset=utf-8" */
-    const unsigned char *data;        /* the bytes */
-    size_t size_bytes;                /* their count */
-    const char *etag;                 /* quoted strong validator: a prefix of the SHA-256 */
+    const char *name;          /* path under /ui/, e.g. "app.js"; "index.html" for /ui/ */
+    const char *content_type;  /* e.g. "text/javascript; charset=utf-8" */
+    const unsigned char *data; /* the bytes */
+    size_t size_bytes;         /* their count */
+    const char *etag;          /* quoted strong validator: a prefix of the SHA-256 */
 } tg__console_asset;
 
 extern const tg__console_asset tg__console_assets[];

@@ -23,14 +23,13 @@ static const char *column_text(sqlite3_stmt *s, int column) {
 }
 
 static json_t *hold_json(sqlite3_stmt *s) {
-    return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:b}", "id",
-                     (json_int_t)sqlite3_column_int64(s, 0), "budget", column_text(s, 1),
-                     "amount_micros", (json_int_t)sqlite3_column_int64(s, 2), "tokens",
-                     (json_int_t)sqlite3_column_int64(s, 3), "class", column_text(s, 4), "tool",
-                     column_text(s, 5), "model", column_text(s, 6), "created_at_ms",
-                     (json_int_t)sqlite3_column_int64(s, 7), "expires_at_ms",
-                     (json_int_t)sqlite3_column_int64(s, 8), "cancel_requested",
-                     sqlite3_column_int(s, 9) != 0);
+    return json_pack(
+        "{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:b}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+        "budget", column_text(s, 1), "amount_micros", (json_int_t)sqlite3_column_int64(s, 2),
+        "tokens", (json_int_t)sqlite3_column_int64(s, 3), "class", column_text(s, 4), "tool",
+        column_text(s, 5), "model", column_text(s, 6), "created_at_ms",
+        (json_int_t)sqlite3_column_int64(s, 7), "expires_at_ms",
+        (json_int_t)sqlite3_column_int64(s, 8), "cancel_requested", sqlite3_column_int(s, 9) != 0);
 }
 
 tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
@@ -45,8 +44,8 @@ tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const cha
         return error;
     }
     /* Without a budget filter a scoped key sees its own subtree only. */
-    const char *prefix = budget[0] != '\0' || caller->role == TG__ROLE_ADMIN ? budget
-                                                                              : caller->scope;
+    const char *prefix =
+        budget[0] != '\0' || caller->role == TG__ROLE_ADMIN ? budget : caller->scope;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, holds_sql, -1, &s, NULL) != SQLITE_OK) {
         return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
