@@ -86,9 +86,10 @@ export function money(micros, places = 2) {
   return `${negative ? '-' : ''}${whole.toLocaleString('en-US')}.${frac}`;
 }
 
-// "12.50" → 12500000; null when the text is not a plain decimal amount.
+// "12.50" → 12500000; null when the text is not a plain decimal amount. At most 9 whole
+// digits: micros stay below 2^53, where a JavaScript number is still an exact integer.
 export function parseMoney(text) {
-  const m = /^\s*(\d{1,12})(?:\.(\d{1,6}))?\s*$/.exec(text || '');
+  const m = /^\s*(\d{1,9})(?:\.(\d{1,6}))?\s*$/.exec(text || '');
   if (!m) return null;
   return Number(m[1]) * 1000000 + Number((m[2] || '').padEnd(6, '0'));
 }
