@@ -7,7 +7,7 @@ export function StateBadges({ b }) {
   const badges = [];
   if (b.frozen) badges.push(<span class="badge frozen">frozen</span>);
   if (b.locked) badges.push(<span class="badge locked" title="spend is above the limit after an overrun: every class refused">locked</span>);
-  if (revoked.length) {
+  if (revoked.length && !b.locked) { /* locked already says every class is refused */
     badges.push(<span class="badge revoked" data-revoked={revoked.join(',')}>revoked: {revoked.join(', ')}</span>);
   }
   if (budgetState(b) === 'open') badges.push(<span class="badge open">open</span>);

@@ -326,6 +326,12 @@ test('the console in chromium: sign in, live charges, revocation, admin actions,
   await page.getByText(`${(BULK + 4).toLocaleString('en-US')} of`).waitFor({ timeout: 30000 });
   await page.getByLabel('Search').fill('team');
   await page.locator('[data-path="team/support"]').waitFor();
+  // An overrun (a commit above its hold, past the limit) locks team/coding: the row says so.
+  const small = await d.call('POST', '/v1/holds', { budget: 'team/coding', amount: '1.00' });
+  const overrun = await d.call('POST', `/v1/holds/${small.json.hold_id}/commit`, { actual: '60.00' });
+  assert.equal(overrun.json.overrun_micros, 59000000);
+  await within(page, 1000, () => !!document.querySelector('[data-path="team/coding"] .badge.locked'));
+  assert.match(await page.locator('[data-path="team/coding"] .row-money').textContent(), /^60\.00 \/ 50\.00/);
   await page.screenshot({ path: path.join(shots, 'budgets-phone.png') });
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no sideways scroll on a phone');
   assert.deepEqual(problems, []);
