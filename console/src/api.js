@@ -42,13 +42,14 @@ export async function api(method, url, body, key = session.key) {
 
 export const enc = (path) => path.split('/').map(encodeURIComponent).join('/');
 
-// Every budget the key may see. GET /v1/budgets answers them all today; a `next` cursor
-// (paged listing) is followed when the daemon sends one.
+// Every budget the key may see. GET /v1/budgets answers them all today; when it pages
+// (`limit` up to 1000, `next` = the `after` of the next page), the pages are followed. A
+// daemon that ignores `after` answers the same `next` again, which ends the loop.
 export async function listBudgets() {
   const all = [];
   let after = null;
   for (let page = 0; page < 10000; page++) {
-    const query = after === null ? '' : `?after=${encodeURIComponent(after)}`;
+    const query = after === null ? '?limit=1000' : `?limit=1000&after=${encodeURIComponent(after)}`;
     const answer = await api('GET', `/v1/budgets${query}`);
     all.push(...(answer.budgets || []));
     if (answer.next === undefined || answer.next === null || answer.next === '' || answer.next === after) break;

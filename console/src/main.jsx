@@ -48,10 +48,11 @@ function SignIn({ onSignedIn, error }) {
   );
 }
 
-// Who a key is: may it list budgets (any reader), and may it list keys (admins only)?
+// Who a key is: may it read (one event: any agent, read or admin key), and may it list
+// keys (admins only)?
 async function identify(key) {
   try {
-    await api('GET', '/v1/budgets?prefix=', undefined, key);
+    await api('GET', '/v1/events?since=0&limit=1', undefined, key);
   } catch (e) {
     return { error: e.status === 401 ? 'That key is not known to this daemon.' : `Refused: ${e.message}` };
   }
