@@ -11,6 +11,8 @@ import { Budgets } from './budgets.jsx';
 import { Budget } from './budget.jsx';
 import { Charges, Events } from './tables.jsx';
 
+const FEED_MS = 8000;
+
 function useHash() {
   const [hash, setHash] = useState(location.hash || '#/budgets');
   useEffect(() => {
@@ -105,7 +107,12 @@ function Shell({ who, onSignOut }) {
         });
       }, 150);
     };
-    const news = (items) => setFeed((old) => [...items, ...old].slice(0, 8));
+    // The feed shows the latest news for a few seconds, then clears so it hides nothing.
+    const news = (items) => {
+      setFeed((old) => [...items, ...old].slice(0, 8));
+      const keys = new Set(items.map((i) => i.key));
+      setTimeout(() => setFeed((old) => old.filter((f) => !keys.has(f.key))), FEED_MS);
+    };
     const stop = startLive({
       onEvent: (e) => { touch(e.budget); news([{ key: `e${e.id}`, text: `${e.kind} · ${e.budget}${e.class ? ' · ' + e.class : ''}`, kind: e.kind }]); },
       onCharges: (rows) => { rows.forEach((c) => touch(c.budget)); news(rows.map((c) => ({ key: `c${c.id}`, text: `charge ${c.id} · ${c.budget} · ${money(c.cost_micros)}`, kind: 'charge' }))); },
@@ -117,7 +124,7 @@ function Shell({ who, onSignOut }) {
 
   const onChanged = (b) => setBudgets((old) => { const next = new Map(old); next.set(b.path, b); return next; });
   let page;
-  if (current !== null) page = <Budget path={current} budgets={budgets} admin={who.admin} now={now} tick={tick} onChanged={onChanged} />;
+  if (current !== null) page = <Budget key={current} path={current} budgets={budgets} admin={who.admin} now={now} tick={tick} onChanged={onChanged} />;
   else if (route === 'charges') page = <Charges tick={0} />;
   else if (route === 'events') page = <Events tick={0} />;
   else page = <Budgets budgets={budgets} now={now} error={error} />;
