@@ -145,3 +145,14 @@ export class Tollgate {
     (...args: A) => Promise<R extends Metered<infer V> ? V : R>;
   close(): void;
 }
+
+export interface BudgetGuard {
+  /** Aborted (reason: Revoked) when the budget revokes the class, or is frozen or locked. */
+  signal: AbortSignal;
+  /** Resolves once the guard is watching (the stream is up and the state was read). */
+  ready: Promise<void>;
+  readonly revoked: boolean;
+  check(): void;
+  close(): void;
+}
+export function budgetGuard(gate: Tollgate, options?: { budget?: string; cls?: Class }): BudgetGuard;

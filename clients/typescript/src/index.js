@@ -92,3 +92,5 @@ export class Tollgate {
 
   close() { this.watcher.close(); }
 }
+
+export { budgetGuard } from './guard.js';
