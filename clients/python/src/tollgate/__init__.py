@@ -9,10 +9,11 @@ See docs/clients.md.
 """
 from .aio import AsyncHold, AsyncTollgate
 from .client import Tollgate
+from .guard import BudgetGuard
 from .errors import ApiError, Refused, Revoked, TollgateError, Unavailable
 from .hold import Hold, Metered, current_hold, reported_cost
 from .sse import Event, EventStream
 
 __version__ = "0.1.0"
-__all__ = ["Tollgate", "AsyncTollgate", "Hold", "AsyncHold", "Metered", "current_hold", "reported_cost",
+__all__ = ["Tollgate", "BudgetGuard", "AsyncTollgate", "Hold", "AsyncHold", "Metered", "current_hold", "reported_cost",
            "TollgateError", "ApiError", "Refused", "Revoked", "Unavailable", "Event", "EventStream"]
