@@ -221,3 +221,44 @@ def test_kill9_while_clients_retry_charges_each_action_once(tmp_path):
         assert spent(g, "t") == (sum(expected), 0)
     finally:
         d.stop()
+
+
+def test_revocation_without_an_event_stream_is_polled(tmp_path):
+    # The memory store has no durable events (the stream answers 501): the watcher
+    # falls back to reading the open holds back.
+    from conftest import BUDGETS, Daemon
+    d = Daemon(tmp_path, BUDGETS, store="memory").start()
+    try:
+        gate, other = d.client(), d.client()
+        with pytest.raises(Revoked):
+            with gate.hold("t/a", 1_000, tool="web_search") as h:
+                revoke(other)
+                assert h.cancelled.wait(10), "the poll never saw the revocation"
+                h.check()
+        assert gate._watcher().polling.is_set()
+        assert spent(gate, "t/a") == (60_000_000, 0)
+        gate.close()
+    finally:
+        d.stop()
+
+
+def test_a_daemon_that_stays_down_is_unavailable_after_the_retry_window(tmp_path):
+    from conftest import BUDGETS, Daemon
+    from tollgate import Unavailable
+    d = Daemon(tmp_path, BUDGETS).start()
+    attempts = []
+    gate = d.client(retry_for=0.5, on_retry=lambda n, e: attempts.append(n))
+    d.kill9()
+    with pytest.raises(Unavailable):
+        gate.reserve("t/a", 1)
+    assert len(attempts) >= 2  # retried (same body, same key) before giving up
+
+
+def test_a_retried_commit_after_a_lost_answer_replays(gate):
+    # The same commit sent twice (as a retry after a lost answer would) charges once.
+    h = gate.reserve("t/a", 10_000, idempotency_key="job-1")
+    first = gate.commit(h["hold_id"], 9_000, idempotency_key="job-1:c")
+    again = gate.commit(h["hold_id"], 9_000, idempotency_key="job-1:c")
+    assert again["replayed"] is True and again["charge_id"] == first["charge_id"]
+    assert spent(gate, "t/a") == (9_000, 0)
+    assert len(gate.all_charges("t/a")) == 1
