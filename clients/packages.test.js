@@ -47,3 +47,11 @@ test('npm pack makes a tarball with the code and its type declarations', () => {
   assert.match(names, /Metered,Refused,Revoked,Tollgate/);
   fs.rmSync(unpacked, { recursive: true, force: true });
 });
+
+test('the type declarations parse as TypeScript (esbuild; the typescript package is not installed)', () => {
+  const esbuild = require(path.join(source, 'node_modules/esbuild'));
+  const dir = path.join(source, 'clients/typescript/src');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.d.ts'));
+  assert.ok(files.length >= 4);
+  for (const f of files) esbuild.transformSync(fs.readFileSync(path.join(dir, f), 'utf8'), { loader: 'ts' });
+});

@@ -51,8 +51,10 @@ export class Hold {
       else if (this.model && this.tokens_in !== undefined && this.price_by_model) model = this.model;
       else actual_micros = this.amount_micros;
     }
+    // A hold made with `amount` (decimal text) commits that text when nothing else is said.
+    const actual = actual_micros === undefined && model === undefined ? this.amount : undefined;
     this.charge = await this.gate.commit(this.id, {
-      actual_micros, model, tokens_in: this.tokens_in, tokens_out: this.tokens_out, idempotency_key: this.keys.commit,
+      actual_micros, actual, model, tokens_in: this.tokens_in, tokens_out: this.tokens_out, idempotency_key: this.keys.commit,
     });
     return this.charge;
   }

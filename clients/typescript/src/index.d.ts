@@ -139,10 +139,12 @@ export class Tollgate {
   /** Holds, runs fn(hold), commits hold.actual_micros (or the cost fn's result reports, or
    * the amount); releases if fn throws; ends with Revoked (hold.signal aborted) on revocation. */
   run<T>(fn: (hold: Hold) => T | Promise<T>, options: RunOptions): Promise<T extends Metered<infer V> ? V : T>;
-  /** A metered fn: the hold is passed as an extra last argument. */
-  tool<A extends unknown[], R>(fn: (...args: [...A, Hold]) => R | Promise<R>,
-    options: { price: number | ((...args: A) => number); budget?: string; cls?: Class; name?: string } & RunOptions):
-    (...args: A) => Promise<R extends Metered<infer V> ? V : R>;
+  /** A metered fn: each call holds `price`, commits the cost the result reports (Metered or
+   * `cost_micros`) or the price, releases on throw. The hold is passed as an extra last
+   * argument (declare it optional: `(q: string, hold?: Hold) => ...`). */
+  tool<F extends (...args: any[]) => any>(fn: F,
+    options: { price: number | ((...args: Parameters<F>) => number); budget?: string; cls?: Class; name?: string } & RunOptions):
+    (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>> extends Metered<infer V> ? V : Awaited<ReturnType<F>>>;
   close(): void;
 }
 

@@ -79,6 +79,8 @@ test('run: success commits the actual cost, a throw releases, a refusal runs not
   await rejects(gate.run(() => { ran = true; }, { budget: 't/b', amount_micros: 20000000 }), Refused);
   assert.equal(ran, false);
   assert.equal((await gate.allCharges('t')).length, 1);
+  await gate.run(() => 'ok', { budget: 't/a', amount: '0.25' }); // decimal text: committed as held
+  assert.deepEqual(await state(gate, 't/a'), [373456, 0]);
 });
 
 test('tool: price held, reported cost committed, class from the policy', async () => {
