@@ -114,6 +114,20 @@ test('revocation mid-call aborts the hold signal and ends run with Revoked', asy
   await rejects(gate.reserve({ budget: 't/a', amount_micros: 1, tool: 'web_search' }), Refused, (e) => assert.equal(e.reason, 'revoked'));
 });
 
+test('without an event stream (memory store) the open holds are polled for revocation', async () => {
+  const d = await daemon({ store: 'memory' });
+  started.push(d);
+  const gate = d.client();
+  const other = d.client();
+  await rejects(gate.run(async (hold) => {
+    await other.record({ budget: 't/a', cost_micros: 60000000, force: true });
+    await new Promise((_, reject) => hold.signal.addEventListener('abort', () => reject(hold.signal.reason)));
+  }, { budget: 't/a', amount_micros: 1000, tool: 'web_search' }), Revoked);
+  assert.equal(gate.watcher.polling, true);
+  assert.deepEqual(await state(gate, 't/a'), [60000000, 0]);
+  gate.close();
+});
+
 test('the event stream resumes from an id', async () => {
   const [, gate] = await fresh();
   const first = (await gate.events({ since: 0 })).next;

@@ -16,12 +16,12 @@ export const BUDGETS = `  - {path: t, limit: "1000.00"}
   - {path: t/b, limit: "10.00"}
 `;
 
-export async function daemon({ budgets = BUDGETS, extra = '' } = {}) {
+export async function daemon({ budgets = BUDGETS, extra = '', store = 'sqlite' } = {}) {
   const dir = helpers.tempDir('client');
   const config = path.join(dir, 'tollgate.yaml');
   const write = (port) => fs.writeFileSync(config, `address: 127.0.0.1
 port: ${port}
-store: {kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: strict}
+store: ${store === 'sqlite' ? `{kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: strict}` : '{kind: memory}'}
 policy:
   default: normal
   rules:
