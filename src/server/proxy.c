@@ -249,7 +249,9 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     proxy->multi = curl_multi_init();
     proxy->timer = evtimer_new(base, on_timeout, proxy);
     proxy->sweep = event_new(base, -1, EV_PERSIST, on_sweep, proxy);
-    if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL) {
+    proxy->chains = tg__chains_new();
+    if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL ||
+        proxy->chains == NULL) {
         tg__proxy_free(proxy);
         return TG_ERR_NOMEM;
     }
@@ -348,5 +350,6 @@ void tg__proxy_free(tg__proxy *proxy) {
     }
     tg__prices_close(proxy->prices);
     tg__proxy_config_free(&proxy->config);
+    tg__chains_free(proxy->chains);
     free(proxy);
 }

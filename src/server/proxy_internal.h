@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "proxy/buf.h"
+#include "proxy/chains.h"
 #include "proxy/prices.h"
 #include "proxy/request.h"
 #include "proxy/sse.h"
@@ -30,6 +31,7 @@ struct tg__proxy {
     struct event *sweep;      /* disconnects and revocations; owned */
     struct proxy_call *calls; /* calls in flight (doubly linked) */
     int64_t calls_count;      /* length of calls */
+    tg__chains *chains;       /* stored state seen (Responses ids, conversations); owned */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
@@ -44,6 +46,8 @@ typedef struct proxy_call {
     tg__model_price price;          /* metered: prices of the model called */
     uint64_t hold_id;               /* metered: the open hold, 0 once closed */
     int64_t hold_micros;            /* its amount */
+    char budget[TG_PATH_SIZE_MAX];  /* metered: the key's scope, for a forced record */
+    char conversation[TG__CHAIN_ID_SIZE_MAX]; /* responses: the conversation id, "" none */
     char plan_header[192];          /* x-tollgate-plan, "" when as is */
     CURL *easy;                     /* owned; NULL once removed from the multi */
     struct curl_slist *headers;     /* owned; sent upstream */

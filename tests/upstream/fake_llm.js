@@ -71,6 +71,12 @@ function behaviour(req, body) {
         errorAfter: intHeader(req, 'x-fake-error-after', null),
         dropAfter: intHeader(req, 'x-fake-drop-after', null),
         hang: req.headers['x-fake-hang'] === '1' || model === 'fake-hang',
+        ignoreCap: req.headers['x-fake-ignore-cap'] === '1',
+        bill: req.headers['x-fake-bill'] || 'count',
+        silentMs: intHeader(req, 'x-fake-silent-ms', 0),
+        silentAfter: intHeader(req, 'x-fake-silent-after', 1),
+        jsonToStream: req.headers['x-fake-json-to-stream'] === '1',
+        errorUsage: req.headers['x-fake-error-usage'] === '1',
     };
     const m = /^fake-error-(\d{3})$/.exec(model);
     if (m && b.error === null) {
@@ -101,7 +107,7 @@ function countInputTokens(body) {
 }
 
 function tokensOut(b, cap) {
-    const limit = typeof cap === 'number' && cap >= 0 ? cap : Infinity;
+    const limit = typeof cap === 'number' && cap >= 0 && !b.ignoreCap ? cap : Infinity;
     const count = Math.min(b.outputTokens, limit);
     const words = [];
     for (let i = 0; i < count; i++) {
