@@ -127,7 +127,16 @@ static tg_status tool(tg__bound_walk *walk, const json_t *definition, tg_error *
             return status;
         }
         if (prefixed(type, "web_search_")) {
+            /* The published fee, or the price table's if dearer (it is what is charged). */
             int64_t fee = TG__BOUND_WEB_SEARCH_ANTHROPIC;
+            const tg__rate *rate = &walk->price->rates[TG__UNIT_WEB_SEARCHES];
+            int64_t table = tg__div_up(rate->base_micros, 1000);
+            for (int i = 0; i < rate->tiers_count; i++) {
+                table = tg__sat_add(0, rate->tier_micros[i] / 1000 + 1) > table
+                            ? rate->tier_micros[i] / 1000 + 1
+                            : table;
+            }
+            fee = table > fee ? table : fee;
             int64_t allowed = uses >= 0 ? uses : walk->options->server_tool_uses_max;
             walk->fee_micros = tg__sat_add(walk->fee_micros, tg__sat_mul(allowed, fee));
         }
