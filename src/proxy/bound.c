@@ -13,7 +13,8 @@
 static tg_status json_text(tg__bound_walk *walk, const json_t *value, tg__bound_media_fn media,
                            int depth, tg_error *err) {
     if (json_is_string(value)) {
-        walk->input_tokens = tg__sat_add(walk->input_tokens, (int64_t)json_string_length(value) + 2);
+        walk->input_tokens =
+            tg__sat_add(walk->input_tokens, (int64_t)json_string_length(value) + 2);
     } else if (json_is_number(value) || json_is_boolean(value) || json_is_null(value)) {
         walk->input_tokens = tg__sat_add(walk->input_tokens, TG__BOUND_NUMBER_TOKENS);
     } else if (json_is_array(value)) {
@@ -81,8 +82,8 @@ tg_status tg__bound_pdf(tg__bound_walk *walk, const char *base64, size_t size, t
 
 tg_status tg__bound_state(tg__bound_walk *walk, const char *field, const char *id, tg_error *err) {
     const tg__bound_options *options = walk->options;
-    int64_t tokens = options->state_tokens != NULL ? options->state_tokens(options->state_user, id)
-                                                   : -1;
+    int64_t tokens =
+        options->state_tokens != NULL ? options->state_tokens(options->state_user, id) : -1;
     if (tokens < 0) {
         tokens = options->stored_state_tokens_max;
     }
@@ -96,8 +97,7 @@ tg_status tg__bound_state(tg__bound_walk *walk, const char *field, const char *i
     return TG_OK;
 }
 
-tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *what,
-                         tg_error *err) {
+tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *what, tg_error *err) {
     int64_t uses = requested >= 0 ? requested : walk->options->server_tool_uses_max;
     if (uses <= 0 && requested < 0) {
         return tg__fail(err, TG_ERR_RANGE,

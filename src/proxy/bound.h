@@ -33,16 +33,17 @@
 #include "proxy/request.h"
 #include "tollgate.h"
 
-#define TG__BOUND_FIXED_TOKENS 64        /* once per request: the provider's own framing */
-#define TG__BOUND_MESSAGE_TOKENS 8       /* per message or input item: role, separators */
-#define TG__BOUND_NUMBER_TOKENS 24       /* a JSON number written out */
-#define TG__BOUND_DEPTH_MAX 64           /* deeper JSON is refused as unbounded */
-#define TG__BOUND_PDF_PAGE_TOKENS 6000   /* default per-page maximum (twice the top of
-                                            Anthropic's published 1,500-3,000 range) */
-#define TG__BOUND_CLAUDE_IMAGE_MAX 3279  /* 1568 x 1568 / 750, rounded up */
-#define TG__BOUND_WEB_SEARCH_ANTHROPIC 10000  /* micros per use: $10 per 1,000 */
-#define TG__BOUND_WEB_SEARCH_OPENAI 25000     /* micros per call: $25 per 1,000 (the dearest) */
-#define TG__BOUND_FILE_SEARCH_OPENAI 2500     /* micros per call: $2.50 per 1,000 */
+#define TG__BOUND_FIXED_TOKENS 64  /* once per request: the provider's own framing */
+#define TG__BOUND_MESSAGE_TOKENS 8 /* per message or input item: role, separators */
+#define TG__BOUND_NUMBER_TOKENS 24 /* a JSON number written out */
+#define TG__BOUND_DEPTH_MAX 64     /* deeper JSON is refused as unbounded */
+#define TG__BOUND_PDF_PAGE_TOKENS                                                                  \
+    6000                                        /* default per-page maximum (twice the top of      \
+                                                   Anthropic's published 1,500-3,000 range) */
+#define TG__BOUND_CLAUDE_IMAGE_MAX 3279         /* 1568 x 1568 / 750, rounded up */
+#define TG__BOUND_WEB_SEARCH_ANTHROPIC 10000    /* micros per use: $10 per 1,000 */
+#define TG__BOUND_WEB_SEARCH_OPENAI 25000       /* micros per call: $25 per 1,000 (the dearest) */
+#define TG__BOUND_FILE_SEARCH_OPENAI 2500       /* micros per call: $2.50 per 1,000 */
 #define TG__BOUND_CODE_INTERPRETER_OPENAI 30000 /* micros per container: $0.03 */
 
 /* Recorded context tokens of a stored response or conversation, -1 when unknown. */
@@ -59,14 +60,14 @@ typedef struct {
 
 /* What a wire's bound found; filled by the bound_*.c files. */
 typedef struct {
-    const tg__model_price *price;      /* the model called */
-    const tg__bound_options *options;  /* caps from the config */
-    int64_t input_tokens;              /* running total (saturating) */
-    int64_t server_uses;               /* server-tool uses allowed */
-    int64_t fee_per_use_micros;        /* the dearest fee among the server tools present */
-    int64_t fee_micros;                /* fees not per use (containers) */
-    bool server_tools;                 /* any server-side tool: results add input */
-    bool rounds_per_use;               /* each use is a new sampling with its own output cap */
+    const tg__model_price *price;     /* the model called */
+    const tg__bound_options *options; /* caps from the config */
+    int64_t input_tokens;             /* running total (saturating) */
+    int64_t server_uses;              /* server-tool uses allowed */
+    int64_t fee_per_use_micros;       /* the dearest fee among the server tools present */
+    int64_t fee_micros;               /* fees not per use (containers) */
+    bool server_tools;                /* any server-side tool: results add input */
+    bool rounds_per_use;              /* each use is a new sampling with its own output cap */
 } tg__bound_walk;
 
 /*
@@ -91,8 +92,7 @@ tg_status tg__bound_pdf(tg__bound_walk *walk, const char *base64, size_t size, t
 tg_status tg__bound_state(tg__bound_walk *walk, const char *field, const char *id, tg_error *err);
 
 /* Shared: the uses of server tools allowed, from the request's limit or the options. */
-tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *what,
-                         tg_error *err);
+tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *what, tg_error *err);
 
 /* The wires. */
 tg_status tg__bound_chat(tg__bound_walk *walk, const tg__request *request, tg_error *err);

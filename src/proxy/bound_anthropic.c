@@ -33,7 +33,7 @@ static const struct {
     const char *prefix;
     int64_t tokens;
 } TOOL_PROMPTS[] = {
-    {"claude-opus-4", 346},     {"claude-sonnet-4", 346},  {"claude-haiku-4", 346},
+    {"claude-opus-4", 346},     {"claude-sonnet-4", 346},   {"claude-haiku-4", 346},
     {"claude-3-7-sonnet", 346}, {"claude-3-5-sonnet", 294}, {"claude-3-5-haiku", 340},
     {"claude-3-opus", 530},     {"claude-3-sonnet", 235},   {"claude-3-haiku", 340},
 };
@@ -158,9 +158,8 @@ static tg_status tool(tg__bound_walk *walk, const json_t *definition, tg_error *
 tg_status tg__bound_anthropic(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
     const json_t *body = request->body;
     const json_t *messages = json_object_get(body, "messages");
-    walk->input_tokens =
-        tg__sat_mul(json_is_array(messages) ? (int64_t)json_array_size(messages) : 0,
-                    TG__BOUND_MESSAGE_TOKENS);
+    walk->input_tokens = tg__sat_mul(
+        json_is_array(messages) ? (int64_t)json_array_size(messages) : 0, TG__BOUND_MESSAGE_TOKENS);
     static const char *const FIELDS[] = {"system", "messages", "tool_choice"};
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
         tg_status status =

@@ -49,8 +49,8 @@ static tg_status chat_media(tg__bound_walk *walk, const json_t *part, bool *take
         *taken = true;
     } else if (strcmp(type, "input_audio") == 0) {
         const json_t *data = json_object_get(json_object_get(part, "input_audio"), "data");
-        walk->input_tokens =
-            tg__sat_add(walk->input_tokens, json_is_string(data) ? (int64_t)json_string_length(data) : 0);
+        walk->input_tokens = tg__sat_add(
+            walk->input_tokens, json_is_string(data) ? (int64_t)json_string_length(data) : 0);
         *taken = true;
     } else if (strcmp(type, "file") == 0) {
         *taken = true;
@@ -68,11 +68,10 @@ tg_status tg__bound_chat(tg__bound_walk *walk, const tg__request *request, tg_er
                         "max_completion_tokens, so the cost is unbounded");
     }
     const json_t *messages = json_object_get(body, "messages");
-    walk->input_tokens =
-        tg__sat_mul(json_is_array(messages) ? (int64_t)json_array_size(messages) : 0,
-                    TG__BOUND_MESSAGE_TOKENS);
-    static const char *const FIELDS[] = {"messages",        "tools", "functions", "tool_choice",
-                                         "response_format", "function_call"};
+    walk->input_tokens = tg__sat_mul(
+        json_is_array(messages) ? (int64_t)json_array_size(messages) : 0, TG__BOUND_MESSAGE_TOKENS);
+    static const char *const FIELDS[] = {"messages",    "tools",           "functions",
+                                         "tool_choice", "response_format", "function_call"};
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
         tg_status status =
             tg__bound_json(walk, json_object_get(body, FIELDS[i]), chat_media, 1, err);

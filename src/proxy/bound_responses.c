@@ -77,8 +77,8 @@ static tg_status tool(tg__bound_walk *walk, const json_t *definition, int64_t ma
     }
     walk->fee_per_use_micros = fee > walk->fee_per_use_micros ? fee : walk->fee_per_use_micros;
     if (!walk->server_tools) {
-        tg_status status = tg__bound_uses(walk, max_calls, "a built-in tool without max_tool_calls",
-                                          err);
+        tg_status status =
+            tg__bound_uses(walk, max_calls, "a built-in tool without max_tool_calls", err);
         if (status != TG_OK) {
             return status;
         }
@@ -115,9 +115,8 @@ tg_status tg__bound_responses(tg__bound_walk *walk, const tg__request *request, 
                         "outlives this call and could not be settled (call without background)");
     }
     const json_t *input = json_object_get(body, "input");
-    walk->input_tokens =
-        tg__sat_mul(json_is_array(input) ? (int64_t)json_array_size(input) : 1,
-                    TG__BOUND_MESSAGE_TOKENS);
+    walk->input_tokens = tg__sat_mul(json_is_array(input) ? (int64_t)json_array_size(input) : 1,
+                                     TG__BOUND_MESSAGE_TOKENS);
     static const char *const FIELDS[] = {"input", "instructions", "tool_choice", "text"};
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
         tg_status status =

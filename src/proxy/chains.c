@@ -50,7 +50,8 @@ void tg__chains_put(tg__chains *chains, const char *id, int64_t tokens) {
             target = s;
             break;
         }
-        if (target == NULL || (target->id[0] != '\0' && (s->id[0] == '\0' || s->age < target->age))) {
+        if (target == NULL ||
+            (target->id[0] != '\0' && (s->id[0] == '\0' || s->age < target->age))) {
             target = s;
         }
     }

@@ -26,9 +26,9 @@ static tg_status fitting_cap(const tg__request_info *info, const tg__model_price
     int64_t total;
     int64_t fee = info->fee_bound_micros > 0 ? info->fee_bound_micros : 0;
     int64_t rounds = info->output_rounds > 1 ? info->output_rounds : 1;
-    tg_status status = tg__cost_output_fit(price, tg__request_input_held(info),
-                                           available_micros > fee ? available_micros - fee : 0,
-                                           &total);
+    tg_status status =
+        tg__cost_output_fit(price, tg__request_input_held(info),
+                            available_micros > fee ? available_micros - fee : 0, &total);
     if (status != TG_OK) {
         return status;
     }

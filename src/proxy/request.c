@@ -128,8 +128,7 @@ tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__
         return tg__fail(err, TG_ERR_INVALID, "request body is not valid JSON: %s", json_err.text);
     }
     tg__request request = {
-        .body = root,
-        .info = {.route = route, .input_bound_tokens = TG_NONE, .output_rounds = 1}};
+        .body = root, .info = {.route = route, .input_bound_tokens = TG_NONE, .output_rounds = 1}};
     tg_status status = json_is_object(root)
                            ? read_info(&request.info, root, err)
                            : tg__fail(err, TG_ERR_INVALID, "request body must be a JSON object");

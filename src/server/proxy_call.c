@@ -120,11 +120,8 @@ static bool start_transfer(proxy_call *call, const char *secret) {
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, tg__proxy_on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)proxy->config.timeout_ms);
-    /* Idle: less than one byte a second for the whole idle window ends the call. A
-     * reasoning model may think for minutes between events; the default is 10 min. */
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
-                     (long)((proxy->config.stream_idle_timeout_ms + 999) / 1000));
+    /* Idle (no upstream byte for stream_idle_timeout_ms) is checked by the sweep. */
+    call->last_byte_ms = tg__now_ms();
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)proxy->config.connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
@@ -207,10 +204,10 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
 static bool replan(proxy_call *call, const char *budget, const tg_refusal *refused) {
     tg__proxy *proxy = call->proxy;
     /* A cap Tollgate chose itself is lowered to what the budget affords, whatever the policy. */
-    tg__over_policy policy = call->parsed.info.cap_defaulted && proxy->config.over_budget ==
-                                                                    TG__OVER_REFUSE
-                                 ? TG__OVER_LOWER
-                                 : proxy->config.over_budget;
+    tg__over_policy policy =
+        call->parsed.info.cap_defaulted && proxy->config.over_budget == TG__OVER_REFUSE
+            ? TG__OVER_LOWER
+            : proxy->config.over_budget;
     if (policy == TG__OVER_REFUSE ||
         (refused->reason != TG_REASON_CEILING && refused->reason != TG_REASON_REVOKED)) {
         return false;
@@ -269,9 +266,12 @@ static bool give_cap(proxy_call *call) {
 /* The bound of every billable part (src/proxy/bound.h); a 400 naming what is unbounded. */
 static bool bound(proxy_call *call) {
     const tg__proxy_config *config = &call->proxy->config;
-    tg__bound_options options = {config->server_tool_uses_max, config->server_tool_result_tokens,
-                                 config->stored_state_tokens_max, config->pdf_page_tokens,
-                                 tg__chains_get, call->proxy->chains};
+    tg__bound_options options = {config->server_tool_uses_max,
+                                 config->server_tool_result_tokens,
+                                 config->stored_state_tokens_max,
+                                 config->pdf_page_tokens,
+                                 tg__chains_get,
+                                 call->proxy->chains};
     tg_error err = {0};
     tg_status status = tg__bound_request(&call->parsed, &call->price, &options, &err);
     if (status == TG_ERR_NOMEM) {

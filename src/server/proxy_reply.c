@@ -67,7 +67,8 @@ static void commit_cost(proxy_call *call, int64_t cost_micros, const tg__usage *
                                  false};
     tg_commit_result result;
     tg_error err = {0};
-    tg_status status = tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
+    tg_status status =
+        tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
     if (status == TG_ERR_NOT_FOUND && call->budget[0] != '\0') {
         record_forced(call, cost_micros, usage);
     } else if (status != TG_OK) {
@@ -132,6 +133,7 @@ static void settle_worst(proxy_call *call) {
 
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     proxy_call *call = user;
+    call->last_byte_ms = tg__now_ms();
     size_t length = size * count;
     if (length >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         tg__buf_reset(&call->response_headers); /* a new response (after a 100 Continue) */
@@ -283,7 +285,7 @@ static bool used_up(proxy_call *call) {
     int64_t cap = tg__request_output_bound(info, &call->price);
     if (cap > 0) {
         cap = cap > TG__USAGE_COUNT_MAX / info->output_rounds ? TG__USAGE_COUNT_MAX
-                                                               : cap * info->output_rounds;
+                                                              : cap * info->output_rounds;
         int64_t reported = call->stream.reported.counts[TG__UNIT_OUTPUT];
         if (reported > cap || call->stream.text_events > 2 * cap + 16) {
             return true;
@@ -375,6 +377,7 @@ static void start_stream(proxy_call *call) {
 /* Returns the bytes taken; anything else makes curl abort the transfer. */
 size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user) {
     proxy_call *call = user;
+    call->last_byte_ms = tg__now_ms();
     size_t length = size * count;
     if (call->status == 0) {
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);

@@ -24,6 +24,7 @@ test.before(async () => {
   const dir = tempDir('bounds');
   const configFile = path.join(dir, 'tollgate.yaml');
   fs.writeFileSync(configFile, `
+port: 0
 store: {kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: relaxed}
 budgets:
   - {path: team, limit: "1000.00"}
