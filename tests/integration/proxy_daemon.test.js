@@ -34,6 +34,7 @@ async function start(extra = '') {
   dir = tempDir('proxy');
   const configFile = path.join(dir, 'tollgate.yaml');
   fs.writeFileSync(configFile, `
+port: 0
 store: {kind: memory}
 budgets:
   - {path: team, limit: "1000.00"}
