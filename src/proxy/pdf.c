@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proxy/pdf.h"
+#include "tokenizer/images.h"
 
 static bool is_space(uint8_t c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\0';
@@ -74,25 +75,6 @@ tg_status tg__pdf_pages(const uint8_t *bytes, size_t size, int64_t *pages_out) {
     return TG_OK;
 }
 
-static int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+' || c == '-') {
-        return 62;
-    }
-    if (c == '/' || c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
 tg_status tg__pdf_pages_base64(const char *text, size_t size, int64_t *pages_out) {
     const char *comma = size > 5 && memcmp(text, "data:", 5) == 0 ? memchr(text, ',', size) : NULL;
     if (comma != NULL) {
@@ -115,7 +97,7 @@ tg_status tg__pdf_pages_base64(const char *text, size_t size, int64_t *pages_out
         if (c == '=' || c == '\n' || c == '\r' || c == ' ') {
             continue;
         }
-        int value = base64_value(c);
+        int value = tg__base64_value((unsigned char)c);
         if (value < 0) {
             status = TG_ERR_INVALID;
             break;
