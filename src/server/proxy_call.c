@@ -376,8 +376,10 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
         tg__proxy_send_error(call, 401, "invalid_api_key",
                              "Tollgate: send an agent key (Authorization: Bearer or x-api-key)");
     } else if (proxy->calls_count > TG__PROXY_CALLS_MAX) {
-        tg__proxy_send_error(call, 503, "too_many_calls",
-                             "Tollgate: the proxy has TG__PROXY_CALLS_MAX calls in flight");
+        char message[96];
+        snprintf(message, sizeof message, "Tollgate: the proxy has %d calls in flight, its most",
+                 TG__PROXY_CALLS_MAX);
+        tg__proxy_send_error(call, 503, "too_many_calls", message);
     } else if (key->scope[0] == '\0') {
         tg__proxy_send_error(call, 403, "no_budget",
                              "Tollgate: this key has no scope, so no budget to charge calls to");
