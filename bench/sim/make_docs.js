@@ -13,6 +13,49 @@ const { listScenarios, loadScenario } = require('./scenario');
 const { simulate, writeOutputs } = require('./sim');
 const { textTable, summaryText } = require('./report');
 
+const dollars = (m) => `$${(m / 1e6).toFixed(2)}`;
+
+// The answer the dishonest scenario exists for, in words, from this run's figures.
+function overshootAnswer(result) {
+  const arm = (via, aboveHold) => result.arms.find((a) => a.via === via && (aboveHold === undefined || a.above_hold === aboveHold));
+  const out = [];
+  const charge = arm('api', 'charge'), cap = arm('api', 'cap'), proxy = arm('proxy');
+  if (charge) {
+    out.push(`- **Dishonest commits on the JSON API, \`above_hold: charge\` (the default): overshoot ` +
+      `${dollars(charge.overshoot_micros)}** in this run. An agent key's commit above its hold is charged in full ` +
+      `(${dollars(charge.claimed)} claimed in ${charge.committed} commits and ${charge.recorded} records, ${charge.overrun_events} ` +
+      '`overrun` events): the ledger tells the truth it was given, and the first commit that takes spend past the limit ' +
+      'locks the budget for every class (`locked`), so every later hold is refused. What passes the limit is the ' +
+      'claims of holds granted before the lock, so the overshoot is bounded by how much the agents in flight at that ' +
+      'moment lie, not by anything Tollgate checks: it is not 0 and cannot be with `charge`.');
+  }
+  if (cap) {
+    out.push(`- **The same agents, \`above_hold: cap\`: overshoot ${dollars(cap.overshoot_micros)}.** Each of the ` +
+      `${cap.capped} commits above its hold was charged the hold only (\`capped: true\`), and the holds were admitted ` +
+      `against the limit, so spend cannot pass it; the ${dollars(cap.claimed - cap.charged_micros)} claimed beyond what ` +
+      `was charged is in ${cap.capped_events} \`overrun\` events (detail \`capped\`) for an admin to record with ` +
+      '`force` if they believe it. The price is truthfulness: with a lying agent the ledger under-counts instead.');
+  }
+  const api = [charge, cap].filter(Boolean);
+  if (api.length) {
+    const forbidden = api.reduce((s, a) => s + a.force_forbidden, 0);
+    out.push('- **Records without a hold** (`POST /v1/charges`) are admitted like a hold, against every limit, and ' +
+      `refused with 402 when they do not fit; \`force\` is an admin's alone (${forbidden} forced records by agent ` +
+      'keys answered 403). So an agent that never reserves cannot pass a limit by recording; an admin\'s forced record ' +
+      'can, by design (a cost already incurred elsewhere).');
+  }
+  if (proxy) {
+    out.push(`- **Through the LLM proxy: overshoot ${dollars(proxy.overshoot_micros)}** over ${proxy.answered} answered calls ` +
+      `(${proxy.refused} refused 429 when their bound did not fit, ${proxy.bad_request} refused 400, e.g. Anthropic ` +
+      `without \`max_tokens\`; ${proxy.overrun_events} \`overrun\` events). The agent never states a cost: each hold is ` +
+      'the bound the proxy computes from the request (docs/proxy.md, "What a hold covers"), a request without an ' +
+      'output cap is given one the budget affords, and the call is settled from the usage the upstream reports, ' +
+      'which billing the maximum never exceeds the hold. Agents holding too little or lying in a commit is not ' +
+      'possible on this path.');
+  }
+  return `Answer, from this run:\n\n${out.join('\n')}`;
+}
+
 const intro = `# Indicators
 
 Tollgate's promises, measured by the scenario simulator (\`bench/sim\`, issue 8) against
@@ -54,6 +97,12 @@ How to read it:
 - **Retry success** counts calls refused at first that the retry policy tried again
   (shrink to \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to
   2 s) and that were then granted.
+- **Overshoot with dishonest agents** (the \`dishonest\` scenario, issue 13; \`bench/sim/overshoot.js\`):
+  the other scenarios' estimate errors are modest; this one has agents that lie outright (hold 1-20%
+  of a call's cost and commit all of it, or record with no hold) on the JSON API, and agents that call
+  the LLM proxy with absent or oversized output caps against an upstream that bills the most the
+  provider could. Overshoot there is read from the ledger: the sum of \`GET /v1/charges\` under the
+  budget in its window, minus its limit (checked against the budget's own \`spent_micros\`).
 `;
 
 const gaps = `## Gaps and findings
@@ -93,7 +142,8 @@ const gaps = `## Gaps and findings
   it lets run past the revocation threshold (counted as wrong decisions).
 - **Not yet measured**: revocation -> cancel seen by in-flight holds (\`cancel_requested\`
   on \`GET /v1/holds/{id}\`; the agents here finish a call they started), the LLM proxy
-  and MCP gateway paths (the simulator speaks the JSON API only), Slack sinks, and
+  path beyond overshoot (the dishonest scenario: no decision, latency or notification
+  indicators through it), the MCP gateway path, Slack sinks, and
   webhook delivery through a receiver outage (\`tests/integration/notify_outage.test.js\`
   covers that).
 `;
@@ -107,7 +157,7 @@ async function main() {
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* no git */ }
   const sections = [];
-  const order = ['support', 'coding', 'data', 'burst', 'long-day', 'support-relaxed'];
+  const order = ['support', 'coding', 'data', 'burst', 'long-day', 'support-relaxed', 'dishonest'];
   const names = listScenarios().sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
   for (const name of names) {
     const scenario = loadScenario(name);
@@ -116,7 +166,8 @@ async function main() {
     writeOutputs(result, { out: outDir });
     sections.push(`## ${name}\n\n${scenario.description}\n\n\`\`\`\n${summaryText(result)}\n\`\`\`\n\n` +
       `${textTable(result)}\n\nCommand: \`${result.summary.command}\` ` +
-      `(HTML report with plots: \`${path.join(outDir, `${name}.html`)}\`).\n`);
+      `(HTML report${result.kind === 'overshoot' ? '' : ' with plots'}: \`${path.join(outDir, `${name}.html`)}\`).\n` +
+      (result.kind === 'overshoot' ? `\n${overshootAnswer(result)}\n` : ''));
   }
   const footer = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} CPUs ` +
     `(${os.cpus()[0].model.trim()}), Node ${process.version}, tree at ${commit} plus uncommitted changes.\n`;

@@ -20,6 +20,7 @@ const { runPlan } = require('./runner');
 const { judge } = require('./oracle');
 const { simulateNaive } = require('./naive');
 const { buildIndicators } = require('./indicators');
+const { simulateOvershoot } = require('./overshoot');
 const { textTable, summaryText, html } = require('./report');
 
 const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
@@ -50,6 +51,7 @@ function parseArgs(argv) {
 
 async function simulate(options) {
   const scenario = loadScenario(options.scenario);
+  if (scenario.kind === 'overshoot') return simulateOvershoot({ ...options, scenario });
   const seed = options.seed === undefined ? scenario.seed : options.seed;
   const plan = makePlan(scenario, seed);
   const rules = budgetRules(scenario);
@@ -111,8 +113,8 @@ async function simulate(options) {
 }
 
 function writeOutputs(result, options) {
-  const json = { summary: result.summary, indicators: result.indicators, budgets: result.budgets,
-    integrity_after_revocations: result.integrity_after_revocations };
+  const json = result.kind === 'overshoot' ? result : { summary: result.summary, indicators: result.indicators,
+    budgets: result.budgets, integrity_after_revocations: result.integrity_after_revocations };
   const files = [];
   if (options.out) {
     fs.mkdirSync(options.out, { recursive: true });
