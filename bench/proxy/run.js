@@ -141,7 +141,7 @@ function once(target, payload, stream) {
         resolve(Number(end - started) / 1000);
       });
     });
-    req.on('error', reject);
+    req.on('error', (e) => reject(new Error(`${target.name}: ${e.message}`)));
     req.end(payload);
   });
 }
@@ -199,10 +199,13 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-proxy-'));
   const key = 'bench-agent';
   const sha = crypto.createHash('sha256').update(key).digest('hex');
+  // request_timeout_s: a target's keep-alive connections sit idle while the other targets'
+  // rounds run, over the default 10 s on a loaded machine; the daemon closing them then
+  // raced the next round's first request ("socket hang up").
   fs.writeFileSync(path.join(dir, 'tollgate.yaml'), `
 port: 0
 store: {kind: memory}
-limits: {connections_max: 4096}
+limits: {connections_max: 4096, request_timeout_s: 3600}
 budgets:
   - {path: bench, limit: "1000000000.00"}
 keys:

@@ -14,6 +14,7 @@ const { simulate, writeOutputs } = require('./sim');
 const { textTable, summaryText } = require('./report');
 
 const dollars = (m) => `$${(m / 1e6).toFixed(2)}`;
+const exact = (m) => `$${(m / 1e6).toFixed(6)}`;
 
 // The answer the dishonest scenario exists for, in words, from this run's figures.
 function overshootAnswer(result) {
@@ -22,7 +23,7 @@ function overshootAnswer(result) {
   const charge = arm('api', 'charge'), cap = arm('api', 'cap'), proxy = arm('proxy');
   if (charge) {
     out.push(`- **Dishonest commits on the JSON API, \`above_hold: charge\` (the default): overshoot ` +
-      `${dollars(charge.overshoot_micros)}** in this run. An agent key's commit above its hold is charged in full ` +
+      `${exact(charge.overshoot_micros)}** in this run. An agent key's commit above its hold is charged in full ` +
       `(${dollars(charge.claimed)} claimed in ${charge.committed} commits and ${charge.recorded} records, ${charge.overrun_events} ` +
       '`overrun` events): the ledger tells the truth it was given, and the first commit that takes spend past the limit ' +
       'locks the budget for every class (`locked`), so every later hold is refused. What passes the limit is the ' +
@@ -30,7 +31,7 @@ function overshootAnswer(result) {
       'moment lie, not by anything Tollgate checks: it is not 0 and cannot be with `charge`.');
   }
   if (cap) {
-    out.push(`- **The same agents, \`above_hold: cap\`: overshoot ${dollars(cap.overshoot_micros)}.** Each of the ` +
+    out.push(`- **The same agents, \`above_hold: cap\`: overshoot ${exact(cap.overshoot_micros)}.** Each of the ` +
       `${cap.capped} commits above its hold was charged the hold only (\`capped: true\`), and the holds were admitted ` +
       `against the limit, so spend cannot pass it; the ${dollars(cap.claimed - cap.charged_micros)} claimed beyond what ` +
       `was charged is in ${cap.capped_events} \`overrun\` events (detail \`capped\`) for an admin to record with ` +
@@ -45,9 +46,10 @@ function overshootAnswer(result) {
       'can, by design (a cost already incurred elsewhere).');
   }
   if (proxy) {
-    out.push(`- **Through the LLM proxy: overshoot ${dollars(proxy.overshoot_micros)}** over ${proxy.answered} answered calls ` +
-      `(${proxy.refused} refused 429 when their bound did not fit, ${proxy.bad_request} refused 400, e.g. Anthropic ` +
-      `without \`max_tokens\`; ${proxy.overrun_events} \`overrun\` events). The agent never states a cost: each hold is ` +
+    const why = Object.entries(proxy.bad_requests).map(([k, n]) => `${k}: ${n}`).join('; ');
+    out.push(`- **Through the LLM proxy: overshoot ${exact(proxy.overshoot_micros)}** over ${proxy.answered} answered calls ` +
+      `(${proxy.refused} refused 429 when their bound did not fit, ${proxy.bad_request} refused 400${why ? ` (${why})` : ''}; ` +
+      `${proxy.overrun_events} \`overrun\` events). The agent never states a cost: each hold is ` +
       'the bound the proxy computes from the request (docs/proxy.md, "What a hold covers"), a request without an ' +
       'output cap is given one the budget affords, and the call is settled from the usage the upstream reports, ' +
       'which billing the maximum never exceeds the hold. Agents holding too little or lying in a commit is not ' +
@@ -156,6 +158,7 @@ async function main() {
   }
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* no git */ }
+  const loadBefore = os.loadavg();
   const sections = [];
   const order = ['support', 'coding', 'data', 'burst', 'long-day', 'support-relaxed', 'dishonest'];
   const names = listScenarios().sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
@@ -169,8 +172,11 @@ async function main() {
       `(HTML report${result.kind === 'overshoot' ? '' : ' with plots'}: \`${path.join(outDir, `${name}.html`)}\`).\n` +
       (result.kind === 'overshoot' ? `\n${overshootAnswer(result)}\n` : ''));
   }
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
   const footer = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} CPUs ` +
-    `(${os.cpus()[0].model.trim()}), Node ${process.version}, tree at ${commit} plus uncommitted changes.\n`;
+    `(${os.cpus()[0].model.trim()}), Node ${process.version}, tree at ${commit} plus uncommitted changes; ` +
+    `load average (1, 5, 15 min) ${load(loadBefore)} before the run, ${load(os.loadavg())} after. The machine is shared ` +
+    'with other work: latencies scale with its load, the oracle\'s verdicts and the overshoot figures do not.\n';
   fs.writeFileSync(doc, `${intro}\n${sections.join('\n')}\n${gaps}\n${footer}`);
   console.log(`indicators: wrote ${doc} and ${outDir}/*.html, *.json`);
 }

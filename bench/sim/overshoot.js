@@ -29,7 +29,8 @@ const { ADMITTED, send } = require('../../tests/integration/proxy_shapes.js');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
-const dollars = (m) => `$${(m / 1e6).toFixed(m !== 0 && Math.abs(m) < 10000 ? 4 : 2)}`;
+const dollars = (m) => `$${(m / 1e6).toFixed(2)}`;
+const exact = (m) => `$${(m / 1e6).toFixed(6)}`; // every micro shown: 0 means 0
 const inside = (root, budget) => budget === root || budget.startsWith(`${root}/`);
 
 // The ledger's answer: what the charges under `root` made since `windowStartMs` add up
@@ -125,6 +126,10 @@ async function proxyAgent(clients, scenario, rng, tally) {
     } catch (e) {
       const key = e.status === 429 ? 'refused' : e.status === 400 ? 'bad_request' : 'failed';
       tally[key]++;
+      if (key === 'bad_request') {
+        const why = `${name}${cap === null ? ', no cap' : ''}`;
+        tally.bad_requests[why] = (tally.bad_requests[why] || 0) + 1;
+      }
       if (key === 'failed') tally.errors.push(`${name}: ${e.status || ''} ${e.message}`.slice(0, 200));
     }
   }
@@ -188,7 +193,7 @@ async function simulateOvershoot({ scenario: s, binary, seed, agents }) {
     // Every arm at once, so that they share the machine alike.
     await Promise.all(scenario.arms.map(async (arm, a) => {
       const tally = { via: arm.via, claimed: 0, acknowledged: 0, held: 0, committed: 0, recorded: 0, capped: 0, refused: 0,
-        force_forbidden: 0, answered: 0, bad_request: 0, failed: 0, errors: [] };
+        force_forbidden: 0, answered: 0, bad_request: 0, bad_requests: {}, failed: 0, errors: [] };
       const agentRngs = Array.from({ length: agentCount }, (_, i) => rng.fork(a * 1000 + i));
       const t0 = Date.now();
       if (arm.via === 'api') {
@@ -252,8 +257,8 @@ function overshootTable(result) {
       ? `${a.committed} commits (${a.capped} capped), ${a.recorded} records, ${a.refused} refused 402, ${a.force_forbidden} force 403`
       : `${a.answered} answered, ${a.refused} refused 429, ${a.bad_request} refused 400${a.failed ? `, ${a.failed} failed` : ''}`;
     const claimed = a.via === 'api' ? dollars(a.claimed) : 'n/a (the proxy measures)';
-    lines.push(`| ${[a.name, dishonesty(a), calls, claimed, `${dollars(a.charged_micros)} in ${a.charges} charges (budget spent ${a.spent_matches ? 'equal' : `${dollars(a.spent_micros)}: DIFFERS`})`,
-      `**${dollars(a.overshoot_micros)}** (${(100 * a.overshoot_micros / a.limit_micros).toFixed(0)}% of the ${dollars(a.limit_micros)} limit)${a.locked ? ', locked' : ''}`,
+    lines.push(`| ${[a.name, dishonesty(a), calls, claimed, `${exact(a.charged_micros)} in ${a.charges} charges (budget spent ${a.spent_matches ? 'equal' : `${dollars(a.spent_micros)}: DIFFERS`})`,
+      `**${exact(a.overshoot_micros)}** (${(100 * a.overshoot_micros / a.limit_micros).toFixed(0)}% of the ${dollars(a.limit_micros)} limit)${a.locked ? ', locked' : ''}`,
       `${a.overrun_events}${a.capped_events ? ` (${a.capped_events} capped)` : ''}`].map((c) => String(c).replace(/\|/g, '/')).join(' | ')} |`);
   }
   return lines.join('\n');
