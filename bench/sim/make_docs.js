@@ -111,7 +111,9 @@ const gaps = `## Gaps and findings
 
 - **Tracking latency (target p99 < 1 ms) is not met** as the simulator sees it over
   HTTP. With \`durability: strict\` a granted hold and a commit wait for their group
-  commit's fsync: p50 is under 1 ms and p99 several ms with 16-20 agents, and the
+  commit's fsync: on a quiet machine p50 is under 1 ms and p99 several ms with 16-20
+  agents (on a loaded one, see the footer's load average, every latency grows with
+  the load and this page's may be far above that), and the
   daemon's own histogram (\`/metrics\`, given in the row) shows the same tail, as a
   request can wait for the commit in flight and then its own. The burst's figures are
   dominated by the simulator's own event loop (300 agents in one Node process).
@@ -132,7 +134,14 @@ const gaps = `## Gaps and findings
 - **Window rollovers use a faked clock**: the daemon reads the real clock and has no
   test clock, so the long-day scenario preloads libfaketime (Debian \`faketime\`, installed
   by \`scripts/setup\`) to start the daemon's clock 1.5 s before an hour boundary; the
-  simulator measures the offset with a probe hold and converts the daemon's times. One
+  simulator converts the daemon's times with the offset between the two clocks, taken
+  from every granted hold's own stamp (its expiry minus its TTL is the daemon's clock
+  when it decided, between the request's send and its reply): known to about a
+  millisecond, and a decision that near a boundary counts as either answer. (One probe
+  hold's round trip, hundreds of ms on a loaded machine, left the boundary tens of ms
+  off, and the decisions that cluster at a rollover were misjudged: a recorded run
+  judged with its boundary 20-50 ms late gives 97-98% revocation accuracy, what
+  \`sim_run\` saw under load.) One
   rollover per run, not a whole day of them; without libfaketime the summary says
   \`clock: real\` and no window rolls. A test clock in the daemon (e.g. a config
   \`clock: {start_ms, speed}\`) would allow a scaled day with many rollovers.
