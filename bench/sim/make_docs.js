@@ -51,9 +51,9 @@ function overshootAnswer(result) {
       `(${proxy.refused} refused 429 when their bound did not fit, ${proxy.bad_request} refused 400${why ? ` (${why})` : ''}; ` +
       `${proxy.overrun_events} \`overrun\` events). The agent never states a cost: each hold is ` +
       'the bound the proxy computes from the request (docs/proxy.md, "What a hold covers"), a request without an ' +
-      'output cap is given one the budget affords, and the call is settled from the usage the upstream reports, ' +
-      'which billing the maximum never exceeds the hold. Agents holding too little or lying in a commit is not ' +
-      'possible on this path.');
+      'output cap is given one the budget affords (and the upstream enforces it), and the call is settled from ' +
+      'the usage the upstream reports, which even billing the most it could stayed within the hold. On this path ' +
+      'an agent can neither hold too little nor claim a cost.');
   }
   return `Answer, from this run:\n\n${out.join('\n')}`;
 }
