@@ -52,15 +52,10 @@ static tg__reply from_ring(tg__daemon *daemon, const tg__caller *caller, uint64_
 
 /* ---- the events table (store/store_read.h) ------------------------------------------- */
 
-typedef struct {
-    json_t *list;
-    uint64_t next; /* the last id listed */
-} page_json;
-
 static bool event_json(void *user, const tg_event *event) {
-    page_json *page = user;
-    page->next = event->id;
-    json_array_append_new(page->list, tg__event_json(event));
+    tg__json_page *page = user;
+    page->next = (int64_t)event->id;
+    json_array_append_new(page->rows, tg__event_json(event));
     return true;
 }
 
@@ -69,13 +64,10 @@ static tg__reply from_table(tg__store_reader *reader, const tg__caller *caller, 
     tg__store_page query = {.budget = caller->role == TG__ROLE_ADMIN ? "" : caller->scope,
                             .after_id = since,
                             .limit = (size_t)limit};
-    page_json page = {json_array(), since};
+    tg__json_page page = {json_array(), (int64_t)since};
     tg_error err = {0};
-    if (tg__store_read_events(reader, &query, event_json, &page, &err) != TG_OK) {
-        json_decref(page.list);
-        return tg__api_error(503, "store_unavailable", err.message);
-    }
-    return tg__api_ok(json_pack("{s:o,s:I}", "events", page.list, "next", (json_int_t)page.next));
+    tg_status status = tg__store_read_events(reader, &query, event_json, &page, &err);
+    return tg__json_page_reply("events", &page, status, &err);
 }
 
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,

@@ -6,17 +6,12 @@
 #include "server/daemon.h"
 #include "store/store_read.h"
 
-typedef struct {
-    json_t *rows;
-    int64_t next; /* the last id listed */
-} page_json;
-
 static const char *class_text(int cls) {
     return cls >= 0 && cls < TG_CLASS_COUNT ? tg_class_str((tg_class)cls) : "";
 }
 
 static bool charge_json(void *user, const tg__charge_info *c) {
-    page_json *page = user;
+    tg__json_page *page = user;
     page->next = (int64_t)c->id;
     json_array_append_new(
         page->rows,
@@ -44,13 +39,9 @@ tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const c
     tg__store_page query = {.budget = budget[0] != '\0' ? budget : caller->scope,
                             .after_id = (uint64_t)after_id,
                             .limit = (size_t)limit};
-    page_json page = {json_array(), after_id};
+    tg__json_page page = {json_array(), after_id};
     tg_error err = {0};
-    if (tg__store_read_charges(reader, &query, since_ms, until_ms, charge_json, &page, &err) !=
-        TG_OK) {
-        json_decref(page.rows);
-        return tg__api_error(503, "store_unavailable", err.message);
-    }
-    return (tg__reply){
-        200, json_pack("{s:o,s:I}", "charges", page.rows, "next", (json_int_t)page.next), TG_NONE};
+    tg_status status =
+        tg__store_read_charges(reader, &query, since_ms, until_ms, charge_json, &page, &err);
+    return tg__json_page_reply("charges", &page, status, &err);
 }

@@ -103,6 +103,18 @@ tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const cha
 struct tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out);
 void tg__reader_close(tg__daemon *daemon);
 
+/* A page read through the reader, becoming a reply: the JSON rows so far and the last id
+ * listed, which the reply names `next` (the cursor for the following page). */
+typedef struct {
+    json_t *rows;
+    int64_t next;
+} tg__json_page;
+
+/* 200 {"<name>": rows, "next": next} when the read returned TG_OK; otherwise the rows are
+ * dropped and the answer is 503 store_unavailable with the read's message. */
+tg__reply tg__json_page_reply(const char *name, tg__json_page *page, tg_status status,
+                              const tg_error *err);
+
 /* Prometheus text for GET /metrics; from malloc, caller frees. */
 char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms);
 /* Counts one observation of `us` microseconds. */

@@ -9,13 +9,8 @@
 #include "server/daemon.h"
 #include "store/store_read.h"
 
-typedef struct {
-    json_t *rows;
-    int64_t next; /* the last id listed */
-} page_json;
-
 static bool hold_json(void *user, const tg__hold_row *h) {
-    page_json *page = user;
+    tg__json_page *page = user;
     page->next = (int64_t)h->id;
     const char *cls = h->cls >= 0 && h->cls < TG_CLASS_COUNT ? tg_class_str((tg_class)h->cls) : "";
     json_array_append_new(
@@ -44,12 +39,8 @@ tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const cha
         .budget = budget[0] != '\0' || caller->role == TG__ROLE_ADMIN ? budget : caller->scope,
         .after_id = (uint64_t)after_id,
         .limit = (size_t)limit};
-    page_json page = {json_array(), after_id};
+    tg__json_page page = {json_array(), after_id};
     tg_error err = {0};
-    if (tg__store_read_holds(reader, &query, hold_json, &page, &err) != TG_OK) {
-        json_decref(page.rows);
-        return tg__api_error(503, "store_unavailable", err.message);
-    }
-    return (tg__reply){
-        200, json_pack("{s:o,s:I}", "holds", page.rows, "next", (json_int_t)page.next), TG_NONE};
+    tg_status status = tg__store_read_holds(reader, &query, hold_json, &page, &err);
+    return tg__json_page_reply("holds", &page, status, &err);
 }

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "server/daemon.h"
+#include "server/api.h"
 #include "store/store_read.h"
 
 /* A checkpoint may hold the WAL index for a moment; wait rather than fail a read. */
@@ -34,4 +34,13 @@ tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
 void tg__reader_close(tg__daemon *daemon) {
     tg__store_reader_close(daemon->reader);
     daemon->reader = NULL;
+}
+
+tg__reply tg__json_page_reply(const char *name, tg__json_page *page, tg_status status,
+                              const tg_error *err) {
+    if (status != TG_OK) {
+        json_decref(page->rows);
+        return tg__api_error(503, "store_unavailable", err->message);
+    }
+    return tg__api_ok(json_pack("{s:o,s:I}", name, page->rows, "next", (json_int_t)page->next));
 }

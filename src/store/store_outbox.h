@@ -29,16 +29,16 @@
 
 #include "store/store_read.h"
 
-#define TG__NOTIFY_ERROR_SIZE                                                                      \
-    TG__STORE_DEAD_ERROR_SIZE_MAX /* last_error kept for a dead letter                             \
-                                   */
+/* last_error kept for a dead letter */
+#define TG__NOTIFY_ERROR_SIZE TG__STORE_DEAD_ERROR_SIZE_MAX
 
 typedef struct tg__outbox tg__outbox;
 
 /*
  * Opens the store file (which the engine has created and migrated), checks it
  * is in WAL mode and has the events table, and creates the notify tables if
- * missing. *out is freed with tg__outbox_close(). Errors: TG_ERR_IO,
+ * missing (the store makes them at its own open; a file no engine of this version has
+ * opened yet may lack them). *out is freed with tg__outbox_close(). Errors: TG_ERR_IO,
  * TG_ERR_CORRUPT (not a Tollgate store), TG_ERR_NOMEM.
  */
 tg_status tg__outbox_open(const char *path, tg__outbox **out, tg_error *err);

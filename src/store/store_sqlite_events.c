@@ -58,31 +58,16 @@ bool tg__sqlite_event_decode(sqlite3_stmt *s, tg_event *e) {
 static const char events_sql[] = "SELECT " TG__SQLITE_EVENT_COLUMNS " FROM events WHERE id > ?1 "
                                  "AND " TG__SQLITE_SUBTREE("budget", "2") " ORDER BY id LIMIT ?3";
 
-typedef struct {
-    tg__event_visit visit;
-    void *user;
-} event_context;
-
-static bool event_row(sqlite3_stmt *s, void *context) {
-    const event_context *c = context;
+static bool event_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg_event event;
     tg__sqlite_event_decode(s, &event);
-    return c->visit(c->user, &event);
+    return visit->visit.event(visit->user, &event);
 }
 
 tg_status tg__store_read_events(tg__store_reader *reader, const tg__store_page *page,
                                 tg__event_visit visit, void *user, tg_error *err) {
-    sqlite3_stmt *s = NULL;
-    tg_status status = tg__sqlite_page_check(page, err);
-    if (status != TG_OK ||
-        (status = tg__sqlite_read_prepare(reader, events_sql, &s, err)) != TG_OK) {
-        return status;
-    }
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)page->after_id);
-    sqlite3_bind_text(s, 2, page->budget, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit);
-    event_context context = {visit, user};
-    return tg__sqlite_read_rows(reader, s, event_row, &context, err);
+    tg__sqlite_visit context = {user, {.event = visit}};
+    return tg__sqlite_read_page(reader, page, events_sql, event_row, &context, err);
 }
 
 typedef struct {

@@ -47,9 +47,8 @@ tg_status tg__sqlite_notify_tables(sqlite3 *db, tg_error *err) {
 static const char dead_sql[] =
     "SELECT d.sink, d.event_id, e.kind, e.budget, e.time_ms, d.failed_at_ms, d.attempts,"
     " d.last_error FROM notify_dead d LEFT JOIN events e ON e.id = d.event_id"
-    " WHERE d.event_id > ?1 AND (?3 = '' OR e.budget = ?3"
-    " OR substr(e.budget, 1, length(?3) + 1) = ?3 || '/')"
-    " ORDER BY d.event_id, d.sink LIMIT ?2";
+    " WHERE d.event_id > ?1 AND " TG__SQLITE_SUBTREE("e.budget",
+                                                     "2") " ORDER BY d.event_id, d.sink LIMIT ?3";
 
 static void dead_from_row(sqlite3_stmt *s, tg__dead_letter *dead) {
     memset(dead, 0, sizeof *dead);
@@ -64,34 +63,20 @@ static void dead_from_row(sqlite3_stmt *s, tg__dead_letter *dead) {
     tg__sqlite_column_copy(s, 7, dead->last_error, sizeof dead->last_error);
 }
 
-typedef struct {
-    tg__dead_letter_visit visit;
-    void *user;
-} dead_context;
-
-static bool dead_row(sqlite3_stmt *s, void *context) {
-    const dead_context *c = context;
+static bool dead_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg__dead_letter dead;
     dead_from_row(s, &dead);
-    return c->visit(c->user, &dead);
+    return visit->visit.dead_letter(visit->user, &dead);
 }
 
 tg_status tg__store_read_dead_letters(tg__store_reader *reader, const tg__store_page *page,
                                       tg__dead_letter_visit visit, void *user, tg_error *err) {
     sqlite3_stmt *s = NULL;
-    tg_status status = tg__sqlite_page_check(page, err);
-    if (status != TG_OK) {
-        return status;
+    tg_status status = tg__sqlite_page_start(reader, page, dead_sql, &s, err);
+    /* No notify_dead table: no sender ever ran on this file (a reader does not make it). */
+    if (status == TG_ERR_IO && strstr(sqlite3_errmsg(reader->db), "no such table") != NULL) {
+        return TG_OK;
     }
-    if (sqlite3_prepare_v2(reader->db, dead_sql, -1, &s, NULL) != SQLITE_OK) {
-        sqlite3_finalize(s);
-        /* No notify_dead table: no sender ever ran on this file (a reader does not make it). */
-        bool no_table = strstr(sqlite3_errmsg(reader->db), "no such table") != NULL;
-        return no_table ? TG_OK : tg__sqlite_read_fail(reader->db, err);
-    }
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)page->after_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)page->limit);
-    sqlite3_bind_text(s, 3, page->budget, -1, SQLITE_STATIC);
-    dead_context context = {visit, user};
-    return tg__sqlite_read_rows(reader, s, dead_row, &context, err);
+    tg__sqlite_visit context = {user, {.dead_letter = visit}};
+    return status != TG_OK ? status : tg__sqlite_read_rows(reader, s, dead_row, &context, err);
 }

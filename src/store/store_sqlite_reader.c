@@ -59,11 +59,11 @@ static int class_of(sqlite3_stmt *s, int column) {
 }
 
 tg_status tg__sqlite_read_rows(tg__store_reader *reader, sqlite3_stmt *s,
-                               bool (*row)(sqlite3_stmt *s, void *context), void *context,
-                               tg_error *err) {
+                               bool (*row)(sqlite3_stmt *s, const tg__sqlite_visit *visit),
+                               const tg__sqlite_visit *visit, tg_error *err) {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!row(s, context)) {
+        if (!row(s, visit)) {
             rc = SQLITE_DONE;
             break;
         }
@@ -83,27 +83,39 @@ tg_status tg__sqlite_read_prepare(tg__store_reader *reader, const char *sql, sql
     return TG_OK;
 }
 
-tg_status tg__sqlite_page_check(const tg__store_page *page, tg_error *err) {
+tg_status tg__sqlite_page_start(tg__store_reader *reader, const tg__store_page *page,
+                                const char *sql, sqlite3_stmt **out, tg_error *err) {
     if (page->limit < 1 || page->limit > TG__STORE_PAGE_ROWS_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "a page holds 1 to %d rows", TG__STORE_PAGE_ROWS_MAX);
     }
+    tg_status status = tg__sqlite_read_prepare(reader, sql, out, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    uint64_t after_id = page->after_id > INT64_MAX ? INT64_MAX : page->after_id;
+    sqlite3_bind_int64(*out, 1, (sqlite3_int64)after_id);
+    sqlite3_bind_text(*out, 2, page->budget, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(*out, 3, (sqlite3_int64)page->limit);
     return TG_OK;
+}
+
+tg_status tg__sqlite_read_page(tg__store_reader *reader, const tg__store_page *page,
+                               const char *sql,
+                               bool (*row)(sqlite3_stmt *s, const tg__sqlite_visit *visit),
+                               const tg__sqlite_visit *visit, tg_error *err) {
+    sqlite3_stmt *s = NULL;
+    tg_status status = tg__sqlite_page_start(reader, page, sql, &s, err);
+    return status != TG_OK ? status : tg__sqlite_read_rows(reader, s, row, visit, err);
 }
 
 /* ---- charges ------------------------------------------------------------------------- */
 
 static const char charges_sql[] =
     "SELECT id, time_ms, budget, hold_id, class, tool, model, tokens_in, tokens_out, "
-    "cost_micros, held_micros FROM charges WHERE id > ?1 AND time_ms >= ?2 AND time_ms < ?3 "
-    "AND " TG__SQLITE_SUBTREE("budget", "4") " ORDER BY id LIMIT ?5";
+    "cost_micros, held_micros FROM charges WHERE id > ?1 AND time_ms >= ?4 AND time_ms < ?5 "
+    "AND " TG__SQLITE_SUBTREE("budget", "2") " ORDER BY id LIMIT ?3";
 
-typedef struct {
-    tg__charge_visit visit;
-    void *user;
-} charge_context;
-
-static bool charge_row(sqlite3_stmt *s, void *context) {
-    const charge_context *c = context;
+static bool charge_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg__charge_info charge = {
         .id = (uint64_t)sqlite3_column_int64(s, 0),
         .time_ms = sqlite3_column_int64(s, 1),
@@ -117,24 +129,20 @@ static bool charge_row(sqlite3_stmt *s, void *context) {
     tg__sqlite_column_copy(s, 2, charge.budget, sizeof charge.budget);
     tg__sqlite_column_copy(s, 5, charge.tool, sizeof charge.tool);
     tg__sqlite_column_copy(s, 6, charge.model, sizeof charge.model);
-    return c->visit(c->user, &charge);
+    return visit->visit.charge(visit->user, &charge);
 }
 
 tg_status tg__store_read_charges(tg__store_reader *reader, const tg__store_page *page,
                                  int64_t since_ms, int64_t until_ms, tg__charge_visit visit,
                                  void *user, tg_error *err) {
     sqlite3_stmt *s = NULL;
-    tg_status status = tg__sqlite_page_check(page, err);
-    if (status != TG_OK ||
-        (status = tg__sqlite_read_prepare(reader, charges_sql, &s, err)) != TG_OK) {
+    tg_status status = tg__sqlite_page_start(reader, page, charges_sql, &s, err);
+    if (status != TG_OK) {
         return status;
     }
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)page->after_id);
-    sqlite3_bind_int64(s, 2, since_ms);
-    sqlite3_bind_int64(s, 3, until_ms);
-    sqlite3_bind_text(s, 4, page->budget, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)page->limit);
-    charge_context context = {visit, user};
+    sqlite3_bind_int64(s, 4, since_ms);
+    sqlite3_bind_int64(s, 5, until_ms);
+    tg__sqlite_visit context = {user, {.charge = visit}};
     return tg__sqlite_read_rows(reader, s, charge_row, &context, err);
 }
 
@@ -148,13 +156,7 @@ static const char *const totals_key_sql[] = {
     [TG__TOTALS_BY_DAY] = "date(time_ms / 1000, 'unixepoch')",
 };
 
-typedef struct {
-    tg__total_visit visit;
-    void *user;
-} total_context;
-
-static bool total_row(sqlite3_stmt *s, void *context) {
-    const total_context *c = context;
+static bool total_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg__charge_total total = {
         .charges = sqlite3_column_int64(s, 1),
         .cost_micros = sqlite3_column_int64(s, 2),
@@ -162,7 +164,7 @@ static bool total_row(sqlite3_stmt *s, void *context) {
         .tokens_out = sqlite3_column_int64(s, 4),
     };
     tg__sqlite_column_copy(s, 0, total.key, sizeof total.key);
-    return c->visit(c->user, &total);
+    return visit->visit.total(visit->user, &total);
 }
 
 tg_status tg__store_read_charge_totals(tg__store_reader *reader, tg__totals_by by,
@@ -185,7 +187,7 @@ tg_status tg__store_read_charge_totals(tg__store_reader *reader, tg__totals_by b
     sqlite3_bind_int64(s, 1, since_ms);
     sqlite3_bind_int64(s, 2, until_ms);
     sqlite3_bind_text(s, 3, budget, -1, SQLITE_STATIC);
-    total_context context = {visit, user};
+    tg__sqlite_visit context = {user, {.total = visit}};
     return tg__sqlite_read_rows(reader, s, total_row, &context, err);
 }
 
@@ -196,13 +198,7 @@ static const char holds_sql[] =
     "expires_at_ms, cancel_requested FROM holds WHERE id > ?1 "
     "AND " TG__SQLITE_SUBTREE("budget", "2") " ORDER BY id LIMIT ?3";
 
-typedef struct {
-    tg__hold_visit visit;
-    void *user;
-} hold_context;
-
-static bool hold_row(sqlite3_stmt *s, void *context) {
-    const hold_context *c = context;
+static bool hold_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg__hold_row hold = {
         .id = (uint64_t)sqlite3_column_int64(s, 0),
         .amount_micros = sqlite3_column_int64(s, 2),
@@ -215,37 +211,24 @@ static bool hold_row(sqlite3_stmt *s, void *context) {
     tg__sqlite_column_copy(s, 1, hold.budget, sizeof hold.budget);
     tg__sqlite_column_copy(s, 5, hold.tool, sizeof hold.tool);
     tg__sqlite_column_copy(s, 6, hold.model, sizeof hold.model);
-    return c->visit(c->user, &hold);
+    return visit->visit.hold(visit->user, &hold);
 }
 
 tg_status tg__store_read_holds(tg__store_reader *reader, const tg__store_page *page,
                                tg__hold_visit visit, void *user, tg_error *err) {
-    sqlite3_stmt *s = NULL;
-    tg_status status = tg__sqlite_page_check(page, err);
-    if (status != TG_OK ||
-        (status = tg__sqlite_read_prepare(reader, holds_sql, &s, err)) != TG_OK) {
-        return status;
-    }
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)page->after_id);
-    sqlite3_bind_text(s, 2, page->budget, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)page->limit);
-    hold_context context = {visit, user};
-    return tg__sqlite_read_rows(reader, s, hold_row, &context, err);
+    tg__sqlite_visit context = {user, {.hold = visit}};
+    return tg__sqlite_read_page(reader, page, holds_sql, hold_row, &context, err);
 }
 
 /* ---- closed windows ---------------------------------------------------------------------- */
 
+/* Windows of exactly the budget ?2 (not its subtree), newest first; ?1 goes unused
+ * (SQLite allows the gap): windows have no id to page by. */
 static const char windows_sql[] =
     "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, tokens_used FROM windows "
-    "WHERE budget = ?1 ORDER BY window_start_ms DESC LIMIT ?2";
+    "WHERE budget = ?2 ORDER BY window_start_ms DESC LIMIT ?3";
 
-typedef struct {
-    tg__window_visit visit;
-    void *user;
-} window_context;
-
-static bool window_row(sqlite3_stmt *s, void *context) {
-    const window_context *c = context;
+static bool window_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg_window_record window = {
         .window_start_ms = sqlite3_column_int64(s, 0),
         .window_end_ms = sqlite3_column_int64(s, 1),
@@ -253,20 +236,12 @@ static bool window_row(sqlite3_stmt *s, void *context) {
         .calls_used = sqlite3_column_int64(s, 3),
         .tokens_used = sqlite3_column_int64(s, 4),
     };
-    return c->visit(c->user, &window);
+    return visit->visit.window(visit->user, &window);
 }
 
 tg_status tg__store_read_windows(tg__store_reader *reader, const char *budget, size_t limit,
                                  tg__window_visit visit, void *user, tg_error *err) {
-    sqlite3_stmt *s = NULL;
-    tg__store_page page = {.budget = budget, .limit = limit};
-    tg_status status = tg__sqlite_page_check(&page, err);
-    if (status != TG_OK ||
-        (status = tg__sqlite_read_prepare(reader, windows_sql, &s, err)) != TG_OK) {
-        return status;
-    }
-    sqlite3_bind_text(s, 1, budget, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    window_context context = {visit, user};
-    return tg__sqlite_read_rows(reader, s, window_row, &context, err);
+    tg__store_page page = {.budget = budget, .after_id = 0, .limit = limit};
+    tg__sqlite_visit context = {user, {.window = visit}};
+    return tg__sqlite_read_page(reader, &page, windows_sql, window_row, &context, err);
 }

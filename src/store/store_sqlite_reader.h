@@ -36,18 +36,41 @@ tg_status tg__sqlite_status(sqlite3 *db);
 /* Fails with TG_ERR_IO and SQLite's message as is. */
 tg_status tg__sqlite_read_fail(sqlite3 *db, tg_error *err);
 
-/* TG_ERR_INVALID unless 1 <= page->limit <= TG__STORE_PAGE_ROWS_MAX. */
-tg_status tg__sqlite_page_check(const tg__store_page *page, tg_error *err);
+/* The caller's visit of one read, whichever kind of row it takes. */
+typedef struct {
+    void *user;
+    union {
+        tg__charge_visit charge;
+        tg__total_visit total;
+        tg__hold_visit hold;
+        tg__event_visit event;
+        tg__window_visit window;
+        tg__dead_letter_visit dead_letter;
+    } visit;
+} tg__sqlite_visit;
 
 /* Prepares `sql` on the reader's connection; *out is NULL when it fails. */
 tg_status tg__sqlite_read_prepare(tg__store_reader *reader, const char *sql, sqlite3_stmt **out,
                                   tg_error *err);
 
+/* Checks a page (TG_ERR_INVALID unless 1 <= limit <= TG__STORE_PAGE_ROWS_MAX), prepares
+ * `sql` and binds the page as ?1 after_id, ?2 budget filter, ?3 limit: every page query
+ * numbers them so, and its own parameters from ?4. An after_id past INT64_MAX is past every
+ * row (ids are SQLite integers), not a negative number before them all. */
+tg_status tg__sqlite_page_start(tg__store_reader *reader, const tg__store_page *page,
+                                const char *sql, sqlite3_stmt **out, tg_error *err);
+
 /* Steps a bound statement to its end, handing each row to `row` until it returns false (a
  * visit that stops: TG_OK); finalizes the statement. */
 tg_status tg__sqlite_read_rows(tg__store_reader *reader, sqlite3_stmt *statement,
-                               bool (*row)(sqlite3_stmt *statement, void *context), void *context,
-                               tg_error *err);
+                               bool (*row)(sqlite3_stmt *statement, const tg__sqlite_visit *visit),
+                               const tg__sqlite_visit *visit, tg_error *err);
+
+/* A whole page: tg__sqlite_page_start, then tg__sqlite_read_rows. */
+tg_status tg__sqlite_read_page(tg__store_reader *reader, const tg__store_page *page,
+                               const char *sql,
+                               bool (*row)(sqlite3_stmt *statement, const tg__sqlite_visit *visit),
+                               const tg__sqlite_visit *visit, tg_error *err);
 
 /* A text column into out (truncated to size; NULL reads as ""). */
 void tg__sqlite_column_copy(sqlite3_stmt *statement, int column, char *out, size_t size);
