@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "store/store_outbox.h"
 #include "store/store_read.h"
 
 static char test_dir[64]; /* from mkdtemp */
@@ -561,6 +562,89 @@ static void dead_letters_join_their_events(void **state) {
     assert_i64(gone.count, 0);
 }
 
+/* ---- the outbox's reads for a message ------------------------------------------------------ */
+
+typedef struct {
+    char names[8][TG_NAME_SIZE_MAX];
+    size_t count;
+} tool_list;
+
+static void tool_seen(void *user, const char *name) {
+    tool_list *list = user;
+    assert_true(list->count < 8);
+    snprintf(list->names[list->count++], TG_NAME_SIZE_MAX, "%s", name);
+}
+
+static void record_tool(fx *f, const char *budget, int64_t cost, tg_class cls, const char *tool,
+                        const char *model) {
+    tg_record_request r = fx_record_request(budget, cost, cls, false);
+    r.tool = tool;
+    r.model = model;
+    assert_true(fx_record_with(f, &r).charged);
+}
+
+/* Spend in (since, until] of a subtree, the revocation level, and the tools a class used:
+ * "a" takes a/b, never "ab" or "a0" (the bounds are "a/" <= path < "a0"). */
+static void outbox_reads_what_a_message_says(void **state) {
+    (void)state;
+    fx *f = ledger_open();
+    tg_budget_spec spec = fx_spec(USD(10), TG_NONE, TG_WINDOW_LIFETIME);
+    spec.revoke_at.ppm = 800000;
+    fx_put_spec(f, "a", &spec);
+    fx_put(f, "a/b", USD(5), USD(3), TG_WINDOW_LIFETIME);
+    fx_put(f, "ab", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    fx_put(f, "a0", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    for (int i = 0; i < 7; i++) {
+        f->now_ms = T0_MS + (i + 1) * SECOND_MS;
+        const char *tools[] = {"search", "search", "fetch", "", "search", "fetch", "zip"};
+        record_tool(f, i % 2 ? "a/b" : "a", 100 + i, TG_CLASS_LOW, tools[i],
+                    tools[i][0] ? "" : "gpt-x");
+        record_tool(f, i % 2 ? "ab" : "a0", 1000, TG_CLASS_LOW, "leak", ""); /* never counted */
+    }
+    record_tool(f, "a", 5000, TG_CLASS_HIGH, "other-class", ""); /* at 7 s */
+    tg__outbox *outbox = NULL;
+    assert_ok(tg__outbox_open(test_db, &outbox, NULL));
+
+    int64_t spent = -1;
+    assert_true(tg__outbox_spent(outbox, "a", T0_MS, T0_MS + 7 * SECOND_MS, &spent));
+    assert_i64(spent, 100 + 101 + 102 + 103 + 104 + 105 + 106 + 5000);
+    /* since is exclusive, until inclusive: (1 s, 3 s] holds the charges at 2 s and 3 s. */
+    assert_true(tg__outbox_spent(outbox, "a", T0_MS + SECOND_MS, T0_MS + 3 * SECOND_MS, &spent));
+    assert_i64(spent, 101 + 102);
+    assert_true(tg__outbox_spent(outbox, "a/b", T0_MS, INT64_MAX, &spent));
+    assert_i64(spent, 101 + 103 + 105);
+    assert_true(tg__outbox_spent(outbox, "nobody", T0_MS, INT64_MAX, &spent));
+    assert_i64(spent, 0);
+
+    int64_t limit = 0, at_micros = 0, at_ppm = 0;
+    assert_true(tg__outbox_revoke_at(outbox, "a", &limit, &at_micros, &at_ppm));
+    assert_i64(limit, USD(10));
+    assert_i64(at_micros, TG_NONE);
+    assert_i64(at_ppm, 800000);
+    assert_true(tg__outbox_revoke_at(outbox, "a/b", &limit, &at_micros, &at_ppm));
+    assert_i64(limit, USD(5));
+    assert_i64(at_micros, USD(3));
+    assert_i64(at_ppm, TG_NONE);
+    assert_false(tg__outbox_revoke_at(outbox, "ab", &limit, &at_micros, &at_ppm)); /* no limit */
+    assert_false(tg__outbox_revoke_at(outbox, "nobody", &limit, &at_micros, &at_ppm));
+
+    /* Most used first, then by name; a charge without a tool counts its model. */
+    tool_list tools = {0};
+    tg__outbox_tools(outbox, "a", TG_CLASS_LOW, T0_MS, INT64_MAX, tool_seen, &tools);
+    assert_i64(tools.count, 4);
+    assert_string_equal(tools.names[0], "search");
+    assert_string_equal(tools.names[1], "fetch");
+    assert_string_equal(tools.names[2], "gpt-x");
+    assert_string_equal(tools.names[3], "zip");
+    tool_list none = {0};
+    tg__outbox_tools(outbox, "a", TG_CLASS_CRITICAL, T0_MS, INT64_MAX, tool_seen, &none);
+    tg__outbox_tools(outbox, "a", (tg_class)-1, T0_MS, INT64_MAX, tool_seen, &none);
+    tg__outbox_tools(outbox, "a", TG_CLASS_COUNT, T0_MS, INT64_MAX, tool_seen, &none);
+    assert_i64(none.count, 0);
+    tg__outbox_close(outbox);
+    fx_close(f);
+}
+
 /* The reader sees each commit of an engine that stays open (WAL), without reopening. */
 static void reader_sees_later_commits(void **state) {
     (void)state;
@@ -586,6 +670,7 @@ int main(void) {
         read_test(unknown_event_kind_reads_as_budget_changed),
         read_test(windows_newest_first_for_exactly_the_budget),
         read_test(dead_letters_join_their_events),
+        read_test(outbox_reads_what_a_message_says),
         read_test(reader_sees_later_commits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
