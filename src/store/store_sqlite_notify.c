@@ -72,11 +72,16 @@ static bool dead_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
 tg_status tg__store_read_dead_letters(tg__store_reader *reader, const tg__store_page *page,
                                       tg__dead_letter_visit visit, void *user, tg_error *err) {
     sqlite3_stmt *s = NULL;
-    tg_status status = tg__sqlite_page_start(reader, page, dead_sql, &s, err);
-    /* No notify_dead table: no sender ever ran on this file (a reader does not make it). */
-    if (status == TG_ERR_IO && strstr(sqlite3_errmsg(reader->db), "no such table") != NULL) {
+    tg_error start_err = {0};
+    tg_status status = tg__sqlite_page_start(reader, page, dead_sql, &s, &start_err);
+    /* No notify_dead table: a file no engine of this version has opened (a reader does not
+     * make it) has no dead letters. */
+    if (status == TG_ERR_IO && strstr(start_err.message, "no such table") != NULL) {
         return TG_OK;
     }
+    if (status != TG_OK) {
+        return tg__fail(err, status, "%s", start_err.message);
+    }
     tg__sqlite_visit context = {user, {.dead_letter = visit}};
-    return status != TG_OK ? status : tg__sqlite_read_rows(reader, s, dead_row, &context, err);
+    return tg__sqlite_read_rows(reader, s, dead_row, &context, err);
 }
