@@ -197,6 +197,13 @@ function mbps(bytes, seconds) {
 }
 
 function main() {
+    if (process.argv[2] === '--write-parts') {
+        fs.mkdirSync(process.argv[3], { recursive: true });
+        for (const [name, text] of Object.entries(makeParts())) {
+            fs.writeFileSync(path.join(process.argv[3], `${name}.txt`), text);
+        }
+        return;
+    }
     if (process.argv[2] === '--cold-child') {
         coldChild(process.argv[3], process.argv[4], process.argv[5]);
         return;
