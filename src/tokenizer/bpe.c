@@ -468,13 +468,14 @@ static size_t merge_run(const tg__vocab *vocab, const uint8_t *p, size_t len, si
 }
 
 /* Long runs are merged a block at a time: merge_run's arrays cost 12 bytes per
- * character, and a 1 MiB run of one letter paid ~3,000 page faults for them on first
- * sight (46 ms, where the windows took 3 ms). A run of n characters is q blocks of
- * RUN_BLOCK_UNITS characters and a tail of RUN_BLOCK_UNITS to 2 * RUN_BLOCK_UNITS - 1.
- * Every block is the same bytes, so its merge A is computed once, and the tail's C
- * once; by bpe.h's stitching argument the merge of the run is A q times then C when
- * the two seams that occur (the last token of A before the first of A, and before the
- * first of C) hold, which is checked. Otherwise the caller merges the whole run. */
+ * unit, and a 1 MiB run of one letter paid ~3,000 page faults for them on first
+ * sight (46 ms, where the windows took 3 ms). A block is the merge of RUN_BLOCK_UNITS
+ * units less its last token (so just under RUN_BLOCK_UNITS units); a run is q blocks
+ * and a tail of one to two blocks. Every block is the same bytes, so its merge A is
+ * computed once, and the tail's C once; by bpe.h's stitching argument the merge of the
+ * run is A q times then C when the two seams that occur (the last token of A before
+ * the first of A, and before the first of C) hold, which is checked. Otherwise the
+ * caller merges the whole run with merge_run. */
 #define RUN_BLOCK_UNITS 1024
 /* merge_run's words for up to 2 * RUN_BLOCK_UNITS characters and its checks. */
 #define RUN_BLOCK_WORDS (3 * (2 * RUN_BLOCK_UNITS + 1) + 2 * 255 * TG__BPE_SCRATCH_PER_BYTE / 4)
