@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "tokenizer/huge_alloc.h"
+
 #define NO_PART UINT32_MAX
 /* The small merge's limit. Pieces take it up to TG__BPE_SMALL_MAX; windows that have
  * grown over runs of long tokens (dashes, mixed white space) take it up to here,
@@ -324,14 +326,17 @@ static size_t merge_windows(const tg__vocab *vocab, const uint8_t *p, size_t len
     return count;
 }
 
-/* Runs of one character (white space, U+3000, dashes, one letter): the characters
- * of p[0..len) when it is one character of 1-4 bytes repeated, else 0. */
+/* Runs of one unit of 1-4 bytes (white space, U+3000, dashes, one letter, and CRLF or
+ * space-newline, which are no one character): the unit's bytes when p[0..len) is one
+ * unit repeated (the shortest), else 0. merge_run proves its result for units of more
+ * than one byte, so a unit need not be a character. */
 static size_t run_unit(const uint8_t *p, size_t len) {
-    size_t unit = p[0] < 0xC0 ? 1 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : 4;
-    if (len < 2 * unit || len % unit != 0 || memcmp(p, p + unit, len - unit) != 0) {
-        return 0;
+    for (size_t unit = 1; unit <= 4; unit++) {
+        if (len >= 2 * unit && len % unit == 0 && memcmp(p, p + unit, len - unit) == 0) {
+            return unit;
+        }
     }
-    return unit;
+    return 0;
 }
 
 #define RUN_PAIRS_CHECKED_MAX 64
@@ -462,6 +467,58 @@ static size_t merge_run(const tg__vocab *vocab, const uint8_t *p, size_t len, si
     return count;
 }
 
+/* Long runs are merged a block at a time: merge_run's arrays cost 12 bytes per
+ * unit, and a 1 MiB run of one letter paid ~3,000 page faults for them on first
+ * sight (46 ms, where the windows took 3 ms). A block is the merge of RUN_BLOCK_UNITS
+ * units less its last token (so just under RUN_BLOCK_UNITS units); a run is q blocks
+ * and a tail of one to two blocks. Every block is the same bytes, so its merge A is
+ * computed once, and the tail's C once; by bpe.h's stitching argument the merge of the
+ * run is A q times then C when the two seams that occur (the last token of A before
+ * the first of A, and before the first of C) hold, which is checked. Otherwise the
+ * caller merges the whole run with merge_run. */
+#define RUN_BLOCK_UNITS 1024
+/* merge_run's words for up to 2 * RUN_BLOCK_UNITS characters and its checks. */
+#define RUN_BLOCK_WORDS (3 * (2 * RUN_BLOCK_UNITS + 1) + 2 * 255 * TG__BPE_SCRATCH_PER_BYTE / 4)
+_Static_assert((RUN_BLOCK_WORDS + 3 * RUN_BLOCK_UNITS) * 4 <=
+                   2 * RUN_BLOCK_UNITS * TG__BPE_SCRATCH_PER_BYTE,
+               "a run of two blocks has scratch for both merges");
+
+static size_t merge_run_blocks(const tg__vocab *vocab, const uint8_t *p, size_t len, size_t unit,
+                               const uint8_t *end, uint32_t *memory, uint32_t *ids) {
+    /* memory: merge_run's arrays for the tail (its seam checks included), then the
+     * tokens of the block and of the tail. */
+    uint32_t *block_ids = memory + RUN_BLOCK_WORDS;
+    uint32_t *tail_ids = block_ids + RUN_BLOCK_UNITS;
+    size_t block_len = RUN_BLOCK_UNITS * unit;
+    size_t block_count = merge_run(vocab, p, block_len, unit, end, memory, block_ids);
+    if (block_count == SIZE_MAX || block_count < 2) {
+        return SIZE_MAX;
+    }
+    /* The block's last token is cut short by the block's end; without it, the block
+     * is still an exact merge (a prefix ending at a token boundary, bpe.h), and its
+     * last token is one of the run's middle, whose seams hold far more often. */
+    block_count--;
+    block_len -= token_len(vocab, block_ids[block_count]);
+    size_t blocks = len / block_len - 1; /* len >= 2 blocks: at least one, and a tail */
+    size_t tail_len = len - blocks * block_len;
+    size_t tail_count = merge_run(vocab, p, tail_len, unit, end, memory, tail_ids);
+    if (tail_count == SIZE_MAX) {
+        return SIZE_MAX;
+    }
+    uint32_t last = block_ids[block_count - 1];
+    if ((blocks > 1 && !seam_holds(vocab, p, block_len, end, last, block_ids[0], memory)) ||
+        !seam_holds(vocab, p, block_len, end, last, tail_ids[0], memory)) {
+        return SIZE_MAX;
+    }
+    if (ids != NULL) {
+        for (size_t b = 0; b < blocks; b++) {
+            memcpy(ids + b * block_count, block_ids, block_count * sizeof *ids);
+        }
+        memcpy(ids + blocks * block_count, tail_ids, tail_count * sizeof *ids);
+    }
+    return blocks * block_count + tail_count;
+}
+
 size_t tg__bpe_merge_heap(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *memory, uint32_t *ids) {
     return merge_large(vocab, p, len, end, memory, ids);
@@ -501,20 +558,29 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
     }
     size_t need = TG__BPE_WINDOW_SCRATCH_BYTES + len * TG__BPE_SCRATCH_PER_BYTE;
     if (scratch->capacity_bytes < need) {
-        void *memory = malloc(need);
+        /* In huge pages when large (huge_alloc.h): the first merge of a long piece
+         * otherwise pays a page fault per 4 KiB of scratch it touches. */
+        size_t capacity;
+        void *memory = tg__huge_alloc(need, &capacity);
         if (memory == NULL) {
             return TG_ERR_NOMEM;
         }
         free(scratch->memory);
         scratch->memory = memory;
-        scratch->capacity_bytes = need;
+        scratch->capacity_bytes = capacity;
     }
     /* The window's scratch first (8-byte aligned for the heap keys), then room for
      * the ids when the caller only counts: the seams need the tokens. */
     uint32_t *window = scratch->memory;
     uint32_t *rest = window + TG__BPE_WINDOW_SCRATCH_BYTES / sizeof *window;
     size_t unit = run_unit(p, len);
-    size_t count = unit != 0 ? merge_run(vocab, p, len, unit, end, rest, ids) : SIZE_MAX;
+    size_t count = SIZE_MAX;
+    if (unit != 0 && len / unit >= 2 * RUN_BLOCK_UNITS) {
+        count = merge_run_blocks(vocab, p, len, unit, end, rest, ids);
+    }
+    if (unit != 0 && count == SIZE_MAX) {
+        count = merge_run(vocab, p, len, unit, end, rest, ids);
+    }
     if (count == SIZE_MAX) {
         count = merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);
     }

@@ -29,6 +29,7 @@ typedef struct {
     size_t len;     /* bytes of the piece; 0 for an empty entry */
     uint8_t *bytes; /* from malloc: the piece, then its ids (owned) */
     size_t count;   /* ids after the bytes */
+    size_t charged; /* bytes of memory it holds, charged to the cache */
 } tg__piece_entry;
 
 typedef struct {

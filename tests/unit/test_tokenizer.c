@@ -245,10 +245,11 @@ static void windows_match_heap(void **state) {
     free(text);
 }
 
-/* Runs of one character take the run merge (bpe.c, merge_run): against the heap for
- * every length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which
- * reach 128 bytes) and some far longer, on characters of one to four bytes, with and
- * without tokens for their repeats. */
+/* Runs of one unit take the run merge (bpe.c, merge_run): against the heap for every
+ * length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which reach
+ * 128 bytes) and some far longer, on characters of one to four bytes and on units that
+ * are no character (CRLF, a split character), with and without tokens for their
+ * repeats; long runs take the block merge, checked around its start and at random. */
 static void runs_match_heap(void **state) {
     (void)state;
     static const char *const units[] = {
@@ -267,19 +268,39 @@ static void runs_match_heap(void **state) {
         "\r",
         "0",
         "\x80",
+        "\r\n",
+        " \n",
+        "\t\n",
+        "ab",
+        "-=",
+        " \xe3\x80",
+        "\n\n\r",
+        "a\xc3",
     };
     size_t len_max = 200 * 1024;
     uint8_t *text = malloc(len_max);
     assert_non_null(text);
+    uint32_t seed = 77;
     for (size_t u = 0; u < ARRAY_COUNT(units); u++) {
         size_t unit = strlen(units[u]);
+        for (size_t k = 0; k < len_max / unit; k++) {
+            memcpy(text + k * unit, units[u], unit);
+        }
         for (size_t len = 97; len < len_max; len += len < 1600 ? 1 : len) {
             size_t n = len / unit;
-            for (size_t k = 0; k < n; k++) {
-                memcpy(text + k * unit, units[u], unit);
-            }
             check_windows(cl100k, text, n * unit);
             check_windows(o200k, text, n * unit);
+        }
+        /* Runs of 2,048 units and more are merged a block at a time (merge_run_blocks):
+         * lengths on both sides of where blocks start, and at random beyond. */
+        for (size_t n = 2040; n < 2060; n++) {
+            check_windows(cl100k, text, n * unit);
+            check_windows(o200k, text, n * unit);
+        }
+        for (int round = 0; round < 8; round++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t n = 2048 + (seed >> 8) % (len_max / unit - 2048);
+            check_windows(round % 2 ? o200k : cl100k, text, n * unit);
         }
     }
     free(text);
