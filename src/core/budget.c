@@ -26,9 +26,14 @@ int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PA
     return depth;
 }
 
+/* The journal finds changed budgets on the dirty list, never by scanning the table. */
 void tg__budget_mark(tg__ledger *ledger, tg__budget *budget) {
-    (void)ledger;
     budget->dirty = true;
+    if (!budget->listed) {
+        TG_VERIFY(ledger->dirty_count < ledger->budgets_capacity);
+        budget->listed = true;
+        ledger->dirty[ledger->dirty_count++] = (int32_t)(budget - ledger->budgets);
+    }
 }
 
 /* level -> micros, for a limit; rounds down so a ceiling is never above what was declared. */
@@ -152,9 +157,7 @@ void tg_budget_spec_init(tg_budget_spec *spec) {
 static void set_window(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     tg__window_bounds(budget->tz, budget->spec.window, now_ms, &budget->window_start_ms,
                       &budget->window_end_ms);
-    if (budget->window_end_ms < ledger->next_window_end_ms) {
-        ledger->next_window_end_ms = budget->window_end_ms;
-    }
+    tg__window_heap_fix(ledger, (int32_t)(budget - ledger->budgets));
 }
 
 /* Lifts revocations whose ceiling is above spend again (window rolled, limit raised). */
@@ -280,6 +283,53 @@ static void budget_changed(tg__ledger *ledger, const char *path, const char *det
     tg__ledger_emit(ledger, &event);
 }
 
+/* Grows the table (and the arrays sized with it) to `capacity` slots. */
+static tg_status budgets_grow(tg__ledger *ledger, int32_t capacity, tg_error *err) {
+    tg__budget *budgets = realloc(ledger->budgets, (size_t)capacity * sizeof *budgets);
+    if (budgets == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
+    }
+    ledger->budgets = budgets;
+    /* The dirty list and the window heap hold each slot at most once: sized with the
+     * table, so marking and rolling never allocate. */
+    int32_t *dirty = realloc(ledger->dirty, (size_t)capacity * sizeof *dirty);
+    if (dirty == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the dirty list");
+    }
+    ledger->dirty = dirty;
+    int32_t *heap = realloc(ledger->window_heap, (size_t)capacity * sizeof *heap);
+    if (heap == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the window heap");
+    }
+    ledger->window_heap = heap;
+    for (int32_t i = capacity - 1; i >= ledger->budgets_capacity; i--) {
+        memset(&budgets[i], 0, sizeof budgets[i]);
+        budgets[i].window_pos = -1;
+        budgets[i].next_free = ledger->budgets_free;
+        ledger->budgets_free = i;
+    }
+    ledger->budgets_capacity = capacity;
+    return TG_OK;
+}
+
+tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates,
+                              tg_error *err) {
+    if (live_max > ledger->budgets_capacity) {
+        int64_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity : 16;
+        while (capacity < live_max) {
+            capacity *= 2;
+        }
+        tg_status status = budgets_grow(ledger, (int32_t)capacity, err);
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    if (creates > 0 && tg__map_reserve(&ledger->budget_index, (uint32_t)creates) != TG_OK) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
+    }
+    return TG_OK;
+}
+
 static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *out,
                                  tg_error *err) {
     if (ledger->budgets_live >= ledger->options.budgets_max) {
@@ -287,18 +337,11 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
                         (long long)ledger->options.budgets_max);
     }
     if (ledger->budgets_free < 0) {
-        int32_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity * 2 : 16;
-        tg__budget *budgets = realloc(ledger->budgets, (size_t)capacity * sizeof *budgets);
-        if (budgets == NULL) {
-            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
+        tg_status status =
+            budgets_grow(ledger, ledger->budgets_capacity ? ledger->budgets_capacity * 2 : 16, err);
+        if (status != TG_OK) {
+            return status;
         }
-        for (int32_t i = capacity - 1; i >= ledger->budgets_capacity; i--) {
-            memset(&budgets[i], 0, sizeof budgets[i]);
-            budgets[i].next_free = ledger->budgets_free;
-            ledger->budgets_free = i;
-        }
-        ledger->budgets = budgets;
-        ledger->budgets_capacity = capacity;
     }
     int32_t slot = ledger->budgets_free;
     if (tg__map_put(&ledger->budget_index, tg__hash_str(path), slot) != TG_OK) {
@@ -306,7 +349,10 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
     }
     tg__budget *budget = &ledger->budgets[slot];
     ledger->budgets_free = budget->next_free;
+    bool listed = budget->listed; /* a slot freed in this batch may still be on the list */
     memset(budget, 0, sizeof *budget);
+    budget->listed = listed;
+    budget->window_pos = -1;
     memcpy(budget->path, path, strlen(path) + 1);
     budget->live = true;
     budget->parent = -1;
@@ -471,6 +517,7 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     if (budget->parent >= 0) {
         ledger->budgets[budget->parent].children--;
     }
+    tg__window_heap_remove(ledger, slot);
     budget->live = false;
     budget->dirty = false;
     budget->path[0] = '\0';

@@ -19,7 +19,6 @@ tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
     ledger->keys_oldest = -1;
     ledger->keys_newest = -1;
     ledger->default_class = TG_CLASS_NORMAL;
-    ledger->next_window_end_ms = INT64_MAX;
     ledger->next_hold_id = 1;
     ledger->next_charge_id = 1;
     ledger->next_event_id = 1;
@@ -31,6 +30,8 @@ void tg__ledger_free(tg__ledger *ledger) {
         return;
     }
     free(ledger->budgets);
+    free(ledger->dirty);
+    free(ledger->window_heap);
     tg__map_free(&ledger->budget_index);
     free(ledger->holds);
     free(ledger->heap);
@@ -83,10 +84,13 @@ static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
 }
 
 tg__journal *tg__ledger_journal(tg__ledger *ledger) {
-    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
-        tg__budget *budget = &ledger->budgets[i];
+    /* In proportion to what changed: a ledger of a million budgets finishes a batch
+     * that touched three in three steps. */
+    for (int32_t i = 0; i < ledger->dirty_count; i++) {
+        tg__budget *budget = &ledger->budgets[ledger->dirty[i]];
+        budget->listed = false;
         if (!budget->live || !budget->dirty) {
-            continue;
+            continue; /* deleted since it was marked */
         }
         budget->dirty = false;
         tg__budget_row *row = TG_JOURNAL_PUSH(ledger, budgets);
@@ -94,6 +98,7 @@ tg__journal *tg__ledger_journal(tg__ledger *ledger) {
             budget_to_row(budget, row);
         }
     }
+    ledger->dirty_count = 0;
     ledger->journal.meta =
         (tg__meta_row){ledger->next_hold_id, ledger->next_charge_id, ledger->next_event_id};
     return &ledger->journal;
@@ -119,19 +124,20 @@ void tg__ledger_journal_swap(tg__ledger *ledger, tg__journal *other) {
 
 void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms) {
     tg__holds_expire(ledger, now_ms);
-    if (now_ms < ledger->next_window_end_ms) {
-        return;
+    tg__windows_roll(ledger, now_ms);
+}
+
+int64_t tg__ledger_deadline_ms(const tg__ledger *ledger) {
+    int64_t next = tg__windows_next_end_ms(ledger);
+    if (ledger->holds_live > 0) {
+        int64_t expires = ledger->holds[ledger->heap[0]].expires_at_ms;
+        next = expires < next ? expires : next;
     }
-    int64_t next = INT64_MAX;
-    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
-        tg__budget *budget = &ledger->budgets[i];
-        if (!budget->live) {
-            continue;
-        }
-        tg__budget_roll(ledger, budget, now_ms);
-        next = budget->window_end_ms < next ? budget->window_end_ms : next;
-    }
-    ledger->next_window_end_ms = next;
+    return next;
+}
+
+bool tg__ledger_pending(const tg__ledger *ledger) {
+    return ledger->dirty_count > 0 || !tg__journal_empty(&ledger->journal);
 }
 
 /* ---- restoring ------------------------------------------------------------ */
@@ -178,10 +184,8 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     budget->tokens_used = row->tokens_used;
     budget->alerts_fired = row->alerts_fired;
     budget->revoked = row->revoked;
-    budget->dirty = false;
-    if (budget->window_end_ms < ledger->next_window_end_ms) {
-        ledger->next_window_end_ms = budget->window_end_ms;
-    }
+    budget->dirty = false; /* stays on the dirty list: finishing the journal skips it */
+    tg__window_heap_fix(ledger, tg__budget_find(ledger, row->path));
     return TG_OK;
 }
 

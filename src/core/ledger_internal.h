@@ -36,6 +36,8 @@ typedef struct {
     int32_t holds;               /* open holds whose path includes this budget */
     bool live;                   /* slot in use */
     bool dirty;                  /* changed since the journal was last finished */
+    bool listed;                 /* on the dirty list (kept across a slot's reuse) */
+    int32_t window_pos;          /* position in the window heap, -1 when not in it */
     bool frozen;                 /* frozen by an admin */
     tg_budget_spec spec;         /* as declared */
     const tg__tz *tz;            /* window zone; owned by the engine */
@@ -93,9 +95,12 @@ struct tg__ledger {
     tg__budget *budgets; /* from malloc, grows up to budgets_max */
     int32_t budgets_capacity;
     int32_t budgets_live;
-    int32_t budgets_free;       /* free list head, -1 when empty */
-    tg__map budget_index;       /* path -> slot */
-    int64_t next_window_end_ms; /* earliest window end over all budgets (tick) */
+    int32_t budgets_free; /* free list head, -1 when empty */
+    tg__map budget_index; /* path -> slot */
+    int32_t *dirty;       /* budgets_capacity slots marked since the last journal */
+    int32_t dirty_count;
+    int32_t *window_heap; /* live budget slots with a window end, earliest first */
+    int32_t window_heap_count;
 
     tg__hold *holds; /* from malloc, grows up to holds_max */
     int32_t holds_capacity;
@@ -150,6 +155,15 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms);
 /* Reports alerts and revocations that the budget's spend has reached. */
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms);
 void tg__budget_mark(tg__ledger *ledger, tg__budget *budget);
+/* Grows the budget table so `live_max` budgets fit and the index so `creates` more
+ * paths go in, without allocating. */
+tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates, tg_error *err);
+/* Puts a budget in the window heap, or moves it after its window end changed. */
+void tg__window_heap_fix(tg__ledger *ledger, int32_t slot);
+void tg__window_heap_remove(tg__ledger *ledger, int32_t slot);
+/* windows.c: rolls the windows that ended by now_ms; the earliest end, or INT64_MAX. */
+void tg__windows_roll(tg__ledger *ledger, int64_t now_ms);
+int64_t tg__windows_next_end_ms(const tg__ledger *ledger);
 /* What class `cls` could still hold on the path from `leaf` with a call of `tokens`
  * tokens: 0 when a budget is frozen, has the class revoked, or is out of calls or
  * tokens; TG_NONE when unlimited. */

@@ -260,6 +260,20 @@ tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err) {
     return settle(engine, TG_OK, now_ms, err);
 }
 
+int64_t tg_engine_deadline_ms(const tg_engine *engine) {
+    int64_t due = tg__ledger_deadline_ms(engine->ledger);
+    if (engine->options.durability == TG_DURABILITY_RELAXED &&
+        engine->pending_since_ms != TG_NONE && tg__ledger_pending(engine->ledger)) {
+        int64_t sync_ms = engine->pending_since_ms + engine->options.sync_interval_ms;
+        due = sync_ms < due ? sync_ms : due;
+    }
+    return due;
+}
+
+bool tg_engine_pending(const tg_engine *engine) {
+    return tg__ledger_pending(engine->ledger);
+}
+
 /* ---- the API ------------------------------------------------------------------ */
 
 #define MUTATE(engine, now_ms, err, call)                                                          \
@@ -288,6 +302,42 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
         return status;
     }
     MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
+}
+
+tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                           tg_budget_counts *counts, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (count > TG_BUDGET_OPS_MAX) {
+        return tg__fail(err, TG_ERR_RANGE, "at most %d budget operations in one request",
+                        TG_BUDGET_OPS_MAX);
+    }
+    tg__budget_op *core_ops = calloc(count + 1, sizeof *core_ops);
+    if (core_ops == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory reading %zu budget operations", count);
+    }
+    for (size_t i = 0; i < count && status == TG_OK; i++) {
+        core_ops[i] = (tg__budget_op){ops[i].path, ops[i].remove, ops[i].spec, NULL};
+        if (ops[i].path == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: no budget path given", i);
+        } else if (!ops[i].remove && ops[i].spec == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: no budget spec given", i);
+        } else if (!ops[i].remove &&
+                   memchr(ops[i].spec->timezone, '\0', sizeof ops[i].spec->timezone) == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: time zone name is too long", i);
+        } else if (!ops[i].remove) {
+            status = tg__zones_get(engine->zones, ops[i].spec->timezone, &core_ops[i].tz, err);
+        }
+    }
+    if (status == TG_OK) {
+        status = settle(
+            engine, tg__ledger_budgets_apply(engine->ledger, core_ops, count, now_ms, counts, err),
+            now_ms, err);
+    }
+    free(core_ops);
+    return status;
 }
 
 tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
