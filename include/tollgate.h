@@ -452,6 +452,16 @@ tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_
                         tg_error *err);
 
 /*
+ * One page of budget paths in path order: up to `limit` paths that start with
+ * `prefix` (NULL or "" for every budget) and sort after `after` (NULL for the first
+ * page; pass the last path of a page for the next). `paths` has room for `limit`
+ * paths; *count_out says how many were written. The cost is one pass over the
+ * budgets (no sort of them all), so a client can page through millions.
+ */
+tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
+                         char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err);
+
+/*
  * Lists budget paths starting with `prefix` ("" for all), in path order.
  * Calls fn for each; stops early when fn returns false.
  */

@@ -66,6 +66,12 @@ tg_status tg__ledger_budget_list(tg__ledger *ledger, const char *prefix,
                                  bool (*fn)(void *user, const char *path), void *user,
                                  tg_error *err);
 
+/* Up to `limit` paths starting with `prefix` (NULL or "" for all) and sorting after
+ * `after` (NULL for the first page), in path order (budget_page.c). */
+tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, const char *after,
+                                 size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                                 tg_error *err);
+
 tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules, size_t count,
                                 tg_class default_class, tg_error *err);
 tg_class tg__ledger_classify(const tg__ledger *ledger, const char *budget, const char *tool,

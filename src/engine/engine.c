@@ -380,6 +380,11 @@ tg_status tg_budget_list(tg_engine *engine, const char *prefix,
     return tg__ledger_budget_list(engine->ledger, prefix, fn, user, err);
 }
 
+tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
+                         char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err) {
+    return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
+}
+
 tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,
                             size_t *count_out, tg_error *err) {
     tg_status status = tg__path_check(path, err);
