@@ -140,7 +140,8 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   const after = procStat(d.child.pid);
   await stop(d);
   agent.destroy();
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (process.env.SCALE_KEEP) console.error(`kept ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
   return {
     name, buildS, startS: d.startMs / 1000, ...decided, rssMiB: after.rssMiB,
     idlePct: (100 * (after.cpuS - before.cpuS)) / idleSeconds,
@@ -157,6 +158,11 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
       ['1M budgets + 100k holds, strict', 1000000, 100000, 'strict'],
     ]),
   ];
+  const only = process.argv.indexOf('--plan'); // --plan BUDGETS,HOLDS,DURABILITY: one ledger
+  if (only > 0) {
+    const [b, h, d] = process.argv[only + 1].split(',');
+    plans.splice(0, plans.length, [`${b} budgets + ${h} holds, ${d}`, Number(b), Number(h), d]);
+  }
   const rows = [];
   for (const [name, budgets, holds, durability] of plans) {
     process.stderr.write(`building ${name}...\n`);

@@ -188,7 +188,7 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     }
     tg__window_row *row = TG_JOURNAL_PUSH(ledger, windows);
     if (row != NULL) {
-        memcpy(row->budget, budget->path, sizeof row->budget);
+        tg__copy_name(row->budget, sizeof row->budget, budget->path);
         row->window =
             (tg_window_record){budget->window_start_ms, budget->window_end_ms, budget->spent_micros,
                                budget->calls_used, budget->tokens_used};
@@ -344,7 +344,14 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
         }
     }
     int32_t slot = ledger->budgets_free;
+    size_t size = strlen(path) + 1;
+    char *copy = malloc(size);
+    if (copy == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory keeping a budget path");
+    }
+    memcpy(copy, path, size);
     if (tg__map_put(&ledger->budget_index, tg__hash_str(path), slot) != TG_OK) {
+        free(copy);
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
     }
     tg__budget *budget = &ledger->budgets[slot];
@@ -353,7 +360,7 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
     memset(budget, 0, sizeof *budget);
     budget->listed = listed;
     budget->window_pos = -1;
-    memcpy(budget->path, path, strlen(path) + 1);
+    budget->path = copy;
     budget->live = true;
     budget->parent = -1;
     ledger->budgets_live++;
@@ -510,7 +517,7 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     }
     tg__path_row *row = TG_JOURNAL_PUSH(ledger, budgets_deleted);
     if (row != NULL) {
-        memcpy(row->path, budget->path, sizeof row->path);
+        tg__copy_name(row->path, sizeof row->path, budget->path);
     }
     budget_changed(ledger, path, "deleted", now_ms);
     tg__map_remove(&ledger->budget_index, tg__hash_str(path), slot);
@@ -520,7 +527,8 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     tg__window_heap_remove(ledger, slot);
     budget->live = false;
     budget->dirty = false;
-    budget->path[0] = '\0';
+    free(budget->path);
+    budget->path = NULL;
     budget->next_free = ledger->budgets_free;
     ledger->budgets_free = slot;
     ledger->budgets_live--;
@@ -599,7 +607,7 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
     }
     const tg__budget *budget = &ledger->budgets[slot];
     memset(out, 0, sizeof *out);
-    memcpy(out->path, budget->path, sizeof out->path);
+    tg__copy_name(out->path, sizeof out->path, budget->path);
     out->spec = budget->spec;
     out->frozen = budget->frozen;
     out->window_start_ms = budget->window_start_ms;

@@ -132,7 +132,7 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
     } else {
         return true;
     }
-    memcpy(refusal->budget, b->path, sizeof refusal->budget);
+    tg__copy_name(refusal->budget, sizeof refusal->budget, b->path);
     return false;
 }
 
@@ -483,7 +483,7 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
                              .tokens_out = r->tokens_out,
                              .cost_micros = above == ABOVE_HOLD_CAPPED ? held : r->actual_micros,
                              .held_micros = held};
-    memcpy(charge.budget, ledger->budgets[hold->budget].path, sizeof charge.budget);
+    tg__copy_name(charge.budget, sizeof charge.budget, ledger->budgets[hold->budget].path);
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
@@ -603,7 +603,7 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
                              .tokens_in = r->tokens_in,
                              .tokens_out = r->tokens_out,
                              .cost_micros = r->cost_micros};
-    memcpy(charge.budget, ledger->budgets[chain[0]].path, sizeof charge.budget);
+    tg__copy_name(charge.budget, sizeof charge.budget, ledger->budgets[chain[0]].path);
     tg__copy_name(charge.tool, sizeof charge.tool, r->tool);
     tg__copy_name(charge.model, sizeof charge.model, r->model);
     tg__idem_row row = {.charged_micros = r->cost_micros};
@@ -627,7 +627,7 @@ tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info
     const tg__hold *hold = &ledger->holds[slot];
     memset(out, 0, sizeof *out);
     out->id = hold->id;
-    memcpy(out->budget, ledger->budgets[hold->budget].path, sizeof out->budget);
+    tg__copy_name(out->budget, sizeof out->budget, ledger->budgets[hold->budget].path);
     out->amount_micros = hold->amount_micros;
     out->tokens = hold->tokens;
     out->cls = (tg_class)hold->cls;

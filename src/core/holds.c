@@ -111,7 +111,7 @@ void tg__hold_journal_put(tg__ledger *ledger, const tg__hold *hold) {
     op->kind = TG__HOLD_PUT;
     tg__hold_row *row = &op->row;
     row->id = hold->id;
-    memcpy(row->budget, ledger->budgets[hold->budget].path, sizeof row->budget);
+    tg__copy_name(row->budget, sizeof row->budget, ledger->budgets[hold->budget].path);
     row->amount_micros = hold->amount_micros;
     row->tokens = hold->tokens;
     row->cls = hold->cls;

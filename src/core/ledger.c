@@ -29,6 +29,9 @@ void tg__ledger_free(tg__ledger *ledger) {
     if (ledger == NULL) {
         return;
     }
+    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
+        free(ledger->budgets[i].path);
+    }
     free(ledger->budgets);
     free(ledger->dirty);
     free(ledger->window_heap);
@@ -71,7 +74,7 @@ void tg__ledger_emit(tg__ledger *ledger, tg_event *event) {
 }
 
 static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
-    memcpy(row->path, budget->path, sizeof row->path);
+    tg__copy_name(row->path, sizeof row->path, budget->path);
     row->spec = budget->spec;
     row->frozen = budget->frozen;
     row->window_start_ms = budget->window_start_ms;

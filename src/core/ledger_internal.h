@@ -29,19 +29,20 @@
     } while (0)
 
 typedef struct {
-    char path[TG_PATH_SIZE_MAX]; /* full path; "" for a free slot */
-    int32_t parent;              /* slot of the parent, -1 for a root */
-    int32_t children;            /* live children */
-    int32_t next_free;           /* free list link when the slot is free */
-    int32_t holds;               /* open holds whose path includes this budget */
-    bool live;                   /* slot in use */
-    bool dirty;                  /* changed since the journal was last finished */
-    bool listed;                 /* on the dirty list (kept across a slot's reuse) */
-    int32_t window_pos;          /* position in the window heap, -1 when not in it */
-    bool frozen;                 /* frozen by an admin */
-    tg_budget_spec spec;         /* as declared */
-    const tg__tz *tz;            /* window zone; owned by the engine */
-    int64_t window_start_ms;     /* current window [start, end) */
+    char *path;          /* full path, from malloc at its exact size (a ledger may hold millions);
+                          * NULL for a free slot */
+    int32_t parent;      /* slot of the parent, -1 for a root */
+    int32_t children;    /* live children */
+    int32_t next_free;   /* free list link when the slot is free */
+    int32_t holds;       /* open holds whose path includes this budget */
+    bool live;           /* slot in use */
+    bool dirty;          /* changed since the journal was last finished */
+    bool listed;         /* on the dirty list (kept across a slot's reuse) */
+    int32_t window_pos;  /* position in the window heap, -1 when not in it */
+    bool frozen;         /* frozen by an admin */
+    tg_budget_spec spec; /* as declared */
+    const tg__tz *tz;    /* window zone; owned by the engine */
+    int64_t window_start_ms; /* current window [start, end) */
     int64_t window_end_ms;
     int64_t spent_micros; /* charged in this window */
     int64_t held_micros;  /* open holds on this budget */
