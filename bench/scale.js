@@ -153,6 +153,7 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   const plans = [
     ['10 budgets, relaxed', 10, 0, 'relaxed'],
     ['10k budgets, relaxed', 10000, 0, 'relaxed'],
+    ['10 budgets, strict', 10, 0, 'strict'],
     ...(quick ? [] : [
       ['1M budgets, relaxed', 1000000, 0, 'relaxed'],
       ['1M budgets + 100k holds, strict', 1000000, 100000, 'strict'],

@@ -108,6 +108,10 @@ int64_t tg__ledger_deadline_ms(const tg__ledger *ledger);
 /* True when a mutation left rows (or dirty budgets) that no journal has taken yet. */
 bool tg__ledger_pending(const tg__ledger *ledger);
 
+/* Sizes the budget table and index for `count` budgets at once (at most budgets_max),
+ * so restoring a million does not grow them twenty times. */
+tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
+
 /* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys,
  * API keys. */
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta);

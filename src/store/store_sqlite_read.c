@@ -467,6 +467,12 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
         return tg__sqlite_fail(store, err, "starting the load");
     }
     tg_status status = load_meta(store, loader, err);
+    if (status == TG_OK && loader->budgets_expected != NULL) {
+        uint64_t count = 0;
+        status = next_id_floor(store, "SELECT count(*) FROM budgets", &count, err);
+        status =
+            status == TG_OK ? loader->budgets_expected(loader->user, (int64_t)count, err) : status;
+    }
     /* ORDER BY path puts "a" before "a/b" (a prefix sorts first in BINARY order): a
      * parent is restored before its children. Columns are named, not `*`, so a
      * column added by hand does not shift the others. */
