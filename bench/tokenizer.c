@@ -4,12 +4,17 @@
  * and runs this beside the JavaScript and WASM tokenizers in the same run; the
  * figures and the command are in docs/benchmarks-tokenizer.md.
  *
- * cold: open the tokenizer (building its hash table) and encode the file once, in a
- *       process that has not tokenized anything yet (run with --cold, one part).
+ * cold: open the tokenizer and encode the file once, in a process that has not
+ *       tokenized anything yet (run with --cold, one part); the first sight of the text
+ *       (no cache can help). --json also gives the open alone.
  * warm: the best of repeated encodes of the file (at least 5, and at least 0.5 s).
  * count: the same as warm through tg_tokens_count (no ids stored).
+ * open: (--open, no files) the first tg_tokenizer_open of a fresh process, then the
+ *       first count of a short sentence (the table's pages it touches are read in
+ *       then), for each encoding.
  *
  * Usage: bench_tokenizer [--json] [--cold] [--encoding NAME] FILE...
+ *        bench_tokenizer [--json] --open [--encoding NAME]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +47,7 @@ static char *read_file(const char *path, size_t *len_out) {
 
 typedef struct {
     double cold_seconds;  /* open + first encode; 0 unless --cold */
+    double open_seconds;  /* of which: open */
     double warm_seconds;  /* best encode */
     double count_seconds; /* best count */
     size_t tokens;        /* tokens in the file */
@@ -52,8 +58,11 @@ static int measure(tg_encoding encoding, const char *text, size_t len, int cold,
     uint32_t *ids = NULL;
     double start = now_seconds();
     tg_tokenizer *tokenizer;
-    if (tg_tokenizer_open(encoding, &tokenizer) != TG_OK ||
-        tg_tokens_encode(tokenizer, text, len, 0, &ids, &r->tokens) != TG_OK) {
+    if (tg_tokenizer_open(encoding, &tokenizer) != TG_OK) {
+        return -1;
+    }
+    r->open_seconds = now_seconds() - start;
+    if (tg_tokens_encode(tokenizer, text, len, 0, &ids, &r->tokens) != TG_OK) {
         return -1;
     }
     r->cold_seconds = now_seconds() - start;
@@ -80,6 +89,31 @@ static int measure(tg_encoding encoding, const char *text, size_t len, int cold,
     return 0;
 }
 
+/* The first open in this process, and the first short count after it. */
+static int measure_open(int json, tg_encoding encoding) {
+    static const char sentence[] = "Hello, world! How many tokens is this request?";
+    tg_tokenizer *tokenizer;
+    size_t count;
+    double t0 = now_seconds();
+    if (tg_tokenizer_open(encoding, &tokenizer) != TG_OK) {
+        return -1;
+    }
+    double t1 = now_seconds();
+    if (tg_tokens_count(tokenizer, sentence, sizeof sentence - 1, 0, &count) != TG_OK) {
+        return -1;
+    }
+    double t2 = now_seconds();
+    tg_tokenizer_close(tokenizer);
+    if (json) {
+        printf("{\"encoding\":\"%s\",\"open_s\":%.6f,\"first_count_s\":%.6f}\n",
+               tg_encoding_name(encoding), t1 - t0, t2 - t1);
+    } else {
+        printf("%-12s open %8.3f ms, then a first short count %8.3f ms\n",
+               tg_encoding_name(encoding), (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+    }
+    return 0;
+}
+
 static void print(int json, const char *file, tg_encoding encoding, size_t len, const result *r,
                   int cold) {
     double mb = (double)len / 1e6;
@@ -87,7 +121,7 @@ static void print(int json, const char *file, tg_encoding encoding, size_t len, 
         printf("{\"file\":\"%s\",\"encoding\":\"%s\",\"bytes\":%zu,\"tokens\":%zu", file,
                tg_encoding_name(encoding), len, r->tokens);
         if (cold) {
-            printf(",\"cold_s\":%.6f}\n", r->cold_seconds);
+            printf(",\"cold_s\":%.6f,\"open_s\":%.6f}\n", r->cold_seconds, r->open_seconds);
         } else {
             printf(",\"warm_s\":%.6f,\"count_s\":%.6f}\n", r->warm_seconds, r->count_seconds);
         }
@@ -106,6 +140,7 @@ static void print(int json, const char *file, tg_encoding encoding, size_t len, 
 int main(int argc, char **argv) {
     int json = 0;
     int cold = 0;
+    int open_only = 0;
     int first_file = 1;
     tg_encoding encodings[2] = {TG_ENCODING_CL100K_BASE, TG_ENCODING_O200K_BASE};
     int encodings_count = 2;
@@ -114,6 +149,8 @@ int main(int argc, char **argv) {
             json = 1;
         } else if (strcmp(argv[first_file], "--cold") == 0) {
             cold = 1;
+        } else if (strcmp(argv[first_file], "--open") == 0) {
+            open_only = 1;
         } else if (strcmp(argv[first_file], "--encoding") == 0 && first_file + 1 < argc &&
                    tg_encoding_parse(argv[first_file + 1], &encodings[0]) == TG_OK) {
             encodings_count = 1;
@@ -122,8 +159,18 @@ int main(int argc, char **argv) {
             first_file = argc;
         }
     }
+    if (open_only) {
+        for (int e = 0; e < encodings_count; e++) {
+            if (measure_open(json, encodings[e]) != 0) {
+                fputs("bench_tokenizer: cannot open the tokenizer\n", stderr);
+                return 1;
+            }
+        }
+        return 0;
+    }
     if (first_file >= argc) {
         fputs("usage: bench_tokenizer [--json] [--cold] [--encoding NAME] FILE...\n"
+              "       bench_tokenizer [--json] --open [--encoding NAME]\n"
               "  (bench/tokenizer.js makes the corpus and compares with other tokenizers)\n",
               stderr);
         return 2;

@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // bench/tokenizer.js: Tollgate's C tokenizer side by side with the JavaScript and WASM
-// tokenizers from npm (@dqbd/tiktoken: tiktoken's Rust core in WASM; gpt-tokenizer;
-// ai-tokenizer), in one run, on the same corpus parts: MB/s and tokens/s, cold and warm,
-// for cl100k_base and o200k_base. Figures go to docs/benchmarks-tokenizer.md.
+// tokenizers from npm (@dqbd/tiktoken: tiktoken's Rust core in WASM; js-tiktoken;
+// gpt-tokenizer; ai-tokenizer), in one run, on the same corpus parts, for cl100k_base
+// and o200k_base. Figures go to docs/benchmarks-tokenizer.md.
 //
-// warm: the best of repeated encodes (at least 5 and 0.5 s, or one if a pass is slow).
-// cold: a fresh process: load the library and its ranks, then encode the part once.
+// warm: MB/s, the best of repeated encodes (at least 5 and 0.5 s, or one if a pass is
+//       slow); caches help here.
+// first: MB/s of the first encode of the part in a fresh process, after opening
+//       (Tollgate: tg_tokenizer_open; npm: loading the library and its ranks, then one
+//       short warm-up text, so first sight is not charged for compiling the library).
+//       No cache has seen the text.
+// open: ms to open the encoding in a fresh process (Tollgate: tg_tokenizer_open, best
+//       of 5; npm: require plus building the encoder, best of 3).
 // Every library's token count is compared with Tollgate's; a difference is flagged.
 //
 // Usage: node bench/tokenizer.js [--bin build/bench_tokenizer] [--parts a,b] [--no-cold]
@@ -18,7 +24,7 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 const ENCODINGS = ['cl100k_base', 'o200k_base'];
-const LIBRARIES = ['@dqbd/tiktoken', 'gpt-tokenizer', 'ai-tokenizer'];
+const LIBRARIES = ['@dqbd/tiktoken', 'js-tiktoken', 'gpt-tokenizer', 'ai-tokenizer'];
 const SLOW_PASS_SECONDS = 2; // one pass this slow: no repeats
 const MIB = 1 << 20;
 
@@ -51,6 +57,19 @@ function makeParts() {
         bytes[i] = Math.floor(next() * 256);
     }
     // Special-token text is left out: two of the libraries refuse it by default.
+    const words = 'the of and to in is was for on that with as by at from'.split(' ');
+    // Runs made by run() between single words (or characters of between), to about size.
+    const runs = (size, run, between) => {
+        const parts = [];
+        let bytes = 0;
+        while (bytes < size) {
+            const w = between ? between[Math.floor(next() * between.length)] : words[Math.floor(next() * words.length)];
+            const r = run();
+            parts.push(w, r);
+            bytes += Buffer.byteLength(w) + Buffer.byteLength(r);
+        }
+        return parts.join('');
+    };
     const mixed = (corpus('mixed.txt') + corpus('emoji.txt') + corpus('data.json')).replace(/<\|/g, '< |');
     return {
         prose: toSize(corpus('prose.txt'), MIB),
@@ -62,6 +81,16 @@ function makeParts() {
         'adv-word-64k': word(64 * 1024, 'abcdefghijklmnopqrstuvwxyz'),
         'adv-cjk-run-64k': word(22 * 1024, '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年'),
         'adv-spaces-64k': ' '.repeat(64 * 1024) + 'x',
+        // White space and U+3000 runs longer than a piece of the small merge (96 bytes),
+        // each length new; mixed runs (tabs, newlines, CRLF); text of many indentation
+        // widths repeated (more distinct long pieces than a small cache holds).
+        'ws-runs': runs(MIB, () => ' '.repeat(97 + Math.floor(next() * 1100))),
+        'ws-mixed-runs': runs(MIB, () => [' ', '\t', '\n', ' \n', '\r\n'][Math.floor(next() * 5)].repeat(50 + Math.floor(next() * 550))),
+        'u3000-runs': runs(MIB, () => '\u3000'.repeat(1 + Math.floor(next() * 400)), '的一是不了人我在有他'),
+        'space-run-text': toSize(Array.from({ length: 3000 }, () => ' '.repeat(33 + Math.floor(next() * 370)) +
+            words[Math.floor(next() * words.length)] + ' = ' + Math.floor(next() * 1000) + ';').join('\n') + '\n', MIB),
+        // Long words of non-ASCII letters (Cyrillic, Greek, accented Latin), no spaces.
+        'long-unicode-64k': word(24 * 1024, 'абвгдежзийклмнопрстуфхцчшщыэюяαβγδεζηθικλμνξοπρστυφχψωéèàüößçñ'),
         'adv-run-a-1m': 'a'.repeat(MIB),
         'adv-word-1m': word(MIB, 'abcdefghijklmnopqrstuvwxyz'),
     };
@@ -69,11 +98,20 @@ function makeParts() {
 
 // Parts too slow for the reference implementations (quadratic merges): C only.
 const C_ONLY = new Set(['adv-run-a-1m', 'adv-word-1m']);
+// Parts js-tiktoken (plain JavaScript, quadratic on a long piece) takes minutes on.
+const SKIP = {
+    'js-tiktoken': new Set(['ws-runs', 'ws-mixed-runs', 'u3000-runs', 'space-run-text', 'long-unicode-64k',
+        'adv-run-a-64k', 'adv-word-64k', 'adv-cjk-run-64k', 'adv-spaces-64k']),
+};
 
 function loadEncoder(library, encoding) {
     if (library === '@dqbd/tiktoken') {
         const encoder = require('@dqbd/tiktoken').get_encoding(encoding);
         return (text) => encoder.encode_ordinary(text).length;
+    }
+    if (library === 'js-tiktoken') {
+        const encoder = require('js-tiktoken').getEncoding(encoding);
+        return (text) => encoder.encode(text).length;
     }
     if (library === 'gpt-tokenizer') {
         const module = require(`gpt-tokenizer/encoding/${encoding}`);
@@ -104,19 +142,29 @@ function warm(encode, text) {
     return { seconds: best, tokens };
 }
 
-// Child mode: one cold measurement in this fresh process.
+// Child mode: in this fresh process, open the library, warm it up on a short text, and
+// encode the part once (first sight); or with no file, the open alone.
 function coldChild(library, encoding, file) {
-    const text = fs.readFileSync(file, 'utf8');
+    const text = file ? fs.readFileSync(file, 'utf8') : '';
     const start = process.hrtime.bigint();
     const encode = loadEncoder(library, encoding);
-    const tokens = encode(text);
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    process.stdout.write(JSON.stringify({ seconds, tokens }));
+    const open = Number(process.hrtime.bigint() - start) / 1e9;
+    encode('Hello, world: a short warm-up sentence.');
+    const first = process.hrtime.bigint();
+    const tokens = file ? encode(text) : 0;
+    const seconds = Number(process.hrtime.bigint() - first) / 1e9;
+    process.stdout.write(JSON.stringify({ open, seconds, tokens }));
+}
+
+function npmCold(library, encoding, file) {
+    const out = execFileSync(process.execPath, [__filename, '--cold-child', library, encoding, file || '']);
+    return JSON.parse(out.toString());
 }
 
 const USAGE = `usage: node bench/tokenizer.js [--bin build/bench_tokenizer] [--parts prose,code,...] [--no-cold]
-Tollgate's tokenizer beside @dqbd/tiktoken, gpt-tokenizer and ai-tokenizer on the same
-corpus parts, warm and cold, both encodings. Figures and method: docs/benchmarks-tokenizer.md.`;
+Tollgate's tokenizer beside @dqbd/tiktoken, js-tiktoken, gpt-tokenizer and ai-tokenizer on
+the same corpus parts, warm and on first sight, and the time to open, both encodings.
+Figures and method: docs/benchmarks-tokenizer.md.`;
 
 function parseArgs() {
     const args = { bin: path.join(ROOT, 'build', 'bench_tokenizer'), parts: null, cold: true };
@@ -157,38 +205,48 @@ function main() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-bench-'));
     const parts = Object.entries(makeParts()).filter(([name]) => !args.parts || args.parts.has(name));
     console.log(`# tokenizer benchmark: ${os.cpus()[0].model}, node ${process.version}, one core`);
-    console.log('# columns: MB/s warm (Mtokens/s) | cold ms; "!" marks a token count that differs from Tollgate\'s\n');
+    console.log('# warm: MB/s (Mtokens/s), best pass; first: MB/s of the first encode in a fresh process;');
+    console.log('# "!" marks a token count that differs from Tollgate\'s; n/a: not run (minutes)\n');
     for (const encoding of ENCODINGS) {
         console.log(`## ${encoding}\n`);
+        const opens = [];
+        for (let i = 0; i < 5; i++) {
+            opens.push(JSON.parse(execFileSync(args.bin, ['--json', '--open', '--encoding', encoding]).toString()).open_s);
+        }
+        const openCells = [`${(Math.min(...opens) * 1e3).toFixed(3)}`];
+        for (const library of LIBRARIES) {
+            openCells.push((Math.min(...[0, 1, 2].map(() => npmCold(library, encoding, null).open)) * 1e3).toFixed(1));
+        }
         console.log(`| part | MB | tollgate (C) | ${LIBRARIES.join(' | ')} |`);
         console.log(`|---|---:|---:|${LIBRARIES.map(() => '---:').join('|')}|`);
+        console.log(`| open ms | | ${openCells.join(' | ')} |`);
         for (const [name, text] of parts) {
             const file = path.join(dir, `${name}.txt`);
             fs.writeFileSync(file, text);
             const bytes = Buffer.byteLength(text);
             const c = cMeasure(args.bin, encoding, file, false);
             const cells = [`${mbps(bytes, c.warm_s)} (${(c.tokens / 1e6 / c.warm_s).toFixed(2)})`];
-            const colds = [];
+            const firsts = [];
             if (args.cold) {
-                colds.push(`${(cMeasure(args.bin, encoding, file, true).cold_s * 1e3).toFixed(1)}`);
+                const cold = cMeasure(args.bin, encoding, file, true);
+                firsts.push(mbps(bytes, cold.cold_s - cold.open_s));
             }
             for (const library of LIBRARIES) {
-                if (C_ONLY.has(name)) {
+                if (C_ONLY.has(name) || (SKIP[library] && SKIP[library].has(name))) {
                     cells.push('n/a');
-                    colds.push('n/a');
+                    firsts.push('n/a');
                     continue;
                 }
                 const result = warm(loadEncoder(library, encoding), text);
                 const flag = result.tokens === c.tokens ? '' : ` ! ${result.tokens}`;
                 cells.push(`${mbps(bytes, result.seconds)} (${(result.tokens / 1e6 / result.seconds).toFixed(2)})${flag}`);
                 if (args.cold) {
-                    const out = execFileSync(process.execPath, [__filename, '--cold-child', library, encoding, file]);
-                    colds.push((JSON.parse(out.toString()).seconds * 1e3).toFixed(1));
+                    firsts.push(mbps(bytes, npmCold(library, encoding, file).seconds));
                 }
             }
             console.log(`| ${name} | ${(bytes / 1e6).toFixed(2)} | ${cells.join(' | ')} |`);
             if (args.cold) {
-                console.log(`| ${name} cold ms | | ${colds.join(' | ')} |`);
+                console.log(`| ${name} first | | ${firsts.join(' | ')} |`);
             }
         }
         console.log('');

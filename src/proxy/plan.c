@@ -24,12 +24,15 @@ static const char *cap_field(const tg__request_info *info) {
 static tg_status fitting_cap(const tg__request_info *info, const tg__model_price *price,
                              int64_t available_micros, int64_t minimum, int64_t *cap_out) {
     int64_t total;
+    int64_t fee = info->fee_bound_micros > 0 ? info->fee_bound_micros : 0;
+    int64_t rounds = info->output_rounds > 1 ? info->output_rounds : 1;
     tg_status status =
-        tg__cost_output_fit(price, info->prompt_tokens_estimate, available_micros, &total);
+        tg__cost_output_fit(price, tg__request_input_held(info),
+                            available_micros > fee ? available_micros - fee : 0, &total);
     if (status != TG_OK) {
         return status;
     }
-    int64_t cap = total / info->choices;
+    int64_t cap = total / info->choices / rounds;
     int64_t bound = tg__request_output_bound(info, price);
     if (bound > 0 && cap > bound / info->choices) {
         cap = bound / info->choices; /* never raise a cap */
@@ -40,8 +43,9 @@ static tg_status fitting_cap(const tg__request_info *info, const tg__model_price
 
 static tg_status lowered(const tg__request_info *info, const tg__model_price *price, int64_t cap,
                          tg__plan *out) {
-    tg_status status = tg__cost_worst_case(price, info->prompt_tokens_estimate, cap * info->choices,
-                                           &out->worst_case_micros);
+    tg__request_info capped = *info;
+    capped.max_output_tokens = cap;
+    tg_status status = tg__request_worst_case(&capped, price, &out->worst_case_micros, NULL);
     out->max_output_tokens = cap;
     return status;
 }

@@ -9,6 +9,7 @@
 #include "core/path.h"
 #include "proxy/estimate.h"
 #include "proxy/request.h"
+#include "tokenizer/json_escapes.h"
 
 /* Reads an optional non-negative integer field; null counts as absent. */
 static tg_status read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
@@ -123,11 +124,12 @@ tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__
                         TG__REQUEST_BODY_SIZE_MAX);
     }
     json_error_t json_err;
-    json_t *root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &json_err);
+    json_t *root = tg__json_load_lenient(body, size, JSON_REJECT_DUPLICATES, &json_err);
     if (root == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "request body is not valid JSON: %s", json_err.text);
     }
-    tg__request request = {.body = root, .info = {.route = route}};
+    tg__request request = {
+        .body = root, .info = {.route = route, .input_bound_tokens = TG_NONE, .output_rounds = 1}};
     tg_status status = json_is_object(root)
                            ? read_info(&request.info, root, err)
                            : tg__fail(err, TG_ERR_INVALID, "request body must be a JSON object");
@@ -172,6 +174,10 @@ int64_t tg__request_output_bound(const tg__request_info *info, const tg__model_p
     return per_choice * info->choices;
 }
 
+int64_t tg__request_input_held(const tg__request_info *info) {
+    return info->input_bound_tokens >= 0 ? info->input_bound_tokens : info->prompt_tokens_estimate;
+}
+
 tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_price *price,
                                  int64_t *cost_micros_out, tg_error *err) {
     int64_t output = tg__request_output_bound(info, price);
@@ -183,8 +189,17 @@ tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_p
                         info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens"
                                                                   : "max_tokens");
     }
+    int64_t rounds = info->output_rounds > 1 ? info->output_rounds : 1;
+    output = output > TG__USAGE_COUNT_MAX / rounds ? TG__USAGE_COUNT_MAX : output * rounds;
+    int64_t cost_micros = 0;
     tg_status status =
-        tg__cost_worst_case(price, info->prompt_tokens_estimate, output, cost_micros_out);
+        tg__cost_worst_case(price, tg__request_input_held(info), output, &cost_micros);
+    if (status == TG_OK && info->fee_bound_micros > TG_AMOUNT_MAX - cost_micros) {
+        status = TG_ERR_RANGE;
+    }
+    if (status == TG_OK) {
+        *cost_micros_out = cost_micros + (info->fee_bound_micros > 0 ? info->fee_bound_micros : 0);
+    }
     if (status != TG_OK) {
         return tg__fail(err, status, "the worst-case cost of this call is out of range");
     }

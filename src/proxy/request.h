@@ -37,6 +37,11 @@ typedef struct {
     const char *max_output_field;   /* the field that carries it (static), NULL when absent */
     int64_t choices;                /* outputs generated and billed per call, >= 1 */
     int64_t prompt_tokens_estimate; /* estimate.h */
+    int64_t input_bound_tokens;     /* bound.h: every input token billable; TG_NONE until
+                                       bounded (the estimate is held then) */
+    int64_t output_rounds;          /* bound.h: samplings that each may use the cap, >= 1 */
+    int64_t fee_bound_micros;       /* bound.h: server-side tool fees at most */
+    bool cap_defaulted;             /* the client sent no output cap: Tollgate set it */
 } tg__request_info;
 
 typedef struct {
@@ -63,9 +68,13 @@ void tg__request_free(tg__request *request);
  */
 int64_t tg__request_output_bound(const tg__request_info *info, const tg__model_price *price);
 
+/* Input tokens held: the bound when computed, else the estimate. */
+int64_t tg__request_input_held(const tg__request_info *info);
+
 /*
- * The worst-case cost of the call (what to hold): estimated prompt plus the
- * output bound, at the model's dearest prices. TG_ERR_RANGE when the output is
+ * The worst-case cost of the call (what to hold): the input bound (bound.h) plus
+ * the output bound times the sampling rounds, at the model's dearest prices, plus
+ * server-tool fees. TG_ERR_RANGE when the output is
  * unbounded (err asks for max_tokens; the "lower" policy can set one) or the
  * cost overflows.
  */

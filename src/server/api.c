@@ -122,6 +122,21 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
     return tg__charges_list(daemon, caller, budget, since, until, after, limit);
 }
 
+static tg__reply list_holds(tg__daemon *daemon, const tg__caller *caller, const char *query) {
+    char budget[TG_PATH_SIZE_MAX];
+    int64_t after = 0, limit = 100;
+    if (!query_text(query, "budget", budget, sizeof budget)) {
+        return bad_query("'budget' is not a budget path");
+    }
+    if (!query_number(query, "after", INT64_MAX, &after)) {
+        return bad_query("'after' is a hold id: a whole number from 0 to 9223372036854775807");
+    }
+    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
+        return bad_query("'limit' is 1..1000");
+    }
+    return tg__holds_list(daemon, caller, budget, after, limit);
+}
+
 static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t since = 0, limit = 100;
     if (!query_number(query, "since", INT64_MAX, &since)) {
@@ -248,6 +263,9 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
     }
     if (strcmp(path, "/v1/holds") == 0 && post) {
         return tg__api_post_hold(daemon, caller, body, now_ms);
+    }
+    if (strcmp(path, "/v1/holds") == 0 && get) {
+        return list_holds(daemon, caller, query);
     }
     size_t digits = strncmp(path, "/v1/holds/", 10) == 0 ? strspn(path + 10, "0123456789") : 0;
     if (digits > 0 && (path[10 + digits] == '\0' || path[10 + digits] == '/') &&

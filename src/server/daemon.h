@@ -89,6 +89,11 @@ tg__reply tg__api_error(int status, const char *code, const char *message);
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                            int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit);
 
+/* GET /v1/holds: open holds of `budget`'s subtree with an id above `after_id`, paged
+ * (holds.c, for the console's budget page and its "release a stuck hold"). */
+tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
+                         int64_t after_id, int64_t limit);
+
 /*
  * The daemon's read-only connection to the SQLite file (opened at first use), for
  * paging charges, events and history without touching the engine's connection,

@@ -32,6 +32,7 @@
 
 #include "notify/notify.h"
 #include "server/connections.h"
+#include "server/console_assets.h"
 #include "server/events_stream.h"
 #include "server/http.h"
 #include "server/mcp_http.h"
@@ -362,6 +363,10 @@ static void on_request(struct evhttp_request *request, void *user) {
     const char *uri = evhttp_request_get_uri(request);
     if (strncmp(uri, "/metrics", 8) == 0 && (uri[8] == '\0' || uri[8] == '?')) {
         send_metrics(h, request);
+        return;
+    }
+    if (tg__console_handle(request)) {
+        h->daemon->metrics.requests++; /* / and /ui/: the web console's files */
         return;
     }
     if (tg__proxy_handle(h->daemon->proxy, request)) {

@@ -146,10 +146,14 @@ void tg__proxy_call_free(proxy_call *call) {
     free(call);
 }
 
-/* Ends a call from outside curl's callbacks (client gone, revoked, shutdown). */
-static void abort_call(proxy_call *call) {
+/* Ends a call from outside curl's callbacks (client gone, revoked, idle, shutdown). */
+static void end_call(proxy_call *call, CURLcode result) {
     curl_multi_remove_handle(call->proxy->multi, call->easy);
-    tg__proxy_call_done(call, CURLE_ABORTED_BY_CALLBACK);
+    tg__proxy_call_done(call, result);
+}
+
+static void abort_call(proxy_call *call) {
+    end_call(call, CURLE_ABORTED_BY_CALLBACK);
 }
 
 static void on_sweep(evutil_socket_t fd, short kind, void *user) {
@@ -165,11 +169,17 @@ static void on_sweep(evutil_socket_t fd, short kind, void *user) {
             revoked = tg_hold_get(proxy->daemon->engine, call->hold_id, &hold, NULL) == TG_OK &&
                       hold.cancel_requested;
         }
+        /* A paused transfer is the client's slowness, not the upstream's silence. */
+        bool idle = call->easy != NULL && !call->paused && call->last_byte_ms > 0 &&
+                    tg__now_ms() - call->last_byte_ms > proxy->config.stream_idle_timeout_ms;
         if (call->easy != NULL && (tg__proxy_client_gone(call) || revoked)) {
             call->cut = revoked && !call->client_gone;
             abort_call(call);
+        } else if (idle) {
+            end_call(call, CURLE_OPERATION_TIMEDOUT);
         } else if (call->paused && !tg__proxy_client_slow(call)) {
             call->paused = false; /* back-pressure: the client caught up */
+            call->last_byte_ms = tg__now_ms();
             curl_easy_pause(call->easy, CURLPAUSE_CONT);
         }
         call = next;
@@ -249,7 +259,9 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     proxy->multi = curl_multi_init();
     proxy->timer = evtimer_new(base, on_timeout, proxy);
     proxy->sweep = event_new(base, -1, EV_PERSIST, on_sweep, proxy);
-    if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL) {
+    proxy->chains = tg__chains_new();
+    if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL ||
+        proxy->chains == NULL) {
         tg__proxy_free(proxy);
         return TG_ERR_NOMEM;
     }
@@ -348,5 +360,6 @@ void tg__proxy_free(tg__proxy *proxy) {
     }
     tg__prices_close(proxy->prices);
     tg__proxy_config_free(&proxy->config);
+    tg__chains_free(proxy->chains);
     free(proxy);
 }

@@ -42,6 +42,12 @@ typedef struct {
     tg__upstream anthropic;              /* Anthropic routes */
     char prices_file[1024];              /* "" = prices.json beside the binary */
     int64_t timeout_ms;                  /* whole upstream call, streams included */
+    int64_t stream_idle_timeout_ms;      /* silence between upstream bytes before giving up */
+    int64_t default_max_output_tokens;   /* the cap given to a call that sets none */
+    int64_t server_tool_uses_max;        /* server tools without max_uses; 0 refuse */
+    int64_t server_tool_result_tokens;   /* tokens one server-tool use adds; 0 context window */
+    int64_t stored_state_tokens_max;     /* an unknown previous_response_id; 0 refuse */
+    int64_t pdf_page_tokens;             /* per-page maximum of a PDF */
     int64_t connect_timeout_ms;          /* connecting to the upstream */
     tg__over_policy over_budget;         /* refuse | lower | switch */
     int64_t min_output_tokens;           /* lower: the smallest cap worth calling */

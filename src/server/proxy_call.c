@@ -13,8 +13,10 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "proxy/bound.h"
 #include "proxy/refusal.h"
 #include "proxy/usage.h"
 #include "server/proxy_internal.h"
@@ -81,8 +83,22 @@ static bool build_headers(proxy_call *call, const char *secret) {
     return list != NULL;
 }
 
+/* The client's connection keeps libevent's read and write timeouts
+ * (limits.request_timeout_s), which would end a call whose upstream is quiet for that
+ * long (a reasoning model thinking). The upstream's idle and overall timeouts and the
+ * sweep's disconnect check decide instead. */
+static void clear_client_timeouts(proxy_call *call) {
+    struct evhttp_connection *connection = evhttp_request_get_connection(call->request);
+    struct bufferevent *events =
+        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
+    if (events != NULL) {
+        bufferevent_set_timeouts(events, NULL, NULL);
+    }
+}
+
 static bool start_transfer(proxy_call *call, const char *secret) {
     tg__proxy *proxy = call->proxy;
+    clear_client_timeouts(call);
     const tg__upstream *upstream = upstream_of(proxy, call->wire);
     char url[TG__PROXY_URL_SIZE_MAX + 1024];
     snprintf(url, sizeof url, "%s%s", upstream->base_url, evhttp_request_get_uri(call->request));
@@ -104,6 +120,8 @@ static bool start_transfer(proxy_call *call, const char *secret) {
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, tg__proxy_on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)proxy->config.timeout_ms);
+    /* Idle (no upstream byte for stream_idle_timeout_ms) is checked by the sweep. */
+    call->last_byte_ms = tg__now_ms();
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)proxy->config.connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
@@ -167,8 +185,8 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
     int64_t output = tg__request_output_bound(info, &call->price);
     tg_reserve_request request = {.budget = budget,
                                   .amount_micros = amount_micros,
-                                  .tokens =
-                                      info->prompt_tokens_estimate + (output > 0 ? output : 0),
+                                  .tokens = tg__request_input_held(info) +
+                                            (output > 0 ? output * info->output_rounds : 0),
                                   .cls = TG_CLASS_AUTO,
                                   .tool = tg__route_name(call->route),
                                   .model = info->model,
@@ -185,13 +203,17 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
 /* A refused worst case: the over-budget policy may find a call that fits. */
 static bool replan(proxy_call *call, const char *budget, const tg_refusal *refused) {
     tg__proxy *proxy = call->proxy;
-    if (proxy->config.over_budget == TG__OVER_REFUSE ||
+    /* A cap Tollgate chose itself is lowered to what the budget affords, whatever the policy. */
+    tg__over_policy policy =
+        call->parsed.info.cap_defaulted && proxy->config.over_budget == TG__OVER_REFUSE
+            ? TG__OVER_LOWER
+            : proxy->config.over_budget;
+    if (policy == TG__OVER_REFUSE ||
         (refused->reason != TG_REASON_CEILING && refused->reason != TG_REASON_REVOKED)) {
         return false;
     }
     tg__model_price switch_price;
-    tg__plan_options options = {proxy->config.over_budget, proxy->config.min_output_tokens, NULL,
-                                NULL};
+    tg__plan_options options = {policy, proxy->config.min_output_tokens, NULL, NULL};
     if (options.policy == TG__OVER_SWITCH) {
         if (tg__prices_lookup(proxy->prices, call->price.provider, proxy->config.switch_model,
                               tg__now_ms(), &switch_price, NULL) != TG_OK) {
@@ -214,6 +236,64 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
     return reserve(call, budget, plan.worst_case_micros, &result, NULL) == TG_OK && result.granted;
 }
 
+/* A call without an output cap gets one (item 2 of docs/proxy.md "What a hold covers"):
+ * the configured default, within the model's maximum, written into the upstream request,
+ * so the provider itself stops there. Anthropic requires max_tokens: its own 400. */
+static bool give_cap(proxy_call *call) {
+    tg__request_info *info = &call->parsed.info;
+    if (info->max_output_tokens != TG_NONE || info->route == TG__ROUTE_OPENAI_EMBEDDINGS) {
+        return true;
+    }
+    if (info->route == TG__ROUTE_ANTHROPIC_MESSAGES) {
+        tg__proxy_send_error(call, 400, "invalid_request_error", "max_tokens: Field required");
+        return false;
+    }
+    /* Legacy completions default to 16 tokens upstream: keep that behaviour. */
+    int64_t cap = info->route == TG__ROUTE_OPENAI_COMPLETIONS
+                      ? 16
+                      : call->proxy->config.default_max_output_tokens;
+    if (call->price.max_output_tokens > 0 && call->price.max_output_tokens < cap) {
+        cap = call->price.max_output_tokens;
+    }
+    if (tg__request_set_max_output(&call->parsed, cap) != TG_OK) {
+        tg__proxy_send_error(call, 500, "internal_error", "out of memory");
+        return false;
+    }
+    info->cap_defaulted = true;
+    return true;
+}
+
+/* The bound of every billable part (src/proxy/bound.h); a 400 naming what is unbounded. */
+static bool bound(proxy_call *call) {
+    const tg__proxy_config *config = &call->proxy->config;
+    tg__bound_options options = {config->server_tool_uses_max,
+                                 config->server_tool_result_tokens,
+                                 config->stored_state_tokens_max,
+                                 config->pdf_page_tokens,
+                                 tg__chains_get,
+                                 call->proxy->chains};
+    tg_error err = {0};
+    tg_status status = tg__bound_request(&call->parsed, &call->price, &options, &err);
+    if (status == TG_ERR_NOMEM) {
+        tg__proxy_send_error(call, 503, "internal_error", "out of memory");
+        return false;
+    }
+    if (status != TG_OK) {
+        tg__proxy_send_error(call, 400, "cost_unbounded", err.message);
+        return false;
+    }
+    const json_t *conversation = json_object_get(call->parsed.body, "conversation");
+    if (json_is_object(conversation)) {
+        conversation = json_object_get(conversation, "id");
+    }
+    if (json_is_string(conversation) &&
+        json_string_length(conversation) < sizeof call->conversation) {
+        memcpy(call->conversation, json_string_value(conversation),
+               json_string_length(conversation) + 1);
+    }
+    return true;
+}
+
 /* Parses, prices and holds a metered call. False after answering the client. */
 static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
     tg__proxy *proxy = call->proxy;
@@ -228,6 +308,10 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
+    if (!give_cap(call) || !bound(call)) {
+        return false;
+    }
+    snprintf(call->budget, sizeof call->budget, "%s", key->scope);
     if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
         tg__proxy_send_error(call, 500, "internal_error", "out of memory");
         return false;

@@ -8,7 +8,13 @@
  *     anthropic: {base_url: https://api.anthropic.com, api_key: sk-..., pass_agent_key: false}
  *   proxy:
  *     prices_file: /var/lib/tollgate/prices.json
- *     timeout_ms: 600000
+ *     timeout_ms: 3600000            # the whole call (1 h)
+ *     stream_idle_timeout_ms: 600000 # silence between upstream bytes
+ *     default_max_output_tokens: 4096
+ *     server_tool_uses_max: 0        # 0: refuse server tools without max_uses
+ *     server_tool_result_tokens: 0   # 0: a use may add a whole context window
+ *     stored_state_tokens_max: 0     # 0: refuse an unknown previous_response_id
+ *     pdf_page_tokens: 6000
  *     connect_timeout_ms: 10000
  *     over_budget: refuse            # refuse | lower | switch
  *     min_output_tokens: 16
@@ -256,6 +262,18 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_count(value, &config->timeout_ms, key, err);
         } else if (strcmp(key, "connect_timeout_ms") == 0) {
             status = read_count(value, &config->connect_timeout_ms, key, err);
+        } else if (strcmp(key, "stream_idle_timeout_ms") == 0) {
+            status = read_count(value, &config->stream_idle_timeout_ms, key, err);
+        } else if (strcmp(key, "default_max_output_tokens") == 0) {
+            status = read_count(value, &config->default_max_output_tokens, key, err);
+        } else if (strcmp(key, "server_tool_uses_max") == 0) {
+            status = read_count(value, &config->server_tool_uses_max, key, err);
+        } else if (strcmp(key, "server_tool_result_tokens") == 0) {
+            status = read_count(value, &config->server_tool_result_tokens, key, err);
+        } else if (strcmp(key, "stored_state_tokens_max") == 0) {
+            status = read_count(value, &config->stored_state_tokens_max, key, err);
+        } else if (strcmp(key, "pdf_page_tokens") == 0) {
+            status = read_count(value, &config->pdf_page_tokens, key, err);
         } else if (strcmp(key, "over_budget") == 0) {
             status = read_policy(value, config, err);
         } else if (strcmp(key, "min_output_tokens") == 0) {
@@ -279,7 +297,10 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
 tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
                                 tg_error *err) {
     memset(config, 0, sizeof *config);
-    config->timeout_ms = 600000;
+    config->timeout_ms = 3600000;
+    config->stream_idle_timeout_ms = 600000;
+    config->default_max_output_tokens = 4096;
+    config->pdf_page_tokens = 6000;
     config->connect_timeout_ms = 10000;
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
@@ -305,6 +326,13 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
         if (status == TG_OK && config->over_budget == TG__OVER_SWITCH &&
             config->switch_model[0] == '\0') {
             status = fail(err, "proxy.over_budget: switch", "needs proxy.switch_model");
+        }
+        if (status == TG_OK &&
+            (config->stream_idle_timeout_ms < 1000 || config->default_max_output_tokens < 1 ||
+             config->timeout_ms < 1000)) {
+            status = fail(err, "proxy:",
+                          "timeout_ms and stream_idle_timeout_ms must be at least 1000 and "
+                          "default_max_output_tokens at least 1");
         }
         if (status == TG_OK && config->min_output_tokens < 1) {
             config->min_output_tokens = 1;

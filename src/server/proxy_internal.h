@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "proxy/buf.h"
+#include "proxy/chains.h"
 #include "proxy/prices.h"
 #include "proxy/request.h"
 #include "proxy/sse.h"
@@ -30,39 +31,43 @@ struct tg__proxy {
     struct event *sweep;      /* disconnects and revocations; owned */
     struct proxy_call *calls; /* calls in flight (doubly linked) */
     int64_t calls_count;      /* length of calls */
+    tg__chains *chains;       /* stored state seen (Responses ids, conversations); owned */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
 typedef struct proxy_call {
-    tg__proxy *proxy;               /* owner */
-    struct proxy_call *prev, *next; /* proxy->calls */
-    struct evhttp_request *request; /* the client's; answered exactly once */
-    tg__route route;                /* which route */
-    tg__wire wire;                  /* its wire format */
-    bool metered;                   /* held and charged */
-    tg__request parsed;             /* metered: the request; owned */
-    tg__model_price price;          /* metered: prices of the model called */
-    uint64_t hold_id;               /* metered: the open hold, 0 once closed */
-    int64_t hold_micros;            /* its amount */
-    char plan_header[192];          /* x-tollgate-plan, "" when as is */
-    CURL *easy;                     /* owned; NULL once removed from the multi */
-    struct curl_slist *headers;     /* owned; sent upstream */
-    char *body;                     /* owned; the body sent upstream */
-    size_t body_size;               /* bytes of body */
-    tg__buf response_headers;       /* "name: value\n" lines to pass on */
-    tg__buf response;               /* a non-streamed body (or an error's) */
-    long status;                    /* the upstream's status, 0 until known */
-    bool streaming;                 /* the reply was started as an event stream */
-    tg__sse_parser sse;             /* streaming: the parser */
-    tg__stream stream;              /* streaming: what has gone by */
-    tg__buf held;                   /* streaming: bytes of an event not yet complete */
-    tg__buf out;                    /* streaming: whole events to send from a piece */
-    const char *piece;              /* streaming: the piece being fed */
-    size_t piece_used;              /* bytes of piece already sent or dropped */
-    bool cut;                       /* Tollgate ended the stream */
-    bool client_gone;               /* the client disconnected */
-    bool replied;                   /* the request has been answered */
-    bool paused;                    /* the upstream is paused: the client reads slowly */
+    tg__proxy *proxy;                         /* owner */
+    struct proxy_call *prev, *next;           /* proxy->calls */
+    struct evhttp_request *request;           /* the client's; answered exactly once */
+    tg__route route;                          /* which route */
+    tg__wire wire;                            /* its wire format */
+    bool metered;                             /* held and charged */
+    tg__request parsed;                       /* metered: the request; owned */
+    tg__model_price price;                    /* metered: prices of the model called */
+    uint64_t hold_id;                         /* metered: the open hold, 0 once closed */
+    int64_t hold_micros;                      /* its amount */
+    char budget[TG_PATH_SIZE_MAX];            /* metered: the key's scope, for a forced record */
+    char conversation[TG__CHAIN_ID_SIZE_MAX]; /* responses: the conversation id, "" none */
+    char plan_header[192];                    /* x-tollgate-plan, "" when as is */
+    CURL *easy;                               /* owned; NULL once removed from the multi */
+    struct curl_slist *headers;               /* owned; sent upstream */
+    char *body;                               /* owned; the body sent upstream */
+    size_t body_size;                         /* bytes of body */
+    tg__buf response_headers;                 /* "name: value\n" lines to pass on */
+    tg__buf response;                         /* a non-streamed body (or an error's) */
+    long status;                              /* the upstream's status, 0 until known */
+    bool streaming;                           /* the reply was started as an event stream */
+    tg__sse_parser sse;                       /* streaming: the parser */
+    tg__stream stream;                        /* streaming: what has gone by */
+    tg__buf held;                             /* streaming: bytes of an event not yet complete */
+    tg__buf out;                              /* streaming: whole events to send from a piece */
+    const char *piece;                        /* streaming: the piece being fed */
+    size_t piece_used;                        /* bytes of piece already sent or dropped */
+    bool cut;                                 /* Tollgate ended the stream */
+    bool client_gone;                         /* the client disconnected */
+    bool replied;                             /* the request has been answered */
+    bool paused;                              /* the upstream is paused: the client reads slowly */
+    int64_t last_byte_ms; /* when the upstream last sent a byte (or the call began) */
 } proxy_call;
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */

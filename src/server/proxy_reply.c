@@ -6,11 +6,13 @@
  * hold is used up, or the call's class is revoked, the stream is ended in the
  * provider's own format and the upstream transfer aborted.
  *
- * Settlement, whatever happens: an answer with usage commits its price; a stream
- * commits what went by (reported, else counted and marked estimated), also when
- * cut, broken or left by its client; a call that produced nothing (upstream
- * error status, timeout or failure before the first event, a client gone before
- * a plain answer) releases its hold and is charged nothing.
+ * Settlement, whatever happens: an answer or error that reports usage commits its
+ * price; a stream commits the provider's final usage; when no usage came (a body
+ * without it, a stream cut, broken or left by its client before its last event, a
+ * plain call whose client left or that timed out) the held worst case is charged,
+ * since the provider may have done the work. Only an error without usage, or an
+ * upstream never reached, releases the hold. A hold that expired mid-call is
+ * charged by a forced record.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,33 +38,82 @@ static const char *const DROPPED_HEADERS[] = {
 
 /* ---- settlement ----------------------------------------------------------------- */
 
-/* Commits `usage` at the call's prices, or releases the hold when usage is NULL. */
+/* The hold expired while the call ran (a call longer than max_hold_ttl_ms): the money
+ * was spent all the same, so it is charged by a forced record (an overrun if it passes
+ * a limit, reported and locking the path, docs/overruns). */
+static void record_forced(proxy_call *call, int64_t cost_micros, const tg__usage *usage) {
+    tg_record_request request = {.budget = call->budget,
+                                 .cost_micros = cost_micros,
+                                 .tokens_in = usage ? usage->counts[TG__UNIT_INPUT] : 0,
+                                 .tokens_out = usage ? usage->counts[TG__UNIT_OUTPUT] : 0,
+                                 .cls = TG_CLASS_AUTO,
+                                 .tool = tg__route_name(call->route),
+                                 .model = call->parsed.info.model,
+                                 .force = true};
+    tg_record_result result;
+    tg_error err = {0};
+    if (tg_record(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err) != TG_OK) {
+        fprintf(stderr, "tollgate: proxy: recording an expired hold's call: %s\n", err.message);
+    }
+}
+
+/* Commits cost_micros (usage may be NULL: the worst case, usage unknown). */
+static void commit_cost(proxy_call *call, int64_t cost_micros, const tg__usage *usage) {
+    tg_commit_request request = {call->hold_id,
+                                 cost_micros,
+                                 usage ? usage->counts[TG__UNIT_INPUT] : 0,
+                                 usage ? usage->counts[TG__UNIT_OUTPUT] : 0,
+                                 NULL,
+                                 false};
+    tg_commit_result result;
+    tg_error err = {0};
+    tg_status status =
+        tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
+    if (status == TG_ERR_NOT_FOUND && call->budget[0] != '\0') {
+        record_forced(call, cost_micros, usage);
+    } else if (status != TG_OK) {
+        fprintf(stderr, "tollgate: proxy: settling hold %llu: %s\n",
+                (unsigned long long)call->hold_id, err.message);
+    }
+}
+
+/* Remembers a Responses call's context for a later previous_response_id (chains.h). */
+static void remember_chain(proxy_call *call, const char *id, const tg__usage *usage) {
+    if (call->route != TG__ROUTE_OPENAI_RESPONSES || usage == NULL || usage->estimated) {
+        return;
+    }
+    int64_t tokens = usage->counts[TG__UNIT_INPUT] + usage->counts[TG__UNIT_OUTPUT];
+    if (id != NULL && id[0] != '\0') {
+        tg__chains_put(call->proxy->chains, id, tokens);
+    }
+    if (call->conversation[0] != '\0') {
+        tg__chains_put(call->proxy->chains, call->conversation, tokens);
+    }
+}
+
+/* Commits `usage` at the call's prices, or releases the hold when usage is NULL. A
+ * usage Tollgate estimated is never charged above the hold: the hold is the bound. */
 static void settle(proxy_call *call, const tg__usage *usage) {
     if (call->hold_id == 0) {
         return;
     }
-    tg_engine *engine = call->proxy->daemon->engine;
-    tg_error err = {0};
-    int64_t cost_micros = call->hold_micros;
-    tg_status status;
     if (usage == NULL) {
-        status = tg_release(engine, call->hold_id, NULL, tg__now_ms(), NULL, &err);
+        tg_error err = {0};
+        if (tg_release(call->proxy->daemon->engine, call->hold_id, NULL, tg__now_ms(), NULL,
+                       &err) != TG_OK &&
+            err.status != TG_ERR_NOT_FOUND) {
+            fprintf(stderr, "tollgate: proxy: releasing hold %llu: %s\n",
+                    (unsigned long long)call->hold_id, err.message);
+        }
     } else {
+        int64_t cost_micros = call->hold_micros;
         if (tg__cost_micros(&call->price, usage, &cost_micros) != TG_OK) {
             cost_micros = call->hold_micros; /* a report out of range: charge the worst case */
         }
-        tg_commit_request request = {call->hold_id,
-                                     cost_micros,
-                                     usage->counts[TG__UNIT_INPUT],
-                                     usage->counts[TG__UNIT_OUTPUT],
-                                     NULL,
-                                     false};
-        tg_commit_result result;
-        status = tg_commit(engine, &request, tg__now_ms(), &result, &err);
-    }
-    if (status != TG_OK) {
-        fprintf(stderr, "tollgate: proxy: settling hold %llu: %s\n",
-                (unsigned long long)call->hold_id, err.message);
+        if (usage->estimated && cost_micros > call->hold_micros) {
+            cost_micros = call->hold_micros;
+        }
+        commit_cost(call, cost_micros, usage);
     }
     call->hold_id = 0;
     call->proxy->flush(call->proxy->flush_user);
@@ -73,9 +124,7 @@ static void settle_worst(proxy_call *call) {
     if (call->hold_id == 0) {
         return;
     }
-    tg_commit_request request = {call->hold_id, call->hold_micros, 0, 0, NULL, false};
-    tg_commit_result result;
-    tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, NULL);
+    commit_cost(call, call->hold_micros, NULL);
     call->hold_id = 0;
     call->proxy->flush(call->proxy->flush_user);
 }
@@ -84,6 +133,7 @@ static void settle_worst(proxy_call *call) {
 
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     proxy_call *call = user;
+    call->last_byte_ms = tg__now_ms();
     size_t length = size * count;
     if (length >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         tg__buf_reset(&call->response_headers); /* a new response (after a 100 Continue) */
@@ -168,38 +218,56 @@ void tg__proxy_send_error(proxy_call *call, int status, const char *code, const 
     call->proxy->daemon->metrics.errors++;
 }
 
-static void finish_plain(proxy_call *call, CURLcode result) {
-    if (result == CURLE_OPERATION_TIMEDOUT) {
-        settle(call, NULL);
-        tg__proxy_send_error(call, 504, "upstream_timeout", "Tollgate: the upstream timed out");
-        return;
+/* True when the upstream may have received the request: a failure to connect or
+ * resolve bills nothing; anything later may have started the work. */
+static bool request_sent(CURLcode result) {
+    return result != CURLE_COULDNT_CONNECT && result != CURLE_COULDNT_RESOLVE_HOST &&
+           result != CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* The usage in a plain body (an answer, or an error that reports what it used). */
+static bool body_usage(proxy_call *call, tg__usage *usage) {
+    const char *body = call->response.data ? call->response.data : "";
+    return tg__usage_from_body(call->route, body, call->response.size, usage, NULL) == TG_OK;
+}
+
+static void settle_plain(proxy_call *call) {
+    tg__usage usage;
+    bool reported = call->metered && body_usage(call, &usage);
+    if (reported) {
+        settle(call, &usage);
+        if (call->status == 200 && call->route == TG__ROUTE_OPENAI_RESPONSES) {
+            json_t *root = json_loadb(call->response.data, call->response.size, 0, NULL);
+            remember_chain(call, json_string_value(json_object_get(root, "id")), &usage);
+            json_decref(root);
+        }
+    } else if (call->status == 200 && call->metered) {
+        settle_worst(call); /* an answer without usage: the held worst case */
+    } else {
+        settle(call, NULL); /* the provider's error without usage: it bills nothing */
     }
+}
+
+static void finish_plain(proxy_call *call, CURLcode result) {
     if (result != CURLE_OK) {
-        settle(call, NULL);
+        /* The upstream may have done the work (a client that left, a timeout): its
+         * worst case is charged; only a call that never reached it is released. */
+        if (request_sent(result) && call->easy != NULL) {
+            settle_worst(call);
+        } else {
+            settle(call, NULL);
+        }
         char message[TG_ERROR_MESSAGE_SIZE];
         snprintf(message, sizeof message, "Tollgate: the upstream call failed: %s",
                  call->client_gone ? "the client left" : curl_easy_strerror(result));
-        tg__proxy_send_error(call, 502, "upstream_error", message);
+        if (result == CURLE_OPERATION_TIMEDOUT) {
+            tg__proxy_send_error(call, 504, "upstream_timeout", "Tollgate: the upstream timed out");
+        } else {
+            tg__proxy_send_error(call, 502, "upstream_error", message);
+        }
         return;
     }
-    if (call->status == 200 && call->metered) {
-        tg__usage usage;
-        const char *body = call->response.data ? call->response.data : "";
-        tg_status status =
-            tg__usage_from_body(call->route, body, call->response.size, &usage, NULL);
-        if (status == TG_ERR_NOT_FOUND) {
-            status =
-                tg__usage_estimate_body(call->route, body, call->response.size,
-                                        call->parsed.info.prompt_tokens_estimate, &usage, NULL);
-        }
-        if (status != TG_OK) {
-            settle_worst(call); /* a 200 whose body cannot be read: its worst case */
-        } else {
-            settle(call, &usage);
-        }
-    } else {
-        settle(call, NULL); /* the provider's error: nothing was produced */
-    }
+    settle_plain(call);
     add_headers(call, false);
     send_plain(call, call->status ? (int)call->status : 502,
                call->response.data ? call->response.data : "", call->response.size);
@@ -207,14 +275,21 @@ static void finish_plain(proxy_call *call, CURLcode result) {
 
 /* ---- streams ------------------------------------------------------------------- */
 
-/* True when the stream has used its hold up, or its class was revoked. */
+/* True when the stream must be cut: its class was revoked by an admin, or the upstream
+ * went past the output cap it was given. A stream within its cap is never cut: the
+ * hold covers it whole. Output counts are the provider's where it reports them as it
+ * goes (Anthropic), else the events that carried text, each at least one token; a
+ * generous margin keeps a provider that splits tokens across events from being cut. */
 static bool used_up(proxy_call *call) {
-    tg__usage usage;
-    int64_t cost_micros = 0;
-    tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
-    if (tg__cost_micros(&call->price, &usage, &cost_micros) != TG_OK ||
-        cost_micros > call->hold_micros) {
-        return true;
+    const tg__request_info *info = &call->parsed.info;
+    int64_t cap = tg__request_output_bound(info, &call->price);
+    if (cap > 0) {
+        cap = cap > TG__USAGE_COUNT_MAX / info->output_rounds ? TG__USAGE_COUNT_MAX
+                                                              : cap * info->output_rounds;
+        int64_t reported = call->stream.reported.counts[TG__UNIT_OUTPUT];
+        if (reported > cap || call->stream.text_events > 2 * cap + 16) {
+            return true;
+        }
     }
     tg_hold_info hold;
     return tg_hold_get(call->proxy->daemon->engine, call->hold_id, &hold, NULL) == TG_OK &&
@@ -302,10 +377,15 @@ static void start_stream(proxy_call *call) {
 /* Returns the bytes taken; anything else makes curl abort the transfer. */
 size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user) {
     proxy_call *call = user;
+    call->last_byte_ms = tg__now_ms();
     size_t length = size * count;
     if (call->status == 0) {
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
-        if (call->status == 200 && call->metered && call->parsed.info.stream) {
+        /* A stream request answered with one JSON body is read as a plain answer. */
+        char *type = NULL;
+        curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &type);
+        bool event_stream = type == NULL || strncasecmp(type, "text/event-stream", 17) == 0;
+        if (call->status == 200 && call->metered && call->parsed.info.stream && event_stream) {
             start_stream(call);
         }
     }
@@ -344,12 +424,15 @@ static void finish_stream(proxy_call *call, CURLcode result) {
                                     : curl_easy_strerror(result));
         end_stream(call, code, message);
     }
-    if (call->stream.started) {
+    /* The provider's final usage; an error event that reported usage (what it billed);
+     * else nothing says what the upstream produced: the held worst case. */
+    if (call->stream.output_final || (call->stream.failed && call->stream.input_reported)) {
         tg__usage usage;
         tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
         settle(call, &usage);
+        remember_chain(call, call->stream.id, &usage);
     } else {
-        settle(call, NULL);
+        settle_worst(call);
     }
 }
 

@@ -324,6 +324,144 @@ static size_t merge_windows(const tg__vocab *vocab, const uint8_t *p, size_t len
     return count;
 }
 
+/* Runs of one character (white space, U+3000, dashes, one letter): the characters
+ * of p[0..len) when it is one character of 1-4 bytes repeated, else 0. */
+static size_t run_unit(const uint8_t *p, size_t len) {
+    size_t unit = p[0] < 0xC0 ? 1 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : 4;
+    if (len < 2 * unit || len % unit != 0 || memcmp(p, p + unit, len - unit) != 0) {
+        return 0;
+    }
+    return unit;
+}
+
+#define RUN_PAIRS_CHECKED_MAX 64
+#define RUN_SIZES 512 /* pair sizes counted; a larger pair is no token */
+
+/* Merges a run of n = len / unit copies of one character u in about linear time: every
+ * part is u^k, so a pair's token is u^(k1 + k2) and its rank comes from a table of the
+ * run's own prefixes (looked up once, not once per merge). The merge goes by rank in
+ * rounds: the round of u^s merges, left to right, every neighbouring pair of sizes
+ * adding up to s, which is tiktoken's order (lowest rank first, leftmost first) as
+ * long as no merge makes a pair ranked below s; a merge that would declines (the
+ * caller then merges the piece the general way). Rounds without such a pair are
+ * skipped by a count of the pairs of each size. For a one-byte u this is tiktoken's
+ * merge exactly (the parts are whole bytes). For a longer u the parts could in
+ * principle split a character, so the result is only taken after bpe.h's stitching
+ * argument proves it: each token is the merge of its own bytes and each distinct
+ * neighbouring pair holds as a seam. Returns SIZE_MAX to decline. memory: room for
+ * len * TG__BPE_SCRATCH_PER_BYTE bytes. Writes the ranks to ids unless NULL. */
+static size_t merge_run(const tg__vocab *vocab, const uint8_t *p, size_t len, size_t unit,
+                        const uint8_t *end, uint32_t *memory, uint32_t *ids) {
+    size_t n = len / unit;
+    size_t k_max = vocab->token_len_max / unit;
+    uint32_t rank_of[256]; /* rank of u^k, or TG__RANK_NONE; k < 256 as tokens are */
+    k_max = k_max < n ? k_max : n;
+    uint32_t order[256]; /* the sizes of u^k tokens (k >= 2), by rank */
+    size_t sizes = 0;
+    for (size_t k = 1; k <= k_max; k++) {
+        rank_of[k] = tg__vocab_rank(vocab, p, k * unit, end);
+        if (k >= 2 && rank_of[k] != TG__RANK_NONE) {
+            size_t i = sizes++;
+            for (; i > 0 && rank_of[order[i - 1]] > rank_of[k]; i--) {
+                order[i] = order[i - 1];
+            }
+            order[i] = (uint32_t)k;
+        }
+    }
+    if (rank_of[1] == TG__RANK_NONE) {
+        return SIZE_MAX; /* the character is no token: its bytes merge first */
+    }
+    /* Parts as a linked list over unit offsets: next, prev and size per unit. */
+    uint32_t *next = memory;
+    uint32_t *prev = next + n + 1;
+    uint32_t *size = prev + n + 1;
+    _Static_assert(TG__BPE_SCRATCH_PER_BYTE >= 3 * 4 + 4, "a run fits the scratch");
+    for (size_t k = 0; k < n; k++) {
+        next[k] = (uint32_t)(k + 1);
+        prev[k] = (uint32_t)(k - 1);
+        size[k] = 1;
+    }
+    uint32_t pairs_of[RUN_SIZES + 1] = {0}; /* neighbouring pairs by summed size */
+    pairs_of[2] = (uint32_t)(n - 1);
+#define PAIR_SIZE(a, b) ((a) + (b) < RUN_SIZES ? (a) + (b) : RUN_SIZES)
+    for (size_t r = 0; r < sizes; r++) {
+        uint32_t s = order[r];
+        uint32_t rank = rank_of[s];
+        for (uint32_t k = 0; pairs_of[s] > 0 && k < n; k = next[k]) {
+            uint32_t right = next[k];
+            if (right >= n || size[k] + size[right] != s) {
+                continue;
+            }
+            uint32_t far = next[right];
+            pairs_of[s]--;
+            if (k > 0) {
+                pairs_of[PAIR_SIZE(size[prev[k]], size[k])]--;
+                uint32_t with = PAIR_SIZE(size[prev[k]], s);
+                pairs_of[with]++;
+                if (with <= k_max && rank_of[with] != TG__RANK_NONE && rank_of[with] < rank) {
+                    return SIZE_MAX;
+                }
+            }
+            if (far < n) {
+                pairs_of[PAIR_SIZE(size[right], size[far])]--;
+                uint32_t with = PAIR_SIZE(s, size[far]);
+                pairs_of[with]++;
+                if (with <= k_max && rank_of[with] != TG__RANK_NONE && rank_of[with] < rank) {
+                    return SIZE_MAX;
+                }
+                prev[far] = k;
+            }
+            size[k] = s;
+            next[k] = far;
+        }
+    }
+#undef PAIR_SIZE
+    /* The proof for characters of several bytes: distinct sizes and neighbours. */
+    if (unit > 1) {
+        uint8_t token_ok[256] = {0};
+        uint32_t pairs[RUN_PAIRS_CHECKED_MAX];
+        size_t pairs_count = 0;
+        uint32_t got[2 * 255];
+        for (uint32_t k = 0; k < n; k = next[k]) {
+            uint32_t a = size[k];
+            if (!token_ok[a]) {
+                if (rank_of[a] == TG__RANK_NONE ||
+                    merge_any(vocab, p, a * unit, end, memory + 3 * (n + 1), got) != 1 ||
+                    got[0] != rank_of[a]) {
+                    return SIZE_MAX;
+                }
+                token_ok[a] = 1;
+            }
+            if (next[k] >= n) {
+                break;
+            }
+            uint32_t b = size[next[k]];
+            uint32_t pair = a << 8 | b;
+            bool seen = false;
+            for (size_t i = 0; i < pairs_count && !seen; i++) {
+                seen = pairs[i] == pair;
+            }
+            if (!seen) {
+                if (pairs_count == RUN_PAIRS_CHECKED_MAX ||
+                    (a + b) * unit > sizeof got / sizeof got[0] ||
+                    merge_any(vocab, p, (a + b) * unit, end, memory + 3 * (n + 1), got) != 2 ||
+                    got[0] != rank_of[a] || got[1] != rank_of[b]) {
+                    return SIZE_MAX;
+                }
+                pairs[pairs_count++] = pair;
+            }
+        }
+    }
+    size_t count = 0;
+    for (uint32_t k = 0; k < n; k = next[k]) {
+        if (ids != NULL) {
+            ids[count] = rank_of[size[k]];
+        }
+        count++;
+    }
+    return count;
+}
+
 size_t tg__bpe_merge_heap(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *memory, uint32_t *ids) {
     return merge_large(vocab, p, len, end, memory, ids);
@@ -375,7 +513,11 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
      * the ids when the caller only counts: the seams need the tokens. */
     uint32_t *window = scratch->memory;
     uint32_t *rest = window + TG__BPE_WINDOW_SCRATCH_BYTES / sizeof *window;
-    size_t count = merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);
+    size_t unit = run_unit(p, len);
+    size_t count = unit != 0 ? merge_run(vocab, p, len, unit, end, rest, ids) : SIZE_MAX;
+    if (count == SIZE_MAX) {
+        count = merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);
+    }
     if (count == SIZE_MAX) {
         count = merge_large(vocab, p, len, end, rest, ids);
     }

@@ -101,7 +101,7 @@ int64_t tg_tokens_image(const char *model, const char *detail, uint32_t width, u
     return tg__image_tokens(tg__model_find(model, &known), detail, width, height);
 }
 
-static int base64_value(unsigned char c) {
+int tg__base64_value(unsigned char c) {
     if (c >= 'A' && c <= 'Z') {
         return c - 'A';
     }
@@ -127,7 +127,7 @@ static size_t base64_decode(const char *text, size_t len, uint8_t *out, size_t o
     uint32_t bits = 0;
     int have = 0;
     for (size_t i = 0; i < len && written < out_max; i++) {
-        int v = base64_value((unsigned char)text[i]);
+        int v = tg__base64_value((unsigned char)text[i]);
         if (v < 0) {
             if (text[i] == '\n' || text[i] == '\r') {
                 continue;

@@ -20,4 +20,8 @@ int64_t tg__image_tokens(const tg__model *model, const char *detail, uint32_t wi
  * false when it is a remote URL or the header cannot be read. */
 bool tg__image_size(const char *url, size_t len, uint32_t *width_out, uint32_t *height_out);
 
+/* The value of one base64 digit (standard or URL-safe alphabet), -1 for any other byte.
+ * Shared with the proxy's PDF reader (src/proxy/pdf.c). */
+int tg__base64_value(unsigned char c);
+
 #endif

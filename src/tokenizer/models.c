@@ -65,6 +65,12 @@ const tg__model *tg__model_find(const char *model, bool *known_out) {
     if (slash != NULL) {
         model = slash + 1;
     }
+    /* A fine-tuned model ("ft:gpt-3.5-turbo-0125:org:suffix:id", or the legacy
+     * "ft:davinci-002:...") has its base model's tokenizer, framing and image
+     * billing. */
+    if (strncmp(model, "ft:", 3) == 0) {
+        model += 3;
+    }
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         if (strncmp(model, models[i].prefix, strlen(models[i].prefix)) == 0) {
             *known_out = true;

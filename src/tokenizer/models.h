@@ -32,7 +32,8 @@ typedef struct {
     int estimate_permille;      /* Anthropic: text tokens = o200k count x this / 1000 */
 } tg__model;
 
-/* The table row for a model name (provider prefixes like "openai/" are skipped);
+/* The table row for a model name (provider prefixes like "openai/" and the "ft:" of a
+ * fine-tuned model are skipped);
  * unknown names get a GPT-4o-like default and *known_out false. Never NULL. */
 const tg__model *tg__model_find(const char *model, bool *known_out);
 

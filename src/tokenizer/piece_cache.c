@@ -6,15 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tg__piece_cache_init(tg__piece_cache *cache) {
+bool tg__piece_cache_init(tg__piece_cache *cache) {
     memset(cache, 0, sizeof *cache);
+    cache->entries = calloc(TG__PIECE_CACHE_ENTRIES, sizeof *cache->entries);
+    if (cache->entries == NULL) {
+        return false;
+    }
     pthread_mutex_init(&cache->lock, NULL);
+    return true;
 }
 
 void tg__piece_cache_free(tg__piece_cache *cache) {
     for (size_t i = 0; i < TG__PIECE_CACHE_ENTRIES; i++) {
         free(cache->entries[i].bytes);
     }
+    free(cache->entries);
+    cache->entries = NULL;
     pthread_mutex_destroy(&cache->lock);
 }
 

@@ -18,7 +18,10 @@
 #include <stdint.h>
 
 #define TG__PIECE_CACHE_MIN_BYTES 32
-#define TG__PIECE_CACHE_ENTRIES 1024
+/* 8192 entries: text with many distinct long pieces (indentation of every width,
+ * padding, a document of space runs) thrashed 1024 direct-mapped slots; the slots are
+ * calloc'd (256 KiB, fresh zero pages), so the size costs opening nothing. */
+#define TG__PIECE_CACHE_ENTRIES 8192
 #define TG__PIECE_CACHE_BYTES_MAX ((size_t)16 << 20)
 
 typedef struct {
@@ -29,12 +32,14 @@ typedef struct {
 } tg__piece_entry;
 
 typedef struct {
-    pthread_mutex_t lock;                             /* guards what follows */
-    tg__piece_entry entries[TG__PIECE_CACHE_ENTRIES]; /* slot: hash % entries */
-    size_t bytes_total;                               /* bytes held by entries */
+    pthread_mutex_t lock;     /* guards what follows */
+    tg__piece_entry *entries; /* from calloc, TG__PIECE_CACHE_ENTRIES;
+                                 slot: hash % entries */
+    size_t bytes_total;       /* bytes held by entries */
 } tg__piece_cache;
 
-void tg__piece_cache_init(tg__piece_cache *cache);
+/* false when out of memory (nothing to free then). */
+bool tg__piece_cache_init(tg__piece_cache *cache);
 void tg__piece_cache_free(tg__piece_cache *cache);
 
 uint64_t tg__piece_hash(const uint8_t *p, size_t len);

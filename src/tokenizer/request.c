@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tokenizer/images.h"
+#include "tokenizer/json_escapes.h"
 #include "tokenizer/tokenizer_internal.h"
 
 void tg__count_invalid(tg__counter *c, const char *message) {
@@ -116,7 +117,7 @@ tg_status tg_tokens_count_request(tg_request_kind kind, const char *model, const
                     body == NULL ? "no request body" : "request body too large to count");
     }
     json_error_t json_error;
-    json_t *root = json_loadb(body, len, 0, &json_error);
+    json_t *root = tg__json_load_lenient(body, len, 0, &json_error);
     if (root == NULL || !json_is_object(root)) {
         char message[TG_ERROR_MESSAGE_SIZE];
         snprintf(message, sizeof message,

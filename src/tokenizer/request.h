@@ -36,6 +36,11 @@ void tg__count_invalid(tg__counter *c, const char *message);
  * ...}) or legacy `functions` entries. */
 void tg__count_tools(tg__counter *c, const json_t *tools);
 
+/* A structured-output schema (chat "response_format", Responses "text.format"): the
+ * model reads it, so it counts as its JSON text, $defs included, and the count is
+ * framed (no published rule). "text" and "json_object" formats add nothing. */
+void tg__count_response_format(tg__counter *c, const json_t *format);
+
 /* A message's content: a string or an array of content parts (request_chat.c). */
 void tg__count_content(tg__counter *c, const json_t *content);
 

@@ -5,7 +5,9 @@
  * are counted by request_tools.c. What the cookbook does not cover is counted by the
  * closest published rule and marks the count as framed: content parts (text parts
  * add their text; images their tile or patch tokens), and assistant tool calls
- * (name and arguments plus three, the framing of the legacy function_call).
+ * (name and arguments plus three, the framing of the legacy function_call), a tool
+ * message's tool_call_id (its tokens, as the cookbook counts every string of a
+ * message), and a structured-output schema (its JSON text).
  */
 #include <string.h>
 
@@ -90,9 +92,27 @@ static void count_message(tg__counter *c, const json_t *message) {
     if (json_is_object(function_call)) {
         count_call(c, function_call);
     }
-    if (json_object_get(message, "tool_call_id") != NULL) {
+    /* The cookbook counts every string of a message, so a tool message's
+     * tool_call_id too (about five tokens for "call_..." ids). */
+    const json_t *tool_call_id = json_object_get(message, "tool_call_id");
+    if (tool_call_id != NULL) {
         tg__count_quality(c, TG_COUNT_FRAMED);
+        tg__count_json(c, tool_call_id);
     }
+}
+
+void tg__count_response_format(tg__counter *c, const json_t *format) {
+    if (!json_is_object(format)) {
+        return;
+    }
+    const char *type = json_string_value(json_object_get(format, "type"));
+    if (type != NULL && (strcmp(type, "text") == 0 || strcmp(type, "json_object") == 0)) {
+        return;
+    }
+    tg__count_quality(c, TG_COUNT_FRAMED);
+    /* Chat nests the schema in "json_schema"; Responses puts it beside "type". */
+    const json_t *schema = json_object_get(format, "json_schema");
+    tg__count_json(c, schema != NULL ? schema : format);
 }
 
 void tg__count_chat(tg__counter *c, const json_t *body) {
@@ -109,4 +129,5 @@ void tg__count_chat(tg__counter *c, const json_t *body) {
     c->count->text_tokens += c->model->reply_priming;
     tg__count_tools(c, json_object_get(body, "tools"));
     tg__count_tools(c, json_object_get(body, "functions"));
+    tg__count_response_format(c, json_object_get(body, "response_format"));
 }

@@ -27,6 +27,7 @@ static void count_item(tg__counter *c, const json_t *item) {
         tg__count_json(c, json_object_get(item, "arguments"));
     } else if (type != NULL && strcmp(type, "function_call_output") == 0) {
         count_message(c, "tool", json_object_get(item, "output"));
+        tg__count_string(c, json_object_get(item, "call_id")); /* chat's tool_call_id */
     } else if (json_is_object(item)) {
         /* Reasoning items, built-in tool calls: count their JSON as an upper bound. */
         tg__count_quality(c, TG_COUNT_ESTIMATE);
@@ -57,4 +58,5 @@ void tg__count_responses(tg__counter *c, const json_t *body) {
     }
     c->count->text_tokens += c->model->reply_priming;
     tg__count_tools(c, json_object_get(body, "tools"));
+    tg__count_response_format(c, json_object_get(json_object_get(body, "text"), "format"));
 }

@@ -71,12 +71,33 @@ static void count_property(tg__counter *c, const char *key, const json_t *schema
     }
 }
 
+/* The keywords of a parameters schema the cookbook leaves out ("$defs" that the
+ * properties refer to, "definitions", "anyOf", "additionalProperties", ...): the model
+ * reads them, so they count as their key and JSON text and the count is framed.
+ * "type", "properties" and "required" are the cookbook's, and it bills "required"
+ * nothing (its worked examples carry one). */
+static void count_schema_rest(tg__counter *c, const json_t *parameters) {
+    if (!json_is_object(parameters)) {
+        return;
+    }
+    const char *keyword;
+    const json_t *value;
+    json_object_foreach((json_t *)parameters, keyword, value) {
+        if (strcmp(keyword, "type") != 0 && strcmp(keyword, "properties") != 0 &&
+            strcmp(keyword, "required") != 0) {
+            tg__count_quality(c, TG_COUNT_FRAMED);
+            tg__count_text_add(c, keyword, strlen(keyword));
+            tg__count_json(c, value);
+        }
+    }
+}
+
 static void count_function(tg__counter *c, const json_t *function) {
     c->count->text_tokens += c->model->function_init;
     count_line(c, string_or_empty(json_object_get(function, "name")), NULL,
                string_or_empty(json_object_get(function, "description")));
-    const json_t *properties =
-        json_object_get(json_object_get(function, "parameters"), "properties");
+    const json_t *parameters = json_object_get(function, "parameters");
+    const json_t *properties = json_object_get(parameters, "properties");
     if (json_object_size(properties) > 0) {
         c->count->text_tokens += TG__TOOL_PROPERTIES_INIT;
         const char *key;
@@ -85,6 +106,7 @@ static void count_function(tg__counter *c, const json_t *function) {
             count_property(c, key, schema);
         }
     }
+    count_schema_rest(c, parameters);
 }
 
 void tg__count_tools(tg__counter *c, const json_t *tools) {

@@ -6,8 +6,11 @@
 #include "tokenizer/tokenizer_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tokenizer/bpe.h"
 #include "tokenizer/split.h"
@@ -18,6 +21,11 @@ extern const uint8_t tg__ranks_cl100k[];
 extern const uint64_t tg__ranks_cl100k_size;
 extern const uint8_t tg__ranks_o200k[];
 extern const uint64_t tg__ranks_o200k_size;
+/* Their hash tables laid out at build time (vocab_tables.c, by vocab_gen). */
+extern const uint8_t tg__table_cl100k[];
+extern const uint64_t tg__table_cl100k_size;
+extern const uint8_t tg__table_o200k[];
+extern const uint64_t tg__table_o200k_size;
 
 #define SPECIAL(text, id)                                                                          \
     { text, sizeof text - 1, id }
@@ -57,17 +65,66 @@ tg_status tg_encoding_parse(const char *name, tg_encoding *encoding_out) {
     return TG_ERR_INVALID;
 }
 
+/* A range of the library's read-only data to map ahead. */
+typedef struct {
+    const uint8_t *start; /* page-aligned */
+    size_t len;           /* bytes */
+} prefault_job;
+
+static void *prefault(void *arg) {
+    const prefault_job *job = arg;
+#ifdef MADV_POPULATE_READ
+    if (madvise((void *)job->start, job->len, MADV_POPULATE_READ) == 0) {
+        return NULL;
+    }
+#endif
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t at = 0; at < job->len; at += (size_t)(page > 0 ? page : 4096)) {
+        (void)*(volatile const uint8_t *)(job->start + at); /* one read per page */
+    }
+    return NULL;
+}
+
+/* Opening points at a table that is still on disk (or in the page cache) as far as
+ * the process is concerned: each page of it a text touches first costs a page fault,
+ * thousands on a long text (5-10 ms per MiB of prose on the machines measured, more
+ * than building the table at open took). So the first open of each encoding starts a
+ * detached thread that has the kernel map the whole table ahead (MADV_POPULATE_READ)
+ * while the caller goes on. The table is static data of the library, never unmapped,
+ * so the thread cannot outlive what it reads; if no thread can start, faults it is. */
+static void prefault_start(int which, const uint8_t *table, uint64_t size) {
+    static atomic_bool started[2];
+    static prefault_job jobs[2];
+    if (size == 0 || atomic_exchange(&started[which], true)) {
+        return;
+    }
+    uintptr_t page = 4096;
+    uintptr_t start = (uintptr_t)table & ~(page - 1);
+    jobs[which].start = (const uint8_t *)start;
+    jobs[which].len = (size_t)((uintptr_t)table + size - start);
+    pthread_attr_t attr;
+    pthread_t thread;
+    if (pthread_attr_init(&attr) != 0) {
+        return;
+    }
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_create(&thread, &attr, prefault, &jobs[which]);
+    pthread_attr_destroy(&attr);
+}
+
 tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) {
-    const uint8_t *blob;
-    uint64_t size;
+    const uint8_t *blob, *table;
+    uint64_t size, table_size;
     tg_tokenizer t = {.encoding = encoding};
     if (encoding == TG_ENCODING_CL100K_BASE) {
         blob = tg__ranks_cl100k, size = tg__ranks_cl100k_size;
+        table = tg__table_cl100k, table_size = tg__table_cl100k_size;
         t.split = tg__split_cl100k;
         t.specials = specials_cl100k;
         t.specials_count = sizeof specials_cl100k / sizeof specials_cl100k[0];
     } else if (encoding == TG_ENCODING_O200K_BASE) {
         blob = tg__ranks_o200k, size = tg__ranks_o200k_size;
+        table = tg__table_o200k, table_size = tg__table_o200k_size;
         t.split = tg__split_o200k;
         t.specials = specials_o200k;
         t.specials_count = sizeof specials_o200k / sizeof specials_o200k[0];
@@ -84,13 +141,21 @@ tg_status tg_tokenizer_open(tg_encoding encoding, tg_tokenizer **tokenizer_out) 
         free(t.cache);
         return TG_ERR_NOMEM;
     }
-    tg_status status = tg__vocab_open(&t.vocab, blob, size);
+    /* The table laid out at build time: opening is a few checks, no build. */
+    tg_status status = table_size > 0 ? tg__vocab_map(&t.vocab, blob, size, table, table_size)
+                                      : tg__vocab_open(&t.vocab, blob, size);
+    if (status == TG_OK && !tg__piece_cache_init(t.cache)) {
+        tg__vocab_close(&t.vocab);
+        status = TG_ERR_NOMEM;
+    }
     if (status != TG_OK) {
         free(tokenizer);
         free(t.cache);
         return status;
     }
-    tg__piece_cache_init(t.cache);
+    if (table_size > 0) {
+        prefault_start(encoding == TG_ENCODING_CL100K_BASE ? 0 : 1, table, table_size);
+    }
     *tokenizer = t;
     *tokenizer_out = tokenizer;
     return TG_OK;

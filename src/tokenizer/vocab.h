@@ -1,7 +1,12 @@
 /*
  * vocab: the rank table of one encoding, as an open-addressing hash table from token
- * bytes to rank, built when a tokenizer opens from the table embedded in the library
- * (format: scripts/build-tokenizer-data.js).
+ * bytes to rank. The table is laid out at build time (src/tokenizer/gen/vocab_gen.c,
+ * run by CMake, writes NAME.table beside the rank blob of
+ * scripts/build-tokenizer-data.js) and embedded in the library, so opening a
+ * tokenizer only points at it (tg__vocab_map): no table is built in the process, and
+ * the pages of the table that lookups touch are read in on first use. Building at
+ * open (tg__vocab_open) remains for the generator itself and for a library built
+ * without the generated tables.
  *
  * Why 16-byte slots that hold the first 12 bytes of the token: a lookup is then one
  * cache line, with no second fetch to compare bytes, for all but the few tokens
@@ -33,26 +38,55 @@ typedef struct {
 _Static_assert(sizeof(tg__vocab_slot) == 16, "four slots to a cache line");
 
 typedef struct {
-    const uint32_t *offsets; /* count + 1 offsets into bytes; embedded, not owned */
-    const uint8_t *bytes;    /* every token's bytes in rank order; embedded, not owned */
-    uint32_t count;          /* ranks are 0 .. count - 1 */
-    uint32_t token_len_max;  /* longest token, bytes */
-    uint32_t byte_rank[256]; /* rank of each one-byte token */
-    uint32_t *pair_rank;     /* from malloc: rank of each two-byte string (b0 | b1 << 8),
-                                or TG__RANK_NONE; 256 KiB, so the first round of every
-                                merge (all adjacent byte pairs) stays in cache */
-    tg__vocab_slot *slots;   /* from aligned_alloc; mask + 1 of them */
-    size_t mask;             /* slot count - 1, a power of two minus one */
-    uint64_t *filter;        /* from calloc: filter_mask + 1 bits, two set for every
-                                token (tg__vocab_filter_bits). A clear bit answers a
-                                miss from L2 (256-512 KiB) where the slots (4-8 MiB)
-                                would cost a miss to L3 or memory; most lookups while
-                                merging are misses */
-    size_t filter_mask;      /* filter bits - 1, a power of two minus one */
+    const uint32_t *offsets;     /* count + 1 offsets into bytes; embedded, not owned */
+    const uint8_t *bytes;        /* every token's bytes in rank order; embedded, not owned */
+    uint32_t count;              /* ranks are 0 .. count - 1 */
+    uint32_t token_len_max;      /* longest token, bytes */
+    const uint32_t *byte_rank;   /* rank of each one-byte token (256) */
+    const uint32_t *pair_rank;   /* rank of each two-byte string (b0 | b1 << 8), or
+                                    TG__RANK_NONE; 256 KiB, so the first round of every
+                                    merge (all adjacent byte pairs) stays in cache */
+    const tg__vocab_slot *slots; /* mask + 1 of them */
+    size_t mask;                 /* slot count - 1, a power of two minus one */
+    const uint64_t *filter;      /* filter_mask + 1 bits, two set for every token
+                                    (tg__vocab_filter_bits). A clear bit answers a miss
+                                    from L2 (256-512 KiB) where the slots (4-8 MiB)
+                                    would cost a miss to L3 or memory; most lookups
+                                    while merging are misses */
+    size_t filter_mask;          /* filter bits - 1, a power of two minus one */
+    void *owned;                 /* from malloc, the one allocation holding pair_rank,
+                                    filter and slots when built at open; NULL when
+                                    they point into an embedded table */
 } tg__vocab;
+
+/* The layout of a table built ahead (NAME.table, little-endian): this header, then
+ * byte_rank (256 x u32), pair_rank (65536 x u32), the filter ((filter_mask + 1) / 8
+ * bytes) and the slots ((mask + 1) x 16 bytes), each at a multiple of 64 bytes. */
+#define TG__VOCAB_TABLE_MAGIC "TGVTB1\0\0"
+#define TG__VOCAB_TABLE_VERSION 1 /* raise with any change to the hash or the layout */
+
+typedef struct {
+    char magic[8];          /* TG__VOCAB_TABLE_MAGIC */
+    uint32_t version;       /* TG__VOCAB_TABLE_VERSION */
+    uint32_t count;         /* tokens, as in the rank blob */
+    uint64_t blob_size;     /* bytes of the rank blob it was built from */
+    uint64_t mask;          /* tg__vocab.mask */
+    uint64_t filter_mask;   /* tg__vocab.filter_mask */
+    uint32_t token_len_max; /* tg__vocab.token_len_max */
+    uint32_t reserved[5];   /* zero */
+} tg__vocab_table_header;
+
+_Static_assert(sizeof(tg__vocab_table_header) == 64, "the header is one cache line");
+
+/* Bytes of the table a vocab lays out (header included). */
+uint64_t tg__vocab_table_size(const tg__vocab *vocab);
 
 /* Builds the table from an embedded blob. TG_ERR_CORRUPT for a malformed blob. */
 tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size);
+/* Points at a table laid out ahead from the same blob, in constant time.
+ * TG_ERR_CORRUPT when the table does not belong to the blob or fails a spot check. */
+tg_status tg__vocab_map(tg__vocab *vocab, const uint8_t *blob, uint64_t size, const uint8_t *table,
+                        uint64_t table_size);
 void tg__vocab_close(tg__vocab *vocab);
 
 /* The first 12 bytes of p[0..len) as two zero-padded words. Reads up to 16 bytes

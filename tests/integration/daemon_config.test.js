@@ -135,7 +135,8 @@ test('a signal the moment "listening" is printed is handled, never fatal', async
     const signal = i % 2 ? 'SIGTERM' : 'SIGHUP';
     const child = spawn(binary, ['serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
-    let stdout = '';
+    let stdout = '', stderr = '';
+    child.stderr.on('data', (c) => { stderr += c; });
     child.stdout.on('data', (c) => {
       stdout += c;
       if (/listening on/.test(stdout) && !child.signalled) {
@@ -146,8 +147,10 @@ test('a signal the moment "listening" is printed is handled, never fatal', async
     if (signal === 'SIGHUP') {
       // It goes on serving: stop it politely and it exits 0.
       assert.ok(await eventually(() => child.signalled, 10000));
-      await new Promise((r) => setTimeout(r, 100));
+      // handled means reloaded: the daemon says so, or it ended and the line never comes
+      await eventually(() => /tollgate: reloaded /.test(stderr) || child.exitCode !== null || child.signalCode !== null, 10000);
       assert.equal(child.exitCode, null, 'SIGHUP right after "listening" did not end the daemon');
+      assert.match(stderr, /tollgate: reloaded /, 'SIGHUP right after "listening" reloaded the config');
       child.kill('SIGTERM');
     }
     assert.deepEqual(await exited, { code: 0, sig: null }, `${signal} #${i}`);

@@ -35,10 +35,22 @@ async function startDaemon(configFile, { admin = 'admin-secret', args = [], env 
   });
   const call = async (method, url, body, key = admin, raw) => {
     const headers = key ? { Authorization: `Bearer ${key}` } : {};
-    const res = await fetch(base + url, {
+    const send = () => fetch(base + url, {
       method, headers,
       body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
     });
+    let res;
+    try {
+      res = await send();
+    } catch (e) {
+      // The daemon closes a keep-alive connection idle past request_timeout_s; a request
+      // sent on it as it closes is lost. Browsers and HTTP clients send an idempotent
+      // request again on a new connection then (RFC 9110 9.2.2): so does this helper, for
+      // GET only, and only for a connection closed under it.
+      const code = e.cause && e.cause.code;
+      if (method !== 'GET' || !['UND_ERR_SOCKET', 'ECONNRESET'].includes(code)) throw e;
+      res = await send();
+    }
     const text = await res.text();
     let json = null;
     try { json = JSON.parse(text); } catch { /* not JSON */ }

@@ -15,7 +15,9 @@ const { tempDir } = require('./daemon_helpers');
 const source = process.env.TG_SOURCE_DIR || path.resolve(__dirname, '..', '..');
 const build = process.env.TG_BINARY_DIR || path.join(source, 'build');
 const compiler = process.env.TG_C_COMPILER || 'cc';
-const sanitize = process.env.TG_SANITIZE === 'ON' ? ['-fsanitize=address,undefined'] : [];
+// A sanitized library needs its runtime in the program that links it.
+const sanitize = process.env.TG_SANITIZE === 'ON' ? ['-fsanitize=address,undefined']
+  : process.env.TG_TSAN === 'ON' ? ['-fsanitize=thread'] : [];
 
 function run(command, args, options = {}) {
   const r = spawnSync(command, args, { encoding: 'utf8', ...options });
@@ -56,4 +58,9 @@ test('make install PREFIX DESTDIR, then examples/scenarios.c builds with pkg-con
   const linked = path.join(work, 'scenarios-static');
   run(compiler, [...sanitize, example, '-o', linked, `-I${root}/include`, path.join(root, 'lib/libtollgate.a'), ...staticLibs]);
   assert.equal(run(linked, []), out, 'the static build prints the same scenarios');
+  // The shared library exports the public API only: tg_ functions, no internal tg__ ones.
+  const exported = run('nm', ['-D', '--defined-only', path.join(root, 'lib/libtollgate.so')])
+    .split('\n').filter((l) => / T /.test(l)).map((l) => l.split(' ').pop());
+  assert.ok(exported.includes('tg_reserve') && exported.includes('tg_tokens_count'), exported.join(' '));
+  assert.deepEqual(exported.filter((name) => !/^tg_[a-z]/.test(name)), [], 'only tg_ symbols are exported');
 });

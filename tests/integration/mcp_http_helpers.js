@@ -29,12 +29,20 @@ async function startServe(dir, config) {
   return { ...daemon, configFile, database };
 }
 
-// Connects an SDK client to base/mcp/name. Returns {client, transport, sent, received, listChanged}.
+// Connects an SDK client to base/mcp/name. Returns {client, transport, sent, received, listChanged,
+// streams}: streams counts the GET streams the daemon answered 200 (its headers are sent in the
+// same step that makes the stream the session's, so a 200 here means the daemon holds it).
 async function connect(base, name, { key = ADMIN, roots = [] } = {}) {
+  const agent = { sent: [], received: [], listChanged: 0, errors: [], onListChanged: null, streams: 0 };
+  const watched = async (url, init) => {
+    const response = await fetch(url, init);
+    if ((init?.method ?? 'GET') === 'GET' && response.ok) agent.streams++;
+    return response;
+  };
   const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp/${name}`), {
-    requestInit: { headers: { Authorization: `Bearer ${key}` } },
+    requestInit: { headers: { Authorization: `Bearer ${key}` } }, fetch: watched,
   });
-  const agent = { transport, sent: [], received: [], listChanged: 0, errors: [], onListChanged: null };
+  agent.transport = transport;
   const send = transport.send.bind(transport);
   transport.send = (message, options) => { agent.sent.push(message); return send(message, options); };
   // Whatever handler the SDK installs is wrapped once, so each message is seen once.
@@ -70,10 +78,10 @@ function nextListChanged(agent, ms = 5000) {
   });
 }
 
-// Waits until the session's GET stream is open (the SDK opens it after initialized).
-async function streamOpen(daemon) {
-  await m.until(() => /started/.test(daemon.stderr()), 5000, 'session start');
-  await new Promise((r) => setTimeout(r, 300));
+// Waits until the agent's GET stream is open (the SDK opens it after initialized): the
+// daemon answered its GET with 200, so messages for the stream now reach the agent.
+async function streamOpen(agent) {
+  await m.until(() => agent.streams > 0, 10000, 'the GET stream open');
 }
 
 module.exports = { ...m, ADMIN, serverEntry, startServe, connect, nextListChanged, streamOpen, sha: d.sha };

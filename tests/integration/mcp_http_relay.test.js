@@ -39,7 +39,7 @@ test('server-everything over HTTP: requests, progress, sampling, elicitation, ro
   try {
     const a = await h.connect(daemon.base, 'everything', { key: 'agent-key', roots: [{ uri: 'file:///tmp', name: 'tmp' }] });
     const c = a.client;
-    await h.streamOpen(daemon);
+    await h.streamOpen(a);
     const tools = await c.listTools();
     assert.ok(tools.tools.some((t) => t.name === 'trigger-long-running-operation'));
     assert.equal(h.text(await c.callTool({ name: 'echo', arguments: { message: 'hello, ünïcode ✓' } })), 'Echo: hello, ünïcode ✓');
@@ -66,43 +66,59 @@ test('server-everything over HTTP: requests, progress, sampling, elicitation, ro
     const abort = new AbortController();
     const cancelled = c.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 5, steps: 5 } },
       undefined, { signal: abort.signal });
-    await new Promise((r) => setTimeout(r, 300));
+    // abort only once the server has the call, so the cancellation is the server's to handle
+    await h.until(() => h.readTap(path.join(dir, 'server.tap')).some((e) => e.dir === 'in' &&
+      JSON.parse(e.line).params?.arguments?.duration === 5), 10000, 'the call to reach the server');
     abort.abort('changed my mind');
     await assert.rejects(cancelled);
-    await new Promise((r) => setTimeout(r, 500)); // late messages reach the agent
 
-    const tap = h.readTap(path.join(dir, 'server.tap'));
-    // Tollgate's own tools/list (it checks a tool the agent's listing did not name, when the
-    // server said its list changed: server-everything adds tools after initialize) is not the
-    // agent's: it never reaches the agent, and is left out of the byte-for-byte comparison.
-    const own = (m) => typeof m.id === 'string' && m.id.startsWith('tollgate/tools-list/');
-    const all = tap.map((e) => ({ dir: e.dir, m: JSON.parse(e.line) }));
-    assert.ok(all.filter((e) => e.dir === 'in' && own(e.m)).every((e) => e.m.method === 'tools/list'));
-    assert.ok(!a.received.some(own), 'the agent never sees Tollgate\'s own listing');
-    const toServer = all.filter((e) => e.dir === 'in' && !own(e.m)).map((e) => e.m);
-    const fromServer = all.filter((e) => e.dir === 'out' && !own(e.m)).map((e) => e.m);
-    // The agent's answers to the server's requests (roots/list here) are POSTed while its
-    // next call may be on its way on another connection: which the daemon reads first is the
-    // network's. So: the agent's requests and notifications in order, its answers as a set.
-    const sent = a.sent.map((m) => JSON.parse(JSON.stringify(m)));
-    const answer = (m) => m.method === undefined;
-    assert.deepEqual(toServer.filter((m) => !answer(m)), sent.filter((m) => !answer(m)),
-      'agent -> server: every request and notification, in order, unchanged');
-    assert.deepEqual(sorted(toServer.filter(answer)), sorted(sent.filter(answer)),
-      'agent -> server: every answer, unchanged');
-    assert.ok(toServer.some((m) => m.method === 'notifications/cancelled'));
-    // Server -> agent travels on several HTTP streams (POST replies, the GET stream), so
-    // the order between them is the network's: compare as sets of whole messages.
-    const progressCount = fromServer.filter((m) => m.method === 'notifications/progress').length;
-    assert.ok(progressCount >= 3);
-    const cancelledId = toServer.find((m) => m.method === 'notifications/cancelled').params.requestId;
-    // a progress or result for the call the agent cancelled may be dropped by the SDK
-    // client itself after the abort: leave those out of the comparison
-    const late = (m) => (m.id === cancelledId && 'result' in m) ||
-      (m.method === 'notifications/progress' && !a.received.some((r) => key(r) === key(m)) &&
-       toServer.some((s) => s.id === cancelledId && s.params?._meta?.progressToken === m.params.progressToken));
-    assert.deepEqual(sorted(a.received), sorted(fromServer.filter((m) => !late(m))),
-      'server -> agent: every message unchanged');
+    // Messages still travel (the cancellation to the server, the server's late ones to the
+    // agent): the comparison below is retried until both sides' traffic agrees, and its
+    // last failure is the test's failure.
+    const compare = () => {
+      const tap = h.readTap(path.join(dir, 'server.tap'));
+      // Tollgate's own tools/list (it checks a tool the agent's listing did not name, when the
+      // server said its list changed: server-everything adds tools after initialize) is not the
+      // agent's: it never reaches the agent, and is left out of the byte-for-byte comparison.
+      const own = (m) => typeof m.id === 'string' && m.id.startsWith('tollgate/tools-list/');
+      const all = tap.map((e) => ({ dir: e.dir, m: JSON.parse(e.line) }));
+      assert.ok(all.filter((e) => e.dir === 'in' && own(e.m)).every((e) => e.m.method === 'tools/list'));
+      assert.ok(!a.received.some(own), 'the agent never sees Tollgate\'s own listing');
+      const toServer = all.filter((e) => e.dir === 'in' && !own(e.m)).map((e) => e.m);
+      const fromServer = all.filter((e) => e.dir === 'out' && !own(e.m)).map((e) => e.m);
+      // The agent's answers to the server's requests (roots/list here) are POSTed while its
+      // next call may be on its way on another connection: which the daemon reads first is the
+      // network's. So: the agent's requests and notifications in order, its answers as a set.
+      const sent = a.sent.map((m) => JSON.parse(JSON.stringify(m)));
+      const answer = (m) => m.method === undefined;
+      assert.deepEqual(toServer.filter((m) => !answer(m)), sent.filter((m) => !answer(m)),
+        'agent -> server: every request and notification, in order, unchanged');
+      assert.deepEqual(sorted(toServer.filter(answer)), sorted(sent.filter(answer)),
+        'agent -> server: every answer, unchanged');
+      assert.ok(toServer.some((m) => m.method === 'notifications/cancelled'));
+      // Server -> agent travels on several HTTP streams (POST replies, the GET stream), so
+      // the order between them is the network's: compare as sets of whole messages.
+      const progressCount = fromServer.filter((m) => m.method === 'notifications/progress').length;
+      assert.ok(progressCount >= 3);
+      const cancelledId = toServer.find((m) => m.method === 'notifications/cancelled').params.requestId;
+      // a progress or result for the call the agent cancelled may be dropped by the SDK
+      // client itself after the abort: leave those out of the comparison
+      const late = (m) => (m.id === cancelledId && 'result' in m) ||
+        (m.method === 'notifications/progress' && !a.received.some((r) => key(r) === key(m)) &&
+         toServer.some((s) => s.id === cancelledId && s.params?._meta?.progressToken === m.params.progressToken));
+      assert.deepEqual(sorted(a.received), sorted(fromServer.filter((m) => !late(m))),
+        'server -> agent: every message unchanged');
+    };
+    const end = Date.now() + 10000;
+    for (;;) {
+      try {
+        compare();
+        break;
+      } catch (e) {
+        if (Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     await c.close();
   } finally {
     await daemon.stop();
@@ -200,9 +216,11 @@ test('HTTP surface: session ids, 202, errors as JSON-RPC, GET stream, DELETE, se
     assert.equal(data.length, 4, '3 progress notifications and the result');
     assert.deepEqual(data, serverLines);
     // the same id twice at once is refused on the second POST
-    const slow = post2({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 1 } } },
+    const slow = post2({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 1 } } },
       { 'Mcp-Session-Id': session });
-    await new Promise((res) => setTimeout(res, 200));
+    // the first is in flight once the daemon relayed it to the server
+    await h.until(() => h.readTap(path.join(dir2, 'server.tap')).some((e) => e.dir === 'in' && JSON.parse(e.line).id === 9),
+      10000, 'the first call to reach the server');
     r = await post2({ jsonrpc: '2.0', id: 9, method: 'ping' }, { 'Mcp-Session-Id': session });
     assert.match((await r.json()).error.message, /already in flight/);
     assert.equal((await slow).status, 200);

@@ -34,7 +34,7 @@ test('threshold, in-flight cancel, withdrawn tools, critical to the limit, reins
   try {
     const a = await h.connect(daemon.base, 'everything');
     const c = a.client;
-    await h.streamOpen(daemon);
+    await h.streamOpen(a);
     const names = async () => (await c.listTools()).tools.map((t) => t.name);
     const before = await names();
     assert.ok(before.includes('echo') && before.includes('get-sum') && before.includes('get-env'));
@@ -106,8 +106,8 @@ test('two sessions on one budget: one agent\'s spend withdraws tools from the ot
   try {
     const a = await h.connect(daemon.base, 'everything');
     const b = await h.connect(daemon.base, 'everything');
-    await h.streamOpen(daemon);
-    await new Promise((r) => setTimeout(r, 300));
+    await h.streamOpen(a);
+    await h.streamOpen(b);
     assert.ok((await b.client.listTools()).tools.some((t) => t.name === 'echo'));
     let progressed = 0;
     const long = b.client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },

@@ -72,7 +72,9 @@ test('server-everything: requests, notifications, progress, sampling, elicitatio
   const abort = new AbortController();
   const cancelled = c.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 5, steps: 5 } },
     undefined, { signal: abort.signal });
-  await new Promise((r) => setTimeout(r, 200));
+  // abort only once the server has the call, so the cancellation is the server's to handle
+  await h.until(() => h.readTap(path.join(dir, 'server.tap')).some((e) => e.dir === 'in' &&
+    JSON.parse(e.line).params?.arguments?.duration === 5), 10000, 'the call to reach the server');
   abort.abort('changed my mind');
   await assert.rejects(cancelled);
   await c.close();

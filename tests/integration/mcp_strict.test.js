@@ -214,14 +214,20 @@ test('HTTP: the GET stream is resumable with Last-Event-ID; nothing lost, nothin
     first.abort();
     a.cancel();
     // While no stream is open (or the daemon writes into the dead one): two more messages.
+    // The daemon logs each list_changed as it queues it for the stream.
+    const queued = () => (daemon.stderr().match(/: list_changed$/gm) || []).length;
+    const before = queued();
     await toggle('unfreeze');
     await toggle('freeze');
-    await new Promise((res) => setTimeout(res, 100));
+    await h.until(() => queued() >= before + 2, 5000, 'two list_changed queued while no stream is open');
 
     const second = open(session, seen);
     const b = readEvents(await second.response);
     await h.until(() => b.events.length >= 2, 5000, 'the replayed messages');
-    await new Promise((res) => setTimeout(res, 200));
+    // The replay is written at once when the stream opens: one live message after it is the
+    // sign that it is complete, so a message sent twice would be in b.events by then.
+    await toggle('unfreeze');
+    await h.until(() => b.events.length >= 3, 5000, 'a live message after the replay');
     assert.ok(consecutive(b.events, seen), `everything after ${seen}, once: ${JSON.stringify(b.events)}`);
     const newest = b.events[b.events.length - 1].id;
     second.abort();
@@ -230,7 +236,7 @@ test('HTTP: the GET stream is resumable with Last-Event-ID; nothing lost, nothin
     // Resuming from the newest id: only what comes later.
     const third = open(session, newest);
     const c = readEvents(await third.response);
-    await toggle('unfreeze');
+    await toggle('freeze');
     await h.until(() => c.events.length >= 1, 5000, 'a new message');
     assert.ok(consecutive(c.events, newest), JSON.stringify(c.events));
     third.abort();

@@ -53,7 +53,8 @@ test('live events, then a reconnect with Last-Event-ID gets exactly the missed o
   const live = await new SseClient(d.base, '/v1/events/stream', { Authorization: 'Bearer admin-secret' }).opened;
   assert.equal(live.status, 200);
   assert.match(live.headers['content-type'], /text\/event-stream/);
-  // Quiet for longer than request_timeout_s: the stream must stay open.
+  // Quiet for longer than request_timeout_s: the stream must stay open. The quiet time
+  // is what is tested here, so this one wait is a duration, not a condition.
   await sleep(1500);
   assert.equal(live.ended, false, 'a quiet stream outlives request_timeout_s');
   for (let i = 0; i < 9; i++) await charge(d, 't/a', '1.00'); // alert at 5, revocations at 8, refusal
@@ -72,8 +73,10 @@ test('live events, then a reconnect with Last-Event-ID gets exactly the missed o
   live.close();
   for (let i = 0; i < 9; i++) await charge(d, 't/b', '1.00');
   await d.call('POST', '/v1/budgets/t/a/freeze');
+  const frozen = lastId(db);
   await charge(d, 't/a', '0.10');
-  await sleep(100); // refusal events reach the table with the next tick
+  // The refusal's event reaches the table with the next loop turn.
+  assert.ok(await eventually(() => lastId(db) > frozen, 10000), 'the refusal was recorded');
   const missed = tableIds(db, seen);
   assert.ok(missed.length >= 5, `events while away (${missed.length})`);
   const back = await new SseClient(d.base, '/v1/events/stream', { Authorization: 'Bearer admin-secret', 'Last-Event-ID': String(seen) }).opened;
@@ -81,7 +84,6 @@ test('live events, then a reconnect with Last-Event-ID gets exactly the missed o
   await charge(d, 't/b', '0.50'); // and live again after the backlog
   const after = lastId(db);
   assert.ok(await eventually(() => back.ids().at(-1) === after, 3000), 'live after the backlog');
-  await sleep(200);
   assert.deepEqual(back.ids(), tableIds(db, seen), 'the missed events, then live ones: in order, no repeats');
   assert.equal(new Set(back.ids()).size, back.ids().length);
   // since= does the same for clients that cannot set headers.
@@ -112,12 +114,21 @@ test('filters, key scopes, bad requests and the stream limit', async (t) => {
   assert.equal(extra.headers.get('retry-after'), '1');
 
   for (let i = 0; i < 9; i++) { await charge(d, 't/a', '1.00'); await charge(d, 't/b', '1.00'); }
-  await sleep(300);
+  // Both refusals (the ninth charges) are recorded, then the streams have caught up.
+  const denied = () => sql(db, `SELECT count(*) AS n FROM events WHERE id > ${start} AND kind = 'denied'`)[0].n;
+  assert.ok(await eventually(() => denied() >= 2, 10000), 'both refusals recorded');
   const all = sql(db, `SELECT id, kind, budget FROM events WHERE id > ${start} ORDER BY id`);
+  const newest = lastId(db);
+  // Each stream has caught up when it holds the newest event that matches its own filter.
+  const lastOf = (rows) => (rows.length ? rows.at(-1).id : undefined);
+  const wantKinds = all.filter((e) => e.budget === 't/b' && ['revoked', 'denied'].includes(e.kind));
+  assert.ok(await eventually(() => [scoped, kinds, severe].every((c) => c.ids().every((id) => id <= newest)) &&
+    scoped.ids().at(-1) === Math.max(...tableIds(db, start, "budget = 't/a'")) &&
+    kinds.ids().at(-1) === lastOf(wantKinds), 10000), 'the streams caught up');
   assert.ok(all.some((e) => e.budget === 't/b' && e.kind === 'revoked'));
   assert.deepEqual(scoped.ids(), all.filter((e) => e.budget === 't/a').map((e) => e.id), 'agent key: its subtree only');
   assert.ok(scoped.ids().length > 0);
-  assert.deepEqual(kinds.ids(), all.filter((e) => e.budget === 't/b' && ['revoked', 'denied'].includes(e.kind)).map((e) => e.id));
+  assert.deepEqual(kinds.ids(), wantKinds.map((e) => e.id));
   assert.ok(severe.events.length > 0 && severe.events.every((e) => e.data.severity !== 'info'));
   assert.ok(!severe.events.some((e) => e.event === 'threshold_crossed'), '50% alerts are info');
 
@@ -133,7 +144,8 @@ test('filters, key scopes, bad requests and the stream limit', async (t) => {
   again.close();
   kinds.close();
   severe.close();
-  await sleep(1200);
+  const open = async () => (await d.call('GET', '/metrics')).text.match(/^tollgate_event_streams_open (\d+)$/m)[1];
+  assert.ok(await eventually(async () => (await open()) === '0', 10000), 'every stream let go');
 
   const bad = await d.call('GET', '/v1/events/stream?kinds=nope');
   assert.equal(bad.status, 400);
@@ -160,7 +172,8 @@ test('a client that stops reading is cut; one that reads gets everything', async
   let closed = false;
   socket.on('close', () => { closed = true; });
   socket.on('error', () => { closed = true; });
-  await sleep(200);
+  const open = async () => (await d.call('GET', '/metrics')).text.match(/^tollgate_event_streams_open (\d+)$/m)[1];
+  assert.ok(await eventually(async () => (await open()) === '2', 10000), 'both streams open');
   await d.call('POST', '/v1/budgets/t/b/freeze');
   // Refusals on a frozen budget: a thousand events per batch, megabytes of stream.
   const operations = Array.from({ length: 1000 }, () => ({ op: 'hold', body: { budget: 't/b', amount_micros: 1000, tool: 'x'.repeat(100) } }));
@@ -176,12 +189,12 @@ test('a client that stops reading is cut; one that reads gets everything', async
   assert.equal((await d.call('GET', '/healthz', undefined, null)).status, 200);
   const metrics = (await d.call('GET', '/metrics')).text;
   assert.match(metrics, /^tollgate_event_streams_cut_total 1$/m);
-  await sleep(300);
-  const want = tableIds(db, start);
-  assert.ok(await eventually(() => reader.events.length >= want.length, 10000), `${reader.events.length} of ${want.length}`);
-  assert.deepEqual(reader.ids(), want);
+  // The last batch's refusals reach the table a loop turn later: wait for the reader to
+  // hold exactly the table's events.
+  const same = () => JSON.stringify(reader.ids()) === JSON.stringify(tableIds(db, start));
+  assert.ok(await eventually(same, 10000), `${reader.events.length} of ${tableIds(db, start).length}`);
+  assert.deepEqual(reader.ids(), tableIds(db, start));
   // The cut stream's place is freed once libevent has let go of it (the sweep, ≤ 1 s).
-  const open = async () => (await d.call('GET', '/metrics')).text.match(/^tollgate_event_streams_open (\d+)$/m)[1];
   assert.ok(await eventually(async () => (await open()) === '1', 3000), 'only the reader is left');
   reader.close();
 });

@@ -34,6 +34,7 @@ async function start(extra = '') {
   dir = tempDir('proxy');
   const configFile = path.join(dir, 'tollgate.yaml');
   fs.writeFileSync(configFile, `
+port: 0
 store: {kind: memory}
 budgets:
   - {path: team, limit: "1000.00"}
@@ -246,13 +247,13 @@ test('a stream is cut cleanly when its class is revoked mid-way; the SDK ends no
   assert.ok(b, 'what was streamed was charged');
 });
 
-test('a stream is cut when the hold is used up (Anthropic reports more input than held)', async () => {
+test('a stream is cut only when the upstream goes past the cap it was given', async () => {
   const stream = anthropic.messages.stream({
-    model: 'claude-3-5-haiku-latest', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }],
-  }, { headers: { 'x-fake-output-tokens': '100', 'x-fake-input-tokens': '200000', 'x-fake-delay-ms': '5' } });
+    model: 'claude-3-5-haiku-latest', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+  }, { headers: { 'x-fake-output-tokens': '200', 'x-fake-ignore-cap': '1', 'x-fake-delay-ms': '2' } });
   const final = await stream.finalMessage();
   assert.equal(final.stop_reason, 'max_tokens');
-  assert.ok(final.usage.output_tokens < 100);
+  assert.ok(fake.requests[fake.requests.length - 1].textEvents < 200);
 });
 
 test('a client that leaves mid-stream: the upstream is aborted and what was used charged', async () => {
@@ -278,7 +279,7 @@ test('a client that leaves mid-stream: the upstream is aborted and what was used
   assert.ok(b, 'hold settled with a partial charge');
 });
 
-test('upstream errors and timeouts release the hold; nothing is charged', async () => {
+test('upstream errors release the hold; a timeout or a broken stream is charged its hold', async () => {
   const before = (await spent('team/a')).spent_micros;
   await assert.rejects(openai.chat.completions.create({
     model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }],
@@ -286,6 +287,11 @@ test('upstream errors and timeouts release the hold; nothing is charged', async 
   await assert.rejects(anthropic.messages.create({
     model: 'claude-3-5-haiku-latest', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }],
   }, { headers: { 'x-fake-error': '529' } }), (e) => e.status === 529);
+  const errors = await eventually(async () => {
+    const s = await spent('team/a');
+    return s.held_micros === 0 ? s : null;
+  });
+  assert.equal(errors.spent_micros, before, 'an error without usage bills nothing');
   await assert.rejects(openai.chat.completions.create({
     model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }],
   }, { headers: { 'x-fake-hang': '1' } }), (e) => e.status === 504);
@@ -298,6 +304,8 @@ test('upstream errors and timeouts release the hold; nothing is charged', async 
     return s.held_micros === 0 ? s : null;
   });
   assert.ok(b);
-  // The broken stream charged what it streamed (3 text events, estimated); errors nothing.
-  assert.ok(b.spent_micros - before < 100, `charged ${b.spent_micros - before}`);
+  // The timeout and the broken stream reported no usage: each is charged its held worst
+  // case (the provider may have done the work), which for these small calls is < 1 cent.
+  assert.ok(b.spent_micros > before, `charged ${b.spent_micros - before}`);
+  assert.ok(b.spent_micros - before < 10000, `charged ${b.spent_micros - before}`);
 });

@@ -146,6 +146,12 @@ function generatedCases() {
         'spaces then letters in runs': runs(6000, 'a ', 200).replace(/ +$/, '') + 'x',
         'long word of accented letters': word(6000, 'éèàüößçñ'),
         'run of equals signs': repeat('=', 20000),
+        // Runs of one character of every length across the rank boundaries of their
+        // tokens (spaces reach 128 bytes), merged by src/tokenizer/bpe.c's run merge.
+        'space runs of every length': Array.from({ length: 400 }, (_, k) => 'w' + ' '.repeat(k + 1)).join(''),
+        'tab and newline runs': Array.from({ length: 200 }, (_, k) => 'w' + '\t'.repeat(k + 1) + 'x' + '\n'.repeat(k + 1)).join(''),
+        'U+3000 runs of every length': Array.from({ length: 300 }, (_, k) => '我' + '\u3000'.repeat(k + 1)).join(''),
+        'no-break space runs': Array.from({ length: 200 }, (_, k) => 'a' + '\u00a0'.repeat(k + 1)).join(''),
     };
     for (const [name, text] of Object.entries(adversarial)) {
         cases.push({ name, text });

@@ -245,6 +245,92 @@ static void windows_match_heap(void **state) {
     free(text);
 }
 
+/* Runs of one character take the run merge (bpe.c, merge_run): against the heap for
+ * every length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which
+ * reach 128 bytes) and some far longer, on characters of one to four bytes, with and
+ * without tokens for their repeats. */
+static void runs_match_heap(void **state) {
+    (void)state;
+    static const char *const units[] = {
+        " ",
+        "\t",
+        "\n",
+        "=",
+        "-",
+        "a",
+        "*",
+        "\xc2\xa0",
+        "\xe3\x80\x80",
+        "\xe6\x88\x91",
+        "\xf0\x9f\xa6\x84",
+        "\xef\xbf\xbd",
+        "\r",
+        "0",
+        "\x80",
+    };
+    size_t len_max = 200 * 1024;
+    uint8_t *text = malloc(len_max);
+    assert_non_null(text);
+    for (size_t u = 0; u < ARRAY_COUNT(units); u++) {
+        size_t unit = strlen(units[u]);
+        for (size_t len = 97; len < len_max; len += len < 1600 ? 1 : len) {
+            size_t n = len / unit;
+            for (size_t k = 0; k < n; k++) {
+                memcpy(text + k * unit, units[u], unit);
+            }
+            check_windows(cl100k, text, n * unit);
+            check_windows(o200k, text, n * unit);
+        }
+    }
+    free(text);
+}
+
+extern const uint8_t tg__ranks_cl100k[];
+extern const uint64_t tg__ranks_cl100k_size;
+extern const uint8_t tg__ranks_o200k[];
+extern const uint64_t tg__ranks_o200k_size;
+extern const uint8_t tg__table_cl100k[];
+extern const uint64_t tg__table_cl100k_size;
+extern const uint8_t tg__table_o200k[];
+extern const uint64_t tg__table_o200k_size;
+
+/* The table laid out at build time is byte for byte the one built at open, and a
+ * table that does not belong to its blob is refused rather than used. */
+static void mapped_tables(void **state) {
+    (void)state;
+    const uint8_t *blobs[] = {tg__ranks_cl100k, tg__ranks_o200k};
+    const uint64_t blob_sizes[] = {tg__ranks_cl100k_size, tg__ranks_o200k_size};
+    const uint8_t *tables[] = {tg__table_cl100k, tg__table_o200k};
+    const uint64_t table_sizes[] = {tg__table_cl100k_size, tg__table_o200k_size};
+    for (int e = 0; e < 2; e++) {
+        tg__vocab built, mapped;
+        assert_int_equal(tg__vocab_open(&built, blobs[e], blob_sizes[e]), TG_OK);
+        assert_int_equal(tg__vocab_table_size(&built), table_sizes[e]);
+        assert_memory_equal(built.owned, tables[e], table_sizes[e]);
+        assert_int_equal(tg__vocab_map(&mapped, blobs[e], blob_sizes[e], tables[e], table_sizes[e]),
+                         TG_OK);
+        assert_null(mapped.owned);
+        assert_int_equal(mapped.count, built.count);
+        tg__vocab_close(&mapped);
+        tg__vocab_close(&built);
+        /* The other encoding's table, a cut table, a table with a flipped slot. */
+        assert_int_equal(
+            tg__vocab_map(&mapped, blobs[e], blob_sizes[e], tables[1 - e], table_sizes[1 - e]),
+            TG_ERR_CORRUPT);
+        assert_int_equal(
+            tg__vocab_map(&mapped, blobs[e], blob_sizes[e], tables[e], table_sizes[e] - 64),
+            TG_ERR_CORRUPT);
+        uint8_t *copy = aligned_alloc(64, table_sizes[e]);
+        assert_non_null(copy);
+        memcpy(copy, tables[e], table_sizes[e]);
+        uint32_t version = TG__VOCAB_TABLE_VERSION + 1;
+        memcpy(copy + 8, &version, 4);
+        assert_int_equal(tg__vocab_map(&mapped, blobs[e], blob_sizes[e], copy, table_sizes[e]),
+                         TG_ERR_CORRUPT);
+        free(copy);
+    }
+}
+
 static void encodings_for_models(void **state) {
     (void)state;
     tg_encoding e;
@@ -367,6 +453,8 @@ int main(void) {
         cmocka_unit_test(invalid_utf8_roundtrips),
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
+        cmocka_unit_test(runs_match_heap),
+        cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
         cmocka_unit_test(image_formulas),
         cmocka_unit_test(inline_images_are_sized),

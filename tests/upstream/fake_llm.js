@@ -26,6 +26,16 @@
 //   x-fake-error-after: N      streams: send an error event after N text events
 //   x-fake-drop-after: N       streams: cut the connection after N text events
 //   x-fake-hang: 1             never answer (timeouts)
+//   x-fake-bill: max           bill the most the provider's published rules allow for
+//                              this request (maxBill below): every text byte a token,
+//                              images and PDFs by the published formulas, the tool-use
+//                              system prompt, server-tool uses to max_uses, cache writes,
+//                              stored state, and the full output cap per sampling
+//   x-fake-ignore-cap: 1       generate past max_tokens (a provider breaking its cap)
+//   x-fake-silent-ms: N        streams: fall silent N ms after x-fake-silent-after (default
+//                              1) text events, then go on
+//   x-fake-json-to-stream: 1   answer a stream request with one JSON body
+//   x-fake-error-usage: 1      an error status whose body still reports usage
 //   models "fake-error-STATUS", "fake-hang", "fake-slow" (100 ms per event),
 //   "fake-no-usage", "fake-unknown" (404 model not found)
 //
@@ -71,6 +81,12 @@ function behaviour(req, body) {
         errorAfter: intHeader(req, 'x-fake-error-after', null),
         dropAfter: intHeader(req, 'x-fake-drop-after', null),
         hang: req.headers['x-fake-hang'] === '1' || model === 'fake-hang',
+        ignoreCap: req.headers['x-fake-ignore-cap'] === '1',
+        bill: req.headers['x-fake-bill'] || 'count',
+        silentMs: intHeader(req, 'x-fake-silent-ms', 0),
+        silentAfter: intHeader(req, 'x-fake-silent-after', 1),
+        jsonToStream: req.headers['x-fake-json-to-stream'] === '1',
+        errorUsage: req.headers['x-fake-error-usage'] === '1',
     };
     const m = /^fake-error-(\d{3})$/.exec(model);
     if (m && b.error === null) {
@@ -101,13 +117,172 @@ function countInputTokens(body) {
 }
 
 function tokensOut(b, cap) {
-    const limit = typeof cap === 'number' && cap >= 0 ? cap : Infinity;
+    const limit = typeof cap === 'number' && cap >= 0 && !b.ignoreCap ? cap : Infinity;
     const count = Math.min(b.outputTokens, limit);
     const words = [];
     for (let i = 0; i < count; i++) {
         words.push(WORDS[i % WORDS.length]);
     }
     return { words, truncated: b.outputTokens > limit };
+}
+
+
+// ---- Billing the maximum (x-fake-bill: max) ---------------------------------------------------
+// Written from the providers' published rules, independently of Tollgate's bound: what a
+// provider may bill for this request at most. Text: one token per UTF-8 byte (a byte-level
+// BPE never makes more tokens than bytes). Images: OpenAI's tiles (gpt-4o: 85 + 170 per
+// tile; gpt-4o-mini: 2833 + 5667) or Anthropic's width x height / 750 with the long edge
+// at most 1568 px; the formula's maximum when the size is unknown. PDFs: pages x 3000
+// (the top of Anthropic's published 1,500-3,000 per page). Tools: Anthropic's tool-use
+// system prompt and fixed tool overheads. Server tools: max_uses (or max_tool_calls)
+// uses, each adding 10,000 tokens of results and re-reading the context, with a new
+// sampling (its own max_tokens) per use on Anthropic. Cache writes: all input written.
+// Output: the whole cap (times n), half of it reasoning on OpenAI.
+
+const TOOL_PROMPTS = [['claude-3-5-haiku', 264, 340], ['claude-3-haiku', 264, 340], ['claude-3-opus', 530, 281],
+    ['claude-3-5-sonnet', 294, 261], ['claude', 346, 313]];
+const RESULT_TOKENS_PER_USE = 10000;
+
+function pngSize(base64) {
+    const data = base64.replace(/^data:[^,]*,/, '');
+    const bytes = Buffer.from(data.slice(0, 64), 'base64');
+    if (bytes.length >= 24 && bytes.toString('latin1', 1, 4) === 'PNG') {
+        return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+    }
+    return null;
+}
+
+function openaiImage(model, url, detail) {
+    const [base, tile] = /^gpt-4o-mini/.test(model) ? [2833, 5667] : [85, 170];
+    if (detail === 'low') {
+        return base;
+    }
+    const size = typeof url === 'string' ? pngSize(url) : null;
+    if (!size) {
+        return base + tile * 8;
+    }
+    let [w, h] = size;
+    if (Math.max(w, h) > 2048) {
+        const f = 2048 / Math.max(w, h);
+        w = Math.floor(w * f); h = Math.floor(h * f);
+    }
+    if (Math.min(w, h) > 768) {
+        const f = 768 / Math.min(w, h);
+        w = Math.floor(w * f); h = Math.floor(h * f);
+    }
+    return base + tile * Math.ceil(w / 512) * Math.ceil(h / 512);
+}
+
+function claudeImage(source) {
+    const size = source && source.type === 'base64' ? pngSize(source.data) : null;
+    if (!size) {
+        return Math.ceil(1568 * 1568 / 750);
+    }
+    let [w, h] = size;
+    if (Math.max(w, h) > 1568) {
+        const f = 1568 / Math.max(w, h);
+        w = Math.floor(w * f); h = Math.floor(h * f);
+    }
+    return Math.ceil(w * h / 750);
+}
+
+function pdfPages(base64) {
+    const text = Buffer.from(base64.replace(/^data:[^,]*,/, ''), 'base64').toString('latin1');
+    return (text.match(/\/Type\s*\/Page(?![a-zA-Z])/g) || []).length;
+}
+
+// Text bytes of a JSON value, with media parts billed by their formulas.
+function maxTokensOf(value, model, wire) {
+    let tokens = 0;
+    const walk = (v) => {
+        if (typeof v === 'string') {
+            tokens += Buffer.byteLength(v);
+        } else if (typeof v === 'number') {
+            tokens += String(v).length;
+        } else if (Array.isArray(v)) {
+            v.forEach(walk);
+        } else if (v && typeof v === 'object') {
+            if (v.type === 'image_url') {
+                tokens += openaiImage(model, v.image_url && v.image_url.url, v.image_url && v.image_url.detail);
+            } else if (v.type === 'input_image') {
+                tokens += openaiImage(model, v.image_url, v.detail);
+            } else if (v.type === 'image' && wire === 'anthropic') {
+                tokens += claudeImage(v.source);
+            } else if (v.type === 'document' && v.source && v.source.type === 'base64') {
+                tokens += pdfPages(v.source.data) * 3000;
+            } else if (v.type === 'file' && v.file && v.file.file_data) {
+                tokens += pdfPages(v.file.file_data) * 3000;
+            } else if (v.type === 'input_file' && v.file_data) {
+                tokens += pdfPages(v.file_data) * 3000;
+            } else {
+                for (const [k, item] of Object.entries(v)) {
+                    if (k !== 'cache_control') {
+                        tokens += Buffer.byteLength(k);
+                        walk(item);
+                    }
+                }
+            }
+        }
+    };
+    walk(value);
+    return tokens;
+}
+
+function maxBill(ctx) {
+    const body = ctx.body;
+    const model = String(body.model || '');
+    const anthropic = ctx.wire === 'anthropic';
+    const fields = anthropic ? ['system', 'messages', 'tools', 'tool_choice']
+        : ['messages', 'tools', 'functions', 'tool_choice', 'response_format', 'input', 'instructions', 'text'];
+    let input = 3;
+    for (const f of fields) {
+        input += maxTokensOf(body[f], model, ctx.wire);
+    }
+    const items = Array.isArray(body.messages) ? body.messages.length : Array.isArray(body.input) ? body.input.length : 1;
+    input += 4 * items;
+    const tools = Array.isArray(body.tools) ? body.tools : [];
+    let uses = 0;
+    let searches = 0;
+    if (anthropic && tools.length > 0) {
+        const row = TOOL_PROMPTS.find(([prefix]) => model.startsWith(prefix));
+        const forced = body.tool_choice && (body.tool_choice.type === 'any' || body.tool_choice.type === 'tool');
+        input += row ? (forced ? row[2] : row[1]) : 0;
+    }
+    for (const t of tools) {
+        const type = String(t.type || '');
+        if (type.startsWith('bash_')) input += 245;
+        if (type.startsWith('text_editor_')) input += 700;
+        if (type.startsWith('web_search_') || type.startsWith('web_fetch_')) {
+            uses += t.max_uses || 0;
+            if (type.startsWith('web_search_')) searches += t.max_uses || 0;
+        }
+        if (!anthropic && /^(web_search|file_search|mcp|code_interpreter)/.test(type)) {
+            uses = Math.max(uses, body.max_tool_calls || 0);
+        }
+    }
+    if (body.web_search_options) {
+        uses += 1;
+    }
+    for (const id of [body.previous_response_id, body.conversation && (body.conversation.id || body.conversation)]) {
+        if (typeof id === 'string' && ctx.state.stored.has(id)) {
+            input += ctx.state.stored.get(id);
+        }
+    }
+    const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
+    const cap = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 16;
+    const rounds = anthropic ? 1 + uses : 1;
+    const total = input * (1 + uses) + uses * RESULT_TOKENS_PER_USE;
+    const text = JSON.stringify(body);
+    const cached = anthropic && text.includes('"cache_control"');
+    return {
+        cap,
+        input: total,
+        cacheWrite: cached ? total : 0,
+        cacheWrite1h: cached && text.includes('"ttl":"1h"') ? total : 0,
+        output: cap * n * rounds,
+        reasoning: anthropic ? 0 : Math.floor(cap * n / 2),
+        searches,
+    };
 }
 
 // ---- Provider-shaped errors ------------------------------------------------------------
@@ -203,6 +378,14 @@ class EventStream {
                 return false;
             }
         }
+        if (isText && b.silentMs > 0 && this.textEvents === b.silentAfter && !this.silenced) {
+            this.silenced = true;
+            this.ctx.entry.silentFrom = Date.now();
+            await sleep(b.silentMs);
+            if (this.closed) {
+                return false;
+            }
+        }
         if (isText && b.dropAfter !== null && this.textEvents >= b.dropAfter) {
             this.ctx.entry.dropped = true;
             this.ctx.res.socket.destroy();
@@ -247,6 +430,13 @@ class EventStream {
 
 function chatUsage(ctx, completionTokens) {
     const b = ctx.b;
+    if (ctx.max) {
+        return {
+            prompt_tokens: ctx.max.input, completion_tokens: ctx.max.output, total_tokens: ctx.max.input + ctx.max.output,
+            prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+            completion_tokens_details: { reasoning_tokens: ctx.max.reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        };
+    }
     return {
         prompt_tokens: ctx.inputTokens,
         completion_tokens: completionTokens + b.reasoningTokens,
@@ -366,6 +556,13 @@ function responseObject(ctx, status, output, usage) {
 
 function responsesUsage(ctx, outputTokens) {
     const b = ctx.b;
+    if (ctx.max) {
+        return {
+            input_tokens: ctx.max.input, input_tokens_details: { cached_tokens: 0 },
+            output_tokens: ctx.max.output, output_tokens_details: { reasoning_tokens: ctx.max.reasoning },
+            total_tokens: ctx.max.input + ctx.max.output,
+        };
+    }
     return {
         input_tokens: ctx.inputTokens,
         input_tokens_details: { cached_tokens: Math.min(b.cachedTokens, ctx.inputTokens) },
@@ -388,6 +585,14 @@ async function openaiResponses(ctx) {
     const part = (text) => ({ type: 'output_text', annotations: [], logprobs: [], text });
     const item = (itemStatus, content) => ({ id: itemId, type: 'message', status: itemStatus, content, role: 'assistant' });
     const usage = ctx.b.usage ? responsesUsage(ctx, words.length) : null;
+    if (usage) {
+        const context = usage.input_tokens + usage.output_tokens;
+        ctx.state.stored.set(ctx.responseId, context);
+        const conversation = body.conversation && (body.conversation.id || body.conversation);
+        if (typeof conversation === 'string') {
+            ctx.state.stored.set(conversation, context);
+        }
+    }
     const text = words.join('');
     if (!body.stream) {
         return sendJson(ctx, 200, responseObject(ctx, status, [item(truncated ? 'incomplete' : 'completed', [part(text)])], usage));
@@ -452,6 +657,15 @@ function openaiModels(ctx) {
 
 function anthropicUsage(ctx, outputTokens) {
     const b = ctx.b;
+    if (ctx.max) {
+        const m = ctx.max;
+        return {
+            input_tokens: m.input - m.cacheWrite, cache_creation_input_tokens: m.cacheWrite, cache_read_input_tokens: 0,
+            cache_creation: { ephemeral_5m_input_tokens: m.cacheWrite - m.cacheWrite1h, ephemeral_1h_input_tokens: m.cacheWrite1h },
+            output_tokens: outputTokens === 1 ? 1 : m.output, server_tool_use: { web_search_requests: m.searches },
+            service_tier: 'standard',
+        };
+    }
     const cacheRead = b.cachedTokens;
     const cacheWrite = b.cacheWriteTokens;
     return {
@@ -495,7 +709,7 @@ async function anthropicMessages(ctx) {
     }
     steps.push(
         () => stream.send('content_block_stop', { type: 'content_block_stop', index: 0 }),
-        () => stream.send('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: ctx.b.usage ? { output_tokens: words.length } : { output_tokens: 0 } }),
+        () => stream.send('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: ctx.max ? anthropicUsage(ctx, ctx.max.output) : ctx.b.usage ? { output_tokens: words.length } : { output_tokens: 0 } }),
         () => stream.send('message_stop', { type: 'message_stop' }),
     );
     for (const step of steps) {
@@ -610,12 +824,29 @@ async function handle(state, req, res) {
         return sendError(ctx, 400, wire === 'anthropic' ? 'model: Field required' : "Missing required parameter: 'model'.");
     }
     ctx.inputTokens = ctx.b.inputTokens ?? countInputTokens(ctx.body);
+    ctx.state = state;
+    if (ctx.b.bill === 'max' && req.method === 'POST') {
+        ctx.max = maxBill(ctx);
+        ctx.b.outputTokens = ctx.max.cap;
+        ctx.inputTokens = ctx.max.input;
+    }
+    if (ctx.b.jsonToStream && ctx.body.stream) {
+        ctx.body = { ...ctx.body, stream: false }; // one JSON body to a stream request
+    }
+    if (ctx.b.errorUsage) {
+        const payload = ctx.wire === 'anthropic' ? anthropicError(500, 'failed after some work', ctx.requestId)
+            : openaiError(500, 'failed after some work');
+        payload.usage = ctx.wire === 'anthropic' ? anthropicUsage(ctx, 7)
+            : ctx.route === 'responses' ? responsesUsage(ctx, 7) : chatUsage(ctx, 7);
+        return sendJson(ctx, 500, payload);
+    }
     await route[2](ctx);
 }
 
 // Starts a fake upstream; resolves to { url, port, requests, close() }.
 function startFakeLlm(options = {}) {
-    const state = { requests: [], requestsMax: options.requestsMax || 10000, apiKey: options.apiKey || null };
+    const state = { requests: [], requestsMax: options.requestsMax || 10000, apiKey: options.apiKey || null,
+        stored: new Map() };
     const sockets = new Set();
     const server = http.createServer((req, res) => {
         handle(state, req, res).catch((e) => {
