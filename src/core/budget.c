@@ -399,6 +399,47 @@ static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *ou
 }
 
 /*
+ * The slot for a stored budget at start-up, linked under its parent. Rows come in
+ * path order, so the parent is on the chain of the budget restored just before
+ * (a prefix sorts before everything under it): walking that chain replaces two
+ * lookups in an index of a million paths. A row out of order falls back to the
+ * index, so any order still loads; a duplicate is TG_ERR_CORRUPT.
+ */
+tg_status tg__budget_restore_slot(tg__ledger *ledger, const char *path, int32_t *out,
+                                  tg_error *err) {
+    int32_t last = ledger->restore_last;
+    bool sorted = last >= 0 && last < ledger->budgets_capacity && ledger->budgets[last].live &&
+                  strcmp(ledger->budgets[last].path, path) < 0;
+    if (!sorted && tg__budget_find(ledger, path) >= 0) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' appears twice", path);
+    }
+    size_t parent_len = tg__path_parent_len(path);
+    int32_t parent = parent_len == 0 ? -1 : -2;
+    for (int32_t s = sorted ? last : -1; s >= 0 && parent == -2; s = ledger->budgets[s].parent) {
+        const char *candidate = ledger->budgets[s].path;
+        if (strncmp(candidate, path, parent_len) == 0 && candidate[parent_len] == '\0') {
+            parent = s;
+        }
+    }
+    if (parent == -2) {
+        parent = parent_slot(ledger, path);
+    }
+    if (parent == -2) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "the parent of budget '%s' does not exist", path);
+    }
+    tg_status status = budget_slot_new(ledger, path, out, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    ledger->budgets[*out].parent = parent;
+    if (parent >= 0) {
+        ledger->budgets[parent].children++;
+    }
+    ledger->restore_last = *out;
+    return TG_OK;
+}
+
+/*
  * The fired bits of `old_spec`'s alerts moved to the positions of the same
  * fractions in `new_spec`: alerts are reported once per window by fraction, so a
  * list that is reordered or extended must not report a fraction a second time.

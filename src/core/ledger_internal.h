@@ -102,6 +102,7 @@ struct tg__ledger {
     int32_t dirty_count;
     int32_t *window_heap; /* live budget slots with a window end, earliest first */
     int32_t window_heap_count;
+    int32_t restore_last; /* the budget restored last, -1: its chain holds the next one's parent */
 
     tg__hold *holds; /* from malloc, grows up to holds_max */
     int32_t holds_capacity;
@@ -159,6 +160,9 @@ void tg__budget_mark(tg__ledger *ledger, tg__budget *budget);
 /* Grows the budget table so `live_max` budgets fit and the index so `creates` more
  * paths go in, without allocating. */
 tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates, tg_error *err);
+/* A new slot for a stored budget, linked under its parent, without events or journal. */
+tg_status tg__budget_restore_slot(tg__ledger *ledger, const char *path, int32_t *out,
+                                  tg_error *err);
 /* Puts a budget in the window heap, or moves it after its window end changed. */
 void tg__window_heap_fix(tg__ledger *ledger, int32_t slot);
 void tg__window_heap_remove(tg__ledger *ledger, int32_t slot);

@@ -100,10 +100,16 @@ static void row_reader_init(row_reader *r, sqlite3_stmt *statement, const char *
     for (int i = 0; i < count && i < ROW_COLUMNS_MAX; i++) {
         r->types[i] = sqlite3_column_type(statement, i);
     }
-    const unsigned char *key = sqlite3_column_text(statement, 0);
+}
+
+/* The row's name for a message, from its key column: only a bad row is named, so a
+ * start-up of a million good rows formats nothing. */
+static const char *row_name(row_reader *r) {
+    const unsigned char *key = sqlite3_column_text(r->statement, 0);
     size_t length = key ? strlen((const char *)key) : 0;
     snprintf(r->row_name, sizeof r->row_name, "'%.64s%s'", key ? (const char *)key : "",
              length > 64 ? "..." : "");
+    return r->row_name;
 }
 
 static bool bad_column(row_reader *r, int index, const char *expected) {
@@ -113,7 +119,7 @@ static bool bad_column(row_reader *r, int index, const char *expected) {
     r->ok = false;
     const unsigned char *text = sqlite3_column_text(r->statement, index);
     tg__fail(r->err, TG_ERR_CORRUPT, "%s: %s row %s: column %s is %s%.40s%s%s (expected %s)",
-             r->file, r->table, r->row_name, r->columns[index], text ? "'" : "",
+             r->file, r->table, row_name(r), r->columns[index], text ? "'" : "",
              text ? (const char *)text : "NULL", text ? "'" : "",
              text && strlen((const char *)text) > 40 ? "..." : "", expected);
     return false;
