@@ -151,6 +151,10 @@ tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error
     return count > 0 ? tg__budgets_reserve(ledger, count, count, err) : TG_OK;
 }
 
+tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
+    return count > 0 ? tg__holds_reserve(ledger, count, err) : TG_OK;
+}
+
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta) {
     ledger->next_hold_id = meta->next_hold_id > 0 ? meta->next_hold_id : 1;
     ledger->next_charge_id = meta->next_charge_id > 0 ? meta->next_charge_id : 1;

@@ -111,6 +111,8 @@ bool tg__ledger_pending(const tg__ledger *ledger);
 /* Sizes the budget table and index for `count` budgets at once (at most budgets_max),
  * so restoring a million does not grow them twenty times. */
 tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
+/* The same for `count` open holds (at most holds_max). */
+tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
 
 /* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys,
  * API keys. */

@@ -177,6 +177,8 @@ void tg__budget_derive(tg__budget *budget);
 tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err);
 
 /* holds.c */
+/* Grows the table and index so `count` holds fit (at most holds_max), at once. */
+tg_status tg__holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
 int32_t tg__hold_find(const tg__ledger *ledger, uint64_t id);
 /* Takes a free slot, growing the table; fill it, then tg__hold_open (which cannot fail). */
 tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err);

@@ -97,9 +97,13 @@ static tg_status load_expected(void *user, int64_t count, tg_error *err) {
     return tg__ledger_budgets_reserve(((tg_engine *)user)->ledger, count, err);
 }
 
+static tg_status load_holds_expected(void *user, int64_t count, tg_error *err) {
+    return tg__ledger_holds_reserve(((tg_engine *)user)->ledger, count, err);
+}
+
 static tg_status engine_load(tg_engine *engine, tg_error *err) {
-    tg__store_loader loader = {engine,    load_meta,    load_budget,  load_hold,
-                               load_idem, load_api_key, load_expected};
+    tg__store_loader loader = {engine,    load_meta,    load_budget,   load_hold,
+                               load_idem, load_api_key, load_expected, load_holds_expected};
     tg_status status = engine->ops->load(engine->store, &loader, err);
     if (status == TG_OK) {
         status = tg__ledger_check(engine->ledger, err);

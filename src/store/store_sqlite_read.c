@@ -493,6 +493,12 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           "revoked, above_hold FROM budgets ORDER BY path",
                           budget_row, loader, err);
     }
+    if (status == TG_OK && loader->holds_expected != NULL) {
+        uint64_t count = 0;
+        status = next_id_floor(store, "SELECT count(*) FROM holds", &count, err);
+        status =
+            status == TG_OK ? loader->holds_expected(loader->user, (int64_t)count, err) : status;
+    }
     if (status == TG_OK) {
         status = each_row(store,
                           "SELECT id, budget, amount_micros, tokens, class, tool, model, "
