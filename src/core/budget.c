@@ -52,7 +52,7 @@ static int64_t min_i64(int64_t a, int64_t b) {
 }
 
 void tg__budget_derive(tg__budget *budget) {
-    int64_t limit = budget->spec.cost_limit_micros;
+    int64_t limit = budget->spec->cost_limit_micros;
     if (limit < 0) {
         budget->threshold_micros = TG_NONE;
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
@@ -60,14 +60,14 @@ void tg__budget_derive(tg__budget *budget) {
         }
         return;
     }
-    int64_t threshold = level_micros(budget->spec.revoke_at, limit);
+    int64_t threshold = level_micros(budget->spec->revoke_at, limit);
     threshold = threshold < 0 ? limit : min_i64(threshold, limit);
     budget->threshold_micros = threshold;
     /* Defaults: routine work stops at the threshold, high half-way, critical at the limit. */
     int64_t defaults[TG_CLASS_COUNT] = {threshold, threshold, threshold + (limit - threshold) / 2,
                                         limit};
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
-        int64_t ceiling = level_micros(budget->spec.class_ceiling[c], limit);
+        int64_t ceiling = level_micros(budget->spec->class_ceiling[c], limit);
         budget->ceiling_micros[c] = ceiling < 0 ? defaults[c] : min_i64(ceiling, limit);
     }
 }
@@ -155,7 +155,7 @@ void tg_budget_spec_init(tg_budget_spec *spec) {
 }
 
 static void set_window(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
-    tg__window_bounds(budget->tz, budget->spec.window, now_ms, &budget->window_start_ms,
+    tg__window_bounds(budget->tz, budget->spec->window, now_ms, &budget->window_start_ms,
                       &budget->window_end_ms);
     tg__window_heap_fix(ledger, (int32_t)(budget - ledger->budgets));
 }
@@ -176,7 +176,7 @@ static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
         tg__event_init(&event, TG_EVENT_REINSTATED, now_ms, budget->path);
         event.cls = c;
         event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec.cost_limit_micros;
+        event.limit_micros = budget->spec->cost_limit_micros;
         event.threshold_micros = ceiling;
         tg__ledger_emit(ledger, &event);
     }
@@ -196,7 +196,7 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     tg_event event;
     tg__event_init(&event, TG_EVENT_WINDOW_ROLLED, now_ms, budget->path);
     event.spent_micros = budget->spent_micros;
-    event.limit_micros = budget->spec.cost_limit_micros;
+    event.limit_micros = budget->spec->cost_limit_micros;
     event.count = budget->calls_used;
     tg__ledger_emit(ledger, &event);
     budget->spent_micros = 0;
@@ -228,11 +228,11 @@ static int64_t cancel_holds(tg__ledger *ledger, int32_t slot, int cls) {
 }
 
 static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
-    int64_t limit = budget->spec.cost_limit_micros;
-    for (int i = 0; i < budget->spec.alerts_count; i++) {
+    int64_t limit = budget->spec->cost_limit_micros;
+    for (int i = 0; i < budget->spec->alerts_count; i++) {
         /* Rounded up: "80% reached" means at least 80% was spent. */
         int64_t level =
-            (int64_t)(((__int128)limit * budget->spec.alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
+            (int64_t)(((__int128)limit * budget->spec->alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
         if ((budget->alerts_fired & (1u << i)) || budget->spent_micros < level) {
             continue;
         }
@@ -242,7 +242,7 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
         event.spent_micros = budget->spent_micros;
         event.limit_micros = limit;
         event.threshold_micros = level;
-        event.count = budget->spec.alerts_ppm[i];
+        event.count = budget->spec->alerts_ppm[i];
         tg__ledger_emit(ledger, &event);
         tg__budget_mark(ledger, budget);
     }
@@ -250,7 +250,7 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
 
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
     tg__budget *budget = &ledger->budgets[slot];
-    if (budget->spec.cost_limit_micros < 0) {
+    if (budget->spec->cost_limit_micros < 0) {
         /* No limit, no ceiling reached: a limit removed by an admin lifts every revocation. */
         reinstate(ledger, budget, now_ms);
         return;
@@ -267,7 +267,7 @@ void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
         tg__event_init(&event, TG_EVENT_REVOKED, now_ms, budget->path);
         event.cls = c;
         event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec.cost_limit_micros;
+        event.limit_micros = budget->spec->cost_limit_micros;
         event.threshold_micros = ceiling;
         event.count = cancel_holds(ledger, slot, c);
         tg__ledger_emit(ledger, &event);
@@ -463,8 +463,7 @@ static bool level_same(tg_level a, tg_level b) {
     return a.micros == b.micros && a.ppm == b.ppm;
 }
 
-/* Field by field: padding and the bytes after a zone name's NUL do not count. */
-static bool spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
+bool tg__spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
     if (a->cost_limit_micros != b->cost_limit_micros || a->calls_limit != b->calls_limit ||
         a->tokens_limit != b->tokens_limit || a->window != b->window ||
         strcmp(a->timezone, b->timezone) != 0 || !level_same(a->revoke_at, b->revoke_at) ||
@@ -502,16 +501,23 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     if (!created) {
         tg__budget *budget = &ledger->budgets[slot];
         tg__budget_roll(ledger, budget, now_ms);
-        if (budget->tz == tz && spec_same(&budget->spec, spec)) {
+        if (budget->tz == tz && tg__spec_same(budget->spec, spec)) {
             return TG_OK; /* a reload of an unchanged config reports nothing */
         }
-    } else if ((status = budget_create(ledger, path, &slot, err)) != TG_OK) {
+    }
+    const tg_budget_spec *shared;
+    if ((status = tg__spec_intern(ledger, spec, &shared, err)) != TG_OK) {
+        return status;
+    }
+    if (created && (status = budget_create(ledger, path, &slot, err)) != TG_OK) {
+        tg__spec_release(ledger, shared);
         return status;
     }
     tg__budget *budget = &ledger->budgets[slot];
-    bool window_changed = created || budget->spec.window != spec->window || budget->tz != tz;
-    budget->alerts_fired = alerts_carry(&budget->spec, budget->alerts_fired, spec);
-    budget->spec = *spec;
+    bool window_changed = created || budget->spec->window != spec->window || budget->tz != tz;
+    budget->alerts_fired = created ? 0 : alerts_carry(budget->spec, budget->alerts_fired, spec);
+    tg__spec_release(ledger, budget->spec);
+    budget->spec = shared;
     budget->tz = tz;
     if (window_changed) {
         /* Spend is kept across a change of window: changing it never frees money. */
@@ -571,6 +577,8 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     budget->dirty = false;
     free(budget->path);
     budget->path = NULL;
+    tg__spec_release(ledger, budget->spec);
+    budget->spec = NULL;
     budget->next_free = ledger->budgets_free;
     ledger->budgets_free = slot;
     ledger->budgets_live--;
@@ -610,14 +618,14 @@ int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t t
         if (budget->frozen || tg__budget_locked(budget) || (budget->revoked & (1u << cls))) {
             return 0;
         }
-        if (budget->spec.calls_limit >= 0 &&
-            budget->calls_used + budget->calls_held + 1 > budget->spec.calls_limit) {
+        if (budget->spec->calls_limit >= 0 &&
+            budget->calls_used + budget->calls_held + 1 > budget->spec->calls_limit) {
             return 0;
         }
         /* 128-bit: a commit may charge more tokens than were held. */
-        if (budget->spec.tokens_limit >= 0 &&
+        if (budget->spec->tokens_limit >= 0 &&
             (__int128)budget->tokens_used + budget->tokens_held + tokens >
-                budget->spec.tokens_limit) {
+                budget->spec->tokens_limit) {
             return 0;
         }
         int64_t ceiling = budget->ceiling_micros[cls];
@@ -650,7 +658,7 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
     const tg__budget *budget = &ledger->budgets[slot];
     memset(out, 0, sizeof *out);
     tg__copy_name(out->path, sizeof out->path, budget->path);
-    out->spec = budget->spec;
+    out->spec = *budget->spec;
     out->frozen = budget->frozen;
     out->window_start_ms = budget->window_start_ms;
     out->window_end_ms = budget->window_end_ms;

@@ -174,6 +174,15 @@ tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops,
     if (status == TG_OK) {
         status = tg__budgets_reserve(ledger, peak, creates, err);
     }
+    int64_t puts = 0;
+    for (size_t i = 0; i < count; i++) {
+        puts += !ops[i].remove;
+    }
+    if (status == TG_OK) {
+        /* Each put may bring a spec not seen yet (a freed entry keeps its memory, so the
+         * table stays at the most distinct specs ever alive at once plus one request). */
+        status = tg__specs_reserve(ledger, puts, err);
+    }
     if (status != TG_OK) {
         return status;
     }

@@ -101,19 +101,19 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
         *refusal = (tg_refusal){TG_REASON_OVERRUN, "", 0,
                                 retry_after(ledger, slot, FREES_MICROS, 0, 0, a->amount_micros,
                                             b->ceiling_micros[a->cls], false, now_ms)};
-    } else if (b->spec.calls_limit >= 0 &&
-               b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
+    } else if (b->spec->calls_limit >= 0 &&
+               b->calls_used + b->calls_held + 1 > b->spec->calls_limit) {
         *refusal = (tg_refusal){TG_REASON_CALLS, "", 0,
                                 retry_after(ledger, slot, FREES_CALLS, b->calls_used, b->calls_held,
-                                            1, b->spec.calls_limit, true, now_ms)};
-    } else if (b->spec.tokens_limit >= 0 &&
-               (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec.tokens_limit) {
+                                            1, b->spec->calls_limit, true, now_ms)};
+    } else if (b->spec->tokens_limit >= 0 &&
+               (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec->tokens_limit) {
         *refusal =
             (tg_refusal){TG_REASON_TOKENS, "", 0,
                          retry_after(ledger, slot, FREES_TOKENS, b->tokens_used, b->tokens_held,
-                                     a->tokens, b->spec.tokens_limit, true, now_ms)};
-    } else if (b->spec.cost_limit_micros >= 0) {
-        int64_t limit = b->spec.cost_limit_micros, ceiling = b->ceiling_micros[a->cls];
+                                     a->tokens, b->spec->tokens_limit, true, now_ms)};
+    } else if (b->spec->cost_limit_micros >= 0) {
+        int64_t limit = b->spec->cost_limit_micros, ceiling = b->ceiling_micros[a->cls];
         /* 128-bit: spend and holds are bounded by TG_LIMIT_MAX each, so the sum cannot wrap. */
         __int128 total = (__int128)b->spent_micros + b->held_micros + a->amount_micros;
         bool revoked = (b->revoked & (1u << a->cls)) != 0;
@@ -162,7 +162,7 @@ static void emit_denied(tg__ledger *ledger, const tg_refusal *refusal, const ask
     int32_t slot = tg__budget_find(ledger, refusal->budget);
     if (slot >= 0) {
         event.spent_micros = ledger->budgets[slot].spent_micros;
-        event.limit_micros = ledger->budgets[slot].spec.cost_limit_micros;
+        event.limit_micros = ledger->budgets[slot].spec->cost_limit_micros;
     }
     tg__copy_name(event.tool, sizeof event.tool, tool);
     tg__ledger_emit(ledger, &event);
@@ -405,7 +405,7 @@ static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
     event.amount_micros = claimed_micros;
     event.held_micros = charge->held_micros;
     event.spent_micros = named->spent_micros;
-    event.limit_micros = named->spec.cost_limit_micros;
+    event.limit_micros = named->spec->cost_limit_micros;
     tg__copy_name(event.tool, sizeof event.tool, charge->tool[0] ? charge->tool : charge->model);
     tg__copy_name(event.detail, sizeof event.detail, above == ABOVE_HOLD_CAPPED ? "capped" : "");
     tg__ledger_emit(ledger, &event);
@@ -414,7 +414,7 @@ static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
 /* Does a budget of the path cap an agent's commit above its hold (above_hold: cap)? */
 static bool path_caps(const tg__ledger *ledger, const int32_t *chain, int depth) {
     for (int i = 0; i < depth; i++) {
-        if (ledger->budgets[chain[i]].spec.above_hold == TG_ABOVE_HOLD_CAP) {
+        if (ledger->budgets[chain[i]].spec->above_hold == TG_ABOVE_HOLD_CAP) {
             return true;
         }
     }

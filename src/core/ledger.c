@@ -15,6 +15,7 @@ tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
     ledger->options = *options;
     ledger->budgets_free = -1;
     ledger->restore_last = -1;
+    ledger->specs_free = -1;
     ledger->holds_free = -1;
     ledger->keys_free = -1;
     ledger->keys_oldest = -1;
@@ -37,6 +38,7 @@ void tg__ledger_free(tg__ledger *ledger) {
     free(ledger->dirty);
     free(ledger->window_heap);
     tg__map_free(&ledger->budget_index);
+    tg__specs_free(ledger);
     free(ledger->holds);
     free(ledger->heap);
     free(ledger->expiring);
@@ -76,7 +78,7 @@ void tg__ledger_emit(tg__ledger *ledger, tg_event *event) {
 
 static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
     tg__copy_name(row->path, sizeof row->path, budget->path);
-    row->spec = budget->spec;
+    row->spec = *budget->spec;
     row->frozen = budget->frozen;
     row->window_start_ms = budget->window_start_ms;
     row->window_end_ms = budget->window_end_ms;
@@ -175,15 +177,20 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     }
     /* Filled from the row directly: no window computed, no event, nothing journaled
      * (a million of these make the start-up). */
+    const tg_budget_spec *spec;
+    if ((status = tg__spec_intern(ledger, &row->spec, &spec, err)) != TG_OK) {
+        return status;
+    }
     int32_t slot;
     status = tg__budget_restore_slot(ledger, row->path, &slot, err);
     if (status != TG_OK) {
+        tg__spec_release(ledger, spec);
         return status == TG_ERR_NOT_FOUND
                    ? tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has no parent", row->path)
                    : status;
     }
     tg__budget *budget = &ledger->budgets[slot];
-    budget->spec = row->spec;
+    budget->spec = spec;
     budget->tz = tz;
     budget->frozen = row->frozen;
     budget->window_start_ms = row->window_start_ms;
