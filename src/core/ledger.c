@@ -16,6 +16,7 @@ tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
     ledger->budgets_free = -1;
     ledger->restore_last = -1;
     ledger->specs_free = -1;
+    ledger->specs_last = -1;
     ledger->holds_free = -1;
     ledger->keys_free = -1;
     ledger->keys_oldest = -1;

@@ -110,6 +110,7 @@ struct tg__ledger {
     int32_t specs_capacity;
     int32_t specs_live;
     int32_t specs_free; /* free list head, -1 when empty */
+    int32_t specs_last; /* the slot interned last, tried first; -1 before any */
     tg__map spec_index; /* spec hash -> slot */
 
     tg__hold *holds; /* from malloc, grows up to holds_max */

@@ -82,6 +82,16 @@ tg_status tg__specs_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
 
 tg_status tg__spec_intern(tg__ledger *ledger, const tg_budget_spec *spec,
                           const tg_budget_spec **out, tg_error *err) {
+    /* Budgets come in runs of one shape (a start-up in path order, a bulk request): the
+     * spec interned last is tried before hashing. */
+    int32_t last = ledger->specs_last;
+    if (last >= 0 && ledger->specs[last]->refs > 0 &&
+        tg__spec_same(&ledger->specs[last]->spec, spec)) {
+        TG_VERIFY(ledger->specs[last]->refs < INT32_MAX);
+        ledger->specs[last]->refs++;
+        *out = &ledger->specs[last]->spec;
+        return TG_OK;
+    }
     uint64_t hash = spec_hash(spec);
     int32_t slot = tg__map_get(&ledger->spec_index, hash, spec_entry_eq, ledger->specs, spec);
     if (slot < 0) {
@@ -112,6 +122,7 @@ tg_status tg__spec_intern(tg__ledger *ledger, const tg_budget_spec *spec,
     tg__spec_entry *entry = ledger->specs[slot];
     TG_VERIFY(entry->refs < INT32_MAX);
     entry->refs++;
+    ledger->specs_last = slot;
     *out = &entry->spec;
     return TG_OK;
 }

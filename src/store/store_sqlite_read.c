@@ -462,7 +462,7 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
     return TG_OK;
 }
 
-tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_error *err) {
     _Static_assert(BUDGET_COLUMNS_COUNT == 26 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
                    "budgets has 26 columns");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
@@ -519,6 +519,32 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           api_key_row, loader, err);
     }
     sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+    return status;
+}
+
+/*
+ * The load reads through a second, read-only connection without SQLite's mutex: the
+ * store's own connection is FULLMUTEX, which takes a lock in every sqlite3_column_*
+ * call, and a start-up of a million budgets makes some thirty of those per row. Only
+ * this thread uses the reader, and it is closed before the load returns. A file that
+ * cannot be opened twice (":memory:", a URI) is read through the store's connection.
+ */
+tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+    sqlite3 *reader = NULL;
+    bool second = store->path[0] != '\0' && strcmp(store->path, ":memory:") != 0 &&
+                  strncmp(store->path, "file:", 5) != 0 &&
+                  sqlite3_open_v2(store->path, &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                                  NULL) == SQLITE_OK;
+    if (!second) {
+        sqlite3_close(reader); /* a failed open may still have made a handle */
+        return load_all(store, loader, err);
+    }
+    sqlite3_busy_timeout(reader, 5000);
+    sqlite3 *own = store->db;
+    store->db = reader; /* load_all and its messages use store->db */
+    tg_status status = load_all(store, loader, err);
+    store->db = own;
+    sqlite3_close(reader);
     return status;
 }
 
