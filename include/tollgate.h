@@ -302,9 +302,20 @@ void tg_engine_close(tg_engine *engine);
 /*
  * Does the time-driven work up to `now_ms`: expires holds past their deadline,
  * rolls windows that have closed, and in relaxed mode syncs when the interval
- * has passed. Call it periodically (the daemon does every 10 ms).
+ * has passed. Call it at tg_engine_deadline_ms() (the daemon arms a timer for it)
+ * or periodically; its cost is what expired or rolled, never the ledger's size.
  */
 tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err);
+
+/*
+ * When tg_engine_tick next has work: the earliest open hold's expiry, the earliest
+ * window end, and in relaxed mode the sync due for unsynced mutations. INT64_MAX
+ * when nothing is due, ever: an idle program may sleep until then.
+ */
+int64_t tg_engine_deadline_ms(const tg_engine *engine);
+
+/* True when mutations left rows that are not yet written or detached. */
+bool tg_engine_pending(const tg_engine *engine);
 
 /*
  * Group commit. Between tg_engine_batch_begin() and tg_engine_batch_end(), the
@@ -393,6 +404,33 @@ void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);
 tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
                         int64_t now_ms, tg_error *err);
 
+#define TG_BUDGET_OPS_MAX 10000 /* operations in one tg_budgets_apply */
+
+/* One operation of tg_budgets_apply. */
+typedef struct {
+    const char *path;           /* the budget; named at most once per call */
+    bool remove;                /* delete it (no open holds; children deleted before it) */
+    const tg_budget_spec *spec; /* create or update with this spec; unused by a delete */
+} tg_budget_op;
+
+/* What tg_budgets_apply did. */
+typedef struct {
+    int64_t created;
+    int64_t updated; /* including puts of the spec a budget already had */
+    int64_t deleted;
+} tg_budget_counts;
+
+/*
+ * Creates, updates and deletes many budgets as one change: every operation is
+ * checked as the earlier ones leave the ledger (a parent created earlier in `ops`
+ * counts; children must be deleted before their parent), and either all apply
+ * or none does. Each applies as tg_budget_put or tg_budget_delete would, events
+ * included. Errors name the operation's index ("operation 12: ..."). At most
+ * TG_BUDGET_OPS_MAX operations (TG_ERR_RANGE). `counts` may be NULL.
+ */
+tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                           tg_budget_counts *counts, tg_error *err);
+
 /*
  * What tg_budget_put(engine, path, spec, now_ms) would refuse, changing nothing: a
  * malformed path or spec, an unknown time zone (TG_ERR_TZ), a cost limit below what
@@ -412,6 +450,16 @@ tg_status tg_budget_freeze(tg_engine *engine, const char *path, bool frozen, int
 /* The budget as it stands at `now_ms` (rolling its window first if it closed). */
 tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_budget_info *out,
                         tg_error *err);
+
+/*
+ * One page of budget paths in path order: up to `limit` paths that start with
+ * `prefix` (NULL or "" for every budget) and sort after `after` (NULL for the first
+ * page; pass the last path of a page for the next). `paths` has room for `limit`
+ * paths; *count_out says how many were written. The cost is one pass over the
+ * budgets (no sort of them all), so a client can page through millions.
+ */
+tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
+                         char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err);
 
 /*
  * Lists budget paths starting with `prefix` ("" for all), in path order.

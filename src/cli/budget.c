@@ -254,7 +254,7 @@ static long run_verb(const tg__cli_command *command, const tg__cli_args *args,
     char error[TG__CLI_ERROR_SIZE + TG_PATH_SIZE_MAX];
     if (strcmp(verb, "list") == 0) {
         char *prefix = curl_easy_escape(NULL, args->positional_count ? args->positional[0] : "", 0);
-        snprintf(path, sizeof path, "/v1/budgets?prefix=%s", prefix ? prefix : "");
+        snprintf(path, sizeof path, "/v1/budgets?limit=1000&prefix=%s", prefix ? prefix : "");
         curl_free(prefix);
         return tg__remote_call(remote, "GET", path, NULL, answer);
     }

@@ -343,10 +343,10 @@ static int status(int argc, char **argv) {
     }
     tg__remote remote;
     tg__remote_from_args(&status_command, &args, &remote);
-    char path[TG__CLI_PATH_SIZE_MAX] = "/v1/budgets";
+    char path[TG__CLI_PATH_SIZE_MAX] = "/v1/budgets?limit=1000";
     if (args.positional_count > 0) {
         char *prefix = curl_easy_escape(NULL, args.positional[0], 0);
-        snprintf(path, sizeof path, "/v1/budgets?prefix=%s", prefix ? prefix : "");
+        snprintf(path, sizeof path, "/v1/budgets?limit=1000&prefix=%s", prefix ? prefix : "");
         curl_free(prefix);
     }
     json_t *answer = NULL;

@@ -26,9 +26,14 @@ int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PA
     return depth;
 }
 
+/* The journal finds changed budgets on the dirty list, never by scanning the table. */
 void tg__budget_mark(tg__ledger *ledger, tg__budget *budget) {
-    (void)ledger;
     budget->dirty = true;
+    if (!budget->listed) {
+        TG_VERIFY(ledger->dirty_count < ledger->budgets_capacity);
+        budget->listed = true;
+        ledger->dirty[ledger->dirty_count++] = (int32_t)(budget - ledger->budgets);
+    }
 }
 
 /* level -> micros, for a limit; rounds down so a ceiling is never above what was declared. */
@@ -47,7 +52,7 @@ static int64_t min_i64(int64_t a, int64_t b) {
 }
 
 void tg__budget_derive(tg__budget *budget) {
-    int64_t limit = budget->spec.cost_limit_micros;
+    int64_t limit = budget->spec->cost_limit_micros;
     if (limit < 0) {
         budget->threshold_micros = TG_NONE;
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
@@ -55,14 +60,14 @@ void tg__budget_derive(tg__budget *budget) {
         }
         return;
     }
-    int64_t threshold = level_micros(budget->spec.revoke_at, limit);
+    int64_t threshold = level_micros(budget->spec->revoke_at, limit);
     threshold = threshold < 0 ? limit : min_i64(threshold, limit);
     budget->threshold_micros = threshold;
     /* Defaults: routine work stops at the threshold, high half-way, critical at the limit. */
     int64_t defaults[TG_CLASS_COUNT] = {threshold, threshold, threshold + (limit - threshold) / 2,
                                         limit};
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
-        int64_t ceiling = level_micros(budget->spec.class_ceiling[c], limit);
+        int64_t ceiling = level_micros(budget->spec->class_ceiling[c], limit);
         budget->ceiling_micros[c] = ceiling < 0 ? defaults[c] : min_i64(ceiling, limit);
     }
 }
@@ -150,11 +155,9 @@ void tg_budget_spec_init(tg_budget_spec *spec) {
 }
 
 static void set_window(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
-    tg__window_bounds(budget->tz, budget->spec.window, now_ms, &budget->window_start_ms,
+    tg__window_bounds(budget->tz, budget->spec->window, now_ms, &budget->window_start_ms,
                       &budget->window_end_ms);
-    if (budget->window_end_ms < ledger->next_window_end_ms) {
-        ledger->next_window_end_ms = budget->window_end_ms;
-    }
+    tg__window_heap_fix(ledger, (int32_t)(budget - ledger->budgets));
 }
 
 /* Lifts revocations whose ceiling is above spend again (window rolled, limit raised). */
@@ -173,7 +176,7 @@ static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
         tg__event_init(&event, TG_EVENT_REINSTATED, now_ms, budget->path);
         event.cls = c;
         event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec.cost_limit_micros;
+        event.limit_micros = budget->spec->cost_limit_micros;
         event.threshold_micros = ceiling;
         tg__ledger_emit(ledger, &event);
     }
@@ -185,7 +188,7 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     }
     tg__window_row *row = TG_JOURNAL_PUSH(ledger, windows);
     if (row != NULL) {
-        memcpy(row->budget, budget->path, sizeof row->budget);
+        tg__copy_name(row->budget, sizeof row->budget, budget->path);
         row->window =
             (tg_window_record){budget->window_start_ms, budget->window_end_ms, budget->spent_micros,
                                budget->calls_used, budget->tokens_used};
@@ -193,7 +196,7 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     tg_event event;
     tg__event_init(&event, TG_EVENT_WINDOW_ROLLED, now_ms, budget->path);
     event.spent_micros = budget->spent_micros;
-    event.limit_micros = budget->spec.cost_limit_micros;
+    event.limit_micros = budget->spec->cost_limit_micros;
     event.count = budget->calls_used;
     tg__ledger_emit(ledger, &event);
     budget->spent_micros = 0;
@@ -225,11 +228,11 @@ static int64_t cancel_holds(tg__ledger *ledger, int32_t slot, int cls) {
 }
 
 static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
-    int64_t limit = budget->spec.cost_limit_micros;
-    for (int i = 0; i < budget->spec.alerts_count; i++) {
+    int64_t limit = budget->spec->cost_limit_micros;
+    for (int i = 0; i < budget->spec->alerts_count; i++) {
         /* Rounded up: "80% reached" means at least 80% was spent. */
         int64_t level =
-            (int64_t)(((__int128)limit * budget->spec.alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
+            (int64_t)(((__int128)limit * budget->spec->alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
         if ((budget->alerts_fired & (1u << i)) || budget->spent_micros < level) {
             continue;
         }
@@ -239,7 +242,7 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
         event.spent_micros = budget->spent_micros;
         event.limit_micros = limit;
         event.threshold_micros = level;
-        event.count = budget->spec.alerts_ppm[i];
+        event.count = budget->spec->alerts_ppm[i];
         tg__ledger_emit(ledger, &event);
         tg__budget_mark(ledger, budget);
     }
@@ -247,7 +250,7 @@ static void fire_alerts(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) 
 
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
     tg__budget *budget = &ledger->budgets[slot];
-    if (budget->spec.cost_limit_micros < 0) {
+    if (budget->spec->cost_limit_micros < 0) {
         /* No limit, no ceiling reached: a limit removed by an admin lifts every revocation. */
         reinstate(ledger, budget, now_ms);
         return;
@@ -264,7 +267,7 @@ void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
         tg__event_init(&event, TG_EVENT_REVOKED, now_ms, budget->path);
         event.cls = c;
         event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec.cost_limit_micros;
+        event.limit_micros = budget->spec->cost_limit_micros;
         event.threshold_micros = ceiling;
         event.count = cancel_holds(ledger, slot, c);
         tg__ledger_emit(ledger, &event);
@@ -280,6 +283,54 @@ static void budget_changed(tg__ledger *ledger, const char *path, const char *det
     tg__ledger_emit(ledger, &event);
 }
 
+/* Grows the table (and the arrays sized with it) to `capacity` slots. */
+static tg_status budgets_grow(tg__ledger *ledger, int32_t capacity, tg_error *err) {
+    tg__budget *budgets = realloc(ledger->budgets, (size_t)capacity * sizeof *budgets);
+    if (budgets == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
+    }
+    ledger->budgets = budgets;
+    tg__advise_huge(budgets, (size_t)capacity * sizeof *budgets);
+    /* The dirty list and the window heap hold each slot at most once: sized with the
+     * table, so marking and rolling never allocate. */
+    int32_t *dirty = realloc(ledger->dirty, (size_t)capacity * sizeof *dirty);
+    if (dirty == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the dirty list");
+    }
+    ledger->dirty = dirty;
+    int32_t *heap = realloc(ledger->window_heap, (size_t)capacity * sizeof *heap);
+    if (heap == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the window heap");
+    }
+    ledger->window_heap = heap;
+    for (int32_t i = capacity - 1; i >= ledger->budgets_capacity; i--) {
+        memset(&budgets[i], 0, sizeof budgets[i]);
+        budgets[i].window_pos = -1;
+        budgets[i].next_free = ledger->budgets_free;
+        ledger->budgets_free = i;
+    }
+    ledger->budgets_capacity = capacity;
+    return TG_OK;
+}
+
+tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates,
+                              tg_error *err) {
+    if (live_max > ledger->budgets_capacity) {
+        int64_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity : 16;
+        while (capacity < live_max) {
+            capacity *= 2;
+        }
+        tg_status status = budgets_grow(ledger, (int32_t)capacity, err);
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    if (creates > 0 && tg__map_reserve(&ledger->budget_index, (uint32_t)creates) != TG_OK) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
+    }
+    return TG_OK;
+}
+
 static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *out,
                                  tg_error *err) {
     if (ledger->budgets_live >= ledger->options.budgets_max) {
@@ -287,27 +338,30 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
                         (long long)ledger->options.budgets_max);
     }
     if (ledger->budgets_free < 0) {
-        int32_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity * 2 : 16;
-        tg__budget *budgets = realloc(ledger->budgets, (size_t)capacity * sizeof *budgets);
-        if (budgets == NULL) {
-            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
+        tg_status status =
+            budgets_grow(ledger, ledger->budgets_capacity ? ledger->budgets_capacity * 2 : 16, err);
+        if (status != TG_OK) {
+            return status;
         }
-        for (int32_t i = capacity - 1; i >= ledger->budgets_capacity; i--) {
-            memset(&budgets[i], 0, sizeof budgets[i]);
-            budgets[i].next_free = ledger->budgets_free;
-            ledger->budgets_free = i;
-        }
-        ledger->budgets = budgets;
-        ledger->budgets_capacity = capacity;
     }
     int32_t slot = ledger->budgets_free;
+    size_t size = strlen(path) + 1;
+    char *copy = malloc(size);
+    if (copy == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory keeping a budget path");
+    }
+    memcpy(copy, path, size);
     if (tg__map_put(&ledger->budget_index, tg__hash_str(path), slot) != TG_OK) {
+        free(copy);
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
     }
     tg__budget *budget = &ledger->budgets[slot];
     ledger->budgets_free = budget->next_free;
+    bool listed = budget->listed; /* a slot freed in this batch may still be on the list */
     memset(budget, 0, sizeof *budget);
-    memcpy(budget->path, path, strlen(path) + 1);
+    budget->listed = listed;
+    budget->window_pos = -1;
+    budget->path = copy;
     budget->live = true;
     budget->parent = -1;
     ledger->budgets_live++;
@@ -345,6 +399,47 @@ static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *ou
 }
 
 /*
+ * The slot for a stored budget at start-up, linked under its parent. Rows come in
+ * path order, so the parent is on the chain of the budget restored just before
+ * (a prefix sorts before everything under it): walking that chain replaces two
+ * lookups in an index of a million paths. A row out of order falls back to the
+ * index, so any order still loads; a duplicate is TG_ERR_CORRUPT.
+ */
+tg_status tg__budget_restore_slot(tg__ledger *ledger, const char *path, int32_t *out,
+                                  tg_error *err) {
+    int32_t last = ledger->restore_last;
+    bool sorted = last >= 0 && last < ledger->budgets_capacity && ledger->budgets[last].live &&
+                  strcmp(ledger->budgets[last].path, path) < 0;
+    if (!sorted && tg__budget_find(ledger, path) >= 0) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' appears twice", path);
+    }
+    size_t parent_len = tg__path_parent_len(path);
+    int32_t parent = parent_len == 0 ? -1 : -2;
+    for (int32_t s = sorted ? last : -1; s >= 0 && parent == -2; s = ledger->budgets[s].parent) {
+        const char *candidate = ledger->budgets[s].path;
+        if (strncmp(candidate, path, parent_len) == 0 && candidate[parent_len] == '\0') {
+            parent = s;
+        }
+    }
+    if (parent == -2) {
+        parent = parent_slot(ledger, path);
+    }
+    if (parent == -2) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "the parent of budget '%s' does not exist", path);
+    }
+    tg_status status = budget_slot_new(ledger, path, out, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    ledger->budgets[*out].parent = parent;
+    if (parent >= 0) {
+        ledger->budgets[parent].children++;
+    }
+    ledger->restore_last = *out;
+    return TG_OK;
+}
+
+/*
  * The fired bits of `old_spec`'s alerts moved to the positions of the same
  * fractions in `new_spec`: alerts are reported once per window by fraction, so a
  * list that is reordered or extended must not report a fraction a second time.
@@ -368,8 +463,7 @@ static bool level_same(tg_level a, tg_level b) {
     return a.micros == b.micros && a.ppm == b.ppm;
 }
 
-/* Field by field: padding and the bytes after a zone name's NUL do not count. */
-static bool spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
+bool tg__spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
     if (a->cost_limit_micros != b->cost_limit_micros || a->calls_limit != b->calls_limit ||
         a->tokens_limit != b->tokens_limit || a->window != b->window ||
         strcmp(a->timezone, b->timezone) != 0 || !level_same(a->revoke_at, b->revoke_at) ||
@@ -407,16 +501,23 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     if (!created) {
         tg__budget *budget = &ledger->budgets[slot];
         tg__budget_roll(ledger, budget, now_ms);
-        if (budget->tz == tz && spec_same(&budget->spec, spec)) {
+        if (budget->tz == tz && tg__spec_same(budget->spec, spec)) {
             return TG_OK; /* a reload of an unchanged config reports nothing */
         }
-    } else if ((status = budget_create(ledger, path, &slot, err)) != TG_OK) {
+    }
+    const tg_budget_spec *shared;
+    if ((status = tg__spec_intern(ledger, spec, &shared, err)) != TG_OK) {
+        return status;
+    }
+    if (created && (status = budget_create(ledger, path, &slot, err)) != TG_OK) {
+        tg__spec_release(ledger, shared);
         return status;
     }
     tg__budget *budget = &ledger->budgets[slot];
-    bool window_changed = created || budget->spec.window != spec->window || budget->tz != tz;
-    budget->alerts_fired = alerts_carry(&budget->spec, budget->alerts_fired, spec);
-    budget->spec = *spec;
+    bool window_changed = created || budget->spec->window != spec->window || budget->tz != tz;
+    budget->alerts_fired = created ? 0 : alerts_carry(budget->spec, budget->alerts_fired, spec);
+    tg__spec_release(ledger, budget->spec);
+    budget->spec = shared;
     budget->tz = tz;
     if (window_changed) {
         /* Spend is kept across a change of window: changing it never frees money. */
@@ -464,16 +565,20 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     }
     tg__path_row *row = TG_JOURNAL_PUSH(ledger, budgets_deleted);
     if (row != NULL) {
-        memcpy(row->path, budget->path, sizeof row->path);
+        tg__copy_name(row->path, sizeof row->path, budget->path);
     }
     budget_changed(ledger, path, "deleted", now_ms);
     tg__map_remove(&ledger->budget_index, tg__hash_str(path), slot);
     if (budget->parent >= 0) {
         ledger->budgets[budget->parent].children--;
     }
+    tg__window_heap_remove(ledger, slot);
     budget->live = false;
     budget->dirty = false;
-    budget->path[0] = '\0';
+    free(budget->path);
+    budget->path = NULL;
+    tg__spec_release(ledger, budget->spec);
+    budget->spec = NULL;
     budget->next_free = ledger->budgets_free;
     ledger->budgets_free = slot;
     ledger->budgets_live--;
@@ -513,14 +618,14 @@ int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t t
         if (budget->frozen || tg__budget_locked(budget) || (budget->revoked & (1u << cls))) {
             return 0;
         }
-        if (budget->spec.calls_limit >= 0 &&
-            budget->calls_used + budget->calls_held + 1 > budget->spec.calls_limit) {
+        if (budget->spec->calls_limit >= 0 &&
+            budget->calls_used + budget->calls_held + 1 > budget->spec->calls_limit) {
             return 0;
         }
         /* 128-bit: a commit may charge more tokens than were held. */
-        if (budget->spec.tokens_limit >= 0 &&
+        if (budget->spec->tokens_limit >= 0 &&
             (__int128)budget->tokens_used + budget->tokens_held + tokens >
-                budget->spec.tokens_limit) {
+                budget->spec->tokens_limit) {
             return 0;
         }
         int64_t ceiling = budget->ceiling_micros[cls];
@@ -552,8 +657,8 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
     }
     const tg__budget *budget = &ledger->budgets[slot];
     memset(out, 0, sizeof *out);
-    memcpy(out->path, budget->path, sizeof out->path);
-    out->spec = budget->spec;
+    tg__copy_name(out->path, sizeof out->path, budget->path);
+    out->spec = *budget->spec;
     out->frozen = budget->frozen;
     out->window_start_ms = budget->window_start_ms;
     out->window_end_ms = budget->window_end_ms;

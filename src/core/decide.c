@@ -101,19 +101,19 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
         *refusal = (tg_refusal){TG_REASON_OVERRUN, "", 0,
                                 retry_after(ledger, slot, FREES_MICROS, 0, 0, a->amount_micros,
                                             b->ceiling_micros[a->cls], false, now_ms)};
-    } else if (b->spec.calls_limit >= 0 &&
-               b->calls_used + b->calls_held + 1 > b->spec.calls_limit) {
+    } else if (b->spec->calls_limit >= 0 &&
+               b->calls_used + b->calls_held + 1 > b->spec->calls_limit) {
         *refusal = (tg_refusal){TG_REASON_CALLS, "", 0,
                                 retry_after(ledger, slot, FREES_CALLS, b->calls_used, b->calls_held,
-                                            1, b->spec.calls_limit, true, now_ms)};
-    } else if (b->spec.tokens_limit >= 0 &&
-               (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec.tokens_limit) {
+                                            1, b->spec->calls_limit, true, now_ms)};
+    } else if (b->spec->tokens_limit >= 0 &&
+               (__int128)b->tokens_used + b->tokens_held + a->tokens > b->spec->tokens_limit) {
         *refusal =
             (tg_refusal){TG_REASON_TOKENS, "", 0,
                          retry_after(ledger, slot, FREES_TOKENS, b->tokens_used, b->tokens_held,
-                                     a->tokens, b->spec.tokens_limit, true, now_ms)};
-    } else if (b->spec.cost_limit_micros >= 0) {
-        int64_t limit = b->spec.cost_limit_micros, ceiling = b->ceiling_micros[a->cls];
+                                     a->tokens, b->spec->tokens_limit, true, now_ms)};
+    } else if (b->spec->cost_limit_micros >= 0) {
+        int64_t limit = b->spec->cost_limit_micros, ceiling = b->ceiling_micros[a->cls];
         /* 128-bit: spend and holds are bounded by TG_LIMIT_MAX each, so the sum cannot wrap. */
         __int128 total = (__int128)b->spent_micros + b->held_micros + a->amount_micros;
         bool revoked = (b->revoked & (1u << a->cls)) != 0;
@@ -132,7 +132,7 @@ static bool budget_admits(const tg__ledger *ledger, int32_t slot, const ask *a, 
     } else {
         return true;
     }
-    memcpy(refusal->budget, b->path, sizeof refusal->budget);
+    tg__copy_name(refusal->budget, sizeof refusal->budget, b->path);
     return false;
 }
 
@@ -162,7 +162,7 @@ static void emit_denied(tg__ledger *ledger, const tg_refusal *refusal, const ask
     int32_t slot = tg__budget_find(ledger, refusal->budget);
     if (slot >= 0) {
         event.spent_micros = ledger->budgets[slot].spent_micros;
-        event.limit_micros = ledger->budgets[slot].spec.cost_limit_micros;
+        event.limit_micros = ledger->budgets[slot].spec->cost_limit_micros;
     }
     tg__copy_name(event.tool, sizeof event.tool, tool);
     tg__ledger_emit(ledger, &event);
@@ -405,7 +405,7 @@ static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
     event.amount_micros = claimed_micros;
     event.held_micros = charge->held_micros;
     event.spent_micros = named->spent_micros;
-    event.limit_micros = named->spec.cost_limit_micros;
+    event.limit_micros = named->spec->cost_limit_micros;
     tg__copy_name(event.tool, sizeof event.tool, charge->tool[0] ? charge->tool : charge->model);
     tg__copy_name(event.detail, sizeof event.detail, above == ABOVE_HOLD_CAPPED ? "capped" : "");
     tg__ledger_emit(ledger, &event);
@@ -414,7 +414,7 @@ static void report_overrun(tg__ledger *ledger, const int32_t *chain, int depth,
 /* Does a budget of the path cap an agent's commit above its hold (above_hold: cap)? */
 static bool path_caps(const tg__ledger *ledger, const int32_t *chain, int depth) {
     for (int i = 0; i < depth; i++) {
-        if (ledger->budgets[chain[i]].spec.above_hold == TG_ABOVE_HOLD_CAP) {
+        if (ledger->budgets[chain[i]].spec->above_hold == TG_ABOVE_HOLD_CAP) {
             return true;
         }
     }
@@ -483,7 +483,7 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
                              .tokens_out = r->tokens_out,
                              .cost_micros = above == ABOVE_HOLD_CAPPED ? held : r->actual_micros,
                              .held_micros = held};
-    memcpy(charge.budget, ledger->budgets[hold->budget].path, sizeof charge.budget);
+    tg__copy_name(charge.budget, sizeof charge.budget, ledger->budgets[hold->budget].path);
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
@@ -603,7 +603,7 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
                              .tokens_in = r->tokens_in,
                              .tokens_out = r->tokens_out,
                              .cost_micros = r->cost_micros};
-    memcpy(charge.budget, ledger->budgets[chain[0]].path, sizeof charge.budget);
+    tg__copy_name(charge.budget, sizeof charge.budget, ledger->budgets[chain[0]].path);
     tg__copy_name(charge.tool, sizeof charge.tool, r->tool);
     tg__copy_name(charge.model, sizeof charge.model, r->model);
     tg__idem_row row = {.charged_micros = r->cost_micros};
@@ -627,7 +627,7 @@ tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info
     const tg__hold *hold = &ledger->holds[slot];
     memset(out, 0, sizeof *out);
     out->id = hold->id;
-    memcpy(out->budget, ledger->budgets[hold->budget].path, sizeof out->budget);
+    tg__copy_name(out->budget, sizeof out->budget, ledger->budgets[hold->budget].path);
     out->amount_micros = hold->amount_micros;
     out->tokens = hold->tokens;
     out->cls = (tg_class)hold->cls;

@@ -57,6 +57,48 @@ static void heap_down(tg__ledger *ledger, int32_t pos) {
     }
 }
 
+/* Grows the table (and the heap and scratch sized with it) to `capacity` slots. */
+static tg_status holds_grow(tg__ledger *ledger, int32_t capacity, tg_error *err) {
+    tg__hold *holds = realloc(ledger->holds, (size_t)capacity * sizeof *holds);
+    if (holds == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the hold table");
+    }
+    ledger->holds = holds;
+    int32_t *heap = realloc(ledger->heap, (size_t)capacity * sizeof *heap);
+    if (heap == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the expiry heap");
+    }
+    ledger->heap = heap;
+    tg__expiring *expiring = realloc(ledger->expiring, (size_t)capacity * sizeof *expiring);
+    if (expiring == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the retry scratch");
+    }
+    ledger->expiring = expiring;
+    for (int32_t i = capacity - 1; i >= ledger->holds_capacity; i--) {
+        holds[i].id = 0;
+        holds[i].next_free = ledger->holds_free;
+        ledger->holds_free = i;
+    }
+    ledger->holds_capacity = capacity;
+    return TG_OK;
+}
+
+tg_status tg__holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
+    count = count < ledger->options.holds_max ? count : ledger->options.holds_max;
+    if (count <= ledger->holds_capacity) {
+        return TG_OK;
+    }
+    int64_t capacity = ledger->holds_capacity ? ledger->holds_capacity : 64;
+    while (capacity < count) {
+        capacity *= 2;
+    }
+    tg_status status = holds_grow(ledger, (int32_t)capacity, err);
+    if (status == TG_OK && tg__map_reserve(&ledger->hold_index, (uint32_t)count) != TG_OK) {
+        status = tg__fail(err, TG_ERR_NOMEM, "out of memory growing the hold index");
+    }
+    return status;
+}
+
 /* Takes a free slot (growing the table), not yet live: fill it, then tg__hold_open. */
 tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err) {
     if (ledger->holds_live >= ledger->options.holds_max) {
@@ -64,28 +106,11 @@ tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err)
                         (long long)ledger->options.holds_max);
     }
     if (ledger->holds_free < 0) {
-        int32_t capacity = ledger->holds_capacity ? ledger->holds_capacity * 2 : 64;
-        tg__hold *holds = realloc(ledger->holds, (size_t)capacity * sizeof *holds);
-        if (holds == NULL) {
-            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the hold table");
+        tg_status status =
+            holds_grow(ledger, ledger->holds_capacity ? ledger->holds_capacity * 2 : 64, err);
+        if (status != TG_OK) {
+            return status;
         }
-        ledger->holds = holds;
-        int32_t *heap = realloc(ledger->heap, (size_t)capacity * sizeof *heap);
-        if (heap == NULL) {
-            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the expiry heap");
-        }
-        ledger->heap = heap;
-        tg__expiring *expiring = realloc(ledger->expiring, (size_t)capacity * sizeof *expiring);
-        if (expiring == NULL) {
-            return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the retry scratch");
-        }
-        ledger->expiring = expiring;
-        for (int32_t i = capacity - 1; i >= ledger->holds_capacity; i--) {
-            holds[i].id = 0;
-            holds[i].next_free = ledger->holds_free;
-            ledger->holds_free = i;
-        }
-        ledger->holds_capacity = capacity;
     }
     if (tg__map_reserve(&ledger->hold_index, 1) != TG_OK) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the hold index");
@@ -111,7 +136,7 @@ void tg__hold_journal_put(tg__ledger *ledger, const tg__hold *hold) {
     op->kind = TG__HOLD_PUT;
     tg__hold_row *row = &op->row;
     row->id = hold->id;
-    memcpy(row->budget, ledger->budgets[hold->budget].path, sizeof row->budget);
+    tg__copy_name(row->budget, sizeof row->budget, ledger->budgets[hold->budget].path);
     row->amount_micros = hold->amount_micros;
     row->tokens = hold->tokens;
     row->cls = hold->cls;

@@ -14,12 +14,14 @@ tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
     }
     ledger->options = *options;
     ledger->budgets_free = -1;
+    ledger->restore_last = -1;
+    ledger->specs_free = -1;
+    ledger->specs_last = -1;
     ledger->holds_free = -1;
     ledger->keys_free = -1;
     ledger->keys_oldest = -1;
     ledger->keys_newest = -1;
     ledger->default_class = TG_CLASS_NORMAL;
-    ledger->next_window_end_ms = INT64_MAX;
     ledger->next_hold_id = 1;
     ledger->next_charge_id = 1;
     ledger->next_event_id = 1;
@@ -30,8 +32,14 @@ void tg__ledger_free(tg__ledger *ledger) {
     if (ledger == NULL) {
         return;
     }
+    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
+        free(ledger->budgets[i].path);
+    }
     free(ledger->budgets);
+    free(ledger->dirty);
+    free(ledger->window_heap);
     tg__map_free(&ledger->budget_index);
+    tg__specs_free(ledger);
     free(ledger->holds);
     free(ledger->heap);
     free(ledger->expiring);
@@ -70,8 +78,8 @@ void tg__ledger_emit(tg__ledger *ledger, tg_event *event) {
 }
 
 static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
-    memcpy(row->path, budget->path, sizeof row->path);
-    row->spec = budget->spec;
+    tg__copy_name(row->path, sizeof row->path, budget->path);
+    row->spec = *budget->spec;
     row->frozen = budget->frozen;
     row->window_start_ms = budget->window_start_ms;
     row->window_end_ms = budget->window_end_ms;
@@ -83,10 +91,13 @@ static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
 }
 
 tg__journal *tg__ledger_journal(tg__ledger *ledger) {
-    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
-        tg__budget *budget = &ledger->budgets[i];
+    /* In proportion to what changed: a ledger of a million budgets finishes a batch
+     * that touched three in three steps. */
+    for (int32_t i = 0; i < ledger->dirty_count; i++) {
+        tg__budget *budget = &ledger->budgets[ledger->dirty[i]];
+        budget->listed = false;
         if (!budget->live || !budget->dirty) {
-            continue;
+            continue; /* deleted since it was marked */
         }
         budget->dirty = false;
         tg__budget_row *row = TG_JOURNAL_PUSH(ledger, budgets);
@@ -94,6 +105,7 @@ tg__journal *tg__ledger_journal(tg__ledger *ledger) {
             budget_to_row(budget, row);
         }
     }
+    ledger->dirty_count = 0;
     ledger->journal.meta =
         (tg__meta_row){ledger->next_hold_id, ledger->next_charge_id, ledger->next_event_id};
     return &ledger->journal;
@@ -119,22 +131,32 @@ void tg__ledger_journal_swap(tg__ledger *ledger, tg__journal *other) {
 
 void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms) {
     tg__holds_expire(ledger, now_ms);
-    if (now_ms < ledger->next_window_end_ms) {
-        return;
+    tg__windows_roll(ledger, now_ms);
+}
+
+int64_t tg__ledger_deadline_ms(const tg__ledger *ledger) {
+    int64_t next = tg__windows_next_end_ms(ledger);
+    if (ledger->holds_live > 0) {
+        int64_t expires = ledger->holds[ledger->heap[0]].expires_at_ms;
+        next = expires < next ? expires : next;
     }
-    int64_t next = INT64_MAX;
-    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
-        tg__budget *budget = &ledger->budgets[i];
-        if (!budget->live) {
-            continue;
-        }
-        tg__budget_roll(ledger, budget, now_ms);
-        next = budget->window_end_ms < next ? budget->window_end_ms : next;
-    }
-    ledger->next_window_end_ms = next;
+    return next;
+}
+
+bool tg__ledger_pending(const tg__ledger *ledger) {
+    return ledger->dirty_count > 0 || !tg__journal_empty(&ledger->journal);
 }
 
 /* ---- restoring ------------------------------------------------------------ */
+
+tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
+    count = count < ledger->options.budgets_max ? count : ledger->options.budgets_max;
+    return count > 0 ? tg__budgets_reserve(ledger, count, count, err) : TG_OK;
+}
+
+tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
+    return count > 0 ? tg__holds_reserve(ledger, count, err) : TG_OK;
+}
 
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta) {
     ledger->next_hold_id = meta->next_hold_id > 0 ? meta->next_hold_id : 1;
@@ -154,22 +176,23 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
         row->window_end_ms <= row->window_start_ms) {
         return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has negative counters", row->path);
     }
-    /* Created through the ledger without journaling or events, then overwritten. */
-    bool journal = ledger->options.journal;
-    tg_event_fn on_event = ledger->options.on_event;
-    ledger->options.journal = false;
-    ledger->options.on_event = NULL;
-    uint64_t next_event_id = ledger->next_event_id;
-    status = tg__ledger_budget_put(ledger, row->path, &row->spec, tz, row->window_start_ms, err);
-    ledger->options.journal = journal;
-    ledger->options.on_event = on_event;
-    ledger->next_event_id = next_event_id;
+    /* Filled from the row directly: no window computed, no event, nothing journaled
+     * (a million of these make the start-up). */
+    const tg_budget_spec *spec;
+    if ((status = tg__spec_intern(ledger, &row->spec, &spec, err)) != TG_OK) {
+        return status;
+    }
+    int32_t slot;
+    status = tg__budget_restore_slot(ledger, row->path, &slot, err);
     if (status != TG_OK) {
+        tg__spec_release(ledger, spec);
         return status == TG_ERR_NOT_FOUND
                    ? tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has no parent", row->path)
                    : status;
     }
-    tg__budget *budget = &ledger->budgets[tg__budget_find(ledger, row->path)];
+    tg__budget *budget = &ledger->budgets[slot];
+    budget->spec = spec;
+    budget->tz = tz;
     budget->frozen = row->frozen;
     budget->window_start_ms = row->window_start_ms;
     budget->window_end_ms = row->window_end_ms;
@@ -178,10 +201,8 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     budget->tokens_used = row->tokens_used;
     budget->alerts_fired = row->alerts_fired;
     budget->revoked = row->revoked;
-    budget->dirty = false;
-    if (budget->window_end_ms < ledger->next_window_end_ms) {
-        ledger->next_window_end_ms = budget->window_end_ms;
-    }
+    tg__budget_derive(budget);
+    tg__window_heap_fix(ledger, slot);
     return TG_OK;
 }
 

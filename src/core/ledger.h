@@ -40,6 +40,20 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
                                 const tg__tz *tz, int64_t now_ms, tg_error *err);
 /* What tg__ledger_budget_put would refuse now (path, spec, missing parent), changing
  * nothing. A limit below the spend is not refused: the budget is locked (overruns). */
+/* One operation of tg__ledger_budgets_apply; `tz` as for tg__ledger_budget_put. */
+typedef struct {
+    const char *path;
+    bool remove;
+    const tg_budget_spec *spec;
+    const tg__tz *tz;
+} tg__budget_op;
+
+typedef tg_budget_counts tg__bulk_counts;
+
+/* As tg_budgets_apply (budget_bulk.c): all operations checked, then all applied. */
+tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops, size_t count,
+                                   int64_t now_ms, tg__bulk_counts *counts, tg_error *err);
+
 tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
                                   const tg_budget_spec *spec, int64_t now_ms, tg_error *err);
 tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
@@ -50,6 +64,12 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
                                 tg_budget_info *out, tg_error *err);
 tg_status tg__ledger_budget_list(tg__ledger *ledger, const char *prefix,
                                  bool (*fn)(void *user, const char *path), void *user,
+                                 tg_error *err);
+
+/* Up to `limit` paths starting with `prefix` (NULL or "" for all) and sorting after
+ * `after` (NULL for the first page), in path order (budget_page.c). */
+tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, const char *after,
+                                 size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
                                  tg_error *err);
 
 tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules, size_t count,
@@ -77,8 +97,22 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *request
 tg_status tg__ledger_hold_get(tg__ledger *ledger, uint64_t hold_id, tg_hold_info *out,
                               tg_error *err);
 
-/* Expires holds past their deadline and rolls closed windows, up to now_ms. */
+/* Expires holds past their deadline and rolls closed windows, up to now_ms. O(what
+ * expired or rolled): both come off ordered heaps. */
 void tg__ledger_tick(tg__ledger *ledger, int64_t now_ms);
+
+/* When tg__ledger_tick next has work: the earliest hold expiry or window end, INT64_MAX
+ * when none. A daemon sleeps until then instead of ticking. */
+int64_t tg__ledger_deadline_ms(const tg__ledger *ledger);
+
+/* True when a mutation left rows (or dirty budgets) that no journal has taken yet. */
+bool tg__ledger_pending(const tg__ledger *ledger);
+
+/* Sizes the budget table and index for `count` budgets at once (at most budgets_max),
+ * so restoring a million does not grow them twenty times. */
+tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
+/* The same for `count` open holds (at most holds_max). */
+tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
 
 /* Restoring a persisted state, in this order: meta, budgets (parents first), holds, keys,
  * API keys. */

@@ -29,17 +29,20 @@
     } while (0)
 
 typedef struct {
-    char path[TG_PATH_SIZE_MAX]; /* full path; "" for a free slot */
-    int32_t parent;              /* slot of the parent, -1 for a root */
-    int32_t children;            /* live children */
-    int32_t next_free;           /* free list link when the slot is free */
-    int32_t holds;               /* open holds whose path includes this budget */
-    bool live;                   /* slot in use */
-    bool dirty;                  /* changed since the journal was last finished */
-    bool frozen;                 /* frozen by an admin */
-    tg_budget_spec spec;         /* as declared */
-    const tg__tz *tz;            /* window zone; owned by the engine */
-    int64_t window_start_ms;     /* current window [start, end) */
+    char *path;         /* full path, from malloc at its exact size (a ledger may hold millions);
+                         * NULL for a free slot */
+    int32_t parent;     /* slot of the parent, -1 for a root */
+    int32_t children;   /* live children */
+    int32_t next_free;  /* free list link when the slot is free */
+    int32_t holds;      /* open holds whose path includes this budget */
+    bool live;          /* slot in use */
+    bool dirty;         /* changed since the journal was last finished */
+    bool listed;        /* on the dirty list (kept across a slot's reuse) */
+    int32_t window_pos; /* position in the window heap, -1 when not in it */
+    bool frozen;        /* frozen by an admin */
+    const tg_budget_spec *spec; /* as declared; shared with budgets of the same spec (specs.c) */
+    const tg__tz *tz;           /* window zone; owned by the engine */
+    int64_t window_start_ms;    /* current window [start, end) */
     int64_t window_end_ms;
     int64_t spent_micros; /* charged in this window */
     int64_t held_micros;  /* open holds on this budget */
@@ -52,6 +55,8 @@ typedef struct {
     uint32_t alerts_fired;                  /* bit i: alert i reported this window */
     uint32_t revoked;                       /* bit c: class c revoked this window */
 } tg__budget;
+
+typedef struct tg__spec_entry tg__spec_entry; /* specs.c */
 
 typedef struct {
     uint64_t id;      /* 0 for a free slot */
@@ -93,9 +98,20 @@ struct tg__ledger {
     tg__budget *budgets; /* from malloc, grows up to budgets_max */
     int32_t budgets_capacity;
     int32_t budgets_live;
-    int32_t budgets_free;       /* free list head, -1 when empty */
-    tg__map budget_index;       /* path -> slot */
-    int64_t next_window_end_ms; /* earliest window end over all budgets (tick) */
+    int32_t budgets_free; /* free list head, -1 when empty */
+    tg__map budget_index; /* path -> slot */
+    int32_t *dirty;       /* budgets_capacity slots marked since the last journal */
+    int32_t dirty_count;
+    int32_t *window_heap; /* live budget slots with a window end, earliest first */
+    int32_t window_heap_count;
+    int32_t restore_last; /* the budget restored last, -1: its chain holds the next one's parent */
+
+    tg__spec_entry **specs; /* each from malloc, never moved; freed with the ledger */
+    int32_t specs_capacity;
+    int32_t specs_live;
+    int32_t specs_free; /* free list head, -1 when empty */
+    int32_t specs_last; /* the slot interned last, tried first; -1 before any */
+    tg__map spec_index; /* spec hash -> slot */
 
     tg__hold *holds; /* from malloc, grows up to holds_max */
     int32_t holds_capacity;
@@ -137,8 +153,8 @@ struct tg__ledger {
  * across restarts and lifts by itself when the window rolls or the limit is raised.
  */
 static inline bool tg__budget_locked(const tg__budget *budget) {
-    return budget->spec.cost_limit_micros >= 0 &&
-           budget->spent_micros > budget->spec.cost_limit_micros;
+    return budget->spec->cost_limit_micros >= 0 &&
+           budget->spent_micros > budget->spec->cost_limit_micros;
 }
 
 /* budget.c */
@@ -150,6 +166,18 @@ void tg__budget_roll(tg__ledger *ledger, tg__budget *budget, int64_t now_ms);
 /* Reports alerts and revocations that the budget's spend has reached. */
 void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms);
 void tg__budget_mark(tg__ledger *ledger, tg__budget *budget);
+/* Grows the budget table so `live_max` budgets fit and the index so `creates` more
+ * paths go in, without allocating. */
+tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates, tg_error *err);
+/* A new slot for a stored budget, linked under its parent, without events or journal. */
+tg_status tg__budget_restore_slot(tg__ledger *ledger, const char *path, int32_t *out,
+                                  tg_error *err);
+/* Puts a budget in the window heap, or moves it after its window end changed. */
+void tg__window_heap_fix(tg__ledger *ledger, int32_t slot);
+void tg__window_heap_remove(tg__ledger *ledger, int32_t slot);
+/* windows.c: rolls the windows that ended by now_ms; the earliest end, or INT64_MAX. */
+void tg__windows_roll(tg__ledger *ledger, int64_t now_ms);
+int64_t tg__windows_next_end_ms(const tg__ledger *ledger);
 /* What class `cls` could still hold on the path from `leaf` with a call of `tokens`
  * tokens: 0 when a budget is frozen, has the class revoked, or is out of calls or
  * tokens; TG_NONE when unlimited. */
@@ -157,7 +185,21 @@ int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t t
 void tg__budget_derive(tg__budget *budget);
 tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err);
 
+/* specs.c: budget specs kept once, shared by reference count. */
+/* The shared copy of `spec` with one more reference. TG_ERR_NOMEM unless reserved. */
+tg_status tg__spec_intern(tg__ledger *ledger, const tg_budget_spec *spec,
+                          const tg_budget_spec **out, tg_error *err);
+/* Drops a reference from tg__spec_intern (NULL: nothing). */
+void tg__spec_release(tg__ledger *ledger, const tg_budget_spec *spec);
+/* Makes sure the next `count` interns cannot fail. */
+tg_status tg__specs_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
+void tg__specs_free(tg__ledger *ledger);
+/* budget.c: field by field; padding and the bytes after a zone name's NUL do not count. */
+bool tg__spec_same(const tg_budget_spec *a, const tg_budget_spec *b);
+
 /* holds.c */
+/* Grows the table and index so `count` holds fit (at most holds_max), at once. */
+tg_status tg__holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err);
 int32_t tg__hold_find(const tg__ledger *ledger, uint64_t id);
 /* Takes a free slot, growing the table; fill it, then tg__hold_open (which cannot fail). */
 tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err);

@@ -93,8 +93,17 @@ static tg_status load_api_key(void *user, const tg_api_key *row, tg_error *err) 
     return tg__ledger_restore_api_key(((tg_engine *)user)->ledger, row, err);
 }
 
+static tg_status load_expected(void *user, int64_t count, tg_error *err) {
+    return tg__ledger_budgets_reserve(((tg_engine *)user)->ledger, count, err);
+}
+
+static tg_status load_holds_expected(void *user, int64_t count, tg_error *err) {
+    return tg__ledger_holds_reserve(((tg_engine *)user)->ledger, count, err);
+}
+
 static tg_status engine_load(tg_engine *engine, tg_error *err) {
-    tg__store_loader loader = {engine, load_meta, load_budget, load_hold, load_idem, load_api_key};
+    tg__store_loader loader = {engine,    load_meta,    load_budget,   load_hold,
+                               load_idem, load_api_key, load_expected, load_holds_expected};
     tg_status status = engine->ops->load(engine->store, &loader, err);
     if (status == TG_OK) {
         status = tg__ledger_check(engine->ledger, err);
@@ -260,6 +269,20 @@ tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err) {
     return settle(engine, TG_OK, now_ms, err);
 }
 
+int64_t tg_engine_deadline_ms(const tg_engine *engine) {
+    int64_t due = tg__ledger_deadline_ms(engine->ledger);
+    if (engine->options.durability == TG_DURABILITY_RELAXED &&
+        engine->pending_since_ms != TG_NONE && tg__ledger_pending(engine->ledger)) {
+        int64_t sync_ms = engine->pending_since_ms + engine->options.sync_interval_ms;
+        due = sync_ms < due ? sync_ms : due;
+    }
+    return due;
+}
+
+bool tg_engine_pending(const tg_engine *engine) {
+    return tg__ledger_pending(engine->ledger);
+}
+
 /* ---- the API ------------------------------------------------------------------ */
 
 #define MUTATE(engine, now_ms, err, call)                                                          \
@@ -288,6 +311,42 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
         return status;
     }
     MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
+}
+
+tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                           tg_budget_counts *counts, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (count > TG_BUDGET_OPS_MAX) {
+        return tg__fail(err, TG_ERR_RANGE, "at most %d budget operations in one request",
+                        TG_BUDGET_OPS_MAX);
+    }
+    tg__budget_op *core_ops = calloc(count + 1, sizeof *core_ops);
+    if (core_ops == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory reading %zu budget operations", count);
+    }
+    for (size_t i = 0; i < count && status == TG_OK; i++) {
+        core_ops[i] = (tg__budget_op){ops[i].path, ops[i].remove, ops[i].spec, NULL};
+        if (ops[i].path == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: no budget path given", i);
+        } else if (!ops[i].remove && ops[i].spec == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: no budget spec given", i);
+        } else if (!ops[i].remove &&
+                   memchr(ops[i].spec->timezone, '\0', sizeof ops[i].spec->timezone) == NULL) {
+            status = tg__fail(err, TG_ERR_INVALID, "operation %zu: time zone name is too long", i);
+        } else if (!ops[i].remove) {
+            status = tg__zones_get(engine->zones, ops[i].spec->timezone, &core_ops[i].tz, err);
+        }
+    }
+    if (status == TG_OK) {
+        status = settle(
+            engine, tg__ledger_budgets_apply(engine->ledger, core_ops, count, now_ms, counts, err),
+            now_ms, err);
+    }
+    free(core_ops);
+    return status;
 }
 
 tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
@@ -328,6 +387,11 @@ tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_
 tg_status tg_budget_list(tg_engine *engine, const char *prefix,
                          bool (*fn)(void *user, const char *path), void *user, tg_error *err) {
     return tg__ledger_budget_list(engine->ledger, prefix, fn, user, err);
+}
+
+tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
+                         char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err) {
+    return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
 }
 
 tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,

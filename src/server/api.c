@@ -178,6 +178,31 @@ static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const
 static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
                        const char *query, json_t *body, int64_t now_ms);
 
+/* GET /v1/budgets?prefix=&after=&state=&spent_min=&spent_max=&limit= */
+static tg__reply list_budgets(tg__daemon *daemon, const tg__caller *caller, const char *query,
+                              int64_t now_ms) {
+    tg__budget_filter filter = {.spent_max = INT64_MAX, .limit = 100};
+    if (!query_text(query, "prefix", filter.prefix, sizeof filter.prefix)) {
+        return bad_query("'prefix' is not a budget path prefix");
+    }
+    if (!query_text(query, "after", filter.after, sizeof filter.after)) {
+        return bad_query("'after' is not a budget path (give the 'next' of the page before)");
+    }
+    if (!query_text(query, "state", filter.state, sizeof filter.state) ||
+        (filter.state[0] && strcmp(filter.state, "open") && strcmp(filter.state, "frozen") &&
+         strcmp(filter.state, "locked") && strcmp(filter.state, "revoked"))) {
+        return bad_query("'state' is open, frozen, locked or revoked");
+    }
+    if (!query_number(query, "spent_min", INT64_MAX, &filter.spent_min) ||
+        !query_number(query, "spent_max", INT64_MAX, &filter.spent_max)) {
+        return bad_query("'spent_min' and 'spent_max' are micros: whole numbers from 0");
+    }
+    if (!query_number(query, "limit", TG__PAGE_MAX, &filter.limit) || filter.limit == 0) {
+        return bad_query("'limit' is 1..1000");
+    }
+    return tg__api_list_budgets(daemon, caller, &filter, now_ms);
+}
+
 static tg__reply batch(tg__daemon *daemon, const tg__caller *caller, json_t *body, int64_t now_ms) {
     json_t *operations = json_object_get(body, "operations");
     if (json_object_size(body) != 1 || !json_is_array(operations)) {
@@ -266,11 +291,10 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
         return batch(daemon, caller, body, now_ms);
     }
     if (strcmp(path, "/v1/budgets") == 0 && get) {
-        char prefix[TG_PATH_SIZE_MAX];
-        if (!query_text(query, "prefix", prefix, sizeof prefix)) {
-            return bad_query("'prefix' is not a budget path prefix");
-        }
-        return tg__api_list_budgets(daemon, caller, prefix, now_ms);
+        return list_budgets(daemon, caller, query, now_ms);
+    }
+    if (strcmp(path, "/v1/budgets") == 0 && (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))) {
+        return tg__api_budgets_bulk(daemon, caller, body, method[1] == 'A', now_ms);
     }
     if (strncmp(path, "/v1/budgets/", 12) == 0 && path[12] != '\0') {
         return tg__api_budget_route(daemon, caller, method, path + 12, body, now_ms);

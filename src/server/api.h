@@ -54,8 +54,22 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
 /* `path` is modified (an action suffix is cut off). */
 tg__reply tg__api_budget_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
                                char *path, json_t *body, int64_t now_ms);
-tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, const char *prefix,
-                               int64_t now_ms);
+/* The query of GET /v1/budgets. */
+typedef struct {
+    char prefix[TG_PATH_SIZE_MAX]; /* "" for every budget */
+    char after[TG_PATH_SIZE_MAX];  /* the cursor: the `next` of the page before, or "" */
+    char state[16];                /* "", open, frozen, locked or revoked */
+    int64_t spent_min;             /* micros spent in the window, inclusive */
+    int64_t spent_max;
+    int64_t limit; /* budgets in the page, 1..TG__PAGE_MAX */
+} tg__budget_filter;
+
+tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
+                               const tg__budget_filter *filter, int64_t now_ms);
+/* PUT (create or replace the spec) and PATCH (change the fields given) of many budgets:
+ * {"budgets": [{"path": ..., spec fields} | {"path": ..., "delete": true}]}, all or none. */
+tg__reply tg__api_budgets_bulk(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                               bool patch, int64_t now_ms);
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,
                               uint64_t limit);
 /* /v1/keys and /v1/admin/reload (api_admin.c): admin only. `path` starts with /v1/. Sets

@@ -141,33 +141,163 @@ static tg__reply put_budget(tg__daemon *daemon, const char *path, json_t *body, 
     return show_budget(daemon, path, now_ms);
 }
 
-typedef struct {
-    tg__daemon *daemon;
-    const tg__caller *caller;
-    json_t *list;
-    int64_t now_ms;
-} list_walk;
-
-static bool list_one(void *user, const char *path) {
-    list_walk *walk = user;
-    tg_budget_info info;
-    if (tg__may_touch(walk->caller, path) &&
-        tg_budget_get(walk->daemon->engine, path, walk->now_ms, &info, NULL) == TG_OK) {
-        json_array_append_new(walk->list, budget_json(&info));
+/* A state filter of GET /v1/budgets: "" for any. */
+static bool state_matches(const tg_budget_info *info, const char *state) {
+    bool revoked = false;
+    for (int c = 0; c < TG_CLASS_COUNT; c++) {
+        revoked = revoked || info->revoked[c];
     }
-    return json_array_size(walk->list) < 10000;
+    if (state[0] == '\0') {
+        return true;
+    }
+    if (strcmp(state, "frozen") == 0) {
+        return info->frozen;
+    }
+    if (strcmp(state, "locked") == 0) {
+        return info->locked;
+    }
+    if (strcmp(state, "revoked") == 0) {
+        return revoked;
+    }
+    return !info->frozen && !info->locked && !revoked; /* "open" */
 }
 
-tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, const char *prefix,
-                               int64_t now_ms) {
-    list_walk walk = {daemon, caller, json_array(), now_ms};
-    tg_error err = {0};
-    tg_status status = tg_budget_list(daemon->engine, prefix, list_one, &walk, &err);
-    if (status != TG_OK) {
-        json_decref(walk.list);
-        return tg__api_from_status(status, &err);
+#define LIST_CANDIDATES 256 /* paths read from the ledger per pass while filtering */
+
+/*
+ * GET /v1/budgets: a page in path order, `next` the cursor for the following page
+ * (null on the last). Filters apply before the page is cut, so a page is full unless
+ * it is the last. Each pass over the ledger reads LIST_CANDIDATES paths.
+ */
+tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
+                               const tg__budget_filter *filter, int64_t now_ms) {
+    static char candidates[LIST_CANDIDATES][TG_PATH_SIZE_MAX]; /* loop thread only */
+    char after[TG_PATH_SIZE_MAX];
+    snprintf(after, sizeof after, "%s", filter->after);
+    json_t *list = json_array();
+    bool more = true; /* budgets after `after` may remain */
+    while (more && (int64_t)json_array_size(list) < filter->limit) {
+        size_t count = 0;
+        tg_error err = {0};
+        tg_status status = tg_budget_page(daemon->engine, filter->prefix, after[0] ? after : NULL,
+                                          LIST_CANDIDATES, candidates, &count, &err);
+        if (status != TG_OK) {
+            json_decref(list);
+            return tg__api_from_status(status, &err);
+        }
+        size_t looked = 0;
+        for (; looked < count && (int64_t)json_array_size(list) < filter->limit; looked++) {
+            snprintf(after, sizeof after, "%s", candidates[looked]);
+            tg_budget_info info;
+            if (!tg__may_touch(caller, candidates[looked]) ||
+                tg_budget_get(daemon->engine, candidates[looked], now_ms, &info, NULL) != TG_OK ||
+                !state_matches(&info, filter->state) || info.spent_micros < filter->spent_min ||
+                info.spent_micros > filter->spent_max) {
+                continue;
+            }
+            json_array_append_new(list, budget_json(&info));
+        }
+        more = looked < count || count == LIST_CANDIDATES;
     }
-    return tg__api_ok(json_pack("{s:o}", "budgets", walk.list));
+    return tg__api_ok(
+        json_pack("{s:o,s:o}", "budgets", list, "next", more ? json_string(after) : json_null()));
+}
+
+/* ---- PUT and PATCH /v1/budgets: many budgets in one request, all or none ------------- */
+
+typedef struct {
+    tg_budget_op *ops;
+    tg_budget_spec *specs;
+    json_t **paths; /* the items' path strings, kept alive by the body */
+    size_t count;
+} bulk_request;
+
+/* One item: {"path": P, "delete": true} or {"path": P, spec fields...}. */
+static tg__reply read_item(tg__daemon *daemon, json_t *item, size_t index, bool patch,
+                           int64_t now_ms, bulk_request *bulk) {
+    char message[TG_ERROR_MESSAGE_SIZE];
+    json_t *path = json_object_get(item, "path");
+    json_t *remove = json_object_get(item, "delete");
+    if (!json_is_object(item) || !json_is_string(path) || (remove && !json_is_boolean(remove))) {
+        snprintf(message, sizeof message,
+                 "budgets[%zu] must be {\"path\": \"a/b\", ...spec} or {\"path\": \"a/b\", "
+                 "\"delete\": true}",
+                 index);
+        return tg__api_error(400, "invalid_field", message);
+    }
+    const char *text = json_string_value(path);
+    const char *reserved = NULL;
+    if (tg__path_reserved(text, &reserved)) {
+        snprintf(message, sizeof message,
+                 "budgets[%zu]: '%s' is reserved; name the budget otherwise", index, reserved);
+        return tg__api_error(400, "reserved_name", message);
+    }
+    tg_budget_op *op = &bulk->ops[index];
+    op->path = text;
+    op->remove = json_is_true(remove);
+    op->spec = &bulk->specs[index];
+    tg_budget_spec_init(&bulk->specs[index]);
+    if (op->remove) {
+        if (json_object_size(item) != 2) {
+            snprintf(message, sizeof message, "budgets[%zu]: a delete names only its path", index);
+            return tg__api_error(400, "invalid_field", message);
+        }
+        return (tg__reply){0, NULL, TG_NONE};
+    }
+    if (patch) {
+        tg_budget_info info;
+        if (tg_budget_get(daemon->engine, text, now_ms, &info, NULL) == TG_OK) {
+            bulk->specs[index] = info.spec; /* a new budget starts from the defaults */
+        }
+    }
+    json_t *fields = json_copy(item);
+    json_object_del(fields, "path");
+    json_object_del(fields, "delete");
+    tg__fields in = {fields, ""};
+    bool ok = read_spec(&in, &bulk->specs[index]);
+    json_decref(fields);
+    if (!ok) {
+        snprintf(message, sizeof message, "budgets[%zu]: %s", index, in.message);
+        return tg__api_error(400, "invalid_field", message);
+    }
+    return (tg__reply){0, NULL, TG_NONE};
+}
+
+tg__reply tg__api_budgets_bulk(tg__daemon *daemon, const tg__caller *caller, json_t *body,
+                               bool patch, int64_t now_ms) {
+    if (caller->role != TG__ROLE_ADMIN) {
+        return tg__api_forbidden("only an admin key may change budgets");
+    }
+    json_t *items = json_object_get(body, "budgets");
+    if (body == NULL || json_object_size(body) != 1 || !json_is_array(items)) {
+        return tg__api_error(400, "invalid_field", "the body must be {\"budgets\": [...]}");
+    }
+    size_t count = json_array_size(items);
+    if (count > TG_BUDGET_OPS_MAX) {
+        return tg__api_error(413, "batch_too_large", "at most 10000 budgets per request");
+    }
+    bulk_request bulk = {calloc(count + 1, sizeof *bulk.ops), calloc(count + 1, sizeof *bulk.specs),
+                         NULL, count};
+    tg__reply reply = {0, NULL, TG_NONE};
+    if (bulk.ops == NULL || bulk.specs == NULL) {
+        reply = tg__api_error(503, "full", "out of memory reading the budgets");
+    }
+    for (size_t i = 0; i < count && reply.status == 0; i++) {
+        reply = read_item(daemon, json_array_get(items, i), i, patch, now_ms, &bulk);
+    }
+    if (reply.status == 0) {
+        tg_budget_counts counts = {0};
+        tg_error err = {0};
+        tg_status status = tg_budgets_apply(daemon->engine, bulk.ops, count, now_ms, &counts, &err);
+        reply = status != TG_OK
+                    ? tg__api_from_status(status, &err)
+                    : tg__api_ok(json_pack("{s:I,s:I,s:I}", "created", (json_int_t)counts.created,
+                                           "updated", (json_int_t)counts.updated, "deleted",
+                                           (json_int_t)counts.deleted));
+    }
+    free(bulk.ops);
+    free(bulk.specs);
+    return reply;
 }
 
 static bool window_json(void *user, const tg_window_record *w) {

@@ -62,7 +62,9 @@ struct tg__http {
     struct evhttp *server;
     tg__conns *conns;
     tg__writer *writer;
-    struct event *flush; /* lowest priority: runs after a turn's requests */
+    struct event *flush;    /* lowest priority: runs after a turn's requests */
+    struct event *deadline; /* the engine's next time-driven work (tg__http_tick) */
+    int64_t armed_ms;       /* when `deadline` fires, INT64_MAX when it is not armed */
     reply_list lists[2];
     reply_list *open;    /* replies of the batch being decided */
     reply_list *writing; /* replies of the batch the writer is writing */
@@ -139,8 +141,49 @@ static void fail_all(reply_list *list) {
 
 /* ---- the pipeline ------------------------------------------------------------------ */
 
-/* Ends the open batch: detaches its commit for the writer, or answers it at once. */
+/* The longest sleep between ticks: a wall-clock jump is noticed within a minute. */
+#define DEADLINE_SLEEP_MAX_MS 60000
+/* Strict mode: refusal events (which need no fsync of their own) wait this long for a
+ * write to ride with, then are committed on their own. */
+#define EVENTS_DELAY_MS 10
+
+/*
+ * Sleeps until the engine next has time-driven work (a hold expiry, a window end,
+ * a relaxed sync) instead of ticking: an idle daemon wakes once a minute at most,
+ * whatever the size of its ledger.
+ */
+static void arm(tg__http *h) {
+    if (h->deadline == NULL || h->stopping || tg__writer_busy(h->writer)) {
+        return; /* the writer's report flushes again, and arms then */
+    }
+    tg_engine *engine = h->daemon->engine;
+    int64_t now_ms = tg__now_ms();
+    int64_t due = tg_engine_deadline_ms(engine);
+    if (h->strict && tg_engine_pending(engine) && now_ms + EVENTS_DELAY_MS < due) {
+        due = now_ms + EVENTS_DELAY_MS;
+    }
+    if (due > now_ms + DEADLINE_SLEEP_MAX_MS) {
+        due = now_ms + DEADLINE_SLEEP_MAX_MS;
+    }
+    if (evtimer_pending(h->deadline, NULL) && h->armed_ms <= due) {
+        return; /* already armed for that or sooner */
+    }
+    int64_t wait_ms = due > now_ms ? due - now_ms : 0;
+    struct timeval wait = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
+    h->armed_ms = due;
+    evtimer_add(h->deadline, &wait);
+}
+
+static void flush_batch(tg__http *h, bool force);
+
+/* Ends the open batch (below), then sleeps until the next time-driven work. */
 static void flush(tg__http *h, bool force) {
+    flush_batch(h, force);
+    arm(h);
+}
+
+/* Ends the open batch: detaches its commit for the writer, or answers it at once. */
+static void flush_batch(tg__http *h, bool force) {
     if (!h->strict) {
         send_all(h, h->open); /* relaxed: acknowledged first, synced within the interval */
     }
@@ -366,6 +409,14 @@ void tg__http_tick(tg__http *h) {
     flush(h, true); /* expired holds, rolled windows, and refusal events go to disk */
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *user) {
+    (void)fd;
+    (void)what;
+    tg__http *h = user;
+    h->armed_ms = INT64_MAX;
+    tg__http_tick(h);
+}
+
 void tg__http_flush_soon(tg__http *h) {
     event_active(h->flush, EV_WRITE, 0);
 }
@@ -430,7 +481,10 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     h->conns = h->server ? tg__conns_new(base, h->server, &limits) : NULL;
     h->writer = tg__writer_start(base, on_written, h);
     h->flush = event_new(base, -1, 0, on_flush, h);
-    if (h->server == NULL || h->conns == NULL || h->writer == NULL || h->flush == NULL) {
+    h->deadline = evtimer_new(base, on_deadline, h);
+    h->armed_ms = INT64_MAX;
+    if (h->server == NULL || h->conns == NULL || h->writer == NULL || h->flush == NULL ||
+        h->deadline == NULL) {
         fprintf(stderr, "tollgate: cannot start the HTTP server (out of memory or threads)\n");
         tg__http_finish(h);
         return NULL;
@@ -449,6 +503,7 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
         tg__http_finish(h);
         return NULL;
     }
+    tg__http_tick(h); /* holds that expired while the daemon was down; arms the deadline */
     return h;
 }
 
@@ -480,6 +535,9 @@ bool tg__http_finish(tg__http *h) {
     tg__conns_free(h->conns);
     if (h->flush != NULL) {
         event_free(h->flush);
+    }
+    if (h->deadline != NULL) {
+        event_free(h->deadline);
     }
     h->daemon->conns = NULL;
     free(h);

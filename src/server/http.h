@@ -21,8 +21,9 @@ typedef struct tg__http tg__http;
 tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__config *config,
                          int port);
 
-/* Time-driven work (serve.c calls it every 10 ms): engine tick, silent connections,
- * and a commit of what is pending (refusal events included). */
+/* Time-driven work: engine tick and a commit of what is pending (refusal events
+ * included). A timer calls it at the engine's next deadline (tg_engine_deadline_ms),
+ * re-armed after every batch: there is no periodic tick. */
 void tg__http_tick(tg__http *http);
 
 /* Commits what is pending at the end of this loop turn (after a reload). */

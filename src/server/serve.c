@@ -25,25 +25,18 @@
 #include "server/proxy.h"
 #include "server/reload.h"
 
-#define TICK_INTERVAL_US 10000 /* tg__http_tick every 10 ms */
-#define DRAIN_US 200000        /* at SIGTERM: time to finish requests already read */
-#define DRAIN_WAIT_MAX 500     /* then at most this many 10 ms waits for the last commit */
+#define DRAIN_US 200000    /* at SIGTERM: time to finish requests already read */
+#define DRAIN_WAIT_MAX 500 /* then at most this many 10 ms waits for the last commit */
 
 typedef struct {
     tg__daemon daemon;
     int port; /* --port, or -1 */
     struct event_base *base;
     tg__http *http;
-    struct event *tick, *drain, *term, *interrupt, *hangup;
+    struct event *drain, *term, *interrupt, *hangup;
     int drain_waits;
     bool stopping;
 } serve_state;
-
-static void on_tick(evutil_socket_t fd, short what, void *user) {
-    (void)fd;
-    (void)what;
-    tg__http_tick(((serve_state *)user)->http);
-}
 
 static void on_reload(evutil_socket_t fd, short what, void *user) {
     (void)fd;
@@ -65,7 +58,7 @@ static void on_drain(evutil_socket_t fd, short what, void *user) {
     serve_state *self = user;
     if (!tg__http_idle(self->http) && self->drain_waits++ < DRAIN_WAIT_MAX) {
         struct timeval again = {0, 10000};
-        event_add(self->drain, &again); /* the tick keeps committing meanwhile */
+        event_add(self->drain, &again); /* the writer's reports keep committing */
         return;
     }
     struct timeval written = {0, 20000}; /* the last replies leave their buffers */
@@ -164,13 +157,12 @@ static void proxy_flush(void *user) {
 
 /* Signals are caught from here on: before anything is printed to say the daemon is up. */
 static bool install_signals(serve_state *self) {
-    self->tick = event_new(self->base, -1, EV_PERSIST, on_tick, self);
     self->drain = evtimer_new(self->base, on_drain, self);
     self->term = evsignal_new(self->base, SIGTERM, on_stop, self);
     self->interrupt = evsignal_new(self->base, SIGINT, on_stop, self);
     self->hangup = evsignal_new(self->base, SIGHUP, on_reload, self);
-    return self->tick != NULL && self->drain != NULL && self->term != NULL &&
-           self->interrupt != NULL && self->hangup != NULL && event_add(self->term, NULL) == 0 &&
+    return self->drain != NULL && self->term != NULL && self->interrupt != NULL &&
+           self->hangup != NULL && event_add(self->term, NULL) == 0 &&
            event_add(self->interrupt, NULL) == 0 && event_add(self->hangup, NULL) == 0;
 }
 
@@ -217,8 +209,6 @@ static bool start(serve_state *self, tg__config *config) {
         return false;
     }
     warn_without_admin(&self->daemon);
-    struct timeval interval = {0, TICK_INTERVAL_US};
-    event_add(self->tick, &interval);
     return true;
 }
 
@@ -243,7 +233,7 @@ static bool stop(serve_state *self) {
     tg_engine_close(self->daemon.engine);
     tg__reader_close(&self->daemon);
     tg__keyring_free(self->daemon.keyring);
-    struct event *events[] = {self->tick, self->drain, self->term, self->interrupt, self->hangup};
+    struct event *events[] = {self->drain, self->term, self->interrupt, self->hangup};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         if (events[i] != NULL) {
             event_free(events[i]);

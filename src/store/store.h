@@ -25,6 +25,10 @@ typedef struct {
     tg_status (*hold)(void *user, const tg__hold_row *row, tg_error *err);
     tg_status (*idem)(void *user, const tg__idem_row *row, tg_error *err);
     tg_status (*api_key)(void *user, const tg_api_key *row, tg_error *err);
+    /* Before the budgets, how many follow, so the tables are sized once (NULL: not told). */
+    tg_status (*budgets_expected)(void *user, int64_t count, tg_error *err);
+    /* Before the holds, how many follow (NULL: not told). */
+    tg_status (*holds_expected)(void *user, int64_t count, tg_error *err);
 } tg__store_loader;
 
 /* A charge as read back for reports (GET /v1/charges). */

@@ -100,10 +100,16 @@ static void row_reader_init(row_reader *r, sqlite3_stmt *statement, const char *
     for (int i = 0; i < count && i < ROW_COLUMNS_MAX; i++) {
         r->types[i] = sqlite3_column_type(statement, i);
     }
-    const unsigned char *key = sqlite3_column_text(statement, 0);
+}
+
+/* The row's name for a message, from its key column: only a bad row is named, so a
+ * start-up of a million good rows formats nothing. */
+static const char *row_name(row_reader *r) {
+    const unsigned char *key = sqlite3_column_text(r->statement, 0);
     size_t length = key ? strlen((const char *)key) : 0;
     snprintf(r->row_name, sizeof r->row_name, "'%.64s%s'", key ? (const char *)key : "",
              length > 64 ? "..." : "");
+    return r->row_name;
 }
 
 static bool bad_column(row_reader *r, int index, const char *expected) {
@@ -113,7 +119,7 @@ static bool bad_column(row_reader *r, int index, const char *expected) {
     r->ok = false;
     const unsigned char *text = sqlite3_column_text(r->statement, index);
     tg__fail(r->err, TG_ERR_CORRUPT, "%s: %s row %s: column %s is %s%.40s%s%s (expected %s)",
-             r->file, r->table, r->row_name, r->columns[index], text ? "'" : "",
+             r->file, r->table, row_name(r), r->columns[index], text ? "'" : "",
              text ? (const char *)text : "NULL", text ? "'" : "",
              text && strlen((const char *)text) > 40 ? "..." : "", expected);
     return false;
@@ -456,7 +462,7 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
     return TG_OK;
 }
 
-tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_error *err) {
     _Static_assert(BUDGET_COLUMNS_COUNT == 26 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
                    "budgets has 26 columns");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
@@ -467,6 +473,12 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
         return tg__sqlite_fail(store, err, "starting the load");
     }
     tg_status status = load_meta(store, loader, err);
+    if (status == TG_OK && loader->budgets_expected != NULL) {
+        uint64_t count = 0;
+        status = next_id_floor(store, "SELECT count(*) FROM budgets", &count, err);
+        status =
+            status == TG_OK ? loader->budgets_expected(loader->user, (int64_t)count, err) : status;
+    }
     /* ORDER BY path puts "a" before "a/b" (a prefix sorts first in BINARY order): a
      * parent is restored before its children. Columns are named, not `*`, so a
      * column added by hand does not shift the others. */
@@ -480,6 +492,12 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           "window_end_ms, spent_micros, calls_used, tokens_used, alerts_fired, "
                           "revoked, above_hold FROM budgets ORDER BY path",
                           budget_row, loader, err);
+    }
+    if (status == TG_OK && loader->holds_expected != NULL) {
+        uint64_t count = 0;
+        status = next_id_floor(store, "SELECT count(*) FROM holds", &count, err);
+        status =
+            status == TG_OK ? loader->holds_expected(loader->user, (int64_t)count, err) : status;
     }
     if (status == TG_OK) {
         status = each_row(store,
@@ -501,6 +519,32 @@ tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_e
                           api_key_row, loader, err);
     }
     sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+    return status;
+}
+
+/*
+ * The load reads through a second, read-only connection without SQLite's mutex: the
+ * store's own connection is FULLMUTEX, which takes a lock in every sqlite3_column_*
+ * call, and a start-up of a million budgets makes some thirty of those per row. Only
+ * this thread uses the reader, and it is closed before the load returns. A file that
+ * cannot be opened twice (":memory:", a URI) is read through the store's connection.
+ */
+tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+    sqlite3 *reader = NULL;
+    bool second = store->path[0] != '\0' && strcmp(store->path, ":memory:") != 0 &&
+                  strncmp(store->path, "file:", 5) != 0 &&
+                  sqlite3_open_v2(store->path, &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                                  NULL) == SQLITE_OK;
+    if (!second) {
+        sqlite3_close(reader); /* a failed open may still have made a handle */
+        return load_all(store, loader, err);
+    }
+    sqlite3_busy_timeout(reader, 5000);
+    sqlite3 *own = store->db;
+    store->db = reader; /* load_all and its messages use store->db */
+    tg_status status = load_all(store, loader, err);
+    store->db = own;
+    sqlite3_close(reader);
     return status;
 }
 

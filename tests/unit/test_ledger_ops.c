@@ -625,8 +625,58 @@ static void test_freeze_refuses_everything_below_and_unfreeze_restores(void **st
     fx_close(f);
 }
 
+/* ---- budgets of one shape share one spec (core/specs.c) ------------------------------- */
+
+/* Budgets with equal specs share one copy: changing, deleting or re-creating one must
+ * never show through another, and equal specs written differently (bytes after the
+ * zone's NUL, unused alert slots) are still one spec that compares equal. */
+static void test_shared_specs_never_leak_between_budgets(void **state) {
+    (void)state;
+    fx *f = fx_open();
+    fx_put(f, "org", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    tg_budget_spec shape = fx_spec(USD(10), TG_NONE, TG_WINDOW_DAY);
+    shape.alerts_ppm[0] = 500000;
+    shape.alerts_count = 1;
+    char path[32];
+    for (int i = 0; i < 50; i++) {
+        tg_budget_spec same = shape;
+        memset(same.timezone, 'x', sizeof same.timezone); /* garbage after the NUL */
+        same.timezone[0] = '\0';
+        same.alerts_ppm[5] = i; /* unused slot */
+        snprintf(path, sizeof path, "org/u%02d", i);
+        fx_put_spec(f, path, &same);
+    }
+    /* Re-putting an equal spec is no change: no event. */
+    size_t events = f->events_count;
+    fx_put_spec(f, "org/u07", &shape);
+    assert_int_equal(f->events_count, events);
+    tg_budget_spec bigger = shape;
+    bigger.cost_limit_micros = USD(20);
+    fx_put_spec(f, "org/u07", &bigger);
+    assert_i64(fx_info(f, "org/u07").spec.cost_limit_micros, USD(20));
+    assert_i64(fx_info(f, "org/u08").spec.cost_limit_micros, USD(10));
+    assert_i64(fx_info(f, "org/u06").spec.alerts_ppm[0], 500000);
+    /* Every budget of the old shape deleted but one: the last still has it. */
+    for (int i = 0; i < 49; i++) {
+        snprintf(path, sizeof path, "org/u%02d", i);
+        tg_error err = {0};
+        assert_ok(tg_budget_delete(f->engine, path, f->now_ms, &err));
+    }
+    assert_i64(fx_info(f, "org/u49").spec.cost_limit_micros, USD(10));
+    assert_int_equal(fx_info(f, "org/u49").spec.alerts_count, 1);
+    /* Re-created under the same path and spec: as new, and spending stays its own. */
+    fx_put_spec(f, "org/u07", &shape);
+    fx_spend(f, "org/u07", USD(3), TG_CLASS_NORMAL);
+    assert_i64(fx_info(f, "org/u07").spent_micros, USD(3));
+    assert_i64(fx_info(f, "org/u49").spent_micros, 0);
+    assert_false(fx_reserve(f, "org/u07", USD(8), TG_CLASS_NORMAL).granted);
+    assert_true(fx_reserve(f, "org/u49", USD(8), TG_CLASS_NORMAL).granted);
+    fx_close(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        fx_test(test_shared_specs_never_leak_between_budgets),
         fx_test(test_refusal_names_the_first_budget_from_the_leaf),
         fx_test(test_refusal_frozen_only_a_person_can_help),
         fx_test(test_refusal_max_amount_is_per_class),

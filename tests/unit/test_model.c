@@ -1745,6 +1745,66 @@ static void step_update(model *m, fx *f, rng *r, stats *s) {
     s->updates++;
 }
 
+/*
+ * An admin changes up to three budgets in one tg_budgets_apply. The model applies
+ * them one after the other (the documented meaning); a request with a bad operation
+ * anywhere in it (a budget under a parent that does not exist, or a budget named
+ * twice) must change nothing at all, events included.
+ */
+static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
+    tg_budget_spec specs[4];
+    tg_budget_op ops[4];
+    int chosen[3];
+    size_t count = 0;
+    int want = (int)rng_range(r, 1, 3);
+    for (int tries = 0; tries < 8 && (int)count < want; tries++) {
+        int b = (int)rng_range(r, 0, m->budgets_count - 1);
+        bool named = false;
+        for (size_t i = 0; i < count; i++) {
+            named = named || chosen[i] == b;
+        }
+        if (!named) {
+            chosen[count] = b;
+            specs[count] = random_update(r, m, b);
+            ops[count] = (tg_budget_op){m->budgets[b].path, false, &specs[count]};
+            count++;
+        }
+    }
+    int bad = rng_chance(r, 25) ? (int)rng_range(r, 1, 2) : 0;
+    size_t at = bad ? (size_t)rng_range(r, 0, (int64_t)count) : count;
+    if (bad) {
+        for (size_t i = count; i > at; i--) {
+            ops[i] = ops[i - 1];
+        }
+        tg_budget_spec_init(&specs[3]);
+        ops[at] =
+            (tg_budget_op){bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path, false, &specs[3]};
+    }
+    trace("bulk update of %zu budgets%s now %lld", count, bad ? " with a bad operation" : "",
+          (long long)m->now);
+    tg_error err = {0};
+    tg_budget_counts counts = {0};
+    tg_status status =
+        tg_budgets_apply(f->engine, ops, count + (bad ? 1 : 0), m->now, &counts, &err);
+    tg_status expected = bad == 1 ? TG_ERR_NOT_FOUND : bad == 2 ? TG_ERR_INVALID : TG_OK;
+    if (status != expected) {
+        m_fail("bulk update: engine %s (%s), model %s", tg_status_str(status), err.message,
+               tg_status_str(expected));
+    }
+    if (status != TG_OK) {
+        return; /* nothing applied: the comparisons after this step check it */
+    }
+    if (counts.updated != (int64_t)count || counts.created != 0 || counts.deleted != 0) {
+        m_fail("bulk update counted %lld updated of %zu", (long long)counts.updated, count);
+    }
+    for (size_t i = 0; i < count; i++) {
+        s->updates_below_spend += specs[i].cost_limit_micros >= 0 &&
+                                  specs[i].cost_limit_micros < m->budgets[chosen[i]].spent;
+        m_update(m, chosen[i], &specs[i]);
+        s->updates++;
+    }
+}
+
 /* An admin freezes or unfreezes a budget: mostly unfreezes what is frozen, so that
  * budgets are frozen a small part of the time; sometimes asks for the state a
  * budget already has. */
@@ -1834,7 +1894,11 @@ static void play_step(model *m, fx *f, rng *r, history *h, int64_t tempo, stats 
     if (q.op != 0) {
         step_call(m, f, h, &q, s);
     } else if (kind < 93) {
-        step_update(m, f, r, s);
+        if (rng_chance(r, 50)) {
+            step_update(m, f, r, s);
+        } else {
+            step_bulk_update(m, f, r, s);
+        }
     } else if (kind < 95) {
         step_freeze(m, f, r, s);
     } else {

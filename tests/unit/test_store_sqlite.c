@@ -574,7 +574,7 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 3);
+    assert_i64(sql_int("PRAGMA user_version"), 4);
     assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
@@ -1045,10 +1045,38 @@ static void test_a_version_1_file_is_migrated(void **state) {
     assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
     assert_true(out.replayed);
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 3);
+    assert_i64(sql_int("PRAGMA user_version"), 4);
     assert_i64(sql_int("SELECT count(*) FROM api_keys"), 0);
     assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
     assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
+}
+
+/* A version 3 file keeps its budgets in a rowid table with a separate path index; step 4
+ * moves them into a table ordered by path (WITHOUT ROWID) with every column intact, and
+ * the ledger opens with the same spend, holds and specs. */
+static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
+    (void)state;
+    base_file();
+    sql_exec("CREATE TABLE budgets_rowid AS SELECT * FROM budgets; DROP TABLE budgets;"
+             "ALTER TABLE budgets_rowid RENAME TO budgets; PRAGMA user_version = 3");
+    assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
+                       "sql LIKE '%WITHOUT ROWID%'"),
+               0);
+    sql_close();
+    fx *f = store_open(T0_MS);
+    tg_budget_info acme = fx_info(f, "acme");
+    assert_string_equal(acme.spec.timezone, "Asia/Taipei");
+    assert_int_equal(acme.spec.alerts_count, 1);
+    assert_i64(acme.spec.alerts_ppm[0], 500000);
+    assert_i64(fx_info(f, "acme/a").held_micros, USD(5));
+    assert_i64(fx_info(f, "acme/a").spent_micros, USD(1));
+    fx_close(f);
+    assert_i64(sql_int("PRAGMA user_version"), 4);
+    assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
+                       "sql LIKE '%WITHOUT ROWID%'"),
+               1);
+    assert_string_equal(sql_text("SELECT group_concat(path) FROM budgets"), "acme,acme/a");
+    assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets_by_path'"), 0);
 }
 
 /* ---- durability modes -------------------------------------------------------------------------
@@ -1174,6 +1202,7 @@ int main(void) {
         store_test(test_counters_never_go_below_the_largest_id),
         store_test(test_an_overrun_ledger_reopens_locked),
         store_test(test_a_version_1_file_is_migrated),
+        store_test(test_a_version_3_file_gets_budgets_in_path_order),
         store_test(test_batch_is_written_at_its_end),
         store_test(test_delete_in_a_batch_takes_the_windows_along),
         store_test(test_relaxed_is_on_disk_after_sync),

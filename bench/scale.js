@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// Scale: the same daemon and the same workload on ledgers of 10, 10k and 1M budgets
+// (and 1M budgets with 100k open holds in strict durability), side by side. Each
+// ledger is built through the API's bulk path (PUT /v1/budgets, 5,000 budgets a
+// request; holds through POST /v1/batch), then the daemon is restarted and measured:
+// start-up (spawn to "listening on", and the daemon's CPU time until then),
+// decisions/s and p50/p99 of POST /v1/charges on a random budget over one keep-alive
+// connection, RSS, and idle CPU (the daemon's own CPU time over a few idle seconds).
+//
+//   node bench/scale.js                 # all four ledgers
+//   node bench/scale.js --quick         # 10 and 10k only
+//   SCALE_SECONDS=5 node bench/scale.js # longer runs of decisions
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+
+const binary = process.env.TOLLGATE_BIN || path.join(__dirname, '..', 'build', 'tollgate');
+const seconds = Number(process.env.SCALE_SECONDS || 3);
+const idleSeconds = Number(process.env.SCALE_IDLE_SECONDS || 3);
+const admin = 'bench-admin';
+const CHUNK = 5000;
+
+function start(config) {
+  const began = process.hrtime.bigint();
+  const child = spawn(binary, ['serve', '--config', config], {
+    env: { ...process.env, TOLLGATE_ADMIN_KEY: admin }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c) => { stderr += c; });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      const m = text.match(/listening on http:\/\/[0-9.]+:(\d+)/);
+      if (m) {
+        const startMs = Number(process.hrtime.bigint() - began) / 1e6;
+        // The daemon's own CPU time to get there: on a loaded machine the wall time
+        // above is mostly waiting for a core.
+        resolve({ child, port: Number(m[1]), startMs, startCpuS: procStat(child.pid).cpuS });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`daemon exited (${code}): ${stderr}`)));
+  });
+}
+
+function stop(d) {
+  return new Promise((resolve) => {
+    if (d.child.exitCode !== null) return resolve();
+    d.child.on('exit', resolve);
+    d.child.kill('SIGTERM');
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+function call(port, method, url, body) {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path: url, method, agent,
+      headers: { Authorization: `Bearer ${admin}`, ...(data ? { 'Content-Length': Buffer.byteLength(data) } : {}) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, json: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+async function must(port, method, url, body) {
+  const r = await call(port, method, url, body);
+  if (r.status !== 200) throw new Error(`${method} ${url}: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+const leaf = (i) => `org/u${String(i).padStart(7, '0')}`;
+
+async function build(port, budgets, holds) {
+  await must(port, 'PUT', '/v1/budgets', { budgets: [{ path: 'org' }] });
+  for (let from = 0; from < budgets; from += CHUNK) {
+    const items = [];
+    for (let i = from; i < Math.min(budgets, from + CHUNK); i++) items.push({ path: leaf(i), limit: '1000000' });
+    await must(port, 'PUT', '/v1/budgets', { budgets: items });
+  }
+  for (let from = 0; from < holds; from += 1000) {
+    const operations = [];
+    for (let i = from; i < Math.min(holds, from + 1000); i++) {
+      operations.push({ op: 'hold', body: { budget: leaf((i * 7919) % budgets), amount: '0.01', ttl_ms: 86400000 } });
+    }
+    const r = await must(port, 'POST', '/v1/batch', { operations });
+    const bad = r.results.find((x) => x.status !== 200);
+    if (bad) throw new Error(`hold refused: ${JSON.stringify(bad)}`);
+  }
+}
+
+async function decide(port, budgets) {
+  const latencies = [];
+  const until = Date.now() + seconds * 1000;
+  let n = 0;
+  while (Date.now() < until) {
+    const i = Math.floor(Math.random() * budgets);
+    const t0 = process.hrtime.bigint();
+    const r = await call(port, 'POST', '/v1/charges', { budget: leaf(i), cost_micros: 1 });
+    latencies.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    if (r.status !== 200) throw new Error(`charge: ${r.status} ${JSON.stringify(r.json)}`);
+    n++;
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { rate: n / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+function procStat(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime, in clock ticks
+  const rss = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1];
+  return { cpuS: ticks / 100, rssMiB: Number(rss) / 1024 };
+}
+
+async function scenario(name, budgets, holds, durability) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-scale-'));
+  const config = path.join(dir, 'tollgate.yaml');
+  fs.writeFileSync(config, `port: 0
+store: {kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: ${durability}}
+limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, body_size_max_bytes: 4194304}
+`);
+  let d = await start(config);
+  const t0 = Date.now();
+  await build(d.port, budgets, holds);
+  const buildS = (Date.now() - t0) / 1000;
+  await stop(d);
+  agent.destroy();
+  d = await start(config); // start-up on the ledger just built
+  const decided = await decide(d.port, budgets);
+  await new Promise((r) => setTimeout(r, 500)); // the relaxed sync lands
+  const before = procStat(d.child.pid);
+  await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+  const after = procStat(d.child.pid);
+  await stop(d);
+  agent.destroy();
+  if (process.env.SCALE_KEEP) console.error(`kept ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    name, buildS, startS: d.startMs / 1000, startCpuS: d.startCpuS, ...decided, rssMiB: after.rssMiB,
+    idlePct: (100 * (after.cpuS - before.cpuS)) / idleSeconds,
+  };
+}
+
+(async () => {
+  const quick = process.argv.includes('--quick');
+  const plans = [
+    ['10 budgets, relaxed', 10, 0, 'relaxed'],
+    ['10k budgets, relaxed', 10000, 0, 'relaxed'],
+    ['10 budgets, strict', 10, 0, 'strict'],
+    ...(quick ? [] : [
+      ['1M budgets, relaxed', 1000000, 0, 'relaxed'],
+      ['1M budgets + 100k holds, strict', 1000000, 100000, 'strict'],
+    ]),
+  ];
+  const only = process.argv.indexOf('--plan'); // --plan BUDGETS,HOLDS,DURABILITY: one ledger
+  if (only > 0) {
+    const [b, h, d] = process.argv[only + 1].split(',');
+    plans.splice(0, plans.length, [`${b} budgets + ${h} holds, ${d}`, Number(b), Number(h), d]);
+  }
+  const rows = [];
+  for (const [name, budgets, holds, durability] of plans) {
+    process.stderr.write(`building ${name}...\n`);
+    rows.push(await scenario(name, budgets, holds, durability));
+  }
+  console.log(`| ledger | build (API) | start-up | start-up CPU | decisions/s | p50 | p99 | RSS | idle CPU |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.buildS.toFixed(1)} s | ${r.startS.toFixed(2)} s | ${r.startCpuS.toFixed(2)} s | ${Math.round(r.rate).toLocaleString('en')} | ` +
+      `${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rssMiB.toFixed(0)} MiB | ${r.idlePct.toFixed(2)}% |`);
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
