@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/path.h"
+#include "proxy/numbers.h"
 #include "proxy/stream.h"
 #include "proxy/usage.h"
 
@@ -152,6 +153,7 @@ static void read_responses_output(tg__stream *stream, const char *type, const js
         snapshot_put(json_object_get(stream->snapshot, "output"), NULL,
                      json_object_get(event, "item"), false);
     } else if (strcmp(type, "response.output_item.done") == 0) {
+        tg__tool_uses_add_item(&stream->tool_uses, json_object_get(event, "item"));
         snapshot_put(json_object_get(stream->snapshot, "output"),
                      json_object_get(event, "output_index"), json_object_get(event, "item"), true);
     } else if (strcmp(type, "response.content_part.added") == 0) {
@@ -190,6 +192,15 @@ static void read_responses_event(tg__stream *stream, const json_t *event) {
                         strcmp(type, "response.incomplete") == 0 ||
                         strcmp(type, "response.failed") == 0;
         read_usage(stream, json_object_get(response, "usage"), terminal);
+        if (terminal) {
+            /* The final output lists every tool call; items seen one by one may be fewer. */
+            tg__tool_uses final = {0};
+            tg__tool_uses_add_response(&final, response);
+            tg__tool_uses *seen = &stream->tool_uses;
+            seen->web_searches = tg__max64(seen->web_searches, final.web_searches);
+            seen->file_searches = tg__max64(seen->file_searches, final.file_searches);
+            seen->code_interpreters = tg__max64(seen->code_interpreters, final.code_interpreters);
+        }
         stream->finished = stream->finished || terminal;
         stream->failed = stream->failed || strcmp(type, "response.failed") == 0;
         return;

@@ -27,6 +27,7 @@
 #include "proxy/buf.h"
 #include "proxy/cost.h"
 #include "proxy/sse.h"
+#include "proxy/tool_fees.h"
 #include "proxy/wire.h"
 #include "tollgate.h"
 
@@ -52,6 +53,7 @@ typedef struct {
     int64_t open_block;                      /* Anthropic: started, unstopped block, -1 none */
     json_t *snapshot;                        /* Responses: the response so far; owned */
     int64_t snapshot_bytes;                  /* text appended to the snapshot */
+    tg__tool_uses tool_uses;                 /* Responses: built-in tool calls seen (fees) */
 } tg__stream;
 
 /* Starts following a stream of `route`, for `model` as requested. */
