@@ -35,8 +35,8 @@ static const route_row ROUTES[TG__ROUTE_COUNT] = {
 };
 
 static bool id_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* Matches path against pattern; the {id} segment (if any) is reported by start and size. */

@@ -18,13 +18,13 @@ typedef enum {
 } tg__wire;
 
 typedef enum {
-    TG__ROUTE_OPENAI_CHAT = 0,        /* POST /v1/chat/completions */
-    TG__ROUTE_OPENAI_RESPONSES = 1,   /* POST /v1/responses */
-    TG__ROUTE_OPENAI_EMBEDDINGS = 2,  /* POST /v1/embeddings */
-    TG__ROUTE_OPENAI_COMPLETIONS = 3, /* POST /v1/completions (legacy) */
-    TG__ROUTE_OPENAI_MODELS = 4,      /* GET /v1/models: free, passed through */
-    TG__ROUTE_ANTHROPIC_MESSAGES = 5, /* POST /v1/messages */
-    TG__ROUTE_ANTHROPIC_COUNT = 6,    /* POST /v1/messages/count_tokens: free */
+    TG__ROUTE_OPENAI_CHAT = 0,           /* POST /v1/chat/completions */
+    TG__ROUTE_OPENAI_RESPONSES = 1,      /* POST /v1/responses */
+    TG__ROUTE_OPENAI_EMBEDDINGS = 2,     /* POST /v1/embeddings */
+    TG__ROUTE_OPENAI_COMPLETIONS = 3,    /* POST /v1/completions (legacy) */
+    TG__ROUTE_OPENAI_MODELS = 4,         /* GET /v1/models: free, passed through */
+    TG__ROUTE_ANTHROPIC_MESSAGES = 5,    /* POST /v1/messages */
+    TG__ROUTE_ANTHROPIC_COUNT = 6,       /* POST /v1/messages/count_tokens: free */
     TG__ROUTE_OPENAI_RESPONSE_GET = 7,   /* GET /v1/responses/{id}: settles a background run */
     TG__ROUTE_OPENAI_RESPONSE_CANCEL = 8 /* POST /v1/responses/{id}/cancel: the same */
 } tg__route;

@@ -19,16 +19,17 @@
 #define TG__PROXY_PIECE_OUT_SIZE_MAX (32 * 1024 * 1024) /* events sent from one piece */
 #define TG__PROXY_CLIENT_BUFFERED_MAX (1024 * 1024) /* unsent bytes before the upstream pauses */
 
-#define TG__PROXY_RUNS_MAX 1024 /* background runs known: open ones, then owners of settled ones */
+#define TG__PROXY_RUNS_MAX 1024 /* background runs known: open ones, then owners of settled ones   \
+                                 */
 
 /* A hold and what settling it needs: a view over a call's or a background run's fields. */
 typedef struct {
-    uint64_t hold_id;              /* the open hold, 0 when there is none */
-    int64_t hold_micros;           /* its amount */
-    const tg__model_price *price;  /* prices copied at admission */
-    const char *budget;            /* the key's scope, for a forced record */
-    const char *model;             /* the model called */
-    tg__route route;               /* the route that held it */
+    uint64_t hold_id;             /* the open hold, 0 when there is none */
+    int64_t hold_micros;          /* its amount */
+    const tg__model_price *price; /* prices copied at admission */
+    const char *budget;           /* the key's scope, for a forced record */
+    const char *model;            /* the model called */
+    tg__route route;              /* the route that held it */
 } tg__proxy_hold;
 
 /* A background Responses run (proxy_background.c). */

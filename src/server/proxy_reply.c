@@ -129,8 +129,8 @@ void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const t
 }
 
 static tg__proxy_hold call_hold(const proxy_call *call) {
-    return (tg__proxy_hold){call->hold_id,        call->hold_micros,       &call->price,
-                            call->budget,         call->parsed.info.model, call->route};
+    return (tg__proxy_hold){call->hold_id, call->hold_micros,       &call->price,
+                            call->budget,  call->parsed.info.model, call->route};
 }
 
 /* Commits `usage` (plus fees) at the call's prices, or releases the hold when usage is
@@ -307,8 +307,8 @@ static void settle_retrieved(proxy_call *call) {
     if (call->status != 200 || run == NULL || run->hold_id == 0) {
         return;
     }
-    json_t *root = json_loadb(call->response.data ? call->response.data : "", call->response.size,
-                              0, NULL);
+    json_t *root =
+        json_loadb(call->response.data ? call->response.data : "", call->response.size, 0, NULL);
     if (json_is_object(root) && !run_going(root) &&
         json_is_string(json_object_get(root, "status"))) {
         tg__usage usage;
