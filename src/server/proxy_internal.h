@@ -19,8 +19,9 @@
 #define TG__PROXY_PIECE_OUT_SIZE_MAX (32 * 1024 * 1024) /* events sent from one piece */
 #define TG__PROXY_CLIENT_BUFFERED_MAX (1024 * 1024) /* unsent bytes before the upstream pauses */
 
-#define TG__PROXY_RUNS_MAX 1024 /* background runs known: open ones, then owners of settled ones   \
-                                 */
+#define TG__PROXY_RUNS_MAX                                                                         \
+    1024 /* background runs known: open ones, then owners of settled ones                          \
+          */
 
 /* A hold and what settling it needs: a view over a call's or a background run's fields. */
 typedef struct {
