@@ -521,6 +521,24 @@ size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user) {
     return status == TG_OK ? length : CURL_WRITEFUNC_ERROR;
 }
 
+/* A stream that reached its last event without usage, on a model whose output the
+ * tokenizer counts exactly (stream_exact.c): that output, and the held input bound
+ * (nothing reports what the provider counted as input). Estimated, so never charged
+ * above the hold. False when there is no exact count. */
+static bool settle_exact(proxy_call *call) {
+    int64_t output = 0;
+    if (tg__stream_exact_output(&call->stream, &output) != TG_OK) {
+        return false;
+    }
+    tg__usage usage = {0};
+    usage.counts[TG__UNIT_INPUT] = tg__request_input_held(&call->parsed.info);
+    usage.counts[TG__UNIT_OUTPUT] = output;
+    usage.counts[TG__UNIT_REQUESTS] = 1;
+    usage.estimated = true;
+    settle_fees(call, &usage, tg__tool_uses_fee_micros(&call->stream.tool_uses));
+    return true;
+}
+
 static void finish_stream(proxy_call *call, CURLcode result) {
     if (!call->replied) {
         const char *code =
@@ -538,6 +556,8 @@ static void finish_stream(proxy_call *call, CURLcode result) {
         tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
         settle_fees(call, &usage, tg__tool_uses_fee_micros(&call->stream.tool_uses));
         remember_chain(call->proxy, call->route, call->conversation, call->stream.id, &usage);
+    } else if (!call->cut && settle_exact(call)) {
+        /* an OpenAI stream that ended without usage: its output counted exactly */
     } else {
         settle_worst(call);
     }

@@ -36,6 +36,8 @@
 //                              1) text events, then go on
 //   x-fake-json-to-stream: 1   answer a stream request with one JSON body
 //   x-fake-error-usage: 1      an error status whose body still reports usage
+//   x-fake-text: TEXT          generate TEXT (repeated) in pieces of three characters, one
+//                              piece per event, instead of the one-token words
 //   x-fake-tool-calls: N       Responses: N built-in tool calls (web_search_call, ...) in
 //                              the output, over the built-in tools offered; the fees they
 //                              bill are logged as the request's toolFeesMicros
@@ -94,6 +96,7 @@ function behaviour(req, body) {
         jsonToStream: req.headers['x-fake-json-to-stream'] === '1',
         errorUsage: req.headers['x-fake-error-usage'] === '1',
         toolCalls: intHeader(req, 'x-fake-tool-calls', 0),
+        text: typeof req.headers['x-fake-text'] === 'string' && req.headers['x-fake-text'] ? req.headers['x-fake-text'] : null,
     };
     const m = /^fake-error-(\d{3})$/.exec(model);
     if (m && b.error === null) {
@@ -128,7 +131,9 @@ function tokensOut(b, cap) {
     const count = Math.min(b.outputTokens, limit);
     const words = [];
     for (let i = 0; i < count; i++) {
-        words.push(WORDS[i % WORDS.length]);
+        // x-fake-text: that text in pieces of three characters instead of the words.
+        words.push(b.text ? b.text.slice(3 * (i % Math.ceil(b.text.length / 3)), 3 * (i % Math.ceil(b.text.length / 3)) + 3)
+            : WORDS[i % WORDS.length]);
     }
     return { words, truncated: b.outputTokens > limit };
 }
