@@ -110,7 +110,7 @@ test('background: a sibling key cannot retrieve or cancel the run; an admin key 
   const sibling = client(daemon, SIBLING);
   const before = (await charges(daemon)).length;
   const created = await openai.responses.create({ model: 'gpt-4o-mini', input: 'write', max_output_tokens: 100, background: true },
-    { headers: { ...HEADERS, 'x-fake-run-ms': '600000' } });
+    { headers: { ...HEADERS, 'x-fake-queue-ms': '0', 'x-fake-run-ms': '600000' } });
   const held = (await budget(daemon)).held_micros;
   await assert.rejects(sibling.responses.retrieve(created.id), (e) => e.status === 404);
   await assert.rejects(sibling.responses.cancel(created.id), (e) => e.status === 404);
@@ -119,7 +119,7 @@ test('background: a sibling key cannot retrieve or cancel the run; an admin key 
     'the sibling never reached the upstream');
   assert.equal((await budget(daemon)).held_micros, held, 'the run is still open');
   const admin = client(daemon, ADMIN);
-  assert.equal((await admin.responses.retrieve(created.id)).status, 'in_progress');
+  assert.ok(await eventually(async () => (await admin.responses.retrieve(created.id)).status === 'in_progress', 5000));
   const cancelled = await admin.responses.cancel(created.id);
   assert.equal(cancelled.status, 'cancelled');
   const c = await chargeAfter(daemon, before);
