@@ -43,3 +43,8 @@ int64_t tg__tool_uses_fee_micros(const tg__tool_uses *uses) {
     }
     return tg__min64(fee, TG_AMOUNT_MAX);
 }
+
+int64_t tg__chat_search_fee_micros(const json_t *request_body) {
+    const json_t *search = json_object_get(request_body, "web_search_options");
+    return search != NULL && !json_is_null(search) ? TG__BOUND_WEB_SEARCH_CHAT : 0;
+}

@@ -30,4 +30,8 @@ void tg__tool_uses_add_response(tg__tool_uses *uses, const json_t *response);
 /* The fees of those uses in micros (saturating at TG_AMOUNT_MAX). */
 int64_t tg__tool_uses_fee_micros(const tg__tool_uses *uses);
 
+/* Chat Completions: a request with web_search_options runs one search (search models
+ * search on every call), billed per call; 0 for any other request. */
+int64_t tg__chat_search_fee_micros(const json_t *request_body);
+
 #endif

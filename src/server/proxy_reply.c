@@ -141,6 +141,12 @@ static void settle_fees(proxy_call *call, const tg__usage *usage, int64_t fee_mi
     call->hold_id = 0;
 }
 
+/* Fees a successful answer bills beyond its tokens and its output items: chat's one
+ * web search per call with web_search_options. */
+static int64_t request_fee_micros(const proxy_call *call) {
+    return call->route == TG__ROUTE_OPENAI_CHAT ? tg__chat_search_fee_micros(call->parsed.body) : 0;
+}
+
 static void settle(proxy_call *call, const tg__usage *usage) {
     settle_fees(call, usage, 0);
 }
@@ -342,7 +348,9 @@ static void settle_plain(proxy_call *call) {
     if (kept) {
         keep_run(call, id, true); /* settled by a retrieve, a cancel or the deadline */
     } else if (body_usage(call, &usage)) {
-        settle_fees(call, &usage, tg__tool_uses_fee_micros(&uses));
+        int64_t fees = tg__tool_uses_fee_micros(&uses);
+        settle_fees(call, &usage,
+                    call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);
         remember_chain(call->proxy, call->route, call->conversation, id, &usage);
     } else if (call->status == 200) {
         settle_worst(call); /* an answer without usage: the held worst case */
@@ -535,7 +543,9 @@ static bool settle_exact(proxy_call *call) {
     usage.counts[TG__UNIT_OUTPUT] = output;
     usage.counts[TG__UNIT_REQUESTS] = 1;
     usage.estimated = true;
-    settle_fees(call, &usage, tg__tool_uses_fee_micros(&call->stream.tool_uses));
+    settle_fees(
+        call, &usage,
+        tg__sat_add(tg__tool_uses_fee_micros(&call->stream.tool_uses), request_fee_micros(call)));
     return true;
 }
 
@@ -554,7 +564,9 @@ static void finish_stream(proxy_call *call, CURLcode result) {
     if (call->stream.output_final || (call->stream.failed && call->stream.input_reported)) {
         tg__usage usage;
         tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
-        settle_fees(call, &usage, tg__tool_uses_fee_micros(&call->stream.tool_uses));
+        settle_fees(call, &usage,
+                    tg__sat_add(tg__tool_uses_fee_micros(&call->stream.tool_uses),
+                                request_fee_micros(call)));
         remember_chain(call->proxy, call->route, call->conversation, call->stream.id, &usage);
     } else if (!call->cut && settle_exact(call)) {
         /* an OpenAI stream that ended without usage: its output counted exactly */

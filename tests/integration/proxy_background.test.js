@@ -5,7 +5,8 @@
 // ended settles it from the usage reported (the held worst case when none came); a run
 // nobody polls is charged its hold at proxy.background_deadline_ms. Only the key that
 // started a run, or an admin's, may retrieve or cancel it. Also: OpenAI built-in tool
-// fees are charged from the answer's output items, plain and streamed.
+// fees are charged from the answer's output items, plain and streamed, and chat's
+// web_search_options its per-call search fee.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -242,6 +243,23 @@ for (const stream of [false, true]) {
     assert.equal(entry.toolFeesMicros, 2 * 25000 + 2500 + 30000);
     const c = await chargeAfter(daemon, before);
     assert.equal(c.cost_micros, miniCost(20, 30) + entry.toolFeesMicros);
+    assert.ok(c.cost_micros <= c.held_micros);
+  });
+}
+
+for (const stream of [false, true]) {
+  test(`chat web_search_options is charged its per-call search fee${stream ? ', streamed' : ''}`, async () => {
+    const openai = client(daemon);
+    const before = (await charges(daemon)).length;
+    const result = await openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 50, stream,
+      web_search_options: {}, messages: [{ role: 'user', content: 'news' }] }, { headers: HEADERS });
+    if (stream) {
+      for await (const chunk of result) { void chunk; }
+    }
+    const entry = fake.requests.filter((r) => r.path === '/v1/chat/completions').pop();
+    assert.equal(entry.toolFeesMicros, 30000);
+    const c = await chargeAfter(daemon, before);
+    assert.equal(c.cost_micros, miniCost(20, 30) + 30000);
     assert.ok(c.cost_micros <= c.held_micros);
   });
 }

@@ -112,6 +112,14 @@ static void test_tool_fees(void **state) {
     tg__tool_uses_add_response(&none, NULL);
     tg__tool_uses_add_item(&none, NULL);
     assert_i64(tg__tool_uses_fee_micros(&none), 0);
+    /* Chat: one search per call with web_search_options (null or absent: none). */
+    json_t *body = json_loads("{\"web_search_options\":{}}", 0, NULL);
+    assert_i64(tg__chat_search_fee_micros(body), TG__BOUND_WEB_SEARCH_CHAT);
+    json_decref(body);
+    body = json_loads("{\"web_search_options\":null}", 0, NULL);
+    assert_i64(tg__chat_search_fee_micros(body), 0);
+    json_decref(body);
+    assert_i64(tg__chat_search_fee_micros(NULL), 0);
     /* Counts past int64 saturate; the fee stays at the largest amount. */
     tg__tool_uses huge = {INT64_MAX, INT64_MAX, INT64_MAX};
     assert_i64(tg__tool_uses_fee_micros(&huge), TG_AMOUNT_MAX);

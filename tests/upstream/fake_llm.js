@@ -468,6 +468,8 @@ async function openaiChat(ctx) {
     }
     const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
     const cap = body.max_completion_tokens ?? body.max_tokens;
+    // Search models search once per call with web_search_options, billed per call.
+    ctx.entry.toolFeesMicros = body.web_search_options ? 30000 : 0;
     const { words, truncated } = tokensOut(ctx.b, cap);
     const finish = truncated ? 'length' : 'stop';
     const id = randomId('chatcmpl-');
