@@ -150,4 +150,4 @@ function makeClient(base, key) {
   return { call, close: () => agent.destroy() };
 }
 
-module.exports = { startDaemon, makeClient, configText };
+module.exports = { startDaemon, makeClient, configText, launch };

@@ -13,6 +13,51 @@ const { listScenarios, loadScenario } = require('./scenario');
 const { simulate, writeOutputs } = require('./sim');
 const { textTable, summaryText } = require('./report');
 
+const dollars = (m) => `$${(m / 1e6).toFixed(2)}`;
+const exact = (m) => `$${(m / 1e6).toFixed(6)}`;
+
+// The answer the dishonest scenario exists for, in words, from this run's figures.
+function overshootAnswer(result) {
+  const arm = (via, aboveHold) => result.arms.find((a) => a.via === via && (aboveHold === undefined || a.above_hold === aboveHold));
+  const out = [];
+  const charge = arm('api', 'charge'), cap = arm('api', 'cap'), proxy = arm('proxy');
+  if (charge) {
+    out.push(`- **Dishonest commits on the JSON API, \`above_hold: charge\` (the default): overshoot ` +
+      `${exact(charge.overshoot_micros)}** in this run. An agent key's commit above its hold is charged in full ` +
+      `(${dollars(charge.claimed)} claimed in ${charge.committed} commits and ${charge.recorded} records, ${charge.overrun_events} ` +
+      '`overrun` events): the ledger tells the truth it was given, and the first commit that takes spend past the limit ' +
+      'locks the budget for every class (`locked`), so every later hold is refused. What passes the limit is the ' +
+      'claims of holds granted before the lock, so the overshoot is bounded by how much the agents in flight at that ' +
+      'moment lie, not by anything Tollgate checks: it is not 0 and cannot be with `charge`.');
+  }
+  if (cap) {
+    out.push(`- **The same agents, \`above_hold: cap\`: overshoot ${exact(cap.overshoot_micros)}.** Each of the ` +
+      `${cap.capped} commits above its hold was charged the hold only (\`capped: true\`), and the holds were admitted ` +
+      `against the limit, so spend cannot pass it; the ${dollars(cap.claimed - cap.charged_micros)} claimed beyond what ` +
+      `was charged is in ${cap.capped_events} \`overrun\` events (detail \`capped\`) for an admin to record with ` +
+      '`force` if they believe it. The price is truthfulness: with a lying agent the ledger under-counts instead.');
+  }
+  const api = [charge, cap].filter(Boolean);
+  if (api.length) {
+    const forbidden = api.reduce((s, a) => s + a.force_forbidden, 0);
+    out.push('- **Records without a hold** (`POST /v1/charges`) are admitted like a hold, against every limit, and ' +
+      `refused with 402 when they do not fit; \`force\` is an admin's alone (${forbidden} forced records by agent ` +
+      'keys answered 403). So an agent that never reserves cannot pass a limit by recording; an admin\'s forced record ' +
+      'can, by design (a cost already incurred elsewhere).');
+  }
+  if (proxy) {
+    const why = Object.entries(proxy.bad_requests).map(([k, n]) => `${k}: ${n}`).join('; ');
+    out.push(`- **Through the LLM proxy: overshoot ${exact(proxy.overshoot_micros)}** over ${proxy.answered} answered calls ` +
+      `(${proxy.refused} refused 429 when their bound did not fit, ${proxy.bad_request} refused 400${why ? ` (${why})` : ''}; ` +
+      `${proxy.overrun_events} \`overrun\` events). The agent never states a cost: each hold is ` +
+      'the bound the proxy computes from the request (docs/proxy.md, "What a hold covers"), a request without an ' +
+      'output cap is given one the budget affords (and the upstream enforces it), and the call is settled from ' +
+      'the usage the upstream reports, which even billing the most it could stayed within the hold. On this path ' +
+      'an agent can neither hold too little nor claim a cost.');
+  }
+  return `Answer, from this run:\n\n${out.join('\n')}`;
+}
+
 const intro = `# Indicators
 
 Tollgate's promises, measured by the scenario simulator (\`bench/sim\`, issue 8) against
@@ -54,13 +99,21 @@ How to read it:
 - **Retry success** counts calls refused at first that the retry policy tried again
   (shrink to \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to
   2 s) and that were then granted.
+- **Overshoot with dishonest agents** (the \`dishonest\` scenario, issue 13; \`bench/sim/overshoot.js\`):
+  the other scenarios' estimate errors are modest; this one has agents that lie outright (hold 1-20%
+  of a call's cost and commit all of it, or record with no hold) on the JSON API, and agents that call
+  the LLM proxy with absent or oversized output caps against an upstream that bills the most the
+  provider could. Overshoot there is read from the ledger: the sum of \`GET /v1/charges\` under the
+  budget in its window, minus its limit (checked against the budget's own \`spent_micros\`).
 `;
 
 const gaps = `## Gaps and findings
 
 - **Tracking latency (target p99 < 1 ms) is not met** as the simulator sees it over
   HTTP. With \`durability: strict\` a granted hold and a commit wait for their group
-  commit's fsync: p50 is under 1 ms and p99 several ms with 16-20 agents, and the
+  commit's fsync: on a quiet machine p50 is under 1 ms and p99 several ms with 16-20
+  agents (on a loaded one, see the footer's load average, every latency grows with
+  the load and this page's may be far above that), and the
   daemon's own histogram (\`/metrics\`, given in the row) shows the same tail, as a
   request can wait for the commit in flight and then its own. The burst's figures are
   dominated by the simulator's own event loop (300 agents in one Node process).
@@ -81,7 +134,14 @@ const gaps = `## Gaps and findings
 - **Window rollovers use a faked clock**: the daemon reads the real clock and has no
   test clock, so the long-day scenario preloads libfaketime (Debian \`faketime\`, installed
   by \`scripts/setup\`) to start the daemon's clock 1.5 s before an hour boundary; the
-  simulator measures the offset with a probe hold and converts the daemon's times. One
+  simulator converts the daemon's times with the offset between the two clocks, taken
+  from every granted hold's own stamp (its expiry minus its TTL is the daemon's clock
+  when it decided, between the request's send and its reply): known to about a
+  millisecond, and a decision that near a boundary counts as either answer. (One probe
+  hold's round trip, hundreds of ms on a loaded machine, left the boundary tens of ms
+  off, and the decisions that cluster at a rollover were misjudged: a recorded run
+  judged with its boundary 20-50 ms late gives 97-98% revocation accuracy, what
+  \`sim_run\` saw under load.) One
   rollover per run, not a whole day of them; without libfaketime the summary says
   \`clock: real\` and no window rolls. A test clock in the daemon (e.g. a config
   \`clock: {start_ms, speed}\`) would allow a scaled day with many rollovers.
@@ -93,7 +153,8 @@ const gaps = `## Gaps and findings
   it lets run past the revocation threshold (counted as wrong decisions).
 - **Not yet measured**: revocation -> cancel seen by in-flight holds (\`cancel_requested\`
   on \`GET /v1/holds/{id}\`; the agents here finish a call they started), the LLM proxy
-  and MCP gateway paths (the simulator speaks the JSON API only), Slack sinks, and
+  path beyond overshoot (the dishonest scenario: no decision, latency or notification
+  indicators through it), the MCP gateway path, Slack sinks, and
   webhook delivery through a receiver outage (\`tests/integration/notify_outage.test.js\`
   covers that).
 `;
@@ -106,8 +167,9 @@ async function main() {
   }
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* no git */ }
+  const loadBefore = os.loadavg();
   const sections = [];
-  const order = ['support', 'coding', 'data', 'burst', 'long-day', 'support-relaxed'];
+  const order = ['support', 'coding', 'data', 'burst', 'long-day', 'support-relaxed', 'dishonest'];
   const names = listScenarios().sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
   for (const name of names) {
     const scenario = loadScenario(name);
@@ -116,10 +178,14 @@ async function main() {
     writeOutputs(result, { out: outDir });
     sections.push(`## ${name}\n\n${scenario.description}\n\n\`\`\`\n${summaryText(result)}\n\`\`\`\n\n` +
       `${textTable(result)}\n\nCommand: \`${result.summary.command}\` ` +
-      `(HTML report with plots: \`${path.join(outDir, `${name}.html`)}\`).\n`);
+      `(HTML report${result.kind === 'overshoot' ? '' : ' with plots'}: \`${path.join(outDir, `${name}.html`)}\`).\n` +
+      (result.kind === 'overshoot' ? `\n${overshootAnswer(result)}\n` : ''));
   }
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
   const footer = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.cpus().length} CPUs ` +
-    `(${os.cpus()[0].model.trim()}), Node ${process.version}, tree at ${commit} plus uncommitted changes.\n`;
+    `(${os.cpus()[0].model.trim()}), Node ${process.version}, tree at ${commit} plus uncommitted changes; ` +
+    `load average (1, 5, 15 min) ${load(loadBefore)} before the run, ${load(os.loadavg())} after. The machine is shared ` +
+    'with other work: latencies scale with its load, the oracle\'s verdicts and the overshoot figures do not.\n';
   fs.writeFileSync(doc, `${intro}\n${sections.join('\n')}\n${gaps}\n${footer}`);
   console.log(`indicators: wrote ${doc} and ${outDir}/*.html, *.json`);
 }

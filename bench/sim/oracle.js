@@ -111,8 +111,11 @@ function labelDecision(rules, effects, prefix, maxSpan, d) {
   for (const rule of pathOf(rules, d.budget)) {
     const ceiling = rule.ceilings[d.cls];
     if (ceiling === null || ceiling === undefined) continue;
+    // Decided on either side of a rollover: its interval, widened by how well the
+    // boundary is known on our clock (rollover_slack_ms), contains one.
+    const slack = rule.rollover_slack_ms || 0;
     const w = windowStart(rule, d.t0);
-    if (windowStart(rule, d.t1) !== w) { allowSure = false; continue; } // decided on either side of a rollover
+    if (windowStart(rule, d.t1 + slack) !== windowStart(rule, d.t0 - slack)) { allowSure = false; continue; }
     const { certain, unsure } = certainUsage(rule, effects, prefix, maxSpan, start, w);
     let up = 0, down = -unsure;
     for (let i = start; i < effects.length; i++) {

@@ -4,7 +4,11 @@
 'use strict';
 const { quantile, dollars } = require('./indicators');
 
+// A run of an "overshoot" scenario (bench/sim/overshoot.js) has arms, not indicators.
+const overshoot = () => require('./overshoot');
+
 function textTable(result) {
+  if (result.kind === 'overshoot') return overshoot().overshootTable(result);
   const rows = result.indicators;
   const head = ['indicator', 'target', 'tollgate', 'met', 'naive tracker'];
   const body = rows.map((r) => [r.name, r.target, r.tollgate_text, r.met ? 'yes' : 'NO', r.naive_text]);
@@ -14,6 +18,7 @@ function textTable(result) {
 }
 
 function summaryText(result) {
+  if (result.kind === 'overshoot') return overshoot().overshootSummary(result);
   const s = result.summary;
   const lines = [`scenario ${s.scenario} (seed ${s.seed}): ${s.agents} agents, ${s.calls_planned} calls planned` +
     ` (demand ${dollars(s.demand_micros)}), ${s.decisions} decisions, ${s.commits} commits, ${s.crashes} crashes,` +
@@ -135,6 +140,11 @@ function spendCharts(result) {
 }
 
 function html(result) {
+  if (result.kind === 'overshoot') {
+    return `<!doctype html><html><head><meta charset="utf-8"><title>Tollgate sim: ${esc(result.summary.scenario)}</title></head><body>
+<h1>Tollgate simulator: ${esc(result.summary.scenario)}</h1>
+<pre>${esc(summaryText(result))}\ncommand: ${esc(result.summary.command)}\n\n${esc(textTable(result))}</pre></body></html>\n`;
+  }
   const rows = result.indicators.map((r) => `<tr><td>${esc(r.name)}</td><td>${esc(r.target)}</td><td>${esc(r.tollgate_text)}</td>` +
     `<td class="${r.met ? 'ok' : 'bad'}">${r.met ? 'yes' : 'no'}</td><td>${esc(r.naive_text)}</td></tr>`).join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>Tollgate sim: ${esc(result.summary.scenario)}</title>

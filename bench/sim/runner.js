@@ -50,6 +50,8 @@ async function runCall(ctx, agent, key, call) {
     if (res.status === 200 && res.json.granted) {
       Object.assign(op, { granted: true, hold_id: res.json.hold_id, expires_at_ms: res.json.expires_at_ms - ctx.offset,
         daemon_class: res.json.class });
+      // The daemon's clock when it decided (expiry = decision + TTL), unless replayed.
+      if (!res.json.replayed) op.daemon_ms = res.json.expires_at_ms - (ctx.scenario.hold_ttl_ms || 600000);
       return { hold_id: res.json.hold_id, amount };
     }
     if (res.status !== 402) throw new Error(`hold: HTTP ${res.status} ${res.text}`);
@@ -159,13 +161,40 @@ async function measureOffset(ctx, root) {
   const t1 = nowMs();
   if (res.status !== 200 || !res.json.granted) throw new Error(`clock probe: HTTP ${res.status} ${res.text}`);
   const offset = res.json.expires_at_ms - ttl - (t0 + t1) / 2;
+  ctx.offsetError = (t1 - t0) / 2 + 1;
   ctx.trace.push({ type: 'hold', key: 'probe', agent: -1, budget: root, tool: null, label: 'routine', cls: 'normal',
     amount: 1, attempt: 1, t0, t1, status: 200, granted: true, hold_id: res.json.hold_id,
-    expires_at_ms: res.json.expires_at_ms - offset, daemon_class: res.json.class });
+    expires_at_ms: res.json.expires_at_ms - offset, daemon_class: res.json.class, daemon_ms: res.json.expires_at_ms - ttl });
   const r0 = nowMs();
   await reliable(ctx, 'POST', `/v1/holds/${res.json.hold_id}/release`, {});
   ctx.trace.push({ type: 'release', hold_id: res.json.hold_id, t0: r0, t1: nowMs() });
   return offset;
+}
+
+// The offset from the daemons' own stamps: a granted hold was decided at daemon time
+// daemon_ms (whole ms) between its send t0 and reply t1 on our clock, so the offset
+// lies in [daemon_ms - t1, daemon_ms + 1 - t0] for every hold; the intersection over
+// a run's holds is far tighter than one probe's round trip on a loaded machine.
+// Returns {offset_ms, error_ms} (error: half the interval), or null if the stamps
+// disagree (the clock stepped) or there are none.
+function offsetFromStamps(trace) {
+  let lo = -Infinity, hi = Infinity;
+  for (const op of trace) {
+    if (op.type !== 'hold' || op.daemon_ms === undefined) continue;
+    lo = Math.max(lo, op.daemon_ms - op.t1);
+    hi = Math.min(hi, op.daemon_ms + 1 - op.t0);
+  }
+  if (!(lo <= hi) || !Number.isFinite(lo) || !Number.isFinite(hi)) return null;
+  return { offset_ms: (lo + hi) / 2, error_ms: (hi - lo) / 2 };
+}
+
+// Moves every time converted with ctx.offset to the refined offset.
+function applyOffset(ctx, boundaries, refined) {
+  const delta = refined.offset_ms - ctx.offset;
+  for (const op of ctx.trace) if (op.expires_at_ms !== undefined) op.expires_at_ms -= delta;
+  for (const e of ctx.events) e.time_ms -= delta;
+  for (const list of Object.values(boundaries)) list.forEach((t, i) => { list[i] = t - delta; });
+  ctx.offset = refined.offset_ms;
 }
 
 // Window boundaries (our clock) of each budget that fall within `horizonMs` from now.
@@ -222,6 +251,19 @@ async function runPlan(client, scenario, plan, receiver = null) {
   if (ctx.trace.some((op) => op.type === 'crash')) await sleep(Math.min(ttl + 300, 5000));
   done = true;
   await poller;
+  // A shifted clock: the probe's offset is off by up to half its round trip, which on a
+  // loaded machine is hundreds of ms, and decisions cluster at a rollover (agents wait
+  // for it); refine it from every hold's own stamp.
+  let offsetError = 0;
+  if (client.clockShifted) {
+    const refined = offsetFromStamps(ctx.trace);
+    if (refined && refined.error_ms < ctx.offsetError) {
+      applyOffset(ctx, boundaries, refined);
+      offsetError = refined.error_ms;
+    } else {
+      offsetError = ctx.offsetError;
+    }
+  }
   const webhooksMissing = receiver ? await awaitWebhooks(ctx, receiver, 5000) : null;
   const charges = (await fetchCharges(ctx, roots)).map((c) => ({ ...c, time_ms: c.time_ms - ctx.offset }));
   const chargeTime = new Map(charges.map((c) => [c.id, c.time_ms]));
@@ -238,8 +280,9 @@ async function runPlan(client, scenario, plan, receiver = null) {
     commit: histogramQuantiles(metrics.text, 'tollgate_store_commit_seconds'),
   } : null;
   return { started, finished, trace: ctx.trace, events: ctx.events, charges, budgets, integrity, restarts,
-    retried_requests: ctx.retriedRequests, daemon_latency: daemonLatency, webhooks_missing: webhooksMissing, offset_ms: ctx.offset, boundaries,
+    retried_requests: ctx.retriedRequests, daemon_latency: daemonLatency, webhooks_missing: webhooksMissing, offset_ms: ctx.offset,
+    offset_error_ms: offsetError, boundaries,
     webhooks: receiver ? receiver.received.map((w) => ({ ...w, time_ms: w.time_ms - ctx.offset })) : [] };
 }
 
-module.exports = { runPlan, retryAdvice, fetchCharges, nowMs, histogramQuantiles };
+module.exports = { runPlan, retryAdvice, fetchCharges, nowMs, histogramQuantiles, offsetFromStamps };

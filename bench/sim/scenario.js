@@ -15,6 +15,8 @@
 // durability, targets {revocation_ms, notification_ms}, notify.urgency {glob: {mode,
 // within_ms}}, kill_at_ms (SIGKILL the daemon then), clock {period_ms, lead_ms} (start
 // the daemon's clock before a window boundary), integrity_after_revocation.
+// A scenario with kind "overshoot" is played by bench/sim/overshoot.js instead (its
+// fields are described there).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -32,7 +34,10 @@ function micros(text) {
 function loadScenario(nameOrFile) {
   const file = fs.existsSync(nameOrFile) ? nameOrFile : path.join(scenariosDir, `${nameOrFile}.json`);
   const s = JSON.parse(fs.readFileSync(file, 'utf8'));
-  for (const key of ['name', 'seed', 'budgets', 'agents', 'task', 'calls', 'estimate', 'retry']) {
+  // kind "overshoot": dishonest agents, one budget per arm (bench/sim/overshoot.js).
+  const required = s.kind === 'overshoot' ? ['name', 'seed', 'limit', 'agents', 'calls_per_agent', 'arms']
+    : ['name', 'seed', 'budgets', 'agents', 'task', 'calls', 'estimate', 'retry'];
+  for (const key of required) {
     if (s[key] === undefined) throw new Error(`${file}: missing ${key}`);
   }
   return s;

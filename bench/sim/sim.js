@@ -20,6 +20,7 @@ const { runPlan } = require('./runner');
 const { judge } = require('./oracle');
 const { simulateNaive } = require('./naive');
 const { buildIndicators } = require('./indicators');
+const { simulateOvershoot } = require('./overshoot');
 const { textTable, summaryText, html } = require('./report');
 
 const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
@@ -50,6 +51,7 @@ function parseArgs(argv) {
 
 async function simulate(options) {
   const scenario = loadScenario(options.scenario);
+  if (scenario.kind === 'overshoot') return simulateOvershoot({ ...options, scenario });
   const seed = options.seed === undefined ? scenario.seed : options.seed;
   const plan = makePlan(scenario, seed);
   const rules = budgetRules(scenario);
@@ -66,10 +68,13 @@ async function simulate(options) {
     daemonStderr = daemon.stderr();
     fs.rmSync(daemon.dir, { recursive: true, force: true });
   }
-  for (const rule of rules) rule.rollovers = run.boundaries[rule.path] || [];
+  for (const rule of rules) {
+    rule.rollovers = run.boundaries[rule.path] || [];
+    rule.rollover_slack_ms = run.offset_error_ms || 0;
+  }
   const judged = judge(rules, run.trace, run.charges, { expirySlackMs: scenario.expiry_slack_ms || 100 });
   // The naive tracker runs in the plan's time: 0 is the run's start.
-  const naiveRules = rules.map((r) => ({ ...r, rollovers: r.rollovers.map((t) => t - run.started) }));
+  const naiveRules = rules.map((r) => ({ ...r, rollovers: r.rollovers.map((t) => t - run.started), rollover_slack_ms: 0 }));
   const naive = simulateNaive(naiveRules, plan, { restartMs: scenario.restart_ms || 20 });
   const naiveJudged = judge(naiveRules, naive.trace, null);
   const indicators = buildIndicators({ scenario, plan, run, judged, naive, naiveJudged });
@@ -85,7 +90,8 @@ async function simulate(options) {
       daemon_kills: run.restarts.length, requests_retried: run.retried_requests,
       // A sanitizer build's findings end up on the daemon's stderr.
       sanitizer_errors: /AddressSanitizer|LeakSanitizer|runtime error:/.test(daemonStderr),
-      webhook_events: run.webhooks.length, webhooks_missing: run.webhooks_missing, clock: daemon.clock,
+      webhook_events: run.webhooks.length, webhooks_missing: run.webhooks_missing,
+      clock: daemon.clockShifted ? `${daemon.clock} (offset to our clock known within ±${run.offset_error_ms.toFixed(1)} ms)` : daemon.clock,
       rollovers_ms: Object.fromEntries(Object.entries(run.boundaries).filter(([, v]) => v.length)
         .map(([k, v]) => [k, v.map((t) => Math.round(t - run.started))])),
       run_ms: run.finished - run.started, started_ms: run.started,
@@ -111,8 +117,8 @@ async function simulate(options) {
 }
 
 function writeOutputs(result, options) {
-  const json = { summary: result.summary, indicators: result.indicators, budgets: result.budgets,
-    integrity_after_revocations: result.integrity_after_revocations };
+  const json = result.kind === 'overshoot' ? result : { summary: result.summary, indicators: result.indicators,
+    budgets: result.budgets, integrity_after_revocations: result.integrity_after_revocations };
   const files = [];
   if (options.out) {
     fs.mkdirSync(options.out, { recursive: true });

@@ -12,10 +12,10 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <sqlite3.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "store/store_read.h"
 #include "tollgate.h"
 
 #define ROWS_MAX 100000 /* distinct groups a report may show */
@@ -176,51 +176,51 @@ static int from_daemon(report *r) {
 
 /* ---- from the file ---------------------------------------------------------------- */
 
+/* Waits this long for a lock (a daemon's checkpoint) before failing. */
+#define REPORT_BUSY_TIMEOUT_MS 5000
+
+typedef struct {
+    report *r;
+    bool full; /* more than ROWS_MAX groups */
+} file_context;
+
+static bool add_total(void *user, const tg__charge_total *total) {
+    file_context *context = user;
+    context->full = !add(context->r, total->key, total->charges, total->cost_micros,
+                         total->tokens_in, total->tokens_out);
+    return !context->full;
+}
+
 static int from_file(report *r) {
-    static const char *const keys[][2] = {{"budget", "budget"},
-                                          {"tool", "tool"},
-                                          {"model", "model"},
-                                          {"day", "date(time_ms / 1000, 'unixepoch')"}};
-    const char *key = NULL;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        key = strcmp(r->by, keys[i][0]) == 0 ? keys[i][1] : key;
+    static const char *const names[] = {
+        [TG__TOTALS_BY_BUDGET] = "budget",
+        [TG__TOTALS_BY_TOOL] = "tool",
+        [TG__TOTALS_BY_MODEL] = "model",
+        [TG__TOTALS_BY_DAY] = "day",
+    };
+    tg__totals_by by = TG__TOTALS_BY_BUDGET;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        by = strcmp(r->by, names[i]) == 0 ? (tg__totals_by)i : by;
     }
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT %s, count(*), sum(cost_micros), sum(tokens_in), sum(tokens_out) "
-             "FROM charges WHERE time_ms >= ?1 AND time_ms < ?2 AND "
-             "(?3 = '' OR budget = ?3 OR substr(budget, 1, length(?3) + 1) = ?3 || '/') "
-             "GROUP BY 1 ORDER BY 1",
-             key);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_open_v2(r->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        fprintf(stderr, "tollgate report: cannot read %s: %s\n", r->db,
-                db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
+    tg__store_reader *reader = NULL;
+    tg_error err = {0};
+    if (tg__store_reader_open(r->db, REPORT_BUSY_TIMEOUT_MS, &reader, &err) != TG_OK) {
+        fprintf(stderr, "tollgate report: cannot read %s: %s\n", r->db, err.message);
         return TG__EXIT_FAILURE;
     }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_bind_int64(s, 1, r->since_ms);
-    sqlite3_bind_int64(s, 2, r->until_ms);
-    sqlite3_bind_text(s, 3, r->budget, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *text = sqlite3_column_text(s, 0);
-        if (!add(r, text ? (const char *)text : "", sqlite3_column_int64(s, 1),
-                 sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
-                 sqlite3_column_int64(s, 4))) {
-            break;
-        }
+    file_context context = {r, false};
+    tg_status status = tg__store_read_charge_totals(reader, by, r->budget, r->since_ms, r->until_ms,
+                                                    add_total, &context, &err);
+    tg__store_reader_close(reader);
+    if (context.full) {
+        fprintf(stderr, "tollgate report: more than %d groups\n", ROWS_MAX);
+        return TG__EXIT_FAILURE;
     }
-    int code = rc == SQLITE_DONE ? TG__EXIT_OK : TG__EXIT_FAILURE;
-    if (code != TG__EXIT_OK) {
-        fprintf(stderr, "tollgate report: reading %s: %s\n", r->db, sqlite3_errmsg(db));
+    if (status != TG_OK) {
+        fprintf(stderr, "tollgate report: cannot read %s: %s\n", r->db, err.message);
+        return TG__EXIT_FAILURE;
     }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return code;
+    return TG__EXIT_OK;
 }
 
 /* ---- printing ---------------------------------------------------------------------- */

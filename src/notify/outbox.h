@@ -1,93 +1,12 @@
 /*
- * outbox: the sender's own connection to the store's SQLite file. The events
- * table is the durable outbox (an event is written in the same transaction as
- * the mutation that caused it); this connection reads it in id order and keeps
- * each sink's delivery state beside it, in tables the notify module creates:
- *
- *   notify_sinks (name, done_through_id, updated_at_ms)
- *       every event id <= done_through_id is finished for that sink:
- *       delivered, not wanted by its filter, or dead-lettered
- *   notify_sent (sink, event_id)
- *       events finished out of order above done_through_id (another budget's
- *       event still in flight); deleted once done_through_id passes them
- *   notify_dead (sink, event_id, failed_at_ms, attempts, last_error)
- *       the dead-letter list: given up after retry.give_up_after_ms
- *
- * and sets events.delivered_at_ms once every configured sink is finished with
- * an event and none dead-lettered it. WAL lets this connection read while the
- * engine writes; its writes are one short transaction every few milliseconds
- * with synchronous=NORMAL (no fsync of its own: losing the last marks to a power
- * cut only sends those events again, with the same ids), so it holds the write
- * lock for well under a millisecond. Used by the sender thread only.
+ * outbox: the notify side of the durable outbox. The connection and its tables are the
+ * store's (store/store_outbox.h); what a message says beyond its event row is read here.
  */
 #ifndef TG_NOTIFY_OUTBOX_H
 #define TG_NOTIFY_OUTBOX_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include <sqlite3.h>
-
 #include "notify/item.h"
-
-#define TG__NOTIFY_ERROR_SIZE 200 /* last_error kept for a dead letter */
-
-typedef struct tg__outbox tg__outbox;
-
-/*
- * Opens the store file (which the engine has created and migrated), checks it
- * is in WAL mode and has the events table, and creates the notify tables if
- * missing. *out is freed with tg__outbox_close(). Errors: TG_ERR_IO,
- * TG_ERR_CORRUPT (not a Tollgate store), TG_ERR_NOMEM.
- */
-tg_status tg__outbox_open(const char *path, tg__outbox **out, tg_error *err);
-void tg__outbox_close(tg__outbox *outbox);
-
-/*
- * Every call below that touches the file may fail with TG_ERR_STATE when the engine
- * held a lock for more than ~2 ms: nothing happened, try again shortly.
- */
-
-/* Up to `max` events with id > after_id, in id order, into out[]; *count_out says how many. */
-tg_status tg__outbox_read(tg__outbox *outbox, uint64_t after_id, tg_event *out, size_t max,
-                          size_t *count_out, tg_error *err);
-
-/*
- * A sink's saved progress. A sink never seen before starts after the newest
- * event older than `backfill_from_ms` (so adding a sink does not replay months
- * of history). *sent_out lists the ids above *done_through_out already
- * finished (from malloc, caller frees; NULL when none).
- */
-tg_status tg__outbox_sink_load(tg__outbox *outbox, const char *sink, int64_t backfill_from_ms,
-                               uint64_t *done_through_out, uint64_t **sent_out,
-                               size_t *sent_count_out, tg_error *err);
-
-/* One sink's progress since the last save. */
-typedef struct {
-    const char *sink;
-    uint64_t done_through; /* see notify_sinks */
-    const uint64_t *sent;  /* ids finished above done_through, not saved before */
-    size_t sent_count;
-} tg__outbox_progress;
-
-/* One dead letter. */
-typedef struct {
-    const char *sink;
-    uint64_t event_id;
-    int64_t attempts;
-    char error[TG__NOTIFY_ERROR_SIZE];
-} tg__outbox_dead;
-
-/*
- * Saves progress and dead letters in one short transaction, and marks
- * delivered_at_ms = now_ms on events in (delivered_after, delivered_through]
- * that no sink dead-lettered. Errors leave nothing saved (the caller keeps
- * its progress and tries again): TG_ERR_IO, including a lock held past the
- * busy timeout.
- */
-tg_status tg__outbox_save(tg__outbox *outbox, const tg__outbox_progress *progress, size_t count,
-                          const tg__outbox_dead *dead, size_t dead_count, uint64_t delivered_after,
-                          uint64_t delivered_through, int64_t now_ms, tg_error *err);
+#include "store/store_outbox.h"
 
 /*
  * Fills what a threshold or revocation item says beyond its event: the burn-rate
@@ -96,8 +15,5 @@ tg_status tg__outbox_save(tg__outbox *outbox, const tg__outbox_progress *progres
  * leaves the item as it was.
  */
 void tg__outbox_enrich(tg__outbox *outbox, int64_t window_ms, tg__notify_item *item);
-
-/* The connection itself, for enrich.c's queries. Owned by the outbox. */
-sqlite3 *tg__outbox_db(tg__outbox *outbox);
 
 #endif

@@ -65,13 +65,6 @@ tg__reply tg__api_admin_route(tg__daemon *daemon, const tg__caller *caller, cons
 
 /* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
 json_t *tg__event_json(const tg_event *event);
-struct sqlite3;
-/* Up to `limit` events with id > after_id from the events table, oldest first, into out.
- * False when the read failed (*count_out then says how many were read before). */
-bool tg__events_read(struct sqlite3 *db, uint64_t after_id, int limit, tg_event *out,
-                     int *count_out);
-/* The highest event id in the table (0 when empty). False when the read failed. */
-bool tg__events_last_id(struct sqlite3 *db, uint64_t *out);
 
 /* Reads `name=` from a URL query, %-decoded, into out ("" when absent). False when the
  * value is malformed or does not fit. */

@@ -1,16 +1,15 @@
 /*
  * api_budgets: /v1/budgets (put, patch, get, list, delete, freeze, unfreeze,
  * history). Only an admin changes a budget; others read inside their scope.
- * History is read from the SQLite file (reader.c), not through the engine.
+ * History is read from the SQLite file (reader.c, store/store_read.h), not through the engine.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "server/api.h"
+#include "store/store_read.h"
 
 static json_t *budget_json(const tg_budget_info *info) {
     json_t *classes = json_object();
@@ -171,12 +170,17 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller, con
     return tg__api_ok(json_pack("{s:o}", "budgets", walk.list));
 }
 
-static const char history_sql[] =
-    "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, tokens_used FROM windows "
-    "WHERE budget = ?1 ORDER BY window_start_ms DESC LIMIT ?2";
+static bool window_json(void *user, const tg_window_record *w) {
+    json_array_append_new(
+        user, json_pack("{s:I,s:I,s:I,s:I,s:I}", "window_start_ms", (json_int_t)w->window_start_ms,
+                        "window_end_ms", (json_int_t)w->window_end_ms, "spent_micros",
+                        (json_int_t)w->spent_micros, "calls_used", (json_int_t)w->calls_used,
+                        "tokens_used", (json_int_t)w->tokens_used));
+    return true;
+}
 
-/* Closed windows, newest first, from the SQLite file through the read-only connection:
- * the engine's own connection belongs to the writer thread. */
+/* Closed windows, newest first, from the SQLite file through the read-only connection
+ * (store/store_read.h): the engine's own connection belongs to the writer thread. */
 static tg__reply budget_history(tg__daemon *daemon, const char *path, int64_t now_ms) {
     tg_budget_info info;
     tg_error err = {0};
@@ -185,31 +189,14 @@ static tg__reply budget_history(tg__daemon *daemon, const char *path, int64_t no
         return tg__api_from_status(status, &err);
     }
     tg__reply error;
-    sqlite3 *db = tg__reader(daemon, &error);
-    sqlite3_stmt *s = NULL;
-    if (db == NULL) {
+    tg__store_reader *reader = tg__reader(daemon, &error);
+    if (reader == NULL) {
         return error;
     }
-    if (sqlite3_prepare_v2(db, history_sql, -1, &s, NULL) != SQLITE_OK) {
-        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
-    }
-    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, TG__PAGE_MAX);
     json_t *windows = json_array();
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_array_append_new(windows,
-                              json_pack("{s:I,s:I,s:I,s:I,s:I}", "window_start_ms",
-                                        (json_int_t)sqlite3_column_int64(s, 0), "window_end_ms",
-                                        (json_int_t)sqlite3_column_int64(s, 1), "spent_micros",
-                                        (json_int_t)sqlite3_column_int64(s, 2), "calls_used",
-                                        (json_int_t)sqlite3_column_int64(s, 3), "tokens_used",
-                                        (json_int_t)sqlite3_column_int64(s, 4)));
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
+    if (tg__store_read_windows(reader, path, TG__PAGE_MAX, window_json, windows, &err) != TG_OK) {
         json_decref(windows);
-        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
+        return tg__api_error(503, "store_unavailable", err.message);
     }
     return tg__api_ok(json_pack("{s:s,s:o}", "budget", path, "windows", windows));
 }

@@ -1,38 +1,27 @@
 /*
  * charges: GET /v1/charges, paged from the charges table of the SQLite file
- * through the daemon's read-only connection (reader.c), so paging a large
- * history never touches the engine's connection. The columns are the store's
- * schema (docs/architecture.md): charges(id, time_ms, budget, hold_id, class,
- * tool, model, tokens_in, tokens_out, cost_micros, held_micros).
+ * through the daemon's read-only connection (reader.c, store/store_read.h), so
+ * paging a large history never touches the engine's connection.
  */
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-
-#include <sqlite3.h>
-
 #include "server/daemon.h"
+#include "store/store_read.h"
 
-static const char charges_sql[] =
-    "SELECT id, time_ms, budget, hold_id, class, tool, model, tokens_in, tokens_out, "
-    "cost_micros, held_micros FROM charges WHERE id > ?1 AND time_ms >= ?2 AND time_ms < ?3 "
-    "AND (?4 = '' OR budget = ?4 OR substr(budget, 1, length(?4) + 1) = ?4 || '/') "
-    "ORDER BY id LIMIT ?5";
+static const char *class_text(int cls) {
+    return cls >= 0 && cls < TG_CLASS_COUNT ? tg_class_str((tg_class)cls) : "";
+}
 
-static json_t *charge_json(sqlite3_stmt *s) {
-    const char *text[4];
-    for (int i = 0; i < 4; i++) {
-        const unsigned char *value = sqlite3_column_text(s, i == 0 ? 2 : 3 + i);
-        text[i] = value ? (const char *)value : "";
-    }
-    return json_pack("{s:I,s:I,s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id",
-                     (json_int_t)sqlite3_column_int64(s, 0), "time_ms",
-                     (json_int_t)sqlite3_column_int64(s, 1), "budget", text[0], "hold_id",
-                     (json_int_t)sqlite3_column_int64(s, 3), "class", text[1], "tool", text[2],
-                     "model", text[3], "tokens_in", (json_int_t)sqlite3_column_int64(s, 7),
-                     "tokens_out", (json_int_t)sqlite3_column_int64(s, 8), "cost_micros",
-                     (json_int_t)sqlite3_column_int64(s, 9), "held_micros",
-                     (json_int_t)sqlite3_column_int64(s, 10));
+static bool charge_json(void *user, const tg__charge_info *c) {
+    tg__json_page *page = user;
+    page->next = (int64_t)c->id;
+    json_array_append_new(
+        page->rows,
+        json_pack("{s:I,s:I,s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)c->id,
+                  "time_ms", (json_int_t)c->time_ms, "budget", c->budget, "hold_id",
+                  (json_int_t)c->hold_id, "class", class_text(c->cls), "tool", c->tool, "model",
+                  c->model, "tokens_in", (json_int_t)c->tokens_in, "tokens_out",
+                  (json_int_t)c->tokens_out, "cost_micros", (json_int_t)c->cost_micros,
+                  "held_micros", (json_int_t)c->held_micros));
+    return true;
 }
 
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
@@ -42,33 +31,17 @@ tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const c
         return tg__api_error(403, "forbidden", "this key may not read that budget");
     }
     tg__reply error;
-    sqlite3 *db = tg__reader(daemon, &error);
-    if (db == NULL) {
+    tg__store_reader *reader = tg__reader(daemon, &error);
+    if (reader == NULL) {
         return error;
     }
     /* An agent without a budget filter sees its own subtree only. */
-    const char *prefix = budget[0] != '\0' ? budget : caller->scope;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, charges_sql, -1, &s, NULL) != SQLITE_OK) {
-        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
-    }
-    sqlite3_bind_int64(s, 1, after_id);
-    sqlite3_bind_int64(s, 2, since_ms);
-    sqlite3_bind_int64(s, 3, until_ms);
-    sqlite3_bind_text(s, 4, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, limit);
-    json_t *rows = json_array();
-    int64_t next = after_id;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        next = sqlite3_column_int64(s, 0);
-        json_array_append_new(rows, charge_json(s));
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return tg__api_error(503, "store_unavailable", sqlite3_errmsg(db));
-    }
-    return (tg__reply){200, json_pack("{s:o,s:I}", "charges", rows, "next", (json_int_t)next),
-                       TG_NONE};
+    tg__store_page query = {.budget = budget[0] != '\0' ? budget : caller->scope,
+                            .after_id = (uint64_t)after_id,
+                            .limit = (size_t)limit};
+    tg__json_page page = {json_array(), after_id};
+    tg_error err = {0};
+    tg_status status =
+        tg__store_read_charges(reader, &query, since_ms, until_ms, charge_json, &page, &err);
+    return tg__json_page_reply("charges", &page, status, &err);
 }

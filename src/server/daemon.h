@@ -10,7 +10,7 @@
 
 #include "server/server.h"
 
-struct sqlite3;
+struct tg__store_reader;
 struct tg__conns;
 
 /* Histogram bounds for request and commit latency, in µs; a last +Inf bucket follows. */
@@ -45,14 +45,14 @@ typedef struct {
     const char *admin_secret;    /* TOLLGATE_ADMIN_KEY, or NULL */
     struct tg__keyring *keyring; /* owned: every key accepted now (keyring.h); NULL: none */
     tg__metrics metrics;
-    struct sqlite3 *reader;        /* read-only connection to the SQLite file, or NULL */
-    const struct tg__conns *conns; /* open connections, for /metrics */
-    struct tg__notifier *notifier; /* src/notify's sender (owned by serve.c), or NULL */
-    struct tg__proxy *proxy;       /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
-    struct tg__mcp_http *mcp;      /* MCP over HTTP (owned by serve.c), or NULL: mcp_http.h */
-    struct tg__streams *streams;   /* GET /v1/events/stream (owned by serve.c), or NULL */
-    struct event_base *base;       /* the loop (serve.c), for what a reload starts */
-    void (*flush)(void *user);     /* commits a settle made outside a request soon */
+    struct tg__store_reader *reader; /* read-only connection to the SQLite file, or NULL */
+    const struct tg__conns *conns;   /* open connections, for /metrics */
+    struct tg__notifier *notifier;   /* src/notify's sender (owned by serve.c), or NULL */
+    struct tg__proxy *proxy;         /* the LLM proxy (owned by serve.c), or NULL: proxy.h */
+    struct tg__mcp_http *mcp;        /* MCP over HTTP (owned by serve.c), or NULL: mcp_http.h */
+    struct tg__streams *streams;     /* GET /v1/events/stream (owned by serve.c), or NULL */
+    struct event_base *base;         /* the loop (serve.c), for what a reload starts */
+    void (*flush)(void *user);       /* commits a settle made outside a request soon */
     void *flush_user;
     tg_event events[TG__EVENTS_KEPT]; /* memory store: ring of the latest events */
     uint64_t events_total;            /* events seen since start */
@@ -95,13 +95,25 @@ tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const cha
                          int64_t after_id, int64_t limit);
 
 /*
- * The daemon's read-only connection to the SQLite file (opened at first use), for
- * paging charges, events and history without touching the engine's connection,
- * which belongs to the writer thread. NULL on the memory store or when the file
- * cannot be opened (with a reply to send in *error_out).
+ * The daemon's read-only connection to the SQLite file (opened at first use;
+ * src/store/store_read.h), for paging charges, events and history without touching the
+ * engine's connection, which belongs to the writer thread. NULL on the memory store or
+ * when the file cannot be opened (with a reply to send in *error_out).
  */
-struct sqlite3 *tg__reader(tg__daemon *daemon, tg__reply *error_out);
+struct tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out);
 void tg__reader_close(tg__daemon *daemon);
+
+/* A page read through the reader, becoming a reply: the JSON rows so far and the last id
+ * listed, which the reply names `next` (the cursor for the following page). */
+typedef struct {
+    json_t *rows;
+    int64_t next;
+} tg__json_page;
+
+/* 200 {"<name>": rows, "next": next} when the read returned TG_OK; otherwise the rows are
+ * dropped and the answer is 503 store_unavailable with the read's message. */
+tg__reply tg__json_page_reply(const char *name, tg__json_page *page, tg_status status,
+                              const tg_error *err);
 
 /* Prometheus text for GET /metrics; from malloc, caller frees. */
 char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms);

@@ -34,12 +34,12 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
-#include <sqlite3.h>
 
 #include "notify/item.h"
 #include "server/api.h"
 #include "server/events_stream.h"
 #include "server/keyring.h"
+#include "store/store_read.h"
 
 #define STREAM_PAGE_EVENTS 256             /* events read from the table at once */
 #define STREAM_PAGES_PER_PUMP 4            /* per stream and loop turn, so requests interleave */
@@ -257,15 +257,17 @@ static void page_forget(tg__streams *hub) {
 }
 
 /* The events after `after_id` (at most a page): from this pump's cache, or read. */
-static int page_read(tg__streams *hub, sqlite3 *db, uint64_t after_id) {
+static int page_read(tg__streams *hub, tg__store_reader *reader, uint64_t after_id) {
     if (hub->page_count >= 0 && hub->page_after_id == after_id) {
         return hub->page_count;
     }
     page_forget(hub);
-    int count = 0;
-    if (!tg__events_read(db, after_id, STREAM_PAGE_EVENTS, hub->page, &count)) {
+    size_t read = 0;
+    if (tg__store_read_events_into(reader, after_id, hub->page, STREAM_PAGE_EVENTS, &read, NULL) !=
+        TG_OK) {
         return -1; /* the sweep tries again */
     }
+    int count = (int)read;
     for (int i = 0; i < count; i++) {
         hub->severity[i] = tg__severity_of(&hub->page[i]);
     }
@@ -326,7 +328,8 @@ static void cut(tg__streams *hub, stream *st, size_t unsent) {
  * Writes the events after st->last_id up to `table_last_id`. Returns true when the
  * stream has more to read now (it should be pumped again next turn).
  */
-static bool pump_stream(tg__streams *hub, stream *st, sqlite3 *db, uint64_t table_last_id) {
+static bool pump_stream(tg__streams *hub, stream *st, tg__store_reader *reader,
+                        uint64_t table_last_id) {
     size_t buffer_max = (size_t)hub->daemon->config->event_stream_buffer_max_bytes;
     for (int page = 0; page < STREAM_PAGES_PER_PUMP; page++) {
         if (st->last_id >= table_last_id) {
@@ -338,7 +341,7 @@ static bool pump_stream(tg__streams *hub, stream *st, sqlite3 *db, uint64_t tabl
         if (unsent_bytes(st) >= buffer_max / 2) {
             return false; /* on_drained wakes the pump once the client has read */
         }
-        int count = page_read(hub, db, st->last_id);
+        int count = page_read(hub, reader, st->last_id);
         if (count <= 0) {
             return false; /* a failed read: the sweep tries again */
         }
@@ -419,9 +422,9 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
         return;
     }
     tg__reply error = {0};
-    sqlite3 *db = tg__reader(hub->daemon, &error);
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (db == NULL || !tg__events_last_id(db, &table_last_id)) {
+    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
         json_decref(error.body);
         return; /* the sweep tries again */
     }
@@ -438,7 +441,7 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
         if (gone(st)) {
             end_stream(hub, st);
         } else if (!st->cut) {
-            again = pump_stream(hub, st, db, table_last_id) || again;
+            again = pump_stream(hub, st, reader, table_last_id) || again;
         }
     }
     if (again) {
@@ -574,9 +577,9 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         return;
     }
     tg__reply error = {0};
-    sqlite3 *db = tg__reader(hub->daemon, &error);
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (db == NULL || !tg__events_last_id(db, &table_last_id)) {
+    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
         json_decref(error.body);
         free(st);
         send_error(request, 503, "store_unavailable", "cannot read the events table", 1);

@@ -317,9 +317,11 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
     call->background = call->route == TG__ROUTE_OPENAI_RESPONSES &&
                        json_is_true(json_object_get(call->parsed.body, "background"));
     if (call->background && tg__proxy_runs_full(proxy->runs)) {
-        tg__proxy_send_error(call, 503, "too_many_runs",
-                             "Tollgate: TG__PROXY_RUNS_MAX background runs are open; retry once "
-                             "some have ended");
+        char message[128];
+        snprintf(message, sizeof message,
+                 "Tollgate: %d background runs are open, the most; retry once some have ended",
+                 TG__PROXY_RUNS_MAX);
+        tg__proxy_send_error(call, 503, "too_many_runs", message);
         return false;
     }
     snprintf(call->budget, sizeof call->budget, "%s", key->scope);
@@ -429,8 +431,10 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
         tg__proxy_send_error(call, 401, "invalid_api_key",
                              "Tollgate: send an agent key (Authorization: Bearer or x-api-key)");
     } else if (proxy->calls_count > TG__PROXY_CALLS_MAX) {
-        tg__proxy_send_error(call, 503, "too_many_calls",
-                             "Tollgate: the proxy has TG__PROXY_CALLS_MAX calls in flight");
+        char message[96];
+        snprintf(message, sizeof message, "Tollgate: the proxy has %d calls in flight, its most",
+                 TG__PROXY_CALLS_MAX);
+        tg__proxy_send_error(call, 503, "too_many_calls", message);
     } else if (!is_run_route(route) && key->scope[0] == '\0') {
         tg__proxy_send_error(call, 403, "no_budget",
                              "Tollgate: this key has no scope, so no budget to charge calls to");

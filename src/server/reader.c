@@ -1,6 +1,6 @@
 /*
- * reader: the daemon's read-only connection to the SQLite file, for paging
- * charges, events and budget history. The engine's own connection belongs to
+ * reader: the daemon's read-only connection to the SQLite file (store/store_read.h), for
+ * paging charges, events and budget history. The engine's own connection belongs to
  * the writer thread while a commit is in flight, so reads never use it; a WAL
  * reader sees every committed transaction and never blocks the writer. Since a
  * reply is sent only after its commit, whatever a client was told is visible
@@ -8,11 +8,13 @@
  */
 #include <string.h>
 
-#include <sqlite3.h>
+#include "server/api.h"
+#include "store/store_read.h"
 
-#include "server/daemon.h"
+/* A checkpoint may hold the WAL index for a moment; wait rather than fail a read. */
+#define READER_BUSY_TIMEOUT_MS 1000
 
-sqlite3 *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
+tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
     if (strcmp(daemon->config->store, "sqlite") != 0) {
         *error_out = tg__api_error(501, "unsupported",
                                    "the memory store keeps no history; use the sqlite store");
@@ -21,19 +23,24 @@ sqlite3 *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
     if (daemon->reader != NULL) {
         return daemon->reader;
     }
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(daemon->config->store_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
+    if (tg__store_reader_open(daemon->config->store_path, READER_BUSY_TIMEOUT_MS, &daemon->reader,
+                              NULL) != TG_OK) {
         *error_out = tg__api_error(503, "store_unavailable", "cannot open the ledger file to read");
         return NULL;
     }
-    /* A checkpoint may hold the WAL index for a moment; wait rather than fail a read. */
-    sqlite3_busy_timeout(db, 1000);
-    daemon->reader = db;
-    return db;
+    return daemon->reader;
 }
 
 void tg__reader_close(tg__daemon *daemon) {
-    sqlite3_close(daemon->reader);
+    tg__store_reader_close(daemon->reader);
     daemon->reader = NULL;
+}
+
+tg__reply tg__json_page_reply(const char *name, tg__json_page *page, tg_status status,
+                              const tg_error *err) {
+    if (status != TG_OK) {
+        json_decref(page->rows);
+        return tg__api_error(503, "store_unavailable", err->message);
+    }
+    return tg__api_ok(json_pack("{s:o,s:I}", name, page->rows, "next", (json_int_t)page->next));
 }

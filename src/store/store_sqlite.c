@@ -15,6 +15,7 @@
 
 #include "core/path.h"
 #include "store/store_sqlite.h"
+#include "store/store_sqlite_reader.h"
 
 /* The schema, by version: user_version counts the steps applied. Add a step at
  * the end for every change; never edit a step that has shipped. */
@@ -253,7 +254,8 @@ static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, 
         status = tg__sqlite_fail(store, err, "setting synchronous=FULL");
         goto fail;
     }
-    if ((status = migrate(store, err)) != TG_OK) {
+    if ((status = migrate(store, err)) != TG_OK ||
+        (status = tg__sqlite_notify_tables(store->db, err)) != TG_OK) {
         goto fail;
     }
     for (int i = 0; i < TG__SQL_COUNT; i++) {

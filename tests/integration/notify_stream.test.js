@@ -220,7 +220,10 @@ test('dead letters: GET /v1/notify/failed and `tollgate events --failed` ask the
   }, 8000);
   assert.ok(listed, 'the revocation is a dead letter');
   const failed = listed.json.failed;
-  assert.ok(failed.every((f) => f.sink === 'hook' && f.attempts >= 1 && /HTTP 500/.test(f.last_error)));
+  // Each names its last error: the receiver's 500, or (on a slow machine, where an attempt
+  // can outlast give_up_after_ms) the attempt's timeout.
+  assert.ok(failed.every((f) => f.sink === 'hook' && f.attempts >= 1 && f.last_error.length > 0), JSON.stringify(failed));
+  assert.ok(failed.some((f) => /HTTP 500/.test(f.last_error)), JSON.stringify(failed));
   assert.ok(failed.some((f) => f.budget === 't/b'));
   assert.equal(listed.json.next, failed.at(-1).event_id);
   // An agent key sees its subtree's dead letters only.

@@ -166,3 +166,36 @@ test('a window rollover resets spend but not holds, and the oracle judges each w
   assert.equal(a.spent, 7 * M); // the most spent in one window, not 12
   assert.equal(a.overshoot_micros, 0);
 });
+
+test('a boundary known only within rollover_slack_ms: decisions that near it are either answer, others judged', () => {
+  const windowed = budgetRules({ budgets: [{ path: 'team', limit: '100' }, { path: 'team/a', limit: '10', revoke_at: '8' }] });
+  for (const r of windowed) r.rollovers = [1000];
+  const op = (extra) => ({ type: 'hold', budget: 'team/a', cls: 'normal', label: 'routine', ...extra });
+  const trace = [
+    op({ amount: 8 * M, t0: 0, t1: 1, granted: true, hold_id: 1 }),
+    { type: 'commit', hold_id: 1, held: 8 * M, actual: 8 * M, t0: 10, t1: 11, charge_id: 1, charged: 8 * M, charge_time_ms: 10 },
+    op({ amount: 1 * M, t0: 990, t1: 991, granted: true, hold_id: 2 }), // the daemon's window rolled already?
+    op({ amount: 1 * M, t0: 1010, t1: 1011, granted: false }), // or not yet?
+    op({ amount: 1 * M, t0: 900, t1: 901, granted: true, hold_id: 3 }), // well before: granting is wrong
+    op({ amount: 1 * M, t0: 1100, t1: 1101, granted: false }), // well after: refusing is wrong
+  ];
+  const exact = judge(windowed, trace, null);
+  assert.deepEqual(exact.decisions.map((d) => d.label), ['allow', 'refuse', 'allow', 'refuse', 'allow']);
+  for (const r of windowed) r.rollover_slack_ms = 20;
+  const loose = judge(windowed, trace, null);
+  assert.deepEqual(loose.decisions.map((d) => d.label), ['allow', 'ambiguous', 'ambiguous', 'refuse', 'allow']);
+  assert.deepEqual(loose.decisions.map((d) => d.wrong), [false, false, false, true, true]);
+});
+
+test('the daemon clock offset from hold stamps: the intersection of every hold\'s interval', () => {
+  const { offsetFromStamps } = require('../../bench/sim/runner');
+  // True offset 5000.4 ms: daemon_ms = floor(t + 5000.4) for a decision at t in [t0, t1].
+  const holds = [[100, 400, 250], [1000, 1003, 1001], [2000, 2200, 2199], [3000, 3001.5, 3000.2]]
+    .map(([t0, t1, t]) => ({ type: 'hold', t0, t1, daemon_ms: Math.floor(t + 5000.4) }));
+  const r = offsetFromStamps([...holds, { type: 'hold', t0: 0, t1: 1 }, { type: 'commit', t0: 5, t1: 6 }]);
+  assert.ok(Math.abs(r.offset_ms - 5000.4) <= r.error_ms, JSON.stringify(r));
+  assert.ok(r.error_ms <= 1.5, `tighter than any one round trip: ${r.error_ms}`);
+  assert.equal(offsetFromStamps([{ type: 'hold', t0: 0, t1: 1 }]), null, 'no stamps');
+  // Stamps that cannot all be true (the daemon's clock stepped): no answer, not a wrong one.
+  assert.equal(offsetFromStamps([{ type: 'hold', t0: 0, t1: 1, daemon_ms: 10 }, { type: 'hold', t0: 100, t1: 101, daemon_ms: 500 }]), null);
+});

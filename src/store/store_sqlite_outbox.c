@@ -1,6 +1,7 @@
 /*
- * outbox: reading the events table and keeping delivery state beside it (the
- * tables and why they look so are described in outbox.h). Every statement is
+ * store_sqlite_outbox: the notify sender's connection: reading the events table and
+ * keeping delivery state beside it (the tables and why they look so are described in
+ * store_outbox.h; they are created in store_sqlite_notify.c). Every statement is
  * prepared once; every read is one statement, reset at once, so this
  * connection never holds a read snapshot that would stop the WAL from being
  * checkpointed.
@@ -11,21 +12,11 @@
 #include <unistd.h>
 
 #include "core/path.h"
-#include "notify/outbox.h"
+#include "store/store_outbox.h"
+#include "store/store_sqlite_reader.h"
 
 #define BUSY_TRIES 8     /* waits for a lock the engine holds ... */
 #define BUSY_WAIT_US 250 /* ... of this long each: 2 ms at most, then "busy, try later" */
-
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS notify_sinks ("
-    " name TEXT PRIMARY KEY, done_through_id INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS notify_sent ("
-    " sink TEXT NOT NULL, event_id INTEGER NOT NULL, PRIMARY KEY (sink, event_id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS notify_dead ("
-    " sink TEXT NOT NULL, event_id INTEGER NOT NULL, failed_at_ms INTEGER NOT NULL,"
-    " attempts INTEGER NOT NULL, last_error TEXT NOT NULL, PRIMARY KEY (sink, event_id))"
-    " WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS notify_dead_by_event ON notify_dead (event_id);";
 
 enum {
     SQL_READ,
@@ -41,9 +32,8 @@ enum {
 };
 
 static const char *const statements_sql[SQL_COUNT] = {
-    [SQL_READ] = "SELECT id, kind, time_ms, budget, class, reason, hold_id, amount_micros,"
-                 " held_micros, spent_micros, limit_micros, threshold_micros, count, tool, detail"
-                 " FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [SQL_READ] =
+        "SELECT " TG__SQLITE_EVENT_COLUMNS " FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
     [SQL_SINK_GET] = "SELECT done_through_id FROM notify_sinks WHERE name = ?1",
     [SQL_SINK_PUT] = "INSERT OR REPLACE INTO notify_sinks VALUES (?1, ?2, ?3)",
     [SQL_SENT_LIST] = "SELECT event_id FROM notify_sent WHERE sink = ?1 AND event_id > ?2"
@@ -63,16 +53,8 @@ struct tg__outbox {
 };
 
 static tg_status fail(tg__outbox *outbox, tg_error *err, const char *doing) {
-    int code = outbox->db ? sqlite3_errcode(outbox->db) & 0xff : SQLITE_NOMEM;
-    tg_status status = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? TG_ERR_CORRUPT
-                       : code == SQLITE_BUSY || code == SQLITE_LOCKED  ? TG_ERR_STATE
-                                                                       : TG_ERR_IO;
-    return tg__fail(err, status, "notify outbox: %s while %s",
+    return tg__fail(err, tg__sqlite_status(outbox->db), "notify outbox: %s while %s",
                     outbox->db ? sqlite3_errmsg(outbox->db) : "out of memory", doing);
-}
-
-sqlite3 *tg__outbox_db(tg__outbox *outbox) {
-    return outbox->db;
 }
 
 void tg__outbox_close(tg__outbox *outbox) {
@@ -111,8 +93,8 @@ static bool in_wal_mode(sqlite3 *db) {
 }
 
 static tg_status prepare(tg__outbox *outbox, tg_error *err) {
-    /* No fsync of our own (see outbox.h), and no checkpoints: the engine's connection does them,
-     * so this thread never competes with a commit for the disk. */
+    /* No fsync of our own (see store_outbox.h), and no checkpoints: the engine's connection does
+     * them, so this thread never competes with a commit for the disk. */
     if (sqlite3_exec(outbox->db, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0", NULL,
                      NULL, NULL) != SQLITE_OK) {
         return fail(outbox, err, "setting synchronous=NORMAL");
@@ -121,14 +103,12 @@ static tg_status prepare(tg__outbox *outbox, tg_error *err) {
         return tg__fail(err, TG_ERR_CORRUPT,
                         "notify outbox: the store file is not in WAL mode (not a Tollgate store?)");
     }
-    if (sqlite3_exec(outbox->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        return fail(outbox, err, "starting to create the notify tables");
-    }
-    if (sqlite3_exec(outbox->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(outbox->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        tg_status status = fail(outbox, err, "creating the notify tables");
-        sqlite3_exec(outbox->db, "ROLLBACK", NULL, NULL, NULL);
-        return status;
+    /* The store made them at open; a file this Tollgate's engine has not opened yet may lack
+     * them (store_sqlite_notify.c). */
+    tg_error tables_err = {0};
+    tg_status status = tg__sqlite_notify_tables(outbox->db, &tables_err);
+    if (status != TG_OK) {
+        return tg__fail(err, status, "notify outbox: %s", tables_err.message);
     }
     for (int i = 0; i < SQL_COUNT; i++) {
         if (sqlite3_prepare_v3(outbox->db, statements_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -167,52 +147,6 @@ tg_status tg__outbox_open(const char *path, tg__outbox **out, tg_error *err) {
 
 /* ---- reading events ------------------------------------------------------------------ */
 
-static void column_text(sqlite3_stmt *statement, int index, char *out, size_t size) {
-    const char *text = (const char *)sqlite3_column_text(statement, index);
-    if (text == NULL || !tg__copy_name(out, size, text)) {
-        out[0] = '\0';
-    }
-}
-
-static int64_t column_optional(sqlite3_stmt *statement, int index) {
-    return sqlite3_column_type(statement, index) == SQLITE_NULL
-               ? TG_NONE
-               : sqlite3_column_int64(statement, index);
-}
-
-/* A row back into a tg_event; false for a row no Tollgate wrote (skipped, not fatal). */
-static bool row_event(sqlite3_stmt *s, tg_event *event) {
-    memset(event, 0, sizeof *event);
-    event->id = (uint64_t)sqlite3_column_int64(s, 0);
-    const char *kind = (const char *)sqlite3_column_text(s, 1);
-    if (kind == NULL || tg__event_kind_parse(kind, &event->kind) != TG_OK) {
-        return false;
-    }
-    event->time_ms = sqlite3_column_int64(s, 2);
-    column_text(s, 3, event->budget, sizeof event->budget);
-    const char *cls = (const char *)sqlite3_column_text(s, 4);
-    tg_class parsed_class;
-    event->cls =
-        cls != NULL && tg_class_parse(cls, &parsed_class) == TG_OK ? (int)parsed_class : -1;
-    const char *reason = (const char *)sqlite3_column_text(s, 5);
-    event->reason = -1;
-    for (int r = 0; reason != NULL && r < TG__NOTIFY_REASONS_COUNT; r++) {
-        if (strcmp(reason, tg_reason_str((tg_reason)r)) == 0) {
-            event->reason = r;
-        }
-    }
-    event->hold_id = (uint64_t)sqlite3_column_int64(s, 6);
-    event->amount_micros = column_optional(s, 7);
-    event->held_micros = column_optional(s, 8);
-    event->spent_micros = column_optional(s, 9);
-    event->limit_micros = column_optional(s, 10);
-    event->threshold_micros = column_optional(s, 11);
-    event->count = column_optional(s, 12);
-    column_text(s, 13, event->tool, sizeof event->tool);
-    column_text(s, 14, event->detail, sizeof event->detail);
-    return true;
-}
-
 tg_status tg__outbox_read(tg__outbox *outbox, uint64_t after_id, tg_event *out, size_t max,
                           size_t *count_out, tg_error *err) {
     sqlite3_stmt *s = outbox->statements[SQL_READ];
@@ -221,7 +155,8 @@ tg_status tg__outbox_read(tg__outbox *outbox, uint64_t after_id, tg_event *out, 
     size_t count = 0;
     int rc = SQLITE_DONE;
     while (count < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (row_event(s, &out[count])) {
+        /* A kind this Tollgate does not know (a newer file): skipped, not fatal. */
+        if (tg__sqlite_event_decode(s, &out[count])) {
             count++;
         }
     }
@@ -393,4 +328,95 @@ tg_status tg__outbox_save(tg__outbox *outbox, const tg__outbox_progress *progres
         return status;
     }
     return TG_OK;
+}
+
+/* ---- what a message says beyond its event ------------------------------------------------- */
+
+/* The budget and its subtree: path = ?1, or ?2 <= path < ?3 ("b/" <= path < "b0"), so that
+ * charges_by_budget makes it two index ranges. */
+#define SUBTREE "(budget = ?1 OR (budget >= ?2 AND budget < ?3))"
+
+static const char spent_sql[] = "SELECT coalesce(sum(cost_micros), 0) FROM charges WHERE " SUBTREE
+                                " AND time_ms > ?4 AND time_ms <= ?5";
+static const char revoke_at_sql[] =
+    "SELECT cost_limit_micros, revoke_at_micros, revoke_at_ppm FROM budgets WHERE path = ?1";
+static const char tools_sql[] =
+    "SELECT CASE WHEN tool != '' THEN tool ELSE model END AS name, count(*) AS n FROM charges"
+    " WHERE " SUBTREE " AND class = ?4 AND time_ms > ?5 AND time_ms <= ?6 AND name != ''"
+    " GROUP BY name ORDER BY n DESC, name LIMIT 5";
+_Static_assert(TG__OUTBOX_TOOLS_MAX == 5, "tools_sql's LIMIT is TG__OUTBOX_TOOLS_MAX");
+
+typedef struct {
+    char lower[TG_PATH_SIZE_MAX + 1]; /* "b/" */
+    char upper[TG_PATH_SIZE_MAX + 1]; /* "b0": '0' is the byte after '/' */
+} subtree;
+
+/* These statements run a few times a minute at most: prepared per call, not kept. */
+static sqlite3_stmt *prepare_subtree(sqlite3 *db, const char *sql, const char *budget,
+                                     subtree *bounds) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    snprintf(bounds->lower, sizeof bounds->lower, "%s/", budget);
+    snprintf(bounds->upper, sizeof bounds->upper, "%s0", budget);
+    sqlite3_bind_text(s, 1, budget, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, bounds->lower, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, bounds->upper, -1, SQLITE_STATIC);
+    return s;
+}
+
+bool tg__outbox_spent(tg__outbox *outbox, const char *budget, int64_t since_ms, int64_t until_ms,
+                      int64_t *spent_micros_out) {
+    subtree bounds;
+    sqlite3_stmt *s = prepare_subtree(outbox->db, spent_sql, budget, &bounds);
+    if (s == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(s, 4, since_ms);
+    sqlite3_bind_int64(s, 5, until_ms);
+    bool ok = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER;
+    if (ok) {
+        *spent_micros_out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return ok;
+}
+
+static int64_t column_optional(sqlite3_stmt *s, int column) {
+    return sqlite3_column_type(s, column) == SQLITE_INTEGER ? sqlite3_column_int64(s, column)
+                                                            : TG_NONE;
+}
+
+bool tg__outbox_revoke_at(tg__outbox *outbox, const char *budget, int64_t *limit_micros_out,
+                          int64_t *revoke_at_micros_out, int64_t *revoke_at_ppm_out) {
+    sqlite3_stmt *s = NULL;
+    bool ok = sqlite3_prepare_v2(outbox->db, revoke_at_sql, -1, &s, NULL) == SQLITE_OK &&
+              sqlite3_bind_text(s, 1, budget, -1, SQLITE_STATIC) == SQLITE_OK &&
+              sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER;
+    if (ok) {
+        *limit_micros_out = sqlite3_column_int64(s, 0);
+        *revoke_at_micros_out = column_optional(s, 1);
+        *revoke_at_ppm_out = column_optional(s, 2);
+    }
+    sqlite3_finalize(s);
+    return ok;
+}
+
+void tg__outbox_tools(tg__outbox *outbox, const char *budget, tg_class cls, int64_t since_ms,
+                      int64_t until_ms, void (*visit)(void *user, const char *name), void *user) {
+    subtree bounds;
+    sqlite3_stmt *s = prepare_subtree(outbox->db, tools_sql, budget, &bounds);
+    if (s == NULL || (int)cls < 0 || cls >= TG_CLASS_COUNT) {
+        sqlite3_finalize(s);
+        return;
+    }
+    sqlite3_bind_text(s, 4, tg_class_str(cls), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, since_ms);
+    sqlite3_bind_int64(s, 6, until_ms);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        visit(user, (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
 }
