@@ -44,6 +44,7 @@
 #define TG__BOUND_WEB_SEARCH_ANTHROPIC 10000    /* micros per use: $10 per 1,000 */
 #define TG__BOUND_WEB_SEARCH_OPENAI 25000       /* micros per call: $25 per 1,000 (the dearest) */
 #define TG__BOUND_FILE_SEARCH_OPENAI 2500       /* micros per call: $2.50 per 1,000 */
+#define TG__BOUND_WEB_SEARCH_CHAT 30000         /* chat web_search_options: $30 per 1,000 */
 #define TG__BOUND_CODE_INTERPRETER_OPENAI 30000 /* micros per container: $0.03 */
 
 /* Recorded context tokens of a stored response or conversation, -1 when unknown. */

@@ -13,8 +13,6 @@
 #include "proxy/numbers.h"
 #include "tokenizer/images.h"
 
-#define CHAT_SEARCH_FEE_MICROS 30000 /* web_search_options: $30 per 1,000 (the dearest) */
-
 /* An image's tokens from its URL (a data: URL carries its size) and detail. */
 static int64_t image_tokens(const char *model_name, const json_t *url, const char *detail) {
     bool known;
@@ -84,7 +82,7 @@ tg_status tg__bound_chat(tg__bound_walk *walk, const tg__request *request, tg_er
         /* Search models run one search per call; its results come back as input. */
         walk->server_uses = tg__sat_add(walk->server_uses, 1);
         walk->server_tools = true;
-        walk->fee_per_use_micros = CHAT_SEARCH_FEE_MICROS;
+        walk->fee_per_use_micros = TG__BOUND_WEB_SEARCH_CHAT;
         return tg__bound_json(walk, search, NULL, 1, err);
     }
     return TG_OK;

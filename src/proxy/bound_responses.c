@@ -109,11 +109,6 @@ static tg_status stored_state(tg__bound_walk *walk, const json_t *body, tg_error
 
 tg_status tg__bound_responses(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
     const json_t *body = request->body;
-    if (json_is_true(json_object_get(body, "background"))) {
-        return tg__fail(err, TG_ERR_RANGE,
-                        "background: true is not supported through Tollgate yet: the run "
-                        "outlives this call and could not be settled (call without background)");
-    }
     const json_t *input = json_object_get(body, "input");
     walk->input_tokens = tg__sat_mul(json_is_array(input) ? (int64_t)json_array_size(input) : 1,
                                      TG__BOUND_MESSAGE_TOKENS);

@@ -30,3 +30,7 @@ int64_t tg__div_up(int64_t a, int64_t b) {
 int64_t tg__min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
+
+int64_t tg__max64(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}

@@ -21,4 +21,7 @@ int64_t tg__div_up(int64_t a, int64_t b);
 /* The smaller of a and b. */
 int64_t tg__min64(int64_t a, int64_t b);
 
+/* The larger of a and b. */
+int64_t tg__max64(int64_t a, int64_t b);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/path.h"
+#include "proxy/numbers.h"
 #include "proxy/stream.h"
 #include "proxy/usage.h"
 
@@ -19,12 +20,24 @@ void tg__stream_init(tg__stream *stream, tg__route route, const char *model,
     stream->sequence_number = -1;
     stream->open_block = -1;
     snprintf(stream->model, sizeof stream->model, "%s", model ? model : "");
+    stream->exact = tg__stream_exact_model(route, model);
+    tg__buf_init(&stream->exact_text, TG__STREAM_SNAPSHOT_SIZE_MAX);
 }
 
 void tg__stream_free(tg__stream *stream) {
     if (stream != NULL) {
         json_decref(stream->snapshot);
         stream->snapshot = NULL;
+        tg__buf_free(&stream->exact_text);
+    }
+}
+
+/* Keeps output text for an exact count at the end (stream_exact.c). */
+static void keep_text(tg__stream *stream, const char *text, size_t size) {
+    if (stream->exact && !stream->exact_lost &&
+        tg__buf_append(&stream->exact_text, text, size) != TG_OK) {
+        stream->exact_lost = true;
+        tg__buf_free(&stream->exact_text);
     }
 }
 
@@ -39,6 +52,7 @@ static void count_text(tg__stream *stream, const json_t *value) {
     if (json_is_string(value) && json_string_length(value) > 0) {
         stream->text_bytes += (int64_t)json_string_length(value);
         stream->text_events++;
+        keep_text(stream, json_string_value(value), json_string_length(value));
     }
 }
 
@@ -57,6 +71,9 @@ static void read_openai_choice(tg__stream *stream, const json_t *choice) {
         bool done = json_is_string(json_object_get(choice, "finish_reason"));
         stream->choices[i] = done ? 2 : (stream->choices[i] ? stream->choices[i] : 1);
     }
+    if (i != 0) {
+        stream->exact_lost = true; /* choices interleave: one text would mix them */
+    }
     const json_t *delta = json_object_get(choice, "delta");
     count_text(stream, json_object_get(choice, "text")); /* completions */
     count_text(stream, json_object_get(delta, "content"));
@@ -65,6 +82,9 @@ static void read_openai_choice(tg__stream *stream, const json_t *choice) {
     count_text(stream, json_object_get(json_object_get(delta, "function_call"), "arguments"));
     const json_t *calls = json_object_get(delta, "tool_calls");
     for (size_t c = 0; c < json_array_size(calls); c++) {
+        if (json_is_string(json_object_get(json_array_get(calls, c), "id"))) {
+            stream->exact_items++; /* a tool call begins: its name and framing */
+        }
         const json_t *function = json_object_get(json_array_get(calls, c), "function");
         count_text(stream, json_object_get(function, "arguments"));
     }
@@ -149,9 +169,16 @@ static void read_responses_output(tg__stream *stream, const char *type, const js
                        : NULL;
     const json_t *delta = json_object_get(event, "delta");
     if (strcmp(type, "response.output_item.added") == 0) {
+        const char *kind =
+            json_string_value(json_object_get(json_object_get(event, "item"), "type"));
+        if (kind != NULL && strcmp(kind, "reasoning") == 0) {
+            stream->exact_lost = true; /* its hidden tokens are billed, never streamed */
+        }
+        stream->exact_items++;
         snapshot_put(json_object_get(stream->snapshot, "output"), NULL,
                      json_object_get(event, "item"), false);
     } else if (strcmp(type, "response.output_item.done") == 0) {
+        tg__tool_uses_add_item(&stream->tool_uses, json_object_get(event, "item"));
         snapshot_put(json_object_get(stream->snapshot, "output"),
                      json_object_get(event, "output_index"), json_object_get(event, "item"), true);
     } else if (strcmp(type, "response.content_part.added") == 0) {
@@ -190,6 +217,15 @@ static void read_responses_event(tg__stream *stream, const json_t *event) {
                         strcmp(type, "response.incomplete") == 0 ||
                         strcmp(type, "response.failed") == 0;
         read_usage(stream, json_object_get(response, "usage"), terminal);
+        if (terminal) {
+            /* The final output lists every tool call; items seen one by one may be fewer. */
+            tg__tool_uses final = {0};
+            tg__tool_uses_add_response(&final, response);
+            tg__tool_uses *seen = &stream->tool_uses;
+            seen->web_searches = tg__max64(seen->web_searches, final.web_searches);
+            seen->file_searches = tg__max64(seen->file_searches, final.file_searches);
+            seen->code_interpreters = tg__max64(seen->code_interpreters, final.code_interpreters);
+        }
         stream->finished = stream->finished || terminal;
         stream->failed = stream->failed || strcmp(type, "response.failed") == 0;
         return;
@@ -306,9 +342,13 @@ static bool read_openai_text_chunk(tg__stream *stream, const char *data, size_t 
     if (index < TG__STREAM_CHOICES_MAX && stream->choices[index] == 0) {
         stream->choices[index] = 1;
     }
+    if (index != 0) {
+        stream->exact_lost = true;
+    }
     if (text_size > 0) {
         stream->text_bytes += (int64_t)text_size;
         stream->text_events++;
+        keep_text(stream, text, text_size); /* valid UTF-8 without escapes: the text itself */
     }
     return true;
 }

@@ -27,6 +27,7 @@
 #include "proxy/buf.h"
 #include "proxy/cost.h"
 #include "proxy/sse.h"
+#include "proxy/tool_fees.h"
 #include "proxy/wire.h"
 #include "tollgate.h"
 
@@ -52,6 +53,12 @@ typedef struct {
     int64_t open_block;                      /* Anthropic: started, unstopped block, -1 none */
     json_t *snapshot;                        /* Responses: the response so far; owned */
     int64_t snapshot_bytes;                  /* text appended to the snapshot */
+    tg__tool_uses tool_uses;                 /* Responses: built-in tool calls seen (fees) */
+    bool exact;                              /* OpenAI tokenizer model: output text is kept */
+    tg__buf exact_text;                      /* exact: the output text streamed (bounded) */
+    int64_t exact_items;                     /* exact: output items and tool calls begun */
+    bool exact_lost;                         /* exact: the text passed its bound, or a second
+                                                choice interleaved (n > 1): no exact count */
 } tg__stream;
 
 /* Starts following a stream of `route`, for `model` as requested. */
@@ -68,6 +75,21 @@ tg_status tg__stream_event(tg__stream *stream, const tg__sse_event *event, bool 
 
 /* Output tokens so far: reported when final, else the larger of report and estimate. */
 int64_t tg__stream_output_tokens(const tg__stream *stream);
+
+/*
+ * The output of a stream that ended without usage, counted exactly with the model's
+ * tokenizer (OpenAI families, stream_exact.c): the text streamed, counted as one
+ * piece, plus TG__STREAM_ITEM_TOKENS per output item or tool call for its framing.
+ * TG_ERR_NOT_FOUND when no exact count exists: not an OpenAI tokenizer model, a
+ * reasoning model (its hidden reasoning is billed as output and never streamed), more
+ * than one choice, text past TG__STREAM_SNAPSHOT_SIZE_MAX, or a stream that did not
+ * reach its last event (the upstream may have generated more than it sent).
+ */
+#define TG__STREAM_ITEM_TOKENS 8
+tg_status tg__stream_exact_output(const tg__stream *stream, int64_t *tokens_out);
+
+/* True when the model's streamed output can be counted exactly (see above). */
+bool tg__stream_exact_model(tg__route route, const char *model);
 
 /* The usage to charge now (see the header comment); estimated parts marked. */
 void tg__stream_usage(const tg__stream *stream, int64_t prompt_tokens_estimate, tg__usage *out);

@@ -8,6 +8,7 @@
 #define TG_PROXY_WIRE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "tollgate.h"
 
@@ -17,21 +18,29 @@ typedef enum {
 } tg__wire;
 
 typedef enum {
-    TG__ROUTE_OPENAI_CHAT = 0,        /* POST /v1/chat/completions */
-    TG__ROUTE_OPENAI_RESPONSES = 1,   /* POST /v1/responses */
-    TG__ROUTE_OPENAI_EMBEDDINGS = 2,  /* POST /v1/embeddings */
-    TG__ROUTE_OPENAI_COMPLETIONS = 3, /* POST /v1/completions (legacy) */
-    TG__ROUTE_OPENAI_MODELS = 4,      /* GET /v1/models: free, passed through */
-    TG__ROUTE_ANTHROPIC_MESSAGES = 5, /* POST /v1/messages */
-    TG__ROUTE_ANTHROPIC_COUNT = 6     /* POST /v1/messages/count_tokens: free */
+    TG__ROUTE_OPENAI_CHAT = 0,           /* POST /v1/chat/completions */
+    TG__ROUTE_OPENAI_RESPONSES = 1,      /* POST /v1/responses */
+    TG__ROUTE_OPENAI_EMBEDDINGS = 2,     /* POST /v1/embeddings */
+    TG__ROUTE_OPENAI_COMPLETIONS = 3,    /* POST /v1/completions (legacy) */
+    TG__ROUTE_OPENAI_MODELS = 4,         /* GET /v1/models: free, passed through */
+    TG__ROUTE_ANTHROPIC_MESSAGES = 5,    /* POST /v1/messages */
+    TG__ROUTE_ANTHROPIC_COUNT = 6,       /* POST /v1/messages/count_tokens: free */
+    TG__ROUTE_OPENAI_RESPONSE_GET = 7,   /* GET /v1/responses/{id}: settles a background run */
+    TG__ROUTE_OPENAI_RESPONSE_CANCEL = 8 /* POST /v1/responses/{id}/cancel: the same */
 } tg__route;
-#define TG__ROUTE_COUNT 7
+#define TG__ROUTE_COUNT 9
+#define TG__ROUTE_ID_SIZE_MAX 128 /* bytes of an id in a path ({id}), NUL included */
 
 /*
  * Finds the route of a request line. `path` is the path without the query
- * string. TG_ERR_NOT_FOUND when no route matches (the daemon answers 404).
+ * string. TG_ERR_NOT_FOUND when no route matches (the daemon answers 404). A `{id}`
+ * segment is one or more of [A-Za-z0-9_-], shorter than TG__ROUTE_ID_SIZE_MAX.
  */
 tg_status tg__route_find(const char *method, const char *path, tg__route *out);
+
+/* The `{id}` segment of a path on a route that has one, copied into out (size bytes):
+ * TG_ERR_NOT_FOUND when the route has none or the path does not match it. */
+tg_status tg__route_id(tg__route route, const char *path, char *out, size_t size);
 
 /* The wire format a route speaks. */
 tg__wire tg__route_wire(tg__route route);

@@ -156,10 +156,23 @@ static void abort_call(proxy_call *call) {
     end_call(call, CURLE_ABORTED_BY_CALLBACK);
 }
 
+/* Background runs nobody settled by their deadline are charged their hold; at shutdown
+ * (`all`) every open run is, since Tollgate stops following it (docs/proxy.md). */
+static void settle_runs(tg__proxy *proxy, bool all) {
+    int64_t now_ms = tg__now_ms();
+    for (int i = 0; i < TG__PROXY_RUNS_MAX && tg__proxy_runs_open(proxy->runs) > 0; i++) {
+        tg__proxy_run *run = tg__proxy_run_at(proxy->runs, i);
+        if (run->hold_id != 0 && (all || now_ms >= run->deadline_ms)) {
+            tg__proxy_run_settle(proxy, run, NULL, 0);
+        }
+    }
+}
+
 static void on_sweep(evutil_socket_t fd, short kind, void *user) {
     (void)fd;
     (void)kind;
     tg__proxy *proxy = user;
+    settle_runs(proxy, false);
     proxy_call *call = proxy->calls;
     while (call != NULL) {
         proxy_call *next = call->next;
@@ -260,8 +273,9 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     proxy->timer = evtimer_new(base, on_timeout, proxy);
     proxy->sweep = event_new(base, -1, EV_PERSIST, on_sweep, proxy);
     proxy->chains = tg__chains_new();
+    proxy->runs = tg__proxy_runs_new();
     if (proxy->multi == NULL || proxy->timer == NULL || proxy->sweep == NULL ||
-        proxy->chains == NULL) {
+        proxy->chains == NULL || proxy->runs == NULL) {
         tg__proxy_free(proxy);
         return TG_ERR_NOMEM;
     }
@@ -349,6 +363,9 @@ void tg__proxy_free(tg__proxy *proxy) {
         proxy->calls->client_gone = true; /* shutting down: commit what was used */
         abort_call(proxy->calls);
     }
+    if (proxy->runs != NULL) {
+        settle_runs(proxy, true);
+    }
     if (proxy->multi != NULL) {
         curl_multi_cleanup(proxy->multi);
     }
@@ -361,5 +378,6 @@ void tg__proxy_free(tg__proxy *proxy) {
     tg__prices_close(proxy->prices);
     tg__proxy_config_free(&proxy->config);
     tg__chains_free(proxy->chains);
+    tg__proxy_runs_free(proxy->runs);
     free(proxy);
 }

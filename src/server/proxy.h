@@ -48,6 +48,8 @@ typedef struct {
     int64_t server_tool_result_tokens;   /* tokens one server-tool use adds; 0 context window */
     int64_t stored_state_tokens_max;     /* an unknown previous_response_id; 0 refuse */
     int64_t pdf_page_tokens;             /* per-page maximum of a PDF */
+    int64_t background_deadline_ms;      /* a background run not settled by then is charged
+                                            its hold (at most max_hold_ttl_ms) */
     int64_t connect_timeout_ms;          /* connecting to the upstream */
     tg__over_policy over_budget;         /* refuse | lower | switch */
     int64_t min_output_tokens;           /* lower: the smallest cap worth calling */

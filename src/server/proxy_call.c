@@ -173,8 +173,10 @@ static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t ne
     call->replied = true;
 }
 
-static int64_t hold_ttl_ms(const tg__proxy *proxy) {
-    int64_t ttl_ms = proxy->config.timeout_ms + 60000; /* outlives the call, then expires */
+static int64_t hold_ttl_ms(const tg__proxy *proxy, bool background) {
+    /* Outlives the call (a background run: its deadline), then expires. */
+    int64_t ttl_ms =
+        (background ? proxy->config.background_deadline_ms : proxy->config.timeout_ms) + 60000;
     int64_t max_ms = proxy->daemon->config->max_hold_ttl_ms;
     return ttl_ms < max_ms ? ttl_ms : max_ms;
 }
@@ -190,11 +192,12 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
                                   .cls = TG_CLASS_AUTO,
                                   .tool = tg__route_name(call->route),
                                   .model = info->model,
-                                  .ttl_ms = hold_ttl_ms(call->proxy)};
+                                  .ttl_ms = hold_ttl_ms(call->proxy, call->background)};
     tg_status status = tg_reserve(call->proxy->daemon->engine, &request, tg__now_ms(), result, err);
     if (status == TG_OK && result->granted) {
         call->hold_id = result->hold_id;
         call->hold_micros = amount_micros;
+        call->hold_expires_ms = result->expires_at_ms;
         call->proxy->daemon->metrics.granted++;
     }
     return status;
@@ -311,6 +314,16 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
     if (!give_cap(call) || !bound(call)) {
         return false;
     }
+    call->background = call->route == TG__ROUTE_OPENAI_RESPONSES &&
+                       json_is_true(json_object_get(call->parsed.body, "background"));
+    if (call->background && tg__proxy_runs_full(proxy->runs)) {
+        char message[128];
+        snprintf(message, sizeof message,
+                 "Tollgate: %d background runs are open, the most; retry once some have ended",
+                 TG__PROXY_RUNS_MAX);
+        tg__proxy_send_error(call, 503, "too_many_runs", message);
+        return false;
+    }
     snprintf(call->budget, sizeof call->budget, "%s", key->scope);
     if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
         tg__proxy_send_error(call, 500, "internal_error", "out of memory");
@@ -334,6 +347,40 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
     return true;
 }
 
+/* Retrieve or cancel of a background run (GET /v1/responses/{id}, POST .../cancel): only
+ * the key that started it, or an admin's, may reach it; the answer settles the run
+ * (proxy_reply.c). False after answering the client. */
+static bool admit_run(proxy_call *call, const tg__key *key) {
+    const char *uri = evhttp_request_get_uri(call->request);
+    char path[256];
+    size_t length = strcspn(uri, "?");
+    if (length >= sizeof path) {
+        length = sizeof path - 1;
+    }
+    memcpy(path, uri, length);
+    path[length] = '\0';
+    if (tg__route_id(call->route, path, call->run_id, sizeof call->run_id) != TG_OK) {
+        tg__proxy_send_error(call, 404, "not_found", "Tollgate: no response id in the path");
+        return false;
+    }
+    const tg__proxy_run *run = tg__proxy_run_find(call->proxy->runs, call->run_id);
+    if (key->role != TG__ROLE_ADMIN && (run == NULL || strcmp(run->owner, key->name) != 0)) {
+        /* 404 as the provider answers for another project's response: nothing is told. */
+        tg__proxy_send_error(call, 404, "not_found",
+                             "Tollgate: no background response with this id was started by this "
+                             "key (only its own key, or an admin's, may retrieve or cancel it)");
+        return false;
+    }
+    const char *query = strchr(uri, '?');
+    if (query != NULL && strstr(query, "stream=true") != NULL) {
+        tg__proxy_send_error(call, 400, "unsupported",
+                             "Tollgate: retrieving a response as a stream is not supported; "
+                             "retrieve it without stream=true");
+        return false;
+    }
+    return true;
+}
+
 /* The body to send: the client's bytes, or the rewritten request. */
 static bool take_body(proxy_call *call, const char *body, size_t size) {
     if (call->metered && call->parsed.changed) {
@@ -349,6 +396,10 @@ static bool take_body(proxy_call *call, const char *body, size_t size) {
     return true;
 }
 
+static bool is_run_route(tg__route route) {
+    return route == TG__ROUTE_OPENAI_RESPONSE_GET || route == TG__ROUTE_OPENAI_RESPONSE_CANCEL;
+}
+
 void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route) {
     proxy_call *call = calloc(1, sizeof *call);
     if (call == NULL) {
@@ -360,6 +411,7 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->route = route;
     call->wire = tg__route_wire(route);
     call->metered = tg__route_metered(route);
+    call->owner[0] = '\0';
     proxy->calls_count++; /* tg__proxy_call_free counts it out */
     tg__buf_init(&call->response_headers, TG__PROXY_RESPONSE_HEADERS_SIZE_MAX);
     tg__buf_init(&call->response, TG__RESPONSE_SIZE_MAX);
@@ -369,6 +421,9 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     const char *secret = agent_secret(request);
     const tg__daemon *daemon = proxy->daemon;
     const tg__key *key = tg__daemon_key_find(daemon, secret); /* every key: auth.c */
+    if (key != NULL) {
+        snprintf(call->owner, sizeof call->owner, "%s", key->name);
+    }
     struct evbuffer *input = evhttp_request_get_input_buffer(request);
     size_t size = evbuffer_get_length(input);
     const char *body = size ? (const char *)evbuffer_pullup(input, -1) : NULL;
@@ -380,7 +435,7 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
         snprintf(message, sizeof message, "Tollgate: the proxy has %d calls in flight, its most",
                  TG__PROXY_CALLS_MAX);
         tg__proxy_send_error(call, 503, "too_many_calls", message);
-    } else if (key->scope[0] == '\0') {
+    } else if (!is_run_route(route) && key->scope[0] == '\0') {
         tg__proxy_send_error(call, 403, "no_budget",
                              "Tollgate: this key has no scope, so no budget to charge calls to");
     } else if (!upstream_of(proxy, call->wire)->configured) {
@@ -388,6 +443,8 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     } else if (size > (size_t)daemon->config->body_size_max_bytes) {
         tg__proxy_send_error(call, 413, "body_too_large", "the body passes body_size_max_bytes");
     } else if (call->metered && !admit(call, key, body, size)) {
+        /* answered */
+    } else if (is_run_route(route) && !admit_run(call, key)) {
         /* answered */
     } else if (!take_body(call, body, size) || !start_transfer(call, secret)) {
         tg__proxy_send_error(call, 503, "internal_error", "cannot start the upstream call");

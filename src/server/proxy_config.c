@@ -15,6 +15,7 @@
  *     server_tool_result_tokens: 0   # 0: a use may add a whole context window
  *     stored_state_tokens_max: 0     # 0: refuse an unknown previous_response_id
  *     pdf_page_tokens: 6000
+ *     background_deadline_ms: 3600000 # a background run nobody polls is charged its hold
  *     connect_timeout_ms: 10000
  *     over_budget: refuse            # refuse | lower | switch
  *     min_output_tokens: 16
@@ -272,6 +273,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_count(value, &config->server_tool_result_tokens, key, err);
         } else if (strcmp(key, "stored_state_tokens_max") == 0) {
             status = read_count(value, &config->stored_state_tokens_max, key, err);
+        } else if (strcmp(key, "background_deadline_ms") == 0) {
+            status = read_count(value, &config->background_deadline_ms, key, err);
         } else if (strcmp(key, "pdf_page_tokens") == 0) {
             status = read_count(value, &config->pdf_page_tokens, key, err);
         } else if (strcmp(key, "over_budget") == 0) {
@@ -301,6 +304,7 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
     config->stream_idle_timeout_ms = 600000;
     config->default_max_output_tokens = 4096;
     config->pdf_page_tokens = 6000;
+    config->background_deadline_ms = 3600000;
     config->connect_timeout_ms = 10000;
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
@@ -329,10 +333,10 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
         }
         if (status == TG_OK &&
             (config->stream_idle_timeout_ms < 1000 || config->default_max_output_tokens < 1 ||
-             config->timeout_ms < 1000)) {
+             config->timeout_ms < 1000 || config->background_deadline_ms < 1000)) {
             status = fail(err, "proxy:",
-                          "timeout_ms and stream_idle_timeout_ms must be at least 1000 and "
-                          "default_max_output_tokens at least 1");
+                          "timeout_ms, stream_idle_timeout_ms and background_deadline_ms must be "
+                          "at least 1000 and default_max_output_tokens at least 1");
         }
         if (status == TG_OK && config->min_output_tokens < 1) {
             config->min_output_tokens = 1;

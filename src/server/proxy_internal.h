@@ -19,6 +19,53 @@
 #define TG__PROXY_PIECE_OUT_SIZE_MAX (32 * 1024 * 1024) /* events sent from one piece */
 #define TG__PROXY_CLIENT_BUFFERED_MAX (1024 * 1024) /* unsent bytes before the upstream pauses */
 
+#define TG__PROXY_RUNS_MAX                                                                         \
+    1024 /* background runs known: open ones, then owners of settled ones                          \
+          */
+
+/* A hold and what settling it needs: a view over a call's or a background run's fields. */
+typedef struct {
+    uint64_t hold_id;             /* the open hold, 0 when there is none */
+    int64_t hold_micros;          /* its amount */
+    const tg__model_price *price; /* prices copied at admission */
+    const char *budget;           /* the key's scope, for a forced record */
+    const char *model;            /* the model called */
+    tg__route route;              /* the route that held it */
+} tg__proxy_hold;
+
+/* A background Responses run (proxy_background.c). */
+typedef struct {
+    char id[TG__ROUTE_ID_SIZE_MAX];           /* the response id, "" = free slot */
+    char owner[64];                           /* the name of the key that started it */
+    uint64_t hold_id;                         /* open hold, 0 once settled */
+    int64_t hold_micros;                      /* its amount */
+    tg__model_price price;                    /* prices at admission */
+    char budget[TG_PATH_SIZE_MAX];            /* the owner's scope */
+    char model[TG_NAME_SIZE_MAX];             /* the model called */
+    char conversation[TG__CHAIN_ID_SIZE_MAX]; /* a conversation it continues, "" none */
+    int64_t deadline_ms;                      /* charged its hold when still open then */
+    uint64_t age;                             /* put counter when written */
+} tg__proxy_run;
+
+typedef struct tg__proxy_runs tg__proxy_runs;
+
+/* proxy_background.c: the table. From calloc; tg__proxy_runs_free(NULL) is a no-op. */
+tg__proxy_runs *tg__proxy_runs_new(void);
+void tg__proxy_runs_free(tg__proxy_runs *runs);
+/* True when no more runs can be open (a new background call is refused). */
+bool tg__proxy_runs_full(const tg__proxy_runs *runs);
+/* The run with this id, NULL when unknown. */
+tg__proxy_run *tg__proxy_run_find(tg__proxy_runs *runs, const char *id);
+/* A cleared slot for id (a free one, else the oldest settled run's), NULL when every slot
+ * holds an open run or id is already open. Call tg__proxy_run_opened once its hold is set. */
+tg__proxy_run *tg__proxy_run_put(tg__proxy_runs *runs, const char *id);
+void tg__proxy_run_opened(tg__proxy_runs *runs);
+/* Marks a run settled (hold_id 0); it stays as its id's owner. */
+void tg__proxy_run_closed(tg__proxy_runs *runs, tg__proxy_run *run);
+int64_t tg__proxy_runs_open(const tg__proxy_runs *runs);
+/* Slot `index` (0..TG__PROXY_RUNS_MAX-1), for the sweep. */
+tg__proxy_run *tg__proxy_run_at(tg__proxy_runs *runs, int index);
+
 struct tg__proxy {
     struct event_base *base;  /* the daemon's loop */
     tg__daemon *daemon;       /* engine, keys, metrics; not owned */
@@ -32,6 +79,7 @@ struct tg__proxy {
     struct proxy_call *calls; /* calls in flight (doubly linked) */
     int64_t calls_count;      /* length of calls */
     tg__chains *chains;       /* stored state seen (Responses ids, conversations); owned */
+    tg__proxy_runs *runs;     /* background runs; owned */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
@@ -46,9 +94,13 @@ typedef struct proxy_call {
     tg__model_price price;                    /* metered: prices of the model called */
     uint64_t hold_id;                         /* metered: the open hold, 0 once closed */
     int64_t hold_micros;                      /* its amount */
+    int64_t hold_expires_ms;                  /* when the engine would expire it */
     char budget[TG_PATH_SIZE_MAX];            /* metered: the key's scope, for a forced record */
     char conversation[TG__CHAIN_ID_SIZE_MAX]; /* responses: the conversation id, "" none */
     char plan_header[192];                    /* x-tollgate-plan, "" when as is */
+    bool background;                          /* responses: background: true */
+    char owner[64];                           /* the name of the key that made the call */
+    char run_id[TG__ROUTE_ID_SIZE_MAX];       /* retrieve, cancel: the response id */
     CURL *easy;                               /* owned; NULL once removed from the multi */
     struct curl_slist *headers;               /* owned; sent upstream */
     char *body;                               /* owned; the body sent upstream */
@@ -83,6 +135,16 @@ void tg__proxy_call_done(proxy_call *call, CURLcode result);
 
 /* proxy_reply.c: answers with an error in the route's provider shape. */
 void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message);
+
+/* proxy_reply.c: charges a hold: usage at its prices plus fee_micros (usage NULL: the
+ * hold's whole amount), or releases it (release true). Then asks for a flush. */
+void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const tg__usage *usage,
+                           int64_t fee_micros, bool release);
+
+/* proxy_reply.c: settles a background run from a final response object (status completed,
+ * failed, cancelled, incomplete): its usage and tool fees, else its hold. */
+void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage *usage,
+                          int64_t fee_micros);
 
 /* proxy.c: unlinks and frees a call (its transfer must be removed already). */
 void tg__proxy_call_free(proxy_call *call);

@@ -27,7 +27,9 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "proxy/numbers.h"
 #include "proxy/refusal.h"
+#include "proxy/tool_fees.h"
 #include "proxy/usage.h"
 #include "server/proxy_internal.h"
 
@@ -41,25 +43,27 @@ static const char *const DROPPED_HEADERS[] = {
 /* The hold expired while the call ran (a call longer than max_hold_ttl_ms): the money
  * was spent all the same, so it is charged by a forced record (an overrun if it passes
  * a limit, reported and locking the path, docs/overruns). */
-static void record_forced(proxy_call *call, int64_t cost_micros, const tg__usage *usage) {
-    tg_record_request request = {.budget = call->budget,
+static void record_forced(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t cost_micros,
+                          const tg__usage *usage) {
+    tg_record_request request = {.budget = hold->budget,
                                  .cost_micros = cost_micros,
                                  .tokens_in = usage ? usage->counts[TG__UNIT_INPUT] : 0,
                                  .tokens_out = usage ? usage->counts[TG__UNIT_OUTPUT] : 0,
                                  .cls = TG_CLASS_AUTO,
-                                 .tool = tg__route_name(call->route),
-                                 .model = call->parsed.info.model,
+                                 .tool = tg__route_name(hold->route),
+                                 .model = hold->model,
                                  .force = true};
     tg_record_result result;
     tg_error err = {0};
-    if (tg_record(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err) != TG_OK) {
+    if (tg_record(proxy->daemon->engine, &request, tg__now_ms(), &result, &err) != TG_OK) {
         fprintf(stderr, "tollgate: proxy: recording an expired hold's call: %s\n", err.message);
     }
 }
 
 /* Commits cost_micros (usage may be NULL: the worst case, usage unknown). */
-static void commit_cost(proxy_call *call, int64_t cost_micros, const tg__usage *usage) {
-    tg_commit_request request = {call->hold_id,
+static void commit_cost(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t cost_micros,
+                        const tg__usage *usage) {
+    tg_commit_request request = {hold->hold_id,
                                  cost_micros,
                                  usage ? usage->counts[TG__UNIT_INPUT] : 0,
                                  usage ? usage->counts[TG__UNIT_OUTPUT] : 0,
@@ -67,66 +71,103 @@ static void commit_cost(proxy_call *call, int64_t cost_micros, const tg__usage *
                                  false};
     tg_commit_result result;
     tg_error err = {0};
-    tg_status status =
-        tg_commit(call->proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
-    if (status == TG_ERR_NOT_FOUND && call->budget[0] != '\0') {
-        record_forced(call, cost_micros, usage);
+    tg_status status = tg_commit(proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
+    if (status == TG_ERR_NOT_FOUND && hold->budget[0] != '\0') {
+        record_forced(proxy, hold, cost_micros, usage);
     } else if (status != TG_OK) {
         fprintf(stderr, "tollgate: proxy: settling hold %llu: %s\n",
-                (unsigned long long)call->hold_id, err.message);
+                (unsigned long long)hold->hold_id, err.message);
     }
 }
 
 /* Remembers a Responses call's context for a later previous_response_id (chains.h). */
-static void remember_chain(proxy_call *call, const char *id, const tg__usage *usage) {
-    if (call->route != TG__ROUTE_OPENAI_RESPONSES || usage == NULL || usage->estimated) {
+static void remember_chain(tg__proxy *proxy, tg__route route, const char *conversation,
+                           const char *id, const tg__usage *usage) {
+    if (route != TG__ROUTE_OPENAI_RESPONSES || usage == NULL || usage->estimated) {
         return;
     }
     int64_t tokens = usage->counts[TG__UNIT_INPUT] + usage->counts[TG__UNIT_OUTPUT];
     if (id != NULL && id[0] != '\0') {
-        tg__chains_put(call->proxy->chains, id, tokens);
+        tg__chains_put(proxy->chains, id, tokens);
     }
-    if (call->conversation[0] != '\0') {
-        tg__chains_put(call->proxy->chains, call->conversation, tokens);
+    if (conversation[0] != '\0') {
+        tg__chains_put(proxy->chains, conversation, tokens);
     }
 }
 
-/* Commits `usage` at the call's prices, or releases the hold when usage is NULL. A
- * usage Tollgate estimated is never charged above the hold: the hold is the bound. */
-static void settle(proxy_call *call, const tg__usage *usage) {
-    if (call->hold_id == 0) {
+void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const tg__usage *usage,
+                           int64_t fee_micros, bool release) {
+    if (hold->hold_id == 0) {
         return;
     }
-    if (usage == NULL) {
+    if (release) {
         tg_error err = {0};
-        if (tg_release(call->proxy->daemon->engine, call->hold_id, NULL, tg__now_ms(), NULL,
-                       &err) != TG_OK &&
+        if (tg_release(proxy->daemon->engine, hold->hold_id, NULL, tg__now_ms(), NULL, &err) !=
+                TG_OK &&
             err.status != TG_ERR_NOT_FOUND) {
             fprintf(stderr, "tollgate: proxy: releasing hold %llu: %s\n",
-                    (unsigned long long)call->hold_id, err.message);
+                    (unsigned long long)hold->hold_id, err.message);
         }
+    } else if (usage == NULL) {
+        commit_cost(proxy, hold, hold->hold_micros, NULL);
     } else {
-        int64_t cost_micros = call->hold_micros;
-        if (tg__cost_micros(&call->price, usage, &cost_micros) != TG_OK) {
-            cost_micros = call->hold_micros; /* a report out of range: charge the worst case */
+        int64_t cost_micros = hold->hold_micros;
+        if (tg__cost_micros(hold->price, usage, &cost_micros) != TG_OK) {
+            cost_micros = hold->hold_micros; /* a report out of range: charge the worst case */
         }
-        if (usage->estimated && cost_micros > call->hold_micros) {
-            cost_micros = call->hold_micros;
+        cost_micros = tg__sat_add(cost_micros, fee_micros > 0 ? fee_micros : 0);
+        if (cost_micros > TG_AMOUNT_MAX) {
+            cost_micros = TG_AMOUNT_MAX;
         }
-        commit_cost(call, cost_micros, usage);
+        /* A usage Tollgate estimated is never charged above the hold: the hold is the bound. */
+        if (usage->estimated && cost_micros > hold->hold_micros) {
+            cost_micros = hold->hold_micros;
+        }
+        commit_cost(proxy, hold, cost_micros, usage);
     }
+    proxy->flush(proxy->flush_user);
+}
+
+static tg__proxy_hold call_hold(const proxy_call *call) {
+    return (tg__proxy_hold){call->hold_id, call->hold_micros,       &call->price,
+                            call->budget,  call->parsed.info.model, call->route};
+}
+
+/* Commits `usage` (plus fees) at the call's prices, or releases the hold when usage is
+ * NULL. */
+static void settle_fees(proxy_call *call, const tg__usage *usage, int64_t fee_micros) {
+    tg__proxy_hold hold = call_hold(call);
+    tg__proxy_hold_settle(call->proxy, &hold, usage, fee_micros, usage == NULL);
     call->hold_id = 0;
-    call->proxy->flush(call->proxy->flush_user);
+}
+
+/* Fees a successful answer bills beyond its tokens and its output items: chat's one
+ * web search per call with web_search_options. */
+static int64_t request_fee_micros(const proxy_call *call) {
+    return call->route == TG__ROUTE_OPENAI_CHAT ? tg__chat_search_fee_micros(call->parsed.body) : 0;
+}
+
+static void settle(proxy_call *call, const tg__usage *usage) {
+    settle_fees(call, usage, 0);
 }
 
 /* Commits the hold's whole amount: the call happened but its usage is unknown. */
 static void settle_worst(proxy_call *call) {
-    if (call->hold_id == 0) {
-        return;
-    }
-    commit_cost(call, call->hold_micros, NULL);
+    tg__proxy_hold hold = call_hold(call);
+    tg__proxy_hold_settle(call->proxy, &hold, NULL, 0, false);
     call->hold_id = 0;
-    call->proxy->flush(call->proxy->flush_user);
+}
+
+void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage *usage,
+                          int64_t fee_micros) {
+    if (run->hold_id == 0) {
+        return; /* settled already (a second cancel, a repeated retrieve) */
+    }
+    tg__proxy_hold hold = {run->hold_id, run->hold_micros, &run->price,
+                           run->budget,  run->model,       TG__ROUTE_OPENAI_RESPONSES};
+    tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
+    remember_chain(proxy, TG__ROUTE_OPENAI_RESPONSES, run->conversation, run->id, usage);
+    tg__proxy_run_closed(proxy->runs, run);
 }
 
 /* ---- headers -------------------------------------------------------------------- */
@@ -231,21 +272,95 @@ static bool body_usage(proxy_call *call, tg__usage *usage) {
     return tg__usage_from_body(call->route, body, call->response.size, usage, NULL) == TG_OK;
 }
 
-static void settle_plain(proxy_call *call) {
-    tg__usage usage;
-    bool reported = call->metered && body_usage(call, &usage);
-    if (reported) {
-        settle(call, &usage);
-        if (call->status == 200 && call->route == TG__ROUTE_OPENAI_RESPONSES) {
-            json_t *root = json_loadb(call->response.data, call->response.size, 0, NULL);
-            remember_chain(call, json_string_value(json_object_get(root, "id")), &usage);
-            json_decref(root);
+/* A background run's status: "queued" or "in_progress" while it runs. */
+static bool run_going(const json_t *response) {
+    const char *status = json_string_value(json_object_get(response, "status"));
+    return status != NULL && (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0);
+}
+
+/* Remembers who started a background run; with its hold still open when `open` (the
+ * hold moves from the call to the run, and the call no longer settles it). */
+static void keep_run(proxy_call *call, const char *id, bool open) {
+    tg__proxy *proxy = call->proxy;
+    tg__proxy_run *run = tg__proxy_run_put(proxy->runs, id);
+    if (run == NULL) {
+        if (open) {
+            settle_worst(call); /* cannot follow it: charged as if it used its whole hold */
         }
-    } else if (call->status == 200 && call->metered) {
+        return;
+    }
+    snprintf(run->owner, sizeof run->owner, "%s", call->owner);
+    if (!open || call->hold_id == 0) {
+        return;
+    }
+    run->hold_id = call->hold_id;
+    run->hold_micros = call->hold_micros;
+    run->price = call->price;
+    snprintf(run->budget, sizeof run->budget, "%s", call->budget);
+    snprintf(run->model, sizeof run->model, "%s", call->parsed.info.model);
+    snprintf(run->conversation, sizeof run->conversation, "%s", call->conversation);
+    /* Settled by the sweep before the engine would expire the hold and free its amount. */
+    int64_t deadline_ms = tg__now_ms() + proxy->config.background_deadline_ms;
+    int64_t before_expiry_ms = call->hold_expires_ms - 5 * TG__PROXY_SWEEP_INTERVAL_MS;
+    run->deadline_ms = deadline_ms < before_expiry_ms ? deadline_ms : before_expiry_ms;
+    tg__proxy_run_opened(proxy->runs);
+    call->hold_id = 0;
+}
+
+/* A retrieve or cancel answered: a final response settles its background run. */
+static void settle_retrieved(proxy_call *call) {
+    tg__proxy_run *run = tg__proxy_run_find(call->proxy->runs, call->run_id);
+    if (call->status != 200 || run == NULL || run->hold_id == 0) {
+        return;
+    }
+    json_t *root =
+        json_loadb(call->response.data ? call->response.data : "", call->response.size, 0, NULL);
+    if (json_is_object(root) && !run_going(root) &&
+        json_is_string(json_object_get(root, "status"))) {
+        tg__usage usage;
+        tg__tool_uses uses = {0};
+        tg__tool_uses_add_response(&uses, root);
+        bool reported = tg__usage_from_body(TG__ROUTE_OPENAI_RESPONSES, call->response.data,
+                                            call->response.size, &usage, NULL) == TG_OK;
+        tg__proxy_run_settle(call->proxy, run, reported ? &usage : NULL,
+                             tg__tool_uses_fee_micros(&uses));
+    }
+    json_decref(root);
+}
+
+static void settle_plain(proxy_call *call) {
+    if (!call->metered) {
+        if (call->run_id[0] != '\0') {
+            settle_retrieved(call);
+        }
+        return;
+    }
+    json_t *root = NULL;
+    tg__tool_uses uses = {0};
+    if (call->status == 200 && call->route == TG__ROUTE_OPENAI_RESPONSES) {
+        root = json_loadb(call->response.data ? call->response.data : "", call->response.size, 0,
+                          NULL);
+        tg__tool_uses_add_response(&uses, root);
+    }
+    const char *id = json_string_value(json_object_get(root, "id"));
+    tg__usage usage;
+    bool kept = call->background && id != NULL && run_going(root);
+    if (kept) {
+        keep_run(call, id, true); /* settled by a retrieve, a cancel or the deadline */
+    } else if (body_usage(call, &usage)) {
+        int64_t fees = tg__tool_uses_fee_micros(&uses);
+        settle_fees(call, &usage,
+                    call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);
+        remember_chain(call->proxy, call->route, call->conversation, id, &usage);
+    } else if (call->status == 200) {
         settle_worst(call); /* an answer without usage: the held worst case */
     } else {
         settle(call, NULL); /* the provider's error without usage: it bills nothing */
     }
+    if (call->background && id != NULL && !kept) {
+        keep_run(call, id, false); /* its owner may retrieve it */
+    }
+    json_decref(root);
 }
 
 static void finish_plain(proxy_call *call, CURLcode result) {
@@ -414,6 +529,26 @@ size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user) {
     return status == TG_OK ? length : CURL_WRITEFUNC_ERROR;
 }
 
+/* A stream that reached its last event without usage, on a model whose output the
+ * tokenizer counts exactly (stream_exact.c): that output, and the held input bound
+ * (nothing reports what the provider counted as input). Estimated, so never charged
+ * above the hold. False when there is no exact count. */
+static bool settle_exact(proxy_call *call) {
+    int64_t output = 0;
+    if (tg__stream_exact_output(&call->stream, &output) != TG_OK) {
+        return false;
+    }
+    tg__usage usage = {0};
+    usage.counts[TG__UNIT_INPUT] = tg__request_input_held(&call->parsed.info);
+    usage.counts[TG__UNIT_OUTPUT] = output;
+    usage.counts[TG__UNIT_REQUESTS] = 1;
+    usage.estimated = true;
+    settle_fees(
+        call, &usage,
+        tg__sat_add(tg__tool_uses_fee_micros(&call->stream.tool_uses), request_fee_micros(call)));
+    return true;
+}
+
 static void finish_stream(proxy_call *call, CURLcode result) {
     if (!call->replied) {
         const char *code =
@@ -429,10 +564,19 @@ static void finish_stream(proxy_call *call, CURLcode result) {
     if (call->stream.output_final || (call->stream.failed && call->stream.input_reported)) {
         tg__usage usage;
         tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
-        settle(call, &usage);
-        remember_chain(call, call->stream.id, &usage);
+        settle_fees(call, &usage,
+                    tg__sat_add(tg__tool_uses_fee_micros(&call->stream.tool_uses),
+                                request_fee_micros(call)));
+        remember_chain(call->proxy, call->route, call->conversation, call->stream.id, &usage);
+    } else if (!call->cut && settle_exact(call)) {
+        /* an OpenAI stream that ended without usage: its output counted exactly */
     } else {
         settle_worst(call);
+    }
+    /* A background stream's run goes on upstream even when the client left (and was
+     * charged its hold): its owner may retrieve it by id. */
+    if (call->background && call->stream.id[0] != '\0') {
+        keep_run(call, call->stream.id, false);
     }
 }
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_request: request bodies of every route. A body that parses must give a
  * worst case or a clear error, survive every rewrite, and serialize to a body
- * that parses again to the same model, cap and stream flag.
+ * that parses again to the same model, cap and stream flag. The same bytes as a
+ * request path: a route found with an {id} gives back an id of allowed characters.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,10 +57,33 @@ static void exercise(tg__route route, const char *bytes, size_t size) {
     tg__request_free(&request);
 }
 
+/* The bytes as a path (up to the first NUL, at most 511 bytes). */
+static void exercise_path(const char *bytes, size_t size) {
+    char path[512];
+    size = size < sizeof path - 1 ? size : sizeof path - 1;
+    memcpy(path, bytes, size);
+    path[size] = '\0';
+    static const char *const METHODS[] = {"GET", "POST"};
+    for (int m = 0; m < 2; m++) {
+        tg__route route;
+        if (tg__route_find(METHODS[m], path, &route) != TG_OK) {
+            continue;
+        }
+        char id[TG__ROUTE_ID_SIZE_MAX];
+        if (tg__route_id(route, path, id, sizeof id) == TG_OK) {
+            FUZZ_CHECK(id[0] != '\0' && strlen(id) < sizeof id);
+            FUZZ_CHECK(
+                strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                strlen(id));
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 1 << 20) {
         return 0;
     }
+    exercise_path((const char *)data, size);
     for (int route = 0; route < TG__ROUTE_COUNT; route++) {
         exercise((tg__route)route, (const char *)data, size);
     }

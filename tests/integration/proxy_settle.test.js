@@ -196,3 +196,58 @@ test('stream_idle_timeout_ms is its own setting: a shorter one ends a silent str
   // last 1 s), at least the whole output cap.
   assert.ok(charges[charges.length - 1].cost_micros >= miniCost(0, 20));
 });
+
+// ---- Streams without usage (issue 13: count streamed output exactly where a tokenizer exists) ----
+// Tollgate asks OpenAI upstreams for usage; one that sends none anyway has its output
+// counted with the model's tokenizer (tiktoken's encoding, checked here against
+// @dqbd/tiktoken), plus 8 tokens of framing per output item. Where the text is not
+// the whole output (a reasoning model) or no tokenizer exists (Anthropic), the held
+// worst case is charged.
+const { get_encoding } = require('@dqbd/tiktoken');
+const o200k = get_encoding('o200k_base');
+const TEXT = 'Tokenizers merge: unbelievably, counterintuitive words split; 12345 numbers too.';
+
+test('an OpenAI chat stream without usage is charged its output counted exactly', async () => {
+  const stream = await openai.chat.completions.create({
+    model: 'gpt-4o-mini', max_tokens: 200, stream: true, messages: [{ role: 'user', content: 'hi' }],
+  }, { headers: { 'x-fake-usage': 'none', 'x-fake-output-tokens': '37', 'x-fake-text': TEXT } });
+  let text = '';
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content || '';
+  }
+  const tokens = o200k.encode(text).length;
+  assert.notEqual(tokens, 37, 'not one token per event: the count is the tokenizer\'s');
+  assert.notEqual(tokens, Math.ceil(Buffer.byteLength(text) / 4), 'nor one per four bytes');
+  const c = await nextCharge();
+  assert.equal(c.tokens_out, tokens + 8);
+  assert.ok(c.cost_micros < c.held_micros, `charged ${c.cost_micros}, held ${c.held_micros}`);
+});
+
+test('a Responses stream without usage is charged its output counted exactly', async () => {
+  const stream = await openai.responses.create({ model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 200, stream: true },
+    { headers: { 'x-fake-usage': 'none', 'x-fake-output-tokens': '25', 'x-fake-text': TEXT } });
+  let text = '';
+  for await (const event of stream) {
+    if (event.type === 'response.output_text.delta') text += event.delta;
+  }
+  const c = await nextCharge();
+  assert.equal(c.tokens_out, o200k.encode(text).length + 8);
+  assert.ok(c.cost_micros < c.held_micros);
+});
+
+test('streams without usage where the text is not the whole output: the held worst case', async () => {
+  // A reasoning model (its hidden reasoning is billed), a stream that broke off. (Anthropic
+  // streams always report usage in message_start and message_delta: its running totals.)
+  const reasoning = await openai.chat.completions.create({
+    model: 'o4-mini', max_completion_tokens: 200, stream: true, messages: [{ role: 'user', content: 'hi' }],
+  }, { headers: { 'x-fake-usage': 'none' } });
+  for await (const chunk of reasoning) { void chunk; }
+  let c = await nextCharge();
+  assert.equal(c.cost_micros, c.held_micros);
+  const broken = await openai.chat.completions.create({
+    model: 'gpt-4o-mini', max_tokens: 200, stream: true, messages: [{ role: 'user', content: 'hi' }],
+  }, { headers: { 'x-fake-usage': 'none', 'x-fake-error-after': '3' } });
+  await assert.rejects((async () => { for await (const chunk of broken) { void chunk; } })());
+  c = await nextCharge();
+  assert.equal(c.cost_micros, c.held_micros);
+});

@@ -56,6 +56,8 @@ const ADMITTED = {
   'responses image and PDF': responses({ max_output_tokens: 20, input: [{ role: 'user', content: [{ type: 'input_text', text: 'read' }, { type: 'input_image', image_url: `data:image/png;base64,${png(512, 512)}` }, { type: 'input_file', filename: 'b.pdf', file_data: `data:application/pdf;base64,${pdf(4)}` }] }] }),
   'responses web search, max_tool_calls 2': responses({ max_output_tokens: 30, tools: [{ type: 'web_search' }], max_tool_calls: 2 }),
   'responses previous_response_id': responses({ max_output_tokens: 30, previous_response_id: 'PREVIOUS' }),
+  'responses background': responses({ max_output_tokens: 40, background: true, instructions: LONG }),
+  'responses background, web search and code interpreter': responses({ max_output_tokens: 30, background: true, tools: [{ type: 'web_search' }, { type: 'code_interpreter', container: { type: 'auto' } }], max_tool_calls: 3 }),
   'claude text': claude({}),
   'claude system and long text': claude({ system: LONG, messages: [{ role: 'user', content: LONG }] }),
   'claude tools, tool_choice any': claude({ tools: [CLAUDE_TOOL], tool_choice: { type: 'any' } }),
@@ -75,7 +77,6 @@ const REFUSED = {
   'claude document by URL': [claude({ messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }] }] }), /document by URL/],
   'responses web search without max_tool_calls': [responses({ max_output_tokens: 20, tools: [{ type: 'web_search' }] }), /unbounded/],
   'responses unknown previous_response_id': [responses({ max_output_tokens: 20, previous_response_id: 'resp_never_seen' }), /previous_response_id/],
-  'responses background': [responses({ max_output_tokens: 20, background: true }), /background/],
   'responses file by id': [responses({ max_output_tokens: 20, input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }] }), /file_id/],
   'responses image_generation': [responses({ max_output_tokens: 20, tools: [{ type: 'image_generation' }], max_tool_calls: 1 }), /image_generation/],
   'chat PDF by file_id': [chat({ max_tokens: 20, messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] }), /file_id/],
@@ -92,6 +93,13 @@ async function send(clients, shape, stream, headers = {}) {
     result = await clients.openai.responses.create(body, options);
   } else {
     result = await clients.anthropic.messages.create(body, options);
+  }
+  if (!stream && shape.body.background) {
+    // A background run answers "queued": poll it to its end, as the OpenAI guide does.
+    while (result.status === 'queued' || result.status === 'in_progress') {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      result = await clients.openai.responses.retrieve(result.id);
+    }
   }
   if (!stream) {
     return result;

@@ -312,6 +312,30 @@ static void test_routes(void **state) {
     assert_string_equal(tg__route_name(route), "openai.models");
     assert_status(tg__route_find("GET", "/v1/chat/completions", &route), TG_ERR_NOT_FOUND);
     assert_status(tg__route_find("POST", "/v1/images/generations", &route), TG_ERR_NOT_FOUND);
+    /* {id} routes: one id segment, nothing more, nothing less. */
+    char id[TG__ROUTE_ID_SIZE_MAX];
+    assert_ok(tg__route_find("GET", "/v1/responses/resp_abc-1", &route));
+    assert_int_equal(route, TG__ROUTE_OPENAI_RESPONSE_GET);
+    assert_ok(tg__route_id(route, "/v1/responses/resp_abc-1", id, sizeof id));
+    assert_string_equal(id, "resp_abc-1");
+    assert_ok(tg__route_find("POST", "/v1/responses/resp_1/cancel", &route));
+    assert_int_equal(route, TG__ROUTE_OPENAI_RESPONSE_CANCEL);
+    assert_ok(tg__route_id(route, "/v1/responses/resp_1/cancel", id, sizeof id));
+    assert_string_equal(id, "resp_1");
+    assert_status(tg__route_find("GET", "/v1/responses/", &route), TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("GET", "/v1/responses/a/b", &route), TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("GET", "/v1/responses/a.b", &route), TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("POST", "/v1/responses/a/cancel/x", &route), TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("DELETE", "/v1/responses/a", &route), TG_ERR_NOT_FOUND);
+    char long_path[300] = "/v1/responses/";
+    memset(long_path + strlen(long_path), 'x', TG__ROUTE_ID_SIZE_MAX);
+    assert_status(tg__route_find("GET", long_path, &route), TG_ERR_NOT_FOUND);
+    char small[4];
+    assert_status(
+        tg__route_id(TG__ROUTE_OPENAI_RESPONSE_GET, "/v1/responses/abcd", small, sizeof small),
+        TG_ERR_NOT_FOUND);
+    assert_status(tg__route_id(TG__ROUTE_OPENAI_CHAT, "/v1/chat/completions", id, sizeof id),
+                  TG_ERR_NOT_FOUND);
     assert_true(tg__route_metered(TG__ROUTE_ANTHROPIC_MESSAGES));
 }
 

@@ -374,6 +374,42 @@ static void test_openai_text_deltas_in_place(void **state) {
     tg__stream_free(&s);
 }
 
+/* A stream that ends without usage: its output counted exactly with the tokenizer
+ * (stream_exact.c), only where the text is the whole output. */
+static void test_exact_output(void **state) {
+    (void)state;
+    char text[8192];
+    snprintf(text, sizeof text, "%sdata: [DONE]\n\n", CHAT_STREAM);
+    tg__stream s;
+    int64_t tokens = 0;
+    tg__stream_init(&s, TG__ROUTE_OPENAI_CHAT, "gpt-4o", false);
+    feed(&s, CHAT_STREAM);
+    assert_status(tg__stream_exact_output(&s, &tokens), TG_ERR_NOT_FOUND); /* not ended yet */
+    feed(&s, "data: [DONE]\n\n");
+    assert_ok(tg__stream_exact_output(&s, &tokens));
+    /* "Hello there" and the tool arguments {"a":1}: 7 tokens in o200k_base (checked with
+     * @dqbd/tiktoken), plus the framing of one output item. */
+    assert_i64(tokens, 7 + TG__STREAM_ITEM_TOKENS);
+    tg__stream_free(&s);
+    /* A reasoning model: its hidden tokens are not in the text. */
+    tg__stream_init(&s, TG__ROUTE_OPENAI_CHAT, "o3-mini", false);
+    feed(&s, text);
+    assert_status(tg__stream_exact_output(&s, &tokens), TG_ERR_NOT_FOUND);
+    tg__stream_free(&s);
+    /* A second choice interleaved. */
+    tg__stream_init(&s, TG__ROUTE_OPENAI_CHAT, "gpt-4o", false);
+    feed(&s, "data: {\"id\":\"c\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"x\"},"
+             "\"finish_reason\":null}]}\n\ndata: [DONE]\n\n");
+    assert_status(tg__stream_exact_output(&s, &tokens), TG_ERR_NOT_FOUND);
+    tg__stream_free(&s);
+    /* No tokenizer: Anthropic, and a model the encodings do not know. */
+    assert_false(tg__stream_exact_model(TG__ROUTE_ANTHROPIC_MESSAGES, "claude-sonnet-4-0"));
+    assert_false(tg__stream_exact_model(TG__ROUTE_OPENAI_CHAT, "llama-3-70b"));
+    assert_false(tg__stream_exact_model(TG__ROUTE_OPENAI_CHAT, "gpt-5-mini"));
+    assert_false(tg__stream_exact_model(TG__ROUTE_OPENAI_CHAT, NULL));
+    assert_true(tg__stream_exact_model(TG__ROUTE_OPENAI_RESPONSES, "gpt-4.1-mini"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_text_deltas_in_place),
@@ -384,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_anthropic_cut_before_start),
         cmocka_unit_test(test_responses_cut_and_completed),
         cmocka_unit_test(test_stream_errors_and_junk),
+        cmocka_unit_test(test_exact_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
 // provider's shape, slow and broken streams. Node built-ins only.
 //
 // Routes: POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings,
-// GET /v1/models; POST /v1/messages, /v1/messages/count_tokens. Test helpers:
+// GET /v1/models, GET /v1/responses/{id}, POST /v1/responses/{id}/cancel; POST /v1/messages, /v1/messages/count_tokens. Test helpers:
 // GET /_fake/requests (what it received, newest last), DELETE /_fake/requests.
 //
 // Behaviour per request, from headers (forwarded by the proxy) or, for clients that
@@ -36,6 +36,14 @@
 //                              1) text events, then go on
 //   x-fake-json-to-stream: 1   answer a stream request with one JSON body
 //   x-fake-error-usage: 1      an error status whose body still reports usage
+//   x-fake-text: TEXT          generate TEXT (repeated) in pieces of three characters, one
+//                              piece per event, instead of the one-token words
+//   x-fake-tool-calls: N       Responses: N built-in tool calls (web_search_call, ...) in
+//                              the output, over the built-in tools offered; the fees they
+//                              bill are logged as the request's toolFeesMicros
+//   background: true           Responses: a background run (see "Background runs" below;
+//                              x-fake-queue-ms, x-fake-run-ms, x-fake-run-fail,
+//                              x-fake-run-fail-usage)
 //   models "fake-error-STATUS", "fake-hang", "fake-slow" (100 ms per event),
 //   "fake-no-usage", "fake-unknown" (404 model not found)
 //
@@ -87,6 +95,8 @@ function behaviour(req, body) {
         silentAfter: intHeader(req, 'x-fake-silent-after', 1),
         jsonToStream: req.headers['x-fake-json-to-stream'] === '1',
         errorUsage: req.headers['x-fake-error-usage'] === '1',
+        toolCalls: intHeader(req, 'x-fake-tool-calls', 0),
+        text: typeof req.headers['x-fake-text'] === 'string' && req.headers['x-fake-text'] ? req.headers['x-fake-text'] : null,
     };
     const m = /^fake-error-(\d{3})$/.exec(model);
     if (m && b.error === null) {
@@ -121,7 +131,9 @@ function tokensOut(b, cap) {
     const count = Math.min(b.outputTokens, limit);
     const words = [];
     for (let i = 0; i < count; i++) {
-        words.push(WORDS[i % WORDS.length]);
+        // x-fake-text: that text in pieces of three characters instead of the words.
+        words.push(b.text ? b.text.slice(3 * (i % Math.ceil(b.text.length / 3)), 3 * (i % Math.ceil(b.text.length / 3)) + 3)
+            : WORDS[i % WORDS.length]);
     }
     return { words, truncated: b.outputTokens > limit };
 }
@@ -456,6 +468,8 @@ async function openaiChat(ctx) {
     }
     const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
     const cap = body.max_completion_tokens ?? body.max_tokens;
+    // Search models search once per call with web_search_options, billed per call.
+    ctx.entry.toolFeesMicros = body.web_search_options ? 30000 : 0;
     const { words, truncated } = tokensOut(ctx.b, cap);
     const finish = truncated ? 'length' : 'stop';
     const id = randomId('chatcmpl-');
@@ -543,8 +557,8 @@ async function openaiCompletions(ctx) {
 function responseObject(ctx, status, output, usage) {
     const body = ctx.body;
     return {
-        id: ctx.responseId, object: 'response', created_at: ctx.created, status, background: false,
-        error: null,
+        id: ctx.responseId, object: 'response', created_at: ctx.created, status, background: body.background === true,
+        error: status === 'failed' ? { code: 'server_error', message: 'The fake upstream failed the run.' } : null,
         incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
         instructions: body.instructions ?? null, max_output_tokens: body.max_output_tokens ?? null,
         model: body.model, output, parallel_tool_calls: true, previous_response_id: null,
@@ -572,18 +586,59 @@ function responsesUsage(ctx, outputTokens) {
     };
 }
 
-async function openaiResponses(ctx) {
-    const body = ctx.body;
-    if (body.input === undefined) {
-        return sendError(ctx, 400, "Missing required parameter: 'input'.");
+// Built-in tools' fees as OpenAI bills them per call (micros; web search at the dearest
+// published rate), and code_interpreter per container (one per response here).
+const TOOL_FEES = { web_search_call: 25000, file_search_call: 2500, code_interpreter_call: 30000 };
+const TOOL_ITEMS = { web_search: 'web_search_call', web_search_preview: 'web_search_call',
+    file_search: 'file_search_call', code_interpreter: 'code_interpreter_call' };
+
+// The built-in tool calls the run made: x-fake-tool-calls (or, billing the maximum,
+// max_tool_calls), spread over the built-in tools the request offers.
+function toolCallItems(ctx) {
+    const builtins = (Array.isArray(ctx.body.tools) ? ctx.body.tools : [])
+        .map((t) => TOOL_ITEMS[String(t.type || '')]).filter(Boolean);
+    if (builtins.length === 0) {
+        return [];
     }
+    const calls = ctx.max ? (ctx.body.max_tool_calls || 0) : ctx.b.toolCalls;
+    const container = randomId('cntr_', 24);
+    const items = [];
+    for (let i = 0; i < calls; i++) {
+        const type = builtins[i % builtins.length];
+        const id = randomId(type.slice(0, 2) + '_', 24);
+        if (type === 'web_search_call') {
+            items.push({ id, type, status: 'completed', action: { type: 'search', query: 'fake query' } });
+        } else if (type === 'file_search_call') {
+            items.push({ id, type, status: 'completed', queries: ['fake query'], results: null });
+        } else {
+            items.push({ id, type, status: 'completed', container_id: container, code: 'print(1)', outputs: null });
+        }
+    }
+    return items;
+}
+
+function toolFeesMicros(items) {
+    let fee = 0;
+    let container = false;
+    for (const item of items) {
+        if (item.type === 'code_interpreter_call') {
+            container = true;
+        } else {
+            fee += TOOL_FEES[item.type] || 0;
+        }
+    }
+    return fee + (container ? TOOL_FEES.code_interpreter_call : 0);
+}
+
+// Everything a Responses call produces, decided when it is created.
+function responsesRun(ctx) {
+    const body = ctx.body;
     const { words, truncated } = tokensOut(ctx.b, body.max_output_tokens);
-    const status = truncated ? 'incomplete' : 'completed';
     ctx.responseId = randomId('resp_', 32);
     ctx.created = Math.floor(Date.now() / 1000);
-    const itemId = randomId('msg_', 32);
-    const part = (text) => ({ type: 'output_text', annotations: [], logprobs: [], text });
-    const item = (itemStatus, content) => ({ id: itemId, type: 'message', status: itemStatus, content, role: 'assistant' });
+    const tools = toolCallItems(ctx);
+    ctx.entry.toolFeesMicros = toolFeesMicros(tools);
+    ctx.entry.responseId = ctx.responseId;
     const usage = ctx.b.usage ? responsesUsage(ctx, words.length) : null;
     if (usage) {
         const context = usage.input_tokens + usage.output_tokens;
@@ -593,28 +648,148 @@ async function openaiResponses(ctx) {
             ctx.state.stored.set(conversation, context);
         }
     }
+    return { words, truncated, tools, usage, itemId: randomId('msg_', 32) };
+}
+
+const outputPart = (text) => ({ type: 'output_text', annotations: [], logprobs: [], text });
+const messageItem = (run, itemStatus, content) => ({ id: run.itemId, type: 'message', status: itemStatus, content, role: 'assistant' });
+
+function finalOutput(run) {
+    return [...run.tools, messageItem(run, run.truncated ? 'incomplete' : 'completed', [outputPart(run.words.join(''))])];
+}
+
+// ---- Background runs (OpenAI "background mode") ------------------------------------------
+// A create with background: true answers at once with status "queued"; the run is then
+// "queued" for x-fake-queue-ms (default 50), "in_progress" until x-fake-run-ms (default
+// 300) after the create, then final: "completed" (or "incomplete" at its cap) with its
+// output and usage, or "failed" (x-fake-run-fail: 1; its usage only with
+// x-fake-run-fail-usage: 1). GET /v1/responses/{id} retrieves it; POST .../cancel
+// cancels a queued or in-progress run (status "cancelled"; usage reports the input and
+// the output produced so far once it was in progress, none while queued) and returns a
+// final one as it is, so cancelling twice is harmless.
+
+function backgroundState(run, now) {
+    if (run.cancelledAt !== undefined) {
+        return 'cancelled';
+    }
+    const elapsed = now - run.startMs;
+    if (elapsed < run.queueMs) {
+        return 'queued';
+    }
+    if (elapsed < run.runMs) {
+        return 'in_progress';
+    }
+    return run.fail ? 'failed' : run.truncated ? 'incomplete' : 'completed';
+}
+
+function backgroundObject(run, now) {
+    const status = backgroundState(run, now);
+    const ctx = run.ctx;
+    if (status === 'queued' || status === 'in_progress') {
+        return responseObject(ctx, status, [], null);
+    }
+    if (status === 'cancelled') {
+        const usage = run.cancelledUsage;
+        return responseObject(ctx, status, [], usage);
+    }
+    if (status === 'failed') {
+        return responseObject(ctx, status, [], run.failUsage ? run.usage : null);
+    }
+    return responseObject(ctx, status, finalOutput(run), run.usage);
+}
+
+function startBackground(ctx, run) {
+    Object.assign(run, {
+        ctx, startMs: Date.now(), queueMs: intHeader(ctx.req, 'x-fake-queue-ms', 50),
+        runMs: intHeader(ctx.req, 'x-fake-run-ms', 300), fail: ctx.req.headers['x-fake-run-fail'] === '1',
+        failUsage: ctx.req.headers['x-fake-run-fail-usage'] === '1', retrieves: 0, cancels: 0,
+    });
+    ctx.state.runs.set(ctx.responseId, run);
+    return sendJson(ctx, 200, backgroundObject(run, Date.now()));
+}
+
+function findRun(ctx) {
+    const m = /^\/v1\/responses\/([A-Za-z0-9_-]+)/.exec(ctx.entry.path);
+    const run = m && ctx.state.runs.get(m[1]);
+    if (!run) {
+        sendError(ctx, 404, `Response with id '${m ? m[1] : ''}' not found.`);
+    }
+    return run;
+}
+
+function openaiResponseRetrieve(ctx) {
+    const run = findRun(ctx);
+    if (run) {
+        run.retrieves++;
+        sendJson(ctx, 200, backgroundObject(run, Date.now()));
+    }
+}
+
+function openaiResponseCancel(ctx) {
+    const run = findRun(ctx);
+    if (!run) {
+        return;
+    }
+    run.cancels++;
+    const now = Date.now();
+    const state = backgroundState(run, now);
+    if (state === 'queued' || state === 'in_progress') {
+        run.cancelledAt = now;
+        run.cancelledUsage = state === 'queued' ? null
+            : responsesUsage(run.ctx, Math.min(run.words.length, 1 + Math.floor(run.words.length / 2)));
+        if (run.ctx.max && run.cancelledUsage) {
+            run.cancelledUsage.output_tokens = Math.floor(run.cancelledUsage.output_tokens / 2);
+        }
+    }
+    sendJson(ctx, 200, backgroundObject(run, now));
+}
+
+async function openaiResponses(ctx) {
+    const body = ctx.body;
+    if (body.input === undefined) {
+        return sendError(ctx, 400, "Missing required parameter: 'input'.");
+    }
+    if (body.background === true && body.store === false) {
+        return sendError(ctx, 400, 'Background mode requires store=true.');
+    }
+    const run = responsesRun(ctx);
+    if (body.background === true && !body.stream) {
+        return startBackground(ctx, run);
+    }
+    const { words, truncated, usage, itemId } = run;
+    const status = truncated ? 'incomplete' : 'completed';
+    const part = outputPart;
+    const item = (itemStatus, content) => messageItem(run, itemStatus, content);
     const text = words.join('');
     if (!body.stream) {
-        return sendJson(ctx, 200, responseObject(ctx, status, [item(truncated ? 'incomplete' : 'completed', [part(text)])], usage));
+        return sendJson(ctx, 200, responseObject(ctx, status, finalOutput(run), usage));
     }
     ctx.sequence = 0;
     const stream = new EventStream(ctx);
     const send = (type, fields, isText = false) => stream.send(type, { type, sequence_number: ctx.sequence++, ...fields }, isText);
+    const index = run.tools.length;
     const steps = [
-        () => send('response.created', { response: responseObject(ctx, 'in_progress', [], null) }),
+        () => send('response.created', { response: responseObject(ctx, body.background ? 'queued' : 'in_progress', [], null) }),
         () => send('response.in_progress', { response: responseObject(ctx, 'in_progress', [], null) }),
-        () => send('response.output_item.added', { output_index: 0, item: item('in_progress', []) }),
-        () => send('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part: part('') }),
     ];
+    run.tools.forEach((tool, i) => {
+        steps.push(
+            () => send('response.output_item.added', { output_index: i, item: { ...tool, status: 'in_progress' } }),
+            () => send('response.output_item.done', { output_index: i, item: tool }));
+    });
+    steps.push(
+        () => send('response.output_item.added', { output_index: index, item: item('in_progress', []) }),
+        () => send('response.content_part.added', { item_id: itemId, output_index: index, content_index: 0, part: part('') }),
+    );
     for (const word of words) {
-        steps.push(() => send('response.output_text.delta', { item_id: itemId, output_index: 0, content_index: 0, delta: word, logprobs: [] }, true));
+        steps.push(() => send('response.output_text.delta', { item_id: itemId, output_index: index, content_index: 0, delta: word, logprobs: [] }, true));
     }
     const doneItem = item(truncated ? 'incomplete' : 'completed', [part(text)]);
     steps.push(
-        () => send('response.output_text.done', { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] }),
-        () => send('response.content_part.done', { item_id: itemId, output_index: 0, content_index: 0, part: part(text) }),
-        () => send('response.output_item.done', { output_index: 0, item: doneItem }),
-        () => send(`response.${status}`, { response: responseObject(ctx, status, [doneItem], usage) }),
+        () => send('response.output_text.done', { item_id: itemId, output_index: index, content_index: 0, text, logprobs: [] }),
+        () => send('response.content_part.done', { item_id: itemId, output_index: index, content_index: 0, part: part(text) }),
+        () => send('response.output_item.done', { output_index: index, item: doneItem }),
+        () => send(`response.${status}`, { response: responseObject(ctx, status, finalOutput(run), usage) }),
     );
     for (const step of steps) {
         if (!await step()) {
@@ -733,6 +908,8 @@ const ROUTES = {
     'POST /v1/chat/completions': ['openai', 'chat', openaiChat],
     'POST /v1/completions': ['openai', 'completions', openaiCompletions],
     'POST /v1/responses': ['openai', 'responses', openaiResponses],
+    'GET /v1/responses/{id}': ['openai', 'retrieve', openaiResponseRetrieve],
+    'POST /v1/responses/{id}/cancel': ['openai', 'cancel', openaiResponseCancel],
     'POST /v1/embeddings': ['openai', 'embeddings', openaiEmbeddings],
     'GET /v1/models': ['openai', 'models', openaiModels],
     'POST /v1/messages': ['anthropic', 'messages', anthropicMessages],
@@ -777,7 +954,8 @@ async function handle(state, req, res) {
         res.end(req.method === 'DELETE' ? '[]' : text);
         return;
     }
-    const route = ROUTES[`${req.method} ${path}`];
+    const pattern = path.replace(/^\/v1\/responses\/[A-Za-z0-9_-]+/, '/v1/responses/{id}');
+    const route = ROUTES[`${req.method} ${pattern}`];
     const wire = route ? route[0] : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
     const raw = await readBody(req);
     const entry = {
@@ -820,12 +998,12 @@ async function handle(state, req, res) {
             ? `The model \`${ctx.body.model}\` does not exist or you do not have access to it.`
             : `The fake upstream answered ${ctx.b.error} as asked.`);
     }
-    if (req.method === 'POST' && path !== '/v1/messages/count_tokens' && typeof ctx.body.model !== 'string') {
+    if (req.method === 'POST' && route[2] !== openaiResponseCancel && path !== '/v1/messages/count_tokens' && typeof ctx.body.model !== 'string') {
         return sendError(ctx, 400, wire === 'anthropic' ? 'model: Field required' : "Missing required parameter: 'model'.");
     }
     ctx.inputTokens = ctx.b.inputTokens ?? countInputTokens(ctx.body);
     ctx.state = state;
-    if (ctx.b.bill === 'max' && req.method === 'POST') {
+    if (ctx.b.bill === 'max' && req.method === 'POST' && route[1] !== 'cancel') {
         ctx.max = maxBill(ctx);
         ctx.b.outputTokens = ctx.max.cap;
         ctx.inputTokens = ctx.max.input;
@@ -846,7 +1024,7 @@ async function handle(state, req, res) {
 // Starts a fake upstream; resolves to { url, port, requests, close() }.
 function startFakeLlm(options = {}) {
     const state = { requests: [], requestsMax: options.requestsMax || 10000, apiKey: options.apiKey || null,
-        stored: new Map() };
+        stored: new Map(), runs: new Map() };
     const sockets = new Set();
     const server = http.createServer((req, res) => {
         handle(state, req, res).catch((e) => {
