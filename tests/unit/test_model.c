@@ -1766,7 +1766,7 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
         if (!named) {
             chosen[count] = b;
             specs[count] = random_update(r, m, b);
-            ops[count] = (tg_budget_op){m->budgets[b].path, false, &specs[count]};
+            ops[count] = (tg_budget_op){.path = m->budgets[b].path, .spec = &specs[count]};
             count++;
         }
     }
@@ -1777,8 +1777,8 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
             ops[i] = ops[i - 1];
         }
         tg_budget_spec_init(&specs[3]);
-        ops[at] =
-            (tg_budget_op){bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path, false, &specs[3]};
+        ops[at] = (tg_budget_op){.path = bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path,
+                                 .spec = &specs[3]};
     }
     trace("bulk update of %zu budgets%s now %lld", count, bad ? " with a bad operation" : "",
           (long long)m->now);
