@@ -430,6 +430,12 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
 tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_budget_spec *tmpl,
                                  int64_t children_max, int64_t now_ms, tg_error *err);
 
+/* What tg_budget_template_set would refuse in `tmpl` and `children_max` (a bad spec,
+ * TG_ERR_TZ, a bound out of range), changing nothing: for a caller checking a config
+ * whole before applying any of it. */
+tg_status tg_budget_template_check(tg_engine *engine, const tg_budget_spec *tmpl,
+                                   int64_t children_max, tg_error *err);
+
 #define TG_BUDGET_OPS_MAX 10000 /* operations in one tg_budgets_apply */
 
 /* One operation of tg_budgets_apply. */

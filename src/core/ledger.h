@@ -60,6 +60,8 @@ tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops,
 
 tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
                                   const tg_budget_spec *spec, int64_t now_ms, tg_error *err);
+/* What tg__ledger_template_set refuses in a template and bound alone (templates.c). */
+tg_status tg__template_check(const tg_budget_spec *spec, int64_t children_max, tg_error *err);
 /* As tg_budget_template_set; `tz` is the template's zone. */
 tg_status tg__ledger_template_set(tg__ledger *ledger, const char *path, const tg_budget_spec *tmpl,
                                   const tg__tz *tz, int64_t children_max, int64_t now_ms,

@@ -199,7 +199,6 @@ tg_status tg__budget_from_template(tg__ledger *ledger, const char *path, int64_t
 /* Sets or (spec NULL) removes a budget's template, without checks or events. */
 tg_status tg__template_assign(tg__ledger *ledger, int32_t slot, const tg_budget_spec *spec,
                               const tg__tz *tz, int64_t children_max, tg_error *err);
-tg_status tg__template_check(const tg_budget_spec *spec, int64_t children_max, tg_error *err);
 
 /* specs.c: budget specs kept once, shared by reference count. */
 /* The shared copy of `spec` with one more reference. TG_ERR_NOMEM unless reserved. */

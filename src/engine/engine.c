@@ -325,6 +325,16 @@ static tg_status template_zone(tg_engine *engine, const tg_budget_spec *tmpl, co
     return tg__zones_get(engine->zones, tmpl->timezone, out, err);
 }
 
+tg_status tg_budget_template_check(tg_engine *engine, const tg_budget_spec *tmpl,
+                                   int64_t children_max, tg_error *err) {
+    const tg__tz *tz = NULL;
+    if (tmpl == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no template given");
+    }
+    tg_status status = template_zone(engine, tmpl, &tz, err);
+    return status != TG_OK ? status : tg__template_check(tmpl, children_max, err);
+}
+
 tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_budget_spec *tmpl,
                                  int64_t children_max, int64_t now_ms, tg_error *err) {
     tg_status status = usable(engine, err);
