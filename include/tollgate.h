@@ -232,7 +232,8 @@ typedef enum {
     TG_EVENT_OVERRUN = 4,           /* a charge passed its hold, or left spend above a limit */
     TG_EVENT_HOLD_EXPIRED = 5,      /* a hold reached its deadline and was released */
     TG_EVENT_WINDOW_ROLLED = 6,     /* a budget's window closed and spend reset */
-    TG_EVENT_BUDGET_CHANGED = 7     /* created, updated, deleted, frozen or unfrozen */
+    TG_EVENT_BUDGET_CHANGED =
+        7 /* created (from template), updated, deleted, frozen, template set */
 } tg_event_kind;
 
 const char *tg_event_kind_str(tg_event_kind kind);

@@ -256,8 +256,7 @@ static tg_status read_template(const reader *r, struct fy_node *node, tg__budget
         if (status == TG_ERR_NOT_FOUND) {
             return fail_at(r, fy_node_pair_key(pair),
                            "unknown template field '%.40s': expected limit, calls, tokens, "
-                           "window, timezone, revoke_at, above_hold, alerts, ceilings, template "
-                           "or children_max",
+                           "window, timezone, revoke_at, above_hold, alerts or ceilings",
                            key != NULL ? key : "?");
         }
         if (status != TG_OK) {
@@ -287,7 +286,8 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
         if (status == TG_ERR_NOT_FOUND) {
             return fail_at(r, fy_node_pair_key(pair),
                            "unknown budget field '%.40s': expected path, limit, calls, tokens, "
-                           "window, timezone, revoke_at, above_hold, alerts or ceilings",
+                           "window, timezone, revoke_at, above_hold, alerts, ceilings, template "
+                           "or children_max",
                            key != NULL ? key : "?");
         }
         if (status != TG_OK) {
