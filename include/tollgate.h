@@ -189,7 +189,11 @@ typedef struct {
     int64_t ceiling_micros[TG_CLASS_COUNT];   /* effective per-class ceilings, TG_NONE = none */
     int64_t remaining_micros[TG_CLASS_COUNT]; /* what each class could still hold here now */
     bool revoked[TG_CLASS_COUNT];             /* classes revoked here by spend in this window */
-    bool locked; /* spend is above the cost limit: every class refused (reason overrun) */
+    bool locked;       /* spend is above the cost limit: every class refused (reason overrun) */
+    bool has_template; /* children are made on first use (tg_budget_template_set) */
+    tg_budget_spec template_spec; /* what such a child gets, when has_template */
+    int64_t children_max;         /* how many children a template may bring it to */
+    int64_t children;             /* live children now, however made */
 } tg_budget_info;
 
 /* One closed window, from tg_budget_history(). */
@@ -228,7 +232,8 @@ typedef enum {
     TG_EVENT_OVERRUN = 4,           /* a charge passed its hold, or left spend above a limit */
     TG_EVENT_HOLD_EXPIRED = 5,      /* a hold reached its deadline and was released */
     TG_EVENT_WINDOW_ROLLED = 6,     /* a budget's window closed and spend reset */
-    TG_EVENT_BUDGET_CHANGED = 7     /* created, updated, deleted, frozen or unfrozen */
+    TG_EVENT_BUDGET_CHANGED =
+        7 /* created (from template), updated, deleted, frozen, template set */
 } tg_event_kind;
 
 const char *tg_event_kind_str(tg_event_kind kind);
@@ -404,6 +409,34 @@ void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);
 tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
                         int64_t now_ms, tg_error *err);
 
+/*
+ * Templates, for per-user budgets: a budget with a template makes a missing child
+ * on first use. A reserve or record naming "acme/users/u42" when "acme/users" has a
+ * template and "acme/users/u42" does not exist creates it with the template's spec
+ * (limits, window, zone, ceilings, alerts, above_hold) in the same operation, with a
+ * budget_changed event whose detail is "created from template", then decides as
+ * usual (the child stays made even when that first call is refused). Only direct
+ * children are made, never a deeper path. A parent already at `children_max` live
+ * children (made by template or by hand) refuses with TG_ERR_FULL; a parent without
+ * a template keeps the plain TG_ERR_NOT_FOUND.
+ */
+#define TG_CHILDREN_MAX_DEFAULT 100000 /* children a template may bring a parent to */
+
+/*
+ * Sets (tmpl != NULL) or removes (tmpl == NULL) the template of the budget at `path`,
+ * with a bound of `children_max` children (TG_NONE or 0: TG_CHILDREN_MAX_DEFAULT;
+ * at most TG_LIMIT_MAX). Children already made keep their spec. TG_ERR_NOT_FOUND
+ * without such a budget; TG_ERR_INVALID or TG_ERR_TZ for a bad template.
+ */
+tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_budget_spec *tmpl,
+                                 int64_t children_max, int64_t now_ms, tg_error *err);
+
+/* What tg_budget_template_set would refuse in `tmpl` and `children_max` (a bad spec,
+ * TG_ERR_TZ, a bound out of range), changing nothing: for a caller checking a config
+ * whole before applying any of it. */
+tg_status tg_budget_template_check(tg_engine *engine, const tg_budget_spec *tmpl,
+                                   int64_t children_max, tg_error *err);
+
 #define TG_BUDGET_OPS_MAX 10000 /* operations in one tg_budgets_apply */
 
 /* One operation of tg_budgets_apply. */
@@ -411,6 +444,11 @@ typedef struct {
     const char *path;           /* the budget; named at most once per call */
     bool remove;                /* delete it (no open holds; children deleted before it) */
     const tg_budget_spec *spec; /* create or update with this spec; unused by a delete */
+    /* Optional: also set this template (as tg_budget_template_set); NULL keeps the
+     * budget's template as it is, unless remove_template. */
+    const tg_budget_spec *child_template;
+    int64_t children_max; /* with child_template: TG_NONE or 0 for the default */
+    bool remove_template; /* drop the budget's template */
 } tg_budget_op;
 
 /* What tg_budgets_apply did. */

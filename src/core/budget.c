@@ -491,6 +491,12 @@ bool tg__spec_same(const tg_budget_spec *a, const tg_budget_spec *b) {
  */
 tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
                                 const tg__tz *tz, int64_t now_ms, tg_error *err) {
+    return tg__budget_put_as(ledger, path, spec, tz, now_ms, "created", err);
+}
+
+tg_status tg__budget_put_as(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
+                            const tg__tz *tz, int64_t now_ms, const char *created_detail,
+                            tg_error *err) {
     tg_status status = tg__path_check(path, err);
     if (status != TG_OK || (status = tg__budget_spec_check(spec, err)) != TG_OK) {
         return status;
@@ -525,7 +531,7 @@ tg_status tg__ledger_budget_put(tg__ledger *ledger, const char *path, const tg_b
     }
     tg__budget_derive(budget);
     tg__budget_mark(ledger, budget);
-    budget_changed(ledger, path, created ? "created" : "updated", now_ms);
+    budget_changed(ledger, path, created ? created_detail : "updated", now_ms);
     tg__budget_check_levels(ledger, slot, now_ms);
     return TG_OK;
 }
@@ -579,6 +585,8 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
     budget->path = NULL;
     tg__spec_release(ledger, budget->spec);
     budget->spec = NULL;
+    tg__spec_release(ledger, budget->template_spec);
+    budget->template_spec = NULL;
     budget->next_free = ledger->budgets_free;
     ledger->budgets_free = slot;
     ledger->budgets_live--;
@@ -675,6 +683,14 @@ tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t no
         out->revoked[c] = (budget->revoked & (1u << c)) != 0;
     }
     out->locked = tg__budget_locked(budget);
+    out->has_template = budget->template_spec != NULL;
+    if (out->has_template) {
+        out->template_spec = *budget->template_spec;
+    } else {
+        tg_budget_spec_init(&out->template_spec);
+    }
+    out->children_max = budget->children_max;
+    out->children = budget->children;
     return TG_OK;
 }
 

@@ -36,7 +36,14 @@ static tg_status check_alone(const tg__budget_op *op, tg_error *why) {
     if (op->spec == NULL) {
         return tg__fail(why, TG_ERR_INVALID, "no budget spec given for '%s'", op->path);
     }
-    return tg__budget_spec_check(op->spec, why);
+    if (op->child_template != NULL && op->remove_template) {
+        return tg__fail(why, TG_ERR_INVALID, "budget '%s' both sets and removes its template",
+                        op->path);
+    }
+    if ((status = tg__budget_spec_check(op->spec, why)) != TG_OK) {
+        return status;
+    }
+    return tg__template_check(op->child_template, op->children_max, why);
 }
 
 /* A put's parent: in the ledger and not deleted here, or created by an earlier op. */
@@ -177,6 +184,7 @@ tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops,
     int64_t puts = 0;
     for (size_t i = 0; i < count; i++) {
         puts += !ops[i].remove;
+        puts += !ops[i].remove && ops[i].child_template != NULL; /* its template's spec too */
     }
     if (status == TG_OK) {
         /* Each put may bring a spec not seen yet (a freed entry keeps its memory, so the
@@ -197,6 +205,11 @@ tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops,
             status =
                 tg__ledger_budget_put(ledger, ops[i].path, ops[i].spec, ops[i].tz, now_ms, &why);
             exists ? done.updated++ : done.created++;
+            if (status == TG_OK && (ops[i].child_template != NULL || ops[i].remove_template)) {
+                status =
+                    tg__ledger_template_set(ledger, ops[i].path, ops[i].child_template,
+                                            ops[i].template_tz, ops[i].children_max, now_ms, &why);
+            }
         }
         /* Checked above with room reserved: a failure here would break the promise that a
          * request applies whole, so it is a bug, not an input error. */

@@ -211,8 +211,9 @@ static tg_status path_resolve(tg__ledger *ledger, const char *path, int64_t now_
         return status;
     }
     int32_t leaf = tg__budget_find(ledger, path);
-    if (leaf < 0) {
-        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    if (leaf < 0 &&
+        (status = tg__budget_from_template(ledger, path, now_ms, &leaf, err)) != TG_OK) {
+        return status;
     }
     *depth = tg__budget_chain(ledger, leaf, chain);
     for (int i = 0; i < *depth; i++) {

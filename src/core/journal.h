@@ -24,6 +24,9 @@ typedef struct {
     int64_t tokens_used;
     uint32_t alerts_fired; /* bit i: alert i reported in this window */
     uint32_t revoked;      /* bit c: class c revoked in this window */
+    bool has_template;     /* the budget_templates row (templates.c) */
+    tg_budget_spec template_spec;
+    int64_t children_max;
 } tg__budget_row;
 
 typedef struct {

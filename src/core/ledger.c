@@ -88,6 +88,11 @@ static void budget_to_row(const tg__budget *budget, tg__budget_row *row) {
     row->tokens_used = budget->tokens_used;
     row->alerts_fired = budget->alerts_fired;
     row->revoked = budget->revoked;
+    row->has_template = budget->template_spec != NULL;
+    if (row->has_template) {
+        row->template_spec = *budget->template_spec;
+    }
+    row->children_max = budget->children_max;
 }
 
 tg__journal *tg__ledger_journal(tg__ledger *ledger) {
@@ -165,7 +170,7 @@ void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta) {
 }
 
 tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row, const tg__tz *tz,
-                                    tg_error *err) {
+                                    const tg__tz *template_tz, tg_error *err) {
     tg_error why = {0};
     tg_status status = tg__path_check(row->path, &why);
     if (status != TG_OK || (status = tg__budget_spec_check(&row->spec, &why)) != TG_OK) {
@@ -175,6 +180,11 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     if (row->spent_micros < 0 || row->calls_used < 0 || row->tokens_used < 0 ||
         row->window_end_ms <= row->window_start_ms) {
         return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%s' has negative counters", row->path);
+    }
+    if (row->has_template &&
+        tg__template_check(&row->template_spec, row->children_max, &why) != TG_OK) {
+        return tg__fail(err, TG_ERR_CORRUPT, "stored budget '%.64s' is invalid: %s", row->path,
+                        why.message);
     }
     /* Filled from the row directly: no window computed, no event, nothing journaled
      * (a million of these make the start-up). */
@@ -203,6 +213,11 @@ tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *ro
     budget->revoked = row->revoked;
     tg__budget_derive(budget);
     tg__window_heap_fix(ledger, slot);
+    if (row->has_template) {
+        /* A failed intern leaves the budget without its template: the load fails anyway. */
+        return tg__template_assign(ledger, slot, &row->template_spec, template_tz,
+                                   row->children_max, err);
+    }
     return TG_OK;
 }
 

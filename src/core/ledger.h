@@ -46,6 +46,10 @@ typedef struct {
     bool remove;
     const tg_budget_spec *spec;
     const tg__tz *tz;
+    const tg_budget_spec *child_template; /* NULL: keep, unless remove_template */
+    const tg__tz *template_tz;
+    int64_t children_max;
+    bool remove_template;
 } tg__budget_op;
 
 typedef tg_budget_counts tg__bulk_counts;
@@ -56,6 +60,12 @@ tg_status tg__ledger_budgets_apply(tg__ledger *ledger, const tg__budget_op *ops,
 
 tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
                                   const tg_budget_spec *spec, int64_t now_ms, tg_error *err);
+/* What tg__ledger_template_set refuses in a template and bound alone (templates.c). */
+tg_status tg__template_check(const tg_budget_spec *spec, int64_t children_max, tg_error *err);
+/* As tg_budget_template_set; `tz` is the template's zone. */
+tg_status tg__ledger_template_set(tg__ledger *ledger, const char *path, const tg_budget_spec *tmpl,
+                                  const tg__tz *tz, int64_t children_max, int64_t now_ms,
+                                  tg_error *err);
 tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
                                    tg_error *err);
 tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool frozen,
@@ -118,7 +128,7 @@ tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *
  * API keys. */
 void tg__ledger_restore_meta(tg__ledger *ledger, const tg__meta_row *meta);
 tg_status tg__ledger_restore_budget(tg__ledger *ledger, const tg__budget_row *row, const tg__tz *tz,
-                                    tg_error *err);
+                                    const tg__tz *template_tz, tg_error *err);
 tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, tg_error *err);
 tg_status tg__ledger_restore_idem(tg__ledger *ledger, const tg__idem_row *row, tg_error *err);
 tg_status tg__ledger_restore_api_key(tg__ledger *ledger, const tg_api_key *row, tg_error *err);

@@ -42,7 +42,10 @@ typedef struct {
     bool frozen;        /* frozen by an admin */
     const tg_budget_spec *spec; /* as declared; shared with budgets of the same spec (specs.c) */
     const tg__tz *tz;           /* window zone; owned by the engine */
-    int64_t window_start_ms;    /* current window [start, end) */
+    const tg_budget_spec *template_spec; /* a child made on first use gets it; NULL: none */
+    const tg__tz *template_tz;
+    int64_t children_max;    /* bound on children a template may bring it to */
+    int64_t window_start_ms; /* current window [start, end) */
     int64_t window_end_ms;
     int64_t spent_micros; /* charged in this window */
     int64_t held_micros;  /* open holds on this budget */
@@ -184,6 +187,18 @@ int64_t tg__windows_next_end_ms(const tg__ledger *ledger);
 int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t tokens);
 void tg__budget_derive(tg__budget *budget);
 tg_status tg__budget_spec_check(const tg_budget_spec *spec, tg_error *err);
+
+/* tg__ledger_budget_put whose budget_changed event for a new budget says `created_detail`. */
+tg_status tg__budget_put_as(tg__ledger *ledger, const char *path, const tg_budget_spec *spec,
+                            const tg__tz *tz, int64_t now_ms, const char *created_detail,
+                            tg_error *err);
+/* templates.c: a missing child made from its parent's template; TG_ERR_NOT_FOUND when the
+ * parent has none, TG_ERR_FULL at its bound. */
+tg_status tg__budget_from_template(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                   int32_t *out, tg_error *err);
+/* Sets or (spec NULL) removes a budget's template, without checks or events. */
+tg_status tg__template_assign(tg__ledger *ledger, int32_t slot, const tg_budget_spec *spec,
+                              const tg__tz *tz, int64_t children_max, tg_error *err);
 
 /* specs.c: budget specs kept once, shared by reference count. */
 /* The shared copy of `spec` with one more reference. TG_ERR_NOMEM unless reserved. */

@@ -74,11 +74,15 @@ static void load_meta(void *user, const tg__meta_row *row) {
 static tg_status load_budget(void *user, const tg__budget_row *row, tg_error *err) {
     tg_engine *engine = user;
     const tg__tz *tz;
+    const tg__tz *template_tz = NULL;
     tg_status status = tg__zones_get(engine->zones, row->spec.timezone, &tz, err);
+    if (status == TG_OK && row->has_template) {
+        status = tg__zones_get(engine->zones, row->template_spec.timezone, &template_tz, err);
+    }
     if (status != TG_OK) {
         return status;
     }
-    return tg__ledger_restore_budget(engine->ledger, row, tz, err);
+    return tg__ledger_restore_budget(engine->ledger, row, tz, template_tz, err);
 }
 
 static tg_status load_hold(void *user, const tg__hold_row *row, tg_error *err) {
@@ -313,6 +317,41 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
     MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
 }
 
+static tg_status template_zone(tg_engine *engine, const tg_budget_spec *tmpl, const tg__tz **out,
+                               tg_error *err) {
+    if (memchr(tmpl->timezone, '\0', sizeof tmpl->timezone) == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "template: time zone name is too long");
+    }
+    return tg__zones_get(engine->zones, tmpl->timezone, out, err);
+}
+
+tg_status tg_budget_template_check(tg_engine *engine, const tg_budget_spec *tmpl,
+                                   int64_t children_max, tg_error *err) {
+    const tg__tz *tz = NULL;
+    if (tmpl == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no template given");
+    }
+    tg_status status = template_zone(engine, tmpl, &tz, err);
+    return status != TG_OK ? status : tg__template_check(tmpl, children_max, err);
+}
+
+tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_budget_spec *tmpl,
+                                 int64_t children_max, int64_t now_ms, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (path == NULL) {
+        return tg__fail(err, TG_ERR_INVALID, "no budget path given");
+    }
+    const tg__tz *tz = NULL;
+    if (tmpl != NULL && (status = template_zone(engine, tmpl, &tz, err)) != TG_OK) {
+        return status;
+    }
+    MUTATE(engine, now_ms, err,
+           tg__ledger_template_set(engine->ledger, path, tmpl, tz, children_max, now_ms, err));
+}
+
 tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
                            tg_budget_counts *counts, tg_error *err) {
     tg_status status = usable(engine, err);
@@ -328,7 +367,9 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
         return tg__fail(err, TG_ERR_NOMEM, "out of memory reading %zu budget operations", count);
     }
     for (size_t i = 0; i < count && status == TG_OK; i++) {
-        core_ops[i] = (tg__budget_op){ops[i].path, ops[i].remove, ops[i].spec, NULL};
+        core_ops[i] = (tg__budget_op){
+            ops[i].path,           ops[i].remove, ops[i].spec,         NULL,
+            ops[i].child_template, NULL,          ops[i].children_max, ops[i].remove_template};
         if (ops[i].path == NULL) {
             status = tg__fail(err, TG_ERR_INVALID, "operation %zu: no budget path given", i);
         } else if (!ops[i].remove && ops[i].spec == NULL) {
@@ -338,6 +379,10 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
             status = tg__fail(err, TG_ERR_INVALID, "operation %zu: time zone name is too long", i);
         } else if (!ops[i].remove) {
             status = tg__zones_get(engine->zones, ops[i].spec->timezone, &core_ops[i].tz, err);
+            if (status == TG_OK && ops[i].child_template != NULL) {
+                status =
+                    template_zone(engine, ops[i].child_template, &core_ops[i].template_tz, err);
+            }
         }
     }
     if (status == TG_OK) {

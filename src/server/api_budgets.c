@@ -11,7 +11,7 @@
 #include "server/api.h"
 #include "store/store_read.h"
 
-static json_t *budget_json(const tg_budget_info *info) {
+static json_t *budget_json_spec(const tg_budget_info *info) {
     json_t *classes = json_object();
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
         json_object_set_new(
@@ -42,6 +42,32 @@ static json_t *budget_json(const tg_budget_info *info) {
         info->window_end_ms == INT64_MAX ? json_null() : json_integer(info->window_end_ms),
         "classes", classes, "locked", info->locked, "above_hold",
         tg_above_hold_str(info->spec.above_hold));
+}
+
+/* A template as GET shows it: the spec fields a PUT accepts under "template". */
+static json_t *template_json(const tg_budget_spec *spec) {
+    json_t *alerts = json_array();
+    for (int i = 0; i < spec->alerts_count; i++) {
+        json_array_append_new(alerts, json_integer(spec->alerts_ppm[i]));
+    }
+    return json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:s}", "limit_micros",
+                     tg__json_optional(spec->cost_limit_micros), "calls_limit",
+                     tg__json_optional(spec->calls_limit), "tokens_limit",
+                     tg__json_optional(spec->tokens_limit), "window", tg_window_str(spec->window),
+                     "timezone", spec->timezone[0] ? spec->timezone : "UTC", "revoke_at_micros",
+                     tg__json_optional(spec->revoke_at.micros), "revoke_at_ppm",
+                     tg__json_optional(spec->revoke_at.ppm), "alerts_ppm", alerts, "above_hold",
+                     tg_above_hold_str(spec->above_hold));
+}
+
+static json_t *budget_json(const tg_budget_info *info) {
+    json_t *json = budget_json_spec(info);
+    json_object_set_new(json, "template",
+                        info->has_template ? template_json(&info->template_spec) : json_null());
+    json_object_set_new(json, "children_max",
+                        info->has_template ? json_integer(info->children_max) : json_null());
+    json_object_set_new(json, "children", json_integer(info->children));
+    return json;
 }
 
 /* ---- Budgets ------------------------------------------------------------------ */
@@ -106,6 +132,58 @@ static bool read_spec(tg__fields *in, tg_budget_spec *spec) {
     return true;
 }
 
+/*
+ * The template part of a PUT or PATCH body: "template" (a spec object, replacing the
+ * whole template; null removes it) and "children_max" (alone: a new bound for the
+ * template the budget has). Takes both out of `in`, which then holds the spec.
+ */
+static bool read_template(tg__fields *in, const tg_budget_info *current, tg_budget_op *op,
+                          tg_budget_spec *tmpl) {
+    json_t *given = json_object_get(in->object, "template");
+    int64_t children_max = TG_NONE;
+    if (!tg__field_int(in, "children_max", &children_max, TG_LIMIT_MAX)) {
+        return false;
+    }
+    if (json_object_get(in->object, "children_max") != NULL && children_max == 0) {
+        snprintf(in->message, sizeof in->message, "'children_max' must be at least 1");
+        return false;
+    }
+    if (given != NULL && !json_is_object(given) && !json_is_null(given)) {
+        snprintf(in->message, sizeof in->message,
+                 "'template' must be a budget spec object (or null to remove it)");
+        return false;
+    }
+    if (json_is_object(given)) {
+        tg_budget_spec_init(tmpl);
+        tg__fields sub = {given, ""};
+        if (!read_spec(&sub, tmpl)) {
+            snprintf(in->message, sizeof in->message, "template: %.180s", sub.message);
+            return false;
+        }
+        op->child_template = tmpl;
+        op->children_max = children_max;
+    } else if (json_is_null(given)) {
+        if (children_max != TG_NONE) {
+            snprintf(in->message, sizeof in->message,
+                     "'children_max' bounds a template; this body removes it");
+            return false;
+        }
+        op->remove_template = true;
+    } else if (children_max != TG_NONE) {
+        if (current == NULL || !current->has_template) {
+            snprintf(in->message, sizeof in->message,
+                     "'children_max' bounds a template; give one in 'template'");
+            return false;
+        }
+        *tmpl = current->template_spec;
+        op->child_template = tmpl;
+        op->children_max = children_max;
+    }
+    json_object_del(in->object, "template");
+    json_object_del(in->object, "children_max");
+    return true;
+}
+
 static tg__reply show_budget(tg__daemon *daemon, const char *path, int64_t now_ms) {
     tg_budget_info info;
     tg_error err = {0};
@@ -118,24 +196,29 @@ static tg__reply show_budget(tg__daemon *daemon, const char *path, int64_t now_m
 
 static tg__reply put_budget(tg__daemon *daemon, const char *path, json_t *body, bool patch,
                             int64_t now_ms) {
-    tg_budget_spec spec;
+    tg_budget_spec spec, tmpl;
     tg_budget_spec_init(&spec);
+    tg_budget_info info;
+    tg_error err = {0};
+    tg_status status = tg_budget_get(daemon->engine, path, now_ms, &info, &err);
+    if (patch && status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
     if (patch) {
-        tg_budget_info info;
-        tg_error err = {0};
-        tg_status status = tg_budget_get(daemon->engine, path, now_ms, &info, &err);
-        if (status != TG_OK) {
-            return tg__api_from_status(status, &err);
-        }
         spec = info.spec;
     }
-    tg__fields in = {body, ""};
-    if (!read_spec(&in, &spec)) {
-        return tg__api_bad_field(&in);
+    /* The spec and the template change together, all or nothing: one bulk operation. */
+    tg_budget_op op = {.path = path, .spec = &spec};
+    json_t *fields = json_is_object(body) ? json_copy(body) : json_object();
+    tg__fields in = {fields, ""};
+    bool ok =
+        read_template(&in, status == TG_OK ? &info : NULL, &op, &tmpl) && read_spec(&in, &spec);
+    json_decref(fields);
+    if (!ok) {
+        return tg__api_bad_field(&in); /* reads only the message */
     }
-    tg_error err = {0};
-    tg_status status = tg_budget_put(daemon->engine, path, &spec, now_ms, &err);
-    if (status != TG_OK) {
+    err = (tg_error){0};
+    if ((status = tg_budgets_apply(daemon->engine, &op, 1, now_ms, NULL, &err)) != TG_OK) {
         return tg__api_from_status(status, &err);
     }
     return show_budget(daemon, path, now_ms);
@@ -208,6 +291,7 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
 typedef struct {
     tg_budget_op *ops;
     tg_budget_spec *specs;
+    tg_budget_spec *templates;
     json_t **paths; /* the items' path strings, kept alive by the body */
     size_t count;
 } bulk_request;
@@ -244,17 +328,17 @@ static tg__reply read_item(tg__daemon *daemon, json_t *item, size_t index, bool 
         }
         return (tg__reply){0, NULL, TG_NONE};
     }
-    if (patch) {
-        tg_budget_info info;
-        if (tg_budget_get(daemon->engine, text, now_ms, &info, NULL) == TG_OK) {
-            bulk->specs[index] = info.spec; /* a new budget starts from the defaults */
-        }
+    tg_budget_info info;
+    bool exists = tg_budget_get(daemon->engine, text, now_ms, &info, NULL) == TG_OK;
+    if (patch && exists) {
+        bulk->specs[index] = info.spec; /* a new budget starts from the defaults */
     }
     json_t *fields = json_copy(item);
     json_object_del(fields, "path");
     json_object_del(fields, "delete");
     tg__fields in = {fields, ""};
-    bool ok = read_spec(&in, &bulk->specs[index]);
+    bool ok = read_template(&in, exists ? &info : NULL, op, &bulk->templates[index]) &&
+              read_spec(&in, &bulk->specs[index]);
     json_decref(fields);
     if (!ok) {
         snprintf(message, sizeof message, "budgets[%zu]: %s", index, in.message);
@@ -277,9 +361,9 @@ tg__reply tg__api_budgets_bulk(tg__daemon *daemon, const tg__caller *caller, jso
         return tg__api_error(413, "batch_too_large", "at most 10000 budgets per request");
     }
     bulk_request bulk = {calloc(count + 1, sizeof *bulk.ops), calloc(count + 1, sizeof *bulk.specs),
-                         NULL, count};
+                         calloc(count + 1, sizeof *bulk.templates), NULL, count};
     tg__reply reply = {0, NULL, TG_NONE};
-    if (bulk.ops == NULL || bulk.specs == NULL) {
+    if (bulk.ops == NULL || bulk.specs == NULL || bulk.templates == NULL) {
         reply = tg__api_error(503, "full", "out of memory reading the budgets");
     }
     for (size_t i = 0; i < count && reply.status == 0; i++) {
@@ -297,6 +381,7 @@ tg__reply tg__api_budgets_bulk(tg__daemon *daemon, const tg__caller *caller, jso
     }
     free(bulk.ops);
     free(bulk.specs);
+    free(bulk.templates);
     return reply;
 }
 

@@ -43,6 +43,11 @@ tg__reply tg__api_from_status(tg_status status, const tg_error *err) {
     case TG_ERR_STATE:
         return tg__api_error(409, "state", err->message);
     case TG_ERR_FULL:
+        /* A parent at its bound of children made from its template is not the daemon
+         * short of room: a retry will not help, an admin raising children_max will. */
+        if (strstr(err->message, "(children_max)") != NULL) {
+            return tg__api_error(409, "children_max", err->message);
+        }
         return tg__api_error(503, "full", err->message);
     case TG_ERR_IO:
     case TG_ERR_CORRUPT:

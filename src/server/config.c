@@ -190,6 +190,8 @@ static tg_status read_ceilings(const reader *r, struct fy_node *node, tg_budget_
     return TG_OK;
 }
 
+static tg_status read_template(const reader *r, struct fy_node *node, tg__budget_decl *out);
+
 static tg_status read_budget_field(const reader *r, const char *key, struct fy_node *value,
                                    tg__budget_decl *out) {
     const char *text = scalar(value);
@@ -227,14 +229,51 @@ static tg_status read_budget_field(const reader *r, const char *key, struct fy_n
         return read_alerts(r, value, spec);
     } else if (strcmp(key, "ceilings") == 0) {
         return read_ceilings(r, value, spec);
+    } else if (strcmp(key, "children_max") == 0 && spec == &out->spec) {
+        return read_int(r, value, &out->children_max, "children_max", 1, TG_LIMIT_MAX);
+    } else if (strcmp(key, "template") == 0 && spec == &out->spec) {
+        return read_template(r, value, out);
     }
     return TG_ERR_NOT_FOUND;
+}
+
+/* `template:` a mapping of the spec fields a budget takes (no path, no nested template). */
+static tg_status read_template(const reader *r, struct fy_node *node, tg__budget_decl *out) {
+    if (!fy_node_is_mapping(node)) {
+        return fail_at(r, node, "'template' must be a mapping like {limit: \"5.00\", window: day}");
+    }
+    tg__budget_decl inner;
+    memset(&inner, 0, sizeof inner);
+    tg_budget_spec_init(&inner.spec);
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *key = scalar(fy_node_pair_key(pair));
+        bool allowed = key != NULL && strcmp(key, "path") != 0 && strcmp(key, "template") != 0 &&
+                       strcmp(key, "children_max") != 0;
+        tg_status status = allowed ? read_budget_field(r, key, fy_node_pair_value(pair), &inner)
+                                   : TG_ERR_NOT_FOUND;
+        if (status == TG_ERR_NOT_FOUND) {
+            return fail_at(r, fy_node_pair_key(pair),
+                           "unknown template field '%.40s': expected limit, calls, tokens, "
+                           "window, timezone, revoke_at, above_hold, alerts or ceilings",
+                           key != NULL ? key : "?");
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    out->has_template = true;
+    out->template_spec = inner.spec;
+    return TG_OK;
 }
 
 static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_decl *out) {
     tg_budget_spec_init(&out->spec);
     out->path[0] = '\0';
     out->line = line_of(node);
+    out->has_template = false;
+    out->children_max = TG_NONE;
     if (!fy_node_is_mapping(node)) {
         return fail_at(r, node, "each budget must be a mapping like {path: team, limit: \"100\"}");
     }
@@ -247,7 +286,8 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
         if (status == TG_ERR_NOT_FOUND) {
             return fail_at(r, fy_node_pair_key(pair),
                            "unknown budget field '%.40s': expected path, limit, calls, tokens, "
-                           "window, timezone, revoke_at, above_hold, alerts or ceilings",
+                           "window, timezone, revoke_at, above_hold, alerts, ceilings, template "
+                           "or children_max",
                            key != NULL ? key : "?");
         }
         if (status != TG_OK) {

@@ -116,6 +116,12 @@ static tg_status check_budget(const tg__config *config, const tg__budget_decl *d
         (*created)++;
     }
     tg_status status = tg_budget_check(engine, decl->path, &decl->spec, now_ms, &why);
+    if (status == TG_OK && decl->has_template &&
+        (status = tg_budget_template_check(engine, &decl->template_spec, decl->children_max,
+                                           &why)) != TG_OK) {
+        return tg__fail(err, status, "config: budget '%s' (line %d): template: %s", decl->path,
+                        decl->line, why.message);
+    }
     if (status == TG_ERR_NOT_FOUND && parent_declared(config, decl->path)) {
         return TG_OK; /* its parent is made first */
     }
@@ -195,11 +201,25 @@ static tg_status put_changed(const tg__config *config, tg_engine *engine, int64_
     for (int i = 0; i < config->budgets_count; i++) {
         const tg__budget_decl *decl = ordered[i];
         tg_budget_info info;
-        if (tg_budget_get(engine, decl->path, now_ms, &info, NULL) == TG_OK &&
-            tg__budget_spec_equal(&info.spec, &decl->spec)) {
+        bool same = tg_budget_get(engine, decl->path, now_ms, &info, NULL) == TG_OK &&
+                    tg__budget_spec_equal(&info.spec, &decl->spec);
+        /* A template is set when the file gives one; a budget whose entry gives none keeps
+         * the template an admin set over the API (the file does not speak of it). */
+        bool same_template =
+            !decl->has_template ||
+            (same && info.has_template &&
+             tg__budget_spec_equal(&info.template_spec, &decl->template_spec) &&
+             info.children_max ==
+                 (decl->children_max > 0 ? decl->children_max : TG_CHILDREN_MAX_DEFAULT));
+        if (same && same_template) {
             continue; /* as declared already: no event, nothing to write */
         }
-        tg_status status = tg_budget_put(engine, decl->path, &decl->spec, now_ms, err);
+        tg_status status =
+            same ? TG_OK : tg_budget_put(engine, decl->path, &decl->spec, now_ms, err);
+        if (status == TG_OK && !same_template) {
+            status = tg_budget_template_set(engine, decl->path, &decl->template_spec,
+                                            decl->children_max, now_ms, err);
+        }
         if (status != TG_OK) {
             return status; /* checked first: only a failed store or memory gets here */
         }

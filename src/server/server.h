@@ -57,7 +57,10 @@ typedef struct {
 typedef struct {
     char path[TG_PATH_SIZE_MAX];
     tg_budget_spec spec;
-    int line; /* where the file declares it, for messages */
+    int line;                     /* where the file declares it, for messages */
+    bool has_template;            /* `template:` given: children made on first use */
+    tg_budget_spec template_spec; /* what they get */
+    int64_t children_max;         /* TG_NONE: the default */
 } tg__budget_decl;
 
 /* A policy rule with its strings owned here (tg_policy_rule only borrows). */

@@ -99,6 +99,19 @@ static const char *const migrations[] = {
     " FROM budgets;"
     "DROP TABLE budgets;"
     "ALTER TABLE budgets_by_path RENAME TO budgets;",
+    /* 5: templates (per-user budgets made on first use): the spec a budget's children
+     * get, in the budget spec's columns, and the bound on its children. A budget without
+     * a template has no row here. */
+    "CREATE TABLE budget_templates ("
+    " path TEXT PRIMARY KEY, cost_limit_micros INTEGER, calls_limit INTEGER,"
+    " tokens_limit INTEGER, window TEXT NOT NULL, timezone TEXT NOT NULL,"
+    " revoke_at_micros INTEGER, revoke_at_ppm INTEGER,"
+    " low_ceiling_micros INTEGER, low_ceiling_ppm INTEGER,"
+    " normal_ceiling_micros INTEGER, normal_ceiling_ppm INTEGER,"
+    " high_ceiling_micros INTEGER, high_ceiling_ppm INTEGER,"
+    " critical_ceiling_micros INTEGER, critical_ceiling_ppm INTEGER,"
+    " alerts_ppm TEXT NOT NULL, above_hold TEXT NOT NULL, children_max INTEGER NOT NULL)"
+    " WITHOUT ROWID;",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -114,6 +127,10 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
     [TG__SQL_BUDGET_PUT] =
         "INSERT OR REPLACE INTO budgets VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
         "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+    [TG__SQL_TEMPLATE_PUT] =
+        "INSERT OR REPLACE INTO budget_templates VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    [TG__SQL_TEMPLATE_DELETE] = "DELETE FROM budget_templates WHERE path = ?1",
     [TG__SQL_HOLD_PUT] =
         "INSERT OR REPLACE INTO holds VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [TG__SQL_HOLD_DELETE] = "DELETE FROM holds WHERE id = ?1",
@@ -331,16 +348,20 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
     }
 }
 
-static bool write_budget(tg__store *store, const tg__budget_row *row) {
-    sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_PUT];
-    const tg_budget_spec *spec = &row->spec;
-    char alerts[TG_ALERTS_MAX * 12 + 1] = "";
+static bool write_path(sqlite3_stmt *statement, const char *text) {
+    bind_text(statement, 1, text);
+    return step_done(statement);
+}
+
+/* The spec's columns 2..17 (as ?2..?17) of a budgets or budget_templates row; `alerts`
+ * is the buffer the alert list is formatted into, bound until the step. */
+static void bind_spec(sqlite3_stmt *s, const tg_budget_spec *spec, char *alerts, size_t size) {
     size_t used = 0;
+    alerts[0] = '\0';
     for (int i = 0; i < spec->alerts_count && i < TG_ALERTS_MAX; i++) {
-        used += (size_t)snprintf(alerts + used, sizeof alerts - used, "%s%lld", i ? "," : "",
+        used += (size_t)snprintf(alerts + used, size - used, "%s%lld", i ? "," : "",
                                  (long long)spec->alerts_ppm[i]);
     }
-    bind_text(s, 1, row->path);
     tg__sqlite_bind_optional(s, 2, spec->cost_limit_micros);
     tg__sqlite_bind_optional(s, 3, spec->calls_limit);
     tg__sqlite_bind_optional(s, 4, spec->tokens_limit);
@@ -353,6 +374,28 @@ static bool write_budget(tg__store *store, const tg__budget_row *row) {
         tg__sqlite_bind_optional(s, 10 + 2 * c, spec->class_ceiling[c].ppm);
     }
     bind_text(s, 17, alerts);
+}
+
+/* A budget's template row follows its budget row: written, or deleted when it has none. */
+static bool write_template(tg__store *store, const tg__budget_row *row) {
+    if (!row->has_template) {
+        return write_path(store->statements[TG__SQL_TEMPLATE_DELETE], row->path);
+    }
+    sqlite3_stmt *s = store->statements[TG__SQL_TEMPLATE_PUT];
+    char alerts[TG_ALERTS_MAX * 12 + 1];
+    bind_text(s, 1, row->path);
+    bind_spec(s, &row->template_spec, alerts, sizeof alerts);
+    bind_text(s, 18, tg_above_hold_str(row->template_spec.above_hold));
+    sqlite3_bind_int64(s, 19, row->children_max);
+    return step_done(s);
+}
+
+static bool write_budget(tg__store *store, const tg__budget_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_PUT];
+    const tg_budget_spec *spec = &row->spec;
+    char alerts[TG_ALERTS_MAX * 12 + 1];
+    bind_text(s, 1, row->path);
+    bind_spec(s, spec, alerts, sizeof alerts);
     sqlite3_bind_int(s, 18, row->frozen);
     sqlite3_bind_int64(s, 19, row->window_start_ms);
     sqlite3_bind_int64(s, 20, row->window_end_ms);
@@ -362,7 +405,7 @@ static bool write_budget(tg__store *store, const tg__budget_row *row) {
     sqlite3_bind_int64(s, 24, row->alerts_fired);
     sqlite3_bind_int64(s, 25, row->revoked);
     bind_text(s, 26, tg_above_hold_str(spec->above_hold));
-    return step_done(s);
+    return step_done(s) && write_template(store, row);
 }
 
 static bool write_hold(tg__store *store, const tg__hold_op *op) {
@@ -486,11 +529,6 @@ static bool write_api_key(tg__store *store, const tg_api_key *key) {
     return step_done(s);
 }
 
-static bool write_path(sqlite3_stmt *statement, const char *text) {
-    bind_text(statement, 1, text);
-    return step_done(statement);
-}
-
 /*
  * Up to when the windows of deleted budget `path` go: all of them (INT64_MAX),
  * unless a budget of the same path was created again in this batch; then those
@@ -534,6 +572,8 @@ static bool delete_windows(tg__store *store, const tg__journal *j) {
 static bool write_rows(tg__store *store, const tg__journal *j) {
     for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
         if (!write_path(store->statements[TG__SQL_BUDGET_DELETE],
+                        j->budgets_deleted.items[i].path) ||
+            !write_path(store->statements[TG__SQL_TEMPLATE_DELETE],
                         j->budgets_deleted.items[i].path)) {
             return false;
         }

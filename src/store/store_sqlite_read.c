@@ -42,7 +42,27 @@ static const char *const budget_columns[] = {
     "alerts_fired",
     "revoked",
     "above_hold",
+    /* from budget_templates (LEFT JOIN: NULL without a template), same order */
+    "template.cost_limit_micros",
+    "template.calls_limit",
+    "template.tokens_limit",
+    "template.window",
+    "template.timezone",
+    "template.revoke_at_micros",
+    "template.revoke_at_ppm",
+    "template.low_ceiling_micros",
+    "template.low_ceiling_ppm",
+    "template.normal_ceiling_micros",
+    "template.normal_ceiling_ppm",
+    "template.high_ceiling_micros",
+    "template.high_ceiling_ppm",
+    "template.critical_ceiling_micros",
+    "template.critical_ceiling_ppm",
+    "template.alerts_ppm",
+    "template.above_hold",
+    "template.children_max",
 };
+#define TEMPLATE_BASE 25 /* template.cost_limit_micros is column TEMPLATE_BASE + 1 */
 #define BUDGET_COLUMNS_COUNT ((int)(sizeof budget_columns / sizeof budget_columns[0]))
 
 static const char *const hold_columns[] = {
@@ -68,7 +88,7 @@ static const char *const api_key_columns[] = {
  * arithmetic of a hand-edited row far from overflow. */
 #define WINDOW_MS_MAX INT64_C(1000000000000000)
 
-#define ROW_COLUMNS_MAX 32
+#define ROW_COLUMNS_MAX 48
 
 /* One row being read: the first bad column stops it with a message naming it. */
 typedef struct {
@@ -232,40 +252,42 @@ static tg_status each_row(tg__store *store, const char *sql,
     return status;
 }
 
-static bool budget_spec_columns(row_reader *r, tg_budget_spec *spec) {
+/* The spec's columns: base + 1 .. base + 16 as in the budgets table, above_hold at
+ * `above_hold_at` (budgets added it last). */
+static bool budget_spec_columns(row_reader *r, int base, int above_hold_at, tg_budget_spec *spec) {
     char window[16], alerts[TG_ALERTS_MAX * 24];
-    if (!read_optional(r, 1, TG_LIMIT_MAX, &spec->cost_limit_micros) ||
-        !read_optional(r, 2, TG_LIMIT_MAX, &spec->calls_limit) ||
-        !read_optional(r, 3, TG_LIMIT_MAX, &spec->tokens_limit) ||
-        !read_text(r, 4, window, sizeof window)) {
+    if (!read_optional(r, base + 1, TG_LIMIT_MAX, &spec->cost_limit_micros) ||
+        !read_optional(r, base + 2, TG_LIMIT_MAX, &spec->calls_limit) ||
+        !read_optional(r, base + 3, TG_LIMIT_MAX, &spec->tokens_limit) ||
+        !read_text(r, base + 4, window, sizeof window)) {
         return false;
     }
     if (tg_window_parse(window, &spec->window) != TG_OK) {
-        return bad_column(r, 4, "lifetime, hour, day, week or month");
+        return bad_column(r, base + 4, "lifetime, hour, day, week or month");
     }
-    if (!read_text(r, 5, spec->timezone, sizeof spec->timezone) ||
-        !read_optional(r, 6, TG_LIMIT_MAX, &spec->revoke_at.micros) ||
-        !read_optional(r, 7, TG_PPM, &spec->revoke_at.ppm)) {
+    if (!read_text(r, base + 5, spec->timezone, sizeof spec->timezone) ||
+        !read_optional(r, base + 6, TG_LIMIT_MAX, &spec->revoke_at.micros) ||
+        !read_optional(r, base + 7, TG_PPM, &spec->revoke_at.ppm)) {
         return false;
     }
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
-        if (!read_optional(r, 8 + 2 * c, TG_LIMIT_MAX, &spec->class_ceiling[c].micros) ||
-            !read_optional(r, 9 + 2 * c, TG_PPM, &spec->class_ceiling[c].ppm)) {
+        if (!read_optional(r, base + 8 + 2 * c, TG_LIMIT_MAX, &spec->class_ceiling[c].micros) ||
+            !read_optional(r, base + 9 + 2 * c, TG_PPM, &spec->class_ceiling[c].ppm)) {
             return false;
         }
     }
-    if (!read_text(r, 16, alerts, sizeof alerts)) {
+    if (!read_text(r, base + 16, alerts, sizeof alerts)) {
         return false;
     }
     if (!parse_alerts(alerts, spec)) {
-        return bad_column(r, 16, "up to 8 fractions in ppm separated by commas");
+        return bad_column(r, base + 16, "up to 8 fractions in ppm separated by commas");
     }
     char above_hold[16];
-    if (!read_text(r, 25, above_hold, sizeof above_hold)) {
+    if (!read_text(r, above_hold_at, above_hold, sizeof above_hold)) {
         return false;
     }
     if (tg_above_hold_parse(above_hold, &spec->above_hold) != TG_OK) {
-        return bad_column(r, 25, "charge or cap");
+        return bad_column(r, above_hold_at, "charge or cap");
     }
     return true;
 }
@@ -302,8 +324,16 @@ static tg_status budget_row(tg__store *store, sqlite3_stmt *s, const tg__store_l
     tg_budget_spec_init(&row.spec);
     row_reader r;
     row_reader_init(&r, s, "budgets", budget_columns, BUDGET_COLUMNS_COUNT, store->path, err);
-    if (!read_text(&r, 0, row.path, sizeof row.path) || !budget_spec_columns(&r, &row.spec) ||
-        !budget_state_columns(&r, &row)) {
+    if (!read_text(&r, 0, row.path, sizeof row.path) ||
+        !budget_spec_columns(&r, 0, 25, &row.spec) || !budget_state_columns(&r, &row)) {
+        return TG_ERR_CORRUPT;
+    }
+    int children_max_at = TEMPLATE_BASE + 18;
+    row.has_template = r.types[children_max_at] != SQLITE_NULL;
+    tg_budget_spec_init(&row.template_spec);
+    if (row.has_template &&
+        (!budget_spec_columns(&r, TEMPLATE_BASE, TEMPLATE_BASE + 17, &row.template_spec) ||
+         !read_int(&r, children_max_at, 1, TG_LIMIT_MAX, &row.children_max))) {
         return TG_ERR_CORRUPT;
     }
     return loader->budget(loader->user, &row, err);
@@ -463,8 +493,8 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
 }
 
 static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_error *err) {
-    _Static_assert(BUDGET_COLUMNS_COUNT == 26 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
-                   "budgets has 26 columns");
+    _Static_assert(BUDGET_COLUMNS_COUNT == 26 + 18 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
+                   "budgets has 26 columns, budget_templates 18 besides its path");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
     _Static_assert(IDEM_COLUMNS_COUNT == 11, "idempotency has 11 columns");
     _Static_assert(API_KEY_COLUMNS_COUNT == 6, "api_keys has 6 columns");
@@ -484,13 +514,20 @@ static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_e
      * column added by hand does not shift the others. */
     if (status == TG_OK) {
         status = each_row(store,
-                          "SELECT path, cost_limit_micros, calls_limit, tokens_limit, window, "
-                          "timezone, revoke_at_micros, revoke_at_ppm, low_ceiling_micros, "
-                          "low_ceiling_ppm, normal_ceiling_micros, normal_ceiling_ppm, "
-                          "high_ceiling_micros, high_ceiling_ppm, critical_ceiling_micros, "
-                          "critical_ceiling_ppm, alerts_ppm, frozen, window_start_ms, "
-                          "window_end_ms, spent_micros, calls_used, tokens_used, alerts_fired, "
-                          "revoked, above_hold FROM budgets ORDER BY path",
+                          "SELECT b.path, b.cost_limit_micros, b.calls_limit, b.tokens_limit, "
+                          "b.window, b.timezone, b.revoke_at_micros, b.revoke_at_ppm, "
+                          "b.low_ceiling_micros, b.low_ceiling_ppm, b.normal_ceiling_micros, "
+                          "b.normal_ceiling_ppm, b.high_ceiling_micros, b.high_ceiling_ppm, "
+                          "b.critical_ceiling_micros, b.critical_ceiling_ppm, b.alerts_ppm, "
+                          "b.frozen, b.window_start_ms, b.window_end_ms, b.spent_micros, "
+                          "b.calls_used, b.tokens_used, b.alerts_fired, "
+                          "b.revoked, b.above_hold, t.cost_limit_micros, t.calls_limit, "
+                          "t.tokens_limit, t.window, t.timezone, t.revoke_at_micros, "
+                          "t.revoke_at_ppm, t.low_ceiling_micros, t.low_ceiling_ppm, "
+                          "t.normal_ceiling_micros, t.normal_ceiling_ppm, t.high_ceiling_micros, "
+                          "t.high_ceiling_ppm, t.critical_ceiling_micros, t.critical_ceiling_ppm, "
+                          "t.alerts_ppm, t.above_hold, t.children_max FROM budgets AS b "
+                          "LEFT JOIN budget_templates AS t ON t.path = b.path ORDER BY b.path",
                           budget_row, loader, err);
     }
     if (status == TG_OK && loader->holds_expected != NULL) {

@@ -42,7 +42,7 @@
 
 #include <inttypes.h>
 
-#define M_BUDGETS_MAX 16
+#define M_BUDGETS_MAX 32    /* a tree of at most 14, and children made from templates */
 #define M_HOLDS_MAX 1024    /* holds made in one sequence (at most one per step) */
 #define M_KEYS_MAX 512      /* idempotency keys remembered in one sequence */
 #define M_REQUESTS_MAX 1024 /* keyed requests kept for repeats */
@@ -156,6 +156,7 @@ typedef struct {
     bool force;       /* record */
     bool agent;       /* commit: the actual cost is the agent's word (agent_reported) */
     uint64_t hold_id; /* commit, release */
+    char child[8];    /* reserve, record: "" or a child of `budget` that may not exist yet */
 } m_request;
 
 /* An event with the fields the engine reports, "not applicable" as in tollgate.h. */
@@ -180,10 +181,13 @@ typedef struct {
     int64_t spent, calls_used, tokens_used;
     bool revoked[TG_CLASS_COUNT];
     bool alert_fired[TG_ALERTS_MAX];
-    int64_t slack;    /* this window: forced records and commit overruns charged here */
-    int64_t reported; /* this window: costs of charges here that were reported as overruns */
-    int64_t excused;  /* spend above limit + reported left by an admin's last limit update */
-    bool lowered;     /* its limit was lowered or added under open holds at some point */
+    int64_t slack;     /* this window: forced records and commit overruns charged here */
+    int64_t reported;  /* this window: costs of charges here that were reported as overruns */
+    int64_t excused;   /* spend above limit + reported left by an admin's last limit update */
+    bool lowered;      /* its limit was lowered or added under open holds at some point */
+    bool has_template; /* missing children named in a reserve or record are made from it */
+    tg_budget_spec template_spec;
+    int64_t children_max;
 } m_budget;
 
 typedef struct {
@@ -677,15 +681,17 @@ static bool m_same_arguments(const m_request *a, const m_request *b) {
     }
     switch (a->op) {
     case OP_RESERVE:
-        return a->budget == b->budget && a->amount == b->amount && a->tokens == b->tokens &&
-               a->cls == b->cls && a->tool == b->tool && a->model == b->model && a->ttl == b->ttl;
+        return a->budget == b->budget && strcmp(a->child, b->child) == 0 &&
+               a->amount == b->amount && a->tokens == b->tokens && a->cls == b->cls &&
+               a->tool == b->tool && a->model == b->model && a->ttl == b->ttl;
     case OP_COMMIT:
         return a->hold_id == b->hold_id && a->amount == b->amount && a->tokens_in == b->tokens_in &&
                a->tokens_out == b->tokens_out && a->agent == b->agent;
     case OP_RELEASE:
         return a->hold_id == b->hold_id;
     default:
-        return a->budget == b->budget && a->amount == b->amount && a->tokens_in == b->tokens_in &&
+        return a->budget == b->budget && strcmp(a->child, b->child) == 0 &&
+               a->amount == b->amount && a->tokens_in == b->tokens_in &&
                a->tokens_out == b->tokens_out && a->cls == b->cls && a->tool == b->tool &&
                a->model == b->model && a->force == b->force;
     }
@@ -772,6 +778,68 @@ static const char *m_path(const model *m, int budget) {
     return budget >= 0 ? m->budgets[budget].path : "r/zz";
 }
 
+/* The path a request names: its budget's, or a child of it. In a static buffer. */
+static const char *m_request_path(const model *m, const m_request *r) {
+    static char path[TG_PATH_SIZE_MAX];
+    snprintf(path, sizeof path, "%s%s%s", m_path(m, r->budget), r->child[0] ? "/" : "", r->child);
+    return path;
+}
+
+static int m_children(const model *m, int parent) {
+    int n = 0;
+    for (int i = 0; i < m->budgets_count; i++) {
+        n += m->budgets[i].parent == parent;
+    }
+    return n;
+}
+
+static void m_levels(model *m, int index);
+
+/*
+ * The budget a reserve or record names, made from its parent's template when it is a
+ * missing child of a budget with one (tollgate.h, "Templates"): made before the
+ * decision, and kept even when the decision refuses. -1 with *status set when there
+ * is none to use.
+ */
+static int m_resolve(model *m, const m_request *r, tg_status *status) {
+    if (r->budget < 0) {
+        *status = TG_ERR_NOT_FOUND;
+        return -1;
+    }
+    if (r->child[0] == '\0') {
+        return r->budget;
+    }
+    const char *path = m_request_path(m, r);
+    for (int i = 0; i < m->budgets_count; i++) {
+        if (strcmp(m->budgets[i].path, path) == 0) {
+            return i;
+        }
+    }
+    const m_budget *parent = &m->budgets[r->budget];
+    if (!parent->has_template) {
+        *status = TG_ERR_NOT_FOUND;
+        return -1;
+    }
+    if (m_children(m, r->budget) >= parent->children_max) {
+        *status = TG_ERR_FULL;
+        return -1;
+    }
+    if (m->budgets_count >= M_BUDGETS_MAX) {
+        m_fail("model budget table full");
+    }
+    m_budget *b = &m->budgets[m->budgets_count];
+    memset(b, 0, sizeof *b);
+    snprintf(b->path, sizeof b->path, "%s", path);
+    b->parent = r->budget;
+    b->spec = parent->template_spec;
+    m_window(b->spec.window, m->now, &b->window_start, &b->window_end);
+    int index = m->budgets_count++;
+    m_event *e = m_emit(m, TG_EVENT_BUDGET_CHANGED, b->path);
+    snprintf(e->detail, sizeof e->detail, "created from template");
+    m_levels(m, index);
+    return index;
+}
+
 static void m_denied(model *m, const tg_refusal *refusal, int cls, int64_t amount,
                      const char *tool) {
     int b = 0;
@@ -801,18 +869,20 @@ static void m_reserve(model *m, const m_request *r, m_answer *a) {
     if (m_key_lookup(m, r, a) != 0) {
         return;
     }
-    if (r->budget < 0) {
-        a->status = TG_ERR_NOT_FOUND;
+    tg_status status = TG_OK;
+    int leaf = m_resolve(m, r, &status);
+    if (leaf < 0) {
+        a->status = status;
         return;
     }
-    const char *path = m->budgets[r->budget].path;
+    const char *path = m->budgets[leaf].path;
     int cls = r->cls == TG_CLASS_AUTO ? m_classify(path, tool_names[r->tool], model_names[r->model])
                                       : r->cls;
     a->status = TG_OK;
     memset(&a->reserve, 0, sizeof a->reserve);
     a->reserve.cls = (tg_class)cls;
     tg_refusal refusal;
-    if (!m_walk(m, r->budget, r->amount, r->tokens, cls, &refusal)) {
+    if (!m_walk(m, leaf, r->amount, r->tokens, cls, &refusal)) {
         m_denied(m, &refusal, cls, r->amount, tool_or_model(r->tool, r->model));
         a->reserve.refusal = refusal;
         return;
@@ -824,7 +894,7 @@ static void m_reserve(model *m, const m_request *r, m_answer *a) {
     memset(h, 0, sizeof *h);
     h->id = (uint64_t)m->holds_count + 1;
     m->holds_count++;
-    h->leaf = r->budget;
+    h->leaf = leaf;
     h->amount = r->amount;
     h->tokens = r->tokens;
     h->cls = cls;
@@ -920,24 +990,26 @@ static void m_record(model *m, const m_request *r, m_answer *a) {
     if (m_key_lookup(m, r, a) != 0) {
         return;
     }
-    if (r->budget < 0) {
-        a->status = TG_ERR_NOT_FOUND;
+    tg_status status = TG_OK;
+    int leaf = m_resolve(m, r, &status);
+    if (leaf < 0) {
+        a->status = status;
         return;
     }
-    const char *path = m->budgets[r->budget].path;
+    const char *path = m->budgets[leaf].path;
     int cls = r->cls == TG_CLASS_AUTO ? m_classify(path, tool_names[r->tool], model_names[r->model])
                                       : r->cls;
     int64_t tokens = r->tokens_in + r->tokens_out;
     a->status = TG_OK;
     memset(&a->record, 0, sizeof a->record);
     tg_refusal refusal;
-    if (!r->force && !m_walk(m, r->budget, r->amount, tokens, cls, &refusal)) {
+    if (!r->force && !m_walk(m, leaf, r->amount, tokens, cls, &refusal)) {
         m_denied(m, &refusal, cls, r->amount, tool_or_model(r->tool, r->model));
         a->record.refusal = refusal;
         return;
     }
     a->record.charged = true;
-    a->record.charge_id = m_charge(m, r->budget, r->amount, tokens, cls, 0, 0, false, r->force,
+    a->record.charge_id = m_charge(m, leaf, r->amount, tokens, cls, 0, 0, false, r->force,
                                    tool_or_model(r->tool, r->model), r->amount, false);
     if (r->key[0]) {
         m_key_new(m, r)->charge_id = a->record.charge_id;
@@ -1111,9 +1183,38 @@ static void add_budget(model *m, fx *f, rng *r, const char *path, int parent) {
     }
 }
 
+/* A budget's template as tg_budget_template_set sets it (NULL removes): reported only
+ * when it changes. */
+static void m_template_set(model *m, int index, const tg_budget_spec *tmpl, int64_t children_max) {
+    m_budget *b = &m->budgets[index];
+    int64_t bound = children_max <= 0 ? TG_CHILDREN_MAX_DEFAULT : children_max;
+    if (tmpl == NULL
+            ? !b->has_template
+            : b->has_template && b->children_max == bound && m_spec_same(&b->template_spec, tmpl)) {
+        return;
+    }
+    b->has_template = tmpl != NULL;
+    b->children_max = tmpl != NULL ? bound : 0;
+    if (tmpl != NULL) {
+        b->template_spec = *tmpl;
+    } else {
+        tg_budget_spec_init(&b->template_spec);
+    }
+    m_event *e = m_emit(m, TG_EVENT_BUDGET_CHANGED, b->path);
+    snprintf(e->detail, sizeof e->detail, tmpl != NULL ? "template set" : "template removed");
+}
+
+/* Only budgets one below a root get templates: "r/zz", the path that never exists, stays
+ * a missing child of a budget without one. */
+static bool may_have_template(const model *m, int index) {
+    int parent = m->budgets[index].parent;
+    return parent >= 0 && m->budgets[parent].parent < 0;
+}
+
 static void build_tree(model *m, fx *f, rng *r) {
     static const char *const second[] = {"a", "b", "c"};
     static const char *const third[] = {"x", "y"};
+    int first = m->budgets_count;
     int roots = rng_chance(r, 30) ? 2 : 1;
     for (int root = 0; root < roots; root++) {
         char path[32];
@@ -1129,6 +1230,20 @@ static void build_tree(model *m, fx *f, rng *r) {
             for (int g = 0; g < grandchildren; g++) {
                 snprintf(path, sizeof path, "%s/%s/%s", root ? "s" : "r", second[c], third[g]);
                 add_budget(m, f, r, path, child_index);
+            }
+        }
+    }
+    for (int i = first; i < m->budgets_count; i++) {
+        if (may_have_template(m, i) && rng_chance(r, 50)) {
+            tg_budget_spec tmpl = random_spec(r);
+            int64_t children_max = rng_range(r, 1, 3);
+            m_template_set(m, i, &tmpl, children_max);
+            tg_error err = {0};
+            tg_status status = tg_budget_template_set(f->engine, m->budgets[i].path, &tmpl,
+                                                      children_max, m->now, &err);
+            if (status != TG_OK) {
+                m_fail("tg_budget_template_set(%s): %s: %s", m->budgets[i].path,
+                       tg_status_str(status), err.message);
             }
         }
     }
@@ -1293,6 +1408,13 @@ static void compare_budgets(model *m, fx *f) {
         BUDGET_EQ("threshold_micros", info.threshold_micros, m_threshold(b));
         BUDGET_EQ("locked", info.locked, m_locked(b));
         BUDGET_EQ("above_hold", info.spec.above_hold, b->spec.above_hold);
+        BUDGET_EQ("has_template", info.has_template, b->has_template);
+        BUDGET_EQ("children_max", info.children_max, b->children_max);
+        BUDGET_EQ("children", info.children, m_children(m, i));
+        BUDGET_EQ("template cost limit", info.template_spec.cost_limit_micros,
+                  b->has_template ? b->template_spec.cost_limit_micros : TG_NONE);
+        BUDGET_EQ("cost limit", info.spec.cost_limit_micros, b->spec.cost_limit_micros);
+        BUDGET_EQ("window", info.spec.window, b->spec.window);
         for (int c = 0; c < TG_CLASS_COUNT; c++) {
             snprintf(what, sizeof what, "%.64s ceiling_micros[%s]", b->path,
                      tg_class_str((tg_class)c));
@@ -1375,7 +1497,7 @@ static void engine_call(fx *f, const model *m, const m_request *r, m_answer *a) 
     const char *key = r->key[0] ? r->key : (r->op == OP_RELEASE ? NULL : "");
     switch (r->op) {
     case OP_RESERVE: {
-        tg_reserve_request q = {.budget = m_path(m, r->budget),
+        tg_reserve_request q = {.budget = m_request_path(m, r),
                                 .amount_micros = r->amount,
                                 .tokens = r->tokens,
                                 .cls = (tg_class)r->cls,
@@ -1412,7 +1534,7 @@ static void engine_call(fx *f, const model *m, const m_request *r, m_answer *a) 
         break;
     }
     default: {
-        tg_record_request q = {.budget = m_path(m, r->budget),
+        tg_record_request q = {.budget = m_request_path(m, r),
                                .cost_micros = r->amount,
                                .tokens_in = r->tokens_in,
                                .tokens_out = r->tokens_out,
@@ -1503,6 +1625,24 @@ static void exact_amount(rng *r, const model *m, m_request *q) {
     }
 }
 
+/* Sometimes names a child of a budget with a template instead ("u1".."u4": made on first
+ * use up to children_max, then refused as full); without a key, since the key of a
+ * first use and of a later call naming the made budget by its index would differ. */
+static void random_child(rng *r, const model *m, m_request *q) {
+    int parents[M_BUDGETS_MAX], count = 0;
+    for (int i = 0; i < m->budgets_count; i++) {
+        if (m->budgets[i].has_template) {
+            parents[count++] = i;
+        }
+    }
+    if (count == 0 || !rng_chance(r, 20)) {
+        return;
+    }
+    q->budget = parents[rng_range(r, 0, count - 1)];
+    snprintf(q->child, sizeof q->child, "u%d", (int)rng_range(r, 1, 4));
+    q->key[0] = '\0';
+}
+
 static m_request random_reserve(rng *r, const model *m, history *h) {
     m_request q = {.op = OP_RESERVE};
     q.budget = (int)rng_range(r, 0, m->budgets_count - 1);
@@ -1517,6 +1657,7 @@ static m_request random_reserve(rng *r, const model *m, history *h) {
             : ttl < 97 ? rng_range(r, SECOND_MS, 40 * MINUTE_MS)
                        : rng_range(r, HOUR_MS, 3 * HOUR_MS);
     random_key(r, h, &q, 25);
+    random_child(r, m, &q);
     return q;
 }
 
@@ -1557,6 +1698,7 @@ static m_request random_record(rng *r, const model *m, history *h) {
     q.force = rng_chance(r, 20);
     exact_amount(r, m, &q);
     random_key(r, h, &q, 25);
+    random_child(r, m, &q);
     return q;
 }
 
@@ -1647,7 +1789,7 @@ static m_request random_invalid(rng *r, const model *m, history *h) {
 static void describe(const model *m, const m_request *q) {
     trace("%s%s%s %s amount %lld tokens %lld/%lld/%lld cls %s tool '%s' model '%s' ttl %lld "
           "%s%shold %" PRIu64 " now %lld",
-          op_names[q->op], q->key[0] ? " key " : "", q->key, m_path(m, q->budget),
+          op_names[q->op], q->key[0] ? " key " : "", q->key, m_request_path(m, q),
           (long long)q->amount, (long long)q->tokens, (long long)q->tokens_in,
           (long long)q->tokens_out, tg_class_str((tg_class)q->cls), tool_names[q->tool],
           model_names[q->model], (long long)q->ttl, q->force ? "force " : "",
@@ -1712,7 +1854,7 @@ static bool boundary_time(rng *r, const model *m, int64_t *now) {
 typedef struct {
     long steps, reserves, granted, refused, commits, overruns, releases, records, forced, replays,
         conflicts, failures, expiries, rolls, revocations, freezes, updates, capped,
-        updates_below_spend, locked_steps;
+        updates_below_spend, locked_steps, templated, template_full, template_changes, bulk_applied;
     long by_reason[TG_REASON_COUNT]; /* refusals by reason */
     long failed_op[5];               /* failed calls by operation */
 } stats;
@@ -1723,6 +1865,8 @@ static void count_events(const model *m, stats *s) {
         s->rolls += m->events[i].kind == TG_EVENT_WINDOW_ROLLED;
         s->revocations += m->events[i].kind == TG_EVENT_REVOKED;
         s->overruns += m->events[i].kind == TG_EVENT_OVERRUN;
+        s->templated += strcmp(m->events[i].detail, "created from template") == 0;
+        s->template_changes += strncmp(m->events[i].detail, "template ", 9) == 0;
     }
 }
 
@@ -1752,7 +1896,7 @@ static void step_update(model *m, fx *f, rng *r, stats *s) {
  * twice) must change nothing at all, events included.
  */
 static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
-    tg_budget_spec specs[4];
+    tg_budget_spec specs[4], templates[3];
     tg_budget_op ops[4];
     int chosen[3];
     size_t count = 0;
@@ -1766,7 +1910,16 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
         if (!named) {
             chosen[count] = b;
             specs[count] = random_update(r, m, b);
-            ops[count] = (tg_budget_op){m->budgets[b].path, false, &specs[count]};
+            ops[count] = (tg_budget_op){.path = m->budgets[b].path, .spec = &specs[count]};
+            /* Templates change in bulk too: set (a new spec or bound), removed, kept. */
+            int64_t change = rng_range(r, 0, 99);
+            if (may_have_template(m, b) && change < 30) {
+                templates[count] = random_spec(r);
+                ops[count].child_template = &templates[count];
+                ops[count].children_max = rng_chance(r, 20) ? TG_NONE : rng_range(r, 1, 3);
+            } else if (change < 40) {
+                ops[count].remove_template = true;
+            }
             count++;
         }
     }
@@ -1777,8 +1930,8 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
             ops[i] = ops[i - 1];
         }
         tg_budget_spec_init(&specs[3]);
-        ops[at] =
-            (tg_budget_op){bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path, false, &specs[3]};
+        ops[at] = (tg_budget_op){.path = bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path,
+                                 .spec = &specs[3]};
     }
     trace("bulk update of %zu budgets%s now %lld", count, bad ? " with a bad operation" : "",
           (long long)m->now);
@@ -1794,6 +1947,7 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
     if (status != TG_OK) {
         return; /* nothing applied: the comparisons after this step check it */
     }
+    s->bulk_applied++;
     if (counts.updated != (int64_t)count || counts.created != 0 || counts.deleted != 0) {
         m_fail("bulk update counted %lld updated of %zu", (long long)counts.updated, count);
     }
@@ -1801,6 +1955,9 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
         s->updates_below_spend += specs[i].cost_limit_micros >= 0 &&
                                   specs[i].cost_limit_micros < m->budgets[chosen[i]].spent;
         m_update(m, chosen[i], &specs[i]);
+        if (ops[i].child_template != NULL || ops[i].remove_template) {
+            m_template_set(m, chosen[i], ops[i].child_template, ops[i].children_max);
+        }
         s->updates++;
     }
 }
@@ -1841,6 +1998,7 @@ static void count_answer(const m_request *q, const m_answer *a, stats *s) {
     s->conflicts += a->status == TG_ERR_CONFLICT;
     s->failures += !ok;
     s->failed_op[q->op] += !ok;
+    s->template_full += a->status == TG_ERR_FULL && q->child[0] != '\0';
 }
 
 /* A request to both; their answers must agree. */
@@ -1977,6 +2135,12 @@ static void test_model_random_sequences(void **state) {
     print_message("model: overruns: %ld steps with a budget locked above its limit, %ld commits "
                   "capped at their hold, %ld limits put below spend\n",
                   s.locked_steps, s.capped, s.updates_below_spend);
+    print_message("model: templates: %ld children made on first use, %ld refused at "
+                  "children_max, %ld templates set or removed; %ld bulk requests applied\n",
+                  s.templated, s.template_full, s.template_changes, s.bulk_applied);
+    /* The run must have reached what it claims to cover. */
+    assert_true(s.templated > 0 && s.template_full > 0 && s.template_changes > 0 &&
+                s.bulk_applied > 0);
 }
 
 int main(void) {

@@ -566,6 +566,69 @@ static void test_history_is_newest_first(void **state) {
     fx_close(f);
 }
 
+/* A template and the children made from it are kept like any budget: a reopen still
+ * makes new children from it, with its bound; removing the template or deleting its
+ * budget takes its row away. */
+static void test_templates_and_their_children_survive_a_reopen(void **state) {
+    (void)state;
+    fx *f = store_open(T0_MS);
+    fx_put(f, "acme", USD(100), TG_NONE, TG_WINDOW_LIFETIME);
+    fx_put(f, "acme/users", USD(100), TG_NONE, TG_WINDOW_LIFETIME);
+    tg_budget_spec tmpl = fx_spec(USD(3), TG_NONE, TG_WINDOW_DAY);
+    tmpl.calls_limit = 5;
+    snprintf(tmpl.timezone, sizeof tmpl.timezone, "Asia/Taipei");
+    tmpl.alerts_ppm[0] = 500000;
+    tmpl.alerts_count = 1;
+    tmpl.class_ceiling[TG_CLASS_LOW].ppm = 250000;
+    assert_ok(tg_budget_template_set(f->engine, "acme/users", &tmpl, 2, f->now_ms, NULL));
+    fx_spend(f, "acme/users/u1", USD(1), TG_CLASS_NORMAL);
+    fx_close(f);
+    assert_i64(sql_int("SELECT children_max FROM budget_templates WHERE path = 'acme/users'"), 2);
+    assert_string_equal(sql_text("SELECT timezone FROM budget_templates WHERE path = 'acme/users'"),
+                        "Asia/Taipei");
+    sql_close();
+
+    f = store_open(T0_MS + 1000);
+    tg_budget_info users = fx_info(f, "acme/users");
+    assert_true(users.has_template);
+    assert_i64(users.children_max, 2);
+    assert_i64(users.children, 1);
+    assert_spec_equal(&users.template_spec, &tmpl);
+    tg_budget_info u1 = fx_info(f, "acme/users/u1");
+    assert_i64(u1.spent_micros, USD(1));
+    assert_spec_equal(&u1.spec, &tmpl);
+    assert_false(u1.has_template);
+    fx_spend(f, "acme/users/u2", USD(1), TG_CLASS_NORMAL);
+    tg_record_request r = {.budget = "acme/users/u3", .cost_micros = 1, .cls = TG_CLASS_NORMAL};
+    tg_record_result out;
+    tg_error err = {0};
+    assert_int_equal(tg_record(f->engine, &r, f->now_ms, &out, &err), TG_ERR_FULL);
+    assert_message_has(err, "children_max");
+    assert_i64(fx_info(f, "acme").spent_micros, USD(2));
+    assert_ok(tg_budget_template_set(f->engine, "acme/users", NULL, TG_NONE, f->now_ms, NULL));
+    fx_close(f);
+    assert_i64(sql_int("SELECT count(*) FROM budget_templates"), 0);
+    sql_close();
+
+    f = store_open(T0_MS + 2000);
+    assert_false(fx_info(f, "acme/users").has_template);
+    assert_int_equal(tg_record(f->engine, &r, f->now_ms, &out, &err), TG_ERR_NOT_FOUND);
+    assert_ok(tg_budget_template_set(f->engine, "acme", &tmpl, TG_NONE, f->now_ms, NULL));
+    assert_i64(fx_info(f, "acme").children_max, TG_CHILDREN_MAX_DEFAULT);
+    fx_spend(f, "acme/solo", 0, TG_CLASS_NORMAL);
+    assert_ok(tg_budget_delete(f->engine, "acme/solo", f->now_ms, NULL));
+    fx_close(f);
+    assert_i64(sql_int("SELECT count(*) FROM budget_templates"), 1);
+    sql_close();
+    f = store_open(T0_MS + 3000);
+    assert_ok(tg_budget_delete(f->engine, "acme/users/u1", f->now_ms, NULL));
+    assert_ok(tg_budget_delete(f->engine, "acme/users/u2", f->now_ms, NULL));
+    assert_ok(tg_budget_delete(f->engine, "acme/users", f->now_ms, NULL));
+    assert_ok(tg_budget_delete(f->engine, "acme", f->now_ms, NULL));
+    fx_close(f);
+    assert_i64(sql_int("SELECT count(*) FROM budget_templates"), 0);
+}
+
 /* ---- the tables as a person reads them ---------------------------------------------------------
  */
 
@@ -574,7 +637,7 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 4);
+    assert_i64(sql_int("PRAGMA user_version"), 5);
     assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
@@ -754,7 +817,7 @@ static void test_newer_schema_is_refused(void **state) {
     sql_close();
     err = open_fails(&o, TG_ERR_CORRUPT);
     assert_message_has(err, "-3");
-    sql_exec("PRAGMA user_version = 3");
+    sql_exec("DROP TABLE budget_templates; PRAGMA user_version = 3");
     sql_close();
     fx_close(store_open(T0_MS));
 }
@@ -1037,7 +1100,7 @@ static void test_a_version_1_file_is_migrated(void **state) {
     (void)state;
     base_file();
     sql_exec("ALTER TABLE budgets DROP COLUMN above_hold; ALTER TABLE idempotency DROP COLUMN "
-             "capped; DROP TABLE api_keys; PRAGMA user_version = 1");
+             "capped; DROP TABLE api_keys; DROP TABLE budget_templates; PRAGMA user_version = 1");
     sql_close();
     fx *f = store_open(T0_MS);
     assert_i64(fx_info(f, "acme").spec.above_hold, TG_ABOVE_HOLD_CHARGE);
@@ -1045,7 +1108,7 @@ static void test_a_version_1_file_is_migrated(void **state) {
     assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
     assert_true(out.replayed);
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 4);
+    assert_i64(sql_int("PRAGMA user_version"), 5);
     assert_i64(sql_int("SELECT count(*) FROM api_keys"), 0);
     assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
     assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
@@ -1058,7 +1121,8 @@ static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
     (void)state;
     base_file();
     sql_exec("CREATE TABLE budgets_rowid AS SELECT * FROM budgets; DROP TABLE budgets;"
-             "ALTER TABLE budgets_rowid RENAME TO budgets; PRAGMA user_version = 3");
+             "ALTER TABLE budgets_rowid RENAME TO budgets; DROP TABLE budget_templates;"
+             "PRAGMA user_version = 3");
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
                        "sql LIKE '%WITHOUT ROWID%'"),
                0);
@@ -1071,7 +1135,7 @@ static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
     assert_i64(fx_info(f, "acme/a").held_micros, USD(5));
     assert_i64(fx_info(f, "acme/a").spent_micros, USD(1));
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 4);
+    assert_i64(sql_int("PRAGMA user_version"), 5);
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
                        "sql LIKE '%WITHOUT ROWID%'"),
                1);
@@ -1203,6 +1267,7 @@ int main(void) {
         store_test(test_an_overrun_ledger_reopens_locked),
         store_test(test_a_version_1_file_is_migrated),
         store_test(test_a_version_3_file_gets_budgets_in_path_order),
+        store_test(test_templates_and_their_children_survive_a_reopen),
         store_test(test_batch_is_written_at_its_end),
         store_test(test_delete_in_a_batch_takes_the_windows_along),
         store_test(test_relaxed_is_on_disk_after_sync),
