@@ -56,10 +56,21 @@ static void count_text(tg__stream *stream, const json_t *value) {
     }
 }
 
+/* True when a usage object carries the input count itself. Anthropic's message_delta
+ * may carry output_tokens alone: that says nothing of the input, and taking its
+ * absence for a zero would charge an input never reported as free. */
+static bool reports_input(const json_t *usage) {
+    const json_t *input = json_object_get(usage, "input_tokens");
+    if (input == NULL || json_is_null(input)) {
+        input = json_object_get(usage, "prompt_tokens");
+    }
+    return input != NULL && !json_is_null(input);
+}
+
 static void read_usage(tg__stream *stream, const json_t *usage, bool final) {
     if (json_is_object(usage) &&
         tg__usage_merge_json(stream->route, usage, &stream->reported) == TG_OK) {
-        stream->input_reported = true;
+        stream->input_reported = stream->input_reported || reports_input(usage);
         stream->output_final = stream->output_final || final;
     }
 }

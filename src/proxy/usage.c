@@ -7,6 +7,7 @@
 
 #include "core/path.h"
 #include "proxy/usage.h"
+#include "proxy/usage_scan.h"
 
 /* Reads an optional count at object[key] (object may be NULL). */
 static tg_status read_count(const json_t *object, const char *key, bool *present, int64_t *out) {
@@ -121,6 +122,30 @@ tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *
 
 tg_status tg__usage_from_body(tg__route route, const char *body, size_t size, tg__usage *out,
                               tg_error *err) {
+    const char *text;
+    size_t text_size;
+    if (size > TG__RESPONSE_SIZE_MAX || !tg__usage_scan(route, body, size, &text, &text_size)) {
+        return tg__usage_from_body_tree(route, body, size, out, err); /* unsure: as before */
+    }
+    if (text == NULL || text[0] != '{') {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
+    }
+    json_t *usage = json_loadb(text, text_size, 0, NULL);
+    if (usage == NULL) {
+        return tg__usage_from_body_tree(route, body, size, out, err); /* cannot happen */
+    }
+    tg__usage read = {0};
+    tg_status status = tg__usage_merge_json(route, usage, &read);
+    json_decref(usage);
+    if (status != TG_OK) {
+        return tg__fail(err, TG_ERR_INVALID, "response usage holds a bad count");
+    }
+    *out = read;
+    return TG_OK;
+}
+
+tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t size, tg__usage *out,
+                                   tg_error *err) {
     if (size > TG__RESPONSE_SIZE_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "response larger than %d bytes",
                         TG__RESPONSE_SIZE_MAX);

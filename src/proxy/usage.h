@@ -27,13 +27,22 @@
 #define TG__RESPONSE_SIZE_MAX (64 * 1024 * 1024) /* bytes of a non-streamed response read */
 
 /*
- * Reads the usage of a complete (non-streamed) response body. TG_ERR_NOT_FOUND
+ * Reads the usage of a complete (non-streamed) response body, without building the
+ * body's tree when it can (usage_scan.h). TG_ERR_NOT_FOUND
  * when the body carries no usage (the caller then estimates and marks the
  * charge estimated), TG_ERR_INVALID when it is not JSON or a count is not a
  * count. *out is written only on success.
  */
 tg_status tg__usage_from_body(tg__route route, const char *body, size_t size, tg__usage *out,
                               tg_error *err);
+
+/*
+ * The same by parsing the whole body into a tree: what tg__usage_from_body does
+ * when its scan (usage_scan.h) is unsure, and the reference its answers must equal
+ * (the unit tests and the fuzz target compare the two).
+ */
+tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t size, tg__usage *out,
+                                   tg_error *err);
 
 /*
  * Reads a usage object (the value of a "usage" key) in the route's shape. Counts

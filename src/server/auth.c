@@ -1,6 +1,6 @@
 /*
- * auth: who is calling. A request's bearer secret is hashed and found in the
- * keyring (config keys, ledger keys, TOLLGATE_ADMIN_KEY); the caller gets a
+ * auth: who is calling. A request's bearer secret is found (hashed, unless
+ * recently seen) in the keyring (config keys, ledger keys, TOLLGATE_ADMIN_KEY); the caller gets a
  * copy of what the key allows (role, scope, highest class) and its own space
  * of idempotency keys. The API, the event stream, the proxy and MCP over HTTP
  * all authenticate here, so a key revoked or rotated stops working for all of
@@ -13,12 +13,7 @@
 #include "server/keyring.h"
 
 const tg__key *tg__daemon_key_find(const tg__daemon *daemon, const char *secret) {
-    if (secret == NULL) {
-        return NULL;
-    }
-    unsigned char hash[TG__SHA256_SIZE];
-    tg__key_hash(secret, hash);
-    return tg__keyring_find_hash(daemon->keyring, hash);
+    return tg__keyring_find_secret(daemon->keyring, secret); /* hashed unless cached */
 }
 
 bool tg__authenticate(const tg__daemon *daemon, const char *authorization, tg__caller *out) {

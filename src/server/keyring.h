@@ -1,10 +1,10 @@
 /*
  * keyring: every bearer key the daemon accepts, in one table: the config file's
  * keys: list, the keys kept with the ledger (POST /v1/keys, `tollgate keys
- * create`) and TOLLGATE_ADMIN_KEY. A request's secret is hashed once and found
- * by its SHA-256 in an open-addressing table, then compared whole with
- * CRYPTO_memcmp: the time taken depends on the hash of the guess, never on how
- * much of a stored hash it matches, and a daemon with many agent keys still
+ * create`) and TOLLGATE_ADMIN_KEY. A request's secret is hashed (unless the ring's
+ * small cache of secrets recently found has it) and found by its SHA-256 in an open-addressing
+ * table, then compared whole with CRYPTO_memcmp: the time taken depends on the hash of the guess,
+ * never on how much of a stored hash it matches, and a daemon with many agent keys still
  * authenticates in constant time. Rebuilt whenever a key changes (a reload, a
  * key created, revoked or rotated), so a change holds from the next request on,
  * on every connection.
@@ -25,6 +25,12 @@ void tg__keyring_free(tg__keyring *ring);
 /* The key with this hash, or NULL. Valid until the ring is rebuilt. */
 const tg__key *tg__keyring_find_hash(const tg__keyring *ring,
                                      const unsigned char sha256[TG__SHA256_SIZE]);
+
+/* The key of a bearer secret, or NULL. Hashes the secret with SHA-256 only when it is
+ * not in the ring's small cache of secrets recently found (compared with CRYPTO_memcmp,
+ * whole, whether a slot is taken or not). The cache holds secrets in memory only, is
+ * emptied with the ring (every key change builds a new one) and cleansed when freed. */
+const tg__key *tg__keyring_find_secret(tg__keyring *ring, const char *secret);
 
 /* Keys in the ring, and the i-th (0 <= i < count), for listing. */
 int tg__keyring_count(const tg__keyring *ring);

@@ -562,8 +562,8 @@ static void finish_stream(proxy_call *call, CURLcode result) {
     /* The provider's final usage; an error event that reported usage (what it billed);
      * else nothing says what the upstream produced: the held worst case. */
     if (call->stream.output_final || (call->stream.failed && call->stream.input_reported)) {
-        tg__usage usage;
-        tg__stream_usage(&call->stream, call->parsed.info.prompt_tokens_estimate, &usage);
+        tg__usage usage; /* input never reported: the held input bound */
+        tg__stream_usage(&call->stream, tg__request_input_held(&call->parsed.info), &usage);
         settle_fees(call, &usage,
                     tg__sat_add(tg__tool_uses_fee_micros(&call->stream.tool_uses),
                                 request_fee_micros(call)));

@@ -40,7 +40,8 @@ typedef enum {
     TG__KEY_FROM_ENV = 2     /* TOLLGATE_ADMIN_KEY */
 } tg__key_source;
 
-/* A bearer key: only its SHA-256 is ever kept. */
+/* A bearer key: only its SHA-256 is ever kept (on disk; keyring.h caches recent secrets in memory).
+ */
 typedef struct {
     char name[64];                         /* for logs and `keys list` */
     unsigned char sha256[TG__SHA256_SIZE]; /* hash of the bearer secret */

@@ -1,10 +1,12 @@
 /*
  * fuzz_usage: usage read from response bodies. Whatever is read must be counts
  * in range, and pricing them must give a cost or a range error, never a crash
- * or a negative charge.
+ * or a negative charge. And the scan that reads it without a tree must give what
+ * the whole tree gives.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proxy/usage.h"
 
@@ -29,10 +31,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tg__model_price_set(&price, (tg__unit)u, 1000000 * (u + 1));
     }
     for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
-        tg__usage usage;
-        if (tg__usage_from_body(ROUTES[r], (const char *)data, size, &usage, NULL) != TG_OK) {
+        tg__usage usage, tree;
+        memset(&usage, 0, sizeof usage);
+        memset(&tree, 0, sizeof tree);
+        tg_status status_fast =
+            tg__usage_from_body(ROUTES[r], (const char *)data, size, &usage, NULL);
+        /* The scan must answer exactly as the whole tree does. */
+        tg_status status_tree =
+            tg__usage_from_body_tree(ROUTES[r], (const char *)data, size, &tree, NULL);
+        FUZZ_CHECK(status_fast == status_tree);
+        if (status_fast != TG_OK) {
             continue;
         }
+        FUZZ_CHECK(memcmp(usage.counts, tree.counts, sizeof usage.counts) == 0);
+        FUZZ_CHECK(usage.estimated == tree.estimated);
         for (int u = 0; u < TG__UNIT_COUNT; u++) {
             FUZZ_CHECK(usage.counts[u] >= 0 && usage.counts[u] <= 4 * TG__USAGE_COUNT_MAX);
         }

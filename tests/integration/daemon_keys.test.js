@@ -222,3 +222,47 @@ test('/metrics open to loopback scrapers only when the config says so', async (t
   // The rest of the API is not opened by it.
   assert.equal((await d.call('GET', '/v1/budgets', undefined, null)).status, 401);
 });
+
+test('a secret used many times (cached) is refused right after rotate, revoke or reload, on the proxy too', async (t) => {
+  // The keyring keeps recently found secrets so that a keep-alive agent is not hashed
+  // on every request; every key change builds a new keyring, and with it a new cache.
+  const { startFakeLlm } = require('../upstream/fake_llm.js');
+  const fake = await startFakeLlm({ port: 0 });
+  t.after(() => fake.close());
+  const dir = tempDir('keys-cache');
+  const upstream = `upstreams:\n  openai: {base_url: "${fake.url}", api_key: sk-upstream}\n`;
+  const { file } = writeConfig(dir, { keys: TRUSTED_KEY, extra: upstream });
+  const d = await startDaemon(file, { admin: ADMIN });
+  t.after(() => d.stop('SIGKILL'));
+  const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const chat = (conn, as) => conn.ask('POST', '/v1/chat/completions', { as, body, headers: { 'Content-Type': 'application/json' } });
+  const made = await d.call('POST', '/v1/keys', { name: 'bot', role: 'agent', scope: 'team/a' });
+  assert.equal(made.status, 200, made.text);
+  const conn = await connect(d.port, made.json.secret);
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await chat(conn)).status, 200);
+  }
+  // Rotated: the old secret fails on its very next request, the new one works.
+  const rotated = await d.call('POST', '/v1/keys/bot/rotate');
+  assert.equal(rotated.status, 200);
+  assert.equal((await chat(conn)).status, 401, 'the old secret, just after the rotation');
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await chat(conn, rotated.json.secret)).status, 200);
+  }
+  // Revoked: refused at once.
+  assert.equal((await d.call('DELETE', '/v1/keys/bot')).status, 200);
+  assert.equal((await chat(conn, rotated.json.secret)).status, 401, 'revoked');
+  // A config key removed from the file: refused right after the reload, on the proxy and
+  // the API alike; a key still in the file keeps working.
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await chat(conn, TRUSTED)).status, 200);
+    assert.equal((await chat(conn, YAML_AGENT)).status, 200);
+  }
+  writeConfig(dir, { extra: upstream });
+  const reload = await d.call('POST', '/v1/admin/reload');
+  assert.equal(reload.status, 200, reload.text);
+  assert.equal((await chat(conn, TRUSTED)).status, 401, 'removed from the file, just after the reload');
+  assert.equal((await conn.ask('GET', '/v1/budgets/team/a', { as: TRUSTED })).status, 401);
+  assert.equal((await chat(conn, YAML_AGENT)).status, 200);
+  conn.socket.destroy();
+});

@@ -251,3 +251,31 @@ test('streams without usage where the text is not the whole output: the held wor
   c = await nextCharge();
   assert.equal(c.cost_micros, c.held_micros);
 });
+
+test('an Anthropic stream whose usage has output_tokens alone is charged the held input, not 0', async () => {
+  // With x-fake-usage: none, message_start carries no usage and message_delta only
+  // {output_tokens: 0}: nothing reported the input, so its held bound is charged.
+  const body = { model: 'claude-sonnet-4-0', max_tokens: 100, messages: [{ role: 'user', content: 'a few words to count' }] };
+  const reported = anthropic.messages.stream(body);
+  await reported.finalMessage();
+  const real = await nextCharge();
+  assert.ok(real.tokens_in > 0);
+  // (Read raw: the Anthropic SDK cannot accumulate a message_start without usage.)
+  const r = await fetch(`${daemon.base}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': AGENT, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-fake-usage': 'none' },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  assert.match(text, /"usage":\{"output_tokens":0\}/, 'the delta reported output alone');
+  assert.match(text, /event: message_stop/);
+  const c = await nextCharge();
+  assert.ok(c.tokens_in >= real.tokens_in, `input ${c.tokens_in} charged, the upstream counted ${real.tokens_in}`);
+  assert.equal(c.tokens_out, 0);
+  // claude-sonnet-4-0: $3 per million input tokens; the held input is charged, and at
+  // least the unused output cap (100 tokens at $15 per million) is released (the hold
+  // also priced the input as a possible cache write).
+  assert.equal(c.cost_micros, c.tokens_in * 3);
+  assert.ok(c.held_micros - c.cost_micros >= 100 * 15, `held ${c.held_micros}, charged ${c.cost_micros}`);
+});

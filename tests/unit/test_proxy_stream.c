@@ -226,6 +226,62 @@ static void test_anthropic_reported_and_cut(void **state) {
     tg__stream_free(&s);
 }
 
+/* message_start without usage, then message_delta with output_tokens alone: the
+ * input was never reported, so it is the caller's held figure, not a free zero. A
+ * later report that does carry input_tokens (or one before it) counts. */
+static void test_anthropic_delta_usage_without_input(void **state) {
+    (void)state;
+    static const char *const START =
+        "event: message_start\n"
+        "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_02\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-0\"}}\n\n";
+    static const char *const END =
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"end_turn\"},\"usage\":{\"output_tokens\":0}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", START, END);
+    tg__stream s;
+    tg__stream_init(&s, TG__ROUTE_ANTHROPIC_MESSAGES, "claude-sonnet-4-0", false);
+    feed(&s, text);
+    assert_true(s.finished);
+    assert_true(s.output_final);
+    assert_false(s.input_reported);
+    tg__usage u;
+    tg__stream_usage(&s, 4321, &u);
+    assert_i64(u.counts[TG__UNIT_INPUT], 4321);
+    assert_i64(u.counts[TG__UNIT_OUTPUT], 0);
+    assert_true(u.estimated);
+    tg__stream_free(&s);
+    /* input_tokens: null is not a report either. */
+    snprintf(text, sizeof text, "%s%s", START,
+             "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},\"usage\":"
+             "{\"input_tokens\":null,\"output_tokens\":3}}\n\n");
+    tg__stream_init(&s, TG__ROUTE_ANTHROPIC_MESSAGES, "claude-sonnet-4-0", false);
+    feed(&s, text);
+    assert_false(s.input_reported);
+    tg__stream_free(&s);
+    /* input_tokens in the delta (newer API versions send it there): reported. */
+    snprintf(text, sizeof text, "%s%s", START,
+             "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},\"usage\":"
+             "{\"input_tokens\":12,\"output_tokens\":3}}\n\n");
+    tg__stream_init(&s, TG__ROUTE_ANTHROPIC_MESSAGES, "claude-sonnet-4-0", false);
+    feed(&s, text);
+    assert_true(s.input_reported);
+    tg__stream_usage(&s, 4321, &u);
+    assert_i64(u.counts[TG__UNIT_INPUT], 12);
+    assert_false(u.estimated);
+    tg__stream_free(&s);
+    /* Reported at the start, a delta with output alone keeps it reported. */
+    snprintf(text, sizeof text, "%s%s", ANTHROPIC_STREAM, END);
+    tg__stream_init(&s, TG__ROUTE_ANTHROPIC_MESSAGES, "claude-sonnet-4-0", false);
+    feed(&s, text);
+    assert_true(s.input_reported);
+    tg__stream_usage(&s, 4321, &u);
+    assert_i64(u.counts[TG__UNIT_INPUT], 125);
+    tg__stream_free(&s);
+}
+
 static void test_anthropic_cut_before_start(void **state) {
     (void)state;
     tg__stream s;
@@ -417,6 +473,7 @@ int main(void) {
         cmocka_unit_test(test_openai_chat_cut),
         cmocka_unit_test(test_openai_cut_before_anything),
         cmocka_unit_test(test_anthropic_reported_and_cut),
+        cmocka_unit_test(test_anthropic_delta_usage_without_input),
         cmocka_unit_test(test_anthropic_cut_before_start),
         cmocka_unit_test(test_responses_cut_and_completed),
         cmocka_unit_test(test_stream_errors_and_junk),

@@ -6,6 +6,7 @@
  * counts are errors, never a free call.
  */
 #include "proxy/usage.h"
+#include "proxy/usage_scan.h"
 #include "proxy_fixture.h"
 
 static tg__usage read_body(tg__route route, const char *body) {
@@ -112,6 +113,191 @@ static void test_usage_missing_or_bad(void **state) {
     }
 }
 
+/* Reads a body both ways: the scan (tg__usage_from_body) must give what the whole
+ * tree gives, status, message and every count. Returns the status; *out the usage. */
+static tg_status read_both(tg__route route, const char *body, size_t size, tg__usage *out) {
+    tg__usage fast, tree;
+    memset(&fast, 0x5A, sizeof fast);
+    memset(&tree, 0x5A, sizeof tree);
+    tg_error fast_err = {0}, tree_err = {0};
+    tg_status fast_status = tg__usage_from_body(route, body, size, &fast, &fast_err);
+    tg_status tree_status = tg__usage_from_body_tree(route, body, size, &tree, &tree_err);
+    if (fast_status != tree_status || strcmp(fast_err.message, tree_err.message) != 0 ||
+        memcmp(fast.counts, tree.counts, sizeof fast.counts) != 0 ||
+        fast.estimated != tree.estimated) {
+        print_error("route %d, body %.*s: scan %s (%s), tree %s (%s)\n", (int)route, (int)size,
+                    body, tg_status_str(fast_status), fast_err.message, tg_status_str(tree_status),
+                    tree_err.message);
+        fail();
+    }
+    *out = fast;
+    return fast_status;
+}
+
+static tg_status read_both_text(tg__route route, const char *body, tg__usage *out) {
+    return read_both(route, body, strlen(body), out);
+}
+
+/* Bodies made to fool a reader that looks for "usage" in the text: usage inside a
+ * string, a tool call's arguments, a nested object; two usage keys; keys and
+ * strings with escapes; invalid UTF-8, \u0000, lone surrogates; numbers jansson
+ * refuses; deep nesting; trailing bytes. Each read the same as the whole tree. */
+static void test_usage_scan_equals_tree(void **state) {
+    (void)state;
+    static const tg__route ROUTES[] = {TG__ROUTE_OPENAI_CHAT, TG__ROUTE_OPENAI_RESPONSES,
+                                       TG__ROUTE_OPENAI_EMBEDDINGS, TG__ROUTE_ANTHROPIC_MESSAGES};
+    static const char *const BODIES[] = {
+        /* usage inside strings, before and after the real one */
+        "{\"choices\":[{\"message\":{\"content\":\"\\\"usage\\\":{\\\"prompt_tokens\\\":999}\"}}],"
+        "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}",
+        "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2},\"note\":\"\\\"usage\\\":"
+        "{\\\"prompt_tokens\\\":999}\"}",
+        "{\"choices\":[{\"text\":\"usage: {\\\"prompt_tokens\\\": 999}\"}]}",
+        "{\"usage\":\"{\\\"prompt_tokens\\\":999}\"}",
+        /* in a tool call's arguments, and an Anthropic tool_use input */
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"usage\\\":{\\\"prompt_tokens\\\":"
+        "999}}\"}}]}}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}",
+        "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"usage\":"
+        "{\"input_tokens\":999,\"output_tokens\":999}}}],\"usage\":{\"input_tokens\":11,"
+        "\"output_tokens\":4}}",
+        "{\"content\":[{\"type\":\"tool_use\",\"input\":{\"usage\":{\"input_tokens\":999}}}]}",
+        /* two usage keys: jansson keeps the last */
+        "{\"usage\":{\"prompt_tokens\":1},\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":9}}",
+        "{\"usage\":{\"prompt_tokens\":1},\"x\":[1,2,{\"usage\":3}],\"usage\":null}",
+        "{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":8}}",
+        "{\"usage\":{\"input_tokens\":1,\"output_tokens\":2},\"usage\":{\"input_tokens\":3}}",
+        /* escaped keys: a top key that decodes to usage, one that only looks close */
+        "{\"us\\u0061ge\":{\"prompt_tokens\":6}}",
+        "{\"usage\\u0000\":{\"prompt_tokens\":6}}",
+        "{\"usage \":{\"prompt_tokens\":6},\"Usage\":{\"prompt_tokens\":6}}",
+        "{\"x\":{\"us\\u0061ge\":1},\"usage\":{\"prompt_tokens\":6}}",
+        /* Responses: response.usage when there is no top usage, last response wins */
+        "{\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":"
+        "12,\"output_tokens\":5,\"output_tokens_details\":{\"reasoning_tokens\":2}}}}",
+        "{\"response\":{\"usage\":{\"input_tokens\":1}},\"response\":{\"usage\":{\"input_tokens\":"
+        "2}}}",
+        "{\"usage\":null,\"response\":{\"usage\":{\"input_tokens\":3}}}",
+        "{\"response\":{\"us\\u0061ge\":{\"input_tokens\":3}}}",
+        "{\"response\":[{\"usage\":{\"input_tokens\":3}}]}",
+        "{\"response\":{\"usage\":{\"input_tokens\":3},\"usage\":7}}",
+        /* not an object where one is wanted */
+        "{\"usage\":[{\"prompt_tokens\":1}]}",
+        "{\"usage\":12}",
+        "{\"usage\":true}",
+        "{}",
+        "[]",
+        "[{\"usage\":{\"prompt_tokens\":1}}]",
+        "null",
+        "\"usage\"",
+        "",
+        "   ",
+        /* whitespace, trailing bytes */
+        " \t\r\n{ \"usage\" : { \"prompt_tokens\" : 4 } } \n",
+        "{\"usage\":{\"prompt_tokens\":4}} x",
+        "{\"usage\":{\"prompt_tokens\":4}}{}",
+        "{\"usage\":{\"prompt_tokens\":4}",
+        "{\"usage\":{\"prompt_tokens\":4}},",
+        "{\"usage\":{\"prompt_tokens\":4},}",
+        "{\"a\":[1,],\"usage\":{\"prompt_tokens\":4}}",
+        /* strings: escapes, UTF-8, surrogates, control bytes */
+        "{\"t\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \\ud83d\\ude00 \\n\\t\\\"\\\\\\/\","
+        "\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\ud83d\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\ude00\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\ud83dx\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\u0000\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\u00e9\\u0041\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\x\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\\u12G4\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xc3\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xc0\xaf\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xed\xa0\x80\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xf4\x90\x80\x80\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xe0\x80\x80\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\xff\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"a\tb\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"t\":\"\x7f\",\"usage\":{\"prompt_tokens\":4}}",
+        "{\"usage\":{\"prompt_tokens\":4},\"t\":\"unterminated}",
+        /* numbers outside the usage, some jansson refuses */
+        "{\"n\":[0,-0,1.5,-2.5e-3,1E+2,123456789012345678],\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":99999999999999999999,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":-9223372036854775808,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":9223372036854775807,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":1e400,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":1e-400,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":01,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":1.,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":.5,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":-,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":+1,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":1e,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":NaN,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":tru,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":truex,\"usage\":{\"prompt_tokens\":4}}",
+        "{\"n\":[true,false,null],\"usage\":{\"prompt_tokens\":4}}",
+        /* bad counts inside the usage: an error either way */
+        "{\"usage\":{\"prompt_tokens\":-1}}",
+        "{\"usage\":{\"prompt_tokens\":1e3}}",
+        "{\"usage\":{\"prompt_tokens\":99999999999999999999}}",
+        "{\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":\"3\"}}",
+    };
+    for (size_t b = 0; b < sizeof BODIES / sizeof BODIES[0]; b++) {
+        for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
+            tg__usage u;
+            read_both_text(ROUTES[r], BODIES[b], &u);
+        }
+    }
+    /* Deep nesting, in and around the usage; a NUL byte inside and after the body. */
+    char deep[4096];
+    size_t at = (size_t)snprintf(deep, sizeof deep, "{\"x\":");
+    for (int i = 0; i < 1000; i++) {
+        deep[at++] = '[';
+    }
+    for (int i = 0; i < 1000; i++) {
+        deep[at++] = ']';
+    }
+    at += (size_t)snprintf(deep + at, sizeof deep - at, ",\"usage\":{\"prompt_tokens\":4}}");
+    tg__usage u;
+    for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
+        read_both(ROUTES[r], deep, at, &u);
+        static const char WITH_NUL[] = "{\"t\":\"a\0b\",\"usage\":{\"prompt_tokens\":4}}";
+        read_both(ROUTES[r], WITH_NUL, sizeof WITH_NUL - 1, &u);
+        static const char NUL_AFTER[] = "{\"usage\":{\"prompt_tokens\":4}}\0";
+        read_both(ROUTES[r], NUL_AFTER, sizeof NUL_AFTER - 1, &u);
+    }
+    /* And the answers are the real ones, not merely equal. */
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[0], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 5);
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[4], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 7);
+    assert_ok(read_both_text(TG__ROUTE_ANTHROPIC_MESSAGES, BODIES[5], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 11);
+    assert_int_equal(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[2], &u), TG_ERR_NOT_FOUND);
+    assert_int_equal(read_both_text(TG__ROUTE_ANTHROPIC_MESSAGES, BODIES[6], &u), TG_ERR_NOT_FOUND);
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[7], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 2);
+    assert_i64(u.counts[TG__UNIT_OUTPUT], 9);
+    assert_int_equal(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[8], &u), TG_ERR_NOT_FOUND);
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_CHAT, BODIES[11], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 6);
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_RESPONSES, BODIES[15], &u));
+    assert_i64(u.counts[TG__UNIT_OUTPUT_REASONING], 2);
+    assert_ok(read_both_text(TG__ROUTE_OPENAI_RESPONSES, BODIES[16], &u));
+    assert_i64(u.counts[TG__UNIT_INPUT], 2);
+    assert_int_equal(read_both_text(TG__ROUTE_OPENAI_RESPONSES, BODIES[17], &u), TG_ERR_NOT_FOUND);
+    /* The common answers are read by the scan itself, not by falling back. */
+    const char *text;
+    size_t size;
+    assert_true(tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[4], strlen(BODIES[4]), &text, &size));
+    assert_true(
+        tg__usage_scan(TG__ROUTE_OPENAI_RESPONSES, BODIES[15], strlen(BODIES[15]), &text, &size));
+    assert_int_equal(size, strlen("{\"input_tokens\":12,\"output_tokens\":5,"
+                                  "\"output_tokens_details\":{\"reasoning_tokens\":2}}"));
+    assert_false(
+        tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[11], strlen(BODIES[11]), &text, &size));
+}
+
 static void test_usage_estimate_and_json(void **state) {
     (void)state;
     assert_i64(tg__usage_output_estimate(0, 0), 0);
@@ -163,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_usage_openai_responses),
         cmocka_unit_test(test_usage_anthropic),
         cmocka_unit_test(test_usage_missing_or_bad),
+        cmocka_unit_test(test_usage_scan_equals_tree),
         cmocka_unit_test(test_usage_estimate_and_json),
         cmocka_unit_test(test_usage_estimated_from_body),
     };
