@@ -40,6 +40,7 @@
 #include "server/events_stream.h"
 #include "server/keyring.h"
 #include "store/store_read.h"
+#include "engine/clock.h"
 
 #define STREAM_PAGE_EVENTS 256             /* events read from the table at once */
 #define STREAM_PAGES_PER_PUMP 4            /* per stream and loop turn, so requests interleave */
@@ -82,12 +83,6 @@ struct tg__streams {
     char *text[STREAM_PAGE_EVENTS]; /* the SSE message of page[i], from malloc; NULL: not yet */
     size_t text_size[STREAM_PAGE_EVENTS];
 };
-
-static int64_t monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* ---- errors before the stream starts -------------------------------------------- */
 
@@ -235,7 +230,7 @@ static void on_drained(struct evhttp_connection *connection, void *user) {
 static void send_chunk(tg__streams *hub, stream *st, struct evbuffer *chunk) {
     if (evbuffer_get_length(chunk) > 0) {
         evhttp_send_reply_chunk_with_cb(st->request, chunk, on_drained, hub);
-        st->last_write_ms = monotonic_ms();
+        st->last_write_ms = tg__clock_monotonic_ms();
     }
 }
 
@@ -467,7 +462,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
     tg__streams *hub = user;
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     int64_t keepalive_ms = hub->daemon->config->event_stream_keepalive_ms;
     for (stream *st = hub->first, *next = NULL; st != NULL; st = next) {
         next = st->next;

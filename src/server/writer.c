@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/writer.h"
+#include "engine/clock.h"
 
 typedef enum { SLOT_EMPTY, SLOT_QUEUED, SLOT_WRITTEN } slot_state;
 
@@ -34,12 +35,6 @@ struct tg__writer {
     void *user;
 };
 
-static int64_t monotonic_us(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
 static void *writer_main(void *arg) {
     tg__writer *w = arg;
     pthread_mutex_lock(&w->lock);
@@ -53,9 +48,9 @@ static void *writer_main(void *arg) {
         tg_group_commit *commit = w->commit;
         pthread_mutex_unlock(&w->lock);
         tg_error err = {0};
-        int64_t started_us = monotonic_us();
+        int64_t started_us = tg__clock_monotonic_us();
         tg_status status = tg_group_commit_write(commit, &err);
-        int64_t write_us = monotonic_us() - started_us;
+        int64_t write_us = tg__clock_monotonic_us() - started_us;
         pthread_mutex_lock(&w->lock);
         w->status = status;
         w->err = err;
