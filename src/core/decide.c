@@ -238,6 +238,21 @@ static void hash_str(args_hash *a, const char *s) {
     hash_bytes(a, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
+/* What reserve and record both name: tool, model, idempotency key and class. */
+static tg_status labels_check(const char *tool, const char *model, const char *key, tg_class cls,
+                              tg_error *err) {
+    tg_status status;
+    if ((status = name_check(tool, "tool", err)) != TG_OK ||
+        (status = name_check(model, "model", err)) != TG_OK ||
+        (status = tg__idem_check_key(key, err)) != TG_OK) {
+        return status;
+    }
+    if ((unsigned)cls > TG_CLASS_AUTO) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)cls);
+    }
+    return TG_OK;
+}
+
 static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_request *r,
                                tg_error *err) {
     tg_status status;
@@ -245,13 +260,8 @@ static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_reques
         (status = amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
             TG_OK ||
-        (status = name_check(r->tool, "tool", err)) != TG_OK ||
-        (status = name_check(r->model, "model", err)) != TG_OK ||
-        (status = tg__idem_check_key(r->idempotency_key, err)) != TG_OK) {
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
-    }
-    if ((unsigned)r->cls > TG_CLASS_AUTO) {
-        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)r->cls);
     }
     return TG_OK;
 }
@@ -568,13 +578,8 @@ static tg_status record_check(const tg_record_request *r, tg_error *err) {
     if ((status = amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = name_check(r->tool, "tool", err)) != TG_OK ||
-        (status = name_check(r->model, "model", err)) != TG_OK ||
-        (status = tg__idem_check_key(r->idempotency_key, err)) != TG_OK) {
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
-    }
-    if ((unsigned)r->cls > TG_CLASS_AUTO) {
-        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)r->cls);
     }
     return TG_OK;
 }
