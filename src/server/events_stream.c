@@ -409,6 +409,18 @@ static void rotate_to(tg__streams *hub, stream *st) {
     hub->first = st;
 }
 
+/* The daemon's store reader and the newest event id in the table; NULL when the store
+ * cannot be read now (the caller retries or refuses). */
+static tg__store_reader *events_reader(tg__streams *hub, uint64_t *table_last_id) {
+    tg__reply error = {0};
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
+    if (reader == NULL || tg__store_read_events_last_id(reader, table_last_id, NULL) != TG_OK) {
+        json_decref(error.body);
+        return NULL;
+    }
+    return reader;
+}
+
 static void on_pump(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
@@ -416,11 +428,9 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
     if (hub->first == NULL) {
         return;
     }
-    tg__reply error = {0};
-    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
-        json_decref(error.body);
+    tg__store_reader *reader = events_reader(hub, &table_last_id);
+    if (reader == NULL) {
         return; /* the sweep tries again */
     }
     page_forget(hub); /* events committed since the last pump */
@@ -571,11 +581,8 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         send_error(request, 503, "too_many_streams", message, 1);
         return;
     }
-    tg__reply error = {0};
-    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
-        json_decref(error.body);
+    if (events_reader(hub, &table_last_id) == NULL) {
         free(st);
         send_error(request, 503, "store_unavailable", "cannot read the events table", 1);
         return;
