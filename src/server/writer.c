@@ -91,6 +91,18 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
     report(arg);
 }
 
+/* What start made, after the thread (if any) has been joined. */
+static void writer_free(tg__writer *w) {
+    if (w->woken != NULL) {
+        event_free(w->woken);
+    }
+    close(w->wake[0]);
+    close(w->wake[1]);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->changed);
+    free(w);
+}
+
 tg__writer *tg__writer_start(struct event_base *base, tg__writer_done_fn done, void *user) {
     tg__writer *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -109,14 +121,7 @@ tg__writer *tg__writer_start(struct event_base *base, tg__writer_done_fn done, v
     /* The loop's wake-up outranks request handling: a written commit frees replies. */
     if (w->woken == NULL || event_priority_set(w->woken, 0) != 0 ||
         event_add(w->woken, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        if (w->woken != NULL) {
-            event_free(w->woken);
-        }
-        close(w->wake[0]);
-        close(w->wake[1]);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->changed);
-        free(w);
+        writer_free(w);
         return NULL;
     }
     return w;
@@ -163,10 +168,5 @@ void tg__writer_stop(tg__writer *w) {
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     report(w); /* a commit submitted by the last report was still written: hand it back */
-    event_free(w->woken);
-    close(w->wake[0]);
-    close(w->wake[1]);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->changed);
-    free(w);
+    writer_free(w);
 }
