@@ -334,6 +334,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         return status;
     }
     tg__hold *hold = &ledger->holds[slot];
+    TG_VERIFY(tg__hold_find(ledger, ledger->next_hold_id) < 0); /* ids are taken once */
     hold->id = ledger->next_hold_id++;
     hold->budget = chain[0];
     hold->cls = a.cls;
@@ -349,6 +350,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         tg__budget_mark(ledger, &ledger->budgets[chain[i]]);
     }
     tg__hold_verify_open(ledger, slot, chain, depth);
+    TG_VERIFY(tg__hold_find(ledger, hold->id) == slot); /* commit and release find it */
     tg__path_after(ledger, chain, &before,
                    &(tg__path_counts){
                        .held_micros = r->amount_micros, .calls_held = 1, .tokens_held = r->tokens});

@@ -238,7 +238,8 @@ void tg__path_before(const tg__ledger *ledger, const int32_t *chain, int depth,
  * per hold opened and charge made. */
 void tg__path_after(const tg__ledger *ledger, const int32_t *chain, const tg__path_snapshot *before,
                     const tg__path_counts *delta);
-/* The hold in `slot` is live, indexed, and counted on every budget of its path. */
+/* The hold in `slot` (found by its id, or just indexed) is live and counted on every
+ * budget of its path. */
 void tg__hold_verify_open(const tg__ledger *ledger, int32_t slot, const int32_t *chain, int depth);
 /* After a grant: every budget of the path is within its limits for class `cls`. */
 void tg__path_verify_granted(const tg__ledger *ledger, const int32_t *chain, int depth, int cls);
