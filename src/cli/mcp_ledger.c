@@ -11,7 +11,6 @@
  * (for MCP over HTTP), that copy can go.
  */
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,8 @@
 #include <libfyaml.h>
 
 #include "cli/mcp.h"
+#include "core/path.h"
 #include "core/yaml_file.h"
-
-/* Sentences may be cut at TG_ERROR_MESSAGE_SIZE; vsnprintf keeps that from being an error. */
-__attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
-                                                            const char *format, ...) {
-    if (err != NULL) {
-        va_list args;
-        va_start(args, format);
-        err->status = status;
-        vsnprintf(err->message, sizeof err->message, format, args);
-        va_end(args);
-    }
-    return status;
-}
 
 /* The root mapping of `document` without its `mcp` pair, as YAML text (caller frees). */
 static char *without_mcp(struct fy_document *document) {
@@ -70,7 +57,7 @@ static tg_status load_daemon_text(const char *text, const char *file, tg__config
         if (fd >= 0) {
             close(fd);
         }
-        return fail(err, TG_ERR_IO, "config: cannot copy '%s' for reading", file);
+        return tg__fail(err, TG_ERR_IO, "config: cannot copy '%s' for reading", file);
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -94,7 +81,7 @@ static tg_status load_daemon_part(const char *file, tg__config *out, tg_error *e
         char *daemon_part = without_mcp(document);
         status = daemon_part != NULL
                      ? load_daemon_text(daemon_part, file, out, err)
-                     : fail(err, TG_ERR_NOMEM, "config: out of memory reading '%s'", file);
+                     : tg__fail(err, TG_ERR_NOMEM, "config: out of memory reading '%s'", file);
         free(daemon_part);
     }
     fy_document_destroy(document);
@@ -118,8 +105,8 @@ tg_status tg__mcp_cli_load(tg__mcp_cli *cli, tg_error *err) {
 static tg_status make_task_budget(tg__mcp_cli *cli, int64_t now_ms, tg_error *err) {
     if (snprintf(cli->charged, sizeof cli->charged, "%s/%s", cli->budget, cli->task) >=
         (int)sizeof cli->charged) {
-        return fail(err, TG_ERR_INVALID, "the task's budget path %s/%s is too long", cli->budget,
-                    cli->task);
+        return tg__fail(err, TG_ERR_INVALID, "the task's budget path %s/%s is too long",
+                        cli->budget, cli->task);
     }
     tg_budget_info info;
     tg_budget_spec spec;
@@ -142,15 +129,16 @@ static tg_status apply(tg__mcp_cli *cli, const tg__config *previous, int64_t now
     }
     tg_budget_info info;
     if (tg_budget_get(cli->engine, cli->budget, now_ms, &info, NULL) != TG_OK) {
-        return fail(err, TG_ERR_NOT_FOUND,
-                    "budget %s does not exist in %s: declare it under budgets: in the config file",
-                    cli->budget, cli->mcp->database);
+        return tg__fail(
+            err, TG_ERR_NOT_FOUND,
+            "budget %s does not exist in %s: declare it under budgets: in the config file",
+            cli->budget, cli->mcp->database);
     }
     if (cli->task != NULL) {
         return make_task_budget(cli, now_ms, err);
     }
     if (strlen(cli->budget) >= sizeof cli->charged) {
-        return fail(err, TG_ERR_INVALID, "--budget: the path is too long");
+        return tg__fail(err, TG_ERR_INVALID, "--budget: the path is too long");
     }
     memcpy(cli->charged, cli->budget, strlen(cli->budget) + 1);
     return TG_OK;
@@ -160,7 +148,7 @@ tg_status tg__mcp_cli_open(tg__mcp_cli *cli, tg_event_fn on_event, void *user, i
                            tg_error *err) {
     if (cli->database != NULL) {
         if (strlen(cli->database) >= sizeof cli->mcp->database) {
-            return fail(err, TG_ERR_INVALID, "--database: the path is too long");
+            return tg__fail(err, TG_ERR_INVALID, "--database: the path is too long");
         }
         memcpy(cli->mcp->database, cli->database, strlen(cli->database) + 1);
     }
@@ -182,7 +170,7 @@ tg_status tg__mcp_cli_reload(tg__mcp_cli *cli, int64_t now_ms, tg_error *err) {
     fresh.daemon = malloc(sizeof *fresh.daemon);
     tg_status status = fresh.mcp != NULL && fresh.daemon != NULL
                            ? tg__mcp_cli_load(&fresh, err)
-                           : fail(err, TG_ERR_NOMEM, "out of memory");
+                           : tg__fail(err, TG_ERR_NOMEM, "out of memory");
     if (status == TG_OK) {
         /* The ledger file and durability stay as opened; everything else is taken. */
         memcpy(fresh.mcp->database, cli->mcp->database, sizeof fresh.mcp->database);

@@ -239,6 +239,21 @@ static void hash_str(args_hash *a, const char *s) {
     hash_bytes(a, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
+/* What reserve and record both name: tool, model, idempotency key and class. */
+static tg_status labels_check(const char *tool, const char *model, const char *key, tg_class cls,
+                              tg_error *err) {
+    tg_status status;
+    if ((status = name_check(tool, "tool", err)) != TG_OK ||
+        (status = name_check(model, "model", err)) != TG_OK ||
+        (status = tg__idem_check_key(key, err)) != TG_OK) {
+        return status;
+    }
+    if ((unsigned)cls > TG_CLASS_AUTO) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)cls);
+    }
+    return TG_OK;
+}
+
 static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_request *r,
                                tg_error *err) {
     tg_status status;
@@ -246,13 +261,8 @@ static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_reques
         (status = amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
             TG_OK ||
-        (status = name_check(r->tool, "tool", err)) != TG_OK ||
-        (status = name_check(r->model, "model", err)) != TG_OK ||
-        (status = tg__idem_check_key(r->idempotency_key, err)) != TG_OK) {
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
-    }
-    if ((unsigned)r->cls > TG_CLASS_AUTO) {
-        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)r->cls);
     }
     return TG_OK;
 }
@@ -304,6 +314,8 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         (status = path_room(ledger, chain, depth, r->amount_micros, 0, r->tokens, err)) != TG_OK) {
         return status;
     }
+    tg__path_snapshot before;
+    tg__path_before(ledger, chain, depth, &before);
     const char *tool = r->tool && r->tool[0] ? r->tool : r->model;
     ask a = {r->amount_micros, r->tokens,
              r->cls == TG_CLASS_AUTO
@@ -323,6 +335,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
         return status;
     }
     tg__hold *hold = &ledger->holds[slot];
+    TG_VERIFY(tg__hold_find(ledger, ledger->next_hold_id) < 0); /* ids are taken once */
     hold->id = ledger->next_hold_id++;
     hold->budget = chain[0];
     hold->cls = a.cls;
@@ -337,6 +350,12 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     for (int i = 0; i < depth; i++) {
         tg__budget_mark(ledger, &ledger->budgets[chain[i]]);
     }
+    tg__hold_verify_open(ledger, slot, chain, depth);
+    TG_VERIFY(tg__hold_find(ledger, hold->id) == slot); /* commit and release find it */
+    tg__path_after(ledger, chain, &before,
+                   &(tg__path_counts){
+                       .held_micros = r->amount_micros, .calls_held = 1, .tokens_held = r->tokens});
+    tg__path_verify_granted(ledger, chain, depth, a.cls);
     tg__idem_row row = {.hold_id = hold->id, .expires_at_ms = hold->expires_at_ms, .cls = a.cls};
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_RESERVE, hash.h, now_ms, &row) == TG_OK);
     memset(out, 0, sizeof *out);
@@ -469,12 +488,15 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     for (int i = 0; i < depth; i++) {
         tg__budget_roll(ledger, &ledger->budgets[chain[i]], now_ms);
     }
+    tg__hold_verify_open(ledger, slot, chain, depth);
+    tg__path_snapshot before;
+    tg__path_before(ledger, chain, depth, &before);
     if ((status = path_room(ledger, chain, depth, 0, r->actual_micros, r->tokens_in + r->tokens_out,
                             err)) != TG_OK ||
         (status = tg__idem_prepare(ledger, r->idempotency_key, err)) != TG_OK) {
         return status;
     }
-    int64_t held = hold->amount_micros;
+    int64_t held = hold->amount_micros, held_tokens = hold->tokens;
     hold_passed above = r->actual_micros <= held                               ? WITHIN_HOLD
                         : r->agent_reported && path_caps(ledger, chain, depth) ? ABOVE_HOLD_CAPPED
                                                                                : ABOVE_HOLD_CHARGED;
@@ -492,6 +514,13 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
                         .overrun_micros = above == WITHIN_HOLD ? 0 : r->actual_micros - held,
                         .capped = above == ABOVE_HOLD_CAPPED};
     row.charge_id = charge_path(ledger, chain, depth, &charge, now_ms);
+    tg__path_after(ledger, chain, &before,
+                   &(tg__path_counts){.spent_micros = charge.cost_micros,
+                                      .held_micros = -held,
+                                      .calls_used = 1,
+                                      .calls_held = -1,
+                                      .tokens_used = r->tokens_in + r->tokens_out,
+                                      .tokens_held = -held_tokens});
     report_overrun(ledger, chain, depth, &charge, above, r->actual_micros, now_ms);
     report_levels(ledger, chain, depth, now_ms);
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_COMMIT, hash.h, now_ms, &row) == TG_OK);
@@ -528,10 +557,17 @@ tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *k
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
     int depth = tg__budget_chain(ledger, ledger->holds[slot].budget, chain);
+    tg__hold_verify_open(ledger, slot, chain, depth);
+    tg__path_snapshot before;
+    tg__path_before(ledger, chain, depth, &before);
+    tg__path_counts delta = {.held_micros = -ledger->holds[slot].amount_micros,
+                             .calls_held = -1,
+                             .tokens_held = -ledger->holds[slot].tokens};
     tg__hold_close(ledger, slot);
     for (int i = 0; i < depth; i++) {
         tg__budget_mark(ledger, &ledger->budgets[chain[i]]);
     }
+    tg__path_after(ledger, chain, &before, &delta);
     tg__idem_row row = {0};
     TG_VERIFY(remember(ledger, key, TG__OP_RELEASE, hash.h, now_ms, &row) == TG_OK);
     if (replayed_out != NULL) {
@@ -545,13 +581,8 @@ static tg_status record_check(const tg_record_request *r, tg_error *err) {
     if ((status = amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = name_check(r->tool, "tool", err)) != TG_OK ||
-        (status = name_check(r->model, "model", err)) != TG_OK ||
-        (status = tg__idem_check_key(r->idempotency_key, err)) != TG_OK) {
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
-    }
-    if ((unsigned)r->cls > TG_CLASS_AUTO) {
-        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)r->cls);
     }
     return TG_OK;
 }
@@ -586,6 +617,8 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
         (status = path_room(ledger, chain, depth, 0, r->cost_micros, tokens, err)) != TG_OK) {
         return status;
     }
+    tg__path_snapshot before;
+    tg__path_before(ledger, chain, depth, &before);
     ask a = {r->cost_micros, tokens,
              r->cls == TG_CLASS_AUTO
                  ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
@@ -609,6 +642,9 @@ tg_status tg__ledger_record(tg__ledger *ledger, const tg_record_request *r, int6
     tg__copy_name(charge.model, sizeof charge.model, r->model);
     tg__idem_row row = {.charged_micros = r->cost_micros};
     row.charge_id = charge_path(ledger, chain, depth, &charge, now_ms);
+    tg__path_after(
+        ledger, chain, &before,
+        &(tg__path_counts){.spent_micros = r->cost_micros, .calls_used = 1, .tokens_used = tokens});
     report_overrun(ledger, chain, depth, &charge, WITHIN_HOLD, r->cost_micros, now_ms);
     report_levels(ledger, chain, depth, now_ms);
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_RECORD, hash.h, now_ms, &row) == TG_OK);

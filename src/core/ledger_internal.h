@@ -225,6 +225,40 @@ void tg__holds_expire(tg__ledger *ledger, int64_t now_ms);
 void tg__hold_journal_put(tg__ledger *ledger, const tg__hold *hold);
 bool tg__hold_on_path(const tg__ledger *ledger, const tg__hold *hold, int32_t budget);
 
+/* checks.c: always-on pre- and post-conditions of reserve, commit, release and record,
+ * each O(path length); a failed one is a ledger bug and stops the process (TG_VERIFY). */
+typedef struct {
+    int64_t spent_micros;
+    int64_t held_micros;
+    int64_t calls_used; /* in a delta: 1 when a charge is made */
+    int64_t calls_held; /* in a delta: 1 when a hold opens, -1 when one closes */
+    int64_t tokens_used;
+    int64_t tokens_held;
+} tg__path_counts;
+
+/* A path's counters and the ledger's id counters before a mutation. */
+typedef struct {
+    int depth;
+    int32_t holds_live;
+    uint64_t next_hold_id;
+    uint64_t next_charge_id;
+    tg__path_counts counts[TG_PATH_DEPTH_MAX]; /* chain order, leaf first */
+} tg__path_snapshot;
+
+/* Pre-condition: the path from tg__budget_chain is linked and its counters in range;
+ * records them in *out for tg__path_after. */
+void tg__path_before(const tg__ledger *ledger, const int32_t *chain, int depth,
+                     tg__path_snapshot *out);
+/* Post-condition: every budget of the path moved by exactly `delta`, and ids by one
+ * per hold opened and charge made. */
+void tg__path_after(const tg__ledger *ledger, const int32_t *chain, const tg__path_snapshot *before,
+                    const tg__path_counts *delta);
+/* The hold in `slot` (found by its id, or just indexed) is live and counted on every
+ * budget of its path. */
+void tg__hold_verify_open(const tg__ledger *ledger, int32_t slot, const int32_t *chain, int depth);
+/* After a grant: every budget of the path is within its limits for class `cls`. */
+void tg__path_verify_granted(const tg__ledger *ledger, const int32_t *chain, int depth, int cls);
+
 /* idempotency.c */
 /* Looks a key up. TG_OK with *found NULL when new; TG_ERR_CONFLICT when its
  * arguments differ. Forgets keys older than the ttl first. */

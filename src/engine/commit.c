@@ -15,6 +15,17 @@
 #include "core/path.h"
 #include "engine/engine_internal.h"
 
+tg_status tg__engine_writable(tg_engine *engine, tg_error *err) {
+    if (engine->failed) {
+        return tg__fail(err, TG_ERR_IO, "the store failed earlier; reopen the engine");
+    }
+    if (tg__ledger_journal_broken(engine->ledger)) {
+        engine->failed = true;
+        return tg__fail(err, TG_ERR_IO, "out of memory keeping the journal; reopen the engine");
+    }
+    return TG_OK;
+}
+
 bool tg__engine_journal_needs_sync(const tg__journal *j) {
     if (j->budgets_deleted.count || j->budgets.count || j->holds.count || j->charges.count ||
         j->windows.count || j->idem_put.count || j->idem_deleted.count || j->api_keys_put.count ||
@@ -72,19 +83,16 @@ tg_status tg_engine_batch_detach(tg_engine *engine, int64_t now_ms, bool force,
     if (engine->batch_depth > 0 && --engine->batch_depth > 0) {
         return TG_OK; /* an inner batch: the outer one detaches */
     }
-    if (engine->failed) {
-        return tg__fail(err, TG_ERR_IO, "the store failed earlier; reopen the engine");
-    }
-    if (tg__ledger_journal_broken(engine->ledger)) {
-        engine->failed = true;
-        return tg__fail(err, TG_ERR_IO, "out of memory keeping the journal; reopen the engine");
+    tg_status status = tg__engine_writable(engine, err);
+    if (status != TG_OK) {
+        return status;
     }
     tg__journal *journal = tg__ledger_journal(engine->ledger);
     if (!due(engine, journal, now_ms, force)) {
         return TG_OK;
     }
     tg_group_commit *commit = NULL;
-    tg_status status = take_spare(engine, &commit, err);
+    status = take_spare(engine, &commit, err);
     if (status != TG_OK) {
         return status;
     }

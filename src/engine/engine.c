@@ -183,12 +183,9 @@ void tg_engine_close(tg_engine *engine) {
 /* ---- durability -------------------------------------------------------------- */
 
 static tg_status write_journal(tg_engine *engine, bool force, tg_error *err) {
-    if (engine->failed) {
-        return tg__fail(err, TG_ERR_IO, "the store failed earlier; reopen the engine");
-    }
-    if (tg__ledger_journal_broken(engine->ledger)) {
-        engine->failed = true;
-        return tg__fail(err, TG_ERR_IO, "out of memory keeping the journal; reopen the engine");
+    tg_status status = tg__engine_writable(engine, err);
+    if (status != TG_OK) {
+        return status;
     }
     tg__journal *journal = tg__ledger_journal(engine->ledger);
     if (!tg__engine_journal_needs_sync(journal) && !(force && !tg__journal_empty(journal))) {
@@ -202,7 +199,7 @@ static tg_status write_journal(tg_engine *engine, bool force, tg_error *err) {
                         "done");
     }
     tg_error store_err = {0};
-    tg_status status = engine->ops->write(engine->store, journal, &store_err);
+    status = engine->ops->write(engine->store, journal, &store_err);
     tg__journal_clear(journal);
     engine->pending_since_ms = TG_NONE;
     if (status != TG_OK) {
@@ -298,8 +295,9 @@ bool tg_engine_pending(const tg_engine *engine) {
         return settle((engine), (call), (now_ms), (err));                                          \
     } while (0)
 
-tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
-                        int64_t now_ms, tg_error *err) {
+/* Before a spec reaches the ledger: the engine usable, a spec given, its zone loaded. */
+static tg_status spec_zone(tg_engine *engine, const tg_budget_spec *spec, const tg__tz **tz,
+                           tg_error *err) {
     tg_status status = usable(engine, err);
     if (status != TG_OK) {
         return status;
@@ -310,8 +308,14 @@ tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spe
     if (memchr(spec->timezone, '\0', sizeof spec->timezone) == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "time zone name is too long");
     }
+    return tg__zones_get(engine->zones, spec->timezone, tz, err);
+}
+
+tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                        int64_t now_ms, tg_error *err) {
     const tg__tz *tz;
-    if ((status = tg__zones_get(engine->zones, spec->timezone, &tz, err)) != TG_OK) {
+    tg_status status = spec_zone(engine, spec, &tz, err);
+    if (status != TG_OK) {
         return status;
     }
     MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
@@ -396,18 +400,9 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
 
 tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
                           int64_t now_ms, tg_error *err) {
-    tg_status status = usable(engine, err);
-    if (status != TG_OK) {
-        return status;
-    }
-    if (spec == NULL) {
-        return tg__fail(err, TG_ERR_INVALID, "no budget spec given");
-    }
-    if (memchr(spec->timezone, '\0', sizeof spec->timezone) == NULL) {
-        return tg__fail(err, TG_ERR_INVALID, "time zone name is too long");
-    }
     const tg__tz *tz;
-    if ((status = tg__zones_get(engine->zones, spec->timezone, &tz, err)) != TG_OK) {
+    tg_status status = spec_zone(engine, spec, &tz, err);
+    if (status != TG_OK) {
         return status;
     }
     return tg__ledger_budget_check(engine->ledger, path, spec, now_ms, err);

@@ -50,6 +50,10 @@ struct tg_engine {
     atomic_bool write_failed;       /* set by a writer thread; read by later writes */
 };
 
+/* TG_ERR_IO once a write failed or the journal lost a row (then the engine fails for
+ * good): nothing more may be written or acknowledged until it is reopened. */
+tg_status tg__engine_writable(tg_engine *engine, tg_error *err);
+
 /* True when the journal holds something that must be on disk before an answer. */
 bool tg__engine_journal_needs_sync(const tg__journal *journal);
 

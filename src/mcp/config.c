@@ -2,7 +2,6 @@
  * config: reads `mcp:` with libfyaml. Every number is checked against a named
  * maximum here, so the relay can trust its configuration.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,6 @@
 /* Keys of `mcp:` that only `tollgate serve` reads (src/server/mcp_http_config.c): the
  * stdio gateway accepts them so that one file can serve both. */
 static const char *const SERVE_KEYS[] = {"servers", "sessions_max", "session_idle_ms", NULL};
-
-__attribute__((format(printf, 3, 4))) static tg_status fail(tg_error *err, tg_status status,
-                                                            const char *format, ...) {
-    if (err != NULL) {
-        va_list args;
-        va_start(args, format);
-        err->status = status;
-        vsnprintf(err->message, sizeof err->message, format, args);
-        va_end(args);
-    }
-    return status;
-}
 
 void tg__mcp_config_defaults(tg__mcp_config *config) {
     memset(config, 0, sizeof *config);
@@ -49,8 +36,8 @@ tg_status tg__mcp_config_read_int(struct fy_node *node, const char *what, int64_
     char *end = NULL;
     long long value = text != NULL && *text != '\0' ? strtoll(text, &end, 10) : 0;
     if (text == NULL || *text == '\0' || *end != '\0' || value < low || value > high) {
-        return fail(err, TG_ERR_INVALID, "config: mcp.%s must be a whole number in %lld..%lld",
-                    what, (long long)low, (long long)high);
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp.%s must be a whole number in %lld..%lld",
+                        what, (long long)low, (long long)high);
     }
     *out = value;
     return TG_OK;
@@ -58,16 +45,17 @@ tg_status tg__mcp_config_read_int(struct fy_node *node, const char *what, int64_
 
 static tg_status read_class(const char *text, const char *glob, tg_class *out, tg_error *err) {
     if (text == NULL || tg_class_parse(text, out) != TG_OK || *out == TG_CLASS_AUTO) {
-        return fail(err, TG_ERR_INVALID,
-                    "config: mcp.tools '%s': class must be low, normal, high or critical", glob);
+        return tg__fail(err, TG_ERR_INVALID,
+                        "config: mcp.tools '%s': class must be low, normal, high or critical",
+                        glob);
     }
     return TG_OK;
 }
 
 static tg_status read_cost(const char *text, const char *glob, int64_t *out, tg_error *err) {
     if (text == NULL || tg_money_parse(text, out) != TG_OK || *out > TG_AMOUNT_MAX) {
-        return fail(err, TG_ERR_INVALID, "config: mcp.tools '%s': cost '%s' is not an amount", glob,
-                    text != NULL ? text : "?");
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp.tools '%s': cost '%s' is not an amount",
+                        glob, text != NULL ? text : "?");
     }
     return TG_OK;
 }
@@ -89,10 +77,11 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
             rule->charge =
                 strcmp(text, "fixed") == 0 ? TG__MCP_CHARGE_FIXED : TG__MCP_CHARGE_RESULT;
         } else {
-            status = fail(err, TG_ERR_INVALID,
-                          "config: mcp.tools '%s': unknown or malformed field '%s' (cost, class, "
-                          "charge: fixed|result)",
-                          rule->glob, key != NULL ? key : "?");
+            status =
+                tg__fail(err, TG_ERR_INVALID,
+                         "config: mcp.tools '%s': unknown or malformed field '%s' (cost, class, "
+                         "charge: fixed|result)",
+                         rule->glob, key != NULL ? key : "?");
         }
         if (status != TG_OK) {
             return status;
@@ -106,10 +95,10 @@ static tg_status read_rule(struct fy_node_pair *pair, tg__mcp_tool_rule *rule, t
     const char *glob = tg__mcp_config_scalar(fy_node_pair_key(pair));
     struct fy_node *value = fy_node_pair_value(pair);
     if (glob == NULL || *glob == '\0' || strlen(glob) >= sizeof rule->glob) {
-        return fail(err, TG_ERR_INVALID,
-                    "config: mcp.tools keys must be tool name globs of 1..%d "
-                    "bytes",
-                    TG_NAME_SIZE_MAX - 1);
+        return tg__fail(err, TG_ERR_INVALID,
+                        "config: mcp.tools keys must be tool name globs of 1..%d "
+                        "bytes",
+                        TG_NAME_SIZE_MAX - 1);
     }
     memset(rule, 0, sizeof *rule);
     memcpy(rule->glob, glob, strlen(glob) + 1);
@@ -128,15 +117,15 @@ static tg_status read_rule(struct fy_node_pair *pair, tg__mcp_tool_rule *rule, t
 
 static tg_status read_tools(struct fy_node *node, tg__mcp_tools *tools, tg_error *err) {
     if (node == NULL || !fy_node_is_mapping(node)) {
-        return fail(err, TG_ERR_INVALID, "config: mcp.tools must be a mapping of glob: rule");
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp.tools must be a mapping of glob: rule");
     }
     tools->rules_count = 0;
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
         if (tools->rules_count >= TG__MCP_TOOL_RULES_MAX) {
-            return fail(err, TG_ERR_FULL, "config: mcp.tools holds more than %d rules",
-                        TG__MCP_TOOL_RULES_MAX);
+            return tg__fail(err, TG_ERR_FULL, "config: mcp.tools holds more than %d rules",
+                            TG__MCP_TOOL_RULES_MAX);
         }
         tg_status status = read_rule(pair, &tools->rules[tools->rules_count], err);
         if (status != TG_OK) {
@@ -151,8 +140,8 @@ static tg_status read_text(struct fy_node *node, const char *what, char *out, si
                            tg_error *err) {
     const char *text = tg__mcp_config_scalar(node);
     if (text == NULL || *text == '\0' || strlen(text) >= size) {
-        return fail(err, TG_ERR_INVALID, "config: mcp.%s must be text of 1..%zu bytes", what,
-                    size - 1);
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp.%s must be text of 1..%zu bytes", what,
+                        size - 1);
     }
     memcpy(out, text, strlen(text) + 1);
     return TG_OK;
@@ -165,7 +154,7 @@ static tg_status read_durability(struct fy_node *node, tg_durability *out, tg_er
     } else if (text != NULL && strcmp(text, "relaxed") == 0) {
         *out = TG_DURABILITY_RELAXED;
     } else {
-        return fail(err, TG_ERR_INVALID, "config: mcp.durability must be strict or relaxed");
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp.durability must be strict or relaxed");
     }
     return TG_OK;
 }
@@ -189,10 +178,10 @@ static tg_status read_field(const char *key, struct fy_node *value, tg__mcp_conf
         return tg__mcp_config_read_int(value, key, 1, TG__MCP_CALLS_IN_FLIGHT_MAX,
                                        &config->calls_in_flight_max, err);
     }
-    return fail(err, TG_ERR_INVALID,
-                "config: unknown mcp field '%s' (tools, database, durability, call_timeout_ms, "
-                "calls_per_task, message_size_max_bytes, calls_in_flight_max)",
-                key);
+    return tg__fail(err, TG_ERR_INVALID,
+                    "config: unknown mcp field '%s' (tools, database, durability, call_timeout_ms, "
+                    "calls_per_task, message_size_max_bytes, calls_in_flight_max)",
+                    key);
 }
 
 static bool listed(const char *key, const char *const *keys) {
@@ -211,7 +200,7 @@ static tg_status read_section(struct fy_node *section, tg__mcp_config *config,
     while ((pair = fy_node_mapping_iterate(section, &iter)) != NULL) {
         const char *key = tg__mcp_config_scalar(fy_node_pair_key(pair));
         if (key == NULL) {
-            return fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
+            return tg__fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
         }
         if (listed(key, skip)) {
             continue;
@@ -231,12 +220,12 @@ tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, t
 tg_status tg__mcp_config_read_except(struct fy_node *section, const char *const *skip,
                                      tg__mcp_config *config, tg_error *err) {
     if (section == NULL || !fy_node_is_mapping(section)) {
-        return fail(err, TG_ERR_INVALID, "config: mcp must be a mapping");
+        return tg__fail(err, TG_ERR_INVALID, "config: mcp must be a mapping");
     }
     /* Read into a copy so that a failure leaves *config as it was. */
     tg__mcp_config *work = malloc(sizeof *work);
     if (work == NULL) {
-        return fail(err, TG_ERR_NOMEM, "config: out of memory");
+        return tg__fail(err, TG_ERR_NOMEM, "config: out of memory");
     }
     *work = *config;
     tg_status status = read_section(section, work, skip, err);
@@ -250,12 +239,12 @@ tg_status tg__mcp_config_read_except(struct fy_node *section, const char *const 
 static tg_status read_document(struct fy_document *document, const char *name,
                                tg__mcp_config *config, tg_error *err) {
     if (document == NULL) {
-        return fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML '%s'", name);
+        return tg__fail(err, TG_ERR_INVALID, "config: cannot read or parse YAML '%s'", name);
     }
     struct fy_node *root = fy_document_root(document);
     tg_status status = TG_OK;
     if (root != NULL && !fy_node_is_mapping(root)) {
-        status = fail(err, TG_ERR_INVALID, "config: '%s' must hold a mapping", name);
+        status = tg__fail(err, TG_ERR_INVALID, "config: '%s' must hold a mapping", name);
     } else if (root != NULL) {
         struct fy_node *section = fy_node_mapping_lookup_by_string(root, "mcp", FY_NT);
         if (section != NULL) {
@@ -271,7 +260,8 @@ tg_status tg__mcp_config_parse(const char *yaml, size_t size, tg__mcp_config *co
     /* libfyaml 0.7.12 loops forever on some non-UTF-8 input: it never sees any. */
     size_t valid = tg__utf8_valid_prefix((const unsigned char *)yaml, size);
     if (valid < size) {
-        return fail(err, TG_ERR_INVALID, "config: the YAML text is not UTF-8 (byte %zu)", valid);
+        return tg__fail(err, TG_ERR_INVALID, "config: the YAML text is not UTF-8 (byte %zu)",
+                        valid);
     }
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET};
     return read_document(fy_document_build_from_string(&parse, yaml, size), "(text)", config, err);

@@ -16,6 +16,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/queue.h"
 #include "mcp/stdio.h"
+#include "engine/clock.h"
 
 #define READ_CHUNK_BYTES 65536
 #define READS_PER_TURN 16              /* per descriptor, so neither side starves the other */
@@ -47,9 +48,7 @@ typedef struct {
 } loop;
 
 int64_t tg__mcp_now_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return tg__clock_wall_ms();
 }
 
 static void enqueue(loop *self, tg__mcp_queue *queue, const char *what, const char *message,

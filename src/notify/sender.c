@@ -21,6 +21,7 @@
 #include "notify/notify.h"
 #include "notify/schedule.h"
 #include "notify/transport.h"
+#include "engine/clock.h"
 
 #define READ_BATCH 512      /* events read from the outbox in one statement */
 #define SAVE_INTERVAL_MS 50 /* progress is saved at most this often (one short transaction) */
@@ -60,18 +61,6 @@ typedef struct attempt {
     tg__webhook *webhook;
     struct attempt *prev, *next;
 } attempt;
-
-static int64_t monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static uint32_t next_random(tg__notifier *n) {
     uint32_t x = n->random;
@@ -135,7 +124,7 @@ static void log_success(tg__notifier *n, int s) {
 
 static void finish_batch(tg__notifier *n, int s, tg__batch *batch, bool delivered,
                          const char *error, int64_t retry_after_ms) {
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     if (delivered) {
         log_success(n, s);
         tg__sink_state_delivered(n->sinks[s], batch, now_ms);
@@ -215,7 +204,8 @@ static void send_ready(tg__notifier *n, int64_t now_ms, int64_t *wake_at_ms) {
             for (size_t i = 0; i < batch.items_count; i++) {
                 tg__outbox_enrich(n->outbox, n->config->forecast_window_ms, &batch.items[i]);
             }
-            tg__notify_envelope envelope = {n->config->sinks[s].name, batch.urgency, wall_ms()};
+            tg__notify_envelope envelope = {n->config->sinks[s].name, batch.urgency,
+                                            tg__clock_wall_ms()};
             if (n->config->sinks[s].kind == TG__SINK_JSONL) {
                 write_jsonl(n, s, &batch, &envelope);
             } else {
@@ -283,7 +273,7 @@ static void save(tg__notifier *n, int64_t now_ms) {
     }
     tg_error err = {0};
     tg_status status = tg__outbox_save(n->outbox, progress, (size_t)sinks, dead, dead_count,
-                                       n->marked_through, lowest, wall_ms(), &err);
+                                       n->marked_through, lowest, tg__clock_wall_ms(), &err);
     if (status == TG_ERR_STATE) {
         /* The engine is committing: try again in a moment, not a whole interval later. */
         free(dead);
@@ -320,7 +310,7 @@ static void publish_stats(tg__notifier *n) {
 
 /* One turn; returns how long the thread may sleep. */
 static int64_t turn(tg__notifier *n) {
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     if (atomic_exchange(&n->woken, false) || now_ms >= n->next_read_ms) {
         n->next_read_ms = now_ms + n->config->poll_ms;
         read_events(n, now_ms);
@@ -346,8 +336,8 @@ static int64_t turn(tg__notifier *n) {
 }
 
 static void drain(tg__notifier *n) {
-    int64_t deadline_ms = monotonic_ms() + n->drain_ms;
-    while (n->in_flight > 0 && monotonic_ms() < deadline_ms) {
+    int64_t deadline_ms = tg__clock_monotonic_ms() + n->drain_ms;
+    while (n->in_flight > 0 && tg__clock_monotonic_ms() < deadline_ms) {
         int running = 0;
         curl_multi_perform(n->multi, &running);
         collect(n);
@@ -364,7 +354,7 @@ static void drain(tg__notifier *n) {
         tg__batch_free(&record->batch); /* not done: done_through stays before it */
         free(record);
     }
-    save(n, monotonic_ms());
+    save(n, tg__clock_monotonic_ms());
 }
 
 static void *run(void *user) {
@@ -400,7 +390,7 @@ static void notifier_free(tg__notifier *n) {
 
 /* Loads each sink's saved progress and opens its file: everything that can fail, up front. */
 static tg_status open_sinks(tg__notifier *n, tg_error *err) {
-    int64_t backfill_from_ms = wall_ms() - n->config->backfill_ms;
+    int64_t backfill_from_ms = tg__clock_wall_ms() - n->config->backfill_ms;
     for (int s = 0; s < n->config->sinks_count; s++) {
         const tg__notify_sink *sink = &n->config->sinks[s];
         uint64_t done_through = 0, *sent = NULL;
@@ -446,7 +436,7 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     pthread_mutex_init(&n->stats_lock, NULL);
     atomic_init(&n->stop, false);
     atomic_init(&n->woken, true);
-    n->random = (uint32_t)wall_ms() ^ ((uint32_t)getpid() << 16) ^ 0x9e3779b9u;
+    n->random = (uint32_t)tg__clock_wall_ms() ^ ((uint32_t)getpid() << 16) ^ 0x9e3779b9u;
     n->random = n->random ? n->random : 1;
     snprintf(n->store_path, sizeof n->store_path, "%s", store_path);
     n->events = malloc(READ_BATCH * sizeof *n->events);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "notify/notify.h"
 #include "server/api.h"
 
@@ -31,20 +32,13 @@ static bool parse_id(const char *text, uint64_t *out) {
  * '+' is a space in a query. False on a malformed escape, an encoded NUL, or text
  * that does not fit.
  */
-static int hex_digit(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static bool url_decode(const char *text, size_t length, bool query, char *out, size_t size) {
     size_t used = 0;
     for (size_t i = 0; i < length; i++) {
         int c = (unsigned char)text[i];
         if (c == '%') {
-            int high = i + 2 < length ? hex_digit(text[i + 1]) : -1;
-            int low = i + 2 < length ? hex_digit(text[i + 2]) : -1;
+            int high = i + 2 < length ? tg__hex_value(text[i + 1]) : -1;
+            int low = i + 2 < length ? tg__hex_value(text[i + 2]) : -1;
             if (high < 0 || low < 0 || (high | low) == 0) {
                 return false;
             }

@@ -86,6 +86,14 @@ static const char *scalar(struct fy_node *node) {
     return fy_node_get_scalar0(node);
 }
 
+/* "unknown SECTION field 'KEY': expected ...", at the key. */
+static tg_status unknown_field(const reader *r, struct fy_node_pair *pair, const char *section,
+                               const char *expected) {
+    const char *key = scalar(fy_node_pair_key(pair));
+    return fail_at(r, fy_node_pair_key(pair), "unknown %s field '%.40s': expected %s", section,
+                   key != NULL ? key : "?", expected);
+}
+
 static tg_status copy_text(const reader *r, struct fy_node *node, char *out, size_t size,
                            const char *what) {
     const char *text = scalar(node);
@@ -254,10 +262,9 @@ static tg_status read_template(const reader *r, struct fy_node *node, tg__budget
         tg_status status = allowed ? read_budget_field(r, key, fy_node_pair_value(pair), &inner)
                                    : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return fail_at(r, fy_node_pair_key(pair),
-                           "unknown template field '%.40s': expected limit, calls, tokens, "
-                           "window, timezone, revoke_at, above_hold, alerts or ceilings",
-                           key != NULL ? key : "?");
+            return unknown_field(r, pair, "template",
+                                 "limit, calls, tokens, window, timezone, revoke_at, "
+                                 "above_hold, alerts or ceilings");
         }
         if (status != TG_OK) {
             return status;
@@ -284,11 +291,9 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
         tg_status status = key != NULL ? read_budget_field(r, key, fy_node_pair_value(pair), out)
                                        : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return fail_at(r, fy_node_pair_key(pair),
-                           "unknown budget field '%.40s': expected path, limit, calls, tokens, "
-                           "window, timezone, revoke_at, above_hold, alerts, ceilings, template "
-                           "or children_max",
-                           key != NULL ? key : "?");
+            return unknown_field(r, pair, "budget",
+                                 "path, limit, calls, tokens, window, timezone, revoke_at, "
+                                 "above_hold, alerts, ceilings, template or children_max");
         }
         if (status != TG_OK) {
             return status;
@@ -363,10 +368,7 @@ static tg_status read_key(const reader *r, struct fy_node *node, tg__key *out) {
                                ? read_key_field(r, key, fy_node_pair_value(pair), out, &hashed)
                                : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return fail_at(r, fy_node_pair_key(pair),
-                           "unknown key field '%.40s': expected name, role, scope, class_max or "
-                           "sha256",
-                           key != NULL ? key : "?");
+            return unknown_field(r, pair, "key", "name, role, scope, class_max or sha256");
         }
         if (status != TG_OK) {
             return status;
@@ -411,9 +413,7 @@ static tg_status read_rule(const reader *r, struct fy_node *node, tg__rule_decl 
                 status = fail_at(r, value, "rule class must be low, normal, high or critical");
             }
         } else {
-            status = fail_at(r, fy_node_pair_key(pair),
-                             "unknown rule field '%.40s': expected tool, model, budget or class",
-                             key != NULL ? key : "?");
+            status = unknown_field(r, pair, "rule", "tool, model, budget or class");
         }
         if (status != TG_OK) {
             return status;
@@ -553,9 +553,7 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 status = fail_at(r, value, "store.durability must be strict or relaxed");
             }
         } else {
-            status = fail_at(r, fy_node_pair_key(pair),
-                             "unknown store field '%.40s': expected kind, path or durability",
-                             key != NULL ? key : "?");
+            status = unknown_field(r, pair, "store", "kind, path or durability");
         }
         if (status != TG_OK) {
             return status;
@@ -580,9 +578,7 @@ static tg_status read_policy(const reader *r, struct fy_node *node, tg__config *
         } else if (key != NULL && strcmp(key, "rules") == 0) {
             status = read_list(r, value, config, LIST_RULES);
         } else {
-            status = fail_at(r, fy_node_pair_key(pair),
-                             "unknown policy field '%.40s': expected default or rules",
-                             key != NULL ? key : "?");
+            status = unknown_field(r, pair, "policy", "default or rules");
         }
         if (status != TG_OK) {
             return status;
@@ -598,9 +594,7 @@ static tg_status read_metrics(const reader *r, struct fy_node *node, tg__config 
         const char *key = scalar(fy_node_pair_key(pair));
         const char *text = scalar(fy_node_pair_value(pair));
         if (key == NULL || strcmp(key, "open_on_loopback") != 0) {
-            return fail_at(r, fy_node_pair_key(pair),
-                           "unknown metrics field '%.40s': expected open_on_loopback",
-                           key != NULL ? key : "?");
+            return unknown_field(r, pair, "metrics", "open_on_loopback");
         }
         if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
             return fail_at(r, fy_node_pair_value(pair),

@@ -28,6 +28,7 @@
 
 #include "server/connections.h"
 #include "server/daemon.h"
+#include "engine/clock.h"
 
 #define LINGER_MS 2000              /* after an error reply: time for the client to read it */
 #define OVERFLOW_DEADLINE_S 2       /* the overflow listener's deadline for a request */
@@ -62,12 +63,6 @@ typedef struct conn_link {
     tg__conn conn;
     struct conn_link *prev, *next;
 } conn_link;
-
-static int64_t monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static conn_link *link_of(tg__conn *conn) {
     return (conn_link *)conn; /* conn is the first member */
@@ -173,7 +168,7 @@ static void out_of_descriptors(tg__conns *c, evutil_socket_t listen_fd, int why)
     apply_listeners(c);
     struct timeval pause = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
     event_add(c->backoff, &pause);
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     if (now_ms - c->backoff_said_ms >= BACKOFF_SAID_EVERY_MS) {
         c->backoff_said_ms = now_ms;
         fprintf(stderr,
@@ -196,7 +191,7 @@ static void on_listener_error(struct evconnlistener *listener, void *arg) {
         return;
     }
     /* Anything else (ECONNABORTED is retried by libevent itself): say it, once a while. */
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     if (now_ms - c->backoff_said_ms >= BACKOFF_SAID_EVERY_MS) {
         c->backoff_said_ms = now_ms;
         fprintf(stderr, "tollgate: accept: %s\n", strerror(why));

@@ -40,6 +40,7 @@
 #include "server/events_stream.h"
 #include "server/keyring.h"
 #include "store/store_read.h"
+#include "engine/clock.h"
 
 #define STREAM_PAGE_EVENTS 256             /* events read from the table at once */
 #define STREAM_PAGES_PER_PUMP 4            /* per stream and loop turn, so requests interleave */
@@ -82,12 +83,6 @@ struct tg__streams {
     char *text[STREAM_PAGE_EVENTS]; /* the SSE message of page[i], from malloc; NULL: not yet */
     size_t text_size[STREAM_PAGE_EVENTS];
 };
-
-static int64_t monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* ---- errors before the stream starts -------------------------------------------- */
 
@@ -235,7 +230,7 @@ static void on_drained(struct evhttp_connection *connection, void *user) {
 static void send_chunk(tg__streams *hub, stream *st, struct evbuffer *chunk) {
     if (evbuffer_get_length(chunk) > 0) {
         evhttp_send_reply_chunk_with_cb(st->request, chunk, on_drained, hub);
-        st->last_write_ms = monotonic_ms();
+        st->last_write_ms = tg__clock_monotonic_ms();
     }
 }
 
@@ -414,6 +409,18 @@ static void rotate_to(tg__streams *hub, stream *st) {
     hub->first = st;
 }
 
+/* The daemon's store reader and the newest event id in the table; NULL when the store
+ * cannot be read now (the caller retries or refuses). */
+static tg__store_reader *events_reader(tg__streams *hub, uint64_t *table_last_id) {
+    tg__reply error = {0};
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
+    if (reader == NULL || tg__store_read_events_last_id(reader, table_last_id, NULL) != TG_OK) {
+        json_decref(error.body);
+        return NULL;
+    }
+    return reader;
+}
+
 static void on_pump(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
@@ -421,11 +428,9 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
     if (hub->first == NULL) {
         return;
     }
-    tg__reply error = {0};
-    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
-        json_decref(error.body);
+    tg__store_reader *reader = events_reader(hub, &table_last_id);
+    if (reader == NULL) {
         return; /* the sweep tries again */
     }
     page_forget(hub); /* events committed since the last pump */
@@ -467,7 +472,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
     tg__streams *hub = user;
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = tg__clock_monotonic_ms();
     int64_t keepalive_ms = hub->daemon->config->event_stream_keepalive_ms;
     for (stream *st = hub->first, *next = NULL; st != NULL; st = next) {
         next = st->next;
@@ -576,11 +581,8 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         send_error(request, 503, "too_many_streams", message, 1);
         return;
     }
-    tg__reply error = {0};
-    tg__store_reader *reader = tg__reader(hub->daemon, &error);
     uint64_t table_last_id = 0;
-    if (reader == NULL || tg__store_read_events_last_id(reader, &table_last_id, NULL) != TG_OK) {
-        json_decref(error.body);
+    if (events_reader(hub, &table_last_id) == NULL) {
         free(st);
         send_error(request, 503, "store_unavailable", "cannot read the events table", 1);
         return;

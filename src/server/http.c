@@ -38,6 +38,7 @@
 #include "server/mcp_http.h"
 #include "server/proxy.h"
 #include "server/writer.h"
+#include "engine/clock.h"
 
 /* evhttp's own caps, above the guard's (connections.c refuses first, in JSON): evhttp's
  * answers are HTML, so they must never be the ones a client gets. */
@@ -76,15 +77,7 @@ struct tg__http {
 };
 
 int64_t tg__now_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int64_t monotonic_us(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    return tg__clock_wall_ms();
 }
 
 /* ---- replies ---------------------------------------------------------------------- */
@@ -119,7 +112,7 @@ static void send_pending(tg__http *h, pending *item) {
     } else {
         json_decref(item->reply.body);
     }
-    tg__histogram_observe(&h->daemon->metrics.latency, monotonic_us() - item->started_us);
+    tg__histogram_observe(&h->daemon->metrics.latency, tg__clock_monotonic_us() - item->started_us);
     tg__conn_release(item->conn);
 }
 
@@ -349,7 +342,7 @@ static tg__reply decide(tg__http *h, struct evhttp_request *request) {
 
 static void on_request(struct evhttp_request *request, void *user) {
     tg__http *h = user;
-    int64_t started_us = monotonic_us();
+    int64_t started_us = tg__clock_monotonic_us();
     tg__conn *conn = tg__conns_adopt(h->conns, request);
     if (conn == NULL || conn->refused) {
         h->daemon->metrics.connections_refused++;

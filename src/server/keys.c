@@ -6,6 +6,7 @@
 
 #include <openssl/sha.h>
 
+#include "core/hex.h"
 #include "server/server.h"
 
 void tg__key_hash(const char *secret, unsigned char out[TG__SHA256_SIZE]) {
@@ -21,26 +22,13 @@ void tg__hex_encode(const unsigned char in[TG__SHA256_SIZE], char out[65]) {
     out[64] = '\0';
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool tg__hex_decode(const char *text, unsigned char out[TG__SHA256_SIZE]) {
     if (strlen(text) != 2 * TG__SHA256_SIZE) {
         return false;
     }
     for (int i = 0; i < TG__SHA256_SIZE; i++) {
-        int high = hex_value(text[2 * i]);
-        int low = hex_value(text[2 * i + 1]);
+        int high = tg__hex_value(text[2 * i]);
+        int low = tg__hex_value(text[2 * i + 1]);
         if (high < 0 || low < 0) {
             return false;
         }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/writer.h"
+#include "engine/clock.h"
 
 typedef enum { SLOT_EMPTY, SLOT_QUEUED, SLOT_WRITTEN } slot_state;
 
@@ -34,12 +35,6 @@ struct tg__writer {
     void *user;
 };
 
-static int64_t monotonic_us(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
 static void *writer_main(void *arg) {
     tg__writer *w = arg;
     pthread_mutex_lock(&w->lock);
@@ -53,9 +48,9 @@ static void *writer_main(void *arg) {
         tg_group_commit *commit = w->commit;
         pthread_mutex_unlock(&w->lock);
         tg_error err = {0};
-        int64_t started_us = monotonic_us();
+        int64_t started_us = tg__clock_monotonic_us();
         tg_status status = tg_group_commit_write(commit, &err);
-        int64_t write_us = monotonic_us() - started_us;
+        int64_t write_us = tg__clock_monotonic_us() - started_us;
         pthread_mutex_lock(&w->lock);
         w->status = status;
         w->err = err;
@@ -96,6 +91,18 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
     report(arg);
 }
 
+/* What start made, after the thread (if any) has been joined. */
+static void writer_free(tg__writer *w) {
+    if (w->woken != NULL) {
+        event_free(w->woken);
+    }
+    close(w->wake[0]);
+    close(w->wake[1]);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->changed);
+    free(w);
+}
+
 tg__writer *tg__writer_start(struct event_base *base, tg__writer_done_fn done, void *user) {
     tg__writer *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -114,14 +121,7 @@ tg__writer *tg__writer_start(struct event_base *base, tg__writer_done_fn done, v
     /* The loop's wake-up outranks request handling: a written commit frees replies. */
     if (w->woken == NULL || event_priority_set(w->woken, 0) != 0 ||
         event_add(w->woken, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        if (w->woken != NULL) {
-            event_free(w->woken);
-        }
-        close(w->wake[0]);
-        close(w->wake[1]);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->changed);
-        free(w);
+        writer_free(w);
         return NULL;
     }
     return w;
@@ -168,10 +168,5 @@ void tg__writer_stop(tg__writer *w) {
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     report(w); /* a commit submitted by the last report was still written: hand it back */
-    event_free(w->woken);
-    close(w->wake[0]);
-    close(w->wake[1]);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->changed);
-    free(w);
+    writer_free(w);
 }

@@ -10,18 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+#include "core/hex.h"
 
 /* The code unit of the escape "\uXXXX" at text[at], or -1 when there is none there. */
 static long escape_at(const char *text, size_t len, size_t at) {
@@ -30,7 +19,7 @@ static long escape_at(const char *text, size_t len, size_t at) {
     }
     long unit = 0;
     for (size_t k = 2; k < 6; k++) {
-        int v = hex_value(text[at + k]);
+        int v = tg__hex_value(text[at + k]);
         if (v < 0) {
             return -1;
         }
