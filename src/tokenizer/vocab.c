@@ -6,8 +6,9 @@
  */
 #include "tokenizer/vocab.h"
 
+#include "tokenizer/huge_alloc.h"
+
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #define BLOB_HEADER_BYTES 32
 #define RANK_BITS 24
@@ -65,21 +66,15 @@ uint64_t tg__vocab_table_size(const tg__vocab *vocab) {
     return layout_of(vocab->mask, vocab->filter_mask).total;
 }
 
-/* The table is 4-9 MiB that every lookup touches at random. In 2 MiB pages, where
- * the kernel offers them (transparent huge pages, "madvise" mode), filling it takes
- * a handful of page faults instead of thousands and lookups stop missing the TLB. */
-#define HUGE_PAGE_BYTES ((size_t)2 << 20)
-
+/* The table is 4-9 MiB that every lookup touches at random: in 2 MiB pages
+ * (huge_alloc.h) filling it takes a handful of page faults instead of thousands and
+ * lookups stop missing the TLB. */
 static uint8_t *table_alloc(size_t bytes) {
-    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    uint8_t *table = aligned_alloc(HUGE_PAGE_BYTES, rounded);
-    if (table == NULL) {
-        return NULL;
+    size_t capacity;
+    uint8_t *table = tg__huge_alloc(bytes, &capacity);
+    if (table != NULL) {
+        memset(table, 0, bytes);
     }
-#ifdef MADV_HUGEPAGE
-    (void)madvise(table, rounded, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
-#endif
-    memset(table, 0, bytes);
     return table;
 }
 
