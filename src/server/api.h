@@ -41,6 +41,9 @@ tg__reply tg__api_from_status(tg_status status, const tg_error *err);
 json_t *tg__json_optional(int64_t value);
 /* True when the caller may act on `budget` (admin, or inside its scope). */
 bool tg__may_touch(const tg__caller *caller, const char *budget);
+/* The subtree a read covers: `budget` when named (check tg__may_touch first), else all
+ * of the ledger for an admin and the key's own scope for any other key. */
+const char *tg__read_subtree(const tg__caller *caller, const char *budget);
 
 tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
                             int64_t now_ms);

@@ -61,9 +61,8 @@ static bool event_json(void *user, const tg_event *event) {
 
 static tg__reply from_table(tg__store_reader *reader, const tg__caller *caller, uint64_t since,
                             uint64_t limit) {
-    tg__store_page query = {.budget = caller->role == TG__ROLE_ADMIN ? "" : caller->scope,
-                            .after_id = since,
-                            .limit = (size_t)limit};
+    tg__store_page query = {
+        .budget = tg__read_subtree(caller, ""), .after_id = since, .limit = (size_t)limit};
     tg__json_page page = {json_array(), (int64_t)since};
     tg_error err = {0};
     tg_status status = tg__store_read_events(reader, &query, event_json, &page, &err);

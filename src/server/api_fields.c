@@ -193,3 +193,10 @@ tg__reply tg__api_forbidden(const char *message) {
 bool tg__may_touch(const tg__caller *caller, const char *budget) {
     return caller->role == TG__ROLE_ADMIN || tg__path_in_scope(caller->scope, budget);
 }
+
+const char *tg__read_subtree(const tg__caller *caller, const char *budget) {
+    if (budget[0] != '\0') {
+        return budget;
+    }
+    return caller->role == TG__ROLE_ADMIN ? "" : caller->scope;
+}

@@ -3,6 +3,7 @@
  * through the daemon's read-only connection (reader.c, store/store_read.h), so
  * paging a large history never touches the engine's connection.
  */
+#include "server/api.h"
 #include "server/daemon.h"
 #include "store/store_read.h"
 
@@ -26,17 +27,15 @@ static bool charge_json(void *user, const tg__charge_info *c) {
 
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                            int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit) {
-    if (budget[0] != '\0' && caller->role != TG__ROLE_ADMIN &&
-        !tg__path_in_scope(caller->scope, budget)) {
-        return tg__api_error(403, "forbidden", "this key may not read that budget");
+    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
+        return tg__api_forbidden("this key may not read that budget");
     }
     tg__reply error;
     tg__store_reader *reader = tg__reader(daemon, &error);
     if (reader == NULL) {
         return error;
     }
-    /* An agent without a budget filter sees its own subtree only. */
-    tg__store_page query = {.budget = budget[0] != '\0' ? budget : caller->scope,
+    tg__store_page query = {.budget = tg__read_subtree(caller, budget),
                             .after_id = (uint64_t)after_id,
                             .limit = (size_t)limit};
     tg__json_page page = {json_array(), after_id};

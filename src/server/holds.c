@@ -6,6 +6,7 @@
  * budget's open holds with it, and an admin releases a stuck one with
  * POST /v1/holds/{id}/release.
  */
+#include "server/api.h"
 #include "server/daemon.h"
 #include "store/store_read.h"
 
@@ -25,20 +26,17 @@ static bool hold_json(void *user, const tg__hold_row *h) {
 
 tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                          int64_t after_id, int64_t limit) {
-    if (budget[0] != '\0' && caller->role != TG__ROLE_ADMIN &&
-        !tg__path_in_scope(caller->scope, budget)) {
-        return tg__api_error(403, "forbidden", "this key may not read that budget");
+    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
+        return tg__api_forbidden("this key may not read that budget");
     }
     tg__reply error;
     tg__store_reader *reader = tg__reader(daemon, &error);
     if (reader == NULL) {
         return error;
     }
-    /* Without a budget filter a scoped key sees its own subtree only. */
-    tg__store_page query = {
-        .budget = budget[0] != '\0' || caller->role == TG__ROLE_ADMIN ? budget : caller->scope,
-        .after_id = (uint64_t)after_id,
-        .limit = (size_t)limit};
+    tg__store_page query = {.budget = tg__read_subtree(caller, budget),
+                            .after_id = (uint64_t)after_id,
+                            .limit = (size_t)limit};
     tg__json_page page = {json_array(), after_id};
     tg_error err = {0};
     tg_status status = tg__store_read_holds(reader, &query, hold_json, &page, &err);
