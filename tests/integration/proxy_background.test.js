@@ -10,11 +10,10 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { OpenAI } = require('openai');
 const { sha, tempDir, startDaemon, eventually } = require('./daemon_helpers.js');
 const { startFakeLlm } = require('../upstream/fake_llm.js');
+const { proxyConfig, stopClean } = require('./proxy_helpers.js');
 
 const AGENT = 'background-agent';
 const SIBLING = 'background-sibling';
@@ -22,21 +21,16 @@ const ADMIN = 'background-admin';
 let fake, daemon, quick, dir, configFile;
 
 function config(extra, ledger) {
-  const file = path.join(dir, `${ledger}.yaml`);
-  fs.writeFileSync(file, `
-port: 0
-store: {kind: sqlite, path: ${path.join(dir, `${ledger}.db`)}, durability: relaxed}
-budgets:
-  - {path: team, limit: "1000.00"}
-keys:
-  - {name: bot, role: agent, scope: team, sha256: ${sha(AGENT)}}
-  - {name: sibling, role: agent, scope: team, sha256: ${sha(SIBLING)}}
-  - {name: ops, role: admin, sha256: ${sha(ADMIN)}}
-upstreams:
-  openai: {base_url: "${fake.url}", api_key: sk-upstream}
-${extra}
-`);
-  return file;
+  return proxyConfig(dir, ledger, {
+    fake,
+    budgets: ['{path: team, limit: "1000.00"}'],
+    keys: [
+      `{name: bot, role: agent, scope: team, sha256: ${sha(AGENT)}}`,
+      `{name: sibling, role: agent, scope: team, sha256: ${sha(SIBLING)}}`,
+      `{name: ops, role: admin, sha256: ${sha(ADMIN)}}`,
+    ],
+    extra,
+  });
 }
 
 const client = (d, key = AGENT) => new OpenAI({ apiKey: key, baseURL: `${d.base}/v1`, maxRetries: 0 });
@@ -73,11 +67,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const d of [daemon, quick]) {
-    const code = await d.stop();
-    assert.doesNotMatch(d.stderr(), /AddressSanitizer|runtime error|LeakSanitizer/, d.stderr());
-    assert.equal(code, 0, d.stderr());
-  }
+  await stopClean(daemon, quick);
   await fake.close();
 });
 

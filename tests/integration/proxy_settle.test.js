@@ -8,33 +8,23 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { OpenAI } = require('openai');
 const { Anthropic } = require('@anthropic-ai/sdk');
 const { sha, tempDir, startDaemon, eventually } = require('./daemon_helpers.js');
 const { startFakeLlm } = require('../upstream/fake_llm.js');
+const { proxyConfig, stopClean } = require('./proxy_helpers.js');
 const { pdf } = require('./proxy_shapes.js');
 
 const AGENT = 'settle-agent';
 let fake, daemon, quick, openai, anthropic, lastCharge = 0;
 
-async function start(extra) {
-  const dir = tempDir('settle');
-  const configFile = path.join(dir, 'tollgate.yaml');
-  fs.writeFileSync(configFile, `
-port: 0
-store: {kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: relaxed}
-budgets:
-  - {path: team, limit: "1000.00"}
-keys:
-  - {name: bot, role: agent, scope: team, sha256: ${sha(AGENT)}}
-upstreams:
-  openai: {base_url: "${fake.url}", api_key: sk-upstream}
-  anthropic: {base_url: "${fake.url}", api_key: sk-ant-upstream}
-${extra}
-`);
-  return startDaemon(configFile);
+function start(extra) {
+  return startDaemon(proxyConfig(tempDir('settle'), 'tollgate', {
+    fake,
+    budgets: ['{path: team, limit: "1000.00"}'],
+    keys: [`{name: bot, role: agent, scope: team, sha256: ${sha(AGENT)}}`],
+    extra,
+  }));
 }
 
 test.before(async () => {
@@ -46,11 +36,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const d of [daemon, quick]) {
-    const code = await d.stop();
-    assert.doesNotMatch(d.stderr(), /AddressSanitizer|runtime error|LeakSanitizer/, d.stderr());
-    assert.equal(code, 0, d.stderr());
-  }
+  await stopClean(daemon, quick);
   await fake.close();
 });
 
