@@ -301,3 +301,52 @@ test('SIGTERM exits 0 with everything on disk', async () => {
   assert.equal(await daemon.stop(), 0);
   assert.equal(sql(db, "SELECT spent_micros FROM budgets WHERE path = 'team'")[0].spent_micros, spent);
 });
+
+test('reads stay inside a key\'s scope: a sibling whose name extends it, the parent, tricks in the query', async () => {
+  const own = tempDir('sqlite-scope');
+  const file = path.join(own, 'tollgate.yaml');
+  fs.writeFileSync(file, `port: 0
+store: {kind: sqlite, path: ${path.join(own, 'ledger.db')}, durability: strict}
+budgets:
+  - {path: t, limit: "100.00"}
+  - {path: t/a, limit: "10.00"}
+  - {path: t/ab, limit: "10.00"}
+  - {path: t/a/x, limit: "10.00"}
+keys:
+  - {name: bot, role: agent, scope: t/a, sha256: ${sha(AGENT)}}
+  - {name: ops, role: admin, scope: t/a, sha256: ${sha('scoped-admin')}}
+`);
+  const d = await startDaemon(file);
+  try {
+    // Money and an open hold on each: t/a and its child (the key's), t/ab and t (not).
+    for (const budget of ['t/a', 't/a/x', 't/ab', 't']) {
+      assert.equal((await d.call('POST', '/v1/charges', { budget, cost: '1.00' })).status, 200);
+      assert.equal((await d.call('POST', '/v1/holds', { budget, amount: '0.50' })).status, 200);
+    }
+    const inScope = (b) => b === 't/a' || b.startsWith('t/a/');
+    for (const kind of ['charges', 'holds']) {
+      for (const query of ['t/ab', 't', 't/a%2Fb', 't%2Fab', 't/a/../ab', '']) {
+        const r = await d.call('GET', `/v1/${kind}?budget=${query}&limit=1000`, undefined, AGENT);
+        if (r.status === 200) {
+          assert.ok(r.json[kind].length > 0 || query !== '', `${kind} ${query}: the key's own rows`);
+          assert.ok(r.json[kind].every((row) => inScope(row.budget)), `${kind}?budget=${query}: ${JSON.stringify(r.json)}`);
+        } else {
+          assert.ok([400, 403, 404].includes(r.status), `${kind}?budget=${query}: ${r.status}`);
+        }
+      }
+      assert.equal((await d.call('GET', `/v1/${kind}?budget=t/ab`, undefined, AGENT)).status, 403);
+      assert.equal((await d.call('GET', `/v1/${kind}?budget=t`, undefined, AGENT)).status, 403);
+      // Without a filter: the key's subtree, both of its budgets, nothing else.
+      const mine = await d.call('GET', `/v1/${kind}?limit=1000`, undefined, AGENT);
+      assert.deepEqual([...new Set(mine.json[kind].map((row) => row.budget))].sort(), ['t/a', 't/a/x']);
+      // An admin key reads the whole ledger, whatever scope its entry names.
+      const all = await d.call('GET', `/v1/${kind}?limit=1000`, undefined, 'scoped-admin');
+      assert.deepEqual([...new Set(all.json[kind].map((row) => row.budget))].sort(), ['t', 't/a', 't/a/x', 't/ab']);
+    }
+    const events = await d.call('GET', '/v1/events?since=0&limit=1000', undefined, AGENT);
+    assert.equal(events.status, 200);
+    assert.ok(events.json.events.every((e) => inScope(e.budget)), JSON.stringify(events.json.events));
+  } finally {
+    await d.stop('SIGKILL');
+  }
+});
