@@ -7,10 +7,8 @@ const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const crypto = require('node:crypto');
-const { tempDir, startDaemon, sql } = require('./daemon_helpers');
+const { sha, tempDir, startDaemon, sql } = require('./daemon_helpers');
 
-const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const USERS = 'users-agent-secret';
 const SIBLING = 'sibling-agent-secret';
 const dir = tempDir('templates');
@@ -134,4 +132,45 @@ test('a restart keeps the template and the budgets it made; bulk sets templates 
   assert.equal(r.json.template, null);
   r = await daemon.call('POST', '/v1/charges', { budget: 'acme/teams/t3', cost: '0.1' });
   assert.equal(r.status, 404, r.text);
+});
+
+test('forty first calls at once for new users: exactly children_max made, and kill -9 keeps every acknowledged one', async () => {
+  const own = tempDir('templates-burst');
+  const file = path.join(own, 'tollgate.yaml');
+  fs.writeFileSync(file, `port: 0
+store: {kind: sqlite, path: ${path.join(own, 'ledger.db')}, durability: strict}
+budgets:
+  - {path: p, limit: "100.00", template: {limit: "1.00"}, children_max: 10}
+keys:
+  - {name: users-agent, role: agent, scope: p, sha256: ${sha(USERS)}}
+`);
+  let d = await startDaemon(file);
+  try {
+    const users = Array.from({ length: 40 }, (_, i) => `p/u${i}`);
+    const replies = await Promise.all(users.map((budget) =>
+      d.call('POST', '/v1/charges', { budget, cost: '0.10' }, USERS)));
+    const made = users.filter((_, i) => replies[i].status === 200);
+    const refused = replies.filter((r) => r.status === 409 && r.json.error.code === 'children_max');
+    assert.equal(made.length, 10, replies.map((r) => r.status).join(','));
+    assert.equal(refused.length, 30);
+    // The worst moment: every reply is out (strict: each on disk first), nothing more.
+    await d.stop('SIGKILL');
+    d = await startDaemon(file);
+    const parent = (await d.call('GET', '/v1/budgets/p')).json;
+    assert.equal(parent.children, 10);
+    assert.equal(parent.spent_micros, 1000000);
+    for (const budget of users) {
+      const r = await d.call('GET', `/v1/budgets/${budget}`);
+      if (made.includes(budget)) {
+        assert.equal(r.status, 200, budget);
+        assert.equal(r.json.spent_micros, 100000, budget);
+      } else {
+        assert.equal(r.status, 404, `${budget} was refused, so it was never made`);
+      }
+    }
+    const late = await d.call('POST', '/v1/holds', { budget: 'p/late', amount_micros: 1, tool: 'x' }, USERS);
+    assert.equal(late.status, 409, late.text);
+  } finally {
+    await d.stop('SIGKILL');
+  }
 });
