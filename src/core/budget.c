@@ -7,16 +7,6 @@
 
 #include "core/ledger_internal.h"
 
-static bool budget_path_eq(const void *table, int32_t value, const void *key) {
-    const tg__budget *budgets = table;
-    return strcmp(budgets[value].path, key) == 0;
-}
-
-int32_t tg__budget_find(const tg__ledger *ledger, const char *path) {
-    return tg__map_get(&ledger->budget_index, tg__hash_str(path), budget_path_eq, ledger->budgets,
-                       path);
-}
-
 int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PATH_DEPTH_MAX]) {
     int depth = 0;
     for (int32_t slot = leaf; slot >= 0; slot = ledger->budgets[slot].parent) {
@@ -315,6 +305,7 @@ static tg_status budgets_grow(tg__ledger *ledger, int32_t capacity, tg_error *er
 
 tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t creates,
                               tg_error *err) {
+    tg__budget_index_flush(ledger); /* room counted below is room for these too */
     if (live_max > ledger->budgets_capacity) {
         int64_t capacity = ledger->budgets_capacity ? ledger->budgets_capacity : 16;
         while (capacity < live_max) {
@@ -331,7 +322,7 @@ tg_status tg__budgets_reserve(tg__ledger *ledger, int64_t live_max, int64_t crea
     return TG_OK;
 }
 
-static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *out,
+static tg_status budget_slot_new(tg__ledger *ledger, const char *path, bool restoring, int32_t *out,
                                  tg_error *err) {
     if (ledger->budgets_live >= ledger->options.budgets_max) {
         return tg__fail(err, TG_ERR_FULL, "the ledger holds its maximum of %lld budgets",
@@ -345,14 +336,15 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
         }
     }
     int32_t slot = ledger->budgets_free;
-    size_t size = strlen(path) + 1;
-    char *copy = malloc(size);
+    bool in_chunk;
+    char *copy = tg__budget_path_copy(ledger, path, restoring, &in_chunk);
     if (copy == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory keeping a budget path");
     }
-    memcpy(copy, path, size);
-    if (tg__map_put(&ledger->budget_index, tg__hash_str(path), slot) != TG_OK) {
-        free(copy);
+    if (tg__budget_index_put(ledger, path, slot) != TG_OK) {
+        if (!in_chunk) {
+            free(copy); /* a chunk's copy is freed with the ledger */
+        }
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget index");
     }
     tg__budget *budget = &ledger->budgets[slot];
@@ -362,6 +354,7 @@ static tg_status budget_slot_new(tg__ledger *ledger, const char *path, int32_t *
     budget->listed = listed;
     budget->window_pos = -1;
     budget->path = copy;
+    budget->path_in_chunk = in_chunk;
     budget->live = true;
     budget->parent = -1;
     ledger->budgets_live++;
@@ -388,7 +381,7 @@ static tg_status budget_create(tg__ledger *ledger, const char *path, int32_t *ou
         return tg__fail(err, TG_ERR_NOT_FOUND,
                         "the parent of budget '%s' does not exist; create it first", path);
     }
-    tg_status status = budget_slot_new(ledger, path, out, err);
+    tg_status status = budget_slot_new(ledger, path, false, out, err);
     if (status == TG_OK) {
         ledger->budgets[*out].parent = parent;
         if (parent >= 0) {
@@ -427,7 +420,7 @@ tg_status tg__budget_restore_slot(tg__ledger *ledger, const char *path, int32_t 
     if (parent == -2) {
         return tg__fail(err, TG_ERR_NOT_FOUND, "the parent of budget '%s' does not exist", path);
     }
-    tg_status status = budget_slot_new(ledger, path, out, err);
+    tg_status status = budget_slot_new(ledger, path, true, out, err);
     if (status != TG_OK) {
         return status;
     }
@@ -574,15 +567,14 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
         tg__copy_name(row->path, sizeof row->path, budget->path);
     }
     budget_changed(ledger, path, "deleted", now_ms);
-    tg__map_remove(&ledger->budget_index, tg__hash_str(path), slot);
+    tg__budget_index_remove(ledger, path, slot);
     if (budget->parent >= 0) {
         ledger->budgets[budget->parent].children--;
     }
     tg__window_heap_remove(ledger, slot);
     budget->live = false;
     budget->dirty = false;
-    free(budget->path);
-    budget->path = NULL;
+    tg__budget_path_free(budget);
     tg__spec_release(ledger, budget->spec);
     budget->spec = NULL;
     tg__spec_release(ledger, budget->template_spec);

@@ -32,13 +32,10 @@ void tg__ledger_free(tg__ledger *ledger) {
     if (ledger == NULL) {
         return;
     }
-    for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
-        free(ledger->budgets[i].path);
-    }
+    tg__budget_index_free(ledger);
     free(ledger->budgets);
     free(ledger->dirty);
     free(ledger->window_heap);
-    tg__map_free(&ledger->budget_index);
     tg__specs_free(ledger);
     free(ledger->holds);
     free(ledger->heap);
@@ -156,7 +153,9 @@ bool tg__ledger_pending(const tg__ledger *ledger) {
 
 tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {
     count = count < ledger->options.budgets_max ? count : ledger->options.budgets_max;
-    return count > 0 ? tg__budgets_reserve(ledger, count, count, err) : TG_OK;
+    tg_status status = count > 0 ? tg__budgets_reserve(ledger, count, count, err) : TG_OK;
+    /* The start-up restores them without a lookup: their index entries wait (budget_index.c). */
+    return status == TG_OK ? tg__budget_index_defer(ledger, count, err) : status;
 }
 
 tg_status tg__ledger_holds_reserve(tg__ledger *ledger, int64_t count, tg_error *err) {

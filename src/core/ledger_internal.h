@@ -38,6 +38,7 @@ typedef struct {
     bool live;          /* slot in use */
     bool dirty;         /* changed since the journal was last finished */
     bool listed;        /* on the dirty list (kept across a slot's reuse) */
+    bool path_in_chunk; /* path is in a restore chunk (budget_index.c), not its own malloc */
     int32_t window_pos; /* position in the window heap, -1 when not in it */
     bool frozen;        /* frozen by an admin */
     const tg_budget_spec *spec; /* as declared; shared with budgets of the same spec (specs.c) */
@@ -60,6 +61,7 @@ typedef struct {
 } tg__budget;
 
 typedef struct tg__spec_entry tg__spec_entry; /* specs.c */
+typedef struct tg__path_chunk tg__path_chunk; /* budget_index.c */
 
 typedef struct {
     uint64_t id;      /* 0 for a free slot */
@@ -101,9 +103,14 @@ struct tg__ledger {
     tg__budget *budgets; /* from malloc, grows up to budgets_max */
     int32_t budgets_capacity;
     int32_t budgets_live;
-    int32_t budgets_free; /* free list head, -1 when empty */
-    tg__map budget_index; /* path -> slot */
-    int32_t *dirty;       /* budgets_capacity slots marked since the last journal */
+    int32_t budgets_free;        /* free list head, -1 when empty */
+    tg__map budget_index;        /* path -> slot */
+    tg__map_slot *index_pending; /* restored, not yet in budget_index (from malloc); NULL:
+                                  * none. tg__budget_find puts them in first. */
+    int32_t index_pending_count;
+    int32_t index_pending_capacity;
+    tg__path_chunk *path_chunks; /* restored budgets' paths; freed with the ledger */
+    int32_t *dirty;              /* budgets_capacity slots marked since the last journal */
     int32_t dirty_count;
     int32_t *window_heap; /* live budget slots with a window end, earliest first */
     int32_t window_heap_count;
@@ -160,8 +167,22 @@ static inline bool tg__budget_locked(const tg__budget *budget) {
            budget->spent_micros > budget->spec->cost_limit_micros;
 }
 
-/* budget.c */
+/* budget_index.c: the path index (completed at the first lookup after a start-up), and
+ * budget paths (a restored one in a shared chunk, others from malloc). */
 int32_t tg__budget_find(const tg__ledger *ledger, const char *path);
+/* Keeps the next `count` puts aside until the first lookup (a start-up); the index must
+ * already have room for them. */
+tg_status tg__budget_index_defer(tg__ledger *ledger, int64_t count, tg_error *err);
+void tg__budget_index_flush(tg__ledger *ledger);
+tg_status tg__budget_index_put(tg__ledger *ledger, const char *path, int32_t slot);
+void tg__budget_index_remove(tg__ledger *ledger, const char *path, int32_t slot);
+/* A copy of `path` (NULL when out of memory), in a chunk when `restoring`. */
+char *tg__budget_path_copy(tg__ledger *ledger, const char *path, bool restoring, bool *in_chunk);
+void tg__budget_path_free(tg__budget *budget);
+/* Frees every path, the chunks and the index. */
+void tg__budget_index_free(tg__ledger *ledger);
+
+/* budget.c */
 /* Fills chain[] with the slots from the leaf to the root; returns the depth. */
 int tg__budget_chain(const tg__ledger *ledger, int32_t leaf, int32_t chain[TG_PATH_DEPTH_MAX]);
 /* Rolls the budget's window if now_ms is past its end. */

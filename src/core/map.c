@@ -2,12 +2,23 @@
  * map: linear probing with tombstones, load factor at most 1/2 so probes stay
  * short; the hot path (hold lookup on commit) is one or two cache lines.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/map.h"
 
 #include <sys/mman.h>
+
+/* A broken precondition stops the process: a map overfilled would probe forever. */
+#define TG_MAP_VERIFY(cond)                                                                        \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "tollgate: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,       \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 #define EMPTY (-1)
 #define DELETED (-2)
@@ -121,6 +132,32 @@ tg_status tg__map_put(tg__map *map, uint64_t hash, int32_t value) {
     map->slots[i].value = value;
     map->used++;
     return TG_OK;
+}
+
+void tg__map_put_many(tg__map *map, const tg__map_slot *entries, size_t count) {
+    enum { AHEAD = 16 }; /* entries whose buckets are being fetched while one is put */
+    if (count == 0) {
+        return;
+    }
+    TG_MAP_VERIFY((uint64_t)(map->used + map->deleted + count) * 2 <= map->capacity);
+    uint32_t mask = map->capacity - 1;
+    for (size_t k = 0; k < count && k < AHEAD; k++) {
+        __builtin_prefetch(&map->slots[(uint32_t)entries[k].hash & mask], 1);
+    }
+    for (size_t k = 0; k < count; k++) {
+        if (k + AHEAD < count) {
+            __builtin_prefetch(&map->slots[(uint32_t)entries[k + AHEAD].hash & mask], 1);
+        }
+        uint32_t i = (uint32_t)entries[k].hash & mask;
+        while (map->slots[i].value >= 0) {
+            i = (i + 1) & mask;
+        }
+        if (map->slots[i].value == DELETED) {
+            map->deleted--;
+        }
+        map->slots[i] = entries[k];
+        map->used++;
+    }
 }
 
 bool tg__map_remove(tg__map *map, uint64_t hash, int32_t value) {

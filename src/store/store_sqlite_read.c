@@ -42,7 +42,11 @@ static const char *const budget_columns[] = {
     "alerts_fired",
     "revoked",
     "above_hold",
-    /* from budget_templates (LEFT JOIN: NULL without a template), same order */
+};
+/* budget_templates, read beside the budgets (a merge by path), named as the LEFT JOIN
+ * named them: the row is the budget's. */
+static const char *const template_columns[] = {
+    "path",
     "template.cost_limit_micros",
     "template.calls_limit",
     "template.tokens_limit",
@@ -62,7 +66,7 @@ static const char *const budget_columns[] = {
     "template.above_hold",
     "template.children_max",
 };
-#define TEMPLATE_BASE 25 /* template.cost_limit_micros is column TEMPLATE_BASE + 1 */
+#define TEMPLATE_COLUMNS_COUNT ((int)(sizeof template_columns / sizeof template_columns[0]))
 #define BUDGET_COLUMNS_COUNT ((int)(sizeof budget_columns / sizeof budget_columns[0]))
 
 static const char *const hold_columns[] = {
@@ -95,7 +99,8 @@ typedef struct {
     sqlite3_stmt *statement;
     const char *table;          /* "budgets", "holds", "idempotency" */
     const char *const *columns; /* names by index */
-    int types[ROW_COLUMNS_MAX]; /* SQLITE_INTEGER, ... as stored, before any conversion */
+    int types[ROW_COLUMNS_MAX]; /* SQLITE_INTEGER, ... as stored, before any conversion;
+                                 * 0 until the column is first read */
     char row_name[96];          /* how the row is named in messages: path, id, key */
     const char *file;           /* the file, for messages */
     tg_error *err;
@@ -103,23 +108,27 @@ typedef struct {
 } row_reader;
 
 /*
- * Starts reading a row. The storage classes are taken first, because
- * sqlite3_column_type() is undefined once a column has been converted; the row
- * is then named by the text of column 0 (its key) in messages.
+ * Starts reading a row. A column's storage class is taken just before its value is
+ * read (column_type), because sqlite3_column_type() is undefined once that column has
+ * been converted; each column is read once. The row is named by the text of column 0
+ * (its key) in messages.
  */
 static void row_reader_init(row_reader *r, sqlite3_stmt *statement, const char *table,
-                            const char *const *columns, int count, const char *file,
-                            tg_error *err) {
-    memset(r, 0, sizeof *r);
+                            const char *const *columns, const char *file, tg_error *err) {
     r->statement = statement;
     r->table = table;
     r->columns = columns;
+    memset(r->types, 0, sizeof r->types);
     r->file = file;
     r->err = err;
     r->ok = true;
-    for (int i = 0; i < count && i < ROW_COLUMNS_MAX; i++) {
-        r->types[i] = sqlite3_column_type(statement, i);
+}
+
+static int column_type(row_reader *r, int index) {
+    if (r->types[index] == 0) {
+        r->types[index] = sqlite3_column_type(r->statement, index);
     }
+    return r->types[index];
 }
 
 /* The row's name for a message, from its key column: only a bad row is named, so a
@@ -150,9 +159,9 @@ static bool read_int(row_reader *r, int index, int64_t min, int64_t max, int64_t
     if (!r->ok) {
         return false;
     }
-    int64_t value =
-        r->types[index] == SQLITE_INTEGER ? sqlite3_column_int64(r->statement, index) : 0;
-    if (r->types[index] != SQLITE_INTEGER || value < min || value > max) {
+    bool integer = column_type(r, index) == SQLITE_INTEGER;
+    int64_t value = integer ? sqlite3_column_int64(r->statement, index) : 0;
+    if (!integer || value < min || value > max) {
         char expected[96];
         snprintf(expected, sizeof expected, "an integer from %lld to %lld", (long long)min,
                  (long long)max);
@@ -164,7 +173,7 @@ static bool read_int(row_reader *r, int index, int64_t min, int64_t max, int64_t
 
 /* NULL ("not set", TG_NONE) or an INTEGER in [0, max]. */
 static bool read_optional(row_reader *r, int index, int64_t max, int64_t *out) {
-    if (r->ok && r->types[index] == SQLITE_NULL) {
+    if (r->ok && column_type(r, index) == SQLITE_NULL) {
         *out = TG_NONE;
         return true;
     }
@@ -186,7 +195,7 @@ static bool read_text(row_reader *r, int index, char *dst, size_t size) {
         return false;
     }
     const unsigned char *text =
-        r->types[index] == SQLITE_TEXT ? sqlite3_column_text(r->statement, index) : NULL;
+        column_type(r, index) == SQLITE_TEXT ? sqlite3_column_text(r->statement, index) : NULL;
     int bytes = text != NULL ? sqlite3_column_bytes(r->statement, index) : 0;
     if (text == NULL || strlen((const char *)text) != (size_t)bytes ||
         !tg__copy_name(dst, size, (const char *)text)) {
@@ -317,26 +326,98 @@ static bool budget_state_columns(row_reader *r, tg__budget_row *row) {
     return true;
 }
 
-static tg_status budget_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
-                            tg_error *err) {
+/* The template of the budget at `path`, when budget_templates (read in path order beside the
+ * budgets) has one: its cursor is moved past every path before `path`. */
+static tg_status template_columns_read(tg__store *store, sqlite3_stmt *t, int *t_rc,
+                                       tg__budget_row *row, tg_error *err) {
+    while (*t_rc == SQLITE_ROW) {
+        /* A key that is not text (a hand-edited blob) matched no budget in the join either. */
+        const unsigned char *key =
+            sqlite3_column_type(t, 0) == SQLITE_TEXT ? sqlite3_column_text(t, 0) : NULL;
+        int order = key != NULL ? strcmp((const char *)key, row->path) : -1;
+        if (order > 0) {
+            return TG_OK;
+        }
+        if (order == 0) {
+            break;
+        }
+        *t_rc = sqlite3_step(t);
+    }
+    if (*t_rc != SQLITE_ROW) {
+        return *t_rc == SQLITE_DONE ? TG_OK : tg__sqlite_fail(store, err, "loading templates");
+    }
+    row_reader r;
+    row_reader_init(&r, t, "budgets", template_columns, store->path, err);
+    row->has_template = true;
+    if (!budget_spec_columns(&r, 0, 17, &row->template_spec) ||
+        !read_int(&r, 18, 1, TG_LIMIT_MAX, &row->children_max)) {
+        return TG_ERR_CORRUPT;
+    }
+    *t_rc = sqlite3_step(t);
+    return TG_OK;
+}
+
+static tg_status budget_row(tg__store *store, sqlite3_stmt *s, sqlite3_stmt *t, int *t_rc,
+                            const tg__store_loader *loader, tg_error *err) {
     tg__budget_row row;
     memset(&row, 0, sizeof row);
     tg_budget_spec_init(&row.spec);
+    tg_budget_spec_init(&row.template_spec);
     row_reader r;
-    row_reader_init(&r, s, "budgets", budget_columns, BUDGET_COLUMNS_COUNT, store->path, err);
+    row_reader_init(&r, s, "budgets", budget_columns, store->path, err);
     if (!read_text(&r, 0, row.path, sizeof row.path) ||
         !budget_spec_columns(&r, 0, 25, &row.spec) || !budget_state_columns(&r, &row)) {
         return TG_ERR_CORRUPT;
     }
-    int children_max_at = TEMPLATE_BASE + 18;
-    row.has_template = r.types[children_max_at] != SQLITE_NULL;
-    tg_budget_spec_init(&row.template_spec);
-    if (row.has_template &&
-        (!budget_spec_columns(&r, TEMPLATE_BASE, TEMPLATE_BASE + 17, &row.template_spec) ||
-         !read_int(&r, children_max_at, 1, TG_LIMIT_MAX, &row.children_max))) {
-        return TG_ERR_CORRUPT;
+    tg_status status = template_columns_read(store, t, t_rc, &row, err);
+    return status == TG_OK ? loader->budget(loader->user, &row, err) : status;
+}
+
+/*
+ * The budgets in path order, each with its template. budget_templates is read in the
+ * same order beside them (a merge), not looked up per budget: a start-up of a million
+ * budgets with a handful of templates pays for the handful. A template whose budget is
+ * missing is skipped, as the LEFT JOIN this replaces skipped it.
+ */
+static tg_status load_budgets(tg__store *store, const tg__store_loader *loader, tg_error *err) {
+    /* ORDER BY path puts "a" before "a/b" (a prefix sorts first in BINARY order): a
+     * parent is restored before its children. Columns are named, not `*`, so a
+     * column added by hand does not shift the others. */
+    static const char budgets_sql[] =
+        "SELECT path, cost_limit_micros, calls_limit, tokens_limit, window, timezone, "
+        "revoke_at_micros, revoke_at_ppm, low_ceiling_micros, low_ceiling_ppm, "
+        "normal_ceiling_micros, normal_ceiling_ppm, high_ceiling_micros, high_ceiling_ppm, "
+        "critical_ceiling_micros, critical_ceiling_ppm, alerts_ppm, frozen, window_start_ms, "
+        "window_end_ms, spent_micros, calls_used, tokens_used, alerts_fired, revoked, "
+        "above_hold FROM budgets ORDER BY path";
+    static const char templates_sql[] =
+        "SELECT path, cost_limit_micros, calls_limit, tokens_limit, window, timezone, "
+        "revoke_at_micros, revoke_at_ppm, low_ceiling_micros, low_ceiling_ppm, "
+        "normal_ceiling_micros, normal_ceiling_ppm, high_ceiling_micros, high_ceiling_ppm, "
+        "critical_ceiling_micros, critical_ceiling_ppm, alerts_ppm, above_hold, children_max "
+        "FROM budget_templates ORDER BY path";
+    sqlite3_stmt *s = NULL, *t = NULL;
+    if (sqlite3_prepare_v2(store->db, budgets_sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store->db, templates_sql, -1, &t, NULL) != SQLITE_OK) {
+        tg_status status = tg__sqlite_fail(store, err, "preparing the load (damaged schema?)");
+        sqlite3_finalize(s);
+        sqlite3_finalize(t);
+        return status;
     }
-    return loader->budget(loader->user, &row, err);
+    tg_status status = TG_OK;
+    int t_rc = sqlite3_step(t);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((status = budget_row(store, s, t, &t_rc, loader, err)) != TG_OK) {
+            break;
+        }
+    }
+    if (status == TG_OK && rc != SQLITE_DONE) {
+        status = tg__sqlite_fail(store, err, "loading the ledger");
+    }
+    sqlite3_finalize(s);
+    sqlite3_finalize(t);
+    return status;
 }
 
 static tg_status hold_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
@@ -344,7 +425,7 @@ static tg_status hold_row(tg__store *store, sqlite3_stmt *s, const tg__store_loa
     tg__hold_row row;
     memset(&row, 0, sizeof row);
     row_reader r;
-    row_reader_init(&r, s, "holds", hold_columns, HOLD_COLUMNS_COUNT, store->path, err);
+    row_reader_init(&r, s, "holds", hold_columns, store->path, err);
     int64_t id = 0;
     if (!read_int(&r, 0, 1, INT64_MAX, &id) || !read_text(&r, 1, row.budget, sizeof row.budget) ||
         !read_int(&r, 2, 0, TG_AMOUNT_MAX, &row.amount_micros) ||
@@ -365,7 +446,7 @@ static tg_status idem_row(tg__store *store, sqlite3_stmt *s, const tg__store_loa
     tg__idem_row row;
     memset(&row, 0, sizeof row);
     row_reader r;
-    row_reader_init(&r, s, "idempotency", idem_columns, IDEM_COLUMNS_COUNT, store->path, err);
+    row_reader_init(&r, s, "idempotency", idem_columns, store->path, err);
     int64_t op = 0, args_hash = 0, hold_id = 0, cls = 0, charge_id = 0;
     if (!read_text(&r, 0, row.key, sizeof row.key) ||
         !read_int(&r, 1, TG__OP_RESERVE, TG__OP_RECORD, &op) ||
@@ -408,7 +489,7 @@ static tg_status api_key_row(tg__store *store, sqlite3_stmt *s, const tg__store_
     tg_api_key row;
     memset(&row, 0, sizeof row);
     row_reader r;
-    row_reader_init(&r, s, "api_keys", api_key_columns, API_KEY_COLUMNS_COUNT, store->path, err);
+    row_reader_init(&r, s, "api_keys", api_key_columns, store->path, err);
     char hex[2 * TG_API_KEY_SHA256_SIZE + 1];
     int cls = 0;
     if (!read_text(&r, 0, row.name, sizeof row.name) || !read_text(&r, 1, hex, sizeof hex) ||
@@ -493,8 +574,9 @@ static tg_status load_meta(tg__store *store, const tg__store_loader *loader, tg_
 }
 
 static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_error *err) {
-    _Static_assert(BUDGET_COLUMNS_COUNT == 26 + 18 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
-                   "budgets has 26 columns, budget_templates 18 besides its path");
+    _Static_assert(BUDGET_COLUMNS_COUNT == 26 && BUDGET_COLUMNS_COUNT <= ROW_COLUMNS_MAX,
+                   "budgets has 26 columns");
+    _Static_assert(TEMPLATE_COLUMNS_COUNT == 19, "budget_templates has 18 besides its path");
     _Static_assert(HOLD_COLUMNS_COUNT == 10, "holds has 10 columns");
     _Static_assert(IDEM_COLUMNS_COUNT == 11, "idempotency has 11 columns");
     _Static_assert(API_KEY_COLUMNS_COUNT == 6, "api_keys has 6 columns");
@@ -509,26 +591,8 @@ static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_e
         status =
             status == TG_OK ? loader->budgets_expected(loader->user, (int64_t)count, err) : status;
     }
-    /* ORDER BY path puts "a" before "a/b" (a prefix sorts first in BINARY order): a
-     * parent is restored before its children. Columns are named, not `*`, so a
-     * column added by hand does not shift the others. */
     if (status == TG_OK) {
-        status = each_row(store,
-                          "SELECT b.path, b.cost_limit_micros, b.calls_limit, b.tokens_limit, "
-                          "b.window, b.timezone, b.revoke_at_micros, b.revoke_at_ppm, "
-                          "b.low_ceiling_micros, b.low_ceiling_ppm, b.normal_ceiling_micros, "
-                          "b.normal_ceiling_ppm, b.high_ceiling_micros, b.high_ceiling_ppm, "
-                          "b.critical_ceiling_micros, b.critical_ceiling_ppm, b.alerts_ppm, "
-                          "b.frozen, b.window_start_ms, b.window_end_ms, b.spent_micros, "
-                          "b.calls_used, b.tokens_used, b.alerts_fired, "
-                          "b.revoked, b.above_hold, t.cost_limit_micros, t.calls_limit, "
-                          "t.tokens_limit, t.window, t.timezone, t.revoke_at_micros, "
-                          "t.revoke_at_ppm, t.low_ceiling_micros, t.low_ceiling_ppm, "
-                          "t.normal_ceiling_micros, t.normal_ceiling_ppm, t.high_ceiling_micros, "
-                          "t.high_ceiling_ppm, t.critical_ceiling_micros, t.critical_ceiling_ppm, "
-                          "t.alerts_ppm, t.above_hold, t.children_max FROM budgets AS b "
-                          "LEFT JOIN budget_templates AS t ON t.path = b.path ORDER BY b.path",
-                          budget_row, loader, err);
+        status = load_budgets(store, loader, err);
     }
     if (status == TG_OK && loader->holds_expected != NULL) {
         uint64_t count = 0;

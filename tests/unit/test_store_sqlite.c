@@ -629,6 +629,71 @@ static void test_templates_and_their_children_survive_a_reopen(void **state) {
     assert_i64(sql_int("SELECT count(*) FROM budget_templates"), 0);
 }
 
+/* Templates are read beside the budgets in path order (a merge, not a lookup per budget):
+ * each lands on its own budget wherever it falls among budgets without one, a row whose
+ * budget is gone (before, between, after every budget) is skipped, and the first call
+ * after the reopen (a delete) finds budgets whose index entries waited for it. */
+static void test_templates_merge_with_budgets_in_path_order(void **state) {
+    (void)state;
+    fx *f = store_open(T0_MS);
+    const char *paths[] = {"a", "a/b", "a/b/c", "a/d", "b", "b/x", "c"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        fx_put(f, paths[i], USD(100), TG_NONE, TG_WINDOW_LIFETIME);
+    }
+    tg_budget_spec tmpl = fx_spec(USD(3), TG_NONE, TG_WINDOW_DAY);
+    const char *with[] = {"a/b/c", "b", "c"};
+    for (size_t i = 0; i < sizeof with / sizeof with[0]; i++) {
+        tmpl.cost_limit_micros = USD(1 + (int64_t)i);
+        assert_ok(
+            tg_budget_template_set(f->engine, with[i], &tmpl, 10 + (int64_t)i, f->now_ms, NULL));
+    }
+    fx_close(f);
+    sql_exec("INSERT INTO budget_templates SELECT '0', cost_limit_micros, calls_limit, "
+             "tokens_limit, window, timezone, revoke_at_micros, revoke_at_ppm, low_ceiling_micros, "
+             "low_ceiling_ppm, normal_ceiling_micros, normal_ceiling_ppm, high_ceiling_micros, "
+             "high_ceiling_ppm, critical_ceiling_micros, critical_ceiling_ppm, alerts_ppm, "
+             "above_hold, children_max FROM budget_templates WHERE path = 'b';"
+             "INSERT INTO budget_templates SELECT 'a/bb', cost_limit_micros, calls_limit, "
+             "tokens_limit, window, timezone, revoke_at_micros, revoke_at_ppm, low_ceiling_micros, "
+             "low_ceiling_ppm, normal_ceiling_micros, normal_ceiling_ppm, high_ceiling_micros, "
+             "high_ceiling_ppm, critical_ceiling_micros, critical_ceiling_ppm, alerts_ppm, "
+             "above_hold, children_max FROM budget_templates WHERE path = 'b';"
+             "INSERT INTO budget_templates SELECT 'zz', cost_limit_micros, calls_limit, "
+             "tokens_limit, window, timezone, revoke_at_micros, revoke_at_ppm, low_ceiling_micros, "
+             "low_ceiling_ppm, normal_ceiling_micros, normal_ceiling_ppm, high_ceiling_micros, "
+             "high_ceiling_ppm, critical_ceiling_micros, critical_ceiling_ppm, alerts_ppm, "
+             "above_hold, children_max FROM budget_templates WHERE path = 'b'");
+    sql_close();
+
+    f = store_open(T0_MS + 1000);
+    assert_ok(tg_budget_delete(f->engine, "b/x", f->now_ms, NULL)); /* the first lookup */
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        tg_budget_info info;
+        tg_status status = tg_budget_get(f->engine, paths[i], f->now_ms, &info, NULL);
+        if (strcmp(paths[i], "b/x") == 0) {
+            assert_int_equal(status, TG_ERR_NOT_FOUND);
+            continue;
+        }
+        assert_ok(status);
+        int at = -1;
+        for (int k = 0; k < 3; k++) {
+            at = strcmp(paths[i], with[k]) == 0 ? k : at;
+        }
+        assert_int_equal(info.has_template, at >= 0);
+        if (at >= 0) {
+            assert_i64(info.template_spec.cost_limit_micros, USD(1 + at));
+            assert_i64(info.children_max, 10 + at);
+        }
+    }
+    tg_budget_info missing;
+    assert_int_equal(tg_budget_get(f->engine, "a/bb", f->now_ms, &missing, NULL), TG_ERR_NOT_FOUND);
+    fx_put(f, "a/bb", USD(5), TG_NONE, TG_WINDOW_LIFETIME); /* a new budget beside restored ones */
+    assert_false(fx_info(f, "a/bb").has_template);
+    fx_spend(f, "c/new-user", USD(1), TG_CLASS_NORMAL); /* made from c's template */
+    assert_i64(fx_info(f, "c/new-user").spec.cost_limit_micros, USD(3));
+    fx_close(f);
+}
+
 /* ---- the tables as a person reads them ---------------------------------------------------------
  */
 
@@ -1255,6 +1320,7 @@ int main(void) {
         store_test(test_reopen_restores_budgets_and_holds),
         store_test(test_reopen_replays_idempotent_answers),
         store_test(test_history_is_newest_first),
+        store_test(test_templates_merge_with_budgets_in_path_order),
         store_test(test_tables_are_readable_with_sql),
         store_test(test_newer_schema_is_refused),
         store_test(test_damaged_rows_are_refused),
