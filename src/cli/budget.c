@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "cli/budget_bulk.h"
 #include "cli/cli.h"
 #include "cli/remote.h"
 
@@ -29,6 +30,17 @@ static const tg__cli_option set_options[] = {
     TG__CLI_REMOTE_OPTIONS,
     {NULL, NULL, NULL}};
 static const tg__cli_option plain_options[] = {TG__CLI_REMOTE_OPTIONS, {NULL, NULL, NULL}};
+static const tg__cli_option list_options[] = {
+    {"state", "STATE", "only budgets that are open, frozen, locked or revoked"},
+    {"after", "PATH", "the page after this path (a page's last path, as printed)"},
+    {"limit", "N", "budgets in the page, 1 to 1000 (default 1000)"},
+    {"all", NULL, "every page, one after the other (with --json: one budget a line)"},
+    TG__CLI_REMOTE_OPTIONS,
+    {NULL, NULL, NULL}};
+static const tg__cli_option apply_options[] = {
+    {"patch", NULL, "change only the fields given (PATCH); default: replace each budget (PUT)"},
+    TG__CLI_REMOTE_OPTIONS,
+    {NULL, NULL, NULL}};
 
 #define VERB(verb_, synopsis_, about_, options_, arguments_, min_, example_)                       \
     {                                                                                              \
@@ -43,9 +55,16 @@ static const tg__cli_command verbs[] = {
          "PATH", 1, "team/new-agent --limit 50 --revoke-at 90% --window day --alerts 0.5,0.8"),
     VERB("show", "PATH", "One budget: limits, spend, holds, threshold, per-class ceilings.\n",
          plain_options, "PATH", 1, "team/new-agent"),
-    VERB("list", "[PREFIX]",
-         "Every budget (or those under PREFIX) as a table; --json for the whole answer.\n",
-         plain_options, "PREFIX", 0, "team"),
+    VERB("list", "[PREFIX] [--state STATE] [--after PATH] [--limit N] [--all]",
+         "Budgets in path order (those whose path starts with PREFIX) as a table, a page of\n"
+         "1000 at a time: the command for the next page goes to stderr; --all prints them all.\n",
+         list_options, "PREFIX", 0, "users/ --all"),
+    VERB("apply", "FILE [--patch]",
+         "Creates, updates and deletes the budgets of FILE (- for stdin) through the bulk\n"
+         "API: JSON lines ({\"path\": ..., fields} or {\"path\": ..., \"delete\": true}), or a\n"
+         "YAML list for a .yaml/.yml file. Up to 10,000 budgets go in one request, whole or\n"
+         "not at all; a longer file goes in requests of 10,000, stopping at the first refused.\n",
+         apply_options, "FILE", 1, "users.jsonl"),
     VERB("delete", "PATH",
          "Deletes a budget that has no children and no open holds (its charges stay).\n",
          plain_options, "PATH", 1, "team/new-agent"),
@@ -58,11 +77,12 @@ static const tg__cli_command verbs[] = {
 #define VERBS_COUNT (sizeof verbs / sizeof verbs[0])
 
 static const char overview[] =
-    "usage: tollgate budget set|show|list|delete|freeze|unfreeze|history ...\n"
+    "usage: tollgate budget set|show|list|apply|delete|freeze|unfreeze|history ...\n"
     "\n"
     "  set PATH [--limit AMOUNT] [--calls-limit N] [--tokens-limit N] [--window WINDOW]\n"
     "           [--timezone ZONE] [--revoke-at LEVEL] [--alerts LIST] [--replace]\n"
-    "  show PATH | list [PREFIX] | delete PATH | freeze PATH | unfreeze PATH | history PATH\n"
+    "  show PATH | list [PREFIX] [--after PATH] [--limit N] [--all] | apply FILE [--patch]\n"
+    "  delete PATH | freeze PATH | unfreeze PATH | history PATH\n"
     "  every verb takes --url URL, --key KEY, --json; `tollgate budget VERB --help` for more\n"
     "\n"
     "examples:\n"
@@ -221,14 +241,18 @@ static void state_text(json_t *budget, char *out, size_t size) {
     }
 }
 
-static void print_table(json_t *answer) {
+static void print_table(json_t *answer, bool header) {
     json_t *budgets = json_object_get(answer, "budgets");
     if (json_array_size(budgets) == 0) {
-        puts("no budgets");
+        if (header) {
+            puts("no budgets");
+        }
         return;
     }
-    printf("%-32s %16s %16s %14s %14s %-8s %s\n", "PATH", "LIMIT", "SPENT", "HELD", "REVOKE AT",
-           "WINDOW", "STATE");
+    if (header) {
+        printf("%-32s %16s %16s %14s %14s %-8s %s\n", "PATH", "LIMIT", "SPENT", "HELD", "REVOKE AT",
+               "WINDOW", "STATE");
+    }
     size_t i;
     json_t *budget;
     json_array_foreach(budgets, i, budget) {
@@ -252,12 +276,6 @@ static long run_verb(const tg__cli_command *command, const tg__cli_args *args,
     const char *verb = command->name + strlen("tollgate budget ");
     char path[TG__CLI_PATH_SIZE_MAX];
     char error[TG__CLI_ERROR_SIZE + TG_PATH_SIZE_MAX];
-    if (strcmp(verb, "list") == 0) {
-        char *prefix = curl_easy_escape(NULL, args->positional_count ? args->positional[0] : "", 0);
-        snprintf(path, sizeof path, "/v1/budgets?limit=1000&prefix=%s", prefix ? prefix : "");
-        curl_free(prefix);
-        return tg__remote_call(remote, "GET", path, NULL, answer);
-    }
     if (!tg__cli_budget_url("/v1/budgets/", args->positional[0], path, sizeof path, error,
                             sizeof error)) {
         *code = tg__cli_usage_error(command, "%s", error);
@@ -310,6 +328,12 @@ int tg__cli_budget(int argc, char **argv) {
     }
     tg__remote remote;
     tg__remote_from_args(command, &args, &remote);
+    if (strcmp(command->name, "tollgate budget list") == 0) {
+        return tg__cli_budget_list(command, &args, &remote, print_table);
+    }
+    if (strcmp(command->name, "tollgate budget apply") == 0) {
+        return tg__cli_budget_apply(command, &args, &remote);
+    }
     json_t *answer = NULL;
     code = -1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -317,11 +341,6 @@ int tg__cli_budget(int argc, char **argv) {
     curl_global_cleanup();
     if (code >= 0) {
         return code;
-    }
-    if (strcmp(command->name, "tollgate budget list") == 0 && status == 200 && !remote.json) {
-        print_table(answer);
-        json_decref(answer);
-        return TG__EXIT_OK;
     }
     return tg__remote_finish(&remote, status, answer);
 }

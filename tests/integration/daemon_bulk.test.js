@@ -7,7 +7,7 @@ const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, startDaemon } = require('./daemon_helpers');
+const { tempDir, startDaemon, cli } = require('./daemon_helpers');
 
 const dir = tempDir('bulk');
 const configFile = path.join(dir, 'tollgate.yaml');
@@ -112,4 +112,53 @@ test('API budgets survive a restart and a reload that does not name them', async
   const listed = await all('prefix=users&limit=1000');
   assert.equal(listed.length, 600);
   assert.equal((await daemon.call('GET', '/v1/budgets/users/u0010')).json.spent_micros, 1000000);
+});
+
+test('tollgate budget apply: a file through the bulk API, whole requests, lines named', async () => {
+  const env = { TOLLGATE_URL: daemon.base, TOLLGATE_KEY: 'admin-secret' };
+  // 25,000 budgets: three requests (10,000 a request), every one applied.
+  const big = path.join(dir, 'big.jsonl');
+  const lines = ['# made by the test', JSON.stringify({ path: 'cli' })];
+  for (let i = 0; i < 25000; i++) lines.push(JSON.stringify({ path: `cli/u${String(i).padStart(5, '0')}`, limit: '2' }));
+  fs.writeFileSync(big, lines.join('\n') + '\n\n');
+  let r = await cli(['budget', 'apply', big], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /25001 created, 0 updated, 0 deleted \(25001 budgets, 3 requests\)/);
+  assert.equal((await all('prefix=cli/&limit=1000')).length, 25000);
+  // A bad budget in the second request: the first is applied, nothing after; the line is named.
+  const bad = path.join(dir, 'bad.jsonl');
+  const items = [];
+  for (let i = 0; i < 12000; i++) items.push(JSON.stringify({ path: `cli/u${String(i).padStart(5, '0')}`, limit: '3' }));
+  items[11000] = JSON.stringify({ path: 'cli/u11000', limit: '-3' });
+  fs.writeFileSync(bad, items.join('\n'));
+  r = await cli(['budget', 'apply', bad, '--patch'], env);
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, /bad\.jsonl:11001: this budget was refused/);
+  assert.match(r.stderr, /budgets up to line 10000 were applied \(1 requests\); from line 10001 on, nothing was/);
+  assert.equal((await daemon.call('GET', '/v1/budgets/cli/u09999')).json.limit_micros, 3000000);
+  assert.equal((await daemon.call('GET', '/v1/budgets/cli/u10000')).json.limit_micros, 2000000);
+  // A file with a mistake anywhere sends nothing.
+  fs.writeFileSync(bad, '{"path":"cli/u00001","delete":true}\n{"path": 7}\n');
+  r = await cli(['budget', 'apply', bad], env);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.jsonl:2: a budget needs a "path"/);
+  assert.equal((await daemon.call('GET', '/v1/budgets/cli/u00001')).status, 200);
+  // YAML: numbers under limit are money text, other keys keep their types.
+  const yaml = path.join(dir, 'b.yaml');
+  fs.writeFileSync(yaml, 'budgets:\n  - {path: cli/u00001, delete: true}\n  - path: cli/y\n    limit: 7\n    calls_limit: 9\n    alerts_ppm: [500000]\n');
+  r = await cli(['budget', 'apply', yaml], env);
+  assert.equal(r.status, 0, r.stderr);
+  const y = (await daemon.call('GET', '/v1/budgets/cli/y')).json;
+  assert.deepEqual([y.limit_micros, y.calls_limit, y.alerts_ppm], [7000000, 9, [500000]]);
+  assert.equal((await daemon.call('GET', '/v1/budgets/cli/u00001')).status, 404);
+  // list: one page and the way on; --all --json is every budget, one a line, in path order.
+  r = await cli(['budget', 'list', 'cli/', '--limit', '2'], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 3, r.stdout);
+  assert.match(r.stderr, /--after 'cli\/u00002'/);
+  r = await cli(['budget', 'list', 'cli/', '--all', '--json'], env);
+  assert.equal(r.status, 0, r.stderr);
+  const listed = r.stdout.trim().split('\n').map((l) => JSON.parse(l).path);
+  assert.deepEqual(listed, await all('prefix=cli/&limit=1000'));
+  assert.equal(listed.length, 25000);
 });
