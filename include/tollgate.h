@@ -500,6 +500,17 @@ tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *afte
                          char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err);
 
 /*
+ * The first `limit` budget paths in path order among those `keep` accepts (called once
+ * per budget, on the caller's thread, with the engine's ledger as it is: it must not call
+ * the engine). `paths` has room for `limit`; *count_out says how many were written and
+ * *matched_out (when not NULL) how many `keep` accepted in all. One pass over the
+ * budgets, O(limit) memory: /metrics picks the budgets it exports with it.
+ */
+tg_status tg_budget_select(tg_engine *engine, bool (*keep)(void *user, const char *path),
+                           void *user, size_t limit, char (*paths)[TG_PATH_SIZE_MAX],
+                           size_t *count_out, size_t *matched_out, tg_error *err);
+
+/*
  * Lists budget paths starting with `prefix` ("" for all), in path order.
  * Calls fn for each; stops early when fn returns false.
  */

@@ -41,22 +41,27 @@ static int path_compare(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, const char *after,
-                                 size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
-                                 tg_error *err) {
+/* The first `limit` paths in path order among those after `after`, under `prefix`, that
+ * `keep` accepts (NULL: all); *matched_out (when not NULL) counts every one accepted. */
+static tg_status page_select(const tg__ledger *ledger, const char *prefix, const char *after,
+                             bool (*keep)(void *user, const char *path), void *user, size_t limit,
+                             char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                             size_t *matched_out, tg_error *err) {
     *count_out = 0;
-    if (limit == 0) {
-        return TG_OK;
-    }
-    const char **heap = malloc(limit * sizeof *heap);
+    const char **heap = malloc((limit ? limit : 1) * sizeof *heap);
     if (heap == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory listing budgets");
     }
-    size_t count = 0, prefix_len = prefix ? strlen(prefix) : 0;
+    size_t count = 0, matched = 0, prefix_len = prefix ? strlen(prefix) : 0;
     for (int32_t i = 0; i < ledger->budgets_capacity; i++) {
         const tg__budget *budget = &ledger->budgets[i];
         if (!budget->live || (prefix_len && strncmp(budget->path, prefix, prefix_len) != 0) ||
-            (after && strcmp(budget->path, after) <= 0)) {
+            (after && strcmp(budget->path, after) <= 0) ||
+            (keep != NULL && !keep(user, budget->path))) {
+            continue;
+        }
+        matched++;
+        if (limit == 0) {
             continue;
         }
         if (count < limit) {
@@ -73,5 +78,25 @@ tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, c
     }
     free(heap);
     *count_out = count;
+    if (matched_out != NULL) {
+        *matched_out = matched;
+    }
     return TG_OK;
+}
+
+tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, const char *after,
+                                 size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                                 tg_error *err) {
+    if (limit == 0) {
+        *count_out = 0;
+        return TG_OK;
+    }
+    return page_select(ledger, prefix, after, NULL, NULL, limit, paths, count_out, NULL, err);
+}
+
+tg_status tg__ledger_budget_select(const tg__ledger *ledger,
+                                   bool (*keep)(void *user, const char *path), void *user,
+                                   size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                                   size_t *matched_out, tg_error *err) {
+    return page_select(ledger, NULL, NULL, keep, user, limit, paths, count_out, matched_out, err);
 }

@@ -81,6 +81,12 @@ tg_status tg__ledger_budget_list(tg__ledger *ledger, const char *prefix,
 tg_status tg__ledger_budget_page(const tg__ledger *ledger, const char *prefix, const char *after,
                                  size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
                                  tg_error *err);
+/* The first `limit` budget paths in path order that `keep` accepts, in one pass; *matched_out
+ * counts all it accepted (so a caller can say how many it left out). */
+tg_status tg__ledger_budget_select(const tg__ledger *ledger,
+                                   bool (*keep)(void *user, const char *path), void *user,
+                                   size_t limit, char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                                   size_t *matched_out, tg_error *err);
 
 tg_status tg__ledger_policy_set(tg__ledger *ledger, const tg_policy_rule *rules, size_t count,
                                 tg_class default_class, tg_error *err);

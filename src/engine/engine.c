@@ -434,6 +434,13 @@ tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *afte
     return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
 }
 
+tg_status tg_budget_select(tg_engine *engine, bool (*keep)(void *user, const char *path),
+                           void *user, size_t limit, char (*paths)[TG_PATH_SIZE_MAX],
+                           size_t *count_out, size_t *matched_out, tg_error *err) {
+    return tg__ledger_budget_select(engine->ledger, keep, user, limit, paths, count_out,
+                                    matched_out, err);
+}
+
 tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_record *out, size_t max,
                             size_t *count_out, tg_error *err) {
     tg_status status = tg__path_check(path, err);

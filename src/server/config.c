@@ -73,6 +73,7 @@ void tg__config_defaults(tg__config *config) {
     config->connections_max = 4096;
     config->event_streams_max = 64;
     config->event_stream_buffer_max_bytes = 1 << 20;
+    config->metrics_budget_series_max = TG__METRICS_SERIES_DEFAULT;
     config->event_stream_keepalive_ms = 15000;
     config->default_class = TG_CLASS_NORMAL;
 }
@@ -587,20 +588,53 @@ static tg_status read_policy(const reader *r, struct fy_node *node, tg__config *
     return TG_OK;
 }
 
+static tg_status read_metrics_budgets(const reader *r, struct fy_node *node, tg__config *config) {
+    if (node == NULL || !fy_node_is_sequence(node)) {
+        return fail_at(r, node, "metrics.budgets must be a list of budget paths or globs");
+    }
+    config->metrics_budgets_count = 0;
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+        if (config->metrics_budgets_count == TG__METRICS_GLOBS_MAX) {
+            return fail_at(r, item, "metrics.budgets holds at most %d globs",
+                           TG__METRICS_GLOBS_MAX);
+        }
+        tg_status status =
+            copy_text(r, item, config->metrics_budgets[config->metrics_budgets_count],
+                      TG_PATH_SIZE_MAX, "metrics.budgets item");
+        if (status != TG_OK) {
+            return status;
+        }
+        config->metrics_budgets_count++;
+    }
+    return TG_OK;
+}
+
 static tg_status read_metrics(const reader *r, struct fy_node *node, tg__config *config) {
+    static const char expected[] = "open_on_loopback, budgets or budget_series_max";
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
         const char *key = scalar(fy_node_pair_key(pair));
-        const char *text = scalar(fy_node_pair_value(pair));
-        if (key == NULL || strcmp(key, "open_on_loopback") != 0) {
-            return unknown_field(r, pair, "metrics", "open_on_loopback");
+        struct fy_node *value = fy_node_pair_value(pair);
+        const char *text = scalar(value);
+        tg_status status = TG_OK;
+        if (key != NULL && strcmp(key, "budgets") == 0) {
+            status = read_metrics_budgets(r, value, config);
+        } else if (key != NULL && strcmp(key, "budget_series_max") == 0) {
+            status = read_int(r, value, &config->metrics_budget_series_max,
+                              "metrics.budget_series_max", 0, TG__METRICS_SERIES_MAX);
+        } else if (key == NULL || strcmp(key, "open_on_loopback") != 0) {
+            return unknown_field(r, pair, "metrics", expected);
+        } else if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
+            return fail_at(r, value, "metrics.open_on_loopback must be true or false");
+        } else {
+            config->metrics_open_on_loopback = strcmp(text, "true") == 0;
         }
-        if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
-            return fail_at(r, fy_node_pair_value(pair),
-                           "metrics.open_on_loopback must be true or false");
+        if (status != TG_OK) {
+            return status;
         }
-        config->metrics_open_on_loopback = strcmp(text, "true") == 0;
     }
     return TG_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/path.h"
 #include "server/connections.h"
 #include "server/daemon.h"
 #include "server/events_stream.h"
@@ -70,49 +71,104 @@ static void histogram(text_buffer *out, const char *name, const char *help,
            h->count);
 }
 
+/* Which budgets have series of their own: the top-level ones, those the config file
+ * declares, and those metrics.budgets names. The rest are in their ancestors' totals
+ * (spend is charged on every budget of a path), so a million per-user budgets make a
+ * scrape of the few that a dashboard shows, not four million lines. */
 typedef struct {
-    tg__daemon *daemon;
-    text_buffer *out;
-    int64_t now_ms;
-    int pass; /* which per-budget metric this walk writes */
-} walk;
+    const tg__config *config;
+    const char **declared; /* the config's budget paths, sorted, for bsearch */
+    size_t declared_count;
+} series_filter;
 
-/* One line per budget for the metric of this pass; Prometheus wants a metric's lines
- * together, so each metric is its own walk over the budgets. */
-static bool one_budget(void *user, const char *path) {
-    walk *state = user;
-    tg_budget_info info;
-    if (tg_budget_get(state->daemon->engine, path, state->now_ms, &info, NULL) != TG_OK) {
-        return true;
-    }
-    static const char *const names[] = {
-        "tollgate_budget_spent_micros", "tollgate_budget_held_micros",
-        "tollgate_budget_limit_micros", "tollgate_budget_remaining_micros"};
-    int64_t value = state->pass == 0   ? info.spent_micros
-                    : state->pass == 1 ? info.held_micros
-                                       : info.spec.cost_limit_micros;
-    if (state->pass == 3 && value != TG_NONE) {
-        value = info.spec.cost_limit_micros - info.spent_micros - info.held_micros;
-        value = value < 0 ? 0 : value;
-    }
-    if (value != TG_NONE) {
-        append(state->out, "%s{budget=\"%s\"} %" PRId64 "\n", names[state->pass], path, value);
-    }
-    return state->out->used + 1024 < state->out->size;
+static int text_compare(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void budgets(text_buffer *out, tg__daemon *daemon, int64_t now_ms) {
+static bool exported(void *user, const char *path) {
+    const series_filter *filter = user;
+    if (strchr(path, '/') == NULL) {
+        return true;
+    }
+    if (filter->declared_count > 0 && bsearch(&path, filter->declared, filter->declared_count,
+                                              sizeof *filter->declared, text_compare) != NULL) {
+        return true;
+    }
+    for (int i = 0; i < filter->config->metrics_budgets_count; i++) {
+        if (tg__glob_match(filter->config->metrics_budgets[i], path)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void budget_lines(text_buffer *out, const char (*paths)[TG_PATH_SIZE_MAX],
+                         const tg_budget_info *infos, size_t count) {
     static const char *const help[][2] = {
         {"tollgate_budget_spent_micros", "spend charged in the current window"},
         {"tollgate_budget_held_micros", "held by open holds"},
         {"tollgate_budget_limit_micros", "the cost limit (budgets with one)"},
         {"tollgate_budget_remaining_micros", "limit - spent - held, at least 0"},
     };
+    /* Prometheus wants a metric's lines together: one walk of the budgets per metric. */
     for (int pass = 0; pass < 4; pass++) {
         metric(out, help[pass][0], "gauge", help[pass][1]);
-        walk state = {daemon, out, now_ms, pass};
-        tg_budget_list(daemon->engine, "", one_budget, &state, NULL);
+        for (size_t i = 0; i < count; i++) {
+            const tg_budget_info *info = &infos[i];
+            int64_t value = pass == 0   ? info->spent_micros
+                            : pass == 1 ? info->held_micros
+                                        : info->spec.cost_limit_micros;
+            if (pass == 3 && value != TG_NONE) {
+                value = info->spec.cost_limit_micros - info->spent_micros - info->held_micros;
+                value = value < 0 ? 0 : value;
+            }
+            if (value != TG_NONE) {
+                append(out, "%s{budget=\"%s\"} %" PRId64 "\n", help[pass][0], paths[i], value);
+            }
+        }
     }
+}
+
+static void budgets(text_buffer *out, tg__daemon *daemon, int64_t now_ms) {
+    const tg__config *config = daemon->config;
+    size_t max = (size_t)config->metrics_budget_series_max;
+    series_filter filter = {config, malloc(((size_t)config->budgets_count + 1) * sizeof(char *)),
+                            0};
+    char(*paths)[TG_PATH_SIZE_MAX] = malloc((max ? max : 1) * sizeof *paths);
+    tg_budget_info *infos = malloc((max ? max : 1) * sizeof *infos);
+    size_t count = 0, matched = 0;
+    if (filter.declared != NULL && paths != NULL && infos != NULL) {
+        for (int i = 0; i < config->budgets_count; i++) {
+            filter.declared[filter.declared_count++] = config->budgets[i].path;
+        }
+        qsort(filter.declared, filter.declared_count, sizeof *filter.declared, text_compare);
+        tg_budget_select(daemon->engine, exported, &filter, max, paths, &count, &matched, NULL);
+    }
+    size_t kept = 0;
+    int64_t spent = 0, held = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (tg_budget_get(daemon->engine, paths[i], now_ms, &infos[kept], NULL) != TG_OK) {
+            continue;
+        }
+        if (strchr(paths[i], '/') == NULL) {
+            spent += infos[kept].spent_micros;
+            held += infos[kept].held_micros;
+        }
+        memmove(paths[kept], paths[i], sizeof paths[i]);
+        kept++;
+    }
+    metric(out, "tollgate_budget_series_omitted", "gauge",
+           "budgets that would have series of their own past metrics.budget_series_max");
+    append(out, "tollgate_budget_series_omitted %zu\n", matched > count ? matched - count : 0);
+    metric(out, "tollgate_spent_micros", "gauge",
+           "spend in the current windows of the top-level budgets shown (their subtrees')");
+    append(out, "tollgate_spent_micros %" PRId64 "\n", spent);
+    metric(out, "tollgate_held_micros", "gauge", "held on the top-level budgets shown");
+    append(out, "tollgate_held_micros %" PRId64 "\n", held);
+    budget_lines(out, (const char(*)[TG_PATH_SIZE_MAX])paths, infos, kept);
+    free(filter.declared);
+    free(paths);
+    free(infos);
 }
 
 static void decisions(text_buffer *out, const tg__metrics *m) {

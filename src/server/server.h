@@ -16,12 +16,15 @@
 #define TG__KEYS_MAX 256     /* keys declared in the config */
 #define TG__BUDGETS_MAX 4096 /* budgets declared in the config */
 #define TG__RULES_MAX TG_POLICY_RULES_MAX
-#define TG__REPLIES_MAX 4096        /* replies waiting for one group commit */
-#define TG__EVENTS_KEPT 4096        /* recent events kept for GET /v1/events */
-#define TG__BATCH_ITEMS_MAX 1000    /* operations in one POST /v1/batch */
-#define TG__PAGE_MAX 1000           /* rows in one page of charges or events */
-#define TG__PRICES_MAX 4096         /* models priced in the config */
-#define TG__CONNECTIONS_MAX 1000000 /* the largest limits.connections_max accepted */
+#define TG__METRICS_GLOBS_MAX 64        /* metrics.budgets globs */
+#define TG__METRICS_SERIES_MAX 20000    /* metrics.budget_series_max: fits the 8 MiB scrape */
+#define TG__METRICS_SERIES_DEFAULT 1000 /* budgets with series of their own */
+#define TG__REPLIES_MAX 4096            /* replies waiting for one group commit */
+#define TG__EVENTS_KEPT 4096            /* recent events kept for GET /v1/events */
+#define TG__BATCH_ITEMS_MAX 1000        /* operations in one POST /v1/batch */
+#define TG__PAGE_MAX 1000               /* rows in one page of charges or events */
+#define TG__PRICES_MAX 4096             /* models priced in the config */
+#define TG__CONNECTIONS_MAX 1000000     /* the largest limits.connections_max accepted */
 #define TG__SHA256_SIZE 32
 
 /* What a key may do (docs/api.md, "Roles"). */
@@ -109,6 +112,11 @@ typedef struct {
     tg__price prices[TG__PRICES_MAX]; /* sorted by model after loading */
     int prices_count;
     bool metrics_open_on_loopback; /* GET /metrics needs no key from 127.0.0.0/8 and ::1 */
+    /* Budgets with series of their own on /metrics besides the top-level ones and those this
+     * file declares: globs ('*' crosses '/'); at most metrics_budget_series_max in all. */
+    char metrics_budgets[TG__METRICS_GLOBS_MAX][TG_PATH_SIZE_MAX];
+    int metrics_budgets_count;
+    int64_t metrics_budget_series_max;
 } tg__config;
 
 /* Fills *config with safe defaults. */

@@ -162,3 +162,27 @@ test('tollgate budget apply: a file through the bulk API, whole requests, lines 
   assert.deepEqual(listed, await all('prefix=cli/&limit=1000'));
   assert.equal(listed.length, 25000);
 });
+
+test('/metrics: series for top-level, declared and named budgets only, bounded, the rest counted', async () => {
+  const series = (text) => [...text.matchAll(/^tollgate_budget_spent_micros\{budget="([^"]+)"\} /mg)].map((m) => m[1]);
+  const gauge = (text, name) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))[1]);
+  let text = (await daemon.call('GET', '/metrics')).text;
+  // 25,000 cli/ and 600 users/ budgets made over the API: none has series of its own.
+  assert.deepEqual(series(text), ['cli', 'hand', 'users']);
+  assert.equal(gauge(text, 'tollgate_budget_series_omitted'), 0);
+  const roots = await Promise.all(['cli', 'hand', 'users'].map(async (p) => (await daemon.call('GET', `/v1/budgets/${p}`)).json));
+  assert.equal(gauge(text, 'tollgate_spent_micros'), roots.reduce((s, b) => s + b.spent_micros, 0));
+  assert.ok(gauge(text, 'tollgate_spent_micros') > 0);
+  // metrics.budgets names more; budget_series_max bounds them, in path order, and counts the rest.
+  fs.appendFileSync(configFile, 'metrics: {budgets: ["users/u001*", "cli/u0000?"], budget_series_max: 6}\n');
+  daemon.child.kill('SIGHUP');
+  const named = [...(await all('prefix=users/u001&limit=1000')), ...(await all('prefix=cli/u0000&limit=1000'))];
+  const want = ['cli', 'hand', 'users', ...named].sort();
+  for (let i = 0; i < 500 && series(text).length !== 6; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    text = (await daemon.call('GET', '/metrics')).text;
+  }
+  assert.deepEqual(series(text), want.slice(0, 6));
+  assert.equal(gauge(text, 'tollgate_budget_series_omitted'), want.length - 6);
+  assert.match(text, new RegExp(`^tollgate_budget_remaining_micros\\{budget="${want[1]}"\\} \\d+$`, 'm'));
+});
