@@ -1175,6 +1175,138 @@ static void test_server_stopped(void **state) {
     tg__redis_ledger_close(ledger);
 }
 
+/*
+ * Many processes, one ledger: WORKERS processes, each with its own connection (as many
+ * daemons would have), reserve and commit concurrently on one small tree with every
+ * class, with no coordination but the server. Afterwards: no budget's spend passes its
+ * limit, each budget's spend is exactly the sum of the commits acknowledged on its
+ * subtree, and low and normal work together never charged more than the root's
+ * revoke_at (every low or normal grant left spend + holds <= revoke_at, and no commit
+ * here charges above its hold, so their charges are bounded by it).
+ */
+#define WORKERS 4
+#define WORKER_OPS 1500
+#define TEAM_LIMIT 60000
+#define TEAM_REVOKE_AT 45000
+#define CHILD_LIMIT 35000
+
+typedef struct {
+    int64_t charged[2];     /* by child: team/a, team/b */
+    int64_t routine_micros; /* charged by low and normal work */
+    int64_t granted, refused, commits, releases;
+} worker_sums;
+
+static void worker_run(int index, int fd) {
+    tg__redis_ledger_options o = redis_options();
+    tg__redis_ledger *ledger = NULL;
+    if (tg__redis_ledger_open(&o, &ledger, NULL) != TG_OK) {
+        _exit(3);
+    }
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    rng r = {UINT64_C(777) + (uint64_t)index};
+    worker_sums sums = {0};
+    for (int i = 0; i < WORKER_OPS; i++) {
+        int child = (int)rng_range(&r, 0, 1);
+        tg_class cls = (tg_class)rng_range(&r, 0, TG_CLASS_COUNT - 1);
+        tg_reserve_request q = {.budget = child ? "team/b" : "team/a",
+                                .amount_micros = rng_range(&r, 1, 400),
+                                .cls = cls};
+        tg_reserve_result held;
+        if (ops->reserve(ledger, &q, T0_MS + i, &held, NULL) != TG_OK) {
+            _exit(4);
+        }
+        if (!held.granted) {
+            sums.refused++;
+            continue;
+        }
+        sums.granted++;
+        if (rng_chance(&r, 15)) {
+            if (ops->release(ledger, held.hold_id, NULL, T0_MS + i, NULL, NULL) != TG_OK) {
+                _exit(5);
+            }
+            sums.releases++;
+            continue;
+        }
+        tg_commit_request c = {.hold_id = held.hold_id,
+                               .actual_micros = rng_range(&r, 0, q.amount_micros)};
+        tg_commit_result done;
+        if (ops->commit(ledger, &c, T0_MS + i, &done, NULL) != TG_OK) {
+            _exit(6);
+        }
+        sums.commits++;
+        sums.charged[child] += done.charged_micros;
+        if (cls == TG_CLASS_LOW || cls == TG_CLASS_NORMAL) {
+            sums.routine_micros += done.charged_micros;
+        }
+    }
+    tg__redis_ledger_close(ledger);
+    _exit(write(fd, &sums, sizeof sums) == (ssize_t)sizeof sums ? 0 : 7);
+}
+
+static void test_many_processes(void **state) {
+    (void)state;
+    tg__redis_ledger *ledger = open_redis();
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    tg_budget_spec spec;
+    tg_budget_spec_init(&spec);
+    spec.cost_limit_micros = TEAM_LIMIT;
+    spec.revoke_at.micros = TEAM_REVOKE_AT;
+    assert_ok(ops->budget_put(ledger, "team", &spec, T0_MS, NULL));
+    tg_budget_spec_init(&spec);
+    spec.cost_limit_micros = CHILD_LIMIT;
+    spec.class_ceiling[TG_CLASS_LOW] = (tg_level){TG_NONE, TG_PPM}; /* the whole limit */
+    spec.class_ceiling[TG_CLASS_NORMAL] = (tg_level){TG_NONE, TG_PPM};
+    assert_ok(ops->budget_put(ledger, "team/a", &spec, T0_MS, NULL));
+    assert_ok(ops->budget_put(ledger, "team/b", &spec, T0_MS, NULL));
+    int fds[WORKERS][2];
+    pid_t pids[WORKERS];
+    for (int w = 0; w < WORKERS; w++) {
+        assert_int_equal(pipe(fds[w]), 0);
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0) {
+            worker_run(w, fds[w][1]);
+        }
+        close(fds[w][1]);
+    }
+    worker_sums total = {0};
+    for (int w = 0; w < WORKERS; w++) {
+        worker_sums sums;
+        assert_int_equal(read(fds[w][0], &sums, sizeof sums), (ssize_t)sizeof sums);
+        close(fds[w][0]);
+        int status = 0;
+        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        for (int c = 0; c < 2; c++) {
+            total.charged[c] += sums.charged[c];
+        }
+        total.routine_micros += sums.routine_micros;
+        total.granted += sums.granted, total.refused += sums.refused;
+        total.commits += sums.commits, total.releases += sums.releases;
+    }
+    tg_budget_info team, a, b;
+    assert_ok(ops->budget_get(ledger, "team", T0_MS + WORKER_OPS, &team, NULL));
+    assert_ok(ops->budget_get(ledger, "team/a", T0_MS + WORKER_OPS, &a, NULL));
+    assert_ok(ops->budget_get(ledger, "team/b", T0_MS + WORKER_OPS, &b, NULL));
+    print_message("%d processes x %d reserves: %lld granted, %lld refused, %lld commits, %lld "
+                  "releases; spend team %lld (limit %d), team/a %lld, team/b %lld (limit %d); "
+                  "low and normal charged %lld (revoke_at %d)\n",
+                  WORKERS, WORKER_OPS, (long long)total.granted, (long long)total.refused,
+                  (long long)total.commits, (long long)total.releases, (long long)team.spent_micros,
+                  TEAM_LIMIT, (long long)a.spent_micros, (long long)b.spent_micros, CHILD_LIMIT,
+                  (long long)total.routine_micros, TEAM_REVOKE_AT);
+    assert_i64(team.held_micros, 0);
+    assert_i64(a.spent_micros, total.charged[0]);
+    assert_i64(b.spent_micros, total.charged[1]);
+    assert_i64(team.spent_micros, total.charged[0] + total.charged[1]);
+    assert_true(team.spent_micros <= TEAM_LIMIT);
+    assert_true(a.spent_micros <= CHILD_LIMIT && b.spent_micros <= CHILD_LIMIT);
+    assert_true(total.routine_micros <= TEAM_REVOKE_AT);
+    assert_true(total.refused > 0); /* the limits were reached: the run tested them */
+    assert_true(team.spent_micros > TEAM_REVOKE_AT); /* high and critical used the reserve */
+    tg__redis_ledger_close(ledger);
+}
+
 static int start_server(void **state) {
     (void)state;
     redis_server_start(&server, NULL);
@@ -1189,9 +1321,8 @@ static int stop_server(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_integer_bound),
-        cmocka_unit_test(test_server_stopped),
+        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_integer_bound),
+        cmocka_unit_test(test_server_stopped), cmocka_unit_test(test_many_processes),
         cmocka_unit_test(test_same_decisions),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);

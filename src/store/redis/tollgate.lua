@@ -443,8 +443,8 @@ local function tg_reserve(keys, args)
         return fail(ERR_RANGE, too_much)
     end
     local refusal = path_admits(P, chain, amount, tokens, cls, now)
-    chain_save(P, chain)
     if refusal then
+        chain_save(P, chain) -- the windows it rolled
         return {0, 0, 0, 0, cls, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
     end
     local seq = redis.call('HINCRBY', P .. 'meta', 'hold', 1)
