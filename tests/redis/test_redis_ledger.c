@@ -244,7 +244,7 @@ typedef struct {
 
 typedef struct {
     long ops, steps, granted, refused, commits, overruns, capped, releases, records, forced,
-        replays, conflicts, failures, updates, freezes, locked_steps;
+        replays, conflicts, failures, updates, freezes, deletes, locked_steps;
 } stats;
 
 static const char *root_of(const seq_state *s, int budget) {
@@ -962,6 +962,20 @@ static void play_step(pair *p, seq_state *s, rng *r, int64_t tempo, stats *st) {
               (long long)s->now);
         put_both(p, s, b, &spec, st);
         st->updates++;
+    } else if (kind < 95) {
+        /* An admin deletes a budget (refused with children or open holds) and makes it
+         * again at once: spend, window and revocations start afresh. */
+        int b = (int)rng_range(r, 0, s->budgets_count - 1);
+        const char *path = s->budgets[b].path;
+        trace("delete and put again %s now %lld", path, (long long)s->now);
+        tg_status xs = p->local.ops->budget_delete(p->local.self, path, s->now, NULL);
+        SAME("delete status", xs, p->remote.ops->budget_delete(p->remote.self, path, s->now, NULL));
+        if (xs == TG_OK) {
+            tg_budget_spec spec = s->budgets[b].spec;
+            put_both(p, s, b, &spec, st);
+            st->deletes++;
+        }
+        st->ops++;
     } else if (kind < 96) {
         int b = (int)rng_range(r, 0, s->budgets_count - 1);
         bool frozen = s->info[b].frozen ? rng_chance(r, 10) : rng_chance(r, 30);
@@ -1026,13 +1040,15 @@ static void test_same_decisions(void **state) {
                   "%ld steps, 0 disagreements (%lld ms): %ld granted, %ld refused, %ld commits "
                   "(%ld above their hold, %ld capped), %ld releases, %ld records (%ld forced), "
                   "%ld repeats (%ld conflicts), %ld failed calls, %ld limit updates, %ld "
-                  "freezes, %ld steps with a locked budget\n",
+                  "freezes, %ld budgets deleted and made again, %ld steps with a locked "
+                  "budget\n",
                   sequences, seed, st.ops, st.steps, (long long)took_ms, st.granted, st.refused,
                   st.commits, st.overruns, st.capped, st.releases, st.records, st.forced,
-                  st.replays, st.conflicts, st.failures, st.updates, st.freezes, st.locked_steps);
+                  st.replays, st.conflicts, st.failures, st.updates, st.freezes, st.deletes,
+                  st.locked_steps);
     /* The run must have reached what it claims to cover. */
     assert_true(st.granted > 0 && st.refused > 0 && st.overruns > 0 && st.capped > 0 &&
-                st.conflicts > 0 && st.locked_steps > 0);
+                st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0);
     if (sequences >= D_SEQUENCES_DEFAULT) {
         assert_true(st.ops >= 100000);
     }
