@@ -1046,10 +1046,10 @@ static void test_same_decisions(void **state) {
                   st.commits, st.overruns, st.capped, st.releases, st.records, st.forced,
                   st.replays, st.conflicts, st.failures, st.updates, st.freezes, st.deletes,
                   st.locked_steps);
-    /* The run must have reached what it claims to cover. */
-    assert_true(st.granted > 0 && st.refused > 0 && st.overruns > 0 && st.capped > 0 &&
-                st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0);
+    /* A full run must have reached what it claims to cover (a replay of one seed need not). */
     if (sequences >= D_SEQUENCES_DEFAULT) {
+        assert_true(st.granted > 0 && st.refused > 0 && st.overruns > 0 && st.capped > 0 &&
+                    st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0);
         assert_true(st.ops >= 100000);
     }
 }
@@ -1188,6 +1188,32 @@ static void test_server_stopped(void **state) {
     tg_budget_info info;
     assert_ok(ops->budget_get(ledger, "acme", T0_MS, &info, NULL));
     assert_i64(info.held_micros, 5);
+    tg__redis_ledger_close(ledger);
+}
+
+/* A server that lost the function library (restarted empty, a failover to a replica that
+ * never had it) fails one call, and the next one loads it again and works. */
+static void test_library_lost(void **state) {
+    (void)state;
+    tg__redis_ledger *ledger = open_redis();
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    tg_budget_spec spec;
+    tg_budget_spec_init(&spec);
+    spec.cost_limit_micros = 1000;
+    assert_ok(ops->budget_put(ledger, "acme", &spec, T0_MS, NULL));
+    redisContext *c = redisConnect("127.0.0.1", server.port);
+    assert_true(c != NULL && !c->err);
+    redisReply *reply = redisCommand(c, "FUNCTION DELETE tollgate");
+    assert_true(reply != NULL && reply->type == REDIS_REPLY_STATUS);
+    freeReplyObject(reply);
+    redisFree(c);
+    tg_reserve_request q = {.budget = "acme", .amount_micros = 5, .cls = TG_CLASS_LOW};
+    tg_reserve_result held;
+    tg_error err = {0};
+    assert_int_equal(ops->reserve(ledger, &q, T0_MS, &held, &err), TG_ERR_IO);
+    assert_contains(err.message, "unction");
+    assert_ok(ops->reserve(ledger, &q, T0_MS, &held, NULL));
+    assert_true(held.granted);
     tg__redis_ledger_close(ledger);
 }
 
@@ -1338,8 +1364,8 @@ static int stop_server(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals),       cmocka_unit_test(test_integer_bound),
-        cmocka_unit_test(test_server_stopped), cmocka_unit_test(test_many_processes),
-        cmocka_unit_test(test_same_decisions),
+        cmocka_unit_test(test_server_stopped), cmocka_unit_test(test_library_lost),
+        cmocka_unit_test(test_many_processes), cmocka_unit_test(test_same_decisions),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }

@@ -95,6 +95,10 @@ tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisRep
     if (reply->type == REDIS_REPLY_ERROR) {
         status = tg__fail(err, TG_ERR_IO, "redis %s:%d: %s", conn->host, conn->port, reply->str);
         freeReplyObject(reply);
+        /* A server restarted without its data, or a failover to a replica that never had
+         * the library, answers "Function not found" on a live connection: start over, so
+         * the next call reconnects and loads it. */
+        tg__redis_disconnect(conn);
         return status;
     }
     *reply_out = reply;
