@@ -36,21 +36,23 @@ struct tg_group_commit {
 };
 
 struct tg_engine {
-    tg_engine_options options;        /* as given, strings replaced by our copies */
-    char *path;                       /* from strdup */
-    const tg__store_ops *ops;         /* the backend */
-    const tg__ledger_ops *ledger_ops; /* where decisions are made: the public API calls these */
-    void *ledger_self;                /* their `self`: the engine itself for ledger_ops_local */
-    tg__store *store;                 /* owned */
-    tg__ledger *ledger;               /* owned */
-    tg__zones *zones;                 /* loaded time zones; owned, outlive the ledger's use */
-    int batch_depth;                  /* > 0 inside tg_engine_batch_begin/end */
-    bool failed;                      /* a write failed: refuse mutations until reopened */
+    tg_engine_options options;      /* as given, strings replaced by our copies */
+    char *path;                     /* from strdup */
+    const tg__store_ops *ops;       /* the backend */
+    tg__store *store;               /* owned */
+    tg__ledger *ledger;             /* owned */
+    tg__zones *zones;               /* loaded time zones; owned, outlive the ledger's use */
+    int batch_depth;                /* > 0 inside tg_engine_batch_begin/end */
+    bool failed;                    /* a write failed: refuse mutations until reopened */
     int64_t pending_since_ms;       /* relaxed: time of the oldest unsynced mutation, or TG_NONE */
     int commits_in_flight;          /* detached and not yet done: the engine must not write */
     int commits_allocated;          /* tg_group_commit structs made, <= TG_COMMITS_IN_FLIGHT_MAX */
     tg_group_commit *commits_spare; /* done commits, buffers warm, for the next detach */
     atomic_bool write_failed;       /* set by a writer thread; read by later writes */
+
+    /* Where decisions are made: the public ledger calls go through these (ledger_ops.h). */
+    const tg__ledger_ops *ledger_ops; /* tg__ledger_ops_local, set at open */
+    void *ledger_self;                /* their `self`: the engine itself for the local table */
 };
 
 /* TG_ERR_IO once a write failed or the journal lost a row (then the engine fails for
