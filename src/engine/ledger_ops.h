@@ -29,10 +29,11 @@
  *     leaves its outputs untouched. A concurrent observer (another thread, another
  *     daemon) never sees half of an operation.
  *   - Time-driven work is part of the call: holds whose expires_at_ms <= now_ms
- *     are released and windows whose end <= now_ms are rolled before the call
- *     decides, on every budget the call reads (local: the whole ledger; redis:
- *     the budget tree the call names), so a result never depends on when a tick
- *     last ran.
+ *     are released (by every call but budget_freeze; local: in the whole ledger,
+ *     redis: in the tree the call names) and the windows of the path a reserve,
+ *     commit, record, budget_get or budget_put touches are rolled when their end
+ *     <= now_ms, before the call decides, so a result never depends on when a
+ *     tick last ran (test_redis_ledger ticks the local side at random to check).
  *   - Idempotent: reserve, commit, release and record with an idempotency key
  *     (1..TG_KEY_SIZE_MAX - 1 bytes; NULL or "" for none) return the first
  *     answer with `replayed` set and change nothing when repeated with the same
