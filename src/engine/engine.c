@@ -14,6 +14,7 @@
 
 #include "core/path.h"
 #include "engine/engine_internal.h"
+#include "store/store_read.h"
 
 void tg_engine_options_init(tg_engine_options *options) {
     memset(options, 0, sizeof *options);
@@ -133,6 +134,8 @@ tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_en
     }
     engine->options = *options;
     engine->ops = ops;
+    engine->ledger_ops = &tg__ledger_ops_local;
+    engine->ledger_self = engine;
     engine->pending_since_ms = TG_NONE;
     engine->path = options->path ? strdup(options->path) : NULL;
     engine->options.path = engine->path;
@@ -311,8 +314,9 @@ static tg_status spec_zone(tg_engine *engine, const tg_budget_spec *spec, const 
     return tg__zones_get(engine->zones, spec->timezone, tz, err);
 }
 
-tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
-                        int64_t now_ms, tg_error *err) {
+static tg_status local_budget_put(void *self, const char *path, const tg_budget_spec *spec,
+                                  int64_t now_ms, tg_error *err) {
+    tg_engine *engine = self;
     const tg__tz *tz;
     tg_status status = spec_zone(engine, spec, &tz, err);
     if (status != TG_OK) {
@@ -408,18 +412,21 @@ tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_s
     return tg__ledger_budget_check(engine->ledger, path, spec, now_ms, err);
 }
 
-tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err) {
+static tg_status local_budget_delete(void *self, const char *path, int64_t now_ms, tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err, tg__ledger_budget_delete(engine->ledger, path, now_ms, err));
 }
 
-tg_status tg_budget_freeze(tg_engine *engine, const char *path, bool frozen, int64_t now_ms,
-                           tg_error *err) {
+static tg_status local_budget_freeze(void *self, const char *path, bool frozen, int64_t now_ms,
+                                     tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err,
            tg__ledger_budget_freeze(engine->ledger, path, frozen, now_ms, err));
 }
 
-tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_budget_info *out,
-                        tg_error *err) {
+static tg_status local_budget_get(void *self, const char *path, int64_t now_ms, tg_budget_info *out,
+                                  tg_error *err) {
+    tg_engine *engine = self;
     /* Reading may roll a window, which is a change like any other. */
     MUTATE(engine, now_ms, err, tg__ledger_budget_get(engine->ledger, path, now_ms, out, err));
 }
@@ -469,24 +476,28 @@ tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const c
     return tg__ledger_classify(engine->ledger, budget, tool, model);
 }
 
-tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64_t now_ms,
-                     tg_reserve_result *out, tg_error *err) {
+static tg_status local_reserve(void *self, const tg_reserve_request *request, int64_t now_ms,
+                               tg_reserve_result *out, tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err, tg__ledger_reserve(engine->ledger, request, now_ms, out, err));
 }
 
-tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
-                    tg_commit_result *out, tg_error *err) {
+static tg_status local_commit(void *self, const tg_commit_request *request, int64_t now_ms,
+                              tg_commit_result *out, tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err, tg__ledger_commit(engine->ledger, request, now_ms, out, err));
 }
 
-tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotency_key,
-                     int64_t now_ms, bool *replayed_out, tg_error *err) {
+static tg_status local_release(void *self, uint64_t hold_id, const char *idempotency_key,
+                               int64_t now_ms, bool *replayed_out, tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err,
            tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out, err));
 }
 
-tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
-                    tg_record_result *out, tg_error *err) {
+static tg_status local_record(void *self, const tg_record_request *request, int64_t now_ms,
+                              tg_record_result *out, tg_error *err) {
+    tg_engine *engine = self;
     MUTATE(engine, now_ms, err, tg__ledger_record(engine->ledger, request, now_ms, out, err));
 }
 
@@ -507,6 +518,91 @@ tg_status tg_api_key_list(tg_engine *engine, bool (*fn)(void *user, const tg_api
     return tg__ledger_api_key_list(engine->ledger, fn, user, err);
 }
 
-tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err) {
+static tg_status local_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg_hold_info *out,
+                                tg_error *err) {
+    tg_engine *engine = self;
+    (void)now_ms; /* the local ledger expires holds in its operations and ticks */
     return tg__ledger_hold_get(engine->ledger, hold_id, out, err);
+}
+
+/* Durable events come from the SQLite events table, through a read-only connection of
+ * its own (store_read.h): the engine's connection may be the writer thread's. Opened per
+ * call: a program that reads events often keeps a tg__store_reader itself (the daemon). */
+static tg_status local_events_since(void *self, uint64_t after_id, tg_event *out, size_t max,
+                                    size_t *count_out, tg_error *err) {
+    tg_engine *engine = self;
+    if (max < 1 || max > TG__LEDGER_EVENTS_MAX) {
+        return tg__fail(err, TG_ERR_INVALID, "max must be between 1 and %d", TG__LEDGER_EVENTS_MAX);
+    }
+    if (!engine->ops->persistent || engine->path == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "the %s store keeps no events", engine->ops->name);
+    }
+    tg__store_reader *reader = NULL;
+    tg_status status = tg__store_reader_open(engine->path, 1000, &reader, err);
+    if (status == TG_OK) {
+        status = tg__store_read_events_into(reader, after_id, out, max, count_out, err);
+    }
+    tg__store_reader_close(reader);
+    return status;
+}
+
+const tg__ledger_ops tg__ledger_ops_local = {
+    .name = "local",
+    .reserve = local_reserve,
+    .commit = local_commit,
+    .release = local_release,
+    .record = local_record,
+    .hold_get = local_hold_get,
+    .budget_put = local_budget_put,
+    .budget_get = local_budget_get,
+    .budget_delete = local_budget_delete,
+    .budget_freeze = local_budget_freeze,
+    .events_since = local_events_since,
+};
+
+/* ---- the public ledger operations: through the engine's ledger_ops ------------------ */
+
+tg_status tg_budget_put(tg_engine *engine, const char *path, const tg_budget_spec *spec,
+                        int64_t now_ms, tg_error *err) {
+    return engine->ledger_ops->budget_put(engine->ledger_self, path, spec, now_ms, err);
+}
+
+tg_status tg_budget_delete(tg_engine *engine, const char *path, int64_t now_ms, tg_error *err) {
+    return engine->ledger_ops->budget_delete(engine->ledger_self, path, now_ms, err);
+}
+
+tg_status tg_budget_freeze(tg_engine *engine, const char *path, bool frozen, int64_t now_ms,
+                           tg_error *err) {
+    return engine->ledger_ops->budget_freeze(engine->ledger_self, path, frozen, now_ms, err);
+}
+
+tg_status tg_budget_get(tg_engine *engine, const char *path, int64_t now_ms, tg_budget_info *out,
+                        tg_error *err) {
+    return engine->ledger_ops->budget_get(engine->ledger_self, path, now_ms, out, err);
+}
+
+tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64_t now_ms,
+                     tg_reserve_result *out, tg_error *err) {
+    return engine->ledger_ops->reserve(engine->ledger_self, request, now_ms, out, err);
+}
+
+tg_status tg_commit(tg_engine *engine, const tg_commit_request *request, int64_t now_ms,
+                    tg_commit_result *out, tg_error *err) {
+    return engine->ledger_ops->commit(engine->ledger_self, request, now_ms, out, err);
+}
+
+tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotency_key,
+                     int64_t now_ms, bool *replayed_out, tg_error *err) {
+    return engine->ledger_ops->release(engine->ledger_self, hold_id, idempotency_key, now_ms,
+                                       replayed_out, err);
+}
+
+tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
+                    tg_record_result *out, tg_error *err) {
+    return engine->ledger_ops->record(engine->ledger_self, request, now_ms, out, err);
+}
+
+tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err) {
+    /* TG_NONE: tollgate.h's tg_hold_get takes no time; the local ledger needs none. */
+    return engine->ledger_ops->hold_get(engine->ledger_self, hold_id, TG_NONE, out, err);
 }

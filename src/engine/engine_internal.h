@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core/ledger.h"
+#include "engine/ledger_ops.h"
 #include "engine/zones.h"
 #include "store/store.h"
 
@@ -48,6 +49,10 @@ struct tg_engine {
     int commits_allocated;          /* tg_group_commit structs made, <= TG_COMMITS_IN_FLIGHT_MAX */
     tg_group_commit *commits_spare; /* done commits, buffers warm, for the next detach */
     atomic_bool write_failed;       /* set by a writer thread; read by later writes */
+
+    /* Where decisions are made: the public ledger calls go through these (ledger_ops.h). */
+    const tg__ledger_ops *ledger_ops; /* tg__ledger_ops_local, set at open */
+    void *ledger_self;                /* their `self`: the engine itself for the local table */
 };
 
 /* TG_ERR_IO once a write failed or the journal lost a row (then the engine fails for

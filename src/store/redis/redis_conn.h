@@ -1,0 +1,64 @@
+/*
+ * redis_conn: one synchronous hiredis connection and the calls of the function
+ * library on it, for redis_ledger.c. Arguments are built in a fixed array (no
+ * allocation per call); replies are the flat arrays tollgate.lua answers.
+ */
+#ifndef TG_STORE_REDIS_CONN_H
+#define TG_STORE_REDIS_CONN_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/redis/redis_ledger.h"
+
+#define TG__REDIS_ARGS_MAX 40 /* arguments of one call, command name included */
+#define TG__REDIS_NUMBER_SIZE 24
+
+/* The Lua library's text, embedded at build time from tollgate.lua (CMakeLists.txt). */
+extern const char tg__redis_lua[];
+
+typedef struct {
+    redisContext *context; /* NULL when not connected: the next call connects */
+    char host[TG__REDIS_HOST_SIZE_MAX];
+    int port;
+    int64_t timeout_ms;
+} tg__redis_conn;
+
+/* The arguments of one command. Strings are borrowed (they must outlive the call);
+ * numbers are printed into the struct. */
+typedef struct {
+    const char *argv[TG__REDIS_ARGS_MAX];
+    size_t lens[TG__REDIS_ARGS_MAX];
+    char numbers[TG__REDIS_ARGS_MAX][TG__REDIS_NUMBER_SIZE];
+    int count;
+} tg__redis_args;
+
+void tg__redis_args_str(tg__redis_args *args, const char *text);
+void tg__redis_args_i64(tg__redis_args *args, int64_t value);
+
+/* Connects (if not connected) and loads the library. TG_ERR_IO with the reason. */
+tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err);
+void tg__redis_disconnect(tg__redis_conn *conn);
+
+/*
+ * Runs a command. TG_OK: *reply_out is the reply (caller frees with freeReplyObject).
+ * A connection failure or a server error is TG_ERR_IO (the connection is dropped, so
+ * the next call starts clean).
+ */
+tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
+                            tg_error *err);
+
+/*
+ * Runs a library function (FCALL name 1 key args...) answering {status, ...}. A status
+ * below 0 is returned as that tg_status with the function's message, and the reply is
+ * freed. TG_OK: *reply_out is an array of at least `fields` elements.
+ */
+tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fields,
+                          redisReply **reply_out, tg_error *err);
+
+/* Element i of an array reply as a number (integer or decimal text), or a string. */
+int64_t tg__redis_i64(const redisReply *reply, size_t i);
+const char *tg__redis_str(const redisReply *reply, size_t i);
+
+#endif

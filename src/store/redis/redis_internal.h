@@ -1,0 +1,57 @@
+/*
+ * redis_internal: what redis_ledger.c (holds and charges) and redis_budgets.c
+ * (budgets) share: the handle, the tree registry and the argument helpers.
+ * Nothing outside src/store/redis includes this.
+ */
+#ifndef TG_STORE_REDIS_INTERNAL_H
+#define TG_STORE_REDIS_INTERNAL_H
+
+#include "core/ledger.h"
+#include "core/tz.h"
+#include "store/redis/redis_conn.h"
+
+#define TG__REDIS_REGISTRY_KEY "tg:{roots}"
+#define TG__REDIS_PREFIX_SIZE_MAX (TG_SEGMENT_SIZE_MAX + 8) /* "tg:{" root "}:" */
+#define TG__REDIS_KEY_ARGS_SIZE_MAX (TG_PATH_SIZE_MAX + 2 * TG_NAME_SIZE_MAX + 160)
+#define TG__REDIS_SPEC_TEXT_SIZE_MAX 512
+
+typedef struct {
+    char root[TG_SEGMENT_SIZE_MAX]; /* "" when the slot is free */
+    int64_t tree;                   /* its number in the registry */
+} tg__redis_tree_entry;
+
+struct tg__redis_ledger {
+    tg__redis_conn conn;
+    tg__redis_ledger_options options;
+    tg__ledger *policy; /* a core ledger used for its policy rules only: classification */
+    tg__tz *utc;        /* window bounds (only UTC windows so far) */
+    tg__redis_tree_entry
+        trees[TG__REDIS_TREE_CACHE]; /* root <-> number, by number modulo the size */
+};
+
+/* The number of `root`'s tree; with `create`, made on first use (tg_tree). *tree_out is 0
+ * when there is none and `create` is false. */
+tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, bool create,
+                                 int64_t *tree_out, tg_error *err);
+/* The root of a budget path ("acme" of "acme/support") into root[TG_SEGMENT_SIZE_MAX]. */
+void tg__redis_root_of(const char *path, char *root);
+/* "tg:{ROOT}:", the start of every key of the tree. */
+void tg__redis_prefix_of(const char *root, char prefix[TG__REDIS_PREFIX_SIZE_MAX]);
+/* The tree prefix of a path whose root exists (path checked); TG_ERR_NOT_FOUND otherwise. */
+tg_status tg__redis_budget_prefix(tg__redis_ledger *ledger, const char *path,
+                                  char prefix[TG__REDIS_PREFIX_SIZE_MAX], tg_error *err);
+/* FCALL name 1 prefix: the start of every tree operation. */
+void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *prefix);
+/* Start and end of the hour, day, week and month windows at now (UTC), as 8 arguments. */
+void tg__redis_args_bounds(tg__redis_ledger *ledger, tg__redis_args *args, int64_t now_ms);
+
+/* Budgets (redis_budgets.c), as the seam's entries. */
+tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spec *spec,
+                               int64_t now_ms, tg_error *err);
+tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_budget_info *out,
+                               tg_error *err);
+tg_status tg__redis_budget_delete(void *self, const char *path, int64_t now_ms, tg_error *err);
+tg_status tg__redis_budget_freeze(void *self, const char *path, bool frozen, int64_t now_ms,
+                                  tg_error *err);
+
+#endif

@@ -1,0 +1,525 @@
+/*
+ * redis_ledger: the ledger operations of engine/ledger_ops.h on a Redis server.
+ * This file checks a request as the local ledger does (decide.c, budget.c: the
+ * same statuses for the same bad input, before anything is sent), resolves what
+ * the core computes without state (a policy class, a budget's derived ceilings,
+ * window bounds), and hands the decision to one function of tollgate.lua, which
+ * reads and changes the tree's state atomically in the server.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger_internal.h"
+#include "core/tz.h"
+#include "store/redis/redis_internal.h"
+
+void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
+    tg_engine_options engine;
+    tg_engine_options_init(&engine);
+    options->host = "127.0.0.1";
+    options->port = 6379;
+    options->timeout_ms = 2000;
+    options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
+    options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
+    options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
+}
+
+tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
+                                tg_error *err) {
+    if (options->host == NULL || strlen(options->host) >= TG__REDIS_HOST_SIZE_MAX ||
+        options->port < 1 || options->port > 65535 || options->timeout_ms < 1 ||
+        options->timeout_ms > 60000 || options->default_hold_ttl_ms < 1 ||
+        options->default_hold_ttl_ms > options->max_hold_ttl_ms ||
+        options->idempotency_ttl_ms < 1) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: host (under %d bytes), port 1..65535, timeout_ms "
+                        "1..60000 and positive ttls needed",
+                        TG__REDIS_HOST_SIZE_MAX);
+    }
+    tg__redis_ledger *ledger = calloc(1, sizeof *ledger);
+    tg__ledger_options policy_options = {.holds_max = 1,
+                                         .budgets_max = 1,
+                                         .idempotency_max = 1,
+                                         .idempotency_ttl_ms = 1,
+                                         .default_hold_ttl_ms = 1,
+                                         .max_hold_ttl_ms = 1};
+    if (ledger == NULL || (ledger->policy = tg__ledger_new(&policy_options)) == NULL ||
+        (ledger->utc = tg__tz_utc()) == NULL) {
+        tg__redis_ledger_close(ledger);
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the redis ledger");
+    }
+    ledger->options = *options;
+    memcpy(ledger->conn.host, options->host, strlen(options->host) + 1);
+    ledger->options.host = ledger->conn.host;
+    ledger->conn.port = options->port;
+    ledger->conn.timeout_ms = options->timeout_ms;
+    tg_status status = tg__redis_connect(&ledger->conn, err);
+    if (status != TG_OK) {
+        tg__redis_ledger_close(ledger);
+        return status;
+    }
+    *out = ledger;
+    return TG_OK;
+}
+
+void tg__redis_ledger_close(tg__redis_ledger *ledger) {
+    if (ledger == NULL) {
+        return;
+    }
+    tg__redis_disconnect(&ledger->conn);
+    tg__ledger_free(ledger->policy);
+    tg__tz_free(ledger->utc);
+    free(ledger);
+}
+
+tg_status tg__redis_ledger_policy_set(tg__redis_ledger *ledger, const tg_policy_rule *rules,
+                                      size_t count, tg_class default_class, tg_error *err) {
+    return tg__ledger_policy_set(ledger->policy, rules, count, default_class, err);
+}
+
+/* ---- trees: a root's number, and the key prefix of its tree --------------------------- */
+
+static void tree_remember(tg__redis_ledger *ledger, const char *root, int64_t tree) {
+    tg__redis_tree_entry *entry = &ledger->trees[tree % TG__REDIS_TREE_CACHE];
+    snprintf(entry->root, sizeof entry->root, "%s", root);
+    entry->tree = tree;
+}
+
+/* The root of a budget path ("acme" of "acme/support") into root[TG_SEGMENT_SIZE_MAX]. */
+void tg__redis_root_of(const char *path, char *root) {
+    size_t len = strcspn(path, "/");
+    memcpy(root, path, len);
+    root[len] = '\0';
+}
+
+/* The number of `root`'s tree; with `create`, made on first use (tg_tree). *tree_out is 0
+ * when there is none and `create` is false. */
+tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, bool create,
+                                 int64_t *tree_out, tg_error *err) {
+    for (size_t i = 0; i < TG__REDIS_TREE_CACHE; i++) {
+        if (ledger->trees[i].root[0] && strcmp(ledger->trees[i].root, root) == 0) {
+            *tree_out = ledger->trees[i].tree;
+            return TG_OK;
+        }
+    }
+    tg__redis_args args = {.count = 0};
+    redisReply *reply = NULL;
+    tg_status status;
+    if (create) {
+        tg__redis_args_str(&args, "FCALL");
+        tg__redis_args_str(&args, "tg_tree");
+        tg__redis_args_i64(&args, 1);
+        tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
+        tg__redis_args_str(&args, root);
+        status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err);
+    } else {
+        char field[TG_SEGMENT_SIZE_MAX + 8];
+        snprintf(field, sizeof field, "name:%s", root);
+        tg__redis_args_str(&args, "HGET");
+        tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
+        tg__redis_args_str(&args, field);
+        status = tg__redis_command(&ledger->conn, &args, &reply, err);
+    }
+    if (status != TG_OK) {
+        return status;
+    }
+    int64_t tree = create                              ? tg__redis_i64(reply, 1)
+                   : reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10)
+                                                       : 0;
+    freeReplyObject(reply);
+    if (tree > TG__REDIS_TREES_MAX) {
+        return tg__fail(err, TG_ERR_FULL, "the redis ledger holds its maximum of %d trees",
+                        TG__REDIS_TREES_MAX);
+    }
+    if (tree > 0) {
+        tree_remember(ledger, root, tree);
+    }
+    *tree_out = tree;
+    return TG_OK;
+}
+
+/* The root of tree number `tree` into root[TG_SEGMENT_SIZE_MAX]; "" when there is none. */
+static tg_status root_of_tree(tg__redis_ledger *ledger, int64_t tree, char *root, tg_error *err) {
+    const tg__redis_tree_entry *entry = &ledger->trees[tree % TG__REDIS_TREE_CACHE];
+    if (entry->root[0] && entry->tree == tree) {
+        memcpy(root, entry->root, sizeof entry->root);
+        return TG_OK;
+    }
+    char field[32];
+    snprintf(field, sizeof field, "tree:%lld", (long long)tree);
+    tg__redis_args args = {.count = 0};
+    tg__redis_args_str(&args, "HGET");
+    tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
+    tg__redis_args_str(&args, field);
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_command(&ledger->conn, &args, &reply, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    root[0] = '\0';
+    if (reply->type == REDIS_REPLY_STRING && reply->len < TG_SEGMENT_SIZE_MAX) {
+        memcpy(root, reply->str, reply->len + 1);
+        tree_remember(ledger, root, tree);
+    }
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+void tg__redis_prefix_of(const char *root, char prefix[TG__REDIS_PREFIX_SIZE_MAX]) {
+    snprintf(prefix, TG__REDIS_PREFIX_SIZE_MAX, "tg:{%s}:", root);
+}
+
+static uint64_t id_make(int64_t tree, int64_t seq) {
+    return ((uint64_t)tree << TG__REDIS_SEQ_BITS) | (uint64_t)seq;
+}
+
+/* A hold id's tree prefix and sequence; TG_ERR_NOT_FOUND when no tree has it. */
+static tg_status id_resolve(tg__redis_ledger *ledger, uint64_t id,
+                            char prefix[TG__REDIS_PREFIX_SIZE_MAX], int64_t *seq_out,
+                            tg_error *err) {
+    int64_t tree = (int64_t)(id >> TG__REDIS_SEQ_BITS);
+    int64_t seq = (int64_t)(id & ((UINT64_C(1) << TG__REDIS_SEQ_BITS) - 1));
+    char root[TG_SEGMENT_SIZE_MAX] = "";
+    tg_status status = TG_OK;
+    if (tree >= 1 && tree <= TG__REDIS_TREES_MAX && seq >= 1 &&
+        (status = root_of_tree(ledger, tree, root, err)) != TG_OK) {
+        return status;
+    }
+    if (root[0] == '\0') {
+        return tg__fail(err, TG_ERR_NOT_FOUND,
+                        "hold %llu is not open (never made, or already committed, released or "
+                        "expired)",
+                        (unsigned long long)id);
+    }
+    tg__redis_prefix_of(root, prefix);
+    *seq_out = seq;
+    return TG_OK;
+}
+
+/* Start and end of the hour, day, week and month windows at now (UTC), as arguments. */
+void tg__redis_args_bounds(tg__redis_ledger *ledger, tg__redis_args *args, int64_t now_ms) {
+    for (int kind = TG_WINDOW_HOUR; kind <= TG_WINDOW_MONTH; kind++) {
+        int64_t start, end;
+        tg__window_bounds(ledger->utc, (tg_window_kind)kind, now_ms, &start, &end);
+        tg__redis_args_i64(args, start);
+        tg__redis_args_i64(args, end);
+    }
+}
+
+/* FCALL name 1 prefix: the start of every tree operation. */
+void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *prefix) {
+    args->count = 0;
+    tg__redis_args_str(args, "FCALL");
+    tg__redis_args_str(args, name);
+    tg__redis_args_i64(args, 1);
+    tg__redis_args_str(args, prefix);
+}
+
+/* ---- checks, as the local ledger makes them (decide.c) ------------------------------ */
+
+static tg_status amount_check(int64_t value, const char *what, int64_t max, tg_error *err) {
+    if (value < 0) {
+        return tg__fail(err, TG_ERR_INVALID, "%s may not be negative (got %lld)", what,
+                        (long long)value);
+    }
+    if (value > max) {
+        return tg__fail(err, TG_ERR_RANGE, "%s %lld is above the maximum of %lld", what,
+                        (long long)value, (long long)max);
+    }
+    return TG_OK;
+}
+
+static tg_status labels_check(const char *tool, const char *model, const char *key, tg_class cls,
+                              tg_error *err) {
+    if ((tool && strnlen(tool, TG_NAME_SIZE_MAX) >= TG_NAME_SIZE_MAX) ||
+        (model && strnlen(model, TG_NAME_SIZE_MAX) >= TG_NAME_SIZE_MAX)) {
+        return tg__fail(err, TG_ERR_INVALID, "tool and model names are at most %d bytes",
+                        TG_NAME_SIZE_MAX - 1);
+    }
+    if (key && strnlen(key, TG_KEY_SIZE_MAX) >= TG_KEY_SIZE_MAX) {
+        return tg__fail(err, TG_ERR_INVALID, "idempotency key is longer than %d bytes",
+                        TG_KEY_SIZE_MAX - 1);
+    }
+    if ((unsigned)cls > TG_CLASS_AUTO) {
+        return tg__fail(err, TG_ERR_INVALID, "unknown impact class %d", (int)cls);
+    }
+    return TG_OK;
+}
+
+/* The tree prefix of an existing budget's path; TG_ERR_NOT_FOUND when its root is unknown. */
+tg_status tg__redis_budget_prefix(tg__redis_ledger *ledger, const char *path,
+                                  char prefix[TG__REDIS_PREFIX_SIZE_MAX], tg_error *err) {
+    tg_status status = tg__path_check(path, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    char root[TG_SEGMENT_SIZE_MAX];
+    tg__redis_root_of(path, root);
+    int64_t tree = 0;
+    if ((status = tg__redis_tree_of_root(ledger, root, false, &tree, err)) != TG_OK) {
+        return status;
+    }
+    if (tree == 0) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    }
+    tg__redis_prefix_of(root, prefix);
+    return TG_OK;
+}
+
+static tg_class classify(tg__redis_ledger *ledger, const char *budget, tg_class cls,
+                         const char *tool, const char *model) {
+    return cls == TG_CLASS_AUTO ? tg__ledger_classify(ledger->policy, budget, tool, model) : cls;
+}
+
+static uint64_t prefix_tree(tg__redis_ledger *ledger, const char *prefix) {
+    char root[TG_SEGMENT_SIZE_MAX];
+    size_t len = strlen(prefix) - 6; /* "tg:{" and "}:" */
+    memcpy(root, prefix + 4, len);
+    root[len] = '\0';
+    int64_t tree = 0;
+    (void)tg__redis_tree_of_root(ledger, root, false, &tree, NULL); /* cached by budget_prefix */
+    return (uint64_t)tree;
+}
+
+static void refusal_from(const redisReply *reply, size_t at, tg_refusal *refusal) {
+    memset(refusal, 0, sizeof *refusal);
+    refusal->reason = (tg_reason)tg__redis_i64(reply, at);
+    snprintf(refusal->budget, sizeof refusal->budget, "%s", tg__redis_str(reply, at + 1));
+    refusal->max_amount_micros = tg__redis_i64(reply, at + 2);
+    refusal->retry_after_ms = tg__redis_i64(reply, at + 3);
+}
+
+/* Strings in an idempotency key's arguments are length-prefixed: no separator is ambiguous. */
+#define S(text) strlen((text) ? (text) : ""), (text) ? (text) : ""
+
+/* ---- the operations ---------------------------------------------------------------- */
+
+static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t now_ms,
+                               tg_reserve_result *out, tg_error *err) {
+    tg__redis_ledger *ledger = self;
+    tg_status status;
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    if ((status = amount_check(r->amount_micros, "amount", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
+            TG_OK ||
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK ||
+        (status = tg__redis_budget_prefix(ledger, r->budget, prefix, err)) != TG_OK) {
+        return status;
+    }
+    int64_t ttl = r->ttl_ms > 0 ? r->ttl_ms : ledger->options.default_hold_ttl_ms;
+    int64_t expires = now_ms > INT64_MAX - ttl ? INT64_MAX : now_ms + ttl;
+    tg_class cls = classify(ledger, r->budget, r->cls, r->tool, r->model);
+    char key_args[TG__REDIS_KEY_ARGS_SIZE_MAX];
+    snprintf(key_args, sizeof key_args, "%zu:%s|%lld|%lld|%d|%zu:%s|%zu:%s|%lld", S(r->budget),
+             (long long)r->amount_micros, (long long)r->tokens, (int)r->cls, S(r->tool),
+             S(r->model), (long long)r->ttl_ms);
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_reserve", prefix);
+    tg__redis_args_i64(&args, now_ms);
+    tg__redis_args_str(&args, r->budget);
+    tg__redis_args_i64(&args, r->amount_micros);
+    tg__redis_args_i64(&args, r->tokens);
+    tg__redis_args_i64(&args, cls);
+    tg__redis_args_str(&args, r->tool);
+    tg__redis_args_str(&args, r->model);
+    tg__redis_args_i64(&args, expires);
+    tg__redis_args_str(&args, r->idempotency_key);
+    tg__redis_args_str(&args, key_args);
+    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
+    tg__redis_args_bounds(ledger, &args, now_ms);
+    redisReply *reply = NULL;
+    if ((status = tg__redis_fcall(&ledger->conn, &args, 6, &reply, err)) != TG_OK) {
+        return status;
+    }
+    /* {0, replayed, seq, expires, cls, granted [, reason, budget, max, retry]} */
+    memset(out, 0, sizeof *out);
+    out->replayed = tg__redis_i64(reply, 1) != 0;
+    out->granted = tg__redis_i64(reply, 5) != 0;
+    out->cls = (tg_class)tg__redis_i64(reply, 4);
+    if (out->granted) {
+        out->hold_id = id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
+        out->expires_at_ms = tg__redis_i64(reply, 3);
+    } else if (reply->elements >= 10) {
+        refusal_from(reply, 6, &out->refusal);
+    }
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t now_ms,
+                              tg_commit_result *out, tg_error *err) {
+    tg__redis_ledger *ledger = self;
+    tg_status status;
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    int64_t seq = 0;
+    if ((status = amount_check(r->actual_micros, "actual cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = labels_check(NULL, NULL, r->idempotency_key, TG_CLASS_LOW, err)) != TG_OK ||
+        (status = id_resolve(ledger, r->hold_id, prefix, &seq, err)) != TG_OK) {
+        return status;
+    }
+    char key_args[TG__REDIS_KEY_ARGS_SIZE_MAX];
+    snprintf(key_args, sizeof key_args, "%llu|%lld|%lld|%lld|%d", (unsigned long long)r->hold_id,
+             (long long)r->actual_micros, (long long)r->tokens_in, (long long)r->tokens_out,
+             r->agent_reported ? 1 : 0);
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_commit", prefix);
+    tg__redis_args_i64(&args, now_ms);
+    tg__redis_args_i64(&args, seq);
+    tg__redis_args_i64(&args, r->actual_micros);
+    tg__redis_args_i64(&args, r->tokens_in);
+    tg__redis_args_i64(&args, r->tokens_out);
+    tg__redis_args_i64(&args, r->agent_reported ? 1 : 0);
+    tg__redis_args_str(&args, r->idempotency_key);
+    tg__redis_args_str(&args, key_args);
+    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
+    tg__redis_args_bounds(ledger, &args, now_ms);
+    redisReply *reply = NULL;
+    if ((status = tg__redis_fcall(&ledger->conn, &args, 6, &reply, err)) != TG_OK) {
+        return status;
+    }
+    /* {0, replayed, charged, overrun, charge seq, capped} */
+    memset(out, 0, sizeof *out);
+    out->replayed = tg__redis_i64(reply, 1) != 0;
+    out->charged_micros = tg__redis_i64(reply, 2);
+    out->overrun_micros = tg__redis_i64(reply, 3);
+    out->charge_id = id_make((int64_t)(r->hold_id >> TG__REDIS_SEQ_BITS), tg__redis_i64(reply, 4));
+    out->capped = tg__redis_i64(reply, 5) != 0;
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+static tg_status redis_release(void *self, uint64_t hold_id, const char *key, int64_t now_ms,
+                               bool *replayed_out, tg_error *err) {
+    tg__redis_ledger *ledger = self;
+    tg_status status;
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    int64_t seq = 0;
+    if ((status = labels_check(NULL, NULL, key, TG_CLASS_LOW, err)) != TG_OK ||
+        (status = id_resolve(ledger, hold_id, prefix, &seq, err)) != TG_OK) {
+        return status;
+    }
+    char key_args[32];
+    snprintf(key_args, sizeof key_args, "%llu", (unsigned long long)hold_id);
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_release", prefix);
+    tg__redis_args_i64(&args, now_ms);
+    tg__redis_args_i64(&args, seq);
+    tg__redis_args_str(&args, key);
+    tg__redis_args_str(&args, key_args);
+    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
+    redisReply *reply = NULL;
+    if ((status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err)) != TG_OK) {
+        return status;
+    }
+    if (replayed_out != NULL) {
+        *replayed_out = tg__redis_i64(reply, 1) != 0;
+    }
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+static tg_status redis_record(void *self, const tg_record_request *r, int64_t now_ms,
+                              tg_record_result *out, tg_error *err) {
+    tg__redis_ledger *ledger = self;
+    tg_status status;
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    if ((status = amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK ||
+        (status = tg__redis_budget_prefix(ledger, r->budget, prefix, err)) != TG_OK) {
+        return status;
+    }
+    tg_class cls = classify(ledger, r->budget, r->cls, r->tool, r->model);
+    char key_args[TG__REDIS_KEY_ARGS_SIZE_MAX];
+    snprintf(key_args, sizeof key_args, "%zu:%s|%lld|%lld|%lld|%d|%zu:%s|%zu:%s|%d", S(r->budget),
+             (long long)r->cost_micros, (long long)r->tokens_in, (long long)r->tokens_out,
+             (int)r->cls, S(r->tool), S(r->model), r->force ? 1 : 0);
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_record", prefix);
+    tg__redis_args_i64(&args, now_ms);
+    tg__redis_args_str(&args, r->budget);
+    tg__redis_args_i64(&args, r->cost_micros);
+    tg__redis_args_i64(&args, r->tokens_in);
+    tg__redis_args_i64(&args, r->tokens_out);
+    tg__redis_args_i64(&args, cls);
+    tg__redis_args_str(&args, r->tool);
+    tg__redis_args_str(&args, r->model);
+    tg__redis_args_i64(&args, r->force ? 1 : 0);
+    tg__redis_args_str(&args, r->idempotency_key);
+    tg__redis_args_str(&args, key_args);
+    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
+    tg__redis_args_bounds(ledger, &args, now_ms);
+    redisReply *reply = NULL;
+    if ((status = tg__redis_fcall(&ledger->conn, &args, 3, &reply, err)) != TG_OK) {
+        return status;
+    }
+    /* {0, replayed, charge seq} or {0, 0, 0, reason, budget, max, retry} */
+    memset(out, 0, sizeof *out);
+    out->replayed = tg__redis_i64(reply, 1) != 0;
+    if (reply->elements >= 7) {
+        refusal_from(reply, 3, &out->refusal);
+    } else {
+        out->charged = true;
+        out->charge_id = id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
+    }
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+static tg_status redis_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg_hold_info *out,
+                                tg_error *err) {
+    tg__redis_ledger *ledger = self;
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    int64_t seq = 0;
+    tg_status status = id_resolve(ledger, hold_id, prefix, &seq, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_hold_get", prefix);
+    tg__redis_args_i64(&args, now_ms);
+    tg__redis_args_i64(&args, seq);
+    redisReply *reply = NULL;
+    if ((status = tg__redis_fcall(&ledger->conn, &args, 10, &reply, err)) != TG_OK) {
+        return status;
+    }
+    memset(out, 0, sizeof *out);
+    out->id = hold_id;
+    snprintf(out->budget, sizeof out->budget, "%s", tg__redis_str(reply, 1));
+    out->amount_micros = tg__redis_i64(reply, 2);
+    out->tokens = tg__redis_i64(reply, 3);
+    out->cls = (tg_class)tg__redis_i64(reply, 4);
+    snprintf(out->tool, sizeof out->tool, "%s", tg__redis_str(reply, 5));
+    snprintf(out->model, sizeof out->model, "%s", tg__redis_str(reply, 6));
+    out->created_at_ms = tg__redis_i64(reply, 7);
+    out->expires_at_ms = tg__redis_i64(reply, 8);
+    out->cancel_requested = tg__redis_i64(reply, 9) != 0;
+    freeReplyObject(reply);
+    return TG_OK;
+}
+
+static tg_status redis_events_since(void *self, uint64_t after_id, tg_event *out, size_t max,
+                                    size_t *count_out, tg_error *err) {
+    (void)self, (void)after_id, (void)out, (void)max, (void)count_out;
+    return tg__fail(err, TG_ERR_UNSUPPORTED, "the redis ledger keeps no events yet");
+}
+
+const tg__ledger_ops tg__ledger_ops_redis = {
+    .name = "redis",
+    .reserve = redis_reserve,
+    .commit = redis_commit,
+    .release = redis_release,
+    .record = redis_record,
+    .hold_get = redis_hold_get,
+    .budget_put = tg__redis_budget_put,
+    .budget_get = tg__redis_budget_get,
+    .budget_delete = tg__redis_budget_delete,
+    .budget_freeze = tg__redis_budget_freeze,
+    .events_since = redis_events_since,
+};

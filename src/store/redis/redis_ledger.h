@@ -1,0 +1,73 @@
+/*
+ * redis_ledger: the ledger-operation seam (engine/ledger_ops.h) implemented on a
+ * Redis (or Valkey) server >= 7, stock, no modules. The ledger's state lives in
+ * the server and every decision is one call of a server-side function
+ * (tollgate.lua, loaded with FUNCTION LOAD at open), so any number of processes
+ * connected to one server share one exact ledger.
+ *
+ * What a caller must know beyond ledger_ops.h:
+ *   - Keys: every key of a budget tree is "tg:{ROOT}:..." (the root's name as the
+ *     hash tag), so a tree lives in one slot of a Redis Cluster and trees spread
+ *     over shards. The registry of trees ("tg:{roots}") numbers each root once.
+ *   - Ids: a hold or charge id is (tree number << TG__REDIS_SEQ_BITS) | sequence in
+ *     the tree, so commit and release find the tree from the id alone.
+ *   - Numbers: every limit, counter and amount is an exact integer in Lua's doubles,
+ *     so below 2^53: budget_put refuses a limit above TG__LEDGER_REDIS_COUNTER_MAX
+ *     with TG_ERR_RANGE and an operation that would push a counter past it fails
+ *     with TG_ERR_RANGE (the local ledger's bound is TG_LIMIT_MAX, 1e18).
+ *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates, alerts and
+ *     events (events_since is TG_ERR_UNSUPPORTED), holds_max and idempotency_max,
+ *     budget listing, the daemon's `store: {kind: redis}` (docs/multi-node.md).
+ *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
+ *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is
+ *     dropped (the next call reconnects). Whether the operation ran in the server is
+ *     then unknown: retry it with its idempotency key.
+ *   - Thread safety: one thread at a time per tg__redis_ledger.
+ */
+#ifndef TG_STORE_REDIS_LEDGER_H
+#define TG_STORE_REDIS_LEDGER_H
+
+#include "engine/ledger_ops.h"
+#include "tollgate.h"
+
+#define TG__LEDGER_REDIS_COUNTER_MAX INT64_C(9007199254740991) /* 2^53 - 1: exact in Lua */
+#define TG__REDIS_SEQ_BITS 40       /* low bits of an id: the sequence within its tree */
+#define TG__REDIS_TREES_MAX 8388607 /* 2^23 - 1 trees, so an id stays below 2^63 */
+#define TG__REDIS_HOST_SIZE_MAX 256 /* bytes in a host name, NUL included */
+#define TG__REDIS_TREE_CACHE 1024   /* roots remembered per connection */
+
+typedef struct tg__redis_ledger tg__redis_ledger;
+
+typedef struct {
+    const char *host;            /* e.g. "127.0.0.1" */
+    int port;                    /* 1..65535 */
+    int64_t timeout_ms;          /* connect and each reply; 1..60000 */
+    int64_t default_hold_ttl_ms; /* as tg_engine_options */
+    int64_t max_hold_ttl_ms;
+    int64_t idempotency_ttl_ms;
+} tg__redis_ledger_options;
+
+/* Fills *options with tg_engine_options' defaults, host 127.0.0.1:6379, timeout 2 s. */
+void tg__redis_ledger_options_init(tg__redis_ledger_options *options);
+
+/*
+ * Connects and loads the function library (FUNCTION LOAD REPLACE: every daemon loads
+ * the same text, so the last one to start wins nothing it did not already have).
+ * *out is freed with tg__redis_ledger_close. Errors: TG_ERR_INVALID (options),
+ * TG_ERR_IO (cannot connect, server older than 7, load refused), TG_ERR_NOMEM.
+ */
+tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
+                                tg_error *err);
+
+/* Closes the connection and frees. NULL is a no-op. */
+void tg__redis_ledger_close(tg__redis_ledger *ledger);
+
+/* As tg_policy_set: the rules that give TG_CLASS_AUTO requests their class (kept in this
+ * process: every daemon is given the same config). */
+tg_status tg__redis_ledger_policy_set(tg__redis_ledger *ledger, const tg_policy_rule *rules,
+                                      size_t count, tg_class default_class, tg_error *err);
+
+/* The seam's table; `self` is a tg__redis_ledger. */
+extern const tg__ledger_ops tg__ledger_ops_redis;
+
+#endif
