@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "proxy/attribution.h"
 #include "proxy/bound.h"
 #include "proxy/refusal.h"
 #include "proxy/usage.h"
@@ -28,6 +29,9 @@ static const char *const DROPPED_HEADERS[] = {
     "upgrade",       "proxy-authorization", NULL};
 
 static bool dropped(const char *name) {
+    if (strncasecmp(name, "x-tollgate-", 11) == 0) {
+        return true; /* Tollgate's own (budget, tags): not the provider's business */
+    }
     for (int i = 0; DROPPED_HEADERS[i] != NULL; i++) {
         if (strcasecmp(name, DROPPED_HEADERS[i]) == 0) {
             return true;
@@ -297,6 +301,51 @@ static bool bound(proxy_call *call) {
     return true;
 }
 
+/* The one value of a request header, NULL when absent; *many set when it comes twice
+ * (a second copy could name another budget: refused rather than one of them chosen). */
+static const char *header_once(proxy_call *call, const char *name, bool *many) {
+    const char *found = NULL;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(call->request), next) {
+        if (strcasecmp(header->key, name) == 0) {
+            *many = *many || found != NULL;
+            found = header->value;
+        }
+    }
+    return found;
+}
+
+/* The budget this call is charged to (the key's scope, or one under it named by
+ * x-tollgate-budget or the request's user), its user and its tags (attribution.h).
+ * False after answering the client. */
+static bool attribute(proxy_call *call, const tg__key *key) {
+    bool many = false;
+    const char *selected = header_once(call, "x-tollgate-budget", &many);
+    const char *tags = header_once(call, "x-tollgate-tags", &many);
+    if (many) {
+        tg__proxy_send_error(call, 400, "invalid_request",
+                             "Tollgate: x-tollgate-budget and x-tollgate-tags may come once each");
+        return false;
+    }
+    tg_error err = {0};
+    tg__attribution_user(call->route, call->parsed.body, call->user, &err);
+    if (tg__attribution_tags(tags, call->tags, sizeof call->tags, NULL, &err) != TG_OK) {
+        tg__proxy_send_error(call, 400, "invalid_tags", err.message);
+        return false;
+    }
+    tg_status status = tg__attribution_budget(key->scope, selected, call->user,
+                                              call->proxy->config.user_budgets, call->budget, &err);
+    if (status == TG_ERR_INVALID) {
+        tg__proxy_send_error(call, 400, "invalid_budget", err.message);
+        return false;
+    }
+    if (status != TG_OK) {
+        tg__proxy_send_error(call, 403, "budget_forbidden", err.message);
+        return false;
+    }
+    return true;
+}
+
 /* Parses, prices and holds a metered call. False after answering the client. */
 static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
     tg__proxy *proxy = call->proxy;
@@ -311,7 +360,7 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
-    if (!give_cap(call) || !bound(call)) {
+    if (!attribute(call, key) || !give_cap(call) || !bound(call)) {
         return false;
     }
     call->background = call->route == TG__ROUTE_OPENAI_RESPONSES &&
@@ -324,7 +373,6 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 503, "too_many_runs", message);
         return false;
     }
-    snprintf(call->budget, sizeof call->budget, "%s", key->scope);
     if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
         tg__proxy_send_error(call, 500, "internal_error", "out of memory");
         return false;
@@ -335,12 +383,17 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         return false;
     }
     tg_reserve_result result;
-    if (reserve(call, key->scope, worst_micros, &result, &err) != TG_OK) {
-        tg__proxy_send_error(call, err.status == TG_ERR_NOT_FOUND ? 403 : 503, "hold_failed",
+    if (reserve(call, call->budget, worst_micros, &result, &err) != TG_OK) {
+        /* A budget named under the scope that does not exist (and no template makes it),
+         * or a template already at children_max: only an admin can help, so 403, which
+         * no SDK retries. */
+        bool forbidden = err.status == TG_ERR_NOT_FOUND || err.status == TG_ERR_FULL;
+        tg__proxy_send_error(call, forbidden ? 403 : 503,
+                             err.status == TG_ERR_FULL ? "children_max" : "hold_failed",
                              err.message);
         return false;
     }
-    if (!result.granted && !replan(call, key->scope, &result.refusal)) {
+    if (!result.granted && !replan(call, call->budget, &result.refusal)) {
         send_refusal(call, &result.refusal, worst_micros);
         return false;
     }

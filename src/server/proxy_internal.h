@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include "proxy/attribution.h"
 #include "proxy/buf.h"
 #include "proxy/chains.h"
 #include "proxy/prices.h"
@@ -95,7 +96,10 @@ typedef struct proxy_call {
     uint64_t hold_id;                         /* metered: the open hold, 0 once closed */
     int64_t hold_micros;                      /* its amount */
     int64_t hold_expires_ms;                  /* when the engine would expire it */
-    char budget[TG_PATH_SIZE_MAX];            /* metered: the key's scope, for a forced record */
+    char budget[TG_PATH_SIZE_MAX];            /* metered: the budget charged (the key's scope
+                                                 or one under it, attribution.h) */
+    char user[TG__USER_SIZE_MAX];             /* metered: the request's user, "" none */
+    char tags[TG__TAGS_SIZE_MAX];             /* metered: x-tollgate-tags joined, "" none */
     char conversation[TG__CHAIN_ID_SIZE_MAX]; /* responses: the conversation id, "" none */
     char plan_header[192];                    /* x-tollgate-plan, "" when as is */
     bool background;                          /* responses: background: true */
