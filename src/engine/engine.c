@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/path.h"
+#include "engine/call_log.h"
 #include "engine/engine_internal.h"
 
 void tg_engine_options_init(tg_engine_options *options) {
@@ -481,6 +482,16 @@ tg_status tg_release(tg_engine *engine, uint64_t hold_id, const char *idempotenc
 tg_status tg_record(tg_engine *engine, const tg_record_request *request, int64_t now_ms,
                     tg_record_result *out, tg_error *err) {
     MUTATE(engine, now_ms, err, tg__ledger_record(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg__engine_call_log(tg_engine *engine, const tg__call_row *row, int64_t now_ms,
+                              tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__ledger_call_log(engine->ledger, row);
+    return settle(engine, TG_OK, now_ms, err);
 }
 
 tg_status tg_api_key_put(tg_engine *engine, const tg_api_key *key, bool replace, int64_t now_ms,

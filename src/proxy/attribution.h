@@ -27,7 +27,7 @@
 #define TG__TAG_SIZE_MAX 64    /* bytes of one tag, NUL included */
 #define TG__TAGS_SIZE_MAX 1024 /* bytes of the joined tags "a,b", NUL included */
 #define TG__USER_SIZE_MAX 128  /* bytes of a request's user, NUL included */
-_Static_assert(TG__TAGS_MAX * TG__TAG_SIZE_MAX <= TG__TAGS_SIZE_MAX, "joined tags fit");
+_Static_assert(TG__TAGS_MAX *TG__TAG_SIZE_MAX <= TG__TAGS_SIZE_MAX, "joined tags fit");
 
 /*
  * The budget a call is charged to, into out (TG_PATH_SIZE_MAX bytes):

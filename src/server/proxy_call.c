@@ -142,6 +142,8 @@ static bool start_transfer(proxy_call *call, const char *secret) {
 /* Answers a budget refusal in the provider's shape (429, Retry-After...). */
 static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
+    call->outcome = "refused";
+    call->reply_status = 429;
     daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__refusal refusal = {refused->reason == TG_REASON_FROZEN ? "budget_frozen" : NULL,
                            refused->budget,
@@ -171,6 +173,7 @@ static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t ne
     }
     struct evbuffer *buffer = evbuffer_new();
     evbuffer_add(buffer, body.data, body.size);
+    call->reply_status = headers.http_status;
     evhttp_send_reply(call->request, headers.http_status, "Refused", buffer);
     evbuffer_free(buffer);
     tg__buf_free(&body);
@@ -201,6 +204,8 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
     if (status == TG_OK && result->granted) {
         call->hold_id = result->hold_id;
         call->hold_micros = amount_micros;
+        call->held_micros = amount_micros;
+        call->cls = result->cls;
         call->hold_expires_ms = result->expires_at_ms;
         call->proxy->daemon->metrics.granted++;
     }
@@ -465,6 +470,8 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->wire = tg__route_wire(route);
     call->metered = tg__route_metered(route);
     call->owner[0] = '\0';
+    call->started_ms = tg__now_ms();
+    call->cls = TG_CLASS_NORMAL;
     proxy->calls_count++; /* tg__proxy_call_free counts it out */
     tg__buf_init(&call->response_headers, TG__PROXY_RESPONSE_HEADERS_SIZE_MAX);
     tg__buf_init(&call->response, TG__RESPONSE_SIZE_MAX);
