@@ -344,9 +344,11 @@ test('GET /v1/charges filters by model, key, user, tag and time, and pages', asy
   }
   assert.deepEqual(paged, byKey.map((c) => c.id));
   // Bad filters are a clear 400.
-  const bad = await daemon.call('GET', `/v1/charges?tag=${'x'.repeat(100)}`);
-  assert.equal(bad.status, 400);
-  assert.equal(bad.json.error.code, 'invalid_query');
+  for (const query of [`tag=${'x'.repeat(100)}`, 'tag=nightly,eval', `user=${'u'.repeat(200)}`, 'model=%zz']) {
+    const bad = await daemon.call('GET', `/v1/charges?${query}`);
+    assert.equal(bad.status, 400, query);
+    assert.equal(bad.json.error.code, 'invalid_query');
+  }
   // An agent reads its own scope's log only, whatever the filter says.
   const mine = await fetch(`${daemon.base}/v1/charges?key=sales-bot`, { headers: { authorization: `Bearer ${SUPPORT}` } });
   assert.equal((await mine.json()).charges.length, 0);
