@@ -123,7 +123,8 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
                          "(model 127 bytes, user 127, key and tag 63, provider 31)");
     }
     if (strchr(filter.tag, ',') != NULL) {
-        return bad_query("'tag' names one tag (no ','): the charges with it, whatever their others");
+        return bad_query(
+            "'tag' names one tag (no ','): the charges with it, whatever their others");
     }
     return tg__charges_list(daemon, caller, budget, since, until, after, limit, &filter);
 }
