@@ -54,6 +54,9 @@ typedef struct {
     char conversation[TG__CHAIN_ID_SIZE_MAX]; /* a conversation it continues, "" none */
     int64_t deadline_ms;                      /* charged its hold when still open then */
     uint64_t age;                             /* put counter when written */
+    char user[TG__USER_SIZE_MAX];             /* the create's user, for the spend log */
+    char tags[TG__TAGS_SIZE_MAX];             /* the create's tags, for the spend log */
+    int64_t started_ms;                       /* when the create arrived */
 } tg__proxy_run;
 
 typedef struct tg__proxy_runs tg__proxy_runs;
@@ -177,6 +180,12 @@ void tg__proxy_cost_comment(proxy_call *call, tg__buf *out);
 /* proxy_spend.c: the call's spend-log row (core/journal.h tg__call_row), journaled with
  * the batch that settles it. Metered calls only. */
 void tg__proxy_call_log(proxy_call *call);
+
+/* proxy_spend.c: the spend-log row of a background run settled after its create (a
+ * retrieve, a cancel, its deadline): outcome "background_ended", or "no_usage" when it
+ * was charged its hold. usage NULL: none reported. */
+void tg__proxy_run_log(tg__proxy *proxy, const tg__proxy_run *run, const tg__proxy_settled *settled,
+                       const tg__usage *usage);
 
 /* proxy_reply.c: settles a background run from a final response object (status completed,
  * failed, cancelled, incomplete): its usage and tool fees, else its hold. */

@@ -182,7 +182,8 @@ void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage 
     }
     tg__proxy_hold hold = {run->hold_id, run->hold_micros, &run->price,
                            run->budget,  run->model,       TG__ROUTE_OPENAI_RESPONSES};
-    tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
+    tg__proxy_settled settled = tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
+    tg__proxy_run_log(proxy, run, &settled, usage);
     remember_chain(proxy, TG__ROUTE_OPENAI_RESPONSES, run->conversation, run->id, usage);
     tg__proxy_run_closed(proxy->runs, run);
 }
@@ -325,6 +326,9 @@ static void keep_run(proxy_call *call, const char *id, bool open) {
     snprintf(run->budget, sizeof run->budget, "%s", call->budget);
     snprintf(run->model, sizeof run->model, "%s", call->parsed.info.model);
     snprintf(run->conversation, sizeof run->conversation, "%s", call->conversation);
+    snprintf(run->user, sizeof run->user, "%s", call->user);
+    snprintf(run->tags, sizeof run->tags, "%s", call->tags);
+    run->started_ms = call->started_ms;
     /* Settled by the sweep before the engine would expire the hold and free its amount. */
     int64_t deadline_ms = tg__now_ms() + proxy->config.background_deadline_ms;
     int64_t before_expiry_ms = call->hold_expires_ms - 5 * TG__PROXY_SWEEP_INTERVAL_MS;

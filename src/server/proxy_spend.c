@@ -93,6 +93,47 @@ void tg__proxy_cost_comment(proxy_call *call, tg__buf *out) {
                    remaining_text, call->budget);
 }
 
+/* Journals a row; a failure is logged (the engine has failed: the daemon stops anyway). */
+static void log_row(tg__proxy *proxy, const tg__call_row *row) {
+    tg_error err = {0};
+    if (tg__engine_call_log(proxy->daemon->engine, row, row->time_ms, &err) != TG_OK) {
+        fprintf(stderr, "tollgate: proxy: spend log: %s\n", err.message);
+    }
+}
+
+static void usage_counts(tg__call_row *row, const tg__usage *usage) {
+    row->tokens_in = usage->counts[TG__UNIT_INPUT];
+    row->tokens_out = usage->counts[TG__UNIT_OUTPUT];
+    row->tokens_cached = usage->counts[TG__UNIT_CACHE_READ];
+    row->tokens_reasoning = usage->counts[TG__UNIT_OUTPUT_REASONING];
+}
+
+void tg__proxy_run_log(tg__proxy *proxy, const tg__proxy_run *run, const tg__proxy_settled *settled,
+                       const tg__usage *usage) {
+    tg__call_row row;
+    memset(&row, 0, sizeof row);
+    row.time_ms = tg__now_ms();
+    row.charge_id = settled->charge_id;
+    snprintf(row.request_id, sizeof row.request_id, "%s", run->id); /* the response's id */
+    snprintf(row.provider, sizeof row.provider, "openai");
+    snprintf(row.route, sizeof row.route, "%s", tg__route_name(TG__ROUTE_OPENAI_RESPONSES));
+    snprintf(row.model, sizeof row.model, "%s", run->model);
+    snprintf(row.budget, sizeof row.budget, "%s", run->budget);
+    snprintf(row.key, sizeof row.key, "%s", run->owner);
+    snprintf(row.user, sizeof row.user, "%s", run->user);
+    snprintf(row.tags, sizeof row.tags, "%s", run->tags);
+    if (usage != NULL) {
+        usage_counts(&row, usage);
+    }
+    row.cost_micros = settled->charged ? settled->cost_micros : 0;
+    row.held_micros = run->hold_micros;
+    row.latency_ms = run->started_ms > 0 ? row.time_ms - run->started_ms : 0;
+    row.status = 200;
+    snprintf(row.outcome, sizeof row.outcome, "%s",
+             usage != NULL ? "background_ended" : "no_usage");
+    log_row(proxy, &row);
+}
+
 void tg__proxy_call_log(proxy_call *call) {
     if (call->budget[0] == '\0') {
         return; /* refused before it was read: nothing to attribute */
@@ -111,10 +152,7 @@ void tg__proxy_call_log(proxy_call *call) {
     snprintf(row.user, sizeof row.user, "%s", call->user);
     snprintf(row.tags, sizeof row.tags, "%s", call->tags);
     if (call->usage_known) {
-        row.tokens_in = call->usage.counts[TG__UNIT_INPUT];
-        row.tokens_out = call->usage.counts[TG__UNIT_OUTPUT];
-        row.tokens_cached = call->usage.counts[TG__UNIT_CACHE_READ];
-        row.tokens_reasoning = call->usage.counts[TG__UNIT_OUTPUT_REASONING];
+        usage_counts(&row, &call->usage);
     }
     row.cost_micros = call->settled.charged ? call->settled.cost_micros : 0;
     row.held_micros = call->held_micros;
@@ -122,8 +160,5 @@ void tg__proxy_call_log(proxy_call *call) {
     row.status = call->reply_status;
     snprintf(row.outcome, sizeof row.outcome, "%s",
              call->outcome != NULL ? call->outcome : "unknown");
-    tg_error err = {0};
-    if (tg__engine_call_log(call->proxy->daemon->engine, &row, row.time_ms, &err) != TG_OK) {
-        fprintf(stderr, "tollgate: proxy: spend log: %s\n", err.message);
-    }
+    log_row(call->proxy, &row);
 }

@@ -366,6 +366,24 @@ test('refused calls are in the calls table too, with their outcome', async () =>
   assert.deepEqual(rows[0], { outcome: 'refused', status: 429, budget: 'acme/support/tiny', charge_id: 0 });
 });
 
+test('a background run settled by its retrieve is logged with its create\'s key, user and tags', async () => {
+  const created = await openai.responses.create({ model: 'gpt-4o-mini', max_output_tokens: 40, input: 'hi', background: true, user: 'u-7' },
+    { headers: { 'x-tollgate-tags': 'batch' } });
+  assert.ok(['queued', 'in_progress'].includes(created.status), created.status);
+  const done = await eventually(async () => {
+    const r = await openai.responses.retrieve(created.id);
+    return r.status === 'completed' ? r : null;
+  }, 10000);
+  assert.ok(done);
+  const c = await eventually(async () => (await allCharges('&tag=batch')).find((x) => x.outcome === 'background_ended'), 10000);
+  assert.ok(c, 'the settlement is in the spend log');
+  assert.equal(c.request_id, created.id);
+  assert.equal(c.key, 'support-bot');
+  assert.equal(c.user, 'u-7');
+  assert.equal(c.budget, 'acme/support/u-7');
+  assert.equal(c.tokens_out, done.usage.output_tokens);
+});
+
 test('tollgate report --by model|user|tag|key, and the log as CSV and JSON lines', async () => {
   const env = { TOLLGATE_URL: daemon.base, TOLLGATE_KEY: 'admin-secret' };
   const all = await allCharges();
