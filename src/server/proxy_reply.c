@@ -384,6 +384,7 @@ static void settle_plain(proxy_call *call) {
                     call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);
         remember_chain(call->proxy, call->route, call->conversation, id, &usage);
     } else if (call->status == 200) {
+        call->outcome = "no_usage";
         settle_worst(call); /* an answer without usage: the held worst case */
     } else {
         settle(call, NULL); /* the provider's error without usage: it bills nothing */
@@ -637,6 +638,7 @@ static void finish_stream(proxy_call *call, CURLcode result) {
         /* an OpenAI stream that ended without usage: its output counted exactly */
         call->outcome = strcmp(call->outcome, "ok") == 0 ? "counted" : call->outcome;
     } else {
+        call->outcome = strcmp(call->outcome, "ok") == 0 ? "no_usage" : call->outcome;
         settle_worst(call);
     }
     close_stream(call);

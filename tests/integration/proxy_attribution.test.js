@@ -354,6 +354,33 @@ test('GET /v1/charges filters by model, key, user, tag and time, and pages', asy
   assert.equal((await mine.json()).charges.length, 0);
 });
 
+test('the outcome says how a call was settled: no usage, counted, an upstream error', async () => {
+  const plain = await openai.chat.completions.create(chat(), { headers: { 'x-fake-usage': 'none' } }).withResponse();
+  const a = await chargeOf(plain.response.headers.get('x-request-id'));
+  assert.equal(a.outcome, 'no_usage');
+  assert.equal(a.cost_micros, a.held_micros);
+  assert.equal(Number(plain.response.headers.get('x-tollgate-cost-micros')), a.held_micros);
+  const counted = await rawStream('/v1/chat/completions', chat({ stream: true }), { 'x-fake-usage': 'none' });
+  const b = await chargeOf(counted.headers.get('x-request-id'));
+  assert.equal(b.outcome, 'counted');
+  assert.equal(comment(counted.text).cost, b.cost_micros);
+  const unknown = await rawStream('/v1/responses', { model: 'o3-mini', max_output_tokens: 40, stream: true, input: 'hi' }, { 'x-fake-usage': 'none' });
+  const c = await chargeOf(unknown.headers.get('x-request-id'));
+  assert.equal(c.outcome, 'no_usage');
+  assert.equal(c.cost_micros, c.held_micros);
+  const failed = await openai.chat.completions.create(chat(), { headers: { 'x-fake-error': '500', 'x-fake-error-usage': '1' } }).withResponse().catch((e) => e);
+  assert.equal(failed.status, 500);
+  // Charged what its body reports, or released (then only the calls table has it).
+  const id = failed.headers.get('x-request-id');
+  const [d] = await eventually(() => {
+    const rows = sql(db, `SELECT outcome, status, cost_micros FROM calls WHERE request_id = '${id}'`);
+    return rows.length ? rows : null;
+  }, 10000);
+  assert.equal(d.outcome, 'upstream_error');
+  assert.equal(d.status, 500);
+  assert.equal(Number(failed.headers.get('x-tollgate-cost-micros')), d.cost_micros);
+});
+
 test('refused calls are in the calls table too, with their outcome', async () => {
   await daemon.call('PUT', '/v1/budgets/acme/support/tiny', { limit: '0.000001' });
   await assert.rejects(openai.chat.completions.create(chat(), { headers: { 'x-tollgate-budget': 'acme/support/tiny' } }), (e) => e.status === 429);
