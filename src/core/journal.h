@@ -68,6 +68,38 @@ typedef struct {
     tg_window_record window;
 } tg__window_row;
 
+#define TG__CALL_REQUEST_ID_SIZE_MAX 128 /* bytes of a call's request id, NUL included */
+#define TG__CALL_PROVIDER_SIZE_MAX 32    /* bytes of a provider's id ("openai") */
+#define TG__CALL_KEY_SIZE_MAX 64         /* bytes of a key's name */
+#define TG__CALL_USER_SIZE_MAX 128       /* bytes of the request's user */
+#define TG__CALL_TAGS_SIZE_MAX 1024      /* bytes of the tags joined by ',' */
+#define TG__CALL_OUTCOME_SIZE_MAX 24     /* bytes of an outcome ("ok", "cut", ...) */
+
+/* One proxied call as the spend log keeps it (table calls, docs/proxy.md "Spend log"):
+ * written in the batch that settles it, beside its charge. Not ledger state: never read
+ * back at open, never decided on. Strings are NUL-terminated, "" when not known. */
+typedef struct {
+    int64_t time_ms;                               /* when the call was settled */
+    uint64_t charge_id;                            /* its charge row, 0 when none */
+    char request_id[TG__CALL_REQUEST_ID_SIZE_MAX]; /* the provider's request id */
+    char provider[TG__CALL_PROVIDER_SIZE_MAX];     /* "openai", "anthropic" */
+    char route[TG__CALL_PROVIDER_SIZE_MAX];        /* "openai.chat", ... */
+    char model[TG_NAME_SIZE_MAX];                  /* the model called */
+    char budget[TG_PATH_SIZE_MAX];                 /* the budget charged */
+    char key[TG__CALL_KEY_SIZE_MAX];               /* the name of the key that called */
+    char user[TG__CALL_USER_SIZE_MAX];             /* the request's user */
+    char tags[TG__CALL_TAGS_SIZE_MAX];             /* "a,b" */
+    int64_t tokens_in;                             /* input, cached included */
+    int64_t tokens_out;                            /* output, reasoning included */
+    int64_t tokens_cached;                         /* input read from cache */
+    int64_t tokens_reasoning;                      /* output spent reasoning */
+    int64_t cost_micros;                           /* what was charged, 0 when nothing */
+    int64_t held_micros;                           /* what was held */
+    int64_t latency_ms;                            /* admission to settlement */
+    int status;                                    /* HTTP status the client saw */
+    char outcome[TG__CALL_OUTCOME_SIZE_MAX];       /* how it ended (docs/proxy.md) */
+} tg__call_row;
+
 /* What an idempotent operation answered the first time. */
 typedef enum { TG__OP_RESERVE = 1, TG__OP_COMMIT, TG__OP_RELEASE, TG__OP_RECORD } tg__op_kind;
 
@@ -124,6 +156,7 @@ typedef struct {
     TG__ROWS(tg__key_row) idem_deleted;      /* forgotten after their ttl */
     TG__ROWS(tg__name_row) api_keys_deleted; /* applied before api_keys_put */
     TG__ROWS(tg_api_key) api_keys_put;
+    TG__ROWS(tg__call_row) calls; /* the spend log */
     tg__meta_row meta;
 } tg__journal;
 

@@ -124,6 +124,9 @@ int64_t tg__ledger_deadline_ms(const tg__ledger *ledger);
 /* True when a mutation left rows (or dirty budgets) that no journal has taken yet. */
 bool tg__ledger_pending(const tg__ledger *ledger);
 
+/* Journals one spend-log row (calls.c): copied; dropped when the ledger does not journal. */
+void tg__ledger_call_log(tg__ledger *ledger, const tg__call_row *row);
+
 /* Sizes the budget table and index for `count` budgets at once (at most budgets_max),
  * so restoring a million does not grow them twenty times. */
 tg_status tg__ledger_budgets_reserve(tg__ledger *ledger, int64_t count, tg_error *err);

@@ -32,7 +32,8 @@ bool tg__engine_journal_needs_sync(const tg__journal *j) {
         j->api_keys_deleted.count) {
         return true;
     }
-    /* Refusals alone changed nothing; their events ride with the next write. */
+    /* Refusals alone changed nothing; their events and spend-log rows (calls, which come
+     * with a charge when there is one) ride with the next write. */
     for (uint32_t i = 0; i < j->events.count; i++) {
         if (j->events.items[i].kind != TG_EVENT_DENIED) {
             return true;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/path.h"
+#include "engine/call_log.h"
 #include "engine/engine_internal.h"
 #include "store/store_read.h"
 
@@ -499,6 +500,16 @@ static tg_status local_record(void *self, const tg_record_request *request, int6
                               tg_record_result *out, tg_error *err) {
     tg_engine *engine = self;
     MUTATE(engine, now_ms, err, tg__ledger_record(engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg__engine_call_log(tg_engine *engine, const tg__call_row *row, int64_t now_ms,
+                              tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__ledger_call_log(engine->ledger, row);
+    return settle(engine, TG_OK, now_ms, err);
 }
 
 tg_status tg_api_key_put(tg_engine *engine, const tg_api_key *key, bool replace, int64_t now_ms,

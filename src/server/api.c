@@ -113,7 +113,20 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
     if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
         return bad_query("'limit' is 1..1000");
     }
-    return tg__charges_list(daemon, caller, budget, since, until, after, limit);
+    tg__charges_filter filter;
+    if (!query_text(query, "model", filter.model, sizeof filter.model) ||
+        !query_text(query, "key", filter.key, sizeof filter.key) ||
+        !query_text(query, "user", filter.user, sizeof filter.user) ||
+        !query_text(query, "tag", filter.tag, sizeof filter.tag) ||
+        !query_text(query, "provider", filter.provider, sizeof filter.provider)) {
+        return bad_query("'model', 'key', 'user', 'tag' or 'provider' is malformed or too long "
+                         "(model 127 bytes, user 127, key and tag 63, provider 31)");
+    }
+    if (strchr(filter.tag, ',') != NULL) {
+        return bad_query(
+            "'tag' names one tag (no ','): the charges with it, whatever their others");
+    }
+    return tg__charges_list(daemon, caller, budget, since, until, after, limit, &filter);
 }
 
 static tg__reply list_holds(tg__daemon *daemon, const tg__caller *caller, const char *query) {

@@ -85,9 +85,20 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
 /* Builds an error reply {"error":{"code","message"}}. */
 tg__reply tg__api_error(int status, const char *code, const char *message);
 
-/* GET /v1/charges: charges after id `after_id` in [since_ms, until_ms), paged. */
+/* The filters of GET /v1/charges beyond budget and time: each "" for any (charges.c). */
+typedef struct {
+    char model[TG_NAME_SIZE_MAX];
+    char key[64];
+    char user[128];
+    char tag[64];
+    char provider[32];
+} tg__charges_filter;
+
+/* GET /v1/charges: charges after id `after_id` in [since_ms, until_ms), paged, each with
+ * its proxied call's spend-log fields (docs/api.md). filter may be NULL. */
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
-                           int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit);
+                           int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit,
+                           const tg__charges_filter *filter);
 
 /* GET /v1/holds: open holds of `budget`'s subtree with an id above `after_id`, paged
  * (holds.c, for the console's budget page and its "release a stuck hold"). */

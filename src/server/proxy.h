@@ -55,6 +55,7 @@ typedef struct {
     int64_t min_output_tokens;           /* lower: the smallest cap worth calling */
     char switch_model[TG_NAME_SIZE_MAX]; /* switch: the cheaper model */
     int64_t retry_automatic_ms_max;      /* SDKs retry a refusal on their own below this */
+    bool user_budgets;                   /* the request's user names a child of the scope */
     tg__model_price *overrides;          /* proxy.price_overrides (provider, model, rates);
                                             from malloc, freed by tg__proxy_config_free */
     int64_t overrides_count;             /* entries in overrides */

@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "proxy/attribution.h"
 #include "proxy/bound.h"
 #include "proxy/refusal.h"
 #include "proxy/usage.h"
@@ -28,6 +29,9 @@ static const char *const DROPPED_HEADERS[] = {
     "upgrade",       "proxy-authorization", NULL};
 
 static bool dropped(const char *name) {
+    if (strncasecmp(name, "x-tollgate-", 11) == 0) {
+        return true; /* Tollgate's own (budget, tags): not the provider's business */
+    }
     for (int i = 0; DROPPED_HEADERS[i] != NULL; i++) {
         if (strcasecmp(name, DROPPED_HEADERS[i]) == 0) {
             return true;
@@ -138,6 +142,8 @@ static bool start_transfer(proxy_call *call, const char *secret) {
 /* Answers a budget refusal in the provider's shape (429, Retry-After...). */
 static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
+    call->outcome = "refused";
+    call->reply_status = 429;
     daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__refusal refusal = {refused->reason == TG_REASON_FROZEN ? "budget_frozen" : NULL,
                            refused->budget,
@@ -167,6 +173,7 @@ static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t ne
     }
     struct evbuffer *buffer = evbuffer_new();
     evbuffer_add(buffer, body.data, body.size);
+    call->reply_status = headers.http_status;
     evhttp_send_reply(call->request, headers.http_status, "Refused", buffer);
     evbuffer_free(buffer);
     tg__buf_free(&body);
@@ -197,6 +204,8 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
     if (status == TG_OK && result->granted) {
         call->hold_id = result->hold_id;
         call->hold_micros = amount_micros;
+        call->held_micros = amount_micros;
+        call->cls = result->cls;
         call->hold_expires_ms = result->expires_at_ms;
         call->proxy->daemon->metrics.granted++;
     }
@@ -297,6 +306,51 @@ static bool bound(proxy_call *call) {
     return true;
 }
 
+/* The one value of a request header, NULL when absent; *many set when it comes twice
+ * (a second copy could name another budget: refused rather than one of them chosen). */
+static const char *header_once(proxy_call *call, const char *name, bool *many) {
+    const char *found = NULL;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(call->request), next) {
+        if (strcasecmp(header->key, name) == 0) {
+            *many = *many || found != NULL;
+            found = header->value;
+        }
+    }
+    return found;
+}
+
+/* The budget this call is charged to (the key's scope, or one under it named by
+ * x-tollgate-budget or the request's user), its user and its tags (attribution.h).
+ * False after answering the client. */
+static bool attribute(proxy_call *call, const tg__key *key) {
+    bool many = false;
+    const char *selected = header_once(call, "x-tollgate-budget", &many);
+    const char *tags = header_once(call, "x-tollgate-tags", &many);
+    if (many) {
+        tg__proxy_send_error(call, 400, "invalid_request",
+                             "Tollgate: x-tollgate-budget and x-tollgate-tags may come once each");
+        return false;
+    }
+    tg_error err = {0};
+    tg__attribution_user(call->route, call->parsed.body, call->user, &err);
+    if (tg__attribution_tags(tags, call->tags, sizeof call->tags, NULL, &err) != TG_OK) {
+        tg__proxy_send_error(call, 400, "invalid_tags", err.message);
+        return false;
+    }
+    tg_status status = tg__attribution_budget(key->scope, selected, call->user,
+                                              call->proxy->config.user_budgets, call->budget, &err);
+    if (status == TG_ERR_INVALID) {
+        tg__proxy_send_error(call, 400, "invalid_budget", err.message);
+        return false;
+    }
+    if (status != TG_OK) {
+        tg__proxy_send_error(call, 403, "budget_forbidden", err.message);
+        return false;
+    }
+    return true;
+}
+
 /* Parses, prices and holds a metered call. False after answering the client. */
 static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
     tg__proxy *proxy = call->proxy;
@@ -311,7 +365,7 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
-    if (!give_cap(call) || !bound(call)) {
+    if (!attribute(call, key) || !give_cap(call) || !bound(call)) {
         return false;
     }
     call->background = call->route == TG__ROUTE_OPENAI_RESPONSES &&
@@ -324,7 +378,6 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 503, "too_many_runs", message);
         return false;
     }
-    snprintf(call->budget, sizeof call->budget, "%s", key->scope);
     if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
         tg__proxy_send_error(call, 500, "internal_error", "out of memory");
         return false;
@@ -335,12 +388,17 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         return false;
     }
     tg_reserve_result result;
-    if (reserve(call, key->scope, worst_micros, &result, &err) != TG_OK) {
-        tg__proxy_send_error(call, err.status == TG_ERR_NOT_FOUND ? 403 : 503, "hold_failed",
+    if (reserve(call, call->budget, worst_micros, &result, &err) != TG_OK) {
+        /* A budget named under the scope that does not exist (and no template makes it),
+         * or a template already at children_max: only an admin can help, so 403, which
+         * no SDK retries. */
+        bool forbidden = err.status == TG_ERR_NOT_FOUND || err.status == TG_ERR_FULL;
+        tg__proxy_send_error(call, forbidden ? 403 : 503,
+                             err.status == TG_ERR_FULL ? "children_max" : "hold_failed",
                              err.message);
         return false;
     }
-    if (!result.granted && !replan(call, key->scope, &result.refusal)) {
+    if (!result.granted && !replan(call, call->budget, &result.refusal)) {
         send_refusal(call, &result.refusal, worst_micros);
         return false;
     }
@@ -412,6 +470,8 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->wire = tg__route_wire(route);
     call->metered = tg__route_metered(route);
     call->owner[0] = '\0';
+    call->started_ms = tg__now_ms();
+    call->cls = TG_CLASS_NORMAL;
     proxy->calls_count++; /* tg__proxy_call_free counts it out */
     tg__buf_init(&call->response_headers, TG__PROXY_RESPONSE_HEADERS_SIZE_MAX);
     tg__buf_init(&call->response, TG__RESPONSE_SIZE_MAX);

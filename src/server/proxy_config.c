@@ -21,6 +21,7 @@
  *     min_output_tokens: 16
  *     switch_model: gpt-4o-mini
  *     retry_automatic_ms_max: 2000
+ *     user_budgets: false            # the request's user names a child of the key's scope
  *     price_overrides:               # replace or add a model's prices (docs/proxy.md)
  *       - {provider: openai, model: gpt-4o-mini, input_mtok: 150000, output_mtok: 600000}
  *
@@ -68,6 +69,15 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
         return fail(err, what, "must be a whole number >= 0");
     }
     *out = value;
+    return TG_OK;
+}
+
+static tg_status read_flag(struct fy_node *node, bool *out, const char *what, tg_error *err) {
+    const char *text = scalar(node);
+    if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
+        return fail(err, what, "must be true or false");
+    }
+    *out = strcmp(text, "true") == 0;
     return TG_OK;
 }
 
@@ -285,6 +295,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_text(value, config->switch_model, sizeof config->switch_model, key, err);
         } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
+        } else if (strcmp(key, "user_budgets") == 0) {
+            status = read_flag(value, &config->user_budgets, key, err);
         } else if (strcmp(key, "price_overrides") == 0) {
             status = read_overrides(value, config, err);
         } else {

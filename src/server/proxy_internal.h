@@ -7,6 +7,8 @@
 
 #include <curl/curl.h>
 
+#include "core/journal.h"
+#include "proxy/attribution.h"
 #include "proxy/buf.h"
 #include "proxy/chains.h"
 #include "proxy/prices.h"
@@ -33,6 +35,13 @@ typedef struct {
     tg__route route;              /* the route that held it */
 } tg__proxy_hold;
 
+/* What settling a hold did (tg__proxy_hold_settle). */
+typedef struct {
+    bool charged;        /* a charge was made (commit, or a forced record) */
+    uint64_t charge_id;  /* its row, 0 when none */
+    int64_t cost_micros; /* what was charged, 0 when nothing */
+} tg__proxy_settled;
+
 /* A background Responses run (proxy_background.c). */
 typedef struct {
     char id[TG__ROUTE_ID_SIZE_MAX];           /* the response id, "" = free slot */
@@ -45,6 +54,9 @@ typedef struct {
     char conversation[TG__CHAIN_ID_SIZE_MAX]; /* a conversation it continues, "" none */
     int64_t deadline_ms;                      /* charged its hold when still open then */
     uint64_t age;                             /* put counter when written */
+    char user[TG__USER_SIZE_MAX];             /* the create's user, for the spend log */
+    char tags[TG__TAGS_SIZE_MAX];             /* the create's tags, for the spend log */
+    int64_t started_ms;                       /* when the create arrived */
 } tg__proxy_run;
 
 typedef struct tg__proxy_runs tg__proxy_runs;
@@ -95,7 +107,10 @@ typedef struct proxy_call {
     uint64_t hold_id;                         /* metered: the open hold, 0 once closed */
     int64_t hold_micros;                      /* its amount */
     int64_t hold_expires_ms;                  /* when the engine would expire it */
-    char budget[TG_PATH_SIZE_MAX];            /* metered: the key's scope, for a forced record */
+    char budget[TG_PATH_SIZE_MAX];            /* metered: the budget charged (the key's scope
+                                                 or one under it, attribution.h) */
+    char user[TG__USER_SIZE_MAX];             /* metered: the request's user, "" none */
+    char tags[TG__TAGS_SIZE_MAX];             /* metered: x-tollgate-tags joined, "" none */
     char conversation[TG__CHAIN_ID_SIZE_MAX]; /* responses: the conversation id, "" none */
     char plan_header[192];                    /* x-tollgate-plan, "" when as is */
     bool background;                          /* responses: background: true */
@@ -120,6 +135,18 @@ typedef struct proxy_call {
     bool replied;                             /* the request has been answered */
     bool paused;                              /* the upstream is paused: the client reads slowly */
     int64_t last_byte_ms; /* when the upstream last sent a byte (or the call began) */
+    /* What the response headers, the final stream comment and the spend log tell
+     * (proxy_spend.c). */
+    int64_t started_ms;                            /* when the call arrived */
+    tg_class cls;                                  /* the class its hold was given */
+    char request_id[TG__CALL_REQUEST_ID_SIZE_MAX]; /* the upstream's x-request-id / request-id */
+    int reply_status;                              /* the HTTP status the client was sent */
+    const char *outcome;                           /* how it ended (static text), NULL not yet */
+    tg__proxy_settled settled;                     /* what its settlement charged */
+    int64_t held_micros;                           /* its hold's amount (kept after settlement) */
+    tg__usage usage;                               /* the usage charged (usage_known) */
+    bool usage_known;                              /* usage is set */
+    bool reply_ended;                              /* a stream's reply end has been sent */
 } proxy_call;
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
@@ -137,9 +164,28 @@ void tg__proxy_call_done(proxy_call *call, CURLcode result);
 void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message);
 
 /* proxy_reply.c: charges a hold: usage at its prices plus fee_micros (usage NULL: the
- * hold's whole amount), or releases it (release true). Then asks for a flush. */
-void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const tg__usage *usage,
-                           int64_t fee_micros, bool release);
+ * hold's whole amount), or releases it (release true). Then asks for a flush. Returns
+ * what was charged. */
+tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold,
+                                        const tg__usage *usage, int64_t fee_micros, bool release);
+
+/* proxy_spend.c: the x-tollgate-* response headers: the hold, the budget, what remains
+ * on it and, once settled, the cost (docs/proxy.md, "Cost in the response"). */
+void tg__proxy_cost_headers(proxy_call *call);
+
+/* proxy_spend.c: a stream's last words, an SSE comment every SDK skips:
+ * ": tollgate hold_micros=H cost_micros=C remaining_micros=R budget=PATH". */
+void tg__proxy_cost_comment(proxy_call *call, tg__buf *out);
+
+/* proxy_spend.c: the call's spend-log row (core/journal.h tg__call_row), journaled with
+ * the batch that settles it. Metered calls only. */
+void tg__proxy_call_log(proxy_call *call);
+
+/* proxy_spend.c: the spend-log row of a background run settled after its create (a
+ * retrieve, a cancel, its deadline): outcome "background_ended", or "no_usage" when it
+ * was charged its hold. usage NULL: none reported. */
+void tg__proxy_run_log(tg__proxy *proxy, const tg__proxy_run *run, const tg__proxy_settled *settled,
+                       const tg__usage *usage);
 
 /* proxy_reply.c: settles a background run from a final response object (status completed,
  * failed, cancelled, incomplete): its usage and tool fees, else its hold. */

@@ -44,7 +44,7 @@ static const char *const DROPPED_HEADERS[] = {
  * was spent all the same, so it is charged by a forced record (an overrun if it passes
  * a limit, reported and locking the path, docs/overruns). */
 static void record_forced(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t cost_micros,
-                          const tg__usage *usage) {
+                          const tg__usage *usage, tg__proxy_settled *settled) {
     tg_record_request request = {.budget = hold->budget,
                                  .cost_micros = cost_micros,
                                  .tokens_in = usage ? usage->counts[TG__UNIT_INPUT] : 0,
@@ -57,12 +57,15 @@ static void record_forced(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t 
     tg_error err = {0};
     if (tg_record(proxy->daemon->engine, &request, tg__now_ms(), &result, &err) != TG_OK) {
         fprintf(stderr, "tollgate: proxy: recording an expired hold's call: %s\n", err.message);
+    } else if (result.charged) {
+        *settled = (tg__proxy_settled){true, result.charge_id, cost_micros};
     }
 }
 
 /* Commits cost_micros (usage may be NULL: the worst case, usage unknown). */
-static void commit_cost(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t cost_micros,
-                        const tg__usage *usage) {
+static tg__proxy_settled commit_cost(tg__proxy *proxy, const tg__proxy_hold *hold,
+                                     int64_t cost_micros, const tg__usage *usage) {
+    tg__proxy_settled settled = {false, 0, 0};
     tg_commit_request request = {hold->hold_id,
                                  cost_micros,
                                  usage ? usage->counts[TG__UNIT_INPUT] : 0,
@@ -73,11 +76,14 @@ static void commit_cost(tg__proxy *proxy, const tg__proxy_hold *hold, int64_t co
     tg_error err = {0};
     tg_status status = tg_commit(proxy->daemon->engine, &request, tg__now_ms(), &result, &err);
     if (status == TG_ERR_NOT_FOUND && hold->budget[0] != '\0') {
-        record_forced(proxy, hold, cost_micros, usage);
+        record_forced(proxy, hold, cost_micros, usage, &settled);
     } else if (status != TG_OK) {
         fprintf(stderr, "tollgate: proxy: settling hold %llu: %s\n",
                 (unsigned long long)hold->hold_id, err.message);
+    } else {
+        settled = (tg__proxy_settled){true, result.charge_id, result.charged_micros};
     }
+    return settled;
 }
 
 /* Remembers a Responses call's context for a later previous_response_id (chains.h). */
@@ -95,10 +101,11 @@ static void remember_chain(tg__proxy *proxy, tg__route route, const char *conver
     }
 }
 
-void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const tg__usage *usage,
-                           int64_t fee_micros, bool release) {
+tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold,
+                                        const tg__usage *usage, int64_t fee_micros, bool release) {
+    tg__proxy_settled settled = {false, 0, 0};
     if (hold->hold_id == 0) {
-        return;
+        return settled;
     }
     if (release) {
         tg_error err = {0};
@@ -109,7 +116,7 @@ void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const t
                     (unsigned long long)hold->hold_id, err.message);
         }
     } else if (usage == NULL) {
-        commit_cost(proxy, hold, hold->hold_micros, NULL);
+        settled = commit_cost(proxy, hold, hold->hold_micros, NULL);
     } else {
         int64_t cost_micros = hold->hold_micros;
         if (tg__cost_micros(hold->price, usage, &cost_micros) != TG_OK) {
@@ -123,9 +130,10 @@ void tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold, const t
         if (usage->estimated && cost_micros > hold->hold_micros) {
             cost_micros = hold->hold_micros;
         }
-        commit_cost(proxy, hold, cost_micros, usage);
+        settled = commit_cost(proxy, hold, cost_micros, usage);
     }
     proxy->flush(proxy->flush_user);
+    return settled;
 }
 
 static tg__proxy_hold call_hold(const proxy_call *call) {
@@ -137,7 +145,13 @@ static tg__proxy_hold call_hold(const proxy_call *call) {
  * NULL. */
 static void settle_fees(proxy_call *call, const tg__usage *usage, int64_t fee_micros) {
     tg__proxy_hold hold = call_hold(call);
-    tg__proxy_hold_settle(call->proxy, &hold, usage, fee_micros, usage == NULL);
+    if (call->hold_id != 0) {
+        call->settled = tg__proxy_hold_settle(call->proxy, &hold, usage, fee_micros, usage == NULL);
+        if (usage != NULL) {
+            call->usage = *usage;
+            call->usage_known = true;
+        }
+    }
     call->hold_id = 0;
 }
 
@@ -154,7 +168,10 @@ static void settle(proxy_call *call, const tg__usage *usage) {
 /* Commits the hold's whole amount: the call happened but its usage is unknown. */
 static void settle_worst(proxy_call *call) {
     tg__proxy_hold hold = call_hold(call);
-    tg__proxy_hold_settle(call->proxy, &hold, NULL, 0, false);
+    if (call->hold_id != 0) {
+        call->settled = tg__proxy_hold_settle(call->proxy, &hold, NULL, 0, false);
+        call->outcome = call->outcome != NULL ? call->outcome : "no_usage";
+    }
     call->hold_id = 0;
 }
 
@@ -165,7 +182,8 @@ void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage 
     }
     tg__proxy_hold hold = {run->hold_id, run->hold_micros, &run->price,
                            run->budget,  run->model,       TG__ROUTE_OPENAI_RESPONSES};
-    tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
+    tg__proxy_settled settled = tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
+    tg__proxy_run_log(proxy, run, &settled, usage);
     remember_chain(proxy, TG__ROUTE_OPENAI_RESPONSES, run->conversation, run->id, usage);
     tg__proxy_run_closed(proxy->runs, run);
 }
@@ -205,6 +223,13 @@ size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     while (value_size > 0 && (value[value_size - 1] == '\r' || value[value_size - 1] == '\n')) {
         value_size--;
     }
+    /* The provider's id of the call (OpenAI x-request-id, Anthropic request-id), for the
+     * spend log; one that does not fit is not kept rather than cut. */
+    if ((strcasecmp(name, "x-request-id") == 0 || strcasecmp(name, "request-id") == 0) &&
+        value_size < sizeof call->request_id) {
+        memcpy(call->request_id, value, value_size);
+        call->request_id[value_size] = '\0';
+    }
     /* Past the limit a header is dropped rather than the call failed. */
     tg__buf_printf(&call->response_headers, "%s\n%.*s\n", name, (int)value_size, value);
     return length;
@@ -241,6 +266,7 @@ static void add_headers(proxy_call *call, bool stream) {
 /* ---- plain answers -------------------------------------------------------------- */
 
 static void send_plain(proxy_call *call, int status, const char *body, size_t size) {
+    call->reply_status = status;
     struct evbuffer *buffer = evbuffer_new();
     evbuffer_add(buffer, body, size);
     evhttp_send_reply(call->request, status, status == 200 ? "OK" : "Error", buffer);
@@ -249,6 +275,7 @@ static void send_plain(proxy_call *call, int status, const char *body, size_t si
 }
 
 void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message) {
+    call->outcome = call->outcome != NULL ? call->outcome : "error";
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
     tg__error_write(call->wire, status, code, message, &body);
@@ -299,6 +326,9 @@ static void keep_run(proxy_call *call, const char *id, bool open) {
     snprintf(run->budget, sizeof run->budget, "%s", call->budget);
     snprintf(run->model, sizeof run->model, "%s", call->parsed.info.model);
     snprintf(run->conversation, sizeof run->conversation, "%s", call->conversation);
+    snprintf(run->user, sizeof run->user, "%s", call->user);
+    snprintf(run->tags, sizeof run->tags, "%s", call->tags);
+    run->started_ms = call->started_ms;
     /* Settled by the sweep before the engine would expire the hold and free its amount. */
     int64_t deadline_ms = tg__now_ms() + proxy->config.background_deadline_ms;
     int64_t before_expiry_ms = call->hold_expires_ms - 5 * TG__PROXY_SWEEP_INTERVAL_MS;
@@ -345,6 +375,7 @@ static void settle_plain(proxy_call *call) {
     const char *id = json_string_value(json_object_get(root, "id"));
     tg__usage usage;
     bool kept = call->background && id != NULL && run_going(root);
+    call->outcome = kept ? "background" : call->status == 200 ? "ok" : "upstream_error";
     if (kept) {
         keep_run(call, id, true); /* settled by a retrieve, a cancel or the deadline */
     } else if (body_usage(call, &usage)) {
@@ -353,6 +384,7 @@ static void settle_plain(proxy_call *call) {
                     call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);
         remember_chain(call->proxy, call->route, call->conversation, id, &usage);
     } else if (call->status == 200) {
+        call->outcome = "no_usage";
         settle_worst(call); /* an answer without usage: the held worst case */
     } else {
         settle(call, NULL); /* the provider's error without usage: it bills nothing */
@@ -367,6 +399,9 @@ static void finish_plain(proxy_call *call, CURLcode result) {
     if (result != CURLE_OK) {
         /* The upstream may have done the work (a client that left, a timeout): its
          * worst case is charged; only a call that never reached it is released. */
+        call->outcome = call->client_gone                    ? "client_gone"
+                        : result == CURLE_OPERATION_TIMEDOUT ? "upstream_timeout"
+                                                             : "upstream_failed";
         if (request_sent(result) && call->easy != NULL) {
             settle_worst(call);
         } else {
@@ -384,6 +419,9 @@ static void finish_plain(proxy_call *call, CURLcode result) {
     }
     settle_plain(call);
     add_headers(call, false);
+    if (call->metered) {
+        tg__proxy_cost_headers(call);
+    }
     send_plain(call, call->status ? (int)call->status : 502,
                call->response.data ? call->response.data : "", call->response.size);
 }
@@ -448,7 +486,8 @@ static void send_out(proxy_call *call) {
 }
 
 /* Ends the client's stream: Tollgate's ending when cut, an error event when the
- * upstream broke off, nothing more when it finished or the client left. */
+ * upstream broke off, nothing more when it finished or the client left. The reply itself
+ * ends in finish_stream, once the call is settled and its cost can be told. */
 static void end_stream(proxy_call *call, const char *error_code, const char *error_message) {
     if (!call->stream.finished && !tg__proxy_client_gone(call)) {
         if (call->cut) {
@@ -461,8 +500,21 @@ static void end_stream(proxy_call *call, const char *error_code, const char *err
         }
     }
     send_out(call);
-    evhttp_send_reply_end(call->request);
     call->replied = true;
+}
+
+/* The stream's last bytes: the cost comment (after the provider's own last event, so no
+ * SDK sees anything but a comment it skips), then the end of the reply. */
+static void close_stream(proxy_call *call) {
+    if (call->reply_ended) {
+        return;
+    }
+    if (!tg__proxy_client_gone(call)) {
+        tg__proxy_cost_comment(call, &call->out);
+        send_out(call);
+    }
+    evhttp_send_reply_end(call->request);
+    call->reply_ended = true;
 }
 
 /* A stream goes out as many small writes, each soon after the last: without
@@ -483,8 +535,10 @@ static void start_stream(proxy_call *call) {
     tg__stream_init(&call->stream, call->route, call->parsed.info.model,
                     call->parsed.info.stream_usage);
     add_headers(call, true);
+    tg__proxy_cost_headers(call); /* the hold and what remains; the cost comes at the end */
     evhttp_add_header(evhttp_request_get_output_headers(call->request), "Cache-Control",
                       "no-cache");
+    call->reply_status = 200;
     evhttp_send_reply_start(call->request, 200, "OK");
     call->streaming = true;
 }
@@ -558,6 +612,18 @@ static void finish_stream(proxy_call *call, CURLcode result) {
                  result == CURLE_OK ? "it ended before its last event"
                                     : curl_easy_strerror(result));
         end_stream(call, code, message);
+        if (!call->stream.finished) {
+            call->outcome = "upstream_error";
+        }
+    }
+    if (call->cut) {
+        call->outcome = "cut";
+    } else if (call->client_gone) {
+        call->outcome = "client_gone";
+    } else if (call->stream.failed) {
+        call->outcome = "upstream_error";
+    } else if (call->outcome == NULL) {
+        call->outcome = "ok";
     }
     /* The provider's final usage; an error event that reported usage (what it billed);
      * else nothing says what the upstream produced: the held worst case. */
@@ -570,9 +636,12 @@ static void finish_stream(proxy_call *call, CURLcode result) {
         remember_chain(call->proxy, call->route, call->conversation, call->stream.id, &usage);
     } else if (!call->cut && settle_exact(call)) {
         /* an OpenAI stream that ended without usage: its output counted exactly */
+        call->outcome = strcmp(call->outcome, "ok") == 0 ? "counted" : call->outcome;
     } else {
+        call->outcome = strcmp(call->outcome, "ok") == 0 ? "no_usage" : call->outcome;
         settle_worst(call);
     }
+    close_stream(call);
     /* A background stream's run goes on upstream even when the client left (and was
      * charged its hold): its owner may retrieve it by id. */
     if (call->background && call->stream.id[0] != '\0') {
@@ -590,5 +659,8 @@ void tg__proxy_call_done(proxy_call *call, CURLcode result) {
         }
     }
     settle(call, NULL); /* an admission that failed after its hold */
+    if (call->metered) {
+        tg__proxy_call_log(call);
+    }
     tg__proxy_call_free(call);
 }

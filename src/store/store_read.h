@@ -67,6 +67,33 @@ tg_status tg__store_read_charges(tg__store_reader *reader, const tg__store_page 
                                  int64_t since_ms, int64_t until_ms, tg__charge_visit visit,
                                  void *user, tg_error *err);
 
+/* ---- the spend log (charges joined with the calls table, docs/proxy.md "Spend log") ---- */
+
+/* A charge and, when a proxied call made it, that call's spend-log row. */
+typedef struct {
+    tg__charge_info charge; /* the charges row */
+    bool logged;            /* a calls row exists for it: `call` is set */
+    tg__call_row call;      /* the call's row (zeroed when not logged) */
+} tg__spend_row;
+
+/* Filters of a spend page; each NULL or "" matches everything. Tags match one tag whole
+ * ("a" matches "a,b", not "ab"). key, user and tag match only logged charges. */
+typedef struct {
+    const char *model;    /* the charge's model */
+    const char *key;      /* the calling key's name */
+    const char *user;     /* the request's user */
+    const char *tag;      /* one of the call's tags */
+    const char *provider; /* "openai", "anthropic" */
+} tg__spend_filter;
+
+typedef bool (*tg__spend_visit)(void *user, const tg__spend_row *row);
+
+/* Charges of the page with since_ms <= time_ms < until_ms that pass the filter, each with
+ * its call when logged, in id order. */
+tg_status tg__store_read_spend(tg__store_reader *reader, const tg__store_page *page,
+                               int64_t since_ms, int64_t until_ms, const tg__spend_filter *filter,
+                               tg__spend_visit visit, void *user, tg_error *err);
+
 /* What spend totals are grouped by; `day` is the UTC date of time_ms, "2026-11-28". */
 typedef enum {
     TG__TOTALS_BY_BUDGET,

@@ -112,6 +112,18 @@ static const char *const migrations[] = {
     " critical_ceiling_micros INTEGER, critical_ceiling_ppm INTEGER,"
     " alerts_ppm TEXT NOT NULL, above_hold TEXT NOT NULL, children_max INTEGER NOT NULL)"
     " WITHOUT ROWID;",
+    /* 6: the spend log: one row per proxied call, beside its charge (charge_id, 0 when
+     * nothing was charged), with what the charges table does not say: the provider's
+     * request id, tokens by kind, key, user, tags, latency, outcome (docs/proxy.md). */
+    "CREATE TABLE calls ("
+    " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, charge_id INTEGER NOT NULL,"
+    " request_id TEXT NOT NULL, provider TEXT NOT NULL, route TEXT NOT NULL,"
+    " model TEXT NOT NULL, budget TEXT NOT NULL, key TEXT NOT NULL, user TEXT NOT NULL,"
+    " tags TEXT NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,"
+    " tokens_cached INTEGER NOT NULL, tokens_reasoning INTEGER NOT NULL,"
+    " cost_micros INTEGER NOT NULL, held_micros INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+    " status INTEGER NOT NULL, outcome TEXT NOT NULL);"
+    "CREATE INDEX calls_by_charge ON calls (charge_id);",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -136,6 +148,8 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
     [TG__SQL_HOLD_DELETE] = "DELETE FROM holds WHERE id = ?1",
     [TG__SQL_CHARGE_PUT] =
         "INSERT INTO charges VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [TG__SQL_CALL_PUT] = "INSERT INTO calls VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                         "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     [TG__SQL_EVENT_PUT] = "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                           "?11, ?12, ?13, ?14, ?15, NULL)",
     [TG__SQL_WINDOW_PUT] = "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -445,6 +459,25 @@ static bool write_charge(tg__store *store, const tg__charge_row *row) {
     return step_done(s);
 }
 
+static bool write_call(tg__store *store, const tg__call_row *row) {
+    sqlite3_stmt *s = store->statements[TG__SQL_CALL_PUT];
+    sqlite3_bind_int64(s, 1, row->time_ms);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)row->charge_id);
+    const char *texts[] = {row->request_id, row->provider, row->route, row->model,
+                           row->budget,     row->key,      row->user,  row->tags};
+    for (int i = 0; i < 8; i++) {
+        bind_text(s, 3 + i, texts[i]);
+    }
+    const int64_t numbers[] = {row->tokens_in,        row->tokens_out,  row->tokens_cached,
+                               row->tokens_reasoning, row->cost_micros, row->held_micros,
+                               row->latency_ms,       row->status};
+    for (int i = 0; i < 8; i++) {
+        sqlite3_bind_int64(s, 11 + i, numbers[i]);
+    }
+    bind_text(s, 19, row->outcome);
+    return step_done(s);
+}
+
 static bool write_event(tg__store *store, const tg_event *event) {
     sqlite3_stmt *s = store->statements[TG__SQL_EVENT_PUT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)event->id);
@@ -595,6 +628,11 @@ static bool write_rows(tg__store *store, const tg__journal *j) {
     }
     for (uint32_t i = 0; i < j->events.count; i++) {
         if (!write_event(store, &j->events.items[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < j->calls.count; i++) {
+        if (!write_call(store, &j->calls.items[i])) {
             return false;
         }
     }

@@ -31,6 +31,7 @@ enum {
     TG__SQL_HISTORY,
     TG__SQL_API_KEY_PUT,
     TG__SQL_API_KEY_DELETE,
+    TG__SQL_CALL_PUT,
     TG__SQL_COUNT
 };
 

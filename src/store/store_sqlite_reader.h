@@ -46,6 +46,7 @@ typedef struct {
         tg__event_visit event;
         tg__window_visit window;
         tg__dead_letter_visit dead_letter;
+        tg__spend_visit spend;
     } visit;
 } tg__sqlite_visit;
 

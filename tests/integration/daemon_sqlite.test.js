@@ -122,7 +122,11 @@ test('charges are paged from the file, the budget query decoded', async () => {
   assert.equal(page.json.charges.length, 2);
   assert.ok(page.json.charges.every((c) => c.budget === 'team/a'));
   assert.deepEqual(Object.keys(page.json.charges[0]).sort(), ['budget', 'class', 'cost_micros', 'held_micros',
-    'hold_id', 'id', 'model', 'time_ms', 'tokens_in', 'tokens_out', 'tool']);
+    'hold_id', 'id', 'key', 'latency_ms', 'model', 'outcome', 'provider', 'request_id', 'status', 'tags',
+    'time_ms', 'tokens_cached', 'tokens_in', 'tokens_out', 'tokens_reasoning', 'tool', 'user']);
+  // A charge made over the API has no proxied call: the spend log's fields are null.
+  assert.equal(page.json.charges[0].key, null);
+  assert.deepEqual(page.json.charges[0].tags, []);
   const next = await daemon.call('GET', `/v1/charges?budget=team/a&after=${page.json.next}&limit=1000`);
   assert.ok(next.json.charges.every((c) => c.id > page.json.next));
   const all = sql(db, "SELECT count(*) AS n FROM charges WHERE budget = 'team/a'")[0].n;

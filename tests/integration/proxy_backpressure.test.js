@@ -92,7 +92,9 @@ test('a client that stops reading pauses the upstream; the daemon does not buffe
   res.on('data', (c) => { bytes += c.length; tail = (tail + c).slice(-256); });
   res.resume();
   await new Promise((resolve, reject) => { res.on('end', resolve); res.on('error', reject); });
-  assert.match(tail, /"finish_reason":"stop".*\n\ndata: \[DONE\]\n\n$/s, 'the stream ended as the upstream ended it');
+  // The upstream's own end, then Tollgate's cost comment (docs/proxy.md, "Cost in the response").
+  assert.match(tail, /"finish_reason":"stop".*\n\ndata: \[DONE\]\n\n: tollgate hold_micros=\d+ cost_micros=\d+ [^\n]*\n\n$/s,
+    'the stream ended as the upstream ended it');
   assert.ok(bytes > 2 * RSS_GROWTH_MAX_BYTES, `only ${bytes} bytes arrived`);
   t.diagnostic(`${bytes} bytes streamed`);
   const settled = await eventually(async () => {

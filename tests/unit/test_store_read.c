@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "engine/call_log.h"
 #include "store/store_outbox.h"
 #include "store/store_read.h"
 
@@ -660,12 +661,116 @@ static void reader_sees_later_commits(void **state) {
     fx_close(f);
 }
 
+/* ---- the spend log (charges joined with calls) ---------------------------------------------- */
+
+typedef struct {
+    uint64_t ids[16];
+    bool logged[16];
+    char keys[16][64];
+    char tags[16][64];
+    size_t count;
+} spend_seen;
+
+static bool seen_spend(void *user, const tg__spend_row *row) {
+    spend_seen *s = user;
+    assert_true(s->count < 16);
+    s->ids[s->count] = row->charge.id;
+    s->logged[s->count] = row->logged;
+    snprintf(s->keys[s->count], 64, "%.63s", row->call.key);
+    snprintf(s->tags[s->count], 64, "%.63s", row->call.tags);
+    s->count++;
+    return true;
+}
+
+static uint64_t record_model(fx *f, const char *budget, const char *model) {
+    tg_record_request request = {.budget = budget,
+                                 .cost_micros = 10,
+                                 .cls = TG_CLASS_NORMAL,
+                                 .tool = "openai.chat",
+                                 .model = model};
+    tg_record_result out;
+    assert_ok(tg_record(f->engine, &request, f->now_ms, &out, NULL));
+    assert_true(out.charged);
+    return out.charge_id;
+}
+
+static void log_call(fx *f, uint64_t charge_id, const char *key, const char *user, const char *tags,
+                     const char *provider) {
+    tg__call_row row;
+    memset(&row, 0, sizeof row);
+    row.time_ms = f->now_ms;
+    row.charge_id = charge_id;
+    snprintf(row.key, sizeof row.key, "%s", key);
+    snprintf(row.user, sizeof row.user, "%s", user);
+    snprintf(row.tags, sizeof row.tags, "%s", tags);
+    snprintf(row.provider, sizeof row.provider, "%s", provider);
+    snprintf(row.outcome, sizeof row.outcome, "%s", charge_id ? "ok" : "refused");
+    assert_ok(tg__engine_call_log(f->engine, &row, f->now_ms, NULL));
+}
+
+static spend_seen spend_page(const tg__spend_filter *filter, uint64_t after, size_t limit) {
+    spend_seen s = {0};
+    tg__store_page page = {"", after, limit};
+    assert_ok(tg__store_read_spend(test_reader, &page, 0, INT64_MAX, filter, seen_spend, &s, NULL));
+    return s;
+}
+
+/* Filters match whole values: a tag "x" is in "x,y" but not in "xy"; key, user, tag and
+ * provider never match a charge without a call; a refused call's row (charge 0) joins no
+ * charge. Paging with a filter skips nothing. */
+static void spend_joins_calls_and_filters(void **state) {
+    (void)state;
+    fx *f = ledger_open();
+    fx_put(f, "a", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    uint64_t c1 = record_model(f, "a", "gpt-4o");
+    uint64_t c2 = record_model(f, "a", "gpt-4o-mini");
+    uint64_t c3 = record_model(f, "a", "gpt-4o"); /* an API charge: no call */
+    log_call(f, c1, "k1", "u1", "x,y", "openai");
+    log_call(f, c2, "k2", "u2", "xy", "anthropic");
+    log_call(f, 0, "k1", "u1", "x", "openai");    /* refused: no charge */
+    uint64_t c4 = record_model(f, "a", "gpt-4o"); /* its write carries the rows before it */
+    log_call(f, c4, "k1", "u3", "z,x", "openai");
+    record_model(f, "a", "other"); /* and this one carries c4's */
+    reader_open();
+    spend_seen all = spend_page(NULL, 0, 100);
+    assert_i64(all.count, 5);
+    assert_true(all.logged[0] && all.logged[1] && !all.logged[2] && all.logged[3]);
+    assert_string_equal(all.keys[1], "k2");
+    assert_string_equal(all.keys[2], "");
+    tg__spend_filter tag_x = {.tag = "x"};
+    spend_seen x = spend_page(&tag_x, 0, 100);
+    assert_i64(x.count, 2);
+    assert_i64(x.ids[0], c1);
+    assert_i64(x.ids[1], c4);
+    tg__spend_filter tag_xy = {.tag = "xy"};
+    assert_i64(spend_page(&tag_xy, 0, 100).count, 1);
+    tg__spend_filter tag_part = {.tag = "y,"}; /* not a tag: never a match across tags */
+    assert_i64(spend_page(&tag_part, 0, 100).count, 0);
+    tg__spend_filter key = {.key = "k1", .model = "gpt-4o"};
+    spend_seen k1 = spend_page(&key, 0, 100);
+    assert_i64(k1.count, 2);
+    tg__spend_filter user = {.user = "u2", .provider = "anthropic"};
+    assert_i64(spend_page(&user, 0, 100).count, 1);
+    tg__spend_filter model = {.model = "gpt-4o"};
+    assert_i64(spend_page(&model, 0, 100).count, 3); /* the API charge too */
+    /* Pages of one with a filter: the same ids, in order. */
+    spend_seen first = spend_page(&tag_x, 0, 1);
+    spend_seen second = spend_page(&tag_x, first.ids[0], 1);
+    spend_seen third = spend_page(&tag_x, second.ids[0], 1);
+    assert_i64(first.ids[0], c1);
+    assert_i64(second.ids[0], c4);
+    assert_i64(third.count, 0);
+    assert_i64(c3, c2 + 1);
+    fx_close(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         read_test(empty_ledger_reads_nothing),
         read_test(missing_file_is_an_error_and_stays_missing),
         read_test(limits_out_of_range_are_refused),
         read_test(charges_page_in_id_order_with_filters),
+        read_test(spend_joins_calls_and_filters),
         read_test(totals_sum_what_the_pages_list),
         read_test(holds_lists_open_holds_only),
         read_test(events_match_what_the_engine_reported),

@@ -61,7 +61,13 @@ export interface ChargeRequest {
 export interface ChargeRow {
   id: number; time_ms: number; budget: string; hold_id: number; class: Class; tool: string | null;
   model: string | null; tokens_in: number; tokens_out: number; cost_micros: number; held_micros: number;
+  /** The spend log of the proxied call that made the charge; null (tags []) for an API charge. */
+  request_id: string | null; provider: string | null; key: string | null; user: string | null; tags: string[];
+  tokens_cached: number | null; tokens_reasoning: number | null; latency_ms: number | null;
+  status: number | null; outcome: string | null;
 }
+/** Filters of GET /v1/charges beyond budget and time (docs/api.md). */
+export interface ChargeFilters { model?: string; key?: string; user?: string; tag?: string; provider?: string }
 export interface BudgetSpec {
   limit_micros?: number | null; limit?: string; calls_limit?: number | null; tokens_limit?: number | null;
   window?: 'lifetime' | 'hour' | 'day' | 'week' | 'month'; timezone?: string; revoke_at_micros?: number;
@@ -115,8 +121,8 @@ export class Tollgate {
   release(id: number, body?: { idempotency_key?: string }): Promise<unknown>;
   record(body: ChargeRequest): Promise<{ charge_id: number; charged_micros: number } & Record<string, unknown>>;
   batch(operations: BatchOp[]): Promise<{ results: { status: number; body: any }[] }>;
-  charges(query: { budget: string; since?: number; until?: number; after?: number; limit?: number }): Promise<{ charges: ChargeRow[]; next: number | null }>;
-  allCharges(budget: string, query?: { since?: number; until?: number }): Promise<ChargeRow[]>;
+  charges(query: { budget: string; since?: number; until?: number; after?: number; limit?: number } & ChargeFilters): Promise<{ charges: ChargeRow[]; next: number | null }>;
+  allCharges(budget: string, query?: { since?: number; until?: number } & ChargeFilters): Promise<ChargeRow[]>;
   budgets(prefix?: string): Promise<{ budgets: Budget[] }>;
   getBudget(path: string): Promise<Budget>;
   putBudget(path: string, spec?: BudgetSpec): Promise<Budget>;

@@ -123,10 +123,15 @@ class Tollgate:
         return self._call("POST", "/v1/batch", {"operations": ops})
 
     def charges(self, budget: str, since: Optional[int] = None, until: Optional[int] = None,
-                after: Optional[int] = None, limit: Optional[int] = None) -> Dict[str, Any]:
-        """GET /v1/charges: one page ({"charges": [...], "next": id})."""
+                after: Optional[int] = None, limit: Optional[int] = None, model: Optional[str] = None,
+                key: Optional[str] = None, user: Optional[str] = None, tag: Optional[str] = None,
+                provider: Optional[str] = None) -> Dict[str, Any]:
+        """GET /v1/charges: one page ({"charges": [...], "next": id}), filtered by the spend
+        log's model, key (name), user, tag or provider when given."""
         return self._call("GET", "/v1/charges", query={"budget": budget, "since": since, "until": until,
-                                                       "after": after, "limit": limit})
+                                                       "after": after, "limit": limit, "model": model,
+                                                       "key": key, "user": user, "tag": tag,
+                                                       "provider": provider})
 
     def all_charges(self, budget: str, **query: Any) -> List[Dict[str, Any]]:
         """Every charge of budget's subtree, page after page."""
