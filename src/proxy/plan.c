@@ -10,16 +10,6 @@
 #include "core/path.h"
 #include "proxy/plan.h"
 
-static const char *cap_field(const tg__request_info *info) {
-    if (info->max_output_field != NULL) {
-        return info->max_output_field;
-    }
-    if (info->route == TG__ROUTE_OPENAI_CHAT) {
-        return "max_completion_tokens";
-    }
-    return info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens" : "max_tokens";
-}
-
 /* The largest cap per choice that fits, or 0 when none of at least `minimum` does. */
 static tg_status fitting_cap(const tg__request_info *info, const tg__model_price *price,
                              int64_t available_micros, int64_t minimum, int64_t *cap_out) {
@@ -70,8 +60,8 @@ tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *pri
         if (status == TG_OK && cap > 0) {
             plan.action = TG__PLAN_LOWERED;
             status = lowered(info, price, cap, &plan);
-            snprintf(plan.header, sizeof plan.header, "lowered %s to %lld", cap_field(info),
-                     (long long)cap);
+            snprintf(plan.header, sizeof plan.header, "lowered %s to %lld",
+                     tg__request_cap_field(info), (long long)cap);
         }
     } else if (options->policy == TG__OVER_SWITCH) {
         if (options->switch_model == NULL || options->switch_price == NULL ||
@@ -91,7 +81,7 @@ tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *pri
             if (plan.max_output_tokens != TG_NONE) {
                 size_t used = strlen(plan.header);
                 snprintf(plan.header + used, sizeof plan.header - used, ", %s %lld",
-                         cap_field(info), (long long)cap);
+                         tg__request_cap_field(info), (long long)cap);
             }
         }
     }

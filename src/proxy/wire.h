@@ -1,8 +1,10 @@
 /*
- * wire: the LLM routes the proxy serves and the two wire formats they speak.
- * Everything else in src/proxy/ is told which route a call came in on, because
- * the same question (where is the model, the output cap, the usage?) has a
- * different answer on each.
+ * wire: the ids of the LLM routes the proxy serves. Each route belongs to one
+ * provider (provider.h), whose file lists its method, path and traits; the
+ * functions here look a route up across every provider's table. Everything
+ * else in src/proxy/ is told which route a call came in on, because the same
+ * question (where is the model, the output cap, the usage?) has a different
+ * answer on each.
  */
 #ifndef TG_PROXY_WIRE_H
 #define TG_PROXY_WIRE_H
@@ -11,11 +13,6 @@
 #include <stddef.h>
 
 #include "tollgate.h"
-
-typedef enum {
-    TG__WIRE_OPENAI = 0,   /* OpenAI and OpenAI-compatible upstreams */
-    TG__WIRE_ANTHROPIC = 1 /* Anthropic Messages */
-} tg__wire;
 
 typedef enum {
     TG__ROUTE_OPENAI_CHAT = 0,           /* POST /v1/chat/completions */
@@ -34,16 +31,14 @@ typedef enum {
 /*
  * Finds the route of a request line. `path` is the path without the query
  * string. TG_ERR_NOT_FOUND when no route matches (the daemon answers 404). A `{id}`
- * segment is one or more of [A-Za-z0-9_-], shorter than TG__ROUTE_ID_SIZE_MAX.
+ * segment is one or more of [A-Za-z0-9_-], shorter than TG__ROUTE_ID_SIZE_MAX; a
+ * `{model}` segment one or more of [A-Za-z0-9._-], shorter than TG_NAME_SIZE_MAX.
  */
 tg_status tg__route_find(const char *method, const char *path, tg__route *out);
 
-/* The `{id}` segment of a path on a route that has one, copied into out (size bytes):
- * TG_ERR_NOT_FOUND when the route has none or the path does not match it. */
+/* The `{id}` (or `{model}`) segment of a path on a route that has one, copied into out
+ * (size bytes): TG_ERR_NOT_FOUND when the route has none or the path does not match it. */
 tg_status tg__route_id(tg__route route, const char *path, char *out, size_t size);
-
-/* The wire format a route speaks. */
-tg__wire tg__route_wire(tg__route route);
 
 /* True for routes whose calls cost money (and so are priced and held). */
 bool tg__route_metered(tg__route route);

@@ -313,8 +313,7 @@ tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *
     proxy->prices = table;
     /* Upstreams are kept: a call in flight may be on one, and a removed section cannot
      * stop the routes that are being served. The other settings apply to new calls. */
-    fresh.openai = proxy->config.openai;
-    fresh.anthropic = proxy->config.anthropic;
+    memcpy(fresh.upstreams, proxy->config.upstreams, sizeof fresh.upstreams);
     tg__proxy_config_free(&proxy->config);
     proxy->config = fresh;
     fprintf(stderr, "tollgate: proxy: reloaded %lld models priced (%s), %lld price overrides\n",

@@ -20,6 +20,7 @@
 
 #include "proxy/cost.h"
 #include "proxy/plan.h"
+#include "proxy/provider.h"
 #include "server/daemon.h"
 
 #define TG__PROXY_CALLS_MAX 65536      /* calls in flight at once */
@@ -38,13 +39,12 @@ typedef struct {
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */
 typedef struct {
-    tg__upstream openai;                 /* OpenAI routes */
-    tg__upstream anthropic;              /* Anthropic routes */
-    char prices_file[1024];              /* "" = prices.json beside the binary */
-    int64_t timeout_ms;                  /* whole upstream call, streams included */
-    int64_t stream_idle_timeout_ms;      /* silence between upstream bytes before giving up */
-    int64_t default_max_output_tokens;   /* the cap given to a call that sets none */
-    int64_t server_tool_uses_max;        /* server tools without max_uses; 0 refuse */
+    tg__upstream upstreams[TG__PROVIDERS_MAX]; /* by provider index (proxy/provider.h) */
+    char prices_file[1024];                    /* "" = prices.json beside the binary */
+    int64_t timeout_ms;                        /* whole upstream call, streams included */
+    int64_t stream_idle_timeout_ms;            /* silence between upstream bytes before giving up */
+    int64_t default_max_output_tokens;         /* the cap given to a call that sets none */
+    int64_t server_tool_uses_max;              /* server tools without max_uses; 0 refuse */
     int64_t server_tool_result_tokens;   /* tokens one server-tool use adds; 0 context window */
     int64_t stored_state_tokens_max;     /* an unknown previous_response_id; 0 refuse */
     int64_t pdf_page_tokens;             /* per-page maximum of a PDF */

@@ -126,14 +126,11 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
         const char *key = scalar(fy_node_pair_key(pair));
-        tg__upstream *upstream = NULL;
-        if (key != NULL && strcmp(key, "openai") == 0) {
-            upstream = &config->openai;
-        } else if (key != NULL && strcmp(key, "anthropic") == 0) {
-            upstream = &config->anthropic;
-        } else {
+        const tg__provider *provider = tg__provider_find(key);
+        if (provider == NULL) {
             return fail(err, "upstreams: unknown provider (openai or anthropic):", key ? key : "");
         }
+        tg__upstream *upstream = &config->upstreams[provider->index];
         tg_status status = read_upstream(fy_node_pair_value(pair), upstream, err);
         if (status != TG_OK) {
             return status;

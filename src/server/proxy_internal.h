@@ -88,7 +88,7 @@ typedef struct proxy_call {
     struct proxy_call *prev, *next;           /* proxy->calls */
     struct evhttp_request *request;           /* the client's; answered exactly once */
     tg__route route;                          /* which route */
-    tg__wire wire;                            /* its wire format */
+    const tg__provider *provider;             /* the provider serving it (its table) */
     bool metered;                             /* held and charged */
     tg__request parsed;                       /* metered: the request; owned */
     tg__model_price price;                    /* metered: prices of the model called */

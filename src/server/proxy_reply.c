@@ -251,7 +251,7 @@ static void send_plain(proxy_call *call, int status, const char *body, size_t si
 void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message) {
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
-    tg__error_write(call->wire, status, code, message, &body);
+    tg__error_write(call->provider, status, code, message, &body);
     evhttp_add_header(evhttp_request_get_output_headers(call->request), "Content-Type",
                       "application/json");
     send_plain(call, status, body.data ? body.data : "{}", body.size);

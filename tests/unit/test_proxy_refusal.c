@@ -4,12 +4,13 @@
  * and the retry headers: Retry-After rounded up, and x-should-retry true only
  * for a short wait.
  */
+#include "proxy/provider.h"
 #include "proxy/refusal.h"
 #include "proxy_fixture.h"
 
 #include <jansson.h>
 
-static json_t *write_refusal(tg__wire wire, const tg__refusal *refusal,
+static json_t *write_refusal(const tg__provider *wire, const tg__refusal *refusal,
                              tg__refusal_headers *headers) {
     tg__buf body;
     tg__buf_init(&body, 1 << 16);
@@ -28,7 +29,7 @@ static void test_refusal_openai(void **state) {
                            .remaining_micros = 1200000,
                            .retry_after_ms = 1500};
     tg__refusal_headers h;
-    json_t *json = write_refusal(TG__WIRE_OPENAI, &refusal, &h);
+    json_t *json = write_refusal(&tg__provider_openai, &refusal, &h);
     const json_t *error = json_object_get(json, "error");
     assert_string_equal(json_string_value(json_object_get(error, "type")), "insufficient_quota");
     assert_string_equal(json_string_value(json_object_get(error, "code")), "budget_exceeded");
@@ -57,7 +58,7 @@ static void test_refusal_anthropic_no_retry(void **state) {
                            .remaining_micros = TG_NONE,
                            .retry_after_ms = TG_NONE};
     tg__refusal_headers h;
-    json_t *json = write_refusal(TG__WIRE_ANTHROPIC, &refusal, &h);
+    json_t *json = write_refusal(&tg__provider_anthropic, &refusal, &h);
     assert_string_equal(json_string_value(json_object_get(json, "type")), "error");
     const json_t *error = json_object_get(json, "error");
     assert_string_equal(json_string_value(json_object_get(error, "type")), "rate_limit_error");
@@ -72,7 +73,7 @@ static void test_refusal_anthropic_no_retry(void **state) {
     json_decref(json);
     /* A long wait: Retry-After says so, but SDKs are told not to sleep on it. */
     refusal.retry_after_ms = 3600000;
-    json = write_refusal(TG__WIRE_ANTHROPIC, &refusal, &h);
+    json = write_refusal(&tg__provider_anthropic, &refusal, &h);
     assert_string_equal(h.retry_after, "3600");
     assert_string_equal(h.should_retry, "false");
     json_decref(json);
@@ -81,16 +82,16 @@ static void test_refusal_anthropic_no_retry(void **state) {
 static void test_errors_by_status(void **state) {
     (void)state;
     const struct {
-        tg__wire wire;
+        const tg__provider *wire;
         int status;
         const char *type;
     } cases[] = {
-        {TG__WIRE_OPENAI, 400, "invalid_request_error"},
-        {TG__WIRE_OPENAI, 502, "server_error"},
-        {TG__WIRE_ANTHROPIC, 400, "invalid_request_error"},
-        {TG__WIRE_ANTHROPIC, 404, "not_found_error"},
-        {TG__WIRE_ANTHROPIC, 504, "api_error"},
-        {TG__WIRE_ANTHROPIC, 529, "overloaded_error"},
+        {&tg__provider_openai, 400, "invalid_request_error"},
+        {&tg__provider_openai, 502, "server_error"},
+        {&tg__provider_anthropic, 400, "invalid_request_error"},
+        {&tg__provider_anthropic, 404, "not_found_error"},
+        {&tg__provider_anthropic, 504, "api_error"},
+        {&tg__provider_anthropic, 529, "overloaded_error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tg__buf body;
@@ -126,7 +127,8 @@ static void test_error_events(void **state) {
     /* A full buffer is an error, not a truncated body. */
     tg__buf small;
     tg__buf_init(&small, 16);
-    assert_status(tg__error_write(TG__WIRE_OPENAI, 400, "x", "a message", &small), TG_ERR_FULL);
+    assert_status(tg__error_write(&tg__provider_openai, 400, "x", "a message", &small),
+                  TG_ERR_FULL);
     assert_i64(small.size, 0);
     tg__buf_free(&small);
     tg__buf_free(&out);

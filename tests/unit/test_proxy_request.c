@@ -6,6 +6,7 @@
  */
 #include "proxy/estimate.h"
 #include "proxy/plan.h"
+#include "proxy/provider.h"
 #include "proxy/request.h"
 #include "tollgate_tokens.h"
 #include "proxy_fixture.h"
@@ -306,7 +307,7 @@ static void test_routes(void **state) {
     assert_ok(tg__route_find("POST", "/v1/chat/completions", &route));
     assert_int_equal(route, TG__ROUTE_OPENAI_CHAT);
     assert_ok(tg__route_find("POST", "/v1/messages/count_tokens", &route));
-    assert_int_equal(tg__route_wire(route), TG__WIRE_ANTHROPIC);
+    assert_ptr_equal(tg__route_provider(route), &tg__provider_anthropic);
     assert_false(tg__route_metered(route));
     assert_ok(tg__route_find("GET", "/v1/models", &route));
     assert_string_equal(tg__route_name(route), "openai.models");
