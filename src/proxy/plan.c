@@ -22,11 +22,14 @@ static tg_status fitting_cap(const tg__request_info *info, const tg__model_price
     if (status != TG_OK) {
         return status;
     }
-    int64_t cap = total / info->choices / rounds;
+    /* Thinking beyond the cap (Gemini's budget) comes out of each choice's share first. */
+    int64_t reasoning = info->reasoning_bound_tokens > 0 ? info->reasoning_bound_tokens : 0;
+    int64_t cap = total / info->choices / rounds - reasoning;
     int64_t bound = tg__request_output_bound(info, price);
-    if (bound > 0 && cap > bound / info->choices) {
-        cap = bound / info->choices; /* never raise a cap */
+    if (bound > 0 && cap > bound / info->choices - reasoning) {
+        cap = bound / info->choices - reasoning; /* never raise a cap */
     }
+    cap = cap > 0 ? cap : 0;
     *cap_out = cap >= minimum ? cap : 0;
     return TG_OK;
 }

@@ -92,6 +92,7 @@ typedef struct tg__provider {
 
 extern const tg__provider tg__provider_openai;
 extern const tg__provider tg__provider_anthropic;
+extern const tg__provider tg__provider_gemini;
 
 /* The providers' larger parts, in files beside their tables. */
 void tg__openai_stream_event(tg__stream *stream, const tg__sse_event *event, bool *forward);

@@ -8,7 +8,8 @@
 #include "proxy/provider.h"
 #include "proxy/wire.h"
 
-const tg__provider *const TG__PROVIDERS[] = {&tg__provider_openai, &tg__provider_anthropic, NULL};
+const tg__provider *const TG__PROVIDERS[] = {&tg__provider_openai, &tg__provider_anthropic,
+                                             &tg__provider_gemini, NULL};
 
 _Static_assert(sizeof TG__PROVIDERS / sizeof TG__PROVIDERS[0] <= TG__PROVIDERS_MAX + 1,
                "TG__PROVIDERS_MAX is the most providers");

@@ -15,17 +15,20 @@
 #include "tollgate.h"
 
 typedef enum {
-    TG__ROUTE_OPENAI_CHAT = 0,           /* POST /v1/chat/completions */
-    TG__ROUTE_OPENAI_RESPONSES = 1,      /* POST /v1/responses */
-    TG__ROUTE_OPENAI_EMBEDDINGS = 2,     /* POST /v1/embeddings */
-    TG__ROUTE_OPENAI_COMPLETIONS = 3,    /* POST /v1/completions (legacy) */
-    TG__ROUTE_OPENAI_MODELS = 4,         /* GET /v1/models: free, passed through */
-    TG__ROUTE_ANTHROPIC_MESSAGES = 5,    /* POST /v1/messages */
-    TG__ROUTE_ANTHROPIC_COUNT = 6,       /* POST /v1/messages/count_tokens: free */
-    TG__ROUTE_OPENAI_RESPONSE_GET = 7,   /* GET /v1/responses/{id}: settles a background run */
-    TG__ROUTE_OPENAI_RESPONSE_CANCEL = 8 /* POST /v1/responses/{id}/cancel: the same */
+    TG__ROUTE_OPENAI_CHAT = 0,            /* POST /v1/chat/completions */
+    TG__ROUTE_OPENAI_RESPONSES = 1,       /* POST /v1/responses */
+    TG__ROUTE_OPENAI_EMBEDDINGS = 2,      /* POST /v1/embeddings */
+    TG__ROUTE_OPENAI_COMPLETIONS = 3,     /* POST /v1/completions (legacy) */
+    TG__ROUTE_OPENAI_MODELS = 4,          /* GET /v1/models: free, passed through */
+    TG__ROUTE_ANTHROPIC_MESSAGES = 5,     /* POST /v1/messages */
+    TG__ROUTE_ANTHROPIC_COUNT = 6,        /* POST /v1/messages/count_tokens: free */
+    TG__ROUTE_OPENAI_RESPONSE_GET = 7,    /* GET /v1/responses/{id}: settles a background run */
+    TG__ROUTE_OPENAI_RESPONSE_CANCEL = 8, /* POST /v1/responses/{id}/cancel: the same */
+    TG__ROUTE_GEMINI_GENERATE = 9,        /* POST /v1beta/models/{model}:generateContent */
+    TG__ROUTE_GEMINI_STREAM = 10,         /* POST /v1beta/models/{model}:streamGenerateContent */
+    TG__ROUTE_GEMINI_COUNT = 11           /* POST /v1beta/models/{model}:countTokens: free */
 } tg__route;
-#define TG__ROUTE_COUNT 9
+#define TG__ROUTE_COUNT 12
 #define TG__ROUTE_ID_SIZE_MAX 128 /* bytes of an id in a path ({id}), NUL included */
 
 /*

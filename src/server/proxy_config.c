@@ -128,7 +128,8 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
         const char *key = scalar(fy_node_pair_key(pair));
         const tg__provider *provider = tg__provider_find(key);
         if (provider == NULL) {
-            return fail(err, "upstreams: unknown provider (openai or anthropic):", key ? key : "");
+            return fail(
+                err, "upstreams: unknown provider (openai, anthropic or gemini):", key ? key : "");
         }
         tg__upstream *upstream = &config->upstreams[provider->index];
         tg_status status = read_upstream(fy_node_pair_value(pair), upstream, err);

@@ -114,6 +114,7 @@ typedef struct proxy_call {
     tg__buf held;                             /* streaming: bytes of an event not yet complete */
     tg__buf out;                              /* streaming: whole events to send from a piece */
     const char *piece;                        /* streaming: the piece being fed */
+    size_t piece_size;                        /* bytes of piece */
     size_t piece_used;                        /* bytes of piece already sent or dropped */
     bool cut;                                 /* Tollgate ended the stream */
     bool client_gone;                         /* the client disconnected */
