@@ -58,9 +58,17 @@ static const char *agent_secret(struct evhttp_request *request) {
     return key != NULL ? key : evhttp_find_header(in, "x-goog-api-key");
 }
 
+/* The request's URI as the upstream sees it: without /p/NAME for a named upstream. */
+static const char *call_uri(const proxy_call *call) {
+    const char *uri = evhttp_request_get_uri(call->request);
+    return call->upstream != NULL && call->upstream->name[0] != '\0'
+               ? uri + 3 + strlen(call->upstream->name)
+               : uri;
+}
+
 /* The request's path without its query string, cut to size bytes. */
 static void request_path(const proxy_call *call, char *out, size_t size) {
-    const char *uri = evhttp_request_get_uri(call->request);
+    const char *uri = call_uri(call);
     size_t length = strcspn(uri, "?");
     if (length >= size) {
         length = size - 1;
@@ -69,13 +77,9 @@ static void request_path(const proxy_call *call, char *out, size_t size) {
     out[length] = '\0';
 }
 
-static const tg__upstream *upstream_of(const tg__proxy *proxy, const tg__provider *provider) {
-    return &proxy->config.upstreams[provider->index];
-}
-
 /* Headers for the upstream: the client's (less DROPPED_HEADERS) and the provider key. */
 static bool build_headers(proxy_call *call, const char *secret) {
-    const tg__upstream *upstream = upstream_of(call->proxy, call->provider);
+    const tg__upstream *upstream = call->upstream;
     const char *key = upstream->pass_agent_key ? secret : upstream->api_key;
     char line[TG__PROXY_KEY_SIZE_MAX + 32];
     call->provider->auth_header(key, line, sizeof line);
@@ -118,9 +122,9 @@ static void clear_client_timeouts(proxy_call *call) {
 static bool start_transfer(proxy_call *call, const char *secret) {
     tg__proxy *proxy = call->proxy;
     clear_client_timeouts(call);
-    const tg__upstream *upstream = upstream_of(proxy, call->provider);
+    const tg__upstream *upstream = call->upstream;
     char url[TG__PROXY_URL_SIZE_MAX + 1024];
-    snprintf(url, sizeof url, "%s%s", upstream->base_url, evhttp_request_get_uri(call->request));
+    snprintf(url, sizeof url, "%s%s", upstream->base_url, call_uri(call));
     CURL *easy = curl_easy_init();
     if (easy == NULL || !build_headers(call, secret)) {
         curl_easy_cleanup(easy);
@@ -330,8 +334,16 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 400, "invalid_request", err.message);
         return false;
     }
-    if (tg__prices_lookup(proxy->prices, call->provider->prices_id, call->parsed.info.model,
-                          tg__now_ms(), &call->price, &err) != TG_OK) {
+    if (call->upstream->free) {
+        /* prices: free (a local vLLM or Ollama): metered, held and charged at 0. */
+        tg__model_price_init(&call->price);
+        snprintf(call->price.provider, sizeof call->price.provider, "%s", call->upstream->name);
+        snprintf(call->price.model, sizeof call->price.model, "%s", call->parsed.info.model);
+    } else if (tg__prices_lookup(proxy->prices,
+                                 call->upstream->name[0] != '\0' ? call->upstream->prices_id
+                                                                 : call->provider->prices_id,
+                                 call->parsed.info.model, tg__now_ms(), &call->price,
+                                 &err) != TG_OK) {
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
@@ -375,7 +387,7 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
  * the key that started it, or an admin's, may reach it; the answer settles the run
  * (proxy_reply.c). False after answering the client. */
 static bool admit_run(proxy_call *call, const tg__key *key) {
-    const char *uri = evhttp_request_get_uri(call->request);
+    const char *uri = call_uri(call);
     char path[256];
     request_path(call, path, sizeof path);
     if (tg__route_id(call->route, path, call->run_id, sizeof call->run_id) != TG_OK) {
@@ -417,7 +429,7 @@ static bool take_body(proxy_call *call, const char *body, size_t size) {
 
 /* A query the provider cannot proxy (Gemini: a stream without alt=sse): true after answering. */
 static bool query_refused(proxy_call *call) {
-    const char *query = strchr(evhttp_request_get_uri(call->request), '?');
+    const char *query = strchr(call_uri(call), '?');
     const char *why = call->provider->query_error != NULL
                           ? call->provider->query_error(call->route, query)
                           : NULL;
@@ -431,7 +443,8 @@ static bool is_run_route(tg__route route) {
     return route == TG__ROUTE_OPENAI_RESPONSE_GET || route == TG__ROUTE_OPENAI_RESPONSE_CANCEL;
 }
 
-void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route) {
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
+                          const tg__upstream *upstream) {
     proxy_call *call = calloc(1, sizeof *call);
     if (call == NULL) {
         evhttp_send_error(request, 503, "out of memory");
@@ -441,6 +454,9 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->request = request;
     call->route = route;
     call->provider = tg__route_provider(route);
+    call->upstream = upstream != NULL         ? upstream
+                     : call->provider != NULL ? &proxy->config.upstreams[call->provider->index]
+                                              : NULL;
     call->metered = tg__route_metered(route);
     call->owner[0] = '\0';
     proxy->calls_count++; /* tg__proxy_call_free counts it out */
@@ -469,7 +485,7 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     } else if (!is_run_route(route) && key->scope[0] == '\0') {
         tg__proxy_send_error(call, 403, "no_budget",
                              "Tollgate: this key has no scope, so no budget to charge calls to");
-    } else if (call->provider == NULL || !upstream_of(proxy, call->provider)->configured) {
+    } else if (call->upstream == NULL || !call->upstream->configured) {
         tg__proxy_send_error(call, 404, "no_upstream", "Tollgate: no upstream for this route");
     } else if (query_refused(call)) {
         /* answered */

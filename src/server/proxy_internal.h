@@ -89,6 +89,8 @@ typedef struct proxy_call {
     struct evhttp_request *request;           /* the client's; answered exactly once */
     tg__route route;                          /* which route */
     const tg__provider *provider;             /* the provider serving it (its table) */
+    const tg__upstream *upstream;             /* where it goes: the provider's, or a named
+                                                 OpenAI-compatible one; in proxy->config */
     bool metered;                             /* held and charged */
     tg__request parsed;                       /* metered: the request; owned */
     tg__model_price price;                    /* metered: prices of the model called */
@@ -124,7 +126,10 @@ typedef struct proxy_call {
 } proxy_call;
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
-void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route);
+/* `upstream` is an OpenAI-compatible upstream the path named (/p/NAME/...), NULL for the
+ * route provider's own. */
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
+                          const tg__upstream *upstream);
 
 /* proxy_reply.c: curl's callbacks for a call's easy handle. */
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user);
