@@ -7,6 +7,7 @@
 
 #include "core/path.h"
 #include "proxy/bound.h"
+#include "proxy/provider.h"
 #include "proxy/numbers.h"
 #include "proxy/pdf.h"
 
@@ -111,7 +112,7 @@ tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *wh
 }
 
 /* Embeddings and completions: the text of their inputs. */
-static tg_status bound_plain(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
+tg_status tg__bound_plain(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
     static const char *const FIELDS[] = {"input", "prompt", "suffix"};
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
         tg_status status =
@@ -153,19 +154,11 @@ tg_status tg__bound_request(tg__request *request, const tg__model_price *price,
                             const tg__bound_options *options, tg_error *err) {
     tg__bound_walk walk = {.price = price, .options = options};
     tg_status status;
-    switch (request->info.route) {
-    case TG__ROUTE_OPENAI_CHAT:
-        status = tg__bound_chat(&walk, request, err);
-        break;
-    case TG__ROUTE_OPENAI_RESPONSES:
-        status = tg__bound_responses(&walk, request, err);
-        break;
-    case TG__ROUTE_ANTHROPIC_MESSAGES:
-        status = tg__bound_anthropic(&walk, request, err);
-        break;
-    default:
-        status = bound_plain(&walk, request, err);
-        break;
+    const tg__provider *provider = tg__route_provider(request->info.route);
+    if (provider != NULL && provider->bound != NULL) {
+        status = provider->bound(&walk, request, err);
+    } else {
+        status = tg__bound_plain(&walk, request, err);
     }
     if (status != TG_OK) {
         return status;

@@ -95,7 +95,8 @@ tg_status tg__bound_state(tg__bound_walk *walk, const char *field, const char *i
 /* Shared: the uses of server tools allowed, from the request's limit or the options. */
 tg_status tg__bound_uses(tg__bound_walk *walk, int64_t requested, const char *what, tg_error *err);
 
-/* The wires. */
+/* The providers' bounds (provider.h's `bound`): plain bounds input, prompt and suffix. */
+tg_status tg__bound_plain(tg__bound_walk *walk, const tg__request *request, tg_error *err);
 tg_status tg__bound_chat(tg__bound_walk *walk, const tg__request *request, tg_error *err);
 tg_status tg__bound_responses(tg__bound_walk *walk, const tg__request *request, tg_error *err);
 tg_status tg__bound_anthropic(tg__bound_walk *walk, const tg__request *request, tg_error *err);

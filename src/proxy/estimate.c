@@ -10,6 +10,7 @@
 
 #include "proxy/cost.h"
 #include "proxy/estimate.h"
+#include "proxy/provider.h"
 #include "tollgate_tokens.h"
 
 #define WALK_DEPTH_MAX 64 /* deeper parts are counted as media-sized lumps */
@@ -103,20 +104,11 @@ static bool count_token_ids(const json_t *value, tally *t) {
 /* The exact count of an OpenAI request by the model's own tokenizer (src/tokenizer),
  * or -1 when the route or model has none: the byte estimate below is used then. */
 static int64_t exact_count(tg__route route, const char *model, const json_t *body) {
-    tg_request_kind kind;
-    switch (route) {
-    case TG__ROUTE_OPENAI_CHAT:
-        kind = TG_REQUEST_CHAT_COMPLETIONS;
-        break;
-    case TG__ROUTE_OPENAI_RESPONSES:
-        kind = TG_REQUEST_RESPONSES;
-        break;
-    case TG__ROUTE_OPENAI_EMBEDDINGS:
-        kind = TG_REQUEST_EMBEDDINGS;
-        break;
-    default:
+    const tg__route_row *row = tg__route_row_of(route);
+    if (row == NULL || row->count_kind < 0) {
         return -1;
     }
+    tg_request_kind kind = (tg_request_kind)row->count_kind;
     tg_encoding encoding;
     if (model == NULL || tg_encoding_for_model(model, &encoding) != TG_OK) {
         return -1; /* a model the tokenizer does not know: its guess would not be exact */
@@ -146,9 +138,8 @@ int64_t tg__prompt_tokens_estimate(tg__route route, const char *model, const jso
         if (field == NULL) {
             continue;
         }
-        bool ids =
-            (route == TG__ROUTE_OPENAI_EMBEDDINGS || route == TG__ROUTE_OPENAI_COMPLETIONS) &&
-            count_token_ids(field, &t);
+        const tg__route_row *row = tg__route_row_of(route);
+        bool ids = row != NULL && row->token_ids && count_token_ids(field, &t);
         if (!ids) {
             walk(field, 1, &t);
         }

@@ -10,16 +10,6 @@
 #include "core/path.h"
 #include "proxy/plan.h"
 
-static const char *cap_field(const tg__request_info *info) {
-    if (info->max_output_field != NULL) {
-        return info->max_output_field;
-    }
-    if (info->route == TG__ROUTE_OPENAI_CHAT) {
-        return "max_completion_tokens";
-    }
-    return info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens" : "max_tokens";
-}
-
 /* The largest cap per choice that fits, or 0 when none of at least `minimum` does. */
 static tg_status fitting_cap(const tg__request_info *info, const tg__model_price *price,
                              int64_t available_micros, int64_t minimum, int64_t *cap_out) {
@@ -32,11 +22,14 @@ static tg_status fitting_cap(const tg__request_info *info, const tg__model_price
     if (status != TG_OK) {
         return status;
     }
-    int64_t cap = total / info->choices / rounds;
+    /* Thinking beyond the cap (Gemini's budget) comes out of each choice's share first. */
+    int64_t reasoning = info->reasoning_bound_tokens > 0 ? info->reasoning_bound_tokens : 0;
+    int64_t cap = total / info->choices / rounds - reasoning;
     int64_t bound = tg__request_output_bound(info, price);
-    if (bound > 0 && cap > bound / info->choices) {
-        cap = bound / info->choices; /* never raise a cap */
+    if (bound > 0 && cap > bound / info->choices - reasoning) {
+        cap = bound / info->choices - reasoning; /* never raise a cap */
     }
+    cap = cap > 0 ? cap : 0;
     *cap_out = cap >= minimum ? cap : 0;
     return TG_OK;
 }
@@ -70,8 +63,8 @@ tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *pri
         if (status == TG_OK && cap > 0) {
             plan.action = TG__PLAN_LOWERED;
             status = lowered(info, price, cap, &plan);
-            snprintf(plan.header, sizeof plan.header, "lowered %s to %lld", cap_field(info),
-                     (long long)cap);
+            snprintf(plan.header, sizeof plan.header, "lowered %s to %lld",
+                     tg__request_cap_field(info), (long long)cap);
         }
     } else if (options->policy == TG__OVER_SWITCH) {
         if (options->switch_model == NULL || options->switch_price == NULL ||
@@ -91,7 +84,7 @@ tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *pri
             if (plan.max_output_tokens != TG_NONE) {
                 size_t used = strlen(plan.header);
                 snprintf(plan.header + used, sizeof plan.header - used, ", %s %lld",
-                         cap_field(info), (long long)cap);
+                         tg__request_cap_field(info), (long long)cap);
             }
         }
     }

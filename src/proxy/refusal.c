@@ -8,36 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/provider.h"
 #include "proxy/refusal.h"
-
-typedef struct {
-    int status;
-    const char *openai;    /* OpenAI error type */
-    const char *anthropic; /* Anthropic error type */
-} error_type;
-
-static const error_type ERROR_TYPES[] = {
-    {400, "invalid_request_error", "invalid_request_error"},
-    {401, "invalid_request_error", "authentication_error"},
-    {402, "insufficient_quota", "billing_error"},
-    {403, "invalid_request_error", "permission_error"},
-    {404, "invalid_request_error", "not_found_error"},
-    {413, "invalid_request_error", "request_too_large"},
-    {429, "insufficient_quota", "rate_limit_error"},
-    {529, "server_error", "overloaded_error"},
-};
-
-static const char *type_for(tg__wire wire, int status) {
-    for (size_t i = 0; i < sizeof ERROR_TYPES / sizeof ERROR_TYPES[0]; i++) {
-        if (ERROR_TYPES[i].status == status) {
-            return wire == TG__WIRE_ANTHROPIC ? ERROR_TYPES[i].anthropic : ERROR_TYPES[i].openai;
-        }
-    }
-    if (status >= 500) {
-        return wire == TG__WIRE_ANTHROPIC ? "api_error" : "server_error";
-    }
-    return "invalid_request_error";
-}
 
 static tg_status put_json(tg__buf *body, json_t *json) {
     if (json == NULL) {
@@ -53,31 +25,9 @@ static tg_status put_json(tg__buf *body, json_t *json) {
     return status;
 }
 
-/* The error object; `details` (taken) goes beside code for OpenAI, under
- * "details" for Anthropic (where its spend-limit errors carry error_code). */
-static json_t *error_body(tg__wire wire, int status, const char *code, const char *message,
-                          json_t *details) {
-    const char *type = type_for(wire, status);
-    if (details == NULL) {
-        details = json_object();
-    }
-    if (wire == TG__WIRE_ANTHROPIC) {
-        json_object_set_new(details, "error_code", json_string(code));
-        return json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "error", "error", "type", type, "message",
-                         message, "details", details);
-    }
-    json_t *error =
-        json_pack("{s:s,s:s,s:n,s:s}", "message", message, "type", type, "param", "code", code);
-    if (error != NULL) {
-        json_object_update(error, details);
-    }
-    json_decref(details);
-    return error ? json_pack("{s:o}", "error", error) : NULL;
-}
-
-tg_status tg__error_write(tg__wire wire, int http_status, const char *code, const char *message,
-                          tg__buf *body) {
-    return put_json(body, error_body(wire, http_status, code, message, NULL));
+tg_status tg__error_write(const tg__provider *provider, int http_status, const char *code,
+                          const char *message, tg__buf *body) {
+    return put_json(body, provider->error_body(http_status, code, message, NULL));
 }
 
 static void money_text(int64_t micros, char *out, size_t size) {
@@ -145,14 +95,14 @@ static void fill_headers(const tg__refusal *refusal, int64_t retry_automatic_ms_
     }
 }
 
-tg_status tg__refusal_write(tg__wire wire, const tg__refusal *refusal,
+tg_status tg__refusal_write(const tg__provider *provider, const tg__refusal *refusal,
                             int64_t retry_automatic_ms_max, tg__buf *body,
                             tg__refusal_headers *headers) {
     char message[512];
     refusal_message(refusal, message, sizeof message);
     const char *code = refusal->code ? refusal->code : "budget_exceeded";
     tg_status status =
-        put_json(body, error_body(wire, 429, code, message, refusal_details(refusal)));
+        put_json(body, provider->error_body(429, code, message, refusal_details(refusal)));
     if (status == TG_OK) {
         fill_headers(refusal, retry_automatic_ms_max, headers);
     }
@@ -161,28 +111,7 @@ tg_status tg__refusal_write(tg__wire wire, const tg__refusal *refusal,
 
 tg_status tg__error_write_event(tg__route route, const char *code, const char *message,
                                 int64_t sequence_number, tg__buf *out) {
-    json_t *event;
-    const char *name = NULL;
-    if (route == TG__ROUTE_OPENAI_RESPONSES) {
-        name = "error";
-        event = json_pack("{s:s,s:s,s:s,s:n,s:I}", "type", "error", "code", code, "message",
-                          message, "param", "sequence_number", (json_int_t)sequence_number);
-    } else if (tg__route_wire(route) == TG__WIRE_ANTHROPIC) {
-        name = "error";
-        event = error_body(TG__WIRE_ANTHROPIC, 500, code, message, NULL);
-    } else {
-        event = error_body(TG__WIRE_OPENAI, 500, code, message, NULL);
-    }
-    if (event == NULL) {
-        return TG_ERR_NOMEM;
-    }
-    char *text = json_dumps(event, JSON_COMPACT);
-    json_decref(event);
-    if (text == NULL) {
-        return TG_ERR_NOMEM;
-    }
-    tg_status status = name ? tg__buf_printf(out, "event: %s\ndata: %s\n\n", name, text)
-                            : tg__buf_printf(out, "data: %s\n\n", text);
-    free(text);
-    return status;
+    const tg__provider *provider = tg__route_provider(route);
+    return provider != NULL ? provider->error_event(route, code, message, sequence_number, out)
+                            : TG_ERR_INVALID;
 }

@@ -22,6 +22,8 @@
 #include "proxy/wire.h"
 #include "tollgate.h"
 
+typedef struct tg__provider tg__provider; /* provider.h */
+
 /* A refused call, as the engine explained it. */
 typedef struct {
     const char *code;         /* "budget_exceeded" when NULL */
@@ -41,21 +43,21 @@ typedef struct {
 } tg__refusal_headers;
 
 /*
- * Writes the body of a budget refusal in the wire's shape into `body`, and the
+ * Writes the body of a budget refusal in the provider's shape into `body`, and the
  * headers to send. SDKs retry automatically only when retry_after_ms is at most
  * retry_automatic_ms_max. TG_ERR_FULL (body's limit), TG_ERR_NOMEM.
  */
-tg_status tg__refusal_write(tg__wire wire, const tg__refusal *refusal,
+tg_status tg__refusal_write(const tg__provider *provider, const tg__refusal *refusal,
                             int64_t retry_automatic_ms_max, tg__buf *body,
                             tg__refusal_headers *headers);
 
 /*
- * Writes any other error in the wire's shape: http_status picks the provider's
+ * Writes any other error in the provider's shape: http_status picks the provider's
  * error type (400 invalid_request_error, 404 not_found_error, 502 api_error...),
  * `code` is Tollgate's stable code ("model_not_priced", "upstream_timeout"...).
  */
-tg_status tg__error_write(tg__wire wire, int http_status, const char *code, const char *message,
-                          tg__buf *body);
+tg_status tg__error_write(const tg__provider *provider, int http_status, const char *code,
+                          const char *message, tg__buf *body);
 
 /*
  * Writes an error as an event inside a stream that has already started (an

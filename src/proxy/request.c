@@ -8,12 +8,13 @@
 
 #include "core/path.h"
 #include "proxy/estimate.h"
+#include "proxy/numbers.h"
+#include "proxy/provider.h"
 #include "proxy/request.h"
 #include "tokenizer/json_escapes.h"
 
-/* Reads an optional non-negative integer field; null counts as absent. */
-static tg_status read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
-                            tg_error *err) {
+tg_status tg__request_read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
+                                 tg_error *err) {
     const json_t *value = json_object_get(body, key);
     *out = TG_NONE;
     if (value == NULL || json_is_null(value)) {
@@ -41,62 +42,26 @@ static tg_status read_flag(const json_t *object, const char *key, bool *out, tg_
     return TG_OK;
 }
 
-/* The output cap, from the route's field(s). */
-static tg_status read_output_cap(tg__request_info *info, const json_t *body, tg_error *err) {
-    int64_t a = TG_NONE, b = TG_NONE;
-    tg_status status = TG_OK;
-    switch (info->route) {
-    case TG__ROUTE_OPENAI_CHAT:
-        status = read_count(body, "max_completion_tokens", TG__USAGE_COUNT_MAX, &a, err);
-        if (status == TG_OK) {
-            status = read_count(body, "max_tokens", TG__USAGE_COUNT_MAX, &b, err);
-        }
-        info->max_output_field = a != TG_NONE   ? "max_completion_tokens"
-                                 : b != TG_NONE ? "max_tokens"
-                                                : NULL;
-        break;
-    case TG__ROUTE_OPENAI_RESPONSES:
-        status = read_count(body, "max_output_tokens", TG__USAGE_COUNT_MAX, &a, err);
-        info->max_output_field = a != TG_NONE ? "max_output_tokens" : NULL;
-        break;
-    case TG__ROUTE_OPENAI_COMPLETIONS:
-    case TG__ROUTE_ANTHROPIC_MESSAGES:
-        status = read_count(body, "max_tokens", TG__USAGE_COUNT_MAX, &a, err);
-        info->max_output_field = a != TG_NONE ? "max_tokens" : NULL;
-        break;
-    default:
-        break;
-    }
-    info->max_output_tokens = a > b ? a : b;
-    return status;
-}
-
-static tg_status read_choices(tg__request_info *info, const json_t *body, tg_error *err) {
-    int64_t n = TG_NONE, best_of = TG_NONE;
-    tg_status status = TG_OK;
-    if (info->route == TG__ROUTE_OPENAI_CHAT || info->route == TG__ROUTE_OPENAI_COMPLETIONS) {
-        status = read_count(body, "n", TG__REQUEST_CHOICES_MAX, &n, err);
-    }
-    if (status == TG_OK && info->route == TG__ROUTE_OPENAI_COMPLETIONS) {
-        status = read_count(body, "best_of", TG__REQUEST_CHOICES_MAX, &best_of, err);
-    }
-    int64_t choices = n > best_of ? n : best_of;
-    info->choices = choices > 1 ? choices : 1;
-    return status;
-}
-
-static tg_status read_info(tg__request_info *info, const json_t *body, tg_error *err) {
-    const json_t *model = json_object_get(body, "model");
+static tg_status read_info(tg__request_info *info, const char *path_model, const json_t *body,
+                           tg_error *err) {
+    const json_t *model = path_model == NULL ? json_object_get(body, "model") : NULL;
     if (model != NULL && (!json_is_string(model) || json_string_length(model) == 0 ||
                           json_string_length(model) >= TG_NAME_SIZE_MAX)) {
         return tg__fail(err, TG_ERR_INVALID, "model must be a name of 1 to %d bytes",
                         TG_NAME_SIZE_MAX - 1);
     }
-    if (model == NULL && tg__route_metered(info->route)) {
+    if (path_model != NULL && (path_model[0] == '\0' || strlen(path_model) >= TG_NAME_SIZE_MAX)) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "the model in the path must be a name of 1 to %d bytes",
+                        TG_NAME_SIZE_MAX - 1);
+    }
+    if (model == NULL && path_model == NULL && tg__route_metered(info->route)) {
         return tg__fail(err, TG_ERR_INVALID, "model is required");
     }
     if (model != NULL) {
         memcpy(info->model, json_string_value(model), json_string_length(model) + 1);
+    } else if (path_model != NULL) {
+        memcpy(info->model, path_model, strlen(path_model) + 1);
     }
     tg_status status = read_flag(body, "stream", &info->stream, err);
     const json_t *options = json_object_get(body, "stream_options");
@@ -105,11 +70,9 @@ static tg_status read_info(tg__request_info *info, const json_t *body, tg_error 
                      ? read_flag(options, "include_usage", &info->stream_usage, err)
                      : tg__fail(err, TG_ERR_INVALID, "stream_options must be an object");
     }
-    if (status == TG_OK) {
-        status = read_output_cap(info, body, err);
-    }
-    if (status == TG_OK) {
-        status = read_choices(info, body, err);
+    const tg__provider *provider = tg__route_provider(info->route);
+    if (status == TG_OK && provider != NULL) {
+        status = provider->request_read(info, body, err);
     }
     if (status == TG_OK) {
         info->prompt_tokens_estimate = tg__prompt_tokens_estimate(info->route, info->model, body);
@@ -119,6 +82,11 @@ static tg_status read_info(tg__request_info *info, const json_t *body, tg_error 
 
 tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__request *out,
                             tg_error *err) {
+    return tg__request_parse_path(route, NULL, body, size, out, err);
+}
+
+tg_status tg__request_parse_path(tg__route route, const char *path_model, const char *body,
+                                 size_t size, tg__request *out, tg_error *err) {
     if (size > TG__REQUEST_BODY_SIZE_MAX) {
         return tg__fail(err, TG_ERR_FULL, "request body larger than %d bytes",
                         TG__REQUEST_BODY_SIZE_MAX);
@@ -131,7 +99,7 @@ tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__
     tg__request request = {
         .body = root, .info = {.route = route, .input_bound_tokens = TG_NONE, .output_rounds = 1}};
     tg_status status = json_is_object(root)
-                           ? read_info(&request.info, root, err)
+                           ? read_info(&request.info, path_model, root, err)
                            : tg__fail(err, TG_ERR_INVALID, "request body must be a JSON object");
     if (status != TG_OK) {
         json_decref(root);
@@ -156,7 +124,8 @@ static int64_t smaller_known(int64_t a, int64_t b) {
 }
 
 int64_t tg__request_output_bound(const tg__request_info *info, const tg__model_price *price) {
-    if (info->route == TG__ROUTE_OPENAI_EMBEDDINGS || !tg__route_metered(info->route)) {
+    const tg__route_row *row = tg__route_row_of(info->route);
+    if (row == NULL || !row->output || !row->metered) {
         return 0;
     }
     int64_t per_choice = smaller_known(price->max_output_tokens, price->context_window_tokens);
@@ -167,6 +136,9 @@ int64_t tg__request_output_bound(const tg__request_info *info, const tg__model_p
     }
     if (per_choice < 0 || (per_choice == 0 && info->max_output_tokens == TG_NONE)) {
         return -1;
+    }
+    if (info->reasoning_bound_tokens > 0) {
+        per_choice = tg__sat_add(per_choice, info->reasoning_bound_tokens);
     }
     if (per_choice > TG__USAGE_COUNT_MAX / info->choices) {
         return TG__USAGE_COUNT_MAX;
@@ -185,9 +157,7 @@ tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_p
         return tg__fail(err, TG_ERR_RANGE,
                         "the request sets no output limit and model %s has no known maximum: "
                         "set %s",
-                        info->model,
-                        info->route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens"
-                                                                  : "max_tokens");
+                        info->model, tg__route_provider(info->route)->cap_hint(info->route));
     }
     int64_t rounds = info->output_rounds > 1 ? info->output_rounds : 1;
     output = output > TG__USAGE_COUNT_MAX / rounds ? TG__USAGE_COUNT_MAX : output * rounds;
@@ -206,46 +176,21 @@ tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_p
     return TG_OK;
 }
 
-static tg_status set_integer(json_t *body, const char *key, int64_t value) {
+tg_status tg__request_set_integer(json_t *body, const char *key, int64_t value) {
     return json_object_set_new(body, key, json_integer(value)) == 0 ? TG_OK : TG_ERR_NOMEM;
 }
 
 tg_status tg__request_set_max_output(tg__request *request, int64_t tokens) {
-    tg__request_info *info = &request->info;
-    const char *field;
-    tg_status status = TG_OK;
-    switch (info->route) {
-    case TG__ROUTE_OPENAI_CHAT: {
-        /* Lower max_tokens too when present; keep it alone when the client used only it. */
-        const json_t *legacy_value = json_object_get(request->body, "max_tokens");
-        bool legacy = legacy_value != NULL && !json_is_null(legacy_value);
-        bool only_legacy = legacy && info->max_output_field != NULL &&
-                           strcmp(info->max_output_field, "max_tokens") == 0;
-        if (legacy) {
-            status = set_integer(request->body, "max_tokens", tokens); /* frees legacy_value */
-        }
-        field = only_legacy ? "max_tokens" : "max_completion_tokens";
-        break;
+    const tg__provider *provider = tg__route_provider(request->info.route);
+    return provider != NULL ? provider->request_set_cap(request, tokens) : TG_ERR_INVALID;
+}
+
+const char *tg__request_cap_field(const tg__request_info *info) {
+    if (info->max_output_field != NULL) {
+        return info->max_output_field;
     }
-    case TG__ROUTE_OPENAI_RESPONSES:
-        field = "max_output_tokens";
-        break;
-    case TG__ROUTE_OPENAI_COMPLETIONS:
-    case TG__ROUTE_ANTHROPIC_MESSAGES:
-        field = "max_tokens";
-        break;
-    default:
-        return TG_ERR_INVALID;
-    }
-    if (status == TG_OK) {
-        status = set_integer(request->body, field, tokens);
-    }
-    if (status == TG_OK) {
-        info->max_output_tokens = tokens;
-        info->max_output_field = field;
-        request->changed = true;
-    }
-    return status;
+    const tg__provider *provider = tg__route_provider(info->route);
+    return provider != NULL ? provider->cap_field(info->route) : "max_tokens";
 }
 
 tg_status tg__request_set_model(tg__request *request, const char *model) {
@@ -262,24 +207,11 @@ tg_status tg__request_set_model(tg__request *request, const char *model) {
 }
 
 tg_status tg__request_ensure_stream_usage(tg__request *request) {
-    tg__route route = request->info.route;
-    if (!request->info.stream ||
-        (route != TG__ROUTE_OPENAI_CHAT && route != TG__ROUTE_OPENAI_COMPLETIONS) ||
-        request->info.stream_usage) {
+    const tg__provider *provider = tg__route_provider(request->info.route);
+    if (!request->info.stream || provider == NULL || provider->request_stream_usage == NULL) {
         return TG_OK;
     }
-    json_t *options = json_object_get(request->body, "stream_options");
-    if (!json_is_object(options)) {
-        options = json_object();
-        if (options == NULL || json_object_set_new(request->body, "stream_options", options) != 0) {
-            return TG_ERR_NOMEM;
-        }
-    }
-    if (json_object_set_new(options, "include_usage", json_true()) != 0) {
-        return TG_ERR_NOMEM;
-    }
-    request->changed = true;
-    return TG_OK;
+    return provider->request_stream_usage(request);
 }
 
 tg_status tg__request_serialize(const tg__request *request, char **body_out, size_t *size_out) {

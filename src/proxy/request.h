@@ -3,7 +3,8 @@
  * and the few rewrites a budget may require. The body is parsed once; when
  * nothing needs to change the daemon forwards the client's original bytes.
  *
- * Read per route (a field that is present but malformed is an error, answered
+ * Read per route, the cap and choices by the route's provider (provider.h; a field
+ * that is present but malformed is an error, answered
  * 400, so the proxy never guesses less than the upstream will do):
  *   model       "model" (required on metered routes)
  *   stream      "stream": true; OpenAI stream_options.include_usage
@@ -36,6 +37,8 @@ typedef struct {
     int64_t max_output_tokens;      /* the request's cap per choice, TG_NONE when absent */
     const char *max_output_field;   /* the field that carries it (static), NULL when absent */
     int64_t choices;                /* outputs generated and billed per call, >= 1 */
+    int64_t reasoning_bound_tokens; /* per choice, generated beyond the cap at most (Gemini's
+                                       thinking budget); 0 when the cap covers it */
     int64_t prompt_tokens_estimate; /* estimate.h */
     int64_t input_bound_tokens;     /* bound.h: every input token billable; TG_NONE until
                                        bounded (the estimate is held then) */
@@ -57,6 +60,11 @@ typedef struct {
  */
 tg_status tg__request_parse(tg__route route, const char *body, size_t size, tg__request *out,
                             tg_error *err);
+
+/* The same for a route whose model is in the path (Gemini: /models/{model}:...): path_model
+ * is the model, and a "model" in the body is not read. NULL path_model: tg__request_parse. */
+tg_status tg__request_parse_path(tg__route route, const char *path_model, const char *body,
+                                 size_t size, tg__request *out, tg_error *err);
 
 /* Releases the body. NULL is a no-op. */
 void tg__request_free(tg__request *request);
@@ -84,6 +92,10 @@ tg_status tg__request_worst_case(const tg__request_info *info, const tg__model_p
 /* Sets the output cap per choice in the route's field (adding it when absent;
  * chat adds max_completion_tokens, and lowers max_tokens too when present). */
 tg_status tg__request_set_max_output(tg__request *request, int64_t tokens);
+
+/* The field the request's output cap is (or would be) in: the one the client used, else
+ * the provider's field for the route ("max_tokens", "max_output_tokens"...). Static. */
+const char *tg__request_cap_field(const tg__request_info *info);
 
 /* Replaces the model. TG_ERR_INVALID when the name is empty or too long. */
 tg_status tg__request_set_model(tg__request *request, const char *model);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proxy/numbers.h"
+#include "proxy/provider.h"
 #include "proxy/stream.h"
 #include "tollgate_tokens.h"
 
@@ -21,8 +22,8 @@ static const char *const REASONING_PREFIXES[] = {"o1",    "o3",    "o4",
                                                  "gpt-5", "codex", "computer-use"};
 
 bool tg__stream_exact_model(tg__route route, const char *model) {
-    if (model == NULL || (route != TG__ROUTE_OPENAI_CHAT && route != TG__ROUTE_OPENAI_RESPONSES &&
-                          route != TG__ROUTE_OPENAI_COMPLETIONS)) {
+    const tg__route_row *row = tg__route_row_of(route);
+    if (model == NULL || row == NULL || !row->stream_exact) {
         return false;
     }
     for (size_t i = 0; i < sizeof REASONING_PREFIXES / sizeof REASONING_PREFIXES[0]; i++) {

@@ -2,15 +2,17 @@
  * usage: reads providers' usage objects. A count that is present but not a
  * count (negative, fractional, huge) is an error rather than a zero: a zero
  * would be a free call, and the caller falls back to its own estimate instead.
+ * Each provider reads its own shape (provider.h's usage_merge) with the helpers
+ * here.
  */
 #include <string.h>
 
 #include "core/path.h"
+#include "proxy/provider.h"
 #include "proxy/usage.h"
 #include "proxy/usage_scan.h"
 
-/* Reads an optional count at object[key] (object may be NULL). */
-static tg_status read_count(const json_t *object, const char *key, bool *present, int64_t *out) {
+tg_status tg__usage_read_count(const json_t *object, const char *key, bool *present, int64_t *out) {
     const json_t *value = json_is_object(object) ? json_object_get(object, key) : NULL;
     *present = false;
     if (value == NULL || json_is_null(value)) {
@@ -25,36 +27,13 @@ static tg_status read_count(const json_t *object, const char *key, bool *present
     return TG_OK;
 }
 
-typedef struct {
-    const char *object; /* sub-object of usage holding the key, NULL for usage itself */
-    const char *key;
-    tg__unit unit;
-} count_path;
-
-static const count_path OPENAI_CHAT[] = {
-    {NULL, "prompt_tokens", TG__UNIT_INPUT},
-    {"prompt_tokens_details", "cached_tokens", TG__UNIT_CACHE_READ},
-    {"prompt_tokens_details", "cache_write_tokens", TG__UNIT_CACHE_WRITE},
-    {"prompt_tokens_details", "audio_tokens", TG__UNIT_INPUT_AUDIO},
-    {NULL, "completion_tokens", TG__UNIT_OUTPUT},
-    {"completion_tokens_details", "reasoning_tokens", TG__UNIT_OUTPUT_REASONING},
-    {"completion_tokens_details", "audio_tokens", TG__UNIT_OUTPUT_AUDIO},
-};
-
-static const count_path OPENAI_RESPONSES[] = {
-    {NULL, "input_tokens", TG__UNIT_INPUT},
-    {"input_tokens_details", "cached_tokens", TG__UNIT_CACHE_READ},
-    {NULL, "output_tokens", TG__UNIT_OUTPUT},
-    {"output_tokens_details", "reasoning_tokens", TG__UNIT_OUTPUT_REASONING},
-};
-
-static tg_status merge_paths(const json_t *usage, const count_path *paths, size_t count,
-                             tg__usage *out) {
+tg_status tg__usage_merge_paths(const json_t *usage, const tg__count_path *paths, size_t count,
+                                tg__usage *out) {
     for (size_t i = 0; i < count; i++) {
         const json_t *object = paths[i].object ? json_object_get(usage, paths[i].object) : usage;
         bool present;
         int64_t value = 0;
-        if (read_count(object, paths[i].key, &present, &value) != TG_OK) {
+        if (tg__usage_read_count(object, paths[i].key, &present, &value) != TG_OK) {
             return TG_ERR_INVALID;
         }
         if (present) {
@@ -64,55 +43,14 @@ static tg_status merge_paths(const json_t *usage, const count_path *paths, size_
     return TG_OK;
 }
 
-/* Anthropic counts cache reads and writes outside input_tokens; the sum is the
- * input total, and each report may carry only some of the three. */
-static tg_status merge_anthropic(const json_t *usage, tg__usage *out) {
-    static const char *const INPUT_KEYS[3] = {"input_tokens", "cache_read_input_tokens",
-                                              "cache_creation_input_tokens"};
-    int64_t parts[3] = {
-        out->counts[TG__UNIT_INPUT] - out->counts[TG__UNIT_CACHE_READ] -
-            out->counts[TG__UNIT_CACHE_WRITE],
-        out->counts[TG__UNIT_CACHE_READ],
-        out->counts[TG__UNIT_CACHE_WRITE],
-    };
-    for (int i = 0; i < 3; i++) {
-        bool present;
-        if (read_count(usage, INPUT_KEYS[i], &present, &parts[i]) != TG_OK) {
-            return TG_ERR_INVALID;
-        }
-    }
-    static const count_path OTHERS[] = {
-        {"cache_creation", "ephemeral_1h_input_tokens", TG__UNIT_CACHE_WRITE_1H},
-        {NULL, "output_tokens", TG__UNIT_OUTPUT},
-        {"output_tokens_details", "thinking_tokens", TG__UNIT_OUTPUT_REASONING},
-        {"server_tool_use", "web_search_requests", TG__UNIT_WEB_SEARCHES},
-    };
-    if (merge_paths(usage, OTHERS, sizeof OTHERS / sizeof OTHERS[0], out) != TG_OK) {
-        return TG_ERR_INVALID;
-    }
-    out->counts[TG__UNIT_INPUT] = (parts[0] > 0 ? parts[0] : 0) + parts[1] + parts[2];
-    out->counts[TG__UNIT_CACHE_READ] = parts[1];
-    out->counts[TG__UNIT_CACHE_WRITE] = parts[2];
-    return TG_OK;
-}
-
 tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *out) {
     if (!json_is_object(usage)) {
         return TG_ERR_INVALID;
     }
     tg__usage merged = *out; /* *out changes only on success */
-    tg_status status;
-    if (route == TG__ROUTE_ANTHROPIC_MESSAGES || route == TG__ROUTE_ANTHROPIC_COUNT) {
-        status = merge_anthropic(usage, &merged);
-    } else if (json_object_get(usage, "prompt_tokens") == NULL &&
-               json_object_get(usage, "input_tokens") != NULL) {
-        /* The Responses shape, also used by some compatible upstreams elsewhere. */
-        status = merge_paths(usage, OPENAI_RESPONSES,
-                             sizeof OPENAI_RESPONSES / sizeof OPENAI_RESPONSES[0], &merged);
-    } else {
-        status =
-            merge_paths(usage, OPENAI_CHAT, sizeof OPENAI_CHAT / sizeof OPENAI_CHAT[0], &merged);
-    }
+    const tg__provider *provider = tg__route_provider(route);
+    tg_status status =
+        provider != NULL ? provider->usage_merge(route, usage, &merged) : TG_ERR_INVALID;
     if (status == TG_OK) {
         merged.counts[TG__UNIT_REQUESTS] = 1;
         *out = merged;
@@ -155,8 +93,10 @@ tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t siz
     if (root == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "response is not JSON: %s", json_err.text);
     }
-    const json_t *usage = json_object_get(root, "usage");
-    if (usage == NULL && route == TG__ROUTE_OPENAI_RESPONSES) {
+    const tg__provider *provider = tg__route_provider(route);
+    const json_t *usage = json_object_get(root, provider != NULL ? provider->usage_key : "usage");
+    const tg__route_row *row = tg__route_row_of(route);
+    if (usage == NULL && row != NULL && row->usage_nested) {
         usage = json_object_get(json_object_get(root, "response"), "usage");
     }
     tg_status status = TG_OK;
@@ -204,7 +144,8 @@ tg_status tg__usage_estimate_body(tg__route route, const char *body, size_t size
     }
     static const char *const OUTPUT_FIELDS[] = {"choices", "output", "content"};
     int64_t bytes = 0, pieces = 0;
-    for (size_t i = 0; i < 3 && route != TG__ROUTE_OPENAI_EMBEDDINGS; i++) {
+    const tg__route_row *row = tg__route_row_of(route);
+    for (size_t i = 0; i < 3 && row != NULL && row->output; i++) {
         count_strings(json_object_get(root, OUTPUT_FIELDS[i]), 0, &bytes, &pieces);
     }
     json_decref(root);
@@ -222,24 +163,6 @@ int64_t tg__usage_output_estimate(int64_t text_bytes, int64_t text_events) {
 }
 
 json_t *tg__usage_to_json(tg__route route, const tg__usage *usage) {
-    const int64_t *c = usage->counts;
-    if (route == TG__ROUTE_ANTHROPIC_MESSAGES) {
-        int64_t uncached = c[TG__UNIT_INPUT] - c[TG__UNIT_CACHE_READ] - c[TG__UNIT_CACHE_WRITE];
-        return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens",
-                         (json_int_t)(uncached > 0 ? uncached : 0), "cache_creation_input_tokens",
-                         (json_int_t)c[TG__UNIT_CACHE_WRITE], "cache_read_input_tokens",
-                         (json_int_t)c[TG__UNIT_CACHE_READ], "output_tokens",
-                         (json_int_t)c[TG__UNIT_OUTPUT]);
-    }
-    if (route == TG__ROUTE_OPENAI_RESPONSES) {
-        return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens",
-                         (json_int_t)c[TG__UNIT_INPUT], "input_tokens_details", "cached_tokens",
-                         (json_int_t)c[TG__UNIT_CACHE_READ], "output_tokens",
-                         (json_int_t)c[TG__UNIT_OUTPUT], "output_tokens_details",
-                         "reasoning_tokens", (json_int_t)c[TG__UNIT_OUTPUT_REASONING],
-                         "total_tokens", (json_int_t)(c[TG__UNIT_INPUT] + c[TG__UNIT_OUTPUT]));
-    }
-    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)c[TG__UNIT_INPUT],
-                     "completion_tokens", (json_int_t)c[TG__UNIT_OUTPUT], "total_tokens",
-                     (json_int_t)(c[TG__UNIT_INPUT] + c[TG__UNIT_OUTPUT]));
+    const tg__provider *provider = tg__route_provider(route);
+    return provider != NULL ? provider->usage_to_json(route, usage) : NULL;
 }

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "proxy/provider.h"
 #include "proxy/usage_scan.h"
 
 #define SCAN_DEPTH_MAX 64 /* deeper bodies go to the tree reader (jansson allows 2048) */
@@ -299,7 +300,9 @@ static bool skip_value(scan *s, int depth) {
 bool tg__usage_scan(tg__route route, const char *body, size_t size, const char **usage,
                     size_t *usage_size) {
     scan s = {(const unsigned char *)body, (const unsigned char *)body + size};
-    member top[2] = {{"usage", NULL, 0}, {"response", NULL, 0}};
+    const tg__provider *provider = tg__route_provider(route);
+    member top[2] = {{provider != NULL ? provider->usage_key : "usage", NULL, 0},
+                     {"response", NULL, 0}};
     skip_space(&s);
     if (body == NULL || s.p >= s.end || *s.p != '{' || !skip_object(&s, 1, top, 2)) {
         return false;
@@ -310,7 +313,8 @@ bool tg__usage_scan(tg__route route, const char *body, size_t size, const char *
     }
     member *found = &top[0];
     member inner = {"usage", NULL, 0};
-    if (found->start == NULL && route == TG__ROUTE_OPENAI_RESPONSES && top[1].start != NULL &&
+    const tg__route_row *row = tg__route_row_of(route);
+    if (found->start == NULL && row != NULL && row->usage_nested && top[1].start != NULL &&
         top[1].start[0] == '{') {
         scan response = {top[1].start, top[1].start + top[1].size};
         if (!skip_object(&response, 2, &inner, 1)) {

@@ -1,47 +1,29 @@
 /*
- * wire: the route table. A fixed list, because the proxy only understands the
- * calls it knows how to price; anything else is not forwarded.
+ * wire: route lookup over the providers' route tables (provider.h). A fixed list,
+ * because the proxy only understands the calls it knows how to price; anything
+ * else is not forwarded.
  */
 #include <string.h>
 
+#include "proxy/provider.h"
 #include "proxy/wire.h"
 
-typedef struct {
-    const char *method; /* HTTP method */
-    const char *path;   /* path without query; "{id}" stands for one id segment */
-    tg__wire wire;      /* wire format */
-    bool metered;       /* costs money */
-    const char *name;   /* stable name */
-} route_row;
+const tg__provider *const TG__PROVIDERS[] = {&tg__provider_openai, &tg__provider_anthropic,
+                                             &tg__provider_gemini, NULL};
 
-static const route_row ROUTES[TG__ROUTE_COUNT] = {
-    [TG__ROUTE_OPENAI_CHAT] = {"POST", "/v1/chat/completions", TG__WIRE_OPENAI, true,
-                               "openai.chat"},
-    [TG__ROUTE_OPENAI_RESPONSES] = {"POST", "/v1/responses", TG__WIRE_OPENAI, true,
-                                    "openai.responses"},
-    [TG__ROUTE_OPENAI_EMBEDDINGS] = {"POST", "/v1/embeddings", TG__WIRE_OPENAI, true,
-                                     "openai.embeddings"},
-    [TG__ROUTE_OPENAI_COMPLETIONS] = {"POST", "/v1/completions", TG__WIRE_OPENAI, true,
-                                      "openai.completions"},
-    [TG__ROUTE_OPENAI_MODELS] = {"GET", "/v1/models", TG__WIRE_OPENAI, false, "openai.models"},
-    [TG__ROUTE_ANTHROPIC_MESSAGES] = {"POST", "/v1/messages", TG__WIRE_ANTHROPIC, true,
-                                      "anthropic.messages"},
-    [TG__ROUTE_ANTHROPIC_COUNT] = {"POST", "/v1/messages/count_tokens", TG__WIRE_ANTHROPIC, false,
-                                   "anthropic.count_tokens"},
-    [TG__ROUTE_OPENAI_RESPONSE_GET] = {"GET", "/v1/responses/{id}", TG__WIRE_OPENAI, false,
-                                       "openai.responses.retrieve"},
-    [TG__ROUTE_OPENAI_RESPONSE_CANCEL] = {"POST", "/v1/responses/{id}/cancel", TG__WIRE_OPENAI,
-                                          false, "openai.responses.cancel"},
-};
+_Static_assert(sizeof TG__PROVIDERS / sizeof TG__PROVIDERS[0] <= TG__PROVIDERS_MAX + 1,
+               "TG__PROVIDERS_MAX is the most providers");
 
-static bool id_char(char c) {
+static bool id_char(char c, bool model) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+           c == '-' || (model && c == '.');
 }
 
-/* Matches path against pattern; the {id} segment (if any) is reported by start and size. */
+/* Matches path against pattern; the {id} or {model} segment (if any) is reported by start
+ * and size. */
 static bool match(const char *pattern, const char *path, const char **id, size_t *id_size) {
     const char *hole = strstr(pattern, "{id}");
+    bool model = hole == NULL && (hole = strstr(pattern, "{model}")) != NULL;
     if (hole == NULL) {
         return strcmp(pattern, path) == 0;
     }
@@ -51,11 +33,12 @@ static bool match(const char *pattern, const char *path, const char **id, size_t
     }
     const char *start = path + before;
     const char *end = start;
-    while (id_char(*end)) {
+    while (id_char(*end, model)) {
         end++;
     }
-    if (end == start || (size_t)(end - start) >= TG__ROUTE_ID_SIZE_MAX ||
-        strcmp(hole + 4, end) != 0) {
+    size_t size_max = model ? TG_NAME_SIZE_MAX : TG__ROUTE_ID_SIZE_MAX;
+    if (end == start || (size_t)(end - start) >= size_max ||
+        strcmp(hole + (model ? 7 : 4), end) != 0) {
         return false;
     }
     *id = start;
@@ -63,26 +46,64 @@ static bool match(const char *pattern, const char *path, const char **id, size_t
     return true;
 }
 
+const tg__route_row *tg__route_row_of(tg__route route) {
+    for (int p = 0; TG__PROVIDERS[p] != NULL; p++) {
+        const tg__provider *provider = TG__PROVIDERS[p];
+        for (size_t i = 0; i < provider->routes_count; i++) {
+            if (provider->routes[i].route == route) {
+                return &provider->routes[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+const tg__provider *tg__route_provider(tg__route route) {
+    for (int p = 0; TG__PROVIDERS[p] != NULL; p++) {
+        const tg__provider *provider = TG__PROVIDERS[p];
+        for (size_t i = 0; i < provider->routes_count; i++) {
+            if (provider->routes[i].route == route) {
+                return provider;
+            }
+        }
+    }
+    return NULL;
+}
+
+const tg__provider *tg__provider_find(const char *name) {
+    for (int p = 0; name != NULL && TG__PROVIDERS[p] != NULL; p++) {
+        if (strcmp(TG__PROVIDERS[p]->name, name) == 0) {
+            return TG__PROVIDERS[p];
+        }
+    }
+    return NULL;
+}
+
 tg_status tg__route_find(const char *method, const char *path, tg__route *out) {
     if (method == NULL || path == NULL || out == NULL) {
         return TG_ERR_INVALID;
     }
-    for (int i = 0; i < TG__ROUTE_COUNT; i++) {
-        const char *id;
-        size_t id_size;
-        if (strcmp(ROUTES[i].method, method) == 0 && match(ROUTES[i].path, path, &id, &id_size)) {
-            *out = (tg__route)i;
-            return TG_OK;
+    for (int p = 0; TG__PROVIDERS[p] != NULL; p++) {
+        const tg__provider *provider = TG__PROVIDERS[p];
+        for (size_t i = 0; i < provider->routes_count; i++) {
+            const tg__route_row *row = &provider->routes[i];
+            const char *id;
+            size_t id_size;
+            if (strcmp(row->method, method) == 0 && match(row->path, path, &id, &id_size)) {
+                *out = row->route;
+                return TG_OK;
+            }
         }
     }
     return TG_ERR_NOT_FOUND;
 }
 
 tg_status tg__route_id(tg__route route, const char *path, char *out, size_t size) {
+    const tg__route_row *row = tg__route_row_of(route);
     const char *id = NULL;
     size_t id_size = 0;
-    if ((unsigned)route >= TG__ROUTE_COUNT || path == NULL || out == NULL ||
-        !match(ROUTES[route].path, path, &id, &id_size) || id == NULL || id_size >= size) {
+    if (row == NULL || path == NULL || out == NULL || !match(row->path, path, &id, &id_size) ||
+        id == NULL || id_size >= size) {
         return TG_ERR_NOT_FOUND;
     }
     memcpy(out, id, id_size);
@@ -90,14 +111,12 @@ tg_status tg__route_id(tg__route route, const char *path, char *out, size_t size
     return TG_OK;
 }
 
-tg__wire tg__route_wire(tg__route route) {
-    return (unsigned)route < TG__ROUTE_COUNT ? ROUTES[route].wire : TG__WIRE_OPENAI;
-}
-
 bool tg__route_metered(tg__route route) {
-    return (unsigned)route < TG__ROUTE_COUNT && ROUTES[route].metered;
+    const tg__route_row *row = tg__route_row_of(route);
+    return row != NULL && row->metered;
 }
 
 const char *tg__route_name(tg__route route) {
-    return (unsigned)route < TG__ROUTE_COUNT ? ROUTES[route].name : "unknown";
+    const tg__route_row *row = tg__route_row_of(route);
+    return row != NULL ? row->name : "unknown";
 }

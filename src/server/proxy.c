@@ -313,8 +313,9 @@ tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *
     proxy->prices = table;
     /* Upstreams are kept: a call in flight may be on one, and a removed section cannot
      * stop the routes that are being served. The other settings apply to new calls. */
-    fresh.openai = proxy->config.openai;
-    fresh.anthropic = proxy->config.anthropic;
+    memcpy(fresh.upstreams, proxy->config.upstreams, sizeof fresh.upstreams);
+    memcpy(fresh.compatible, proxy->config.compatible, sizeof fresh.compatible);
+    fresh.compatible_count = proxy->config.compatible_count;
     tg__proxy_config_free(&proxy->config);
     proxy->config = fresh;
     fprintf(stderr, "tollgate: proxy: reloaded %lld models priced (%s), %lld price overrides\n",
@@ -346,11 +347,30 @@ bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
     }
     memcpy(path, uri, length);
     path[length] = '\0';
+    /* /p/NAME/v1/...: an OpenAI route of the OpenAI-compatible upstream NAME. */
+    const tg__upstream *upstream = NULL;
+    const char *route_path = path;
+    if (strncmp(path, "/p/", 3) == 0) {
+        const char *name = path + 3;
+        size_t name_size = strcspn(name, "/");
+        for (int64_t i = 0; i < proxy->config.compatible_count && upstream == NULL; i++) {
+            const tg__upstream *candidate = &proxy->config.compatible[i];
+            if (strlen(candidate->name) == name_size &&
+                strncmp(candidate->name, name, name_size) == 0) {
+                upstream = candidate;
+            }
+        }
+        if (upstream == NULL) {
+            return false; /* the API answers 404 */
+        }
+        route_path = name + name_size;
+    }
     tg__route route;
-    if (tg__route_find(method, path, &route) != TG_OK) {
+    if (tg__route_find(method, route_path, &route) != TG_OK ||
+        (upstream != NULL && tg__route_provider(route) != &tg__provider_openai)) {
         return false;
     }
-    tg__proxy_call_start(proxy, request, route);
+    tg__proxy_call_start(proxy, request, route, upstream);
     proxy->flush(proxy->flush_user);
     return true;
 }

@@ -20,6 +20,7 @@
 
 #include "proxy/cost.h"
 #include "proxy/plan.h"
+#include "proxy/provider.h"
 #include "server/daemon.h"
 
 #define TG__PROXY_CALLS_MAX 65536      /* calls in flight at once */
@@ -27,6 +28,8 @@
 #define TG__PROXY_URL_SIZE_MAX 512     /* bytes of an upstream base URL */
 #define TG__PROXY_KEY_SIZE_MAX 512     /* bytes of a provider key */
 #define TG__PROXY_SWEEP_INTERVAL_MS 20 /* how often disconnects and revocations are checked */
+#define TG__PROXY_COMPATIBLE_MAX 32    /* OpenAI-compatible upstreams configured by name */
+#define TG__PROXY_NAME_SIZE_MAX 64     /* bytes of such an upstream's name, NUL included */
 
 /* One upstream provider, from the config's `upstreams:` section. */
 typedef struct {
@@ -34,14 +37,21 @@ typedef struct {
     char base_url[TG__PROXY_URL_SIZE_MAX]; /* "https://api.openai.com" (no /v1) */
     char api_key[TG__PROXY_KEY_SIZE_MAX];  /* the provider key ("" none) */
     bool pass_agent_key;                   /* forward the agent's own key instead */
+    /* An OpenAI-compatible upstream configured by name (Groq, Mistral, a local vLLM), served
+     * under /p/NAME/v1/...: */
+    char name[TG__PROXY_NAME_SIZE_MAX];    /* its name, "" for a provider's own upstream */
+    char prices_id[TG__PROVIDER_SIZE_MAX]; /* the price data's provider id (default: name) */
+    bool free;                             /* `prices: free`: every model at price 0 */
+    bool wire_openai;                      /* `wire: openai` was given */
 } tg__upstream;
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */
 typedef struct {
-    tg__upstream openai;                 /* OpenAI routes */
-    tg__upstream anthropic;              /* Anthropic routes */
-    char prices_file[1024];              /* "" = prices.json beside the binary */
-    int64_t timeout_ms;                  /* whole upstream call, streams included */
+    tg__upstream upstreams[TG__PROVIDERS_MAX];         /* by provider index (proxy/provider.h) */
+    tg__upstream compatible[TG__PROXY_COMPATIBLE_MAX]; /* OpenAI-compatible ones, by name */
+    int64_t compatible_count;                          /* entries in compatible */
+    char prices_file[1024];                            /* "" = prices.json beside the binary */
+    int64_t timeout_ms;                                /* whole upstream call, streams included */
     int64_t stream_idle_timeout_ms;      /* silence between upstream bytes before giving up */
     int64_t default_max_output_tokens;   /* the cap given to a call that sets none */
     int64_t server_tool_uses_max;        /* server tools without max_uses; 0 refuse */

@@ -23,10 +23,20 @@
 #include "server/proxy_internal.h"
 
 /* Client headers never forwarded: hop-by-hop, the agent's key, and what curl sets. */
-static const char *const DROPPED_HEADERS[] = {
-    "authorization", "x-api-key",           "host",   "content-length",  "connection",
-    "keep-alive",    "transfer-encoding",   "expect", "accept-encoding", "te",
-    "upgrade",       "proxy-authorization", NULL};
+static const char *const DROPPED_HEADERS[] = {"authorization",
+                                              "x-api-key",
+                                              "x-goog-api-key",
+                                              "host",
+                                              "content-length",
+                                              "connection",
+                                              "keep-alive",
+                                              "transfer-encoding",
+                                              "expect",
+                                              "accept-encoding",
+                                              "te",
+                                              "upgrade",
+                                              "proxy-authorization",
+                                              NULL};
 
 static bool dropped(const char *name) {
     if (strncasecmp(name, "x-tollgate-", 11) == 0) {
@@ -40,30 +50,43 @@ static bool dropped(const char *name) {
     return false;
 }
 
-/* The agent's secret from either header both SDKs may send. */
+/* The agent's secret from any header the SDKs send: Authorization: Bearer (OpenAI),
+ * x-api-key (Anthropic), x-goog-api-key (Gemini). */
 static const char *agent_secret(struct evhttp_request *request) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(request);
     const char *bearer = evhttp_find_header(in, "Authorization");
     if (bearer != NULL && strncasecmp(bearer, "Bearer ", 7) == 0) {
         return bearer + 7;
     }
-    return evhttp_find_header(in, "x-api-key");
+    const char *key = evhttp_find_header(in, "x-api-key");
+    return key != NULL ? key : evhttp_find_header(in, "x-goog-api-key");
 }
 
-static const tg__upstream *upstream_of(const tg__proxy *proxy, tg__wire wire) {
-    return wire == TG__WIRE_ANTHROPIC ? &proxy->config.anthropic : &proxy->config.openai;
+/* The request's URI as the upstream sees it: without /p/NAME for a named upstream. */
+static const char *call_uri(const proxy_call *call) {
+    const char *uri = evhttp_request_get_uri(call->request);
+    return call->upstream != NULL && call->upstream->name[0] != '\0'
+               ? uri + 3 + strlen(call->upstream->name)
+               : uri;
+}
+
+/* The request's path without its query string, cut to size bytes. */
+static void request_path(const proxy_call *call, char *out, size_t size) {
+    const char *uri = call_uri(call);
+    size_t length = strcspn(uri, "?");
+    if (length >= size) {
+        length = size - 1;
+    }
+    memcpy(out, uri, length);
+    out[length] = '\0';
 }
 
 /* Headers for the upstream: the client's (less DROPPED_HEADERS) and the provider key. */
 static bool build_headers(proxy_call *call, const char *secret) {
-    const tg__upstream *upstream = upstream_of(call->proxy, call->wire);
+    const tg__upstream *upstream = call->upstream;
     const char *key = upstream->pass_agent_key ? secret : upstream->api_key;
     char line[TG__PROXY_KEY_SIZE_MAX + 32];
-    if (call->wire == TG__WIRE_ANTHROPIC) {
-        snprintf(line, sizeof line, "x-api-key: %s", key);
-    } else {
-        snprintf(line, sizeof line, "Authorization: Bearer %s", key);
-    }
+    call->provider->auth_header(key, line, sizeof line);
     struct curl_slist *list = curl_slist_append(NULL, line);
     int count = 0;
     struct evkeyval *header;
@@ -103,9 +126,9 @@ static void clear_client_timeouts(proxy_call *call) {
 static bool start_transfer(proxy_call *call, const char *secret) {
     tg__proxy *proxy = call->proxy;
     clear_client_timeouts(call);
-    const tg__upstream *upstream = upstream_of(proxy, call->wire);
+    const tg__upstream *upstream = call->upstream;
     char url[TG__PROXY_URL_SIZE_MAX + 1024];
-    snprintf(url, sizeof url, "%s%s", upstream->base_url, evhttp_request_get_uri(call->request));
+    snprintf(url, sizeof url, "%s%s", upstream->base_url, call_uri(call));
     CURL *easy = curl_easy_init();
     if (easy == NULL || !build_headers(call, secret)) {
         curl_easy_cleanup(easy);
@@ -154,8 +177,8 @@ static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t ne
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
     tg__refusal_headers headers;
-    if (tg__refusal_write(call->wire, &refusal, call->proxy->config.retry_automatic_ms_max, &body,
-                          &headers) != TG_OK) {
+    if (tg__refusal_write(call->provider, &refusal, call->proxy->config.retry_automatic_ms_max,
+                          &body, &headers) != TG_OK) {
         tg__buf_free(&body);
         tg__proxy_send_error(call, 500, "internal_error", "cannot write the refusal");
         return;
@@ -253,17 +276,19 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
  * so the provider itself stops there. Anthropic requires max_tokens: its own 400. */
 static bool give_cap(proxy_call *call) {
     tg__request_info *info = &call->parsed.info;
-    if (info->max_output_tokens != TG_NONE || info->route == TG__ROUTE_OPENAI_EMBEDDINGS) {
+    const tg__route_row *row = tg__route_row_of(info->route);
+    if (info->max_output_tokens != TG_NONE || row == NULL || !row->output) {
         return true;
     }
-    if (info->route == TG__ROUTE_ANTHROPIC_MESSAGES) {
-        tg__proxy_send_error(call, 400, "invalid_request_error", "max_tokens: Field required");
+    /* The provider's own default (legacy completions: 16), or none where it requires one. */
+    int64_t cap =
+        call->provider->cap_default(info->route, call->proxy->config.default_max_output_tokens);
+    if (cap == TG_NONE) {
+        char message[96];
+        snprintf(message, sizeof message, "%s: Field required", tg__request_cap_field(info));
+        tg__proxy_send_error(call, 400, "invalid_request_error", message);
         return false;
     }
-    /* Legacy completions default to 16 tokens upstream: keep that behaviour. */
-    int64_t cap = info->route == TG__ROUTE_OPENAI_COMPLETIONS
-                      ? 16
-                      : call->proxy->config.default_max_output_tokens;
     if (call->price.max_output_tokens > 0 && call->price.max_output_tokens < cap) {
         cap = call->price.max_output_tokens;
     }
@@ -355,13 +380,24 @@ static bool attribute(proxy_call *call, const tg__key *key) {
 static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
     tg__proxy *proxy = call->proxy;
     tg_error err = {0};
-    if (tg__request_parse(call->route, body, size, &call->parsed, &err) != TG_OK) {
+    char path[256], model[TG_NAME_SIZE_MAX];
+    request_path(call, path, sizeof path);
+    bool in_path = tg__route_id(call->route, path, model, sizeof model) == TG_OK;
+    if (tg__request_parse_path(call->route, in_path ? model : NULL, body, size, &call->parsed,
+                               &err) != TG_OK) {
         tg__proxy_send_error(call, 400, "invalid_request", err.message);
         return false;
     }
-    const char *provider = call->wire == TG__WIRE_ANTHROPIC ? "anthropic" : "openai";
-    if (tg__prices_lookup(proxy->prices, provider, call->parsed.info.model, tg__now_ms(),
-                          &call->price, &err) != TG_OK) {
+    if (call->upstream->free) {
+        /* prices: free (a local vLLM or Ollama): metered, held and charged at 0. */
+        tg__model_price_init(&call->price);
+        snprintf(call->price.provider, sizeof call->price.provider, "%s", call->upstream->name);
+        snprintf(call->price.model, sizeof call->price.model, "%s", call->parsed.info.model);
+    } else if (tg__prices_lookup(proxy->prices,
+                                 call->upstream->name[0] != '\0' ? call->upstream->prices_id
+                                                                 : call->provider->prices_id,
+                                 call->parsed.info.model, tg__now_ms(), &call->price,
+                                 &err) != TG_OK) {
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
@@ -409,14 +445,9 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
  * the key that started it, or an admin's, may reach it; the answer settles the run
  * (proxy_reply.c). False after answering the client. */
 static bool admit_run(proxy_call *call, const tg__key *key) {
-    const char *uri = evhttp_request_get_uri(call->request);
+    const char *uri = call_uri(call);
     char path[256];
-    size_t length = strcspn(uri, "?");
-    if (length >= sizeof path) {
-        length = sizeof path - 1;
-    }
-    memcpy(path, uri, length);
-    path[length] = '\0';
+    request_path(call, path, sizeof path);
     if (tg__route_id(call->route, path, call->run_id, sizeof call->run_id) != TG_OK) {
         tg__proxy_send_error(call, 404, "not_found", "Tollgate: no response id in the path");
         return false;
@@ -454,11 +485,24 @@ static bool take_body(proxy_call *call, const char *body, size_t size) {
     return true;
 }
 
+/* A query the provider cannot proxy (Gemini: a stream without alt=sse): true after answering. */
+static bool query_refused(proxy_call *call) {
+    const char *query = strchr(call_uri(call), '?');
+    const char *why = call->provider->query_error != NULL
+                          ? call->provider->query_error(call->route, query)
+                          : NULL;
+    if (why != NULL) {
+        tg__proxy_send_error(call, 400, "invalid_request", why);
+    }
+    return why != NULL;
+}
+
 static bool is_run_route(tg__route route) {
     return route == TG__ROUTE_OPENAI_RESPONSE_GET || route == TG__ROUTE_OPENAI_RESPONSE_CANCEL;
 }
 
-void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route) {
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
+                          const tg__upstream *upstream) {
     proxy_call *call = calloc(1, sizeof *call);
     if (call == NULL) {
         evhttp_send_error(request, 503, "out of memory");
@@ -467,7 +511,10 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->proxy = proxy;
     call->request = request;
     call->route = route;
-    call->wire = tg__route_wire(route);
+    call->provider = tg__route_provider(route);
+    call->upstream = upstream != NULL         ? upstream
+                     : call->provider != NULL ? &proxy->config.upstreams[call->provider->index]
+                                              : NULL;
     call->metered = tg__route_metered(route);
     call->owner[0] = '\0';
     call->started_ms = tg__now_ms();
@@ -498,8 +545,10 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     } else if (!is_run_route(route) && key->scope[0] == '\0') {
         tg__proxy_send_error(call, 403, "no_budget",
                              "Tollgate: this key has no scope, so no budget to charge calls to");
-    } else if (!upstream_of(proxy, call->wire)->configured) {
+    } else if (call->upstream == NULL || !call->upstream->configured) {
         tg__proxy_send_error(call, 404, "no_upstream", "Tollgate: no upstream for this route");
+    } else if (query_refused(call)) {
+        /* answered */
     } else if (size > (size_t)daemon->config->body_size_max_bytes) {
         tg__proxy_send_error(call, 413, "body_too_large", "the body passes body_size_max_bytes");
     } else if (call->metered && !admit(call, key, body, size)) {

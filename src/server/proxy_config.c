@@ -105,6 +105,15 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
             if (secret != NULL && strlen(secret) < sizeof out->api_key) {
                 memcpy(out->api_key, secret, strlen(secret) + 1);
             }
+        } else if (strcmp(key, "wire") == 0) {
+            const char *text = scalar(value);
+            out->wire_openai = text != NULL && strcmp(text, "openai") == 0;
+            if (!out->wire_openai) {
+                status = fail(err, "upstreams: wire", "must be openai (OpenAI-compatible)");
+            }
+        } else if (strcmp(key, "prices") == 0) {
+            status = read_text(value, out->prices_id, sizeof out->prices_id, "prices", err);
+            out->free = status == TG_OK && strcmp(out->prices_id, "free") == 0;
         } else if (strcmp(key, "pass_agent_key") == 0) {
             const char *text = scalar(value);
             out->pass_agent_key = text != NULL && strcmp(text, "true") == 0;
@@ -136,17 +145,36 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
         const char *key = scalar(fy_node_pair_key(pair));
-        tg__upstream *upstream = NULL;
-        if (key != NULL && strcmp(key, "openai") == 0) {
-            upstream = &config->openai;
-        } else if (key != NULL && strcmp(key, "anthropic") == 0) {
-            upstream = &config->anthropic;
+        const tg__provider *provider = tg__provider_find(key);
+        tg__upstream *upstream;
+        if (provider != NULL) {
+            upstream = &config->upstreams[provider->index];
+        } else if (key == NULL || key[0] == '\0' || strlen(key) >= TG__PROXY_NAME_SIZE_MAX ||
+                   strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(key)) {
+            return fail(err,
+                        "upstreams: a name is lowercase letters, digits, _ and -:", key ? key : "");
+        } else if (config->compatible_count >= TG__PROXY_COMPATIBLE_MAX) {
+            return fail(err, "upstreams:", "at most 32 OpenAI-compatible upstreams");
         } else {
-            return fail(err, "upstreams: unknown provider (openai or anthropic):", key ? key : "");
+            upstream = &config->compatible[config->compatible_count++];
+            snprintf(upstream->name, sizeof upstream->name, "%s", key);
         }
         tg_status status = read_upstream(fy_node_pair_value(pair), upstream, err);
         if (status != TG_OK) {
             return status;
+        }
+        if (provider == NULL && !upstream->wire_openai) {
+            return fail(err,
+                        "upstreams: unknown provider (openai, anthropic, gemini, or an "
+                        "OpenAI-compatible one with wire: openai):",
+                        key);
+        }
+        if (provider != NULL && (upstream->wire_openai || upstream->prices_id[0] != '\0')) {
+            return fail(err, "upstreams: wire and prices are for OpenAI-compatible upstreams, not",
+                        key);
+        }
+        if (provider == NULL && upstream->prices_id[0] == '\0') {
+            snprintf(upstream->prices_id, sizeof upstream->prices_id, "%s", key);
         }
     }
     return TG_OK;

@@ -100,7 +100,9 @@ typedef struct proxy_call {
     struct proxy_call *prev, *next;           /* proxy->calls */
     struct evhttp_request *request;           /* the client's; answered exactly once */
     tg__route route;                          /* which route */
-    tg__wire wire;                            /* its wire format */
+    const tg__provider *provider;             /* the provider serving it (its table) */
+    const tg__upstream *upstream;             /* where it goes: the provider's, or a named
+                                                 OpenAI-compatible one; in proxy->config */
     bool metered;                             /* held and charged */
     tg__request parsed;                       /* metered: the request; owned */
     tg__model_price price;                    /* metered: prices of the model called */
@@ -129,6 +131,7 @@ typedef struct proxy_call {
     tg__buf held;                             /* streaming: bytes of an event not yet complete */
     tg__buf out;                              /* streaming: whole events to send from a piece */
     const char *piece;                        /* streaming: the piece being fed */
+    size_t piece_size;                        /* bytes of piece */
     size_t piece_used;                        /* bytes of piece already sent or dropped */
     bool cut;                                 /* Tollgate ended the stream */
     bool client_gone;                         /* the client disconnected */
@@ -150,7 +153,10 @@ typedef struct proxy_call {
 } proxy_call;
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
-void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route);
+/* `upstream` is an OpenAI-compatible upstream the path named (/p/NAME/...), NULL for the
+ * route provider's own. */
+void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
+                          const tg__upstream *upstream);
 
 /* proxy_reply.c: curl's callbacks for a call's easy handle. */
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user);

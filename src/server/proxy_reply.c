@@ -278,7 +278,7 @@ void tg__proxy_send_error(proxy_call *call, int status, const char *code, const 
     call->outcome = call->outcome != NULL ? call->outcome : "error";
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
-    tg__error_write(call->wire, status, code, message, &body);
+    tg__error_write(call->provider, status, code, message, &body);
     evhttp_add_header(evhttp_request_get_output_headers(call->request), "Content-Type",
                       "application/json");
     send_plain(call, status, body.data ? body.data : "{}", body.size);
@@ -458,16 +458,24 @@ static tg_status on_event(void *context, const tg__sse_event *event) {
     if (status != TG_OK) {
         return status;
     }
+    /* An event ending in a CRLF blank line (Gemini frames so) ends on its CR for the parser,
+     * which reads the LF with the next byte: it goes with this event, or the last event of
+     * a stream would reach the client without it, unterminated. */
+    size_t end = event->end_offset;
+    if (end > 0 && end < call->piece_size && call->piece[end - 1] == '\r' &&
+        call->piece[end] == '\n') {
+        end++;
+    }
     if (forward) {
         status =
             tg__buf_append(&call->out, call->held.data ? call->held.data : "", call->held.size);
         if (status == TG_OK) {
-            status = tg__buf_append(&call->out, call->piece + call->piece_used,
-                                    event->end_offset - call->piece_used);
+            status =
+                tg__buf_append(&call->out, call->piece + call->piece_used, end - call->piece_used);
         }
     }
     tg__buf_reset(&call->held);
-    call->piece_used = event->end_offset;
+    call->piece_used = end;
     if (status == TG_OK && !call->stream.finished && used_up(call)) {
         call->cut = true;
         return TG_ERR_STATE; /* stops the feed: nothing after the cut is passed on */
@@ -570,6 +578,7 @@ size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user) {
         return CURL_WRITEFUNC_PAUSE;
     }
     call->piece = data;
+    call->piece_size = length;
     call->piece_used = 0;
     tg_status status = tg__sse_feed(&call->sse, data, length, on_event, call, NULL, NULL);
     if (call->cut) {

@@ -143,8 +143,10 @@ void tg__proxy_call_log(proxy_call *call) {
     row.time_ms = tg__now_ms();
     row.charge_id = call->settled.charge_id;
     snprintf(row.request_id, sizeof row.request_id, "%s", call->request_id);
+    /* A configured OpenAI-compatible upstream is logged by its own name ("groq"). */
     snprintf(row.provider, sizeof row.provider, "%s",
-             call->wire == TG__WIRE_ANTHROPIC ? "anthropic" : "openai");
+             call->upstream != NULL && call->upstream->name[0] != '\0' ? call->upstream->name
+                                                                        : call->provider->name);
     snprintf(row.route, sizeof row.route, "%s", tg__route_name(call->route));
     snprintf(row.model, sizeof row.model, "%s", call->parsed.info.model);
     snprintf(row.budget, sizeof row.budget, "%s", call->budget);

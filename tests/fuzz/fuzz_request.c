@@ -69,12 +69,13 @@ static void exercise_path(const char *bytes, size_t size) {
         if (tg__route_find(METHODS[m], path, &route) != TG_OK) {
             continue;
         }
-        char id[TG__ROUTE_ID_SIZE_MAX];
+        char id[TG_NAME_SIZE_MAX]; /* an {id} or a {model} (dots allowed) */
         if (tg__route_id(route, path, id, sizeof id) == TG_OK) {
             FUZZ_CHECK(id[0] != '\0' && strlen(id) < sizeof id);
             FUZZ_CHECK(
-                strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
                 strlen(id));
+            FUZZ_CHECK(strchr(id, '.') == NULL || strstr(path, "/models/") != NULL);
         }
     }
 }

@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     static const tg__route ROUTES[] = {TG__ROUTE_OPENAI_CHAT, TG__ROUTE_OPENAI_RESPONSES,
-                                       TG__ROUTE_OPENAI_EMBEDDINGS, TG__ROUTE_ANTHROPIC_MESSAGES};
+                                       TG__ROUTE_OPENAI_EMBEDDINGS, TG__ROUTE_ANTHROPIC_MESSAGES,
+                                       TG__ROUTE_GEMINI_GENERATE};
     tg__model_price price;
     tg__model_price_init(&price);
     for (int u = 0; u < TG__UNIT_COUNT; u++) {

@@ -6,6 +6,7 @@
  */
 #include "proxy/estimate.h"
 #include "proxy/plan.h"
+#include "proxy/provider.h"
 #include "proxy/request.h"
 #include "tollgate_tokens.h"
 #include "proxy_fixture.h"
@@ -300,13 +301,77 @@ static void test_plans(void **state) {
     tg__request_free(&r);
 }
 
+/* Gemini: the model from the path, the stream from the route, the cap and candidates from
+ * generationConfig, and the thinking budget held beyond the cap. */
+static void test_gemini_request(void **state) {
+    (void)state;
+    const char *body = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                       "\"generationConfig\":{\"maxOutputTokens\":100,\"candidateCount\":2,"
+                       "\"thinkingConfig\":{\"thinkingBudget\":500}}}";
+    tg__request r;
+    tg_error err = {0};
+    assert_ok(tg__request_parse_path(TG__ROUTE_GEMINI_STREAM, "gemini-2.5-flash", body,
+                                     strlen(body), &r, &err));
+    assert_string_equal(r.info.model, "gemini-2.5-flash");
+    assert_true(r.info.stream);
+    assert_i64(r.info.max_output_tokens, 100);
+    assert_i64(r.info.choices, 2);
+    assert_i64(r.info.reasoning_bound_tokens, 500);
+    tg__model_price p = price_gpt4o();
+    assert_i64(tg__request_output_bound(&r.info, &p), 2 * (100 + 500));
+    assert_ok(tg__request_set_max_output(&r, 40));
+    assert_i64(json_integer_value(
+                   json_object_get(json_object_get(r.body, "generationConfig"), "maxOutputTokens")),
+               40);
+    tg__request_free(&r);
+    /* No thinkingConfig (or a dynamic budget): the largest published budget is held. */
+    body = "{\"contents\":\"hi\"}";
+    assert_ok(tg__request_parse_path(TG__ROUTE_GEMINI_GENERATE, "gemini-2.5-flash", body,
+                                     strlen(body), &r, &err));
+    assert_false(r.info.stream);
+    assert_i64(r.info.max_output_tokens, TG_NONE);
+    assert_i64(r.info.reasoning_bound_tokens, 32768);
+    assert_ok(tg__request_set_max_output(&r, 64)); /* adds generationConfig */
+    assert_i64(json_integer_value(
+                   json_object_get(json_object_get(r.body, "generationConfig"), "maxOutputTokens")),
+               64);
+    tg__request_free(&r);
+    static const char *const BAD[] = {
+        "{\"contents\":[],\"generationConfig\":[]}",
+        "{\"contents\":[],\"generationConfig\":{\"maxOutputTokens\":-1}}",
+        "{\"contents\":[],\"generationConfig\":{\"candidateCount\":9}}",
+        "{\"contents\":[],\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":-2}}}",
+        "{\"contents\":[],\"generationConfig\":{\"thinkingConfig\":7}}",
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_status(tg__request_parse_path(TG__ROUTE_GEMINI_GENERATE, "gemini-2.5-flash", BAD[i],
+                                             strlen(BAD[i]), &r, NULL),
+                      TG_ERR_INVALID);
+    }
+    /* Routes: the model segment takes dots; the v1 paths too. */
+    tg__route route;
+    char model[TG_NAME_SIZE_MAX];
+    assert_ok(
+        tg__route_find("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", &route));
+    assert_int_equal(route, TG__ROUTE_GEMINI_STREAM);
+    assert_ok(tg__route_id(route, "/v1beta/models/gemini-2.5-flash:streamGenerateContent", model,
+                           sizeof model));
+    assert_string_equal(model, "gemini-2.5-flash");
+    assert_ok(tg__route_find("POST", "/v1/models/gemini-2.0-flash:countTokens", &route));
+    assert_false(tg__route_metered(route));
+    assert_status(tg__route_find("POST", "/v1beta/models/:generateContent", &route),
+                  TG_ERR_NOT_FOUND);
+    assert_status(tg__route_find("POST", "/v1beta/models/a/b:generateContent", &route),
+                  TG_ERR_NOT_FOUND);
+}
+
 static void test_routes(void **state) {
     (void)state;
     tg__route route;
     assert_ok(tg__route_find("POST", "/v1/chat/completions", &route));
     assert_int_equal(route, TG__ROUTE_OPENAI_CHAT);
     assert_ok(tg__route_find("POST", "/v1/messages/count_tokens", &route));
-    assert_int_equal(tg__route_wire(route), TG__WIRE_ANTHROPIC);
+    assert_ptr_equal(tg__route_provider(route), &tg__provider_anthropic);
     assert_false(tg__route_metered(route));
     assert_ok(tg__route_find("GET", "/v1/models", &route));
     assert_string_equal(tg__route_name(route), "openai.models");
@@ -347,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_prompt_estimate),
         cmocka_unit_test(test_rewrites),
         cmocka_unit_test(test_plans),
+        cmocka_unit_test(test_gemini_request),
         cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

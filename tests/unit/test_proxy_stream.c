@@ -372,6 +372,65 @@ static void test_responses_cut_and_completed(void **state) {
     tg__stream_free(&s);
 }
 
+/* Gemini: data-only chunks framed by CRLF, running usageMetadata, no terminal event but the
+ * chunk whose candidates all finish; a cut ends each open candidate with MAX_TOKENS. */
+static const char *const GEMINI_STREAM =
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"}],\"role\":\"model\"},"
+    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":1,"
+    "\"thoughtsTokenCount\":40,\"totalTokenCount\":53},\"modelVersion\":\"gemini-2.5-flash\","
+    "\"responseId\":\"r-1\"}\r\n\r\n"
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":"
+    "{\"city\":\"Paris\"}}}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":"
+    "\"gemini-2.5-flash\",\"responseId\":\"r-1\"}\r\n\r\n";
+
+static void test_gemini_reported_and_cut(void **state) {
+    (void)state;
+    tg__stream s;
+    tg__stream_init(&s, TG__ROUTE_GEMINI_STREAM, "gemini-2.5-flash", false);
+    follow_ctx f = feed(&s, GEMINI_STREAM);
+    assert_int_equal(f.forwarded, 2);
+    assert_true(s.started);
+    assert_false(s.finished);
+    assert_string_equal(s.id, "r-1");
+    assert_true(s.input_reported);
+    assert_i64(s.text_events, 2); /* the text, and the function call as written out */
+    tg__usage u;
+    tg__stream_usage(&s, 9999, &u);
+    assert_i64(u.counts[TG__UNIT_INPUT], 12);
+    assert_false(s.output_final); /* the running count (1 + 40 thoughts) is not final */
+    assert_i64(u.counts[TG__UNIT_OUTPUT], 41);
+    parsed p;
+    write_end(&s, &u, &p);
+    const json_t *candidate = json_array_get(json_object_get(p.last, "candidates"), 0);
+    assert_string_equal(json_string_value(json_object_get(candidate, "finishReason")),
+                        "MAX_TOKENS");
+    assert_string_equal(json_string_value(json_object_get(p.last, "responseId")), "r-1");
+    const json_t *usage = json_object_get(p.last, "usageMetadata");
+    assert_i64(json_integer_value(json_object_get(usage, "promptTokenCount")), 12);
+    json_decref(p.last);
+    tg__stream_free(&s);
+    /* The last chunk finishes every candidate and carries the final counts. */
+    char text[8192];
+    snprintf(text, sizeof text, "%s%s", GEMINI_STREAM,
+             "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"!\"}],\"role\":"
+             "\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+             "\"promptTokenCount\":12,\"candidatesTokenCount\":9,\"thoughtsTokenCount\":40,"
+             "\"totalTokenCount\":61}}\r\n\r\n");
+    tg__stream_init(&s, TG__ROUTE_GEMINI_STREAM, "gemini-2.5-flash", false);
+    feed(&s, text);
+    assert_true(s.finished);
+    tg__stream_usage(&s, 9999, &u);
+    assert_false(u.estimated);
+    assert_i64(u.counts[TG__UNIT_OUTPUT], 49);
+    assert_i64(u.counts[TG__UNIT_OUTPUT_REASONING], 40);
+    tg__stream_free(&s);
+    /* An error chunk marks the stream failed. */
+    tg__stream_init(&s, TG__ROUTE_GEMINI_STREAM, "gemini-2.5-flash", false);
+    feed(&s, "data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\r\n\r\n");
+    assert_true(s.failed);
+    tg__stream_free(&s);
+}
+
 static void test_stream_errors_and_junk(void **state) {
     (void)state;
     tg__stream s;
@@ -476,6 +535,7 @@ int main(void) {
         cmocka_unit_test(test_anthropic_delta_usage_without_input),
         cmocka_unit_test(test_anthropic_cut_before_start),
         cmocka_unit_test(test_responses_cut_and_completed),
+        cmocka_unit_test(test_gemini_reported_and_cut),
         cmocka_unit_test(test_stream_errors_and_junk),
         cmocka_unit_test(test_exact_output),
     };

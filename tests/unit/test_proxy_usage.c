@@ -84,6 +84,45 @@ static void test_usage_anthropic(void **state) {
     assert_i64(u.counts[TG__UNIT_OUTPUT], 900);
 }
 
+/* Gemini: promptTokenCount includes the cached part; tool-use prompt tokens are more
+ * input; thoughts are output beside candidatesTokenCount; audio parts by modality. */
+static void test_usage_gemini(void **state) {
+    (void)state;
+    tg__usage u = read_body(
+        TG__ROUTE_GEMINI_GENERATE,
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}],\"role\":\"model\"},"
+        "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1000,"
+        "\"cachedContentTokenCount\":600,\"candidatesTokenCount\":40,\"thoughtsTokenCount\":300,"
+        "\"toolUsePromptTokenCount\":25,\"totalTokenCount\":1365,\"promptTokensDetails\":["
+        "{\"modality\":\"TEXT\",\"tokenCount\":900},{\"modality\":\"AUDIO\",\"tokenCount\":100}],"
+        "\"cacheTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":50}]},"
+        "\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"abc\"}");
+    assert_i64(u.counts[TG__UNIT_INPUT], 1025);
+    assert_i64(u.counts[TG__UNIT_CACHE_READ], 600);
+    assert_i64(u.counts[TG__UNIT_INPUT_AUDIO], 100);
+    assert_i64(u.counts[TG__UNIT_CACHE_AUDIO_READ], 50);
+    assert_i64(u.counts[TG__UNIT_OUTPUT], 340);
+    assert_i64(u.counts[TG__UNIT_OUTPUT_REASONING], 300);
+    assert_i64(u.counts[TG__UNIT_REQUESTS], 1);
+    /* "usage" is not Gemini's key: a body without usageMetadata reports nothing. */
+    static const char NOT_GEMINI[] = "{\"usage\":{\"prompt_tokens\":5}}";
+    static const char BAD_COUNT[] = "{\"usageMetadata\":{\"thoughtsTokenCount\":-1}}";
+    tg__usage none;
+    assert_status(
+        tg__usage_from_body(TG__ROUTE_GEMINI_GENERATE, NOT_GEMINI, strlen(NOT_GEMINI), &none, NULL),
+        TG_ERR_NOT_FOUND);
+    assert_status(
+        tg__usage_from_body(TG__ROUTE_GEMINI_GENERATE, BAD_COUNT, strlen(BAD_COUNT), &none, NULL),
+        TG_ERR_INVALID);
+    /* Written back for a cut stream's last chunk. */
+    json_t *json = tg__usage_to_json(TG__ROUTE_GEMINI_STREAM, &u);
+    assert_i64(json_integer_value(json_object_get(json, "promptTokenCount")), 1025);
+    assert_i64(json_integer_value(json_object_get(json, "candidatesTokenCount")), 40);
+    assert_i64(json_integer_value(json_object_get(json, "thoughtsTokenCount")), 300);
+    assert_i64(json_integer_value(json_object_get(json, "totalTokenCount")), 1365);
+    json_decref(json);
+}
+
 static void test_usage_missing_or_bad(void **state) {
     (void)state;
     const struct {
@@ -350,6 +389,7 @@ int main(void) {
         cmocka_unit_test(test_usage_openai_chat),
         cmocka_unit_test(test_usage_openai_responses),
         cmocka_unit_test(test_usage_anthropic),
+        cmocka_unit_test(test_usage_gemini),
         cmocka_unit_test(test_usage_missing_or_bad),
         cmocka_unit_test(test_usage_scan_equals_tree),
         cmocka_unit_test(test_usage_estimate_and_json),

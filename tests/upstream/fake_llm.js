@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// fake_llm: a local stand-in for the OpenAI and Anthropic APIs, for Tollgate's proxy
+// fake_llm: a local stand-in for the OpenAI, Anthropic and Gemini APIs, for Tollgate's proxy
 // tests and benchmarks. It speaks both wire formats as the official SDKs expect them
 // (tests/upstream/fake_llm.test.js proves it with the real `openai` and
 // `@anthropic-ai/sdk` packages): response headers, JSON bodies, SSE framing and event
@@ -7,7 +7,9 @@
 // provider's shape, slow and broken streams. Node built-ins only.
 //
 // Routes: POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings,
-// GET /v1/models, GET /v1/responses/{id}, POST /v1/responses/{id}/cancel; POST /v1/messages, /v1/messages/count_tokens. Test helpers:
+// GET /v1/models, GET /v1/responses/{id}, POST /v1/responses/{id}/cancel; POST /v1/messages, /v1/messages/count_tokens;
+// POST /v1beta/models/{model}:generateContent, :streamGenerateContent (alt=sse),
+// :countTokens (Gemini, also under /v1/; key in x-goog-api-key). Test helpers:
 // GET /_fake/requests (what it received, newest last), DELETE /_fake/requests.
 //
 // Behaviour per request, from headers (forwarded by the proxy) or, for clients that
@@ -18,7 +20,9 @@
 //   x-fake-cached-tokens: N    of those, read from cache (OpenAI cached_tokens,
 //                              Anthropic cache_read_input_tokens)
 //   x-fake-cache-write-tokens: N  Anthropic cache_creation_input_tokens
-//   x-fake-reasoning-tokens: N extra hidden reasoning tokens (OpenAI)
+//   x-fake-reasoning-tokens: N extra hidden reasoning tokens (OpenAI; Gemini
+//                              thoughtsTokenCount)
+//   x-fake-tool-use-tokens: N  Gemini toolUsePromptTokenCount
 //   x-fake-usage: none         report no usage at all
 //   x-fake-delay-ms: N         wait N ms before each streamed event (slow streams)
 //   x-fake-first-byte-ms: N    wait N ms before answering
@@ -82,6 +86,7 @@ function behaviour(req, body) {
         cachedTokens: intHeader(req, 'x-fake-cached-tokens', 0),
         cacheWriteTokens: intHeader(req, 'x-fake-cache-write-tokens', 0),
         reasoningTokens: intHeader(req, 'x-fake-reasoning-tokens', 0),
+        toolUseTokens: intHeader(req, 'x-fake-tool-use-tokens', 0),
         usage: req.headers['x-fake-usage'] !== 'none' && model !== 'fake-no-usage',
         delayMs: intHeader(req, 'x-fake-delay-ms', model === 'fake-slow' ? 100 : 0),
         firstByteMs: intHeader(req, 'x-fake-first-byte-ms', 0),
@@ -120,7 +125,8 @@ function countInputTokens(body) {
             Object.values(v).forEach(walk);
         }
     };
-    for (const key of ['messages', 'system', 'input', 'prompt', 'instructions', 'tools']) {
+    for (const key of ['messages', 'system', 'input', 'prompt', 'instructions', 'tools', 'contents',
+        'systemInstruction']) {
         walk(body[key]);
     }
     return Math.max(1, Math.ceil(bytes / 4));
@@ -324,6 +330,9 @@ function anthropicError(status, message, requestId) {
 // ---- Responses and headers ---------------------------------------------------------------
 
 function commonHeaders(wire, requestId) {
+    if (wire === 'gemini') {
+        return { 'x-goog-request-id': requestId, 'server-timing': 'gfet4t7; dur=1', vary: 'Origin, X-Origin, Referer' };
+    }
     if (wire === 'anthropic') {
         return {
             'request-id': requestId,
@@ -356,7 +365,7 @@ function sendJson(ctx, status, payload, extra = {}) {
 function sendError(ctx, status, message) {
     const extra = status === 429 ? { 'retry-after': '1' } : {};
     const payload = ctx.wire === 'anthropic' ? anthropicError(status, message, ctx.requestId)
-        : openaiError(status, message);
+        : ctx.wire === 'gemini' ? geminiError(status, message) : openaiError(status, message);
     sendJson(ctx, status, payload, extra);
 }
 
@@ -408,7 +417,8 @@ class EventStream {
             return false;
         }
         const payload = typeof data === 'string' ? data : JSON.stringify(data);
-        this.ctx.res.write(name ? `event: ${name}\ndata: ${payload}\n\n` : `data: ${payload}\n\n`);
+        const end = this.ctx.wire === 'gemini' ? '\r\n\r\n' : '\n\n'; // Gemini frames with CRLF
+        this.ctx.res.write(name ? `event: ${name}\ndata: ${payload}${end}` : `data: ${payload}${end}`);
         if (isText) {
             this.textEvents++;
             this.ctx.entry.textEvents = this.textEvents;
@@ -421,6 +431,8 @@ class EventStream {
         const message = 'The fake upstream failed mid-stream.';
         if (ctx.wire === 'anthropic') {
             ctx.res.write(`event: error\ndata: ${JSON.stringify(anthropicError(529, 'Overloaded', ctx.requestId))}\n\n`);
+        } else if (ctx.wire === 'gemini') {
+            ctx.res.write(`data: ${JSON.stringify(geminiError(500, message))}\r\n\r\n`);
         } else if (ctx.route === 'responses') {
             ctx.res.write(`event: error\ndata: ${JSON.stringify({ type: 'error', code: 'server_error', message, param: null, sequence_number: ctx.sequence++ })}\n\n`);
         } else {
@@ -902,6 +914,155 @@ function anthropicCountTokens(ctx) {
     sendJson(ctx, 200, { input_tokens: ctx.inputTokens });
 }
 
+// ---- Gemini ---------------------------------------------------------------------------------
+// As the Gemini API (generativelanguage) answers: GenerateContentResponse bodies with
+// usageMetadata (promptTokenCount includes cached content; thoughtsTokenCount and
+// toolUsePromptTokenCount are counted apart from candidatesTokenCount), streams as
+// data-only SSE chunks separated by CRLF CRLF with running usage and finishReason on the
+// last, errors as {error: {code, message, status}}.
+
+const GEMINI_STATUS = {
+    400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND',
+    429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+};
+const GEMINI_THINKING_MAX = 24576; // the largest thinkingBudget of Gemini 2.5 Flash
+
+function geminiError(status, message) {
+    return { error: { code: status, message, status: GEMINI_STATUS[status] || (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION') } };
+}
+
+// An image's tokens by Gemini's published rule: 258 when both sides are at most 384 px,
+// else 258 per 768 x 768 tile.
+function geminiImage(inline) {
+    const size = inline && typeof inline.data === 'string' ? pngSize(inline.data) : null;
+    if (!size) {
+        return 258;
+    }
+    const [w, h] = size;
+    return w <= 384 && h <= 384 ? 258 : 258 * Math.ceil(w / 768) * Math.ceil(h / 768);
+}
+
+// The most Gemini's rules let it bill: every text byte a token, images by tiles, the
+// whole output cap per candidate and the whole thinking budget besides.
+function geminiMaxBill(ctx) {
+    const body = ctx.body;
+    let input = 3;
+    const walk = (v) => {
+        if (typeof v === 'string') {
+            input += Buffer.byteLength(v);
+        } else if (typeof v === 'number') {
+            input += String(v).length;
+        } else if (Array.isArray(v)) {
+            v.forEach(walk);
+        } else if (v && typeof v === 'object') {
+            if (v.inlineData) {
+                input += geminiImage(v.inlineData);
+                return;
+            }
+            for (const [k, item] of Object.entries(v)) {
+                input += Buffer.byteLength(k);
+                walk(item);
+            }
+        }
+    };
+    for (const f of ['contents', 'systemInstruction', 'tools', 'toolConfig']) {
+        walk(body[f]);
+    }
+    const config = body.generationConfig || {};
+    const n = Number.isInteger(config.candidateCount) && config.candidateCount > 0 ? config.candidateCount : 1;
+    const cap = Number.isInteger(config.maxOutputTokens) ? config.maxOutputTokens : 65536;
+    const budget = config.thinkingConfig && Number.isInteger(config.thinkingConfig.thinkingBudget)
+        && config.thinkingConfig.thinkingBudget >= 0 ? config.thinkingConfig.thinkingBudget : GEMINI_THINKING_MAX;
+    return { cap, input, output: cap * n, thoughts: budget * n, n };
+}
+
+function geminiUsage(ctx, candidatesTokens, final = true) {
+    if (ctx.max) {
+        const m = ctx.max;
+        return {
+            promptTokenCount: m.input, candidatesTokenCount: final ? m.output : candidatesTokens,
+            thoughtsTokenCount: m.thoughts, totalTokenCount: m.input + (final ? m.output : candidatesTokens) + m.thoughts,
+            promptTokensDetails: [{ modality: 'TEXT', tokenCount: m.input }],
+        };
+    }
+    const b = ctx.b;
+    const usage = { promptTokenCount: ctx.inputTokens, candidatesTokenCount: candidatesTokens };
+    if (b.cachedTokens > 0) {
+        usage.cachedContentTokenCount = Math.min(b.cachedTokens, ctx.inputTokens);
+    }
+    if (b.toolUseTokens > 0) {
+        usage.toolUsePromptTokenCount = b.toolUseTokens;
+    }
+    if (b.reasoningTokens > 0) {
+        usage.thoughtsTokenCount = b.reasoningTokens;
+    }
+    usage.totalTokenCount = ctx.inputTokens + candidatesTokens + b.reasoningTokens + b.toolUseTokens;
+    usage.promptTokensDetails = [{ modality: 'TEXT', tokenCount: ctx.inputTokens }];
+    if (b.cachedTokens > 0) {
+        usage.cacheTokensDetails = [{ modality: 'TEXT', tokenCount: usage.cachedContentTokenCount }];
+    }
+    return usage;
+}
+
+function geminiBadRequest(ctx) {
+    const body = ctx.body;
+    if (body.contents === undefined) {
+        return '* GenerateContentRequest.contents: contents is not specified';
+    }
+    const config = body.generationConfig;
+    if (config !== undefined && (config === null || typeof config !== 'object')) {
+        return 'Invalid JSON payload received. Unknown name "generationConfig": Proto field is not repeating, cannot start list.';
+    }
+    return null;
+}
+
+async function geminiGenerate(ctx) {
+    const bad = geminiBadRequest(ctx);
+    if (bad) {
+        return sendError(ctx, 400, bad);
+    }
+    const config = ctx.body.generationConfig || {};
+    const n = Number.isInteger(config.candidateCount) && config.candidateCount > 0 ? config.candidateCount : 1;
+    const { words, truncated } = tokensOut(ctx.b, config.maxOutputTokens);
+    const finishReason = truncated ? 'MAX_TOKENS' : 'STOP';
+    const responseId = randomId('', 22);
+    const candidate = (i, text, finish) => ({
+        content: { parts: [{ text }], role: 'model' },
+        ...(finish ? { finishReason: finish } : {}),
+        index: i,
+    });
+    const all = (text, finish) => Array.from({ length: n }, (_, i) => candidate(i, text, finish));
+    if (ctx.route === 'gemini_generate') {
+        const payload = { candidates: all(words.join(''), finishReason), modelVersion: ctx.model, responseId };
+        if (ctx.b.usage) {
+            payload.usageMetadata = geminiUsage(ctx, words.length * n);
+        }
+        return sendJson(ctx, 200, payload);
+    }
+    const stream = new EventStream(ctx);
+    if (words.length === 0) {
+        words.push('');
+    }
+    for (let i = 0; i < words.length; i++) {
+        const last = i === words.length - 1;
+        const chunk = { candidates: all(words[i], last ? finishReason : null) };
+        if (ctx.b.usage) {
+            chunk.usageMetadata = geminiUsage(ctx, (i + 1) * n, last);
+        }
+        chunk.modelVersion = ctx.model;
+        chunk.responseId = responseId;
+        if (!await stream.send(null, chunk, true)) {
+            return;
+        }
+    }
+    stream.end();
+}
+
+function geminiCountTokens(ctx) {
+    const body = ctx.body.generateContentRequest || ctx.body;
+    sendJson(ctx, 200, { totalTokens: countInputTokens(body), promptTokensDetails: [{ modality: 'TEXT', tokenCount: countInputTokens(body) }] });
+}
+
 // ---- Server --------------------------------------------------------------------------------
 
 const ROUTES = {
@@ -914,6 +1075,9 @@ const ROUTES = {
     'GET /v1/models': ['openai', 'models', openaiModels],
     'POST /v1/messages': ['anthropic', 'messages', anthropicMessages],
     'POST /v1/messages/count_tokens': ['anthropic', 'count_tokens', anthropicCountTokens],
+    'POST /v1beta/models/{model}:generateContent': ['gemini', 'gemini_generate', geminiGenerate],
+    'POST /v1beta/models/{model}:streamGenerateContent': ['gemini', 'gemini_stream', geminiGenerate],
+    'POST /v1beta/models/{model}:countTokens': ['gemini', 'gemini_count', geminiCountTokens],
 };
 
 function readBody(req) {
@@ -938,6 +1102,9 @@ function authorized(wire, req, apiKey) {
     if (!apiKey) {
         return true;
     }
+    if (wire === 'gemini') {
+        return req.headers['x-goog-api-key'] === apiKey || new URL(req.url, 'http://x').searchParams.get('key') === apiKey;
+    }
     // Anthropic takes x-api-key; its newer SDKs send Authorization: Bearer instead.
     const bearer = req.headers.authorization === `Bearer ${apiKey}`;
     return wire === 'anthropic' ? bearer || req.headers['x-api-key'] === apiKey : bearer;
@@ -954,9 +1121,11 @@ async function handle(state, req, res) {
         res.end(req.method === 'DELETE' ? '[]' : text);
         return;
     }
-    const pattern = path.replace(/^\/v1\/responses\/[A-Za-z0-9_-]+/, '/v1/responses/{id}');
+    const gemini = /^\/(?:v1beta|v1)\/models\/([^/:]+):(\w+)$/.exec(path);
+    const pattern = gemini ? `/v1beta/models/{model}:${gemini[2]}`
+        : path.replace(/^\/v1\/responses\/[A-Za-z0-9_-]+/, '/v1/responses/{id}');
     const route = ROUTES[`${req.method} ${pattern}`];
-    const wire = route ? route[0] : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
+    const wire = route ? route[0] : gemini ? 'gemini' : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
     const raw = await readBody(req);
     const entry = {
         method: req.method, path, headers: req.headers, rawBody: raw, body: null,
@@ -966,7 +1135,8 @@ async function handle(state, req, res) {
     if (state.requests.length > state.requestsMax) {
         state.requests.shift();
     }
-    const ctx = { req, res, wire, entry, requestId: randomId('req_'), route: route ? route[1] : null, body: {} };
+    const ctx = { req, res, wire, entry, requestId: randomId('req_'), route: route ? route[1] : null, body: {},
+        model: gemini ? decodeURIComponent(gemini[1]) : null };
     res.on('close', () => {
         if (!res.writableEnded) {
             entry.disconnected = true;
@@ -986,7 +1156,10 @@ async function handle(state, req, res) {
         }
         entry.body = ctx.body;
     }
-    ctx.b = behaviour(req, ctx.body);
+    ctx.b = behaviour(req, wire === 'gemini' ? { ...ctx.body, model: ctx.model } : ctx.body);
+    if (ctx.route === 'gemini_stream' && new URL(req.url, 'http://x').searchParams.get('alt') !== 'sse') {
+        return sendError(ctx, 400, 'fake_llm streams Gemini only as server-sent events (alt=sse)');
+    }
     if (ctx.b.hang) {
         return; // never answered: the socket stays open until the client or close() ends it
     }
@@ -998,12 +1171,16 @@ async function handle(state, req, res) {
             ? `The model \`${ctx.body.model}\` does not exist or you do not have access to it.`
             : `The fake upstream answered ${ctx.b.error} as asked.`);
     }
-    if (req.method === 'POST' && route[2] !== openaiResponseCancel && path !== '/v1/messages/count_tokens' && typeof ctx.body.model !== 'string') {
+    if (req.method === 'POST' && wire !== 'gemini' && route[2] !== openaiResponseCancel && path !== '/v1/messages/count_tokens' && typeof ctx.body.model !== 'string') {
         return sendError(ctx, 400, wire === 'anthropic' ? 'model: Field required' : "Missing required parameter: 'model'.");
     }
     ctx.inputTokens = ctx.b.inputTokens ?? countInputTokens(ctx.body);
     ctx.state = state;
-    if (ctx.b.bill === 'max' && req.method === 'POST' && route[1] !== 'cancel') {
+    if (ctx.b.bill === 'max' && wire === 'gemini' && route[1] !== 'gemini_count') {
+        ctx.max = geminiMaxBill(ctx);
+        ctx.b.outputTokens = ctx.max.cap;
+        ctx.inputTokens = ctx.max.input;
+    } else if (ctx.b.bill === 'max' && req.method === 'POST' && route[1] !== 'cancel') {
         ctx.max = maxBill(ctx);
         ctx.b.outputTokens = ctx.max.cap;
         ctx.inputTokens = ctx.max.input;

@@ -218,3 +218,67 @@ test('a key can be required, and a hanging request never answers', async () => {
         await strict.close();
     }
 });
+
+// ---- Gemini, through the official @google/genai SDK (only the base URL and key changed) ----
+
+const { GoogleGenAI } = require('@google/genai');
+const gemini = () => new GoogleGenAI({ apiKey: 'gk-test', httpOptions: { baseUrl: fake.url } });
+const geminiHeaders = (h) => ({ httpOptions: { headers: h } });
+
+test('gemini generateContent: text, finish reason, usageMetadata with thoughts, cache and tool use', async () => {
+    const reply = await gemini().models.generateContent({
+        model: 'gemini-2.5-flash', contents: 'hi',
+        config: geminiHeaders({ 'x-fake-output-tokens': '5', 'x-fake-input-tokens': '40', 'x-fake-cached-tokens': '32',
+            'x-fake-reasoning-tokens': '3', 'x-fake-tool-use-tokens': '7' }),
+    });
+    assert.equal(reply.text, 'Hello from the fake upstream');
+    assert.equal(reply.candidates[0].finishReason, 'STOP');
+    assert.equal(reply.modelVersion, 'gemini-2.5-flash');
+    const u = reply.usageMetadata;
+    assert.equal(u.promptTokenCount, 40);
+    assert.equal(u.cachedContentTokenCount, 32);
+    assert.equal(u.candidatesTokenCount, 5);
+    assert.equal(u.thoughtsTokenCount, 3);
+    assert.equal(u.toolUsePromptTokenCount, 7);
+    assert.equal(u.totalTokenCount, 40 + 5 + 3 + 7);
+    const sent = fake.requests[fake.requests.length - 1];
+    assert.equal(sent.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+    assert.equal(sent.headers['x-goog-api-key'], 'gk-test');
+});
+
+test('gemini streamGenerateContent (alt=sse): CRLF-framed chunks, running usage, MAX_TOKENS at the cap', async () => {
+    const stream = await gemini().models.generateContentStream({
+        model: 'gemini-2.5-flash', contents: 'hi',
+        config: { maxOutputTokens: 3, candidateCount: 2, ...geminiHeaders({ 'x-fake-input-tokens': '9' }) },
+    });
+    const chunks = [];
+    for await (const chunk of stream) {
+        chunks.push(chunk);
+    }
+    assert.equal(chunks.length, 3);
+    assert.equal(chunks.map((c) => c.candidates[1].content.parts[0].text).join(''), 'Hello from the');
+    const last = chunks[chunks.length - 1];
+    assert.equal(last.candidates[0].finishReason, 'MAX_TOKENS');
+    assert.equal(chunks[0].candidates[0].finishReason, undefined);
+    assert.equal(last.usageMetadata.promptTokenCount, 9);
+    assert.equal(last.usageMetadata.candidatesTokenCount, 6); /* 3 per candidate */
+    const sent = fake.requests[fake.requests.length - 1];
+    assert.match(sent.path, /:streamGenerateContent$/);
+    assert.equal(sent.rawBody.includes('"maxOutputTokens":3'), true);
+});
+
+test('gemini countTokens, errors in Google\'s shape, a mid-stream error the SDK raises', async () => {
+    const count = await gemini().models.countTokens({ model: 'gemini-2.5-flash', contents: 'twelve bytes' });
+    assert.equal(count.totalTokens, 4); /* "user" and "twelve bytes": 16 bytes, 4 per token */
+    await assert.rejects(gemini().models.generateContent({
+        model: 'gemini-2.5-flash', contents: 'hi', config: geminiHeaders({ 'x-fake-error': '429' }),
+    }), (e) => e.status === 429 && JSON.parse(e.message).error.status === 'RESOURCE_EXHAUSTED');
+    const stream = await gemini().models.generateContentStream({
+        model: 'gemini-2.5-flash', contents: 'hi', config: geminiHeaders({ 'x-fake-error-after': '2' }),
+    });
+    await assert.rejects(async () => {
+        for await (const chunk of stream) {
+            assert.ok(chunk.text);
+        }
+    }, /fake upstream failed mid-stream|INTERNAL|500/);
+});
