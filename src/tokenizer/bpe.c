@@ -72,15 +72,104 @@ static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t
     return parts;
 }
 
-/* Stack arrays sized for what each caller merges: a piece's merge (nearly every
- * call) keeps its frame small, which measured 2-4% faster than one size for all. */
-static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
-                          uint32_t *ids) {
-    uint64_t part[TG__BPE_SMALL_MAX + 1];
-    uint32_t token[TG__BPE_SMALL_MAX];
-    return merge_scan(vocab, p, len, end, ids, part, token);
+/* The small merge again for pieces and windows of up to TG__BPE_SMALL_MAX bytes, laid
+ * out for the scan for the lowest pair, which was most of a long novel piece's first
+ * merge (callgrind: 58% of the instructions of a 1 MiB random word, one compare and
+ * branch per part per merge, then a memmove). Each part is a 32-bit key, rank <<
+ * SMALL_START_BITS | start, kept at its start byte (a merged-away part's slot holds
+ * SMALL_KEY_PAD), so the scan compares four keys per instruction (vector_size: SSE2
+ * on x86-64, NEON on arm64), the minimum names the part's slot itself, and a merge
+ * moves nothing: the parts are linked by next and prev byte offsets. Ranks are under
+ * 2^24 (vocab.c), so a key is under 2^31 and compares as a signed int; a missing
+ * pair keeps its start under the top rank SMALL_RANK_NONE. */
+#define SMALL_START_BITS 7
+#define SMALL_START_MASK ((1u << SMALL_START_BITS) - 1)
+#define SMALL_RANK_NONE ((1u << 24) - 1)
+#define SMALL_KEY_PAD INT32_MAX
+#define SMALL_LANES 4
+/* Room for len keys rounded up to whole vectors. */
+#define SMALL_KEYS (TG__BPE_SMALL_MAX + SMALL_LANES)
+_Static_assert(TG__BPE_SMALL_MAX <= SMALL_START_MASK, "a start fits its bits");
+_Static_assert(TG__BPE_SMALL_MAX < UINT8_MAX, "next and prev fit a byte");
+_Static_assert((uint64_t)SMALL_RANK_NONE << SMALL_START_BITS < (1ull << 31),
+               "keys compare as signed 32-bit ints");
+
+typedef int32_t small_keys __attribute__((vector_size(SMALL_LANES * sizeof(int32_t))));
+
+static inline int32_t small_key(uint32_t rank, size_t start) {
+    /* TG__RANK_NONE (all ones) becomes SMALL_RANK_NONE; real ranks are below it. */
+    return (int32_t)((rank & SMALL_RANK_NONE) << SMALL_START_BITS | (uint32_t)start);
 }
 
+/* The lowest key of key[0..len), reading whole vectors (key is padded past len). */
+static inline int32_t small_min(const int32_t *key, size_t len) {
+    small_keys best;
+    memcpy(&best, key, sizeof best);
+    for (size_t k = SMALL_LANES; k < len; k += SMALL_LANES) {
+        small_keys v;
+        memcpy(&v, key + k, sizeof v);
+        small_keys less = v < best;
+        best = (v & less) | (best & ~less);
+    }
+    int32_t min = best[0];
+    for (int lane = 1; lane < SMALL_LANES; lane++) {
+        min = best[lane] < min ? best[lane] : min;
+    }
+    return min;
+}
+
+static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *ids) {
+    int32_t key[SMALL_KEYS] __attribute__((aligned(16)));
+    uint32_t token[TG__BPE_SMALL_MAX];
+    uint8_t next[TG__BPE_SMALL_MAX];
+    uint8_t prev[TG__BPE_SMALL_MAX];
+    for (size_t k = 0; k < len; k++) {
+        uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
+        token[k] = vocab->byte_rank[p[k]];
+        key[k] = small_key(pair, k);
+        next[k] = (uint8_t)(k + 1);
+        prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
+    }
+    for (size_t k = len; k < len + SMALL_LANES; k++) {
+        key[k] = SMALL_KEY_PAD;
+    }
+    size_t parts = len;
+    for (;;) {
+        int32_t best = small_min(key, len);
+        uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
+        if (rank == SMALL_RANK_NONE) {
+            break;
+        }
+        uint32_t from = (uint32_t)best & SMALL_START_MASK;
+        uint32_t gone = next[from];
+        uint32_t stop = next[gone < len ? gone : from]; /* gone < len: a pair has two parts */
+        token[from] = rank;
+        parts--;
+        key[gone] = SMALL_KEY_PAD;
+        next[from] = (uint8_t)stop;
+        uint32_t pair = TG__RANK_NONE;
+        if (stop < len) {
+            prev[stop] = (uint8_t)from;
+            pair = tg__vocab_rank(vocab, p + from, next[stop] - from, end);
+        }
+        key[from] = small_key(pair, from);
+        if (from > 0) {
+            uint32_t before = prev[from];
+            key[before] = small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before);
+        }
+    }
+    if (ids != NULL) {
+        size_t out = 0;
+        for (size_t k = 0; k < len; k = next[k]) {
+            ids[out++] = token[k];
+        }
+    }
+    return parts;
+}
+
+/* Windows grown over runs of long tokens take the 64-bit loop (their starts need
+ * more bits). */
 static size_t merge_medium(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                            uint32_t *ids) {
     uint64_t part[SMALL_MERGE_BYTES_MAX + 1];
