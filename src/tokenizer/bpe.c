@@ -87,8 +87,19 @@ static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t
 #define SMALL_RANK_NONE ((1u << 24) - 1)
 #define SMALL_KEY_PAD INT32_MAX
 #define SMALL_LANES 4
+/* x86-64 processors with AVX2 (nearly all in service) scan eight keys at a time, with
+ * vpcmpgtd and vpblendvb (or vpminsd); the clone is picked per call from the CPU's
+ * feature bits. Eight lanes in plain SSE2 measured 37% more instructions than four.
+ * -DTG__BPE_NO_WIDE builds the four-lane scan alone (to test it on an AVX2 machine). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG__BPE_NO_WIDE)
+#define SMALL_WIDE 1
+#define SMALL_LANES_MAX 8
+#else
+#define SMALL_WIDE 0
+#define SMALL_LANES_MAX SMALL_LANES
+#endif
 /* Room for len keys rounded up to whole vectors. */
-#define SMALL_KEYS (TG__BPE_SMALL_MAX + SMALL_LANES)
+#define SMALL_KEYS (TG__BPE_SMALL_MAX + SMALL_LANES_MAX)
 _Static_assert(TG__BPE_SMALL_MAX <= SMALL_START_MASK, "a start fits its bits");
 _Static_assert(TG__BPE_SMALL_MAX < UINT8_MAX, "next and prev fit a byte");
 _Static_assert((uint64_t)SMALL_RANK_NONE << SMALL_START_BITS < (1ull << 31),
@@ -101,6 +112,18 @@ static inline int32_t small_key(uint32_t rank, size_t start) {
     return (int32_t)((rank & SMALL_RANK_NONE) << SMALL_START_BITS | (uint32_t)start);
 }
 
+/* The lanes of a vector in another order (the horizontal minimum below). */
+#if defined(__clang__)
+#define SHUFFLE(v, type, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define SHUFFLE(v, type, ...) __builtin_shuffle(v, (type){__VA_ARGS__})
+#endif
+
+static inline small_keys keys_min(small_keys a, small_keys b) {
+    small_keys less = a < b;
+    return (a & less) | (b & ~less);
+}
+
 /* The lowest key of key[0..len), reading whole vectors (key is padded past len). */
 static inline int32_t small_min(const int32_t *key, size_t len) {
     small_keys best;
@@ -108,19 +131,43 @@ static inline int32_t small_min(const int32_t *key, size_t len) {
     for (size_t k = SMALL_LANES; k < len; k += SMALL_LANES) {
         small_keys v;
         memcpy(&v, key + k, sizeof v);
-        small_keys less = v < best;
-        best = (v & less) | (best & ~less);
+        best = keys_min(v, best);
     }
-    int32_t min = best[0];
-    for (int lane = 1; lane < SMALL_LANES; lane++) {
-        min = best[lane] < min ? best[lane] : min;
-    }
-    return min;
+    best = keys_min(best, SHUFFLE(best, small_keys, 2, 3, 0, 1));
+    best = keys_min(best, SHUFFLE(best, small_keys, 1, 0, 3, 2));
+    return best[0];
 }
 
-static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
-                          uint32_t *ids) {
-    int32_t key[SMALL_KEYS] __attribute__((aligned(16)));
+#if SMALL_WIDE
+typedef int32_t wide_keys __attribute__((vector_size(SMALL_LANES_MAX * sizeof(int32_t))));
+
+__attribute__((target("avx2"))) static inline wide_keys wide_min(wide_keys a, wide_keys b) {
+    wide_keys less = a < b;
+    return (a & less) | (b & ~less);
+}
+
+__attribute__((target("avx2"))) static inline int32_t small_min_wide(const int32_t *key,
+                                                                     size_t len) {
+    wide_keys best;
+    memcpy(&best, key, sizeof best);
+    for (size_t k = SMALL_LANES_MAX; k < len; k += SMALL_LANES_MAX) {
+        wide_keys v;
+        memcpy(&v, key + k, sizeof v);
+        best = wide_min(v, best);
+    }
+    best = wide_min(best, SHUFFLE(best, wide_keys, 4, 5, 6, 7, 0, 1, 2, 3));
+    best = wide_min(best, SHUFFLE(best, wide_keys, 2, 3, 0, 1, 6, 7, 4, 5));
+    best = wide_min(best, SHUFFLE(best, wide_keys, 1, 0, 3, 2, 5, 4, 7, 6));
+    return best[0];
+}
+#endif
+
+/* The merge, for one scan (min: small_min or small_min_wide; always inlined, so each
+ * caller compiles it for its own instruction set). */
+__attribute__((always_inline)) static inline size_t
+merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                 uint32_t *ids, int32_t (*min)(const int32_t *, size_t)) {
+    int32_t key[SMALL_KEYS] __attribute__((aligned(32)));
     uint32_t token[TG__BPE_SMALL_MAX];
     uint8_t next[TG__BPE_SMALL_MAX];
     uint8_t prev[TG__BPE_SMALL_MAX];
@@ -131,12 +178,12 @@ static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, 
         next[k] = (uint8_t)(k + 1);
         prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
     }
-    for (size_t k = len; k < len + SMALL_LANES; k++) {
+    for (size_t k = len; k < len + SMALL_LANES_MAX; k++) {
         key[k] = SMALL_KEY_PAD;
     }
     size_t parts = len;
     for (;;) {
-        int32_t best = small_min(key, len);
+        int32_t best = min(key, len);
         uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
         if (rank == SMALL_RANK_NONE) {
             break;
@@ -166,6 +213,24 @@ static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, 
         }
     }
     return parts;
+}
+
+#if SMALL_WIDE
+__attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *vocab,
+                                                               const uint8_t *p, size_t len,
+                                                               const uint8_t *end, uint32_t *ids) {
+    return merge_small_with(vocab, p, len, end, ids, small_min_wide);
+}
+#endif
+
+static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *ids) {
+#if SMALL_WIDE
+    if (__builtin_cpu_supports("avx2")) {
+        return merge_small_wide(vocab, p, len, end, ids);
+    }
+#endif
+    return merge_small_with(vocab, p, len, end, ids, small_min);
 }
 
 /* Windows grown over runs of long tokens take the 64-bit loop (their starts need
