@@ -223,8 +223,20 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
 }
 #endif
 
+/* Below this many bytes the scalar loop (merge_scan) is kept. Measured (thread CPU
+ * time, first sight): the vector scan made short pieces slower in time though it ran
+ * fewer instructions. Its vector loads read keys that were just stored one at a time,
+ * which the store buffer cannot forward, and a short piece has few keys to amortize
+ * that. Windows of long pieces (WINDOW_BYTES) take the vector scan. */
+#define SMALL_VECTOR_MIN_BYTES 32
+
 static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *ids) {
+    if (len < SMALL_VECTOR_MIN_BYTES) {
+        uint64_t part[SMALL_VECTOR_MIN_BYTES];
+        uint32_t token[SMALL_VECTOR_MIN_BYTES - 1];
+        return merge_scan(vocab, p, len, end, ids, part, token);
+    }
 #if SMALL_WIDE
     if (__builtin_cpu_supports("avx2")) {
         return merge_small_wide(vocab, p, len, end, ids);
