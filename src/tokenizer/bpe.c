@@ -78,10 +78,10 @@ static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t
  * branch per part per merge, then a memmove). Each part is a 32-bit key, rank <<
  * SMALL_START_BITS | start, kept at its start byte (a merged-away part's slot holds
  * SMALL_KEY_PAD), so the scan compares four keys per instruction (vector_size: SSE2
- * on x86-64, NEON on arm64), the minimum names the part's slot itself, and a merge
- * moves nothing: the parts are linked by next and prev byte offsets. Ranks are under
- * 2^24 (vocab.c), so a key is under 2^31 and compares as a signed int; a missing
- * pair keeps its start under the top rank SMALL_RANK_NONE. */
+ * on x86-64, NEON on arm64; eight with AVX2, below), the minimum names the part's slot itself, and
+ * a merge moves nothing: the parts are linked by next and prev byte offsets. Ranks are under 2^24
+ * (vocab.c), so a key is under 2^31 and compares as a signed int; a missing pair keeps its start
+ * under the top rank SMALL_RANK_NONE. */
 #define SMALL_START_BITS 7
 #define SMALL_START_MASK ((1u << SMALL_START_BITS) - 1)
 #define SMALL_RANK_NONE ((1u << 24) - 1)
@@ -224,10 +224,11 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
 #endif
 
 /* Below this many bytes the scalar loop (merge_scan) is kept. Measured (thread CPU
- * time, first sight): the vector scan made short pieces slower in time though it ran
- * fewer instructions. Its vector loads read keys that were just stored one at a time,
- * which the store buffer cannot forward, and a short piece has few keys to amortize
- * that. Windows of long pieces (WINDOW_BYTES) take the vector scan. */
+ * time, first sight, best of 10): the vector scan made short pieces slower in time
+ * though it ran fewer instructions (cjk text 16.1 -> 21.4 ms), likely because its wide
+ * loads read keys just stored one at a time, which the store buffer cannot forward,
+ * and a short piece has few keys to pay for that. Windows of long pieces
+ * (WINDOW_BYTES) take the vector scan, which wins there. */
 #define SMALL_VECTOR_MIN_BYTES 32
 
 static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
