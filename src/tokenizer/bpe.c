@@ -72,15 +72,182 @@ static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t
     return parts;
 }
 
-/* Stack arrays sized for what each caller merges: a piece's merge (nearly every
- * call) keeps its frame small, which measured 2-4% faster than one size for all. */
-static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
-                          uint32_t *ids) {
-    uint64_t part[TG__BPE_SMALL_MAX + 1];
-    uint32_t token[TG__BPE_SMALL_MAX];
-    return merge_scan(vocab, p, len, end, ids, part, token);
+/* The small merge again for pieces and windows of up to TG__BPE_SMALL_MAX bytes, laid
+ * out for the scan for the lowest pair, which was most of a long novel piece's first
+ * merge (callgrind: 58% of the instructions of a 1 MiB random word, one compare and
+ * branch per part per merge, then a memmove). Each part is a 32-bit key, rank <<
+ * SMALL_START_BITS | start, kept at its start byte (a merged-away part's slot holds
+ * SMALL_KEY_PAD), so the scan compares four keys per instruction (vector_size: SSE2
+ * on x86-64, NEON on arm64; eight with AVX2, below), the minimum names the part's slot itself, and
+ * a merge moves nothing: the parts are linked by next and prev byte offsets. Ranks are under 2^24
+ * (vocab.c), so a key is under 2^31 and compares as a signed int; a missing pair keeps its start
+ * under the top rank SMALL_RANK_NONE. */
+#define SMALL_START_BITS 7
+#define SMALL_START_MASK ((1u << SMALL_START_BITS) - 1)
+#define SMALL_RANK_NONE ((1u << 24) - 1)
+#define SMALL_KEY_PAD INT32_MAX
+#define SMALL_LANES 4
+/* x86-64 processors with AVX2 (nearly all in service) scan eight keys at a time, with
+ * vpcmpgtd and vpblendvb (or vpminsd); the clone is picked per call from the CPU's
+ * feature bits. Eight lanes in plain SSE2 measured 37% more instructions than four.
+ * -DTG__BPE_NO_WIDE builds the four-lane scan alone (to test it on an AVX2 machine). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG__BPE_NO_WIDE)
+#define SMALL_WIDE 1
+#define SMALL_LANES_MAX 8
+#else
+#define SMALL_WIDE 0
+#define SMALL_LANES_MAX SMALL_LANES
+#endif
+/* Room for len keys rounded up to whole vectors. */
+#define SMALL_KEYS (TG__BPE_SMALL_MAX + SMALL_LANES_MAX)
+_Static_assert(TG__BPE_SMALL_MAX <= SMALL_START_MASK, "a start fits its bits");
+_Static_assert(TG__BPE_SMALL_MAX < UINT8_MAX, "next and prev fit a byte");
+_Static_assert((uint64_t)SMALL_RANK_NONE << SMALL_START_BITS < (1ull << 31),
+               "keys compare as signed 32-bit ints");
+
+typedef int32_t small_keys __attribute__((vector_size(SMALL_LANES * sizeof(int32_t))));
+
+static inline int32_t small_key(uint32_t rank, size_t start) {
+    /* TG__RANK_NONE (all ones) becomes SMALL_RANK_NONE; real ranks are below it. */
+    return (int32_t)((rank & SMALL_RANK_NONE) << SMALL_START_BITS | (uint32_t)start);
 }
 
+/* The lanes of a vector in another order (the horizontal minimum below). */
+#if defined(__clang__)
+#define SHUFFLE(v, type, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define SHUFFLE(v, type, ...) __builtin_shuffle(v, (type){__VA_ARGS__})
+#endif
+
+static inline small_keys keys_min(small_keys a, small_keys b) {
+    small_keys less = a < b;
+    return (a & less) | (b & ~less);
+}
+
+/* The lowest key of key[0..len), reading whole vectors (key is padded past len). */
+static inline int32_t small_min(const int32_t *key, size_t len) {
+    small_keys best;
+    memcpy(&best, key, sizeof best);
+    for (size_t k = SMALL_LANES; k < len; k += SMALL_LANES) {
+        small_keys v;
+        memcpy(&v, key + k, sizeof v);
+        best = keys_min(v, best);
+    }
+    best = keys_min(best, SHUFFLE(best, small_keys, 2, 3, 0, 1));
+    best = keys_min(best, SHUFFLE(best, small_keys, 1, 0, 3, 2));
+    return best[0];
+}
+
+#if SMALL_WIDE
+typedef int32_t wide_keys __attribute__((vector_size(SMALL_LANES_MAX * sizeof(int32_t))));
+
+__attribute__((target("avx2"))) static inline wide_keys wide_min(wide_keys a, wide_keys b) {
+    wide_keys less = a < b;
+    return (a & less) | (b & ~less);
+}
+
+__attribute__((target("avx2"))) static inline int32_t small_min_wide(const int32_t *key,
+                                                                     size_t len) {
+    wide_keys best;
+    memcpy(&best, key, sizeof best);
+    for (size_t k = SMALL_LANES_MAX; k < len; k += SMALL_LANES_MAX) {
+        wide_keys v;
+        memcpy(&v, key + k, sizeof v);
+        best = wide_min(v, best);
+    }
+    best = wide_min(best, SHUFFLE(best, wide_keys, 4, 5, 6, 7, 0, 1, 2, 3));
+    best = wide_min(best, SHUFFLE(best, wide_keys, 2, 3, 0, 1, 6, 7, 4, 5));
+    best = wide_min(best, SHUFFLE(best, wide_keys, 1, 0, 3, 2, 5, 4, 7, 6));
+    return best[0];
+}
+#endif
+
+/* The merge, for one scan (min: small_min or small_min_wide; always inlined, so each
+ * caller compiles it for its own instruction set). */
+__attribute__((always_inline)) static inline size_t
+merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                 uint32_t *ids, int32_t (*min)(const int32_t *, size_t)) {
+    int32_t key[SMALL_KEYS] __attribute__((aligned(32)));
+    uint32_t token[TG__BPE_SMALL_MAX];
+    uint8_t next[TG__BPE_SMALL_MAX];
+    uint8_t prev[TG__BPE_SMALL_MAX];
+    for (size_t k = 0; k < len; k++) {
+        uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
+        token[k] = vocab->byte_rank[p[k]];
+        key[k] = small_key(pair, k);
+        next[k] = (uint8_t)(k + 1);
+        prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
+    }
+    for (size_t k = len; k < len + SMALL_LANES_MAX; k++) {
+        key[k] = SMALL_KEY_PAD;
+    }
+    size_t parts = len;
+    for (;;) {
+        int32_t best = min(key, len);
+        uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
+        if (rank == SMALL_RANK_NONE) {
+            break;
+        }
+        uint32_t from = (uint32_t)best & SMALL_START_MASK;
+        uint32_t gone = next[from];
+        uint32_t stop = next[gone < len ? gone : from]; /* gone < len: a pair has two parts */
+        token[from] = rank;
+        parts--;
+        key[gone] = SMALL_KEY_PAD;
+        next[from] = (uint8_t)stop;
+        uint32_t pair = TG__RANK_NONE;
+        if (stop < len) {
+            prev[stop] = (uint8_t)from;
+            pair = tg__vocab_rank(vocab, p + from, next[stop] - from, end);
+        }
+        key[from] = small_key(pair, from);
+        if (from > 0) {
+            uint32_t before = prev[from];
+            key[before] = small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before);
+        }
+    }
+    if (ids != NULL) {
+        size_t out = 0;
+        for (size_t k = 0; k < len; k = next[k]) {
+            ids[out++] = token[k];
+        }
+    }
+    return parts;
+}
+
+#if SMALL_WIDE
+__attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *vocab,
+                                                               const uint8_t *p, size_t len,
+                                                               const uint8_t *end, uint32_t *ids) {
+    return merge_small_with(vocab, p, len, end, ids, small_min_wide);
+}
+#endif
+
+/* Below this many bytes the scalar loop (merge_scan) is kept. Measured (thread CPU
+ * time, first sight, best of 10): the vector scan made short pieces slower in time
+ * though it ran fewer instructions (cjk text 16.1 -> 21.4 ms), likely because its wide
+ * loads read keys just stored one at a time, which the store buffer cannot forward,
+ * and a short piece has few keys to pay for that. Windows of long pieces
+ * (WINDOW_BYTES) take the vector scan, which wins there. */
+#define SMALL_VECTOR_MIN_BYTES 32
+
+static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *ids) {
+    if (len < SMALL_VECTOR_MIN_BYTES) {
+        uint64_t part[SMALL_VECTOR_MIN_BYTES];
+        uint32_t token[SMALL_VECTOR_MIN_BYTES - 1];
+        return merge_scan(vocab, p, len, end, ids, part, token);
+    }
+#if SMALL_WIDE
+    if (__builtin_cpu_supports("avx2")) {
+        return merge_small_wide(vocab, p, len, end, ids);
+    }
+#endif
+    return merge_small_with(vocab, p, len, end, ids, small_min);
+}
+
+/* Windows grown over runs of long tokens take the 64-bit loop (their starts need
+ * more bits). */
 static size_t merge_medium(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                            uint32_t *ids) {
     uint64_t part[SMALL_MERGE_BYTES_MAX + 1];

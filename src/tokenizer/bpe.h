@@ -23,9 +23,10 @@ typedef struct {
 #define TG__BPE_SCRATCH_PER_BYTE 40
 #define TG__BPE_WINDOW_SCRATCH_BYTES (1024 * TG__BPE_SCRATCH_PER_BYTE)
 /* Pieces up to this many bytes merge in a stack buffer with tiktoken's quadratic
- * scan. Longer ones merge in windows of 32 bytes (bpe.c) that are stitched together
- * (below), or, if an input keeps the seams from holding, with a heap, O(n log n), so
- * no input can make encoding slow.
+ * scan for the lowest pair (bpe.c, merge_small: 32-bit keys compared eight or four at
+ * a time, parts linked rather than shifted). Longer ones merge in windows of 32 bytes (bpe.c) that
+ * are stitched together (below), or, if an input keeps the seams from holding, with a heap, O(n log
+ * n), so no input can make encoding slow.
  *
  * Why windows may be stitched ("merge" here is the plain merge from single bytes,
  * without tiktoken's whole-piece shortcut): let A be the merge of bytes L and B that

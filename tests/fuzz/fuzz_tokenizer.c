@@ -40,11 +40,12 @@ static void check(const tg_tokenizer *tokenizer, const char *text, size_t len, u
     free(ids);
 }
 
-/* The window merge of p[0..len) as one piece must equal the heap merge. */
+/* The merge of p[0..len) as one piece (the small merge up to TG__BPE_SMALL_MAX bytes,
+ * windows beyond) must equal the heap merge. */
 static void check_windows(const tg_tokenizer *tokenizer, const uint8_t *p, size_t len) {
     const tg__vocab *vocab = &tokenizer->vocab;
-    if (len <= TG__BPE_SMALL_MAX || tg__vocab_rank(vocab, p, len, p + len) != TG__RANK_NONE) {
-        return; /* short pieces and whole tokens do not take the windows */
+    if (len < 3 || tg__vocab_rank(vocab, p, len, p + len) != TG__RANK_NONE) {
+        return; /* one or two bytes and whole tokens take neither */
     }
     uint32_t *windows = malloc(len * sizeof *windows);
     uint32_t *heap = malloc(len * sizeof *heap);

@@ -245,6 +245,42 @@ static void windows_match_heap(void **state) {
     free(text);
 }
 
+/* Pieces of up to TG__BPE_SMALL_MAX bytes take the small merge (bpe.c, merge_small:
+ * 32-bit keys at their start byte, a vector scan, linked parts): against the heap at
+ * every length from 3 bytes to the limit, on random bytes, small alphabets (ties of
+ * equal pairs all over the piece: the leftmost must win), long tokens and multi-byte
+ * characters, so every slot of the scan's vectors and every start is a minimum. */
+static void small_matches_heap(void **state) {
+    (void)state;
+    static const char *const alphabets[] = {
+        "ab",
+        "a",
+        " ",
+        "=-",
+        "etaoinshrdlu",
+        "\xe6\x88\x91\xe7\x9a\x84",
+        "\xef\xbf\xbd",
+        "ab\xc3\xa9",
+        "  \n",
+        "0123456789",
+        "aaaaaaab",
+    };
+    uint8_t text[TG__BPE_SMALL_MAX];
+    uint32_t seed = 99;
+    for (int round = 0; round < 24; round++) {
+        for (size_t len = 3; len <= TG__BPE_SMALL_MAX; len++) {
+            const char *alphabet = alphabets[round % ARRAY_COUNT(alphabets)];
+            size_t alphabet_len = strlen(alphabet);
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                text[i] = round % 4 == 3 ? (uint8_t)(seed >> 16)
+                                         : (uint8_t)alphabet[(seed >> 8) % alphabet_len];
+            }
+            check_windows(round % 2 ? o200k : cl100k, text, len);
+        }
+    }
+}
+
 /* Runs of one unit take the run merge (bpe.c, merge_run): against the heap for every
  * length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which reach
  * 128 bytes) and some far longer, on characters of one to four bytes and on units that
@@ -474,6 +510,7 @@ int main(void) {
         cmocka_unit_test(invalid_utf8_roundtrips),
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
+        cmocka_unit_test(small_matches_heap),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
