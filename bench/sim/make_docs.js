@@ -101,9 +101,9 @@ How to read it:
   2 s) and that were then granted. Each scenario also runs the same plan a second time
   with **waiting holds** (\`--retry wait\`, issue 18): every hold carries \`wait_ms\` = 2 s
   (the same patience), the daemon queues a hold that could fit within it and answers when
-  it is granted or refused; a queued hold counts as refused-then-retried, a hold refused
-  at once (it could never fit in the wait) as given up, and a shrink after a refusal as a
-  retry. Its retry success (target > 95%), overshoot, critical refusals and revocation
+  it is granted or refused; a queued hold counts as refused-then-retried; a hold refused
+  at once (it could never fit in the wait) follows the advice as the other policy does
+  (shrink, or wait \`retry_after_ms\` up to 2 s, then retry), else is given up. Its retry success (target > 95%), overshoot, critical refusals and revocation
   accuracy are the rows marked "waiting holds".
 - **Overshoot with dishonest agents** (the \`dishonest\` scenario, issue 13; \`bench/sim/overshoot.js\`):
   the other scenarios' estimate errors are modest; this one has agents that lie outright (hold 1-20%

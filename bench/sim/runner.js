@@ -11,13 +11,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The retry policy: what to do with refusal `r` of a call asking `amount`.
 // Returns {action: 'shrink'|'wait'|'give_up', amount, wait_ms}. With policy.mode 'wait'
-// every hold already carries wait_ms (the daemon queued it as long as it could fit), so
-// the only retry left is to shrink.
-function retryAdvice(policy, call, amount, r, attempt, minShrink) {
+// every hold carries wait_ms: one that queued and was still refused has had its wait
+// (the only retry left is to shrink); one refused at once follows the advice as before.
+function retryAdvice(policy, call, amount, r, attempt, minShrink, queued = false) {
   if (attempt >= policy.max_attempts) return { action: 'give_up' };
   const max = r.max_amount_micros || 0;
   if (call.shrinkable && max >= minShrink && max < amount) return { action: 'shrink', amount: max };
-  if (policy.mode === 'wait') return { action: 'give_up' };
+  if (policy.mode === 'wait' && queued) return { action: 'give_up' };
   if (r.retry_after_ms !== null && r.retry_after_ms !== undefined && r.retry_after_ms <= policy.max_wait_ms) {
     return { action: 'wait', amount, wait_ms: r.retry_after_ms };
   }
@@ -65,7 +65,7 @@ async function runCall(ctx, agent, key, call) {
     const r = res.json.refusal;
     Object.assign(op, { granted: false, reason: r.reason, refused_by: r.budget,
       max_amount: r.max_amount_micros, retry_after_ms: r.retry_after_ms });
-    const advice = retryAdvice(ctx.scenario.retry, call, amount, r, attempt, ctx.minShrink);
+    const advice = retryAdvice(ctx.scenario.retry, call, amount, r, attempt, ctx.minShrink, op.waited_ms !== undefined);
     op.advice = advice.action;
     if (advice.action === 'give_up') return null;
     if (advice.action === 'wait') await sleep(advice.wait_ms);

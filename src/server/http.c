@@ -59,6 +59,7 @@ typedef struct {
     pending items[TG__REPLIES_MAX + TG_WAITERS_MAX];
     int count;
 } reply_list;
+#define REPLIES_CAPACITY (TG__REPLIES_MAX + TG_WAITERS_MAX)
 
 /* A long poll: POST /v1/holds with wait_ms whose waiter waits in the engine. */
 typedef struct {
@@ -241,7 +242,9 @@ static void drop_parked(const parked *p) {
 static void drain_waits(tg__http *h) {
     tg_engine *engine = h->daemon->engine;
     tg_wait_result decided;
-    while (tg_wait_poll(engine, &decided)) {
+    /* A full batch leaves the rest in the engine (they count against TG_WAITERS_MAX)
+     * for the next flush, once the writer has taken this one. */
+    while (h->open->count < REPLIES_CAPACITY && tg_wait_poll(engine, &decided)) {
         parked p;
         bool found = unpark(h, decided.wait_id, &p);
         if (!found || client_gone(&p)) {
@@ -360,7 +363,11 @@ static void on_wait_cancelled(void *user, uint64_t wait_id) {
     }
     tg__reply reply =
         tg__api_error(409, "cancelled", "the waiting request was cancelled; nothing was held");
-    h->open->items[h->open->count++] = (pending){p.request, p.conn, reply, p.started_us};
+    if (h->open->count < REPLIES_CAPACITY) {
+        h->open->items[h->open->count++] = (pending){p.request, p.conn, reply, p.started_us};
+    } else {
+        send_pending(h, &(pending){p.request, p.conn, reply, p.started_us}); /* nothing to sync */
+    }
 }
 
 /* Keeps a long poll's request until its waiter is decided (drain_waits). */
@@ -524,7 +531,7 @@ static void on_request(struct evhttp_request *request, void *user) {
     if (reply.status != 200 && reply.status != 402) {
         h->daemon->metrics.errors++;
     }
-    if (h->open->count == TG__REPLIES_MAX) {
+    if (h->open->count >= TG__REPLIES_MAX) { /* decided waiters may have passed it */
         /* Backpressure: a full batch waits for the writer rather than grow. */
         if (tg__writer_busy(h->writer)) {
             tg__writer_wait(h->writer); /* reports, and flushes the full batch */
