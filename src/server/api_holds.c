@@ -7,16 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/next.h"
 #include "server/api.h"
 
-static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused) {
+/* A 402 with the engine's fields and what the agent can do next (proxy/next.h); `asked`
+ * is the amount refused (TG_NONE: unknown, no shrink advice). */
+static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused, int64_t asked,
+                         int64_t now_ms) {
     daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__reply reply = {402, NULL, refused->retry_after_ms};
-    reply.body = json_pack("{s:b,s:{s:s,s:s,s:s,s:s,s:I,s:o}}", "granted", 0, "refusal", "code",
-                           "refused", "reason", tg_reason_str(refused->reason), "message",
-                           tg_reason_text(refused->reason), "budget", refused->budget,
-                           "max_amount_micros", (json_int_t)refused->max_amount_micros,
-                           "retry_after_ms", tg__json_optional(refused->retry_after_ms));
+    reply.body = json_pack(
+        "{s:b,s:{s:s,s:s,s:s,s:s,s:I,s:o,s:o}}", "granted", 0, "refusal", "code", "refused",
+        "reason", tg_reason_str(refused->reason), "message", tg_reason_text(refused->reason),
+        "budget", refused->budget, "max_amount_micros", (json_int_t)refused->max_amount_micros,
+        "retry_after_ms", tg__json_optional(refused->retry_after_ms), "next",
+        tg__next_steps(now_ms, refused->retry_after_ms, refused->max_amount_micros, asked));
     return reply;
 }
 
@@ -33,10 +38,10 @@ static json_t *hold_json(const tg_hold_info *hold) {
 
 /* The answer to a reserve decided now or after a wait (waited_ms, TG_NONE: no wait). */
 static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result *result,
-                                    int64_t waited_ms) {
+                                    int64_t asked, int64_t waited_ms, int64_t now_ms) {
     tg__reply reply;
     if (!result->granted) {
-        reply = refusal(daemon, &result->refusal);
+        reply = refusal(daemon, &result->refusal, asked, now_ms);
     } else {
         daemon->metrics.granted++;
         reply = tg__api_ok(json_pack("{s:b,s:I,s:I,s:s,s:b}", "granted", 1, "hold_id",
@@ -106,7 +111,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
         return (tg__reply){TG__STATUS_WAITING,
                            json_pack("{s:I}", "wait_id", (json_int_t)result.wait_id), TG_NONE};
     }
-    return granted_or_refused(daemon, &result, TG_NONE);
+    return granted_or_refused(daemon, &result, request.amount_micros, TG_NONE, now_ms);
 }
 
 tg__reply tg__api_wait_reply(tg__daemon *daemon, const tg_wait_result *decided) {
@@ -120,7 +125,7 @@ tg__reply tg__api_wait_reply(tg__daemon *daemon, const tg_wait_result *decided) 
     } else {
         daemon->metrics.waits_refused++;
     }
-    return granted_or_refused(daemon, &decided->result, decided->waited_ms);
+    return granted_or_refused(daemon, &decided->result, TG_NONE, decided->waited_ms, tg__now_ms());
 }
 
 static tg__reply hold_in_scope(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
@@ -311,7 +316,7 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
         return tg__api_from_status(status, &err);
     }
     if (!result.charged) {
-        return refusal(daemon, &result.refusal);
+        return refusal(daemon, &result.refusal, request.cost_micros, now_ms);
     }
     daemon->metrics.granted++;
     return tg__api_ok(json_pack("{s:b,s:I,s:b}", "charged", 1, "charge_id",

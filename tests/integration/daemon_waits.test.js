@@ -83,6 +83,16 @@ test('refused at its deadline with advice; refused at once when it never fits; b
     const never = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 101, { wait_ms: 60000 })), 'k');
     assert.equal(never.status, 402, never.text);
     assert.equal(never.json.waited_ms, undefined, 'not queued');
+    // What it can do next (the object every refusal carries): shrink to what fits now (no
+    // wait can help 101 under a limit of 100) ...
+    const next = never.json.refusal.next;
+    assert.equal(next.shrink_to_micros, 10, never.text);
+    assert.equal(next.wait_ms, null, never.text);
+    assert.equal(next.wait_until_ms, null, never.text);
+    assert.equal(next.approval, null);
+    // ... or wait until the open hold expires.
+    assert.equal(late.json.refusal.next.wait_ms, late.json.refusal.retry_after_ms, late.text);
+    assert.ok(late.json.refusal.next.wait_until_ms > Date.now(), late.text);
     const bad = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 1, { wait_ms: 600001 })), 'k');
     assert.equal(bad.status, 400, bad.text);
     const negative = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 1, { wait_ms: -1 })), 'k');
