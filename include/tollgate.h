@@ -287,6 +287,10 @@ typedef struct {
     int64_t max_hold_ttl_ms;     /* longest ttl a request may ask; default 24 h */
     tg_event_fn on_event;        /* optional */
     void *on_event_user;         /* passed to on_event */
+    /* Optional: told that a waiting reserve was decided (take it with tg_wait_poll). Called
+     * from inside the engine call that decided it: it must not call the engine. */
+    void (*on_wait_ready)(void *user);
+    void *on_wait_user; /* passed to on_wait_ready */
 } tg_engine_options;
 
 /* Fills *options with the defaults above (store "memory"). */
@@ -585,6 +589,7 @@ typedef struct {
     const char *model;           /* optional: model name */
     int64_t ttl_ms;              /* 0: the engine's default; at most max_hold_ttl_ms */
     const char *idempotency_key; /* optional */
+    int64_t wait_ms; /* 0: decide now; else wait up to this long for room (Waiting holds) */
 } tg_reserve_request;
 
 /* Why a request was refused, filled when a reserve or record is refused. */
@@ -600,8 +605,10 @@ typedef struct {
     uint64_t hold_id;      /* granted: the hold, > 0 */
     int64_t expires_at_ms; /* granted: the hold's deadline */
     tg_class cls;          /* the class the action was given */
-    tg_refusal refusal;    /* !granted */
+    tg_refusal refusal;    /* !granted && !waiting */
     bool replayed;         /* an idempotent repeat: this is the first answer */
+    bool waiting;          /* queued (wait_ms): the answer comes from tg_wait_poll */
+    uint64_t wait_id;      /* waiting: its id, > 0, for tg_wait_poll and tg_wait_cancel */
 } tg_reserve_result;
 
 /*
@@ -616,6 +623,9 @@ typedef struct {
  * is not remembered under its idempotency key: a retry decides afresh).
  * Errors: TG_ERR_INVALID, TG_ERR_NOT_FOUND (budget), TG_ERR_CONFLICT
  * (key reused with other arguments), TG_ERR_FULL (holds_max), TG_ERR_IO.
+ * With wait_ms > 0 it may queue instead of refusing (see "Waiting holds" below):
+ * TG_ERR_RANGE for wait_ms above TG_WAIT_MS_MAX, TG_ERR_FULL past TG_WAITERS_MAX or
+ * TG_WAITERS_PER_BUDGET_MAX.
  */
 tg_status tg_reserve(tg_engine *engine, const tg_reserve_request *request, int64_t now_ms,
                      tg_reserve_result *out, tg_error *err);
@@ -704,6 +714,73 @@ typedef struct {
 
 /* An open hold. TG_ERR_NOT_FOUND once it is committed, released or expired. */
 tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg_error *err);
+
+/* ---- Waiting holds -------------------------------------------------------------- */
+
+/*
+ * A reserve with wait_ms > 0 that does not fit now but could within its wait queues
+ * instead of being refused: tg_reserve answers granted=false, waiting=true and a
+ * wait_id, and the engine decides it later, inside whichever call makes room (a
+ * commit, a release, a tick that expires holds or rolls a window, a budget put that
+ * raises a limit or unfreezes), or refuses it at its deadline with the usual refusal
+ * and advice. "Could fit" means, on every budget of its path that would refuse it
+ * now: open holds there would make room if they went (a hold may commit below its
+ * amount or be released), or the window rolls before the deadline and the ask fits a
+ * fresh window. Otherwise (more than the limit or the class's ceiling, a frozen
+ * budget, a revoked class or an overrun lock whose window ends after the deadline)
+ * it is refused at once, as without wait_ms.
+ *
+ * Order (docs/ledger.md, "Waiting holds"): waiters are decided first come first
+ * served per budget. A waiter is never granted while an older waiter waits for a
+ * budget of its path, so a small request cannot overtake an older large one that the
+ * money being freed would fit; room is offered to waiters in the same call that frees
+ * it, before any later request is decided. A reserve without wait_ms is not queued
+ * behind waiters (it is decided on what fits now, as always).
+ *
+ * Nothing of a waiter is durable: a closed engine or a restarted daemon forgets its
+ * waiters (nothing was held for them), and their callers see the connection end.
+ */
+#define TG_WAITERS_MAX 10000            /* waiting reserves in one engine */
+#define TG_WAITERS_PER_BUDGET_MAX 1000  /* waiting reserves naming one budget */
+#define TG_WAIT_MS_MAX (10 * 60 * 1000) /* the longest wait_ms */
+
+/* A waiter decided: granted (a hold is open), refused at its deadline, or failed. */
+typedef struct {
+    uint64_t wait_id;
+    tg_status status;         /* TG_OK: see result; else why it failed (budget deleted...) */
+    tg_reserve_result result; /* status TG_OK: granted, or refused with advice */
+    int64_t waited_ms;        /* from queueing to the decision */
+    char message[TG_ERROR_MESSAGE_SIZE]; /* status != TG_OK: a sentence */
+} tg_wait_result;
+
+/* Takes the next decided waiter, oldest decision first. False when none is ready. */
+bool tg_wait_poll(tg_engine *engine, tg_wait_result *out);
+
+/* Cancels a waiter (its caller went away): it is dropped and never decided, and the
+ * room it claimed is offered to the waiters behind it (which may be granted in this
+ * call). TG_ERR_NOT_FOUND when no such waiter waits (decided, cancelled or unknown). */
+tg_status tg_wait_cancel(tg_engine *engine, uint64_t wait_id, int64_t now_ms, tg_error *err);
+
+/* A waiter as it stands. */
+typedef struct {
+    uint64_t wait_id;
+    char budget[TG_PATH_SIZE_MAX];
+    int64_t amount_micros;
+    int64_t tokens;
+    tg_class cls;
+    char tool[TG_NAME_SIZE_MAX];
+    char model[TG_NAME_SIZE_MAX];
+    int64_t created_at_ms;             /* when it was queued */
+    int64_t deadline_ms;               /* when it is refused if still waiting */
+    char blocked_at[TG_PATH_SIZE_MAX]; /* the budget it waits for ("" when behind a waiter) */
+} tg_wait_info;
+
+/* Calls fn for each waiter in arrival order; stops early when fn returns false. */
+tg_status tg_wait_list(tg_engine *engine, bool (*fn)(void *user, const tg_wait_info *info),
+                       void *user, tg_error *err);
+
+/* Waiters queued now. */
+int64_t tg_wait_count(const tg_engine *engine);
 
 #ifdef __cplusplus
 }

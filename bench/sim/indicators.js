@@ -30,14 +30,16 @@ function retrySuccess(trace) {
   const byKey = new Map();
   for (const op of trace) if (op.type === 'hold') byKey.set(op.key, [...(byKey.get(op.key) || []), op]);
   let retried = 0, won = 0, gaveUp = 0;
-  const by = { shrink: [0, 0], wait: [0, 0] };
+  const by = { shrink: [0, 0], wait: [0, 0], queue: [0, 0] };
   for (const ops of byKey.values()) {
-    if (ops[0].granted) continue;
-    if (ops.length === 1) { gaveUp++; continue; }
+    // A hold that queued (waiting holds) was refused "now" and retried by the daemon.
+    const queued = ops[0].waited_ms !== undefined;
+    if (ops[0].granted && !queued) continue;
+    if (ops.length === 1 && !queued) { gaveUp++; continue; }
     retried++;
     const ok = ops[ops.length - 1].granted;
     if (ok) won++;
-    const first = by[ops[0].advice];
+    const first = by[queued ? 'queue' : ops[0].advice];
     if (first) { first[1]++; if (ok) first[0]++; }
   }
   return { value: pct(won, retried), retried, won, gave_up: gaveUp, by };
@@ -128,6 +130,10 @@ function buildIndicators({ scenario, plan, run, judged, naive, naiveJudged }) {
       tollgate_text: hooks.length ? `webhook p50 ${ms(quantile(hooks, 0.5))}, max ${ms(Math.max(...hooks))} over ${hooks.length} events` +
         `${run.webhooks_missing ? `, ${run.webhooks_missing} events never delivered` : ''}; GET /v1/events poll (10 ms) saw them after p50 ${ms(quantile(notify, 0.5))}` : 'no event delivered',
       naive: null, naive_text: 'none: nobody is told' },
+    scenario.retry.mode === 'wait' ? { id: 'retry_success', name: `Retry success with waiting holds (wait_ms ${scenario.retry.max_wait_ms} ms)`, target: '> 95%',
+      tollgate: retry.value, met: retry.retried === 0 || retry.value > 95,
+      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} queued or retried calls granted: queued ${retry.by.queue[0]}/${retry.by.queue[1]}, shrunk ${retry.by.shrink[0]}/${retry.by.shrink[1]}, refused at once then waited retry_after_ms ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} refused at once with no useful advice, given up)`,
+      naive: naiveRetry.retried ? naiveRetry.value : 0, naive_text: `0% (cancel is final; ${naiveRetry.gave_up} calls refused)` } :
     { id: 'retry_success', name: 'Retry success after refusal (following the advice)', target: '> 85%',
       tollgate: retry.value, met: retry.retried === 0 || retry.value > 85,
       tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} retried calls granted: shrunk ${retry.by.shrink[0]}/${retry.by.shrink[1]}, waited ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} refusals with no useful advice given up)`,

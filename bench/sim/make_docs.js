@@ -98,7 +98,13 @@ How to read it:
   and restarts it on the same ledger, the agents retrying with their idempotency keys.
 - **Retry success** counts calls refused at first that the retry policy tried again
   (shrink to \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to
-  2 s) and that were then granted.
+  2 s) and that were then granted. Each scenario also runs the same plan a second time
+  with **waiting holds** (\`--retry wait\`, issue 18): every hold carries \`wait_ms\` = 2 s
+  (the same patience), the daemon queues a hold that could fit within it and answers when
+  it is granted or refused; a queued hold counts as refused-then-retried; a hold refused
+  at once (it could never fit in the wait) follows the advice as the other policy does
+  (shrink, or wait \`retry_after_ms\` up to 2 s, then retry), else is given up. Its retry success (target > 95%), overshoot, critical refusals and revocation
+  accuracy are the rows marked "waiting holds".
 - **Overshoot with dishonest agents** (the \`dishonest\` scenario, issue 13; \`bench/sim/overshoot.js\`):
   the other scenarios' estimate errors are modest; this one has agents that lie outright (hold 1-20%
   of a call's cost and commit all of it, or record with no hold) on the JSON API, and agents that call
@@ -121,6 +127,17 @@ const gaps = `## Gaps and findings
   puts p99 within the target; what the simulator sees beyond that is its own event loop
   and the CPUs it shares with the daemon (see the footer). Throughput and latency of the
   HTTP API under load are in \`docs/benchmarks-api.md\`.
+- **Retry success with waiting holds (issue 18, target > 95%) is met only in long-day**
+  (every queued hold granted at the rollover; see its table), not in the scenarios where
+  no window rolls within the wait (0-26% there, varying from run to run with the
+  machine's load). A queued hold is granted the moment enough money frees, first come
+  first served, so no retry is wasted on a guess; but in these plans the holds it waits
+  for mostly commit near their worst case: the money becomes spend, the class's ceiling is
+  reached, and the waiter is refused as soon as it can no longer fit (not at its
+  deadline). Waiting cannot make money that the budget does not have; what it removes is
+  the guessing. The remaining levers are approvals and resumable work (issue 18, items 2
+  and 3), not built yet. With waiting holds overshoot stays $0, no critical call is
+  refused while affordable, and the oracle agrees with every decidable decision.
 - **Retry success after refusal (target > 85%) is not met** where no window rolls; it comes
   near the target only in long-day (\`retry_after_ms\` points at the rollover, and waiting
   for it mostly succeeds; see that table for this run's figure). Shrinking to
@@ -176,6 +193,20 @@ async function main() {
     console.log(`indicators: ${name}`);
     const result = await simulate({ scenario: name, binary });
     writeOutputs(result, { out: outDir });
+    if (result.kind !== 'overshoot') {
+      // The same plan with waiting holds (every hold carries wait_ms): its retry success,
+      // overshoot and critical refusals go beside the advice-only policy's.
+      console.log(`indicators: ${name} with waiting holds`);
+      const waited = await simulate({ scenario: name, binary, retry: 'wait' });
+      writeOutputs(waited, { json: path.join(outDir, `${name}-wait.json`) });
+      const row = (id) => waited.indicators.find((r) => r.id === id);
+      const tag = (r, what) => ({ ...r, name: `${what} (waiting-holds run: \`${waited.summary.command}\`)` });
+      const at = result.indicators.findIndex((r) => r.id === 'retry_success') + 1;
+      result.indicators.splice(at, 0, row('retry_success'),
+        tag(row('safety_margin'), 'Overshoot of any hard limit'),
+        tag(row('false_revocation_critical'), 'Critical calls refused while affordable'),
+        tag(row('revocation_accuracy'), 'Revocation accuracy'));
+    }
     sections.push(`## ${name}\n\n${scenario.description}\n\n\`\`\`\n${summaryText(result)}\n\`\`\`\n\n` +
       `${textTable(result)}\n\nCommand: \`${result.summary.command}\` ` +
       `(HTML report${result.kind === 'overshoot' ? '' : ' with plots'}: \`${path.join(outDir, `${name}.html`)}\`).\n` +

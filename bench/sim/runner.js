@@ -10,11 +10,14 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The retry policy: what to do with refusal `r` of a call asking `amount`.
-// Returns {action: 'shrink'|'wait'|'give_up', amount, wait_ms}.
-function retryAdvice(policy, call, amount, r, attempt, minShrink) {
+// Returns {action: 'shrink'|'wait'|'give_up', amount, wait_ms}. With policy.mode 'wait'
+// every hold carries wait_ms: one that queued and was still refused has had its wait
+// (the only retry left is to shrink); one refused at once follows the advice as before.
+function retryAdvice(policy, call, amount, r, attempt, minShrink, queued = false) {
   if (attempt >= policy.max_attempts) return { action: 'give_up' };
   const max = r.max_amount_micros || 0;
   if (call.shrinkable && max >= minShrink && max < amount) return { action: 'shrink', amount: max };
+  if (policy.mode === 'wait' && queued) return { action: 'give_up' };
   if (r.retry_after_ms !== null && r.retry_after_ms !== undefined && r.retry_after_ms <= policy.max_wait_ms) {
     return { action: 'wait', amount, wait_ms: r.retry_after_ms };
   }
@@ -42,10 +45,14 @@ async function runCall(ctx, agent, key, call) {
   for (let attempt = 1; ; attempt++) {
     const body = { budget: agent.budget, amount_micros: amount, tool: call.tool, idempotency_key: `h-${key}-${attempt}` };
     if (call.model) body.model = call.model;
+    // Waiting holds: the daemon queues a hold that could fit within the same patience the
+    // advice policy has (max_wait_ms) and answers when it is granted or refused.
+    if (ctx.scenario.retry.mode === 'wait') body.wait_ms = ctx.scenario.retry.max_wait_ms;
     const t0 = nowMs();
     const res = await reliable(ctx, 'POST', '/v1/holds', body);
     const op = { type: 'hold', key, agent: agent.agent, budget: agent.budget, tool: call.tool,
       label: call.label, cls: call.cls, amount, attempt, t0, t1: nowMs(), status: res.status };
+    if (res.json && res.json.waited_ms !== undefined) op.waited_ms = res.json.waited_ms; // it queued
     ctx.trace.push(op);
     if (res.status === 200 && res.json.granted) {
       Object.assign(op, { granted: true, hold_id: res.json.hold_id, expires_at_ms: res.json.expires_at_ms - ctx.offset,
@@ -58,7 +65,7 @@ async function runCall(ctx, agent, key, call) {
     const r = res.json.refusal;
     Object.assign(op, { granted: false, reason: r.reason, refused_by: r.budget,
       max_amount: r.max_amount_micros, retry_after_ms: r.retry_after_ms });
-    const advice = retryAdvice(ctx.scenario.retry, call, amount, r, attempt, ctx.minShrink);
+    const advice = retryAdvice(ctx.scenario.retry, call, amount, r, attempt, ctx.minShrink, op.waited_ms !== undefined);
     op.advice = advice.action;
     if (advice.action === 'give_up') return null;
     if (advice.action === 'wait') await sleep(advice.wait_ms);

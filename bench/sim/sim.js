@@ -23,7 +23,7 @@ const { buildIndicators } = require('./indicators');
 const { simulateOvershoot } = require('./overshoot');
 const { textTable, summaryText, html } = require('./report');
 
-const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
+const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--retry advice|wait] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
   `scenarios: ${listScenarios().join(', ')}`;
 
 function parseArgs(argv) {
@@ -38,6 +38,7 @@ function parseArgs(argv) {
     else if (a === '--seed') o.seed = Number(value());
     else if (a === '--binary') o.binary = value();
     else if (a === '--report') o.report = true;
+    else if (a === '--retry') o.retry = value();
     else if (a === '--json') o.json = value();
     else if (a === '--html') o.html = value();
     else if (a === '--out') o.out = value();
@@ -45,12 +46,16 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}\n${usage}`);
   }
   if (!o.scenario) throw new Error(usage);
+  if (o.retry !== undefined && !['advice', 'wait'].includes(o.retry)) throw new Error('--retry is advice or wait');
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new Error('--seed takes an integer');
   return o;
 }
 
 async function simulate(options) {
-  const scenario = loadScenario(options.scenario);
+  const loaded = loadScenario(options.scenario);
+  // The retry policy: 'advice' (wait retry_after_ms, shrink to max_amount_micros) or
+  // 'wait' (every hold carries wait_ms: waiting holds, docs/ledger.md).
+  const scenario = loaded.retry ? { ...loaded, retry: { ...loaded.retry, mode: options.retry || 'advice' } } : loaded;
   if (scenario.kind === 'overshoot') return simulateOvershoot({ ...options, scenario });
   const seed = options.seed === undefined ? scenario.seed : options.seed;
   const plan = makePlan(scenario, seed);
@@ -96,7 +101,7 @@ async function simulate(options) {
         .map(([k, v]) => [k, v.map((t) => Math.round(t - run.started))])),
       run_ms: run.finished - run.started, started_ms: run.started,
       events: run.events.reduce((m, e) => ({ ...m, [e.kind]: (m[e.kind] || 0) + 1 }), {}),
-      command: `node bench/sim/sim.js --scenario ${scenario.name} --seed ${seed} --report`,
+      command: `node bench/sim/sim.js --scenario ${scenario.name} --seed ${seed}${scenario.retry.mode === 'wait' ? ' --retry wait' : ''} --report`,
     },
     indicators,
     trace: run.trace,

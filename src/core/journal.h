@@ -69,12 +69,13 @@ typedef struct {
 } tg__window_row;
 
 #define TG__CALL_REQUEST_ID_SIZE_MAX 128 /* bytes of a call's request id, NUL included */
-#define TG__CALL_PROVIDER_SIZE_MAX 64    /* bytes of a provider's id ("openai", or a configured
-                                            upstream's name, TG__PROXY_NAME_SIZE_MAX) */
-#define TG__CALL_KEY_SIZE_MAX 64         /* bytes of a key's name */
-#define TG__CALL_USER_SIZE_MAX 128       /* bytes of the request's user */
-#define TG__CALL_TAGS_SIZE_MAX 1024      /* bytes of the tags joined by ',' */
-#define TG__CALL_OUTCOME_SIZE_MAX 24     /* bytes of an outcome ("ok", "cut", ...) */
+#define TG__CALL_PROVIDER_SIZE_MAX                                                                 \
+    64                               /* bytes of a provider's id ("openai", or a configured        \
+                                        upstream's name, TG__PROXY_NAME_SIZE_MAX) */
+#define TG__CALL_KEY_SIZE_MAX 64     /* bytes of a key's name */
+#define TG__CALL_USER_SIZE_MAX 128   /* bytes of the request's user */
+#define TG__CALL_TAGS_SIZE_MAX 1024  /* bytes of the tags joined by ',' */
+#define TG__CALL_OUTCOME_SIZE_MAX 24 /* bytes of an outcome ("ok", "cut", ...) */
 
 /* One proxied call as the spend log keeps it (table calls, docs/proxy.md "Spend log"):
  * written in the batch that settles it, beside its charge. Not ledger state: never read

@@ -151,8 +151,10 @@ tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_en
                              options->on_event_user};
     engine->ledger = tg__ledger_new(&lo);
     engine->zones = tg__zones_new(options->zoneinfo_dir);
+    engine->waiters = tg__waiters_new(TG_WAITERS_MAX, TG_WAITERS_PER_BUDGET_MAX,
+                                      options->on_wait_ready, options->on_wait_user);
     if ((options->path && engine->path == NULL) || engine->ledger == NULL ||
-        engine->zones == NULL) {
+        engine->zones == NULL || engine->waiters == NULL) {
         tg_engine_close(engine);
         return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the engine");
     }
@@ -178,6 +180,7 @@ void tg_engine_close(tg_engine *engine) {
         engine->ops->close(engine->store);
     }
     tg__engine_commits_free(engine);
+    tg__waiters_free(engine->waiters); /* forgotten: nothing was held for a waiter */
     tg__ledger_free(engine->ledger);
     tg__zones_free(engine->zones);
     free(engine->path);
@@ -271,11 +274,14 @@ tg_status tg_engine_tick(tg_engine *engine, int64_t now_ms, tg_error *err) {
         return status;
     }
     tg__ledger_tick(engine->ledger, now_ms);
+    tg__engine_pump(engine, now_ms); /* expired holds and rolled windows make room */
     return settle(engine, TG_OK, now_ms, err);
 }
 
 int64_t tg_engine_deadline_ms(const tg_engine *engine) {
     int64_t due = tg__ledger_deadline_ms(engine->ledger);
+    int64_t waiter_due = tg__waiters_deadline_ms(engine->waiters);
+    due = waiter_due < due ? waiter_due : due;
     if (engine->options.durability == TG_DURABILITY_RELAXED &&
         engine->pending_since_ms != TG_NONE && tg__ledger_pending(engine->ledger)) {
         int64_t sync_ms = engine->pending_since_ms + engine->options.sync_interval_ms;
@@ -297,6 +303,21 @@ bool tg_engine_pending(const tg_engine *engine) {
             return status_;                                                                        \
         }                                                                                          \
         return settle((engine), (call), (now_ms), (err));                                          \
+    } while (0)
+
+/* A mutation that may make room (frees a hold, raises a limit, unfreezes): the waiters
+ * are offered it in the same call, before any later request is decided. */
+#define MUTATE_PUMP(engine, now_ms, err, call)                                                     \
+    do {                                                                                           \
+        tg_status status_ = usable((engine), (err));                                               \
+        if (status_ != TG_OK) {                                                                    \
+            return status_;                                                                        \
+        }                                                                                          \
+        status_ = (call);                                                                          \
+        if (status_ == TG_OK) {                                                                    \
+            tg__engine_pump((engine), (now_ms));                                                   \
+        }                                                                                          \
+        return settle((engine), status_, (now_ms), (err));                                         \
     } while (0)
 
 /* Before a spec reaches the ledger: the engine usable, a spec given, its zone loaded. */
@@ -323,7 +344,8 @@ static tg_status local_budget_put(void *self, const char *path, const tg_budget_
     if (status != TG_OK) {
         return status;
     }
-    MUTATE(engine, now_ms, err, tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
+    MUTATE_PUMP(engine, now_ms, err,
+                tg__ledger_budget_put(engine->ledger, path, spec, tz, now_ms, err));
 }
 
 static tg_status template_zone(tg_engine *engine, const tg_budget_spec *tmpl, const tg__tz **out,
@@ -357,8 +379,8 @@ tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_b
     if (tmpl != NULL && (status = template_zone(engine, tmpl, &tz, err)) != TG_OK) {
         return status;
     }
-    MUTATE(engine, now_ms, err,
-           tg__ledger_template_set(engine->ledger, path, tmpl, tz, children_max, now_ms, err));
+    MUTATE_PUMP(engine, now_ms, err,
+                tg__ledger_template_set(engine->ledger, path, tmpl, tz, children_max, now_ms, err));
 }
 
 tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
@@ -395,9 +417,11 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
         }
     }
     if (status == TG_OK) {
-        status = settle(
-            engine, tg__ledger_budgets_apply(engine->ledger, core_ops, count, now_ms, counts, err),
-            now_ms, err);
+        status = tg__ledger_budgets_apply(engine->ledger, core_ops, count, now_ms, counts, err);
+        if (status == TG_OK) {
+            tg__engine_pump(engine, now_ms);
+        }
+        status = settle(engine, status, now_ms, err);
     }
     free(core_ops);
     return status;
@@ -415,14 +439,14 @@ tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_s
 
 static tg_status local_budget_delete(void *self, const char *path, int64_t now_ms, tg_error *err) {
     tg_engine *engine = self;
-    MUTATE(engine, now_ms, err, tg__ledger_budget_delete(engine->ledger, path, now_ms, err));
+    MUTATE_PUMP(engine, now_ms, err, tg__ledger_budget_delete(engine->ledger, path, now_ms, err));
 }
 
 static tg_status local_budget_freeze(void *self, const char *path, bool frozen, int64_t now_ms,
                                      tg_error *err) {
     tg_engine *engine = self;
-    MUTATE(engine, now_ms, err,
-           tg__ledger_budget_freeze(engine->ledger, path, frozen, now_ms, err));
+    MUTATE_PUMP(engine, now_ms, err,
+                tg__ledger_budget_freeze(engine->ledger, path, frozen, now_ms, err));
 }
 
 static tg_status local_budget_get(void *self, const char *path, int64_t now_ms, tg_budget_info *out,
@@ -480,20 +504,26 @@ tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const c
 static tg_status local_reserve(void *self, const tg_reserve_request *request, int64_t now_ms,
                                tg_reserve_result *out, tg_error *err) {
     tg_engine *engine = self;
-    MUTATE(engine, now_ms, err, tg__ledger_reserve(engine->ledger, request, now_ms, out, err));
+    MUTATE(engine, now_ms, err,
+           tg__waiters_reserve(engine->waiters, engine->ledger, request, now_ms, out, err));
+}
+
+tg_status tg_wait_cancel(tg_engine *engine, uint64_t wait_id, int64_t now_ms, tg_error *err) {
+    MUTATE_PUMP(engine, now_ms, err, tg__waiters_cancel(engine->waiters, wait_id, err));
 }
 
 static tg_status local_commit(void *self, const tg_commit_request *request, int64_t now_ms,
                               tg_commit_result *out, tg_error *err) {
     tg_engine *engine = self;
-    MUTATE(engine, now_ms, err, tg__ledger_commit(engine->ledger, request, now_ms, out, err));
+    MUTATE_PUMP(engine, now_ms, err, tg__ledger_commit(engine->ledger, request, now_ms, out, err));
 }
 
 static tg_status local_release(void *self, uint64_t hold_id, const char *idempotency_key,
                                int64_t now_ms, bool *replayed_out, tg_error *err) {
     tg_engine *engine = self;
-    MUTATE(engine, now_ms, err,
-           tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out, err));
+    MUTATE_PUMP(
+        engine, now_ms, err,
+        tg__ledger_release(engine->ledger, hold_id, idempotency_key, now_ms, replayed_out, err));
 }
 
 static tg_status local_record(void *self, const tg_record_request *request, int64_t now_ms,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core/ledger.h"
+#include "core/waiters.h"
 #include "engine/ledger_ops.h"
 #include "engine/zones.h"
 #include "store/store.h"
@@ -41,6 +42,7 @@ struct tg_engine {
     const tg__store_ops *ops;       /* the backend */
     tg__store *store;               /* owned */
     tg__ledger *ledger;             /* owned */
+    tg__waiters *waiters;           /* reserves waiting for room (waits.c); owned */
     tg__zones *zones;               /* loaded time zones; owned, outlive the ledger's use */
     int batch_depth;                /* > 0 inside tg_engine_batch_begin/end */
     bool failed;                    /* a write failed: refuse mutations until reopened */
@@ -61,6 +63,9 @@ tg_status tg__engine_writable(tg_engine *engine, tg_error *err);
 
 /* True when the journal holds something that must be on disk before an answer. */
 bool tg__engine_journal_needs_sync(const tg__journal *journal);
+
+/* Offers the room a call may have made to the waiters (waits.c): cheap when none wait. */
+void tg__engine_pump(tg_engine *engine, int64_t now_ms);
 
 /* Frees the spare commits (close). In-flight commits are the caller's bug. */
 void tg__engine_commits_free(tg_engine *engine);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/clock.h"
+#include "proxy/next.h"
 #include "proxy/provider.h"
 #include "proxy/refusal.h"
 
@@ -55,6 +57,9 @@ static json_t *refusal_details(const tg__refusal *refusal) {
     json_object_set_new(details, "retry_after_ms",
                         refusal->retry_after_ms >= 0 ? json_integer(refusal->retry_after_ms)
                                                      : json_null());
+    json_object_set_new(details, "next",
+                        tg__next_steps(tg__clock_wall_ms(), refusal->retry_after_ms,
+                                       refusal->remaining_micros, refusal->needed_micros));
     return details;
 }
 

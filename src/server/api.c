@@ -131,9 +131,17 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
 
 static tg__reply list_holds(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     char budget[TG_PATH_SIZE_MAX];
+    char state[16];
     int64_t after = 0, limit = 100;
     if (!query_text(query, "budget", budget, sizeof budget)) {
         return bad_query("'budget' is not a budget path");
+    }
+    if (!query_text(query, "state", state, sizeof state) ||
+        (state[0] != '\0' && strcmp(state, "open") != 0 && strcmp(state, "waiting") != 0)) {
+        return bad_query("'state' is open (the default) or waiting");
+    }
+    if (strcmp(state, "waiting") == 0) {
+        return tg__api_waiting_list(daemon, caller, budget); /* in memory: no paging */
     }
     if (!query_number(query, "after", INT64_MAX, &after)) {
         return bad_query("'after' is a hold id: a whole number from 0 to 9223372036854775807");
@@ -247,6 +255,10 @@ static tg__reply batch(tg__daemon *daemon, const tg__caller *caller, json_t *bod
             } else if (by_hold && hold_id <= 0) {
                 reply = tg__api_error(400, "invalid_operation",
                                       "commit and release need a positive integer 'hold_id'");
+            } else if (json_object_get(empty, "wait_ms") != NULL) {
+                /* A batch answers at once: a long poll belongs in its own request. */
+                reply = tg__api_error(400, "invalid_field",
+                                      "'wait_ms' is for POST /v1/holds alone, not in a batch");
             } else {
                 reply = route(daemon, caller, "POST", path, "", empty, now_ms);
             }
@@ -290,6 +302,16 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
         if (rest != NULL && strcmp(rest, "/release") == 0 && post) {
             return tg__api_post_release(daemon, caller, id, body, now_ms);
         }
+    }
+    if (strncmp(path, "/v1/waits/", 10) == 0 && post) {
+        size_t wait_digits = strspn(path + 10, "0123456789");
+        uint64_t wait_id = 0;
+        if (wait_digits == 0 || wait_digits > 19 ||
+            strcmp(path + 10 + wait_digits, "/cancel") != 0) {
+            return tg__api_error(404, "no_route", "cancel a waiting hold at /v1/waits/{id}/cancel");
+        }
+        wait_id = strtoull(path + 10, NULL, 10);
+        return tg__api_wait_cancel(daemon, caller, wait_id, now_ms);
     }
     if (strcmp(path, "/v1/charges") == 0 && post) {
         return tg__api_post_charge(daemon, caller, body, now_ms);

@@ -7,16 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/next.h"
 #include "server/api.h"
 
-static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused) {
+/* A 402 with the engine's fields and what the agent can do next (proxy/next.h); `asked`
+ * is the amount refused (TG_NONE: unknown, no shrink advice). */
+static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused, int64_t asked,
+                         int64_t now_ms) {
     daemon->metrics.refused[refused->reason < TG_REASON_COUNT ? refused->reason : 0]++;
     tg__reply reply = {402, NULL, refused->retry_after_ms};
-    reply.body = json_pack("{s:b,s:{s:s,s:s,s:s,s:s,s:I,s:o}}", "granted", 0, "refusal", "code",
-                           "refused", "reason", tg_reason_str(refused->reason), "message",
-                           tg_reason_text(refused->reason), "budget", refused->budget,
-                           "max_amount_micros", (json_int_t)refused->max_amount_micros,
-                           "retry_after_ms", tg__json_optional(refused->retry_after_ms));
+    reply.body = json_pack(
+        "{s:b,s:{s:s,s:s,s:s,s:s,s:I,s:o,s:o}}", "granted", 0, "refusal", "code", "refused",
+        "reason", tg_reason_str(refused->reason), "message", tg_reason_text(refused->reason),
+        "budget", refused->budget, "max_amount_micros", (json_int_t)refused->max_amount_micros,
+        "retry_after_ms", tg__json_optional(refused->retry_after_ms), "next",
+        tg__next_steps(now_ms, refused->retry_after_ms, refused->max_amount_micros, asked));
     return reply;
 }
 
@@ -31,11 +36,30 @@ static json_t *hold_json(const tg_hold_info *hold) {
 
 /* ---- Holds and charges -------------------------------------------------------- */
 
+/* The answer to a reserve decided now or after a wait (waited_ms, TG_NONE: no wait). */
+static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result *result,
+                                    int64_t asked, int64_t waited_ms, int64_t now_ms) {
+    tg__reply reply;
+    if (!result->granted) {
+        reply = refusal(daemon, &result->refusal, asked, now_ms);
+    } else {
+        daemon->metrics.granted++;
+        reply = tg__api_ok(json_pack("{s:b,s:I,s:I,s:s,s:b}", "granted", 1, "hold_id",
+                                     (json_int_t)result->hold_id, "expires_at_ms",
+                                     (json_int_t)result->expires_at_ms, "class",
+                                     tg_class_str(result->cls), "replayed", result->replayed));
+    }
+    if (waited_ms != TG_NONE && reply.body != NULL) {
+        json_object_set_new(reply.body, "waited_ms", json_integer((json_int_t)waited_ms));
+    }
+    return reply;
+}
+
 tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
                             int64_t now_ms) {
-    static const char *const allowed[] = {
-        "budget", "amount_micros", "amount", "tokens",          "class",
-        "tool",   "model",         "ttl_ms", "idempotency_key", NULL};
+    static const char *const allowed[] = {"budget",          "amount_micros", "amount", "tokens",
+                                          "class",           "tool",          "model",  "ttl_ms",
+                                          "idempotency_key", "wait_ms",       NULL};
     tg__fields in = {body, ""};
     tg_reserve_request request = {.cls = TG_CLASS_AUTO};
     const char *class_text = NULL;
@@ -48,11 +72,15 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
         !tg__field_text(&in, "tool", &request.tool, TG_NAME_SIZE_MAX) ||
         !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
         !tg__field_int(&in, "ttl_ms", &request.ttl_ms, TG_LIMIT_MAX) ||
+        !tg__field_int(&in, "wait_ms", &request.wait_ms, TG_LIMIT_MAX) ||
         !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }
     if (request.budget == NULL) {
         return tg__api_error(400, "missing_field", "'budget' is required");
+    }
+    if (request.wait_ms > TG_WAIT_MS_MAX) {
+        return tg__api_error(400, "invalid_field", "'wait_ms' is 0..600000 (ten minutes)");
     }
     if (caller->role == TG__ROLE_READ || !tg__may_touch(caller, request.budget)) {
         return tg__api_forbidden("this key may not hold on that budget");
@@ -79,14 +107,25 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
     if (status != TG_OK) {
         return tg__api_from_status(status, &err);
     }
-    if (!result.granted) {
-        return refusal(daemon, &result.refusal);
+    if (result.waiting) {
+        return (tg__reply){TG__STATUS_WAITING,
+                           json_pack("{s:I}", "wait_id", (json_int_t)result.wait_id), TG_NONE};
     }
-    daemon->metrics.granted++;
-    return tg__api_ok(json_pack("{s:b,s:I,s:I,s:s,s:b}", "granted", 1, "hold_id",
-                                (json_int_t)result.hold_id, "expires_at_ms",
-                                (json_int_t)result.expires_at_ms, "class", tg_class_str(result.cls),
-                                "replayed", result.replayed));
+    return granted_or_refused(daemon, &result, request.amount_micros, TG_NONE, now_ms);
+}
+
+tg__reply tg__api_wait_reply(tg__daemon *daemon, const tg_wait_result *decided) {
+    if (decided->status != TG_OK) {
+        tg_error err = {decided->status, ""};
+        memcpy(err.message, decided->message, sizeof err.message);
+        return tg__api_from_status(decided->status, &err);
+    }
+    if (decided->result.granted) {
+        daemon->metrics.waits_granted++;
+    } else {
+        daemon->metrics.waits_refused++;
+    }
+    return granted_or_refused(daemon, &decided->result, TG_NONE, decided->waited_ms, tg__now_ms());
 }
 
 static tg__reply hold_in_scope(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,
@@ -277,9 +316,77 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
         return tg__api_from_status(status, &err);
     }
     if (!result.charged) {
-        return refusal(daemon, &result.refusal);
+        return refusal(daemon, &result.refusal, request.cost_micros, now_ms);
     }
     daemon->metrics.granted++;
     return tg__api_ok(json_pack("{s:b,s:I,s:b}", "charged", 1, "charge_id",
                                 (json_int_t)result.charge_id, "replayed", result.replayed));
+}
+
+/* What GET /v1/holds?state=waiting lists: the waiters of one subtree. */
+typedef struct {
+    json_t *rows;
+    const char *subtree; /* "" for every budget */
+} waiting_page;
+
+static bool in_subtree(const char *subtree, const char *budget) {
+    size_t n = strlen(subtree);
+    return n == 0 || (strncmp(budget, subtree, n) == 0 && (budget[n] == '\0' || budget[n] == '/'));
+}
+
+static bool waiting_row(void *user, const tg_wait_info *info) {
+    waiting_page *page = user;
+    if (!in_subtree(page->subtree, info->budget)) {
+        return true;
+    }
+    json_array_append_new(
+        page->rows,
+        json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:s}", "wait_id", (json_int_t)info->wait_id,
+                  "budget", info->budget, "amount_micros", (json_int_t)info->amount_micros,
+                  "tokens", (json_int_t)info->tokens, "class", tg_class_str(info->cls), "tool",
+                  info->tool, "model", info->model, "created_at_ms",
+                  (json_int_t)info->created_at_ms, "deadline_ms", (json_int_t)info->deadline_ms,
+                  "waiting_for", info->blocked_at));
+    return json_array_size(page->rows) < TG__PAGE_MAX;
+}
+
+tg__reply tg__api_waiting_list(tg__daemon *daemon, const tg__caller *caller, const char *budget) {
+    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
+        return tg__api_forbidden("this key may not read that budget");
+    }
+    waiting_page page = {json_array(), tg__read_subtree(caller, budget)};
+    tg_wait_list(daemon->engine, waiting_row, &page, NULL);
+    return tg__api_ok(json_pack("{s:o,s:I}", "waiting", page.rows, "count",
+                                (json_int_t)tg_wait_count(daemon->engine)));
+}
+
+/* Finds a waiter the caller may see. */
+static bool waiter_find(void *user, const tg_wait_info *info) {
+    tg_wait_info *wanted = user;
+    if (info->wait_id == wanted->wait_id) {
+        *wanted = *info;
+        return false;
+    }
+    return true;
+}
+
+tg__reply tg__api_wait_cancel(tg__daemon *daemon, const tg__caller *caller, uint64_t wait_id,
+                              int64_t now_ms) {
+    if (caller->role == TG__ROLE_READ) {
+        return tg__api_forbidden("a read-only key may not cancel");
+    }
+    tg_wait_info info = {.wait_id = wait_id};
+    tg_wait_list(daemon->engine, waiter_find, &info, NULL);
+    if (info.budget[0] != '\0' && !tg__may_touch(caller, info.budget)) {
+        return tg__api_forbidden("this key may not touch that waiting request");
+    }
+    tg_error err = {0};
+    tg_status status = tg_wait_cancel(daemon->engine, wait_id, now_ms, &err);
+    if (status != TG_OK) {
+        return tg__api_from_status(status, &err);
+    }
+    if (daemon->wait_cancelled != NULL) {
+        daemon->wait_cancelled(daemon->wait_cancelled_user, wait_id);
+    }
+    return tg__api_ok(json_pack("{s:b}", "cancelled", 1));
 }

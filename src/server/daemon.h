@@ -36,6 +36,9 @@ typedef struct {
     uint64_t commit_replies;           /* replies that waited on a group commit */
     tg__histogram commit_latency;      /* one group commit: transaction and fsync */
     uint64_t connections_refused;      /* first requests past connections_max */
+    uint64_t waits_granted;            /* waiting holds granted (long polls answered 200) */
+    uint64_t waits_refused;            /* ... refused at or before their deadline */
+    uint64_t waits_abandoned;          /* ... whose client left: cancelled, or released */
 } tg__metrics;
 
 typedef struct {
@@ -53,6 +56,9 @@ typedef struct {
     struct tg__streams *streams;     /* GET /v1/events/stream (owned by serve.c), or NULL */
     struct event_base *base;         /* the loop (serve.c), for what a reload starts */
     void (*flush)(void *user);       /* commits a settle made outside a request soon */
+    /* Answers the long poll of a waiter cancelled over the API (http.c); NULL: none. */
+    void (*wait_cancelled)(void *user, uint64_t wait_id);
+    void *wait_cancelled_user;
     void *flush_user;
     tg_event events[TG__EVENTS_KEPT]; /* memory store: ring of the latest events */
     uint64_t events_total;            /* events seen since start */
@@ -81,6 +87,20 @@ typedef struct {
 tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri,
                          const char *authorization, const char *body, size_t body_size,
                          int64_t now_ms);
+
+/* Not an HTTP status: POST /v1/holds with wait_ms queued a waiter; the body is
+ * {"wait_id": N} and the real reply comes when it is decided (http.c parks the request). */
+#define TG__STATUS_WAITING 1
+
+/* The reply of a decided waiter (api_holds.c): 200 granted, 402 refused, or an error. */
+tg__reply tg__api_wait_reply(tg__daemon *daemon, const tg_wait_result *decided);
+
+/* GET /v1/holds?state=waiting: the waiters of `budget`'s subtree (api_holds.c). */
+tg__reply tg__api_waiting_list(tg__daemon *daemon, const tg__caller *caller, const char *budget);
+
+/* POST /v1/waits/{id}/cancel (api_holds.c). */
+tg__reply tg__api_wait_cancel(tg__daemon *daemon, const tg__caller *caller, uint64_t wait_id,
+                              int64_t now_ms);
 
 /* Builds an error reply {"error":{"code","message"}}. */
 tg__reply tg__api_error(int status, const char *code, const char *message);

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -53,9 +54,23 @@ typedef struct {
 } pending;
 
 typedef struct {
-    pending items[TG__REPLIES_MAX];
+    /* A turn's requests, and waiters decided in it (each waiter once, so at most
+     * TG_WAITERS_MAX more than the requests' backpressure bound). */
+    pending items[TG__REPLIES_MAX + TG_WAITERS_MAX];
     int count;
 } reply_list;
+#define REPLIES_CAPACITY (TG__REPLIES_MAX + TG_WAITERS_MAX)
+
+/* A long poll: POST /v1/holds with wait_ms whose waiter waits in the engine. */
+typedef struct {
+    uint64_t wait_id;
+    struct evhttp_request *request; /* gone once conn->closed */
+    tg__conn *conn;                 /* holds a reference until answered or dropped */
+    int64_t started_us;
+} parked;
+
+/* How often parked long polls are checked for a client that left. */
+#define SWEEP_MS 20
 
 struct tg__http {
     tg__daemon *daemon;
@@ -65,7 +80,10 @@ struct tg__http {
     tg__writer *writer;
     struct event *flush;    /* lowest priority: runs after a turn's requests */
     struct event *deadline; /* the engine's next time-driven work (tg__http_tick) */
-    int64_t armed_ms;       /* when `deadline` fires, INT64_MAX when it is not armed */
+    struct event *sweep;    /* while long polls wait: drops those whose client left */
+    parked *parked;         /* TG_WAITERS_MAX slots, the first parked_count in use */
+    int parked_count;
+    int64_t armed_ms; /* when `deadline` fires, INT64_MAX when it is not armed */
     reply_list lists[2];
     reply_list *open;    /* replies of the batch being decided */
     reply_list *writing; /* replies of the batch the writer is writing */
@@ -175,8 +193,81 @@ static void flush(tg__http *h, bool force) {
     arm(h);
 }
 
+/* The parked long poll of a waiter, removed from the table; false when none. */
+static bool unpark(tg__http *h, uint64_t wait_id, parked *out) {
+    for (int i = 0; i < h->parked_count; i++) {
+        if (h->parked[i].wait_id == wait_id) {
+            *out = h->parked[i];
+            h->parked[i] = h->parked[--h->parked_count];
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Has the client of a long poll left? evhttp stops reading a connection while its
+ * request waits for a reply, so it never sees the client's FIN or RST then: the
+ * socket is asked directly (a peek that consumes nothing). Bytes waiting (a pipelined
+ * request) mean the client is still there.
+ */
+static bool client_gone(const parked *p) {
+    if (p->conn->closed || evhttp_request_get_connection(p->request) == NULL) {
+        return true;
+    }
+    evutil_socket_t fd = bufferevent_getfd(p->conn->filter);
+    if (fd < 0) {
+        return true;
+    }
+    char byte;
+    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* The client left: answer anyway, with Connection: close, so that evhttp closes the
+ * connection and frees the request (a reply to a closed socket goes nowhere). */
+static void drop_parked(const parked *p) {
+    if (!p->conn->closed && evhttp_request_get_connection(p->request) != NULL) {
+        tg__reply reply = tg__api_error(409, "client_gone", "the client left; nothing was held");
+        send_reply(p->request, &reply, true);
+    }
+    tg__conn_release(p->conn);
+}
+
+/*
+ * Waiters the engine decided during this turn: each reply joins the open batch, whose
+ * commit holds the grant, so it is sent once the grant is durable. A grant whose
+ * client left is released in the same batch: nothing is held for a client that left.
+ */
+static void drain_waits(tg__http *h) {
+    tg_engine *engine = h->daemon->engine;
+    tg_wait_result decided;
+    /* A full batch leaves the rest in the engine (they count against TG_WAITERS_MAX)
+     * for the next flush, once the writer has taken this one. */
+    while (h->open->count < REPLIES_CAPACITY && tg_wait_poll(engine, &decided)) {
+        parked p;
+        bool found = unpark(h, decided.wait_id, &p);
+        if (!found || client_gone(&p)) {
+            if (decided.status == TG_OK && decided.result.granted) {
+                tg_release(engine, decided.result.hold_id, NULL, tg__now_ms(), NULL, NULL);
+            }
+            h->daemon->metrics.waits_abandoned++;
+            if (found) {
+                drop_parked(&p);
+            }
+            continue;
+        }
+        tg__reply reply = tg__api_wait_reply(h->daemon, &decided);
+        if (reply.status != 200 && reply.status != 402) {
+            h->daemon->metrics.errors++;
+        }
+        h->open->items[h->open->count++] = (pending){p.request, p.conn, reply, p.started_us};
+    }
+}
+
 /* Ends the open batch: detaches its commit for the writer, or answers it at once. */
 static void flush_batch(tg__http *h, bool force) {
+    drain_waits(h);
     if (!h->strict) {
         send_all(h, h->open); /* relaxed: acknowledged first, synced within the interval */
     }
@@ -235,6 +326,63 @@ static void on_flush(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
     flush(user, false);
+}
+
+/* Long polls whose client left: their waiters are cancelled (never granted). */
+static void on_sweep(evutil_socket_t fd, short what, void *user) {
+    (void)fd;
+    (void)what;
+    tg__http *h = user;
+    for (int i = 0; i < h->parked_count;) {
+        parked *p = &h->parked[i];
+        if (!client_gone(p)) {
+            i++;
+            continue;
+        }
+        /* Not found: decided this turn and not yet drained; drain_waits, finding no
+         * parked request, releases a grant and counts it. */
+        if (tg_wait_cancel(h->daemon->engine, p->wait_id, tg__now_ms(), NULL) == TG_OK) {
+            h->daemon->metrics.waits_abandoned++;
+        }
+        drop_parked(p);
+        *p = h->parked[--h->parked_count];
+    }
+    if (h->parked_count > 0) {
+        struct timeval every = {0, SWEEP_MS * 1000};
+        evtimer_add(h->sweep, &every);
+    }
+    flush(h, false); /* a cancel may have granted the waiters behind it */
+}
+
+/* A waiter cancelled over the API: its long poll is answered 409 cancelled. */
+static void on_wait_cancelled(void *user, uint64_t wait_id) {
+    tg__http *h = user;
+    parked p;
+    if (!unpark(h, wait_id, &p)) {
+        return;
+    }
+    tg__reply reply =
+        tg__api_error(409, "cancelled", "the waiting request was cancelled; nothing was held");
+    if (h->open->count < REPLIES_CAPACITY) {
+        h->open->items[h->open->count++] = (pending){p.request, p.conn, reply, p.started_us};
+    } else {
+        send_pending(h, &(pending){p.request, p.conn, reply, p.started_us}); /* nothing to sync */
+    }
+}
+
+/* Keeps a long poll's request until its waiter is decided (drain_waits). */
+static void park(tg__http *h, struct evhttp_request *request, tg__conn *conn, tg__reply *reply,
+                 int64_t started_us) {
+    json_t *id = json_object_get(reply->body, "wait_id");
+    uint64_t wait_id = (uint64_t)json_integer_value(id);
+    json_decref(reply->body);
+    tg__conn_hold(conn);
+    /* The engine bounds its waiters at TG_WAITERS_MAX, the table's size. */
+    h->parked[h->parked_count++] = (parked){wait_id, request, conn, started_us};
+    if (!evtimer_pending(h->sweep, NULL)) {
+        struct timeval every = {0, SWEEP_MS * 1000};
+        evtimer_add(h->sweep, &every);
+    }
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -376,10 +524,14 @@ static void on_request(struct evhttp_request *request, void *user) {
     }
     tg__reply reply = decide(h, request);
     h->daemon->metrics.requests++;
+    if (reply.status == TG__STATUS_WAITING) {
+        park(h, request, conn, &reply, started_us);
+        return;
+    }
     if (reply.status != 200 && reply.status != 402) {
         h->daemon->metrics.errors++;
     }
-    if (h->open->count == TG__REPLIES_MAX) {
+    if (h->open->count >= TG__REPLIES_MAX) { /* decided waiters may have passed it */
         /* Backpressure: a full batch waits for the writer rather than grow. */
         if (tg__writer_busy(h->writer)) {
             tg__writer_wait(h->writer); /* reports, and flushes the full batch */
@@ -475,14 +627,18 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     h->writer = tg__writer_start(base, on_written, h);
     h->flush = event_new(base, -1, 0, on_flush, h);
     h->deadline = evtimer_new(base, on_deadline, h);
+    h->sweep = evtimer_new(base, on_sweep, h);
+    h->parked = calloc(TG_WAITERS_MAX, sizeof *h->parked);
     h->armed_ms = INT64_MAX;
     if (h->server == NULL || h->conns == NULL || h->writer == NULL || h->flush == NULL ||
-        h->deadline == NULL) {
+        h->deadline == NULL || h->sweep == NULL || h->parked == NULL) {
         fprintf(stderr, "tollgate: cannot start the HTTP server (out of memory or threads)\n");
         tg__http_finish(h);
         return NULL;
     }
     daemon->conns = h->conns;
+    daemon->wait_cancelled = on_wait_cancelled;
+    daemon->wait_cancelled_user = h;
     event_priority_set(h->flush, 2);
     evhttp_set_max_headers_size(h->server,
                                 (ev_ssize_t)(2 * config->header_size_max_bytes + READ_SLACK_BYTES));
@@ -500,9 +656,30 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     return h;
 }
 
+/* Stopping: every long poll is answered 503 now, its waiter cancelled (nothing held). */
+void tg__http_refuse_waiting(tg__http *h) {
+    while (h->parked_count > 0) {
+        parked p = h->parked[--h->parked_count];
+        tg_wait_cancel(h->daemon->engine, p.wait_id, tg__now_ms(), NULL);
+        tg__reply reply = tg__api_error(503, "shutting_down",
+                                        "the daemon is stopping; nothing was held for this "
+                                        "request: send it again");
+        reply.retry_after_ms = 1000;
+        if (!client_gone(&p)) {
+            send_reply(p.request, &reply, true);
+        } else {
+            json_decref(reply.body);
+        }
+        tg__conn_release(p.conn);
+    }
+}
+
 bool tg__http_finish(tg__http *h) {
     if (h == NULL) {
         return true;
+    }
+    if (h->parked != NULL && h->daemon->engine != NULL) {
+        tg__http_refuse_waiting(h);
     }
     if (h->writer != NULL) {
         /* Whatever is still decided but unanswered: commit it and answer it. */
@@ -532,7 +709,12 @@ bool tg__http_finish(tg__http *h) {
     if (h->deadline != NULL) {
         event_free(h->deadline);
     }
+    if (h->sweep != NULL) {
+        event_free(h->sweep);
+    }
+    free(h->parked);
     h->daemon->conns = NULL;
+    h->daemon->wait_cancelled = NULL;
     free(h);
     return ok;
 }

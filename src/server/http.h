@@ -29,6 +29,10 @@ void tg__http_tick(tg__http *http);
 /* Commits what is pending at the end of this loop turn (after a reload). */
 void tg__http_flush_soon(tg__http *http);
 
+/* Stopping: every long poll (POST /v1/holds with wait_ms) is answered 503 shutting_down
+ * and its waiter cancelled, so nothing is held for it; called before the drain. */
+void tg__http_refuse_waiting(tg__http *h);
+
 /* SIGTERM: stop accepting connections; requests already read are still answered. */
 void tg__http_stop_listening(tg__http *http);
 

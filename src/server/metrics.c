@@ -199,6 +199,12 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     tg_engine_stats_get(daemon->engine, &stats);
     metric(&out, "tollgate_holds_open", "gauge", "holds granted and not yet closed");
     append(&out, "tollgate_holds_open %" PRId64 "\n", stats.holds_open);
+    metric(&out, "tollgate_waiters", "gauge", "reserves waiting for room (wait_ms)");
+    append(&out, "tollgate_waiters %" PRId64 "\n", tg_wait_count(daemon->engine));
+    metric(&out, "tollgate_waits_total", "counter", "waiting reserves decided, by outcome");
+    append(&out, "tollgate_waits_total{outcome=\"granted\"} %" PRIu64 "\n", m->waits_granted);
+    append(&out, "tollgate_waits_total{outcome=\"refused\"} %" PRIu64 "\n", m->waits_refused);
+    append(&out, "tollgate_waits_total{outcome=\"abandoned\"} %" PRIu64 "\n", m->waits_abandoned);
     metric(&out, "tollgate_budgets", "gauge", "budgets in the tree");
     append(&out, "tollgate_budgets %" PRId64 "\n", stats.budgets);
     metric(&out, "tollgate_store_commits_total", "counter", "group commits written");

@@ -146,7 +146,7 @@ void tg__proxy_call_log(proxy_call *call) {
     /* A configured OpenAI-compatible upstream is logged by its own name ("groq"). */
     snprintf(row.provider, sizeof row.provider, "%s",
              call->upstream != NULL && call->upstream->name[0] != '\0' ? call->upstream->name
-                                                                        : call->provider->name);
+                                                                       : call->provider->name);
     snprintf(row.route, sizeof row.route, "%s", tg__route_name(call->route));
     snprintf(row.model, sizeof row.model, "%s", call->parsed.info.model);
     snprintf(row.budget, sizeof row.budget, "%s", call->budget);

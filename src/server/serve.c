@@ -76,12 +76,21 @@ static void on_stop(evutil_socket_t fd, short what, void *user) {
     /* Stop accepting, then keep the loop running for a short drain so requests already
      * read are decided, committed and their replies written out. */
     tg__http_stop_listening(self->http);
+    tg__http_refuse_waiting(self->http);
     tg__streams_stop(self->daemon.streams); /* clients reconnect elsewhere with Last-Event-ID */
     struct timeval drain = {0, DRAIN_US};
     event_add(self->drain, &drain);
 }
 
 /* The engine's events: kept for the API, and told to MCP sessions (revocation). */
+/* A waiting hold was decided: its reply is made when this loop turn's batch ends. */
+static void serve_on_wait_ready(void *user) {
+    serve_state *self = user;
+    if (self->http != NULL) {
+        tg__http_flush_soon(self->http);
+    }
+}
+
 static void serve_on_event(void *user, const tg_event *event) {
     serve_state *self = user;
     tg__daemon_on_event(&self->daemon, event);
@@ -104,6 +113,8 @@ static bool open_engine(serve_state *self, tg__config *config) {
     options.max_hold_ttl_ms = config->max_hold_ttl_ms;
     options.on_event = serve_on_event;
     options.on_event_user = self;
+    options.on_wait_ready = serve_on_wait_ready;
+    options.on_wait_user = self;
     tg_error err = {0};
     tg_status status = tg_engine_open(&options, tg__now_ms(), &self->daemon.engine, &err);
     if (status == TG_OK) {

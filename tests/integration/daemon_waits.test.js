@@ -1,0 +1,193 @@
+// Waiting holds over HTTP (docs/api.md, "Waiting holds"): POST /v1/holds with wait_ms
+// is a long poll answered when the waiter is decided; GET /v1/holds?state=waiting
+// lists waiters; POST /v1/waits/{id}/cancel cancels one; a client that disconnects
+// mid-wait has nothing held for it, even when the money frees at the same moment; and
+// after kill -9 with waiters waiting, the restarted daemon's ledger holds nothing of
+// theirs. Every wait is for a condition, never a fixed sleep.
+'use strict';
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { tempDir, startDaemon, sql, eventually, connect } = require('./daemon_helpers');
+
+async function daemonWith(name, store = 'store: {kind: memory}') {
+  const dir = tempDir(name);
+  const config = path.join(dir, 'c.yaml');
+  const db = path.join(dir, 'ledger.db');
+  const text = (port) => `port: ${port}
+${store.replace('DB', db)}
+budgets:
+  - {path: w, limit: "0.000100"}
+  - {path: w/a}
+  - {path: w/b}
+`;
+  fs.writeFileSync(config, text(0));
+  const daemon = await startDaemon(config, { admin: 'k' });
+  fs.writeFileSync(config, text(daemon.port));
+  return { dir, config, db, daemon };
+}
+
+const holdBody = (budget, amount, extra = {}) => JSON.stringify({ budget, amount_micros: amount, class: 'critical', ttl_ms: 600000, ...extra });
+
+async function waiting(call, budget = 'w') {
+  const r = await call('GET', `/v1/holds?state=waiting&budget=${budget}`, undefined, 'k');
+  assert.equal(r.status, 200, r.text);
+  return r.json.waiting;
+}
+
+async function held(call, budget) {
+  const r = await call('GET', `/v1/budgets/${budget}`, undefined, 'k');
+  assert.equal(r.status, 200, r.text);
+  return r.json.held_micros;
+}
+
+test('a long poll is granted when a hold is released, listed while it waits, counted in /metrics', async () => {
+  const { daemon } = await daemonWith('waits-grant');
+  try {
+    const first = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 80)), 'k');
+    assert.equal(first.status, 200, first.text);
+    const poll = daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 50, { wait_ms: 30000 })), 'k');
+    const listed = await eventually(async () => (await waiting(daemon.call)).length === 1 && await waiting(daemon.call));
+    assert.ok(listed, 'the waiter is listed');
+    assert.equal(listed[0].budget, 'w/b');
+    assert.equal(listed[0].amount_micros, 50);
+    assert.equal(listed[0].waiting_for, 'w');
+    const metrics = await daemon.call('GET', '/metrics', undefined, 'k');
+    assert.match(metrics.text, /^tollgate_waiters 1$/m);
+    const released = await daemon.call('POST', `/v1/holds/${first.json.hold_id}/release`, {}, 'k');
+    assert.equal(released.status, 200, released.text);
+    const answer = await poll;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.granted, true);
+    assert.ok(answer.json.waited_ms >= 0);
+    assert.equal(await held(daemon.call, 'w'), 50);
+    assert.deepEqual(await waiting(daemon.call), []);
+    const after = await daemon.call('GET', '/metrics', undefined, 'k');
+    assert.match(after.text, /^tollgate_waiters 0$/m);
+    assert.match(after.text, /^tollgate_waits_total\{outcome="granted"\} 1$/m);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('refused at its deadline with advice; refused at once when it never fits; bad wait_ms is 400', async () => {
+  const { daemon } = await daemonWith('waits-deadline');
+  try {
+    assert.equal((await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 90)), 'k')).status, 200);
+    const late = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 50, { wait_ms: 200 })), 'k');
+    assert.equal(late.status, 402, late.text);
+    assert.equal(late.json.refusal.reason, 'ceiling');
+    assert.ok(late.json.waited_ms >= 200, late.text);
+    assert.ok(late.json.refusal.retry_after_ms > 0, late.text);
+    const never = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 101, { wait_ms: 60000 })), 'k');
+    assert.equal(never.status, 402, never.text);
+    assert.equal(never.json.waited_ms, undefined, 'not queued');
+    // What it can do next (the object every refusal carries): shrink to what fits now (no
+    // wait can help 101 under a limit of 100) ...
+    const next = never.json.refusal.next;
+    assert.equal(next.shrink_to_micros, 10, never.text);
+    assert.equal(next.wait_ms, null, never.text);
+    assert.equal(next.wait_until_ms, null, never.text);
+    assert.equal(next.approval, null);
+    // ... or wait until the open hold expires.
+    assert.equal(late.json.refusal.next.wait_ms, late.json.refusal.retry_after_ms, late.text);
+    assert.ok(late.json.refusal.next.wait_until_ms > Date.now(), late.text);
+    const bad = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 1, { wait_ms: 600001 })), 'k');
+    assert.equal(bad.status, 400, bad.text);
+    const negative = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 1, { wait_ms: -1 })), 'k');
+    assert.equal(negative.status, 400, negative.text);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('a waiter cancelled over the API answers its long poll 409 and holds nothing', async () => {
+  const { daemon } = await daemonWith('waits-cancel');
+  try {
+    const first = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 100)), 'k');
+    const poll = daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 10, { wait_ms: 30000 })), 'k');
+    const listed = await eventually(async () => (await waiting(daemon.call)).length === 1 && await waiting(daemon.call));
+    const cancelled = await daemon.call('POST', `/v1/waits/${listed[0].wait_id}/cancel`, {}, 'k');
+    assert.equal(cancelled.status, 200, cancelled.text);
+    const answer = await poll;
+    assert.equal(answer.status, 409, answer.text);
+    assert.equal(answer.json.error.code, 'cancelled');
+    const again = await daemon.call('POST', `/v1/waits/${listed[0].wait_id}/cancel`, {}, 'k');
+    assert.equal(again.status, 404, again.text);
+    await daemon.call('POST', `/v1/holds/${first.json.hold_id}/release`, {}, 'k');
+    assert.equal(await held(daemon.call, 'w'), 0);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('a client that disconnects mid-wait has nothing held for it, even as the money frees', async () => {
+  const { daemon } = await daemonWith('waits-gone');
+  try {
+    for (let round = 0; round < 20; round++) {
+      const blocker = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 100)), 'k');
+      assert.equal(blocker.status, 200, blocker.text);
+      const client = await connect(daemon.port, 'k');
+      client.ask('POST', '/v1/holds', { body: holdBody('w/b', 40, { wait_ms: 30000 }) });
+      assert.ok(await eventually(async () => (await waiting(daemon.call)).length === 1), 'queued');
+      // Half the rounds leave first and free the money after; half free it as they leave.
+      if (round % 2 === 0) {
+        client.socket.destroy();
+        await client.closed;
+        assert.ok(await eventually(async () => (await waiting(daemon.call)).length === 0), 'cancelled');
+        await daemon.call('POST', `/v1/holds/${blocker.json.hold_id}/release`, {}, 'k');
+      } else {
+        client.socket.destroy();
+        await daemon.call('POST', `/v1/holds/${blocker.json.hold_id}/release`, {}, 'k');
+      }
+      // Whatever happened first, nothing stays held for the client that left.
+      assert.ok(await eventually(async () => (await held(daemon.call, 'w')) === 0), `round ${round}: nothing held`);
+      assert.deepEqual(await waiting(daemon.call), []);
+    }
+    const metrics = await daemon.call('GET', '/metrics', undefined, 'k');
+    assert.match(metrics.text, /^tollgate_waits_total\{outcome="abandoned"\} 20$/m);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('kill -9 with waiters waiting: their connections drop, the restarted ledger holds nothing of theirs', async () => {
+  const { config, db, daemon } = await daemonWith('waits-kill', 'store: {kind: sqlite, path: DB, durability: strict}');
+  const blocker = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 100)), 'k');
+  assert.equal(blocker.status, 200, blocker.text);
+  const polls = [];
+  for (let i = 0; i < 8; i++) {
+    polls.push(daemon.call('POST', '/v1/holds', JSON.parse(holdBody(i % 2 ? 'w/a' : 'w/b', 10, { wait_ms: 60000 })), 'k')
+      .then((r) => ({ answered: r }), (e) => ({ dropped: e })));
+  }
+  assert.ok(await eventually(async () => (await waiting(daemon.call)).length === 8), 'all eight wait');
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+  const outcomes = await Promise.all(polls);
+  for (const o of outcomes) assert.ok(o.dropped, `no answer for a waiter: ${JSON.stringify(o.answered && o.answered.json)}`);
+  const rows = sql(db, 'SELECT id, budget, amount_micros FROM holds');
+  assert.deepEqual(rows.map((r) => r.id), [blocker.json.hold_id], 'only the acknowledged hold is on disk');
+  const again = await startDaemon(config, { admin: 'k' });
+  try {
+    assert.deepEqual(await waiting(again.call), []);
+    assert.equal(await held(again.call, 'w'), 100);
+    // The money freeing after the restart grants nobody: the waiters are gone.
+    await again.call('POST', `/v1/holds/${blocker.json.hold_id}/release`, {}, 'k');
+    assert.equal(await held(again.call, 'w'), 0);
+  } finally {
+    await again.stop();
+  }
+});
+
+test('SIGTERM answers every long poll 503 shutting_down, nothing held', async () => {
+  const { db, daemon } = await daemonWith('waits-term', 'store: {kind: sqlite, path: DB, durability: strict}');
+  await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 100)), 'k');
+  const poll = daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 10, { wait_ms: 60000 })), 'k');
+  assert.ok(await eventually(async () => (await waiting(daemon.call)).length === 1));
+  await daemon.stop('SIGTERM');
+  const answer = await poll;
+  assert.equal(answer.status, 503, answer.text);
+  assert.equal(answer.json.error.code, 'shutting_down');
+  assert.equal(sql(db, 'SELECT count(*) AS n FROM holds')[0].n, 1);
+});
