@@ -200,7 +200,7 @@ static int yaml_line(int line, const char *bytes, size_t size) {
 
 static tg_status read_yaml(reader *r, const char *bytes, size_t size) {
     size_t blank = 0;
-    while (blank < size && strchr(" \t\r\n", bytes[blank]) != NULL) {
+    while (blank < size && memchr(" \t\r\n", bytes[blank], 4) != NULL) {
         blank++;
     }
     if (blank == size) {

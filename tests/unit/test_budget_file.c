@@ -167,6 +167,15 @@ static void test_yaml_a_mapping_is_not_a_list(void **state) {
     assert_contains(err.message, "b.yaml:");
     assert_contains(err.message, "YAML syntax error");
     assert_true(line >= 2 && line <= 3);
+    /* Ended too soon: libfyaml says line 3 of a two-line file; the line named is the last. */
+    assert_refused("b.yaml", "- path: a\n- [unclo", 18, 2, "b.yaml:3:1: YAML syntax error");
+    /* YAML counts a lone CR as a line break, the file's lines are LFs: still in the file. */
+    const char *cr = "- path: a\r- path: b\r- path: c";
+    assert_ok(parse("b.yaml", cr, &file, &line, &err));
+    assert_i64(file.count, 3);
+    assert_i64(file.items[0].line, 1);
+    assert_i64(file.items[2].line, 1);
+    tg__budget_file_free(&file);
 }
 
 static void test_yaml_types_and_lines(void **state) {
