@@ -21,225 +21,38 @@
 #include <curl/curl.h>
 
 #include "cli/budget_bulk.h"
-#include "core/yaml_file.h"
+#include "cli/budget_file.h"
+#include "core/text_file.h"
 
 #define ITEMS_PER_REQUEST_MAX 10000              /* the API's bound on one request */
 #define BODY_SIZE_MAX_BYTES ((size_t)512 * 1024) /* under the daemon's default body limit */
-#define LINE_SIZE_MAX_BYTES ((size_t)64 * 1024)  /* one JSON line */
 #define PAGE_LIMIT_MAX 1000                      /* GET /v1/budgets' largest page */
 
 /* ---- reading the file ------------------------------------------------------------------ */
 
-/* One budget of the file and the line it started on (for messages). */
-typedef struct {
-    json_t *item; /* {"path": ..., fields...}; owned */
-    int line;
-} bulk_item;
+typedef tg__budget_file bulk_list;
 
-typedef struct {
-    bulk_item *items; /* from malloc */
-    size_t count;
-    size_t capacity;
-} bulk_list;
-
-static bool list_push(bulk_list *list, json_t *item, int line) {
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 256;
-        bulk_item *items = realloc(list->items, capacity * sizeof *items);
-        if (items == NULL) {
-            json_decref(item);
-            return false;
-        }
-        list->items = items;
-        list->capacity = capacity;
-    }
-    list->items[list->count++] = (bulk_item){item, line};
-    return true;
-}
-
-static void list_free(bulk_list *list) {
-    for (size_t i = 0; i < list->count; i++) {
-        json_decref(list->items[i].item);
-    }
-    free(list->items);
-}
-
-/* An item must be an object with a text "path"; the daemon checks the rest. */
-static bool item_check(json_t *item, const char *file, int line) {
-    if (!json_is_object(item)) {
-        fprintf(stderr, "tollgate budget apply: %s:%d: a budget must be an object\n", file, line);
-        return false;
-    }
-    if (!json_is_string(json_object_get(item, "path"))) {
-        fprintf(stderr, "tollgate budget apply: %s:%d: a budget needs a \"path\" (text)\n", file,
-                line);
-        return false;
-    }
-    return true;
-}
-
-/* JSON lines: one object a line; blank lines and lines starting with # are skipped. */
-static bool read_json_lines(const char *file, char *text, bulk_list *list) {
-    int line = 0;
-    for (char *at = text; *at != '\0';) {
-        char *end = strchr(at, '\n');
-        size_t length = end ? (size_t)(end - at) : strlen(at);
-        line++;
-        char *next = end ? end + 1 : at + length;
-        at[length] = '\0';
-        const char *start = at + strspn(at, " \t\r");
-        at = next;
-        if (*start == '\0' || *start == '#') {
-            continue;
-        }
-        if (length > LINE_SIZE_MAX_BYTES) {
-            fprintf(stderr, "tollgate budget apply: %s:%d: a line is longer than %zu bytes\n", file,
-                    line, LINE_SIZE_MAX_BYTES);
-            return false;
-        }
-        json_error_t error;
-        json_t *item = json_loads(start, JSON_REJECT_DUPLICATES, &error);
-        if (item == NULL) {
-            fprintf(stderr, "tollgate budget apply: %s:%d:%d: %s\n", file, line, error.column,
-                    error.text);
-            return false;
-        }
-        if (!item_check(item, file, line)) {
-            json_decref(item);
-            return false;
-        }
-        if (!list_push(list, item, line)) {
-            fprintf(stderr, "tollgate budget apply: out of memory reading %s\n", file);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* A YAML scalar as the API reads it: quoted text stays text; plain true/false/null are
- * JSON's; a plain whole number is a number except for the money fields ("limit",
- * "revoke_at"), which the API takes as decimal text ("5" and "5.00" alike). */
-static json_t *yaml_scalar(struct fy_node *node, const char *key) {
-    size_t length = 0;
-    const char *text = fy_node_get_scalar(node, &length);
-    char value[128];
-    if (text == NULL || length >= sizeof value) {
-        return text ? json_stringn(text, length) : json_null();
-    }
-    memcpy(value, text, length);
-    value[length] = '\0';
-    if (fy_node_get_style(node) != FYNS_PLAIN) {
-        return json_string(value);
-    }
-    if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
-        return json_boolean(value[0] == 't');
-    }
-    if (strcmp(value, "null") == 0 || strcmp(value, "~") == 0 || value[0] == '\0') {
-        return json_null();
-    }
-    bool money = key != NULL && (strcmp(key, "limit") == 0 || strcmp(key, "revoke_at") == 0);
-    const char *digits = value[0] == '-' ? value + 1 : value;
-    if (!money && digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits) &&
-        strlen(digits) <= 18) {
-        return json_integer(strtoll(value, NULL, 10));
-    }
-    return json_string(value);
-}
-
-static json_t *yaml_json(struct fy_node *node, const char *key, int depth) {
-    if (node == NULL || depth > 8) {
-        return NULL;
-    }
-    if (fy_node_is_scalar(node)) {
-        return yaml_scalar(node, key);
-    }
-    if (fy_node_is_sequence(node)) {
-        json_t *array = json_array();
-        void *iterator = NULL;
-        for (struct fy_node *item; (item = fy_node_sequence_iterate(node, &iterator)) != NULL;) {
-            json_t *value = yaml_json(item, NULL, depth + 1);
-            if (value == NULL || json_array_append_new(array, value) != 0) {
-                json_decref(array);
-                return NULL;
-            }
-        }
-        return array;
-    }
-    json_t *object = json_object();
-    void *iterator = NULL;
-    for (struct fy_node_pair *pair; (pair = fy_node_mapping_iterate(node, &iterator)) != NULL;) {
-        struct fy_node *key_node = fy_node_pair_key(pair);
-        const char *name =
-            key_node && fy_node_is_scalar(key_node) ? fy_node_get_scalar0(key_node) : NULL;
-        json_t *value = name ? yaml_json(fy_node_pair_value(pair), name, depth + 1) : NULL;
-        if (value == NULL || json_object_set_new(object, name, value) != 0) {
-            json_decref(object);
-            return NULL;
-        }
-    }
-    return object;
-}
-
-/* YAML: a list of budgets, or a mapping whose `budgets` is that list. */
-static bool read_yaml(const char *file, bulk_list *list) {
-    struct fy_document *document = NULL;
-    tg_error err = {0};
-    if (tg__yaml_file_load(file, "budgets file", &document, &err) != TG_OK) {
-        fprintf(stderr, "tollgate budget apply: %s\n", err.message);
-        return false;
-    }
-    struct fy_node *root = fy_document_root(document);
-    if (root != NULL && fy_node_is_mapping(root)) {
-        root = fy_node_mapping_lookup_by_string(root, "budgets", FY_NT);
-    }
-    if (root == NULL || !fy_node_is_sequence(root)) {
-        fprintf(stderr,
-                "tollgate budget apply: %s: expected a list of budgets (or budgets: with one)\n",
-                file);
-        fy_document_destroy(document);
-        return false;
-    }
-    bool ok = true;
-    void *iterator = NULL;
-    for (struct fy_node *node; ok && (node = fy_node_sequence_iterate(root, &iterator)) != NULL;) {
-        int line = 0, column = 0;
-        tg__yaml_node_position(node, &line, &column);
-        json_t *item = yaml_json(node, NULL, 0);
-        ok = item != NULL && item_check(item, file, line);
-        if (item != NULL && !ok) {
-            json_decref(item);
-        } else if (ok && !list_push(list, item, line)) {
-            fprintf(stderr, "tollgate budget apply: out of memory reading %s\n", file);
-            ok = false;
-        } else if (item == NULL) {
-            fprintf(stderr, "tollgate budget apply: %s:%d: a budget nested too deep\n", file, line);
-        }
-    }
-    fy_document_destroy(document);
-    return ok;
-}
-
-static bool is_yaml(const char *file) {
-    size_t length = strlen(file);
-    return (length > 5 && strcmp(file + length - 5, ".yaml") == 0) ||
-           (length > 4 && strcmp(file + length - 4, ".yml") == 0);
-}
-
+/* The file's budgets into *list (parsed by budget_file.c); false, having said why, when
+ * the file cannot be read or holds a mistake. */
 static bool read_file(const char *file, bulk_list *list) {
-    if (is_yaml(file)) {
-        return read_yaml(file, list);
-    }
-    const char *source = strcmp(file, "-") == 0 ? "/dev/stdin" : file;
+    bool stdin_file = strcmp(file, "-") == 0;
     char *text = NULL;
     size_t size = 0;
     tg_error err = {0};
-    if (tg__text_file_read(source, "budgets file", &text, &size, &err) != TG_OK) {
+    if (tg__text_file_read(stdin_file ? "/dev/stdin" : file, "budgets file", &text, &size, &err) !=
+        TG_OK) {
         fprintf(stderr, "tollgate budget apply: %s\n", err.message);
         return false;
     }
-    bool ok = read_json_lines(strcmp(file, "-") == 0 ? "(stdin)" : file, text, list);
+    int line = 0;
+    tg_status status =
+        tg__budget_file_parse(stdin_file ? "(stdin)" : file, text, size, list, &line, &err);
     free(text);
-    return ok;
+    if (status != TG_OK) {
+        fprintf(stderr, "tollgate budget apply: %s\n", err.message);
+        return false;
+    }
+    return true;
 }
 
 /* ---- apply ------------------------------------------------------------------------------ */
@@ -326,13 +139,13 @@ static int apply_all(const tg__remote *remote, const char *method, const char *f
 int tg__cli_budget_apply(const tg__cli_command *command, const tg__cli_args *args,
                          const tg__remote *remote) {
     const char *file = args->positional[0];
-    bulk_list list = {NULL, 0, 0};
+    bulk_list list = {NULL, 0};
     if (!read_file(file, &list)) {
-        list_free(&list);
+        tg__budget_file_free(&list);
         return TG__EXIT_FAILURE;
     }
     if (list.count == 0) {
-        list_free(&list);
+        tg__budget_file_free(&list);
         fprintf(stderr, "tollgate budget apply: %s holds no budgets\n", file);
         return TG__EXIT_FAILURE;
     }
@@ -340,7 +153,7 @@ int tg__cli_budget_apply(const tg__cli_command *command, const tg__cli_args *arg
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int code = apply_all(remote, method, strcmp(file, "-") == 0 ? "(stdin)" : file, &list);
     curl_global_cleanup();
-    list_free(&list);
+    tg__budget_file_free(&list);
     return code;
 }
 

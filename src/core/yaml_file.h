@@ -74,16 +74,15 @@ static inline bool tg__yaml_diagnostic_parse(const char *text, int *line, int *c
     return true;
 }
 
-/* *document (destroy with fy_document_destroy) from `file`; errors start with `what`. */
-static inline tg_status tg__yaml_file_load(const char *file, const char *what,
-                                           struct fy_document **document, tg_error *err) {
-    char *text;
-    size_t size;
-    *document = NULL;
-    tg_status status = tg__text_file_read(file, what, &text, &size, err);
-    if (status != TG_OK) {
-        return status;
-    }
+/*
+ * *document (destroy with fy_document_destroy) from the `size` bytes of `text`, named
+ * `file` in errors that start with `what`. With `owned`, text is from malloc and
+ * libfyaml takes it (and frees it, also on failure); without, text must outlive the
+ * document. The caller has checked the bytes are UTF-8 (tg__utf8_valid_prefix).
+ */
+static inline tg_status tg__yaml_text_build(const char *file, const char *what, const char *text,
+                                            size_t size, bool owned, struct fy_document **document,
+                                            tg_error *err) {
     tg__yaml_diagnostic caught = {{0}, false};
     struct fy_diag_cfg diag_cfg;
     fy_diag_cfg_default(&diag_cfg);
@@ -93,11 +92,12 @@ static inline tg_status tg__yaml_file_load(const char *file, const char *what,
     diag_cfg.colorize = false;
     struct fy_diag *diag = fy_diag_create(&diag_cfg);
     struct fy_parse_cfg parse = {.flags = FYPCF_QUIET, .diag = diag};
-    *document = fy_document_build_from_malloc_string(&parse, text, size);
+    *document = owned ? fy_document_build_from_malloc_string(&parse, (char *)text, size)
+                      : fy_document_build_from_string(&parse, text, size);
     fy_diag_destroy(diag);
     if (*document == NULL) {
-        /* Not freed here: libfyaml owns the text from the call on and frees it itself
-         * when the build fails (a free here was a double free: a crash on any file
+        /* Not freed here: libfyaml owns a malloc'd text from the call on and frees it
+         * itself when the build fails (a free here was a double free: a crash on any file
          * with a YAML syntax error; daemon_cli tests it). */
         int line = 0, column = 0;
         const char *sentence = NULL;
@@ -109,6 +109,19 @@ static inline tg_status tg__yaml_file_load(const char *file, const char *what,
                         file);
     }
     return TG_OK;
+}
+
+/* *document (destroy with fy_document_destroy) from `file`; errors start with `what`. */
+static inline tg_status tg__yaml_file_load(const char *file, const char *what,
+                                           struct fy_document **document, tg_error *err) {
+    char *text;
+    size_t size;
+    *document = NULL;
+    tg_status status = tg__text_file_read(file, what, &text, &size, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    return tg__yaml_text_build(file, what, text, size, true, document, err);
 }
 
 /*
