@@ -327,16 +327,18 @@ tg__reply tg__api_post_charge(tg__daemon *daemon, const tg__caller *caller, json
 typedef struct {
     json_t *rows;
     const char *subtree; /* "" for every budget */
+    size_t count;        /* waiters in the subtree, listed or not */
 } waiting_page;
-
-static bool in_subtree(const char *subtree, const char *budget) {
-    size_t n = strlen(subtree);
-    return n == 0 || (strncmp(budget, subtree, n) == 0 && (budget[n] == '\0' || budget[n] == '/'));
-}
 
 static bool waiting_row(void *user, const tg_wait_info *info) {
     waiting_page *page = user;
-    if (!in_subtree(page->subtree, info->budget)) {
+    if (!tg__path_in_scope(page->subtree, info->budget)) {
+        return true;
+    }
+    /* Counted past the page too (at most TG_WAITERS_MAX in all), and only in the caller's
+     * subtree: a scoped key learns nothing of other scopes' waiters. */
+    page->count++;
+    if (json_array_size(page->rows) >= TG__PAGE_MAX) {
         return true;
     }
     json_array_append_new(
@@ -347,17 +349,17 @@ static bool waiting_row(void *user, const tg_wait_info *info) {
                   info->tool, "model", info->model, "created_at_ms",
                   (json_int_t)info->created_at_ms, "deadline_ms", (json_int_t)info->deadline_ms,
                   "waiting_for", info->blocked_at));
-    return json_array_size(page->rows) < TG__PAGE_MAX;
+    return true;
 }
 
 tg__reply tg__api_waiting_list(tg__daemon *daemon, const tg__caller *caller, const char *budget) {
     if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
         return tg__api_forbidden("this key may not read that budget");
     }
-    waiting_page page = {json_array(), tg__read_subtree(caller, budget)};
+    waiting_page page = {json_array(), tg__read_subtree(caller, budget), 0};
     tg_wait_list(daemon->engine, waiting_row, &page, NULL);
-    return tg__api_ok(json_pack("{s:o,s:I}", "waiting", page.rows, "count",
-                                (json_int_t)tg_wait_count(daemon->engine)));
+    return tg__api_ok(
+        json_pack("{s:o,s:I}", "waiting", page.rows, "count", (json_int_t)page.count));
 }
 
 /* Finds a waiter the caller may see. */

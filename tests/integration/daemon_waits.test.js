@@ -9,7 +9,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tempDir, startDaemon, sql, eventually, connect } = require('./daemon_helpers');
+const { sha, tempDir, startDaemon, sql, eventually, connect } = require('./daemon_helpers');
 
 async function daemonWith(name, store = 'store: {kind: memory}') {
   const dir = tempDir(name);
@@ -190,4 +190,61 @@ test('SIGTERM answers every long poll 503 shutting_down, nothing held', async ()
   assert.equal(answer.status, 503, answer.text);
   assert.equal(answer.json.error.code, 'shutting_down');
   assert.equal(sql(db, 'SELECT count(*) AS n FROM holds')[0].n, 1);
+});
+
+test('a key scoped to w/a can neither see, count nor cancel the waiter of w/ab (a sibling sharing its prefix) or reach the parent', async () => {
+  const dir = tempDir('waits-scope');
+  const config = path.join(dir, 'c.yaml');
+  fs.writeFileSync(config, `port: 0
+store: {kind: memory}
+keys:
+  - {name: agent-a, role: agent, scope: "w/a", sha256: ${sha('secret-a')}}
+  - {name: agent-ab, role: agent, scope: "w/ab", sha256: ${sha('secret-ab')}}
+budgets:
+  - {path: w, limit: "0.000100"}
+  - {path: w/a}
+  - {path: w/ab}
+`);
+  const daemon = await startDaemon(config, { admin: 'k' });
+  try {
+    assert.equal((await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 80)), 'k')).status, 200);
+    // An agent key may not set a class: the policy gives it one.
+    const poll = daemon.call('POST', '/v1/holds', { budget: 'w/ab', amount_micros: 50, ttl_ms: 600000, wait_ms: 60000 }, 'secret-ab');
+    const own = await eventually(async () => {
+      const r = await daemon.call('GET', '/v1/holds?state=waiting', undefined, 'secret-ab');
+      return r.status === 200 && r.json.waiting.length === 1 && r.json;
+    }, 15000);
+    if (!own) {
+      const early = await Promise.race([poll, new Promise((r) => setTimeout(() => r(null), 100))]);
+      assert.fail(`the waiter is not listed to its own key; the poll: ${early && early.status} ${early && early.text}`);
+    }
+    assert.equal(own.count, 1);
+    const id = own.waiting[0].wait_id;
+
+    const mine = await daemon.call('GET', '/v1/holds?state=waiting', undefined, 'secret-a');
+    assert.equal(mine.status, 200, mine.text);
+    assert.deepEqual(mine.json.waiting, [], 'nothing of w/ab in w/a');
+    assert.equal(mine.json.count, 0, 'not even its number');
+    for (const budget of ['w/ab', 'w', 'w%2Fab', 'w/a/../ab']) {
+      const r = await daemon.call('GET', `/v1/holds?state=waiting&budget=${budget}`, undefined, 'secret-a');
+      // Refused, or (a dotted path is a name, not a walk: no budget is called that) empty.
+      const empty = r.status === 200 && r.json.waiting.length === 0 && r.json.count === 0;
+      assert.ok(r.status === 403 || r.status === 400 || empty, `${budget}: ${r.status} ${r.text}`);
+      assert.ok(!r.text.includes(String(id)), `${budget}: the wait id leaked`);
+    }
+    const cancel = await daemon.call('POST', `/v1/waits/${id}/cancel`, {}, 'secret-a');
+    assert.equal(cancel.status, 403, cancel.text);
+    const unknown = await daemon.call('POST', '/v1/waits/9999999999/cancel', {}, 'secret-a');
+    assert.equal(unknown.status, 404, unknown.text);
+
+    // Still waiting, untouched: its own key cancels it, and nothing is held for it.
+    assert.equal((await waiting(daemon.call)).length, 1);
+    const own2 = await daemon.call('POST', `/v1/waits/${id}/cancel`, {}, 'secret-ab');
+    assert.equal(own2.status, 200, own2.text);
+    const answer = await poll;
+    assert.equal(answer.status, 409, answer.text);
+    assert.equal(await held(daemon.call, 'w'), 80);
+  } finally {
+    await daemon.stop();
+  }
 });
