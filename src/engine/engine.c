@@ -179,6 +179,9 @@ void tg_engine_close(tg_engine *engine) {
     if (engine->store != NULL && engine->commits_in_flight == 0) {
         engine->ops->close(engine->store);
     }
+    if (engine->ledger_close != NULL) {
+        engine->ledger_close(engine->ledger_self);
+    }
     tg__engine_commits_free(engine);
     tg__waiters_free(engine->waiters); /* forgotten: nothing was held for a waiter */
     tg__ledger_free(engine->ledger);
@@ -493,7 +496,25 @@ tg_status tg_budget_history(tg_engine *engine, const char *path, tg_window_recor
 
 tg_status tg_policy_set(tg_engine *engine, const tg_policy_rule *rules, size_t count,
                         tg_class default_class, tg_error *err) {
-    return tg__ledger_policy_set(engine->ledger, rules, count, default_class, err);
+    /* The local ledger always gets the rules: tg_policy_classify reads them there. */
+    tg_status status = tg__ledger_policy_set(engine->ledger, rules, count, default_class, err);
+    if (status == TG_OK && engine->ledger_ops->policy_set != NULL) {
+        status =
+            engine->ledger_ops->policy_set(engine->ledger_self, rules, count, default_class, err);
+    }
+    return status;
+}
+
+void tg__engine_ledger_plug(tg_engine *engine, const tg__ledger_ops *ops, void *self,
+                            void (*close)(void *self)) {
+    TG_ENGINE_VERIFY(engine->ledger_close == NULL && ops != NULL && self != NULL);
+    engine->ledger_ops = ops;
+    engine->ledger_self = self;
+    engine->ledger_close = close;
+}
+
+bool tg__engine_ledger_plugged(const tg_engine *engine) {
+    return engine->ledger_ops != &tg__ledger_ops_local;
 }
 
 tg_class tg_policy_classify(const tg_engine *engine, const char *budget, const char *tool,

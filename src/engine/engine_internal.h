@@ -55,6 +55,7 @@ struct tg_engine {
     /* Where decisions are made: the public ledger calls go through these (ledger_ops.h). */
     const tg__ledger_ops *ledger_ops; /* tg__ledger_ops_local, set at open */
     void *ledger_self;                /* their `self`: the engine itself for the local table */
+    void (*ledger_close)(void *self); /* frees a plugged ledger_self at close, or NULL */
 };
 
 /* TG_ERR_IO once a write failed or the journal lost a row (then the engine fails for

@@ -102,10 +102,30 @@ typedef struct {
      */
     tg_status (*events_since)(void *self, uint64_t after_id, tg_event *out, size_t max,
                               size_t *count_out, tg_error *err);
+
+    /* As tg_policy_set: the rules that give TG_CLASS_AUTO requests their class. NULL when the
+     * engine's own ledger classifies (local). */
+    tg_status (*policy_set)(void *self, const tg_policy_rule *rules, size_t count,
+                            tg_class default_class, tg_error *err);
 } tg__ledger_ops;
 
 /* Today's engine: core in memory, journal written by the engine's store. `self` is the
  * tg_engine. */
 extern const tg__ledger_ops tg__ledger_ops_local;
+
+/*
+ * Makes `engine`'s public ledger calls (tg_reserve, tg_commit, tg_release, tg_record,
+ * tg_hold_get, tg_budget_put/get/delete/freeze) go through `ops` with `self`, right after
+ * tg_engine_open and before any of them. The engine owns `self` from then on and calls
+ * close(self) in tg_engine_close. Why a plug rather than a store name at open: the Redis
+ * implementation needs hiredis, which libtollgate does not link; the daemon that does opens
+ * it and plugs it in (src/server/store_redis.c). What stays in the engine's own ledger (API
+ * keys, budget listing, history, events, waits) is the local one, empty of budgets.
+ */
+void tg__engine_ledger_plug(tg_engine *engine, const tg__ledger_ops *ops, void *self,
+                            void (*close)(void *self));
+
+/* True when the engine decides through a plugged implementation instead of its own ledger. */
+bool tg__engine_ledger_plugged(const tg_engine *engine);
 
 #endif

@@ -60,6 +60,7 @@ void tg__config_defaults(tg__config *config) {
     snprintf(config->store_path, sizeof config->store_path, "tollgate.db");
     config->durability = TG_DURABILITY_STRICT;
     config->sync_interval_ms = 50;
+    config->store_timeout_ms = 500;
     config->holds_max = 1000000;
     config->budgets_max = 100000;
     config->idempotency_max = 1000000;
@@ -538,10 +539,20 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "kind") == 0) {
             status = copy_text(r, value, config->store, sizeof config->store, "store.kind");
-            if (status == TG_OK && strcmp(text, "sqlite") != 0 && strcmp(text, "memory") != 0) {
-                status =
-                    fail_at(r, value, "store.kind must be sqlite or memory, not '%.40s'", text);
+            if (status == TG_OK && strcmp(text, "sqlite") != 0 && strcmp(text, "memory") != 0 &&
+                strcmp(text, "redis") != 0) {
+                status = fail_at(r, value,
+                                 "store.kind must be sqlite, memory or redis, not '%.40s'", text);
             }
+        } else if (key != NULL && strcmp(key, "url") == 0) {
+            status = copy_text(r, value, config->store_url, sizeof config->store_url, "store.url");
+            tg_error url_err = {0};
+            if (status == TG_OK &&
+                tg__redis_url_parse(config->store_url, &config->redis, &url_err) != TG_OK) {
+                status = fail_at(r, value, "%s", url_err.message);
+            }
+        } else if (key != NULL && strcmp(key, "timeout_ms") == 0) {
+            status = read_int(r, value, &config->store_timeout_ms, "store.timeout_ms", 1, 60000);
         } else if (key != NULL && strcmp(key, "path") == 0) {
             status =
                 copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
@@ -554,11 +565,20 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 status = fail_at(r, value, "store.durability must be strict or relaxed");
             }
         } else {
-            status = unknown_field(r, pair, "store", "kind, path or durability");
+            status = unknown_field(r, pair, "store", "kind, path, durability, url or timeout_ms");
         }
         if (status != TG_OK) {
             return status;
         }
+    }
+    /* A url names a Redis server: on another kind it would be ignored without a word. */
+    if (strcmp(config->store, "redis") == 0 && config->store_url[0] == '\0') {
+        return fail_at(
+            r, node,
+            "store.kind redis needs store.url: redis://[[user]:password@]host[:port][/db]");
+    }
+    if (strcmp(config->store, "redis") != 0 && config->store_url[0] != '\0') {
+        return fail_at(r, node, "store.url is for store.kind redis only");
     }
     return TG_OK;
 }
@@ -827,6 +847,9 @@ void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *runni
     fresh->port = running->port;
     memcpy(fresh->store, running->store, sizeof fresh->store);
     memcpy(fresh->store_path, running->store_path, sizeof fresh->store_path);
+    memcpy(fresh->store_url, running->store_url, sizeof fresh->store_url);
+    fresh->redis = running->redis;
+    fresh->store_timeout_ms = running->store_timeout_ms;
     fresh->durability = running->durability;
     fresh->sync_interval_ms = running->sync_interval_ms;
     fresh->holds_max = running->holds_max;

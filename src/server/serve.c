@@ -24,6 +24,7 @@
 #include "server/mcp_http.h"
 #include "server/proxy.h"
 #include "server/reload.h"
+#include "server/store_redis.h"
 
 #define DRAIN_US 200000    /* at SIGTERM: time to finish requests already read */
 #define DRAIN_WAIT_MAX 500 /* then at most this many 10 ms waits for the last commit */
@@ -102,7 +103,10 @@ static void serve_on_event(void *user, const tg_event *event) {
 static bool open_engine(serve_state *self, tg__config *config) {
     tg_engine_options options;
     tg_engine_options_init(&options);
-    options.store = config->store;
+    /* On Redis the engine keeps only what is not shared yet (API keys, waits) in memory;
+     * every ledger call goes to the plugged Redis ledger. */
+    bool redis = strcmp(config->store, "redis") == 0;
+    options.store = redis ? "memory" : config->store;
     options.path = config->store_path;
     options.durability = config->durability;
     options.sync_interval_ms = config->sync_interval_ms;
@@ -117,6 +121,9 @@ static bool open_engine(serve_state *self, tg__config *config) {
     options.on_wait_user = self;
     tg_error err = {0};
     tg_status status = tg_engine_open(&options, tg__now_ms(), &self->daemon.engine, &err);
+    if (status == TG_OK && redis) {
+        status = tg__store_redis_plug(config, self->daemon.engine, &err);
+    }
     if (status == TG_OK) {
         tg_engine_batch_begin(self->daemon.engine);
         status = tg__config_apply(config, NULL, self->daemon.engine, tg__now_ms(), &err);

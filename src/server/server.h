@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/redis_url.h"
 #include "tollgate.h"
 
 #define TG__KEYS_MAX 256     /* keys declared in the config */
@@ -84,10 +85,13 @@ typedef struct {
 
 /* Everything `tollgate serve` reads from its YAML file. Heap-allocated (large). */
 typedef struct {
-    char address[64];      /* listen address, default 127.0.0.1 */
-    int port;              /* listen port, default 8420; 0 = any free port */
-    char store[16];        /* "sqlite" or "memory" */
-    char store_path[1024]; /* SQLite file */
+    char address[64];                       /* listen address, default 127.0.0.1 */
+    int port;                               /* listen port, default 8420; 0 = any free port */
+    char store[16];                         /* "sqlite", "memory" or "redis" */
+    char store_path[1024];                  /* SQLite file */
+    char store_url[TG__REDIS_URL_SIZE_MAX]; /* redis: as written (holds the password) */
+    tg__redis_url redis;                    /* redis: store_url parsed */
+    int64_t store_timeout_ms;               /* redis: connect and each reply, then 503 */
     tg_durability durability;
     int64_t sync_interval_ms;
     int64_t holds_max, budgets_max, idempotency_max;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "core/path.h"
 #include "store/redis/redis_conn.h"
@@ -37,6 +38,58 @@ void tg__redis_disconnect(tg__redis_conn *conn) {
     conn->context = NULL;
 }
 
+/* Not a decision's clock (those come in as now_ms): only when to try the server again. */
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Drops the connection after a failure, remembers why, and holds off the next connect. */
+static void drop(tg__redis_conn *conn, const tg_error *why) {
+    tg__redis_disconnect(conn);
+    const char *message = why ? why->message : "failed";
+    size_t length = strnlen(message, sizeof conn->last_error - 1);
+    memcpy(conn->last_error, message, length); /* cut short: it is quoted in a longer message */
+    conn->last_error[length] = '\0';
+    conn->retry_at_ms = monotonic_ms() + conn->retry_interval_ms;
+}
+
+/* One command at connect time (AUTH, SELECT, FUNCTION LOAD) that must answer OK. */
+static tg_status setup_command(tg__redis_conn *conn, const char *what, int argc, const char **argv,
+                               tg_error *err) {
+    redisReply *reply = redisCommandArgv(conn->context, argc, argv, NULL);
+    tg_status status = TG_OK;
+    if (reply == NULL) {
+        status = tg__fail(err, TG_ERR_IO, "redis %s:%d: %s", conn->host, conn->port,
+                          conn->context->errstr);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        status = tg__fail(err, TG_ERR_IO, "redis %s:%d refused %s: %s", conn->host, conn->port,
+                          what, reply->str);
+    }
+    freeReplyObject(reply);
+    return status;
+}
+
+static tg_status login(tg__redis_conn *conn, tg_error *err) {
+    tg_status status = TG_OK;
+    if (conn->password[0] != '\0') {
+        const char *with_user[] = {"AUTH", conn->user, conn->password};
+        const char *alone[] = {"AUTH", conn->password};
+        status =
+            conn->user[0] != '\0'
+                ? setup_command(conn, "AUTH (user and password of store.url)", 3, with_user, err)
+                : setup_command(conn, "AUTH (password of store.url)", 2, alone, err);
+    }
+    if (status == TG_OK && conn->db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", conn->db);
+        const char *select[] = {"SELECT", db};
+        status = setup_command(conn, "SELECT (database of store.url)", 2, select, err);
+    }
+    return status;
+}
+
 static tg_status load_library(tg__redis_conn *conn, tg_error *err) {
     redisReply *reply = redisCommand(conn->context, "FUNCTION LOAD REPLACE %b", tg__redis_lua,
                                      strlen(tg__redis_lua));
@@ -57,6 +110,10 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     if (conn->context != NULL) {
         return TG_OK;
     }
+    if (conn->retry_interval_ms > 0 && monotonic_ms() < conn->retry_at_ms) {
+        return tg__fail(err, TG_ERR_IO, "redis %s:%d unavailable (retrying shortly): %s",
+                        conn->host, conn->port, conn->last_error);
+    }
     struct timeval timeout = {(time_t)(conn->timeout_ms / 1000),
                               (suseconds_t)(conn->timeout_ms % 1000 * 1000)};
     conn->context = redisConnectWithTimeout(conn->host, conn->port, timeout);
@@ -70,11 +127,11 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     } else if (redisSetTimeout(conn->context, timeout) != REDIS_OK) {
         status =
             tg__fail(err, TG_ERR_IO, "redis %s:%d: cannot set the timeout", conn->host, conn->port);
-    } else {
+    } else if ((status = login(conn, err)) == TG_OK) {
         status = load_library(conn, err);
     }
     if (status != TG_OK) {
-        tg__redis_disconnect(conn);
+        drop(conn, err);
     }
     return status;
 }
@@ -89,16 +146,18 @@ tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisRep
     if (reply == NULL) {
         status = tg__fail(err, TG_ERR_IO, "redis %s:%d: %s (the call may or may not have run)",
                           conn->host, conn->port, conn->context->errstr);
-        tg__redis_disconnect(conn);
+        drop(conn, err);
         return status;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         status = tg__fail(err, TG_ERR_IO, "redis %s:%d: %s", conn->host, conn->port, reply->str);
         freeReplyObject(reply);
+        tg_error why = {status, ""};
+        snprintf(why.message, sizeof why.message, "%s", err ? err->message : "error reply");
         /* A server restarted without its data, or a failover to a replica that never had
          * the library, answers "Function not found" on a live connection: start over, so
          * the next call reconnects and loads it. */
-        tg__redis_disconnect(conn);
+        drop(conn, &why);
         return status;
     }
     *reply_out = reply;

@@ -19,10 +19,16 @@
 extern const char tg__redis_lua[];
 
 typedef struct {
-    redisContext *context; /* NULL when not connected: the next call connects */
-    char host[TG__REDIS_HOST_SIZE_MAX];
-    int port;
-    int64_t timeout_ms;
+    redisContext *context;                      /* NULL when not connected: a call connects */
+    char host[TG__REDIS_HOST_SIZE_MAX];         /* as given in the options */
+    int port;                                   /* 1..65535 */
+    int64_t timeout_ms;                         /* connect, and each reply */
+    char user[TG__REDIS_USER_SIZE_MAX];         /* ACL user, "" for AUTH with a password alone */
+    char password[TG__REDIS_PASSWORD_SIZE_MAX]; /* "" for no AUTH */
+    int db;                                     /* SELECTed after AUTH when not 0 */
+    int64_t retry_interval_ms;                  /* 0: reconnect at every call */
+    int64_t retry_at_ms;                        /* monotonic: no connect before this */
+    char last_error[TG_ERROR_MESSAGE_SIZE / 2]; /* why the connection was last dropped */
 } tg__redis_conn;
 
 /* The arguments of one command. Strings are borrowed (they must outlive the call);
@@ -37,7 +43,10 @@ typedef struct {
 void tg__redis_args_str(tg__redis_args *args, const char *text);
 void tg__redis_args_i64(tg__redis_args *args, int64_t value);
 
-/* Connects (if not connected) and loads the library. TG_ERR_IO with the reason. */
+/* Connects (if not connected), authenticates, selects the database and loads the library.
+ * TG_ERR_IO with the reason. After a failure no connect is tried for retry_interval_ms:
+ * calls in between fail at once with the last reason, so a server that is down or stopped
+ * costs one timeout per interval instead of one per call (the daemon's loop stays free). */
 tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err);
 void tg__redis_disconnect(tg__redis_conn *conn);
 

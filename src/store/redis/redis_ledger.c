@@ -21,6 +21,10 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->host = "127.0.0.1";
     options->port = 6379;
     options->timeout_ms = 2000;
+    options->user = NULL;
+    options->password = NULL;
+    options->db = 0;
+    options->retry_interval_ms = 0;
     options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
     options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
     options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
@@ -37,6 +41,17 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
                         "redis ledger: host (under %d bytes), port 1..65535, timeout_ms "
                         "1..60000 and positive ttls needed",
                         TG__REDIS_HOST_SIZE_MAX);
+    }
+    const char *user = options->user ? options->user : "";
+    const char *password = options->password ? options->password : "";
+    if (strlen(user) >= TG__REDIS_USER_SIZE_MAX ||
+        strlen(password) >= TG__REDIS_PASSWORD_SIZE_MAX ||
+        (user[0] != '\0' && password[0] == '\0') || options->db < 0 || options->db > 15 ||
+        options->retry_interval_ms < 0 || options->retry_interval_ms > 60000) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: user under %d bytes (with a password), password under %d "
+                        "bytes, db 0..15 and retry_interval_ms 0..60000 needed",
+                        TG__REDIS_USER_SIZE_MAX, TG__REDIS_PASSWORD_SIZE_MAX);
     }
     tg__redis_ledger *ledger = calloc(1, sizeof *ledger);
     tg__ledger_options policy_options = {.holds_max = 1,
@@ -55,6 +70,12 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     ledger->options.host = ledger->conn.host;
     ledger->conn.port = options->port;
     ledger->conn.timeout_ms = options->timeout_ms;
+    memcpy(ledger->conn.user, user, strlen(user) + 1);
+    memcpy(ledger->conn.password, password, strlen(password) + 1);
+    ledger->options.user = ledger->conn.user;
+    ledger->options.password = ledger->conn.password;
+    ledger->conn.db = options->db;
+    ledger->conn.retry_interval_ms = options->retry_interval_ms;
     tg_status status = tg__redis_connect(&ledger->conn, err);
     if (status != TG_OK) {
         tg__redis_ledger_close(ledger);
@@ -510,6 +531,11 @@ static tg_status redis_events_since(void *self, uint64_t after_id, tg_event *out
     return tg__fail(err, TG_ERR_UNSUPPORTED, "the redis ledger keeps no events yet");
 }
 
+static tg_status redis_policy_set(void *self, const tg_policy_rule *rules, size_t count,
+                                  tg_class default_class, tg_error *err) {
+    return tg__redis_ledger_policy_set(self, rules, count, default_class, err);
+}
+
 const tg__ledger_ops tg__ledger_ops_redis = {
     .name = "redis",
     .reserve = redis_reserve,
@@ -522,4 +548,5 @@ const tg__ledger_ops tg__ledger_ops_redis = {
     .budget_delete = tg__redis_budget_delete,
     .budget_freeze = tg__redis_budget_freeze,
     .events_since = redis_events_since,
+    .policy_set = redis_policy_set,
 };

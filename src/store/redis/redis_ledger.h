@@ -20,8 +20,9 @@
  *     budget listing, the daemon's `store: {kind: redis}` (docs/multi-node.md).
  *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
  *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is
- *     dropped (the next call reconnects). Whether the operation ran in the server is
- *     then unknown: retry it with its idempotency key.
+ *     dropped (a call after retry_interval_ms reconnects; calls before it fail at once).
+ *     Whether the operation ran in the server is then unknown: retry it with its
+ *     idempotency key.
  *   - Thread safety: one thread at a time per tg__redis_ledger.
  */
 #ifndef TG_STORE_REDIS_LEDGER_H
@@ -31,10 +32,12 @@
 #include "tollgate.h"
 
 #define TG__LEDGER_REDIS_COUNTER_MAX INT64_C(9007199254740991) /* 2^53 - 1: exact in Lua */
-#define TG__REDIS_SEQ_BITS 40       /* low bits of an id: the sequence within its tree */
-#define TG__REDIS_TREES_MAX 8388607 /* 2^23 - 1 trees, so an id stays below 2^63 */
-#define TG__REDIS_HOST_SIZE_MAX 256 /* bytes in a host name, NUL included */
-#define TG__REDIS_TREE_CACHE 1024   /* roots remembered per connection */
+#define TG__REDIS_SEQ_BITS 40           /* low bits of an id: the sequence within its tree */
+#define TG__REDIS_TREES_MAX 8388607     /* 2^23 - 1 trees, so an id stays below 2^63 */
+#define TG__REDIS_HOST_SIZE_MAX 256     /* bytes in a host name, NUL included */
+#define TG__REDIS_TREE_CACHE 1024       /* roots remembered per connection */
+#define TG__REDIS_USER_SIZE_MAX 128     /* bytes in an ACL user name, NUL included */
+#define TG__REDIS_PASSWORD_SIZE_MAX 256 /* bytes in a password, NUL included */
 
 typedef struct tg__redis_ledger tg__redis_ledger;
 
@@ -42,12 +45,17 @@ typedef struct {
     const char *host;            /* e.g. "127.0.0.1" */
     int port;                    /* 1..65535 */
     int64_t timeout_ms;          /* connect and each reply; 1..60000 */
+    const char *user;            /* ACL user for AUTH, or NULL / "" */
+    const char *password;        /* AUTH password, or NULL / "" for none */
+    int db;                      /* 0..15, SELECTed at every connect */
+    int64_t retry_interval_ms;   /* after a failure, calls fail fast this long; 0..60000 */
     int64_t default_hold_ttl_ms; /* as tg_engine_options */
     int64_t max_hold_ttl_ms;
     int64_t idempotency_ttl_ms;
 } tg__redis_ledger_options;
 
-/* Fills *options with tg_engine_options' defaults, host 127.0.0.1:6379, timeout 2 s. */
+/* Fills *options with tg_engine_options' defaults, host 127.0.0.1:6379, timeout 2 s, no
+ * AUTH, db 0, retry interval 0 (every call reconnects: what a test of the library wants). */
 void tg__redis_ledger_options_init(tg__redis_ledger_options *options);
 
 /*

@@ -1,0 +1,47 @@
+/*
+ * store_redis: the daemon's Redis store, opened from the config and plugged into the engine
+ * (store_redis.h). Built with the Redis ledger when hiredis is installed (TG_HAVE_REDIS);
+ * without it, `kind: redis` is refused at start with a sentence saying why.
+ */
+#include "server/store_redis.h"
+#include "core/path.h"
+#include "engine/ledger_ops.h"
+
+#ifdef TG_HAVE_REDIS
+#include "store/redis/redis_ledger.h"
+
+static void close_ledger(void *self) {
+    tg__redis_ledger_close(self);
+}
+
+tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
+    tg__redis_ledger_options options;
+    tg__redis_ledger_options_init(&options);
+    options.host = config->redis.host;
+    options.port = config->redis.port;
+    options.user = config->redis.user;
+    options.password = config->redis.password;
+    options.db = config->redis.db;
+    options.timeout_ms = config->store_timeout_ms;
+    options.retry_interval_ms = TG__STORE_REDIS_RETRY_INTERVAL_MS;
+    options.default_hold_ttl_ms = config->default_hold_ttl_ms;
+    options.max_hold_ttl_ms = config->max_hold_ttl_ms;
+    tg__redis_ledger *ledger = NULL;
+    tg_status status = tg__redis_ledger_open(&options, &ledger, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__engine_ledger_plug(engine, &tg__ledger_ops_redis, ledger, close_ledger);
+    return TG_OK;
+}
+
+#else
+
+tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
+    (void)config, (void)engine;
+    return tg__fail(err, TG_ERR_UNSUPPORTED,
+                    "store.kind redis: this tollgate was built without hiredis (install "
+                    "libhiredis-dev and rebuild)");
+}
+
+#endif
