@@ -16,8 +16,12 @@
 
 tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
     if (strcmp(daemon->config->store, "sqlite") != 0) {
+        /* The redis store keeps charges in a stream nothing reads yet (docs/multi-node.md). */
         *error_out = tg__api_error(501, "unsupported",
-                                   "the memory store keeps no history; use the sqlite store");
+                                   strcmp(daemon->config->store, "redis") == 0
+                                       ? "the redis store keeps no history yet (charges, "
+                                         "budget history); see docs/multi-node.md"
+                                       : "the memory store keeps no history; use the sqlite store");
         return NULL;
     }
     if (daemon->reader != NULL) {
