@@ -48,36 +48,46 @@ function command(port, args, ms = 1000) {
   });
 }
 
-// Starts redis-server with `args` (e.g. ['--requirepass', 'x']) and `conf` lines written to
+// Starts redis-server with `args` (e.g. ['--appendonly', 'yes']) and `conf` lines written to
 // its config file first (ACL `user` lines, which the command line cannot carry); resolves
-// once it answers, rejects as soon as it exits.
+// once it answers, rejects as soon as it exits. `kill()` is SIGKILL; `restart()` starts it
+// again on the same port and directory (so an AOF is replayed).
 async function startRedis(args = [], { auth, conf = [] } = {}) {
   const dir = tempDir('redis');
   const port = await freePort();
   const file = path.join(dir, 'redis.conf');
   fs.writeFileSync(file, conf.map((l) => `${l}\n`).join(''));
-  const child = spawn(redisBinary, [file, '--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (c) => { output += c; });
-  child.stderr.on('data', (c) => { output += c; });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const argv = [file, '--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir, ...args];
   const ping = auth ? ['AUTH', ...auth] : ['PING'];
-  const up = await eventually(async () => child.exitCode !== null ||
-    /^\+(PONG|OK)/.test(await command(port, ping, 300) || ''), 20000);
-  if (!up || child.exitCode !== null) throw new Error(`redis-server did not start: ${output}`);
-  return {
-    port, dir, child,
+  const server = {
+    port, dir,
     url: `redis://127.0.0.1:${port}`,
-    pause: () => child.kill('SIGSTOP'),
-    resume: () => child.kill('SIGCONT'),
+    pause: () => server.child.kill('SIGSTOP'),
+    resume: () => server.child.kill('SIGCONT'),
     command: (a, ms) => command(port, a, ms),
+    kill: async () => {
+      if (server.child.exitCode === null) { server.child.kill('SIGCONT'); server.child.kill('SIGKILL'); }
+      await server.exited;
+    },
+    restart: async () => {
+      const child = spawn(redisBinary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (c) => { output += c; });
+      child.stderr.on('data', (c) => { output += c; });
+      server.child = child;
+      server.exited = new Promise((resolve) => child.on('exit', resolve));
+      const up = await eventually(async () => child.exitCode !== null ||
+        /^\+(PONG|OK)/.test(await command(port, ping, 300) || ''), 20000);
+      if (!up || child.exitCode !== null) throw new Error(`redis-server did not start: ${output}`);
+    },
     stop: async () => {
-      if (child.exitCode === null) { child.kill('SIGCONT'); child.kill('SIGKILL'); }
-      await exited;
+      await server.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  await server.restart();
+  return server;
 }
 
 // A POST that resolves {status, json} or {status: 0, error} when the connection fails: the
