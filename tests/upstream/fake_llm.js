@@ -59,7 +59,7 @@
 //
 // Use: const { startFakeLlm } = require('./fake_llm.js');
 //      const fake = await startFakeLlm({ port: 0 }); fake.url; fake.requests; await fake.close();
-// or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY]
+// or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY] [--deployments NAME=MODEL,...]
 //      (prints "fake_llm listening on http://HOST:PORT" once ready).
 'use strict';
 
@@ -1301,7 +1301,9 @@ if (require.main === module) {
         const i = args.indexOf(name);
         return i >= 0 ? args[i + 1] : undefined;
     };
-    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key') })
+    // --deployments NAME=MODEL,...: the Azure deployments it serves.
+    const deployments = Object.fromEntries((option('--deployments') || '').split(',').filter(Boolean).map((d) => d.split('=')));
+    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key'), deployments })
         .then((fake) => {
             console.log(`fake_llm listening on ${fake.url}`);
             const stop = () => fake.close().then(() => process.exit(0));
