@@ -44,9 +44,11 @@ budgets:
   - {path: team, limit: "1000.00"}
   - {path: team/a, limit: "100.00"}
   - {path: team/max, limit: "100.00"}
+  - {path: team/cut, limit: "1.00", revoke_at: "0.50"}
 keys:
   - {name: bot, role: agent, scope: team/a, sha256: ${sha(AGENT)}}
   - {name: max, role: agent, scope: team/max, sha256: ${sha('openrouter-max')}}
+  - {name: cut, role: agent, scope: team/cut, sha256: ${sha('openrouter-cut')}}
 upstreams:
   openrouter: {wire: openrouter, base_url: "${fake.url}/api", api_key: or-upstream}
 proxy:
@@ -167,6 +169,31 @@ test('a reported cost above the price is charged (up to the hold) and counted; b
   [c] = await newCharges('team/a');
   assert.equal(c.cost_micros, own);
   assert.equal(await metric('tollgate_proxy_cost_disagreements_total'), disagreements + 3);
+});
+
+
+test('a stream is cut cleanly when its class is revoked mid-way: finish_reason length, the SDK ends normally', async () => {
+  const stream = await client('openrouter-cut').chat.completions.create({
+    model: 'openai/gpt-4o', max_tokens: 200, stream: true, messages: [{ role: 'user', content: 'go' }],
+  }, { headers: { 'x-fake-output-tokens': '200', 'x-fake-delay-ms': '20', 'x-fake-input-tokens': '10' } });
+  let chunks = 0;
+  let finish = null;
+  for await (const chunk of stream) {
+    chunks++;
+    finish = chunk.choices?.[0]?.finish_reason || finish;
+    if (chunks === 5) {
+      const r = await daemon.call('POST', '/v1/charges', { budget: 'team/cut', cost: '0.60', force: true });
+      assert.equal(r.status, 200, r.text);
+    }
+  }
+  assert.equal(finish, 'length', 'ended like an output limit');
+  assert.ok(chunks < 150, `cut after ${chunks} chunks`);
+  assert.ok(await eventually(() => fake.requests[fake.requests.length - 1].disconnected), 'upstream aborted');
+  const b = await eventually(async () => {
+    const s = (await daemon.call('GET', '/v1/budgets/team/cut')).json;
+    return s.held_micros === 0 && s.spent_micros > 600000 ? s : null;
+  });
+  assert.ok(b, 'what was streamed was charged');
 });
 
 for (const stream of [false, true]) {
