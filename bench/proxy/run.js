@@ -14,6 +14,12 @@
 //
 //   node bench/proxy/run.js [--binary build/tollgate] [--calls N] [--rounds N]
 //        [--streams 1,64,512] [--modes stream,plain] [--no-portkey]
+//        [--providers openai,anthropic,gemini,azure,openrouter,groq]
+//
+// --providers: instead, per provider, one caller at a time, plain (not streamed): each
+// provider's own request on its own route, direct to the fake and through Tollgate; and
+// through Portkey where Portkey can be pointed at the fake for that provider (it takes
+// OpenAI's request there and translates it, which is part of what it adds).
 'use strict';
 const http = require('node:http');
 const fs = require('node:fs');
@@ -24,9 +30,10 @@ const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
 
 const args = process.argv.slice(2);
-const KNOWN = ['--binary', '--calls', '--rounds', '--streams', '--modes'];
+const KNOWN = ['--binary', '--calls', '--rounds', '--streams', '--modes', '--providers'];
 const usage = `usage: node bench/proxy/run.js [--binary build/tollgate] [--calls 3000] [--rounds 3]
          [--streams 1,64,512] [--modes stream,plain] [--no-portkey]
+         [--providers openai,anthropic,gemini,azure,openrouter,groq]
 Sends the same chat completion to the local fake upstream directly, through tollgate serve
 and through the Portkey gateway, and prints p50/p99 latency, what each gateway adds, calls/s
 and CPU per call. Figures and method: docs/benchmarks-proxy.md.`;
@@ -125,7 +132,7 @@ function body(stream) {
 function once(target, payload, stream) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const req = http.request(`${target.url}/v1/chat/completions`, {
+    const req = http.request(`${target.url}${target.path || '/v1/chat/completions'}`, {
       method: 'POST', agent: target.agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload),
         'x-fake-output-tokens': OUTPUT_TOKENS, ...target.headers },
@@ -185,12 +192,12 @@ async function measure(targets, stream, streams) {
   const payload = body(stream);
   const results = targets.map((t) => ({ target: t, latencies: [], seconds: 0, cpu: 0 }));
   // Warm-up: every caller opens its keep-alive connection before anything is timed.
-  for (const r of results) await burst(r.target, payload, stream, streams, Math.max(300, 2 * streams), []);
+  for (const r of results) await burst(r.target, r.target.payload || payload, stream, streams, Math.max(300, 2 * streams), []);
   const perRound = Math.ceil(callsPerLevel / rounds);
   for (let round = 0; round < rounds; round++) {
     for (const r of results) {
       const cpuBefore = r.target.pid ? cpuUs(r.target.pid) : NaN;
-      r.seconds += await burst(r.target, payload, stream, streams, perRound, r.latencies);
+      r.seconds += await burst(r.target, r.target.payload || payload, stream, streams, perRound, r.latencies);
       r.cpu += r.target.pid ? cpuUs(r.target.pid) - cpuBefore : NaN;
     }
   }
@@ -205,7 +212,8 @@ async function measure(targets, stream, streams) {
 }
 
 async function main() {
-  const fake = await startChild('node', [path.join(root, 'tests/upstream/fake_llm.js'), '--port', '0'],
+  const fake = await startChild('node', [path.join(root, 'tests/upstream/fake_llm.js'), '--port', '0',
+    '--deployments', 'bench-mini=gpt-4o-mini'],
     /listening on (http:\/\/[0-9.]+:\d+)/);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-proxy-'));
   const key = 'bench-agent';
@@ -213,6 +221,7 @@ async function main() {
   // request_timeout_s: a target's keep-alive connections sit idle while the other targets'
   // rounds run, over the default 10 s on a loaded machine; the daemon closing them then
   // raced the next round's first request ("socket hang up").
+  const providers = option('providers', null);
   fs.writeFileSync(path.join(dir, 'tollgate.yaml'), `
 port: 0
 store: {kind: memory}
@@ -223,11 +232,23 @@ keys:
   - {name: bench, role: agent, scope: bench, sha256: ${sha}}
 upstreams:
   openai: {base_url: "${fake.url}", api_key: sk-bench}
+  anthropic: {base_url: "${fake.url}", api_key: sk-bench}
+  gemini: {base_url: "${fake.url}", api_key: sk-bench}
+  azure: {wire: azure, base_url: "${fake.url}", api_key: sk-bench, deployments: {bench-mini: gpt-4o-mini}}
+  openrouter: {wire: openrouter, base_url: "${fake.url}/api", api_key: sk-bench}
+  groq: {wire: openai, base_url: "${fake.url}", api_key: sk-bench}
 `);
   const daemon = await startChild(binary, ['serve', '--config', path.join(dir, 'tollgate.yaml')],
     /listening on (http:\/\/[0-9.]+:\d+)/, { TOLLGATE_ADMIN_KEY: 'bench-admin' });
   const portkey = args.includes('--no-portkey') ? null : await startPortkey();
   const agent = () => new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  if (providers) {
+    await perProvider(providers.split(','), fake, daemon, portkey, key, agent);
+    daemon.child.kill('SIGTERM');
+    if (portkey) portkey.child.kill('SIGTERM');
+    fake.child.kill('SIGTERM');
+    return;
+  }
   const targets = [
     { name: 'direct', url: fake.url, agent: agent(), headers: { authorization: 'Bearer sk-bench' } },
     { name: 'tollgate', url: daemon.url, agent: agent(), pid: daemon.child.pid,
@@ -261,6 +282,71 @@ upstreams:
   daemon.child.kill('SIGTERM');
   if (portkey) portkey.child.kill('SIGTERM');
   fake.child.kill('SIGTERM');
+}
+
+// Each provider's own request, path and key header, direct and through Tollgate; and the
+// Portkey headers that point its provider at the fake (null: Portkey is not compared).
+function providerTargets(name, fake, daemon, key) {
+  const chat = (model) => JSON.stringify({ model, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+  const version = '2024-10-21';
+  const rows = {
+    openai: { path: '/v1/chat/completions', payload: chat('gpt-4o-mini'), auth: (k) => ({ authorization: `Bearer ${k}` }),
+      portkey: { provider: 'openai', host: `${fake.url}/v1`, payload: chat('gpt-4o-mini') } },
+    anthropic: { path: '/v1/messages', auth: (k) => ({ 'x-api-key': k, 'anthropic-version': '2023-06-01' }),
+      payload: chat('claude-3-5-haiku-latest'),
+      portkey: { provider: 'anthropic', host: `${fake.url}/v1`, payload: chat('claude-3-5-haiku-latest') } },
+    gemini: { path: '/v1beta/models/gemini-2.5-flash:generateContent', auth: (k) => ({ 'x-goog-api-key': k }),
+      payload: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Say hello in a few words.' }] }], generationConfig: { maxOutputTokens: 64 } }),
+      portkey: { provider: 'google', host: fake.url, payload: chat('gemini-2.5-flash') } },
+    azure: { path: `/openai/deployments/bench-mini/chat/completions?api-version=${version}`, auth: (k) => ({ 'api-key': k }),
+      payload: chat('bench-mini'),
+      portkey: { provider: 'azure-openai', host: `${fake.url}/openai`, payload: chat('bench-mini'),
+        headers: { 'x-portkey-azure-resource-name': 'bench', 'x-portkey-azure-deployment-id': 'bench-mini', 'x-portkey-azure-api-version': version } } },
+    openrouter: { path: '/api/v1/chat/completions', tollgatePath: '/p/openrouter/v1/chat/completions', auth: (k) => ({ authorization: `Bearer ${k}` }),
+      payload: chat('openai/gpt-4o-mini'),
+      portkey: { provider: 'openrouter', host: `${fake.url}/api`, payload: chat('openai/gpt-4o-mini') } },
+    groq: { path: '/v1/chat/completions', tollgatePath: '/p/groq/v1/chat/completions', auth: (k) => ({ authorization: `Bearer ${k}` }),
+      payload: chat('llama-3.1-8b-instant'),
+      portkey: { provider: 'groq', host: `${fake.url}/v1`, payload: chat('llama-3.1-8b-instant') } },
+  };
+  const row = rows[name];
+  if (!row) throw new Error(`unknown provider ${name} (${Object.keys(rows).join(', ')})`);
+  return row;
+}
+
+async function perProvider(names, fake, daemon, portkey, key, agent) {
+  console.log(`per provider, plain, one caller: ${callsPerLevel} calls per target in ${rounds} interleaved rounds; ` +
+    `${os.cpus().length} CPUs (${os.cpus()[0].model}); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ` +
+    `portkey ${portkey ? portkey.version : 'not run'}`);
+  console.log('| provider | direct p50 / p99 µs | tollgate added p50 / p99 µs | portkey added p50 / p99 µs | CPU µs/call tollgate / portkey |');
+  console.log('|---|---|---|---|---|');
+  for (const name of names) {
+    const row = providerTargets(name, fake, daemon, key);
+    const targets = [
+      { name: `direct ${name}`, url: fake.url, path: row.path, payload: row.payload, agent: agent(), headers: row.auth('sk-bench') },
+      { name: `tollgate ${name}`, url: daemon.url, path: row.tollgatePath || row.path, payload: row.payload, agent: agent(),
+        pid: daemon.child.pid, headers: row.auth(key) },
+    ];
+    let portkeyNote = '';
+    if (portkey && row.portkey) {
+      const p = row.portkey;
+      const target = { name: `portkey ${name}`, url: portkey.url, payload: p.payload, agent: agent(), pid: portkey.child.pid,
+        headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': p.provider, 'x-portkey-custom-host': p.host,
+          'x-portkey-forward-headers': 'x-fake-output-tokens', ...(p.headers || {}) } };
+      try {
+        await once(target, p.payload, false); // Portkey may not reach the fake for this provider
+        targets.push(target);
+      } catch (e) {
+        portkeyNote = ` (portkey: ${e.message.slice(0, 120)})`;
+      }
+    }
+    const [direct, tollgate, pk] = await measure(targets, false, 1);
+    const added = (r) => (r ? `${us(r.p50 - direct.p50)} / ${us(r.p99 - direct.p99)}` : 'n/a');
+    console.log(`| ${name} | ${us(direct.p50)} / ${us(direct.p99)} | ${added(tollgate)} | ${added(pk)}${portkeyNote} | ` +
+      `${us(tollgate.cpuPerCall)} / ${pk ? us(pk.cpuPerCall) : 'n/a'} |`);
+    for (const t of targets) t.agent.destroy();
+  }
+  console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -79,6 +79,16 @@ void tg__prices_override_clear(tg__price_table *table);
 tg_status tg__prices_lookup(const tg__price_table *table, const char *provider, const char *model,
                             int64_t now_ms, tg__model_price *out, tg_error *err);
 
+/*
+ * tg__prices_lookup, then the proxy's second try for names the data lacks
+ * (prices_names.c): a fine-tuned "ft:BASE:..." at BASE's price, and on provider
+ * "openrouter" a "VENDOR/MODEL" at provider VENDOR's price for MODEL. The first
+ * lookup's error when neither finds a price.
+ */
+tg_status tg__prices_lookup_name(const tg__price_table *table, const char *provider,
+                                 const char *model, int64_t now_ms, tg__model_price *out,
+                                 tg_error *err);
+
 /* "@pydantic/genai-prices@0.1.8" (or "" when the file does not say). Never NULL. */
 const char *tg__prices_source(const tg__price_table *table);
 

@@ -88,11 +88,56 @@ typedef struct tg__provider {
     /* Appends the events that end the stream now (stream.h's tg__stream_write_end). */
     tg_status (*stream_end)(tg__stream *stream, const tg__usage *usage, int64_t now_ms,
                             tg__buf *out);
+    /* Rewrites a metered request before it is sent, streamed or not (OpenRouter asks for
+     * its usage accounting); NULL: sent as read. TG_ERR_NOMEM. */
+    tg_status (*request_prepare)(tg__request *request);
+    /* The upstream states what it billed (OpenRouter's usage.cost): the proxy charges the
+     * larger of that and its own price, never above the hold (docs/proxy.md). */
+    bool reports_cost;
 } tg__provider;
 
 extern const tg__provider tg__provider_openai;
 extern const tg__provider tg__provider_anthropic;
 extern const tg__provider tg__provider_gemini;
+
+/* Providers that speak OpenAI's wire on OpenAI's routes and differ in how they are
+ * reached (auth, paths, error shape, cost reports). Not in TG__PROVIDERS: a named
+ * upstream's `wire:` selects them (server/proxy_config.c), and the proxy reaches them
+ * through OpenAI's route ids. */
+extern const tg__provider tg__provider_azure;
+extern const tg__provider tg__provider_openrouter;
+
+/* Azure's deployment paths: /openai/deployments/{deployment}/chat/completions (and
+ * /completions, /embeddings) is OpenAI's route of the same name, its model the deployment
+ * (which the config maps to a model name for prices). TG_ERR_NOT_FOUND for any other path
+ * or a deployment name that is not 1 to size-1 of [A-Za-z0-9._-]. */
+tg_status tg__azure_route(const char *path, tg__route *route, char *deployment, size_t size);
+
+/* OpenAI's wire functions (provider_openai.c), shared by the providers above. */
+void tg__openai_auth_header(const char *key, char *line, size_t size);
+tg_status tg__openai_request_read(tg__request_info *info, const json_t *body, tg_error *err);
+int64_t tg__openai_cap_default(tg__route route, int64_t configured);
+const char *tg__openai_cap_field(tg__route route);
+const char *tg__openai_cap_hint(tg__route route);
+tg_status tg__openai_request_set_cap(tg__request *request, int64_t tokens);
+tg_status tg__openai_request_stream_usage(tg__request *request);
+tg_status tg__openai_bound(tg__bound_walk *walk, const tg__request *request, tg_error *err);
+tg_status tg__openai_usage_merge(tg__route route, const json_t *usage, tg__usage *out);
+json_t *tg__openai_usage_to_json(tg__route route, const tg__usage *usage);
+json_t *tg__openai_error_body(int status, const char *code, const char *message, json_t *details);
+tg_status tg__openai_error_event(tg__route route, const char *code, const char *message,
+                                 int64_t sequence_number, tg__buf *out);
+
+/* The members of a table that speaks OpenAI's wire unchanged (auth_header, error_body,
+ * query_error and request_stream_usage are each table's own). */
+#define TG__OPENAI_WIRE                                                                            \
+    .usage_key = "usage", .index = -1, .routes = NULL, .routes_count = 0,                          \
+    .request_read = tg__openai_request_read, .cap_default = tg__openai_cap_default,                \
+    .cap_field = tg__openai_cap_field, .cap_hint = tg__openai_cap_hint,                            \
+    .request_set_cap = tg__openai_request_set_cap, .bound = tg__openai_bound,                      \
+    .usage_merge = tg__openai_usage_merge, .usage_to_json = tg__openai_usage_to_json,              \
+    .error_event = tg__openai_error_event, .stream_event = tg__openai_stream_event,                \
+    .stream_end = tg__openai_stream_end
 
 /* The providers' larger parts, in files beside their tables. */
 void tg__openai_stream_event(tg__stream *stream, const tg__sse_event *event, bool *forward);

@@ -28,7 +28,7 @@ static const tg__route_row ROUTES[] = {
      "openai.responses.cancel", false, true, false, -1, false},
 };
 
-static void auth_header(const char *key, char *line, size_t size) {
+void tg__openai_auth_header(const char *key, char *line, size_t size) {
     snprintf(line, size, "Authorization: Bearer %s", key);
 }
 
@@ -64,7 +64,7 @@ static tg_status read_output_cap(tg__request_info *info, const json_t *body, tg_
     return status;
 }
 
-static tg_status request_read(tg__request_info *info, const json_t *body, tg_error *err) {
+tg_status tg__openai_request_read(tg__request_info *info, const json_t *body, tg_error *err) {
     tg_status status = read_output_cap(info, body, err);
     int64_t n = TG_NONE, best_of = TG_NONE;
     if (status == TG_OK &&
@@ -80,22 +80,22 @@ static tg_status request_read(tg__request_info *info, const json_t *body, tg_err
 }
 
 /* Legacy completions default to 16 tokens upstream: keep that behaviour. */
-static int64_t cap_default(tg__route route, int64_t configured) {
+int64_t tg__openai_cap_default(tg__route route, int64_t configured) {
     return route == TG__ROUTE_OPENAI_COMPLETIONS ? 16 : configured;
 }
 
-static const char *cap_field(tg__route route) {
+const char *tg__openai_cap_field(tg__route route) {
     if (route == TG__ROUTE_OPENAI_CHAT) {
         return "max_completion_tokens";
     }
     return route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens" : "max_tokens";
 }
 
-static const char *cap_hint(tg__route route) {
+const char *tg__openai_cap_hint(tg__route route) {
     return route == TG__ROUTE_OPENAI_RESPONSES ? "max_output_tokens" : "max_tokens";
 }
 
-static tg_status request_set_cap(tg__request *request, int64_t tokens) {
+tg_status tg__openai_request_set_cap(tg__request *request, int64_t tokens) {
     tg__request_info *info = &request->info;
     const char *field;
     tg_status status = TG_OK;
@@ -134,7 +134,7 @@ static tg_status request_set_cap(tg__request *request, int64_t tokens) {
 }
 
 /* Chat and completions streams report usage only when asked (stream_options). */
-static tg_status request_stream_usage(tg__request *request) {
+tg_status tg__openai_request_stream_usage(tg__request *request) {
     tg__route route = request->info.route;
     if ((route != TG__ROUTE_OPENAI_CHAT && route != TG__ROUTE_OPENAI_COMPLETIONS) ||
         request->info.stream_usage) {
@@ -154,7 +154,7 @@ static tg_status request_stream_usage(tg__request *request) {
     return TG_OK;
 }
 
-static tg_status bound(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
+tg_status tg__openai_bound(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
     switch (request->info.route) {
     case TG__ROUTE_OPENAI_CHAT:
         return tg__bound_chat(walk, request, err);
@@ -184,7 +184,7 @@ static const tg__count_path OPENAI_RESPONSES[] = {
     {"output_tokens_details", "reasoning_tokens", TG__UNIT_OUTPUT_REASONING},
 };
 
-static tg_status usage_merge(tg__route route, const json_t *usage, tg__usage *out) {
+tg_status tg__openai_usage_merge(tg__route route, const json_t *usage, tg__usage *out) {
     (void)route;
     if (json_object_get(usage, "prompt_tokens") == NULL &&
         json_object_get(usage, "input_tokens") != NULL) {
@@ -196,7 +196,7 @@ static tg_status usage_merge(tg__route route, const json_t *usage, tg__usage *ou
                                  out);
 }
 
-static json_t *usage_to_json(tg__route route, const tg__usage *usage) {
+json_t *tg__openai_usage_to_json(tg__route route, const tg__usage *usage) {
     const int64_t *c = usage->counts;
     if (route == TG__ROUTE_OPENAI_RESPONSES) {
         return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens",
@@ -232,7 +232,7 @@ static const char *error_type(int status) {
 }
 
 /* `details` (taken) goes beside code. */
-static json_t *error_body(int status, const char *code, const char *message, json_t *details) {
+json_t *tg__openai_error_body(int status, const char *code, const char *message, json_t *details) {
     if (details == NULL) {
         details = json_object();
     }
@@ -246,15 +246,15 @@ static json_t *error_body(int status, const char *code, const char *message, jso
 }
 
 /* Chat and completions: a data-only chunk holding the error; Responses: an "error" event. */
-static tg_status error_event(tg__route route, const char *code, const char *message,
-                             int64_t sequence_number, tg__buf *out) {
+tg_status tg__openai_error_event(tg__route route, const char *code, const char *message,
+                                 int64_t sequence_number, tg__buf *out) {
     if (route == TG__ROUTE_OPENAI_RESPONSES) {
         return tg__stream_put_event(out, "error",
                                     json_pack("{s:s,s:s,s:s,s:n,s:I}", "type", "error", "code",
                                               code, "message", message, "param", "sequence_number",
                                               (json_int_t)sequence_number));
     }
-    return tg__stream_put_event(out, NULL, error_body(500, code, message, NULL));
+    return tg__stream_put_event(out, NULL, tg__openai_error_body(500, code, message, NULL));
 }
 
 const tg__provider tg__provider_openai = {
@@ -264,18 +264,18 @@ const tg__provider tg__provider_openai = {
     .index = 0,
     .routes = ROUTES,
     .routes_count = sizeof ROUTES / sizeof ROUTES[0],
-    .auth_header = auth_header,
-    .request_read = request_read,
-    .cap_default = cap_default,
-    .cap_field = cap_field,
-    .cap_hint = cap_hint,
-    .request_set_cap = request_set_cap,
-    .request_stream_usage = request_stream_usage,
-    .bound = bound,
-    .usage_merge = usage_merge,
-    .usage_to_json = usage_to_json,
-    .error_body = error_body,
-    .error_event = error_event,
+    .auth_header = tg__openai_auth_header,
+    .request_read = tg__openai_request_read,
+    .cap_default = tg__openai_cap_default,
+    .cap_field = tg__openai_cap_field,
+    .cap_hint = tg__openai_cap_hint,
+    .request_set_cap = tg__openai_request_set_cap,
+    .request_stream_usage = tg__openai_request_stream_usage,
+    .bound = tg__openai_bound,
+    .usage_merge = tg__openai_usage_merge,
+    .usage_to_json = tg__openai_usage_to_json,
+    .error_body = tg__openai_error_body,
+    .error_event = tg__openai_error_event,
     .stream_event = tg__openai_stream_event,
     .stream_end = tg__openai_stream_end,
 };

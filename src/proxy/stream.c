@@ -21,6 +21,7 @@ void tg__stream_init(tg__stream *stream, tg__route route, const char *model,
     stream->client_wants_usage = client_wants_usage;
     stream->sequence_number = -1;
     stream->open_block = -1;
+    stream->cost_reported_micros = -1;
     snprintf(stream->model, sizeof stream->model, "%s", model ? model : "");
     stream->exact = tg__stream_exact_model(route, model);
     tg__buf_init(&stream->exact_text, TG__STREAM_SNAPSHOT_SIZE_MAX);
@@ -74,6 +75,10 @@ void tg__stream_read_usage(tg__stream *stream, const json_t *usage, bool final) 
         tg__usage_merge_json(stream->route, usage, &stream->reported) == TG_OK) {
         stream->input_reported = stream->input_reported || reports_input(usage);
         stream->output_final = stream->output_final || final;
+        int64_t cost_micros;
+        if (tg__usage_cost_micros(usage, &cost_micros) == TG_OK) {
+            stream->cost_reported_micros = cost_micros;
+        }
     }
 }
 

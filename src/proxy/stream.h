@@ -40,6 +40,7 @@ typedef struct {
     tg__usage reported;                      /* what the provider reported so far */
     bool input_reported;                     /* reported holds the real input counts */
     bool output_final;                       /* reported holds the final output counts */
+    int64_t cost_reported_micros;            /* a usage's own cost (OpenRouter), -1 none */
     int64_t text_bytes;                      /* output text streamed so far */
     int64_t text_events;                     /* events that carried output text */
     bool started;                            /* the provider's first event arrived */

@@ -166,3 +166,38 @@ json_t *tg__usage_to_json(tg__route route, const tg__usage *usage) {
     const tg__provider *provider = tg__route_provider(route);
     return provider != NULL ? provider->usage_to_json(route, usage) : NULL;
 }
+
+tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out) {
+    const json_t *cost = json_object_get(usage, "cost");
+    if (!json_is_number(cost)) {
+        return TG_ERR_NOT_FOUND;
+    }
+    const int64_t dollars_max = TG_AMOUNT_MAX / 1000000;
+    if (json_is_integer(cost)) {
+        json_int_t dollars = json_integer_value(cost);
+        if (dollars < 0 || dollars > dollars_max) {
+            return TG_ERR_INVALID;
+        }
+        *out = (int64_t)dollars * 1000000;
+        return TG_OK;
+    }
+    double value = json_real_value(cost);
+    if (!(value >= 0.0) || value >= (double)dollars_max) {
+        return TG_ERR_INVALID; /* negative, NaN or past the largest amount */
+    }
+    char text[64]; /* "123.000123456789": whole dollars, then exactly twelve places */
+    int n = snprintf(text, sizeof text, "%.12f", value);
+    const char *point = n > 0 && (size_t)n < sizeof text ? strchr(text, '.') : NULL;
+    if (point == NULL || strlen(point + 1) != 12) {
+        return TG_ERR_INVALID;
+    }
+    int64_t micros = 0;
+    for (const char *c = text; c < point; c++) {
+        micros = micros * 10 + (*c - '0');
+    }
+    for (int i = 1; i <= 6; i++) {
+        micros = micros * 10 + (point[i] - '0');
+    }
+    *out = micros + (point[7] >= '5' ? 1 : 0);
+    return TG_OK;
+}

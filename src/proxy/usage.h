@@ -66,6 +66,15 @@ tg_status tg__usage_estimate_body(tg__route route, const char *body, size_t size
  * text, and at least one per four bytes, whichever is more. */
 int64_t tg__usage_output_estimate(int64_t text_bytes, int64_t text_events);
 
+/*
+ * The cost an upstream reported in a usage object (OpenRouter: usage.cost, in USD
+ * credits) as micros. The report comes as a JSON number, often a float; it is turned
+ * into micros through its decimal text (twelve places, rounded half up to a micro) and is
+ * only ever compared with the proxy's own integer price, never summed. TG_ERR_NOT_FOUND
+ * when there is none, TG_ERR_INVALID when negative or past TG_AMOUNT_MAX.
+ */
+tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out);
+
 /* Writes the route's usage object for *usage (for a cut stream's last event). */
 json_t *tg__usage_to_json(tg__route route, const tg__usage *usage);
 

@@ -39,6 +39,8 @@ typedef struct {
     uint64_t waits_granted;            /* waiting holds granted (long polls answered 200) */
     uint64_t waits_refused;            /* ... refused at or before their deadline */
     uint64_t waits_abandoned;          /* ... whose client left: cancelled, or released */
+    uint64_t cost_reports;             /* proxy: calls whose upstream reported its cost */
+    uint64_t cost_disagreements;       /* ... where it differed from the proxy's own price */
 } tg__metrics;
 
 typedef struct {

@@ -205,6 +205,12 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     append(&out, "tollgate_waits_total{outcome=\"granted\"} %" PRIu64 "\n", m->waits_granted);
     append(&out, "tollgate_waits_total{outcome=\"refused\"} %" PRIu64 "\n", m->waits_refused);
     append(&out, "tollgate_waits_total{outcome=\"abandoned\"} %" PRIu64 "\n", m->waits_abandoned);
+    metric(&out, "tollgate_proxy_cost_reports_total", "counter",
+           "proxied calls whose upstream reported what it billed (OpenRouter usage.cost)");
+    append(&out, "tollgate_proxy_cost_reports_total %" PRIu64 "\n", m->cost_reports);
+    metric(&out, "tollgate_proxy_cost_disagreements_total", "counter",
+           "... where that differed from the proxy's own price by more than a micro");
+    append(&out, "tollgate_proxy_cost_disagreements_total %" PRIu64 "\n", m->cost_disagreements);
     metric(&out, "tollgate_budgets", "gauge", "budgets in the tree");
     append(&out, "tollgate_budgets %" PRId64 "\n", stats.budgets);
     metric(&out, "tollgate_store_commits_total", "counter", "group commits written");

@@ -324,6 +324,19 @@ tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *
     return TG_OK;
 }
 
+/* The named upstream `name` (name_size bytes), NULL when none is configured. */
+static const tg__upstream *upstream_named(const tg__proxy *proxy, const char *name,
+                                          size_t name_size) {
+    for (int64_t i = 0; i < proxy->config.compatible_count; i++) {
+        const tg__upstream *candidate = &proxy->config.compatible[i];
+        if (strlen(candidate->name) == name_size &&
+            strncmp(candidate->name, name, name_size) == 0) {
+            return candidate;
+        }
+    }
+    return NULL;
+}
+
 bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
     if (proxy == NULL) {
         return false;
@@ -347,30 +360,35 @@ bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
     }
     memcpy(path, uri, length);
     path[length] = '\0';
-    /* /p/NAME/v1/...: an OpenAI route of the OpenAI-compatible upstream NAME. */
+    /* /p/NAME/...: a route of the upstream NAME (OpenAI's, or Azure's deployment paths);
+     * /openai/deployments/...: Azure's, of the upstream named azure. */
     const tg__upstream *upstream = NULL;
     const char *route_path = path;
+    size_t prefix_size = 0;
     if (strncmp(path, "/p/", 3) == 0) {
         const char *name = path + 3;
         size_t name_size = strcspn(name, "/");
-        for (int64_t i = 0; i < proxy->config.compatible_count && upstream == NULL; i++) {
-            const tg__upstream *candidate = &proxy->config.compatible[i];
-            if (strlen(candidate->name) == name_size &&
-                strncmp(candidate->name, name, name_size) == 0) {
-                upstream = candidate;
-            }
-        }
+        upstream = upstream_named(proxy, name, name_size);
         if (upstream == NULL) {
             return false; /* the API answers 404 */
         }
         route_path = name + name_size;
+        prefix_size = 3 + name_size;
+    } else if (strncmp(path, "/openai/", 8) == 0) {
+        upstream = upstream_named(proxy, "azure", 5);
     }
     tg__route route;
-    if (tg__route_find(method, route_path, &route) != TG_OK ||
-        (upstream != NULL && tg__route_provider(route) != &tg__provider_openai)) {
+    char deployment[TG__PROXY_NAME_SIZE_MAX] = "";
+    if (upstream != NULL && upstream->wire == &tg__provider_azure) {
+        if (strcmp(method, "POST") != 0 ||
+            tg__azure_route(route_path, &route, deployment, sizeof deployment) != TG_OK) {
+            return false;
+        }
+    } else if (tg__route_find(method, route_path, &route) != TG_OK ||
+               (upstream != NULL && tg__route_provider(route) != &tg__provider_openai)) {
         return false;
     }
-    tg__proxy_call_start(proxy, request, route, upstream);
+    tg__proxy_call_start(proxy, request, route, upstream, prefix_size, deployment);
     proxy->flush(proxy->flush_user);
     return true;
 }

@@ -30,6 +30,13 @@
 #define TG__PROXY_SWEEP_INTERVAL_MS 20 /* how often disconnects and revocations are checked */
 #define TG__PROXY_COMPATIBLE_MAX 32    /* OpenAI-compatible upstreams configured by name */
 #define TG__PROXY_NAME_SIZE_MAX 64     /* bytes of such an upstream's name, NUL included */
+#define TG__PROXY_DEPLOYMENTS_MAX 16   /* Azure deployments mapped to models, per upstream */
+
+/* An Azure deployment and the model it serves (upstreams.NAME.deployments). */
+typedef struct {
+    char name[TG__PROXY_NAME_SIZE_MAX]; /* the deployment, as in the path */
+    char model[TG_NAME_SIZE_MAX];       /* the model it runs, for prices ("gpt-4o") */
+} tg__deployment;
 
 /* One upstream provider, from the config's `upstreams:` section. */
 typedef struct {
@@ -42,13 +49,16 @@ typedef struct {
     char name[TG__PROXY_NAME_SIZE_MAX];    /* its name, "" for a provider's own upstream */
     char prices_id[TG__PROVIDER_SIZE_MAX]; /* the price data's provider id (default: name) */
     bool free;                             /* `prices: free`: every model at price 0 */
-    bool wire_openai;                      /* `wire: openai` was given */
+    const tg__provider *wire;              /* `wire:` (openai, azure, openrouter): the table
+                                              its calls use; NULL for a provider's own */
+    tg__deployment deployments[TG__PROXY_DEPLOYMENTS_MAX]; /* wire: azure, its mapping */
+    int64_t deployments_count;                             /* entries in deployments */
 } tg__upstream;
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */
 typedef struct {
     tg__upstream upstreams[TG__PROVIDERS_MAX];         /* by provider index (proxy/provider.h) */
-    tg__upstream compatible[TG__PROXY_COMPATIBLE_MAX]; /* OpenAI-compatible ones, by name */
+    tg__upstream compatible[TG__PROXY_COMPATIBLE_MAX]; /* OpenAI-wire ones, by name */
     int64_t compatible_count;                          /* entries in compatible */
     char prices_file[1024];                            /* "" = prices.json beside the binary */
     int64_t timeout_ms;                                /* whole upstream call, streams included */

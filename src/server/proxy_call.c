@@ -26,6 +26,7 @@
 static const char *const DROPPED_HEADERS[] = {"authorization",
                                               "x-api-key",
                                               "x-goog-api-key",
+                                              "api-key",
                                               "host",
                                               "content-length",
                                               "connection",
@@ -51,7 +52,7 @@ static bool dropped(const char *name) {
 }
 
 /* The agent's secret from any header the SDKs send: Authorization: Bearer (OpenAI),
- * x-api-key (Anthropic), x-goog-api-key (Gemini). */
+ * x-api-key (Anthropic), x-goog-api-key (Gemini), api-key (Azure). */
 static const char *agent_secret(struct evhttp_request *request) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(request);
     const char *bearer = evhttp_find_header(in, "Authorization");
@@ -59,15 +60,13 @@ static const char *agent_secret(struct evhttp_request *request) {
         return bearer + 7;
     }
     const char *key = evhttp_find_header(in, "x-api-key");
-    return key != NULL ? key : evhttp_find_header(in, "x-goog-api-key");
+    key = key != NULL ? key : evhttp_find_header(in, "x-goog-api-key");
+    return key != NULL ? key : evhttp_find_header(in, "api-key");
 }
 
 /* The request's URI as the upstream sees it: without /p/NAME for a named upstream. */
 static const char *call_uri(const proxy_call *call) {
-    const char *uri = evhttp_request_get_uri(call->request);
-    return call->upstream != NULL && call->upstream->name[0] != '\0'
-               ? uri + 3 + strlen(call->upstream->name)
-               : uri;
+    return evhttp_request_get_uri(call->request) + call->prefix_size;
 }
 
 /* The request's path without its query string, cut to size bytes. */
@@ -247,6 +246,9 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
         (refused->reason != TG_REASON_CEILING && refused->reason != TG_REASON_REVOKED)) {
         return false;
     }
+    if (policy == TG__OVER_SWITCH && call->deployment[0] != '\0') {
+        return false; /* Azure runs the path's deployment whatever the body's model says */
+    }
     tg__model_price switch_price;
     tg__plan_options options = {policy, proxy->config.min_output_tokens, NULL, NULL};
     if (options.policy == TG__OVER_SWITCH) {
@@ -376,13 +378,30 @@ static bool attribute(proxy_call *call, const tg__key *key) {
     return true;
 }
 
+/* The model an Azure deployment runs: the config's mapping, else the deployment's own
+ * name (priced as a model name, so an unmapped deployment that is no model is refused as
+ * not priced, never counted free). */
+static bool deployment_model(const tg__upstream *upstream, const char *deployment, char *out,
+                             size_t size) {
+    const char *model = deployment;
+    for (int64_t i = 0; i < upstream->deployments_count; i++) {
+        if (strcmp(upstream->deployments[i].name, deployment) == 0) {
+            model = upstream->deployments[i].model;
+        }
+    }
+    snprintf(out, size, "%s", model);
+    return true;
+}
+
 /* Parses, prices and holds a metered call. False after answering the client. */
 static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t size) {
     tg__proxy *proxy = call->proxy;
     tg_error err = {0};
     char path[256], model[TG_NAME_SIZE_MAX];
     request_path(call, path, sizeof path);
-    bool in_path = tg__route_id(call->route, path, model, sizeof model) == TG_OK;
+    bool in_path = call->deployment[0] != '\0'
+                       ? deployment_model(call->upstream, call->deployment, model, sizeof model)
+                       : tg__route_id(call->route, path, model, sizeof model) == TG_OK;
     if (tg__request_parse_path(call->route, in_path ? model : NULL, body, size, &call->parsed,
                                &err) != TG_OK) {
         tg__proxy_send_error(call, 400, "invalid_request", err.message);
@@ -393,11 +412,11 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__model_price_init(&call->price);
         snprintf(call->price.provider, sizeof call->price.provider, "%s", call->upstream->name);
         snprintf(call->price.model, sizeof call->price.model, "%s", call->parsed.info.model);
-    } else if (tg__prices_lookup(proxy->prices,
-                                 call->upstream->name[0] != '\0' ? call->upstream->prices_id
-                                                                 : call->provider->prices_id,
-                                 call->parsed.info.model, tg__now_ms(), &call->price,
-                                 &err) != TG_OK) {
+    } else if (tg__prices_lookup_name(proxy->prices,
+                                      call->upstream->name[0] != '\0' ? call->upstream->prices_id
+                                                                      : call->provider->prices_id,
+                                      call->parsed.info.model, tg__now_ms(), &call->price,
+                                      &err) != TG_OK) {
         tg__proxy_send_error(call, 400, "model_not_priced", err.message);
         return false;
     }
@@ -414,7 +433,9 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         tg__proxy_send_error(call, 503, "too_many_runs", message);
         return false;
     }
-    if (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK) {
+    if ((call->provider->request_prepare != NULL &&
+         call->provider->request_prepare(&call->parsed) != TG_OK) ||
+        (call->parsed.info.stream && tg__request_ensure_stream_usage(&call->parsed) != TG_OK)) {
         tg__proxy_send_error(call, 500, "internal_error", "out of memory");
         return false;
     }
@@ -502,7 +523,8 @@ static bool is_run_route(tg__route route) {
 }
 
 void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
-                          const tg__upstream *upstream) {
+                          const tg__upstream *upstream, size_t prefix_size,
+                          const char *deployment) {
     proxy_call *call = calloc(1, sizeof *call);
     if (call == NULL) {
         evhttp_send_error(request, 503, "out of memory");
@@ -515,6 +537,12 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     call->upstream = upstream != NULL         ? upstream
                      : call->provider != NULL ? &proxy->config.upstreams[call->provider->index]
                                               : NULL;
+    if (upstream != NULL && upstream->wire != NULL) {
+        call->provider = upstream->wire; /* Azure, OpenRouter: OpenAI's routes, their table */
+    }
+    call->prefix_size = prefix_size;
+    snprintf(call->deployment, sizeof call->deployment, "%s", deployment ? deployment : "");
+    call->cost_reported_micros = -1;
     call->metered = tg__route_metered(route);
     call->owner[0] = '\0';
     call->started_ms = tg__now_ms();
@@ -535,8 +563,9 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     size_t size = evbuffer_get_length(input);
     const char *body = size ? (const char *)evbuffer_pullup(input, -1) : NULL;
     if (key == NULL || (key->role != TG__ROLE_AGENT && key->role != TG__ROLE_ADMIN)) {
-        tg__proxy_send_error(call, 401, "invalid_api_key",
-                             "Tollgate: send an agent key (Authorization: Bearer or x-api-key)");
+        tg__proxy_send_error(
+            call, 401, "invalid_api_key",
+            "Tollgate: send an agent key (Authorization: Bearer, x-api-key or api-key)");
     } else if (proxy->calls_count > TG__PROXY_CALLS_MAX) {
         char message[96];
         snprintf(message, sizeof message, "Tollgate: the proxy has %d calls in flight, its most",

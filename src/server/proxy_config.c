@@ -6,6 +6,10 @@
  *   upstreams:
  *     openai:    {base_url: https://api.openai.com, api_key_env: OPENAI_API_KEY}
  *     anthropic: {base_url: https://api.anthropic.com, api_key: sk-..., pass_agent_key: false}
+ *     groq:      {wire: openai, base_url: https://api.groq.com/openai}      # /p/groq/v1/...
+ *     azure:     {wire: azure, base_url: https://RESOURCE.openai.azure.com,  # /openai/...
+ *                 deployments: {prod-4o: gpt-4o}}
+ *     openrouter: {wire: openrouter, base_url: https://openrouter.ai/api}  # /p/openrouter/v1
  *   proxy:
  *     prices_file: /var/lib/tollgate/prices.json
  *     timeout_ms: 3600000            # the whole call (1 h)
@@ -81,6 +85,39 @@ static tg_status read_flag(struct fy_node *node, bool *out, const char *what, tg
     return TG_OK;
 }
 
+/* deployments: {DEPLOYMENT: MODEL, ...}: what each Azure deployment runs, for its prices. */
+static tg_status read_deployments(struct fy_node *node, tg__upstream *out, tg_error *err) {
+    if (!fy_node_is_mapping(node)) {
+        return fail(err, "upstreams: deployments", "must map each deployment to its model");
+    }
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        const char *name = scalar(fy_node_pair_key(pair));
+        tg__route route;
+        char checked[TG__PROXY_NAME_SIZE_MAX + 64];
+        snprintf(checked, sizeof checked, "/openai/deployments/%s/embeddings", name ? name : "");
+        if (out->deployments_count >= TG__PROXY_DEPLOYMENTS_MAX) {
+            return fail(err, "upstreams: deployments:", "at most 16 per upstream");
+        }
+        tg__deployment *deployment = &out->deployments[out->deployments_count];
+        if (name == NULL || strlen(name) >= sizeof deployment->name ||
+            tg__azure_route(checked, &route, deployment->name, sizeof deployment->name) != TG_OK) {
+            return fail(err,
+                        "upstreams: deployments: a deployment is 1 to 63 of A-Z a-z 0-9 . _ -:",
+                        name ? name : "");
+        }
+        tg_status status =
+            read_text(fy_node_pair_value(pair), deployment->model, sizeof deployment->model,
+                      "upstreams: deployments: model", err);
+        if (status != TG_OK) {
+            return status;
+        }
+        out->deployments_count++;
+    }
+    return TG_OK;
+}
+
 static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "upstreams:", "each provider must be a mapping");
@@ -107,10 +144,16 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
             }
         } else if (strcmp(key, "wire") == 0) {
             const char *text = scalar(value);
-            out->wire_openai = text != NULL && strcmp(text, "openai") == 0;
-            if (!out->wire_openai) {
-                status = fail(err, "upstreams: wire", "must be openai (OpenAI-compatible)");
+            out->wire = text == NULL                      ? NULL
+                        : strcmp(text, "openai") == 0     ? &tg__provider_openai
+                        : strcmp(text, "azure") == 0      ? &tg__provider_azure
+                        : strcmp(text, "openrouter") == 0 ? &tg__provider_openrouter
+                                                          : NULL;
+            if (out->wire == NULL) {
+                status = fail(err, "upstreams: wire", "must be openai, azure or openrouter");
             }
+        } else if (strcmp(key, "deployments") == 0) {
+            status = read_deployments(value, out, err);
         } else if (strcmp(key, "prices") == 0) {
             status = read_text(value, out->prices_id, sizeof out->prices_id, "prices", err);
             out->free = status == TG_OK && strcmp(out->prices_id, "free") == 0;
@@ -163,18 +206,23 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
         if (status != TG_OK) {
             return status;
         }
-        if (provider == NULL && !upstream->wire_openai) {
+        if (provider == NULL && upstream->wire == NULL) {
             return fail(err,
-                        "upstreams: unknown provider (openai, anthropic, gemini, or an "
-                        "OpenAI-compatible one with wire: openai):",
+                        "upstreams: unknown provider (openai, anthropic, gemini, or one named "
+                        "with wire: openai, azure or openrouter):",
                         key);
         }
-        if (provider != NULL && (upstream->wire_openai || upstream->prices_id[0] != '\0')) {
-            return fail(err, "upstreams: wire and prices are for OpenAI-compatible upstreams, not",
-                        key);
+        if (provider != NULL && (upstream->wire != NULL || upstream->prices_id[0] != '\0')) {
+            return fail(err, "upstreams: wire and prices are for upstreams named by you, not", key);
+        }
+        if (upstream->deployments_count > 0 && upstream->wire != &tg__provider_azure) {
+            return fail(err, "upstreams: deployments are for wire: azure, not", key);
         }
         if (provider == NULL && upstream->prices_id[0] == '\0') {
-            snprintf(upstream->prices_id, sizeof upstream->prices_id, "%s", key);
+            /* OpenAI-compatible: the price data's provider of the same name ("groq");
+             * Azure and OpenRouter: theirs, whatever the upstream is called. */
+            snprintf(upstream->prices_id, sizeof upstream->prices_id, "%s",
+                     upstream->wire == &tg__provider_openai ? key : upstream->wire->prices_id);
         }
     }
     return TG_OK;

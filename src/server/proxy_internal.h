@@ -33,6 +33,8 @@ typedef struct {
     const char *budget;           /* the key's scope, for a forced record */
     const char *model;            /* the model called */
     tg__route route;              /* the route that held it */
+    int64_t cost_floor_micros;    /* what the upstream said it billed: the charge is at
+                                     least this, never above the hold; 0 none */
 } tg__proxy_hold;
 
 /* What settling a hold did (tg__proxy_hold_settle). */
@@ -102,7 +104,11 @@ typedef struct proxy_call {
     tg__route route;                          /* which route */
     const tg__provider *provider;             /* the provider serving it (its table) */
     const tg__upstream *upstream;             /* where it goes: the provider's, or a named
-                                                 OpenAI-compatible one; in proxy->config */
+                                                 one; in proxy->config */
+    size_t prefix_size;                       /* bytes of the path not sent upstream (/p/NAME) */
+    char deployment[TG__PROXY_NAME_SIZE_MAX]; /* Azure: the path's deployment, "" none */
+    int64_t cost_reported_micros;             /* reports_cost: what the upstream said it
+                                                 billed, -1 until it says */
     bool metered;                             /* held and charged */
     tg__request parsed;                       /* metered: the request; owned */
     tg__model_price price;                    /* metered: prices of the model called */
@@ -153,10 +159,11 @@ typedef struct proxy_call {
 } proxy_call;
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
-/* `upstream` is an OpenAI-compatible upstream the path named (/p/NAME/...), NULL for the
- * route provider's own. */
+/* `upstream` is a named upstream the path chose (/p/NAME/..., or /openai/... for the one
+ * named azure), NULL for the route provider's own; the first prefix_size bytes of the path
+ * (/p/NAME) are not sent upstream; `deployment` is an Azure path's deployment ("" none). */
 void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
-                          const tg__upstream *upstream);
+                          const tg__upstream *upstream, size_t prefix_size, const char *deployment);
 
 /* proxy_reply.c: curl's callbacks for a call's easy handle. */
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user);

@@ -130,6 +130,13 @@ tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *
         if (usage->estimated && cost_micros > hold->hold_micros) {
             cost_micros = hold->hold_micros;
         }
+        /* The upstream billed more than its usage prices at (OpenRouter's usage.cost): that
+         * much, up to the hold, so the hard limit still holds. */
+        int64_t floor_micros = hold->cost_floor_micros < hold->hold_micros ? hold->cost_floor_micros
+                                                                           : hold->hold_micros;
+        if (cost_micros < floor_micros) {
+            cost_micros = floor_micros;
+        }
         settled = commit_cost(proxy, hold, cost_micros, usage);
     }
     proxy->flush(proxy->flush_user);
@@ -137,14 +144,50 @@ tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *
 }
 
 static tg__proxy_hold call_hold(const proxy_call *call) {
-    return (tg__proxy_hold){call->hold_id, call->hold_micros,       &call->price,
-                            call->budget,  call->parsed.info.model, call->route};
+    return (tg__proxy_hold){call->hold_id,
+                            call->hold_micros,
+                            &call->price,
+                            call->budget,
+                            call->parsed.info.model,
+                            call->route,
+                            0};
+}
+
+/* What the upstream said it billed (providers with reports_cost), 0 when it did not say.
+ * Each report is counted, and one that differs from the proxy's own price by more than a
+ * micro (rounding) is counted again and logged: the price data or the routing is off. */
+static int64_t reported_cost(proxy_call *call, const tg__usage *usage, int64_t fee_micros) {
+    int64_t reported =
+        call->streaming ? call->stream.cost_reported_micros : call->cost_reported_micros;
+    if (!call->provider->reports_cost || reported < 0) {
+        return 0;
+    }
+    int64_t own_micros = 0;
+    if (tg__cost_micros(&call->price, usage, &own_micros) != TG_OK) {
+        own_micros = call->hold_micros;
+    }
+    own_micros = tg__sat_add(own_micros, fee_micros > 0 ? fee_micros : 0);
+    tg__metrics *metrics = &call->proxy->daemon->metrics;
+    metrics->cost_reports++;
+    if (reported > own_micros + 1 || reported < own_micros - 1) {
+        metrics->cost_disagreements++;
+        fprintf(
+            stderr,
+            "tollgate: proxy: %s model %s: the upstream billed %lld micros, its usage prices at "
+            "%lld; charging the larger, at most the hold (%lld)\n",
+            call->upstream->name, call->parsed.info.model, (long long)reported,
+            (long long)own_micros, (long long)call->hold_micros);
+    }
+    return reported;
 }
 
 /* Commits `usage` (plus fees) at the call's prices, or releases the hold when usage is
  * NULL. */
 static void settle_fees(proxy_call *call, const tg__usage *usage, int64_t fee_micros) {
     tg__proxy_hold hold = call_hold(call);
+    if (call->hold_id != 0 && usage != NULL) {
+        hold.cost_floor_micros = reported_cost(call, usage, fee_micros);
+    }
     if (call->hold_id != 0) {
         call->settled = tg__proxy_hold_settle(call->proxy, &hold, usage, fee_micros, usage == NULL);
         if (usage != NULL) {
@@ -180,8 +223,13 @@ void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage 
     if (run->hold_id == 0) {
         return; /* settled already (a second cancel, a repeated retrieve) */
     }
-    tg__proxy_hold hold = {run->hold_id, run->hold_micros, &run->price,
-                           run->budget,  run->model,       TG__ROUTE_OPENAI_RESPONSES};
+    tg__proxy_hold hold = {run->hold_id,
+                           run->hold_micros,
+                           &run->price,
+                           run->budget,
+                           run->model,
+                           TG__ROUTE_OPENAI_RESPONSES,
+                           0};
     tg__proxy_settled settled = tg__proxy_hold_settle(proxy, &hold, usage, fee_micros, false);
     tg__proxy_run_log(proxy, run, &settled, usage);
     remember_chain(proxy, TG__ROUTE_OPENAI_RESPONSES, run->conversation, run->id, usage);
@@ -299,6 +347,20 @@ static bool body_usage(proxy_call *call, tg__usage *usage) {
     return tg__usage_from_body(call->route, body, call->response.size, usage, NULL) == TG_OK;
 }
 
+/* A plain body's reported cost (usage.cost) into call->cost_reported_micros, for the
+ * providers that report one. */
+static void body_cost(proxy_call *call) {
+    if (!call->provider->reports_cost || call->response.data == NULL) {
+        return;
+    }
+    json_t *root = json_loadb(call->response.data, call->response.size, 0, NULL);
+    int64_t micros;
+    if (tg__usage_cost_micros(json_object_get(root, "usage"), &micros) == TG_OK) {
+        call->cost_reported_micros = micros;
+    }
+    json_decref(root);
+}
+
 /* A background run's status: "queued" or "in_progress" while it runs. */
 static bool run_going(const json_t *response) {
     const char *status = json_string_value(json_object_get(response, "status"));
@@ -379,6 +441,7 @@ static void settle_plain(proxy_call *call) {
     if (kept) {
         keep_run(call, id, true); /* settled by a retrieve, a cancel or the deadline */
     } else if (body_usage(call, &usage)) {
+        body_cost(call);
         int64_t fees = tg__tool_uses_fee_micros(&uses);
         settle_fees(call, &usage,
                     call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proxy/plan.h"
+#include "proxy/provider.h"
 #include "proxy/request.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
@@ -77,6 +78,18 @@ static void exercise_path(const char *bytes, size_t size) {
                 strlen(id));
             FUZZ_CHECK(strchr(id, '.') == NULL || strstr(path, "/models/") != NULL);
         }
+    }
+    /* Azure's deployment paths: an OpenAI route and a deployment of allowed bytes. */
+    tg__route route;
+    char deployment[64];
+    if (tg__azure_route(path, &route, deployment, sizeof deployment) == TG_OK) {
+        FUZZ_CHECK(route == TG__ROUTE_OPENAI_CHAT || route == TG__ROUTE_OPENAI_COMPLETIONS ||
+                   route == TG__ROUTE_OPENAI_EMBEDDINGS);
+        FUZZ_CHECK(deployment[0] != '\0' && strlen(deployment) < sizeof deployment);
+        FUZZ_CHECK(strspn(deployment,
+                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+                   strlen(deployment));
+        FUZZ_CHECK(strstr(path, deployment) != NULL);
     }
 }
 

@@ -2,7 +2,8 @@
  * fuzz_usage: usage read from response bodies. Whatever is read must be counts
  * in range, and pricing them must give a cost or a range error, never a crash
  * or a negative charge. And the scan that reads it without a tree must give what
- * the whole tree gives.
+ * the whole tree gives. A usage's reported cost (OpenRouter's usage.cost) is an
+ * amount in range or an error, never negative.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,5 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *json = tg__usage_to_json(ROUTES[r], &usage);
         json_decref(json);
     }
+    json_t *root = json_loadb((const char *)data, size, 0, NULL);
+    int64_t reported = -1;
+    tg_status status = tg__usage_cost_micros(json_object_get(root, "usage"), &reported);
+    FUZZ_CHECK(status != TG_OK || (reported >= 0 && reported <= TG_AMOUNT_MAX));
+    FUZZ_CHECK(status == TG_OK || reported == -1);
+    json_decref(root);
     return 0;
 }

@@ -126,9 +126,55 @@ static void test_costs_match_source(void **state) {
     }
 }
 
+/* prices_names.c: a fine-tune the data prices itself keeps its own (dearer) price; one it
+ * lacks falls back to its base; an OpenRouter vendor/model the data lacks is the vendor's;
+ * a name no rule prices stays unpriced. */
+static void test_names_fall_back(void **state) {
+    (void)state;
+    if (table == NULL) {
+        skip();
+    }
+    tg__model_price p, base;
+    assert_ok(tg__prices_lookup_name(table, "openai", "ft:gpt-4o-2024-08-06:acme::AbC123", NOON_MS,
+                                     &p, NULL));
+    assert_ok(tg__prices_lookup(table, "openai", "gpt-4o", NOON_MS, &base, NULL));
+    assert_true(p.rates[TG__UNIT_INPUT].base_micros > base.rates[TG__UNIT_INPUT].base_micros);
+    assert_i64(p.rates[TG__UNIT_INPUT].base_micros, 3750000); /* fine-tuned gpt-4o: $3.75 */
+    assert_ok(tg__prices_lookup_name(table, "openai", "ft:gpt-4o-mini-2024-07-18:acme:x:B9",
+                                     NOON_MS, &p, NULL));
+    assert_i64(p.rates[TG__UNIT_INPUT].base_micros, 300000);
+    /* Not in the data as a fine-tune: its base's price. */
+    assert_ok(tg__prices_lookup_name(table, "openai", "ft:gpt-4.1-2025-04-14:acme::Zz", NOON_MS, &p,
+                                     NULL));
+    assert_ok(tg__prices_lookup(table, "openai", "gpt-4.1", NOON_MS, &base, NULL));
+    assert_i64(p.rates[TG__UNIT_INPUT].base_micros, base.rates[TG__UNIT_INPUT].base_micros);
+    const char *unpriced[][2] = {
+        {"openai", "ft:"},           {"openai", "ft::acme::x"},  {"openai", "ft:no-such:acme"},
+        {"openai", "openai/gpt-4o"}, {"openrouter", "nosuch/x"}, {"openrouter", "openai/"},
+        {"openrouter", "/gpt-4o"},   {"openrouter", "no-slash"}, {"nosuch", "ft:gpt-4o"},
+    };
+    for (size_t i = 0; i < sizeof unpriced / sizeof unpriced[0]; i++) {
+        tg_error err = {0};
+        if (tg__prices_lookup_name(table, unpriced[i][0], unpriced[i][1], NOON_MS, &p, &err) !=
+            TG_ERR_NOT_FOUND) {
+            print_error("%s/%s priced\n", unpriced[i][0], unpriced[i][1]);
+            fail();
+        }
+        assert_contains(err.message, "no price");
+    }
+    assert_ok(tg__prices_lookup_name(table, "openrouter", "openai/gpt-4o", NOON_MS, &p, NULL));
+    assert_contains(p.provider, "openrouter");
+    assert_ok(tg__prices_lookup_name(table, "openrouter", "openai/gpt-5.3", NOON_MS, &p, NULL));
+    assert_contains(p.provider, "openai");
+    /* Azure's own provider, falling back to openai's for models it does not list. */
+    assert_ok(tg__prices_lookup_name(table, "azure", "gpt-4o", NOON_MS, &p, NULL));
+    assert_i64(p.rates[TG__UNIT_INPUT].base_micros, 2500000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_loads),
+        cmocka_unit_test(test_names_fall_back),
         cmocka_unit_test(test_costs_match_source),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -404,8 +404,87 @@ static void test_routes(void **state) {
     assert_true(tg__route_metered(TG__ROUTE_ANTHROPIC_MESSAGES));
 }
 
+/* Azure's deployment paths (provider_azure.c): OpenAI's routes by another path, the
+ * deployment one segment of [A-Za-z0-9._-]; its table speaks Azure's auth, query and error
+ * shape; OpenRouter's asks for usage accounting whatever the client said. */
+static void test_azure_and_openrouter(void **state) {
+    (void)state;
+    tg__route route = TG__ROUTE_ANTHROPIC_MESSAGES;
+    char deployment[64];
+    assert_ok(tg__azure_route("/openai/deployments/prod-4o.v2_a/chat/completions", &route,
+                              deployment, sizeof deployment));
+    assert_int_equal(route, TG__ROUTE_OPENAI_CHAT);
+    assert_string_equal(deployment, "prod-4o.v2_a");
+    assert_ok(
+        tg__azure_route("/openai/deployments/e/embeddings", &route, deployment, sizeof deployment));
+    assert_int_equal(route, TG__ROUTE_OPENAI_EMBEDDINGS);
+    assert_ok(tg__azure_route("/openai/deployments/c/completions", &route, deployment,
+                              sizeof deployment));
+    assert_int_equal(route, TG__ROUTE_OPENAI_COMPLETIONS);
+    const char *BAD[] = {
+        "/openai/deployments//chat/completions",
+        "/openai/deployments/a/b/chat/completions",
+        "/openai/deployments/a/chat/completions/",
+        "/openai/deployments/a/audio/speech",
+        "/openai/deployments/a%2F/chat/completions",
+        "/openai/deployments/a",
+        "/v1/chat/completions",
+        "/openai/deployments/a/chat/completionsx",
+        "",
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        if (tg__azure_route(BAD[i], &route, deployment, sizeof deployment) != TG_ERR_NOT_FOUND) {
+            print_error("%s matched\n", BAD[i]);
+            fail();
+        }
+    }
+    char small[4];
+    assert_status(
+        tg__azure_route("/openai/deployments/abcd/embeddings", &route, small, sizeof small),
+        TG_ERR_NOT_FOUND);
+    assert_ok(tg__azure_route("/openai/deployments/abc/embeddings", &route, small, sizeof small));
+    assert_status(tg__azure_route(NULL, &route, small, sizeof small), TG_ERR_NOT_FOUND);
+
+    char line[64];
+    tg__provider_azure.auth_header("k1", line, sizeof line);
+    assert_string_equal(line, "api-key: k1");
+    const tg__provider *azure = &tg__provider_azure;
+    assert_null(azure->query_error(TG__ROUTE_OPENAI_CHAT, "?api-version=2024-10-21"));
+    assert_null(azure->query_error(TG__ROUTE_OPENAI_CHAT, "?x=1&api-version=2024-10-21&y=2"));
+    const char *QUERIES[] = {
+        NULL, "?", "?api-version=", "?api-version=&x=1", "?xapi-version=1", "?x=api-version=1"};
+    for (size_t i = 0; i < sizeof QUERIES / sizeof QUERIES[0]; i++) {
+        assert_non_null(azure->query_error(TG__ROUTE_OPENAI_CHAT, QUERIES[i]));
+    }
+    json_t *error =
+        azure->error_body(429, "budget_exceeded", "no", json_pack("{s:s}", "budget", "t"));
+    char *text = json_dumps(error, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"error\":{\"budget\":\"t\",\"code\":\"budget_exceeded\","
+                              "\"message\":\"no\"}}");
+    free(text);
+    json_decref(error);
+
+    const char *BODIES[] = {
+        "{\"model\":\"openai/gpt-4o\",\"messages\":[]}",
+        "{\"model\":\"openai/gpt-4o\",\"messages\":[],\"usage\":{\"include\":false}}",
+        "{\"model\":\"openai/gpt-4o\",\"messages\":[],\"usage\":7}",
+        "{\"model\":\"openai/gpt-4o\",\"messages\":[],\"usage\":{\"include\":true}}",
+    };
+    for (size_t i = 0; i < sizeof BODIES / sizeof BODIES[0]; i++) {
+        tg__request r;
+        assert_ok(tg__request_parse(TG__ROUTE_OPENAI_CHAT, BODIES[i], strlen(BODIES[i]), &r, NULL));
+        assert_ok(tg__provider_openrouter.request_prepare(&r));
+        assert_true(json_is_true(json_object_get(json_object_get(r.body, "usage"), "include")));
+        assert_int_equal(r.changed, i != 3); /* already asked: sent as the client wrote it */
+        tg__request_free(&r);
+    }
+    assert_true(tg__provider_openrouter.reports_cost);
+    assert_false(tg__provider_openai.reports_cost);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_azure_and_openrouter),
         cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_output_bound_and_worst_case),

@@ -384,8 +384,55 @@ static void test_usage_estimated_from_body(void **state) {
                   TG_ERR_INVALID);
 }
 
+/* OpenRouter's usage.cost, a float of USD credits, into micros through its decimal text:
+ * exact for every price a call can have, half a micro rounding up, and anything that is not
+ * a non-negative amount in range refused rather than read as 0. */
+static void test_usage_cost_reported(void **state) {
+    (void)state;
+    const struct {
+        const char *usage;
+        tg_status status;
+        int64_t micros;
+    } cases[] = {
+        {"{\"cost\":0.000123}", TG_OK, 123},
+        {"{\"cost\":0.0001234999}", TG_OK, 123},
+        {"{\"cost\":0.0001235}", TG_OK, 124},
+        {"{\"cost\":1.1}", TG_OK, 1100000},
+        {"{\"cost\":0.1}", TG_OK, 100000},
+        {"{\"cost\":3}", TG_OK, 3000000},
+        {"{\"cost\":0}", TG_OK, 0},
+        {"{\"cost\":0.0}", TG_OK, 0},
+        {"{\"cost\":1e-7}", TG_OK, 0},
+        {"{\"cost\":2.5e-3}", TG_OK, 2500},
+        {"{\"cost\":9000000.5}", TG_OK, INT64_C(9000000500000)},
+        {"{\"cost\":-0.01}", TG_ERR_INVALID, 0},
+        {"{\"cost\":-1}", TG_ERR_INVALID, 0},
+        {"{\"cost\":1e300}", TG_ERR_INVALID, 0},
+        {"{\"cost\":99999999999999}", TG_ERR_INVALID, 0},
+        {"{\"cost\":\"0.01\"}", TG_ERR_NOT_FOUND, 0},
+        {"{\"cost\":null}", TG_ERR_NOT_FOUND, 0},
+        {"{\"prompt_tokens\":3}", TG_ERR_NOT_FOUND, 0},
+        {"[]", TG_ERR_NOT_FOUND, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *usage = json_loads(cases[i].usage, 0, NULL);
+        assert_non_null(usage);
+        int64_t micros = -7;
+        tg_status status = tg__usage_cost_micros(usage, &micros);
+        json_decref(usage);
+        if (status != cases[i].status || (status == TG_OK && micros != cases[i].micros) ||
+            (status != TG_OK && micros != -7)) {
+            print_error("%s: %d %lld\n", cases[i].usage, (int)status, (long long)micros);
+            fail();
+        }
+    }
+    int64_t micros = -7;
+    assert_status(tg__usage_cost_micros(NULL, &micros), TG_ERR_NOT_FOUND);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_cost_reported),
         cmocka_unit_test(test_usage_openai_chat),
         cmocka_unit_test(test_usage_openai_responses),
         cmocka_unit_test(test_usage_anthropic),

@@ -9,7 +9,12 @@
 // Routes: POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings,
 // GET /v1/models, GET /v1/responses/{id}, POST /v1/responses/{id}/cancel; POST /v1/messages, /v1/messages/count_tokens;
 // POST /v1beta/models/{model}:generateContent, :streamGenerateContent (alt=sse),
-// :countTokens (Gemini, also under /v1/; key in x-goog-api-key). Test helpers:
+// :countTokens (Gemini, also under /v1/; key in x-goog-api-key). Azure OpenAI:
+// POST /openai/deployments/{deployment}/chat/completions (/completions, /embeddings) with
+// ?api-version= and an api-key header, the model the deployment's (options.deployments:
+// deployment -> model), errors {error: {code, message}}. OpenRouter: POST
+// /api/v1/chat/completions; with usage: {include: true} its usage reports cost (see
+// withCost; x-fake-cost: N or none). Test helpers:
 // GET /_fake/requests (what it received, newest last), DELETE /_fake/requests.
 //
 // Behaviour per request, from headers (forwarded by the proxy) or, for clients that
@@ -42,6 +47,7 @@
 //   x-fake-error-usage: 1      an error status whose body still reports usage
 //   x-fake-text: TEXT          generate TEXT (repeated) in pieces of three characters, one
 //                              piece per event, instead of the one-token words
+//   x-fake-cost: N | none      OpenRouter: the usage.cost to report (USD), or none
 //   x-fake-tool-calls: N       Responses: N built-in tool calls (web_search_call, ...) in
 //                              the output, over the built-in tools offered; the fees they
 //                              bill are logged as the request's toolFeesMicros
@@ -53,7 +59,7 @@
 //
 // Use: const { startFakeLlm } = require('./fake_llm.js');
 //      const fake = await startFakeLlm({ port: 0 }); fake.url; fake.requests; await fake.close();
-// or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY]
+// or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY] [--deployments NAME=MODEL,...]
 //      (prints "fake_llm listening on http://HOST:PORT" once ready).
 'use strict';
 
@@ -362,10 +368,16 @@ function sendJson(ctx, status, payload, extra = {}) {
     ctx.res.end(text);
 }
 
+// Azure OpenAI's errors: {error: {code, message}}, the code a string.
+function azureError(status, message) {
+    return { error: { code: status === 404 ? 'DeploymentNotFound' : String(status), message } };
+}
+
 function sendError(ctx, status, message) {
     const extra = status === 429 ? { 'retry-after': '1' } : {};
     const payload = ctx.wire === 'anthropic' ? anthropicError(status, message, ctx.requestId)
-        : ctx.wire === 'gemini' ? geminiError(status, message) : openaiError(status, message);
+        : ctx.wire === 'gemini' ? geminiError(status, message)
+            : ctx.wire === 'azure' ? azureError(status, message) : openaiError(status, message);
     sendJson(ctx, status, payload, extra);
 }
 
@@ -452,7 +464,31 @@ class EventStream {
 
 // ---- OpenAI --------------------------------------------------------------------------------
 
+// OpenRouter's usage accounting: with usage: {include: true} its usage carries cost, what
+// the call billed in USD credits (a float), from the prices the fake was started with
+// (options.openrouterPrices: model -> {input_mtok, output_mtok, cache_read_mtok} in micros,
+// as prices.json has them), or as x-fake-cost says (a number, "none" for no cost).
+function withCost(ctx, usage) {
+    if (ctx.wire !== 'openrouter' || !(ctx.body.usage && ctx.body.usage.include === true)) {
+        return usage;
+    }
+    const told = ctx.req.headers['x-fake-cost'];
+    if (told === 'none') {
+        return usage;
+    }
+    const p = (ctx.state.openrouterPrices || {})[ctx.body.model] || {};
+    const cached = usage.prompt_tokens_details ? usage.prompt_tokens_details.cached_tokens : 0;
+    const micros = (usage.prompt_tokens - cached) * (p.input_mtok || 0) + cached * (p.cache_read_mtok ?? p.input_mtok ?? 0)
+        + usage.completion_tokens * (p.output_mtok || 0);
+    const cost = told !== undefined ? Number(told) : micros / 1e12;
+    return { ...usage, cost, is_byok: false, cost_details: { upstream_inference_cost: null } };
+}
+
 function chatUsage(ctx, completionTokens) {
+    return withCost(ctx, chatUsageCounts(ctx, completionTokens));
+}
+
+function chatUsageCounts(ctx, completionTokens) {
     const b = ctx.b;
     if (ctx.max) {
         return {
@@ -1105,6 +1141,9 @@ function authorized(wire, req, apiKey) {
     if (wire === 'gemini') {
         return req.headers['x-goog-api-key'] === apiKey || new URL(req.url, 'http://x').searchParams.get('key') === apiKey;
     }
+    if (wire === 'azure') {
+        return req.headers['api-key'] === apiKey; // Azure's key header; no Authorization
+    }
     // Anthropic takes x-api-key; its newer SDKs send Authorization: Bearer instead.
     const bearer = req.headers.authorization === `Bearer ${apiKey}`;
     return wire === 'anthropic' ? bearer || req.headers['x-api-key'] === apiKey : bearer;
@@ -1122,10 +1161,16 @@ async function handle(state, req, res) {
         return;
     }
     const gemini = /^\/(?:v1beta|v1)\/models\/([^/:]+):(\w+)$/.exec(path);
+    // Azure OpenAI: /openai/deployments/{deployment}/chat/completions?api-version=...;
+    // OpenRouter: /api/v1/chat/completions. Both OpenAI's wire on other paths.
+    const azure = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
+    const openrouter = /^\/api(\/v1\/.*)$/.exec(path);
     const pattern = gemini ? `/v1beta/models/{model}:${gemini[2]}`
-        : path.replace(/^\/v1\/responses\/[A-Za-z0-9_-]+/, '/v1/responses/{id}');
+        : azure ? `/v1${azure[2]}` : openrouter ? openrouter[1]
+            : path.replace(/^\/v1\/responses\/[A-Za-z0-9_-]+/, '/v1/responses/{id}');
     const route = ROUTES[`${req.method} ${pattern}`];
-    const wire = route ? route[0] : gemini ? 'gemini' : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
+    const wire = azure ? 'azure' : openrouter ? 'openrouter' : route ? route[0] : gemini ? 'gemini'
+        : (path.startsWith('/v1/messages') ? 'anthropic' : 'openai');
     const raw = await readBody(req);
     const entry = {
         method: req.method, path, headers: req.headers, rawBody: raw, body: null,
@@ -1145,8 +1190,14 @@ async function handle(state, req, res) {
     if (!route) {
         return sendError(ctx, 404, `Unknown request URL: ${req.method} ${path}`);
     }
+    if (azure && !new URL(req.url, 'http://x').searchParams.get('api-version')) {
+        return sendError(ctx, 404, 'Resource not found');
+    }
+    if (azure && !(state.deployments || {})[azure[1]]) {
+        return sendError(ctx, 404, 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.');
+    }
     if (!authorized(wire, req, state.apiKey)) {
-        return sendError(ctx, 401, 'Incorrect API key provided.');
+        return sendError(ctx, 401, wire === 'azure' ? 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' : 'Incorrect API key provided.');
     }
     if (req.method === 'POST') {
         try {
@@ -1155,6 +1206,10 @@ async function handle(state, req, res) {
             return sendError(ctx, 400, 'We could not parse the JSON body of your request.');
         }
         entry.body = ctx.body;
+        if (azure) {
+            // The deployment decides the model, whatever the body's model says.
+            ctx.body = { ...ctx.body, model: state.deployments[azure[1]] };
+        }
     }
     ctx.b = behaviour(req, wire === 'gemini' ? { ...ctx.body, model: ctx.model } : ctx.body);
     if (ctx.route === 'gemini_stream' && new URL(req.url, 'http://x').searchParams.get('alt') !== 'sse') {
@@ -1201,6 +1256,7 @@ async function handle(state, req, res) {
 // Starts a fake upstream; resolves to { url, port, requests, close() }.
 function startFakeLlm(options = {}) {
     const state = { requests: [], requestsMax: options.requestsMax || 10000, apiKey: options.apiKey || null,
+        deployments: options.deployments || {}, openrouterPrices: options.openrouterPrices || {},
         stored: new Map(), runs: new Map() };
     const sockets = new Set();
     const server = http.createServer((req, res) => {
@@ -1245,7 +1301,9 @@ if (require.main === module) {
         const i = args.indexOf(name);
         return i >= 0 ? args[i + 1] : undefined;
     };
-    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key') })
+    // --deployments NAME=MODEL,...: the Azure deployments it serves.
+    const deployments = Object.fromEntries((option('--deployments') || '').split(',').filter(Boolean).map((d) => d.split('=')));
+    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key'), deployments })
         .then((fake) => {
             console.log(`fake_llm listening on ${fake.url}`);
             const stop = () => fake.close().then(() => process.exit(0));
