@@ -466,12 +466,25 @@ tg_status tg_budget_list(tg_engine *engine, const char *prefix,
 
 tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
                          char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err) {
+    if (tg__engine_ledger_plugged(engine)) {
+        /* The engine's own ledger is empty when another implementation decides: an empty
+         * page would read as "no budgets", so say what is missing instead. */
+        return tg__fail(err, TG_ERR_UNSUPPORTED,
+                        "listing budgets is not built for the %s ledger yet; read each budget "
+                        "by its path",
+                        engine->ledger_ops->name);
+    }
     return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
 }
 
 tg_status tg_budget_select(tg_engine *engine, bool (*keep)(void *user, const char *path),
                            void *user, size_t limit, char (*paths)[TG_PATH_SIZE_MAX],
                            size_t *count_out, size_t *matched_out, tg_error *err) {
+    if (tg__engine_ledger_plugged(engine)) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED,
+                        "selecting budgets is not built for the %s ledger yet",
+                        engine->ledger_ops->name);
+    }
     return tg__ledger_budget_select(engine->ledger, keep, user, limit, paths, count_out,
                                     matched_out, err);
 }

@@ -71,6 +71,12 @@ static tg__reply from_table(tg__store_reader *reader, const tg__caller *caller, 
 
 tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint64_t since,
                               uint64_t limit) {
+    if (strcmp(daemon->config->store, "redis") == 0) {
+        /* The daemon's ring holds nothing on Redis: an empty page would read as "nothing
+         * happened". Events on Redis Streams are issue 16's next step. */
+        return tg__api_error(501, "unsupported",
+                             "events are not kept on the redis store yet (docs/multi-node.md)");
+    }
     if (strcmp(daemon->config->store, "sqlite") != 0) {
         return from_ring(daemon, caller, since, limit);
     }

@@ -77,6 +77,13 @@ test('two daemons share one ledger in redis, logged in with the url\'s ACL user,
     assert.equal(b.spent_micros, 2500000);
     assert.equal(b.held_micros, 0);
   }
+  // What the redis ledger cannot list yet is refused, never answered with an empty page
+  // that would read as "no budgets" or "nothing happened".
+  for (const route of ['/v1/budgets', '/v1/budgets?prefix=s', '/v1/events', '/v1/charges']) {
+    const unsupported = await one.call('GET', route, undefined, 'k');
+    assert.equal(unsupported.status, 501, `${route}: ${unsupported.text}`);
+    assert.equal(unsupported.json.error.code, 'unsupported');
+  }
 
   // Another database of the same server is another ledger: the url's /3 was used.
   const other = writeConfig(dir, 'other.yaml',
