@@ -95,13 +95,15 @@ static void *checkpointer_main(void *arg) {
     return NULL;
 }
 
-/* A checkpoint inside the commit that just ended, counted as such. */
-static void checkpoint_inline(sqlite3 *db, tg__store_stats *stats, int64_t backfilled) {
+/* A checkpoint inside the commit that just ended, counted as such; returns what
+ * checkpoint_on does. */
+static int64_t checkpoint_inline(sqlite3 *db, tg__store_stats *stats, int64_t backfilled) {
     int64_t now_backfilled = checkpoint_on(db, stats);
     atomic_fetch_add(&stats->checkpoints_inline, 1);
     if (now_backfilled > backfilled) {
         atomic_fetch_add(&stats->checkpoint_frames_inline, (uint64_t)(now_backfilled - backfilled));
     }
+    return now_backfilled;
 }
 
 /* After every commit of the engine's connection, on the thread that committed. */
@@ -133,7 +135,13 @@ static int wal_hook(void *user, sqlite3 *db, const char *name, int frames_now) {
     }
     int64_t backfilled = atomic_load(&c->backfilled);
     if (backfilled > 0 && backfilled <= frames && frames - backfilled <= TG__CATCH_UP_FRAMES) {
-        checkpoint_inline(db, &store->stats, backfilled); /* the catch-up, above */
+        /* The catch-up, above. Its own result is remembered too: with a reader pinning
+         * frames the WAL cannot start over, and the next commits must not copy nothing
+         * again and again but wake the thread once they are further behind. */
+        int64_t now_backfilled = checkpoint_inline(db, &store->stats, backfilled);
+        if (now_backfilled > backfilled) {
+            atomic_store(&c->backfilled, now_backfilled);
+        }
         return SQLITE_OK;
     }
     atomic_store(&c->busy, true);
