@@ -7,6 +7,9 @@
 // waited for a core, and the daemon's CPU time until then),
 // decisions/s and p50/p99 of POST /v1/charges on a random budget over one keep-alive
 // connection, RSS, and idle CPU (the daemon's own CPU time over a few idle seconds).
+// And what does not depend on the machine's load: the pages each group commit wrote
+// and read (from /metrics, over the decisions), and the pages WAL checkpoints copied
+// inside commits rather than on the store's checkpointer thread.
 //
 //   node bench/scale.js                 # all four ledgers
 //   node bench/scale.js --quick         # 10 and 10k only
@@ -101,6 +104,27 @@ async function build(port, budgets, holds) {
   }
 }
 
+// The store's counters from /metrics (absent from a tollgate older than them: NaN).
+async function storeCounts(port) {
+  const r = await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent, headers: { Authorization: `Bearer ${admin}` } }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  const value = (name) => {
+    const m = r.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    return m ? Number(m[1]) : NaN;
+  };
+  return {
+    commits: value('tollgate_store_commits_total'),
+    written: value('tollgate_store_pages_written_total'),
+    read: value('tollgate_store_pages_read_total'),
+    inline: value('tollgate_store_checkpoint_pages_inline_total'),
+  };
+}
+
 async function decide(port, budgets) {
   const latencies = [];
   const until = Date.now() + seconds * 1000;
@@ -139,7 +163,10 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   await stop(d);
   agent.destroy();
   d = await start(config); // start-up on the ledger just built
+  const c0 = await storeCounts(d.port);
   const decided = await decide(d.port, budgets);
+  const c1 = await storeCounts(d.port);
+  const commits = c1.commits - c0.commits;
   await new Promise((r) => setTimeout(r, 500)); // the relaxed sync lands
   const before = procStat(d.child.pid);
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
@@ -151,6 +178,8 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   return {
     name, buildS, startS: d.startMs / 1000, quietS: (d.startMs - d.waitMs) / 1000, startCpuS: d.startCpuS, ...decided, rssMiB: after.rssMiB,
     idlePct: (100 * (after.cpuS - before.cpuS)) / idleSeconds,
+    writtenPerCommit: (c1.written - c0.written) / commits, readPerCommit: (c1.read - c0.read) / commits,
+    inlinePerCommit: (c1.inline - c0.inline) / commits,
   };
 }
 
@@ -175,10 +204,11 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
     process.stderr.write(`building ${name}...\n`);
     rows.push(await scenario(name, budgets, holds, durability));
   }
-  console.log(`| ledger | build (API) | start-up | start-up less core wait | start-up CPU | decisions/s | p50 | p99 | RSS | idle CPU |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| ledger | build (API) | start-up | start-up less core wait | start-up CPU | decisions/s | p50 | p99 | RSS | idle CPU | pages written/commit | pages read/commit | pages checkpointed in commits/commit |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
     console.log(`| ${r.name} | ${r.buildS.toFixed(1)} s | ${r.startS.toFixed(2)} s | ${r.quietS.toFixed(2)} s | ${r.startCpuS.toFixed(2)} s | ${Math.round(r.rate).toLocaleString('en')} | ` +
-      `${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rssMiB.toFixed(0)} MiB | ${r.idlePct.toFixed(2)}% |`);
+      `${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rssMiB.toFixed(0)} MiB | ${r.idlePct.toFixed(2)}% | ` +
+      `${r.writtenPerCommit.toFixed(2)} | ${r.readPerCommit.toFixed(2)} | ${r.inlinePerCommit.toFixed(2)} |`);
   }
 })().catch((e) => { console.error(e); process.exit(1); });

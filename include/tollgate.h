@@ -393,6 +393,19 @@ typedef struct {
     int64_t holds_open;        /* holds granted and not yet committed, released or expired */
     int64_t budgets;           /* budgets in the tree */
     int64_t commits_in_flight; /* detached and not yet done */
+    /* The store's writes since open (zeros for the memory store); safe to read while a
+     * commit is in flight. Pages per commit is the cost of durability that should not
+     * grow with the ledger (docs/benchmarks.md). */
+    int64_t store_commits;            /* transactions written */
+    int64_t store_pages_written;      /* pages (SQLite: WAL frames) they wrote */
+    int64_t store_pages_read;         /* pages they read from the file */
+    int64_t store_checkpoints;        /* WAL checkpoints run (SQLite), off the commit path or not */
+    int64_t store_checkpoints_inline; /* of them, inside a commit (a short catch-up, or the
+                                       * WAL past its bound) */
+    int64_t store_checkpoint_pages_inline; /* pages (frames) those copied */
+    int64_t store_wal_frames;              /* frames (pages) in the WAL after the last commit */
+    int64_t store_wal_frames_max;          /* the most frames it held after a commit */
+    int64_t store_wal_restarts;            /* times the WAL started over, all of it checkpointed */
 } tg_engine_stats;
 
 void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out);

@@ -146,4 +146,17 @@ void tg_engine_stats_get(const tg_engine *engine, tg_engine_stats *out) {
     out->holds_open = tg__ledger_holds_open(engine->ledger);
     out->budgets = tg__ledger_budgets_count(engine->ledger);
     out->commits_in_flight = engine->commits_in_flight;
+    tg__store_counts counts = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (engine->ops->stats != NULL && engine->store != NULL) {
+        engine->ops->stats(engine->store, &counts);
+    }
+    out->store_commits = (int64_t)counts.commits;
+    out->store_pages_written = (int64_t)counts.pages_written;
+    out->store_pages_read = (int64_t)counts.pages_read;
+    out->store_checkpoints = (int64_t)counts.checkpoints;
+    out->store_checkpoints_inline = (int64_t)counts.checkpoints_inline;
+    out->store_checkpoint_pages_inline = (int64_t)counts.checkpoint_frames_inline;
+    out->store_wal_frames = (int64_t)counts.wal_frames;
+    out->store_wal_frames_max = (int64_t)counts.wal_frames_max;
+    out->store_wal_restarts = (int64_t)counts.wal_restarts;
 }

@@ -222,6 +222,30 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     append(&out, "tollgate_store_commit_replies_total %" PRIu64 "\n", m->commit_replies);
     histogram(&out, "tollgate_store_commit_seconds",
               "one group commit on the writer thread: transaction and fsync", &m->commit_latency);
+    metric(&out, "tollgate_store_pages_written_total", "counter",
+           "pages (WAL frames) the store's commits wrote");
+    append(&out, "tollgate_store_pages_written_total %" PRId64 "\n", stats.store_pages_written);
+    metric(&out, "tollgate_store_pages_read_total", "counter",
+           "pages the store's commits read from the file (page cache misses)");
+    append(&out, "tollgate_store_pages_read_total %" PRId64 "\n", stats.store_pages_read);
+    metric(&out, "tollgate_store_checkpoints_total", "counter",
+           "WAL checkpoints, by where they ran (a thread of their own, or inside a commit)");
+    append(&out, "tollgate_store_checkpoints_total{on=\"thread\"} %" PRId64 "\n",
+           stats.store_checkpoints - stats.store_checkpoints_inline);
+    append(&out, "tollgate_store_checkpoints_total{on=\"commit\"} %" PRId64 "\n",
+           stats.store_checkpoints_inline);
+    metric(&out, "tollgate_store_checkpoint_pages_inline_total", "counter",
+           "pages the checkpoints inside commits copied (catch-ups of a few, or past the bound)");
+    append(&out, "tollgate_store_checkpoint_pages_inline_total %" PRId64 "\n",
+           stats.store_checkpoint_pages_inline);
+    metric(&out, "tollgate_store_wal_frames", "gauge", "pages in the WAL after the last commit");
+    append(&out, "tollgate_store_wal_frames %" PRId64 "\n", stats.store_wal_frames);
+    metric(&out, "tollgate_store_wal_frames_max", "gauge",
+           "the most pages the WAL held since start");
+    append(&out, "tollgate_store_wal_frames_max %" PRId64 "\n", stats.store_wal_frames_max);
+    metric(&out, "tollgate_store_wal_restarts_total", "counter",
+           "times the WAL started over, every page of it checkpointed");
+    append(&out, "tollgate_store_wal_restarts_total %" PRId64 "\n", stats.store_wal_restarts);
     tg__conns_stats conns = {0, 0, 0, 0, 0};
     if (daemon->conns != NULL) {
         tg__conns_stats_get(daemon->conns, &conns);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/journal.h"
 #include "tollgate.h"
@@ -34,6 +35,19 @@ typedef struct {
 /* A charge as read back for reports (GET /v1/charges). */
 typedef tg__charge_row tg__charge_info;
 
+/* What a backend's commits cost, since open (zeros where a backend does not count). */
+typedef struct {
+    uint64_t commits;                  /* transactions written */
+    uint64_t pages_written;            /* pages (WAL frames) they wrote */
+    uint64_t pages_read;               /* pages they read from the file */
+    uint64_t checkpoints;              /* WAL checkpoints run */
+    uint64_t checkpoints_inline;       /* of them, inside a commit */
+    uint64_t checkpoint_frames_inline; /* frames those copied */
+    uint64_t wal_frames;               /* frames in the WAL now (SQLite) */
+    uint64_t wal_frames_max;           /* the most it held after a commit */
+    uint64_t wal_restarts; /* times the WAL started over: every frame was checkpointed */
+} tg__store_counts;
+
 typedef struct {
     const char *name; /* "memory", "sqlite" */
     /* Opens the backend; *out is freed by close. */
@@ -46,6 +60,8 @@ typedef struct {
     /* Closed windows of a budget, newest first (TG_ERR_UNSUPPORTED if not kept). */
     tg_status (*history)(tg__store *store, const char *path, tg_window_record *out, size_t max,
                          size_t *count_out, tg_error *err);
+    /* The counts above; any thread (NULL: the backend keeps none). */
+    void (*stats)(tg__store *store, tg__store_counts *out);
     bool persistent; /* false: the engine need not journal at all */
 } tg__store_ops;
 

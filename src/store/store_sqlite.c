@@ -259,6 +259,7 @@ static void sqlite_close(tg__store *store) {
     if (store == NULL) {
         return;
     }
+    tg__checkpointer_stop(store);
     for (int i = 0; i < TG__SQL_COUNT; i++) {
         sqlite3_finalize(store->statements[i]);
     }
@@ -332,6 +333,9 @@ static tg_status sqlite_open(const tg_engine_options *options, tg__store **out, 
                      store->path, sqlite3_errmsg(store->db));
             goto fail;
         }
+    }
+    if ((status = tg__checkpointer_start(store, err)) != TG_OK) {
+        goto fail;
     }
     *out = store;
     return TG_OK;
@@ -668,7 +672,39 @@ static bool write_rows(tg__store *store, const tg__journal *j) {
     return write_meta(store, &j->meta);
 }
 
+/* The pages a commit wrote and read, from SQLite's counters (reset as they are read). */
+static void count_commit(tg__store *store) {
+    int current = 0;
+    int highwater = 0;
+    atomic_fetch_add(&store->stats.commits, 1);
+    if (sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_WRITE, &current, &highwater, 1) ==
+        SQLITE_OK) {
+        atomic_fetch_add(&store->stats.pages_written, (uint64_t)current);
+    }
+    if (sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_MISS, &current, &highwater, 1) ==
+        SQLITE_OK) {
+        atomic_fetch_add(&store->stats.pages_read, (uint64_t)current);
+    }
+}
+
+static void sqlite_stats(tg__store *store, tg__store_counts *out) {
+    out->commits = atomic_load(&store->stats.commits);
+    out->pages_written = atomic_load(&store->stats.pages_written);
+    out->pages_read = atomic_load(&store->stats.pages_read);
+    out->checkpoints = atomic_load(&store->stats.checkpoints);
+    out->checkpoints_inline = atomic_load(&store->stats.checkpoints_inline);
+    out->checkpoint_frames_inline = atomic_load(&store->stats.checkpoint_frames_inline);
+    out->wal_frames = atomic_load(&store->stats.wal_frames);
+    out->wal_frames_max = atomic_load(&store->stats.wal_frames_max);
+    out->wal_restarts = atomic_load(&store->stats.wal_restarts);
+}
+
 static tg_status sqlite_write(tg__store *store, const tg__journal *journal, tg_error *err) {
+    int current = 0;
+    int highwater = 0;
+    /* Count from here: reads of history on this connection are not the commit's. */
+    sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_WRITE, &current, &highwater, 1);
+    sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_MISS, &current, &highwater, 1);
     if (!step_done(store->statements[TG__SQL_BEGIN])) {
         return tg__sqlite_fail(store, err, "starting a transaction");
     }
@@ -684,6 +720,7 @@ static tg_status sqlite_write(tg__store *store, const tg__journal *journal, tg_e
         }
         return status;
     }
+    count_commit(store);
     return TG_OK;
 }
 
@@ -694,5 +731,6 @@ const tg__store_ops tg__store_sqlite = {
     .load = tg__sqlite_load,
     .write = sqlite_write,
     .history = tg__sqlite_history,
+    .stats = sqlite_stats,
     .persistent = true,
 };

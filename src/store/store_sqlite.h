@@ -7,6 +7,8 @@
 #define TG_STORE_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -35,12 +37,36 @@ enum {
     TG__SQL_COUNT
 };
 
+/* What the engine's commits cost in pages, for /metrics and bench/scale.js: written by
+ * the thread that commits (and the checkpointer), read by any, hence atomics. */
+typedef struct {
+    _Atomic uint64_t commits;            /* transactions written by sqlite_write */
+    _Atomic uint64_t pages_written;      /* WAL frames those commits appended */
+    _Atomic uint64_t pages_read;         /* pages they read from the file (page cache misses) */
+    _Atomic uint64_t checkpoints;        /* checkpoints that ran, on either thread */
+    _Atomic uint64_t checkpoints_inline; /* of them, inside a commit (a catch-up, or the bound) */
+    _Atomic uint64_t checkpoint_frames_inline; /* frames those copied */
+    _Atomic uint64_t wal_frames;               /* frames in the WAL after the last commit */
+    _Atomic uint64_t wal_frames_max;           /* the most it held after a commit */
+    _Atomic uint64_t wal_restarts;             /* times the WAL started over from its first frame */
+} tg__store_stats;
+
+typedef struct tg__checkpointer tg__checkpointer;
+
 struct tg__store {
     sqlite3 *db;
     sqlite3_stmt *statements[TG__SQL_COUNT];
     int lock_fd; /* flock'ed for the connection's life: one writer process per file */
+    tg__checkpointer *checkpointer; /* owned; NULL until started (store_sqlite_checkpoint.c) */
+    tg__store_stats stats;          /* counters since open */
     char path[4096];
 };
+
+/* Takes the WAL's checkpoints out of the engine's commits (store_sqlite_checkpoint.c):
+ * a thread with its own connection, woken by the WAL hook. Stop before closing db;
+ * stop without a start is a no-op. */
+tg_status tg__checkpointer_start(tg__store *store, tg_error *err);
+void tg__checkpointer_stop(tg__store *store);
 
 /* Fails with TG_ERR_IO and SQLite's own message, naming what was being done. */
 tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing);

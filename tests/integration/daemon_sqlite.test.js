@@ -77,6 +77,12 @@ test('concurrent requests share group commits, and all of them are durable', asy
   assert.ok(replies >= 400, `${replies} replies waited for a commit`);
   assert.ok(commits < replies / 2, `${commits} commits for ${replies} replies: requests share commits`);
   assert.ok(metric(afterText, 'tollgate_store_commit_seconds_count') >= commits);
+  // Every commit wrote pages to the WAL, a handful each (a budget, its parent, the charge,
+  // its index entry, the counters), and none checkpointed more than a catch-up's few.
+  const pages = metric(afterText, 'tollgate_store_pages_written_total') - metric(before, 'tollgate_store_pages_written_total');
+  assert.ok(pages >= commits && pages <= 20 * commits + 400, `${pages} pages for ${commits} commits`);
+  assert.ok(metric(afterText, 'tollgate_store_checkpoint_pages_inline_total') <=
+    48 * metric(afterText, 'tollgate_store_checkpoints_total{on="commit"}'));
 });
 
 test('commits are priced by model, rounded up, from the prices: section', async () => {

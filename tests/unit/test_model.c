@@ -1854,7 +1854,8 @@ static bool boundary_time(rng *r, const model *m, int64_t *now) {
 typedef struct {
     long steps, reserves, granted, refused, commits, overruns, releases, records, forced, replays,
         conflicts, failures, expiries, rolls, revocations, freezes, updates, capped,
-        updates_below_spend, locked_steps, templated, template_full, template_changes, bulk_applied;
+        updates_below_spend, locked_steps, templated, template_full, template_changes, bulk_applied,
+        bulk_created;
     long by_reason[TG_REASON_COUNT]; /* refusals by reason */
     long failed_op[5];               /* failed calls by operation */
 } stats;
@@ -1895,9 +1896,50 @@ static void step_update(model *m, fx *f, rng *r, stats *s) {
  * anywhere in it (a budget under a parent that does not exist, or a budget named
  * twice) must change nothing at all, events included.
  */
+/* Sometimes a bulk request also creates a budget, at most two a run: under one it does
+ * not otherwise name, two or three levels down (so neither it nor its parent can have a
+ * template, and no children_max is in play) and without a template; the table keeps
+ * room for every child templates may still make. -1 when it does not. */
+static int bulk_create_parent(const model *m, rng *r, const int *chosen, size_t count) {
+    int made = 0;
+    for (int i = 0; i < m->budgets_count; i++) {
+        const char *last = strrchr(m->budgets[i].path, '/');
+        made += last != NULL && last[1] == 'n';
+    }
+    if (made >= 2 || !rng_chance(r, 30)) {
+        return -1;
+    }
+    int p = (int)rng_range(r, 0, m->budgets_count - 1);
+    int depth = 0;
+    for (const char *c = m->budgets[p].path; *c != '\0'; c++) {
+        depth += *c == '/';
+    }
+    bool unfit = m->budgets[p].has_template || depth < 2 || depth > 3;
+    for (size_t i = 0; i < count; i++) {
+        unfit = unfit || chosen[i] == p;
+    }
+    return unfit ? -1 : p;
+}
+
+/* The model's side of a bulk create: as add_budget, without calling the engine. */
+static void m_bulk_create(model *m, int parent, const char *path, const tg_budget_spec *spec) {
+    m_budget *b = &m->budgets[m->budgets_count];
+    memset(b, 0, sizeof *b);
+    snprintf(b->path, sizeof b->path, "%s", path);
+    b->parent = parent;
+    b->spec = *spec;
+    m_window(b->spec.window, m->now, &b->window_start, &b->window_end);
+    int index = m->budgets_count++;
+    m_event *e = m_emit(m, TG_EVENT_BUDGET_CHANGED, path);
+    snprintf(e->detail, sizeof e->detail, "created");
+    m_levels(m, index);
+}
+
 static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
-    tg_budget_spec specs[4], templates[3];
-    tg_budget_op ops[4];
+    static int created_names; /* n1, n2, ...: never a template child's name (u1..u4) */
+    tg_budget_spec specs[5], templates[3];
+    tg_budget_op ops[5];
+    char created_path[TG_PATH_SIZE_MAX];
     int chosen[3];
     size_t count = 0;
     int want = (int)rng_range(r, 1, 3);
@@ -1923,22 +1965,32 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
             count++;
         }
     }
+    /* A create rides last, so the model applies it after the updates, as the engine does. */
+    int create_parent = bulk_create_parent(m, r, chosen, count);
+    size_t total = count;
+    if (create_parent >= 0) {
+        snprintf(created_path, sizeof created_path, "%s/n%d", m->budgets[create_parent].path,
+                 ++created_names);
+        specs[4] = random_spec(r);
+        ops[total++] = (tg_budget_op){.path = created_path, .spec = &specs[4]};
+    }
     int bad = rng_chance(r, 25) ? (int)rng_range(r, 1, 2) : 0;
-    size_t at = bad ? (size_t)rng_range(r, 0, (int64_t)count) : count;
+    size_t at = bad ? (size_t)rng_range(r, 0, (int64_t)total) : total;
     if (bad) {
-        for (size_t i = count; i > at; i--) {
+        for (size_t i = total; i > at; i--) {
             ops[i] = ops[i - 1];
         }
         tg_budget_spec_init(&specs[3]);
         ops[at] = (tg_budget_op){.path = bad == 1 ? "nowhere/x" : m->budgets[chosen[0]].path,
                                  .spec = &specs[3]};
     }
-    trace("bulk update of %zu budgets%s now %lld", count, bad ? " with a bad operation" : "",
+    trace("bulk update of %zu budgets%s%s now %lld", count,
+          create_parent >= 0 ? " creating one" : "", bad ? " with a bad operation" : "",
           (long long)m->now);
     tg_error err = {0};
     tg_budget_counts counts = {0};
     tg_status status =
-        tg_budgets_apply(f->engine, ops, count + (bad ? 1 : 0), m->now, &counts, &err);
+        tg_budgets_apply(f->engine, ops, total + (bad ? 1 : 0), m->now, &counts, &err);
     tg_status expected = bad == 1 ? TG_ERR_NOT_FOUND : bad == 2 ? TG_ERR_INVALID : TG_OK;
     if (status != expected) {
         m_fail("bulk update: engine %s (%s), model %s", tg_status_str(status), err.message,
@@ -1948,8 +2000,10 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
         return; /* nothing applied: the comparisons after this step check it */
     }
     s->bulk_applied++;
-    if (counts.updated != (int64_t)count || counts.created != 0 || counts.deleted != 0) {
-        m_fail("bulk update counted %lld updated of %zu", (long long)counts.updated, count);
+    int64_t created = create_parent >= 0 ? 1 : 0;
+    if (counts.updated != (int64_t)count || counts.created != created || counts.deleted != 0) {
+        m_fail("bulk update counted %lld updated of %zu, %lld created of %lld",
+               (long long)counts.updated, count, (long long)counts.created, (long long)created);
     }
     for (size_t i = 0; i < count; i++) {
         s->updates_below_spend += specs[i].cost_limit_micros >= 0 &&
@@ -1959,6 +2013,10 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
             m_template_set(m, chosen[i], ops[i].child_template, ops[i].children_max);
         }
         s->updates++;
+    }
+    if (create_parent >= 0) {
+        m_bulk_create(m, create_parent, created_path, &specs[4]);
+        s->bulk_created++;
     }
 }
 
@@ -2136,11 +2194,12 @@ static void test_model_random_sequences(void **state) {
                   "capped at their hold, %ld limits put below spend\n",
                   s.locked_steps, s.capped, s.updates_below_spend);
     print_message("model: templates: %ld children made on first use, %ld refused at "
-                  "children_max, %ld templates set or removed; %ld bulk requests applied\n",
-                  s.templated, s.template_full, s.template_changes, s.bulk_applied);
+                  "children_max, %ld templates set or removed; %ld bulk requests applied, "
+                  "%ld budgets created by them\n",
+                  s.templated, s.template_full, s.template_changes, s.bulk_applied, s.bulk_created);
     /* The run must have reached what it claims to cover. */
     assert_true(s.templated > 0 && s.template_full > 0 && s.template_changes > 0 &&
-                s.bulk_applied > 0);
+                s.bulk_applied > 0 && s.bulk_created > 0);
 }
 
 int main(void) {
