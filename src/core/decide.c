@@ -510,6 +510,7 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
+    tg__settle_note(ledger, held, charge.cost_micros);
     tg__idem_row row = {.charged_micros = charge.cost_micros,
                         .overrun_micros = above == WITHIN_HOLD ? 0 : r->actual_micros - held,
                         .capped = above == ABOVE_HOLD_CAPPED};
@@ -563,6 +564,7 @@ tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *k
     tg__path_counts delta = {.held_micros = -ledger->holds[slot].amount_micros,
                              .calls_held = -1,
                              .tokens_held = -ledger->holds[slot].tokens};
+    tg__settle_note(ledger, ledger->holds[slot].amount_micros, 0);
     tg__hold_close(ledger, slot);
     for (int i = 0; i < depth; i++) {
         tg__budget_mark(ledger, &ledger->budgets[chain[i]]);
