@@ -590,6 +590,11 @@ typedef struct {
     int64_t ttl_ms;              /* 0: the engine's default; at most max_hold_ttl_ms */
     const char *idempotency_key; /* optional */
     int64_t wait_ms; /* 0: decide now; else wait up to this long for room (Waiting holds) */
+    /* > 0: shrink to fit. When amount_micros does not fit now (and, with wait_ms, waiting
+     * is unlikely to help), grant the largest amount from this up to amount_micros that
+     * fits now, in the same decision, instead of refusing; 0: never shrink. At most
+     * amount_micros. The local ledger only (a Redis ledger ignores it). */
+    int64_t min_amount_micros;
 } tg_reserve_request;
 
 /* Why a request was refused, filled when a reserve or record is refused. */
@@ -609,6 +614,8 @@ typedef struct {
     bool replayed;         /* an idempotent repeat: this is the first answer */
     bool waiting;          /* queued (wait_ms): the answer comes from tg_wait_poll */
     uint64_t wait_id;      /* waiting: its id, > 0, for tg_wait_poll and tg_wait_cancel */
+    int64_t amount_micros; /* granted by the local ledger: the amount held, below the ask
+                            * when shrunk to fit (min_amount_micros); 0 otherwise */
 } tg_reserve_result;
 
 /*

@@ -454,6 +454,11 @@ static tg_status wait_check(const tg_reserve_request *r, tg_error *err) {
         return tg__fail(err, TG_ERR_RANGE, "wait_ms %lld is above the maximum of %d",
                         (long long)r->wait_ms, TG_WAIT_MS_MAX);
     }
+    if (r->min_amount_micros < 0 || r->min_amount_micros > r->amount_micros) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "min_amount_micros must be between 0 and the amount (got %lld)",
+                        (long long)r->min_amount_micros);
+    }
     return TG_OK;
 }
 
@@ -578,7 +583,11 @@ tg_status tg__waiters_reserve(tg__waiters *waiters, tg__ledger *ledger, const tg
     }
     tg_reason alone_reason = TG_REASON_NONE;
     int32_t alone_at = path_refuses(waiters, ledger, chain, depth, &probe, false, &alone_reason);
-    if (refused_at >= 0 && alone_at < 0 && !path_could(waiters, ledger, chain, depth, &probe)) {
+    bool could = refused_at < 0 || path_could(waiters, ledger, chain, depth, &probe);
+    int64_t room = waiters->waiting.head != NULL
+                       ? room_after_claims(waiters, ledger, chain, depth, cls, INT64_MAX)
+                       : INT64_MAX;
+    if (!could && alone_at < 0 && r->min_amount_micros <= 0) {
         /* It fits the ledger alone but not behind its elders, and waiting is unlikely to
          * help: refused, never granted ahead of them. Shrinking to what they leave works. */
         memset(out, 0, sizeof *out);
@@ -591,18 +600,19 @@ tg_status tg__waiters_reserve(tg__waiters *waiters, tg__ledger *ledger, const tg
         out->refusal.retry_after_ms = TG_NONE;
         return TG_OK;
     }
-    if (refused_at < 0 || !path_could(waiters, ledger, chain, depth, &probe)) {
-        /* Fits after every claim (granted), or waiting is unlikely to help (the usual
-         * refusal, its shrink advice lowered by the elders' claims). */
-        status = tg__ledger_reserve(ledger, &now, now_ms, out, err);
+    if (!could) {
+        /* Waiting is unlikely to help: shrunk to fit in the room the elders leave (with
+         * min_amount_micros), or the usual refusal, its shrink advice lowered to that room. */
+        status = tg__ledger_reserve_within(ledger, &now, room, now_ms, out, err);
         if (status == TG_OK && !out->granted) {
             keep_window_advice(ledger, &out->refusal, now_ms);
-            if (waiters->waiting.head != NULL) {
-                out->refusal.max_amount_micros = room_after_claims(
-                    waiters, ledger, chain, depth, cls, out->refusal.max_amount_micros);
-            }
+            out->refusal.max_amount_micros =
+                out->refusal.max_amount_micros < room ? out->refusal.max_amount_micros : room;
         }
         return status;
+    }
+    if (refused_at < 0) {
+        return tg__ledger_reserve(ledger, &now, now_ms, out, err); /* fits after every claim */
     }
     tg_refusal refusal = {.reason = alone_at >= 0 ? alone_reason : reason};
     tg__copy_name(refusal.budget, sizeof refusal.budget,
