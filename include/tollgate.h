@@ -731,11 +731,15 @@ tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg
  * commit, a release, a tick that expires holds or rolls a window, a budget put that
  * raises a limit or unfreezes), or refuses it at its deadline with the usual refusal
  * and advice. "Could fit" means, on every budget of its path that would refuse it
- * now: open holds there would make room if they went (a hold may commit below its
- * amount or be released), or the window rolls before the deadline and the ask fits a
+ * now: open holds there are likely to make room (the share of a hold that is usually
+ * not committed, learnt from the holds that closed; in full before any closed), after
+ * older waiters' claims, or the window rolls before the deadline and the ask fits a
  * fresh window. Otherwise (more than the limit or the class's ceiling, a frozen
- * budget, a revoked class or an overrun lock whose window ends after the deadline)
- * it is refused at once, as without wait_ms.
+ * budget, a revoked class or an overrun lock whose window ends after the deadline,
+ * holds that will likely be committed) it is refused at once, as without wait_ms but
+ * for the advice: retry_after_ms is only ever a window roll then (TG_NONE otherwise),
+ * and max_amount_micros leaves older waiters' claims out. A waiter that becomes
+ * unlikely to fit is refused then, not at its deadline.
  *
  * Order (docs/ledger.md, "Waiting holds"): waiters are decided first come first
  * served per budget. A waiter is never granted while an older waiter waits for a
