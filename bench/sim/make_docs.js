@@ -139,8 +139,13 @@ const gaps = `## Gaps and findings
   says can work; in every scenario most refused calls are given up, because the money
   is truly spent for the window (a plan's demand is far above its budgets) or is held by
   live calls that will commit it. Those were the retries that failed before: with the
-  earlier rule (queue whenever open holds might free the room, counted in full) 2-32 of
-  every 12-344 queued holds per scenario were granted (0-26%, \`git log\` of this page).
+  earlier rule (queue whenever open holds might free the room, counted in full) 0-32 of
+  12-344 queued holds were granted in the scenarios where no window rolls (0-26%; \`git
+  log\` of this page). The denominators are small now (0-3 retried calls in those
+  scenarios), so one failed retry moves a row by a third or more, and burst can miss the
+  target: a hold or two of its 300 agents still queues and is refused (cause not
+  established: the learnt share, a critical call granted into the room meanwhile, and
+  overruns of up to 1.5x are the suspects).
   The price: a waiter that would have been lucky (its elders' calls committing well below
   their holds) is now refused at once. The share of a hold that commits is one figure per
   daemon, learnt in memory (a restart learns again; before any hold closes, open holds
