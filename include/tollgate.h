@@ -603,6 +603,11 @@ typedef struct {
     int64_t ttl_ms;              /* 0: the engine's default; at most max_hold_ttl_ms */
     const char *idempotency_key; /* optional */
     int64_t wait_ms; /* 0: decide now; else wait up to this long for room (Waiting holds) */
+    /* > 0: shrink to fit. When amount_micros does not fit now (and, with wait_ms, waiting
+     * is unlikely to help), grant the largest amount from this up to amount_micros that
+     * fits now, in the same decision, instead of refusing; 0: never shrink. At most
+     * amount_micros. The local ledger only (a Redis ledger ignores it). */
+    int64_t min_amount_micros;
 } tg_reserve_request;
 
 /* Why a request was refused, filled when a reserve or record is refused. */
@@ -622,6 +627,8 @@ typedef struct {
     bool replayed;         /* an idempotent repeat: this is the first answer */
     bool waiting;          /* queued (wait_ms): the answer comes from tg_wait_poll */
     uint64_t wait_id;      /* waiting: its id, > 0, for tg_wait_poll and tg_wait_cancel */
+    int64_t amount_micros; /* granted by the local ledger: the amount held, below the ask
+                            * when shrunk to fit (min_amount_micros); 0 otherwise */
 } tg_reserve_result;
 
 /*
@@ -737,11 +744,15 @@ tg_status tg_hold_get(tg_engine *engine, uint64_t hold_id, tg_hold_info *out, tg
  * commit, a release, a tick that expires holds or rolls a window, a budget put that
  * raises a limit or unfreezes), or refuses it at its deadline with the usual refusal
  * and advice. "Could fit" means, on every budget of its path that would refuse it
- * now: open holds there would make room if they went (a hold may commit below its
- * amount or be released), or the window rolls before the deadline and the ask fits a
+ * now: open holds there are likely to make room (the share of a hold that is usually
+ * not committed, learnt from the holds that closed; in full before any closed), after
+ * older waiters' claims, or the window rolls before the deadline and the ask fits a
  * fresh window. Otherwise (more than the limit or the class's ceiling, a frozen
- * budget, a revoked class or an overrun lock whose window ends after the deadline)
- * it is refused at once, as without wait_ms.
+ * budget, a revoked class or an overrun lock whose window ends after the deadline,
+ * holds that will likely be committed) it is refused at once, as without wait_ms but
+ * for the advice: retry_after_ms is only ever a window roll then (TG_NONE otherwise),
+ * and max_amount_micros leaves older waiters' claims out. A waiter that becomes
+ * unlikely to fit is refused then, not at its deadline.
  *
  * Order (docs/ledger.md, "Waiting holds"): waiters are decided first come first
  * served per budget. A waiter is never granted while an older waiter waits for a

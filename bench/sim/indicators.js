@@ -132,7 +132,7 @@ function buildIndicators({ scenario, plan, run, judged, naive, naiveJudged }) {
       naive: null, naive_text: 'none: nobody is told' },
     scenario.retry.mode === 'wait' ? { id: 'retry_success', name: `Retry success with waiting holds (wait_ms ${scenario.retry.max_wait_ms} ms)`, target: '> 95%',
       tollgate: retry.value, met: retry.retried === 0 || retry.value > 95,
-      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} queued or retried calls granted: queued ${retry.by.queue[0]}/${retry.by.queue[1]}, shrunk ${retry.by.shrink[0]}/${retry.by.shrink[1]}, refused at once then waited retry_after_ms ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} refused at once with no useful advice, given up)`,
+      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} queued or retried calls granted: queued ${retry.by.queue[0]}/${retry.by.queue[1]}, shrunk to fit ${retry.by.shrink[0]}/${retry.by.shrink[1]}, refused at once then waited retry_after_ms ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} given up: refused at once, waiting unlikely to help and nothing to shrink to)`,
       naive: naiveRetry.retried ? naiveRetry.value : 0, naive_text: `0% (cancel is final; ${naiveRetry.gave_up} calls refused)` } :
     { id: 'retry_success', name: 'Retry success after refusal (following the advice)', target: '> 85%',
       tollgate: retry.value, met: retry.retried === 0 || retry.value > 85,

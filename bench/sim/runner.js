@@ -48,12 +48,25 @@ async function runCall(ctx, agent, key, call) {
     // Waiting holds: the daemon queues a hold that could fit within the same patience the
     // advice policy has (max_wait_ms) and answers when it is granted or refused.
     if (ctx.scenario.retry.mode === 'wait') body.wait_ms = ctx.scenario.retry.max_wait_ms;
+    // A call that can run smaller says how small (shrink to fit): when waiting is unlikely
+    // to help, the daemon grants the largest amount from that up that fits now, in the same
+    // decision, so the shrunk retry cannot lose the room to another agent in between.
+    if (ctx.scenario.retry.mode === 'wait' && call.shrinkable && ctx.minShrink < amount) body.min_amount_micros = ctx.minShrink;
     const t0 = nowMs();
     const res = await reliable(ctx, 'POST', '/v1/holds', body);
     const op = { type: 'hold', key, agent: agent.agent, budget: agent.budget, tool: call.tool,
       label: call.label, cls: call.cls, amount, attempt, t0, t1: nowMs(), status: res.status };
     if (res.json && res.json.waited_ms !== undefined) op.waited_ms = res.json.waited_ms; // it queued
     ctx.trace.push(op);
+    if (res.status === 200 && res.json.granted && res.json.shrunk_from_micros !== undefined) {
+      // Shrunk to fit: the ask was refused and the smaller amount granted in one decision;
+      // the trace keeps both (the refusal, then the grant as its shrink retry).
+      Object.assign(op, { granted: false, reason: 'shrunk', advice: 'shrink', status: 402 });
+      ctx.trace.push({ ...op, amount: res.json.amount_micros, attempt: attempt + 1, status: 200, advice: undefined, reason: undefined,
+        granted: true, hold_id: res.json.hold_id, expires_at_ms: res.json.expires_at_ms - ctx.offset, daemon_class: res.json.class,
+        ...(res.json.replayed ? {} : { daemon_ms: res.json.expires_at_ms - (ctx.scenario.hold_ttl_ms || 600000) }) });
+      return { hold_id: res.json.hold_id, amount: res.json.amount_micros };
+    }
     if (res.status === 200 && res.json.granted) {
       Object.assign(op, { granted: true, hold_id: res.json.hold_id, expires_at_ms: res.json.expires_at_ms - ctx.offset,
         daemon_class: res.json.class });

@@ -267,8 +267,11 @@ static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_reques
     return TG_OK;
 }
 
-static void reserve_answer(const tg__idem_row *row, tg_reserve_result *out) {
+static void reserve_answer(const tg__ledger *ledger, const tg__idem_row *row, int64_t asked,
+                           tg_reserve_result *out) {
     memset(out, 0, sizeof *out);
+    int32_t slot = tg__hold_find(ledger, row->hold_id);
+    out->amount_micros = slot >= 0 ? ledger->holds[slot].amount_micros : asked;
     out->granted = true;
     out->hold_id = row->hold_id;
     out->expires_at_ms = row->expires_at_ms;
@@ -288,23 +291,58 @@ static tg_status remember(tg__ledger *ledger, const char *key, tg__op_kind op, u
     return tg__idem_remember(ledger, row);
 }
 
+/*
+ * Shrink to fit (min_amount_micros): an ask refused (or above `cap`) becomes the largest
+ * amount that passes the path now, at most `cap`, when that is at least the minimum;
+ * false (and *refusal as it was) when none is. The refusal's max_amount_micros is that
+ * amount by definition, so the shrunk ask is admitted by construction.
+ */
+static bool shrink_to_fit(tg__ledger *ledger, const int32_t *chain, int depth, ask *a,
+                          int64_t min_micros, int64_t cap, int64_t now_ms, tg_refusal *refusal) {
+    int64_t room = refusal->max_amount_micros < cap ? refusal->max_amount_micros : cap;
+    if (min_micros <= 0 || room < min_micros || room >= a->amount_micros) {
+        return false;
+    }
+    ask shrunk = *a;
+    shrunk.amount_micros = room;
+    tg_refusal again;
+    if (!path_admits(ledger, chain, depth, &shrunk, now_ms, &again)) {
+        return false;
+    }
+    *a = shrunk;
+    return true;
+}
+
 tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, int64_t now_ms,
                              tg_reserve_result *out, tg_error *err) {
+    return tg__ledger_reserve_within(ledger, r, INT64_MAX, now_ms, out, err);
+}
+
+tg_status tg__ledger_reserve_within(tg__ledger *ledger, const tg_reserve_request *r, int64_t cap,
+                                    int64_t now_ms, tg_reserve_result *out, tg_error *err) {
     tg_status status = reserve_check(ledger, r, err);
     if (status != TG_OK) {
         return status;
+    }
+    if (r->min_amount_micros < 0 || r->min_amount_micros > r->amount_micros) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "min_amount_micros must be between 0 and the amount (got %lld)",
+                        (long long)r->min_amount_micros);
     }
     tg__holds_expire(ledger, now_ms);
     args_hash hash = {TG__OP_RESERVE};
     hash_str(&hash, r->budget), hash_i64(&hash, r->amount_micros), hash_i64(&hash, r->tokens);
     hash_i64(&hash, r->cls), hash_str(&hash, r->tool), hash_str(&hash, r->model);
     hash_i64(&hash, r->ttl_ms);
+    if (r->min_amount_micros > 0) {
+        hash_i64(&hash, r->min_amount_micros); /* only when set: older keys keep their hash */
+    }
     const tg__idem_row *first = NULL;
     status =
         tg__idem_lookup(ledger, r->idempotency_key, TG__OP_RESERVE, hash.h, now_ms, &first, err);
     if (status != TG_OK || first != NULL) {
         if (first != NULL) {
-            reserve_answer(first, out);
+            reserve_answer(ledger, first, r->amount_micros, out);
         }
         return status;
     }
@@ -322,7 +360,18 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
                  ? (int)tg__ledger_classify(ledger, r->budget, r->tool, r->model)
                  : (int)r->cls};
     tg_refusal refusal;
-    if (!path_admits(ledger, chain, depth, &a, now_ms, &refusal)) {
+    bool admitted = path_admits(ledger, chain, depth, &a, now_ms, &refusal);
+    if (admitted && a.amount_micros > cap) {
+        /* Fits the ledger but not the room the caller left (waiters.c: elders' claims). */
+        admitted = false;
+        refusal = (tg_refusal){TG_REASON_CEILING, "", cap, TG_NONE};
+        tg__copy_name(refusal.budget, sizeof refusal.budget, r->budget);
+    }
+    if (!admitted) {
+        admitted =
+            shrink_to_fit(ledger, chain, depth, &a, r->min_amount_micros, cap, now_ms, &refusal);
+    }
+    if (!admitted) {
         emit_denied(ledger, &refusal, &a, tool, now_ms);
         memset(out, 0, sizeof *out);
         out->cls = (tg_class)a.cls;
@@ -339,7 +388,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     hold->id = ledger->next_hold_id++;
     hold->budget = chain[0];
     hold->cls = a.cls;
-    hold->amount_micros = r->amount_micros;
+    hold->amount_micros = a.amount_micros; /* the ask, or what it shrank to */
     hold->tokens = r->tokens;
     hold->created_at_ms = now_ms;
     int64_t ttl = r->ttl_ms > 0 ? r->ttl_ms : ledger->options.default_hold_ttl_ms;
@@ -354,7 +403,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     TG_VERIFY(tg__hold_find(ledger, hold->id) == slot); /* commit and release find it */
     tg__path_after(ledger, chain, &before,
                    &(tg__path_counts){
-                       .held_micros = r->amount_micros, .calls_held = 1, .tokens_held = r->tokens});
+                       .held_micros = a.amount_micros, .calls_held = 1, .tokens_held = r->tokens});
     tg__path_verify_granted(ledger, chain, depth, a.cls);
     tg__idem_row row = {.hold_id = hold->id, .expires_at_ms = hold->expires_at_ms, .cls = a.cls};
     TG_VERIFY(remember(ledger, r->idempotency_key, TG__OP_RESERVE, hash.h, now_ms, &row) == TG_OK);
@@ -363,6 +412,7 @@ tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *r, in
     out->hold_id = row.hold_id;
     out->expires_at_ms = row.expires_at_ms;
     out->cls = (tg_class)a.cls;
+    out->amount_micros = a.amount_micros;
     return TG_OK;
 }
 
@@ -510,6 +560,7 @@ tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int6
     memcpy(charge.tool, hold->tool, sizeof charge.tool);
     memcpy(charge.model, hold->model, sizeof charge.model);
     tg__hold_close(ledger, slot);
+    tg__settle_note(ledger, held, charge.cost_micros);
     tg__idem_row row = {.charged_micros = charge.cost_micros,
                         .overrun_micros = above == WITHIN_HOLD ? 0 : r->actual_micros - held,
                         .capped = above == ABOVE_HOLD_CAPPED};
@@ -563,6 +614,7 @@ tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *k
     tg__path_counts delta = {.held_micros = -ledger->holds[slot].amount_micros,
                              .calls_held = -1,
                              .tokens_held = -ledger->holds[slot].tokens};
+    tg__settle_note(ledger, ledger->holds[slot].amount_micros, 0);
     tg__hold_close(ledger, slot);
     for (int i = 0; i < depth; i++) {
         tg__budget_mark(ledger, &ledger->budgets[chain[i]]);

@@ -208,6 +208,7 @@ void tg__holds_expire(tg__ledger *ledger, int64_t now_ms) {
         event.amount_micros = hold->amount_micros;
         event.held_micros = hold->amount_micros;
         tg__copy_name(event.tool, sizeof event.tool, hold->tool[0] ? hold->tool : hold->model);
+        tg__settle_note(ledger, hold->amount_micros, 0);
         tg__hold_close(ledger, slot);
         tg__ledger_emit(ledger, &event);
     }

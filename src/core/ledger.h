@@ -104,6 +104,11 @@ tg_status tg__ledger_api_key_list(const tg__ledger *ledger,
 /* Operations, as documented for their tg_ counterparts in tollgate.h. */
 tg_status tg__ledger_reserve(tg__ledger *ledger, const tg_reserve_request *request, int64_t now_ms,
                              tg_reserve_result *out, tg_error *err);
+/* The same, granting at most `cap` (an ask above it is refused, or shrunk to it with
+ * min_amount_micros): the waiters leave their elders' claims out this way. */
+tg_status tg__ledger_reserve_within(tg__ledger *ledger, const tg_reserve_request *request,
+                                    int64_t cap, int64_t now_ms, tg_reserve_result *out,
+                                    tg_error *err);
 tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *request, int64_t now_ms,
                             tg_commit_result *out, tg_error *err);
 tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *key, int64_t now_ms,

@@ -97,6 +97,13 @@ typedef struct {
     int64_t amount;
 } tg__expiring;
 
+/* settle.c: the share of a hold that commits, over the holds that closed. */
+typedef struct {
+    int64_t closed;   /* holds noted, up to the moving mean's span and beyond */
+    int64_t mean_ppm; /* charged / held, parts per million (0..2e6) */
+    int64_t dev_ppm;  /* mean absolute deviation around it */
+} tg__settle;
+
 struct tg__ledger {
     tg__ledger_options options;
 
@@ -155,6 +162,8 @@ struct tg__ledger {
 
     tg__journal journal;
     bool journal_broken; /* a row could not be kept: nothing may be acknowledged */
+
+    tg__settle settle; /* how much of a hold usually commits (settle.c) */
 };
 
 /*
@@ -242,6 +251,11 @@ tg_status tg__hold_slot_acquire(tg__ledger *ledger, int32_t *out, tg_error *err)
 void tg__hold_open(tg__ledger *ledger, int32_t slot);
 /* Removes a live hold's amounts from its path and frees its slot. */
 void tg__hold_close(tg__ledger *ledger, int32_t slot);
+/* settle.c: note a hold that closed (held, and what it charged: 0 for a release or an
+ * expiry); and the money open holds worth `held_micros` are likely to free, learnt from
+ * the holds that closed (all of it while none has). */
+void tg__settle_note(tg__ledger *ledger, int64_t held_micros, int64_t charged_micros);
+int64_t tg__settle_likely_free(const tg__ledger *ledger, int64_t held_micros);
 void tg__holds_expire(tg__ledger *ledger, int64_t now_ms);
 void tg__hold_journal_put(tg__ledger *ledger, const tg__hold *hold);
 bool tg__hold_on_path(const tg__ledger *ledger, const tg__hold *hold, int32_t budget);

@@ -145,14 +145,17 @@ static tg_reason budget_refuses(const tg__budget *b, int cls, int64_t amount, in
 }
 
 /*
- * Could budget `b` take the ask by `deadline_ms`? Yes when it takes it now; when open
- * holds on it would make room in every dimension that refuses (they may commit below
- * their amount, or be released); or when its window rolls by then and the ask fits a
- * fresh window. A frozen budget waits for a person: no.
+ * Could budget `b` take the ask by `deadline_ms`, after `claimed` for elders? Yes when
+ * it takes it now; when open holds on it are likely to make room (settle.c: the share
+ * of a hold that usually does not commit, not the whole hold: a live agent commits
+ * most of it) in every dimension that refuses; or when its window rolls by then and the
+ * ask fits a fresh window. A frozen budget waits for a person: no. So a request queues
+ * only when waiting is likely to work, and one that would wait in vain is refused at
+ * once with its advice (shrink, or nothing).
  */
-static bool budget_could(const tg__budget *b, int cls, int64_t amount, int64_t tokens,
-                         int64_t deadline_ms) {
-    if (budget_refuses(b, cls, amount, tokens, 0) == TG_REASON_NONE) {
+static bool budget_could(const tg__ledger *ledger, const tg__budget *b, int cls, int64_t amount,
+                         int64_t tokens, int64_t deadline_ms, int64_t claimed) {
+    if (budget_refuses(b, cls, amount, tokens, claimed) == TG_REASON_NONE) {
         return true;
     }
     if (b->frozen) {
@@ -171,21 +174,51 @@ static bool budget_could(const tg__budget *b, int cls, int64_t amount, int64_t t
     bool calls_ok = b->spec->calls_limit < 0 || b->calls_used + 1 <= b->spec->calls_limit;
     bool tokens_ok =
         b->spec->tokens_limit < 0 || (__int128)b->tokens_used + tokens <= b->spec->tokens_limit;
+    /* The holds settled: what they are likely to leave as spend, the elders' claims,
+     * and the ask, under the limit and the class's ceiling. */
+    __int128 after = (__int128)b->spent_micros + b->held_micros -
+                     tg__settle_likely_free(ledger, b->held_micros) + claimed + amount;
     bool cost_ok = b->spec->cost_limit_micros < 0 ||
-                   ((b->revoked & (1u << cls)) == 0 &&
-                    (__int128)b->spent_micros + amount <= b->spec->cost_limit_micros &&
-                    (ceiling < 0 || (__int128)b->spent_micros + amount <= ceiling));
+                   ((b->revoked & (1u << cls)) == 0 && after <= b->spec->cost_limit_micros &&
+                    (ceiling < 0 || after <= ceiling));
     return calls_ok && tokens_ok && cost_ok;
 }
 
-static bool path_could(const tg__ledger *ledger, const int32_t *chain, int depth, const waiter *w) {
+/* The mark of a budget slot in this pass (defined below); NULL past the marks. */
+static mark *mark_of(tg__waiters *waiters, int32_t slot);
+
+static bool path_could(tg__waiters *waiters, const tg__ledger *ledger, const int32_t *chain,
+                       int depth, const waiter *w) {
     for (int i = 0; i < depth; i++) {
-        if (!budget_could(&ledger->budgets[chain[i]], (int)w->info.cls, w->info.amount_micros,
-                          w->info.tokens, w->info.deadline_ms)) {
+        const mark *m = mark_of(waiters, chain[i]);
+        if (!budget_could(ledger, &ledger->budgets[chain[i]], (int)w->info.cls,
+                          w->info.amount_micros, w->info.tokens, w->info.deadline_ms,
+                          m != NULL ? m->claimed_micros : 0)) {
             return false;
         }
     }
     return true;
+}
+
+/* The largest amount of class `cls` that fits the path now after the elders' claims
+ * (at most `max`): a shrink to it is granted at once, not queued behind them. */
+static int64_t room_after_claims(tg__waiters *waiters, const tg__ledger *ledger,
+                                 const int32_t *chain, int depth, int cls, int64_t max) {
+    for (int i = 0; i < depth; i++) {
+        const tg__budget *b = &ledger->budgets[chain[i]];
+        const mark *m = mark_of(waiters, chain[i]);
+        if (b->spec->cost_limit_micros < 0) {
+            continue;
+        }
+        int64_t level = b->spec->cost_limit_micros;
+        if (b->ceiling_micros[cls] >= 0 && b->ceiling_micros[cls] < level) {
+            level = b->ceiling_micros[cls];
+        }
+        __int128 room = (__int128)level - b->spent_micros - b->held_micros -
+                        (m != NULL ? m->claimed_micros : 0);
+        max = room < max ? (room < 0 ? 0 : (int64_t)room) : max;
+    }
+    return max;
 }
 
 /* The leaf's path with every window rolled to now_ms; depth 0 when the budget is gone. */
@@ -238,13 +271,35 @@ static void finish(tg__waiters *waiters, waiter *w, tg_status status, const tg_r
     }
 }
 
+/*
+ * A refusal's wait advice once the waiters judged that waiting is unlikely to help:
+ * the ledger's own retry_after_ms counts open holds as money about to free (it cannot
+ * know they will commit), so only a window roll is kept; advice from holds is dropped
+ * (TG_NONE), as a retry then would be refused again (settle.c).
+ */
+static void keep_window_advice(const tg__ledger *ledger, tg_refusal *refusal, int64_t now_ms) {
+    int32_t slot = tg__budget_find(ledger, refusal->budget);
+    if (refusal->retry_after_ms == TG_NONE || slot < 0) {
+        return;
+    }
+    int64_t end = ledger->budgets[slot].window_end_ms;
+    if (end == INT64_MAX || now_ms + refusal->retry_after_ms < end) {
+        refusal->retry_after_ms = TG_NONE;
+    }
+}
+
 /* Grants or refuses through the ledger's own reserve, so every rule, check, journal row
- * and event is the ordinary one. */
-static void decide(tg__waiters *waiters, tg__ledger *ledger, waiter *w, int64_t now_ms) {
+ * and event is the ordinary one. `hopeless`: it was judged unable to fit by its deadline,
+ * so a refusal's wait advice is the window's only. */
+static void decide(tg__waiters *waiters, tg__ledger *ledger, waiter *w, int64_t now_ms,
+                   bool hopeless) {
     tg_reserve_request request = request_of(w);
     tg_reserve_result out;
     tg_error err = {0};
     tg_status status = tg__ledger_reserve(ledger, &request, now_ms, &out, &err);
+    if (status == TG_OK && !out.granted && hopeless) {
+        keep_window_advice(ledger, &out.refusal, now_ms);
+    }
     finish(waiters, w, status, status == TG_OK ? &out : NULL, &err, now_ms);
 }
 
@@ -356,14 +411,15 @@ static void pump_one(tg__waiters *waiters, tg__ledger *ledger, waiter *w, int64_
     }
     int32_t alone_at = path_refuses(waiters, ledger, chain, depth, w, false, &alone_reason);
     if (refused_at < 0) {
-        decide(waiters, ledger, w, now_ms); /* fits: granted */
+        decide(waiters, ledger, w, now_ms, false); /* fits: granted */
         return;
     }
-    if (due || !path_could(ledger, chain, depth, w)) {
+    bool could = path_could(waiters, ledger, chain, depth, w);
+    if (due || !could) {
         if (alone_at < 0) {
             refuse_behind(waiters, ledger, w, refused_at, reason, now_ms); /* not past elders */
         } else {
-            decide(waiters, ledger, w, now_ms); /* the usual refusal and advice */
+            decide(waiters, ledger, w, now_ms, !could); /* the usual refusal and advice */
         }
         return;
     }
@@ -397,6 +453,11 @@ static tg_status wait_check(const tg_reserve_request *r, tg_error *err) {
     if (r->wait_ms > TG_WAIT_MS_MAX) {
         return tg__fail(err, TG_ERR_RANGE, "wait_ms %lld is above the maximum of %d",
                         (long long)r->wait_ms, TG_WAIT_MS_MAX);
+    }
+    if (r->min_amount_micros < 0 || r->min_amount_micros > r->amount_micros) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "min_amount_micros must be between 0 and the amount (got %lld)",
+                        (long long)r->min_amount_micros);
     }
     return TG_OK;
 }
@@ -520,12 +581,39 @@ tg_status tg__waiters_reserve(tg__waiters *waiters, tg__ledger *ledger, const tg
     if (!sized && waiters->waiting.head != NULL && refused_at < 0) {
         refused_at = chain[depth - 1], reason = TG_REASON_CEILING; /* strict order */
     }
-    if (refused_at < 0 || !path_could(ledger, chain, depth, &probe)) {
-        /* Fits after every claim (granted), or never can (the usual refusal). */
-        return tg__ledger_reserve(ledger, &now, now_ms, out, err);
-    }
     tg_reason alone_reason = TG_REASON_NONE;
     int32_t alone_at = path_refuses(waiters, ledger, chain, depth, &probe, false, &alone_reason);
+    bool could = refused_at < 0 || path_could(waiters, ledger, chain, depth, &probe);
+    int64_t room = waiters->waiting.head != NULL
+                       ? room_after_claims(waiters, ledger, chain, depth, cls, INT64_MAX)
+                       : INT64_MAX;
+    if (!could && alone_at < 0 && r->min_amount_micros <= 0) {
+        /* It fits the ledger alone but not behind its elders, and waiting is unlikely to
+         * help: refused, never granted ahead of them. Shrinking to what they leave works. */
+        memset(out, 0, sizeof *out);
+        out->cls = (tg_class)cls;
+        out->refusal.reason = reason == TG_REASON_REVOKED ? TG_REASON_REVOKED : TG_REASON_CEILING;
+        tg__copy_name(out->refusal.budget, sizeof out->refusal.budget,
+                      ledger->budgets[refused_at].path);
+        out->refusal.max_amount_micros =
+            room_after_claims(waiters, ledger, chain, depth, cls, r->amount_micros);
+        out->refusal.retry_after_ms = TG_NONE;
+        return TG_OK;
+    }
+    if (!could) {
+        /* Waiting is unlikely to help: shrunk to fit in the room the elders leave (with
+         * min_amount_micros), or the usual refusal, its shrink advice lowered to that room. */
+        status = tg__ledger_reserve_within(ledger, &now, room, now_ms, out, err);
+        if (status == TG_OK && !out->granted) {
+            keep_window_advice(ledger, &out->refusal, now_ms);
+            out->refusal.max_amount_micros =
+                out->refusal.max_amount_micros < room ? out->refusal.max_amount_micros : room;
+        }
+        return status;
+    }
+    if (refused_at < 0) {
+        return tg__ledger_reserve(ledger, &now, now_ms, out, err); /* fits after every claim */
+    }
     tg_refusal refusal = {.reason = alone_at >= 0 ? alone_reason : reason};
     tg__copy_name(refusal.budget, sizeof refusal.budget,
                   ledger->budgets[alone_at >= 0 ? alone_at : refused_at].path);

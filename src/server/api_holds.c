@@ -48,6 +48,13 @@ static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result 
                                      (json_int_t)result->hold_id, "expires_at_ms",
                                      (json_int_t)result->expires_at_ms, "class",
                                      tg_class_str(result->cls), "replayed", result->replayed));
+        if (asked != TG_NONE && result->amount_micros > 0 && result->amount_micros < asked &&
+            reply.body != NULL) {
+            /* Shrunk to fit (min_amount_micros): the amount held, and the ask. */
+            json_object_set_new(reply.body, "amount_micros",
+                                json_integer((json_int_t)result->amount_micros));
+            json_object_set_new(reply.body, "shrunk_from_micros", json_integer((json_int_t)asked));
+        }
     }
     if (waited_ms != TG_NONE && reply.body != NULL) {
         json_object_set_new(reply.body, "waited_ms", json_integer((json_int_t)waited_ms));
@@ -57,9 +64,18 @@ static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result 
 
 tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
                             int64_t now_ms) {
-    static const char *const allowed[] = {"budget",          "amount_micros", "amount", "tokens",
-                                          "class",           "tool",          "model",  "ttl_ms",
-                                          "idempotency_key", "wait_ms",       NULL};
+    static const char *const allowed[] = {"budget",
+                                          "amount_micros",
+                                          "amount",
+                                          "tokens",
+                                          "class",
+                                          "tool",
+                                          "model",
+                                          "ttl_ms",
+                                          "idempotency_key",
+                                          "wait_ms",
+                                          "min_amount_micros",
+                                          NULL};
     tg__fields in = {body, ""};
     tg_reserve_request request = {.cls = TG_CLASS_AUTO};
     const char *class_text = NULL;
@@ -73,11 +89,16 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
         !tg__field_text(&in, "model", &request.model, TG_NAME_SIZE_MAX) ||
         !tg__field_int(&in, "ttl_ms", &request.ttl_ms, TG_LIMIT_MAX) ||
         !tg__field_int(&in, "wait_ms", &request.wait_ms, TG_LIMIT_MAX) ||
+        !tg__field_int(&in, "min_amount_micros", &request.min_amount_micros, TG_AMOUNT_MAX) ||
         !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }
     if (request.budget == NULL) {
         return tg__api_error(400, "missing_field", "'budget' is required");
+    }
+    if (request.min_amount_micros > request.amount_micros) {
+        return tg__api_error(400, "invalid_field",
+                             "'min_amount_micros' may not be above the amount asked");
     }
     if (request.wait_ms > TG_WAIT_MS_MAX) {
         return tg__api_error(400, "invalid_field", "'wait_ms' is 0..600000 (ten minutes)");

@@ -248,3 +248,34 @@ budgets:
     await daemon.stop();
   }
 });
+
+test('shrink to fit over HTTP: granted the room left in one decision, with amount_micros and shrunk_from_micros; a minimum above the amount is 400', async () => {
+  const { daemon } = await daemonWith('waits-shrink');
+  try {
+    assert.equal((await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 70)), 'k')).status, 200);
+    const bad = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 20, { min_amount_micros: 21 })), 'k');
+    assert.equal(bad.status, 400, bad.text);
+    const negative = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 20, { min_amount_micros: -1 })), 'k');
+    assert.equal(negative.status, 400, negative.text);
+    // 30 left: asked 50 with at least 10, granted 30 at once instead of a 402 that says
+    // "shrink to 30" (which another request could take before the retry).
+    const shrunk = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 50, { min_amount_micros: 10, idempotency_key: 's1' })), 'k');
+    assert.equal(shrunk.status, 200, shrunk.text);
+    assert.equal(shrunk.json.granted, true);
+    assert.equal(shrunk.json.amount_micros, 30);
+    assert.equal(shrunk.json.shrunk_from_micros, 50);
+    assert.equal(await held(daemon.call, 'w'), 100);
+    // The same request again: the same hold, not a second one.
+    const again = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 50, { min_amount_micros: 10, idempotency_key: 's1' })), 'k');
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.hold_id, shrunk.json.hold_id);
+    assert.equal(again.json.replayed, true);
+    assert.equal(await held(daemon.call, 'w'), 100);
+    // Nothing left: below any minimum, the usual 402 with nothing to shrink to.
+    const none = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 5, { min_amount_micros: 1 })), 'k');
+    assert.equal(none.status, 402, none.text);
+    assert.equal(none.json.refusal.max_amount_micros, 0);
+  } finally {
+    await daemon.stop();
+  }
+});
