@@ -75,25 +75,17 @@ typedef struct {
 static void *prefault(void *arg) {
     const prefault_job *job = arg;
 #ifdef MADV_POPULATE_READ
-    bool mapped = madvise((void *)job->start, job->len, MADV_POPULATE_READ) == 0;
-#else
-    bool mapped = false;
+    (void)madvise((void *)job->start, job->len, MADV_POPULATE_READ);
 #endif
-    if (!mapped) {
-        long page = sysconf(_SC_PAGESIZE);
-        for (size_t at = 0; at < job->len; at += (size_t)(page > 0 ? page : 4096)) {
-            (void)*(volatile const uint8_t *)(job->start + at); /* one read per page */
-        }
+    /* Then one read per page, whether or not the kernel mapped them: on the machines
+     * measured a mapped page still cost about 1.3 us on its first read (9 MiB: about
+     * 3 ms), paid once per process by whichever thread reads it first. Read here, it
+     * is off the first text's path: a 64 KiB random word's first encode took a third
+     * less CPU (docs/benchmarks-tokenizer.md). */
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t at = 0; at < job->len; at += (size_t)(page > 0 ? page : 4096)) {
+        (void)*(volatile const uint8_t *)(job->start + at);
     }
-    /* Then one read per cache line, into the cache that the cores share: a first
-     * text's lookups otherwise each wait for memory on a line no one has read yet,
-     * tens of thousands of them on a long novel word (most of the first encode of
-     * a 64 KiB random word). */
-    uint64_t sum = 0;
-    for (size_t at = 0; at < job->len; at += 64) {
-        sum += *(volatile const uint8_t *)(job->start + at);
-    }
-    (void)sum;
     return NULL;
 }
 
@@ -102,9 +94,9 @@ static void *prefault(void *arg) {
  * thousands on a long text (5-10 ms per MiB of prose on the machines measured, more
  * than building the table at open took). So the first open of each encoding starts a
  * detached thread that has the kernel map the whole table ahead (MADV_POPULATE_READ)
- * and then reads it a cache line at a time, small parts first, while the caller goes
- * on. The table is static data of the library, never unmapped,
- * so the thread cannot outlive what it reads; if no thread can start, faults it is. */
+ * and then reads one byte of each page, small parts first, while the caller goes on.
+ * The table is static data of the library, never unmapped, so the thread cannot
+ * outlive what it reads; if no thread can start, faults it is. */
 static void prefault_start(int which, const uint8_t *table, uint64_t size) {
     static atomic_bool started[2];
     static prefault_job jobs[2];
