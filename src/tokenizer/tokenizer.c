@@ -75,13 +75,16 @@ typedef struct {
 static void *prefault(void *arg) {
     const prefault_job *job = arg;
 #ifdef MADV_POPULATE_READ
-    if (madvise((void *)job->start, job->len, MADV_POPULATE_READ) == 0) {
-        return NULL;
-    }
+    (void)madvise((void *)job->start, job->len, MADV_POPULATE_READ);
 #endif
+    /* Then one read per page, whether or not the kernel mapped them: on the machines
+     * measured a mapped page still cost about 1.3 us on its first read (9 MiB: about
+     * 3 ms), paid once per process by whichever thread reads it first. Read here, it
+     * is off the first text's path: a 64 KiB random word's first encode took a third
+     * less CPU (docs/benchmarks-tokenizer.md). */
     long page = sysconf(_SC_PAGESIZE);
     for (size_t at = 0; at < job->len; at += (size_t)(page > 0 ? page : 4096)) {
-        (void)*(volatile const uint8_t *)(job->start + at); /* one read per page */
+        (void)*(volatile const uint8_t *)(job->start + at);
     }
     return NULL;
 }
@@ -91,8 +94,9 @@ static void *prefault(void *arg) {
  * thousands on a long text (5-10 ms per MiB of prose on the machines measured, more
  * than building the table at open took). So the first open of each encoding starts a
  * detached thread that has the kernel map the whole table ahead (MADV_POPULATE_READ)
- * while the caller goes on. The table is static data of the library, never unmapped,
- * so the thread cannot outlive what it reads; if no thread can start, faults it is. */
+ * and then reads one byte of each page, small parts first, while the caller goes on.
+ * The table is static data of the library, never unmapped, so the thread cannot
+ * outlive what it reads; if no thread can start, faults it is. */
 static void prefault_start(int which, const uint8_t *table, uint64_t size) {
     static atomic_bool started[2];
     static prefault_job jobs[2];
