@@ -214,6 +214,21 @@ static void test_config_utf8_and_serve_keys(void **state) {
     const char bad[] = "mcp:\n  tools:\n    \"e\xff\xfe\": low\n";
     assert_int_equal(tg__mcp_config_parse(bad, sizeof bad - 1, config, &err), TG_ERR_INVALID);
     assert_non_null(strstr(err.message, "not UTF-8"));
+    /* wait_ms: 0..TG_WAIT_MS_MAX, a whole number, else a clear error naming the rule */
+    const char *waits = "mcp:\n  tools:\n    \"report_*\": {cost: \"0.50\", wait_ms: 2000}\n";
+    assert_int_equal(tg__mcp_config_parse(waits, strlen(waits), config, &err), TG_OK);
+    assert_int_equal(config->tools.rules[0].wait_ms, 2000);
+    const char *too_long[] = {
+        "mcp:\n  tools:\n    a: {wait_ms: 600001}\n", "mcp:\n  tools:\n    a: {wait_ms: -1}\n",
+        "mcp:\n  tools:\n    a: {wait_ms: 2s}\n", "mcp:\n  tools:\n    a: {wait_ms: [1]}\n"};
+    for (size_t i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+        tg__mcp_config_defaults(config);
+        assert_int_equal(tg__mcp_config_parse(too_long[i], strlen(too_long[i]), config, &err),
+                         TG_ERR_INVALID);
+        assert_non_null(
+            strstr(err.message, "tools 'a': wait_ms must be a whole number in 0..600000"));
+    }
+    tg__mcp_config_defaults(config);
     const char *serve = "mcp:\n"
                         "  sessions_max: 8\n"
                         "  session_idle_ms: 60000\n"
