@@ -124,6 +124,14 @@ bool tg__mcp_session_wait_decided(tg__mcp_session *session, const tg_wait_result
         tg__calls_remove(&session->calls, (size_t)at);
         return true;
     }
+    int64_t cap = session->options.config->calls_per_task;
+    if (!session->options.cap_in_ledger && cap != TG_NONE && session->stats.calls_granted >= cap) {
+        /* Calls granted while this one waited used up the task's cap: it never runs. */
+        (void)tg_release(session->options.engine, held->hold_id, NULL, now_ms, NULL, NULL);
+        refuse(session, call->id, call->tool, TG__MCP_STOP_CAP, cap, NULL);
+        tg__calls_remove(&session->calls, (size_t)at);
+        return true;
+    }
     char *line = call->parked;
     size_t size = call->parked_size;
     call->parked = NULL;

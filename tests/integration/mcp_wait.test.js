@@ -151,3 +151,27 @@ test('HTTP: the same, and a POST that closes while waiting leaves nothing held',
     await daemon.stop();
   }
 });
+
+test('stdio: calls granted while others waited count against the task cap', async () => {
+  const dir = h.tempDir('mcp-wait-cap');
+  const capped = config.replace('call_timeout_ms: 1500', 'call_timeout_ms: 1500\n  calls_per_task: 2');
+  const g = await h.startGateway({ dir, config: capped, budget: 'acme', server: h.servers.fixture });
+  try {
+    await g.client.listTools();
+    const { hung } = await hangHeld(g.client, g.database, 'cap'); // granted call 1 of 2
+    // two echoes (0.50 each) wait for the hang's 0.60; once it goes both would fit the
+    // budget, but only one may run: the cap is 2 calls and the hang was the first
+    const first = g.client.callTool({ name: 'echo', arguments: { message: 'one' } }, undefined, { timeout: 60000 });
+    const second = g.client.callTool({ name: 'echo', arguments: { message: 'two' } }, undefined, { timeout: 60000 });
+    const results = await Promise.all([first, second]);
+    assert.equal((await hung)._meta['tollgate/refusal'].reason, 'timeout');
+    const ran = results.filter((r) => !r.isError);
+    const stopped = results.filter((r) => r.isError);
+    assert.equal(ran.length, 1, JSON.stringify(results));
+    assert.equal(stopped[0]._meta['tollgate/refusal'].reason, 'call_cap');
+    await h.until(() => holds(g.database) === 0, 10000, 'cap: nothing held');
+    assert.deepEqual(charges(g.database), [{ tool: 'echo', cost_micros: 500000 }]);
+  } finally {
+    await g.client.close();
+  }
+});
