@@ -18,12 +18,13 @@
 #include "mcp/policy.h"
 
 typedef enum {
-    TG__CALL_TOOL = 0,    /* tools/call: metered */
-    TG__CALL_LIST = 1,    /* tools/list: its result is filtered */
-    TG__CALL_INIT = 2,    /* initialize: its result is patched */
-    TG__CALL_OTHER = 3,   /* anything else: only answered if the server exits */
-    TG__CALL_PARKED = 4,  /* tools/call waiting for the gateway to learn the server's tools */
-    TG__CALL_OWN_LIST = 5 /* the gateway's own tools/list: never shown to the agent */
+    TG__CALL_TOOL = 0,     /* tools/call: metered */
+    TG__CALL_LIST = 1,     /* tools/list: its result is filtered */
+    TG__CALL_INIT = 2,     /* initialize: its result is patched */
+    TG__CALL_OTHER = 3,    /* anything else: only answered if the server exits */
+    TG__CALL_PARKED = 4,   /* tools/call waiting for the gateway to learn the server's tools */
+    TG__CALL_OWN_LIST = 5, /* the gateway's own tools/list: never shown to the agent */
+    TG__CALL_WAITING = 6   /* tools/call refused now, waiting in the engine for room */
 } tg__call_kind;
 
 typedef enum {
@@ -45,7 +46,8 @@ typedef struct {
     tg__mcp_charge charge;                     /* tools/call: how the charge is found */
     char tool[TG_NAME_SIZE_MAX];               /* tools/call: the tool's name */
     char progress_token[TG__RPC_ID_TEXT_SIZE]; /* its progressToken's JSON text, or "" */
-    char *parked;                              /* parked: the agent's message; from malloc */
+    uint64_t wait_id;                          /* waiting: the engine's waiter */
+    char *parked;                              /* parked, waiting: the agent's message; malloc */
     size_t parked_size;                        /* its bytes */
 } tg__call;
 

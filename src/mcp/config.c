@@ -60,7 +60,7 @@ static tg_status read_cost(const char *text, const char *glob, int64_t *out, tg_
     return TG_OK;
 }
 
-/* `glob: {cost: "0.01", class: low, charge: fixed|result}` */
+/* `glob: {cost: "0.01", class: low, charge: fixed|result, wait_ms: 2000}` */
 static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule, tg_error *err) {
     void *iter = NULL;
     struct fy_node_pair *pair;
@@ -72,6 +72,11 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
             status = read_cost(text, rule->glob, &rule->cost_micros, err);
         } else if (key != NULL && strcmp(key, "class") == 0) {
             status = read_class(text, rule->glob, &rule->cls, err);
+        } else if (key != NULL && strcmp(key, "wait_ms") == 0) {
+            char what[TG_NAME_SIZE_MAX + 32];
+            snprintf(what, sizeof what, "tools '%s': wait_ms", rule->glob);
+            status = tg__mcp_config_read_int(fy_node_pair_value(pair), what, 0, TG_WAIT_MS_MAX,
+                                             &rule->wait_ms, err);
         } else if (key != NULL && strcmp(key, "charge") == 0 && text != NULL &&
                    (strcmp(text, "fixed") == 0 || strcmp(text, "result") == 0)) {
             rule->charge =
@@ -80,7 +85,7 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
             status =
                 tg__fail(err, TG_ERR_INVALID,
                          "config: mcp.tools '%s': unknown or malformed field '%s' (cost, class, "
-                         "charge: fixed|result)",
+                         "charge: fixed|result, wait_ms)",
                          rule->glob, key != NULL ? key : "?");
         }
         if (status != TG_OK) {

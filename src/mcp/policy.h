@@ -25,6 +25,8 @@ typedef struct {
                                     when the result reports no cost */
     tg_class cls;                /* TG_CLASS_AUTO: the engine's policy decides */
     tg__mcp_charge charge;       /* how the charge is found */
+    int64_t wait_ms;             /* refused now: wait in the gateway up to this long for room
+                                    (a waiting hold, docs/mcp.md); 0: refuse at once */
 } tg__mcp_tool_rule;
 
 typedef struct {

@@ -8,6 +8,7 @@
 
 #include "mcp/jsonrpc.h"
 #include "mcp/refusal.h"
+#include "proxy/next.h"
 
 static const char *why(tg_reason reason) {
     switch (reason) {
@@ -49,7 +50,8 @@ static void retry_sentence(const tg_refusal *refusal, int64_t now_ms, char *out,
 }
 
 json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
-                               const tg_refusal *refusal, int64_t now_ms) {
+                               const tg_refusal *refusal, int64_t asked_micros, bool structured,
+                               int64_t now_ms) {
     char max[32], retry[160], text[1024];
     tg_money_format(refusal->max_amount_micros, max, sizeof max);
     retry_sentence(refusal, now_ms, retry, sizeof retry);
@@ -61,11 +63,21 @@ json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
     json_t *retry_after = refusal->retry_after_ms == TG_NONE
                               ? json_null()
                               : json_integer((json_int_t)refusal->retry_after_ms);
-    json_t *meta = json_pack("{s:{s:s,s:s,s:s,s:s,s:I,s:o}}", "tollgate/refusal", "budget",
-                             refusal->budget, "reason", tg_reason_str(refusal->reason), "class",
-                             tg_class_str(cls), "tool", tool, "max_amount_micros",
-                             (json_int_t)refusal->max_amount_micros, "retry_after_ms", retry_after);
-    return tg__rpc_tool_error(id, text, meta);
+    json_t *next =
+        tg__next_steps(now_ms, refusal->retry_after_ms, refusal->max_amount_micros, asked_micros);
+    json_t *facts = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o}", "budget", refusal->budget, "reason",
+                              tg_reason_str(refusal->reason), "class", tg_class_str(cls), "tool",
+                              tool, "max_amount_micros", (json_int_t)refusal->max_amount_micros,
+                              "retry_after_ms", retry_after, "next", next);
+    json_t *meta = facts != NULL ? json_pack("{s:O}", "tollgate/refusal", facts) : NULL;
+    json_t *message = tg__rpc_tool_error(id, text, meta);
+    json_t *result = json_object_get(message, "result");
+    if (structured && result != NULL) {
+        json_object_set_new(result, "structuredContent",
+                            json_pack("{s:O}", "tollgate_refusal", facts));
+    }
+    json_decref(facts);
+    return message;
 }
 
 const char *tg__mcp_stop_str(tg__mcp_stop stop) {

@@ -8,6 +8,7 @@
 #ifndef TG_MCP_REFUSAL_H
 #define TG_MCP_REFUSAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -25,9 +26,16 @@ typedef enum {
     TG__MCP_STOP_UNLISTED = 6 /* the server does not list a tool of that name */
 } tg__mcp_stop;
 
-/* The tool error result for a call the ledger refused. New reference, NULL on no memory. */
+/*
+ * The tool error result for a call the ledger refused. New reference, NULL on no memory.
+ * Its facts, with what the agent can do next (proxy/next.h, from `asked_micros`, the amount
+ * held for the call), go into _meta["tollgate/refusal"]; with `structured` also into
+ * structuredContent {"tollgate_refusal": ...} (the spec's place for a result programs
+ * read; false when the tool declares an outputSchema that object would not match).
+ */
 json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
-                               const tg_refusal *refusal, int64_t now_ms);
+                               const tg_refusal *refusal, int64_t asked_micros, bool structured,
+                               int64_t now_ms);
 
 /*
  * The tool error result for a call stopped for `stop`. `budget` is the budget

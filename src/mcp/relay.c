@@ -81,6 +81,7 @@ void tg__mcp_session_free(tg__mcp_session *session, int64_t now_ms) {
         return;
     }
     for (size_t i = 0; i < session->calls.count; i++) {
+        tg__relay_wait_cancel(session, &session->calls.items[i], now_ms);
         tg__relay_release(session, &session->calls.items[i], now_ms);
     }
     tg__calls_free(&session->calls);
@@ -140,6 +141,7 @@ static void agent_cancelled(tg__mcp_session *session, const tg__rpc_message *mes
     }
     tg__call *call = &session->calls.items[found];
     if (call->kind != TG__CALL_TOOL) {
+        tg__relay_wait_cancel(session, call, now_ms); /* a waiting call: nothing is held */
         tg__calls_remove(&session->calls, (size_t)found);
     } else if (call->state == TG__CALL_LIVE) {
         call->state = TG__CALL_AGENT_CANCELLED;
@@ -205,7 +207,7 @@ static void server_response(tg__mcp_session *session, const char *line, size_t s
         tg__relay_own_list_result(session, message, now_ms);
         return;
     }
-    if (call->kind == TG__CALL_PARKED) {
+    if (call->kind == TG__CALL_PARKED || call->kind == TG__CALL_WAITING) {
         tg__relay_log(session,
                       "dropped a response from the server to a request it was never "
                       "sent (id %s)",
@@ -341,6 +343,16 @@ void tg__mcp_session_tick(tg__mcp_session *session, int64_t now_ms) {
             tg__relay_own_list_failed(session);
             continue;
         }
+        if (call->kind == TG__CALL_WAITING) {
+            tg__relay_wait_cancel(session, call, now_ms);
+            session->stats.calls_refused++;
+            tg__relay_send_json(
+                session, true,
+                tg__mcp_stop_result(call->id, call->tool, session->budget, TG__MCP_STOP_LEDGER, 0,
+                                    "(Its wait for room ended without a decision.)"));
+            tg__calls_remove(&session->calls, i);
+            continue;
+        }
         if (call->kind == TG__CALL_PARKED) {
             session->stats.calls_refused++;
             tg__relay_send_json(
@@ -377,7 +389,7 @@ void tg__mcp_session_server_gone(tg__mcp_session *session, int64_t now_ms) {
     for (size_t i = session->calls.count; i-- > 0;) {
         tg__call *call = &session->calls.items[i];
         if ((call->kind == TG__CALL_TOOL && call->state == TG__CALL_LIVE) ||
-            call->kind == TG__CALL_PARKED) {
+            call->kind == TG__CALL_PARKED || call->kind == TG__CALL_WAITING) {
             tg__relay_send_json(session, true,
                                 tg__mcp_stop_result(call->id, call->tool, session->budget,
                                                     TG__MCP_STOP_SERVER, 0, NULL));
@@ -388,6 +400,7 @@ void tg__mcp_session_server_gone(tg__mcp_session *session, int64_t now_ms) {
                                               "the MCP server behind Tollgate exited before "
                                               "answering"));
         }
+        tg__relay_wait_cancel(session, call, now_ms);
         tg__relay_release(session, call, now_ms);
         tg__calls_remove(&session->calls, i);
     }

@@ -59,6 +59,7 @@ typedef struct {
     int64_t calls_cancelled; /* cancelled in flight (revocation, timeout, server exit) */
     int64_t charged_micros;  /* committed or recorded by this session */
     int64_t list_changed;    /* notifications/tools/list_changed sent */
+    int64_t calls_waited;    /* tools/call refused at first and queued to wait (wait_ms) */
 } tg__mcp_stats;
 
 /* A configuration reload: the session decides with `config` (borrowed) from now on; call
@@ -103,6 +104,22 @@ void tg__mcp_session_server_gone(tg__mcp_session *session, int64_t now_ms);
 /* Requests the session tracks: waiting for the server, or answered by the gateway and kept
  * for a while to drop a late result. */
 size_t tg__mcp_session_pending(const tg__mcp_session *session);
+
+/*
+ * Waiting tools/calls (a tool rule's wait_ms, docs/mcp.md): a call the ledger refuses now
+ * but could grant within its wait is held back as an engine waiter, and the transport hands
+ * the session every waiter the engine decides (tg_wait_poll). True when it was this
+ * session's: granted, the call goes on to the server; refused, the agent gets the usual
+ * refusal. False: not this session's (the transport releases a grant nobody owns, so
+ * nothing is held for a caller that left).
+ */
+bool tg__mcp_session_wait_decided(tg__mcp_session *session, const tg_wait_result *decided,
+                                  int64_t now_ms);
+
+/* The agent's request `id_text` will never read its answer (its HTTP POST closed): a call
+ * still waiting for room is dropped, its waiter cancelled, so nothing is ever held for it.
+ * Calls already at the server are left to their result (and charged), as before. */
+void tg__mcp_session_agent_left(tg__mcp_session *session, const char *id_text, int64_t now_ms);
 
 /* The counters so far. */
 tg__mcp_stats tg__mcp_session_stats(const tg__mcp_session *session);

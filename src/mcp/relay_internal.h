@@ -22,6 +22,7 @@ typedef struct {
     char name[TG_NAME_SIZE_MAX];
     bool visible;        /* listed to the agent the last time the gateway looked */
     uint32_t generation; /* the listing that last named it (relay_listed.c) */
+    bool output_schema;  /* it declares an outputSchema: a refusal carries no structuredContent */
 } tg__known_tool;
 
 struct tg__mcp_session {
@@ -65,6 +66,9 @@ bool tg__relay_tool_result(tg__mcp_session *session, tg__call *call, const tg__r
 void tg__relay_stop_call(tg__mcp_session *session, tg__call *call, tg__mcp_stop stop,
                          int64_t now_ms);
 
+/* relay_meter.c: cancels a waiting call's engine waiter (nothing was held for it). */
+void tg__relay_wait_cancel(tg__mcp_session *session, tg__call *call, int64_t now_ms);
+
 /* relay_meter.c: releases a call's hold if it still has one. */
 void tg__relay_release(tg__mcp_session *session, tg__call *call, int64_t now_ms);
 
@@ -73,6 +77,14 @@ void tg__relay_release(tg__mcp_session *session, tg__call *call, int64_t now_ms)
 void tg__relay_listing_start(tg__mcp_session *session);
 void tg__relay_listing_remember(tg__mcp_session *session, const char *tool, bool visible);
 void tg__relay_listing_page_done(tg__mcp_session *session, const tg__rpc_message *message);
+
+/* relay_listed.c: notes which remembered tools of a tools/list page declare an outputSchema
+ * (an SDK validates a result's structuredContent against it, even an error's). */
+void tg__relay_listing_schemas(tg__mcp_session *session, const tg__rpc_message *message);
+
+/* relay_listed.c: true when a refusal of `tool` may carry structuredContent: the tool is
+ * listed and declares no outputSchema the refusal's object would fail. */
+bool tg__relay_structured_ok(tg__mcp_session *session, const char *tool);
 
 /*
  * relay_listed.c: a tools/call for a tool the server never listed is refused without a

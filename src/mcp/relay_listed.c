@@ -42,10 +42,28 @@ void tg__relay_listing_remember(tg__mcp_session *session, const char *tool, bool
             return;
         }
         known = &session->known[session->known_count++];
+        known->output_schema = true; /* until the page says (tg__relay_listing_schemas) */
         snprintf(known->name, sizeof known->name, "%s", tool);
     }
     known->visible = visible;
     known->generation = session->listing;
+}
+
+void tg__relay_listing_schemas(tg__mcp_session *session, const tg__rpc_message *message) {
+    size_t i;
+    json_t *tool;
+    json_array_foreach(json_object_get(message->result, "tools"), i, tool) {
+        const char *name = json_string_value(json_object_get(tool, "name"));
+        tg__known_tool *known = name != NULL ? find(session, name) : NULL;
+        if (known != NULL) {
+            known->output_schema = json_object_get(tool, "outputSchema") != NULL;
+        }
+    }
+}
+
+bool tg__relay_structured_ok(tg__mcp_session *session, const char *tool) {
+    const tg__known_tool *known = find(session, tool);
+    return known != NULL && !known->output_schema;
 }
 
 void tg__relay_listing_page_done(tg__mcp_session *session, const tg__rpc_message *message) {
@@ -179,6 +197,7 @@ void tg__relay_own_list_result(tg__mcp_session *session, const tg__rpc_message *
             tg__relay_listing_remember(session, text, shown);
         }
     }
+    tg__relay_listing_schemas(session, message);
     json_t *cursor = json_object_get(message->result, "nextCursor");
     if (json_is_string(cursor)) {
         send_own_list(session, cursor, now_ms);

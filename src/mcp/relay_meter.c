@@ -7,6 +7,7 @@
  * that arrives after the gateway gave up on the call is still charged, with a
  * forced record: the money was spent, and the ledger never under-counts.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "mcp/relay_internal.h"
@@ -47,6 +48,107 @@ static void open_call(tg__mcp_session *session, tg__call *call, const tg__rpc_me
     }
 }
 
+/* The ledger queued the call (its rule's wait_ms): it waits, with its message, until the
+ * engine decides it (tg__mcp_session_wait_decided) or the agent cancels it. */
+static void wait_for_room(tg__mcp_session *session, const char *line, size_t size,
+                          const tg__rpc_message *message, const char *tool, uint64_t wait_id,
+                          int64_t now_ms) {
+    tg__call *call = NULL;
+    char *copy = malloc(size);
+    if (copy == NULL ||
+        tg__calls_add(&session->calls, message->id_text, message->id, &call) != TG_OK) {
+        free(copy);
+        (void)tg_wait_cancel(session->options.engine, wait_id, now_ms, NULL);
+        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, "(out of memory)");
+        return;
+    }
+    memcpy(copy, line, size);
+    call->kind = TG__CALL_WAITING;
+    call->wait_id = wait_id;
+    call->parked = copy;
+    call->parked_size = size;
+    /* The engine refuses it at its own deadline; this one only backs that up (a waiter
+     * cancelled over the API, tg__mcp_session_wait_decided never called). */
+    const tg__mcp_tool_rule *rule = tg__mcp_tools_match(&session->options.config->tools, tool);
+    call->deadline_ms = now_ms + (rule != NULL ? rule->wait_ms : 0) + TG__MCP_HOLD_TTL_EXTRA_MS;
+    snprintf(call->tool, sizeof call->tool, "%s", tool);
+    session->stats.calls_waited++;
+}
+
+void tg__relay_wait_cancel(tg__mcp_session *session, tg__call *call, int64_t now_ms) {
+    if (call->kind == TG__CALL_WAITING && call->wait_id != 0) {
+        (void)tg_wait_cancel(session->options.engine, call->wait_id, now_ms, NULL);
+        call->wait_id = 0;
+    }
+}
+
+static long find_waiting(const tg__mcp_session *session, uint64_t wait_id) {
+    for (size_t i = 0; i < session->calls.count; i++) {
+        const tg__call *call = &session->calls.items[i];
+        if (call->kind == TG__CALL_WAITING && call->wait_id == wait_id) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+void tg__mcp_session_agent_left(tg__mcp_session *session, const char *id_text, int64_t now_ms) {
+    long at = tg__calls_find(&session->calls, id_text);
+    if (at >= 0 && session->calls.items[at].kind == TG__CALL_WAITING) {
+        tg__relay_wait_cancel(session, &session->calls.items[at], now_ms);
+        tg__calls_remove(&session->calls, (size_t)at);
+    }
+}
+
+bool tg__mcp_session_wait_decided(tg__mcp_session *session, const tg_wait_result *decided,
+                                  int64_t now_ms) {
+    long at = find_waiting(session, decided->wait_id);
+    if (at < 0) {
+        return false;
+    }
+    tg__call *call = &session->calls.items[at];
+    const tg_reserve_result *held = &decided->result;
+    if (decided->status != TG_OK || !held->granted) {
+        if (decided->status != TG_OK) {
+            refuse(session, call->id, call->tool, TG__MCP_STOP_LEDGER, 0, decided->message);
+        } else {
+            const tg__mcp_tool_rule *rule =
+                tg__mcp_tools_match(&session->options.config->tools, call->tool);
+            session->stats.calls_refused++;
+            tg__relay_send_json(
+                session, true,
+                tg__mcp_refusal_result(call->id, call->tool, held->cls, &held->refusal,
+                                       rule != NULL ? rule->cost_micros : 0,
+                                       tg__relay_structured_ok(session, call->tool), now_ms));
+        }
+        tg__calls_remove(&session->calls, (size_t)at);
+        return true;
+    }
+    int64_t cap = session->options.config->calls_per_task;
+    if (!session->options.cap_in_ledger && cap != TG_NONE && session->stats.calls_granted >= cap) {
+        /* Calls granted while this one waited used up the task's cap: it never runs. */
+        (void)tg_release(session->options.engine, held->hold_id, NULL, now_ms, NULL, NULL);
+        refuse(session, call->id, call->tool, TG__MCP_STOP_CAP, cap, NULL);
+        tg__calls_remove(&session->calls, (size_t)at);
+        return true;
+    }
+    char *line = call->parked;
+    size_t size = call->parked_size;
+    call->parked = NULL;
+    tg__rpc_message message;
+    tg__rpc_parse(line, size, &message);
+    char tool[TG_NAME_SIZE_MAX];
+    snprintf(tool, sizeof tool, "%s", call->tool);
+    open_call(session, call, &message, tool,
+              tg__mcp_tools_match(&session->options.config->tools, tool), held, now_ms);
+    call->wait_id = 0;
+    session->stats.calls_granted++;
+    session->options.to_server(session->options.user, line, size);
+    tg__rpc_message_clear(&message);
+    free(line);
+    return true;
+}
+
 void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size,
                          const tg__rpc_message *message, int64_t now_ms) {
     const char *tool = tool_name(message);
@@ -77,6 +179,7 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
         .cls = rule != NULL ? rule->cls : TG_CLASS_AUTO,
         .tool = tool,
         .ttl_ms = config->call_timeout_ms + TG__MCP_HOLD_TTL_EXTRA_MS,
+        .wait_ms = rule != NULL ? rule->wait_ms : 0,
     };
     tg_reserve_result held;
     tg_error err = {0};
@@ -85,11 +188,16 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
         refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, err.message);
         return;
     }
+    if (held.waiting) {
+        wait_for_room(session, line, size, message, tool, held.wait_id, now_ms);
+        return;
+    }
     if (!held.granted) {
         session->stats.calls_refused++;
-        tg__relay_send_json(
-            session, true,
-            tg__mcp_refusal_result(message->id, tool, held.cls, &held.refusal, now_ms));
+        tg__relay_send_json(session, true,
+                            tg__mcp_refusal_result(message->id, tool, held.cls, &held.refusal,
+                                                   ask.amount_micros,
+                                                   tg__relay_structured_ok(session, tool), now_ms));
         return;
     }
     tg__call *call;

@@ -75,6 +75,7 @@ void tg__relay_tools_list(tg__mcp_session *session, const tg__call *call, const 
     } else {
         session->options.to_agent(session->options.user, line, size);
     }
+    tg__relay_listing_schemas(session, message);
     tg__relay_listing_page_done(session, message);
 }
 

@@ -146,6 +146,22 @@ static void check_server(loop *self) {
     }
 }
 
+/*
+ * Waiters the engine decided in this turn (a tool rule's wait_ms) go to the session: a grant
+ * is relayed to the server, a refusal answered. A grant no call owns any more (the agent
+ * cancelled it as it was decided) is released at once: nothing is held for it.
+ */
+static void drain_waits(loop *self) {
+    tg_engine *engine = self->options->session.engine;
+    tg_wait_result decided;
+    while (tg_wait_poll(engine, &decided)) {
+        if (!tg__mcp_session_wait_decided(self->session, &decided, self->now_ms) &&
+            decided.status == TG_OK && decided.result.granted) {
+            (void)tg_release(engine, decided.result.hold_id, NULL, self->now_ms, NULL, NULL);
+        }
+    }
+}
+
 /* One turn's decisions, inside one engine batch. */
 static void decide(loop *self, const struct pollfd *fds) {
     tg_engine *engine = self->options->session.engine;
@@ -161,6 +177,7 @@ static void decide(loop *self, const struct pollfd *fds) {
     }
     check_server(self);
     tg__mcp_session_tick(self->session, self->now_ms);
+    drain_waits(self);
     tg_error err = {0};
     if (tg_engine_batch_end(engine, &err) != TG_OK) {
         /* Nothing decided in this turn may go out: the ledger did not keep it. */
@@ -179,6 +196,7 @@ static void decide(loop *self, const struct pollfd *fds) {
         }
         self->last_tick_ms = self->now_ms;
         tg__mcp_session_tick(self->session, self->now_ms);
+        drain_waits(self); /* decided by the tick: a waiter's deadline, an expiry's room */
     }
 }
 
@@ -207,6 +225,7 @@ static int poll_timeout(const loop *self) {
     if (deadline != INT64_MAX && deadline - self->now_ms < wait) {
         wait = deadline - self->now_ms;
     }
+    /* A waiting call's deadline is the engine's; its tick refuses it (every tick interval). */
     return wait < 0 ? 0 : (int)wait;
 }
 

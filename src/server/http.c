@@ -247,6 +247,10 @@ static void drain_waits(tg__http *h) {
     while (h->open->count < REPLIES_CAPACITY && tg_wait_poll(engine, &decided)) {
         parked p;
         bool found = unpark(h, decided.wait_id, &p);
+        if (!found && (tg__mcp_http_wait_decided(h->daemon->mcp, &decided) ||
+                       tg__proxy_wait_decided(h->daemon->proxy, &decided))) {
+            continue; /* an MCP tools/call's or a proxied call's waiter: its owner goes on */
+        }
         if (!found || client_gone(&p)) {
             if (decided.status == TG_OK && decided.result.granted) {
                 tg_release(engine, decided.result.hold_id, NULL, tg__now_ms(), NULL, NULL);
@@ -359,6 +363,13 @@ static void on_wait_cancelled(void *user, uint64_t wait_id) {
     tg__http *h = user;
     parked p;
     if (!unpark(h, wait_id, &p)) {
+        /* An MCP tools/call's or a proxied call's waiter: its owner answers (nothing held). */
+        tg_wait_result cancelled = {.wait_id = wait_id, .status = TG_ERR_NOT_FOUND};
+        snprintf(cancelled.message, sizeof cancelled.message,
+                 "(its wait for room was cancelled over the API; nothing was held)");
+        if (!tg__mcp_http_wait_decided(h->daemon->mcp, &cancelled)) {
+            (void)tg__proxy_wait_decided(h->daemon->proxy, &cancelled); /* 503 to its client */
+        }
         return;
     }
     tg__reply reply =

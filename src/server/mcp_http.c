@@ -351,6 +351,18 @@ static void on_sweep(evutil_socket_t fd, short what, void *user) {
     sweep_all(user);
 }
 
+bool tg__mcp_http_wait_decided(tg__mcp_http *mcp, const tg_wait_result *decided) {
+    if (mcp == NULL) {
+        return false;
+    }
+    for (mcp_session *session = mcp->sessions; session != NULL; session = session->next) {
+        if (tg__mcp_session_wait_decided(session->relay, decided, tg__now_ms())) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void tg__mcp_http_note_event(tg__mcp_http *mcp, const tg_event *event) {
     if (mcp == NULL || mcp->sessions == NULL) {
         return;

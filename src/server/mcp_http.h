@@ -81,6 +81,10 @@ tg_status tg__mcp_http_reload(tg__mcp_http **mcp, tg__mcp_http_config *fresh,
                               struct event_base *base, tg__daemon *daemon,
                               tg__mcp_http_flush_fn flush, void *flush_user, tg_error *err);
 
+/* A waiter the engine decided (tg_wait_poll): handed to the session whose tools/call waits
+ * for it. False when no session owns it (the caller releases a grant). NULL mcp: false. */
+bool tg__mcp_http_wait_decided(tg__mcp_http *mcp, const tg_wait_result *decided);
+
 /* Takes the request when its path is /mcp or below, or the protected-resource metadata
  * of a server (true). NULL: always false. */
 bool tg__mcp_http_handle(tg__mcp_http *mcp, struct evhttp_request *request);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,27 @@
 
 bool tg__mcp_http_client_gone(struct evhttp_request *request) {
     return request == NULL || evhttp_request_get_connection(request) == NULL;
+}
+
+/*
+ * Has the client of a POST not yet answered left? evhttp does not read a connection whose
+ * request waits for its reply, so it never sees the FIN then (a tools/call waiting for room
+ * would stay queued for a client that left): the socket is asked directly, with a peek that
+ * consumes nothing, as http.c does for its long polls. Bytes waiting: still there.
+ */
+static bool post_client_left(struct evhttp_request *request) {
+    if (tg__mcp_http_client_gone(request)) {
+        return true;
+    }
+    struct bufferevent *events =
+        evhttp_connection_get_bufferevent(evhttp_request_get_connection(request));
+    evutil_socket_t fd = events != NULL ? bufferevent_getfd(events) : -1;
+    if (fd < 0) {
+        return false;
+    }
+    char byte;
+    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* Unsent bytes on the request's connection: a client that stopped reading. */
@@ -469,8 +491,10 @@ static void sweep_posts(mcp_session *session, int64_t now_ms) {
             post_unlink(session, post);
             continue;
         }
-        if (post->request != NULL && tg__mcp_http_client_gone(post->request)) {
+        if (post->request != NULL && post_client_left(post->request)) {
             post->gone_ms = now_ms;
+            /* A tools/call still waiting for room is dropped: nothing is held for it. */
+            tg__mcp_session_agent_left(session->relay, post->id_text, now_ms);
             if (post->streaming) {
                 sse_end(post->request, timeout_s(session));
             } else {

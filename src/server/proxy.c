@@ -131,6 +131,10 @@ void tg__proxy_call_free(proxy_call *call) {
         call->next->prev = call->prev;
     }
     proxy->calls_count--;
+    if (call->wait_id != 0) { /* still waiting: dropped, nothing was held for it */
+        (void)tg_wait_cancel(proxy->daemon->engine, call->wait_id, tg__now_ms(), NULL);
+    }
+    free(call->wait_secret);
     if (call->easy != NULL) {
         curl_easy_cleanup(call->easy);
     }
@@ -176,6 +180,10 @@ static void on_sweep(evutil_socket_t fd, short kind, void *user) {
     proxy_call *call = proxy->calls;
     while (call != NULL) {
         proxy_call *next = call->next;
+        if (tg__proxy_wait_sweep(call)) {
+            call = next; /* its client left while it waited: ended, nothing held */
+            continue;
+        }
         bool revoked = false;
         if (call->streaming && call->hold_id != 0) {
             tg_hold_info hold;
@@ -398,6 +406,12 @@ void tg__proxy_free(tg__proxy *proxy) {
         return;
     }
     while (proxy->calls != NULL) {
+        if (proxy->calls->wait_id != 0) { /* waiting for room: nothing held, nothing sent */
+            tg__proxy_send_error(proxy->calls, 503, "shutting_down",
+                                 "Tollgate is stopping; nothing was held for this call");
+            tg__proxy_call_done(proxy->calls, CURLE_OK); /* its waiter is cancelled */
+            continue;
+        }
         proxy->calls->client_gone = true; /* shutting down: commit what was used */
         abort_call(proxy->calls);
     }

@@ -53,6 +53,8 @@ typedef struct {
                                               its calls use; NULL for a provider's own */
     tg__deployment deployments[TG__PROXY_DEPLOYMENTS_MAX]; /* wire: azure, its mapping */
     int64_t deployments_count;                             /* entries in deployments */
+    bool wait_set;                         /* `wait_ms` was given: it overrides proxy.wait_ms */
+    int64_t wait_ms;                       /* wait_set: this upstream's wait (0: none) */
 } tg__upstream;
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */
@@ -76,6 +78,8 @@ typedef struct {
     char switch_model[TG_NAME_SIZE_MAX]; /* switch: the cheaper model */
     int64_t retry_automatic_ms_max;      /* SDKs retry a refusal on their own below this */
     bool user_budgets;                   /* the request's user names a child of the scope */
+    int64_t wait_ms;                     /* a refused call waits in the daemon up to this long
+                                            for room (a waiting hold); 0: refused at once */
     tg__model_price *overrides;          /* proxy.price_overrides (provider, model, rates);
                                             from malloc, freed by tg__proxy_config_free */
     int64_t overrides_count;             /* entries in overrides */
@@ -120,5 +124,10 @@ bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request);
 
 /* Aborts every call in flight (each commits what it used), frees. NULL is a no-op. */
 void tg__proxy_free(tg__proxy *proxy);
+
+/* A waiter the engine decided (tg_wait_poll): handed to the proxied call waiting for it
+ * (proxy.wait_ms, proxy_wait.c), which goes upstream or is refused. False when no call
+ * owns it (the caller releases a grant). NULL proxy: false. */
+bool tg__proxy_wait_decided(tg__proxy *proxy, const tg_wait_result *decided);
 
 #endif

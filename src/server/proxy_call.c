@@ -122,7 +122,7 @@ static void clear_client_timeouts(proxy_call *call) {
     }
 }
 
-static bool start_transfer(proxy_call *call, const char *secret) {
+bool tg__proxy_start_transfer(proxy_call *call, const char *secret) {
     tg__proxy *proxy = call->proxy;
     clear_client_timeouts(call);
     const tg__upstream *upstream = call->upstream;
@@ -153,16 +153,23 @@ static bool start_transfer(proxy_call *call, const char *secret) {
     if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
         return false;
     }
+    tg__proxy_call_link(call);
+    return true;
+}
+
+void tg__proxy_call_link(proxy_call *call) {
+    tg__proxy *proxy = call->proxy;
+    if (call->prev != NULL || proxy->calls == call) {
+        return; /* linked already: a call that waited for room (proxy_wait.c) */
+    }
     call->next = proxy->calls;
     if (proxy->calls != NULL) {
         proxy->calls->prev = call;
     }
     proxy->calls = call;
-    return true;
 }
 
-/* Answers a budget refusal in the provider's shape (429, Retry-After...). */
-static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
+void tg__proxy_send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
     call->outcome = "refused";
     call->reply_status = 429;
@@ -210,8 +217,19 @@ static int64_t hold_ttl_ms(const tg__proxy *proxy, bool background) {
     return ttl_ms < max_ms ? ttl_ms : max_ms;
 }
 
+void tg__proxy_call_granted(proxy_call *call, const tg_reserve_result *result,
+                            int64_t amount_micros) {
+    call->hold_id = result->hold_id;
+    call->hold_micros = amount_micros;
+    call->held_micros = amount_micros;
+    call->cls = result->cls;
+    call->hold_expires_ms = result->expires_at_ms;
+    call->proxy->daemon->metrics.granted++;
+}
+
+/* `wait_ms` > 0: a call that fits once money frees may queue (result->waiting). */
 static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_micros,
-                         tg_reserve_result *result, tg_error *err) {
+                         int64_t wait_ms, tg_reserve_result *result, tg_error *err) {
     const tg__request_info *info = &call->parsed.info;
     int64_t output = tg__request_output_bound(info, &call->price);
     tg_reserve_request request = {.budget = budget,
@@ -221,15 +239,11 @@ static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_mi
                                   .cls = TG_CLASS_AUTO,
                                   .tool = tg__route_name(call->route),
                                   .model = info->model,
-                                  .ttl_ms = hold_ttl_ms(call->proxy, call->background)};
+                                  .ttl_ms = hold_ttl_ms(call->proxy, call->background),
+                                  .wait_ms = wait_ms};
     tg_status status = tg_reserve(call->proxy->daemon->engine, &request, tg__now_ms(), result, err);
     if (status == TG_OK && result->granted) {
-        call->hold_id = result->hold_id;
-        call->hold_micros = amount_micros;
-        call->held_micros = amount_micros;
-        call->cls = result->cls;
-        call->hold_expires_ms = result->expires_at_ms;
-        call->proxy->daemon->metrics.granted++;
+        tg__proxy_call_granted(call, result, amount_micros);
     }
     return status;
 }
@@ -270,7 +284,8 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
     }
     snprintf(call->plan_header, sizeof call->plan_header, "%s", plan.header);
     tg_reserve_result result;
-    return reserve(call, budget, plan.worst_case_micros, &result, NULL) == TG_OK && result.granted;
+    return reserve(call, budget, plan.worst_case_micros, 0, &result, NULL) == TG_OK &&
+           result.granted;
 }
 
 /* A call without an output cap gets one (item 2 of docs/proxy.md "What a hold covers"):
@@ -445,7 +460,8 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
         return false;
     }
     tg_reserve_result result;
-    if (reserve(call, call->budget, worst_micros, &result, &err) != TG_OK) {
+    int64_t wait_ms = call->background ? 0 : tg__proxy_wait_ms(proxy, call->upstream);
+    if (reserve(call, call->budget, worst_micros, wait_ms, &result, &err) != TG_OK) {
         /* A budget named under the scope that does not exist (and no template makes it),
          * or a template already at children_max: only an admin can help, so 403, which
          * no SDK retries. */
@@ -455,8 +471,15 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
                              err.message);
         return false;
     }
+    if (result.waiting) {
+        /* Fits once money frees: it waits for its whole worst case (proxy_wait.c), not
+         * lowered by the over-budget policy, which only sees refusals. */
+        call->wait_id = result.wait_id;
+        call->wait_asked_micros = worst_micros;
+        return true;
+    }
     if (!result.granted && !replan(call, call->budget, &result.refusal)) {
-        send_refusal(call, &result.refusal, worst_micros);
+        tg__proxy_send_refusal(call, &result.refusal, worst_micros);
         return false;
     }
     return true;
@@ -584,7 +607,14 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
         /* answered */
     } else if (is_run_route(route) && !admit_run(call, key)) {
         /* answered */
-    } else if (!take_body(call, body, size) || !start_transfer(call, secret)) {
+    } else if (!take_body(call, body, size)) {
+        tg__proxy_send_error(call, 503, "internal_error", "cannot start the upstream call");
+    } else if (call->wait_id != 0) {
+        if (tg__proxy_wait_park(call, secret)) {
+            return; /* waiting for room: proxy_wait.c starts or refuses it */
+        }
+        tg__proxy_send_error(call, 503, "internal_error", "out of memory");
+    } else if (!tg__proxy_start_transfer(call, secret)) {
         tg__proxy_send_error(call, 503, "internal_error", "cannot start the upstream call");
     } else {
         return; /* in flight: proxy_reply.c ends it */

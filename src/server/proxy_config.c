@@ -26,6 +26,7 @@
  *     switch_model: gpt-4o-mini
  *     retry_automatic_ms_max: 2000
  *     user_budgets: false            # the request's user names a child of the key's scope
+ *     wait_ms: 0                     # a refused call waits for room this long (per upstream too)
  *     price_overrides:               # replace or add a model's prices (docs/proxy.md)
  *       - {provider: openai, model: gpt-4o-mini, input_mtok: 150000, output_mtok: 600000}
  *
@@ -71,6 +72,16 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
     long long value = text ? strtoll(text, &end, 10) : -1;
     if (text == NULL || *text == '\0' || *end != '\0' || value < 0 || value > TG_LIMIT_MAX) {
         return fail(err, what, "must be a whole number >= 0");
+    }
+    *out = value;
+    return TG_OK;
+}
+
+/* A wait in 0..TG_WAIT_MS_MAX (the engine's bound on a waiting hold). */
+static tg_status read_wait(struct fy_node *node, int64_t *out, const char *what, tg_error *err) {
+    int64_t value = 0;
+    if (read_count(node, &value, what, err) != TG_OK || value > TG_WAIT_MS_MAX) {
+        return fail(err, what, "must be a whole number of ms in 0..600000 (TG_WAIT_MS_MAX)");
     }
     *out = value;
     return TG_OK;
@@ -157,6 +168,9 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
         } else if (strcmp(key, "prices") == 0) {
             status = read_text(value, out->prices_id, sizeof out->prices_id, "prices", err);
             out->free = status == TG_OK && strcmp(out->prices_id, "free") == 0;
+        } else if (strcmp(key, "wait_ms") == 0) {
+            status = read_wait(value, &out->wait_ms, "upstreams: wait_ms", err);
+            out->wait_set = status == TG_OK;
         } else if (strcmp(key, "pass_agent_key") == 0) {
             const char *text = scalar(value);
             out->pass_agent_key = text != NULL && strcmp(text, "true") == 0;
@@ -371,6 +385,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_text(value, config->switch_model, sizeof config->switch_model, key, err);
         } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
+        } else if (strcmp(key, "wait_ms") == 0) {
+            status = read_wait(value, &config->wait_ms, "proxy.wait_ms", err);
         } else if (strcmp(key, "user_budgets") == 0) {
             status = read_flag(value, &config->user_budgets, key, err);
         } else if (strcmp(key, "price_overrides") == 0) {

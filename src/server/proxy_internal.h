@@ -156,7 +156,36 @@ typedef struct proxy_call {
     tg__usage usage;                               /* the usage charged (usage_known) */
     bool usage_known;                              /* usage is set */
     bool reply_ended;                              /* a stream's reply end has been sent */
+    /* Waiting for room (proxy_wait.c): the engine's waiter, the worst case it asks for, and
+     * the agent's key kept until the call starts (a pass_agent_key upstream needs it). */
+    uint64_t wait_id;          /* 0: not waiting */
+    int64_t wait_asked_micros; /* the worst case held once granted */
+    char *wait_secret;         /* from malloc, freed with the call; NULL none */
 } proxy_call;
+
+/* proxy_call.c: the bookkeeping of a granted hold of `amount_micros` on the call. */
+void tg__proxy_call_granted(proxy_call *call, const tg_reserve_result *result,
+                            int64_t amount_micros);
+
+/* proxy_call.c: puts the call on proxy->calls (the sweep's list), once. */
+void tg__proxy_call_link(proxy_call *call);
+
+/* proxy_call.c: sends the call upstream with the agent's key `secret`; false on failure. */
+bool tg__proxy_start_transfer(proxy_call *call, const char *secret);
+
+/* proxy_call.c: answers a budget refusal in the provider's shape (429, Retry-After...). */
+void tg__proxy_send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros);
+
+/* proxy_wait.c: the wait a call on `upstream` may make (its wait_ms, else proxy.wait_ms). */
+int64_t tg__proxy_wait_ms(const tg__proxy *proxy, const tg__upstream *upstream);
+
+/* proxy_wait.c: the call waits in the engine (call->wait_id set): keeps the agent's key for
+ * the transfer. False when it cannot (out of memory: the waiter is cancelled). */
+bool tg__proxy_wait_park(proxy_call *call, const char *secret);
+
+/* proxy_wait.c: the sweep's check of a waiting call; true when its client left and the
+ * call was ended (waiter cancelled, nothing held). */
+bool tg__proxy_wait_sweep(proxy_call *call);
 
 /* proxy_call.c: admits a request on a proxy route (auth, price, hold) and starts it. */
 /* `upstream` is a named upstream the path chose (/p/NAME/..., or /openai/... for the one

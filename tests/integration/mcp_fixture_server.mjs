@@ -19,6 +19,10 @@ server.registerTool('slow', { inputSchema: { ms: z.number() } },
   async ({ ms }) => { await new Promise((r) => setTimeout(r, ms)); return { content: text('done') }; });
 server.registerTool('hang', { inputSchema: {} }, () => new Promise(() => {}));
 server.registerTool('crash', { inputSchema: {} }, async () => { process.exit(3); });
+// Declares an outputSchema: the SDK client validates any structuredContent against it, even
+// an error's, so a refusal of this tool must not carry Tollgate's own object there.
+server.registerTool('typed', { inputSchema: {}, outputSchema: { total: z.number() } },
+  async () => ({ content: text('{"total":1}'), structuredContent: { total: 1 } }));
 server.registerTool('fail', { inputSchema: {} }, async () => ({ content: text('tool failed'), isError: true }));
 
 await server.connect(new StdioServerTransport());

@@ -60,7 +60,9 @@ test('threshold, in-flight cancel, withdrawn tools, critical to the limit, reins
     const refused = await c.callTool({ name: 'echo', arguments: { message: 'b' } });
     assert.equal(refused.isError, true);
     assert.deepEqual(refused._meta['tollgate/refusal'], { budget: 'acme/agent', reason: 'revoked', class: 'low',
-      tool: 'echo', max_amount_micros: 0, retry_after_ms: null });
+      tool: 'echo', max_amount_micros: 0, retry_after_ms: null,
+      next: { wait_until_ms: null, wait_ms: null, shrink_to_micros: null, approval: null } });
+    assert.deepEqual(refused.structuredContent, { tollgate_refusal: refused._meta['tollgate/refusal'] });
     assert.equal((await c.callTool({ name: 'get-env', arguments: {} })).isError, true);
 
     // critical work between threshold (0.50) and limit (1.00), never past it

@@ -60,7 +60,9 @@ test('threshold, in-flight cancel, withdrawn tools, critical to the limit, reins
   const refused = await c.callTool({ name: 'echo', arguments: { message: 'b' } });
   assert.equal(refused.isError, true);
   assert.deepEqual(refused._meta['tollgate/refusal'], { budget: 'acme/agent', reason: 'revoked', class: 'low',
-    tool: 'echo', max_amount_micros: 0, retry_after_ms: null });
+    tool: 'echo', max_amount_micros: 0, retry_after_ms: null,
+    next: { wait_until_ms: null, wait_ms: null, shrink_to_micros: null, approval: null } });
+  assert.deepEqual(refused.structuredContent, { tollgate_refusal: refused._meta['tollgate/refusal'] });
   assert.match(h.text(refused), /budget acme\/agent, reason revoked/);
   const normal = await c.callTool({ name: 'get-env', arguments: {} });
   assert.equal(normal.isError, true);

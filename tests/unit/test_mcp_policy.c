@@ -158,8 +158,8 @@ static void test_refusal_results(void **state) {
                           .max_amount_micros = 5000000,
                           .retry_after_ms = 61000};
     /* 2026-01-01T00:00:00Z + 61 s */
-    json_t *out = tg__mcp_refusal_result(id, "answer_ticket", TG_CLASS_NORMAL, &refusal,
-                                         INT64_C(1767225600000));
+    json_t *out = tg__mcp_refusal_result(id, "answer_ticket", TG_CLASS_NORMAL, &refusal, 8000000,
+                                         true, INT64_C(1767225600000));
     assert_non_null(strstr(text_of(out), "budget acme/support, reason revoked"));
     assert_non_null(strstr(text_of(out), "5.000000"));
     assert_non_null(strstr(text_of(out), "Retry after 2026-01-01T00:01:01Z (in 61 s)"));
@@ -168,14 +168,34 @@ static void test_refusal_results(void **state) {
     assert_string_equal(json_string_value(json_object_get(meta, "class")), "normal");
     assert_int_equal(json_integer_value(json_object_get(meta, "retry_after_ms")), 61000);
     assert_true(json_is_true(json_object_get(json_object_get(out, "result"), "isError")));
+    /* What next: wait until now + 61 s, or shrink from 8 to 5; the same object, whole, in
+     * structuredContent (the spec's place for what programs read). */
+    json_t *next = json_object_get(meta, "next");
+    assert_int_equal(json_integer_value(json_object_get(next, "wait_until_ms")),
+                     INT64_C(1767225661000));
+    assert_int_equal(json_integer_value(json_object_get(next, "wait_ms")), 61000);
+    assert_int_equal(json_integer_value(json_object_get(next, "shrink_to_micros")), 5000000);
+    assert_true(json_is_null(json_object_get(next, "approval")));
+    json_t *structured = json_object_get(
+        json_object_get(json_object_get(out, "result"), "structuredContent"), "tollgate_refusal");
+    assert_true(json_equal(structured, meta));
+    json_decref(out);
+    /* Asked no more than the largest that fits: no shrink; not structured: _meta only. */
+    out = tg__mcp_refusal_result(id, "answer_ticket", TG_CLASS_NORMAL, &refusal, 5000000, false, 0);
+    assert_null(json_object_get(json_object_get(out, "result"), "structuredContent"));
+    meta = json_object_get(json_object_get(json_object_get(out, "result"), "_meta"),
+                           "tollgate/refusal");
+    assert_true(json_is_null(json_object_get(json_object_get(meta, "next"), "shrink_to_micros")));
     json_decref(out);
     refusal.retry_after_ms = TG_NONE;
     refusal.reason = TG_REASON_FROZEN;
-    out = tg__mcp_refusal_result(id, "x", TG_CLASS_LOW, &refusal, 0);
+    out = tg__mcp_refusal_result(id, "x", TG_CLASS_LOW, &refusal, 0, true, 0);
     assert_non_null(strstr(text_of(out), "only a person can"));
     meta = json_object_get(json_object_get(json_object_get(out, "result"), "_meta"),
                            "tollgate/refusal");
     assert_true(json_is_null(json_object_get(meta, "retry_after_ms")));
+    assert_true(json_is_null(json_object_get(json_object_get(meta, "next"), "wait_ms")));
+    assert_true(json_is_null(json_object_get(json_object_get(meta, "next"), "wait_until_ms")));
     json_decref(out);
     out = tg__mcp_stop_result(id, "slow", "acme", TG__MCP_STOP_TIMEOUT, 400, NULL);
     assert_non_null(strstr(text_of(out), "within 400 ms"));
@@ -194,6 +214,21 @@ static void test_config_utf8_and_serve_keys(void **state) {
     const char bad[] = "mcp:\n  tools:\n    \"e\xff\xfe\": low\n";
     assert_int_equal(tg__mcp_config_parse(bad, sizeof bad - 1, config, &err), TG_ERR_INVALID);
     assert_non_null(strstr(err.message, "not UTF-8"));
+    /* wait_ms: 0..TG_WAIT_MS_MAX, a whole number, else a clear error naming the rule */
+    const char *waits = "mcp:\n  tools:\n    \"report_*\": {cost: \"0.50\", wait_ms: 2000}\n";
+    assert_int_equal(tg__mcp_config_parse(waits, strlen(waits), config, &err), TG_OK);
+    assert_int_equal(config->tools.rules[0].wait_ms, 2000);
+    const char *too_long[] = {
+        "mcp:\n  tools:\n    a: {wait_ms: 600001}\n", "mcp:\n  tools:\n    a: {wait_ms: -1}\n",
+        "mcp:\n  tools:\n    a: {wait_ms: 2s}\n", "mcp:\n  tools:\n    a: {wait_ms: [1]}\n"};
+    for (size_t i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+        tg__mcp_config_defaults(config);
+        assert_int_equal(tg__mcp_config_parse(too_long[i], strlen(too_long[i]), config, &err),
+                         TG_ERR_INVALID);
+        assert_non_null(
+            strstr(err.message, "tools 'a': wait_ms must be a whole number in 0..600000"));
+    }
+    tg__mcp_config_defaults(config);
     const char *serve = "mcp:\n"
                         "  sessions_max: 8\n"
                         "  session_idle_ms: 60000\n"
