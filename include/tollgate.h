@@ -608,6 +608,11 @@ typedef struct {
      * fits now, in the same decision, instead of refusing; 0: never shrink. At most
      * amount_micros. The local ledger only (a Redis ledger ignores it). */
     int64_t min_amount_micros;
+    /* With wait_ms: false (the default), queue whenever open holds COULD make room, as
+     * the request asked to wait; true, queue only when they are LIKELY to (the share of
+     * a hold this ledger sees committed, learnt from closed holds), else refuse at once
+     * so the agent does not wait in vain. The local ledger only. */
+    bool wait_likely;
 } tg_reserve_request;
 
 /* Why a request was refused, filled when a reserve or record is refused. */

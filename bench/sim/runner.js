@@ -47,7 +47,12 @@ async function runCall(ctx, agent, key, call) {
     if (call.model) body.model = call.model;
     // Waiting holds: the daemon queues a hold that could fit within the same patience the
     // advice policy has (max_wait_ms) and answers when it is granted or refused.
-    if (ctx.scenario.retry.mode === 'wait') body.wait_ms = ctx.scenario.retry.max_wait_ms;
+    // wait_likely: queue only when the open holds are likely to make room, so an agent
+    // does not wait in vain for money live agents are about to commit (docs/api.md).
+    if (ctx.scenario.retry.mode === 'wait') {
+      body.wait_ms = ctx.scenario.retry.max_wait_ms;
+      body.wait_likely = true;
+    }
     // A call that can run smaller says how small (shrink to fit): when waiting is unlikely
     // to help, the daemon grants the largest amount from that up that fits now, in the same
     // decision, so the shrunk retry cannot lose the room to another agent in between.

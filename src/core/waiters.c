@@ -25,6 +25,7 @@ typedef struct waiter {
     tg_wait_info info;          /* id, budget, ask, times, blocked_at */
     char key[TG_KEY_SIZE_MAX];  /* idempotency key, "" for none */
     bool has_tool, has_model;   /* NULL and "" differ for the policy */
+    bool likely;                /* wait_likely: waits only while room is likely to come */
     int64_t ttl_ms;
     tg_reason blocked_reason; /* why it waits at info.blocked_at */
     tg_wait_result result;    /* filled when decided */
@@ -146,15 +147,15 @@ static tg_reason budget_refuses(const tg__budget *b, int cls, int64_t amount, in
 
 /*
  * Could budget `b` take the ask by `deadline_ms`, after `claimed` for elders? Yes when
- * it takes it now; when open holds on it are likely to make room (settle.c: the share
- * of a hold that usually does not commit, not the whole hold: a live agent commits
- * most of it) in every dimension that refuses; or when its window rolls by then and the
- * ask fits a fresh window. A frozen budget waits for a person: no. So a request queues
- * only when waiting is likely to work, and one that would wait in vain is refused at
- * once with its advice (shrink, or nothing).
+ * it takes it now; when open holds on it could make room in every dimension that
+ * refuses (all of them, as the request asked to wait; with `likely` (wait_likely) only
+ * the share of a hold that usually does not commit, settle.c: a live agent commits most
+ * of it); or when its window rolls by then and the ask fits a fresh window. A frozen
+ * budget waits for a person: no. A request that would wait in vain is refused at once
+ * with its advice (shrink, or nothing).
  */
 static bool budget_could(const tg__ledger *ledger, const tg__budget *b, int cls, int64_t amount,
-                         int64_t tokens, int64_t deadline_ms, int64_t claimed) {
+                         int64_t tokens, int64_t deadline_ms, int64_t claimed, bool likely) {
     if (budget_refuses(b, cls, amount, tokens, claimed) == TG_REASON_NONE) {
         return true;
     }
@@ -176,8 +177,8 @@ static bool budget_could(const tg__ledger *ledger, const tg__budget *b, int cls,
         b->spec->tokens_limit < 0 || (__int128)b->tokens_used + tokens <= b->spec->tokens_limit;
     /* The holds settled: what they are likely to leave as spend, the elders' claims,
      * and the ask, under the limit and the class's ceiling. */
-    __int128 after = (__int128)b->spent_micros + b->held_micros -
-                     tg__settle_likely_free(ledger, b->held_micros) + claimed + amount;
+    int64_t freed = likely ? tg__settle_likely_free(ledger, b->held_micros) : b->held_micros;
+    __int128 after = (__int128)b->spent_micros + b->held_micros - freed + claimed + amount;
     bool cost_ok = b->spec->cost_limit_micros < 0 ||
                    ((b->revoked & (1u << cls)) == 0 && after <= b->spec->cost_limit_micros &&
                     (ceiling < 0 || after <= ceiling));
@@ -193,7 +194,7 @@ static bool path_could(tg__waiters *waiters, const tg__ledger *ledger, const int
         const mark *m = mark_of(waiters, chain[i]);
         if (!budget_could(ledger, &ledger->budgets[chain[i]], (int)w->info.cls,
                           w->info.amount_micros, w->info.tokens, w->info.deadline_ms,
-                          m != NULL ? m->claimed_micros : 0)) {
+                          m != NULL ? m->claimed_micros : 0, w->likely)) {
             return false;
         }
     }
@@ -245,7 +246,8 @@ static tg_reserve_request request_of(const waiter *w) {
                                 .tool = w->has_tool ? w->info.tool : NULL,
                                 .model = w->has_model ? w->info.model : NULL,
                                 .ttl_ms = w->ttl_ms,
-                                .idempotency_key = w->key[0] ? w->key : NULL};
+                                .idempotency_key = w->key[0] ? w->key : NULL,
+                                .wait_likely = w->likely};
 }
 
 /* Moves a waiter to the done list with its decision, and tells the owner. */
@@ -527,6 +529,7 @@ static tg_status enqueue(tg__waiters *waiters, const tg_reserve_request *r, int 
     w->info.tokens = r->tokens;
     w->info.cls = (tg_class)cls;
     w->has_tool = r->tool != NULL;
+    w->likely = r->wait_likely;
     w->has_model = r->model != NULL;
     tg__copy_name(w->info.tool, sizeof w->info.tool, r->tool);
     tg__copy_name(w->info.model, sizeof w->info.model, r->model);
@@ -574,7 +577,8 @@ tg_status tg__waiters_reserve(tg__waiters *waiters, tg__ledger *ledger, const tg
     waiter probe = {.info = {.amount_micros = r->amount_micros,
                              .tokens = r->tokens,
                              .cls = (tg_class)cls,
-                             .deadline_ms = now_ms + r->wait_ms}};
+                             .deadline_ms = now_ms + r->wait_ms},
+                    .likely = r->wait_likely};
     bool sized = claims_all(waiters, ledger, now_ms);
     tg_reason reason = TG_REASON_NONE;
     int32_t refused_at = path_refuses(waiters, ledger, chain, depth, &probe, true, &reason);

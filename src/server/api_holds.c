@@ -75,6 +75,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
                                           "idempotency_key",
                                           "wait_ms",
                                           "min_amount_micros",
+                                          "wait_likely",
                                           NULL};
     tg__fields in = {body, ""};
     tg_reserve_request request = {.cls = TG_CLASS_AUTO};
@@ -90,6 +91,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
         !tg__field_int(&in, "ttl_ms", &request.ttl_ms, TG_LIMIT_MAX) ||
         !tg__field_int(&in, "wait_ms", &request.wait_ms, TG_LIMIT_MAX) ||
         !tg__field_int(&in, "min_amount_micros", &request.min_amount_micros, TG_AMOUNT_MAX) ||
+        !tg__field_bool(&in, "wait_likely", &request.wait_likely) ||
         !tg__field_idempotency_key(&in, caller, scoped_key, &request.idempotency_key)) {
         return tg__api_bad_field(&in);
     }

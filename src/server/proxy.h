@@ -53,8 +53,8 @@ typedef struct {
                                               its calls use; NULL for a provider's own */
     tg__deployment deployments[TG__PROXY_DEPLOYMENTS_MAX]; /* wire: azure, its mapping */
     int64_t deployments_count;                             /* entries in deployments */
-    bool wait_set;                         /* `wait_ms` was given: it overrides proxy.wait_ms */
-    int64_t wait_ms;                       /* wait_set: this upstream's wait (0: none) */
+    bool wait_set;   /* `wait_ms` was given: it overrides proxy.wait_ms */
+    int64_t wait_ms; /* wait_set: this upstream's wait (0: none) */
 } tg__upstream;
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */

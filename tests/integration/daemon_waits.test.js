@@ -279,3 +279,35 @@ test('shrink to fit over HTTP: granted the room left in one decision, with amoun
     await daemon.stop();
   }
 });
+
+test('wait_likely: after holds that committed in full, a wait that only an open hold could end is refused at once; without it the same ask waits and is granted on release; a non-boolean is 400', async () => {
+  const { daemon } = await daemonWith('waits-likely');
+  try {
+    const bad = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 5, { wait_ms: 1000, wait_likely: 'yes' })), 'k');
+    assert.equal(bad.status, 400, bad.text);
+    // Teach the daemon that holds here are committed in full.
+    for (let i = 0; i < 4; i++) {
+      const h = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 5)), 'k');
+      assert.equal(h.status, 200, h.text);
+      const c = await daemon.call('POST', `/v1/holds/${h.json.hold_id}/commit`, { actual_micros: 5 }, 'k');
+      assert.equal(c.status, 200, c.text);
+    }
+    const open = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/a', 70)), 'k');
+    assert.equal(open.status, 200, open.text); // 20 spent + 70 held: 10 left
+    const likely = await daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 30, { wait_ms: 30000, wait_likely: true })), 'k');
+    assert.equal(likely.status, 402, likely.text);
+    assert.equal(likely.json.refusal.retry_after_ms, null, 'no advice to wait for a hold that will likely commit');
+    assert.deepEqual(await waiting(daemon.call), []);
+    // The same ask without wait_likely waits: the open hold could still be released.
+    const poll = daemon.call('POST', '/v1/holds', JSON.parse(holdBody('w/b', 30, { wait_ms: 30000 })), 'k');
+    await eventually(async () => (await waiting(daemon.call)).length === 1);
+    const released = await daemon.call('POST', `/v1/holds/${open.json.hold_id}/release`, {}, 'k');
+    assert.equal(released.status, 200, released.text);
+    const answer = await poll;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.granted, true);
+    assert.equal(await held(daemon.call, 'w'), 30);
+  } finally {
+    await daemon.stop();
+  }
+});

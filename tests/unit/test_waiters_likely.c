@@ -46,7 +46,8 @@ static tg_reserve_result ask(tg_engine *engine, const char *budget, int64_t amou
                                   .cls = TG_CLASS_CRITICAL,
                                   .ttl_ms = 3600 * 1000,
                                   .wait_ms = wait_ms,
-                                  .min_amount_micros = min};
+                                  .min_amount_micros = min,
+                                  .wait_likely = true};
     tg_reserve_result result;
     tg_error err = {0};
     if (tg_reserve(engine, &request, now_ms, &result, &err) != TG_OK) {
@@ -96,6 +97,31 @@ static void hopeless_wait_is_refused_at_once_without_advice(void **state) {
     assert_i64(r.refusal.retry_after_ms, TG_NONE); /* the hold expires in an hour: no use */
     assert_i64(r.refusal.max_amount_micros, 100);
     assert_i64(tg_wait_count(engine), 0);
+    tg_engine_close(engine);
+}
+
+/* Without wait_likely (the default: the proxy's and the MCP gateway's configured waits,
+ * and any client that does not ask) the same ledger queues the request, since the open
+ * hold could still be released; its release then grants it. */
+static void without_wait_likely_it_queues_whenever_room_could_come(void **state) {
+    (void)state;
+    tg_engine *engine = open_engine();
+    put(engine, "learn", 100000, TG_WINDOW_LIFETIME);
+    teach(engine, "learn", 20, 100);
+    put(engine, "a", 1000, TG_WINDOW_LIFETIME);
+    uint64_t h = hold(engine, "a", 900);
+    tg_reserve_request request = {
+        .budget = "a", .amount_micros = 200, .cls = TG_CLASS_CRITICAL, .wait_ms = 60000};
+    tg_reserve_result r;
+    assert_ok(tg_reserve(engine, &request, T0, &r, NULL));
+    assert_true(r.waiting);
+    assert_i64(tg_wait_count(engine), 1);
+    commit(engine, h, 0);
+    tg_wait_result done;
+    assert_true(tg_wait_poll(engine, &done));
+    assert_i64(done.wait_id, r.wait_id);
+    assert_true(done.result.granted);
+    assert_i64(held(engine, "a"), 200);
     tg_engine_close(engine);
 }
 
@@ -253,6 +279,7 @@ static void shrink_replays_its_first_answer(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hopeless_wait_is_refused_at_once_without_advice),
+        cmocka_unit_test(without_wait_likely_it_queues_whenever_room_could_come),
         cmocka_unit_test(likely_wait_queues_and_is_granted),
         cmocka_unit_test(the_margin_follows_the_spread),
         cmocka_unit_test(a_window_roll_within_the_wait_still_queues),
