@@ -249,15 +249,19 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
     if (policy == TG__OVER_SWITCH && call->deployment[0] != '\0') {
         return false; /* Azure runs the path's deployment whatever the body's model says */
     }
-    tg__model_price switch_price;
-    tg__plan_options options = {policy, proxy->config.min_output_tokens, NULL, NULL};
-    if (options.policy == TG__OVER_SWITCH) {
-        if (tg__prices_lookup(proxy->prices, call->price.provider, proxy->config.switch_model,
-                              tg__now_ms(), &switch_price, NULL) != TG_OK) {
-            return false;
+    /* The listed models this call's provider prices, in the configured order. */
+    tg__model_price prices[TG__PLAN_SWITCH_MODELS_MAX];
+    const char *models[TG__PLAN_SWITCH_MODELS_MAX];
+    tg__plan_options options = {policy, proxy->config.min_output_tokens, models, prices, 0};
+    for (int64_t i = 0; policy == TG__OVER_SWITCH && i < proxy->config.switch_models_count; i++) {
+        const char *model = proxy->config.switch_models[i];
+        if (tg__prices_lookup(proxy->prices, call->price.provider, model, tg__now_ms(),
+                              &prices[options.switch_count], NULL) == TG_OK) {
+            models[options.switch_count++] = model;
         }
-        options.switch_model = proxy->config.switch_model;
-        options.switch_price = &switch_price;
+    }
+    if (policy == TG__OVER_SWITCH && options.switch_count == 0) {
+        return false;
     }
     tg__plan plan;
     if (tg__plan_make(&call->parsed.info, &call->price, refused->max_amount_micros, &options, &plan,
@@ -266,7 +270,7 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
         return false;
     }
     if (plan.action == TG__PLAN_SWITCHED) {
-        call->price = switch_price;
+        call->price = prices[plan.switch_index]; /* charged at the model actually called */
     }
     snprintf(call->plan_header, sizeof call->plan_header, "%s", plan.header);
     tg_reserve_result result;
