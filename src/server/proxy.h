@@ -77,6 +77,8 @@ typedef struct {
                                             models, tried in order (`switch_model:`) */
     int64_t switch_models_count;                                      /* entries in switch_models */
     int64_t retry_automatic_ms_max; /* SDKs retry a refusal on their own below this */
+    int refusal_status;             /* a final refusal's status: 429, 402 or 403; 0 auto
+                                       (402 to the Vercel AI SDK, 429 to the others) */
     bool user_budgets;              /* the request's user names a child of the scope */
     tg__model_price *overrides;     /* proxy.price_overrides (provider, model, rates);
                                        from malloc, freed by tg__proxy_config_free */

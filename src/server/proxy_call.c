@@ -161,6 +161,22 @@ static bool start_transfer(proxy_call *call, const char *secret) {
     return true;
 }
 
+/* The status of a refusal this client must not retry. The Vercel AI SDK (user-agent
+ * "... ai-sdk/provider-utils/3.x") retries every 429 whatever x-should-retry and
+ * Retry-After say, and @google/genai ("google-genai-sdk/") every 429 when given
+ * retryOptions; neither retries a 402, and neither has a 429-only exception type. The
+ * others obey x-should-retry: false and keep their 429 type (RateLimitError). */
+static int final_status(const proxy_call *call) {
+    if (call->proxy->config.refusal_status != 0) {
+        return call->proxy->config.refusal_status;
+    }
+    const char *agent =
+        evhttp_find_header(evhttp_request_get_input_headers(call->request), "User-Agent");
+    bool retries_429 = agent != NULL && (strstr(agent, "ai-sdk/") != NULL ||
+                                         strstr(agent, "google-genai-sdk/") != NULL);
+    return retries_429 ? 402 : 429;
+}
+
 /* Answers a budget refusal in the provider's shape (429, Retry-After...). */
 static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
@@ -172,7 +188,8 @@ static void send_refusal(proxy_call *call, const tg_refusal *refused, int64_t ne
                            tg_reason_str(refused->reason),
                            needed_micros,
                            refused->max_amount_micros,
-                           refused->retry_after_ms};
+                           refused->retry_after_ms,
+                           final_status(call)};
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
     tg__refusal_headers headers;

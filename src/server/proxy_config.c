@@ -361,6 +361,20 @@ static tg_status read_switch_models(struct fy_node *node, tg__proxy_config *conf
     return TG_OK;
 }
 
+/* proxy.refusal_status: auto, 429, 402 or 403 (docs/proxy.md, "Which SDK retries what"). */
+static tg_status read_refusal_status(struct fy_node *node, tg__proxy_config *config,
+                                     tg_error *err) {
+    const char *text = scalar(node);
+    static const char *const allowed[] = {"auto", "429", "402", "403"};
+    for (size_t i = 0; text != NULL && i < sizeof allowed / sizeof allowed[0]; i++) {
+        if (strcmp(text, allowed[i]) == 0) {
+            config->refusal_status = i == 0 ? 0 : atoi(text);
+            return TG_OK;
+        }
+    }
+    return fail(err, "proxy.refusal_status", "must be auto, 429, 402 or 403");
+}
+
 static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
@@ -399,6 +413,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_count(value, &config->min_output_tokens, key, err);
         } else if (strcmp(key, "switch_model") == 0) {
             status = read_switch_models(value, config, err);
+        } else if (strcmp(key, "refusal_status") == 0) {
+            status = read_refusal_status(value, config, err);
         } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
         } else if (strcmp(key, "user_budgets") == 0) {
