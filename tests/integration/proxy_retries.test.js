@@ -102,6 +102,28 @@ test('every SDK sends a refused call exactly once, in the status it treats as fi
   }
 });
 
+test('@openai/agents: a refused run makes one request, even with the runner told to retry', async () => {
+  const agents = require('@openai/agents');
+  const d = await refusing('agents');
+  try {
+    agents.setDefaultOpenAIClient(new OpenAI({ baseURL: `${d.base}/v1`, apiKey: KEY }));
+    agents.setTracingDisabled(true);
+    const plain = new agents.Agent({ name: 'plain', model: 'gpt-4o-mini', modelSettings: { maxTokens: 100 } });
+    // A policy that retries what the provider suggests or any 429: x-should-retry: false wins.
+    const eager = new agents.Agent({
+      name: 'eager', model: 'gpt-4o-mini',
+      modelSettings: { maxTokens: 100, retry: { maxRetries: 2, policy: agents.retryPolicies.providerSuggested() } },
+    });
+    for (const agent of [plain, eager]) {
+      const [error, count] = await once(d, () => agents.run(agent, PROMPT));
+      assert.equal(count, 1, `${agent.name}: requests the daemon refused (${error})`);
+      assert.equal(status(error), 429, String(error));
+    }
+  } finally {
+    await stopClean(d);
+  }
+});
+
 test('control: refusal_status: 429 for everyone, and the AI SDK retries (so the count sees retries)', async () => {
   const d = await refusing('control', '  refusal_status: 429\n');
   try {
