@@ -50,7 +50,17 @@ async function daemonWith(name, list) {
     keys: [`{name: bot, role: agent, scope: t, sha256: ${sha('fb-agent')}}`],
     extra: `proxy:\n  over_budget: switch\n  min_output_tokens: 100\n  switch_model: ${list}\n  price_overrides:\n${OVERRIDES}\n`,
   });
-  return startDaemon(file);
+  const d = await startDaemon(file);
+  d.file = file;
+  return d;
+}
+
+// Sends SIGHUP and waits until the daemon has logged `pattern` once more than before.
+async function reload(d, pattern) {
+  const seen = (d.stderr().match(new RegExp(pattern.source, 'g')) || []).length;
+  d.child.kill('SIGHUP');
+  const done = await eventually(() => (d.stderr().match(new RegExp(pattern.source, 'g')) || []).length > seen, 5000);
+  assert.ok(done, `no ${pattern} after SIGHUP: ${d.stderr()}`);
 }
 
 const client = (d) => new OpenAI({ baseURL: `${d.base}/v1`, apiKey: 'fb-agent', maxRetries: 0 });
@@ -154,6 +164,24 @@ test('a fake billing the most it may is never charged more than the switched hol
       assert.ok(c.cost_micros > 0 && c.cost_micros <= c.held_micros, JSON.stringify(c));
     }
     assert.equal((await d.call('GET', '/v1/budgets/t')).json.locked, false, 'no overrun');
+  } finally {
+    await stopClean(d);
+  }
+});
+
+test('SIGHUP: a list with an unpriced model keeps the old list; a good one applies to the next call', async () => {
+  const d = await daemonWith('reload', '[f-mid, f-small]');
+  try {
+    const fs = require('node:fs');
+    const text = fs.readFileSync(d.file, 'utf8');
+    fs.writeFileSync(d.file, text.replace('[f-mid, f-small]', '[f-tiny, no-such-model]'));
+    await reload(d, /no-such-model has no price/);
+    let r = await client(d).chat.completions.create(ASK).withResponse();
+    assert.equal(r.response.headers.get('x-tollgate-model'), 'f-small', 'the old list still in force');
+    fs.writeFileSync(d.file, text.replace('[f-mid, f-small]', '[f-tiny]'));
+    await reload(d, /proxy: reloaded/);
+    r = await client(d).chat.completions.create(ASK).withResponse();
+    assert.equal(r.response.headers.get('x-tollgate-model'), 'f-tiny');
   } finally {
     await stopClean(d);
   }
