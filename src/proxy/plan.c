@@ -43,10 +43,40 @@ static tg_status lowered(const tg__request_info *info, const tg__model_price *pr
     return status;
 }
 
+/* Switches to the i-th model of the list when it fits (in full only, if `whole`);
+ * plan->action stays refused when it does not. */
+static tg_status switched(const tg__request_info *info, const tg__plan_options *options, int64_t i,
+                          int64_t available_micros, int64_t minimum, bool whole, tg__plan *plan) {
+    const char *model = options->switch_models[i];
+    const tg__model_price *price = &options->switch_prices[i];
+    if (model == NULL || strlen(model) >= TG_NAME_SIZE_MAX) {
+        return TG_ERR_INVALID;
+    }
+    int64_t cap = 0;
+    tg_status status = fitting_cap(info, price, available_micros, minimum, &cap);
+    int64_t bound = tg__request_output_bound(info, price);
+    bool full = bound >= 0 && cap * info->choices >= bound;
+    if (status != TG_OK || cap <= 0 || (whole && !full)) {
+        return status;
+    }
+    plan->action = TG__PLAN_SWITCHED;
+    plan->switch_index = i;
+    snprintf(plan->model, sizeof plan->model, "%s", model);
+    status = lowered(info, price, cap, plan);
+    plan->max_output_tokens = full ? TG_NONE : cap; /* the model's own bound holds */
+    snprintf(plan->header, sizeof plan->header, "switched model %s to %s", info->model, model);
+    if (plan->max_output_tokens != TG_NONE) {
+        size_t used = strlen(plan->header);
+        snprintf(plan->header + used, sizeof plan->header - used, ", %s %lld",
+                 tg__request_cap_field(info), (long long)cap);
+    }
+    return status;
+}
+
 tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *price,
                         int64_t available_micros, const tg__plan_options *options, tg__plan *out,
                         tg_error *err) {
-    tg__plan plan = {.action = TG__PLAN_REFUSED, .max_output_tokens = TG_NONE};
+    tg__plan plan = {.action = TG__PLAN_REFUSED, .max_output_tokens = TG_NONE, .switch_index = -1};
     snprintf(plan.model, sizeof plan.model, "%s", info->model);
     int64_t minimum = options->min_output_tokens > 0 ? options->min_output_tokens : 1;
     tg_status status = tg__request_worst_case(info, price, &plan.worst_case_micros, NULL);
@@ -67,24 +97,17 @@ tg_status tg__plan_make(const tg__request_info *info, const tg__model_price *pri
                      tg__request_cap_field(info), (long long)cap);
         }
     } else if (options->policy == TG__OVER_SWITCH) {
-        if (options->switch_model == NULL || options->switch_price == NULL ||
-            strlen(options->switch_model) >= TG_NAME_SIZE_MAX) {
+        if (options->switch_models == NULL || options->switch_prices == NULL ||
+            options->switch_count < 1 || options->switch_count > TG__PLAN_SWITCH_MODELS_MAX) {
             return tg__fail(err, TG_ERR_INVALID, "switch policy without a model to switch to");
         }
-        status = fitting_cap(info, options->switch_price, available_micros, minimum, &cap);
-        if (status == TG_OK && cap > 0) {
-            int64_t bound = tg__request_output_bound(info, options->switch_price);
-            bool full = bound >= 0 && cap * info->choices >= bound;
-            plan.action = TG__PLAN_SWITCHED;
-            snprintf(plan.model, sizeof plan.model, "%s", options->switch_model);
-            status = lowered(info, options->switch_price, cap, &plan);
-            plan.max_output_tokens = full ? TG_NONE : cap; /* the model's own bound holds */
-            snprintf(plan.header, sizeof plan.header, "switched model %s to %s", info->model,
-                     options->switch_model);
-            if (plan.max_output_tokens != TG_NONE) {
-                size_t used = strlen(plan.header);
-                snprintf(plan.header + used, sizeof plan.header - used, ", %s %lld",
-                         tg__request_cap_field(info), (long long)cap);
+        /* The list's order is the operator's preference: a model that runs the request
+         * whole beats a later one, and beats an earlier one only cut short. */
+        for (int pass = 0; status == TG_OK && plan.action == TG__PLAN_REFUSED && pass < 2; pass++) {
+            for (int64_t i = 0;
+                 status == TG_OK && plan.action == TG__PLAN_REFUSED && i < options->switch_count;
+                 i++) {
+                status = switched(info, options, i, available_micros, minimum, pass == 0, &plan);
             }
         }
     }

@@ -85,12 +85,18 @@ static void refusal_message(const tg__refusal *refusal, char *out, size_t size) 
     }
 }
 
+/* A refusal worth an automatic retry stays 429 (every SDK retries it soon); one that is
+ * not takes the status the client treats as final. */
+static int refusal_status(const tg__refusal *refusal, bool soon) {
+    return soon || refusal->final_status == 0 ? 429 : refusal->final_status;
+}
+
 static void fill_headers(const tg__refusal *refusal, int64_t retry_automatic_ms_max,
                          tg__refusal_headers *headers) {
     memset(headers, 0, sizeof *headers);
-    headers->http_status = 429;
     int64_t wait_ms = refusal->retry_after_ms;
     bool soon = wait_ms >= 0 && wait_ms <= retry_automatic_ms_max;
+    headers->http_status = refusal_status(refusal, soon);
     snprintf(headers->should_retry, sizeof headers->should_retry, "%s", soon ? "true" : "false");
     if (wait_ms >= 0) {
         snprintf(headers->retry_after, sizeof headers->retry_after, "%lld",
@@ -106,8 +112,10 @@ tg_status tg__refusal_write(const tg__provider *provider, const tg__refusal *ref
     char message[512];
     refusal_message(refusal, message, sizeof message);
     const char *code = refusal->code ? refusal->code : "budget_exceeded";
-    tg_status status =
-        put_json(body, provider->error_body(429, code, message, refusal_details(refusal)));
+    int64_t wait_ms = refusal->retry_after_ms;
+    bool soon = wait_ms >= 0 && wait_ms <= retry_automatic_ms_max;
+    tg_status status = put_json(body, provider->error_body(refusal_status(refusal, soon), code,
+                                                           message, refusal_details(refusal)));
     if (status == TG_OK) {
         fill_headers(refusal, retry_automatic_ms_max, headers);
     }

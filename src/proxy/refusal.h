@@ -32,11 +32,13 @@ typedef struct {
     int64_t needed_micros;    /* the call's worst case; TG_NONE unknown */
     int64_t remaining_micros; /* the most that would pass now; TG_NONE unknown */
     int64_t retry_after_ms;   /* when a retry could pass; TG_NONE when only a person can help */
+    int final_status;         /* HTTP status of a refusal SDKs must not retry (402 for the Vercel
+                                 AI SDK, which retries every 429); 0 = 429 */
 } tg__refusal;
 
 /* Response headers to send with a refusal; empty strings are not sent. */
 typedef struct {
-    int http_status;         /* 429 */
+    int http_status;         /* 429, or final_status for a refusal not to retry */
     char retry_after[24];    /* "Retry-After": whole seconds, rounded up */
     char retry_after_ms[24]; /* "retry-after-ms" */
     char should_retry[8];    /* "x-should-retry": "true" or "false" */
@@ -45,7 +47,9 @@ typedef struct {
 /*
  * Writes the body of a budget refusal in the provider's shape into `body`, and the
  * headers to send. SDKs retry automatically only when retry_after_ms is at most
- * retry_automatic_ms_max. TG_ERR_FULL (body's limit), TG_ERR_NOMEM.
+ * retry_automatic_ms_max (429, x-should-retry: true); any other refusal is answered
+ * with refusal->final_status when set (docs/proxy.md, "Which SDK retries what"). TG_ERR_FULL
+ * (body's limit), TG_ERR_NOMEM.
  */
 tg_status tg__refusal_write(const tg__provider *provider, const tg__refusal *refusal,
                             int64_t retry_automatic_ms_max, tg__buf *body,

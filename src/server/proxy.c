@@ -18,6 +18,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 
+#include "core/path.h"
 #include "server/proxy_internal.h"
 
 typedef struct {
@@ -227,6 +228,42 @@ static void default_prices_file(char *out, size_t size) {
     memcpy(out + length_used, "prices.json", sizeof "prices.json");
 }
 
+/* Is `model` priced for a provider some upstream of `config` serves? */
+static bool priced_somewhere(const tg__proxy_config *config, const tg__price_table *table,
+                             const char *model) {
+    tg__model_price price;
+    for (int i = 0; TG__PROVIDERS[i] != NULL; i++) {
+        if (config->upstreams[TG__PROVIDERS[i]->index].configured &&
+            tg__prices_lookup(table, TG__PROVIDERS[i]->prices_id, model, tg__now_ms(), &price,
+                              NULL) == TG_OK) {
+            return true;
+        }
+    }
+    for (int64_t i = 0; i < config->compatible_count; i++) {
+        if (tg__prices_lookup(table, config->compatible[i].prices_id, model, tg__now_ms(), &price,
+                              NULL) == TG_OK) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* over_budget: switch to a model without a price would hold nothing true: the config is
+ * refused when any listed model has no price for any configured upstream. */
+static tg_status switch_models_check(const tg__proxy_config *config, const tg__price_table *table,
+                                     tg_error *err) {
+    for (int64_t i = 0; config->over_budget == TG__OVER_SWITCH && i < config->switch_models_count;
+         i++) {
+        if (!priced_somewhere(config, table, config->switch_models[i])) {
+            return tg__fail(err, TG_ERR_INVALID,
+                            "config: proxy.switch_model: %.64s has no price for any configured "
+                            "upstream (add it to proxy.price_overrides)",
+                            config->switch_models[i]);
+        }
+    }
+    return TG_OK;
+}
+
 /* Opens the price table named by `config` and applies its overrides: a table ready to
  * use, or an error and nothing (so a reload can keep the old table whole). */
 static tg_status prices_load(tg__proxy_config *config, tg__price_table **out, tg_error *err) {
@@ -238,6 +275,9 @@ static tg_status prices_load(tg__proxy_config *config, tg__price_table **out, tg
     for (int64_t i = 0; status == TG_OK && i < config->overrides_count; i++) {
         const tg__model_price *price = &config->overrides[i];
         status = tg__prices_override(table, price->provider, price->model, price, err);
+    }
+    if (status == TG_OK) {
+        status = switch_models_check(config, table, err);
     }
     if (status != TG_OK) {
         tg__prices_close(table);

@@ -64,25 +64,29 @@ typedef struct {
     int64_t compatible_count;                          /* entries in compatible */
     char prices_file[1024];                            /* "" = prices.json beside the binary */
     int64_t timeout_ms;                                /* whole upstream call, streams included */
-    int64_t stream_idle_timeout_ms;      /* silence between upstream bytes before giving up */
-    int64_t default_max_output_tokens;   /* the cap given to a call that sets none */
-    int64_t server_tool_uses_max;        /* server tools without max_uses; 0 refuse */
-    int64_t server_tool_result_tokens;   /* tokens one server-tool use adds; 0 context window */
-    int64_t stored_state_tokens_max;     /* an unknown previous_response_id; 0 refuse */
-    int64_t pdf_page_tokens;             /* per-page maximum of a PDF */
-    int64_t background_deadline_ms;      /* a background run not settled by then is charged
-                                            its hold (at most max_hold_ttl_ms) */
-    int64_t connect_timeout_ms;          /* connecting to the upstream */
-    tg__over_policy over_budget;         /* refuse | lower | switch */
-    int64_t min_output_tokens;           /* lower: the smallest cap worth calling */
-    char switch_model[TG_NAME_SIZE_MAX]; /* switch: the cheaper model */
-    int64_t retry_automatic_ms_max;      /* SDKs retry a refusal on their own below this */
-    bool user_budgets;                   /* the request's user names a child of the scope */
-    int64_t wait_ms;                     /* a refused call waits in the daemon up to this long
-                                            for room (a waiting hold); 0: refused at once */
-    tg__model_price *overrides;          /* proxy.price_overrides (provider, model, rates);
-                                            from malloc, freed by tg__proxy_config_free */
-    int64_t overrides_count;             /* entries in overrides */
+    int64_t stream_idle_timeout_ms;    /* silence between upstream bytes before giving up */
+    int64_t default_max_output_tokens; /* the cap given to a call that sets none */
+    int64_t server_tool_uses_max;      /* server tools without max_uses; 0 refuse */
+    int64_t server_tool_result_tokens; /* tokens one server-tool use adds; 0 context window */
+    int64_t stored_state_tokens_max;   /* an unknown previous_response_id; 0 refuse */
+    int64_t pdf_page_tokens;           /* per-page maximum of a PDF */
+    int64_t background_deadline_ms;    /* a background run not settled by then is charged
+                                          its hold (at most max_hold_ttl_ms) */
+    int64_t connect_timeout_ms;        /* connecting to the upstream */
+    tg__over_policy over_budget;       /* refuse | lower | switch */
+    int64_t min_output_tokens;         /* lower: the smallest cap worth calling */
+    char switch_models[TG__PLAN_SWITCH_MODELS_MAX][TG_NAME_SIZE_MAX]; /* switch: the cheaper
+                                            models, tried in order (`switch_model:`) */
+    int64_t switch_models_count;                                      /* entries in switch_models */
+    int64_t retry_automatic_ms_max; /* SDKs retry a refusal on their own below this */
+    int refusal_status;             /* a final refusal's status: 429, 402 or 403; 0 auto
+                                       (402 to the Vercel AI SDK, 429 to the others) */
+    bool user_budgets;              /* the request's user names a child of the scope */
+    int64_t wait_ms;                /* a refused call waits in the daemon up to this long
+                                       for room (a waiting hold); 0: refused at once */
+    tg__model_price *overrides;     /* proxy.price_overrides (provider, model, rates);
+                                       from malloc, freed by tg__proxy_config_free */
+    int64_t overrides_count;        /* entries in overrides */
 } tg__proxy_config;
 
 typedef struct tg__proxy tg__proxy;

@@ -169,6 +169,23 @@ void tg__proxy_call_link(proxy_call *call) {
     proxy->calls = call;
 }
 
+/* The status of a refusal this client must not retry. The Vercel AI SDK (user-agent
+ * "... ai-sdk/provider-utils/3.x") retries every 429 whatever x-should-retry and
+ * Retry-After say, and @google/genai ("google-genai-sdk/") every 429 when given
+ * retryOptions; neither retries a 402, and neither has a 429-only exception type. The
+ * others obey x-should-retry: false and keep their 429 type (RateLimitError). */
+static int final_status(const proxy_call *call) {
+    if (call->proxy->config.refusal_status != 0) {
+        return call->proxy->config.refusal_status;
+    }
+    const char *agent =
+        evhttp_find_header(evhttp_request_get_input_headers(call->request), "User-Agent");
+    bool retries_429 = agent != NULL && (strstr(agent, "ai-sdk/") != NULL ||
+                                         strstr(agent, "google-genai-sdk/") != NULL);
+    return retries_429 ? 402 : 429;
+}
+
+/* Answers a budget refusal in the provider's shape (429, Retry-After...). */
 void tg__proxy_send_refusal(proxy_call *call, const tg_refusal *refused, int64_t needed_micros) {
     tg__daemon *daemon = call->proxy->daemon;
     call->outcome = "refused";
@@ -179,7 +196,8 @@ void tg__proxy_send_refusal(proxy_call *call, const tg_refusal *refused, int64_t
                            tg_reason_str(refused->reason),
                            needed_micros,
                            refused->max_amount_micros,
-                           refused->retry_after_ms};
+                           refused->retry_after_ms,
+                           final_status(call)};
     tg__buf body;
     tg__buf_init(&body, 64 * 1024);
     tg__refusal_headers headers;
@@ -263,15 +281,19 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
     if (policy == TG__OVER_SWITCH && call->deployment[0] != '\0') {
         return false; /* Azure runs the path's deployment whatever the body's model says */
     }
-    tg__model_price switch_price;
-    tg__plan_options options = {policy, proxy->config.min_output_tokens, NULL, NULL};
-    if (options.policy == TG__OVER_SWITCH) {
-        if (tg__prices_lookup(proxy->prices, call->price.provider, proxy->config.switch_model,
-                              tg__now_ms(), &switch_price, NULL) != TG_OK) {
-            return false;
+    /* The listed models this call's provider prices, in the configured order. */
+    tg__model_price prices[TG__PLAN_SWITCH_MODELS_MAX];
+    const char *models[TG__PLAN_SWITCH_MODELS_MAX];
+    tg__plan_options options = {policy, proxy->config.min_output_tokens, models, prices, 0};
+    for (int64_t i = 0; policy == TG__OVER_SWITCH && i < proxy->config.switch_models_count; i++) {
+        const char *model = proxy->config.switch_models[i];
+        if (tg__prices_lookup(proxy->prices, call->price.provider, model, tg__now_ms(),
+                              &prices[options.switch_count], NULL) == TG_OK) {
+            models[options.switch_count++] = model;
         }
-        options.switch_model = proxy->config.switch_model;
-        options.switch_price = &switch_price;
+    }
+    if (policy == TG__OVER_SWITCH && options.switch_count == 0) {
+        return false;
     }
     tg__plan plan;
     if (tg__plan_make(&call->parsed.info, &call->price, refused->max_amount_micros, &options, &plan,
@@ -280,7 +302,7 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
         return false;
     }
     if (plan.action == TG__PLAN_SWITCHED) {
-        call->price = switch_price;
+        call->price = prices[plan.switch_index]; /* charged at the model actually called */
     }
     snprintf(call->plan_header, sizeof call->plan_header, "%s", plan.header);
     tg_reserve_result result;

@@ -23,7 +23,7 @@
  *     connect_timeout_ms: 10000
  *     over_budget: refuse            # refuse | lower | switch
  *     min_output_tokens: 16
- *     switch_model: gpt-4o-mini
+ *     switch_model: gpt-4o-mini      # or a list, tried in order: [gpt-4o-mini, gpt-4.1-nano]
  *     retry_automatic_ms_max: 2000
  *     user_budgets: false            # the request's user names a child of the key's scope
  *     wait_ms: 0                     # a refused call waits for room this long (per upstream too)
@@ -345,6 +345,50 @@ static tg_status read_policy(struct fy_node *node, tg__proxy_config *config, tg_
     return TG_OK;
 }
 
+/* proxy.switch_model: one model, or a list of 1 to 8 tried in order. */
+static tg_status read_switch_models(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
+    config->switch_models_count = 0;
+    if (!fy_node_is_sequence(node)) {
+        tg_status status = read_text(node, config->switch_models[0],
+                                     sizeof config->switch_models[0], "proxy.switch_model", err);
+        config->switch_models_count = status == TG_OK ? 1 : 0;
+        return status;
+    }
+    int count = fy_node_sequence_item_count(node);
+    if (count < 1 || count > TG__PLAN_SWITCH_MODELS_MAX) {
+        return fail(err, "proxy.switch_model:", "a list of 1 to 8 models");
+    }
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+        char *slot = config->switch_models[config->switch_models_count];
+        tg_status status =
+            read_text(item, slot, sizeof config->switch_models[0], "proxy.switch_model:", err);
+        if (status == TG_OK && slot[0] == '\0') {
+            status = fail(err, "proxy.switch_model:", "a model name cannot be empty");
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+        config->switch_models_count++;
+    }
+    return TG_OK;
+}
+
+/* proxy.refusal_status: auto, 429, 402 or 403 (docs/proxy.md, "Which SDK retries what"). */
+static tg_status read_refusal_status(struct fy_node *node, tg__proxy_config *config,
+                                     tg_error *err) {
+    const char *text = scalar(node);
+    static const char *const allowed[] = {"auto", "429", "402", "403"};
+    for (size_t i = 0; text != NULL && i < sizeof allowed / sizeof allowed[0]; i++) {
+        if (strcmp(text, allowed[i]) == 0) {
+            config->refusal_status = i == 0 ? 0 : atoi(text);
+            return TG_OK;
+        }
+    }
+    return fail(err, "proxy.refusal_status", "must be auto, 429, 402 or 403");
+}
+
 static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
@@ -382,7 +426,9 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
         } else if (strcmp(key, "min_output_tokens") == 0) {
             status = read_count(value, &config->min_output_tokens, key, err);
         } else if (strcmp(key, "switch_model") == 0) {
-            status = read_text(value, config->switch_model, sizeof config->switch_model, key, err);
+            status = read_switch_models(value, config, err);
+        } else if (strcmp(key, "refusal_status") == 0) {
+            status = read_refusal_status(value, config, err);
         } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
         } else if (strcmp(key, "wait_ms") == 0) {
@@ -432,7 +478,7 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
             status = read_proxy(proxy, config, err);
         }
         if (status == TG_OK && config->over_budget == TG__OVER_SWITCH &&
-            config->switch_model[0] == '\0') {
+            (config->switch_models_count == 0 || config->switch_models[0][0] == '\0')) {
             status = fail(err, "proxy.over_budget: switch", "needs proxy.switch_model");
         }
         if (status == TG_OK &&

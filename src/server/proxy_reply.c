@@ -309,6 +309,10 @@ static void add_headers(proxy_call *call, bool stream) {
     if (call->plan_header[0] != '\0') {
         evhttp_add_header(out, "x-tollgate-plan", call->plan_header);
     }
+    /* The model called and charged: after a switch, not the one the client asked for. */
+    if (call->parsed.info.model[0] != '\0') {
+        evhttp_add_header(out, "x-tollgate-model", call->parsed.info.model);
+    }
 }
 
 /* ---- plain answers -------------------------------------------------------------- */

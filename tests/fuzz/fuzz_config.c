@@ -1,6 +1,7 @@
 /*
  * fuzz_config: the daemon's config reader (tg__config_load, src/server/config.c,
- * and the `mcp:` section's, src/server/mcp_http_config.c) on any bytes, given as
+ * the `mcp:` section's, src/server/mcp_http_config.c, and the `proxy:` and
+ * `upstreams:` sections', src/server/proxy_config.c) on any bytes, given as
  * a file the way `tollgate serve --config` gives it. Whatever loads must hold
  * only checked values (counts within their maxima, keys with a role, limits in
  * range) and apply to a fresh memory engine or be refused with a sentence;
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/mcp_http.h"
+#include "server/proxy.h"
 #include "server/server.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
@@ -62,6 +64,26 @@ static void apply(tg__config *c) {
     tg_engine_close(engine);
 }
 
+/* The proxy's sections: a switch list within its bounds, a refusal status of the four. */
+static void check_proxy(const char *path) {
+    static tg__proxy_config proxy; /* large: static */
+    bool found = false;
+    tg_error err = {0};
+    if (tg__proxy_config_load(path, &proxy, &found, &err) != TG_OK) {
+        FUZZ_CHECK(err.message[0] != '\0');
+        return;
+    }
+    FUZZ_CHECK(proxy.switch_models_count >= 0 &&
+               proxy.switch_models_count <= TG__PLAN_SWITCH_MODELS_MAX);
+    FUZZ_CHECK(proxy.over_budget != TG__OVER_SWITCH || proxy.switch_models_count >= 1);
+    for (int64_t i = 0; i < proxy.switch_models_count; i++) {
+        FUZZ_CHECK(proxy.switch_models[i][0] != '\0');
+    }
+    FUZZ_CHECK(proxy.refusal_status == 0 || proxy.refusal_status == 429 ||
+               proxy.refusal_status == 402 || proxy.refusal_status == 403);
+    tg__proxy_config_free(&proxy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 65536) {
         return 0;
@@ -96,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         FUZZ_CHECK(mcp == NULL && mcp_err.message[0] != '\0');
     }
+    check_proxy(path);
     close(fd);
     return 0;
 }

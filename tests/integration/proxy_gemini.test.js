@@ -127,15 +127,17 @@ test('countTokens is passed through and free; a call without maxOutputTokens is 
   assert.ok(c.held_micros < 1000000, `held ${c.held_micros}: not the whole context window`);
 });
 
-test('a refusal comes in Google\'s error shape (429 RESOURCE_EXHAUSTED), never forwarded', async () => {
+test('a refusal comes in Google\'s error shape (402 to @google/genai, which retries 429s), never forwarded', async () => {
   const count = fake.requests.length;
   await assert.rejects(client(SMALL).models.generateContent({
     model: 'gemini-2.5-flash', contents: 'hi', config: { maxOutputTokens: 4000 },
   }), (e) => {
-    assert.equal(e.status, 429);
+    // Final: @google/genai retries any 429 when given retryOptions (docs/proxy.md, "Which
+    // SDK retries what"), so it gets 402; other clients get 429 RESOURCE_EXHAUSTED below.
+    assert.equal(e.status, 402);
     const body = JSON.parse(e.message);
-    assert.equal(body.error.code, 429);
-    assert.equal(body.error.status, 'RESOURCE_EXHAUSTED');
+    assert.equal(body.error.code, 402);
+    assert.equal(body.error.status, 'FAILED_PRECONDITION');
     const info = body.error.details[0];
     assert.equal(info['@type'], 'type.googleapis.com/google.rpc.ErrorInfo');
     assert.equal(info.reason, 'budget_exceeded');
@@ -143,6 +145,14 @@ test('a refusal comes in Google\'s error shape (429 RESOURCE_EXHAUSTED), never f
     assert.match(info.metadata.needed_micros, /^\d+$/);
     return true;
   });
+  const plain = await fetch(`${daemon.base}/v1beta/models/gemini-2.5-flash:generateContent`, {
+    method: 'POST', headers: { 'x-goog-api-key': SMALL, 'content-type': 'application/json' },
+    body: JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 4000 } }),
+  });
+  assert.equal(plain.status, 429);
+  const plainBody = await plain.json();
+  assert.equal(plainBody.error.status, 'RESOURCE_EXHAUSTED');
+  assert.equal(plainBody.error.details[0].reason, 'budget_exceeded');
   assert.equal(fake.requests.length, count, 'never forwarded');
   await assert.rejects(client(AGENT).models.generateContent({ model: 'gemini-no-such', contents: 'hi' }),
     (e) => e.status === 400 && JSON.parse(e.message).error.details[0].reason === 'model_not_priced');

@@ -49,6 +49,35 @@ static void test_refusal_openai(void **state) {
     json_decref(json);
 }
 
+/* final_status: a refusal not worth an automatic retry takes it, in status and body; a
+ * short wait (x-should-retry: true) stays 429 so every SDK retries it soon. */
+static void test_refusal_final_status(void **state) {
+    (void)state;
+    tg__refusal refusal = {.budget = "acme",
+                           .reason = "ceiling",
+                           .needed_micros = 10,
+                           .remaining_micros = 1,
+                           .retry_after_ms = TG_NONE,
+                           .final_status = 402};
+    tg__refusal_headers h;
+    json_t *json = write_refusal(&tg__provider_anthropic, &refusal, &h);
+    assert_int_equal(h.http_status, 402);
+    assert_string_equal(h.should_retry, "false");
+    const json_t *error = json_object_get(json, "error");
+    assert_string_equal(json_string_value(json_object_get(error, "type")), "billing_error");
+    json_decref(json);
+    refusal.retry_after_ms = 40000; /* beyond the automatic 30000: still final */
+    json = write_refusal(&tg__provider_gemini, &refusal, &h);
+    assert_int_equal(h.http_status, 402);
+    assert_i64(json_integer_value(json_object_get(json_object_get(json, "error"), "code")), 402);
+    json_decref(json);
+    refusal.retry_after_ms = 1500; /* soon: every SDK may retry it, as a 429 */
+    json = write_refusal(&tg__provider_openai, &refusal, &h);
+    assert_int_equal(h.http_status, 429);
+    assert_string_equal(h.should_retry, "true");
+    json_decref(json);
+}
+
 static void test_refusal_anthropic_no_retry(void **state) {
     (void)state;
     tg__refusal refusal = {.code = "budget_frozen",
@@ -176,8 +205,11 @@ static void test_error_events(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusal_openai), cmocka_unit_test(test_refusal_anthropic_no_retry),
-        cmocka_unit_test(test_refusal_gemini), cmocka_unit_test(test_errors_by_status),
+        cmocka_unit_test(test_refusal_openai),
+        cmocka_unit_test(test_refusal_final_status),
+        cmocka_unit_test(test_refusal_anthropic_no_retry),
+        cmocka_unit_test(test_refusal_gemini),
+        cmocka_unit_test(test_errors_by_status),
         cmocka_unit_test(test_error_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

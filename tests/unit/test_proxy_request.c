@@ -270,8 +270,11 @@ static void test_plans(void **state) {
     tg__request_free(&r);
     /* Switch: the cheaper model, with its cap when it fits in full. */
     r = parse(TG__ROUTE_OPENAI_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[],\"max_tokens\":1000}");
-    tg__plan_options sw = {
-        .policy = TG__OVER_SWITCH, .switch_model = "gpt-4o-mini", .switch_price = &mini};
+    const char *mini_name[] = {"gpt-4o-mini"};
+    tg__plan_options sw = {.policy = TG__OVER_SWITCH,
+                           .switch_models = mini_name,
+                           .switch_prices = &mini,
+                           .switch_count = 1};
     assert_ok(tg__plan_make(&r.info, &p, 1000, &sw, &plan, NULL));
     assert_int_equal(plan.action, TG__PLAN_SWITCHED);
     assert_string_equal(plan.model, "gpt-4o-mini");
@@ -285,6 +288,36 @@ static void test_plans(void **state) {
     assert_int_equal(plan.action, TG__PLAN_SWITCHED);
     assert_true(plan.max_output_tokens > 0 && plan.max_output_tokens < 1000);
     assert_true(plan.worst_case_micros <= 100);
+    /* A list: tried in order, a model that runs the call whole before one cut short. */
+    tg__model_price dear = p, nano = mini;
+    tg__model_price_set(&nano, TG__UNIT_INPUT, 100000);
+    tg__model_price_set(&nano, TG__UNIT_OUTPUT, 400000);
+    const char *names[] = {"gpt-4o-dear", "gpt-4o-mini", "gpt-4.1-nano"};
+    tg__model_price list_prices[] = {dear, mini, nano};
+    tg__plan_options list = {.policy = TG__OVER_SWITCH,
+                             .min_output_tokens = 16,
+                             .switch_models = names,
+                             .switch_prices = list_prices,
+                             .switch_count = 3};
+    r.info.max_output_tokens = 1000;
+    int64_t mini_full, nano_full;
+    assert_ok(tg__request_worst_case(&r.info, &mini, &mini_full, NULL));
+    assert_ok(tg__request_worst_case(&r.info, &nano, &nano_full, NULL));
+    assert_true(nano_full < mini_full);
+    assert_ok(tg__plan_make(&r.info, &p, mini_full, &list, &plan, NULL));
+    assert_string_equal(plan.model, "gpt-4o-mini"); /* the first that fits whole, in order */
+    assert_i64(plan.switch_index, 1);
+    assert_i64(plan.max_output_tokens, TG_NONE);
+    assert_ok(tg__plan_make(&r.info, &p, mini_full - 1, &list, &plan, NULL));
+    assert_string_equal(plan.model, "gpt-4.1-nano"); /* whole on nano beats mini cut short */
+    assert_i64(plan.worst_case_micros, nano_full);
+    assert_ok(tg__plan_make(&r.info, &p, nano_full - 1, &list, &plan, NULL));
+    assert_string_equal(plan.model, "gpt-4o-dear"); /* none whole: the first that fits cut */
+    assert_true(plan.worst_case_micros <= nano_full - 1);
+    assert_true(plan.max_output_tokens >= 16 && plan.max_output_tokens < 1000);
+    assert_ok(tg__plan_make(&r.info, &p, 1, &list, &plan, NULL));
+    assert_int_equal(plan.action, TG__PLAN_REFUSED); /* none fits at all */
+    assert_i64(plan.switch_index, -1);
     tg__plan_options broken = {.policy = TG__OVER_SWITCH};
     assert_status(tg__plan_make(&r.info, &p, 100, &broken, &plan, NULL), TG_ERR_INVALID);
     tg__request_free(&r);
