@@ -1969,8 +1969,12 @@ static void step_bulk_update(model *m, fx *f, rng *r, stats *s) {
     int create_parent = bulk_create_parent(m, r, chosen, count);
     size_t total = count;
     if (create_parent >= 0) {
-        snprintf(created_path, sizeof created_path, "%s/n%d", m->budgets[create_parent].path,
-                 ++created_names);
+        int n = snprintf(created_path, sizeof created_path, "%s/n%d",
+                         m->budgets[create_parent].path, ++created_names);
+        if (n < 0 || (size_t)n >= sizeof created_path) {
+            fail_msg("a created path does not fit: %s/n%d", m->budgets[create_parent].path,
+                     created_names);
+        }
         specs[4] = random_spec(r);
         ops[total++] = (tg_budget_op){.path = created_path, .spec = &specs[4]};
     }
