@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "core/path.h"
+#include "core/quiet_thread.h"
 #include "notify/notify.h"
 #include "notify/schedule.h"
 #include "notify/transport.h"
@@ -448,7 +449,7 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     } else if ((status = tg__outbox_open(store_path, &n->outbox, err)) == TG_OK) {
         status = open_sinks(n, err);
     }
-    if (status == TG_OK && pthread_create(&n->thread, NULL, run, n) != 0) {
+    if (status == TG_OK && tg__quiet_thread_start(&n->thread, NULL, run, n) != 0) {
         status = tg__fail(err, TG_ERR_NOMEM, "notify: cannot start the sender thread");
     }
     if (status != TG_OK) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/writer.h"
+#include "core/quiet_thread.h"
 #include "engine/clock.h"
 
 typedef enum { SLOT_EMPTY, SLOT_QUEUED, SLOT_WRITTEN } slot_state;
@@ -120,7 +121,8 @@ tg__writer *tg__writer_start(struct event_base *base, tg__writer_done_fn done, v
     pthread_cond_init(&w->changed, NULL);
     /* The loop's wake-up outranks request handling: a written commit frees replies. */
     if (w->woken == NULL || event_priority_set(w->woken, 0) != 0 ||
-        event_add(w->woken, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        event_add(w->woken, NULL) != 0 ||
+        tg__quiet_thread_start(&w->thread, NULL, writer_main, w) != 0) {
         writer_free(w);
         return NULL;
     }

@@ -28,10 +28,10 @@
  * as SQLite would have, so the file cannot grow without limit.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 #include "core/path.h"
+#include "core/quiet_thread.h"
 #include "store/store_sqlite.h"
 
 /* WAL frames (pages) that wake the checkpointer: SQLite's own default threshold. */
@@ -174,14 +174,8 @@ tg_status tg__checkpointer_start(tg__store *store, tg_error *err) {
     }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
-    /* The thread starts with every signal blocked, so the process's handlers (SIGCHLD and
-     * SIGTERM in `tollgate mcp`, the daemon's) always run on the thread that installed
-     * them and never interrupt a checkpoint. The caller's mask is put back at once. */
-    sigset_t all, caller;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &caller);
-    int started = pthread_create(&c->thread, NULL, checkpointer_main, c);
-    pthread_sigmask(SIG_SETMASK, &caller, NULL);
+    /* Blocked signals: the process's handlers never run on the checkpointer (quiet_thread.h). */
+    int started = tg__quiet_thread_start(&c->thread, NULL, checkpointer_main, c);
     if (started != 0) {
         pthread_cond_destroy(&c->wake);
         pthread_mutex_destroy(&c->lock);

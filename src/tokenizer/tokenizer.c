@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/quiet_thread.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/huge_alloc.h"
 #include "tokenizer/split.h"
@@ -113,7 +114,7 @@ static void prefault_start(int which, const uint8_t *table, uint64_t size) {
         return;
     }
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    (void)pthread_create(&thread, &attr, prefault, &jobs[which]);
+    (void)tg__quiet_thread_start(&thread, &attr, prefault, &jobs[which]);
     pthread_attr_destroy(&attr);
 }
 
