@@ -86,8 +86,21 @@ const char *tg__mcp_stop_str(tg__mcp_stop stop) {
     return (unsigned)stop < sizeof names / sizeof names[0] ? names[stop] : "stopped";
 }
 
+int64_t tg__mcp_stop_retry_ms(tg__mcp_stop stop) {
+    switch (stop) {
+    case TG__MCP_STOP_TIMEOUT:
+        return 0; /* the text says "you may retry": the server may answer the next one */
+    case TG__MCP_STOP_LEDGER:
+        return TG__MCP_STOP_RETRY_LEDGER_MS;
+    case TG__MCP_STOP_BUSY:
+        return TG__MCP_STOP_RETRY_BUSY_MS;
+    default:
+        return TG_NONE; /* a cap, a revoked class, a server gone, an unlisted tool */
+    }
+}
+
 json_t *tg__mcp_stop_result(const json_t *id, const char *tool, const char *budget,
-                            tg__mcp_stop stop, int64_t number, const char *detail) {
+                            tg__mcp_stop stop, int64_t number, const char *detail, int64_t now_ms) {
     char text[1024];
     const char *extra = detail != NULL ? detail : "";
     const char *space = detail != NULL ? " " : "";
@@ -139,7 +152,9 @@ json_t *tg__mcp_stop_result(const json_t *id, const char *tool, const char *budg
                  tool, (long long)number, budget, space, extra);
         break;
     }
-    json_t *meta = json_pack("{s:{s:s,s:s,s:s}}", "tollgate/refusal", "budget", budget, "reason",
-                             tg__mcp_stop_str(stop), "tool", tool);
+    /* Nothing was asked of the ledger's room, so there is nothing to shrink to. */
+    json_t *next = tg__next_steps(now_ms, tg__mcp_stop_retry_ms(stop), -1, -1);
+    json_t *meta = json_pack("{s:{s:s,s:s,s:s,s:o}}", "tollgate/refusal", "budget", budget,
+                             "reason", tg__mcp_stop_str(stop), "tool", tool, "next", next);
     return tg__rpc_tool_error(id, text, meta);
 }

@@ -37,13 +37,25 @@ json_t *tg__mcp_refusal_result(const json_t *id, const char *tool, tg_class cls,
                                const tg_refusal *refusal, int64_t asked_micros, bool structured,
                                int64_t now_ms);
 
+/* How long a stopped call is told to wait before a retry could pass, when a retry can:
+ * the ledger could not decide (a store that is down comes back, docs/multi-node.md) or
+ * too many calls were in flight (some finish). */
+#define TG__MCP_STOP_RETRY_LEDGER_MS 1000
+#define TG__MCP_STOP_RETRY_BUSY_MS 1000
+
 /*
  * The tool error result for a call stopped for `stop`. `budget` is the budget
  * charged, `detail` an optional extra sentence (NULL for none), `number` the
- * cap or the timeout when those apply.
+ * cap or the timeout when those apply. Its _meta["tollgate/refusal"] carries the same
+ * `next` object as a ledger refusal (proxy/next.h), so an agent reads one shape: a wait
+ * for a timeout (retry now), a ledger error or a busy gateway (the delays above); no
+ * wait where only a person can help (call cap, revoked class, server gone, unlisted).
  */
 json_t *tg__mcp_stop_result(const json_t *id, const char *tool, const char *budget,
-                            tg__mcp_stop stop, int64_t number, const char *detail);
+                            tg__mcp_stop stop, int64_t number, const char *detail, int64_t now_ms);
+
+/* The wait (ms) a stop advises before a retry, or TG_NONE when retrying cannot help. */
+int64_t tg__mcp_stop_retry_ms(tg__mcp_stop stop);
 
 /* Stable names of the stops, used as `reason` in _meta. */
 const char *tg__mcp_stop_str(tg__mcp_stop stop);

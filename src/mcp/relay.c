@@ -349,7 +349,7 @@ void tg__mcp_session_tick(tg__mcp_session *session, int64_t now_ms) {
             tg__relay_send_json(
                 session, true,
                 tg__mcp_stop_result(call->id, call->tool, session->budget, TG__MCP_STOP_LEDGER, 0,
-                                    "(Its wait for room ended without a decision.)"));
+                                    "(Its wait for room ended without a decision.)", now_ms));
             tg__calls_remove(&session->calls, i);
             continue;
         }
@@ -359,7 +359,8 @@ void tg__mcp_session_tick(tg__mcp_session *session, int64_t now_ms) {
                 session, true,
                 tg__mcp_stop_result(call->id, call->tool, session->budget, TG__MCP_STOP_UNLISTED, 0,
                                     "(Tollgate asked the server for its tools first, and it "
-                                    "did not answer.)"));
+                                    "did not answer.)",
+                                    now_ms));
             tg__calls_remove(&session->calls, i);
             continue;
         }
@@ -392,7 +393,7 @@ void tg__mcp_session_server_gone(tg__mcp_session *session, int64_t now_ms) {
             call->kind == TG__CALL_PARKED || call->kind == TG__CALL_WAITING) {
             tg__relay_send_json(session, true,
                                 tg__mcp_stop_result(call->id, call->tool, session->budget,
-                                                    TG__MCP_STOP_SERVER, 0, NULL));
+                                                    TG__MCP_STOP_SERVER, 0, NULL, now_ms));
             session->stats.calls_cancelled++;
         } else if (call->kind != TG__CALL_TOOL && call->kind != TG__CALL_OWN_LIST) {
             tg__relay_send_json(session, true,

@@ -82,10 +82,10 @@ void tg__relay_listing_page_done(tg__mcp_session *session, const tg__rpc_message
 }
 
 static void refuse(tg__mcp_session *session, const json_t *id, const char *tool, tg__mcp_stop stop,
-                   const char *detail) {
+                   const char *detail, int64_t now_ms) {
     session->stats.calls_refused++;
     tg__relay_send_json(session, true,
-                        tg__mcp_stop_result(id, tool, session->budget, stop, 0, detail));
+                        tg__mcp_stop_result(id, tool, session->budget, stop, 0, detail, now_ms));
 }
 
 /* Sends the gateway's own tools/list (a page after `cursor`, or the first). */
@@ -127,7 +127,7 @@ static void park(tg__mcp_session *session, const char *tool, const char *line, s
     if (copy == NULL ||
         tg__calls_add(&session->calls, message->id_text, message->id, &call) != TG_OK) {
         free(copy);
-        refuse(session, message->id, tool, TG__MCP_STOP_BUSY, NULL);
+        refuse(session, message->id, tool, TG__MCP_STOP_BUSY, NULL, now_ms);
         return;
     }
     memcpy(copy, line, size);
@@ -148,7 +148,7 @@ bool tg__relay_tool_known(tg__mcp_session *session, const char *tool, const char
     }
     if (session->listed && !session->listed_stale) {
         tg__relay_log(session, "refused a call to '%s': the server does not list that tool", tool);
-        refuse(session, message->id, tool, TG__MCP_STOP_UNLISTED, NULL);
+        refuse(session, message->id, tool, TG__MCP_STOP_UNLISTED, NULL, now_ms);
         return false;
     }
     park(session, tool, line, size, message, now_ms);

@@ -24,10 +24,11 @@ static const char *tool_name(const tg__rpc_message *message) {
 }
 
 static void refuse(tg__mcp_session *session, const json_t *id, const char *tool, tg__mcp_stop stop,
-                   int64_t number, const char *detail) {
+                   int64_t number, const char *detail, int64_t now_ms) {
     session->stats.calls_refused++;
-    tg__relay_send_json(session, true,
-                        tg__mcp_stop_result(id, tool, session->budget, stop, number, detail));
+    tg__relay_send_json(
+        session, true,
+        tg__mcp_stop_result(id, tool, session->budget, stop, number, detail, now_ms));
 }
 
 /* Fills a new call from a granted hold. */
@@ -59,7 +60,7 @@ static void wait_for_room(tg__mcp_session *session, const char *line, size_t siz
         tg__calls_add(&session->calls, message->id_text, message->id, &call) != TG_OK) {
         free(copy);
         (void)tg_wait_cancel(session->options.engine, wait_id, now_ms, NULL);
-        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, "(out of memory)");
+        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, "(out of memory)", now_ms);
         return;
     }
     memcpy(copy, line, size);
@@ -110,7 +111,7 @@ bool tg__mcp_session_wait_decided(tg__mcp_session *session, const tg_wait_result
     const tg_reserve_result *held = &decided->result;
     if (decided->status != TG_OK || !held->granted) {
         if (decided->status != TG_OK) {
-            refuse(session, call->id, call->tool, TG__MCP_STOP_LEDGER, 0, decided->message);
+            refuse(session, call->id, call->tool, TG__MCP_STOP_LEDGER, 0, decided->message, now_ms);
         } else {
             const tg__mcp_tool_rule *rule =
                 tg__mcp_tools_match(&session->options.config->tools, call->tool);
@@ -128,7 +129,7 @@ bool tg__mcp_session_wait_decided(tg__mcp_session *session, const tg_wait_result
     if (!session->options.cap_in_ledger && cap != TG_NONE && session->stats.calls_granted >= cap) {
         /* Calls granted while this one waited used up the task's cap: it never runs. */
         (void)tg_release(session->options.engine, held->hold_id, NULL, now_ms, NULL, NULL);
-        refuse(session, call->id, call->tool, TG__MCP_STOP_CAP, cap, NULL);
+        refuse(session, call->id, call->tool, TG__MCP_STOP_CAP, cap, NULL, now_ms);
         tg__calls_remove(&session->calls, (size_t)at);
         return true;
     }
@@ -165,11 +166,12 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
     const tg__mcp_config *config = session->options.config;
     int64_t cap = config->calls_per_task;
     if (!session->options.cap_in_ledger && cap != TG_NONE && session->stats.calls_granted >= cap) {
-        refuse(session, message->id, tool, TG__MCP_STOP_CAP, cap, NULL);
+        refuse(session, message->id, tool, TG__MCP_STOP_CAP, cap, NULL, now_ms);
         return;
     }
     if (session->calls.count >= session->calls.max) {
-        refuse(session, message->id, tool, TG__MCP_STOP_BUSY, (int64_t)session->calls.count, NULL);
+        refuse(session, message->id, tool, TG__MCP_STOP_BUSY, (int64_t)session->calls.count, NULL,
+               now_ms);
         return;
     }
     const tg__mcp_tool_rule *rule = tg__mcp_tools_match(&config->tools, tool);
@@ -185,7 +187,7 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
     tg_error err = {0};
     if (tg_reserve(session->options.engine, &ask, now_ms, &held, &err) != TG_OK) {
         tg__relay_log(session, "reserve for '%s' failed: %s", tool, err.message);
-        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, err.message);
+        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, err.message, now_ms);
         return;
     }
     if (held.waiting) {
@@ -203,7 +205,7 @@ void tg__relay_tool_call(tg__mcp_session *session, const char *line, size_t size
     tg__call *call;
     if (tg__calls_add(&session->calls, message->id_text, message->id, &call) != TG_OK) {
         (void)tg_release(session->options.engine, held.hold_id, NULL, now_ms, NULL, NULL);
-        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, "(out of memory)");
+        refuse(session, message->id, tool, TG__MCP_STOP_LEDGER, 0, "(out of memory)", now_ms);
         return;
     }
     open_call(session, call, message, tool, rule, &held, now_ms);
@@ -292,7 +294,7 @@ void tg__relay_stop_call(tg__mcp_session *session, tg__call *call, tg__mcp_stop 
     tg__relay_send_json(session, false, tg__rpc_notification("notifications/cancelled", params));
     tg__relay_send_json(
         session, true,
-        tg__mcp_stop_result(call->id, call->tool, session->budget, stop, timeout, NULL));
+        tg__mcp_stop_result(call->id, call->tool, session->budget, stop, timeout, NULL, now_ms));
     tg__relay_release(session, call, now_ms);
     call->state = TG__CALL_ABANDONED;
     call->deadline_ms = now_ms + TG__MCP_ABANDONED_KEEP_MS;

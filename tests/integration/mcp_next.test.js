@@ -49,6 +49,13 @@ async function refusedWhileHeld(client, database, label) {
   assert.equal(typed.isError, true, label);
   assert.equal(typed.structuredContent, undefined, label);
   assert.equal(typed._meta['tollgate/refusal'].next.shrink_to_micros, null, `${label}: nothing left to shrink to`);
+  // the gateway's own stops carry the same object: a tool the server does not list is
+  // refused with nothing to wait for or shrink to (only calling a listed tool helps)
+  const unlisted = await client.callTool({ name: 'no_such_tool', arguments: {} });
+  assert.equal(unlisted.isError, true, label);
+  const stop = unlisted._meta['tollgate/refusal'];
+  assert.equal(stop.reason, 'unlisted', label);
+  assert.deepEqual(stop.next, { wait_until_ms: null, wait_ms: null, shrink_to_micros: null, approval: null }, label);
   assert.equal(h.text(await running), 'done', label);
 }
 

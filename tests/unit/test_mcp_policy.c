@@ -197,9 +197,43 @@ static void test_refusal_results(void **state) {
     assert_true(json_is_null(json_object_get(json_object_get(meta, "next"), "wait_ms")));
     assert_true(json_is_null(json_object_get(json_object_get(meta, "next"), "wait_until_ms")));
     json_decref(out);
-    out = tg__mcp_stop_result(id, "slow", "acme", TG__MCP_STOP_TIMEOUT, 400, NULL);
+    out = tg__mcp_stop_result(id, "slow", "acme", TG__MCP_STOP_TIMEOUT, 400, NULL, 5000);
     assert_non_null(strstr(text_of(out), "within 400 ms"));
     json_decref(out);
+    /* Every stop carries the ledger refusals' `next` object: a wait where a retry can pass
+     * (timeout: now; ledger error, busy: a second), none where only a person can help, and
+     * never a shrink (nothing was asked of the budget's room). */
+    const struct {
+        tg__mcp_stop stop;
+        json_int_t wait_ms; /* -1: null */
+    } stops[] = {{TG__MCP_STOP_CAP, -1},     {TG__MCP_STOP_REVOKED, -1},  {TG__MCP_STOP_TIMEOUT, 0},
+                 {TG__MCP_STOP_SERVER, -1},  {TG__MCP_STOP_LEDGER, 1000}, {TG__MCP_STOP_BUSY, 1000},
+                 {TG__MCP_STOP_UNLISTED, -1}};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        out = tg__mcp_stop_result(id, "t", "acme", stops[i].stop, 3, NULL, 5000);
+        json_t *facts = json_object_get(
+            json_object_get(json_object_get(json_object_get(out, "result"), "_meta"),
+                            "tollgate/refusal"),
+            "next");
+        assert_non_null(facts);
+        json_t *wait = json_object_get(facts, "wait_ms");
+        json_t *until = json_object_get(facts, "wait_until_ms");
+        if (stops[i].wait_ms < 0) {
+            assert_true(json_is_null(wait) && json_is_null(until));
+        } else {
+            assert_int_equal(json_integer_value(wait), stops[i].wait_ms);
+            assert_int_equal(json_integer_value(until), 5000 + stops[i].wait_ms);
+        }
+        assert_true(json_is_null(json_object_get(facts, "shrink_to_micros")));
+        assert_true(json_is_null(json_object_get(facts, "approval")));
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_object_get(json_object_get(json_object_get(out, "result"), "_meta"),
+                                "tollgate/refusal"),
+                "reason")),
+            tg__mcp_stop_str(stops[i].stop));
+        json_decref(out);
+    }
     assert_string_equal(tg__mcp_stop_str(TG__MCP_STOP_SERVER), "server_exited");
     json_decref(id);
 }
