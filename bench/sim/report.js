@@ -22,6 +22,7 @@ function summaryText(result) {
   const s = result.summary;
   const lines = [`scenario ${s.scenario} (seed ${s.seed}): ${s.agents} agents, ${s.calls_planned} calls planned` +
     ` (demand ${dollars(s.demand_micros)}), ${s.decisions} decisions, ${s.commits} commits, ${s.crashes} crashes,` +
+    (s.late_commits ? ` ${s.late_commits} commits too late (the hold had expired),` : '') +
     ` ${(s.run_ms / 1000).toFixed(1)} s` +
     (s.daemon_kills ? `; daemon killed with SIGKILL ${s.daemon_kills}x and restarted, ${s.requests_retried} requests retried` : '')];
   const rolls = Object.entries(s.rollovers_ms || {});

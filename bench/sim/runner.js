@@ -95,6 +95,12 @@ async function commit(ctx, hold, actual) {
   const t0 = nowMs();
   const res = await reliable(ctx, 'POST', `/v1/holds/${hold.hold_id}/commit`,
     { actual_micros: actual, idempotency_key: `c-${hold.hold_id}` });
+  if (res.status === 404 && res.json && res.json.error && res.json.error.code === 'not_found') {
+    // The agent came back after its hold's TTL (a loaded machine runs the agents late):
+    // the hold expired and nothing is charged, as for a crash. Counted, never hidden.
+    ctx.trace.push({ type: 'late', hold_id: hold.hold_id, t0, t1: nowMs() });
+    return;
+  }
   if (res.status !== 200) throw new Error(`commit: HTTP ${res.status} ${res.text}`);
   ctx.trace.push({ type: 'commit', hold_id: hold.hold_id, held: hold.amount, actual, t0, t1: nowMs(),
     charge_id: res.json.charge_id, charged: res.json.charged_micros, overrun: res.json.overrun_micros });

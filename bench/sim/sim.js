@@ -92,6 +92,7 @@ async function simulate(options) {
       decisions: run.trace.filter((op) => op.type === 'hold').length,
       commits: run.trace.filter((op) => op.type === 'commit').length,
       crashes: run.trace.filter((op) => op.type === 'crash').length,
+      late_commits: run.trace.filter((op) => op.type === 'late').length,
       daemon_kills: run.restarts.length, requests_retried: run.retried_requests,
       // A sanitizer build's findings end up on the daemon's stderr.
       sanitizer_errors: /AddressSanitizer|LeakSanitizer|runtime error:/.test(daemonStderr),

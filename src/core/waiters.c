@@ -154,6 +154,21 @@ static tg_reason budget_refuses(const tg__budget *b, int cls, int64_t amount, in
  * budget waits for a person: no. A request that would wait in vain is refused at once
  * with its advice (shrink, or nothing).
  */
+/* Can work of a class above `cls` spend past `cls`'s ceiling on `b` (revoke_at below the
+ * limit keeps the rest for critical work)? Then it overtakes a waiter of class `cls`. */
+static bool overtaken(const tg__budget *b, int cls) {
+    int64_t own = b->ceiling_micros[cls];
+    if (own < 0) {
+        return false;
+    }
+    for (int c = cls + 1; c < TG_CLASS_COUNT; c++) {
+        if (b->ceiling_micros[c] < 0 || b->ceiling_micros[c] > own) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool budget_could(const tg__ledger *ledger, const tg__budget *b, int cls, int64_t amount,
                          int64_t tokens, int64_t deadline_ms, int64_t claimed, bool likely) {
     if (budget_refuses(b, cls, amount, tokens, claimed) == TG_REASON_NONE) {
@@ -179,6 +194,13 @@ static bool budget_could(const tg__ledger *ledger, const tg__budget *b, int cls,
      * and the ask, under the limit and the class's ceiling. */
     int64_t freed = likely ? tg__settle_likely_free(ledger, b->held_micros) : b->held_micros;
     __int128 after = (__int128)b->spent_micros + b->held_micros - freed + claimed + amount;
+    if (likely && overtaken(b, cls)) {
+        /* Work of a class that may spend past this one's ceiling does not queue behind
+         * the waiter, and in the time the open holds settle about as much new work
+         * arrives as is open now (Little's law): count it, at the share that commits,
+         * or a class about to be revoked sends its waiters to wait in vain. */
+        after += b->held_micros - freed;
+    }
     bool cost_ok = b->spec->cost_limit_micros < 0 ||
                    ((b->revoked & (1u << cls)) == 0 && after <= b->spec->cost_limit_micros &&
                     (ceiling < 0 || after <= ceiling));

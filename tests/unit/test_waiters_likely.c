@@ -142,6 +142,61 @@ static void likely_wait_queues_and_is_granted(void **state) {
     tg_engine_close(engine);
 }
 
+/* A routine (normal) waiter on a budget whose revoke_at keeps the rest for critical work.
+ * Holds commit 20% of their amount (so 80% of an open hold is likely to free), the budget
+ * has spent 400 and a critical hold of 300 is open, and a normal call asks 300 with a
+ * wait. The open hold alone would leave room: 400 + 60 + 300 = 760 under the ceiling of
+ * 800. But critical work does not queue behind a routine waiter, and while the open holds
+ * settle about as much new work arrives as is open now: with it the routine class ends at
+ * 820, past its ceiling, is revoked, and the waiter would wait in vain (the burst
+ * scenario's failure), so it is refused at once. The same ask on a budget whose routine
+ * ceiling is its limit (nothing can overtake the waiter) queues and is granted when the
+ * critical hold goes. */
+static void a_waiter_that_critical_work_overtakes_is_refused_at_once(void **state) {
+    (void)state;
+    tg_engine *engine = open_engine();
+    put(engine, "learn", 100000, TG_WINDOW_LIFETIME);
+    teach(engine, "learn", 20, 20);
+    tg_budget_spec spec;
+    tg_budget_spec_init(&spec);
+    spec.cost_limit_micros = 1000;
+    spec.window = TG_WINDOW_LIFETIME;
+    spec.revoke_at.micros = 800;
+    assert_ok(tg_budget_put(engine, "guarded", &spec, T0, NULL));
+    put(engine, "open", 800, TG_WINDOW_LIFETIME);
+    const char *paths[] = {"guarded", "open"};
+    for (int i = 0; i < 2; i++) {
+        tg_record_request spend = {
+            .budget = paths[i], .cost_micros = 400, .cls = TG_CLASS_CRITICAL};
+        tg_record_result spent;
+        assert_ok(tg_record(engine, &spend, T0, &spent, NULL));
+        assert_true(spent.charged);
+        uint64_t critical = hold(engine, paths[i], 300);
+        tg_reserve_request request = {.budget = paths[i],
+                                      .amount_micros = 300,
+                                      .cls = TG_CLASS_NORMAL,
+                                      .ttl_ms = 3600 * 1000,
+                                      .wait_ms = 60000,
+                                      .wait_likely = true};
+        tg_reserve_result r;
+        assert_ok(tg_reserve(engine, &request, T0, &r, NULL));
+        if (i == 0) {
+            assert_false(r.waiting);
+            assert_false(r.granted);
+            assert_i64(r.refusal.reason, TG_REASON_REVOKED); /* over the routine ceiling */
+            assert_i64(tg_wait_count(engine), 0);
+            continue;
+        }
+        assert_true(r.waiting);
+        assert_ok(tg_release(engine, critical, NULL, T0, NULL, NULL));
+        tg_wait_result done;
+        assert_true(tg_wait_poll(engine, &done));
+        assert_true(done.result.granted);
+        assert_i64(done.result.amount_micros, 300);
+    }
+    tg_engine_close(engine);
+}
+
 /* Holds that commit 90% (a spread of a few percent): 10% of the open holds is not
  * promised in full, only what is left after the mean and two deviations. */
 static void the_margin_follows_the_spread(void **state) {
@@ -282,6 +337,7 @@ int main(void) {
         cmocka_unit_test(without_wait_likely_it_queues_whenever_room_could_come),
         cmocka_unit_test(likely_wait_queues_and_is_granted),
         cmocka_unit_test(the_margin_follows_the_spread),
+        cmocka_unit_test(a_waiter_that_critical_work_overtakes_is_refused_at_once),
         cmocka_unit_test(a_window_roll_within_the_wait_still_queues),
         cmocka_unit_test(shrink_to_fit_is_granted_by_construction),
         cmocka_unit_test(shrink_never_goes_below_its_minimum),
