@@ -226,8 +226,11 @@ test('dead letters: GET /v1/notify/failed and `tollgate events --failed` ask the
   assert.ok(listed, 'the revocation is a dead letter');
   const failed = listed.json.failed;
   // Each names its last error: the receiver's 500, or (on a slow machine, where an attempt
-  // can outlast give_up_after_ms) the attempt's timeout.
-  assert.ok(failed.every((f) => f.sink === 'hook' && f.attempts >= 1 && f.last_error.length > 0), JSON.stringify(failed));
+  // can outlast give_up_after_ms) the attempt's timeout. An event read while its lane's
+  // batch was failing can pass give_up_after_ms before its own first attempt: it is given up
+  // with 0 attempts and the lane's last error (a loaded machine does this).
+  assert.ok(failed.every((f) => f.sink === 'hook' && f.attempts >= 0 && f.last_error.length > 0), JSON.stringify(failed));
+  assert.ok(failed.some((f) => f.attempts >= 1), JSON.stringify(failed));
   assert.ok(failed.some((f) => /HTTP 500/.test(f.last_error)), JSON.stringify(failed));
   assert.ok(failed.some((f) => f.budget === 't/b'));
   assert.equal(listed.json.next, failed.at(-1).event_id);
