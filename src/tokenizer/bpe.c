@@ -9,7 +9,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "tokenizer/backtrack.h"
 #include "tokenizer/huge_alloc.h"
 
 #define NO_PART UINT32_MAX
@@ -748,14 +747,6 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
     }
     if (unit != 0 && count == SIZE_MAX) {
         count = merge_run(vocab, p, len, unit, end, rest, ids);
-    }
-    if (count == SIZE_MAX) {
-        /* The backtracking walk (backtrack.h); its dead-position bits after the ids
-         * when the caller only counts. */
-        uint32_t *out = ids != NULL ? ids : rest;
-        uint32_t *bits = ids != NULL ? rest : rest + ((len + 1) & ~(size_t)1);
-        _Static_assert(TG__BPE_SCRATCH_PER_BYTE >= 4 + 4 + 1, "ids and bits fit the scratch");
-        count = tg__bpe_backtrack(vocab, p, len, end, bits, out);
     }
     if (count == SIZE_MAX) {
         count = merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);

@@ -49,29 +49,21 @@ static tg_status check_blob(const uint8_t *blob, uint64_t size, uint32_t *count_
 
 /* Offsets of the parts of a table (vocab.h), from its start. */
 typedef struct {
-    size_t byte_rank, pair_rank, filter, slots, prefix, split, walk_filter, pair_filter, total;
+    size_t byte_rank, pair_rank, filter, slots, total;
 } layout;
 
-static size_t round_up_64(size_t bytes) {
-    return (bytes + 63) & ~(size_t)63;
-}
-
-static layout layout_of(size_t mask, size_t filter_mask, uint32_t count) {
+static layout layout_of(size_t mask, size_t filter_mask) {
     layout l;
     l.byte_rank = sizeof(tg__vocab_table_header);
     l.pair_rank = l.byte_rank + 256 * sizeof(uint32_t);
     l.filter = l.pair_rank + 65536 * sizeof(uint32_t);
     l.slots = l.filter + (filter_mask + 1) / 8;
-    l.prefix = l.slots + (mask + 1) * sizeof(tg__vocab_slot);
-    l.split = l.prefix + round_up_64((size_t)count * sizeof(uint32_t));
-    l.walk_filter = l.split + round_up_64((size_t)count * 2 * sizeof(uint32_t));
-    l.pair_filter = l.walk_filter + (filter_mask + 1) / 8;
-    l.total = l.pair_filter + (filter_mask + 1) / 8;
+    l.total = l.slots + (mask + 1) * sizeof(tg__vocab_slot);
     return l;
 }
 
 uint64_t tg__vocab_table_size(const tg__vocab *vocab) {
-    return layout_of(vocab->mask, vocab->filter_mask, vocab->count).total;
+    return layout_of(vocab->mask, vocab->filter_mask).total;
 }
 
 /* The table is 4-9 MiB that every lookup touches at random: in 2 MiB pages
@@ -180,15 +172,11 @@ static void sizes(uint32_t count, size_t *mask_out, size_t *filter_mask_out) {
 
 /* Points the parts of v at a table laid out as vocab.h says. */
 static void point_at(tg__vocab *v, const uint8_t *table) {
-    layout l = layout_of(v->mask, v->filter_mask, v->count);
+    layout l = layout_of(v->mask, v->filter_mask);
     v->byte_rank = (const uint32_t *)(table + l.byte_rank);
     v->pair_rank = (const uint32_t *)(table + l.pair_rank);
     v->filter = (const uint64_t *)(table + l.filter);
     v->slots = (const tg__vocab_slot *)(table + l.slots);
-    v->prefix = (const uint32_t *)(table + l.prefix);
-    v->split = (const uint32_t *)(table + l.split);
-    v->walk_filter = (const uint64_t *)(table + l.walk_filter);
-    v->pair_filter = (const uint64_t *)(table + l.pair_filter);
 }
 
 static void blob_parts(tg__vocab *v, const uint8_t *blob, uint32_t count) {
@@ -207,7 +195,7 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
     tg__vocab v = {0};
     blob_parts(&v, blob, count);
     sizes(count, &v.mask, &v.filter_mask);
-    layout l = layout_of(v.mask, v.filter_mask, v.count);
+    layout l = layout_of(v.mask, v.filter_mask);
     uint8_t *table = table_alloc(l.total);
     if (table == NULL) {
         return TG_ERR_NOMEM;
@@ -225,10 +213,6 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
         free(table);
         return status;
     }
-    /* The backtracking encoder's parts, from the slots just built. */
-    tg__vocab_splits_build(&v, (uint32_t *)(table + l.prefix), (uint32_t *)(table + l.split),
-                           (uint64_t *)(table + l.walk_filter),
-                           (uint64_t *)(table + l.pair_filter));
     /* The header too, so the whole allocation is the table the generator writes out
      * (src/tokenizer/gen/vocab_gen.c). */
     tg__vocab_table_header header = {
@@ -284,7 +268,7 @@ tg_status tg__vocab_map(tg__vocab *vocab, const uint8_t *blob, uint64_t size, co
     blob_parts(&v, blob, count);
     sizes(count, &v.mask, &v.filter_mask);
     if (h.mask != v.mask || h.filter_mask != v.filter_mask ||
-        table_size != layout_of(v.mask, v.filter_mask, v.count).total) {
+        table_size != layout_of(v.mask, v.filter_mask).total) {
         return TG_ERR_CORRUPT;
     }
     point_at(&v, table);

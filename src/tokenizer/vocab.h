@@ -54,19 +54,6 @@ typedef struct {
                                     would cost a miss to L3 or memory; most lookups
                                     while merging are misses */
     size_t filter_mask;          /* filter bits - 1, a power of two minus one */
-    /* For the backtracking encoder (backtrack.h), laid out with the rest: */
-    const uint32_t *prefix;      /* per rank: the longest token that is a proper prefix
-                                    of it, rank | length << 24, or TG__PREFIX_NONE */
-    const uint32_t *split;       /* per rank, two words: the tokens BPE merged it from
-                                    (left, right), or (rank, rank) when no pair of
-                                    tokens merges to it (tg__vocab_splits_build); each
-                                    rank | its length << 24 */
-    const uint64_t *walk_filter; /* filter_mask + 1 bits, two set for every proper prefix
-                                    of a token (tg__vocab_walk_bits): a clear pair
-                                    proves that no longer token starts with the bytes */
-    const uint64_t *pair_filter; /* filter_mask + 1 bits, two set for every (left, right)
-                                    pair of split (tg__vocab_pair_bits): a clear pair
-                                    spares tg__pair_valid a lookup of the bytes */
     void *owned;                 /* from malloc, the one allocation holding pair_rank,
                                     filter and slots when built at open; NULL when
                                     they point into an embedded table */
@@ -74,12 +61,9 @@ typedef struct {
 
 /* The layout of a table built ahead (NAME.table, little-endian): this header, then
  * byte_rank (256 x u32), pair_rank (65536 x u32), the filter ((filter_mask + 1) / 8
- * bytes), the slots ((mask + 1) x 16 bytes), prefix (count x u32), split (count
- * x 2 x u32), the walk filter and the pair filter ((filter_mask + 1) / 8 bytes each),
- * each at a multiple of 64 bytes. */
+ * bytes) and the slots ((mask + 1) x 16 bytes), each at a multiple of 64 bytes. */
 #define TG__VOCAB_TABLE_MAGIC "TGVTB1\0\0"
-#define TG__VOCAB_TABLE_VERSION 2 /* raise with any change to the hash or the layout */
-#define TG__PREFIX_NONE 0xFFFFFFu /* a prefix entry when no token is a prefix */
+#define TG__VOCAB_TABLE_VERSION 1 /* raise with any change to the hash or the layout */
 
 typedef struct {
     char magic[8];          /* TG__VOCAB_TABLE_MAGIC */
@@ -172,12 +156,21 @@ static inline uint32_t tg__vocab_rank2(const tg__vocab *vocab, const uint8_t *p)
     return vocab->pair_rank[p[0] | (uint32_t)p[1] << 8];
 }
 
-/* Rank of the token whose key (tg__vocab_key) and hash are given, or TG__RANK_NONE,
- * once the filter has said it may be there. */
-__attribute__((always_inline)) static inline uint32_t tg__vocab_probe(const tg__vocab *vocab,
-                                                                      const uint8_t *p, size_t len,
-                                                                      uint64_t lo, uint32_t hi,
-                                                                      uint64_t hash) {
+/* Rank of the token p[0..len), or TG__RANK_NONE. end: end of p's buffer. Always
+ * inlined: the merge loops call it twice per merge, and as a call it spent a quarter
+ * of its instructions saving and restoring registers (callgrind). */
+__attribute__((always_inline)) static inline uint32_t
+tg__vocab_rank(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end) {
+    if (len > vocab->token_len_max) {
+        return TG__RANK_NONE;
+    }
+    uint64_t lo;
+    uint32_t hi;
+    tg__vocab_key(p, len, end, &lo, &hi);
+    uint64_t hash = tg__vocab_hash(lo, hi, p, len);
+    if (!tg__vocab_filter_has(vocab, hash)) {
+        return TG__RANK_NONE;
+    }
     size_t i = hash & vocab->mask;
     for (;;) {
         const tg__vocab_slot *slot = &vocab->slots[i];
@@ -195,58 +188,5 @@ __attribute__((always_inline)) static inline uint32_t tg__vocab_probe(const tg__
         i = (i + 1) & vocab->mask;
     }
 }
-
-/* Rank of the token p[0..len), or TG__RANK_NONE. end: end of p's buffer. Always
- * inlined: the merge loops call it twice per merge, and as a call it spent a quarter
- * of its instructions saving and restoring registers (callgrind). */
-__attribute__((always_inline)) static inline uint32_t
-tg__vocab_rank(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end) {
-    if (len > vocab->token_len_max) {
-        return TG__RANK_NONE;
-    }
-    uint64_t lo;
-    uint32_t hi;
-    tg__vocab_key(p, len, end, &lo, &hi);
-    uint64_t hash = tg__vocab_hash(lo, hi, p, len);
-    if (!tg__vocab_filter_has(vocab, hash)) {
-        return TG__RANK_NONE;
-    }
-    return tg__vocab_probe(vocab, p, len, lo, hi, hash);
-}
-
-/* The walk filter's bits of a hash: the token filter's rule on a remix of the hash, so
- * one hash serves both filters. */
-static inline uint64_t tg__vocab_walk_bits(uint64_t hash, size_t *word_out, size_t filter_mask) {
-    return tg__vocab_filter_bits(hash * 0x9E3779B97F4A7C15ull, word_out, filter_mask);
-}
-
-/* Whether some longer token may start with the bytes of this hash (false: none). */
-static inline bool tg__vocab_walk_has(const tg__vocab *vocab, uint64_t hash) {
-    size_t word;
-    uint64_t bits = tg__vocab_walk_bits(hash, &word, vocab->filter_mask);
-    return (vocab->walk_filter[word] & bits) == bits;
-}
-
-/* The pair filter's bits of two ranks. */
-static inline uint64_t tg__vocab_pair_bits(uint32_t left, uint32_t right, size_t *word_out,
-                                           size_t filter_mask) {
-    uint64_t h = ((uint64_t)left << 32 | right) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 29;
-    return tg__vocab_filter_bits(h, word_out, filter_mask);
-}
-
-/* Whether the pair may be a split (false: certainly not). */
-static inline bool tg__vocab_pair_has(const tg__vocab *vocab, uint32_t left, uint32_t right) {
-    size_t word;
-    uint64_t bits = tg__vocab_pair_bits(left, right, &word, vocab->filter_mask);
-    return (vocab->pair_filter[word] & bits) == bits;
-}
-
-/* Fills prefix, split, walk_filter and pair_filter (zeroed, count and filter_mask + 1 bits in
- * size) of a vocab whose slots are built (vocab_splits.c). */
-void tg__vocab_splits_build(const tg__vocab *vocab, uint32_t *prefix, uint32_t *split,
-                            uint64_t *walk_filter, uint64_t *pair_filter);
 
 #endif

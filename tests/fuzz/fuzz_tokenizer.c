@@ -3,14 +3,12 @@
  * decode(encode(x)) == x (with and without special tokens), that counting agrees
  * with encoding, and that every id is one the decoder knows. The first byte picks
  * the encoding so one corpus covers both. The bytes are also merged as one long
- * piece both ways bpe.c can (stitched windows, whole-piece heap) and by the
- * backtracking walk (backtrack.h), which must all agree.
+ * piece both ways bpe.c can (stitched windows, whole-piece heap), which must agree.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tollgate_tokens.h"
-#include "tokenizer/backtrack.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer_internal.h"
 
@@ -59,12 +57,6 @@ static void check_windows(const tg_tokenizer *tokenizer, const uint8_t *p, size_
     size_t expected = tg__bpe_merge_heap(vocab, p, len, p + len, memory, heap);
     FUZZ_CHECK(count == expected);
     FUZZ_CHECK(memcmp(windows, heap, count * sizeof *heap) == 0);
-    /* The backtracking walk (backtrack.h) called directly, whatever tg__bpe chose. */
-    uint32_t *bits = malloc(TG__BACKTRACK_WORDS(len) * sizeof *bits);
-    FUZZ_CHECK(bits != NULL);
-    FUZZ_CHECK(tg__bpe_backtrack(vocab, p, len, p + len, bits, windows) == expected);
-    FUZZ_CHECK(memcmp(windows, heap, count * sizeof *heap) == 0);
-    free(bits);
     tg__bpe_scratch_free(&scratch);
     free(memory);
     free(heap);

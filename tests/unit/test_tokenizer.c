@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include "tollgate_tokens.h"
-#include "tokenizer/backtrack.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer_internal.h"
 
@@ -282,79 +281,6 @@ static void small_matches_heap(void **state) {
     }
 }
 
-/* The backtracking encoder (backtrack.h) called directly, against the heap merge,
- * on what is hardest for it: random bytes (invalid UTF-8, every byte a token of its
- * own), random concatenations of vocabulary tokens (every position starts a long
- * match that BPE may not keep, so the walk backtracks), small alphabets (ties), and
- * long novel words, at every length from 2 bytes up and at 64 KiB. */
-static void check_backtrack(const tg_tokenizer *t, const uint8_t *p, size_t len) {
-    const tg__vocab *vocab = &t->vocab;
-    if (tg__vocab_rank(vocab, p, len, p + len) != TG__RANK_NONE) {
-        return; /* a whole token is taken whole before any merge (tg__bpe) */
-    }
-    uint32_t *walked = malloc(len * sizeof *walked);
-    uint32_t *heap = malloc(len * sizeof *heap);
-    uint32_t *memory = malloc(len * TG__BPE_SCRATCH_PER_BYTE);
-    uint32_t *bits = malloc(TG__BACKTRACK_WORDS(len) * sizeof *bits);
-    assert_non_null(walked);
-    assert_non_null(heap);
-    assert_non_null(memory);
-    assert_non_null(bits);
-    size_t count = tg__bpe_backtrack(vocab, p, len, p + len, bits, walked);
-    size_t expected = tg__bpe_merge_heap(vocab, p, len, p + len, memory, heap);
-    assert_int_equal(count, expected);
-    assert_memory_equal(walked, heap, count * sizeof *heap);
-    free(bits);
-    free(memory);
-    free(heap);
-    free(walked);
-}
-
-static void backtrack_matches_heap(void **state) {
-    (void)state;
-    static const char *const alphabets[] = {
-        "ab",
-        "etaoinshrdlu",
-        "abcdefghijklmnopqrstuvwxyz",
-        "=-",
-        "\xe6\x88\x91\xe7\x9a\x84",
-        "\xc3\xa9\xc3\xa8"
-        "a",
-        "0123456789",
-        "aaaaaaab",
-    };
-    size_t len_max = 64 * 1024;
-    uint8_t *text = malloc(len_max);
-    assert_non_null(text);
-    uint32_t seed = 4242;
-    for (int round = 0; round < 1200; round++) {
-        const tg_tokenizer *t = round % 2 ? o200k : cl100k;
-        const tg__vocab *vocab = &t->vocab;
-        seed = seed * 1103515245u + 12345u;
-        size_t len = round % 300 == 299 ? len_max : 2 + (size_t)round % 700;
-        int kind = (round / 2) % 3;
-        const char *alphabet = alphabets[(round / 6) % ARRAY_COUNT(alphabets)];
-        size_t alphabet_len = strlen(alphabet);
-        size_t at = 0;
-        while (at < len) {
-            seed = seed * 1103515245u + 12345u;
-            if (kind == 0) {
-                text[at++] = (uint8_t)(seed >> 16);
-            } else if (kind == 1) {
-                uint32_t rank = (seed >> 4) % vocab->count;
-                size_t token_len = vocab->offsets[rank + 1] - vocab->offsets[rank];
-                size_t take = token_len < len - at ? token_len : len - at;
-                memcpy(text + at, vocab->bytes + vocab->offsets[rank], take);
-                at += take;
-            } else {
-                text[at++] = (uint8_t)alphabet[(seed >> 8) % alphabet_len];
-            }
-        }
-        check_backtrack(t, text, len);
-    }
-    free(text);
-}
-
 /* Runs of one unit take the run merge (bpe.c, merge_run): against the heap for every
  * length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which reach
  * 128 bytes) and some far longer, on characters of one to four bytes and on units that
@@ -585,7 +511,6 @@ int main(void) {
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(small_matches_heap),
-        cmocka_unit_test(backtrack_matches_heap),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
