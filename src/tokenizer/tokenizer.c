@@ -15,6 +15,7 @@
 #include "core/quiet_thread.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/huge_alloc.h"
+#include "tokenizer/short_memo.h"
 #include "tokenizer/split.h"
 #include "tokenizer/unicode.h"
 
@@ -217,6 +218,7 @@ typedef struct {
     size_t capacity;         /* room in ids */
     bool store;              /* whether to keep ids */
     tg__bpe_scratch scratch; /* for long pieces */
+    tg__short_memo memo;     /* short pieces merged in this call */
 } sink;
 
 static tg_status reserve(sink *out, size_t more) {
@@ -272,6 +274,34 @@ static tg_status merge_cached(const tg_tokenizer *t, const uint8_t *p, size_t le
     return status;
 }
 
+_Static_assert(TG__SHORT_MEMO_BYTES_MAX < TG__PIECE_CACHE_MIN_BYTES,
+               "every piece under the piece cache's minimum fits the memo");
+
+/* Merges a short piece (3 .. TG__SHORT_MEMO_BYTES_MAX bytes) through the call's memo
+ * of short pieces. A whole token is looked up first and not remembered: its lookup
+ * costs what the memo's would. */
+static tg_status merge_short(const tg_tokenizer *t, const uint8_t *p, size_t len,
+                             const uint8_t *end, sink *out, size_t *got) {
+    uint32_t *ids = out->store ? out->ids + out->count : NULL;
+    uint32_t whole = tg__vocab_rank(&t->vocab, p, len, end);
+    if (whole != TG__RANK_NONE) {
+        if (ids != NULL) {
+            ids[0] = whole;
+        }
+        *got = 1;
+        return TG_OK;
+    }
+    uint64_t hash = tg__piece_hash(p, len);
+    if (tg__short_memo_get(&out->memo, hash, p, len, ids, got)) {
+        return TG_OK;
+    }
+    tg_status status = tg__bpe(&t->vocab, p, len, end, &out->scratch, ids, got);
+    if (status == TG_OK) {
+        tg__short_memo_put(&out->memo, hash, p, len, ids, *got);
+    }
+    return status;
+}
+
 /* Encodes s[0..n), ordinary text; end is the end of the whole buffer. */
 static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t n,
                                  const uint8_t *end, sink *out) {
@@ -281,6 +311,8 @@ static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t
         tg_status status = reserve(out, stop - i);
         if (status == TG_OK && stop - i >= TG__PIECE_CACHE_MIN_BYTES) {
             status = merge_cached(t, s + i, stop - i, end, out, &got);
+        } else if (status == TG_OK && stop - i >= 3) {
+            status = merge_short(t, s + i, stop - i, end, out, &got);
         } else if (status == TG_OK) {
             status = tg__bpe(&t->vocab, s + i, stop - i, end, &out->scratch,
                              out->store ? out->ids + out->count : NULL, &got);
@@ -350,6 +382,7 @@ tg_status tg_tokens_encode(const tg_tokenizer *tokenizer, const char *text, size
     sink out = {.store = true};
     tg_status status = encode(tokenizer, text, len, flags, &out);
     tg__bpe_scratch_free(&out.scratch);
+    tg__short_memo_free(&out.memo);
     if (status != TG_OK) {
         free(out.ids);
         return status;
@@ -368,6 +401,7 @@ tg_status tg_tokens_count(const tg_tokenizer *tokenizer, const char *text, size_
     sink out = {.store = false};
     tg_status status = encode(tokenizer, text, len, flags, &out);
     tg__bpe_scratch_free(&out.scratch);
+    tg__short_memo_free(&out.memo);
     if (status == TG_OK) {
         *count_out = out.count;
     }

@@ -3,7 +3,9 @@
  * decode(encode(x)) == x (with and without special tokens), that counting agrees
  * with encoding, and that every id is one the decoder knows. The first byte picks
  * the encoding so one corpus covers both. The bytes are also merged as one long
- * piece both ways bpe.c can (stitched windows, whole-piece heap), which must agree.
+ * piece both ways bpe.c can (stitched windows, whole-piece heap), which must agree,
+ * and the whole text must encode as its pieces merged one by one (the call's memo of
+ * short pieces, short_memo.h, must change nothing).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,32 @@ static void check_windows(const tg_tokenizer *tokenizer, const uint8_t *p, size_
     free(windows);
 }
 
+/* The ids of the whole text must be those of its pieces merged one by one: pieces
+ * that come back in one call are taken from the call's memo (short_memo.h). */
+static void check_pieces_alone(const tg_tokenizer *tokenizer, const uint8_t *p, size_t len) {
+    uint32_t *ids = NULL;
+    size_t count = 0;
+    FUZZ_CHECK(tg_tokens_encode(tokenizer, (const char *)p, len, 0, &ids, &count) == TG_OK);
+    uint32_t *alone = malloc((len + 1) * sizeof *alone);
+    FUZZ_CHECK(alone != NULL);
+    tg__bpe_scratch scratch = {0};
+    size_t total = 0;
+    for (size_t i = 0; i < len;) {
+        size_t stop = tokenizer->split(p, len, i);
+        size_t got = 0;
+        FUZZ_CHECK(tg__bpe(&tokenizer->vocab, p + i, stop - i, p + len, &scratch, alone + total,
+                           &got) == TG_OK);
+        total += got;
+        FUZZ_CHECK(total <= count);
+        i = stop;
+    }
+    FUZZ_CHECK(total == count);
+    FUZZ_CHECK(count == 0 || memcmp(alone, ids, count * sizeof *ids) == 0);
+    tg__bpe_scratch_free(&scratch);
+    free(alone);
+    free(ids);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0 || size > FUZZ_INPUT_SIZE_MAX) {
         return 0;
@@ -76,5 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(tokenizer, text, size - 1, 0);
     check(tokenizer, text, size - 1, TG_TOKENS_SPECIAL);
     check_windows(tokenizer, data + 1, size - 1);
+    check_pieces_alone(tokenizer, data + 1, size - 1);
     return 0;
 }

@@ -281,6 +281,87 @@ static void small_matches_heap(void **state) {
     }
 }
 
+/* Short pieces go through the call's memo (short_memo.h) once a call has merged a
+ * few: a text whose pieces repeat (hits), whose pieces are many (replacements in the
+ * direct-mapped slots), and whose pieces are random bytes (up to 31 bytes and often
+ * more ids than an entry holds) must encode to exactly what merging each piece alone
+ * gives, and count as many. */
+static void check_pieces_alone(const tg_tokenizer *t, const uint8_t *text, size_t len) {
+    uint32_t *ids = NULL;
+    size_t count = 0;
+    size_t counted = 0;
+    assert_int_equal(tg_tokens_encode(t, (const char *)text, len, 0, &ids, &count), TG_OK);
+    assert_int_equal(tg_tokens_count(t, (const char *)text, len, 0, &counted), TG_OK);
+    assert_int_equal(counted, count);
+    uint32_t *alone = malloc((len + 1) * sizeof *alone);
+    assert_non_null(alone);
+    tg__bpe_scratch scratch = {0};
+    size_t total = 0;
+    for (size_t i = 0; i < len;) {
+        size_t stop = t->split(text, len, i);
+        size_t got = 0;
+        assert_int_equal(
+            tg__bpe(&t->vocab, text + i, stop - i, text + len, &scratch, alone + total, &got),
+            TG_OK);
+        total += got;
+        i = stop;
+    }
+    assert_int_equal(total, count);
+    assert_memory_equal(alone, ids, count * sizeof *ids);
+    tg__bpe_scratch_free(&scratch);
+    free(alone);
+    free(ids);
+}
+
+static void short_memo_matches_pieces_alone(void **state) {
+    (void)state;
+    size_t len_max = 256 * 1024;
+    uint8_t *text = malloc(len_max + 32);
+    uint8_t(*pool)[32] = malloc(6000 * sizeof *pool);
+    size_t *pool_len = malloc(6000 * sizeof *pool_len);
+    assert_non_null(text);
+    assert_non_null(pool);
+    assert_non_null(pool_len);
+    static const size_t pool_sizes[] = {1, 40, 6000};
+    uint32_t seed = 31;
+    for (int round = 0; round < 12; round++) {
+        size_t pool_size = pool_sizes[round % 3];
+        int kind = round / 3; /* letters, random bytes, accented letters, all */
+        for (size_t w = 0; w < pool_size; w++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t word_len = 3 + (seed >> 8) % 29;
+            int word_kind = kind == 3 ? (int)(w % 3) : kind;
+            size_t at = 0;
+            while (at < word_len) {
+                seed = seed * 1103515245u + 12345u;
+                if (word_kind == 0) {
+                    pool[w][at++] = (uint8_t)('a' + (seed >> 8) % 26);
+                } else if (word_kind == 1) {
+                    pool[w][at++] = (uint8_t)(seed >> 16);
+                } else if (at + 2 <= word_len && (seed >> 8) % 2) {
+                    pool[w][at++] = 0xc3; /* U+00E0 .. U+00FF */
+                    pool[w][at++] = (uint8_t)(0xa0 + (seed >> 12) % 32);
+                } else {
+                    pool[w][at++] = (uint8_t)('a' + (seed >> 8) % 26);
+                }
+            }
+            pool_len[w] = word_len;
+        }
+        size_t len = 0;
+        while (len < len_max) {
+            seed = seed * 1103515245u + 12345u;
+            size_t w = (seed >> 8) % pool_size;
+            text[len++] = ' ';
+            memcpy(text + len, pool[w], pool_len[w]);
+            len += pool_len[w];
+        }
+        check_pieces_alone(round % 2 ? o200k : cl100k, text, len);
+    }
+    free(pool_len);
+    free(pool);
+    free(text);
+}
+
 /* Runs of one unit take the run merge (bpe.c, merge_run): against the heap for every
  * length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which reach
  * 128 bytes) and some far longer, on characters of one to four bytes and on units that
@@ -511,6 +592,7 @@ int main(void) {
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(small_matches_heap),
+        cmocka_unit_test(short_memo_matches_pieces_alone),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
