@@ -17,8 +17,7 @@
 #define PATH_CHUNK_SIZE_BYTES_MIN ((size_t)1 << 20)
 #define PATH_CHUNK_SIZE_BYTES_MAX ((size_t)16 << 20)
 
-_Static_assert(PATH_CHUNK_SIZE_BYTES_MIN > 64 * TG_PATH_SIZE_MAX,
-               "a chunk holds many paths");
+_Static_assert(PATH_CHUNK_SIZE_BYTES_MIN > 64 * TG_PATH_SIZE_MAX, "a chunk holds many paths");
 
 struct tg__path_chunk {
     tg__path_chunk *next; /* the chunk filled before this one */
@@ -97,8 +96,8 @@ char *tg__budget_path_copy(tg__ledger *ledger, const char *path, bool restoring,
         tg__path_chunk *chunk = ledger->path_chunks;
         if (chunk == NULL || chunk->used + size > chunk->size_bytes - sizeof(tg__path_chunk)) {
             size_t size_bytes = chunk == NULL ? PATH_CHUNK_SIZE_BYTES_MIN : 2 * chunk->size_bytes;
-            size_bytes = size_bytes < PATH_CHUNK_SIZE_BYTES_MAX ? size_bytes
-                                                                : PATH_CHUNK_SIZE_BYTES_MAX;
+            size_bytes =
+                size_bytes < PATH_CHUNK_SIZE_BYTES_MAX ? size_bytes : PATH_CHUNK_SIZE_BYTES_MAX;
             chunk = malloc(size_bytes);
             if (chunk != NULL) {
                 tg__advise_huge(chunk, size_bytes);
