@@ -4,7 +4,7 @@
 // ledger is built through the API's bulk path (PUT /v1/budgets, 5,000 budgets a
 // request; holds through POST /v1/batch), then the daemon is restarted and measured:
 // start-up (spawn to "listening on", the same less the time the daemon's main thread
-// waited for a core, and the daemon's CPU time until then),
+// waited for a core, the daemon's CPU time and its minor page faults until then),
 // decisions/s and p50/p99 of POST /v1/charges on a random budget over one keep-alive
 // connection, RSS, and idle CPU (the daemon's own CPU time over a few idle seconds).
 // And what does not depend on the machine's load: the pages each group commit wrote
@@ -45,7 +45,8 @@ function start(config) {
         // And the time the load waited for a core (the main thread's run-queue wait, from
         // /proc/PID/schedstat): start-up less that is what a quiet machine would show.
         const waitMs = Number(fs.readFileSync(`/proc/${child.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
-        resolve({ child, port: Number(m[1]), startMs, waitMs, startCpuS: procStat(child.pid).cpuS });
+        const at = procStat(child.pid);
+        resolve({ child, port: Number(m[1]), startMs, waitMs, startCpuS: at.cpuS, startFaults: at.minorFaults });
       }
     });
     child.on('exit', (code) => reject(new Error(`daemon exited (${code}): ${stderr}`)));
@@ -145,8 +146,9 @@ async function decide(port, budgets) {
 function procStat(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime, in clock ticks
+  const minorFaults = Number(stat[7]); // minflt: pages the kernel had to find (and zero)
   const rss = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1];
-  return { cpuS: ticks / 100, rssMiB: Number(rss) / 1024 };
+  return { cpuS: ticks / 100, rssMiB: Number(rss) / 1024, minorFaults };
 }
 
 async function scenario(name, budgets, holds, durability) {
@@ -176,7 +178,7 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   if (process.env.SCALE_KEEP) console.error(`kept ${dir}`);
   else fs.rmSync(dir, { recursive: true, force: true });
   return {
-    name, buildS, startS: d.startMs / 1000, quietS: (d.startMs - d.waitMs) / 1000, startCpuS: d.startCpuS, ...decided, rssMiB: after.rssMiB,
+    name, buildS, startS: d.startMs / 1000, quietS: (d.startMs - d.waitMs) / 1000, startCpuS: d.startCpuS, startFaults: d.startFaults, ...decided, rssMiB: after.rssMiB,
     idlePct: (100 * (after.cpuS - before.cpuS)) / idleSeconds,
     writtenPerCommit: (c1.written - c0.written) / commits, readPerCommit: (c1.read - c0.read) / commits,
     inlinePerCommit: (c1.inline - c0.inline) / commits,
@@ -204,10 +206,10 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
     process.stderr.write(`building ${name}...\n`);
     rows.push(await scenario(name, budgets, holds, durability));
   }
-  console.log(`| ledger | build (API) | start-up | start-up less core wait | start-up CPU | decisions/s | p50 | p99 | RSS | idle CPU | pages written/commit | pages read/commit | pages checkpointed in commits/commit |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| ledger | build (API) | start-up | start-up less core wait | start-up CPU | start-up page faults | decisions/s | p50 | p99 | RSS | idle CPU | pages written/commit | pages read/commit | pages checkpointed in commits/commit |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.buildS.toFixed(1)} s | ${r.startS.toFixed(2)} s | ${r.quietS.toFixed(2)} s | ${r.startCpuS.toFixed(2)} s | ${Math.round(r.rate).toLocaleString('en')} | ` +
+    console.log(`| ${r.name} | ${r.buildS.toFixed(1)} s | ${r.startS.toFixed(2)} s | ${r.quietS.toFixed(2)} s | ${r.startCpuS.toFixed(2)} s | ${r.startFaults.toLocaleString('en')} | ${Math.round(r.rate).toLocaleString('en')} | ` +
       `${(r.p50 / 1000).toFixed(2)} ms | ${(r.p99 / 1000).toFixed(2)} ms | ${r.rssMiB.toFixed(0)} MiB | ${r.idlePct.toFixed(2)}% | ` +
       `${r.writtenPerCommit.toFixed(2)} | ${r.readPerCommit.toFixed(2)} | ${r.inlinePerCommit.toFixed(2)} |`);
   }

@@ -11,12 +11,19 @@
 
 #include "core/ledger_internal.h"
 
-#define PATH_CHUNK_SIZE_BYTES ((size_t)1 << 20) /* paths of some 30,000 restored budgets */
+/* The first chunk holds the paths of some 30,000 restored budgets; each next one is twice
+ * the one before, up to the maximum: a small ledger takes 1 MiB, a million paths some
+ * twenty chunks instead of a hundred, the larger ones in 2 MiB pages (3,600 faults fewer). */
+#define PATH_CHUNK_SIZE_BYTES_MIN ((size_t)1 << 20)
+#define PATH_CHUNK_SIZE_BYTES_MAX ((size_t)16 << 20)
+
+_Static_assert(PATH_CHUNK_SIZE_BYTES_MIN > 64 * TG_PATH_SIZE_MAX, "a chunk holds many paths");
 
 struct tg__path_chunk {
     tg__path_chunk *next; /* the chunk filled before this one */
     size_t used;          /* bytes of text taken */
-    char text[];          /* PATH_CHUNK_SIZE_BYTES - the header */
+    size_t size_bytes;    /* of the whole chunk, header included */
+    char text[];          /* size_bytes - the header */
 };
 
 static bool budget_path_eq(const void *table, int32_t value, const void *key) {
@@ -57,6 +64,8 @@ tg_status tg__budget_index_defer(tg__ledger *ledger, int64_t count, tg_error *er
         return tg__fail(err, TG_ERR_NOMEM, "out of memory restoring %lld budgets",
                         (long long)count);
     }
+    /* 16 MiB at a million budgets: 2 MiB pages, not 4,000 faults (map.h). */
+    tg__advise_huge(ledger->index_pending, (size_t)count * sizeof *ledger->index_pending);
     ledger->index_pending_capacity = (int32_t)count;
     ledger->index_pending_count = 0;
     return TG_OK;
@@ -82,15 +91,19 @@ void tg__budget_index_remove(tg__ledger *ledger, const char *path, int32_t slot)
 
 char *tg__budget_path_copy(tg__ledger *ledger, const char *path, bool restoring, bool *in_chunk) {
     size_t size = strlen(path) + 1;
-    size_t room = PATH_CHUNK_SIZE_BYTES - sizeof(tg__path_chunk);
     *in_chunk = false;
-    if (restoring && size <= room) {
+    if (restoring && size <= PATH_CHUNK_SIZE_BYTES_MIN - sizeof(tg__path_chunk)) {
         tg__path_chunk *chunk = ledger->path_chunks;
-        if (chunk == NULL || chunk->used + size > room) {
-            chunk = malloc(PATH_CHUNK_SIZE_BYTES);
+        if (chunk == NULL || chunk->used + size > chunk->size_bytes - sizeof(tg__path_chunk)) {
+            size_t size_bytes = chunk == NULL ? PATH_CHUNK_SIZE_BYTES_MIN : 2 * chunk->size_bytes;
+            size_bytes =
+                size_bytes < PATH_CHUNK_SIZE_BYTES_MAX ? size_bytes : PATH_CHUNK_SIZE_BYTES_MAX;
+            chunk = malloc(size_bytes);
             if (chunk != NULL) {
+                tg__advise_huge(chunk, size_bytes);
                 chunk->next = ledger->path_chunks;
                 chunk->used = 0;
+                chunk->size_bytes = size_bytes;
                 ledger->path_chunks = chunk;
             }
         }
