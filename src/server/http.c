@@ -556,15 +556,18 @@ static void on_request(struct evhttp_request *request, void *user) {
     if (state != NULL && (wait = malloc(sizeof *wait)) == NULL) {
         (void)tg__store_redis_leave(&state, NULL); /* out of memory: decided synchronously */
     }
+    tg__metrics before = h->daemon->metrics; /* a parked pass counts nothing: its last will */
     tg__reply reply = decide(h, request, now_ms);
-    h->daemon->metrics.requests++;
     if (wait != NULL) {
         *wait = (redis_wait){h, request, conn, started_us, now_ms, state};
         if (redis_park(wait, &reply)) {
+            h->daemon->metrics = before;
+            h->daemon->metrics.requests++;
             tg__conn_hold(conn);
             return;
         }
     }
+    h->daemon->metrics.requests++;
     answer(h, request, conn, started_us, reply, true);
 }
 
@@ -622,9 +625,12 @@ static void redis_resume(void *user, void *token) {
         return;
     }
     int64_t started_us = wait->started_us;
+    tg__metrics before = h->daemon->metrics;
     tg__store_redis_enter(&wait->state);
     tg__reply reply = decide(h, request, wait->now_ms);
-    if (!redis_park(wait, &reply)) {
+    if (redis_park(wait, &reply)) {
+        h->daemon->metrics = before; /* counted by its last pass */
+    } else {
         answer(h, request, conn, started_us, reply, false); /* conn's reference passes on */
     }
 }
