@@ -167,12 +167,13 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     memo_entry *m = &p->memo[p->answered];
     char message[1024];
     message[0] = '\0';
-    if (reply == NULL) {
+    if (reply == NULL && a->last_error[0] != '\0') { /* it names the server already */
+        snprintf(message, sizeof message, "%s (the call may or may not have run)",
+                 a->last_error);
+    } else if (reply == NULL) {
         snprintf(message, sizeof message, "redis %s:%d: %s (the call may or may not have run)",
                  a->ledger->conn.host, a->ledger->conn.port,
-                 a->last_error[0] ? a->last_error
-                 : context->errstr[0] ? context->errstr
-                                      : "connection lost");
+                 context->errstr[0] ? context->errstr : "connection lost");
     } else if (reply->type == REDIS_REPLY_ERROR) {
         snprintf(message, sizeof message, "redis %s:%d: %.200s", a->ledger->conn.host,
                  a->ledger->conn.port, reply->str);
