@@ -33,7 +33,7 @@ static redis_server server;
 
 typedef struct request {
     void *state;
-    int calls;          /* 1: one record; 2: a record then a budget_get (a batch) */
+    int calls;          /* a record, then calls - 1 budget_gets (a batch) */
     int64_t cost;       /* micros */
     int64_t cost_again; /* the cost of a later pass: != cost only to test the check */
     int passes;
@@ -56,7 +56,7 @@ static void run_pass(request *r) {
                            .cls = TG_CLASS_HIGH};
     tg_error err = {0};
     tg_status status = tg__ledger_ops_redis.record(ledger, &q, T0_MS, &r->out, &err);
-    if (status == TG_OK && r->calls == 2) {
+    for (int c = 1; c < r->calls && status == TG_OK; c++) {
         status = tg__ledger_ops_redis.budget_get(ledger, "acme/a", T0_MS, &r->info, &err);
     }
     r->passes++;
@@ -124,7 +124,7 @@ static void test_pipelined(void **state) {
     memset(r, 0, sizeof r);
     int64_t sum = 0;
     for (int i = 0; i < REQUESTS; i++) {
-        r[i].calls = i % 4 == 0 ? 2 : 1;
+        r[i].calls = i % 50 == 1 ? 7 : i % 4 == 0 ? 2 : 1; /* 7: past the inline memo */
         r[i].cost = r[i].cost_again = 1 + i;
         sum += r[i].cost;
         run_pass(&r[i]);
@@ -140,7 +140,7 @@ static void test_pipelined(void **state) {
         for (int j = 0; j < i; j++) {
             assert_true(r[i].out.charge_id != r[j].out.charge_id);
         }
-        if (r[i].calls == 2) {
+        if (r[i].calls >= 2) {
             assert_true(r[i].info.spent_micros >= r[i].cost); /* read after its own charge */
         }
     }

@@ -26,14 +26,32 @@ typedef struct {
     char *error;       /* malloc'd message, or NULL */
 } memo_entry;
 
+#define MEMO_INLINE 4 /* a single request makes one call: no second allocation */
+
 typedef struct pass {
     void *token;
     int answered;      /* memo entries filled */
     int at;            /* calls made in the pass running now */
     bool parked;       /* this pass sent a call */
     struct pass *next; /* in the ready list */
-    memo_entry memo[TG__REDIS_PASS_CALLS_MAX];
+    memo_entry *memo;  /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
+    memo_entry inline_memo[MEMO_INLINE];
 } pass;
+
+/* Room for call i in p's memo; false when out of memory. One allocation of the bound at
+ * most (no growth by steps). */
+static bool memo_room(pass *p, int i) {
+    if (i < MEMO_INLINE || p->memo != p->inline_memo) {
+        return true;
+    }
+    memo_entry *all = calloc(TG__REDIS_PASS_CALLS_MAX, sizeof *all);
+    if (all == NULL) {
+        return false;
+    }
+    memcpy(all, p->inline_memo, sizeof p->inline_memo);
+    p->memo = all;
+    return true;
+}
 
 struct tg__redis_async {
     tg__redis_ledger *ledger;
@@ -338,6 +356,9 @@ static void pass_free(pass *p) {
         freeReplyObject(p->memo[i].reply);
         free(p->memo[i].error);
     }
+    if (p->memo != p->inline_memo) {
+        free(p->memo);
+    }
     free(p);
 }
 
@@ -363,6 +384,9 @@ void tg__redis_async_enter(tg__redis_ledger *ledger, void **state) {
     }
     pass *p = *state != NULL ? *state : calloc(1, sizeof *p);
     if (p != NULL) { /* out of memory: this request's calls stay synchronous */
+        if (p->memo == NULL) {
+            p->memo = p->inline_memo;
+        }
         p->at = 0;
         p->parked = false;
     }
@@ -442,6 +466,9 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
         return tg__fail(err, TG_ERR_IO, "%s",
                         p->parked ? "waiting for redis"
                                   : "a request made more redis calls than one request may");
+    }
+    if (!memo_room(p, i)) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory for a request's redis answers");
     }
     tg_status status = TG_OK;
     if (a->context == NULL && (status = connect_async(a, err)) != TG_OK) {
