@@ -510,8 +510,8 @@ static tg__reply decide(tg__http *h, struct evhttp_request *request, int64_t now
                           authorization, body, body_size, now_ms);
 }
 
-static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn,
-                   int64_t started_us, tg__reply reply, bool hold);
+static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us,
+                   tg__reply reply, bool hold);
 static bool redis_park(redis_wait *wait, tg__reply *reply);
 
 static void on_request(struct evhttp_request *request, void *user) {
@@ -573,8 +573,8 @@ static void on_request(struct evhttp_request *request, void *user) {
 
 /* The rest of a decided request: parked as a long poll, or its reply into the open batch.
  * `hold`: take a reference on conn (a resumed request holds one already). */
-static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn,
-                   int64_t started_us, tg__reply reply, bool hold) {
+static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us,
+                   tg__reply reply, bool hold) {
     if (reply.status == TG__STATUS_WAITING) {
         if (!hold) {
             tg__conn_release(conn); /* park takes its own */

@@ -94,8 +94,7 @@ static struct event_base *open_async(int64_t timeout_ms) {
     tg_budget_spec spec;
     tg_budget_spec_init(&spec);
     assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, "acme", &spec, T0_MS, NULL), TG_OK);
-    assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, "acme/a", &spec, T0_MS, NULL),
-                     TG_OK);
+    assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, "acme/a", &spec, T0_MS, NULL), TG_OK);
     struct event_base *base = event_base_new();
     assert_non_null(base);
     assert_int_equal(tg__redis_async_start(ledger, base, resume, NULL, NULL), TG_OK);
@@ -111,8 +110,7 @@ static void close_async(struct event_base *base) {
 
 static int64_t spent(void) {
     tg_budget_info info;
-    assert_int_equal(tg__ledger_ops_redis.budget_get(ledger, "acme/a", T0_MS, &info, NULL),
-                     TG_OK);
+    assert_int_equal(tg__ledger_ops_redis.budget_get(ledger, "acme/a", T0_MS, &info, NULL), TG_OK);
     return info.spent_micros;
 }
 

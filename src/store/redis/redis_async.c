@@ -59,14 +59,14 @@ struct tg__redis_async {
     redisAsyncContext *context; /* NULL: not connected (the next call connects) */
     tg__redis_resume_fn resume;
     void *user;
-    struct event *timer;   /* at the deadline of the oldest call in flight */
-    struct event *wake;    /* runs the resumes of the ready passes, outside hiredis */
+    struct event *timer; /* at the deadline of the oldest call in flight */
+    struct event *wake;  /* runs the resumes of the ready passes, outside hiredis */
     pass *ready, *ready_last;
-    bool drop_soon;        /* an error reply: start over on a new connection */
-    pass *current;         /* the pass running now, NULL outside one */
-    redisReply *borrowed;  /* the memo reply a call handed out: not freed by done() */
+    bool drop_soon;       /* an error reply: start over on a new connection */
+    pass *current;        /* the pass running now, NULL outside one */
+    redisReply *borrowed; /* the memo reply a call handed out: not freed by done() */
     int64_t deadlines[RING_SIZE];
-    int head, count;       /* the ring of deadlines in flight, oldest at head */
+    int head, count; /* the ring of deadlines in flight, oldest at head */
     int64_t retry_at_ms;
     char last_error[TG_ERROR_MESSAGE_SIZE / 2];
 };
@@ -186,8 +186,7 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     char message[1024];
     message[0] = '\0';
     if (reply == NULL && a->last_error[0] != '\0') { /* it names the server already */
-        snprintf(message, sizeof message, "%s (the call may or may not have run)",
-                 a->last_error);
+        snprintf(message, sizeof message, "%s (the call may or may not have run)", a->last_error);
     } else if (reply == NULL) {
         snprintf(message, sizeof message, "redis %s:%d: %s (the call may or may not have run)",
                  a->ledger->conn.host, a->ledger->conn.port,
@@ -215,8 +214,8 @@ static void on_connect(const redisAsyncContext *context, int status) {
     tg__redis_async *a = context->data;
     if (status != REDIS_OK && a->context == context) {
         char message[1024];
-        snprintf(message, sizeof message, "cannot connect to redis %s:%d: %s",
-                 a->ledger->conn.host, a->ledger->conn.port, context->errstr);
+        snprintf(message, sizeof message, "cannot connect to redis %s:%d: %s", a->ledger->conn.host,
+                 a->ledger->conn.port, context->errstr);
         note_error(a, message);
         a->context = NULL; /* hiredis frees it, answering its calls with no reply */
         a->retry_at_ms = monotonic_ms() + a->ledger->conn.retry_interval_ms;
@@ -259,9 +258,8 @@ static void on_timer(evutil_socket_t fd, short what, void *user) {
     }
     if (a->count > 0 && a->deadlines[a->head] <= monotonic_ms()) {
         char why[1024];
-        snprintf(why, sizeof why, "redis %s:%d did not answer within %lld ms",
-                 a->ledger->conn.host, a->ledger->conn.port,
-                 (long long)a->ledger->conn.timeout_ms);
+        snprintf(why, sizeof why, "redis %s:%d did not answer within %lld ms", a->ledger->conn.host,
+                 a->ledger->conn.port, (long long)a->ledger->conn.timeout_ms);
         drop(a, why);
     }
     arm(a);
@@ -288,9 +286,8 @@ static tg_status connect_async(tg__redis_async *a, tg_error *err) {
     }
     redisAsyncContext *context = redisAsyncConnect(conn->host, conn->port);
     if (context == NULL || context->err) {
-        tg_status status = tg__fail(err, TG_ERR_IO, "cannot connect to redis %s:%d: %s",
-                                    conn->host, conn->port,
-                                    context ? context->errstr : "out of memory");
+        tg_status status = tg__fail(err, TG_ERR_IO, "cannot connect to redis %s:%d: %s", conn->host,
+                                    conn->port, context ? context->errstr : "out of memory");
         redisAsyncFree(context);
         a->retry_at_ms = monotonic_ms() + conn->retry_interval_ms;
         return status;
@@ -323,8 +320,8 @@ static tg_status connect_async(tg__redis_async *a, tg_error *err) {
     }
     if (!ok) {
         drop(a, "cannot queue the connect steps");
-        return tg__fail(err, TG_ERR_IO, "redis %s:%d: cannot queue the connect steps",
-                        conn->host, conn->port);
+        return tg__fail(err, TG_ERR_IO, "redis %s:%d: cannot queue the connect steps", conn->host,
+                        conn->port);
     }
     return TG_OK;
 }
@@ -475,7 +472,8 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
         return status;
     }
     if (!send_argv(a, p, args->count, args->argv, args->lens)) {
-        return tg__fail(err, TG_ERR_IO, "redis %s:%d: %d calls in flight, or the connection "
+        return tg__fail(err, TG_ERR_IO,
+                        "redis %s:%d: %d calls in flight, or the connection "
                         "is closing; retry",
                         ledger->conn.host, ledger->conn.port, a->count);
     }

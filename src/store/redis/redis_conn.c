@@ -191,8 +191,8 @@ tg_status tg__redis_fcall_check(const redisReply *reply, const char *name, size_
                         reply->elements > 1 ? tg__redis_str(reply, 1) : "refused");
     }
     if (reply->elements < fields) {
-        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered %zu fields, not %zu",
-                        name, reply->elements, fields);
+        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered %zu fields, not %zu", name,
+                        reply->elements, fields);
     }
     return TG_OK;
 }
