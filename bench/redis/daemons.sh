@@ -6,11 +6,15 @@
 # daemons, N wrk processes share the connections and their decisions/s are added; p50 and
 # p99 are the worst of the N. Redis's CPU per decision comes from INFO commandstats
 # (usec of FCALL) and INFO cpu. Starts its own redis-server on a free loopback port.
-# usage: bench/redis/daemons.sh [path/to/tollgate] [seconds] [connections]
+# Each configuration runs twice: single requests, then POST /v1/batch of $batch decisions.
+# The daemons use the async, pipelined Redis connection; TOLLGATE_REDIS_SYNC=1 in the
+# environment measures the synchronous fallback instead.
+# usage: bench/redis/daemons.sh [path/to/tollgate] [seconds] [connections] [batch]
 set -eu
 binary=${1:-build/tollgate}
 seconds=${2:-5}
 connections=${3:-64}
+batch=${4:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 touch "$work/pids"
@@ -34,8 +38,11 @@ YAML
     urls="$urls $(sed -n 's/.*listening on //p' "$work/$1.out")"
 }
 
-# load URL...: wrk on each url with connections/N each, at once; prints the sum and worst
+# load BATCH URL...: wrk on each url with connections/N each, at once; prints the sum and
+# worst (BATCH 0: single requests)
 load() {
+    size=$1
+    shift
     n=$#
     per=$((connections / n))
     [ "$per" -lt 1 ] && per=1
@@ -43,7 +50,7 @@ load() {
     loaders=""
     for url in "$@"; do
         i=$((i + 1))
-        TG_BATCH=0 TOLLGATE_KEY=bench wrk -t1 -c$per -d${seconds}s --latency \
+        TG_BATCH=$size TOLLGATE_KEY=bench wrk -t1 -c$per -d${seconds}s --latency \
             -s "$here/api.lua" "$url" > "$work/wrk.$i" 2>&1 &
         loaders="$loaders $!"
     done
@@ -61,11 +68,13 @@ redis_stat() { # redis_stat PORT: FCALL calls and usec, CPU seconds (sys+user) o
     redis-cli -p "$1" INFO cpu | tr -d '\r' | awk -F: '/used_cpu_sys:|used_cpu_user:/ { s += $2 } END { print s }'
 }
 
-echo "connections=$connections duration=${seconds}s wrk threads=1 per daemon; machine load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "connections=$connections duration=${seconds}s batch=$batch wrk threads=1 per daemon; redis connection: $([ "${TOLLGATE_REDIS_SYNC:-0}" = 1 ] && echo sync || echo async); machine load: $(cut -d' ' -f1-3 /proc/loadavg)"
 urls="" daemons=""
 start_daemon sqlite "{kind: sqlite, path: $work/bench.db, durability: strict}"
-printf '%-34s ' "sqlite strict, 1 daemon"
-load $urls
+for size in 0 "$batch"; do
+    printf '%-44s ' "sqlite strict, 1 daemon, $([ "$size" = 0 ] && echo single || echo "batch $size")"
+    load "$size" $urls
+done
 kill $daemons
 
 for fsync in always everysec; do
@@ -81,15 +90,17 @@ for fsync in always everysec; do
         for i in $(seq "$n"); do
             start_daemon "r$fsync$n$i" "{kind: redis, url: \"redis://127.0.0.1:$port\", timeout_ms: 2000}"
         done
-        redis-cli -p "$port" CONFIG RESETSTAT > /dev/null
-        cpu_before=$(redis_stat "$port" | tail -1)
-        printf '%-34s ' "redis appendfsync $fsync, $n daemon(s)"
-        result=$(load $urls)
-        stats=$(redis_stat "$port")
-        calls=$(echo "$stats" | head -1 | cut -d' ' -f1)
-        usec=$(echo "$stats" | head -1 | cut -d' ' -f2)
-        cpu_after=$(echo "$stats" | tail -1)
-        echo "$result fcall_usec_per_call=$(awk -v u="$usec" -v c="$calls" 'BEGIN { printf "%.1f", c ? u / c : 0 }') redis_cpu_us_per_call=$(awk -v a="$cpu_after" -v b="$cpu_before" -v c="$calls" 'BEGIN { printf "%.1f", c ? (a - b) * 1e6 / c : 0 }')"
+        for size in 0 "$batch"; do
+            redis-cli -p "$port" CONFIG RESETSTAT > /dev/null
+            cpu_before=$(redis_stat "$port" | tail -1)
+            printf '%-44s ' "redis appendfsync $fsync, $n daemon(s), $([ "$size" = 0 ] && echo single || echo "batch $size")"
+            result=$(load "$size" $urls)
+            stats=$(redis_stat "$port")
+            calls=$(echo "$stats" | head -1 | cut -d' ' -f1)
+            usec=$(echo "$stats" | head -1 | cut -d' ' -f2)
+            cpu_after=$(echo "$stats" | tail -1)
+            echo "$result fcall_usec_per_call=$(awk -v u="$usec" -v c="$calls" 'BEGIN { printf "%.1f", c ? u / c : 0 }') redis_cpu_us_per_call=$(awk -v a="$cpu_after" -v b="$cpu_before" -v c="$calls" 'BEGIN { printf "%.1f", c ? (a - b) * 1e6 / c : 0 }')"
+        done
         kill $daemons
     done
     kill "$rpid"

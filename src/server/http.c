@@ -38,6 +38,7 @@
 #include "server/http.h"
 #include "server/mcp_http.h"
 #include "server/proxy.h"
+#include "server/store_redis.h"
 #include "server/writer.h"
 #include "engine/clock.h"
 
@@ -68,6 +69,16 @@ typedef struct {
     tg__conn *conn;                 /* holds a reference until answered or dropped */
     int64_t started_us;
 } parked;
+
+/* A request waiting for its answer from Redis (store_redis.h), decided again when it comes. */
+typedef struct {
+    tg__http *h;
+    struct evhttp_request *request; /* gone once conn->closed */
+    tg__conn *conn;                 /* holds a reference until answered or dropped */
+    int64_t started_us;
+    int64_t now_ms; /* every pass decides at the request's own time */
+    void *state;    /* the Redis ledger's memory of the answers so far */
+} redis_wait;
 
 /* How often parked long polls are checked for a client that left. */
 #define SWEEP_MS 20
@@ -476,7 +487,7 @@ static void send_metrics(tg__http *h, struct evhttp_request *request) {
     evbuffer_free(out);
 }
 
-static tg__reply decide(tg__http *h, struct evhttp_request *request) {
+static tg__reply decide(tg__http *h, struct evhttp_request *request, int64_t now_ms) {
     char message[160];
     if (header_bytes(request) > (size_t)h->header_size_max_bytes) {
         snprintf(message, sizeof message,
@@ -496,8 +507,12 @@ static tg__reply decide(tg__http *h, struct evhttp_request *request) {
     const char *authorization =
         evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
     return tg__api_handle(h->daemon, method_name(request), evhttp_request_get_uri(request),
-                          authorization, body, body_size, tg__now_ms());
+                          authorization, body, body_size, now_ms);
 }
+
+static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us,
+                   tg__reply reply, bool hold);
+static bool redis_park(redis_wait *wait, tg__reply *reply);
 
 static void on_request(struct evhttp_request *request, void *user) {
     tg__http *h = user;
@@ -533,9 +548,37 @@ static void on_request(struct evhttp_request *request, void *user) {
         h->daemon->metrics.requests++; /* an error, or a stream kept in events_stream.c */
         return;
     }
-    tg__reply reply = decide(h, request);
+    /* With Redis, the request may wait for its answer there: see redis_resume. */
+    int64_t now_ms = tg__now_ms();
+    redis_wait *wait = NULL;
+    void *state = NULL;
+    tg__store_redis_enter(&state);
+    if (state != NULL && (wait = malloc(sizeof *wait)) == NULL) {
+        (void)tg__store_redis_leave(&state, NULL); /* out of memory: decided synchronously */
+    }
+    tg__metrics before = h->daemon->metrics; /* a parked pass counts nothing: its last will */
+    tg__reply reply = decide(h, request, now_ms);
+    if (wait != NULL) {
+        *wait = (redis_wait){h, request, conn, started_us, now_ms, state};
+        if (redis_park(wait, &reply)) {
+            h->daemon->metrics = before;
+            h->daemon->metrics.requests++;
+            tg__conn_hold(conn);
+            return;
+        }
+    }
     h->daemon->metrics.requests++;
+    answer(h, request, conn, started_us, reply, true);
+}
+
+/* The rest of a decided request: parked as a long poll, or its reply into the open batch.
+ * `hold`: take a reference on conn (a resumed request holds one already). */
+static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us,
+                   tg__reply reply, bool hold) {
     if (reply.status == TG__STATUS_WAITING) {
+        if (!hold) {
+            tg__conn_release(conn); /* park takes its own */
+        }
         park(h, request, conn, &reply, started_us);
         return;
     }
@@ -550,9 +593,46 @@ static void on_request(struct evhttp_request *request, void *user) {
             flush(h, false);
         }
     }
-    tg__conn_hold(conn);
+    if (hold) {
+        tg__conn_hold(conn);
+    }
     h->open->items[h->open->count++] = (pending){request, conn, reply, started_us};
     event_active(h->flush, EV_WRITE, 0);
+}
+
+/* ---- requests waiting for Redis (store_redis.h): decided again when it answers ---------- */
+
+/* Ends a pass: true when the Redis store parked the request (its reply is thrown away
+ * and `wait` kept until redis_resume), false when the reply stands (`wait` is freed). */
+static bool redis_park(redis_wait *wait, tg__reply *reply) {
+    if (tg__store_redis_leave(&wait->state, wait)) {
+        json_decref(reply->body);
+        return true;
+    }
+    free(wait);
+    return false;
+}
+
+static void redis_resume(void *user, void *token) {
+    redis_wait *wait = token;
+    tg__http *h = user;
+    struct evhttp_request *request = wait->request;
+    tg__conn *conn = wait->conn;
+    if (conn->closed || evhttp_request_get_connection(request) == NULL) {
+        tg__store_redis_abandon(&wait->state); /* the client left: nothing to answer */
+        tg__conn_release(conn);
+        free(wait);
+        return;
+    }
+    int64_t started_us = wait->started_us;
+    tg__metrics before = h->daemon->metrics;
+    tg__store_redis_enter(&wait->state);
+    tg__reply reply = decide(h, request, wait->now_ms);
+    if (redis_park(wait, &reply)) {
+        h->daemon->metrics = before; /* counted by its last pass */
+    } else {
+        answer(h, request, conn, started_us, reply, false); /* conn's reference passes on */
+    }
 }
 
 /* ---- the daemon's calls ---------------------------------------------------------------- */
@@ -660,6 +740,12 @@ tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__
     evhttp_set_allowed_methods(h->server, 0xffff);
     evhttp_set_gencb(h->server, on_request, h);
     if (!bind_listener(h, config, port >= 0 ? port : config->port)) {
+        tg__http_finish(h);
+        return NULL;
+    }
+    tg_error err = {0};
+    if (tg__store_redis_async(base, redis_resume, h, &err) != TG_OK) {
+        fprintf(stderr, "tollgate: cannot start: %s\n", err.message);
         tg__http_finish(h);
         return NULL;
     }

@@ -4,14 +4,53 @@
  * without it, `kind: redis` is refused at start with a sentence saying why.
  */
 #include "server/store_redis.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/path.h"
 #include "engine/ledger_ops.h"
 
 #ifdef TG_HAVE_REDIS
+#include "store/redis/redis_async.h"
+#include "store/redis/redis_internal.h"
 #include "store/redis/redis_ledger.h"
 
+/* The ledger plugged into this process's engine (one daemon per process), for http.c's
+ * passes; NULL when the store is not Redis. */
+static tg__redis_ledger *plugged;
+
 static void close_ledger(void *self) {
+    if (plugged == self) {
+        plugged = NULL;
+    }
     tg__redis_ledger_close(self);
+}
+
+tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_fn resume,
+                                void *user, tg_error *err) {
+    /* The fallback (docs/multi-node.md): every call on the synchronous connection. */
+    const char *sync = getenv("TOLLGATE_REDIS_SYNC");
+    if (plugged == NULL || (sync != NULL && strcmp(sync, "1") == 0)) {
+        return TG_OK;
+    }
+    return tg__redis_async_start(plugged, base, resume, user, err);
+}
+
+void tg__store_redis_enter(void **state) {
+    if (plugged) {
+        tg__redis_async_enter(plugged, state);
+    }
+}
+
+bool tg__store_redis_leave(void **state, void *token) {
+    return plugged ? tg__redis_async_leave(plugged, state, token) : false;
+}
+
+void tg__store_redis_abandon(void **state) {
+    if (plugged) {
+        tg__redis_async_abandon(plugged, state);
+    }
 }
 
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
@@ -32,6 +71,7 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
         return status;
     }
     tg__engine_ledger_plug(engine, &tg__ledger_ops_redis, ledger, close_ledger);
+    plugged = ledger;
     return TG_OK;
 }
 
@@ -42,6 +82,25 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     return tg__fail(err, TG_ERR_UNSUPPORTED,
                     "store.kind redis: this tollgate was built without hiredis (install "
                     "libhiredis-dev and rebuild)");
+}
+
+tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_fn resume,
+                                void *user, tg_error *err) {
+    (void)base, (void)resume, (void)user, (void)err;
+    return TG_OK;
+}
+
+void tg__store_redis_enter(void **state) {
+    (void)state;
+}
+
+bool tg__store_redis_leave(void **state, void *token) {
+    (void)state, (void)token;
+    return false;
+}
+
+void tg__store_redis_abandon(void **state) {
+    (void)state;
 }
 
 #endif

@@ -4,12 +4,13 @@
  * (tg__engine_ledger_plug), so every reserve, commit, release, record and budget call of the
  * daemon is one atomic function call in Redis, shared by every daemon on that server.
  *
- * A step, written as one (docs/multi-node.md): the connection is synchronous hiredis with
- * a short timeout (store.timeout_ms, default 500 ms) on connect and on every reply, on the
- * daemon's loop thread. A stopped or unreachable server costs at most one timeout per
- * reconnect interval; calls in between fail at once, so every request is answered 503
- * store_unavailable within about store.timeout_ms instead of hanging. hiredis's libevent
- * adapter (async, pipelined) is the next step.
+ * Two connections (docs/multi-node.md): API requests use an async, pipelined one on the
+ * daemon's loop (store/redis/redis_async.h: a request waiting for Redis is parked and run
+ * again when its answer comes, so many are in flight at once and Redis makes one fsync for
+ * all of them); start-up, reloads, ticks and the proxy use a synchronous one. Both time out
+ * after store.timeout_ms: a stopped or unreachable server gets every request answered 503
+ * store_unavailable within about that bound, and calls fail at once for the reconnect
+ * interval after a failure instead of each waiting.
  */
 #ifndef TG_SERVER_STORE_REDIS_H
 #define TG_SERVER_STORE_REDIS_H
@@ -27,5 +28,22 @@
  * TG_ERR_UNSUPPORTED (this build has no hiredis), TG_ERR_INVALID, TG_ERR_NOMEM.
  */
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err);
+
+struct event_base;
+
+/* Runs when a parked request's Redis call is answered: decide it again (http.c). */
+typedef void (*tg__store_redis_resume_fn)(void *user, void *token);
+
+/* Starts the async connection on `base` for the plugged ledger; TG_OK and nothing done
+ * when no Redis ledger is plugged. */
+tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_fn resume,
+                                void *user, tg_error *err);
+
+/* Around each decision of an API request (redis_async.h): `state` is NULL at first. leave
+ * is true when the request is parked: throw its answer away, resume(user, token) follows.
+ * abandon frees the state of a parked request whose client left. No-ops without Redis. */
+void tg__store_redis_enter(void **state);
+bool tg__store_redis_leave(void **state, void *token);
+void tg__store_redis_abandon(void **state);
 
 #endif

@@ -130,10 +130,10 @@ tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spe
     tg__redis_args_i64(&args, spec->above_hold == TG_ABOVE_HOLD_CAP);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 2, &reply, err)) != TG_OK) {
         return status;
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -151,7 +151,7 @@ tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_
     tg__redis_args_str(&args, path);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 23, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 23, &reply, err)) != TG_OK) {
         return status;
     }
     /* {0, spec, frozen, ws, we, spent, held, cu, ch, tu, th, thr, c0..c3, rem0..rem3, revoked,
@@ -159,7 +159,7 @@ tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_
     tg_budget_info info;
     memset(&info, 0, sizeof info);
     if ((status = spec_parse(tg__redis_str(reply, 1), &info.spec, err)) != TG_OK) {
-        freeReplyObject(reply);
+        tg__redis_done(ledger, reply);
         return status;
     }
     snprintf(info.path, sizeof info.path, "%s", path);
@@ -183,7 +183,7 @@ tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_
     info.locked = tg__redis_i64(reply, 21) != 0;
     info.children = tg__redis_i64(reply, 22);
     tg_budget_spec_init(&info.template_spec);
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     *out = info;
     return TG_OK;
 }
@@ -200,10 +200,10 @@ tg_status tg__redis_budget_delete(void *self, const char *path, int64_t now_ms, 
     tg__redis_args_i64(&args, now_ms);
     tg__redis_args_str(&args, path);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 1, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 1, &reply, err)) != TG_OK) {
         return status;
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -221,9 +221,9 @@ tg_status tg__redis_budget_freeze(void *self, const char *path, bool frozen, int
     tg__redis_args_str(&args, path);
     tg__redis_args_i64(&args, frozen ? 1 : 0);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 1, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 1, &reply, err)) != TG_OK) {
         return status;
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }

@@ -180,6 +180,23 @@ const char *tg__redis_str(const redisReply *reply, size_t i) {
     return e->type == REDIS_REPLY_STRING ? e->str : "";
 }
 
+tg_status tg__redis_fcall_check(const redisReply *reply, const char *name, size_t fields,
+                                tg_error *err) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered no array", name);
+    }
+    int64_t code = tg__redis_i64(reply, 0);
+    if (code < 0) {
+        return tg__fail(err, (tg_status)code, "%s",
+                        reply->elements > 1 ? tg__redis_str(reply, 1) : "refused");
+    }
+    if (reply->elements < fields) {
+        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered %zu fields, not %zu", name,
+                        reply->elements, fields);
+    }
+    return TG_OK;
+}
+
 tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fields,
                           redisReply **reply_out, tg_error *err) {
     redisReply *reply = NULL;
@@ -187,21 +204,9 @@ tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fie
     if (status != TG_OK) {
         return status;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-        freeReplyObject(reply);
-        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered no array", args->argv[1]);
-    }
-    int64_t code = tg__redis_i64(reply, 0);
-    if (code < 0) {
-        status = tg__fail(err, (tg_status)code, "%s",
-                          reply->elements > 1 ? tg__redis_str(reply, 1) : "refused");
+    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK) {
         freeReplyObject(reply);
         return status;
-    }
-    if (reply->elements < fields) {
-        freeReplyObject(reply);
-        return tg__fail(err, TG_ERR_CORRUPT, "redis function %s answered %zu fields, not %zu",
-                        args->argv[1], reply->elements, fields);
     }
     *reply_out = reply;
     return TG_OK;

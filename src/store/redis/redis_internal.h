@@ -20,14 +20,26 @@ typedef struct {
     int64_t tree;                   /* its number in the registry */
 } tg__redis_tree_entry;
 
+typedef struct tg__redis_async tg__redis_async;
+
 struct tg__redis_ledger {
-    tg__redis_conn conn;
+    tg__redis_conn conn;    /* synchronous: start-up, reloads, ticks, calls outside a pass */
+    tg__redis_async *async; /* redis_async.h; NULL until tg__redis_async_start */
     tg__redis_ledger_options options;
     tg__ledger *policy; /* a core ledger used for its policy rules only: classification */
     tg__tz *utc;        /* window bounds (only UTC windows so far) */
     tg__redis_tree_entry
         trees[TG__REDIS_TREE_CACHE]; /* root <-> number, by number modulo the size */
 };
+
+/* A decision's function call: on the async connection inside a pass of a parked request
+ * (redis_async.h), else on the synchronous one; as tg__redis_fcall. The reply is given back
+ * with tg__redis_done, never freeReplyObject (a replayed answer belongs to the pass). */
+tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
+                         redisReply **reply_out, tg_error *err);
+void tg__redis_done(tg__redis_ledger *ledger, redisReply *reply);
+void tg__redis_async_free(tg__redis_async *async);
+void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state);
 
 /* The number of `root`'s tree; with `create`, made on first use (tg_tree). *tree_out is 0
  * when there is none and `create` is false. */

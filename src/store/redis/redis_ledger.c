@@ -89,6 +89,7 @@ void tg__redis_ledger_close(tg__redis_ledger *ledger) {
     if (ledger == NULL) {
         return;
     }
+    tg__redis_async_free(ledger->async);
     tg__redis_disconnect(&ledger->conn);
     tg__ledger_free(ledger->policy);
     tg__tz_free(ledger->utc);
@@ -352,7 +353,7 @@ static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t 
     tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 6, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 6, &reply, err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, seq, expires, cls, granted [, reason, budget, max, retry]} */
@@ -366,7 +367,7 @@ static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t 
     } else if (reply->elements >= 10) {
         refusal_from(reply, 6, &out->refusal);
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -400,7 +401,7 @@ static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t no
     tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 6, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 6, &reply, err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, charged, overrun, charge seq, capped} */
@@ -410,7 +411,7 @@ static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t no
     out->overrun_micros = tg__redis_i64(reply, 3);
     out->charge_id = id_make((int64_t)(r->hold_id >> TG__REDIS_SEQ_BITS), tg__redis_i64(reply, 4));
     out->capped = tg__redis_i64(reply, 5) != 0;
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -434,13 +435,13 @@ static tg_status redis_release(void *self, uint64_t hold_id, const char *key, in
     tg__redis_args_str(&args, key_args);
     tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 2, &reply, err)) != TG_OK) {
         return status;
     }
     if (replayed_out != NULL) {
         *replayed_out = tg__redis_i64(reply, 1) != 0;
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -477,7 +478,7 @@ static tg_status redis_record(void *self, const tg_record_request *r, int64_t no
     tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 3, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 3, &reply, err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, charge seq} or {0, 0, 0, reason, budget, max, retry} */
@@ -489,7 +490,7 @@ static tg_status redis_record(void *self, const tg_record_request *r, int64_t no
         out->charged = true;
         out->charge_id = id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
     }
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 
@@ -507,7 +508,7 @@ static tg_status redis_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg
     tg__redis_args_i64(&args, now_ms);
     tg__redis_args_i64(&args, seq);
     redisReply *reply = NULL;
-    if ((status = tg__redis_fcall(&ledger->conn, &args, 10, &reply, err)) != TG_OK) {
+    if ((status = tg__redis_call(ledger, &args, 10, &reply, err)) != TG_OK) {
         return status;
     }
     memset(out, 0, sizeof *out);
@@ -521,7 +522,7 @@ static tg_status redis_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg
     out->created_at_ms = tg__redis_i64(reply, 7);
     out->expires_at_ms = tg__redis_i64(reply, 8);
     out->cancel_requested = tg__redis_i64(reply, 9) != 0;
-    freeReplyObject(reply);
+    tg__redis_done(ledger, reply);
     return TG_OK;
 }
 

@@ -22,7 +22,8 @@
  *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is
  *     dropped (a call after retry_interval_ms reconnects; calls before it fail at once).
  *     Whether the operation ran in the server is then unknown: retry it with its
- *     idempotency key.
+ *     idempotency key. A daemon adds an async, pipelined connection for the calls made
+ *     inside a request's pass (redis_async.h).
  *   - Thread safety: one thread at a time per tg__redis_ledger.
  */
 #ifndef TG_STORE_REDIS_LEDGER_H

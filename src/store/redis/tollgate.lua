@@ -20,7 +20,8 @@ what the server checks.
   P.."h:"..seq     hash  one open hold
   P.."holds"       zset  open holds by expires_at_ms
   P.."k:"..key     hash  one remembered idempotency answer
-  P.."charges"     stream one entry per charge (not trimmed yet: docs/multi-node.md)
+  P.."charges"     stream one entry per charge (not trimmed yet: docs/multi-node.md); a
+                   field whose value is "" or "0" is left out of the entry
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -60,6 +61,8 @@ local FIELDS = {'limit', 'calls_limit', 'tokens_limit', 'window', 'thr', 'c0', '
 local STATE = {'frozen', 'ws', 'we', 'spent', 'held', 'cu', 'ch', 'tu', 'th', 'revoked',
                'children', 'holds'}
 
+-- b.old keeps the loaded STATE values, so budget_save writes only what changed: a charge
+-- on an unlimited budget writes spent, cu and tu, not all twelve counters.
 local function budget_load(P, path)
     local values = redis.call('HMGET', P .. 'b:' .. path, unpack(FIELDS))
     if not values[1] then
@@ -69,16 +72,30 @@ local function budget_load(P, path)
     for i, name in ipairs(FIELDS) do
         b[name] = tonumber(values[i])
     end
+    local old = {}
+    for _, name in ipairs(STATE) do
+        old[name] = b[name]
+    end
+    b.old = old
     return b
 end
 
 local function budget_save(P, b)
     local args = {}
+    local old = b.old or {}
     for _, name in ipairs(STATE) do
-        args[#args + 1] = name
-        args[#args + 1] = fmt(b[name])
+        if old[name] ~= b[name] then
+            args[#args + 1] = name
+            args[#args + 1] = fmt(b[name])
+        end
     end
-    redis.call('HSET', P .. 'b:' .. b.path, unpack(args))
+    if #args > 0 then
+        redis.call('HSET', P .. 'b:' .. b.path, unpack(args))
+    end
+    for _, name in ipairs(STATE) do
+        old[name] = b[name]
+    end
+    b.old = old
 end
 
 -- The paths from `path` up to its root: "a/b/c", "a/b", "a".
@@ -362,8 +379,18 @@ local function charge(P, chain, cost, tokens, row, now)
         b.tu = b.tu + tokens
     end
     local seq = redis.call('HINCRBY', P .. 'meta', 'charge', 1)
-    redis.call('XADD', P .. 'charges', '*', 'seq', fmt(seq), 'time', fmt(now), 'budget',
-               chain[1].path, 'cost', fmt(cost), unpack(row))
+    -- The entry's fields: seq, time, budget and cost always; of `row`'s name/value pairs
+    -- only those that are not "" or "0" (a reader takes a missing field as that).
+    local entry = {P .. 'charges', '*', 'seq', fmt(seq), 'time', fmt(now), 'budget',
+                   chain[1].path, 'cost', fmt(cost)}
+    for i = 1, #row, 2 do
+        local value = row[i + 1]
+        if value ~= '' and value ~= '0' then
+            entry[#entry + 1] = row[i]
+            entry[#entry + 1] = value
+        end
+    end
+    redis.call('XADD', unpack(entry))
     for _, b in ipairs(chain) do
         check_levels(P, b)
     end
