@@ -7,7 +7,7 @@
 // concurrent calls, streamed and not. A call is timed from request sent to last byte.
 //
 // Added latency at one caller (and in --providers) is per call: each pass sends one call
-// to every target in turn (the first one rotating), and the added p50 / p99 are
+// to every target in turn (the order rotating and reversing), and the added p50 / p99 are
 // percentiles of (call through the gateway - direct call of the same pass). At 64 and
 // 512 calls the targets are measured in interleaved rounds (direct, tollgate, portkey,
 // then again) so that load from other work falls on all three alike, and added is the
@@ -194,8 +194,9 @@ function cpuUs(pid) {
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const us = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 
-// One caller: calls are paired. Each pass sends one call to every target in turn (the
-// first target rotating, so no target always follows another), and a gateway's added
+// One caller: calls are paired. Each pass sends one call to every target in turn (in an
+// order that rotates and reverses from pass to pass, so that with three targets every
+// order comes equally often and no target mostly follows one other), and a gateway's added
 // latency is taken per call: its call minus the direct call of the same pass. "added p50 /
 // p99" are then percentiles of those paired differences, not differences of percentiles,
 // so load that falls on one pass falls on both calls of the pair.
@@ -203,9 +204,10 @@ async function pairedBurst(results, payloadOf, stream, calls) {
   const n = results.length;
   for (let i = 0; i < calls; i++) {
     const row = new Array(n);
+    const turn = Math.floor(i / 2);
     for (let k = 0; k < n; k++) {
-      const r = results[(i + k) % n];
-      row[(i + k) % n] = await once(r.target, payloadOf(r), stream);
+      const j = (turn + (i % 2 ? n - 1 - k : k)) % n;
+      row[j] = await once(results[j].target, payloadOf(results[j]), stream);
     }
     for (let k = 0; k < n; k++) {
       results[k].latencies.push(row[k]);
