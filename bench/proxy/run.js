@@ -4,11 +4,14 @@
 // (tests/upstream/fake_llm.js, its own process) directly, through `tollgate serve` (memory
 // store, one budget, one agent key) and through the Portkey AI gateway (npm
 // @portkey-ai/gateway, its node server, forwarding to the same upstream), at 1, 64 and 512
-// concurrent calls, streamed and not. Added latency = through the gateway minus direct, at
-// the same percentile of the whole call (request sent to last byte).
+// concurrent calls, streamed and not. A call is timed from request sent to last byte.
 //
-// The three targets are measured in interleaved rounds (direct, tollgate, portkey, then
-// again) so that load from other work on the machine falls on all three alike. The load
+// Added latency at one caller (and in --providers) is per call: each pass sends one call
+// to every target in turn (the order rotating and reversing), and the added p50 / p99 are
+// percentiles of (call through the gateway - direct call of the same pass). At 64 and
+// 512 calls the targets are measured in interleaved rounds (direct, tollgate, portkey,
+// then again) so that load from other work falls on all three alike, and added is the
+// difference of the two percentiles (marked ¹; it can come out negative). The load
 // generator is one node process; at 512 calls it and the fake upstream are much of the
 // cost, so the direct figures there are the floor the gateways are compared with.
 //
@@ -19,7 +22,9 @@
 // --providers: instead, per provider, one caller at a time, plain (not streamed): each
 // provider's own request on its own route, direct to the fake and through Tollgate; and
 // through Portkey where Portkey can be pointed at the fake for that provider (it takes
-// OpenAI's request there and translates it, which is part of what it adds).
+// OpenAI's request there and translates it, which is part of what it adds). With
+// --binary A,B each binary runs its own daemon, measured in the same passes (a before /
+// after comparison under the same load), and the paired difference B - A is printed.
 'use strict';
 const http = require('node:http');
 const fs = require('node:fs');
@@ -36,7 +41,8 @@ const usage = `usage: node bench/proxy/run.js [--binary build/tollgate] [--calls
          [--providers openai,anthropic,gemini,azure,openrouter,groq]
 Sends the same chat completion to the local fake upstream directly, through tollgate serve
 and through the Portkey gateway, and prints p50/p99 latency, what each gateway adds, calls/s
-and CPU per call. Figures and method: docs/benchmarks-proxy.md.`;
+and CPU per call. With --providers, --binary A,B compares two binaries side by side.
+Figures and method: docs/benchmarks-proxy.md.`;
 if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--no-portkey') continue;
@@ -188,25 +194,73 @@ function cpuUs(pid) {
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const us = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 
+// One caller: calls are paired. Each pass sends one call to every target in turn (in an
+// order that rotates and reverses from pass to pass, so that with three targets every
+// order comes equally often and no target mostly follows one other), and a gateway's added
+// latency is taken per call: its call minus the direct call of the same pass. "added p50 /
+// p99" are then percentiles of those paired differences, not differences of percentiles,
+// so load that falls on one pass falls on both calls of the pair.
+async function pairedBurst(results, payloadOf, stream, calls) {
+  const n = results.length;
+  for (let i = 0; i < calls; i++) {
+    const row = new Array(n);
+    const turn = Math.floor(i / 2);
+    for (let k = 0; k < n; k++) {
+      const j = (turn + (i % 2 ? n - 1 - k : k)) % n;
+      row[j] = await once(results[j].target, payloadOf(results[j]), stream);
+    }
+    for (let k = 0; k < n; k++) {
+      results[k].latencies.push(row[k]);
+      results[k].seconds += row[k] / 1e6;
+      if (k > 0) results[k].added.push(row[k] - row[0]);
+    }
+  }
+}
+
+// targets[0] is the direct one. With one caller the calls are paired (pairedBurst); with
+// many, each target gets its own bursts in interleaved rounds, and "added" is the
+// difference of two percentiles (through the gateway minus direct), which is not a
+// per-call figure and can come out negative at p99.
 async function measure(targets, stream, streams) {
   const payload = body(stream);
-  const results = targets.map((t) => ({ target: t, latencies: [], seconds: 0, cpu: 0 }));
+  const payloadOf = (r) => r.target.payload || payload;
+  const results = targets.map((t) => ({ target: t, latencies: [], added: [], seconds: 0, cpu: 0 }));
   // Warm-up: every caller opens its keep-alive connection before anything is timed.
-  for (const r of results) await burst(r.target, r.target.payload || payload, stream, streams, Math.max(300, 2 * streams), []);
+  for (const r of results) await burst(r.target, payloadOf(r), stream, streams, Math.max(300, 2 * streams), []);
   const perRound = Math.ceil(callsPerLevel / rounds);
+  const paired = streams === 1;
   for (let round = 0; round < rounds; round++) {
+    if (paired) {
+      const cpuBefore = results.map((r) => (r.target.pid ? cpuUs(r.target.pid) : NaN));
+      await pairedBurst(results, payloadOf, stream, perRound);
+      results.forEach((r, k) => { r.cpu += r.target.pid ? cpuUs(r.target.pid) - cpuBefore[k] : NaN; });
+      continue;
+    }
     for (const r of results) {
       const cpuBefore = r.target.pid ? cpuUs(r.target.pid) : NaN;
-      r.seconds += await burst(r.target, r.target.payload || payload, stream, streams, perRound, r.latencies);
+      r.seconds += await burst(r.target, payloadOf(r), stream, streams, perRound, r.latencies);
       r.cpu += r.target.pid ? cpuUs(r.target.pid) - cpuBefore : NaN;
     }
   }
+  const direct = results[0];
   for (const r of results) {
+    r.raw = r.latencies.slice(); // in call order: with one caller, pass i of every target
     r.latencies.sort((a, b) => a - b);
     r.p50 = pct(r.latencies, 0.5);
     r.p99 = pct(r.latencies, 0.99);
     r.rate = r.latencies.length / r.seconds;
     r.cpuPerCall = r.cpu / r.latencies.length;
+  }
+  for (const r of results.slice(1)) {
+    r.paired = paired;
+    if (paired) {
+      r.added.sort((a, b) => a - b);
+      r.addedP50 = pct(r.added, 0.5);
+      r.addedP99 = pct(r.added, 0.99);
+    } else {
+      r.addedP50 = r.p50 - direct.p50;
+      r.addedP99 = r.p99 - direct.p99;
+    }
   }
   return results;
 }
@@ -238,13 +292,24 @@ upstreams:
   openrouter: {wire: openrouter, base_url: "${fake.url}/api", api_key: sk-bench}
   groq: {wire: openai, base_url: "${fake.url}", api_key: sk-bench}
 `);
-  const daemon = await startChild(binary, ['serve', '--config', path.join(dir, 'tollgate.yaml')],
-    /listening on (http:\/\/[0-9.]+:\d+)/, { TOLLGATE_ADMIN_KEY: 'bench-admin' });
+  // --binary A,B (with --providers): one daemon per binary, same config, measured side by
+  // side in the same passes, so a before/after comparison sees the same machine load.
+  const binaries = binary.split(',');
+  if (binaries.length > 1 && !providers) {
+    console.error(`several --binary values need --providers\n${usage}`);
+    process.exit(2);
+  }
+  const daemons = [];
+  for (const b of binaries) {
+    daemons.push({ ...await startChild(b, ['serve', '--config', path.join(dir, 'tollgate.yaml')],
+      /listening on (http:\/\/[0-9.]+:\d+)/, { TOLLGATE_ADMIN_KEY: 'bench-admin' }), binary: b });
+  }
+  const daemon = daemons[0];
   const portkey = args.includes('--no-portkey') ? null : await startPortkey();
   const agent = () => new http.Agent({ keepAlive: true, maxSockets: 1024 });
   if (providers) {
-    await perProvider(providers.split(','), fake, daemon, portkey, key, agent);
-    daemon.child.kill('SIGTERM');
+    await perProvider(providers.split(','), fake, daemons, portkey, key, agent);
+    for (const d of daemons) d.child.kill('SIGTERM');
     if (portkey) portkey.child.kill('SIGTERM');
     fake.child.kill('SIGTERM');
     return;
@@ -268,13 +333,15 @@ upstreams:
   for (const mode of modes) {
     for (const streams of levels) {
       const [direct, tollgate, pk] = await measure(targets, mode === 'stream', streams);
-      const added = (r) => (r ? `${us(r.p50 - direct.p50)} / ${us(r.p99 - direct.p99)}` : 'n/a');
-      const ratio = pk ? ((pk.p50 - direct.p50) / (tollgate.p50 - direct.p50)).toFixed(0) : 'n/a';
+      const added = (r) => (r ? `${us(r.addedP50)} / ${us(r.addedP99)}${r.paired ? '' : ' ¹'}` : 'n/a');
+      const ratio = pk ? (pk.addedP50 / tollgate.addedP50).toFixed(0) : 'n/a';
       console.log(`| ${mode} | ${streams} | ${us(direct.p50)} / ${us(direct.p99)} | ${added(tollgate)} | ${added(pk)} | ` +
         `${ratio} | ${Math.round(direct.rate)} / ${Math.round(tollgate.rate)} / ${pk ? Math.round(pk.rate) : 'n/a'} | ` +
         `${us(tollgate.cpuPerCall)} / ${pk ? us(pk.cpuPerCall) : 'n/a'} |`);
     }
   }
+  console.log('added: at 1 call, the p50 / p99 of paired per-call differences (a call through the gateway minus ' +
+    'the direct call sent next to it); ¹ at more calls, the difference of two percentiles (can be negative)');
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const resent = targets.filter((t) => t.resent).map((t) => `${t.name} ${t.resent}`);
   if (resent.length) console.log(`calls sent again after an idle keep-alive connection closed under them: ${resent.join(', ')}`);
@@ -286,7 +353,7 @@ upstreams:
 
 // Each provider's own request, path and key header, direct and through Tollgate; and the
 // Portkey headers that point its provider at the fake (null: Portkey is not compared).
-function providerTargets(name, fake, daemon, key) {
+function providerTargets(name, fake) {
   const chat = (model) => JSON.stringify({ model, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
   const version = '2024-10-21';
   const rows = {
@@ -314,18 +381,19 @@ function providerTargets(name, fake, daemon, key) {
   return row;
 }
 
-async function perProvider(names, fake, daemon, portkey, key, agent) {
+async function perProvider(names, fake, daemons, portkey, key, agent) {
   console.log(`per provider, plain, one caller: ${callsPerLevel} calls per target in ${rounds} interleaved rounds; ` +
     `${os.cpus().length} CPUs (${os.cpus()[0].model}); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ` +
     `portkey ${portkey ? portkey.version : 'not run'}`);
   console.log('| provider | direct p50 / p99 µs | tollgate added p50 / p99 µs | portkey added p50 / p99 µs | CPU µs/call tollgate / portkey |');
   console.log('|---|---|---|---|---|');
+  const compared = [];
   for (const name of names) {
-    const row = providerTargets(name, fake, daemon, key);
+    const row = providerTargets(name, fake);
     const targets = [
       { name: `direct ${name}`, url: fake.url, path: row.path, payload: row.payload, agent: agent(), headers: row.auth('sk-bench') },
-      { name: `tollgate ${name}`, url: daemon.url, path: row.tollgatePath || row.path, payload: row.payload, agent: agent(),
-        pid: daemon.child.pid, headers: row.auth(key) },
+      ...daemons.map((d) => ({ name: `tollgate ${name} (${d.binary})`, url: d.url, path: row.tollgatePath || row.path,
+        payload: row.payload, agent: agent(), pid: d.child.pid, headers: row.auth(key) })),
     ];
     let portkeyNote = '';
     if (portkey && row.portkey) {
@@ -340,12 +408,26 @@ async function perProvider(names, fake, daemon, portkey, key, agent) {
         portkeyNote = ` (portkey: ${e.message.slice(0, 120)})`;
       }
     }
-    const [direct, tollgate, pk] = await measure(targets, false, 1);
-    const added = (r) => (r ? `${us(r.p50 - direct.p50)} / ${us(r.p99 - direct.p99)}` : 'n/a');
-    console.log(`| ${name} | ${us(direct.p50)} / ${us(direct.p99)} | ${added(tollgate)} | ${added(pk)}${portkeyNote} | ` +
-      `${us(tollgate.cpuPerCall)} / ${pk ? us(pk.cpuPerCall) : 'n/a'} |`);
+    const results = await measure(targets, false, 1);
+    const direct = results[0];
+    const pk = results.length > daemons.length + 1 ? results[results.length - 1] : null;
+    const added = (r) => (r ? `${us(r.addedP50)} / ${us(r.addedP99)}` : 'n/a');
+    daemons.forEach((d, i) => {
+      const tollgate = results[1 + i];
+      const label = daemons.length > 1 ? `${name} (${d.binary})` : name;
+      console.log(`| ${label} | ${us(direct.p50)} / ${us(direct.p99)} | ${added(tollgate)} | ${added(pk)}${portkeyNote} | ` +
+        `${us(tollgate.cpuPerCall)} / ${pk ? us(pk.cpuPerCall) : 'n/a'} |`);
+    });
+    for (let i = 1; i < daemons.length; i++) {
+      // The same pass's call through binary i minus through the first binary.
+      const diffs = results[1 + i].raw.map((x, k) => x - results[1].raw[k]).sort((a, b) => a - b);
+      compared.push(`${name}: ${daemons[i].binary} − ${daemons[0].binary} p50 ${us(pct(diffs, 0.5))} µs`);
+    }
     for (const t of targets) t.agent.destroy();
   }
+  console.log('added: the p50 / p99 of paired per-call differences (each call through the gateway minus the ' +
+    'direct call sent next to it)');
+  if (compared.length) console.log(`paired per call between binaries: ${compared.join('; ')}`);
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 

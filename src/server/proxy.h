@@ -31,6 +31,7 @@
 #define TG__PROXY_COMPATIBLE_MAX 32    /* OpenAI-compatible upstreams configured by name */
 #define TG__PROXY_NAME_SIZE_MAX 64     /* bytes of such an upstream's name, NUL included */
 #define TG__PROXY_DEPLOYMENTS_MAX 16   /* Azure deployments mapped to models, per upstream */
+#define TG__PROXY_EASY_IDLE_MAX 64     /* finished curl handles kept for the next calls */
 
 /* An Azure deployment and the model it serves (upstreams.NAME.deployments). */
 typedef struct {

@@ -94,6 +94,8 @@ struct tg__proxy {
     int64_t calls_count;      /* length of calls */
     tg__chains *chains;       /* stored state seen (Responses ids, conversations); owned */
     tg__proxy_runs *runs;     /* background runs; owned */
+    CURL *easy_idle[TG__PROXY_EASY_IDLE_MAX]; /* reset handles for the next calls; owned */
+    int easy_idle_count;                      /* handles in easy_idle */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
@@ -132,6 +134,7 @@ typedef struct proxy_call {
     tg__buf response;                         /* a non-streamed body (or an error's) */
     long status;                              /* the upstream's status, 0 until known */
     bool streaming;                           /* the reply was started as an event stream */
+    bool easy_reusable;                       /* easy ended normally, never streamed or paused */
     tg__sse_parser sse;                       /* streaming: the parser */
     tg__stream stream;                        /* streaming: what has gone by */
     tg__buf held;                             /* streaming: bytes of an event not yet complete */
@@ -197,6 +200,15 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
 /* proxy_reply.c: curl's callbacks for a call's easy handle. */
 size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user);
 size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user);
+
+/* proxy.c: a curl handle for a new call: a kept one (reset) or a new one; NULL when out
+ * of memory. Handed back by tg__proxy_call_free. */
+CURL *tg__proxy_easy_take(tg__proxy *proxy);
+
+/* proxy.c: runs curl's due work now (what its timer would run on the next loop turn)
+ * and ends the calls that finished. Never from inside a curl callback (curl refuses
+ * re-entry): only from a client request's own handler. */
+void tg__proxy_drive(tg__proxy *proxy);
 
 /* proxy_reply.c: the transfer ended with `result` (after removal from the multi):
  * answers the client if not yet, commits or releases, frees the call. */

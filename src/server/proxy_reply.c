@@ -31,6 +31,7 @@
 #include "proxy/refusal.h"
 #include "proxy/tool_fees.h"
 #include "proxy/usage.h"
+#include "proxy/usage_scan.h"
 #include "server/proxy_internal.h"
 
 /* Upstream response headers not passed on: hop-by-hop, or set by libevent. */
@@ -357,9 +358,25 @@ static void body_cost(proxy_call *call) {
     if (!call->provider->reports_cost || call->response.data == NULL) {
         return;
     }
-    json_t *root = json_loadb(call->response.data, call->response.size, 0, NULL);
+    /* The answer was read once already for its usage: where the scan is sure of the top
+     * "usage" member (usage_scan.h; not a route whose usage may sit under "response",
+     * which the whole-tree lookup below does not look at), only that object is parsed
+     * again, not the whole answer. Otherwise the whole tree, as before. */
+    const tg__route_row *row = tg__route_row_of(call->route);
+    const char *text = NULL;
+    size_t text_size = 0;
+    json_t *root = NULL;
+    const json_t *usage = NULL;
+    if (row != NULL && !row->usage_nested && call->response.size <= TG__RESPONSE_SIZE_MAX &&
+        tg__usage_scan(call->route, call->response.data, call->response.size, &text, &text_size)) {
+        root = text != NULL ? json_loadb(text, text_size, 0, NULL) : NULL;
+        usage = root;
+    } else {
+        root = json_loadb(call->response.data, call->response.size, 0, NULL);
+        usage = json_object_get(root, "usage");
+    }
     int64_t micros;
-    if (tg__usage_cost_micros(json_object_get(root, "usage"), &micros) == TG_OK) {
+    if (tg__usage_cost_micros(usage, &micros) == TG_OK) {
         call->cost_reported_micros = micros;
     }
     json_decref(root);
