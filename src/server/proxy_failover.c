@@ -21,6 +21,10 @@
 #include "proxy/usage.h"
 #include "server/proxy_internal.h"
 
+/* A fallback is not started with less of proxy.timeout_ms left than this: it could not
+ * answer, and the request it sends may still be billed. */
+#define TIME_LEFT_MS_MIN 100
+
 bool tg__proxy_answer_late(const proxy_call *call, int64_t now_ms) {
     int64_t limit_ms = call->upstream != NULL ? call->upstream->answer_timeout_ms : 0;
     return limit_ms > 0 && call->easy != NULL && !call->answered && call->attempt_started_ms > 0 &&
@@ -165,7 +169,7 @@ tg__failover tg__proxy_failover(proxy_call *call, CURLcode result) {
     long status = 0;
     if (call->easy == NULL || !call->metered || call->replied || call->client_gone || call->cut ||
         call->streaming || call->origin == NULL || call->origin->fallbacks_count == 0 ||
-        proxy->config.timeout_ms - (tg__now_ms() - call->first_sent_ms) <= 0) {
+        proxy->config.timeout_ms - (tg__now_ms() - call->first_sent_ms) < TIME_LEFT_MS_MIN) {
         return TG__FAILOVER_NONE;
     }
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);

@@ -16,6 +16,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const OpenAI = require('openai');
+const { AzureOpenAI } = OpenAI;
 const { binary, sha, tempDir, startDaemon, eventually } = require('./daemon_helpers.js');
 const { startFakeLlm } = require('../upstream/fake_llm.js');
 const { stopClean } = require('./proxy_helpers.js');
@@ -26,6 +27,8 @@ const PRICES = {
   openai: [1000000, 4000000],
   backup: [2000000, 8000000],
   spare: [3000000, 12000000],
+  cheap: [500000, 2000000],
+  azure: [1500000, 6000000],
   dear: [200000000, 800000000],
 };
 const OVERRIDES = Object.entries(PRICES)
@@ -327,6 +330,104 @@ test('timeout_ms bounds every attempt together: a stalled fallback gets only wha
     await stopClean(d);
     await primary.shut();
     await second.shut();
+  }
+});
+
+test('a fallback that does not price the model is passed over; a cheaper one keeps the hold and is charged its own price', async () => {
+  const primary = await errorServer(500);
+  // `unpriced` has no price for fo-model (its price id is its own name): never called.
+  const d = await startDaemon(configFile('passover', { primaryUrl: primary.url,
+    fallbacks: '[unpriced, cheap]', upstreams: { unpriced: fake.url, cheap: fake.url } }));
+  try {
+    const before = fake.requests.length;
+    const r = await client(d).chat.completions.create(ASK, { headers: USAGE }).withResponse();
+    assert.equal(r.response.headers.get('x-tollgate-upstream'), 'cheap');
+    assert.equal(fake.requests.length, before + 1, 'only the priced fallback was called');
+    assert.equal(fake.requests[fake.requests.length - 1].headers.authorization, 'Bearer sk-cheap');
+    await settled(d);
+    const list = await charges(d, 1);
+    assert.equal(list.length, 1, JSON.stringify(list));
+    assert.equal(list[0].provider, 'cheap');
+    assert.equal(list[0].cost_micros, cost('cheap', 300, 50));
+    assert.match(d.stderr(), /fallback unpriced has no price for fo-model: passed over/);
+  } finally {
+    await stopClean(d);
+    primary.close();
+  }
+});
+
+test('30 calls at once on a failing primary: the budget is never held or spent past its limit', async () => {
+  const primary = await errorServer(503);
+  // backup's worst case for ASK is ~820 micros: 4000 micros fit a few at once, not 30.
+  const d = await startDaemon(configFile('concurrent', { primaryUrl: primary.url, limit: '0.004' }));
+  try {
+    let peak = 0;
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const b = (await d.call('GET', '/v1/budgets/t')).json;
+        peak = Math.max(peak, b.held_micros + b.spent_micros);
+      }
+    })();
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () =>
+      client(d).chat.completions.create(ASK, { headers: { ...USAGE, 'x-fake-delay-ms': '20' } })));
+    polling = false;
+    await poll;
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    const refused = results.filter((r) => r.status === 'rejected' && r.reason.status === 429).length;
+    assert.equal(ok + refused, 30, JSON.stringify(results.filter((r) => r.status === 'rejected')
+      .map((r) => r.reason.status)));
+    assert.ok(ok >= 1, 'some answered');
+    assert.ok(peak <= 4000, `held + spent peaked at ${peak}`);
+    const b = await settled(d);
+    assert.ok(b.spent_micros <= 4000);
+    assert.equal(b.spent_micros, ok * cost('backup', 300, 50), 'each answer charged once at its price');
+  } finally {
+    await stopClean(d);
+    primary.close();
+  }
+});
+
+test('Azure to Azure: the same deployment on the fallback resource answers (AzureOpenAI client)', async () => {
+  const azureFake = await startFakeLlm({ port: 0, deployments: { prod: 'fo-model', other: 'gpt-4o' } });
+  const primary = await errorServer(503);
+  const dir = tempDir('upfb-azure');
+  const file = path.join(dir, 'azure.yaml');
+  fs.writeFileSync(file, `
+port: 0
+store: {kind: sqlite, path: ${path.join(dir, 'azure.db')}, durability: relaxed}
+budgets:
+  - {path: t, limit: "1.00"}
+keys:
+  - {name: bot, role: agent, scope: t, sha256: ${sha('fo-agent')}}
+upstreams:
+  azure: {wire: azure, base_url: "${primary.url}", api_key: k1, fallbacks: [azure-odd, azure-west],
+          deployments: {prod: fo-model}}
+  azure-odd: {wire: azure, base_url: "${azureFake.url}", api_key: k2, deployments: {prod: gpt-4o}}
+  azure-west: {wire: azure, base_url: "${azureFake.url}", api_key: k3, deployments: {prod: fo-model}}
+proxy:
+  price_overrides:
+${OVERRIDES}
+`);
+  const d = await startDaemon(file);
+  try {
+    const az = new AzureOpenAI({ endpoint: d.base, apiKey: 'fo-agent', apiVersion: '2024-10-21',
+      deployment: 'prod', maxRetries: 0 });
+    const r = await az.chat.completions.create(ASK, { headers: USAGE }).withResponse();
+    // azure-odd maps prod to another model: passed over, never called.
+    assert.equal(r.response.headers.get('x-tollgate-upstream'), 'azure-west');
+    assert.equal(primary.hits, 1);
+    assert.equal(azureFake.requests.length, 1);
+    assert.equal(azureFake.requests[0].headers['api-key'], 'k3');
+    await settled(d);
+    const list = await charges(d, 1);
+    assert.equal(list.length, 1, JSON.stringify(list));
+    assert.equal(list[0].provider, 'azure-west');
+    assert.equal(list[0].cost_micros, cost('azure', 300, 50));
+  } finally {
+    await stopClean(d);
+    primary.close();
+    await azureFake.close();
   }
 });
 
