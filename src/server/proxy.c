@@ -218,7 +218,8 @@ static void on_sweep(evutil_socket_t fd, short kind, void *user) {
         }
         /* A paused transfer is the client's slowness, not the upstream's silence. */
         bool idle = call->easy != NULL && !call->paused && call->last_byte_ms > 0 &&
-                    tg__now_ms() - call->last_byte_ms > proxy->config.stream_idle_timeout_ms;
+                    (tg__now_ms() - call->last_byte_ms > proxy->config.stream_idle_timeout_ms ||
+                     tg__proxy_answer_late(call, tg__now_ms()));
         if (call->easy != NULL && (tg__proxy_client_gone(call) || revoked)) {
             call->cut = revoked && !call->client_gone;
             abort_call(call);

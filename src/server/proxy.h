@@ -23,15 +23,17 @@
 #include "proxy/provider.h"
 #include "server/daemon.h"
 
-#define TG__PROXY_CALLS_MAX 65536      /* calls in flight at once */
-#define TG__PROXY_HEADERS_MAX 64       /* client headers forwarded upstream */
-#define TG__PROXY_URL_SIZE_MAX 512     /* bytes of an upstream base URL */
-#define TG__PROXY_KEY_SIZE_MAX 512     /* bytes of a provider key */
-#define TG__PROXY_SWEEP_INTERVAL_MS 20 /* how often disconnects and revocations are checked */
-#define TG__PROXY_COMPATIBLE_MAX 32    /* OpenAI-compatible upstreams configured by name */
-#define TG__PROXY_NAME_SIZE_MAX 64     /* bytes of such an upstream's name, NUL included */
-#define TG__PROXY_DEPLOYMENTS_MAX 16   /* Azure deployments mapped to models, per upstream */
-#define TG__PROXY_EASY_IDLE_MAX 64     /* finished curl handles kept for the next calls */
+#define TG__PROXY_CALLS_MAX 65536          /* calls in flight at once */
+#define TG__PROXY_HEADERS_MAX 64           /* client headers forwarded upstream */
+#define TG__PROXY_URL_SIZE_MAX 512         /* bytes of an upstream base URL */
+#define TG__PROXY_KEY_SIZE_MAX 512         /* bytes of a provider key */
+#define TG__PROXY_SWEEP_INTERVAL_MS 20     /* how often disconnects and revocations are checked */
+#define TG__PROXY_COMPATIBLE_MAX 32        /* OpenAI-compatible upstreams configured by name */
+#define TG__PROXY_NAME_SIZE_MAX 64         /* bytes of such an upstream's name, NUL included */
+#define TG__PROXY_DEPLOYMENTS_MAX 16       /* Azure deployments mapped to models, per upstream */
+#define TG__PROXY_FALLBACKS_MAX 4          /* upstreams an upstream's failed call may move to */
+#define TG__PROXY_FALLBACK_STATUSES_MAX 16 /* entries of proxy.fallback_on_status */
+#define TG__PROXY_EASY_IDLE_MAX 64         /* finished curl handles kept for the next calls */
 
 /* An Azure deployment and the model it serves (upstreams.NAME.deployments). */
 typedef struct {
@@ -56,6 +58,13 @@ typedef struct {
     int64_t deployments_count;                             /* entries in deployments */
     bool wait_set;   /* `wait_ms` was given: it overrides proxy.wait_ms */
     int64_t wait_ms; /* wait_set: this upstream's wait (0: none) */
+    /* `fallbacks: [a, b]`: upstreams of the same wire a call started here moves to, in
+     * order, when this one fails before answering (proxy_failover.c). Names, not pointers:
+     * the config is copied by value. */
+    char fallbacks[TG__PROXY_FALLBACKS_MAX][TG__PROXY_NAME_SIZE_MAX];
+    int64_t fallbacks_count;   /* entries in fallbacks */
+    int64_t answer_timeout_ms; /* no status line by then: the attempt failed (0: only
+                                  proxy.timeout_ms bounds it) */
 } tg__upstream;
 
 /* The proxy's settings (`proxy:` and `upstreams:`). */
@@ -85,9 +94,12 @@ typedef struct {
     bool user_budgets;              /* the request's user names a child of the scope */
     int64_t wait_ms;                /* a refused call waits in the daemon up to this long
                                        for room (a waiting hold); 0: refused at once */
-    tg__model_price *overrides;     /* proxy.price_overrides (provider, model, rates);
-                                       from malloc, freed by tg__proxy_config_free */
-    int64_t overrides_count;        /* entries in overrides */
+    int fallback_statuses[TG__PROXY_FALLBACK_STATUSES_MAX]; /* upstream statuses that move a
+                                       call to the next fallback (proxy.fallback_on_status) */
+    int64_t fallback_statuses_count;                        /* entries in fallback_statuses */
+    tg__model_price *overrides; /* proxy.price_overrides (provider, model, rates);
+                                   from malloc, freed by tg__proxy_config_free */
+    int64_t overrides_count;    /* entries in overrides */
 } tg__proxy_config;
 
 typedef struct tg__proxy tg__proxy;
@@ -109,6 +121,18 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
  * left to free. */
 tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
                                 tg_error *err);
+
+/* The configured upstream called `name` (a provider's own, "openai", or one named by the
+ * config), NULL when none is. Points into config. */
+const tg__upstream *tg__proxy_upstream_find(const tg__proxy_config *config, const char *name);
+
+/* The table an upstream's calls use: its `wire:`, or its provider's own. NULL when the
+ * upstream is not in config. */
+const tg__provider *tg__proxy_upstream_wire(const tg__proxy_config *config,
+                                            const tg__upstream *upstream);
+
+/* The upstream's name as logs and x-tollgate-upstream tell it ("openai", "backup"). */
+const char *tg__proxy_upstream_label(const tg__proxy_config *config, const tg__upstream *upstream);
 
 /* Frees what tg__proxy_config_load allocated (the overrides). NULL is a no-op. */
 void tg__proxy_config_free(tg__proxy_config *config);

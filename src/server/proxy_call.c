@@ -53,7 +53,7 @@ static bool dropped(const char *name) {
 
 /* The agent's secret from any header the SDKs send: Authorization: Bearer (OpenAI),
  * x-api-key (Anthropic), x-goog-api-key (Gemini), api-key (Azure). */
-static const char *agent_secret(struct evhttp_request *request) {
+const char *tg__proxy_agent_secret(struct evhttp_request *request) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(request);
     const char *bearer = evhttp_find_header(in, "Authorization");
     if (bearer != NULL && strncasecmp(bearer, "Bearer ", 7) == 0) {
@@ -145,9 +145,15 @@ bool tg__proxy_start_transfer(proxy_call *call, const char *secret) {
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, tg__proxy_on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)proxy->config.timeout_ms);
+    /* timeout_ms bounds every attempt together: a fallback gets what the others left. */
+    int64_t now_ms = tg__now_ms();
+    call->first_sent_ms = call->first_sent_ms > 0 ? call->first_sent_ms : now_ms;
+    int64_t left_ms = proxy->config.timeout_ms - (now_ms - call->first_sent_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(left_ms > 1 ? left_ms : 1));
     /* Idle (no upstream byte for stream_idle_timeout_ms) is checked by the sweep. */
-    call->last_byte_ms = tg__now_ms();
+    call->last_byte_ms = now_ms;
+    call->attempt_started_ms = now_ms;
+    call->answered = false;
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)proxy->config.connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
@@ -246,8 +252,8 @@ void tg__proxy_call_granted(proxy_call *call, const tg_reserve_result *result,
 }
 
 /* `wait_ms` > 0: a call that fits once money frees may queue (result->waiting). */
-static tg_status reserve(proxy_call *call, const char *budget, int64_t amount_micros,
-                         int64_t wait_ms, tg_reserve_result *result, tg_error *err) {
+tg_status tg__proxy_reserve(proxy_call *call, const char *budget, int64_t amount_micros,
+                            int64_t wait_ms, tg_reserve_result *result, tg_error *err) {
     const tg__request_info *info = &call->parsed.info;
     int64_t output = tg__request_output_bound(info, &call->price);
     tg_reserve_request request = {.budget = budget,
@@ -306,7 +312,7 @@ static bool replan(proxy_call *call, const char *budget, const tg_refusal *refus
     }
     snprintf(call->plan_header, sizeof call->plan_header, "%s", plan.header);
     tg_reserve_result result;
-    return reserve(call, budget, plan.worst_case_micros, 0, &result, NULL) == TG_OK &&
+    return tg__proxy_reserve(call, budget, plan.worst_case_micros, 0, &result, NULL) == TG_OK &&
            result.granted;
 }
 
@@ -483,7 +489,7 @@ static bool admit(proxy_call *call, const tg__key *key, const char *body, size_t
     }
     tg_reserve_result result;
     int64_t wait_ms = call->background ? 0 : tg__proxy_wait_ms(proxy, call->upstream);
-    if (reserve(call, call->budget, worst_micros, wait_ms, &result, &err) != TG_OK) {
+    if (tg__proxy_reserve(call, call->budget, worst_micros, wait_ms, &result, &err) != TG_OK) {
         /* A budget named under the scope that does not exist (and no template makes it),
          * or a template already at children_max: only an admin can help, so 403, which
          * no SDK retries. */
@@ -585,6 +591,7 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     if (upstream != NULL && upstream->wire != NULL) {
         call->provider = upstream->wire; /* Azure, OpenRouter: OpenAI's routes, their table */
     }
+    call->origin = call->upstream;
     call->prefix_size = prefix_size;
     snprintf(call->deployment, sizeof call->deployment, "%s", deployment ? deployment : "");
     call->cost_reported_micros = -1;
@@ -598,7 +605,7 @@ void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__
     tg__buf_init(&call->held, TG__SSE_EVENT_SIZE_MAX + TG__SSE_LINE_SIZE_MAX);
     tg__buf_init(&call->out, TG__PROXY_PIECE_OUT_SIZE_MAX);
     tg__sse_init(&call->sse, 0, 0);
-    const char *secret = agent_secret(request);
+    const char *secret = tg__proxy_agent_secret(request);
     const tg__daemon *daemon = proxy->daemon;
     const tg__key *key = tg__daemon_key_find(daemon, secret); /* every key: auth.c */
     if (key != NULL) {

@@ -10,6 +10,9 @@
  *     azure:     {wire: azure, base_url: https://RESOURCE.openai.azure.com,  # /openai/...
  *                 deployments: {prod-4o: gpt-4o}}
  *     openrouter: {wire: openrouter, base_url: https://openrouter.ai/api}  # /p/openrouter/v1
+ *     backup:    {wire: openai, base_url: https://gateway.example, prices: openai}
+ *   (any upstream: fallbacks: [backup], up to 4 of the same wire, tried in order when it
+ *    fails before answering; answer_timeout_ms: 20000, no status line by then is a failure)
  *   proxy:
  *     prices_file: /var/lib/tollgate/prices.json
  *     timeout_ms: 3600000            # the whole call (1 h)
@@ -27,6 +30,7 @@
  *     retry_automatic_ms_max: 2000
  *     user_budgets: false            # the request's user names a child of the key's scope
  *     wait_ms: 0                     # a refused call waits for room this long (per upstream too)
+ *     fallback_on_status: [429, 500, 502, 503, 504, 529] # statuses that move to a fallback
  *     price_overrides:               # replace or add a model's prices (docs/proxy.md)
  *       - {provider: openai, model: gpt-4o-mini, input_mtok: 150000, output_mtok: 600000}
  *
@@ -129,6 +133,31 @@ static tg_status read_deployments(struct fy_node *node, tg__upstream *out, tg_er
     return TG_OK;
 }
 
+/* fallbacks: [NAME, ...]: 1 to 4 upstream names, checked against the whole section once it
+ * is read (tg__proxy_fallbacks_check: the names may come later in the file). */
+static tg_status read_fallbacks(struct fy_node *node, tg__upstream *out, tg_error *err) {
+    int count = fy_node_is_sequence(node) ? fy_node_sequence_item_count(node) : -1;
+    if (count < 1 || count > TG__PROXY_FALLBACKS_MAX) {
+        return fail(err, "upstreams: fallbacks", "must be a list of 1 to 4 upstream names");
+    }
+    out->fallbacks_count = 0;
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+        char *slot = out->fallbacks[out->fallbacks_count];
+        tg_status status =
+            read_text(item, slot, sizeof out->fallbacks[0], "upstreams: fallbacks:", err);
+        if (status == TG_OK && slot[0] == '\0') {
+            status = fail(err, "upstreams: fallbacks:", "a name cannot be empty");
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+        out->fallbacks_count++;
+    }
+    return TG_OK;
+}
+
 static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "upstreams:", "each provider must be a mapping");
@@ -165,6 +194,11 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
             }
         } else if (strcmp(key, "deployments") == 0) {
             status = read_deployments(value, out, err);
+        } else if (strcmp(key, "fallbacks") == 0) {
+            status = read_fallbacks(value, out, err);
+        } else if (strcmp(key, "answer_timeout_ms") == 0) {
+            status =
+                read_count(value, &out->answer_timeout_ms, "upstreams: answer_timeout_ms", err);
         } else if (strcmp(key, "prices") == 0) {
             status = read_text(value, out->prices_id, sizeof out->prices_id, "prices", err);
             out->free = status == TG_OK && strcmp(out->prices_id, "free") == 0;
@@ -389,6 +423,30 @@ static tg_status read_refusal_status(struct fy_node *node, tg__proxy_config *con
     return fail(err, "proxy.refusal_status", "must be auto, 429, 402 or 403");
 }
 
+/* proxy.fallback_on_status: 1 to 16 HTTP statuses (400..599) after which a call moves to
+ * its upstream's next fallback. */
+static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *config,
+                                        tg_error *err) {
+    int count = fy_node_is_sequence(node) ? fy_node_sequence_item_count(node) : -1;
+    if (count < 1 || count > TG__PROXY_FALLBACK_STATUSES_MAX) {
+        return fail(err, "proxy.fallback_on_status", "must be a list of 1 to 16 HTTP statuses");
+    }
+    config->fallback_statuses_count = 0;
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+        int64_t status = 0;
+        if (read_count(item, &status, "proxy.fallback_on_status:", err) != TG_OK || status < 400 ||
+            status > 599) {
+            return fail(err, "proxy.fallback_on_status:",
+                        "each status is a whole number in 400..599 (an error the upstream "
+                        "answered)");
+        }
+        config->fallback_statuses[config->fallback_statuses_count++] = (int)status;
+    }
+    return TG_OK;
+}
+
 static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
@@ -433,6 +491,8 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
             status = read_count(value, &config->retry_automatic_ms_max, key, err);
         } else if (strcmp(key, "wait_ms") == 0) {
             status = read_wait(value, &config->wait_ms, "proxy.wait_ms", err);
+        } else if (strcmp(key, "fallback_on_status") == 0) {
+            status = read_fallback_statuses(value, config, err);
         } else if (strcmp(key, "user_budgets") == 0) {
             status = read_flag(value, &config->user_budgets, key, err);
         } else if (strcmp(key, "price_overrides") == 0) {
@@ -440,6 +500,96 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
         } else {
             status = fail(err, "proxy: unknown key", key);
         }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
+const tg__upstream *tg__proxy_upstream_find(const tg__proxy_config *config, const char *name) {
+    const tg__provider *provider = tg__provider_find(name);
+    if (provider != NULL) {
+        const tg__upstream *own = &config->upstreams[provider->index];
+        return own->configured ? own : NULL;
+    }
+    for (int64_t i = 0; i < config->compatible_count; i++) {
+        if (strcmp(config->compatible[i].name, name) == 0) {
+            return &config->compatible[i];
+        }
+    }
+    return NULL;
+}
+
+const tg__provider *tg__proxy_upstream_wire(const tg__proxy_config *config,
+                                            const tg__upstream *upstream) {
+    if (upstream->wire != NULL) {
+        return upstream->wire;
+    }
+    for (int i = 0; TG__PROVIDERS[i] != NULL; i++) {
+        if (&config->upstreams[TG__PROVIDERS[i]->index] == upstream) {
+            return TG__PROVIDERS[i];
+        }
+    }
+    return NULL;
+}
+
+const char *tg__proxy_upstream_label(const tg__proxy_config *config, const tg__upstream *upstream) {
+    if (upstream->name[0] != '\0') {
+        return upstream->name;
+    }
+    const tg__provider *wire = tg__proxy_upstream_wire(config, upstream);
+    return wire != NULL ? wire->name : "";
+}
+
+/* One upstream's fallbacks: each configured, not itself, not twice, and of the same wire,
+ * since a request is forwarded as the client wrote it (Tollgate does not translate between
+ * wires: model names, paths and fields differ). */
+static tg_status fallbacks_check_one(const tg__proxy_config *config, const tg__upstream *upstream,
+                                     tg_error *err) {
+    const char *label = tg__proxy_upstream_label(config, upstream);
+    const tg__provider *wire = tg__proxy_upstream_wire(config, upstream);
+    for (int64_t i = 0; i < upstream->fallbacks_count; i++) {
+        const char *name = upstream->fallbacks[i];
+        const tg__upstream *fallback = tg__proxy_upstream_find(config, name);
+        const char *why = NULL;
+        char sentence[256];
+        if (fallback == NULL) {
+            why = "is not an upstream of this config";
+        } else if (fallback == upstream) {
+            why = "is the upstream itself";
+        } else if (tg__proxy_upstream_wire(config, fallback) != wire) {
+            snprintf(sentence, sizeof sentence,
+                     "speaks wire %s, not %s: a fallback must speak the same wire (the "
+                     "request is forwarded as written, never translated)",
+                     tg__proxy_upstream_wire(config, fallback)->name, wire->name);
+            why = sentence;
+        }
+        for (int64_t j = 0; why == NULL && j < i; j++) {
+            why = strcmp(upstream->fallbacks[j], name) == 0 ? "is listed twice" : NULL;
+        }
+        if (why != NULL) {
+            if (err != NULL) {
+                err->status = TG_ERR_INVALID;
+                snprintf(err->message, sizeof err->message,
+                         "config: upstreams: %.32s: fallback %.32s %.150s", label, name, why);
+            }
+            return TG_ERR_INVALID;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_status fallbacks_check(const tg__proxy_config *config, tg_error *err) {
+    for (int i = 0; TG__PROVIDERS[i] != NULL; i++) {
+        const tg__upstream *own = &config->upstreams[TG__PROVIDERS[i]->index];
+        tg_status status = own->configured ? fallbacks_check_one(config, own, err) : TG_OK;
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    for (int64_t i = 0; i < config->compatible_count; i++) {
+        tg_status status = fallbacks_check_one(config, &config->compatible[i], err);
         if (status != TG_OK) {
             return status;
         }
@@ -458,6 +608,12 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
     config->connect_timeout_ms = 10000;
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
+    /* What LiteLLM and Portkey users expect to fail over on: rate limits, server errors,
+     * and Anthropic's 529 overloaded. */
+    static const int default_statuses[] = {429, 500, 502, 503, 504, 529};
+    for (size_t i = 0; i < sizeof default_statuses / sizeof default_statuses[0]; i++) {
+        config->fallback_statuses[config->fallback_statuses_count++] = default_statuses[i];
+    }
     *found = false;
     /* Through the shared reader: a SIGHUP reload must never hang the loop on bad bytes. */
     struct fy_document *document;
@@ -476,6 +632,9 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
         }
         if (status == TG_OK && proxy != NULL) {
             status = read_proxy(proxy, config, err);
+        }
+        if (status == TG_OK) {
+            status = fallbacks_check(config, err);
         }
         if (status == TG_OK && config->over_budget == TG__OVER_SWITCH &&
             (config->switch_models_count == 0 || config->switch_models[0][0] == '\0')) {

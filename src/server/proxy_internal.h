@@ -147,6 +147,12 @@ typedef struct proxy_call {
     bool replied;                             /* the request has been answered */
     bool paused;                              /* the upstream is paused: the client reads slowly */
     int64_t last_byte_ms; /* when the upstream last sent a byte (or the call began) */
+    /* Falling back to other upstreams (proxy_failover.c). */
+    const tg__upstream *origin; /* the upstream the call started on: its fallbacks are tried */
+    int64_t fallback_next;      /* index in origin->fallbacks of the next one to try */
+    int64_t first_sent_ms;      /* when the first attempt started: timeout_ms bounds them all */
+    int64_t attempt_started_ms; /* when this attempt started (answer_timeout_ms) */
+    bool answered;              /* this attempt's upstream sent its status line */
     /* What the response headers, the final stream comment and the spend log tell
      * (proxy_spend.c). */
     int64_t started_ms;                            /* when the call arrived */
@@ -172,6 +178,32 @@ void tg__proxy_call_granted(proxy_call *call, const tg_reserve_result *result,
 
 /* proxy_call.c: puts the call on proxy->calls (the sweep's list), once. */
 void tg__proxy_call_link(proxy_call *call);
+
+/* proxy_call.c: the agent's key from whichever header its SDK sent, NULL when none. */
+const char *tg__proxy_agent_secret(struct evhttp_request *request);
+
+/* proxy_call.c: reserves `amount_micros` for the call on `budget` at call->price (wait_ms
+ * > 0: it may queue); a grant is recorded on the call (tg__proxy_call_granted). */
+tg_status tg__proxy_reserve(proxy_call *call, const char *budget, int64_t amount_micros,
+                            int64_t wait_ms, tg_reserve_result *result, tg_error *err);
+
+/* proxy_failover.c: what tg__proxy_failover did with a finished attempt. */
+typedef enum {
+    TG__FAILOVER_NONE,     /* nothing: the attempt's end is the call's (answer it as usual) */
+    TG__FAILOVER_STARTED,  /* the call is in flight on the next upstream */
+    TG__FAILOVER_ANSWERED, /* the client was answered (the fallback did not fit the budget) */
+} tg__failover;
+
+/* proxy_failover.c: an attempt that failed before any byte reached the client (a refused or
+ * reset connection, no status line in time, a status of proxy.fallback_on_status) settles
+ * by docs/proxy.md's rules, is logged, and the call moves to the next fallback of its
+ * upstream that prices its model, re-held at that upstream's prices. `result` is the
+ * transfer's end; the easy handle is out of the multi already. */
+tg__failover tg__proxy_failover(proxy_call *call, CURLcode result);
+
+/* proxy_failover.c: true when the call's attempt has waited longer than its upstream's
+ * answer_timeout_ms for a status line (the sweep then ends it as a timeout). */
+bool tg__proxy_answer_late(const proxy_call *call, int64_t now_ms);
 
 /* proxy_call.c: sends the call upstream with the agent's key `secret`; false on failure. */
 bool tg__proxy_start_transfer(proxy_call *call, const char *secret);

@@ -244,6 +244,7 @@ size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     call->last_byte_ms = tg__now_ms();
     size_t length = size * count;
     if (length >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        call->answered = true;                  /* too late for a fallback's timeout */
         tg__buf_reset(&call->response_headers); /* a new response (after a 100 Continue) */
         return length;
     }
@@ -313,6 +314,11 @@ static void add_headers(proxy_call *call, bool stream) {
     /* The model called and charged: after a switch, not the one the client asked for. */
     if (call->parsed.info.model[0] != '\0') {
         evhttp_add_header(out, "x-tollgate-model", call->parsed.info.model);
+    }
+    /* The upstream that answered: after a fallback, not the one the call started on. */
+    if (call->upstream != NULL) {
+        evhttp_add_header(out, "x-tollgate-upstream",
+                          tg__proxy_upstream_label(&call->proxy->config, call->upstream));
     }
 }
 
@@ -745,7 +751,13 @@ static void finish_stream(proxy_call *call, CURLcode result) {
 void tg__proxy_call_done(proxy_call *call, CURLcode result) {
     if (!call->replied || call->streaming) {
         tg__proxy_client_gone(call);
-        if (call->streaming) {
+        tg__failover next = call->streaming ? TG__FAILOVER_NONE : tg__proxy_failover(call, result);
+        if (next == TG__FAILOVER_STARTED) {
+            return; /* in flight again, on the next upstream */
+        }
+        if (next == TG__FAILOVER_ANSWERED) {
+            /* refused at the fallback's price: settled and answered already */
+        } else if (call->streaming) {
             finish_stream(call, result);
         } else {
             finish_plain(call, result);

@@ -64,7 +64,8 @@ static void apply(tg__config *c) {
     tg_engine_close(engine);
 }
 
-/* The proxy's sections: a switch list within its bounds, a refusal status of the four. */
+/* The proxy's sections: a switch list within its bounds, a refusal status of the four,
+ * upstream fallbacks that name upstreams of the same wire. */
 static void check_proxy(const char *path) {
     static tg__proxy_config proxy; /* large: static */
     bool found = false;
@@ -81,6 +82,24 @@ static void check_proxy(const char *path) {
     }
     FUZZ_CHECK(proxy.refusal_status == 0 || proxy.refusal_status == 429 ||
                proxy.refusal_status == 402 || proxy.refusal_status == 403);
+    /* Upstream fallbacks: within their bound, each one a configured upstream of the same
+     * wire, never the upstream itself; every status an error status. */
+    for (int64_t i = 0; i < proxy.compatible_count; i++) {
+        const tg__upstream *upstream = &proxy.compatible[i];
+        FUZZ_CHECK(upstream->fallbacks_count >= 0 &&
+                   upstream->fallbacks_count <= TG__PROXY_FALLBACKS_MAX);
+        for (int64_t j = 0; j < upstream->fallbacks_count; j++) {
+            const tg__upstream *next = tg__proxy_upstream_find(&proxy, upstream->fallbacks[j]);
+            FUZZ_CHECK(next != NULL && next != upstream);
+            FUZZ_CHECK(tg__proxy_upstream_wire(&proxy, next) ==
+                       tg__proxy_upstream_wire(&proxy, upstream));
+        }
+    }
+    FUZZ_CHECK(proxy.fallback_statuses_count >= 1 &&
+               proxy.fallback_statuses_count <= TG__PROXY_FALLBACK_STATUSES_MAX);
+    for (int64_t i = 0; i < proxy.fallback_statuses_count; i++) {
+        FUZZ_CHECK(proxy.fallback_statuses[i] >= 400 && proxy.fallback_statuses[i] <= 599);
+    }
     tg__proxy_config_free(&proxy);
 }
 
