@@ -830,14 +830,14 @@ int64_t tg_wait_count(const tg_engine *engine);
  * a restart: its caller's connection is gone, so at open it is expired (outcome
  * "restart"), nothing held. The local ledger only (a plugged ledger: TG_ERR_UNSUPPORTED).
  */
-#define TG_APPROVALS_PENDING_MAX 1000       /* pending approvals in one engine */
-#define TG_APPROVALS_PER_BUDGET_MAX 100     /* pending approvals naming one budget */
-#define TG_APPROVALS_KEPT_MAX 10000         /* approvals kept in memory (older: the store) */
-#define TG_APPROVAL_TEXT_SIZE_MAX 256       /* bytes of a reason or a note, NUL included */
+#define TG_APPROVALS_PENDING_MAX 1000          /* pending approvals in one engine */
+#define TG_APPROVALS_PER_BUDGET_MAX 100        /* pending approvals naming one budget */
+#define TG_APPROVALS_KEPT_MAX 10000            /* approvals kept in memory (older: the store) */
+#define TG_APPROVAL_TEXT_SIZE_MAX 256          /* bytes of a reason or a note, NUL included */
 #define TG_APPROVAL_WAIT_MS_MAX TG_WAIT_MS_MAX /* the longest an approval waits */
 
 typedef enum {
-    TG_APPROVAL_PENDING = 0, /* waiting for a person */
+    TG_APPROVAL_PENDING = 0,  /* waiting for a person */
     TG_APPROVAL_APPROVED = 1, /* approved: hold_id > 0 if granted, else refused (outcome) */
     TG_APPROVAL_DENIED = 2,   /* denied by a person */
     TG_APPROVAL_EXPIRED = 3   /* nobody decided in time, the client left, or a restart */
@@ -860,22 +860,22 @@ typedef struct {
     char refused_at[TG_PATH_SIZE_MAX];      /* the budget that refused it */
     char reason[TG_APPROVAL_TEXT_SIZE_MAX]; /* why the agent asks (its words) */
     char requested_by[TG_API_KEY_NAME_SIZE_MAX]; /* the key that asked */
-    int64_t requested_at_ms;                /* when it was asked */
-    int64_t deadline_ms;                    /* when it expires if still pending */
+    int64_t requested_at_ms;                     /* when it was asked */
+    int64_t deadline_ms;                         /* when it expires if still pending */
     tg_approval_state state;
     char decided_by[TG_API_KEY_NAME_SIZE_MAX]; /* the admin, "" for expiry */
-    int64_t decided_at_ms;                  /* TG_NONE while pending */
-    char note[TG_APPROVAL_TEXT_SIZE_MAX];   /* the admin's words */
-    tg_class approved_cls;                  /* approved: the class granted at, else -1 */
-    int64_t approved_micros;                /* approved: the amount, else 0 */
-    uint64_t hold_id;                       /* approved and granted: the hold, else 0 */
+    int64_t decided_at_ms;                     /* TG_NONE while pending */
+    char note[TG_APPROVAL_TEXT_SIZE_MAX];      /* the admin's words */
+    tg_class approved_cls;                     /* approved: the class granted at, else -1 */
+    int64_t approved_micros;                   /* approved: the amount, else 0 */
+    uint64_t hold_id;                          /* approved and granted: the hold, else 0 */
     char outcome[TG_NAME_SIZE_MAX]; /* "granted", "refused: <reason> at <budget>", "denied",
                                      * "expired", "client_gone", "restart" */
 } tg_approval_info;
 
 typedef struct {
-    int64_t wait_ms;         /* 1..TG_APPROVAL_WAIT_MS_MAX: how long the agent waits */
-    const char *reason;      /* optional: the agent's words, < TG_APPROVAL_TEXT_SIZE_MAX */
+    int64_t wait_ms;          /* 1..TG_APPROVAL_WAIT_MS_MAX: how long the agent waits */
+    const char *reason;       /* optional: the agent's words, < TG_APPROVAL_TEXT_SIZE_MAX */
     const char *requested_by; /* optional: the key's name */
 } tg_approval_ask;
 
@@ -892,11 +892,11 @@ tg_status tg_approval_request(tg_engine *engine, const tg_reserve_request *reque
                               uint64_t *approval_id_out, tg_error *err);
 
 typedef struct {
-    bool approve;        /* true: approve; false: deny */
-    tg_class cls;        /* approve: the class to grant at; TG_CLASS_AUTO: critical */
+    bool approve;          /* true: approve; false: deny */
+    tg_class cls;          /* approve: the class to grant at; TG_CLASS_AUTO: critical */
     int64_t amount_micros; /* approve: 1..the amount asked; 0: the amount asked */
-    const char *by;      /* the admin's key name (required) */
-    const char *note;    /* optional, < TG_APPROVAL_TEXT_SIZE_MAX */
+    const char *by;        /* the admin's key name (required) */
+    const char *note;      /* optional, < TG_APPROVAL_TEXT_SIZE_MAX */
 } tg_approval_verdict;
 
 /*

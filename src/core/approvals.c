@@ -183,7 +183,8 @@ static tg_status verdict_check(const tg_approval_info *a, const tg_approval_verd
         return tg__fail(err, TG_ERR_INVALID, "a decision names who made it (1..%d bytes)",
                         TG_API_KEY_NAME_SIZE_MAX - 1);
     }
-    if (v->note != NULL && strnlen(v->note, TG_APPROVAL_TEXT_SIZE_MAX) >= TG_APPROVAL_TEXT_SIZE_MAX) {
+    if (v->note != NULL &&
+        strnlen(v->note, TG_APPROVAL_TEXT_SIZE_MAX) >= TG_APPROVAL_TEXT_SIZE_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "a note is at most %d bytes",
                         TG_APPROVAL_TEXT_SIZE_MAX - 1);
     }
@@ -226,8 +227,8 @@ tg_status tg__ledger_approval_decide(tg__ledger *ledger, uint64_t id, const tg_a
         return TG_OK;
     }
     tg_reserve_request request = {.budget = a->budget,
-                                  .amount_micros = v->amount_micros > 0 ? v->amount_micros
-                                                                        : a->amount_micros,
+                                  .amount_micros =
+                                      v->amount_micros > 0 ? v->amount_micros : a->amount_micros,
                                   .tokens = a->tokens,
                                   .cls = v->cls == TG_CLASS_AUTO ? TG_CLASS_CRITICAL : v->cls,
                                   .tool = a->tool[0] ? a->tool : NULL,

@@ -45,10 +45,16 @@ static const char *const reason_names[] = {"none",  "ceiling", "revoked", "froze
 static const char *const above_hold_names[] = {"charge", "cap"};
 _Static_assert(sizeof reason_names / sizeof reason_names[0] == TG_REASON_COUNT,
                "a name for every reason");
-static const char *const event_names[] = {
-    "threshold_crossed", "revoked",      "reinstated",    "denied",
-    "overrun",           "hold_expired", "window_rolled", "budget_changed",
-    "approval_requested", "approval_decided"};
+static const char *const event_names[] = {"threshold_crossed",
+                                          "revoked",
+                                          "reinstated",
+                                          "denied",
+                                          "overrun",
+                                          "hold_expired",
+                                          "window_rolled",
+                                          "budget_changed",
+                                          "approval_requested",
+                                          "approval_decided"};
 _Static_assert(sizeof event_names / sizeof event_names[0] == TG_EVENT_APPROVAL_DECIDED + 1,
                "a name for every event kind");
 static const char *const approval_state_names[] = {"pending", "approved", "denied", "expired"};

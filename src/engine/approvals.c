@@ -46,8 +46,8 @@ tg_status tg_approval_request(tg_engine *engine, const tg_reserve_request *reque
                                        now_ms + ask->wait_ms, &wait_id, err);
     }
     if (status == TG_OK) {
-        status = tg__ledger_approval_open(engine->ledger, request, result.cls, &result.refusal,
-                                          ask, wait_id, now_ms, &approval_id, err);
+        status = tg__ledger_approval_open(engine->ledger, request, result.cls, &result.refusal, ask,
+                                          wait_id, now_ms, &approval_id, err);
         if (status != TG_OK) {
             (void)tg__waiters_cancel(engine->waiters, wait_id, NULL);
         }
@@ -124,8 +124,7 @@ tg_status tg_approval_get(tg_engine *engine, uint64_t approval_id, tg_approval_i
                           tg_error *err) {
     const tg_approval_info *a = tg__ledger_approval_find(engine->ledger, approval_id);
     if (a == NULL) {
-        return tg__fail(err, TG_ERR_NOT_FOUND, "no approval %llu",
-                        (unsigned long long)approval_id);
+        return tg__fail(err, TG_ERR_NOT_FOUND, "no approval %llu", (unsigned long long)approval_id);
     }
     *out = *a;
     return TG_OK;

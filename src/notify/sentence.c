@@ -151,8 +151,8 @@ static void other(char *buf, size_t size, size_t *used, const tg__notify_item *i
         break;
     case TG_EVENT_APPROVAL_REQUESTED:
         /* The commands to run, whole: a person reading Slack acts on this line alone. */
-        add(buf, size, used, "approval %lld requested on %s: %s of %s work", (long long)event->count,
-            event->budget,
+        add(buf, size, used, "approval %lld requested on %s: %s of %s work",
+            (long long)event->count, event->budget,
             tg__money_text(event->amount_micros != TG_NONE ? event->amount_micros : 0, a, sizeof a),
             class_name(event->cls));
         add(buf, size, used, "%s%s", event->tool[0] ? " by " : "", event->tool);

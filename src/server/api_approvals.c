@@ -22,8 +22,8 @@ json_t *tg__approval_json(const tg_approval_info *a) {
         "{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:o,s:s,s:o,s:I,s:o,s:s}", "id",
         (json_int_t)a->id, "budget", a->budget, "amount_micros", (json_int_t)a->amount_micros,
         "tokens", (json_int_t)a->tokens, "class", tg_class_str(a->cls), "tool", a->tool, "model",
-        a->model, "refused_at", a->refused_at, "reason", a->reason, "requested_by",
-        a->requested_by, "requested_at_ms", (json_int_t)a->requested_at_ms, "deadline_ms",
+        a->model, "refused_at", a->refused_at, "reason", a->reason, "requested_by", a->requested_by,
+        "requested_at_ms", (json_int_t)a->requested_at_ms, "deadline_ms",
         (json_int_t)a->deadline_ms, "state", tg_approval_state_str(a->state), "decided_by",
         a->decided_by, "decided_at_ms", tg__json_optional(a->decided_at_ms), "note", a->note,
         "approved_class",
@@ -137,12 +137,11 @@ static tg__reply list(tg__daemon *daemon, const tg__caller *caller, const char *
     if (redis(daemon)) {
         return unsupported();
     }
-    listing l = {json_array(), tg__read_subtree(caller, budget), state[0] ? (int)wanted : -1,
-                 limit, 0};
+    listing l = {json_array(), tg__read_subtree(caller, budget), state[0] ? (int)wanted : -1, limit,
+                 0};
     tg_approval_list(daemon->engine, list_row, &l, NULL);
-    return tg__api_ok(json_pack("{s:o,s:I,s:I}", "approvals", l.rows, "count",
-                                (json_int_t)l.count, "pending",
-                                (json_int_t)tg_approval_pending_count(daemon->engine)));
+    return tg__api_ok(json_pack("{s:o,s:I,s:I}", "approvals", l.rows, "count", (json_int_t)l.count,
+                                "pending", (json_int_t)tg_approval_pending_count(daemon->engine)));
 }
 
 /* ---- one approval ------------------------------------------------------------------- */
@@ -204,8 +203,8 @@ static tg__reply decide(tg__daemon *daemon, const tg__caller *caller, uint64_t i
 }
 
 tg__reply tg__api_approvals_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
-                                  const char *path, const char *query, json_t *body,
-                                  int64_t now_ms, bool *handled) {
+                                  const char *path, const char *query, json_t *body, int64_t now_ms,
+                                  bool *handled) {
     *handled = strcmp(path, "/v1/approvals") == 0 || strncmp(path, "/v1/approvals/", 14) == 0;
     if (!*handled) {
         return (tg__reply){0, NULL, TG_NONE};

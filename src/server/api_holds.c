@@ -69,8 +69,8 @@ static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result 
     return reply;
 }
 
-tg__reply tg__api_reserve_reply(tg__daemon *daemon, const tg_reserve_result *result,
-                                int64_t asked, int64_t now_ms) {
+tg__reply tg__api_reserve_reply(tg__daemon *daemon, const tg_reserve_result *result, int64_t asked,
+                                int64_t now_ms) {
     return granted_or_refused(daemon, result, asked, TG_NONE, now_ms);
 }
 

@@ -58,10 +58,10 @@ bool tg__sqlite_write_approvals(tg__store *store, const tg__journal *journal) {
 /* ---- load ----------------------------------------------------------------------- */
 
 static const char *const columns[] = {
-    "id",         "budget",          "amount_micros", "tokens",     "class",
-    "tool",       "model",           "refused_at",    "reason",     "requested_by",
-    "requested_at_ms", "deadline_ms", "state",        "decided_by", "decided_at_ms",
-    "note",       "approved_class",  "approved_micros", "hold_id",  "outcome",
+    "id",      "budget",     "amount_micros", "tokens",       "class",           "tool",
+    "model",   "refused_at", "reason",        "requested_by", "requested_at_ms", "deadline_ms",
+    "state",   "decided_by", "decided_at_ms", "note",         "approved_class",  "approved_micros",
+    "hold_id", "outcome",
 };
 #define COLUMNS_COUNT ((int)(sizeof columns / sizeof columns[0]))
 
@@ -82,8 +82,7 @@ static bool bad(reader *r, int column, const char *expected) {
     return false;
 }
 
-static bool read_int(reader *r, int column, int64_t min, int64_t max, bool nullable,
-                     int64_t *out) {
+static bool read_int(reader *r, int column, int64_t min, int64_t max, bool nullable, int64_t *out) {
     int type = sqlite3_column_type(r->s, column);
     if (nullable && type == SQLITE_NULL) {
         *out = TG_NONE;
@@ -126,26 +125,24 @@ static tg_status row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *
     reader r = {s, store->path, err, true};
     int64_t id = 0, hold = 0;
     char state[16];
-    bool ok = read_int(&r, 0, 1, INT64_MAX, false, &id) &&
-              read_text(&r, 1, a.budget, sizeof a.budget) &&
-              read_int(&r, 2, 0, TG_AMOUNT_MAX, false, &a.amount_micros) &&
-              read_int(&r, 3, 0, TG_AMOUNT_MAX, false, &a.tokens) &&
-              read_class(&r, 4, false, &a.cls) && read_text(&r, 5, a.tool, sizeof a.tool) &&
-              read_text(&r, 6, a.model, sizeof a.model) &&
-              read_text(&r, 7, a.refused_at, sizeof a.refused_at) &&
-              read_text(&r, 8, a.reason, sizeof a.reason) &&
-              read_text(&r, 9, a.requested_by, sizeof a.requested_by) &&
-              read_int(&r, 10, INT64_MIN + 1, INT64_MAX, false, &a.requested_at_ms) &&
-              read_int(&r, 11, INT64_MIN + 1, INT64_MAX, false, &a.deadline_ms) &&
-              read_text(&r, 12, state, sizeof state) &&
-              (tg_approval_state_parse(state, &a.state) == TG_OK || bad(&r, 12, "a state")) &&
-              read_text(&r, 13, a.decided_by, sizeof a.decided_by) &&
-              read_int(&r, 14, INT64_MIN + 1, INT64_MAX, true, &a.decided_at_ms) &&
-              read_text(&r, 15, a.note, sizeof a.note) &&
-              read_class(&r, 16, true, &a.approved_cls) &&
-              read_int(&r, 17, 0, TG_AMOUNT_MAX, false, &a.approved_micros) &&
-              read_int(&r, 18, 0, INT64_MAX, false, &hold) &&
-              read_text(&r, 19, a.outcome, sizeof a.outcome);
+    bool ok =
+        read_int(&r, 0, 1, INT64_MAX, false, &id) && read_text(&r, 1, a.budget, sizeof a.budget) &&
+        read_int(&r, 2, 0, TG_AMOUNT_MAX, false, &a.amount_micros) &&
+        read_int(&r, 3, 0, TG_AMOUNT_MAX, false, &a.tokens) && read_class(&r, 4, false, &a.cls) &&
+        read_text(&r, 5, a.tool, sizeof a.tool) && read_text(&r, 6, a.model, sizeof a.model) &&
+        read_text(&r, 7, a.refused_at, sizeof a.refused_at) &&
+        read_text(&r, 8, a.reason, sizeof a.reason) &&
+        read_text(&r, 9, a.requested_by, sizeof a.requested_by) &&
+        read_int(&r, 10, INT64_MIN + 1, INT64_MAX, false, &a.requested_at_ms) &&
+        read_int(&r, 11, INT64_MIN + 1, INT64_MAX, false, &a.deadline_ms) &&
+        read_text(&r, 12, state, sizeof state) &&
+        (tg_approval_state_parse(state, &a.state) == TG_OK || bad(&r, 12, "a state")) &&
+        read_text(&r, 13, a.decided_by, sizeof a.decided_by) &&
+        read_int(&r, 14, INT64_MIN + 1, INT64_MAX, true, &a.decided_at_ms) &&
+        read_text(&r, 15, a.note, sizeof a.note) && read_class(&r, 16, true, &a.approved_cls) &&
+        read_int(&r, 17, 0, TG_AMOUNT_MAX, false, &a.approved_micros) &&
+        read_int(&r, 18, 0, INT64_MAX, false, &hold) &&
+        read_text(&r, 19, a.outcome, sizeof a.outcome);
     if (!ok) {
         return TG_ERR_CORRUPT;
     }

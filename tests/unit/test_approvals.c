@@ -54,8 +54,8 @@ static tg_reserve_request normal(const char *budget, int64_t amount) {
 static uint64_t ask(tg_engine *engine, const char *budget, int64_t amount, int64_t wait_ms,
                     tg_reserve_result *out) {
     tg_reserve_request request = normal(budget, amount);
-    tg_approval_ask asked = {.wait_ms = wait_ms, .reason = "customer is waiting",
-                             .requested_by = "agent-1"};
+    tg_approval_ask asked = {
+        .wait_ms = wait_ms, .reason = "customer is waiting", .requested_by = "agent-1"};
     uint64_t id = 0;
     tg_error err = {0};
     if (tg_approval_request(engine, &request, &asked, T0, out, &id, &err) != TG_OK) {
@@ -164,8 +164,7 @@ static void approved_is_granted_once_at_critical(void **state) {
     assert_i64(held(engine, "a"), 600);
     /* Twice: refused, nothing more held, nobody answered again. */
     tg_error err = {0};
-    assert_fails(tg_approval_decide(engine, id, &verdict, T0 + 6, &info, &err), err,
-                 TG_ERR_STATE);
+    assert_fails(tg_approval_decide(engine, id, &verdict, T0 + 6, &info, &err), err, TG_ERR_STATE);
     assert_i64(info.state, TG_APPROVAL_APPROVED);
     tg_approval_verdict deny = {.approve = false, .by = "bob"};
     assert_fails(tg_approval_decide(engine, id, &deny, T0 + 6, &info, &err), err, TG_ERR_STATE);
@@ -182,14 +181,17 @@ static void approved_for_less_and_a_lower_class(void **state) {
     uint64_t id = ask(engine, "a", 600, 60000, &out);
     tg_approval_info info;
     tg_error err = {0};
-    tg_approval_verdict more = {.approve = true, .cls = TG_CLASS_CRITICAL,
-                                .amount_micros = 601, .by = "alice"};
+    tg_approval_verdict more = {
+        .approve = true, .cls = TG_CLASS_CRITICAL, .amount_micros = 601, .by = "alice"};
     assert_fails(tg_approval_decide(engine, id, &more, T0, &info, &err), err, TG_ERR_INVALID);
     tg_approval_verdict nobody = {.approve = true, .cls = TG_CLASS_CRITICAL};
     assert_fails(tg_approval_decide(engine, id, &nobody, T0, &info, &err), err, TG_ERR_INVALID);
     assert_i64(tg_approval_pending_count(engine), 1); /* bad verdicts decide nothing */
-    tg_approval_verdict less = {.approve = true, .cls = TG_CLASS_HIGH, .amount_micros = 300,
-                                .by = "alice", .note = "half of it"};
+    tg_approval_verdict less = {.approve = true,
+                                .cls = TG_CLASS_HIGH,
+                                .amount_micros = 300,
+                                .by = "alice",
+                                .note = "half of it"};
     assert_ok(tg_approval_decide(engine, id, &less, T0, &info, NULL));
     assert_i64(info.approved_micros, 300);
     assert_i64(info.approved_cls, TG_CLASS_HIGH);
@@ -296,8 +298,7 @@ static void unknown_id_is_not_found(void **state) {
     tg_approval_info info;
     tg_approval_verdict verdict = approve_by("alice");
     tg_error err = {0};
-    assert_fails(tg_approval_decide(engine, 42, &verdict, T0, &info, &err), err,
-                 TG_ERR_NOT_FOUND);
+    assert_fails(tg_approval_decide(engine, 42, &verdict, T0, &info, &err), err, TG_ERR_NOT_FOUND);
     assert_fails(tg_approval_get(engine, 42, &info, &err), err, TG_ERR_NOT_FOUND);
     tg_engine_close(engine);
 }
@@ -377,8 +378,7 @@ static void restart_expires_pending_and_keeps_the_record(void **state) {
     assert_i64(info.state, TG_APPROVAL_EXPIRED);
     assert_string_equal(info.outcome, "restart");
     tg_error err = {0};
-    assert_fails(tg_approval_decide(engine, pending, &verdict, T0, &info, &err), err,
-                 TG_ERR_STATE);
+    assert_fails(tg_approval_decide(engine, pending, &verdict, T0, &info, &err), err, TG_ERR_STATE);
     /* New ids continue after the stored ones. */
     uint64_t next = ask(engine, "a", 100, 60000, &out); /* 600 held: normal is past its ceiling */
     assert_true(next > pending);
