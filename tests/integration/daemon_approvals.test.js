@@ -210,6 +210,8 @@ test('a thousand pending requests hit the bound: per budget 100, in total 1000, 
       return r.json.pending === 1000 && r.json;
     }, 20000);
     assert.ok(full, 'a thousand pending');
+    const metrics = await daemon.call('GET', '/metrics', undefined, ADMIN);
+    assert.match(metrics.text, /^tollgate_approvals_pending 1000$/m);
     const perBudget = await daemon.call('POST', '/v1/holds', { ...ask('r/b0', 600), class: 'normal' }, ADMIN);
     assert.equal(perBudget.status, 503, perBudget.text);
     assert.equal(perBudget.json.error.code, 'full');
