@@ -233,7 +233,9 @@ typedef enum {
     TG_EVENT_HOLD_EXPIRED = 5,      /* a hold reached its deadline and was released */
     TG_EVENT_WINDOW_ROLLED = 6,     /* a budget's window closed and spend reset */
     TG_EVENT_BUDGET_CHANGED =
-        7 /* created (from template), updated, deleted, frozen, template set */
+        7, /* created (from template), updated, deleted, frozen, template set */
+    TG_EVENT_APPROVAL_REQUESTED = 8, /* a refused reserve asks a person (count: approval id) */
+    TG_EVENT_APPROVAL_DECIDED = 9    /* approved, denied or expired (detail; count: its id) */
 } tg_event_kind;
 
 const char *tg_event_kind_str(tg_event_kind kind);
@@ -810,6 +812,117 @@ tg_status tg_wait_list(tg_engine *engine, bool (*fn)(void *user, const tg_wait_i
 
 /* Waiters queued now. */
 int64_t tg_wait_count(const tg_engine *engine);
+
+/* ---- Approvals ------------------------------------------------------------------ */
+
+/*
+ * A reserve refused only because its class may not spend there now (reason revoked: the
+ * class's ceiling, or the class revoked; never the hard limit, a frozen budget, calls or
+ * tokens) may ask a person instead of failing: tg_approval_request makes it a pending
+ * approval with an id, emits TG_EVENT_APPROVAL_REQUESTED, and waits like a waiting hold
+ * (its answer comes from tg_wait_poll under the returned wait_id). An admin then decides
+ * it once (tg_approval_decide): approved, it is reserved at once for the amount and class
+ * approved (default critical, whose ceiling is the hard limit), granted if the money is
+ * still there and refused with the ledger's reason if not; denied, or expired at its
+ * deadline (or when its waiter is cancelled: the client left), it is refused. Every
+ * transition is a journal row (table approvals: who asked, who decided, when, what, the
+ * outcome) and a TG_EVENT_APPROVAL_DECIDED event. A pending approval does not survive
+ * a restart: its caller's connection is gone, so at open it is expired (outcome
+ * "restart"), nothing held. The local ledger only (a plugged ledger: TG_ERR_UNSUPPORTED).
+ */
+#define TG_APPROVALS_PENDING_MAX 1000          /* pending approvals in one engine */
+#define TG_APPROVALS_PER_BUDGET_MAX 100        /* pending approvals naming one budget */
+#define TG_APPROVALS_KEPT_MAX 10000            /* approvals kept in memory (older: the store) */
+#define TG_APPROVAL_TEXT_SIZE_MAX 256          /* bytes of a reason or a note, NUL included */
+#define TG_APPROVAL_WAIT_MS_MAX TG_WAIT_MS_MAX /* the longest an approval waits */
+
+typedef enum {
+    TG_APPROVAL_PENDING = 0,  /* waiting for a person */
+    TG_APPROVAL_APPROVED = 1, /* approved: hold_id > 0 if granted, else refused (outcome) */
+    TG_APPROVAL_DENIED = 2,   /* denied by a person */
+    TG_APPROVAL_EXPIRED = 3   /* nobody decided in time, the client left, or a restart */
+} tg_approval_state;
+
+const char *tg_approval_state_str(tg_approval_state state);
+/* TG_ERR_INVALID for anything but the four names above. */
+tg_status tg_approval_state_parse(const char *text, tg_approval_state *out);
+
+/* An approval as it stands. Strings are NUL-terminated, "" when not known. */
+typedef struct {
+    uint64_t id;                            /* > 0, increasing */
+    uint64_t wait_id;                       /* the waiter its answer comes under (0: restored) */
+    char budget[TG_PATH_SIZE_MAX];          /* the budget asked */
+    int64_t amount_micros;                  /* the amount asked */
+    int64_t tokens;                         /* tokens asked */
+    tg_class cls;                           /* the class it was refused for */
+    char tool[TG_NAME_SIZE_MAX];            /* tool of the request */
+    char model[TG_NAME_SIZE_MAX];           /* model of the request */
+    char refused_at[TG_PATH_SIZE_MAX];      /* the budget that refused it */
+    char reason[TG_APPROVAL_TEXT_SIZE_MAX]; /* why the agent asks (its words) */
+    char requested_by[TG_API_KEY_NAME_SIZE_MAX]; /* the key that asked */
+    int64_t requested_at_ms;                     /* when it was asked */
+    int64_t deadline_ms;                         /* when it expires if still pending */
+    tg_approval_state state;
+    char decided_by[TG_API_KEY_NAME_SIZE_MAX]; /* the admin, "" for expiry */
+    int64_t decided_at_ms;                     /* TG_NONE while pending */
+    char note[TG_APPROVAL_TEXT_SIZE_MAX];      /* the admin's words */
+    tg_class approved_cls;                     /* approved: the class granted at, else -1 */
+    int64_t approved_micros;                   /* approved: the amount, else 0 */
+    uint64_t hold_id;                          /* approved and granted: the hold, else 0 */
+    char outcome[TG_NAME_SIZE_MAX]; /* "granted", "refused: <reason> at <budget>", "denied",
+                                     * "expired", "client_gone", "restart" */
+} tg_approval_info;
+
+typedef struct {
+    int64_t wait_ms;          /* 1..TG_APPROVAL_WAIT_MS_MAX: how long the agent waits */
+    const char *reason;       /* optional: the agent's words, < TG_APPROVAL_TEXT_SIZE_MAX */
+    const char *requested_by; /* optional: the key's name */
+} tg_approval_ask;
+
+/*
+ * Reserves `request` (its wait_ms must be 0); when refused for reason revoked, opens an
+ * approval instead: out->waiting = true, out->wait_id for tg_wait_poll, *approval_id_out
+ * its id. Granted or refused for any other reason, it answers like tg_reserve.
+ * TG_ERR_FULL past TG_APPROVALS_PENDING_MAX or TG_APPROVALS_PER_BUDGET_MAX (or the
+ * waiters' bound), TG_ERR_RANGE for a wait_ms out of range, TG_ERR_INVALID for a reason
+ * too long.
+ */
+tg_status tg_approval_request(tg_engine *engine, const tg_reserve_request *request,
+                              const tg_approval_ask *ask, int64_t now_ms, tg_reserve_result *out,
+                              uint64_t *approval_id_out, tg_error *err);
+
+typedef struct {
+    bool approve;          /* true: approve; false: deny */
+    tg_class cls;          /* approve: the class to grant at; TG_CLASS_AUTO: critical */
+    int64_t amount_micros; /* approve: 1..the amount asked; 0: the amount asked */
+    const char *by;        /* the admin's key name (required) */
+    const char *note;      /* optional, < TG_APPROVAL_TEXT_SIZE_MAX */
+} tg_approval_verdict;
+
+/*
+ * Decides a pending approval once; *out is the approval after it. Its waiter gets the
+ * answer (granted, or refused with the reason). TG_ERR_NOT_FOUND for an unknown id,
+ * TG_ERR_STATE when it is no longer pending (approved, denied, expired: *out is filled
+ * with it), TG_ERR_INVALID for an amount above the ask or a missing `by`.
+ */
+tg_status tg_approval_decide(tg_engine *engine, uint64_t approval_id,
+                             const tg_approval_verdict *verdict, int64_t now_ms,
+                             tg_approval_info *out, tg_error *err);
+
+/* An approval kept in memory (the last TG_APPROVALS_KEPT_MAX). TG_ERR_NOT_FOUND if not. */
+tg_status tg_approval_get(tg_engine *engine, uint64_t approval_id, tg_approval_info *out,
+                          tg_error *err);
+
+/* The approval whose answer comes under `wait_id`; TG_ERR_NOT_FOUND when none. */
+tg_status tg_approval_by_wait(tg_engine *engine, uint64_t wait_id, tg_approval_info *out,
+                              tg_error *err);
+
+/* Calls fn for each approval kept, newest first; stops when fn returns false. */
+tg_status tg_approval_list(tg_engine *engine, bool (*fn)(void *user, const tg_approval_info *info),
+                           void *user, tg_error *err);
+
+/* Pending approvals now. */
+int64_t tg_approval_pending_count(const tg_engine *engine);
 
 #ifdef __cplusplus
 }

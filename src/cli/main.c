@@ -33,6 +33,7 @@ static const char usage[] =
     "  events [--since ID] [--follow]   the event log\n"
     "  events --failed [--db FILE]   notifications given up on (docs/notifications.md)\n"
     "  status [PREFIX]           every budget with a bar of spend, threshold, limit\n"
+    "  approvals [--state S] | approve ID | deny ID   requests waiting for a person\n"
     "  tokens [--model M] [--request chat|responses|anthropic] [FILE]   count tokens offline\n"
     "  version                   print the version\n"
     "  (remote commands use --url/TOLLGATE_URL, --key/TOLLGATE_KEY, --json;\n"
@@ -117,9 +118,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     /* The first six run here; the rest are the remote commands of remote.c. */
-    static const char *const commands[] = {"serve",  "mcp",    "keys",   "report",  "tokens",
-                                           "reload", "budget", "hold",   "commit",  "release",
-                                           "charge", "events", "status", "version", NULL};
+    static const char *const commands[] = {"serve",   "mcp",    "keys",   "report",  "tokens",
+                                           "reload",  "budget", "hold",   "commit",  "release",
+                                           "charge",  "events", "status", "version", "approvals",
+                                           "approve", "deny",   NULL};
     const char *name = argv[1];
     if (strcmp(name, "serve") == 0) {
         return serve(argc - 2, argv + 2);

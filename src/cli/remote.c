@@ -373,6 +373,10 @@ int tg__cli_remote(int argc, char **argv) {
     if (strcmp(name, "events") == 0) {
         return tg__cli_events(argc, argv);
     }
+    if (strcmp(name, "approvals") == 0 || strcmp(name, "approve") == 0 ||
+        strcmp(name, "deny") == 0) {
+        return tg__cli_approvals(argc, argv);
+    }
     if (strcmp(name, "status") == 0) {
         return status(argc - 1, argv + 1);
     }

@@ -61,5 +61,7 @@ bool tg__cli_whole_number(const char *text, int64_t max, int64_t *out);
 /* `tollgate budget ...` (budget.c) and `tollgate events ...` (events.c). Exit codes. */
 int tg__cli_budget(int argc, char **argv);
 int tg__cli_events(int argc, char **argv);
+/* `tollgate approvals`, `approve ID`, `deny ID` (approvals.c). Exit codes. */
+int tg__cli_approvals(int argc, char **argv);
 
 #endif

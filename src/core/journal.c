@@ -41,7 +41,7 @@ void *tg__journal_push(tg__ledger *ledger, void *rows_ptr, size_t item_size) {
             (rows_any *)&(j)->charges, (rows_any *)&(j)->events, (rows_any *)&(j)->windows,        \
             (rows_any *)&(j)->idem_put, (rows_any *)&(j)->idem_deleted,                            \
             (rows_any *)&(j)->api_keys_deleted, (rows_any *)&(j)->api_keys_put,                    \
-            (rows_any *)&(j)->calls                                                                \
+            (rows_any *)&(j)->calls, (rows_any *)&(j)->approvals                                   \
     }
 
 bool tg__journal_empty(const tg__journal *journal) {

@@ -158,7 +158,8 @@ typedef struct {
     TG__ROWS(tg__key_row) idem_deleted;      /* forgotten after their ttl */
     TG__ROWS(tg__name_row) api_keys_deleted; /* applied before api_keys_put */
     TG__ROWS(tg_api_key) api_keys_put;
-    TG__ROWS(tg__call_row) calls; /* the spend log */
+    TG__ROWS(tg__call_row) calls;         /* the spend log */
+    TG__ROWS(tg_approval_info) approvals; /* each transition: the approval after it */
     tg__meta_row meta;
 } tg__journal;
 

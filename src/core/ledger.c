@@ -25,6 +25,7 @@ tg__ledger *tg__ledger_new(const tg__ledger_options *options) {
     ledger->next_hold_id = 1;
     ledger->next_charge_id = 1;
     ledger->next_event_id = 1;
+    ledger->next_approval_id = 1;
     return ledger;
 }
 
@@ -44,6 +45,7 @@ void tg__ledger_free(tg__ledger *ledger) {
     tg__idem_free(ledger);
     tg__policy_free(ledger);
     tg__api_keys_free(ledger);
+    tg__approvals_free(ledger);
     tg__journal_free(&ledger->journal);
     free(ledger);
 }

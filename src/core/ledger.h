@@ -147,6 +147,49 @@ tg_status tg__ledger_restore_hold(tg__ledger *ledger, const tg__hold_row *row, t
 tg_status tg__ledger_restore_idem(tg__ledger *ledger, const tg__idem_row *row, tg_error *err);
 tg_status tg__ledger_restore_api_key(tg__ledger *ledger, const tg_api_key *row, tg_error *err);
 
+/* ---- approvals.c (tollgate.h, "Approvals") ---- */
+/* What an ask says wrong alone: its wait out of range, its words too long. */
+tg_status tg__approval_ask_check(const tg_approval_ask *ask, tg_error *err);
+/* What tg__ledger_approval_open would refuse for `budget` now: the wait, the reason's
+ * length, the bounds. Changes nothing. */
+tg_status tg__ledger_approval_check(const tg__ledger *ledger, const char *budget,
+                                    const tg_approval_ask *ask, tg_error *err);
+/* A pending approval for request `r` (refused as `refused`, class `cls`), answered under
+ * `wait_id`; journals it and emits approval_requested. */
+tg_status tg__ledger_approval_open(tg__ledger *ledger, const tg_reserve_request *r, tg_class cls,
+                                   const tg_refusal *refused, const tg_approval_ask *ask,
+                                   uint64_t wait_id, int64_t now_ms, uint64_t *id_out,
+                                   tg_error *err);
+/* Approves (reserving at once through tg__ledger_reserve: *reserved is its answer) or
+ * denies (*reserved a refusal, reason revoked). TG_ERR_STATE when not pending (*out
+ * filled). */
+tg_status tg__ledger_approval_decide(tg__ledger *ledger, uint64_t id, const tg_approval_verdict *v,
+                                     int64_t now_ms, tg_approval_info *out,
+                                     tg_reserve_result *reserved, tg_error *err);
+/* Expires a pending approval with outcome `why` ("client_gone"); TG_ERR_NOT_FOUND when it
+ * is not pending. `out` may be NULL. */
+tg_status tg__ledger_approval_expire(tg__ledger *ledger, uint64_t id, const char *why,
+                                     int64_t now_ms, tg_approval_info *out);
+/* The earliest pending deadline, INT64_MAX when none. */
+int64_t tg__ledger_approvals_deadline_ms(const tg__ledger *ledger);
+/* Expires every pending approval due by now_ms, calling fn with each after it. */
+void tg__ledger_approvals_expire_due(tg__ledger *ledger, int64_t now_ms,
+                                     void (*fn)(void *user, const tg_approval_info *info),
+                                     void *user);
+/* Lookups: the kept approval, or NULL. By wait: the one answered under that waiter. */
+const tg_approval_info *tg__ledger_approval_find(const tg__ledger *ledger, uint64_t id);
+const tg_approval_info *tg__ledger_approval_by_wait(const tg__ledger *ledger, uint64_t wait_id);
+/* Newest first; stops when fn returns false. */
+void tg__ledger_approval_list(const tg__ledger *ledger,
+                              bool (*fn)(void *user, const tg_approval_info *info), void *user);
+int64_t tg__ledger_approvals_pending(const tg__ledger *ledger);
+/* At open, in id order. A pending row stays pending until tg__ledger_approvals_restart. */
+tg_status tg__ledger_restore_approval(tg__ledger *ledger, const tg_approval_info *row,
+                                      tg_error *err);
+/* After a load: every pending approval expires with outcome "restart" (its caller's
+ * connection died with the old process), journaled for the next write. */
+void tg__ledger_approvals_restart(tg__ledger *ledger, int64_t now_ms);
+
 /* Checks every invariant (sums of holds, no negative counters); TG_ERR_CORRUPT with a
  * sentence if one fails. O(budgets + holds): for tests and after restoring. */
 tg_status tg__ledger_check(const tg__ledger *ledger, tg_error *err);

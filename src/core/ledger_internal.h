@@ -156,6 +156,12 @@ struct tg__ledger {
     tg__map api_key_names;  /* name -> index */
     tg__map api_key_hashes; /* sha256 -> index */
 
+    tg_approval_info *approvals; /* approvals.c: in id order, up to TG_APPROVALS_KEPT_MAX */
+    int32_t approvals_count;
+    int32_t approvals_capacity;
+    int64_t approvals_pending; /* of them, pending */
+    uint64_t next_approval_id; /* from 1; restored as one past the largest stored */
+
     uint64_t next_hold_id;
     uint64_t next_charge_id;
     uint64_t next_event_id;
@@ -310,6 +316,9 @@ void tg__policy_free(tg__ledger *ledger);
 
 /* api_keys.c */
 void tg__api_keys_free(tg__ledger *ledger);
+
+/* approvals.c */
+void tg__approvals_free(tg__ledger *ledger);
 
 /* ledger.c */
 /* Emits an event: gives it an id, journals it, calls the callback. */

@@ -45,9 +45,19 @@ static const char *const reason_names[] = {"none",  "ceiling", "revoked", "froze
 static const char *const above_hold_names[] = {"charge", "cap"};
 _Static_assert(sizeof reason_names / sizeof reason_names[0] == TG_REASON_COUNT,
                "a name for every reason");
-static const char *const event_names[] = {
-    "threshold_crossed", "revoked",      "reinstated",    "denied",
-    "overrun",           "hold_expired", "window_rolled", "budget_changed"};
+static const char *const event_names[] = {"threshold_crossed",
+                                          "revoked",
+                                          "reinstated",
+                                          "denied",
+                                          "overrun",
+                                          "hold_expired",
+                                          "window_rolled",
+                                          "budget_changed",
+                                          "approval_requested",
+                                          "approval_decided"};
+_Static_assert(sizeof event_names / sizeof event_names[0] == TG_EVENT_APPROVAL_DECIDED + 1,
+               "a name for every event kind");
+static const char *const approval_state_names[] = {"pending", "approved", "denied", "expired"};
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -129,6 +139,21 @@ tg_status tg_above_hold_parse(const char *text, tg_above_hold *out) {
     tg_status status = find_name(above_hold_names, COUNT_OF(above_hold_names), text, &value);
     if (status == TG_OK) {
         *out = (tg_above_hold)value;
+    }
+    return status;
+}
+
+const char *tg_approval_state_str(tg_approval_state state) {
+    return (unsigned)state < COUNT_OF(approval_state_names) ? approval_state_names[state]
+                                                            : "unknown";
+}
+
+tg_status tg_approval_state_parse(const char *text, tg_approval_state *out) {
+    int value;
+    tg_status status =
+        find_name(approval_state_names, COUNT_OF(approval_state_names), text, &value);
+    if (status == TG_OK) {
+        *out = (tg_approval_state)value;
     }
     return status;
 }

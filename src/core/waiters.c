@@ -50,8 +50,10 @@ struct tg__waiters {
     void *user;
     waiter_list waiting; /* oldest first */
     waiter_list done;    /* decisions not yet taken, oldest first */
+    waiter_list slots;   /* requests waiting for a person (approvals), never pumped */
     int64_t waiting_count;
     int64_t done_count;
+    int64_t slots_count;
     uint64_t next_id;
     mark *marks; /* per budget slot; sized to the ledger's budget table */
     int32_t marks_capacity;
@@ -86,6 +88,7 @@ void tg__waiters_free(tg__waiters *waiters) {
     }
     list_free(&waiters->waiting);
     list_free(&waiters->done);
+    list_free(&waiters->slots);
     free(waiters->marks);
     free(waiters);
 }
@@ -519,7 +522,8 @@ static bool claims_all(tg__waiters *waiters, tg__ledger *ledger, int64_t now_ms)
 }
 
 static tg_status room_check(const tg__waiters *waiters, const char *budget, tg_error *err) {
-    if (waiters->waiting_count + waiters->done_count >= waiters->waiters_max) {
+    if (waiters->waiting_count + waiters->done_count + waiters->slots_count >=
+        waiters->waiters_max) {
         return tg__fail(err, TG_ERR_FULL, "%lld requests already wait; retry later",
                         (long long)waiters->waiters_max);
     }
@@ -677,6 +681,14 @@ tg_status tg__waiters_cancel(tg__waiters *waiters, uint64_t wait_id, tg_error *e
             return TG_OK;
         }
     }
+    for (waiter *w = waiters->slots.head; w != NULL; w = w->next) {
+        if (w->info.wait_id == wait_id) {
+            list_unlink(&waiters->slots, w);
+            waiters->slots_count--;
+            free(w);
+            return TG_OK;
+        }
+    }
     return tg__fail(err, TG_ERR_NOT_FOUND, "no request %llu is waiting",
                     (unsigned long long)wait_id);
 }
@@ -693,4 +705,56 @@ tg_status tg__waiters_list(const tg__waiters *waiters,
 
 int64_t tg__waiters_count(const tg__waiters *waiters) {
     return waiters->waiting_count;
+}
+
+/* ---- slots: requests that wait for a person ------------------------------------------ */
+
+tg_status tg__waiters_slot_open(tg__waiters *waiters, const char *budget, int64_t now_ms,
+                                int64_t deadline_ms, uint64_t *wait_id, tg_error *err) {
+    if (waiters->waiting_count + waiters->done_count + waiters->slots_count >=
+        waiters->waiters_max) {
+        return tg__fail(err, TG_ERR_FULL, "%lld requests already wait; retry later",
+                        (long long)waiters->waiters_max);
+    }
+    waiter *w = calloc(1, sizeof *w); /* its decision later needs no allocation */
+    if (w == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory keeping a request for approval");
+    }
+    w->info.wait_id = waiters->next_id++;
+    tg__copy_name(w->info.budget, sizeof w->info.budget, budget);
+    w->info.created_at_ms = now_ms;
+    w->info.deadline_ms = deadline_ms;
+    list_append(&waiters->slots, w);
+    waiters->slots_count++;
+    *wait_id = w->info.wait_id;
+    return TG_OK;
+}
+
+bool tg__waiters_slot_close(tg__waiters *waiters, uint64_t wait_id, tg_status status,
+                            const tg_reserve_result *out, const char *message, int64_t now_ms) {
+    waiter *w = waiters->slots.head;
+    while (w != NULL && w->info.wait_id != wait_id) {
+        w = w->next;
+    }
+    if (w == NULL) {
+        return false;
+    }
+    list_unlink(&waiters->slots, w);
+    waiters->slots_count--;
+    memset(&w->result, 0, sizeof w->result);
+    w->result.wait_id = wait_id;
+    w->result.status = status;
+    if (out != NULL) {
+        w->result.result = *out;
+    }
+    w->result.waited_ms = now_ms > w->info.created_at_ms ? now_ms - w->info.created_at_ms : 0;
+    if (message != NULL) {
+        tg__copy_name(w->result.message, sizeof w->result.message, message);
+    }
+    list_append(&waiters->done, w);
+    waiters->done_count++;
+    if (waiters->on_ready != NULL) {
+        waiters->on_ready(waiters->user);
+    }
+    return true;
 }

@@ -50,4 +50,14 @@ tg_status tg__waiters_list(const tg__waiters *waiters,
 /* Requests waiting now (decisions not yet taken are not counted). */
 int64_t tg__waiters_count(const tg__waiters *waiters);
 
+/* A place in the waiters' bound and done queue for a request that waits for a person
+ * (an approval, tollgate.h): never pumped, ended by tg__waiters_slot_close or cancelled
+ * by tg__waiters_cancel. TG_ERR_FULL past waiters_max. */
+tg_status tg__waiters_slot_open(tg__waiters *waiters, const char *budget, int64_t now_ms,
+                                int64_t deadline_ms, uint64_t *wait_id, tg_error *err);
+/* Gives a slot its decision (out may be NULL when status != TG_OK), which tg__waiters_poll
+ * then returns like a pumped waiter's; false when no such slot is open. */
+bool tg__waiters_slot_close(tg__waiters *waiters, uint64_t wait_id, tg_status status,
+                            const tg_reserve_result *out, const char *message, int64_t now_ms);
+
 #endif

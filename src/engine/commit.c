@@ -29,7 +29,7 @@ tg_status tg__engine_writable(tg_engine *engine, tg_error *err) {
 bool tg__engine_journal_needs_sync(const tg__journal *j) {
     if (j->budgets_deleted.count || j->budgets.count || j->holds.count || j->charges.count ||
         j->windows.count || j->idem_put.count || j->idem_deleted.count || j->api_keys_put.count ||
-        j->api_keys_deleted.count) {
+        j->api_keys_deleted.count || j->approvals.count) {
         return true;
     }
     /* Refusals alone changed nothing; their events and spend-log rows (calls, which come

@@ -99,6 +99,10 @@ static tg_status load_api_key(void *user, const tg_api_key *row, tg_error *err) 
     return tg__ledger_restore_api_key(((tg_engine *)user)->ledger, row, err);
 }
 
+static tg_status load_approval(void *user, const tg_approval_info *row, tg_error *err) {
+    return tg__ledger_restore_approval(((tg_engine *)user)->ledger, row, err);
+}
+
 static tg_status load_expected(void *user, int64_t count, tg_error *err) {
     return tg__ledger_budgets_reserve(((tg_engine *)user)->ledger, count, err);
 }
@@ -108,8 +112,15 @@ static tg_status load_holds_expected(void *user, int64_t count, tg_error *err) {
 }
 
 static tg_status engine_load(tg_engine *engine, tg_error *err) {
-    tg__store_loader loader = {engine,    load_meta,    load_budget,   load_hold,
-                               load_idem, load_api_key, load_expected, load_holds_expected};
+    tg__store_loader loader = {.user = engine,
+                               .meta = load_meta,
+                               .budget = load_budget,
+                               .hold = load_hold,
+                               .idem = load_idem,
+                               .api_key = load_api_key,
+                               .approval = load_approval,
+                               .budgets_expected = load_expected,
+                               .holds_expected = load_holds_expected};
     tg_status status = engine->ops->load(engine->store, &loader, err);
     if (status == TG_OK) {
         status = tg__ledger_check(engine->ledger, err);
@@ -119,7 +130,6 @@ static tg_status engine_load(tg_engine *engine, tg_error *err) {
 
 tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_engine **out,
                          tg_error *err) {
-    (void)now_ms;
     tg_status status = options_check(options, err);
     if (status != TG_OK) {
         return status;
@@ -164,6 +174,8 @@ tg_status tg_engine_open(const tg_engine_options *options, int64_t now_ms, tg_en
         tg_engine_close(engine);
         return status;
     }
+    /* A pending approval's caller went with the old process: expired, for the next write. */
+    tg__ledger_approvals_restart(engine->ledger, now_ms);
     *out = engine;
     return TG_OK;
 }
@@ -257,6 +269,14 @@ static tg_status usable(const tg_engine *engine, tg_error *err) {
     return engine->failed ? tg__fail(err, TG_ERR_IO, "the store failed; reopen the engine") : TG_OK;
 }
 
+tg_status tg__engine_settle(tg_engine *engine, tg_status status, int64_t now_ms, tg_error *err) {
+    return settle(engine, status, now_ms, err);
+}
+
+tg_status tg__engine_usable(const tg_engine *engine, tg_error *err) {
+    return usable(engine, err);
+}
+
 void tg_engine_batch_begin(tg_engine *engine) {
     engine->batch_depth++;
 }
@@ -285,6 +305,8 @@ int64_t tg_engine_deadline_ms(const tg_engine *engine) {
     int64_t due = tg__ledger_deadline_ms(engine->ledger);
     int64_t waiter_due = tg__waiters_deadline_ms(engine->waiters);
     due = waiter_due < due ? waiter_due : due;
+    int64_t approval_due = tg__ledger_approvals_deadline_ms(engine->ledger);
+    due = approval_due < due ? approval_due : due;
     if (engine->options.durability == TG_DURABILITY_RELAXED &&
         engine->pending_since_ms != TG_NONE && tg__ledger_pending(engine->ledger)) {
         int64_t sync_ms = engine->pending_since_ms + engine->options.sync_interval_ms;
@@ -543,7 +565,7 @@ static tg_status local_reserve(void *self, const tg_reserve_request *request, in
 }
 
 tg_status tg_wait_cancel(tg_engine *engine, uint64_t wait_id, int64_t now_ms, tg_error *err) {
-    MUTATE_PUMP(engine, now_ms, err, tg__waiters_cancel(engine->waiters, wait_id, err));
+    MUTATE_PUMP(engine, now_ms, err, tg__engine_wait_cancel(engine, wait_id, now_ms, err));
 }
 
 static tg_status local_commit(void *self, const tg_commit_request *request, int64_t now_ms,

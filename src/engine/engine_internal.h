@@ -65,6 +65,18 @@ tg_status tg__engine_writable(tg_engine *engine, tg_error *err);
 /* True when the journal holds something that must be on disk before an answer. */
 bool tg__engine_journal_needs_sync(const tg__journal *journal);
 
+/* settle() and usable() of engine.c, for the engine's other files (approvals.c). */
+tg_status tg__engine_settle(tg_engine *engine, tg_status status, int64_t now_ms, tg_error *err);
+tg_status tg__engine_usable(const tg_engine *engine, tg_error *err);
+
+/* Cancels a waiter; one waiting for an approval also expires the approval (outcome
+ * "client_gone"), journaled (approvals.c). */
+tg_status tg__engine_wait_cancel(tg_engine *engine, uint64_t wait_id, int64_t now_ms,
+                                 tg_error *err);
+
+/* Expires the approvals due by now_ms and answers their waiters (approvals.c). */
+void tg__engine_approvals_expire(tg_engine *engine, int64_t now_ms);
+
 /* Offers the room a call may have made to the waiters (waits.c): cheap when none wait. */
 void tg__engine_pump(tg_engine *engine, int64_t now_ms);
 

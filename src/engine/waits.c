@@ -9,6 +9,10 @@
 #include "engine/engine_internal.h"
 
 void tg__engine_pump(tg_engine *engine, int64_t now_ms) {
+    if (tg__ledger_approvals_pending(engine->ledger) > 0 && !engine->failed &&
+        tg__ledger_approvals_deadline_ms(engine->ledger) <= now_ms) {
+        tg__engine_approvals_expire(engine, now_ms);
+    }
     if (tg__waiters_count(engine->waiters) > 0 && !engine->failed) {
         tg__waiters_pump(engine->waiters, engine->ledger, now_ms);
     }

@@ -72,6 +72,9 @@ static const char *count_name(tg_event_kind kind) {
         return "alert_ppm";
     case TG_EVENT_WINDOW_ROLLED:
         return "calls_used";
+    case TG_EVENT_APPROVAL_REQUESTED:
+    case TG_EVENT_APPROVAL_DECIDED:
+        return "approval_id";
     default:
         return NULL;
     }

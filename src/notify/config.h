@@ -23,10 +23,10 @@
 #define TG__NOTIFY_URL_SIZE_MAX 2048    /* a webhook's URL, NUL included */
 #define TG__NOTIFY_SECRET_SIZE_MAX 256  /* an HMAC key, NUL included */
 #define TG__NOTIFY_FILE_SIZE_MAX 1024   /* a JSON-lines file path, NUL included */
-#define TG__NOTIFY_KINDS_COUNT 8 /* tg_event_kind values: threshold_crossed..budget_changed */
+#define TG__NOTIFY_KINDS_COUNT 10 /* tg_event_kind values: threshold_crossed..approval_decided */
 #define TG__NOTIFY_DAY_MS (INT64_C(86400) * 1000)
 
-_Static_assert(TG_EVENT_BUDGET_CHANGED + 1 == TG__NOTIFY_KINDS_COUNT, "one bit per event kind");
+_Static_assert(TG_EVENT_APPROVAL_DECIDED + 1 == TG__NOTIFY_KINDS_COUNT, "one bit per event kind");
 
 /* How much an event matters, lowest first (severity.c says which is which). */
 typedef enum {

@@ -149,6 +149,22 @@ static void other(char *buf, size_t size, size_t *used, const tg__notify_item *i
         add_spend(buf, size, used, event);
         add(buf, size, used, "; spend starts again from 0");
         break;
+    case TG_EVENT_APPROVAL_REQUESTED:
+        /* The commands to run, whole: a person reading Slack acts on this line alone. */
+        add(buf, size, used, "approval %lld requested on %s: %s of %s work",
+            (long long)event->count, event->budget,
+            tg__money_text(event->amount_micros != TG_NONE ? event->amount_micros : 0, a, sizeof a),
+            class_name(event->cls));
+        add(buf, size, used, "%s%s", event->tool[0] ? " by " : "", event->tool);
+        add(buf, size, used,
+            "; approve: `tollgate approve %lld` (or POST /v1/approvals/%lld/approve), deny: "
+            "`tollgate deny %lld`",
+            (long long)event->count, (long long)event->count, (long long)event->count);
+        break;
+    case TG_EVENT_APPROVAL_DECIDED:
+        add(buf, size, used, "approval %lld on %s: %s", (long long)event->count, event->budget,
+            event->detail);
+        break;
     default:
         add(buf, size, used, "budget %s %s", event->budget,
             event->detail[0] ? event->detail : "changed");

@@ -96,6 +96,8 @@ tg__severity tg__severity_of(const tg_event *event) {
         return overrun(event);
     case TG_EVENT_THRESHOLD_CROSSED:
         return threshold(event);
+    case TG_EVENT_APPROVAL_REQUESTED:
+        return TG__SEVERITY_WARNING; /* a person is asked to act */
     case TG_EVENT_BUDGET_CHANGED:
         return strcmp(event->detail, "frozen") == 0 ? TG__SEVERITY_WARNING : TG__SEVERITY_INFO;
     default:

@@ -9,8 +9,10 @@
  * wait: a retry could pass from T (Unix ms; N from now) as open holds go or the window
  * rolls; a hold with wait_ms that long is queued instead (docs/ledger.md, "Waiting
  * holds"); null when only a person can help. shrink: the largest amount that would pass
- * now, when it is above 0 and below what was asked. approval: null until approvals are
- * built (issue 18, item 2).
+ * now, when it is above 0 and below what was asked. approval: null here; the JSON API
+ * fills it (api_holds.c: {"possible": true} on a class refusal, a person may let it
+ * through; the approval's id, state and outcome on the answer of one). The proxy and the
+ * MCP gateway do not ask for approvals yet.
  */
 #ifndef TG_PROXY_NEXT_H
 #define TG_PROXY_NEXT_H

@@ -280,6 +280,11 @@ static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char 
     if (handled) {
         return admin;
     }
+    tg__reply approvals =
+        tg__api_approvals_route(daemon, caller, method, path, query, body, now_ms, &handled);
+    if (handled) {
+        return approvals;
+    }
     if (strcmp(path, "/v1/holds") == 0 && post) {
         return tg__api_post_hold(daemon, caller, body, now_ms);
     }

@@ -80,6 +80,20 @@ tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint
 tg__reply tg__api_admin_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
                               const char *path, json_t *body, int64_t now_ms, bool *handled);
 
+/* Approvals (api_approvals.c). An approval as the API shows it (NULL when out of memory). */
+json_t *tg__approval_json(const tg_approval_info *approval);
+/* POST /v1/holds with `approval` (the field, borrowed): granted, refused, or parked
+ * (TG__STATUS_WAITING) until a person decides. */
+tg__reply tg__api_approval_ask(tg__daemon *daemon, const tg__caller *caller,
+                               const tg_reserve_request *request, json_t *field, int64_t now_ms);
+/* /v1/approvals...: sets *handled when the path is one of theirs. */
+tg__reply tg__api_approvals_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
+                                  const char *path, const char *query, json_t *body, int64_t now_ms,
+                                  bool *handled);
+/* The 200 or 402 of a reserve decided now (api_holds.c); `asked` as for shrink advice. */
+tg__reply tg__api_reserve_reply(tg__daemon *daemon, const tg_reserve_result *result, int64_t asked,
+                                int64_t now_ms);
+
 /* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
 json_t *tg__event_json(const tg_event *event);
 

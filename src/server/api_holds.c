@@ -22,6 +22,13 @@ static tg__reply refusal(tg__daemon *daemon, const tg_refusal *refused, int64_t 
         "budget", refused->budget, "max_amount_micros", (json_int_t)refused->max_amount_micros,
         "retry_after_ms", tg__json_optional(refused->retry_after_ms), "next",
         tg__next_steps(now_ms, refused->retry_after_ms, refused->max_amount_micros, asked));
+    json_t *next = json_object_get(json_object_get(reply.body, "refusal"), "next");
+    if (refused->reason == TG_REASON_REVOKED && next != NULL) {
+        /* Only the class stops it, never the hard limit: a person may let it through. */
+        json_object_set_new(next, "approval",
+                            json_pack("{s:b,s:s}", "possible", 1, "ask",
+                                      "POST /v1/holds with approval: {wait_ms, reason}"));
+    }
     return reply;
 }
 
@@ -62,6 +69,11 @@ static tg__reply granted_or_refused(tg__daemon *daemon, const tg_reserve_result 
     return reply;
 }
 
+tg__reply tg__api_reserve_reply(tg__daemon *daemon, const tg_reserve_result *result, int64_t asked,
+                                int64_t now_ms) {
+    return granted_or_refused(daemon, result, asked, TG_NONE, now_ms);
+}
+
 tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t *body,
                             int64_t now_ms) {
     static const char *const allowed[] = {"budget",
@@ -76,6 +88,7 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
                                           "wait_ms",
                                           "min_amount_micros",
                                           "wait_likely",
+                                          "approval",
                                           NULL};
     tg__fields in = {body, ""};
     tg_reserve_request request = {.cls = TG_CLASS_AUTO};
@@ -124,6 +137,10 @@ tg__reply tg__api_post_hold(tg__daemon *daemon, const tg__caller *caller, json_t
          * than its key may obtain. */
         request.cls = tg__caller_class(daemon, caller, request.budget, request.tool, request.model);
     }
+    json_t *approval = json_object_get(body, "approval");
+    if (approval != NULL && !json_is_null(approval)) {
+        return tg__api_approval_ask(daemon, caller, &request, approval, now_ms);
+    }
     tg_reserve_result result;
     tg_error err = {0};
     tg_status status = tg_reserve(daemon->engine, &request, now_ms, &result, &err);
@@ -148,7 +165,23 @@ tg__reply tg__api_wait_reply(tg__daemon *daemon, const tg_wait_result *decided) 
     } else {
         daemon->metrics.waits_refused++;
     }
-    return granted_or_refused(daemon, &decided->result, TG_NONE, decided->waited_ms, tg__now_ms());
+    tg__reply reply =
+        granted_or_refused(daemon, &decided->result, TG_NONE, decided->waited_ms, tg__now_ms());
+    tg_approval_info approval;
+    if (reply.body != NULL &&
+        tg_approval_by_wait(daemon->engine, decided->wait_id, &approval, NULL) == TG_OK) {
+        /* Answered by a person (or by nobody in time): say which, and who. */
+        json_object_set_new(reply.body, "approval", tg__approval_json(&approval));
+        json_t *next = json_object_get(json_object_get(reply.body, "refusal"), "next");
+        if (next != NULL) {
+            json_object_set_new(next, "approval",
+                                json_pack("{s:b,s:I,s:s,s:s}", "possible", 0, "id",
+                                          (json_int_t)approval.id, "state",
+                                          tg_approval_state_str(approval.state), "outcome",
+                                          approval.outcome));
+        }
+    }
+    return reply;
 }
 
 static tg__reply hold_in_scope(tg__daemon *daemon, const tg__caller *caller, uint64_t hold_id,

@@ -169,7 +169,7 @@ static bool parse_query(struct evhttp_request *request, const char *query, strea
         snprintf(message, message_size,
                  "query parameter 'kinds' is a comma-separated list of event kinds "
                  "(threshold_crossed, revoked, reinstated, denied, overrun, hold_expired, "
-                 "window_rolled, budget_changed)");
+                 "window_rolled, budget_changed, approval_requested, approval_decided)");
         ok = false;
     }
     if (ok && !(tg__api_query_text(query, "budgets", text, STREAM_QUERY_VALUE_MAX) &&

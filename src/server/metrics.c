@@ -201,6 +201,9 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     append(&out, "tollgate_holds_open %" PRId64 "\n", stats.holds_open);
     metric(&out, "tollgate_waiters", "gauge", "reserves waiting for room (wait_ms)");
     append(&out, "tollgate_waiters %" PRId64 "\n", tg_wait_count(daemon->engine));
+    metric(&out, "tollgate_approvals_pending", "gauge", "refused reserves waiting for a person");
+    append(&out, "tollgate_approvals_pending %" PRId64 "\n",
+           tg_approval_pending_count(daemon->engine));
     metric(&out, "tollgate_waits_total", "counter", "waiting reserves decided, by outcome");
     append(&out, "tollgate_waits_total{outcome=\"granted\"} %" PRIu64 "\n", m->waits_granted);
     append(&out, "tollgate_waits_total{outcome=\"refused\"} %" PRIu64 "\n", m->waits_refused);

@@ -26,6 +26,8 @@ typedef struct {
     tg_status (*hold)(void *user, const tg__hold_row *row, tg_error *err);
     tg_status (*idem)(void *user, const tg__idem_row *row, tg_error *err);
     tg_status (*api_key)(void *user, const tg_api_key *row, tg_error *err);
+    /* After the API keys: the approvals kept in memory, in id order (NULL: not wanted). */
+    tg_status (*approval)(void *user, const tg_approval_info *row, tg_error *err);
     /* Before the budgets, how many follow, so the tables are sized once (NULL: not told). */
     tg_status (*budgets_expected)(void *user, int64_t count, tg_error *err);
     /* Before the holds, how many follow (NULL: not told). */

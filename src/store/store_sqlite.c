@@ -124,6 +124,18 @@ static const char *const migrations[] = {
     " cost_micros INTEGER NOT NULL, held_micros INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
     " status INTEGER NOT NULL, outcome TEXT NOT NULL);"
     "CREATE INDEX calls_by_charge ON calls (charge_id);",
+    /* 7: approvals (issue 18): a refused reserve that asked a person, one row per approval,
+     * rewritten at each transition: who asked and why, who decided, when, the class and
+     * amount approved, the hold it became, how it ended (docs/ledger.md, "Approvals"). */
+    "CREATE TABLE approvals ("
+    " id INTEGER PRIMARY KEY, budget TEXT NOT NULL, amount_micros INTEGER NOT NULL,"
+    " tokens INTEGER NOT NULL, class TEXT NOT NULL, tool TEXT NOT NULL, model TEXT NOT NULL,"
+    " refused_at TEXT NOT NULL, reason TEXT NOT NULL, requested_by TEXT NOT NULL,"
+    " requested_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, state TEXT NOT NULL,"
+    " decided_by TEXT NOT NULL, decided_at_ms INTEGER, note TEXT NOT NULL,"
+    " approved_class TEXT, approved_micros INTEGER NOT NULL, hold_id INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL);"
+    "CREATE INDEX approvals_by_state ON approvals (state, id);",
 };
 #define MIGRATIONS_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -160,6 +172,8 @@ static const char *const statements_sql[TG__SQL_COUNT] = {
     [TG__SQL_META_PUT] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
     [TG__SQL_API_KEY_PUT] = "INSERT OR REPLACE INTO api_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [TG__SQL_API_KEY_DELETE] = "DELETE FROM api_keys WHERE name = ?1",
+    [TG__SQL_APPROVAL_PUT] = "INSERT OR REPLACE INTO approvals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                             "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     [TG__SQL_HISTORY] = "SELECT window_start_ms, window_end_ms, spent_micros, calls_used, "
                         "tokens_used FROM windows WHERE budget = ?1 "
                         "ORDER BY window_start_ms DESC LIMIT ?2",
@@ -668,6 +682,9 @@ static bool write_rows(tg__store *store, const tg__journal *j) {
         if (!write_api_key(store, &j->api_keys_put.items[i])) {
             return false;
         }
+    }
+    if (!tg__sqlite_write_approvals(store, j)) {
+        return false;
     }
     return write_meta(store, &j->meta);
 }

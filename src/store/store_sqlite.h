@@ -34,6 +34,7 @@ enum {
     TG__SQL_API_KEY_PUT,
     TG__SQL_API_KEY_DELETE,
     TG__SQL_CALL_PUT,
+    TG__SQL_APPROVAL_PUT,
     TG__SQL_COUNT
 };
 
@@ -72,6 +73,11 @@ void tg__checkpointer_stop(tg__store *store);
 tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing);
 
 tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err);
+/* store_sqlite_approvals.c: a batch's approval rows (each the approval after one
+ * transition, upserted by id); and the kept ones, pending included, in id order, at open. */
+bool tg__sqlite_write_approvals(tg__store *store, const tg__journal *journal);
+tg_status tg__sqlite_load_approvals(tg__store *store, const tg__store_loader *loader,
+                                    tg_error *err);
 tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_record *out, size_t max,
                              size_t *count_out, tg_error *err);
 

@@ -37,7 +37,7 @@ static const char *reason_name(int i) {
 bool tg__sqlite_event_decode(sqlite3_stmt *s, tg_event *e) {
     memset(e, 0, sizeof *e);
     e->id = (uint64_t)sqlite3_column_int64(s, 0);
-    int kind = parse_name(s, 1, kind_name, TG_EVENT_BUDGET_CHANGED + 1);
+    int kind = parse_name(s, 1, kind_name, TG_EVENT_APPROVAL_DECIDED + 1);
     e->kind = kind >= 0 ? (tg_event_kind)kind : TG_EVENT_BUDGET_CHANGED;
     e->time_ms = sqlite3_column_int64(s, 2);
     tg__sqlite_column_copy(s, 3, e->budget, sizeof e->budget);

@@ -619,6 +619,9 @@ static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_e
                           "FROM api_keys ORDER BY name",
                           api_key_row, loader, err);
     }
+    if (status == TG_OK && loader->approval != NULL) {
+        status = tg__sqlite_load_approvals(store, loader, err);
+    }
     sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
     return status;
 }

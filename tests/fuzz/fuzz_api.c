@@ -84,7 +84,9 @@ static void open_engine(void) {
 }
 
 static void check_reply(const tg__reply *reply) {
-    static const int known[] = {200, 400, 401, 402, 403, 404, 405, 409, 413, 414, 501, 503};
+    /* TG__STATUS_WAITING: a waiting hold or an approval parked (http.c would keep it). */
+    static const int known[] = {
+        TG__STATUS_WAITING, 200, 400, 401, 402, 403, 404, 405, 409, 413, 414, 501, 503};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         ok = ok || reply->status == known[i];

@@ -209,6 +209,40 @@ static void test_overrun_sentences(void **state) {
                           "only the hold was charged (above_hold: cap); spent 1.00 of 10.00");
 }
 
+/* An approval request is a warning whose Slack message carries the commands to decide it,
+ * with its id; the JSON body names the id. */
+static void test_approval_request_names_the_commands(void **state) {
+    (void)state;
+    tg_event event = event_make(9, TG_EVENT_APPROVAL_REQUESTED, "team/a");
+    event.cls = TG_CLASS_NORMAL;
+    event.amount_micros = 600000;
+    event.count = 12;
+    snprintf(event.tool, sizeof event.tool, "search");
+    snprintf(event.detail, sizeof event.detail, "pending");
+    tg__notify_item item;
+    tg__item_from_event(&item, &event, tg__severity_of(&event));
+    assert_i64(tg__severity_of(&event), TG__SEVERITY_WARNING);
+    size_t size = 0;
+    json_t *body = parse(tg__body_slack(&envelope, &item, 1, &size));
+    const char *text = json_string_value(json_object_get(body, "text"));
+    assert_contains(text, "approval 12 requested on team/a: 0.60 of normal work by search");
+    assert_contains(text, "`tollgate approve 12`");
+    assert_contains(text, "POST /v1/approvals/12/approve");
+    assert_contains(text, "`tollgate deny 12`");
+    json_decref(body);
+    json_t *generic = parse(tg__body_json(&envelope, &item, 1, &size));
+    char *dumped = json_dumps(generic, JSON_COMPACT);
+    assert_contains(dumped, "\"approval_id\":12");
+    free(dumped);
+    json_decref(generic);
+    event.kind = TG_EVENT_APPROVAL_DECIDED;
+    snprintf(event.detail, sizeof event.detail, "denied");
+    tg__item_from_event(&item, &event, tg__severity_of(&event));
+    char sentence[512];
+    tg__item_sentence(&item, sentence, sizeof sentence);
+    assert_string_equal(sentence, "approval 12 on team/a: denied");
+}
+
 static void test_money_text(void **state) {
     (void)state;
     char text[40];
@@ -227,6 +261,7 @@ int main(void) {
         cmocka_unit_test(test_json_forecast_and_fields),
         cmocka_unit_test(test_forecast_rules),
         cmocka_unit_test(test_overrun_sentences),
+        cmocka_unit_test(test_approval_request_names_the_commands),
         cmocka_unit_test(test_money_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

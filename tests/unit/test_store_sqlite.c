@@ -702,7 +702,7 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 6);
+    assert_i64(sql_int("PRAGMA user_version"), 7);
     assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
@@ -882,7 +882,8 @@ static void test_newer_schema_is_refused(void **state) {
     sql_close();
     err = open_fails(&o, TG_ERR_CORRUPT);
     assert_message_has(err, "-3");
-    sql_exec("DROP TABLE budget_templates; DROP TABLE calls; PRAGMA user_version = 3");
+    sql_exec("DROP TABLE budget_templates; DROP TABLE calls; DROP TABLE approvals; PRAGMA "
+             "user_version = 3");
     sql_close();
     fx_close(store_open(T0_MS));
 }
@@ -1166,7 +1167,7 @@ static void test_a_version_1_file_is_migrated(void **state) {
     base_file();
     sql_exec("ALTER TABLE budgets DROP COLUMN above_hold; ALTER TABLE idempotency DROP COLUMN "
              "capped; DROP TABLE api_keys; DROP TABLE budget_templates; DROP TABLE calls;"
-             "PRAGMA user_version = 1");
+             "DROP TABLE approvals; PRAGMA user_version = 1");
     sql_close();
     fx *f = store_open(T0_MS);
     assert_i64(fx_info(f, "acme").spec.above_hold, TG_ABOVE_HOLD_CHARGE);
@@ -1174,7 +1175,7 @@ static void test_a_version_1_file_is_migrated(void **state) {
     assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
     assert_true(out.replayed);
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 6);
+    assert_i64(sql_int("PRAGMA user_version"), 7);
     assert_i64(sql_int("SELECT count(*) FROM api_keys"), 0);
     assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
     assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
@@ -1188,7 +1189,7 @@ static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
     base_file();
     sql_exec("CREATE TABLE budgets_rowid AS SELECT * FROM budgets; DROP TABLE budgets;"
              "ALTER TABLE budgets_rowid RENAME TO budgets; DROP TABLE budget_templates;"
-             "DROP TABLE calls; PRAGMA user_version = 3");
+             "DROP TABLE calls; DROP TABLE approvals; PRAGMA user_version = 3");
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
                        "sql LIKE '%WITHOUT ROWID%'"),
                0);
@@ -1201,7 +1202,7 @@ static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
     assert_i64(fx_info(f, "acme/a").held_micros, USD(5));
     assert_i64(fx_info(f, "acme/a").spent_micros, USD(1));
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 6);
+    assert_i64(sql_int("PRAGMA user_version"), 7);
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
                        "sql LIKE '%WITHOUT ROWID%'"),
                1);
