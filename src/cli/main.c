@@ -14,7 +14,7 @@
 #include "cli/remote.h"
 #include "cli/mcp.h"
 #include "cli/tokens.h"
-#include "server/server.h"
+#include "config/config.h"
 
 static const char usage[] =
     "usage: tollgate <command> [options]\n"

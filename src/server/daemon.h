@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "server/server.h"
+#include "config/config.h"
 
 struct tg__store_reader;
 struct tg__conns;

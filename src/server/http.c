@@ -34,10 +34,10 @@
 #include "notify/notify.h"
 #include "server/connections.h"
 #include "server/console_assets.h"
-#include "server/events_stream.h"
+#include "api/events_stream.h"
 #include "server/http.h"
-#include "server/mcp_http.h"
-#include "server/proxy.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
 #include "server/writer.h"
 #include "engine/clock.h"
 

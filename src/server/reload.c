@@ -14,10 +14,10 @@
 
 #include "core/path.h"
 #include "notify/notify.h"
-#include "server/mcp_http.h"
-#include "server/events_stream.h"
-#include "server/keyring.h"
-#include "server/proxy.h"
+#include "mcp/http/mcp_http.h"
+#include "api/events_stream.h"
+#include "config/keyring.h"
+#include "proxy/runtime/proxy.h"
 #include "server/reload.h"
 
 /* Reads and checks everything but the ledger: the daemon's sections, notify, proxy. */

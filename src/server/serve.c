@@ -18,11 +18,11 @@
 #include <event2/event.h>
 
 #include "notify/notify.h"
-#include "server/events_stream.h"
+#include "api/events_stream.h"
 #include "server/http.h"
-#include "server/keyring.h"
-#include "server/mcp_http.h"
-#include "server/proxy.h"
+#include "config/keyring.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
 #include "server/reload.h"
 #include "server/store_redis.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/api.h"
+#include "api/api.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \

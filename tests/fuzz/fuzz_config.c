@@ -14,9 +14,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "server/mcp_http.h"
-#include "server/proxy.h"
-#include "server/server.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
+#include "config/config.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
