@@ -270,78 +270,182 @@ static tg__reply batch(tg__daemon *daemon, const tg__caller *caller, json_t *bod
     return tg__api_ok(json_pack("{s:o}", "results", results));
 }
 
-static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
-                       const char *query, json_t *body, int64_t now_ms) {
-    bool post = strcmp(method, "POST") == 0;
-    bool get = strcmp(method, "GET") == 0;
-    uint64_t id = 0;
+/* ---- the route table: each handler reads its arguments from the request ---------------- */
+
+static const tg__reply NOT_MINE = {0, NULL, TG_NONE}; /* the next route is tried */
+
+static tg__reply route_healthz(const tg__api_request *r) {
+    (void)r;
+    return tg__api_ok(json_pack("{s:s,s:s}", "status", "ok", "version", TG_VERSION));
+}
+
+static tg__reply route_admin(const tg__api_request *r) {
     bool handled = false;
-    tg__reply admin = tg__api_admin_route(daemon, caller, method, path, body, now_ms, &handled);
-    if (handled) {
-        return admin;
-    }
-    if (strcmp(path, "/v1/holds") == 0 && post) {
-        return tg__api_post_hold(daemon, caller, body, now_ms);
-    }
-    if (strcmp(path, "/v1/holds") == 0 && get) {
-        return list_holds(daemon, caller, query);
-    }
-    size_t digits = strncmp(path, "/v1/holds/", 10) == 0 ? strspn(path + 10, "0123456789") : 0;
+    tg__reply reply =
+        tg__api_admin_route(r->daemon, r->caller, r->method, r->path, r->body, r->now_ms, &handled);
+    return handled ? reply : NOT_MINE;
+}
+
+static tg__reply route_post_hold(const tg__api_request *r) {
+    return tg__api_post_hold(r->daemon, r->caller, r->body, r->now_ms);
+}
+
+static tg__reply route_list_holds(const tg__api_request *r) {
+    return list_holds(r->daemon, r->caller, r->query);
+}
+
+/* /v1/holds/{id}, /v1/holds/{id}/commit, /v1/holds/{id}/release. */
+static tg__reply route_hold(const tg__api_request *r) {
+    const char *path = r->path;
+    bool post = strcmp(r->method, "POST") == 0;
+    bool get = strcmp(r->method, "GET") == 0;
+    uint64_t id = 0;
+    size_t digits = strspn(path + 10, "0123456789");
     if (digits > 0 && (path[10 + digits] == '\0' || path[10 + digits] == '/') &&
         !parse_id(path + 10, &id)) {
         return tg__api_error(400, "invalid_path", "a hold id is 1..9223372036854775807");
     }
-    if (strncmp(path, "/v1/holds/", 10) == 0 && parse_id(path + 10, &id)) {
+    if (parse_id(path + 10, &id)) {
         const char *rest = strchr(path + 10, '/');
         if (rest == NULL && get) {
-            return tg__api_get_hold(daemon, caller, id);
+            return tg__api_get_hold(r->daemon, r->caller, id);
         }
         if (rest != NULL && strcmp(rest, "/commit") == 0 && post) {
-            return tg__api_post_commit(daemon, caller, id, body, now_ms);
+            return tg__api_post_commit(r->daemon, r->caller, id, r->body, r->now_ms);
         }
         if (rest != NULL && strcmp(rest, "/release") == 0 && post) {
-            return tg__api_post_release(daemon, caller, id, body, now_ms);
+            return tg__api_post_release(r->daemon, r->caller, id, r->body, r->now_ms);
         }
     }
-    if (strncmp(path, "/v1/waits/", 10) == 0 && post) {
-        size_t wait_digits = strspn(path + 10, "0123456789");
-        uint64_t wait_id = 0;
-        if (wait_digits == 0 || wait_digits > 19 ||
-            strcmp(path + 10 + wait_digits, "/cancel") != 0) {
-            return tg__api_error(404, "no_route", "cancel a waiting hold at /v1/waits/{id}/cancel");
+    return NOT_MINE;
+}
+
+/* POST /v1/waits/{id}/cancel. */
+static tg__reply route_wait_cancel(const tg__api_request *r) {
+    const char *path = r->path;
+    size_t wait_digits = strspn(path + 10, "0123456789");
+    if (wait_digits == 0 || wait_digits > 19 || strcmp(path + 10 + wait_digits, "/cancel") != 0) {
+        return tg__api_error(404, "no_route", "cancel a waiting hold at /v1/waits/{id}/cancel");
+    }
+    uint64_t wait_id = strtoull(path + 10, NULL, 10);
+    return tg__api_wait_cancel(r->daemon, r->caller, wait_id, r->now_ms);
+}
+
+static tg__reply route_post_charge(const tg__api_request *r) {
+    return tg__api_post_charge(r->daemon, r->caller, r->body, r->now_ms);
+}
+
+static tg__reply route_batch(const tg__api_request *r) {
+    return batch(r->daemon, r->caller, r->body, r->now_ms);
+}
+
+static tg__reply route_list_budgets(const tg__api_request *r) {
+    return list_budgets(r->daemon, r->caller, r->query, r->now_ms);
+}
+
+/* PUT (replace) and PATCH (change) of many budgets. */
+static tg__reply route_budgets_bulk(const tg__api_request *r) {
+    return tg__api_budgets_bulk(r->daemon, r->caller, r->body, r->method[1] == 'A', r->now_ms);
+}
+
+/* /v1/budgets/{path}[/freeze|/unfreeze|/history|...], every method (api_budgets.c). */
+static tg__reply route_budget(const tg__api_request *r) {
+    if (r->path[12] == '\0') {
+        return NOT_MINE;
+    }
+    return tg__api_budget_route(r->daemon, r->caller, r->method, r->path + 12, r->body, r->now_ms);
+}
+
+static tg__reply route_list_charges(const tg__api_request *r) {
+    return list_charges(r->daemon, r->caller, r->query);
+}
+
+static tg__reply route_list_events(const tg__api_request *r) {
+    return list_events(r->daemon, r->caller, r->query);
+}
+
+static tg__reply route_list_failed(const tg__api_request *r) {
+    return list_failed(r->daemon, r->caller, r->query);
+}
+
+/* GET /v1/events/stream is the event stream's (events_stream.c, taken before the API);
+ * reaching here, it is another method, or the daemon runs without streams. */
+static tg__reply route_stream_elsewhere(const tg__api_request *r) {
+    (void)r;
+    return NOT_MINE;
+}
+
+/* First match wins; a handler answering NOT_MINE passes the request on. A path ending in
+ * '/' matches every path that starts with it. Then a path some route serves with another
+ * method is answered 405, any other 404. */
+const tg__api_route TG__API_ROUTES[] = {
+    {NULL, "/healthz", TG__API_AUTH_NONE, route_healthz},
+    {NULL, "/v1/keys", TG__API_AUTH_ADMIN, route_admin},
+    {NULL, "/v1/keys/", TG__API_AUTH_ADMIN, route_admin},
+    {NULL, "/v1/admin/reload", TG__API_AUTH_ADMIN, route_admin},
+    {"POST", "/v1/holds", TG__API_AUTH_KEY, route_post_hold},
+    {"GET", "/v1/holds", TG__API_AUTH_KEY, route_list_holds},
+    {NULL, "/v1/holds/", TG__API_AUTH_KEY, route_hold},
+    {"POST", "/v1/waits/", TG__API_AUTH_KEY, route_wait_cancel},
+    {"POST", "/v1/charges", TG__API_AUTH_KEY, route_post_charge},
+    {"POST", "/v1/batch", TG__API_AUTH_KEY, route_batch},
+    {"GET", "/v1/budgets", TG__API_AUTH_KEY, route_list_budgets},
+    {"PUT", "/v1/budgets", TG__API_AUTH_KEY, route_budgets_bulk},
+    {"PATCH", "/v1/budgets", TG__API_AUTH_KEY, route_budgets_bulk},
+    {NULL, "/v1/budgets/", TG__API_AUTH_KEY, route_budget},
+    {"GET", "/v1/charges", TG__API_AUTH_KEY, route_list_charges},
+    {"GET", "/v1/events", TG__API_AUTH_KEY, route_list_events},
+    {"GET", "/v1/notify/failed", TG__API_AUTH_KEY, route_list_failed},
+    {"GET", "/v1/events/stream", TG__API_AUTH_KEY, route_stream_elsewhere},
+};
+const size_t TG__API_ROUTES_COUNT = sizeof TG__API_ROUTES / sizeof TG__API_ROUTES[0];
+
+static bool path_matches(const tg__api_route *route, const char *path) {
+    size_t length = strlen(route->path);
+    return route->path[length - 1] == '/' ? strncmp(path, route->path, length) == 0
+                                          : strcmp(path, route->path) == 0;
+}
+
+const tg__api_route *tg__api_route_find(const char *method, const char *path, size_t from) {
+    for (size_t i = from; i < TG__API_ROUTES_COUNT; i++) {
+        const tg__api_route *route = &TG__API_ROUTES[i];
+        if ((route->method == NULL || strcmp(route->method, method) == 0) &&
+            path_matches(route, path)) {
+            return route;
         }
-        wait_id = strtoull(path + 10, NULL, 10);
-        return tg__api_wait_cancel(daemon, caller, wait_id, now_ms);
     }
-    if (strcmp(path, "/v1/charges") == 0 && post) {
-        return tg__api_post_charge(daemon, caller, body, now_ms);
+    return NULL;
+}
+
+/* Walks the routes that need a key (`keyed`) or need none (!keyed). */
+static tg__reply walk(const tg__api_request *request, bool keyed) {
+    const tg__api_route *route = NULL;
+    size_t from = 0;
+    while ((route = tg__api_route_find(request->method, request->path, from)) != NULL) {
+        from = (size_t)(route - TG__API_ROUTES) + 1;
+        if ((route->auth != TG__API_AUTH_NONE) != keyed) {
+            continue;
+        }
+        tg__reply reply = route->handle(request);
+        if (reply.status != 0) {
+            return reply;
+        }
     }
-    if (strcmp(path, "/v1/batch") == 0 && post) {
-        return batch(daemon, caller, body, now_ms);
+    return NOT_MINE;
+}
+
+static tg__reply route(tg__daemon *daemon, const tg__caller *caller, const char *method, char *path,
+                       const char *query, json_t *body, int64_t now_ms) {
+    tg__api_request request = {daemon, caller, method, path, query, body, now_ms};
+    tg__reply reply = walk(&request, true);
+    if (reply.status != 0) {
+        return reply;
     }
-    if (strcmp(path, "/v1/budgets") == 0 && get) {
-        return list_budgets(daemon, caller, query, now_ms);
-    }
-    if (strcmp(path, "/v1/budgets") == 0 && (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))) {
-        return tg__api_budgets_bulk(daemon, caller, body, method[1] == 'A', now_ms);
-    }
-    if (strncmp(path, "/v1/budgets/", 12) == 0 && path[12] != '\0') {
-        return tg__api_budget_route(daemon, caller, method, path + 12, body, now_ms);
-    }
-    if (strcmp(path, "/v1/charges") == 0 && get) {
-        return list_charges(daemon, caller, query);
-    }
-    if (strcmp(path, "/v1/events") == 0 && get) {
-        return list_events(daemon, caller, query);
-    }
-    if (strcmp(path, "/v1/notify/failed") == 0 && get) {
-        return list_failed(daemon, caller, query);
-    }
-    static const char *const known[] = {"/v1/holds",        "/v1/charges", "/v1/batch",
-                                        "/v1/budgets",      "/v1/events",  "/v1/notify/failed",
-                                        "/v1/events/stream"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (strcmp(path, known[i]) == 0) {
+    for (size_t i = 0; i < TG__API_ROUTES_COUNT; i++) {
+        const tg__api_route *known = &TG__API_ROUTES[i];
+        size_t length = strlen(known->path);
+        if (known->auth == TG__API_AUTH_KEY && known->path[length - 1] != '/' &&
+            strcmp(path, known->path) == 0) {
             return tg__api_error(405, "method_not_allowed",
                                  "that method is not allowed on this resource");
         }
@@ -362,8 +466,10 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
         return tg__api_error(400, "invalid_path", "the request path has a malformed %-escape");
     }
     const char *query = question ? question + 1 : "";
-    if (strcmp(path, "/healthz") == 0) {
-        return tg__api_ok(json_pack("{s:s,s:s}", "status", "ok", "version", TG_VERSION));
+    tg__api_request unkeyed = {daemon, NULL, method, path, query, NULL, now_ms};
+    tg__reply reply = walk(&unkeyed, false); /* /healthz: before any key, body unread */
+    if (reply.status != 0) {
+        return reply;
     }
     tg__caller caller;
     if (!tg__authenticate(daemon, authorization, &caller)) {
@@ -389,7 +495,7 @@ tg__reply tg__api_handle(tg__daemon *daemon, const char *method, const char *uri
     }
     bool needs_body = strcmp(method, "POST") == 0;
     json_t *empty = (json == NULL && needs_body) ? json_object() : NULL;
-    tg__reply reply = route(daemon, &caller, method, path, query, json ? json : empty, now_ms);
+    reply = route(daemon, &caller, method, path, query, json ? json : empty, now_ms);
     json_decref(json);
     json_decref(empty);
     return reply;

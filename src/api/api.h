@@ -80,6 +80,41 @@ tg__reply tg__api_list_events(tg__daemon *daemon, const tg__caller *caller, uint
 tg__reply tg__api_admin_route(tg__daemon *daemon, const tg__caller *caller, const char *method,
                               const char *path, json_t *body, int64_t now_ms, bool *handled);
 
+/* ---- the route table (api.c): every route of the JSON API, in the order tried ---------- */
+
+/* A request as a route's handler sees it; everything borrowed for the call. */
+typedef struct {
+    tg__daemon *daemon;
+    const tg__caller *caller; /* NULL for a TG__API_AUTH_NONE route */
+    const char *method;       /* "GET", "POST", ... */
+    char *path;               /* %-decoded, without the query; a handler may cut it */
+    const char *query;        /* after '?', still encoded; "" when none */
+    json_t *body;             /* an object ({} for a POST without one), or NULL */
+    int64_t now_ms;
+} tg__api_request;
+
+/* Who may call a route. */
+typedef enum {
+    TG__API_AUTH_NONE, /* anyone: tried before the key is read, the body unread */
+    TG__API_AUTH_KEY,  /* any key but a metrics key (checked by the router); the handler
+                        * checks role and scope (tg__may_touch) */
+    TG__API_AUTH_ADMIN /* an admin key: the handler answers 403 to any other */
+} tg__api_auth;
+
+typedef struct {
+    const char *method; /* NULL: every method (the handler answers 405 itself) */
+    const char *path;   /* exact, or a prefix when it ends in '/' */
+    tg__api_auth auth;
+    /* The reply; status 0 when the request is not this route's after all (the next one
+     * is tried). */
+    tg__reply (*handle)(const tg__api_request *request);
+} tg__api_route;
+
+extern const tg__api_route TG__API_ROUTES[];
+extern const size_t TG__API_ROUTES_COUNT;
+/* The first route from index `from` on that serves method and path, or NULL. */
+const tg__api_route *tg__api_route_find(const char *method, const char *path, size_t from);
+
 /* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
 json_t *tg__event_json(const tg_event *event);
 
