@@ -15,6 +15,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
+#include "config/config_file.h"
 #include "core/yaml_file.h"
 #include "config/config.h"
 
@@ -797,23 +798,27 @@ static tg_status check_duplicates(const reader *r, const tg__config *config) {
     return TG_OK;
 }
 
-tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
-    struct fy_document *document;
-    tg_status read = tg__yaml_file_load(file, "config", &document, err);
-    if (read != TG_OK) {
-        return read;
-    }
+tg_status tg__config_read(const tg__config_file *file, tg__config *config, tg_error *err) {
     tg_error scratch = {0};
-    reader r = {file, err != NULL ? err : &scratch};
-    struct fy_node *root = fy_document_root(document);
+    reader r = {file->path, err != NULL ? err : &scratch};
+    struct fy_node *root = fy_document_root(file->document);
     tg_status status = TG_OK;
     if (root != NULL && !fy_node_is_mapping(root)) {
         status = fail_at(&r, root, "the file must hold a mapping (address:, budgets:, ...)");
     } else if (root != NULL) {
         status = read_root(&r, root, config);
     }
-    fy_document_destroy(document);
     return status == TG_OK ? check_duplicates(&r, config) : status;
+}
+
+tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
+    tg__config_file *parsed = NULL;
+    tg_status status = tg__config_file_open(file, &parsed, err);
+    if (status == TG_OK) {
+        status = tg__config_read(parsed, config, err);
+    }
+    tg__config_file_close(parsed);
+    return status;
 }
 
 /* ---- roles ----------------------------------------------------------------------------- */

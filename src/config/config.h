@@ -130,6 +130,10 @@ void tg__config_defaults(tg__config *config);
  * every error names the file, line and column and what was expected there.
  */
 tg_status tg__config_load(const char *file, tg__config *config, tg_error *err);
+/* The same from a file already parsed (config_file.h), which the daemon hands to every
+ * section's reader: the file is read once. */
+struct tg__config_file;
+tg_status tg__config_read(const struct tg__config_file *file, tg__config *config, tg_error *err);
 /* Copies what a reload cannot change (address, port, store, limits) from the running
  * config into a fresh one. */
 void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *running);
@@ -196,8 +200,9 @@ bool tg__path_reserved(const char *path, const char **segment);
 /* True when `path` is `scope` or below it ("" scope covers everything). */
 bool tg__path_in_scope(const char *scope, const char *path);
 
-/* Runs the daemon until SIGTERM/SIGINT; takes `config`. Returns a process exit code.
+/* Runs the daemon until SIGTERM/SIGINT; takes `file` (its other sections are read from
+ * it: it is not parsed again) and `config` (read from it). Returns a process exit code.
  * `port` >= 0 overrides the file's port (`serve --port`), now and at every reload. */
-int tg__serve(const char *config_file, tg__config *config, int port);
+int tg__serve(struct tg__config_file *file, tg__config *config, int port);
 
 #endif

@@ -401,12 +401,12 @@ static tg_status start(tg__mcp_http_config *config, struct event_base *base, tg_
     return TG_OK;
 }
 
-tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *base,
-                                  tg__daemon *daemon, tg__mcp_http_flush_fn flush, void *flush_user,
-                                  tg__mcp_http **out, tg_error *err) {
+tg_status tg__mcp_http_start_config(struct fy_document *config_document, struct event_base *base,
+                                    tg__daemon *daemon, tg__mcp_http_flush_fn flush,
+                                    void *flush_user, tg__mcp_http **out, tg_error *err) {
     *out = NULL;
     tg__mcp_http_config *config = NULL;
-    tg_status status = tg__mcp_http_config_load(config_file, &config, err);
+    tg_status status = tg__mcp_http_config_read(config_document, &config, err);
     if (status != TG_OK || config == NULL) {
         return status;
     }

@@ -55,6 +55,10 @@ typedef struct {
  */
 tg_status tg__mcp_http_config_load(const char *config_file, tg__mcp_http_config **out,
                                    tg_error *err);
+/* The same from the config file's parsed document (config/config_file.h: read once). */
+struct fy_document;
+tg_status tg__mcp_http_config_read(struct fy_document *config_document, tg__mcp_http_config **out,
+                                   tg_error *err);
 void tg__mcp_http_config_free(tg__mcp_http_config *config);
 
 typedef struct tg__mcp_http tg__mcp_http;
@@ -63,12 +67,12 @@ typedef struct tg__mcp_http tg__mcp_http;
 typedef void (*tg__mcp_http_flush_fn)(void *user);
 
 /*
- * Reads `mcp:` from the config file and starts serving it. *out is NULL (and
+ * Reads `mcp:` from the config file's document and starts serving it. *out is NULL (and
  * TG_OK) when there is nothing to serve. TG_ERR_INVALID / TG_ERR_NOMEM.
  */
-tg_status tg__mcp_http_start_file(const char *config_file, struct event_base *base,
-                                  tg__daemon *daemon, tg__mcp_http_flush_fn flush, void *flush_user,
-                                  tg__mcp_http **out, tg_error *err);
+tg_status tg__mcp_http_start_config(struct fy_document *config_document, struct event_base *base,
+                                    tg__daemon *daemon, tg__mcp_http_flush_fn flush,
+                                    void *flush_user, tg__mcp_http **out, tg_error *err);
 
 /*
  * SIGHUP: serves `fresh` (taken; read with tg__mcp_http_config_load, so a bad section

@@ -154,14 +154,10 @@ static tg_status read_section(struct fy_node *section, tg__mcp_http_config *conf
     return status;
 }
 
-tg_status tg__mcp_http_config_load(const char *config_file, tg__mcp_http_config **out,
+tg_status tg__mcp_http_config_read(struct fy_document *document, tg__mcp_http_config **out,
                                    tg_error *err) {
     *out = NULL;
-    struct fy_document *document;
-    tg_status status = tg__yaml_file_load(config_file, "config", &document, err);
-    if (status != TG_OK) {
-        return status;
-    }
+    tg_status status = TG_OK;
     struct fy_node *root = fy_document_root(document);
     struct fy_node *section = root != NULL && fy_node_is_mapping(root)
                                   ? fy_node_mapping_lookup_by_string(root, "mcp", FY_NT)
@@ -174,11 +170,23 @@ tg_status tg__mcp_http_config_load(const char *config_file, tg__mcp_http_config 
         config->session_idle_ms = TG__MCP_HTTP_IDLE_MS_DEFAULT;
         status = read_section(section, config, err);
     }
-    fy_document_destroy(document);
     if (status != TG_OK || config == NULL || config->servers_count == 0) {
         tg__mcp_http_config_free(config);
         return status;
     }
     *out = config;
     return TG_OK;
+}
+
+tg_status tg__mcp_http_config_load(const char *config_file, tg__mcp_http_config **out,
+                                   tg_error *err) {
+    *out = NULL;
+    struct fy_document *document;
+    tg_status status = tg__yaml_file_load(config_file, "config", &document, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    status = tg__mcp_http_config_read(document, out, err);
+    fy_document_destroy(document);
+    return status;
 }

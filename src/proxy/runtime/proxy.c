@@ -287,13 +287,13 @@ static tg_status prices_load(tg__proxy_config *config, tg__price_table **out, tg
     return TG_OK;
 }
 
-tg_status tg__proxy_start_file(const char *config_file, struct event_base *base, tg__daemon *daemon,
-                               tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
-                               tg_error *err) {
+tg_status tg__proxy_start_config(struct fy_document *config_document, struct event_base *base,
+                                 tg__daemon *daemon, tg__proxy_flush_fn flush, void *flush_user,
+                                 tg__proxy **out, tg_error *err) {
     *out = NULL;
     tg__proxy_config config;
     bool found = false;
-    tg_status status = tg__proxy_config_load(config_file, &config, &found, err);
+    tg_status status = tg__proxy_config_read(config_document, &config, &found, err);
     if (status != TG_OK) {
         return status;
     }
@@ -340,13 +340,13 @@ tg_status tg__proxy_start_file(const char *config_file, struct event_base *base,
     return TG_OK;
 }
 
-tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *err) {
+tg_status tg__proxy_reload(tg__proxy *proxy, struct fy_document *config_document, tg_error *err) {
     if (proxy == NULL) {
         return TG_OK;
     }
     tg__proxy_config fresh;
     bool found = false;
-    tg_status status = tg__proxy_config_load(config_file, &fresh, &found, err);
+    tg_status status = tg__proxy_config_read(config_document, &fresh, &found, err);
     if (status != TG_OK) {
         return status;
     }

@@ -99,28 +99,33 @@ typedef void (*tg__proxy_flush_fn)(void *user);
  * proxy. *out is NULL (and TG_OK) when the file has no `upstreams:`: the routes
  * are then not served. TG_ERR_INVALID / TG_ERR_IO with a sentence in err.
  */
-tg_status tg__proxy_start_file(const char *config_file, struct event_base *base, tg__daemon *daemon,
-                               tg__proxy_flush_fn flush, void *flush_user, tg__proxy **out,
-                               tg_error *err);
+struct fy_document;
+tg_status tg__proxy_start_config(struct fy_document *config_document, struct event_base *base,
+                                 tg__daemon *daemon, tg__proxy_flush_fn flush, void *flush_user,
+                                 tg__proxy **out, tg_error *err);
 
 /* Reads the sections into *config (defaults first). *found says whether upstreams: exists.
  * On success the caller frees *config with tg__proxy_config_free; on failure nothing is
  * left to free. */
 tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
                                 tg_error *err);
+/* The same from the config file's parsed document (config/config_file.h: read once). */
+tg_status tg__proxy_config_read(struct fy_document *config_document, tg__proxy_config *config,
+                                bool *found, tg_error *err);
 
 /* Frees what tg__proxy_config_load allocated (the overrides). NULL is a no-op. */
 void tg__proxy_config_free(tg__proxy_config *config);
 
 /*
- * SIGHUP: re-reads the config file's `proxy:` section and the price table file, and
+ * SIGHUP: reads the `proxy:` section of the config file's document (parsed once by the
+ * reload) and the price table file again, and
  * applies the config's price overrides to the fresh table. All or nothing: on any error
  * (a bad section, a missing or broken price file) the old table, overrides and settings
  * stay and err says why. Calls in flight keep the prices they were held with (each call
  * copied its model's prices at admission). Upstreams and limits take a restart.
  * NULL proxy: TG_OK (the routes are not served).
  */
-tg_status tg__proxy_reload(tg__proxy *proxy, const char *config_file, tg_error *err);
+tg_status tg__proxy_reload(tg__proxy *proxy, struct fy_document *config_document, tg_error *err);
 
 /* Takes the request when it is on a proxy route (true); false leaves it to the API.
  * NULL proxy: always false. */

@@ -447,7 +447,7 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
     return TG_OK;
 }
 
-tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
+tg_status tg__proxy_config_read(struct fy_document *document, tg__proxy_config *config, bool *found,
                                 tg_error *err) {
     memset(config, 0, sizeof *config);
     config->timeout_ms = 3600000;
@@ -459,12 +459,6 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
     config->min_output_tokens = 16;
     config->retry_automatic_ms_max = 2000;
     *found = false;
-    /* Through the shared reader: a SIGHUP reload must never hang the loop on bad bytes. */
-    struct fy_document *document;
-    tg_status read = tg__yaml_file_load(config_file, "config", &document, err);
-    if (read != TG_OK) {
-        return read;
-    }
     struct fy_node *root = fy_document_root(document);
     tg_status status = TG_OK;
     if (root != NULL && fy_node_is_mapping(root)) {
@@ -492,10 +486,24 @@ tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *confi
             config->min_output_tokens = 1;
         }
     }
-    fy_document_destroy(document);
     if (status != TG_OK) {
         tg__proxy_config_free(config);
     }
+    return status;
+}
+
+tg_status tg__proxy_config_load(const char *config_file, tg__proxy_config *config, bool *found,
+                                tg_error *err) {
+    /* Through the shared reader: a SIGHUP reload must never hang the loop on bad bytes. */
+    struct fy_document *document;
+    tg_status status = tg__yaml_file_load(config_file, "config", &document, err);
+    if (status != TG_OK) {
+        memset(config, 0, sizeof *config);
+        *found = false;
+        return status;
+    }
+    status = tg__proxy_config_read(document, config, found, err);
+    fy_document_destroy(document);
     return status;
 }
 
