@@ -6,6 +6,7 @@
 #define TG_SERVER_API_H
 
 #include "server/daemon.h"
+#include "store/store_read.h"
 
 /* A request body being read; `message` says what was wrong when a reader fails. */
 typedef struct {
@@ -114,6 +115,14 @@ extern const tg__api_route TG__API_ROUTES[];
 extern const size_t TG__API_ROUTES_COUNT;
 /* The first route from index `from` on that serves method and path, or NULL. */
 const tg__api_route *tg__api_route_find(const char *method, const char *path, size_t from);
+
+/* The start of a page of `budget`'s subtree read through the daemon's reader (charges.c,
+ * holds.c): the caller may read the budget (else 403), the reader is open (else 501/503),
+ * and *query covers what the caller may see (tg__read_subtree) from after_id on. NULL with
+ * *error_out to send when the page cannot be read. */
+struct tg__store_reader *tg__reader_page(tg__daemon *daemon, const tg__caller *caller,
+                                         const char *budget, int64_t after_id, int64_t limit,
+                                         tg__store_page *query, tg__reply *error_out);
 
 /* An event as the API shows it (GET /v1/events, the SSE stream); NULL when out of memory. */
 json_t *tg__event_json(const tg_event *event);

@@ -69,17 +69,13 @@ static bool charge_json(void *user, const tg__spend_row *row) {
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                            int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit,
                            const tg__charges_filter *filter) {
-    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
-        return tg__api_forbidden("this key may not read that budget");
-    }
     tg__reply error;
-    tg__store_reader *reader = tg__reader(daemon, &error);
+    tg__store_page query;
+    tg__store_reader *reader =
+        tg__reader_page(daemon, caller, budget, after_id, limit, &query, &error);
     if (reader == NULL) {
         return error;
     }
-    tg__store_page query = {.budget = tg__read_subtree(caller, budget),
-                            .after_id = (uint64_t)after_id,
-                            .limit = (size_t)limit};
     tg__spend_filter spend = {0};
     if (filter != NULL) {
         spend = (tg__spend_filter){filter->model, filter->key, filter->user, filter->tag,

@@ -26,17 +26,13 @@ static bool hold_json(void *user, const tg__hold_row *h) {
 
 tg__reply tg__holds_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                          int64_t after_id, int64_t limit) {
-    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
-        return tg__api_forbidden("this key may not read that budget");
-    }
     tg__reply error;
-    tg__store_reader *reader = tg__reader(daemon, &error);
+    tg__store_page query;
+    tg__store_reader *reader =
+        tg__reader_page(daemon, caller, budget, after_id, limit, &query, &error);
     if (reader == NULL) {
         return error;
     }
-    tg__store_page query = {.budget = tg__read_subtree(caller, budget),
-                            .after_id = (uint64_t)after_id,
-                            .limit = (size_t)limit};
     tg__json_page page = {json_array(), after_id};
     tg_error err = {0};
     tg_status status = tg__store_read_holds(reader, &query, hold_json, &page, &err);

@@ -35,6 +35,22 @@ tg__store_reader *tg__reader(tg__daemon *daemon, tg__reply *error_out) {
     return daemon->reader;
 }
 
+tg__store_reader *tg__reader_page(tg__daemon *daemon, const tg__caller *caller, const char *budget,
+                                  int64_t after_id, int64_t limit, tg__store_page *query,
+                                  tg__reply *error_out) {
+    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
+        *error_out = tg__api_forbidden("this key may not read that budget");
+        return NULL;
+    }
+    tg__store_reader *reader = tg__reader(daemon, error_out);
+    if (reader != NULL) {
+        *query = (tg__store_page){.budget = tg__read_subtree(caller, budget),
+                                  .after_id = (uint64_t)after_id,
+                                  .limit = (size_t)limit};
+    }
+    return reader;
+}
+
 void tg__reader_close(tg__daemon *daemon) {
     tg__store_reader_close(daemon->reader);
     daemon->reader = NULL;
