@@ -25,7 +25,7 @@
 #include "cli/events.h"
 #include "cli/remote.h"
 #include "notify/notify.h"
-#include "server/server.h"
+#include "config/config.h"
 
 #define LOG_PAGE 1000 /* events per GET /v1/events page */
 

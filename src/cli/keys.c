@@ -20,7 +20,7 @@
 #include <openssl/rand.h>
 
 #include "cli/cli.h"
-#include "server/server.h"
+#include "config/config.h"
 
 #define CONFIG_SIZE_MAX (16 * 1024 * 1024) /* a config file larger than this is refused */
 

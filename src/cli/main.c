@@ -14,7 +14,8 @@
 #include "cli/remote.h"
 #include "cli/mcp.h"
 #include "cli/tokens.h"
-#include "server/server.h"
+#include "config/config.h"
+#include "config/config_file.h"
 
 static const char usage[] =
     "usage: tollgate <command> [options]\n"
@@ -87,12 +88,15 @@ static int serve(int argc, char **argv) {
     }
     tg__config_defaults(config);
     tg_error err = {0};
-    if (tg__config_load(file, config, &err) != TG_OK) {
+    tg__config_file *parsed = NULL; /* parsed once: every section is read from it */
+    if (tg__config_file_open(file, &parsed, &err) != TG_OK ||
+        tg__config_read(parsed, config, &err) != TG_OK) {
         fprintf(stderr, "tollgate: %s\n", err.message);
+        tg__config_file_close(parsed);
         free(config);
         return 1;
     }
-    return tg__serve(file, config, (int)port); /* takes config */
+    return tg__serve(parsed, config, (int)port); /* takes both */
 }
 
 static const tg__cli_option no_options[] = {{NULL, NULL, NULL}};

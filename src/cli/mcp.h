@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "mcp/config.h"
-#include "server/server.h"
+#include "config/config.h"
 #include "tollgate.h"
 
 /* Runs `tollgate mcp` (argv[0] is "mcp"). Returns a process exit code. */

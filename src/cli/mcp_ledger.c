@@ -5,7 +5,7 @@
  * believe they own the ledger and it would silently diverge.
  *
  * One YAML file serves both: budgets and policy are read by the daemon's own
- * reader (src/server/config.c), the `mcp:` section by src/mcp/config.c. The
+ * reader (src/config/config.c), the `mcp:` section by src/mcp/config.c. The
  * daemon's reader refuses sections it does not know, so it is given the file
  * without `mcp:` (a copy in a memfd). Once the daemon reads `mcp:` itself
  * (for MCP over HTTP), that copy can go.

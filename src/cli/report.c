@@ -348,7 +348,7 @@ static json_t *number_or_null(bool logged, int64_t value) {
     return logged ? json_integer(value) : json_null();
 }
 
-/* A spend row as GET /v1/charges shows it (src/server/charges.c), so both paths print
+/* A spend row as GET /v1/charges shows it (src/api/charges.c), so both paths print
  * the same. */
 static json_t *spend_json(const tg__spend_row *spend) {
     const tg__charge_info *c = &spend->charge;

@@ -18,15 +18,9 @@
 #include "core/map.h"
 #include "core/path.h"
 
-/* Cheap invariant checks stay on in release builds: a broken ledger must stop, not spend. */
-#define TG_VERIFY(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "tollgate: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,       \
-                    #cond);                                                                        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+/* Cheap invariant checks stay on in release builds (TG_VERIFY): a broken ledger must stop,
+ * not spend. */
+#include "core/verify.h"
 
 typedef struct {
     char *path;         /* full path, from malloc at its exact size (a ledger may hold millions);

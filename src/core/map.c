@@ -7,18 +7,9 @@
 #include <string.h>
 
 #include "core/map.h"
+#include "core/verify.h"
 
 #include <sys/mman.h>
-
-/* A broken precondition stops the process: a map overfilled would probe forever. */
-#define TG_MAP_VERIFY(cond)                                                                        \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "tollgate: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,       \
-                    #cond);                                                                        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define EMPTY (-1)
 #define DELETED (-2)
@@ -139,7 +130,8 @@ void tg__map_put_many(tg__map *map, const tg__map_slot *entries, size_t count) {
     if (count == 0) {
         return;
     }
-    TG_MAP_VERIFY((uint64_t)(map->used + map->deleted + count) * 2 <= map->capacity);
+    /* A broken precondition stops the process: a map overfilled would probe forever. */
+    TG_VERIFY((uint64_t)(map->used + map->deleted + count) * 2 <= map->capacity);
     uint32_t mask = map->capacity - 1;
     for (size_t k = 0; k < count && k < AHEAD; k++) {
         __builtin_prefetch(&map->slots[(uint32_t)entries[k].hash & mask], 1);

@@ -12,7 +12,7 @@
 #include "core/yaml_file.h"
 #include "mcp/config.h"
 
-/* Keys of `mcp:` that only `tollgate serve` reads (src/server/mcp_http_config.c): the
+/* Keys of `mcp:` that only `tollgate serve` reads (src/mcp/http/mcp_http_config.c): the
  * stdio gateway accepts them so that one file can serve both. */
 static const char *const SERVE_KEYS[] = {"servers", "sessions_max", "session_idle_ms", NULL};
 

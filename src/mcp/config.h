@@ -1,7 +1,7 @@
 /*
  * config: the `mcp:` section of a Tollgate YAML file (docs/mcp.md): tool
  * prices and classes, the per-task call cap, timeouts and limits, and where the
- * embedded ledger lives. Kept apart from the daemon's reader (src/server/config.c)
+ * embedded ledger lives. Kept apart from the daemon's reader (src/config/config.c)
  * so the daemon can hand its `mcp:` node to tg__mcp_config_read when it serves
  * MCP over HTTP. Unknown keys are errors: a typo never leaves a tool free.
  */

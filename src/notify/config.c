@@ -1,6 +1,6 @@
 /*
  * config: reads the `notify:` section of the daemon's YAML file (libfyaml) into
- * a tg__notify_config. It is its own reader, beside src/server/config.c, so the
+ * a tg__notify_config. It is its own reader, beside src/config/config.c, so the
  * notification subsystem can be started with one call from the same file. The
  * text is hand-edited and may be anything: every value is checked and a bad one
  * is an error naming the field; unknown keys are errors too, so a typo never
@@ -532,6 +532,22 @@ static tg_status build(const char *text, size_t size, const char *source, tg__no
         document != NULL || empty ? finish(document, out, err) : parse_error(diag, source, err);
     fy_diag_destroy(diag);
     return status;
+}
+
+tg_status tg__notify_config_read(struct fy_document *document, tg__notify_config **out,
+                                 tg_error *err) {
+    tg__notify_config *config = malloc(sizeof *config);
+    if (config == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "notify config: out of memory");
+    }
+    tg__notify_config_defaults(config);
+    tg_status status = read_document(document, config, err);
+    if (status != TG_OK) {
+        free(config);
+        return status;
+    }
+    *out = config;
+    return TG_OK;
 }
 
 tg_status tg__notify_config_parse(const char *text, size_t size, tg__notify_config **out,

@@ -105,7 +105,7 @@ void tg__notify_config_defaults(tg__notify_config *config);
 
 /*
  * Reads the `notify:` section of a YAML document in memory (other sections are
- * ignored: src/server/config.c reads those). No section: no sinks. *out is from
+ * ignored: src/config/config.c reads those). No section: no sinks. *out is from
  * malloc; free with tg__notify_config_free(). Errors: TG_ERR_INVALID with a
  * sentence naming the field, TG_ERR_FULL past a maximum, TG_ERR_NOMEM.
  * `secret_env` is read from the environment here.
@@ -114,6 +114,11 @@ tg_status tg__notify_config_parse(const char *text, size_t size, tg__notify_conf
                                   tg_error *err);
 /* The same from a file. */
 tg_status tg__notify_config_load(const char *file, tg__notify_config **out, tg_error *err);
+/* The same from a document already parsed (the daemon's config file, read once); the
+ * document stays the caller's. */
+struct fy_document;
+tg_status tg__notify_config_read(struct fy_document *document, tg__notify_config **out,
+                                 tg_error *err);
 void tg__notify_config_free(tg__notify_config *config);
 
 /* Stable names ("info", "warning", "critical") and the reverse (TG_ERR_INVALID). */

@@ -47,6 +47,13 @@ tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
  * tg__notify_config_free, or pass it to tg__notify_start / tg__notify_restart. */
 tg_status tg__notify_config_load_for(const char *config_file, const char *store_kind,
                                      tg__notify_config **out, tg_error *err);
+/* The two above from the config file's parsed document (the daemon reads its file once);
+ * the document stays the caller's. */
+struct fy_document;
+tg_status tg__notify_start_config(struct fy_document *document, const char *store_kind,
+                                  const char *store_path, tg__notifier **out, tg_error *err);
+tg_status tg__notify_config_read_for(struct fy_document *document, const char *store_kind,
+                                     tg__notify_config **out, tg_error *err);
 
 /*
  * SIGHUP: runs the sinks of `config` (taken, freed on every path) instead of those

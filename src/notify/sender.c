@@ -460,13 +460,9 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     return TG_OK;
 }
 
-tg_status tg__notify_config_load_for(const char *config_file, const char *store_kind,
-                                     tg__notify_config **out, tg_error *err) {
-    tg__notify_config *config = NULL;
-    tg_status status = tg__notify_config_load(config_file, &config, err);
-    if (status != TG_OK) {
-        return status;
-    }
+/* The sinks need the sqlite store: *out is `config` (taken) when they may run. */
+static tg_status check_store(tg__notify_config *config, const char *store_kind,
+                             tg__notify_config **out, tg_error *err) {
     if (config->sinks_count > 0 && (store_kind == NULL || strcmp(store_kind, "sqlite") != 0)) {
         tg__notify_config_free(config);
         return tg__fail(err, TG_ERR_UNSUPPORTED,
@@ -476,10 +472,31 @@ tg_status tg__notify_config_load_for(const char *config_file, const char *store_
     return TG_OK;
 }
 
+tg_status tg__notify_config_load_for(const char *config_file, const char *store_kind,
+                                     tg__notify_config **out, tg_error *err) {
+    tg__notify_config *config = NULL;
+    tg_status status = tg__notify_config_load(config_file, &config, err);
+    return status == TG_OK ? check_store(config, store_kind, out, err) : status;
+}
+
+tg_status tg__notify_config_read_for(struct fy_document *document, const char *store_kind,
+                                     tg__notify_config **out, tg_error *err) {
+    tg__notify_config *config = NULL;
+    tg_status status = tg__notify_config_read(document, &config, err);
+    return status == TG_OK ? check_store(config, store_kind, out, err) : status;
+}
+
 tg_status tg__notify_start_file(const char *config_file, const char *store_kind,
                                 const char *store_path, tg__notifier **out, tg_error *err) {
     tg__notify_config *config = NULL;
     tg_status status = tg__notify_config_load_for(config_file, store_kind, &config, err);
+    return status == TG_OK ? tg__notify_start(config, store_path, out, err) : status;
+}
+
+tg_status tg__notify_start_config(struct fy_document *document, const char *store_kind,
+                                  const char *store_path, tg__notifier **out, tg_error *err) {
+    tg__notify_config *config = NULL;
+    tg_status status = tg__notify_config_read_for(document, store_kind, &config, err);
     return status == TG_OK ? tg__notify_start(config, store_path, out, err) : status;
 }
 

@@ -6,7 +6,7 @@
  * choices are read and rewritten, how its input is bounded, how its usage reads
  * from a body and a stream, the shape of its errors and how a stream it sends
  * is ended cleanly. The rest of src/proxy/ and the daemon's proxy
- * (src/server/proxy*.c) ask the table and never name a provider.
+ * (src/proxy/runtime/proxy*.c) ask the table and never name a provider.
  *
  * A new provider is one file (provider_NAME.c, with helpers beside it when
  * large) defining a tg__provider, its route ids in wire.h, and a line in
@@ -102,7 +102,7 @@ extern const tg__provider tg__provider_gemini;
 
 /* Providers that speak OpenAI's wire on OpenAI's routes and differ in how they are
  * reached (auth, paths, error shape, cost reports). Not in TG__PROVIDERS: a named
- * upstream's `wire:` selects them (server/proxy_config.c), and the proxy reaches them
+ * upstream's `wire:` selects them (proxy/runtime/proxy_config.c), and the proxy reaches them
  * through OpenAI's route ids. */
 extern const tg__provider tg__provider_azure;
 extern const tg__provider tg__provider_openrouter;

@@ -8,7 +8,8 @@
 
 #include <jansson.h>
 
-#include "server/server.h"
+#include "config/config.h"
+#include "server/loop.h"
 
 struct tg__store_reader;
 struct tg__conns;
@@ -171,7 +172,5 @@ tg_class tg__caller_class(const tg__daemon *daemon, const tg__caller *caller, co
 
 /* The engine's event callback: keeps the event for GET /v1/events (memory store). */
 void tg__daemon_on_event(void *user, const tg_event *event);
-
-int64_t tg__now_ms(void);
 
 #endif

@@ -34,10 +34,10 @@
 #include "notify/notify.h"
 #include "server/connections.h"
 #include "server/console_assets.h"
-#include "server/events_stream.h"
+#include "api/events_stream.h"
 #include "server/http.h"
-#include "server/mcp_http.h"
-#include "server/proxy.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
 #include "server/store_redis.h"
 #include "server/writer.h"
 #include "engine/clock.h"
@@ -104,10 +104,6 @@ struct tg__http {
     bool store_failed; /* said once on stderr */
     bool stopping;     /* the writer is stopping: nothing more is detached */
 };
-
-int64_t tg__now_ms(void) {
-    return tg__clock_wall_ms();
-}
 
 /* ---- replies ---------------------------------------------------------------------- */
 
@@ -471,12 +467,6 @@ static tg__reply metrics_refusal(tg__http *h, struct evhttp_request *request) {
 }
 
 static void send_metrics(tg__http *h, struct evhttp_request *request) {
-    tg__reply refused = metrics_refusal(h, request);
-    if (refused.status != 0) {
-        h->daemon->metrics.errors++;
-        send_reply(request, &refused, false);
-        return;
-    }
     char *text = tg__metrics_text(h->daemon, tg__now_ms());
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, text, strlen(text));
@@ -510,44 +500,84 @@ static tg__reply decide(tg__http *h, struct evhttp_request *request, int64_t now
                           authorization, body, body_size, now_ms);
 }
 
+/* ---- the route table ----------------------------------------------------------------
+ * Every request goes down this one table, first match wins: the place a new front end
+ * (the console's own API, say) plugs in. A route with a path serves that path (and its
+ * query), or every path under it when the path ends in '/'; one with "" claims its own
+ * paths (the proxy's come from its provider tables and upstreams, MCP's from its servers)
+ * and answers false for a request that is not its, so the next route is tried. */
+
+/* Who checks a route's caller. */
+typedef enum {
+    ROUTE_AUTH_NONE,    /* nobody: the console's files (it calls the API with a key) */
+    ROUTE_AUTH_METRICS, /* here, before the handler: an admin, read or metrics key, or
+                         * this host when metrics.open_on_loopback (metrics_refusal) */
+    ROUTE_AUTH_OWN      /* the front end, through tg__authenticate (auth.c) */
+} route_auth;
+
+typedef struct {
+    const char *method; /* NULL: any (the front end answers 405 in its own shape) */
+    const char *path;   /* see above */
+    route_auth auth;
+    /* True when it took the request (answered, or will answer later). */
+    bool (*handle)(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us);
+} route;
+
+static bool route_metrics(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                          int64_t started_us) {
+    (void)conn, (void)started_us;
+    send_metrics(h, request);
+    return true;
+}
+
+static bool route_console(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                          int64_t started_us) {
+    (void)conn, (void)started_us;
+    if (!tg__console_handle(request)) {
+        return false;
+    }
+    h->daemon->metrics.requests++; /* / and /ui/: the web console's files */
+    return true;
+}
+
+static bool route_proxy(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                        int64_t started_us) {
+    (void)conn, (void)started_us;
+    if (!tg__proxy_handle(h->daemon->proxy, request)) {
+        return false;
+    }
+    h->daemon->metrics.requests++; /* answered by the proxy when its call ends */
+    return true;
+}
+
+static bool route_mcp(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                      int64_t started_us) {
+    (void)conn, (void)started_us;
+    if (!tg__mcp_http_handle(h->daemon->mcp, request)) {
+        return false;
+    }
+    h->daemon->metrics.requests++; /* /mcp/{name}: answered when the MCP server answers */
+    return true;
+}
+
+static bool route_stream(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                         int64_t started_us) {
+    (void)conn, (void)started_us;
+    if (!tg__streams_handle(h->daemon->streams, request)) {
+        return false;
+    }
+    h->daemon->metrics.requests++; /* an error, or a stream kept in events_stream.c */
+    return true;
+}
+
 static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, int64_t started_us,
                    tg__reply reply, bool hold);
 static bool redis_park(redis_wait *wait, tg__reply *reply);
 
-static void on_request(struct evhttp_request *request, void *user) {
-    tg__http *h = user;
-    int64_t started_us = tg__clock_monotonic_us();
-    tg__conn *conn = tg__conns_adopt(h->conns, request);
-    if (conn == NULL || conn->refused) {
-        h->daemon->metrics.connections_refused++;
-        tg__reply refused =
-            tg__api_error(503, "too_many_connections",
-                          "the daemon holds limits.connections_max connections; retry shortly");
-        refused.retry_after_ms = 1000;
-        send_reply(request, &refused, true);
-        return;
-    }
-    const char *uri = evhttp_request_get_uri(request);
-    if (strncmp(uri, "/metrics", 8) == 0 && (uri[8] == '\0' || uri[8] == '?')) {
-        send_metrics(h, request);
-        return;
-    }
-    if (tg__console_handle(request)) {
-        h->daemon->metrics.requests++; /* / and /ui/: the web console's files */
-        return;
-    }
-    if (tg__proxy_handle(h->daemon->proxy, request)) {
-        h->daemon->metrics.requests++; /* answered by the proxy when its call ends */
-        return;
-    }
-    if (tg__mcp_http_handle(h->daemon->mcp, request)) {
-        h->daemon->metrics.requests++; /* /mcp/{name}: answered when the MCP server answers */
-        return;
-    }
-    if (tg__streams_handle(h->daemon->streams, request)) {
-        h->daemon->metrics.requests++; /* an error, or a stream kept in events_stream.c */
-        return;
-    }
+/* The JSON API (src/api, its own table in api.c), decided now and answered with the
+ * batch its mutations are committed in. */
+static bool route_api(tg__http *h, struct evhttp_request *request, tg__conn *conn,
+                      int64_t started_us) {
     /* With Redis, the request may wait for its answer there: see redis_resume. */
     int64_t now_ms = tg__now_ms();
     redis_wait *wait = NULL;
@@ -564,11 +594,12 @@ static void on_request(struct evhttp_request *request, void *user) {
             h->daemon->metrics = before;
             h->daemon->metrics.requests++;
             tg__conn_hold(conn);
-            return;
+            return true;
         }
     }
     h->daemon->metrics.requests++;
     answer(h, request, conn, started_us, reply, true);
+    return true;
 }
 
 /* The rest of a decided request: parked as a long poll, or its reply into the open batch.
@@ -598,6 +629,59 @@ static void answer(tg__http *h, struct evhttp_request *request, tg__conn *conn, 
     }
     h->open->items[h->open->count++] = (pending){request, conn, reply, started_us};
     event_active(h->flush, EV_WRITE, 0);
+}
+
+static const route ROUTES[] = {
+    {NULL, "/metrics", ROUTE_AUTH_METRICS, route_metrics}, /* Prometheus text (metrics.c) */
+    {NULL, "", ROUTE_AUTH_NONE, route_console},            /* / and /ui/ (console_assets.c) */
+    {NULL, "", ROUTE_AUTH_OWN, route_proxy},               /* the LLM proxy (src/proxy/runtime) */
+    {NULL, "", ROUTE_AUTH_OWN, route_mcp},                 /* MCP over HTTP (src/mcp/http) */
+    {NULL, "", ROUTE_AUTH_OWN, route_stream},              /* GET /v1/events/stream (src/api) */
+    {NULL, "", ROUTE_AUTH_OWN, route_api},                 /* the JSON API, 404 included */
+};
+
+static bool route_matches(const route *r, struct evhttp_request *request, const char *uri) {
+    if (r->method != NULL && strcmp(r->method, method_name(request)) != 0) {
+        return false;
+    }
+    size_t length = strlen(r->path);
+    if (strncmp(uri, r->path, length) != 0) {
+        return false;
+    }
+    return length == 0 || r->path[length - 1] == '/' || uri[length] == '\0' || uri[length] == '?';
+}
+
+static void on_request(struct evhttp_request *request, void *user) {
+    tg__http *h = user;
+    int64_t started_us = tg__clock_monotonic_us();
+    tg__conn *conn = tg__conns_adopt(h->conns, request);
+    if (conn == NULL || conn->refused) {
+        h->daemon->metrics.connections_refused++;
+        tg__reply refused =
+            tg__api_error(503, "too_many_connections",
+                          "the daemon holds limits.connections_max connections; retry shortly");
+        refused.retry_after_ms = 1000;
+        send_reply(request, &refused, true);
+        return;
+    }
+    const char *uri = evhttp_request_get_uri(request);
+    for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
+        const route *r = &ROUTES[i];
+        if (!route_matches(r, request, uri)) {
+            continue;
+        }
+        if (r->auth == ROUTE_AUTH_METRICS) {
+            tg__reply refused = metrics_refusal(h, request);
+            if (refused.status != 0) {
+                h->daemon->metrics.errors++;
+                send_reply(request, &refused, false);
+                return;
+            }
+        }
+        if (r->handle(h, request, conn, started_us)) {
+            return;
+        }
+    }
 }
 
 /* ---- requests waiting for Redis (store_redis.h): decided again when it answers ---------- */

@@ -12,7 +12,7 @@
 #include "core/path.h"
 #include "server/connections.h"
 #include "server/daemon.h"
-#include "server/events_stream.h"
+#include "api/events_stream.h"
 
 #define METRICS_SIZE_MAX (8 * 1024 * 1024) /* text for about 20k budgets */
 

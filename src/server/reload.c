@@ -14,14 +14,16 @@
 
 #include "core/path.h"
 #include "notify/notify.h"
-#include "server/mcp_http.h"
-#include "server/events_stream.h"
-#include "server/keyring.h"
-#include "server/proxy.h"
+#include "mcp/http/mcp_http.h"
+#include "api/events_stream.h"
+#include "config/config_file.h"
+#include "config/keyring.h"
+#include "proxy/runtime/proxy.h"
 #include "server/reload.h"
 
-/* Reads and checks everything but the ledger: the daemon's sections, notify, proxy. */
-static tg_status read_file(tg__daemon *daemon, tg__config **fresh_out,
+/* Reads and checks everything but the ledger: the daemon's sections, notify, proxy, each
+ * from the one parse of the file. */
+static tg_status read_file(tg__daemon *daemon, const tg__config_file *file, tg__config **fresh_out,
                            tg__notify_config **notify_out, tg__mcp_http_config **mcp_out,
                            tg_error *err) {
     tg__config *fresh = malloc(sizeof *fresh);
@@ -33,16 +35,15 @@ static tg_status read_file(tg__daemon *daemon, tg__config **fresh_out,
     tg__mcp_http_config *mcp = NULL;
     tg__proxy_config proxy;
     bool proxy_found = false;
-    tg_status status = tg__config_load(daemon->config_file, fresh, err);
+    tg_status status = tg__config_read(file, fresh, err);
     if (status == TG_OK) {
-        status =
-            tg__notify_config_load_for(daemon->config_file, daemon->config->store, &notify, err);
+        status = tg__notify_config_read_for(file->document, daemon->config->store, &notify, err);
     }
     if (status == TG_OK) {
-        status = tg__mcp_http_config_load(daemon->config_file, &mcp, err);
+        status = tg__mcp_http_config_read(file->document, &mcp, err);
     }
     if (status == TG_OK && daemon->proxy != NULL) {
-        status = tg__proxy_config_load(daemon->config_file, &proxy, &proxy_found, err);
+        status = tg__proxy_config_read(file->document, &proxy, &proxy_found, err);
         if (status == TG_OK) {
             tg__proxy_config_free(&proxy); /* read again by tg__proxy_reload once applied */
         }
@@ -59,11 +60,13 @@ static tg_status read_file(tg__daemon *daemon, tg__config **fresh_out,
     return TG_OK;
 }
 
-tg_status tg__daemon_reload(tg__daemon *daemon, tg__apply_summary *summary, tg_error *err) {
+/* The reload itself, from the file parsed once (closed by the caller). */
+static tg_status reload(tg__daemon *daemon, const tg__config_file *file, tg__apply_summary *summary,
+                        tg_error *err) {
     tg__config *fresh = NULL;
     tg__notify_config *notify = NULL;
     tg__mcp_http_config *mcp = NULL;
-    tg_status status = read_file(daemon, &fresh, &notify, &mcp, err);
+    tg_status status = read_file(daemon, file, &fresh, &notify, &mcp, err);
     if (status != TG_OK) {
         return status;
     }
@@ -86,7 +89,7 @@ tg_status tg__daemon_reload(tg__daemon *daemon, tg__apply_summary *summary, tg_e
         fprintf(stderr, "tollgate: reload: the notify sinks are unchanged: %s\n", late.message);
     }
     /* The proxy's price table file is its own: a broken one keeps the old prices. */
-    if (tg__proxy_reload(daemon->proxy, daemon->config_file, &late) != TG_OK) {
+    if (tg__proxy_reload(daemon->proxy, file->document, &late) != TG_OK) {
         fprintf(stderr, "tollgate: reload: the proxy keeps its old prices and settings: %s\n",
                 late.message);
     }
@@ -97,4 +100,14 @@ tg_status tg__daemon_reload(tg__daemon *daemon, tg__apply_summary *summary, tg_e
     tg__daemon_keys_changed(daemon);
     fprintf(stderr, "tollgate: reloaded %s\n", daemon->config_file);
     return TG_OK;
+}
+
+tg_status tg__daemon_reload(tg__daemon *daemon, tg__apply_summary *summary, tg_error *err) {
+    tg__config_file *file = NULL;
+    tg_status status = tg__config_file_open(daemon->config_file, &file, err);
+    if (status == TG_OK) {
+        status = reload(daemon, file, summary, err);
+    }
+    tg__config_file_close(file);
+    return status;
 }

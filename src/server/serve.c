@@ -18,11 +18,12 @@
 #include <event2/event.h>
 
 #include "notify/notify.h"
-#include "server/events_stream.h"
+#include "api/events_stream.h"
 #include "server/http.h"
-#include "server/keyring.h"
-#include "server/mcp_http.h"
-#include "server/proxy.h"
+#include "config/config_file.h"
+#include "config/keyring.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
 #include "server/reload.h"
 #include "server/store_redis.h"
 
@@ -31,7 +32,8 @@
 
 typedef struct {
     tg__daemon daemon;
-    int port; /* --port, or -1 */
+    tg__config_file *file; /* owned: the config file parsed once, each section read from it */
+    int port;              /* --port, or -1 */
     struct event_base *base;
     tg__http *http;
     struct event *drain, *term, *interrupt, *hangup;
@@ -196,8 +198,8 @@ static bool start(serve_state *self, tg__config *config) {
         fprintf(stderr, "tollgate: cannot start: out of memory reading the keys\n");
         return false;
     }
-    if (tg__notify_start_file(self->daemon.config_file, config->store, config->store_path,
-                              &self->daemon.notifier, &err) != TG_OK) {
+    if (tg__notify_start_config(self->file->document, config->store, config->store_path,
+                                &self->daemon.notifier, &err) != TG_OK) {
         fprintf(stderr, "tollgate: cannot start: %s\n", err.message);
         return false;
     }
@@ -205,13 +207,13 @@ static bool start(serve_state *self, tg__config *config) {
     self->daemon.flush = proxy_flush;
     self->daemon.flush_user = self;
     /* Before listening, so a bad `mcp:` section stops the start (the flush runs later). */
-    if (tg__mcp_http_start_file(self->daemon.config_file, self->base, &self->daemon, proxy_flush,
-                                self, &self->daemon.mcp, &err) != TG_OK) {
+    if (tg__mcp_http_start_config(self->file->document, self->base, &self->daemon, proxy_flush,
+                                  self, &self->daemon.mcp, &err) != TG_OK) {
         fprintf(stderr, "tollgate: cannot start MCP over HTTP: %s\n", err.message);
         return false;
     }
-    if (tg__proxy_start_file(self->daemon.config_file, self->base, &self->daemon, proxy_flush, self,
-                             &self->daemon.proxy, &err) != TG_OK) {
+    if (tg__proxy_start_config(self->file->document, self->base, &self->daemon, proxy_flush, self,
+                               &self->daemon.proxy, &err) != TG_OK) {
         fprintf(stderr, "tollgate: cannot start the proxy: %s\n", err.message);
         return false;
     }
@@ -259,12 +261,16 @@ static bool stop(serve_state *self) {
     }
     event_base_free(self->base);
     free(self->daemon.config);
+    self->daemon.config_file = NULL;
+    tg__config_file_close(self->file);
+    self->file = NULL;
     return ok;
 }
 
-int tg__serve(const char *config_file, tg__config *config, int port) {
+int tg__serve(tg__config_file *file, tg__config *config, int port) {
     static serve_state self; /* one per process; signal events point at it */
-    self.daemon.config_file = config_file;
+    self.file = file;
+    self.daemon.config_file = file->path; /* a reload parses it again (reload.c) */
     self.port = port;
     self.daemon.config = config;
     self.daemon.admin_secret = getenv("TOLLGATE_ADMIN_KEY");

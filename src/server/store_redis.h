@@ -15,7 +15,7 @@
 #ifndef TG_SERVER_STORE_REDIS_H
 #define TG_SERVER_STORE_REDIS_H
 
-#include "server/server.h"
+#include "config/config.h"
 
 /* After a failure, calls fail fast this long before a reconnect is tried. Short, so service
  * is back well within a second of the server's return. */

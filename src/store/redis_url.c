@@ -6,21 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/path.h"
 #include "store/redis_url.h"
-
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /* Copies text[0..len) into out[size], decoding %XX. False when too long, a bad escape, or
  * an escape decoding to NUL (which would cut the secret short without saying so). */
@@ -32,8 +20,8 @@ static bool decode_part(const char *text, size_t len, char *out, size_t size) {
             if (i + 2 >= len) {
                 return false;
             }
-            int h = hex_value(text[i + 1]);
-            int l = hex_value(text[i + 2]);
+            int h = tg__hex_value(text[i + 1]);
+            int l = tg__hex_value(text[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                 return false;
             }

@@ -1,6 +1,6 @@
 /*
  * fuzz_api: the daemon's JSON API (tg__api_handle, the router and every handler
- * of src/server/api*.c) on a memory engine, with requests made of any bytes.
+ * of src/api/api*.c) on a memory engine, with requests made of any bytes.
  * An input is up to 8 requests separated by NUL bytes; each is
  *   METHOD \n URI \n AUTHORIZATION \n BODY
  * (an empty AUTHORIZATION line sends none). The config declares budgets, an
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/api.h"
+#include "api/api.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \

@@ -1,11 +1,16 @@
 /*
- * fuzz_config: the daemon's config reader (tg__config_load, src/server/config.c,
- * the `mcp:` section's, src/server/mcp_http_config.c, and the `proxy:` and
- * `upstreams:` sections', src/server/proxy_config.c) on any bytes, given as
+ * fuzz_config: the daemon's config reader (tg__config_load, src/config/config.c,
+ * the `mcp:` section's, src/mcp/http/mcp_http_config.c, and the `proxy:` and
+ * `upstreams:` sections', src/proxy/runtime/proxy_config.c) on any bytes, given as
  * a file the way `tollgate serve --config` gives it. Whatever loads must hold
  * only checked values (counts within their maxima, keys with a role, limits in
  * range) and apply to a fresh memory engine or be refused with a sentence;
  * whatever does not load must say why. Nothing leaks.
+ *
+ * The daemon parses its file once (src/config/config_file.c) and hands the document to
+ * each section's reader; the `notify:` section read that way must be exactly what the
+ * notify library's own parse of the file gives (same status, same config, same
+ * message), and a file the one parse refuses must be refused by the loader too.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,9 +19,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "server/mcp_http.h"
-#include "server/proxy.h"
-#include "server/server.h"
+#include "mcp/http/mcp_http.h"
+#include "proxy/runtime/proxy.h"
+#include "config/config.h"
+#include "config/config_file.h"
+#include "notify/config.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -103,6 +110,30 @@ static void check_proxy(const char *path) {
     tg__proxy_config_free(&proxy);
 }
 
+/* The `notify:` section from the one parse equals the notify library's own parse. */
+static void check_notify(const char *path, tg_status loaded) {
+    tg__config_file *file = NULL;
+    tg_error open_err = {0};
+    if (tg__config_file_open(path, &file, &open_err) != TG_OK) {
+        FUZZ_CHECK(file == NULL && open_err.message[0] != '\0');
+        FUZZ_CHECK(loaded != TG_OK); /* the loader parses the same way: refused too */
+        return;
+    }
+    tg__notify_config *shared = NULL, *own = NULL;
+    tg_error shared_err = {0}, own_err = {0};
+    tg_status from_shared = tg__notify_config_read(file->document, &shared, &shared_err);
+    tg_status from_own = tg__notify_config_load(path, &own, &own_err);
+    FUZZ_CHECK(from_shared == from_own);
+    if (from_shared == TG_OK) {
+        FUZZ_CHECK(memcmp(shared, own, sizeof *shared) == 0);
+    } else {
+        FUZZ_CHECK(strcmp(shared_err.message, own_err.message) == 0);
+    }
+    tg__notify_config_free(shared);
+    tg__notify_config_free(own);
+    tg__config_file_close(file);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 65536) {
         return 0;
@@ -118,12 +149,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     tg__config_defaults(config);
     tg_error err = {0};
-    if (tg__config_load(path, config, &err) == TG_OK) {
+    tg_status loaded = tg__config_load(path, config, &err);
+    if (loaded == TG_OK) {
         check(config);
         apply(config);
     } else {
         FUZZ_CHECK(err.message[0] != '\0');
     }
+    check_notify(path, loaded);
     tg__mcp_http_config *mcp = NULL;
     tg_error mcp_err = {0};
     if (tg__mcp_http_config_load(path, &mcp, &mcp_err) == TG_OK) {

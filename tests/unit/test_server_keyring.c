@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "server/keyring.h"
+#include "config/keyring.h"
 
 #define KEYS 200 /* more than the cache's slots: entries are evicted and found again */
 
