@@ -82,24 +82,17 @@ void tg__config_defaults(tg__config *config) {
 
 /* ---- scalars ---------------------------------------------------------------------- */
 
-static const char *scalar(struct fy_node *node) {
-    if (node == NULL || !fy_node_is_scalar(node)) {
-        return NULL;
-    }
-    return fy_node_get_scalar0(node);
-}
-
 /* "unknown SECTION field 'KEY': expected ...", at the key. */
 static tg_status unknown_field(const reader *r, struct fy_node_pair *pair, const char *section,
                                const char *expected) {
-    const char *key = scalar(fy_node_pair_key(pair));
+    const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
     return fail_at(r, fy_node_pair_key(pair), "unknown %s field '%.40s': expected %s", section,
                    key != NULL ? key : "?", expected);
 }
 
 static tg_status copy_text(const reader *r, struct fy_node *node, char *out, size_t size,
                            const char *what) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text == NULL || strlen(text) >= size) {
         return fail_at(r, node, "'%s' must be text of at most %zu bytes", what, size - 1);
     }
@@ -110,7 +103,7 @@ static tg_status copy_text(const reader *r, struct fy_node *node, char *out, siz
 /* A whole number in min..max (strtoll's clamping at 2^63 is refused, not used). */
 static tg_status read_int(const reader *r, struct fy_node *node, int64_t *out, const char *what,
                           int64_t min, int64_t max) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     char *end = NULL;
     errno = 0;
     long long value =
@@ -126,7 +119,7 @@ static tg_status read_int(const reader *r, struct fy_node *node, int64_t *out, c
 /* An amount ("480.00"), a percentage ("96%") or "fraction 0.96". */
 static tg_status read_level(const reader *r, struct fy_node *node, tg_level *out,
                             const char *what) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     size_t length = text != NULL ? strlen(text) : 0;
     if (length > 0 && length < 32 && text[length - 1] == '%') {
         char number[32];
@@ -167,7 +160,7 @@ static tg_status read_alerts(const reader *r, struct fy_node *node, tg_budget_sp
     void *iter = NULL;
     struct fy_node *alert;
     while ((alert = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = scalar(alert);
+        const char *text = tg__yaml_scalar(alert);
         if (spec->alerts_count >= TG_ALERTS_MAX || text == NULL ||
             tg_fraction_parse(text, &spec->alerts_ppm[spec->alerts_count]) != TG_OK) {
             return fail_at(r, alert, "'alerts' takes at most %d fractions from 0 to 1 like \"0.8\"",
@@ -186,7 +179,7 @@ static tg_status read_ceilings(const reader *r, struct fy_node *node, tg_budget_
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
         tg_class cls;
-        const char *name = scalar(fy_node_pair_key(pair));
+        const char *name = tg__yaml_scalar(fy_node_pair_key(pair));
         if (name == NULL || tg_class_parse(name, &cls) != TG_OK || cls >= TG_CLASS_AUTO) {
             return fail_at(r, fy_node_pair_key(pair),
                            "'%.40s' is not an impact class: expected low, normal, high or "
@@ -205,7 +198,7 @@ static tg_status read_template(const reader *r, struct fy_node *node, tg__budget
 
 static tg_status read_budget_field(const reader *r, const char *key, struct fy_node *value,
                                    tg__budget_decl *out) {
-    const char *text = scalar(value);
+    const char *text = tg__yaml_scalar(value);
     tg_budget_spec *spec = &out->spec;
     if (strcmp(key, "path") == 0) {
         return copy_text(r, value, out->path, sizeof out->path, "path");
@@ -259,7 +252,7 @@ static tg_status read_template(const reader *r, struct fy_node *node, tg__budget
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         bool allowed = key != NULL && strcmp(key, "path") != 0 && strcmp(key, "template") != 0 &&
                        strcmp(key, "children_max") != 0;
         tg_status status = allowed ? read_budget_field(r, key, fy_node_pair_value(pair), &inner)
@@ -290,7 +283,7 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         tg_status status = key != NULL ? read_budget_field(r, key, fy_node_pair_value(pair), out)
                                        : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
@@ -321,7 +314,7 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
 
 static tg_status read_key_field(const reader *r, const char *key, struct fy_node *value,
                                 tg__key *out, bool *hashed) {
-    const char *text = scalar(value);
+    const char *text = tg__yaml_scalar(value);
     if (text == NULL) {
         return fail_at(r, value, "key field '%.40s' must be text", key);
     }
@@ -366,7 +359,7 @@ static tg_status read_key(const reader *r, struct fy_node *node, tg__key *out) {
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         tg_status status = key != NULL
                                ? read_key_field(r, key, fy_node_pair_value(pair), out, &hashed)
                                : TG_ERR_NOT_FOUND;
@@ -400,7 +393,7 @@ static tg_status read_rule(const reader *r, struct fy_node *node, tg__rule_decl 
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "tool") == 0) {
@@ -410,7 +403,7 @@ static tg_status read_rule(const reader *r, struct fy_node *node, tg__rule_decl 
         } else if (key != NULL && strcmp(key, "budget") == 0) {
             status = copy_text(r, value, out->budget, sizeof out->budget, "budget");
         } else if (key != NULL && strcmp(key, "class") == 0) {
-            const char *text = scalar(value);
+            const char *text = tg__yaml_scalar(value);
             if (text == NULL || tg_class_parse(text, &out->cls) != TG_OK ||
                 out->cls == TG_CLASS_AUTO) {
                 status = fail_at(r, value, "rule class must be low, normal, high or critical");
@@ -450,7 +443,7 @@ static tg_status read_item(const reader *r, struct fy_node *item, tg__config *co
 static tg_status read_list(const reader *r, struct fy_node *node, tg__config *config,
                            list_kind kind) {
     static const char *const names[] = {"budgets", "keys", "rules"};
-    const char *empty = scalar(node);
+    const char *empty = tg__yaml_scalar(node);
     if (node == NULL || (empty != NULL && (empty[0] == '\0' || strcmp(empty, "null") == 0 ||
                                            strcmp(empty, "~") == 0))) {
         return TG_OK; /* `keys:` with its last entry removed is an empty list */
@@ -509,7 +502,7 @@ static tg_status read_limits(const reader *r, struct fy_node *node, tg__config *
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         size_t i = 0;
         while (key != NULL && i < count && strcmp(key, fields[i].name) != 0) {
             i++;
@@ -534,9 +527,9 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
-        const char *text = scalar(value);
+        const char *text = tg__yaml_scalar(value);
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "kind") == 0) {
             status = copy_text(r, value, config->store, sizeof config->store, "store.kind");
@@ -588,11 +581,11 @@ static tg_status read_policy(const reader *r, struct fy_node *node, tg__config *
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "default") == 0) {
-            const char *text = scalar(value);
+            const char *text = tg__yaml_scalar(value);
             if (text == NULL || tg_class_parse(text, &config->default_class) != TG_OK ||
                 config->default_class == TG_CLASS_AUTO) {
                 status = fail_at(r, value, "policy.default must be low, normal, high or critical");
@@ -637,9 +630,9 @@ static tg_status read_metrics(const reader *r, struct fy_node *node, tg__config 
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
-        const char *text = scalar(value);
+        const char *text = tg__yaml_scalar(value);
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "budgets") == 0) {
             status = read_metrics_budgets(r, value, config);
@@ -726,7 +719,7 @@ static tg_status read_root(const reader *r, struct fy_node *root, tg__config *co
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(root, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         tg_status status = key != NULL ? read_root_entry(r, key, fy_node_pair_value(pair), config)
                                        : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {

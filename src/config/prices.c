@@ -14,6 +14,7 @@
 #include <libfyaml.h>
 
 #include "config/config.h"
+#include "core/yaml_file.h"
 
 static tg_status fail(tg_error *err, const char *format, const char *a) {
     if (err != NULL) {
@@ -31,10 +32,6 @@ static bool copy_model(char *dst, size_t size, const char *model) {
     }
     memcpy(dst, model, length + 1);
     return true;
-}
-
-static const char *scalar(struct fy_node *node) {
-    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
 }
 
 /* `input: "2.50"` (currency per million) or `input_micros: 2500000`. */
@@ -66,8 +63,8 @@ static tg_status read_price(const char *model, struct fy_node *node, tg__price *
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
-        const char *text = scalar(fy_node_pair_value(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
+        const char *text = tg__yaml_scalar(fy_node_pair_value(pair));
         bool input = key != NULL && strncmp(key, "input", 5) == 0;
         int64_t *field = input ? &out->input_micros : &out->output_micros;
         if (key == NULL || text == NULL ||
@@ -95,7 +92,7 @@ tg_status tg__prices_read(struct fy_node *node, tg__config *config, tg_error *er
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *model = scalar(fy_node_pair_key(pair));
+        const char *model = tg__yaml_scalar(fy_node_pair_key(pair));
         if (config->prices_count >= TG__PRICES_MAX) {
             return fail(err, "config: more than 4096 prices%s", "");
         }

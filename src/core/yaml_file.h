@@ -124,6 +124,12 @@ static inline tg_status tg__yaml_file_load(const char *file, const char *what,
     return tg__yaml_text_build(file, what, text, size, true, document, err);
 }
 
+/* A scalar node's text (NUL-ended, owned by the document); NULL for a missing node, a
+ * mapping or a sequence. Every section reader's first step. */
+static inline const char *tg__yaml_scalar(struct fy_node *node) {
+    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
+}
+
 /*
  * The 1-based line and column where `node` starts in its file; false (both 0) when
  * libfyaml keeps none (an empty {} or []). A mapping or sequence is placed at its

@@ -26,13 +26,9 @@ void tg__mcp_config_defaults(tg__mcp_config *config) {
     config->durability = TG_DURABILITY_STRICT;
 }
 
-const char *tg__mcp_config_scalar(struct fy_node *node) {
-    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
-}
-
 tg_status tg__mcp_config_read_int(struct fy_node *node, const char *what, int64_t low, int64_t high,
                                   int64_t *out, tg_error *err) {
-    const char *text = tg__mcp_config_scalar(node);
+    const char *text = tg__yaml_scalar(node);
     char *end = NULL;
     long long value = text != NULL && *text != '\0' ? strtoll(text, &end, 10) : 0;
     if (text == NULL || *text == '\0' || *end != '\0' || value < low || value > high) {
@@ -65,8 +61,8 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(value, &iter)) != NULL) {
-        const char *key = tg__mcp_config_scalar(fy_node_pair_key(pair));
-        const char *text = tg__mcp_config_scalar(fy_node_pair_value(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
+        const char *text = tg__yaml_scalar(fy_node_pair_value(pair));
         tg_status status = TG_OK;
         if (key != NULL && strcmp(key, "cost") == 0) {
             status = read_cost(text, rule->glob, &rule->cost_micros, err);
@@ -97,7 +93,7 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
 
 /* One `glob: ...` entry: a mapping of fields, or a bare class or amount. */
 static tg_status read_rule(struct fy_node_pair *pair, tg__mcp_tool_rule *rule, tg_error *err) {
-    const char *glob = tg__mcp_config_scalar(fy_node_pair_key(pair));
+    const char *glob = tg__yaml_scalar(fy_node_pair_key(pair));
     struct fy_node *value = fy_node_pair_value(pair);
     if (glob == NULL || *glob == '\0' || strlen(glob) >= sizeof rule->glob) {
         return tg__fail(err, TG_ERR_INVALID,
@@ -112,7 +108,7 @@ static tg_status read_rule(struct fy_node_pair *pair, tg__mcp_tool_rule *rule, t
     if (value != NULL && fy_node_is_mapping(value)) {
         return read_rule_fields(value, rule, err);
     }
-    const char *text = tg__mcp_config_scalar(value);
+    const char *text = tg__yaml_scalar(value);
     if (text != NULL && tg_class_parse(text, &rule->cls) == TG_OK && rule->cls != TG_CLASS_AUTO) {
         return TG_OK;
     }
@@ -143,7 +139,7 @@ static tg_status read_tools(struct fy_node *node, tg__mcp_tools *tools, tg_error
 
 static tg_status read_text(struct fy_node *node, const char *what, char *out, size_t size,
                            tg_error *err) {
-    const char *text = tg__mcp_config_scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text == NULL || *text == '\0' || strlen(text) >= size) {
         return tg__fail(err, TG_ERR_INVALID, "config: mcp.%s must be text of 1..%zu bytes", what,
                         size - 1);
@@ -153,7 +149,7 @@ static tg_status read_text(struct fy_node *node, const char *what, char *out, si
 }
 
 static tg_status read_durability(struct fy_node *node, tg_durability *out, tg_error *err) {
-    const char *text = tg__mcp_config_scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text != NULL && strcmp(text, "strict") == 0) {
         *out = TG_DURABILITY_STRICT;
     } else if (text != NULL && strcmp(text, "relaxed") == 0) {
@@ -203,7 +199,7 @@ static tg_status read_section(struct fy_node *section, tg__mcp_config *config,
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(section, &iter)) != NULL) {
-        const char *key = tg__mcp_config_scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         if (key == NULL) {
             return tg__fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
         }

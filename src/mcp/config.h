@@ -39,15 +39,13 @@ void tg__mcp_config_defaults(tg__mcp_config *config);
  * `tollgate serve` reads (servers, sessions_max, session_idle_ms) are skipped. */
 tg_status tg__mcp_config_read(struct fy_node *section, tg__mcp_config *config, tg_error *err);
 
-/* The same, skipping the keys listed in `skip` (NULL-terminated) instead: the daemon reads
- * one entry of `mcp.servers` with it, its own keys (name, command, budget) skipped. */
-/* A scalar node's text, or NULL for NULL or a non-scalar node. */
-const char *tg__mcp_config_scalar(struct fy_node *node);
-
 /* A whole number in [low, high] at `node`; the error names it "mcp.<what>". */
 tg_status tg__mcp_config_read_int(struct fy_node *node, const char *what, int64_t low, int64_t high,
                                   int64_t *out, tg_error *err);
 
+/* The same as tg__mcp_config_read, skipping the keys listed in `skip` (NULL-terminated)
+ * instead: the daemon reads one entry of `mcp.servers` with it, its own keys (name,
+ * command, budget) skipped. */
 tg_status tg__mcp_config_read_except(struct fy_node *section, const char *const *skip,
                                      tg__mcp_config *config, tg_error *err);
 

@@ -13,6 +13,7 @@
 #include <libfyaml.h>
 
 #include "core/path.h"
+#include "core/yaml_file.h"
 #include "core/text_file.h"
 #include "notify/config.h"
 
@@ -40,13 +41,9 @@ static void sink_defaults(tg__notify_sink *sink) {
 
 /* ---- scalars ------------------------------------------------------------------- */
 
-static const char *scalar(struct fy_node *node) {
-    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
-}
-
 static tg_status read_text(struct fy_node *node, char *out, size_t size, const char *what,
                            tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' must be text", what);
     }
@@ -60,7 +57,7 @@ static tg_status read_text(struct fy_node *node, char *out, size_t size, const c
 /* A whole number in [min, max]. */
 static tg_status read_int(struct fy_node *node, int64_t min, int64_t max, int64_t *out,
                           const char *what, tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     char *end = NULL;
     long long value = 0;
     if (text != NULL && text[0] >= '0' && text[0] <= '9') {
@@ -76,7 +73,7 @@ static tg_status read_int(struct fy_node *node, int64_t min, int64_t max, int64_
 }
 
 static tg_status read_bool(struct fy_node *node, bool *out, const char *what, tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text != NULL && strcmp(text, "true") == 0) {
         *out = true;
     } else if (text != NULL && strcmp(text, "false") == 0) {
@@ -89,7 +86,7 @@ static tg_status read_bool(struct fy_node *node, bool *out, const char *what, tg
 
 static tg_status read_mode(struct fy_node *node, tg__urgency_mode *out, const char *what,
                            tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text != NULL && strcmp(text, "immediate") == 0) {
         *out = TG__URGENCY_IMMEDIATE;
     } else if (text != NULL && strcmp(text, "digest") == 0) {
@@ -114,7 +111,7 @@ static tg_status each_field(struct fy_node *node, const char *what, field_fn fie
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         if (key == NULL) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: keys of '%s' must be text", what);
         }
@@ -139,7 +136,7 @@ static tg_status read_kinds(struct fy_node *node, uint32_t *mask, tg_error *err)
     void *iter = NULL;
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = scalar(item);
+        const char *text = tg__yaml_scalar(item);
         tg_event_kind kind;
         if (text == NULL || tg__event_kind_parse(text, &kind) != TG_OK) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' is not an event kind",
@@ -180,7 +177,7 @@ static tg_status filter_field(void *target, const char *key, struct fy_node *val
         return read_globs(value, filter, err);
     }
     if (strcmp(key, "severity") == 0) {
-        const char *text = scalar(value);
+        const char *text = tg__yaml_scalar(value);
         if (text == NULL || tg__severity_parse(text, &filter->severity_min) != TG_OK) {
             return tg__fail(err, TG_ERR_INVALID,
                             "notify config: severity must be info, warning or critical");
@@ -194,7 +191,7 @@ static tg_status filter_field(void *target, const char *key, struct fy_node *val
 
 static tg_status header_field(void *target, const char *key, struct fy_node *value, tg_error *err) {
     tg__notify_sink *sink = target;
-    const char *text = scalar(value);
+    const char *text = tg__yaml_scalar(value);
     if (sink->headers_count == TG__NOTIFY_HEADERS_MAX) {
         return tg__fail(err, TG_ERR_FULL, "notify config: more than %d headers",
                         TG__NOTIFY_HEADERS_MAX);
@@ -218,7 +215,7 @@ static tg_status header_field(void *target, const char *key, struct fy_node *val
 
 static tg_status read_kind(struct fy_node *value, tg__notify_sink *sink, tg_error *err) {
     static const char *const names[] = {"webhook", "slack", "jsonl"};
-    const char *text = scalar(value);
+    const char *text = tg__yaml_scalar(value);
     for (int i = 0; text != NULL && i < 3; i++) {
         if (strcmp(text, names[i]) == 0) {
             sink->kind = (tg__sink_kind)i;
@@ -231,7 +228,7 @@ static tg_status read_kind(struct fy_node *value, tg__notify_sink *sink, tg_erro
 }
 
 static tg_status read_secret_env(struct fy_node *value, tg__notify_sink *sink, tg_error *err) {
-    const char *name = scalar(value);
+    const char *name = tg__yaml_scalar(value);
     const char *secret = name ? getenv(name) : NULL;
     if (secret == NULL || secret[0] == '\0') {
         return tg__fail(err, TG_ERR_INVALID,

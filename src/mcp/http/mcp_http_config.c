@@ -60,7 +60,7 @@ static tg_status read_command(struct fy_node *node, tg__mcp_http_server *server,
                         server->name, TG__MCP_HTTP_ARGS_MAX);
     }
     for (int i = 0; i < count; i++) {
-        const char *word = tg__mcp_config_scalar(fy_node_sequence_get_by_index(node, i));
+        const char *word = tg__yaml_scalar(fy_node_sequence_get_by_index(node, i));
         if (word == NULL || (i == 0 && *word == '\0') ||
             strlen(word) >= TG__MCP_HTTP_ARG_SIZE_MAX) {
             return tg__fail(err, TG_ERR_INVALID,
@@ -85,8 +85,7 @@ static tg_status read_entry(struct fy_node *entry, const tg__mcp_config *default
     tg__mcp_http_server *server = &config->servers[config->servers_count];
     memset(server, 0, sizeof *server);
     config->servers_count++; /* from here on, tg__mcp_http_config_free frees what it holds */
-    const char *name =
-        tg__mcp_config_scalar(fy_node_mapping_lookup_by_string(entry, "name", FY_NT));
+    const char *name = tg__yaml_scalar(fy_node_mapping_lookup_by_string(entry, "name", FY_NT));
     if (name == NULL || !name_ok(name)) {
         return tg__fail(err, TG_ERR_INVALID,
                         "config: mcp.servers: name must be 1..%d bytes of A-Z a-z 0-9 . _ -",
@@ -98,8 +97,7 @@ static tg_status read_entry(struct fy_node *entry, const tg__mcp_config *default
             return tg__fail(err, TG_ERR_INVALID, "config: mcp.servers: '%s' is named twice", name);
         }
     }
-    const char *budget =
-        tg__mcp_config_scalar(fy_node_mapping_lookup_by_string(entry, "budget", FY_NT));
+    const char *budget = tg__yaml_scalar(fy_node_mapping_lookup_by_string(entry, "budget", FY_NT));
     if (budget == NULL || tg__path_check(budget, NULL) != TG_OK) {
         return tg__fail(err, TG_ERR_INVALID, "config: mcp.servers '%s': budget must be a path",
                         name);

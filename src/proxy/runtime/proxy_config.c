@@ -56,13 +56,9 @@ static tg_status fail(tg_error *err, const char *what, const char *detail) {
     return TG_ERR_INVALID;
 }
 
-static const char *scalar(struct fy_node *node) {
-    return node != NULL && fy_node_is_scalar(node) ? fy_node_get_scalar0(node) : NULL;
-}
-
 static tg_status read_text(struct fy_node *node, char *out, size_t size, const char *what,
                            tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text == NULL || strlen(text) >= size) {
         return fail(err, what, "must be text within its size limit");
     }
@@ -71,7 +67,7 @@ static tg_status read_text(struct fy_node *node, char *out, size_t size, const c
 }
 
 static tg_status read_count(struct fy_node *node, int64_t *out, const char *what, tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     char *end = NULL;
     long long value = text ? strtoll(text, &end, 10) : -1;
     if (text == NULL || *text == '\0' || *end != '\0' || value < 0 || value > TG_LIMIT_MAX) {
@@ -92,7 +88,7 @@ static tg_status read_wait(struct fy_node *node, int64_t *out, const char *what,
 }
 
 static tg_status read_flag(struct fy_node *node, bool *out, const char *what, tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
         return fail(err, what, "must be true or false");
     }
@@ -108,7 +104,7 @@ static tg_status read_deployments(struct fy_node *node, tg__upstream *out, tg_er
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *name = scalar(fy_node_pair_key(pair));
+        const char *name = tg__yaml_scalar(fy_node_pair_key(pair));
         tg__route route;
         char checked[TG__PROXY_NAME_SIZE_MAX + 64];
         snprintf(checked, sizeof checked, "/openai/deployments/%s/embeddings", name ? name : "");
@@ -166,7 +162,7 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         char env[128];
         tg_status status = TG_OK;
@@ -183,7 +179,7 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
                 memcpy(out->api_key, secret, strlen(secret) + 1);
             }
         } else if (strcmp(key, "wire") == 0) {
-            const char *text = scalar(value);
+            const char *text = tg__yaml_scalar(value);
             out->wire = text == NULL                      ? NULL
                         : strcmp(text, "openai") == 0     ? &tg__provider_openai
                         : strcmp(text, "azure") == 0      ? &tg__provider_azure
@@ -206,7 +202,7 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
             status = read_wait(value, &out->wait_ms, "upstreams: wait_ms", err);
             out->wait_set = status == TG_OK;
         } else if (strcmp(key, "pass_agent_key") == 0) {
-            const char *text = scalar(value);
+            const char *text = tg__yaml_scalar(value);
             out->pass_agent_key = text != NULL && strcmp(text, "true") == 0;
             if (text == NULL || (!out->pass_agent_key && strcmp(text, "false") != 0)) {
                 status = fail(err, "pass_agent_key", "must be true or false");
@@ -235,7 +231,7 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         const tg__provider *provider = tg__provider_find(key);
         tg__upstream *upstream;
         if (provider != NULL) {
@@ -286,7 +282,7 @@ static tg_status read_override(struct fy_node *node, tg__model_price *price, tg_
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
         tg__unit unit;
@@ -366,7 +362,7 @@ static tg_status read_overrides(struct fy_node *node, tg__proxy_config *config, 
 }
 
 static tg_status read_policy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     if (text != NULL && strcmp(text, "refuse") == 0) {
         config->over_budget = TG__OVER_REFUSE;
     } else if (text != NULL && strcmp(text, "lower") == 0) {
@@ -412,7 +408,7 @@ static tg_status read_switch_models(struct fy_node *node, tg__proxy_config *conf
 /* proxy.refusal_status: auto, 429, 402 or 403 (docs/proxy.md, "Which SDK retries what"). */
 static tg_status read_refusal_status(struct fy_node *node, tg__proxy_config *config,
                                      tg_error *err) {
-    const char *text = scalar(node);
+    const char *text = tg__yaml_scalar(node);
     static const char *const allowed[] = {"auto", "429", "402", "403"};
     for (size_t i = 0; text != NULL && i < sizeof allowed / sizeof allowed[0]; i++) {
         if (strcmp(text, allowed[i]) == 0) {
@@ -454,7 +450,7 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = scalar(fy_node_pair_key(pair));
+        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
         if (key == NULL) {
