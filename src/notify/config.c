@@ -16,6 +16,7 @@
 #include "core/yaml_file.h"
 #include "core/text_file.h"
 #include "notify/config.h"
+#include "notify/sink_types.h"
 
 #define MILLISECONDS_MAX (INT64_C(365) * TG__NOTIFY_DAY_MS) /* any duration in the file */
 
@@ -214,17 +215,22 @@ static tg_status header_field(void *target, const char *key, struct fy_node *val
 }
 
 static tg_status read_kind(struct fy_node *value, tg__notify_sink *sink, tg_error *err) {
-    static const char *const names[] = {"webhook", "slack", "jsonl"};
-    const char *text = tg__yaml_scalar(value);
-    for (int i = 0; text != NULL && i < 3; i++) {
-        if (strcmp(text, names[i]) == 0) {
-            sink->kind = (tg__sink_kind)i;
-            sink->aggregate_denied = sink->kind != TG__SINK_JSONL;
-            return TG_OK;
+    const tg__sink_type *type = tg__sink_type_find(tg__yaml_scalar(value));
+    if (type == NULL) {
+        char names[128] = "";
+        for (int i = 0; TG__SINK_TYPES[i] != NULL; i++) {
+            size_t used = strlen(names);
+            snprintf(names + used, sizeof names - used, "%s%s",
+                     i == 0                          ? ""
+                     : TG__SINK_TYPES[i + 1] == NULL ? " or "
+                                                     : ", ",
+                     TG__SINK_TYPES[i]->name);
         }
+        return tg__fail(err, TG_ERR_INVALID, "notify config: sink kind must be %s", names);
     }
-    return tg__fail(err, TG_ERR_INVALID,
-                    "notify config: sink kind must be webhook, slack or jsonl");
+    sink->kind = type->kind;
+    sink->aggregate_denied = type->aggregate_denied;
+    return TG_OK;
 }
 
 static tg_status read_secret_env(struct fy_node *value, tg__notify_sink *sink, tg_error *err) {
@@ -307,20 +313,7 @@ static tg_status sink_check(const tg__notify_config *config, const tg__notify_si
                             sink->name);
         }
     }
-    if (sink->kind == TG__SINK_JSONL) {
-        if (sink->file[0] == '\0') {
-            return tg__fail(err, TG_ERR_INVALID,
-                            "notify config: jsonl sink '%s' needs a file (\"-\" for stdout)",
-                            sink->name);
-        }
-        return TG_OK;
-    }
-    if (strncmp(sink->url, "http://", 7) != 0 && strncmp(sink->url, "https://", 8) != 0) {
-        return tg__fail(err, TG_ERR_INVALID,
-                        "notify config: sink '%s' needs a url starting with http:// or https://",
-                        sink->name);
-    }
-    return TG_OK;
+    return tg__sink_type_of(sink->kind)->check(sink, err);
 }
 
 static tg_status read_sinks(struct fy_node *node, tg__notify_config *config, tg_error *err) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "notify/sink_state.h"
+#include "notify/sink_types.h"
 
 _Static_assert((INDEX_CAPACITY & (INDEX_CAPACITY - 1)) == 0, "the index size is a power of two");
 _Static_assert(INDEX_CAPACITY >= 2 * TG__NOTIFY_LANES_MAX, "the index stays at most half full");
@@ -70,7 +71,7 @@ int32_t tg__lane_get(tg__sink_state *state, const char *budget) {
     lane->head = lane->tail = NONE_POSITION;
     lane->active_at = -1;
     lane->denied_sent_ms = TG_NONE;
-    if (state->sink->kind == TG__SINK_JSONL) {
+    if (tg__sink_type_of(state->sink->kind)->delivery == TG__SINK_LOG) {
         lane->mode = TG__URGENCY_IMMEDIATE; /* a log is written at once */
         lane->within_ms = 0;
     } else {

@@ -21,6 +21,7 @@
 #include "core/quiet_thread.h"
 #include "notify/notify.h"
 #include "notify/schedule.h"
+#include "notify/sink_types.h"
 #include "notify/transport.h"
 #include "engine/clock.h"
 
@@ -136,15 +137,17 @@ static void finish_batch(tg__notifier *n, int s, tg__batch *batch, bool delivere
     n->dirty = true;
 }
 
-static void write_jsonl(tg__notifier *n, int s, tg__batch *batch,
-                        const tg__notify_envelope *envelope) {
+/* A log sink's batch: one line an item, written at once. */
+static void write_log(tg__notifier *n, int s, tg__batch *batch,
+                      const tg__notify_envelope *envelope) {
+    const tg__sink_type *type = tg__sink_type_of(n->config->sinks[s].kind);
     char error[ERROR_SIZE] = "out of memory";
     size_t total = 0;
     char *lines = NULL;
     bool ok = true;
     for (size_t i = 0; i < batch->items_count && ok; i++) {
         size_t size = 0;
-        char *line = tg__body_jsonl(envelope, &batch->items[i], &size);
+        char *line = type->line(envelope, &batch->items[i], &size);
         char *grown = line ? realloc(lines, total + size + 1) : NULL;
         ok = grown != NULL;
         if (ok) {
@@ -162,9 +165,8 @@ static void write_jsonl(tg__notifier *n, int s, tg__batch *batch,
 static void post(tg__notifier *n, int s, tg__batch *batch, const tg__notify_envelope *envelope) {
     const tg__notify_sink *sink = &n->config->sinks[s];
     size_t size = 0;
-    char *body = sink->kind == TG__SINK_SLACK
-                     ? tg__body_slack(envelope, batch->items, batch->items_count, &size)
-                     : tg__body_json(envelope, batch->items, batch->items_count, &size);
+    char *body =
+        tg__sink_type_of(sink->kind)->body(envelope, batch->items, batch->items_count, &size);
     attempt *record = body ? malloc(sizeof *record) : NULL;
     if (record == NULL) {
         free(body);
@@ -207,8 +209,8 @@ static void send_ready(tg__notifier *n, int64_t now_ms, int64_t *wake_at_ms) {
             }
             tg__notify_envelope envelope = {n->config->sinks[s].name, batch.urgency,
                                             tg__clock_wall_ms()};
-            if (n->config->sinks[s].kind == TG__SINK_JSONL) {
-                write_jsonl(n, s, &batch, &envelope);
+            if (tg__sink_type_of(n->config->sinks[s].kind)->delivery == TG__SINK_LOG) {
+                write_log(n, s, &batch, &envelope);
             } else {
                 post(n, s, &batch, &envelope);
             }
@@ -408,7 +410,7 @@ static tg_status open_sinks(tg__notifier *n, tg_error *err) {
         n->marked_through =
             s == 0 || done_through < n->marked_through ? done_through : n->marked_through;
         char error[ERROR_SIZE];
-        if (sink->kind == TG__SINK_JSONL &&
+        if (tg__sink_type_of(sink->kind)->delivery == TG__SINK_LOG &&
             !tg__jsonl_open(&n->jsonl[s], sink, error, sizeof error)) {
             return tg__fail(err, TG_ERR_IO, "notify: sink '%s': %s", sink->name, error);
         }

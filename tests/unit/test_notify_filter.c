@@ -7,6 +7,7 @@
  * first matching rule; and the severity table of docs/notifications.md.
  */
 #include "notify/config.h"
+#include "notify/sink_types.h"
 #include "notify_fixture.h"
 
 static const char full[] = "port: 8420\n"
@@ -104,7 +105,9 @@ static void test_mistakes(void **state) {
     (void)state;
     unsetenv("TG_TEST_MISSING");
     parse_fails("notify: {sink: []}\n", "unknown notify field 'sink'");
-    parse_fails("notify: {sinks: [{name: a, kind: teams, url: http://x}]}\n", "sink kind");
+    parse_fails("notify: {sinks: [{name: a, kind: teams, url: http://x}]}\n",
+                "sink kind must be webhook, slack or jsonl");
+    parse_fails("notify: {sinks: [{name: a, kind: [webhook], url: http://x}]}\n", "sink kind");
     parse_fails("notify: {sinks: [{name: a, url: http://x}]}\n", "needs a kind");
     parse_fails("notify: {sinks: [{name: a, kind: webhook, url: ftp://x}]}\n", "http://");
     parse_fails("notify: {sinks: [{name: a, kind: jsonl}]}\n", "needs a file");
@@ -220,11 +223,46 @@ static void test_severity_table(void **state) {
     assert_i64(tg__severity_of(&e), TG__SEVERITY_INFO);
 }
 
+/* The sink table (sink_types.h): a row for every kind, in kind order, named as the config
+ * names it, each delivered by what it defines (a POST sink a body, a log sink a line), and
+ * the row decides what a sink reads as: a webhook sums refusals up, a log does not. */
+static void test_sink_table(void **state) {
+    (void)state;
+    int rows = 0;
+    for (int i = 0; TG__SINK_TYPES[i] != NULL; i++, rows++) {
+        const tg__sink_type *type = TG__SINK_TYPES[i];
+        assert_int_equal(type->kind, i);
+        assert_ptr_equal(tg__sink_type_of(type->kind), type);
+        assert_ptr_equal(tg__sink_type_find(type->name), type);
+        assert_non_null(type->check);
+        assert_true(type->delivery == TG__SINK_POST ? type->body != NULL && type->line == NULL
+                                                    : type->line != NULL && type->body == NULL);
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(TG__SINK_TYPES[j]->name, type->name);
+        }
+    }
+    assert_int_equal(rows, TG__SINK_JSONL + 1);
+    assert_null(tg__sink_type_find("teams"));
+    assert_null(tg__sink_type_find(NULL));
+    assert_null(tg__sink_type_find("Webhook"));
+    tg__notify_config *config = parse_ok("notify: {sinks: [{name: a, kind: webhook, url: "
+                                         "http://x}, {name: b, kind: slack, url: https://y}, "
+                                         "{name: c, kind: jsonl, file: \"-\"}]}\n");
+    assert_int_equal(config->sinks_count, 3);
+    assert_int_equal(tg__sink_type_of(config->sinks[0].kind)->delivery, TG__SINK_POST);
+    assert_true(config->sinks[0].aggregate_denied);
+    assert_int_equal(config->sinks[1].kind, TG__SINK_SLACK);
+    assert_true(config->sinks[1].aggregate_denied);
+    assert_int_equal(tg__sink_type_of(config->sinks[2].kind)->delivery, TG__SINK_LOG);
+    assert_false(config->sinks[2].aggregate_denied);
+    tg__notify_config_free(config);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_section),   cmocka_unit_test(test_no_section),
         cmocka_unit_test(test_mistakes),       cmocka_unit_test(test_filter_match),
-        cmocka_unit_test(test_severity_table),
+        cmocka_unit_test(test_severity_table), cmocka_unit_test(test_sink_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
