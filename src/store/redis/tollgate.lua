@@ -51,6 +51,11 @@ local function fail(status, message)
     return {status, message}
 end
 
+-- The refusal of every operation on a budget that does not exist, worded as the core's.
+local function no_budget(path)
+    return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+end
+
 -- ---- budgets ---------------------------------------------------------------------------
 
 -- Numeric fields of a budget hash; `spec` (the declared spec as text) is read apart.
@@ -461,7 +466,7 @@ local function tg_reserve(keys, args)
     end
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds)
     local too_much = path_room(chain, amount, 0, tokens)
@@ -568,7 +573,7 @@ local function tg_record(keys, args)
     end
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds)
     local tokens = tokens_in + tokens_out
@@ -668,7 +673,7 @@ local function tg_budget_get(keys, args)
     holds_expire(P, now)
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds_of(args, 3))
     chain_save(P, chain)
@@ -691,7 +696,7 @@ local function tg_budget_delete(keys, args)
     holds_expire(P, now)
     local b = budget_load(P, path)
     if not b then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     if b.children > 0 or b.holds > 0 then
         return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b.children) ..
@@ -712,7 +717,7 @@ local function tg_budget_freeze(keys, args)
     local P = keys[1]
     local path, frozen = args[2], args[3]
     if not redis.call('HGET', P .. 'b:' .. path, 'limit') then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     redis.call('HSET', P .. 'b:' .. path, 'frozen', frozen)
     return {0}
