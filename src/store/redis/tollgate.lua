@@ -56,6 +56,12 @@ local function no_budget(path)
     return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
 end
 
+-- The refusal of an operation on a hold that is not open; `why` adds the ways it ends.
+local function no_hold(seq, why)
+    return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open' ..
+                    (why and ' (never made, or already committed, released or expired)' or ''))
+end
+
 -- ---- budgets ---------------------------------------------------------------------------
 
 -- Numeric fields of a budget hash; `spec` (the declared spec as text) is read apart.
@@ -359,12 +365,14 @@ local function path_admits(P, chain, amount, tokens, cls, now)
     return nil
 end
 
--- Refuses amounts that would push a counter of the path past COUNTER_MAX.
-local function path_room(chain, held_delta, spent_delta, tokens_delta)
+-- Refuses amounts that would push a counter of the path past COUNTER_MAX: the refusal, with
+-- the windows already rolled saved first, or nil.
+local function path_room(P, chain, held_delta, spent_delta, tokens_delta)
     for _, b in ipairs(chain) do
         if b.held + held_delta > COUNTER_MAX or b.spent + spent_delta > COUNTER_MAX or
             b.tu + b.th + tokens_delta > COUNTER_MAX then
-            return "budget '" .. b.path .. "' cannot count that much more"
+            chain_save(P, chain)
+            return fail(ERR_RANGE, "budget '" .. b.path .. "' cannot count that much more")
         end
     end
     return nil
@@ -469,10 +477,9 @@ local function tg_reserve(keys, args)
         return no_budget(path)
     end
     path_roll(chain, now, bounds)
-    local too_much = path_room(chain, amount, 0, tokens)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, amount, 0, tokens)
+    if refused then
+        return refused
     end
     local refusal = path_admits(P, chain, amount, tokens, cls, now)
     if refusal then
@@ -509,15 +516,13 @@ local function tg_commit(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open (never made, or already ' ..
-                        'committed, released or expired)')
+        return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
     path_roll(chain, now, bounds)
-    local too_much = path_room(chain, 0, actual, tokens_in + tokens_out)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out)
+    if refused then
+        return refused
     end
     local capped = false
     if actual > h.amount and agent then
@@ -549,8 +554,7 @@ local function tg_release(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open (never made, or already ' ..
-                        'committed, released or expired)')
+        return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
     hold_close(P, h, chain)
@@ -577,10 +581,9 @@ local function tg_record(keys, args)
     end
     path_roll(chain, now, bounds)
     local tokens = tokens_in + tokens_out
-    local too_much = path_room(chain, 0, cost, tokens)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, 0, cost, tokens)
+    if refused then
+        return refused
     end
     if not force then
         local refusal = path_admits(P, chain, cost, tokens, cls, now)
@@ -607,7 +610,7 @@ local function tg_hold_get(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open')
+        return no_hold(seq, false)
     end
     return {0, h.budget, h.amount, h.tokens, h.cls, h.tool, h.model, h.created, h.expires,
             h.cancel}
