@@ -150,6 +150,18 @@ static void set_window(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     tg__window_heap_fix(ledger, (int32_t)(budget - ledger->budgets));
 }
 
+/* A class's revocation changed (revoked or reinstated): the budget is marked for the
+ * store and the event filled, to emit once the caller has added what is its own. */
+static void class_changed(tg__ledger *ledger, tg__budget *budget, tg_event_kind kind, int cls,
+                          int64_t ceiling, int64_t now_ms, tg_event *event) {
+    tg__budget_mark(ledger, budget);
+    tg__event_init(event, kind, now_ms, budget->path);
+    event->cls = cls;
+    event->spent_micros = budget->spent_micros;
+    event->limit_micros = budget->spec->cost_limit_micros;
+    event->threshold_micros = ceiling;
+}
+
 /* Lifts revocations whose ceiling is above spend again (window rolled, limit raised). */
 static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
@@ -161,13 +173,8 @@ static void reinstate(tg__ledger *ledger, tg__budget *budget, int64_t now_ms) {
             continue;
         }
         budget->revoked &= ~(1u << c);
-        tg__budget_mark(ledger, budget);
         tg_event event;
-        tg__event_init(&event, TG_EVENT_REINSTATED, now_ms, budget->path);
-        event.cls = c;
-        event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec->cost_limit_micros;
-        event.threshold_micros = ceiling;
+        class_changed(ledger, budget, TG_EVENT_REINSTATED, c, ceiling, now_ms, &event);
         tg__ledger_emit(ledger, &event);
     }
 }
@@ -252,13 +259,8 @@ void tg__budget_check_levels(tg__ledger *ledger, int32_t slot, int64_t now_ms) {
             continue;
         }
         budget->revoked |= 1u << c;
-        tg__budget_mark(ledger, budget);
         tg_event event;
-        tg__event_init(&event, TG_EVENT_REVOKED, now_ms, budget->path);
-        event.cls = c;
-        event.spent_micros = budget->spent_micros;
-        event.limit_micros = budget->spec->cost_limit_micros;
-        event.threshold_micros = ceiling;
+        class_changed(ledger, budget, TG_EVENT_REVOKED, c, ceiling, now_ms, &event);
         event.count = cancel_holds(ledger, slot, c);
         tg__ledger_emit(ledger, &event);
     }
@@ -546,16 +548,33 @@ tg_status tg__ledger_budget_check(const tg__ledger *ledger, const char *path,
     return TG_OK;
 }
 
-tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
-                                   tg_error *err) {
+/*
+ * The slot of the existing budget `path`: a bad path's error, or TG_ERR_NOT_FOUND. With
+ * `expire`, holds due by now_ms expire between the two checks, as delete and get need
+ * (their counts must be current); a freeze changes no count and expires nothing.
+ */
+static tg_status budget_slot(tg__ledger *ledger, const char *path, bool expire, int64_t now_ms,
+                             int32_t *slot_out, tg_error *err) {
     tg_status status = tg__path_check(path, err);
     if (status != TG_OK) {
         return status;
     }
-    tg__holds_expire(ledger, now_ms);
-    int32_t slot = tg__budget_find(ledger, path);
-    if (slot < 0) {
+    if (expire) {
+        tg__holds_expire(ledger, now_ms);
+    }
+    *slot_out = tg__budget_find(ledger, path);
+    if (*slot_out < 0) {
         return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
+    }
+    return TG_OK;
+}
+
+tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t now_ms,
+                                   tg_error *err) {
+    int32_t slot;
+    tg_status status = budget_slot(ledger, path, true, now_ms, &slot, err);
+    if (status != TG_OK) {
+        return status;
     }
     tg__budget *budget = &ledger->budgets[slot];
     if (budget->children > 0 || budget->holds > 0) {
@@ -587,13 +606,10 @@ tg_status tg__ledger_budget_delete(tg__ledger *ledger, const char *path, int64_t
 
 tg_status tg__ledger_budget_freeze(tg__ledger *ledger, const char *path, bool frozen,
                                    int64_t now_ms, tg_error *err) {
-    tg_status status = tg__path_check(path, err);
+    int32_t slot;
+    tg_status status = budget_slot(ledger, path, false, now_ms, &slot, err);
     if (status != TG_OK) {
         return status;
-    }
-    int32_t slot = tg__budget_find(ledger, path);
-    if (slot < 0) {
-        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
     }
     tg__budget *budget = &ledger->budgets[slot];
     if (budget->frozen != frozen) {
@@ -641,14 +657,10 @@ int64_t tg__budget_headroom(tg__ledger *ledger, int32_t leaf, int cls, int64_t t
 
 tg_status tg__ledger_budget_get(tg__ledger *ledger, const char *path, int64_t now_ms,
                                 tg_budget_info *out, tg_error *err) {
-    tg_status status = tg__path_check(path, err);
+    int32_t slot;
+    tg_status status = budget_slot(ledger, path, true, now_ms, &slot, err);
     if (status != TG_OK) {
         return status;
-    }
-    tg__holds_expire(ledger, now_ms);
-    int32_t slot = tg__budget_find(ledger, path);
-    if (slot < 0) {
-        return tg__fail(err, TG_ERR_NOT_FOUND, "no budget '%s'", path);
     }
     int32_t chain[TG_PATH_DEPTH_MAX];
     int depth = tg__budget_chain(ledger, slot, chain);

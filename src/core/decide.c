@@ -183,7 +183,7 @@ static tg_status path_room(const tg__ledger *ledger, const int32_t *chain, int d
     return TG_OK;
 }
 
-static tg_status amount_check(int64_t value, const char *what, int64_t max, tg_error *err) {
+tg_status tg__amount_check(int64_t value, const char *what, int64_t max, tg_error *err) {
     if (value < 0) {
         return tg__fail(err, TG_ERR_INVALID, "%s may not be negative (got %lld)", what,
                         (long long)value);
@@ -257,9 +257,9 @@ static tg_status labels_check(const char *tool, const char *model, const char *k
 static tg_status reserve_check(const tg__ledger *ledger, const tg_reserve_request *r,
                                tg_error *err) {
     tg_status status;
-    if ((status = amount_check(r->amount_micros, "amount", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
+    if ((status = tg__amount_check(r->amount_micros, "amount", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
             TG_OK ||
         (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
@@ -502,9 +502,9 @@ static void commit_answer(const tg__idem_row *row, tg_commit_result *out) {
 tg_status tg__ledger_commit(tg__ledger *ledger, const tg_commit_request *r, int64_t now_ms,
                             tg_commit_result *out, tg_error *err) {
     tg_status status;
-    if ((status = amount_check(r->actual_micros, "actual cost", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+    if ((status = tg__amount_check(r->actual_micros, "actual cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = tg__idem_check_key(r->idempotency_key, err)) != TG_OK) {
         return status;
     }
@@ -630,9 +630,9 @@ tg_status tg__ledger_release(tg__ledger *ledger, uint64_t hold_id, const char *k
 
 static tg_status record_check(const tg_record_request *r, tg_error *err) {
     tg_status status;
-    if ((status = amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+    if ((status = tg__amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK) {
         return status;
     }

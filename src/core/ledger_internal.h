@@ -294,6 +294,11 @@ void tg__hold_verify_open(const tg__ledger *ledger, int32_t slot, const int32_t 
 /* After a grant: every budget of the path is within its limits for class `cls`. */
 void tg__path_verify_granted(const tg__ledger *ledger, const int32_t *chain, int depth, int cls);
 
+/* decide.c */
+/* `value` is 0..max, else TG_ERR_INVALID (negative) or TG_ERR_RANGE, naming `what`. The
+ * redis ledger makes its checks with it too, so both ledgers refuse alike. */
+tg_status tg__amount_check(int64_t value, const char *what, int64_t max, tg_error *err);
+
 /* idempotency.c */
 /* Looks a key up. TG_OK with *found NULL when new; TG_ERR_CONFLICT when its
  * arguments differ. Forgets keys older than the ttl first. */

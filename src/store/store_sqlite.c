@@ -361,7 +361,7 @@ fail:
 /* ---- writes ---------------------------------------------------------------- */
 
 /* Runs a bound statement to completion and resets it for the next use. */
-static bool step_done(sqlite3_stmt *statement) {
+bool tg__sqlite_step_done(sqlite3_stmt *statement) {
     int rc = sqlite3_step(statement);
     sqlite3_reset(statement);
     sqlite3_clear_bindings(statement);
@@ -372,7 +372,7 @@ static const char *class_text(int cls) {
     return cls >= 0 && cls < TG_CLASS_COUNT ? tg_class_str((tg_class)cls) : NULL;
 }
 
-static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
+void tg__sqlite_bind_text(sqlite3_stmt *statement, int index, const char *text) {
     if (text == NULL) {
         sqlite3_bind_null(statement, index);
     } else {
@@ -381,8 +381,8 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
 }
 
 static bool write_path(sqlite3_stmt *statement, const char *text) {
-    bind_text(statement, 1, text);
-    return step_done(statement);
+    tg__sqlite_bind_text(statement, 1, text);
+    return tg__sqlite_step_done(statement);
 }
 
 /* The spec's columns 2..17 (as ?2..?17) of a budgets or budget_templates row; `alerts`
@@ -397,15 +397,15 @@ static void bind_spec(sqlite3_stmt *s, const tg_budget_spec *spec, char *alerts,
     tg__sqlite_bind_optional(s, 2, spec->cost_limit_micros);
     tg__sqlite_bind_optional(s, 3, spec->calls_limit);
     tg__sqlite_bind_optional(s, 4, spec->tokens_limit);
-    bind_text(s, 5, tg_window_str(spec->window));
-    bind_text(s, 6, spec->timezone);
+    tg__sqlite_bind_text(s, 5, tg_window_str(spec->window));
+    tg__sqlite_bind_text(s, 6, spec->timezone);
     tg__sqlite_bind_optional(s, 7, spec->revoke_at.micros);
     tg__sqlite_bind_optional(s, 8, spec->revoke_at.ppm);
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
         tg__sqlite_bind_optional(s, 9 + 2 * c, spec->class_ceiling[c].micros);
         tg__sqlite_bind_optional(s, 10 + 2 * c, spec->class_ceiling[c].ppm);
     }
-    bind_text(s, 17, alerts);
+    tg__sqlite_bind_text(s, 17, alerts);
 }
 
 /* A budget's template row follows its budget row: written, or deleted when it has none. */
@@ -415,18 +415,18 @@ static bool write_template(tg__store *store, const tg__budget_row *row) {
     }
     sqlite3_stmt *s = store->statements[TG__SQL_TEMPLATE_PUT];
     char alerts[TG_ALERTS_MAX * 12 + 1];
-    bind_text(s, 1, row->path);
+    tg__sqlite_bind_text(s, 1, row->path);
     bind_spec(s, &row->template_spec, alerts, sizeof alerts);
-    bind_text(s, 18, tg_above_hold_str(row->template_spec.above_hold));
+    tg__sqlite_bind_text(s, 18, tg_above_hold_str(row->template_spec.above_hold));
     sqlite3_bind_int64(s, 19, row->children_max);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_budget(tg__store *store, const tg__budget_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_PUT];
     const tg_budget_spec *spec = &row->spec;
     char alerts[TG_ALERTS_MAX * 12 + 1];
-    bind_text(s, 1, row->path);
+    tg__sqlite_bind_text(s, 1, row->path);
     bind_spec(s, spec, alerts, sizeof alerts);
     sqlite3_bind_int(s, 18, row->frozen);
     sqlite3_bind_int64(s, 19, row->window_start_ms);
@@ -436,45 +436,45 @@ static bool write_budget(tg__store *store, const tg__budget_row *row) {
     sqlite3_bind_int64(s, 23, row->tokens_used);
     sqlite3_bind_int64(s, 24, row->alerts_fired);
     sqlite3_bind_int64(s, 25, row->revoked);
-    bind_text(s, 26, tg_above_hold_str(spec->above_hold));
-    return step_done(s) && write_template(store, row);
+    tg__sqlite_bind_text(s, 26, tg_above_hold_str(spec->above_hold));
+    return tg__sqlite_step_done(s) && write_template(store, row);
 }
 
 static bool write_hold(tg__store *store, const tg__hold_op *op) {
     if (op->kind == TG__HOLD_DELETE) {
         sqlite3_stmt *s = store->statements[TG__SQL_HOLD_DELETE];
         sqlite3_bind_int64(s, 1, (sqlite3_int64)op->row.id);
-        return step_done(s);
+        return tg__sqlite_step_done(s);
     }
     const tg__hold_row *row = &op->row;
     sqlite3_stmt *s = store->statements[TG__SQL_HOLD_PUT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
-    bind_text(s, 2, row->budget);
+    tg__sqlite_bind_text(s, 2, row->budget);
     sqlite3_bind_int64(s, 3, row->amount_micros);
     sqlite3_bind_int64(s, 4, row->tokens);
-    bind_text(s, 5, class_text(row->cls));
-    bind_text(s, 6, row->tool);
-    bind_text(s, 7, row->model);
+    tg__sqlite_bind_text(s, 5, class_text(row->cls));
+    tg__sqlite_bind_text(s, 6, row->tool);
+    tg__sqlite_bind_text(s, 7, row->model);
     sqlite3_bind_int64(s, 8, row->created_at_ms);
     sqlite3_bind_int64(s, 9, row->expires_at_ms);
     sqlite3_bind_int(s, 10, row->cancel_requested);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_charge(tg__store *store, const tg__charge_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_CHARGE_PUT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
     sqlite3_bind_int64(s, 2, row->time_ms);
-    bind_text(s, 3, row->budget);
+    tg__sqlite_bind_text(s, 3, row->budget);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)row->hold_id);
-    bind_text(s, 5, class_text(row->cls));
-    bind_text(s, 6, row->tool);
-    bind_text(s, 7, row->model);
+    tg__sqlite_bind_text(s, 5, class_text(row->cls));
+    tg__sqlite_bind_text(s, 6, row->tool);
+    tg__sqlite_bind_text(s, 7, row->model);
     sqlite3_bind_int64(s, 8, row->tokens_in);
     sqlite3_bind_int64(s, 9, row->tokens_out);
     sqlite3_bind_int64(s, 10, row->cost_micros);
     sqlite3_bind_int64(s, 11, row->held_micros);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_call(tg__store *store, const tg__call_row *row) {
@@ -484,7 +484,7 @@ static bool write_call(tg__store *store, const tg__call_row *row) {
     const char *texts[] = {row->request_id, row->provider, row->route, row->model,
                            row->budget,     row->key,      row->user,  row->tags};
     for (int i = 0; i < 8; i++) {
-        bind_text(s, 3 + i, texts[i]);
+        tg__sqlite_bind_text(s, 3 + i, texts[i]);
     }
     const int64_t numbers[] = {row->tokens_in,        row->tokens_out,  row->tokens_cached,
                                row->tokens_reasoning, row->cost_micros, row->held_micros,
@@ -492,18 +492,18 @@ static bool write_call(tg__store *store, const tg__call_row *row) {
     for (int i = 0; i < 8; i++) {
         sqlite3_bind_int64(s, 11 + i, numbers[i]);
     }
-    bind_text(s, 19, row->outcome);
-    return step_done(s);
+    tg__sqlite_bind_text(s, 19, row->outcome);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_event(tg__store *store, const tg_event *event) {
     sqlite3_stmt *s = store->statements[TG__SQL_EVENT_PUT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)event->id);
-    bind_text(s, 2, tg_event_kind_str(event->kind));
+    tg__sqlite_bind_text(s, 2, tg_event_kind_str(event->kind));
     sqlite3_bind_int64(s, 3, event->time_ms);
-    bind_text(s, 4, event->budget);
-    bind_text(s, 5, class_text(event->cls));
-    bind_text(s, 6, event->reason >= 0 ? tg_reason_str((tg_reason)event->reason) : NULL);
+    tg__sqlite_bind_text(s, 4, event->budget);
+    tg__sqlite_bind_text(s, 5, class_text(event->cls));
+    tg__sqlite_bind_text(s, 6, event->reason >= 0 ? tg_reason_str((tg_reason)event->reason) : NULL);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)event->hold_id);
     tg__sqlite_bind_optional(s, 8, event->amount_micros);
     tg__sqlite_bind_optional(s, 9, event->held_micros);
@@ -511,25 +511,25 @@ static bool write_event(tg__store *store, const tg_event *event) {
     tg__sqlite_bind_optional(s, 11, event->limit_micros);
     tg__sqlite_bind_optional(s, 12, event->threshold_micros);
     tg__sqlite_bind_optional(s, 13, event->count);
-    bind_text(s, 14, event->tool);
-    bind_text(s, 15, event->detail);
-    return step_done(s);
+    tg__sqlite_bind_text(s, 14, event->tool);
+    tg__sqlite_bind_text(s, 15, event->detail);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_window(tg__store *store, const tg__window_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_WINDOW_PUT];
-    bind_text(s, 1, row->budget);
+    tg__sqlite_bind_text(s, 1, row->budget);
     sqlite3_bind_int64(s, 2, row->window.window_start_ms);
     sqlite3_bind_int64(s, 3, row->window.window_end_ms);
     sqlite3_bind_int64(s, 4, row->window.spent_micros);
     sqlite3_bind_int64(s, 5, row->window.calls_used);
     sqlite3_bind_int64(s, 6, row->window.tokens_used);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_idem(tg__store *store, const tg__idem_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_IDEM_PUT];
-    bind_text(s, 1, row->key);
+    tg__sqlite_bind_text(s, 1, row->key);
     sqlite3_bind_int(s, 2, row->op);
     /* The hash is 64 bits; SQLite keeps it as the same bits in a signed integer. */
     sqlite3_bind_int64(s, 3, (sqlite3_int64)row->args_hash);
@@ -541,7 +541,7 @@ static bool write_idem(tg__store *store, const tg__idem_row *row) {
     sqlite3_bind_int64(s, 9, row->overrun_micros);
     sqlite3_bind_int64(s, 10, (sqlite3_int64)row->charge_id);
     sqlite3_bind_int(s, 11, row->capped);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 static bool write_meta(tg__store *store, const tg__meta_row *meta) {
@@ -553,9 +553,9 @@ static bool write_meta(tg__store *store, const tg__meta_row *meta) {
                   {"next_event_id", meta->next_event_id}};
     sqlite3_stmt *s = store->statements[TG__SQL_META_PUT];
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        bind_text(s, 1, values[i].name);
+        tg__sqlite_bind_text(s, 1, values[i].name);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)values[i].value);
-        if (!step_done(s)) {
+        if (!tg__sqlite_step_done(s)) {
             return false;
         }
     }
@@ -571,13 +571,13 @@ static bool write_api_key(tg__store *store, const tg_api_key *key) {
     }
     hex[sizeof hex - 1] = '\0';
     sqlite3_stmt *s = store->statements[TG__SQL_API_KEY_PUT];
-    bind_text(s, 1, key->name);
-    bind_text(s, 2, hex);
-    bind_text(s, 3, key->role);
-    bind_text(s, 4, key->scope);
-    bind_text(s, 5, class_text(key->class_max));
+    tg__sqlite_bind_text(s, 1, key->name);
+    tg__sqlite_bind_text(s, 2, hex);
+    tg__sqlite_bind_text(s, 3, key->role);
+    tg__sqlite_bind_text(s, 4, key->scope);
+    tg__sqlite_bind_text(s, 5, class_text(key->class_max));
     sqlite3_bind_int64(s, 6, key->created_at_ms);
-    return step_done(s);
+    return tg__sqlite_step_done(s);
 }
 
 /*
@@ -610,84 +610,58 @@ static bool delete_windows(tg__store *store, const tg__journal *j) {
     sqlite3_stmt *s = store->statements[TG__SQL_BUDGET_WINDOWS_DELETE];
     for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
         const char *path = j->budgets_deleted.items[i].path;
-        bind_text(s, 1, path);
+        tg__sqlite_bind_text(s, 1, path);
         sqlite3_bind_int64(s, 2, deleted_at_ms(j, path));
-        if (!step_done(s)) {
+        if (!tg__sqlite_step_done(s)) {
             return false;
         }
     }
     return true;
 }
 
+static bool delete_budget(tg__store *store, const tg__path_row *row) {
+    return write_path(store->statements[TG__SQL_BUDGET_DELETE], row->path) &&
+           write_path(store->statements[TG__SQL_TEMPLATE_DELETE], row->path);
+}
+
+static bool delete_idem(tg__store *store, const tg__key_row *row) {
+    return write_path(store->statements[TG__SQL_IDEM_DELETE], row->key);
+}
+
+static bool delete_api_key(tg__store *store, const tg__name_row *row) {
+    return write_path(store->statements[TG__SQL_API_KEY_DELETE], row->name);
+}
+
+/* Writes each row of the journal's list `rows` with `write(store, row)`; the first that
+ * fails fails the batch. A macro because each list has its own row type. */
+#define WRITE_EACH(rows, write)                                                                    \
+    for (uint32_t i = 0; i < (rows).count; i++) {                                                  \
+        if (!write(store, &(rows).items[i])) {                                                     \
+            return false;                                                                          \
+        }                                                                                          \
+    }
+
 /* Every row of the journal, in the order that keeps the tables consistent. */
 static bool write_rows(tg__store *store, const tg__journal *j) {
-    for (uint32_t i = 0; i < j->budgets_deleted.count; i++) {
-        if (!write_path(store->statements[TG__SQL_BUDGET_DELETE],
-                        j->budgets_deleted.items[i].path) ||
-            !write_path(store->statements[TG__SQL_TEMPLATE_DELETE],
-                        j->budgets_deleted.items[i].path)) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->budgets.count; i++) {
-        if (!write_budget(store, &j->budgets.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->holds.count; i++) {
-        if (!write_hold(store, &j->holds.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->charges.count; i++) {
-        if (!write_charge(store, &j->charges.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->events.count; i++) {
-        if (!write_event(store, &j->events.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->calls.count; i++) {
-        if (!write_call(store, &j->calls.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->windows.count; i++) {
-        if (!write_window(store, &j->windows.items[i])) {
-            return false;
-        }
-    }
+    WRITE_EACH(j->budgets_deleted, delete_budget);
+    WRITE_EACH(j->budgets, write_budget);
+    WRITE_EACH(j->holds, write_hold);
+    WRITE_EACH(j->charges, write_charge);
+    WRITE_EACH(j->events, write_event);
+    WRITE_EACH(j->calls, write_call);
+    WRITE_EACH(j->windows, write_window);
     if (!delete_windows(store, j)) {
         return false;
     }
-    for (uint32_t i = 0; i < j->idem_deleted.count; i++) {
-        if (!write_path(store->statements[TG__SQL_IDEM_DELETE], j->idem_deleted.items[i].key)) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->idem_put.count; i++) {
-        if (!write_idem(store, &j->idem_put.items[i])) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->api_keys_deleted.count; i++) {
-        if (!write_path(store->statements[TG__SQL_API_KEY_DELETE],
-                        j->api_keys_deleted.items[i].name)) {
-            return false;
-        }
-    }
-    for (uint32_t i = 0; i < j->api_keys_put.count; i++) {
-        if (!write_api_key(store, &j->api_keys_put.items[i])) {
-            return false;
-        }
-    }
-    if (!tg__sqlite_write_approvals(store, j)) {
-        return false;
-    }
+    WRITE_EACH(j->idem_deleted, delete_idem);
+    WRITE_EACH(j->idem_put, write_idem);
+    WRITE_EACH(j->api_keys_deleted, delete_api_key);
+    WRITE_EACH(j->api_keys_put, write_api_key);
+    WRITE_EACH(j->approvals, tg__sqlite_write_approval);
     return write_meta(store, &j->meta);
 }
+
+#undef WRITE_EACH
 
 /* The pages a commit wrote and read, from SQLite's counters (reset as they are read). */
 static void count_commit(tg__store *store) {
@@ -722,18 +696,18 @@ static tg_status sqlite_write(tg__store *store, const tg__journal *journal, tg_e
     /* Count from here: reads of history on this connection are not the commit's. */
     sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_WRITE, &current, &highwater, 1);
     sqlite3_db_status(store->db, SQLITE_DBSTATUS_CACHE_MISS, &current, &highwater, 1);
-    if (!step_done(store->statements[TG__SQL_BEGIN])) {
+    if (!tg__sqlite_step_done(store->statements[TG__SQL_BEGIN])) {
         return tg__sqlite_fail(store, err, "starting a transaction");
     }
     if (!write_rows(store, journal)) {
         tg_status status = tg__sqlite_fail(store, err, "writing the ledger");
-        step_done(store->statements[TG__SQL_ROLLBACK]);
+        tg__sqlite_step_done(store->statements[TG__SQL_ROLLBACK]);
         return status;
     }
-    if (!step_done(store->statements[TG__SQL_COMMIT])) {
+    if (!tg__sqlite_step_done(store->statements[TG__SQL_COMMIT])) {
         tg_status status = tg__sqlite_fail(store, err, "committing");
         if (!sqlite3_get_autocommit(store->db)) {
-            step_done(store->statements[TG__SQL_ROLLBACK]);
+            tg__sqlite_step_done(store->statements[TG__SQL_ROLLBACK]);
         }
         return status;
     }

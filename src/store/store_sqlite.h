@@ -73,9 +73,22 @@ void tg__checkpointer_stop(tg__store *store);
 tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing);
 
 tg_status tg__sqlite_load(tg__store *store, const tg__store_loader *loader, tg_error *err);
-/* store_sqlite_approvals.c: a batch's approval rows (each the approval after one
+/* Steps a bound write to its end and clears it for the next row; false unless it is done. */
+bool tg__sqlite_step_done(sqlite3_stmt *statement);
+/* Binds text, or NULL for a NULL pointer; SQLITE_STATIC: `text` must outlive the step. */
+void tg__sqlite_bind_text(sqlite3_stmt *statement, int index, const char *text);
+
+/* One row of a load, handed to the loader; a status other than TG_OK stops the load. */
+typedef tg_status (*tg__sqlite_load_row)(tg__store *store, sqlite3_stmt *statement,
+                                         const tg__store_loader *loader, tg_error *err);
+/* Steps a prepared and bound statement to its end, handing each row to `row`; a step that
+ * fails is TG_ERR_IO naming `doing`. Finalizes the statement (store_sqlite_read.c). */
+tg_status tg__sqlite_load_rows(tg__store *store, sqlite3_stmt *statement, tg__sqlite_load_row row,
+                               const tg__store_loader *loader, const char *doing, tg_error *err);
+
+/* store_sqlite_approvals.c: one approval row of a batch (the approval after one
  * transition, upserted by id); and the kept ones, pending included, in id order, at open. */
-bool tg__sqlite_write_approvals(tg__store *store, const tg__journal *journal);
+bool tg__sqlite_write_approval(tg__store *store, const tg_approval_info *approval);
 tg_status tg__sqlite_load_approvals(tg__store *store, const tg__store_loader *loader,
                                     tg_error *err);
 tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_record *out, size_t max,

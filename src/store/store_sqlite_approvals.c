@@ -10,49 +10,33 @@
 #include "core/path.h"
 #include "store/store_sqlite.h"
 
-static void bind_text(sqlite3_stmt *s, int index, const char *text) {
-    sqlite3_bind_text(s, index, text, -1, SQLITE_STATIC);
-}
-
-static bool write_one(tg__store *store, const tg_approval_info *a) {
+bool tg__sqlite_write_approval(tg__store *store, const tg_approval_info *a) {
     sqlite3_stmt *s = store->statements[TG__SQL_APPROVAL_PUT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)a->id);
-    bind_text(s, 2, a->budget);
+    tg__sqlite_bind_text(s, 2, a->budget);
     sqlite3_bind_int64(s, 3, a->amount_micros);
     sqlite3_bind_int64(s, 4, a->tokens);
-    bind_text(s, 5, tg_class_str(a->cls));
-    bind_text(s, 6, a->tool);
-    bind_text(s, 7, a->model);
-    bind_text(s, 8, a->refused_at);
-    bind_text(s, 9, a->reason);
-    bind_text(s, 10, a->requested_by);
+    tg__sqlite_bind_text(s, 5, tg_class_str(a->cls));
+    tg__sqlite_bind_text(s, 6, a->tool);
+    tg__sqlite_bind_text(s, 7, a->model);
+    tg__sqlite_bind_text(s, 8, a->refused_at);
+    tg__sqlite_bind_text(s, 9, a->reason);
+    tg__sqlite_bind_text(s, 10, a->requested_by);
     sqlite3_bind_int64(s, 11, a->requested_at_ms);
     sqlite3_bind_int64(s, 12, a->deadline_ms);
-    bind_text(s, 13, tg_approval_state_str(a->state));
-    bind_text(s, 14, a->decided_by);
+    tg__sqlite_bind_text(s, 13, tg_approval_state_str(a->state));
+    tg__sqlite_bind_text(s, 14, a->decided_by);
     tg__sqlite_bind_optional(s, 15, a->decided_at_ms);
-    bind_text(s, 16, a->note);
+    tg__sqlite_bind_text(s, 16, a->note);
     if ((unsigned)a->approved_cls < TG_CLASS_AUTO) {
-        bind_text(s, 17, tg_class_str(a->approved_cls));
+        tg__sqlite_bind_text(s, 17, tg_class_str(a->approved_cls));
     } else {
         sqlite3_bind_null(s, 17);
     }
     sqlite3_bind_int64(s, 18, a->approved_micros);
     sqlite3_bind_int64(s, 19, (sqlite3_int64)a->hold_id);
-    bind_text(s, 20, a->outcome);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE;
-}
-
-bool tg__sqlite_write_approvals(tg__store *store, const tg__journal *journal) {
-    for (uint32_t i = 0; i < journal->approvals.count; i++) {
-        if (!write_one(store, &journal->approvals.items[i])) {
-            return false;
-        }
-    }
-    return true;
+    tg__sqlite_bind_text(s, 20, a->outcome);
+    return tg__sqlite_step_done(s);
 }
 
 /* ---- load ----------------------------------------------------------------------- */
@@ -166,16 +150,5 @@ tg_status tg__sqlite_load_approvals(tg__store *store, const tg__store_loader *lo
         return tg__sqlite_fail(store, err, "preparing the approvals' load (damaged schema?)");
     }
     sqlite3_bind_int(s, 1, TG_APPROVALS_KEPT_MAX);
-    tg_status status = TG_OK;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((status = row(store, s, loader, err)) != TG_OK) {
-            break;
-        }
-    }
-    if (status == TG_OK && rc != SQLITE_DONE) {
-        status = tg__sqlite_fail(store, err, "loading the approvals");
-    }
-    sqlite3_finalize(s);
-    return status;
+    return tg__sqlite_load_rows(store, s, row, loader, "loading the approvals", err);
 }

@@ -238,15 +238,8 @@ static bool parse_alerts(const char *text, tg_budget_spec *spec) {
     return true;
 }
 
-/* Runs `sql`, handing each row to `row`; a row that fails stops the load. */
-static tg_status each_row(tg__store *store, const char *sql,
-                          tg_status (*row)(tg__store *store, sqlite3_stmt *s,
-                                           const tg__store_loader *loader, tg_error *err),
-                          const tg__store_loader *loader, tg_error *err) {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        return tg__sqlite_fail(store, err, "preparing the load (damaged schema?)");
-    }
+tg_status tg__sqlite_load_rows(tg__store *store, sqlite3_stmt *s, tg__sqlite_load_row row,
+                               const tg__store_loader *loader, const char *doing, tg_error *err) {
     tg_status status = TG_OK;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -255,10 +248,20 @@ static tg_status each_row(tg__store *store, const char *sql,
         }
     }
     if (status == TG_OK && rc != SQLITE_DONE) {
-        status = tg__sqlite_fail(store, err, "loading the ledger");
+        status = tg__sqlite_fail(store, err, doing);
     }
     sqlite3_finalize(s);
     return status;
+}
+
+/* Runs `sql`, handing each row to `row`; a row that fails stops the load. */
+static tg_status each_row(tg__store *store, const char *sql, tg__sqlite_load_row row,
+                          const tg__store_loader *loader, tg_error *err) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        return tg__sqlite_fail(store, err, "preparing the load (damaged schema?)");
+    }
+    return tg__sqlite_load_rows(store, s, row, loader, "loading the ledger", err);
 }
 
 /* The spec's columns: base + 1 .. base + 16 as in the budgets table, above_hold at

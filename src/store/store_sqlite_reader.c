@@ -110,25 +110,28 @@ tg_status tg__sqlite_read_page(tg__store_reader *reader, const tg__store_page *p
 
 /* ---- charges ------------------------------------------------------------------------- */
 
-static const char charges_sql[] =
-    "SELECT id, time_ms, budget, hold_id, class, tool, model, tokens_in, tokens_out, "
-    "cost_micros, held_micros FROM charges WHERE id > ?1 AND time_ms >= ?4 AND time_ms < ?5 "
-    "AND " TG__SQLITE_SUBTREE("budget", "2") " ORDER BY id LIMIT ?3";
+static const char charges_sql[] = "SELECT " TG__SQLITE_CHARGE_COLUMNS
+                                  " FROM charges WHERE id > ?1 AND time_ms >= ?4 AND time_ms < ?5 "
+                                  "AND " TG__SQLITE_SUBTREE("budget", "2") " ORDER BY id LIMIT ?3";
+
+void tg__sqlite_charge_decode(sqlite3_stmt *s, tg__charge_info *charge) {
+    memset(charge, 0, sizeof *charge);
+    charge->id = (uint64_t)sqlite3_column_int64(s, 0);
+    charge->time_ms = sqlite3_column_int64(s, 1);
+    tg__sqlite_column_copy(s, 2, charge->budget, sizeof charge->budget);
+    charge->hold_id = (uint64_t)sqlite3_column_int64(s, 3);
+    charge->cls = class_of(s, 4);
+    tg__sqlite_column_copy(s, 5, charge->tool, sizeof charge->tool);
+    tg__sqlite_column_copy(s, 6, charge->model, sizeof charge->model);
+    charge->tokens_in = sqlite3_column_int64(s, 7);
+    charge->tokens_out = sqlite3_column_int64(s, 8);
+    charge->cost_micros = sqlite3_column_int64(s, 9);
+    charge->held_micros = sqlite3_column_int64(s, 10);
+}
 
 static bool charge_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
-    tg__charge_info charge = {
-        .id = (uint64_t)sqlite3_column_int64(s, 0),
-        .time_ms = sqlite3_column_int64(s, 1),
-        .hold_id = (uint64_t)sqlite3_column_int64(s, 3),
-        .cls = class_of(s, 4),
-        .tokens_in = sqlite3_column_int64(s, 7),
-        .tokens_out = sqlite3_column_int64(s, 8),
-        .cost_micros = sqlite3_column_int64(s, 9),
-        .held_micros = sqlite3_column_int64(s, 10),
-    };
-    tg__sqlite_column_copy(s, 2, charge.budget, sizeof charge.budget);
-    tg__sqlite_column_copy(s, 5, charge.tool, sizeof charge.tool);
-    tg__sqlite_column_copy(s, 6, charge.model, sizeof charge.model);
+    tg__charge_info charge;
+    tg__sqlite_charge_decode(s, &charge);
     return visit->visit.charge(visit->user, &charge);
 }
 

@@ -19,6 +19,12 @@ struct tg__store_reader {
     "id, kind, time_ms, budget, class, reason, hold_id, amount_micros, held_micros, "              \
     "spent_micros, limit_micros, threshold_micros, count, tool, detail"
 
+/* The columns every charges read selects first, in the order tg__sqlite_charge_decode
+ * reads them (the spend log's join selects the same with its table's alias). */
+#define TG__SQLITE_CHARGE_COLUMNS                                                                  \
+    "id, time_ms, budget, hold_id, class, tool, model, tokens_in, tokens_out, cost_micros, "       \
+    "held_micros"
+
 /* The budget filter of store_read.h on column `column` with the filter bound as ?N. */
 #define TG__SQLITE_SUBTREE(column, n)                                                              \
     "(?" n " = '' OR " column " = ?" n " OR substr(" column ", 1, length(?" n ") + 1) = ?" n       \
@@ -28,6 +34,10 @@ struct tg__store_reader {
  * newer file): the event is then filled with kind budget_changed, for a caller that lists
  * it anyway; the outbox skips it. */
 bool tg__sqlite_event_decode(sqlite3_stmt *statement, tg_event *event);
+
+/* Columns 0..10 of a row (TG__SQLITE_CHARGE_COLUMNS: the charges page and the spend log)
+ * back into a charge; a class it does not know reads as -1. */
+void tg__sqlite_charge_decode(sqlite3_stmt *statement, tg__charge_info *charge);
 
 /* The connection's last SQLite code as a status: TG_ERR_CORRUPT (not a database, damaged),
  * TG_ERR_STATE (busy or locked: try again), else TG_ERR_IO (a NULL db too: out of memory). */

@@ -22,27 +22,11 @@ static const char spend_sql[] =
                          "AND (?9 = '' OR instr(',' || l.tags || ',', ',' || ?9 || ',') > 0) "
                          "AND (?10 = '' OR l.provider = ?10) ORDER BY c.id LIMIT ?3";
 
-static int class_of(sqlite3_stmt *s, int column) {
-    const unsigned char *text = sqlite3_column_text(s, column);
-    tg_class cls;
-    return text != NULL && tg_class_parse((const char *)text, &cls) == TG_OK ? (int)cls : -1;
-}
-
 static bool spend_row(sqlite3_stmt *s, const tg__sqlite_visit *visit) {
     tg__spend_row row;
     memset(&row, 0, sizeof row);
     tg__charge_info *c = &row.charge;
-    c->id = (uint64_t)sqlite3_column_int64(s, 0);
-    c->time_ms = sqlite3_column_int64(s, 1);
-    c->hold_id = (uint64_t)sqlite3_column_int64(s, 3);
-    c->cls = class_of(s, 4);
-    c->tokens_in = sqlite3_column_int64(s, 7);
-    c->tokens_out = sqlite3_column_int64(s, 8);
-    c->cost_micros = sqlite3_column_int64(s, 9);
-    c->held_micros = sqlite3_column_int64(s, 10);
-    tg__sqlite_column_copy(s, 2, c->budget, sizeof c->budget);
-    tg__sqlite_column_copy(s, 5, c->tool, sizeof c->tool);
-    tg__sqlite_column_copy(s, 6, c->model, sizeof c->model);
+    tg__sqlite_charge_decode(s, c);
     row.logged = sqlite3_column_int(s, 11) != 0;
     if (row.logged) {
         tg__call_row *l = &row.call;

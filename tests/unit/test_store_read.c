@@ -764,8 +764,115 @@ static void spend_joins_calls_and_filters(void **state) {
     fx_close(f);
 }
 
+/* The charges page and the spend log decode a charges row with one decoder: every field of
+ * every charge must read the same through both (a column order that drifted in either select
+ * would swap tokens, costs or names). The charges differ in every field: a commit of a hold
+ * (hold id, held amount, both token counts, an overrun), and records of other classes, tools
+ * and models, one with no tool or model at all. */
+#define AGREE_MAX 8
+
+typedef struct {
+    tg__charge_info charges[AGREE_MAX];
+    size_t count;
+} charges_seen;
+
+static bool seen_charge_info(void *user, const tg__charge_info *c) {
+    charges_seen *s = user;
+    assert_true(s->count < AGREE_MAX);
+    s->charges[s->count++] = *c;
+    return true;
+}
+
+static bool seen_spend_charge(void *user, const tg__spend_row *row) {
+    return seen_charge_info(user, &row->charge);
+}
+
+static void charges_page_and_spend_log_agree(void **state) {
+    (void)state;
+    fx *f = ledger_open();
+    fx_put(f, "a", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    fx_put(f, "a/b", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    tg_reserve_request hold = {.budget = "a/b",
+                               .amount_micros = 500,
+                               .tokens = 30,
+                               .cls = TG_CLASS_HIGH,
+                               .tool = "deploy",
+                               .model = "m-big"};
+    tg_reserve_result held;
+    assert_ok(tg_reserve(f->engine, &hold, f->now_ms, &held, NULL));
+    assert_true(held.granted);
+    f->now_ms += 1000;
+    tg_commit_request commit = {
+        .hold_id = held.hold_id, .actual_micros = 700, .tokens_in = 11, .tokens_out = 19};
+    tg_commit_result committed;
+    assert_ok(tg_commit(f->engine, &commit, f->now_ms, &committed, NULL));
+    f->now_ms += 1000;
+    tg_record_request records[] = {
+        {.budget = "a",
+         .cost_micros = 3,
+         .tokens_in = 5,
+         .cls = TG_CLASS_LOW,
+         .tool = "search",
+         .model = "m-small"},
+        {.budget = "a/b", .cost_micros = 41, .tokens_out = 2, .cls = TG_CLASS_CRITICAL},
+    };
+    for (size_t i = 0; i < sizeof records / sizeof records[0]; i++) {
+        tg_record_result out;
+        assert_ok(tg_record(f->engine, &records[i], f->now_ms + (int64_t)i, &out, NULL));
+        assert_true(out.charged);
+    }
+    reader_open();
+    tg__store_page page = {"", 0, AGREE_MAX};
+    charges_seen charges = {0}, spend = {0};
+    assert_ok(
+        tg__store_read_charges(test_reader, &page, 0, INT64_MAX, seen_charge_info, &charges, NULL));
+    assert_ok(tg__store_read_spend(test_reader, &page, 0, INT64_MAX, NULL, seen_spend_charge,
+                                   &spend, NULL));
+    assert_i64(charges.count, 3);
+    assert_i64(spend.count, 3);
+    for (size_t i = 0; i < charges.count; i++) {
+        const tg__charge_info *a = &charges.charges[i], *b = &spend.charges[i];
+        assert_i64(a->id, b->id);
+        assert_i64(a->time_ms, b->time_ms);
+        assert_string_equal(a->budget, b->budget);
+        assert_i64(a->hold_id, b->hold_id);
+        assert_i64(a->cls, b->cls);
+        assert_string_equal(a->tool, b->tool);
+        assert_string_equal(a->model, b->model);
+        assert_i64(a->tokens_in, b->tokens_in);
+        assert_i64(a->tokens_out, b->tokens_out);
+        assert_i64(a->cost_micros, b->cost_micros);
+        assert_i64(a->held_micros, b->held_micros);
+    }
+    /* And what they agree on is what was charged, column by column. */
+    const tg__charge_info *c = &charges.charges[0];
+    assert_i64(c->id, committed.charge_id);
+    assert_i64(c->hold_id, held.hold_id);
+    assert_string_equal(c->budget, "a/b");
+    assert_i64(c->cls, TG_CLASS_HIGH);
+    assert_string_equal(c->tool, "deploy");
+    assert_string_equal(c->model, "m-big");
+    assert_i64(c->tokens_in, 11);
+    assert_i64(c->tokens_out, 19);
+    assert_i64(c->cost_micros, 700);
+    assert_i64(c->held_micros, 500);
+    assert_i64(c->time_ms, T0_MS + 1000);
+    c = &charges.charges[1];
+    assert_true(c->hold_id == 0 && c->held_micros == 0 && c->cls == TG_CLASS_LOW);
+    assert_string_equal(c->tool, "search");
+    assert_string_equal(c->model, "m-small");
+    assert_true(c->tokens_in == 5 && c->tokens_out == 0 && c->cost_micros == 3);
+    c = &charges.charges[2];
+    assert_true(c->cls == TG_CLASS_CRITICAL && c->tokens_out == 2 && c->cost_micros == 41);
+    assert_string_equal(c->tool, "");
+    assert_string_equal(c->model, "");
+    assert_i64(c->time_ms, T0_MS + 2001);
+    fx_close(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        read_test(charges_page_and_spend_log_agree),
         read_test(empty_ledger_reads_nothing),
         read_test(missing_file_is_an_error_and_stays_missing),
         read_test(limits_out_of_range_are_refused),

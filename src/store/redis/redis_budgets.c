@@ -90,6 +90,33 @@ static tg_status spec_check(const tg_budget_spec *spec, tg_error *err) {
     return TG_OK;
 }
 
+/* A call whose reply says nothing but that it succeeded (put, delete, freeze). */
+static tg_status call_done(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
+                           tg_error *err) {
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_call(ledger, args, fields, &reply, err);
+    if (status == TG_OK) {
+        tg__redis_done(ledger, reply);
+    }
+    return status;
+}
+
+/* The arguments every call on an existing budget starts with: FCALL name 1 prefix now path;
+ * TG_ERR_NOT_FOUND when the budget's root has no tree. The arguments borrow `prefix` (the
+ * caller's, so it outlives the call). */
+static tg_status budget_call(tg__redis_ledger *ledger, const char *name, const char *path,
+                             int64_t now_ms, char prefix[TG__REDIS_PREFIX_SIZE_MAX],
+                             tg__redis_args *args, tg_error *err) {
+    tg_status status = tg__redis_budget_prefix(ledger, path, prefix, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    tg__redis_args_fcall(args, name, prefix);
+    tg__redis_args_i64(args, now_ms);
+    tg__redis_args_str(args, path);
+    return TG_OK;
+}
+
 tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spec *spec,
                                int64_t now_ms, tg_error *err) {
     tg__redis_ledger *ledger = self;
@@ -129,26 +156,18 @@ tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spe
     }
     tg__redis_args_i64(&args, spec->above_hold == TG_ABOVE_HOLD_CAP);
     tg__redis_args_bounds(ledger, &args, now_ms);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 2, &reply, err)) != TG_OK) {
-        return status;
-    }
-    tg__redis_done(ledger, reply);
-    return TG_OK;
+    return call_done(ledger, &args, 2, err);
 }
 
 tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_budget_info *out,
                                tg_error *err) {
     tg__redis_ledger *ledger = self;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
-    tg_status status = tg__redis_budget_prefix(ledger, path, prefix, err);
+    tg__redis_args args;
+    tg_status status = budget_call(ledger, "tg_budget_get", path, now_ms, prefix, &args, err);
     if (status != TG_OK) {
         return status;
     }
-    tg__redis_args args;
-    tg__redis_args_fcall(&args, "tg_budget_get", prefix);
-    tg__redis_args_i64(&args, now_ms);
-    tg__redis_args_str(&args, path);
     tg__redis_args_bounds(ledger, &args, now_ms);
     redisReply *reply = NULL;
     if ((status = tg__redis_call(ledger, &args, 23, &reply, err)) != TG_OK) {
@@ -191,39 +210,20 @@ tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_
 tg_status tg__redis_budget_delete(void *self, const char *path, int64_t now_ms, tg_error *err) {
     tg__redis_ledger *ledger = self;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
-    tg_status status = tg__redis_budget_prefix(ledger, path, prefix, err);
-    if (status != TG_OK) {
-        return status;
-    }
     tg__redis_args args;
-    tg__redis_args_fcall(&args, "tg_budget_delete", prefix);
-    tg__redis_args_i64(&args, now_ms);
-    tg__redis_args_str(&args, path);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 1, &reply, err)) != TG_OK) {
-        return status;
-    }
-    tg__redis_done(ledger, reply);
-    return TG_OK;
+    tg_status status = budget_call(ledger, "tg_budget_delete", path, now_ms, prefix, &args, err);
+    return status != TG_OK ? status : call_done(ledger, &args, 1, err);
 }
 
 tg_status tg__redis_budget_freeze(void *self, const char *path, bool frozen, int64_t now_ms,
                                   tg_error *err) {
     tg__redis_ledger *ledger = self;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
-    tg_status status = tg__redis_budget_prefix(ledger, path, prefix, err);
+    tg__redis_args args;
+    tg_status status = budget_call(ledger, "tg_budget_freeze", path, now_ms, prefix, &args, err);
     if (status != TG_OK) {
         return status;
     }
-    tg__redis_args args;
-    tg__redis_args_fcall(&args, "tg_budget_freeze", prefix);
-    tg__redis_args_i64(&args, now_ms);
-    tg__redis_args_str(&args, path);
     tg__redis_args_i64(&args, frozen ? 1 : 0);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 1, &reply, err)) != TG_OK) {
-        return status;
-    }
-    tg__redis_done(ledger, reply);
-    return TG_OK;
+    return call_done(ledger, &args, 1, err);
 }

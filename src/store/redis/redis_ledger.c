@@ -241,18 +241,6 @@ void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *pr
 
 /* ---- checks, as the local ledger makes them (decide.c) ------------------------------ */
 
-static tg_status amount_check(int64_t value, const char *what, int64_t max, tg_error *err) {
-    if (value < 0) {
-        return tg__fail(err, TG_ERR_INVALID, "%s may not be negative (got %lld)", what,
-                        (long long)value);
-    }
-    if (value > max) {
-        return tg__fail(err, TG_ERR_RANGE, "%s %lld is above the maximum of %lld", what,
-                        (long long)value, (long long)max);
-    }
-    return TG_OK;
-}
-
 static tg_status labels_check(const char *tool, const char *model, const char *key, tg_class cls,
                               tg_error *err) {
     if ((tool && strnlen(tool, TG_NAME_SIZE_MAX) >= TG_NAME_SIZE_MAX) ||
@@ -313,6 +301,22 @@ static void refusal_from(const redisReply *reply, size_t at, tg_refusal *refusal
     refusal->retry_after_ms = tg__redis_i64(reply, at + 3);
 }
 
+/* Ends a keyed operation's arguments and makes the call: its idempotency key, the text of
+ * the arguments a repeat must carry (key_args), the key's lifetime and, with `bounds`, the
+ * window bounds at now. The order is the one every keyed function of tollgate.lua reads. */
+static tg_status call_keyed(tg__redis_ledger *ledger, tg__redis_args *args, const char *key,
+                            const char *key_args, bool bounds, int64_t now_ms, size_t fields,
+                            redisReply **reply_out, tg_error *err) {
+    tg__redis_args_str(args, key);
+    tg__redis_args_str(args, key_args);
+    tg__redis_args_i64(args, ledger->options.idempotency_ttl_ms);
+    if (bounds) {
+        tg__redis_args_bounds(ledger, args, now_ms);
+    }
+    *reply_out = NULL;
+    return tg__redis_call(ledger, args, fields, reply_out, err);
+}
+
 /* Strings in an idempotency key's arguments are length-prefixed: no separator is ambiguous. */
 #define S(text) strlen((text) ? (text) : ""), (text) ? (text) : ""
 
@@ -323,9 +327,9 @@ static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t 
     tg__redis_ledger *ledger = self;
     tg_status status;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
-    if ((status = amount_check(r->amount_micros, "amount", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
+    if ((status = tg__amount_check(r->amount_micros, "amount", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens, "tokens", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->ttl_ms, "ttl_ms", ledger->options.max_hold_ttl_ms, err)) !=
             TG_OK ||
         (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK ||
         (status = tg__redis_budget_prefix(ledger, r->budget, prefix, err)) != TG_OK) {
@@ -348,12 +352,9 @@ static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t 
     tg__redis_args_str(&args, r->tool);
     tg__redis_args_str(&args, r->model);
     tg__redis_args_i64(&args, expires);
-    tg__redis_args_str(&args, r->idempotency_key);
-    tg__redis_args_str(&args, key_args);
-    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
-    tg__redis_args_bounds(ledger, &args, now_ms);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 6, &reply, err)) != TG_OK) {
+    redisReply *reply;
+    if ((status = call_keyed(ledger, &args, r->idempotency_key, key_args, true, now_ms, 6, &reply,
+                             err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, seq, expires, cls, granted [, reason, budget, max, retry]} */
@@ -377,9 +378,9 @@ static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t no
     tg_status status;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
     int64_t seq = 0;
-    if ((status = amount_check(r->actual_micros, "actual cost", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+    if ((status = tg__amount_check(r->actual_micros, "actual cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = labels_check(NULL, NULL, r->idempotency_key, TG_CLASS_LOW, err)) != TG_OK ||
         (status = id_resolve(ledger, r->hold_id, prefix, &seq, err)) != TG_OK) {
         return status;
@@ -396,12 +397,9 @@ static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t no
     tg__redis_args_i64(&args, r->tokens_in);
     tg__redis_args_i64(&args, r->tokens_out);
     tg__redis_args_i64(&args, r->agent_reported ? 1 : 0);
-    tg__redis_args_str(&args, r->idempotency_key);
-    tg__redis_args_str(&args, key_args);
-    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
-    tg__redis_args_bounds(ledger, &args, now_ms);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 6, &reply, err)) != TG_OK) {
+    redisReply *reply;
+    if ((status = call_keyed(ledger, &args, r->idempotency_key, key_args, true, now_ms, 6, &reply,
+                             err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, charged, overrun, charge seq, capped} */
@@ -431,11 +429,9 @@ static tg_status redis_release(void *self, uint64_t hold_id, const char *key, in
     tg__redis_args_fcall(&args, "tg_release", prefix);
     tg__redis_args_i64(&args, now_ms);
     tg__redis_args_i64(&args, seq);
-    tg__redis_args_str(&args, key);
-    tg__redis_args_str(&args, key_args);
-    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 2, &reply, err)) != TG_OK) {
+    redisReply *reply;
+    if ((status = call_keyed(ledger, &args, key, key_args, false, now_ms, 2, &reply, err)) !=
+        TG_OK) {
         return status;
     }
     if (replayed_out != NULL) {
@@ -450,9 +446,9 @@ static tg_status redis_record(void *self, const tg_record_request *r, int64_t no
     tg__redis_ledger *ledger = self;
     tg_status status;
     char prefix[TG__REDIS_PREFIX_SIZE_MAX];
-    if ((status = amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
-        (status = amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
+    if ((status = tg__amount_check(r->cost_micros, "cost", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_in, "tokens_in", TG_AMOUNT_MAX, err)) != TG_OK ||
+        (status = tg__amount_check(r->tokens_out, "tokens_out", TG_AMOUNT_MAX, err)) != TG_OK ||
         (status = labels_check(r->tool, r->model, r->idempotency_key, r->cls, err)) != TG_OK ||
         (status = tg__redis_budget_prefix(ledger, r->budget, prefix, err)) != TG_OK) {
         return status;
@@ -473,12 +469,9 @@ static tg_status redis_record(void *self, const tg_record_request *r, int64_t no
     tg__redis_args_str(&args, r->tool);
     tg__redis_args_str(&args, r->model);
     tg__redis_args_i64(&args, r->force ? 1 : 0);
-    tg__redis_args_str(&args, r->idempotency_key);
-    tg__redis_args_str(&args, key_args);
-    tg__redis_args_i64(&args, ledger->options.idempotency_ttl_ms);
-    tg__redis_args_bounds(ledger, &args, now_ms);
-    redisReply *reply = NULL;
-    if ((status = tg__redis_call(ledger, &args, 3, &reply, err)) != TG_OK) {
+    redisReply *reply;
+    if ((status = call_keyed(ledger, &args, r->idempotency_key, key_args, true, now_ms, 3, &reply,
+                             err)) != TG_OK) {
         return status;
     }
     /* {0, replayed, charge seq} or {0, 0, 0, reason, budget, max, retry} */

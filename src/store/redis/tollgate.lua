@@ -51,6 +51,17 @@ local function fail(status, message)
     return {status, message}
 end
 
+-- The refusal of every operation on a budget that does not exist, worded as the core's.
+local function no_budget(path)
+    return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+end
+
+-- The refusal of an operation on a hold that is not open; `why` adds the ways it ends.
+local function no_hold(seq, why)
+    return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open' ..
+                    (why and ' (never made, or already committed, released or expired)' or ''))
+end
+
 -- ---- budgets ---------------------------------------------------------------------------
 
 -- Numeric fields of a budget hash; `spec` (the declared spec as text) is read apart.
@@ -354,12 +365,14 @@ local function path_admits(P, chain, amount, tokens, cls, now)
     return nil
 end
 
--- Refuses amounts that would push a counter of the path past COUNTER_MAX.
-local function path_room(chain, held_delta, spent_delta, tokens_delta)
+-- Refuses amounts that would push a counter of the path past COUNTER_MAX: the refusal, with
+-- the windows already rolled saved first, or nil.
+local function path_room(P, chain, held_delta, spent_delta, tokens_delta)
     for _, b in ipairs(chain) do
         if b.held + held_delta > COUNTER_MAX or b.spent + spent_delta > COUNTER_MAX or
             b.tu + b.th + tokens_delta > COUNTER_MAX then
-            return "budget '" .. b.path .. "' cannot count that much more"
+            chain_save(P, chain)
+            return fail(ERR_RANGE, "budget '" .. b.path .. "' cannot count that much more")
         end
     end
     return nil
@@ -461,13 +474,12 @@ local function tg_reserve(keys, args)
     end
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds)
-    local too_much = path_room(chain, amount, 0, tokens)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, amount, 0, tokens)
+    if refused then
+        return refused
     end
     local refusal = path_admits(P, chain, amount, tokens, cls, now)
     if refusal then
@@ -504,15 +516,13 @@ local function tg_commit(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open (never made, or already ' ..
-                        'committed, released or expired)')
+        return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
     path_roll(chain, now, bounds)
-    local too_much = path_room(chain, 0, actual, tokens_in + tokens_out)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out)
+    if refused then
+        return refused
     end
     local capped = false
     if actual > h.amount and agent then
@@ -544,8 +554,7 @@ local function tg_release(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open (never made, or already ' ..
-                        'committed, released or expired)')
+        return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
     hold_close(P, h, chain)
@@ -568,14 +577,13 @@ local function tg_record(keys, args)
     end
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds)
     local tokens = tokens_in + tokens_out
-    local too_much = path_room(chain, 0, cost, tokens)
-    if too_much then
-        chain_save(P, chain)
-        return fail(ERR_RANGE, too_much)
+    local refused = path_room(P, chain, 0, cost, tokens)
+    if refused then
+        return refused
     end
     if not force then
         local refusal = path_admits(P, chain, cost, tokens, cls, now)
@@ -602,7 +610,7 @@ local function tg_hold_get(keys, args)
     end
     local h = hold_load(P, seq)
     if not h then
-        return fail(ERR_NOT_FOUND, 'hold ' .. seq .. ' is not open')
+        return no_hold(seq, false)
     end
     return {0, h.budget, h.amount, h.tokens, h.cls, h.tool, h.model, h.created, h.expires,
             h.cancel}
@@ -668,7 +676,7 @@ local function tg_budget_get(keys, args)
     holds_expire(P, now)
     local chain = chain_load(P, path)
     if not chain then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     path_roll(chain, now, bounds_of(args, 3))
     chain_save(P, chain)
@@ -691,7 +699,7 @@ local function tg_budget_delete(keys, args)
     holds_expire(P, now)
     local b = budget_load(P, path)
     if not b then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     if b.children > 0 or b.holds > 0 then
         return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b.children) ..
@@ -712,7 +720,7 @@ local function tg_budget_freeze(keys, args)
     local P = keys[1]
     local path, frozen = args[2], args[3]
     if not redis.call('HGET', P .. 'b:' .. path, 'limit') then
-        return fail(ERR_NOT_FOUND, "no budget '" .. path .. "'")
+        return no_budget(path)
     end
     redis.call('HSET', P .. 'b:' .. path, 'frozen', frozen)
     return {0}
