@@ -77,6 +77,28 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
     return TG_OK;
 }
 
+/* The names of a list (its length checked by the caller) into slots, slot_size bytes each
+ * and one after another (a char[N][slot_size] array), counted in *count; none may be empty.
+ * Upstream fallbacks and switch models are both such lists. */
+static tg_status read_names(struct fy_node *list, char *slots, size_t slot_size, int64_t *count,
+                            const char *what, const char *empty, tg_error *err) {
+    *count = 0;
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(list, &iter)) != NULL) {
+        char *slot = slots + (size_t)*count * slot_size;
+        tg_status status = read_text(item, slot, slot_size, what, err);
+        if (status == TG_OK && slot[0] == '\0') {
+            status = fail(err, what, empty);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+        (*count)++;
+    }
+    return TG_OK;
+}
+
 /* A wait in 0..TG_WAIT_MS_MAX (the engine's bound on a waiting hold). */
 static tg_status read_wait(struct fy_node *node, int64_t *out, const char *what, tg_error *err) {
     int64_t value = 0;
@@ -136,22 +158,8 @@ static tg_status read_fallbacks(struct fy_node *node, tg__upstream *out, tg_erro
     if (count < 1 || count > TG__PROXY_FALLBACKS_MAX) {
         return fail(err, "upstreams: fallbacks", "must be a list of 1 to 4 upstream names");
     }
-    out->fallbacks_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        char *slot = out->fallbacks[out->fallbacks_count];
-        tg_status status =
-            read_text(item, slot, sizeof out->fallbacks[0], "upstreams: fallbacks:", err);
-        if (status == TG_OK && slot[0] == '\0') {
-            status = fail(err, "upstreams: fallbacks:", "a name cannot be empty");
-        }
-        if (status != TG_OK) {
-            return status;
-        }
-        out->fallbacks_count++;
-    }
-    return TG_OK;
+    return read_names(node, (char *)out->fallbacks, sizeof out->fallbacks[0], &out->fallbacks_count,
+                      "upstreams: fallbacks:", "a name cannot be empty", err);
 }
 
 static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error *err) {
@@ -388,21 +396,9 @@ static tg_status read_switch_models(struct fy_node *node, tg__proxy_config *conf
     if (count < 1 || count > TG__PLAN_SWITCH_MODELS_MAX) {
         return fail(err, "proxy.switch_model:", "a list of 1 to 8 models");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        char *slot = config->switch_models[config->switch_models_count];
-        tg_status status =
-            read_text(item, slot, sizeof config->switch_models[0], "proxy.switch_model:", err);
-        if (status == TG_OK && slot[0] == '\0') {
-            status = fail(err, "proxy.switch_model:", "a model name cannot be empty");
-        }
-        if (status != TG_OK) {
-            return status;
-        }
-        config->switch_models_count++;
-    }
-    return TG_OK;
+    return read_names(node, (char *)config->switch_models, sizeof config->switch_models[0],
+                      &config->switch_models_count,
+                      "proxy.switch_model:", "a model name cannot be empty", err);
 }
 
 /* proxy.refusal_status: auto, 429, 402 or 403 (docs/proxy.md, "Which SDK retries what"). */
