@@ -38,6 +38,7 @@
  * `*_mtok`; micros per thousand requests, `*_kcount`), so an override reads like the
  * table it overrides and no amount passes through floating point.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,38 @@ static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *
     return TG_OK;
 }
 
+/* The proxy: keys that are whole numbers >= 0, each a field of tg__proxy_config (the bounds
+ * between them are checked once the section is read, in tg__proxy_config_read). */
+#define COUNT_KEY(name)                                                                            \
+    { #name, offsetof(tg__proxy_config, name) }
+static const struct {
+    const char *key;
+    size_t offset; /* of its int64_t in tg__proxy_config */
+} COUNT_KEYS[] = {
+    COUNT_KEY(timeout_ms),
+    COUNT_KEY(connect_timeout_ms),
+    COUNT_KEY(stream_idle_timeout_ms),
+    COUNT_KEY(default_max_output_tokens),
+    COUNT_KEY(server_tool_uses_max),
+    COUNT_KEY(server_tool_result_tokens),
+    COUNT_KEY(stored_state_tokens_max),
+    COUNT_KEY(background_deadline_ms),
+    COUNT_KEY(pdf_page_tokens),
+    COUNT_KEY(min_output_tokens),
+    COUNT_KEY(retry_automatic_ms_max),
+};
+#undef COUNT_KEY
+
+/* The field of `key` when it is one of COUNT_KEYS, else NULL. */
+static int64_t *count_field(tg__proxy_config *config, const char *key) {
+    for (size_t i = 0; i < sizeof COUNT_KEYS / sizeof COUNT_KEYS[0]; i++) {
+        if (strcmp(key, COUNT_KEYS[i].key) == 0) {
+            return (int64_t *)((char *)config + COUNT_KEYS[i].offset);
+        }
+    }
+    return NULL;
+}
+
 static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
@@ -449,38 +482,19 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
         const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
+        int64_t *count = NULL;
         if (key == NULL) {
             status = fail(err, "proxy:", "keys must be text");
+        } else if ((count = count_field(config, key)) != NULL) {
+            status = read_count(value, count, key, err);
         } else if (strcmp(key, "prices_file") == 0) {
             status = read_text(value, config->prices_file, sizeof config->prices_file, key, err);
-        } else if (strcmp(key, "timeout_ms") == 0) {
-            status = read_count(value, &config->timeout_ms, key, err);
-        } else if (strcmp(key, "connect_timeout_ms") == 0) {
-            status = read_count(value, &config->connect_timeout_ms, key, err);
-        } else if (strcmp(key, "stream_idle_timeout_ms") == 0) {
-            status = read_count(value, &config->stream_idle_timeout_ms, key, err);
-        } else if (strcmp(key, "default_max_output_tokens") == 0) {
-            status = read_count(value, &config->default_max_output_tokens, key, err);
-        } else if (strcmp(key, "server_tool_uses_max") == 0) {
-            status = read_count(value, &config->server_tool_uses_max, key, err);
-        } else if (strcmp(key, "server_tool_result_tokens") == 0) {
-            status = read_count(value, &config->server_tool_result_tokens, key, err);
-        } else if (strcmp(key, "stored_state_tokens_max") == 0) {
-            status = read_count(value, &config->stored_state_tokens_max, key, err);
-        } else if (strcmp(key, "background_deadline_ms") == 0) {
-            status = read_count(value, &config->background_deadline_ms, key, err);
-        } else if (strcmp(key, "pdf_page_tokens") == 0) {
-            status = read_count(value, &config->pdf_page_tokens, key, err);
         } else if (strcmp(key, "over_budget") == 0) {
             status = read_policy(value, config, err);
-        } else if (strcmp(key, "min_output_tokens") == 0) {
-            status = read_count(value, &config->min_output_tokens, key, err);
         } else if (strcmp(key, "switch_model") == 0) {
             status = read_switch_models(value, config, err);
         } else if (strcmp(key, "refusal_status") == 0) {
             status = read_refusal_status(value, config, err);
-        } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
-            status = read_count(value, &config->retry_automatic_ms_max, key, err);
         } else if (strcmp(key, "wait_ms") == 0) {
             status = read_wait(value, &config->wait_ms, "proxy.wait_ms", err);
         } else if (strcmp(key, "fallback_on_status") == 0) {
