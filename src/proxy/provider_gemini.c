@@ -333,21 +333,14 @@ static json_t *usage_to_json(tg__route route, const tg__usage *usage) {
 
 /* google.rpc.Code names, by HTTP status (as the API maps them). */
 static const char *error_status(int status) {
-    static const struct {
-        int http;
-        const char *name;
-    } NAMES[] = {
+    static const tg__status_name NAMES[] = {
         {400, "INVALID_ARGUMENT"},   {401, "UNAUTHENTICATED"},   {403, "PERMISSION_DENIED"},
         {404, "NOT_FOUND"},          {408, "DEADLINE_EXCEEDED"}, {413, "INVALID_ARGUMENT"},
         {429, "RESOURCE_EXHAUSTED"}, {499, "CANCELLED"},         {501, "UNIMPLEMENTED"},
         {503, "UNAVAILABLE"},        {504, "DEADLINE_EXCEEDED"},
     };
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
-        if (NAMES[i].http == status) {
-            return NAMES[i].name;
-        }
-    }
-    return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+    return tg__status_name_find(NAMES, sizeof NAMES / sizeof NAMES[0], status, "INTERNAL",
+                                "FAILED_PRECONDITION");
 }
 
 /* ErrorInfo metadata is a map of strings: numbers written as decimal text, nulls left out. */

@@ -214,21 +214,14 @@ json_t *tg__openai_usage_to_json(tg__route route, const tg__usage *usage) {
 /* ---- Errors: {"error":{"message","type","param":null,"code", ...details}} -------------- */
 
 static const char *error_type(int status) {
-    static const struct {
-        int status;
-        const char *type;
-    } TYPES[] = {
+    static const tg__status_name TYPES[] = {
         {400, "invalid_request_error"}, {401, "invalid_request_error"},
         {402, "insufficient_quota"},    {403, "invalid_request_error"},
         {404, "invalid_request_error"}, {413, "invalid_request_error"},
         {429, "insufficient_quota"},    {529, "server_error"},
     };
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
-        if (TYPES[i].status == status) {
-            return TYPES[i].type;
-        }
-    }
-    return status >= 500 ? "server_error" : "invalid_request_error";
+    return tg__status_name_find(TYPES, sizeof TYPES / sizeof TYPES[0], status, "server_error",
+                                "invalid_request_error");
 }
 
 /* `details` (taken) goes beside code. */
