@@ -175,6 +175,12 @@ tg_status tg__request_read_count(const json_t *object, const char *key, int64_t 
 /* Sets body[key] to an integer. TG_ERR_NOMEM. */
 tg_status tg__request_set_integer(json_t *body, const char *key, int64_t value);
 
+/* A provider's request_set_cap, once it knows where the cap goes: object[field] = tokens
+ * (object: the body or an object in it), recorded in request->info (field: static) and the
+ * body marked changed. TG_ERR_NOMEM, and then request->info is unchanged. */
+tg_status tg__request_set_cap_field(tg__request *request, json_t *object, const char *field,
+                                    int64_t tokens);
+
 /* Appends one SSE event (named, or data-only when name is NULL) to out; takes `data`. */
 tg_status tg__stream_put_event(tg__buf *out, const char *name, json_t *data);
 

@@ -54,13 +54,7 @@ static tg_status request_set_cap(tg__request *request, int64_t tokens) {
     if (request->info.route != TG__ROUTE_ANTHROPIC_MESSAGES) {
         return TG_ERR_INVALID;
     }
-    tg_status status = tg__request_set_integer(request->body, "max_tokens", tokens);
-    if (status == TG_OK) {
-        request->info.max_output_tokens = tokens;
-        request->info.max_output_field = "max_tokens";
-        request->changed = true;
-    }
-    return status;
+    return tg__request_set_cap_field(request, request->body, "max_tokens", tokens);
 }
 
 static tg_status bound(tg__bound_walk *walk, const tg__request *request, tg_error *err) {

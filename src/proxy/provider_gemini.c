@@ -156,13 +156,7 @@ static tg_status request_set_cap(tg__request *request, int64_t tokens) {
             return TG_ERR_NOMEM;
         }
     }
-    tg_status status = tg__request_set_integer(config, "maxOutputTokens", tokens);
-    if (status == TG_OK) {
-        request->info.max_output_tokens = tokens;
-        request->info.max_output_field = "maxOutputTokens";
-        request->changed = true;
-    }
-    return status;
+    return tg__request_set_cap_field(request, config, "maxOutputTokens", tokens);
 }
 
 /* ---- Bounds ------------------------------------------------------------------------------- */

@@ -122,15 +122,8 @@ tg_status tg__openai_request_set_cap(tg__request *request, int64_t tokens) {
     default:
         return TG_ERR_INVALID;
     }
-    if (status == TG_OK) {
-        status = tg__request_set_integer(request->body, field, tokens);
-    }
-    if (status == TG_OK) {
-        info->max_output_tokens = tokens;
-        info->max_output_field = field;
-        request->changed = true;
-    }
-    return status;
+    return status == TG_OK ? tg__request_set_cap_field(request, request->body, field, tokens)
+                           : status;
 }
 
 /* Chat and completions streams report usage only when asked (stream_options). */
