@@ -98,6 +98,29 @@ static tg__reply bad_query(const char *what) {
     return tg__api_error(400, "invalid_query", message);
 }
 
+/* A page's limit= (1..TG__PAGE_MAX; absent keeps *limit): false with the 400 in *bad. */
+static bool query_limit(const char *query, int64_t *limit, tg__reply *bad) {
+    if (!query_number(query, "limit", TG__PAGE_MAX, limit) || *limit == 0) {
+        *bad = bad_query("'limit' is 1..1000");
+        return false;
+    }
+    return true;
+}
+
+/* A page of ids: its cursor `name`= (an id, `what` says of what; absent keeps *cursor)
+ * and its limit=. False with the 400 in *bad. */
+static bool query_page(const char *query, const char *name, const char *what, int64_t *cursor,
+                       int64_t *limit, tg__reply *bad) {
+    if (!query_number(query, name, INT64_MAX, cursor)) {
+        char sentence[128];
+        snprintf(sentence, sizeof sentence, "'%s' is %s: a whole number from 0 to %" PRId64, name,
+                 what, INT64_MAX);
+        *bad = bad_query(sentence);
+        return false;
+    }
+    return query_limit(query, limit, bad);
+}
+
 static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     char budget[TG_PATH_SIZE_MAX];
     int64_t since = 0, until = INT64_MAX, after = 0, limit = 100;
@@ -110,8 +133,9 @@ static tg__reply list_charges(tg__daemon *daemon, const tg__caller *caller, cons
         return bad_query("'since', 'until' (ms) and 'after' (an id) are whole numbers from 0 to "
                          "9223372036854775807");
     }
-    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
-        return bad_query("'limit' is 1..1000");
+    tg__reply bad;
+    if (!query_limit(query, &limit, &bad)) {
+        return bad;
     }
     tg__charges_filter filter;
     if (!query_text(query, "model", filter.model, sizeof filter.model) ||
@@ -143,22 +167,18 @@ static tg__reply list_holds(tg__daemon *daemon, const tg__caller *caller, const 
     if (strcmp(state, "waiting") == 0) {
         return tg__api_waiting_list(daemon, caller, budget); /* in memory: no paging */
     }
-    if (!query_number(query, "after", INT64_MAX, &after)) {
-        return bad_query("'after' is a hold id: a whole number from 0 to 9223372036854775807");
-    }
-    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
-        return bad_query("'limit' is 1..1000");
+    tg__reply bad;
+    if (!query_page(query, "after", "a hold id", &after, &limit, &bad)) {
+        return bad;
     }
     return tg__holds_list(daemon, caller, budget, after, limit);
 }
 
 static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t since = 0, limit = 100;
-    if (!query_number(query, "since", INT64_MAX, &since)) {
-        return bad_query("'since' is an event id: a whole number from 0 to 9223372036854775807");
-    }
-    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
-        return bad_query("'limit' is 1..1000");
+    tg__reply bad;
+    if (!query_page(query, "since", "an event id", &since, &limit, &bad)) {
+        return bad;
     }
     return tg__api_list_events(daemon, caller, (uint64_t)since, (uint64_t)limit);
 }
@@ -166,11 +186,9 @@ static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const
 /* GET /v1/notify/failed?after=ID&limit=N: the dead-letter list (src/notify/failed.c). */
 static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t after = 0, limit = 100;
-    if (!query_number(query, "after", INT64_MAX, &after)) {
-        return bad_query("'after' is an event id: a whole number from 0 to 9223372036854775807");
-    }
-    if (!query_number(query, "limit", TG__PAGE_MAX, &limit) || limit == 0) {
-        return bad_query("'limit' is 1..1000");
+    tg__reply bad;
+    if (!query_page(query, "after", "an event id", &after, &limit, &bad)) {
+        return bad;
     }
     if (strcmp(daemon->config->store, "sqlite") != 0) {
         return tg__api_error(501, "unsupported",
@@ -212,8 +230,9 @@ static tg__reply list_budgets(tg__daemon *daemon, const tg__caller *caller, cons
         !query_number(query, "spent_max", INT64_MAX, &filter.spent_max)) {
         return bad_query("'spent_min' and 'spent_max' are micros: whole numbers from 0");
     }
-    if (!query_number(query, "limit", TG__PAGE_MAX, &filter.limit) || filter.limit == 0) {
-        return bad_query("'limit' is 1..1000");
+    tg__reply bad;
+    if (!query_limit(query, &filter.limit, &bad)) {
+        return bad;
     }
     return tg__api_list_budgets(daemon, caller, &filter, now_ms);
 }

@@ -102,20 +102,7 @@ static int list(int argc, char **argv) {
     snprintf(path, sizeof path, "/v1/approvals?limit=1000&state=%s&budget=%s",
              strcmp(state, "all") == 0 ? "" : state, escaped ? escaped : "");
     curl_free(escaped);
-    json_t *answer = NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    long http = tg__remote_call(&remote, "GET", path, NULL, &answer);
-    curl_global_cleanup();
-    if (http != 200 || remote.json) {
-        return tg__remote_finish(&remote, http, answer);
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(answer, "approvals"), i, row) {
-        print_row(row);
-    }
-    json_decref(answer);
-    return TG__EXIT_OK;
+    return tg__remote_list(&remote, path, "approvals", print_row);
 }
 
 static int decide(const tg__cli_command *command, bool approve, int argc, char **argv) {
@@ -150,9 +137,7 @@ static int decide(const tg__cli_command *command, bool approve, int argc, char *
     char path[96];
     snprintf(path, sizeof path, "/v1/approvals/%" PRId64 "/%s", id, approve ? "approve" : "deny");
     json_t *answer = NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    long http = tg__remote_call(&remote, "POST", path, body, &answer);
-    curl_global_cleanup();
+    long http = tg__remote_call_once(&remote, "POST", path, body, &answer);
     json_decref(body);
     if (http == 403 && !remote.json) {
         fprintf(stderr, "tollgate: only an admin key may approve or deny\n");

@@ -91,9 +91,7 @@ static int local_list(const char *db, const char *config_file, uint64_t after, i
 static int remote_list(const tg__remote *remote, uint64_t after, int64_t limit, json_t **out) {
     char path[128];
     snprintf(path, sizeof path, "/v1/notify/failed?after=%" PRIu64 "&limit=%" PRId64, after, limit);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    long status = tg__remote_call(remote, "GET", path, NULL, out);
-    curl_global_cleanup();
+    long status = tg__remote_call_once(remote, "GET", path, NULL, out);
     if (status != 200) {
         char *text = *out ? json_dumps(*out, JSON_COMPACT) : NULL;
         if (status > 0) {

@@ -85,6 +85,30 @@ long tg__remote_call(const tg__remote *remote, const char *method, const char *p
     return tg__cli_call(remote->url, remote->key, method, path, body, out);
 }
 
+long tg__remote_call_once(const tg__remote *remote, const char *method, const char *path,
+                          json_t *body, json_t **out) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    long status = tg__remote_call(remote, method, path, body, out);
+    curl_global_cleanup();
+    return status;
+}
+
+int tg__remote_list(const tg__remote *remote, const char *path, const char *rows,
+                    void (*print_row)(json_t *row)) {
+    json_t *answer = NULL;
+    long http = tg__remote_call_once(remote, "GET", path, NULL, &answer);
+    if (http != 200 || remote->json) {
+        return tg__remote_finish(remote, http, answer);
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(answer, rows), i, row) {
+        print_row(row);
+    }
+    json_decref(answer);
+    return TG__EXIT_OK;
+}
+
 int tg__remote_finish(const tg__remote *remote, long status, json_t *answer) {
     if (status < 0) {
         json_decref(answer);
@@ -261,9 +285,7 @@ static int action(const tg__cli_command *command, int argc, char **argv) {
         }
     }
     json_t *answer = NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    long status = tg__remote_call(&remote, "POST", path, body, &answer);
-    curl_global_cleanup();
+    long status = tg__remote_call_once(&remote, "POST", path, body, &answer);
     json_decref(body);
     return tg__remote_finish(&remote, status, answer);
 }
@@ -349,20 +371,7 @@ static int status(int argc, char **argv) {
         snprintf(path, sizeof path, "/v1/budgets?limit=1000&prefix=%s", prefix ? prefix : "");
         curl_free(prefix);
     }
-    json_t *answer = NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    long http = tg__remote_call(&remote, "GET", path, NULL, &answer);
-    curl_global_cleanup();
-    if (http != 200 || remote.json) {
-        return tg__remote_finish(&remote, http, answer);
-    }
-    size_t i;
-    json_t *budget;
-    json_array_foreach(json_object_get(answer, "budgets"), i, budget) {
-        print_bar(budget);
-    }
-    json_decref(answer);
-    return TG__EXIT_OK;
+    return tg__remote_list(&remote, path, "budgets", print_bar);
 }
 
 int tg__cli_remote(int argc, char **argv) {

@@ -44,6 +44,16 @@ void tg__remote_from_args(const tg__cli_command *command, const tg__cli_args *ar
 long tg__remote_call(const tg__remote *remote, const char *method, const char *path, json_t *body,
                      json_t **out);
 
+/* One call between curl_global_init and curl_global_cleanup, for a command that makes only
+ * this one. */
+long tg__remote_call_once(const tg__remote *remote, const char *method, const char *path,
+                          json_t *body, json_t **out);
+
+/* GET path and print each row of the answer's array `rows` with print_row; any other
+ * answer (an error, or --json) as tg__remote_finish prints it. Returns the exit code. */
+int tg__remote_list(const tg__remote *remote, const char *path, const char *rows,
+                    void (*print_row)(json_t *row));
+
 /* Prints an answer (takes it) and turns its HTTP status into an exit code. */
 int tg__remote_finish(const tg__remote *remote, long status, json_t *answer);
 

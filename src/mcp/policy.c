@@ -1,33 +1,17 @@
 /*
- * policy: the glob is iterative with one backtrack point (the last '*'), so a
- * pattern like "*a*a*a*b" against a long name costs O(pattern x name) at worst,
- * never exponential time.
+ * policy: which impact class a tool's call is, from the rules' globs. The glob is
+ * core/path.h's: iterative with one backtrack point (the last '*'), so a pattern like
+ * "*a*a*a*b" against a long name costs O(pattern x name) at worst, never exponential time.
  */
 #include <jansson.h>
 
+#include "core/path.h"
 #include "mcp/policy.h"
 
 bool tg__mcp_glob_match(const char *glob, const char *name) {
-    const char *star = NULL;      /* the last '*' seen in glob */
-    const char *star_name = NULL; /* where in name that '*' is matching up to now */
-    while (*name != '\0') {
-        if (*glob == '*') {
-            star = glob++;
-            star_name = name;
-        } else if (*glob == '?' || *glob == *name) {
-            glob++;
-            name++;
-        } else if (star != NULL) {
-            glob = star + 1;
-            name = ++star_name;
-        } else {
-            return false;
-        }
-    }
-    while (*glob == '*') {
-        glob++;
-    }
-    return *glob == '\0';
+    /* The budgets' matcher (core/path.h), but for the empty glob: there it matches every
+     * name, here only the empty one, as a rule's glob always has. */
+    return glob[0] != '\0' ? tg__glob_match(glob, name) : name[0] == '\0';
 }
 
 const tg__mcp_tool_rule *tg__mcp_tools_match(const tg__mcp_tools *tools, const char *name) {

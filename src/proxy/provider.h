@@ -100,6 +100,18 @@ extern const tg__provider tg__provider_openai;
 extern const tg__provider tg__provider_anthropic;
 extern const tg__provider tg__provider_gemini;
 
+/* An HTTP status's name in a provider's error bodies (OpenAI's and Anthropic's error
+ * "type", Gemini's google.rpc.Code status). */
+typedef struct {
+    int status;       /* HTTP */
+    const char *name; /* static */
+} tg__status_name;
+
+/* The name of `status` in table (count rows); else server_name for a 5xx, client_name for
+ * any other (refusal.c). */
+const char *tg__status_name_find(const tg__status_name *table, size_t count, int status,
+                                 const char *server_name, const char *client_name);
+
 /* Providers that speak OpenAI's wire on OpenAI's routes and differ in how they are
  * reached (auth, paths, error shape, cost reports). Not in TG__PROVIDERS: a named
  * upstream's `wire:` selects them (proxy/runtime/proxy_config.c), and the proxy reaches them
@@ -162,6 +174,12 @@ tg_status tg__request_read_count(const json_t *object, const char *key, int64_t 
 
 /* Sets body[key] to an integer. TG_ERR_NOMEM. */
 tg_status tg__request_set_integer(json_t *body, const char *key, int64_t value);
+
+/* A provider's request_set_cap, once it knows where the cap goes: object[field] = tokens
+ * (object: the body or an object in it), recorded in request->info (field: static) and the
+ * body marked changed. TG_ERR_NOMEM, and then request->info is unchanged. */
+tg_status tg__request_set_cap_field(tg__request *request, json_t *object, const char *field,
+                                    int64_t tokens);
 
 /* Appends one SSE event (named, or data-only when name is NULL) to out; takes `data`. */
 tg_status tg__stream_put_event(tg__buf *out, const char *name, json_t *data);

@@ -54,13 +54,7 @@ static tg_status request_set_cap(tg__request *request, int64_t tokens) {
     if (request->info.route != TG__ROUTE_ANTHROPIC_MESSAGES) {
         return TG_ERR_INVALID;
     }
-    tg_status status = tg__request_set_integer(request->body, "max_tokens", tokens);
-    if (status == TG_OK) {
-        request->info.max_output_tokens = tokens;
-        request->info.max_output_field = "max_tokens";
-        request->changed = true;
-    }
-    return status;
+    return tg__request_set_cap_field(request, request->body, "max_tokens", tokens);
 }
 
 static tg_status bound(tg__bound_walk *walk, const tg__request *request, tg_error *err) {
@@ -117,20 +111,13 @@ static json_t *usage_to_json(tg__route route, const tg__usage *usage) {
 /* ---- Errors ----------------------------------------------------------------------------- */
 
 static const char *error_type(int status) {
-    static const struct {
-        int status;
-        const char *type;
-    } TYPES[] = {
+    static const tg__status_name TYPES[] = {
         {400, "invalid_request_error"}, {401, "authentication_error"}, {402, "billing_error"},
         {403, "permission_error"},      {404, "not_found_error"},      {413, "request_too_large"},
         {429, "rate_limit_error"},      {529, "overloaded_error"},
     };
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
-        if (TYPES[i].status == status) {
-            return TYPES[i].type;
-        }
-    }
-    return status >= 500 ? "api_error" : "invalid_request_error";
+    return tg__status_name_find(TYPES, sizeof TYPES / sizeof TYPES[0], status, "api_error",
+                                "invalid_request_error");
 }
 
 /* `details` (taken) goes under "details", where its spend-limit errors carry error_code. */

@@ -156,13 +156,7 @@ static tg_status request_set_cap(tg__request *request, int64_t tokens) {
             return TG_ERR_NOMEM;
         }
     }
-    tg_status status = tg__request_set_integer(config, "maxOutputTokens", tokens);
-    if (status == TG_OK) {
-        request->info.max_output_tokens = tokens;
-        request->info.max_output_field = "maxOutputTokens";
-        request->changed = true;
-    }
-    return status;
+    return tg__request_set_cap_field(request, config, "maxOutputTokens", tokens);
 }
 
 /* ---- Bounds ------------------------------------------------------------------------------- */
@@ -333,21 +327,14 @@ static json_t *usage_to_json(tg__route route, const tg__usage *usage) {
 
 /* google.rpc.Code names, by HTTP status (as the API maps them). */
 static const char *error_status(int status) {
-    static const struct {
-        int http;
-        const char *name;
-    } NAMES[] = {
+    static const tg__status_name NAMES[] = {
         {400, "INVALID_ARGUMENT"},   {401, "UNAUTHENTICATED"},   {403, "PERMISSION_DENIED"},
         {404, "NOT_FOUND"},          {408, "DEADLINE_EXCEEDED"}, {413, "INVALID_ARGUMENT"},
         {429, "RESOURCE_EXHAUSTED"}, {499, "CANCELLED"},         {501, "UNIMPLEMENTED"},
         {503, "UNAVAILABLE"},        {504, "DEADLINE_EXCEEDED"},
     };
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
-        if (NAMES[i].http == status) {
-            return NAMES[i].name;
-        }
-    }
-    return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+    return tg__status_name_find(NAMES, sizeof NAMES / sizeof NAMES[0], status, "INTERNAL",
+                                "FAILED_PRECONDITION");
 }
 
 /* ErrorInfo metadata is a map of strings: numbers written as decimal text, nulls left out. */

@@ -122,15 +122,8 @@ tg_status tg__openai_request_set_cap(tg__request *request, int64_t tokens) {
     default:
         return TG_ERR_INVALID;
     }
-    if (status == TG_OK) {
-        status = tg__request_set_integer(request->body, field, tokens);
-    }
-    if (status == TG_OK) {
-        info->max_output_tokens = tokens;
-        info->max_output_field = field;
-        request->changed = true;
-    }
-    return status;
+    return status == TG_OK ? tg__request_set_cap_field(request, request->body, field, tokens)
+                           : status;
 }
 
 /* Chat and completions streams report usage only when asked (stream_options). */
@@ -214,21 +207,14 @@ json_t *tg__openai_usage_to_json(tg__route route, const tg__usage *usage) {
 /* ---- Errors: {"error":{"message","type","param":null,"code", ...details}} -------------- */
 
 static const char *error_type(int status) {
-    static const struct {
-        int status;
-        const char *type;
-    } TYPES[] = {
+    static const tg__status_name TYPES[] = {
         {400, "invalid_request_error"}, {401, "invalid_request_error"},
         {402, "insufficient_quota"},    {403, "invalid_request_error"},
         {404, "invalid_request_error"}, {413, "invalid_request_error"},
         {429, "insufficient_quota"},    {529, "server_error"},
     };
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
-        if (TYPES[i].status == status) {
-            return TYPES[i].type;
-        }
-    }
-    return status >= 500 ? "server_error" : "invalid_request_error";
+    return tg__status_name_find(TYPES, sizeof TYPES / sizeof TYPES[0], status, "server_error",
+                                "invalid_request_error");
 }
 
 /* `details` (taken) goes beside code. */

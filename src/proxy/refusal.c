@@ -128,3 +128,13 @@ tg_status tg__error_write_event(tg__route route, const char *code, const char *m
     return provider != NULL ? provider->error_event(route, code, message, sequence_number, out)
                             : TG_ERR_INVALID;
 }
+
+const char *tg__status_name_find(const tg__status_name *table, size_t count, int status,
+                                 const char *server_name, const char *client_name) {
+    for (size_t i = 0; i < count; i++) {
+        if (table[i].status == status) {
+            return table[i].name;
+        }
+    }
+    return status >= 500 ? server_name : client_name;
+}

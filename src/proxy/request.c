@@ -180,6 +180,17 @@ tg_status tg__request_set_integer(json_t *body, const char *key, int64_t value) 
     return json_object_set_new(body, key, json_integer(value)) == 0 ? TG_OK : TG_ERR_NOMEM;
 }
 
+tg_status tg__request_set_cap_field(tg__request *request, json_t *object, const char *field,
+                                    int64_t tokens) {
+    tg_status status = tg__request_set_integer(object, field, tokens);
+    if (status == TG_OK) {
+        request->info.max_output_tokens = tokens;
+        request->info.max_output_field = field;
+        request->changed = true;
+    }
+    return status;
+}
+
 tg_status tg__request_set_max_output(tg__request *request, int64_t tokens) {
     const tg__provider *provider = tg__route_provider(request->info.route);
     return provider != NULL ? provider->request_set_cap(request, tokens) : TG_ERR_INVALID;

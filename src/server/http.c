@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -36,6 +35,7 @@
 #include "server/console_assets.h"
 #include "api/events_stream.h"
 #include "server/http.h"
+#include "server/peer.h"
 #include "mcp/http/mcp_http.h"
 #include "proxy/runtime/proxy.h"
 #include "server/store_redis.h"
@@ -223,12 +223,7 @@ static bool client_gone(const parked *p) {
         return true;
     }
     evutil_socket_t fd = bufferevent_getfd(p->conn->filter);
-    if (fd < 0) {
-        return true;
-    }
-    char byte;
-    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    return fd < 0 || tg__peer_left(fd);
 }
 
 /* The client left: answer anyway, with Connection: close, so that evhttp closes the

@@ -50,6 +50,20 @@ static void metric(text_buffer *out, const char *name, const char *type, const c
     append(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric of one series without labels: its HELP and TYPE lines, then its value
+ * (counters of the daemon's own are uint64_t, the engine's figures int64_t). */
+static void series_u64(text_buffer *out, const char *name, const char *type, const char *help,
+                       uint64_t value) {
+    metric(out, name, type, help);
+    append(out, "%s %" PRIu64 "\n", name, value);
+}
+
+static void series_i64(text_buffer *out, const char *name, const char *type, const char *help,
+                       int64_t value) {
+    metric(out, name, type, help);
+    append(out, "%s %" PRId64 "\n", name, value);
+}
+
 static void histogram(text_buffer *out, const char *name, const char *help,
                       const tg__histogram *h) {
     metric(out, name, "histogram", help);
@@ -160,11 +174,10 @@ static void budgets(text_buffer *out, tg__daemon *daemon, int64_t now_ms) {
     metric(out, "tollgate_budget_series_omitted", "gauge",
            "budgets that would have series of their own past metrics.budget_series_max");
     append(out, "tollgate_budget_series_omitted %zu\n", matched > count ? matched - count : 0);
-    metric(out, "tollgate_spent_micros", "gauge",
-           "spend in the current windows of the top-level budgets shown (their subtrees')");
-    append(out, "tollgate_spent_micros %" PRId64 "\n", spent);
-    metric(out, "tollgate_held_micros", "gauge", "held on the top-level budgets shown");
-    append(out, "tollgate_held_micros %" PRId64 "\n", held);
+    series_i64(out, "tollgate_spent_micros", "gauge",
+               "spend in the current windows of the top-level budgets shown (their subtrees')",
+               spent);
+    series_i64(out, "tollgate_held_micros", "gauge", "held on the top-level budgets shown", held);
     budget_lines(out, (const char(*)[TG_PATH_SIZE_MAX])paths, infos, kept);
     free(filter.declared);
     free(paths);
@@ -189,91 +202,82 @@ char *tg__metrics_text(tg__daemon *daemon, int64_t now_ms) {
     out.text[0] = '\0';
     const tg__metrics *m = &daemon->metrics;
     decisions(&out, m);
-    metric(&out, "tollgate_requests_total", "counter", "HTTP requests answered");
-    append(&out, "tollgate_requests_total %" PRIu64 "\n", m->requests);
-    metric(&out, "tollgate_request_errors_total", "counter", "answers other than 200 and 402");
-    append(&out, "tollgate_request_errors_total %" PRIu64 "\n", m->errors);
+    series_u64(&out, "tollgate_requests_total", "counter", "HTTP requests answered", m->requests);
+    series_u64(&out, "tollgate_request_errors_total", "counter", "answers other than 200 and 402",
+               m->errors);
     histogram(&out, "tollgate_request_seconds",
               "from a request read to its reply sent, group commit included", &m->latency);
     tg_engine_stats stats;
     tg_engine_stats_get(daemon->engine, &stats);
-    metric(&out, "tollgate_holds_open", "gauge", "holds granted and not yet closed");
-    append(&out, "tollgate_holds_open %" PRId64 "\n", stats.holds_open);
-    metric(&out, "tollgate_waiters", "gauge", "reserves waiting for room (wait_ms)");
-    append(&out, "tollgate_waiters %" PRId64 "\n", tg_wait_count(daemon->engine));
-    metric(&out, "tollgate_approvals_pending", "gauge", "refused reserves waiting for a person");
-    append(&out, "tollgate_approvals_pending %" PRId64 "\n",
-           tg_approval_pending_count(daemon->engine));
+    series_i64(&out, "tollgate_holds_open", "gauge", "holds granted and not yet closed",
+               stats.holds_open);
+    series_i64(&out, "tollgate_waiters", "gauge", "reserves waiting for room (wait_ms)",
+               tg_wait_count(daemon->engine));
+    series_i64(&out, "tollgate_approvals_pending", "gauge", "refused reserves waiting for a person",
+               tg_approval_pending_count(daemon->engine));
     metric(&out, "tollgate_waits_total", "counter", "waiting reserves decided, by outcome");
     append(&out, "tollgate_waits_total{outcome=\"granted\"} %" PRIu64 "\n", m->waits_granted);
     append(&out, "tollgate_waits_total{outcome=\"refused\"} %" PRIu64 "\n", m->waits_refused);
     append(&out, "tollgate_waits_total{outcome=\"abandoned\"} %" PRIu64 "\n", m->waits_abandoned);
-    metric(&out, "tollgate_proxy_cost_reports_total", "counter",
-           "proxied calls whose upstream reported what it billed (OpenRouter usage.cost)");
-    append(&out, "tollgate_proxy_cost_reports_total %" PRIu64 "\n", m->cost_reports);
-    metric(&out, "tollgate_proxy_cost_disagreements_total", "counter",
-           "... where that differed from the proxy's own price by more than a micro");
-    append(&out, "tollgate_proxy_cost_disagreements_total %" PRIu64 "\n", m->cost_disagreements);
-    metric(&out, "tollgate_budgets", "gauge", "budgets in the tree");
-    append(&out, "tollgate_budgets %" PRId64 "\n", stats.budgets);
-    metric(&out, "tollgate_store_commits_total", "counter", "group commits written");
-    append(&out, "tollgate_store_commits_total %" PRIu64 "\n", m->commits);
-    metric(&out, "tollgate_store_commit_failures_total", "counter", "group commits refused");
-    append(&out, "tollgate_store_commit_failures_total %" PRIu64 "\n", m->commit_failures);
-    metric(&out, "tollgate_store_commit_replies_total", "counter",
-           "replies that waited for a group commit");
-    append(&out, "tollgate_store_commit_replies_total %" PRIu64 "\n", m->commit_replies);
+    series_u64(&out, "tollgate_proxy_cost_reports_total", "counter",
+               "proxied calls whose upstream reported what it billed (OpenRouter usage.cost)",
+               m->cost_reports);
+    series_u64(&out, "tollgate_proxy_cost_disagreements_total", "counter",
+               "... where that differed from the proxy's own price by more than a micro",
+               m->cost_disagreements);
+    series_i64(&out, "tollgate_budgets", "gauge", "budgets in the tree", stats.budgets);
+    series_u64(&out, "tollgate_store_commits_total", "counter", "group commits written",
+               m->commits);
+    series_u64(&out, "tollgate_store_commit_failures_total", "counter", "group commits refused",
+               m->commit_failures);
+    series_u64(&out, "tollgate_store_commit_replies_total", "counter",
+               "replies that waited for a group commit", m->commit_replies);
     histogram(&out, "tollgate_store_commit_seconds",
               "one group commit on the writer thread: transaction and fsync", &m->commit_latency);
-    metric(&out, "tollgate_store_pages_written_total", "counter",
-           "pages (WAL frames) the store's commits wrote");
-    append(&out, "tollgate_store_pages_written_total %" PRId64 "\n", stats.store_pages_written);
-    metric(&out, "tollgate_store_pages_read_total", "counter",
-           "pages the store's commits read from the file (page cache misses)");
-    append(&out, "tollgate_store_pages_read_total %" PRId64 "\n", stats.store_pages_read);
+    series_i64(&out, "tollgate_store_pages_written_total", "counter",
+               "pages (WAL frames) the store's commits wrote", stats.store_pages_written);
+    series_i64(&out, "tollgate_store_pages_read_total", "counter",
+               "pages the store's commits read from the file (page cache misses)",
+               stats.store_pages_read);
     metric(&out, "tollgate_store_checkpoints_total", "counter",
            "WAL checkpoints, by where they ran (a thread of their own, or inside a commit)");
     append(&out, "tollgate_store_checkpoints_total{on=\"thread\"} %" PRId64 "\n",
            stats.store_checkpoints - stats.store_checkpoints_inline);
     append(&out, "tollgate_store_checkpoints_total{on=\"commit\"} %" PRId64 "\n",
            stats.store_checkpoints_inline);
-    metric(&out, "tollgate_store_checkpoint_pages_inline_total", "counter",
-           "pages the checkpoints inside commits copied (catch-ups of a few, or past the bound)");
-    append(&out, "tollgate_store_checkpoint_pages_inline_total %" PRId64 "\n",
-           stats.store_checkpoint_pages_inline);
-    metric(&out, "tollgate_store_wal_frames", "gauge", "pages in the WAL after the last commit");
-    append(&out, "tollgate_store_wal_frames %" PRId64 "\n", stats.store_wal_frames);
-    metric(&out, "tollgate_store_wal_frames_max", "gauge",
-           "the most pages the WAL held since start");
-    append(&out, "tollgate_store_wal_frames_max %" PRId64 "\n", stats.store_wal_frames_max);
-    metric(&out, "tollgate_store_wal_restarts_total", "counter",
-           "times the WAL started over, every page of it checkpointed");
-    append(&out, "tollgate_store_wal_restarts_total %" PRId64 "\n", stats.store_wal_restarts);
+    series_i64(
+        &out, "tollgate_store_checkpoint_pages_inline_total", "counter",
+        "pages the checkpoints inside commits copied (catch-ups of a few, or past the bound)",
+        stats.store_checkpoint_pages_inline);
+    series_i64(&out, "tollgate_store_wal_frames", "gauge", "pages in the WAL after the last commit",
+               stats.store_wal_frames);
+    series_i64(&out, "tollgate_store_wal_frames_max", "gauge",
+               "the most pages the WAL held since start", stats.store_wal_frames_max);
+    series_i64(&out, "tollgate_store_wal_restarts_total", "counter",
+               "times the WAL started over, every page of it checkpointed",
+               stats.store_wal_restarts);
     tg__conns_stats conns = {0, 0, 0, 0, 0};
     if (daemon->conns != NULL) {
         tg__conns_stats_get(daemon->conns, &conns);
     }
-    metric(&out, "tollgate_connections_open", "gauge", "HTTP connections open, accept to close");
-    append(&out, "tollgate_connections_open %" PRId64 "\n", conns.open);
-    metric(&out, "tollgate_connections_refused_total", "counter",
-           "connections answered 503 past limits.connections_max or out of descriptors");
-    append(&out, "tollgate_connections_refused_total %" PRIu64 "\n",
-           m->connections_refused + conns.refused);
-    metric(&out, "tollgate_requests_malformed_total", "counter",
-           "requests refused for their HTTP framing (a JSON 4xx/5xx, then closed)");
-    append(&out, "tollgate_requests_malformed_total %" PRIu64 "\n", conns.malformed);
-    metric(&out, "tollgate_requests_timed_out_total", "counter",
-           "requests past limits.header_timeout_s or body_timeout_s (408, then closed)");
-    append(&out, "tollgate_requests_timed_out_total %" PRIu64 "\n", conns.timed_out);
-    metric(&out, "tollgate_accept_backoffs_total", "counter",
-           "times accepting paused for want of file descriptors");
-    append(&out, "tollgate_accept_backoffs_total %" PRIu64 "\n", conns.accept_backoffs);
-    metric(&out, "tollgate_event_streams_open", "gauge", "GET /v1/events/stream clients");
-    append(&out, "tollgate_event_streams_open %" PRId64 "\n", tg__streams_count(daemon->streams));
-    metric(&out, "tollgate_event_streams_cut_total", "counter",
-           "event streams cut because their client stopped reading");
-    append(&out, "tollgate_event_streams_cut_total %" PRIu64 "\n",
-           tg__streams_cut_total(daemon->streams));
+    series_i64(&out, "tollgate_connections_open", "gauge", "HTTP connections open, accept to close",
+               conns.open);
+    series_u64(&out, "tollgate_connections_refused_total", "counter",
+               "connections answered 503 past limits.connections_max or out of descriptors",
+               m->connections_refused + conns.refused);
+    series_u64(&out, "tollgate_requests_malformed_total", "counter",
+               "requests refused for their HTTP framing (a JSON 4xx/5xx, then closed)",
+               conns.malformed);
+    series_u64(&out, "tollgate_requests_timed_out_total", "counter",
+               "requests past limits.header_timeout_s or body_timeout_s (408, then closed)",
+               conns.timed_out);
+    series_u64(&out, "tollgate_accept_backoffs_total", "counter",
+               "times accepting paused for want of file descriptors", conns.accept_backoffs);
+    series_i64(&out, "tollgate_event_streams_open", "gauge", "GET /v1/events/stream clients",
+               tg__streams_count(daemon->streams));
+    series_u64(&out, "tollgate_event_streams_cut_total", "counter",
+               "event streams cut because their client stopped reading",
+               tg__streams_cut_total(daemon->streams));
     budgets(&out, daemon, now_ms);
     return out.text;
 }

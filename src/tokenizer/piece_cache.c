@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/hash_mix.h"
 #include "tokenizer/huge_alloc.h"
 
 bool tg__piece_cache_init(tg__piece_cache *cache) {
@@ -29,16 +30,7 @@ void tg__piece_cache_free(tg__piece_cache *cache) {
 
 uint64_t tg__piece_hash(const uint8_t *p, size_t len) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
-    }
-    for (; i < len; i++) {
-        h = (h ^ p[i]) * 0x100000001B3ull;
-    }
+    h = tg__hash_mix(h, p, 0, len);
     return h ^ (h >> 32);
 }
 

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tokenizer/hash_mix.h"
 #include "tollgate.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the rank tables are little-endian");
@@ -119,16 +120,7 @@ static inline uint64_t tg__vocab_hash(uint64_t lo, uint32_t hi, const uint8_t *p
     h ^= (((uint64_t)hi << 8) | len) * 0x94D049BB133111EBull;
     /* Bytes past the inline key a word at a time: runs of spaces or dashes look up
      * keys of up to 255 bytes once per merge. */
-    size_t i = TG__KEY_INLINE_BYTES;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
-    }
-    for (; i < len; i++) {
-        h = (h ^ p[i]) * 0x100000001B3ull;
-    }
+    h = tg__hash_mix(h, p, TG__KEY_INLINE_BYTES, len);
     h ^= h >> 31;
     h *= 0xD6E8FEB86659FD93ull;
     h ^= h >> 32;

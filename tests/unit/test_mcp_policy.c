@@ -28,6 +28,12 @@ static void test_glob(void **state) {
     assert_false(tg__mcp_glob_match("*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaa"));
     assert_true(tg__mcp_glob_match("get-*-list", "get-roots-list"));
     assert_false(tg__mcp_glob_match("echo", "echo2"));
+    /* The shared matcher (core/path.h) takes an empty pattern as "everything"; a tool
+     * rule's empty glob has always matched only the empty name, and still does. */
+    assert_true(tg__mcp_glob_match("", ""));
+    assert_false(tg__mcp_glob_match("", "refund_order"));
+    assert_true(tg__mcp_glob_match("**", ""));
+    assert_false(tg__mcp_glob_match("a*", ""));
 }
 
 static tg__mcp_config *parse_ok(const char *yaml) {

@@ -29,6 +29,10 @@ void tg__mcp_http_error_reply(struct evhttp_request *request, int status, const 
     json_t *id = id_text != NULL ? json_loads(id_text, JSON_DECODE_ANY, NULL) : NULL;
     json_t *body = tg__rpc_error(id, code, message);
     json_decref(id);
+    tg__mcp_http_json_reply(request, status, body);
+}
+
+void tg__mcp_http_json_reply(struct evhttp_request *request, int status, json_t *body) {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct evbuffer *out = evbuffer_new();

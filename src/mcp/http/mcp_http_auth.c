@@ -115,17 +115,5 @@ void tg__mcp_http_resource_metadata(struct evhttp_request *request,
                   "resource_name", name, "tollgate_key_hint",
                   "no OAuth: send Authorization: Bearer <key>, a key an admin made "
                   "with tollgate keys create");
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    struct evbuffer *out = evbuffer_new();
-    if (text != NULL && out != NULL) {
-        evbuffer_add(out, text, strlen(text));
-    }
-    free(text);
-    evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(request, text != NULL ? 200 : 503, "OK", out);
-    if (out != NULL) {
-        evbuffer_free(out);
-    }
+    tg__mcp_http_json_reply(request, body != NULL ? 200 : 503, body);
 }

@@ -129,6 +129,9 @@ void tg__mcp_http_unauthorized(struct evhttp_request *request, const tg__mcp_htt
 void tg__mcp_http_resource_metadata(struct evhttp_request *request,
                                     const tg__mcp_http_server *server);
 
+/* mcp_http.c: replies status with body (taken; NULL: an empty body) as compact JSON. */
+void tg__mcp_http_json_reply(struct evhttp_request *request, int status, json_t *body);
+
 /* mcp_http.c: replies with a JSON-RPC error body; id_text NULL for null. */
 void tg__mcp_http_error_reply(struct evhttp_request *request, int status, const char *id_text,
                               int code, const char *message);

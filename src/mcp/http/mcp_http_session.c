@@ -27,6 +27,7 @@
 
 #include "core/path.h"
 #include "mcp/http/mcp_http_internal.h"
+#include "server/peer.h"
 
 #define READ_CHUNK_BYTES 65536
 #define READS_PER_EVENT 16 /* per readable event, so one child cannot starve the loop */
@@ -41,21 +42,14 @@ bool tg__mcp_http_client_gone(struct evhttp_request *request) {
  * Has the client of a POST not yet answered left? evhttp does not read a connection whose
  * request waits for its reply, so it never sees the FIN then (a tools/call waiting for room
  * would stay queued for a client that left): the socket is asked directly, with a peek that
- * consumes nothing, as http.c does for its long polls. Bytes waiting: still there.
+ * consumes nothing (server/peer.h), as http.c does for its long polls. Bytes waiting: still there.
  */
 static bool post_client_left(struct evhttp_request *request) {
     if (tg__mcp_http_client_gone(request)) {
         return true;
     }
-    struct bufferevent *events =
-        evhttp_connection_get_bufferevent(evhttp_request_get_connection(request));
-    evutil_socket_t fd = events != NULL ? bufferevent_getfd(events) : -1;
-    if (fd < 0) {
-        return false;
-    }
-    char byte;
-    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    evutil_socket_t fd = tg__peer_fd(request);
+    return fd >= 0 && tg__peer_left(fd);
 }
 
 /* Unsent bytes on the request's connection: a client that stopped reading. */

@@ -38,6 +38,7 @@
  * `*_mtok`; micros per thousand requests, `*_kcount`), so an override reads like the
  * table it overrides and no amount passes through floating point.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,28 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
         return fail(err, what, "must be a whole number >= 0");
     }
     *out = value;
+    return TG_OK;
+}
+
+/* The names of a list (its length checked by the caller) into slots, slot_size bytes each
+ * and one after another (a char[N][slot_size] array), counted in *count; none may be empty.
+ * Upstream fallbacks and switch models are both such lists. */
+static tg_status read_names(struct fy_node *list, char *slots, size_t slot_size, int64_t *count,
+                            const char *what, const char *empty, tg_error *err) {
+    *count = 0;
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(list, &iter)) != NULL) {
+        char *slot = slots + (size_t)*count * slot_size;
+        tg_status status = read_text(item, slot, slot_size, what, err);
+        if (status == TG_OK && slot[0] == '\0') {
+            status = fail(err, what, empty);
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+        (*count)++;
+    }
     return TG_OK;
 }
 
@@ -136,22 +159,8 @@ static tg_status read_fallbacks(struct fy_node *node, tg__upstream *out, tg_erro
     if (count < 1 || count > TG__PROXY_FALLBACKS_MAX) {
         return fail(err, "upstreams: fallbacks", "must be a list of 1 to 4 upstream names");
     }
-    out->fallbacks_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        char *slot = out->fallbacks[out->fallbacks_count];
-        tg_status status =
-            read_text(item, slot, sizeof out->fallbacks[0], "upstreams: fallbacks:", err);
-        if (status == TG_OK && slot[0] == '\0') {
-            status = fail(err, "upstreams: fallbacks:", "a name cannot be empty");
-        }
-        if (status != TG_OK) {
-            return status;
-        }
-        out->fallbacks_count++;
-    }
-    return TG_OK;
+    return read_names(node, (char *)out->fallbacks, sizeof out->fallbacks[0], &out->fallbacks_count,
+                      "upstreams: fallbacks:", "a name cannot be empty", err);
 }
 
 static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error *err) {
@@ -388,21 +397,9 @@ static tg_status read_switch_models(struct fy_node *node, tg__proxy_config *conf
     if (count < 1 || count > TG__PLAN_SWITCH_MODELS_MAX) {
         return fail(err, "proxy.switch_model:", "a list of 1 to 8 models");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        char *slot = config->switch_models[config->switch_models_count];
-        tg_status status =
-            read_text(item, slot, sizeof config->switch_models[0], "proxy.switch_model:", err);
-        if (status == TG_OK && slot[0] == '\0') {
-            status = fail(err, "proxy.switch_model:", "a model name cannot be empty");
-        }
-        if (status != TG_OK) {
-            return status;
-        }
-        config->switch_models_count++;
-    }
-    return TG_OK;
+    return read_names(node, (char *)config->switch_models, sizeof config->switch_models[0],
+                      &config->switch_models_count,
+                      "proxy.switch_model:", "a model name cannot be empty", err);
 }
 
 /* proxy.refusal_status: auto, 429, 402 or 403 (docs/proxy.md, "Which SDK retries what"). */
@@ -443,6 +440,38 @@ static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *
     return TG_OK;
 }
 
+/* The proxy: keys that are whole numbers >= 0, each a field of tg__proxy_config (the bounds
+ * between them are checked once the section is read, in tg__proxy_config_read). */
+#define COUNT_KEY(name)                                                                            \
+    { #name, offsetof(tg__proxy_config, name) }
+static const struct {
+    const char *key;
+    size_t offset; /* of its int64_t in tg__proxy_config */
+} COUNT_KEYS[] = {
+    COUNT_KEY(timeout_ms),
+    COUNT_KEY(connect_timeout_ms),
+    COUNT_KEY(stream_idle_timeout_ms),
+    COUNT_KEY(default_max_output_tokens),
+    COUNT_KEY(server_tool_uses_max),
+    COUNT_KEY(server_tool_result_tokens),
+    COUNT_KEY(stored_state_tokens_max),
+    COUNT_KEY(background_deadline_ms),
+    COUNT_KEY(pdf_page_tokens),
+    COUNT_KEY(min_output_tokens),
+    COUNT_KEY(retry_automatic_ms_max),
+};
+#undef COUNT_KEY
+
+/* The field of `key` when it is one of COUNT_KEYS, else NULL. */
+static int64_t *count_field(tg__proxy_config *config, const char *key) {
+    for (size_t i = 0; i < sizeof COUNT_KEYS / sizeof COUNT_KEYS[0]; i++) {
+        if (strcmp(key, COUNT_KEYS[i].key) == 0) {
+            return (int64_t *)((char *)config + COUNT_KEYS[i].offset);
+        }
+    }
+    return NULL;
+}
+
 static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_error *err) {
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
@@ -453,38 +482,19 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
         const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
         struct fy_node *value = fy_node_pair_value(pair);
         tg_status status = TG_OK;
+        int64_t *count = NULL;
         if (key == NULL) {
             status = fail(err, "proxy:", "keys must be text");
+        } else if ((count = count_field(config, key)) != NULL) {
+            status = read_count(value, count, key, err);
         } else if (strcmp(key, "prices_file") == 0) {
             status = read_text(value, config->prices_file, sizeof config->prices_file, key, err);
-        } else if (strcmp(key, "timeout_ms") == 0) {
-            status = read_count(value, &config->timeout_ms, key, err);
-        } else if (strcmp(key, "connect_timeout_ms") == 0) {
-            status = read_count(value, &config->connect_timeout_ms, key, err);
-        } else if (strcmp(key, "stream_idle_timeout_ms") == 0) {
-            status = read_count(value, &config->stream_idle_timeout_ms, key, err);
-        } else if (strcmp(key, "default_max_output_tokens") == 0) {
-            status = read_count(value, &config->default_max_output_tokens, key, err);
-        } else if (strcmp(key, "server_tool_uses_max") == 0) {
-            status = read_count(value, &config->server_tool_uses_max, key, err);
-        } else if (strcmp(key, "server_tool_result_tokens") == 0) {
-            status = read_count(value, &config->server_tool_result_tokens, key, err);
-        } else if (strcmp(key, "stored_state_tokens_max") == 0) {
-            status = read_count(value, &config->stored_state_tokens_max, key, err);
-        } else if (strcmp(key, "background_deadline_ms") == 0) {
-            status = read_count(value, &config->background_deadline_ms, key, err);
-        } else if (strcmp(key, "pdf_page_tokens") == 0) {
-            status = read_count(value, &config->pdf_page_tokens, key, err);
         } else if (strcmp(key, "over_budget") == 0) {
             status = read_policy(value, config, err);
-        } else if (strcmp(key, "min_output_tokens") == 0) {
-            status = read_count(value, &config->min_output_tokens, key, err);
         } else if (strcmp(key, "switch_model") == 0) {
             status = read_switch_models(value, config, err);
         } else if (strcmp(key, "refusal_status") == 0) {
             status = read_refusal_status(value, config, err);
-        } else if (strcmp(key, "retry_automatic_ms_max") == 0) {
-            status = read_count(value, &config->retry_automatic_ms_max, key, err);
         } else if (strcmp(key, "wait_ms") == 0) {
             status = read_wait(value, &config->wait_ms, "proxy.wait_ms", err);
         } else if (strcmp(key, "fallback_on_status") == 0) {

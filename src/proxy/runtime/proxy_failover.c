@@ -114,13 +114,7 @@ static const tg__upstream *next_upstream(proxy_call *call, tg__model_price *pric
 static void settle_attempt(proxy_call *call, CURLcode result, long status,
                            int64_t next_worst_micros) {
     tg__proxy *proxy = call->proxy;
-    tg__proxy_hold hold = {call->hold_id,
-                           call->hold_micros,
-                           &call->price,
-                           call->budget,
-                           call->parsed.info.model,
-                           call->route,
-                           0};
+    tg__proxy_hold hold = tg__proxy_call_hold(call);
     tg__usage usage = {0};
     bool reported = status != 0 &&
                     tg__usage_from_body(call->route, call->response.data ? call->response.data : "",

@@ -249,6 +249,10 @@ void tg__proxy_call_done(proxy_call *call, CURLcode result);
 /* proxy_reply.c: answers with an error in the route's provider shape. */
 void tg__proxy_send_error(proxy_call *call, int status, const char *code, const char *message);
 
+/* proxy_reply.c: the call's hold as tg__proxy_hold_settle takes it (its id, amount, prices,
+ * budget, model and route), for the final settle and for a failed attempt's alike. */
+tg__proxy_hold tg__proxy_call_hold(const proxy_call *call);
+
 /* proxy_reply.c: charges a hold: usage at its prices plus fee_micros (usage NULL: the
  * hold's whole amount), or releases it (release true). Then asks for a flush. Returns
  * what was charged. */

@@ -144,7 +144,7 @@ tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *
     return settled;
 }
 
-static tg__proxy_hold call_hold(const proxy_call *call) {
+tg__proxy_hold tg__proxy_call_hold(const proxy_call *call) {
     return (tg__proxy_hold){call->hold_id,
                             call->hold_micros,
                             &call->price,
@@ -185,7 +185,7 @@ static int64_t reported_cost(proxy_call *call, const tg__usage *usage, int64_t f
 /* Commits `usage` (plus fees) at the call's prices, or releases the hold when usage is
  * NULL. */
 static void settle_fees(proxy_call *call, const tg__usage *usage, int64_t fee_micros) {
-    tg__proxy_hold hold = call_hold(call);
+    tg__proxy_hold hold = tg__proxy_call_hold(call);
     if (call->hold_id != 0 && usage != NULL) {
         hold.cost_floor_micros = reported_cost(call, usage, fee_micros);
     }
@@ -211,7 +211,7 @@ static void settle(proxy_call *call, const tg__usage *usage) {
 
 /* Commits the hold's whole amount: the call happened but its usage is unknown. */
 static void settle_worst(proxy_call *call) {
-    tg__proxy_hold hold = call_hold(call);
+    tg__proxy_hold hold = tg__proxy_call_hold(call);
     if (call->hold_id != 0) {
         call->settled = tg__proxy_hold_settle(call->proxy, &hold, NULL, 0, false);
         call->outcome = call->outcome != NULL ? call->outcome : "no_usage";

@@ -11,15 +11,13 @@
  * for long polls) and cancels the waiter of a client that is gone. A grant decided in
  * the same turn as the client left is released at once.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include <event2/bufferevent.h>
 #include <event2/http.h>
 
 #include "proxy/runtime/proxy_internal.h"
+#include "server/peer.h"
 
 int64_t tg__proxy_wait_ms(const tg__proxy *proxy, const tg__upstream *upstream) {
     if (upstream != NULL && upstream->wait_set) {
@@ -37,22 +35,14 @@ bool tg__proxy_wait_park(proxy_call *call, const char *secret) {
     return true;
 }
 
-/* The client of a waiting call has closed its connection (a peek that consumes nothing;
- * bytes waiting, a pipelined request, mean it is still there). */
+/* The client of a waiting call has closed its connection (server/peer.h: a peek that consumes
+ * nothing; bytes waiting, a pipelined request, mean it is still there). */
 static bool client_left(proxy_call *call) {
     if (tg__proxy_client_gone(call)) {
         return true;
     }
-    struct evhttp_connection *connection = evhttp_request_get_connection(call->request);
-    struct bufferevent *events =
-        connection != NULL ? evhttp_connection_get_bufferevent(connection) : NULL;
-    evutil_socket_t fd = events != NULL ? bufferevent_getfd(events) : -1;
-    if (fd < 0) {
-        return false;
-    }
-    char byte;
-    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    evutil_socket_t fd = tg__peer_fd(call->request);
+    return fd >= 0 && tg__peer_left(fd);
 }
 
 /* Ends a waiting call whose client left: answered (to a closed socket, so that evhttp
