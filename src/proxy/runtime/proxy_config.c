@@ -441,9 +441,11 @@ static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *
 }
 
 /* The proxy: keys that are whole numbers >= 0, each a field of tg__proxy_config (the bounds
- * between them are checked once the section is read, in tg__proxy_config_read). */
+ * between them are checked once the section is read, in tg__proxy_config_read). The
+ * _Generic has no other branch, so a listed field that is not an int64_t does not compile
+ * (count_field writes through an int64_t pointer). */
 #define COUNT_KEY(name)                                                                            \
-    { #name, offsetof(tg__proxy_config, name) }
+    { #name, _Generic(((tg__proxy_config *)0)->name, int64_t : offsetof(tg__proxy_config, name)) }
 static const struct {
     const char *key;
     size_t offset; /* of its int64_t in tg__proxy_config */
