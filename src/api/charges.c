@@ -4,12 +4,14 @@
  * paging a large history never touches the engine's connection. Each charge a
  * proxied call made carries that call's spend-log fields (request id, provider, key,
  * user, tags, cached and reasoning tokens, latency, outcome); filters by model, key,
- * user, tag and provider narrow the page (docs/api.md).
+ * user, tag and provider narrow the page (docs/api.md). On the Redis store the charges
+ * come from each tree's stream (store/redis/redis_read.h) and carry no spend log.
  */
 #include <string.h>
 
 #include "api/api.h"
 #include "server/daemon.h"
+#include "server/store_redis.h"
 #include "store/store_read.h"
 
 static const char *class_text(int cls) {
@@ -66,9 +68,46 @@ static bool charge_json(void *user, const tg__spend_row *row) {
     return true;
 }
 
+/* A Redis charge as a row of the page: no spend log on Redis. */
+static bool redis_charge_json(void *user, const tg__charge_info *charge) {
+    tg__spend_row row = {.charge = *charge, .logged = false};
+    return charge_json(user, &row);
+}
+
+/* GET /v1/charges on the Redis store: the same page from the trees' streams. The spend-log
+ * filters (key, user, tag, provider) match only logged charges, which Redis has none of:
+ * refused rather than answered with an empty page that would read as "none". */
+static tg__reply redis_charges(const tg__caller *caller, const char *budget, int64_t since_ms,
+                               int64_t until_ms, int64_t after_id, int64_t limit,
+                               const tg__charges_filter *filter) {
+    if (budget[0] != '\0' && !tg__may_touch(caller, budget)) {
+        return tg__api_forbidden("this key may not read that budget");
+    }
+    if (filter != NULL &&
+        (filter->key[0] || filter->user[0] || filter->tag[0] || filter->provider[0])) {
+        return tg__api_error(501, "unsupported",
+                             "the redis store keeps no spend log: 'key', 'user', 'tag' and "
+                             "'provider' filters need the sqlite store (docs/multi-node.md)");
+    }
+    tg__store_page query = {.budget = tg__read_subtree(caller, budget),
+                            .after_id = (uint64_t)after_id,
+                            .limit = (size_t)limit};
+    tg__json_page page = {json_array(), after_id};
+    tg_error err = {0};
+    uint64_t next = (uint64_t)after_id;
+    tg_status status =
+        tg__store_redis_read_charges(&query, since_ms, until_ms, filter ? filter->model : "",
+                                     redis_charge_json, &page, &next, &err);
+    page.next = (int64_t)next;
+    return tg__json_page_reply("charges", &page, status, &err);
+}
+
 tg__reply tg__charges_list(tg__daemon *daemon, const tg__caller *caller, const char *budget,
                            int64_t since_ms, int64_t until_ms, int64_t after_id, int64_t limit,
                            const tg__charges_filter *filter) {
+    if (strcmp(daemon->config->store, "redis") == 0) {
+        return redis_charges(caller, budget, since_ms, until_ms, after_id, limit, filter);
+    }
     tg__reply error;
     tg__store_page query;
     tg__store_reader *reader =

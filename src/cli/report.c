@@ -306,12 +306,14 @@ static int from_daemon(report *r) {
                 return TG__EXIT_FAILURE;
             }
         }
-        size_t got = json_array_size(charges);
-        after = json_integer_value(json_object_get(answer, "next"));
+        /* The end is a page that moves the cursor nowhere: on the Redis store a page may
+         * be short, even empty, before the end (docs/api.md, "Charges"). */
+        int64_t next = json_integer_value(json_object_get(answer, "next"));
         json_decref(answer);
-        if (got < 1000) {
+        if (next <= after) {
             return TG__EXIT_OK;
         }
+        after = next;
     }
 }
 

@@ -15,6 +15,7 @@
 #include "store/redis/redis_async.h"
 #include "store/redis/redis_internal.h"
 #include "store/redis/redis_ledger.h"
+#include "store/redis/redis_read.h"
 
 /* The ledger plugged into this process's engine (one daemon per process), for http.c's
  * passes; NULL when the store is not Redis. */
@@ -51,6 +52,16 @@ void tg__store_redis_abandon(void **state) {
     if (plugged) {
         tg__redis_async_abandon(plugged, state);
     }
+}
+
+tg_status tg__store_redis_read_charges(const tg__store_page *page, int64_t since_ms,
+                                       int64_t until_ms, const char *model, tg__charge_visit visit,
+                                       void *user, uint64_t *next_out, tg_error *err) {
+    if (plugged == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "no redis ledger is plugged");
+    }
+    return tg__redis_read_charges(plugged, page, since_ms, until_ms, model, visit, user, next_out,
+                                  err);
 }
 
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
@@ -101,6 +112,14 @@ bool tg__store_redis_leave(void **state, void *token) {
 
 void tg__store_redis_abandon(void **state) {
     (void)state;
+}
+
+tg_status tg__store_redis_read_charges(const tg__store_page *page, int64_t since_ms,
+                                       int64_t until_ms, const char *model, tg__charge_visit visit,
+                                       void *user, uint64_t *next_out, tg_error *err) {
+    (void)page, (void)since_ms, (void)until_ms, (void)model, (void)visit, (void)user;
+    *next_out = page->after_id;
+    return tg__fail(err, TG_ERR_UNSUPPORTED, "this tollgate was built without hiredis");
 }
 
 #endif

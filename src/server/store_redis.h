@@ -16,6 +16,7 @@
 #define TG_SERVER_STORE_REDIS_H
 
 #include "config/config.h"
+#include "store/store_read.h"
 
 /* After a failure, calls fail fast this long before a reconnect is tried. Short, so service
  * is back well within a second of the server's return. */
@@ -45,5 +46,11 @@ tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_
 void tg__store_redis_enter(void **state);
 bool tg__store_redis_leave(void **state, void *token);
 void tg__store_redis_abandon(void **state);
+
+/* The plugged ledger's charges (store/redis/redis_read.h: pages may be short; the end is an
+ * empty page). TG_ERR_UNSUPPORTED when no Redis ledger is plugged. */
+tg_status tg__store_redis_read_charges(const tg__store_page *page, int64_t since_ms,
+                                       int64_t until_ms, const char *model, tg__charge_visit visit,
+                                       void *user, uint64_t *next_out, tg_error *err);
 
 #endif

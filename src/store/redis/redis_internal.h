@@ -45,6 +45,10 @@ void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state);
  * when there is none and `create` is false. */
 tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, bool create,
                                  int64_t *tree_out, tg_error *err);
+/* The root of tree number `tree` into root[TG_SEGMENT_SIZE_MAX]; "" when there is none. */
+tg_status tg__redis_root_of_tree(tg__redis_ledger *ledger, int64_t tree, char *root, tg_error *err);
+/* A hold or charge id: (tree << TG__REDIS_SEQ_BITS) | seq. */
+uint64_t tg__redis_id_make(int64_t tree, int64_t seq);
 /* The root of a budget path ("acme" of "acme/support") into root[TG_SEGMENT_SIZE_MAX]. */
 void tg__redis_root_of(const char *path, char *root);
 /* "tg:{ROOT}:", the start of every key of the tree. */

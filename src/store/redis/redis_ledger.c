@@ -162,8 +162,8 @@ tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, boo
     return TG_OK;
 }
 
-/* The root of tree number `tree` into root[TG_SEGMENT_SIZE_MAX]; "" when there is none. */
-static tg_status root_of_tree(tg__redis_ledger *ledger, int64_t tree, char *root, tg_error *err) {
+tg_status tg__redis_root_of_tree(tg__redis_ledger *ledger, int64_t tree, char *root,
+                                 tg_error *err) {
     const tg__redis_tree_entry *entry = &ledger->trees[tree % TG__REDIS_TREE_CACHE];
     if (entry->root[0] && entry->tree == tree) {
         memcpy(root, entry->root, sizeof entry->root);
@@ -193,7 +193,7 @@ void tg__redis_prefix_of(const char *root, char prefix[TG__REDIS_PREFIX_SIZE_MAX
     snprintf(prefix, TG__REDIS_PREFIX_SIZE_MAX, "tg:{%s}:", root);
 }
 
-static uint64_t id_make(int64_t tree, int64_t seq) {
+uint64_t tg__redis_id_make(int64_t tree, int64_t seq) {
     return ((uint64_t)tree << TG__REDIS_SEQ_BITS) | (uint64_t)seq;
 }
 
@@ -206,7 +206,7 @@ static tg_status id_resolve(tg__redis_ledger *ledger, uint64_t id,
     char root[TG_SEGMENT_SIZE_MAX] = "";
     tg_status status = TG_OK;
     if (tree >= 1 && tree <= TG__REDIS_TREES_MAX && seq >= 1 &&
-        (status = root_of_tree(ledger, tree, root, err)) != TG_OK) {
+        (status = tg__redis_root_of_tree(ledger, tree, root, err)) != TG_OK) {
         return status;
     }
     if (root[0] == '\0') {
@@ -363,7 +363,8 @@ static tg_status redis_reserve(void *self, const tg_reserve_request *r, int64_t 
     out->granted = tg__redis_i64(reply, 5) != 0;
     out->cls = (tg_class)tg__redis_i64(reply, 4);
     if (out->granted) {
-        out->hold_id = id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
+        out->hold_id =
+            tg__redis_id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
         out->expires_at_ms = tg__redis_i64(reply, 3);
     } else if (reply->elements >= 10) {
         refusal_from(reply, 6, &out->refusal);
@@ -407,7 +408,8 @@ static tg_status redis_commit(void *self, const tg_commit_request *r, int64_t no
     out->replayed = tg__redis_i64(reply, 1) != 0;
     out->charged_micros = tg__redis_i64(reply, 2);
     out->overrun_micros = tg__redis_i64(reply, 3);
-    out->charge_id = id_make((int64_t)(r->hold_id >> TG__REDIS_SEQ_BITS), tg__redis_i64(reply, 4));
+    out->charge_id =
+        tg__redis_id_make((int64_t)(r->hold_id >> TG__REDIS_SEQ_BITS), tg__redis_i64(reply, 4));
     out->capped = tg__redis_i64(reply, 5) != 0;
     tg__redis_done(ledger, reply);
     return TG_OK;
@@ -481,7 +483,8 @@ static tg_status redis_record(void *self, const tg_record_request *r, int64_t no
         refusal_from(reply, 3, &out->refusal);
     } else {
         out->charged = true;
-        out->charge_id = id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
+        out->charge_id =
+            tg__redis_id_make((int64_t)prefix_tree(ledger, prefix), tg__redis_i64(reply, 2));
     }
     tg__redis_done(ledger, reply);
     return TG_OK;

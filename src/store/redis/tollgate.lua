@@ -20,8 +20,10 @@ what the server checks.
   P.."h:"..seq     hash  one open hold
   P.."holds"       zset  open holds by expires_at_ms
   P.."k:"..key     hash  one remembered idempotency answer
-  P.."charges"     stream one entry per charge (not trimmed yet: docs/multi-node.md); a
-                   field whose value is "" or "0" is left out of the entry
+  P.."spend"       stream one entry per charge, its id "SEQ-0" (the charge's sequence, so
+                   a reader pages by charge id), at most about CHARGES_KEEP entries (the
+                   oldest trimmed: docs/multi-node.md, "Charges"); a field whose value is
+                   "" or "0" is left out of the entry
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -42,6 +44,11 @@ local COUNTER_MAX = 9007199254740991 -- 2^53 - 1
 local REASON_CEILING, REASON_REVOKED, REASON_FROZEN = 1, 2, 3
 local REASON_CALLS, REASON_TOKENS, REASON_OVERRUN = 4, 5, 6
 local FREES_CALLS, FREES_TOKENS, FREES_MICROS = 0, 1, 2
+-- Charges kept per tree in P.."spend" (trimmed with MAXLEN ~, so a little more at times).
+local CHARGES_KEEP = 1000000
+-- Entries one tg_charges call looks at, at most, so a read is one short turn of the
+-- server (about a millisecond) however long the stream and whatever the filter.
+local CHARGES_SCAN_MAX = 1000
 
 local function fmt(x)
     return string.format('%d', x)
@@ -394,8 +401,8 @@ local function charge(P, chain, cost, tokens, row, now)
     local seq = redis.call('HINCRBY', P .. 'meta', 'charge', 1)
     -- The entry's fields: seq, time, budget and cost always; of `row`'s name/value pairs
     -- only those that are not "" or "0" (a reader takes a missing field as that).
-    local entry = {P .. 'charges', '*', 'seq', fmt(seq), 'time', fmt(now), 'budget',
-                   chain[1].path, 'cost', fmt(cost)}
+    local entry = {P .. 'spend', 'MAXLEN', '~', fmt(CHARGES_KEEP), fmt(seq) .. '-0', 'seq',
+                   fmt(seq), 'time', fmt(now), 'budget', chain[1].path, 'cost', fmt(cost)}
     for i = 1, #row, 2 do
         local value = row[i + 1]
         if value ~= '' and value ~= '0' then
@@ -748,6 +755,63 @@ local function tg_tree_root(keys, args)
     return {0, root}
 end
 
+-- ---- reading the charges (GET /v1/charges, `tollgate report`) ---------------------------
+
+-- Whether `path` is `budget` or under it ("" matches every path).
+local function in_subtree(path, budget)
+    return budget == '' or path == budget or string.sub(path, 1, #budget + 1) == budget .. '/'
+end
+
+-- tg_charges(P) after limit since until budget model: the tree's charges after sequence
+-- `after` with since <= time < until, charged to `budget` or its subtree, for `model` (""
+-- any), at most `limit` of them,
+-- looking at CHARGES_SCAN_MAX entries at most. Answers {0, last, done, rows...}: `last` the
+-- last sequence looked at (the next call's `after`), `done` 1 when nothing follows it, then
+-- 11 fields a row: seq, time, budget, hold, cls, tool, model, tokens_in, tokens_out, cost,
+-- held (a field left out of the entry is "" or "0", as charge() wrote it).
+local function tg_charges(keys, args)
+    local P = keys[1]
+    local after, limit = tonumber(args[1]), tonumber(args[2])
+    local since, till, budget, model = tonumber(args[3]), tonumber(args[4]), args[5], args[6]
+    local entries = redis.call('XRANGE', P .. 'spend', fmt(after + 1), '+', 'COUNT',
+                               CHARGES_SCAN_MAX)
+    local out = {0, fmt(after), #entries < CHARGES_SCAN_MAX and 1 or 0}
+    local rows = 0
+    for i, entry in ipairs(entries) do
+        local f, kv = {}, entry[2]
+        for j = 1, #kv, 2 do
+            f[kv[j]] = kv[j + 1]
+        end
+        out[2] = f.seq
+        local time = tonumber(f.time)
+        if time >= since and time < till and in_subtree(f.budget, budget) and
+            (model == '' or f.model == model) then
+            local n = #out
+            out[n + 1], out[n + 2], out[n + 3], out[n + 4] = f.seq, f.time, f.budget, f.hold or '0'
+            out[n + 5], out[n + 6], out[n + 7] = f.cls or '0', f.tool or '', f.model or ''
+            out[n + 8], out[n + 9] = f.tokens_in or '0', f.tokens_out or '0'
+            out[n + 10], out[n + 11] = f.cost, f.held or '0'
+            rows = rows + 1
+            if rows == limit then
+                if i < #entries then
+                    out[3] = 0
+                end
+                break
+            end
+        end
+    end
+    return out
+end
+
+-- tg_trees(registry): how many trees were ever numbered (1..n; a tree's number is kept
+-- after its root is deleted). One call, so a read across trees replays the same calls.
+local function tg_trees(keys, args)
+    return {0, tonumber(redis.call('HGET', keys[1], 'next') or '0')}
+end
+
+redis.register_function{function_name = 'tg_charges', callback = tg_charges,
+                        flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_trees', callback = tg_trees, flags = {'no-writes'}}
 redis.register_function('tg_reserve', tg_reserve)
 redis.register_function('tg_commit', tg_commit)
 redis.register_function('tg_release', tg_release)
