@@ -42,7 +42,7 @@ asan: setup
 # which ASan already covers; and the console's browser test, whose page waits (10 s) are
 # shorter than a TSan daemon's answers to a browser (the daemon's threads are the other
 # daemon tests' to check).
-TSAN_SKIP ?= ^(test_model|test_waiters|test_redis_ledger|test_redis_read|daemon_redis|daemon_redis_nodes|daemon_redis_charges|test_tokenizer|test_tz|tokenizer_conformance|fuzz_replay_.*|console)$$
+TSAN_SKIP ?= ^(test_model|test_waiters|test_redis_ledger|test_redis_read|test_redis_paths|daemon_redis|daemon_redis_nodes|daemon_redis_charges|test_tokenizer|test_tz|tokenizer_conformance|fuzz_replay_.*|console)$$
 tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTG_TSAN=ON >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS)

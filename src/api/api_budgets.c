@@ -246,11 +246,18 @@ static bool state_matches(const tg_budget_info *info, const char *state) {
 }
 
 #define LIST_CANDIDATES 256 /* paths read from the ledger per pass while filtering */
+/* What one request reads on the Redis store, where each read is a round trip of the
+ * request's pass (store/redis/redis_async.h): budgets, and pages of candidates (a scoped
+ * key may skip many). A page stops there, short, with its cursor. */
+#define LIST_GETS_MAX_REDIS 200
+#define LIST_PAGES_MAX_REDIS 8
 
 /*
  * GET /v1/budgets: a page in path order, `next` the cursor for the following page
  * (null on the last). Filters apply before the page is cut, so a page is full unless
- * it is the last. Each pass over the ledger reads LIST_CANDIDATES paths.
+ * it is the last. Each pass over the ledger reads LIST_CANDIDATES paths. On the Redis
+ * store the order is tree by tree (store/redis/redis_paths.c) and a page reads at most
+ * LIST_GETS_MAX_REDIS budgets, so it may be short before the last (`next` then set).
  */
 tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
                                const tg__budget_filter *filter, int64_t now_ms) {
@@ -259,7 +266,11 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
     snprintf(after, sizeof after, "%s", filter->after);
     json_t *list = json_array();
     bool more = true; /* budgets after `after` may remain */
-    while (more && (int64_t)json_array_size(list) < filter->limit) {
+    bool redis = strcmp(daemon->config->store, "redis") == 0;
+    size_t gets = 0, gets_max = redis ? LIST_GETS_MAX_REDIS : SIZE_MAX;
+    size_t pages = 0, pages_max = redis ? LIST_PAGES_MAX_REDIS : SIZE_MAX;
+    while (more && (int64_t)json_array_size(list) < filter->limit && gets < gets_max &&
+           pages++ < pages_max) {
         size_t count = 0;
         tg_error err = {0};
         tg_status status = tg_budget_page(daemon->engine, filter->prefix, after[0] ? after : NULL,
@@ -269,13 +280,21 @@ tg__reply tg__api_list_budgets(tg__daemon *daemon, const tg__caller *caller,
             return tg__api_from_status(status, &err);
         }
         size_t looked = 0;
-        for (; looked < count && (int64_t)json_array_size(list) < filter->limit; looked++) {
+        for (; looked < count && (int64_t)json_array_size(list) < filter->limit && gets < gets_max;
+             looked++) {
             snprintf(after, sizeof after, "%s", candidates[looked]);
             tg_budget_info info;
-            if (!tg__may_touch(caller, candidates[looked]) ||
-                tg_budget_get(daemon->engine, candidates[looked], now_ms, &info, NULL) != TG_OK ||
-                !state_matches(&info, filter->state) || info.spent_micros < filter->spent_min ||
-                info.spent_micros > filter->spent_max) {
+            if (!tg__may_touch(caller, candidates[looked])) {
+                continue;
+            }
+            gets++;
+            status = tg_budget_get(daemon->engine, candidates[looked], now_ms, &info, &err);
+            if (status != TG_OK && status != TG_ERR_NOT_FOUND) {
+                json_decref(list); /* a store that cannot answer: not a shorter list */
+                return tg__api_from_status(status, &err);
+            }
+            if (status != TG_OK || !state_matches(&info, filter->state) ||
+                info.spent_micros < filter->spent_min || info.spent_micros > filter->spent_max) {
                 continue;
             }
             json_array_append_new(list, budget_json(&info));

@@ -408,11 +408,52 @@ tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_b
                 tg__ledger_template_set(engine->ledger, path, tmpl, tz, children_max, now_ms, err));
 }
 
+/* tg_budgets_apply on a plugged ledger (Redis): one budget per call, through its own
+ * budget_put or budget_delete (each one atomic call there). Several budgets cannot be one
+ * atomic change on it (a tree per shard), so they are refused rather than half applied. */
+static tg_status plugged_apply(tg_engine *engine, const tg_budget_op *op, size_t count,
+                               int64_t now_ms, tg_budget_counts *counts, tg_error *err) {
+    const char *name = engine->ledger_ops->name;
+    if (count != 1) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED,
+                        "the %s ledger changes one budget per request (PUT, PATCH or DELETE "
+                        "/v1/budgets/PATH); %zu in one request cannot be one atomic change there",
+                        name, count);
+    }
+    if (op->path == NULL || (!op->remove && op->spec == NULL)) {
+        return tg__fail(err, TG_ERR_INVALID, "operation 0: no budget path or spec given");
+    }
+    if (op->child_template != NULL || op->remove_template) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "templates need the local ledger, not %s", name);
+    }
+    tg_budget_counts done = {0};
+    tg_status status;
+    if (op->remove) {
+        status = engine->ledger_ops->budget_delete(engine->ledger_self, op->path, now_ms, err);
+        done.deleted = status == TG_OK;
+    } else {
+        tg_budget_info info;
+        bool exists = engine->ledger_ops->budget_get(engine->ledger_self, op->path, now_ms, &info,
+                                                     NULL) == TG_OK;
+        status =
+            engine->ledger_ops->budget_put(engine->ledger_self, op->path, op->spec, now_ms, err);
+        done.created = status == TG_OK && !exists;
+        done.updated = status == TG_OK && exists;
+    }
+    if (counts != NULL) {
+        *counts = done;
+    }
+    return status;
+}
+
 tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
                            tg_budget_counts *counts, tg_error *err) {
     tg_status status = usable(engine, err);
     if (status != TG_OK) {
         return status;
+    }
+    if (tg__engine_ledger_plugged(engine)) {
+        return plugged_apply(engine, ops, count, now_ms, counts, err);
     }
     if (count > TG_BUDGET_OPS_MAX) {
         return tg__fail(err, TG_ERR_RANGE, "at most %d budget operations in one request",
@@ -474,6 +515,13 @@ static tg_status local_budget_freeze(void *self, const char *path, bool frozen, 
                 tg__ledger_budget_freeze(engine->ledger, path, frozen, now_ms, err));
 }
 
+static tg_status local_budget_page(void *self, const char *prefix, const char *after, size_t limit,
+                                   char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out,
+                                   tg_error *err) {
+    tg_engine *engine = self;
+    return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
+}
+
 static tg_status local_budget_get(void *self, const char *path, int64_t now_ms, tg_budget_info *out,
                                   tg_error *err) {
     tg_engine *engine = self;
@@ -488,15 +536,8 @@ tg_status tg_budget_list(tg_engine *engine, const char *prefix,
 
 tg_status tg_budget_page(tg_engine *engine, const char *prefix, const char *after, size_t limit,
                          char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err) {
-    if (tg__engine_ledger_plugged(engine)) {
-        /* The engine's own ledger is empty when another implementation decides: an empty
-         * page would read as "no budgets", so say what is missing instead. */
-        return tg__fail(err, TG_ERR_UNSUPPORTED,
-                        "listing budgets is not built for the %s ledger yet; read each budget "
-                        "by its path",
-                        engine->ledger_ops->name);
-    }
-    return tg__ledger_budget_page(engine->ledger, prefix, after, limit, paths, count_out, err);
+    return engine->ledger_ops->budget_page(engine->ledger_self, prefix, after, limit, paths,
+                                           count_out, err);
 }
 
 tg_status tg_budget_select(tg_engine *engine, bool (*keep)(void *user, const char *path),
@@ -654,6 +695,7 @@ const tg__ledger_ops tg__ledger_ops_local = {
     .budget_get = local_budget_get,
     .budget_delete = local_budget_delete,
     .budget_freeze = local_budget_freeze,
+    .budget_page = local_budget_page,
     .events_since = local_events_since,
 };
 

@@ -92,6 +92,12 @@ typedef struct {
     /* As tg_budget_freeze. */
     tg_status (*budget_freeze)(void *self, const char *path, bool frozen, int64_t now_ms,
                                tg_error *err);
+    /* As tg_budget_page: up to `limit` paths starting with `prefix` ("" or NULL: all) after
+     * `after` (NULL: from the first), in the implementation's listing order (local: path
+     * order; redis: tree by tree, docs/multi-node.md), so `after` = a page's last path
+     * gives the next page. */
+    tg_status (*budget_page)(void *self, const char *prefix, const char *after, size_t limit,
+                             char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err);
 
     /*
      * Durable events with id > after_id, oldest first, at most `max` (1..TG__LEDGER_EVENTS_MAX)
@@ -120,7 +126,7 @@ extern const tg__ledger_ops tg__ledger_ops_local;
  * close(self) in tg_engine_close. Why a plug rather than a store name at open: the Redis
  * implementation needs hiredis, which libtollgate does not link; the daemon that does opens
  * it and plugs it in (src/server/store_redis.c). What stays in the engine's own ledger (API
- * keys, budget listing, history, events, waits) is the local one, empty of budgets.
+ * keys, history, events, waits) is the local one, empty of budgets.
  */
 void tg__engine_ledger_plug(tg_engine *engine, const tg__ledger_ops *ops, void *self,
                             void (*close)(void *self));

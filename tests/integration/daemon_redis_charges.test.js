@@ -9,6 +9,7 @@
 //   - since/until and model narrow the page; the spend-log filters answer 501, not an
 //     empty page that would read as "none";
 //   - `tollgate report` sums what was acknowledged, per budget, from either daemon.
+// And budget listing (GET /v1/budgets) on Redis: the second test below.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -144,4 +145,80 @@ keys:
     for (const row of JSON.parse(r.stdout).rows) got[row.key] = row.cost_micros;
     assert.deepEqual(got, want);
   }
+});
+
+// Listing budgets on Redis (docs/multi-node.md, "Listing budgets"): budgets made over the
+// API on one daemon are listed by the other, tree by tree, through short pages when a
+// page's reads run out (more than 200 budgets), with every filter; an agent key lists its
+// subtree only; a budget deleted on one daemon is gone from the other's list.
+test('budgets made on one daemon are listed by the other, paged, filtered, scoped', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const dir = tempDir('redis-list');
+  const config = writeConfig(dir, 'c.yaml', `port: 0
+store: {kind: redis, url: "${redis.url}", timeout_ms: 2000}
+budgets:
+  - {path: users, limit: "1000.00"}
+  - {path: users-old, limit: "10.00"}
+  - {path: team, limit: "100.00"}
+  - {path: team/a, limit: "10.00"}
+keys:
+  - {name: team-a, role: agent, scope: team/a, sha256: ${sha(AGENT)}}
+`);
+  const one = await startDaemon(config, { admin: ADMIN });
+  const two = await startDaemon(config, { admin: ADMIN });
+  t.after(() => Promise.all([one.stop(), two.stop()]));
+  const users = Array.from({ length: 260 }, (_, i) => `users/u${String(i).padStart(3, '0')}`);
+  for (let i = 0; i < users.length; i += 20) {
+    await Promise.all(users.slice(i, i + 20).map(async (path) => {
+      const r = await one.call('PUT', `/v1/budgets/${path}`, { limit: '1.00' });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }));
+  }
+  const spend = await one.call('POST', '/v1/charges', { budget: 'users/u007', cost_micros: 500000 });
+  assert.equal(spend.status, 200);
+  assert.equal((await one.call('POST', '/v1/budgets/team/freeze', {})).status, 200);
+
+  async function list(daemon, query, key = ADMIN) {
+    const paths = [];
+    let after = null;
+    for (let pages = 0; pages < 1000; pages++) {
+      const cursor = after === null ? '' : `&after=${encodeURIComponent(after)}`;
+      const r = await daemon.call('GET', `/v1/budgets?${query}${cursor}`, undefined, key);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      paths.push(...r.json.budgets.map((b) => b.path));
+      if (r.json.next === null) return paths;
+      after = r.json.next;
+    }
+    assert.fail('the pages must end');
+  }
+  // Tree by tree: the roots in byte order ("team" < "users" < "users-old"), then paths.
+  const everything = ['team', 'team/a', 'users', ...users, 'users-old'];
+  assert.deepEqual(await list(two, 'limit=1000'), everything, 'one page of 1000 asked');
+  assert.deepEqual(await list(two, 'limit=7'), everything, '7 a page');
+  assert.deepEqual(await list(one, 'prefix=users/&limit=100'), users);
+  assert.deepEqual(await list(one, 'prefix=users&limit=50'), ['users', ...users, 'users-old']);
+  assert.deepEqual(await list(two, 'prefix=users/u25&limit=3'), users.filter((p) => p.startsWith('users/u25')));
+  assert.deepEqual(await list(two, 'prefix=nobody'), []);
+  assert.deepEqual(await list(two, 'state=frozen'), ['team']); // its own flag, as on SQLite
+  assert.deepEqual(await list(two, 'prefix=users/&spent_min=1'), ['users/u007']);
+  // A page is short when its reads run out, but never past its limit and never repeats.
+  const first = await two.call('GET', '/v1/budgets?limit=1000', undefined, ADMIN);
+  assert.ok(first.json.budgets.length <= 1000 && first.json.next !== null);
+  // The agent key: its subtree, whatever it asks for.
+  assert.deepEqual(await list(one, '', AGENT), ['team/a']);
+  assert.deepEqual(await list(one, 'prefix=users/', AGENT), []);
+  // Many budgets in one request cannot be one atomic change on Redis: refused whole,
+  // nothing applied (one budget per request is how to make them there).
+  const bulk = await one.call('PUT', '/v1/budgets', { budgets: [{ path: 'users/new1', limit: '1.00' }, { path: 'users/new2', limit: '1.00' }] });
+  assert.equal(bulk.status, 501, JSON.stringify(bulk.json));
+  assert.match(bulk.json.error.message, /one budget per request/);
+  assert.equal((await two.call('GET', '/v1/budgets/users/new1')).status, 404);
+  const single = await one.call('PUT', '/v1/budgets', { budgets: [{ path: 'users/new1', limit: '1.00' }] });
+  assert.equal(single.status, 200, JSON.stringify(single.json));
+  assert.equal(single.json.created, 1);
+  assert.equal((await two.call('DELETE', '/v1/budgets/users/new1')).status, 200);
+  // Deleted on one daemon, gone from the other's list.
+  assert.equal((await one.call('DELETE', '/v1/budgets/users/u100')).status, 200);
+  assert.deepEqual(await list(two, 'prefix=users/u10&limit=4'), users.filter((p) => p.startsWith('users/u10') && p !== 'users/u100'));
 });

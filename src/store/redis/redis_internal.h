@@ -61,6 +61,10 @@ void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *pr
 /* Start and end of the hour, day, week and month windows at now (UTC), as 8 arguments. */
 void tg__redis_args_bounds(tg__redis_ledger *ledger, tg__redis_args *args, int64_t now_ms);
 
+/* Pages of budget paths, tree by tree (redis_paths.c), as the seam's budget_page. */
+tg_status tg__redis_budget_page(void *self, const char *prefix, const char *after, size_t limit,
+                                char (*paths)[TG_PATH_SIZE_MAX], size_t *count_out, tg_error *err);
+
 /* Budgets (redis_budgets.c), as the seam's entries. */
 tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spec *spec,
                                int64_t now_ms, tg_error *err);

@@ -544,6 +544,7 @@ const tg__ledger_ops tg__ledger_ops_redis = {
     .budget_get = tg__redis_budget_get,
     .budget_delete = tg__redis_budget_delete,
     .budget_freeze = tg__redis_budget_freeze,
+    .budget_page = tg__redis_budget_page,
     .events_since = redis_events_since,
     .policy_set = redis_policy_set,
 };

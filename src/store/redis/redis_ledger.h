@@ -16,8 +16,9 @@
  *     with TG_ERR_RANGE and an operation that would push a counter past it fails
  *     with TG_ERR_RANGE (the local ledger's bound is TG_LIMIT_MAX, 1e18).
  *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates, alerts and
- *     events (events_since is TG_ERR_UNSUPPORTED), holds_max and idempotency_max,
- *     budget listing, the daemon's `store: {kind: redis}` (docs/multi-node.md).
+ *     events (events_since is TG_ERR_UNSUPPORTED), holds_max and idempotency_max
+ *     (docs/multi-node.md).
+ *   - Budget listing (budget_page) is tree by tree, not plain path order (redis_paths.c).
  *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
  *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is
  *     dropped (a call after retry_interval_ms reconnects; calls before it fail at once).

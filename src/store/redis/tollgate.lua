@@ -20,6 +20,7 @@ what the server checks.
   P.."h:"..seq     hash  one open hold
   P.."holds"       zset  open holds by expires_at_ms
   P.."k:"..key     hash  one remembered idempotency answer
+  P.."paths"       zset  every budget path of the tree, score 0 (listed in byte order)
   P.."spend"       stream one entry per charge, its id "SEQ-0" (the charge's sequence, so
                    a reader pages by charge id), at most about CHARGES_KEEP entries (the
                    oldest trimmed: docs/multi-node.md, "Charges"); a field whose value is
@@ -634,6 +635,7 @@ local function tg_budget_put(keys, args)
         roll(b, now, bounds_of(args, 15))
         if redis.call('HGET', P .. 'b:' .. path, 'spec') == spec then
             budget_save(P, b)
+            redis.call('ZADD', P .. 'paths', 0, path) -- a budget made before the index
             return {0, 0}
         end
     else
@@ -673,6 +675,7 @@ local function tg_budget_put(keys, args)
     end)()))
     check_levels(P, b)
     budget_save(P, b)
+    redis.call('ZADD', P .. 'paths', 0, path)
     return {0, created and 1 or 0}
 end
 
@@ -719,6 +722,7 @@ local function tg_budget_delete(keys, args)
         budget_save(P, parent)
     end
     redis.call('DEL', P .. 'b:' .. path)
+    redis.call('ZREM', P .. 'paths', path)
     return {0}
 end
 
@@ -737,6 +741,8 @@ end
 -- creates it), so this is its own call in its own slot ({roots}), not part of an operation.
 local function tg_tree(keys, args)
     local registry, root = keys[1], args[1]
+    -- The roots in byte order, for listing ("tg:{roots}:names", the registry's slot).
+    redis.call('ZADD', registry .. ':names', 0, root)
     local n = redis.call('HGET', registry, 'name:' .. root)
     if n then
         return {0, tonumber(n)}
@@ -803,6 +809,33 @@ local function tg_charges(keys, args)
     return out
 end
 
+-- ---- listing budgets (GET /v1/budgets on Redis) -----------------------------------------
+
+-- Members of the sorted set `key` from the lexicographic bound `start` ("[x" from x on,
+-- "(x" after x) that begin with `prefix`, at most `limit`: {0, member...}.
+local function members_from(key, start, prefix, limit)
+    local got = redis.call('ZRANGE', key, start, '+', 'BYLEX', 'LIMIT', 0, limit)
+    local out = {0}
+    for _, member in ipairs(got) do
+        if string.sub(member, 1, #prefix) ~= prefix then
+            break
+        end
+        out[#out + 1] = member
+    end
+    return out
+end
+
+-- tg_paths(P) start prefix limit: the tree's budget paths from `start` (a ZRANGE BYLEX
+-- bound the caller computes) that begin with `prefix`, at most `limit`.
+local function tg_paths(keys, args)
+    return members_from(keys[1] .. 'paths', args[1], args[2], tonumber(args[3]))
+end
+
+-- tg_roots(registry) start prefix limit: root names likewise, from tg_tree's index.
+local function tg_roots(keys, args)
+    return members_from(keys[1] .. ':names', args[1], args[2], tonumber(args[3]))
+end
+
 -- tg_trees(registry): how many trees were ever numbered (1..n; a tree's number is kept
 -- after its root is deleted). One call, so a read across trees replays the same calls.
 local function tg_trees(keys, args)
@@ -811,6 +844,8 @@ end
 
 redis.register_function{function_name = 'tg_charges', callback = tg_charges,
                         flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_paths', callback = tg_paths, flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_roots', callback = tg_roots, flags = {'no-writes'}}
 redis.register_function{function_name = 'tg_trees', callback = tg_trees, flags = {'no-writes'}}
 redis.register_function('tg_reserve', tg_reserve)
 redis.register_function('tg_commit', tg_commit)
