@@ -547,6 +547,11 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
             }
         } else if (key != NULL && strcmp(key, "timeout_ms") == 0) {
             status = read_int(r, value, &config->store_timeout_ms, "store.timeout_ms", 1, 60000);
+        } else if (key != NULL && strcmp(key, "cluster") == 0) {
+            if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
+                status = fail_at(r, value, "store.cluster must be true or false");
+            }
+            config->store_cluster = status == TG_OK && strcmp(text, "true") == 0;
         } else if (key != NULL && strcmp(key, "path") == 0) {
             status =
                 copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
@@ -559,7 +564,8 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 status = fail_at(r, value, "store.durability must be strict or relaxed");
             }
         } else {
-            status = unknown_field(r, pair, "store", "kind, path, durability, url or timeout_ms");
+            status = unknown_field(r, pair, "store",
+                                   "kind, path, durability, url, cluster or timeout_ms");
         }
         if (status != TG_OK) {
             return status;
@@ -573,6 +579,12 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
     }
     if (strcmp(config->store, "redis") != 0 && config->store_url[0] != '\0') {
         return fail_at(r, node, "store.url is for store.kind redis only");
+    }
+    /* A cluster has database 0 only: SELECT is refused by every node. */
+    if (config->store_cluster && (strcmp(config->store, "redis") != 0 || config->redis.db != 0)) {
+        return fail_at(r, node,
+                       "store.cluster is for store.kind redis with database 0 (a Redis Cluster "
+                       "has no other)");
     }
     return TG_OK;
 }
@@ -848,6 +860,7 @@ void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *runni
     memcpy(fresh->store_url, running->store_url, sizeof fresh->store_url);
     fresh->redis = running->redis;
     fresh->store_timeout_ms = running->store_timeout_ms;
+    fresh->store_cluster = running->store_cluster;
     fresh->durability = running->durability;
     fresh->sync_interval_ms = running->sync_interval_ms;
     fresh->holds_max = running->holds_max;

@@ -92,6 +92,7 @@ typedef struct {
     char store_url[TG__REDIS_URL_SIZE_MAX]; /* redis: as written (holds the password) */
     tg__redis_url redis;                    /* redis: store_url parsed */
     int64_t store_timeout_ms;               /* redis: connect and each reply, then 503 */
+    bool store_cluster;                     /* redis: url is a seed of a Redis Cluster */
     tg_durability durability;
     int64_t sync_interval_ms;
     int64_t holds_max, budgets_max, idempotency_max;

@@ -72,6 +72,7 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     options.user = config->redis.user;
     options.password = config->redis.password;
     options.db = config->redis.db;
+    options.cluster = config->store_cluster;
     options.timeout_ms = config->store_timeout_ms;
     options.retry_interval_ms = TG__STORE_REDIS_RETRY_INTERVAL_MS;
     options.default_hold_ttl_ms = config->default_hold_ttl_ms;

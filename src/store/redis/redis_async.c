@@ -1,9 +1,16 @@
 /*
  * redis_async: the async connection and the passes of parked requests
  * (redis_async.h says how a request is replayed). Everything here runs on the
- * daemon's loop thread. hiredis answers the calls of one connection in the
- * order they were sent, so the deadlines of the calls in flight are a FIFO ring
+ * daemon's loop thread. There is one connection per node (one on a single server,
+ * one per master of a cluster: redis_cluster.h), each call sent on the one its
+ * tree's slot routes to. hiredis answers the calls of one connection in the order
+ * they were sent, so the deadlines of the calls in flight on it are a FIFO ring
  * and only its head can be the next to time out.
+ *
+ * A cluster's redirections (redis_cluster.h) are followed by the passes themselves:
+ * a call answered MOVED or ASK is left unanswered and its request run again at
+ * once, which sends the call again, now to the master the map (MOVED) or the pass
+ * (ASK) names; a call answered TRYAGAIN is run again after TG__REDIS_TRYAGAIN_MS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 
 #include "core/path.h"
 #include "store/redis/redis_async.h"
+#include "store/redis/redis_cluster.h"
 #include "store/redis/redis_internal.h"
 
 #define RING_SIZE 16384 /* calls in flight on one connection (a power of two) */
@@ -30,11 +38,14 @@ typedef struct {
 
 typedef struct pass {
     void *token;
-    int answered;      /* memo entries filled */
-    int at;            /* calls made in the pass running now */
-    bool parked;       /* this pass sent a call */
-    struct pass *next; /* in the ready list */
-    memo_entry *memo;  /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
+    int answered;          /* memo entries filled */
+    int at;                /* calls made in the pass running now */
+    bool parked;           /* this pass sent a call */
+    int ask_node;          /* -1, or the node an ASK sends the next call to (after ASKING) */
+    int moved;             /* MOVED followed for the call not answered yet */
+    int64_t first_sent_ms; /* monotonic: when that call was first sent (0: not yet) */
+    struct pass *next;     /* in the ready list */
+    memo_entry *memo;      /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
     memo_entry inline_memo[MEMO_INLINE];
 } pass;
 
@@ -53,22 +64,31 @@ static bool memo_room(pass *p, int i) {
     return true;
 }
 
-struct tg__redis_async {
-    tg__redis_ledger *ledger;
-    struct event_base *base;
+/* One connection, to one node (redis_cluster.h's index). */
+typedef struct node_link {
+    tg__redis_async *async;
+    int node;                   /* tg__redis_node(ledger, node) has its address */
     redisAsyncContext *context; /* NULL: not connected (the next call connects) */
-    tg__redis_resume_fn resume;
-    void *user;
-    struct event *timer; /* at the deadline of the oldest call in flight */
-    struct event *wake;  /* runs the resumes of the ready passes, outside hiredis */
-    pass *ready, *ready_last;
-    bool drop_soon;       /* an error reply: start over on a new connection */
-    pass *current;        /* the pass running now, NULL outside one */
-    redisReply *borrowed; /* the memo reply a call handed out: not freed by done() */
+    struct event *timer;        /* at the deadline of the oldest call in flight */
+    bool drop_soon;             /* an error reply: start over on a new connection */
     int64_t deadlines[RING_SIZE];
     int head, count; /* the ring of deadlines in flight, oldest at head */
     int64_t retry_at_ms;
     char last_error[TG_ERROR_MESSAGE_SIZE / 2];
+} node_link;
+
+struct tg__redis_async {
+    tg__redis_ledger *ledger;
+    struct event_base *base;
+    tg__redis_resume_fn resume;
+    void *user;
+    struct event *wake;  /* runs the resumes of the ready passes, outside hiredis */
+    struct event *later; /* moves the passes answered TRYAGAIN to the ready list */
+    pass *ready, *ready_last;
+    pass *waiting, *waiting_last; /* answered TRYAGAIN: ready at the next `later` */
+    pass *current;                /* the pass running now, NULL outside one */
+    redisReply *borrowed;         /* the memo reply a call handed out: not freed by done() */
+    node_link *links[TG__REDIS_NODES_MAX]; /* by node index, made on first use */
 };
 
 static int64_t monotonic_ms(void) {
@@ -78,7 +98,7 @@ static int64_t monotonic_ms(void) {
 }
 
 /* Cut short on purpose: it is quoted inside longer messages. */
-static void note_error(tg__redis_async *a, const char *message) {
+static void note_error(node_link *a, const char *message) {
     size_t length = strnlen(message, sizeof a->last_error - 1);
     memmove(a->last_error, message, length);
     a->last_error[length] = '\0';
@@ -122,25 +142,51 @@ static redisReply *reply_copy(const redisReply *r) {
 
 /* ---- the ready list: resumes run from an event, never inside a hiredis callback ---- */
 
-static void ready_push(tg__redis_async *a, pass *p) {
+static void list_push(pass **first, pass **last, pass *p) {
     p->next = NULL;
-    if (a->ready_last != NULL) {
-        a->ready_last->next = p;
+    if (*last != NULL) {
+        (*last)->next = p;
     } else {
-        a->ready = p;
+        *first = p;
     }
-    a->ready_last = p;
+    *last = p;
+}
+
+static void ready_push(tg__redis_async *a, pass *p) {
+    list_push(&a->ready, &a->ready_last, p);
     event_active(a->wake, EV_READ, 0);
 }
 
-static void drop(tg__redis_async *a, const char *why);
+/* A call answered TRYAGAIN (its slot's keys are moving): sent again in a moment. */
+static void waiting_push(tg__redis_async *a, pass *p) {
+    bool armed = a->waiting != NULL;
+    list_push(&a->waiting, &a->waiting_last, p);
+    if (!armed) {
+        struct timeval tv = {0, TG__REDIS_TRYAGAIN_MS * 1000};
+        evtimer_add(a->later, &tv);
+    }
+}
+
+static void on_later(evutil_socket_t fd, short what, void *user) {
+    (void)fd, (void)what;
+    tg__redis_async *a = user;
+    for (pass *p = a->waiting, *next; p != NULL; p = next) {
+        next = p->next;
+        ready_push(a, p);
+    }
+    a->waiting = a->waiting_last = NULL;
+}
+
+static void drop(node_link *a, const char *why);
 
 static void on_wake(evutil_socket_t fd, short what, void *user) {
     (void)fd, (void)what;
     tg__redis_async *a = user;
-    if (a->drop_soon) {
-        a->drop_soon = false;
-        drop(a, a->last_error);
+    for (int i = 0; i < TG__REDIS_NODES_MAX; i++) {
+        if (a->links[i] != NULL && a->links[i]->drop_soon) {
+            a->links[i]->drop_soon = false;
+            drop(a->links[i], a->links[i]->last_error);
+        }
     }
     pass *p = a->ready;
     a->ready = a->ready_last = NULL;
@@ -153,7 +199,11 @@ static void on_wake(evutil_socket_t fd, short what, void *user) {
 
 /* ---- the connection ---------------------------------------------------------------- */
 
-static void arm(tg__redis_async *a) {
+static tg__redis_conn *conn_of(const node_link *a) {
+    return tg__redis_node(a->async->ledger, a->node);
+}
+
+static void arm(node_link *a) {
     if (a->count == 0 || evtimer_pending(a->timer, NULL)) {
         return;
     }
@@ -165,21 +215,63 @@ static void arm(tg__redis_async *a) {
     evtimer_add(a->timer, &tv);
 }
 
+/* A cluster's MOVED, ASK or TRYAGAIN answering p's call: true when the call is to be sent
+ * again (p is queued for that), false when it is answered as the error it is. */
+static bool redirected(node_link *l, pass *p, const redisReply *reply) {
+    tg__redis_async *a = l->async;
+    tg__redis_ledger *ledger = a->ledger;
+    if (ledger->cluster == NULL || reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return false;
+    }
+    if (tg__redis_tryagain(reply->str)) {
+        if (monotonic_ms() - p->first_sent_ms >= ledger->conn.timeout_ms) {
+            return false;
+        }
+        waiting_push(a, p);
+        return true;
+    }
+    char host[TG__REDIS_HOST_SIZE_MAX];
+    int slot, port;
+    bool ask;
+    if (!tg__redis_redirect_parse(reply->str, &ask, &slot, host, sizeof host, &port) ||
+        (ask ? monotonic_ms() - p->first_sent_ms >= ledger->conn.timeout_ms
+             : p->moved >= TG__REDIS_MOVED_MAX)) {
+        return false;
+    }
+    int node = tg__redis_node_at(ledger, host, port);
+    if (node < 0) {
+        return false;
+    }
+    p->moved += ask ? 0 : 1;
+    if (ask) {
+        p->ask_node = node;
+    } else {
+        ledger->cluster->slot_node[slot] = (int8_t)node;
+    }
+    ready_push(a, p);
+    return true;
+}
+
 /* Every reply, in send order: the head of the ring is this call's deadline. */
 static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
-    tg__redis_async *a = context->data;
+    node_link *a = context->data;
     a->head = (a->head + 1) & (RING_SIZE - 1);
     a->count--;
     redisReply *reply = r;
     pass *p = privdata;
-    if (p == NULL) { /* AUTH, SELECT or FUNCTION LOAD at connect */
+    tg__redis_conn *conn = conn_of(a);
+    if (p == NULL) { /* AUTH, SELECT or FUNCTION LOAD at connect, or ASKING */
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
             char message[1024];
-            snprintf(message, sizeof message, "redis refused a connect step: %.200s", reply->str);
+            snprintf(message, sizeof message, "redis %s:%d refused a connect step: %.200s",
+                     conn->host, conn->port, reply->str);
             note_error(a, message);
             a->drop_soon = true;
-            event_active(a->wake, EV_READ, 0);
+            event_active(a->async->wake, EV_READ, 0);
         }
+        return;
+    }
+    if (redirected(a, p, reply)) {
         return;
     }
     memo_entry *m = &p->memo[p->answered];
@@ -189,11 +281,10 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
         snprintf(message, sizeof message, "%s (the call may or may not have run)", a->last_error);
     } else if (reply == NULL) {
         snprintf(message, sizeof message, "redis %s:%d: %s (the call may or may not have run)",
-                 a->ledger->conn.host, a->ledger->conn.port,
-                 context->errstr[0] ? context->errstr : "connection lost");
+                 conn->host, conn->port, context->errstr[0] ? context->errstr : "connection lost");
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(message, sizeof message, "redis %s:%d: %.200s", a->ledger->conn.host,
-                 a->ledger->conn.port, reply->str);
+        snprintf(message, sizeof message, "redis %s:%d: %.200s", conn->host, conn->port,
+                 reply->str);
         /* "Function not found" after a restart without data: a new connection loads it. */
         note_error(a, message);
         a->drop_soon = true;
@@ -207,42 +298,46 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
         m->status = TG_OK;
     }
     p->answered++;
-    ready_push(a, p);
+    p->moved = 0;
+    p->first_sent_ms = 0;
+    ready_push(a->async, p);
 }
 
 static void on_connect(const redisAsyncContext *context, int status) {
-    tg__redis_async *a = context->data;
+    node_link *a = context->data;
     if (status != REDIS_OK && a->context == context) {
         char message[1024];
-        snprintf(message, sizeof message, "cannot connect to redis %s:%d: %s", a->ledger->conn.host,
-                 a->ledger->conn.port, context->errstr);
+        snprintf(message, sizeof message, "cannot connect to redis %s:%d: %s", conn_of(a)->host,
+                 conn_of(a)->port, context->errstr);
         note_error(a, message);
         a->context = NULL; /* hiredis frees it, answering its calls with no reply */
-        a->retry_at_ms = monotonic_ms() + a->ledger->conn.retry_interval_ms;
+        a->retry_at_ms = monotonic_ms() + conn_of(a)->retry_interval_ms;
+        tg__redis_node_failed(a->async->ledger, a->node);
     }
 }
 
 static void on_disconnect(const redisAsyncContext *context, int status) {
-    tg__redis_async *a = context->data;
+    node_link *a = context->data;
     if (a->context == context) { /* the server closed it (not our drop) */
         char message[1024];
-        snprintf(message, sizeof message, "redis %s:%d closed the connection%s%s",
-                 a->ledger->conn.host, a->ledger->conn.port, status == REDIS_OK ? "" : ": ",
+        snprintf(message, sizeof message, "redis %s:%d closed the connection%s%s", conn_of(a)->host,
+                 conn_of(a)->port, status == REDIS_OK ? "" : ": ",
                  status == REDIS_OK ? "" : context->errstr);
         note_error(a, message);
         a->context = NULL;
-        a->retry_at_ms = monotonic_ms() + a->ledger->conn.retry_interval_ms;
+        a->retry_at_ms = monotonic_ms() + conn_of(a)->retry_interval_ms;
+        tg__redis_node_failed(a->async->ledger, a->node);
     }
 }
 
 /* Frees the connection: hiredis answers each call on it with no reply (on_reply). */
-static void drop(tg__redis_async *a, const char *why) {
+static void drop(node_link *a, const char *why) {
     if (why != a->last_error) {
         note_error(a, why);
     }
     redisAsyncContext *context = a->context;
     a->context = NULL;
-    a->retry_at_ms = monotonic_ms() + a->ledger->conn.retry_interval_ms;
+    a->retry_at_ms = monotonic_ms() + conn_of(a)->retry_interval_ms;
     if (context != NULL) {
         redisAsyncFree(context);
     }
@@ -250,7 +345,7 @@ static void drop(tg__redis_async *a, const char *why) {
 
 static void on_timer(evutil_socket_t fd, short what, void *user) {
     (void)fd, (void)what;
-    tg__redis_async *a = user;
+    node_link *a = user;
     if (a->count > 0 && a->deadlines[a->head] <= monotonic_ms() && a->context != NULL) {
         /* A busy loop may run this timer before the read event of an answer that is
          * already in: read what is there first (a read that finds nothing is harmless). */
@@ -258,28 +353,27 @@ static void on_timer(evutil_socket_t fd, short what, void *user) {
     }
     if (a->count > 0 && a->deadlines[a->head] <= monotonic_ms()) {
         char why[1024];
-        snprintf(why, sizeof why, "redis %s:%d did not answer within %lld ms", a->ledger->conn.host,
-                 a->ledger->conn.port, (long long)a->ledger->conn.timeout_ms);
+        snprintf(why, sizeof why, "redis %s:%d did not answer within %lld ms", conn_of(a)->host,
+                 conn_of(a)->port, (long long)conn_of(a)->timeout_ms);
         drop(a, why);
+        tg__redis_node_failed(a->async->ledger, a->node);
     }
     arm(a);
 }
 
-static bool send_argv(tg__redis_async *a, pass *p, int argc, const char **argv,
-                      const size_t *lens) {
+static bool send_argv(node_link *a, pass *p, int argc, const char **argv, const size_t *lens) {
     if (a->count >= RING_SIZE ||
         redisAsyncCommandArgv(a->context, on_reply, p, argc, argv, lens) != REDIS_OK) {
         return false;
     }
-    a->deadlines[(a->head + a->count) & (RING_SIZE - 1)] =
-        monotonic_ms() + a->ledger->conn.timeout_ms;
+    a->deadlines[(a->head + a->count) & (RING_SIZE - 1)] = monotonic_ms() + conn_of(a)->timeout_ms;
     a->count++;
     arm(a);
     return true;
 }
 
-static tg_status connect_async(tg__redis_async *a, tg_error *err) {
-    tg__redis_conn *conn = &a->ledger->conn;
+static tg_status connect_async(node_link *a, tg_error *err) {
+    tg__redis_conn *conn = conn_of(a);
     if (monotonic_ms() < a->retry_at_ms) {
         return tg__fail(err, TG_ERR_IO, "redis %s:%d unavailable (retrying shortly): %s",
                         conn->host, conn->port, a->last_error);
@@ -294,7 +388,7 @@ static tg_status connect_async(tg__redis_async *a, tg_error *err) {
     }
     context->data = a;
     a->context = context;
-    if (redisLibeventAttach(context, a->base) != REDIS_OK) {
+    if (redisLibeventAttach(context, a->async->base) != REDIS_OK) {
         drop(a, "cannot attach the redis connection to the loop");
         return tg__fail(err, TG_ERR_IO, "cannot attach the redis connection to the loop");
     }
@@ -338,9 +432,9 @@ tg_status tg__redis_async_start(tg__redis_ledger *ledger, struct event_base *bas
     a->base = base;
     a->resume = resume;
     a->user = user;
-    a->timer = evtimer_new(base, on_timer, a);
     a->wake = event_new(base, -1, 0, on_wake, a);
-    if (a->timer == NULL || a->wake == NULL) {
+    a->later = evtimer_new(base, on_later, a);
+    if (a->later == NULL || a->wake == NULL) {
         tg__redis_async_free(a);
         return tg__fail(err, TG_ERR_IO, "cannot make the redis connection's events");
     }
@@ -364,14 +458,40 @@ void tg__redis_async_free(tg__redis_async *a) {
         return;
     }
     a->resume = NULL;
-    drop(a, "the daemon is stopping");
-    if (a->timer != NULL) {
-        event_free(a->timer);
+    for (int i = 0; i < TG__REDIS_NODES_MAX; i++) {
+        node_link *l = a->links[i];
+        if (l != NULL) {
+            drop(l, "the daemon is stopping");
+            event_free(l->timer);
+            free(l);
+        }
+    }
+    if (a->later != NULL) {
+        event_free(a->later);
     }
     if (a->wake != NULL) {
         event_free(a->wake);
     }
     free(a);
+}
+
+/* The connection to node `node`, made (not connected) on first use; NULL when out of memory. */
+static node_link *link_of(tg__redis_async *a, int node) {
+    if (a->links[node] != NULL) {
+        return a->links[node];
+    }
+    node_link *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        return NULL;
+    }
+    l->async = a;
+    l->node = node;
+    if ((l->timer = evtimer_new(a->base, on_timer, l)) == NULL) {
+        free(l);
+        return NULL;
+    }
+    a->links[node] = l;
+    return l;
 }
 
 void tg__redis_async_enter(tg__redis_ledger *ledger, void **state) {
@@ -383,6 +503,7 @@ void tg__redis_async_enter(tg__redis_ledger *ledger, void **state) {
     if (p != NULL) { /* out of memory: this request's calls stay synchronous */
         if (p->memo == NULL) {
             p->memo = p->inline_memo;
+            p->ask_node = -1;
         }
         p->at = 0;
         p->parked = false;
@@ -418,7 +539,11 @@ void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state) {
 }
 
 int tg__redis_async_in_flight(const tg__redis_ledger *ledger) {
-    return ledger->async != NULL ? ledger->async->count : 0;
+    int count = 0;
+    for (int i = 0; ledger->async != NULL && i < TG__REDIS_NODES_MAX; i++) {
+        count += ledger->async->links[i] != NULL ? ledger->async->links[i]->count : 0;
+    }
+    return count;
 }
 
 static uint64_t args_hash(const tg__redis_args *args) {
@@ -437,7 +562,7 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     tg__redis_async *a = ledger->async;
     pass *p = a != NULL ? a->current : NULL;
     if (p == NULL) {
-        return tg__redis_fcall(&ledger->conn, args, fields, reply_out, err);
+        return tg__redis_sync_fcall(ledger, args, fields, reply_out, err);
     }
     int i = p->at++;
     uint64_t hash = args_hash(args);
@@ -467,15 +592,31 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     if (!memo_room(p, i)) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory for a request's redis answers");
     }
+    int node = p->ask_node >= 0 ? p->ask_node : tg__redis_route(ledger, args);
+    if (node < 0) {
+        return tg__fail(err, TG_ERR_IO, "redis cluster: no master known for the slot of %s",
+                        args->argv[3]);
+    }
+    node_link *l = link_of(a, node);
+    if (l == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory for a redis connection");
+    }
     tg_status status = TG_OK;
-    if (a->context == NULL && (status = connect_async(a, err)) != TG_OK) {
+    if (l->context == NULL && (status = connect_async(l, err)) != TG_OK) {
         return status;
     }
-    if (!send_argv(a, p, args->count, args->argv, args->lens)) {
+    static const char *ask[] = {"ASKING"};
+    if ((p->ask_node >= 0 && !send_argv(l, NULL, 1, ask, NULL)) ||
+        !send_argv(l, p, args->count, args->argv, args->lens)) {
         return tg__fail(err, TG_ERR_IO,
                         "redis %s:%d: %d calls in flight, or the connection "
                         "is closing; retry",
-                        ledger->conn.host, ledger->conn.port, a->count);
+                        tg__redis_node(ledger, node)->host, tg__redis_node(ledger, node)->port,
+                        l->count);
+    }
+    p->ask_node = -1;
+    if (p->first_sent_ms == 0) {
+        p->first_sent_ms = monotonic_ms();
     }
     p->memo[i].hash = hash;
     p->parked = true;

@@ -136,8 +136,8 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     return status;
 }
 
-tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
-                            tg_error *err) {
+tg_status tg__redis_command_raw(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
+                                tg_error *err) {
     tg_status status = tg__redis_connect(conn, err);
     if (status != TG_OK) {
         return status;
@@ -149,16 +149,32 @@ tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisRep
         drop(conn, err);
         return status;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        status = tg__fail(err, TG_ERR_IO, "redis %s:%d: %s", conn->host, conn->port, reply->str);
-        freeReplyObject(reply);
-        tg_error why = {status, ""};
-        snprintf(why.message, sizeof why.message, "%s", err ? err->message : "error reply");
-        /* A server restarted without its data, or a failover to a replica that never had
-         * the library, answers "Function not found" on a live connection: start over, so
-         * the next call reconnects and loads it. */
-        drop(conn, &why);
+    *reply_out = reply;
+    return TG_OK;
+}
+
+tg_status tg__redis_reply_error(tg__redis_conn *conn, redisReply *reply, tg_error *err) {
+    tg_status status =
+        tg__fail(err, TG_ERR_IO, "redis %s:%d: %s", conn->host, conn->port, reply->str);
+    freeReplyObject(reply);
+    tg_error why = {status, ""};
+    snprintf(why.message, sizeof why.message, "%s", err ? err->message : "error reply");
+    /* A server restarted without its data, or a failover to a replica that never had
+     * the library, answers "Function not found" on a live connection: start over, so
+     * the next call reconnects and loads it. */
+    drop(conn, &why);
+    return status;
+}
+
+tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
+                            tg_error *err) {
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_command_raw(conn, args, &reply, err);
+    if (status != TG_OK) {
         return status;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return tg__redis_reply_error(conn, reply, err);
     }
     *reply_out = reply;
     return TG_OK;

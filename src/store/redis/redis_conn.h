@@ -14,6 +14,7 @@
 
 #define TG__REDIS_ARGS_MAX 40 /* arguments of one call, command name included */
 #define TG__REDIS_NUMBER_SIZE 24
+#define TG__REDIS_KEY_TEXT_SIZE 96 /* a key built into the arguments: "tg:{ROOT}:meta" */
 
 /* The Lua library's text, embedded at build time from tollgate.lua (CMakeLists.txt). */
 extern const char tg__redis_lua[];
@@ -37,6 +38,7 @@ typedef struct {
     const char *argv[TG__REDIS_ARGS_MAX];
     size_t lens[TG__REDIS_ARGS_MAX];
     char numbers[TG__REDIS_ARGS_MAX][TG__REDIS_NUMBER_SIZE];
+    char key_text[TG__REDIS_KEY_TEXT_SIZE]; /* tg__redis_args_fcall's second key */
     int count;
 } tg__redis_args;
 
@@ -57,6 +59,15 @@ void tg__redis_disconnect(tg__redis_conn *conn);
  */
 tg_status tg__redis_command(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
                             tg_error *err);
+
+/* As tg__redis_command, but an error reply is answered TG_OK as the reply itself (a
+ * cluster's MOVED or ASK is read by redis_cluster.c); only a failed connection fails. */
+tg_status tg__redis_command_raw(tg__redis_conn *conn, tg__redis_args *args, redisReply **reply_out,
+                                tg_error *err);
+
+/* An error reply that is no redirection: frees it, drops the connection (the next call
+ * starts clean) and answers TG_ERR_IO with the server's message. */
+tg_status tg__redis_reply_error(tg__redis_conn *conn, redisReply *reply, tg_error *err);
 
 /*
  * Runs a library function (FCALL name 1 key args...) answering {status, ...}. A status

@@ -8,6 +8,7 @@
 
 #include "core/ledger.h"
 #include "core/tz.h"
+#include "store/redis/redis_cluster.h"
 #include "store/redis/redis_conn.h"
 
 #define TG__REDIS_REGISTRY_KEY "tg:{roots}"
@@ -22,9 +23,14 @@ typedef struct {
 
 typedef struct tg__redis_async tg__redis_async;
 
+_Static_assert(TG__REDIS_PREFIX_SIZE_MAX + 4 <= TG__REDIS_KEY_TEXT_SIZE,
+               "a tree's meta key fits the arguments' key text");
+
 struct tg__redis_ledger {
-    tg__redis_conn conn;    /* synchronous: start-up, reloads, ticks, calls outside a pass */
-    tg__redis_async *async; /* redis_async.h; NULL until tg__redis_async_start */
+    tg__redis_conn conn;        /* synchronous: start-up, reloads, ticks, calls outside a pass;
+                                   with a cluster, the seed's settings (nodes are in `cluster`) */
+    tg__redis_cluster *cluster; /* redis_cluster.h; NULL on a single server */
+    tg__redis_async *async;     /* redis_async.h; NULL until tg__redis_async_start */
     tg__redis_ledger_options options;
     tg__ledger *policy; /* a core ledger used for its policy rules only: classification */
     tg__tz *utc;        /* window bounds (only UTC windows so far) */
@@ -56,7 +62,8 @@ void tg__redis_prefix_of(const char *root, char prefix[TG__REDIS_PREFIX_SIZE_MAX
 /* The tree prefix of a path whose root exists (path checked); TG_ERR_NOT_FOUND otherwise. */
 tg_status tg__redis_budget_prefix(tg__redis_ledger *ledger, const char *path,
                                   char prefix[TG__REDIS_PREFIX_SIZE_MAX], tg_error *err);
-/* FCALL name 1 prefix: the start of every tree operation. */
+/* FCALL name 2 prefix prefix.."meta": the start of every tree operation (the second key only
+ * declared, for a cluster's resharding: redis_cluster.h). */
 void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *prefix);
 /* Start and end of the hour, day, week and month windows at now (UTC), as 8 arguments. */
 void tg__redis_args_bounds(tg__redis_ledger *ledger, tg__redis_args *args, int64_t now_ms);

@@ -25,6 +25,7 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->password = NULL;
     options->db = 0;
     options->retry_interval_ms = 0;
+    options->cluster = false;
     options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
     options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
     options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
@@ -47,10 +48,11 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     if (strlen(user) >= TG__REDIS_USER_SIZE_MAX ||
         strlen(password) >= TG__REDIS_PASSWORD_SIZE_MAX ||
         (user[0] != '\0' && password[0] == '\0') || options->db < 0 || options->db > 15 ||
-        options->retry_interval_ms < 0 || options->retry_interval_ms > 60000) {
+        (options->cluster && options->db != 0) || options->retry_interval_ms < 0 ||
+        options->retry_interval_ms > 60000) {
         return tg__fail(err, TG_ERR_INVALID,
                         "redis ledger: user under %d bytes (with a password), password under %d "
-                        "bytes, db 0..15 and retry_interval_ms 0..60000 needed",
+                        "bytes, db 0..15 (0 on a cluster) and retry_interval_ms 0..60000 needed",
                         TG__REDIS_USER_SIZE_MAX, TG__REDIS_PASSWORD_SIZE_MAX);
     }
     tg__redis_ledger *ledger = calloc(1, sizeof *ledger);
@@ -77,6 +79,9 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     ledger->conn.db = options->db;
     ledger->conn.retry_interval_ms = options->retry_interval_ms;
     tg_status status = tg__redis_connect(&ledger->conn, err);
+    if (status == TG_OK && options->cluster) {
+        status = tg__redis_cluster_open(ledger, err);
+    }
     if (status != TG_OK) {
         tg__redis_ledger_close(ledger);
         return status;
@@ -90,6 +95,7 @@ void tg__redis_ledger_close(tg__redis_ledger *ledger) {
         return;
     }
     tg__redis_async_free(ledger->async);
+    tg__redis_cluster_close(ledger);
     tg__redis_disconnect(&ledger->conn);
     tg__ledger_free(ledger->policy);
     tg__tz_free(ledger->utc);
@@ -135,14 +141,14 @@ tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, boo
         tg__redis_args_i64(&args, 1);
         tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
         tg__redis_args_str(&args, root);
-        status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err);
+        status = tg__redis_sync_fcall(ledger, &args, 2, &reply, err);
     } else {
         char field[TG_SEGMENT_SIZE_MAX + 8];
         snprintf(field, sizeof field, "name:%s", root);
         tg__redis_args_str(&args, "HGET");
         tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
         tg__redis_args_str(&args, field);
-        status = tg__redis_command(&ledger->conn, &args, &reply, err);
+        status = tg__redis_sync_command(ledger, &args, &reply, err);
     }
     if (status != TG_OK) {
         return status;
@@ -176,7 +182,7 @@ tg_status tg__redis_root_of_tree(tg__redis_ledger *ledger, int64_t tree, char *r
     tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
     tg__redis_args_str(&args, field);
     redisReply *reply = NULL;
-    tg_status status = tg__redis_command(&ledger->conn, &args, &reply, err);
+    tg_status status = tg__redis_sync_command(ledger, &args, &reply, err);
     if (status != TG_OK) {
         return status;
     }
@@ -230,13 +236,18 @@ void tg__redis_args_bounds(tg__redis_ledger *ledger, tg__redis_args *args, int64
     }
 }
 
-/* FCALL name 1 prefix: the start of every tree operation. */
+/* FCALL name 2 prefix prefix.."meta": the start of every tree operation. tollgate.lua reads
+ * the tree's keys from KEYS[1], the prefix, which is never a key itself; KEYS[2] is only
+ * declared, so that no call runs on a tree that a cluster's resharding has split between
+ * two masters (redis_cluster.h says how). */
 void tg__redis_args_fcall(tg__redis_args *args, const char *name, const char *prefix) {
     args->count = 0;
+    snprintf(args->key_text, sizeof args->key_text, "%smeta", prefix);
     tg__redis_args_str(args, "FCALL");
     tg__redis_args_str(args, name);
-    tg__redis_args_i64(args, 1);
+    tg__redis_args_i64(args, 2);
     tg__redis_args_str(args, prefix);
+    tg__redis_args_str(args, args->key_text);
 }
 
 /* ---- checks, as the local ledger makes them (decide.c) ------------------------------ */

@@ -25,6 +25,9 @@
  *     Whether the operation ran in the server is then unknown: retry it with its
  *     idempotency key. A daemon adds an async, pipelined connection for the calls made
  *     inside a request's pass (redis_async.h).
+ *   - Cluster (options.cluster): host:port is a seed; the slot map is read from it, each
+ *     master gets its own connections, every call goes to the master of its tree's slot,
+ *     and MOVED, ASK and TRYAGAIN are followed (redis_cluster.h).
  *   - Thread safety: one thread at a time per tg__redis_ledger.
  */
 #ifndef TG_STORE_REDIS_LEDGER_H
@@ -51,6 +54,7 @@ typedef struct {
     const char *password;        /* AUTH password, or NULL / "" for none */
     int db;                      /* 0..15, SELECTed at every connect */
     int64_t retry_interval_ms;   /* after a failure, calls fail fast this long; 0..60000 */
+    bool cluster;                /* host:port is a seed of a Redis Cluster (redis_cluster.h) */
     int64_t default_hold_ttl_ms; /* as tg_engine_options */
     int64_t max_hold_ttl_ms;
     int64_t idempotency_ttl_ms;
