@@ -17,8 +17,8 @@ cluster every such key is in the slot of KEYS[1] = P .. "meta", which is
 what the server checks.
 
 Packed values. A decision reads every budget of its path with one MGET and turns each
-into numbers with one struct.unpack, and writes a budget back (one SET) only when its
-packed value changed. The hash of 22 fields this replaces cost a 2-level decision about
+into numbers with one struct.unpack, and writes back (one MSET for the path) only the
+budgets whose packed value changed. The hash of 22 fields this replaces cost a 2-level decision about
 45 of its 92 us of Redis CPU in HMGET and tonumber() of 44 strings (docs/multi-node.md).
 Integers are packed as 8-byte little-endian signed ('<l'): struct converts a Lua number
 to a C long and back, exact for every integer below 2^53 in magnitude, which is every
@@ -130,11 +130,12 @@ local function chain_paths(path)
     end
 end
 
--- The budgets of the path, leaf first; nil when the leaf does not exist (a parent always
--- does: budgets are made parents first and deleted children first).
--- The tree's id counters (hold, charge) come with the chain, in chain.ids: the one chain
+-- The tree's id counters (hold, charge) come with a chain, in chain.ids: only the one chain
 -- of an operation that makes an id changes them, and chain_save writes them back.
 local IDS = '<ll'
+
+-- The budgets of the path, leaf first; nil when the leaf does not exist (a parent always
+-- does: budgets are made parents first and deleted children first).
 
 local function chain_load(P, path)
     local paths = chain_paths(path)
@@ -296,7 +297,6 @@ local function hold_close(P, h, chain)
     redis.call('ZREM', P .. 'holds', h.seq)
 end
 
--- Releases every hold of the tree whose deadline is at or before now.
 -- Releases every hold of the tree whose deadline is at or before now; true when any was.
 local function holds_expire(P, now)
     local due = redis.call('ZRANGEBYSCORE', P .. 'holds', '-inf', fmt(now))
@@ -486,13 +486,14 @@ end
 
 -- ---- idempotency ------------------------------------------------------------------------
 
--- {found answer fields} or nil; a failure array on conflict. Keys older than the ttl are
--- forgotten here (Redis's own expiry runs on its clock, not on now_ms, so it only
--- collects what this check would forget anyway).
 -- A remembered answer packed: created, a1..a4, then op .. ':' .. args (op is one of the
 -- four operation names, which hold no ':', so the text names op and args unambiguously).
 local IDEM = '<lllll'
 local IDEM_SIZE = 40
+
+-- {found answer fields} or nil; a failure array on conflict. Keys older than the ttl are
+-- forgotten here (Redis's own expiry runs on its clock, not on now_ms, so it only
+-- collects what this check would forget anyway).
 
 local function idem_lookup(P, key, op, args, now, ttl)
     if key == '' then
