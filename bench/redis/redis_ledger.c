@@ -5,6 +5,13 @@
  * server someone else runs). Prints reserve+commit pairs per second, the latency of
  * each call (p50, p99), and Redis's own CPU per call from INFO commandstats
  * (cmdstat_fcall usec_per_call), beside the local engine's pairs per second.
+ * Then Redis's CPU per call of each function apart (INFO commandstats counts every
+ * FCALL together, so each function runs alone in its own phase, stats reset before
+ * it): reserve, commit, record and record with an idempotency key on a 2- and a
+ * 3-level path with limits and a day window, and record on an unlimited 2-level path
+ * (what bench/redis/daemons.sh's requests call). To compare two builds' tollgate.lua on
+ * one server, run each with the same $TG_REDIS_PORT in turn (each connect loads its own
+ * library) and FLUSHALL between them (the state layouts differ).
  *
  *   build/bench_redis_ledger [pairs]     (default 20000)
  */
@@ -87,6 +94,55 @@ static double fcall_usec_per_call(int port) {
     return usec;
 }
 
+static void reset_stats(int port) {
+    redisContext *c = redisConnect("127.0.0.1", port);
+    freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+    redisFree(c);
+}
+
+/* Redis's CPU per call of each function apart, on `path` (n calls per phase). */
+static void per_function(tg__redis_ledger *redis, int port, const char *path, int n,
+                         uint64_t *holds) {
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    static int64_t clock_ms = T0_MS + 1000000;
+    static long keyed;
+    tg_error err = {0};
+    reset_stats(port);
+    for (int i = 0; i < n; i++) {
+        tg_reserve_request q = {.budget = path, .amount_micros = 1000, .cls = TG_CLASS_NORMAL};
+        tg_reserve_result held;
+        check(ops->reserve(redis, &q, clock_ms++, &held, &err), "reserve", &err);
+        holds[i] = held.hold_id;
+    }
+    double reserve = fcall_usec_per_call(port);
+    reset_stats(port);
+    for (int i = 0; i < n; i++) {
+        tg_commit_request c = {.hold_id = holds[i], .actual_micros = 700};
+        tg_commit_result done;
+        check(ops->commit(redis, &c, clock_ms++, &done, &err), "commit", &err);
+    }
+    double commit = fcall_usec_per_call(port);
+    reset_stats(port);
+    for (int i = 0; i < n; i++) {
+        tg_record_request r = {.budget = path, .cost_micros = 700, .cls = TG_CLASS_NORMAL};
+        tg_record_result done;
+        check(ops->record(redis, &r, clock_ms++, &done, &err), "record", &err);
+    }
+    double record = fcall_usec_per_call(port);
+    reset_stats(port);
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "bench-%ld", keyed++);
+        tg_record_request r = {
+            .budget = path, .cost_micros = 700, .cls = TG_CLASS_NORMAL, .idempotency_key = key};
+        tg_record_result done;
+        check(ops->record(redis, &r, clock_ms++, &done, &err), "record keyed", &err);
+    }
+    double record_keyed = fcall_usec_per_call(port);
+    printf("  %-20s reserve %6.2f  commit %6.2f  record %6.2f  record+key %6.2f us/call\n", path,
+           reserve, commit, record, record_keyed);
+}
+
 int main(int argc, char **argv) {
     int pairs = argc > 1 ? atoi(argv[1]) : 20000;
     if (pairs < 1 || pairs > 10000000) {
@@ -116,6 +172,20 @@ int main(int argc, char **argv) {
     double usec = fcall_usec_per_call(server.port);
     qsort(lat_us, (size_t)pairs * 2, sizeof *lat_us, compare_i64);
     int64_t p50 = lat_us[pairs], p99 = lat_us[(size_t)pairs * 2 * 99 / 100];
+    int n = pairs < 5000 ? pairs : 5000;
+    uint64_t *holds = calloc((size_t)n, sizeof *holds);
+    printf("redis CPU per call of each function (INFO commandstats usec_per_call, %d calls "
+           "each):\n",
+           n);
+    per_function(redis, server.port, "acme/support", n, holds);
+    per_function(redis, server.port, "acme/support/agent", n, holds);
+    tg_budget_spec unlimited;
+    tg_budget_spec_init(&unlimited);
+    check(tg__ledger_ops_redis.budget_put(redis, "free", &unlimited, T0_MS, &err), "put", &err);
+    check(tg__ledger_ops_redis.budget_put(redis, "free/agent", &unlimited, T0_MS, &err), "put",
+          &err);
+    per_function(redis, server.port, "free/agent", n, holds);
+    free(holds);
     tg__redis_ledger_close(redis);
 
     tg_engine_options options;

@@ -15,16 +15,30 @@ so one tree lives in one hash slot of a Redis Cluster (the hash tag is the
 root's name). Functions reach the tree's keys from P, not from KEYS: in a
 cluster every such key is in the slot of KEYS[1] = P .. "meta", which is
 what the server checks.
-  P.."meta"        hash  tree (the root's number), hold, charge (id counters)
-  P.."b:"..path    hash  one budget: spec (text), limits, derived ceilings, counters
-  P.."h:"..seq     hash  one open hold
-  P.."holds"       zset  open holds by expires_at_ms
-  P.."k:"..key     hash  one remembered idempotency answer
-  P.."paths"       zset  every budget path of the tree, score 0 (listed in byte order)
+
+Packed values. A decision reads every budget of its path with one MGET and turns each
+into numbers with one struct.unpack, and writes back (one MSET for the path) only the
+budgets whose packed value changed. The hash of 22 fields this replaces cost a 2-level decision about
+45 of its 92 us of Redis CPU in HMGET and tonumber() of 44 strings (docs/multi-node.md).
+Integers are packed as 8-byte little-endian signed ('<l'): struct converts a Lua number
+to a C long and back, exact for every integer below 2^53 in magnitude, which is every
+value stored here (see Numbers). Strings are packed zero-terminated ('s'): budget
+paths, tool and model names are C strings, so they hold no NUL.
+  P.."meta"        hash   tree (the root's number)
+  P.."ids"         string the last hold and charge sequence numbers, packed (IDS below):
+                          read with the path's budgets and written with them, so a
+                          decision makes no call of its own for a new id
+  P.."b:"..path    string one budget's numbers packed (BUDGET below): limits, derived
+                          ceilings, window, counters
+  P.."d:"..path    string the budget's declared spec (text), read only by put and get
+  P.."h:"..seq     string one open hold packed (HOLD below)
+  P.."holds"       zset   open holds by expires_at_ms
+  P.."k:"..key     string one remembered idempotency answer (IDEM below), with a PX expiry
+  P.."paths"       zset   every budget path of the tree, score 0 (listed in byte order)
   P.."spend"       stream one entry per charge, its id "SEQ-0" (the charge's sequence, so
-                   a reader pages by charge id), at most about CHARGES_KEEP entries (the
-                   oldest trimmed: docs/multi-node.md, "Charges"); a field whose value is
-                   "" or "0" is left out of the entry
+                          a reader pages by charge id), at most about CHARGES_KEEP entries
+                          (the oldest trimmed: docs/multi-node.md, "Charges"); a field
+                          whose value is "" or "0" is left out of the entry
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -47,6 +61,7 @@ local REASON_CALLS, REASON_TOKENS, REASON_OVERRUN = 4, 5, 6
 local FREES_CALLS, FREES_TOKENS, FREES_MICROS = 0, 1, 2
 -- Charges kept per tree in P.."spend" (trimmed with MAXLEN ~, so a little more at times).
 local CHARGES_KEEP = 1000000
+local CHARGES_KEEP_TEXT = '1000000' -- as XADD's MAXLEN argument, made once
 -- Entries one tg_charges call looks at, at most, so a read is one short turn of the
 -- server (about a millisecond) however long the stream and whatever the filter.
 local CHARGES_SCAN_MAX = 1000
@@ -72,49 +87,42 @@ end
 
 -- ---- budgets ---------------------------------------------------------------------------
 
--- Numeric fields of a budget hash; `spec` (the declared spec as text) is read apart.
-local FIELDS = {'limit', 'calls_limit', 'tokens_limit', 'window', 'thr', 'c0', 'c1', 'c2', 'c3',
-                'cap', 'frozen', 'ws', 'we', 'spent', 'held', 'cu', 'ch', 'tu', 'th', 'revoked',
-                'children', 'holds'}
--- Fields an operation may change (written back by save).
-local STATE = {'frozen', 'ws', 'we', 'spent', 'held', 'cu', 'ch', 'tu', 'th', 'revoked',
-               'children', 'holds'}
+-- A budget is an array (built in one step from struct.unpack, where a table of 24 named
+-- fields cost a hash insertion each): its path, the packed value it was read from (raw:
+-- budget_save writes only when the packed value changed), then its numbers in packed
+-- order: limit, calls_limit, tokens_limit, window, thr, c0..c3 (the derived class
+-- ceilings), cap, frozen, ws, we (the window's bounds), spent, held, cu, ch (calls used
+-- and held), tu, th (tokens used and held), revoked (a class bitmask), children, holds
+-- (open holds on its subtree).
+local PATH, RAW, LIMIT, CALLS_LIMIT, TOKENS_LIMIT, WINDOW, THR = 1, 2, 3, 4, 5, 6, 7
+local C0, C1, C2, C3, CAP, FROZEN, WS, WE, SPENT, HELD = 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
+local CU, CH, TU, TH, REVOKED, CHILDREN, HOLDS = 18, 19, 20, 21, 22, 23, 24
+local BUDGET = '<llllllllllllllllllllll' -- LIMIT .. HOLDS
+-- The index of class c's ceiling.
+local CEILING = {[0] = C0, C1, C2, C3}
 
--- b.old keeps the loaded STATE values, so budget_save writes only what changed: a charge
--- on an unlimited budget writes spent, cu and tu, not all twelve counters.
+local function budget_unpack(path, raw)
+    return {path, raw, struct.unpack(BUDGET, raw)} -- and the position after, at HOLDS + 1
+end
+
+local function budget_pack(b)
+    return struct.pack(BUDGET, unpack(b, LIMIT, HOLDS))
+end
+
 local function budget_load(P, path)
-    local values = redis.call('HMGET', P .. 'b:' .. path, unpack(FIELDS))
-    if not values[1] then
+    local raw = redis.call('GET', P .. 'b:' .. path)
+    if not raw then
         return nil
     end
-    local b = {path = path}
-    for i, name in ipairs(FIELDS) do
-        b[name] = tonumber(values[i])
-    end
-    local old = {}
-    for _, name in ipairs(STATE) do
-        old[name] = b[name]
-    end
-    b.old = old
-    return b
+    return budget_unpack(path, raw)
 end
 
 local function budget_save(P, b)
-    local args = {}
-    local old = b.old or {}
-    for _, name in ipairs(STATE) do
-        if old[name] ~= b[name] then
-            args[#args + 1] = name
-            args[#args + 1] = fmt(b[name])
-        end
+    local raw = budget_pack(b)
+    if raw ~= b[RAW] then
+        redis.call('SET', P .. 'b:' .. b[PATH], raw)
+        b[RAW] = raw
     end
-    if #args > 0 then
-        redis.call('HSET', P .. 'b:' .. b.path, unpack(args))
-    end
-    for _, name in ipairs(STATE) do
-        old[name] = b[name]
-    end
-    b.old = old
 end
 
 -- The paths from `path` up to its root: "a/b/c", "a/b", "a".
@@ -131,23 +139,56 @@ local function chain_paths(path)
     end
 end
 
+-- The tree's id counters (hold, charge) come with a chain, in chain.ids: only the one chain
+-- of an operation that makes an id changes them, and chain_save writes them back.
+local IDS = '<ll'
+
 -- The budgets of the path, leaf first; nil when the leaf does not exist (a parent always
 -- does: budgets are made parents first and deleted children first).
+
 local function chain_load(P, path)
+    local paths = chain_paths(path)
+    local keys = {P .. 'ids'}
+    for i, p in ipairs(paths) do
+        keys[i + 1] = P .. 'b:' .. p
+    end
+    local values = redis.call('MGET', unpack(keys))
     local chain = {}
-    for i, p in ipairs(chain_paths(path)) do
-        local b = budget_load(P, p)
-        if not b then
+    for i, p in ipairs(paths) do
+        local raw = values[i + 1]
+        if not raw then
             return nil
         end
-        chain[i] = b
+        chain[i] = budget_unpack(p, raw)
     end
+    local ids = {hold = 0, charge = 0}
+    if values[1] then
+        ids.hold, ids.charge = struct.unpack(IDS, values[1])
+        ids.raw = values[1]
+    end
+    chain.ids = ids
     return chain
 end
 
+-- Writes the budgets of the chain whose packed value changed, with one MSET.
 local function chain_save(P, chain)
+    local pairs_ = {}
     for _, b in ipairs(chain) do
-        budget_save(P, b)
+        local raw = budget_pack(b)
+        if raw ~= b[RAW] then
+            pairs_[#pairs_ + 1] = P .. 'b:' .. b[PATH]
+            pairs_[#pairs_ + 1] = raw
+            b[RAW] = raw
+        end
+    end
+    local ids = struct.pack(IDS, chain.ids.hold, chain.ids.charge)
+    if ids ~= chain.ids.raw then
+        pairs_[#pairs_ + 1] = P .. 'ids'
+        pairs_[#pairs_ + 1] = ids
+        chain.ids.raw = ids
+    end
+    if #pairs_ > 0 then
+        redis.call('MSET', unpack(pairs_))
     end
 end
 
@@ -156,7 +197,7 @@ local function has_bit(mask, c)
 end
 
 local function locked(b)
-    return b.limit >= 0 and b.spent > b.limit
+    return b[LIMIT] >= 0 and b[SPENT] > b[LIMIT]
 end
 
 -- Is the hold's budget `hold_path` on the subtree of `path`?
@@ -166,58 +207,84 @@ end
 
 -- Lifts revocations whose ceiling is above spend again (window rolled, limit raised).
 local function reinstate(b)
+    if b[REVOKED] == 0 then
+        return
+    end
     for c = 0, 3 do
-        if has_bit(b.revoked, c) then
-            local ceiling = b['c' .. c]
-            if not (ceiling >= 0 and b.spent >= ceiling) then
-                b.revoked = bit.band(b.revoked, bit.bnot(bit.lshift(1, c)))
+        if has_bit(b[REVOKED], c) then
+            local ceiling = b[CEILING[c]]
+            if not (ceiling >= 0 and b[SPENT] >= ceiling) then
+                b[REVOKED] = bit.band(b[REVOKED], bit.bnot(bit.lshift(1, c)))
             end
         end
     end
 end
 
 -- Window bounds of kind 1..4 (hour, day, week, month) at now, passed in by the caller
--- (computed by the core's tz.c in UTC, so both implementations share one calendar).
+-- (computed by the core's tz.c in UTC, so both implementations share one calendar) as 8
+-- arguments from args[from]; read only when a window is set or rolls, which is rare.
 local function window_set(b, bounds)
-    if b.window == 0 then
-        b.ws, b.we = 0, 0 -- lifetime: never rolls (the caller reads INT64_MIN, INT64_MAX)
+    if b[WINDOW] == 0 then
+        b[WS], b[WE] = 0, 0 -- lifetime: never rolls (the caller reads INT64_MIN, INT64_MAX)
     else
-        b.ws, b.we = bounds[2 * b.window - 1], bounds[2 * b.window]
+        local at = bounds.from + 2 * b[WINDOW] - 2
+        b[WS], b[WE] = tonumber(bounds.args[at]), tonumber(bounds.args[at + 1])
     end
 end
 
 local function roll(b, now, bounds)
-    if b.window == 0 or now < b.we then
+    if b[WINDOW] == 0 or now < b[WE] then
         return
     end
-    b.spent, b.cu, b.tu = 0, 0, 0
+    b[SPENT], b[CU], b[TU] = 0, 0, 0
     window_set(b, bounds)
     reinstate(b)
 end
 
+-- A hold packed: amount, tokens, cls, created, expires, cancel (0 or 1), then its budget's
+-- path, tool and model.
+local HOLD = '<llllllsss'
+
+local function hold_pack(h)
+    return struct.pack(HOLD, h.amount, h.tokens, h.cls, h.created, h.expires, h.cancel, h.budget,
+                       h.tool, h.model)
+end
+
+local function hold_load(P, seq)
+    local raw = redis.call('GET', P .. 'h:' .. seq)
+    if not raw then
+        return nil
+    end
+    local amount, tokens, cls, created, expires, cancel, budget, tool, model =
+        struct.unpack(HOLD, raw)
+    return {seq = seq, budget = budget, amount = amount, tokens = tokens, cls = cls,
+            tool = tool, model = model, created = created, expires = expires, cancel = cancel}
+end
+
 -- Tells every open hold of class `cls` on b's subtree to cancel.
 local function cancel_holds(P, b, cls)
-    if b.holds == 0 then
+    if b[HOLDS] == 0 then
         return
     end
     for _, seq in ipairs(redis.call('ZRANGE', P .. 'holds', 0, -1)) do
-        local h = redis.call('HMGET', P .. 'h:' .. seq, 'budget', 'cls', 'cancel')
-        if tonumber(h[2]) == cls and h[3] == '0' and under(h[1], b.path) then
-            redis.call('HSET', P .. 'h:' .. seq, 'cancel', '1')
+        local h = hold_load(P, seq)
+        if h.cls == cls and h.cancel == 0 and under(h.budget, b[PATH]) then
+            h.cancel = 1
+            redis.call('SET', P .. 'h:' .. seq, hold_pack(h))
         end
     end
 end
 
 -- Revocations a charge or a new limit reached (alerts are events: not kept here yet).
 local function check_levels(P, b)
-    if b.limit < 0 then
+    if b[LIMIT] < 0 then
         reinstate(b)
         return
     end
     for c = 0, 3 do
-        local ceiling = b['c' .. c]
-        if not has_bit(b.revoked, c) and b.spent >= ceiling then
-            b.revoked = bit.bor(b.revoked, bit.lshift(1, c))
+        local ceiling = b[CEILING[c]]
+        if not has_bit(b[REVOKED], c) and b[SPENT] >= ceiling then
+            b[REVOKED] = bit.bor(b[REVOKED], bit.lshift(1, c))
             cancel_holds(P, b, c)
         end
     end
@@ -226,33 +293,20 @@ end
 
 -- ---- holds ------------------------------------------------------------------------------
 
-local HOLD_FIELDS = {'budget', 'amount', 'tokens', 'cls', 'tool', 'model', 'created', 'expires',
-                     'cancel'}
-
-local function hold_load(P, seq)
-    local v = redis.call('HMGET', P .. 'h:' .. seq, unpack(HOLD_FIELDS))
-    if not v[1] then
-        return nil
-    end
-    return {seq = seq, budget = v[1], amount = tonumber(v[2]), tokens = tonumber(v[3]),
-            cls = tonumber(v[4]), tool = v[5], model = v[6], created = tonumber(v[7]),
-            expires = tonumber(v[8]), cancel = tonumber(v[9])}
-end
-
 -- Takes the hold off its path's counters and deletes it; the chain is saved by the caller.
 local function hold_close(P, h, chain)
     for _, b in ipairs(chain) do
-        b.held = b.held - h.amount
-        b.ch = b.ch - 1
-        b.th = b.th - h.tokens
-        b.holds = b.holds - 1
-        assert(b.held >= 0 and b.ch >= 0 and b.th >= 0 and b.holds >= 0, 'negative counter')
+        b[HELD] = b[HELD] - h.amount
+        b[CH] = b[CH] - 1
+        b[TH] = b[TH] - h.tokens
+        b[HOLDS] = b[HOLDS] - 1
+        assert(b[HELD] >= 0 and b[CH] >= 0 and b[TH] >= 0 and b[HOLDS] >= 0, 'negative counter')
     end
     redis.call('DEL', P .. 'h:' .. h.seq)
     redis.call('ZREM', P .. 'holds', h.seq)
 end
 
--- Releases every hold of the tree whose deadline is at or before now.
+-- Releases every hold of the tree whose deadline is at or before now; true when any was.
 local function holds_expire(P, now)
     local due = redis.call('ZRANGEBYSCORE', P .. 'holds', '-inf', fmt(now))
     for _, seq in ipairs(due) do
@@ -261,6 +315,22 @@ local function holds_expire(P, now)
         hold_close(P, h, chain)
         chain_save(P, chain)
     end
+    return #due > 0
+end
+
+-- The path's chain after expiring the tree's due holds, as holds_expire then chain_load
+-- would give, nil when the leaf does not exist. When the tree has no open hold (its root,
+-- the chain's last budget, counts them all) there is nothing to expire, and the
+-- ZRANGEBYSCORE is not made: most decisions of a tree without holds (charges) skip it.
+local function chain_load_expired(P, path, now)
+    local chain = chain_load(P, path)
+    if chain and chain[#chain][HOLDS] == 0 then
+        return chain
+    end
+    if holds_expire(P, now) then
+        chain = chain_load(P, path)
+    end
+    return chain
 end
 
 -- ---- deciding ---------------------------------------------------------------------------
@@ -268,19 +338,19 @@ end
 -- The earliest time by which the holds on b's subtree that expired by then free at
 -- least `needed`; NONE when all of them together free less (decide.c: enough_expired).
 local function enough_expired(P, b, dimension, needed)
-    if b.holds == 0 then
+    if b[HOLDS] == 0 then
         return NONE
     end
     local freed = 0
     local all = redis.call('ZRANGE', P .. 'holds', 0, -1, 'WITHSCORES')
     for i = 1, #all, 2 do
-        local h = redis.call('HMGET', P .. 'h:' .. all[i], 'budget', 'amount', 'tokens')
-        if under(h[1], b.path) then
+        local h = hold_load(P, all[i])
+        if under(h.budget, b[PATH]) then
             local amount = 1
             if dimension == FREES_TOKENS then
-                amount = tonumber(h[3])
+                amount = h.tokens
             elseif dimension == FREES_MICROS then
-                amount = tonumber(h[2])
+                amount = h.amount
             end
             freed = freed + amount
             if freed >= needed then
@@ -296,8 +366,8 @@ local function retry_after(P, b, dimension, used, held, asked, level, holds_matt
     if holds_matter and used + asked <= level then
         at = enough_expired(P, b, dimension, used + held + asked - level)
     end
-    if asked <= level and b.window ~= 0 and (at < 0 or b.we < at) then
-        at = b.we
+    if asked <= level and b[WINDOW] ~= 0 and (at < 0 or b[WE] < at) then
+        at = b[WE]
     end
     if at < 0 then
         return NONE
@@ -309,18 +379,18 @@ end
 local function headroom(chain, cls, tokens)
     local room_min = NONE
     for _, b in ipairs(chain) do
-        if b.frozen == 1 or locked(b) or has_bit(b.revoked, cls) then
+        if b[FROZEN] == 1 or locked(b) or has_bit(b[REVOKED], cls) then
             return 0
         end
-        if b.calls_limit >= 0 and b.cu + b.ch + 1 > b.calls_limit then
+        if b[CALLS_LIMIT] >= 0 and b[CU] + b[CH] + 1 > b[CALLS_LIMIT] then
             return 0
         end
-        if b.tokens_limit >= 0 and b.tu + b.th + tokens > b.tokens_limit then
+        if b[TOKENS_LIMIT] >= 0 and b[TU] + b[TH] + tokens > b[TOKENS_LIMIT] then
             return 0
         end
-        local ceiling = b['c' .. cls]
+        local ceiling = b[CEILING[cls]]
         if ceiling >= 0 then
-            local room = ceiling - b.spent - b.held
+            local room = ceiling - b[SPENT] - b[HELD]
             if room < 0 then
                 room = 0
             end
@@ -334,27 +404,27 @@ end
 
 -- nil when b admits the ask, else {reason, budget, max_amount, retry_after}.
 local function budget_admits(P, b, amount, tokens, cls, now)
-    local ceiling = b['c' .. cls]
-    if b.frozen == 1 then
-        return {REASON_FROZEN, b.path, 0, NONE}
+    local ceiling = b[CEILING[cls]]
+    if b[FROZEN] == 1 then
+        return {REASON_FROZEN, b[PATH], 0, NONE}
     elseif locked(b) then
-        return {REASON_OVERRUN, b.path, 0,
+        return {REASON_OVERRUN, b[PATH], 0,
                 retry_after(P, b, FREES_MICROS, 0, 0, amount, ceiling, false, now)}
-    elseif b.calls_limit >= 0 and b.cu + b.ch + 1 > b.calls_limit then
-        return {REASON_CALLS, b.path, 0,
-                retry_after(P, b, FREES_CALLS, b.cu, b.ch, 1, b.calls_limit, true, now)}
-    elseif b.tokens_limit >= 0 and b.tu + b.th + tokens > b.tokens_limit then
-        return {REASON_TOKENS, b.path, 0,
-                retry_after(P, b, FREES_TOKENS, b.tu, b.th, tokens, b.tokens_limit, true, now)}
-    elseif b.limit >= 0 then
-        local total = b.spent + b.held + amount
-        local revoked = has_bit(b.revoked, cls)
-        if total <= b.limit and not revoked and total <= ceiling then
+    elseif b[CALLS_LIMIT] >= 0 and b[CU] + b[CH] + 1 > b[CALLS_LIMIT] then
+        return {REASON_CALLS, b[PATH], 0,
+                retry_after(P, b, FREES_CALLS, b[CU], b[CH], 1, b[CALLS_LIMIT], true, now)}
+    elseif b[TOKENS_LIMIT] >= 0 and b[TU] + b[TH] + tokens > b[TOKENS_LIMIT] then
+        return {REASON_TOKENS, b[PATH], 0,
+                retry_after(P, b, FREES_TOKENS, b[TU], b[TH], tokens, b[TOKENS_LIMIT], true, now)}
+    elseif b[LIMIT] >= 0 then
+        local total = b[SPENT] + b[HELD] + amount
+        local revoked = has_bit(b[REVOKED], cls)
+        if total <= b[LIMIT] and not revoked and total <= ceiling then
             return nil
         end
-        local reason = total > b.limit and REASON_CEILING or REASON_REVOKED
-        return {reason, b.path, 0,
-                retry_after(P, b, FREES_MICROS, b.spent, b.held, amount, ceiling, not revoked, now)}
+        local reason = total > b[LIMIT] and REASON_CEILING or REASON_REVOKED
+        return {reason, b[PATH], 0,
+                retry_after(P, b, FREES_MICROS, b[SPENT], b[HELD], amount, ceiling, not revoked, now)}
     end
     return nil
 end
@@ -377,10 +447,10 @@ end
 -- the windows already rolled saved first, or nil.
 local function path_room(P, chain, held_delta, spent_delta, tokens_delta)
     for _, b in ipairs(chain) do
-        if b.held + held_delta > COUNTER_MAX or b.spent + spent_delta > COUNTER_MAX or
-            b.tu + b.th + tokens_delta > COUNTER_MAX then
+        if b[HELD] + held_delta > COUNTER_MAX or b[SPENT] + spent_delta > COUNTER_MAX or
+            b[TU] + b[TH] + tokens_delta > COUNTER_MAX then
             chain_save(P, chain)
-            return fail(ERR_RANGE, "budget '" .. b.path .. "' cannot count that much more")
+            return fail(ERR_RANGE, "budget '" .. b[PATH] .. "' cannot count that much more")
         end
     end
     return nil
@@ -392,23 +462,28 @@ local function path_roll(chain, now, bounds)
     end
 end
 
--- Charges `cost` on the whole path; returns the charge's sequence number.
-local function charge(P, chain, cost, tokens, row, now)
+-- Charges `cost` on the whole path; returns the charge's sequence number. cost_text and
+-- now_text are cost and now as %d text: the caller passes its argument's own text when it
+-- has one (the C side formats every number with %lld), saving a string.format each.
+local function charge(P, chain, cost, cost_text, tokens, row, now_text)
     for _, b in ipairs(chain) do
-        b.spent = b.spent + cost
-        b.cu = b.cu + 1
-        b.tu = b.tu + tokens
+        b[SPENT] = b[SPENT] + cost
+        b[CU] = b[CU] + 1
+        b[TU] = b[TU] + tokens
     end
-    local seq = redis.call('HINCRBY', P .. 'meta', 'charge', 1)
+    chain.ids.charge = chain.ids.charge + 1
+    local seq = chain.ids.charge
     -- The entry's fields: seq, time, budget and cost always; of `row`'s name/value pairs
     -- only those that are not "" or "0" (a reader takes a missing field as that).
-    local entry = {P .. 'spend', 'MAXLEN', '~', fmt(CHARGES_KEEP), fmt(seq) .. '-0', 'seq',
-                   fmt(seq), 'time', fmt(now), 'budget', chain[1].path, 'cost', fmt(cost)}
+    local entry = {P .. 'spend', 'MAXLEN', '~', CHARGES_KEEP_TEXT, fmt(seq) .. '-0', 'seq',
+                   fmt(seq), 'time', now_text, 'budget', chain[1][PATH], 'cost', cost_text}
+    local n = 13
     for i = 1, #row, 2 do
         local value = row[i + 1]
         if value ~= '' and value ~= '0' then
-            entry[#entry + 1] = row[i]
-            entry[#entry + 1] = value
+            entry[n + 1] = row[i]
+            entry[n + 2] = value
+            n = n + 2
         end
     end
     redis.call('XADD', unpack(entry))
@@ -420,38 +495,43 @@ end
 
 -- ---- idempotency ------------------------------------------------------------------------
 
+-- A remembered answer packed: created, a1..a4, then op .. ':' .. args (op is one of the
+-- four operation names, which hold no ':', so the text names op and args unambiguously).
+local IDEM = '<lllll'
+local IDEM_SIZE = 40
+
 -- {found answer fields} or nil; a failure array on conflict. Keys older than the ttl are
 -- forgotten here (Redis's own expiry runs on its clock, not on now_ms, so it only
 -- collects what this check would forget anyway).
+
 local function idem_lookup(P, key, op, args, now, ttl)
     if key == '' then
         return nil
     end
-    local v = redis.call('HMGET', P .. 'k:' .. key, 'op', 'args', 'created', 'a1', 'a2', 'a3', 'a4')
-    if not v[1] then
+    local raw = redis.call('GET', P .. 'k:' .. key)
+    if not raw then
         return nil
     end
-    if now - tonumber(v[3]) >= ttl then
+    local created, a1, a2, a3, a4 = struct.unpack(IDEM, raw)
+    if now - created >= ttl then
         redis.call('DEL', P .. 'k:' .. key)
         return nil
     end
-    if v[1] ~= op or v[2] ~= args then
+    if string.sub(raw, IDEM_SIZE + 1) ~= op .. ':' .. args then
         return fail(ERR_CONFLICT, "idempotency key '" .. key ..
                         "' was used with other arguments or another operation")
     end
-    return {0, 1, tonumber(v[4]), tonumber(v[5]), tonumber(v[6]), tonumber(v[7])}
+    return {0, 1, a1, a2, a3, a4}
 end
 
 local function idem_remember(P, key, op, args, now, ttl_ms, a1, a2, a3, a4)
     if key == '' then
         return
     end
-    local k = P .. 'k:' .. key
-    redis.call('HSET', k, 'op', op, 'args', args, 'created', fmt(now), 'a1', fmt(a1), 'a2',
-               fmt(a2), 'a3', fmt(a3), 'a4', fmt(a4))
-    -- Garbage collection in server time, with room for clocks apart: never before the
-    -- check above would forget the key.
-    redis.call('PEXPIRE', k, fmt(ttl_ms + 3600000))
+    -- The expiry is garbage collection in server time, with room for clocks apart: never
+    -- before the check above would forget the key.
+    redis.call('SET', P .. 'k:' .. key, struct.pack(IDEM, now, a1, a2, a3, a4) .. op .. ':' .. args,
+               'PX', fmt(ttl_ms + 3600000))
 end
 
 -- ---- the operations ---------------------------------------------------------------------
@@ -460,12 +540,9 @@ local function num(x)
     return tonumber(x)
 end
 
+-- The window bounds among the arguments from args[from], read by window_set when needed.
 local function bounds_of(args, from)
-    local bounds = {}
-    for i = 0, 7 do
-        bounds[i + 1] = num(args[from + i])
-    end
-    return bounds
+    return {args = args, from = from}
 end
 
 -- tg_reserve(P) now path amount tokens cls tool model expires key args idem_ttl bounds*8
@@ -475,12 +552,12 @@ local function tg_reserve(keys, args)
         num(args[5])
     local tool, model, expires, key, key_args = args[6], args[7], num(args[8]), args[9], args[10]
     local idem_ttl, bounds = num(args[11]), bounds_of(args, 12)
-    holds_expire(P, now)
     local first = idem_lookup(P, key, 'reserve', key_args, now, idem_ttl)
     if first then
+        holds_expire(P, now)
         return first -- {0, replayed, seq, expires, cls, tree} or a conflict
     end
-    local chain = chain_load(P, path)
+    local chain = chain_load_expired(P, path, now)
     if not chain then
         return no_budget(path)
     end
@@ -494,16 +571,18 @@ local function tg_reserve(keys, args)
         chain_save(P, chain) -- the windows it rolled
         return {0, 0, 0, 0, cls, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
     end
-    local seq = redis.call('HINCRBY', P .. 'meta', 'hold', 1)
-    redis.call('HSET', P .. 'h:' .. seq, 'budget', path, 'amount', fmt(amount), 'tokens',
-               fmt(tokens), 'cls', fmt(cls), 'tool', tool, 'model', model, 'created', fmt(now),
-               'expires', fmt(expires), 'cancel', '0')
+    chain.ids.hold = chain.ids.hold + 1
+    local seq = chain.ids.hold
+    redis.call('SET', P .. 'h:' .. seq,
+               hold_pack({amount = amount, tokens = tokens, cls = cls, created = now,
+                          expires = expires, cancel = 0, budget = path, tool = tool,
+                          model = model}))
     redis.call('ZADD', P .. 'holds', fmt(expires), fmt(seq))
     for _, b in ipairs(chain) do
-        b.held = b.held + amount
-        b.ch = b.ch + 1
-        b.th = b.th + tokens
-        b.holds = b.holds + 1
+        b[HELD] = b[HELD] + amount
+        b[CH] = b[CH] + 1
+        b[TH] = b[TH] + tokens
+        b[HOLDS] = b[HOLDS] + 1
     end
     chain_save(P, chain)
     idem_remember(P, key, 'reserve', key_args, now, idem_ttl, seq, expires, cls, 1)
@@ -535,16 +614,17 @@ local function tg_commit(keys, args)
     local capped = false
     if actual > h.amount and agent then
         for _, b in ipairs(chain) do
-            capped = capped or b.cap == 1
+            capped = capped or b[CAP] == 1
         end
     end
     local cost = capped and h.amount or actual
     local overrun = actual > h.amount and actual - h.amount or 0
     hold_close(P, h, chain)
-    local charge_seq = charge(P, chain, cost, tokens_in + tokens_out,
+    local charge_seq = charge(P, chain, cost, capped and fmt(cost) or args[3],
+                              tokens_in + tokens_out,
                               {'hold', h.seq, 'cls', fmt(h.cls), 'tool', h.tool, 'model', h.model,
-                               'held', fmt(h.amount), 'tokens_in', fmt(tokens_in), 'tokens_out',
-                               fmt(tokens_out)}, now)
+                               'held', fmt(h.amount), 'tokens_in', args[4], 'tokens_out', args[5]},
+                              args[1])
     chain_save(P, chain)
     local capped_flag = capped and 1 or 0
     idem_remember(P, key, 'commit', key_args, now, idem_ttl, cost, overrun, charge_seq, capped_flag)
@@ -578,12 +658,12 @@ local function tg_record(keys, args)
         num(args[4]), num(args[5])
     local cls, tool, model, force = num(args[6]), args[7], args[8], args[9] == '1'
     local key, key_args, idem_ttl, bounds = args[10], args[11], num(args[12]), bounds_of(args, 13)
-    holds_expire(P, now)
     local first = idem_lookup(P, key, 'record', key_args, now, idem_ttl)
     if first then
+        holds_expire(P, now)
         return first[1] == 0 and {0, 1, first[5]} or first -- the first answer's charge
     end
-    local chain = chain_load(P, path)
+    local chain = chain_load_expired(P, path, now)
     if not chain then
         return no_budget(path)
     end
@@ -600,10 +680,9 @@ local function tg_record(keys, args)
             return {0, 0, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
         end
     end
-    local charge_seq = charge(P, chain, cost, tokens,
-                              {'hold', '0', 'cls', fmt(cls), 'tool', tool, 'model', model, 'held',
-                               '0', 'tokens_in', fmt(tokens_in), 'tokens_out', fmt(tokens_out)},
-                              now)
+    local charge_seq = charge(P, chain, cost, args[3], tokens,
+                              {'hold', '0', 'cls', args[6], 'tool', tool, 'model', model, 'held',
+                               '0', 'tokens_in', args[4], 'tokens_out', args[5]}, args[1])
     chain_save(P, chain)
     idem_remember(P, key, 'record', key_args, now, idem_ttl, cost, 0, charge_seq, 0)
     return {0, 0, charge_seq}
@@ -633,7 +712,7 @@ local function tg_budget_put(keys, args)
     local created = b == nil
     if not created then
         roll(b, now, bounds_of(args, 15))
-        if redis.call('HGET', P .. 'b:' .. path, 'spec') == spec then
+        if redis.call('GET', P .. 'd:' .. path) == spec then
             budget_save(P, b)
             redis.call('ZADD', P .. 'paths', 0, path) -- a budget made before the index
             return {0, 0}
@@ -647,32 +726,23 @@ local function tg_budget_put(keys, args)
                 return fail(ERR_NOT_FOUND, "the parent of budget '" .. path ..
                                 "' does not exist; create it first")
             end
-            parent.children = parent.children + 1
+            parent[CHILDREN] = parent[CHILDREN] + 1
             budget_save(P, parent)
         else
             redis.call('HSETNX', P .. 'meta', 'tree', fmt(tree))
         end
-        b = {path = path, frozen = 0, ws = 0, we = 0, spent = 0, held = 0, cu = 0, ch = 0,
-             tu = 0, th = 0, revoked = 0, children = 0, holds = 0}
+        -- every number 0 (LIMIT .. CAP are set below); no packed value yet
+        b = {path, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
     end
     local window = num(args[8])
-    local window_changed = created or b.window ~= window
-    local fields = {'limit', 'calls_limit', 'tokens_limit', 'window', 'thr', 'c0', 'c1', 'c2',
-                    'c3', 'cap'}
-    for i, name in ipairs(fields) do
-        b[name] = num(args[4 + i])
+    local window_changed = created or b[WINDOW] ~= window
+    for i = LIMIT, CAP do -- limit, calls, tokens, window, thr, c0..c3, cap: args[5 .. 14]
+        b[i] = num(args[i + 2])
     end
     if window_changed then
         window_set(b, bounds_of(args, 15))
     end
-    redis.call('HSET', P .. 'b:' .. path, 'spec', spec, unpack((function()
-        local out = {}
-        for _, name in ipairs(fields) do
-            out[#out + 1] = name
-            out[#out + 1] = fmt(b[name])
-        end
-        return out
-    end)()))
+    redis.call('SET', P .. 'd:' .. path, spec)
     check_levels(P, b)
     budget_save(P, b)
     redis.call('ZADD', P .. 'paths', 0, path)
@@ -691,14 +761,14 @@ local function tg_budget_get(keys, args)
     path_roll(chain, now, bounds_of(args, 3))
     chain_save(P, chain)
     local b = chain[1]
-    local out = {0, redis.call('HGET', P .. 'b:' .. path, 'spec'), b.frozen, b.ws, b.we, b.spent,
-                 b.held, b.cu, b.ch, b.tu, b.th, b.thr, b.c0, b.c1, b.c2, b.c3}
+    local out = {0, redis.call('GET', P .. 'd:' .. path), b[FROZEN], b[WS], b[WE], b[SPENT],
+                 b[HELD], b[CU], b[CH], b[TU], b[TH], b[THR], b[C0], b[C1], b[C2], b[C3]}
     for c = 0, 3 do
         out[#out + 1] = headroom(chain, c, 0)
     end
-    out[#out + 1] = b.revoked
+    out[#out + 1] = b[REVOKED]
     out[#out + 1] = locked(b) and 1 or 0
-    out[#out + 1] = b.children
+    out[#out + 1] = b[CHILDREN]
     return out
 end
 
@@ -711,17 +781,17 @@ local function tg_budget_delete(keys, args)
     if not b then
         return no_budget(path)
     end
-    if b.children > 0 or b.holds > 0 then
-        return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b.children) ..
-                        ' children and ' .. fmt(b.holds) .. ' open holds')
+    if b[CHILDREN] > 0 or b[HOLDS] > 0 then
+        return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b[CHILDREN]) ..
+                        ' children and ' .. fmt(b[HOLDS]) .. ' open holds')
     end
     local parents = chain_paths(path)
     if #parents > 1 then
         local parent = budget_load(P, parents[2])
-        parent.children = parent.children - 1
+        parent[CHILDREN] = parent[CHILDREN] - 1
         budget_save(P, parent)
     end
-    redis.call('DEL', P .. 'b:' .. path)
+    redis.call('DEL', P .. 'b:' .. path, P .. 'd:' .. path)
     redis.call('ZREM', P .. 'paths', path)
     return {0}
 end
@@ -729,11 +799,13 @@ end
 -- tg_budget_freeze(P) now path frozen
 local function tg_budget_freeze(keys, args)
     local P = keys[1]
-    local path, frozen = args[2], args[3]
-    if not redis.call('HGET', P .. 'b:' .. path, 'limit') then
+    local path, frozen = args[2], num(args[3])
+    local b = budget_load(P, path)
+    if not b then
         return no_budget(path)
     end
-    redis.call('HSET', P .. 'b:' .. path, 'frozen', frozen)
+    b[FROZEN] = frozen
+    budget_save(P, b)
     return {0}
 end
 
