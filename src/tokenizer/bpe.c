@@ -25,8 +25,9 @@ _Static_assert(TG__BPE_SMALL_MAX <= SMALL_MERGE_BYTES_MAX, "pieces fit the small
  * part (room for len + 1): rank of part k merged with part k + 1, << 32, | start of
  * part k; part[parts] holds start len. token (room for len): rank of the part that
  * starts at byte k. */
-static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t *ids,
-                                uint64_t *part, uint32_t *token) {
+static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t len,
+                                const uint8_t *end, uint32_t *ids, uint64_t *part,
+                                uint32_t *token) {
     for (size_t k = 0; k < len; k++) {
         uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
         token[k] = vocab->byte_rank[p[k]];
@@ -53,11 +54,14 @@ static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t
         parts--;
         memmove(&part[at + 1], &part[at + 2], (parts - at) * sizeof *part);
         uint32_t stop = (uint32_t)part[at + 1];
-        uint32_t pair = at + 1 < parts ? tg__vocab_merge(vocab, rank, token[stop]) : TG__RANK_NONE;
+        uint32_t pair = at + 1 < parts
+                            ? tg__vocab_rank(vocab, p + from, (uint32_t)part[at + 2] - from, end)
+                            : TG__RANK_NONE;
         part[at] = (uint64_t)pair << 32 | from;
         if (at > 0) {
             uint32_t before = (uint32_t)part[at - 1];
-            part[at - 1] = (uint64_t)tg__vocab_merge(vocab, token[before], rank) << 32 | before;
+            part[at - 1] =
+                (uint64_t)tg__vocab_rank(vocab, p + before, stop - before, end) << 32 | before;
         }
     }
     if (ids != NULL) {
@@ -161,8 +165,8 @@ __attribute__((target("avx2"))) static inline int32_t small_min_wide(const int32
 /* The merge, for one scan (min: small_min or small_min_wide; always inlined, so each
  * caller compiles it for its own instruction set). */
 __attribute__((always_inline)) static inline size_t
-merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t *ids,
-                 int32_t (*min)(const int32_t *, size_t)) {
+merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                 uint32_t *ids, int32_t (*min)(const int32_t *, size_t)) {
     int32_t key[SMALL_KEYS] __attribute__((aligned(32)));
     uint32_t token[TG__BPE_SMALL_MAX];
     uint8_t next[TG__BPE_SMALL_MAX];
@@ -194,12 +198,12 @@ merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t 
         uint32_t pair = TG__RANK_NONE;
         if (stop < len) {
             prev[stop] = (uint8_t)from;
-            pair = tg__vocab_merge(vocab, rank, token[stop]);
+            pair = tg__vocab_rank(vocab, p + from, next[stop] - from, end);
         }
         key[from] = small_key(pair, from);
         if (from > 0) {
             uint32_t before = prev[from];
-            key[before] = small_key(tg__vocab_merge(vocab, token[before], rank), before);
+            key[before] = small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before);
         }
     }
     if (ids != NULL) {
@@ -212,9 +216,10 @@ merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t 
 }
 
 #if SMALL_WIDE
-__attribute__((target("avx2"))) static size_t
-merge_small_wide(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t *ids) {
-    return merge_small_with(vocab, p, len, ids, small_min_wide);
+__attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *vocab,
+                                                               const uint8_t *p, size_t len,
+                                                               const uint8_t *end, uint32_t *ids) {
+    return merge_small_with(vocab, p, len, end, ids, small_min_wide);
 }
 #endif
 
@@ -226,26 +231,28 @@ merge_small_wide(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t 
  * (WINDOW_BYTES) take the vector scan, which wins there. */
 #define SMALL_VECTOR_MIN_BYTES 32
 
-static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t *ids) {
+static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *ids) {
     if (len < SMALL_VECTOR_MIN_BYTES) {
         uint64_t part[SMALL_VECTOR_MIN_BYTES];
         uint32_t token[SMALL_VECTOR_MIN_BYTES - 1];
-        return merge_scan(vocab, p, len, ids, part, token);
+        return merge_scan(vocab, p, len, end, ids, part, token);
     }
 #if SMALL_WIDE
     if (__builtin_cpu_supports("avx2")) {
-        return merge_small_wide(vocab, p, len, ids);
+        return merge_small_wide(vocab, p, len, end, ids);
     }
 #endif
-    return merge_small_with(vocab, p, len, ids, small_min);
+    return merge_small_with(vocab, p, len, end, ids, small_min);
 }
 
 /* Windows grown over runs of long tokens take the 64-bit loop (their starts need
  * more bits). */
-static size_t merge_medium(const tg__vocab *vocab, const uint8_t *p, size_t len, uint32_t *ids) {
+static size_t merge_medium(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                           uint32_t *ids) {
     uint64_t part[SMALL_MERGE_BYTES_MAX + 1];
     uint32_t token[SMALL_MERGE_BYTES_MAX];
-    return merge_scan(vocab, p, len, ids, part, token);
+    return merge_scan(vocab, p, len, end, ids, part, token);
 }
 
 /* A min-heap of (rank << 32 | start) keys with eight children per node: a pop on
@@ -300,9 +307,7 @@ static uint64_t heap_pop(heap *h) {
 /* Parts as a doubly linked list over byte offsets (a part starting at k spans
  * [k, next[k])), pair ranks in a heap with stale entries skipped: an entry is
  * current exactly when pair[start] still equals its rank, because each change to
- * a pair lengthens its bytes and distinct byte strings have distinct ranks. The
- * heap looks pairs up by their bytes (tg__vocab_rank), as tiktoken does, where the
- * small loops ask the merge map (tg__vocab_merge): the tests compare the two. */
+ * a pair lengthens its bytes and distinct byte strings have distinct ranks. */
 static size_t merge_large(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *memory, uint32_t *ids) {
     uint32_t *next = memory;
@@ -392,10 +397,10 @@ _Static_assert(TG__BPE_WINDOW_SCRATCH_BYTES / TG__BPE_SCRATCH_PER_BYTE == WINDOW
 static size_t merge_any(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                         uint32_t *memory, uint32_t *ids) {
     if (len <= TG__BPE_SMALL_MAX) {
-        return merge_small(vocab, p, len, ids);
+        return merge_small(vocab, p, len, end, ids);
     }
     if (len <= SMALL_MERGE_BYTES_MAX) {
-        return merge_medium(vocab, p, len, ids);
+        return merge_medium(vocab, p, len, end, ids);
     }
     return merge_large(vocab, p, len, end, memory, ids);
 }
@@ -712,7 +717,7 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
         return TG_OK;
     }
     if (len <= TG__BPE_SMALL_MAX) {
-        *count_out = merge_small(vocab, p, len, ids);
+        *count_out = merge_small(vocab, p, len, end, ids);
         return TG_OK;
     }
     if (len > UINT32_MAX / 2) {

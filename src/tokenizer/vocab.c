@@ -49,25 +49,21 @@ static tg_status check_blob(const uint8_t *blob, uint64_t size, uint32_t *count_
 
 /* Offsets of the parts of a table (vocab.h), from its start. */
 typedef struct {
-    size_t byte_rank, pair_rank, filter, merge_filter, merges, slots, total;
+    size_t byte_rank, pair_rank, filter, slots, total;
 } layout;
 
-static layout layout_of(const tg__vocab *m) {
+static layout layout_of(size_t mask, size_t filter_mask) {
     layout l;
     l.byte_rank = sizeof(tg__vocab_table_header);
     l.pair_rank = l.byte_rank + 256 * sizeof(uint32_t);
     l.filter = l.pair_rank + 65536 * sizeof(uint32_t);
-    /* The merge map before the slots: the prefault thread (tokenizer.c) reads the
-     * table from its start, and merging a novel piece reads the map far more. */
-    l.merge_filter = l.filter + (m->filter_mask + 1) / 8;
-    l.merges = l.merge_filter + (m->merge_filter_mask + 1) / 8;
-    l.slots = l.merges + (m->merge_mask + 1) * sizeof(uint64_t);
-    l.total = l.slots + (m->mask + 1) * sizeof(tg__vocab_slot);
+    l.slots = l.filter + (filter_mask + 1) / 8;
+    l.total = l.slots + (mask + 1) * sizeof(tg__vocab_slot);
     return l;
 }
 
 uint64_t tg__vocab_table_size(const tg__vocab *vocab) {
-    return layout_of(vocab).total;
+    return layout_of(vocab->mask, vocab->filter_mask).total;
 }
 
 /* The table is 4-9 MiB that every lookup touches at random: in 2 MiB pages
@@ -156,8 +152,8 @@ static tg_status insert_all(tg__vocab *vocab) {
     return TG_OK;
 }
 
-/* The sizes of the slot table, the filters and the merge map for count tokens. */
-static void sizes(uint32_t count, tg__vocab *v) {
+/* The sizes of the slot table and the filter for count tokens. */
+static void sizes(uint32_t count, size_t *mask_out, size_t *filter_mask_out) {
     size_t slots = 1024;
     while (slots < (size_t)count * 5 / 2) {
         slots *= 2;
@@ -170,28 +166,17 @@ static void sizes(uint32_t count, tg__vocab *v) {
     while (filter_bits < (size_t)count * FILTER_BITS_PER_TOKEN) {
         filter_bits *= 2;
     }
-    /* At most one pair per token, so under half full: a lookup nearly always ends at
-     * its first slot. 2 MiB for cl100k, 4 MiB for o200k. */
-    size_t merge_slots = 1024;
-    while (merge_slots < (size_t)count * 2) {
-        merge_slots *= 2;
-    }
-    v->mask = slots - 1;
-    v->filter_mask = filter_bits - 1;
-    v->merge_mask = merge_slots - 1;
-    /* The same bits per pair as per token: the pairs are as many as the tokens. */
-    v->merge_filter_mask = filter_bits - 1;
+    *mask_out = slots - 1;
+    *filter_mask_out = filter_bits - 1;
 }
 
 /* Points the parts of v at a table laid out as vocab.h says. */
 static void point_at(tg__vocab *v, const uint8_t *table) {
-    layout l = layout_of(v);
+    layout l = layout_of(v->mask, v->filter_mask);
     v->byte_rank = (const uint32_t *)(table + l.byte_rank);
     v->pair_rank = (const uint32_t *)(table + l.pair_rank);
     v->filter = (const uint64_t *)(table + l.filter);
     v->slots = (const tg__vocab_slot *)(table + l.slots);
-    v->merges = (const uint64_t *)(table + l.merges);
-    v->merge_filter = (const uint64_t *)(table + l.merge_filter);
 }
 
 static void blob_parts(tg__vocab *v, const uint8_t *blob, uint32_t count) {
@@ -209,8 +194,8 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
     }
     tg__vocab v = {0};
     blob_parts(&v, blob, count);
-    sizes(count, &v);
-    layout l = layout_of(&v);
+    sizes(count, &v.mask, &v.filter_mask);
+    layout l = layout_of(v.mask, v.filter_mask);
     uint8_t *table = table_alloc(l.total);
     if (table == NULL) {
         return TG_ERR_NOMEM;
@@ -223,10 +208,6 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
         if (v.byte_rank[b] == TG__RANK_NONE) {
             status = TG_ERR_CORRUPT; /* byte-level BPE needs every single byte */
         }
-    }
-    if (status == TG_OK) {
-        status = tg__vocab_merges_fill(&v, (uint64_t *)(table + l.merges),
-                                       (uint64_t *)(table + l.merge_filter));
     }
     if (status != TG_OK) {
         free(table);
@@ -242,7 +223,6 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
         .mask = v.mask,
         .filter_mask = v.filter_mask,
         .token_len_max = v.token_len_max,
-        .merge_mask = (uint32_t)v.merge_mask,
     };
     memcpy(table, &header, sizeof header);
     *vocab = v;
@@ -251,9 +231,8 @@ tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size) {
 
 /* A token looked up through the mapped table: a table from another build of the hash
  * (or another blob of the same size) fails here instead of miscounting. One token,
- * the first merged one (its offset shares a page with the blob's header), through
- * both the slots and the merge map: a probe touches up to five pages not read yet,
- * and a first touch of a page costs 5-20
+ * the first merged one (its offset shares a page with the blob's header): a probe
+ * touches up to four pages not read yet, and a first touch of a page costs 5-20
  * microseconds on the machines measured (a page fault), most of opening. The build
  * remakes the table whenever the code that lays it out changes (CMakeLists.txt). */
 static bool spot_check(const tg__vocab *v) {
@@ -264,10 +243,6 @@ static bool spot_check(const tg__vocab *v) {
         size_t len = v->offsets[r + 1] - v->offsets[r];
         if (v->offsets[r + 1] <= v->offsets[r] || len > v->token_len_max ||
             tg__vocab_rank(v, p, len, v->bytes + v->offsets[v->count]) != r) {
-            return false;
-        }
-        /* And its merge, when it is two bytes (BPE joins them last). */
-        if (len == 2 && tg__vocab_merge(v, v->byte_rank[p[0]], v->byte_rank[p[1]]) != r) {
             return false;
         }
     }
@@ -291,9 +266,9 @@ tg_status tg__vocab_map(tg__vocab *vocab, const uint8_t *blob, uint64_t size, co
         return TG_ERR_CORRUPT;
     }
     blob_parts(&v, blob, count);
-    sizes(count, &v);
-    if (h.mask != v.mask || h.filter_mask != v.filter_mask || h.merge_mask != v.merge_mask ||
-        table_size != layout_of(&v).total) {
+    sizes(count, &v.mask, &v.filter_mask);
+    if (h.mask != v.mask || h.filter_mask != v.filter_mask ||
+        table_size != layout_of(v.mask, v.filter_mask).total) {
         return TG_ERR_CORRUPT;
     }
     point_at(&v, table);
@@ -310,6 +285,4 @@ void tg__vocab_close(tg__vocab *vocab) {
     vocab->slots = NULL;
     vocab->pair_rank = NULL;
     vocab->filter = NULL;
-    vocab->merges = NULL;
-    vocab->merge_filter = NULL;
 }

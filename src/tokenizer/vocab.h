@@ -13,13 +13,6 @@
  * longer than 12 bytes. Most lookups during BPE are misses (pairs that are no
  * token): a bit filter in front of the slots answers nearly all of them from L2,
  * and the rest end at the first empty slot; the table is kept under 40% full.
- *
- * Why a merge map beside it: while merging, the two parts of a candidate pair are
- * already tokens, so the pair can be looked up by its two ids, one multiply, a
- * filter word and one 8-byte slot, instead of loading, hashing and comparing its
- * bytes (a quarter fewer instructions on long novel words). Only the pair BPE itself
- * joins last when it merges a token's own bytes is in the map (vocab_merges.c says
- * why that is exact); the tables are laid out at build time like the slots.
  */
 #ifndef TG_TOKENIZER_VOCAB_H
 #define TG_TOKENIZER_VOCAB_H
@@ -46,48 +39,32 @@ typedef struct {
 _Static_assert(sizeof(tg__vocab_slot) == 16, "four slots to a cache line");
 
 typedef struct {
-    const uint32_t *offsets;      /* count + 1 offsets into bytes; embedded, not owned */
-    const uint8_t *bytes;         /* every token's bytes in rank order; embedded, not owned */
-    uint32_t count;               /* ranks are 0 .. count - 1 */
-    uint32_t token_len_max;       /* longest token, bytes */
-    const uint32_t *byte_rank;    /* rank of each one-byte token (256) */
-    const uint32_t *pair_rank;    /* rank of each two-byte string (b0 | b1 << 8), or
-                                     TG__RANK_NONE; 256 KiB, so the first round of every
-                                     merge (all adjacent byte pairs) stays in cache */
-    const tg__vocab_slot *slots;  /* mask + 1 of them */
-    size_t mask;                  /* slot count - 1, a power of two minus one */
-    const uint64_t *filter;       /* filter_mask + 1 bits, two set for every token
-                                     (tg__vocab_filter_bits). A clear bit answers a miss
-                                     from L2 (256-512 KiB) where the slots (4-8 MiB)
-                                     would cost a miss to L3 or memory; most lookups
-                                     while merging are misses */
-    size_t filter_mask;           /* filter bits - 1, a power of two minus one */
-    const uint64_t *merges;       /* merge_mask + 1 slots of the merge map: pair key
-                                     (tg__vocab_merge_key) << TG__MERGE_ID_BITS | rank + 1,
-                                     or 0 for empty */
-    size_t merge_mask;            /* merge slots - 1, a power of two minus one */
-    const uint64_t *merge_filter; /* merge_filter_mask + 1 bits, two set for every pair
-                                     in the map, as filter is for the slots: the map
-                                     (2-4 MiB) is read at random, and most pairs asked
-                                     for while merging are no merge */
-    size_t merge_filter_mask;     /* merge filter bits - 1, a power of two minus one */
-    void *owned;                  /* from malloc, the one allocation holding pair_rank,
-                                     filter, slots and merges when built at open; NULL when
-                                     they point into an embedded table */
+    const uint32_t *offsets;     /* count + 1 offsets into bytes; embedded, not owned */
+    const uint8_t *bytes;        /* every token's bytes in rank order; embedded, not owned */
+    uint32_t count;              /* ranks are 0 .. count - 1 */
+    uint32_t token_len_max;      /* longest token, bytes */
+    const uint32_t *byte_rank;   /* rank of each one-byte token (256) */
+    const uint32_t *pair_rank;   /* rank of each two-byte string (b0 | b1 << 8), or
+                                    TG__RANK_NONE; 256 KiB, so the first round of every
+                                    merge (all adjacent byte pairs) stays in cache */
+    const tg__vocab_slot *slots; /* mask + 1 of them */
+    size_t mask;                 /* slot count - 1, a power of two minus one */
+    const uint64_t *filter;      /* filter_mask + 1 bits, two set for every token
+                                    (tg__vocab_filter_bits). A clear bit answers a miss
+                                    from L2 (256-512 KiB) where the slots (4-8 MiB)
+                                    would cost a miss to L3 or memory; most lookups
+                                    while merging are misses */
+    size_t filter_mask;          /* filter bits - 1, a power of two minus one */
+    void *owned;                 /* from malloc, the one allocation holding pair_rank,
+                                    filter and slots when built at open; NULL when
+                                    they point into an embedded table */
 } tg__vocab;
 
 /* The layout of a table built ahead (NAME.table, little-endian): this header, then
  * byte_rank (256 x u32), pair_rank (65536 x u32), the filter ((filter_mask + 1) / 8
- * bytes), the merge filter ((merge_filter_mask + 1) / 8 bytes), the merge map
- * ((merge_mask + 1) x 8 bytes) and the slots ((mask + 1) x 16 bytes), each at a
- * multiple of 64 bytes. */
+ * bytes) and the slots ((mask + 1) x 16 bytes), each at a multiple of 64 bytes. */
 #define TG__VOCAB_TABLE_MAGIC "TGVTB1\0\0"
-#define TG__VOCAB_TABLE_VERSION 2 /* raise with any change to the hash or the layout */
-
-/* Token ids in a merge map slot: two in the key and the rank beside them, so a slot is
- * one 64-bit word; vocab.c refuses vocabularies with more tokens. */
-#define TG__MERGE_ID_BITS 21
-#define TG__MERGE_ID_MASK ((1u << TG__MERGE_ID_BITS) - 1)
+#define TG__VOCAB_TABLE_VERSION 1 /* raise with any change to the hash or the layout */
 
 typedef struct {
     char magic[8];          /* TG__VOCAB_TABLE_MAGIC */
@@ -97,19 +74,13 @@ typedef struct {
     uint64_t mask;          /* tg__vocab.mask */
     uint64_t filter_mask;   /* tg__vocab.filter_mask */
     uint32_t token_len_max; /* tg__vocab.token_len_max */
-    uint32_t merge_mask;    /* tg__vocab.merge_mask */
-    uint32_t reserved[4];   /* zero */
+    uint32_t reserved[5];   /* zero */
 } tg__vocab_table_header;
 
 _Static_assert(sizeof(tg__vocab_table_header) == 64, "the header is one cache line");
 
 /* Bytes of the table a vocab lays out (header included). */
 uint64_t tg__vocab_table_size(const tg__vocab *vocab);
-
-/* Fills the merge map of a vocab being built (vocab_merges.c): merges (merge_mask +
- * 1 slots) and filter (merge_filter_mask + 1 bits), both zeroed, from the token
- * slots, which must be filled already. */
-tg_status tg__vocab_merges_fill(const tg__vocab *vocab, uint64_t *merges, uint64_t *filter);
 
 /* Builds the table from an embedded blob. TG_ERR_CORRUPT for a malformed blob. */
 tg_status tg__vocab_open(tg__vocab *vocab, const uint8_t *blob, uint64_t size);
@@ -207,43 +178,6 @@ tg__vocab_rank(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8
             }
         }
         i = (i + 1) & vocab->mask;
-    }
-}
-
-static inline uint64_t tg__vocab_merge_key(uint32_t left, uint32_t right) {
-    return (uint64_t)left << TG__MERGE_ID_BITS | right;
-}
-
-/* One multiply (it is on the merge loop's critical path) and a shift that brings its
- * well-mixed high bits down to the low ones the slot index takes; the filter takes
- * bits 26-63 (tg__vocab_filter_bits). */
-static inline uint64_t tg__vocab_merge_hash(uint64_t key) {
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    return h ^ h >> 29;
-}
-
-/* Rank of the token BPE makes by merging the adjacent tokens left and right, or
- * TG__RANK_NONE when their pair never merges. The filter answers most pairs that are
- * no merge (82% of the lookups of a random word); the map is kept under half full, so
- * the rest nearly always end at one slot. */
-static inline uint32_t tg__vocab_merge(const tg__vocab *vocab, uint32_t left, uint32_t right) {
-    uint64_t key = tg__vocab_merge_key(left, right);
-    uint64_t hash = tg__vocab_merge_hash(key);
-    size_t word;
-    uint64_t bits = tg__vocab_filter_bits(hash, &word, vocab->merge_filter_mask);
-    if ((vocab->merge_filter[word] & bits) != bits) {
-        return TG__RANK_NONE;
-    }
-    size_t i = hash & vocab->merge_mask;
-    for (;;) {
-        uint64_t slot = vocab->merges[i];
-        if (slot == 0) {
-            return TG__RANK_NONE;
-        }
-        if (slot >> TG__MERGE_ID_BITS == key) {
-            return (uint32_t)(slot & TG__MERGE_ID_MASK) - 1;
-        }
-        i = (i + 1) & vocab->merge_mask;
     }
 }
 

@@ -281,61 +281,6 @@ static void small_matches_heap(void **state) {
     }
 }
 
-/* The small loops and the windows look pairs up in the merge map by the ids of the
- * two parts (vocab.h, vocab_merges.c), the heap by their bytes. Pieces made of whole
- * vocabulary tokens put real tokens side by side, so nearly every pair the map is
- * asked for has a token for its bytes, whether or not BPE joins it there; tokens
- * whose own bytes merge to something else are in the draw too. Every token's bytes
- * must also merge through the map to the token itself when BPE makes it. */
-static void merge_map_matches_bytes(void **state) {
-    (void)state;
-    size_t len_max = 8192;
-    uint8_t *text = malloc(len_max);
-    assert_non_null(text);
-    uint32_t seed = 7;
-    for (int round = 0; round < 1200; round++) {
-        const tg__vocab *v = &(round % 2 ? o200k : cl100k)->vocab;
-        seed = seed * 1103515245u + 12345u;
-        size_t want = round % 100 == 99 ? len_max - 256 : 3 + (seed >> 8) % 600;
-        size_t len = 0;
-        while (len < want) {
-            seed = seed * 1103515245u + 12345u;
-            /* Mostly low ranks (short, frequent tokens), some from anywhere. */
-            uint32_t rank = (seed >> 4) % (round % 3 == 0 ? v->count : 4096);
-            size_t n = v->offsets[rank + 1] - v->offsets[rank];
-            memcpy(text + len, v->bytes + v->offsets[rank], n);
-            len += n;
-        }
-        check_windows(round % 2 ? o200k : cl100k, text, len);
-    }
-    for (int which = 0; which < 2; which++) {
-        const tg_tokenizer *t = which ? o200k : cl100k;
-        const tg__vocab *v = &t->vocab;
-        uint64_t memory[256 * TG__BPE_SCRATCH_PER_BYTE / 8]; /* 8-byte aligned heap keys */
-        uint32_t heap[256];
-        size_t made = 0;
-        for (uint32_t rank = 256; rank < v->count; rank++) {
-            const uint8_t *p = v->bytes + v->offsets[rank];
-            size_t n = v->offsets[rank + 1] - v->offsets[rank];
-            if (n < 3) {
-                continue; /* tg__bpe answers one and two bytes from tables */
-            }
-            if (tg__bpe_merge_heap(v, p, n, p + n, (uint32_t *)memory, heap) == 1) {
-                assert_int_equal(heap[0], rank);
-                /* A piece that is the token and one byte more merges the token first
-                 * when BPE makes it; compared with the heap, as above. */
-                uint8_t more[256];
-                memcpy(more, p, n);
-                more[n] = p[0];
-                check_windows(t, more, n + 1);
-                made++;
-            }
-        }
-        assert_true(made > v->count / 2);
-    }
-    free(text);
-}
-
 /* Short pieces go through the call's memo (short_memo.h) once a call has merged a
  * few: a text whose pieces repeat (hits), whose pieces are many (replacements in the
  * direct-mapped slots), and whose pieces are random bytes (up to 31 bytes and often
@@ -647,7 +592,6 @@ int main(void) {
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(small_matches_heap),
-        cmocka_unit_test(merge_map_matches_bytes),
         cmocka_unit_test(short_memo_matches_pieces_alone),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
