@@ -4,9 +4,9 @@
 //     another store kind, a bad port), and a daemon that cannot log in does not start;
 //   - with an ACL user, a password and a database from the url, two daemons decide on one
 //     ledger: a hold made on one is committed on the other, and both see the same spend;
-//   - Redis stopped with SIGSTOP: every request is answered 503 store_unavailable (JSON)
-//     within the configured bound, nothing hangs; after SIGCONT answers are 200 again
-//     without a restart (polled for, not slept for).
+//   - Redis stopped with SIGSTOP for 5 s: every request is answered 503 store_unavailable
+//     (JSON) within timeout_ms (plus scheduling), nothing hangs; within a second of
+//     SIGCONT answers are 200 again without a restart (polled for, not slept for).
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -15,6 +15,7 @@ const { tempDir, startDaemon, cli, binary, eventually } = require('./daemon_help
 const { startRedis, post, writeConfig } = require('./redis_helpers');
 
 const TIMEOUT_MS = 300;
+const PAUSE_MS = 5000;
 
 async function refusedConfig(dir, name, store) {
   const file = writeConfig(dir, name, `port: 0\nstore: ${store}\nbudgets:\n  - {path: t, limit: "1.00"}\n`);
@@ -122,10 +123,13 @@ budgets:
   redis.pause();
   let stopped = true;
   const answers = [];
-  // A bound the test can keep on a loaded 2-core machine: one reconnect's timeout while the
-  // request waits, plus its own call, plus scheduling. The figure measured is printed.
-  const BOUND_MS = 2 * TIMEOUT_MS + 1500;
-  const pausedUntil = Date.now() + 3000; // the scenario: redis stopped for three seconds
+  // The configured bound is timeout_ms: a request waits at most one call's timeout (the
+  // async connection drops everything in flight once the oldest call passes its deadline;
+  // after that, calls fail at once for 200 ms). Allowed on top: the loaded 2-core machine's
+  // scheduling of daemon and test client. The figure measured is printed.
+  const SCHEDULING_MS = 400;
+  const BOUND_MS = TIMEOUT_MS + SCHEDULING_MS;
+  const pausedUntil = Date.now() + PAUSE_MS; // issue 16's scenario: redis stopped for 5 s
   let n = 0;
   const clients = Array.from({ length: 16 }, async () => {
     while (Date.now() < pausedUntil) {
@@ -149,9 +153,10 @@ budgets:
   const back = await eventually(async () => (await ask(`back${n++}`)).status === 200, 10000);
   assert.ok(back, 'answers are 200 again after SIGCONT, without a restart');
   const recovery = Date.now() - resumed;
+  assert.ok(recovery <= 1000, `full service ${recovery} ms after SIGCONT, issue 16 asks within 1 s`);
   // Every later request succeeds too: the connection is whole again.
   for (let i = 0; i < 20; i++) assert.equal((await ask(`after${i}`)).status, 200);
-  console.log(`# redis stopped 3 s: ${answers.length} answers, all 503, slowest ${slowest} ms ` +
+  console.log(`# redis stopped ${PAUSE_MS / 1000} s: ${answers.length} answers, all 503, slowest ${slowest} ms ` +
     `(timeout_ms ${TIMEOUT_MS}); 200 again ${recovery} ms after SIGCONT`);
   void binary;
 });
