@@ -62,6 +62,8 @@ void tg__config_defaults(tg__config *config) {
     config->durability = TG_DURABILITY_STRICT;
     config->sync_interval_ms = 50;
     config->store_timeout_ms = 500;
+    config->store_wait_replicas = 0;
+    config->store_wait_timeout_ms = 100;
     config->holds_max = 1000000;
     config->budgets_max = 100000;
     config->idempotency_max = 1000000;
@@ -547,6 +549,12 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
             }
         } else if (key != NULL && strcmp(key, "timeout_ms") == 0) {
             status = read_int(r, value, &config->store_timeout_ms, "store.timeout_ms", 1, 60000);
+        } else if (key != NULL && strcmp(key, "wait_replicas") == 0) {
+            status = read_int(r, value, &config->store_wait_replicas, "store.wait_replicas", 0,
+                              TG__CONFIG_WAIT_REPLICAS_MAX);
+        } else if (key != NULL && strcmp(key, "wait_timeout_ms") == 0) {
+            status =
+                read_int(r, value, &config->store_wait_timeout_ms, "store.wait_timeout_ms", 1, 60000);
         } else if (key != NULL && strcmp(key, "path") == 0) {
             status =
                 copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
@@ -559,7 +567,9 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 status = fail_at(r, value, "store.durability must be strict or relaxed");
             }
         } else {
-            status = unknown_field(r, pair, "store", "kind, path, durability, url or timeout_ms");
+            status = unknown_field(r, pair, "store",
+                                   "kind, path, durability, url, timeout_ms, wait_replicas or "
+                                   "wait_timeout_ms");
         }
         if (status != TG_OK) {
             return status;
@@ -573,6 +583,15 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
     }
     if (strcmp(config->store, "redis") != 0 && config->store_url[0] != '\0') {
         return fail_at(r, node, "store.url is for store.kind redis only");
+    }
+    /* WAIT blocks the connection until it answers: past timeout_ms the call would be
+     * dropped as unanswered before WAIT could say how many replicas have the write. */
+    if (config->store_wait_replicas > 0 &&
+        config->store_wait_timeout_ms >= config->store_timeout_ms) {
+        return fail_at(r, node,
+                       "store.wait_timeout_ms (%lld) must be below store.timeout_ms (%lld)",
+                       (long long)config->store_wait_timeout_ms,
+                       (long long)config->store_timeout_ms);
     }
     return TG_OK;
 }
@@ -848,6 +867,8 @@ void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *runni
     memcpy(fresh->store_url, running->store_url, sizeof fresh->store_url);
     fresh->redis = running->redis;
     fresh->store_timeout_ms = running->store_timeout_ms;
+    fresh->store_wait_replicas = running->store_wait_replicas;
+    fresh->store_wait_timeout_ms = running->store_wait_timeout_ms;
     fresh->durability = running->durability;
     fresh->sync_interval_ms = running->sync_interval_ms;
     fresh->holds_max = running->holds_max;

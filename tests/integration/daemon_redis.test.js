@@ -49,12 +49,12 @@ test('two daemons share one ledger in redis, logged in with the url\'s ACL user,
   const dir = tempDir('redis-two');
   const budgets = 'budgets:\n  - {path: s, limit: "10.00"}\n  - {path: s/a, limit: "4.00"}\n';
   const wrong = writeConfig(dir, 'wrong.yaml',
-    `port: 0\nstore: {kind: redis, url: "redis://tg:nope@127.0.0.1:${redis.port}/3"}\n${budgets}`);
+    `port: 0\nstore: {kind: redis, url: "redis://tg:nope@127.0.0.1:${redis.port}/3", durability: relaxed}\n${budgets}`);
   const refused = await cli(['serve', '--config', wrong], { TOLLGATE_ADMIN_KEY: 'k' });
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /refused AUTH/);
   const url = `redis://tg:p%40ss%3Aw@127.0.0.1:${redis.port}/3`;
-  const config = writeConfig(dir, 'c.yaml', `port: 0\nstore: {kind: redis, url: "${url}", timeout_ms: ${TIMEOUT_MS}}\n${budgets}`);
+  const config = writeConfig(dir, 'c.yaml', `port: 0\nstore: {kind: redis, url: "${url}", timeout_ms: ${TIMEOUT_MS}, durability: relaxed}\n${budgets}`);
   const one = await startDaemon(config, { admin: 'k' });
   const two = await startDaemon(config, { admin: 'k' });
   t.after(() => Promise.all([one.stop(), two.stop()]));
@@ -88,7 +88,7 @@ test('two daemons share one ledger in redis, logged in with the url\'s ACL user,
 
   // Another database of the same server is another ledger: the url's /3 was used.
   const other = writeConfig(dir, 'other.yaml',
-    `port: 0\nstore: {kind: redis, url: "${url.replace('/3', '/4')}"}\n${budgets}`);
+    `port: 0\nstore: {kind: redis, url: "${url.replace('/3', '/4')}", durability: relaxed}\n${budgets}`);
   const four = await startDaemon(other, { admin: 'k' });
   assert.equal((await four.call('GET', '/v1/budgets/s/a', undefined, 'k')).json.spent_micros, 0);
   assert.equal(await four.stop(), 0);
@@ -104,7 +104,7 @@ test('redis stopped: every request answered 503 within the bound; service back a
   t.after(() => redis.stop());
   const dir = tempDir('redis-stop');
   const config = writeConfig(dir, 'c.yaml', `port: 0
-store: {kind: redis, url: "${redis.url}", timeout_ms: ${TIMEOUT_MS}}
+store: {kind: redis, url: "${redis.url}", timeout_ms: ${TIMEOUT_MS}, durability: relaxed}
 limits: {connections_max: 256}
 budgets:
   - {path: p, limit: "1000.00"}

@@ -18,7 +18,7 @@ test('a tool call through tollgate mcp and API charges on a daemon share one bud
   const redis = await startRedis();
   t.after(() => redis.stop());
   const dir = h.tempDir('mcp-redis');
-  const shared = `store: {kind: redis, url: "${redis.url}", timeout_ms: 2000}
+  const shared = `store: {kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}
 budgets:
   - {path: team, limit: "3.00"}
   - {path: team/agent, limit: "3.00"}
@@ -64,7 +64,7 @@ test('tollgate mcp on redis refuses a budget the shared ledger does not have, na
   const redis = await startRedis();
   t.after(() => redis.stop());
   const dir = h.tempDir('mcp-redis-missing');
-  const config = writeConfig(dir, 'c.yaml', `store: {kind: redis, url: "${redis.url}"}
+  const config = writeConfig(dir, 'c.yaml', `store: {kind: redis, url: "${redis.url}", durability: relaxed}
 budgets:
   - {path: team, limit: "3.00"}
 `);

@@ -33,6 +33,7 @@ typedef struct pass {
     int answered;      /* memo entries filled */
     int at;            /* calls made in the pass running now */
     bool parked;       /* this pass sent a call */
+    bool replicating;  /* a WAIT follows its call: resumed at WAIT's answer, not the call's */
     struct pass *next; /* in the ready list */
     memo_entry *memo;  /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
     memo_entry inline_memo[MEMO_INLINE];
@@ -207,6 +208,38 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
         m->status = TG_OK;
     }
     p->answered++;
+    if (!p->replicating) {
+        ready_push(a, p);
+    }
+}
+
+/* WAIT's answer after a pass's call (store.wait_replicas): too few replicas turn the call's
+ * answer into a failure, since a failover could lose what it decided. */
+static void on_wait_reply(redisAsyncContext *context, void *r, void *privdata) {
+    tg__redis_async *a = context->data;
+    a->head = (a->head + 1) & (RING_SIZE - 1);
+    a->count--;
+    redisReply *reply = r;
+    pass *p = privdata;
+    p->replicating = false;
+    memo_entry *m = &p->memo[p->answered - 1];
+    long long acknowledged =
+        reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (m->status == TG_OK && acknowledged < a->ledger->conn.wait_replicas) {
+        char message[TG_ERROR_MESSAGE_SIZE];
+        if (reply == NULL) { /* dropped (timeout_ms passed): the reason names the server */
+            snprintf(message, sizeof message,
+                     "%s (waiting for store.wait_replicas; the call ran on the primary: retry "
+                     "with the same idempotency key)",
+                     a->last_error);
+        } else {
+            tg__redis_wait_message(&a->ledger->conn, acknowledged, message, sizeof message);
+        }
+        freeReplyObject(m->reply);
+        m->reply = NULL;
+        m->status = TG_ERR_IO;
+        m->error = strdup(message);
+    }
     ready_push(a, p);
 }
 
@@ -265,16 +298,43 @@ static void on_timer(evutil_socket_t fd, short what, void *user) {
     arm(a);
 }
 
-static bool send_argv(tg__redis_async *a, pass *p, int argc, const char **argv,
-                      const size_t *lens) {
+static bool send_with(tg__redis_async *a, redisCallbackFn *callback, pass *p, int argc,
+                      const char **argv, const size_t *lens) {
     if (a->count >= RING_SIZE ||
-        redisAsyncCommandArgv(a->context, on_reply, p, argc, argv, lens) != REDIS_OK) {
+        redisAsyncCommandArgv(a->context, callback, p, argc, argv, lens) != REDIS_OK) {
         return false;
     }
     a->deadlines[(a->head + a->count) & (RING_SIZE - 1)] =
         monotonic_ms() + a->ledger->conn.timeout_ms;
     a->count++;
     arm(a);
+    return true;
+}
+
+static bool send_argv(tg__redis_async *a, pass *p, int argc, const char **argv,
+                      const size_t *lens) {
+    return send_with(a, on_reply, p, argc, argv, lens);
+}
+
+/* The call, and WAIT right behind it when store.wait_replicas asks (on the same connection,
+ * WAIT covers every write the call made). */
+static bool send_call(tg__redis_async *a, pass *p, tg__redis_args *args) {
+    const tg__redis_conn *conn = &a->ledger->conn;
+    if (conn->wait_replicas > 0 && a->count + 2 > RING_SIZE) {
+        return false;
+    }
+    if (!send_argv(a, p, args->count, args->argv, args->lens)) {
+        return false;
+    }
+    if (conn->wait_replicas > 0) {
+        tg__redis_args wait = {.count = 0};
+        tg__redis_args_str(&wait, "WAIT");
+        tg__redis_args_i64(&wait, conn->wait_replicas);
+        tg__redis_args_i64(&wait, conn->wait_timeout_ms);
+        p->replicating = send_with(a, on_wait_reply, p, wait.count, wait.argv, wait.lens);
+        /* Not queued (cannot happen with the room checked above): the call's own answer
+         * stands, as without WAIT, rather than a pass never resumed. */
+    }
     return true;
 }
 
@@ -437,7 +497,12 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     tg__redis_async *a = ledger->async;
     pass *p = a != NULL ? a->current : NULL;
     if (p == NULL) {
-        return tg__redis_fcall(&ledger->conn, args, fields, reply_out, err);
+        tg_status status = tg__redis_fcall(&ledger->conn, args, fields, reply_out, err);
+        if (status == TG_OK && (status = tg__redis_wait_replicas(&ledger->conn, err)) != TG_OK) {
+            freeReplyObject(*reply_out);
+            *reply_out = NULL;
+        }
+        return status;
     }
     int i = p->at++;
     uint64_t hash = args_hash(args);
@@ -471,7 +536,7 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     if (a->context == NULL && (status = connect_async(a, err)) != TG_OK) {
         return status;
     }
-    if (!send_argv(a, p, args->count, args->argv, args->lens)) {
+    if (!send_call(a, p, args)) {
         return tg__fail(err, TG_ERR_IO,
                         "redis %s:%d: %d calls in flight, or the connection "
                         "is closing; retry",

@@ -28,6 +28,9 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
     options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
     options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
+    options->durability = TG__REDIS_DURABILITY_UNCHECKED;
+    options->wait_replicas = 0;
+    options->wait_timeout_ms = 100;
 }
 
 tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
@@ -47,10 +50,14 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     if (strlen(user) >= TG__REDIS_USER_SIZE_MAX ||
         strlen(password) >= TG__REDIS_PASSWORD_SIZE_MAX ||
         (user[0] != '\0' && password[0] == '\0') || options->db < 0 || options->db > 15 ||
-        options->retry_interval_ms < 0 || options->retry_interval_ms > 60000) {
+        options->retry_interval_ms < 0 || options->retry_interval_ms > 60000 ||
+        options->wait_replicas < 0 ||
+        (options->wait_replicas > 0 &&
+         (options->wait_timeout_ms < 1 || options->wait_timeout_ms >= options->timeout_ms))) {
         return tg__fail(err, TG_ERR_INVALID,
                         "redis ledger: user under %d bytes (with a password), password under %d "
-                        "bytes, db 0..15 and retry_interval_ms 0..60000 needed",
+                        "bytes, db 0..15, retry_interval_ms 0..60000 and wait_timeout_ms "
+                        "below timeout_ms needed",
                         TG__REDIS_USER_SIZE_MAX, TG__REDIS_PASSWORD_SIZE_MAX);
     }
     tg__redis_ledger *ledger = calloc(1, sizeof *ledger);
@@ -76,6 +83,9 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     ledger->options.password = ledger->conn.password;
     ledger->conn.db = options->db;
     ledger->conn.retry_interval_ms = options->retry_interval_ms;
+    ledger->conn.durability = options->durability;
+    ledger->conn.wait_replicas = options->wait_replicas;
+    ledger->conn.wait_timeout_ms = options->wait_timeout_ms;
     tg_status status = tg__redis_connect(&ledger->conn, err);
     if (status != TG_OK) {
         tg__redis_ledger_close(ledger);
@@ -83,6 +93,10 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     }
     *out = ledger;
     return TG_OK;
+}
+
+const char *tg__redis_ledger_warning(const tg__redis_ledger *ledger) {
+    return ledger->conn.warning;
 }
 
 void tg__redis_ledger_close(tg__redis_ledger *ledger) {
@@ -136,6 +150,11 @@ tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, boo
         tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
         tg__redis_args_str(&args, root);
         status = tg__redis_fcall(&ledger->conn, &args, 2, &reply, err);
+        /* A tree's number lost in a failover would be handed to another root: its ids
+         * would then name the other tree's holds. */
+        if (status == TG_OK && (status = tg__redis_wait_replicas(&ledger->conn, err)) != TG_OK) {
+            freeReplyObject(reply);
+        }
     } else {
         char field[TG_SEGMENT_SIZE_MAX + 8];
         snprintf(field, sizeof field, "name:%s", root);
