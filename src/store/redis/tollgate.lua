@@ -22,6 +22,7 @@ what the server checks.
   P.."k:"..key     hash  one remembered idempotency answer
   P.."charges"     stream one entry per charge (not trimmed yet: docs/multi-node.md); a
                    field whose value is "" or "0" is left out of the entry
+  P.."windows"     stream one entry per closed window of a budget (roll, below)
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -178,10 +179,19 @@ local function window_set(b, bounds)
     end
 end
 
-local function roll(b, now, bounds)
+-- Rolls b's window when now is past its end. The stored end is the one every daemon
+-- compares with, so a window rolls once, at the first daemon whose clock passes it; a
+-- daemon whose clock is behind finds now < the new end and charges into the new window,
+-- never into the closed one. The closed window goes to P.."windows" (history), with the
+-- tree's last charge number then: charges numbered up to it were counted in it.
+local function roll(P, b, now, bounds)
     if b.window == 0 or now < b.we then
         return
     end
+    redis.call('XADD', P .. 'windows', '*', 'budget', b.path, 'start', fmt(b.ws), 'end',
+               fmt(b.we), 'spent', fmt(b.spent), 'calls', fmt(b.cu), 'tokens', fmt(b.tu),
+               'last_charge', redis.call('HGET', P .. 'meta', 'charge') or '0', 'rolled_at',
+               fmt(now))
     b.spent, b.cu, b.tu = 0, 0, 0
     window_set(b, bounds)
     reinstate(b)
@@ -378,9 +388,9 @@ local function path_room(P, chain, held_delta, spent_delta, tokens_delta)
     return nil
 end
 
-local function path_roll(chain, now, bounds)
+local function path_roll(P, chain, now, bounds)
     for _, b in ipairs(chain) do
-        roll(b, now, bounds)
+        roll(P, b, now, bounds)
     end
 end
 
@@ -476,7 +486,7 @@ local function tg_reserve(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local refused = path_room(P, chain, amount, 0, tokens)
     if refused then
         return refused
@@ -519,7 +529,7 @@ local function tg_commit(keys, args)
         return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out)
     if refused then
         return refused
@@ -579,7 +589,7 @@ local function tg_record(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local tokens = tokens_in + tokens_out
     local refused = path_room(P, chain, 0, cost, tokens)
     if refused then
@@ -624,7 +634,7 @@ local function tg_budget_put(keys, args)
     local b = budget_load(P, path)
     local created = b == nil
     if not created then
-        roll(b, now, bounds_of(args, 15))
+        roll(P, b, now, bounds_of(args, 15))
         if redis.call('HGET', P .. 'b:' .. path, 'spec') == spec then
             budget_save(P, b)
             return {0, 0}
@@ -678,7 +688,7 @@ local function tg_budget_get(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds_of(args, 3))
+    path_roll(P, chain, now, bounds_of(args, 3))
     chain_save(P, chain)
     local b = chain[1]
     local out = {0, redis.call('HGET', P .. 'b:' .. path, 'spec'), b.frozen, b.ws, b.we, b.spent,
