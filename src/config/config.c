@@ -553,8 +553,8 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
             status = read_int(r, value, &config->store_wait_replicas, "store.wait_replicas", 0,
                               TG__CONFIG_WAIT_REPLICAS_MAX);
         } else if (key != NULL && strcmp(key, "wait_timeout_ms") == 0) {
-            status =
-                read_int(r, value, &config->store_wait_timeout_ms, "store.wait_timeout_ms", 1, 60000);
+            status = read_int(r, value, &config->store_wait_timeout_ms, "store.wait_timeout_ms", 1,
+                              60000);
         } else if (key != NULL && strcmp(key, "path") == 0) {
             status =
                 copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
@@ -588,10 +588,9 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
      * dropped as unanswered before WAIT could say how many replicas have the write. */
     if (config->store_wait_replicas > 0 &&
         config->store_wait_timeout_ms >= config->store_timeout_ms) {
-        return fail_at(r, node,
-                       "store.wait_timeout_ms (%lld) must be below store.timeout_ms (%lld)",
-                       (long long)config->store_wait_timeout_ms,
-                       (long long)config->store_timeout_ms);
+        return fail_at(
+            r, node, "store.wait_timeout_ms (%lld) must be below store.timeout_ms (%lld)",
+            (long long)config->store_wait_timeout_ms, (long long)config->store_timeout_ms);
     }
     return TG_OK;
 }

@@ -67,9 +67,8 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     options.default_hold_ttl_ms = config->default_hold_ttl_ms;
     options.max_hold_ttl_ms = config->max_hold_ttl_ms;
     /* store.durability is a promise about the server's persistence: checked at connect. */
-    options.durability = config->durability == TG_DURABILITY_STRICT
-                             ? TG__REDIS_DURABILITY_STRICT
-                             : TG__REDIS_DURABILITY_RELAXED;
+    options.durability = config->durability == TG_DURABILITY_STRICT ? TG__REDIS_DURABILITY_STRICT
+                                                                    : TG__REDIS_DURABILITY_RELAXED;
     options.wait_replicas = (int)config->store_wait_replicas;
     options.wait_timeout_ms = config->store_wait_timeout_ms;
     tg__redis_ledger *ledger = NULL;

@@ -18,8 +18,8 @@
 
 /* What the server says of its persistence; "" where it did not say. */
 typedef struct {
-    char appendonly[16];  /* "yes" / "no" */
-    char appendfsync[16]; /* "always" / "everysec" / "no" */
+    char appendonly[16];      /* "yes" / "no" */
+    char appendfsync[16];     /* "always" / "everysec" / "no" */
     char config_refused[160]; /* why CONFIG GET was refused (then INFO was read), or "" */
 } persistence;
 
