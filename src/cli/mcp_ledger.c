@@ -2,7 +2,9 @@
  * mcp_ledger: the stdio gateway embeds the engine on its own SQLite file (there
  * is no daemon-client mode yet: docs/mcp.md). The SQLite store locks the file
  * for as long as the gateway runs, because two engines on one file would each
- * believe they own the ledger and it would silently diverge.
+ * believe they own the ledger and it would silently diverge. With `store: {kind:
+ * redis, url: ...}` in the config the engine decides in Redis instead, as the
+ * daemon does (server/store_redis.h), so the gateway shares the daemons' ledger.
  *
  * One YAML file serves both: budgets and policy are read by the daemon's own
  * reader (src/config/config.c), the `mcp:` section by src/mcp/config.c. The
@@ -22,6 +24,7 @@
 #include "cli/mcp.h"
 #include "core/path.h"
 #include "core/yaml_file.h"
+#include "server/store_redis.h"
 
 /* The root mapping of `document` without its `mcp` pair, as YAML text (caller frees). */
 static char *without_mcp(struct fy_document *document) {
@@ -120,6 +123,10 @@ static tg_status make_task_budget(tg__mcp_cli *cli, int64_t now_ms, tg_error *er
     return tg_budget_put(cli->engine, cli->charged, &spec, now_ms, err);
 }
 
+static bool is_redis(const tg__mcp_cli *cli) {
+    return strcmp(cli->daemon->store, "redis") == 0;
+}
+
 /* Applies cli->daemon over `previous` (NULL at start: nothing is deleted), as the daemon does. */
 static tg_status apply(tg__mcp_cli *cli, const tg__config *previous, int64_t now_ms,
                        tg_error *err) {
@@ -132,7 +139,7 @@ static tg_status apply(tg__mcp_cli *cli, const tg__config *previous, int64_t now
         return tg__fail(
             err, TG_ERR_NOT_FOUND,
             "budget %s does not exist in %s: declare it under budgets: in the config file",
-            cli->budget, cli->mcp->database);
+            cli->budget, is_redis(cli) ? cli->daemon->store_url : cli->mcp->database);
     }
     if (cli->task != NULL) {
         return make_task_budget(cli, now_ms, err);
@@ -152,15 +159,21 @@ tg_status tg__mcp_cli_open(tg__mcp_cli *cli, tg_event_fn on_event, void *user, i
         }
         memcpy(cli->mcp->database, cli->database, strlen(cli->database) + 1);
     }
-    /* The store locks the file: a second gateway (or a daemon) on it is refused. */
+    /* The store locks the file: a second gateway (or a daemon) on it is refused. On Redis
+     * the engine's own store keeps nothing shared (the memory store, as the daemon's), and
+     * every ledger call goes to the plugged Redis ledger. */
+    bool redis = is_redis(cli);
     tg_engine_options options;
     tg_engine_options_init(&options);
-    options.store = "sqlite";
+    options.store = redis ? "memory" : "sqlite";
     options.path = cli->mcp->database;
     options.durability = cli->mcp->durability;
     options.on_event = on_event;
     options.on_event_user = user;
     tg_status status = tg_engine_open(&options, now_ms, &cli->engine, err);
+    if (status == TG_OK && redis) {
+        status = tg__store_redis_plug(cli->daemon, cli->engine, err);
+    }
     return status == TG_OK ? apply(cli, NULL, now_ms, err) : status;
 }
 

@@ -62,6 +62,8 @@ void tg__config_defaults(tg__config *config) {
     config->durability = TG_DURABILITY_STRICT;
     config->sync_interval_ms = 50;
     config->store_timeout_ms = 500;
+    config->store_wait_replicas = 0;
+    config->store_wait_timeout_ms = 100;
     config->holds_max = 1000000;
     config->budgets_max = 100000;
     config->idempotency_max = 1000000;
@@ -552,6 +554,12 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 status = fail_at(r, value, "store.cluster must be true or false");
             }
             config->store_cluster = status == TG_OK && strcmp(text, "true") == 0;
+        } else if (key != NULL && strcmp(key, "wait_replicas") == 0) {
+            status = read_int(r, value, &config->store_wait_replicas, "store.wait_replicas", 0,
+                              TG__CONFIG_WAIT_REPLICAS_MAX);
+        } else if (key != NULL && strcmp(key, "wait_timeout_ms") == 0) {
+            status = read_int(r, value, &config->store_wait_timeout_ms, "store.wait_timeout_ms", 1,
+                              60000);
         } else if (key != NULL && strcmp(key, "path") == 0) {
             status =
                 copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
@@ -565,7 +573,8 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
             }
         } else {
             status = unknown_field(r, pair, "store",
-                                   "kind, path, durability, url, cluster or timeout_ms");
+                                   "kind, path, durability, url, cluster, timeout_ms, "
+                                   "wait_replicas or wait_timeout_ms");
         }
         if (status != TG_OK) {
             return status;
@@ -585,6 +594,14 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
         return fail_at(r, node,
                        "store.cluster is for store.kind redis with database 0 (a Redis Cluster "
                        "has no other)");
+    }
+    /* WAIT blocks the connection until it answers: past timeout_ms the call would be
+     * dropped as unanswered before WAIT could say how many replicas have the write. */
+    if (config->store_wait_replicas > 0 &&
+        config->store_wait_timeout_ms >= config->store_timeout_ms) {
+        return fail_at(
+            r, node, "store.wait_timeout_ms (%lld) must be below store.timeout_ms (%lld)",
+            (long long)config->store_wait_timeout_ms, (long long)config->store_timeout_ms);
     }
     return TG_OK;
 }
@@ -861,6 +878,8 @@ void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *runni
     fresh->redis = running->redis;
     fresh->store_timeout_ms = running->store_timeout_ms;
     fresh->store_cluster = running->store_cluster;
+    fresh->store_wait_replicas = running->store_wait_replicas;
+    fresh->store_wait_timeout_ms = running->store_wait_timeout_ms;
     fresh->durability = running->durability;
     fresh->sync_interval_ms = running->sync_interval_ms;
     fresh->holds_max = running->holds_max;

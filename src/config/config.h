@@ -23,6 +23,7 @@
 #define TG__REPLIES_MAX 4096            /* replies waiting for one group commit */
 #define TG__EVENTS_KEPT 4096            /* recent events kept for GET /v1/events */
 #define TG__BATCH_ITEMS_MAX 1000        /* operations in one POST /v1/batch */
+#define TG__CONFIG_WAIT_REPLICAS_MAX 16 /* store.wait_replicas: replicas a write waits for */
 #define TG__PAGE_MAX 1000               /* rows in one page of charges or events */
 #define TG__PRICES_MAX 4096             /* models priced in the config */
 #define TG__CONNECTIONS_MAX 1000000     /* the largest limits.connections_max accepted */
@@ -93,6 +94,8 @@ typedef struct {
     tg__redis_url redis;                    /* redis: store_url parsed */
     int64_t store_timeout_ms;               /* redis: connect and each reply, then 503 */
     bool store_cluster;                     /* redis: url is a seed of a Redis Cluster */
+    int64_t store_wait_replicas;            /* redis: WAIT for this many replicas; 0: none */
+    int64_t store_wait_timeout_ms;          /* redis: WAIT's timeout, below store_timeout_ms */
     tg_durability durability;
     int64_t sync_interval_ms;
     int64_t holds_max, budgets_max, idempotency_max;

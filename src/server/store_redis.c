@@ -5,6 +5,7 @@
  */
 #include "server/store_redis.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,10 +78,18 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     options.retry_interval_ms = TG__STORE_REDIS_RETRY_INTERVAL_MS;
     options.default_hold_ttl_ms = config->default_hold_ttl_ms;
     options.max_hold_ttl_ms = config->max_hold_ttl_ms;
+    /* store.durability is a promise about the server's persistence: checked at connect. */
+    options.durability = config->durability == TG_DURABILITY_STRICT ? TG__REDIS_DURABILITY_STRICT
+                                                                    : TG__REDIS_DURABILITY_RELAXED;
+    options.wait_replicas = (int)config->store_wait_replicas;
+    options.wait_timeout_ms = config->store_wait_timeout_ms;
     tg__redis_ledger *ledger = NULL;
     tg_status status = tg__redis_ledger_open(&options, &ledger, err);
     if (status != TG_OK) {
         return status;
+    }
+    if (tg__redis_ledger_warning(ledger)[0] != '\0') {
+        fprintf(stderr, "tollgate: warning: %s\n", tg__redis_ledger_warning(ledger));
     }
     tg__engine_ledger_plug(engine, &tg__ledger_ops_redis, ledger, close_ledger);
     plugged = ledger;

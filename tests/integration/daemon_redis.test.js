@@ -4,9 +4,9 @@
 //     another store kind, a bad port), and a daemon that cannot log in does not start;
 //   - with an ACL user, a password and a database from the url, two daemons decide on one
 //     ledger: a hold made on one is committed on the other, and both see the same spend;
-//   - Redis stopped with SIGSTOP: every request is answered 503 store_unavailable (JSON)
-//     within the configured bound, nothing hangs; after SIGCONT answers are 200 again
-//     without a restart (polled for, not slept for).
+//   - Redis stopped with SIGSTOP for 5 s: every request is answered 503 store_unavailable
+//     (JSON) within timeout_ms (plus scheduling), nothing hangs; within a second of
+//     SIGCONT answers are 200 again without a restart (polled for, not slept for).
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -15,6 +15,7 @@ const { tempDir, startDaemon, cli, binary, eventually } = require('./daemon_help
 const { startRedis, post, writeConfig } = require('./redis_helpers');
 
 const TIMEOUT_MS = 300;
+const PAUSE_MS = 5000;
 
 async function refusedConfig(dir, name, store) {
   const file = writeConfig(dir, name, `port: 0\nstore: ${store}\nbudgets:\n  - {path: t, limit: "1.00"}\n`);
@@ -48,12 +49,12 @@ test('two daemons share one ledger in redis, logged in with the url\'s ACL user,
   const dir = tempDir('redis-two');
   const budgets = 'budgets:\n  - {path: s, limit: "10.00"}\n  - {path: s/a, limit: "4.00"}\n';
   const wrong = writeConfig(dir, 'wrong.yaml',
-    `port: 0\nstore: {kind: redis, url: "redis://tg:nope@127.0.0.1:${redis.port}/3"}\n${budgets}`);
+    `port: 0\nstore: {kind: redis, url: "redis://tg:nope@127.0.0.1:${redis.port}/3", durability: relaxed}\n${budgets}`);
   const refused = await cli(['serve', '--config', wrong], { TOLLGATE_ADMIN_KEY: 'k' });
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /refused AUTH/);
   const url = `redis://tg:p%40ss%3Aw@127.0.0.1:${redis.port}/3`;
-  const config = writeConfig(dir, 'c.yaml', `port: 0\nstore: {kind: redis, url: "${url}", timeout_ms: ${TIMEOUT_MS}}\n${budgets}`);
+  const config = writeConfig(dir, 'c.yaml', `port: 0\nstore: {kind: redis, url: "${url}", timeout_ms: ${TIMEOUT_MS}, durability: relaxed}\n${budgets}`);
   const one = await startDaemon(config, { admin: 'k' });
   const two = await startDaemon(config, { admin: 'k' });
   t.after(() => Promise.all([one.stop(), two.stop()]));
@@ -88,7 +89,7 @@ test('two daemons share one ledger in redis, logged in with the url\'s ACL user,
 
   // Another database of the same server is another ledger: the url's /3 was used.
   const other = writeConfig(dir, 'other.yaml',
-    `port: 0\nstore: {kind: redis, url: "${url.replace('/3', '/4')}"}\n${budgets}`);
+    `port: 0\nstore: {kind: redis, url: "${url.replace('/3', '/4')}", durability: relaxed}\n${budgets}`);
   const four = await startDaemon(other, { admin: 'k' });
   assert.equal((await four.call('GET', '/v1/budgets/s/a', undefined, 'k')).json.spent_micros, 0);
   assert.equal(await four.stop(), 0);
@@ -104,7 +105,7 @@ test('redis stopped: every request answered 503 within the bound; service back a
   t.after(() => redis.stop());
   const dir = tempDir('redis-stop');
   const config = writeConfig(dir, 'c.yaml', `port: 0
-store: {kind: redis, url: "${redis.url}", timeout_ms: ${TIMEOUT_MS}}
+store: {kind: redis, url: "${redis.url}", timeout_ms: ${TIMEOUT_MS}, durability: relaxed}
 limits: {connections_max: 256}
 budgets:
   - {path: p, limit: "1000.00"}
@@ -123,10 +124,13 @@ budgets:
   redis.pause();
   let stopped = true;
   const answers = [];
-  // A bound the test can keep on a loaded 2-core machine: one reconnect's timeout while the
-  // request waits, plus its own call, plus scheduling. The figure measured is printed.
-  const BOUND_MS = 2 * TIMEOUT_MS + 1500;
-  const pausedUntil = Date.now() + 3000; // the scenario: redis stopped for three seconds
+  // The configured bound is timeout_ms: a request waits at most one call's timeout (the
+  // async connection drops everything in flight once the oldest call passes its deadline;
+  // after that, calls fail at once for 200 ms). Allowed on top: the loaded 2-core machine's
+  // scheduling of daemon and test client. The figure measured is printed.
+  const SCHEDULING_MS = 400;
+  const BOUND_MS = TIMEOUT_MS + SCHEDULING_MS;
+  const pausedUntil = Date.now() + PAUSE_MS; // issue 16's scenario: redis stopped for 5 s
   let n = 0;
   const clients = Array.from({ length: 16 }, async () => {
     while (Date.now() < pausedUntil) {
@@ -150,9 +154,10 @@ budgets:
   const back = await eventually(async () => (await ask(`back${n++}`)).status === 200, 10000);
   assert.ok(back, 'answers are 200 again after SIGCONT, without a restart');
   const recovery = Date.now() - resumed;
+  assert.ok(recovery <= 1000, `full service ${recovery} ms after SIGCONT, issue 16 asks within 1 s`);
   // Every later request succeeds too: the connection is whole again.
   for (let i = 0; i < 20; i++) assert.equal((await ask(`after${i}`)).status, 200);
-  console.log(`# redis stopped 3 s: ${answers.length} answers, all 503, slowest ${slowest} ms ` +
+  console.log(`# redis stopped ${PAUSE_MS / 1000} s: ${answers.length} answers, all 503, slowest ${slowest} ms ` +
     `(timeout_ms ${TIMEOUT_MS}); 200 again ${recovery} ms after SIGCONT`);
   void binary;
 });

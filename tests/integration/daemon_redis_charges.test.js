@@ -52,7 +52,7 @@ test('charges in redis page the same from every daemon, scoped, filtered and rep
   t.after(() => redis.stop());
   const dir = tempDir('redis-charges');
   const config = writeConfig(dir, 'c.yaml', `port: 0
-store: {kind: redis, url: "${redis.url}", timeout_ms: 2000}
+store: {kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}
 budgets:
   - {path: acme, limit: "1000.00"}
   - {path: acme/support, limit: "100.00"}
@@ -156,7 +156,7 @@ test('budgets made on one daemon are listed by the other, paged, filtered, scope
   t.after(() => redis.stop());
   const dir = tempDir('redis-list');
   const config = writeConfig(dir, 'c.yaml', `port: 0
-store: {kind: redis, url: "${redis.url}", timeout_ms: 2000}
+store: {kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}
 budgets:
   - {path: users, limit: "1000.00"}
   - {path: users-old, limit: "10.00"}

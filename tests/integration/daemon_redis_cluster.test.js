@@ -133,7 +133,7 @@ async function startDaemons(t, ports, trees, timeoutMs, env = {}) {
   const budgets = trees.flatMap(({ root }) => Object.entries(LIMITS).map(([suffix, limit]) =>
     `  - {path: ${root}${suffix}, limit: "${(limit / 1e6).toFixed(2)}"}`)).join('\n');
   const config = writeConfig(dir, 'c.yaml', `port: 0
-store: {kind: redis, cluster: true, url: "redis://127.0.0.1:${ports[0]}", timeout_ms: ${timeoutMs}}
+store: {kind: redis, cluster: true, url: "redis://127.0.0.1:${ports[0]}", timeout_ms: ${timeoutMs}, durability: relaxed}
 limits: {connections_max: 1024}
 budgets:
 ${budgets}
@@ -160,7 +160,7 @@ test('the config says what is wrong with a cluster store; a server that is no cl
   assert.match(await refused('c.yaml', '{kind: memory, cluster: true}'), /store\.cluster is for store\.kind redis/);
   const plain = await startRedis();
   t.after(() => plain.stop());
-  assert.match(await refused('d.yaml', `{kind: redis, url: "${plain.url}", cluster: true, timeout_ms: 500}`),
+  assert.match(await refused('d.yaml', `{kind: redis, url: "${plain.url}", cluster: true, timeout_ms: 500, durability: relaxed}`),
     /cannot read the cluster's slots.*cluster support disabled/);
 });
 
@@ -366,4 +366,120 @@ test('a master killed: its replica is promoted, the daemons find it and nothing 
     }
   }
   console.log(`# failover: served again ${Date.now() - killedAt} ms after the kill`);
+});
+
+// Six nodes, every one with `appendonly yes` and `appendfsync always`: three masters, each
+// with a replica (`--cluster-replicas 1`), in sync and counted by its master's WAIT.
+// Resolves {servers, ports (the masters'), all (masters()), replicaOf: master port -> server}.
+async function startReplicatedCluster(t) {
+  const servers = [];
+  t.after(() => Promise.all(servers.map((s) => s.stop())));
+  for (let i = 0; i < 6; i++) {
+    servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-node-timeout', '30000',
+      '--appendonly', 'yes', '--appendfsync', 'always']));
+  }
+  await cli(servers[0].port, ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`),
+    '--cluster-replicas', '1', '--cluster-yes']);
+  assert.ok(await eventually(async () => {
+    for (const s of servers) {
+      if (!/cluster_state:ok/.test(await cli(s.port, ['CLUSTER', 'INFO']))) return false;
+    }
+    return true;
+  }, 30000), 'every node says cluster_state:ok');
+  // The replicas are told whom to follow after the slots are assigned: until every node
+  // knows, some still show as masters (without slots) or follow nobody yet.
+  let all = null, ports = [], replicaOf = {};
+  const seen = async () => {
+    all = await masters(servers[0].port);
+    ports = Object.keys(all).map(Number);
+    replicaOf = {};
+    for (const line of (await cli(servers[0].port, ['CLUSTER', 'NODES'])).split('\n')) {
+      const [, address, flags, masterId] = line.split(' ');
+      const master = ports.find((p) => all[p].id === masterId);
+      if (!flags.includes('slave') || master === undefined) continue;
+      const port = Number(address.split('@')[0].split(':')[1]);
+      replicaOf[master] = servers.find((s) => s.port === port);
+    }
+    return ports.length === 3 && ports.every((p) => replicaOf[p] && all[p].slots.length > 0);
+  };
+  assert.ok(await eventually(seen, 30000), 'three masters, each with a replica');
+  for (const port of ports) {
+    // A replica is counted by WAIT once its first ACK after the full sync is in.
+    assert.ok(await eventually(async () => (await cli(port, ['WAIT', '1', '200'])) === '1', 30000),
+      `master ${port} counts its replica`);
+  }
+  return { servers, ports, all, replicaOf };
+}
+
+test('on a cluster, strict durability is checked on every master and WAIT goes to the master that ran the call', async (t) => {
+  const { ports, all, replicaOf } = await startReplicatedCluster(t);
+  const trees = await spreadTrees(ports, all);
+  const dir = tempDir('redis-cluster-durability');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const budgets = trees.map(({ root }) => `  - {path: ${root}, limit: "20.00"}\n  - {path: ${root}/a, limit: "12.00"}`).join('\n');
+  const TIMEOUT_MS = 3000, WAIT_MS = 1000;
+  const file = writeConfig(dir, 'c.yaml', `port: 0
+store: {kind: redis, cluster: true, url: "redis://127.0.0.1:${ports[0]}", timeout_ms: ${TIMEOUT_MS}, wait_replicas: 1, wait_timeout_ms: ${WAIT_MS}}
+budgets:
+${budgets}
+`);
+  // Strict (the default) on a cluster whose last master fsyncs once a second: refused, the
+  // sentence naming that master (not the seed, which is fine).
+  const lax = ports[2];
+  assert.equal(await cli(lax, ['CONFIG', 'SET', 'appendfsync', 'everysec']), 'OK');
+  const refused = await tollgate(['serve', '--config', file], { TOLLGATE_ADMIN_KEY: KEY });
+  assert.notEqual(refused.status, 0, 'strict on a cluster with an everysec master must not start');
+  assert.match(refused.stderr, new RegExp(`redis 127\\.0\\.0\\.1:${lax} fsyncs its append-only file with \`appendfsync everysec\``));
+  assert.equal(await cli(lax, ['CONFIG', 'SET', 'appendfsync', 'always']), 'OK');
+
+  // WAIT on the master that ran the call: with the replica of one master stopped, the trees
+  // on that master answer 503 (too few replicas), the others 200. A WAIT sent anywhere else
+  // (the seed, another master) would count a running replica and answer 200.
+  const paused = ports[1];
+  const cost = 1000;
+  for (const mode of ['async', 'sync']) {
+    const env = mode === 'sync' ? { TOLLGATE_REDIS_SYNC: '1' } : {};
+    const daemon = await startDaemon(file, { admin: KEY, env });
+    t.after(() => daemon.stop('SIGKILL'));
+    const agent = new http.Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const charge = (root, key) => post(agent, daemon.port, '/v1/charges',
+      { budget: `${root}/a`, cost_micros: cost, idempotency_key: `${mode}-${key}-${root}` }, KEY);
+    const before = {};
+    for (const { root } of trees) {
+      before[root] = (await daemon.call('GET', `/v1/budgets/${root}/a`, undefined, KEY)).json.spent_micros;
+      const r = await charge(root, 'first');
+      assert.equal(r.status, 200, `${mode} ${root}: ${r.text}`);
+    }
+    replicaOf[paused].pause();
+    let answers;
+    try {
+      answers = await Promise.all(trees.map(async (tree) => ({ tree, ...(await charge(tree.root, 'paused')) })));
+    } finally {
+      replicaOf[paused].resume();
+    }
+    for (const a of answers) {
+      if (a.tree.port === paused) {
+        assert.equal(a.status, 503, `${mode} ${a.tree.root} on the master whose replica is stopped: ${a.text}`);
+        assert.equal(a.json.error.code, 'store_unavailable');
+        // WAIT's own sentence, naming that master; or, queued behind another call's WAIT
+        // past timeout_ms, the dropped connection's: never a 200.
+        assert.match(a.json.error.message, new RegExp(`127\\.0\\.0\\.1:${paused}`));
+      } else {
+        assert.equal(a.status, 200, `${mode} ${a.tree.root} on a master whose replica runs: ${a.text}`);
+      }
+    }
+    assert.ok(answers.some((a) => /reached 0 of the 1 replicas/.test(a.text)),
+      `${mode}: WAIT's sentence: ${answers.map((a) => a.text).join(' | ')}`);
+    // Back: each retried with its key, answered 200, and counted once.
+    assert.ok(await eventually(async () => (await cli(paused, ['WAIT', '1', '200'])) === '1', 10000),
+      'the replica is counted again');
+    for (const { root } of trees) {
+      const r = await charge(root, 'paused');
+      assert.equal(r.status, 200, `${mode} ${root} retried: ${r.text}`);
+      const b = (await daemon.call('GET', `/v1/budgets/${root}/a`, undefined, KEY)).json;
+      assert.equal(b.spent_micros, before[root] + 2 * cost, `${mode} ${root}: each charge counted once`);
+    }
+    assert.equal(await daemon.stop(), 0);
+  }
 });

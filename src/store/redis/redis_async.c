@@ -11,6 +11,11 @@
  * a call answered MOVED or ASK is left unanswered and its request run again at
  * once, which sends the call again, now to the master the map (MOVED) or the pass
  * (ASK) names; a call answered TRYAGAIN is run again after TG__REDIS_TRYAGAIN_MS.
+ *
+ * With store.wait_replicas, WAIT is sent right behind each call on the same link (WAIT
+ * counts the replicas that have every write of its own connection, so it must follow the
+ * call on the connection of the master that ran it), and the pass is run again at WAIT's
+ * answer, not the call's: too few replicas make the call's answer a failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +49,9 @@ typedef struct pass {
     int ask_node;          /* -1, or the node an ASK sends the next call to (after ASKING) */
     int moved;             /* MOVED followed for the call not answered yet */
     int64_t first_sent_ms; /* monotonic: when that call was first sent (0: not yet) */
+    bool replicating;      /* a WAIT follows its call on the same link: run again at its answer */
+    bool resume_later;     /* then after TG__REDIS_TRYAGAIN_MS (the call was answered TRYAGAIN) */
+    int waited;            /* the memo entry that WAIT vouches for; -1: none (call redirected) */
     struct pass *next;     /* in the ready list */
     memo_entry *memo;      /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
     memo_entry inline_memo[MEMO_INLINE];
@@ -177,6 +185,19 @@ static void on_later(evutil_socket_t fd, short what, void *user) {
     a->waiting = a->waiting_last = NULL;
 }
 
+/* Queues p to run again, now or after TRYAGAIN's pause. While the WAIT behind its call is
+ * still to answer this only notes which: on_wait_reply queues it, so that p never runs (and
+ * perhaps ends, freed) before the last callback that names it. */
+static void requeue(tg__redis_async *a, pass *p, bool later) {
+    if (p->replicating) {
+        p->resume_later = later;
+    } else if (later) {
+        waiting_push(a, p);
+    } else {
+        ready_push(a, p);
+    }
+}
+
 static void drop(node_link *a, const char *why);
 
 static void on_wake(evutil_socket_t fd, short what, void *user) {
@@ -227,7 +248,7 @@ static bool redirected(node_link *l, pass *p, const redisReply *reply) {
         if (monotonic_ms() - p->first_sent_ms >= ledger->conn.timeout_ms) {
             return false;
         }
-        waiting_push(a, p);
+        requeue(a, p, true);
         return true;
     }
     char host[TG__REDIS_HOST_SIZE_MAX];
@@ -248,7 +269,7 @@ static bool redirected(node_link *l, pass *p, const redisReply *reply) {
     } else {
         ledger->cluster->slot_node[slot] = (int8_t)node;
     }
-    ready_push(a, p);
+    requeue(a, p, false);
     return true;
 }
 
@@ -297,10 +318,51 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     } else {
         m->status = TG_OK;
     }
+    p->waited = p->answered;
     p->answered++;
     p->moved = 0;
     p->first_sent_ms = 0;
-    ready_push(a->async, p);
+    requeue(a->async, p, false);
+}
+
+/* WAIT's answer after a pass's call (store.wait_replicas), on the link of the call, so right
+ * after the call's own answer: too few replicas turn the call's answer into a failure, since
+ * a failover could lose what it decided. A redirected call wrote nothing: nothing to check. */
+static void on_wait_reply(redisAsyncContext *context, void *r, void *privdata) {
+    node_link *l = context->data;
+    l->head = (l->head + 1) & (RING_SIZE - 1);
+    l->count--;
+    redisReply *reply = r;
+    pass *p = privdata;
+    tg__redis_conn *conn = conn_of(l);
+    memo_entry *m = p->waited >= 0 ? &p->memo[p->waited] : NULL;
+    long long acknowledged =
+        reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (m != NULL && m->status == TG_OK && acknowledged < conn->wait_replicas) {
+        char message[1024];
+        if (reply == NULL) { /* dropped (timeout_ms passed, or the connection was lost) */
+            snprintf(message, sizeof message,
+                     "%.200s (waiting for store.wait_replicas; the call ran on the primary: "
+                     "retry with the same idempotency key)",
+                     l->last_error[0] != '\0' ? l->last_error : "redis connection lost");
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            snprintf(message, sizeof message,
+                     "redis %s:%d refused WAIT (store.wait_replicas): %.200s (the call ran on "
+                     "the primary: retry with the same idempotency key)",
+                     conn->host, conn->port, reply->str);
+        } else {
+            tg__redis_wait_message(conn, acknowledged, message, sizeof message);
+        }
+        freeReplyObject(m->reply);
+        m->reply = NULL;
+        m->status = TG_ERR_IO;
+        m->error = strdup(message);
+    }
+    p->waited = -1;
+    p->replicating = false;
+    bool later = p->resume_later;
+    p->resume_later = false;
+    requeue(l->async, p, later);
 }
 
 static void on_connect(const redisAsyncContext *context, int status) {
@@ -361,14 +423,43 @@ static void on_timer(evutil_socket_t fd, short what, void *user) {
     arm(a);
 }
 
-static bool send_argv(node_link *a, pass *p, int argc, const char **argv, const size_t *lens) {
+static bool send_with(node_link *a, redisCallbackFn *callback, pass *p, int argc, const char **argv,
+                      const size_t *lens) {
     if (a->count >= RING_SIZE ||
-        redisAsyncCommandArgv(a->context, on_reply, p, argc, argv, lens) != REDIS_OK) {
+        redisAsyncCommandArgv(a->context, callback, p, argc, argv, lens) != REDIS_OK) {
         return false;
     }
     a->deadlines[(a->head + a->count) & (RING_SIZE - 1)] = monotonic_ms() + conn_of(a)->timeout_ms;
     a->count++;
     arm(a);
+    return true;
+}
+
+static bool send_argv(node_link *a, pass *p, int argc, const char **argv, const size_t *lens) {
+    return send_with(a, on_reply, p, argc, argv, lens);
+}
+
+/* p's call on link l (after ASKING when an ASK sent it there), and WAIT right behind it when
+ * store.wait_replicas asks: on one connection WAIT covers every write made before it. */
+static bool send_call(node_link *l, pass *p, bool asking, tg__redis_args *args) {
+    static const char *ask[] = {"ASKING"};
+    const tg__redis_conn *conn = conn_of(l);
+    bool wait = conn->wait_replicas > 0;
+    if (l->count + (asking ? 1 : 0) + 1 + (wait ? 1 : 0) > RING_SIZE ||
+        (asking && !send_argv(l, NULL, 1, ask, NULL)) ||
+        !send_argv(l, p, args->count, args->argv, args->lens)) {
+        return false;
+    }
+    p->waited = -1;
+    if (wait) {
+        tg__redis_args command = {.count = 0};
+        tg__redis_args_str(&command, "WAIT");
+        tg__redis_args_i64(&command, conn->wait_replicas);
+        tg__redis_args_i64(&command, conn->wait_timeout_ms);
+        /* Not queued (cannot happen with the room checked above): the call's own answer
+         * stands, as without WAIT, rather than a pass never run again. */
+        p->replicating = send_with(l, on_wait_reply, p, command.count, command.argv, command.lens);
+    }
     return true;
 }
 
@@ -504,6 +595,7 @@ void tg__redis_async_enter(tg__redis_ledger *ledger, void **state) {
         if (p->memo == NULL) {
             p->memo = p->inline_memo;
             p->ask_node = -1;
+            p->waited = -1;
         }
         p->at = 0;
         p->parked = false;
@@ -605,9 +697,7 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     if (l->context == NULL && (status = connect_async(l, err)) != TG_OK) {
         return status;
     }
-    static const char *ask[] = {"ASKING"};
-    if ((p->ask_node >= 0 && !send_argv(l, NULL, 1, ask, NULL)) ||
-        !send_argv(l, p, args->count, args->argv, args->lens)) {
+    if (!send_call(l, p, p->ask_node >= 0, args)) {
         return tg__fail(err, TG_ERR_IO,
                         "redis %s:%d: %d calls in flight, or the connection "
                         "is closing; retry",

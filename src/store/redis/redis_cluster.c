@@ -239,9 +239,12 @@ static void pause_ms(int64_t ms) {
     nanosleep(&wait, NULL);
 }
 
-tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
-                                 redisReply **reply_out, tg_error *err) {
+/* As tg__redis_sync_command; *conn_out is the connection that answered (a WAIT after the
+ * call must go to the same one: WAIT counts the replicas of that connection's writes). */
+static tg_status sync_command_on(tg__redis_ledger *ledger, tg__redis_args *args,
+                                 redisReply **reply_out, tg__redis_conn **conn_out, tg_error *err) {
     if (ledger->cluster == NULL) {
+        *conn_out = &ledger->conn;
         return tg__redis_command(&ledger->conn, args, reply_out, err);
     }
     int node = tg__redis_route(ledger, args);
@@ -264,6 +267,7 @@ tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
         }
         if (reply->type != REDIS_REPLY_ERROR) {
             *reply_out = reply;
+            *conn_out = conn;
             return TG_OK;
         }
         char host[TG__REDIS_HOST_SIZE_MAX];
@@ -286,14 +290,22 @@ tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
     }
 }
 
+tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
+                                 redisReply **reply_out, tg_error *err) {
+    tg__redis_conn *conn = NULL;
+    return sync_command_on(ledger, args, reply_out, &conn, err);
+}
+
 tg_status tg__redis_sync_fcall(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
                                redisReply **reply_out, tg_error *err) {
     redisReply *reply = NULL;
-    tg_status status = tg__redis_sync_command(ledger, args, &reply, err);
+    tg__redis_conn *conn = NULL;
+    tg_status status = sync_command_on(ledger, args, &reply, &conn, err);
     if (status != TG_OK) {
         return status;
     }
-    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK) {
+    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK ||
+        (status = tg__redis_wait_replicas(conn, err)) != TG_OK) {
         freeReplyObject(reply);
         return status;
     }

@@ -87,7 +87,10 @@ bool tg__redis_redirect_parse(const char *text, bool *ask, int *slot, char *host
 bool tg__redis_tryagain(const char *text);
 
 /* The synchronous calls of the ledger (start-up, reloads, ticks, the registry), routed and
- * redirected; as tg__redis_command and tg__redis_fcall. */
+ * redirected; as tg__redis_command and tg__redis_fcall. A function call is followed by
+ * store.wait_replicas' WAIT (tg__redis_wait_replicas; none when it is 0) on the connection of
+ * the master that ran it, the one whose replicas WAIT counts: TG_ERR_IO (the reply freed)
+ * when too few have the call's writes. */
 tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
                                  redisReply **reply_out, tg_error *err);
 tg_status tg__redis_sync_fcall(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,

@@ -127,7 +127,8 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     } else if (redisSetTimeout(conn->context, timeout) != REDIS_OK) {
         status =
             tg__fail(err, TG_ERR_IO, "redis %s:%d: cannot set the timeout", conn->host, conn->port);
-    } else if ((status = login(conn, err)) == TG_OK) {
+    } else if ((status = login(conn, err)) == TG_OK &&
+               (status = tg__redis_durability_check(conn, err)) == TG_OK) {
         status = load_library(conn, err);
     }
     if (status != TG_OK) {

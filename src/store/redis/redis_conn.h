@@ -30,6 +30,10 @@ typedef struct {
     int64_t retry_interval_ms;                  /* 0: reconnect at every call */
     int64_t retry_at_ms;                        /* monotonic: no connect before this */
     char last_error[TG_ERROR_MESSAGE_SIZE / 2]; /* why the connection was last dropped */
+    tg__redis_durability durability;            /* what the server's persistence must give */
+    int wait_replicas;                          /* WAIT after each function call; 0: none */
+    int64_t wait_timeout_ms;                    /* WAIT's own timeout */
+    char warning[TG__REDIS_WARNING_SIZE];       /* the last connect's persistence warning */
 } tg__redis_conn;
 
 /* The arguments of one command. Strings are borrowed (they must outlive the call);
@@ -80,6 +84,26 @@ tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fie
 /* tg__redis_fcall's checks of a reply of function `name`, freeing nothing. */
 tg_status tg__redis_fcall_check(const redisReply *reply, const char *name, size_t fields,
                                 tg_error *err);
+
+/*
+ * The server's persistence against conn->durability (redis_durability.c), at connect: strict
+ * needs `appendonly yes` with `appendfsync always` (TG_ERR_IO naming the setting otherwise);
+ * relaxed takes any server and leaves a warning in conn->warning when it keeps no AOF.
+ * CONFIG GET is asked first; where it is not allowed (managed services rename or forbid
+ * it), INFO persistence says whether an AOF is on, but not its fsync policy.
+ */
+tg_status tg__redis_durability_check(tg__redis_conn *conn, tg_error *err);
+
+/*
+ * WAIT conn->wait_replicas conn->wait_timeout_ms on the synchronous connection, after a
+ * call: TG_OK when enough replicas have every write made so far, else TG_ERR_IO saying how
+ * many did. A no-op when wait_replicas is 0.
+ */
+tg_status tg__redis_wait_replicas(tg__redis_conn *conn, tg_error *err);
+
+/* The sentence of a WAIT that `acknowledged` replicas answered (of conn->wait_replicas). */
+void tg__redis_wait_message(const tg__redis_conn *conn, long long acknowledged, char *out,
+                            size_t size);
 
 /* Element i of an array reply as a number (integer or decimal text), or a string. */
 int64_t tg__redis_i64(const redisReply *reply, size_t i);

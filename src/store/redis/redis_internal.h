@@ -39,8 +39,10 @@ struct tg__redis_ledger {
 };
 
 /* A decision's function call: on the async connection inside a pass of a parked request
- * (redis_async.h), else on the synchronous one; as tg__redis_fcall. The reply is given back
- * with tg__redis_done, never freeReplyObject (a replayed answer belongs to the pass). */
+ * (redis_async.h), else on the synchronous one; as tg__redis_fcall, and followed by WAIT on
+ * the same connection when store.wait_replicas asks (a failure when too few replicas ack). The
+ * reply is given back with tg__redis_done, never freeReplyObject (a replayed answer belongs to the
+ * pass). */
 tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
                          redisReply **reply_out, tg_error *err);
 void tg__redis_done(tg__redis_ledger *ledger, redisReply *reply);

@@ -29,6 +29,9 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
     options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
     options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
+    options->durability = TG__REDIS_DURABILITY_UNCHECKED;
+    options->wait_replicas = 0;
+    options->wait_timeout_ms = 100;
 }
 
 tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
@@ -49,10 +52,13 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
         strlen(password) >= TG__REDIS_PASSWORD_SIZE_MAX ||
         (user[0] != '\0' && password[0] == '\0') || options->db < 0 || options->db > 15 ||
         (options->cluster && options->db != 0) || options->retry_interval_ms < 0 ||
-        options->retry_interval_ms > 60000) {
+        options->retry_interval_ms > 60000 || options->wait_replicas < 0 ||
+        (options->wait_replicas > 0 &&
+         (options->wait_timeout_ms < 1 || options->wait_timeout_ms >= options->timeout_ms))) {
         return tg__fail(err, TG_ERR_INVALID,
                         "redis ledger: user under %d bytes (with a password), password under %d "
-                        "bytes, db 0..15 (0 on a cluster) and retry_interval_ms 0..60000 needed",
+                        "bytes, db 0..15 (0 on a cluster), retry_interval_ms 0..60000 and "
+                        "wait_timeout_ms below timeout_ms needed",
                         TG__REDIS_USER_SIZE_MAX, TG__REDIS_PASSWORD_SIZE_MAX);
     }
     tg__redis_ledger *ledger = calloc(1, sizeof *ledger);
@@ -78,6 +84,9 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     ledger->options.password = ledger->conn.password;
     ledger->conn.db = options->db;
     ledger->conn.retry_interval_ms = options->retry_interval_ms;
+    ledger->conn.durability = options->durability;
+    ledger->conn.wait_replicas = options->wait_replicas;
+    ledger->conn.wait_timeout_ms = options->wait_timeout_ms;
     tg_status status = tg__redis_connect(&ledger->conn, err);
     if (status == TG_OK && options->cluster) {
         status = tg__redis_cluster_open(ledger, err);
@@ -88,6 +97,16 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     }
     *out = ledger;
     return TG_OK;
+}
+
+const char *tg__redis_ledger_warning(const tg__redis_ledger *ledger) {
+    /* On a cluster each master was checked at its own connect: the first that warned. */
+    for (int i = 0; ledger->cluster != NULL && i < ledger->cluster->count; i++) {
+        if (ledger->cluster->nodes[i].warning[0] != '\0') {
+            return ledger->cluster->nodes[i].warning;
+        }
+    }
+    return ledger->conn.warning;
 }
 
 void tg__redis_ledger_close(tg__redis_ledger *ledger) {
@@ -141,6 +160,8 @@ tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, boo
         tg__redis_args_i64(&args, 1);
         tg__redis_args_str(&args, TG__REDIS_REGISTRY_KEY);
         tg__redis_args_str(&args, root);
+        /* Replicated (store.wait_replicas): a tree's number lost in a failover would be
+         * handed to another root, whose ids would then name this tree's holds. */
         status = tg__redis_sync_fcall(ledger, &args, 2, &reply, err);
     } else {
         char field[TG_SEGMENT_SIZE_MAX + 8];

@@ -46,6 +46,16 @@
 
 typedef struct tg__redis_ledger tg__redis_ledger;
 
+/* What the server's persistence must give (redis_durability.c), checked at every connect of
+ * the synchronous connection (each master's, on a cluster). */
+typedef enum {
+    TG__REDIS_DURABILITY_UNCHECKED = 0, /* no check: tests and benchmarks of the library */
+    TG__REDIS_DURABILITY_STRICT,        /* refuse a server without appendfsync always */
+    TG__REDIS_DURABILITY_RELAXED,       /* accept any; warn when it keeps no AOF */
+} tg__redis_durability;
+
+#define TG__REDIS_WARNING_SIZE 512 /* bytes of the persistence warning, NUL included */
+
 typedef struct {
     const char *host;            /* e.g. "127.0.0.1" */
     int port;                    /* 1..65535 */
@@ -58,6 +68,9 @@ typedef struct {
     int64_t default_hold_ttl_ms; /* as tg_engine_options */
     int64_t max_hold_ttl_ms;
     int64_t idempotency_ttl_ms;
+    tg__redis_durability durability; /* see above; UNCHECKED by default */
+    int wait_replicas;               /* after each function call, WAIT for this many; 0: none */
+    int64_t wait_timeout_ms;         /* WAIT's timeout; below timeout_ms */
 } tg__redis_ledger_options;
 
 /* Fills *options with tg_engine_options' defaults, host 127.0.0.1:6379, timeout 2 s, no
@@ -72,6 +85,11 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options);
  */
 tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
                                 tg_error *err);
+
+/* What the last connect found worth a warning about the server's persistence (relaxed mode
+ * on a server without AOF; on a cluster, the first master's that warned), or ""
+ * (redis_durability.c). Owned by the ledger. */
+const char *tg__redis_ledger_warning(const tg__redis_ledger *ledger);
 
 /* Closes the connection and frees. NULL is a no-op. */
 void tg__redis_ledger_close(tg__redis_ledger *ledger);

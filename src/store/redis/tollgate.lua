@@ -39,6 +39,8 @@ paths, tool and model names are C strings, so they hold no NUL.
                           a reader pages by charge id), at most about CHARGES_KEEP entries
                           (the oldest trimmed: docs/multi-node.md, "Charges"); a field
                           whose value is "" or "0" is left out of the entry
+  P.."windows"     stream one entry per closed window of a budget (roll, below): its
+                          bounds, counters and the tree's last charge number then
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -232,10 +234,29 @@ local function window_set(b, bounds)
     end
 end
 
-local function roll(b, now, bounds)
+-- Rolls b's window when now is past its end. The stored end is the one every daemon
+-- compares with, so a window rolls once, at the first daemon whose clock passes it; a
+-- daemon whose clock is behind finds now < the new end and charges into the new window,
+-- never into the closed one. The closed window goes to P.."windows" (history), with the
+-- tree's last charge number then: charges numbered up to it were counted in it. `ids` is
+-- the chain's id counters (chain_load), or nil outside a chain: then read from P.."ids".
+local function roll(P, b, now, bounds, ids)
     if b[WINDOW] == 0 or now < b[WE] then
         return
     end
+    local last_charge = 0
+    if ids then
+        last_charge = ids.charge
+    else
+        local raw = redis.call('GET', P .. 'ids')
+        if raw then
+            local _
+            _, last_charge = struct.unpack(IDS, raw)
+        end
+    end
+    redis.call('XADD', P .. 'windows', '*', 'budget', b[PATH], 'start', fmt(b[WS]), 'end',
+               fmt(b[WE]), 'spent', fmt(b[SPENT]), 'calls', fmt(b[CU]), 'tokens', fmt(b[TU]),
+               'last_charge', fmt(last_charge), 'rolled_at', fmt(now))
     b[SPENT], b[CU], b[TU] = 0, 0, 0
     window_set(b, bounds)
     reinstate(b)
@@ -456,9 +477,9 @@ local function path_room(P, chain, held_delta, spent_delta, tokens_delta)
     return nil
 end
 
-local function path_roll(chain, now, bounds)
+local function path_roll(P, chain, now, bounds)
     for _, b in ipairs(chain) do
-        roll(b, now, bounds)
+        roll(P, b, now, bounds, chain.ids)
     end
 end
 
@@ -561,7 +582,7 @@ local function tg_reserve(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local refused = path_room(P, chain, amount, 0, tokens)
     if refused then
         return refused
@@ -606,7 +627,7 @@ local function tg_commit(keys, args)
         return no_hold(seq, true)
     end
     local chain = chain_load(P, h.budget)
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out)
     if refused then
         return refused
@@ -667,7 +688,7 @@ local function tg_record(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds)
+    path_roll(P, chain, now, bounds)
     local tokens = tokens_in + tokens_out
     local refused = path_room(P, chain, 0, cost, tokens)
     if refused then
@@ -711,7 +732,7 @@ local function tg_budget_put(keys, args)
     local b = budget_load(P, path)
     local created = b == nil
     if not created then
-        roll(b, now, bounds_of(args, 15))
+        roll(P, b, now, bounds_of(args, 15), nil)
         if redis.call('GET', P .. 'd:' .. path) == spec then
             budget_save(P, b)
             redis.call('ZADD', P .. 'paths', 0, path) -- a budget made before the index
@@ -758,7 +779,7 @@ local function tg_budget_get(keys, args)
     if not chain then
         return no_budget(path)
     end
-    path_roll(chain, now, bounds_of(args, 3))
+    path_roll(P, chain, now, bounds_of(args, 3))
     chain_save(P, chain)
     local b = chain[1]
     local out = {0, redis.call('GET', P .. 'd:' .. path), b[FROZEN], b[WS], b[WE], b[SPENT],
