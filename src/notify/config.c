@@ -109,14 +109,11 @@ static tg_status each_field(struct fy_node *node, const char *what, field_fn fie
     if (node == NULL || !fy_node_is_mapping(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' must be a mapping", what);
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        if (key == NULL) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        if (entry.key == NULL) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: keys of '%s' must be text", what);
         }
-        tg_status status = field(target, key, fy_node_pair_value(pair), err);
+        tg_status status = field(target, entry.key, entry.value, err);
         if (status != TG_OK) {
             return status;
         }
