@@ -797,6 +797,21 @@ tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
     return status;
 }
 
+tg_status tg__config_new(const char *file, tg__config **out, tg_error *err) {
+    tg__config *config = malloc(sizeof *config);
+    if (config == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "config: out of memory");
+    }
+    tg__config_defaults(config);
+    tg_status status = tg__config_load(file, config, err);
+    if (status != TG_OK) {
+        free(config);
+        return status;
+    }
+    *out = config;
+    return TG_OK;
+}
+
 /* ---- roles ----------------------------------------------------------------------------- */
 
 static const char *const role_names[TG__ROLES_COUNT] = {"admin", "agent", "read", "metrics"};
