@@ -157,13 +157,12 @@ static tg_status read_alerts(const reader *r, struct fy_node *node, tg_budget_sp
     if (!fy_node_is_sequence(node)) {
         return fail_at(r, node, "'alerts' must be a list of fractions like [\"0.5\", \"0.8\"]");
     }
-    void *iter = NULL;
-    struct fy_node *alert;
-    while ((alert = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = tg__yaml_scalar(alert);
+    for (tg__yaml_item alert = {0}; tg__yaml_next_item(node, &alert);) {
+        const char *text = tg__yaml_scalar(alert.node);
         if (spec->alerts_count >= TG_ALERTS_MAX || text == NULL ||
             tg_fraction_parse(text, &spec->alerts_ppm[spec->alerts_count]) != TG_OK) {
-            return fail_at(r, alert, "'alerts' takes at most %d fractions from 0 to 1 like \"0.8\"",
+            return fail_at(r, alert.node,
+                           "'alerts' takes at most %d fractions from 0 to 1 like \"0.8\"",
                            TG_ALERTS_MAX);
         }
         spec->alerts_count++;
@@ -437,10 +436,8 @@ static tg_status read_list(const reader *r, struct fy_node *node, tg__config *co
     if (!fy_node_is_sequence(node)) {
         return fail_at(r, node, "'%s' must be a list (entries starting with '- ')", names[kind]);
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        tg_status status = read_item(r, item, config, kind);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        tg_status status = read_item(r, item.node, config, kind);
         if (status != TG_OK) {
             return status;
         }
@@ -597,15 +594,13 @@ static tg_status read_metrics_budgets(const reader *r, struct fy_node *node, tg_
         return fail_at(r, node, "metrics.budgets must be a list of budget paths or globs");
     }
     config->metrics_budgets_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         if (config->metrics_budgets_count == TG__METRICS_GLOBS_MAX) {
-            return fail_at(r, item, "metrics.budgets holds at most %d globs",
+            return fail_at(r, item.node, "metrics.budgets holds at most %d globs",
                            TG__METRICS_GLOBS_MAX);
         }
         tg_status status =
-            copy_text(r, item, config->metrics_budgets[config->metrics_budgets_count],
+            copy_text(r, item.node, config->metrics_budgets[config->metrics_budgets_count],
                       TG_PATH_SIZE_MAX, "metrics.budgets item");
         if (status != TG_OK) {
             return status;

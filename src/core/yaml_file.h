@@ -165,6 +165,24 @@ static inline bool tg__yaml_key_is(const tg__yaml_entry *entry, const char *name
 }
 
 /*
+ * One item of a sequence, as the readers walk them:
+ *
+ *     for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) { ... item.node ... }
+ *
+ * A node that is not a sequence (or NULL) has no items.
+ */
+typedef struct {
+    struct fy_node *node; /* the item; the document's */
+    void *iter;           /* libfyaml's cursor; NULL before the first item */
+} tg__yaml_item;
+
+/* Moves `item` to the next item of `sequence`; false after the last. */
+static inline bool tg__yaml_next_item(struct fy_node *sequence, tg__yaml_item *item) {
+    item->node = sequence != NULL ? fy_node_sequence_iterate(sequence, &item->iter) : NULL;
+    return item->node != NULL;
+}
+
+/*
  * The 1-based line and column where `node` starts in its file; false (both 0) when
  * libfyaml keeps none (an empty {} or []). A mapping or sequence is placed at its
  * first scalar: libfyaml 0.7.12 gives positions to scalar tokens only.

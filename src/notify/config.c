@@ -131,10 +131,8 @@ static tg_status read_kinds(struct fy_node *node, uint32_t *mask, tg_error *err)
     if (node == NULL || !fy_node_is_sequence(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: filter 'kinds' must be a list");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = tg__yaml_scalar(item);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        const char *text = tg__yaml_scalar(item.node);
         tg_event_kind kind;
         if (text == NULL || tg__event_kind_parse(text, &kind) != TG_OK) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' is not an event kind",
@@ -149,15 +147,13 @@ static tg_status read_globs(struct fy_node *node, tg__notify_filter *filter, tg_
     if (node == NULL || !fy_node_is_sequence(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: filter 'budgets' must be a list");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         if (filter->budget_globs_count == TG__NOTIFY_GLOBS_MAX) {
             return tg__fail(err, TG_ERR_FULL, "notify config: more than %d budget patterns",
                             TG__NOTIFY_GLOBS_MAX);
         }
         char *glob = filter->budget_globs[filter->budget_globs_count];
-        tg_status status = read_text(item, glob, TG_PATH_SIZE_MAX, "budgets", err);
+        tg_status status = read_text(item.node, glob, TG_PATH_SIZE_MAX, "budgets", err);
         if (status != TG_OK) {
             return status;
         }
@@ -317,9 +313,7 @@ static tg_status read_sinks(struct fy_node *node, tg__notify_config *config, tg_
     if (node == NULL || !fy_node_is_sequence(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: 'sinks' must be a list");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         if (config->sinks_count == TG__NOTIFY_SINKS_MAX) {
             return tg__fail(err, TG_ERR_FULL, "notify config: more than %d sinks",
                             TG__NOTIFY_SINKS_MAX);
@@ -327,7 +321,7 @@ static tg_status read_sinks(struct fy_node *node, tg__notify_config *config, tg_
         tg__notify_sink *sink = &config->sinks[config->sinks_count];
         sink_defaults(sink);
         sink->kind = (tg__sink_kind)-1;
-        tg_status status = each_field(item, "sinks", sink_field, sink, err);
+        tg_status status = each_field(item.node, "sinks", sink_field, sink, err);
         if (status == TG_OK && (int)sink->kind == -1) {
             status =
                 tg__fail(err, TG_ERR_INVALID, "notify config: sink '%s' needs a kind", sink->name);
@@ -361,16 +355,14 @@ static tg_status read_rules(struct fy_node *node, tg__notify_config *config, tg_
     if (node == NULL || !fy_node_is_sequence(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: urgency 'budgets' must be a list");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         if (config->urgency_count == TG__NOTIFY_URGENCY_RULES_MAX) {
             return tg__fail(err, TG_ERR_FULL, "notify config: more than %d urgency rules",
                             TG__NOTIFY_URGENCY_RULES_MAX);
         }
         tg__notify_urgency_rule *rule = &config->urgency[config->urgency_count];
         *rule = (tg__notify_urgency_rule){"", TG__URGENCY_IMMEDIATE, TG_NONE};
-        tg_status status = each_field(item, "urgency rule", rule_field, rule, err);
+        tg_status status = each_field(item.node, "urgency rule", rule_field, rule, err);
         if (status != TG_OK) {
             return status;
         }

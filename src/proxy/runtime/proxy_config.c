@@ -84,11 +84,9 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
 static tg_status read_names(struct fy_node *list, char *slots, size_t slot_size, int64_t *count,
                             const char *what, const char *empty, tg_error *err) {
     *count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(list, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(list, &item);) {
         char *slot = slots + (size_t)*count * slot_size;
-        tg_status status = read_text(item, slot, slot_size, what, err);
+        tg_status status = read_text(item.node, slot, slot_size, what, err);
         if (status == TG_OK && slot[0] == '\0') {
             status = fail(err, what, empty);
         }
@@ -349,10 +347,9 @@ static tg_status read_overrides(struct fy_node *node, tg__proxy_config *config, 
     if (config->overrides == NULL) {
         return fail(err, "proxy.price_overrides:", "out of memory");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        tg_status status = read_override(item, &config->overrides[config->overrides_count], err);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        tg_status status =
+            read_override(item.node, &config->overrides[config->overrides_count], err);
         if (status != TG_OK) {
             return status;
         }
@@ -416,12 +413,10 @@ static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *
         return fail(err, "proxy.fallback_on_status", "must be a list of 1 to 16 HTTP statuses");
     }
     config->fallback_statuses_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         int64_t status = 0;
-        if (read_count(item, &status, "proxy.fallback_on_status:", err) != TG_OK || status < 400 ||
-            status > 599) {
+        if (read_count(item.node, &status, "proxy.fallback_on_status:", err) != TG_OK ||
+            status < 400 || status > 599) {
             return fail(err, "proxy.fallback_on_status:",
                         "each status is a whole number in 400..599 (an error the upstream "
                         "answered)");
