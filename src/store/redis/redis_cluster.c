@@ -290,13 +290,6 @@ tg_status tg__redis_sync_fcall(tg__redis_ledger *ledger, tg__redis_args *args, s
                                redisReply **reply_out, tg_error *err) {
     redisReply *reply = NULL;
     tg_status status = tg__redis_sync_command(ledger, args, &reply, err);
-    if (status != TG_OK) {
-        return status;
-    }
-    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK) {
-        freeReplyObject(reply);
-        return status;
-    }
-    *reply_out = reply;
-    return TG_OK;
+    return status != TG_OK ? status
+                           : tg__redis_fcall_take(reply, args->argv[1], fields, reply_out, err);
 }
