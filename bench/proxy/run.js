@@ -7,7 +7,7 @@
 // concurrent calls, streamed and not. A call is timed from request sent to last byte.
 //
 // Added latency at one caller (and in --providers) is per call: each pass sends one call
-// to every target in turn (the order rotating and reversing), and the added p50 / p99 are
+// to every target in turn (in a random order, seeded), and the added p50 / p99 are
 // percentiles of (call through the gateway - direct call of the same pass). At 64 and
 // 512 calls the targets are measured in interleaved rounds (direct, tollgate, portkey,
 // then again) so that load from other work falls on all three alike, and added is the
@@ -194,19 +194,45 @@ function cpuUs(pid) {
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const us = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 
-// One caller: calls are paired. Each pass sends one call to every target in turn (in an
-// order that rotates and reverses from pass to pass, so that with three targets every
-// order comes equally often and no target mostly follows one other), and a gateway's added
-// latency is taken per call: its call minus the direct call of the same pass. "added p50 /
-// p99" are then percentiles of those paired differences, not differences of percentiles,
-// so load that falls on one pass falls on both calls of the pair.
+// The order of each pass: a random permutation from a seeded generator (mulberry32), so
+// a run sends the same orders every time. A call pays for the work the calls before it
+// leave running (a node gateway goes on for a millisecond or more after it answers, and
+// costs a tollgate call right after it about 200 µs on 2 CPUs), so no target may come
+// after another more often, at any distance. Rotating the order did not keep that (with
+// direct, A, B and Portkey, B came right after Portkey in 3 passes of 8 and A never did),
+// nor does a Williams square, which evens out only the call just before (B then sits
+// nearer after Portkey two calls back, and came out 11-13 µs slower than the same binary
+// as A). With random orders every target sees the same history in expectation, and the
+// targets of --binary A,A are alike (docs/benchmarks-proxy.md).
+function random32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const passRandom = random32(20261207);
+function passOrder(n) {
+  const order = Array.from({ length: n }, (_, k) => k);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(passRandom() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+// One caller: calls are paired. Each pass sends one call to every target in turn, in a
+// random order (passOrder), and a gateway's added latency is taken per call: its call
+// minus the direct call of the same pass. "added p50 / p99" are then percentiles of those
+// paired differences, not differences of percentiles, so load that falls on one pass
+// falls on both calls of the pair.
 async function pairedBurst(results, payloadOf, stream, calls) {
   const n = results.length;
   for (let i = 0; i < calls; i++) {
     const row = new Array(n);
-    const turn = Math.floor(i / 2);
-    for (let k = 0; k < n; k++) {
-      const j = (turn + (i % 2 ? n - 1 - k : k)) % n;
+    for (const j of passOrder(n)) {
       row[j] = await once(results[j].target, payloadOf(results[j]), stream);
     }
     for (let k = 0; k < n; k++) {
@@ -421,7 +447,13 @@ async function perProvider(names, fake, daemons, portkey, key, agent) {
     for (let i = 1; i < daemons.length; i++) {
       // The same pass's call through binary i minus through the first binary.
       const diffs = results[1 + i].raw.map((x, k) => x - results[1].raw[k]).sort((a, b) => a - b);
-      compared.push(`${name}: ${daemons[i].binary} − ${daemons[0].binary} p50 ${us(pct(diffs, 0.5))} µs`);
+      // The median's 95% interval from order statistics (ranks n/2 ± 0.98 √n): a
+      // difference inside it is noise, whatever the load.
+      const half = 0.98 * Math.sqrt(diffs.length);
+      const low = diffs[Math.max(0, Math.floor(diffs.length / 2 - half))];
+      const high = diffs[Math.min(diffs.length - 1, Math.ceil(diffs.length / 2 + half))];
+      compared.push(`${name}: ${daemons[i].binary} − ${daemons[0].binary} p50 ${us(pct(diffs, 0.5))} µs ` +
+        `(95% ${us(low)} to ${us(high)})`);
     }
     for (const t of targets) t.agent.destroy();
   }

@@ -13,7 +13,7 @@
 #include "cli/budget_file.h"
 #include "core/path.h"
 #include "core/yaml_file.h"
-#include "proxy/buf.h"
+#include "core/buf.h"
 
 /* The list while it grows: tg__budget_item records in a buffer with a hard maximum. */
 typedef struct {

@@ -64,14 +64,8 @@ static int local_list(const char *db, const char *config_file, uint64_t after, i
     tg__config *config = NULL;
     tg_error err = {0};
     if (path == NULL) {
-        config = malloc(sizeof *config);
-        if (config == NULL) {
-            return TG__EXIT_FAILURE;
-        }
-        tg__config_defaults(config);
-        if (tg__config_load(config_file, config, &err) != TG_OK) {
+        if (tg__config_new(config_file, &config, &err) != TG_OK) {
             fprintf(stderr, "tollgate: %s\n", err.message);
-            free(config);
             return TG__EXIT_FAILURE;
         }
         path = config->store_path;

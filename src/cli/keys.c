@@ -304,16 +304,10 @@ static int print_yaml(const keys_args *a) {
 
 /* Reads the config; on failure says why and returns NULL. From malloc; caller frees. */
 static tg__config *load(const char *file) {
-    tg__config *config = malloc(sizeof *config);
+    tg__config *config = NULL;
     tg_error err = {0};
-    if (config == NULL) {
-        return NULL;
-    }
-    tg__config_defaults(config);
-    if (tg__config_load(file, config, &err) != TG_OK) {
+    if (tg__config_new(file, &config, &err) != TG_OK) {
         fprintf(stderr, "tollgate keys: %s\n", err.message);
-        free(config);
-        return NULL;
     }
     return config;
 }

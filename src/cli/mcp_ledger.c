@@ -35,16 +35,12 @@ static char *without_mcp(struct fy_document *document) {
         fy_document_destroy(copy);
         return NULL;
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(root, &iter)) != NULL) {
-        struct fy_node *key = fy_node_pair_key(pair);
-        const char *name = fy_node_is_scalar(key) ? fy_node_get_scalar0(key) : NULL;
-        if (name != NULL && strcmp(name, "mcp") == 0) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(root, &entry);) {
+        if (tg__yaml_key_is(&entry, "mcp")) {
             continue;
         }
-        fy_node_mapping_append(mapping, fy_node_copy(copy, key),
-                               fy_node_copy(copy, fy_node_pair_value(pair)));
+        fy_node_mapping_append(mapping, fy_node_copy(copy, entry.key_node),
+                               fy_node_copy(copy, entry.value));
     }
     char *text = fy_emit_document_to_string(copy, FYECF_DEFAULT);
     fy_document_destroy(copy);

@@ -15,7 +15,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
-#include "proxy/buf.h"
+#include "core/buf.h"
 
 #define RESPONSE_SIZE_MAX (16 * 1024 * 1024) /* largest answer we accept */
 #define BAR_WIDTH 40                         /* characters of a status bar */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "core/buf.h"
 #include "tollgate_tokens.h"
 
 #define TEXT_SIZE_MAX ((size_t)256 << 20)
@@ -74,33 +75,28 @@ static int read_all(const char *file, size_t size_max, char **text_out, size_t *
         fprintf(stderr, "tollgate tokens: %s: %s\n", file, strerror(errno));
         return 1;
     }
-    size_t capacity = 1 << 16, len = 0;
-    char *text = malloc(capacity);
-    while (text != NULL) {
-        len += fread(text + len, 1, capacity - len, f);
-        if (len < capacity || capacity > size_max) {
-            break;
-        }
-        char *bigger = realloc(text, capacity * 2);
-        if (bigger == NULL) {
-            free(text);
-            text = NULL;
-            break;
-        }
-        text = bigger;
-        capacity *= 2;
+    tg__buf text;
+    tg__buf_init(&text, size_max);
+    tg_status status = TG_OK;
+    static char chunk[1 << 16];
+    size_t got;
+    while (status == TG_OK && (got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        status = tg__buf_append(&text, chunk, got);
     }
     int failed = f != stdin ? fclose(f) != 0 : ferror(f);
-    if (text == NULL || failed || len > size_max) {
+    if (status == TG_OK && !failed && text.data == NULL) {
+        status = tg__buf_append(&text, "", 0); /* an empty file: an empty text, not NULL */
+    }
+    if (status != TG_OK || failed) {
         fprintf(stderr, "tollgate tokens: %s\n",
-                text == NULL ? "out of memory"
-                : failed     ? "read error"
-                             : "input too large");
-        free(text);
+                status == TG_ERR_FULL ? "input too large"
+                : status != TG_OK     ? "out of memory"
+                                      : "read error");
+        tg__buf_free(&text);
         return 1;
     }
-    *text_out = text;
-    *len_out = len;
+    *text_out = text.data;
+    *len_out = text.size;
     return 0;
 }
 

@@ -159,13 +159,12 @@ static tg_status read_alerts(const reader *r, struct fy_node *node, tg_budget_sp
     if (!fy_node_is_sequence(node)) {
         return fail_at(r, node, "'alerts' must be a list of fractions like [\"0.5\", \"0.8\"]");
     }
-    void *iter = NULL;
-    struct fy_node *alert;
-    while ((alert = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = tg__yaml_scalar(alert);
+    for (tg__yaml_item alert = {0}; tg__yaml_next_item(node, &alert);) {
+        const char *text = tg__yaml_scalar(alert.node);
         if (spec->alerts_count >= TG_ALERTS_MAX || text == NULL ||
             tg_fraction_parse(text, &spec->alerts_ppm[spec->alerts_count]) != TG_OK) {
-            return fail_at(r, alert, "'alerts' takes at most %d fractions from 0 to 1 like \"0.8\"",
+            return fail_at(r, alert.node,
+                           "'alerts' takes at most %d fractions from 0 to 1 like \"0.8\"",
                            TG_ALERTS_MAX);
         }
         spec->alerts_count++;
@@ -177,18 +176,16 @@ static tg_status read_ceilings(const reader *r, struct fy_node *node, tg_budget_
     if (!fy_node_is_mapping(node)) {
         return fail_at(r, node, "'ceilings' must be a mapping like {high: \"1900.00\"}");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         tg_class cls;
-        const char *name = tg__yaml_scalar(fy_node_pair_key(pair));
+        const char *name = entry.key;
         if (name == NULL || tg_class_parse(name, &cls) != TG_OK || cls >= TG_CLASS_AUTO) {
-            return fail_at(r, fy_node_pair_key(pair),
+            return fail_at(r, entry.key_node,
                            "'%.40s' is not an impact class: expected low, normal, high or "
                            "critical",
                            name != NULL ? name : "?");
         }
-        tg_status status = read_level(r, fy_node_pair_value(pair), &spec->class_ceiling[cls], name);
+        tg_status status = read_level(r, entry.value, &spec->class_ceiling[cls], name);
         if (status != TG_OK) {
             return status;
         }
@@ -251,16 +248,13 @@ static tg_status read_template(const reader *r, struct fy_node *node, tg__budget
     tg__budget_decl inner;
     memset(&inner, 0, sizeof inner);
     tg_budget_spec_init(&inner.spec);
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        bool allowed = key != NULL && strcmp(key, "path") != 0 && strcmp(key, "template") != 0 &&
-                       strcmp(key, "children_max") != 0;
-        tg_status status = allowed ? read_budget_field(r, key, fy_node_pair_value(pair), &inner)
-                                   : TG_ERR_NOT_FOUND;
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        bool allowed = entry.key != NULL && strcmp(entry.key, "path") != 0 &&
+                       strcmp(entry.key, "template") != 0 && strcmp(entry.key, "children_max") != 0;
+        tg_status status =
+            allowed ? read_budget_field(r, entry.key, entry.value, &inner) : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return unknown_field(r, pair, "template",
+            return unknown_field(r, entry.pair, "template",
                                  "limit, calls, tokens, window, timezone, revoke_at, "
                                  "above_hold, alerts or ceilings");
         }
@@ -282,14 +276,11 @@ static tg_status read_budget(const reader *r, struct fy_node *node, tg__budget_d
     if (!fy_node_is_mapping(node)) {
         return fail_at(r, node, "each budget must be a mapping like {path: team, limit: \"100\"}");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        tg_status status = key != NULL ? read_budget_field(r, key, fy_node_pair_value(pair), out)
-                                       : TG_ERR_NOT_FOUND;
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        tg_status status = entry.key != NULL ? read_budget_field(r, entry.key, entry.value, out)
+                                             : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return unknown_field(r, pair, "budget",
+            return unknown_field(r, entry.pair, "budget",
                                  "path, limit, calls, tokens, window, timezone, revoke_at, "
                                  "above_hold, alerts, ceilings, template or children_max");
         }
@@ -358,15 +349,12 @@ static tg_status read_key(const reader *r, struct fy_node *node, tg__key *out) {
         return fail_at(r, node, "each key must be a mapping like {name: bot, role: agent, ...}");
     }
     bool hashed = false;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        tg_status status = key != NULL
-                               ? read_key_field(r, key, fy_node_pair_value(pair), out, &hashed)
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        tg_status status = entry.key != NULL
+                               ? read_key_field(r, entry.key, entry.value, out, &hashed)
                                : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return unknown_field(r, pair, "key", "name, role, scope, class_max or sha256");
+            return unknown_field(r, entry.pair, "key", "name, role, scope, class_max or sha256");
         }
         if (status != TG_OK) {
             return status;
@@ -392,26 +380,23 @@ static tg_status read_rule(const reader *r, struct fy_node *node, tg__rule_decl 
                        "each rule must be a mapping like {tool: \"refund_*\", class: "
                        "critical}");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         tg_status status = TG_OK;
-        if (key != NULL && strcmp(key, "tool") == 0) {
-            status = copy_text(r, value, out->tool, sizeof out->tool, "tool");
-        } else if (key != NULL && strcmp(key, "model") == 0) {
-            status = copy_text(r, value, out->model, sizeof out->model, "model");
-        } else if (key != NULL && strcmp(key, "budget") == 0) {
-            status = copy_text(r, value, out->budget, sizeof out->budget, "budget");
-        } else if (key != NULL && strcmp(key, "class") == 0) {
-            const char *text = tg__yaml_scalar(value);
+        if (tg__yaml_key_is(&entry, "tool")) {
+            status = copy_text(r, entry.value, out->tool, sizeof out->tool, "tool");
+        } else if (tg__yaml_key_is(&entry, "model")) {
+            status = copy_text(r, entry.value, out->model, sizeof out->model, "model");
+        } else if (tg__yaml_key_is(&entry, "budget")) {
+            status = copy_text(r, entry.value, out->budget, sizeof out->budget, "budget");
+        } else if (tg__yaml_key_is(&entry, "class")) {
+            const char *text = tg__yaml_scalar(entry.value);
             if (text == NULL || tg_class_parse(text, &out->cls) != TG_OK ||
                 out->cls == TG_CLASS_AUTO) {
-                status = fail_at(r, value, "rule class must be low, normal, high or critical");
+                status =
+                    fail_at(r, entry.value, "rule class must be low, normal, high or critical");
             }
         } else {
-            status = unknown_field(r, pair, "rule", "tool, model, budget or class");
+            status = unknown_field(r, entry.pair, "rule", "tool, model, budget or class");
         }
         if (status != TG_OK) {
             return status;
@@ -453,10 +438,8 @@ static tg_status read_list(const reader *r, struct fy_node *node, tg__config *co
     if (!fy_node_is_sequence(node)) {
         return fail_at(r, node, "'%s' must be a list (entries starting with '- ')", names[kind]);
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        tg_status status = read_item(r, item, config, kind);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        tg_status status = read_item(r, item.node, config, kind);
         if (status != TG_OK) {
             return status;
         }
@@ -501,23 +484,20 @@ static size_t limit_fields(tg__config *config, limit_field *out) {
 static tg_status read_limits(const reader *r, struct fy_node *node, tg__config *config) {
     limit_field fields[LIMIT_FIELDS_MAX];
     size_t count = limit_fields(config, fields);
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         size_t i = 0;
-        while (key != NULL && i < count && strcmp(key, fields[i].name) != 0) {
+        while (entry.key != NULL && i < count && strcmp(entry.key, fields[i].name) != 0) {
             i++;
         }
-        if (key == NULL || i == count) {
-            return fail_at(r, fy_node_pair_key(pair),
+        if (entry.key == NULL || i == count) {
+            return fail_at(r, entry.key_node,
                            "unknown limit '%.40s' (docs/api.md, \"Limits\", lists them)",
-                           key != NULL ? key : "?");
+                           entry.key != NULL ? entry.key : "?");
         }
         char what[64];
-        snprintf(what, sizeof what, "limits.%s", key);
-        tg_status status = read_int(r, fy_node_pair_value(pair), fields[i].field, what,
-                                    fields[i].min, fields[i].max);
+        snprintf(what, sizeof what, "limits.%s", entry.key);
+        tg_status status =
+            read_int(r, entry.value, fields[i].field, what, fields[i].min, fields[i].max);
         if (status != TG_OK) {
             return status;
         }
@@ -526,53 +506,51 @@ static tg_status read_limits(const reader *r, struct fy_node *node, tg__config *
 }
 
 static tg_status read_store(const reader *r, struct fy_node *node, tg__config *config) {
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
-        const char *text = tg__yaml_scalar(value);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const char *text = tg__yaml_scalar(entry.value);
         tg_status status = TG_OK;
-        if (key != NULL && strcmp(key, "kind") == 0) {
-            status = copy_text(r, value, config->store, sizeof config->store, "store.kind");
+        if (tg__yaml_key_is(&entry, "kind")) {
+            status = copy_text(r, entry.value, config->store, sizeof config->store, "store.kind");
             if (status == TG_OK && strcmp(text, "sqlite") != 0 && strcmp(text, "memory") != 0 &&
                 strcmp(text, "redis") != 0) {
-                status = fail_at(r, value,
+                status = fail_at(r, entry.value,
                                  "store.kind must be sqlite, memory or redis, not '%.40s'", text);
             }
-        } else if (key != NULL && strcmp(key, "url") == 0) {
-            status = copy_text(r, value, config->store_url, sizeof config->store_url, "store.url");
+        } else if (tg__yaml_key_is(&entry, "url")) {
+            status =
+                copy_text(r, entry.value, config->store_url, sizeof config->store_url, "store.url");
             tg_error url_err = {0};
             if (status == TG_OK &&
                 tg__redis_url_parse(config->store_url, &config->redis, &url_err) != TG_OK) {
-                status = fail_at(r, value, "%s", url_err.message);
+                status = fail_at(r, entry.value, "%s", url_err.message);
             }
-        } else if (key != NULL && strcmp(key, "timeout_ms") == 0) {
-            status = read_int(r, value, &config->store_timeout_ms, "store.timeout_ms", 1, 60000);
-        } else if (key != NULL && strcmp(key, "cluster") == 0) {
+        } else if (tg__yaml_key_is(&entry, "cluster")) {
             if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
-                status = fail_at(r, value, "store.cluster must be true or false");
+                status = fail_at(r, entry.value, "store.cluster must be true or false");
             }
             config->store_cluster = status == TG_OK && strcmp(text, "true") == 0;
-        } else if (key != NULL && strcmp(key, "wait_replicas") == 0) {
-            status = read_int(r, value, &config->store_wait_replicas, "store.wait_replicas", 0,
-                              TG__CONFIG_WAIT_REPLICAS_MAX);
-        } else if (key != NULL && strcmp(key, "wait_timeout_ms") == 0) {
-            status = read_int(r, value, &config->store_wait_timeout_ms, "store.wait_timeout_ms", 1,
-                              60000);
-        } else if (key != NULL && strcmp(key, "path") == 0) {
+        } else if (tg__yaml_key_is(&entry, "wait_replicas")) {
+            status = read_int(r, entry.value, &config->store_wait_replicas, "store.wait_replicas",
+                              0, TG__CONFIG_WAIT_REPLICAS_MAX);
+        } else if (tg__yaml_key_is(&entry, "wait_timeout_ms")) {
+            status = read_int(r, entry.value, &config->store_wait_timeout_ms,
+                              "store.wait_timeout_ms", 1, 60000);
+        } else if (tg__yaml_key_is(&entry, "timeout_ms")) {
             status =
-                copy_text(r, value, config->store_path, sizeof config->store_path, "store.path");
-        } else if (key != NULL && strcmp(key, "durability") == 0) {
+                read_int(r, entry.value, &config->store_timeout_ms, "store.timeout_ms", 1, 60000);
+        } else if (tg__yaml_key_is(&entry, "path")) {
+            status = copy_text(r, entry.value, config->store_path, sizeof config->store_path,
+                               "store.path");
+        } else if (tg__yaml_key_is(&entry, "durability")) {
             if (text != NULL && strcmp(text, "strict") == 0) {
                 config->durability = TG_DURABILITY_STRICT;
             } else if (text != NULL && strcmp(text, "relaxed") == 0) {
                 config->durability = TG_DURABILITY_RELAXED;
             } else {
-                status = fail_at(r, value, "store.durability must be strict or relaxed");
+                status = fail_at(r, entry.value, "store.durability must be strict or relaxed");
             }
         } else {
-            status = unknown_field(r, pair, "store",
+            status = unknown_field(r, entry.pair, "store",
                                    "kind, path, durability, url, cluster, timeout_ms, "
                                    "wait_replicas or wait_timeout_ms");
         }
@@ -607,22 +585,19 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
 }
 
 static tg_status read_policy(const reader *r, struct fy_node *node, tg__config *config) {
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         tg_status status = TG_OK;
-        if (key != NULL && strcmp(key, "default") == 0) {
-            const char *text = tg__yaml_scalar(value);
+        if (tg__yaml_key_is(&entry, "default")) {
+            const char *text = tg__yaml_scalar(entry.value);
             if (text == NULL || tg_class_parse(text, &config->default_class) != TG_OK ||
                 config->default_class == TG_CLASS_AUTO) {
-                status = fail_at(r, value, "policy.default must be low, normal, high or critical");
+                status =
+                    fail_at(r, entry.value, "policy.default must be low, normal, high or critical");
             }
-        } else if (key != NULL && strcmp(key, "rules") == 0) {
-            status = read_list(r, value, config, LIST_RULES);
+        } else if (tg__yaml_key_is(&entry, "rules")) {
+            status = read_list(r, entry.value, config, LIST_RULES);
         } else {
-            status = unknown_field(r, pair, "policy", "default or rules");
+            status = unknown_field(r, entry.pair, "policy", "default or rules");
         }
         if (status != TG_OK) {
             return status;
@@ -636,15 +611,13 @@ static tg_status read_metrics_budgets(const reader *r, struct fy_node *node, tg_
         return fail_at(r, node, "metrics.budgets must be a list of budget paths or globs");
     }
     config->metrics_budgets_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         if (config->metrics_budgets_count == TG__METRICS_GLOBS_MAX) {
-            return fail_at(r, item, "metrics.budgets holds at most %d globs",
+            return fail_at(r, item.node, "metrics.budgets holds at most %d globs",
                            TG__METRICS_GLOBS_MAX);
         }
         tg_status status =
-            copy_text(r, item, config->metrics_budgets[config->metrics_budgets_count],
+            copy_text(r, item.node, config->metrics_budgets[config->metrics_budgets_count],
                       TG_PATH_SIZE_MAX, "metrics.budgets item");
         if (status != TG_OK) {
             return status;
@@ -656,22 +629,18 @@ static tg_status read_metrics_budgets(const reader *r, struct fy_node *node, tg_
 
 static tg_status read_metrics(const reader *r, struct fy_node *node, tg__config *config) {
     static const char expected[] = "open_on_loopback, budgets or budget_series_max";
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
-        const char *text = tg__yaml_scalar(value);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const char *text = tg__yaml_scalar(entry.value);
         tg_status status = TG_OK;
-        if (key != NULL && strcmp(key, "budgets") == 0) {
-            status = read_metrics_budgets(r, value, config);
-        } else if (key != NULL && strcmp(key, "budget_series_max") == 0) {
-            status = read_int(r, value, &config->metrics_budget_series_max,
+        if (tg__yaml_key_is(&entry, "budgets")) {
+            status = read_metrics_budgets(r, entry.value, config);
+        } else if (tg__yaml_key_is(&entry, "budget_series_max")) {
+            status = read_int(r, entry.value, &config->metrics_budget_series_max,
                               "metrics.budget_series_max", 0, TG__METRICS_SERIES_MAX);
-        } else if (key == NULL || strcmp(key, "open_on_loopback") != 0) {
-            return unknown_field(r, pair, "metrics", expected);
+        } else if (entry.key == NULL || strcmp(entry.key, "open_on_loopback") != 0) {
+            return unknown_field(r, entry.pair, "metrics", expected);
         } else if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
-            return fail_at(r, value, "metrics.open_on_loopback must be true or false");
+            return fail_at(r, entry.value, "metrics.open_on_loopback must be true or false");
         } else {
             config->metrics_open_on_loopback = strcmp(text, "true") == 0;
         }
@@ -745,18 +714,15 @@ static tg_status read_root_entry(const reader *r, const char *key, struct fy_nod
 }
 
 static tg_status read_root(const reader *r, struct fy_node *root, tg__config *config) {
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(root, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        tg_status status = key != NULL ? read_root_entry(r, key, fy_node_pair_value(pair), config)
-                                       : TG_ERR_NOT_FOUND;
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(root, &entry);) {
+        tg_status status = entry.key != NULL ? read_root_entry(r, entry.key, entry.value, config)
+                                             : TG_ERR_NOT_FOUND;
         if (status == TG_ERR_NOT_FOUND) {
-            return fail_at(r, fy_node_pair_key(pair),
+            return fail_at(r, entry.key_node,
                            "unknown section '%.40s': expected address, port, store, limits, "
                            "budgets, policy, keys, prices, metrics, notify, proxy, upstreams or "
                            "mcp",
-                           key != NULL ? key : "?");
+                           entry.key != NULL ? entry.key : "?");
         }
         if (status != TG_OK) {
             return status;
@@ -841,6 +807,21 @@ tg_status tg__config_load(const char *file, tg__config *config, tg_error *err) {
     }
     tg__config_file_close(parsed);
     return status;
+}
+
+tg_status tg__config_new(const char *file, tg__config **out, tg_error *err) {
+    tg__config *config = malloc(sizeof *config);
+    if (config == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "config: out of memory");
+    }
+    tg__config_defaults(config);
+    tg_status status = tg__config_load(file, config, err);
+    if (status != TG_OK) {
+        free(config);
+        return status;
+    }
+    *out = config;
+    return TG_OK;
 }
 
 /* ---- roles ----------------------------------------------------------------------------- */

@@ -134,6 +134,9 @@ void tg__config_defaults(tg__config *config);
  * every error names the file, line and column and what was expected there.
  */
 tg_status tg__config_load(const char *file, tg__config *config, tg_error *err);
+/* The defaults, then `file`, in a config from malloc (*out; caller frees), as the CLI's
+ * commands that read the file take it. *out is untouched on failure. */
+tg_status tg__config_new(const char *file, tg__config **out, tg_error *err);
 /* The same from a file already parsed (config_file.h), which the daemon hands to every
  * section's reader: the file is read once. */
 struct tg__config_file;

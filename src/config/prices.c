@@ -60,15 +60,12 @@ static tg_status read_price(const char *model, struct fy_node *node, tg__price *
     if (!fy_node_is_mapping(node)) {
         return fail(err, "config: the price of '%.100s' must be {input: ..., output: ...}", model);
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        const char *text = tg__yaml_scalar(fy_node_pair_value(pair));
-        bool input = key != NULL && strncmp(key, "input", 5) == 0;
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const char *text = tg__yaml_scalar(entry.value);
+        bool input = entry.key != NULL && strncmp(entry.key, "input", 5) == 0;
         int64_t *field = input ? &out->input_micros : &out->output_micros;
-        if (key == NULL || text == NULL ||
-            !read_amount(key, text, input ? "input" : "output", field)) {
+        if (entry.key == NULL || text == NULL ||
+            !read_amount(entry.key, text, input ? "input" : "output", field)) {
             return fail(err,
                         "config: the price of '%.100s' takes input and output, as amounts per "
                         "million tokens (\"2.50\") or as input_micros/output_micros",
@@ -89,15 +86,13 @@ tg_status tg__prices_read(struct fy_node *node, tg__config *config, tg_error *er
     if (!fy_node_is_mapping(node)) {
         return fail(err, "config: 'prices' must map model names to prices%s", "");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *model = tg__yaml_scalar(fy_node_pair_key(pair));
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const char *model = entry.key;
         if (config->prices_count >= TG__PRICES_MAX) {
             return fail(err, "config: more than 4096 prices%s", "");
         }
-        tg_status status = read_price(model ? model : "", fy_node_pair_value(pair),
-                                      &config->prices[config->prices_count], err);
+        tg_status status =
+            read_price(model ? model : "", entry.value, &config->prices[config->prices_count], err);
         if (status != TG_OK) {
             return status;
         }

@@ -131,6 +131,58 @@ static inline const char *tg__yaml_scalar(struct fy_node *node) {
 }
 
 /*
+ * One entry of a mapping, as every reader walks them:
+ *
+ *     for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+ *         if (tg__yaml_key_is(&entry, "kind")) { ... entry.value ... }
+ *     }
+ *
+ * A node that is not a mapping (or NULL) has no entries. Every pointer is the document's.
+ */
+typedef struct {
+    struct fy_node_pair *pair; /* the entry itself */
+    struct fy_node *key_node;  /* its key, for the position of an error */
+    const char *key;           /* the key's text; NULL when the key is not a scalar */
+    struct fy_node *value;     /* its value; NULL for an empty one */
+    void *iter;                /* libfyaml's cursor; NULL before the first entry */
+} tg__yaml_entry;
+
+/* Moves `entry` to the next entry of `mapping`; false after the last. */
+static inline bool tg__yaml_next(struct fy_node *mapping, tg__yaml_entry *entry) {
+    entry->pair = mapping != NULL ? fy_node_mapping_iterate(mapping, &entry->iter) : NULL;
+    if (entry->pair == NULL) {
+        return false;
+    }
+    entry->key_node = fy_node_pair_key(entry->pair);
+    entry->key = tg__yaml_scalar(entry->key_node);
+    entry->value = fy_node_pair_value(entry->pair);
+    return true;
+}
+
+/* True when the entry's key is the text `name`. */
+static inline bool tg__yaml_key_is(const tg__yaml_entry *entry, const char *name) {
+    return entry->key != NULL && strcmp(entry->key, name) == 0;
+}
+
+/*
+ * One item of a sequence, as the readers walk them:
+ *
+ *     for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) { ... item.node ... }
+ *
+ * A node that is not a sequence (or NULL) has no items.
+ */
+typedef struct {
+    struct fy_node *node; /* the item; the document's */
+    void *iter;           /* libfyaml's cursor; NULL before the first item */
+} tg__yaml_item;
+
+/* Moves `item` to the next item of `sequence`; false after the last. */
+static inline bool tg__yaml_next_item(struct fy_node *sequence, tg__yaml_item *item) {
+    item->node = sequence != NULL ? fy_node_sequence_iterate(sequence, &item->iter) : NULL;
+    return item->node != NULL;
+}
+
+/*
  * The 1-based line and column where `node` starts in its file; false (both 0) when
  * libfyaml keeps none (an empty {} or []). A mapping or sequence is placed at its
  * first scalar: libfyaml 0.7.12 gives positions to scalar tokens only.

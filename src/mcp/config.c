@@ -58,22 +58,19 @@ static tg_status read_cost(const char *text, const char *glob, int64_t *out, tg_
 
 /* `glob: {cost: "0.01", class: low, charge: fixed|result, wait_ms: 2000}` */
 static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule, tg_error *err) {
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(value, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        const char *text = tg__yaml_scalar(fy_node_pair_value(pair));
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(value, &entry);) {
+        const char *text = tg__yaml_scalar(entry.value);
         tg_status status = TG_OK;
-        if (key != NULL && strcmp(key, "cost") == 0) {
+        if (tg__yaml_key_is(&entry, "cost")) {
             status = read_cost(text, rule->glob, &rule->cost_micros, err);
-        } else if (key != NULL && strcmp(key, "class") == 0) {
+        } else if (tg__yaml_key_is(&entry, "class")) {
             status = read_class(text, rule->glob, &rule->cls, err);
-        } else if (key != NULL && strcmp(key, "wait_ms") == 0) {
+        } else if (tg__yaml_key_is(&entry, "wait_ms")) {
             char what[TG_NAME_SIZE_MAX + 32];
             snprintf(what, sizeof what, "tools '%s': wait_ms", rule->glob);
-            status = tg__mcp_config_read_int(fy_node_pair_value(pair), what, 0, TG_WAIT_MS_MAX,
-                                             &rule->wait_ms, err);
-        } else if (key != NULL && strcmp(key, "charge") == 0 && text != NULL &&
+            status =
+                tg__mcp_config_read_int(entry.value, what, 0, TG_WAIT_MS_MAX, &rule->wait_ms, err);
+        } else if (tg__yaml_key_is(&entry, "charge") && text != NULL &&
                    (strcmp(text, "fixed") == 0 || strcmp(text, "result") == 0)) {
             rule->charge =
                 strcmp(text, "fixed") == 0 ? TG__MCP_CHARGE_FIXED : TG__MCP_CHARGE_RESULT;
@@ -82,7 +79,7 @@ static tg_status read_rule_fields(struct fy_node *value, tg__mcp_tool_rule *rule
                 tg__fail(err, TG_ERR_INVALID,
                          "config: mcp.tools '%s': unknown or malformed field '%s' (cost, class, "
                          "charge: fixed|result, wait_ms)",
-                         rule->glob, key != NULL ? key : "?");
+                         rule->glob, entry.key != NULL ? entry.key : "?");
         }
         if (status != TG_OK) {
             return status;
@@ -121,14 +118,12 @@ static tg_status read_tools(struct fy_node *node, tg__mcp_tools *tools, tg_error
         return tg__fail(err, TG_ERR_INVALID, "config: mcp.tools must be a mapping of glob: rule");
     }
     tools->rules_count = 0;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         if (tools->rules_count >= TG__MCP_TOOL_RULES_MAX) {
             return tg__fail(err, TG_ERR_FULL, "config: mcp.tools holds more than %d rules",
                             TG__MCP_TOOL_RULES_MAX);
         }
-        tg_status status = read_rule(pair, &tools->rules[tools->rules_count], err);
+        tg_status status = read_rule(entry.pair, &tools->rules[tools->rules_count], err);
         if (status != TG_OK) {
             return status;
         }
@@ -196,17 +191,14 @@ static bool listed(const char *key, const char *const *keys) {
 
 static tg_status read_section(struct fy_node *section, tg__mcp_config *config,
                               const char *const *skip, tg_error *err) {
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(section, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        if (key == NULL) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(section, &entry);) {
+        if (entry.key == NULL) {
             return tg__fail(err, TG_ERR_INVALID, "config: mcp keys must be text");
         }
-        if (listed(key, skip)) {
+        if (listed(entry.key, skip)) {
             continue;
         }
-        tg_status status = read_field(key, fy_node_pair_value(pair), config, err);
+        tg_status status = read_field(entry.key, entry.value, config, err);
         if (status != TG_OK) {
             return status;
         }

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "notify/body.h"
 
 json_t *tg__json_text(const char *text) {
@@ -114,20 +115,30 @@ json_t *tg__item_json(const tg__notify_item *item) {
     return object;
 }
 
-/* Serializes and frees `value`; NULL when out of memory or past the size maximum. */
-char *tg__json_finish(json_t *value, size_t *size_out) {
-    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+/* json_dump_callback's sink: a bounded buffer, so a body stops growing at its limit
+ * instead of being built whole and measured afterwards. */
+static int dump_into(const char *bytes, size_t size, void *data) {
+    return tg__buf_append(data, bytes, size) == TG_OK ? 0 : -1;
+}
+
+/* Serializes and frees `value`, then appends `end`, in at most size_max bytes; from malloc,
+ * NULL when out of memory or past size_max. */
+static char *dump(json_t *value, const char *end, size_t size_max, size_t *size_out) {
+    tg__buf text;
+    tg__buf_init(&text, size_max);
+    bool ok = value != NULL && json_dump_callback(value, dump_into, &text, JSON_COMPACT) == 0 &&
+              tg__buf_puts(&text, end) == TG_OK && text.data != NULL;
     json_decref(value);
-    if (text == NULL) {
+    if (!ok) {
+        tg__buf_free(&text);
         return NULL;
     }
-    size_t size = strlen(text);
-    if (size > TG__NOTIFY_BODY_SIZE_MAX) {
-        free(text);
-        return NULL;
-    }
-    *size_out = size;
-    return text;
+    *size_out = text.size;
+    return text.data;
+}
+
+char *tg__json_finish(json_t *value, size_t *size_out) {
+    return dump(value, "", TG__NOTIFY_BODY_SIZE_MAX, size_out);
 }
 
 char *tg__body_json(const tg__notify_envelope *envelope, const tg__notify_item *items, size_t count,
@@ -147,18 +158,5 @@ char *tg__body_json(const tg__notify_envelope *envelope, const tg__notify_item *
 char *tg__body_jsonl(const tg__notify_envelope *envelope, const tg__notify_item *item,
                      size_t *size_out) {
     (void)envelope;
-    size_t size = 0;
-    char *text = tg__json_finish(tg__item_json(item), &size);
-    if (text == NULL) {
-        return NULL;
-    }
-    char *line = realloc(text, size + 2);
-    if (line == NULL) {
-        free(text);
-        return NULL;
-    }
-    line[size] = '\n';
-    line[size + 1] = '\0';
-    *size_out = size + 1;
-    return line;
+    return dump(tg__item_json(item), "\n", TG__NOTIFY_LINE_SIZE_MAX, size_out);
 }

@@ -109,14 +109,11 @@ static tg_status each_field(struct fy_node *node, const char *what, field_fn fie
     if (node == NULL || !fy_node_is_mapping(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' must be a mapping", what);
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        if (key == NULL) {
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        if (entry.key == NULL) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: keys of '%s' must be text", what);
         }
-        tg_status status = field(target, key, fy_node_pair_value(pair), err);
+        tg_status status = field(target, entry.key, entry.value, err);
         if (status != TG_OK) {
             return status;
         }
@@ -128,16 +125,36 @@ static tg_status unknown(const char *where, const char *key, tg_error *err) {
     return tg__fail(err, TG_ERR_INVALID, "notify config: unknown %s field '%s'", where, key);
 }
 
+/* A bounded list: `item` reads node into slot *count of the target's array, which counts
+ * it; `what` names the list ("'sinks'"), `items` its entries in the error past `max`. */
+typedef tg_status (*item_fn)(void *target, int index, struct fy_node *node, tg_error *err);
+
+static tg_status each_item(struct fy_node *node, const char *what, const char *items, int max,
+                           int *count, item_fn item, void *target, tg_error *err) {
+    if (node == NULL || !fy_node_is_sequence(node)) {
+        return tg__fail(err, TG_ERR_INVALID, "notify config: %s must be a list", what);
+    }
+    for (tg__yaml_item entry = {0}; tg__yaml_next_item(node, &entry);) {
+        if (*count == max) {
+            return tg__fail(err, TG_ERR_FULL, "notify config: more than %d %s", max, items);
+        }
+        tg_status status = item(target, *count, entry.node, err);
+        if (status != TG_OK) {
+            return status;
+        }
+        (*count)++;
+    }
+    return TG_OK;
+}
+
 /* ---- filter --------------------------------------------------------------------------- */
 
 static tg_status read_kinds(struct fy_node *node, uint32_t *mask, tg_error *err) {
     if (node == NULL || !fy_node_is_sequence(node)) {
         return tg__fail(err, TG_ERR_INVALID, "notify config: filter 'kinds' must be a list");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        const char *text = tg__yaml_scalar(item);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        const char *text = tg__yaml_scalar(item.node);
         tg_event_kind kind;
         if (text == NULL || tg__event_kind_parse(text, &kind) != TG_OK) {
             return tg__fail(err, TG_ERR_INVALID, "notify config: '%s' is not an event kind",
@@ -148,25 +165,14 @@ static tg_status read_kinds(struct fy_node *node, uint32_t *mask, tg_error *err)
     return TG_OK;
 }
 
+static tg_status glob_item(void *target, int index, struct fy_node *node, tg_error *err) {
+    tg__notify_filter *filter = target;
+    return read_text(node, filter->budget_globs[index], TG_PATH_SIZE_MAX, "budgets", err);
+}
+
 static tg_status read_globs(struct fy_node *node, tg__notify_filter *filter, tg_error *err) {
-    if (node == NULL || !fy_node_is_sequence(node)) {
-        return tg__fail(err, TG_ERR_INVALID, "notify config: filter 'budgets' must be a list");
-    }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        if (filter->budget_globs_count == TG__NOTIFY_GLOBS_MAX) {
-            return tg__fail(err, TG_ERR_FULL, "notify config: more than %d budget patterns",
-                            TG__NOTIFY_GLOBS_MAX);
-        }
-        char *glob = filter->budget_globs[filter->budget_globs_count];
-        tg_status status = read_text(item, glob, TG_PATH_SIZE_MAX, "budgets", err);
-        if (status != TG_OK) {
-            return status;
-        }
-        filter->budget_globs_count++;
-    }
-    return TG_OK;
+    return each_item(node, "filter 'budgets'", "budget patterns", TG__NOTIFY_GLOBS_MAX,
+                     &filter->budget_globs_count, glob_item, filter, err);
 }
 
 static tg_status filter_field(void *target, const char *key, struct fy_node *value, tg_error *err) {
@@ -316,34 +322,21 @@ static tg_status sink_check(const tg__notify_config *config, const tg__notify_si
     return tg__sink_type_of(sink->kind)->check(sink, err);
 }
 
+static tg_status sink_item(void *target, int index, struct fy_node *node, tg_error *err) {
+    tg__notify_config *config = target;
+    tg__notify_sink *sink = &config->sinks[index];
+    sink_defaults(sink);
+    sink->kind = (tg__sink_kind)-1;
+    tg_status status = each_field(node, "sinks", sink_field, sink, err);
+    if (status == TG_OK && (int)sink->kind == -1) {
+        status = tg__fail(err, TG_ERR_INVALID, "notify config: sink '%s' needs a kind", sink->name);
+    }
+    return status == TG_OK ? sink_check(config, sink, err) : status;
+}
+
 static tg_status read_sinks(struct fy_node *node, tg__notify_config *config, tg_error *err) {
-    if (node == NULL || !fy_node_is_sequence(node)) {
-        return tg__fail(err, TG_ERR_INVALID, "notify config: 'sinks' must be a list");
-    }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        if (config->sinks_count == TG__NOTIFY_SINKS_MAX) {
-            return tg__fail(err, TG_ERR_FULL, "notify config: more than %d sinks",
-                            TG__NOTIFY_SINKS_MAX);
-        }
-        tg__notify_sink *sink = &config->sinks[config->sinks_count];
-        sink_defaults(sink);
-        sink->kind = (tg__sink_kind)-1;
-        tg_status status = each_field(item, "sinks", sink_field, sink, err);
-        if (status == TG_OK && (int)sink->kind == -1) {
-            status =
-                tg__fail(err, TG_ERR_INVALID, "notify config: sink '%s' needs a kind", sink->name);
-        }
-        if (status == TG_OK) {
-            status = sink_check(config, sink, err);
-        }
-        if (status != TG_OK) {
-            return status;
-        }
-        config->sinks_count++;
-    }
-    return TG_OK;
+    return each_item(node, "'sinks'", "sinks", TG__NOTIFY_SINKS_MAX, &config->sinks_count,
+                     sink_item, config, err);
 }
 
 /* ---- urgency --------------------------------------------------------------------------- */
@@ -360,26 +353,15 @@ static tg_status rule_field(void *target, const char *key, struct fy_node *value
     return unknown("urgency rule", key, err);
 }
 
+static tg_status rule_item(void *target, int index, struct fy_node *node, tg_error *err) {
+    tg__notify_urgency_rule *rule = &((tg__notify_config *)target)->urgency[index];
+    *rule = (tg__notify_urgency_rule){"", TG__URGENCY_IMMEDIATE, TG_NONE};
+    return each_field(node, "urgency rule", rule_field, rule, err);
+}
+
 static tg_status read_rules(struct fy_node *node, tg__notify_config *config, tg_error *err) {
-    if (node == NULL || !fy_node_is_sequence(node)) {
-        return tg__fail(err, TG_ERR_INVALID, "notify config: urgency 'budgets' must be a list");
-    }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        if (config->urgency_count == TG__NOTIFY_URGENCY_RULES_MAX) {
-            return tg__fail(err, TG_ERR_FULL, "notify config: more than %d urgency rules",
-                            TG__NOTIFY_URGENCY_RULES_MAX);
-        }
-        tg__notify_urgency_rule *rule = &config->urgency[config->urgency_count];
-        *rule = (tg__notify_urgency_rule){"", TG__URGENCY_IMMEDIATE, TG_NONE};
-        tg_status status = each_field(item, "urgency rule", rule_field, rule, err);
-        if (status != TG_OK) {
-            return status;
-        }
-        config->urgency_count++;
-    }
-    return TG_OK;
+    return each_item(node, "urgency 'budgets'", "urgency rules", TG__NOTIFY_URGENCY_RULES_MAX,
+                     &config->urgency_count, rule_item, config, err);
 }
 
 static tg_status urgency_field(void *target, const char *key, struct fy_node *value,

@@ -17,6 +17,8 @@
 #define TG__NOTIFY_TOOLS_MAX 5                 /* tools named in one item */
 #define TG__NOTIFY_SIGNATURE_SIZE 68           /* "v1=" + 64 hex digits + NUL */
 #define TG__NOTIFY_BODY_SIZE_MAX (1024 * 1024) /* a body never grows past this */
+/* A JSON line: a body's worth and its newline. */
+#define TG__NOTIFY_LINE_SIZE_MAX (TG__NOTIFY_BODY_SIZE_MAX + 1)
 #define TG__NOTIFY_REASONS_COUNT TG_REASON_COUNT
 
 /* "At the last hour's rate, this budget reaches `target` in eta_ms." */
@@ -95,7 +97,8 @@ typedef struct {
  */
 char *tg__body_json(const tg__notify_envelope *envelope, const tg__notify_item *items, size_t count,
                     size_t *size_out);
-/* One item as a compact JSON object and a newline, for JSON-lines sinks. */
+/* One item as a compact JSON object and a newline, for JSON-lines sinks; NULL when out of
+ * memory or past TG__NOTIFY_LINE_SIZE_MAX. */
 char *tg__body_jsonl(const tg__notify_envelope *envelope, const tg__notify_item *item,
                      size_t *size_out);
 /* A Slack incoming-webhook body: "text" (the fallback) and "blocks". */

@@ -137,28 +137,27 @@ static void finish_batch(tg__notifier *n, int s, tg__batch *batch, bool delivere
     n->dirty = true;
 }
 
-/* A log sink's batch: one line an item, written at once. */
+/* A log sink's batch: one line an item, written at once in pieces of whole lines. */
 static void write_log(tg__notifier *n, int s, tg__batch *batch,
                       const tg__notify_envelope *envelope) {
     const tg__sink_type *type = tg__sink_type_of(n->config->sinks[s].kind);
     char error[ERROR_SIZE] = "out of memory";
-    size_t total = 0;
-    char *lines = NULL;
+    tg__buf piece;
+    tg__buf_init(&piece, TG__NOTIFY_LOG_PIECE_SIZE_MAX);
     bool ok = true;
-    for (size_t i = 0; i < batch->items_count && ok; i++) {
-        size_t size = 0;
-        char *line = type->line(envelope, &batch->items[i], &size);
-        char *grown = line ? realloc(lines, total + size + 1) : NULL;
-        ok = grown != NULL;
-        if (ok) {
-            lines = grown;
-            memcpy(lines + total, line, size + 1);
-            total += size;
+    for (size_t next = 0; ok && next < batch->items_count;) {
+        tg_status status = TG_OK;
+        next = tg__sink_lines_fill(type, envelope, batch->items, next, batch->items_count, &piece,
+                                   &status);
+        if (status == TG_ERR_FULL) {
+            snprintf(error, sizeof error, "a line longer than %d bytes",
+                     TG__NOTIFY_LOG_PIECE_SIZE_MAX);
         }
-        free(line);
+        ok = status == TG_OK &&
+             tg__jsonl_write(&n->jsonl[s], piece.data, piece.size, error, sizeof error);
+        tg__buf_reset(&piece);
     }
-    ok = ok && tg__jsonl_write(&n->jsonl[s], lines, total, error, sizeof error);
-    free(lines);
+    tg__buf_free(&piece);
     finish_batch(n, s, batch, ok, error, TG_NONE);
 }
 
@@ -390,6 +389,10 @@ static void notifier_free(tg__notifier *n) {
     free(n);
     curl_global_cleanup();
 }
+
+/* Ids a sink finished out of order lie within the events it holds, so a sound file never
+ * has more than the outbox loads. */
+_Static_assert(TG__NOTIFY_WINDOW <= TG__OUTBOX_SENT_MAX, "a sink's window fits the outbox's load");
 
 /* Loads each sink's saved progress and opens its file: everything that can fail, up front. */
 static tg_status open_sinks(tg__notifier *n, tg_error *err) {

@@ -3,6 +3,7 @@
  */
 #include "notify/sink_types.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/path.h"
@@ -47,4 +48,27 @@ const tg__sink_type *tg__sink_type_find(const char *name) {
 
 const tg__sink_type *tg__sink_type_of(tg__sink_kind kind) {
     return TG__SINK_TYPES[kind];
+}
+
+_Static_assert(TG__NOTIFY_LOG_PIECE_SIZE_MAX >= TG__NOTIFY_LINE_SIZE_MAX,
+               "a line must fit in an empty piece");
+
+size_t tg__sink_lines_fill(const tg__sink_type *type, const tg__notify_envelope *envelope,
+                           const tg__notify_item *items, size_t from, size_t count, tg__buf *piece,
+                           tg_status *status) {
+    *status = TG_OK;
+    for (size_t i = from; i < count; i++) {
+        size_t size = 0;
+        char *line = type->line(envelope, &items[i], &size);
+        tg_status appended = line != NULL ? tg__buf_append(piece, line, size) : TG_ERR_NOMEM;
+        free(line);
+        if (appended != TG_OK) {
+            /* A full piece is the caller's cue to write it; only a line too large for an
+             * empty one is an error. */
+            bool piece_full = appended == TG_ERR_FULL && piece->size > 0;
+            *status = piece_full ? TG_OK : appended;
+            return i;
+        }
+    }
+    return count;
 }

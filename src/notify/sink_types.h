@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "notify/config.h"
 #include "notify/item.h"
 
@@ -44,5 +45,22 @@ extern const tg__sink_type *const TG__SINK_TYPES[];
 const tg__sink_type *tg__sink_type_find(const char *name);
 /* The row of a kind the config reader set (never NULL for one). */
 const tg__sink_type *tg__sink_type_of(tg__sink_kind kind);
+
+/*
+ * A log sink's batch leaves in pieces of at most this many bytes (each a write of whole
+ * lines): memory stays bounded however large the batch, and any one line fits in an
+ * empty piece.
+ */
+#define TG__NOTIFY_LOG_PIECE_SIZE_MAX TG__NOTIFY_LINE_SIZE_MAX
+
+/*
+ * Appends the lines of items[from], items[from + 1], ... (before `count`) to `piece` while
+ * they fit, and returns the index of the first item left out (`count` when none was).
+ * *status is TG_OK, TG_ERR_NOMEM when a line could not be built, or TG_ERR_FULL when the
+ * line of items[from] does not fit in `piece` even empty. `type` delivers by TG__SINK_LOG.
+ */
+size_t tg__sink_lines_fill(const tg__sink_type *type, const tg__notify_envelope *envelope,
+                           const tg__notify_item *items, size_t from, size_t count, tg__buf *piece,
+                           tg_status *status);
 
 #endif

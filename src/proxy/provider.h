@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "proxy/bound.h"
-#include "proxy/buf.h"
+#include "core/buf.h"
 #include "proxy/cost.h"
 #include "proxy/request.h"
 #include "proxy/sse.h"

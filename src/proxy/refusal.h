@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "proxy/buf.h"
+#include "core/buf.h"
 #include "proxy/wire.h"
 #include "tollgate.h"
 

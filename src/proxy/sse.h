@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/buf.h"
+#include "core/buf.h"
 #include "tollgate.h"
 
 #define TG__SSE_LINE_SIZE_MAX (1024 * 1024)       /* default bytes in one line */

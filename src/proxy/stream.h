@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proxy/buf.h"
+#include "core/buf.h"
 #include "proxy/cost.h"
 #include "proxy/sse.h"
 #include "proxy/tool_fees.h"

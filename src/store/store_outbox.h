@@ -34,6 +34,10 @@
 
 typedef struct tg__outbox tg__outbox;
 
+/* Ids a sink may have finished out of order above its position. The sender holds at most
+ * 4096 events of a sink at a time (TG__NOTIFY_WINDOW), so more is a damaged file. */
+#define TG__OUTBOX_SENT_MAX 65536
+
 /*
  * Opens the store file (which the engine has created and migrated), checks it
  * is in WAL mode and has the events table, and creates the notify tables if
@@ -57,7 +61,8 @@ tg_status tg__outbox_read(tg__outbox *outbox, uint64_t after_id, tg_event *out, 
  * A sink's saved progress. A sink never seen before starts after the newest
  * event older than `backfill_from_ms` (so adding a sink does not replay months
  * of history). *sent_out lists the ids above *done_through_out already
- * finished (from malloc, caller frees; NULL when none).
+ * finished (from malloc, caller frees; NULL when none), at most TG__OUTBOX_SENT_MAX:
+ * more is TG_ERR_CORRUPT.
  */
 tg_status tg__outbox_sink_load(tg__outbox *outbox, const char *sink, int64_t backfill_from_ms,
                                uint64_t *done_through_out, uint64_t **sent_out,

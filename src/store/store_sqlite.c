@@ -195,6 +195,20 @@ void tg__sqlite_bind_optional(sqlite3_stmt *statement, int index, int64_t value)
     }
 }
 
+void tg__sqlite_bind_columns(sqlite3_stmt *statement, int first, const tg__column *columns,
+                             int count) {
+    for (int i = 0; i < count; i++) {
+        const tg__column *column = &columns[i];
+        if (column->kind == TG__COLUMN_TEXT) {
+            tg__sqlite_bind_text(statement, first + i, column->text);
+        } else if (column->kind == TG__COLUMN_OPTIONAL) {
+            tg__sqlite_bind_optional(statement, first + i, column->number);
+        } else {
+            sqlite3_bind_int64(statement, first + i, column->number);
+        }
+    }
+}
+
 /* ---- open / close --------------------------------------------------------- */
 
 /* True when the file has tables of its own (or cannot tell): not a fresh file. */
@@ -394,13 +408,11 @@ static void bind_spec(sqlite3_stmt *s, const tg_budget_spec *spec, char *alerts,
         used += (size_t)snprintf(alerts + used, size - used, "%s%lld", i ? "," : "",
                                  (long long)spec->alerts_ppm[i]);
     }
-    tg__sqlite_bind_optional(s, 2, spec->cost_limit_micros);
-    tg__sqlite_bind_optional(s, 3, spec->calls_limit);
-    tg__sqlite_bind_optional(s, 4, spec->tokens_limit);
-    tg__sqlite_bind_text(s, 5, tg_window_str(spec->window));
-    tg__sqlite_bind_text(s, 6, spec->timezone);
-    tg__sqlite_bind_optional(s, 7, spec->revoke_at.micros);
-    tg__sqlite_bind_optional(s, 8, spec->revoke_at.ppm);
+    TG__BIND_COLUMNS(
+        s, 2, TG__OPTIONAL_COLUMN(spec->cost_limit_micros), TG__OPTIONAL_COLUMN(spec->calls_limit),
+        TG__OPTIONAL_COLUMN(spec->tokens_limit), TG__TEXT_COLUMN(tg_window_str(spec->window)),
+        TG__TEXT_COLUMN(spec->timezone), TG__OPTIONAL_COLUMN(spec->revoke_at.micros),
+        TG__OPTIONAL_COLUMN(spec->revoke_at.ppm));
     for (int c = 0; c < TG_CLASS_COUNT; c++) {
         tg__sqlite_bind_optional(s, 9 + 2 * c, spec->class_ceiling[c].micros);
         tg__sqlite_bind_optional(s, 10 + 2 * c, spec->class_ceiling[c].ppm);
@@ -428,15 +440,11 @@ static bool write_budget(tg__store *store, const tg__budget_row *row) {
     char alerts[TG_ALERTS_MAX * 12 + 1];
     tg__sqlite_bind_text(s, 1, row->path);
     bind_spec(s, spec, alerts, sizeof alerts);
-    sqlite3_bind_int(s, 18, row->frozen);
-    sqlite3_bind_int64(s, 19, row->window_start_ms);
-    sqlite3_bind_int64(s, 20, row->window_end_ms);
-    sqlite3_bind_int64(s, 21, row->spent_micros);
-    sqlite3_bind_int64(s, 22, row->calls_used);
-    sqlite3_bind_int64(s, 23, row->tokens_used);
-    sqlite3_bind_int64(s, 24, row->alerts_fired);
-    sqlite3_bind_int64(s, 25, row->revoked);
-    tg__sqlite_bind_text(s, 26, tg_above_hold_str(spec->above_hold));
+    TG__BIND_COLUMNS(s, 18, TG__INT_COLUMN(row->frozen), TG__INT_COLUMN(row->window_start_ms),
+                     TG__INT_COLUMN(row->window_end_ms), TG__INT_COLUMN(row->spent_micros),
+                     TG__INT_COLUMN(row->calls_used), TG__INT_COLUMN(row->tokens_used),
+                     TG__INT_COLUMN(row->alerts_fired), TG__INT_COLUMN(row->revoked),
+                     TG__TEXT_COLUMN(tg_above_hold_str(spec->above_hold)));
     return tg__sqlite_step_done(s) && write_template(store, row);
 }
 
@@ -448,32 +456,22 @@ static bool write_hold(tg__store *store, const tg__hold_op *op) {
     }
     const tg__hold_row *row = &op->row;
     sqlite3_stmt *s = store->statements[TG__SQL_HOLD_PUT];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
-    tg__sqlite_bind_text(s, 2, row->budget);
-    sqlite3_bind_int64(s, 3, row->amount_micros);
-    sqlite3_bind_int64(s, 4, row->tokens);
-    tg__sqlite_bind_text(s, 5, class_text(row->cls));
-    tg__sqlite_bind_text(s, 6, row->tool);
-    tg__sqlite_bind_text(s, 7, row->model);
-    sqlite3_bind_int64(s, 8, row->created_at_ms);
-    sqlite3_bind_int64(s, 9, row->expires_at_ms);
-    sqlite3_bind_int(s, 10, row->cancel_requested);
+    TG__BIND_COLUMNS(s, 1, TG__INT_COLUMN(row->id), TG__TEXT_COLUMN(row->budget),
+                     TG__INT_COLUMN(row->amount_micros), TG__INT_COLUMN(row->tokens),
+                     TG__TEXT_COLUMN(class_text(row->cls)), TG__TEXT_COLUMN(row->tool),
+                     TG__TEXT_COLUMN(row->model), TG__INT_COLUMN(row->created_at_ms),
+                     TG__INT_COLUMN(row->expires_at_ms), TG__INT_COLUMN(row->cancel_requested));
     return tg__sqlite_step_done(s);
 }
 
 static bool write_charge(tg__store *store, const tg__charge_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_CHARGE_PUT];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)row->id);
-    sqlite3_bind_int64(s, 2, row->time_ms);
-    tg__sqlite_bind_text(s, 3, row->budget);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)row->hold_id);
-    tg__sqlite_bind_text(s, 5, class_text(row->cls));
-    tg__sqlite_bind_text(s, 6, row->tool);
-    tg__sqlite_bind_text(s, 7, row->model);
-    sqlite3_bind_int64(s, 8, row->tokens_in);
-    sqlite3_bind_int64(s, 9, row->tokens_out);
-    sqlite3_bind_int64(s, 10, row->cost_micros);
-    sqlite3_bind_int64(s, 11, row->held_micros);
+    TG__BIND_COLUMNS(s, 1, TG__INT_COLUMN(row->id), TG__INT_COLUMN(row->time_ms),
+                     TG__TEXT_COLUMN(row->budget), TG__INT_COLUMN(row->hold_id),
+                     TG__TEXT_COLUMN(class_text(row->cls)), TG__TEXT_COLUMN(row->tool),
+                     TG__TEXT_COLUMN(row->model), TG__INT_COLUMN(row->tokens_in),
+                     TG__INT_COLUMN(row->tokens_out), TG__INT_COLUMN(row->cost_micros),
+                     TG__INT_COLUMN(row->held_micros));
     return tg__sqlite_step_done(s);
 }
 
@@ -498,49 +496,37 @@ static bool write_call(tg__store *store, const tg__call_row *row) {
 
 static bool write_event(tg__store *store, const tg_event *event) {
     sqlite3_stmt *s = store->statements[TG__SQL_EVENT_PUT];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)event->id);
-    tg__sqlite_bind_text(s, 2, tg_event_kind_str(event->kind));
-    sqlite3_bind_int64(s, 3, event->time_ms);
-    tg__sqlite_bind_text(s, 4, event->budget);
-    tg__sqlite_bind_text(s, 5, class_text(event->cls));
-    tg__sqlite_bind_text(s, 6, event->reason >= 0 ? tg_reason_str((tg_reason)event->reason) : NULL);
-    sqlite3_bind_int64(s, 7, (sqlite3_int64)event->hold_id);
-    tg__sqlite_bind_optional(s, 8, event->amount_micros);
-    tg__sqlite_bind_optional(s, 9, event->held_micros);
-    tg__sqlite_bind_optional(s, 10, event->spent_micros);
-    tg__sqlite_bind_optional(s, 11, event->limit_micros);
-    tg__sqlite_bind_optional(s, 12, event->threshold_micros);
-    tg__sqlite_bind_optional(s, 13, event->count);
-    tg__sqlite_bind_text(s, 14, event->tool);
-    tg__sqlite_bind_text(s, 15, event->detail);
+    TG__BIND_COLUMNS(
+        s, 1, TG__INT_COLUMN(event->id), TG__TEXT_COLUMN(tg_event_kind_str(event->kind)),
+        TG__INT_COLUMN(event->time_ms), TG__TEXT_COLUMN(event->budget),
+        TG__TEXT_COLUMN(class_text(event->cls)),
+        TG__TEXT_COLUMN(event->reason >= 0 ? tg_reason_str((tg_reason)event->reason) : NULL),
+        TG__INT_COLUMN(event->hold_id), TG__OPTIONAL_COLUMN(event->amount_micros),
+        TG__OPTIONAL_COLUMN(event->held_micros), TG__OPTIONAL_COLUMN(event->spent_micros),
+        TG__OPTIONAL_COLUMN(event->limit_micros), TG__OPTIONAL_COLUMN(event->threshold_micros),
+        TG__OPTIONAL_COLUMN(event->count), TG__TEXT_COLUMN(event->tool),
+        TG__TEXT_COLUMN(event->detail));
     return tg__sqlite_step_done(s);
 }
 
 static bool write_window(tg__store *store, const tg__window_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_WINDOW_PUT];
-    tg__sqlite_bind_text(s, 1, row->budget);
-    sqlite3_bind_int64(s, 2, row->window.window_start_ms);
-    sqlite3_bind_int64(s, 3, row->window.window_end_ms);
-    sqlite3_bind_int64(s, 4, row->window.spent_micros);
-    sqlite3_bind_int64(s, 5, row->window.calls_used);
-    sqlite3_bind_int64(s, 6, row->window.tokens_used);
+    TG__BIND_COLUMNS(
+        s, 1, TG__TEXT_COLUMN(row->budget), TG__INT_COLUMN(row->window.window_start_ms),
+        TG__INT_COLUMN(row->window.window_end_ms), TG__INT_COLUMN(row->window.spent_micros),
+        TG__INT_COLUMN(row->window.calls_used), TG__INT_COLUMN(row->window.tokens_used));
     return tg__sqlite_step_done(s);
 }
 
 static bool write_idem(tg__store *store, const tg__idem_row *row) {
     sqlite3_stmt *s = store->statements[TG__SQL_IDEM_PUT];
-    tg__sqlite_bind_text(s, 1, row->key);
-    sqlite3_bind_int(s, 2, row->op);
     /* The hash is 64 bits; SQLite keeps it as the same bits in a signed integer. */
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)row->args_hash);
-    sqlite3_bind_int64(s, 4, row->created_ms);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)row->hold_id);
-    sqlite3_bind_int64(s, 6, row->expires_at_ms);
-    sqlite3_bind_int(s, 7, row->cls);
-    sqlite3_bind_int64(s, 8, row->charged_micros);
-    sqlite3_bind_int64(s, 9, row->overrun_micros);
-    sqlite3_bind_int64(s, 10, (sqlite3_int64)row->charge_id);
-    sqlite3_bind_int(s, 11, row->capped);
+    TG__BIND_COLUMNS(s, 1, TG__TEXT_COLUMN(row->key), TG__INT_COLUMN(row->op),
+                     TG__INT_COLUMN(row->args_hash), TG__INT_COLUMN(row->created_ms),
+                     TG__INT_COLUMN(row->hold_id), TG__INT_COLUMN(row->expires_at_ms),
+                     TG__INT_COLUMN(row->cls), TG__INT_COLUMN(row->charged_micros),
+                     TG__INT_COLUMN(row->overrun_micros), TG__INT_COLUMN(row->charge_id),
+                     TG__INT_COLUMN(row->capped));
     return tg__sqlite_step_done(s);
 }
 
@@ -571,12 +557,10 @@ static bool write_api_key(tg__store *store, const tg_api_key *key) {
     }
     hex[sizeof hex - 1] = '\0';
     sqlite3_stmt *s = store->statements[TG__SQL_API_KEY_PUT];
-    tg__sqlite_bind_text(s, 1, key->name);
-    tg__sqlite_bind_text(s, 2, hex);
-    tg__sqlite_bind_text(s, 3, key->role);
-    tg__sqlite_bind_text(s, 4, key->scope);
-    tg__sqlite_bind_text(s, 5, class_text(key->class_max));
-    sqlite3_bind_int64(s, 6, key->created_at_ms);
+    TG__BIND_COLUMNS(s, 1, TG__TEXT_COLUMN(key->name), TG__TEXT_COLUMN(hex),
+                     TG__TEXT_COLUMN(key->role), TG__TEXT_COLUMN(key->scope),
+                     TG__TEXT_COLUMN(class_text(key->class_max)),
+                     TG__INT_COLUMN(key->created_at_ms));
     return tg__sqlite_step_done(s);
 }
 

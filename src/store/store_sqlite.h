@@ -98,4 +98,23 @@ tg_status tg__sqlite_history(tg__store *store, const char *path, tg_window_recor
  * checks them column by column). */
 void tg__sqlite_bind_optional(sqlite3_stmt *statement, int index, int64_t value);
 
+/* One parameter of a row, as TG__BIND_COLUMNS takes them: the columns of a write read as
+ * one list in the table's order instead of a numbered bind call each. */
+typedef enum { TG__COLUMN_INTEGER, TG__COLUMN_TEXT, TG__COLUMN_OPTIONAL } tg__column_kind;
+typedef struct {
+    tg__column_kind kind;
+    int64_t number;   /* INTEGER; OPTIONAL (TG_NONE binds NULL) */
+    const char *text; /* TEXT (NULL binds NULL; SQLITE_STATIC: must outlive the step) */
+} tg__column;
+#define TG__INT_COLUMN(x) ((tg__column){TG__COLUMN_INTEGER, (int64_t)(x), NULL})
+#define TG__TEXT_COLUMN(x) ((tg__column){TG__COLUMN_TEXT, 0, (x)})
+#define TG__OPTIONAL_COLUMN(x) ((tg__column){TG__COLUMN_OPTIONAL, (int64_t)(x), NULL})
+
+/* Binds columns[i] to parameter first + i. */
+void tg__sqlite_bind_columns(sqlite3_stmt *statement, int first, const tg__column *columns,
+                             int count);
+#define TG__BIND_COLUMNS(statement, first, ...)                                                    \
+    tg__sqlite_bind_columns((statement), (first), (const tg__column[]){__VA_ARGS__},               \
+                            (int)(sizeof((const tg__column[]){__VA_ARGS__}) / sizeof(tg__column)))
+
 #endif

@@ -12,30 +12,19 @@
 
 bool tg__sqlite_write_approval(tg__store *store, const tg_approval_info *a) {
     sqlite3_stmt *s = store->statements[TG__SQL_APPROVAL_PUT];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)a->id);
-    tg__sqlite_bind_text(s, 2, a->budget);
-    sqlite3_bind_int64(s, 3, a->amount_micros);
-    sqlite3_bind_int64(s, 4, a->tokens);
-    tg__sqlite_bind_text(s, 5, tg_class_str(a->cls));
-    tg__sqlite_bind_text(s, 6, a->tool);
-    tg__sqlite_bind_text(s, 7, a->model);
-    tg__sqlite_bind_text(s, 8, a->refused_at);
-    tg__sqlite_bind_text(s, 9, a->reason);
-    tg__sqlite_bind_text(s, 10, a->requested_by);
-    sqlite3_bind_int64(s, 11, a->requested_at_ms);
-    sqlite3_bind_int64(s, 12, a->deadline_ms);
-    tg__sqlite_bind_text(s, 13, tg_approval_state_str(a->state));
-    tg__sqlite_bind_text(s, 14, a->decided_by);
-    tg__sqlite_bind_optional(s, 15, a->decided_at_ms);
-    tg__sqlite_bind_text(s, 16, a->note);
-    if ((unsigned)a->approved_cls < TG_CLASS_AUTO) {
-        tg__sqlite_bind_text(s, 17, tg_class_str(a->approved_cls));
-    } else {
-        sqlite3_bind_null(s, 17);
-    }
-    sqlite3_bind_int64(s, 18, a->approved_micros);
-    sqlite3_bind_int64(s, 19, (sqlite3_int64)a->hold_id);
-    tg__sqlite_bind_text(s, 20, a->outcome);
+    /* approved_class: NULL until approved (the class granted at) */
+    const char *approved_class =
+        (unsigned)a->approved_cls < TG_CLASS_AUTO ? tg_class_str(a->approved_cls) : NULL;
+    TG__BIND_COLUMNS(
+        s, 1, TG__INT_COLUMN(a->id), TG__TEXT_COLUMN(a->budget), TG__INT_COLUMN(a->amount_micros),
+        TG__INT_COLUMN(a->tokens), TG__TEXT_COLUMN(tg_class_str(a->cls)), TG__TEXT_COLUMN(a->tool),
+        TG__TEXT_COLUMN(a->model), TG__TEXT_COLUMN(a->refused_at), TG__TEXT_COLUMN(a->reason),
+        TG__TEXT_COLUMN(a->requested_by), TG__INT_COLUMN(a->requested_at_ms),
+        TG__INT_COLUMN(a->deadline_ms), TG__TEXT_COLUMN(tg_approval_state_str(a->state)),
+        TG__TEXT_COLUMN(a->decided_by), TG__OPTIONAL_COLUMN(a->decided_at_ms),
+        TG__TEXT_COLUMN(a->note), TG__TEXT_COLUMN(approved_class),
+        TG__INT_COLUMN(a->approved_micros), TG__INT_COLUMN(a->hold_id),
+        TG__TEXT_COLUMN(a->outcome));
     return tg__sqlite_step_done(s);
 }
 

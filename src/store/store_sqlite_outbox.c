@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/path.h"
+#include "core/buf.h"
 #include "store/store_outbox.h"
 #include "store/store_sqlite_reader.h"
 
@@ -176,32 +177,30 @@ static tg_status load_sent(tg__outbox *outbox, const char *sink, uint64_t done_t
     sqlite3_stmt *s = outbox->statements[SQL_SENT_LIST];
     sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)done_through);
-    uint64_t *ids = NULL;
-    size_t count = 0, capacity = 0;
+    tg__buf ids; /* uint64_t ids, bytes from malloc: aligned for them */
+    tg__buf_init(&ids, TG__OUTBOX_SENT_MAX * sizeof(uint64_t));
     int rc = SQLITE_DONE;
     tg_status status = TG_OK;
     while (status == TG_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (count == capacity) {
-            capacity = capacity ? capacity * 2 : 64;
-            uint64_t *grown = realloc(ids, capacity * sizeof *ids);
-            if (grown == NULL) {
-                status = tg__fail(err, TG_ERR_NOMEM, "notify outbox: out of memory");
-                break;
-            }
-            ids = grown;
-        }
-        ids[count++] = (uint64_t)sqlite3_column_int64(s, 0);
+        uint64_t id = (uint64_t)sqlite3_column_int64(s, 0);
+        status = tg__buf_append(&ids, &id, sizeof id);
     }
-    if (status == TG_OK && rc != SQLITE_DONE) {
+    if (status == TG_ERR_FULL) {
+        status = tg__fail(err, TG_ERR_CORRUPT,
+                          "notify outbox: sink '%s' has more than %d events finished out of order",
+                          sink, TG__OUTBOX_SENT_MAX);
+    } else if (status != TG_OK) {
+        status = tg__fail(err, status, "notify outbox: out of memory");
+    } else if (rc != SQLITE_DONE) {
         status = fail(outbox, err, "reading a sink's progress");
     }
     sqlite3_reset(s);
     if (status != TG_OK) {
-        free(ids);
+        tg__buf_free(&ids);
         return status;
     }
-    *sent_out = ids;
-    *sent_count_out = count;
+    *sent_out = (uint64_t *)(void *)ids.data;
+    *sent_count_out = ids.size / sizeof(uint64_t);
     return TG_OK;
 }
 

@@ -162,57 +162,114 @@ __attribute__((target("avx2"))) static inline int32_t small_min_wide(const int32
 }
 #endif
 
+/* One small merge in progress: its keys, tokens and links (see above). A struct so
+ * that two can be stepped in turn (merge_small2_with). */
+typedef struct {
+    int32_t key[SMALL_KEYS] __attribute__((aligned(32)));
+    uint32_t token[TG__BPE_SMALL_MAX];
+    uint8_t next[TG__BPE_SMALL_MAX];
+    uint8_t prev[TG__BPE_SMALL_MAX];
+} small_state;
+
+__attribute__((always_inline)) static inline void
+small_begin(small_state *s, const tg__vocab *vocab, const uint8_t *p, size_t len) {
+    for (size_t k = 0; k < len; k++) {
+        uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
+        s->token[k] = vocab->byte_rank[p[k]];
+        s->key[k] = small_key(pair, k);
+        s->next[k] = (uint8_t)(k + 1);
+        s->prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
+    }
+    for (size_t k = len; k < len + SMALL_LANES_MAX; k++) {
+        s->key[k] = SMALL_KEY_PAD;
+    }
+}
+
+/* One merge, the lowest pair; false when no pair is a token (the merge is over). */
+__attribute__((always_inline)) static inline bool
+small_step(small_state *s, const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+           int32_t (*min)(const int32_t *, size_t)) {
+    int32_t best = min(s->key, len);
+    uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
+    if (rank == SMALL_RANK_NONE) {
+        return false;
+    }
+    uint32_t from = (uint32_t)best & SMALL_START_MASK;
+    uint32_t gone = s->next[from];
+    uint32_t stop = s->next[gone < len ? gone : from]; /* gone < len: a pair has two parts */
+    s->token[from] = rank;
+    s->key[gone] = SMALL_KEY_PAD;
+    s->next[from] = (uint8_t)stop;
+    uint32_t pair = TG__RANK_NONE;
+    if (stop < len) {
+        s->prev[stop] = (uint8_t)from;
+        pair = tg__vocab_rank(vocab, p + from, s->next[stop] - from, end);
+    }
+    s->key[from] = small_key(pair, from);
+    if (from > 0) {
+        uint32_t before = s->prev[from];
+        s->key[before] = small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before);
+    }
+    return true;
+}
+
+/* Writes the tokens to ids unless NULL; returns parts, their count. */
+__attribute__((always_inline)) static inline size_t small_end(const small_state *s, size_t len,
+                                                              size_t parts, uint32_t *ids) {
+    if (ids != NULL) {
+        size_t out = 0;
+        for (size_t k = 0; k < len; k = s->next[k]) {
+            ids[out++] = s->token[k];
+        }
+    }
+    return parts;
+}
+
 /* The merge, for one scan (min: small_min or small_min_wide; always inlined, so each
  * caller compiles it for its own instruction set). */
 __attribute__((always_inline)) static inline size_t
 merge_small_with(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                  uint32_t *ids, int32_t (*min)(const int32_t *, size_t)) {
-    int32_t key[SMALL_KEYS] __attribute__((aligned(32)));
-    uint32_t token[TG__BPE_SMALL_MAX];
-    uint8_t next[TG__BPE_SMALL_MAX];
-    uint8_t prev[TG__BPE_SMALL_MAX];
-    for (size_t k = 0; k < len; k++) {
-        uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
-        token[k] = vocab->byte_rank[p[k]];
-        key[k] = small_key(pair, k);
-        next[k] = (uint8_t)(k + 1);
-        prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
-    }
-    for (size_t k = len; k < len + SMALL_LANES_MAX; k++) {
-        key[k] = SMALL_KEY_PAD;
-    }
+    small_state s;
+    small_begin(&s, vocab, p, len);
     size_t parts = len;
-    for (;;) {
-        int32_t best = min(key, len);
-        uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
-        if (rank == SMALL_RANK_NONE) {
-            break;
-        }
-        uint32_t from = (uint32_t)best & SMALL_START_MASK;
-        uint32_t gone = next[from];
-        uint32_t stop = next[gone < len ? gone : from]; /* gone < len: a pair has two parts */
-        token[from] = rank;
+    while (small_step(&s, vocab, p, len, end, min)) {
         parts--;
-        key[gone] = SMALL_KEY_PAD;
-        next[from] = (uint8_t)stop;
-        uint32_t pair = TG__RANK_NONE;
-        if (stop < len) {
-            prev[stop] = (uint8_t)from;
-            pair = tg__vocab_rank(vocab, p + from, next[stop] - from, end);
-        }
-        key[from] = small_key(pair, from);
-        if (from > 0) {
-            uint32_t before = prev[from];
-            key[before] = small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before);
-        }
     }
-    if (ids != NULL) {
-        size_t out = 0;
-        for (size_t k = 0; k < len; k = next[k]) {
-            ids[out++] = token[k];
-        }
+    return small_end(&s, len, parts, ids);
+}
+
+/* Two small merges at once, a step of one then a step of the other, for two windows
+ * of a long piece (merge_lanes). Each merge is a chain of dependent loads (the scan
+ * reads the keys the last step wrote, the step looks up the pair the scan found);
+ * two independent chains in one loop let the core wait on both at the same time.
+ * Three and four chains (a loop over lanes) measured no faster than two. */
+__attribute__((always_inline)) static inline void
+merge_small2_with(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
+                  const uint8_t *end, uint32_t *const ids[2], size_t count[2],
+                  int32_t (*min)(const int32_t *, size_t)) {
+    small_state a;
+    small_state b;
+    small_begin(&a, vocab, p[0], len[0]);
+    small_begin(&b, vocab, p[1], len[1]);
+    size_t parts_a = len[0];
+    size_t parts_b = len[1];
+    bool more_a = true;
+    bool more_b = true;
+    while (more_a && more_b) {
+        more_a = small_step(&a, vocab, p[0], len[0], end, min);
+        more_b = small_step(&b, vocab, p[1], len[1], end, min);
+        parts_a -= more_a;
+        parts_b -= more_b;
     }
-    return parts;
+    while (more_a && small_step(&a, vocab, p[0], len[0], end, min)) {
+        parts_a--;
+    }
+    while (more_b && small_step(&b, vocab, p[1], len[1], end, min)) {
+        parts_b--;
+    }
+    count[0] = small_end(&a, len[0], parts_a, ids[0]);
+    count[1] = small_end(&b, len[1], parts_b, ids[1]);
 }
 
 #if SMALL_WIDE
@@ -244,6 +301,27 @@ static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, 
     }
 #endif
     return merge_small_with(vocab, p, len, end, ids, small_min);
+}
+
+#if SMALL_WIDE
+__attribute__((target("avx2"))) static void
+merge_small2_wide(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
+                  const uint8_t *end, uint32_t *const ids[2], size_t count[2]) {
+    merge_small2_with(vocab, p, len, end, ids, count, small_min_wide);
+}
+#endif
+
+/* Two merges of SMALL_VECTOR_MIN_BYTES to TG__BPE_SMALL_MAX bytes each, stepped in
+ * turn (merge_small2_with). */
+static void merge_small2(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
+                         const uint8_t *end, uint32_t *const ids[2], size_t count[2]) {
+#if SMALL_WIDE
+    if (__builtin_cpu_supports("avx2")) {
+        merge_small2_wide(vocab, p, len, end, ids, count);
+        return;
+    }
+#endif
+    merge_small2_with(vocab, p, len, end, ids, count, small_min);
 }
 
 /* Windows grown over runs of long tokens take the 64-bit loop (their starts need
@@ -423,74 +501,272 @@ static bool seam_holds(const tg__vocab *vocab, const uint8_t *p, size_t seam, co
     return count == 2 && got[0] == left && got[1] == right;
 }
 
+/* One run of windows over p[0..len) (merge_windows, merge_lanes): what is
+ * committed, the window being merged, and the memos. */
+typedef struct {
+    const uint8_t *p;
+    size_t len;
+    uint32_t *ids; /* room for len; ids[0..count) is the merge of p[0..done) */
+    size_t count;
+    size_t done;
+    size_t work_bytes; /* merged so far, for WORK_FACTOR */
+    size_t window;     /* bytes a window takes */
+    size_t from;       /* the window: p[from..stop), its tokens go to ids + keep */
+    size_t stop;
+    size_t keep;
+    /* The last window merged, and the last seam that held: a run of one byte (spaces,
+     * dashes) repeats both, and equal bytes merge equally. */
+    size_t memo_from;
+    size_t memo_len; /* 0: none */
+    size_t memo_at;  /* its tokens are ids[memo_at .. memo_at + memo_got) */
+    size_t memo_got;
+    uint32_t seam_left;
+    uint32_t seam_right;
+    size_t result; /* when the run is over: the count, or SIZE_MAX when it gave up */
+} windows;
+
+static void windows_begin(windows *w, const uint8_t *p, size_t len, uint32_t *ids) {
+    *w = (windows){.p = p,
+                   .len = len,
+                   .ids = ids,
+                   .window = WINDOW_BYTES,
+                   .seam_left = TG__RANK_NONE,
+                   .seam_right = TG__RANK_NONE};
+}
+
+/* Places the next window after what is committed. */
+static void windows_open(windows *w) {
+    w->from = w->done;
+    w->keep = w->count;
+    w->stop = w->len - w->done <= w->window ? w->len : w->done + w->window;
+}
+
+/* The window's tokens from the memo when its bytes are the last window's. */
+static bool windows_memo(windows *w, size_t *got) {
+    size_t n = w->stop - w->from;
+    if (n != w->memo_len || memcmp(w->p + w->from, w->p + w->memo_from, n) != 0) {
+        return false;
+    }
+    memmove(w->ids + w->keep, w->ids + w->memo_at, w->memo_got * sizeof *w->ids);
+    w->work_bytes++; /* every pass counts, so the budget bounds the loop */
+    *got = w->memo_got;
+    return true;
+}
+
+static size_t windows_merge(const tg__vocab *vocab, windows *w, const uint8_t *end,
+                            uint32_t *memory) {
+    size_t got;
+    if (!windows_memo(w, &got)) {
+        got = merge_any(vocab, w->p + w->from, w->stop - w->from, end, memory, w->ids + w->keep);
+        w->work_bytes += w->stop - w->from;
+    }
+    return got;
+}
+
+/* Takes the window's merge (got tokens at ids + keep): while the seam with what is
+ * committed does not hold, takes the last committed token back into the window and
+ * merges again; then commits all but the window's last token. Returns false when the
+ * run is over (result says how). */
+static bool windows_settle(const tg__vocab *vocab, windows *w, const uint8_t *end, uint32_t *memory,
+                           size_t got) {
+    size_t limit = WORK_FACTOR * w->len;
+    for (;;) {
+        w->memo_from = w->from;
+        w->memo_len = w->stop - w->from;
+        w->memo_at = w->keep;
+        w->memo_got = got;
+        uint32_t *ids = w->ids;
+        size_t keep = w->keep;
+        if (keep == 0 || (ids[keep - 1] == w->seam_left && ids[keep] == w->seam_right)) {
+            break;
+        }
+        if (seam_holds(vocab, w->p, w->from, end, ids[keep - 1], ids[keep], memory)) {
+            w->seam_left = ids[keep - 1];
+            w->seam_right = ids[keep];
+            break;
+        }
+        w->keep = keep - 1;
+        w->from -= token_len(vocab, ids[keep - 1]);
+        if (w->stop - w->from > WINDOW_BYTES_MAX || w->work_bytes > limit) {
+            w->result = SIZE_MAX;
+            return false;
+        }
+        got = windows_merge(vocab, w, end, memory);
+    }
+    if (w->work_bytes > limit) {
+        w->result = SIZE_MAX;
+        return false;
+    }
+    if (w->stop == w->len) {
+        w->result = w->keep + got;
+        return false;
+    }
+    if (got == 1) {
+        /* Nothing to commit but the cut token: keep what the seam proved. */
+        w->count = w->keep;
+        w->done = w->from;
+        w->window =
+            w->window * 2 <= WINDOW_GROWN_BYTES_MAX ? w->window * 2 : WINDOW_GROWN_BYTES_MAX;
+        return true;
+    }
+    w->count = w->keep + got - 1;
+    w->done = w->stop - token_len(vocab, w->ids[w->count]);
+    if (got > WINDOW_SHRINK_TOKENS && w->window > WINDOW_BYTES) {
+        w->window /= 2;
+    }
+    return true;
+}
+
+/* Runs w's windows to the end; returns w's result. */
+static size_t windows_run(const tg__vocab *vocab, windows *w, const uint8_t *end,
+                          uint32_t *memory) {
+    bool more;
+    do {
+        windows_open(w);
+        more = windows_settle(vocab, w, end, memory, windows_merge(vocab, w, end, memory));
+    } while (more);
+    return w->result;
+}
+
 /* Merges p[0..len) window by window into ids (room for len). Returns the count, or
  * SIZE_MAX when the windows gave up and the caller must merge the whole piece. */
 static size_t merge_windows(const tg__vocab *vocab, const uint8_t *p, size_t len,
                             const uint8_t *end, uint32_t *memory, uint32_t *ids) {
-    size_t count = 0; /* ids[0..count) is the merge of p[0..done) */
-    size_t done = 0;
-    size_t work_bytes = 0;
-    size_t window = WINDOW_BYTES;
-    /* The last window merged, and the last seam that held: a run of one byte (spaces,
-     * dashes) repeats both, and equal bytes merge equally. */
-    size_t memo_from = 0;
-    size_t memo_len = 0; /* 0: none */
-    size_t memo_at = 0;  /* its tokens are ids[memo_at .. memo_at + memo_got) */
-    size_t memo_got = 0;
-    uint32_t seam_left = TG__RANK_NONE;
-    uint32_t seam_right = TG__RANK_NONE;
-    while (done < len) {
-        size_t from = done;
-        size_t keep = count;
-        size_t stop = len - done <= window ? len : done + window;
-        size_t got;
-        for (;;) {
-            if (stop - from == memo_len && memcmp(p + from, p + memo_from, memo_len) == 0) {
-                memmove(ids + keep, ids + memo_at, memo_got * sizeof *ids);
-                got = memo_got;
-                work_bytes++; /* every pass counts, so the budget bounds the loop */
-            } else {
-                got = merge_any(vocab, p + from, stop - from, end, memory, ids + keep);
-                work_bytes += stop - from;
-            }
-            memo_from = from;
-            memo_len = stop - from;
-            memo_at = keep;
-            memo_got = got;
-            if (keep == 0 || (ids[keep - 1] == seam_left && ids[keep] == seam_right)) {
-                break;
-            }
-            if (seam_holds(vocab, p, from, end, ids[keep - 1], ids[keep], memory)) {
-                seam_left = ids[keep - 1];
-                seam_right = ids[keep];
-                break;
-            }
-            keep--;
-            from -= token_len(vocab, ids[keep]);
-            if (stop - from > WINDOW_BYTES_MAX || work_bytes > WORK_FACTOR * len) {
-                return SIZE_MAX;
-            }
-        }
-        if (work_bytes > WORK_FACTOR * len) {
+    windows w;
+    windows_begin(&w, p, len, ids);
+    return windows_run(vocab, &w, end, memory);
+}
+
+/* Whether a window of n bytes can take merge_small2. */
+static bool fits_small2(size_t n) {
+    return n >= SMALL_VECTOR_MIN_BYTES && n <= TG__BPE_SMALL_MAX;
+}
+
+/* Long pieces from this many bytes are merged as two halves at once (merge_lanes). */
+#ifndef TG__BPE_LANES_MIN_BYTES
+#define TG__BPE_LANES_MIN_BYTES 256
+#endif
+
+/* Appends the merge of p[cut..len), right_count tokens at ids + cut, to the merge of
+ * p[0..cut), left_count tokens at ids (bpe.h's argument). The cut splits a token on
+ * both sides, so the seam seldom holds as it is; then the tokens that meet at the cut
+ * are merged again together, and the two seams around that middle must hold instead:
+ * the left less its last tokens is an exact merge (a prefix ending at a token
+ * boundary), and so is the right less its first tokens (a span bounded by token
+ * boundaries, bpe.h). A seam that does not hold takes one more token into the middle
+ * on its side. Returns the count (the tokens at ids), or SIZE_MAX when the middle
+ * outgrows a window. The right's tokens may move up to the end of its bytes. */
+static size_t stitch(const tg__vocab *vocab, const uint8_t *p, size_t cut, const uint8_t *end,
+                     uint32_t *memory, uint32_t *ids, size_t left_count, size_t right_count) {
+    const uint32_t *right = ids + cut;
+    uint32_t last = ids[left_count - 1];
+    if (seam_holds(vocab, p, cut, end, last, right[0], memory)) {
+        memmove(ids + left_count, right, right_count * sizeof *ids);
+        return left_count + right_count;
+    }
+    size_t take_left = 1;
+    size_t take_right = 1;
+    size_t from = cut - token_len(vocab, last);
+    size_t stop = cut + token_len(vocab, right[0]);
+    uint32_t middle[WINDOW_BYTES_MAX];
+    for (;;) {
+        if (take_left >= left_count || take_right >= right_count ||
+            stop - from > WINDOW_BYTES_MAX) {
             return SIZE_MAX;
         }
-        if (stop == len) {
-            return keep + got;
+        size_t middle_count = merge_any(vocab, p + from, stop - from, end, memory, middle);
+        bool left_holds =
+            seam_holds(vocab, p, from, end, ids[left_count - take_left - 1], middle[0], memory);
+        bool right_holds =
+            seam_holds(vocab, p, stop, end, middle[middle_count - 1], right[take_right], memory);
+        if (left_holds && right_holds) {
+            /* The right first: the middle's tokens may land where it was. */
+            size_t at = left_count - take_left + middle_count;
+            memmove(ids + at, right + take_right, (right_count - take_right) * sizeof *ids);
+            memcpy(ids + left_count - take_left, middle, middle_count * sizeof *ids);
+            return at + right_count - take_right;
         }
-        if (got == 1) {
-            /* Nothing to commit but the cut token: keep what the seam proved. */
-            count = keep;
-            done = from;
-            window = window * 2 <= WINDOW_GROWN_BYTES_MAX ? window * 2 : WINDOW_GROWN_BYTES_MAX;
-            continue;
+        if (!left_holds) {
+            from -= token_len(vocab, ids[left_count - take_left - 1]);
+            take_left++;
         }
-        count = keep + got - 1;
-        done = stop - token_len(vocab, ids[count]);
-        if (got > WINDOW_SHRINK_TOKENS && window > WINDOW_BYTES) {
-            window /= 2;
+        if (!right_holds) {
+            stop += token_len(vocab, right[take_right]);
+            take_right++;
         }
     }
-    return count;
+}
+
+/* Merges p[0..len) (len >= 2) as two runs of windows, one over each half, whose
+ * window merges are stepped in turn (merge_small2) while both fit the small merge,
+ * then stitched at the middle, or when the stitch fails, the first half is kept
+ * and the windows go on from its end in one run. Returns the count, or SIZE_MAX when
+ * a run of windows gave up (the caller then merges the piece with the heap). ids:
+ * room for len. */
+static size_t merge_lanes(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *memory, uint32_t *ids) {
+    size_t cut = len / 2;
+    windows w[2];
+    windows_begin(&w[0], p, cut, ids);
+    windows_begin(&w[1], p + cut, len - cut, ids + cut);
+    bool more[2] = {true, true};
+    while (more[0] && more[1]) {
+        size_t got[2];
+        bool memo[2];
+        for (int i = 0; i < 2; i++) {
+            windows_open(&w[i]);
+            memo[i] = windows_memo(&w[i], &got[i]);
+        }
+        size_t n[2] = {w[0].stop - w[0].from, w[1].stop - w[1].from};
+        if (!memo[0] && !memo[1] && fits_small2(n[0]) && fits_small2(n[1])) {
+            const uint8_t *const at[2] = {w[0].p + w[0].from, w[1].p + w[1].from};
+            uint32_t *const out[2] = {w[0].ids + w[0].keep, w[1].ids + w[1].keep};
+            merge_small2(vocab, at, n, end, out, got);
+            w[0].work_bytes += n[0];
+            w[1].work_bytes += n[1];
+        } else {
+            for (int i = 0; i < 2; i++) {
+                if (!memo[i]) {
+                    got[i] = merge_any(vocab, w[i].p + w[i].from, n[i], end, memory,
+                                       w[i].ids + w[i].keep);
+                    w[i].work_bytes += n[i];
+                }
+            }
+        }
+        for (int i = 0; i < 2; i++) {
+            more[i] = windows_settle(vocab, &w[i], end, memory, got[i]);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        if (more[i]) {
+            windows_run(vocab, &w[i], end, memory);
+        }
+        if (w[i].result == SIZE_MAX) {
+            return SIZE_MAX;
+        }
+    }
+    size_t count = stitch(vocab, p, cut, end, memory, ids, w[0].result, w[1].result);
+    if (count != SIZE_MAX) {
+        return count;
+    }
+    /* The halves do not meet (a run of long tokens, whose boundaries in the second
+     * half are all shifted from where the first half puts them): keep the first
+     * half less its cut token, an exact merge, and go on in one run from there. */
+    windows rest;
+    windows_begin(&rest, p, len, ids);
+    rest.count = w[0].result - 1;
+    rest.done = cut - token_len(vocab, ids[rest.count]);
+    return windows_run(vocab, &rest, end, memory);
+}
+
+size_t tg__bpe_merge_lanes(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                           uint32_t *memory, uint32_t *ids) {
+    return merge_lanes(vocab, p, len, end, memory, ids);
+}
+
+size_t tg__bpe_merge_windows(const tg__vocab *vocab, const uint8_t *p, size_t len,
+                             const uint8_t *end, uint32_t *memory, uint32_t *ids) {
+    return merge_windows(vocab, p, len, end, memory, ids);
 }
 
 /* Runs of one unit of 1-4 bytes (white space, U+3000, dashes, one letter, and CRLF or
@@ -749,7 +1025,10 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
         count = merge_run(vocab, p, len, unit, end, rest, ids);
     }
     if (count == SIZE_MAX) {
-        count = merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);
+        /* Long pieces as two halves at once; the heap when the windows give up. */
+        count = len >= TG__BPE_LANES_MIN_BYTES
+                    ? merge_lanes(vocab, p, len, end, window, ids != NULL ? ids : rest)
+                    : merge_windows(vocab, p, len, end, window, ids != NULL ? ids : rest);
     }
     if (count == SIZE_MAX) {
         count = merge_large(vocab, p, len, end, rest, ids);

@@ -26,7 +26,8 @@ typedef struct {
  * scan for the lowest pair (bpe.c, merge_small: 32-bit keys compared eight or four at
  * a time, parts linked rather than shifted). Longer ones merge in windows of 32 bytes (bpe.c) that
  * are stitched together (below), or, if an input keeps the seams from holding, with a heap, O(n log
- * n), so no input can make encoding slow.
+ * n), so no input can make encoding slow. From 256 bytes the two halves of a piece run their
+ * windows at once, a merge step of each in turn, and are stitched at the middle the same way.
  *
  * Why windows may be stitched ("merge" here is the plain merge from single bytes,
  * without tiktoken's whole-piece shortcut): let A be the merge of bytes L and B that
@@ -57,5 +58,15 @@ void tg__bpe_scratch_free(tg__bpe_scratch *scratch);
  * aligned); ids as for tg__bpe. Returns the count. */
 size_t tg__bpe_merge_heap(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *memory, uint32_t *ids);
+
+/* For tests that compare the two ways of merging a long piece: the windows in one
+ * run (merge_windows) and the two halves stepped in turn and stitched (merge_lanes).
+ * Both merge p[0..len) (len >= 2) into ids (room for len) with memory of
+ * TG__BPE_WINDOW_SCRATCH_BYTES (8-byte aligned), and return the count, or SIZE_MAX
+ * when they give up (tg__bpe then takes the next way). */
+size_t tg__bpe_merge_windows(const tg__vocab *vocab, const uint8_t *p, size_t len,
+                             const uint8_t *end, uint32_t *memory, uint32_t *ids);
+size_t tg__bpe_merge_lanes(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                           uint32_t *memory, uint32_t *ids);
 
 #endif

@@ -243,3 +243,29 @@ test('events --follow says why it ended when its output goes away', async () => 
   assert.deepEqual(end, { code: 1, signal: null }, `it went on printing to nowhere: ${err}`);
   assert.match(err, /stopped: cannot write to standard output/);
 });
+
+test('tokens reads at most its limits: a byte more is "input too large", not a count', () => {
+  const { spawnSync } = require('node:child_process');
+  const MiB = 1024 * 1024;
+  const sized = (name, size) => { // sparse: a file of zeros at no cost
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, size);
+    return file;
+  };
+  const tokens = (...args) => spawnSync(binary, ['tokens', ...args], { encoding: 'utf8' });
+  // --request: TG_REQUEST_BODY_SIZE_MAX (64 MiB). At it the body is read and then refused
+  // as JSON; past it the read stops.
+  let r = tokens('--request', 'chat', sized('at-limit.json', 64 * MiB));
+  assert.equal(r.status, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /input too large/);
+  r = tokens('--request', 'chat', sized('past-limit.json', 64 * MiB + 1));
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'tollgate tokens: input too large\n');
+  assert.equal(r.stdout, '');
+  // Plain text: TEXT_SIZE_MAX (256 MiB).
+  r = tokens(sized('past-limit.txt', 256 * MiB + 1));
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'tollgate tokens: input too large\n');
+  for (const name of ['at-limit.json', 'past-limit.json', 'past-limit.txt']) fs.rmSync(path.join(dir, name));
+});

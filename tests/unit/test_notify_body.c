@@ -11,6 +11,9 @@
 
 #include "notify_fixture.h"
 
+#include "core/buf.h"
+#include "notify/sink_types.h"
+
 static const tg__notify_envelope envelope = {"ops", TG__URGENCY_IMMEDIATE, NOON_MS};
 
 static json_t *parse(char *text) {
@@ -252,6 +255,110 @@ static void test_money_text(void **state) {
     assert_string_equal(tg__money_text(1, text, sizeof text), "0.000001");
 }
 
+/* An item as large as its fields allow, each character escaped to two in JSON. */
+static void big_item_make(tg__notify_item *item, uint64_t id) {
+    char budget[TG_PATH_SIZE_MAX], tool[TG_NAME_SIZE_MAX];
+    memset(budget, '"', sizeof budget - 1);
+    budget[sizeof budget - 1] = '\0';
+    memset(tool, '"', sizeof tool - 1);
+    tool[sizeof tool - 1] = '\0';
+    tg_event event = denied_make(id, budget, TG_CLASS_LOW, TG_REASON_CEILING, UNITS(1), tool);
+    snprintf(event.detail, sizeof event.detail, "%s", tool);
+    tg__item_from_event(item, &event, tg__severity_of(&event));
+    for (int t = 0; t < TG__NOTIFY_TOOLS_MAX; t++) {
+        tool[0] = (char)('a' + t); /* distinct names: the list keeps each once */
+        tg__item_add_tool(item, tool);
+    }
+}
+
+/* A JSON line's length, its newline included. */
+static size_t line_size(const tg__notify_item *item) {
+    size_t size = 0;
+    char *line = tg__body_jsonl(&envelope, item, &size);
+    assert_non_null(line);
+    assert_int_equal(line[size - 1], '\n');
+    assert_true(size <= TG__NOTIFY_LINE_SIZE_MAX);
+    free(line);
+    return size;
+}
+
+/* A body stops at TG__NOTIFY_BODY_SIZE_MAX: one just under it is whole JSON, one past it
+ * is refused (NULL), never cut. */
+static void test_json_body_limit(void **state) {
+    (void)state;
+    tg__notify_item one;
+    big_item_make(&one, 1);
+    size_t item_size = line_size(&one);
+    assert_true(item_size > 2000);
+    size_t past = TG__NOTIFY_BODY_SIZE_MAX / item_size + 2;
+    size_t under = (TG__NOTIFY_BODY_SIZE_MAX - 4096) / item_size;
+    tg__notify_item *items = calloc(past, sizeof *items);
+    assert_non_null(items);
+    for (size_t i = 0; i < past; i++) {
+        big_item_make(&items[i], i + 1);
+    }
+    size_t size = 0;
+    assert_null(tg__body_json(&envelope, items, past, &size));
+    char *text = tg__body_json(&envelope, items, under, &size);
+    assert_non_null(text);
+    assert_true(size <= TG__NOTIFY_BODY_SIZE_MAX && size > TG__NOTIFY_BODY_SIZE_MAX / 2);
+    assert_int_equal(strlen(text), size);
+    json_t *body = parse(text);
+    assert_i64(json_array_size(json_object_get(body, "events")), under);
+    json_decref(body);
+    free(items);
+}
+
+/* A log batch leaves in pieces of whole lines, none past TG__NOTIFY_LOG_PIECE_SIZE_MAX, that
+ * together are every line once, in order; a line too long for an empty piece is an error. */
+static void test_log_lines_in_pieces(void **state) {
+    (void)state;
+    const tg__sink_type *jsonl = tg__sink_type_find("jsonl");
+    assert_non_null(jsonl);
+    tg__notify_item one;
+    big_item_make(&one, 1);
+    size_t count = 2 * TG__NOTIFY_LOG_PIECE_SIZE_MAX / line_size(&one) + 3;
+    tg__notify_item *items = calloc(count, sizeof *items);
+    assert_non_null(items);
+    tg__buf expected, written, piece;
+    tg__buf_init(&expected, SIZE_MAX / 2);
+    tg__buf_init(&written, SIZE_MAX / 2);
+    for (size_t i = 0; i < count; i++) {
+        big_item_make(&items[i], i + 1);
+        size_t size = 0;
+        char *line = tg__body_jsonl(&envelope, &items[i], &size);
+        assert_ok(tg__buf_append(&expected, line, size));
+        free(line);
+    }
+    tg__buf_init(&piece, TG__NOTIFY_LOG_PIECE_SIZE_MAX);
+    int pieces = 0;
+    for (size_t next = 0; next < count; pieces++) {
+        tg_status status = TG_ERR_INVALID;
+        size_t from = next;
+        next = tg__sink_lines_fill(jsonl, &envelope, items, from, count, &piece, &status);
+        assert_ok(status);
+        assert_true(next > from);
+        assert_true(piece.size > 0 && piece.size <= TG__NOTIFY_LOG_PIECE_SIZE_MAX);
+        assert_int_equal(piece.data[piece.size - 1], '\n');
+        assert_ok(tg__buf_append(&written, piece.data, piece.size));
+        tg__buf_reset(&piece);
+    }
+    assert_true(pieces >= 3);
+    assert_int_equal(written.size, expected.size);
+    assert_memory_equal(written.data, expected.data, expected.size);
+    tg__buf_free(&piece);
+    /* A piece smaller than one line: refused at the first item, nothing appended. */
+    tg__buf_init(&piece, 100);
+    tg_status status = TG_OK;
+    assert_int_equal(tg__sink_lines_fill(jsonl, &envelope, items, 2, count, &piece, &status), 2);
+    assert_int_equal(status, TG_ERR_FULL);
+    assert_int_equal(piece.size, 0);
+    tg__buf_free(&piece);
+    tg__buf_free(&expected);
+    tg__buf_free(&written);
+    free(items);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slack_revocation),
@@ -263,6 +370,8 @@ int main(void) {
         cmocka_unit_test(test_overrun_sentences),
         cmocka_unit_test(test_approval_request_names_the_commands),
         cmocka_unit_test(test_money_text),
+        cmocka_unit_test(test_json_body_limit),
+        cmocka_unit_test(test_log_lines_in_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -648,6 +648,47 @@ static void outbox_reads_what_a_message_says(void **state) {
     fx_close(f);
 }
 
+/* A sink's ids finished out of order load up to TG__OUTBOX_SENT_MAX, every one in order;
+ * one more is a damaged file, said as such, and the outputs stay untouched. */
+static void outbox_sent_ids_are_bounded(void **state) {
+    (void)state;
+    fx *f = ledger_open();
+    fx_put(f, "a", TG_NONE, TG_NONE, TG_WINDOW_LIFETIME);
+    tg__outbox *outbox = NULL;
+    assert_ok(tg__outbox_open(test_db, &outbox, NULL));
+    size_t count = TG__OUTBOX_SENT_MAX + 1;
+    uint64_t *ids = malloc(count * sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < count; i++) {
+        ids[i] = 10 + 3 * (uint64_t)i;
+    }
+    tg__outbox_progress progress = {"s", 7, ids, TG__OUTBOX_SENT_MAX};
+    assert_ok(tg__outbox_save(outbox, &progress, 1, NULL, 0, 0, 0, T0_MS, NULL));
+    uint64_t done_through = 0, *sent = NULL;
+    size_t sent_count = 0;
+    assert_ok(tg__outbox_sink_load(outbox, "s", 0, &done_through, &sent, &sent_count, NULL));
+    assert_i64(done_through, 7);
+    assert_i64(sent_count, TG__OUTBOX_SENT_MAX);
+    assert_memory_equal(sent, ids, TG__OUTBOX_SENT_MAX * sizeof *ids);
+    free(sent);
+
+    progress = (tg__outbox_progress){"s", 7, ids + TG__OUTBOX_SENT_MAX, 1};
+    assert_ok(tg__outbox_save(outbox, &progress, 1, NULL, 0, 0, 0, T0_MS, NULL));
+    done_through = 99;
+    sent = NULL;
+    sent_count = 5;
+    tg_error err;
+    assert_fails(tg__outbox_sink_load(outbox, "s", 0, &done_through, &sent, &sent_count, &err), err,
+                 TG_ERR_CORRUPT);
+    assert_contains(err.message, "sink 's' has more than 65536 events finished out of order");
+    assert_i64(done_through, 99);
+    assert_null(sent);
+    assert_i64(sent_count, 5);
+    free(ids);
+    tg__outbox_close(outbox);
+    fx_close(f);
+}
+
 /* The reader sees each commit of an engine that stays open (WAL), without reopening. */
 static void reader_sees_later_commits(void **state) {
     (void)state;
@@ -885,6 +926,7 @@ int main(void) {
         read_test(windows_newest_first_for_exactly_the_budget),
         read_test(dead_letters_join_their_events),
         read_test(outbox_reads_what_a_message_says),
+        read_test(outbox_sent_ids_are_bounded),
         read_test(reader_sees_later_commits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

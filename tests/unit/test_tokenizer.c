@@ -245,6 +245,105 @@ static void windows_match_heap(void **state) {
     free(text);
 }
 
+/* Long pieces merge as two halves whose windows are stepped in turn and stitched at
+ * the middle (bpe.c, merge_lanes); the windows in one run are the path it replaced.
+ * The two must agree on every piece they both finish, and the halves must finish
+ * nearly every ordinary one: random bytes, random words, CJK, accented text, and the
+ * small alphabets and runs of long tokens that break seams (where the middle has to
+ * take back tokens, or the halves do not meet and the windows go on from the first
+ * half in one run), from 2 bytes to 1 MiB. Where the one run gives up, the halves are
+ * checked against the heap. */
+static void fill_kind(uint8_t *text, size_t len, int kind, uint32_t *seed) {
+    static const char *const alphabets[] = {"ab", " -", "=", "\xe6\x88\x91\xe7\x9a\x84", "  x"};
+    for (size_t i = 0; i < len;) {
+        *seed = *seed * 1103515245u + 12345u;
+        uint32_t r = *seed >> 8;
+        if (kind == 0) { /* random bytes */
+            text[i++] = (uint8_t)r;
+        } else if (kind == 1) { /* a random word */
+            text[i++] = (uint8_t)('a' + r % 26);
+        } else if (kind == 2 && i + 3 <= len) { /* CJK: U+4E00..U+9FFF */
+            uint32_t c = 0x4e00 + r % 0x5200;
+            text[i++] = (uint8_t)(0xe0 | c >> 12);
+            text[i++] = (uint8_t)(0x80 | (c >> 6 & 0x3f));
+            text[i++] = (uint8_t)(0x80 | (c & 0x3f));
+        } else if (kind == 3 && r % 3 == 0 && i + 2 <= len) { /* accented: U+00C0..U+00FF */
+            uint32_t c = 0xc0 + r / 3 % 0x40;
+            text[i++] = (uint8_t)(0xc0 | c >> 6);
+            text[i++] = (uint8_t)(0x80 | (c & 0x3f));
+        } else if (kind >= 4) { /* seam breakers: small alphabets, runs */
+            const char *alphabet = alphabets[kind - 4];
+            text[i++] = (uint8_t)alphabet[r % strlen(alphabet)];
+        } else {
+            text[i++] = (uint8_t)('a' + r % 26);
+        }
+    }
+}
+
+#define LANE_KINDS 9
+
+static void lanes_match_windows(void **state) {
+    (void)state;
+    size_t len_max = 1 << 20;
+    uint8_t *text = malloc(len_max);
+    uint32_t *lanes = malloc(len_max * sizeof *lanes);
+    uint32_t *one_run = malloc(len_max * sizeof *one_run);
+    uint32_t *memory = malloc(len_max * TG__BPE_SCRATCH_PER_BYTE);
+    assert_non_null(text);
+    assert_non_null(lanes);
+    assert_non_null(one_run);
+    assert_non_null(memory);
+    uint32_t seed = 77;
+    size_t finished[LANE_KINDS] = {0};
+    size_t tried[LANE_KINDS] = {0};
+    size_t one_run_finished[LANE_KINDS] = {0};
+    for (int round = 0; round < 900; round++) {
+        int kind = round % LANE_KINDS;
+        seed = seed * 1103515245u + 12345u;
+        /* Lengths spread over every power of two from 2 to 1 MiB; 1 MiB itself now
+         * and then, and every length up to 300 early on (the cut near every window
+         * boundary). */
+        size_t len = round < 300         ? 2 + (size_t)round
+                     : round % 100 == 99 ? len_max
+                                         : 2 + (seed >> 8) % ((size_t)1 << (1 + (seed >> 3) % 19));
+        fill_kind(text, len, kind, &seed);
+        const tg_tokenizer *t = round % 2 ? o200k : cl100k;
+        size_t got = tg__bpe_merge_lanes(&t->vocab, text, len, text + len, memory, lanes);
+        size_t expected = tg__bpe_merge_windows(&t->vocab, text, len, text + len, memory, one_run);
+        if (len >= 256 && expected != SIZE_MAX) {
+            one_run_finished[kind]++;
+        }
+        if (expected == SIZE_MAX) {
+            expected = tg__bpe_merge_heap(&t->vocab, text, len, text + len, memory, one_run);
+        }
+        if (len >= 256) {
+            tried[kind]++;
+        }
+        if (got == SIZE_MAX) {
+            continue;
+        }
+        if (len >= 256) {
+            finished[kind]++;
+        }
+        assert_int_equal(got, expected);
+        assert_memory_equal(lanes, one_run, got * sizeof *lanes);
+    }
+    /* The halves must not just give up: they finish every long piece the one run
+     * finishes, and that is every piece of the ordinary kinds (random bytes, words,
+     * CJK, accented). */
+    for (int kind = 0; kind < LANE_KINDS; kind++) {
+        assert_true(tried[kind] > 0);
+        assert_true(finished[kind] >= one_run_finished[kind]);
+        if (kind < 4) {
+            assert_int_equal(finished[kind], tried[kind]);
+        }
+    }
+    free(memory);
+    free(one_run);
+    free(lanes);
+    free(text);
+}
+
 /* Pieces of up to TG__BPE_SMALL_MAX bytes take the small merge (bpe.c, merge_small:
  * 32-bit keys at their start byte, a vector scan, linked parts): against the heap at
  * every length from 3 bytes to the limit, on random bytes, small alphabets (ties of
@@ -592,6 +691,7 @@ int main(void) {
         cmocka_unit_test(adversarial_runs),
         cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(small_matches_heap),
+        cmocka_unit_test(lanes_match_windows),
         cmocka_unit_test(short_memo_matches_pieces_alone),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),

@@ -84,11 +84,9 @@ static tg_status read_count(struct fy_node *node, int64_t *out, const char *what
 static tg_status read_names(struct fy_node *list, char *slots, size_t slot_size, int64_t *count,
                             const char *what, const char *empty, tg_error *err) {
     *count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(list, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(list, &item);) {
         char *slot = slots + (size_t)*count * slot_size;
-        tg_status status = read_text(item, slot, slot_size, what, err);
+        tg_status status = read_text(item.node, slot, slot_size, what, err);
         if (status == TG_OK && slot[0] == '\0') {
             status = fail(err, what, empty);
         }
@@ -124,10 +122,8 @@ static tg_status read_deployments(struct fy_node *node, tg__upstream *out, tg_er
     if (!fy_node_is_mapping(node)) {
         return fail(err, "upstreams: deployments", "must map each deployment to its model");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *name = tg__yaml_scalar(fy_node_pair_key(pair));
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const char *name = entry.key;
         tg__route route;
         char checked[TG__PROXY_NAME_SIZE_MAX + 64];
         snprintf(checked, sizeof checked, "/openai/deployments/%s/embeddings", name ? name : "");
@@ -141,9 +137,8 @@ static tg_status read_deployments(struct fy_node *node, tg__upstream *out, tg_er
                         "upstreams: deployments: a deployment is 1 to 63 of A-Z a-z 0-9 . _ -:",
                         name ? name : "");
         }
-        tg_status status =
-            read_text(fy_node_pair_value(pair), deployment->model, sizeof deployment->model,
-                      "upstreams: deployments: model", err);
+        tg_status status = read_text(entry.value, deployment->model, sizeof deployment->model,
+                                     "upstreams: deployments: model", err);
         if (status != TG_OK) {
             return status;
         }
@@ -168,27 +163,23 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
         return fail(err, "upstreams:", "each provider must be a mapping");
     }
     out->configured = true;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         char env[128];
         tg_status status = TG_OK;
-        if (key == NULL) {
+        if (entry.key == NULL) {
             status = fail(err, "upstreams:", "keys must be text");
-        } else if (strcmp(key, "base_url") == 0) {
-            status = read_text(value, out->base_url, sizeof out->base_url, "base_url", err);
-        } else if (strcmp(key, "api_key") == 0) {
-            status = read_text(value, out->api_key, sizeof out->api_key, "api_key", err);
-        } else if (strcmp(key, "api_key_env") == 0) {
-            status = read_text(value, env, sizeof env, "api_key_env", err);
+        } else if (strcmp(entry.key, "base_url") == 0) {
+            status = read_text(entry.value, out->base_url, sizeof out->base_url, "base_url", err);
+        } else if (strcmp(entry.key, "api_key") == 0) {
+            status = read_text(entry.value, out->api_key, sizeof out->api_key, "api_key", err);
+        } else if (strcmp(entry.key, "api_key_env") == 0) {
+            status = read_text(entry.value, env, sizeof env, "api_key_env", err);
             const char *secret = status == TG_OK ? getenv(env) : NULL;
             if (secret != NULL && strlen(secret) < sizeof out->api_key) {
                 memcpy(out->api_key, secret, strlen(secret) + 1);
             }
-        } else if (strcmp(key, "wire") == 0) {
-            const char *text = tg__yaml_scalar(value);
+        } else if (strcmp(entry.key, "wire") == 0) {
+            const char *text = tg__yaml_scalar(entry.value);
             out->wire = text == NULL                      ? NULL
                         : strcmp(text, "openai") == 0     ? &tg__provider_openai
                         : strcmp(text, "azure") == 0      ? &tg__provider_azure
@@ -197,27 +188,27 @@ static tg_status read_upstream(struct fy_node *node, tg__upstream *out, tg_error
             if (out->wire == NULL) {
                 status = fail(err, "upstreams: wire", "must be openai, azure or openrouter");
             }
-        } else if (strcmp(key, "deployments") == 0) {
-            status = read_deployments(value, out, err);
-        } else if (strcmp(key, "fallbacks") == 0) {
-            status = read_fallbacks(value, out, err);
-        } else if (strcmp(key, "answer_timeout_ms") == 0) {
-            status =
-                read_count(value, &out->answer_timeout_ms, "upstreams: answer_timeout_ms", err);
-        } else if (strcmp(key, "prices") == 0) {
-            status = read_text(value, out->prices_id, sizeof out->prices_id, "prices", err);
+        } else if (strcmp(entry.key, "deployments") == 0) {
+            status = read_deployments(entry.value, out, err);
+        } else if (strcmp(entry.key, "fallbacks") == 0) {
+            status = read_fallbacks(entry.value, out, err);
+        } else if (strcmp(entry.key, "answer_timeout_ms") == 0) {
+            status = read_count(entry.value, &out->answer_timeout_ms,
+                                "upstreams: answer_timeout_ms", err);
+        } else if (strcmp(entry.key, "prices") == 0) {
+            status = read_text(entry.value, out->prices_id, sizeof out->prices_id, "prices", err);
             out->free = status == TG_OK && strcmp(out->prices_id, "free") == 0;
-        } else if (strcmp(key, "wait_ms") == 0) {
-            status = read_wait(value, &out->wait_ms, "upstreams: wait_ms", err);
+        } else if (strcmp(entry.key, "wait_ms") == 0) {
+            status = read_wait(entry.value, &out->wait_ms, "upstreams: wait_ms", err);
             out->wait_set = status == TG_OK;
-        } else if (strcmp(key, "pass_agent_key") == 0) {
-            const char *text = tg__yaml_scalar(value);
+        } else if (strcmp(entry.key, "pass_agent_key") == 0) {
+            const char *text = tg__yaml_scalar(entry.value);
             out->pass_agent_key = text != NULL && strcmp(text, "true") == 0;
             if (text == NULL || (!out->pass_agent_key && strcmp(text, "false") != 0)) {
                 status = fail(err, "pass_agent_key", "must be true or false");
             }
         } else {
-            status = fail(err, "upstreams: unknown key", key);
+            status = fail(err, "upstreams: unknown key", entry.key);
         }
         if (status != TG_OK) {
             return status;
@@ -237,25 +228,24 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
     if (!fy_node_is_mapping(node)) {
         return fail(err, "upstreams:", "must be a mapping of providers");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        const tg__provider *provider = tg__provider_find(key);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        const tg__provider *provider = tg__provider_find(entry.key);
         tg__upstream *upstream;
         if (provider != NULL) {
             upstream = &config->upstreams[provider->index];
-        } else if (key == NULL || key[0] == '\0' || strlen(key) >= TG__PROXY_NAME_SIZE_MAX ||
-                   strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(key)) {
-            return fail(err,
-                        "upstreams: a name is lowercase letters, digits, _ and -:", key ? key : "");
+        } else if (entry.key == NULL || entry.key[0] == '\0' ||
+                   strlen(entry.key) >= TG__PROXY_NAME_SIZE_MAX ||
+                   strspn(entry.key, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                       strlen(entry.key)) {
+            return fail(err, "upstreams: a name is lowercase letters, digits, _ and -:",
+                        entry.key ? entry.key : "");
         } else if (config->compatible_count >= TG__PROXY_COMPATIBLE_MAX) {
             return fail(err, "upstreams:", "at most 32 OpenAI-compatible upstreams");
         } else {
             upstream = &config->compatible[config->compatible_count++];
-            snprintf(upstream->name, sizeof upstream->name, "%s", key);
+            snprintf(upstream->name, sizeof upstream->name, "%s", entry.key);
         }
-        tg_status status = read_upstream(fy_node_pair_value(pair), upstream, err);
+        tg_status status = read_upstream(entry.value, upstream, err);
         if (status != TG_OK) {
             return status;
         }
@@ -263,19 +253,21 @@ static tg_status read_upstreams(struct fy_node *node, tg__proxy_config *config, 
             return fail(err,
                         "upstreams: unknown provider (openai, anthropic, gemini, or one named "
                         "with wire: openai, azure or openrouter):",
-                        key);
+                        entry.key);
         }
         if (provider != NULL && (upstream->wire != NULL || upstream->prices_id[0] != '\0')) {
-            return fail(err, "upstreams: wire and prices are for upstreams named by you, not", key);
+            return fail(err, "upstreams: wire and prices are for upstreams named by you, not",
+                        entry.key);
         }
         if (upstream->deployments_count > 0 && upstream->wire != &tg__provider_azure) {
-            return fail(err, "upstreams: deployments are for wire: azure, not", key);
+            return fail(err, "upstreams: deployments are for wire: azure, not", entry.key);
         }
         if (provider == NULL && upstream->prices_id[0] == '\0') {
             /* OpenAI-compatible: the price data's provider of the same name ("groq");
              * Azure and OpenRouter: theirs, whatever the upstream is called. */
             snprintf(upstream->prices_id, sizeof upstream->prices_id, "%s",
-                     upstream->wire == &tg__provider_openai ? key : upstream->wire->prices_id);
+                     upstream->wire == &tg__provider_openai ? entry.key
+                                                            : upstream->wire->prices_id);
         }
     }
     return TG_OK;
@@ -288,26 +280,23 @@ static tg_status read_override(struct fy_node *node, tg__model_price *price, tg_
     }
     tg__model_price_init(price);
     price->overridden = true;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         tg_status status = TG_OK;
         tg__unit unit;
         int64_t number = 0;
-        if (key == NULL) {
+        if (entry.key == NULL) {
             status = fail(err, "proxy.price_overrides:", "keys must be text");
-        } else if (strcmp(key, "provider") == 0) {
-            status = read_text(value, price->provider, sizeof price->provider, key, err);
-        } else if (strcmp(key, "model") == 0) {
-            status = read_text(value, price->model, sizeof price->model, key, err);
-        } else if (strcmp(key, "context_window") == 0) {
-            status = read_count(value, &price->context_window_tokens, key, err);
-        } else if (strcmp(key, "max_output_tokens") == 0) {
-            status = read_count(value, &price->max_output_tokens, key, err);
-        } else if (tg__unit_from_price_key(key, &unit) == TG_OK) {
-            status = read_count(value, &number, key, err);
+        } else if (strcmp(entry.key, "provider") == 0) {
+            status =
+                read_text(entry.value, price->provider, sizeof price->provider, entry.key, err);
+        } else if (strcmp(entry.key, "model") == 0) {
+            status = read_text(entry.value, price->model, sizeof price->model, entry.key, err);
+        } else if (strcmp(entry.key, "context_window") == 0) {
+            status = read_count(entry.value, &price->context_window_tokens, entry.key, err);
+        } else if (strcmp(entry.key, "max_output_tokens") == 0) {
+            status = read_count(entry.value, &price->max_output_tokens, entry.key, err);
+        } else if (tg__unit_from_price_key(entry.key, &unit) == TG_OK) {
+            status = read_count(entry.value, &number, entry.key, err);
             if (status == TG_OK) {
                 tg__model_price_set(price, unit, number);
             }
@@ -316,7 +305,7 @@ static tg_status read_override(struct fy_node *node, tg__model_price *price, tg_
                           "proxy.price_overrides: unknown key (a price key such as "
                           "input_mtok, or provider, model, context_window, "
                           "max_output_tokens):",
-                          key);
+                          entry.key);
         }
         if (status != TG_OK) {
             return status;
@@ -358,10 +347,9 @@ static tg_status read_overrides(struct fy_node *node, tg__proxy_config *config, 
     if (config->overrides == NULL) {
         return fail(err, "proxy.price_overrides:", "out of memory");
     }
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
-        tg_status status = read_override(item, &config->overrides[config->overrides_count], err);
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
+        tg_status status =
+            read_override(item.node, &config->overrides[config->overrides_count], err);
         if (status != TG_OK) {
             return status;
         }
@@ -425,12 +413,10 @@ static tg_status read_fallback_statuses(struct fy_node *node, tg__proxy_config *
         return fail(err, "proxy.fallback_on_status", "must be a list of 1 to 16 HTTP statuses");
     }
     config->fallback_statuses_count = 0;
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+    for (tg__yaml_item item = {0}; tg__yaml_next_item(node, &item);) {
         int64_t status = 0;
-        if (read_count(item, &status, "proxy.fallback_on_status:", err) != TG_OK || status < 400 ||
-            status > 599) {
+        if (read_count(item.node, &status, "proxy.fallback_on_status:", err) != TG_OK ||
+            status < 400 || status > 599) {
             return fail(err, "proxy.fallback_on_status:",
                         "each status is a whole number in 400..599 (an error the upstream "
                         "answered)");
@@ -478,35 +464,32 @@ static tg_status read_proxy(struct fy_node *node, tg__proxy_config *config, tg_e
     if (!fy_node_is_mapping(node)) {
         return fail(err, "proxy:", "must be a mapping");
     }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
-        const char *key = tg__yaml_scalar(fy_node_pair_key(pair));
-        struct fy_node *value = fy_node_pair_value(pair);
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         tg_status status = TG_OK;
         int64_t *count = NULL;
-        if (key == NULL) {
+        if (entry.key == NULL) {
             status = fail(err, "proxy:", "keys must be text");
-        } else if ((count = count_field(config, key)) != NULL) {
-            status = read_count(value, count, key, err);
-        } else if (strcmp(key, "prices_file") == 0) {
-            status = read_text(value, config->prices_file, sizeof config->prices_file, key, err);
-        } else if (strcmp(key, "over_budget") == 0) {
-            status = read_policy(value, config, err);
-        } else if (strcmp(key, "switch_model") == 0) {
-            status = read_switch_models(value, config, err);
-        } else if (strcmp(key, "refusal_status") == 0) {
-            status = read_refusal_status(value, config, err);
-        } else if (strcmp(key, "wait_ms") == 0) {
-            status = read_wait(value, &config->wait_ms, "proxy.wait_ms", err);
-        } else if (strcmp(key, "fallback_on_status") == 0) {
-            status = read_fallback_statuses(value, config, err);
-        } else if (strcmp(key, "user_budgets") == 0) {
-            status = read_flag(value, &config->user_budgets, key, err);
-        } else if (strcmp(key, "price_overrides") == 0) {
-            status = read_overrides(value, config, err);
+        } else if ((count = count_field(config, entry.key)) != NULL) {
+            status = read_count(entry.value, count, entry.key, err);
+        } else if (strcmp(entry.key, "prices_file") == 0) {
+            status = read_text(entry.value, config->prices_file, sizeof config->prices_file,
+                               entry.key, err);
+        } else if (strcmp(entry.key, "over_budget") == 0) {
+            status = read_policy(entry.value, config, err);
+        } else if (strcmp(entry.key, "switch_model") == 0) {
+            status = read_switch_models(entry.value, config, err);
+        } else if (strcmp(entry.key, "refusal_status") == 0) {
+            status = read_refusal_status(entry.value, config, err);
+        } else if (strcmp(entry.key, "wait_ms") == 0) {
+            status = read_wait(entry.value, &config->wait_ms, "proxy.wait_ms", err);
+        } else if (strcmp(entry.key, "fallback_on_status") == 0) {
+            status = read_fallback_statuses(entry.value, config, err);
+        } else if (strcmp(entry.key, "user_budgets") == 0) {
+            status = read_flag(entry.value, &config->user_budgets, entry.key, err);
+        } else if (strcmp(entry.key, "price_overrides") == 0) {
+            status = read_overrides(entry.value, config, err);
         } else {
-            status = fail(err, "proxy: unknown key", key);
+            status = fail(err, "proxy: unknown key", entry.key);
         }
         if (status != TG_OK) {
             return status;

@@ -9,7 +9,7 @@
 
 #include "core/journal.h"
 #include "proxy/attribution.h"
-#include "proxy/buf.h"
+#include "core/buf.h"
 #include "proxy/chains.h"
 #include "proxy/prices.h"
 #include "proxy/request.h"

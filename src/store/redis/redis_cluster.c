@@ -299,16 +299,18 @@ tg_status tg__redis_sync_command(tg__redis_ledger *ledger, tg__redis_args *args,
 tg_status tg__redis_sync_fcall(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
                                redisReply **reply_out, tg_error *err) {
     redisReply *reply = NULL;
+    redisReply *taken = NULL;
     tg__redis_conn *conn = NULL;
     tg_status status = sync_command_on(ledger, args, &reply, &conn, err);
-    if (status != TG_OK) {
+    if (status == TG_OK) {
+        status = tg__redis_fcall_take(reply, args->argv[1], fields, &taken, err);
+    }
+    if (status == TG_OK && (status = tg__redis_wait_replicas(conn, err)) != TG_OK) {
+        freeReplyObject(taken);
         return status;
     }
-    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK ||
-        (status = tg__redis_wait_replicas(conn, err)) != TG_OK) {
-        freeReplyObject(reply);
-        return status;
+    if (status == TG_OK) {
+        *reply_out = taken;
     }
-    *reply_out = reply;
-    return TG_OK;
+    return status;
 }

@@ -214,17 +214,21 @@ tg_status tg__redis_fcall_check(const redisReply *reply, const char *name, size_
     return TG_OK;
 }
 
-tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fields,
-                          redisReply **reply_out, tg_error *err) {
-    redisReply *reply = NULL;
-    tg_status status = tg__redis_command(conn, args, &reply, err);
+tg_status tg__redis_fcall_take(redisReply *reply, const char *name, size_t fields,
+                               redisReply **reply_out, tg_error *err) {
+    tg_status status = tg__redis_fcall_check(reply, name, fields, err);
     if (status != TG_OK) {
-        return status;
-    }
-    if ((status = tg__redis_fcall_check(reply, args->argv[1], fields, err)) != TG_OK) {
         freeReplyObject(reply);
         return status;
     }
     *reply_out = reply;
     return TG_OK;
+}
+
+tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fields,
+                          redisReply **reply_out, tg_error *err) {
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_command(conn, args, &reply, err);
+    return status != TG_OK ? status
+                           : tg__redis_fcall_take(reply, args->argv[1], fields, reply_out, err);
 }

@@ -84,6 +84,10 @@ tg_status tg__redis_fcall(tg__redis_conn *conn, tg__redis_args *args, size_t fie
 /* tg__redis_fcall's checks of a reply of function `name`, freeing nothing. */
 tg_status tg__redis_fcall_check(const redisReply *reply, const char *name, size_t fields,
                                 tg_error *err);
+/* tg__redis_fcall_check, then the reply handed out (*reply_out; caller frees), or freed
+ * when the check fails: the end of every FCALL, on one connection or through a cluster. */
+tg_status tg__redis_fcall_take(redisReply *reply, const char *name, size_t fields,
+                               redisReply **reply_out, tg_error *err);
 
 /*
  * The server's persistence against conn->durability (redis_durability.c), at connect: strict

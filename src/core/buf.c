@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/buf.h"
+#include "core/buf.h"
 
 void tg__buf_init(tg__buf *buf, size_t size_max) {
     buf->data = NULL;

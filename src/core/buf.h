@@ -1,10 +1,12 @@
 /*
- * buf: a growable byte buffer with a hard maximum. The proxy builds SSE events,
- * error bodies and parser lines from network input; every one of them has a
- * named size limit, and this is where the limit is kept.
+ * buf: a growable byte buffer with a hard maximum, for every folder that grows one (the
+ * proxy's SSE events, error bodies and parser lines; notify's bodies and log pieces; the
+ * outbox's id lists; the CLI's inputs). Each use names its limit; this is where the limit
+ * is kept, so growth past it fails cleanly (TG_ERR_FULL) instead of reallocating on.
+ * Pure memory, no I/O: it lives with core's other shared helpers.
  */
-#ifndef TG_PROXY_BUF_H
-#define TG_PROXY_BUF_H
+#ifndef TG_CORE_BUF_H
+#define TG_CORE_BUF_H
 
 #include <stddef.h>
 
