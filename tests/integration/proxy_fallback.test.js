@@ -156,8 +156,14 @@ test('a fake billing the most it may is never charged more than the switched hol
         await client(d).chat.completions.create(ASK, options);
       }
     }
-    await eventually(async () => (await d.call('GET', '/v1/budgets/t')).json.held_micros === 0, 5000);
-    const charges = (await d.call('GET', '/v1/charges?budget=t')).json.charges;
+    await eventually(async () => (await d.call('GET', '/v1/budgets/t')).json.held_micros === 0, 20000);
+    // The budget is read from memory, the charges from the file: the second commit may be
+    // decided and not yet written when the hold reads 0, so wait for both rows.
+    let charges = [];
+    await eventually(async () => {
+      charges = (await d.call('GET', '/v1/charges?budget=t')).json.charges;
+      return charges.length >= 2;
+    }, 20000);
     assert.equal(charges.length, 2, JSON.stringify(charges));
     for (const c of charges) {
       assert.equal(c.model, 'f-small');
