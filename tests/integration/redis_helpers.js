@@ -13,7 +13,18 @@ const { tempDir, eventually } = require('./daemon_helpers');
 const redisBinary = process.env.TG_REDIS_SERVER && !/NOTFOUND/.test(process.env.TG_REDIS_SERVER)
   ? process.env.TG_REDIS_SERVER : 'redis-server';
 
-function freePort() {
+// A cluster node listens on its port + 10000 too (the cluster bus), so its port must be
+// at most this; the kernel's ephemeral range (often up to 60999) gives higher ones at times.
+const PORT_MAX = 55535;
+
+async function freePort() {
+  for (;;) {
+    const port = await anyFreePort();
+    if (port <= PORT_MAX) return port;
+  }
+}
+
+function anyFreePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);

@@ -35,8 +35,12 @@ static inline int64_t redis_clock_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A cluster node listens on its port + 10000 too (the cluster bus), so its port must be below
+ * this; the kernel's ephemeral range (often up to 60999) gives higher ones now and then. */
+#define REDIS_PORT_MAX 55535
+
 /* A port the kernel just gave out and took back: free now, and unlikely to be reused at once. */
-static inline int redis_free_port(void) {
+static inline int redis_free_port_any(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t size = sizeof addr;
@@ -47,6 +51,14 @@ static inline int redis_free_port(void) {
     }
     close(fd);
     return ntohs(addr.sin_port);
+}
+
+/* A free port a cluster node can use (its bus port + 10000 below 65536). */
+static inline int redis_free_port(void) {
+    int port;
+    while ((port = redis_free_port_any()) > REDIS_PORT_MAX) {
+    }
+    return port;
 }
 
 static inline bool redis_ping(int port) {
