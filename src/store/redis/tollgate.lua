@@ -12,9 +12,11 @@ random operations and requires identical answers and budget states.
 
 Keys. Every key of a tree starts with P = "tg:{ROOT}:" (the caller passes P),
 so one tree lives in one hash slot of a Redis Cluster (the hash tag is the
-root's name). Functions reach the tree's keys from P, not from KEYS: in a
-cluster every such key is in the slot of KEYS[1] = P .. "meta", which is
-what the server checks.
+root's name). Functions reach the tree's keys from P = KEYS[1], which is never a
+key itself; KEYS[2] = P .. "meta" is declared only so that, in a cluster, no call
+runs on a tree that a resharding has split between two masters (the server checks
+the declared keys' slot; every key reached from P is in that slot). The registry's
+functions take KEYS[1] = "tg:{roots}" and reach "tg:{roots}:names" in its slot.
 
 Packed values. A decision reads every budget of its path with one MGET and turns each
 into numbers with one struct.unpack, and writes back (one MSET for the path) only the
