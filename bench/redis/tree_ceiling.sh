@@ -33,5 +33,9 @@ redis-cli -p "$port" config set appendfsync always >/dev/null
 for i in 1 2 3; do echo "appendfsync always, run $i: $(run) decisions/s"; done
 redis-cli -p "$port" config set appendonly no >/dev/null
 for i in 1 2 3; do echo "no AOF, run $i: $(run) decisions/s"; done
-echo "charges in the tree's stream: $(redis-cli -p "$port" xlen 'tg:{free}:spend')"
+# What the kept charges cost the server: the stream's memory (MEMORY USAGE ... SAMPLES 0
+# counts every node) over its entries, for docs/multi-node.md's retention figure.
+entries=$(redis-cli -p "$port" xlen 'tg:{free}:spend')
+bytes=$(redis-cli -p "$port" memory usage 'tg:{free}:spend' samples 0)
+echo "charges in the tree's stream: $entries, $bytes bytes ($((bytes / entries)) bytes a charge)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
