@@ -80,12 +80,11 @@ static void print_row(json_t *a) {
 
 static int list(int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(&list_command, argc, argv, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(&list_command, argc, argv, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(&list_command, &args, &remote);
     const char *state = tg__cli_arg(&list_command, &args, "state");
     const char *budget = tg__cli_arg(&list_command, &args, "budget");
     state = state ? state : "pending";
@@ -107,12 +106,11 @@ static int list(int argc, char **argv) {
 
 static int decide(const tg__cli_command *command, bool approve, int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(command, argc, argv, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(command, argc, argv, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(command, &args, &remote);
     int64_t id = 0;
     if (!tg__cli_whole_number(args.positional[0], INT64_MAX, &id) || id == 0) {
         return tg__cli_usage_error(command, "ID is an approval's number, not '%.64s'",

@@ -322,12 +322,11 @@ int tg__cli_budget(int argc, char **argv) {
         return TG__EXIT_USAGE;
     }
     tg__cli_args args;
-    int code = tg__cli_args_run(command, argc - 2, argv + 2, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(command, argc - 2, argv + 2, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(command, &args, &remote);
     if (strcmp(command->name, "tollgate budget list") == 0) {
         return tg__cli_budget_list(command, &args, &remote, print_table);
     }

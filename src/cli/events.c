@@ -235,12 +235,11 @@ static int log_pages(const tg__remote *remote, uint64_t since, bool follow) {
 
 int tg__cli_events(int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(&command, argc - 1, argv + 1, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(&command, &args, &remote);
     bool failed_list = tg__cli_flag(&command, &args, "failed");
     static const char *const log_only[] = {"since", "follow"};
     static const char *const failed_only[] = {"db", "config", "after", "limit"};

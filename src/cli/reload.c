@@ -5,15 +5,13 @@
  * `kill -HUP $(pidof tollgate)` it reaches one daemon, the one at --url, and the
  * answer comes back to whoever asked.
  */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 static const tg__cli_option options[] = {
     {"url", "URL", "the daemon (default $TOLLGATE_URL, else http://127.0.0.1:8420)"},
@@ -33,21 +31,14 @@ static const tg__cli_command command = {
 
 int tg__cli_reload(int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(&command, argc - 1, argv + 1, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(&command, argc - 1, argv + 1, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    const char *url = tg__cli_arg(&command, &args, "url");
-    const char *key = tg__cli_arg(&command, &args, "key");
-    url = url != NULL ? url : getenv("TOLLGATE_URL");
-    key = key != NULL ? key : getenv("TOLLGATE_KEY");
-    bool json = tg__cli_arg(&command, &args, "json") != NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     json_t *answer = NULL;
-    long status = tg__cli_call(url ? url : "http://127.0.0.1:8420", key ? key : "", "POST",
-                               "/v1/admin/reload", NULL, &answer);
-    curl_global_cleanup();
-    if (status >= 0 && json) {
+    long status = tg__remote_call_once(&remote, "POST", "/v1/admin/reload", NULL, &answer);
+    if (status >= 0 && remote.json) {
         char *text = json_dumps(answer, JSON_INDENT(2));
         printf("%s\n", text ? text : "null");
         free(text);

@@ -69,8 +69,12 @@ long tg__cli_call(const char *base_url, const char *key, const char *method, con
     return status;
 }
 
-void tg__remote_from_args(const tg__cli_command *command, const tg__cli_args *args,
-                          tg__remote *out) {
+int tg__remote_args_run(const tg__cli_command *command, int argc, char **argv, tg__cli_args *args,
+                        tg__remote *out) {
+    int code = tg__cli_args_run(command, argc, argv, args);
+    if (code >= 0) {
+        return code;
+    }
     const char *url = tg__cli_arg(command, args, "url");
     const char *key = tg__cli_arg(command, args, "key");
     out->url = url ? url : getenv("TOLLGATE_URL");
@@ -78,6 +82,7 @@ void tg__remote_from_args(const tg__cli_command *command, const tg__cli_args *ar
     out->url = out->url && out->url[0] ? out->url : TG__CLI_URL_DEFAULT;
     out->key = out->key ? out->key : "";
     out->json = tg__cli_flag(command, args, "json");
+    return -1;
 }
 
 long tg__remote_call(const tg__remote *remote, const char *method, const char *path, json_t *body,
@@ -241,12 +246,11 @@ static const tg__cli_command charge_command = {
 
 static int action(const tg__cli_command *command, int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(command, argc, argv, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(command, argc, argv, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(command, &args, &remote);
     bool by_hold = command == &commit_command || command == &release_command;
     const char *first = args.positional[0];
     const char *second = args.positional_count > 1 ? args.positional[1] : NULL;
@@ -359,12 +363,11 @@ static const tg__cli_command status_command = {
 
 static int status(int argc, char **argv) {
     tg__cli_args args;
-    int code = tg__cli_args_run(&status_command, argc, argv, &args);
+    tg__remote remote;
+    int code = tg__remote_args_run(&status_command, argc, argv, &args, &remote);
     if (code >= 0) {
         return code;
     }
-    tg__remote remote;
-    tg__remote_from_args(&status_command, &args, &remote);
     char path[TG__CLI_PATH_SIZE_MAX] = "/v1/budgets?limit=1000";
     if (args.positional_count > 0) {
         char *prefix = curl_easy_escape(NULL, args.positional[0], 0);

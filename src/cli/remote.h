@@ -37,8 +37,13 @@ typedef struct {
     bool json;       /* print the daemon's JSON answer unchanged */
 } tg__remote;
 
-void tg__remote_from_args(const tg__cli_command *command, const tg__cli_args *args,
-                          tg__remote *out);
+/*
+ * Parses a remote command's arguments as tg__cli_args_run does (its return: 0 after --help,
+ * 2 after a usage error, -1 to go on) and, on -1, fills remote from --url/--key/--json.
+ * Every remote command starts with it, so each reads the daemon's address the same way.
+ */
+int tg__remote_args_run(const tg__cli_command *command, int argc, char **argv, tg__cli_args *args,
+                        tg__remote *remote);
 
 /* One HTTP call (tg__cli_call). */
 long tg__remote_call(const tg__remote *remote, const char *method, const char *path, json_t *body,
