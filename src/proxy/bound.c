@@ -62,6 +62,17 @@ tg_status tg__bound_json(tg__bound_walk *walk, const json_t *value, tg__bound_me
     return json_text(walk, value, media, depth, err);
 }
 
+tg_status tg__bound_fields(tg__bound_walk *walk, const json_t *body, const char *const *fields,
+                           size_t count, tg__bound_media_fn media, tg_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        tg_status status = tg__bound_json(walk, json_object_get(body, fields[i]), media, 1, err);
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    return TG_OK;
+}
+
 tg_status tg__bound_pdf(tg__bound_walk *walk, const char *base64, size_t size, tg_error *err) {
     int64_t pages = 0;
     tg_status status = tg__pdf_pages_base64(base64, size, &pages);

@@ -86,6 +86,11 @@ typedef tg_status (*tg__bound_media_fn)(tg__bound_walk *walk, const json_t *part
 tg_status tg__bound_json(tg__bound_walk *walk, const json_t *value, tg__bound_media_fn media,
                          int depth, tg_error *err);
 
+/* Shared: tg__bound_json of each of body's top-level fields named in `fields` (count of
+ * them; an absent one adds nothing), as the providers' bounds walk their request's text. */
+tg_status tg__bound_fields(tg__bound_walk *walk, const json_t *body, const char *const *fields,
+                           size_t count, tg__bound_media_fn media, tg_error *err);
+
 /* Shared: a PDF's bound from base64 text (or a data: URL): pages x per-page maximum. */
 tg_status tg__bound_pdf(tg__bound_walk *walk, const char *base64, size_t size, tg_error *err);
 

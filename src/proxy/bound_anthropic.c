@@ -161,12 +161,10 @@ tg_status tg__bound_anthropic(tg__bound_walk *walk, const tg__request *request, 
     walk->input_tokens = tg__sat_mul(
         json_is_array(messages) ? (int64_t)json_array_size(messages) : 0, TG__BOUND_MESSAGE_TOKENS);
     static const char *const FIELDS[] = {"system", "messages", "tool_choice"};
-    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
-        tg_status status =
-            tg__bound_json(walk, json_object_get(body, FIELDS[i]), anthropic_media, 1, err);
-        if (status != TG_OK) {
-            return status;
-        }
+    tg_status status = tg__bound_fields(walk, body, FIELDS, sizeof FIELDS / sizeof FIELDS[0],
+                                        anthropic_media, err);
+    if (status != TG_OK) {
+        return status;
     }
     const json_t *tools = json_object_get(body, "tools");
     if (json_is_array(tools) && json_array_size(tools) > 0) {
@@ -176,14 +174,14 @@ tg_status tg__bound_anthropic(tg__bound_walk *walk, const tg__request *request, 
     size_t index;
     const json_t *definition;
     json_array_foreach((json_t *)tools, index, definition) {
-        tg_status status = tool(walk, definition, err);
+        status = tool(walk, definition, err);
         if (status != TG_OK) {
             return status;
         }
     }
     const json_t *servers = json_object_get(body, "mcp_servers");
     if (json_is_array(servers) && json_array_size(servers) > 0) {
-        tg_status status = tg__bound_uses(walk, -1, "mcp_servers", err);
+        status = tg__bound_uses(walk, -1, "mcp_servers", err);
         if (status != TG_OK) {
             return status;
         }

@@ -70,12 +70,10 @@ tg_status tg__bound_chat(tg__bound_walk *walk, const tg__request *request, tg_er
         json_is_array(messages) ? (int64_t)json_array_size(messages) : 0, TG__BOUND_MESSAGE_TOKENS);
     static const char *const FIELDS[] = {"messages",    "tools",           "functions",
                                          "tool_choice", "response_format", "function_call"};
-    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
-        tg_status status =
-            tg__bound_json(walk, json_object_get(body, FIELDS[i]), chat_media, 1, err);
-        if (status != TG_OK) {
-            return status;
-        }
+    tg_status status =
+        tg__bound_fields(walk, body, FIELDS, sizeof FIELDS / sizeof FIELDS[0], chat_media, err);
+    if (status != TG_OK) {
+        return status;
     }
     const json_t *search = json_object_get(body, "web_search_options");
     if (search != NULL && !json_is_null(search)) {

@@ -113,12 +113,10 @@ tg_status tg__bound_responses(tg__bound_walk *walk, const tg__request *request, 
     walk->input_tokens = tg__sat_mul(json_is_array(input) ? (int64_t)json_array_size(input) : 1,
                                      TG__BOUND_MESSAGE_TOKENS);
     static const char *const FIELDS[] = {"input", "instructions", "tool_choice", "text"};
-    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
-        tg_status status =
-            tg__bound_json(walk, json_object_get(body, FIELDS[i]), responses_media, 1, err);
-        if (status != TG_OK) {
-            return status;
-        }
+    tg_status status = tg__bound_fields(walk, body, FIELDS, sizeof FIELDS / sizeof FIELDS[0],
+                                        responses_media, err);
+    if (status != TG_OK) {
+        return status;
     }
     const json_t *max_calls = json_object_get(body, "max_tool_calls");
     int64_t calls = json_is_integer(max_calls) && json_integer_value(max_calls) >= 0
@@ -128,7 +126,7 @@ tg_status tg__bound_responses(tg__bound_walk *walk, const tg__request *request, 
     size_t index;
     const json_t *definition;
     json_array_foreach((json_t *)tools, index, definition) {
-        tg_status status = tool(walk, definition, calls, err);
+        status = tool(walk, definition, calls, err);
         if (status != TG_OK) {
             return status;
         }

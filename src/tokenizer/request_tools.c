@@ -39,6 +39,21 @@ static const char *string_or_empty(const json_t *value) {
     return json_is_string(value) ? json_string_value(value) : "";
 }
 
+/* A schema's keywords other than the three `counted` its caller bills its own way: the
+ * model reads them, so each counts as its key and JSON text, and the count is framed. */
+static void count_keywords_but(tg__counter *c, const json_t *schema, const char *const counted[3]) {
+    const char *keyword;
+    const json_t *value;
+    json_object_foreach((json_t *)schema, keyword, value) {
+        if (strcmp(keyword, counted[0]) != 0 && strcmp(keyword, counted[1]) != 0 &&
+            strcmp(keyword, counted[2]) != 0) {
+            tg__count_quality(c, TG_COUNT_FRAMED);
+            tg__count_text_add(c, keyword, strlen(keyword));
+            tg__count_json(c, value);
+        }
+    }
+}
+
 static void count_property(tg__counter *c, const char *key, const json_t *schema) {
     c->count->text_tokens += TG__TOOL_PROPERTY_KEY;
     const json_t *enumeration = json_object_get(schema, "enum");
@@ -59,16 +74,8 @@ static void count_property(tg__counter *c, const char *key, const json_t *schema
     count_line(c, key, type_text ? type_text : string_or_empty(type),
                string_or_empty(json_object_get(schema, "description")));
     free(type_text);
-    const char *keyword;
-    const json_t *value;
-    json_object_foreach((json_t *)schema, keyword, value) {
-        if (strcmp(keyword, "type") != 0 && strcmp(keyword, "description") != 0 &&
-            strcmp(keyword, "enum") != 0) {
-            tg__count_quality(c, TG_COUNT_FRAMED);
-            tg__count_text_add(c, keyword, strlen(keyword));
-            tg__count_json(c, value);
-        }
-    }
+    static const char *const counted[] = {"type", "description", "enum"};
+    count_keywords_but(c, schema, counted);
 }
 
 /* The keywords of a parameters schema the cookbook leaves out ("$defs" that the
@@ -80,16 +87,8 @@ static void count_schema_rest(tg__counter *c, const json_t *parameters) {
     if (!json_is_object(parameters)) {
         return;
     }
-    const char *keyword;
-    const json_t *value;
-    json_object_foreach((json_t *)parameters, keyword, value) {
-        if (strcmp(keyword, "type") != 0 && strcmp(keyword, "properties") != 0 &&
-            strcmp(keyword, "required") != 0) {
-            tg__count_quality(c, TG_COUNT_FRAMED);
-            tg__count_text_add(c, keyword, strlen(keyword));
-            tg__count_json(c, value);
-        }
-    }
+    static const char *const counted[] = {"type", "properties", "required"};
+    count_keywords_but(c, parameters, counted);
 }
 
 static void count_function(tg__counter *c, const json_t *function) {
