@@ -11,6 +11,7 @@
 
 #include <openssl/rand.h>
 
+#include "core/hex.h"
 #include "api/api.h"
 #include "config/keyring.h"
 #include "server/reload.h"
@@ -19,7 +20,7 @@
 
 static json_t *key_json(const tg__key *key) {
     char hex[65];
-    tg__hex_encode(key->sha256, hex);
+    tg__hex_encode(key->sha256, sizeof key->sha256, hex);
     hex[12] = '\0'; /* a prefix tells keys apart; the whole hash is no one's business */
     static const char *const sources[] = {"config", "ledger", "env"};
     return json_pack(

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "core/hex.h"
 #include "cli/cli.h"
 #include "config/config.h"
 
@@ -294,7 +295,7 @@ static int print_yaml(const keys_args *a) {
     unsigned char hash[TG__SHA256_SIZE];
     char hex[65];
     tg__key_hash(secret, hash);
-    tg__hex_encode(hash, hex);
+    tg__hex_encode(hash, TG__SHA256_SIZE, hex);
     printf("secret: %s\n# add under keys: in the config, then run `tollgate reload`\n"
            "  - {name: %s, role: %s, scope: \"%s\"%s%s, sha256: %s}\n",
            secret, a->name, a->role, a->scope ? a->scope : "", a->class_max ? ", class_max: " : "",
@@ -324,7 +325,7 @@ static int list_file(const char *file, bool json) {
     for (int i = 0; i < config->keys_count; i++) {
         const tg__key *key = &config->keys[i];
         char hex[65];
-        tg__hex_encode(key->sha256, hex);
+        tg__hex_encode(key->sha256, sizeof key->sha256, hex);
         if (json) {
             json_array_append_new(keys, json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", key->name,
                                                   "role", tg__role_str(key->role), "scope",
@@ -430,7 +431,7 @@ static bool file_key_hash(const char *file, const char *name, char hex[65]) {
     for (int i = 0; i < config->keys_count; i++) {
         if (strcmp(config->keys[i].name, name) == 0) {
             matches++;
-            tg__hex_encode(config->keys[i].sha256, hex);
+            tg__hex_encode(config->keys[i].sha256, sizeof config->keys[i].sha256, hex);
         }
     }
     free(config);

@@ -14,6 +14,7 @@
 
 #include <libfyaml.h>
 
+#include "core/hex.h"
 #include "core/path.h"
 #include "config/config_file.h"
 #include "core/yaml_file.h"
@@ -315,7 +316,7 @@ static tg_status read_key_field(const reader *r, const char *key, struct fy_node
     if (strcmp(key, "name") == 0) {
         return copy_text(r, value, out->name, sizeof out->name, "name");
     } else if (strcmp(key, "sha256") == 0) {
-        *hashed = tg__hex_decode(text, out->sha256);
+        *hashed = tg__hex_decode(text, out->sha256, sizeof out->sha256);
         return *hashed ? TG_OK
                        : fail_at(r, value,
                                  "'sha256' must be 64 hex digits (tollgate keys create "

@@ -196,9 +196,6 @@ tg_class tg__role_class_max(tg__role role);
 
 /* SHA-256 of a bearer secret. */
 void tg__key_hash(const char *secret, unsigned char out[TG__SHA256_SIZE]);
-/* Hex text of 32 bytes into 65 bytes; and back (false on bad text). */
-void tg__hex_encode(const unsigned char in[TG__SHA256_SIZE], char out[65]);
-bool tg__hex_decode(const char *text, unsigned char out[TG__SHA256_SIZE]);
 /*
  * True (and *segment set) when a segment of `path` is freeze, unfreeze or history:
  * those names end /v1/budgets/PATH/ACTION routes, so no budget may be named so.

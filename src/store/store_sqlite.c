@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/path.h"
 #include "store/store_sqlite.h"
 #include "store/store_sqlite_reader.h"
@@ -549,13 +550,8 @@ static bool write_meta(tg__store *store, const tg__meta_row *meta) {
 }
 
 static bool write_api_key(tg__store *store, const tg_api_key *key) {
-    static const char digits[] = "0123456789abcdef";
     char hex[2 * TG_API_KEY_SHA256_SIZE + 1];
-    for (int i = 0; i < TG_API_KEY_SHA256_SIZE; i++) {
-        hex[2 * i] = digits[key->sha256[i] >> 4];
-        hex[2 * i + 1] = digits[key->sha256[i] & 15];
-    }
-    hex[sizeof hex - 1] = '\0';
+    tg__hex_encode(key->sha256, sizeof key->sha256, hex);
     sqlite3_stmt *s = store->statements[TG__SQL_API_KEY_PUT];
     TG__BIND_COLUMNS(s, 1, TG__TEXT_COLUMN(key->name), TG__TEXT_COLUMN(hex),
                      TG__TEXT_COLUMN(key->role), TG__TEXT_COLUMN(key->scope),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/path.h"
 #include "store/store_sqlite.h"
 
@@ -472,21 +473,6 @@ static tg_status idem_row(tg__store *store, sqlite3_stmt *s, const tg__store_loa
     return loader->idem(loader->user, &row, err);
 }
 
-static bool hex_to_bytes(const char *hex, unsigned char *out, size_t size) {
-    if (strlen(hex) != 2 * size) {
-        return false;
-    }
-    for (size_t i = 0; i < 2 * size; i++) {
-        char c = hex[i];
-        int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (value < 0) {
-            return false;
-        }
-        out[i / 2] = (unsigned char)(i % 2 == 0 ? value << 4 : out[i / 2] | value);
-    }
-    return true;
-}
-
 static tg_status api_key_row(tg__store *store, sqlite3_stmt *s, const tg__store_loader *loader,
                              tg_error *err) {
     tg_api_key row;
@@ -501,7 +487,9 @@ static tg_status api_key_row(tg__store *store, sqlite3_stmt *s, const tg__store_
         !read_int(&r, 5, INT64_MIN, INT64_MAX, &row.created_at_ms)) {
         return TG_ERR_CORRUPT;
     }
-    if (!hex_to_bytes(hex, row.sha256, sizeof row.sha256)) {
+    /* Lowercase only, as written: an uppercase twin would pass UNIQUE as another key. */
+    if (strspn(hex, "0123456789abcdef") != strlen(hex) ||
+        !tg__hex_decode(hex, row.sha256, sizeof row.sha256)) {
         bad_column(&r, 1, "64 lowercase hex digits");
         return TG_ERR_CORRUPT;
     }
