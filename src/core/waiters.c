@@ -672,22 +672,23 @@ bool tg__waiters_poll(tg__waiters *waiters, tg_wait_result *out) {
     return true;
 }
 
-tg_status tg__waiters_cancel(tg__waiters *waiters, uint64_t wait_id, tg_error *err) {
-    for (waiter *w = waiters->waiting.head; w != NULL; w = w->next) {
+/* Frees the waiter of wait_id if it is on list (count counts that list). */
+static bool list_drop(waiter_list *list, int64_t *count, uint64_t wait_id) {
+    for (waiter *w = list->head; w != NULL; w = w->next) {
         if (w->info.wait_id == wait_id) {
-            list_unlink(&waiters->waiting, w);
-            waiters->waiting_count--;
+            list_unlink(list, w);
+            (*count)--;
             free(w);
-            return TG_OK;
+            return true;
         }
     }
-    for (waiter *w = waiters->slots.head; w != NULL; w = w->next) {
-        if (w->info.wait_id == wait_id) {
-            list_unlink(&waiters->slots, w);
-            waiters->slots_count--;
-            free(w);
-            return TG_OK;
-        }
+    return false;
+}
+
+tg_status tg__waiters_cancel(tg__waiters *waiters, uint64_t wait_id, tg_error *err) {
+    if (list_drop(&waiters->waiting, &waiters->waiting_count, wait_id) ||
+        list_drop(&waiters->slots, &waiters->slots_count, wait_id)) {
+        return TG_OK;
     }
     return tg__fail(err, TG_ERR_NOT_FOUND, "no request %llu is waiting",
                     (unsigned long long)wait_id);

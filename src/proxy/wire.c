@@ -46,28 +46,31 @@ static bool match(const char *pattern, const char *path, const char **id, size_t
     return true;
 }
 
-const tg__route_row *tg__route_row_of(tg__route route) {
+/* The row of route and, in *provider_out, the provider whose table holds it; NULL when none
+ * does. */
+static const tg__route_row *route_find(tg__route route, const tg__provider **provider_out) {
     for (int p = 0; TG__PROVIDERS[p] != NULL; p++) {
         const tg__provider *provider = TG__PROVIDERS[p];
         for (size_t i = 0; i < provider->routes_count; i++) {
             if (provider->routes[i].route == route) {
+                *provider_out = provider;
                 return &provider->routes[i];
             }
         }
     }
+    *provider_out = NULL;
     return NULL;
 }
 
+const tg__route_row *tg__route_row_of(tg__route route) {
+    const tg__provider *provider;
+    return route_find(route, &provider);
+}
+
 const tg__provider *tg__route_provider(tg__route route) {
-    for (int p = 0; TG__PROVIDERS[p] != NULL; p++) {
-        const tg__provider *provider = TG__PROVIDERS[p];
-        for (size_t i = 0; i < provider->routes_count; i++) {
-            if (provider->routes[i].route == route) {
-                return provider;
-            }
-        }
-    }
-    return NULL;
+    const tg__provider *provider;
+    route_find(route, &provider);
+    return provider;
 }
 
 const tg__provider *tg__provider_find(const char *name) {
