@@ -201,6 +201,9 @@ tg_status tg__usage_read_count(const json_t *object, const char *key, bool *pres
 
 /* The stream helpers providers' readers share (stream.c). */
 void tg__stream_copy_string(char *dst, size_t size, const json_t *value);
+/* Marks a choice (a candidate) in stream->choices by its "index" (0 when not an integer):
+ * finished when its finish_key is a string, else open; returns the index. */
+json_int_t tg__stream_choice_mark(tg__stream *stream, const json_t *choice, const char *finish_key);
 void tg__stream_count_text(tg__stream *stream, const json_t *value);
 void tg__stream_keep_text(tg__stream *stream, const char *text, size_t size);
 void tg__stream_read_usage(tg__stream *stream, const json_t *usage, bool final);

@@ -375,12 +375,7 @@ static tg_status error_event(tg__route route, const char *code, const char *mess
 
 /* Counts a candidate's text (and function-call arguments, as written out). */
 static void read_candidate(tg__stream *stream, const json_t *candidate) {
-    const json_t *index = json_object_get(candidate, "index");
-    json_int_t i = json_is_integer(index) ? json_integer_value(index) : 0;
-    if (i >= 0 && i < TG__STREAM_CHOICES_MAX) {
-        bool done = json_is_string(json_object_get(candidate, "finishReason"));
-        stream->choices[i] = done ? 2 : (stream->choices[i] ? stream->choices[i] : 1);
-    }
+    tg__stream_choice_mark(stream, candidate, "finishReason");
     const json_t *parts = json_object_get(json_object_get(candidate, "content"), "parts");
     for (size_t p = 0; p < json_array_size(parts); p++) {
         const json_t *part = json_array_get(parts, p);

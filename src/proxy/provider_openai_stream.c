@@ -15,12 +15,7 @@
 #include "proxy/usage.h"
 
 static void read_openai_choice(tg__stream *stream, const json_t *choice) {
-    const json_t *index = json_object_get(choice, "index");
-    json_int_t i = json_is_integer(index) ? json_integer_value(index) : 0;
-    if (i >= 0 && i < TG__STREAM_CHOICES_MAX) {
-        bool done = json_is_string(json_object_get(choice, "finish_reason"));
-        stream->choices[i] = done ? 2 : (stream->choices[i] ? stream->choices[i] : 1);
-    }
+    json_int_t i = tg__stream_choice_mark(stream, choice, "finish_reason");
     if (i != 0) {
         stream->exact_lost = true; /* choices interleave: one text would mix them */
     }

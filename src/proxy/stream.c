@@ -50,6 +50,17 @@ void tg__stream_copy_string(char *dst, size_t size, const json_t *value) {
     }
 }
 
+json_int_t tg__stream_choice_mark(tg__stream *stream, const json_t *choice,
+                                  const char *finish_key) {
+    const json_t *index = json_object_get(choice, "index");
+    json_int_t i = json_is_integer(index) ? json_integer_value(index) : 0;
+    if (i >= 0 && i < TG__STREAM_CHOICES_MAX) {
+        bool done = json_is_string(json_object_get(choice, finish_key));
+        stream->choices[i] = done ? 2 : (stream->choices[i] ? stream->choices[i] : 1);
+    }
+    return i;
+}
+
 /* Counts a piece of output text (content, tool arguments, reasoning). */
 void tg__stream_count_text(tg__stream *stream, const json_t *value) {
     if (json_is_string(value) && json_string_length(value) > 0) {
