@@ -510,6 +510,19 @@ static tg_status next_id_floor(tg__store *store, const char *sql, uint64_t *out,
     return rc == SQLITE_DONE ? TG_OK : tg__sqlite_fail(store, err, "reading the largest ids");
 }
 
+/* Tells a loader that sizes its table once (expected; NULL when it does not) how many rows
+ * count_sql counts, plus one (next_id_floor's reading): a hint, not a promise. */
+static tg_status rows_expected(tg__store *store, const char *count_sql,
+                               tg_status (*expected)(void *user, int64_t count, tg_error *err),
+                               void *user, tg_error *err) {
+    if (expected == NULL) {
+        return TG_OK;
+    }
+    uint64_t count = 0;
+    tg_status status = next_id_floor(store, count_sql, &count, err);
+    return status == TG_OK ? expected(user, (int64_t)count, err) : status;
+}
+
 /*
  * Meta rows are few and known by name; an unknown name is ignored (a newer
  * minor version may add counters that this one does not need). The charge and
@@ -576,20 +589,16 @@ static tg_status load_all(tg__store *store, const tg__store_loader *loader, tg_e
         return tg__sqlite_fail(store, err, "starting the load");
     }
     tg_status status = load_meta(store, loader, err);
-    if (status == TG_OK && loader->budgets_expected != NULL) {
-        uint64_t count = 0;
-        status = next_id_floor(store, "SELECT count(*) FROM budgets", &count, err);
-        status =
-            status == TG_OK ? loader->budgets_expected(loader->user, (int64_t)count, err) : status;
+    if (status == TG_OK) {
+        status = rows_expected(store, "SELECT count(*) FROM budgets", loader->budgets_expected,
+                               loader->user, err);
     }
     if (status == TG_OK) {
         status = load_budgets(store, loader, err);
     }
-    if (status == TG_OK && loader->holds_expected != NULL) {
-        uint64_t count = 0;
-        status = next_id_floor(store, "SELECT count(*) FROM holds", &count, err);
-        status =
-            status == TG_OK ? loader->holds_expected(loader->user, (int64_t)count, err) : status;
+    if (status == TG_OK) {
+        status = rows_expected(store, "SELECT count(*) FROM holds", loader->holds_expected,
+                               loader->user, err);
     }
     if (status == TG_OK) {
         status = each_row(store,

@@ -273,11 +273,16 @@ static bool redirected(node_link *l, pass *p, const redisReply *reply) {
     return true;
 }
 
+/* A reply came for the oldest call on the link: its deadline leaves the ring. */
+static void ring_pop(node_link *l) {
+    l->head = (l->head + 1) & (RING_SIZE - 1);
+    l->count--;
+}
+
 /* Every reply, in send order: the head of the ring is this call's deadline. */
 static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     node_link *a = context->data;
-    a->head = (a->head + 1) & (RING_SIZE - 1);
-    a->count--;
+    ring_pop(a);
     redisReply *reply = r;
     pass *p = privdata;
     tg__redis_conn *conn = conn_of(a);
@@ -330,8 +335,7 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
  * a failover could lose what it decided. A redirected call wrote nothing: nothing to check. */
 static void on_wait_reply(redisAsyncContext *context, void *r, void *privdata) {
     node_link *l = context->data;
-    l->head = (l->head + 1) & (RING_SIZE - 1);
-    l->count--;
+    ring_pop(l);
     redisReply *reply = r;
     pass *p = privdata;
     tg__redis_conn *conn = conn_of(l);
