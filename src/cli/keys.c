@@ -21,6 +21,7 @@
 
 #include "core/hex.h"
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "config/config.h"
 
 #define CONFIG_SIZE_MAX (16 * 1024 * 1024) /* a config file larger than this is refused */
@@ -178,13 +179,10 @@ static int exit_code(long status) {
 
 static long ask(const keys_args *a, const char *method, const char *path, json_t *body,
                 json_t **answer) {
-    const char *url = a->url ? a->url : getenv("TOLLGATE_URL");
-    const char *key = a->key ? a->key : getenv("TOLLGATE_KEY");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tg__remote remote;
+    tg__remote_init(&remote, a->url, a->key, false);
     *answer = NULL;
-    long status = tg__cli_call(url ? url : "http://127.0.0.1:8420", key ? key : "", method, path,
-                               body, answer);
-    curl_global_cleanup();
+    long status = tg__remote_call_once(&remote, method, path, body, answer);
     if (status >= 0 && status != 200) {
         json_t *error = json_object_get(*answer, "error");
         const char *code = json_string_value(json_object_get(error, "code"));

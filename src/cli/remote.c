@@ -69,19 +69,22 @@ long tg__cli_call(const char *base_url, const char *key, const char *method, con
     return status;
 }
 
+void tg__remote_init(tg__remote *out, const char *url, const char *key, bool json) {
+    out->url = url ? url : getenv("TOLLGATE_URL");
+    out->key = key ? key : getenv("TOLLGATE_KEY");
+    out->url = out->url && out->url[0] ? out->url : TG__CLI_URL_DEFAULT;
+    out->key = out->key ? out->key : "";
+    out->json = json;
+}
+
 int tg__remote_args_run(const tg__cli_command *command, int argc, char **argv, tg__cli_args *args,
                         tg__remote *out) {
     int code = tg__cli_args_run(command, argc, argv, args);
     if (code >= 0) {
         return code;
     }
-    const char *url = tg__cli_arg(command, args, "url");
-    const char *key = tg__cli_arg(command, args, "key");
-    out->url = url ? url : getenv("TOLLGATE_URL");
-    out->key = key ? key : getenv("TOLLGATE_KEY");
-    out->url = out->url && out->url[0] ? out->url : TG__CLI_URL_DEFAULT;
-    out->key = out->key ? out->key : "";
-    out->json = tg__cli_flag(command, args, "json");
+    tg__remote_init(out, tg__cli_arg(command, args, "url"), tg__cli_arg(command, args, "key"),
+                    tg__cli_flag(command, args, "json"));
     return -1;
 }
 

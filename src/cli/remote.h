@@ -37,6 +37,10 @@ typedef struct {
     bool json;       /* print the daemon's JSON answer unchanged */
 } tg__remote;
 
+/* Where the daemon is: url and key as given (NULL when not), else $TOLLGATE_URL and
+ * $TOLLGATE_KEY, else TG__CLI_URL_DEFAULT and no key. The one rule every command follows. */
+void tg__remote_init(tg__remote *out, const char *url, const char *key, bool json);
+
 /*
  * Parses a remote command's arguments as tg__cli_args_run does (its return: 0 after --help,
  * 2 after a usage error, -1 to go on) and, on -1, fills remote from --url/--key/--json.

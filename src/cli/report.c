@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "store/store_read.h"
 #include "tollgate.h"
 
@@ -577,15 +578,15 @@ int tg__cli_report(int argc, char **argv) {
                 .budget = "",
                 .since_ms = 0,
                 .until_ms = INT64_MAX,
-                .format = "table",
-                .url = getenv("TOLLGATE_URL"),
-                .key = getenv("TOLLGATE_KEY")};
+                .format = "table"};
     int code = parse(&r, argc, argv);
     if (code != TG__EXIT_OK) {
         return code < 0 ? TG__EXIT_OK : code;
     }
-    r.url = r.url ? r.url : "http://127.0.0.1:8420";
-    r.key = r.key ? r.key : "";
+    tg__remote remote;
+    tg__remote_init(&remote, r.url, r.key, false);
+    r.url = remote.url;
+    r.key = remote.key;
     r.rows = malloc(ROWS_MAX * sizeof *r.rows);
     r.index = json_object();
     if (r.rows == NULL || r.index == NULL) {
