@@ -568,6 +568,22 @@ local function bounds_of(args, from)
     return {args = args, from = from}
 end
 
+-- What reserve and record decide first: the path's chain (its expired holds released), rolled
+-- to now, with room for amount more held and cost more spent. The chain, or nil and the
+-- answer to give (no such budget, or path_room's refusal).
+local function path_ready(P, path, now, bounds, amount, cost, tokens)
+    local chain = chain_load_expired(P, path, now)
+    if not chain then
+        return nil, no_budget(path)
+    end
+    path_roll(P, chain, now, bounds)
+    local refused = path_room(P, chain, amount, cost, tokens)
+    if refused then
+        return nil, refused
+    end
+    return chain
+end
+
 -- tg_reserve(P) now path amount tokens cls tool model expires key args idem_ttl bounds*8
 local function tg_reserve(keys, args)
     local P = keys[1]
@@ -580,14 +596,9 @@ local function tg_reserve(keys, args)
         holds_expire(P, now)
         return first -- {0, replayed, seq, expires, cls, tree} or a conflict
     end
-    local chain = chain_load_expired(P, path, now)
+    local chain, answer = path_ready(P, path, now, bounds, amount, 0, tokens)
     if not chain then
-        return no_budget(path)
-    end
-    path_roll(P, chain, now, bounds)
-    local refused = path_room(P, chain, amount, 0, tokens)
-    if refused then
-        return refused
+        return answer
     end
     local refusal = path_admits(P, chain, amount, tokens, cls, now)
     if refusal then
@@ -686,15 +697,10 @@ local function tg_record(keys, args)
         holds_expire(P, now)
         return first[1] == 0 and {0, 1, first[5]} or first -- the first answer's charge
     end
-    local chain = chain_load_expired(P, path, now)
-    if not chain then
-        return no_budget(path)
-    end
-    path_roll(P, chain, now, bounds)
     local tokens = tokens_in + tokens_out
-    local refused = path_room(P, chain, 0, cost, tokens)
-    if refused then
-        return refused
+    local chain, answer = path_ready(P, path, now, bounds, 0, cost, tokens)
+    if not chain then
+        return answer
     end
     if not force then
         local refusal = path_admits(P, chain, cost, tokens, cls, now)
