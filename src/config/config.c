@@ -563,10 +563,17 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
     if (strcmp(config->store, "redis") == 0 && config->store_url[0] == '\0') {
         return fail_at(
             r, node,
-            "store.kind redis needs store.url: redis://[[user]:password@]host[:port][/db]");
+            "store.kind redis needs store.url: redis://[[user]:password@]host[:port][/db] or "
+            "redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master");
     }
     if (strcmp(config->store, "redis") != 0 && config->store_url[0] != '\0') {
         return fail_at(r, node, "store.url is for store.kind redis only");
+    }
+    /* A cluster fails over by itself; sentinels watch a single primary. */
+    if (config->store_cluster && config->redis.sentinels.count > 0) {
+        return fail_at(r, node,
+                       "store.cluster is for a redis:// seed, not redis-sentinel:// (a Redis "
+                       "Cluster fails over by itself)");
     }
     /* A cluster has database 0 only: SELECT is refused by every node. */
     if (config->store_cluster && (strcmp(config->store, "redis") != 0 || config->redis.db != 0)) {

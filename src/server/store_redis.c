@@ -70,6 +70,7 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     tg__redis_ledger_options_init(&options);
     options.host = config->redis.host;
     options.port = config->redis.port;
+    options.sentinels = &config->redis.sentinels;
     options.user = config->redis.user;
     options.password = config->redis.password;
     options.db = config->redis.db;

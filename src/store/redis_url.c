@@ -1,5 +1,6 @@
 /*
- * redis_url: parses redis://[[user]:password@]host[:port][/db] (redis_url.h). Every part is
+ * redis_url: parses redis://[[user]:password@]host[:port][/db] and
+ * redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master (redis_url.h). Every part is
  * bounded and checked here, so a bad `store.url` is one clear config error at start instead
  * of a connection failing later with hiredis's message.
  */
@@ -56,8 +57,9 @@ static bool parse_number(const char *text, size_t len, int min, int max, int *ou
     return true;
 }
 
-/* host[:port] or [v6][:port] into url. */
-static tg_status parse_address(const char *text, size_t len, tg__redis_url *url, tg_error *err) {
+/* host[:port] or [v6][:port] into out (its port left as it is when none is given). */
+static tg_status parse_address(const char *text, size_t len, tg__redis_address *out,
+                               tg_error *err) {
     const char *host = text;
     size_t host_len;
     const char *rest;
@@ -75,7 +77,7 @@ static tg_status parse_address(const char *text, size_t len, tg__redis_url *url,
         rest = text + host_len;
     }
     size_t rest_len = len - (size_t)(rest - text);
-    if (host_len == 0 || host_len >= sizeof url->host) {
+    if (host_len == 0 || host_len >= sizeof out->host) {
         return tg__fail(err, TG_ERR_INVALID, "store.url: the host must be 1 to %d bytes",
                         TG__REDIS_URL_HOST_SIZE_MAX - 1);
     }
@@ -89,12 +91,64 @@ static tg_status parse_address(const char *text, size_t len, tg__redis_url *url,
         }
     }
     if (rest_len > 0) {
-        if (rest[0] != ':' || !parse_number(rest + 1, rest_len - 1, 1, 65535, &url->port)) {
+        if (rest[0] != ':' || !parse_number(rest + 1, rest_len - 1, 1, 65535, &out->port)) {
             return tg__fail(err, TG_ERR_INVALID, "store.url: the port must be 1..65535");
         }
     }
-    memcpy(url->host, host, host_len);
-    url->host[host_len] = '\0';
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    return TG_OK;
+}
+
+/* The comma-separated sentinels of a redis-sentinel:// URL, each named once (a repeat
+ * would count one sentinel twice toward nothing and is most likely a typo). */
+static tg_status parse_sentinels(const char *text, size_t len, tg__redis_sentinels *out,
+                                 tg_error *err) {
+    const char *end = text + len;
+    while (text <= end) {
+        const char *comma = memchr(text, ',', (size_t)(end - text));
+        const char *stop = comma ? comma : end;
+        if (out->count == TG__REDIS_SENTINELS_MAX) {
+            return tg__fail(err, TG_ERR_INVALID, "store.url: at most %d sentinels",
+                            TG__REDIS_SENTINELS_MAX);
+        }
+        tg__redis_address *node = &out->nodes[out->count];
+        node->port = TG__REDIS_SENTINEL_PORT;
+        tg_status status = parse_address(text, (size_t)(stop - text), node, err);
+        if (status != TG_OK) {
+            return status;
+        }
+        for (int i = 0; i < out->count; i++) {
+            if (out->nodes[i].port == node->port && strcmp(out->nodes[i].host, node->host) == 0) {
+                return tg__fail(err, TG_ERR_INVALID, "store.url: sentinel %s:%d is named twice",
+                                node->host, node->port);
+            }
+        }
+        out->count++;
+        if (comma == NULL) {
+            break;
+        }
+        text = comma + 1;
+    }
+    return TG_OK;
+}
+
+/* The master's name after '#': what `sentinel monitor NAME` calls it. */
+static tg_status parse_master(const char *text, tg__redis_sentinels *out, tg_error *err) {
+    size_t len = strlen(text);
+    if (len == 0 || len >= sizeof out->master) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "store.url: redis-sentinel:// needs the master's name after '#', 1 to "
+                        "%d bytes",
+                        TG__REDIS_MASTER_SIZE_MAX - 1);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] <= ' ' || (unsigned char)text[i] >= 0x7f) {
+            return tg__fail(err, TG_ERR_INVALID,
+                            "store.url: the master's name has a space or a byte outside ASCII");
+        }
+    }
+    memcpy(out->master, text, len + 1);
     return TG_OK;
 }
 
@@ -122,39 +176,65 @@ static tg_status parse_credentials(const char *text, size_t len, tg__redis_url *
 }
 
 tg_status tg__redis_url_parse(const char *text, tg__redis_url *out, tg_error *err) {
-    static const char scheme[] = "redis://";
+    static const char plain[] = "redis://";
+    static const char sentinel[] = "redis-sentinel://";
     if (text == NULL || strnlen(text, TG__REDIS_URL_SIZE_MAX) >= TG__REDIS_URL_SIZE_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "store.url must be under %d bytes",
                         TG__REDIS_URL_SIZE_MAX);
     }
-    if (strncmp(text, "rediss://", 9) == 0) {
+    if (strncmp(text, "rediss://", 9) == 0 || strncmp(text, "rediss-sentinel://", 18) == 0) {
         return tg__fail(err, TG_ERR_INVALID,
                         "store.url: rediss:// (TLS) is not supported: this build's hiredis has "
                         "no TLS (docs/multi-node.md)");
     }
-    if (strncmp(text, scheme, sizeof scheme - 1) != 0) {
+    bool sentinels = strncmp(text, sentinel, sizeof sentinel - 1) == 0;
+    if (!sentinels && strncmp(text, plain, sizeof plain - 1) != 0) {
         return tg__fail(err, TG_ERR_INVALID,
                         "store.url must start with redis:// "
-                        "(redis://[[user]:password@]host[:port][/db])");
+                        "(redis://[[user]:password@]host[:port][/db]) or redis-sentinel:// "
+                        "(redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]"
+                        "#master)");
     }
     tg__redis_url url = {.port = 6379};
-    const char *start = text + sizeof scheme - 1;
-    const char *slash = strchr(start, '/');
-    size_t authority_len = slash ? (size_t)(slash - start) : strlen(start);
+    const char *start = text + (sentinels ? sizeof sentinel : sizeof plain) - 1;
+    /* The master's name ends a sentinel URL, after its last '#' (a password may hold one).
+     * A plain URL has no fragment: a '#' there is the password's or a bad host. */
+    char rest[TG__REDIS_URL_SIZE_MAX];
+    snprintf(rest, sizeof rest, "%s", start);
+    char *hash = sentinels ? strrchr(rest, '#') : NULL;
+    tg_status status = TG_OK;
+    if (sentinels) {
+        if (hash == NULL) {
+            return tg__fail(err, TG_ERR_INVALID,
+                            "store.url: redis-sentinel:// needs '#master', the name the "
+                            "sentinels monitor");
+        }
+        *hash = '\0';
+        status = parse_master(hash + 1, &url.sentinels, err);
+    }
+    const char *slash = strchr(rest, '/');
+    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
     /* The last '@' ends the credentials: a password may hold an unescaped '@'. */
     const char *at = NULL;
     for (size_t i = 0; i < authority_len; i++) {
-        if (start[i] == '@') {
-            at = start + i;
+        if (rest[i] == '@') {
+            at = rest + i;
         }
     }
-    tg_status status = TG_OK;
-    if (at != NULL) {
-        status = parse_credentials(start, (size_t)(at - start), &url, err);
+    if (status == TG_OK && at != NULL) {
+        status = parse_credentials(rest, (size_t)(at - rest), &url, err);
     }
-    const char *address = at ? at + 1 : start;
-    if (status == TG_OK) {
-        status = parse_address(address, authority_len - (size_t)(address - start), &url, err);
+    const char *address = at ? at + 1 : rest;
+    size_t address_len = authority_len - (size_t)(address - rest);
+    if (status == TG_OK && sentinels) {
+        status = parse_sentinels(address, address_len, &url.sentinels, err);
+        url.host[0] = '\0';
+        url.port = 0;
+    } else if (status == TG_OK) {
+        tg__redis_address primary = {.port = 6379};
+        status = parse_address(address, address_len, &primary, err);
+        memcpy(url.host, primary.host, sizeof url.host);
+        url.port = primary.port;
     }
     if (status == TG_OK && slash != NULL && slash[1] != '\0' &&
         !parse_number(slash + 1, strlen(slash + 1), 0, TG__REDIS_URL_DB_MAX, &url.db)) {

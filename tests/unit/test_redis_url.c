@@ -98,6 +98,57 @@ static void test_refusals(void **state) {
     refused(NULL, "under 512 bytes");
 }
 
+/* redis-sentinel://: the hosts are sentinels (26379 unless given), the credentials and the
+ * database are the primary's, and the master's name follows the last '#'. */
+static void test_sentinels(void **state) {
+    (void)state;
+    tg__redis_url url = parsed("redis-sentinel://s1,[::1]:26380,10.0.0.3:5000/3#orders");
+    assert_string_equal(url.host, "");
+    assert_int_equal(url.db, 3);
+    assert_string_equal(url.sentinels.master, "orders");
+    assert_int_equal(url.sentinels.count, 3);
+    assert_string_equal(url.sentinels.nodes[0].host, "s1");
+    assert_int_equal(url.sentinels.nodes[0].port, TG__REDIS_SENTINEL_PORT);
+    assert_string_equal(url.sentinels.nodes[1].host, "::1");
+    assert_int_equal(url.sentinels.nodes[1].port, 26380);
+    assert_string_equal(url.sentinels.nodes[2].host, "10.0.0.3");
+    assert_int_equal(url.sentinels.nodes[2].port, 5000);
+
+    url = parsed("redis-sentinel://tg:p#w@s:1#m"); /* the last '#' starts the name */
+    assert_string_equal(url.user, "tg");
+    assert_string_equal(url.password, "p#w");
+    assert_string_equal(url.sentinels.master, "m");
+    assert_int_equal(url.sentinels.count, 1);
+
+    url = parsed("redis://h"); /* a plain URL has no sentinels */
+    assert_int_equal(url.sentinels.count, 0);
+    assert_string_equal(url.sentinels.master, "");
+
+    refused("redis-sentinel://s1,s2", "needs '#master'");
+    refused("redis-sentinel://s1#", "master's name after '#'");
+    refused("redis-sentinel://s1#a b", "space or a byte outside ASCII");
+    refused("redis-sentinel://s1,,s2#m", "host must be 1 to");
+    refused("redis-sentinel://s1,#m", "host must be 1 to");
+    refused("redis-sentinel://s1:26379,s1#m", "sentinel s1:26379 is named twice");
+    refused("redis-sentinel://s:0#m", "port must be 1..65535");
+    refused("redis-sentinel://s/16#m", "database after '/' must be 0..15");
+    refused("rediss-sentinel://s#m", "TLS");
+    refused("redis://h#m", "not allowed in a host name");
+    refused("redis-sentinel://a,b,c,d,e,f,g,h,i#m", "at most 8 sentinels");
+    assert_int_equal(parsed("redis-sentinel://a,b,c,d,e,f,g,h#m").sentinels.count,
+                     TG__REDIS_SENTINELS_MAX);
+    char text[TG__REDIS_URL_SIZE_MAX];
+    char name[TG__REDIS_MASTER_SIZE_MAX + 1];
+    memset(name, 'm', sizeof name);
+    name[TG__REDIS_MASTER_SIZE_MAX - 1] = '\0'; /* 127 bytes: the most allowed */
+    snprintf(text, sizeof text, "redis-sentinel://s#%s", name);
+    assert_int_equal(strlen(parsed(text).sentinels.master), TG__REDIS_MASTER_SIZE_MAX - 1);
+    name[TG__REDIS_MASTER_SIZE_MAX - 1] = 'm';
+    name[TG__REDIS_MASTER_SIZE_MAX] = '\0';
+    snprintf(text, sizeof text, "redis-sentinel://s#%s", name);
+    refused(text, "master's name after '#', 1 to 127 bytes");
+}
+
 static void test_bounds_at_their_edge(void **state) {
     (void)state;
     char text[TG__REDIS_URL_SIZE_MAX + 64];
@@ -131,6 +182,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_bounds_at_their_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 
 #include "core/path.h"
 #include "store/redis/redis_async.h"
+#include "store/redis/redis_sentinel.h"
 #include "store/redis/redis_cluster.h"
 #include "store/redis/redis_internal.h"
 
@@ -472,6 +473,15 @@ static tg_status connect_async(node_link *a, tg_error *err) {
     if (monotonic_ms() < a->retry_at_ms) {
         return tg__fail(err, TG_ERR_IO, "redis %s:%d unavailable (retrying shortly): %s",
                         conn->host, conn->port, a->last_error);
+    }
+    /* With sentinels, where the primary is now (redis_sentinel.h: a bounded, blocking
+     * question, once per retry interval at most). */
+    tg_error why = {0};
+    tg_status found = tg__redis_sentinel_resolve(conn, &why);
+    if (found != TG_OK) {
+        note_error(a, why.message);
+        a->retry_at_ms = monotonic_ms() + conn->retry_interval_ms;
+        return tg__fail(err, found, "%s", why.message);
     }
     redisAsyncContext *context = redisAsyncConnect(conn->host, conn->port);
     if (context == NULL || context->err) {

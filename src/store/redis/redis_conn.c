@@ -13,6 +13,7 @@
 
 #include "core/path.h"
 #include "store/redis/redis_conn.h"
+#include "store/redis/redis_sentinel.h"
 
 void tg__redis_args_str(tg__redis_args *args, const char *text) {
     if (args->count >= TG__REDIS_ARGS_MAX) {
@@ -113,6 +114,13 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     if (conn->retry_interval_ms > 0 && monotonic_ms() < conn->retry_at_ms) {
         return tg__fail(err, TG_ERR_IO, "redis %s:%d unavailable (retrying shortly): %s",
                         conn->host, conn->port, conn->last_error);
+    }
+    /* With sentinels, where the primary is now: after a failover, the new one. */
+    tg_error why = {0};
+    tg_status found = tg__redis_sentinel_resolve(conn, &why);
+    if (found != TG_OK) {
+        drop(conn, &why);
+        return tg__fail(err, found, "%s", why.message);
     }
     struct timeval timeout = {(time_t)(conn->timeout_ms / 1000),
                               (suseconds_t)(conn->timeout_ms % 1000 * 1000)};

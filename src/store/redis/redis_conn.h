@@ -21,7 +21,8 @@ extern const char tg__redis_lua[];
 
 typedef struct {
     redisContext *context;                      /* NULL when not connected: a call connects */
-    char host[TG__REDIS_HOST_SIZE_MAX];         /* as given in the options */
+    char host[TG__REDIS_HOST_SIZE_MAX];         /* as given in the options, or as the
+                                                   sentinels named it at the last connect */
     int port;                                   /* 1..65535 */
     int64_t timeout_ms;                         /* connect, and each reply */
     char user[TG__REDIS_USER_SIZE_MAX];         /* ACL user, "" for AUTH with a password alone */
@@ -34,6 +35,7 @@ typedef struct {
     int wait_replicas;                          /* WAIT after each function call; 0: none */
     int64_t wait_timeout_ms;                    /* WAIT's own timeout */
     char warning[TG__REDIS_WARNING_SIZE];       /* the last connect's persistence warning */
+    const tg__redis_sentinels *sentinels;       /* NULL, or asked before each connect */
 } tg__redis_conn;
 
 /* The arguments of one command. Strings are borrowed (they must outlive the call);

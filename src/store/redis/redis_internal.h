@@ -32,6 +32,7 @@ struct tg__redis_ledger {
     tg__redis_cluster *cluster; /* redis_cluster.h; NULL on a single server */
     tg__redis_async *async;     /* redis_async.h; NULL until tg__redis_async_start */
     tg__redis_ledger_options options;
+    tg__redis_sentinels sentinels; /* options.sentinels copied (count 0: none) */
     tg__ledger *policy; /* a core ledger used for its policy rules only: classification */
     tg__tz *utc;        /* window bounds (only UTC windows so far) */
     tg__redis_tree_entry

@@ -20,6 +20,7 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     tg_engine_options_init(&engine);
     options->host = "127.0.0.1";
     options->port = 6379;
+    options->sentinels = NULL;
     options->timeout_ms = 2000;
     options->user = NULL;
     options->password = NULL;
@@ -36,15 +37,26 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
 
 tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
                                 tg_error *err) {
-    if (options->host == NULL || strlen(options->host) >= TG__REDIS_HOST_SIZE_MAX ||
-        options->port < 1 || options->port > 65535 || options->timeout_ms < 1 ||
+    bool sentinels = options->sentinels != NULL && options->sentinels->count > 0;
+    if (sentinels && (options->cluster || options->sentinels->count > TG__REDIS_SENTINELS_MAX ||
+                      options->sentinels->master[0] == '\0')) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: sentinels need a master's name, at most %d of them, and "
+                        "no cluster (a Redis Cluster fails over by itself)",
+                        TG__REDIS_SENTINELS_MAX);
+    }
+    if (!sentinels && (options->host == NULL || strlen(options->host) >= TG__REDIS_HOST_SIZE_MAX ||
+                       options->port < 1 || options->port > 65535)) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: host (under %d bytes) and port 1..65535 needed",
+                        TG__REDIS_HOST_SIZE_MAX);
+    }
+    if (options->timeout_ms < 1 ||
         options->timeout_ms > 60000 || options->default_hold_ttl_ms < 1 ||
         options->default_hold_ttl_ms > options->max_hold_ttl_ms ||
         options->idempotency_ttl_ms < 1) {
         return tg__fail(err, TG_ERR_INVALID,
-                        "redis ledger: host (under %d bytes), port 1..65535, timeout_ms "
-                        "1..60000 and positive ttls needed",
-                        TG__REDIS_HOST_SIZE_MAX);
+                        "redis ledger: timeout_ms 1..60000 and positive ttls needed");
     }
     const char *user = options->user ? options->user : "";
     const char *password = options->password ? options->password : "";
@@ -74,9 +86,16 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
         return tg__fail(err, TG_ERR_NOMEM, "out of memory opening the redis ledger");
     }
     ledger->options = *options;
-    memcpy(ledger->conn.host, options->host, strlen(options->host) + 1);
+    if (sentinels) {
+        ledger->sentinels = *options->sentinels;
+        ledger->conn.sentinels = &ledger->sentinels;
+        ledger->options.sentinels = &ledger->sentinels;
+    } else {
+        memcpy(ledger->conn.host, options->host, strlen(options->host) + 1);
+        ledger->conn.port = options->port;
+        ledger->options.sentinels = NULL;
+    }
     ledger->options.host = ledger->conn.host;
-    ledger->conn.port = options->port;
     ledger->conn.timeout_ms = options->timeout_ms;
     memcpy(ledger->conn.user, user, strlen(user) + 1);
     memcpy(ledger->conn.password, password, strlen(password) + 1);

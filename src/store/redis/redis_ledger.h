@@ -25,6 +25,9 @@
  *     Whether the operation ran in the server is then unknown: retry it with its
  *     idempotency key. A daemon adds an async, pipelined connection for the calls made
  *     inside a request's pass (redis_async.h).
+ *   - Sentinel (options.sentinels): the sentinels are asked where the primary is before
+ *     every connect, so a failover is followed at the next reconnect (redis_sentinel.h).
+ *     Not with a cluster.
  *   - Cluster (options.cluster): host:port is a seed; the slot map is read from it, each
  *     master gets its own connections, every call goes to the master of its tree's slot,
  *     and MOVED, ASK and TRYAGAIN are followed (redis_cluster.h).
@@ -34,6 +37,7 @@
 #define TG_STORE_REDIS_LEDGER_H
 
 #include "engine/ledger_ops.h"
+#include "store/redis_url.h"
 #include "tollgate.h"
 
 #define TG__LEDGER_REDIS_COUNTER_MAX INT64_C(9007199254740991) /* 2^53 - 1: exact in Lua */
@@ -57,8 +61,11 @@ typedef enum {
 #define TG__REDIS_WARNING_SIZE 512 /* bytes of the persistence warning, NUL included */
 
 typedef struct {
-    const char *host;            /* e.g. "127.0.0.1" */
-    int port;                    /* 1..65535 */
+    const char *host;            /* e.g. "127.0.0.1"; unused with sentinels */
+    int port;                    /* 1..65535; unused with sentinels */
+    const tg__redis_sentinels *sentinels; /* NULL or count 0: host:port is the primary; else
+                                             the sentinels name it at every connect
+                                             (redis_sentinel.h); copied at open */
     int64_t timeout_ms;          /* connect and each reply; 1..60000 */
     const char *user;            /* ACL user for AUTH, or NULL / "" */
     const char *password;        /* AUTH password, or NULL / "" for none */
