@@ -1,7 +1,7 @@
 /*
  * redis_url: parses redis://[[user]:password@]host[:port][/db] and
- * redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master (redis_url.h). Every part is
- * bounded and checked here, so a bad `store.url` is one clear config error at start instead
+ * redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master (redis_url.h). Every
+ * part is bounded and checked here, so a bad `store.url` is one clear config error at start instead
  * of a connection failing later with hiredis's message.
  */
 #include <stdio.h>

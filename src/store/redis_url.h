@@ -3,9 +3,10 @@
  * or, for a primary that Redis Sentinel names,
  * redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master (the form
  * Lettuce and other clients read: the hosts are sentinels, 26379 by default; the
- * credentials and the database are the primary's), parsed into its parts. Pure (no I/O, no hiredis), so the config reader and its fuzz target
- * use it without the Redis client library. No TLS scheme: hiredis 0.14 has none, and a
- * `rediss://` URL is refused with a sentence that says so rather than sent in clear.
+ * credentials and the database are the primary's), parsed into its parts. Pure (no I/O, no
+ * hiredis), so the config reader and its fuzz target use it without the Redis client library. No
+ * TLS scheme: hiredis 0.14 has none, and a `rediss://` URL is refused with a sentence that says so
+ * rather than sent in clear.
  */
 #ifndef TG_STORE_REDIS_URL_H
 #define TG_STORE_REDIS_URL_H
@@ -48,7 +49,8 @@ typedef struct {
  * Parses `text` into *out (left untouched on error). Percent-escapes (%XX) are decoded in the
  * user and the password, so either may hold ':' '@' or '/'. An IPv6 host is written in
  * brackets ("redis://[::1]:6380"). A redis-sentinel:// URL needs its '#master' and 1 to
- * TG__REDIS_SENTINELS_MAX hosts, each named once. Errors: TG_ERR_INVALID with what is wrong in `err`.
+ * TG__REDIS_SENTINELS_MAX hosts, each named once. Errors: TG_ERR_INVALID with what is wrong in
+ * `err`.
  */
 tg_status tg__redis_url_parse(const char *text, tg__redis_url *out, tg_error *err);
 

@@ -51,8 +51,8 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
                         "redis ledger: host (under %d bytes) and port 1..65535 needed",
                         TG__REDIS_HOST_SIZE_MAX);
     }
-    if (options->timeout_ms < 1 ||
-        options->timeout_ms > 60000 || options->default_hold_ttl_ms < 1 ||
+    if (options->timeout_ms < 1 || options->timeout_ms > 60000 ||
+        options->default_hold_ttl_ms < 1 ||
         options->default_hold_ttl_ms > options->max_hold_ttl_ms ||
         options->idempotency_ttl_ms < 1) {
         return tg__fail(err, TG_ERR_INVALID,

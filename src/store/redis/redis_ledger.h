@@ -61,16 +61,16 @@ typedef enum {
 #define TG__REDIS_WARNING_SIZE 512 /* bytes of the persistence warning, NUL included */
 
 typedef struct {
-    const char *host;            /* e.g. "127.0.0.1"; unused with sentinels */
-    int port;                    /* 1..65535; unused with sentinels */
+    const char *host;                     /* e.g. "127.0.0.1"; unused with sentinels */
+    int port;                             /* 1..65535; unused with sentinels */
     const tg__redis_sentinels *sentinels; /* NULL or count 0: host:port is the primary; else
                                              the sentinels name it at every connect
                                              (redis_sentinel.h); copied at open */
-    int64_t timeout_ms;          /* connect and each reply; 1..60000 */
-    const char *user;            /* ACL user for AUTH, or NULL / "" */
-    const char *password;        /* AUTH password, or NULL / "" for none */
-    int db;                      /* 0..15, SELECTed at every connect */
-    int64_t retry_interval_ms;   /* after a failure, calls fail fast this long; 0..60000 */
+    int64_t timeout_ms;                   /* connect and each reply; 1..60000 */
+    const char *user;                     /* ACL user for AUTH, or NULL / "" */
+    const char *password;                 /* AUTH password, or NULL / "" for none */
+    int db;                               /* 0..15, SELECTed at every connect */
+    int64_t retry_interval_ms;            /* after a failure, calls fail fast this long; 0..60000 */
     bool cluster;                /* host:port is a seed of a Redis Cluster (redis_cluster.h) */
     int64_t default_hold_ttl_ms; /* as tg_engine_options */
     int64_t max_hold_ttl_ms;

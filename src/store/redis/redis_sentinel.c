@@ -13,8 +13,7 @@
 /* One sentinel's answer into host/port; false with the reason in `why`. */
 static bool ask(const tg__redis_address *sentinel, const char *master, int64_t timeout_ms,
                 char *host, size_t host_size, int *port, char *why, size_t why_size) {
-    struct timeval timeout = {(time_t)(timeout_ms / 1000),
-                              (suseconds_t)(timeout_ms % 1000 * 1000)};
+    struct timeval timeout = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000 * 1000)};
     redisContext *context = redisConnectWithTimeout(sentinel->host, sentinel->port, timeout);
     if (context == NULL || context->err) {
         snprintf(why, why_size, "%s:%d: %s", sentinel->host, sentinel->port,
