@@ -132,10 +132,19 @@ static tg_status apply(tg__mcp_cli *cli, const tg__config *previous, int64_t now
     }
     tg_budget_info info;
     if (tg_budget_get(cli->engine, cli->budget, now_ms, &info, NULL) != TG_OK) {
+        /* A Redis ledger is named without store.url, which holds the password. */
+        char where[TG__REDIS_URL_HOST_SIZE_MAX + TG__REDIS_MASTER_SIZE_MAX + 64] = "";
+        const tg__redis_url *redis = &cli->daemon->redis;
+        if (is_redis(cli) && redis->sentinels.count > 0) {
+            snprintf(where, sizeof where, "redis (the master '%s' of the sentinels)",
+                     redis->sentinels.master);
+        } else if (is_redis(cli)) {
+            snprintf(where, sizeof where, "redis %s:%d/%d", redis->host, redis->port, redis->db);
+        }
         return tg__fail(
             err, TG_ERR_NOT_FOUND,
             "budget %s does not exist in %s: declare it under budgets: in the config file",
-            cli->budget, is_redis(cli) ? cli->daemon->store_url : cli->mcp->database);
+            cli->budget, is_redis(cli) ? where : cli->mcp->database);
     }
     if (cli->task != NULL) {
         return make_task_budget(cli, now_ms, err);

@@ -159,3 +159,50 @@ for (const mode of ['async', 'sync']) {
       `(wait_timeout_ms ${WAIT_MS}, timeout_ms ${TIMEOUT_MS})`);
   });
 }
+
+// strict is checked at every connect, the async connection's too: after a reconnect (here all
+// clients killed while the server was switched to `everysec`; in production a failover to a
+// server set up otherwise) no decision is acknowledged until the server fsyncs every write
+// again, and a retry with the same key then charges once.
+for (const mode of ['async', 'sync']) {
+  test(`strict (${mode}): a reconnect to a server that no longer fsyncs every write answers 503, never 200`, async (t) => {
+    const env = mode === 'sync' ? { TOLLGATE_REDIS_SYNC: '1' } : {};
+    const redis = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+    t.after(() => redis.stop());
+    const dir = tempDir('redis-recheck');
+    const file = writeConfig(dir, 'c.yaml', `port: 0\nstore: {kind: redis, url: "${redis.url}", durability: strict}\n${BUDGETS}`);
+    const daemon = await startDaemon(file, { admin: 'k', env });
+    t.after(() => daemon.stop());
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    t.after(() => agent.destroy());
+    const charge = (key) => post(agent, daemon.port, '/v1/charges', { budget: 'd', cost_micros: 1000, idempotency_key: key }, 'k');
+    assert.equal((await charge('before')).status, 200);
+
+    assert.equal(await redis.command(['CONFIG', 'SET', 'appendfsync', 'everysec']), '+OK');
+    assert.match(await redis.command(['CLIENT', 'KILL', 'TYPE', 'normal']), /^:\d+/);
+    // The first answers may be the dropped connection's; then the reconnect's check speaks.
+    // (A failed connect is not tried again for 200 ms: the answers in between repeat its
+    // reason cut short, so the loop waits for a connect's own whole sentence.)
+    let refusal = null;
+    const deadline = Date.now() + 20000;
+    while (!refusal && Date.now() < deadline) {
+      const r = await charge('during');
+      assert.notEqual(r.status, 200, `acknowledged on a server fsyncing everysec: ${r.text}`);
+      assert.equal(r.status, 503, r.text);
+      if (/`appendfsync everysec`, not on every write: store\.durability strict needs `appendfsync always`/.test(r.json.error.message)) {
+        refusal = r.json.error.message;
+      }
+    }
+    assert.ok(refusal, 'the reconnect found the server unfit and said so');
+
+    assert.equal(await redis.command(['CONFIG', 'SET', 'appendfsync', 'always']), '+OK');
+    assert.equal(await redis.command(['CLIENT', 'KILL', 'TYPE', 'normal']) !== null, true);
+    let again = null;
+    assert.ok(await eventually(async () => (again = await charge('during')).status === 200, 10000),
+      `service back once the server fsyncs every write: ${again && again.text}`);
+    const spent = (await daemon.call('GET', '/v1/budgets/d', undefined, 'k')).json.spent_micros;
+    assert.equal(spent, 2000, '"before" and "during" once each');
+    console.log(`# strict recheck (${mode}): refused after the reconnect with "${refusal.slice(0, 90)}..."; ` +
+      `the retry ${again.json.replayed ? 'replayed the call that ran there' : 'ran once'}`);
+  });
+}

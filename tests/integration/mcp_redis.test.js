@@ -60,17 +60,18 @@ mcp:
   assert.equal(fs.existsSync(path.join(dir, 'ledger.db')), false, 'no private SQLite ledger on redis');
 });
 
-test('tollgate mcp on redis refuses a budget the shared ledger does not have, naming the server', async (t) => {
-  const redis = await startRedis();
+test('tollgate mcp on redis refuses a budget the shared ledger does not have, naming the server but not its password', async (t) => {
+  const redis = await startRedis(['--requirepass', 'n0t-to-be-printed'], { auth: ['n0t-to-be-printed'] });
   t.after(() => redis.stop());
   const dir = h.tempDir('mcp-redis-missing');
-  const config = writeConfig(dir, 'c.yaml', `store: {kind: redis, url: "${redis.url}", durability: relaxed}
+  const config = writeConfig(dir, 'c.yaml', `store: {kind: redis, url: "redis://:n0t-to-be-printed@127.0.0.1:${redis.port}/0", durability: relaxed}
 budgets:
   - {path: team, limit: "3.00"}
 `);
   const r = spawnSync(h.binary, ['mcp', '--budget', 'nobody/here', '--config', config, '--', ...h.servers.everything],
     { input: '', encoding: 'utf8', timeout: 20000 });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`budget nobody/here does not exist in redis://127\\.0\\.0\\.1:${redis.port}`));
+  assert.match(r.stderr, new RegExp(`budget nobody/here does not exist in redis 127\\.0\\.0\\.1:${redis.port}/0`));
+  assert.doesNotMatch(r.stderr, /n0t-to-be-printed/);
   assert.equal(fs.existsSync(path.join(process.cwd(), 'tollgate-mcp.db')), false);
 });

@@ -76,10 +76,12 @@ static bool memo_room(pass *p, int i) {
 /* One connection, to one node (redis_cluster.h's index). */
 typedef struct node_link {
     tg__redis_async *async;
-    int node;                   /* tg__redis_node(ledger, node) has its address */
-    redisAsyncContext *context; /* NULL: not connected (the next call connects) */
-    struct event *timer;        /* at the deadline of the oldest call in flight */
-    bool drop_soon;             /* an error reply: start over on a new connection */
+    int node;                          /* tg__redis_node(ledger, node) has its address */
+    redisAsyncContext *context;        /* NULL: not connected (the next call connects) */
+    struct event *timer;               /* at the deadline of the oldest call in flight */
+    bool drop_soon;                    /* an error reply: start over on a new connection */
+    char unfit[TG_ERROR_MESSAGE_SIZE]; /* "" or why the server of this connection fails
+                                          store.durability strict (checked at connect) */
     int64_t deadlines[RING_SIZE];
     int head, count; /* the ring of deadlines in flight, oldest at head */
     int64_t retry_at_ms;
@@ -280,6 +282,23 @@ static void ring_pop(node_link *l) {
     l->count--;
 }
 
+/* The server's persistence, asked at connect ahead of the calls when store.durability is strict
+ * (after a failover the primary is another server, whose settings the synchronous
+ * connection's check never saw). Replies come in order, so a server found unfit here marks
+ * the link before any call's reply is read: those are answered as failures (on_reply). */
+static void on_persistence(redisAsyncContext *context, void *r, void *privdata) {
+    (void)privdata;
+    node_link *a = context->data;
+    ring_pop(a);
+    tg_error why = {0};
+    if (tg__redis_strict_reply_check(conn_of(a), r, &why) != TG_OK) {
+        snprintf(a->unfit, sizeof a->unfit, "%s", why.message);
+        note_error(a, why.message);
+        a->drop_soon = true;
+        event_active(a->async->wake, EV_READ, 0);
+    }
+}
+
 /* Every reply, in send order: the head of the ring is this call's deadline. */
 static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     node_link *a = context->data;
@@ -304,7 +323,12 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
     memo_entry *m = &p->memo[p->answered];
     char message[1024];
     message[0] = '\0';
-    if (reply == NULL && a->last_error[0] != '\0') { /* it names the server already */
+    if (a->unfit[0] != '\0') { /* ran on a server that does not fsync every write */
+        snprintf(message, sizeof message,
+                 "%.700s (the call ran there, not durably: retry with the same idempotency key "
+                 "once the server is fixed)",
+                 a->unfit);
+    } else if (reply == NULL && a->last_error[0] != '\0') { /* it names the server already */
         snprintf(message, sizeof message, "%s (the call may or may not have run)", a->last_error);
     } else if (reply == NULL) {
         snprintf(message, sizeof message, "redis %s:%d: %s (the call may or may not have run)",
@@ -319,7 +343,9 @@ static void on_reply(redisAsyncContext *context, void *r, void *privdata) {
         snprintf(message, sizeof message, "out of memory copying a redis reply");
     }
     if (message[0] != '\0') {
-        m->status = reply == NULL || reply->type == REDIS_REPLY_ERROR ? TG_ERR_IO : TG_ERR_NOMEM;
+        m->status = reply == NULL || reply->type == REDIS_REPLY_ERROR || a->unfit[0] != '\0'
+                        ? TG_ERR_IO
+                        : TG_ERR_NOMEM;
         m->error = strdup(message);
     } else {
         m->status = TG_OK;
@@ -516,6 +542,11 @@ static tg_status connect_async(node_link *a, tg_error *err) {
     const char *load[] = {"FUNCTION", "LOAD", "REPLACE", tg__redis_lua};
     if (ok) {
         ok = send_argv(a, NULL, 4, load, NULL);
+    }
+    const char *persistence[] = {"CONFIG", "GET", "appendonly", "appendfsync"};
+    a->unfit[0] = '\0';
+    if (ok && conn->durability == TG__REDIS_DURABILITY_STRICT) {
+        ok = send_with(a, on_persistence, NULL, 4, persistence, NULL);
     }
     if (!ok) {
         drop(a, "cannot queue the connect steps");

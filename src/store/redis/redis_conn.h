@@ -101,6 +101,14 @@ tg_status tg__redis_fcall_take(redisReply *reply, const char *name, size_t field
 tg_status tg__redis_durability_check(tg__redis_conn *conn, tg_error *err);
 
 /*
+ * The strict check of a CONFIG GET appendonly appendfsync reply (NULL: none came), for the
+ * async connection's connects, which pipeline the question ahead of their calls: TG_OK when
+ * the server fsyncs every write, else TG_ERR_IO with the sentence of the check above.
+ */
+tg_status tg__redis_strict_reply_check(const tg__redis_conn *conn, const redisReply *reply,
+                                       tg_error *err);
+
+/*
  * WAIT conn->wait_replicas conn->wait_timeout_ms on the synchronous connection, after a
  * call: TG_OK when enough replicas have every write made so far, else TG_ERR_IO saying how
  * many did. A no-op when wait_replicas is 0.

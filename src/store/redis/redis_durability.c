@@ -31,13 +31,8 @@ static void copy_value(char *out, size_t size, const char *text, size_t length) 
     out[length] = '\0';
 }
 
-/* CONFIG GET appendonly appendfsync (Redis >= 7 takes several names). False when refused. */
-static bool read_config(tg__redis_conn *conn, persistence *p) {
-    const char *argv[] = {"CONFIG", "GET", "appendonly", "appendfsync"};
-    redisReply *reply = redisCommandArgv(conn->context, 4, argv, NULL);
-    if (reply == NULL) {
-        return false;
-    }
+/* A CONFIG GET appendonly appendfsync reply into *p. False when refused. */
+static bool config_reply(const redisReply *reply, persistence *p) {
     bool ok = reply->type == REDIS_REPLY_ARRAY;
     if (reply->type == REDIS_REPLY_ERROR) {
         copy_value(p->config_refused, sizeof p->config_refused, reply->str, reply->len);
@@ -53,8 +48,19 @@ static bool read_config(tg__redis_conn *conn, persistence *p) {
             copy_value(p->appendfsync, sizeof p->appendfsync, value->str, value->len);
         }
     }
-    freeReplyObject(reply);
     return ok && p->appendonly[0] != '\0';
+}
+
+/* CONFIG GET appendonly appendfsync (Redis >= 7 takes several names). False when refused. */
+static bool read_config(tg__redis_conn *conn, persistence *p) {
+    const char *argv[] = {"CONFIG", "GET", "appendonly", "appendfsync"};
+    redisReply *reply = redisCommandArgv(conn->context, 4, argv, NULL);
+    if (reply == NULL) {
+        return false;
+    }
+    bool ok = config_reply(reply, p);
+    freeReplyObject(reply);
+    return ok;
 }
 
 /* INFO persistence's aof_enabled, for a user that may not run CONFIG. */
@@ -74,7 +80,7 @@ static bool read_info(tg__redis_conn *conn, persistence *p) {
     return ok;
 }
 
-static tg_status strict_check(tg__redis_conn *conn, const persistence *p, tg_error *err) {
+static tg_status strict_check(const tg__redis_conn *conn, const persistence *p, tg_error *err) {
     if (strcmp(p->appendonly, "yes") != 0) {
         return tg__fail(err, TG_ERR_IO,
                         "redis %s:%d keeps no append-only file (appendonly no): store.durability "
@@ -142,6 +148,23 @@ tg_status tg__redis_durability_check(tg__redis_conn *conn, tg_error *err) {
     }
     relaxed_warning(conn, &p);
     return TG_OK;
+}
+
+tg_status tg__redis_strict_reply_check(const tg__redis_conn *conn, const redisReply *reply,
+                                       tg_error *err) {
+    persistence p = {"", "", ""};
+    if (reply == NULL) {
+        return tg__fail(err, TG_ERR_IO, "redis %s:%d did not answer CONFIG GET appendonly",
+                        conn->host, conn->port);
+    }
+    if (!config_reply(reply, &p)) {
+        /* INFO is not asked here: it cannot show the fsync policy strict needs anyway. */
+        if (p.config_refused[0] == '\0') {
+            snprintf(p.config_refused, sizeof p.config_refused, "no appendonly in its answer");
+        }
+        snprintf(p.appendonly, sizeof p.appendonly, "yes");
+    }
+    return strict_check(conn, &p, err);
 }
 
 void tg__redis_wait_message(const tg__redis_conn *conn, long long acknowledged, char *out,
