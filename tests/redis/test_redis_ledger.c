@@ -1506,6 +1506,51 @@ static void worker_run(int index, int fd) {
     _exit(write(fd, &sums, sizeof sums) == (ssize_t)sizeof sums ? 0 : 7);
 }
 
+/* The tree's events after the four processes: written in the calls that decided, so
+ * numbered 1, 2, ... without a gap, one denied event per refusal the workers counted, the
+ * three budgets created, and each class revoked at most once per budget (a lifetime
+ * window whose spend only grows: nothing reinstates), low and normal on team exactly once
+ * (its spend passed revoke_at), each at a spend at or above its ceiling. */
+static void many_processes_events(tg__redis_ledger *ledger, const worker_sums *total,
+                                  const tg_budget_info *team) {
+    static tg_event events[1000];
+    int64_t seq = 0, denied = 0, created = 0, revoked[3][TG_CLASS_COUNT] = {{0}};
+    static const char *const paths[] = {"team", "team/a", "team/b"};
+    for (;;) {
+        size_t got = 0;
+        tg_error err = {0};
+        assert_ok(tg__redis_tree_events(ledger, "team", seq, events, 1000, &got, &err));
+        if (got == 0) {
+            break;
+        }
+        for (size_t i = 0; i < got; i++) {
+            const tg_event *e = &events[i];
+            assert_i64((int64_t)(e->id & ((UINT64_C(1) << 40) - 1)), ++seq);
+            denied += e->kind == TG_EVENT_DENIED;
+            created += e->kind == TG_EVENT_BUDGET_CHANGED && strcmp(e->detail, "created") == 0;
+            assert_true(e->kind != TG_EVENT_REINSTATED && e->kind != TG_EVENT_HOLD_EXPIRED);
+            if (e->kind == TG_EVENT_REVOKED) {
+                for (int b = 0; b < 3; b++) {
+                    revoked[b][e->cls] += strcmp(e->budget, paths[b]) == 0;
+                }
+                assert_true(e->spent_micros >= e->threshold_micros);
+            }
+        }
+    }
+    print_message("their events: %lld, %lld denied, team's low and normal revoked at once\n",
+                  (long long)seq, (long long)denied);
+    assert_i64(denied, total->refused);
+    assert_i64(created, 3);
+    for (int b = 0; b < 3; b++) {
+        for (int c = 0; c < TG_CLASS_COUNT; c++) {
+            assert_true(revoked[b][c] <= 1);
+        }
+    }
+    assert_i64(revoked[0][TG_CLASS_LOW], 1);
+    assert_i64(revoked[0][TG_CLASS_NORMAL], 1);
+    assert_i64(revoked[0][TG_CLASS_HIGH], team->spent_micros >= TEAM_LIMIT);
+}
+
 static void test_many_processes(void **state) {
     (void)state;
     tg__redis_ledger *ledger = open_redis();
@@ -1567,6 +1612,7 @@ static void test_many_processes(void **state) {
     assert_true(total.routine_micros <= TEAM_REVOKE_AT);
     assert_true(total.refused > 0); /* the limits were reached: the run tested them */
     assert_true(team.spent_micros > TEAM_REVOKE_AT); /* high and critical used the reserve */
+    many_processes_events(ledger, &total, &team);
     tg__redis_ledger_close(ledger);
 }
 
