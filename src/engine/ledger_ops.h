@@ -103,8 +103,8 @@ typedef struct {
      * Durable events with id > after_id, oldest first, at most `max` (1..TG__LEDGER_EVENTS_MAX)
      * into out[]; *count_out says how many. Only events already durable are returned,
      * so a reader that passes the last id it saw never misses one. TG_ERR_UNSUPPORTED
-     * where events are not kept (local with the memory store; redis until its event
-     * stream exists).
+     * where events are not kept (local with the memory store) or cannot be read so
+     * yet (redis: each tree's stream apart, no order across trees yet).
      */
     tg_status (*events_since)(void *self, uint64_t after_id, tg_event *out, size_t max,
                               size_t *count_out, tg_error *err);

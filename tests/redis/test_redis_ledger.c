@@ -24,10 +24,21 @@
  *     ceilings, remaining per class, revoked, locked, frozen, children, spec);
  *   - every hold either made (open or not; amount, tokens, class, deadline,
  *     cancel_requested, tool, model).
- * Not compared: events (the redis ledger keeps none yet), templates (not
- * implemented there). Any disagreement fails the test with the seed, the step
- * and the last steps; a run is replayable with TG_REDIS_DIFF_SEED and
- * TG_REDIS_DIFF_SEQUENCES=1.
+ *   - every event either emitted in the step (the local engine's through its
+ *     on_event callback, the redis ledger's read back from the trees' streams,
+ *     which must number them 1, 2, ... per tree without a gap): the same count,
+ *     and for each budget the same events in the same order, every field but the
+ *     id equal (hold ids through the pairing). Events of different budgets may
+ *     interleave differently: the local engine's tick expires holds and rolls
+ *     windows of every tree at once, the redis ledger each tree when it is next
+ *     touched (the step's reads touch every tree, at the same `now`). Holds that
+ *     expire at the same moment on one budget are compared in hold order (the
+ *     local engine's heap and Redis's sorted set break ties differently).
+ * Budgets get alert thresholds (some reordered or replaced by updates), so
+ * threshold_crossed events and their carry across a change of spec are covered.
+ * Not compared: templates (not implemented there). Any disagreement fails the
+ * test with the seed, the step and the last steps; a run is replayable with
+ * TG_REDIS_DIFF_SEED and TG_REDIS_DIFF_SEQUENCES=1.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +50,7 @@
 
 #include "engine/ledger_ops.h"
 #include "redis/redis_server.h"
+#include "store/redis/redis_events.h"
 #include "store/redis/redis_ledger.h"
 #include "tollgate.h"
 #include "unit/assertions.h"
@@ -50,6 +62,7 @@
 #define D_STEPS 200
 #define D_TRACE 16
 #define D_SEQUENCES_DEFAULT 540 /* about 10^5 operations */
+#define D_EVENTS_MAX 4096       /* events one step may emit on either side */
 
 #define SECOND_MS INT64_C(1000)
 #define MINUTE_MS INT64_C(60000)
@@ -165,10 +178,29 @@ static tg__redis_ledger_options redis_options(void) {
     return o;
 }
 
+/* The local engine's events since the last comparison, in the order it emitted them. */
+static struct {
+    tg_event items[D_EVENTS_MAX];
+    size_t count;
+    bool overflow;
+} local_events;
+
+static void on_local_event(void *user, const tg_event *event) {
+    (void)user;
+    if (local_events.count == D_EVENTS_MAX) {
+        local_events.overflow = true;
+        return;
+    }
+    local_events.items[local_events.count++] = *event;
+}
+
 static void pair_open(pair *p, int64_t now_ms) {
     memset(p, 0, sizeof *p);
+    local_events.count = 0;
+    local_events.overflow = false;
     tg_engine_options options;
     tg_engine_options_init(&options);
+    options.on_event = on_local_event;
     options.default_hold_ttl_ms = DEFAULT_TTL_MS;
     options.max_hold_ttl_ms = MAX_TTL_MS;
     options.idempotency_ttl_ms = IDEM_TTL_MS;
@@ -240,11 +272,13 @@ typedef struct {
     int keys_made;
     tg_budget_info info[D_BUDGETS_MAX]; /* the local state after the last step */
     int64_t now;
+    int64_t event_seq[2]; /* the last event read from each tree's stream ("r", "s") */
 } seq_state;
 
 typedef struct {
     long ops, steps, granted, refused, commits, overruns, capped, releases, records, forced,
         replays, conflicts, failures, updates, freezes, deletes, locked_steps;
+    long events, event_kinds[TG_EVENT_BUDGET_CHANGED + 1];
 } stats;
 
 static const char *root_of(const seq_state *s, int budget) {
@@ -497,6 +531,139 @@ static void same_holds(pair *p, seq_state *s) {
     }
 }
 
+/* The test's index of a hold id of one side (-1: none, -2: one the test never saw). */
+static int hold_index(const seq_state *s, uint64_t id, bool remote) {
+    if (id == 0) {
+        return -1;
+    }
+    for (int i = 0; i < s->holds_count; i++) {
+        if ((remote ? s->holds[i].remote_id : s->holds[i].local_id) == id) {
+            return i;
+        }
+    }
+    return -2;
+}
+
+/* The events of one budget of one side, in order, with runs of hold_expired put in hold
+ * order (ties of the same moment, broken differently by the two sides). */
+static size_t budget_events(const seq_state *s, const tg_event *all, size_t count,
+                            const char *budget, bool remote, const tg_event **out) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(all[i].budget, budget) == 0) {
+            out[n++] = &all[i];
+        }
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort within runs: stable elsewhere */
+        for (size_t j = i;
+             j > 0 && out[j]->kind == TG_EVENT_HOLD_EXPIRED &&
+             out[j - 1]->kind == TG_EVENT_HOLD_EXPIRED &&
+             hold_index(s, out[j]->hold_id, remote) < hold_index(s, out[j - 1]->hold_id, remote);
+             j--) {
+            const tg_event *t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    }
+    return n;
+}
+
+static void same_event(const seq_state *s, const tg_event *x, const tg_event *y, size_t k) {
+    char what[TG_PATH_SIZE_MAX + 64];
+#define SAME_EVENT(field)                                                                          \
+    do {                                                                                           \
+        snprintf(what, sizeof what, "%s event %zu (%s) " #field, x->budget, k,                     \
+                 tg_event_kind_str(x->kind));                                                      \
+        SAME(what, x->field, y->field);                                                            \
+    } while (0)
+    SAME_EVENT(kind);
+    SAME_EVENT(time_ms);
+    SAME_EVENT(cls);
+    SAME_EVENT(reason);
+    SAME_EVENT(amount_micros);
+    SAME_EVENT(held_micros);
+    SAME_EVENT(spent_micros);
+    SAME_EVENT(limit_micros);
+    SAME_EVENT(threshold_micros);
+    SAME_EVENT(count);
+#undef SAME_EVENT
+    SAME("event hold", hold_index(s, x->hold_id, false), hold_index(s, y->hold_id, true));
+    if (strcmp(x->tool, y->tool) != 0 || strcmp(x->detail, y->detail) != 0) {
+        d_fail("%s event %zu (%s): tool/detail local '%s'/'%s', redis '%s'/'%s'", x->budget, k,
+               tg_event_kind_str(x->kind), x->tool, x->detail, y->tool, y->detail);
+    }
+}
+
+/* The events both sides emitted since the last comparison (the file's comment says how). */
+static void same_events(pair *p, seq_state *s, stats *st) {
+    static tg_event remote[D_EVENTS_MAX];
+    static const tg_event *xs[D_EVENTS_MAX], *ys[D_EVENTS_MAX];
+    static const char *const roots[] = {"r", "s"};
+    size_t remote_count = 0;
+    if (local_events.overflow) {
+        d_fail("more than %d local events in one step", D_EVENTS_MAX);
+    }
+    for (int t = 0; t < 2; t++) {
+        for (;;) {
+            size_t got = 0;
+            tg_error err = {0};
+            if (tg__redis_tree_events(p->redis, roots[t], s->event_seq[t], remote + remote_count,
+                                      D_EVENTS_MAX - remote_count, &got, &err) != TG_OK) {
+                d_fail("reading tree %s's events: %s", roots[t], err.message);
+            }
+            for (size_t i = 0; i < got; i++) {
+                uint64_t seq = remote[remote_count + i].id & ((UINT64_C(1) << 40) - 1);
+                if ((int64_t)seq != ++s->event_seq[t]) {
+                    d_fail("tree %s: event %llu after %lld", roots[t], (unsigned long long)seq,
+                           (long long)s->event_seq[t] - 1);
+                }
+            }
+            remote_count += got;
+            if (got == 0 || remote_count == D_EVENTS_MAX) {
+                break;
+            }
+        }
+    }
+    if (local_events.count != remote_count) {
+        for (size_t i = 0; i < local_events.count || i < remote_count; i++) {
+            print_error("  event %zu: local %s %s, redis %s %s\n", i,
+                        i < local_events.count ? tg_event_kind_str(local_events.items[i].kind)
+                                               : "-",
+                        i < local_events.count ? local_events.items[i].budget : "",
+                        i < remote_count ? tg_event_kind_str(remote[i].kind) : "-",
+                        i < remote_count ? remote[i].budget : "");
+        }
+        d_fail("events: local %zu, redis %zu", local_events.count, remote_count);
+    }
+    /* Each budget's events in order; the counts being equal, none is left over. */
+    for (size_t i = 0; i < local_events.count; i++) {
+        const char *budget = local_events.items[i].budget;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = strcmp(local_events.items[j].budget, budget) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        size_t nx = budget_events(s, local_events.items, local_events.count, budget, false, xs);
+        size_t ny = budget_events(s, remote, remote_count, budget, true, ys);
+        if (nx != ny) {
+            d_fail("events of %s: local %zu, redis %zu", budget, nx, ny);
+        }
+        for (size_t k = 0; k < nx; k++) {
+            same_event(s, xs[k], ys[k], k);
+        }
+    }
+    for (size_t i = 0; i < local_events.count; i++) {
+        if ((unsigned)local_events.items[i].kind > TG_EVENT_BUDGET_CHANGED) {
+            d_fail("an event of kind %d", (int)local_events.items[i].kind);
+        }
+        st->event_kinds[local_events.items[i].kind]++;
+    }
+    st->events += (long)local_events.count;
+    local_events.count = 0;
+}
+
 /* ---- random requests (test_model.c's mix, without templates) -------------------------------- */
 
 static void random_key(rng *r, seq_state *s, d_request *q, int percent) {
@@ -715,6 +882,16 @@ static tg_level random_level(rng *r, int64_t limit) {
     return (tg_level){TG_NONE, ppm};
 }
 
+/* Alert thresholds, often the usual fractions, sometimes the same one twice (each fires). */
+static void random_alerts(rng *r, tg_budget_spec *spec) {
+    static const int64_t usual[] = {500000, 800000, 900000, 1000000};
+    spec->alerts_count = rng_chance(r, 50) ? (int)rng_range(r, 1, 4) : 0;
+    for (int i = 0; i < spec->alerts_count; i++) {
+        spec->alerts_ppm[i] =
+            rng_chance(r, 70) ? usual[rng_range(r, 0, 3)] : rng_range(r, 1, TG_PPM);
+    }
+}
+
 static tg_budget_spec random_spec(rng *r) {
     tg_budget_spec spec;
     tg_budget_spec_init(&spec);
@@ -746,6 +923,7 @@ static tg_budget_spec random_spec(rng *r) {
             spec.class_ceiling[c] = random_level(r, limit);
         }
     }
+    random_alerts(r, &spec);
     return spec;
 }
 
@@ -758,6 +936,19 @@ static tg_budget_spec random_update(rng *r, const seq_state *s, int index) {
     if (rng_chance(r, 15)) {
         spec.above_hold =
             spec.above_hold == TG_ABOVE_HOLD_CAP ? TG_ABOVE_HOLD_CHARGE : TG_ABOVE_HOLD_CAP;
+    }
+    if (spec.cost_limit_micros >= 0 && spec.alerts_count > 0 && rng_chance(r, 20)) {
+        /* Reordered (what was reported stays reported) or replaced by others. */
+        if (rng_chance(r, 50)) {
+            for (int i = spec.alerts_count - 1; i > 0; i--) {
+                int j = (int)rng_range(r, 0, i);
+                int64_t t = spec.alerts_ppm[i];
+                spec.alerts_ppm[i] = spec.alerts_ppm[j];
+                spec.alerts_ppm[j] = t;
+            }
+        } else {
+            random_alerts(r, &spec);
+        }
     }
     int64_t limit = spec.cost_limit_micros, kind = rng_range(r, 0, 99);
     if (limit < 0) {
@@ -930,8 +1121,25 @@ static void play_step(pair *p, seq_state *s, rng *r, int64_t tempo, stats *st) {
     if (!rng_chance(r, 8) || !boundary_time(r, p, s)) {
         s->now += random_time_step(r, tempo);
     }
+    bool tick_alone = false;
     if (rng_chance(r, 25)) {
         assert_ok(tg_engine_tick(p->engine, s->now, NULL)); /* the local side only */
+        if (rng_chance(r, 80)) {
+            /* What the tick did, done on the redis side too: every budget read, so every
+             * tree's due holds expire and every ended window rolls, as the tick makes them.
+             * Without it (the other fifth: the redis ledger's own expiry and rolls inside
+             * its operations), the step makes no freeze or delete: a budget the tick rolled
+             * and the step then froze or deleted would have its events in another order, or
+             * (deleted) none, as the redis ledger, which has no tick, rolls a window when
+             * its tree is next touched (docs/multi-node.md). */
+            for (int i = 0; i < s->budgets_count; i++) {
+                tg_budget_info ignored;
+                assert_ok(p->remote.ops->budget_get(p->remote.self, s->budgets[i].path, s->now,
+                                                    &ignored, NULL));
+            }
+        } else {
+            tick_alone = true;
+        }
     }
     int64_t kind = rng_range(r, 0, 99);
     d_request q = {.op = 0};
@@ -954,6 +1162,8 @@ static void play_step(pair *p, seq_state *s, rng *r, int64_t tempo, stats *st) {
     }
     if (q.op != 0) {
         step_call(p, s, &q, st);
+    } else if (tick_alone && kind >= 94) {
+        trace("tick, time passes, now %lld", (long long)s->now);
     } else if (kind < 94) {
         int b = (int)rng_range(r, 0, s->budgets_count - 1);
         tg_budget_spec spec = random_update(r, s, b);
@@ -992,6 +1202,7 @@ static void play_step(pair *p, seq_state *s, rng *r, int64_t tempo, stats *st) {
     }
     same_budgets(p, s);
     same_holds(p, s);
+    same_events(p, s, st);
     for (int i = 0; i < s->budgets_count; i++) {
         if (s->info[i].locked) {
             st->locked_steps++;
@@ -1015,6 +1226,7 @@ static void run_sequence(uint64_t seed, stats *st) {
     build_tree(&p, &s, &r, st);
     trace("tree of %d budgets, seed %" PRIu64, s.budgets_count, seed);
     same_budgets(&p, &s);
+    same_events(&p, &s, st);
     for (ctx.step = 1; ctx.step <= D_STEPS; ctx.step++) {
         play_step(&p, &s, &r, tempo, st);
     }
@@ -1046,11 +1258,20 @@ static void test_same_decisions(void **state) {
                   st.commits, st.overruns, st.capped, st.releases, st.records, st.forced,
                   st.replays, st.conflicts, st.failures, st.updates, st.freezes, st.deletes,
                   st.locked_steps);
+    print_message("events the same on both: %ld (threshold_crossed %ld, revoked %ld, reinstated "
+                  "%ld, denied %ld, overrun %ld, hold_expired %ld, window_rolled %ld, "
+                  "budget_changed %ld)\n",
+                  st.events, st.event_kinds[0], st.event_kinds[1], st.event_kinds[2],
+                  st.event_kinds[3], st.event_kinds[4], st.event_kinds[5], st.event_kinds[6],
+                  st.event_kinds[7]);
     /* A full run must have reached what it claims to cover (a replay of one seed need not). */
     if (sequences >= D_SEQUENCES_DEFAULT) {
         assert_true(st.granted > 0 && st.refused > 0 && st.overruns > 0 && st.capped > 0 &&
                     st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0);
         assert_true(st.ops >= 100000);
+        for (int k = 0; k <= TG_EVENT_BUDGET_CHANGED; k++) {
+            assert_true(st.event_kinds[k] > 0); /* every kind was compared */
+        }
     }
 }
 
@@ -1285,6 +1506,51 @@ static void worker_run(int index, int fd) {
     _exit(write(fd, &sums, sizeof sums) == (ssize_t)sizeof sums ? 0 : 7);
 }
 
+/* The tree's events after the four processes: written in the calls that decided, so
+ * numbered 1, 2, ... without a gap, one denied event per refusal the workers counted, the
+ * three budgets created, and each class revoked at most once per budget (a lifetime
+ * window whose spend only grows: nothing reinstates), low and normal on team exactly once
+ * (its spend passed revoke_at), each at a spend at or above its ceiling. */
+static void many_processes_events(tg__redis_ledger *ledger, const worker_sums *total,
+                                  const tg_budget_info *team) {
+    static tg_event events[1000];
+    int64_t seq = 0, denied = 0, created = 0, revoked[3][TG_CLASS_COUNT] = {{0}};
+    static const char *const paths[] = {"team", "team/a", "team/b"};
+    for (;;) {
+        size_t got = 0;
+        tg_error err = {0};
+        assert_ok(tg__redis_tree_events(ledger, "team", seq, events, 1000, &got, &err));
+        if (got == 0) {
+            break;
+        }
+        for (size_t i = 0; i < got; i++) {
+            const tg_event *e = &events[i];
+            assert_i64((int64_t)(e->id & ((UINT64_C(1) << 40) - 1)), ++seq);
+            denied += e->kind == TG_EVENT_DENIED;
+            created += e->kind == TG_EVENT_BUDGET_CHANGED && strcmp(e->detail, "created") == 0;
+            assert_true(e->kind != TG_EVENT_REINSTATED && e->kind != TG_EVENT_HOLD_EXPIRED);
+            if (e->kind == TG_EVENT_REVOKED) {
+                for (int b = 0; b < 3; b++) {
+                    revoked[b][e->cls] += strcmp(e->budget, paths[b]) == 0;
+                }
+                assert_true(e->spent_micros >= e->threshold_micros);
+            }
+        }
+    }
+    print_message("their events: %lld, %lld denied, team's low and normal revoked at once\n",
+                  (long long)seq, (long long)denied);
+    assert_i64(denied, total->refused);
+    assert_i64(created, 3);
+    for (int b = 0; b < 3; b++) {
+        for (int c = 0; c < TG_CLASS_COUNT; c++) {
+            assert_true(revoked[b][c] <= 1);
+        }
+    }
+    assert_i64(revoked[0][TG_CLASS_LOW], 1);
+    assert_i64(revoked[0][TG_CLASS_NORMAL], 1);
+    assert_i64(revoked[0][TG_CLASS_HIGH], team->spent_micros >= TEAM_LIMIT);
+}
+
 static void test_many_processes(void **state) {
     (void)state;
     tg__redis_ledger *ledger = open_redis();
@@ -1346,6 +1612,7 @@ static void test_many_processes(void **state) {
     assert_true(total.routine_micros <= TEAM_REVOKE_AT);
     assert_true(total.refused > 0); /* the limits were reached: the run tested them */
     assert_true(team.spent_micros > TEAM_REVOKE_AT); /* high and critical used the reserve */
+    many_processes_events(ledger, &total, &team);
     tg__redis_ledger_close(ledger);
 }
 

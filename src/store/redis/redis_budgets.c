@@ -156,6 +156,18 @@ tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spe
     }
     tg__redis_args_i64(&args, spec->above_hold == TG_ABOVE_HOLD_CAP);
     tg__redis_args_bounds(ledger, &args, now_ms);
+    /* The alerts with their levels in micros, rounded up as budget.c's fire_alerts does ("80%
+     * reached" means at least 80% was spent), in 128 bits as there; a budget without a limit
+     * fires none (its levels are never read). */
+    tg__redis_args_i64(&args, spec->alerts_count);
+    for (int i = 0; i < spec->alerts_count; i++) {
+        int64_t limit = spec->cost_limit_micros;
+        int64_t level =
+            limit < 0 ? TG_NONE
+                      : (int64_t)(((__int128)limit * spec->alerts_ppm[i] + TG_PPM - 1) / TG_PPM);
+        tg__redis_args_i64(&args, level);
+        tg__redis_args_i64(&args, spec->alerts_ppm[i]);
+    }
     return call_done(ledger, &args, 2, err);
 }
 

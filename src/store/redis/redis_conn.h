@@ -12,7 +12,9 @@
 
 #include "store/redis/redis_ledger.h"
 
-#define TG__REDIS_ARGS_MAX 40 /* arguments of one call, command name included */
+/* Arguments of one call, command name included: a budget put with TG_ALERTS_MAX alerts
+ * takes 44. */
+#define TG__REDIS_ARGS_MAX 48
 #define TG__REDIS_NUMBER_SIZE 24
 #define TG__REDIS_KEY_TEXT_SIZE 96 /* a key built into the arguments: "tg:{ROOT}:meta" */
 

@@ -575,8 +575,12 @@ static tg_status redis_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg
 
 static tg_status redis_events_since(void *self, uint64_t after_id, tg_event *out, size_t max,
                                     size_t *count_out, tg_error *err) {
+    /* Each tree's events are in its own stream (redis_events.h), read one tree at a time;
+     * one order across trees that a reader can follow live is not defined yet. */
     (void)self, (void)after_id, (void)out, (void)max, (void)count_out;
-    return tg__fail(err, TG_ERR_UNSUPPORTED, "the redis ledger keeps no events yet");
+    return tg__fail(err, TG_ERR_UNSUPPORTED,
+                    "the redis ledger keeps its events per tree, with no order across trees "
+                    "yet (docs/multi-node.md)");
 }
 
 static tg_status redis_policy_set(void *self, const tg_policy_rule *rules, size_t count,

@@ -7,8 +7,9 @@ other command, so reserve, commit, release and record see and change the whole
 path at once, on every node that calls them.
 
 The rules are those of src/core/decide.c and budget.c (docs/ledger.md); the
-differential test tests/unit/test_redis_ledger.c drives both with the same
-random operations and requires identical answers and budget states.
+differential test tests/redis/test_redis_ledger.c drives both with the same
+random operations and requires identical answers, budget states and events
+(every event of a decision is written in the call that decides: emit below).
 
 Keys. Every key of a tree starts with P = "tg:{ROOT}:" (the caller passes P),
 so one tree lives in one hash slot of a Redis Cluster (the hash tag is the
@@ -43,6 +44,9 @@ paths, tool and model names are C strings, so they hold no NUL.
                           whose value is "" or "0" is left out of the entry
   P.."windows"     stream one entry per closed window of a budget (roll, below): its
                           bounds, counters and the tree's last charge number then
+  P.."events"      stream the tree's events (emit, below), its ids "SEQ-0" (P.."evseq" the
+                          last SEQ), at most about EVENTS_KEEP entries (the oldest trimmed)
+  P.."evseq"       string the tree's last event number (INCRBY once per call that emits)
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
@@ -69,6 +73,13 @@ local CHARGES_KEEP_TEXT = '1000000' -- as XADD's MAXLEN argument, made once
 -- Entries one tg_charges call looks at, at most, so a read is one short turn of the
 -- server (about a millisecond) however long the stream and whatever the filter.
 local CHARGES_SCAN_MAX = 1000
+-- Events kept per tree in P.."events" (trimmed with MAXLEN ~, as the charges).
+local EVENTS_KEEP_TEXT = '100000'
+-- Events one tg_events call answers, at most (a short turn of the server).
+local EVENTS_SCAN_MAX = 1000
+-- tg_event_kind of tollgate.h.
+local EV_THRESHOLD, EV_REVOKED, EV_REINSTATED, EV_DENIED = 0, 1, 2, 3
+local EV_OVERRUN, EV_HOLD_EXPIRED, EV_WINDOW_ROLLED, EV_BUDGET_CHANGED = 4, 5, 6, 7
 
 local function fmt(x)
     return string.format('%d', x)
@@ -76,6 +87,58 @@ end
 
 local function fail(status, message)
     return {status, message}
+end
+
+-- ---- events ----------------------------------------------------------------------------
+
+-- The events of the call running now, each a flat list of XADD field/value pairs, written
+-- to P.."events" when the call ends (events_flush, from `emitting`): so every event is
+-- written in the same atomic call as the decision that caused it. Redis runs one function
+-- at a time, so one list serves every call.
+local pending = {}
+
+-- An event's optional fields, in the entry's order, with their short names in the entry
+-- (a stream entry stores its field names): class, reason, hold (its sequence in the tree),
+-- amount, held, spent, limit, threshold, count, tool, detail. A field not given (nil) is
+-- left out and read back as tollgate.h's "not set" (-1; 0 for hold, "" for text).
+local EVENT_FIELDS = {'c', 'r', 'h', 'a', 'hd', 's', 'l', 'th', 'n', 'tl', 'd'}
+
+-- Queues an event of `kind` about `budget` at `now`, as the core's tg__ledger_emit does.
+local function emit(now, kind, budget, f)
+    local e = {'k', string.format('%d', kind), 't', string.format('%d', now), 'b', budget}
+    for _, name in ipairs(EVENT_FIELDS) do
+        local v = f[name]
+        if v ~= nil and v ~= '' then
+            e[#e + 1] = name
+            e[#e + 1] = type(v) == 'number' and string.format('%d', v) or v
+        end
+    end
+    pending[#pending + 1] = e
+end
+
+-- Appends the call's events to the tree's stream, numbered on from P.."evseq".
+local function events_flush(P)
+    local n = #pending
+    if n == 0 then
+        return
+    end
+    local last = redis.call('INCRBY', P .. 'evseq', n)
+    for i = 1, n do
+        redis.call('XADD', P .. 'events', 'MAXLEN', '~', EVENTS_KEEP_TEXT,
+                   string.format('%d', last - n + i) .. '-0', unpack(pending[i]))
+    end
+    pending = {}
+end
+
+-- A tree function whose events are written when it returns (refusals and failures too:
+-- a window rolled before a refusal stays rolled, and reported, as in the core).
+local function emitting(fn)
+    return function(keys, args)
+        pending = {}
+        local out = fn(keys, args)
+        events_flush(keys[1])
+        return out
+    end
 end
 
 -- The refusal of every operation on a budget that does not exist, worded as the core's.
@@ -101,16 +164,38 @@ end
 local PATH, RAW, LIMIT, CALLS_LIMIT, TOKENS_LIMIT, WINDOW, THR = 1, 2, 3, 4, 5, 6, 7
 local C0, C1, C2, C3, CAP, FROZEN, WS, WE, SPENT, HELD = 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
 local CU, CH, TU, TH, REVOKED, CHILDREN, HOLDS = 18, 19, 20, 21, 22, 23, 24
+-- After the packed numbers, the budget's alerts (budget.c's fire_alerts): FIRED a bitmask of
+-- the alerts reported in this window, ALERTS false or {level1, ppm1, level2, ppm2, ...} in the
+-- spec's order (each level its fraction of the limit in micros, rounded up by the caller).
+local FIRED, ALERTS = 25, 26
 local BUDGET = '<llllllllllllllllllllll' -- LIMIT .. HOLDS
+local BUDGET_SIZE = 176 -- its bytes: 22 numbers of 8
 -- The index of class c's ceiling.
 local CEILING = {[0] = C0, C1, C2, C3}
 
+-- A budget with alerts has them packed after BUDGET_SIZE: fired, count, then the pairs.
+-- Without alerts nothing follows, so a budget without them costs no byte more (and a value
+-- written before alerts were kept reads as a budget without them).
 local function budget_unpack(path, raw)
-    return {path, raw, struct.unpack(BUDGET, raw)} -- and the position after, at HOLDS + 1
+    local b = {path, raw, struct.unpack(BUDGET, raw)} -- and the position after, at FIRED
+    b[FIRED], b[ALERTS] = 0, false
+    if #raw > BUDGET_SIZE then
+        local fired, count, at = struct.unpack('<ll', raw, BUDGET_SIZE + 1)
+        local alerts = {struct.unpack('<' .. string.rep('l', 2 * count), raw, at)}
+        alerts[2 * count + 1] = nil -- the position after
+        b[FIRED], b[ALERTS] = fired, alerts
+    end
+    return b
 end
 
 local function budget_pack(b)
-    return struct.pack(BUDGET, unpack(b, LIMIT, HOLDS))
+    local raw = struct.pack(BUDGET, unpack(b, LIMIT, HOLDS))
+    local alerts = b[ALERTS]
+    if alerts and #alerts > 0 then
+        raw = raw .. struct.pack('<ll' .. string.rep('l', #alerts), b[FIRED], #alerts / 2,
+                                 unpack(alerts))
+    end
+    return raw
 end
 
 local function budget_load(P, path)
@@ -210,7 +295,7 @@ local function under(hold_path, path)
 end
 
 -- Lifts revocations whose ceiling is above spend again (window rolled, limit raised).
-local function reinstate(b)
+local function reinstate(b, now)
     if b[REVOKED] == 0 then
         return
     end
@@ -219,6 +304,8 @@ local function reinstate(b)
             local ceiling = b[CEILING[c]]
             if not (ceiling >= 0 and b[SPENT] >= ceiling) then
                 b[REVOKED] = bit.band(b[REVOKED], bit.bnot(bit.lshift(1, c)))
+                emit(now, EV_REINSTATED, b[PATH],
+                     {c = c, s = b[SPENT], l = b[LIMIT], th = ceiling})
             end
         end
     end
@@ -259,9 +346,10 @@ local function roll(P, b, now, bounds, ids)
     redis.call('XADD', P .. 'windows', '*', 'budget', b[PATH], 'start', fmt(b[WS]), 'end',
                fmt(b[WE]), 'spent', fmt(b[SPENT]), 'calls', fmt(b[CU]), 'tokens', fmt(b[TU]),
                'last_charge', fmt(last_charge), 'rolled_at', fmt(now))
-    b[SPENT], b[CU], b[TU] = 0, 0, 0
+    emit(now, EV_WINDOW_ROLLED, b[PATH], {s = b[SPENT], l = b[LIMIT], n = b[CU]})
+    b[SPENT], b[CU], b[TU], b[FIRED] = 0, 0, 0, 0
     window_set(b, bounds)
-    reinstate(b)
+    reinstate(b, now)
 end
 
 -- A hold packed: amount, tokens, cls, created, expires, cancel (0 or 1), then its budget's
@@ -284,34 +372,57 @@ local function hold_load(P, seq)
             tool = tool, model = model, created = created, expires = expires, cancel = cancel}
 end
 
--- Tells every open hold of class `cls` on b's subtree to cancel.
+-- Tells every open hold of class `cls` on b's subtree to cancel; returns how many.
 local function cancel_holds(P, b, cls)
     if b[HOLDS] == 0 then
-        return
+        return 0
     end
+    local told = 0
     for _, seq in ipairs(redis.call('ZRANGE', P .. 'holds', 0, -1)) do
         local h = hold_load(P, seq)
         if h.cls == cls and h.cancel == 0 and under(h.budget, b[PATH]) then
             h.cancel = 1
             redis.call('SET', P .. 'h:' .. seq, hold_pack(h))
+            told = told + 1
+        end
+    end
+    return told
+end
+
+-- Alerts not yet reported in this window that spend has reached, each once (budget.c's
+-- fire_alerts; b has a limit).
+local function fire_alerts(b, now)
+    local alerts = b[ALERTS]
+    if not alerts then
+        return
+    end
+    for i = 1, #alerts / 2 do
+        local level, bit_i = alerts[2 * i - 1], bit.lshift(1, i - 1)
+        if bit.band(b[FIRED], bit_i) == 0 and b[SPENT] >= level then
+            b[FIRED] = bit.bor(b[FIRED], bit_i)
+            emit(now, EV_THRESHOLD, b[PATH],
+                 {s = b[SPENT], l = b[LIMIT], th = level, n = alerts[2 * i]})
         end
     end
 end
 
--- Revocations a charge or a new limit reached (alerts are events: not kept here yet).
-local function check_levels(P, b)
+-- Alerts and revocations a charge or a new limit reached, then reinstatements.
+local function check_levels(P, b, now)
     if b[LIMIT] < 0 then
-        reinstate(b)
+        reinstate(b, now)
         return
     end
+    fire_alerts(b, now)
     for c = 0, 3 do
         local ceiling = b[CEILING[c]]
         if not has_bit(b[REVOKED], c) and b[SPENT] >= ceiling then
             b[REVOKED] = bit.bor(b[REVOKED], bit.lshift(1, c))
-            cancel_holds(P, b, c)
+            local told = cancel_holds(P, b, c)
+            emit(now, EV_REVOKED, b[PATH],
+                 {c = c, s = b[SPENT], l = b[LIMIT], th = ceiling, n = told})
         end
     end
-    reinstate(b)
+    reinstate(b, now)
 end
 
 -- ---- holds ------------------------------------------------------------------------------
@@ -337,6 +448,8 @@ local function holds_expire(P, now)
         local chain = chain_load(P, h.budget)
         hold_close(P, h, chain)
         chain_save(P, chain)
+        emit(now, EV_HOLD_EXPIRED, h.budget,
+             {c = h.cls, h = seq, a = h.amount, hd = h.amount, tl = h.tool ~= '' and h.tool or h.model})
     end
     return #due > 0
 end
@@ -510,10 +623,39 @@ local function charge(P, chain, cost, cost_text, tokens, row, now_text)
         end
     end
     redis.call('XADD', unpack(entry))
-    for _, b in ipairs(chain) do
-        check_levels(P, b)
-    end
     return seq
+end
+
+-- After a charge: an overrun event when it passed its hold (`above`) or left a budget of the
+-- path above its limit, naming the first such budget from the leaf up (else the leaf), then
+-- the path's alerts and revocations, in the core's order (decide.c: report_overrun, then
+-- report_levels), so an admin reads cause before effect.
+local function report_charge(P, chain, now, above, f)
+    local named = above and chain[1] or nil
+    for _, b in ipairs(chain) do
+        if locked(b) then
+            named = b
+            break
+        end
+    end
+    if named then
+        f.s, f.l = named[SPENT], named[LIMIT]
+        emit(now, EV_OVERRUN, named[PATH], f)
+    end
+    for _, b in ipairs(chain) do
+        check_levels(P, b, now)
+    end
+end
+
+-- A refusal's event: the budget that refused, its spend and limit (after its window rolled).
+local function report_denied(chain, now, refusal, cls, amount, tool, model)
+    local f = {c = cls, r = refusal[1], a = amount, tl = tool ~= '' and tool or model}
+    for _, b in ipairs(chain) do
+        if b[PATH] == refusal[2] then
+            f.s, f.l = b[SPENT], b[LIMIT]
+        end
+    end
+    emit(now, EV_DENIED, refusal[2], f)
 end
 
 -- ---- idempotency ------------------------------------------------------------------------
@@ -603,6 +745,7 @@ local function tg_reserve(keys, args)
     local refusal = path_admits(P, chain, amount, tokens, cls, now)
     if refusal then
         chain_save(P, chain) -- the windows it rolled
+        report_denied(chain, now, refusal, cls, amount, tool, model)
         return {0, 0, 0, 0, cls, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
     end
     chain.ids.hold = chain.ids.hold + 1
@@ -659,6 +802,9 @@ local function tg_commit(keys, args)
                               {'hold', h.seq, 'cls', fmt(h.cls), 'tool', h.tool, 'model', h.model,
                                'held', fmt(h.amount), 'tokens_in', args[4], 'tokens_out', args[5]},
                               args[1])
+    report_charge(P, chain, now, actual > h.amount,
+                  {c = h.cls, h = h.seq, a = actual, hd = h.amount,
+                   tl = h.tool ~= '' and h.tool or h.model, d = capped and 'capped' or nil})
     chain_save(P, chain)
     local capped_flag = capped and 1 or 0
     idem_remember(P, key, 'commit', key_args, now, idem_ttl, cost, overrun, charge_seq, capped_flag)
@@ -706,12 +852,15 @@ local function tg_record(keys, args)
         local refusal = path_admits(P, chain, cost, tokens, cls, now)
         if refusal then
             chain_save(P, chain)
+            report_denied(chain, now, refusal, cls, cost, tool, model)
             return {0, 0, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
         end
     end
     local charge_seq = charge(P, chain, cost, args[3], tokens,
                               {'hold', '0', 'cls', args[6], 'tool', tool, 'model', model, 'held',
                                '0', 'tokens_in', args[4], 'tokens_out', args[5]}, args[1])
+    report_charge(P, chain, now, false,
+                  {c = cls, a = cost, hd = 0, tl = tool ~= '' and tool or model})
     chain_save(P, chain)
     idem_remember(P, key, 'record', key_args, now, idem_ttl, cost, 0, charge_seq, 0)
     return {0, 0, charge_seq}
@@ -732,7 +881,24 @@ local function tg_hold_get(keys, args)
             h.cancel}
 end
 
+-- The alerts carried over a change of spec (budget.c's alerts_carry): an alert of the new
+-- list counts as reported when one of the old list with the same fraction was, so a list
+-- reordered or extended never reports a fraction twice in one window.
+local function alerts_carry(old, fired, new)
+    local carried = 0
+    for j = 1, #new / 2 do
+        for i = 1, old and #old / 2 or 0 do
+            if bit.band(fired, bit.lshift(1, i - 1)) ~= 0 and old[2 * i] == new[2 * j] then
+                carried = bit.bor(carried, bit.lshift(1, j - 1))
+                break
+            end
+        end
+    end
+    return carried
+end
+
 -- tg_budget_put(P) now path tree spec limit calls tokens window thr c0 c1 c2 c3 cap bounds*8
+--   alerts (level ppm)*alerts
 local function tg_budget_put(keys, args)
     local P = keys[1]
     local now, path, tree, spec = num(args[1]), args[2], num(args[3]), args[4]
@@ -760,9 +926,16 @@ local function tg_budget_put(keys, args)
         else
             redis.call('HSETNX', P .. 'meta', 'tree', fmt(tree))
         end
-        -- every number 0 (LIMIT .. CAP are set below); no packed value yet
-        b = {path, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+        -- every number 0 (LIMIT .. CAP are set below); no packed value yet; no alerts
+        b = {path, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+             false}
     end
+    local alerts = {}
+    for i = 1, 2 * num(args[23]) do
+        alerts[i] = num(args[23 + i])
+    end
+    b[FIRED] = created and 0 or alerts_carry(b[ALERTS], b[FIRED], alerts)
+    b[ALERTS] = #alerts > 0 and alerts
     local window = num(args[8])
     local window_changed = created or b[WINDOW] ~= window
     for i = LIMIT, CAP do -- limit, calls, tokens, window, thr, c0..c3, cap: args[5 .. 14]
@@ -772,7 +945,8 @@ local function tg_budget_put(keys, args)
         window_set(b, bounds_of(args, 15))
     end
     redis.call('SET', P .. 'd:' .. path, spec)
-    check_levels(P, b)
+    emit(now, EV_BUDGET_CHANGED, path, {d = created and 'created' or 'updated'})
+    check_levels(P, b, now)
     budget_save(P, b)
     redis.call('ZADD', P .. 'paths', 0, path)
     return {0, created and 1 or 0}
@@ -814,6 +988,7 @@ local function tg_budget_delete(keys, args)
         return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b[CHILDREN]) ..
                         ' children and ' .. fmt(b[HOLDS]) .. ' open holds')
     end
+    emit(now, EV_BUDGET_CHANGED, path, {d = 'deleted'})
     local parents = chain_paths(path)
     if #parents > 1 then
         local parent = budget_load(P, parents[2])
@@ -828,13 +1003,16 @@ end
 -- tg_budget_freeze(P) now path frozen
 local function tg_budget_freeze(keys, args)
     local P = keys[1]
-    local path, frozen = args[2], num(args[3])
+    local now, path, frozen = num(args[1]), args[2], num(args[3])
     local b = budget_load(P, path)
     if not b then
         return no_budget(path)
     end
-    b[FROZEN] = frozen
-    budget_save(P, b)
+    if b[FROZEN] ~= frozen then
+        b[FROZEN] = frozen
+        budget_save(P, b)
+        emit(now, EV_BUDGET_CHANGED, path, {d = frozen == 1 and 'frozen' or 'unfrozen'})
+    end
     return {0}
 end
 
@@ -910,6 +1088,43 @@ local function tg_charges(keys, args)
     return out
 end
 
+-- ---- reading the events (events_since: GET /v1/events, the SSE stream) -------------------
+
+-- The defaults of an event's optional fields, as tollgate.h's "not set".
+local EVENT_DEFAULTS = {c = '-1', r = '-1', h = '0', a = '-1', hd = '-1', s = '-1', l = '-1',
+                        th = '-1', n = '-1', tl = '', d = ''}
+
+-- tg_events(P) after limit: the tree's events after sequence `after`, at most `limit` (and
+-- EVENTS_SCAN_MAX). Answers {0, rows...}, 14 fields a row: seq, kind, time, budget, then
+-- EVENT_FIELDS' values (a field left out of the entry as its default).
+local function tg_events(keys, args)
+    local after, limit = tonumber(args[1]), tonumber(args[2])
+    if limit > EVENTS_SCAN_MAX then
+        limit = EVENTS_SCAN_MAX
+    end
+    local entries = redis.call('XRANGE', keys[1] .. 'events', fmt(after + 1), '+', 'COUNT', limit)
+    local out = {0}
+    for _, entry in ipairs(entries) do
+        local f, kv = {}, entry[2]
+        for j = 1, #kv, 2 do
+            f[kv[j]] = kv[j + 1]
+        end
+        local n = #out
+        out[n + 1] = string.sub(entry[1], 1, -3) -- "SEQ-0"
+        out[n + 2], out[n + 3], out[n + 4] = f.k, f.t, f.b
+        for i, name in ipairs(EVENT_FIELDS) do
+            out[n + 4 + i] = f[name] or EVENT_DEFAULTS[name]
+        end
+    end
+    return out
+end
+
+-- tg_events_last(P): the tree's last event number (0: none yet), where a reader that wants
+-- only what comes next starts.
+local function tg_events_last(keys, args)
+    return {0, tonumber(redis.call('GET', keys[1] .. 'evseq') or '0')}
+end
+
 -- ---- listing budgets (GET /v1/budgets on Redis) -----------------------------------------
 
 -- Members of the sorted set `key` from the lexicographic bound `start` ("[x" from x on,
@@ -948,14 +1163,18 @@ redis.register_function{function_name = 'tg_charges', callback = tg_charges,
 redis.register_function{function_name = 'tg_paths', callback = tg_paths, flags = {'no-writes'}}
 redis.register_function{function_name = 'tg_roots', callback = tg_roots, flags = {'no-writes'}}
 redis.register_function{function_name = 'tg_trees', callback = tg_trees, flags = {'no-writes'}}
-redis.register_function('tg_reserve', tg_reserve)
-redis.register_function('tg_commit', tg_commit)
-redis.register_function('tg_release', tg_release)
-redis.register_function('tg_record', tg_record)
-redis.register_function('tg_hold_get', tg_hold_get)
-redis.register_function('tg_budget_put', tg_budget_put)
-redis.register_function('tg_budget_get', tg_budget_get)
-redis.register_function('tg_budget_delete', tg_budget_delete)
-redis.register_function('tg_budget_freeze', tg_budget_freeze)
+redis.register_function{function_name = 'tg_events', callback = tg_events,
+                        flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_events_last', callback = tg_events_last,
+                        flags = {'no-writes'}}
+redis.register_function('tg_reserve', emitting(tg_reserve))
+redis.register_function('tg_commit', emitting(tg_commit))
+redis.register_function('tg_release', emitting(tg_release))
+redis.register_function('tg_record', emitting(tg_record))
+redis.register_function('tg_hold_get', emitting(tg_hold_get))
+redis.register_function('tg_budget_put', emitting(tg_budget_put))
+redis.register_function('tg_budget_get', emitting(tg_budget_get))
+redis.register_function('tg_budget_delete', emitting(tg_budget_delete))
+redis.register_function('tg_budget_freeze', emitting(tg_budget_freeze))
 redis.register_function('tg_tree', tg_tree)
 redis.register_function('tg_tree_root', tg_tree_root)
