@@ -24,8 +24,10 @@
 #include "proxy/wire.h"
 
 /* True when sure; then *usage is the text of the usage value (*usage_size bytes), or
- * NULL when the body has no usage member. The value may be any JSON value. */
+ * NULL when the body has no usage member. The value may be any JSON value. *nested (when
+ * not NULL) says whether it was the top "response" member's usage rather than the top
+ * one's. */
 bool tg__usage_scan(tg__route route, const char *body, size_t size, const char **usage,
-                    size_t *usage_size);
+                    size_t *usage_size, bool *nested);
 
 #endif
