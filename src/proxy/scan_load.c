@@ -19,8 +19,9 @@
 #define STRING_STACK_MAX 256 /* a decoded string this short needs no malloc */
 
 typedef struct {
-    const char *p;   /* next byte */
-    const char *end; /* one past the last */
+    const char *p;          /* next byte */
+    const char *end;        /* one past the last */
+    bool reject_duplicates; /* JSON_REJECT_DUPLICATES: a key twice in an object fails */
 } cursor;
 
 static json_t *load_value(cursor *c, int depth);
@@ -162,6 +163,9 @@ static json_t *set_member(const char *key, size_t key_size, void *user) {
     }
     m->c->p++;
     skip_space(m->c);
+    if (m->c->reject_duplicates && json_object_getn(m->object, key, key_size) != NULL) {
+        return NULL; /* jansson's reader refuses it, with its message: the caller's fallback */
+    }
     json_t *value = load_value(m->c, m->depth + 1);
     if (value == NULL || json_object_setn_new_nocheck(m->object, key, key_size, value) != 0) {
         return NULL; /* setn frees value on failure */
@@ -300,11 +304,11 @@ static json_t *load_value(cursor *c, int depth) {
     }
 }
 
-json_t *tg__scan_load(const char *text, size_t size) {
-    if (text == NULL) {
+json_t *tg__scan_load(const char *text, size_t size, size_t flags) {
+    if (text == NULL || (flags & ~(size_t)JSON_REJECT_DUPLICATES) != 0) {
         return NULL;
     }
-    cursor c = {text, text + size};
+    cursor c = {text, text + size, (flags & JSON_REJECT_DUPLICATES) != 0};
     skip_space(&c);
     json_t *value = load_value(&c, 1);
     skip_space(&c);

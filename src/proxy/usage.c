@@ -100,7 +100,7 @@ tg_status tg__usage_read_body(tg__route route, const char *body, size_t size, tg
         return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
     }
     /* The scan checked the text: built without jansson's reader (scan_load.h). */
-    json_t *usage = tg__scan_load(text, text_size);
+    json_t *usage = tg__scan_load(text, text_size, 0);
     usage = usage != NULL ? usage : json_loadb(text, text_size, 0, NULL);
     if (usage == NULL) {
         return tg__usage_read_body_tree(route, body, size, out, cost_micros, err);

@@ -329,3 +329,13 @@ bool tg__usage_scan(tg__route route, const char *body, size_t size, const char *
     }
     return true;
 }
+
+bool tg__json_scan_object(const char *body, size_t size) {
+    scan s = {(const unsigned char *)body, (const unsigned char *)body + size};
+    skip_space(&s);
+    if (body == NULL || s.p >= s.end || *s.p != '{' || !skip_object(&s, 1, NULL, 0)) {
+        return false;
+    }
+    skip_space(&s);
+    return s.p == s.end;
+}

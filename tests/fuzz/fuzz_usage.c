@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t text_size;
         if (tg__usage_scan(ROUTES[r], (const char *)data, size, &text, &text_size, NULL) &&
             text != NULL) {
-            json_t *fast = tg__scan_load(text, text_size);
+            json_t *fast = tg__scan_load(text, text_size, 0);
             json_t *reference = json_loadb(text, text_size, JSON_DECODE_ANY, NULL);
             FUZZ_CHECK(fast != NULL && reference != NULL && json_equal(fast, reference));
             json_decref(fast);

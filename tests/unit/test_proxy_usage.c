@@ -517,7 +517,7 @@ static void gen_value(gen *g, int depth) {
 /* The loaded tree and jansson's are the same: json_equal, and the same text written out
  * without sorting (members in the same order, reals the same doubles). */
 static void assert_loads_as_jansson(const char *text, size_t size) {
-    json_t *fast = tg__scan_load(text, size);
+    json_t *fast = tg__scan_load(text, size, 0);
     json_error_t error;
     json_t *reference = json_loadb(text, size, JSON_DECODE_ANY, &error);
     if (reference == NULL) {
@@ -570,17 +570,17 @@ static void test_scan_load_equals_jansson(void **state) {
         "",         "{",   "[1,]",  "{\"a\":1} x", "-",           "\"abc",       "{\"a\"}",
         "{\"a\":}", "tru", "[1 2]", "\"\\x\"",     "\"\\u0000\"", "\"\\udc00\"", "\"\\ud800\""};
     for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
-        json_t *value = tg__scan_load(REFUSED[i], strlen(REFUSED[i]));
+        json_t *value = tg__scan_load(REFUSED[i], strlen(REFUSED[i]), 0);
         if (value != NULL) {
             print_error("text %s loaded\n", REFUSED[i]);
             fail();
         }
     }
-    assert_null(tg__scan_load(NULL, 0));
+    assert_null(tg__scan_load(NULL, 0, 0));
     /* Random usage objects, every one of which the scan accepts inside an answer: the
      * tree the proxy reads its counts from is jansson's tree. Seeded: a failure replays. */
     static char text[1 << 16], body[(1 << 16) + 64];
-    size_t checked = 0;
+    size_t checked = 0, duplicates = 0;
     for (uint64_t seed = 1; seed <= 3000; seed++) {
         gen g = {seed * UINT64_C(0x9E3779B97F4A7C15), text, 0, sizeof text};
         gen_value(&g, 0);
@@ -598,9 +598,19 @@ static void test_scan_load_equals_jansson(void **state) {
         assert_loads_as_jansson(usage, usage_size);
         tg__usage tree;
         read_both(TG__ROUTE_OPENAI_CHAT, body, (size_t)size, &tree);
+        /* The whole body as a request: refused alike when a key comes twice anywhere. */
+        assert_true(tg__json_scan_object(body, (size_t)size));
+        json_t *fast = tg__scan_load(body, (size_t)size, JSON_REJECT_DUPLICATES);
+        json_t *reference = json_loadb(body, (size_t)size, JSON_REJECT_DUPLICATES, NULL);
+        assert_true((fast == NULL) == (reference == NULL));
+        assert_true(fast == NULL || json_equal(fast, reference));
+        duplicates += fast == NULL;
+        json_decref(fast);
+        json_decref(reference);
         checked++;
     }
     assert_int_equal(checked, 3000);
+    assert_true(duplicates > 100 && duplicates < 2900); /* both kinds were tried */
 }
 
 static void test_usage_estimate_and_json(void **state) {
