@@ -218,6 +218,10 @@ tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out) {
     if (!(value >= 0.0) || value >= (double)dollars_max) {
         return TG_ERR_INVALID; /* negative, NaN or past the largest amount */
     }
+    if (value == 0.0) {
+        *out = 0; /* also -0.0, which passes the test above but prints its sign */
+        return TG_OK;
+    }
     char text[64]; /* "123.000123456789": whole dollars, then exactly twelve places */
     int n = snprintf(text, sizeof text, "%.12f", value);
     const char *point = n > 0 && (size_t)n < sizeof text ? strchr(text, '.') : NULL;

@@ -676,6 +676,8 @@ static void test_usage_cost_reported(void **state) {
         {"{\"cost\":3}", TG_OK, 3000000},
         {"{\"cost\":0}", TG_OK, 0},
         {"{\"cost\":0.0}", TG_OK, 0},
+        {"{\"cost\":-0.0}", TG_OK, 0}, /* found by fuzz_usage: read as -3 micros before */
+        {"{\"cost\":-0e308}", TG_OK, 0},
         {"{\"cost\":1e-7}", TG_OK, 0},
         {"{\"cost\":2.5e-3}", TG_OK, 2500},
         {"{\"cost\":9000000.5}", TG_OK, INT64_C(9000000500000)},
