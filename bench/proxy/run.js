@@ -43,11 +43,14 @@ Sends the same chat completion to the local fake upstream directly, through toll
 and through the Portkey gateway, and prints p50/p99 latency, what each gateway adds, calls/s
 and CPU per call. With --providers, --binary A,B compares two binaries side by side.
 Figures and method: docs/benchmarks-proxy.md.`;
-if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--no-portkey') continue;
-  if (!KNOWN.includes(args[i]) || args[i + 1] === undefined) { console.error(`unknown or incomplete argument ${args[i]}\n${usage}`); process.exit(2); }
-  i++;
+// Checked only when run: count.js requires this file for its helpers, with its own arguments.
+if (require.main === module) {
+  if (args.includes('--help') || args.includes('-h')) { console.log(usage); process.exit(0); }
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--no-portkey') continue;
+    if (!KNOWN.includes(args[i]) || args[i + 1] === undefined) { console.error(`unknown or incomplete argument ${args[i]}\n${usage}`); process.exit(2); }
+    i++;
+  }
 }
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
@@ -58,7 +61,7 @@ const callsPerLevel = Number(option('calls', '3000'));
 const rounds = Number(option('rounds', '3'));
 const levels = option('streams', '1,64,512').split(',').map(Number);
 const modes = option('modes', 'stream,plain').split(',');
-if (!(callsPerLevel > 0) || !(rounds > 0) || levels.some((l) => !(l > 0)) || modes.some((m) => m !== 'stream' && m !== 'plain')) {
+if (require.main === module && (!(callsPerLevel > 0) || !(rounds > 0) || levels.some((l) => !(l > 0)) || modes.some((m) => m !== 'stream' && m !== 'plain'))) {
   console.error(`bad --calls, --rounds, --streams or --modes\n${usage}`);
   process.exit(2);
 }
@@ -291,18 +294,10 @@ async function measure(targets, stream, streams) {
   return results;
 }
 
-async function main() {
-  const fake = await startChild('node', [path.join(root, 'tests/upstream/fake_llm.js'), '--port', '0',
-    '--deployments', 'bench-mini=gpt-4o-mini'],
-    /listening on (http:\/\/[0-9.]+:\d+)/);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-proxy-'));
-  const key = 'bench-agent';
-  const sha = crypto.createHash('sha256').update(key).digest('hex');
-  // request_timeout_s: a target's keep-alive connections sit idle while the other targets'
-  // rounds run, over the default 10 s on a loaded machine; the daemon closing them then
-  // raced the next round's first request ("socket hang up").
-  const providers = option('providers', null);
-  fs.writeFileSync(path.join(dir, 'tollgate.yaml'), `
+// The daemon's config: memory store, one budget, one agent key, every provider's upstream on
+// the fake (count.js uses it too).
+function writeConfig(file, fakeUrl, sha) {
+  fs.writeFileSync(file, `
 port: 0
 store: {kind: memory}
 limits: {connections_max: 4096, request_timeout_s: 3600}
@@ -311,13 +306,40 @@ budgets:
 keys:
   - {name: bench, role: agent, scope: bench, sha256: ${sha}}
 upstreams:
-  openai: {base_url: "${fake.url}", api_key: sk-bench}
-  anthropic: {base_url: "${fake.url}", api_key: sk-bench}
-  gemini: {base_url: "${fake.url}", api_key: sk-bench}
-  azure: {wire: azure, base_url: "${fake.url}", api_key: sk-bench, deployments: {bench-mini: gpt-4o-mini}}
-  openrouter: {wire: openrouter, base_url: "${fake.url}/api", api_key: sk-bench}
-  groq: {wire: openai, base_url: "${fake.url}", api_key: sk-bench}
+  openai: {base_url: "${fakeUrl}", api_key: sk-bench}
+  anthropic: {base_url: "${fakeUrl}", api_key: sk-bench}
+  gemini: {base_url: "${fakeUrl}", api_key: sk-bench}
+  azure: {wire: azure, base_url: "${fakeUrl}", api_key: sk-bench, deployments: {bench-mini: gpt-4o-mini}}
+  openrouter: {wire: openrouter, base_url: "${fakeUrl}/api", api_key: sk-bench}
+  groq: {wire: openai, base_url: "${fakeUrl}", api_key: sk-bench}
 `);
+}
+
+// The fake upstream, its own node process. OpenRouter's usage.cost is reported at the
+// prices the daemon reads (prices.json beside the binary), as OpenRouter bills: before
+// 2026-12-07 18:00 the fake reported 0, so every OpenRouter call through the bench
+// disagreed with Tollgate's price and was logged (docs/benchmarks-proxy.md).
+function startFake(binaryPath) {
+  const prices = JSON.parse(fs.readFileSync(path.join(path.dirname(binaryPath), 'prices.json'), 'utf8'));
+  const provider = prices.providers.find((p) => p.id === 'openrouter');
+  const model = provider && provider.models.find((m) => m.id === 'openai/gpt-4o-mini');
+  const now = Date.now();
+  const row = model && model.prices.filter((r) => !(r.from_ms > now)).pop();
+  const argv = [path.join(root, 'tests/upstream/fake_llm.js'), '--port', '0', '--deployments', 'bench-mini=gpt-4o-mini'];
+  if (row) argv.push('--openrouter-prices', JSON.stringify({ 'openai/gpt-4o-mini': row }));
+  return startChild('node', argv, /listening on (http:\/\/[0-9.]+:\d+)/);
+}
+
+async function main() {
+  const fake = await startFake(binary.split(',')[0]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-proxy-'));
+  const key = 'bench-agent';
+  const sha = crypto.createHash('sha256').update(key).digest('hex');
+  // request_timeout_s: a target's keep-alive connections sit idle while the other targets'
+  // rounds run, over the default 10 s on a loaded machine; the daemon closing them then
+  // raced the next round's first request ("socket hang up").
+  const providers = option('providers', null);
+  writeConfig(path.join(dir, 'tollgate.yaml'), fake.url, sha);
   // --binary A,B (with --providers): one daemon per binary, same config, measured side by
   // side in the same passes, so a before/after comparison sees the same machine load.
   const binaries = binary.split(',');
@@ -463,4 +485,6 @@ async function perProvider(names, fake, daemons, portkey, key, agent) {
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+module.exports = { providerTargets, writeConfig, startChild, startFake, once };
+
+if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });

@@ -85,6 +85,13 @@ void tg__buf_reset(tg__buf *buf) {
     }
 }
 
+void tg__buf_truncate(tg__buf *buf, size_t size) {
+    if (size < buf->size) {
+        buf->size = size;
+        buf->data[size] = '\0';
+    }
+}
+
 void tg__buf_free(tg__buf *buf) {
     if (buf == NULL) {
         return;

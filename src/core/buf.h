@@ -32,6 +32,11 @@ tg_status tg__buf_puts(tg__buf *buf, const char *text);
 tg_status tg__buf_printf(tg__buf *buf, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Cuts the buffer back to its first size bytes (a no-op when size >= buf->size): what a
+ * caller appending a record in pieces does when a later piece fails, so that the record
+ * goes in whole or not at all. */
+void tg__buf_truncate(tg__buf *buf, size_t size);
+
 /* Empties the buffer, keeping its memory. */
 void tg__buf_reset(tg__buf *buf);
 

@@ -11,6 +11,8 @@
 #include "proxy/numbers.h"
 #include "proxy/provider.h"
 #include "proxy/request.h"
+#include "proxy/scan_load.h"
+#include "proxy/usage_scan.h"
 #include "tokenizer/json_escapes.h"
 
 tg_status tg__request_read_count(const json_t *body, const char *key, int64_t max, int64_t *out,
@@ -92,7 +94,12 @@ tg_status tg__request_parse_path(tg__route route, const char *path_model, const 
                         TG__REQUEST_BODY_SIZE_MAX);
     }
     json_error_t json_err;
-    json_t *root = tg__json_load_lenient(body, size, JSON_REJECT_DUPLICATES, &json_err);
+    /* Checked by the scan, the tree is built without jansson's reader (scan_load.h); any
+     * doubt, a duplicate key, or what the lenient loader rewrites: jansson, as before. */
+    json_t *root =
+        tg__json_scan_object(body, size) ? tg__scan_load(body, size, JSON_REJECT_DUPLICATES) : NULL;
+    root =
+        root != NULL ? root : tg__json_load_lenient(body, size, JSON_REJECT_DUPLICATES, &json_err);
     if (root == NULL) {
         return tg__fail(err, TG_ERR_INVALID, "request body is not valid JSON: %s", json_err.text);
     }

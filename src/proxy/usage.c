@@ -10,6 +10,7 @@
 #include "core/path.h"
 #include "proxy/provider.h"
 #include "proxy/usage.h"
+#include "proxy/scan_load.h"
 #include "proxy/usage_scan.h"
 
 tg_status tg__usage_read_count(const json_t *object, const char *key, bool *present, int64_t *out) {
@@ -58,32 +59,68 @@ tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *
     return status;
 }
 
+/* The counts of a usage object (and its reported cost, *cost_micros, when wanted and
+ * the object is the body's top "usage": a nested one is not looked at, as before). */
+static tg_status usage_read(tg__route route, const json_t *usage, bool top, tg__usage *out,
+                            int64_t *cost_micros, tg_error *err) {
+    tg__usage read = {0};
+    if (!json_is_object(usage)) {
+        return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
+    }
+    if (tg__usage_merge_json(route, usage, &read) != TG_OK) {
+        return tg__fail(err, TG_ERR_INVALID, "response usage holds a bad count");
+    }
+    *out = read;
+    int64_t micros = -1;
+    if (cost_micros != NULL && top && tg__usage_cost_micros(usage, &micros) != TG_OK) {
+        micros = -1;
+    }
+    if (cost_micros != NULL) {
+        *cost_micros = micros;
+    }
+    return TG_OK;
+}
+
 tg_status tg__usage_from_body(tg__route route, const char *body, size_t size, tg__usage *out,
                               tg_error *err) {
+    return tg__usage_read_body(route, body, size, out, NULL, err);
+}
+
+tg_status tg__usage_read_body(tg__route route, const char *body, size_t size, tg__usage *out,
+                              int64_t *cost_micros, tg_error *err) {
     const char *text;
     size_t text_size;
-    if (size > TG__RESPONSE_SIZE_MAX || !tg__usage_scan(route, body, size, &text, &text_size)) {
-        return tg__usage_from_body_tree(route, body, size, out, err); /* unsure: as before */
+    bool nested = false;
+    if (size > TG__RESPONSE_SIZE_MAX ||
+        !tg__usage_scan(route, body, size, &text, &text_size, &nested)) {
+        /* unsure: as before */
+        return tg__usage_read_body_tree(route, body, size, out, cost_micros, err);
     }
     if (text == NULL || text[0] != '{') {
         return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
     }
-    json_t *usage = json_loadb(text, text_size, 0, NULL);
+    /* The scan checked the text: built without jansson's reader (scan_load.h). */
+    json_t *usage = tg__scan_load(text, text_size, 0);
+    usage = usage != NULL ? usage : json_loadb(text, text_size, 0, NULL);
     if (usage == NULL) {
-        return tg__usage_from_body_tree(route, body, size, out, err); /* cannot happen */
+        return tg__usage_read_body_tree(route, body, size, out, cost_micros, err);
     }
-    tg__usage read = {0};
-    tg_status status = tg__usage_merge_json(route, usage, &read);
+    tg__usage read;
+    tg_status status = usage_read(route, usage, !nested, &read, cost_micros, err);
     json_decref(usage);
-    if (status != TG_OK) {
-        return tg__fail(err, TG_ERR_INVALID, "response usage holds a bad count");
+    if (status == TG_OK) {
+        *out = read;
     }
-    *out = read;
-    return TG_OK;
+    return status;
 }
 
 tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t size, tg__usage *out,
                                    tg_error *err) {
+    return tg__usage_read_body_tree(route, body, size, out, NULL, err);
+}
+
+tg_status tg__usage_read_body_tree(tg__route route, const char *body, size_t size, tg__usage *out,
+                                   int64_t *cost_micros, tg_error *err) {
     if (size > TG__RESPONSE_SIZE_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "response larger than %d bytes",
                         TG__RESPONSE_SIZE_MAX);
@@ -96,16 +133,12 @@ tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t siz
     const tg__provider *provider = tg__route_provider(route);
     const json_t *usage = json_object_get(root, provider != NULL ? provider->usage_key : "usage");
     const tg__route_row *row = tg__route_row_of(route);
+    bool top = usage != NULL;
     if (usage == NULL && row != NULL && row->usage_nested) {
         usage = json_object_get(json_object_get(root, "response"), "usage");
     }
-    tg_status status = TG_OK;
-    tg__usage read = {0};
-    if (!json_is_object(usage)) {
-        status = tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
-    } else if (tg__usage_merge_json(route, usage, &read) != TG_OK) {
-        status = tg__fail(err, TG_ERR_INVALID, "response usage holds a bad count");
-    }
+    tg__usage read;
+    tg_status status = usage_read(route, usage, top, &read, cost_micros, err);
     json_decref(root);
     if (status == TG_OK) {
         *out = read;
@@ -184,6 +217,10 @@ tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out) {
     double value = json_real_value(cost);
     if (!(value >= 0.0) || value >= (double)dollars_max) {
         return TG_ERR_INVALID; /* negative, NaN or past the largest amount */
+    }
+    if (value == 0.0) {
+        *out = 0; /* also -0.0, which passes the test above but prints its sign */
+        return TG_OK;
     }
     char text[64]; /* "123.000123456789": whole dollars, then exactly twelve places */
     int n = snprintf(text, sizeof text, "%.12f", value);

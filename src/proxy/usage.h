@@ -45,6 +45,17 @@ tg_status tg__usage_from_body_tree(tg__route route, const char *body, size_t siz
                                    tg_error *err);
 
 /*
+ * The two above, also giving the cost the body's top "usage" object reports
+ * (tg__usage_cost_micros: OpenRouter's usage.cost) in *cost_micros, -1 when it reports
+ * none or none readable, from the one read of the usage (the answer is not read again
+ * for it). cost_micros may be NULL; it is written only on success, as *out.
+ */
+tg_status tg__usage_read_body(tg__route route, const char *body, size_t size, tg__usage *out,
+                              int64_t *cost_micros, tg_error *err);
+tg_status tg__usage_read_body_tree(tg__route route, const char *body, size_t size, tg__usage *out,
+                                   int64_t *cost_micros, tg_error *err);
+
+/*
  * Reads a usage object (the value of a "usage" key) in the route's shape. Counts
  * that are absent stay as they are in *out, so Anthropic's stream can merge its
  * message_start and message_delta reports; set *out to zeros for a fresh read.

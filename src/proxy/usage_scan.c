@@ -298,7 +298,7 @@ static bool skip_value(scan *s, int depth) {
 }
 
 bool tg__usage_scan(tg__route route, const char *body, size_t size, const char **usage,
-                    size_t *usage_size) {
+                    size_t *usage_size, bool *nested) {
     scan s = {(const unsigned char *)body, (const unsigned char *)body + size};
     const tg__provider *provider = tg__route_provider(route);
     member top[2] = {{provider != NULL ? provider->usage_key : "usage", NULL, 0},
@@ -324,5 +324,18 @@ bool tg__usage_scan(tg__route route, const char *body, size_t size, const char *
     }
     *usage = (const char *)found->start;
     *usage_size = found->size;
+    if (nested != NULL) {
+        *nested = found == &inner;
+    }
     return true;
+}
+
+bool tg__json_scan_object(const char *body, size_t size) {
+    scan s = {(const unsigned char *)body, (const unsigned char *)body + size};
+    skip_space(&s);
+    if (body == NULL || s.p >= s.end || *s.p != '{' || !skip_object(&s, 1, NULL, 0)) {
+        return false;
+    }
+    skip_space(&s);
+    return s.p == s.end;
 }

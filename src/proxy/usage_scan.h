@@ -24,8 +24,16 @@
 #include "proxy/wire.h"
 
 /* True when sure; then *usage is the text of the usage value (*usage_size bytes), or
- * NULL when the body has no usage member. The value may be any JSON value. */
+ * NULL when the body has no usage member. The value may be any JSON value. *nested (when
+ * not NULL) says whether it was the top "response" member's usage rather than the top
+ * one's. */
 bool tg__usage_scan(tg__route route, const char *body, size_t size, const char **usage,
-                    size_t *usage_size);
+                    size_t *usage_size, bool *nested);
+
+/* True when body is one JSON object that jansson reads (strict UTF-8, valid escapes, no
+ * \u0000 or lone surrogate, integers of at most 18 characters, reals without a large
+ * exponent, nesting at most 64 deep), with nothing after it: text tg__scan_load loads as
+ * json_loadb would. False when unsure: the caller then parses it with jansson. */
+bool tg__json_scan_object(const char *body, size_t size);
 
 #endif

@@ -126,6 +126,16 @@ tg_status tg_tokens_count_request(tg_request_kind kind, const char *model, const
         json_decref(root);
         return fail(err, TG_ERR_INVALID, message);
     }
+    tg_status status = tg__tokens_count_tree(kind, model, root, count_out, err);
+    json_decref(root);
+    return status;
+}
+
+tg_status tg__tokens_count_tree(tg_request_kind kind, const char *model, const json_t *root,
+                                tg_prompt_count *count_out, tg_error *err) {
+    if (!json_is_object(root)) {
+        return fail(err, TG_ERR_INVALID, "request body is not a JSON object");
+    }
     if (model == NULL) {
         model = json_string_value(json_object_get(root, "model"));
     }
@@ -140,7 +150,6 @@ tg_status tg_tokens_count_request(tg_request_kind kind, const char *model, const
     count.quality = known ? TG_COUNT_EXACT : TG_COUNT_FRAMED;
     c.tokenizer = tg_tokenizer_shared(c.model->encoding);
     if (c.tokenizer == NULL) {
-        json_decref(root);
         return fail(err, TG_ERR_UNSUPPORTED, "the tokenizer's rank tables are not built in");
     }
     switch (kind) {
@@ -159,7 +168,6 @@ tg_status tg_tokens_count_request(tg_request_kind kind, const char *model, const
     default:
         tg__count_invalid(&c, "unknown request kind");
     }
-    json_decref(root);
     if (c.status != TG_OK) {
         return c.status == TG_ERR_INVALID ? c.status : fail(err, c.status, "out of memory");
     }

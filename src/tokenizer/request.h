@@ -49,4 +49,12 @@ void tg__count_responses(tg__counter *c, const json_t *body);
 void tg__count_embeddings(tg__counter *c, const json_t *body);
 void tg__count_anthropic(tg__counter *c, const json_t *body);
 
+/* tg_tokens_count_request on a body already parsed (by tg__json_load_lenient, as that
+ * function parses it): the same count, without writing the tree out as text and parsing
+ * it again. The caller bounds the body's size (the proxy's TG__REQUEST_BODY_SIZE_MAX is
+ * TG_REQUEST_BODY_SIZE_MAX). TG_ERR_INVALID when root is not an object or not the
+ * request shape, TG_ERR_NOMEM, TG_ERR_UNSUPPORTED. */
+tg_status tg__tokens_count_tree(tg_request_kind kind, const char *model, const json_t *root,
+                                tg_prompt_count *count_out, tg_error *err);
+
 #endif

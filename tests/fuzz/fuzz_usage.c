@@ -2,14 +2,17 @@
  * fuzz_usage: usage read from response bodies. Whatever is read must be counts
  * in range, and pricing them must give a cost or a range error, never a crash
  * or a negative charge. And the scan that reads it without a tree must give what
- * the whole tree gives. A usage's reported cost (OpenRouter's usage.cost) is an
- * amount in range or an error, never negative.
+ * the whole tree gives, the reported cost read with it included, and the tree it
+ * builds of the usage text (scan_load.h) must be jansson's. A usage's reported cost
+ * (OpenRouter's usage.cost) is an amount in range or an error, never negative.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/scan_load.h"
 #include "proxy/usage.h"
+#include "proxy/usage_scan.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -47,6 +50,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         FUZZ_CHECK(memcmp(usage.counts, tree.counts, sizeof usage.counts) == 0);
         FUZZ_CHECK(usage.estimated == tree.estimated);
+        /* The reported cost, read with the usage, is the whole tree's too. */
+        int64_t cost_fast = -7, cost_tree = -7;
+        FUZZ_CHECK(tg__usage_read_body(ROUTES[r], (const char *)data, size, &usage, &cost_fast,
+                                       NULL) == TG_OK);
+        FUZZ_CHECK(tg__usage_read_body_tree(ROUTES[r], (const char *)data, size, &tree, &cost_tree,
+                                            NULL) == TG_OK);
+        FUZZ_CHECK(cost_fast == cost_tree && cost_fast >= -1);
+        /* What the scan accepted loads as jansson loads it (scan_load.h). */
+        const char *text;
+        size_t text_size;
+        if (tg__usage_scan(ROUTES[r], (const char *)data, size, &text, &text_size, NULL) &&
+            text != NULL) {
+            json_t *fast = tg__scan_load(text, text_size, 0);
+            json_t *reference = json_loadb(text, text_size, JSON_DECODE_ANY, NULL);
+            FUZZ_CHECK(fast != NULL && reference != NULL && json_equal(fast, reference));
+            json_decref(fast);
+            json_decref(reference);
+        }
         for (int u = 0; u < TG__UNIT_COUNT; u++) {
             FUZZ_CHECK(usage.counts[u] >= 0 && usage.counts[u] <= 4 * TG__USAGE_COUNT_MAX);
         }

@@ -5,6 +5,7 @@
  * input_tokens) with the one-hour part and web searches; missing usage and bad
  * counts are errors, never a free call.
  */
+#include "proxy/scan_load.h"
 #include "proxy/usage.h"
 #include "proxy/usage_scan.h"
 #include "proxy_fixture.h"
@@ -171,6 +172,30 @@ static tg_status read_both(tg__route route, const char *body, size_t size, tg__u
                     tree_err.message);
         fail();
     }
+    /* With the reported cost: the same answer, and the same cost, both ways; the cost is
+     * the one the body's top "usage" states (what the proxy read before from the whole
+     * tree), -1 when it states none, and untouched on a failure. */
+    tg__usage with_cost;
+    int64_t fast_cost = -7, tree_cost = -7;
+    tg_status cost_status = tg__usage_read_body(route, body, size, &with_cost, &fast_cost, NULL);
+    tg_status cost_tree_status =
+        tg__usage_read_body_tree(route, body, size, &with_cost, &tree_cost, NULL);
+    int64_t expected_cost = -7;
+    if (tree_status == TG_OK) {
+        json_t *root = json_loadb(body, size, 0, NULL);
+        expected_cost = -1;
+        if (tg__usage_cost_micros(json_object_get(root, "usage"), &expected_cost) != TG_OK) {
+            expected_cost = -1;
+        }
+        json_decref(root);
+    }
+    if (cost_status != fast_status || cost_tree_status != tree_status || fast_cost != tree_cost ||
+        fast_cost != expected_cost) {
+        print_error("route %d, body %.*s: cost scan %lld, tree %lld, expected %lld\n", (int)route,
+                    (int)size, body, (long long)fast_cost, (long long)tree_cost,
+                    (long long)expected_cost);
+        fail();
+    }
     *out = fast;
     return fast_status;
 }
@@ -277,6 +302,14 @@ static void test_usage_scan_equals_tree(void **state) {
         "{\"n\":tru,\"usage\":{\"prompt_tokens\":4}}",
         "{\"n\":truex,\"usage\":{\"prompt_tokens\":4}}",
         "{\"n\":[true,false,null],\"usage\":{\"prompt_tokens\":4}}",
+        /* a reported cost (OpenRouter's usage.cost): read from the top usage only */
+        "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"cost\":0.000123,"
+        "\"cost_details\":{\"upstream_inference_cost\":null}}}",
+        "{\"usage\":{\"prompt_tokens\":3,\"cost\":-1}}",
+        "{\"usage\":{\"prompt_tokens\":3,\"cost\":\"0.1\"}}",
+        "{\"usage\":{\"prompt_tokens\":3,\"cost\":1e3,\"cost\":2.5e-3}}",
+        "{\"response\":{\"usage\":{\"input_tokens\":3,\"cost\":1}}}",
+        "{\"usage\":{\"input_tokens\":3,\"cost\":1},\"response\":{\"usage\":{\"cost\":2}}}",
         /* bad counts inside the usage: an error either way */
         "{\"usage\":{\"prompt_tokens\":-1}}",
         "{\"usage\":{\"prompt_tokens\":1e3}}",
@@ -327,16 +360,257 @@ static void test_usage_scan_equals_tree(void **state) {
     assert_ok(read_both_text(TG__ROUTE_OPENAI_RESPONSES, BODIES[16], &u));
     assert_i64(u.counts[TG__UNIT_INPUT], 2);
     assert_int_equal(read_both_text(TG__ROUTE_OPENAI_RESPONSES, BODIES[17], &u), TG_ERR_NOT_FOUND);
+    int64_t cost = -7;
+    assert_ok(tg__usage_read_body(TG__ROUTE_OPENAI_CHAT, BODIES[71], strlen(BODIES[71]), &u, &cost,
+                                  NULL));
+    assert_i64(cost, 123);
+    assert_i64(u.counts[TG__UNIT_INPUT], 3);
+    assert_ok(tg__usage_read_body(TG__ROUTE_OPENAI_CHAT, BODIES[74], strlen(BODIES[74]), &u, &cost,
+                                  NULL));
+    assert_i64(cost, 2500); /* the last of two */
+    assert_ok(tg__usage_read_body(TG__ROUTE_OPENAI_RESPONSES, BODIES[75], strlen(BODIES[75]), &u,
+                                  &cost, NULL));
+    assert_i64(cost, -1); /* a nested usage's cost was never read */
+    assert_ok(tg__usage_read_body(TG__ROUTE_OPENAI_RESPONSES, BODIES[76], strlen(BODIES[76]), &u,
+                                  &cost, NULL));
+    assert_i64(cost, 1000000);
     /* The common answers are read by the scan itself, not by falling back. */
     const char *text;
     size_t size;
-    assert_true(tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[4], strlen(BODIES[4]), &text, &size));
     assert_true(
-        tg__usage_scan(TG__ROUTE_OPENAI_RESPONSES, BODIES[15], strlen(BODIES[15]), &text, &size));
+        tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[4], strlen(BODIES[4]), &text, &size, NULL));
+    assert_true(tg__usage_scan(TG__ROUTE_OPENAI_RESPONSES, BODIES[15], strlen(BODIES[15]), &text,
+                               &size, NULL));
     assert_int_equal(size, strlen("{\"input_tokens\":12,\"output_tokens\":5,"
                                   "\"output_tokens_details\":{\"reasoning_tokens\":2}}"));
     assert_false(
-        tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[11], strlen(BODIES[11]), &text, &size));
+        tg__usage_scan(TG__ROUTE_OPENAI_CHAT, BODIES[11], strlen(BODIES[11]), &text, &size, NULL));
+}
+
+/* ---- scan_load: the tree of scanned text, built without jansson's reader ------------- */
+
+typedef struct {
+    uint64_t state; /* xorshift64* */
+    char *out;      /* text being written */
+    size_t used;    /* bytes of out */
+    size_t size;    /* room in out */
+} gen;
+
+static uint64_t gen_next(gen *g) {
+    g->state ^= g->state >> 12;
+    g->state ^= g->state << 25;
+    g->state ^= g->state >> 27;
+    return g->state * UINT64_C(2685821657736338717);
+}
+
+static void gen_put(gen *g, const char *text) {
+    size_t size = strlen(text);
+    assert_true(g->used + size < g->size);
+    memcpy(g->out + g->used, text, size + 1);
+    g->used += size;
+}
+
+static void gen_space(gen *g) {
+    static const char *const SPACES[] = {"", "", "", " ", "\n", "\t ", "\r\n  "};
+    gen_put(g, SPACES[gen_next(g) % 7]);
+}
+
+/* A string: plain bytes, every escape JSON has, pairs, raw UTF-8; sometimes longer than
+ * the loader's stack buffer, so its heap path is taken too. */
+static void gen_string(gen *g) {
+    static const char *const PIECES[] = {"a",
+                                         "Z",
+                                         " ",
+                                         "usage",
+                                         "\\\"",
+                                         "\\\\",
+                                         "\\/",
+                                         "\\b",
+                                         "\\f",
+                                         "\\n",
+                                         "\\r",
+                                         "\\t",
+                                         "\\u00e9",
+                                         "\\u20AC",
+                                         "\\ud83d\\ude00",
+                                         "\\uDBFF\\uDFFF",
+                                         "\\u0001",
+                                         "\\u007f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\x7f",
+                                         "0",
+                                         ":",
+                                         ",",
+                                         "{",
+                                         "]"};
+    size_t count = gen_next(g) % 8 == 0 ? 60 + gen_next(g) % 80 : gen_next(g) % 6;
+    gen_put(g, "\"");
+    for (size_t i = 0; i < count; i++) {
+        gen_put(g, PIECES[gen_next(g) % (sizeof PIECES / sizeof PIECES[0])]);
+    }
+    gen_put(g, "\"");
+}
+
+static void gen_number(gen *g) {
+    static const char *const REALS[] = {
+        "1.5",     "-0.0",     "2.5e-3", "1E+2", "123.456e7", "0.1",   "-1e-99",
+        "9.99e99", "0.000123", "3.0",    "1e0",  "-2E-0",     "5e+07", "0.30000000000000004"};
+    char text[32];
+    switch (gen_next(g) % 4) {
+    case 0:
+        gen_put(g, REALS[gen_next(g) % (sizeof REALS / sizeof REALS[0])]);
+        return;
+    case 1: /* up to 18 characters, the scan's most for an integer */
+        snprintf(text, sizeof text, "%lld",
+                 (long long)(gen_next(g) % UINT64_C(999999999999999999)));
+        break;
+    case 2:
+        snprintf(text, sizeof text, "-%lld",
+                 (long long)(gen_next(g) % UINT64_C(99999999999999999)));
+        break;
+    default:
+        snprintf(text, sizeof text, "%d", (int)(gen_next(g) % 100) - 50);
+    }
+    gen_put(g, text);
+}
+
+static void gen_value(gen *g, int depth) {
+    static const char *const KEYS[] = {"\"a\"",    "\"b\"",        "\"a\"", "\"us\\u0061ge\"",
+                                       "\"k\\n\"", "\"\xc3\xa9\"", "\"\"",  "\"prompt_tokens\""};
+    uint64_t kind = gen_next(g) % (depth >= 4 ? 5 : 7);
+    if (kind == 0) {
+        gen_string(g);
+    } else if (kind == 1) {
+        gen_number(g);
+    } else if (kind == 2) {
+        static const char *const WORDS[] = {"true", "false", "null"};
+        gen_put(g, WORDS[gen_next(g) % 3]);
+    } else if (kind == 3 || kind == 5) { /* objects: duplicate keys included */
+        size_t members = gen_next(g) % 5;
+        gen_put(g, "{");
+        for (size_t i = 0; i < members; i++) {
+            gen_space(g);
+            gen_put(g, KEYS[gen_next(g) % (sizeof KEYS / sizeof KEYS[0])]);
+            gen_space(g);
+            gen_put(g, ":");
+            gen_space(g);
+            gen_value(g, depth + 1);
+            gen_space(g);
+            gen_put(g, i + 1 < members ? "," : "");
+        }
+        gen_put(g, "}");
+    } else {
+        size_t items = gen_next(g) % 5;
+        gen_put(g, "[");
+        for (size_t i = 0; i < items; i++) {
+            gen_space(g);
+            gen_value(g, depth + 1);
+            gen_space(g);
+            gen_put(g, i + 1 < items ? "," : "");
+        }
+        gen_put(g, "]");
+    }
+}
+
+/* The loaded tree and jansson's are the same: json_equal, and the same text written out
+ * without sorting (members in the same order, reals the same doubles). */
+static void assert_loads_as_jansson(const char *text, size_t size) {
+    json_t *fast = tg__scan_load(text, size, 0);
+    json_error_t error;
+    json_t *reference = json_loadb(text, size, JSON_DECODE_ANY, &error);
+    if (reference == NULL) {
+        print_error("text %.*s: jansson refuses it: %s\n", (int)size, text, error.text);
+        fail();
+    }
+    if (fast == NULL || !json_equal(fast, reference)) {
+        print_error("text %.*s: not loaded as jansson loads it\n", (int)size, text);
+        fail();
+    }
+    char *fast_text = json_dumps(fast, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *reference_text = json_dumps(reference, JSON_ENCODE_ANY | JSON_COMPACT);
+    assert_non_null(fast_text);
+    assert_string_equal(fast_text, reference_text);
+    free(fast_text);
+    free(reference_text);
+    json_decref(fast);
+    json_decref(reference);
+}
+
+static void test_scan_load_equals_jansson(void **state) {
+    (void)state;
+    static const char *const TEXTS[] = {
+        "{}",
+        "[]",
+        "{\"a\":[]}",
+        "\"\"",
+        "0",
+        "-0",
+        "-0.0",
+        "true",
+        "null",
+        "{\"prompt_tokens\":8,\"completion_tokens\":16,\"total_tokens\":24,\"prompt_tokens_"
+        "details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{"
+        "\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
+        "\"rejected_prediction_tokens\":0},\"cost\":0.000123,\"is_byok\":false,"
+        "\"cost_details\":{\"upstream_inference_cost\":null}}",
+        "{\"a\":1,\"b\":2,\"a\":3}",       /* the last kept, in the first's place */
+        "{\"us\\u0061ge\":1,\"usage\":2}", /* an escaped key is the same key */
+        "{\"k\":\"\\ud83d\\ude00 \\u00e9 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
+        " \t{ \"a\" : [ 1 , 2.5e-3 , -7 ] }\r\n",
+        "{\"n\":123456789012345678,\"m\":-12345678901234567,\"r\":9.99e99,\"s\":1e-99}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    };
+    for (size_t i = 0; i < sizeof TEXTS / sizeof TEXTS[0]; i++) {
+        assert_loads_as_jansson(TEXTS[i], strlen(TEXTS[i]));
+    }
+    /* Not what the scan accepts: refused (NULL), never a tree. */
+    static const char *const REFUSED[] = {
+        "",         "{",   "[1,]",  "{\"a\":1} x", "-",           "\"abc",       "{\"a\"}",
+        "{\"a\":}", "tru", "[1 2]", "\"\\x\"",     "\"\\u0000\"", "\"\\udc00\"", "\"\\ud800\""};
+    for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
+        json_t *value = tg__scan_load(REFUSED[i], strlen(REFUSED[i]), 0);
+        if (value != NULL) {
+            print_error("text %s loaded\n", REFUSED[i]);
+            fail();
+        }
+    }
+    assert_null(tg__scan_load(NULL, 0, 0));
+    /* Random usage objects, every one of which the scan accepts inside an answer: the
+     * tree the proxy reads its counts from is jansson's tree. Seeded: a failure replays. */
+    static char text[1 << 16], body[(1 << 16) + 64];
+    size_t checked = 0, duplicates = 0;
+    for (uint64_t seed = 1; seed <= 3000; seed++) {
+        gen g = {seed * UINT64_C(0x9E3779B97F4A7C15), text, 0, sizeof text};
+        gen_value(&g, 0);
+        int size = snprintf(body, sizeof body, "{\"id\":\"x\",\"usage\":%s}", text);
+        const char *usage;
+        size_t usage_size;
+        bool nested = true;
+        if (!tg__usage_scan(TG__ROUTE_OPENAI_CHAT, body, (size_t)size, &usage, &usage_size,
+                            &nested)) {
+            print_error("seed %llu: the scan refused %s\n", (unsigned long long)seed, body);
+            fail();
+        }
+        assert_false(nested);
+        assert_int_equal(usage_size, g.used);
+        assert_loads_as_jansson(usage, usage_size);
+        tg__usage tree;
+        read_both(TG__ROUTE_OPENAI_CHAT, body, (size_t)size, &tree);
+        /* The whole body as a request: refused alike when a key comes twice anywhere. */
+        assert_true(tg__json_scan_object(body, (size_t)size));
+        json_t *fast = tg__scan_load(body, (size_t)size, JSON_REJECT_DUPLICATES);
+        json_t *reference = json_loadb(body, (size_t)size, JSON_REJECT_DUPLICATES, NULL);
+        assert_true((fast == NULL) == (reference == NULL));
+        assert_true(fast == NULL || json_equal(fast, reference));
+        duplicates += fast == NULL;
+        json_decref(fast);
+        json_decref(reference);
+        checked++;
+    }
+    assert_int_equal(checked, 3000);
+    assert_true(duplicates > 100 && duplicates < 2900); /* both kinds were tried */
 }
 
 static void test_usage_estimate_and_json(void **state) {
@@ -402,6 +676,8 @@ static void test_usage_cost_reported(void **state) {
         {"{\"cost\":3}", TG_OK, 3000000},
         {"{\"cost\":0}", TG_OK, 0},
         {"{\"cost\":0.0}", TG_OK, 0},
+        {"{\"cost\":-0.0}", TG_OK, 0}, /* found by fuzz_usage: read as -3 micros before */
+        {"{\"cost\":-0e308}", TG_OK, 0},
         {"{\"cost\":1e-7}", TG_OK, 0},
         {"{\"cost\":2.5e-3}", TG_OK, 2500},
         {"{\"cost\":9000000.5}", TG_OK, INT64_C(9000000500000)},
@@ -439,6 +715,7 @@ int main(void) {
         cmocka_unit_test(test_usage_gemini),
         cmocka_unit_test(test_usage_missing_or_bad),
         cmocka_unit_test(test_usage_scan_equals_tree),
+        cmocka_unit_test(test_scan_load_equals_jansson),
         cmocka_unit_test(test_usage_estimate_and_json),
         cmocka_unit_test(test_usage_estimated_from_body),
     };

@@ -60,6 +60,7 @@
 // Use: const { startFakeLlm } = require('./fake_llm.js');
 //      const fake = await startFakeLlm({ port: 0 }); fake.url; fake.requests; await fake.close();
 // or:  node tests/upstream/fake_llm.js [--port N] [--host H] [--api-key KEY] [--deployments NAME=MODEL,...]
+//            [--openrouter-prices JSON]
 //      (prints "fake_llm listening on http://HOST:PORT" once ready).
 'use strict';
 
@@ -1303,7 +1304,11 @@ if (require.main === module) {
     };
     // --deployments NAME=MODEL,...: the Azure deployments it serves.
     const deployments = Object.fromEntries((option('--deployments') || '').split(',').filter(Boolean).map((d) => d.split('=')));
-    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key'), deployments })
+    // --openrouter-prices JSON: options.openrouterPrices (model -> {input_mtok, output_mtok,
+    // cache_read_mtok}), so that OpenRouter's usage.cost is what the call costs.
+    const openrouterPrices = option('--openrouter-prices') ? JSON.parse(option('--openrouter-prices')) : undefined;
+    startFakeLlm({ port: Number(option('--port') || 0), host: option('--host'), apiKey: option('--api-key'), deployments,
+        openrouterPrices })
         .then((fake) => {
             console.log(`fake_llm listening on ${fake.url}`);
             const stop = () => fake.close().then(() => process.exit(0));

@@ -32,7 +32,6 @@
 #include "proxy/tool_fees.h"
 #include "proxy/usage.h"
 #include "proxy/runtime/proxy_internal.h"
-#include "proxy/usage_scan.h"
 
 /* Upstream response headers not passed on: hop-by-hop, or set by libevent. */
 static const char *const DROPPED_HEADERS[] = {
@@ -280,8 +279,18 @@ size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
         memcpy(call->request_id, value, value_size);
         call->request_id[value_size] = '\0';
     }
-    /* Past the limit a header is dropped rather than the call failed. */
-    tg__buf_printf(&call->response_headers, "%s\n%.*s\n", name, (int)value_size, value);
+    /* Past the limit a header is dropped rather than the call failed. Appended in pieces
+     * (a printf per header cost more than the rest of this callback), whole or not at all. */
+    const char *nul = memchr(value, '\0', value_size);
+    value_size = nul != NULL ? (size_t)(nul - value) : value_size; /* as %.*s stopped there */
+    tg__buf *lines = &call->response_headers;
+    size_t before = lines->size;
+    if (tg__buf_append(lines, name, strlen(name)) != TG_OK ||
+        tg__buf_append(lines, "\n", 1) != TG_OK ||
+        tg__buf_append(lines, value, value_size) != TG_OK ||
+        tg__buf_append(lines, "\n", 1) != TG_OK) {
+        tg__buf_truncate(lines, before);
+    }
     return length;
 }
 
@@ -352,40 +361,20 @@ static bool request_sent(CURLcode result) {
            result != CURLE_COULDNT_RESOLVE_PROXY;
 }
 
-/* The usage in a plain body (an answer, or an error that reports what it used). */
+/* The usage in a plain body (an answer, or an error that reports what it used), and for
+ * the providers that report one, the cost it states (usage.cost) into
+ * call->cost_reported_micros, from the same read of the answer. */
 static bool body_usage(proxy_call *call, tg__usage *usage) {
     const char *body = call->response.data ? call->response.data : "";
-    return tg__usage_from_body(call->route, body, call->response.size, usage, NULL) == TG_OK;
-}
-
-/* A plain body's reported cost (usage.cost) into call->cost_reported_micros, for the
- * providers that report one. */
-static void body_cost(proxy_call *call) {
-    if (!call->provider->reports_cost || call->response.data == NULL) {
-        return;
+    int64_t cost_micros = -1;
+    if (tg__usage_read_body(call->route, body, call->response.size, usage,
+                            call->provider->reports_cost ? &cost_micros : NULL, NULL) != TG_OK) {
+        return false;
     }
-    /* The answer was read once already for its usage: where the scan is sure of the top
-     * "usage" member (usage_scan.h; not a route whose usage may sit under "response",
-     * which the whole-tree lookup below does not look at), only that object is parsed
-     * again, not the whole answer. Otherwise the whole tree, as before. */
-    const tg__route_row *row = tg__route_row_of(call->route);
-    const char *text = NULL;
-    size_t text_size = 0;
-    json_t *root = NULL;
-    const json_t *usage = NULL;
-    if (row != NULL && !row->usage_nested && call->response.size <= TG__RESPONSE_SIZE_MAX &&
-        tg__usage_scan(call->route, call->response.data, call->response.size, &text, &text_size)) {
-        root = text != NULL ? json_loadb(text, text_size, 0, NULL) : NULL;
-        usage = root;
-    } else {
-        root = json_loadb(call->response.data, call->response.size, 0, NULL);
-        usage = json_object_get(root, "usage");
+    if (cost_micros >= 0) {
+        call->cost_reported_micros = cost_micros;
     }
-    int64_t micros;
-    if (tg__usage_cost_micros(usage, &micros) == TG_OK) {
-        call->cost_reported_micros = micros;
-    }
-    json_decref(root);
+    return true;
 }
 
 /* A background run's status: "queued" or "in_progress" while it runs. */
@@ -468,7 +457,6 @@ static void settle_plain(proxy_call *call) {
     if (kept) {
         keep_run(call, id, true); /* settled by a retrieve, a cancel or the deadline */
     } else if (body_usage(call, &usage)) {
-        body_cost(call);
         int64_t fees = tg__tool_uses_fee_micros(&uses);
         settle_fees(call, &usage,
                     call->status == 200 ? tg__sat_add(fees, request_fee_micros(call)) : fees);
