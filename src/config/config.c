@@ -506,6 +506,37 @@ static tg_status read_limits(const reader *r, struct fy_node *node, tg__config *
     return TG_OK;
 }
 
+/* store.tls: {ca_file, cert_file, key_file, server_name}, for a rediss:// url. */
+static tg_status read_store_tls(const reader *r, struct fy_node *node, tg__config *config) {
+    config->store_tls.given = true;
+    for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
+        tg_status status;
+        if (tg__yaml_key_is(&entry, "ca_file")) {
+            status = copy_text(r, entry.value, config->store_tls.ca_file,
+                               sizeof config->store_tls.ca_file, "store.tls.ca_file");
+        } else if (tg__yaml_key_is(&entry, "cert_file")) {
+            status = copy_text(r, entry.value, config->store_tls.cert_file,
+                               sizeof config->store_tls.cert_file, "store.tls.cert_file");
+        } else if (tg__yaml_key_is(&entry, "key_file")) {
+            status = copy_text(r, entry.value, config->store_tls.key_file,
+                               sizeof config->store_tls.key_file, "store.tls.key_file");
+        } else if (tg__yaml_key_is(&entry, "server_name")) {
+            status = copy_text(r, entry.value, config->store_tls.server_name,
+                               sizeof config->store_tls.server_name, "store.tls.server_name");
+        } else {
+            status = unknown_field(r, entry.pair, "store.tls",
+                                   "ca_file, cert_file, key_file or server_name");
+        }
+        if (status != TG_OK) {
+            return status;
+        }
+    }
+    if ((config->store_tls.cert_file[0] == '\0') != (config->store_tls.key_file[0] == '\0')) {
+        return fail_at(r, node, "store.tls: cert_file and key_file go together");
+    }
+    return TG_OK;
+}
+
 static tg_status read_store(const reader *r, struct fy_node *node, tg__config *config) {
     for (tg__yaml_entry entry = {0}; tg__yaml_next(node, &entry);) {
         const char *text = tg__yaml_scalar(entry.value);
@@ -525,6 +556,8 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
                 tg__redis_url_parse(config->store_url, &config->redis, &url_err) != TG_OK) {
                 status = fail_at(r, entry.value, "%s", url_err.message);
             }
+        } else if (tg__yaml_key_is(&entry, "tls")) {
+            status = read_store_tls(r, entry.value, config);
         } else if (tg__yaml_key_is(&entry, "cluster")) {
             if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) {
                 status = fail_at(r, entry.value, "store.cluster must be true or false");
@@ -552,7 +585,7 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
             }
         } else {
             status = unknown_field(r, entry.pair, "store",
-                                   "kind, path, durability, url, cluster, timeout_ms, "
+                                   "kind, path, durability, url, tls, cluster, timeout_ms, "
                                    "wait_replicas or wait_timeout_ms");
         }
         if (status != TG_OK) {
@@ -568,6 +601,14 @@ static tg_status read_store(const reader *r, struct fy_node *node, tg__config *c
     }
     if (strcmp(config->store, "redis") != 0 && config->store_url[0] != '\0') {
         return fail_at(r, node, "store.url is for store.kind redis only");
+    }
+    /* TLS settings for a url in clear would be ignored without a word. */
+    if (config->store_tls.given && !config->redis.tls) {
+        return fail_at(r, node, "store.tls is for a rediss:// url (TLS); store.url is not one");
+    }
+    /* One TLS bridge goes to one server: a cluster's nodes are found at run time. */
+    if (config->store_cluster && config->redis.tls) {
+        return fail_at(r, node, "store.cluster with rediss:// (TLS) is not supported");
     }
     /* A cluster fails over by itself; sentinels watch a single primary. */
     if (config->store_cluster && config->redis.sentinels.count > 0) {
@@ -869,6 +910,7 @@ void tg__config_keep_restart_settings(tg__config *fresh, const tg__config *runni
     fresh->store_cluster = running->store_cluster;
     fresh->store_wait_replicas = running->store_wait_replicas;
     fresh->store_wait_timeout_ms = running->store_wait_timeout_ms;
+    fresh->store_tls = running->store_tls;
     fresh->durability = running->durability;
     fresh->sync_interval_ms = running->sync_interval_ms;
     fresh->holds_max = running->holds_max;

@@ -96,6 +96,13 @@ typedef struct {
     bool store_cluster;                     /* redis: url is a seed of a Redis Cluster */
     int64_t store_wait_replicas;            /* redis: WAIT for this many replicas; 0: none */
     int64_t store_wait_timeout_ms;          /* redis: WAIT's timeout, below store_timeout_ms */
+    struct {                                /* redis, rediss:// only: store.tls */
+        bool given;                         /* the section was written */
+        char ca_file[1024];                 /* "": the system's trust store */
+        char cert_file[1024];               /* client certificate, with key_file; or "" */
+        char key_file[1024];
+        char server_name[256]; /* "": the url's host */
+    } store_tls;
     tg_durability durability;
     int64_t sync_interval_ms;
     int64_t holds_max, budgets_max, idempotency_max;

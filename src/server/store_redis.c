@@ -71,6 +71,11 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     options.host = config->redis.host;
     options.port = config->redis.port;
     options.sentinels = &config->redis.sentinels;
+    tg__redis_tls_options tls = {.server_name = config->store_tls.server_name,
+                                 .ca_file = config->store_tls.ca_file,
+                                 .cert_file = config->store_tls.cert_file,
+                                 .key_file = config->store_tls.key_file};
+    options.tls = config->redis.tls ? &tls : NULL;
     options.user = config->redis.user;
     options.password = config->redis.password;
     options.db = config->redis.db;

@@ -182,21 +182,22 @@ tg_status tg__redis_url_parse(const char *text, tg__redis_url *out, tg_error *er
         return tg__fail(err, TG_ERR_INVALID, "store.url must be under %d bytes",
                         TG__REDIS_URL_SIZE_MAX);
     }
-    if (strncmp(text, "rediss://", 9) == 0 || strncmp(text, "rediss-sentinel://", 18) == 0) {
+    if (strncmp(text, "rediss-sentinel://", 18) == 0) {
         return tg__fail(err, TG_ERR_INVALID,
-                        "store.url: rediss:// (TLS) is not supported: this build's hiredis has "
-                        "no TLS (docs/multi-node.md)");
+                        "store.url: rediss-sentinel:// is not supported: TLS goes to one server "
+                        "(rediss://), not to sentinels (docs/multi-node.md)");
     }
+    bool tls = strncmp(text, "rediss://", 9) == 0;
     bool sentinels = strncmp(text, sentinel, sizeof sentinel - 1) == 0;
-    if (!sentinels && strncmp(text, plain, sizeof plain - 1) != 0) {
+    if (!sentinels && !tls && strncmp(text, plain, sizeof plain - 1) != 0) {
         return tg__fail(err, TG_ERR_INVALID,
-                        "store.url must start with redis:// "
+                        "store.url must start with redis:// or rediss:// (TLS) "
                         "(redis://[[user]:password@]host[:port][/db]) or redis-sentinel:// "
                         "(redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]"
                         "#master)");
     }
-    tg__redis_url url = {.port = 6379};
-    const char *start = text + (sentinels ? sizeof sentinel : sizeof plain) - 1;
+    tg__redis_url url = {.port = 6379, .tls = tls};
+    const char *start = text + (sentinels ? sizeof sentinel : sizeof plain + (tls ? 1 : 0)) - 1;
     /* The master's name ends a sentinel URL, after its last '#' (a password may hold one).
      * A plain URL has no fragment: a '#' there is the password's or a bad host. */
     char rest[TG__REDIS_URL_SIZE_MAX];

@@ -3,10 +3,9 @@
  * or, for a primary that Redis Sentinel names,
  * redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master (the form
  * Lettuce and other clients read: the hosts are sentinels, 26379 by default; the
- * credentials and the database are the primary's), parsed into its parts. Pure (no I/O, no
- * hiredis), so the config reader and its fuzz target use it without the Redis client library. No
- * TLS scheme: hiredis 0.14 has none, and a `rediss://` URL is refused with a sentence that says so
- * rather than sent in clear.
+ * credentials and the database are the primary's), parsed into its parts; rediss:// is
+ * redis:// over TLS (redis_tls.h, with `store.tls`; not with sentinels). Pure (no I/O, no
+ * hiredis), so the config reader and its fuzz target use it without the Redis client library.
  */
 #ifndef TG_STORE_REDIS_URL_H
 #define TG_STORE_REDIS_URL_H
@@ -43,6 +42,7 @@ typedef struct {
     char password[TG__REDIS_URL_SECRET_SIZE_MAX]; /* "" for no AUTH */
     int db;                                       /* 0..TG__REDIS_URL_DB_MAX */
     tg__redis_sentinels sentinels;                /* count 0 for redis:// */
+    bool tls;                                     /* rediss:// */
 } tg__redis_url;
 
 /*

@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
             FUZZ_CHECK(url.host[0] == '\0' && url.port == 0);
             FUZZ_CHECK(url.sentinels.count <= TG__REDIS_SENTINELS_MAX);
+            FUZZ_CHECK(!url.tls); /* no TLS to sentinels */
             FUZZ_CHECK(url.sentinels.master[0] != '\0' &&
                        strchr(url.sentinels.master, ' ') == NULL);
             for (int i = 0; i < url.sentinels.count; i++) {

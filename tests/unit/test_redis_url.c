@@ -51,6 +51,15 @@ static void test_parts(void **state) {
     assert_string_equal(url.password, "s3cret");
     assert_int_equal(url.db, 2);
 
+    assert_false(url.tls);
+    url = parsed("rediss://tg:pw@cache.internal:6380/1"); /* TLS: the same parts */
+    assert_true(url.tls);
+    assert_string_equal(url.host, "cache.internal");
+    assert_int_equal(url.port, 6380);
+    assert_string_equal(url.user, "tg");
+    assert_string_equal(url.password, "pw");
+    assert_int_equal(url.db, 1);
+
     url = parsed("redis://tg:p%40ss%3Aw%2F@h:1/15");
     assert_string_equal(url.user, "tg");
     assert_string_equal(url.password, "p@ss:w/");
@@ -75,7 +84,7 @@ static void test_parts(void **state) {
 
 static void test_refusals(void **state) {
     (void)state;
-    refused("rediss://h:6379", "TLS");
+    refused("rediss-sentinel://s:1#m", "not to sentinels");
     refused("http://h", "must start with redis://");
     refused("redis://", "host must be 1 to");
     refused("redis://:6379", "host must be 1 to");

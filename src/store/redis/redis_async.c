@@ -416,6 +416,14 @@ static void on_disconnect(const redisAsyncContext *context, int status) {
         snprintf(message, sizeof message, "redis %s:%d closed the connection%s%s", conn_of(a)->host,
                  conn_of(a)->port, status == REDIS_OK ? "" : ": ",
                  status == REDIS_OK ? "" : context->errstr);
+        char why[TG__REDIS_TLS_ERROR_SIZE] = "";
+        if (conn_of(a)->tls != NULL) { /* hiredis saw the bridge close; the bridge knows why */
+            tg__redis_tls_last_error(conn_of(a)->tls, why, sizeof why);
+        }
+        if (why[0] != '\0') {
+            snprintf(message, sizeof message, "redis %s:%d over TLS: %s", conn_of(a)->host,
+                     conn_of(a)->port, why);
+        }
         note_error(a, message);
         a->context = NULL;
         a->retry_at_ms = monotonic_ms() + conn_of(a)->retry_interval_ms;
@@ -509,7 +517,9 @@ static tg_status connect_async(node_link *a, tg_error *err) {
         a->retry_at_ms = monotonic_ms() + conn->retry_interval_ms;
         return tg__fail(err, found, "%s", why.message);
     }
-    redisAsyncContext *context = redisAsyncConnect(conn->host, conn->port);
+    redisAsyncContext *context = conn->tls != NULL
+                                     ? redisAsyncConnectUnix(tg__redis_tls_socket(conn->tls))
+                                     : redisAsyncConnect(conn->host, conn->port);
     if (context == NULL || context->err) {
         tg_status status = tg__fail(err, TG_ERR_IO, "cannot connect to redis %s:%d: %s", conn->host,
                                     conn->port, context ? context->errstr : "out of memory");

@@ -107,6 +107,19 @@ static tg_status load_library(tg__redis_conn *conn, tg_error *err) {
     return status;
 }
 
+/* Over TLS hiredis sees only its clear side closed: the bridge knows why (a certificate that
+ * did not verify, the server refusing ours, the server unreachable), and that is the message. */
+static void tls_reason(const tg__redis_conn *conn, tg_error *err) {
+    if (conn->tls == NULL || err == NULL) {
+        return;
+    }
+    char why[TG__REDIS_TLS_ERROR_SIZE];
+    tg__redis_tls_last_error(conn->tls, why, sizeof why);
+    if (why[0] != '\0') {
+        tg__fail(err, err->status, "redis %s:%d over TLS: %s", conn->host, conn->port, why);
+    }
+}
+
 tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     if (conn->context != NULL) {
         return TG_OK;
@@ -124,7 +137,9 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
     }
     struct timeval timeout = {(time_t)(conn->timeout_ms / 1000),
                               (suseconds_t)(conn->timeout_ms % 1000 * 1000)};
-    conn->context = redisConnectWithTimeout(conn->host, conn->port, timeout);
+    conn->context = conn->tls != NULL
+                        ? redisConnectUnixWithTimeout(tg__redis_tls_socket(conn->tls), timeout)
+                        : redisConnectWithTimeout(conn->host, conn->port, timeout);
     if (conn->context == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory connecting to redis");
     }
@@ -140,6 +155,7 @@ tg_status tg__redis_connect(tg__redis_conn *conn, tg_error *err) {
         status = load_library(conn, err);
     }
     if (status != TG_OK) {
+        tls_reason(conn, err);
         drop(conn, err);
     }
     return status;

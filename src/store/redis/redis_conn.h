@@ -38,6 +38,7 @@ typedef struct {
     int64_t wait_timeout_ms;                    /* WAIT's own timeout */
     char warning[TG__REDIS_WARNING_SIZE];       /* the last connect's persistence warning */
     const tg__redis_sentinels *sentinels;       /* NULL, or asked before each connect */
+    tg__redis_tls *tls;                         /* NULL, or the bridge to connect through */
 } tg__redis_conn;
 
 /* The arguments of one command. Strings are borrowed (they must outlive the call);

@@ -33,6 +33,7 @@ struct tg__redis_ledger {
     tg__redis_async *async;     /* redis_async.h; NULL until tg__redis_async_start */
     tg__redis_ledger_options options;
     tg__redis_sentinels sentinels; /* options.sentinels copied (count 0: none) */
+    tg__redis_tls *tls;            /* the TLS bridge (options.tls), NULL in clear */
     tg__ledger *policy; /* a core ledger used for its policy rules only: classification */
     tg__tz *utc;        /* window bounds (only UTC windows so far) */
     tg__redis_tree_entry

@@ -21,6 +21,7 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->host = "127.0.0.1";
     options->port = 6379;
     options->sentinels = NULL;
+    options->tls = NULL;
     options->timeout_ms = 2000;
     options->user = NULL;
     options->password = NULL;
@@ -38,6 +39,10 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
 tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__redis_ledger **out,
                                 tg_error *err) {
     bool sentinels = options->sentinels != NULL && options->sentinels->count > 0;
+    if (options->tls != NULL && (sentinels || options->cluster)) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: TLS goes to one server, not to sentinels or a cluster");
+    }
     if (sentinels && (options->cluster || options->sentinels->count > TG__REDIS_SENTINELS_MAX ||
                       options->sentinels->master[0] == '\0')) {
         return tg__fail(err, TG_ERR_INVALID,
@@ -106,7 +111,18 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
     ledger->conn.durability = options->durability;
     ledger->conn.wait_replicas = options->wait_replicas;
     ledger->conn.wait_timeout_ms = options->wait_timeout_ms;
-    tg_status status = tg__redis_connect(&ledger->conn, err);
+    tg_status status = TG_OK;
+    if (options->tls != NULL) {
+        tg__redis_tls_options tls = *options->tls;
+        tls.host = ledger->conn.host;
+        tls.port = ledger->conn.port;
+        status = tg__redis_tls_start(&tls, &ledger->tls, err);
+        ledger->conn.tls = ledger->tls;
+        ledger->options.tls = NULL; /* read at open only: the caller's may go */
+    }
+    if (status == TG_OK) {
+        status = tg__redis_connect(&ledger->conn, err);
+    }
     if (status == TG_OK && options->cluster) {
         status = tg__redis_cluster_open(ledger, err);
     }
@@ -135,6 +151,7 @@ void tg__redis_ledger_close(tg__redis_ledger *ledger) {
     tg__redis_async_free(ledger->async);
     tg__redis_cluster_close(ledger);
     tg__redis_disconnect(&ledger->conn);
+    tg__redis_tls_stop(ledger->tls); /* after every connection through it is closed */
     tg__ledger_free(ledger->policy);
     tg__tz_free(ledger->utc);
     free(ledger);

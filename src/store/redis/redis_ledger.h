@@ -28,6 +28,7 @@
  *   - Sentinel (options.sentinels): the sentinels are asked where the primary is before
  *     every connect, so a failover is followed at the next reconnect (redis_sentinel.h).
  *     Not with a cluster.
+ *   - TLS (options.tls): every connection goes through the ledger's TLS bridge (redis_tls.h).
  *   - Cluster (options.cluster): host:port is a seed; the slot map is read from it, each
  *     master gets its own connections, every call goes to the master of its tree's slot,
  *     and MOVED, ASK and TRYAGAIN are followed (redis_cluster.h).
@@ -37,6 +38,7 @@
 #define TG_STORE_REDIS_LEDGER_H
 
 #include "engine/ledger_ops.h"
+#include "store/redis/redis_tls.h"
 #include "store/redis_url.h"
 #include "tollgate.h"
 
@@ -66,6 +68,9 @@ typedef struct {
     const tg__redis_sentinels *sentinels; /* NULL or count 0: host:port is the primary; else
                                              the sentinels name it at every connect
                                              (redis_sentinel.h); copied at open */
+    const tg__redis_tls_options *tls;     /* NULL: in clear; else over TLS to host:port through a
+                                             bridge the ledger runs (redis_tls.h); not with
+                                             sentinels or a cluster; read at open only */
     int64_t timeout_ms;                   /* connect and each reply; 1..60000 */
     const char *user;                     /* ACL user for AUTH, or NULL / "" */
     const char *password;                 /* AUTH password, or NULL / "" for none */
