@@ -21,9 +21,10 @@ end
 
 function done(summary, latency, requests)
    local per = batch > 0 and batch or 1
-   io.write(string.format("RESULT requests/s=%.0f decisions/s=%.0f p50_us=%d p99_us=%d errors=%d\n",
+   io.write(string.format("RESULT requests/s=%.0f decisions/s=%.0f decisions=%d p50_us=%d p99_us=%d errors=%d\n",
       summary.requests / (summary.duration / 1e6),
       summary.requests * per / (summary.duration / 1e6),
+      summary.requests * per,
       latency:percentile(50), latency:percentile(99),
       summary.errors.status + summary.errors.connect + summary.errors.read +
       summary.errors.write + summary.errors.timeout))
