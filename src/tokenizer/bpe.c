@@ -24,73 +24,52 @@ _Static_assert(TG__BPE_SMALL_MAX <= SMALL_MERGE_BYTES_MAX, "pieces fit the small
  * and the leftmost of equals at once, and a merge shifts one array.
  * part (room for len + 1): rank of part k merged with part k + 1, << 32, | start of
  * part k; part[parts] holds start len. token (room for len): rank of the part that
- * starts at byte k. In three steps (begin, step, end) so that two merges can be
- * stepped in turn (merge_scan2). */
-__attribute__((always_inline)) static inline void
-scan_begin(const tg__vocab *vocab, const uint8_t *p, size_t len, uint64_t *part, uint32_t *token) {
+ * starts at byte k. */
+static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t len,
+                                const uint8_t *end, uint32_t *ids, uint64_t *part,
+                                uint32_t *token) {
     for (size_t k = 0; k < len; k++) {
         uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
         token[k] = vocab->byte_rank[p[k]];
         part[k] = (uint64_t)pair << 32 | k;
     }
     part[len] = (uint64_t)TG__RANK_NONE << 32 | len;
-}
-
-/* One merge of the lowest pair; false when no pair is a token (*parts is then final). */
-__attribute__((always_inline)) static inline bool scan_step(const tg__vocab *vocab,
-                                                            const uint8_t *p, const uint8_t *end,
-                                                            uint64_t *part, uint32_t *token,
-                                                            size_t *parts_io) {
-    size_t parts = *parts_io;
-    /* The last part's pair is always TG__RANK_NONE, so part[0] is a safe start. */
-    uint64_t best = part[0];
-    size_t at = 0;
-    for (size_t k = 1; k + 1 < parts; k++) {
-        if (part[k] < best) {
-            best = part[k];
-            at = k;
+    size_t parts = len;
+    for (;;) {
+        /* The last part's pair is always TG__RANK_NONE, so part[0] is a safe start. */
+        uint64_t best = part[0];
+        size_t at = 0;
+        for (size_t k = 1; k + 1 < parts; k++) {
+            if (part[k] < best) {
+                best = part[k];
+                at = k;
+            }
+        }
+        uint32_t rank = (uint32_t)(best >> 32);
+        if (rank == TG__RANK_NONE) {
+            break;
+        }
+        uint32_t from = (uint32_t)best;
+        token[from] = rank;
+        parts--;
+        memmove(&part[at + 1], &part[at + 2], (parts - at) * sizeof *part);
+        uint32_t stop = (uint32_t)part[at + 1];
+        uint32_t pair = at + 1 < parts
+                            ? tg__vocab_rank(vocab, p + from, (uint32_t)part[at + 2] - from, end)
+                            : TG__RANK_NONE;
+        part[at] = (uint64_t)pair << 32 | from;
+        if (at > 0) {
+            uint32_t before = (uint32_t)part[at - 1];
+            part[at - 1] =
+                (uint64_t)tg__vocab_rank(vocab, p + before, stop - before, end) << 32 | before;
         }
     }
-    uint32_t rank = (uint32_t)(best >> 32);
-    if (rank == TG__RANK_NONE) {
-        return false;
-    }
-    uint32_t from = (uint32_t)best;
-    token[from] = rank;
-    parts--;
-    memmove(&part[at + 1], &part[at + 2], (parts - at) * sizeof *part);
-    uint32_t stop = (uint32_t)part[at + 1];
-    uint32_t pair = at + 1 < parts
-                        ? tg__vocab_rank(vocab, p + from, (uint32_t)part[at + 2] - from, end)
-                        : TG__RANK_NONE;
-    part[at] = (uint64_t)pair << 32 | from;
-    if (at > 0) {
-        uint32_t before = (uint32_t)part[at - 1];
-        part[at - 1] =
-            (uint64_t)tg__vocab_rank(vocab, p + before, stop - before, end) << 32 | before;
-    }
-    *parts_io = parts;
-    return true;
-}
-
-__attribute__((always_inline)) static inline size_t
-scan_end(const uint64_t *part, const uint32_t *token, size_t parts, uint32_t *ids) {
     if (ids != NULL) {
         for (size_t k = 0; k < parts; k++) {
             ids[k] = token[(uint32_t)part[k]];
         }
     }
     return parts;
-}
-
-static inline size_t merge_scan(const tg__vocab *vocab, const uint8_t *p, size_t len,
-                                const uint8_t *end, uint32_t *ids, uint64_t *part,
-                                uint32_t *token) {
-    scan_begin(vocab, p, len, part, token);
-    size_t parts = len;
-    while (scan_step(vocab, p, end, part, token, &parts)) {
-    }
-    return scan_end(part, token, parts, ids);
 }
 
 /* The small merge again for pieces and windows of up to TG__BPE_SMALL_MAX bytes, laid
@@ -308,7 +287,6 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
  * and a short piece has few keys to pay for that. Windows of long pieces
  * (WINDOW_BYTES) take the vector scan, which wins there. */
 #define SMALL_VECTOR_MIN_BYTES 32
-_Static_assert(TG__BPE_SHORT_MAX < SMALL_VECTOR_MIN_BYTES, "short pieces take the scalar loop");
 
 static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *ids) {
@@ -344,35 +322,6 @@ static void merge_small2(const tg__vocab *vocab, const uint8_t *const p[2], cons
     }
 #endif
     merge_small2_with(vocab, p, len, end, ids, count, small_min);
-}
-
-/* Two short merges at once, a step of one then a step of the other (as
- * merge_small2_with does for the windows of a long piece): each merge is a chain of
- * dependent loads (scan, lookup of the new pairs, scan again), and two chains in one
- * loop let the core wait on both at once. For two separate short pieces, which
- * random bytes and other novel text cut into by the tens of thousands. */
-static void merge_scan2(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
-                        const uint8_t *end, uint32_t *const ids[2], size_t count[2]) {
-    uint64_t part_a[SMALL_VECTOR_MIN_BYTES];
-    uint64_t part_b[SMALL_VECTOR_MIN_BYTES];
-    uint32_t token_a[SMALL_VECTOR_MIN_BYTES - 1];
-    uint32_t token_b[SMALL_VECTOR_MIN_BYTES - 1];
-    scan_begin(vocab, p[0], len[0], part_a, token_a);
-    scan_begin(vocab, p[1], len[1], part_b, token_b);
-    size_t parts_a = len[0];
-    size_t parts_b = len[1];
-    bool more_a = true;
-    bool more_b = true;
-    while (more_a && more_b) {
-        more_a = scan_step(vocab, p[0], end, part_a, token_a, &parts_a);
-        more_b = scan_step(vocab, p[1], end, part_b, token_b, &parts_b);
-    }
-    while (more_a && scan_step(vocab, p[0], end, part_a, token_a, &parts_a)) {
-    }
-    while (more_b && scan_step(vocab, p[1], end, part_b, token_b, &parts_b)) {
-    }
-    count[0] = scan_end(part_a, token_a, parts_a, ids[0]);
-    count[1] = scan_end(part_b, token_b, parts_b, ids[1]);
 }
 
 /* Windows grown over runs of long tokens take the 64-bit loop (their starts need
@@ -1086,18 +1035,6 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
     }
     *count_out = count;
     return TG_OK;
-}
-
-size_t tg__bpe_short(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
-                     uint32_t *ids) {
-    uint64_t part[SMALL_VECTOR_MIN_BYTES];
-    uint32_t token[SMALL_VECTOR_MIN_BYTES - 1];
-    return merge_scan(vocab, p, len, end, ids, part, token);
-}
-
-void tg__bpe_short2(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
-                    const uint8_t *end, uint32_t *const ids[2], size_t count[2]) {
-    merge_scan2(vocab, p, len, end, ids, count);
 }
 
 void tg__bpe_scratch_free(tg__bpe_scratch *scratch) {

@@ -51,17 +51,6 @@ typedef struct {
 tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                   tg__bpe_scratch *scratch, uint32_t *ids, size_t *count_out);
 
-/* Short pieces, 3 to TG__BPE_SHORT_MAX bytes, that the caller knows are no whole
- * token (tg__bpe would look that up first): tg__bpe_short merges one as tg__bpe
- * does and returns the count; tg__bpe_short2 merges two at once, a merge step of
- * each in turn, so that the waits of one overlap the other's (tokenizer.c pairs up
- * the short pieces of a text). ids: room for len (each), or NULL to only count. */
-#define TG__BPE_SHORT_MAX 31
-size_t tg__bpe_short(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
-                     uint32_t *ids);
-void tg__bpe_short2(const tg__vocab *vocab, const uint8_t *const p[2], const size_t len[2],
-                    const uint8_t *end, uint32_t *const ids[2], size_t count[2]);
-
 void tg__bpe_scratch_free(tg__bpe_scratch *scratch);
 
 /* The heap merge alone, for tests that compare the windows against it: merges

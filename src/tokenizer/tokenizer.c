@@ -276,171 +276,46 @@ static tg_status merge_cached(const tg_tokenizer *t, const uint8_t *p, size_t le
 
 _Static_assert(TG__SHORT_MEMO_BYTES_MAX < TG__PIECE_CACHE_MIN_BYTES,
                "every piece under the piece cache's minimum fits the memo");
-_Static_assert(TG__BPE_SHORT_MAX + 1 == TG__PIECE_CACHE_MIN_BYTES,
-               "every piece under the piece cache's minimum is a short piece of bpe.h");
 
-/* Short pieces (under TG__PIECE_CACHE_MIN_BYTES) that need a merge are merged two at
- * once (tg__bpe_short2): on random bytes nearly every such piece is novel and its
- * merge is a chain of waits (the pair lookups miss the cache and their branch is hard
- * to guess); two chains stepped in turn overlap their waits. So a piece that needs a
- * merge waits for the next one, and the pieces between them are held in a batch
- * (their ids written out in order when the pair is merged). A batch that fills up, a
- * long piece and the end of the text merge a lone piece alone. Text without merges
- * (prose: whole tokens and memo hits) never starts a batch. */
-#define BATCH_PIECES 16
-
-typedef struct {
-    const uint8_t *p;  /* the piece */
-    uint64_t hash;     /* tg__piece_hash, for the memo; set when merge */
-    uint32_t first_id; /* index of its first id in the batch's ids */
-    uint8_t len;       /* bytes */
-    uint8_t count;     /* ids, once known */
-    bool merge;        /* still to merge (no whole token, not in the memo) */
-} batch_piece;
-
-typedef struct {
-    batch_piece piece[BATCH_PIECES];
-    uint32_t ids[BATCH_PIECES * TG__BPE_SHORT_MAX];
-    size_t pieces;
-    size_t ids_used;
-    size_t merges; /* pieces with merge set */
-} batch;
-
-static tg_status batch_flush(const tg_tokenizer *t, batch *b, const uint8_t *end, sink *out);
-
-/* Takes a short piece: its ids now, into the output or, while a merge waits, into
- * the batch; a piece that needs a merge into the batch. */
-static tg_status batch_add(const tg_tokenizer *t, batch *b, const uint8_t *p, size_t len,
-                           const uint8_t *end, sink *out) {
-    /* With nothing waiting, ids go straight to the output (or, when only counting,
-     * to the batch's room, unread). */
-    bool direct = b->pieces == 0;
-    if (direct) {
-        tg_status status = reserve(out, len);
-        if (status != TG_OK) {
-            return status;
-        }
-    }
-    uint32_t *ids = !direct ? b->ids + b->ids_used : out->store ? out->ids + out->count : b->ids;
-    size_t got = 0;
-    uint64_t hash = 0;
-    bool merge = false;
-    if (len <= 2) {
-        /* Direct tables (bpe.c); never fails. */
-        (void)tg__bpe(&t->vocab, p, len, end, &out->scratch, ids, &got);
-    } else {
-        /* A whole token is looked up first and not remembered: its lookup costs what
-         * the memo's would. */
-        uint32_t whole = tg__vocab_rank(&t->vocab, p, len, end);
-        if (whole != TG__RANK_NONE) {
+/* Merges a short piece (3 .. TG__SHORT_MEMO_BYTES_MAX bytes) through the call's memo
+ * of short pieces. A whole token is looked up first and not remembered: its lookup
+ * costs what the memo's would. */
+static tg_status merge_short(const tg_tokenizer *t, const uint8_t *p, size_t len,
+                             const uint8_t *end, sink *out, size_t *got) {
+    uint32_t *ids = out->store ? out->ids + out->count : NULL;
+    uint32_t whole = tg__vocab_rank(&t->vocab, p, len, end);
+    if (whole != TG__RANK_NONE) {
+        if (ids != NULL) {
             ids[0] = whole;
-            got = 1;
-        } else {
-            hash = tg__piece_hash(p, len);
-            merge = !tg__short_memo_get(&out->memo, hash, p, len, ids, &got);
         }
-    }
-    if (direct && !merge) {
-        out->count += got;
+        *got = 1;
         return TG_OK;
     }
-    batch_piece *piece = &b->piece[b->pieces++];
-    piece->p = p;
-    piece->hash = hash;
-    piece->first_id = (uint32_t)b->ids_used;
-    piece->len = (uint8_t)len;
-    piece->count = (uint8_t)got;
-    piece->merge = merge;
-    /* A merge may need an id per byte; the rest need only what they got. */
-    b->ids_used += merge ? len : got;
-    b->merges += merge;
-    if (b->merges == 2 || b->pieces == BATCH_PIECES) {
-        return batch_flush(t, b, end, out);
+    uint64_t hash = tg__piece_hash(p, len);
+    if (tg__short_memo_get(&out->memo, hash, p, len, ids, got)) {
+        return TG_OK;
     }
-    return TG_OK;
-}
-
-/* Merges what the batch still needs, two pieces at once, and writes its ids out. */
-static tg_status batch_flush(const tg_tokenizer *t, batch *b, const uint8_t *end, sink *out) {
-    batch_piece *pending = NULL;
-    for (size_t k = 0; k < b->pieces; k++) {
-        batch_piece *piece = &b->piece[k];
-        if (!piece->merge) {
-            continue;
-        }
-        if (pending == NULL) {
-            pending = piece;
-            continue;
-        }
-        const uint8_t *const p[2] = {pending->p, piece->p};
-        const size_t len[2] = {pending->len, piece->len};
-        uint32_t *const ids[2] = {b->ids + pending->first_id, b->ids + piece->first_id};
-        size_t count[2];
-        tg__bpe_short2(&t->vocab, p, len, end, ids, count);
-        pending->count = (uint8_t)count[0];
-        piece->count = (uint8_t)count[1];
-        pending = NULL;
+    tg_status status = tg__bpe(&t->vocab, p, len, end, &out->scratch, ids, got);
+    if (status == TG_OK) {
+        tg__short_memo_put(&out->memo, hash, p, len, ids, *got);
     }
-    if (pending != NULL) {
-        pending->count = (uint8_t)tg__bpe_short(&t->vocab, pending->p, pending->len, end,
-                                                b->ids + pending->first_id);
-    }
-    size_t total = 0;
-    for (size_t k = 0; k < b->pieces; k++) {
-        const batch_piece *piece = &b->piece[k];
-        if (piece->merge) {
-            tg__short_memo_put(&out->memo, piece->hash, piece->p, piece->len,
-                               b->ids + piece->first_id, piece->count);
-        }
-        total += piece->count;
-    }
-    tg_status status = reserve(out, total);
-    if (status != TG_OK) {
-        return status;
-    }
-    if (out->store) {
-        uint32_t *to = out->ids + out->count;
-        for (size_t k = 0; k < b->pieces; k++) {
-            const batch_piece *piece = &b->piece[k];
-            /* A few ids each: a loop, not a call. */
-            for (size_t j = 0; j < piece->count; j++) {
-                *to++ = b->ids[piece->first_id + j];
-            }
-        }
-    }
-    out->count += total;
-    b->pieces = 0;
-    b->ids_used = 0;
-    b->merges = 0;
-    return TG_OK;
+    return status;
 }
 
 /* Encodes s[0..n), ordinary text; end is the end of the whole buffer. */
 static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t n,
                                  const uint8_t *end, sink *out) {
-    batch b;
-    b.pieces = 0;
-    b.ids_used = 0;
-    b.merges = 0;
     for (size_t i = 0; i < n;) {
         size_t stop = t->split(s, n, i);
-        size_t len = stop - i;
-        if (len < TG__PIECE_CACHE_MIN_BYTES) {
-            tg_status status = batch_add(t, &b, s + i, len, end, out);
-            if (status != TG_OK) {
-                return status;
-            }
-            i = stop;
-            continue;
-        }
-        /* A long piece: the batch before it goes out first, in order. */
         size_t got;
-        tg_status status = batch_flush(t, &b, end, out);
-        if (status == TG_OK) {
-            status = reserve(out, len);
-        }
-        if (status == TG_OK) {
-            status = merge_cached(t, s + i, len, end, out, &got);
+        tg_status status = reserve(out, stop - i);
+        if (status == TG_OK && stop - i >= TG__PIECE_CACHE_MIN_BYTES) {
+            status = merge_cached(t, s + i, stop - i, end, out, &got);
+        } else if (status == TG_OK && stop - i >= 3) {
+            status = merge_short(t, s + i, stop - i, end, out, &got);
+        } else if (status == TG_OK) {
+            status = tg__bpe(&t->vocab, s + i, stop - i, end, &out->scratch,
+                             out->store ? out->ids + out->count : NULL, &got);
         }
         if (status != TG_OK) {
             return status;
@@ -448,7 +323,7 @@ static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t
         out->count += got;
         i = stop;
     }
-    return batch_flush(t, &b, end, out);
+    return TG_OK;
 }
 
 /* The first special token at or after s[from], or NULL; *at_out: its offset. */
