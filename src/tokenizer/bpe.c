@@ -294,6 +294,11 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
  * the start byte's lane). */
 typedef int32_t reg_keys __attribute__((vector_size(8 * sizeof(int32_t))));
 #define SHORT_REG_LANES 32
+/* Below this many bytes merge_scan stays: a piece of a few bytes has one or two
+ * merges, too few to pay for filling the registers (warm mixed text, mostly such
+ * pieces, was 3-5% slower with every short piece in registers; 8 bytes and up is
+ * also fewer instructions on random bytes than 3 and up). */
+#define SHORT_REG_MIN_BYTES 8
 _Static_assert(TG__BPE_SHORT_MAX < SHORT_REG_LANES, "a short piece's keys fit the registers");
 
 __attribute__((target("avx2"), always_inline)) static inline reg_keys
@@ -405,14 +410,15 @@ static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, 
 }
 
 /* A whole piece of up to TG__BPE_SMALL_MAX bytes: short ones (random bytes' pieces by
- * the tens of thousands) take merge_short_regs where the CPU has AVX2. The windows of
+ * the tens of thousands) of SHORT_REG_MIN_BYTES or more take merge_short_regs where
+ * the CPU has AVX2. The windows of
  * long pieces keep merge_small: their short merges are the seams' two or three
  * tokens, where filling four registers measured about 1% more instructions
  * (valgrind) for no time gained. */
 static size_t merge_piece(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *ids) {
 #if SMALL_WIDE
-    if (len <= TG__BPE_SHORT_MAX && __builtin_cpu_supports("avx2")) {
+    if (len >= SHORT_REG_MIN_BYTES && len <= TG__BPE_SHORT_MAX && __builtin_cpu_supports("avx2")) {
         return merge_short_regs(vocab, p, len, end, ids);
     }
 #endif

@@ -380,13 +380,13 @@ static void small_matches_heap(void **state) {
     }
 }
 
-/* Pieces under 32 bytes that are no whole token take tg__bpe_short (bpe.c: with AVX2,
- * merge_short_regs, keys held in four registers and written by compare-and-blend;
- * otherwise merge_scan). Against the heap on 20,000 pieces of every length from 3 to
- * TG__BPE_SHORT_MAX: random bytes, U+FFFD among ASCII symbols (what random bytes
- * become), small alphabets (ties all over the piece: the leftmost must win, in every
- * lane of every register), and vocabulary tokens side by side (merges that end in
- * long tokens, so lanes far from the start change). Seeded, so a failure replays. */
+/* Pieces under 32 bytes that are no whole token take tg__bpe_short (bpe.c: from 8
+ * bytes with AVX2, merge_short_regs, keys held in four registers and written by
+ * compare-and-blend; otherwise merge_scan). Against the heap on 20,000 pieces of every length from
+ * 3 to TG__BPE_SHORT_MAX: random bytes, U+FFFD among ASCII symbols (what random bytes become),
+ * small alphabets (ties all over the piece: the leftmost must win, in every lane of every
+ * register), and vocabulary tokens side by side (merges that end in long tokens, so lanes far from
+ * the start change). Seeded, so a failure replays. */
 static void short_pieces_match_heap(void **state) {
     (void)state;
     static const char *const alphabets[] = {
