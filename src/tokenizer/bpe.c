@@ -319,8 +319,13 @@ __attribute__((target("avx2"))) static size_t merge_short_regs(const tg__vocab *
     }
     for (size_t k = 0; k < len; k++) {
         uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
-        token[k] = vocab->byte_rank[p[k]];
         key[k] = small_key(pair, k);
+    }
+    /* The rest after the keys, so that the keys' stores have left the store buffer
+     * when the registers are loaded from them (a vector load of several pending
+     * stores is not forwarded and waits). */
+    for (size_t k = 0; k < len; k++) {
+        token[k] = vocab->byte_rank[p[k]];
         next[k] = (uint8_t)(k + 1);
         prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
     }
