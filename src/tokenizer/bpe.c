@@ -280,6 +280,115 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
 }
 #endif
 
+#if SMALL_WIDE
+/* Short pieces (under SMALL_VECTOR_MIN_BYTES) with their keys held in four AVX2
+ * registers for the whole merge instead of in memory. A profile of random bytes
+ * (valgrind --branch-sim, and perf) put most of merge_scan's time on branches it
+ * mispredicts: the scan's exit (one more or one fewer part each step), its compare
+ * (a new minimum at a random place) and memmove's size dispatch. The vector scan of
+ * merge_small has none of them but reads keys just stored one at a time, which the
+ * store buffer cannot forward to a vector load. Here no key is stored: a step takes
+ * the minimum of the four registers and writes the three keys it changes with
+ * compare-and-blend against each lane's index, so the only branches left are the
+ * lookups' and the end of the merge. Keys as in merge_small (rank << 7 | start, at
+ * the start byte's lane). */
+typedef int32_t reg_keys __attribute__((vector_size(8 * sizeof(int32_t))));
+#define SHORT_REG_LANES 32
+/* Below this many bytes merge_scan stays: a piece of a few bytes has one or two
+ * merges, too few to pay for filling the registers (warm mixed text, mostly such
+ * pieces, was 3-5% slower with every short piece in registers; 8 bytes and up is
+ * also fewer instructions on random bytes than 3 and up). */
+#define SHORT_REG_MIN_BYTES 8
+_Static_assert(TG__BPE_SHORT_MAX < SHORT_REG_LANES, "a short piece's keys fit the registers");
+
+__attribute__((target("avx2"), always_inline)) static inline reg_keys
+reg_set(reg_keys k, reg_keys lane, uint32_t at, int32_t value) {
+    reg_keys hit = lane == (reg_keys){0, 0, 0, 0, 0, 0, 0, 0} + (int32_t)at;
+    return (k & ~hit) | (((reg_keys){0, 0, 0, 0, 0, 0, 0, 0} + value) & hit);
+}
+
+__attribute__((target("avx2"))) static size_t merge_short_regs(const tg__vocab *vocab,
+                                                               const uint8_t *p, size_t len,
+                                                               const uint8_t *end, uint32_t *ids) {
+    uint32_t token[SHORT_REG_LANES];
+    uint8_t next[SHORT_REG_LANES];
+    uint8_t prev[SHORT_REG_LANES];
+    int32_t key[SHORT_REG_LANES] __attribute__((aligned(32)));
+    for (size_t k = 0; k < SHORT_REG_LANES; k++) {
+        key[k] = SMALL_KEY_PAD;
+    }
+    for (size_t k = 0; k < len; k++) {
+        uint32_t pair = k + 1 < len ? tg__vocab_rank2(vocab, p + k) : TG__RANK_NONE;
+        key[k] = small_key(pair, k);
+    }
+    /* The rest after the keys, so that the keys' stores have left the store buffer
+     * when the registers are loaded from them (a vector load of several pending
+     * stores is not forwarded and waits). */
+    for (size_t k = 0; k < len; k++) {
+        token[k] = vocab->byte_rank[p[k]];
+        next[k] = (uint8_t)(k + 1);
+        prev[k] = (uint8_t)(k - 1); /* prev[0] is never read */
+    }
+    reg_keys k0, k1, k2, k3;
+    memcpy(&k0, key, sizeof k0);
+    memcpy(&k1, key + 8, sizeof k1);
+    memcpy(&k2, key + 16, sizeof k2);
+    memcpy(&k3, key + 24, sizeof k3);
+    const reg_keys lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
+    const reg_keys lane1 = lane0 + 8;
+    const reg_keys lane2 = lane0 + 16;
+    const reg_keys lane3 = lane0 + 24;
+    size_t parts = len;
+    for (;;) {
+        reg_keys m = wide_min(wide_min(k0, k1), wide_min(k2, k3));
+        m = wide_min(m, SHUFFLE(m, wide_keys, 4, 5, 6, 7, 0, 1, 2, 3));
+        m = wide_min(m, SHUFFLE(m, wide_keys, 2, 3, 0, 1, 6, 7, 4, 5));
+        m = wide_min(m, SHUFFLE(m, wide_keys, 1, 0, 3, 2, 5, 4, 7, 6));
+        int32_t best = m[0];
+        uint32_t rank = (uint32_t)best >> SMALL_START_BITS;
+        if (rank == SMALL_RANK_NONE) {
+            break;
+        }
+        parts--;
+        uint32_t from = (uint32_t)best & SMALL_START_MASK;
+        uint32_t gone = next[from]; /* < len: a pair has two parts */
+        uint32_t stop = next[gone];
+        token[from] = rank;
+        next[from] = (uint8_t)stop;
+        uint32_t pair = TG__RANK_NONE;
+        if (stop < len) {
+            prev[stop] = (uint8_t)from;
+            pair = tg__vocab_rank(vocab, p + from, next[stop] - from, end);
+        }
+        /* The part before: its pair now reaches stop. from == 0 has none; then
+         * before is from itself and its key is written again just below. */
+        uint32_t before = from > 0 ? prev[from] : from;
+        int32_t before_key =
+            from > 0 ? small_key(tg__vocab_rank(vocab, p + before, stop - before, end), before) : 0;
+        k0 = reg_set(k0, lane0, gone, SMALL_KEY_PAD);
+        k1 = reg_set(k1, lane1, gone, SMALL_KEY_PAD);
+        k2 = reg_set(k2, lane2, gone, SMALL_KEY_PAD);
+        k3 = reg_set(k3, lane3, gone, SMALL_KEY_PAD);
+        k0 = reg_set(k0, lane0, before, before_key);
+        k1 = reg_set(k1, lane1, before, before_key);
+        k2 = reg_set(k2, lane2, before, before_key);
+        k3 = reg_set(k3, lane3, before, before_key);
+        int32_t from_key = small_key(pair, from);
+        k0 = reg_set(k0, lane0, from, from_key);
+        k1 = reg_set(k1, lane1, from, from_key);
+        k2 = reg_set(k2, lane2, from, from_key);
+        k3 = reg_set(k3, lane3, from, from_key);
+    }
+    if (ids != NULL) {
+        size_t out = 0;
+        for (size_t k = 0; k < len; k = next[k]) {
+            ids[out++] = token[k];
+        }
+    }
+    return parts;
+}
+#endif
+
 /* Below this many bytes the scalar loop (merge_scan) is kept. Measured (thread CPU
  * time, first sight, best of 10): the vector scan made short pieces slower in time
  * though it ran fewer instructions (cjk text 16.1 -> 21.4 ms), likely because its wide
@@ -287,6 +396,8 @@ __attribute__((target("avx2"))) static size_t merge_small_wide(const tg__vocab *
  * and a short piece has few keys to pay for that. Windows of long pieces
  * (WINDOW_BYTES) take the vector scan, which wins there. */
 #define SMALL_VECTOR_MIN_BYTES 32
+_Static_assert(SMALL_VECTOR_MIN_BYTES == TG__BPE_SHORT_MAX + 1,
+               "bpe.h names the short merge's limit");
 
 static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                           uint32_t *ids) {
@@ -301,6 +412,22 @@ static size_t merge_small(const tg__vocab *vocab, const uint8_t *p, size_t len, 
     }
 #endif
     return merge_small_with(vocab, p, len, end, ids, small_min);
+}
+
+/* A whole piece of up to TG__BPE_SMALL_MAX bytes: short ones (random bytes' pieces by
+ * the tens of thousands) of SHORT_REG_MIN_BYTES or more take merge_short_regs where
+ * the CPU has AVX2. The windows of
+ * long pieces keep merge_small: their short merges are the seams' two or three
+ * tokens, where filling four registers measured about 1% more instructions
+ * (valgrind) for no time gained. */
+static size_t merge_piece(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                          uint32_t *ids) {
+#if SMALL_WIDE
+    if (len >= SHORT_REG_MIN_BYTES && len <= TG__BPE_SHORT_MAX && __builtin_cpu_supports("avx2")) {
+        return merge_short_regs(vocab, p, len, end, ids);
+    }
+#endif
+    return merge_small(vocab, p, len, end, ids);
 }
 
 #if SMALL_WIDE
@@ -993,7 +1120,7 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
         return TG_OK;
     }
     if (len <= TG__BPE_SMALL_MAX) {
-        *count_out = merge_small(vocab, p, len, end, ids);
+        *count_out = merge_piece(vocab, p, len, end, ids);
         return TG_OK;
     }
     if (len > UINT32_MAX / 2) {
@@ -1035,6 +1162,11 @@ tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const ui
     }
     *count_out = count;
     return TG_OK;
+}
+
+size_t tg__bpe_short(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                     uint32_t *ids) {
+    return merge_piece(vocab, p, len, end, ids);
 }
 
 void tg__bpe_scratch_free(tg__bpe_scratch *scratch) {

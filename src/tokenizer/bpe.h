@@ -51,6 +51,15 @@ typedef struct {
 tg_status tg__bpe(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
                   tg__bpe_scratch *scratch, uint32_t *ids, size_t *count_out);
 
+/* A piece of 3 to TG__BPE_SMALL_MAX bytes that the caller knows is no whole token
+ * (tg__bpe would look that up first): merged as tg__bpe merges it. ids: room for
+ * len, or NULL to only count. Returns the count. Pieces of up to TG__BPE_SHORT_MAX
+ * bytes take the short merges (bpe.c: merge_short_regs from 8 bytes with AVX2, else
+ * merge_scan). */
+#define TG__BPE_SHORT_MAX 31
+size_t tg__bpe_short(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end,
+                     uint32_t *ids);
+
 void tg__bpe_scratch_free(tg__bpe_scratch *scratch);
 
 /* The heap merge alone, for tests that compare the windows against it: merges

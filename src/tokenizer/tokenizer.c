@@ -295,11 +295,11 @@ static tg_status merge_short(const tg_tokenizer *t, const uint8_t *p, size_t len
     if (tg__short_memo_get(&out->memo, hash, p, len, ids, got)) {
         return TG_OK;
     }
-    tg_status status = tg__bpe(&t->vocab, p, len, end, &out->scratch, ids, got);
-    if (status == TG_OK) {
-        tg__short_memo_put(&out->memo, hash, p, len, ids, *got);
-    }
-    return status;
+    /* Known to be no whole token: straight to the merge, without tg__bpe's lookup
+     * of the whole piece again. */
+    *got = tg__bpe_short(&t->vocab, p, len, end, ids);
+    tg__short_memo_put(&out->memo, hash, p, len, ids, *got);
+    return TG_OK;
 }
 
 /* Encodes s[0..n), ordinary text; end is the end of the whole buffer. */

@@ -380,6 +380,68 @@ static void small_matches_heap(void **state) {
     }
 }
 
+/* Pieces under 32 bytes that are no whole token take tg__bpe_short (bpe.c: from 8
+ * bytes with AVX2, merge_short_regs, keys held in four registers and written by
+ * compare-and-blend; otherwise merge_scan). Against the heap on 20,000 pieces of every length from
+ * 3 to TG__BPE_SHORT_MAX: random bytes, U+FFFD among ASCII symbols (what random bytes become),
+ * small alphabets (ties all over the piece: the leftmost must win, in every lane of every
+ * register), and vocabulary tokens side by side (merges that end in long tokens, so lanes far from
+ * the start change). Seeded, so a failure replays. */
+static void short_pieces_match_heap(void **state) {
+    (void)state;
+    static const char *const alphabets[] = {
+        "ab",
+        "a",
+        "=-",
+        " \t",
+        "etaoinshrdlu",
+        "\xef\xbf\xbd!#$",
+        "\xe6\x88\x91\xe7\x9a\x84",
+        "ab\xc3\xa9",
+    };
+    uint8_t text[TG__BPE_SHORT_MAX];
+    uint32_t ids[TG__BPE_SHORT_MAX];
+    uint32_t heap[TG__BPE_SHORT_MAX];
+    uint64_t
+        memory[TG__BPE_SHORT_MAX * TG__BPE_SCRATCH_PER_BYTE / sizeof(uint64_t)]; /* 8-aligned */
+    uint32_t seed = 2022;
+    size_t merged = 0;
+    for (int round = 0; round < 20000; round++) {
+        const tg_tokenizer *t = round % 2 ? o200k : cl100k;
+        size_t len = 3 + (size_t)(round / 2) % (TG__BPE_SHORT_MAX - 2);
+        int kind = round / 2 / (TG__BPE_SHORT_MAX - 2) % 10;
+        size_t at = 0;
+        while (at < len) {
+            seed = seed * 1103515245u + 12345u;
+            if (kind == 0) {
+                text[at++] = (uint8_t)(seed >> 16);
+            } else if (kind == 1) {
+                /* A vocabulary token's bytes, cut to fit. */
+                uint32_t rank = (seed >> 8) % t->vocab.count;
+                const uint8_t *bytes = t->vocab.bytes + t->vocab.offsets[rank];
+                size_t token_len = t->vocab.offsets[rank + 1] - t->vocab.offsets[rank];
+                for (size_t k = 0; k < token_len && at < len; k++) {
+                    text[at++] = bytes[k];
+                }
+            } else {
+                const char *alphabet = alphabets[(kind - 2) % ARRAY_COUNT(alphabets)];
+                text[at++] = (uint8_t)alphabet[(seed >> 8) % strlen(alphabet)];
+            }
+        }
+        if (tg__vocab_rank(&t->vocab, text, len, text + len) != TG__RANK_NONE) {
+            continue; /* tg__bpe_short is for pieces that are no whole token */
+        }
+        merged++;
+        size_t expected =
+            tg__bpe_merge_heap(&t->vocab, text, len, text + len, (uint32_t *)memory, heap);
+        size_t got = tg__bpe_short(&t->vocab, text, len, text + len, ids);
+        assert_int_equal(got, expected);
+        assert_memory_equal(ids, heap, got * sizeof *ids);
+        assert_int_equal(tg__bpe_short(&t->vocab, text, len, text + len, NULL), expected);
+    }
+    assert_true(merged > 15000);
+}
+
 /* Short pieces go through the call's memo (short_memo.h) once a call has merged a
  * few: a text whose pieces repeat (hits), whose pieces are many (replacements in the
  * direct-mapped slots), and whose pieces are random bytes (up to 31 bytes and often
@@ -692,6 +754,7 @@ int main(void) {
         cmocka_unit_test(windows_match_heap),
         cmocka_unit_test(small_matches_heap),
         cmocka_unit_test(lanes_match_windows),
+        cmocka_unit_test(short_pieces_match_heap),
         cmocka_unit_test(short_memo_matches_pieces_alone),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
