@@ -14,6 +14,8 @@
 //   node bench/scale.js                 # all four ledgers
 //   node bench/scale.js --quick         # 10 and 10k only
 //   SCALE_SECONDS=5 node bench/scale.js # longer runs of decisions
+//   SCALE_KEEP=1 ... --plan N,HOLDS,D   # keeps the ledger (its folder on stderr)
+//   SCALE_REUSE=FOLDER ... --plan N,HOLDS,D  # measures a kept ledger again, no build
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -152,19 +154,25 @@ function procStat(pid) {
 }
 
 async function scenario(name, budgets, holds, durability) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-scale-'));
+  // SCALE_REUSE=DIR: a ledger kept by SCALE_KEEP=1 with the same plan, measured again
+  // without building it (before/after binaries alternated on one ledger).
+  const reuse = process.env.SCALE_REUSE;
+  const dir = reuse || fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-scale-'));
   const config = path.join(dir, 'tollgate.yaml');
-  fs.writeFileSync(config, `port: 0
+  let buildS = 0;
+  if (!reuse) {
+    fs.writeFileSync(config, `port: 0
 store: {kind: sqlite, path: ${path.join(dir, 'ledger.db')}, durability: ${durability}}
 limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, body_size_max_bytes: 4194304}
 `);
-  let d = await start(config);
-  const t0 = Date.now();
-  await build(d.port, budgets, holds);
-  const buildS = (Date.now() - t0) / 1000;
-  await stop(d);
-  agent.destroy();
-  d = await start(config); // start-up on the ledger just built
+    const d = await start(config);
+    const t0 = Date.now();
+    await build(d.port, budgets, holds);
+    buildS = (Date.now() - t0) / 1000;
+    await stop(d);
+    agent.destroy();
+  }
+  const d = await start(config); // start-up on the ledger just built
   const c0 = await storeCounts(d.port);
   const decided = await decide(d.port, budgets);
   const c1 = await storeCounts(d.port);
@@ -175,7 +183,7 @@ limits: {budgets_max: ${budgets + 10}, holds_max: ${Math.max(holds * 2, 1000)}, 
   const after = procStat(d.child.pid);
   await stop(d);
   agent.destroy();
-  if (process.env.SCALE_KEEP) console.error(`kept ${dir}`);
+  if (process.env.SCALE_KEEP || reuse) console.error(`kept ${dir}`);
   else fs.rmSync(dir, { recursive: true, force: true });
   return {
     name, buildS, startS: d.startMs / 1000, quietS: (d.startMs - d.waitMs) / 1000, startCpuS: d.startCpuS, startFaults: d.startFaults, ...decided, rssMiB: after.rssMiB,

@@ -702,7 +702,7 @@ static void test_tables_are_readable_with_sql(void **state) {
     fx *f = store_open(T0_MS);
     scenario s = scenario_run(f);
     assert_string_equal(sql_text("PRAGMA journal_mode"), "wal");
-    assert_i64(sql_int("PRAGMA user_version"), 7);
+    assert_i64(sql_int("PRAGMA user_version"), 8);
     assert_string_equal(sql_text("SELECT above_hold FROM budgets WHERE path = 'acme'"), "charge");
     assert_string_equal(sql_text("SELECT window FROM budgets WHERE path = 'acme'"), "day");
     assert_string_equal(sql_text("SELECT timezone FROM budgets WHERE path = 'acme'"),
@@ -1175,7 +1175,7 @@ static void test_a_version_1_file_is_migrated(void **state) {
     assert_ok(keyed_record(f, "acme/a", USD(1), TG_CLASS_NORMAL, "k1", &out));
     assert_true(out.replayed);
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 7);
+    assert_i64(sql_int("PRAGMA user_version"), 8);
     assert_i64(sql_int("SELECT count(*) FROM api_keys"), 0);
     assert_string_equal(sql_text("SELECT group_concat(above_hold) FROM budgets"), "charge,charge");
     assert_i64(sql_int("SELECT count(*) FROM idempotency WHERE capped = 0"), 1);
@@ -1202,12 +1202,43 @@ static void test_a_version_3_file_gets_budgets_in_path_order(void **state) {
     assert_i64(fx_info(f, "acme/a").held_micros, USD(5));
     assert_i64(fx_info(f, "acme/a").spent_micros, USD(1));
     fx_close(f);
-    assert_i64(sql_int("PRAGMA user_version"), 7);
+    assert_i64(sql_int("PRAGMA user_version"), 8);
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets' AND "
                        "sql LIKE '%WITHOUT ROWID%'"),
                1);
     assert_string_equal(sql_text("SELECT group_concat(path) FROM budgets"), "acme,acme/a");
     assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'budgets_by_path'"), 0);
+}
+
+/* A version 7 file keeps meta in a rowid table with an index on the name (two b-trees, two
+ * pages of every commit); step 8 keeps it by name (WITHOUT ROWID) with every counter, and a
+ * hand-made row without a name, which no counter ever read, is left behind. The ids go on
+ * from where they were: a hold and a charge after the migration do not reuse one. */
+static void test_a_version_7_file_gets_meta_by_name(void **state) {
+    (void)state;
+    base_file();
+    int64_t next_hold = sql_int("SELECT value FROM meta WHERE name = 'next_hold_id'");
+    int64_t next_charge = sql_int("SELECT value FROM meta WHERE name = 'next_charge_id'");
+    sql_exec("CREATE TABLE meta_rowid (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+             "INSERT INTO meta_rowid SELECT * FROM meta; DROP TABLE meta;"
+             "ALTER TABLE meta_rowid RENAME TO meta; INSERT INTO meta VALUES (NULL, 5);"
+             "PRAGMA user_version = 7");
+    assert_i64(sql_int("SELECT count(*) FROM meta"), 4);
+    sql_close();
+    fx *f = store_open(T0_MS);
+    uint64_t hold = fx_hold(f, "acme/a", USD(2), TG_CLASS_LOW);
+    fx_spend(f, "acme/a", USD(1), TG_CLASS_NORMAL);
+    fx_close(f);
+    assert_i64(sql_int("PRAGMA user_version"), 8);
+    assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'meta' AND "
+                       "sql LIKE '%WITHOUT ROWID%'"),
+               1);
+    assert_i64(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'meta_by_name'"), 0);
+    assert_i64(sql_int("SELECT count(*) FROM meta WHERE name IS NULL"), 0);
+    assert_i64((int64_t)hold, next_hold);
+    assert_i64(sql_int("SELECT max(id) FROM charges"), next_charge);
+    assert_i64(sql_int("SELECT value FROM meta WHERE name = 'next_hold_id'"), next_hold + 1);
+    assert_i64(sql_int("SELECT value FROM meta WHERE name = 'next_charge_id'"), next_charge + 1);
 }
 
 /* ---- durability modes -------------------------------------------------------------------------
@@ -1335,6 +1366,7 @@ int main(void) {
         store_test(test_an_overrun_ledger_reopens_locked),
         store_test(test_a_version_1_file_is_migrated),
         store_test(test_a_version_3_file_gets_budgets_in_path_order),
+        store_test(test_a_version_7_file_gets_meta_by_name),
         store_test(test_templates_and_their_children_survive_a_reopen),
         store_test(test_batch_is_written_at_its_end),
         store_test(test_delete_in_a_batch_takes_the_windows_along),
