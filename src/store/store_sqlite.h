@@ -69,20 +69,6 @@ struct tg__store {
 tg_status tg__checkpointer_start(tg__store *store, tg_error *err);
 void tg__checkpointer_stop(tg__store *store);
 
-/* The checkpointer's VFS (store_sqlite_writeback.c): SQLite's default one, but the main
- * file's writes are handed to the kernel in small batches as they are made, through `fd`
- * (a descriptor of the same file that outlives every connection; not owned). Returns NULL
- * when it cannot be registered (then use the default VFS: only the pacing is lost).
- * Unregister only after closing the connections opened with it. */
-typedef struct tg__writeback tg__writeback;
-tg__writeback *tg__writeback_register(int fd);
-/* The name to open a connection with (sqlite3_open_v2's zVfs); NULL for NULL. */
-const char *tg__writeback_name(const tg__writeback *writeback);
-/* Batches of the main file's pages handed to the kernel so far (0 for NULL). */
-uint64_t tg__writeback_batches(const tg__writeback *writeback);
-/* NULL is a no-op. */
-void tg__writeback_unregister(tg__writeback *writeback);
-
 /* Fails with TG_ERR_IO and SQLite's own message, naming what was being done. */
 tg_status tg__sqlite_fail(tg__store *store, tg_error *err, const char *doing);
 

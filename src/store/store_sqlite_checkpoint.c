@@ -23,10 +23,6 @@
  * those few itself: a handful of pages and one fsync of the main file, the same at
  * ten budgets as at a million, instead of SQLite's ~1,000 frames.
  *
- * Paced: the thread's connection writes the main file through store_sqlite_writeback.c,
- * which hands the pages to the kernel 16 at a time as they are copied, so a checkpoint of
- * a few hundred random pages never sits queued at once in front of a commit's WAL fsync.
- *
  * Bounded: should the thread fall behind (a reader pinning old frames, a slow
  * disk), a commit that finds the WAL past TG__WAL_FRAMES_MAX checkpoints inline,
  * as SQLite would have, so the file cannot grow without limit.
@@ -51,15 +47,14 @@ _Static_assert(TG__CATCH_UP_FRAMES < TG__WAL_FRAMES_CHECKPOINT / 10,
                "a catch-up copies a small part of what SQLite's autocheckpoint would");
 
 struct tg__checkpointer {
-    sqlite3 *db;              /* the checkpointer's own connection; used by its thread only */
-    tg__writeback *writeback; /* db's VFS, which paces its writes; NULL: SQLite's own */
-    pthread_t thread;         /* runs checkpointer_main */
-    pthread_mutex_t lock;     /* guards wanted and stopping */
-    pthread_cond_t wake;      /* signalled when wanted or stopping is set */
-    bool wanted;              /* a commit left the WAL past the threshold */
-    bool stopping;            /* tg__checkpointer_stop was called */
-    tg__store_stats *stats;   /* the store's counters (atomics), outlive the thread */
-    atomic_bool busy;         /* the thread is checkpointing: commits leave it alone */
+    sqlite3 *db;            /* the checkpointer's own connection; used by its thread only */
+    pthread_t thread;       /* runs checkpointer_main */
+    pthread_mutex_t lock;   /* guards wanted and stopping */
+    pthread_cond_t wake;    /* signalled when wanted or stopping is set */
+    bool wanted;            /* a commit left the WAL past the threshold */
+    bool stopping;          /* tg__checkpointer_stop was called */
+    tg__store_stats *stats; /* the store's counters (atomics), outlive the thread */
+    atomic_bool busy;       /* the thread is checkpointing: commits leave it alone */
     /* Frames of the current WAL known to be checkpointed (0: none, or not known). */
     _Atomic int64_t backfilled;
 };
@@ -167,15 +162,13 @@ tg_status tg__checkpointer_start(tg__store *store, tg_error *err) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory starting the checkpointer");
     }
     c->stats = &store->stats;
-    c->writeback = tg__writeback_register(store->lock_fd);
-    if (sqlite3_open_v2(store->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        tg__writeback_name(c->writeback)) != SQLITE_OK ||
+    if (sqlite3_open_v2(store->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
         sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0", NULL, NULL,
                      NULL) != SQLITE_OK) {
         tg_status status = tg__fail(err, TG_ERR_IO, "sqlite %s: %s while opening the checkpointer",
                                     store->path, c->db ? sqlite3_errmsg(c->db) : "cannot allocate");
         sqlite3_close(c->db);
-        tg__writeback_unregister(c->writeback);
         free(c);
         return status;
     }
@@ -187,7 +180,6 @@ tg_status tg__checkpointer_start(tg__store *store, tg_error *err) {
         pthread_cond_destroy(&c->wake);
         pthread_mutex_destroy(&c->lock);
         sqlite3_close(c->db);
-        tg__writeback_unregister(c->writeback);
         free(c);
         return tg__fail(err, TG_ERR_IO, "cannot start the checkpointer thread");
     }
@@ -209,6 +201,5 @@ void tg__checkpointer_stop(tg__store *store) {
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     sqlite3_close(c->db);
-    tg__writeback_unregister(c->writeback);
     free(c);
 }
