@@ -103,6 +103,7 @@ struct tg__http {
     int64_t body_size_max_bytes;
     bool store_failed; /* said once on stderr */
     bool stopping;     /* the writer is stopping: nothing more is detached */
+    int port;          /* the listener's, as bound (the kernel's choice for port 0) */
 };
 
 /* ---- replies ---------------------------------------------------------------------- */
@@ -732,6 +733,14 @@ static void on_deadline(evutil_socket_t fd, short what, void *user) {
     tg__http_tick(h);
 }
 
+int tg__http_port(const tg__http *h) {
+    return h->port;
+}
+
+size_t tg__http_routes_count(void) {
+    return sizeof ROUTES / sizeof ROUTES[0];
+}
+
 void tg__http_flush_soon(tg__http *h) {
     event_active(h->flush, EV_WRITE, 0);
 }
@@ -770,8 +779,8 @@ static bool bind_listener(tg__http *h, const tg__config *config, int port) {
     ev_socklen_t length = sizeof address;
     getsockname(evhttp_bound_socket_get_fd(socket), (struct sockaddr *)&address, &length);
     /* Tests and scripts read this line to find a port chosen by the kernel. */
-    printf("tollgate: listening on http://%s:%d\n", config->address,
-           ntohs(((struct sockaddr_in *)&address)->sin_port));
+    h->port = ntohs(((struct sockaddr_in *)&address)->sin_port);
+    printf("tollgate: listening on http://%s:%d\n", config->address, h->port);
     fflush(stdout);
     return true;
 }
