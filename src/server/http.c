@@ -522,6 +522,16 @@ typedef struct {
 static bool route_metrics(tg__http *h, struct evhttp_request *request, tg__conn *conn,
                           int64_t started_us) {
     (void)conn, (void)started_us;
+    enum evhttp_cmd_type method = evhttp_request_get_command(request);
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        /* Scrapers GET it; any other method was answered with the text until
+         * tests/unit/test_server_routes.c asked. */
+        h->daemon->metrics.errors++;
+        tg__reply refused = tg__api_error(405, "method_not_allowed", "/metrics is read with GET");
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", "GET, HEAD");
+        send_reply(request, &refused, false);
+        return true;
+    }
     send_metrics(h, request);
     return true;
 }
