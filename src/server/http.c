@@ -103,6 +103,7 @@ struct tg__http {
     int64_t body_size_max_bytes;
     bool store_failed; /* said once on stderr */
     bool stopping;     /* the writer is stopping: nothing more is detached */
+    int port;          /* the listener's, as bound (the kernel's choice for port 0) */
 };
 
 /* ---- replies ---------------------------------------------------------------------- */
@@ -521,6 +522,16 @@ typedef struct {
 static bool route_metrics(tg__http *h, struct evhttp_request *request, tg__conn *conn,
                           int64_t started_us) {
     (void)conn, (void)started_us;
+    enum evhttp_cmd_type method = evhttp_request_get_command(request);
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        /* Scrapers GET it; any other method was answered with the text until
+         * tests/unit/test_server_routes.c asked. */
+        h->daemon->metrics.errors++;
+        tg__reply refused = tg__api_error(405, "method_not_allowed", "/metrics is read with GET");
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", "GET, HEAD");
+        send_reply(request, &refused, false);
+        return true;
+    }
     send_metrics(h, request);
     return true;
 }
@@ -732,6 +743,14 @@ static void on_deadline(evutil_socket_t fd, short what, void *user) {
     tg__http_tick(h);
 }
 
+int tg__http_port(const tg__http *h) {
+    return h->port;
+}
+
+size_t tg__http_routes_count(void) {
+    return sizeof ROUTES / sizeof ROUTES[0];
+}
+
 void tg__http_flush_soon(tg__http *h) {
     event_active(h->flush, EV_WRITE, 0);
 }
@@ -770,8 +789,8 @@ static bool bind_listener(tg__http *h, const tg__config *config, int port) {
     ev_socklen_t length = sizeof address;
     getsockname(evhttp_bound_socket_get_fd(socket), (struct sockaddr *)&address, &length);
     /* Tests and scripts read this line to find a port chosen by the kernel. */
-    printf("tollgate: listening on http://%s:%d\n", config->address,
-           ntohs(((struct sockaddr_in *)&address)->sin_port));
+    h->port = ntohs(((struct sockaddr_in *)&address)->sin_port);
+    printf("tollgate: listening on http://%s:%d\n", config->address, h->port);
     fflush(stdout);
     return true;
 }

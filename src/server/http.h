@@ -9,6 +9,8 @@
 #ifndef TG_SERVER_HTTP_H
 #define TG_SERVER_HTTP_H
 
+#include <stddef.h>
+
 #include <event2/event.h>
 
 #include "server/daemon.h"
@@ -20,6 +22,13 @@ typedef struct tg__http tg__http;
  * from here on: the pipeline keeps it so. NULL after printing why on stderr. */
 tg__http *tg__http_start(struct event_base *base, tg__daemon *daemon, const tg__config *config,
                          int port);
+
+/* The port the listener is bound to (the kernel's choice when started with port 0). */
+int tg__http_port(const tg__http *http);
+
+/* Rows of the route table (ROUTES in http.c), so that the test driving a request to every row
+ * (tests/unit/test_server_routes.c) notices a new one. */
+size_t tg__http_routes_count(void);
 
 /* Time-driven work: engine tick and a commit of what is pending (refusal events
  * included). A timer calls it at the engine's next deadline (tg_engine_deadline_ms),

@@ -25,12 +25,13 @@
 #include "mcp/http/mcp_http.h"
 #include "proxy/runtime/proxy.h"
 #include "server/reload.h"
+#include "server/serve.h"
 #include "server/store_redis.h"
 
 #define DRAIN_US 200000    /* at SIGTERM: time to finish requests already read */
 #define DRAIN_WAIT_MAX 500 /* then at most this many 10 ms waits for the last commit */
 
-typedef struct {
+struct tg__served {
     tg__daemon daemon;
     tg__config_file *file; /* owned: the config file parsed once, each section read from it */
     int port;              /* --port, or -1 */
@@ -39,7 +40,8 @@ typedef struct {
     struct event *drain, *term, *interrupt, *hangup;
     int drain_waits;
     bool stopping;
-} serve_state;
+};
+typedef struct tg__served serve_state;
 
 static void on_reload(evutil_socket_t fd, short what, void *user) {
     (void)fd;
@@ -267,21 +269,54 @@ static bool stop(serve_state *self) {
     return ok;
 }
 
-int tg__serve(tg__config_file *file, tg__config *config, int port) {
-    static serve_state self; /* one per process; signal events point at it */
-    self.file = file;
-    self.daemon.config_file = file->path; /* a reload parses it again (reload.c) */
-    self.port = port;
-    self.daemon.config = config;
-    self.daemon.admin_secret = getenv("TOLLGATE_ADMIN_KEY");
+/* The seam below (server/serve.h) exists for tests/unit/test_server_routes.c: it starts this
+ * very daemon in-process, runs its loop on a thread of its own and stops it with SIGTERM, so
+ * that the front end's route table is driven over a socket exactly as `tollgate serve` runs
+ * it. tg__serve is the three calls in a row. */
+tg__served *tg__serve_start(tg__config_file *file, tg__config *config, int port) {
+    /* One per process (signal events point at it), kept on the heap so the seam can free it. */
+    serve_state *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        tg__config_file_close(file);
+        free(config);
+        return NULL;
+    }
+    self->file = file;
+    self->daemon.config_file = file->path; /* a reload parses it again (reload.c) */
+    self->port = port;
+    self->daemon.config = config;
+    self->daemon.admin_secret = getenv("TOLLGATE_ADMIN_KEY");
     signal(SIGPIPE, SIG_IGN);
     raise_file_limit(config);
-    self.base = event_base_new();
-    event_base_priority_init(self.base, 3);
-    if (!start(&self, config)) {
-        stop(&self);
-        return 1;
+    self->base = event_base_new();
+    if (self->base == NULL) {
+        fprintf(stderr, "tollgate: cannot start: out of memory\n");
+        tg__config_file_close(file);
+        free(config);
+        free(self);
+        return NULL;
     }
-    event_base_dispatch(self.base);
-    return stop(&self) ? 0 : 1;
+    event_base_priority_init(self->base, 3);
+    if (!start(self, config)) {
+        stop(self);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+int tg__serve_port(const tg__served *self) {
+    return tg__http_port(self->http);
+}
+
+int tg__serve_run(tg__served *self) {
+    event_base_dispatch(self->base);
+    bool ok = stop(self);
+    free(self);
+    return ok ? 0 : 1;
+}
+
+int tg__serve(tg__config_file *file, tg__config *config, int port) {
+    tg__served *self = tg__serve_start(file, config, port);
+    return self != NULL ? tg__serve_run(self) : 1;
 }

@@ -19,6 +19,7 @@
 #include <event2/event_struct.h>
 
 #include "core/path.h"
+#include "proxy/refusal.h"
 #include "proxy/runtime/proxy_internal.h"
 
 typedef struct {
@@ -411,11 +412,55 @@ static const tg__upstream *upstream_named(const tg__proxy *proxy, const char *na
     return NULL;
 }
 
+/* The route `path` serves for `method` ("GET" or "POST") on `upstream` (NULL: the
+ * provider's own paths). False: none. */
+static bool route_of(const tg__upstream *upstream, const char *method, const char *path,
+                     tg__route *route, char *deployment, size_t deployment_size) {
+    if (upstream != NULL && upstream->wire == &tg__provider_azure) {
+        return strcmp(method, "POST") == 0 &&
+               tg__azure_route(path, route, deployment, deployment_size) == TG_OK;
+    }
+    return tg__route_find(method, path, route) == TG_OK &&
+           (upstream == NULL || tg__route_provider(*route) == &tg__provider_openai);
+}
+
+/* Another method than the route's on one of the proxy's paths: 405 in the provider's error
+ * shape, as the daemon's route table promises for a front end that claims its own paths.
+ * False when the path is no route of the proxy's (the next front end is asked). */
+static bool wrong_method(tg__proxy *proxy, struct evhttp_request *request,
+                         const tg__upstream *upstream, const char *path) {
+    tg__route route;
+    char deployment[TG__PROXY_NAME_SIZE_MAX];
+    bool post = route_of(upstream, "POST", path, &route, deployment, sizeof deployment);
+    if (!post && !route_of(upstream, "GET", path, &route, deployment, sizeof deployment)) {
+        return false;
+    }
+    tg__buf body;
+    tg__buf_init(&body, 4096);
+    tg__error_write(tg__route_provider(route), 405, "method_not_allowed",
+                    post ? "Tollgate: this route takes POST" : "Tollgate: this route takes GET",
+                    &body);
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Content-Type", "application/json");
+    evhttp_add_header(headers, "Allow", post ? "POST" : "GET");
+    struct evbuffer *out = evbuffer_new();
+    if (out != NULL && body.data != NULL) {
+        evbuffer_add(out, body.data, body.size);
+    }
+    evhttp_send_reply(request, 405, "Method Not Allowed", out);
+    if (out != NULL) {
+        evbuffer_free(out);
+    }
+    tg__buf_free(&body);
+    proxy->daemon->metrics.errors++;
+    return true;
+}
+
 bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
     if (proxy == NULL) {
         return false;
     }
-    const char *method = NULL;
+    const char *method = NULL; /* NULL: neither GET nor POST */
     switch (evhttp_request_get_command(request)) {
     case EVHTTP_REQ_GET:
         method = "GET";
@@ -424,7 +469,7 @@ bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
         method = "POST";
         break;
     default:
-        return false;
+        break;
     }
     char path[256];
     const char *uri = evhttp_request_get_uri(request);
@@ -451,15 +496,12 @@ bool tg__proxy_handle(tg__proxy *proxy, struct evhttp_request *request) {
     } else if (strncmp(path, "/openai/", 8) == 0) {
         upstream = upstream_named(proxy, "azure", 5);
     }
+    if (method == NULL) {
+        return wrong_method(proxy, request, upstream, route_path);
+    }
     tg__route route;
     char deployment[TG__PROXY_NAME_SIZE_MAX] = "";
-    if (upstream != NULL && upstream->wire == &tg__provider_azure) {
-        if (strcmp(method, "POST") != 0 ||
-            tg__azure_route(route_path, &route, deployment, sizeof deployment) != TG_OK) {
-            return false;
-        }
-    } else if (tg__route_find(method, route_path, &route) != TG_OK ||
-               (upstream != NULL && tg__route_provider(route) != &tg__provider_openai)) {
+    if (!route_of(upstream, method, route_path, &route, deployment, sizeof deployment)) {
         return false;
     }
     tg__proxy_call_start(proxy, request, route, upstream, prefix_size, deployment);
