@@ -61,7 +61,7 @@ function command(port, args, ms = 1000) {
 
 // Starts redis-server with `args` (e.g. ['--appendonly', 'yes']) and `conf` lines written to
 // its config file first (ACL `user` lines, which the command line cannot carry); resolves
-// once it answers, rejects as soon as it exits. `kill()` is SIGKILL; `restart(more)` starts it
+// once it answers, rejects as soon as it exits. `kill()` is SIGKILL; `restart()` starts it
 // again on the same port and directory (so an AOF is replayed).
 async function startRedis(args = [], { auth, conf = [] } = {}) {
   const dir = tempDir('redis');
@@ -81,8 +81,8 @@ async function startRedis(args = [], { auth, conf = [] } = {}) {
       if (server.child.exitCode === null) { server.child.kill('SIGCONT'); server.child.kill('SIGKILL'); }
       await server.exited;
     },
-    restart: async (more = []) => {
-      const child = spawn(redisBinary, [...argv, ...more], { stdio: ['ignore', 'pipe', 'pipe'] });
+    restart: async () => {
+      const child = spawn(redisBinary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (c) => { output += c; });
       child.stderr.on('data', (c) => { output += c; });
