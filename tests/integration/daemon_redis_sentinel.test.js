@@ -8,8 +8,9 @@
 //   - then: every acknowledged charge is in the ledger exactly once (spend = the sum, one
 //     charge row per key), every request was answered (200 or 503, never a hang past the
 //     bound), and the daemon wrote to the new primary without being restarted;
-//   - a master name no sentinel knows, and sentinels that are all down, stop the daemon at
-//     start with a sentence saying so.
+//   - a master name no sentinel knows, a sentinel that is down, and one that accepts and never
+//     answers each stop the daemon at start with a sentence saying why (never a hang); the
+//     silent one named first, before a live sentinel, is passed over.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -165,9 +166,22 @@ test('a master no sentinel names, or no sentinel up: the daemon does not start, 
   t.after(() => sentinel.stop());
   const dir = tempDir('redis-sentinel-bad');
   const down = await freePort();
+  // A sentinel that accepts and never answers (a hung process, a half-open proxy): asked
+  // with a bounded wait, then the next one is asked; alone, it stops the start with a
+  // reason instead of hanging it.
+  const held = new Set();
+  const silent = require('node:net').createServer((socket) => {
+    held.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => { for (const socket of held) socket.destroy(); silent.close(); });
+  const mute = silent.address().port;
   const cases = [
     [`redis-sentinel://127.0.0.1:${sentinel.port}#nobody`, /no sentinel names the master 'nobody' \(127\.0\.0\.1:\d+: no master named 'nobody'\)/],
     [`redis-sentinel://127.0.0.1:${down}#${MASTER}`, new RegExp(`no sentinel names the master '${MASTER}' \\(127\\.0\\.0\\.1:${down}: .*refused`)],
+    [`redis-sentinel://127.0.0.1:${mute}#${MASTER}`, new RegExp(`no sentinel names the master '${MASTER}' \\(127\\.0\\.0\\.1:${mute}: `)],
+    [`redis-sentinel://127.0.0.1:${mute},127.0.0.1:${sentinel.port}#${MASTER}`, null],
     [`redis-sentinel://127.0.0.1:${sentinel.port}#${MASTER}`, null],
   ];
   for (const [url, message] of cases) {
