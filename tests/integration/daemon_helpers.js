@@ -91,6 +91,26 @@ async function eventually(fn, ms = 2000) {
   }
 }
 
+// Polls fn like eventually, but gives up only when `progress()` (a count that grows while
+// the awaited work goes on, e.g. events received) has not moved for `stallMs`: a slow
+// build (TSan) on a busy machine may need minutes, a stuck one fails within stallMs.
+async function eventuallyWhileMoving(fn, progress, stallMs = 10000) {
+  let last = progress();
+  let movedAt = Date.now();
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      return value;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 // A keep-alive HTTP/1.1 connection with one request at a time, answers parsed by
 // Content-Length: enough to hold connections open and see exactly what is sent.
 function connect(port, key = 'admin-secret') {
@@ -131,4 +151,4 @@ function connect(port, key = 'admin-secret') {
   });
 }
 
-module.exports = { binary, sha, tempDir, startDaemon, cli, sql, eventually, connect };
+module.exports = { binary, sha, tempDir, startDaemon, cli, sql, eventually, eventuallyWhileMoving, connect };
