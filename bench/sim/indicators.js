@@ -26,24 +26,60 @@ function falseCritical(judged) {
   return { value: pct(bad, critical.length), bad, total: critical.length };
 }
 
+// Retry success as the seed defines it: of the calls refused at first that the policy
+// tried again (a hold that queued counts: the daemon retried it), the share granted in
+// the end. Per path (the way the last attempt was made: queued, shrunk, waited
+// retry_after_ms, asked an approval), the calls granted and tried; the approvals asked
+// and how each ended; the calls given up without any retry, and why.
 function retrySuccess(trace) {
   const byKey = new Map();
-  for (const op of trace) if (op.type === 'hold') byKey.set(op.key, [...(byKey.get(op.key) || []), op]);
+  for (const op of trace) if (op.type === 'hold' && op.key !== 'probe') byKey.set(op.key, [...(byKey.get(op.key) || []), op]);
   let retried = 0, won = 0, gaveUp = 0;
-  const by = { shrink: [0, 0], wait: [0, 0], queue: [0, 0] };
+  const by = { queue: [0, 0], shrink: [0, 0], wait: [0, 0], approval: [0, 0] };
+  const why = {};
+  const approvals = { asked: 0, approved: 0, approved_refused: 0, denied: 0, expired: 0, full: 0, no_person: 0, denied_for: {} };
   for (const ops of byKey.values()) {
-    // A hold that queued (waiting holds) was refused "now" and retried by the daemon.
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op.via !== 'approval' || op.policy_cls !== undefined) continue;
+      approvals.asked++;
+      if (op.approval_state === undefined) approvals.no_person++; // answered at once: granted, or not the class
+      else if (op.approval_state === 'approved') approvals[ops[i + 1] && ops[i + 1].granted ? 'approved' : 'approved_refused']++;
+      else approvals[op.approval_state === 'full' ? 'full' : op.approval_state === 'denied' ? 'denied' : 'expired']++;
+      if (op.approval_state === 'denied') {
+        const w = op.approval_why || 'unknown'; // the admin's reason: size or headroom
+        approvals.denied_for[w] = (approvals.denied_for[w] || 0) + 1;
+      }
+    }
     const queued = ops[0].waited_ms !== undefined;
     if (ops[0].granted && !queued) continue;
-    if (ops.length === 1 && !queued) { gaveUp++; continue; }
+    if (ops.length === 1 && !queued) {
+      gaveUp++;
+      const w = ops[0].give_up || 'no_advice';
+      why[w] = (why[w] || 0) + 1;
+      continue;
+    }
     retried++;
-    const ok = ops[ops.length - 1].granted;
+    const last = ops[ops.length - 1];
+    const ok = Boolean(last.granted);
     if (ok) won++;
-    const first = by[queued ? 'queue' : ops[0].advice];
-    if (first) { first[1]++; if (ok) first[0]++; }
+    const path = last.via && last.via !== 'first' ? last.via : queued ? 'queue' : ops[0].advice;
+    if (by[path]) { by[path][1]++; if (ok) by[path][0]++; }
   }
-  return { value: pct(won, retried), retried, won, gave_up: gaveUp, by };
+  return { value: pct(won, retried), retried, won, gave_up: gaveUp, by, why, approvals };
 }
+
+const WHY = {
+  hard_limit: 'the hard limit reached, only a new window helps',
+  class_revoked: 'class revoked, nothing to shrink to, waiting unlikely to help',
+  admin_said_no_headroom: 'class revoked after the admin had said no for headroom on that budget this window',
+  admin_said_no_size: 'class revoked, of a size the admin had refused on that budget this window',
+  approval_unlikely: 'class revoked, too little room under the hard limit for an approval to be likely',
+  attempts: 'out of attempts',
+  no_advice: 'no advice to follow',
+};
+const whyText = (why) => Object.entries(why).sort((x, y) => y[1] - x[1])
+  .map(([k, n]) => `${n} ${WHY[k] || k}`).join('; ') || 'none';
 
 function overshoot(judged) {
   const worst = judged.limits.reduce((m, l) => Math.max(m, l.overshoot_honest_micros), 0);
@@ -68,6 +104,32 @@ function daemonSide(latency) {
   const le = (v) => (v === null ? 'over 1 s' : `<= ${v} ms`);
   const commit = latency.commit ? `; group commit (transaction + fsync) p99 ${le(latency.commit.p99_ms_at_most)}` : '';
   return `; inside the daemon (its /metrics, every request): p50 ${le(latency.request.p50_ms_at_most)}, p99 ${le(latency.request.p99_ms_at_most)}${commit}`;
+}
+
+function retryRow(scenario, retry, naiveRetry) {
+  const naive = { naive: naiveRetry.retried ? naiveRetry.value : 0, naive_text: `0% (cancel is final; ${naiveRetry.gave_up} calls refused)` };
+  const f = (k) => `${retry.by[k][0]}/${retry.by[k][1]}`;
+  const ap = retry.approvals;
+  if (scenario.retry.mode === 'full') {
+    return { id: 'retry_success', name: `Retry success with waiting holds and approvals (wait_ms ${scenario.retry.max_wait_ms} ms, a simulated admin)`,
+      target: '> 95%', tollgate: retry.value, met: retry.retried === 0 || retry.value > 95,
+      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} retried calls granted, by the last way tried: ` +
+        `queued ${f('queue')}, shrunk to fit ${f('shrink')}, waited retry_after_ms ${f('wait')}, approval ${f('approval')}; ` +
+        `approvals asked ${ap.asked}: approved ${ap.approved}, approved but the money had gone ${ap.approved_refused}, ` +
+        `denied ${ap.denied}${ap.denied ? ` (${Object.entries(ap.denied_for).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}, expired ${ap.expired}, past the daemon's bound ${ap.full}, answered at once without a person ${ap.no_person}; ` +
+        `${retry.gave_up} given up without a retry: ${whyText(retry.why)})`,
+      ...naive, approvals: ap, by: retry.by, gave_up_why: retry.why };
+  }
+  if (scenario.retry.mode === 'wait') {
+    return { id: 'retry_success', name: `Retry success with waiting holds (wait_ms ${scenario.retry.max_wait_ms} ms)`, target: '> 95%',
+      tollgate: retry.value, met: retry.retried === 0 || retry.value > 95,
+      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} queued or retried calls granted: queued ${f('queue')}, shrunk to fit ${f('shrink')}, refused at once then waited retry_after_ms ${f('wait')}; ${retry.gave_up} given up: ${whyText(retry.why)})`,
+      ...naive, by: retry.by, gave_up_why: retry.why };
+  }
+  return { id: 'retry_success', name: 'Retry success after refusal (following the advice)', target: '> 85%',
+    tollgate: retry.value, met: retry.retried === 0 || retry.value > 85,
+    tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} retried calls granted: shrunk ${f('shrink')}, waited ${f('wait')}; ${retry.gave_up} refusals with no useful advice given up)`,
+    ...naive, by: retry.by, gave_up_why: retry.why };
 }
 
 function buildIndicators({ scenario, plan, run, judged, naive, naiveJudged }) {
@@ -130,14 +192,7 @@ function buildIndicators({ scenario, plan, run, judged, naive, naiveJudged }) {
       tollgate_text: hooks.length ? `webhook p50 ${ms(quantile(hooks, 0.5))}, max ${ms(Math.max(...hooks))} over ${hooks.length} events` +
         `${run.webhooks_missing ? `, ${run.webhooks_missing} events never delivered` : ''}; GET /v1/events poll (10 ms) saw them after p50 ${ms(quantile(notify, 0.5))}` : 'no event delivered',
       naive: null, naive_text: 'none: nobody is told' },
-    scenario.retry.mode === 'wait' ? { id: 'retry_success', name: `Retry success with waiting holds (wait_ms ${scenario.retry.max_wait_ms} ms)`, target: '> 95%',
-      tollgate: retry.value, met: retry.retried === 0 || retry.value > 95,
-      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} queued or retried calls granted: queued ${retry.by.queue[0]}/${retry.by.queue[1]}, shrunk to fit ${retry.by.shrink[0]}/${retry.by.shrink[1]}, refused at once then waited retry_after_ms ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} given up: refused at once, waiting unlikely to help and nothing to shrink to)`,
-      naive: naiveRetry.retried ? naiveRetry.value : 0, naive_text: `0% (cancel is final; ${naiveRetry.gave_up} calls refused)` } :
-    { id: 'retry_success', name: 'Retry success after refusal (following the advice)', target: '> 85%',
-      tollgate: retry.value, met: retry.retried === 0 || retry.value > 85,
-      tollgate_text: `${pctText(retry.value)} (${retry.won} of ${retry.retried} retried calls granted: shrunk ${retry.by.shrink[0]}/${retry.by.shrink[1]}, waited ${retry.by.wait[0]}/${retry.by.wait[1]}; ${retry.gave_up} refusals with no useful advice given up)`,
-      naive: naiveRetry.retried ? naiveRetry.value : 0, naive_text: `0% (cancel is final; ${naiveRetry.gave_up} calls refused)` },
+    retryRow(scenario, retry, naiveRetry),
     { id: 'safety_margin', name: 'Overshoot of any hard limit', target: '0 with honest estimates',
       tollgate: over.honest, met: over.honest === 0,
       tollgate_text: `${dollars(over.honest)} (${dollars(over.all)} counting deliberate estimate errors)`,
@@ -150,4 +205,4 @@ function buildIndicators({ scenario, plan, run, judged, naive, naiveJudged }) {
   return rows;
 }
 
-module.exports = { buildIndicators, quantile, dollars };
+module.exports = { buildIndicators, retrySuccess, quantile, dollars };

@@ -96,21 +96,38 @@ How to read it:
 - **Crashes**: agents crash after taking a hold and leave it open (it expires after the
   scenario's hold TTL); the data scenario also kills the daemon with SIGKILL mid-run
   and restarts it on the same ledger, the agents retrying with their idempotency keys.
-- **Retry success** counts calls refused at first that the retry policy tried again
-  (shrink to \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to
-  2 s) and that were then granted. Each scenario also runs the same plan a second time
-  with **waiting holds** (\`--retry wait\`, issue 18): every hold carries \`wait_ms\` = 2 s
-  (the same patience), and a call that can shrink also carries \`min_amount_micros\` (the
-  scenario's \`shrink_min\`). The daemon queues a hold only when waiting is likely to work
-  (a window rolls within the wait, or the open holds are likely to free the room: the
-  share of a hold that usually does not commit, learnt from the holds that closed,
-  \`docs/ledger.md\`), and answers when it is granted or refused; a queued hold counts as
-  refused-then-retried. Otherwise a call that can shrink is granted the largest amount
-  that fits now in the same decision (counted as refused, then retried shrunk and
-  granted); any other is refused at once and follows the advice as the other policy does
-  (wait \`retry_after_ms\` up to 2 s, then retry: only a window roll is advised then),
-  else is given up. Its retry success (target > 95%), overshoot, critical refusals and
-  revocation accuracy are the rows marked "waiting holds".
+- **Retry success** (the seed's "successful retries / all retries") counts the calls
+  refused at first that the retry policy tried again, and of those the share granted in
+  the end. The first run of each scenario follows the advice only (shrink to
+  \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to 2 s; target
+  > 85%). Each scenario also runs the same plan a second time with the issue-18 policy
+  (\`--retry full\`; rows marked "waiting holds and approvals", target > 95%):
+  - every hold carries \`wait_ms\` = 2 s (the same patience) with \`wait_likely\`, and a
+    call that can shrink \`min_amount_micros\` (the scenario's \`shrink_min\`): the daemon
+    queues a hold only when waiting is likely to work (a window rolls within the wait,
+    or open holds are likely to free the room, \`docs/ledger.md\`), else grants a
+    shrinkable call the largest amount that fits now in the same decision; a queued hold
+    and a shrunk grant count as refused, then retried;
+  - a refusal whose \`next.approval.possible\` says a person may let it through (its class
+    stops it, not the hard limit) asks for an approval (\`approval: {wait_ms: 2000,
+    reason}\`, the reason naming the call's place in its task), when the agents' runtime
+    judges it likely to work: the amount is at most half the room under every hard limit
+    of its path projected to when the admin will answer (spend, open holds and the
+    runtime's own pending asks taken off, and the room the classes still granted there
+    took over the last 500 ms, times the admin's mean answer time so far, 250 ms before
+    the first). Otherwise, and after the admin said no for headroom on that budget this
+    window (or to that size), the call gives up at once, counted as given up, with why;
+  - the simulated admin (\`bench/sim/admin.js\`) answers over the real API after a delay
+    drawn from the seed (50-400 ms, one decision at a time, in the compressed time of
+    the run where a call lasts milliseconds): it approves (class \`critical\`, so the
+    ledger checks the hard limit) a request that is small (at most 1% of the refusing
+    budget's limit) or finishes its task, while spend, holds and the amount stay within
+    every hard limit of its path; it denies the rest, with a note saying why. Denied,
+    expired, approved-when-the-money-had-gone and past-the-bound approvals all count
+    as failed retries. The oracle judges an approved grant at the class approved.
+  The row gives, by the last way each call was retried, the calls granted of those
+  tried, the approvals asked and how each ended, and the calls given up without a retry
+  and why.
 - **Overshoot with dishonest agents** (the \`dishonest\` scenario, issue 13; \`bench/sim/overshoot.js\`):
   the other scenarios' estimate errors are modest; this one has agents that lie outright (hold 1-20%
   of a call's cost and commit all of it, or record with no hold) on the JSON API, and agents that call
@@ -133,24 +150,45 @@ const gaps = `## Gaps and findings
   puts p99 within the target; what the simulator sees beyond that is its own event loop
   and the CPUs it shares with the daemon (see the footer). Throughput and latency of the
   HTTP API under load are in \`docs/benchmarks-api.md\`.
-- **Retry success with waiting holds (issue 18, target > 95%)**: see each scenario's row.
-  A hold queues only when waiting is likely to work, and a call that can shrink is shrunk
-  to fit in the same decision, so the retries the policy makes are the ones the daemon
-  says can work; in every scenario most refused calls are given up, because the money
-  is truly spent for the window (a plan's demand is far above its budgets) or is held by
-  live calls that will commit it. Those were the retries that failed before: with the
-  earlier rule (queue whenever open holds might free the room, counted in full) 0-32 of
-  12-344 queued holds were granted in the scenarios where no window rolls (0-26%; \`git
-  log\` of this page). The denominators are small now (0-3 retried calls in those
-  scenarios), so one failed retry moves a row by a third or more, and burst can miss the
-  target: a hold or two of its 300 agents still queues and is refused (cause not
-  established: the learnt share, a critical call granted into the room meanwhile, and
-  overruns of up to 1.5x are the suspects).
-  The price: a waiter that would have been lucky (its elders' calls committing well below
-  their holds) is now refused at once. The share of a hold that commits is one figure per
-  daemon, learnt in memory (a restart learns again; before any hold closes, open holds
-  count in full as before); holds of crashed agents that expire within the wait are not
-  predicted (they count as committing like the others).
+- **Retry success with waiting holds and approvals (issue 18, target > 95%)**: see each
+  scenario's row; the figures differ from run to run (real concurrency), and a row with
+  a handful of retries moves by several points per failed one. What decides it:
+  - *Approvals help where the band between the revocation threshold and the hard limit
+    outlasts a person's answer.* In data (a $200 band, high work capped at $1900) and
+    long-day (hour windows), many routine calls refused for their class ask, and most
+    asks are approved; the row says why each denial was made (\`size\`: more than 1% of
+    the limit and not finishing its task, after which the runtime asks no more at or
+    above that size; \`headroom\`: the room had gone by the time the admin looked).
+  - *Where critical work fills the band about as fast as a person answers, approvals
+    cannot help and are not asked for.* In support ($20 band), coding ($50) and burst
+    ($30 shared by 300 agents), the critical calls still granted take the room within a
+    few hundred ms of the revocation, the time the admin takes to answer (50-400 ms):
+    the runtime's projection finds no room for the asks, and the calls give up at once
+    ("too little room under the hard limit for an approval to be likely" in the row). The
+    retries left there are the shrunk and queued ones, few, so one failure would move the
+    row by tens of points. An admin who answered faster, or a budget that kept a wider
+    band for approvals, would change that; asking anyway fails: with the projection off
+    (the runtime asking whenever the room now, less its pending asks, was twice the
+    amount), 10 of 10 of support's asks were denied in a run made while
+    building this.
+  - *The first asks at a revocation are a guess.* Every routine agent is refused in the
+    same few ms, before the runtime has seen the admin answer; when many ask at once the
+    admin, deciding one at a time on fresh figures, denies those the room no longer
+    covers, and those are failed retries. A burst run with this policy made while
+    building this asked 28 times: 3 approved, 21 denied, 4 granted at once without a
+    person (34% retry success); other burst runs asked nothing. Burst's row can
+    therefore miss the target by far.
+  - Given-up calls are counted beside the ratio with their reason, never folded into it:
+    the hard limit reached (nothing but a new window helps), class revoked with an
+    approval unlikely, or after the admin's "no" on that budget this window. The
+    runtime's rule has tuning constants (half the projected room, a 500 ms rate window,
+    250 ms before the admin's first answer, \`bench/sim/runner.js\`); a bolder one asks more,
+    gets more calls through and fails more of its asks.
+  - Waiting holds (\`wait_likely\`) queue only when the open holds are likely to make room;
+    the share of a hold that commits is one figure per daemon, learnt in memory (a
+    restart learns again), and holds of crashed agents that expire within the wait are
+    not predicted. \`--retry wait\` (waiting holds and shrink, no approvals) is still there
+    for comparison.
 - **Retry success after refusal (target > 85%) is not met** where no window rolls; it comes
   near the target only in long-day (\`retry_after_ms\` points at the rollover, and waiting
   for it mostly succeeds; see that table for this run's figure). Shrinking to
@@ -209,13 +247,14 @@ async function main() {
     const result = await simulate({ scenario: name, binary });
     writeOutputs(result, { out: outDir });
     if (result.kind !== 'overshoot') {
-      // The same plan with waiting holds (every hold carries wait_ms): its retry success,
-      // overshoot and critical refusals go beside the advice-only policy's.
-      console.log(`indicators: ${name} with waiting holds`);
-      const waited = await simulate({ scenario: name, binary, retry: 'wait' });
-      writeOutputs(waited, { json: path.join(outDir, `${name}-wait.json`) });
-      const row = (id) => waited.indicators.find((r) => r.id === id);
-      const tag = (r, what) => ({ ...r, name: `${what} (waiting-holds run: \`${waited.summary.command}\`)` });
+      // The same plan with the issue-18 policy (waiting holds, shrink to fit, approvals
+      // asked of a simulated admin): its retry success, overshoot, critical refusals and
+      // accuracy go beside the advice-only policy's.
+      console.log(`indicators: ${name} with waiting holds and approvals`);
+      const full = await simulate({ scenario: name, binary, retry: 'full' });
+      writeOutputs(full, { json: path.join(outDir, `${name}-full.json`) });
+      const row = (id) => full.indicators.find((r) => r.id === id);
+      const tag = (r, what) => ({ ...r, name: `${what} (waiting holds and approvals: \`${full.summary.command}\`)` });
       const at = result.indicators.findIndex((r) => r.id === 'retry_success') + 1;
       result.indicators.splice(at, 0, row('retry_success'),
         tag(row('safety_margin'), 'Overshoot of any hard limit'),

@@ -14,7 +14,9 @@
 // retry {max_attempts, max_wait_ms, shrink_min}; and optionally hold_ttl_ms,
 // durability, targets {revocation_ms, notification_ms}, notify.urgency {glob: {mode,
 // within_ms}}, kill_at_ms (SIGKILL the daemon then), clock {period_ms, lead_ms} (start
-// the daemon's clock before a window boundary), integrity_after_revocation.
+// the daemon's clock before a window boundary), integrity_after_revocation, admin
+// {small_fraction, keep_fraction, delay_ms: [lo, hi], poll_ms} (the simulated on-call
+// admin of `--retry full`, bench/sim/admin.js).
 // A scenario with kind "overshoot" is played by bench/sim/overshoot.js instead (its
 // fields are described there).
 'use strict';

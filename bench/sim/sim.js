@@ -23,7 +23,7 @@ const { buildIndicators } = require('./indicators');
 const { simulateOvershoot } = require('./overshoot');
 const { textTable, summaryText, html } = require('./report');
 
-const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--retry advice|wait] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
+const usage = 'usage: sim.js --scenario NAME|FILE [--seed N] [--binary PATH] [--retry advice|wait|full] [--report] [--json FILE|-] [--html FILE] [--out DIR]\n' +
   `scenarios: ${listScenarios().join(', ')}`;
 
 function parseArgs(argv) {
@@ -46,15 +46,16 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}\n${usage}`);
   }
   if (!o.scenario) throw new Error(usage);
-  if (o.retry !== undefined && !['advice', 'wait'].includes(o.retry)) throw new Error('--retry is advice or wait');
+  if (o.retry !== undefined && !['advice', 'wait', 'full'].includes(o.retry)) throw new Error('--retry is advice, wait or full');
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new Error('--seed takes an integer');
   return o;
 }
 
 async function simulate(options) {
   const loaded = loadScenario(options.scenario);
-  // The retry policy: 'advice' (wait retry_after_ms, shrink to max_amount_micros) or
-  // 'wait' (every hold carries wait_ms: waiting holds, docs/ledger.md).
+  // The retry policy: 'advice' (wait retry_after_ms, shrink to max_amount_micros),
+  // 'wait' (every hold carries wait_ms: waiting holds, docs/ledger.md), or 'full'
+  // (waiting holds, shrink to fit, and approvals asked of a simulated admin, admin.js).
   const scenario = loaded.retry ? { ...loaded, retry: { ...loaded.retry, mode: options.retry || 'advice' } } : loaded;
   if (scenario.kind === 'overshoot') return simulateOvershoot({ ...options, scenario });
   const seed = options.seed === undefined ? scenario.seed : options.seed;
@@ -66,7 +67,7 @@ async function simulate(options) {
   const daemon = await startDaemon(options.binary, scenario, key, receiver.url);
   let run;
   try {
-    run = await runPlan(daemon, scenario, plan, receiver);
+    run = await runPlan(daemon, scenario, plan, receiver, seed);
   } finally {
     await daemon.stop();
     await receiver.close();
@@ -102,7 +103,7 @@ async function simulate(options) {
         .map(([k, v]) => [k, v.map((t) => Math.round(t - run.started))])),
       run_ms: run.finished - run.started, started_ms: run.started,
       events: run.events.reduce((m, e) => ({ ...m, [e.kind]: (m[e.kind] || 0) + 1 }), {}),
-      command: `node bench/sim/sim.js --scenario ${scenario.name} --seed ${seed}${scenario.retry.mode === 'wait' ? ' --retry wait' : ''} --report`,
+      command: `node bench/sim/sim.js --scenario ${scenario.name} --seed ${seed}${scenario.retry.mode === 'advice' ? '' : ` --retry ${scenario.retry.mode}`} --report`,
     },
     indicators,
     trace: run.trace,

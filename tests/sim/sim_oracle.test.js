@@ -199,3 +199,79 @@ test('the daemon clock offset from hold stamps: the intersection of every hold\'
   // Stamps that cannot all be true (the daemon's clock stepped): no answer, not a wrong one.
   assert.equal(offsetFromStamps([{ type: 'hold', t0: 0, t1: 1, daemon_ms: 10 }, { type: 'hold', t0: 100, t1: 101, daemon_ms: 500 }]), null);
 });
+
+test('an approved grant is judged at the class approved, its refusal at the policy class', () => {
+  clock = 0;
+  const spent = [hold('normal', 8, true, { hold_id: 1 }), commit(1, 8, 8, 1)];
+  // A normal call of 1 is refused for its class (8 + 1 > 8), asks, and a person approves
+  // it as critical (8 + 1 <= 10): the grant is right, and so is the refusal.
+  const asked = hold('normal', 1, false, { key: 'ask', via: 'approval', reason: 'revoked', approval_state: 'approved' });
+  const approved = { ...asked, t0: (clock += 10), t1: clock + 1, granted: true, hold_id: 2, cls: 'critical', policy_cls: 'normal', daemon_class: 'critical' };
+  const j = judge(rules, [...spent, asked, approved], null);
+  assert.deepEqual(j.decisions.map((d) => [d.label, d.wrong]), [['allow', false], ['refuse', false], ['allow', false]]);
+  // Judged at its policy class instead, the same grant would be wrong: the oracle needs the class approved.
+  const unknown = judge(rules, [...spent, asked, { ...approved, cls: 'normal' }], null);
+  assert.equal(unknown.decisions[2].wrong, true);
+  // Approved at the hard limit's edge and past it: the oracle still finds a grant past the limit wrong.
+  const past = judge(rules, [...spent, { ...asked, amount: 3 * M }, { ...approved, amount: 3 * M }], null);
+  assert.equal(past.decisions[2].wrong, true, '8 + 3 > 10 even for critical');
+});
+
+test('retry success counts every approval asked, and denied or expired ones as failed retries', () => {
+  const { retrySuccess } = require('../../bench/sim/indicators');
+  const op = (key, extra) => ({ type: 'hold', key, granted: false, via: 'first', ...extra });
+  const trace = [
+    op('ok', { advice: 'approval' }), op('ok', { via: 'approval', approval_state: 'approved' }),
+    op('ok', { via: 'approval', approval_state: 'approved', policy_cls: 'normal', granted: true }),
+    op('gone', { advice: 'approval' }), op('gone', { via: 'approval', approval_state: 'approved' }),
+    op('gone', { via: 'approval', approval_state: 'approved', policy_cls: 'normal' }),
+    op('no', { advice: 'approval' }), op('no', { via: 'approval', approval_state: 'denied', approval_why: 'size' }),
+    op('late', { advice: 'approval' }), op('late', { via: 'approval', approval_state: 'expired' }),
+    op('full', { advice: 'approval' }), op('full', { via: 'approval', approval_state: 'full' }),
+    op('shrunk', { advice: 'shrink' }), op('shrunk', { via: 'shrink', granted: true }),
+    op('queued', { waited_ms: 40, granted: true }),
+    op('limit', { give_up: 'hard_limit' }), op('unlikely', { give_up: 'approval_unlikely' }),
+    op('fine', { granted: true }),
+  ];
+  const r = retrySuccess(trace);
+  assert.equal(r.retried, 7);
+  assert.equal(r.won, 3, 'approved, shrunk and queued');
+  assert.deepEqual(r.by, { queue: [1, 1], shrink: [1, 1], wait: [0, 0], approval: [1, 5] });
+  assert.deepEqual(r.approvals, { asked: 5, approved: 1, approved_refused: 1, denied: 1, expired: 1, full: 1, no_person: 0,
+    denied_for: { size: 1 } });
+  assert.equal(r.gave_up, 2);
+  assert.deepEqual(r.why, { hard_limit: 1, approval_unlikely: 1 });
+});
+
+test('full retry policy: a class refusal that offers approval asks, unless the admin said no', () => {
+  const policy = { mode: 'full', max_attempts: 3, max_wait_ms: 2000 };
+  const tool = { shrinkable: false };
+  const offered = { reason: 'revoked', max_amount_micros: 0, retry_after_ms: null, next: { approval: { possible: true } } };
+  assert.deepEqual(retryAdvice(policy, tool, 10, offered, 1, 1), { action: 'approval', amount: 10 });
+  assert.deepEqual(retryAdvice(policy, tool, 10, offered, 1, 1, true), { action: 'approval', amount: 10 }, 'after a queue too');
+  assert.deepEqual(retryAdvice(policy, tool, 10, offered, 1, 1, false, 'admin_said_no_headroom'),
+    { action: 'give_up', why: 'admin_said_no_headroom' });
+  const ceiling = { reason: 'ceiling', max_amount_micros: 0, retry_after_ms: null, next: { approval: null } };
+  assert.deepEqual(retryAdvice(policy, tool, 10, ceiling, 1, 1), { action: 'give_up', why: 'hard_limit' });
+  assert.equal(retryAdvice({ ...policy, mode: 'wait' }, tool, 10, offered, 1, 1).action, 'give_up', 'wait mode asks nobody');
+  assert.equal(retryAdvice(policy, tool, 10, offered, 3, 1).action, 'give_up', 'attempts bound it');
+});
+
+test('the admin rule: small or task-finishing asks within the headroom, deny the rest; delays replay from the seed', () => {
+  const { verdict, delays, DEFAULTS } = require('../../bench/sim/admin');
+  const budgets = [{ path: 'team/a', limit_micros: 100 * M, threshold_micros: 80 * M, spent_micros: 85 * M, held_micros: 5 * M },
+    { path: 'team', limit_micros: 1000 * M, threshold_micros: 1000 * M, spent_micros: 85 * M, held_micros: 5 * M }];
+  const ask = (amount, reason = 'chat: call 1 of 3 of its task') => ({ budget: 'team/a', refused_at: 'team/a', amount_micros: amount, reason });
+  assert.equal(verdict(ask(M), budgets).approve, true, '1% of the limit is small');
+  assert.equal(verdict(ask(M + 1), budgets).why, 'size');
+  assert.equal(verdict(ask(5 * M, 'chat: call 3 of 3 of its task'), budgets).why, 'finishes_task');
+  assert.equal(verdict(ask(11 * M, 'chat: call 3 of 3 of its task'), budgets).why, 'headroom', '90 + 11 > 100');
+  assert.equal(verdict(ask(10 * M, 'chat: call 3 of 3 of its task'), budgets).approve, true, 'exactly the hard limit');
+  const keep = { ...DEFAULTS, keep_fraction: 0.5 }; // keeps 10 of the band of 20 for critical work
+  assert.equal(verdict(ask(M), budgets, keep).why, 'headroom', '90 + 1 > 90');
+  const a = delays(7), b = delays(7), c = delays(8);
+  const seq = [a(), a(), a()];
+  assert.deepEqual([b(), b(), b()], seq);
+  assert.notDeepEqual([c(), c(), c()], seq);
+  assert.ok(seq.every((d) => d >= DEFAULTS.delay_ms[0] && d <= DEFAULTS.delay_ms[1]));
+});

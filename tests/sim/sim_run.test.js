@@ -32,6 +32,51 @@ for (const scenario of ['support', 'data', 'long-day']) {
   });
 }
 
+// --retry full: waiting holds, shrink to fit and approvals answered by the simulated admin
+// (bench/sim/admin.js) over the real API. The data scenario without its kill -9, with an
+// admin who finds little "small" (0.2% of the limit), so both verdicts come up: the path
+// must be exercised and counted, every approved grant judged at the class approved.
+test('sim full retry: approvals asked, approved and denied, all counted and judged', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { loadScenario } = require('../../bench/sim/scenario');
+  const base = loadScenario('data');
+  const scenario = { ...base, name: 'data-approvals', kill_at_ms: undefined, integrity_after_revocation: false,
+    admin: { small_fraction: 0.002 } };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sim-approvals-'));
+  const file = path.join(dir, 'data-approvals.json');
+  fs.writeFileSync(file, JSON.stringify(scenario));
+  try {
+    const result = await simulate({ scenario: file, binary, retry: 'full' });
+    const row = (id) => result.indicators.find((r) => r.id === id);
+    for (const id of ['revocation_accuracy', 'impact_accuracy', 'false_revocation_critical', 'safety_margin', 'data_integrity']) {
+      assert.ok(row(id).met, `${id}: ${row(id).tollgate_text}`);
+    }
+    const retry = row('retry_success');
+    const ap = retry.approvals;
+    assert.ok(ap.asked > 0 && ap.approved > 0 && ap.denied > 0, `approved and denied both seen: ${retry.tollgate_text}`);
+    assert.equal(ap.asked, ap.approved + ap.approved_refused + ap.denied + ap.expired + ap.full + ap.no_person);
+    const asks = result.trace.filter((op) => op.type === 'hold' && op.via === 'approval' && op.policy_cls === undefined);
+    assert.equal(asks.length, ap.asked);
+    assert.equal(asks.filter((op) => op.approval_state === 'denied').length, ap.denied);
+    assert.ok(asks.every((op) => op.label === 'routine'), 'critical work is never revoked, so never asks');
+    const grants = result.trace.filter((op) => op.type === 'hold' && op.policy_cls !== undefined && op.granted);
+    assert.equal(grants.length, ap.approved);
+    for (const op of grants) {
+      assert.equal(op.cls, 'critical', 'approved at the default class');
+      assert.equal(op.daemon_class, 'critical');
+      assert.ok(op.t0 >= asks.find((a) => a.key === op.key).t0, 'decided after it was asked');
+    }
+    // A denied approval is a failed retry, never hidden: the approval path's tries include it.
+    assert.equal(retry.by.approval[1] >= ap.denied + ap.approved, true);
+    assert.ok(retry.tollgate < 100, `a denial costs the ratio: ${retry.tollgate_text}`);
+    assert.match(result.summary.command, new RegExp(`--seed ${base.seed} --retry full`), 'replayable: the seed is in the command');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the daemon-side latency reads p50 and p99 off a Prometheus histogram', () => {
   const { histogramQuantiles } = require('../../bench/sim/runner');
   const text = [
