@@ -99,8 +99,8 @@ How to read it:
 - **Retry success** (the seed's "successful retries / all retries") counts the calls
   refused at first that the retry policy tried again, and of those the share granted in
   the end. The first run of each scenario follows the advice only (shrink to
-  \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to 2 s; target
-  > 85%). Each scenario also runs the same plan a second time with the issue-18 policy
+  \`max_amount_micros\` when the call can shrink, or wait \`retry_after_ms\` up to 2 s; the
+  target is above 85%). Each scenario also runs the same plan a second time with the issue-18 policy
   (\`--retry full\`; rows marked "waiting holds and approvals", target > 95%):
   - every hold carries \`wait_ms\` = 2 s (the same patience) with \`wait_likely\`, and a
     call that can shrink \`min_amount_micros\` (the scenario's \`shrink_min\`): the daemon
