@@ -1,8 +1,8 @@
 /*
  * proxy: the proxy's place in the daemon: routing requests to it, and driving
  * libcurl's multi interface from the daemon's libevent loop (one event per
- * socket curl asks for, one timer for curl's timeouts), the way curl's
- * hiperfifo example does, so thousands of streams cost no thread.
+ * socket curl asks for, in proxy_sockets.c, one timer for curl's timeouts), the
+ * way curl's hiperfifo example does, so thousands of streams cost no thread.
  *
  * A periodic sweep finds calls whose client left (libevent detaches such a
  * request from its connection) and streams whose class was revoked while the
@@ -22,14 +22,9 @@
 #include "proxy/refusal.h"
 #include "proxy/runtime/proxy_internal.h"
 
-typedef struct {
-    tg__proxy *proxy;   /* owner */
-    struct event event; /* watches one of curl's sockets */
-} socket_watch;
-
 /* ---- curl on libevent --------------------------------------------------------- */
 
-static void read_done(tg__proxy *proxy) {
+void tg__proxy_read_done(tg__proxy *proxy) {
     CURLMsg *message;
     int left = 0;
     while ((message = curl_multi_info_read(proxy->multi, &left)) != NULL) {
@@ -46,15 +41,6 @@ static void read_done(tg__proxy *proxy) {
     }
 }
 
-static void on_socket_event(evutil_socket_t fd, short kind, void *user) {
-    tg__proxy *proxy = user;
-    int action =
-        ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    int running = 0;
-    curl_multi_socket_action(proxy->multi, fd, action, &running);
-    read_done(proxy);
-}
-
 static void on_timeout(evutil_socket_t fd, short kind, void *user) {
     (void)fd;
     (void)kind;
@@ -64,36 +50,7 @@ static void on_timeout(evutil_socket_t fd, short kind, void *user) {
 void tg__proxy_drive(tg__proxy *proxy) {
     int running = 0;
     curl_multi_socket_action(proxy->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    read_done(proxy);
-}
-
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *user, void *socket_user) {
-    (void)easy;
-    tg__proxy *proxy = user;
-    socket_watch *watch = socket_user;
-    if (what == CURL_POLL_REMOVE) {
-        if (watch != NULL) {
-            event_del(&watch->event);
-            free(watch);
-            curl_multi_assign(proxy->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (watch == NULL) {
-        watch = calloc(1, sizeof *watch);
-        if (watch == NULL) {
-            return -1;
-        }
-        watch->proxy = proxy;
-        curl_multi_assign(proxy->multi, fd, watch);
-    } else {
-        event_del(&watch->event);
-    }
-    short kind = (short)(EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-                         ((what & CURL_POLL_OUT) ? EV_WRITE : 0));
-    event_assign(&watch->event, proxy->base, fd, kind, on_socket_event, proxy);
-    event_add(&watch->event, NULL);
-    return 0;
+    tg__proxy_read_done(proxy);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *user) {
@@ -147,6 +104,26 @@ bool tg__proxy_client_slow(proxy_call *call) {
            evbuffer_get_length(bufferevent_get_output(events)) > TG__PROXY_CLIENT_BUFFERED_MAX;
 }
 
+/* A call's struct is ~5 kB: glibc serves that size from its large bins, and first
+ * consolidates the small chunks the last call freed, so calloc cost ~10,000
+ * instructions a call (callgrind, docs/benchmarks-proxy.md) against ~300 to zero kept
+ * memory. Only the struct is kept: everything it owns is freed as before. Not under
+ * AddressSanitizer, so that a call used after its free is still caught there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_CALLS false
+#else
+#define KEEP_CALLS true
+#endif
+
+proxy_call *tg__proxy_call_alloc(tg__proxy *proxy) {
+    if (proxy->call_idle_count > 0) {
+        proxy_call *call = proxy->call_idle[--proxy->call_idle_count];
+        memset(call, 0, sizeof *call);
+        return call;
+    }
+    return calloc(1, sizeof(proxy_call));
+}
+
 void tg__proxy_call_free(proxy_call *call) {
     tg__proxy *proxy = call->proxy;
     if (call->prev != NULL) {
@@ -174,7 +151,11 @@ void tg__proxy_call_free(proxy_call *call) {
     tg__buf_free(&call->out);
     tg__sse_free(&call->sse);
     tg__stream_free(&call->stream);
-    free(call);
+    if (KEEP_CALLS && proxy->call_idle_count < TG__PROXY_CALL_IDLE_MAX) {
+        proxy->call_idle[proxy->call_idle_count++] = call;
+    } else {
+        free(call);
+    }
 }
 
 /* Ends a call from outside curl's callbacks (client gone, revoked, idle, shutdown). */
@@ -354,7 +335,7 @@ tg_status tg__proxy_start_config(struct fy_document *config_document, struct eve
         tg__proxy_free(proxy);
         return TG_ERR_NOMEM;
     }
-    curl_multi_setopt(proxy->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(proxy->multi, CURLMOPT_SOCKETFUNCTION, tg__proxy_on_socket);
     curl_multi_setopt(proxy->multi, CURLMOPT_SOCKETDATA, proxy);
     curl_multi_setopt(proxy->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(proxy->multi, CURLMOPT_TIMERDATA, proxy);
@@ -529,9 +510,13 @@ void tg__proxy_free(tg__proxy *proxy) {
     for (int i = 0; i < proxy->easy_idle_count; i++) {
         curl_easy_cleanup(proxy->easy_idle[i]);
     }
-    if (proxy->multi != NULL) {
-        curl_multi_cleanup(proxy->multi);
+    for (int i = 0; i < proxy->call_idle_count; i++) {
+        free(proxy->call_idle[i]);
     }
+    if (proxy->multi != NULL) {
+        curl_multi_cleanup(proxy->multi); /* closes the connections: close_socket */
+    }
+    tg__proxy_sockets_free(proxy);
     if (proxy->timer != NULL) {
         event_free(proxy->timer);
     }

@@ -34,6 +34,8 @@
 #define TG__PROXY_FALLBACKS_MAX 4          /* upstreams an upstream's failed call may move to */
 #define TG__PROXY_FALLBACK_STATUSES_MAX 16 /* entries of proxy.fallback_on_status */
 #define TG__PROXY_EASY_IDLE_MAX 64         /* finished curl handles kept for the next calls */
+#define TG__PROXY_CALL_IDLE_MAX 16         /* freed calls' memory kept for the next calls */
+#define TG__PROXY_SOCKETS_KEPT_MAX 256     /* upstream connections whose sockets stay watched */
 
 /* An Azure deployment and the model it serves (upstreams.NAME.deployments). */
 typedef struct {

@@ -156,6 +156,7 @@ bool tg__proxy_start_transfer(proxy_call *call, const char *secret) {
     call->answered = false;
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)proxy->config.connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    tg__proxy_sockets_use(proxy, easy);
     if (curl_multi_add_handle(proxy->multi, easy) != CURLM_OK) {
         return false;
     }
@@ -576,7 +577,7 @@ static bool is_run_route(tg__route route) {
 void tg__proxy_call_start(tg__proxy *proxy, struct evhttp_request *request, tg__route route,
                           const tg__upstream *upstream, size_t prefix_size,
                           const char *deployment) {
-    proxy_call *call = calloc(1, sizeof *call);
+    proxy_call *call = tg__proxy_call_alloc(proxy);
     if (call == NULL) {
         evhttp_send_error(request, 503, "out of memory");
         return;

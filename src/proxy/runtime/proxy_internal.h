@@ -96,6 +96,10 @@ struct tg__proxy {
     tg__proxy_runs *runs;     /* background runs; owned */
     CURL *easy_idle[TG__PROXY_EASY_IDLE_MAX]; /* reset handles for the next calls; owned */
     int easy_idle_count;                      /* handles in easy_idle */
+    struct proxy_call *call_idle[TG__PROXY_CALL_IDLE_MAX];        /* freed calls' memory; owned */
+    int call_idle_count;                                          /* entries in call_idle */
+    struct tg__proxy_socket *sockets[TG__PROXY_SOCKETS_KEPT_MAX]; /* kept connections'; owned */
+    int sockets_count;                                            /* entries in sockets */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
@@ -237,6 +241,23 @@ size_t tg__proxy_on_body(char *data, size_t size, size_t count, void *user);
  * of memory. Handed back by tg__proxy_call_free. */
 CURL *tg__proxy_easy_take(tg__proxy *proxy);
 
+/* proxy_sockets.c: one of curl's sockets, watched in the loop. */
+typedef struct tg__proxy_socket tg__proxy_socket;
+
+/* proxy_sockets.c: CURLMOPT_SOCKETFUNCTION, with the proxy as its data. */
+int tg__proxy_on_socket(CURL *easy, curl_socket_t fd, int what, void *user, void *socket_user);
+
+/* proxy_sockets.c: makes `easy` open and close its connections' sockets through the
+ * proxy, which keeps a kept connection's socket in the loop between calls. Set on every
+ * handle, after any reset. */
+void tg__proxy_sockets_use(tg__proxy *proxy, CURL *easy);
+
+/* proxy_sockets.c: frees what is left of the sockets' watches, after curl_multi_cleanup. */
+void tg__proxy_sockets_free(tg__proxy *proxy);
+
+/* proxy.c: ends the calls whose transfers curl reports finished. */
+void tg__proxy_read_done(tg__proxy *proxy);
+
 /* proxy.c: runs curl's due work now (what its timer would run on the next loop turn)
  * and ends the calls that finished. Never from inside a curl callback (curl refuses
  * re-entry): only from a client request's own handler. */
@@ -281,6 +302,10 @@ void tg__proxy_run_log(tg__proxy *proxy, const tg__proxy_run *run, const tg__pro
  * failed, cancelled, incomplete): its usage and tool fees, else its hold. */
 void tg__proxy_run_settle(tg__proxy *proxy, tg__proxy_run *run, const tg__usage *usage,
                           int64_t fee_micros);
+
+/* proxy.c: a zeroed call's memory, a kept one or a new one; NULL when out of memory.
+ * Handed back by tg__proxy_call_free. */
+proxy_call *tg__proxy_call_alloc(tg__proxy *proxy);
 
 /* proxy.c: unlinks and frees a call (its transfer must be removed already). */
 void tg__proxy_call_free(proxy_call *call);
