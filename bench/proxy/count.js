@@ -8,9 +8,13 @@
 //     warm-up the counters are zeroed, N calls are sent, and the instructions the daemon
 //     executed (every thread: the loop and the writer) are read from the dump, divided by N.
 //   --tool strace: strace -c -f attached to the running daemon over N calls: the
-//     system calls per call, by name.
+//     system calls per call, by name. strace stops the daemon at every call, which gives
+//     the upstream time to answer before curl looks: calls that wait for the answer
+//     (epoll_ctl, epoll_wait) are undercounted, by 2.3 a call on 2026-12-07.
+//   --tool perf: the same from the kernel's tracepoints (perf stat -e
+//     'syscalls:sys_enter_*'), which do not slow the daemon: the counts to go by.
 //
-//   node bench/proxy/count.js [--binary build/tollgate] [--calls 500] [--tool callgrind|strace]
+//   node bench/proxy/count.js [--binary build/tollgate] [--calls 500] [--tool callgrind|strace|perf]
 //        [--providers openai,anthropic,gemini,azure,openrouter,groq] [--keep DIR]
 //
 // --keep DIR keeps each provider's callgrind dump there (for callgrind_annotate).
@@ -26,7 +30,7 @@ const { providerTargets, writeConfig, startChild, startFake, once } = require('.
 const args = process.argv.slice(2);
 const KNOWN = ['--binary', '--calls', '--tool', '--providers', '--keep'];
 const usage = 'usage: node bench/proxy/count.js [--binary build/tollgate] [--calls 500] ' +
-  '[--tool callgrind|strace] [--providers openai,anthropic,gemini,azure,openrouter,groq] [--keep DIR]';
+  '[--tool callgrind|strace|perf] [--providers openai,anthropic,gemini,azure,openrouter,groq] [--keep DIR]';
 for (let i = 0; i < args.length; i += 2) {
   if (!KNOWN.includes(args[i]) || args[i + 1] === undefined) { console.error(usage); process.exit(2); }
 }
@@ -39,7 +43,7 @@ const calls = Number(option('calls', '500'));
 const tool = option('tool', 'callgrind');
 const providers = option('providers', 'openai,anthropic,gemini,azure,openrouter,groq').split(',');
 const keep = option('keep', null);
-if (!(calls > 0) || !['callgrind', 'strace'].includes(tool)) { console.error(usage); process.exit(2); }
+if (!(calls > 0) || !['callgrind', 'strace', 'perf'].includes(tool)) { console.error(usage); process.exit(2); }
 const WARM_UP_CALLS = 50; // connections opened, handles and caches filled before counting
 
 // Runs a command to its end; resolves to its exit code.
@@ -97,6 +101,30 @@ async function main() {
       const { instructions, file } = dumpedInstructions(dir, pid, before);
       if (keep) { fs.mkdirSync(keep, { recursive: true }); fs.copyFileSync(file, path.join(keep, `callgrind.${name}`)); }
       console.log(`| ${name} | ${Math.round(instructions / calls).toLocaleString('en-US')} |`);
+    } else if (tool === 'perf') {
+      const out = path.join(dir, `perf.${name}`);
+      // Started with its counters off; 'enable' is acknowledged once they count.
+      const ctl = path.join(dir, `perf-ctl.${name}`);
+      const ack = path.join(dir, `perf-ack.${name}`);
+      execFileSync('mkfifo', [ctl, ack]);
+      const counter = spawn('perf', ['stat', '-x', ',', '-o', out, '-D', '-1', '--control', `fifo:${ctl},${ack}`,
+        '-e', 'syscalls:sys_enter_*', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const acked = new Promise((resolve, reject) => {
+        const reader = fs.createReadStream(ack, 'utf8'); // perf keeps it open: read to 'ack'
+        reader.on('data', (t) => { if (/ack/.test(t)) { reader.destroy(); resolve(); } });
+        reader.on('error', reject);
+      });
+      fs.writeFileSync(ctl, 'enable\n');
+      await acked;
+      await send(target, calls);
+      const ended = new Promise((resolve) => counter.on('exit', resolve));
+      counter.kill('SIGINT');
+      await ended;
+      const counts = fs.readFileSync(out, 'utf8').split('\n').map((l) => l.split(','))
+        .filter((f) => f.length > 2 && /^\d+$/.test(f[0]) && Number(f[0]) > 0)
+        .map((f) => [f[2].replace('syscalls:sys_enter_', ''), Number(f[0])]).sort((a, b) => b[1] - a[1]);
+      const total = counts.reduce((sum, [, c]) => sum + c, 0);
+      console.log(`| ${name} | ${(total / calls).toFixed(2)} | ${counts.map(([n, c]) => `${n} ${(c / calls).toFixed(2)}`).join(', ')} |`);
     } else {
       const out = path.join(dir, `strace.${name}`);
       const tracer = spawn('strace', ['-c', '-f', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
