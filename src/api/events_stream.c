@@ -1,5 +1,7 @@
 /*
- * events_stream: GET /v1/events/stream, server-sent events from the events table.
+ * events_stream: GET /v1/events/stream, server-sent events from the events table (SQLite),
+ * or from the ledger-wide events stream on Redis (docs/multi-node.md, "Events": the same
+ * ids as GET /v1/events, its collector wakes the pump when events were copied).
  *
  * Why the table and not the engine's callback: an event reaches the table in the
  * transaction of the mutation that caused it, so reading it from there after a
@@ -41,6 +43,7 @@
 #include "config/keyring.h"
 #include "store/store_read.h"
 #include "engine/clock.h"
+#include "server/store_redis.h"
 
 #define STREAM_PAGE_EVENTS 256             /* events read from the table at once */
 #define STREAM_PAGES_PER_PUMP 4            /* per stream and loop turn, so requests interleave */
@@ -251,15 +254,49 @@ static void page_forget(tg__streams *hub) {
     hub->page_count = -1;
 }
 
+/* ---- where the events come from: the SQLite events table, or Redis's ledger-wide stream -- */
+
+static bool on_redis(const tg__streams *hub) {
+    return strcmp(hub->daemon->config->store, "redis") == 0;
+}
+
+/* The newest event's id into *last_id; false when the store cannot be read now (the caller
+ * retries or refuses). */
+static bool events_last(tg__streams *hub, uint64_t *last_id) {
+    if (on_redis(hub)) {
+        return tg__store_redis_events_last(last_id, NULL) == TG_OK;
+    }
+    tg__reply error = {0};
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
+    if (reader == NULL || tg__store_read_events_last_id(reader, last_id, NULL) != TG_OK) {
+        json_decref(error.body);
+        return false;
+    }
+    return true;
+}
+
+static tg_status events_after(tg__streams *hub, uint64_t after_id, tg_event *out, size_t max,
+                              size_t *count_out) {
+    if (on_redis(hub)) {
+        return tg__store_redis_events_since(after_id, out, max, count_out, NULL);
+    }
+    tg__reply error = {0};
+    tg__store_reader *reader = tg__reader(hub->daemon, &error);
+    if (reader == NULL) {
+        json_decref(error.body);
+        return TG_ERR_IO;
+    }
+    return tg__store_read_events_into(reader, after_id, out, max, count_out, NULL);
+}
+
 /* The events after `after_id` (at most a page): from this pump's cache, or read. */
-static int page_read(tg__streams *hub, tg__store_reader *reader, uint64_t after_id) {
+static int page_read(tg__streams *hub, uint64_t after_id) {
     if (hub->page_count >= 0 && hub->page_after_id == after_id) {
         return hub->page_count;
     }
     page_forget(hub);
     size_t read = 0;
-    if (tg__store_read_events_into(reader, after_id, hub->page, STREAM_PAGE_EVENTS, &read, NULL) !=
-        TG_OK) {
+    if (events_after(hub, after_id, hub->page, STREAM_PAGE_EVENTS, &read) != TG_OK) {
         return -1; /* the sweep tries again */
     }
     int count = (int)read;
@@ -323,8 +360,7 @@ static void cut(tg__streams *hub, stream *st, size_t unsent) {
  * Writes the events after st->last_id up to `table_last_id`. Returns true when the
  * stream has more to read now (it should be pumped again next turn).
  */
-static bool pump_stream(tg__streams *hub, stream *st, tg__store_reader *reader,
-                        uint64_t table_last_id) {
+static bool pump_stream(tg__streams *hub, stream *st, uint64_t table_last_id) {
     size_t buffer_max = (size_t)hub->daemon->config->event_stream_buffer_max_bytes;
     for (int page = 0; page < STREAM_PAGES_PER_PUMP; page++) {
         if (st->last_id >= table_last_id) {
@@ -336,7 +372,7 @@ static bool pump_stream(tg__streams *hub, stream *st, tg__store_reader *reader,
         if (unsent_bytes(st) >= buffer_max / 2) {
             return false; /* on_drained wakes the pump once the client has read */
         }
-        int count = page_read(hub, reader, st->last_id);
+        int count = page_read(hub, st->last_id);
         if (count <= 0) {
             return false; /* a failed read: the sweep tries again */
         }
@@ -409,18 +445,6 @@ static void rotate_to(tg__streams *hub, stream *st) {
     hub->first = st;
 }
 
-/* The daemon's store reader and the newest event id in the table; NULL when the store
- * cannot be read now (the caller retries or refuses). */
-static tg__store_reader *events_reader(tg__streams *hub, uint64_t *table_last_id) {
-    tg__reply error = {0};
-    tg__store_reader *reader = tg__reader(hub->daemon, &error);
-    if (reader == NULL || tg__store_read_events_last_id(reader, table_last_id, NULL) != TG_OK) {
-        json_decref(error.body);
-        return NULL;
-    }
-    return reader;
-}
-
 static void on_pump(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
@@ -429,8 +453,7 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
         return;
     }
     uint64_t table_last_id = 0;
-    tg__store_reader *reader = events_reader(hub, &table_last_id);
-    if (reader == NULL) {
+    if (!events_last(hub, &table_last_id)) {
         return; /* the sweep tries again */
     }
     page_forget(hub); /* events committed since the last pump */
@@ -446,7 +469,7 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
         if (gone(st)) {
             end_stream(hub, st);
         } else if (!st->cut) {
-            again = pump_stream(hub, st, reader, table_last_id) || again;
+            again = pump_stream(hub, st, table_last_id) || again;
         }
     }
     if (again) {
@@ -551,9 +574,9 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         send_error(request, 503, "stopping", "the daemon is stopping", 1);
         return;
     }
-    if (strcmp(hub->daemon->config->store, "sqlite") != 0) {
+    if (strcmp(hub->daemon->config->store, "sqlite") != 0 && !on_redis(hub)) {
         send_error(request, 501, "unsupported",
-                   "the event stream reads the durable events table; use the sqlite store", 0);
+                   "the event stream reads the durable events; use the sqlite or redis store", 0);
         return;
     }
     stream *st = calloc(1, sizeof *st);
@@ -582,9 +605,9 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         return;
     }
     uint64_t table_last_id = 0;
-    if (events_reader(hub, &table_last_id) == NULL) {
+    if (!events_last(hub, &table_last_id)) {
         free(st);
-        send_error(request, 503, "store_unavailable", "cannot read the events table", 1);
+        send_error(request, 503, "store_unavailable", "cannot read the events", 1);
         return;
     }
     if (!has_start) {

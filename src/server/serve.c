@@ -188,6 +188,15 @@ static bool install_signals(serve_state *self) {
            event_add(self->interrupt, NULL) == 0 && event_add(self->hangup, NULL) == 0;
 }
 
+/* The Redis store's events collector (store_redis.h): new events wake the SSE streams. */
+static void wake_streams(void *user) {
+    tg__streams_wake(((tg__daemon *)user)->streams);
+}
+
+static bool streams_listening(void *user) {
+    return tg__streams_count(((tg__daemon *)user)->streams) > 0;
+}
+
 /* Everything before the loop runs; false after saying why on stderr. */
 static bool start(serve_state *self, tg__config *config) {
     tg_error err = {0};
@@ -230,6 +239,11 @@ static bool start(serve_state *self, tg__config *config) {
         tg_engine_batch_end(self->daemon.engine, NULL);
         return false;
     }
+    if (tg__store_redis_collector_start(self->base, wake_streams, streams_listening, &self->daemon,
+                                        &err) != TG_OK) {
+        fprintf(stderr, "tollgate: cannot start: %s\n", err.message);
+        return false;
+    }
     warn_without_admin(&self->daemon);
     return true;
 }
@@ -242,6 +256,7 @@ static bool stop(serve_state *self) {
     self->daemon.proxy = NULL;
     tg__streams_free(self->daemon.streams); /* each stream ends with a last chunk */
     self->daemon.streams = NULL;
+    tg__store_redis_collector_stop(); /* its last collect copies what this daemon decided */
     bool started = self->http != NULL;
     bool ok = tg__http_finish(self->http);
     tg_error err = {0};

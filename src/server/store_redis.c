@@ -13,7 +13,10 @@
 #include "engine/ledger_ops.h"
 
 #ifdef TG_HAVE_REDIS
+#include <event2/event.h>
+
 #include "store/redis/redis_async.h"
+#include "store/redis/redis_collect.h"
 #include "store/redis/redis_internal.h"
 #include "store/redis/redis_ledger.h"
 #include "store/redis/redis_read.h"
@@ -65,6 +68,88 @@ tg_status tg__store_redis_read_charges(const tg__store_page *page, int64_t since
                                   err);
 }
 
+tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t max,
+                                       size_t *count_out, tg_error *err) {
+    if (plugged == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "no redis ledger is plugged");
+    }
+    return tg__redis_ledger_events(plugged, after_id, out, max, count_out, NULL, err);
+}
+
+tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err) {
+    if (plugged == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "no redis ledger is plugged");
+    }
+    return tg__redis_ledger_events_last(plugged, last_id_out, err);
+}
+
+/* The collector's timer (one daemon per process). */
+static struct {
+    struct event *timer;
+    void (*wake)(void *user);
+    bool (*listening)(void *user);
+    void *user;
+    uint64_t last_id; /* the ledger-wide stream's last id as last seen */
+    bool failing;     /* the last collect failed (said once, not every tick) */
+} collector;
+
+static void collect_now(void) {
+    if (plugged == NULL) {
+        return;
+    }
+    tg_error err = {0};
+    int64_t copied = 0;
+    tg_status status = tg__redis_events_collect(plugged, &copied, &err);
+    if (status != TG_OK && !collector.failing) {
+        fprintf(stderr, "tollgate: collecting events: %s (tried again every %d ms)\n", err.message,
+                TG__STORE_REDIS_COLLECT_MS);
+    }
+    collector.failing = status != TG_OK;
+    bool moved = copied > 0;
+    uint64_t last_id = 0;
+    if (!moved && collector.listening != NULL && collector.listening(collector.user) &&
+        tg__redis_ledger_events_last(plugged, &last_id, NULL) == TG_OK &&
+        last_id != collector.last_id) {
+        collector.last_id = last_id;
+        moved = true;
+    }
+    if (moved && collector.wake != NULL) {
+        collector.wake(collector.user);
+    }
+}
+
+static void on_collect(evutil_socket_t fd, short what, void *user) {
+    (void)fd, (void)what, (void)user;
+    collect_now();
+}
+
+tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
+                                          bool (*listening)(void *user), void *user,
+                                          tg_error *err) {
+    if (plugged == NULL || collector.timer != NULL) {
+        return TG_OK;
+    }
+    collector.timer = event_new(base, -1, EV_PERSIST, on_collect, NULL);
+    if (collector.timer == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory for the events collector's timer");
+    }
+    collector.wake = wake;
+    collector.listening = listening;
+    collector.user = user;
+    struct timeval every = {0, TG__STORE_REDIS_COLLECT_MS * 1000};
+    event_add(collector.timer, &every);
+    return TG_OK;
+}
+
+void tg__store_redis_collector_stop(void) {
+    if (collector.timer == NULL) {
+        return;
+    }
+    event_free(collector.timer);
+    collector.timer = NULL;
+    collect_now(); /* what this daemon decided last, copied before it goes */
+}
+
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
     tg__redis_ledger_options options;
     tg__redis_ledger_options_init(&options);
@@ -103,6 +188,27 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
 }
 
 #else
+
+tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t max,
+                                       size_t *count_out, tg_error *err) {
+    (void)after_id, (void)out, (void)max, (void)count_out;
+    return tg__fail(err, TG_ERR_UNSUPPORTED, "this tollgate was built without hiredis");
+}
+
+tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err) {
+    (void)last_id_out;
+    return tg__fail(err, TG_ERR_UNSUPPORTED, "this tollgate was built without hiredis");
+}
+
+tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
+                                          bool (*listening)(void *user), void *user,
+                                          tg_error *err) {
+    (void)base, (void)wake, (void)listening, (void)user, (void)err;
+    return TG_OK;
+}
+
+void tg__store_redis_collector_stop(void) {
+}
 
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
     (void)config, (void)engine;

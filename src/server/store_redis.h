@@ -53,4 +53,25 @@ tg_status tg__store_redis_read_charges(const tg__store_page *page, int64_t since
                                        int64_t until_ms, const char *model, tg__charge_visit visit,
                                        void *user, uint64_t *next_out, tg_error *err);
 
+/* The ledger-wide events (store/redis/redis_collect.h), read without collecting: the ids of
+ * GET /v1/events and the SSE stream on Redis. TG_ERR_UNSUPPORTED when no Redis ledger is
+ * plugged. */
+tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t max,
+                                       size_t *count_out, tg_error *err);
+tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err);
+
+/* How often the daemon collects the trees' new events into the ledger-wide stream. */
+#define TG__STORE_REDIS_COLLECT_MS 100
+
+/*
+ * Starts the collector's timer on `base`: every TG__STORE_REDIS_COLLECT_MS, a bounded
+ * collect on the synchronous connection; `wake(user)` runs when it copied events, or when
+ * `listening(user)` and the stream's last id moved (copied by another daemon). TG_OK and
+ * nothing done without a Redis ledger. _stop collects once more (what this daemon decided
+ * is copied before it exits) and frees the timer; a no-op when not started.
+ */
+tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
+                                          bool (*listening)(void *user), void *user, tg_error *err);
+void tg__store_redis_collector_stop(void);
+
 #endif

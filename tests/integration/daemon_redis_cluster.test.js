@@ -126,6 +126,50 @@ async function spreadTrees(ports, all) {
   return trees;
 }
 
+// Events on a cluster (docs/multi-node.md, "Events"): each tree's stream on its master, the
+// ledger-wide stream the collectors fill in the registry's slot. Once the collectors have
+// caught up, GET /v1/events from each daemon holds every tree's events once, in the tree's
+// order, ids increasing. Returns how many.
+const KINDS = ['threshold_crossed', 'revoked', 'reinstated', 'denied', 'overrun', 'hold_expired',
+  'window_rolled', 'budget_changed'];
+async function treeEvents(port, root) {
+  const script = "return cjson.encode(redis.call('XRANGE', KEYS[1], '-', '+'))";
+  const text = await cli(port, ['-c', 'EVAL', script, '1', `tg:{${root}}:events`]);
+  const entries = text === '{}' ? [] : JSON.parse(text);
+  return entries.map(([, kv]) => {
+    const f = {};
+    for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1];
+    return `${KINDS[Number(f.k)]} ${f.t} ${f.b} ${f.a === undefined ? null : f.a}`;
+  });
+}
+async function sameEvents(ports, trees, daemons) {
+  const want = {};
+  for (const { root } of trees) want[root] = await treeEvents(ports[0], root);
+  const total = Object.values(want).reduce((n, list) => n + list.length, 0);
+  for (const daemon of daemons) {
+    const page = async () => {
+      const rows = [];
+      for (let since = 0; ;) {
+        const r = await daemon.call('GET', `/v1/events?since=${since}&limit=1000`, undefined, KEY);
+        assert.equal(r.status, 200, r.text);
+        rows.push(...r.json.events);
+        if (r.json.next === since) return rows;
+        since = r.json.next;
+      }
+    };
+    const rows = await eventually(async () => { const r = await page(); return r.length >= total && r; }, 30000);
+    assert.ok(rows, `the collectors copy all ${total} events`);
+    assert.equal(rows.length, total, 'each event once');
+    for (let i = 1; i < rows.length; i++) assert.ok(rows[i].id > rows[i - 1].id, 'ids increase');
+    for (const { root } of trees) {
+      const mine = rows.filter((e) => e.budget === root || e.budget.startsWith(`${root}/`));
+      assert.deepEqual(mine.map((e) => `${e.kind} ${e.time_ms} ${e.budget} ${e.amount_micros}`), want[root],
+        `tree ${root}: its events in its order`);
+    }
+  }
+  return total;
+}
+
 // Two daemons on the cluster (seed: the first master), every tree's budgets in their config.
 async function startDaemons(t, ports, trees, timeoutMs, env = {}) {
   const dir = tempDir('redis-cluster');
@@ -250,6 +294,7 @@ async function movedRun(t, mode) {
     }
   }
   assert.ok(stats.movedTreeCommitsAfter > 0, 'commits on the moved tree acknowledged after the move');
+  const events = await sameEvents(ports, trees, daemons);
   // What the old master answered instead of running calls (its error counts by kind).
   const errors = await cli(moved.port, ['INFO', 'errorstats']);
   const count = (kind) => Number((errors.match(new RegExp(`errorstat_${kind}:count=(\\d+)`)) || [0, 0])[1]);
@@ -258,7 +303,7 @@ async function movedRun(t, mode) {
     `committed, ${stats.refusals} refused, ${stats.unavailable} 503s retried; slot ${moved.slot} ` +
     `(${move.keys} keys) moved from ${moved.port} to ${target}, then ${stats.movedTreeCommitsAfter} ` +
     `commits on that tree; the old master answered ${count('TRYAGAIN')} TRYAGAIN, ${count('ASK')} ASK, ` +
-    `${count('MOVED')} MOVED`);
+    `${count('MOVED')} MOVED; ${events} events, each once on GET /v1/events from both daemons`);
 }
 
 test('two daemons on a 3-master redis cluster, trees on every master, a slot moved mid-run',

@@ -50,6 +50,7 @@
 
 #include "engine/ledger_ops.h"
 #include "redis/redis_server.h"
+#include "store/redis/redis_collect.h"
 #include "store/redis/redis_events.h"
 #include "store/redis/redis_ledger.h"
 #include "tollgate.h"
@@ -1341,7 +1342,7 @@ static void test_integer_bound(void **state) {
     tg__redis_ledger_close(ledger);
 }
 
-/* What the redis ledger does not keep yet is refused by name, not half done. */
+/* What the redis ledger does not keep yet is refused by name, not half done; events are read. */
 static void test_refusals(void **state) {
     (void)state;
     tg__redis_ledger *ledger = open_redis();
@@ -1360,7 +1361,12 @@ static void test_refusals(void **state) {
     assert_int_equal(ops->budget_put(ledger, "bad path", &spec, T0_MS, NULL), TG_ERR_INVALID);
     size_t count = 0;
     tg_event event;
-    assert_int_equal(ops->events_since(ledger, 0, &event, 1, &count, NULL), TG_ERR_UNSUPPORTED);
+    /* events_since collects first: the creation of acme is there at once. */
+    assert_ok(ops->events_since(ledger, 0, &event, 1, &count, NULL));
+    assert_int_equal(count, 1);
+    assert_int_equal(event.kind, TG_EVENT_BUDGET_CHANGED);
+    assert_string_equal(event.budget, "acme");
+    assert_int_equal(ops->events_since(ledger, 0, &event, 0, &count, NULL), TG_ERR_INVALID);
     /* Delete: children and holds first, as the local ledger. */
     assert_ok(ops->budget_put(ledger, "acme/a", &spec, T0_MS, NULL));
     assert_int_equal(ops->budget_delete(ledger, "acme", T0_MS, NULL), TG_ERR_STATE);
@@ -1469,6 +1475,10 @@ static void worker_run(int index, int fd) {
     rng r = {UINT64_C(777) + (uint64_t)index};
     worker_sums sums = {0};
     for (int i = 0; i < WORKER_OPS; i++) {
+        /* Every process collects too, racing the others on the one tree (redis_collect.h). */
+        if (i % 7 == index && tg__redis_events_collect(ledger, NULL, NULL) != TG_OK) {
+            _exit(8);
+        }
         int child = (int)rng_range(&r, 0, 1);
         tg_class cls = (tg_class)rng_range(&r, 0, TG_CLASS_COUNT - 1);
         tg_reserve_request q = {.budget = child ? "team/b" : "team/a",
@@ -1512,6 +1522,39 @@ static void worker_run(int index, int fd) {
  * window whose spend only grows: nothing reinstates), low and normal on team exactly once
  * (its spend passed revoke_at), high and critical on team exactly when its spend reached
  * their ceilings, each at a spend at or above its ceiling. */
+static tg_event tree_all[WORKERS * WORKER_OPS * 4]; /* the tree's events, in its order */
+
+/* The ledger-wide events (events_since, which collects what the workers' collectors left)
+ * are the tree's, each once, in the tree's order, numbered 1, 2, ... without a gap. */
+static void many_processes_ledger_events(tg__redis_ledger *ledger, int64_t count) {
+    static tg_event page[1000];
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    int64_t seen = 0;
+    for (;;) {
+        size_t got = 0;
+        tg_error err = {0};
+        assert_ok(ops->events_since(ledger, (uint64_t)seen, page, 1000, &got, &err));
+        if (got == 0) {
+            break;
+        }
+        for (size_t i = 0; i < got; i++) {
+            const tg_event *e = &page[i], *want = &tree_all[seen];
+            assert_true(seen < count);
+            assert_i64((int64_t)e->id, ++seen);
+            assert_int_equal(e->kind, want->kind);
+            assert_string_equal(e->budget, want->budget);
+            assert_i64(e->time_ms, want->time_ms);
+            assert_int_equal(e->cls, want->cls);
+            assert_i64((int64_t)e->hold_id, (int64_t)want->hold_id);
+            assert_i64(e->amount_micros, want->amount_micros);
+            assert_i64(e->spent_micros, want->spent_micros);
+        }
+    }
+    print_message("the ledger-wide stream: %lld events, each once, in the tree's order\n",
+                  (long long)seen);
+    assert_i64(seen, count);
+}
+
 static void many_processes_events(tg__redis_ledger *ledger, const worker_sums *total,
                                   const tg_budget_info *team) {
     static tg_event events[1000];
@@ -1527,6 +1570,8 @@ static void many_processes_events(tg__redis_ledger *ledger, const worker_sums *t
         for (size_t i = 0; i < got; i++) {
             const tg_event *e = &events[i];
             assert_i64((int64_t)(e->id & ((UINT64_C(1) << 40) - 1)), ++seq);
+            assert_true(seq <= (int64_t)(sizeof tree_all / sizeof tree_all[0]));
+            tree_all[seq - 1] = *e;
             denied += e->kind == TG_EVENT_DENIED;
             created += e->kind == TG_EVENT_BUDGET_CHANGED && strcmp(e->detail, "created") == 0;
             assert_true(e->kind != TG_EVENT_REINSTATED && e->kind != TG_EVENT_HOLD_EXPIRED);
@@ -1554,6 +1599,7 @@ static void many_processes_events(tg__redis_ledger *ledger, const worker_sums *t
     assert_i64(revoked[0][TG_CLASS_HIGH],
                team->spent_micros >= TEAM_REVOKE_AT + (TEAM_LIMIT - TEAM_REVOKE_AT) / 2);
     assert_i64(revoked[0][TG_CLASS_CRITICAL], team->spent_micros >= TEAM_LIMIT);
+    many_processes_ledger_events(ledger, seq);
 }
 
 static void test_many_processes(void **state) {

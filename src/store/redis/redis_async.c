@@ -709,7 +709,9 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     tg__redis_async *a = ledger->async;
     pass *p = a != NULL ? a->current : NULL;
     if (p == NULL) {
-        return tg__redis_sync_fcall(ledger, args, fields, reply_out, err);
+        tg_status status = tg__redis_sync_fcall(ledger, args, fields, reply_out, err);
+        tg__redis_touched(ledger, args); /* its events wait for the collector */
+        return status;
     }
     int i = p->at++;
     uint64_t hash = args_hash(args);
@@ -721,6 +723,7 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
                             "more was sent",
                             args->argv[1]);
         }
+        tg__redis_touched(ledger, args); /* answered: its events are in the tree's stream */
         if (m->status != TG_OK) {
             return tg__fail(err, m->status, "%s", m->error ? m->error : "redis call failed");
         }

@@ -24,6 +24,15 @@ void tg__redis_args_str(tg__redis_args *args, const char *text) {
     args->count++;
 }
 
+void tg__redis_args_bytes(tg__redis_args *args, const char *bytes, size_t size) {
+    if (args->count >= TG__REDIS_ARGS_MAX) {
+        abort();
+    }
+    args->argv[args->count] = bytes;
+    args->lens[args->count] = size;
+    args->count++;
+}
+
 void tg__redis_args_i64(tg__redis_args *args, int64_t value) {
     if (args->count >= TG__REDIS_ARGS_MAX) {
         abort();

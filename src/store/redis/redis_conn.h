@@ -53,6 +53,8 @@ typedef struct {
 
 void tg__redis_args_str(tg__redis_args *args, const char *text);
 void tg__redis_args_i64(tg__redis_args *args, int64_t value);
+/* `size` bytes at `bytes` (borrowed, any bytes), as one argument. */
+void tg__redis_args_bytes(tg__redis_args *args, const char *bytes, size_t size);
 
 /* Connects (if not connected), authenticates, selects the database and loads the library.
  * TG_ERR_IO with the reason. After a failure no connect is tried for retry_interval_ms:

@@ -23,6 +23,19 @@ typedef struct {
 
 typedef struct tg__redis_async tg__redis_async;
 
+/* The collector's state (redis_collect.c): the trees this process touched since its last
+ * collect, where its sweep over every tree is, and the copied positions it last saw. */
+#define TG__REDIS_COLLECT_DIRTY 256 /* as TG__REDIS_DIRTY_MAX of redis_collect.h */
+typedef struct {
+    char dirty[TG__REDIS_COLLECT_DIRTY][TG_SEGMENT_SIZE_MAX]; /* roots touched, unordered */
+    int dirty_count;
+    bool dirty_overflow; /* more were touched than remembered: the next collects sweep more */
+    int64_t sweep_next;  /* the next tree number the sweep looks at */
+    int64_t sweep_last;  /* the trees' count when the sweep began its round */
+    int64_t copied_tree[TG__REDIS_TREE_CACHE]; /* by tree number modulo the size: which tree */
+    int64_t copied_seq[TG__REDIS_TREE_CACHE];  /* and its copied position as last seen */
+} tg__redis_collector;
+
 _Static_assert(TG__REDIS_PREFIX_SIZE_MAX + 4 <= TG__REDIS_KEY_TEXT_SIZE,
                "a tree's meta key fits the arguments' key text");
 
@@ -38,7 +51,12 @@ struct tg__redis_ledger {
     tg__tz *utc;        /* window bounds (only UTC windows so far) */
     tg__redis_tree_entry
         trees[TG__REDIS_TREE_CACHE]; /* root <-> number, by number modulo the size */
+    tg__redis_collector collector;   /* redis_collect.c */
 };
+
+/* Remembers the tree of a decision's call `args` (a function that may emit events) as
+ * touched, for the next collect (redis_collect.c); other calls are ignored. After its answer. */
+void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args);
 
 /* A decision's function call: on the async connection inside a pass of a parked request
  * (redis_async.h), else on the synchronous one; as tg__redis_fcall, and followed by WAIT on

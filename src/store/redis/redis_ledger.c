@@ -13,6 +13,7 @@
 
 #include "core/ledger_internal.h"
 #include "core/tz.h"
+#include "store/redis/redis_collect.h"
 #include "store/redis/redis_internal.h"
 
 void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
@@ -590,14 +591,21 @@ static tg_status redis_hold_get(void *self, uint64_t hold_id, int64_t now_ms, tg
     return TG_OK;
 }
 
+/* Collects first (bounded: redis_collect.h), then reads the ledger-wide stream, so a caller
+ * that reads right after its own decisions sees their events. The daemon reads without
+ * collecting (its requests run in passes, where a collect's writes must not be replayed):
+ * its timer collects (src/server/store_redis.c). */
 static tg_status redis_events_since(void *self, uint64_t after_id, tg_event *out, size_t max,
                                     size_t *count_out, tg_error *err) {
-    /* Each tree's events are in its own stream (redis_events.h), read one tree at a time;
-     * one order across trees that a reader can follow live is not defined yet. */
-    (void)self, (void)after_id, (void)out, (void)max, (void)count_out;
-    return tg__fail(err, TG_ERR_UNSUPPORTED,
-                    "the redis ledger keeps its events per tree, with no order across trees "
-                    "yet (docs/multi-node.md)");
+    tg__redis_ledger *ledger = self;
+    if (max < 1 || max > TG__LEDGER_EVENTS_MAX) {
+        return tg__fail(err, TG_ERR_INVALID, "max must be between 1 and %d", TG__LEDGER_EVENTS_MAX);
+    }
+    tg_status status = tg__redis_events_collect(ledger, NULL, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    return tg__redis_ledger_events(ledger, after_id, out, max, count_out, NULL, err);
 }
 
 static tg_status redis_policy_set(void *self, const tg_policy_rule *rules, size_t count,

@@ -15,9 +15,10 @@
  *     so below 2^53: budget_put refuses a limit above TG__LEDGER_REDIS_COUNTER_MAX
  *     with TG_ERR_RANGE and an operation that would push a counter past it fails
  *     with TG_ERR_RANGE (the local ledger's bound is TG_LIMIT_MAX, 1e18).
- *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates, alerts and
- *     events (events_since is TG_ERR_UNSUPPORTED), holds_max and idempotency_max
- *     (docs/multi-node.md).
+ *   - Events: written per tree in the deciding call, copied into one ledger-wide stream
+ *     by collectors (redis_collect.h), whose numbers are events_since's ids.
+ *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates, holds_max and
+ *     idempotency_max (docs/multi-node.md).
  *   - Budget listing (budget_page) is tree by tree, not plain path order (redis_paths.c).
  *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
  *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is

@@ -1125,6 +1125,108 @@ local function tg_events_last(keys, args)
     return {0, tonumber(redis.call('GET', keys[1] .. 'evseq') or '0')}
 end
 
+-- ---- the ledger-wide events: the collector (events_since, GET /v1/events, the SSE stream) --
+
+--[[
+Each tree's events are in order in its own stream, the trees in no order among themselves,
+and a reader's cursor (GET /v1/events' `since`, SSE's Last-Event-ID) is one number. So the
+daemons copy each tree's new events into one ledger-wide stream in the registry's slot, whose
+own sequence is that cursor (docs/multi-node.md, "Events"). A tree's stream and the registry
+may be on two masters of a cluster, so a copy is two calls: tg_events_pack reads a batch in
+the tree's slot, tg_collect appends it in the registry's slot if, and only if, the tree's
+copied position there is still the one the batch was read after, and advances it in the same
+atomic call. Two daemons copying one tree at once: the second finds the position moved and
+appends nothing; a daemon killed between the calls has appended nothing.
+  R..":events"  stream the ledger's events, ids "SEQ-0" (R..":evseq" the last SEQ): the tree
+                       entry's fields, plus 'tr' (the tree's number) and 'q' (its sequence
+                       in the tree), at most about LEDGER_EVENTS_KEEP entries
+  R..":evseq"   string the ledger-wide stream's last number
+  R..":copied"  hash   tree number -> the last of its events copied (absent: none)
+]]
+local LEDGER_EVENTS_KEEP_TEXT = '1000000'
+
+-- tg_events_pack(P) after limit: the tree's stream entries after sequence `after`, at most
+-- `limit` (and EVENTS_SCAN_MAX), as XRANGE gives them, packed with cmsgpack for tg_collect:
+-- {0, count, packed} ("" when none).
+local function tg_events_pack(keys, args)
+    local after, limit = tonumber(args[1]), tonumber(args[2])
+    if limit > EVENTS_SCAN_MAX then
+        limit = EVENTS_SCAN_MAX
+    end
+    local entries = redis.call('XRANGE', keys[1] .. 'events', fmt(after + 1), '+', 'COUNT', limit)
+    if #entries == 0 then
+        return {0, 0, ''}
+    end
+    return {0, #entries, cmsgpack.pack(entries)}
+end
+
+-- tg_collect(R) tree after packed: appends tg_events_pack's entries of tree `tree` to the
+-- ledger-wide stream when the tree's copied position is `after`, and makes it the last
+-- entry's sequence. Answers {0, position, appended}: the position now (the caller's next
+-- `after`) and how many were appended (0 when another caller had copied them first).
+local function tg_collect(keys, args)
+    local R, tree, after = keys[1], args[1], tonumber(args[2])
+    local copied = tonumber(redis.call('HGET', R .. ':copied', tree) or '0')
+    if copied ~= after then
+        return {0, copied, 0}
+    end
+    local entries = cmsgpack.unpack(args[3])
+    local n = #entries
+    local seqs = {}
+    for i, entry in ipairs(entries) do
+        seqs[i] = tonumber(string.sub(entry[1], 1, -3)) -- "SEQ-0"
+        if seqs[i] == nil or seqs[i] <= (seqs[i - 1] or copied) then
+            return fail(ERR_INVALID, 'tg_collect: entries out of order after ' .. fmt(copied))
+        end
+    end
+    if n == 0 then
+        return {0, copied, 0}
+    end
+    local last = redis.call('INCRBY', R .. ':evseq', n)
+    for i, entry in ipairs(entries) do
+        redis.call('XADD', R .. ':events', 'MAXLEN', '~', LEDGER_EVENTS_KEEP_TEXT,
+                   fmt(last - n + i) .. '-0', 'tr', tree, 'q', fmt(seqs[i]), unpack(entry[2]))
+    end
+    redis.call('HSET', R .. ':copied', tree, fmt(seqs[n]))
+    return {0, seqs[n], n}
+end
+
+-- tg_copied(R) tree...: each tree's copied position (0: none copied yet).
+local function tg_copied(keys, args)
+    local got = redis.call('HMGET', keys[1] .. ':copied', unpack(args))
+    local out = {0}
+    for i = 1, #args do
+        out[i + 1] = tonumber(got[i] or '0')
+    end
+    return out
+end
+
+-- tg_ledger_events(R) after limit: the ledger-wide events after number `after`, at most
+-- `limit` (and EVENTS_SCAN_MAX). Answers {0, last, rows...}: `last` the stream's last number
+-- now, then 16 fields a row: number, tree, kind, time, budget, then EVENT_FIELDS' values.
+local function tg_ledger_events(keys, args)
+    local after, limit = tonumber(args[1]), tonumber(args[2])
+    if limit > EVENTS_SCAN_MAX then
+        limit = EVENTS_SCAN_MAX
+    end
+    local R = keys[1]
+    local entries = redis.call('XRANGE', R .. ':events', fmt(after + 1), '+', 'COUNT', limit)
+    local out = {0, tonumber(redis.call('GET', R .. ':evseq') or '0')}
+    for _, entry in ipairs(entries) do
+        local f, kv = {}, entry[2]
+        for j = 1, #kv, 2 do
+            f[kv[j]] = kv[j + 1]
+        end
+        local n = #out
+        out[n + 1] = string.sub(entry[1], 1, -3)
+        out[n + 2], out[n + 3], out[n + 4], out[n + 5] = f.tr, f.k, f.t, f.b
+        for i, name in ipairs(EVENT_FIELDS) do
+            out[n + 5 + i] = f[name] or EVENT_DEFAULTS[name]
+        end
+    end
+    return out
+end
+
 -- ---- listing budgets (GET /v1/budgets on Redis) -----------------------------------------
 
 -- Members of the sorted set `key` from the lexicographic bound `start` ("[x" from x on,
@@ -1167,6 +1269,12 @@ redis.register_function{function_name = 'tg_events', callback = tg_events,
                         flags = {'no-writes'}}
 redis.register_function{function_name = 'tg_events_last', callback = tg_events_last,
                         flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_events_pack', callback = tg_events_pack,
+                        flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_copied', callback = tg_copied, flags = {'no-writes'}}
+redis.register_function{function_name = 'tg_ledger_events', callback = tg_ledger_events,
+                        flags = {'no-writes'}}
+redis.register_function('tg_collect', tg_collect)
 redis.register_function('tg_reserve', emitting(tg_reserve))
 redis.register_function('tg_commit', emitting(tg_commit))
 redis.register_function('tg_release', emitting(tg_release))

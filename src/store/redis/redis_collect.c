@@ -1,0 +1,316 @@
+/*
+ * redis_collect: the collector and the reads of the ledger-wide events stream
+ * (redis_collect.h), through tollgate.lua's tg_events_pack, tg_collect, tg_copied and
+ * tg_ledger_events.
+ */
+#include "store/redis/redis_collect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/ledger_internal.h"
+#include "store/redis/redis_events.h"
+#include "store/redis/redis_internal.h"
+
+#define ROW_FIELDS 16 /* number, tree, kind, time, budget, then the 11 optional fields */
+#define SWEEP_OVERFLOW_TREES 1024 /* looked at per collect while touched trees overflowed */
+
+_Static_assert(TG__REDIS_COLLECT_DIRTY == TG__REDIS_DIRTY_MAX, "one bound, two headers");
+_Static_assert(TG__REDIS_COLLECT_BATCH <= TG__REDIS_EVENTS_CALL_MAX,
+               "a batch is one tg_events_pack call");
+_Static_assert(TG__REDIS_SWEEP_TREES + 4 <= TG__REDIS_ARGS_MAX, "one tg_copied call a slice");
+
+/* The functions whose calls may emit events (every function wrapped in `emitting`). */
+static const char *const EMITTING[] = {
+    "tg_reserve",    "tg_commit",     "tg_release",       "tg_record",        "tg_hold_get",
+    "tg_budget_put", "tg_budget_get", "tg_budget_delete", "tg_budget_freeze",
+};
+
+void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args) {
+    if (args->count < 4 || strcmp(args->argv[0], "FCALL") != 0) {
+        return;
+    }
+    bool emitting = false;
+    for (size_t i = 0; i < sizeof EMITTING / sizeof EMITTING[0] && !emitting; i++) {
+        emitting = strcmp(args->argv[1], EMITTING[i]) == 0;
+    }
+    const char *prefix = args->argv[3]; /* "tg:{ROOT}:" */
+    size_t size = args->lens[3];
+    if (!emitting || size < 6 || strncmp(prefix, "tg:{", 4) != 0 ||
+        size - 6 >= TG_SEGMENT_SIZE_MAX) {
+        return;
+    }
+    char root[TG_SEGMENT_SIZE_MAX];
+    memcpy(root, prefix + 4, size - 6);
+    root[size - 6] = '\0';
+    tg__redis_collector *c = &ledger->collector;
+    for (int i = c->dirty_count - 1; i >= 0; i--) { /* the latest first: trees repeat */
+        if (strcmp(c->dirty[i], root) == 0) {
+            return;
+        }
+    }
+    if (c->dirty_count == TG__REDIS_COLLECT_DIRTY) {
+        c->dirty_overflow = true; /* the sweep finds it */
+        return;
+    }
+    memcpy(c->dirty[c->dirty_count++], root, sizeof root);
+}
+
+/* The copied position of `tree` as last seen, or -1. */
+static int64_t known_copied(const tg__redis_collector *c, int64_t tree) {
+    size_t at = (size_t)tree % TG__REDIS_TREE_CACHE;
+    return c->copied_tree[at] == tree ? c->copied_seq[at] : -1;
+}
+
+static void know_copied(tg__redis_collector *c, int64_t tree, int64_t seq) {
+    size_t at = (size_t)tree % TG__REDIS_TREE_CACHE;
+    c->copied_tree[at] = tree;
+    c->copied_seq[at] = seq;
+}
+
+/* What one collect shares. */
+typedef struct {
+    tg__redis_ledger *ledger;
+    int calls;      /* made so far, at most TG__REDIS_COLLECT_CALLS_MAX */
+    int64_t copied; /* events appended */
+} run;
+
+static tg_status call(run *r, tg__redis_args *args, size_t fields, redisReply **reply,
+                      tg_error *err) {
+    r->calls++;
+    return tg__redis_sync_fcall(r->ledger, args, fields, reply, err);
+}
+
+/* The copied positions of trees first..first+count-1 into seqs (tg_copied). */
+static tg_status copied_of(run *r, int64_t first, int count, int64_t *seqs, tg_error *err) {
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_copied", TG__REDIS_REGISTRY_KEY);
+    for (int i = 0; i < count; i++) {
+        tg__redis_args_i64(&args, first + i);
+    }
+    redisReply *reply = NULL;
+    tg_status status = call(r, &args, 1 + (size_t)count, &reply, err);
+    if (status == TG_OK) {
+        for (int i = 0; i < count; i++) {
+            seqs[i] = tg__redis_i64(reply, 1 + (size_t)i);
+            know_copied(&r->ledger->collector, first + i, seqs[i]);
+        }
+        freeReplyObject(reply);
+    }
+    return status;
+}
+
+/*
+ * Copies the new events of tree `tree` (root `root`) from position `seq` (-1: unknown) on,
+ * batch by batch while the calls last. *done_out: nothing more was there to copy.
+ */
+static tg_status collect_tree(run *r, const char *root, int64_t tree, int64_t seq, bool *done_out,
+                              tg_error *err) {
+    *done_out = false;
+    tg_status status = TG_OK;
+    if (seq < 0 && (r->calls + 3 > TG__REDIS_COLLECT_CALLS_MAX ||
+                    (status = copied_of(r, tree, 1, &seq, err)) != TG_OK)) {
+        return status;
+    }
+    char prefix[TG__REDIS_PREFIX_SIZE_MAX];
+    tg__redis_prefix_of(root, prefix);
+    while (r->calls + 2 <= TG__REDIS_COLLECT_CALLS_MAX) {
+        tg__redis_args args;
+        tg__redis_args_fcall(&args, "tg_events_pack", prefix);
+        tg__redis_args_i64(&args, seq);
+        tg__redis_args_i64(&args, TG__REDIS_COLLECT_BATCH);
+        redisReply *pack = NULL;
+        if ((status = call(r, &args, 3, &pack, err)) != TG_OK) {
+            return status;
+        }
+        int64_t count = tg__redis_i64(pack, 1);
+        const redisReply *packed = pack->element[2];
+        if (count == 0 || packed->type != REDIS_REPLY_STRING) {
+            freeReplyObject(pack);
+            know_copied(&r->ledger->collector, tree, seq);
+            *done_out = true;
+            return TG_OK;
+        }
+        tg__redis_args_fcall(&args, "tg_collect", TG__REDIS_REGISTRY_KEY);
+        tg__redis_args_i64(&args, tree);
+        tg__redis_args_i64(&args, seq);
+        tg__redis_args_bytes(&args, packed->str, packed->len);
+        redisReply *reply = NULL;
+        status = call(r, &args, 3, &reply, err);
+        freeReplyObject(pack); /* after the call: its text was the argument */
+        if (status != TG_OK) {
+            return status;
+        }
+        seq = tg__redis_i64(reply, 1); /* moved on by us, or by another collector */
+        int64_t appended = tg__redis_i64(reply, 2);
+        freeReplyObject(reply);
+        know_copied(&r->ledger->collector, tree, seq);
+        r->copied += appended;
+        if (appended > 0 && count < TG__REDIS_COLLECT_BATCH) {
+            *done_out = true; /* the tree's stream ended with this batch */
+            return TG_OK;
+        }
+    }
+    return TG_OK;
+}
+
+/* The trees this process touched: each one finished is forgotten, the rest wait. */
+static tg_status collect_touched(run *r, tg_error *err) {
+    tg__redis_collector *c = &r->ledger->collector;
+    int kept = 0;
+    tg_status status = TG_OK;
+    for (int i = 0; i < c->dirty_count; i++) {
+        bool done = false;
+        int64_t tree = 0;
+        if (status == TG_OK &&
+            (status = tg__redis_tree_of_root(r->ledger, c->dirty[i], false, &tree, err)) == TG_OK) {
+            if (tree == 0) {
+                done = true; /* a root whose tree was never made: no events */
+            } else {
+                status = collect_tree(r, c->dirty[i], tree, known_copied(c, tree), &done, err);
+            }
+        }
+        if (!done) {
+            memmove(c->dirty[kept++], c->dirty[i], sizeof c->dirty[i]);
+        }
+    }
+    c->dirty_count = kept;
+    return status;
+}
+
+/* The next trees of the sweep's round over every tree, `trees` of them at most. */
+static tg_status sweep(run *r, int64_t trees, tg_error *err) {
+    tg__redis_collector *c = &r->ledger->collector;
+    tg_status status = TG_OK;
+    while (trees > 0 && r->calls + 3 <= TG__REDIS_COLLECT_CALLS_MAX) {
+        if (c->sweep_next < 1 || c->sweep_next > c->sweep_last) {
+            tg__redis_args args;
+            tg__redis_args_fcall(&args, "tg_trees", TG__REDIS_REGISTRY_KEY);
+            redisReply *reply = NULL;
+            if ((status = call(r, &args, 2, &reply, err)) != TG_OK) {
+                return status;
+            }
+            c->sweep_last = tg__redis_i64(reply, 1);
+            freeReplyObject(reply);
+            c->sweep_next = 1;
+            if (c->sweep_last == 0) {
+                return TG_OK;
+            }
+            c->dirty_overflow = false; /* a whole round starts: every tree is seen again */
+        }
+        int64_t left = c->sweep_last - c->sweep_next + 1;
+        int count = (int)(left < TG__REDIS_SWEEP_TREES ? left : TG__REDIS_SWEEP_TREES);
+        if (count > trees) {
+            count = (int)trees;
+        }
+        int64_t seqs[TG__REDIS_SWEEP_TREES];
+        if ((status = copied_of(r, c->sweep_next, count, seqs, err)) != TG_OK) {
+            return status;
+        }
+        for (int i = 0; i < count; i++) {
+            int64_t tree = c->sweep_next;
+            char root[TG_SEGMENT_SIZE_MAX];
+            bool done = true;
+            if ((status = tg__redis_root_of_tree(r->ledger, tree, root, err)) != TG_OK) {
+                return status;
+            }
+            if (root[0] != '\0' &&
+                (status = collect_tree(r, root, tree, seqs[i], &done, err)) != TG_OK) {
+                return status;
+            }
+            if (!done) {
+                return TG_OK; /* the calls ran out: this tree first next time */
+            }
+            c->sweep_next++;
+        }
+        trees -= count;
+    }
+    return TG_OK;
+}
+
+tg_status tg__redis_events_collect(tg__redis_ledger *ledger, int64_t *copied_out, tg_error *err) {
+    run r = {ledger, 0, 0};
+    tg_status status = collect_touched(&r, err);
+    if (status == TG_OK) {
+        status = sweep(
+            &r, ledger->collector.dirty_overflow ? SWEEP_OVERFLOW_TREES : TG__REDIS_SWEEP_TREES,
+            err);
+    }
+    if (copied_out != NULL) {
+        *copied_out = r.copied;
+    }
+    return status;
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+/* One row of a tg_ledger_events answer, from element `at`. */
+static void row_of(const redisReply *reply, size_t at, tg_event *e) {
+    memset(e, 0, sizeof *e);
+    e->id = (uint64_t)tg__redis_i64(reply, at);
+    int64_t tree = tg__redis_i64(reply, at + 1);
+    e->kind = (tg_event_kind)tg__redis_i64(reply, at + 2);
+    e->time_ms = tg__redis_i64(reply, at + 3);
+    snprintf(e->budget, sizeof e->budget, "%s", tg__redis_str(reply, at + 4));
+    e->cls = (int)tg__redis_i64(reply, at + 5);
+    e->reason = (int)tg__redis_i64(reply, at + 6);
+    int64_t hold = tg__redis_i64(reply, at + 7);
+    e->hold_id = hold > 0 ? tg__redis_id_make(tree, hold) : 0;
+    e->amount_micros = tg__redis_i64(reply, at + 8);
+    e->held_micros = tg__redis_i64(reply, at + 9);
+    e->spent_micros = tg__redis_i64(reply, at + 10);
+    e->limit_micros = tg__redis_i64(reply, at + 11);
+    e->threshold_micros = tg__redis_i64(reply, at + 12);
+    e->count = tg__redis_i64(reply, at + 13);
+    snprintf(e->tool, sizeof e->tool, "%s", tg__redis_str(reply, at + 14));
+    snprintf(e->detail, sizeof e->detail, "%s", tg__redis_str(reply, at + 15));
+}
+
+tg_status tg__redis_ledger_events(tg__redis_ledger *ledger, uint64_t after_id, tg_event *out,
+                                  size_t max, size_t *count_out, uint64_t *last_id_out,
+                                  tg_error *err) {
+    size_t count = 0;
+    uint64_t last_id = 0;
+    do {
+        size_t want =
+            max - count < TG__REDIS_EVENTS_CALL_MAX ? max - count : TG__REDIS_EVENTS_CALL_MAX;
+        tg__redis_args args;
+        tg__redis_args_fcall(&args, "tg_ledger_events", TG__REDIS_REGISTRY_KEY);
+        tg__redis_args_i64(&args, (int64_t)after_id);
+        tg__redis_args_i64(&args, (int64_t)(want > 0 ? want : 1));
+        redisReply *reply = NULL;
+        tg_status status = tg__redis_call(ledger, &args, 2, &reply, err);
+        if (status != TG_OK) {
+            return status;
+        }
+        last_id = (uint64_t)tg__redis_i64(reply, 1);
+        size_t rows = (reply->elements - 2) / ROW_FIELDS;
+        if ((reply->elements - 2) % ROW_FIELDS != 0 || rows > want) {
+            tg__redis_done(ledger, reply);
+            return tg__fail(err, TG_ERR_IO, "redis function tg_ledger_events answered %zu fields",
+                            reply->elements);
+        }
+        for (size_t i = 0; i < rows; i++) {
+            row_of(reply, 2 + i * ROW_FIELDS, &out[count + i]);
+        }
+        tg__redis_done(ledger, reply);
+        count += rows;
+        if (rows == 0 || rows < want) {
+            break;
+        }
+        after_id = out[count - 1].id;
+    } while (count < max);
+    *count_out = count;
+    if (last_id_out != NULL) {
+        *last_id_out = last_id;
+    }
+    return TG_OK;
+}
+
+tg_status tg__redis_ledger_events_last(tg__redis_ledger *ledger, uint64_t *last_id_out,
+                                       tg_error *err) {
+    tg_event none;
+    size_t count = 0;
+    /* After a number no stream reaches (and exact in Lua): only the last number answers. */
+    return tg__redis_ledger_events(ledger, UINT64_C(1) << 52, &none, 1, &count, last_id_out, err);
+}
