@@ -261,8 +261,14 @@ static bool on_redis(const tg__streams *hub) {
 }
 
 /* The newest event's id into *last_id; false when the store cannot be read now (the caller
- * retries or refuses). */
-static bool events_last(tg__streams *hub, uint64_t *last_id) {
+ * retries or refuses). On Redis, `fresh` asks the server (a stream opening: one call); else
+ * the id the collector last read, so the pump makes no call unless there is something to
+ * read (a server that stops then delays the pump's read by its timeout once). */
+static bool events_last(tg__streams *hub, uint64_t *last_id, bool fresh) {
+    if (on_redis(hub) && !fresh) {
+        *last_id = tg__store_redis_events_known();
+        return true;
+    }
     if (on_redis(hub)) {
         return tg__store_redis_events_last(last_id, NULL) == TG_OK;
     }
@@ -453,7 +459,7 @@ static void on_pump(evutil_socket_t fd, short what, void *user) {
         return;
     }
     uint64_t table_last_id = 0;
-    if (!events_last(hub, &table_last_id)) {
+    if (!events_last(hub, &table_last_id, false)) {
         return; /* the sweep tries again */
     }
     page_forget(hub); /* events committed since the last pump */
@@ -605,7 +611,7 @@ static void open_stream(tg__streams *hub, struct evhttp_request *request, const 
         return;
     }
     uint64_t table_last_id = 0;
-    if (!events_last(hub, &table_last_id)) {
+    if (!events_last(hub, &table_last_id, true)) {
         free(st);
         send_error(request, 503, "store_unavailable", "cannot read the events", 1);
         return;

@@ -193,10 +193,6 @@ static void wake_streams(void *user) {
     tg__streams_wake(((tg__daemon *)user)->streams);
 }
 
-static bool streams_listening(void *user) {
-    return tg__streams_count(((tg__daemon *)user)->streams) > 0;
-}
-
 /* Everything before the loop runs; false after saying why on stderr. */
 static bool start(serve_state *self, tg__config *config) {
     tg_error err = {0};
@@ -239,8 +235,7 @@ static bool start(serve_state *self, tg__config *config) {
         tg_engine_batch_end(self->daemon.engine, NULL);
         return false;
     }
-    if (tg__store_redis_collector_start(self->base, wake_streams, streams_listening, &self->daemon,
-                                        &err) != TG_OK) {
+    if (tg__store_redis_collector_start(self->base, wake_streams, &self->daemon, &err) != TG_OK) {
         fprintf(stderr, "tollgate: cannot start: %s\n", err.message);
         return false;
     }

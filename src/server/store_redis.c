@@ -32,6 +32,32 @@ static void close_ledger(void *self) {
     tg__redis_ledger_close(self);
 }
 
+/* The collector's state (one daemon per process): a collect runs in passes of the async
+ * connection like a request (redis_collect.h), so a slow or stopped server never blocks the
+ * loop for it. */
+static struct {
+    struct event *timer;
+    void (*wake)(void *user);
+    void *user;
+    void *pass;       /* the running collect's pass (redis_async.h), or NULL */
+    bool running;     /* a collect began and has not ended */
+    uint64_t last_id; /* the ledger-wide stream's last id as last read */
+    bool failing;     /* the last collect failed (said once, not every tick) */
+} collector;
+
+/* The requests' resume (http.c), and the collector's token among theirs. */
+static tg__store_redis_resume_fn resume_request;
+static void *resume_user;
+static void collect_pass(void);
+
+static void on_resume(void *user, void *token) {
+    if (token == &collector) {
+        collect_pass();
+    } else {
+        resume_request(user, token);
+    }
+}
+
 tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_fn resume,
                                 void *user, tg_error *err) {
     /* The fallback (docs/multi-node.md): every call on the synchronous connection. */
@@ -39,7 +65,9 @@ tg_status tg__store_redis_async(struct event_base *base, tg__store_redis_resume_
     if (plugged == NULL || (sync != NULL && strcmp(sync, "1") == 0)) {
         return TG_OK;
     }
-    return tg__redis_async_start(plugged, base, resume, user, err);
+    resume_request = resume;
+    resume_user = user;
+    return tg__redis_async_start(plugged, base, on_resume, user, err);
 }
 
 void tg__store_redis_enter(void **state) {
@@ -83,49 +111,55 @@ tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err) {
     return tg__redis_ledger_events_last(plugged, last_id_out, err);
 }
 
-/* The collector's timer (one daemon per process). */
-static struct {
-    struct event *timer;
-    void (*wake)(void *user);
-    bool (*listening)(void *user);
-    void *user;
-    uint64_t last_id; /* the ledger-wide stream's last id as last seen */
-    bool failing;     /* the last collect failed (said once, not every tick) */
-} collector;
+uint64_t tg__store_redis_events_known(void) {
+    return collector.last_id;
+}
 
-static void collect_now(void) {
+/* One pass of the running collect; its end when no call parks. */
+static void collect_pass(void) {
     if (plugged == NULL) {
         return;
     }
     tg_error err = {0};
     int64_t copied = 0;
-    tg_status status = tg__redis_events_collect(plugged, &copied, &err);
+    uint64_t last_id = 0;
+    tg__redis_async_enter(plugged, &collector.pass);
+    tg_status status = tg__redis_collect_run(plugged, &copied, &last_id, &err);
+    if (tg__redis_async_leave(plugged, &collector.pass, &collector)) {
+        return; /* parked: on_resume runs the next pass */
+    }
+    tg__redis_collect_end(plugged);
+    collector.running = false;
     if (status != TG_OK && !collector.failing) {
         fprintf(stderr, "tollgate: collecting events: %s (tried again every %d ms)\n", err.message,
                 TG__STORE_REDIS_COLLECT_MS);
     }
     collector.failing = status != TG_OK;
-    bool moved = copied > 0;
-    uint64_t last_id = 0;
-    if (!moved && collector.listening != NULL && collector.listening(collector.user) &&
-        tg__redis_ledger_events_last(plugged, &last_id, NULL) == TG_OK &&
-        last_id != collector.last_id) {
+    bool moved = status == TG_OK && last_id != collector.last_id;
+    if (status == TG_OK) {
         collector.last_id = last_id;
-        moved = true;
     }
-    if (moved && collector.wake != NULL) {
+    if ((moved || copied > 0) && collector.wake != NULL) {
         collector.wake(collector.user);
     }
 }
 
 static void on_collect(evutil_socket_t fd, short what, void *user) {
     (void)fd, (void)what, (void)user;
-    collect_now();
+    if (plugged == NULL || collector.running) {
+        return; /* the last collect still waits for Redis */
+    }
+    collector.running = true;
+    if (tg__redis_collect_begin(plugged, NULL) != TG_OK) {
+        tg__redis_collect_end(plugged); /* out of memory: try again next tick */
+        collector.running = false;
+        return;
+    }
+    collect_pass();
 }
 
 tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
-                                          bool (*listening)(void *user), void *user,
-                                          tg_error *err) {
+                                          void *user, tg_error *err) {
     if (plugged == NULL || collector.timer != NULL) {
         return TG_OK;
     }
@@ -134,7 +168,6 @@ tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(
         return tg__fail(err, TG_ERR_NOMEM, "out of memory for the events collector's timer");
     }
     collector.wake = wake;
-    collector.listening = listening;
     collector.user = user;
     struct timeval every = {0, TG__STORE_REDIS_COLLECT_MS * 1000};
     event_add(collector.timer, &every);
@@ -147,7 +180,19 @@ void tg__store_redis_collector_stop(void) {
     }
     event_free(collector.timer);
     collector.timer = NULL;
-    collect_now(); /* what this daemon decided last, copied before it goes */
+    if (plugged == NULL) {
+        return;
+    }
+    if (collector.running) { /* parked: its pass is dropped, its calls' answers unread */
+        tg__redis_async_abandon(plugged, &collector.pass);
+        tg__redis_collect_end(plugged);
+        collector.running = false;
+    }
+    /* What this daemon decided last, copied before it goes (synchronous: the loop ends). */
+    tg_error err = {0};
+    if (tg__redis_events_collect(plugged, NULL, &err) != TG_OK) {
+        fprintf(stderr, "tollgate: collecting events at exit: %s\n", err.message);
+    }
 }
 
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
@@ -201,10 +246,13 @@ tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err) {
 }
 
 tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
-                                          bool (*listening)(void *user), void *user,
-                                          tg_error *err) {
-    (void)base, (void)wake, (void)listening, (void)user, (void)err;
+                                          void *user, tg_error *err) {
+    (void)base, (void)wake, (void)user, (void)err;
     return TG_OK;
+}
+
+uint64_t tg__store_redis_events_known(void) {
+    return 0;
 }
 
 void tg__store_redis_collector_stop(void) {

@@ -64,14 +64,21 @@ tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err);
 #define TG__STORE_REDIS_COLLECT_MS 100
 
 /*
- * Starts the collector's timer on `base`: every TG__STORE_REDIS_COLLECT_MS, a bounded
- * collect on the synchronous connection; `wake(user)` runs when it copied events, or when
- * `listening(user)` and the stream's last id moved (copied by another daemon). TG_OK and
- * nothing done without a Redis ledger. _stop collects once more (what this daemon decided
- * is copied before it exits) and frees the timer; a no-op when not started.
+ * Starts the collector's timer on `base`: every TG__STORE_REDIS_COLLECT_MS, a bounded collect
+ * (store/redis/redis_collect.h) run in passes of the async connection like a request, so a
+ * slow or stopped server delays it, never the loop (on the synchronous fallback,
+ * TOLLGATE_REDIS_SYNC=1, it is synchronous too); a tick finding the last collect still
+ * waiting skips. `wake(user)` runs when a collect copied events or found the ledger-wide
+ * stream's last id moved (another daemon copied). TG_OK and nothing done without a Redis
+ * ledger. _stop drops a waiting collect and collects once more on the synchronous
+ * connection (what this daemon decided is copied before it exits); a no-op when not
+ * started.
  */
 tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
-                                          bool (*listening)(void *user), void *user, tg_error *err);
+                                          void *user, tg_error *err);
+/* The ledger-wide stream's last id as the last collect read it (0 before the first): what
+ * the SSE pump reads up to, without a call of its own. */
+uint64_t tg__store_redis_events_known(void);
 void tg__store_redis_collector_stop(void);
 
 #endif

@@ -6,6 +6,7 @@
 #include "store/redis/redis_collect.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ledger_internal.h"
@@ -44,25 +45,25 @@ void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args) {
     memcpy(root, prefix + 4, size - 6);
     root[size - 6] = '\0';
     tg__redis_collector *c = &ledger->collector;
-    for (int i = c->dirty_count - 1; i >= 0; i--) { /* the latest first: trees repeat */
-        if (strcmp(c->dirty[i], root) == 0) {
+    for (int i = c->touched_count - 1; i >= 0; i--) { /* the latest first: trees repeat */
+        if (strcmp(c->touched[i], root) == 0) {
             return;
         }
     }
-    if (c->dirty_count == TG__REDIS_COLLECT_DIRTY) {
-        c->dirty_overflow = true; /* the sweep finds it */
+    if (c->touched_count == TG__REDIS_COLLECT_DIRTY) {
+        c->touched_overflow = true; /* the sweep finds it */
         return;
     }
-    memcpy(c->dirty[c->dirty_count++], root, sizeof root);
+    memcpy(c->touched[c->touched_count++], root, sizeof root);
 }
 
 /* The copied position of `tree` as last seen, or -1. */
-static int64_t known_copied(const tg__redis_collector *c, int64_t tree) {
+static int64_t known_copied(const tg__redis_collect_state *c, int64_t tree) {
     size_t at = (size_t)tree % TG__REDIS_TREE_CACHE;
     return c->copied_tree[at] == tree ? c->copied_seq[at] : -1;
 }
 
-static void know_copied(tg__redis_collector *c, int64_t tree, int64_t seq) {
+static void know_copied(tg__redis_collect_state *c, int64_t tree, int64_t seq) {
     size_t at = (size_t)tree % TG__REDIS_TREE_CACHE;
     c->copied_tree[at] = tree;
     c->copied_seq[at] = seq;
@@ -75,10 +76,12 @@ typedef struct {
     int64_t copied; /* events appended */
 } run;
 
+/* Through tg__redis_call: a reply is given back with tg__redis_done (inside a pass it is the
+ * pass's), before the next call. */
 static tg_status call(run *r, tg__redis_args *args, size_t fields, redisReply **reply,
                       tg_error *err) {
     r->calls++;
-    return tg__redis_sync_fcall(r->ledger, args, fields, reply, err);
+    return tg__redis_call(r->ledger, args, fields, reply, err);
 }
 
 /* The copied positions of trees first..first+count-1 into seqs (tg_copied). */
@@ -93,9 +96,9 @@ static tg_status copied_of(run *r, int64_t first, int count, int64_t *seqs, tg_e
     if (status == TG_OK) {
         for (int i = 0; i < count; i++) {
             seqs[i] = tg__redis_i64(reply, 1 + (size_t)i);
-            know_copied(&r->ledger->collector, first + i, seqs[i]);
+            know_copied(&r->ledger->collector.state, first + i, seqs[i]);
         }
-        freeReplyObject(reply);
+        tg__redis_done(r->ledger, reply);
     }
     return status;
 }
@@ -126,25 +129,35 @@ static tg_status collect_tree(run *r, const char *root, int64_t tree, int64_t se
         int64_t count = tg__redis_i64(pack, 1);
         const redisReply *packed = pack->element[2];
         if (count == 0 || packed->type != REDIS_REPLY_STRING) {
-            freeReplyObject(pack);
-            know_copied(&r->ledger->collector, tree, seq);
+            tg__redis_done(r->ledger, pack);
+            know_copied(&r->ledger->collector.state, tree, seq);
             *done_out = true;
             return TG_OK;
+        }
+        /* A copy: the reply is given back before the next call (a pass's replies are its). */
+        size_t packed_size = packed->len;
+        char *batch = malloc(packed_size > 0 ? packed_size : 1);
+        if (batch != NULL) {
+            memcpy(batch, packed->str, packed_size);
+        }
+        tg__redis_done(r->ledger, pack);
+        if (batch == NULL) {
+            return tg__fail(err, TG_ERR_NOMEM, "out of memory for a batch of events");
         }
         tg__redis_args_fcall(&args, "tg_collect", TG__REDIS_REGISTRY_KEY);
         tg__redis_args_i64(&args, tree);
         tg__redis_args_i64(&args, seq);
-        tg__redis_args_bytes(&args, packed->str, packed->len);
+        tg__redis_args_bytes(&args, batch, packed_size);
         redisReply *reply = NULL;
         status = call(r, &args, 3, &reply, err);
-        freeReplyObject(pack); /* after the call: its text was the argument */
+        free(batch);
         if (status != TG_OK) {
             return status;
         }
         seq = tg__redis_i64(reply, 1); /* moved on by us, or by another collector */
         int64_t appended = tg__redis_i64(reply, 2);
-        freeReplyObject(reply);
-        know_copied(&r->ledger->collector, tree, seq);
+        tg__redis_done(r->ledger, reply);
+        know_copied(&r->ledger->collector.state, tree, seq);
         r->copied += appended;
         if (appended > 0 && count < TG__REDIS_COLLECT_BATCH) {
             *done_out = true; /* the tree's stream ended with this batch */
@@ -156,7 +169,7 @@ static tg_status collect_tree(run *r, const char *root, int64_t tree, int64_t se
 
 /* The trees this process touched: each one finished is forgotten, the rest wait. */
 static tg_status collect_touched(run *r, tg_error *err) {
-    tg__redis_collector *c = &r->ledger->collector;
+    tg__redis_collect_state *c = &r->ledger->collector.state;
     int kept = 0;
     tg_status status = TG_OK;
     for (int i = 0; i < c->dirty_count; i++) {
@@ -180,7 +193,7 @@ static tg_status collect_touched(run *r, tg_error *err) {
 
 /* The next trees of the sweep's round over every tree, `trees` of them at most. */
 static tg_status sweep(run *r, int64_t trees, tg_error *err) {
-    tg__redis_collector *c = &r->ledger->collector;
+    tg__redis_collect_state *c = &r->ledger->collector.state;
     tg_status status = TG_OK;
     while (trees > 0 && r->calls + 3 <= TG__REDIS_COLLECT_CALLS_MAX) {
         if (c->sweep_next < 1 || c->sweep_next > c->sweep_last) {
@@ -191,7 +204,7 @@ static tg_status sweep(run *r, int64_t trees, tg_error *err) {
                 return status;
             }
             c->sweep_last = tg__redis_i64(reply, 1);
-            freeReplyObject(reply);
+            tg__redis_done(r->ledger, reply);
             c->sweep_next = 1;
             if (c->sweep_last == 0) {
                 return TG_OK;
@@ -228,17 +241,68 @@ static tg_status sweep(run *r, int64_t trees, tg_error *err) {
     return TG_OK;
 }
 
-tg_status tg__redis_events_collect(tg__redis_ledger *ledger, int64_t *copied_out, tg_error *err) {
+tg_status tg__redis_collect_begin(tg__redis_ledger *ledger, tg_error *err) {
+    tg__redis_collector *c = &ledger->collector;
+    tg__redis_collect_state *state = &c->state;
+    for (int i = 0; i < c->touched_count; i++) {
+        bool known = false;
+        for (int j = 0; j < state->dirty_count && !known; j++) {
+            known = strcmp(state->dirty[j], c->touched[i]) == 0;
+        }
+        if (!known && state->dirty_count == TG__REDIS_COLLECT_DIRTY) {
+            state->dirty_overflow = true;
+        } else if (!known) {
+            memcpy(state->dirty[state->dirty_count++], c->touched[i], sizeof c->touched[i]);
+        }
+    }
+    state->dirty_overflow = state->dirty_overflow || c->touched_overflow;
+    c->touched_count = 0;
+    c->touched_overflow = false;
+    free(c->saved);
+    c->saved = malloc(sizeof *c->saved);
+    if (c->saved == NULL) {
+        return tg__fail(err, TG_ERR_NOMEM, "out of memory saving the collector's state");
+    }
+    *c->saved = *state;
+    return TG_OK;
+}
+
+tg_status tg__redis_collect_run(tg__redis_ledger *ledger, int64_t *copied_out,
+                                uint64_t *last_id_out, tg_error *err) {
+    tg__redis_collector *c = &ledger->collector;
+    if (c->saved != NULL) {
+        c->state = *c->saved; /* every pass from the same state makes the same calls */
+    }
     run r = {ledger, 0, 0};
     tg_status status = collect_touched(&r, err);
     if (status == TG_OK) {
-        status = sweep(
-            &r, ledger->collector.dirty_overflow ? SWEEP_OVERFLOW_TREES : TG__REDIS_SWEEP_TREES,
-            err);
+        status =
+            sweep(&r, c->state.dirty_overflow ? SWEEP_OVERFLOW_TREES : TG__REDIS_SWEEP_TREES, err);
+    }
+    uint64_t last_id = 0;
+    if (status == TG_OK) {
+        status = tg__redis_ledger_events_last(ledger, &last_id, err);
     }
     if (copied_out != NULL) {
         *copied_out = r.copied;
     }
+    if (last_id_out != NULL) {
+        *last_id_out = last_id;
+    }
+    return status;
+}
+
+void tg__redis_collect_end(tg__redis_ledger *ledger) {
+    free(ledger->collector.saved);
+    ledger->collector.saved = NULL;
+}
+
+tg_status tg__redis_events_collect(tg__redis_ledger *ledger, int64_t *copied_out, tg_error *err) {
+    tg_status status = tg__redis_collect_begin(ledger, err);
+    if (status == TG_OK || status == TG_ERR_NOMEM) {
+        status = tg__redis_collect_run(ledger, copied_out, NULL, err);
+    }
+    tg__redis_collect_end(ledger);
     return status;
 }
 

@@ -33,12 +33,26 @@
 #define TG__REDIS_DIRTY_MAX 256         /* trees remembered as touched between collects */
 
 /*
- * Copies new events into the ledger-wide stream: first the trees this process touched, then
- * the next TG__REDIS_SWEEP_TREES trees in turn (all of them, as far as the calls go, when more
- * were touched than TG__REDIS_DIRTY_MAX), in at most TG__REDIS_COLLECT_CALLS_MAX calls on the
- * synchronous connection. *copied_out (may be NULL) counts the events this call appended. A
- * tree not finished stays remembered for the next collect. Errors: TG_ERR_IO.
+ * A collect copies new events into the ledger-wide stream: first the trees this process
+ * touched, then the next TG__REDIS_SWEEP_TREES trees in turn (up to 1,024 while more were
+ * touched than TG__REDIS_DIRTY_MAX), in at most TG__REDIS_COLLECT_CALLS_MAX calls, then reads
+ * the stream's last number. A tree not finished is taken up first by the next collect.
+ *
+ * begin takes the trees touched so far and saves the state; run does the work, through
+ * tg__redis_call: on the synchronous connection, or inside a pass of the async one
+ * (redis_async.h), where it is run again from the saved state at each pass until no call
+ * parks; end drops the saved state. A run that fails keeps what it did (positions are only
+ * hints: tg_collect compares them). *copied_out (may be NULL) counts the events appended;
+ * *last_id_out (may be NULL) is the ledger-wide stream's last number then. Errors: TG_ERR_IO,
+ * TG_ERR_NOMEM (begin: the state cannot be saved; run then goes on from it unsaved, which
+ * is only safe outside a pass).
  */
+tg_status tg__redis_collect_begin(tg__redis_ledger *ledger, tg_error *err);
+tg_status tg__redis_collect_run(tg__redis_ledger *ledger, int64_t *copied_out,
+                                uint64_t *last_id_out, tg_error *err);
+void tg__redis_collect_end(tg__redis_ledger *ledger);
+
+/* begin, run and end on the synchronous connection (outside any pass). */
 tg_status tg__redis_events_collect(tg__redis_ledger *ledger, int64_t *copied_out, tg_error *err);
 
 /*

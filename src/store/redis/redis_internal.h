@@ -23,21 +23,29 @@ typedef struct {
 
 typedef struct tg__redis_async tg__redis_async;
 
-/* The collector's state (redis_collect.c): the trees this process touched since its last
- * collect, where its sweep over every tree is, and the copied positions it last saw. */
+/* What a collect works on (redis_collect.c): the trees to look at, where the sweep over every
+ * tree is, and the copied positions last seen. Saved when a collect begins and put back at
+ * each of its passes (redis_async.h: a pass must start from the same state to make the same
+ * calls). */
 #define TG__REDIS_COLLECT_DIRTY 256 /* as TG__REDIS_DIRTY_MAX of redis_collect.h */
 typedef struct {
-    char dirty[TG__REDIS_COLLECT_DIRTY][TG_SEGMENT_SIZE_MAX]; /* roots touched, unordered */
+    char dirty[TG__REDIS_COLLECT_DIRTY][TG_SEGMENT_SIZE_MAX]; /* roots to look at, unordered */
     int dirty_count;
-    bool dirty_overflow; /* more were touched than remembered: the next collects sweep more */
+    bool dirty_overflow; /* more were touched than remembered: the sweep takes more trees */
     int64_t sweep_next;  /* the next tree number the sweep looks at */
     int64_t sweep_last;  /* the trees' count when the sweep began its round */
     int64_t copied_tree[TG__REDIS_TREE_CACHE]; /* by tree number modulo the size: which tree */
     int64_t copied_seq[TG__REDIS_TREE_CACHE];  /* and its copied position as last seen */
-} tg__redis_collector;
+} tg__redis_collect_state;
 
-_Static_assert(TG__REDIS_PREFIX_SIZE_MAX + 4 <= TG__REDIS_KEY_TEXT_SIZE,
-               "a tree's meta key fits the arguments' key text");
+typedef struct {
+    char touched[TG__REDIS_COLLECT_DIRTY][TG_SEGMENT_SIZE_MAX]; /* roots decided on since the
+                                                                   last collect began */
+    int touched_count;
+    bool touched_overflow;
+    tg__redis_collect_state state;  /* the collect's */
+    tg__redis_collect_state *saved; /* from malloc: state when the collect began; NULL between */
+} tg__redis_collector;
 
 struct tg__redis_ledger {
     tg__redis_conn conn;        /* synchronous: start-up, reloads, ticks, calls outside a pass;

@@ -150,6 +150,7 @@ void tg__redis_ledger_close(tg__redis_ledger *ledger) {
         return;
     }
     tg__redis_async_free(ledger->async);
+    tg__redis_collect_end(ledger);
     tg__redis_cluster_close(ledger);
     tg__redis_disconnect(&ledger->conn);
     tg__redis_tls_stop(ledger->tls); /* after every connection through it is closed */

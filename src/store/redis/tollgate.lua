@@ -47,6 +47,9 @@ paths, tool and model names are C strings, so they hold no NUL.
   P.."events"      stream the tree's events (emit, below), its ids "SEQ-0" (P.."evseq" the
                           last SEQ), at most about EVENTS_KEEP entries (the oldest trimmed)
   P.."evseq"       string the tree's last event number (INCRBY once per call that emits)
+The registry's slot: "tg:{roots}" (hash: root <-> number), ":names" (the roots in byte
+order), and the ledger-wide events the collector copies (":events", ":evseq", ":copied":
+see "the ledger-wide events" below).
 
 Numbers. Lua numbers are IEEE doubles: integers are exact up to 2^53. The
 caller (redis_ledger.c) refuses every limit above 2^53 - 1 and every amount
