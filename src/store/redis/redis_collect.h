@@ -34,9 +34,10 @@
 
 /*
  * A collect copies new events into the ledger-wide stream: first the trees this process
- * touched, then the next TG__REDIS_SWEEP_TREES trees in turn (up to 1,024 while more were
- * touched than TG__REDIS_DIRTY_MAX), in at most TG__REDIS_COLLECT_CALLS_MAX calls, then reads
- * the stream's last number. A tree not finished is taken up first by the next collect.
+ * touched, then the next TG__REDIS_SWEEP_TREES trees in turn (as many as the calls allow
+ * while more were touched than TG__REDIS_DIRTY_MAX), in at most TG__REDIS_COLLECT_CALLS_MAX
+ * calls, then reads the stream's last number. A tree not finished is taken up first by the
+ * next collect.
  *
  * begin takes the trees touched so far and saves the state; run does the work, through
  * tg__redis_call: on the synchronous connection, or inside a pass of the async one
