@@ -61,7 +61,8 @@ static void on_drain(evutil_socket_t fd, short what, void *user) {
     (void)fd;
     (void)what;
     serve_state *self = user;
-    if (!tg__http_idle(self->http) && self->drain_waits++ < DRAIN_WAIT_MAX) {
+    if ((!tg__http_idle(self->http) || tg__store_redis_collector_busy()) &&
+        self->drain_waits++ < DRAIN_WAIT_MAX) {
         struct timeval again = {0, 10000};
         event_add(self->drain, &again); /* the writer's reports keep committing */
         return;
@@ -83,6 +84,7 @@ static void on_stop(evutil_socket_t fd, short what, void *user) {
     tg__http_stop_listening(self->http);
     tg__http_refuse_waiting(self->http);
     tg__streams_stop(self->daemon.streams); /* clients reconnect elsewhere with Last-Event-ID */
+    tg__store_redis_collector_pause();      /* a collect waiting for Redis ends in the drain */
     struct timeval drain = {0, DRAIN_US};
     event_add(self->drain, &drain);
 }

@@ -174,19 +174,26 @@ tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(
     return TG_OK;
 }
 
+void tg__store_redis_collector_pause(void) {
+    if (collector.timer != NULL) {
+        event_del(collector.timer);
+    }
+}
+
+bool tg__store_redis_collector_busy(void) {
+    return collector.running;
+}
+
 void tg__store_redis_collector_stop(void) {
     if (collector.timer == NULL) {
         return;
     }
     event_free(collector.timer);
     collector.timer = NULL;
-    if (plugged == NULL) {
+    if (plugged == NULL || collector.running) {
+        /* Still waiting after the drain: its calls are in flight, their callbacks name its
+         * pass, so it is left to the connection's end (never freed under them). */
         return;
-    }
-    if (collector.running) { /* parked: its pass is dropped, its calls' answers unread */
-        tg__redis_async_abandon(plugged, &collector.pass);
-        tg__redis_collect_end(plugged);
-        collector.running = false;
     }
     /* What this daemon decided last, copied before it goes (synchronous: the loop ends). */
     tg_error err = {0};
@@ -253,6 +260,13 @@ tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(
 
 uint64_t tg__store_redis_events_known(void) {
     return 0;
+}
+
+void tg__store_redis_collector_pause(void) {
+}
+
+bool tg__store_redis_collector_busy(void) {
+    return false;
 }
 
 void tg__store_redis_collector_stop(void) {

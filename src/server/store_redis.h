@@ -76,6 +76,11 @@ tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err);
  */
 tg_status tg__store_redis_collector_start(struct event_base *base, void (*wake)(void *user),
                                           void *user, tg_error *err);
+/* Stopping: no collect begins from now on (_stop still makes the last one). _busy: a collect
+ * waits for Redis; the daemon drains until it has ended (its calls end within timeout_ms). */
+void tg__store_redis_collector_pause(void);
+bool tg__store_redis_collector_busy(void);
+
 /* The ledger-wide stream's last id as the last collect read it (0 before the first): what
  * the SSE pump reads up to, without a call of its own. */
 uint64_t tg__store_redis_events_known(void);

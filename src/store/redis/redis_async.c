@@ -483,7 +483,7 @@ static bool send_argv(node_link *a, pass *p, int argc, const char **argv, const 
 static bool send_call(node_link *l, pass *p, bool asking, tg__redis_args *args) {
     static const char *ask[] = {"ASKING"};
     const tg__redis_conn *conn = conn_of(l);
-    bool wait = conn->wait_replicas > 0;
+    bool wait = conn->wait_replicas > 0 && tg__redis_call_waits(args, false);
     if (l->count + (asking ? 1 : 0) + 1 + (wait ? 1 : 0) > RING_SIZE ||
         (asking && !send_argv(l, NULL, 1, ask, NULL)) ||
         !send_argv(l, p, args->count, args->argv, args->lens)) {

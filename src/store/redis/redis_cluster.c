@@ -305,7 +305,8 @@ tg_status tg__redis_sync_fcall(tg__redis_ledger *ledger, tg__redis_args *args, s
     if (status == TG_OK) {
         status = tg__redis_fcall_take(reply, args->argv[1], fields, &taken, err);
     }
-    if (status == TG_OK && (status = tg__redis_wait_replicas(conn, err)) != TG_OK) {
+    if (status == TG_OK && tg__redis_call_waits(args, true) &&
+        (status = tg__redis_wait_replicas(conn, err)) != TG_OK) {
         freeReplyObject(taken);
         return status;
     }

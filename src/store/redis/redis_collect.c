@@ -27,6 +27,26 @@ static const char *const EMITTING[] = {
     "tg_budget_put", "tg_budget_get", "tg_budget_delete", "tg_budget_freeze",
 };
 
+/* Read-only functions: nothing for WAIT to wait for (redis_internal.h). */
+static const char *const READ_ONLY[] = {
+    "tg_events_pack",
+    "tg_copied",
+    "tg_ledger_events",
+    "tg_trees",
+};
+
+bool tg__redis_call_waits(const tg__redis_args *args, bool synchronous) {
+    if (args->count < 2 || strcmp(args->argv[0], "FCALL") != 0) {
+        return true;
+    }
+    for (size_t i = 0; i < sizeof READ_ONLY / sizeof READ_ONLY[0]; i++) {
+        if (strcmp(args->argv[1], READ_ONLY[i]) == 0) {
+            return false;
+        }
+    }
+    return !(synchronous && strcmp(args->argv[1], "tg_collect") == 0);
+}
+
 void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args) {
     if (args->count < 4 || strcmp(args->argv[0], "FCALL") != 0) {
         return;

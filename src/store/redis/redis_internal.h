@@ -62,6 +62,13 @@ struct tg__redis_ledger {
     tg__redis_collector collector;   /* redis_collect.c */
 };
 
+/* Whether store.wait_replicas' WAIT follows the function call `args` (redis_collect.c): not a
+ * read-only one of the collector or the tree count (nothing to wait for), and not the
+ * collector's copy on the synchronous connection (the loop would wait for a lagging replica
+ * for nothing a client was told; a copy lost in a failover goes with its copied position,
+ * so it is copied again under new ids: docs/multi-node.md, "Events"). */
+bool tg__redis_call_waits(const tg__redis_args *args, bool synchronous);
+
 /* Remembers the tree of a decision's call `args` (a function that may emit events) as
  * touched, for the next collect (redis_collect.c); other calls are ignored. After its answer. */
 void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args);
