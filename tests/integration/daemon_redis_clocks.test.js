@@ -11,8 +11,9 @@
 //     entry names, and the open window's spend the sum of the rest;
 //   - the hard limit held in each window, and each was driven to refusals;
 //   - the lagging daemon never charged into the closed window: it did charge after the
-//     roll while its own clock was still before B, and those charges are in the new
-//     window's sum above; it reports the new window's bounds then too.
+//     roll while its own clock was still before B (on `v`, a tree kept for that probe,
+//     and on `w` when the load left room), and those charges are in the new window's
+//     sum above; it reports the new window's bounds then too.
 //   - nothing is left held.
 'use strict';
 const { test } = require('node:test');
@@ -93,6 +94,7 @@ budgets:
   - {path: w, limit: "${LIMITS.w / 1e6}", window: hour}
   - {path: w/a, limit: "${LIMITS['w/a'] / 1e6}", window: hour}
   - {path: w/b, window: hour}
+  - {path: v, window: hour}
 `);
   // Daemon clocks (whole seconds of offset): the leading one reaches B at startReal +
   // LEAD_MS, the lagging one SKEW_S seconds later. B is an hour boundary ahead of both.
@@ -151,6 +153,7 @@ budgets:
   // `w` (its closed window is in the history: a condition, not a time after the crossing,
   // since on a loaded machine the first request after it may come late).
   let lagView = null;
+  let probe = null;
   const watcher = (async () => {
     while (Date.now() < lagCrossReal - 700 && !lagView) {
       await new Promise((r) => setTimeout(r, 50));
@@ -158,6 +161,13 @@ budgets:
           (await xrange(redis.port, 'tg:{w}:windows')).some((e) => e.budget === 'w') &&
           Date.now() < lagCrossReal - 700) {
         lagView = (await lag.call('GET', '/v1/budgets/w', undefined, KEY)).json;
+        // The same promise on a tree no client fills, so the new window has room whatever
+        // the load did to `w` (under TSan on a busy machine the clients can fill w's new
+        // window before the lagging daemon's turn): `v` rolled by the leading daemon,
+        // then charged through the lagging one while its clock is still before B.
+        const rolled = await post(agents[0], lead.port, '/v1/charges', { budget: 'v', cost_micros: 1, idempotency_key: 'v-lead' }, KEY);
+        const lagged = await post(agents[1], lag.port, '/v1/charges', { budget: 'v', cost_micros: 1, idempotency_key: 'v-lag' }, KEY);
+        probe = { rolled, lagged, answered: Date.now() };
       }
     }
   })();
@@ -189,10 +199,18 @@ budgets:
     // charge landed in the closed window once it was closed.
     report.push(`${path}: ${inW1.length} charges (${w1.spent}) in the closed window, ${inW2.length} (${now.spent_micros}) in the open one`);
   }
-  // The lagging daemon charged into the new window while its own clock was before B.
+  // The lagging daemon charged into the new window while its own clock was before B: on
+  // `v` always (its new window holds both probe charges), on `w` when the clients left it
+  // room between the crossings (counted).
+  assert.ok(probe, 'the probe ran between the crossings');
+  assert.equal(probe.rolled.status, 200, probe.rolled.text);
+  assert.equal(probe.lagged.status, 200, probe.lagged.text);
+  assert.ok(probe.answered < lagCrossReal - 200, 'the lagging daemon charged v before its clock reached B');
+  const v = (await lead.call('GET', '/v1/budgets/v', undefined, KEY)).json;
+  assert.equal(v.window_start_ms, B, `v: the open window starts at B: ${JSON.stringify(v)}`);
+  assert.equal(v.spent_micros, 2, 'v: the lagging daemon\'s charge is in the new window, with the leading one\'s');
   const lastRoot = Number(history.find((e) => e.budget === 'w').last_charge);
   const lagEarly = acked.filter((a) => a.daemon === 1 && a.seq > lastRoot && a.answered < lagCrossReal - 200);
-  assert.ok(lagEarly.length > 0, 'the lagging daemon charged after the roll while its clock was before B');
   assert.ok(refusals.before > 0 && refusals.after > 0, `limits reached in both windows: ${JSON.stringify(refusals)}`);
   assert.ok(lagView, 'the lagging daemon was asked between the crossings');
   assert.equal(lagView.window_start_ms, B, 'between the crossings the lagging daemon reports the new window');
