@@ -282,7 +282,6 @@ static tg_status budgets_grow(tg__ledger *ledger, int32_t capacity, tg_error *er
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the budget table");
     }
     ledger->budgets = budgets;
-    tg__advise_huge(budgets, (size_t)capacity * sizeof *budgets);
     /* The dirty list and the window heap hold each slot at most once: sized with the
      * table, so marking and rolling never allocate. */
     int32_t *dirty = realloc(ledger->dirty, (size_t)capacity * sizeof *dirty);

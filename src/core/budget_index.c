@@ -13,7 +13,7 @@
 
 /* The first chunk holds the paths of some 30,000 restored budgets; each next one is twice
  * the one before, up to the maximum: a small ledger takes 1 MiB, a million paths some
- * twenty chunks instead of a hundred, the larger ones in 2 MiB pages (3,600 faults fewer). */
+ * twenty chunks instead of a hundred. */
 #define PATH_CHUNK_SIZE_BYTES_MIN ((size_t)1 << 20)
 #define PATH_CHUNK_SIZE_BYTES_MAX ((size_t)16 << 20)
 
@@ -64,8 +64,6 @@ tg_status tg__budget_index_defer(tg__ledger *ledger, int64_t count, tg_error *er
         return tg__fail(err, TG_ERR_NOMEM, "out of memory restoring %lld budgets",
                         (long long)count);
     }
-    /* 16 MiB at a million budgets: 2 MiB pages, not 4,000 faults (map.h). */
-    tg__advise_huge(ledger->index_pending, (size_t)count * sizeof *ledger->index_pending);
     ledger->index_pending_capacity = (int32_t)count;
     ledger->index_pending_count = 0;
     return TG_OK;
@@ -100,7 +98,6 @@ char *tg__budget_path_copy(tg__ledger *ledger, const char *path, bool restoring,
                 size_bytes < PATH_CHUNK_SIZE_BYTES_MAX ? size_bytes : PATH_CHUNK_SIZE_BYTES_MAX;
             chunk = malloc(size_bytes);
             if (chunk != NULL) {
-                tg__advise_huge(chunk, size_bytes);
                 chunk->next = ledger->path_chunks;
                 chunk->used = 0;
                 chunk->size_bytes = size_bytes;

@@ -64,8 +64,6 @@ static tg_status holds_grow(tg__ledger *ledger, int32_t capacity, tg_error *err)
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the hold table");
     }
     ledger->holds = holds;
-    /* 100k holds are some 40 MiB: in 2 MiB pages, not 10,000 faults of 4 KiB (map.h). */
-    tg__advise_huge(holds, (size_t)capacity * sizeof *holds);
     int32_t *heap = realloc(ledger->heap, (size_t)capacity * sizeof *heap);
     if (heap == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory growing the expiry heap");

@@ -280,8 +280,6 @@ tg_status tg__ledger_check(const tg__ledger *ledger, tg_error *err) {
     if (held == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory checking the ledger");
     }
-    /* 25 MiB at a million budgets, every start-up: 2 MiB pages, not 6,000 faults (map.h). */
-    tg__advise_huge(held, held_size_bytes);
     tg_status status = TG_OK;
     for (int32_t i = 0; i < ledger->holds_capacity; i++) {
         const tg__hold *hold = &ledger->holds[i];

@@ -9,8 +9,6 @@
 #include "core/map.h"
 #include "core/verify.h"
 
-#include <sys/mman.h>
-
 #define EMPTY (-1)
 #define DELETED (-2)
 
@@ -70,7 +68,6 @@ static void insert_slot(tg__map_slot *slots, uint32_t capacity, uint64_t hash, i
 
 static tg_status rehash(tg__map *map, uint32_t capacity) {
     tg__map_slot *slots = malloc((size_t)capacity * sizeof *slots);
-    tg__advise_huge(slots, (size_t)capacity * sizeof *slots);
     if (slots == NULL) {
         return TG_ERR_NOMEM;
     }
@@ -176,19 +173,4 @@ bool tg__map_remove(tg__map *map, uint64_t hash, int32_t value) {
 void tg__map_free(tg__map *map) {
     free(map->slots);
     memset(map, 0, sizeof *map);
-}
-
-void tg__advise_huge(void *memory, size_t size_bytes) {
-    /* Only a hint: a table of a million budgets is a few hundred MiB, and 4 KiB pages
-     * made start-up spend most of its time in page faults. Harmless where transparent
-     * huge pages are off. */
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (memory == NULL || size_bytes < 2 * huge) {
-        return;
-    }
-    uintptr_t start = ((uintptr_t)memory + huge - 1) & ~(huge - 1);
-    uintptr_t end = ((uintptr_t)memory + size_bytes) & ~(huge - 1);
-    if (end > start) {
-        madvise((void *)start, end - start, MADV_HUGEPAGE);
-    }
 }

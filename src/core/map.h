@@ -50,9 +50,6 @@ bool tg__map_remove(tg__map *map, uint64_t hash, int32_t value);
 
 void tg__map_free(tg__map *map);
 
-/* Asks the kernel for huge pages under a large table (a hint, never an error). */
-void tg__advise_huge(void *memory, size_t size_bytes);
-
 uint64_t tg__hash_bytes(const void *data, size_t size);
 uint64_t tg__hash_str(const char *text);
 uint64_t tg__hash_u64(uint64_t value);
