@@ -177,7 +177,10 @@ const gaps = `## Gaps and findings
     covers, and those are failed retries. A burst run with this policy made while
     building this asked 28 times: 3 approved, 21 denied, 4 granted at once without a
     person (34% retry success); other burst runs asked nothing. Burst's row can
-    therefore miss the target by far.
+    therefore miss the target by far: six runs of
+    \`node bench/sim/sim.js --scenario burst --seed 4 --retry full --report\` on 7 December
+    (load 1.4 to 5) gave 7.14%, 12.90%, 13.04% and 100%, and "n/a" (nothing retried)
+    twice; 26 to 40 asks were denied for headroom in the three that missed.
   - Given-up calls are counted beside the ratio with their reason, never folded into it:
     the hard limit reached (nothing but a new window helps), class revoked with an
     approval unlikely, or after the admin's "no" on that budget this window. The
