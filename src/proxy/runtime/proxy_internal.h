@@ -11,6 +11,7 @@
 #include "proxy/attribution.h"
 #include "core/buf.h"
 #include "proxy/chains.h"
+#include "proxy/header_lines.h"
 #include "proxy/prices.h"
 #include "proxy/request.h"
 #include "proxy/sse.h"
@@ -100,6 +101,8 @@ struct tg__proxy {
     int call_idle_count;                                          /* entries in call_idle */
     struct tg__proxy_socket *sockets[TG__PROXY_SOCKETS_KEPT_MAX]; /* kept connections'; owned */
     int sockets_count;                                            /* entries in sockets */
+    int64_t date_seconds;          /* the second date was formatted for */
+    char date[TG__HTTP_DATE_SIZE]; /* the replies' Date header, "" until the first */
 };
 
 /* One proxied call, from admission to its commit. Freed by tg__proxy_call_free. */
@@ -134,7 +137,8 @@ typedef struct proxy_call {
     struct curl_slist *headers;               /* owned; sent upstream */
     char *body;                               /* owned; the body sent upstream */
     size_t body_size;                         /* bytes of body */
-    tg__buf response_headers;                 /* "name: value\n" lines to pass on */
+    tg__buf response_headers;                 /* "name: value\r\n" lines to pass on
+                                                 (header_lines.h) */
     tg__buf response;                         /* a non-streamed body (or an error's) */
     long status;                              /* the upstream's status, 0 until known */
     bool streaming;                           /* the reply was started as an event stream */
@@ -279,6 +283,16 @@ tg__proxy_hold tg__proxy_call_hold(const proxy_call *call);
  * what was charged. */
 tg__proxy_settled tg__proxy_hold_settle(tg__proxy *proxy, const tg__proxy_hold *hold,
                                         const tg__usage *usage, int64_t fee_micros, bool release);
+
+/* proxy_headers.c: one of Tollgate's own headers (name, value or number) added to the
+ * reply's lines (call->response_headers), or on its own when the lines are full. */
+void tg__proxy_reply_header(proxy_call *call, const char *name, const char *value);
+void tg__proxy_reply_number(proxy_call *call, const char *name, int64_t value);
+
+/* proxy_headers.c: the reply's lines handed to its output headers, just before it is
+ * sent: the Content-Type (content_type when the upstream gave none), a Date and the rest
+ * as one entry. Empties the lines. */
+void tg__proxy_reply_headers_flush(proxy_call *call, const char *content_type);
 
 /* proxy_spend.c: the x-tollgate-* response headers: the hold, the budget, what remains
  * on it and, once settled, the cost (docs/proxy.md, "Cost in the response"). */

@@ -33,10 +33,20 @@
 #include "proxy/usage.h"
 #include "proxy/runtime/proxy_internal.h"
 
-/* Upstream response headers not passed on: hop-by-hop, or set by libevent. */
-static const char *const DROPPED_HEADERS[] = {
-    "content-length", "transfer-encoding", "connection", "keep-alive", "date",
-    "server",         "content-encoding",  NULL};
+/* Upstream response headers not passed on: hop-by-hop, or set by libevent. By length
+ * first: every header of every reply is looked up here. */
+static bool dropped(const char *name, size_t size) {
+    static const char *const DROPPED_HEADERS[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "date",
+        "server",         "content-encoding",  NULL};
+    for (int i = 0; DROPPED_HEADERS[i] != NULL; i++) {
+        if (strlen(DROPPED_HEADERS[i]) == size &&
+            strncasecmp(name, DROPPED_HEADERS[i], size) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* ---- settlement ----------------------------------------------------------------- */
 
@@ -251,17 +261,9 @@ size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     if (colon == NULL) {
         return length;
     }
-    char name[128];
     size_t name_size = (size_t)(colon - data);
-    if (name_size == 0 || name_size >= sizeof name) {
-        return length;
-    }
-    memcpy(name, data, name_size);
-    name[name_size] = '\0';
-    for (int i = 0; DROPPED_HEADERS[i] != NULL; i++) {
-        if (strcasecmp(name, DROPPED_HEADERS[i]) == 0) {
-            return length;
-        }
+    if (!tg__header_name_valid(data, name_size) || dropped(data, name_size)) {
+        return length; /* not a header name (a folded line among them): not passed on */
     }
     size_t value_size = length - name_size - 1;
     const char *value = colon + 1;
@@ -274,61 +276,42 @@ size_t tg__proxy_on_header(char *data, size_t size, size_t count, void *user) {
     }
     /* The provider's id of the call (OpenAI x-request-id, Anthropic request-id), for the
      * spend log; one that does not fit is not kept rather than cut. */
-    if ((strcasecmp(name, "x-request-id") == 0 || strcasecmp(name, "request-id") == 0) &&
+    if (((name_size == 12 && strncasecmp(data, "x-request-id", 12) == 0) ||
+         (name_size == 10 && strncasecmp(data, "request-id", 10) == 0)) &&
         value_size < sizeof call->request_id) {
         memcpy(call->request_id, value, value_size);
         call->request_id[value_size] = '\0';
     }
-    /* Past the limit a header is dropped rather than the call failed. Appended in pieces
-     * (a printf per header cost more than the rest of this callback), whole or not at all. */
     const char *nul = memchr(value, '\0', value_size);
-    value_size = nul != NULL ? (size_t)(nul - value) : value_size; /* as %.*s stopped there */
-    tg__buf *lines = &call->response_headers;
-    size_t before = lines->size;
-    if (tg__buf_append(lines, name, strlen(name)) != TG_OK ||
-        tg__buf_append(lines, "\n", 1) != TG_OK ||
-        tg__buf_append(lines, value, value_size) != TG_OK ||
-        tg__buf_append(lines, "\n", 1) != TG_OK) {
-        tg__buf_truncate(lines, before);
-    }
+    value_size = nul != NULL ? (size_t)(nul - value) : value_size; /* as a C string ends */
+    /* Past the limit a header is dropped rather than the call failed; one with a CR or LF
+     * inside its value is dropped (header_lines.h). */
+    (void)tg__header_line_add(&call->response_headers, data, name_size, value, value_size);
     return length;
 }
 
-/* Adds the upstream's headers (name and value on alternate lines) and Tollgate's. */
+/* Adds Tollgate's headers to the upstream's, and hands them all to the reply. */
 static void add_headers(proxy_call *call, bool stream) {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(call->request);
-    char *text = call->response_headers.data;
-    while (text != NULL && *text != '\0') {
-        char *name = text;
-        char *value = strchr(name, '\n');
-        if (value == NULL) {
-            break;
-        }
-        *value++ = '\0';
-        char *end = strchr(value, '\n');
-        if (end == NULL) {
-            break;
-        }
-        *end = '\0';
-        evhttp_add_header(out, name, value);
-        text = end + 1;
-    }
-    tg__buf_reset(&call->response_headers);
-    if (evhttp_find_header(out, "Content-Type") == NULL) {
-        evhttp_add_header(out, "Content-Type", stream ? "text/event-stream" : "application/json");
-    }
     if (call->plan_header[0] != '\0') {
-        evhttp_add_header(out, "x-tollgate-plan", call->plan_header);
+        tg__proxy_reply_header(call, "x-tollgate-plan", call->plan_header);
     }
     /* The model called and charged: after a switch, not the one the client asked for. */
     if (call->parsed.info.model[0] != '\0') {
-        evhttp_add_header(out, "x-tollgate-model", call->parsed.info.model);
+        tg__proxy_reply_header(call, "x-tollgate-model", call->parsed.info.model);
     }
     /* The upstream that answered: after a fallback, not the one the call started on. */
     if (call->upstream != NULL) {
-        evhttp_add_header(out, "x-tollgate-upstream",
-                          tg__proxy_upstream_label(&call->proxy->config, call->upstream));
+        tg__proxy_reply_header(call, "x-tollgate-upstream",
+                               tg__proxy_upstream_label(&call->proxy->config, call->upstream));
     }
+    if (call->metered || stream) {
+        tg__proxy_cost_headers(call); /* a stream's: the hold and what remains; its cost comes
+                                         at the end */
+    }
+    if (stream) {
+        tg__proxy_reply_header(call, "Cache-Control", "no-cache");
+    }
+    tg__proxy_reply_headers_flush(call, stream ? "text/event-stream" : "application/json");
 }
 
 /* ---- plain answers -------------------------------------------------------------- */
@@ -497,9 +480,6 @@ static void finish_plain(proxy_call *call, CURLcode result) {
     }
     settle_plain(call);
     add_headers(call, false);
-    if (call->metered) {
-        tg__proxy_cost_headers(call);
-    }
     send_plain(call, call->status ? (int)call->status : 502,
                call->response.data ? call->response.data : "", call->response.size);
 }
@@ -621,9 +601,6 @@ static void start_stream(proxy_call *call) {
     tg__stream_init(&call->stream, call->route, call->parsed.info.model,
                     call->parsed.info.stream_usage);
     add_headers(call, true);
-    tg__proxy_cost_headers(call); /* the hold and what remains; the cost comes at the end */
-    evhttp_add_header(evhttp_request_get_output_headers(call->request), "Cache-Control",
-                      "no-cache");
     call->reply_status = 200;
     evhttp_send_reply_start(call->request, 200, "OK");
     call->streaming = true;

@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <event2/keyvalq_struct.h>
-
 #include "engine/call_log.h"
 #include "proxy/runtime/proxy_internal.h"
 
@@ -50,28 +48,21 @@ static int64_t remaining_micros(const proxy_call *call) {
     return least;
 }
 
-static void add_number(struct evkeyvalq *out, const char *name, int64_t value) {
-    char text[32];
-    snprintf(text, sizeof text, "%" PRId64, value);
-    evhttp_add_header(out, name, text);
-}
-
 void tg__proxy_cost_headers(proxy_call *call) {
     if (call->budget[0] == '\0') {
         return;
     }
-    struct evkeyvalq *out = evhttp_request_get_output_headers(call->request);
-    evhttp_add_header(out, "x-tollgate-budget", call->budget);
-    add_number(out, "x-tollgate-hold-micros", call->held_micros);
+    tg__proxy_reply_header(call, "x-tollgate-budget", call->budget);
+    tg__proxy_reply_number(call, "x-tollgate-hold-micros", call->held_micros);
     if (call->settled.charged) {
-        add_number(out, "x-tollgate-cost-micros", call->settled.cost_micros);
+        tg__proxy_reply_number(call, "x-tollgate-cost-micros", call->settled.cost_micros);
     } else if (!call->streaming && call->hold_id == 0 && call->outcome != NULL &&
                strcmp(call->outcome, "background") != 0) {
-        add_number(out, "x-tollgate-cost-micros", 0); /* released: nothing charged */
+        tg__proxy_reply_number(call, "x-tollgate-cost-micros", 0); /* released: nothing charged */
     }
     int64_t remaining = remaining_micros(call);
     if (remaining != TG_NONE) {
-        add_number(out, "x-tollgate-remaining-micros", remaining);
+        tg__proxy_reply_number(call, "x-tollgate-remaining-micros", remaining);
     }
 }
 
