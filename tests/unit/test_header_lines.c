@@ -70,6 +70,24 @@ static void test_bad_lines_refused_whole(void **state) {
     tg__buf_free(&lines);
 }
 
+/* Every byte as a one-byte name: a token exactly when RFC 9110's tchar says so. */
+static void test_every_name_byte(void **state) {
+    (void)state;
+    static const char TCHAR[] = "!#$%&'*+-.^_`|~0123456789"
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    for (int c = 0; c < 256; c++) {
+        char name = (char)c;
+        bool want = c != 0 && memchr(TCHAR, c, sizeof TCHAR - 1) != NULL;
+        assert_int_equal(tg__header_name_valid(&name, 1), want);
+        char value[3] = {'a', (char)c, 'b'}; /* and inside a value: only CR, LF, NUL refused */
+        tg__buf lines;
+        tg__buf_init(&lines, 64);
+        assert_int_equal(tg__header_line_add(&lines, "x", 1, value, 3),
+                         c != '\r' && c != '\n' && c != 0);
+        tg__buf_free(&lines);
+    }
+}
+
 static void test_full_lines_refuse_whole(void **state) {
     (void)state;
     tg__buf lines;
@@ -152,11 +170,9 @@ static void test_numbers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_lines),
-        cmocka_unit_test(test_bad_lines_refused_whole),
-        cmocka_unit_test(test_full_lines_refuse_whole),
-        cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_good_lines),      cmocka_unit_test(test_bad_lines_refused_whole),
+        cmocka_unit_test(test_every_name_byte), cmocka_unit_test(test_full_lines_refuse_whole),
+        cmocka_unit_test(test_dates),           cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
