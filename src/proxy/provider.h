@@ -26,6 +26,7 @@
 #include "proxy/request.h"
 #include "proxy/sse.h"
 #include "proxy/stream.h"
+#include "proxy/usage_view.h"
 #include "proxy/wire.h"
 #include "tollgate.h"
 
@@ -75,7 +76,7 @@ typedef struct tg__provider {
     /* Bounds the request's input (bound.h); NULL bounds input, prompt and suffix as text. */
     tg_status (*bound)(tg__bound_walk *walk, const tg__request *request, tg_error *err);
     /* Merges a usage object of the route's shape into *out (usage.h's contract). */
-    tg_status (*usage_merge)(tg__route route, const json_t *usage, tg__usage *out);
+    tg_status (*usage_merge)(tg__route route, const tg__usage_view *usage, tg__usage *out);
     /* The route's usage object for *usage (a cut stream's last event). */
     json_t *(*usage_to_json)(tg__route route, const tg__usage *usage);
     /* The provider's error body; `details` (taken, may be NULL) carries Tollgate's fields. */
@@ -134,7 +135,7 @@ const char *tg__openai_cap_hint(tg__route route);
 tg_status tg__openai_request_set_cap(tg__request *request, int64_t tokens);
 tg_status tg__openai_request_stream_usage(tg__request *request);
 tg_status tg__openai_bound(tg__bound_walk *walk, const tg__request *request, tg_error *err);
-tg_status tg__openai_usage_merge(tg__route route, const json_t *usage, tg__usage *out);
+tg_status tg__openai_usage_merge(tg__route route, const tg__usage_view *usage, tg__usage *out);
 json_t *tg__openai_usage_to_json(tg__route route, const tg__usage *usage);
 json_t *tg__openai_error_body(int status, const char *code, const char *message, json_t *details);
 tg_status tg__openai_error_event(tg__route route, const char *code, const char *message,
@@ -193,11 +194,12 @@ typedef struct {
 
 /* Reads the counts present at `paths` into *out (absent ones stay). TG_ERR_INVALID for a
  * count that is not a non-negative integer in range (*out may be partly written). */
-tg_status tg__usage_merge_paths(const json_t *usage, const tg__count_path *paths, size_t count,
-                                tg__usage *out);
+tg_status tg__usage_merge_paths(const tg__usage_view *usage, const tg__count_path *paths,
+                                size_t count, tg__usage *out);
 
 /* Reads an optional count at object[key] (object may be NULL): *present says if it was. */
-tg_status tg__usage_read_count(const json_t *object, const char *key, bool *present, int64_t *out);
+tg_status tg__usage_read_count(const tg__usage_view *object, const char *key, bool *present,
+                               int64_t *out);
 
 /* The stream helpers providers' readers share (stream.c). */
 void tg__stream_copy_string(char *dst, size_t size, const json_t *value);

@@ -67,7 +67,7 @@ static tg_status bound(tg__bound_walk *walk, const tg__request *request, tg_erro
 
 /* Anthropic counts cache reads and writes outside input_tokens; the sum is the
  * input total, and each report may carry only some of the three. */
-static tg_status usage_merge(tg__route route, const json_t *usage, tg__usage *out) {
+static tg_status usage_merge(tg__route route, const tg__usage_view *usage, tg__usage *out) {
     (void)route;
     static const char *const INPUT_KEYS[3] = {"input_tokens", "cache_read_input_tokens",
                                               "cache_creation_input_tokens"};

@@ -257,24 +257,25 @@ static tg_status bound(tg__bound_walk *walk, const tg__request *request, tg_erro
 /* ---- Usage ---------------------------------------------------------------------------------- */
 
 /* The AUDIO entry of a ModalityTokenCount list into *out (left alone when absent). */
-static tg_status read_audio(const json_t *usage, const char *key, int64_t *out) {
-    const json_t *list = json_object_get(usage, key);
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        const json_t *item = json_array_get(list, i);
-        const char *modality = json_string_value(json_object_get(item, "modality"));
+static tg_status read_audio(const tg__usage_view *usage, const char *key, int64_t *out) {
+    tg__usage_view list = tg__usage_view_get(usage, key);
+    size_t size = tg__usage_view_array_size(&list);
+    for (size_t i = 0; i < size; i++) {
+        tg__usage_view item = tg__usage_view_array_get(&list, i);
+        tg__usage_view modality = tg__usage_view_get(&item, "modality");
         bool present;
         int64_t count = 0;
-        if (tg__usage_read_count(item, "tokenCount", &present, &count) != TG_OK) {
+        if (tg__usage_read_count(&item, "tokenCount", &present, &count) != TG_OK) {
             return TG_ERR_INVALID;
         }
-        if (modality != NULL && strcmp(modality, "AUDIO") == 0 && present) {
+        if (tg__usage_view_string_is(&modality, "AUDIO") && present) {
             *out = count;
         }
     }
     return TG_OK;
 }
 
-static tg_status usage_merge(tg__route route, const json_t *usage, tg__usage *out) {
+static tg_status usage_merge(tg__route route, const tg__usage_view *usage, tg__usage *out) {
     (void)route;
     static const char *const KEYS[5] = {"promptTokenCount", "toolUsePromptTokenCount",
                                         "cachedContentTokenCount", "candidatesTokenCount",

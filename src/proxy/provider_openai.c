@@ -177,10 +177,11 @@ static const tg__count_path OPENAI_RESPONSES[] = {
     {"output_tokens_details", "reasoning_tokens", TG__UNIT_OUTPUT_REASONING},
 };
 
-tg_status tg__openai_usage_merge(tg__route route, const json_t *usage, tg__usage *out) {
+tg_status tg__openai_usage_merge(tg__route route, const tg__usage_view *usage, tg__usage *out) {
     (void)route;
-    if (json_object_get(usage, "prompt_tokens") == NULL &&
-        json_object_get(usage, "input_tokens") != NULL) {
+    tg__usage_view prompt = tg__usage_view_get(usage, "prompt_tokens");
+    tg__usage_view input = tg__usage_view_get(usage, "input_tokens");
+    if (!tg__usage_view_exists(&prompt) && tg__usage_view_exists(&input)) {
         /* The Responses shape, also used by some compatible upstreams elsewhere. */
         return tg__usage_merge_paths(usage, OPENAI_RESPONSES,
                                      sizeof OPENAI_RESPONSES / sizeof OPENAI_RESPONSES[0], out);

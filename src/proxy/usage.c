@@ -12,29 +12,32 @@
 #include "proxy/usage.h"
 #include "proxy/scan_load.h"
 #include "proxy/usage_scan.h"
+#include "proxy/usage_view.h"
 
-tg_status tg__usage_read_count(const json_t *object, const char *key, bool *present, int64_t *out) {
-    const json_t *value = json_is_object(object) ? json_object_get(object, key) : NULL;
+tg_status tg__usage_read_count(const tg__usage_view *object, const char *key, bool *present,
+                               int64_t *out) {
+    tg__usage_view value = tg__usage_view_get(object, key); /* absent unless an object's */
     *present = false;
-    if (value == NULL || json_is_null(value)) {
+    if (!tg__usage_view_exists(&value) || tg__usage_view_is_null(&value)) {
         return TG_OK;
     }
-    if (!json_is_integer(value) || json_integer_value(value) < 0 ||
-        json_integer_value(value) > TG__USAGE_COUNT_MAX) {
+    int64_t count;
+    if (!tg__usage_view_integer(&value, &count) || count < 0 || count > TG__USAGE_COUNT_MAX) {
         return TG_ERR_INVALID;
     }
     *present = true;
-    *out = json_integer_value(value);
+    *out = count;
     return TG_OK;
 }
 
-tg_status tg__usage_merge_paths(const json_t *usage, const tg__count_path *paths, size_t count,
-                                tg__usage *out) {
+tg_status tg__usage_merge_paths(const tg__usage_view *usage, const tg__count_path *paths,
+                                size_t count, tg__usage *out) {
     for (size_t i = 0; i < count; i++) {
-        const json_t *object = paths[i].object ? json_object_get(usage, paths[i].object) : usage;
+        tg__usage_view object =
+            paths[i].object ? tg__usage_view_get(usage, paths[i].object) : *usage;
         bool present;
         int64_t value = 0;
-        if (tg__usage_read_count(object, paths[i].key, &present, &value) != TG_OK) {
+        if (tg__usage_read_count(&object, paths[i].key, &present, &value) != TG_OK) {
             return TG_ERR_INVALID;
         }
         if (present) {
@@ -44,8 +47,8 @@ tg_status tg__usage_merge_paths(const json_t *usage, const tg__count_path *paths
     return TG_OK;
 }
 
-tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *out) {
-    if (!json_is_object(usage)) {
+tg_status tg__usage_merge_view(tg__route route, const tg__usage_view *usage, tg__usage *out) {
+    if (!tg__usage_view_is_object(usage)) {
         return TG_ERR_INVALID;
     }
     tg__usage merged = *out; /* *out changes only on success */
@@ -59,20 +62,25 @@ tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *
     return status;
 }
 
+tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *out) {
+    tg__usage_view view = tg__usage_view_json(usage);
+    return tg__usage_merge_view(route, &view, out);
+}
+
 /* The counts of a usage object (and its reported cost, *cost_micros, when wanted and
  * the object is the body's top "usage": a nested one is not looked at, as before). */
-static tg_status usage_read(tg__route route, const json_t *usage, bool top, tg__usage *out,
+static tg_status usage_read(tg__route route, const tg__usage_view *usage, bool top, tg__usage *out,
                             int64_t *cost_micros, tg_error *err) {
     tg__usage read = {0};
-    if (!json_is_object(usage)) {
+    if (!tg__usage_view_is_object(usage)) {
         return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
     }
-    if (tg__usage_merge_json(route, usage, &read) != TG_OK) {
+    if (tg__usage_merge_view(route, usage, &read) != TG_OK) {
         return tg__fail(err, TG_ERR_INVALID, "response usage holds a bad count");
     }
     *out = read;
     int64_t micros = -1;
-    if (cost_micros != NULL && top && tg__usage_cost_micros(usage, &micros) != TG_OK) {
+    if (cost_micros != NULL && top && tg__usage_view_cost_micros(usage, &micros) != TG_OK) {
         micros = -1;
     }
     if (cost_micros != NULL) {
@@ -99,15 +107,24 @@ tg_status tg__usage_read_body(tg__route route, const char *body, size_t size, tg
     if (text == NULL || text[0] != '{') {
         return tg__fail(err, TG_ERR_NOT_FOUND, "response carries no usage");
     }
-    /* The scan checked the text: built without jansson's reader (scan_load.h). */
-    json_t *usage = tg__scan_load(text, text_size, 0);
-    usage = usage != NULL ? usage : json_loadb(text, text_size, 0, NULL);
-    if (usage == NULL) {
-        return tg__usage_read_body_tree(route, body, size, out, cost_micros, err);
-    }
+    /* The scan checked the text: read where it lies (usage_view.h), else built into a tree
+     * without jansson's reader (scan_load.h). */
     tg__usage read;
-    tg_status status = usage_read(route, usage, !nested, &read, cost_micros, err);
-    json_decref(usage);
+    tg_status status;
+    tg__usage_text index;
+    if (tg__usage_text_index(&index, text, text_size)) {
+        tg__usage_view view = tg__usage_view_text(&index);
+        status = usage_read(route, &view, !nested, &read, cost_micros, err);
+    } else {
+        json_t *usage = tg__scan_load(text, text_size, 0);
+        usage = usage != NULL ? usage : json_loadb(text, text_size, 0, NULL);
+        if (usage == NULL) {
+            return tg__usage_read_body_tree(route, body, size, out, cost_micros, err);
+        }
+        tg__usage_view view = tg__usage_view_json(usage);
+        status = usage_read(route, &view, !nested, &read, cost_micros, err);
+        json_decref(usage);
+    }
     if (status == TG_OK) {
         *out = read;
     }
@@ -138,7 +155,8 @@ tg_status tg__usage_read_body_tree(tg__route route, const char *body, size_t siz
         usage = json_object_get(json_object_get(root, "response"), "usage");
     }
     tg__usage read;
-    tg_status status = usage_read(route, usage, top, &read, cost_micros, err);
+    tg__usage_view view = tg__usage_view_json(usage);
+    tg_status status = usage_read(route, &view, top, &read, cost_micros, err);
     json_decref(root);
     if (status == TG_OK) {
         *out = read;
@@ -201,20 +219,25 @@ json_t *tg__usage_to_json(tg__route route, const tg__usage *usage) {
 }
 
 tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out) {
-    const json_t *cost = json_object_get(usage, "cost");
-    if (!json_is_number(cost)) {
-        return TG_ERR_NOT_FOUND;
-    }
+    tg__usage_view view = tg__usage_view_json(usage);
+    return tg__usage_view_cost_micros(&view, out);
+}
+
+tg_status tg__usage_view_cost_micros(const tg__usage_view *usage, int64_t *out) {
+    tg__usage_view cost = tg__usage_view_get(usage, "cost");
     const int64_t dollars_max = TG_AMOUNT_MAX / 1000000;
-    if (json_is_integer(cost)) {
-        json_int_t dollars = json_integer_value(cost);
+    int64_t dollars;
+    double value;
+    if (tg__usage_view_integer(&cost, &dollars)) {
         if (dollars < 0 || dollars > dollars_max) {
             return TG_ERR_INVALID;
         }
-        *out = (int64_t)dollars * 1000000;
+        *out = dollars * 1000000;
         return TG_OK;
     }
-    double value = json_real_value(cost);
+    if (!tg__usage_view_real(&cost, &value)) {
+        return TG_ERR_NOT_FOUND;
+    }
     if (!(value >= 0.0) || value >= (double)dollars_max) {
         return TG_ERR_INVALID; /* negative, NaN or past the largest amount */
     }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "proxy/cost.h"
+#include "proxy/usage_view.h"
 #include "proxy/wire.h"
 #include "tollgate.h"
 
@@ -28,7 +29,7 @@
 
 /*
  * Reads the usage of a complete (non-streamed) response body, without building the
- * body's tree when it can (usage_scan.h). TG_ERR_NOT_FOUND
+ * body's tree when it can (usage_scan.h), nor the usage object's (usage_view.h). TG_ERR_NOT_FOUND
  * when the body carries no usage (the caller then estimates and marks the
  * charge estimated), TG_ERR_INVALID when it is not JSON or a count is not a
  * count. *out is written only on success.
@@ -63,6 +64,8 @@ tg_status tg__usage_read_body_tree(tg__route route, const char *body, size_t siz
  * then unchanged).
  */
 tg_status tg__usage_merge_json(tg__route route, const json_t *usage, tg__usage *out);
+/* The same of a view (usage_view.h): a tree's value or a plain answer's indexed text. */
+tg_status tg__usage_merge_view(tg__route route, const tg__usage_view *usage, tg__usage *out);
 
 /*
  * Usage for a complete response that reported none: the prompt estimate as
@@ -85,6 +88,7 @@ int64_t tg__usage_output_estimate(int64_t text_bytes, int64_t text_events);
  * when there is none, TG_ERR_INVALID when negative or past TG_AMOUNT_MAX.
  */
 tg_status tg__usage_cost_micros(const json_t *usage, int64_t *out);
+tg_status tg__usage_view_cost_micros(const tg__usage_view *usage, int64_t *out);
 
 /* Writes the route's usage object for *usage (for a cut stream's last event). */
 json_t *tg__usage_to_json(tg__route route, const tg__usage *usage);

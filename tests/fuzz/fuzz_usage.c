@@ -1,8 +1,9 @@
 /*
  * fuzz_usage: usage read from response bodies. Whatever is read must be counts
  * in range, and pricing them must give a cost or a range error, never a crash
- * or a negative charge. And the scan that reads it without a tree must give what
- * the whole tree gives, the reported cost read with it included, and the tree it
+ * or a negative charge. And the scan that reads it without a tree (its usage object
+ * indexed where it lies, usage_view.h, or built by scan_load.h when the index gives
+ * up) must give what the whole tree gives, the reported cost read with it included, and the tree it
  * builds of the usage text (scan_load.h) must be jansson's. A usage's reported cost
  * (OpenRouter's usage.cost) is an amount in range or an error, never negative.
  */

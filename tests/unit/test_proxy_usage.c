@@ -5,6 +5,8 @@
  * input_tokens) with the one-hour part and web searches; missing usage and bad
  * counts are errors, never a free call.
  */
+#include <stdio.h>
+
 #include "proxy/scan_load.h"
 #include "proxy/usage.h"
 #include "proxy/usage_scan.h"
@@ -538,6 +540,94 @@ static void assert_loads_as_jansson(const char *text, size_t size) {
     json_decref(reference);
 }
 
+/* The index (usage_view.h) reads every provider's usage shape where it lies, and reads it
+ * as the tree of the same text does: the same counts, the same errors, the same cost; it
+ * gives up on an escaped string and past its node bound, never answering differently. */
+static void test_usage_view_equals_tree(void **state) {
+    (void)state;
+    static const struct {
+        const char *usage;
+        bool indexed; /* the index takes it (else the caller builds the tree) */
+    } CASES[] = {
+        {"{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15,"
+         "\"prompt_tokens_details\":{\"cached_tokens\":4,\"audio_tokens\":0},"
+         "\"completion_tokens_details\":{\"reasoning_tokens\":2,\"audio_tokens\":1}}",
+         true},
+        {"{\"input_tokens\":9,\"input_tokens_details\":{\"cached_tokens\":2},\"output_tokens\":4,"
+         "\"output_tokens_details\":{\"reasoning_tokens\":1},\"total_tokens\":13}",
+         true},
+        {"{\"input_tokens\":3,\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":20,"
+         "\"cache_creation\":{\"ephemeral_1h_input_tokens\":20},\"output_tokens\":7,"
+         "\"server_tool_use\":{\"web_search_requests\":2}}",
+         true},
+        {"{\"promptTokenCount\":10,\"candidatesTokenCount\":3,\"thoughtsTokenCount\":7,"
+         "\"cachedContentTokenCount\":4,\"toolUsePromptTokenCount\":2,\"promptTokensDetails\":"
+         "[{\"modality\":\"TEXT\",\"tokenCount\":4},{\"modality\":\"AUDIO\",\"tokenCount\":6}],"
+         "\"candidatesTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":1}]}",
+         true},
+        {"{\"prompt_tokens\":1,\"prompt_tokens\":2,\"completion_tokens\":-0,\"cost\":0.000123456}",
+         true},
+        {"{\"prompt_tokens\":-1,\"completion_tokens\":2}", true},
+        {"{\"prompt_tokens\":1.0,\"completion_tokens\":2}", true},
+        {"{\"prompt_tokens\":\"1\",\"completion_tokens\":2,\"cost\":\"0.1\"}", true},
+        {"{\"prompt_tokens\":null,\"input_tokens\":5,\"output_tokens\":true}", true},
+        {"{\"promptTokenCount\":1,\"promptTokensDetails\":[{\"modality\":\"AUDIO\","
+         "\"tokenCount\":-3}]}",
+         true},
+        {"{\"prompt_tokens\":999999999999999999,\"completion_tokens\":1,\"cost\":12}", true},
+        {" { \"prompt_tokens\" : 3 , \"completion_tokens\" : [ ] , \"x\" : { } } ", true},
+        {"{\"pr\\u006fmpt_tokens\":7,\"completion_tokens\":1}", false},
+        {"{\"promptTokenCount\":1,\"promptTokensDetails\":[{\"modality\":\"AUD\\u0049O\","
+         "\"tokenCount\":3}]}",
+         false},
+    };
+    static const tg__route ROUTES[] = {TG__ROUTE_OPENAI_CHAT, TG__ROUTE_OPENAI_RESPONSES,
+                                       TG__ROUTE_ANTHROPIC_MESSAGES, TG__ROUTE_GEMINI_GENERATE};
+    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
+        const char *text = CASES[c].usage;
+        tg__usage_text index;
+        assert_int_equal(tg__usage_text_index(&index, text, strlen(text)), CASES[c].indexed);
+        if (!CASES[c].indexed) {
+            continue;
+        }
+        json_t *tree = json_loads(text, 0, NULL);
+        assert_non_null(tree);
+        tg__usage_view by_text = tg__usage_view_text(&index);
+        tg__usage_view by_tree = tg__usage_view_json(tree);
+        for (size_t r = 0; r < sizeof ROUTES / sizeof ROUTES[0]; r++) {
+            tg__usage a = {0}, b = {0};
+            assert_int_equal(tg__usage_merge_view(ROUTES[r], &by_text, &a),
+                             tg__usage_merge_view(ROUTES[r], &by_tree, &b));
+            assert_memory_equal(a.counts, b.counts, sizeof a.counts);
+        }
+        int64_t cost_text = -7, cost_tree = -7;
+        assert_int_equal(tg__usage_view_cost_micros(&by_text, &cost_text),
+                         tg__usage_view_cost_micros(&by_tree, &cost_tree));
+        assert_true(cost_text == cost_tree);
+        json_decref(tree);
+    }
+    /* Past the bound of values: given up, not cut short. */
+    char big[8192];
+    size_t at = (size_t)snprintf(big, sizeof big, "{\"prompt_tokens\":1,\"pad\":[");
+    for (int i = 0; i < TG__USAGE_TEXT_NODES_MAX; i++) {
+        at += (size_t)snprintf(big + at, sizeof big - at, "%s%d", i ? "," : "", i);
+    }
+    at += (size_t)snprintf(big + at, sizeof big - at, "]}");
+    tg__usage_text index;
+    assert_false(tg__usage_text_index(&index, big, at));
+    /* ...and such a body read through the tree: the same answer. */
+    char body[8300];
+    int body_size = snprintf(body, sizeof body, "{\"usage\":%.*s}", (int)at, big);
+    tg__usage fast = {0}, slow = {0};
+    assert_int_equal(
+        tg__usage_from_body(TG__ROUTE_OPENAI_CHAT, body, (size_t)body_size, &fast, NULL), TG_OK);
+    assert_int_equal(
+        tg__usage_from_body_tree(TG__ROUTE_OPENAI_CHAT, body, (size_t)body_size, &slow, NULL),
+        TG_OK);
+    assert_int_equal(fast.counts[TG__UNIT_INPUT], 1);
+    assert_memory_equal(fast.counts, slow.counts, sizeof fast.counts);
+}
+
 static void test_scan_load_equals_jansson(void **state) {
     (void)state;
     static const char *const TEXTS[] = {
@@ -715,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_usage_gemini),
         cmocka_unit_test(test_usage_missing_or_bad),
         cmocka_unit_test(test_usage_scan_equals_tree),
+        cmocka_unit_test(test_usage_view_equals_tree),
         cmocka_unit_test(test_scan_load_equals_jansson),
         cmocka_unit_test(test_usage_estimate_and_json),
         cmocka_unit_test(test_usage_estimated_from_body),
