@@ -328,26 +328,11 @@ tg_status tg__redis_events_collect(tg__redis_ledger *ledger, int64_t *copied_out
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-/* One row of a tg_ledger_events answer, from element `at`. */
+/* One row of a tg_ledger_events answer, from element `at`: the ledger-wide number, the
+ * tree's number, then the fields a tree's row has. */
 static void row_of(const redisReply *reply, size_t at, tg_event *e) {
-    memset(e, 0, sizeof *e);
+    tg__redis_event_fields(reply, at + 2, tg__redis_i64(reply, at + 1), e);
     e->id = (uint64_t)tg__redis_i64(reply, at);
-    int64_t tree = tg__redis_i64(reply, at + 1);
-    e->kind = (tg_event_kind)tg__redis_i64(reply, at + 2);
-    e->time_ms = tg__redis_i64(reply, at + 3);
-    snprintf(e->budget, sizeof e->budget, "%s", tg__redis_str(reply, at + 4));
-    e->cls = (int)tg__redis_i64(reply, at + 5);
-    e->reason = (int)tg__redis_i64(reply, at + 6);
-    int64_t hold = tg__redis_i64(reply, at + 7);
-    e->hold_id = hold > 0 ? tg__redis_id_make(tree, hold) : 0;
-    e->amount_micros = tg__redis_i64(reply, at + 8);
-    e->held_micros = tg__redis_i64(reply, at + 9);
-    e->spent_micros = tg__redis_i64(reply, at + 10);
-    e->limit_micros = tg__redis_i64(reply, at + 11);
-    e->threshold_micros = tg__redis_i64(reply, at + 12);
-    e->count = tg__redis_i64(reply, at + 13);
-    snprintf(e->tool, sizeof e->tool, "%s", tg__redis_str(reply, at + 14));
-    snprintf(e->detail, sizeof e->detail, "%s", tg__redis_str(reply, at + 15));
 }
 
 tg_status tg__redis_ledger_events(tg__redis_ledger *ledger, uint64_t after_id, tg_event *out,

@@ -14,25 +14,29 @@
     15 /* seq, kind, time, budget, cls, reason, hold, amount, held, spent, limit,                  \
           threshold, count, tool, detail */
 
-/* One row of a tg_events answer, from element `at`. */
-static void row_of(const redisReply *reply, size_t at, int64_t tree, tg_event *e) {
+void tg__redis_event_fields(const redisReply *reply, size_t at, int64_t tree, tg_event *e) {
     memset(e, 0, sizeof *e);
-    e->id = tg__redis_id_make(tree, tg__redis_i64(reply, at));
-    e->kind = (tg_event_kind)tg__redis_i64(reply, at + 1);
-    e->time_ms = tg__redis_i64(reply, at + 2);
-    snprintf(e->budget, sizeof e->budget, "%s", tg__redis_str(reply, at + 3));
-    e->cls = (int)tg__redis_i64(reply, at + 4);
-    e->reason = (int)tg__redis_i64(reply, at + 5);
-    int64_t hold = tg__redis_i64(reply, at + 6);
+    e->kind = (tg_event_kind)tg__redis_i64(reply, at);
+    e->time_ms = tg__redis_i64(reply, at + 1);
+    snprintf(e->budget, sizeof e->budget, "%s", tg__redis_str(reply, at + 2));
+    e->cls = (int)tg__redis_i64(reply, at + 3);
+    e->reason = (int)tg__redis_i64(reply, at + 4);
+    int64_t hold = tg__redis_i64(reply, at + 5);
     e->hold_id = hold > 0 ? tg__redis_id_make(tree, hold) : 0;
-    e->amount_micros = tg__redis_i64(reply, at + 7);
-    e->held_micros = tg__redis_i64(reply, at + 8);
-    e->spent_micros = tg__redis_i64(reply, at + 9);
-    e->limit_micros = tg__redis_i64(reply, at + 10);
-    e->threshold_micros = tg__redis_i64(reply, at + 11);
-    e->count = tg__redis_i64(reply, at + 12);
-    snprintf(e->tool, sizeof e->tool, "%s", tg__redis_str(reply, at + 13));
-    snprintf(e->detail, sizeof e->detail, "%s", tg__redis_str(reply, at + 14));
+    e->amount_micros = tg__redis_i64(reply, at + 6);
+    e->held_micros = tg__redis_i64(reply, at + 7);
+    e->spent_micros = tg__redis_i64(reply, at + 8);
+    e->limit_micros = tg__redis_i64(reply, at + 9);
+    e->threshold_micros = tg__redis_i64(reply, at + 10);
+    e->count = tg__redis_i64(reply, at + 11);
+    snprintf(e->tool, sizeof e->tool, "%s", tg__redis_str(reply, at + 12));
+    snprintf(e->detail, sizeof e->detail, "%s", tg__redis_str(reply, at + 13));
+}
+
+/* One row of a tg_events answer, from element `at`: the tree's sequence, then the fields. */
+static void row_of(const redisReply *reply, size_t at, int64_t tree, tg_event *e) {
+    tg__redis_event_fields(reply, at + 1, tree, e);
+    e->id = tg__redis_id_make(tree, tg__redis_i64(reply, at));
 }
 
 tg_status tg__redis_tree_events(tg__redis_ledger *ledger, const char *root, int64_t after_seq,

@@ -81,6 +81,11 @@ void tg__redis_touched(tg__redis_ledger *ledger, const tg__redis_args *args);
 tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t fields,
                          redisReply **reply_out, tg_error *err);
 void tg__redis_done(tg__redis_ledger *ledger, redisReply *reply);
+
+/* An event's fields from element `at` of a tg_events or tg_ledger_events row (kind, time,
+ * budget, then the optional ones), hold ids made in `tree`; `e` zeroed first, id left 0
+ * (redis_events.c, one reader for both answers). */
+void tg__redis_event_fields(const redisReply *reply, size_t at, int64_t tree, tg_event *e);
 void tg__redis_async_free(tg__redis_async *async);
 void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state);
 

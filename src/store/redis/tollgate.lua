@@ -1097,15 +1097,21 @@ end
 local EVENT_DEFAULTS = {c = '-1', r = '-1', h = '0', a = '-1', hd = '-1', s = '-1', l = '-1',
                         th = '-1', n = '-1', tl = '', d = ''}
 
--- tg_events(P) after limit: the tree's events after sequence `after`, at most `limit` (and
--- EVENTS_SCAN_MAX). Answers {0, rows...}, 14 fields a row: seq, kind, time, budget, then
--- EVENT_FIELDS' values (a field left out of the entry as its default).
-local function tg_events(keys, args)
+-- The tree's stream entries after sequence args[1], at most args[2] (and EVENTS_SCAN_MAX),
+-- as XRANGE gives them: what tg_events and tg_events_pack read.
+local function events_after(keys, args)
     local after, limit = tonumber(args[1]), tonumber(args[2])
     if limit > EVENTS_SCAN_MAX then
         limit = EVENTS_SCAN_MAX
     end
-    local entries = redis.call('XRANGE', keys[1] .. 'events', fmt(after + 1), '+', 'COUNT', limit)
+    return redis.call('XRANGE', keys[1] .. 'events', fmt(after + 1), '+', 'COUNT', limit)
+end
+
+-- tg_events(P) after limit: the tree's events after sequence `after`, at most `limit` (and
+-- EVENTS_SCAN_MAX). Answers {0, rows...}, 14 fields a row: seq, kind, time, budget, then
+-- EVENT_FIELDS' values (a field left out of the entry as its default).
+local function tg_events(keys, args)
+    local entries = events_after(keys, args)
     local out = {0}
     for _, entry in ipairs(entries) do
         local f, kv = {}, entry[2]
@@ -1152,11 +1158,7 @@ local LEDGER_EVENTS_KEEP_TEXT = '1000000'
 -- `limit` (and EVENTS_SCAN_MAX), as XRANGE gives them, packed with cmsgpack for tg_collect:
 -- {0, count, packed} ("" when none).
 local function tg_events_pack(keys, args)
-    local after, limit = tonumber(args[1]), tonumber(args[2])
-    if limit > EVENTS_SCAN_MAX then
-        limit = EVENTS_SCAN_MAX
-    end
-    local entries = redis.call('XRANGE', keys[1] .. 'events', fmt(after + 1), '+', 'COUNT', limit)
+    local entries = events_after(keys, args)
     if #entries == 0 then
         return {0, 0, ''}
     end
