@@ -9,6 +9,7 @@
 # ledger-wide stream.
 # usage: bench/redis/events_collect.sh [path/to/bench_redis_ledger] [path/to/tollgate] [calls]
 set -eu
+. "$(dirname "$0")/denied_events.sh"
 ledger_bench=${1:-build/bench_redis_ledger}
 tollgate=${2:-build/tollgate}
 calls=${3:-50000}
@@ -20,13 +21,7 @@ daemon=
 trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 TG_REDIS_PORT=$port "$ledger_bench" 100 >/dev/null # leaves the tree `free` (and `acme`)
-now=$(($(date +%s) * 1000))
-redis-cli -p "$port" FCALL tg_budget_put 2 'tg:{free}:' 'tg:{free}:meta' "$now" free/zero 1 \
-    '0 -1 -1 0 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 0 0 zUTC' 0 -1 -1 0 0 0 0 0 0 0 \
-    0 0 0 0 0 0 0 0 0 >/dev/null
-redis-benchmark -p "$port" -c 16 -P 16 -n "$calls" -q FCALL tg_record 2 'tg:{free}:' \
-    'tg:{free}:meta' "$now" free/zero 1000 0 0 1 search '' 0 '' '' 86400000 \
-    0 0 0 0 0 0 0 0 >/dev/null
+fill_denied_events "$port" "$calls"
 made=$(redis-cli -p "$port" get 'tg:{free}:evseq')
 tree=$(redis-cli -p "$port" hget 'tg:{roots}' 'name:free')
 printf 'port: 0\nstore: {kind: redis, url: "redis://127.0.0.1:%s", durability: relaxed}\n' \

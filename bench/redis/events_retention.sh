@@ -7,6 +7,7 @@
 # stream's length and MEMORY USAGE over its entries.
 # usage: bench/redis/events_retention.sh [path/to/bench_redis_ledger] [calls]
 set -eu
+. "$(dirname "$0")/denied_events.sh"
 ledger_bench=${1:-build/bench_redis_ledger}
 calls=${2:-150000}
 work=$(mktemp -d)
@@ -16,16 +17,7 @@ redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save '' --appendonl
 trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 TG_REDIS_PORT=$port "$ledger_bench" 100 >/dev/null # leaves the tree `free` (number 1)
-now=$(($(date +%s) * 1000))
-# tg_budget_put(P, meta) now path tree spec limit calls tokens window thr c0..c3 cap, the 8
-# window bounds (a lifetime window reads none), then no alerts.
-redis-cli -p "$port" FCALL tg_budget_put 2 'tg:{free}:' 'tg:{free}:meta' "$now" free/zero 1 \
-    '0 -1 -1 0 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 0 0 zUTC' 0 -1 -1 0 0 0 0 0 0 0 \
-    0 0 0 0 0 0 0 0 0 >/dev/null
-# tg_record on free/zero: cost 1000, class normal, tool "search": refused, one event each.
-redis-benchmark -p "$port" -c 16 -P 16 -n "$calls" -q FCALL tg_record 2 'tg:{free}:' \
-    'tg:{free}:meta' "$now" free/zero 1000 0 0 1 search '' 0 '' '' 86400000 \
-    0 0 0 0 0 0 0 0 >/dev/null
+fill_denied_events "$port" "$calls"
 entries=$(redis-cli -p "$port" xlen 'tg:{free}:events')
 last=$(redis-cli -p "$port" get 'tg:{free}:evseq')
 bytes=$(redis-cli -p "$port" memory usage 'tg:{free}:events' samples 0)
