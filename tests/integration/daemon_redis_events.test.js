@@ -180,6 +180,16 @@ test('events from two daemons on one redis page and stream the same, once each, 
   const scoped = await pageAll(two, 5, AGENT);
   assert.deepEqual(scoped.map((e) => e.id), all.filter((e) => e.budget === 'acme/a').map((e) => e.id));
   assert.ok(scoped.length > 0);
+  // The same key's SSE stream from the start, on the other daemon: its subtree's events
+  // only, none of a sibling's or the root's (the stream filters what the collector copied
+  // for every tree into one ledger-wide stream).
+  const agentStream = new SseClient(one.base, '/v1/events/stream?since=0', { Authorization: `Bearer ${AGENT}` });
+  await agentStream.opened;
+  assert.equal(agentStream.status, 200);
+  assert.ok(await eventually(() => agentStream.events.length >= scoped.length, WAIT_MS),
+    `the agent's stream: ${agentStream.events.length} of ${scoped.length}`);
+  agentStream.close();
+  assert.deepEqual(agentStream.events.map((e) => e.data.id), scoped.map((e) => e.id), 'streamed to the agent: its subtree only');
 });
 
 test('a daemon killed mid-run loses no event: the other daemon copies what it had not', async (t) => {
