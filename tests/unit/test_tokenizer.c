@@ -523,6 +523,118 @@ static void short_memo_matches_pieces_alone(void **state) {
     free(text);
 }
 
+/* Encoding walks a text's pieces in order, and may look some pieces ahead of the one
+ * it merges; whatever it does, a text must encode to each of its pieces merged alone
+ * by tg__bpe (check_pieces_alone), in order, with nothing lost or repeated at the
+ * start, the end or between. Texts of 0 to 60 words (around any number of pieces held
+ * ahead), then long texts up to 1 MiB, of words of every kind of fill_kind (random
+ * bytes, random words, CJK, accented letters, small alphabets and runs) of 1 byte to
+ * 64 KiB, between spaces, punctuation and newlines; both encodings, and with special
+ * tokens between the words, each ordinary stretch against its encoding alone. */
+static size_t append_words(uint8_t *text, size_t len_max, size_t words, uint32_t *seed) {
+    static const char *const separators[] = {" ", "", ", ", "\n", "  ", ".\n\n", "\t", "'s "};
+    size_t len = 0;
+    for (size_t w = 0; w < words; w++) {
+        *seed = *seed * 1103515245u + 12345u;
+        uint32_t r = *seed >> 8;
+        const char *sep = separators[r % ARRAY_COUNT(separators)];
+        size_t word_len = r / 8 % 64 == 0   ? 64 * 1024
+                          : r / 8 % 16 == 0 ? 200 + r / 64 % 2000
+                                            : 1 + r / 64 % 40;
+        if (len + strlen(sep) + word_len > len_max) {
+            break;
+        }
+        memcpy(text + len, sep, strlen(sep));
+        len += strlen(sep);
+        fill_kind(text + len, word_len, (int)(r / 4096 % LANE_KINDS), seed);
+        len += word_len;
+    }
+    return len;
+}
+
+static void check_specials_between(const tg_tokenizer *t, const uint8_t *text, size_t len,
+                                   uint32_t *seed) {
+    static const char special[] = "<|endoftext|>";
+    uint32_t id = t == cl100k ? TG_TOKEN_ENDOFTEXT_CL100K : TG_TOKEN_ENDOFTEXT_O200K;
+    size_t cuts[4];
+    for (size_t k = 0; k < 4; k++) {
+        *seed = *seed * 1103515245u + 12345u;
+        cuts[k] = len == 0 ? 0 : (*seed >> 8) % (len + 1);
+    }
+    for (size_t k = 1; k < 4; k++) { /* sorted, so the stretches come in order */
+        for (size_t j = k; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+            size_t c = cuts[j];
+            cuts[j] = cuts[j - 1];
+            cuts[j - 1] = c;
+        }
+    }
+    uint8_t *joined = malloc(len + 4 * sizeof special);
+    uint32_t *expected = malloc((len + 4) * sizeof *expected);
+    assert_non_null(joined);
+    assert_non_null(expected);
+    size_t at = 0, from = 0, count = 0;
+    for (size_t k = 0; k <= 4; k++) {
+        size_t to = k < 4 ? cuts[k] : len;
+        uint32_t *ids = NULL;
+        size_t got = 0;
+        assert_int_equal(tg_tokens_encode(t, (const char *)text + from, to - from, 0, &ids, &got),
+                         TG_OK);
+        memcpy(expected + count, ids, got * sizeof *ids);
+        free(ids);
+        count += got;
+        memcpy(joined + at, text + from, to - from);
+        at += to - from;
+        if (k < 4) {
+            memcpy(joined + at, special, sizeof special - 1);
+            at += sizeof special - 1;
+            expected[count++] = id;
+        }
+        from = to;
+    }
+    uint32_t *ids = NULL;
+    size_t got = 0;
+    assert_int_equal(tg_tokens_encode(t, (const char *)joined, at, TG_TOKENS_SPECIAL, &ids, &got),
+                     TG_OK);
+    assert_int_equal(got, count);
+    assert_memory_equal(ids, expected, count * sizeof *ids);
+    size_t counted = 0;
+    assert_int_equal(tg_tokens_count(t, (const char *)joined, at, TG_TOKENS_SPECIAL, &counted),
+                     TG_OK);
+    assert_int_equal(counted, count);
+    free(ids);
+    free(expected);
+    free(joined);
+}
+
+static void encode_matches_pieces_alone(void **state) {
+    (void)state;
+    size_t len_max = 1 << 20;
+    uint8_t *text = malloc(len_max);
+    assert_non_null(text);
+    uint32_t seed = 4242;
+    for (int round = 0; round < 400; round++) {
+        const tg_tokenizer *t = round % 2 ? o200k : cl100k;
+        size_t len = append_words(text, len_max, (size_t)round % 61, &seed);
+        check_pieces_alone(t, text, len);
+        if (round % 4 < 2) {
+            check_specials_between(t, text, len, &seed);
+        }
+    }
+    for (int round = 0; round < 3 * LANE_KINDS; round++) {
+        const tg_tokenizer *t = round % 2 ? o200k : cl100k;
+        /* Each kind alone to about 1 MiB in both encodings (random bytes: some 200,000
+         * pieces), then words. */
+        size_t len = round < 2 * LANE_KINDS ? len_max - (size_t)round * 4099 : 0;
+        if (len > 0) {
+            fill_kind(text, len, round / 2, &seed);
+        } else {
+            len = append_words(text, len_max, 100000, &seed);
+        }
+        check_pieces_alone(t, text, len);
+    }
+    free(text);
+}
+
 /* Runs of one unit take the run merge (bpe.c, merge_run): against the heap for every
  * length from 97 bytes to 1.6 KB (every rank boundary of the space tokens, which reach
  * 128 bytes) and some far longer, on characters of one to four bytes and on units that
@@ -756,6 +868,7 @@ int main(void) {
         cmocka_unit_test(lanes_match_windows),
         cmocka_unit_test(short_pieces_match_heap),
         cmocka_unit_test(short_memo_matches_pieces_alone),
+        cmocka_unit_test(encode_matches_pieces_alone),
         cmocka_unit_test(runs_match_heap),
         cmocka_unit_test(mapped_tables),
         cmocka_unit_test(encodings_for_models),
