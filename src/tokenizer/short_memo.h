@@ -49,16 +49,6 @@ bool tg__short_memo_get(const tg__short_memo *memo, uint64_t hash, const uint8_t
 void tg__short_memo_put(tg__short_memo *memo, uint64_t hash, const uint8_t *p, size_t len,
                         const uint32_t *ids, size_t count);
 
-/* Asks the processor to start loading the entry of hash (both of its cache lines),
- * for a lookup some pieces later (tokenizer.c). */
-static inline void tg__short_memo_prefetch(const tg__short_memo *memo, uint64_t hash) {
-    if (memo->entries != NULL) {
-        const tg__short_entry *e = &memo->entries[hash % TG__SHORT_MEMO_ENTRIES];
-        __builtin_prefetch(e);
-        __builtin_prefetch((const uint8_t *)e + 64);
-    }
-}
-
 void tg__short_memo_free(tg__short_memo *memo);
 
 #endif

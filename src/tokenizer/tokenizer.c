@@ -277,62 +277,13 @@ static tg_status merge_cached(const tg_tokenizer *t, const uint8_t *p, size_t le
 _Static_assert(TG__SHORT_MEMO_BYTES_MAX < TG__PIECE_CACHE_MIN_BYTES,
                "every piece under the piece cache's minimum fits the memo");
 
-/* Pieces are split this many ahead of their merge (a power of two). On first sight
- * the lookups of a piece miss the cache; begun this early (piece_begin), the misses
- * of several pieces overlap instead of each waiting in turn. */
-#define PIECES_AHEAD 8
-_Static_assert((PIECES_AHEAD & (PIECES_AHEAD - 1)) == 0, "a power of two");
-/* Pair ranks read ahead for a piece's first merge round, at most. */
-#define PAIRS_AHEAD 8
-
-/* A piece split ahead: where it ends, and for a short one (3 to
- * TG__SHORT_MEMO_BYTES_MAX bytes) the hashes its lookups need, made once. */
-typedef struct {
-    size_t stops[PIECES_AHEAD];
-    uint64_t vocab_hashes[PIECES_AHEAD]; /* tg__vocab_hash */
-    uint64_t piece_hashes[PIECES_AHEAD]; /* tg__piece_hash, for the memo */
-} pieces_ahead;
-
-/* Splits the piece at s[i] into slot k and starts what its merge will read: the
- * whole-token lookup's filter word and slot, the memo's entry, and the pair ranks of
- * its first bytes (the first round of a merge). */
-__attribute__((always_inline)) static inline size_t
-piece_begin(const tg_tokenizer *t, const uint8_t *s, size_t n, size_t i, const uint8_t *end,
-            const sink *out, pieces_ahead *ahead, size_t k) {
-    size_t stop = t->split(s, n, i);
-    size_t len = stop - i;
-    ahead->stops[k] = stop;
-    if (len >= 3 && len <= TG__SHORT_MEMO_BYTES_MAX) {
-        uint64_t lo;
-        uint32_t hi;
-        tg__vocab_key(s + i, len, end, &lo, &hi);
-        uint64_t hash = tg__vocab_hash(lo, hi, s + i, len);
-        tg__vocab_prefetch(&t->vocab, hash);
-        ahead->vocab_hashes[k] = hash;
-        uint64_t piece_hash = tg__piece_hash(s + i, len);
-        tg__short_memo_prefetch(&out->memo, piece_hash);
-        ahead->piece_hashes[k] = piece_hash;
-    }
-    size_t pairs = len - 1 < PAIRS_AHEAD ? len - 1 : PAIRS_AHEAD;
-    for (size_t at = i; at < i + pairs; at++) {
-        __builtin_prefetch(&t->vocab.pair_rank[s[at] | (uint32_t)s[at + 1] << 8]);
-    }
-    return stop;
-}
-
 /* Merges a short piece (3 .. TG__SHORT_MEMO_BYTES_MAX bytes) through the call's memo
- * of short pieces, with the hashes piece_begin made. A whole token is looked up first
- * and not remembered: its lookup costs what the memo's would. */
+ * of short pieces. A whole token is looked up first and not remembered: its lookup
+ * costs what the memo's would. */
 static tg_status merge_short(const tg_tokenizer *t, const uint8_t *p, size_t len,
-                             uint64_t vocab_hash, uint64_t piece_hash, const uint8_t *end,
-                             sink *out, size_t *got) {
+                             const uint8_t *end, sink *out, size_t *got) {
     uint32_t *ids = out->store ? out->ids + out->count : NULL;
-    uint64_t lo;
-    uint32_t hi;
-    tg__vocab_key(p, len, end, &lo, &hi);
-    uint32_t whole = len <= t->vocab.token_len_max
-                         ? tg__vocab_rank_keyed(&t->vocab, p, len, lo, hi, vocab_hash)
-                         : TG__RANK_NONE;
+    uint32_t whole = tg__vocab_rank(&t->vocab, p, len, end);
     if (whole != TG__RANK_NONE) {
         if (ids != NULL) {
             ids[0] = whole;
@@ -340,41 +291,28 @@ static tg_status merge_short(const tg_tokenizer *t, const uint8_t *p, size_t len
         *got = 1;
         return TG_OK;
     }
-    if (tg__short_memo_get(&out->memo, piece_hash, p, len, ids, got)) {
+    uint64_t hash = tg__piece_hash(p, len);
+    if (tg__short_memo_get(&out->memo, hash, p, len, ids, got)) {
         return TG_OK;
     }
     /* Known to be no whole token: straight to the merge, without tg__bpe's lookup
      * of the whole piece again. */
     *got = tg__bpe_short(&t->vocab, p, len, end, ids);
-    tg__short_memo_put(&out->memo, piece_hash, p, len, ids, *got);
+    tg__short_memo_put(&out->memo, hash, p, len, ids, *got);
     return TG_OK;
 }
 
-/* Encodes s[0..n), ordinary text; end is the end of the whole buffer. The pieces go
- * through a ring: each is split, and its lookups begun, PIECES_AHEAD pieces before
- * it is merged. */
+/* Encodes s[0..n), ordinary text; end is the end of the whole buffer. */
 static tg_status encode_ordinary(const tg_tokenizer *t, const uint8_t *s, size_t n,
                                  const uint8_t *end, sink *out) {
-    pieces_ahead ahead;
-    size_t held = 0, next = 0;
-    for (; held < PIECES_AHEAD && next < n; held++) {
-        next = piece_begin(t, s, n, next, end, out, &ahead, held);
-    }
-    for (size_t i = 0, k = 0; held > 0; k = (k + 1) & (PIECES_AHEAD - 1)) {
-        size_t stop = ahead.stops[k];
-        uint64_t vocab_hash = ahead.vocab_hashes[k];
-        uint64_t piece_hash = ahead.piece_hashes[k];
-        if (next < n) {
-            next = piece_begin(t, s, n, next, end, out, &ahead, k);
-        } else {
-            held--;
-        }
+    for (size_t i = 0; i < n;) {
+        size_t stop = t->split(s, n, i);
         size_t got;
         tg_status status = reserve(out, stop - i);
         if (status == TG_OK && stop - i >= TG__PIECE_CACHE_MIN_BYTES) {
             status = merge_cached(t, s + i, stop - i, end, out, &got);
         } else if (status == TG_OK && stop - i >= 3) {
-            status = merge_short(t, s + i, stop - i, vocab_hash, piece_hash, end, out, &got);
+            status = merge_short(t, s + i, stop - i, end, out, &got);
         } else if (status == TG_OK) {
             status = tg__bpe(&t->vocab, s + i, stop - i, end, &out->scratch,
                              out->store ? out->ids + out->count : NULL, &got);

@@ -148,21 +148,18 @@ static inline uint32_t tg__vocab_rank2(const tg__vocab *vocab, const uint8_t *p)
     return vocab->pair_rank[p[0] | (uint32_t)p[1] << 8];
 }
 
-/* Asks the processor to start loading what a lookup of this hash reads (its filter
- * word and first slot) without waiting, so that the loads of several pieces overlap
- * (tokenizer.c looks pieces up some way ahead of merging them). */
-static inline void tg__vocab_prefetch(const tg__vocab *vocab, uint64_t hash) {
-    size_t word;
-    (void)tg__vocab_filter_bits(hash, &word, vocab->filter_mask);
-    __builtin_prefetch(&vocab->filter[word]);
-    __builtin_prefetch(&vocab->slots[hash & vocab->mask]);
-}
-
-/* tg__vocab_rank's lookup with the key and hash already made (tg__vocab_key and
- * tg__vocab_hash of p[0..len)); len <= token_len_max. */
+/* Rank of the token p[0..len), or TG__RANK_NONE. end: end of p's buffer. Always
+ * inlined: the merge loops call it twice per merge, and as a call it spent a quarter
+ * of its instructions saving and restoring registers (callgrind). */
 __attribute__((always_inline)) static inline uint32_t
-tg__vocab_rank_keyed(const tg__vocab *vocab, const uint8_t *p, size_t len, uint64_t lo, uint32_t hi,
-                     uint64_t hash) {
+tg__vocab_rank(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end) {
+    if (len > vocab->token_len_max) {
+        return TG__RANK_NONE;
+    }
+    uint64_t lo;
+    uint32_t hi;
+    tg__vocab_key(p, len, end, &lo, &hi);
+    uint64_t hash = tg__vocab_hash(lo, hi, p, len);
     if (!tg__vocab_filter_has(vocab, hash)) {
         return TG__RANK_NONE;
     }
@@ -182,20 +179,6 @@ tg__vocab_rank_keyed(const tg__vocab *vocab, const uint8_t *p, size_t len, uint6
         }
         i = (i + 1) & vocab->mask;
     }
-}
-
-/* Rank of the token p[0..len), or TG__RANK_NONE. end: end of p's buffer. Always
- * inlined: the merge loops call it twice per merge, and as a call it spent a quarter
- * of its instructions saving and restoring registers (callgrind). */
-__attribute__((always_inline)) static inline uint32_t
-tg__vocab_rank(const tg__vocab *vocab, const uint8_t *p, size_t len, const uint8_t *end) {
-    if (len > vocab->token_len_max) {
-        return TG__RANK_NONE;
-    }
-    uint64_t lo;
-    uint32_t hi;
-    tg__vocab_key(p, len, end, &lo, &hi);
-    return tg__vocab_rank_keyed(vocab, p, len, lo, hi, tg__vocab_hash(lo, hi, p, len));
 }
 
 #endif
