@@ -29,6 +29,7 @@ void tg__notify_config_defaults(tg__notify_config *config) {
     config->backfill_ms = 600000;
     config->batch_events_max = 100;
     config->poll_ms = 200;
+    config->claim_idle_ms = 30000;
     config->retry = (tg__notify_backoff){500, 60000, TG__NOTIFY_DAY_MS};
 }
 
@@ -403,6 +404,7 @@ static tg_status notify_field(void *target, const char *key, struct fy_node *val
         {"backfill_ms", &config->backfill_ms, 0, MILLISECONDS_MAX},
         {"batch_events_max", &config->batch_events_max, 1, 1000},
         {"poll_ms", &config->poll_ms, 10, 60000},
+        {"claim_idle_ms", &config->claim_idle_ms, 100, TG__NOTIFY_DAY_MS},
     };
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         if (strcmp(key, numbers[i].name) == 0) {
@@ -436,6 +438,12 @@ static tg_status read_document(struct fy_document *document, tg__notify_config *
     if (status == TG_OK && config->retry.max_ms < config->retry.initial_ms) {
         status = tg__fail(err, TG_ERR_INVALID,
                           "notify config: retry max_ms must be at least initial_ms");
+    }
+    /* On Redis a daemon refreshes what it holds at its reads, every poll_ms at the latest,
+     * and must do so a few times within the claim time or other daemons take it over. */
+    if (status == TG_OK && config->claim_idle_ms < 4 * config->poll_ms) {
+        status = tg__fail(err, TG_ERR_INVALID,
+                          "notify config: claim_idle_ms must be at least 4 times poll_ms");
     }
     return status;
 }

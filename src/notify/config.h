@@ -97,6 +97,8 @@ typedef struct {
     int64_t backfill_ms;               /* a new sink starts with events this recent */
     int64_t batch_events_max;          /* items in one message */
     int64_t poll_ms;                   /* read the outbox this often even without a wake */
+    int64_t claim_idle_ms;             /* redis: another daemon's entries idle this long are
+                                          taken over (redis_notify.h) */
     tg__notify_backoff retry;
 } tg__notify_config;
 

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "notify/config.h"
+#include "store/store_outbox.h"
 
 typedef struct tg__notifier tg__notifier;
 
@@ -34,8 +35,9 @@ typedef struct tg__notifier tg__notifier;
  * Reads the `notify:` section of `config_file` and starts the sender on the
  * store file `store_path` (which the engine has opened: the file exists and
  * has its tables). No section or no sinks: TG_OK with *out = NULL, and every
- * call below accepts NULL. Sinks with a store other than "sqlite":
- * TG_ERR_UNSUPPORTED (no durable outbox to send from). Other errors:
+ * call below accepts NULL. Sinks with a store other than "sqlite" (or "redis" once
+ * tg__notify_use_source has registered its source): TG_ERR_UNSUPPORTED (no durable
+ * outbox to send from). Other errors:
  * TG_ERR_INVALID (the section), TG_ERR_IO (the file, a JSON-lines file),
  * TG_ERR_NOMEM. Call from the thread that will call tg__notify_stop().
  */
@@ -69,6 +71,14 @@ tg_status tg__notify_config_read_for(struct fy_document *document, const char *s
  */
 tg_status tg__notify_restart(tg__notifier **notifier, tg__notify_config *config,
                              const char *store_path, tg_error *err);
+
+/*
+ * Makes every notifier started from now on read through sources `open` makes instead of the
+ * SQLite file's outbox, and lets sinks run with store kind "redis" (the daemon on Redis
+ * registers store/redis/redis_notify.h's consumer groups; NULL goes back to the file).
+ * Process-wide; call before the first start, from the thread that starts notifiers.
+ */
+void tg__notify_use_source(tg__outbox_source_open_fn open);
 
 /* The same with a config already read; takes `config` (freed by the notifier, or on failure). */
 tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg__notifier **out,

@@ -41,7 +41,8 @@ struct tg__notifier {
     pthread_mutex_t stats_lock;                 /* guards stats */
     tg__sink_stats stats[TG__NOTIFY_SINKS_MAX]; /* copies for tg__notify_status_json */
     /* The thread's own, from here on. */
-    tg__outbox *outbox;
+    tg__outbox_source source; /* where events come from and progress goes (owned) */
+    tg__outbox *outbox;       /* the SQLite outbox when it is the source (for enrich), or NULL */
     tg__sink_state *sinks[TG__NOTIFY_SINKS_MAX];
     tg__jsonl jsonl[TG__NOTIFY_SINKS_MAX]; /* jsonl sinks' files */
     bool failing[TG__NOTIFY_SINKS_MAX];    /* for logging a failure streak once */
@@ -49,11 +50,13 @@ struct tg__notifier {
     uint32_t random;                       /* xorshift state: jitter */
     int64_t next_read_ms;                  /* poll the outbox even without a wake */
     int64_t last_save_ms;
-    bool dirty;              /* progress to save */
-    uint64_t marked_through; /* events.delivered_at_ms set up to here */
-    uint64_t *unsaved;       /* TG__NOTIFY_WINDOW ids, scratch for saving */
-    int64_t in_flight;       /* webhooks being sent */
-    struct attempt *flying;  /* list of those, for teardown */
+    bool dirty;                       /* progress to save */
+    uint64_t marked_through;          /* events.delivered_at_ms set up to here */
+    uint64_t *unsaved;                /* TG__NOTIFY_WINDOW ids, scratch for saving */
+    char said[TG_ERROR_MESSAGE_SIZE]; /* the last read or save error printed: a source that stays
+                                down (Redis) is said once, not at every poll */
+    int64_t in_flight;                /* webhooks being sent */
+    struct attempt *flying;           /* list of those, for teardown */
 };
 
 /* A webhook attempt's record: which sink and batch it carries. Listed while in flight. */
@@ -75,6 +78,14 @@ static uint32_t next_random(tg__notifier *n) {
 
 /* ---- reading the outbox ---------------------------------------------------------------- */
 
+/* Prints a read or save error unless it is the one printed last; "" after a success. */
+static void say_error(tg__notifier *n, const char *message, const char *suffix) {
+    if (strncmp(n->said, message, sizeof n->said - 1) != 0) {
+        fprintf(stderr, "tollgate notify: %s%s\n", message, suffix);
+        snprintf(n->said, sizeof n->said, "%s", message);
+    }
+}
+
 /* Feeds every sink the events after its cursor, as far as its room goes. */
 static void read_events(tg__notifier *n, int64_t now_ms) {
     for (int s = 0; s < n->config->sinks_count; s++) {
@@ -84,16 +95,20 @@ static void read_events(tg__notifier *n, int64_t now_ms) {
             size_t count = 0;
             tg_error err = {0};
             if (want == 0) {
+                if (n->source.ops->keep != NULL) {
+                    n->source.ops->keep(n->source.self, s); /* held entries stay this daemon's */
+                }
                 break;
             }
-            tg_status status = tg__outbox_read(n->outbox, tg__sink_state_cursor(n->sinks[s]),
-                                               n->events, want, &count, &err);
+            tg_status status =
+                n->source.ops->read(n->source.self, s, tg__sink_state_cursor(n->sinks[s]),
+                                    n->events, want, &count, &err);
             if (status == TG_ERR_STATE) {
                 n->next_read_ms = now_ms + BUSY_RETRY_MS; /* locked: soon again */
                 return;
             }
             if (status != TG_OK) {
-                fprintf(stderr, "tollgate notify: %s\n", err.message);
+                say_error(n, err.message, "");
                 break;
             }
             for (size_t i = 0; i < count; i++) {
@@ -204,7 +219,14 @@ static void send_ready(tg__notifier *n, int64_t now_ms, int64_t *wake_at_ms) {
         tg__batch batch;
         while (tg__sink_state_next(n->sinks[s], now_ms, &batch, wake_at_ms)) {
             for (size_t i = 0; i < batch.items_count; i++) {
-                tg__outbox_enrich(n->outbox, n->config->forecast_window_ms, &batch.items[i]);
+                if (n->outbox != NULL) { /* forecasts read the SQLite file's charges */
+                    tg__outbox_enrich(n->outbox, n->config->forecast_window_ms, &batch.items[i]);
+                }
+                if (n->source.ops->event_id != NULL) { /* the ids receivers de-duplicate on */
+                    tg__notify_item *item = &batch.items[i];
+                    item->event.id = n->source.ops->event_id(n->source.self, s, item->event.id);
+                    item->last_id = n->source.ops->event_id(n->source.self, s, item->last_id);
+                }
             }
             tg__notify_envelope envelope = {n->config->sinks[s].name, batch.urgency,
                                             tg__clock_wall_ms()};
@@ -274,8 +296,9 @@ static void save(tg__notifier *n, int64_t now_ms) {
         dead_count += sink_dead;
     }
     tg_error err = {0};
-    tg_status status = tg__outbox_save(n->outbox, progress, (size_t)sinks, dead, dead_count,
-                                       n->marked_through, lowest, tg__clock_wall_ms(), &err);
+    tg_status status =
+        n->source.ops->save(n->source.self, progress, (size_t)sinks, dead, dead_count,
+                            n->marked_through, lowest, tg__clock_wall_ms(), &err);
     if (status == TG_ERR_STATE) {
         /* The engine is committing: try again in a moment, not a whole interval later. */
         free(dead);
@@ -283,7 +306,7 @@ static void save(tg__notifier *n, int64_t now_ms) {
         return;
     }
     if (status != TG_OK) {
-        fprintf(stderr, "tollgate notify: %s (will try again)\n", err.message);
+        say_error(n, err.message, " (will try again)");
     } else {
         for (int s = 0; s < sinks; s++) {
             tg__sink_state_saved(n->sinks[s]);
@@ -295,6 +318,7 @@ static void save(tg__notifier *n, int64_t now_ms) {
         }
         n->marked_through = lowest > n->marked_through ? lowest : n->marked_through;
         n->dirty = false;
+        n->said[0] = '\0'; /* the source answers again: a new failure is worth saying */
     }
     free(dead);
     n->last_save_ms = now_ms;
@@ -378,7 +402,9 @@ static void notifier_free(tg__notifier *n) {
         tg__sink_state_free(n->sinks[s]);
         tg__jsonl_close(&n->jsonl[s]);
     }
-    tg__outbox_close(n->outbox);
+    if (n->source.ops != NULL) {
+        n->source.ops->close(n->source.self);
+    }
     if (n->multi != NULL) {
         curl_multi_cleanup(n->multi);
     }
@@ -401,8 +427,8 @@ static tg_status open_sinks(tg__notifier *n, tg_error *err) {
         const tg__notify_sink *sink = &n->config->sinks[s];
         uint64_t done_through = 0, *sent = NULL;
         size_t sent_count = 0;
-        tg_status status = tg__outbox_sink_load(n->outbox, sink->name, backfill_from_ms,
-                                                &done_through, &sent, &sent_count, err);
+        tg_status status = n->source.ops->sink_load(n->source.self, s, sink->name, backfill_from_ms,
+                                                    &done_through, &sent, &sent_count, err);
         if (status != TG_OK) {
             return status;
         }
@@ -419,6 +445,31 @@ static tg_status open_sinks(tg__notifier *n, tg_error *err) {
         }
     }
     return TG_OK;
+}
+
+/* The source a program registered (tg__notify_use_source), else the SQLite file's outbox. */
+static tg__outbox_source_open_fn source_open;
+_Static_assert(TG__NOTIFY_SINKS_MAX <= TG__OUTBOX_SINKS_MAX, "a source serves every sink");
+_Static_assert(TG__NOTIFY_NAME_SIZE_MAX <= TG__OUTBOX_SINK_NAME_SIZE, "a source keeps the names");
+
+void tg__notify_use_source(tg__outbox_source_open_fn open) {
+    source_open = open;
+}
+
+static tg_status open_source(tg__notifier *n, const char *store_path, tg_error *err) {
+    if (source_open != NULL) {
+        const char *names[TG__NOTIFY_SINKS_MAX];
+        for (int s = 0; s < n->config->sinks_count; s++) {
+            names[s] = n->config->sinks[s].name;
+        }
+        return source_open(names, n->config->sinks_count, n->config->claim_idle_ms, &n->source,
+                           err);
+    }
+    tg_status status = tg__outbox_open(store_path, &n->outbox, err);
+    if (status == TG_OK) {
+        n->source = (tg__outbox_source){&tg__outbox_ops_sqlite, n->outbox};
+    }
+    return status;
 }
 
 tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg__notifier **out,
@@ -451,7 +502,7 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     tg_status status = TG_OK;
     if (n->events == NULL || n->unsaved == NULL || n->multi == NULL) {
         status = tg__fail(err, TG_ERR_NOMEM, "notify: out of memory");
-    } else if ((status = tg__outbox_open(store_path, &n->outbox, err)) == TG_OK) {
+    } else if ((status = open_source(n, store_path, err)) == TG_OK) {
         status = open_sinks(n, err);
     }
     if (status == TG_OK && tg__quiet_thread_start(&n->thread, NULL, run, n) != 0) {
@@ -465,13 +516,17 @@ tg_status tg__notify_start(tg__notify_config *config, const char *store_path, tg
     return TG_OK;
 }
 
-/* The sinks need the sqlite store: *out is `config` (taken) when they may run. */
+/* The sinks need the sqlite store, or the redis one with its source registered: *out is
+ * `config` (taken) when they may run. */
 static tg_status check_store(tg__notify_config *config, const char *store_kind,
                              tg__notify_config **out, tg_error *err) {
-    if (config->sinks_count > 0 && (store_kind == NULL || strcmp(store_kind, "sqlite") != 0)) {
+    bool sqlite = store_kind != NULL && strcmp(store_kind, "sqlite") == 0;
+    bool redis = store_kind != NULL && strcmp(store_kind, "redis") == 0 && source_open != NULL;
+    if (config->sinks_count > 0 && !sqlite && !redis) {
         tg__notify_config_free(config);
         return tg__fail(err, TG_ERR_UNSUPPORTED,
-                        "notify: sinks need the sqlite store (its events table is the outbox)");
+                        "notify: sinks need the sqlite store (its events table is the outbox) or "
+                        "the redis one (a consumer group per sink)");
     }
     *out = config;
     return TG_OK;

@@ -95,6 +95,53 @@ tg_status tg__outbox_save(tg__outbox *outbox, const tg__outbox_progress *progres
                           const tg__outbox_dead *dead, size_t dead_count, uint64_t delivered_after,
                           uint64_t delivered_through, int64_t now_ms, tg_error *err);
 
+/* ---- the sender's source of events ---------------------------------------------------- */
+
+/*
+ * Where a notifier reads events and keeps its progress: this file's outbox (the SQLite
+ * store), or a Redis consumer group per sink (store/redis/redis_notify.h). The sender sees
+ * the same calls either way: a sink's events come with ids above its cursor, in ascending
+ * order; `save` hears which are finished; `keep` runs instead of `read` while the sink is
+ * full. A source may number events in its own order:
+ * event_id gives the id a receiver is told (NULL: the ids are the events' own).
+ * Every function runs on the sender thread only; `sink` is the sink's index in the config.
+ */
+typedef struct {
+    tg_status (*sink_load)(void *self, int sink, const char *name, int64_t backfill_from_ms,
+                           uint64_t *done_through_out, uint64_t **sent_out, size_t *sent_count_out,
+                           tg_error *err);
+    tg_status (*read)(void *self, int sink, uint64_t after_id, tg_event *out, size_t max,
+                      size_t *count_out, tg_error *err);
+    /* The sink can take nothing now (its window is full): keep what it holds (NULL: no-op). */
+    void (*keep)(void *self, int sink);
+    tg_status (*save)(void *self, const tg__outbox_progress *progress, size_t count,
+                      const tg__outbox_dead *dead, size_t dead_count, uint64_t delivered_after,
+                      uint64_t delivered_through, int64_t now_ms, tg_error *err);
+    uint64_t (*event_id)(void *self, int sink, uint64_t id);
+    void (*close)(void *self);
+} tg__outbox_ops;
+
+#define TG__OUTBOX_SINKS_MAX 16      /* sinks one source serves (notify's TG__NOTIFY_SINKS_MAX) */
+#define TG__OUTBOX_SINK_NAME_SIZE 64 /* a sink's name, NUL included (TG__NOTIFY_NAME_SIZE_MAX) */
+
+typedef struct {
+    const tg__outbox_ops *ops; /* NULL: no source */
+    void *self;                /* owned: ops->close frees it */
+} tg__outbox_source;
+
+/*
+ * Opens a source for the sinks named in names[count] (a notifier's start and restart), with
+ * the config's notify.claim_idle_ms (a source shared by several processes takes over a dead
+ * one's events after that long). A program whose store is not SQLite registers one with
+ * tg__notify_use_source (notify.h).
+ */
+typedef tg_status (*tg__outbox_source_open_fn)(const char *const *names, int count,
+                                               int64_t claim_idle_ms, tg__outbox_source *out,
+                                               tg_error *err);
+
+/* This file's outbox as a source (tg__outbox_open; the ops take a tg__outbox). */
+extern const tg__outbox_ops tg__outbox_ops_sqlite;
+
 /* ---- what a message says beyond its event (notify/enrich.c): best effort, false when the
  * file could not say ------------------------------------------------------------------- */
 

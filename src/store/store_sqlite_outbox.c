@@ -419,3 +419,35 @@ void tg__outbox_tools(tg__outbox *outbox, const char *budget, tg_class cls, int6
     }
     sqlite3_finalize(s);
 }
+
+/* ---- the outbox as the sender's source (store_outbox.h) --------------------------------- */
+
+static tg_status sqlite_sink_load(void *self, int sink, const char *name, int64_t backfill_from_ms,
+                                  uint64_t *done_through_out, uint64_t **sent_out,
+                                  size_t *sent_count_out, tg_error *err) {
+    (void)sink;
+    return tg__outbox_sink_load(self, name, backfill_from_ms, done_through_out, sent_out,
+                                sent_count_out, err);
+}
+
+/* Every sink reads the one events table: the sink does not matter. */
+static tg_status sqlite_read(void *self, int sink, uint64_t after_id, tg_event *out, size_t max,
+                             size_t *count_out, tg_error *err) {
+    (void)sink;
+    return tg__outbox_read(self, after_id, out, max, count_out, err);
+}
+
+static tg_status sqlite_save(void *self, const tg__outbox_progress *progress, size_t count,
+                             const tg__outbox_dead *dead, size_t dead_count,
+                             uint64_t delivered_after, uint64_t delivered_through, int64_t now_ms,
+                             tg_error *err) {
+    return tg__outbox_save(self, progress, count, dead, dead_count, delivered_after,
+                           delivered_through, now_ms, err);
+}
+
+static void sqlite_close(void *self) {
+    tg__outbox_close(self);
+}
+
+const tg__outbox_ops tg__outbox_ops_sqlite = {sqlite_sink_load, sqlite_read, NULL,
+                                              sqlite_save,      NULL,        sqlite_close};
