@@ -190,9 +190,11 @@ static bool install_signals(serve_state *self) {
            event_add(self->interrupt, NULL) == 0 && event_add(self->hangup, NULL) == 0;
 }
 
-/* The Redis store's events collector (store_redis.h): new events wake the SSE streams. */
+/* The Redis store's events collector (store_redis.h): new events wake the SSE streams, and
+ * the notifier, whose consumer groups read the same stream. */
 static void wake_streams(void *user) {
     tg__streams_wake(((tg__daemon *)user)->streams);
+    tg__notify_wake(((tg__daemon *)user)->notifier);
 }
 
 /* Everything before the loop runs; false after saying why on stderr. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/path.h"
 #include "engine/ledger_ops.h"
@@ -19,7 +20,9 @@
 #include "store/redis/redis_collect.h"
 #include "store/redis/redis_internal.h"
 #include "store/redis/redis_ledger.h"
+#include "store/redis/redis_notify.h"
 #include "store/redis/redis_read.h"
+#include "notify/notify.h"
 
 /* The ledger plugged into this process's engine (one daemon per process), for http.c's
  * passes; NULL when the store is not Redis. */
@@ -202,6 +205,54 @@ void tg__store_redis_collector_stop(void) {
     }
 }
 
+/* What the notifier's own connection needs of the config, copied at plug: the daemon's config
+ * is replaced at every reload, and the store's settings need a restart anyway. */
+static struct {
+    tg__redis_url url;
+    tg__redis_tls_options tls;
+    char server_name[256], ca_file[1024], cert_file[1024], key_file[1024];
+    tg__redis_ledger_options options;
+    char consumer[TG__REDIS_NOTIFY_CONSUMER_SIZE]; /* "HOST-PID": this daemon in each group */
+} notify_store;
+
+/* The notifier's source on Redis (notify.h's tg__notify_use_source): a consumer group per
+ * sink, read on a connection of the notifier's own. */
+static tg_status open_notify_source(const char *const *names, int count, int64_t claim_idle_ms,
+                                    tg__outbox_source *out, tg_error *err) {
+    return tg__redis_notify_source_open(&notify_store.options, notify_store.consumer, claim_idle_ms,
+                                        names, count, out, err);
+}
+
+static void notify_store_keep(const tg__config *config, const tg__redis_ledger_options *options) {
+    notify_store.url = config->redis;
+    snprintf(notify_store.server_name, sizeof notify_store.server_name, "%s",
+             config->store_tls.server_name);
+    snprintf(notify_store.ca_file, sizeof notify_store.ca_file, "%s", config->store_tls.ca_file);
+    snprintf(notify_store.cert_file, sizeof notify_store.cert_file, "%s",
+             config->store_tls.cert_file);
+    snprintf(notify_store.key_file, sizeof notify_store.key_file, "%s", config->store_tls.key_file);
+    notify_store.tls = (tg__redis_tls_options){.server_name = notify_store.server_name,
+                                               .ca_file = notify_store.ca_file,
+                                               .cert_file = notify_store.cert_file,
+                                               .key_file = notify_store.key_file};
+    notify_store.options = *options;
+    notify_store.options.host = notify_store.url.host;
+    notify_store.options.sentinels = &notify_store.url.sentinels;
+    notify_store.options.tls = options->tls != NULL ? &notify_store.tls : NULL;
+    notify_store.options.user = notify_store.url.user;
+    notify_store.options.password = notify_store.url.password;
+    /* Deliveries promise nothing about money: the decisions' connection checked persistence. */
+    notify_store.options.durability = TG__REDIS_DURABILITY_UNCHECKED;
+    notify_store.options.wait_replicas = 0;
+    char host[64] = "";
+    if (gethostname(host, sizeof host) != 0) {
+        snprintf(host, sizeof host, "tollgate");
+    }
+    host[sizeof host - 1] = '\0';
+    snprintf(notify_store.consumer, sizeof notify_store.consumer, "%s-%ld", host, (long)getpid());
+    tg__notify_use_source(open_notify_source);
+}
+
 tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_error *err) {
     tg__redis_ledger_options options;
     tg__redis_ledger_options_init(&options);
@@ -236,6 +287,7 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     }
     tg__engine_ledger_plug(engine, &tg__ledger_ops_redis, ledger, close_ledger);
     plugged = ledger;
+    notify_store_keep(config, &options);
     return TG_OK;
 }
 

@@ -44,6 +44,11 @@ bool tg__redis_call_waits(const tg__redis_args *args, bool synchronous) {
             return false;
         }
     }
+    /* The notifier's reads and acknowledgements: one lost in a failover only sends its
+     * entries again (redis_notify.h), and the notifier's thread is not to wait for replicas. */
+    if (strncmp(args->argv[1], "tg_notify_", 10) == 0) {
+        return false;
+    }
     return !(synchronous && strcmp(args->argv[1], "tg_collect") == 0);
 }
 

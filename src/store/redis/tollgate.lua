@@ -1206,6 +1206,21 @@ local function tg_copied(keys, args)
     return out
 end
 
+-- Appends one ledger-wide stream entry to `out` as a row of 16 fields: number, tree, kind,
+-- time, budget, then EVENT_FIELDS' values.
+local function ledger_row(out, entry)
+    local f, kv = {}, entry[2]
+    for j = 1, #kv, 2 do
+        f[kv[j]] = kv[j + 1]
+    end
+    local n = #out
+    out[n + 1] = string.sub(entry[1], 1, -3)
+    out[n + 2], out[n + 3], out[n + 4], out[n + 5] = f.tr, f.k, f.t, f.b
+    for i, name in ipairs(EVENT_FIELDS) do
+        out[n + 5 + i] = f[name] or EVENT_DEFAULTS[name]
+    end
+end
+
 -- tg_ledger_events(R) after limit: the ledger-wide events after number `after`, at most
 -- `limit` (and EVENTS_SCAN_MAX). Answers {0, last, rows...}: `last` the stream's last number
 -- now, then 16 fields a row: number, tree, kind, time, budget, then EVENT_FIELDS' values.
@@ -1218,18 +1233,144 @@ local function tg_ledger_events(keys, args)
     local entries = redis.call('XRANGE', R .. ':events', fmt(after + 1), '+', 'COUNT', limit)
     local out = {0, tonumber(redis.call('GET', R .. ':evseq') or '0')}
     for _, entry in ipairs(entries) do
-        local f, kv = {}, entry[2]
-        for j = 1, #kv, 2 do
-            f[kv[j]] = kv[j + 1]
+        ledger_row(out, entry)
+    end
+    return out
+end
+
+--[[ Notifications (docs/notifications.md, "On Redis"). Each sink is a consumer group on the
+ledger-wide stream, named "notify:SINK"; each daemon reads as a consumer of its own, so an
+entry goes to one daemon, stays in the group's pending list until that daemon acknowledges
+it (delivered, filtered out or given up), and is claimed by another daemon once it has been
+idle past the claim time (the daemon that read it died, or lost Redis).
+  R..":notify:dead"  stream  deliveries given up: s sink, e event id, a attempts, x error,
+                             f time (ms); at most about NOTIFY_DEAD_KEEP entries
+]]
+local NOTIFY_DEAD_KEEP_TEXT = '10000'
+local NOTIFY_READ_MAX = 1000 -- entries one tg_notify_read answers, new and claimed together
+
+-- Runs `command` on the group, creating the group at the stream's end first when it is
+-- missing (a sink seen for the first time, or a server restarted without its data).
+local function with_group(stream, group, ...)
+    local got = redis.pcall(...)
+    if type(got) == 'table' and got.err and string.find(got.err, 'NOGROUP', 1, true) then
+        redis.call('XGROUP', 'CREATE', stream, group, '$', 'MKSTREAM')
+        return redis.call(...)
+    end
+    if type(got) == 'table' and got.err then
+        error(got) -- the server's error, as the caller's answer
+    end
+    return got
+end
+
+-- tg_notify_read(R) group consumer from count claim_idle_ms refresh_idle_ms refresh tidy_ms:
+-- for one daemon (`consumer`) of a sink's group, in one call:
+--   1. refreshes its entries listed in `refresh` ("ID,ID,...": it still holds them, in
+--      flight or waiting) that have been idle refresh_idle_ms, so no other daemon claims
+--      them while this one is alive and still working on them;
+--   2. when claim_idle_ms > 0, claims up to `count` entries of any consumer idle that long
+--      (XAUTOCLAIM: the daemon holding them died or lost Redis);
+--   3. reads up to `count` more: its own pending entries when `from` is "0" (after a
+--      restart of its notifier), else entries never delivered to anyone (">");
+--   4. when tidy_ms > 0, deletes consumers with nothing pending, idle that long.
+-- Answers {0, claimed, rows...}: as tg_ledger_events' rows, the claimed ones first.
+local function tg_notify_read(keys, args)
+    local R = keys[1]
+    local stream = R .. ':events'
+    local group, consumer, from = args[1], args[2], args[3]
+    local count, claim_idle = tonumber(args[4]), tonumber(args[5])
+    local refresh_idle, tidy = tonumber(args[6]), tonumber(args[8])
+    if count > NOTIFY_READ_MAX then
+        count = NOTIFY_READ_MAX
+    end
+    local refresh = {}
+    for id in string.gmatch(args[7], '%d+') do
+        refresh[#refresh + 1] = id .. '-0'
+    end
+    if #refresh > 0 then -- only those idle that long are claimed again (their idle time reset)
+        local claim = {'XCLAIM', stream, group, consumer, fmt(refresh_idle)}
+        for _, id in ipairs(refresh) do
+            claim[#claim + 1] = id
         end
-        local n = #out
-        out[n + 1] = string.sub(entry[1], 1, -3)
-        out[n + 2], out[n + 3], out[n + 4], out[n + 5] = f.tr, f.k, f.t, f.b
-        for i, name in ipairs(EVENT_FIELDS) do
-            out[n + 5 + i] = f[name] or EVENT_DEFAULTS[name]
+        claim[#claim + 1] = 'JUSTID'
+        with_group(stream, group, unpack(claim))
+    end
+    local out, claimed = {0, 0}, 0
+    if claim_idle > 0 then
+        local got = with_group(stream, group, 'XAUTOCLAIM', stream, group, consumer, claim_idle,
+                               '0-0', 'COUNT', count)
+        for _, entry in ipairs(got[2]) do
+            if entry[2] then -- a trimmed entry comes back without fields: nothing to send
+                ledger_row(out, entry)
+                claimed = claimed + 1
+            end
+        end
+        if #got[3] > 0 then -- trimmed while pending: nobody can send them any more
+            redis.call('XACK', stream, group, unpack(got[3]))
+        end
+    end
+    out[2] = claimed
+    if count - claimed > 0 then
+        local got = with_group(stream, group, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT',
+                               count - claimed, 'STREAMS', stream, from)
+        if got and got[1] then
+            for _, entry in ipairs(got[1][2]) do
+                if entry[2] then
+                    ledger_row(out, entry)
+                end
+            end
+        end
+    end
+    if tidy > 0 then
+        for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
+            local f = {}
+            for j = 1, #c, 2 do
+                f[c[j]] = c[j + 1]
+            end
+            if f.pending == 0 and f.idle >= tidy and f.name ~= consumer then
+                redis.call('XGROUP', 'DELCONSUMER', stream, group, f.name)
+            end
         end
     end
     return out
+end
+
+-- tg_notify_groups(R) group...: creates each sink's group that does not exist yet, at the
+-- stream's end: a sink delivers what is copied into the stream from its first start on.
+-- Answers {0, created}.
+local function tg_notify_groups(keys, args)
+    local created = 0
+    for _, group in ipairs(args) do
+        local got = redis.pcall('XGROUP', 'CREATE', keys[1] .. ':events', group, '$', 'MKSTREAM')
+        if type(got) == 'table' and got.err then
+            if not string.find(got.err, 'BUSYGROUP', 1, true) then
+                error(got)
+            end
+        else
+            created = created + 1
+        end
+    end
+    return {0, created}
+end
+
+-- tg_notify_ack(R) group ids [sink event attempts error now]: acknowledges the entries
+-- "ID,ID,..." of the sink's group (delivered, not wanted by the sink's filter, or given up)
+-- and, with the last five arguments, records one given-up delivery. Answers {0, acked}.
+local function tg_notify_ack(keys, args)
+    local R = keys[1]
+    local ids = {}
+    for id in string.gmatch(args[2], '%d+') do
+        ids[#ids + 1] = id .. '-0'
+    end
+    local acked = 0
+    if #ids > 0 then
+        acked = redis.call('XACK', R .. ':events', args[1], unpack(ids))
+    end
+    if args[3] then
+        redis.call('XADD', R .. ':notify:dead', 'MAXLEN', '~', NOTIFY_DEAD_KEEP_TEXT, '*', 's',
+                   args[3], 'e', args[4], 'a', args[5], 'x', args[6], 'f', args[7])
+    end
+    return {0, acked}
 end
 
 -- ---- listing budgets (GET /v1/budgets on Redis) -----------------------------------------
@@ -1280,6 +1421,9 @@ redis.register_function{function_name = 'tg_copied', callback = tg_copied, flags
 redis.register_function{function_name = 'tg_ledger_events', callback = tg_ledger_events,
                         flags = {'no-writes'}}
 redis.register_function('tg_collect', tg_collect)
+redis.register_function('tg_notify_read', tg_notify_read)
+redis.register_function('tg_notify_ack', tg_notify_ack)
+redis.register_function('tg_notify_groups', tg_notify_groups)
 redis.register_function('tg_reserve', emitting(tg_reserve))
 redis.register_function('tg_commit', emitting(tg_commit))
 redis.register_function('tg_release', emitting(tg_release))
