@@ -272,6 +272,9 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
     options.retry_interval_ms = TG__STORE_REDIS_RETRY_INTERVAL_MS;
     options.default_hold_ttl_ms = config->default_hold_ttl_ms;
     options.max_hold_ttl_ms = config->max_hold_ttl_ms;
+    options.holds_max = config->holds_max; /* each tree's (redis_ledger.h) */
+    options.budgets_max = config->budgets_max;
+    options.idempotency_max = config->idempotency_max;
     /* store.durability is a promise about the server's persistence: checked at connect. */
     options.durability = config->durability == TG_DURABILITY_STRICT ? TG__REDIS_DURABILITY_STRICT
                                                                     : TG__REDIS_DURABILITY_RELAXED;

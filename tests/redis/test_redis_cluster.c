@@ -208,6 +208,38 @@ static void test_ledger_on_one_node(void **state) {
     assert_true(reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 2);
     freeReplyObject(reply);
     tg__redis_ledger_close(ledger);
+
+    /* The size bounds on a cluster: each tree's own, counted in its slot, in the call. */
+    options.db = 0;
+    options.holds_max = 1;
+    options.budgets_max = 2;
+    options.idempotency_max = 1;
+    assert_int_equal(tg__redis_ledger_open(&options, &ledger, &err), TG_OK);
+    for (size_t i = 0; i < 3; i++) {
+        tg_reserve_request r = {.budget = roots[i], .amount_micros = 10, .idempotency_key = "k"};
+        tg_reserve_result held;
+        assert_int_equal(tg__ledger_ops_redis.reserve(ledger, &r, T0_MS, &held, &err), TG_OK);
+        assert_true(held.granted);
+        assert_int_equal(tg__ledger_ops_redis.reserve(ledger, &r, T0_MS, &held, &err), TG_OK);
+        assert_true(held.replayed); /* a replay is not refused */
+        r.idempotency_key = NULL;
+        assert_int_equal(tg__ledger_ops_redis.reserve(ledger, &r, T0_MS, &held, &err), TG_ERR_FULL);
+        assert_non_null(strstr(err.message, "maximum of 1 open holds"));
+        tg_record_request q = {.budget = roots[i], .cost_micros = 1, .idempotency_key = "k2"};
+        tg_record_result charged;
+        assert_int_equal(tg__ledger_ops_redis.record(ledger, &q, T0_MS, &charged, &err),
+                         TG_ERR_FULL);
+        assert_non_null(strstr(err.message, "idempotency keys"));
+        char child[32];
+        tg_budget_spec spec;
+        tg_budget_spec_init(&spec);
+        snprintf(child, sizeof child, "%s/a", roots[i]);
+        assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, child, &spec, T0_MS, &err), TG_OK);
+        snprintf(child, sizeof child, "%s/b", roots[i]);
+        assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, child, &spec, T0_MS, &err),
+                         TG_ERR_FULL);
+    }
+    tg__redis_ledger_close(ledger);
 }
 
 int main(void) {

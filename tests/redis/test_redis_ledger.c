@@ -168,6 +168,13 @@ static void flush_server(void) {
     redisFree(c);
 }
 
+/* The size bounds a sequence runs under (tollgate.h's holds_max and idempotency_max): small
+ * in some sequences of one tree, where the local ledger's bound of the whole ledger and the
+ * redis ledger's bound of each tree (redis_ledger.h) are the same bound; the defaults else. */
+typedef struct {
+    int64_t holds_max, idempotency_max;
+} d_bounds;
+
 static tg__redis_ledger_options redis_options(void) {
     tg__redis_ledger_options o;
     tg__redis_ledger_options_init(&o);
@@ -195,7 +202,7 @@ static void on_local_event(void *user, const tg_event *event) {
     local_events.items[local_events.count++] = *event;
 }
 
-static void pair_open(pair *p, int64_t now_ms) {
+static void pair_open(pair *p, int64_t now_ms, const d_bounds *bounds) {
     memset(p, 0, sizeof *p);
     local_events.count = 0;
     local_events.overflow = false;
@@ -205,10 +212,14 @@ static void pair_open(pair *p, int64_t now_ms) {
     options.default_hold_ttl_ms = DEFAULT_TTL_MS;
     options.max_hold_ttl_ms = MAX_TTL_MS;
     options.idempotency_ttl_ms = IDEM_TTL_MS;
+    options.holds_max = bounds->holds_max;
+    options.idempotency_max = bounds->idempotency_max;
     assert_ok(tg_engine_open(&options, now_ms, &p->engine, NULL));
     assert_ok(tg_policy_set(p->engine, policy_rules, RULES_COUNT, TG_CLASS_NORMAL, NULL));
     flush_server();
     tg__redis_ledger_options o = redis_options();
+    o.holds_max = bounds->holds_max;
+    o.idempotency_max = bounds->idempotency_max;
     tg_error err = {0};
     tg_status status = tg__redis_ledger_open(&o, &p->redis, &err);
     if (status != TG_OK) {
@@ -260,6 +271,7 @@ typedef struct {
     tg_commit_result commit;
     bool release_replayed;
     tg_record_result record;
+    char why[TG_ERROR_MESSAGE_SIZE]; /* the redis side's error message */
 } d_answer;
 
 typedef struct {
@@ -278,7 +290,8 @@ typedef struct {
 
 typedef struct {
     long ops, steps, granted, refused, commits, overruns, capped, releases, records, forced,
-        replays, conflicts, failures, updates, freezes, deletes, locked_steps;
+        replays, conflicts, failures, updates, freezes, deletes, locked_steps, bounded, full_holds,
+        full_keys;
     long events, event_kinds[TG_EVENT_BUDGET_CHANGED + 1];
 } stats;
 
@@ -351,6 +364,7 @@ static void call(const impl *im, const seq_state *s, const d_request *r, bool re
         break;
     }
     }
+    snprintf(a->why, sizeof a->why, "%s", a->status == TG_OK ? "" : err.message);
     if (a->status == TG_ERR_IO || a->status == TG_ERR_CORRUPT) {
         d_fail("%s on %s: %s: %s", op_names[r->op], im->ops->name, tg_status_str(a->status),
                err.message);
@@ -396,6 +410,10 @@ static void same_charge(seq_state *s, uint64_t local_id, uint64_t remote_id, boo
 
 static void same_answer(seq_state *s, const d_request *r, const d_answer *x, const d_answer *y) {
     SAME("status", x->status, y->status);
+    if (x->status == TG_ERR_FULL && strncmp(x->why, y->why, strlen(x->why)) != 0) {
+        /* The same sentence, the redis one naming the tree the bound is counted in. */
+        d_fail("full: local '%s', redis '%s'", x->why, y->why);
+    }
     if (x->status != TG_OK) {
         return;
     }
@@ -1102,6 +1120,10 @@ static void count_answer(const d_request *q, const d_answer *a, stats *st) {
     st->records += q->op == OP_RECORD && ok && a->record.charged;
     st->forced += q->op == OP_RECORD && ok && q->force;
     st->conflicts += a->status == TG_ERR_CONFLICT;
+    /* Which bound refused: a release or commit adds no hold, a reserve without a key no key. */
+    bool full = a->status == TG_ERR_FULL;
+    st->full_keys += full && (q->op != OP_RESERVE || (q->key[0] && strstr(a->why, "keys")));
+    st->full_holds += full && q->op == OP_RESERVE && strstr(a->why, "open holds") != NULL;
     st->failures += !ok;
 }
 
@@ -1222,8 +1244,17 @@ static void run_sequence(uint64_t seed, stats *st) {
     rng r = {seed};
     s.now = T0_MS + rng_range(&r, 0, 40 * DAY_MS);
     int64_t tempo = rng_chance(&r, 40) ? 10 : 1;
+    /* Size bounds from a stream of their own, so every sequence's steps stay what they were;
+     * the roots build_tree will make are read ahead from a copy of the sequence's stream. */
+    rng peek = r, b = {seed ^ UINT64_C(0xb16b16)};
+    bool one_tree = !rng_chance(&peek, 30);
+    d_bounds bounds = {1000000, 1000000};
+    if (one_tree && rng_chance(&b, 50)) {
+        bounds = (d_bounds){rng_range(&b, 1, 6), rng_range(&b, 2, 30)};
+        st->bounded++;
+    }
     pair p;
-    pair_open(&p, s.now);
+    pair_open(&p, s.now, &bounds);
     build_tree(&p, &s, &r, st);
     trace("tree of %d budgets, seed %" PRIu64, s.budgets_count, seed);
     same_budgets(&p, &s);
@@ -1259,6 +1290,10 @@ static void test_same_decisions(void **state) {
                   st.commits, st.overruns, st.capped, st.releases, st.records, st.forced,
                   st.replays, st.conflicts, st.failures, st.updates, st.freezes, st.deletes,
                   st.locked_steps);
+    print_message("size bounds: %ld sequences of one tree with small holds_max and "
+                  "idempotency_max, refused the same on both: %ld past holds_max, %ld past "
+                  "idempotency_max\n",
+                  st.bounded, st.full_holds, st.full_keys);
     print_message("events the same on both: %ld (threshold_crossed %ld, revoked %ld, reinstated "
                   "%ld, denied %ld, overrun %ld, hold_expired %ld, window_rolled %ld, "
                   "budget_changed %ld)\n",
@@ -1268,7 +1303,8 @@ static void test_same_decisions(void **state) {
     /* A full run must have reached what it claims to cover (a replay of one seed need not). */
     if (sequences >= D_SEQUENCES_DEFAULT) {
         assert_true(st.granted > 0 && st.refused > 0 && st.overruns > 0 && st.capped > 0 &&
-                    st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0);
+                    st.conflicts > 0 && st.locked_steps > 0 && st.deletes > 0 &&
+                    st.full_holds > 0 && st.full_keys > 0);
         assert_true(st.ops >= 100000);
         for (int k = 0; k <= TG_EVENT_BUDGET_CHANGED; k++) {
             assert_true(st.event_kinds[k] > 0); /* every kind was compared */
@@ -1339,6 +1375,172 @@ static void test_integer_bound(void **state) {
     assert_contains(err.message, "cannot count that much more");
     assert_ok(ops->budget_get(ledger, "big", T0_MS, &info, NULL));
     assert_i64(info.spent_micros, TG__LEDGER_REDIS_COUNTER_MAX);
+    tg__redis_ledger_close(ledger);
+}
+
+/* An integer a command answers on a connection of the test's own. */
+static long long server_integer(const char *format, const char *text) {
+    redisContext *c = redisConnect("127.0.0.1", server.port);
+    assert_true(c != NULL && !c->err);
+    redisReply *reply = redisCommand(c, format, text);
+    assert_true(reply != NULL && reply->type == REDIS_REPLY_INTEGER);
+    long long n = reply->integer;
+    freeReplyObject(reply);
+    redisFree(c);
+    return n;
+}
+
+static tg_status reserve_on(tg__redis_ledger *ledger, const char *budget, int64_t ttl_ms,
+                            const char *key, int64_t now_ms, tg_reserve_result *out,
+                            tg_error *err) {
+    tg_reserve_request q = {.budget = budget,
+                            .amount_micros = 10,
+                            .cls = TG_CLASS_NORMAL,
+                            .ttl_ms = ttl_ms,
+                            .idempotency_key = key};
+    return tg__ledger_ops_redis.reserve(ledger, &q, now_ms, out, err);
+}
+
+static tg_status record_on(tg__redis_ledger *ledger, const char *budget, const char *key,
+                           int64_t now_ms, tg_record_result *out, tg_error *err) {
+    tg_record_request q = {.budget = budget, .cost_micros = 1, .idempotency_key = key};
+    return tg__ledger_ops_redis.record(ledger, &q, now_ms, out, err);
+}
+
+/* holds_max and budgets_max bound each tree (redis_ledger.h): past one, TG_ERR_FULL with the
+ * local ledger's sentence and nothing changed; a place freed by a commit, a release, an
+ * expiry or a deletion fits again at once; a replay is never refused nor counted. */
+static void test_holds_and_budgets_max(void **state) {
+    (void)state;
+    flush_server();
+    tg__redis_ledger_options o = redis_options();
+    o.holds_max = 3;
+    o.budgets_max = 3;
+    tg__redis_ledger *ledger = NULL;
+    assert_ok(tg__redis_ledger_open(&o, &ledger, NULL));
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    tg_budget_spec spec;
+    tg_budget_spec_init(&spec);
+    tg_error err = {0};
+    const char *const made[] = {"acme", "acme/a", "acme/b", "beta", "beta/a", "beta/b"};
+    for (int i = 0; i < 6; i++) {
+        assert_ok(ops->budget_put(ledger, made[i], &spec, T0_MS, NULL)); /* 3 a tree */
+    }
+    assert_int_equal(ops->budget_put(ledger, "acme/c", &spec, T0_MS, &err), TG_ERR_FULL);
+    assert_contains(err.message, "the ledger holds its maximum of 3 budgets (budget tree 'acme')");
+    assert_int_equal(ops->budget_put(ledger, "acme/a/x", &spec, T0_MS, NULL), TG_ERR_FULL);
+    assert_int_equal(ops->budget_get(ledger, "acme/c", T0_MS, &(tg_budget_info){0}, NULL),
+                     TG_ERR_NOT_FOUND);
+    tg_budget_info info;
+    assert_ok(ops->budget_get(ledger, "acme", T0_MS, &info, NULL));
+    assert_int_equal(info.children, 2); /* the refused child was not counted in its parent */
+    spec.cost_limit_micros = 5000000;
+    assert_ok(ops->budget_put(ledger, "acme/a", &spec, T0_MS, NULL)); /* an update is no new one */
+    assert_ok(ops->budget_delete(ledger, "acme/b", T0_MS, NULL));
+    assert_ok(ops->budget_put(ledger, "acme/c", &spec, T0_MS, NULL));
+
+    /* Holds: three a tree, the fourth refused, the other tree's own three granted. */
+    tg_reserve_result held[3], out;
+    for (int i = 0; i < 3; i++) {
+        assert_ok(reserve_on(ledger, "acme/a", 0, NULL, T0_MS, &held[i], NULL));
+        assert_true(held[i].granted);
+        assert_ok(reserve_on(ledger, "beta/a", 0, NULL, T0_MS, &out, NULL));
+    }
+    assert_int_equal(reserve_on(ledger, "acme/c", 0, "k-full", T0_MS, &out, &err), TG_ERR_FULL);
+    assert_contains(err.message,
+                    "the ledger holds its maximum of 3 open holds (budget tree 'acme')");
+    assert_ok(ops->budget_get(ledger, "acme", T0_MS, &info, NULL));
+    assert_i64(info.held_micros, 30);
+    assert_i64(info.calls_held, 3);
+    /* A commit frees a place, taken by a keyed reserve, whose replays are granted. */
+    tg_commit_request commit = {.hold_id = held[0].hold_id, .actual_micros = 4};
+    tg_commit_result committed;
+    assert_ok(ops->commit(ledger, &commit, T0_MS, &committed, NULL));
+    tg_reserve_result keyed, again;
+    assert_ok(reserve_on(ledger, "acme/a", 0, "k1", T0_MS, &keyed, NULL));
+    assert_true(keyed.granted);
+    for (int i = 0; i < 3; i++) {
+        assert_ok(reserve_on(ledger, "acme/a", 0, "k1", T0_MS + i, &again, NULL));
+        assert_true(again.replayed && again.hold_id == keyed.hold_id);
+    }
+    assert_int_equal(reserve_on(ledger, "acme/a", 0, NULL, T0_MS, &out, NULL), TG_ERR_FULL);
+    /* A release frees one: a short hold takes it; past its deadline, the same call that
+     * expires it grants the next one. */
+    assert_ok(ops->release(ledger, held[1].hold_id, NULL, T0_MS, NULL, NULL));
+    assert_ok(reserve_on(ledger, "acme/a", 1000, NULL, T0_MS, &out, NULL));
+    assert_int_equal(reserve_on(ledger, "acme/a", 0, NULL, T0_MS + 999, &out, NULL), TG_ERR_FULL);
+    assert_ok(reserve_on(ledger, "acme/a", 0, NULL, T0_MS + 1000, &out, NULL));
+    assert_true(out.granted);
+    assert_int_equal(reserve_on(ledger, "acme/a", 0, NULL, T0_MS + 1000, &out, NULL), TG_ERR_FULL);
+    assert_ok(ops->budget_get(ledger, "acme", T0_MS + 1000, &info, NULL));
+    assert_i64(info.calls_held, 3);
+    /* A refusal by the budget comes first, as the local ledger decides it first. */
+    spec.cost_limit_micros = 30;
+    assert_ok(ops->budget_put(ledger, "acme/a", &spec, T0_MS + 1000, NULL));
+    assert_ok(reserve_on(ledger, "acme/a", 0, NULL, T0_MS + 1000, &out, NULL));
+    assert_false(out.granted);
+    tg__redis_ledger_close(ledger);
+}
+
+/* idempotency_max bounds each tree's remembered keys: new keys past it are refused (an
+ * operation without a key is not), replays are answered, a key forgotten after the ttl frees
+ * its place, and the index of keys stays within the bound however many periods go by. */
+static void test_idempotency_max(void **state) {
+    (void)state;
+    flush_server();
+    tg__redis_ledger_options o = redis_options();
+    o.idempotency_max = 4;
+    tg__redis_ledger *ledger = NULL;
+    assert_ok(tg__redis_ledger_open(&o, &ledger, NULL));
+    const tg__ledger_ops *ops = &tg__ledger_ops_redis;
+    tg_budget_spec spec;
+    tg_budget_spec_init(&spec);
+    assert_ok(ops->budget_put(ledger, "beta", &spec, T0_MS, NULL));
+    assert_ok(ops->budget_put(ledger, "gamma", &spec, T0_MS, NULL));
+    tg_error err = {0};
+    tg_record_result out;
+    tg_reserve_result hold;
+    assert_ok(reserve_on(ledger, "beta", 0, NULL, T0_MS, &hold, NULL));
+    char key[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_ok(record_on(ledger, "beta", key, T0_MS + i, &out, NULL));
+        assert_ok(record_on(ledger, "gamma", key, T0_MS + i, &out, NULL)); /* its own keys */
+    }
+    assert_int_equal(record_on(ledger, "beta", "k4", T0_MS + 10, &out, &err), TG_ERR_FULL);
+    assert_contains(err.message, "the ledger remembers its maximum of 4 idempotency keys; retry "
+                                 "later or raise idempotency_max (budget tree 'beta')");
+    assert_ok(record_on(ledger, "beta", "k0", T0_MS + 10, &out, NULL));
+    assert_true(out.replayed);
+    assert_ok(record_on(ledger, "beta", NULL, T0_MS + 10, &out, NULL));
+    /* A release or commit with a new key is refused too, and leaves its hold open. */
+    bool replayed = false;
+    assert_int_equal(ops->release(ledger, hold.hold_id, "rel", T0_MS + 10, &replayed, NULL),
+                     TG_ERR_FULL);
+    tg_commit_request commit = {
+        .hold_id = hold.hold_id, .actual_micros = 1, .idempotency_key = "c"};
+    tg_commit_result committed;
+    assert_int_equal(ops->commit(ledger, &commit, T0_MS + 10, &committed, NULL), TG_ERR_FULL);
+    tg_hold_info info;
+    assert_ok(ops->hold_get(ledger, hold.hold_id, T0_MS + 10, &info, NULL));
+    tg_budget_info budget;
+    assert_ok(ops->budget_get(ledger, "beta", T0_MS + 10, &budget, NULL));
+    assert_i64(budget.spent_micros, 5); /* k0..k3 and the one without a key */
+    /* k0 is forgotten at T0 + ttl (made at T0), so one new key fits then, not two. */
+    assert_ok(record_on(ledger, "beta", "k4", T0_MS + IDEM_TTL_MS, &out, NULL));
+    assert_false(out.replayed);
+    assert_int_equal(record_on(ledger, "beta", "k5", T0_MS + IDEM_TTL_MS, &out, NULL), TG_ERR_FULL);
+    /* Many periods of keys: the index never holds more than the bound, the forgotten keys'
+     * answers are deleted with them. */
+    for (int period = 2; period < 12; period++) {
+        for (int i = 0; i < 4; i++) {
+            snprintf(key, sizeof key, "p%d-%d", period, i);
+            assert_ok(record_on(ledger, "beta", key, T0_MS + period * IDEM_TTL_MS + i, &out, NULL));
+            assert_true(server_integer("ZCARD %s", "tg:{beta}:keys") <= 4);
+        }
+    }
+    assert_int_equal(server_integer("EXISTS %s", "tg:{beta}:k:p2-0"), 0);
+    assert_int_equal(server_integer("EXISTS %s", "tg:{beta}:k:p11-3"), 1);
     tg__redis_ledger_close(ledger);
 }
 
@@ -1681,9 +1883,14 @@ static int stop_server(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_integer_bound),
-        cmocka_unit_test(test_server_stopped), cmocka_unit_test(test_library_lost),
-        cmocka_unit_test(test_many_processes), cmocka_unit_test(test_same_decisions),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_integer_bound),
+        cmocka_unit_test(test_holds_and_budgets_max),
+        cmocka_unit_test(test_idempotency_max),
+        cmocka_unit_test(test_server_stopped),
+        cmocka_unit_test(test_library_lost),
+        cmocka_unit_test(test_many_processes),
+        cmocka_unit_test(test_same_decisions),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }

@@ -168,6 +168,7 @@ tg_status tg__redis_budget_put(void *self, const char *path, const tg_budget_spe
         tg__redis_args_i64(&args, level);
         tg__redis_args_i64(&args, spec->alerts_ppm[i]);
     }
+    tg__redis_args_i64(&args, ledger->options.budgets_max); /* the tree's (tollgate.lua) */
     return call_done(ledger, &args, 2, err);
 }
 

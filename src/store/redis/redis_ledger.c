@@ -32,6 +32,9 @@ void tg__redis_ledger_options_init(tg__redis_ledger_options *options) {
     options->default_hold_ttl_ms = engine.default_hold_ttl_ms;
     options->max_hold_ttl_ms = engine.max_hold_ttl_ms;
     options->idempotency_ttl_ms = engine.idempotency_ttl_ms;
+    options->holds_max = engine.holds_max;
+    options->budgets_max = engine.budgets_max;
+    options->idempotency_max = engine.idempotency_max;
     options->durability = TG__REDIS_DURABILITY_UNCHECKED;
     options->wait_replicas = 0;
     options->wait_timeout_ms = 100;
@@ -63,6 +66,13 @@ tg_status tg__redis_ledger_open(const tg__redis_ledger_options *options, tg__red
         options->idempotency_ttl_ms < 1) {
         return tg__fail(err, TG_ERR_INVALID,
                         "redis ledger: timeout_ms 1..60000 and positive ttls needed");
+    }
+    if (options->holds_max < 1 || options->holds_max > INT32_MAX / 2 || options->budgets_max < 1 ||
+        options->budgets_max > INT32_MAX / 2 || options->idempotency_max < 1 ||
+        options->idempotency_max > INT32_MAX / 2) {
+        return tg__fail(err, TG_ERR_INVALID,
+                        "redis ledger: holds_max, budgets_max and idempotency_max 1..%d needed",
+                        INT32_MAX / 2);
     }
     const char *user = options->user ? options->user : "";
     const char *password = options->password ? options->password : "";
@@ -372,8 +382,9 @@ static void refusal_from(const redisReply *reply, size_t at, tg_refusal *refusal
 }
 
 /* Ends a keyed operation's arguments and makes the call: its idempotency key, the text of
- * the arguments a repeat must carry (key_args), the key's lifetime and, with `bounds`, the
- * window bounds at now. The order is the one every keyed function of tollgate.lua reads. */
+ * the arguments a repeat must carry (key_args), the key's lifetime, with `bounds` the window
+ * bounds at now, then the tree's size bounds (holds_max, idempotency_max: tollgate.lua's
+ * holds_full and keys_full). The order is the one every keyed function of tollgate.lua reads. */
 static tg_status call_keyed(tg__redis_ledger *ledger, tg__redis_args *args, const char *key,
                             const char *key_args, bool bounds, int64_t now_ms, size_t fields,
                             redisReply **reply_out, tg_error *err) {
@@ -383,6 +394,8 @@ static tg_status call_keyed(tg__redis_ledger *ledger, tg__redis_args *args, cons
     if (bounds) {
         tg__redis_args_bounds(ledger, args, now_ms);
     }
+    tg__redis_args_i64(args, ledger->options.holds_max);
+    tg__redis_args_i64(args, ledger->options.idempotency_max);
     *reply_out = NULL;
     return tg__redis_call(ledger, args, fields, reply_out, err);
 }

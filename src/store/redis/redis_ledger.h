@@ -17,8 +17,11 @@
  *     with TG_ERR_RANGE (the local ledger's bound is TG_LIMIT_MAX, 1e18).
  *   - Events: written per tree in the deciding call, copied into one ledger-wide stream
  *     by collectors (redis_collect.h), whose numbers are events_since's ids.
- *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates, holds_max and
- *     idempotency_max (docs/multi-node.md).
+ *   - Size bounds: holds_max, budgets_max and idempotency_max bound each budget tree, not the
+ *     whole ledger: a count of one tree is in its slot, so the check is atomic with the
+ *     decision on a cluster too. Past one, the call fails with TG_ERR_FULL, as the local
+ *     ledger's (docs/multi-node.md, "Size bounds").
+ *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates (docs/multi-node.md).
  *   - Budget listing (budget_page) is tree by tree, not plain path order (redis_paths.c).
  *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
  *     on every reply; a failed or timed-out call is TG_ERR_IO and the connection is
@@ -81,6 +84,9 @@ typedef struct {
     int64_t default_hold_ttl_ms; /* as tg_engine_options */
     int64_t max_hold_ttl_ms;
     int64_t idempotency_ttl_ms;
+    int64_t holds_max;               /* as tg_engine_options, but per budget tree: open holds */
+    int64_t budgets_max;             /* budgets */
+    int64_t idempotency_max;         /* remembered idempotency keys */
     tg__redis_durability durability; /* see above; UNCHECKED by default */
     int wait_replicas;               /* after each function call, WAIT for this many; 0: none */
     int64_t wait_timeout_ms;         /* WAIT's timeout; below timeout_ms */

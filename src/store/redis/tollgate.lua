@@ -37,6 +37,8 @@ paths, tool and model names are C strings, so they hold no NUL.
   P.."h:"..seq     string one open hold packed (HOLD below)
   P.."holds"       zset   open holds by expires_at_ms
   P.."k:"..key     string one remembered idempotency answer (IDEM below), with a PX expiry
+  P.."keys"        zset   the remembered keys by the time each was made: how many the tree
+                          remembers now, for idempotency_max ("size bounds" below)
   P.."paths"       zset   every budget path of the tree, score 0 (listed in byte order)
   P.."spend"       stream one entry per charge, its id "SEQ-0" (the charge's sequence, so
                           a reader pages by charge id), at most about CHARGES_KEEP entries
@@ -65,6 +67,7 @@ status being a negative tg_status of tollgate.h.
 ]]
 
 local ERR_INVALID, ERR_NOT_FOUND, ERR_CONFLICT, ERR_STATE, ERR_RANGE = -1, -2, -4, -5, -6
+local ERR_FULL = -7
 local NONE = -1
 local COUNTER_MAX = 9007199254740991 -- 2^53 - 1
 local REASON_CEILING, REASON_REVOKED, REASON_FROZEN = 1, 2, 3
@@ -692,14 +695,90 @@ local function idem_lookup(P, key, op, args, now, ttl)
     return {0, 1, a1, a2, a3, a4}
 end
 
+-- Keys deleted at each remember, at most (the oldest first, those older than the ttl): more
+-- than the one a remember adds, so the forgotten keys left in P.."keys" shrink whenever
+-- there are any, and no call deletes a burst of a million at once.
+local KEYS_FORGET_MAX = 2
+
 local function idem_remember(P, key, op, args, now, ttl_ms, a1, a2, a3, a4)
     if key == '' then
         return
     end
+    local old = redis.call('ZRANGEBYSCORE', P .. 'keys', '-inf', fmt(now - ttl_ms), 'LIMIT', 0,
+                           KEYS_FORGET_MAX)
+    for _, forgotten in ipairs(old) do
+        redis.call('DEL', P .. 'k:' .. forgotten)
+        redis.call('ZREM', P .. 'keys', forgotten)
+    end
+    redis.call('ZADD', P .. 'keys', fmt(now), key)
     -- The expiry is garbage collection in server time, with room for clocks apart: never
     -- before the check above would forget the key.
     redis.call('SET', P .. 'k:' .. key, struct.pack(IDEM, now, a1, a2, a3, a4) .. op .. ':' .. args,
                'PX', fmt(ttl_ms + 3600000))
+end
+
+-- ---- size bounds: holds_max, budgets_max, idempotency_max -------------------------------
+
+--[[
+The daemon's limits bound what clients can make a tree keep, as the local ledger's bound the
+whole ledger (docs/multi-node.md, "Size bounds"). Each is counted in the tree's own keys, so
+the check is one more read inside the deciding call, atomic with the decision on one server
+and on a cluster alike (a ledger-wide count would be a key of another slot there), and exact
+through every way a count changes, since what is counted is the thing itself:
+  open holds   the root's HOLDS (every open hold of the tree), read after the tree's due
+               holds expired, so a commit, release or expiry frees a place in the same call
+  budgets      ZCARD P.."paths"
+  keys         the keys of P.."keys" made within the ttl (ZCOUNT), the same keys a lookup
+               still answers from: a forgotten key frees its place whether or not it is gone
+A replayed call (its key found) answers before any check, so a retry never counts twice. A
+limit not passed (nil: a daemon older than the bounds) is no bound. Refusals are the local
+ledger's TG_ERR_FULL, checked where it checks (after the decision admits, before anything
+changes), the windows already rolled saved first, as path_room's refusal.
+]]
+
+-- A limit passed as an argument, or nil when the caller passed none.
+local function limit_of(args, at)
+    return args[at] and tonumber(args[at]) or nil
+end
+
+-- The tree's root, from its prefix "tg:{ROOT}:", to name it in a refusal.
+local function tree_name(P)
+    return string.sub(P, 5, -3)
+end
+
+-- The refusal when the tree already holds `max` budgets.
+local function budgets_full(P, max)
+    if max and redis.call('ZCARD', P .. 'paths') >= max then
+        return fail(ERR_FULL, 'the ledger holds its maximum of ' .. fmt(max) ..
+                        " budgets (budget tree '" .. tree_name(P) .. "')")
+    end
+    return nil
+end
+
+-- The refusal when the tree already holds `max` open holds (chain: a path of it, expired).
+local function holds_full(P, chain, max)
+    if max and chain[#chain][HOLDS] >= max then
+        chain_save(P, chain)
+        return fail(ERR_FULL, 'the ledger holds its maximum of ' .. fmt(max) ..
+                        " open holds (budget tree '" .. tree_name(P) .. "')")
+    end
+    return nil
+end
+
+-- The refusal when a new key `key` would pass the tree's `max` remembered keys at now.
+local function keys_full(P, chain, key, now, ttl, max)
+    if key == '' or not max then
+        return nil
+    end
+    if redis.call('ZCOUNT', P .. 'keys', '(' .. fmt(now - ttl), '+inf') >= max then
+        if chain then
+            chain_save(P, chain)
+        end
+        return fail(ERR_FULL, 'the ledger remembers its maximum of ' .. fmt(max) ..
+                        ' idempotency keys; retry later or raise idempotency_max (budget tree ' ..
+                        "'" .. tree_name(P) .. "')")
+    end
+    return nil
 end
 
 -- ---- the operations ---------------------------------------------------------------------
@@ -730,6 +809,7 @@ local function path_ready(P, path, now, bounds, amount, cost, tokens)
 end
 
 -- tg_reserve(P) now path amount tokens cls tool model expires key args idem_ttl bounds*8
+--   holds_max keys_max
 local function tg_reserve(keys, args)
     local P = keys[1]
     local now, path, amount, tokens, cls = num(args[1]), args[2], num(args[3]), num(args[4]),
@@ -751,6 +831,11 @@ local function tg_reserve(keys, args)
         report_denied(chain, now, refusal, cls, amount, tool, model)
         return {0, 0, 0, 0, cls, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
     end
+    local full = holds_full(P, chain, limit_of(args, 20)) or
+                     keys_full(P, chain, key, now, idem_ttl, limit_of(args, 21))
+    if full then
+        return full
+    end
     chain.ids.hold = chain.ids.hold + 1
     local seq = chain.ids.hold
     redis.call('SET', P .. 'h:' .. seq,
@@ -770,6 +855,7 @@ local function tg_reserve(keys, args)
 end
 
 -- tg_commit(P) now seq actual tokens_in tokens_out agent key args idem_ttl bounds*8
+--   holds_max keys_max
 local function tg_commit(keys, args)
     local P = keys[1]
     local now, seq, actual, tokens_in, tokens_out = num(args[1]), args[2], num(args[3]),
@@ -787,7 +873,8 @@ local function tg_commit(keys, args)
     end
     local chain = chain_load(P, h.budget)
     path_roll(P, chain, now, bounds)
-    local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out)
+    local refused = path_room(P, chain, 0, actual, tokens_in + tokens_out) or
+                        keys_full(P, chain, key, now, idem_ttl, limit_of(args, 19))
     if refused then
         return refused
     end
@@ -814,7 +901,7 @@ local function tg_commit(keys, args)
     return {0, 0, cost, overrun, charge_seq, capped_flag}
 end
 
--- tg_release(P) now seq key args idem_ttl
+-- tg_release(P) now seq key args idem_ttl holds_max keys_max
 local function tg_release(keys, args)
     local P = keys[1]
     local now, seq, key, key_args, idem_ttl = num(args[1]), args[2], args[3], args[4], num(args[5])
@@ -827,6 +914,10 @@ local function tg_release(keys, args)
     if not h then
         return no_hold(seq, true)
     end
+    local full = keys_full(P, nil, key, now, idem_ttl, limit_of(args, 7))
+    if full then
+        return full
+    end
     local chain = chain_load(P, h.budget)
     hold_close(P, h, chain)
     chain_save(P, chain)
@@ -835,6 +926,7 @@ local function tg_release(keys, args)
 end
 
 -- tg_record(P) now path cost tokens_in tokens_out cls tool model force key args idem_ttl bounds*8
+--   holds_max keys_max
 local function tg_record(keys, args)
     local P = keys[1]
     local now, path, cost, tokens_in, tokens_out = num(args[1]), args[2], num(args[3]),
@@ -858,6 +950,10 @@ local function tg_record(keys, args)
             report_denied(chain, now, refusal, cls, cost, tool, model)
             return {0, 0, 0, refusal[1], refusal[2], refusal[3], refusal[4]}
         end
+    end
+    local full = keys_full(P, chain, key, now, idem_ttl, limit_of(args, 22))
+    if full then
+        return full
     end
     local charge_seq = charge(P, chain, cost, args[3], tokens,
                               {'hold', '0', 'cls', args[6], 'tool', tool, 'model', model, 'held',
@@ -901,7 +997,7 @@ local function alerts_carry(old, fired, new)
 end
 
 -- tg_budget_put(P) now path tree spec limit calls tokens window thr c0 c1 c2 c3 cap bounds*8
---   alerts (level ppm)*alerts
+--   alerts (level ppm)*alerts budgets_max
 local function tg_budget_put(keys, args)
     local P = keys[1]
     local now, path, tree, spec = num(args[1]), args[2], num(args[3]), args[4]
@@ -924,6 +1020,12 @@ local function tg_budget_put(keys, args)
                 return fail(ERR_NOT_FOUND, "the parent of budget '" .. path ..
                                 "' does not exist; create it first")
             end
+        end
+        local full = budgets_full(P, limit_of(args, 24 + 2 * num(args[23])))
+        if full then
+            return full
+        end
+        if parent then
             parent[CHILDREN] = parent[CHILDREN] + 1
             budget_save(P, parent)
         else
