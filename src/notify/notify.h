@@ -123,4 +123,16 @@ tg_status tg__notify_failed_json_scoped(const char *store_path, const char *scop
                                         uint64_t after_id, int64_t limit, char **json_out,
                                         tg_error *err);
 
+/* One page of dead letters from a store (store_read.h's tg__store_read_dead_letters
+ * conventions: event ids above page->after_id, page->budget a subtree, (event id, sink)
+ * order); `source` is the reader's own state. */
+typedef tg_status (*tg__dead_letter_read)(void *source, const tg__store_page *page,
+                                          tg__dead_letter_visit visit, void *user, tg_error *err);
+/* The same answer as tg__notify_failed_json_scoped, read with `read` (the Redis store's
+ * dead-letter stream, server/store_redis.h): the answer's shape, order, paging and limits
+ * do not depend on the store. Errors: TG_ERR_INVALID (limit), those of `read`, TG_ERR_NOMEM. */
+tg_status tg__notify_failed_json_from(tg__dead_letter_read read, void *source, const char *scope,
+                                      uint64_t after_id, int64_t limit, char **json_out,
+                                      tg_error *err);
+
 #endif
