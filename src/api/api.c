@@ -11,6 +11,7 @@
 
 #include "core/hex.h"
 #include "notify/notify.h"
+#include "server/store_redis.h"
 #include "api/api.h"
 
 /* ---- Routing ------------------------------------------------------------------ */
@@ -183,14 +184,23 @@ static tg__reply list_events(tg__daemon *daemon, const tg__caller *caller, const
     return tg__api_list_events(daemon, caller, (uint64_t)since, (uint64_t)limit);
 }
 
-/* GET /v1/notify/failed?after=ID&limit=N: the dead-letter list (src/notify/failed.c). */
+/* The Redis store's dead-letter stream (server/store_redis.h), for tg__notify_failed_json_from. */
+static tg_status redis_dead_letters(void *source, const tg__store_page *page,
+                                    tg__dead_letter_visit visit, void *user, tg_error *err) {
+    (void)source;
+    return tg__store_redis_dead_letters(page, visit, user, err);
+}
+
+/* GET /v1/notify/failed?after=ID&limit=N: the dead-letter list (src/notify/failed.c); on
+ * Redis the stream the daemons' notifiers fill (store/redis/redis_dead.h), same answer. */
 static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const char *query) {
     int64_t after = 0, limit = 100;
     tg__reply bad;
     if (!query_page(query, "after", "an event id", &after, &limit, &bad)) {
         return bad;
     }
-    if (strcmp(daemon->config->store, "sqlite") != 0) {
+    bool redis = strcmp(daemon->config->store, "redis") == 0;
+    if (!redis && strcmp(daemon->config->store, "sqlite") != 0) {
         return tg__api_error(501, "unsupported",
                              "the memory store has no outbox, so no dead letters");
     }
@@ -198,8 +208,11 @@ static tg__reply list_failed(tg__daemon *daemon, const tg__caller *caller, const
     tg_error err = {0};
     /* An agent key sees the dead letters of its subtree only, as with GET /v1/events. */
     const char *scope = caller->role == TG__ROLE_ADMIN ? "" : caller->scope;
-    if (tg__notify_failed_json_scoped(daemon->config->store_path, scope, (uint64_t)after, limit,
-                                      &text, &err) != TG_OK) {
+    tg_status status = redis ? tg__notify_failed_json_from(redis_dead_letters, NULL, scope,
+                                                           (uint64_t)after, limit, &text, &err)
+                             : tg__notify_failed_json_scoped(daemon->config->store_path, scope,
+                                                             (uint64_t)after, limit, &text, &err);
+    if (status != TG_OK) {
         return tg__api_error(503, "store_unavailable", err.message);
     }
     json_t *body = json_loads(text, 0, NULL);

@@ -68,6 +68,15 @@ static int local_list(const char *db, const char *config_file, uint64_t after, i
             fprintf(stderr, "tollgate: %s\n", err.message);
             return TG__EXIT_FAILURE;
         }
+        if (strcmp(config->store, "redis") == 0) {
+            /* Its dead letters are in Redis, which the daemons read for it. */
+            fprintf(stderr,
+                    "tollgate: %s keeps its ledger in redis: ask a daemon instead "
+                    "(tollgate events --failed, without --config)\n",
+                    config_file);
+            free(config);
+            return TG__EXIT_FAILURE;
+        }
         path = config->store_path;
     }
     char *text = NULL;

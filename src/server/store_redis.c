@@ -18,6 +18,7 @@
 
 #include "store/redis/redis_async.h"
 #include "store/redis/redis_collect.h"
+#include "store/redis/redis_dead.h"
 #include "store/redis/redis_internal.h"
 #include "store/redis/redis_ledger.h"
 #include "store/redis/redis_notify.h"
@@ -105,6 +106,14 @@ tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t 
         return tg__fail(err, TG_ERR_UNSUPPORTED, "no redis ledger is plugged");
     }
     return tg__redis_ledger_events(plugged, after_id, out, max, count_out, NULL, err);
+}
+
+tg_status tg__store_redis_dead_letters(const tg__store_page *page, tg__dead_letter_visit visit,
+                                       void *user, tg_error *err) {
+    if (plugged == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "no redis ledger is plugged");
+    }
+    return tg__redis_dead_letters(plugged, page, visit, user, err);
 }
 
 tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err) {
@@ -299,6 +308,12 @@ tg_status tg__store_redis_plug(const tg__config *config, tg_engine *engine, tg_e
 tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t max,
                                        size_t *count_out, tg_error *err) {
     (void)after_id, (void)out, (void)max, (void)count_out;
+    return tg__fail(err, TG_ERR_UNSUPPORTED, "this tollgate was built without hiredis");
+}
+
+tg_status tg__store_redis_dead_letters(const tg__store_page *page, tg__dead_letter_visit visit,
+                                       void *user, tg_error *err) {
+    (void)page, (void)visit, (void)user;
     return tg__fail(err, TG_ERR_UNSUPPORTED, "this tollgate was built without hiredis");
 }
 

@@ -60,6 +60,12 @@ tg_status tg__store_redis_events_since(uint64_t after_id, tg_event *out, size_t 
                                        size_t *count_out, tg_error *err);
 tg_status tg__store_redis_events_last(uint64_t *last_id_out, tg_error *err);
 
+/* The notifications given up on (store/redis/redis_dead.h: a page as SQLite's notify_dead
+ * gives it), for GET /v1/notify/failed on Redis. TG_ERR_UNSUPPORTED when no Redis ledger is
+ * plugged. */
+tg_status tg__store_redis_dead_letters(const tg__store_page *page, tg__dead_letter_visit visit,
+                                       void *user, tg_error *err);
+
 /* How often the daemon collects the trees' new events into the ledger-wide stream. */
 #define TG__STORE_REDIS_COLLECT_MS 100
 

@@ -1346,9 +1346,16 @@ entry goes to one daemon, stays in the group's pending list until that daemon ac
 it (delivered, filtered out or given up), and is claimed by another daemon once it has been
 idle past the claim time (the daemon that read it died, or lost Redis).
   R..":notify:dead"  stream  deliveries given up: s sink, e event id, a attempts, x error,
-                             f time (ms); at most about NOTIFY_DEAD_KEEP entries
+                             f time (ms), and the event's b budget, k kind, t time as the
+                             ledger-wide stream had them ("" when it had trimmed the event);
+                             one entry per (sink, event), at most NOTIFY_DEAD_KEEP (exact:
+                             the oldest goes when a new one comes)
+  R..":notify:dead:order"  zset  the same entries for paging: score the event id, member
+                             "SINK ENTRY-ID" (so (event id, sink) order, as on SQLite)
 ]]
-local NOTIFY_DEAD_KEEP_TEXT = '10000'
+local NOTIFY_DEAD_KEEP = 10000  -- docs/notifications.md "On Redis"; redis_dead.h says it too
+local NOTIFY_DEAD_PAGE_MAX = 1001 -- rows one tg_notify_dead answers (an API page, one more)
+local NOTIFY_DEAD_BATCH = 256     -- index members one ZRANGE of tg_notify_dead takes
 local NOTIFY_READ_MAX = 1000 -- entries one tg_notify_read answers, new and claimed together
 
 -- Runs `command` on the group, creating the group at the stream's end first when it is
@@ -1455,6 +1462,51 @@ local function tg_notify_groups(keys, args)
     return {0, created}
 end
 
+-- A stream entry's field list as a table.
+local function fields_of(kv)
+    local f = {}
+    for j = 1, #kv, 2 do
+        f[kv[j]] = kv[j + 1]
+    end
+    return f
+end
+
+-- Removes the dead letter `id` (an entry of R..":notify:dead") and its index member.
+local function dead_remove(R, id, sink)
+    redis.call('XDEL', R .. ':notify:dead', id)
+    redis.call('ZREM', R .. ':notify:dead:order', sink .. ' ' .. id)
+end
+
+-- Records one given-up delivery: one per (sink, event), as SQLite's notify_dead (two
+-- daemons may both give one up when an acknowledgement was lost), the oldest dropped past
+-- NOTIFY_DEAD_KEEP, and the event's budget, kind and time copied from the ledger-wide
+-- stream, which trims on its own (an agent key's listing is scoped by that budget).
+local function dead_record(R, sink, event, attempts, err, now)
+    local dead, order = R .. ':notify:dead', R .. ':notify:dead:order'
+    for _, member in ipairs(redis.call('ZRANGE', order, event, event, 'BYSCORE')) do
+        local s, id = string.match(member, '^(.*) ([%d]+%-[%d]+)$')
+        if s == sink then
+            dead_remove(R, id, s)
+        end
+    end
+    local over = redis.call('XLEN', dead) - NOTIFY_DEAD_KEEP + 1
+    if over > 0 then
+        for _, entry in ipairs(redis.call('XRANGE', dead, '-', '+', 'COUNT', over)) do
+            dead_remove(R, entry[1], fields_of(entry[2]).s or '')
+        end
+    end
+    local b, k, t = '', '0', '0'
+    local got = redis.call('XRANGE', R .. ':events', event .. '-0', event .. '-0')[1]
+    if got and got[2] then
+        local f = fields_of(got[2])
+        b, k, t = f.b or '', f.k or '0', f.t or '0'
+    end
+    -- MAXLEN only as a guard: the entries past the bound went above, with their members.
+    local id = redis.call('XADD', dead, 'MAXLEN', NOTIFY_DEAD_KEEP, '*', 's', sink, 'e', event, 'a', attempts, 'x', err,
+                          'f', now, 'b', b, 'k', k, 't', t)
+    redis.call('ZADD', order, tonumber(event), sink .. ' ' .. id)
+end
+
 -- tg_notify_ack(R) group ids [sink event attempts error now]: acknowledges the entries
 -- "ID,ID,..." of the sink's group (delivered, not wanted by the sink's filter, or given up)
 -- and, with the last five arguments, records one given-up delivery. Answers {0, acked}.
@@ -1469,10 +1521,50 @@ local function tg_notify_ack(keys, args)
         acked = redis.call('XACK', R .. ':events', args[1], unpack(ids))
     end
     if args[3] then
-        redis.call('XADD', R .. ':notify:dead', 'MAXLEN', '~', NOTIFY_DEAD_KEEP_TEXT, '*', 's',
-                   args[3], 'e', args[4], 'a', args[5], 'x', args[6], 'f', args[7])
+        dead_record(R, args[3], args[4], args[5], args[6], args[7])
     end
     return {0, acked}
+end
+
+-- tg_notify_dead(R) after limit scope: the dead letters of events numbered above `after`
+-- whose budget is `scope` or under it ("" for all, those with an unknown budget included),
+-- in (event id, sink) order, at most `limit`. Answers {0, rows...}, 9 fields a row: sink,
+-- event id, has the event (1 or 0), kind (number), budget, event time, given up at,
+-- attempts, last error. Looks at every entry above `after` at worst (NOTIFY_DEAD_KEEP), so
+-- a key whose subtree has none still gets a whole answer, never a short page.
+local function tg_notify_dead(keys, args)
+    local R = keys[1]
+    local dead, order = R .. ':notify:dead', R .. ':notify:dead:order'
+    local after, limit, scope = tonumber(args[1]), tonumber(args[2]), args[3]
+    if limit > NOTIFY_DEAD_PAGE_MAX then
+        limit = NOTIFY_DEAD_PAGE_MAX
+    end
+    local out, rows, offset = {0}, 0, 0
+    while rows < limit do
+        local members = redis.call('ZRANGE', order, '(' .. fmt(after), '+inf', 'BYSCORE', 'LIMIT',
+                                   offset, NOTIFY_DEAD_BATCH)
+        for _, member in ipairs(members) do
+            local sink, id = string.match(member, '^(.*) ([%d]+%-[%d]+)$')
+            local entry = id and redis.call('XRANGE', dead, id, id)[1]
+            if entry and rows < limit then
+                local f = fields_of(entry[2])
+                local b = f.b or ''
+                if scope == '' or b == scope or string.sub(b, 1, #scope + 1) == scope .. '/' then
+                    local n = #out
+                    out[n + 1], out[n + 2] = sink, f.e
+                    out[n + 3], out[n + 4] = b ~= '' and 1 or 0, f.k or '0'
+                    out[n + 5], out[n + 6] = b, f.t or '0'
+                    out[n + 7], out[n + 8], out[n + 9] = f.f, f.a, f.x or ''
+                    rows = rows + 1
+                end
+            end
+        end
+        if #members < NOTIFY_DEAD_BATCH then
+            break
+        end
+        offset = offset + NOTIFY_DEAD_BATCH
+    end
+    return out
 end
 
 -- ---- listing budgets (GET /v1/budgets on Redis) -----------------------------------------
@@ -1526,6 +1618,8 @@ redis.register_function('tg_collect', tg_collect)
 redis.register_function('tg_notify_read', tg_notify_read)
 redis.register_function('tg_notify_ack', tg_notify_ack)
 redis.register_function('tg_notify_groups', tg_notify_groups)
+redis.register_function{function_name = 'tg_notify_dead', callback = tg_notify_dead,
+                        flags = {'no-writes'}}
 redis.register_function('tg_reserve', emitting(tg_reserve))
 redis.register_function('tg_commit', emitting(tg_commit))
 redis.register_function('tg_release', emitting(tg_release))

@@ -1,0 +1,66 @@
+/*
+ * redis_dead: pages of the notifications given up on (redis_dead.h), through
+ * tollgate.lua's read-only tg_notify_dead.
+ */
+#include "store/redis/redis_dead.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/path.h"
+#include "store/redis/redis_internal.h"
+
+#define ROW_FIELDS                                                                                 \
+    9 /* sink, event, has event, kind, budget, time, given up at, attempts, error                  \
+       */
+
+/* One row of a tg_notify_dead answer, from element `at`, as the SQLite reader gives it. */
+static void row_of(const redisReply *reply, size_t at, tg__dead_letter *d) {
+    memset(d, 0, sizeof *d);
+    snprintf(d->sink, sizeof d->sink, "%s", tg__redis_str(reply, at));
+    d->event_id = (uint64_t)tg__redis_i64(reply, at + 1);
+    d->has_event = tg__redis_i64(reply, at + 2) != 0;
+    if (d->has_event) {
+        snprintf(d->kind, sizeof d->kind, "%s",
+                 tg_event_kind_str((tg_event_kind)tg__redis_i64(reply, at + 3)));
+        snprintf(d->budget, sizeof d->budget, "%s", tg__redis_str(reply, at + 4));
+        d->time_ms = tg__redis_i64(reply, at + 5);
+    }
+    d->failed_at_ms = tg__redis_i64(reply, at + 6);
+    d->attempts = tg__redis_i64(reply, at + 7);
+    snprintf(d->last_error, sizeof d->last_error, "%s", tg__redis_str(reply, at + 8));
+}
+
+tg_status tg__redis_dead_letters(tg__redis_ledger *ledger, const tg__store_page *page,
+                                 tg__dead_letter_visit visit, void *user, tg_error *err) {
+    if (page->limit < 1 || page->limit > TG__REDIS_NOTIFY_DEAD_PAGE_MAX) {
+        return tg__fail(err, TG_ERR_INVALID, "limit must be between 1 and %d",
+                        TG__REDIS_NOTIFY_DEAD_PAGE_MAX);
+    }
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_notify_dead", TG__REDIS_REGISTRY_KEY);
+    tg__redis_args_i64(&args, (int64_t)page->after_id);
+    tg__redis_args_i64(&args, (int64_t)page->limit);
+    tg__redis_args_str(&args, page->budget);
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_call(ledger, &args, 1, &reply, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    size_t rows = (reply->elements - 1) / ROW_FIELDS;
+    if ((reply->elements - 1) % ROW_FIELDS != 0 || rows > page->limit) {
+        size_t elements = reply->elements;
+        tg__redis_done(ledger, reply);
+        return tg__fail(err, TG_ERR_IO, "redis function tg_notify_dead answered %zu fields",
+                        elements);
+    }
+    for (size_t r = 0; r < rows; r++) {
+        tg__dead_letter dead;
+        row_of(reply, 1 + r * ROW_FIELDS, &dead);
+        if (!visit(user, &dead)) {
+            break;
+        }
+    }
+    tg__redis_done(ledger, reply);
+    return TG_OK;
+}
