@@ -31,36 +31,63 @@ static void row_of(const redisReply *reply, size_t at, tg__dead_letter *d) {
     snprintf(d->last_error, sizeof d->last_error, "%s", tg__redis_str(reply, at + 8));
 }
 
+/* One tg_notify_dead call: up to `want` rows after `after`, visited; *through_out and
+ * *more_out as tollgate.lua answers; *rows_out rows visited, *stop_out when visit said so. */
+static tg_status dead_call(tg__redis_ledger *ledger, const char *scope, uint64_t after, size_t want,
+                           tg__dead_letter_visit visit, void *user, uint64_t *through_out,
+                           bool *more_out, size_t *rows_out, bool *stop_out, tg_error *err) {
+    tg__redis_args args;
+    tg__redis_args_fcall(&args, "tg_notify_dead", TG__REDIS_REGISTRY_KEY);
+    tg__redis_args_i64(&args, (int64_t)after);
+    tg__redis_args_i64(&args, (int64_t)want);
+    tg__redis_args_str(&args, scope);
+    redisReply *reply = NULL;
+    tg_status status = tg__redis_call(ledger, &args, 3, &reply, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    size_t rows = (reply->elements - 3) / ROW_FIELDS;
+    if ((reply->elements - 3) % ROW_FIELDS != 0 || rows > want) {
+        size_t elements = reply->elements;
+        tg__redis_done(ledger, reply);
+        return tg__fail(err, TG_ERR_IO, "redis function tg_notify_dead answered %zu fields",
+                        elements);
+    }
+    *through_out = (uint64_t)tg__redis_i64(reply, 1);
+    *more_out = tg__redis_i64(reply, 2) != 0;
+    *rows_out = rows;
+    *stop_out = false;
+    for (size_t r = 0; r < rows && !*stop_out; r++) {
+        tg__dead_letter dead;
+        row_of(reply, 3 + r * ROW_FIELDS, &dead);
+        *stop_out = !visit(user, &dead);
+    }
+    tg__redis_done(ledger, reply);
+    return TG_OK;
+}
+
 tg_status tg__redis_dead_letters(tg__redis_ledger *ledger, const tg__store_page *page,
                                  tg__dead_letter_visit visit, void *user, tg_error *err) {
     if (page->limit < 1 || page->limit > TG__REDIS_NOTIFY_DEAD_PAGE_MAX) {
         return tg__fail(err, TG_ERR_INVALID, "limit must be between 1 and %d",
                         TG__REDIS_NOTIFY_DEAD_PAGE_MAX);
     }
-    tg__redis_args args;
-    tg__redis_args_fcall(&args, "tg_notify_dead", TG__REDIS_REGISTRY_KEY);
-    tg__redis_args_i64(&args, (int64_t)page->after_id);
-    tg__redis_args_i64(&args, (int64_t)page->limit);
-    tg__redis_args_str(&args, page->budget);
-    redisReply *reply = NULL;
-    tg_status status = tg__redis_call(ledger, &args, 1, &reply, err);
-    if (status != TG_OK) {
-        return status;
-    }
-    size_t rows = (reply->elements - 1) / ROW_FIELDS;
-    if ((reply->elements - 1) % ROW_FIELDS != 0 || rows > page->limit) {
-        size_t elements = reply->elements;
-        tg__redis_done(ledger, reply);
-        return tg__fail(err, TG_ERR_IO, "redis function tg_notify_dead answered %zu fields",
-                        elements);
-    }
-    for (size_t r = 0; r < rows; r++) {
-        tg__dead_letter dead;
-        row_of(reply, 1 + r * ROW_FIELDS, &dead);
-        if (!visit(user, &dead)) {
+    uint64_t after = page->after_id;
+    size_t listed = 0;
+    for (int calls = 0; calls < TG__REDIS_NOTIFY_DEAD_CALLS_MAX && listed < page->limit; calls++) {
+        uint64_t through = 0;
+        bool more = false, stop = false;
+        size_t rows = 0;
+        tg_status status = dead_call(ledger, page->budget, after, page->limit - listed, visit, user,
+                                     &through, &more, &rows, &stop, err);
+        if (status != TG_OK) {
+            return status;
+        }
+        listed += rows;
+        if (stop || !more || through <= after) {
             break;
         }
+        after = through;
     }
-    tg__redis_done(ledger, reply);
     return TG_OK;
 }

@@ -7,7 +7,8 @@
  * them by (event id, sink), so a page here is the page SQLite's notify_dead gives
  * (store_read.h's tg__store_read_dead_letters): rows of events numbered above after_id, the
  * budget filter a subtree, at most `limit`. Read through tg__redis_call, so inside a
- * daemon's pass it is pipelined on the async connection like GET /v1/events.
+ * daemon's pass it is pipelined on the async connection like GET /v1/events, in calls that
+ * each look at a bounded number of entries (TG__REDIS_NOTIFY_DEAD_LOOK).
  */
 #ifndef TG_STORE_REDIS_DEAD_H
 #define TG_STORE_REDIS_DEAD_H
@@ -16,6 +17,13 @@
 #include "store/store_read.h"
 
 #define TG__REDIS_NOTIFY_DEAD_KEEP 10000 /* dead letters kept: tollgate.lua's NOTIFY_DEAD_KEEP */
+/* Index members one tg_notify_dead call looks at (tollgate.lua's NOTIFY_DEAD_LOOK), and the
+ * rest of its last event's: a few ms of the server's time at most (docs/notifications.md),
+ * so a page of a scoped key that matches few is many short calls, never one long one. */
+#define TG__REDIS_NOTIFY_DEAD_LOOK 256
+/* Calls one page makes at most: enough to look at every dead letter kept, so a page is never
+ * short before the end (as on SQLite). */
+#define TG__REDIS_NOTIFY_DEAD_CALLS_MAX 48
 /* Rows one call answers (tollgate.lua's NOTIFY_DEAD_PAGE_MAX): an API page of 1,000 and one
  * more, to see whether the page's last event goes on (notify/failed.c). */
 #define TG__REDIS_NOTIFY_DEAD_PAGE_MAX 1001

@@ -1351,11 +1351,11 @@ idle past the claim time (the daemon that read it died, or lost Redis).
                              one entry per (sink, event), at most NOTIFY_DEAD_KEEP (exact:
                              the oldest goes when a new one comes)
   R..":notify:dead:order"  zset  the same entries for paging: score the event id, member
-                             "SINK ENTRY-ID" (so (event id, sink) order, as on SQLite)
+                             "SINK\nBUDGET ENTRY-ID" ((event id, sink) order, as on SQLite)
 ]]
 local NOTIFY_DEAD_KEEP = 10000  -- docs/notifications.md "On Redis"; redis_dead.h says it too
 local NOTIFY_DEAD_PAGE_MAX = 1001 -- rows one tg_notify_dead answers (an API page, one more)
-local NOTIFY_DEAD_BATCH = 256     -- index members one ZRANGE of tg_notify_dead takes
+local NOTIFY_DEAD_LOOK = 256       -- index members one tg_notify_dead looks at (redis_dead.h)
 local NOTIFY_READ_MAX = 1000 -- entries one tg_notify_read answers, new and claimed together
 
 -- Runs `command` on the group, creating the group at the stream's end first when it is
@@ -1471,10 +1471,16 @@ local function fields_of(kv)
     return f
 end
 
--- Removes the dead letter `id` (an entry of R..":notify:dead") and its index member.
-local function dead_remove(R, id, sink)
-    redis.call('XDEL', R .. ':notify:dead', id)
-    redis.call('ZREM', R .. ':notify:dead:order', sink .. ' ' .. id)
+-- A dead letter's member in R..":notify:dead:order": "SINK\nBUDGET ENTRY-ID". The sink first,
+-- so an event's entries (one score) sort by sink, as on SQLite; the budget, so a scoped page
+-- filters without reading entries it does not list. Neither a sink name nor a budget path
+-- holds a newline.
+local function dead_member(sink, budget, id)
+    return sink .. '\n' .. budget .. ' ' .. id
+end
+
+local function dead_parse(member)
+    return string.match(member, '^([^\n]*)\n(.*) (%d+%-%d+)$')
 end
 
 -- Records one given-up delivery: one per (sink, event), as SQLite's notify_dead (two
@@ -1484,15 +1490,18 @@ end
 local function dead_record(R, sink, event, attempts, err, now)
     local dead, order = R .. ':notify:dead', R .. ':notify:dead:order'
     for _, member in ipairs(redis.call('ZRANGE', order, event, event, 'BYSCORE')) do
-        local s, id = string.match(member, '^(.*) ([%d]+%-[%d]+)$')
+        local s, _, id = dead_parse(member)
         if s == sink then
-            dead_remove(R, id, s)
+            redis.call('XDEL', dead, id)
+            redis.call('ZREM', order, member)
         end
     end
     local over = redis.call('XLEN', dead) - NOTIFY_DEAD_KEEP + 1
     if over > 0 then
         for _, entry in ipairs(redis.call('XRANGE', dead, '-', '+', 'COUNT', over)) do
-            dead_remove(R, entry[1], fields_of(entry[2]).s or '')
+            local f = fields_of(entry[2])
+            redis.call('XDEL', dead, entry[1])
+            redis.call('ZREM', order, dead_member(f.s or '', f.b or '', entry[1]))
         end
     end
     local b, k, t = '', '0', '0'
@@ -1502,9 +1511,9 @@ local function dead_record(R, sink, event, attempts, err, now)
         b, k, t = f.b or '', f.k or '0', f.t or '0'
     end
     -- MAXLEN only as a guard: the entries past the bound went above, with their members.
-    local id = redis.call('XADD', dead, 'MAXLEN', NOTIFY_DEAD_KEEP, '*', 's', sink, 'e', event, 'a', attempts, 'x', err,
-                          'f', now, 'b', b, 'k', k, 't', t)
-    redis.call('ZADD', order, tonumber(event), sink .. ' ' .. id)
+    local id = redis.call('XADD', dead, 'MAXLEN', NOTIFY_DEAD_KEEP, '*', 's', sink, 'e', event,
+                          'a', attempts, 'x', err, 'f', now, 'b', b, 'k', k, 't', t)
+    redis.call('ZADD', order, tonumber(event), dead_member(sink, b, id))
 end
 
 -- tg_notify_ack(R) group ids [sink event attempts error now]: acknowledges the entries
@@ -1526,44 +1535,64 @@ local function tg_notify_ack(keys, args)
     return {0, acked}
 end
 
+-- Appends dead letter `member` (of score `event`) to `out` as a row when its budget is
+-- `scope` or under it. Answers 1 when it did, else 0.
+local function dead_row(R, out, member, scope)
+    local sink, b, id = dead_parse(member)
+    if not id or not (scope == '' or b == scope or string.sub(b, 1, #scope + 1) == scope .. '/') then
+        return 0
+    end
+    local entry = redis.call('XRANGE', R .. ':notify:dead', id, id)[1]
+    if not entry then
+        return 0
+    end
+    local f = fields_of(entry[2])
+    local n = #out
+    out[n + 1], out[n + 2] = sink, f.e
+    out[n + 3], out[n + 4] = b ~= '' and 1 or 0, f.k or '0'
+    out[n + 5], out[n + 6] = b, f.t or '0'
+    out[n + 7], out[n + 8], out[n + 9] = f.f, f.a, f.x or ''
+    return 1
+end
+
 -- tg_notify_dead(R) after limit scope: the dead letters of events numbered above `after`
 -- whose budget is `scope` or under it ("" for all, those with an unknown budget included),
--- in (event id, sink) order, at most `limit`. Answers {0, rows...}, 9 fields a row: sink,
--- event id, has the event (1 or 0), kind (number), budget, event time, given up at,
--- attempts, last error. Looks at every entry above `after` at worst (NOTIFY_DEAD_KEEP), so
--- a key whose subtree has none still gets a whole answer, never a short page.
+-- in (event id, sink) order, at most `limit`; looks at NOTIFY_DEAD_LOOK members at most
+-- and then the rest of the last event's, so no call holds the server long. Answers
+-- {0, through, more, rows...}: every event up to `through` was looked at; `more` is 1 when
+-- events above it may be left (call again after `through`); then 9 fields a row: sink, event
+-- id, has the event (1 or 0), kind (number), budget, event time, given up at, attempts, last
+-- error.
 local function tg_notify_dead(keys, args)
     local R = keys[1]
-    local dead, order = R .. ':notify:dead', R .. ':notify:dead:order'
+    local order = R .. ':notify:dead:order'
     local after, limit, scope = tonumber(args[1]), tonumber(args[2]), args[3]
     if limit > NOTIFY_DEAD_PAGE_MAX then
         limit = NOTIFY_DEAD_PAGE_MAX
     end
-    local out, rows, offset = {0}, 0, 0
-    while rows < limit do
-        local members = redis.call('ZRANGE', order, '(' .. fmt(after), '+inf', 'BYSCORE', 'LIMIT',
-                                   offset, NOTIFY_DEAD_BATCH)
-        for _, member in ipairs(members) do
-            local sink, id = string.match(member, '^(.*) ([%d]+%-[%d]+)$')
-            local entry = id and redis.call('XRANGE', dead, id, id)[1]
-            if entry and rows < limit then
-                local f = fields_of(entry[2])
-                local b = f.b or ''
-                if scope == '' or b == scope or string.sub(b, 1, #scope + 1) == scope .. '/' then
-                    local n = #out
-                    out[n + 1], out[n + 2] = sink, f.e
-                    out[n + 3], out[n + 4] = b ~= '' and 1 or 0, f.k or '0'
-                    out[n + 5], out[n + 6] = b, f.t or '0'
-                    out[n + 7], out[n + 8], out[n + 9] = f.f, f.a, f.x or ''
-                    rows = rows + 1
-                end
-            end
-        end
-        if #members < NOTIFY_DEAD_BATCH then
-            break
-        end
-        offset = offset + NOTIFY_DEAD_BATCH
+    local got = redis.call('ZRANGE', order, '(' .. fmt(after), '+inf', 'BYSCORE', 'LIMIT', 0,
+                           NOTIFY_DEAD_LOOK, 'WITHSCORES')
+    local looked = #got / 2
+    if looked == 0 then
+        return {0, after, 0}
     end
+    local out, rows = {0, 0, looked == NOTIFY_DEAD_LOOK and 1 or 0}, 0
+    local last = got[#got]
+    for i = 1, #got, 2 do
+        if rows >= limit then
+            return out
+        end
+        if got[i + 1] ~= last then -- the last event's members come whole, below
+            rows = rows + dead_row(R, out, got[i], scope)
+        end
+    end
+    for _, member in ipairs(redis.call('ZRANGE', order, last, last, 'BYSCORE')) do
+        if rows >= limit then
+            return out
+        end
+        rows = rows + dead_row(R, out, member, scope)
+    end
+    out[2] = tonumber(last)
     return out
 end
 
