@@ -41,6 +41,7 @@ typedef struct {
 } memo_entry;
 
 #define MEMO_INLINE 4 /* a single request makes one call: no second allocation */
+#define ABSENT_MAX 8  /* roots found without a tree, remembered per request */
 
 typedef struct pass {
     void *token;
@@ -53,8 +54,14 @@ typedef struct pass {
     bool replicating;      /* a WAIT follows its call on the same link: run again at its answer */
     bool resume_later;     /* then after TG__REDIS_TRYAGAIN_MS (the call was answered TRYAGAIN) */
     int waited;            /* the memo entry that WAIT vouches for; -1: none (call redirected) */
-    struct pass *next;     /* in the ready list */
-    memo_entry *memo;      /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
+    bool diverged;         /* a call differed from the first pass's: nothing more is sent */
+    /* Roots the request found without a tree (tg__redis_async_absent), so that every pass
+     * sees the same answer although the first one may have created the tree since. */
+    char absent[ABSENT_MAX][TG_SEGMENT_SIZE_MAX];
+    bool absent_created[ABSENT_MAX]; /* the tree was made in the pass running now */
+    int absent_count;
+    struct pass *next; /* in the ready list */
+    memo_entry *memo;  /* inline, or TG__REDIS_PASS_CALLS_MAX entries once a batch needs them */
     memo_entry inline_memo[MEMO_INLINE];
 } pass;
 
@@ -654,6 +661,7 @@ void tg__redis_async_enter(tg__redis_ledger *ledger, void **state) {
         }
         p->at = 0;
         p->parked = false;
+        memset(p->absent_created, 0, sizeof p->absent_created);
     }
     *state = p;
     a->current = p;
@@ -675,6 +683,38 @@ bool tg__redis_async_leave(tg__redis_ledger *ledger, void **state, void *token) 
     }
     *state = NULL;
     return false;
+}
+
+/* The entry of `root` among the pass's absent roots, or -1. */
+static int absent_find(const pass *p, const char *root) {
+    for (int i = 0; i < p->absent_count; i++) {
+        if (strcmp(p->absent[i], root) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+bool tg__redis_async_absent(tg__redis_ledger *ledger, const char *root) {
+    pass *p = ledger->async != NULL ? ledger->async->current : NULL;
+    int i = p != NULL ? absent_find(p, root) : -1;
+    return i >= 0 && !p->absent_created[i];
+}
+
+void tg__redis_async_tree_seen(tg__redis_ledger *ledger, const char *root, bool created) {
+    pass *p = ledger->async != NULL ? ledger->async->current : NULL;
+    if (p == NULL) {
+        return;
+    }
+    int i = absent_find(p, root);
+    if (created && i >= 0) {
+        p->absent_created[i] = true;
+    } else if (!created && i < 0 && p->absent_count < ABSENT_MAX) {
+        /* Past ABSENT_MAX a replay may see a tree made since: a call then differs from the
+         * first pass's, and the request fails without sending more (diverged, above). */
+        snprintf(p->absent[p->absent_count], TG_SEGMENT_SIZE_MAX, "%s", root);
+        p->absent_created[p->absent_count++] = false;
+    }
 }
 
 void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state) {
@@ -717,7 +757,8 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
     uint64_t hash = args_hash(args);
     if (i < p->answered) { /* answered in an earlier pass: the same answer again */
         memo_entry *m = &p->memo[i];
-        if (m->hash != hash) {
+        if (m->hash != hash || p->diverged) {
+            p->diverged = true; /* a later call could run in Redis unasked: send none */
             return tg__fail(err, TG_ERR_IO,
                             "a request made another redis call when run again (%s); nothing "
                             "more was sent",
@@ -733,6 +774,12 @@ tg_status tg__redis_call(tg__redis_ledger *ledger, tg__redis_args *args, size_t 
             *reply_out = m->reply;
         }
         return status;
+    }
+    if (p->diverged) {
+        return tg__fail(err, TG_ERR_IO,
+                        "a request made another redis call when run again; nothing more was "
+                        "sent (%s)",
+                        args->argv[1]);
     }
     if (p->parked || i >= TG__REDIS_PASS_CALLS_MAX) {
         return tg__fail(err, TG_ERR_IO, "%s",

@@ -87,6 +87,11 @@ void tg__redis_done(tg__redis_ledger *ledger, redisReply *reply);
  * (redis_events.c, one reader for both answers). */
 void tg__redis_event_fields(const redisReply *reply, size_t at, int64_t tree, tg_event *e);
 void tg__redis_async_free(tg__redis_async *async);
+/* Replays see what the first pass saw (redis_async.h): inside a pass, whether `root` was found
+ * without a tree earlier in the request and not made since in the pass running now; and
+ * tree_seen notes a lookup that found none (created false) or a tree made (created true). */
+bool tg__redis_async_absent(tg__redis_ledger *ledger, const char *root);
+void tg__redis_async_tree_seen(tg__redis_ledger *ledger, const char *root, bool created);
 void tg__redis_async_abandon(tg__redis_ledger *ledger, void **state);
 
 /* The number of `root`'s tree; with `create`, made on first use (tg_tree). *tree_out is 0

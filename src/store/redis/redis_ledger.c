@@ -193,6 +193,16 @@ void tg__redis_root_of(const char *path, char *root) {
  * when there is none and `create` is false. */
 tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, bool create,
                                  int64_t *tree_out, tg_error *err) {
+    /* A request's passes must see the same trees (redis_async.h): a root its first pass found
+     * without a tree stays so in later passes until the pass makes it, though the first pass
+     * went on to make it (a bulk PUT of a new root reads the budget before it puts). */
+    if (!create && tg__redis_async_absent(ledger, root)) {
+        *tree_out = 0;
+        return TG_OK;
+    }
+    if (create) {
+        tg__redis_async_tree_seen(ledger, root, true);
+    }
     for (size_t i = 0; i < TG__REDIS_TREE_CACHE; i++) {
         if (ledger->trees[i].root[0] && strcmp(ledger->trees[i].root, root) == 0) {
             *tree_out = ledger->trees[i].tree;
@@ -232,6 +242,8 @@ tg_status tg__redis_tree_of_root(tg__redis_ledger *ledger, const char *root, boo
     }
     if (tree > 0) {
         tree_remember(ledger, root, tree);
+    } else {
+        tg__redis_async_tree_seen(ledger, root, false);
     }
     *tree_out = tree;
     return TG_OK;
@@ -637,6 +649,7 @@ const tg__ledger_ops tg__ledger_ops_redis = {
     .budget_put = tg__redis_budget_put,
     .budget_get = tg__redis_budget_get,
     .budget_delete = tg__redis_budget_delete,
+    .budgets_apply = tg__redis_budgets_apply,
     .budget_freeze = tg__redis_budget_freeze,
     .budget_page = tg__redis_budget_page,
     .events_since = redis_events_since,
