@@ -408,53 +408,10 @@ tg_status tg_budget_template_set(tg_engine *engine, const char *path, const tg_b
                 tg__ledger_template_set(engine->ledger, path, tmpl, tz, children_max, now_ms, err));
 }
 
-/* tg_budgets_apply on a plugged ledger (Redis): one budget per call, through its own
- * budget_put or budget_delete (each one atomic call there). Several budgets cannot be one
- * atomic change on it (a tree per shard), so they are refused rather than half applied. */
-static tg_status plugged_apply(tg_engine *engine, const tg_budget_op *op, size_t count,
-                               int64_t now_ms, tg_budget_counts *counts, tg_error *err) {
-    const char *name = engine->ledger_ops->name;
-    if (count != 1) {
-        return tg__fail(err, TG_ERR_UNSUPPORTED,
-                        "the %s ledger changes one budget per request (PUT, PATCH or DELETE "
-                        "/v1/budgets/PATH); %zu in one request cannot be one atomic change there",
-                        name, count);
-    }
-    if (op->path == NULL || (!op->remove && op->spec == NULL)) {
-        return tg__fail(err, TG_ERR_INVALID, "operation 0: no budget path or spec given");
-    }
-    if (op->child_template != NULL || op->remove_template) {
-        return tg__fail(err, TG_ERR_UNSUPPORTED, "templates need the local ledger, not %s", name);
-    }
-    tg_budget_counts done = {0};
-    tg_status status;
-    if (op->remove) {
-        status = engine->ledger_ops->budget_delete(engine->ledger_self, op->path, now_ms, err);
-        done.deleted = status == TG_OK;
-    } else {
-        tg_budget_info info;
-        bool exists = engine->ledger_ops->budget_get(engine->ledger_self, op->path, now_ms, &info,
-                                                     NULL) == TG_OK;
-        status =
-            engine->ledger_ops->budget_put(engine->ledger_self, op->path, op->spec, now_ms, err);
-        done.created = status == TG_OK && !exists;
-        done.updated = status == TG_OK && exists;
-    }
-    if (counts != NULL) {
-        *counts = done;
-    }
-    return status;
-}
-
-tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
-                           tg_budget_counts *counts, tg_error *err) {
-    tg_status status = usable(engine, err);
-    if (status != TG_OK) {
-        return status;
-    }
-    if (tg__engine_ledger_plugged(engine)) {
-        return plugged_apply(engine, ops, count, now_ms, counts, err);
-    }
+/* The engine's own ledger's bulk change (core/budget_bulk.c), each spec's zone read first. */
+static tg_status local_budgets_apply(void *self, const tg_budget_op *ops, size_t count,
+                                     int64_t now_ms, tg_budget_counts *counts, tg_error *err) {
+    tg_engine *engine = self;
     if (count > TG_BUDGET_OPS_MAX) {
         return tg__fail(err, TG_ERR_RANGE, "at most %d budget operations in one request",
                         TG_BUDGET_OPS_MAX);
@@ -463,6 +420,7 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
     if (core_ops == NULL) {
         return tg__fail(err, TG_ERR_NOMEM, "out of memory reading %zu budget operations", count);
     }
+    tg_status status = TG_OK;
     for (size_t i = 0; i < count && status == TG_OK; i++) {
         core_ops[i] = (tg__budget_op){
             ops[i].path,           ops[i].remove, ops[i].spec,         NULL,
@@ -491,6 +449,21 @@ tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t co
     }
     free(core_ops);
     return status;
+}
+
+/* Through the ledger's own bulk change: the engine's (local) or a plugged one's, each all or
+ * nothing in its own way (ledger_ops.h). */
+tg_status tg_budgets_apply(tg_engine *engine, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                           tg_budget_counts *counts, tg_error *err) {
+    tg_status status = usable(engine, err);
+    if (status != TG_OK) {
+        return status;
+    }
+    if (engine->ledger_ops->budgets_apply == NULL) {
+        return tg__fail(err, TG_ERR_UNSUPPORTED, "the %s ledger cannot change budgets in bulk",
+                        engine->ledger_ops->name);
+    }
+    return engine->ledger_ops->budgets_apply(engine->ledger_self, ops, count, now_ms, counts, err);
 }
 
 tg_status tg_budget_check(tg_engine *engine, const char *path, const tg_budget_spec *spec,
@@ -694,6 +667,7 @@ const tg__ledger_ops tg__ledger_ops_local = {
     .budget_put = local_budget_put,
     .budget_get = local_budget_get,
     .budget_delete = local_budget_delete,
+    .budgets_apply = local_budgets_apply,
     .budget_freeze = local_budget_freeze,
     .budget_page = local_budget_page,
     .events_since = local_events_since,

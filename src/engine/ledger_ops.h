@@ -89,6 +89,14 @@ typedef struct {
                             tg_error *err);
     /* As tg_budget_delete: no children, no open holds (TG_ERR_STATE otherwise). */
     tg_status (*budget_delete)(void *self, const char *path, int64_t now_ms, tg_error *err);
+    /* As tg_budgets_apply: many creates, updates and deletes as one change, all or none, a
+     * refusal naming the operation's index ("operation 3: ..."), counts as tollgate.h's. What
+     * an implementation may add: a lower bound on operations per call (redis:
+     * TG__REDIS_BUDGET_OPS_MAX) and a narrower scope of one call (redis: one budget tree,
+     * TG_ERR_UNSUPPORTED naming the trees otherwise), both refused before anything changes.
+     * NULL: changes of one budget at a time only (the engine refuses more than one). */
+    tg_status (*budgets_apply)(void *self, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                               tg_budget_counts *counts, tg_error *err);
     /* As tg_budget_freeze. */
     tg_status (*budget_freeze)(void *self, const char *path, bool frozen, int64_t now_ms,
                                tg_error *err);

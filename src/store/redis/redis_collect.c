@@ -24,7 +24,7 @@ _Static_assert(TG__REDIS_SWEEP_TREES + 4 <= TG__REDIS_ARGS_MAX, "one tg_copied c
 /* The functions whose calls may emit events (every function wrapped in `emitting`). */
 static const char *const EMITTING[] = {
     "tg_reserve",    "tg_commit",     "tg_release",       "tg_record",        "tg_hold_get",
-    "tg_budget_put", "tg_budget_get", "tg_budget_delete", "tg_budget_freeze",
+    "tg_budget_put", "tg_budget_get", "tg_budget_delete", "tg_budget_freeze", "tg_budgets_apply",
 };
 
 /* Read-only functions: nothing for WAIT to wait for (redis_internal.h). */

@@ -127,5 +127,7 @@ tg_status tg__redis_budget_get(void *self, const char *path, int64_t now_ms, tg_
 tg_status tg__redis_budget_delete(void *self, const char *path, int64_t now_ms, tg_error *err);
 tg_status tg__redis_budget_freeze(void *self, const char *path, bool frozen, int64_t now_ms,
                                   tg_error *err);
+tg_status tg__redis_budgets_apply(void *self, const tg_budget_op *ops, size_t count, int64_t now_ms,
+                                  tg_budget_counts *counts, tg_error *err);
 
 #endif

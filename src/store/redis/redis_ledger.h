@@ -21,6 +21,9 @@
  *     whole ledger: a count of one tree is in its slot, so the check is atomic with the
  *     decision on a cluster too. Past one, the call fails with TG_ERR_FULL, as the local
  *     ledger's (docs/multi-node.md, "Size bounds").
+ *   - Bulk budget changes (budgets_apply): all operations in one budget tree (one call, atomic
+ *     on a cluster too), TG_ERR_UNSUPPORTED naming the two trees otherwise; at most
+ *     TG__REDIS_BUDGET_OPS_MAX operations (TG_ERR_RANGE); budgets_max counted per tree.
  *   - Not yet: time zones other than UTC (TG_ERR_UNSUPPORTED), templates (docs/multi-node.md).
  *   - Budget listing (budget_page) is tree by tree, not plain path order (redis_paths.c).
  *   - Connection: synchronous hiredis, one connection, `timeout_ms` on connect and
@@ -53,6 +56,9 @@
 #define TG__REDIS_TREE_CACHE 1024       /* roots remembered per connection */
 #define TG__REDIS_USER_SIZE_MAX 128     /* bytes in an ACL user name, NUL included */
 #define TG__REDIS_PASSWORD_SIZE_MAX 256 /* bytes in a password, NUL included */
+/* Operations in one budgets_apply: one function call, which the server runs to its end before
+ * any other command (about 20 us a put: docs/multi-node.md, "Bulk budget changes"). */
+#define TG__REDIS_BUDGET_OPS_MAX 1000
 
 typedef struct tg__redis_ledger tg__redis_ledger;
 

@@ -996,16 +996,15 @@ local function alerts_carry(old, fired, new)
     return carried
 end
 
--- tg_budget_put(P) now path tree spec limit calls tokens window thr c0 c1 c2 c3 cap bounds*8
---   alerts (level ppm)*alerts budgets_max
-local function tg_budget_put(keys, args)
-    local P = keys[1]
-    local now, path, tree, spec = num(args[1]), args[2], num(args[3]), args[4]
-    holds_expire(P, now)
+-- One budget created (its parent must exist, the tree below budgets_max) or updated: `spec` its
+-- text, `nums` its numbers LIMIT .. CAP by index, `alerts` {level, ppm, ...}, `bounds` the
+-- window bounds (bounds_of). Answers {0, 1} when created, {0, 0} when updated, or a refusal.
+-- The tree's due holds are expired by the caller.
+local function budget_write(P, now, path, tree, spec, nums, alerts, bounds, budgets_max)
     local b = budget_load(P, path)
     local created = b == nil
     if not created then
-        roll(P, b, now, bounds_of(args, 15), nil)
+        roll(P, b, now, bounds, nil)
         if redis.call('GET', P .. 'd:' .. path) == spec then
             budget_save(P, b)
             redis.call('ZADD', P .. 'paths', 0, path) -- a budget made before the index
@@ -1021,7 +1020,7 @@ local function tg_budget_put(keys, args)
                                 "' does not exist; create it first")
             end
         end
-        local full = budgets_full(P, limit_of(args, 24 + 2 * num(args[23])))
+        local full = budgets_full(P, budgets_max)
         if full then
             return full
         end
@@ -1035,19 +1034,14 @@ local function tg_budget_put(keys, args)
         b = {path, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
              false}
     end
-    local alerts = {}
-    for i = 1, 2 * num(args[23]) do
-        alerts[i] = num(args[23 + i])
-    end
     b[FIRED] = created and 0 or alerts_carry(b[ALERTS], b[FIRED], alerts)
     b[ALERTS] = #alerts > 0 and alerts
-    local window = num(args[8])
-    local window_changed = created or b[WINDOW] ~= window
-    for i = LIMIT, CAP do -- limit, calls, tokens, window, thr, c0..c3, cap: args[5 .. 14]
-        b[i] = num(args[i + 2])
+    local window_changed = created or b[WINDOW] ~= nums[WINDOW]
+    for i = LIMIT, CAP do -- limit, calls, tokens, window, thr, c0..c3, cap
+        b[i] = nums[i]
     end
     if window_changed then
-        window_set(b, bounds_of(args, 15))
+        window_set(b, bounds)
     end
     redis.call('SET', P .. 'd:' .. path, spec)
     emit(now, EV_BUDGET_CHANGED, path, {d = created and 'created' or 'updated'})
@@ -1055,6 +1049,23 @@ local function tg_budget_put(keys, args)
     budget_save(P, b)
     redis.call('ZADD', P .. 'paths', 0, path)
     return {0, created and 1 or 0}
+end
+
+-- tg_budget_put(P) now path tree spec limit calls tokens window thr c0 c1 c2 c3 cap bounds*8
+--   alerts (level ppm)*alerts budgets_max
+local function tg_budget_put(keys, args)
+    local P = keys[1]
+    local now = num(args[1])
+    holds_expire(P, now)
+    local nums, alerts = {}, {}
+    for i = LIMIT, CAP do -- args[5 .. 14]
+        nums[i] = num(args[i + 2])
+    end
+    for i = 1, 2 * num(args[23]) do
+        alerts[i] = num(args[23 + i])
+    end
+    return budget_write(P, now, args[2], num(args[3]), args[4], nums, alerts,
+                        bounds_of(args, 15), limit_of(args, 24 + 2 * num(args[23])))
 end
 
 -- tg_budget_get(P) now path bounds*8
@@ -1080,11 +1091,8 @@ local function tg_budget_get(keys, args)
     return out
 end
 
--- tg_budget_delete(P) now path
-local function tg_budget_delete(keys, args)
-    local P = keys[1]
-    local now, path = num(args[1]), args[2]
-    holds_expire(P, now)
+-- Deletes a budget without children or open holds (the tree's due holds expired by the caller).
+local function budget_remove(P, now, path)
     local b = budget_load(P, path)
     if not b then
         return no_budget(path)
@@ -1103,6 +1111,169 @@ local function tg_budget_delete(keys, args)
     redis.call('DEL', P .. 'b:' .. path, P .. 'd:' .. path)
     redis.call('ZREM', P .. 'paths', path)
     return {0}
+end
+
+-- tg_budget_delete(P) now path
+local function tg_budget_delete(keys, args)
+    local P = keys[1]
+    local now = num(args[1])
+    holds_expire(P, now)
+    return budget_remove(P, now, args[2])
+end
+
+-- ---- many budgets of one tree as one change (tg_budgets_apply) --------------------------
+
+--[[
+A bulk change (PUT or PATCH /v1/budgets with many budgets) as src/core/budget_bulk.c makes it
+on the local ledger: every operation is checked against the tree as the earlier operations of
+the request leave it, before any is applied; then all are applied in order, each as one
+tg_budget_put or tg_budget_delete, and none can fail, so the tree changes by the whole request
+or not at all. One tree is one hash slot, so this one call is atomic on a cluster too. The
+caller (redis_budgets.c) checked each operation alone (path, spec) and that no path is named
+twice, and passes at most TG__REDIS_BUDGET_OPS_MAX operations packed in one argument, each:
+'<l' kind (0 delete, 1 put), 's' path, and for a put: 's' spec text, 10 '<l' numbers
+(LIMIT .. CAP), '<l' alert count, then that many (level, ppm) pairs of '<l'.
+]]
+
+local OP_DELETE = 0
+
+local function bulk_read(blob, count)
+    local ops, at = {}, 1
+    for i = 1, count do
+        local kind, path
+        kind, path, at = struct.unpack('<ls', blob, at)
+        local op = {remove = kind == OP_DELETE, path = path}
+        if not op.remove then
+            local values = {struct.unpack('<s' .. string.rep('l', 11), blob, at)}
+            op.spec, at = values[1], values[13]
+            op.nums = {}
+            for j = LIMIT, CAP do
+                op.nums[j] = values[j - LIMIT + 2]
+            end
+            local n = values[12]
+            op.alerts = {}
+            if n > 0 then
+                local levels = {struct.unpack('<' .. string.rep('l', 2 * n), blob, at)}
+                at = levels[2 * n + 1]
+                levels[2 * n + 1] = nil
+                op.alerts = levels
+            end
+        end
+        ops[i] = op
+    end
+    return ops
+end
+
+local function parent_of(path)
+    local cut = string.find(path, '/[^/]*$')
+    return cut and string.sub(path, 1, cut - 1) or nil
+end
+
+-- A put's parent: in the tree and not deleted here, or created by an earlier operation.
+local function bulk_check_parent(P, ops, index, i)
+    local path = ops[i].path
+    local parent = parent_of(path)
+    if not parent then
+        return nil
+    end
+    local named = index[parent]
+    if named and ops[named].remove then
+        return fail(ERR_STATE, "budget '" .. path .. "' is put under '" .. parent ..
+                        "', which is deleted")
+    end
+    if redis.call('EXISTS', P .. 'b:' .. parent) == 1 or (named and named < i) then
+        return nil
+    end
+    return fail(ERR_NOT_FOUND, "the parent of budget '" .. path .. (named and
+                    "' is created after it; list parents first" or
+                    "' does not exist; create it first"))
+end
+
+-- A delete: the budget exists, has no open hold, and every child is deleted before it.
+local function bulk_check_delete(b, path, children_deleted)
+    if not b then
+        return no_budget(path)
+    end
+    if b[HOLDS] > 0 then
+        return fail(ERR_STATE, "budget '" .. path .. "' has " .. fmt(b[HOLDS]) .. ' open holds')
+    end
+    if b[CHILDREN] > children_deleted then
+        return fail(ERR_STATE, "budget '" .. path .. "' has " ..
+                        fmt(b[CHILDREN] - children_deleted) ..
+                        ' children not deleted before it in this request')
+    end
+    return nil
+end
+
+-- Every operation checked before any is applied; nil, or the first refusal, naming its index.
+local function bulk_check(P, ops, budgets_max)
+    local index, children_deleted = {}, {}
+    for i, op in ipairs(ops) do
+        index[op.path] = i
+    end
+    for i, op in ipairs(ops) do
+        local parent = op.remove and parent_of(op.path)
+        local named = parent and index[parent]
+        if named and named > i and ops[named].remove then
+            children_deleted[named] = (children_deleted[named] or 0) + 1
+        end
+    end
+    local live = redis.call('ZCARD', P .. 'paths')
+    for i, op in ipairs(ops) do
+        local b = budget_load(P, op.path)
+        local refused = nil
+        if op.remove then
+            refused = bulk_check_delete(b, op.path, children_deleted[i] or 0)
+            live = live - 1
+        elseif not b then
+            refused = bulk_check_parent(P, ops, index, i)
+            live = live + 1
+        end
+        if refused then
+            return fail(refused[1], 'operation ' .. fmt(i - 1) .. ': ' .. refused[2])
+        end
+        if budgets_max and live > budgets_max then
+            return fail(ERR_FULL, 'operation ' .. fmt(i - 1) ..
+                            ': the ledger holds its maximum of ' .. fmt(budgets_max) ..
+                            " budgets (budget tree '" .. tree_name(P) .. "')")
+        end
+    end
+    return nil
+end
+
+-- tg_budgets_apply(P) now tree budgets_max count ops bounds*8: {0, created, updated, deleted}
+local function tg_budgets_apply(keys, args)
+    local P = keys[1]
+    local now, tree, count = num(args[1]), num(args[2]), num(args[4])
+    local budgets_max = limit_of(args, 3)
+    local bounds = bounds_of(args, 6)
+    local ops = bulk_read(args[5], count)
+    holds_expire(P, now) -- as a single put or delete would see the holds
+    local refused = bulk_check(P, ops, budgets_max)
+    if refused then
+        return refused
+    end
+    local created, updated, deleted = 0, 0, 0
+    for i, op in ipairs(ops) do
+        local out
+        if op.remove then
+            out = budget_remove(P, now, op.path)
+            deleted = deleted + 1
+        else
+            out = budget_write(P, now, op.path, tree, op.spec, op.nums, op.alerts, bounds,
+                               budgets_max)
+        end
+        -- Checked above: a failure here would break the promise that a request applies
+        -- whole, so it is a bug, and the error says so loudly.
+        if out[1] ~= 0 then
+            error('tg_budgets_apply: operation ' .. fmt(i - 1) .. ' failed after its check: ' ..
+                      tostring(out[2]))
+        end
+        if not op.remove then
+            created, updated = created + out[2], updated + 1 - out[2]
+        end
+    end
+    return {0, created, updated, deleted}
 end
 
 -- tg_budget_freeze(P) now path frozen
@@ -1657,6 +1828,7 @@ redis.register_function('tg_hold_get', emitting(tg_hold_get))
 redis.register_function('tg_budget_put', emitting(tg_budget_put))
 redis.register_function('tg_budget_get', emitting(tg_budget_get))
 redis.register_function('tg_budget_delete', emitting(tg_budget_delete))
+redis.register_function('tg_budgets_apply', emitting(tg_budgets_apply))
 redis.register_function('tg_budget_freeze', emitting(tg_budget_freeze))
 redis.register_function('tg_tree', tg_tree)
 redis.register_function('tg_tree_root', tg_tree_root)
