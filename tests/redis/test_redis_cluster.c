@@ -238,6 +238,28 @@ static void test_ledger_on_one_node(void **state) {
         snprintf(child, sizeof child, "%s/b", roots[i]);
         assert_int_equal(tg__ledger_ops_redis.budget_put(ledger, child, &spec, T0_MS, &err),
                          TG_ERR_FULL);
+        /* A bulk change of the tree is one call in its slot: refused whole past budgets_max
+         * at its third operation (a delete frees one place, two creates need two), then a
+         * delete and a create that fit, applied together. */
+        char a[32], b[32], c[32];
+        snprintf(a, sizeof a, "%s/a", roots[i]);
+        snprintf(b, sizeof b, "%s/b", roots[i]);
+        snprintf(c, sizeof c, "%s/b/c", roots[i]);
+        const tg_budget_op over[] = {
+            {.path = a, .remove = true}, {.path = b, .spec = &spec}, {.path = c, .spec = &spec}};
+        tg_budget_counts counts = {0};
+        assert_int_equal(tg__ledger_ops_redis.budgets_apply(ledger, over, 3, T0_MS, &counts, &err),
+                         TG_ERR_FULL);
+        assert_non_null(strstr(err.message, "operation 2: "));
+        tg_budget_info info;
+        assert_int_equal(tg__ledger_ops_redis.budget_get(ledger, a, T0_MS, &info, &err), TG_OK);
+        assert_int_equal(tg__ledger_ops_redis.budgets_apply(ledger, over, 2, T0_MS, &counts, &err),
+                         TG_OK);
+        assert_int_equal(counts.created, 1);
+        assert_int_equal(counts.deleted, 1);
+        assert_int_equal(tg__ledger_ops_redis.budget_get(ledger, a, T0_MS, &info, &err),
+                         TG_ERR_NOT_FOUND);
+        assert_int_equal(tg__ledger_ops_redis.budget_get(ledger, b, T0_MS, &info, &err), TG_OK);
     }
     tg__redis_ledger_close(ledger);
 }
