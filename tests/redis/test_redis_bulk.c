@@ -377,10 +377,13 @@ static void test_random(void **state) {
         }
         pair_close(&p);
     }
-    /* The run met successes and the main refusals, or it tested little. */
+    /* The run met successes and the main refusals, or it tested little. Not budgets_max:
+     * in some seeds (4 of 61 tried) no request gets past every other check with a
+     * create too many, so a full tree is tested where it is made on purpose
+     * (test_budgets_max), and here only compared when it comes. */
     assert_true(outcomes[0] > 0);
     assert_true(outcomes[-TG_ERR_NOT_FOUND] > 0 && outcomes[-TG_ERR_STATE] > 0);
-    assert_true(outcomes[-TG_ERR_INVALID] > 0 && outcomes[-TG_ERR_FULL] > 0);
+    assert_true(outcomes[-TG_ERR_INVALID] > 0);
 }
 
 /* What only the redis ledger refuses, before anything changes. */
