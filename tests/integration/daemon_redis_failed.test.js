@@ -19,31 +19,18 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { execFile, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const { tempDir, startDaemon, cli, sha } = require('./daemon_helpers');
-const { startRedis, writeConfig } = require('./redis_helpers');
+const { startRedis, writeConfig, redisCli, redisJson, ledgerEvents, EVENTS_STREAM } = require('./redis_helpers');
 const { waitFor } = require('./notify_receiver');
 
-const KINDS = ['threshold_crossed', 'revoked', 'reinstated', 'denied', 'overrun', 'hold_expired',
-  'window_rolled', 'budget_changed'];
-const STREAM = 'tg:{roots}:events';
+const STREAM = EVENTS_STREAM;
 const DEAD = 'tg:{roots}:notify:dead';
 const ORDER = 'tg:{roots}:notify:dead:order';
 const SINKS = ['hook', 'pager'];
 const ADMIN = 'k', AGENT = 'agent-a', OTHER = 'agent-c';
 const WAIT_MS = 60000;
-const redisCli = process.env.TG_REDIS_CLI || 'redis-cli';
 
-// A Lua script's answer as JSON (cjson inside Redis), read with redis-cli.
-function redisJson(port, script, ...keys) {
-  return new Promise((resolve, reject) => {
-    execFile(redisCli, ['-h', '127.0.0.1', '-p', String(port), 'EVAL', script, String(keys.length),
-      ...keys], { maxBuffer: 64 << 20 }, (error, stdout) => {
-      if (error) return reject(error);
-      resolve(JSON.parse(stdout));
-    });
-  });
-}
 
 // Commands fed to redis-cli one a line; resolves with its output.
 function redisLines(port, lines) {
@@ -55,20 +42,6 @@ function redisLines(port, lines) {
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(out))));
     child.stdin.end(lines.join('\n') + '\n');
   });
-}
-
-// The ledger-wide stream: id -> {kind, budget, time_ms}.
-async function ledgerEvents(port) {
-  const entries = await redisJson(port,
-    "local e = redis.call('XRANGE', KEYS[1], '-', '+') if #e == 0 then return '[]' end " +
-    'return cjson.encode(e)', STREAM);
-  const out = new Map();
-  for (const [id, kv] of entries) {
-    const f = {};
-    for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1];
-    out.set(Number(id.split('-')[0]), { kind: KINDS[Number(f.k)], budget: f.b, time_ms: Number(f.t) });
-  }
-  return out;
 }
 
 // Every sink's group has read the whole stream and has nothing pending: every event is

@@ -17,43 +17,15 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { execFile } = require('node:child_process');
 const { tempDir, startDaemon } = require('./daemon_helpers');
-const { startRedis, writeConfig } = require('./redis_helpers');
+const { startRedis, writeConfig, redisJson, ledgerEvents, EVENTS_STREAM } = require('./redis_helpers');
 const { waitFor } = require('./notify_receiver');
 
-const KINDS = ['threshold_crossed', 'revoked', 'reinstated', 'denied', 'overrun', 'hold_expired',
-  'window_rolled', 'budget_changed'];
-const STREAM = 'tg:{roots}:events';
+const STREAM = EVENTS_STREAM;
 const GROUP = 'notify:hook';
 const CLAIM_IDLE_MS = 3000;
 const WAIT_MS = 60000; // deliveries on a loaded machine, the claim time included
-const redisCli = process.env.TG_REDIS_CLI || 'redis-cli';
 
-// A Lua script's answer as JSON (cjson inside Redis), read with redis-cli.
-function redisJson(port, script, ...keys) {
-  return new Promise((resolve, reject) => {
-    execFile(redisCli, ['-h', '127.0.0.1', '-p', String(port), 'EVAL', script, String(keys.length),
-      ...keys], { maxBuffer: 64 << 20 }, (error, stdout) => {
-      if (error) return reject(error);
-      resolve(JSON.parse(stdout));
-    });
-  });
-}
-
-// The ledger-wide stream (the truth every sink is owed): id -> {kind, budget}.
-async function ledgerEvents(port) {
-  const entries = await redisJson(port,
-    "local e = redis.call('XRANGE', KEYS[1], '-', '+') if #e == 0 then return '[]' end " +
-    'return cjson.encode(e)', STREAM);
-  const out = new Map();
-  for (const [id, kv] of entries) {
-    const f = {};
-    for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1];
-    out.set(Number(id.split('-')[0]), { kind: KINDS[Number(f.k)], budget: f.b });
-  }
-  return out;
-}
 
 // The group's pending entries: how many, and their ids by consumer.
 async function pendingOf(port) {
@@ -169,7 +141,8 @@ function exactlyOnce(receiver, truth, what) {
   for (const e of receiver.delivered) {
     const event = truth.get(e.id);
     assert.ok(event, `${what}: event ${e.id} delivered but not in the stream`);
-    assert.deepEqual({ kind: e.kind, budget: e.budget }, event, `${what}: event ${e.id} as itself`);
+    assert.deepEqual({ kind: e.kind, budget: e.budget }, { kind: event.kind, budget: event.budget },
+      `${what}: event ${e.id} as itself`);
   }
 }
 

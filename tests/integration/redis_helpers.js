@@ -3,7 +3,7 @@
 // and a plain HTTP POST without retries (a lost answer must be seen as lost). Readiness
 // is polled for, never slept for. Node's built-ins only.
 'use strict';
-const { spawn } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -128,4 +128,38 @@ function writeConfig(dir, name, text) {
   return file;
 }
 
-module.exports = { startRedis, freePort, post, writeConfig, redisBinary };
+// The ledger-wide event stream the collectors fill (docs/multi-node.md, "Events"), and its
+// kinds in the order of their numbers there (field `k`).
+const EVENTS_STREAM = 'tg:{roots}:events';
+const EVENT_KINDS = ['threshold_crossed', 'revoked', 'reinstated', 'denied', 'overrun',
+  'hold_expired', 'window_rolled', 'budget_changed'];
+const redisCli = process.env.TG_REDIS_CLI || 'redis-cli';
+
+// A Lua script's answer as JSON (cjson inside Redis), read with redis-cli.
+function redisJson(port, script, ...keys) {
+  return new Promise((resolve, reject) => {
+    execFile(redisCli, ['-h', '127.0.0.1', '-p', String(port), 'EVAL', script, String(keys.length),
+      ...keys], { maxBuffer: 64 << 20 }, (error, stdout) => {
+      if (error) return reject(error);
+      resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+// The ledger-wide stream (the truth every notification sink is owed): id -> {kind, budget,
+// time_ms}.
+async function ledgerEvents(port) {
+  const entries = await redisJson(port,
+    "local e = redis.call('XRANGE', KEYS[1], '-', '+') if #e == 0 then return '[]' end " +
+    'return cjson.encode(e)', EVENTS_STREAM);
+  const out = new Map();
+  for (const [id, kv] of entries) {
+    const f = {};
+    for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1];
+    out.set(Number(id.split('-')[0]), { kind: EVENT_KINDS[Number(f.k)], budget: f.b, time_ms: Number(f.t) });
+  }
+  return out;
+}
+
+module.exports = { startRedis, freePort, post, writeConfig, redisBinary, redisCli, redisJson,
+  ledgerEvents, EVENTS_STREAM, EVENT_KINDS };
