@@ -90,6 +90,19 @@ async function sqliteAnswer(dir, limits, fill) {
   }
 }
 
+// A redis-server of the test's own and two daemons on it with these limits; all stopped
+// after the test.
+async function twoDaemons(t, dir, limits) {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const config = configFor(dir, 'redis.yaml',
+    `{kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}`, limits);
+  const one = await startDaemon(config, { admin: 'k' });
+  const two = await startDaemon(config, { admin: 'k' });
+  t.after(() => Promise.all([one.stop(), two.stop()]));
+  return { config, one, two };
+}
+
 test('holds_max on redis: two daemons, many clients, exactly holds_max open; freed places fit again', async (t) => {
   const dir = tempDir('redis-bounds');
   const limits = `{holds_max: ${HOLDS_MAX}}`;
@@ -101,13 +114,7 @@ test('holds_max on redis: two daemons, many clients, exactly holds_max open; fre
   assert.equal(sqliteFull.status, 503);
   assert.equal(sqliteFull.json.error.code, 'full');
 
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const config = configFor(dir, 'redis.yaml',
-    `{kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}`, limits);
-  const one = await startDaemon(config, { admin: 'k' });
-  const two = await startDaemon(config, { admin: 'k' });
-  t.after(() => Promise.all([one.stop(), two.stop()]));
+  const { one, two } = await twoDaemons(t, dir, limits);
 
   // Far more asked than fit: exactly HOLDS_MAX granted, the rest refused as SQLite does.
   const first = await burst([one, two], 10 * HOLDS_MAX, 'a');
@@ -149,13 +156,7 @@ test('holds_max on redis: two daemons, many clients, exactly holds_max open; fre
 
 test('holds_max on redis survives a daemon killed mid-burst; retried keys count once', async (t) => {
   const dir = tempDir('redis-bounds-kill');
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const config = configFor(dir, 'redis.yaml',
-    `{kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}`, `{holds_max: ${HOLDS_MAX}}`);
-  const one = await startDaemon(config, { admin: 'k' });
-  const two = await startDaemon(config, { admin: 'k' });
-  t.after(() => Promise.all([one.stop(), two.stop()]));
+  const { config, one, two } = await twoDaemons(t, dir, `{holds_max: ${HOLDS_MAX}}`);
 
   // Clients of daemon one lose it mid-burst and send the same request, same key, to daemon
   // two: a reserve granted before the kill is replayed there. After a few answers daemon one
@@ -238,13 +239,7 @@ test('idempotency_max on redis: exactly that many keys remembered, repeats repla
   assert.equal(sqliteFull.status, 503, sqliteFull.text);
   assert.equal(sqliteFull.json.error.code, 'full');
 
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const config = configFor(dir, 'redis.yaml',
-    `{kind: redis, url: "${redis.url}", timeout_ms: 2000, durability: relaxed}`, limits);
-  const one = await startDaemon(config, { admin: 'k' });
-  const two = await startDaemon(config, { admin: 'k' });
-  t.after(() => Promise.all([one.stop(), two.stop()]));
+  const { one, two } = await twoDaemons(t, dir, limits);
   let next = 0;
   const answers = [];
   await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
